@@ -1,0 +1,81 @@
+"""The `mfu-chat` command.
+
+Only argparse and the version are imported at start-up: `mfu-chat --help`
+and `mfu-chat --version` must answer at once, so each subcommand imports
+what it needs (Textual, websockets, the server) inside its handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from mfu_tui import __version__
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of `mfu-chat` and its subcommands."""
+    parser = argparse.ArgumentParser(
+        prog="mfu-chat",
+        description="Chat with AI models from the terminal. Run without a subcommand to open the app.",
+    )
+    parser.add_argument("--version", action="version", version=f"mfu-chat {__version__}")
+    parser.set_defaults(handler=_run_app)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the chat server",
+        description="Run the mfu-chat WebSocket server. The JWT secret comes from MFU_JWT_SECRET.",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
+    serve.add_argument("--port", type=int, default=5001, help="port to listen on (default: %(default)s)")
+    serve.add_argument("--db", metavar="PATH", help="SQLite database file (default: in the user data dir)")
+    serve.add_argument(
+        "--provider",
+        choices=["demo", "openai"],
+        default="demo",
+        help="where answers come from (default: %(default)s)",
+    )
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_serve"))
+
+    token = commands.add_parser(
+        "token",
+        help="print a token signed with MFU_JWT_SECRET",
+        description="Print a JWT for USER signed with MFU_JWT_SECRET, for operators and tests.",
+    )
+    token.add_argument("--user", required=True, help="the user name (the token's subject)")
+    token.add_argument("--ttl", type=int, default=7 * 24 * 3600, metavar="SECONDS", help="lifetime (default: 7 days)")
+    token.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_token"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `mfu-chat` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+def _lazy(module: str, function: str) -> Handler:
+    """A handler that imports ``module`` only when the subcommand runs."""
+
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return getattr(importlib.import_module(module), function)(args)
+
+    return handler
+
+
+def _run_app(args: argparse.Namespace) -> int:
+    # The Textual app arrives with the app issue; until then say what this will be.
+    print(
+        "mfu-chat: the terminal app is not built yet.\n"
+        "Run `mfu-chat serve` for the server, or `mfu-chat --help` for the commands.",
+        file=sys.stderr,
+    )
+    return 0

@@ -1,0 +1,360 @@
+"""Typed frames of protocol v1, both directions.
+
+Every frame is a msgspec ``Struct`` tagged by its ``type`` field, with
+camelCase names on the wire (``chat_id`` here is ``chatId`` there). The
+``ClientFrame`` and ``ServerFrame`` unions are what the codec decodes into.
+See ``docs/protocol.md`` for the meaning of each frame.
+
+Unknown fields are ignored rather than rejected so that a newer peer can add
+fields without breaking an older one. Within each class, required fields come
+before optional ones (a msgspec rule); construct frames with keywords.
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+PROTOCOL_VERSION = 1
+
+#: Ids are opaque strings; the bound keeps a hostile frame from making us
+#: store or echo megabytes in an id.
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+#: A sequence number of a streamed chunk; 0 means "nothing yet".
+Seq = Annotated[int, msgspec.Meta(ge=0)]
+#: Page sizes a client may ask for.
+PageSize = Annotated[int, msgspec.Meta(ge=1, le=200)]
+#: Chat titles, as shown in the chat list.
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class ErrorCode(str, enum.Enum):
+    """Codes of ``error`` frames. Peers must accept codes not listed here."""
+
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
+    RATE_LIMITED = "rate_limited"
+    TOO_LARGE = "too_large"
+    PROVIDER_ERROR = "provider_error"
+    INTERNAL = "internal"
+
+
+class Frame(
+    msgspec.Struct,
+    tag_field="type",
+    rename="camel",
+    omit_defaults=True,
+):
+    """Base of every frame: a JSON object whose ``type`` names the class."""
+
+
+class Record(msgspec.Struct, rename="camel", omit_defaults=True):
+    """Base of the plain objects nested inside frames (chats, messages)."""
+
+
+# --- Records ---------------------------------------------------------------
+
+
+class ChatSummary(Record):
+    """One chat as the chat list shows it."""
+
+    id: Id
+    title: str
+    updated_at: datetime
+    model_id: str | None = None
+    message_count: Seq = 0
+    pinned: bool = False
+
+
+MessageStatus = Literal["complete", "streaming", "cancelled", "error"]
+
+
+class StoredMessage(Record):
+    """One message of a chat, as stored by the server."""
+
+    id: Id
+    role: Literal["user", "assistant"]
+    content: str
+    created_at: datetime
+    status: MessageStatus = "complete"
+    #: For assistant messages: the last chunk's ``seq`` stored so far.
+    seq: Seq = 0
+    model_id: str | None = None
+    client_message_id: str | None = None
+    edited_at: datetime | None = None
+
+
+class ChatPage(Record):
+    """``result`` data of ``list_chats``: newest first."""
+
+    chats: list[ChatSummary]
+    #: Pass as ``before`` to get the next page; ``None`` on the last page.
+    next_cursor: str | None = None
+
+
+class ChatDetail(Record):
+    """``result`` data of ``get_chat``: the chat and its messages, oldest first."""
+
+    chat: ChatSummary
+    messages: list[StoredMessage]
+
+
+class ModelInfo(Record):
+    """One model the server can use."""
+
+    id: Id
+    name: str
+    provider: str
+    default: bool = False
+
+
+class ModelList(Record):
+    """``result`` data of ``list_models``."""
+
+    models: list[ModelInfo]
+
+
+class Turn(msgspec.Struct):
+    """One entry of the seed clients' ``messages`` array."""
+
+    role: str
+    content: str
+
+
+# --- Client to server ------------------------------------------------------
+
+
+class Ping(Frame, tag="ping"):
+    """Heartbeat; the server answers ``pong`` with the same ``ts``."""
+
+    ts: float | None = None
+
+
+class Message(Frame, tag="message"):
+    """A new user message. ``chat_id=None`` creates a chat.
+
+    The seed's clients send ``messages: [{role, content}]`` instead of
+    ``content``: the last ``user`` entry becomes ``content`` and the array is
+    dropped, so both forms decode to the same frame. The server's stored
+    history is the truth, never the array.
+    """
+
+    chat_id: Id | None
+    client_message_id: Id
+    content: str = ""
+    model_id: Id | None = None
+    messages: list[Turn] | None = None
+
+    def __post_init__(self) -> None:
+        if self.messages is not None:
+            users = [turn.content for turn in self.messages if turn.role == "user"]
+            if not users:
+                raise ValueError("'messages' has no entry with role 'user'")
+            if self.content and self.content != users[-1]:
+                raise ValueError("'content' and 'messages' disagree: send one of them")
+            self.content = users[-1]
+            self.messages = None
+        if not self.content.strip():
+            raise ValueError("'content' must not be empty")
+
+
+class Cancel(Frame, tag="cancel"):
+    """Stop the running generation of a chat."""
+
+    chat_id: Id
+    message_id: Id | None = None
+
+
+class Resume(Frame, tag="resume"):
+    """Replay an assistant message after ``last_seq``, then follow it live."""
+
+    chat_id: Id
+    message_id: Id
+    last_seq: Seq
+
+
+class EditMessage(Frame, tag="edit_message"):
+    """Change a stored user message; ``regenerate`` drops what follows and answers again."""
+
+    chat_id: Id
+    message_id: Id
+    content: str
+    regenerate: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.content.strip():
+            raise ValueError("'content' must not be empty")
+
+
+class Subscribe(Frame, tag="subscribe"):
+    """Receive a chat's events on this connection."""
+
+    chat_id: Id
+
+
+class ListChats(Frame, tag="list_chats"):
+    """Ask for a page of the chat list, newest first."""
+
+    request_id: Id
+    limit: PageSize | None = None
+    before: str | None = None
+
+
+class GetChat(Frame, tag="get_chat"):
+    """Ask for one chat with its messages."""
+
+    request_id: Id
+    chat_id: Id
+
+
+class RenameChat(Frame, tag="rename_chat"):
+    """Rename a chat."""
+
+    request_id: Id
+    chat_id: Id
+    title: Title
+
+
+class DeleteChat(Frame, tag="delete_chat"):
+    """Delete a chat and its messages."""
+
+    request_id: Id
+    chat_id: Id
+
+
+class ListModels(Frame, tag="list_models"):
+    """Ask which models the server can use."""
+
+    request_id: Id
+
+
+ClientFrame = (
+    Ping
+    | Message
+    | Cancel
+    | Resume
+    | EditMessage
+    | Subscribe
+    | ListChats
+    | GetChat
+    | RenameChat
+    | DeleteChat
+    | ListModels
+)
+#: Client frames answered by a ``result`` (or an ``error`` with the same ``requestId``).
+Request = ListChats | GetChat | RenameChat | DeleteChat | ListModels
+
+
+# --- Server to client ------------------------------------------------------
+
+
+class Pong(Frame, tag="pong"):
+    """Answer to ``ping``, echoing its ``ts``."""
+
+    ts: float | None = None
+
+
+class Ack(Frame, tag="ack"):
+    """The user message is durably stored; ``reply_id`` is the answer being generated."""
+
+    client_message_id: Id
+    chat_id: Id
+    message_id: Id
+    reply_id: Id
+
+
+class ChatCreated(Frame, tag="chat_created"):
+    """A ``message`` with no chat created this one; sent before its first chunk."""
+
+    chat_id: Id
+    title: str
+    client_message_id: Id
+
+
+class Chunk(Frame, tag="chunk"):
+    """A streamed piece of an assistant message; ``seq`` counts from 1 without gaps."""
+
+    chat_id: Id
+    message_id: Id
+    seq: Annotated[int, msgspec.Meta(ge=1)]
+    content: str
+
+
+class Complete(Frame, tag="complete"):
+    """The assistant message is finished and stored; ``seq`` is its last chunk."""
+
+    chat_id: Id
+    message_id: Id
+    seq: Seq
+    finish_reason: str = "stop"
+
+
+class Cancelled(Frame, tag="cancel"):
+    """Generation stopped on request; chunks up to ``seq`` are kept and stored."""
+
+    chat_id: Id
+    message_id: Id
+    seq: Seq
+
+
+class Error(Frame, tag="error"):
+    """Something went wrong; ``message`` is for people, ``code`` for programs."""
+
+    code: str
+    message: str
+    request_id: str | None = None
+    chat_id: str | None = None
+    message_id: str | None = None
+
+
+class MessageEdited(Frame, tag="message_edited"):
+    """A stored user message changed (sent to every connection of its user)."""
+
+    chat_id: Id
+    message_id: Id
+    content: str
+    edited_at: datetime
+
+
+class ChatUpdated(Frame, tag="chat_updated"):
+    """The chat list changed: a chat was created, renamed, updated or deleted."""
+
+    chat: ChatSummary
+    deleted: bool = False
+
+
+class Result(Frame, tag="result"):
+    """Answer to a request; ``data`` is decoded further with ``decode_result``."""
+
+    request_id: Id
+    data: Any = None
+
+
+class Resync(Frame, tag="resync"):
+    """The missed part of a message can no longer be replayed: reload it with ``get_chat``."""
+
+    chat_id: Id
+    message_id: Id
+
+
+ServerFrame = (
+    Pong
+    | Ack
+    | ChatCreated
+    | Chunk
+    | Complete
+    | Cancelled
+    | Error
+    | MessageEdited
+    | ChatUpdated
+    | Result
+    | Resync
+)
+#: The frames that make up one assistant message's stream.
+StreamFrame = Chunk | Complete | Cancelled
