@@ -5,7 +5,9 @@ camelCase names on the wire (``chat_id`` here is ``chatId`` there). The
 ``ClientFrame`` and ``ServerFrame`` unions are what the codec decodes into.
 See ``docs/protocol.md`` for the meaning of each frame.
 
-Unknown fields are ignored rather than rejected so that a newer peer can add
+Every field is sent, ``null`` included, so a peer never has to guess a
+default; only ``message`` leaves out what it does not use, since the seed's
+``messages`` array is never sent by us. Unknown fields are ignored rather than rejected so that a newer peer can add
 fields without breaking an older one. Within each class, required fields come
 before optional ones (a msgspec rule); construct frames with keywords.
 """
@@ -49,12 +51,11 @@ class Frame(
     msgspec.Struct,
     tag_field="type",
     rename="camel",
-    omit_defaults=True,
 ):
     """Base of every frame: a JSON object whose ``type`` names the class."""
 
 
-class Record(msgspec.Struct, rename="camel", omit_defaults=True):
+class Record(msgspec.Struct, rename="camel"):
     """Base of the plain objects nested inside frames (chats, messages)."""
 
 
@@ -136,7 +137,7 @@ class Ping(Frame, tag="ping"):
     ts: float | None = None
 
 
-class Message(Frame, tag="message"):
+class Message(Frame, tag="message", omit_defaults=True):
     """A new user message. ``chat_id=None`` creates a chat.
 
     The seed's clients send ``messages: [{role, content}]`` instead of

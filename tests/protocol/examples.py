@@ -1,0 +1,41 @@
+"""One example of every frame type, shared by the protocol tests and docs checks."""
+
+from datetime import datetime, timezone
+
+from mfu_tui import protocol as p
+
+WHEN = datetime(2026, 11, 26, 9, 30, tzinfo=timezone.utc)
+CHAT = p.ChatSummary(id="c1", title="Hello", updated_at=WHEN, model_id="demo", message_count=2)
+
+CLIENT_FRAMES = [
+    p.Ping(ts=1764149400.5),
+    p.Ping(),
+    p.Message(chat_id=None, client_message_id="6f1c8e0a-0d1e-4c55-9d7e-5b0f0c7e9a11", content="Hi", model_id="demo"),
+    p.Message(chat_id="c1", client_message_id="c2", content="Again"),
+    p.Cancel(chat_id="c1", message_id="m2"),
+    p.Cancel(chat_id="c1"),
+    p.Resume(chat_id="c1", message_id="m2", last_seq=0),
+    p.EditMessage(chat_id="c1", message_id="m1", content="Hello?", regenerate=True),
+    p.Subscribe(chat_id="c1"),
+    p.ListChats(request_id="r1", limit=50, before="cursor"),
+    p.ListChats(request_id="r1"),
+    p.GetChat(request_id="r2", chat_id="c1"),
+    p.RenameChat(request_id="r3", chat_id="c1", title="Greetings"),
+    p.DeleteChat(request_id="r4", chat_id="c1"),
+    p.ListModels(request_id="r5"),
+]
+
+SERVER_FRAMES = [
+    p.Pong(ts=1764149400.5),
+    p.Ack(client_message_id="c2", chat_id="c1", message_id="m1", reply_id="m2"),
+    p.ChatCreated(chat_id="c1", title="Hello", client_message_id="c2"),
+    p.Chunk(chat_id="c1", message_id="m2", seq=1, content="Hel"),
+    p.Complete(chat_id="c1", message_id="m2", seq=3, finish_reason="stop"),
+    p.Cancelled(chat_id="c1", message_id="m2", seq=2),
+    p.Error(code="not_found", message="No such chat.", request_id="r2", chat_id="c9"),
+    p.MessageEdited(chat_id="c1", message_id="m1", content="Hello?", edited_at=WHEN),
+    p.ChatUpdated(chat=CHAT),
+    p.ChatUpdated(chat=CHAT, deleted=True),
+    p.Result(request_id="r1", data={"chats": [], "nextCursor": None}),
+    p.Resync(chat_id="c1", message_id="m2"),
+]

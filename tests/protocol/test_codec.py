@@ -1,0 +1,231 @@
+"""Encoding and decoding frames, and the errors bad input gets."""
+
+import json
+
+import msgspec
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mfu_tui import protocol as p
+from tests.protocol.examples import CHAT, CLIENT_FRAMES, SERVER_FRAMES, WHEN
+
+CLIENT_TAGS = {"ping", "message", "cancel", "resume", "edit_message", "subscribe", "list_chats",
+               "get_chat", "rename_chat", "delete_chat", "list_models"}
+SERVER_TAGS = {"pong", "ack", "chat_created", "chunk", "complete", "cancel", "error",
+               "message_edited", "chat_updated", "result", "resync"}
+
+
+def test_examples_cover_every_frame_type():
+    assert {type(f).__struct_config__.tag for f in CLIENT_FRAMES} == CLIENT_TAGS
+    assert {type(f).__struct_config__.tag for f in SERVER_FRAMES} == SERVER_TAGS
+
+
+@pytest.mark.parametrize("frame", CLIENT_FRAMES, ids=repr)
+def test_client_frames_round_trip(frame):
+    assert p.decode_client(p.encode(frame)) == frame
+    assert p.decode_client(p.encode(frame).decode()) == frame
+
+
+@pytest.mark.parametrize("frame", SERVER_FRAMES, ids=repr)
+def test_server_frames_round_trip(frame):
+    assert p.decode_server(p.encode(frame)) == frame
+
+
+def test_wire_names_are_camel_case_with_type_first():
+    wire = json.loads(p.encode(p.Ack(client_message_id="c", chat_id="h", message_id="m", reply_id="r")))
+    assert list(wire) == ["type", "clientMessageId", "chatId", "messageId", "replyId"]
+    assert wire["type"] == "ack"
+
+
+def test_null_chat_id_is_sent_not_omitted():
+    wire = json.loads(p.encode(p.Message(chat_id=None, client_message_id="c", content="x")))
+    assert wire == {"type": "message", "chatId": None, "clientMessageId": "c", "content": "x"}
+
+
+def test_timestamps_are_rfc3339():
+    wire = json.loads(p.encode(p.ChatUpdated(chat=CHAT)))
+    assert wire["chat"]["updatedAt"] == "2026-11-26T09:30:00Z"
+
+
+def test_every_field_of_the_brief_is_on_the_wire_even_at_its_default():
+    wire = json.loads(p.encode(p.ChatUpdated(chat=CHAT)))
+    assert wire == {
+        "type": "chat_updated",
+        "chat": {"id": "c1", "title": "Hello", "updatedAt": "2026-11-26T09:30:00Z", "modelId": "demo",
+                 "messageCount": 2, "pinned": False},
+        "deleted": False,
+    }
+    complete = json.loads(p.encode(p.Complete(chat_id="c", message_id="m", seq=0)))
+    assert complete == {"type": "complete", "chatId": "c", "messageId": "m", "seq": 0, "finishReason": "stop"}
+
+
+def test_seed_messages_form_decodes_like_content():
+    seed = {
+        "type": "message",
+        "chatId": "c1",
+        "clientMessageId": "c2",
+        "modelId": "demo",
+        "messages": [
+            {"role": "user", "content": "first"},
+            {"role": "assistant", "content": "answer"},
+            {"role": "user", "content": "second"},
+        ],
+    }
+    plain = {"type": "message", "chatId": "c1", "clientMessageId": "c2", "modelId": "demo", "content": "second"}
+    assert p.decode_client(json.dumps(seed)) == p.decode_client(json.dumps(plain))
+    assert p.decode_client(json.dumps(seed)).messages is None
+
+
+def test_same_type_tag_means_different_frames_per_direction():
+    wire = '{"type": "cancel", "chatId": "c1", "messageId": "m2", "seq": 4}'
+    assert p.decode_client(wire) == p.Cancel(chat_id="c1", message_id="m2")
+    assert p.decode_server(wire) == p.Cancelled(chat_id="c1", message_id="m2", seq=4)
+
+
+def test_unknown_fields_are_ignored_for_forward_compatibility():
+    assert p.decode_client('{"type": "ping", "ts": 1, "future": true}') == p.Ping(ts=1)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"{", "not valid JSON: input data was truncated"),
+        ("hello", "not valid JSON: invalid character (byte 0)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not valid JSON: invalid character (byte 0)"),
+        (b'{"type": "subscribe", "chatId": "\xff"}', "not valid JSON: the text is not UTF-8"),
+        ('{"type": "ping"} {}', "not valid JSON: trailing characters (byte 18)"),
+        ("[]", "a frame must be a JSON object, got array"),
+        ('"ping"', "a frame must be a JSON object, got str"),
+        ("null", "a frame must be a JSON object, got null"),
+        ("{}", "frame has no 'type'"),
+        ('{"type": 7}', "'type' must be a string"),
+        ('{"type": "chunk"}', "unknown frame type 'chunk'"),
+        ('{"type": "message", "chatId": 5, "clientMessageId": "c", "content": "x"}',
+         "'chatId' must be a string or null, got int"),
+        ('{"type": "get_chat", "requestId": "r", "chatId": 5}', "'chatId' must be a string, got int"),
+        ('{"type": "get_chat", "requestId": "r"}', "'chatId' is required"),
+        ('{"type": "message", "chatId": null, "content": "x"}', "'clientMessageId' is required"),
+        ('{"type": "message", "chatId": null, "clientMessageId": "c", "content": "  "}',
+         "'content' must not be empty"),
+        ('{"type": "message", "chatId": null, "clientMessageId": "c"}', "'content' must not be empty"),
+        ('{"type": "message", "chatId": null, "clientMessageId": "c", "messages": []}',
+         "'messages' has no entry with role 'user'"),
+        ('{"type": "message", "chatId": null, "clientMessageId": "c", "messages": [{"role": "user"}]}',
+         "'content' is required in 'messages[0]'"),
+        ('{"type": "resume", "chatId": "c", "messageId": "m", "lastSeq": -1}', "'lastSeq' must be an integer >= 0"),
+        ('{"type": "resume", "chatId": "c", "messageId": "m", "lastSeq": 1.5}', "'lastSeq' must be an integer, got float"),
+        ('{"type": "list_chats", "requestId": "r", "limit": 1000}', "'limit' must be an integer <= 200"),
+        ('{"type": "get_chat", "requestId": "", "chatId": "c"}', "'requestId' must be a string of length >= 1"),
+        ('{"type": "ping", "ts": 1e999}', "'ts' is out of range"),
+        ('{"type": "edit_message", "chatId": "c", "messageId": "m", "content": "x", "regenerate": "yes"}',
+         "'regenerate' must be a boolean, got str"),
+    ],
+)
+def test_malformed_client_frames_say_what_is_wrong(data, message):
+    with pytest.raises(p.ProtocolError) as raised:
+        p.decode_client(data)
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ('{"type": "chunk", "chatId": "c", "messageId": "m", "seq": 0, "content": "x"}',
+         "'seq' must be an integer >= 1"),
+        ('{"type": "chat_updated", "chat": {"id": "a", "title": "t", "updatedAt": "soon"}}',
+         "'chat.updatedAt' must be a date-time string (RFC 3339)"),
+        ('{"type": "chat_updated", "chat": {"id": "a", "title": "t"}}', "'updatedAt' is required in 'chat'"),
+        ('{"type": "ping"}', "unknown frame type 'ping'"),
+    ],
+)
+def test_malformed_server_frames_say_what_is_wrong(data, message):
+    with pytest.raises(p.ProtocolError) as raised:
+        p.decode_server(data)
+    assert str(raised.value) == message
+
+
+def test_oversize_frames_are_refused_before_parsing():
+    big = '{"type": "ping", "pad": "' + "x" * p.MAX_FRAME_BYTES + '"}'
+    with pytest.raises(p.ProtocolError, match="larger than 65536 bytes"):
+        p.decode_client(big)
+
+
+def test_non_text_input_is_a_protocol_error():
+    with pytest.raises(p.ProtocolError, match="must be text, got int"):
+        p.decode_client(42)  # type: ignore[arg-type]
+
+
+def test_protocol_error_is_a_value_error_without_internal_context():
+    with pytest.raises(p.ProtocolError) as raised:
+        p.decode_client("{")
+    assert isinstance(raised.value, ValueError)
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_decode_result_gives_typed_records():
+    page = p.decode_result({"chats": [msgspec.to_builtins(CHAT)], "nextCursor": "x"}, p.ChatPage)
+    assert page == p.ChatPage(chats=[CHAT], next_cursor="x")
+    detail = p.decode_result(
+        {"chat": msgspec.to_builtins(CHAT), "messages": [
+            {"id": "m1", "role": "user", "content": "Hi", "createdAt": "2026-11-26T09:30:00Z"}]},
+        p.ChatDetail,
+    )
+    assert detail.messages[0] == p.StoredMessage(id="m1", role="user", content="Hi", created_at=WHEN)
+
+
+def test_decode_result_names_the_bad_field():
+    with pytest.raises(p.ProtocolError, match=r"^'data.chats\[0\].id' must be a string, got int$"):
+        p.decode_result({"chats": [{"id": 1}]}, p.ChatPage)
+    with pytest.raises(p.ProtocolError, match=r"^'data' must be an object, got array$"):
+        p.decode_result([], p.ChatPage)
+
+
+# --- Nothing but ProtocolError, whatever the input ------------------------
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=5),
+    max_leaves=12,
+)
+field_names = st.sampled_from(
+    ["chatId", "messageId", "clientMessageId", "content", "modelId", "messages", "lastSeq", "seq",
+     "requestId", "limit", "before", "title", "regenerate", "ts", "chat", "data", "code", "message",
+     "editedAt", "finishReason", "deleted", "replyId", "role"]
+)
+frame_like = st.builds(
+    lambda tag, fields: {"type": tag, **fields},
+    st.sampled_from(sorted(CLIENT_TAGS | SERVER_TAGS)) | st.text(max_size=8) | json_values,
+    st.dictionaries(field_names, json_values, max_size=6),
+)
+
+
+def _only_protocol_errors(decode, data):
+    try:
+        decode(data)
+    except p.ProtocolError as error:
+        assert str(error), "a ProtocolError must say what is wrong"
+        assert "msgspec" not in str(error) and "Traceback" not in str(error)
+
+
+@given(st.binary(max_size=256))
+def test_random_bytes_raise_only_protocol_error(data):
+    _only_protocol_errors(p.decode_client, data)
+    _only_protocol_errors(p.decode_server, data)
+
+
+@given(frame_like)
+def test_frame_shaped_json_raises_only_protocol_error(value):
+    data = json.dumps(value)
+    _only_protocol_errors(p.decode_client, data)
+    _only_protocol_errors(p.decode_server, data)
+
+
+@given(st.sampled_from(CLIENT_FRAMES + SERVER_FRAMES), st.data())
+def test_corrupted_real_frames_raise_only_protocol_error(frame, data):
+    wire = bytearray(p.encode(frame))
+    for _ in range(data.draw(st.integers(1, 4))):
+        index = data.draw(st.integers(0, len(wire) - 1))
+        wire[index] = data.draw(st.integers(0, 255))
+    _only_protocol_errors(p.decode_client, bytes(wire))
+    _only_protocol_errors(p.decode_server, bytes(wire))
