@@ -1,0 +1,47 @@
+"""Every JSON example in docs/protocol.md decodes, and every frame type has one."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from mfu_tui import protocol as p
+from tests.protocol.test_codec import CLIENT_TAGS, SERVER_TAGS
+
+DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
+CLIENT_PART = DOC.split("### Client to server", 1)[1].split("### Server to client", 1)[0]
+SERVER_PART = DOC.split("### Server to client", 1)[1].split("### Result data", 1)[0]
+
+
+def examples(part: str) -> list[str]:
+    return re.findall(r"```json\n(.+?)\n```", part)
+
+
+@pytest.mark.parametrize("example", examples(CLIENT_PART))
+def test_client_examples_decode_and_round_trip(example):
+    frame = p.decode_client(example)
+    assert p.decode_client(p.encode(frame)) == frame
+
+
+@pytest.mark.parametrize("example", examples(SERVER_PART))
+def test_server_examples_decode_and_round_trip(example):
+    frame = p.decode_server(example)
+    assert p.decode_server(p.encode(frame)) == frame
+    # Server frames carry every field, so the example shows the whole frame.
+    assert json.loads(p.encode(frame)) == json.loads(example)
+
+
+def test_every_frame_type_has_an_example():
+    assert {json.loads(e)["type"] for e in examples(CLIENT_PART)} == CLIENT_TAGS
+    assert {json.loads(e)["type"] for e in examples(SERVER_PART)} == SERVER_TAGS
+
+
+def test_every_close_code_is_in_the_doc_table():
+    for code in p.CLOSE_CODES:
+        assert f"| {code} |" in DOC
+
+
+def test_every_error_code_is_in_the_doc_table():
+    for code in p.ErrorCode:
+        assert f"| `{code.value}` |" in DOC
