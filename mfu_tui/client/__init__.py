@@ -1,0 +1,32 @@
+"""The connection worker of mfu-chat: one asyncio task that holds the WebSocket.
+
+It reconnects with backoff, heartbeats, keeps user messages on disk until
+the server acknowledges them, and hands over every streamed chunk once and
+in order. No Textual here: the app subscribes to it, and any program can use
+it as a library (see ``docs/client.md``)::
+
+    client = ChatClient(url="ws://127.0.0.1:5001/ws", token=token)
+    client.on_message(print)
+    await client.connect()
+"""
+
+from mfu_tui.client.backoff import Backoff
+from mfu_tui.client.client import ChatClient, Event
+from mfu_tui.client.errors import ClientError, RequestError
+from mfu_tui.client.events import MessageReloaded
+from mfu_tui.client.state import ConnectionState, Status
+
+#: The seed's name for the same class.
+WebSocketManager = ChatClient
+
+__all__ = [
+    "Backoff",
+    "ChatClient",
+    "ClientError",
+    "ConnectionState",
+    "Event",
+    "MessageReloaded",
+    "RequestError",
+    "Status",
+    "WebSocketManager",
+]

@@ -1,0 +1,794 @@
+"""``ChatClient``: the one asyncio worker that holds the WebSocket to the server.
+
+It connects with our own reconnect loop (not websockets' built-in one, which
+resets its backoff after every handshake), heartbeats with JSON ``ping``,
+keeps user messages in the on-disk outbox until ``ack``, and delivers every
+streamed chunk once, in order, across reconnects. It knows nothing of
+Textual: a UI subscribes with the ``on_*`` methods or ``events()``.
+
+Everything runs in the event loop of the caller; no threads except the
+short ``fsync`` of an outbox write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import socket
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+import msgspec
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+
+from mfu_tui.client.backoff import Backoff
+from mfu_tui.client.errors import ClientError, RequestError
+from mfu_tui.client.events import MessageReloaded
+from mfu_tui.client.outbox import Outbox, OutboxEntry
+from mfu_tui.client.state import ConnectionState, Status
+from mfu_tui.client.streams import StreamTracker
+from mfu_tui.protocol import (
+    MAX_FRAME_BYTES,
+    Ack,
+    Cancel,
+    Cancelled,
+    ChatCreated,
+    ChatDetail,
+    ChatPage,
+    ChatSummary,
+    ClientFrame,
+    Chunk,
+    CloseCode,
+    Complete,
+    DeleteChat,
+    EditMessage,
+    Error,
+    GetChat,
+    ListChats,
+    ListModels,
+    Message,
+    ModelList,
+    Ping,
+    Pong,
+    ProtocolError,
+    RenameChat,
+    Request,
+    Result,
+    Resync,
+    ServerFrame,
+    Subscribe,
+    decode_result,
+    decode_server,
+    describe_close,
+    encode,
+    is_terminal,
+)
+
+log = logging.getLogger("mfu_tui.client")
+
+#: What ``events()`` yields and the ``on_*`` callbacks receive.
+Event = ServerFrame | MessageReloaded | ClientError | ConnectionState
+Unsubscribe = Callable[[], None]
+
+_T = TypeVar("_T")
+
+#: Codes of an ``error`` answering a ``message`` that will never be accepted:
+#: the message leaves the outbox and the UI is told.
+_REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized"}
+#: Seconds before a message refused with ``conflict`` or ``rate_limited`` is tried again
+#: (a conflict also clears as soon as the running answer in that chat ends).
+_RETRY_REFUSED_AFTER = {"conflict": 2.0, "rate_limited": 10.0}
+#: A server frame may exceed the protocol's inbound limit (a long chat in ``get_chat``).
+_MAX_SERVER_FRAME = 16 * 1024 * 1024
+_server_frames = msgspec.json.Decoder(ServerFrame)
+
+
+class _RedactTokens(logging.Filter):
+    """Hides bearer tokens and ``token=`` query values in websockets' debug logs."""
+
+    _SECRET = re.compile(r"(?i)(bearer\s+|token=)[^\s&'\"]+")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = self._SECRET.sub(r"\1***", record.getMessage())
+        record.args = None
+        return True
+
+
+_wire_log = logging.getLogger("mfu_tui.client.wire")
+_wire_log.addFilter(_RedactTokens())
+
+
+def redact(url: str) -> str:
+    """``url`` with any ``token=`` query value hidden, for logs and messages."""
+    return _RedactTokens._SECRET.sub(r"\1***", url)
+
+
+def default_data_dir() -> Path:
+    """Where the outbox lives by default: the platform's user data directory."""
+    import platformdirs
+
+    return platformdirs.user_data_path("mfu-chat", appauthor=False)
+
+
+class ChatClient:
+    """The connection worker of mfu-chat, usable as a library.
+
+    Args:
+        url: The server, e.g. ``"ws://127.0.0.1:5001/ws"``.
+        token: The JWT, sent in the ``Authorization`` header (never logged).
+        data_dir: Where the outbox file lives (default: the user data directory).
+        ping_interval: Seconds between JSON pings.
+        ping_timeout: Seconds to wait for the ``pong`` before the connection is
+            declared dead (so a silent network is noticed within
+            ``ping_interval + ping_timeout``).
+        request_timeout: Seconds a request (``list_chats``...) waits for its answer.
+        open_timeout: Seconds an attempt may take to open the WebSocket.
+        backoff: The reconnect schedule (default: 0.5 s to 20 s, full jitter).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        data_dir: Path | str | None = None,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 10.0,
+        request_timeout: float = 15.0,
+        open_timeout: float = 10.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.request_timeout = request_timeout
+        self.open_timeout = open_timeout
+        self.backoff = backoff or Backoff()
+        self.outbox = Outbox.for_account(Path(data_dir) if data_dir else default_data_dir(), url, token)
+        self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet")
+        self._listeners: dict[str, list[Callable[..., Any]]] = {"open": [], "message": [], "error": [], "state": []}
+        self._queues: set[asyncio.Queue[Event | None]] = set()
+        self._worker: asyncio.Task[None] | None = None
+        self._ws: ClientConnection | None = None
+        # Set by any user action while reconnecting: try again at once.
+        self._wake = asyncio.Event()
+        # Replaced on every state change; waiters await the current one.
+        self._state_changed = asyncio.Event()
+        self._outbox_lock = asyncio.Lock()
+        # Chats to (re)subscribe after every connect, in order.
+        self._chats: dict[str, None] = {}
+        # Cancel and edit frames given while offline, sent after the next connect.
+        self._deferred: list[ClientFrame] = []
+        self._requests: dict[str, tuple[asyncio.Future[Any], str]] = {}
+        self._streams = StreamTracker()
+        # Outbox messages sent on this connection and not yet acknowledged: id -> chat key.
+        self._inflight: dict[str, str | None] = {}
+        # Messages sent on an earlier connection or by an earlier process: after
+        # their ack the reply is resumed, since part of it may have been missed.
+        self._resent: set[str] = set(entry.client_message_id for entry in self.outbox.pending())
+        # Chats with an answer being generated (chat -> reply id, "" if unknown):
+        # the next message for them waits, since the server would refuse it.
+        self._busy: dict[str, str] = {}
+        self._heartbeat_failure: str | None = None
+        self._pong_waiter: asyncio.Future[None] | None = None
+        self._ping_ts: float | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # --- Subscriptions -------------------------------------------------------
+
+    @property
+    def state(self) -> ConnectionState:
+        """The current connection state."""
+        return self._state
+
+    def on_open(self, callback: Callable[[], None]) -> Unsubscribe:
+        """Call ``callback()`` after each successful (re)connect; returns the unsubscribe function."""
+        return self._listen("open", callback)
+
+    def on_message(self, callback: Callable[[ServerFrame | MessageReloaded], None]) -> Unsubscribe:
+        """Call ``callback(frame)`` for each server frame (chunks once and in order) and ``MessageReloaded``.
+
+        ``pong`` frames and the ``result`` and ``error`` frames answering this
+        client's own requests are consumed by the client and not passed on;
+        other ``error`` frames go to ``on_error``.
+        """
+        return self._listen("message", callback)
+
+    def on_error(self, callback: Callable[[ClientError], None]) -> Unsubscribe:
+        """Call ``callback(error)`` for worker failures and the server's ``error`` frames."""
+        return self._listen("error", callback)
+
+    def on_state(self, callback: Callable[[ConnectionState], None]) -> Unsubscribe:
+        """Call ``callback(state)`` on every change of ``state``."""
+        return self._listen("state", callback)
+
+    async def events(self) -> AsyncIterator[Event]:
+        """Yield what the ``on_*`` callbacks get: frames, ``MessageReloaded``, ``ClientError``,
+        ``ConnectionState`` (a (re)connect shows as a state with status ``CONNECTED``).
+
+        Ends after ``close()``.
+        """
+        queue: asyncio.Queue[Event | None] = asyncio.Queue()
+        self._queues.add(queue)
+        try:
+            while (event := await queue.get()) is not None:
+                yield event
+        finally:
+            self._queues.discard(queue)
+
+    # --- Connection ----------------------------------------------------------
+
+    async def connect(self, chat_id: str | None = None) -> None:
+        """Start the worker (if it is not running) and subscribe to ``chat_id``; returns at once.
+
+        Also restarts a worker stopped by an auth refusal (set ``token`` first)
+        or by ``close()``.
+        """
+        if chat_id is not None:
+            await self.subscribe(chat_id)
+        if not self._running():
+            self.backoff.reset()
+            self._set_state(status=Status.CONNECTING, reason=None, retry_at=None)
+            self._worker = asyncio.create_task(self._run(), name="mfu-chat client worker")
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        """Wait until the state is ``CONNECTED``.
+
+        Raises:
+            ClientError: the worker stopped (auth refused, closed...); the message says why.
+            TimeoutError: not connected within ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            await self._connected_socket(hurry=False)
+
+    async def close(self) -> None:
+        """Close the connection and stop the worker; the state becomes ``DISCONNECTED("closed by user")``.
+
+        Pending outbox messages stay on disk for the next run.
+        """
+        ws = self._ws
+        await self._stop_worker()
+        if ws is not None:
+            await ws.close(CloseCode.NORMAL, "closed by user")
+        self._stopped("closed by user")
+        for queue in self._queues:
+            queue.put_nowait(None)
+
+    # --- Sending -------------------------------------------------------------
+
+    async def send(self, frame: ClientFrame) -> None:
+        """Send any client frame.
+
+        A ``message`` goes through the outbox (see ``send_message``); ``subscribe``,
+        ``cancel`` and ``edit_message`` given while offline are sent after the
+        next connect. Other frames need a connection.
+
+        Raises:
+            ClientError: a frame that needs a connection was sent while there is none.
+        """
+        if isinstance(frame, Message):
+            await self._post(OutboxEntry(frame.client_message_id, frame.chat_id, frame.content, frame.model_id))
+            return
+        if isinstance(frame, Subscribe):
+            self._chats[frame.chat_id] = None
+        ws = self._ws
+        if ws is not None:
+            with contextlib.suppress(ConnectionClosed):  # resent after the reconnect
+                await self._send(ws, frame)
+            return
+        self._wake.set()
+        if isinstance(frame, (Cancel, EditMessage)):
+            self._deferred.append(frame)
+        elif not isinstance(frame, Subscribe):
+            raise ClientError(f"cannot send {type(frame).__name__}: not connected")
+
+    async def send_message(self, chat_id: str | None, content: str, model_id: str | None = None) -> str:
+        """Send a user message; ``chat_id=None`` creates a chat. Returns its ``clientMessageId``.
+
+        The message is on disk before this returns and is sent, now or after
+        the next connect, until the server acknowledges it (``Ack`` on
+        ``on_message``). Messages to one chat go out in the order given.
+
+        Raises:
+            ProtocolError: ``content`` is empty.
+        """
+        frame = Message(chat_id=chat_id, client_message_id=str(uuid.uuid4()), content=content, model_id=model_id)
+        await self.send(frame)
+        return frame.client_message_id
+
+    async def cancel(self, chat_id: str, message_id: str | None = None) -> None:
+        """Stop the running answer in ``chat_id``."""
+        await self.send(Cancel(chat_id=chat_id, message_id=message_id))
+
+    async def edit_message(self, chat_id: str, message_id: str, content: str, regenerate: bool = False) -> None:
+        """Change a stored user message; with ``regenerate`` the answer is generated again."""
+        await self.send(EditMessage(chat_id=chat_id, message_id=message_id, content=content, regenerate=regenerate))
+
+    async def subscribe(self, chat_id: str) -> None:
+        """Receive the events of ``chat_id``, now and after every reconnect."""
+        await self.send(Subscribe(chat_id=chat_id))
+
+    # --- Requests ------------------------------------------------------------
+
+    async def list_chats(self, limit: int | None = None, before: str | None = None) -> ChatPage:
+        """A page of the chat list, newest first."""
+        return await self._request(ListChats(request_id=_new_id(), limit=limit, before=before), ChatPage)
+
+    async def get_chat(self, chat_id: str) -> ChatDetail:
+        """One chat with its messages."""
+        return await self._request(GetChat(request_id=_new_id(), chat_id=chat_id), ChatDetail)
+
+    async def rename_chat(self, chat_id: str, title: str) -> ChatSummary:
+        """Rename a chat; returns it as the list shows it."""
+        return await self._request(RenameChat(request_id=_new_id(), chat_id=chat_id, title=title), ChatSummary)
+
+    async def delete_chat(self, chat_id: str) -> None:
+        """Delete a chat and its messages."""
+        await self._request(DeleteChat(request_id=_new_id(), chat_id=chat_id), None)
+        self._chats.pop(chat_id, None)
+
+    async def list_models(self) -> ModelList:
+        """The models the server can use."""
+        return await self._request(ListModels(request_id=_new_id()), ModelList)
+
+    async def _request(self, frame: Request, kind: type[_T] | None) -> _T:
+        """Send a request and wait for its ``result``.
+
+        Waits for a connection first (asking for an immediate attempt), all
+        within ``request_timeout``. A request is not resent: if the
+        connection drops before the answer, it fails at once.
+
+        Raises:
+            RequestError: the server answered with an ``error``.
+            ClientError: no connection (the worker stopped) or it dropped before the answer.
+            TimeoutError: no answer within ``request_timeout``.
+        """
+        name = type(frame).__name__
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._requests[frame.request_id] = (future, name)
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                ws = await self._connected_socket(hurry=True)
+                try:
+                    await self._send(ws, frame)
+                except ConnectionClosed:
+                    raise ClientError(f"connection lost before the answer to {name}") from None
+                data = await future
+        finally:
+            self._requests.pop(frame.request_id, None)
+        if kind is None:
+            return None  # type: ignore[return-value]
+        try:
+            return decode_result(data, kind)
+        except ProtocolError as error:
+            raise ClientError(f"unexpected answer to {name}: {error}") from None
+
+    # --- The worker ----------------------------------------------------------
+
+    def _running(self) -> bool:
+        return self._worker is not None and not self._worker.done()
+
+    async def _run(self) -> None:
+        """Connect, serve the connection, wait the backoff delay, again; until stopped."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    ws = await self._open()
+                except _Stop as stop:
+                    self._stopped(str(stop))
+                    return
+                except _Failed as failed:
+                    error = str(failed)
+                else:
+                    try:
+                        error = await self._session(ws)
+                    except _Stop as stop:
+                        self._stopped(str(stop))
+                        return
+                delay = self.backoff.next_delay(loop.time())
+                log.info("connection to %s failed (%s); retrying in %.1f s", redact(self.url), error, delay)
+                self._set_state(status=Status.RECONNECTING, retry_at=loop.time() + delay, last_error=error)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+                self._set_state(status=Status.RECONNECTING, retry_at=None)
+        except Exception as error:  # a bug: say so rather than die silently
+            log.exception("the connection worker failed")
+            self._emit_error(ClientError(f"internal error in the connection worker: {error!r}"))
+            self._stopped(f"internal error: {error!r}")
+
+    async def _open(self) -> ClientConnection:
+        """One connection attempt.
+
+        Raises:
+            _Stop: retrying cannot help (auth refused, invalid address).
+            _Failed: this attempt failed; the message says why in plain words.
+        """
+        log.info("connecting to %s", redact(self.url))
+        try:
+            return await connect(
+                self.url,
+                proxy=None,
+                additional_headers={"Authorization": f"Bearer {self.token}"},
+                open_timeout=self.open_timeout,
+                ping_interval=None,  # our JSON heartbeat measures the RTT the UI shows
+                close_timeout=2.0,
+                max_size=_MAX_SERVER_FRAME,
+                logger=_wire_log,
+            )
+        except InvalidStatus as error:
+            status = error.response.status_code
+            if status in (401, 403):
+                body = error.response.body.decode(errors="replace").strip()[:120]
+                raise _Stop(f"auth refused: {body or f'HTTP {status}'}") from None
+            raise _Failed(f"server answered HTTP {status}") from None
+        except InvalidURI as error:
+            raise _Stop(f"invalid server address: {error}") from None
+        except TimeoutError:
+            raise _Failed(f"no answer within {self.open_timeout:g} s") from None
+        except ConnectionRefusedError:
+            raise _Failed("connection refused") from None
+        except socket.gaierror:
+            raise _Failed("unknown host") from None
+        except OSError as error:
+            raise _Failed(error.strerror or str(error) or type(error).__name__) from None
+        except InvalidHandshake as error:
+            raise _Failed(f"handshake failed: {error}") from None
+
+    async def _session(self, ws: ClientConnection) -> str:
+        """Serve one open connection until it ends; returns why it ended.
+
+        Raises:
+            _Stop: the server closed with a terminal code (4401, 4403).
+        """
+        loop = asyncio.get_running_loop()
+        self._ws = ws
+        self._heartbeat_failure = None
+        self.backoff.connected(loop.time())
+        log.info("connected to %s", redact(self.url))
+        self._set_state(status=Status.CONNECTED, retry_at=None, last_error=None, reason=None)
+        heartbeat = asyncio.create_task(self._heartbeat(ws), name="mfu-chat heartbeat")
+        try:
+            await self._after_open(ws)
+            self._notify("open")
+            async for data in ws:
+                await self._receive(data)
+        except ConnectionClosed:
+            pass
+        finally:
+            heartbeat.cancel()
+            self._ws = None
+            self._connection_lost()
+        close = ws.protocol.close_rcvd
+        if self._heartbeat_failure is not None:
+            error = self._heartbeat_failure
+        else:
+            error = describe_close(close.code, close.reason) if close else "connection lost"
+        log.info("connection closed: %s", error)
+        if close is not None and is_terminal(close.code):
+            meaning = "token invalid or expired" if close.code == CloseCode.UNAUTHORIZED else "forbidden"
+            raise _Stop(f"auth refused: {close.reason or meaning}")
+        return error
+
+    async def _after_open(self, ws: ClientConnection) -> None:
+        """Bring a new connection up to date: subscriptions, resumes, deferred frames, outbox."""
+        for chat_id in list(self._chats):
+            await self._send(ws, Subscribe(chat_id=chat_id))
+        for resume in self._streams.resumes():
+            log.info("resuming message %s after seq %d", resume.message_id, resume.last_seq)
+            await self._send(ws, resume)
+        deferred, self._deferred = self._deferred, []
+        for frame in deferred:
+            await self._send(ws, frame)
+        await self._pump_outbox()
+
+    def _connection_lost(self) -> None:
+        """Forget what belonged to the connection that just ended."""
+        self._resent.update(self._inflight)
+        self._inflight.clear()
+        for request_id, (future, name) in list(self._requests.items()):
+            if not future.done():
+                future.set_exception(ClientError(f"connection lost before the answer to {name}"))
+            del self._requests[request_id]
+        if self._pong_waiter is not None and not self._pong_waiter.done():
+            self._pong_waiter.cancel()
+
+    async def _heartbeat(self, ws: ClientConnection) -> None:
+        """Ping at once and then every ``ping_interval``; abort the connection if a pong is late."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                sent_at = loop.time()
+                self._ping_ts = sent_at
+                self._pong_waiter = loop.create_future()
+                try:
+                    async with asyncio.timeout(self.ping_timeout):
+                        await self._send(ws, Ping(ts=sent_at))
+                        await self._pong_waiter
+                except TimeoutError:
+                    self._heartbeat_failure = f"no answer to ping within {self.ping_timeout:g} s"
+                    log.warning("%s: dropping the connection", self._heartbeat_failure)
+                    # No closing handshake: a silent network would not carry it.
+                    ws.transport.abort()
+                    return
+                self._set_state(rtt=loop.time() - sent_at)
+                await asyncio.sleep(self.ping_interval)
+        except (ConnectionClosed, asyncio.CancelledError):
+            return
+
+    def _stopped(self, reason: str) -> None:
+        log.info("disconnected: %s", reason)
+        self._set_state(status=Status.DISCONNECTED, reason=reason, retry_at=None)
+
+    async def _stop_worker(self) -> None:
+        tasks = [task for task in (self._worker, *self._tasks) if task is not None and not task.done()]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _connected_socket(self, *, hurry: bool) -> ClientConnection:
+        """The open connection, waiting for one if needed.
+
+        Args:
+            hurry: While reconnecting, ask once for an immediate attempt
+                (a user action is waiting) instead of waiting for the backoff.
+
+        Raises:
+            ClientError: the worker is not running; the message says why.
+        """
+        while self._ws is None or self._state.status is not Status.CONNECTED:
+            if not self._running():
+                raise ClientError(f"not connected: {self._state.reason or 'call connect() first'}")
+            if hurry:
+                self._wake.set()
+                hurry = False
+            await self._state_changed.wait()
+        return self._ws
+
+    # --- Receiving -----------------------------------------------------------
+
+    async def _receive(self, data: str | bytes) -> None:
+        try:
+            frame = decode_server(data) if len(data) <= MAX_FRAME_BYTES else _server_frames.decode(data)
+        except (ProtocolError, msgspec.DecodeError) as error:
+            log.warning("ignoring an invalid frame from the server: %s", error)
+            self._emit_error(ClientError(f"the server sent an invalid frame: {error}"))
+            return
+        if isinstance(frame, Pong):
+            if self._pong_waiter is not None and not self._pong_waiter.done() and frame.ts == self._ping_ts:
+                self._pong_waiter.set_result(None)
+        elif isinstance(frame, Result):
+            self._on_result(frame)
+        elif isinstance(frame, Error):
+            await self._on_error_frame(frame)
+        elif isinstance(frame, Ack):
+            await self._on_ack(frame)
+        elif isinstance(frame, (Chunk, Complete, Cancelled)):
+            await self._on_stream(frame)
+        elif isinstance(frame, Resync):
+            self._spawn(self._reload(frame.chat_id, frame.message_id))
+        else:
+            if isinstance(frame, ChatCreated):
+                self._chats[frame.chat_id] = None
+            self._emit(frame)
+
+    def _on_result(self, frame: Result) -> None:
+        pending = self._requests.get(frame.request_id)
+        if pending is None:
+            self._emit(frame)  # the answer to a request sent with send()
+        elif not pending[0].done():
+            pending[0].set_result(frame.data)
+
+    async def _on_error_frame(self, frame: Error) -> None:
+        pending = self._requests.get(frame.request_id) if frame.request_id else None
+        if pending is not None:
+            if not pending[0].done():
+                where = {"chat_id": frame.chat_id, "message_id": frame.message_id}
+                pending[0].set_exception(RequestError(frame.code, frame.message, **where))
+            return
+        refused = self._refused_message(frame)
+        if refused is not None:
+            await self._on_message_refused(refused, frame)
+        self._emit_error(
+            ClientError(
+                frame.message,
+                code=frame.code,
+                chat_id=frame.chat_id,
+                message_id=frame.message_id,
+                client_message_id=refused,
+            )
+        )
+
+    def _refused_message(self, frame: Error) -> str | None:
+        """The in-flight outbox message an ``error`` frame answers, if any.
+
+        ``error`` frames do not carry the ``clientMessageId``, but at most one
+        message per chat (and one chat-creating message) is in flight, so the
+        chat identifies it.
+        """
+        if frame.request_id or frame.message_id:
+            return None
+        for client_message_id, chat_key in self._inflight.items():
+            if chat_key == frame.chat_id:
+                return client_message_id
+        return None
+
+    async def _on_message_refused(self, client_message_id: str, frame: Error) -> None:
+        chat_key = self._inflight.pop(client_message_id)
+        self._resent.add(client_message_id)
+        if frame.code in _REFUSED:
+            log.warning("message %s refused (%s): dropped from the outbox", client_message_id, frame.code)
+            self.outbox.done(client_message_id)
+            await self._pump_outbox()
+            return
+        delay = _RETRY_REFUSED_AFTER.get(frame.code, _RETRY_REFUSED_AFTER["rate_limited"])
+        log.info("message %s refused (%s); trying again in %g s", client_message_id, frame.code, delay)
+        if chat_key is not None:
+            self._busy[chat_key] = ""
+        asyncio.get_running_loop().call_later(delay, self._retry_chat, chat_key)
+
+    def _retry_chat(self, chat_key: str | None) -> None:
+        if chat_key is not None and self._busy.get(chat_key) == "":
+            del self._busy[chat_key]
+        if self._ws is not None:
+            self._spawn(self._pump_outbox())
+
+    async def _on_ack(self, frame: Ack) -> None:
+        async with self._outbox_lock:
+            await asyncio.to_thread(self.outbox.done, frame.client_message_id)
+        self._inflight.pop(frame.client_message_id, None)
+        self._chats[frame.chat_id] = None
+        self._busy[frame.chat_id] = frame.reply_id
+        self._streams.expect(frame.chat_id, frame.reply_id)
+        self._emit(frame)
+        if frame.client_message_id in self._resent:
+            # Sent before this connection: part of the answer may have gone by.
+            self._resent.discard(frame.client_message_id)
+            for resume in self._streams.resumes_for(frame.reply_id):
+                await self._send_if_open(resume)
+        await self._pump_outbox()
+
+    async def _on_stream(self, frame: Chunk | Complete | Cancelled) -> None:
+        delivery = self._streams.feed(frame)
+        for delivered in delivery.frames:
+            self._emit(delivered)
+        if delivery.resume is not None:
+            log.info("gap in message %s: resuming after seq %d", frame.message_id, delivery.resume.last_seq)
+            await self._send_if_open(delivery.resume)
+        if not isinstance(frame, Chunk) and self._busy.get(frame.chat_id) in (frame.message_id, ""):
+            del self._busy[frame.chat_id]
+            await self._pump_outbox()
+
+    async def _reload(self, chat_id: str, message_id: str) -> None:
+        """After ``resync``: load the stored message and hand it to the UI whole."""
+        log.info("resync of message %s: reloading it", message_id)
+        self._streams.start_reload(message_id)
+        try:
+            detail = await self.get_chat(chat_id)
+        except (ClientError, TimeoutError) as error:
+            self._streams.reload_failed(message_id)
+            self._emit_error(ClientError(f"could not reload message {message_id}: {error}", chat_id=chat_id))
+            return
+        stored = next((message for message in detail.messages if message.id == message_id), None)
+        if stored is None:
+            self._streams.reloaded(chat_id, message_id, content="", seq=0, streaming=False)
+            self._emit_error(ClientError(f"message {message_id} no longer exists", code="not_found", chat_id=chat_id))
+            return
+        streaming = stored.status == "streaming"
+        resume = self._streams.reloaded(chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming)
+        self._emit(MessageReloaded(chat_id, message_id, stored.content, stored.status))
+        if resume is not None:
+            await self._send_if_open(resume)
+        elif self._busy.get(chat_id) in (message_id, ""):
+            del self._busy[chat_id]
+            await self._pump_outbox()
+
+    # --- Outbox --------------------------------------------------------------
+
+    async def _post(self, entry: OutboxEntry) -> None:
+        """Write a message to the outbox, then send what may be sent."""
+        async with self._outbox_lock:
+            await asyncio.to_thread(self.outbox.add, entry)
+        log.debug("message %s written to the outbox", entry.client_message_id)
+        self._wake.set()
+        await self._pump_outbox()
+
+    async def _pump_outbox(self) -> None:
+        """Send the first pending message of each chat that is free to take one."""
+        ws = self._ws
+        if ws is None:
+            return
+        taken = set(self._inflight.values()) | set(self._busy)
+        for entry in self.outbox.pending():
+            if entry.chat_id in taken or entry.client_message_id in self._inflight:
+                continue
+            # Mark before awaiting, so that a concurrent pump does not send it too.
+            taken.add(entry.chat_id)
+            self._inflight[entry.client_message_id] = entry.chat_id
+            if entry.chat_id is not None:
+                self._chats[entry.chat_id] = None
+            frame = Message(
+                chat_id=entry.chat_id,
+                client_message_id=entry.client_message_id,
+                content=entry.content,
+                model_id=entry.model_id,
+            )
+            try:
+                await self._send(ws, frame)
+            except ConnectionClosed:
+                return  # the reconnect sends it again
+
+    # --- Plumbing ------------------------------------------------------------
+
+    @staticmethod
+    async def _send(ws: ClientConnection, frame: ClientFrame) -> None:
+        await ws.send(encode(frame), text=True)
+
+    async def _send_if_open(self, frame: ClientFrame) -> None:
+        """Send now if connected; otherwise the reconnect sends what is still needed."""
+        if self._ws is not None:
+            with contextlib.suppress(ConnectionClosed):
+                await self._send(self._ws, frame)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _listen(self, kind: str, callback: Callable[..., Any]) -> Unsubscribe:
+        listeners = self._listeners[kind]
+        listeners.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                listeners.remove(callback)
+
+        return unsubscribe
+
+    def _notify(self, kind: str, *args: Any) -> None:
+        for callback in list(self._listeners[kind]):
+            try:
+                callback(*args)
+            except Exception:  # a broken listener must not stop the worker
+                log.exception("an on_%s callback failed", kind)
+        if kind != "open":
+            for queue in self._queues:
+                queue.put_nowait(args[0])
+
+    def _emit(self, frame: ServerFrame | MessageReloaded) -> None:
+        self._notify("message", frame)
+
+    def _emit_error(self, error: ClientError) -> None:
+        self._notify("error", error)
+
+    def _set_state(self, **changes: Any) -> None:
+        state = replace(self._state, **changes)
+        if state == self._state:
+            return
+        self._state = state
+        self._state_changed.set()
+        self._state_changed = asyncio.Event()
+        self._notify("state", state)
+
+
+class _Stop(Exception):
+    """The worker must stop: retrying cannot help. The message is the reason."""
+
+
+class _Failed(Exception):
+    """One connection attempt failed. The message says why."""
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex

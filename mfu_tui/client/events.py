@@ -1,0 +1,22 @@
+"""Events the client emits besides the protocol's own frames."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mfu_tui.protocol import MessageStatus
+
+
+@dataclass(frozen=True)
+class MessageReloaded:
+    """An assistant message was reloaded with ``get_chat`` after a ``resync``.
+
+    The UI replaces the whole text of the message with ``content``. If
+    ``status`` is ``"streaming"``, further ``Chunk`` frames follow and are
+    appended as usual.
+    """
+
+    chat_id: str
+    message_id: str
+    content: str
+    status: MessageStatus

@@ -1,0 +1,136 @@
+"""The outbox: user messages kept on disk until the server acknowledges them.
+
+Why an append-only JSON-lines journal rather than SQLite: the outbox holds
+a handful of short records at a time, is written by one process, and needs
+exactly two operations, "add" (durable before the first send) and "done"
+(on ``ack``). Appending one line and calling ``fsync`` gives the durability
+with nothing to configure, the file stays readable with ``cat`` when a user
+asks "where did my message go?", and a line cut short by a crash is simply
+skipped on the next start (its ``send_message`` call never returned, so the
+message was never sent nor promised). When nothing is pending any more the
+file is emptied, so it never grows without bound.
+
+One file per server and user, so that a message typed for one account is
+never sent with another account's token.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import logging
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+log = logging.getLogger("mfu_tui.client")
+
+
+@dataclass(frozen=True)
+class OutboxEntry:
+    """One user message waiting for its ``ack``.
+
+    ``chat_id`` is ``None`` for a message that creates a new chat.
+    """
+
+    client_message_id: str
+    chat_id: str | None
+    content: str
+    model_id: str | None = None
+
+
+class Outbox:
+    """Pending user messages, in the order they were written, backed by a journal file.
+
+    Args:
+        path: The journal file; created (with its directory) on the first add.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._pending: dict[str, OutboxEntry] = {}
+        self._load()
+
+    @classmethod
+    def for_account(cls, data_dir: Path, url: str, token: str) -> Outbox:
+        """The outbox of the user of ``token`` on the server at ``url``, under ``data_dir``."""
+        key = f"{url}\0{token_subject(token)}".encode()
+        name = f"outbox-{hashlib.sha256(key).hexdigest()[:16]}.jsonl"
+        return cls(Path(data_dir) / name)
+
+    def pending(self) -> list[OutboxEntry]:
+        """Messages not yet acknowledged, oldest first."""
+        return list(self._pending.values())
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def __contains__(self, client_message_id: str) -> bool:
+        return client_message_id in self._pending
+
+    def add(self, entry: OutboxEntry) -> None:
+        """Write ``entry`` to disk and ``fsync`` it; return only once it is durable."""
+        self._append({"op": "add", **asdict(entry)}, sync=True)
+        self._pending[entry.client_message_id] = entry
+
+    def done(self, client_message_id: str) -> OutboxEntry | None:
+        """Forget an acknowledged (or refused) message; returns it, or ``None`` if unknown."""
+        entry = self._pending.pop(client_message_id, None)
+        if entry is None:
+            return None
+        if self._pending:
+            # Not fsynced: if this line is lost in a crash the message is sent
+            # once more, and the server answers a known clientMessageId with
+            # the same ack without storing it again.
+            self._append({"op": "done", "client_message_id": client_message_id}, sync=False)
+        else:
+            self._truncate()
+        return entry
+
+    def _load(self) -> None:
+        try:
+            lines = self.path.read_bytes().splitlines()
+        except FileNotFoundError:
+            return
+        for number, line in enumerate(lines, 1):
+            try:
+                record = json.loads(line)
+                op = record.pop("op")
+                if op == "add":
+                    entry = OutboxEntry(**record)
+                    self._pending[entry.client_message_id] = entry
+                elif op == "done":
+                    self._pending.pop(record["client_message_id"], None)
+            except (ValueError, KeyError, TypeError):
+                log.warning("outbox %s: skipping unreadable line %d", self.path, number)
+        if self._pending:
+            log.info("outbox %s: %d message(s) pending from an earlier run", self.path, len(self._pending))
+
+    def _append(self, record: dict[str, object], *, sync: bool) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        with open(self.path, "ab") as journal:
+            journal.write(line.encode())
+            journal.flush()
+            if sync:
+                os.fsync(journal.fileno())
+
+    def _truncate(self) -> None:
+        with open(self.path, "wb") as journal:
+            os.fsync(journal.fileno())
+
+
+def token_subject(token: str) -> str:
+    """The user a JWT names (``sub``, else ``username``), read without checking the signature.
+
+    Only used to pick the outbox file; the server does the real check. A
+    token that cannot be read maps to ``""``.
+    """
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        return str(claims.get("sub") or claims.get("username") or "")
+    except (IndexError, ValueError, AttributeError, binascii.Error):
+        return ""
