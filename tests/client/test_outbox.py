@@ -1,0 +1,81 @@
+"""The on-disk outbox: durable adds, order kept, survives a restart, stays small."""
+
+import base64
+import json
+
+from mfu_tui.client.outbox import Outbox, OutboxEntry, token_subject
+
+
+def entry(n: int, chat: str | None = "c1") -> OutboxEntry:
+    return OutboxEntry(client_message_id=f"m{n}", chat_id=chat, content=f"message {n}", model_id=None)
+
+
+def test_pending_keeps_the_order_of_adds(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.jsonl")
+    for n in range(5):
+        outbox.add(entry(n, chat="c1" if n % 2 else "c2"))
+    assert [e.client_message_id for e in outbox.pending()] == ["m0", "m1", "m2", "m3", "m4"]
+
+
+def test_a_new_instance_reads_what_was_pending(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    first = Outbox(path)
+    for n in range(4):
+        first.add(entry(n))
+    first.done("m1")
+    again = Outbox(path)
+    assert again.pending() == [entry(0), entry(2), entry(3)]
+
+
+def test_the_file_is_emptied_once_nothing_is_pending(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    outbox = Outbox(path)
+    outbox.add(entry(1))
+    outbox.add(entry(2))
+    outbox.done("m2")
+    outbox.done("m1")
+    assert path.read_bytes() == b""
+    assert Outbox(path).pending() == []
+
+
+def test_done_of_an_unknown_id_changes_nothing(tmp_path):
+    outbox = Outbox(tmp_path / "outbox.jsonl")
+    outbox.add(entry(1))
+    assert outbox.done("nope") is None
+    assert len(outbox) == 1 and "m1" in outbox
+
+
+def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    outbox = Outbox(path)
+    outbox.add(entry(1))
+    with open(path, "ab") as journal:
+        journal.write(b'{"op":"add","client_message_id":"m2","chat_')
+    assert Outbox(path).pending() == [entry(1)]
+
+
+def test_unicode_content_round_trips_byte_for_byte(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    text = "สวัสดี 👋\n\"quoted\"\u2028"
+    Outbox(path).add(OutboxEntry("m1", None, text, "demo"))
+    assert Outbox(path).pending()[0].content == text
+
+
+def _token(claims: dict) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"eyJhbGciOiJIUzI1NiJ9.{payload}.signature"
+
+
+def test_each_account_has_its_own_file(tmp_path):
+    alice = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "alice"}))
+    alice_renewed = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "alice", "exp": 9}))
+    bob = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "bob"}))
+    other_server = Outbox.for_account(tmp_path, "ws://10.0.0.1:5001/ws", _token({"sub": "alice"}))
+    assert alice.path == alice_renewed.path
+    assert len({alice.path, bob.path, other_server.path}) == 3
+
+
+def test_token_subject_falls_back_to_username_and_tolerates_garbage():
+    assert token_subject(_token({"username": "carol"})) == "carol"
+    assert token_subject("not a jwt") == ""
+    assert token_subject("a.%%%.c") == ""

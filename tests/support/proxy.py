@@ -1,0 +1,178 @@
+"""A loopback TCP proxy that simulates a bad network between a client and the server.
+
+Put it between the two and switch it at runtime::
+
+    async with FaultProxy(server.port) as proxy:
+        client = ChatClient(proxy.url("/ws"), token)
+        ...
+        proxy.blackhole()     # stop forwarding, keep the sockets open (no FIN, no RST)
+        proxy.pass_through()  # forward again
+        proxy.delay(0.2)      # forward each piece after a pause
+        proxy.reset()         # RST every open connection (SO_LINGER 0), then pass again
+
+It only listens on 127.0.0.1, keeps at most ``max_connections`` connections,
+and holds at most one read (64 KiB) per direction: a blackhole stops reading,
+so the kernel buffers fill and the peers see a silent network, and nothing
+grows in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+
+_READ_SIZE = 64 * 1024
+
+
+class FaultProxy:
+    """Forwards 127.0.0.1:``port`` to ``target_host``:``target_port``, with faults on demand.
+
+    Args:
+        target_port: Where to forward.
+        target_host: A loopback address.
+        max_connections: Further connections are closed at once.
+    """
+
+    def __init__(self, target_port: int, target_host: str = "127.0.0.1", *, max_connections: int = 32) -> None:
+        if not target_host.startswith("127."):
+            raise ValueError("the fault proxy only forwards to loopback addresses")
+        self.target_host = target_host
+        self.target_port = target_port
+        self.max_connections = max_connections
+        self.port = 0
+        #: How many connections were accepted since the start.
+        self.accepted = 0
+        self._server: asyncio.Server | None = None
+        self._links: set[_Link] = set()
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._delay = 0.0
+        self._accepted_changed = asyncio.Event()
+
+    def url(self, path: str = "/ws") -> str:
+        """The ``ws://`` URL of the proxy."""
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    async def start(self) -> FaultProxy:
+        """Start listening on a free port."""
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        """Close every connection and stop listening."""
+        if self._server is not None:
+            self._server.close()
+        for link in list(self._links):
+            link.close(reset=False)
+        if self._links:
+            await asyncio.gather(*(link.done for link in list(self._links)), return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+
+    async def __aenter__(self) -> FaultProxy:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # --- Faults --------------------------------------------------------------
+
+    def pass_through(self) -> None:
+        """Forward everything at once."""
+        self._delay = 0.0
+        self._flowing.set()
+
+    def delay(self, seconds: float) -> None:
+        """Forward each piece ``seconds`` after it was read."""
+        self._delay = seconds
+        self._flowing.set()
+
+    def blackhole(self) -> None:
+        """Stop forwarding in both directions, keeping every socket open."""
+        self._flowing.clear()
+
+    def reset(self) -> None:
+        """Send RST on both sides of every open connection, then pass new ones through."""
+        for link in list(self._links):
+            link.close(reset=True)
+        self.pass_through()
+
+    @property
+    def open_connections(self) -> int:
+        """Connections currently open through the proxy."""
+        return len(self._links)
+
+    async def wait_accepted(self, count: int) -> None:
+        """Wait until ``accepted`` reaches ``count``."""
+        while self.accepted < count:
+            changed = self._accepted_changed
+            await changed.wait()
+
+    # --- Plumbing ------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if len(self._links) >= self.max_connections:
+            writer.close()
+            return
+        try:
+            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+        except OSError:
+            _abort(writer, reset=True)
+            return
+        link = _Link(writer, up_writer)
+        self._links.add(link)
+        self.accepted += 1
+        self._accepted_changed.set()
+        self._accepted_changed = asyncio.Event()
+        try:
+            await asyncio.gather(self._pump(reader, up_writer, link), self._pump(up_reader, writer, link))
+        finally:
+            link.close(reset=False)
+            self._links.discard(link)
+            link.done.set_result(None)
+
+    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link) -> None:
+        """Copy one direction until EOF or an error, obeying the current fault."""
+        try:
+            while True:
+                await self._flowing.wait()
+                data = await reader.read(_READ_SIZE)
+                if not data:
+                    break
+                if self._delay:
+                    await asyncio.sleep(self._delay)
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+            if writer.can_write_eof():
+                writer.write_eof()  # pass the FIN on, keep the other direction going
+        except (ConnectionError, OSError):
+            link.close(reset=True)
+
+
+class _Link:
+    """The two sockets of one proxied connection."""
+
+    def __init__(self, downstream: asyncio.StreamWriter, upstream: asyncio.StreamWriter) -> None:
+        self.writers = (downstream, upstream)
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def close(self, *, reset: bool) -> None:
+        for writer in self.writers:
+            _abort(writer, reset=reset)
+
+
+def _abort(writer: asyncio.StreamWriter, *, reset: bool) -> None:
+    """Close a socket; with ``reset``, with an RST (SO_LINGER 0) instead of a FIN."""
+    if writer.transport.is_closing():
+        return
+    if reset:
+        sock = writer.get_extra_info("socket")
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+    else:
+        writer.close()
