@@ -23,6 +23,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chat with AI models from the terminal. Run without a subcommand to open the app.",
     )
     parser.add_argument("--version", action="version", version=f"mfu-chat {__version__}")
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="the server's WebSocket URL, e.g. ws://127.0.0.1:5001/ws "
+        "(default: $MFU_WS_URL, then $VITE_WS_URL; /ws is added to a bare host)",
+    )
+    parser.add_argument("--token", metavar="JWT", help="your sign-in token (default: $MFU_TOKEN)")
     parser.set_defaults(handler=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -72,10 +79,20 @@ def _lazy(module: str, function: str) -> Handler:
 
 
 def _run_app(args: argparse.Namespace) -> int:
-    # The Textual app arrives with the app issue; until then say what this will be.
-    print(
-        "mfu-chat: the terminal app is not built yet.\n"
-        "Run `mfu-chat serve` for the server, or `mfu-chat --help` for the commands.",
-        file=sys.stderr,
-    )
+    """Open the terminal app on the server given by flags or the environment."""
+    import os
+
+    url = args.server or os.environ.get("MFU_WS_URL") or os.environ.get("VITE_WS_URL")
+    token = args.token or os.environ.get("MFU_TOKEN")
+    # Seam for the embedded server and the config file: they will supply
+    # url and token here when neither flags nor environment do.
+    if not url or not token:
+        missing = " and ".join(name for name, value in (("--server URL", url), ("--token JWT", token)) if not value)
+        print(f"mfu-chat: give {missing} (or set MFU_WS_URL and MFU_TOKEN); see `mfu-chat --help`.", file=sys.stderr)
+        return 2
+
+    from mfu_tui.tui import AppSettings, ChatApp
+    from mfu_tui.tui.settings import normalize_url
+
+    ChatApp(AppSettings(url=normalize_url(url), token=token)).run()
     return 0

@@ -1,0 +1,638 @@
+"""``ChatApp``: the mfu-chat terminal app.
+
+The app talks to the server only through ``mfu_tui.client.ChatClient``.
+The client's callbacks run in the app's event loop; frames go into one
+queue that a single worker drains, so every change to the conversation
+happens in the order the frames came, and a chat being loaded keeps the
+frames that arrive meanwhile until its messages are on screen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from mfu_tui.client import ChatClient, ClientError, ConnectionState, MessageReloaded, Status
+from mfu_tui.protocol import (
+    Ack,
+    Cancelled,
+    ChatCreated,
+    ChatDetail,
+    ChatUpdated,
+    Chunk,
+    Complete,
+    MessageEdited,
+    ModelInfo,
+    ServerFrame,
+)
+from mfu_tui.tui.advice import advise_error, advise_stopped
+from mfu_tui.tui.clipboard import osc52_sequence
+from mfu_tui.tui.commands import ChatsProvider
+from mfu_tui.tui.export import export_chat
+from mfu_tui.tui.screens.confirm import ConfirmScreen
+from mfu_tui.tui.screens.help import HelpScreen
+from mfu_tui.tui.screens.model_picker import ModelPicker
+from mfu_tui.tui.screens.rename import RenameScreen
+from mfu_tui.tui.settings import AppSettings
+from mfu_tui.tui.terminal import plain_text_wanted
+from mfu_tui.tui.widgets.chat_list import ChatList
+from mfu_tui.tui.widgets.composer import Composer
+from mfu_tui.tui.widgets.conversation import Conversation
+from mfu_tui.tui.widgets.header import AppHeader
+from mfu_tui.tui.widgets.message_view import MessageView
+from mfu_tui.tui.widgets.status_dot import StatusDot
+
+#: ``finishReason`` of ``complete`` -> the status shown under the message.
+FINISH_STATUS = {"stop": "complete", "length": "length", "error": "error", "interrupted": "interrupted"}
+
+
+@dataclass(frozen=True)
+class _ChatLoaded:
+    """Queued when ``get_chat`` answered, so the chat is drawn in frame order."""
+
+    chat_id: str
+    detail: ChatDetail
+
+
+class ChatApp(App[None]):
+    """The mfu-chat terminal app.
+
+    | Key(s) | Description | Binding id |
+    | :- | :- | :- |
+    | ctrl+q | Quit. | `app.quit` |
+    | f1 | Show every key. | `app.help` |
+    | ctrl+p | Open the command palette. | (Textual's) |
+    | escape | Stop the answer being written (shown only then). | `app.cancel` |
+    | ctrl+c | Copy the selected message, or the last answer. Never quits. | `app.copy` |
+    | ctrl+n | Start a new chat. | `app.new_chat` |
+    | ctrl+o | Go to the chat list. | `app.chats` |
+    | ctrl+b | Show or hide the chat list. | `app.toggle_sidebar` |
+    | f2 | Rename the open chat. | `app.rename_chat` |
+    | f8 | Delete the open chat (asks first). | `app.delete_chat` |
+    | ctrl+s | Export the open chat to a Markdown file. | `app.export` |
+    | ctrl+l | Choose the model. | `app.pick_model` |
+    """
+
+    CSS_PATH = "app.tcss"
+    TITLE = "mfu-chat"
+    AUTO_FOCUS = "Composer"
+    COMMANDS = App.COMMANDS | {ChatsProvider}
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
+        Binding("f1", "help", "Help", id="app.help"),
+        Binding("escape", "cancel", "Stop answer", id="app.cancel"),
+        Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False),
+        Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat"),
+        Binding("ctrl+o", "focus_chats", "Chats", id="app.chats"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="app.toggle_sidebar", show=False),
+        Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False),
+        Binding("f8", "delete_chat", "Delete", id="app.delete_chat", show=False),
+        Binding("ctrl+s", "export", "Export", id="app.export", show=False),
+        Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False),
+    ]
+
+    chat_id: reactive[str | None] = reactive(None, init=False)
+    """The open chat; ``None`` for a new chat not sent yet."""
+
+    generating: reactive[str | None] = reactive(None, init=False)
+    """The assistant message being written in the open chat, if any."""
+
+    model_id: reactive[str | None] = reactive(None, init=False)
+    """The model for new messages; ``None`` lets the server choose."""
+
+    def __init__(self, settings: AppSettings, *, client: ChatClient | None = None) -> None:
+        """
+        Args:
+            settings: The server, the token and the app's choices.
+            client: A client to use instead of one made from ``settings``.
+        """
+        super().__init__()
+        self.settings = settings
+        self.plain = plain_text_wanted() if settings.plain is None else settings.plain
+        self.client = client or ChatClient(
+            settings.url,
+            settings.token,
+            data_dir=settings.data_dir,
+            ping_interval=settings.ping_interval,
+            ping_timeout=settings.ping_timeout,
+            request_timeout=settings.request_timeout,
+        )
+        self.models: list[ModelInfo] = []
+        """The server's models, from ``list_models``."""
+        self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded] = asyncio.Queue()
+        # Assistant messages being written, by chat.
+        self._running: dict[str, str] = {}
+        # While a chat loads: the frames for it that arrived meanwhile.
+        self._loading: str | None = None
+        self._held: list[ServerFrame | MessageReloaded] = []
+        # The clientMessageId of the message that is creating a new chat.
+        self._creating: str | None = None
+        self._unsubscribe: list[object] = []
+        if settings.keymap:
+            self.set_keymap(settings.keymap)
+
+    # --- layout ------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield AppHeader(self.settings.identity, plain=self.plain, id="header")
+        with Horizontal(id="main"):
+            with Vertical(id="sidebar"):
+                yield Static("Chats", id="sidebar-title", markup=False)
+                yield ChatList(id="chat-list")
+            with Vertical(id="chat-pane"):
+                yield Conversation(window=self.settings.window, id="conversation")
+                yield Composer(id="composer")
+        yield Footer()
+
+    @property
+    def conversation(self) -> Conversation:
+        """The conversation pane."""
+        return self.query_one(Conversation)
+
+    @property
+    def composer(self) -> Composer:
+        """The message box."""
+        return self.query_one(Composer)
+
+    @property
+    def chat_list(self) -> ChatList:
+        """The sidebar's chat list."""
+        return self.query_one(ChatList)
+
+    @property
+    def status_dot(self) -> StatusDot:
+        """The connection status in the header."""
+        return self.query_one(StatusDot)
+
+    # --- client wiring -------------------------------------------------------
+
+    async def on_mount(self) -> None:
+        client = self.client
+        self._unsubscribe = [
+            client.on_state(self._on_client_state),
+            client.on_message(self._frames.put_nowait),
+            client.on_error(self._on_client_error),
+            client.on_open(self._on_client_open),
+        ]
+        self.status_dot.state = client.state
+        self._dispatch_frames()
+        await client.connect()
+
+    async def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()  # type: ignore[operator]
+        await self.client.close()
+
+    def _on_client_state(self, state: ConnectionState) -> None:
+        previous = self.status_dot.state
+        self.status_dot.state = state
+        if (
+            state.status is Status.DISCONNECTED
+            and state.reason
+            and state.reason != "closed by user"
+            and (previous is None or previous.status is not Status.DISCONNECTED)
+        ):
+            title, message, severity = advise_stopped(state.reason)
+            self.notify(message, title=title, severity=severity, timeout=30)
+
+    def _on_client_error(self, error: ClientError) -> None:
+        title, message, severity = advise_error(error)
+        self.notify(message, title=title, severity=severity, timeout=10)
+        refused = getattr(error, "client_message_id", None)
+        if refused is not None and error.code in {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"}:
+            self._give_back(refused)
+
+    def _give_back(self, client_message_id: str) -> None:
+        """A sent message was refused for good: mark it and put its text back to edit."""
+        view = self.conversation.view_by_client_id(client_message_id)
+        if view is None:
+            return
+        view.status = "error"
+        if not self.composer.text:
+            self.composer.text = view.text
+
+    def _on_client_open(self) -> None:
+        self._refresh_after_connect()
+
+    @work(group="refresh", exclusive=True)
+    async def _refresh_after_connect(self) -> None:
+        """After each (re)connect: the chat list, the models, and the open chat again."""
+        try:
+            page = await self.client.list_chats()
+            self.chat_list.add_page(page.chats, page.next_cursor, first=True)
+            self.models = (await self.client.list_models()).models
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return
+        if self.chat_id is not None:
+            self.load_chat(self.chat_id)
+
+    def _report(self, error: BaseException) -> None:
+        if isinstance(error, ClientError):
+            self._on_client_error(error)
+        else:
+            self.notify("The server did not answer in time. Try again.", title="No answer", severity="warning")
+
+    # --- frames --------------------------------------------------------------
+
+    @work(group="frames")
+    async def _dispatch_frames(self) -> None:
+        """Apply the client's frames one at a time, in order."""
+        while True:
+            item = await self._frames.get()
+            try:
+                await self._apply(item)
+            except Exception as error:  # one bad frame must not stop the stream of others
+                self.log.error(f"could not apply {item!r}: {error!r}")
+            finally:
+                self._frames.task_done()
+
+    async def _apply(self, item: ServerFrame | MessageReloaded | _ChatLoaded) -> None:
+        if isinstance(item, _ChatLoaded):
+            await self._show_loaded_chat(item)
+            return
+        chat_id = getattr(item, "chat_id", None)
+        if isinstance(item, ChatUpdated):
+            await self._on_chat_updated(item)
+        elif isinstance(item, Ack):
+            await self._on_ack(item)
+        elif isinstance(item, ChatCreated):
+            if item.client_message_id == self._creating and self.chat_id is None:
+                self._open_created_chat(item.chat_id)
+            if item.chat_id == self.chat_id:
+                self.query_one(AppHeader).chat_title = item.title
+        elif chat_id is not None and chat_id == self._loading:
+            self._held.append(item)
+        elif chat_id != self.chat_id:
+            if isinstance(item, (Complete, Cancelled)):
+                self._running.pop(item.chat_id, None)
+        elif isinstance(item, Chunk):
+            view = await self._assistant_view(item.message_id)
+            self._set_running(item.chat_id, item.message_id)
+            await view.append(item.content, item.seq)
+        elif isinstance(item, Complete):
+            view = await self._assistant_view(item.message_id)
+            self._set_running(item.chat_id, None)
+            await view.finish(FINISH_STATUS.get(item.finish_reason, "complete"))
+        elif isinstance(item, Cancelled):
+            view = await self._assistant_view(item.message_id)
+            self._set_running(item.chat_id, None)
+            await view.finish("cancelled")
+        elif isinstance(item, MessageReloaded):
+            view = await self._assistant_view(item.message_id)
+            if item.status == "streaming":
+                await view.set_text(item.content)
+            else:
+                self._set_running(item.chat_id, None)
+                await view.finish(item.status, item.content)
+        elif isinstance(item, MessageEdited):
+            # An edit may have dropped the messages after it (regenerate): reload.
+            self.load_chat(item.chat_id)
+
+    async def _assistant_view(self, message_id: str) -> MessageView:
+        view = self.conversation.view(message_id)
+        if view is None:
+            view = await self.conversation.add(MessageView("assistant", message_id=message_id, status="streaming"))
+        return view
+
+    def _set_running(self, chat_id: str, message_id: str | None) -> None:
+        if message_id is None:
+            self._running.pop(chat_id, None)
+        else:
+            self._running[chat_id] = message_id
+        if chat_id == self.chat_id:
+            self.generating = message_id
+
+    async def _on_ack(self, ack: Ack) -> None:
+        if ack.client_message_id == self._creating and self.chat_id is None:
+            self._open_created_chat(ack.chat_id)
+        if ack.chat_id != self.chat_id:
+            return
+        view = self.conversation.view_by_client_id(ack.client_message_id)
+        if view is not None:
+            view.message_id = ack.message_id
+            view.status = "complete"
+        self._set_running(ack.chat_id, ack.reply_id)
+        await self._assistant_view(ack.reply_id)
+
+    def _open_created_chat(self, chat_id: str) -> None:
+        self._creating = None
+        self.chat_id = chat_id
+        self.chat_list.mark_current(chat_id)
+
+    async def _on_chat_updated(self, frame: ChatUpdated) -> None:
+        self.chat_list.update_chat(frame.chat, deleted=frame.deleted)
+        if frame.chat.id != self.chat_id:
+            return
+        if frame.deleted:
+            await self._start_new_chat()
+            self.notify("The open chat was deleted (perhaps in another terminal).", title="Chat deleted")
+        else:
+            self.query_one(AppHeader).chat_title = frame.chat.title
+
+    # --- opening chats -------------------------------------------------------
+
+    def load_chat(self, chat_id: str) -> None:
+        """Open a chat: subscribe to it, load its messages, show them in frame order."""
+        if chat_id != self.chat_id:
+            self.chat_id = chat_id
+            self._creating = None
+        self._loading = chat_id
+        self._held = []
+        self.chat_list.mark_current(chat_id)
+        summary = self.chat_list.chat(chat_id)
+        self.query_one(AppHeader).chat_title = summary.title if summary else ""
+        self.generating = self._running.get(chat_id)
+        self._fetch_chat(chat_id)
+
+    @work(group="load", exclusive=True)
+    async def _fetch_chat(self, chat_id: str) -> None:
+        try:
+            await self.client.subscribe(chat_id)
+            detail = await self.client.get_chat(chat_id)
+        except (ClientError, TimeoutError) as error:
+            if self._loading == chat_id:
+                self._loading = None
+                held, self._held = self._held, []
+                for frame in held:
+                    self._frames.put_nowait(frame)
+            self._report(error)
+            return
+        self._frames.put_nowait(_ChatLoaded(chat_id, detail))
+
+    async def _show_loaded_chat(self, loaded: _ChatLoaded) -> None:
+        if loaded.chat_id != self._loading:
+            return  # another chat was opened meanwhile
+        detail = loaded.detail
+        self._loading = None
+        await self.conversation.show_messages(detail.messages)
+        self.query_one(AppHeader).chat_title = detail.chat.title
+        streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
+        self._set_running(loaded.chat_id, streaming[-1] if streaming else None)
+        held, self._held = self._held, []
+        for frame in held:
+            await self._apply(frame)
+
+    async def _start_new_chat(self) -> None:
+        self.chat_id = None
+        self._loading = None
+        self._held = []
+        self._creating = None
+        self.generating = None
+        self.chat_list.mark_current(None)
+        self.query_one(AppHeader).chat_title = ""
+        await self.conversation.clear()
+
+    # --- widget messages -----------------------------------------------------
+
+    @on(ChatList.Opened)
+    def _open_from_list(self, event: ChatList.Opened) -> None:
+        self.load_chat(event.chat_id)
+        self.composer.focus()
+
+    @on(ChatList.RenameRequested)
+    def _rename_from_list(self, event: ChatList.RenameRequested) -> None:
+        self._rename(event.chat_id)
+
+    @on(ChatList.DeleteRequested)
+    def _delete_from_list(self, event: ChatList.DeleteRequested) -> None:
+        self._delete(event.chat_id)
+
+    @on(ChatList.MoreWanted)
+    @work(group="more", exclusive=True)
+    async def _more_chats(self) -> None:
+        cursor = self.chat_list.next_cursor
+        if cursor is None:
+            return
+        try:
+            page = await self.client.list_chats(before=cursor)
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return
+        self.chat_list.add_page(page.chats, page.next_cursor)
+
+    @on(Composer.Submitted)
+    async def _send(self, event: Composer.Submitted) -> None:
+        if event.editing_message_id is not None:
+            await self._send_edit(event.editing_message_id, event.text)
+            return
+        try:
+            client_message_id = await self.client.send_message(self.chat_id, event.text, model_id=self.model_id)
+        except (ClientError, ValueError) as error:
+            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error")
+            return
+        if self.chat_id is None:
+            self._creating = client_message_id
+        self.composer.done()
+        view = MessageView("user", event.text, status="sending")
+        view.client_message_id = client_message_id
+        await self.conversation.add(view)
+        self.conversation.scroll_end(animate=False)
+        self.conversation.anchor()
+
+    async def _send_edit(self, message_id: str, text: str) -> None:
+        if self.chat_id is None:
+            return
+        try:
+            await self.client.edit_message(self.chat_id, message_id, text, regenerate=True)
+        except (ClientError, ValueError) as error:
+            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error")
+            return
+        self.composer.done()
+        view = self.conversation.view(message_id)
+        if view is not None:
+            await view.set_text(text)
+            await self.conversation.remove_after(view)
+
+    @on(Composer.EditLastRequested)
+    def _edit_last(self) -> None:
+        view = self.conversation.last_user_view()
+        if view is None or view.message_id is None:
+            self.notify("There is no sent message to edit in this chat.", severity="warning")
+            return
+        if self.generating is not None:
+            self.notify("Wait for the answer to end (or press esc) before editing.", severity="warning")
+            return
+        self.composer.start_editing(view.message_id, view.text)
+
+    @on(Conversation.CopyRequested)
+    def _copy_requested(self, event: Conversation.CopyRequested) -> None:
+        self.copy_to_clipboard(event.text)
+        self.notify(f"Copied the {event.what} ({len(event.text)} characters).", title="Copied")
+
+    # --- actions -------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.generating is not None
+        if action in ("rename_chat", "delete_chat", "export"):
+            return self.chat_id is not None or None
+        return True
+
+    def watch_generating(self) -> None:
+        self.refresh_bindings()
+
+    def watch_chat_id(self) -> None:
+        self.refresh_bindings()
+
+    def watch_model_id(self, model_id: str | None) -> None:
+        self.composer.border_subtitle = f"model: {model_id}" if model_id else ""
+
+    async def action_cancel(self) -> None:
+        """Stop the answer being written in the open chat."""
+        if self.chat_id is None or self.generating is None:
+            return
+        try:
+            await self.client.cancel(self.chat_id, self.generating)
+        except ClientError as error:
+            self._report(error)
+
+    def action_copy(self) -> None:
+        """Copy the selected message, or else the last answer."""
+        conversation = self.conversation
+        view = conversation.selected_view
+        if view is None:
+            answers = [v for v in conversation.views if v.role == "assistant" and v.text]
+            view = answers[-1] if answers else None
+        if view is None:
+            self.notify("Nothing to copy yet.", severity="warning")
+            return
+        self.copy_to_clipboard(view.text)
+        what = "message" if conversation.selected_view is not None else "last answer"
+        self.notify(f"Copied the {what} ({len(view.text)} characters).", title="Copied")
+
+    def copy_to_clipboard(self, text: str) -> None:
+        """Copy with OSC 52, wrapped for tmux when ``$TMUX`` is set (works over SSH)."""
+        import os
+
+        self._clipboard = text
+        if self._driver is not None:
+            self._driver.write(osc52_sequence(text, tmux=bool(os.environ.get("TMUX"))))
+
+    def action_help(self) -> None:
+        """Show every key binding."""
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    async def action_new_chat(self) -> None:
+        """Start a new chat; it is created when the first message is sent."""
+        await self._start_new_chat()
+        self.composer.focus()
+
+    def action_focus_chats(self) -> None:
+        """Go to the chat list (showing the sidebar if hidden)."""
+        self.query_one("#sidebar").display = True
+        self.chat_list.focus()
+
+    def action_toggle_sidebar(self) -> None:
+        """Show or hide the chat list."""
+        sidebar = self.query_one("#sidebar")
+        sidebar.display = not sidebar.display
+        if not sidebar.display and self.chat_list.has_focus:
+            self.composer.focus()
+
+    def action_rename_chat(self) -> None:
+        """Rename the open chat."""
+        if self.chat_id is not None:
+            self._rename(self.chat_id)
+
+    def action_delete_chat(self) -> None:
+        """Delete the open chat, after asking."""
+        if self.chat_id is not None:
+            self._delete(self.chat_id)
+
+    @work
+    async def _rename(self, chat_id: str) -> None:
+        summary = self.chat_list.chat(chat_id)
+        title = await self.push_screen_wait(RenameScreen(summary.title if summary else ""))
+        if title is None:
+            return
+        try:
+            renamed = await self.client.rename_chat(chat_id, title)
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return
+        self.chat_list.update_chat(renamed)
+        if chat_id == self.chat_id:
+            self.query_one(AppHeader).chat_title = renamed.title
+
+    @work
+    async def _delete(self, chat_id: str) -> None:
+        summary = self.chat_list.chat(chat_id)
+        name = f"“{summary.title}”" if summary else "this chat"
+        if not await self.push_screen_wait(ConfirmScreen(f"Delete {name} and all its messages? This cannot be undone.")):
+            return
+        try:
+            await self.client.delete_chat(chat_id)
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return
+        if summary is not None:
+            self.chat_list.update_chat(summary, deleted=True)
+        if chat_id == self.chat_id:
+            await self._start_new_chat()
+        self.notify(f"Deleted {name}.", title="Chat deleted")
+
+    @work(group="export", exclusive=True)
+    async def action_export(self) -> None:
+        """Write the open chat to a Markdown file."""
+        if self.chat_id is None:
+            return
+        try:
+            detail = await self.client.get_chat(self.chat_id)
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return
+        try:
+            path = await asyncio.to_thread(export_chat, detail, self.settings.export_dir)
+        except OSError as error:
+            self.notify(f"Could not write the file: {error}.", title="Export failed", severity="error")
+            return
+        self.notify(f"Saved to {path}", title="Exported")
+
+    @work(group="models", exclusive=True)
+    async def action_pick_model(self) -> None:
+        """Choose the model for new messages."""
+        if not self.models:
+            try:
+                self.models = (await self.client.list_models()).models
+            except (ClientError, TimeoutError) as error:
+                self._report(error)
+                return
+        current = self.model_id or next((m.id for m in self.models if m.default), None)
+        chosen = await self.push_screen_wait(ModelPicker(self.models, current))
+        if chosen is not None:
+            self.model_id = chosen
+            self.notify(f"New messages use {chosen}.", title="Model")
+
+    # --- command palette -----------------------------------------------------
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield SystemCommand("New chat", "Start a new chat (ctrl+n)", self.action_new_chat)
+        if self.chat_id is not None:
+            yield SystemCommand("Rename chat", "Rename the open chat (f2)", self.action_rename_chat)
+            yield SystemCommand("Delete chat", "Delete the open chat (f8)", self.action_delete_chat)
+            yield SystemCommand("Export chat to Markdown", "Write the open chat to a .md file (ctrl+s)", self.action_export)
+        if self.generating is not None:
+            yield SystemCommand("Stop the answer", "Cancel the answer being written (esc)", self.action_cancel)
+        yield SystemCommand("Choose model", "Pick the model for new messages (ctrl+l)", self.action_pick_model)
+        yield SystemCommand("Copy last answer", "Copy to the clipboard with OSC 52 (ctrl+c)", self.action_copy)
+        yield SystemCommand("Show keys", "Every key binding and its id (f1)", self.action_help)
+        yield SystemCommand("Toggle chat list", "Show or hide the sidebar (ctrl+b)", self.action_toggle_sidebar)
+        yield SystemCommand("Quit", "Quit mfu-chat (ctrl+q)", self.action_quit)
+        yield from (
+            command
+            for command in super().get_system_commands(screen)
+            if command.title in ("Theme", "Screenshot")
+        )

@@ -1,0 +1,69 @@
+"""Choose the model for new messages, from ``list_models``."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from mfu_tui.protocol import ModelInfo
+
+
+class ModelPicker(ModalScreen[str | None]):
+    """A list of the server's models; dismiss with the chosen id or ``None``.
+
+    | Key(s) | Description | Binding id |
+    | :- | :- | :- |
+    | enter | Use the highlighted model. | (the list's select) |
+    | escape | Keep the current model. | `models.cancel` |
+    """
+
+    BINDINGS: list[BindingType] = [Binding("escape", "cancel", "Cancel", id="models.cancel")]
+
+    DEFAULT_CSS = """
+    ModelPicker {
+        align: center middle;
+        & > Vertical {
+            width: 60;
+            max-width: 90%;
+            height: auto;
+            max-height: 80%;
+            border: round $accent;
+            background: $surface;
+        }
+        & OptionList { height: auto; max-height: 20; border: none; }
+    }
+    """
+
+    def __init__(self, models: list[ModelInfo], current: str | None) -> None:
+        super().__init__()
+        self._models = models
+        self._current = current
+
+    def compose(self) -> ComposeResult:
+        with Vertical() as box:
+            box.border_title = "Model"
+            box.border_subtitle = "enter: choose · esc: cancel"
+            options = []
+            for model in self._models:
+                mark = "● " if model.id == self._current else "  "
+                default = " (default)" if model.default else ""
+                options.append(Option(Content(f"{mark}{model.name}{default}  · {model.provider}"), id=model.id))
+            yield OptionList(*options)
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        ids = [model.id for model in self._models]
+        if self._current in ids:
+            options.highlighted = ids.index(self._current)
+        options.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.dismiss(event.option.id)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)

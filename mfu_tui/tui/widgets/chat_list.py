@@ -1,0 +1,140 @@
+"""The sidebar: the user's chats, newest first, kept live."""
+
+from __future__ import annotations
+
+from textual.binding import Binding, BindingType
+from textual.content import Content
+from textual.message import Message
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from mfu_tui.protocol import ChatSummary
+
+
+class ChatList(OptionList):
+    """The chat list in the sidebar.
+
+    It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
+    chat created or renamed in another terminal shows up at once. One
+    option per chat and no widget each, so long lists stay cheap.
+
+    | Key(s) | Description | Binding id |
+    | :- | :- | :- |
+    | enter | Open the highlighted chat. | `chat_list.open` |
+    | f2 | Rename the highlighted chat. | `chat_list.rename` |
+    | delete, f8 | Delete the highlighted chat (asks first). | `chat_list.delete` |
+    """
+
+    BINDINGS: list[BindingType] = [
+        Binding("enter", "select", "Open", id="chat_list.open", show=False),
+        Binding("f2", "rename", "Rename", id="chat_list.rename"),
+        Binding("delete,f8", "delete", "Delete", id="chat_list.delete"),
+    ]
+
+    DEFAULT_CSS = """
+    ChatList {
+        height: 1fr;
+        border: none;
+        padding: 0;
+        background: $surface;
+        & > .option-list--option { padding: 0 1; }
+    }
+    """
+
+    class Opened(Message):
+        """The user chose a chat to open."""
+
+        def __init__(self, chat_id: str) -> None:
+            super().__init__()
+            self.chat_id = chat_id
+
+    class RenameRequested(Message):
+        """The user wants to rename a chat."""
+
+        def __init__(self, chat_id: str) -> None:
+            super().__init__()
+            self.chat_id = chat_id
+
+    class DeleteRequested(Message):
+        """The user wants to delete a chat."""
+
+        def __init__(self, chat_id: str) -> None:
+            super().__init__()
+            self.chat_id = chat_id
+
+    class MoreWanted(Message):
+        """The highlight reached the end of a list that has more pages."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._chats: dict[str, ChatSummary] = {}
+        self.next_cursor: str | None = None
+        """The ``before`` cursor of the next ``list_chats`` page; ``None`` when all are loaded."""
+        self.current_chat_id: str | None = None
+        """The chat open in the conversation pane, marked in the list."""
+
+    @property
+    def chats(self) -> list[ChatSummary]:
+        """The chats, newest first, as listed."""
+        return sorted(self._chats.values(), key=lambda chat: chat.updated_at, reverse=True)
+
+    def chat(self, chat_id: str) -> ChatSummary | None:
+        """The chat with that id, if listed."""
+        return self._chats.get(chat_id)
+
+    @property
+    def highlighted_chat_id(self) -> str | None:
+        """The id of the highlighted chat, if any."""
+        if self.highlighted is None or not self.option_count:
+            return None
+        return self.get_option_at_index(self.highlighted).id
+
+    def add_page(self, chats: list[ChatSummary], next_cursor: str | None, *, first: bool = False) -> None:
+        """Add a page of ``list_chats``; ``first`` replaces what was listed."""
+        if first:
+            self._chats.clear()
+        for chat in chats:
+            self._chats[chat.id] = chat
+        self.next_cursor = next_cursor
+        self._rebuild()
+
+    def update_chat(self, chat: ChatSummary, *, deleted: bool = False) -> None:
+        """Apply one ``chat_updated`` frame."""
+        if deleted:
+            self._chats.pop(chat.id, None)
+        else:
+            self._chats[chat.id] = chat
+        self._rebuild()
+
+    def mark_current(self, chat_id: str | None) -> None:
+        """Mark the chat open in the conversation pane."""
+        self.current_chat_id = chat_id
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        keep = self.highlighted_chat_id or self.current_chat_id
+        options = []
+        for chat in self.chats:
+            marker = "▸ " if chat.id == self.current_chat_id else "  "
+            options.append(Option(Content(marker + chat.title), id=chat.id))
+        self.set_options(options)
+        if keep is not None and keep in self._chats:
+            self.highlighted = self.get_option_index(keep)
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id is not None:
+            self.post_message(self.Opened(event.option.id))
+
+    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if self.next_cursor is not None and event.option_index == self.option_count - 1:
+            self.post_message(self.MoreWanted())
+
+    def action_rename(self) -> None:
+        if (chat_id := self.highlighted_chat_id) is not None:
+            self.post_message(self.RenameRequested(chat_id))
+
+    def action_delete(self) -> None:
+        if (chat_id := self.highlighted_chat_id) is not None:
+            self.post_message(self.DeleteRequested(chat_id))

@@ -1,0 +1,257 @@
+"""The conversation pane: the open chat's messages, following the stream."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.binding import Binding, BindingType
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from mfu_tui.protocol import StoredMessage
+from mfu_tui.tui.widgets.message_view import MessageView
+
+EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
+
+
+class Conversation(VerticalScroll, can_focus=True):
+    """The messages of the open chat, oldest at the top.
+
+    Only the last ``window`` messages get widgets when a chat opens; older
+    ones are mounted a window at a time when the view reaches the top, so a
+    chat of thousands of messages opens as fast as a short one. The view is
+    anchored to the bottom while an answer streams and lets go when the
+    user scrolls up.
+
+    | Key(s) | Description | Binding id |
+    | :- | :- | :- |
+    | up / down | Select the previous / next message. | `conversation.previous` / `conversation.next` |
+    | c | Copy the selected message. | `conversation.copy` |
+    | b | Copy the selected message's last code block. | `conversation.copy_code` |
+    | home | Go to the oldest message, loading older ones. | `conversation.top` |
+    | end | Go to the newest message. | `conversation.bottom` |
+    """
+
+    BINDINGS: list[BindingType] = [
+        Binding("up", "select_previous", "Previous", id="conversation.previous", show=False),
+        Binding("down", "select_next", "Next", id="conversation.next", show=False),
+        Binding("c", "copy_message", "Copy", id="conversation.copy"),
+        Binding("b", "copy_code", "Copy code", id="conversation.copy_code"),
+        Binding("home", "top", "Top", id="conversation.top", show=False),
+        Binding("end", "bottom", "Bottom", id="conversation.bottom", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    Conversation {
+        height: 1fr;
+        padding: 0 1;
+        & > #empty-hint { color: $text-muted; width: 1fr; content-align: center middle; height: 1fr; }
+        & > #older { color: $text-muted; text-align: center; width: 1fr; height: 1; }
+    }
+    """
+
+    selected: reactive[int | None] = reactive(None, init=False)
+    """The index (among mounted messages) of the selected message, if any."""
+
+    class CopyRequested(Message):
+        """Copy this text to the clipboard."""
+
+        def __init__(self, text: str, what: str) -> None:
+            super().__init__()
+            self.text = text
+            self.what = what
+
+    def __init__(self, *, window: int = 40, id: str | None = None) -> None:
+        """
+        Args:
+            window: How many messages get widgets at once (at open and per older load).
+            id: The widget id.
+        """
+        super().__init__(id=id)
+        self.window = window
+        self._older: list[StoredMessage] = []
+
+    def on_mount(self) -> None:
+        self.anchor()
+        self._show_hint_if_empty()
+
+    # --- reading ---------------------------------------------------------
+
+    @property
+    def views(self) -> list[MessageView]:
+        """The mounted messages, oldest first."""
+        return list(self.query_children(MessageView))
+
+    @property
+    def hidden_count(self) -> int:
+        """How many older messages have no widget yet."""
+        return len(self._older)
+
+    def view(self, message_id: str) -> MessageView | None:
+        """The widget of a stored message, if mounted."""
+        for view in self.query_children(MessageView):
+            if view.message_id == message_id:
+                return view
+        return None
+
+    def view_by_client_id(self, client_message_id: str) -> MessageView | None:
+        """The widget of a user message sent from here, before or after its ack."""
+        for view in self.query_children(MessageView):
+            if view.client_message_id == client_message_id:
+                return view
+        return None
+
+    def last_user_view(self) -> MessageView | None:
+        """The newest user message with a stored id."""
+        for view in reversed(self.views):
+            if view.role == "user" and view.message_id is not None:
+                return view
+        return None
+
+    # --- changing --------------------------------------------------------
+
+    async def show_messages(self, messages: list[StoredMessage]) -> None:
+        """Replace the pane with a chat's messages (only the last window gets widgets)."""
+        self.selected = None
+        await self.remove_children()
+        split = max(0, len(messages) - self.window)
+        self._older = list(messages[:split])
+        await self.mount_all(_views(messages[split:]))
+        await self._update_older_line()
+        self._show_hint_if_empty()
+        self.anchor()
+
+    async def clear(self) -> None:
+        """Empty the pane for a new chat."""
+        await self.show_messages([])
+
+    async def add(self, view: MessageView) -> MessageView:
+        """Add a message at the bottom."""
+        self._remove_hint()
+        await self.mount(view)
+        if self.is_anchored and not self._anchor_released:
+            self.scroll_end(animate=False, immediate=False)
+        return view
+
+    async def remove_after(self, view: MessageView) -> None:
+        """Remove every message below ``view`` (an edit with regenerate drops them)."""
+        views = self.views
+        index = views.index(view)
+        await self.remove_children(views[index + 1 :])
+        self.selected = None
+
+    async def load_older(self) -> int:
+        """Mount the next window of older messages above the first; return how many."""
+        if not self._older:
+            return 0
+        split = max(0, len(self._older) - self.window)
+        batch, self._older = self._older[split:], self._older[:split]
+        views = self.views
+        first = views[0] if views else None
+        height_before = self.virtual_size.height
+        await self.mount_all(_views(batch), before=first)
+        await self._update_older_line()
+        if self.selected is not None:
+            self.selected += len(batch)
+        # Keep what the user was looking at in place.
+        self.call_after_refresh(lambda: self.scroll_to(y=self.virtual_size.height - height_before + self.scroll_y, animate=False))
+        return len(batch)
+
+    async def _update_older_line(self) -> None:
+        for line in self.query_children("#older"):
+            await line.remove()
+        if self._older:
+            views = self.views
+            line = Static(f"↑ {len(self._older)} older messages", id="older", markup=False)
+            await self.mount(line, before=views[0] if views else None)
+
+    def _show_hint_if_empty(self) -> None:
+        if not self.views and not self.query_children("#empty-hint"):
+            self.mount(Static(EMPTY_HINT, id="empty-hint", markup=False))
+
+    def _remove_hint(self) -> None:
+        for hint in self.query_children("#empty-hint"):
+            hint.remove()
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value <= 0 and old_value > 0 and self._older:
+            self.run_worker(self.load_older(), group="older", exclusive=True)
+
+    # --- selection and copy ------------------------------------------------
+
+    def watch_selected(self, old: int | None, new: int | None) -> None:
+        views = self.views
+        if old is not None and old < len(views):
+            views[old].remove_class("-selected")
+        if new is not None and new < len(views):
+            views[new].add_class("-selected")
+            self.scroll_to_widget(views[new], animate=False)
+
+    @property
+    def selected_view(self) -> MessageView | None:
+        """The selected message, if any."""
+        views = self.views
+        if self.selected is None or self.selected >= len(views):
+            return None
+        return views[self.selected]
+
+    def on_focus(self) -> None:
+        if self.selected is None and self.views:
+            self.selected = len(self.views) - 1
+
+    def on_blur(self) -> None:
+        self.selected = None
+
+    async def action_select_previous(self) -> None:
+        if self.selected is None:
+            self.selected = len(self.views) - 1 if self.views else None
+        elif self.selected > 0:
+            self.selected -= 1
+        elif self._older:
+            self.selected = self.selected + await self.load_older() - 1
+
+    def action_select_next(self) -> None:
+        if self.selected is not None and self.selected < len(self.views) - 1:
+            self.selected += 1
+
+    async def action_top(self) -> None:
+        while await self.load_older():
+            pass
+        if self.views:
+            self.selected = 0
+        self.scroll_home(animate=False)
+
+    def action_bottom(self) -> None:
+        if self.views:
+            self.selected = len(self.views) - 1
+        self.scroll_end(animate=False)
+
+    def action_copy_message(self) -> None:
+        if (view := self.selected_view) is not None:
+            self.post_message(self.CopyRequested(view.text, "message"))
+
+    def action_copy_code(self) -> None:
+        view = self.selected_view
+        if view is None:
+            return
+        blocks = view.code_blocks()
+        if blocks:
+            self.post_message(self.CopyRequested(blocks[-1], "code block"))
+        else:
+            self.notify("This message has no code block.", severity="warning")
+
+
+def _views(messages: Iterable[StoredMessage]) -> list[MessageView]:
+    return [
+        MessageView(
+            message.role,
+            message.content,
+            message_id=message.id,
+            status=message.status,
+            last_seq=message.seq,
+        )
+        for message in messages
+    ]

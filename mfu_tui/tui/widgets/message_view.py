@@ -1,0 +1,166 @@
+"""One message of the conversation: a user's words or an assistant's Markdown."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+from textual.widgets import Markdown, Static
+from textual.widgets._markdown import MarkdownStream
+
+Role = Literal["user", "assistant"]
+
+#: Fenced code blocks (``` or ~~~), for "copy the code block".
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
+
+#: What the line under an assistant message says for each status.
+STATUS_NOTES = {
+    "sending": "sending… (kept on disk until the server has it)",
+    "streaming": "generating…",
+    "cancelled": "cancelled",
+    "interrupted": "interrupted: the server stopped before the end",
+    "error": "failed: the model did not answer",
+    "length": "cut off: the answer reached the length limit",
+}
+
+
+class MessageView(Vertical):
+    """A message in the conversation pane.
+
+    User messages are plain text (what was typed is shown as typed);
+    assistant messages are Markdown with highlighted code blocks. While an
+    answer streams, pieces go through Textual's ``MarkdownStream``, which
+    batches them so the cost of a chunk does not grow with the answer; at
+    the end the stream stops and the full text is rendered once.
+    """
+
+    DEFAULT_CSS = """
+    MessageView {
+        height: auto;
+        padding: 0 1;
+        margin: 0 0 1 0;
+        & > .role { color: $text-muted; text-style: bold; height: 1; }
+        & > .body { height: auto; }
+        & > .note { color: $warning; height: 1; display: none; }
+        & > Markdown { margin: 0; padding: 0; background: transparent; }
+        &.-user { border-left: wide $primary; background: $boost; }
+        &.-assistant { border-left: wide $success 50%; }
+        &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
+        &.-streaming > .note, &.-length > .note, &.-sending > .note { display: block; }
+        &.-error > .note { color: $error; }
+        &.-streaming > .note, &.-sending > .note { color: $text-muted; }
+        &.-selected { background: $boost; border-left: wide $accent; }
+    }
+    """
+
+    status: reactive[str] = reactive("complete")
+    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error`` or ``length``."""
+
+    def __init__(
+        self,
+        role: Role,
+        text: str = "",
+        *,
+        message_id: str | None = None,
+        status: str = "complete",
+        last_seq: int = 0,
+        label: str | None = None,
+    ) -> None:
+        """
+        Args:
+            role: ``user`` or ``assistant``.
+            text: The text known so far.
+            message_id: The stored message id; ``None`` until the server acks a user message.
+            status: The initial status.
+            last_seq: For assistant messages, the ``seq`` of the last chunk in ``text``.
+            label: The heading line (default: "You" or "Assistant").
+        """
+        super().__init__(classes=f"-{role}")
+        self.role: Role = role
+        self.message_id = message_id
+        self.last_seq = last_seq
+        """The ``seq`` of the last chunk shown; older chunks are dropped."""
+        self.client_message_id: str | None = None
+        """For a user message sent from here, its ``clientMessageId``."""
+        self._label = label or ("You" if role == "user" else "Assistant")
+        self._pieces: list[str] = [text] if text else []
+        self._text: str | None = text
+        self._stream: MarkdownStream | None = None
+        self.set_reactive(MessageView.status, status)
+        self.add_class(f"-{status}")
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._label, classes="role", markup=False)
+        if self.role == "user":
+            yield Static(self.text, classes="body", markup=False)
+        else:
+            yield Markdown(self.text, classes="body")
+        yield Static(self._note(), classes="note", markup=False)
+
+    @property
+    def text(self) -> str:
+        """The whole text shown so far."""
+        if self._text is None:
+            self._text = "".join(self._pieces)
+            self._pieces = [self._text]
+        return self._text
+
+    def code_blocks(self) -> list[str]:
+        """The fenced code blocks of the text, in order, without their fences."""
+        return [match.group("code") for match in _FENCE.finditer(self.text)]
+
+    def watch_status(self, old: str, new: str) -> None:
+        self.remove_class(f"-{old}")
+        self.add_class(f"-{new}")
+        if self.is_mounted:
+            self.query_one(".note", Static).update(self._note())
+
+    def _note(self) -> str:
+        return STATUS_NOTES.get(self.status, "")
+
+    async def append(self, delta: str, seq: int) -> None:
+        """Add a streamed piece (an assistant message's chunk ``seq``)."""
+        if seq <= self.last_seq:
+            return
+        self.last_seq = seq
+        if not delta:
+            return
+        self._pieces.append(delta)
+        self._text = None
+        self.status = "streaming"
+        if self._stream is None:
+            self._stream = Markdown.get_stream(self.query_one(Markdown))
+        await self._stream.write(delta)
+
+    async def finish(self, status: str, text: str | None = None) -> None:
+        """End the stream and render the final text once.
+
+        Args:
+            status: The final status (``complete``, ``cancelled``...).
+            text: The full text, if known better than the pieces seen (a reload).
+        """
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        if text is not None:
+            self._pieces = [text]
+            self._text = text
+        await self.set_text(self.text)
+        self.status = status
+
+    async def set_text(self, text: str) -> None:
+        """Replace the whole text (a reload or an edit)."""
+        self._pieces = [text]
+        self._text = text
+        if not self.is_mounted:
+            return
+        if self.role == "user":
+            self.query_one(".body", Static).update(text)
+        else:
+            if self._stream is not None:
+                await self._stream.stop()
+                self._stream = None
+            await self.query_one(Markdown).update(text)

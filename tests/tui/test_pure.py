@@ -1,0 +1,91 @@
+"""The app's pure helpers: status words, clipboard sequence, terminal checks, settings, export."""
+
+from __future__ import annotations
+
+import base64
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from mfu_tui.client import ConnectionState, Status
+from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
+from mfu_tui.tui.clipboard import osc52_sequence
+from mfu_tui.tui.export import chat_markdown, export_chat
+from mfu_tui.tui.settings import AppSettings, normalize_url, token_user
+from mfu_tui.tui.status_text import describe_state
+from mfu_tui.tui.terminal import plain_text_wanted
+
+
+@pytest.mark.parametrize(
+    ("state", "symbolic", "plain", "tone"),
+    [
+        (ConnectionState(Status.CONNECTED, rtt=0.0123), "● online 12 ms", "[online 12 ms]", "ok"),
+        (ConnectionState(Status.CONNECTED, rtt=0.0002), "● online <1 ms", "[online <1 ms]", "ok"),
+        (ConnectionState(Status.CONNECTING), "● connecting", "[connecting]", "warning"),
+        (ConnectionState(Status.RECONNECTING, retry_at=102.4), "● retry in 3 s", "[reconnecting in 3 s]", "warning"),
+        (
+            ConnectionState(Status.DISCONNECTED, reason="auth refused"),
+            "● offline: auth refused",
+            "[offline: auth refused]",
+            "error",
+        ),
+    ],
+)
+def test_status_words(state: ConnectionState, symbolic: str, plain: str, tone: str) -> None:
+    assert describe_state(state, now=100.0) == (symbolic, tone)
+    assert describe_state(state, now=100.0, plain=True) == (plain, tone)
+
+
+@pytest.mark.parametrize(
+    ("environ", "plain"),
+    [
+        ({"LANG": "en_US.UTF-8", "TERM": "xterm-256color"}, False),
+        ({"LC_ALL": "C.utf8", "TERM": "xterm"}, False),
+        ({"LANG": "en_US.UTF-8", "NO_COLOR": "1"}, True),
+        ({"LANG": "en_US.UTF-8", "TERM": "dumb"}, True),
+        ({"LANG": "en_US.ISO-8859-1"}, True),
+        ({"LC_ALL": "C", "LANG": "en_US.UTF-8"}, True),
+        ({}, True),
+    ],
+)
+def test_plain_text_wanted(environ: dict[str, str], plain: bool) -> None:
+    assert plain_text_wanted(environ) is plain
+
+
+def test_osc52_plain_and_wrapped_for_tmux() -> None:
+    text = "print('héllo')\n"
+    payload = base64.b64encode(text.encode()).decode()
+    assert osc52_sequence(text) == f"\x1b]52;c;{payload}\a"
+    wrapped = osc52_sequence(text, tmux=True)
+    assert wrapped == f"\x1bPtmux;\x1b\x1b]52;c;{payload}\a\x1b\\"
+
+
+def test_settings_identity_and_url() -> None:
+    claims = base64.urlsafe_b64encode(b'{"sub":"alice","exp":1}').decode().rstrip("=")
+    token = f"h.{claims}.s"
+    assert token_user(token) == "alice"
+    assert token_user("not-a-jwt") is None
+    assert AppSettings(url="ws://chat.example:5001/ws", token=token).identity == "alice@chat.example"
+    assert normalize_url("ws://localhost:5001") == "ws://localhost:5001/ws"
+    assert normalize_url("ws://localhost:5001/") == "ws://localhost:5001/ws"
+    assert normalize_url("wss://host/chat/ws") == "wss://host/chat/ws"
+
+
+def test_export_writes_markdown_without_overwriting(tmp_path: Path) -> None:
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    detail = ChatDetail(
+        chat=ChatSummary(id="c1", title="Sorting / lists", updated_at=when, model_id="demo"),
+        messages=[
+            StoredMessage(id="m1", role="user", content="How?", created_at=when),
+            StoredMessage(id="m2", role="assistant", content="Use `sorted`.\n", created_at=when, status="cancelled"),
+        ],
+    )
+    assert chat_markdown(detail) == (
+        "# Sorting / lists\n\nModel: demo\n\n## You\n\nHow?\n\n## Assistant\n\nUse `sorted`.\n\n*(cancelled)*\n"
+    )
+    first = export_chat(detail, tmp_path)
+    second = export_chat(detail, tmp_path)
+    assert first.name == "sorting-lists.md"
+    assert second.name == "sorting-lists-2.md"
+    assert first.read_text() == second.read_text() == chat_markdown(detail)
