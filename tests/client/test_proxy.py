@@ -63,7 +63,7 @@ async def test_blackhole_holds_traffic_on_an_open_socket_until_passed_again(echo
         writer.close()
 
 
-async def test_reset_sends_rst_to_the_client(echo_port):
+async def test_reset_sends_rst_to_open_and_new_connections(echo_port):
     async with FaultProxy(echo_port) as proxy:
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         assert await round_trip(reader, writer, b"x") == b"x"
@@ -71,7 +71,12 @@ async def test_reset_sends_rst_to_the_client(echo_port):
         with pytest.raises(ConnectionResetError):
             await asyncio.wait_for(reader.read(1), 10)
         writer.close()
-        # New connections pass again.
+        # New connections are reset too, until the network is back.
+        reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
+        with pytest.raises(ConnectionResetError):
+            await round_trip(reader, writer, b"z")
+        writer.close()
+        proxy.pass_through()
         reader, writer = await asyncio.open_connection("127.0.0.1", proxy.port)
         assert await round_trip(reader, writer, b"y") == b"y"
         writer.close()
