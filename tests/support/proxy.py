@@ -8,7 +8,8 @@ Put it between the two and switch it at runtime::
         proxy.blackhole()     # stop forwarding, keep the sockets open (no FIN, no RST)
         proxy.pass_through()  # forward again
         proxy.delay(0.2)      # forward each piece after a pause
-        proxy.reset()         # RST every open connection (SO_LINGER 0), then pass again
+        proxy.reset()         # RST every open connection (SO_LINGER 0) and each new one,
+                              # until pass_through(): a network that is down
 
 It only listens on 127.0.0.1, keeps at most ``max_connections`` connections,
 and holds at most one read (64 KiB) per direction: a blackhole stops reading,
@@ -49,6 +50,7 @@ class FaultProxy:
         self._flowing = asyncio.Event()
         self._flowing.set()
         self._delay = 0.0
+        self._resetting = False
         self._accepted_changed = asyncio.Event()
 
     def url(self, path: str = "/ws") -> str:
@@ -82,23 +84,29 @@ class FaultProxy:
 
     def pass_through(self) -> None:
         """Forward everything at once."""
-        self._delay = 0.0
-        self._flowing.set()
+        self._set(delay=0.0, flowing=True, resetting=False)
 
     def delay(self, seconds: float) -> None:
         """Forward each piece ``seconds`` after it was read."""
-        self._delay = seconds
-        self._flowing.set()
+        self._set(delay=seconds, flowing=True, resetting=False)
 
     def blackhole(self) -> None:
         """Stop forwarding in both directions, keeping every socket open."""
-        self._flowing.clear()
+        self._set(delay=0.0, flowing=False, resetting=False)
 
     def reset(self) -> None:
-        """Send RST on both sides of every open connection, then pass new ones through."""
+        """Send RST on both sides of every open connection, and to each new one until ``pass_through``."""
+        self._set(delay=0.0, flowing=True, resetting=True)
         for link in list(self._links):
             link.close(reset=True)
-        self.pass_through()
+
+    def _set(self, *, delay: float, flowing: bool, resetting: bool) -> None:
+        self._delay = delay
+        self._resetting = resetting
+        if flowing:
+            self._flowing.set()
+        else:
+            self._flowing.clear()
 
     @property
     def open_connections(self) -> int:
@@ -114,6 +122,9 @@ class FaultProxy:
     # --- Plumbing ------------------------------------------------------------
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        if self._resetting:
+            _abort(writer, reset=True)
+            return
         if len(self._links) >= self.max_connections:
             writer.close()
             return
