@@ -1,0 +1,112 @@
+"""The worker against the real server: requests, auth refusal, heartbeat, immediate retry."""
+
+import asyncio
+
+import pytest
+from websockets.asyncio.server import serve
+
+from mfu_tui.client import Backoff, ClientError, RequestError, Status
+from mfu_tui.protocol import Ack, ModelList
+from tests.support.proxy import FaultProxy
+from tests.support.server import running_server
+
+
+async def test_connects_measures_rtt_and_answers_requests(tmp_path, make_client):
+    async with running_server(tmp_path) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        await client.wait_connected(timeout=30)
+        await events.wait_for(lambda: client.state.rtt is not None)
+        assert client.state.rtt > 0
+        models = await client.list_models()
+        assert isinstance(models, ModelList) and models.models
+        with pytest.raises(RequestError) as refused:
+            await client.get_chat("no-such-chat")
+        assert refused.value.code == "not_found"
+        assert events.opens == 1
+
+
+async def test_an_expired_token_is_refused_once_and_not_retried(tmp_path, make_client):
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token(ttl=-3600))
+        await client.connect()
+        state = await events.wait_status(Status.DISCONNECTED)
+        assert state.reason.startswith("auth refused")
+        assert not any(s.status is Status.RECONNECTING for s in events.states)
+        with pytest.raises(ClientError, match="auth refused"):
+            await client.wait_connected(timeout=30)
+        assert proxy.accepted == 1
+
+
+@pytest.mark.parametrize(("code", "reason"), [(4401, "token expired"), (4403, "forbidden")])
+async def test_close_codes_4401_and_4403_stop_the_worker(make_client, code, reason):
+    accepted = 0
+
+    async def refuse_after_open(ws):
+        nonlocal accepted
+        accepted += 1
+        await ws.close(code, reason)
+
+    async with serve(refuse_after_open, "127.0.0.1", 0) as peer:
+        client, events = make_client(f"ws://127.0.0.1:{peer.sockets[0].getsockname()[1]}/ws", "token")
+        await client.connect()
+        state = await events.wait_status(Status.DISCONNECTED)
+        assert state.reason == f"auth refused: {reason}"
+        assert accepted == 1
+        assert not any(s.status is Status.RECONNECTING for s in events.states)
+
+
+async def test_a_silent_network_is_detected_by_the_heartbeat(tmp_path, make_client):
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token(), ping_interval=0.2, ping_timeout=0.5)
+        await client.connect()
+        await events.wait_status(Status.CONNECTED)
+        proxy.blackhole()
+        state = await events.wait_status(Status.RECONNECTING)
+        assert state.last_error == "no answer to ping within 0.5 s"
+        proxy.pass_through()
+        await events.wait_status(Status.CONNECTED)
+        assert events.opens == 2
+        assert (await client.list_models()).models
+
+
+async def test_a_send_while_reconnecting_tries_at_once(tmp_path, make_client):
+    # A 1000 s backoff: only the send can bring the connection back within the test.
+    slow = Backoff(base=1000.0, cap=1000.0, random=lambda: 1.0)
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token(), backoff=slow)
+        await client.connect()
+        await events.wait_status(Status.CONNECTED)
+        proxy.reset()
+        await events.wait_for(lambda: client.state.status is Status.RECONNECTING and client.state.retry_at)
+        proxy.pass_through()
+        client_message_id = await client.send_message(None, "are you there?")
+        await events.wait_for(lambda: any(a.client_message_id == client_message_id for a in events.of_type(Ack)))
+        assert client.state.status is Status.CONNECTED
+        assert len(client.outbox) == 0
+
+
+async def test_a_request_fails_fast_when_the_worker_is_stopped(tmp_path, make_client):
+    async with running_server(tmp_path) as server:
+        client, _ = make_client(server.url, server.token())
+        await client.connect()
+        await client.wait_connected(timeout=30)
+        await client.close()
+        with pytest.raises(ClientError, match="closed by user"):
+            await client.list_chats()
+        assert client.state.reason == "closed by user"
+
+
+async def test_the_token_never_reaches_the_logs(tmp_path, make_client, caplog):
+    caplog.set_level("DEBUG")
+    async with running_server(tmp_path) as server:
+        token = server.token()
+        client, _ = make_client(server.url, token)
+        await client.connect()
+        await client.wait_connected(timeout=30)
+        await client.list_models()
+        await client.close()
+    client_records = [r for r in caplog.records if r.name.startswith("mfu_tui.client")]
+    assert any("connected to" in r.getMessage() for r in client_records)
+    assert any("Authorization: Bearer ***" in r.getMessage() for r in client_records)
+    assert all(token not in r.getMessage() for r in caplog.records)
