@@ -48,6 +48,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="where answers come from (default: %(default)s)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    serve.add_argument(
+        "--demo-words", type=int, metavar="N", help="length of a demo answer in words (env MFU_DEMO_WORDS; default 120)"
+    )
+    serve.add_argument(
+        "--demo-delay-ms",
+        type=float,
+        metavar="MS",
+        help="pause between demo words (env MFU_DEMO_DELAY_MS; default 30)",
+    )
+    serve.add_argument(
+        "--ping-interval", type=float, metavar="S", help="seconds between keepalive pings, 0 for none (default 25)"
+    )
+    serve.add_argument(
+        "--ping-timeout", type=float, metavar="S", help="seconds a client has to answer a ping (default 10)"
+    )
+    serve.add_argument(
+        "--replay-window",
+        type=float,
+        metavar="S",
+        help="seconds after an answer ends during which resume replays it (default 600)",
+    )
+    serve.add_argument(
+        "--rate-limit", type=float, metavar="N", help="messages a user may send per minute (default 60)"
+    )
+    serve.add_argument(
+        "--send-queue-bytes",
+        type=int,
+        metavar="BYTES",
+        help="unsent bytes after which a slow client is closed with 4000 (default 1048576)",
+    )
     serve.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_serve"))
 
     token = commands.add_parser(

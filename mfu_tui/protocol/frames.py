@@ -89,6 +89,9 @@ class StoredMessage(Record):
     model_id: str | None = None
     client_message_id: str | None = None
     edited_at: datetime | None = None
+    #: For ended assistant messages: ``stop``, ``length``, ``cancelled``, ``error``,
+    #: or ``interrupted`` (the server stopped while it streamed).
+    finish_reason: str | None = None
 
 
 class ChatPage(Record):

@@ -1,0 +1,166 @@
+"""``ChatServer``: wires the store, the hub, the provider and the handlers to websockets.
+
+The HTTP side is decided in ``process_request``, before any upgrade:
+``/healthz`` answers ``200 ok``; ``/ws`` without an acceptable token gets
+``401`` and never becomes a WebSocket; other paths get ``404``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import http
+import logging
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.http11 import Request, Response
+
+from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
+from mfu_tui.server.config import ServerConfig
+from mfu_tui.server.connection import Connection
+from mfu_tui.server.generation import Generations
+from mfu_tui.server.handlers import Handlers
+from mfu_tui.server.hub import LocalHub
+from mfu_tui.server.logs import redacting_logger
+from mfu_tui.server.providers import Provider, make_provider
+from mfu_tui.server.ratelimit import RateLimiter
+from mfu_tui.server.store import SqliteStore, Store
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/ws"
+HEALTH_PATH = "/healthz"
+
+
+class ChatServer:
+    """The mfu-chat server, usable in-process (tests, the app's embedded mode) or from the CLI.
+
+    Example::
+
+        server = ChatServer(ServerConfig(secret=..., port=0))
+        await server.start()
+        print(server.url)
+        await server.stop()
+    """
+
+    def __init__(self, config: ServerConfig, *, provider: Provider | None = None) -> None:
+        self.config = config
+        self.store: Store = SqliteStore(config.database_path(), config.commit_interval)
+        self.provider = provider or make_provider(config)
+        self.hub = LocalHub()
+        self.generations = Generations(self.store, self.hub, self.provider)
+        self.handlers = Handlers(
+            self.store,
+            self.hub,
+            self.generations,
+            self.provider,
+            RateLimiter(config.messages_per_minute, config.message_burst),
+            config.replay_window,
+        )
+        #: Live connections (for stats, tests and shutdown).
+        self.connections: set[Connection] = set()
+        self._server: Server | None = None
+        self._pruner: asyncio.Task[None] | None = None
+        self.port: int = config.port
+
+    @property
+    def url(self) -> str:
+        """``ws://HOST:PORT/ws`` of the running server."""
+        host = self.config.host
+        host = f"[{host}]" if ":" in host else host
+        return f"ws://{host}:{self.port}{WS_PATH}"
+
+    async def start(self) -> None:
+        """Open the store (marking replies a crash interrupted), then listen; returns once listening."""
+        interrupted = await self.store.open()
+        if interrupted:
+            log.warning("%d answer(s) were interrupted by the previous stop; marked as such", interrupted)
+        self._server = await serve(
+            self._serve_connection,
+            self.config.host,
+            self.config.port,
+            process_request=self._check_request,
+            max_size=self.config.max_frame_bytes,
+            ping_interval=self.config.ping_interval,
+            ping_timeout=self.config.ping_timeout,
+            close_timeout=self.config.close_timeout,
+            # Compression costs memory per connection and CPU per frame; chunks are small.
+            compression=None,
+            logger=redacting_logger("websockets.server"),
+        )
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+        log.info("listening on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop accepting, end generations (marked interrupted), close clients with 1001, flush the store."""
+        if self._server is None:
+            return
+        self._server.server.close()  # stop accepting first
+        # End the streams while clients are still there to hear how they ended.
+        await self.generations.stop_all()
+        self._server.close()  # 1001 to every client
+        await self._server.wait_closed()
+        self._server = None
+        if self._pruner is not None:
+            self._pruner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pruner
+        await self.store.close()
+        await self.provider.aclose()
+        log.info("stopped")
+
+    def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
+        target = urlsplit(request.path)
+        if target.path == HEALTH_PATH:
+            return websocket.respond(http.HTTPStatus.OK, "ok\n")
+        if target.path != WS_PATH:
+            return websocket.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        token = token_from_request(request.path, request.headers)
+        if token is None:
+            return self._refuse(websocket, "missing token")
+        try:
+            identity = verify_token(token, self.config.secret, leeway=self.config.token_leeway)
+        except AuthError as error:
+            return self._refuse(websocket, str(error))
+        websocket.identity = identity  # type: ignore[attr-defined]
+        chats = parse_qs(target.query).get("chat")
+        websocket.subscribe_to = chats[0] if chats else None  # type: ignore[attr-defined]
+        return None
+
+    @staticmethod
+    def _refuse(websocket: ServerConnection, why: str) -> Response:
+        log.info("refused a connection from %s: %s", websocket.remote_address[0], why)
+        response = websocket.respond(http.HTTPStatus.UNAUTHORIZED, f"unauthorized: {why}\n")
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mfu-chat"'
+        return response
+
+    async def _serve_connection(self, websocket: ServerConnection) -> None:
+        identity: Identity = websocket.identity  # type: ignore[attr-defined]
+        connection = Connection(
+            websocket,
+            identity,
+            self.handlers,
+            self.hub,
+            send_queue_bytes=self.config.send_queue_bytes,
+            token_leeway=self.config.token_leeway,
+        )
+        self.connections.add(connection)
+        log.info("%s connected (%d connections)", identity.user, len(self.connections))
+        try:
+            await connection.run(websocket.subscribe_to)  # type: ignore[attr-defined]
+        finally:
+            self.connections.discard(connection)
+            log.info("%s disconnected (%s)", identity.user, websocket.close_code)
+
+    async def _prune_forever(self) -> None:
+        """Drop chunks once their reply is older than the replay window (its text stays)."""
+        every = min(max(self.config.replay_window / 2, 1.0), 300.0)
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.store.prune_chunks(time.time() - self.config.replay_window)
+            except Exception:
+                log.exception("pruning chunks failed")

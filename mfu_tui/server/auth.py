@@ -1,0 +1,76 @@
+"""JWT checks at the door, and tokens for operators and tests.
+
+Only HS256 is accepted (the algorithm list is pinned, so ``alg: none`` and
+key-confusion tricks fail), ``exp`` and ``iat`` must be present, and the
+user is ``sub``, else ``username`` (the original service's claim).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import jwt
+
+ALGORITHM = "HS256"
+
+
+class AuthError(Exception):
+    """The token is missing or not acceptable; the message is safe to log (no token)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Identity:
+    """Who a verified token speaks for, and until when."""
+
+    user: str
+    expires_at: float
+    """``exp`` of the token, in seconds since the epoch."""
+
+
+def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
+    """Check a token and return the identity it carries.
+
+    Raises:
+        AuthError: the token is malformed, wrongly signed, expired, lacks
+            ``exp``/``iat``, or names no user.
+    """
+    try:
+        claims = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            leeway=leeway,
+            options={"require": ["exp", "iat"], "verify_signature": True},
+        )
+    except jwt.ExpiredSignatureError:
+        raise AuthError("token expired") from None
+    except jwt.InvalidTokenError as error:
+        raise AuthError(f"invalid token: {type(error).__name__}") from None
+    user = claims.get("sub") or claims.get("username")
+    if not isinstance(user, str) or not user or len(user) > 256:
+        raise AuthError("invalid token: no user in 'sub' or 'username'")
+    return Identity(user=user, expires_at=float(claims["exp"]))
+
+
+def mint_token(secret: str, user: str, ttl: float = 3600.0) -> str:
+    """A token for ``user`` valid for ``ttl`` seconds (negative: already expired)."""
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + int(ttl)}, secret, algorithm=ALGORITHM)
+
+
+def token_from_request(path: str, headers: object) -> str | None:
+    """The token of an upgrade request: ``Authorization: Bearer``, then ``?token=``.
+
+    Args:
+        path: The request target, with its query string.
+        headers: The request headers (anything with ``get``).
+    """
+    authorization = headers.get("Authorization")  # type: ignore[attr-defined]
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer" and value.strip():
+            return value.strip()
+    tokens = parse_qs(urlsplit(path).query).get("token")
+    return tokens[0] if tokens else None

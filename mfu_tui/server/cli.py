@@ -1,0 +1,97 @@
+"""Handlers of ``mfu-chat serve`` and ``mfu-chat token`` (imported only when they run)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+from mfu_tui.server import logs
+from mfu_tui.server.auth import mint_token
+from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
+
+log = logging.getLogger(__name__)
+
+EXIT_CONFIG = 2
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """``mfu-chat serve``: run until SIGTERM or SIGINT; 0 on a clean stop, 2 on bad settings."""
+    try:
+        config = _config_from(args)
+    except ConfigError as error:
+        print(f"mfu-chat serve: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure(args.log_level)
+    try:
+        asyncio.run(_serve(config))
+    except OSError as error:  # the port is taken, the db directory is not writable...
+        print(f"mfu-chat serve: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def run_token(args: argparse.Namespace) -> int:
+    """``mfu-chat token``: print a token for ``--user`` signed with ``MFU_JWT_SECRET``."""
+    try:
+        secret = _secret()
+    except ConfigError as error:
+        print(f"mfu-chat token: {error}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(mint_token(secret, args.user, args.ttl))
+    return 0
+
+
+def _secret() -> str:
+    secret = os.environ.get("MFU_JWT_SECRET", "")
+    if not secret:
+        raise ConfigError("MFU_JWT_SECRET is not set; set it to a secret of at least 32 bytes")
+    ServerConfig(secret=secret)  # validates the length
+    return secret
+
+
+def _config_from(args: argparse.Namespace) -> ServerConfig:
+    values = env_defaults()
+    # Flags win over the environment.
+    for flag, field in (
+        ("demo_words", "demo_words"),
+        ("demo_delay_ms", "demo_delay_ms"),
+        ("ping_interval", "ping_interval"),
+        ("ping_timeout", "ping_timeout"),
+        ("replay_window", "replay_window"),
+        ("rate_limit", "messages_per_minute"),
+        ("send_queue_bytes", "send_queue_bytes"),
+    ):
+        value = getattr(args, flag, None)
+        if value is not None:
+            values[field] = value
+    for field in ("ping_interval", "ping_timeout"):
+        if values.get(field) == 0:
+            values[field] = None  # 0 turns keepalive off
+    return ServerConfig(
+        secret=_secret(),
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        provider=args.provider,
+        **values,  # type: ignore[arg-type]
+    )
+
+
+async def _serve(config: ServerConfig) -> None:
+    from mfu_tui.server.app import ChatServer
+
+    server = ChatServer(config)
+    await server.start()
+    # The one line on stdout: tests and the app's embedded mode read the port from it.
+    print(f"mfu-chat serve: listening on {server.url}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await stop.wait()
+    log.info("stopping")
+    await server.stop()

@@ -1,0 +1,136 @@
+"""Settings of one server instance.
+
+``ServerConfig`` holds every knob of ``mfu-chat serve`` in one place, with the
+defaults of issue 3. The command line fills it from flags and environment
+variables; tests build it directly with small limits and short intervals.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+
+#: The smallest HMAC secret we accept, in bytes (RFC 7518 asks for >= 256 bits).
+MIN_SECRET_BYTES = 32
+
+
+class ConfigError(ValueError):
+    """The configuration cannot work; the message is one line for the operator."""
+
+
+@dataclasses.dataclass
+class ServerConfig:
+    """Everything ``ChatServer`` needs to run."""
+
+    secret: str
+    """HS256 secret that signs tokens (``MFU_JWT_SECRET``); at least 32 bytes."""
+
+    host: str = "127.0.0.1"
+    """Address to listen on."""
+
+    port: int = 5001
+    """Port to listen on; 0 picks a free one (read it back from ``ChatServer.port``)."""
+
+    db_path: Path | None = None
+    """SQLite database file; ``None`` means ``chat.sqlite3`` in the user data dir."""
+
+    provider: str = "demo"
+    """Where answers come from: ``demo`` (offline) or ``openai`` (any compatible endpoint)."""
+
+    demo_words: int = 120
+    """Length of a demo answer, in words (``--demo-words``, ``MFU_DEMO_WORDS``)."""
+
+    demo_delay_ms: float = 30.0
+    """Pause between two demo words (``--demo-delay-ms``, ``MFU_DEMO_DELAY_MS``)."""
+
+    openai_base_url: str = "http://127.0.0.1:11434"
+    """Root of the OpenAI-compatible API, without ``/v1`` (``MFU_OPENAI_BASE_URL``)."""
+
+    openai_api_key: str | None = None
+    """Bearer key for the OpenAI-compatible API (``MFU_OPENAI_API_KEY``), if it needs one."""
+
+    openai_model: str | None = None
+    """Model used when a message names none (``MFU_OPENAI_MODEL``); else the first listed."""
+
+    openai_timeout: float = 60.0
+    """Seconds to wait for the upstream to connect or send the next piece."""
+
+    ping_interval: float | None = 25.0
+    """Seconds between protocol-level pings; ``None`` turns keepalive off."""
+
+    ping_timeout: float | None = 10.0
+    """Seconds a peer has to answer a ping before it is closed and freed."""
+
+    close_timeout: float = 5.0
+    """Seconds to wait for the peer's close frame before dropping the TCP connection."""
+
+    max_frame_bytes: int = 64 * 1024
+    """Largest inbound frame; a bigger one closes the connection with 1009."""
+
+    send_queue_bytes: int = 1024 * 1024
+    """Bytes a connection may have waiting to be sent before it is closed with 4000."""
+
+    messages_per_minute: float = 60.0
+    """Sustained rate of generation requests (``message``, regenerating edits) per user."""
+
+    message_burst: int = 20
+    """How many generation requests a user may send at once before the rate applies."""
+
+    replay_window: float = 600.0
+    """Seconds after a message ends during which ``resume`` can still replay its chunks."""
+
+    token_leeway: float = 30.0
+    """Clock skew allowed on ``exp`` and ``iat``, in seconds (at most 30)."""
+
+    commit_interval: float = 0.005
+    """Group-commit window of the store, in seconds: writes within it share one commit."""
+
+    def __post_init__(self) -> None:
+        if len(self.secret.encode()) < MIN_SECRET_BYTES:
+            raise ConfigError(
+                f"MFU_JWT_SECRET must hold at least {MIN_SECRET_BYTES} bytes "
+                f"(got {len(self.secret.encode())}); generate one with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+        if not 0 <= self.token_leeway <= 30:
+            raise ConfigError("token leeway must be between 0 and 30 seconds")
+        if self.provider not in ("demo", "openai"):
+            raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
+
+    def database_path(self) -> Path:
+        """The database file, resolving the default location."""
+        if self.db_path is not None:
+            return Path(self.db_path)
+        import platformdirs
+
+        return Path(platformdirs.user_data_dir("mfu-chat")) / "chat.sqlite3"
+
+
+def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, object]:
+    """Settings that come from environment variables, as ``ServerConfig`` keywords.
+
+    Flags given on the command line win over these.
+    """
+    values: dict[str, object] = {}
+    if "MFU_DEMO_WORDS" in environ:
+        values["demo_words"] = _number(environ, "MFU_DEMO_WORDS", int)
+    if "MFU_DEMO_DELAY_MS" in environ:
+        values["demo_delay_ms"] = _number(environ, "MFU_DEMO_DELAY_MS", float)
+    if environ.get("MFU_OPENAI_BASE_URL"):
+        values["openai_base_url"] = environ["MFU_OPENAI_BASE_URL"]
+    if environ.get("MFU_OPENAI_API_KEY"):
+        values["openai_api_key"] = environ["MFU_OPENAI_API_KEY"]
+    if environ.get("MFU_OPENAI_MODEL"):
+        values["openai_model"] = environ["MFU_OPENAI_MODEL"]
+    return values
+
+
+def _number(environ: os._Environ[str] | dict[str, str], name: str, kind: type) -> object:
+    try:
+        value = kind(environ[name])
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {environ[name]!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative")
+    return value

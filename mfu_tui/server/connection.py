@@ -1,0 +1,151 @@
+"""One WebSocket connection: a reader, a writer, and a bounded outgoing queue.
+
+The reader decodes each text frame and hands it to the handlers; a frame
+that does not decode gets a ``bad_request`` error and the connection goes on.
+Everything sent to the client goes through ``deliver``, which only appends
+to a queue: a generation or a broadcast never waits for a socket. A writer
+task drains the queue. A client that lets more than ``send_queue_bytes``
+pile up is closed with 4000 (slow consumer), so one stuck reader costs a
+bounded amount of memory and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from mfu_tui.protocol import CloseCode, Error, ErrorCode, ProtocolError, Subscribe, decode_client, encode
+from mfu_tui.server.auth import Identity
+from mfu_tui.server.handlers import FrameError, Handlers
+from mfu_tui.server.hub import Hub
+
+log = logging.getLogger(__name__)
+
+
+class Connection:
+    """The server side of one client connection (a ``hub.Receiver``)."""
+
+    def __init__(
+        self,
+        websocket: ServerConnection,
+        identity: Identity,
+        handlers: Handlers,
+        hub: Hub,
+        *,
+        send_queue_bytes: int,
+        token_leeway: float,
+    ) -> None:
+        self.websocket = websocket
+        self.user = identity.user
+        self._identity = identity
+        self._handlers = handlers
+        self._hub = hub
+        self._limit = send_queue_bytes
+        self._leeway = token_leeway
+        self._queue: collections.deque[bytes] = collections.deque()
+        self._queued_bytes = 0
+        self._has_output = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closer: asyncio.Task[None] | None = None
+        #: Set once the server decided to close this connection (see ``close_code``).
+        self.closing = asyncio.Event()
+        self.close_code: int | None = None
+        #: Set once the connection is closed and its resources are released.
+        self.finished = asyncio.Event()
+
+    def deliver(self, data: bytes) -> None:
+        """Queue one encoded frame; closes the connection with 4000 past the byte limit."""
+        if self.closing.is_set():
+            return
+        self._queue.append(data)
+        self._queued_bytes += len(data)
+        if self._queued_bytes > self._limit:
+            self.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unread data")
+            return
+        self._has_output.set()
+
+    def close(self, code: int, reason: str) -> None:
+        """Close with ``code`` (once); queued frames are dropped."""
+        if self.closing.is_set():
+            return
+        self.close_code = code
+        self.closing.set()
+        self._queue.clear()
+        self._queued_bytes = 0
+        if self._writer is not None:
+            self._writer.cancel()
+        log.info("closing a connection of %s: %d %s", self.user, code, reason)
+        self._closer = asyncio.get_running_loop().create_task(self.websocket.close(code, reason))
+
+    async def run(self, subscribe_to: str | None) -> None:
+        """Serve the connection until it closes; the websockets handler body."""
+        loop = asyncio.get_running_loop()
+        self._hub.join(self)
+        self._writer = loop.create_task(self._write_loop())
+        expires_in = self._identity.expires_at + self._leeway - time.time()
+        expiry = loop.call_later(max(expires_in, 0), self.close, CloseCode.UNAUTHORIZED, "token expired")
+        try:
+            if subscribe_to:
+                await self._dispatch_safely(self._handlers.subscribe(self, Subscribe(chat_id=subscribe_to)))
+            await self._read_loop()
+        finally:
+            expiry.cancel()
+            self._hub.leave(self)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            if self._closer is not None:
+                with contextlib.suppress(Exception):
+                    await self._closer
+            self.finished.set()
+
+    async def _read_loop(self) -> None:
+        try:
+            async for message in self.websocket:
+                if isinstance(message, bytes):
+                    self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted: send JSON text frames")
+                    continue
+                try:
+                    frame = decode_client(message)
+                except ProtocolError as error:
+                    self._error(ErrorCode.BAD_REQUEST, str(error))
+                    continue
+                await self._dispatch_safely(self._handlers.handle(self, frame))
+        except ConnectionClosed:
+            pass
+
+    async def _dispatch_safely(self, handling: object) -> None:
+        try:
+            await handling  # type: ignore[misc]
+        except FrameError as error:
+            self._error(
+                error.code,
+                error.message,
+                request_id=error.request_id,
+                chat_id=error.chat_id,
+                message_id=error.message_id,
+            )
+        except Exception:
+            log.exception("a frame of %s failed", self.user)
+            self._error(ErrorCode.INTERNAL, "the server failed to handle this frame")
+
+    def _error(self, code: ErrorCode, message: str, **where: str | None) -> None:
+        self.deliver(encode(Error(code=code.value, message=message, **where)))
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                await self._has_output.wait()
+                self._has_output.clear()
+                while self._queue:
+                    data = self._queue.popleft()
+                    self._queued_bytes -= len(data)
+                    await self.websocket.send(data, text=True)
+        except ConnectionClosed:
+            pass

@@ -1,0 +1,234 @@
+"""Streaming assistant replies: one generation per chat, persisted before sent.
+
+A ``Generation`` pulls text pieces from the provider, numbers them
+(``seq`` 1, 2, ...), queues each to the store and sends it to the chat's
+subscribers only from the store's commit callback, so no frame ever leaves
+before its chunk is durable. Commits settle in queue order, so frames go out
+in ``seq`` order. Every stream ends with exactly one ``complete`` or
+``cancel`` frame carrying the last stored ``seq``.
+
+A disconnect does not touch a generation: it publishes to whoever is
+subscribed at the time. Only ``cancel`` (or the server stopping) ends it
+early, by cancelling its task, which closes the provider's iterator and so
+the upstream request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Literal
+
+from mfu_tui.protocol import Cancelled, ChatUpdated, Chunk, Complete, Error, ErrorCode, Turn, encode
+from mfu_tui.server.hub import Hub, Receiver
+from mfu_tui.server.providers import Finish, Provider, ProviderError
+from mfu_tui.server.store import Store
+
+log = logging.getLogger(__name__)
+
+StopReason = Literal["cancelled", "shutdown"]
+
+
+class Generation:
+    """One assistant reply being streamed into a chat."""
+
+    def __init__(
+        self,
+        *,
+        user: str,
+        chat_id: str,
+        message_id: str,
+        model_id: str | None,
+        history: list[Turn],
+        store: Store,
+        hub: Hub,
+        provider: Provider,
+        on_end: Callable[[Generation], None],
+    ) -> None:
+        self.user = user
+        self.chat_id = chat_id
+        self.message_id = message_id
+        self.model_id = model_id
+        self._history = history
+        self._store = store
+        self._hub = hub
+        self._provider = provider
+        self._on_end = on_end
+        #: Text of chunks 1..n, by position (seq - 1).
+        self._chunks: list[str] = []
+        #: The last seq whose chunk is committed and published.
+        self.published_seq = 0
+        self._stop_reason: StopReason | None = None
+        self._storage_failed = False
+        self.task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
+            self._run(), name=f"generation {message_id}"
+        )
+
+    def replay(self, receiver: Receiver, last_seq: int) -> None:
+        """Send ``receiver`` the published chunks after ``last_seq``.
+
+        Synchronous on purpose: called right after subscribing ``receiver``
+        to the chat, so every later chunk reaches it live and none is missed
+        in between.
+        """
+        for seq in range(last_seq + 1, self.published_seq + 1):
+            receiver.deliver(self._chunk_frame(seq))
+
+    async def stop(self, reason: StopReason) -> None:
+        """Stop generating (closing the upstream request) and wait for the end frame to go out."""
+        if not self.task.done():
+            self._stop_reason = self._stop_reason or reason
+            self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.shield(self.task)
+
+    async def _run(self) -> None:
+        status, finish, problem = "complete", "stop", None
+        try:
+            stream = self._provider.stream(self.model_id, self._history)
+            async with contextlib.aclosing(stream):
+                async for item in stream:
+                    if isinstance(item, Finish):
+                        finish = item.reason
+                    elif item:
+                        self._append(item)
+        except asyncio.CancelledError:
+            if self._stop_reason is None:
+                raise
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            if self._stop_reason == "cancelled":
+                status, finish = "cancelled", "cancelled"
+            else:
+                status, finish = "error", "interrupted"
+        except ProviderError as error:
+            status, finish, problem = "error", "error", (ErrorCode.PROVIDER_ERROR, str(error))
+        except Exception:
+            log.exception("generation %s failed", self.message_id)
+            status, finish, problem = "error", "error", (ErrorCode.INTERNAL, "the server failed to generate")
+        try:
+            await self._end(status, finish, problem)
+        finally:
+            self._on_end(self)
+
+    def _append(self, text: str) -> None:
+        self._chunks.append(text)
+        seq = len(self._chunks)
+        committed = self._store.append_chunk(self.message_id, seq, text)
+        committed.add_done_callback(lambda future: self._publish(seq, future))
+
+    def _publish(self, seq: int, committed: asyncio.Future[None]) -> None:
+        """Runs once a chunk is committed: only now may its frame leave."""
+        if committed.cancelled() or committed.exception() is not None:
+            if not self._storage_failed:
+                self._storage_failed = True
+                log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
+                self.task.cancel()
+            return
+        self.published_seq = seq
+        self._hub.publish_chat(self.chat_id, self._chunk_frame(seq))
+
+    def _chunk_frame(self, seq: int) -> bytes:
+        return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=self._chunks[seq - 1]))
+
+    async def _end(self, status: str, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
+        """Store the final text, then send the end frames (chunks were all published by then)."""
+        if self._storage_failed:
+            status, finish = "error", "error"
+            problem = (ErrorCode.INTERNAL, "the server could not store the answer")
+        # Every chunk was queued before this write and the store commits in
+        # order: once it settles, all of them are stored and published.
+        stored = self.published_seq if self._storage_failed else len(self._chunks)
+        try:
+            chat = await self._store.finish_message(
+                self.message_id, "".join(self._chunks[:stored]), status, finish, stored  # type: ignore[arg-type]
+            )
+        except Exception:
+            log.exception("could not store the end of %s", self.message_id)
+            chat = None
+            status, finish = "error", "error"
+            problem = problem or (ErrorCode.INTERNAL, "the server could not store the answer")
+        seq = self.published_seq
+        if problem is not None:
+            code, text = problem
+            self._hub.publish_chat(
+                self.chat_id,
+                encode(Error(code=code.value, message=text, chat_id=self.chat_id, message_id=self.message_id)),
+            )
+        if status == "cancelled":
+            end = Cancelled(chat_id=self.chat_id, message_id=self.message_id, seq=seq)
+        else:
+            end = Complete(chat_id=self.chat_id, message_id=self.message_id, seq=seq, finish_reason=finish)
+        self._hub.publish_chat(self.chat_id, encode(end))
+        if chat is not None:
+            self._hub.publish_user(self.user, encode(ChatUpdated(chat=chat)))
+
+
+class Generations:
+    """The running generations, at most one per chat, and the claims on chats about to run one."""
+
+    def __init__(self, store: Store, hub: Hub, provider: Provider) -> None:
+        self._store = store
+        self._hub = hub
+        self._provider = provider
+        #: chat id -> (owner, generation or None while only claimed)
+        self._chats: dict[str, tuple[str, Generation | None]] = {}
+
+    def claim(self, chat_id: str, user: str) -> Literal["claimed", "busy", "foreign"]:
+        """Reserve ``chat_id`` for a generation ``user`` is about to start.
+
+        Synchronous, so that two ``message`` frames for one chat can never
+        both pass. ``foreign`` means another user's generation runs there:
+        the caller must answer as if the chat did not exist.
+        """
+        current = self._chats.get(chat_id)
+        if current is not None:
+            return "busy" if current[0] == user else "foreign"
+        self._chats[chat_id] = (user, None)
+        return "claimed"
+
+    def release(self, chat_id: str) -> None:
+        """Give up a claim that did not lead to a generation."""
+        current = self._chats.get(chat_id)
+        if current is not None and current[1] is None:
+            self._forget(chat_id)
+
+    def start(self, user: str, chat_id: str, message_id: str, model_id: str | None, history: list[Turn]) -> Generation:
+        """Start generating ``message_id`` in ``chat_id`` (claimed by the caller, or brand new)."""
+        generation = Generation(
+            user=user,
+            chat_id=chat_id,
+            message_id=message_id,
+            model_id=model_id,
+            history=history,
+            store=self._store,
+            hub=self._hub,
+            provider=self._provider,
+            on_end=self._ended,
+        )
+        self._chats[chat_id] = (user, generation)
+        return generation
+
+    def live(self, chat_id: str, user: str) -> Generation | None:
+        """The generation running in ``user``'s chat ``chat_id``, if any."""
+        current = self._chats.get(chat_id)
+        if current is None or current[0] != user:
+            return None
+        return current[1]
+
+    def running(self) -> list[Generation]:
+        """Every running generation."""
+        return [generation for _, generation in self._chats.values() if generation is not None]
+
+    async def stop_all(self) -> None:
+        """Stop every generation (their replies are marked interrupted) and wait for their ends."""
+        await asyncio.gather(*(generation.stop("shutdown") for generation in self.running()))
+
+    def _ended(self, generation: Generation) -> None:
+        current = self._chats.get(generation.chat_id)
+        if current is not None and current[1] is generation:
+            self._forget(generation.chat_id)
+
+    def _forget(self, chat_id: str) -> None:
+        del self._chats[chat_id]

@@ -1,0 +1,324 @@
+"""What the server does with each client frame.
+
+One method per frame type. Every frame that names a chat or a message is
+checked against the sender's own chats (the store's queries filter by user),
+and a miss is always ``not_found``: another user's chat is indistinguishable
+from one that never existed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from mfu_tui.protocol import (
+    Ack,
+    Cancel,
+    Cancelled,
+    ChatCreated,
+    ChatUpdated,
+    ClientFrame,
+    Chunk,
+    Complete,
+    DeleteChat,
+    EditMessage,
+    ErrorCode,
+    GetChat,
+    ListChats,
+    ListModels,
+    Message,
+    MessageEdited,
+    ModelList,
+    Ping,
+    Pong,
+    RenameChat,
+    Result,
+    Resume,
+    Resync,
+    Subscribe,
+    encode,
+)
+from mfu_tui.server.generation import Generations
+from mfu_tui.server.hub import Hub, Receiver
+from mfu_tui.server.providers import Provider, ProviderError
+from mfu_tui.server.ratelimit import RateLimiter
+from mfu_tui.server.store import BadCursor, MessageState, NotEditable, Store
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAGE = 50
+
+
+#: The connection a frame came from.
+Sender = Receiver
+
+
+class FrameError(Exception):
+    """Answer the frame with an ``error``; the connection stays open."""
+
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        request_id: str | None = None,
+        chat_id: str | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.request_id = request_id
+        self.chat_id = chat_id
+        self.message_id = message_id
+
+
+def not_found(what: str, **where: Any) -> FrameError:
+    return FrameError(ErrorCode.NOT_FOUND, f"{what} not found", **where)
+
+
+class Handlers:
+    """Frame handlers shared by every connection of the server."""
+
+    def __init__(
+        self,
+        store: Store,
+        hub: Hub,
+        generations: Generations,
+        provider: Provider,
+        limiter: RateLimiter,
+        replay_window: float,
+    ) -> None:
+        self._store = store
+        self._hub = hub
+        self._generations = generations
+        self._provider = provider
+        self._limiter = limiter
+        self._replay_window = replay_window
+        self._table: dict[type, Callable[[Sender, Any], Awaitable[None]]] = {
+            Ping: self.ping,
+            Message: self.message,
+            Cancel: self.cancel,
+            Resume: self.resume,
+            EditMessage: self.edit_message,
+            Subscribe: self.subscribe,
+            ListChats: self.list_chats,
+            GetChat: self.get_chat,
+            RenameChat: self.rename_chat,
+            DeleteChat: self.delete_chat,
+            ListModels: self.list_models,
+        }
+
+    async def handle(self, sender: Sender, frame: ClientFrame) -> None:
+        """Run the handler of ``frame``.
+
+        Raises:
+            FrameError: to be answered with an ``error`` frame.
+        """
+        await self._table[type(frame)](sender, frame)
+
+    async def ping(self, sender: Sender, frame: Ping) -> None:
+        sender.deliver(encode(Pong(ts=frame.ts)))
+
+    async def message(self, sender: Sender, frame: Message) -> None:
+        user, chat_id = sender.user, frame.chat_id
+        claimed = False
+        if chat_id is not None:
+            claim = self._generations.claim(chat_id, user)
+            if claim == "foreign":
+                raise not_found("chat", chat_id=chat_id)
+            if claim == "busy":
+                # A retry of the message that started this very generation is
+                # not a conflict: it gets its ack again.
+                known = await self._store.find_exchange(user, frame.client_message_id)
+                if known is not None:
+                    sender.deliver(self._ack(frame.client_message_id, known.chat.id, known))
+                    return
+                raise FrameError(
+                    ErrorCode.CONFLICT, "an answer is still being generated in this chat", chat_id=chat_id
+                )
+            claimed = True
+        try:
+            known = await self._store.find_exchange(user, frame.client_message_id)
+            if known is not None:
+                sender.deliver(self._ack(frame.client_message_id, known.chat.id, known))
+                return
+            if not self._limiter.allow(user):
+                raise FrameError(
+                    ErrorCode.RATE_LIMITED, "too many messages: wait a little and send again", chat_id=chat_id
+                )
+            exchange = await self._store.record_message(
+                user, chat_id, frame.content, frame.client_message_id, frame.model_id
+            )
+        except BaseException:
+            if claimed:
+                self._generations.release(chat_id)
+            raise
+        if exchange is None:
+            self._generations.release(chat_id)
+            raise not_found("chat", chat_id=chat_id)
+        if exchange.duplicate:  # the same id raced in from another connection
+            if claimed:
+                self._generations.release(chat_id)
+            sender.deliver(self._ack(frame.client_message_id, exchange.chat.id, exchange))
+            return
+        chat = exchange.chat
+        sender.deliver(self._ack(frame.client_message_id, chat.id, exchange))
+        if exchange.created:
+            sender.deliver(encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=frame.client_message_id)))
+        self._hub.subscribe(sender, chat.id)
+        self._hub.publish_user(user, encode(ChatUpdated(chat=chat)))
+        self._generations.start(user, chat.id, exchange.reply_id, frame.model_id or chat.model_id, exchange.history)
+
+    @staticmethod
+    def _ack(client_message_id: str, chat_id: str, exchange: Any) -> bytes:
+        return encode(
+            Ack(
+                client_message_id=client_message_id,
+                chat_id=chat_id,
+                message_id=exchange.user_message_id,
+                reply_id=exchange.reply_id,
+            )
+        )
+
+    async def cancel(self, sender: Sender, frame: Cancel) -> None:
+        generation = self._generations.live(frame.chat_id, sender.user)
+        if generation is not None and frame.message_id in (None, generation.message_id):
+            self._hub.subscribe(sender, frame.chat_id)
+            await generation.stop("cancelled")
+            return
+        # Nothing runs: say how that message ended, so a late or repeated cancel is harmless.
+        state = await self._store.message_state(sender.user, frame.chat_id, frame.message_id)
+        if state is None or state.role != "assistant":
+            if frame.message_id is None and await self._store.chat(sender.user, frame.chat_id) is not None:
+                return  # a chat with no answer yet: nothing to stop
+            raise not_found("message", chat_id=frame.chat_id, message_id=frame.message_id)
+        if state.status != "streaming":
+            sender.deliver(_end_frame(state))
+
+    async def resume(self, sender: Sender, frame: Resume) -> None:
+        chat_id, message_id = frame.chat_id, frame.message_id
+        if self._follow_live(sender, frame):
+            return
+        state = await self._store.message_state(sender.user, chat_id, message_id)
+        if state is None or state.role != "assistant":
+            raise not_found("message", chat_id=chat_id, message_id=message_id)
+        if self._follow_live(sender, frame):  # it started while we read (its ack just went out)
+            return
+        self._hub.subscribe(sender, chat_id)
+        await self._replay_stored(sender, state, frame.last_seq)
+
+    def _follow_live(self, sender: Sender, frame: Resume) -> bool:
+        """Replay a running reply from memory and follow it; False if it is not running."""
+        generation = self._generations.live(frame.chat_id, sender.user)
+        if generation is None or generation.message_id != frame.message_id:
+            return False
+        # Subscribe and replay in one synchronous step: no chunk slips between.
+        self._hub.subscribe(sender, frame.chat_id)
+        generation.replay(sender, frame.last_seq)
+        return True
+
+    async def _replay_stored(self, sender: Sender, state: MessageState, last_seq: int) -> None:
+        """Replay an ended reply from the store, or ``resync`` when that is no longer possible."""
+        resync = encode(Resync(chat_id=state.chat_id, message_id=state.id))
+        if state.status == "streaming" or state.ended_at is None:
+            sender.deliver(resync)  # claimed but not started yet: let the client reload
+            return
+        if time.time() - state.ended_at >= self._replay_window:
+            sender.deliver(resync)
+            return
+        if last_seq < state.seq:
+            chunks = await self._store.chunks_after(state.id, last_seq)
+            if not chunks or chunks[0][0] != last_seq + 1 or chunks[-1][0] != state.seq:
+                sender.deliver(resync)  # pruned already
+                return
+            for seq, content in chunks:
+                sender.deliver(encode(Chunk(chat_id=state.chat_id, message_id=state.id, seq=seq, content=content)))
+        sender.deliver(_end_frame(state))
+
+    async def edit_message(self, sender: Sender, frame: EditMessage) -> None:
+        user, chat_id = sender.user, frame.chat_id
+        where = {"chat_id": chat_id, "message_id": frame.message_id}
+        if frame.regenerate:
+            claim = self._generations.claim(chat_id, user)
+            if claim == "foreign":
+                raise not_found("message", **where)
+            if claim == "busy":
+                raise FrameError(ErrorCode.CONFLICT, "an answer is still being generated in this chat", **where)
+        edit = None
+        try:
+            if frame.regenerate and not self._limiter.allow(user):
+                raise FrameError(ErrorCode.RATE_LIMITED, "too many messages: wait a little and send again", **where)
+            edit = await self._store.edit_message(user, chat_id, frame.message_id, frame.content, frame.regenerate)
+        except NotEditable as error:
+            raise FrameError(ErrorCode.BAD_REQUEST, str(error), **where) from None
+        finally:
+            if frame.regenerate and edit is None:
+                self._generations.release(chat_id)
+        if edit is None:
+            raise not_found("message", **where)
+        edited_at = datetime.fromtimestamp(edit.edited_at, timezone.utc)
+        self._hub.publish_user(
+            user,
+            encode(MessageEdited(chat_id=chat_id, message_id=frame.message_id, content=edit.content, edited_at=edited_at)),
+        )
+        self._hub.publish_user(user, encode(ChatUpdated(chat=edit.chat)))
+        if edit.reply_id is not None and edit.history is not None:
+            self._hub.subscribe(sender, chat_id)
+            self._generations.start(user, chat_id, edit.reply_id, edit.chat.model_id, edit.history)
+
+    async def subscribe(self, sender: Sender, frame: Subscribe) -> None:
+        if self._generations.live(frame.chat_id, sender.user) is None:
+            if await self._store.chat(sender.user, frame.chat_id) is None:
+                raise not_found("chat", chat_id=frame.chat_id)
+        self._hub.subscribe(sender, frame.chat_id)
+
+    async def list_chats(self, sender: Sender, frame: ListChats) -> None:
+        try:
+            page = await self._store.list_chats(sender.user, frame.limit or DEFAULT_PAGE, frame.before)
+        except BadCursor as error:
+            raise FrameError(ErrorCode.BAD_REQUEST, str(error), request_id=frame.request_id) from None
+        sender.deliver(encode(Result(request_id=frame.request_id, data=page)))
+
+    async def get_chat(self, sender: Sender, frame: GetChat) -> None:
+        detail = await self._store.chat_detail(sender.user, frame.chat_id)
+        if detail is None:
+            raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
+        sender.deliver(encode(Result(request_id=frame.request_id, data=detail)))
+
+    async def rename_chat(self, sender: Sender, frame: RenameChat) -> None:
+        chat = await self._store.rename_chat(sender.user, frame.chat_id, frame.title)
+        if chat is None:
+            raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
+        sender.deliver(encode(Result(request_id=frame.request_id, data=chat)))
+        self._hub.publish_user(sender.user, encode(ChatUpdated(chat=chat)))
+
+    async def delete_chat(self, sender: Sender, frame: DeleteChat) -> None:
+        generation = self._generations.live(frame.chat_id, sender.user)
+        if generation is not None:
+            await generation.stop("cancelled")
+        chat = await self._store.delete_chat(sender.user, frame.chat_id)
+        if chat is None:
+            raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
+        sender.deliver(encode(Result(request_id=frame.request_id, data={"chatId": chat.id})))
+        self._hub.publish_user(sender.user, encode(ChatUpdated(chat=chat, deleted=True)))
+        self._hub.drop_chat(chat.id)
+
+    async def list_models(self, sender: Sender, frame: ListModels) -> None:
+        try:
+            models = await self._provider.models()
+        except ProviderError as error:
+            raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
+        sender.deliver(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
+
+
+def _end_frame(state: MessageState) -> bytes:
+    """The ``complete`` or ``cancel`` frame that ended a stored reply."""
+    if state.status == "cancelled":
+        return encode(Cancelled(chat_id=state.chat_id, message_id=state.id, seq=state.seq))
+    return encode(
+        Complete(chat_id=state.chat_id, message_id=state.id, seq=state.seq, finish_reason=state.finish_reason or "stop")
+    )

@@ -1,0 +1,50 @@
+"""The one small interface every model provider implements."""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from collections.abc import AsyncIterator
+
+from mfu_tui.protocol import ModelInfo, Turn
+
+
+class ProviderError(Exception):
+    """The model failed; the message is shown to the user, so it holds no secrets."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Finish:
+    """Last item of a stream when the provider says why it stopped (``stop``, ``length``...)."""
+
+    reason: str
+
+
+class Provider(abc.ABC):
+    """Produces answers as a stream of text pieces."""
+
+    #: Short name shown in ``list_models`` (``demo``, ``openai``).
+    name: str
+
+    @abc.abstractmethod
+    async def models(self) -> list[ModelInfo]:
+        """The models this provider can use, the default one flagged.
+
+        Raises:
+            ProviderError: the list cannot be fetched.
+        """
+
+    @abc.abstractmethod
+    def stream(self, model_id: str | None, history: list[Turn]) -> AsyncIterator[str | Finish]:
+        """Answer the conversation ``history`` (its last turn is the user's).
+
+        Yields text pieces, then optionally one ``Finish``. Closing the
+        iterator (``aclose``, or cancelling the task iterating it) must stop
+        the work upstream: that is what ``cancel`` relies on.
+
+        Raises:
+            ProviderError: the model failed, possibly after some pieces.
+        """
+
+    async def aclose(self) -> None:
+        """Release connections; called once when the server stops."""

@@ -1,0 +1,70 @@
+"""An offline provider: a deterministic Markdown answer, word by word.
+
+It needs no network and no model, so the app can be tried, tested and
+benchmarked anywhere. The answer quotes the question under a heading, then a
+list and a fenced code block, then filler words; the same question always
+gets the same answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator
+
+from mfu_tui.protocol import ModelInfo, Turn
+from mfu_tui.server.providers.base import Finish, Provider
+
+MODEL_ID = "demo"
+
+_VOCABULARY = (
+    "streaming tokens arrive in order over a websocket and the server stores each chunk before it "
+    "sends it so a reconnecting client can resume exactly where it stopped without gaps or duplicates"
+).split()
+
+#: Words, each with the whitespace that follows it: the pieces of the stream.
+_PIECES = re.compile(r"\s*\S+\s*")
+
+
+def demo_answer(question: str, words: int) -> str:
+    """The full demo answer to ``question``, cut to ``words`` words."""
+    question = " ".join(question.split()) or "(nothing)"
+    quoted = question if len(question) <= 300 else question[:299] + "…"
+    digest = hashlib.sha256(question.encode()).digest()
+    filler = " ".join(_VOCABULARY[(digest[i % len(digest)] + i) % len(_VOCABULARY)] for i in range(max(words, 0)))
+    text = (
+        "## Demo answer\n\n"
+        f"> {quoted}\n\n"
+        "This is the offline demo provider. Three points:\n\n"
+        "- it needs no network\n"
+        "- it streams word by word\n"
+        "- the same question gets the same answer\n\n"
+        "```python\n"
+        f"print({len(question)})  # characters in the question\n"
+        "```\n\n"
+        f"{filler}\n"
+    )
+    pieces = _PIECES.findall(text)
+    return "".join(pieces[:words])
+
+
+class DemoProvider(Provider):
+    """``demo_answer`` streamed one word every ``delay_ms`` milliseconds."""
+
+    name = "demo"
+
+    def __init__(self, words: int = 120, delay_ms: float = 30.0) -> None:
+        self.words = words
+        self.delay = delay_ms / 1000.0
+
+    async def models(self) -> list[ModelInfo]:
+        return [ModelInfo(id=MODEL_ID, name="Demo (offline)", provider=self.name, default=True)]
+
+    async def stream(self, model_id: str | None, history: list[Turn]) -> AsyncIterator[str | Finish]:
+        question = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
+        for piece in _PIECES.findall(demo_answer(question, self.words)):
+            # sleep(0) still yields: a zero-delay demo must not starve the event loop.
+            await asyncio.sleep(self.delay)
+            yield piece
+        yield Finish("stop")

@@ -1,0 +1,156 @@
+"""What the server needs from storage, independent of the database.
+
+Every method that names a chat or message takes the user too and behaves as
+if other users' rows did not exist: ownership is enforced here, in the
+queries, so no handler can forget it.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import dataclasses
+from typing import Literal
+
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
+
+Status = Literal["complete", "streaming", "cancelled", "error"]
+
+
+class NotEditable(Exception):
+    """Only user messages can be edited."""
+
+
+class BadCursor(ValueError):
+    """A ``before`` cursor that this store did not hand out."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Exchange:
+    """A stored user message and the empty assistant reply that will answer it."""
+
+    chat: ChatSummary
+    user_message_id: str
+    reply_id: str
+    #: The conversation up to and including the user message, oldest first.
+    history: list[Turn]
+    #: True when this ``message`` created the chat.
+    created: bool = False
+    #: True when the ``clientMessageId`` was already stored: nothing new was written.
+    duplicate: bool = False
+
+
+@dataclasses.dataclass(frozen=True)
+class Edit:
+    """The result of ``edit_message``."""
+
+    chat: ChatSummary
+    content: str
+    edited_at: float
+    #: With ``regenerate``: the new assistant message and the history it answers.
+    reply_id: str | None = None
+    history: list[Turn] | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class MessageState:
+    """How far an assistant message got, for ``resume`` and ``cancel``."""
+
+    id: str
+    chat_id: str
+    role: str
+    status: Status
+    seq: int
+    finish_reason: str | None
+    #: Seconds since the epoch when it stopped streaming; ``None`` while streaming.
+    ended_at: float | None
+
+
+class Store(abc.ABC):
+    """Chats, messages and the chunks of streamed replies."""
+
+    @abc.abstractmethod
+    async def open(self) -> int:
+        """Create or upgrade the schema; mark replies left streaming by a crash.
+
+        Returns:
+            How many interrupted replies were found.
+        """
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Commit everything queued, then release the database."""
+
+    @abc.abstractmethod
+    async def record_message(
+        self, user: str, chat_id: str | None, content: str, client_message_id: str, model_id: str | None
+    ) -> Exchange | None:
+        """Store a user message and an empty streaming reply, creating the chat if ``chat_id`` is None.
+
+        Idempotent on ``(user, client_message_id)``: a known id returns the
+        first exchange with ``duplicate=True``. Returns None if the chat is not the user's.
+        """
+
+    @abc.abstractmethod
+    async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
+        """The exchange stored for ``client_message_id`` (``duplicate=True``), or None."""
+
+    @abc.abstractmethod
+    def append_chunk(self, message_id: str, seq: int, content: str) -> asyncio.Future[None]:
+        """Queue a chunk; the future resolves once it is committed.
+
+        Chunks are committed in the order they were appended, so callbacks on
+        these futures run in ``seq`` order.
+        """
+
+    @abc.abstractmethod
+    async def finish_message(
+        self, message_id: str, content: str, status: Status, finish_reason: str, seq: int
+    ) -> ChatSummary:
+        """Mark a reply ended with its full text; returns its chat, updated."""
+
+    @abc.abstractmethod
+    async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
+        """One chat, or None."""
+
+    @abc.abstractmethod
+    async def chat_detail(self, user: str, chat_id: str) -> ChatDetail | None:
+        """One chat with its messages (a streaming reply shows the text stored so far)."""
+
+    @abc.abstractmethod
+    async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
+        """A page of chats, most recently updated first.
+
+        Raises:
+            BadCursor: ``before`` is not a cursor from an earlier page.
+        """
+
+    @abc.abstractmethod
+    async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
+        """Rename a chat; None if it is not the user's."""
+
+    @abc.abstractmethod
+    async def delete_chat(self, user: str, chat_id: str) -> ChatSummary | None:
+        """Delete a chat with its messages and chunks; returns what was deleted, or None."""
+
+    @abc.abstractmethod
+    async def edit_message(
+        self, user: str, chat_id: str, message_id: str, content: str, regenerate: bool
+    ) -> Edit | None:
+        """Change a user message; with ``regenerate`` drop what follows and add a streaming reply.
+
+        Raises:
+            NotEditable: the message is an assistant message.
+        """
+
+    @abc.abstractmethod
+    async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
+        """An assistant message of the user's chat (``None``: the latest one), or None."""
+
+    @abc.abstractmethod
+    async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
+        """Stored chunks with a ``seq`` above ``seq``, in order."""
+
+    @abc.abstractmethod
+    async def prune_chunks(self, ended_before: float) -> int:
+        """Drop the chunks of replies that ended before that time (their text is kept)."""

@@ -1,0 +1,598 @@
+"""The SQLite store: one writer thread with group commit, readers in a pool.
+
+Writes (a user message, each chunk of a reply, an edit) are queued to a
+single writer thread. It waits ``commit_interval`` after the first write
+arrives, then runs everything queued in ONE transaction and settles all their
+futures with one hop back to the event loop. So 500 concurrent streams cost
+a few hundred commits a second, not thousands, and the loop never waits for
+the disk. Chunks of the batch go in first with one ``executemany``: a chunk
+is always queued before the ``finish_message`` of its reply, so running
+them first keeps every read-after-write the code relies on.
+
+Reads run on a small thread pool, each thread with its own connection; WAL
+lets them proceed while the writer commits.
+
+``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash
+of the process (kill -9), which is the failure the protocol's "persist, then
+send" is about; a power cut may lose the last few milliseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import collections
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, TypeVar
+
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, StoredMessage, Turn
+from mfu_tui.server.store.base import (
+    BadCursor,
+    Edit,
+    Exchange,
+    MessageState,
+    NotEditable,
+    Status,
+    Store,
+)
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+SCHEMA_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS chats (
+    id            TEXT PRIMARY KEY,
+    user          TEXT NOT NULL,
+    title         TEXT NOT NULL,
+    model_id      TEXT,
+    pinned        INTEGER NOT NULL DEFAULT 0,
+    created_at    REAL NOT NULL,
+    updated_at    REAL NOT NULL,
+    message_count INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS chats_of_user ON chats (user, updated_at DESC, id DESC);
+
+CREATE TABLE IF NOT EXISTS messages (
+    n                 INTEGER PRIMARY KEY,  -- order of messages within a chat
+    id                TEXT NOT NULL UNIQUE,
+    chat_id           TEXT NOT NULL,
+    user              TEXT NOT NULL,
+    role              TEXT NOT NULL,        -- user | assistant
+    content           TEXT NOT NULL,        -- a streaming reply: '' until it ends (see chunks)
+    status            TEXT NOT NULL,        -- complete | streaming | cancelled | error
+    seq               INTEGER NOT NULL DEFAULT 0,
+    finish_reason     TEXT,
+    model_id          TEXT,
+    client_message_id TEXT,                 -- user messages: the sender's idempotency key
+    reply_to          TEXT,                 -- assistant messages: the user message answered
+    created_at        REAL NOT NULL,
+    edited_at         REAL,
+    ended_at          REAL
+);
+CREATE INDEX IF NOT EXISTS messages_of_chat ON messages (chat_id, n);
+CREATE INDEX IF NOT EXISTS replies ON messages (reply_to) WHERE reply_to IS NOT NULL;
+CREATE INDEX IF NOT EXISTS streaming ON messages (status) WHERE status = 'streaming';
+CREATE UNIQUE INDEX IF NOT EXISTS client_ids ON messages (user, client_message_id)
+    WHERE client_message_id IS NOT NULL;
+
+-- The pieces of assistant replies as streamed, for resume; pruned after the replay window.
+CREATE TABLE IF NOT EXISTS chunks (
+    message_id TEXT NOT NULL,
+    seq        INTEGER NOT NULL,
+    content    TEXT NOT NULL,
+    PRIMARY KEY (message_id, seq)
+) WITHOUT ROWID;
+"""
+
+TITLE_WORDS = 8
+TITLE_CHARS = 60
+
+
+def make_title(content: str) -> str:
+    """A chat title from the first words of its first message."""
+    words = content.split()
+    title = " ".join(words[:TITLE_WORDS])
+    if len(title) > TITLE_CHARS:
+        title = title[: TITLE_CHARS - 1].rstrip() + "…"
+    elif len(words) > TITLE_WORDS:
+        title += "…"
+    return title or "New chat"
+
+
+def _when(timestamp: float) -> datetime:
+    return datetime.fromtimestamp(timestamp, timezone.utc)
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+class _Write:
+    """One queued write: a function of the writer's connection, and its future."""
+
+    __slots__ = ("function", "future")
+
+    def __init__(self, function: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any]) -> None:
+        self.function = function
+        self.future = future
+
+
+class _ChunkWrite:
+    """A queued chunk insert (kept apart so a batch inserts them with one executemany)."""
+
+    __slots__ = ("row", "future")
+
+    def __init__(self, row: tuple[str, int, str], future: asyncio.Future[None]) -> None:
+        self.row = row
+        self.future = future
+
+
+_STOP = object()
+
+
+class SqliteStore(Store):
+    """``Store`` on one SQLite file.
+
+    Args:
+        path: The database file (created with its directory if missing).
+        commit_interval: Seconds the writer waits after the first queued write
+            to gather more into the same commit.
+    """
+
+    def __init__(self, path: Path, commit_interval: float = 0.005) -> None:
+        self.path = Path(path)
+        self.commit_interval = commit_interval
+        self._queue: collections.deque[Any] = collections.deque()
+        self._wake = threading.Event()
+        self._writer: threading.Thread | None = None
+        self._readers: ThreadPoolExecutor | None = None
+        self._reader_local = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._reader_lock = threading.Lock()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        #: Commits done, for benchmarks and tests of the batching.
+        self.commits = 0
+
+    # --- life cycle ---------------------------------------------------------
+
+    async def open(self) -> int:
+        self._loop = asyncio.get_running_loop()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        connection = self._connect()
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.executescript(SCHEMA)
+        connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        self._writer = threading.Thread(target=self._write_loop, args=(connection,), name="mfu-store-writer", daemon=True)
+        self._writer.start()
+        self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfu-store-reader")
+        return await self._write(_recover_interrupted)
+
+    async def close(self) -> None:
+        if self._writer is None:
+            return
+        self._queue.append(_STOP)
+        self._wake.set()
+        await asyncio.to_thread(self._writer.join)
+        self._writer = None
+        if self._readers is not None:
+            self._readers.shutdown(wait=True)
+            self._readers = None
+        for connection in self._reader_connections:
+            connection.close()
+        self._reader_connections.clear()
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=30000")
+        return connection
+
+    # --- the writer thread --------------------------------------------------
+
+    def _write_loop(self, connection: sqlite3.Connection) -> None:
+        stopping = False
+        while not stopping:
+            self._wake.wait()
+            self._wake.clear()
+            if self.commit_interval > 0:
+                time.sleep(self.commit_interval)
+            batch = []
+            while self._queue:
+                item = self._queue.popleft()
+                if item is _STOP:
+                    stopping = True
+                    continue
+                batch.append(item)
+            if batch:
+                self._commit(connection, batch)
+        connection.close()
+
+    def _commit(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
+        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            chunks = [write for write in batch if isinstance(write, _ChunkWrite)]
+            if chunks:
+                connection.executemany(
+                    "INSERT INTO chunks (message_id, seq, content) VALUES (?, ?, ?)", [write.row for write in chunks]
+                )
+                outcomes.extend((write.future, None, None) for write in chunks)
+            for write in batch:
+                if isinstance(write, _Write):
+                    outcomes.append((write.future, *self._run_one(connection, write)))
+            connection.execute("COMMIT")
+            self.commits += 1
+        except BaseException as error:  # the whole batch failed: every writer hears it
+            log.exception("store commit failed")
+            if connection.in_transaction:
+                connection.execute("ROLLBACK")
+            outcomes = [(write.future, None, error) for write in batch]
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(_settle, outcomes)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    @staticmethod
+    def _run_one(connection: sqlite3.Connection, write: _Write) -> tuple[Any, BaseException | None]:
+        # A savepoint per write: one failing write must not undo the others of its batch.
+        connection.execute("SAVEPOINT one")
+        try:
+            result = write.function(connection)
+        except Exception as error:
+            connection.execute("ROLLBACK TO one")
+            connection.execute("RELEASE one")
+            return None, error
+        connection.execute("RELEASE one")
+        return result, None
+
+    def _write(self, function: Callable[[sqlite3.Connection], _T]) -> asyncio.Future[_T]:
+        if self._writer is None or self._loop is None:
+            raise RuntimeError("the store is not open")
+        future: asyncio.Future[_T] = self._loop.create_future()
+        self._queue.append(_Write(function, future))
+        if not self._wake.is_set():
+            self._wake.set()
+        return future
+
+    # --- readers --------------------------------------------------------------
+
+    async def _read(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
+        if self._readers is None or self._loop is None:
+            raise RuntimeError("the store is not open")
+        return await self._loop.run_in_executor(self._readers, self._run_read, function)
+
+    def _run_read(self, function: Callable[[sqlite3.Connection], _T]) -> _T:
+        connection = getattr(self._reader_local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            connection.execute("PRAGMA query_only=1")
+            self._reader_local.connection = connection
+            with self._reader_lock:
+                self._reader_connections.append(connection)
+        return function(connection)
+
+    # --- the Store interface ----------------------------------------------------
+
+    async def record_message(
+        self, user: str, chat_id: str | None, content: str, client_message_id: str, model_id: str | None
+    ) -> Exchange | None:
+        def write(db: sqlite3.Connection) -> Exchange | None:
+            known = _known_exchange(db, user, client_message_id)
+            if known is not None:
+                return known
+            now = time.time()
+            created = chat_id is None
+            if created:
+                chat_id = _new_id()
+                db.execute(
+                    "INSERT INTO chats (id, user, title, model_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
+                    (chat_id, user, make_title(content), model_id, now, now),
+                )
+            elif db.execute("SELECT 1 FROM chats WHERE id = ? AND user = ?", (chat_id, user)).fetchone() is None:
+                return None
+            message_id, reply_id = _new_id(), _new_id()
+            db.execute(
+                "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, client_message_id, created_at)"
+                " VALUES (?, ?, ?, 'user', ?, 'complete', ?, ?, ?)",
+                (message_id, chat_id, user, content, model_id, client_message_id, now),
+            )
+            db.execute(
+                "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, reply_to, created_at)"
+                " VALUES (?, ?, ?, 'assistant', '', 'streaming', ?, ?, ?)",
+                (reply_id, chat_id, user, model_id, message_id, now),
+            )
+            db.execute(
+                "UPDATE chats SET updated_at = ?, message_count = message_count + 2, model_id = COALESCE(?, model_id)"
+                " WHERE id = ?",
+                (now, model_id, chat_id),
+            )
+            return Exchange(
+                chat=_summary(db, chat_id),
+                user_message_id=message_id,
+                reply_id=reply_id,
+                history=_history(db, chat_id, reply_id),
+                created=created,
+            )
+
+        return await self._write(write)
+
+    async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
+        return await self._read(lambda db: _known_exchange(db, user, client_message_id))
+
+    def append_chunk(self, message_id: str, seq: int, content: str) -> asyncio.Future[None]:
+        if self._writer is None or self._loop is None:
+            raise RuntimeError("the store is not open")
+        future: asyncio.Future[None] = self._loop.create_future()
+        self._queue.append(_ChunkWrite((message_id, seq, content), future))
+        if not self._wake.is_set():
+            self._wake.set()
+        return future
+
+    async def finish_message(
+        self, message_id: str, content: str, status: Status, finish_reason: str, seq: int
+    ) -> ChatSummary:
+        def write(db: sqlite3.Connection) -> ChatSummary:
+            now = time.time()
+            db.execute(
+                "UPDATE messages SET content = ?, status = ?, finish_reason = ?, seq = ?, ended_at = ? WHERE id = ?",
+                (content, status, finish_reason, seq, now, message_id),
+            )
+            row = db.execute("SELECT chat_id FROM messages WHERE id = ?", (message_id,)).fetchone()
+            if row is None:
+                raise LookupError(f"message {message_id} is gone")
+            db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, row[0]))
+            return _summary(db, row[0])
+
+        return await self._write(write)
+
+    async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
+        return await self._read(lambda db: _summary(db, chat_id, user))
+
+    async def chat_detail(self, user: str, chat_id: str) -> ChatDetail | None:
+        def read(db: sqlite3.Connection) -> ChatDetail | None:
+            db.execute("BEGIN")  # one snapshot for the chat and its messages
+            try:
+                chat = _summary(db, chat_id, user)
+                if chat is None:
+                    return None
+                rows = db.execute(
+                    "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
+                    " created_at, edited_at FROM messages WHERE chat_id = ? ORDER BY n",
+                    (chat_id,),
+                ).fetchall()
+                messages = []
+                for (id_, role, content, status, seq, finish, model, client_id, created, edited) in rows:
+                    if status == "streaming":
+                        pieces = db.execute(
+                            "SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", (id_,)
+                        ).fetchall()
+                        content = "".join(piece for _, piece in pieces)
+                        seq = pieces[-1][0] if pieces else 0
+                    messages.append(
+                        StoredMessage(
+                            id=id_,
+                            role=role,
+                            content=content,
+                            created_at=_when(created),
+                            status=status,
+                            seq=seq,
+                            model_id=model,
+                            client_message_id=client_id,
+                            edited_at=_when(edited) if edited is not None else None,
+                            finish_reason=finish,
+                        )
+                    )
+                return ChatDetail(chat=chat, messages=messages)
+            finally:
+                db.execute("COMMIT")
+
+        return await self._read(read)
+
+    async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
+        after = _parse_cursor(before) if before else None
+
+        def read(db: sqlite3.Connection) -> ChatPage:
+            query = f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE user = ?"
+            params: list[Any] = [user]
+            if after is not None:
+                query += " AND (updated_at < ? OR (updated_at = ? AND id < ?))"
+                params += [after[0], after[0], after[1]]
+            query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
+            rows = db.execute(query, [*params, limit + 1]).fetchall()
+            chats = [_summary_of(row) for row in rows[:limit]]
+            cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
+            return ChatPage(chats=chats, next_cursor=cursor)
+
+        return await self._read(read)
+
+    async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
+        def write(db: sqlite3.Connection) -> ChatSummary | None:
+            changed = db.execute(
+                "UPDATE chats SET title = ?, updated_at = ? WHERE id = ? AND user = ?", (title, time.time(), chat_id, user)
+            ).rowcount
+            return _summary(db, chat_id) if changed else None
+
+        return await self._write(write)
+
+    async def delete_chat(self, user: str, chat_id: str) -> ChatSummary | None:
+        def write(db: sqlite3.Connection) -> ChatSummary | None:
+            chat = _summary(db, chat_id, user)
+            if chat is None:
+                return None
+            db.execute("DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = ?)", (chat_id,))
+            db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
+            db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+            return chat
+
+        return await self._write(write)
+
+    async def edit_message(
+        self, user: str, chat_id: str, message_id: str, content: str, regenerate: bool
+    ) -> Edit | None:
+        def write(db: sqlite3.Connection) -> Edit | None:
+            row = db.execute(
+                "SELECT n, role, model_id FROM messages WHERE id = ? AND chat_id = ? AND user = ?",
+                (message_id, chat_id, user),
+            ).fetchone()
+            if row is None:
+                return None
+            n, role, model_id = row
+            if role != "user":
+                raise NotEditable("only user messages can be edited")
+            now = time.time()
+            db.execute("UPDATE messages SET content = ?, edited_at = ? WHERE id = ?", (content, now, message_id))
+            reply_id = history = None
+            if regenerate:
+                later = "SELECT id FROM messages WHERE chat_id = ? AND n > ?"
+                db.execute(f"DELETE FROM chunks WHERE message_id IN ({later})", (chat_id, n))
+                db.execute("DELETE FROM messages WHERE chat_id = ? AND n > ?", (chat_id, n))
+                reply_id = _new_id()
+                db.execute(
+                    "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, reply_to, created_at)"
+                    " VALUES (?, ?, ?, 'assistant', '', 'streaming', ?, ?, ?)",
+                    (reply_id, chat_id, user, model_id, message_id, now),
+                )
+                history = _history(db, chat_id, reply_id)
+            db.execute(
+                "UPDATE chats SET updated_at = ?,"
+                " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = ?) WHERE id = ?",
+                (now, chat_id, chat_id),
+            )
+            return Edit(
+                chat=_summary(db, chat_id), content=content, edited_at=now, reply_id=reply_id, history=history
+            )
+
+        return await self._write(write)
+
+    async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
+        def read(db: sqlite3.Connection) -> MessageState | None:
+            columns = "id, chat_id, role, status, seq, finish_reason, ended_at"
+            if message_id is None:
+                row = db.execute(
+                    f"SELECT {columns} FROM messages WHERE chat_id = ? AND user = ? AND role = 'assistant'"
+                    " ORDER BY n DESC LIMIT 1",
+                    (chat_id, user),
+                ).fetchone()
+            else:
+                row = db.execute(
+                    f"SELECT {columns} FROM messages WHERE id = ? AND chat_id = ? AND user = ?",
+                    (message_id, chat_id, user),
+                ).fetchone()
+            return MessageState(*row) if row else None
+
+        return await self._read(read)
+
+    async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
+        return await self._read(
+            lambda db: db.execute(
+                "SELECT seq, content FROM chunks WHERE message_id = ? AND seq > ? ORDER BY seq", (message_id, seq)
+            ).fetchall()
+        )
+
+    async def prune_chunks(self, ended_before: float) -> int:
+        return await self._write(
+            lambda db: db.execute(
+                "DELETE FROM chunks WHERE message_id IN"
+                " (SELECT id FROM messages WHERE role = 'assistant' AND ended_at < ?)",
+                (ended_before,),
+            ).rowcount
+        )
+
+
+# --- helpers run inside the threads -------------------------------------------
+
+_SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned"
+
+
+def _summary_of(row: tuple[Any, ...]) -> ChatSummary:
+    id_, title, updated_at, model_id, count, pinned = row
+    return ChatSummary(
+        id=id_, title=title, updated_at=_when(updated_at), model_id=model_id, message_count=count, pinned=bool(pinned)
+    )
+
+
+def _summary(db: sqlite3.Connection, chat_id: str, user: str | None = None) -> ChatSummary | None:
+    if user is None:
+        row = db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
+    else:
+        row = db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = ? AND user = ?", (chat_id, user)).fetchone()
+    return _summary_of(row) if row else None
+
+
+def _known_exchange(db: sqlite3.Connection, user: str, client_message_id: str) -> Exchange | None:
+    known = db.execute(
+        "SELECT id, chat_id FROM messages WHERE user = ? AND client_message_id = ?", (user, client_message_id)
+    ).fetchone()
+    if known is None:
+        return None
+    message_id, chat_id = known
+    reply = db.execute("SELECT id FROM messages WHERE reply_to = ? ORDER BY n DESC LIMIT 1", (message_id,)).fetchone()
+    return Exchange(
+        chat=_summary(db, chat_id),
+        user_message_id=message_id,
+        reply_id=reply[0] if reply else "",
+        history=[],
+        duplicate=True,
+    )
+
+
+def _history(db: sqlite3.Connection, chat_id: str, reply_id: str) -> list[Turn]:
+    """The messages before the reply ``reply_id``, oldest first, as model input."""
+    rows = db.execute(
+        "SELECT role, content FROM messages WHERE chat_id = ?"
+        " AND n < (SELECT n FROM messages WHERE id = ?) AND content != '' ORDER BY n",
+        (chat_id, reply_id),
+    ).fetchall()
+    return [Turn(role=role, content=content) for role, content in rows]
+
+
+def _recover_interrupted(db: sqlite3.Connection) -> int:
+    """Replies left ``streaming`` by a crash: keep their chunks as the text, mark them interrupted."""
+    now = time.time()
+    rows = db.execute("SELECT id, chat_id FROM messages WHERE status = 'streaming'").fetchall()
+    for message_id, chat_id in rows:
+        pieces = db.execute("SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", (message_id,)).fetchall()
+        db.execute(
+            "UPDATE messages SET content = ?, seq = ?, status = 'error', finish_reason = 'interrupted', ended_at = ?"
+            " WHERE id = ?",
+            ("".join(piece for _, piece in pieces), pieces[-1][0] if pieces else 0, now, message_id),
+        )
+        db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
+    return len(rows)
+
+
+def _cursor(row: tuple[Any, ...]) -> str:
+    raw = f"{row[2]!r}|{row[0]}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _parse_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        updated_at, chat_id = raw.split("|", 1)
+        return float(updated_at), chat_id
+    except ValueError:
+        raise BadCursor("'before' is not a cursor from an earlier page") from None
+
+
+def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    """Resolve the futures of one commit, in queue order (runs in the event loop)."""
+    for future, result, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
