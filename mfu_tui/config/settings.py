@@ -1,0 +1,241 @@
+"""The settings in effect, and where each one came from.
+
+Every setting is looked up in this order, the first found wins:
+
+1. a command-line flag,
+2. an environment variable,
+3. the config file (TOML, ``mfu-chat config path`` prints where),
+4. the default.
+
+The token is the exception: it is never read from the config file (which is
+not private); it comes from ``--token``, ``MFU_TOKEN`` or ``mfu-chat login``.
+A bad value or an unknown key stops everything with one line that names the
+key and the file, so the app never starts half-configured.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from mfu_tui.config.credentials import Credentials, CredentialsError
+from mfu_tui.config.paths import Paths
+
+
+class ConfigError(ValueError):
+    """The configuration cannot be used; the message is one line for people."""
+
+
+def _server_url(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"must be a ws:// or wss:// URL, got {type(value).__name__}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("ws", "wss") or not parts.hostname:
+        raise ValueError(f"must be a ws:// or wss:// URL, got {value!r}")
+    # The seed's VITE_WS_URL has no path: the endpoint is /ws.
+    return parts._replace(path="/ws").geturl() if parts.path in ("", "/") else parts.geturl()
+
+
+def _text(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    return value.strip()
+
+
+def _seconds(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"must be a number of seconds, got {value!r}") from None
+    if not 0.1 <= number <= 3600:
+        raise ValueError(f"must be between 0.1 and 3600 seconds, got {value!r}")
+    return number
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+        return value.lower() in ("1", "true", "yes", "on")
+    raise ValueError(f"must be true or false, got {value!r}")
+
+
+def _path(value: Any) -> Path:
+    if not isinstance(value, (str, Path)) or not str(value).strip():
+        raise ValueError(f"must be a file path, got {value!r}")
+    return Path(value).expanduser()
+
+
+def _keymap(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+        raise ValueError('must be a table of binding id = "keys", e.g. cancel = "escape,ctrl+g"')
+    return dict(value)
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: how to read it and where it may come from."""
+
+    name: str
+    help: str
+    parse: Callable[[Any], Any]
+    default: Any = None
+    env: tuple[str, ...] = ()
+    in_file: bool = True
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("server", "WebSocket URL of the server; unset: start a local server", _server_url,
+            env=("MFU_WS_URL", "VITE_WS_URL")),
+    Setting("token", "JWT for the server", _text, env=("MFU_TOKEN",), in_file=False, secret=True),
+    Setting("model", "model for new chats; unset: the server's default", _text, env=("MFU_MODEL",)),
+    Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, "textual-dark", env=("MFU_THEME",)),
+    Setting("heartbeat_interval", "seconds between heartbeats", _seconds, 25.0),
+    Setting("heartbeat_timeout", "seconds to wait for a heartbeat's answer", _seconds, 10.0),
+    Setting("log_file", "where --debug writes; default: the log dir", _path),
+    Setting("debug", "log connection events to the log file", _boolean, False, env=("MFU_DEBUG",)),
+    Setting("keys", "key bindings by id (see F1 in the app)", _keymap, {}),
+)
+_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+@dataclass
+class Settings:
+    """The settings in effect for one run of `mfu-chat`."""
+
+    paths: Paths
+    server: str | None = None
+    """WebSocket URL of the server; ``None`` runs the embedded local server."""
+    token: str | None = None
+    """JWT for ``server`` (the embedded server mints its own)."""
+    model: str | None = None
+    """Model for new chats; ``None`` lets the server choose."""
+    theme: str = "textual-dark"
+    """The Textual theme."""
+    heartbeat_interval: float = 25.0
+    """Seconds between heartbeats."""
+    heartbeat_timeout: float = 10.0
+    """Seconds to wait for a heartbeat's answer before reconnecting."""
+    log_file: Path | None = None
+    """Where logs go; ``None`` with ``debug`` means the default log file."""
+    debug: bool = False
+    """Log connection events (never tokens)."""
+    keys: dict[str, str] = field(default_factory=dict)
+    """Binding id to keys, e.g. ``{"cancel": "escape,ctrl+g"}``."""
+    sources: dict[str, str] = field(default_factory=dict)
+    """Setting name to where its value came from (``flag --server``, ``env MFU_TOKEN``...)."""
+
+    @property
+    def embedded(self) -> bool:
+        """True when no server is configured and a local one will be started."""
+        return self.server is None
+
+    def shown(self) -> list[tuple[str, str, str]]:
+        """(name, value, source) for ``mfu-chat config show``; tokens masked."""
+        rows = []
+        for setting in SETTINGS:
+            value = getattr(self, setting.name)
+            if setting.secret and value:
+                text = f"set, {len(value)} characters (hidden)"
+            elif value is None:
+                text = "local server" if setting.name == "server" else "-"
+            elif isinstance(value, dict):
+                text = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
+            else:
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+            rows.append((setting.name, text, self.sources.get(setting.name, "default")))
+        return rows
+
+
+def load_settings(
+    flags: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+    paths: Paths | None = None,
+) -> Settings:
+    """Resolve every setting from flags, environment, config file and defaults.
+
+    Args:
+        flags: Values from the command line; ``None`` values mean "not given".
+        environ: The environment (default: ``os.environ``).
+        paths: Where the files are (default: the user's platform dirs).
+
+    Raises:
+        ConfigError: a bad value, an unknown key, or an unreadable file.
+    """
+    flags = flags or {}
+    environ = os.environ if environ is None else environ
+    paths = paths or Paths.for_user()
+    in_file = _read_file(paths.config_file)
+    settings = Settings(paths=paths)
+    for setting in SETTINGS:
+        found = _lookup(setting, flags, environ, in_file, paths.config_file)
+        if found is None:
+            setattr(settings, setting.name, setting.default)
+            continue
+        raw, source = found
+        try:
+            setattr(settings, setting.name, setting.parse(raw))
+        except ValueError as problem:
+            raise ConfigError(f"{_where(source, paths.config_file)}: '{setting.name}' {problem}") from None
+        settings.sources[setting.name] = source
+    _apply_login(settings)
+    return settings
+
+
+def _lookup(setting: Setting, flags, environ, in_file, config_file: Path) -> tuple[Any, str] | None:
+    flag = flags.get(setting.name)
+    if flag is not None and flag is not False:
+        return flag, f"flag --{setting.name.replace('_', '-')}"
+    for name in setting.env:
+        if environ.get(name):
+            return environ[name], f"env {name}"
+    if setting.in_file and setting.name in in_file:
+        return in_file[setting.name], f"file {config_file}"
+    return None
+
+
+def _apply_login(settings: Settings) -> None:
+    """Fill the server and the token from ``mfu-chat login`` where nothing else did."""
+    path = settings.paths.credentials_file
+    try:
+        credentials = Credentials.load(path)
+    except CredentialsError as error:
+        raise ConfigError(str(error)) from None
+    if settings.server is None and credentials.default_server:
+        settings.server = credentials.default_server
+        settings.sources["server"] = f"login {path}"
+    if settings.token is None and settings.server and (token := credentials.token_for(settings.server)):
+        settings.token = token
+        settings.sources["token"] = f"login {path}"
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the config file ({error})") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    for key in values:
+        setting = _BY_NAME.get(key)
+        if setting is None:
+            known = ", ".join(s.name for s in SETTINGS if s.in_file)
+            raise ConfigError(f"{path}: unknown key '{key}' (known keys: {known})")
+        if not setting.in_file:
+            raise ConfigError(f"{path}: '{key}' does not belong in the config file; use `mfu-chat login`")
+    return values
+
+
+def _where(source: str, config_file: Path) -> str:
+    """``file /x/config.toml`` -> ``/x/config.toml``; ``env MFU_X`` stays."""
+    return str(config_file) if source.startswith("file ") else source

@@ -1,0 +1,45 @@
+"""Stored tokens: private files, one token per server."""
+
+import stat
+
+import pytest
+
+from mfu_tui.config import Credentials
+from mfu_tui.config.credentials import CredentialsError
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_store_writes_a_0600_file_and_reloads(paths):
+    credentials = Credentials.load(paths.credentials_file)
+    credentials.store("wss://a/ws", "token-a")
+    credentials.store("wss://b/ws", "token-b")
+    assert mode(paths.credentials_file) == 0o600
+    again = Credentials.load(paths.credentials_file)
+    assert again.tokens == {"wss://a/ws": "token-a", "wss://b/ws": "token-b"}
+    assert again.default_server == "wss://b/ws"
+
+
+def test_store_tightens_a_file_that_was_readable(paths):
+    paths.config_dir.mkdir(parents=True)
+    paths.credentials_file.write_text('{"tokens": {}}')
+    paths.credentials_file.chmod(0o644)
+    Credentials.load(paths.credentials_file).store("wss://a/ws", "t")
+    assert mode(paths.credentials_file) == 0o600
+
+
+def test_forget_removes_the_token_and_the_file_when_empty(paths):
+    credentials = Credentials.load(paths.credentials_file)
+    credentials.store("wss://a/ws", "token-a")
+    assert credentials.forget() is True
+    assert not paths.credentials_file.exists()
+    assert credentials.forget() is False
+
+
+def test_a_damaged_file_says_what_to_do(paths):
+    paths.config_dir.mkdir(parents=True)
+    paths.credentials_file.write_text("{not json")
+    with pytest.raises(CredentialsError, match="delete it and log in again"):
+        Credentials.load(paths.credentials_file)

@@ -1,0 +1,84 @@
+"""Settings: precedence flag > env > file > default, and one clear line per mistake."""
+
+import pytest
+
+from mfu_tui.config import ConfigError, Credentials, load_settings
+
+
+def test_defaults_mean_a_local_server(paths):
+    settings = load_settings({}, {}, paths)
+    assert settings.embedded and settings.server is None and settings.token is None
+    assert (settings.theme, settings.heartbeat_interval, settings.heartbeat_timeout) == ("textual-dark", 25.0, 10.0)
+    assert settings.sources == {}
+
+
+def test_flag_beats_env_beats_file_beats_default(paths, write_config):
+    config = write_config('server = "ws://file.example:1/ws"\nmodel = "from-file"\ntheme = "nord"\n')
+    environ = {"MFU_WS_URL": "ws://env.example:2/ws", "MFU_MODEL": "from-env"}
+    settings = load_settings({"server": "ws://flag.example:3/ws"}, environ, paths)
+    assert settings.server == "ws://flag.example:3/ws"
+    assert settings.sources["server"] == "flag --server"
+    assert (settings.model, settings.sources["model"]) == ("from-env", "env MFU_MODEL")
+    assert (settings.theme, settings.sources["theme"]) == ("nord", f"file {config}")
+    assert settings.heartbeat_interval == 25.0 and "heartbeat_interval" not in settings.sources
+
+
+def test_seed_variable_is_read_and_gets_the_ws_path(paths):
+    settings = load_settings({}, {"VITE_WS_URL": "ws://localhost:5001"}, paths)
+    assert settings.server == "ws://localhost:5001/ws"
+    assert settings.sources["server"] == "env VITE_WS_URL"
+    assert load_settings({}, {"VITE_WS_URL": "ws://a:1", "MFU_WS_URL": "wss://b/ws"}, paths).server == "wss://b/ws"
+
+
+def test_login_supplies_server_and_token_last(paths):
+    Credentials.load(paths.credentials_file).store("wss://chat.example/ws", "stored-token")
+    settings = load_settings({}, {}, paths)
+    assert (settings.server, settings.token) == ("wss://chat.example/ws", "stored-token")
+    assert settings.sources["token"].startswith("login ")
+    # A token given explicitly wins over the stored one.
+    assert load_settings({}, {"MFU_TOKEN": "env-token"}, paths).token == "env-token"
+    # Another server has no stored token.
+    assert load_settings({"server": "ws://other/ws"}, {}, paths).token is None
+
+
+def test_show_masks_the_token_and_names_sources(paths):
+    settings = load_settings({"token": "secret.jwt.value"}, {}, paths)
+    rows = {name: (value, source) for name, value, source in settings.shown()}
+    assert rows["token"] == ("set, 16 characters (hidden)", "flag --token")
+    assert "secret" not in repr(settings.shown())
+    assert rows["server"] == ("local server", "default")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("colour = 'red'\n", "unknown key 'colour'"),
+        ("server = 'http://example.com'\n", "'server' must be a ws:// or wss:// URL, got 'http://example.com'"),
+        ("server = 5\n", "'server' must be a ws:// or wss:// URL, got int"),
+        ("heartbeat_interval = 'soon'\n", "'heartbeat_interval' must be a number of seconds, got 'soon'"),
+        ("heartbeat_timeout = 0\n", "'heartbeat_timeout' must be between 0.1 and 3600 seconds, got 0"),
+        ("debug = 'maybe'\n", "'debug' must be true or false, got 'maybe'"),
+        ("theme = ''\n", "'theme' must be a non-empty string, got ''"),
+        ("keys = 'escape'\n", "'keys' must be a table of binding id"),
+        ("token = 'x'\n", "'token' does not belong in the config file; use `mfu-chat login`"),
+        ("server = \n", "not valid TOML"),
+    ],
+)
+def test_each_bad_config_gives_one_line_naming_key_and_file(paths, write_config, text, message):
+    config = write_config(text)
+    with pytest.raises(ConfigError) as raised:
+        load_settings({}, {}, paths)
+    line = str(raised.value)
+    assert "\n" not in line
+    assert line.startswith(f"{config}: ")
+    assert message in line
+
+
+def test_bad_environment_value_names_the_variable(paths):
+    with pytest.raises(ConfigError, match=r"^env MFU_WS_URL: 'server' must be a ws:// or wss:// URL"):
+        load_settings({}, {"MFU_WS_URL": "localhost:5001"}, paths)
+
+
+def test_key_bindings_table(paths, write_config):
+    write_config('[keys]\ncancel = "escape,ctrl+g"\n')
+    assert load_settings({}, {}, paths).keys == {"cancel": "escape,ctrl+g"}

@@ -1,0 +1,111 @@
+"""The embedded server: starts on a fresh machine, keeps its secret private,
+talks to the real client, and never outlives the app."""
+
+import asyncio
+import json
+import os
+import select
+import signal
+import stat
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from mfu_tui.client import ChatClient
+from mfu_tui.config import Paths
+from mfu_tui.local_server import LocalServer, LocalServerError
+from mfu_tui.protocol import Complete
+
+
+@pytest.fixture
+def paths(tmp_path) -> Paths:
+    return Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "log")
+
+
+@pytest.fixture
+def no_local_models(monkeypatch):
+    # Nothing listens on port 9 of loopback: the probe must fall back to demo.
+    monkeypatch.setenv("MFU_OPENAI_BASE_URL", "http://127.0.0.1:9")
+    monkeypatch.setenv("MFU_DEMO_WORDS", "12")
+    monkeypatch.setenv("MFU_DEMO_DELAY_MS", "0")
+
+
+def wait_for_exit(pid: int, timeout: float = 20.0) -> bool:
+    """Wait (on a pidfd, no polling) until process ``pid`` is gone."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        readable, _, _ = select.select([descriptor], [], [], timeout)
+        return bool(readable)
+    finally:
+        os.close(descriptor)
+
+
+async def test_starts_with_a_private_secret_and_answers_the_real_client(paths, no_local_models):
+    server = LocalServer.start(paths)
+    try:
+        assert server.provider == "demo"
+        assert server.url.startswith("ws://127.0.0.1:")
+        assert stat.S_IMODE(paths.secret_file.stat().st_mode) == 0o600
+        assert stat.S_IMODE(paths.data_dir.stat().st_mode) == 0o700
+        secret = paths.secret_file.read_text()
+
+        client = ChatClient(server.url, server.token, data_dir=paths.data_dir)
+        done = asyncio.Event()
+        client.on_message(lambda frame: isinstance(frame, Complete) and done.set())
+        await client.connect()
+        await client.send_message(None, "hello")
+        await asyncio.wait_for(done.wait(), 20)
+        page = await client.list_chats()
+        assert [chat.message_count for chat in page.chats] == [2]
+        await client.close()
+    finally:
+        server.stop()
+    assert server.process.returncode == 0
+
+    # The second run keeps the secret and the chats.
+    again = LocalServer.start(paths)
+    try:
+        assert paths.secret_file.read_text() == secret
+        client = ChatClient(again.url, again.token, data_dir=paths.data_dir)
+        await client.connect()
+        assert len((await client.list_chats()).chats) == 1
+        await client.close()
+    finally:
+        again.stop()
+
+
+def test_the_server_stops_when_the_app_is_killed(paths, no_local_models, tmp_path):
+    app = textwrap.dedent(
+        f"""
+        import json
+        from pathlib import Path
+        from mfu_tui.config import Paths
+        from mfu_tui.local_server import LocalServer, LocalServerError
+        server = LocalServer.start(Paths(Path({str(paths.config_dir)!r}), Path({str(paths.data_dir)!r}), Path({str(paths.log_dir)!r})))
+        print(json.dumps({{"child": server.process.pid}}), flush=True)
+        input()  # stay alive until killed
+        """
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", app], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    child = json.loads(parent.stdout.readline())["child"]
+    os.kill(child, 0)  # it runs
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+    assert wait_for_exit(child), "the embedded server outlived the killed app"
+
+
+def test_a_child_that_cannot_start_says_so_in_one_line(paths, no_local_models):
+    # A directory where the database should be: the child cannot open its store.
+    paths.local_database.mkdir(parents=True)
+    with pytest.raises(LocalServerError) as raised:
+        LocalServer.start(paths)
+    message = str(raised.value)
+    assert message.startswith("the local server did not start (exit code 1)")
+    assert "mfu-chat --debug" in message and "\n" not in message
