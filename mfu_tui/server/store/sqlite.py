@@ -294,35 +294,35 @@ class SqliteStore(Store):
                 return known
             now = time.time()
             created = chat_id is None
+            target = chat_id or _new_id()
             if created:
-                chat_id = _new_id()
                 db.execute(
                     "INSERT INTO chats (id, user, title, model_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (chat_id, user, make_title(content), model_id, now, now),
+                    (target, user, make_title(content), model_id, now, now),
                 )
-            elif db.execute("SELECT 1 FROM chats WHERE id = ? AND user = ?", (chat_id, user)).fetchone() is None:
+            elif db.execute("SELECT 1 FROM chats WHERE id = ? AND user = ?", (target, user)).fetchone() is None:
                 return None
             message_id, reply_id = _new_id(), _new_id()
             db.execute(
                 "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, client_message_id, created_at)"
                 " VALUES (?, ?, ?, 'user', ?, 'complete', ?, ?, ?)",
-                (message_id, chat_id, user, content, model_id, client_message_id, now),
+                (message_id, target, user, content, model_id, client_message_id, now),
             )
             db.execute(
                 "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, reply_to, created_at)"
                 " VALUES (?, ?, ?, 'assistant', '', 'streaming', ?, ?, ?)",
-                (reply_id, chat_id, user, model_id, message_id, now),
+                (reply_id, target, user, model_id, message_id, now),
             )
             db.execute(
                 "UPDATE chats SET updated_at = ?, message_count = message_count + 2, model_id = COALESCE(?, model_id)"
                 " WHERE id = ?",
-                (now, model_id, chat_id),
+                (now, model_id, target),
             )
             return Exchange(
-                chat=_summary(db, chat_id),
+                chat=_summary(db, target),
                 user_message_id=message_id,
                 reply_id=reply_id,
-                history=_history(db, chat_id, reply_id),
+                history=_history(db, target, reply_id),
                 created=created,
             )
 
