@@ -88,6 +88,28 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True, help="the user name (the token's subject)")
     token.add_argument("--ttl", type=int, default=7 * 24 * 3600, metavar="SECONDS", help="lifetime (default: 7 days)")
     token.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_token"))
+
+    login = commands.add_parser(
+        "login",
+        help="store your token for a server",
+        description="Ask for your token (input hidden) and keep it, readable by you only, "
+        "for SERVER; later runs of mfu-chat use it.",
+    )
+    login.add_argument("--server", dest="server", metavar="URL", help="the server, e.g. wss://chat.example.edu/ws")
+    login.set_defaults(handler=_lazy("mfu_tui.config.commands", "run_login"))
+
+    logout = commands.add_parser("logout", help="forget the stored token", description="Delete a stored token.")
+    logout.add_argument("--server", dest="server", metavar="URL", help="whose token (default: the last login)")
+    logout.set_defaults(handler=_lazy("mfu_tui.config.commands", "run_logout"))
+
+    config = commands.add_parser("config", help="where the settings are and what is in effect")
+    config_commands = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    config_commands.add_parser("path", help="print the config file's path").set_defaults(
+        handler=_lazy("mfu_tui.config.commands", "run_config_path")
+    )
+    config_commands.add_parser("show", help="print the settings in effect and where each came from").set_defaults(
+        handler=_lazy("mfu_tui.config.commands", "run_config_show")
+    )
     return parser
 
 

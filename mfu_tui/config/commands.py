@@ -1,0 +1,106 @@
+"""Handlers of `mfu-chat login`, `logout`, `config path` and `config show`."""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import getpass
+import json
+import sys
+import time
+from datetime import datetime, timezone
+
+from mfu_tui.config.credentials import Credentials, CredentialsError
+from mfu_tui.config.settings import ConfigError, load_settings
+
+EXIT_USAGE = 2
+
+
+def run_login(args: argparse.Namespace) -> int:
+    """Ask for a token without echo and keep it for the server (mode 0600)."""
+    try:
+        settings = load_settings({"server": args.server})
+    except ConfigError as error:
+        return _fail("login", str(error))
+    if settings.server is None:
+        return _fail("login", "which server? give --server wss://HOST/ws (or set it in the config file)")
+    token = _ask_token(settings.server)
+    claims = _claims(token)
+    if claims is None:
+        return _fail("login", "that is not a token (a JWT has three dot-separated parts); nothing was saved")
+    expires = claims.get("exp")
+    if isinstance(expires, (int, float)) and expires < time.time():
+        return _fail("login", f"that token expired on {_when(expires)}; ask for a new one; nothing was saved")
+    try:
+        Credentials.load(settings.paths.credentials_file).store(settings.server, token)
+    except CredentialsError as error:
+        return _fail("login", str(error))
+    user = claims.get("sub") or claims.get("username") or "?"
+    until = f", valid until {_when(expires)}" if isinstance(expires, (int, float)) else ""
+    print(f"Logged in to {settings.server} as {user}{until}.")
+    return 0
+
+
+def run_logout(args: argparse.Namespace) -> int:
+    """Forget the stored token of a server (default: the last one logged in to)."""
+    try:
+        settings = load_settings({"server": args.server})
+        credentials = Credentials.load(settings.paths.credentials_file)
+    except (ConfigError, CredentialsError) as error:
+        return _fail("logout", str(error))
+    server = args.server and settings.server
+    if not credentials.forget(server):
+        print("Not logged in; nothing to forget.")
+        return 0
+    print(f"Logged out of {server or 'the default server'}; its token is deleted.")
+    return 0
+
+
+def run_config_path(args: argparse.Namespace) -> int:
+    """Print where the config file is (it may not exist yet)."""
+    from mfu_tui.config.paths import Paths
+
+    print(Paths.for_user().config_file)
+    return 0
+
+
+def run_config_show(args: argparse.Namespace) -> int:
+    """Print every setting in effect, where it came from, tokens masked."""
+    try:
+        settings = load_settings({"server": args.server, "token": args.token})
+    except ConfigError as error:
+        return _fail("config", str(error))
+    rows = settings.shown()
+    width = max(len(name) for name, _, _ in rows)
+    value_width = min(max(len(value) for _, value, _ in rows), 48)
+    for name, value, source in rows:
+        print(f"{name:<{width}}  {value:<{value_width}}  ({source})")
+    return 0
+
+
+def _ask_token(server: str) -> str:
+    if sys.stdin.isatty():
+        return getpass.getpass(f"Token for {server} (input hidden): ").strip()
+    # Scripts pipe it in: `pass show mfu | mfu-chat login --server ...`.
+    return sys.stdin.readline().strip()
+
+
+def _claims(token: str) -> dict | None:
+    """The token's claims, read without checking the signature (the server checks it)."""
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except ValueError:
+        return None
+    return claims if isinstance(claims, dict) else None
+
+
+def _when(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _fail(command: str, message: str) -> int:
+    print(f"mfu-chat {command}: {message}", file=sys.stderr)
+    return EXIT_USAGE

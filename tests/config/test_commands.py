@@ -1,0 +1,92 @@
+"""`mfu-chat login`, `logout`, `config path` and `config show`, run through the real CLI."""
+
+import io
+import stat
+import time
+
+import jwt
+import pytest
+
+from mfu_tui.cli import main
+
+SECRET = "s" * 40
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path, monkeypatch):
+    for variable in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN", "MFU_MODEL", "MFU_THEME", "MFU_DEBUG"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("MFU_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("MFU_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("MFU_LOG_DIR", str(tmp_path / "log"))
+    return tmp_path
+
+
+def token(user="bob", ttl=3600) -> str:
+    now = int(time.time())
+    return jwt.encode({"sub": user, "iat": now, "exp": now + ttl}, SECRET, algorithm="HS256")
+
+
+def login(monkeypatch, text: str, *argv: str) -> int:
+    monkeypatch.setattr("sys.stdin", io.StringIO(text + "\n"))
+    return main(["login", *argv])
+
+
+def test_config_path_prints_the_file(home, capsys):
+    assert main(["config", "path"]) == 0
+    assert capsys.readouterr().out.strip() == str(home / "config" / "config.toml")
+
+
+def test_login_stores_a_private_token_that_the_app_then_uses(home, monkeypatch, capsys):
+    assert login(monkeypatch, token(), "--server", "wss://chat.example/ws") == 0
+    assert "Logged in to wss://chat.example/ws as bob" in capsys.readouterr().out
+    stored = home / "config" / "credentials.json"
+    assert stat.S_IMODE(stored.stat().st_mode) == 0o600
+    assert main(["config", "show"]) == 0
+    shown = capsys.readouterr().out
+    assert "wss://chat.example/ws" in shown and "(hidden)" in shown
+    assert token() not in shown
+
+
+def test_login_refuses_an_expired_token_and_saves_nothing(home, monkeypatch, capsys):
+    assert login(monkeypatch, token(ttl=-60), "--server", "wss://chat.example/ws") == 2
+    assert "expired" in capsys.readouterr().err
+    assert not (home / "config" / "credentials.json").exists()
+
+
+def test_login_refuses_something_that_is_not_a_token(home, monkeypatch, capsys):
+    assert login(monkeypatch, "hunter2", "--server", "wss://chat.example/ws") == 2
+    assert "not a token" in capsys.readouterr().err
+
+
+def test_login_needs_to_know_the_server(monkeypatch, capsys):
+    assert login(monkeypatch, token()) == 2
+    assert "give --server" in capsys.readouterr().err
+
+
+def test_logout_deletes_the_token(home, monkeypatch, capsys):
+    login(monkeypatch, token(), "--server", "wss://chat.example/ws")
+    assert main(["logout"]) == 0
+    assert not (home / "config" / "credentials.json").exists()
+    assert main(["logout"]) == 0
+    assert "Not logged in" in capsys.readouterr().out
+
+
+def test_config_show_names_each_source(home, monkeypatch, capsys):
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text('theme = "nord"\nheartbeat_interval = 5\n')
+    monkeypatch.setenv("MFU_MODEL", "llama3")
+    assert main(["--server", "ws://127.0.0.1:5001/ws", "config", "show"]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert lines["server"].endswith("(flag --server)")
+    assert lines["model"].endswith("(env MFU_MODEL)")
+    assert lines["theme"].endswith(f"(file {home / 'config' / 'config.toml'})")
+    assert lines["heartbeat_timeout"].endswith("(default)")
+
+
+def test_config_show_reports_a_bad_file_in_one_line(home, capsys):
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text("colour = 1\n")
+    assert main(["config", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unknown key 'colour'" in err
