@@ -297,7 +297,7 @@ class ChatClient:
         ``on_message``). Messages to one chat go out in the order given.
 
         Raises:
-            ProtocolError: ``content`` is empty.
+            ValueError: ``content`` is empty or blank.
         """
         frame = Message(chat_id=chat_id, client_message_id=str(uuid.uuid4()), content=content, model_id=model_id)
         await self.send(frame)
@@ -626,14 +626,16 @@ class ChatClient:
 
     async def _on_message_refused(self, client_message_id: str, frame: Error) -> None:
         chat_key = self._inflight.pop(client_message_id)
-        self._resent.add(client_message_id)
         if frame.code in _REFUSED:
             log.warning("message %s refused (%s): dropped from the outbox", client_message_id, frame.code)
-            self.outbox.done(client_message_id)
+            self._resent.discard(client_message_id)
+            async with self._outbox_lock:
+                await asyncio.to_thread(self.outbox.done, client_message_id)
             await self._pump_outbox()
             return
         delay = _RETRY_REFUSED_AFTER.get(frame.code, _RETRY_REFUSED_AFTER["rate_limited"])
         log.info("message %s refused (%s); trying again in %g s", client_message_id, frame.code, delay)
+        self._resent.add(client_message_id)
         if chat_key is not None:
             self._busy[chat_key] = ""
         asyncio.get_running_loop().call_later(delay, self._retry_chat, chat_key)

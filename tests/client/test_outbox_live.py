@@ -1,0 +1,96 @@
+"""The outbox against the real server: offline messages, and a client process killed with one pending."""
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mfu_tui.client import Status
+from mfu_tui.protocol import Ack, Complete
+from tests.support.proxy import FaultProxy
+from tests.support.server import running_server
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def acked(events, client_message_id: str) -> bool:
+    return any(ack.client_message_id == client_message_id for ack in events.of_type(Ack))
+
+
+def answered(events, count: int) -> bool:
+    return len(events.of_type(Complete)) >= count
+
+
+async def test_messages_sent_offline_arrive_once_in_order(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=5) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token())
+        await client.connect()
+        first = await client.send_message(None, "first")
+        await events.wait_for(lambda: acked(events, first) and answered(events, 1))
+        chat_id = events.of_type(Ack)[0].chat_id
+
+        proxy.reset()  # the network goes down, and stays down until pass_through()
+        await events.wait_status(Status.RECONNECTING)
+        offline = [await client.send_message(chat_id, f"offline {n}") for n in range(3)]
+        assert [entry.content for entry in client.outbox.pending()] == ["offline 0", "offline 1", "offline 2"]
+        proxy.pass_through()
+
+        await events.wait_for(lambda: all(acked(events, cmid) for cmid in offline) and answered(events, 4))
+        detail = await client.get_chat(chat_id)
+        user_messages = [m.content for m in detail.messages if m.role == "user"]
+        assert user_messages == ["first", "offline 0", "offline 1", "offline 2"]
+        assert len(client.outbox) == 0
+
+
+def start_child(url: str, token: str, data_dir: Path, *flags: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tests.client.outbox_child", url, token, str(data_dir), *flags],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def child_says(child: subprocess.Popen[str], line: str | None = None) -> str:
+    """Optionally write ``line`` to the child, then read its next output line."""
+    if line is not None:
+        child.stdin.write(line + "\n")
+        child.stdin.flush()
+    return (await asyncio.wait_for(asyncio.to_thread(child.stdout.readline), 30)).strip()
+
+
+@pytest.mark.parametrize("fault", ["never_sent", "ack_lost"])
+async def test_a_killed_client_process_sends_its_pending_message_once_after_restart(
+    tmp_path, make_client, fault
+):
+    data_dir = tmp_path / "client-data"
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        token = server.token()
+        if fault == "never_sent":
+            proxy.reset()  # the child never reaches the server
+            child = start_child(proxy.url(), token, data_dir, "--no-wait")
+            assert await child_says(child) == "started"
+        else:
+            child = start_child(proxy.url(), token, data_dir)
+            assert await child_says(child) == "connected"
+            proxy.blackhole()  # the frame may reach the server, the ack cannot come back
+        try:
+            client_message_id = await child_says(child, "typed before the crash")
+        finally:
+            child.kill()
+            child.wait()
+        proxy.pass_through()
+
+        # The restarted client: same server URL, same account, same data dir.
+        client, events = make_client(proxy.url(), token, data_dir=data_dir)
+        assert [entry.client_message_id for entry in client.outbox.pending()] == [client_message_id]
+        await client.connect()
+        await events.wait_for(lambda: acked(events, client_message_id) and answered(events, 1))
+        assert len(client.outbox) == 0
+        page = await client.list_chats()
+        assert len(page.chats) == 1
+        detail = await client.get_chat(page.chats[0].id)
+        assert [m.content for m in detail.messages if m.role == "user"] == ["typed before the crash"]

@@ -1,0 +1,116 @@
+"""Streams that survive a broken connection and a killed server, checked seq by seq."""
+
+import asyncio
+
+from mfu_tui.client import MessageReloaded, Status
+from mfu_tui.protocol import Ack, Chunk, Complete
+from tests.support.proxy import FaultProxy
+from tests.support.server import ServerProcess, running_server
+
+
+def assert_delivered_once_in_order(events, message_id: str) -> str:
+    """Chunks 1..n, each once, then one Complete with seq n; returns their text."""
+    chunks = [f for f in events.of_type(Chunk) if f.message_id == message_id]
+    ends = [f for f in events.of_type(Complete) if f.message_id == message_id]
+    assert [c.seq for c in chunks] == list(range(1, len(chunks) + 1))
+    assert len(ends) == 1 and ends[0].seq == len(chunks)
+    assert events.frames.index(ends[0]) > events.frames.index(chunks[-1])
+    return "".join(c.content for c in chunks)
+
+
+def shown_text(events, message_id: str) -> str:
+    """The text a UI builds: chunks appended, a reload replacing everything so far."""
+    text = ""
+    for frame in events.frames:
+        if isinstance(frame, Chunk) and frame.message_id == message_id:
+            text += frame.content
+        elif isinstance(frame, MessageReloaded) and frame.message_id == message_id:
+            text = frame.content
+    return text
+
+
+async def stored_text(client, chat_id: str, message_id: str) -> str:
+    detail = await client.get_chat(chat_id)
+    return next(m.content for m in detail.messages if m.id == message_id)
+
+
+async def test_a_stream_cut_by_a_reset_resumes_without_loss_or_repeat(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=400, demo_delay_ms=2) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token())
+        await client.connect()
+        await client.send_message(None, "tell me a long story")
+        await events.wait_for(lambda: len(events.of_type(Chunk)) >= 5)
+        proxy.reset()
+        await events.wait_status(Status.RECONNECTING)
+        chunks_before = len(events.of_type(Chunk))
+        proxy.pass_through()
+        await events.wait_for(lambda: events.of_type(Complete))
+        ack = events.of_type(Ack)[0]
+        assert events.opens == 2
+        assert len(events.of_type(Chunk)) > chunks_before  # part of it came after the reconnect
+        text = assert_delivered_once_in_order(events, ack.reply_id)
+        assert text == await stored_text(client, ack.chat_id, ack.reply_id)
+
+
+async def test_a_stream_cut_by_a_server_kill_resumes_from_what_was_stored(tmp_path, make_client):
+    server = ServerProcess(tmp_path, "--provider", "demo", "--demo-words", "2000", "--demo-delay-ms", "2")
+    await asyncio.to_thread(server.start)
+    try:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        await client.send_message(None, "tell me a long story")
+        await events.wait_for(lambda: len(events.of_type(Chunk)) >= 5)
+        await asyncio.to_thread(server.kill)
+        await events.wait_status(Status.RECONNECTING)
+        await asyncio.to_thread(server.start)
+        await events.wait_for(lambda: events.of_type(Complete))
+        ack = events.of_type(Ack)[0]
+        end = events.of_type(Complete)[0]
+        assert events.opens == 2
+        assert end.finish_reason == "interrupted"
+        assert not any(isinstance(f, MessageReloaded) for f in events.frames)
+        text = assert_delivered_once_in_order(events, ack.reply_id)
+        assert text == await stored_text(client, ack.chat_id, ack.reply_id)
+    finally:
+        await asyncio.to_thread(server.kill)
+
+
+async def test_the_client_reconnects_after_a_graceful_server_restart(tmp_path, make_client):
+    server = ServerProcess(tmp_path)
+    await asyncio.to_thread(server.start)
+    try:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        await events.wait_status(Status.CONNECTED)
+        server.terminate()
+        await asyncio.to_thread(server.wait)
+        state = await events.wait_status(Status.RECONNECTING)
+        assert state.last_error is not None
+        await asyncio.to_thread(server.start)
+        await events.wait_status(Status.CONNECTED)
+        assert events.opens == 2
+        assert (await client.list_models()).models
+    finally:
+        await asyncio.to_thread(server.kill)
+
+
+async def test_a_message_past_its_replay_window_is_reloaded_whole(tmp_path, make_client):
+    # replay_window=0: once the answer ended, a resume gets `resync` instead of a replay.
+    async with (
+        running_server(tmp_path, demo_words=300, demo_delay_ms=2, replay_window=0.0) as server,
+        FaultProxy(server.port) as proxy,
+    ):
+        client, events = make_client(proxy.url(), server.token())
+        watcher, watched = make_client(server.url, server.token())
+        await client.connect()
+        await client.send_message(None, "tell me a long story")
+        await events.wait_for(lambda: events.of_type(Ack) and len(events.of_type(Chunk)) >= 3)
+        ack = events.of_type(Ack)[0]
+        proxy.reset()
+        await watcher.connect(ack.chat_id)  # sees the answer end while the first client is cut off
+        await watched.wait_for(lambda: watched.of_type(Complete))
+        proxy.pass_through()
+        await events.wait_for(lambda: any(isinstance(f, MessageReloaded) for f in events.frames))
+        reloaded = next(f for f in events.frames if isinstance(f, MessageReloaded))
+        assert reloaded.status == "complete"
+        assert shown_text(events, ack.reply_id) == await stored_text(client, ack.chat_id, ack.reply_id)
