@@ -10,6 +10,7 @@ frames that arrive meanwhile until its messages are on screen.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -31,6 +32,7 @@ from mfu_tui.protocol import (
     ChatUpdated,
     Chunk,
     Complete,
+    Message,
     MessageEdited,
     ModelInfo,
     ServerFrame,
@@ -54,6 +56,10 @@ from mfu_tui.tui.widgets.status_dot import StatusDot
 
 #: ``finishReason`` of ``complete`` -> the status shown under the message.
 FINISH_STATUS = {"stop": "complete", "length": "length", "error": "error", "interrupted": "interrupted"}
+
+
+#: Worker groups that load what the screen shows (see ``ChatApp.settled``).
+_LOADING_GROUPS = {"refresh", "load", "more"}
 
 
 @dataclass(frozen=True)
@@ -89,17 +95,17 @@ class ChatApp(App[None]):
     COMMANDS = App.COMMANDS | {ChatsProvider}
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True),
-        Binding("f1", "help", "Help", id="app.help"),
-        Binding("escape", "cancel", "Stop answer", id="app.cancel"),
-        Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False),
-        Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat"),
-        Binding("ctrl+o", "focus_chats", "Chats", id="app.chats"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="app.toggle_sidebar", show=False),
-        Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False),
-        Binding("f8", "delete_chat", "Delete", id="app.delete_chat", show=False),
-        Binding("ctrl+s", "export", "Export", id="app.export", show=False),
-        Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit mfu-chat"),
+        Binding("f1", "help", "Help", id="app.help", tooltip="Show every key"),
+        Binding("escape", "cancel", "Stop answer", id="app.cancel", tooltip="Stop the answer being written"),
+        Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False, tooltip="Copy the selected message or the last answer"),
+        Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", tooltip="Start a new chat"),
+        Binding("ctrl+o", "focus_chats", "Chats", id="app.chats", tooltip="Go to the chat list"),
+        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="app.toggle_sidebar", show=False, tooltip="Show or hide the chat list"),
+        Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False, tooltip="Rename the open chat"),
+        Binding("f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (asks first)"),
+        Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
+        Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
     ]
 
     chat_id: reactive[str | None] = reactive(None, init=False)
@@ -132,7 +138,7 @@ class ChatApp(App[None]):
         """The server's models, from ``list_models``."""
         self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded] = asyncio.Queue()
         # Assistant messages being written, by chat.
-        self._running: dict[str, str] = {}
+        self._answering: dict[str, str] = {}
         # While a chat loads: the frames for it that arrived meanwhile.
         self._loading: str | None = None
         self._held: list[ServerFrame | MessageReloaded] = []
@@ -208,7 +214,10 @@ class ChatApp(App[None]):
 
     def _on_client_error(self, error: ClientError) -> None:
         title, message, severity = advise_error(error)
-        self.notify(message, title=title, severity=severity, timeout=10)
+        # One failure can come twice (a request's answer and the error frame of
+        # the same cause); one notification on screen is enough.
+        if not any(note.title == title and note.message == message for note in self._notifications):
+            self.notify(message, title=title, severity=severity, timeout=10)
         refused = getattr(error, "client_message_id", None)
         if refused is not None and error.code in {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"}:
             self._give_back(refused)
@@ -244,6 +253,21 @@ class ChatApp(App[None]):
         else:
             self.notify("The server did not answer in time. Try again.", title="No answer", severity="warning")
 
+    async def settled(self) -> None:
+        """Wait until every frame received so far is on screen and no chat is loading.
+
+        For tests and screenshot scripts, which wait on this rather than on time.
+        """
+        while True:
+            loading = [w for w in self.workers if w.group in _LOADING_GROUPS and w.is_running]
+            if loading:
+                await self.workers.wait_for_complete(loading)
+            await self._frames.join()
+            if self._frames.empty() and not any(
+                w.group in _LOADING_GROUPS and w.is_running for w in self.workers
+            ):
+                return
+
     # --- frames --------------------------------------------------------------
 
     @work(group="frames")
@@ -276,7 +300,7 @@ class ChatApp(App[None]):
             self._held.append(item)
         elif chat_id != self.chat_id:
             if isinstance(item, (Complete, Cancelled)):
-                self._running.pop(item.chat_id, None)
+                self._answering.pop(item.chat_id, None)
         elif isinstance(item, Chunk):
             view = await self._assistant_view(item.message_id)
             self._set_running(item.chat_id, item.message_id)
@@ -308,9 +332,9 @@ class ChatApp(App[None]):
 
     def _set_running(self, chat_id: str, message_id: str | None) -> None:
         if message_id is None:
-            self._running.pop(chat_id, None)
+            self._answering.pop(chat_id, None)
         else:
-            self._running[chat_id] = message_id
+            self._answering[chat_id] = message_id
         if chat_id == self.chat_id:
             self.generating = message_id
 
@@ -353,7 +377,7 @@ class ChatApp(App[None]):
         self.chat_list.mark_current(chat_id)
         summary = self.chat_list.chat(chat_id)
         self.query_one(AppHeader).chat_title = summary.title if summary else ""
-        self.generating = self._running.get(chat_id)
+        self.generating = self._answering.get(chat_id)
         self._fetch_chat(chat_id)
 
     @work(group="load", exclusive=True)
@@ -427,18 +451,23 @@ class ChatApp(App[None]):
         if event.editing_message_id is not None:
             await self._send_edit(event.editing_message_id, event.text)
             return
+        # The id is made here, so the message is on screen and known as "ours"
+        # before the server can answer it.
+        frame = Message(
+            chat_id=self.chat_id, client_message_id=str(uuid.uuid4()), content=event.text, model_id=self.model_id
+        )
+        if self.chat_id is None:
+            self._creating = frame.client_message_id
+        view = MessageView("user", event.text, status="sending")
+        view.client_message_id = frame.client_message_id
+        await self.conversation.add(view)
         try:
-            client_message_id = await self.client.send_message(self.chat_id, event.text, model_id=self.model_id)
-        except (ClientError, ValueError) as error:
+            await self.client.send(frame)  # into the on-disk outbox first
+        except (ClientError, OSError) as error:
+            await view.remove()
             self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error")
             return
-        if self.chat_id is None:
-            self._creating = client_message_id
         self.composer.done()
-        view = MessageView("user", event.text, status="sending")
-        view.client_message_id = client_message_id
-        await self.conversation.add(view)
-        self.conversation.scroll_end(animate=False)
         self.conversation.anchor()
 
     async def _send_edit(self, message_id: str, text: str) -> None:
@@ -552,12 +581,15 @@ class ChatApp(App[None]):
         if self.chat_id is not None:
             self._delete(self.chat_id)
 
-    @work
-    async def _rename(self, chat_id: str) -> None:
+    def _rename(self, chat_id: str) -> None:
         summary = self.chat_list.chat(chat_id)
-        title = await self.push_screen_wait(RenameScreen(summary.title if summary else ""))
-        if title is None:
-            return
+        self.push_screen(
+            RenameScreen(summary.title if summary else ""),
+            lambda title: self._renamed(chat_id, title) if title else None,
+        )
+
+    @work(group="rename")
+    async def _renamed(self, chat_id: str, title: str) -> None:
         try:
             renamed = await self.client.rename_chat(chat_id, title)
         except (ClientError, TimeoutError) as error:
@@ -567,17 +599,22 @@ class ChatApp(App[None]):
         if chat_id == self.chat_id:
             self.query_one(AppHeader).chat_title = renamed.title
 
-    @work
-    async def _delete(self, chat_id: str) -> None:
+    def _delete(self, chat_id: str) -> None:
         summary = self.chat_list.chat(chat_id)
         name = f"“{summary.title}”" if summary else "this chat"
-        if not await self.push_screen_wait(ConfirmScreen(f"Delete {name} and all its messages? This cannot be undone.")):
-            return
+        self.push_screen(
+            ConfirmScreen(f"Delete {name} and all its messages? This cannot be undone."),
+            lambda yes: self._deleted(chat_id, name) if yes else None,
+        )
+
+    @work(group="delete")
+    async def _deleted(self, chat_id: str, name: str) -> None:
         try:
             await self.client.delete_chat(chat_id)
         except (ClientError, TimeoutError) as error:
             self._report(error)
             return
+        summary = self.chat_list.chat(chat_id)
         if summary is not None:
             self.chat_list.update_chat(summary, deleted=True)
         if chat_id == self.chat_id:
@@ -601,20 +638,30 @@ class ChatApp(App[None]):
             return
         self.notify(f"Saved to {path}", title="Exported")
 
-    @work(group="models", exclusive=True)
-    async def action_pick_model(self) -> None:
+    def action_pick_model(self) -> None:
         """Choose the model for new messages."""
-        if not self.models:
-            try:
-                self.models = (await self.client.list_models()).models
-            except (ClientError, TimeoutError) as error:
-                self._report(error)
-                return
+        if self.models:
+            self._show_model_picker()
+        else:
+            self._load_models_then_pick()
+
+    @work(group="models", exclusive=True)
+    async def _load_models_then_pick(self) -> None:
+        try:
+            self.models = (await self.client.list_models()).models
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return
+        self._show_model_picker()
+
+    def _show_model_picker(self) -> None:
         current = self.model_id or next((m.id for m in self.models if m.default), None)
-        chosen = await self.push_screen_wait(ModelPicker(self.models, current))
-        if chosen is not None:
-            self.model_id = chosen
-            self.notify(f"New messages use {chosen}.", title="Model")
+        self.push_screen(ModelPicker(self.models, current), self._model_chosen)
+
+    def _model_chosen(self, model_id: str | None) -> None:
+        if model_id is not None:
+            self.model_id = model_id
+            self.notify(f"New messages use {model_id}.", title="Model")
 
     # --- command palette -----------------------------------------------------
 

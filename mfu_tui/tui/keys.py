@@ -37,7 +37,7 @@ def binding_rows(app: App[object]) -> list[KeyRow]:
             if not isinstance(binding, Binding) or binding.id is None:
                 continue
             keys = keymap.get(binding.id, binding.key)
-            rows.append(KeyRow(area, _display_keys(keys), binding.description, binding.id))
+            rows.append(KeyRow(area, _display_keys(keys), binding.tooltip or binding.description, binding.id))
     return rows
 
 

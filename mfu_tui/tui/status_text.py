@@ -50,8 +50,16 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False) -
             return _text("warning", "reconnecting", "reconnecting", plain)
         seconds = math.ceil(remaining)
         return _text("warning", f"retry in {seconds} s", f"reconnecting in {seconds} s", plain)
-    reason = state.reason or state.last_error or "disconnected"
+    reason = short_reason(state.reason or state.last_error or "disconnected")
     return _text("error", f"offline: {reason}", f"offline: {reason}", plain)
+
+
+def short_reason(reason: str) -> str:
+    """The first clause of a reason, for the header (``auth refused: ...`` -> ``auth refused``).
+
+    The notification shown at the same time gives the whole reason.
+    """
+    return reason.split(":", 1)[0].strip() or reason
 
 
 def format_rtt(rtt: float) -> str:

@@ -25,7 +25,7 @@ from mfu_tui.tui.terminal import plain_text_wanted
         (ConnectionState(Status.CONNECTING), "● connecting", "[connecting]", "warning"),
         (ConnectionState(Status.RECONNECTING, retry_at=102.4), "● retry in 3 s", "[reconnecting in 3 s]", "warning"),
         (
-            ConnectionState(Status.DISCONNECTED, reason="auth refused"),
+            ConnectionState(Status.DISCONNECTED, reason="auth refused: unauthorized: token expired"),
             "● offline: auth refused",
             "[offline: auth refused]",
             "error",

@@ -21,6 +21,8 @@ class RenameScreen(ModalScreen[str | None]):
     | escape | Keep the old title. | `rename.cancel` |
     """
 
+    AUTO_FOCUS = "Input"
+
     BINDINGS: list[BindingType] = [Binding("escape", "cancel", "Cancel", id="rename.cancel")]
 
     DEFAULT_CSS = """

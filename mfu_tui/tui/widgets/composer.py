@@ -26,10 +26,11 @@ class Composer(TextArea):
     """
 
     BINDINGS: list[BindingType] = [
-        Binding("enter", "send", "Send", id="composer.send"),
-        Binding("ctrl+j", "newline", "New line", id="composer.newline"),
-        Binding("up", "edit_last", "Edit last", id="composer.edit_last", show=False),
-        Binding("escape", "stop_editing", "Stop editing", id="composer.stop_editing"),
+        # priority: TextArea would otherwise take enter as a new line.
+        Binding("enter", "send", "Send", id="composer.send", priority=True, tooltip="Send the message (or the edit)"),
+        Binding("ctrl+j", "newline", "New line", id="composer.newline", tooltip="Insert a new line"),
+        Binding("up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="In an empty box: edit your last message"),
+        Binding("escape", "stop_editing", "Stop editing", id="composer.stop_editing", tooltip="Stop editing, clear the box"),
     ]
 
     DEFAULT_CSS = """

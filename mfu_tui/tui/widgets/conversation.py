@@ -35,12 +35,12 @@ class Conversation(VerticalScroll, can_focus=True):
     """
 
     BINDINGS: list[BindingType] = [
-        Binding("up", "select_previous", "Previous", id="conversation.previous", show=False),
-        Binding("down", "select_next", "Next", id="conversation.next", show=False),
-        Binding("c", "copy_message", "Copy", id="conversation.copy"),
-        Binding("b", "copy_code", "Copy code", id="conversation.copy_code"),
-        Binding("home", "top", "Top", id="conversation.top", show=False),
-        Binding("end", "bottom", "Bottom", id="conversation.bottom", show=False),
+        Binding("up", "select_previous", "Previous", id="conversation.previous", show=False, tooltip="Select the previous message"),
+        Binding("down", "select_next", "Next", id="conversation.next", show=False, tooltip="Select the next message"),
+        Binding("c", "copy_message", "Copy", id="conversation.copy", tooltip="Copy the selected message"),
+        Binding("b", "copy_code", "Copy code", id="conversation.copy_code", tooltip="Copy its last code block"),
+        Binding("home", "top", "Top", id="conversation.top", show=False, tooltip="Go to the oldest message"),
+        Binding("end", "bottom", "Bottom", id="conversation.bottom", show=False, tooltip="Go to the newest message"),
     ]
 
     DEFAULT_CSS = """

@@ -1,0 +1,159 @@
+"""The app states that the snapshot tests check and ``screenshots/make.py`` draws.
+
+Each scene builds an app on a real server and a ``run_before`` coroutine
+that drives it (typing, waiting on frames) to the state to show. What would
+differ from run to run is then pinned: the client is closed and the status
+dot is given a fixed state (a round trip of 12 ms, a retry in 3 s), and the
+text cursor does not blink.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from mfu_tui.client import ConnectionState, Status
+from mfu_tui.protocol import Cancelled, Chunk, Complete
+from mfu_tui.tui import ChatApp
+from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, ready, settle, stopped_by_auth
+
+#: The sizes every scene is drawn at: the smallest supported, and a roomy one.
+SIZES = [(80, 24), (120, 36)]
+
+#: Server settings of the scenes: short answers, fast; and slow ones to cancel.
+FAST_SERVER = {"demo_words": 52, "demo_delay_ms": 1}
+SLOW_SERVER = {"demo_words": 200, "demo_delay_ms": 400}
+
+QUESTION = "How do I print in Python?"
+
+GREEN = ConnectionState(Status.CONNECTED, rtt=0.012)
+YELLOW = ConnectionState(Status.RECONNECTING, retry_at=103.0, last_error="connection refused")
+
+RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
+
+
+@dataclass
+class Servers:
+    """The two servers scenes run against (``running_server`` handles)."""
+
+    fast: Any
+    slow: Any
+
+
+@dataclass(frozen=True)
+class Scene:
+    """A named app state: how to build the app and drive it there."""
+
+    name: str
+    description: str
+    build: Callable[[Servers, Path, str], tuple[ChatApp, RunBefore]]
+
+
+async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) -> None:
+    """Stop the client and show a fixed connection state, for a reproducible frame."""
+    await app.client.close()
+    await settle(app, pilot)
+    dot = app.status_dot
+    dot.clock = lambda: 100.0
+    dot.state = state
+    app.composer.cursor_blink = False
+    await pilot.pause()
+
+
+async def ask(app: ChatApp, pilot: Pilot[Any], question: str) -> None:
+    """Type a question in the composer and send it."""
+    app.composer.focus()
+    await pilot.press(*question)
+    await pilot.press("enter")
+
+
+def _connected(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = make_app(servers.fast.url, servers.fast.token(user), tmp_path, user=user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
+def _reconnecting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    with socket.socket() as probe:  # a loopback port with nothing listening
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    app = make_app(f"ws://127.0.0.1:{port}/ws", servers.fast.token(user), tmp_path, user=user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await StateWaiter(app.client, lambda state: state.status is Status.RECONNECTING).wait()
+        await pin_status(app, pilot, YELLOW)
+
+    return app, run_before
+
+
+def _offline(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = make_app(servers.fast.url, servers.fast.token(user, ttl=-120), tmp_path, user=user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await StateWaiter(app.client, stopped_by_auth).wait()
+        await settle(app, pilot)
+        app.composer.cursor_blink = False
+        await pilot.pause()
+
+    return app, run_before
+
+
+def _answer(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = make_app(servers.fast.url, servers.fast.token(user), tmp_path, user=user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        done = FrameWaiter(app.client, frame_of(Complete))
+        await ask(app, pilot, QUESTION)
+        await done.wait()
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
+def _cancelled(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = make_app(servers.slow.url, servers.slow.token(user), tmp_path, user=user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        # The slow server writes a word every 0.4 s: once the tenth (the end
+        # of the quoted question) is here, esc stops the answer before the next.
+        tenth = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 10)
+        cancelled = FrameWaiter(app.client, frame_of(Cancelled))
+        await ask(app, pilot, QUESTION)
+        await tenth.wait()
+        await pilot.press("escape")
+        await cancelled.wait()
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
+def _help(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app, connected = _connected(servers, tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await connected(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+
+    return app, run_before
+
+
+SCENES = [
+    Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
+    Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
+    Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
+    Scene("answer", "A streamed answer in Markdown with a highlighted code block.", _answer),
+    Scene("cancelled", "An answer stopped with esc: the partial text stays, marked cancelled.", _cancelled),
+    Scene("help", "F1: every key binding with its id.", _help),
+]

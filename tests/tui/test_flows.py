@@ -1,0 +1,315 @@
+"""The app's flows, driven with Pilot against the real server and real clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mfu_tui.client import ChatClient, Status
+from mfu_tui.protocol import Ack, Cancelled, ChatUpdated, Chunk, Complete, MessageEdited
+from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.tui.screens.confirm import ConfirmScreen
+from mfu_tui.tui.screens.help import HelpScreen
+from mfu_tui.tui.screens.model_picker import ModelPicker
+from mfu_tui.tui.screens.rename import RenameScreen
+from mfu_tui.tui.widgets.message_view import MessageView
+from tests.support.server import RunningServer
+from tests.tui.conftest import WORDS
+from tests.tui.helpers import TIMEOUT, FrameWaiter, StateWaiter, finished, frame_of, make_app, ready, settle, stopped_by_auth
+
+SIZE = (100, 32)
+
+
+async def ask(app, pilot, text: str) -> Complete:
+    """Type ``text``, press enter, and wait for the answer's ``complete``."""
+    done = FrameWaiter(app.client, frame_of(Complete))
+    app.composer.focus()
+    await pilot.press(*text)
+    await pilot.press("enter")
+    frame = await done.wait()
+    await settle(app, pilot)
+    return frame
+
+
+def texts(app) -> list[tuple[str, str, str]]:
+    """(role, text, status) of each message on screen."""
+    return [(view.role, view.text, view.status) for view in app.conversation.views]
+
+
+async def other_client(server: RunningServer, tmp_path: Path, user: str = "alice") -> ChatClient:
+    """A second connection of the same user, as another terminal would be."""
+    client = ChatClient(server.url, server.token(user), data_dir=tmp_path / "other")
+    await client.connect()
+    await client.wait_connected(TIMEOUT)
+    return client
+
+
+async def test_send_streams_the_answer_as_markdown(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        assert app.focused is app.composer
+        complete = await ask(app, pilot, "How do I print?")
+        expected = demo_answer("How do I print?", WORDS)
+        assert texts(app) == [("user", "How do I print?", "complete"), ("assistant", expected, "complete")]
+        assert app.composer.text == ""
+        assert app.chat_id == complete.chat_id
+        # What is shown is what is stored, byte for byte.
+        stored = await app.client.get_chat(complete.chat_id)
+        assert [m.content for m in stored.messages] == ["How do I print?", expected]
+        # The chat list and the header know the new chat.
+        assert [chat.id for chat in app.chat_list.chats] == [complete.chat_id]
+        assert app.chat_list.current_chat_id == complete.chat_id
+        assert app.query_one("#chat-title").render().plain == stored.chat.title
+        # The code block is rendered by Markdown (not shown as backticks).
+        answer = app.conversation.views[-1]
+        assert answer.code_blocks() == ["print(15)  # characters in the question\n"]
+        assert len(answer.query("MarkdownFence")) == 1
+
+
+async def test_escape_cancels_and_keeps_the_partial_answer(slow_server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(slow_server.url, slow_server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        assert app.check_action("cancel", ()) is False
+        started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 3)
+        stopped = FrameWaiter(app.client, frame_of(Cancelled))
+        await pilot.press(*"tell me a long story", "enter")
+        await started.wait()
+        await settle(app, pilot)
+        # The binding shows in the footer only while an answer is written.
+        assert app.check_action("cancel", ()) is True
+        assert any(b.binding.action == "cancel" for b in app.active_bindings.values() if b.enabled)
+        await pilot.press("escape")
+        cancelled = await stopped.wait()
+        await settle(app, pilot)
+        answer = app.conversation.views[-1]
+        assert answer.status == "cancelled"
+        assert answer.query_one(".note").render().plain == "cancelled"
+        stored = await app.client.get_chat(cancelled.chat_id)
+        assert stored.messages[-1].status == "cancelled"
+        assert answer.text == stored.messages[-1].content != ""
+        assert app.check_action("cancel", ()) is False
+        assert app.composer.text == ""
+
+
+async def test_chat_list_updates_live_from_another_terminal(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        assert app.chat_list.chats == []
+        other = await other_client(server, tmp_path)
+        try:
+            listed = FrameWaiter(app.client, frame_of(ChatUpdated))
+            ack = FrameWaiter(other, frame_of(Ack))
+            await other.send_message(None, "A chat from elsewhere")
+            created = await ack.wait()
+            await listed.wait()
+            await settle(app, pilot)
+            assert [chat.id for chat in app.chat_list.chats] == [created.chat_id]
+            renamed = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.chat.title == "Renamed")
+            await other.rename_chat(created.chat_id, "Renamed")
+            await renamed.wait()
+            await settle(app, pilot)
+            assert [chat.title for chat in app.chat_list.chats] == ["Renamed"]
+            assert "Renamed" in app.chat_list.get_option_at_index(0).prompt.plain
+        finally:
+            await other.close()
+
+
+async def test_new_open_rename_and_delete_chats(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        first = await ask(app, pilot, "first question")
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert app.chat_id is None and texts(app) == []
+        second = await ask(app, pilot, "second question")
+        assert second.chat_id != first.chat_id
+        assert len(app.chat_list.chats) == 2
+
+        # Open the first chat from the list with the keyboard.
+        await pilot.press("ctrl+o")
+        assert app.focused is app.chat_list
+        app.chat_list.highlighted = app.chat_list.get_option_index(first.chat_id)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.chat_id == first.chat_id
+        assert texts(app)[0] == ("user", "first question", "complete")
+
+        # Rename it.
+        await pilot.press("f2")
+        assert isinstance(app.screen, RenameScreen)
+        await pilot.press("ctrl+u", *"My first", "enter")
+        await finished(app, "rename")
+        await settle(app, pilot)
+        assert app.chat_list.chat(first.chat_id).title == "My first"
+        assert (await app.client.get_chat(first.chat_id)).chat.title == "My first"
+
+        # Delete asks first; "n" keeps it, "y" deletes it.
+        await pilot.press("f8")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert app.chat_list.chat(first.chat_id) is not None
+        gone = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.deleted)
+        await pilot.press("f8")
+        await pilot.press("y")
+        await gone.wait()
+        await finished(app, "delete")
+        await settle(app, pilot)
+        assert [chat.id for chat in app.chat_list.chats] == [second.chat_id]
+        assert app.chat_id is None and texts(app) == []
+
+
+async def test_up_edits_the_last_message_and_regenerates(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        first = await ask(app, pilot, "one")
+        await pilot.press("up")
+        assert app.composer.text == "one"
+        assert app.composer.editing_message_id is not None
+        edited = FrameWaiter(app.client, frame_of(MessageEdited))
+        answered = FrameWaiter(app.client, lambda f: isinstance(f, Complete) and f.message_id != first.message_id)
+        await pilot.press("backspace", "backspace", "backspace", *"two", "enter")
+        await edited.wait()
+        await answered.wait()
+        await settle(app, pilot)
+        assert texts(app) == [("user", "two", "complete"), ("assistant", demo_answer("two", WORDS), "complete")]
+        assert app.composer.editing_message_id is None and app.composer.text == ""
+
+
+async def test_message_edited_in_another_terminal_updates_the_pane(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        complete = await ask(app, pilot, "original words")
+        user_message = app.conversation.views[0].message_id
+        other = await other_client(server, tmp_path)
+        try:
+            edited = FrameWaiter(app.client, frame_of(MessageEdited))
+            await other.edit_message(complete.chat_id, user_message, "changed elsewhere")
+            await edited.wait()
+            await settle(app, pilot)
+            assert texts(app)[0] == ("user", "changed elsewhere", "complete")
+            assert len(texts(app)) == 2
+        finally:
+            await other.close()
+
+
+async def test_export_writes_the_chat_to_markdown(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "export me")
+        await pilot.press("ctrl+s")
+        await finished(app, "export")
+        files = list((tmp_path / "exports").glob("*.md"))
+        assert len(files) == 1
+        text = files[0].read_text()
+        assert "## You\n\nexport me\n" in text
+        assert demo_answer("export me", WORDS).rstrip("\n") in text
+
+
+async def test_model_picker_lists_the_server_models(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        assert [m.id for m in app.models] == ["demo"]
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        assert isinstance(app.screen, ModelPicker)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.model_id == "demo"
+        assert app.composer.border_subtitle == "model: demo"
+
+
+async def test_copy_never_quits_and_copies_the_code_block(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "code please")
+        await pilot.press("ctrl+c")
+        assert app.is_running
+        assert app.clipboard == demo_answer("code please", WORDS)
+        app.conversation.focus()
+        await pilot.pause()
+        assert app.conversation.selected_view is app.conversation.views[-1]
+        await pilot.press("b")
+        assert app.clipboard == "print(11)  # characters in the question\n"
+        await pilot.press("up", "c")
+        assert app.clipboard == "code please"
+
+
+async def test_expired_token_shows_red_and_says_how_to_sign_in(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(ttl=-120), tmp_path)
+    stopped = StateWaiter(app.client, stopped_by_auth)
+    async with app.run_test(size=SIZE) as pilot:
+        await stopped.wait()
+        await settle(app, pilot)
+        dot = app.status_dot
+        assert dot.has_class("-error")
+        assert str(dot.render()).startswith("● offline: ")
+        notes = list(app._notifications)
+        assert any(n.title == "Signed out" and "mfu-chat token" in n.message for n in notes)
+
+
+async def test_request_errors_are_notified_in_plain_words(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        complete = await ask(app, pilot, "soon gone")
+        deleted = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.deleted)
+        other = await other_client(server, tmp_path)
+        try:
+            await other.delete_chat(complete.chat_id)
+        finally:
+            await other.close()
+        await deleted.wait()
+        await settle(app, pilot)
+        assert app.chat_id is None
+        assert [n.title for n in app._notifications] == ["Chat deleted"]
+        app.load_chat(complete.chat_id)
+        await settle(app, pilot)
+        notes = [n for n in app._notifications if n.title == "Not found"]
+        assert len(notes) == 1 and "Pick another chat" in notes[0].message
+
+
+async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path, keymap={"app.new_chat": "ctrl+t"})
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        table = app.screen.query_one("DataTable")
+        rows = [table.get_row_at(i) for i in range(table.row_count)]
+        ids = [row[3] for row in rows]
+        assert {"app.quit", "app.cancel", "app.copy", "composer.send", "composer.newline", "chat_list.delete"} <= set(ids)
+        assert ["Anywhere", "ctrl+t", "Start a new chat", "app.new_chat"] in [list(r) for r in rows]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+        # The remapped key works.
+        await ask(app, pilot, "a chat to leave")
+        assert app.chat_id is not None
+        await pilot.press("ctrl+t")
+        await settle(app, pilot)
+        assert app.chat_id is None and texts(app) == []
+
+
+async def test_command_palette_runs_app_actions(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "palette")
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert {"New chat", "Rename chat", "Delete chat", "Export chat to Markdown", "Choose model", "Show keys"} <= set(titles)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"show keys")
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
