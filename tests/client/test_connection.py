@@ -5,8 +5,8 @@ import asyncio
 import pytest
 from websockets.asyncio.server import serve
 
-from mfu_tui.client import Backoff, ClientError, RequestError, Status
-from mfu_tui.protocol import Ack, ModelList
+from mfu_tui.client import Backoff, ClientError, ConnectionState, RequestError, Status
+from mfu_tui.protocol import Ack, Complete, ModelList
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 
@@ -68,6 +68,37 @@ async def test_a_silent_network_is_detected_by_the_heartbeat(tmp_path, make_clie
         await events.wait_status(Status.CONNECTED)
         assert events.opens == 2
         assert (await client.list_models()).models
+
+
+async def test_a_request_in_flight_fails_at_once_when_the_connection_drops(tmp_path, make_client):
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token(), ping_interval=0.2, ping_timeout=0.5)
+        await client.connect()
+        await events.wait_status(Status.CONNECTED)
+        proxy.blackhole()
+        with pytest.raises(ClientError, match="connection lost before the answer to ListChats"):
+            await client.list_chats()
+        assert client.state.status is Status.RECONNECTING
+
+
+async def test_events_yields_states_and_frames_and_ends_after_close(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=3) as server:
+        client, _ = make_client(server.url, server.token())
+        seen = []
+
+        async def consume():
+            async for event in client.events():
+                seen.append(event)
+                if isinstance(event, Complete):
+                    await client.close()
+
+        consumer = asyncio.create_task(consume())
+        await client.connect()
+        await client.send_message(None, "hi")
+        await asyncio.wait_for(consumer, 30)
+        statuses = [e.status for e in seen if isinstance(e, ConnectionState)]
+        assert statuses[0] is Status.CONNECTED and statuses[-1] is Status.DISCONNECTED
+        assert any(isinstance(e, Ack) for e in seen)
 
 
 async def test_a_send_while_reconnecting_tries_at_once(tmp_path, make_client):

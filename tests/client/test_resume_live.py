@@ -3,7 +3,7 @@
 import asyncio
 
 from mfu_tui.client import MessageReloaded, Status
-from mfu_tui.protocol import Ack, Chunk, Complete
+from mfu_tui.protocol import Ack, Cancelled, Chunk, Complete
 from tests.support.proxy import FaultProxy
 from tests.support.server import ServerProcess, running_server
 
@@ -37,19 +37,58 @@ async def stored_text(client, chat_id: str, message_id: str) -> str:
 async def test_a_stream_cut_by_a_reset_resumes_without_loss_or_repeat(tmp_path, make_client):
     async with running_server(tmp_path, demo_words=400, demo_delay_ms=2) as server, FaultProxy(server.port) as proxy:
         client, events = make_client(proxy.url(), server.token())
+        watcher, watched = make_client(server.url, server.token())
         await client.connect()
         await client.send_message(None, "tell me a long story")
-        await events.wait_for(lambda: len(events.of_type(Chunk)) >= 5)
+        await events.wait_for(lambda: events.of_type(Ack) and len(events.of_type(Chunk)) >= 5)
+        ack = events.of_type(Ack)[0]
         proxy.reset()
         await events.wait_status(Status.RECONNECTING)
         chunks_before = len(events.of_type(Chunk))
+        # The answer ends while the client is cut off: no live chunk will reveal
+        # the gap, only the resume sent after the reconnect brings the rest.
+        await watcher.connect(ack.chat_id)
+        await watched.wait_for(lambda: watched.of_type(Complete))
         proxy.pass_through()
         await events.wait_for(lambda: events.of_type(Complete))
-        ack = events.of_type(Ack)[0]
         assert events.opens == 2
-        assert len(events.of_type(Chunk)) > chunks_before  # part of it came after the reconnect
+        assert len(events.of_type(Chunk)) > chunks_before
         text = assert_delivered_once_in_order(events, ack.reply_id)
         assert text == await stored_text(client, ack.chat_id, ack.reply_id)
+
+
+async def test_a_stream_slowed_and_cut_twice_still_arrives_whole(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=600, demo_delay_ms=1) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token())
+        await client.connect()
+        await client.send_message(None, "tell me a long story")
+        for cut in (1, 2):
+            proxy.delay(0.002)
+            await events.wait_for(lambda: len(events.of_type(Chunk)) >= 5 * cut and events.opens == cut)
+            proxy.reset()
+            await events.wait_status(Status.RECONNECTING)
+            proxy.pass_through()
+        await events.wait_for(lambda: events.of_type(Complete))
+        ack = events.of_type(Ack)[0]
+        assert events.opens == 3
+        text = assert_delivered_once_in_order(events, ack.reply_id)
+        assert text == await stored_text(client, ack.chat_id, ack.reply_id)
+
+
+async def test_a_cancelled_stream_ends_once_with_the_stored_part(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=2000, demo_delay_ms=2) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        await client.send_message(None, "tell me a long story")
+        await events.wait_for(lambda: events.of_type(Ack) and len(events.of_type(Chunk)) >= 3)
+        ack = events.of_type(Ack)[0]
+        await client.cancel(ack.chat_id)
+        await events.wait_for(lambda: events.of_type(Cancelled))
+        chunks = [f for f in events.of_type(Chunk) if f.message_id == ack.reply_id]
+        (end,) = events.of_type(Cancelled)
+        assert end.seq == len(chunks)
+        assert [c.seq for c in chunks] == list(range(1, end.seq + 1))
+        assert "".join(c.content for c in chunks) == await stored_text(client, ack.chat_id, ack.reply_id)
 
 
 async def test_a_stream_cut_by_a_server_kill_resumes_from_what_was_stored(tmp_path, make_client):

@@ -67,10 +67,12 @@ class FaultProxy:
         """Close every connection and stop listening."""
         if self._server is not None:
             self._server.close()
-        for link in list(self._links):
+        links = list(self._links)
+        for link in links:
             link.close(reset=False)
-        if self._links:
-            await asyncio.gather(*(link.done for link in list(self._links)), return_exceptions=True)
+            # A blackholed pump waits for the traffic to flow again: stop it.
+            link.task.cancel()
+        await asyncio.gather(*(link.task for link in links), return_exceptions=True)
         if self._server is not None:
             await self._server.wait_closed()
 
@@ -140,10 +142,11 @@ class FaultProxy:
         self._accepted_changed = asyncio.Event()
         try:
             await asyncio.gather(self._pump(reader, up_writer, link), self._pump(up_reader, writer, link))
+        except asyncio.CancelledError:
+            pass  # stop() ends the link
         finally:
             link.close(reset=False)
             self._links.discard(link)
-            link.done.set_result(None)
 
     async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link) -> None:
         """Copy one direction until EOF or an error, obeying the current fault."""
@@ -169,7 +172,8 @@ class _Link:
 
     def __init__(self, downstream: asyncio.StreamWriter, upstream: asyncio.StreamWriter) -> None:
         self.writers = (downstream, upstream)
-        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        #: The task forwarding both directions (the server's connection handler).
+        self.task = asyncio.current_task()
 
     def close(self, *, reset: bool) -> None:
         for writer in self.writers:
