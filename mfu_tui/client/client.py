@@ -600,6 +600,8 @@ class ChatClient:
         refused = self._refused_message(frame)
         if refused is not None:
             await self._on_message_refused(refused, frame)
+            if frame.code == "conflict":
+                return  # the outbox sends it again when the running answer ends: nothing to tell
         self._emit_error(
             ClientError(
                 frame.message,
@@ -703,6 +705,9 @@ class ChatClient:
         async with self._outbox_lock:
             await asyncio.to_thread(self.outbox.add, entry)
         log.debug("message %s written to the outbox", entry.client_message_id)
+        if entry.chat_id is not None and entry.chat_id not in self._chats:
+            # See the chat's answers end, which is when its next message may go.
+            await self.subscribe(entry.chat_id)
         self._wake.set()
         await self._pump_outbox()
 

@@ -94,3 +94,25 @@ async def test_a_killed_client_process_sends_its_pending_message_once_after_rest
         assert len(page.chats) == 1
         detail = await client.get_chat(page.chats[0].id)
         assert [m.content for m in detail.messages if m.role == "user"] == ["typed before the crash"]
+
+
+async def test_messages_to_a_busy_chat_wait_for_the_answer_without_a_conflict(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=30, demo_delay_ms=1) as server:
+        client, events = make_client(server.url, server.token())
+        other, others = make_client(server.url, server.token(), data_dir=tmp_path / "other-data")
+        await client.connect()
+        first = await client.send_message(None, "first")
+        await events.wait_for(lambda: acked(events, first))
+        chat_id = events.of_type(Ack)[0].chat_id
+        # Same chat, while "first" is still being answered: once from this client,
+        # once from another client that does not know an answer is running.
+        second = await client.send_message(chat_id, "second")
+        await other.connect()
+        third = await other.send_message(chat_id, "third")
+        await events.wait_for(lambda: acked(events, second))
+        await others.wait_for(lambda: acked(others, third))
+        assert events.errors == [] and others.errors == []
+        detail = await client.get_chat(chat_id)
+        user_messages = [m.content for m in detail.messages if m.role == "user"]
+        assert user_messages[:2] == ["first", "second"] or user_messages[:2] == ["first", "third"]
+        assert sorted(user_messages) == ["first", "second", "third"]
