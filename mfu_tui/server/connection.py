@@ -108,6 +108,9 @@ class Connection:
     async def _read_loop(self) -> None:
         try:
             async for message in self.websocket:
+                if self.closing.is_set():
+                    # Not answered, but read on: our close frame's answer comes after them.
+                    continue
                 if isinstance(message, bytes):
                     self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted: send JSON text frames")
                     continue

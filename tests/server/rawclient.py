@@ -10,7 +10,7 @@ import asyncio
 import socket
 
 from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.protocol import State
 from websockets.uri import parse_uri
@@ -77,13 +77,22 @@ class RawClient:
             self.protocol.receive_data(data)
             frames += [event for event in self.protocol.events_received() if isinstance(event, Frame)]
 
+    async def read_until_close(self) -> int | None:
+        """Read (answering nothing) until the server's close frame; its code."""
+        while True:
+            frames = await self.read_frames()
+            if not frames and self.reader.at_eof():
+                return None
+            code = self.close_code(frames)
+            if code is not None:
+                return code
+
     def close(self) -> None:
         self.writer.transport.abort()
 
     @staticmethod
     def close_code(frames: list[Frame]) -> int | None:
-        from websockets.frames import Close
-
+        """The code of the first close frame in ``frames``, if any."""
         for frame in frames:
             if frame.opcode is Opcode.CLOSE:
                 return Close.parse(frame.data).code

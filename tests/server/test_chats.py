@@ -1,0 +1,197 @@
+"""Edit, the chat list, models, broadcasts to every connection of a user, and isolation."""
+
+from __future__ import annotations
+
+from mfu_tui.protocol import (
+    Ack,
+    Cancel,
+    ChatDetail,
+    ChatPage,
+    ChatSummary,
+    ChatUpdated,
+    Chunk,
+    Complete,
+    DeleteChat,
+    EditMessage,
+    Error,
+    GetChat,
+    ListChats,
+    ListModels,
+    Message,
+    MessageEdited,
+    ModelList,
+    RenameChat,
+    Result,
+    Resume,
+    Subscribe,
+    decode_result,
+)
+from mfu_tui.server.providers.demo import demo_answer
+from tests.server.peer import Peer, new_id, peer, text_of
+from tests.server.test_generation import SLOW, get_chat, send_message
+from tests.support.server import running_server
+
+
+async def request(client: Peer, frame_type: type, **fields) -> Result | Error:
+    request_id = new_id()
+    await client.send(frame_type(request_id=request_id, **fields))
+    while True:
+        frame = await client.recv()
+        if isinstance(frame, (Result, Error)) and frame.request_id == request_id:
+            return frame
+
+
+async def new_chat(client: Peer, content: str = "hello") -> Ack:
+    ack = await send_message(client, content)
+    await client.stream(ack.reply_id)
+    return ack
+
+
+async def test_list_chats_pages_newest_first(tmp_path):
+    async with running_server(tmp_path, demo_words=3) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            acks = [await new_chat(alice, f"chat {i}") for i in range(5)]
+            first = await request(alice, ListChats, limit=2)
+            page1 = decode_result(first.data, ChatPage)
+            second = await request(alice, ListChats, limit=2, before=page1.next_cursor)
+            page2 = decode_result(second.data, ChatPage)
+            third = await request(alice, ListChats, limit=2, before=page2.next_cursor)
+            page3 = decode_result(third.data, ChatPage)
+            everything = decode_result((await request(alice, ListChats)).data, ChatPage)
+            bad = await request(alice, ListChats, before="nonsense")
+    listed = [chat.id for page in (page1, page2, page3) for chat in page.chats]
+    assert listed == [ack.chat_id for ack in reversed(acks)]
+    assert page3.next_cursor is None
+    assert [chat.id for chat in everything.chats] == listed
+    assert page1.chats[0].title == "chat 4" and page1.chats[0].message_count == 2
+    assert page1.chats[0].model_id is None or isinstance(page1.chats[0].model_id, str)
+    assert isinstance(bad, Error) and bad.code == "bad_request"
+
+
+async def test_rename_and_delete_answer_and_broadcast_to_every_connection(tmp_path):
+    async with running_server(tmp_path, demo_words=3) as srv:
+        async with peer(srv.url, srv.token()) as tab1, peer(srv.url, srv.token()) as tab2:
+            ack = await new_chat(tab1)
+            renamed = await request(tab1, RenameChat, chat_id=ack.chat_id, title="Renamed")
+            summary = decode_result(renamed.data, ChatSummary)
+            assert summary.title == "Renamed"
+            for tab in (tab1, tab2):
+                update = await tab.expect(ChatUpdated, deleted=False)
+                while update.chat.title != "Renamed":
+                    update = await tab.expect(ChatUpdated, deleted=False)
+                assert update.chat == summary
+            deleted = await request(tab1, DeleteChat, chat_id=ack.chat_id)
+            assert deleted.data == {"chatId": ack.chat_id}
+            for tab in (tab1, tab2):
+                gone = await tab.expect(ChatUpdated, deleted=True)
+                assert gone.chat.id == ack.chat_id
+            missing = await request(tab1, GetChat, chat_id=ack.chat_id)
+            assert isinstance(missing, Error) and missing.code == "not_found"
+            page = decode_result((await request(tab2, ListChats)).data, ChatPage)
+            assert page.chats == []
+
+
+async def test_two_connections_of_one_user_both_get_chat_updated_and_message_edited(tmp_path):
+    async with running_server(tmp_path, demo_words=3) as srv:
+        async with peer(srv.url, srv.token()) as tab1, peer(srv.url, srv.token()) as tab2:
+            ack = await send_message(tab1, "first version")
+            created = await tab2.expect(ChatUpdated)
+            assert created.chat.id == ack.chat_id
+            await tab1.stream(ack.reply_id)
+            await tab1.send(EditMessage(chat_id=ack.chat_id, message_id=ack.message_id, content="second version"))
+            for tab in (tab1, tab2):
+                edited = await tab.expect(MessageEdited)
+                assert (edited.chat_id, edited.message_id, edited.content) == (
+                    ack.chat_id,
+                    ack.message_id,
+                    "second version",
+                )
+                await tab.expect(ChatUpdated)
+            detail = await get_chat(tab2, ack.chat_id)
+    assert detail.messages[0].content == "second version"
+    assert detail.messages[0].edited_at is not None
+    assert len(detail.messages) == 2  # without regenerate the answer stays
+
+
+async def test_edit_with_regenerate_drops_what_follows_and_answers_again(tmp_path):
+    async with running_server(tmp_path, demo_words=20) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            first = await new_chat(alice, "question one")
+            second = await send_message(alice, "question two", chat_id=first.chat_id)
+            await alice.stream(second.reply_id)
+            await alice.send(
+                EditMessage(chat_id=first.chat_id, message_id=first.message_id, content="better question", regenerate=True)
+            )
+            await alice.expect(MessageEdited, message_id=first.message_id)
+            chunk = await alice.expect(Chunk, seq=1)
+            chunks, end = await alice.stream(chunk.message_id)
+            assert isinstance(end, Complete)
+            detail = await get_chat(alice, first.chat_id)
+    assert [(m.role, m.content) for m in detail.messages] == [
+        ("user", "better question"),
+        ("assistant", demo_answer("better question", 20)),
+    ]
+    assert detail.messages[1].id == chunk.message_id not in (first.reply_id, second.reply_id)
+    assert text_of([chunk, *chunks]) == detail.messages[1].content
+    assert detail.chat.message_count == 2
+
+
+async def test_assistant_messages_cannot_be_edited(tmp_path):
+    async with running_server(tmp_path, demo_words=3) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await new_chat(alice)
+            await alice.send(EditMessage(chat_id=ack.chat_id, message_id=ack.reply_id, content="forged"))
+            error = await alice.expect(Error)
+    assert error.code == "bad_request" and error.message_id == ack.reply_id
+
+
+async def test_list_models_names_the_demo_model(tmp_path):
+    async with running_server(tmp_path) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            result = await request(alice, ListModels)
+    models = decode_result(result.data, ModelList).models
+    assert [(m.id, m.provider, m.default) for m in models] == [("demo", "demo", True)]
+
+
+async def test_another_users_chat_is_not_found_for_every_frame(tmp_path):
+    async with running_server(tmp_path, **SLOW) as srv:
+        async with peer(srv.url, srv.token("alice")) as alice, peer(srv.url, srv.token("mallory")) as mallory:
+            ack = await send_message(alice, "my secret chat")
+            await alice.expect(Chunk, message_id=ack.reply_id)
+            chat, message = ack.chat_id, ack.message_id
+            attempts = [
+                Message(chat_id=chat, content="hi", client_message_id=new_id()),
+                Cancel(chat_id=chat),
+                Cancel(chat_id=chat, message_id=ack.reply_id),
+                Resume(chat_id=chat, message_id=ack.reply_id, last_seq=0),
+                EditMessage(chat_id=chat, message_id=message, content="pwned"),
+                EditMessage(chat_id=chat, message_id=message, content="pwned", regenerate=True),
+                Subscribe(chat_id=chat),
+            ]
+            for frame in attempts:
+                await mallory.send(frame)
+                error = await mallory.expect(Error)
+                assert error.code == "not_found", frame
+            for frame_type, fields in (
+                (GetChat, {"chat_id": chat}),
+                (RenameChat, {"chat_id": chat, "title": "mine now"}),
+                (DeleteChat, {"chat_id": chat}),
+            ):
+                error = await request(mallory, frame_type, **fields)
+                assert isinstance(error, Error) and error.code == "not_found"
+            # Indistinguishable from a chat that does not exist.
+            foreign = await request(mallory, GetChat, chat_id=chat)
+            unknown = await request(mallory, GetChat, chat_id="no-such-chat")
+            assert (foreign.code, foreign.message) == (unknown.code, unknown.message)
+            page = decode_result((await request(mallory, ListChats)).data, ChatPage)
+            assert page.chats == []
+            await alice.send(Cancel(chat_id=chat))
+            _, end = await alice.stream(ack.reply_id)
+            detail = await get_chat(alice, chat)
+        # Mallory saw nothing of Alice's chat.
+        leaked = [f for f in mallory.received if getattr(f, "chat_id", None) == chat and not isinstance(f, Error)]
+        assert leaked == []
+        assert not any(isinstance(f, (Chunk, ChatUpdated, MessageEdited)) for f in mallory.received)
+    assert detail.chat.title == "my secret chat"
+    assert detail.messages[0].content == "my secret chat"
+    assert isinstance(detail, ChatDetail)
