@@ -1,0 +1,142 @@
+"""A small OpenAI-compatible HTTP server for tests: the real wire format, scripted answers.
+
+``GET /v1/models`` lists two models. ``POST /v1/chat/completions`` with
+``stream: true`` answers ``text/event-stream`` in chunked transfer encoding,
+one ``data: {...}`` event per piece and ``data: [DONE]`` at the end, the way
+OpenAI, vLLM and Ollama do. A test scripts what happens next: a clean answer,
+a connection dropped mid-stream, an HTTP error, or holding the stream open
+until the client goes away (which ``disconnected`` reports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Script:
+    """What the next completion request gets."""
+
+    pieces: list[str] = field(default_factory=lambda: ["Hello", ", ", "world", "!"])
+    #: ``finish_reason`` of the last event.
+    finish_reason: str = "stop"
+    #: After the pieces: "done" (send [DONE]), "drop" (close the socket), or "hold" (wait for the client to leave).
+    then: str = "done"
+    #: Answer this HTTP status with an error body instead of a stream.
+    status: int = 200
+
+
+class FakeOpenAI:
+    """Start with ``async with FakeOpenAI() as fake:``; ``fake.base_url`` is its root."""
+
+    def __init__(self) -> None:
+        self.script = Script()
+        #: The JSON bodies and headers of the completion requests received.
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        #: Set when a client closed a held stream.
+        self.disconnected = asyncio.Event()
+        #: Set when a held stream has sent all its pieces.
+        self.holding = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def base_url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def __aenter__(self) -> FakeOpenAI:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        for task in self._tasks:
+            task.cancel()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            while True:
+                request_line = await reader.readline()
+                if not request_line:
+                    return
+                method, path, _ = request_line.decode().split(" ", 2)
+                headers: dict[str, str] = {}
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    headers[name.strip().lower()] = value.strip()
+                body = await reader.readexactly(int(headers.get("content-length", 0)))
+                if method == "GET" and path == "/v1/models":
+                    await self._json(writer, 200, {"object": "list", "data": [{"id": "fake-small"}, {"id": "fake-large"}]})
+                elif method == "POST" and path == "/v1/chat/completions":
+                    self.requests.append(json.loads(body))
+                    self.headers.append(headers)
+                    if not await self._complete(reader, writer):
+                        return
+                else:
+                    await self._json(writer, 404, {"error": {"message": "no such route"}})
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _json(self, writer: asyncio.StreamWriter, status: int, data: Any) -> None:
+        body = json.dumps(data).encode()
+        writer.write(
+            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        await writer.drain()
+
+    async def _complete(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
+        """Answer one completion; False when the connection must end."""
+        script = self.script
+        if script.status != 200:
+            await self._json(writer, script.status, {"error": {"message": "the model is on fire"}})
+            return True
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+            b"Transfer-Encoding: chunked\r\n\r\n"
+        )
+        self._event(writer, ": keep-alive comment\n\n")
+        for index, piece in enumerate(script.pieces):
+            last = index == len(script.pieces) - 1 and script.then == "done"
+            delta = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {"index": 0, "delta": {"content": piece}, "finish_reason": script.finish_reason if last else None}
+                ],
+            }
+            self._event(writer, f"data: {json.dumps(delta)}\n\n")
+            await writer.drain()
+        if script.then == "drop":
+            writer.transport.abort()
+            return False
+        if script.then == "hold":
+            self.holding.set()
+            with contextlib.suppress(ConnectionError):
+                while await reader.read(1024):
+                    pass
+            self.disconnected.set()
+            return False
+        self._event(writer, "data: [DONE]\n\n")
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
+
+    @staticmethod
+    def _event(writer: asyncio.StreamWriter, text: str) -> None:
+        data = text.encode()
+        writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

@@ -1,0 +1,101 @@
+"""The openai provider against a fake OpenAI-compatible server speaking real SSE."""
+
+from __future__ import annotations
+
+import asyncio
+
+from mfu_tui.protocol import Cancel, Cancelled, Chunk, Complete, Error, ListModels, ModelList, Result, decode_result
+from tests.server.fake_openai import FakeOpenAI, Script
+from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
+from tests.server.test_generation import get_chat, send_message
+from tests.support.server import running_server
+
+
+def openai_settings(fake: FakeOpenAI) -> dict[str, object]:
+    return {"provider": "openai", "openai_base_url": fake.base_url, "openai_api_key": "sk-test-key"}
+
+
+async def models_of(client: Peer) -> ModelList:
+    await client.send(ListModels(request_id="models"))
+    result = await client.expect(Result, request_id="models")
+    return decode_result(result.data, ModelList)
+
+
+async def test_an_answer_streams_from_the_upstream_with_history_and_key(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            models = await models_of(alice)
+            first = await send_message(alice, "hi there", model_id="fake-large")
+            chunks, end = await alice.stream(first.reply_id)
+            fake.script = Script(pieces=["Second", " answer"], finish_reason="length")
+            second = await send_message(alice, "and again", chat_id=first.chat_id)
+            chunks2, end2 = await alice.stream(second.reply_id)
+            detail = await get_chat(alice, first.chat_id)
+    assert [(m.id, m.default) for m in models.models] == [("fake-small", True), ("fake-large", False)]
+    assert [c.content for c in chunks] == ["Hello", ", ", "world", "!"]
+    assert isinstance(end, Complete) and end.finish_reason == "stop" and end.seq == 4
+    assert text_of(chunks2) == "Second answer" and end2.finish_reason == "length"
+    assert fake.requests[0]["model"] == "fake-large" and fake.requests[0]["stream"] is True
+    assert fake.requests[0]["messages"] == [{"role": "user", "content": "hi there"}]
+    # The stored history is what goes upstream, and the chat keeps its model.
+    assert fake.requests[1]["model"] == "fake-large"
+    assert fake.requests[1]["messages"] == [
+        {"role": "user", "content": "hi there"},
+        {"role": "assistant", "content": "Hello, world!"},
+        {"role": "user", "content": "and again"},
+    ]
+    assert fake.headers[0]["authorization"] == "Bearer sk-test-key"
+    assert detail.messages[1].content == "Hello, world!"
+
+
+async def test_a_failure_mid_stream_keeps_the_partial_and_sends_provider_error(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(pieces=["partial ", "answer"], then="drop")
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "explode")
+            chunks, end = await alice.stream(ack.reply_id)
+            error = next(f for f in alice.received if isinstance(f, Error))
+            detail = await get_chat(alice, ack.chat_id)
+    assert text_of(chunks) == "partial answer"
+    assert (error.code, error.chat_id, error.message_id) == ("provider_error", ack.chat_id, ack.reply_id)
+    assert isinstance(end, Complete) and end.finish_reason == "error" and end.seq == 2
+    # The error frame comes before the end frame.
+    assert alice.received.index(error) < alice.received.index(end)
+    reply = detail.messages[1]
+    assert (reply.content, reply.status, reply.seq) == ("partial answer", "error", 2)
+
+
+async def test_an_http_error_upstream_is_a_provider_error_with_nothing_streamed(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(status=500)
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "hello?")
+            chunks, end = await alice.stream(ack.reply_id)
+            error = next(f for f in alice.received if isinstance(f, Error))
+    assert chunks == [] and end.seq == 0 and end.finish_reason == "error"
+    assert error.code == "provider_error" and "500" in error.message
+
+
+async def test_cancel_closes_the_upstream_request(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(pieces=["one ", "two "], then="hold")
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "go on forever")
+            await asyncio.wait_for(fake.holding.wait(), TIMEOUT)
+            await alice.expect(Chunk, seq=2)
+            await alice.send(Cancel(chat_id=ack.chat_id, message_id=ack.reply_id))
+            chunks, end = await alice.stream(ack.reply_id)
+            await asyncio.wait_for(fake.disconnected.wait(), TIMEOUT)
+            detail = await get_chat(alice, ack.chat_id)
+    assert isinstance(end, Cancelled) and end.seq == 2
+    assert (detail.messages[1].content, detail.messages[1].status) == ("one two ", "cancelled")
+
+
+async def test_list_models_reports_an_unreachable_upstream(tmp_path):
+    async with FakeOpenAI() as fake:
+        dead_url = fake.base_url
+    async with running_server(tmp_path, provider="openai", openai_base_url=dead_url) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            await alice.send(ListModels(request_id=new_id()))
+            error = await alice.expect(Error)
+    assert error.code == "provider_error"
