@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
@@ -26,8 +27,7 @@ class Composer(TextArea):
     """
 
     BINDINGS: list[BindingType] = [
-        # priority: TextArea would otherwise take enter as a new line.
-        Binding("enter", "send", "Send", id="composer.send", priority=True, tooltip="Send the message (or the edit)"),
+        Binding("enter", "send", "Send", id="composer.send", tooltip="Send the message (or the edit)"),
         Binding("ctrl+j", "newline", "New line", id="composer.newline", tooltip="Insert a new line"),
         Binding("up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="In an empty box: edit your last message"),
         Binding("escape", "stop_editing", "Stop editing", id="composer.stop_editing", tooltip="Stop editing, clear the box"),
@@ -66,6 +66,18 @@ class Composer(TextArea):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         self.border_title = "Message"
+
+    async def _on_key(self, event: events.Key) -> None:
+        # TextArea takes enter as a new line before any binding sees it; while
+        # enter is bound to "send" (users may remap it), send instead. Not a
+        # priority binding: that would run before the keys typed just before
+        # enter reach the text, and cut the message short.
+        if any(binding.action == "send" for binding in self._bindings.key_to_bindings.get(event.key, ())):
+            event.stop()
+            event.prevent_default()
+            self.action_send()
+            return
+        await super()._on_key(event)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop_editing":
