@@ -395,7 +395,7 @@ class ChatClient:
                         self._stopped(str(stop))
                         return
                 delay = self.backoff.next_delay(loop.time())
-                log.info("connection to %s failed (%s); retrying in %.1f s", redact(self.url), error, delay)
+                log.info("no connection to %s (%s): next attempt in %.1f s", redact(self.url), error, delay)
                 self._set_state(status=Status.RECONNECTING, retry_at=loop.time() + delay, last_error=error)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):

@@ -153,3 +153,16 @@ async def test_a_message_past_its_replay_window_is_reloaded_whole(tmp_path, make
         reloaded = next(f for f in events.frames if isinstance(f, MessageReloaded))
         assert reloaded.status == "complete"
         assert shown_text(events, ack.reply_id) == await stored_text(client, ack.chat_id, ack.reply_id)
+
+
+async def test_a_chat_larger_than_the_inbound_frame_limit_loads(tmp_path, make_client):
+    # get_chat answers with one frame; a long answer makes it larger than 64 KiB.
+    async with running_server(tmp_path, demo_words=20_000) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        await client.send_message(None, "a very long answer, please")
+        await events.wait_for(lambda: events.of_type(Complete))
+        ack = events.of_type(Ack)[0]
+        text = assert_delivered_once_in_order(events, ack.reply_id)
+        assert len(text.encode()) > 64 * 1024
+        assert text == await stored_text(client, ack.chat_id, ack.reply_id)
