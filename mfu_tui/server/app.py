@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
 HEALTH_PATH = "/healthz"
+#: Longest id accepted in ``?chat=`` (the protocol's bound on ids).
+MAX_ID = 128
 
 
 class ChatServer:
@@ -95,15 +97,17 @@ class ChatServer:
         log.info("listening on %s", self.url)
 
     async def stop(self) -> None:
-        """Stop accepting, end generations (marked interrupted), close clients with 1001, flush the store."""
+        """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""
         if self._server is None:
             return
-        self._server.server.close()  # stop accepting first
-        # End the streams while clients are still there to hear how they ended.
-        await self.generations.stop_all()
-        self._server.close()  # 1001 to every client
+        # Stops listening, closes every client with 1001 and waits for their
+        # handlers: after this no frame can start a new generation.
+        self._server.close()
         await self._server.wait_closed()
         self._server = None
+        # A restart is not a cancel: the replies are stored as interrupted and
+        # clients that reconnect can resume them.
+        await self.generations.stop_all()
         if self._pruner is not None:
             self._pruner.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -127,7 +131,8 @@ class ChatServer:
             return self._refuse(websocket, str(error))
         websocket.identity = identity  # type: ignore[attr-defined]
         chats = parse_qs(target.query).get("chat")
-        websocket.subscribe_to = chats[0] if chats else None  # type: ignore[attr-defined]
+        chat = chats[0] if chats else None
+        websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID else None  # type: ignore[attr-defined]
         return None
 
     @staticmethod

@@ -27,6 +27,9 @@ from mfu_tui.server.hub import Hub
 
 log = logging.getLogger(__name__)
 
+#: Seconds a last error frame (token expired) may take before the close goes out anyway.
+NOTICE_TIMEOUT = 2.0
+
 
 class Connection:
     """The server side of one client connection (a ``hub.Receiver``)."""
@@ -70,8 +73,8 @@ class Connection:
             return
         self._has_output.set()
 
-    def close(self, code: int, reason: str) -> None:
-        """Close with ``code`` (once); queued frames are dropped."""
+    def close(self, code: int, reason: str, *, notice: bytes | None = None) -> None:
+        """Close with ``code`` (once); queued frames are dropped, ``notice`` is sent first."""
         if self.closing.is_set():
             return
         self.close_code = code
@@ -81,7 +84,18 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
         log.info("closing a connection of %s: %d %s", self.user, code, reason)
-        self._closer = asyncio.get_running_loop().create_task(self.websocket.close(code, reason))
+        self._closer = asyncio.get_running_loop().create_task(self._close(code, reason, notice))
+
+    async def _close(self, code: int, reason: str, notice: bytes | None) -> None:
+        if notice is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(NOTICE_TIMEOUT):
+                    await self.websocket.send(notice, text=True)
+        await self.websocket.close(code, reason)
+
+    def _expire(self) -> None:
+        notice = encode(Error(code=ErrorCode.UNAUTHORIZED.value, message="your token expired: get a new one"))
+        self.close(CloseCode.UNAUTHORIZED, "token expired", notice=notice)
 
     async def run(self, subscribe_to: str | None) -> None:
         """Serve the connection until it closes; the websockets handler body."""
@@ -89,7 +103,7 @@ class Connection:
         self._hub.join(self)
         self._writer = loop.create_task(self._write_loop())
         expires_in = self._identity.expires_at + self._leeway - time.time()
-        expiry = loop.call_later(max(expires_in, 0), self.close, CloseCode.UNAUTHORIZED, "token expired")
+        expiry = loop.call_later(max(expires_in, 0), self._expire)
         try:
             if subscribe_to:
                 await self._dispatch_safely(self._handlers.subscribe(self, Subscribe(chat_id=subscribe_to)))

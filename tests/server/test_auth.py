@@ -11,7 +11,7 @@ import jwt
 import pytest
 from websockets.exceptions import InvalidStatus
 
-from mfu_tui.protocol import Ping, Pong
+from mfu_tui.protocol import Error, Ping, Pong
 from mfu_tui.server import ConfigError, ServerConfig
 from mfu_tui.server.auth import AuthError, mint_token, verify_token
 from tests.server.peer import peer
@@ -108,4 +108,7 @@ async def test_token_expiring_while_connected_closes_with_4401(tmp_path):
     async with running_server(tmp_path, token_leeway=0) as srv:
         async with peer(srv.url, srv.token("alice", ttl=2)) as alice:
             code = await alice.close_code(timeout=10)
+        assert not srv.server.connections or all(c.closing.is_set() for c in srv.server.connections)
     assert code == 4401
+    (notice,) = alice.received
+    assert isinstance(notice, Error) and notice.code == "unauthorized"
