@@ -1,0 +1,104 @@
+"""`mfu-chat token` and `mfu-chat serve` settings from flags and environment."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+
+import pytest
+
+from mfu_tui.server.auth import verify_token
+from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
+from mfu_tui.server.logs import redact
+from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.server.ratelimit import RateLimiter
+from mfu_tui.server.store import SqliteStore
+from tests.server.peer import peer, text_of
+from tests.server.test_generation import send_message
+from tests.support.server import ServerProcess, new_secret
+
+
+def run_cli(*args: str, secret: str | None) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if key != "MFU_JWT_SECRET"}
+    if secret is not None:
+        env["MFU_JWT_SECRET"] = secret
+    return subprocess.run([sys.executable, "-m", "mfu_tui", *args], capture_output=True, text=True, env=env, timeout=60)
+
+
+def test_token_prints_a_token_the_server_accepts():
+    secret = new_secret()
+    done = run_cli("token", "--user", "bob", "--ttl", "120", secret=secret)
+    assert done.returncode == 0, done.stderr
+    identity = verify_token(done.stdout.strip(), secret, leeway=0)
+    assert identity.user == "bob"
+
+
+def test_token_without_a_secret_says_why_in_one_line():
+    done = run_cli("token", "--user", "bob", secret=None)
+    assert done.returncode == 2
+    assert done.stderr.strip().count("\n") == 0 and "MFU_JWT_SECRET" in done.stderr
+
+
+def test_env_settings_and_their_validation():
+    assert env_defaults({"MFU_DEMO_WORDS": "7", "MFU_DEMO_DELAY_MS": "2.5", "MFU_OPENAI_BASE_URL": "http://x"}) == {
+        "demo_words": 7,
+        "demo_delay_ms": 2.5,
+        "openai_base_url": "http://x",
+    }
+    with pytest.raises(ConfigError, match="MFU_DEMO_WORDS"):
+        env_defaults({"MFU_DEMO_WORDS": "many"})
+
+
+async def test_demo_words_come_from_the_environment_and_flags_win(tmp_path):
+    for args, expected in (((), 7), (("--demo-words", "4"), 4)):
+        process = ServerProcess(tmp_path, *args, env={"MFU_DEMO_WORDS": "7", "MFU_DEMO_DELAY_MS": "0"})
+        process.start()
+        try:
+            async with peer(process.url, process.token()) as alice:
+                ack = await send_message(alice, "count my words")
+                chunks, _ = await alice.stream(ack.reply_id)
+        finally:
+            process.kill()
+        assert text_of(chunks) == demo_answer("count my words", expected)
+        assert len(chunks) == expected
+
+
+def test_the_rate_limiter_allows_a_burst_then_the_rate():
+    now = [0.0]
+    limiter = RateLimiter(per_minute=60, burst=3, clock=lambda: now[0])
+    assert [limiter.allow("alice") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("bob")
+    now[0] += 1.0  # one more token a second
+    assert limiter.allow("alice") and not limiter.allow("alice")
+    now[0] += 60.0  # never more than the burst
+    assert [limiter.allow("alice") for _ in range(4)] == [True, True, True, False]
+
+
+def test_redaction_covers_jwts_bearer_values_and_query_tokens():
+    jwt_like = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl"
+    line = f"GET /ws?chat=c1&token=abc.def HTTP/1.1 Authorization: Bearer opaque-value {jwt_like}"
+    cleaned = redact(line)
+    assert "abc.def" not in cleaned and "opaque-value" not in cleaned and jwt_like not in cleaned
+    assert "chat=c1" in cleaned
+
+
+async def test_chunks_are_committed_in_groups_not_one_by_one(tmp_path):
+    store = SqliteStore(tmp_path / "group.sqlite3", commit_interval=0.005)
+    await store.open()
+    try:
+        before = store.commits
+        futures = [store.append_chunk("m1", seq, f"piece {seq} ") for seq in range(1, 1001)]
+        await asyncio.gather(*futures)
+        commits = store.commits - before
+        stored = await store.chunks_after("m1", 0)
+    finally:
+        await store.close()
+    assert [seq for seq, _ in stored] == list(range(1, 1001))
+    assert commits < 100  # 1000 chunks, a handful of transactions
+
+
+def test_config_refuses_a_leeway_over_30_seconds():
+    with pytest.raises(ConfigError, match="30"):
+        ServerConfig(secret=new_secret(), token_leeway=60)
