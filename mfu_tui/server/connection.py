@@ -16,11 +16,12 @@ import collections
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from mfu_tui.protocol import CloseCode, Error, ErrorCode, ProtocolError, Subscribe, decode_client, encode
+from mfu_tui.protocol import CloseCode, Error, ErrorCode, ListModels, ProtocolError, Subscribe, decode_client, encode
 from mfu_tui.server.auth import Identity
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub
@@ -55,6 +56,7 @@ class Connection:
         self._queued_bytes = 0
         self._has_output = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[None]] = set()
         self._closer: asyncio.Task[None] | None = None
         #: Set once the server decided to close this connection (see ``close_code``).
         self.closing = asyncio.Event()
@@ -111,7 +113,8 @@ class Connection:
         finally:
             expiry.cancel()
             self._hub.leave(self)
-            self._writer.cancel()
+            for task in (*self._background, self._writer):
+                task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._writer
             if self._closer is not None:
@@ -133,13 +136,21 @@ class Connection:
                 except ProtocolError as error:
                     self._error(ErrorCode.BAD_REQUEST, str(error))
                     continue
+                if isinstance(frame, ListModels):
+                    # It may wait on the model server: do not hold up the frames behind it.
+                    task = asyncio.get_running_loop().create_task(
+                        self._dispatch_safely(self._handlers.handle(self, frame))
+                    )
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
+                    continue
                 await self._dispatch_safely(self._handlers.handle(self, frame))
         except ConnectionClosed:
             pass
 
-    async def _dispatch_safely(self, handling: object) -> None:
+    async def _dispatch_safely(self, handling: Awaitable[None]) -> None:
         try:
-            await handling  # type: ignore[misc]
+            await handling
         except FrameError as error:
             self._error(
                 error.code,

@@ -28,7 +28,8 @@ from mfu_tui.server.store import Store
 
 log = logging.getLogger(__name__)
 
-StopReason = Literal["cancelled", "shutdown"]
+#: Why a generation was stopped early: a ``cancel`` frame, the server stopping, or a store failure.
+StopReason = Literal["cancelled", "shutdown", "failed"]
 
 
 class Generation:
@@ -61,7 +62,9 @@ class Generation:
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
         self._stop_reason: StopReason | None = None
-        self._storage_failed = False
+        #: True while the provider is being read: the only time a stop may cancel the task
+        #: (afterwards the task is storing the end, which must not be interrupted).
+        self._streaming = False
         self.task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
             self._run(), name=f"generation {message_id}"
         )
@@ -78,14 +81,17 @@ class Generation:
 
     async def stop(self, reason: StopReason) -> None:
         """Stop generating (closing the upstream request) and wait for the end frame to go out."""
-        if not self.task.done():
-            self._stop_reason = self._stop_reason or reason
+        self._interrupt(reason)
+        await asyncio.wait({self.task})
+
+    def _interrupt(self, reason: StopReason) -> None:
+        if self._streaming and self._stop_reason is None:
+            self._stop_reason = reason
             self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(self.task)
 
     async def _run(self) -> None:
         status, finish, problem = "complete", "stop", None
+        self._streaming = True
         try:
             stream = self._provider.stream(self.model_id, self._history)
             async with contextlib.aclosing(stream):
@@ -100,13 +106,15 @@ class Generation:
             asyncio.current_task().uncancel()  # type: ignore[union-attr]
             if self._stop_reason == "cancelled":
                 status, finish = "cancelled", "cancelled"
-            else:
+            elif self._stop_reason == "shutdown":
                 status, finish = "error", "interrupted"
         except ProviderError as error:
             status, finish, problem = "error", "error", (ErrorCode.PROVIDER_ERROR, str(error))
         except Exception:
             log.exception("generation %s failed", self.message_id)
             status, finish, problem = "error", "error", (ErrorCode.INTERNAL, "the server failed to generate")
+        finally:
+            self._streaming = False
         try:
             await self._end(status, finish, problem)
         finally:
@@ -121,10 +129,9 @@ class Generation:
     def _publish(self, seq: int, committed: asyncio.Future[None]) -> None:
         """Runs once a chunk is committed: only now may its frame leave."""
         if committed.cancelled() or committed.exception() is not None:
-            if not self._storage_failed:
-                self._storage_failed = True
+            if self._stop_reason != "failed":
                 log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
-                self.task.cancel()
+            self._interrupt("failed")
             return
         self.published_seq = seq
         self._hub.publish_chat(self.chat_id, self._chunk_frame(seq))
@@ -134,15 +141,20 @@ class Generation:
 
     async def _end(self, status: str, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
-        if self._storage_failed:
+        failed = self._stop_reason == "failed"
+        if failed:
             status, finish = "error", "error"
             problem = (ErrorCode.INTERNAL, "the server could not store the answer")
         # Every chunk was queued before this write and the store commits in
         # order: once it settles, all of them are stored and published.
-        stored = self.published_seq if self._storage_failed else len(self._chunks)
+        stored = self.published_seq if failed else len(self._chunks)
         try:
             chat = await self._store.finish_message(
-                self.message_id, "".join(self._chunks[:stored]), status, finish, stored  # type: ignore[arg-type]
+                self.message_id,
+                "".join(self._chunks[:stored]),
+                status,
+                finish,
+                stored,  # type: ignore[arg-type]
             )
         except Exception:
             log.exception("could not store the end of %s", self.message_id)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import datetime, timezone
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from mfu_tui.protocol import (
@@ -20,8 +20,8 @@ from mfu_tui.protocol import (
     Cancelled,
     ChatCreated,
     ChatUpdated,
-    ClientFrame,
     Chunk,
+    ClientFrame,
     Complete,
     DeleteChat,
     EditMessage,
@@ -45,7 +45,7 @@ from mfu_tui.server.generation import Generations
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Provider, ProviderError
 from mfu_tui.server.ratelimit import RateLimiter
-from mfu_tui.server.store import BadCursor, MessageState, NotEditable, Store
+from mfu_tui.server.store import BadCursor, Exchange, MessageState, NotEditable, Store
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,6 @@ class Handlers:
 
     async def message(self, sender: Sender, frame: Message) -> None:
         user, chat_id = sender.user, frame.chat_id
-        claimed = False
         if chat_id is not None:
             claim = self._generations.claim(chat_id, user)
             if claim == "foreign":
@@ -134,17 +133,17 @@ class Handlers:
                 # A retry of the message that started this very generation is
                 # not a conflict: it gets its ack again.
                 known = await self._store.find_exchange(user, frame.client_message_id)
-                if known is not None:
-                    sender.deliver(self._ack(frame.client_message_id, known.chat.id, known))
-                    return
-                raise FrameError(
-                    ErrorCode.CONFLICT, "an answer is still being generated in this chat", chat_id=chat_id
-                )
-            claimed = True
+                if known is None:
+                    raise FrameError(
+                        ErrorCode.CONFLICT, "an answer is still being generated in this chat", chat_id=chat_id
+                    )
+                sender.deliver(_ack(frame.client_message_id, known))
+                return
+        started = False
         try:
             known = await self._store.find_exchange(user, frame.client_message_id)
             if known is not None:
-                sender.deliver(self._ack(frame.client_message_id, known.chat.id, known))
+                sender.deliver(_ack(frame.client_message_id, known))
                 return
             if not self._limiter.allow(user):
                 raise FrameError(
@@ -153,36 +152,24 @@ class Handlers:
             exchange = await self._store.record_message(
                 user, chat_id, frame.content, frame.client_message_id, frame.model_id
             )
-        except BaseException:
-            if claimed:
+            if exchange is None:
+                raise not_found("chat", chat_id=chat_id)
+            sender.deliver(_ack(frame.client_message_id, exchange))
+            if exchange.duplicate:  # the same id raced in from another connection
+                return
+            chat = exchange.chat
+            if exchange.created:
+                sender.deliver(
+                    encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=frame.client_message_id))
+                )
+            self._hub.subscribe(sender, chat.id)
+            self._hub.publish_user(user, encode(ChatUpdated(chat=chat)))
+            model_id = frame.model_id or chat.model_id
+            self._generations.start(user, chat.id, exchange.reply_id, model_id, exchange.history)
+            started = True
+        finally:
+            if chat_id is not None and not started:
                 self._generations.release(chat_id)
-            raise
-        if exchange is None:
-            self._generations.release(chat_id)
-            raise not_found("chat", chat_id=chat_id)
-        if exchange.duplicate:  # the same id raced in from another connection
-            if claimed:
-                self._generations.release(chat_id)
-            sender.deliver(self._ack(frame.client_message_id, exchange.chat.id, exchange))
-            return
-        chat = exchange.chat
-        sender.deliver(self._ack(frame.client_message_id, chat.id, exchange))
-        if exchange.created:
-            sender.deliver(encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=frame.client_message_id)))
-        self._hub.subscribe(sender, chat.id)
-        self._hub.publish_user(user, encode(ChatUpdated(chat=chat)))
-        self._generations.start(user, chat.id, exchange.reply_id, frame.model_id or chat.model_id, exchange.history)
-
-    @staticmethod
-    def _ack(client_message_id: str, chat_id: str, exchange: Any) -> bytes:
-        return encode(
-            Ack(
-                client_message_id=client_message_id,
-                chat_id=chat_id,
-                message_id=exchange.user_message_id,
-                reply_id=exchange.reply_id,
-            )
-        )
 
     async def cancel(self, sender: Sender, frame: Cancel) -> None:
         generation = self._generations.live(frame.chat_id, sender.user)
@@ -260,10 +247,12 @@ class Handlers:
                 self._generations.release(chat_id)
         if edit is None:
             raise not_found("message", **where)
-        edited_at = datetime.fromtimestamp(edit.edited_at, timezone.utc)
+        edited_at = datetime.fromtimestamp(edit.edited_at, UTC)
         self._hub.publish_user(
             user,
-            encode(MessageEdited(chat_id=chat_id, message_id=frame.message_id, content=edit.content, edited_at=edited_at)),
+            encode(
+                MessageEdited(chat_id=chat_id, message_id=frame.message_id, content=edit.content, edited_at=edited_at)
+            ),
         )
         self._hub.publish_user(user, encode(ChatUpdated(chat=edit.chat)))
         if edit.reply_id is not None and edit.history is not None:
@@ -313,6 +302,17 @@ class Handlers:
         except ProviderError as error:
             raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
         sender.deliver(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
+
+
+def _ack(client_message_id: str, exchange: Exchange) -> bytes:
+    return encode(
+        Ack(
+            client_message_id=client_message_id,
+            chat_id=exchange.chat.id,
+            message_id=exchange.user_message_id,
+            reply_id=exchange.reply_id,
+        )
+    )
 
 
 def _end_frame(state: MessageState) -> bytes:

@@ -42,6 +42,9 @@ class FakeOpenAI:
         self.disconnected = asyncio.Event()
         #: Set when a held stream has sent all its pieces.
         self.holding = asyncio.Event()
+        #: ``GET /v1/models`` waits for this event (set by default).
+        self.models_open = asyncio.Event()
+        self.models_open.set()
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -77,7 +80,10 @@ class FakeOpenAI:
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 if method == "GET" and path == "/v1/models":
-                    await self._json(writer, 200, {"object": "list", "data": [{"id": "fake-small"}, {"id": "fake-large"}]})
+                    await self.models_open.wait()
+                    await self._json(
+                        writer, 200, {"object": "list", "data": [{"id": "fake-small"}, {"id": "fake-large"}]}
+                    )
                 elif method == "POST" and path == "/v1/chat/completions":
                     self.requests.append(json.loads(body))
                     self.headers.append(headers)

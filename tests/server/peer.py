@@ -75,7 +75,9 @@ class Peer:
 
 
 @contextlib.asynccontextmanager
-async def peer(url: str, token: str | None, *, query: str = "", header: bool = True, **options: Any) -> AsyncIterator[Peer]:
+async def peer(
+    url: str, token: str | None, *, query: str = "", header: bool = True, **options: Any
+) -> AsyncIterator[Peer]:
     """Connect with the token in the Authorization header (or in ``?token=`` with ``header=False``)."""
     headers = {"Authorization": f"Bearer {token}"} if token and header else None
     if token and not header:

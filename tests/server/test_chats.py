@@ -120,7 +120,9 @@ async def test_edit_with_regenerate_drops_what_follows_and_answers_again(tmp_pat
             second = await send_message(alice, "question two", chat_id=first.chat_id)
             await alice.stream(second.reply_id)
             await alice.send(
-                EditMessage(chat_id=first.chat_id, message_id=first.message_id, content="better question", regenerate=True)
+                EditMessage(
+                    chat_id=first.chat_id, message_id=first.message_id, content="better question", regenerate=True
+                )
             )
             await alice.expect(MessageEdited, message_id=first.message_id)
             chunk = await alice.expect(Chunk, seq=1)

@@ -51,7 +51,9 @@ async def test_a_new_chat_streams_the_answer_and_stores_it(tmp_path):
             ack = await alice.recv()
             assert isinstance(ack, Ack) and ack.client_message_id == client_message_id
             created = await alice.recv()
-            assert created == ChatCreated(chat_id=ack.chat_id, title="What is a monad?", client_message_id=client_message_id)
+            assert created == ChatCreated(
+                chat_id=ack.chat_id, title="What is a monad?", client_message_id=client_message_id
+            )
             chunks, end = await alice.stream(ack.reply_id)
             assert [chunk.seq for chunk in chunks] == list(range(1, len(chunks) + 1))
             assert all(chunk.chat_id == ack.chat_id for chunk in chunks)

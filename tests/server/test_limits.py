@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from mfu_tui.protocol import Ack, Chunk, Error, GetChat, Message, Ping, Pong, Result
+from mfu_tui.protocol import Ack, Error, GetChat, Message, Ping, Pong, Result, encode
 from tests.server.peer import TIMEOUT, new_id, peer
 from tests.server.rawclient import RawClient
 from tests.server.test_generation import send_message
@@ -79,9 +79,8 @@ async def test_a_client_that_does_not_read_is_closed_with_4000_and_others_go_on(
             await asyncio.wait_for(slow.read_frames(), TIMEOUT)
             port = slow.writer.get_extra_info("sockname")[1]
             (connection,) = [c for c in srv.server.connections if c.websocket.remote_address[1] == port]
-            request = '{{"type": "get_chat", "requestId": "{}", "chatId": "%s"}}' % ack.chat_id
             for _ in range(400):  # at most 24 MB of answers: bounded
-                slow.send_text(request.format(new_id()))
+                slow.send_text(encode(GetChat(request_id=new_id(), chat_id=ack.chat_id)).decode())
                 await slow.writer.drain()
             await asyncio.wait_for(connection.closing.wait(), TIMEOUT)
             assert connection.close_code == 4000

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import asyncio
 
-from mfu_tui.protocol import Cancel, Cancelled, Chunk, Complete, Error, ListModels, ModelList, Result, decode_result
+from mfu_tui.protocol import (
+    Cancel,
+    Cancelled,
+    Chunk,
+    Complete,
+    Error,
+    ListModels,
+    ModelList,
+    Ping,
+    Pong,
+    Result,
+    decode_result,
+)
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
 from tests.server.test_generation import get_chat, send_message
@@ -99,3 +111,15 @@ async def test_list_models_reports_an_unreachable_upstream(tmp_path):
             await alice.send(ListModels(request_id=new_id()))
             error = await alice.expect(Error)
     assert error.code == "provider_error"
+
+
+async def test_a_slow_model_list_does_not_hold_up_other_frames(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.models_open.clear()
+        async with peer(srv.url, srv.token()) as alice:
+            await alice.send(ListModels(request_id="slow"))
+            await alice.send(Ping(ts=9))
+            assert await alice.recv() == Pong(ts=9)
+            fake.models_open.set()
+            result = await alice.expect(Result, request_id="slow")
+    assert [m.id for m in decode_result(result.data, ModelList).models] == ["fake-small", "fake-large"]

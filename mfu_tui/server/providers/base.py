@@ -46,5 +46,5 @@ class Provider(abc.ABC):
             ProviderError: the model failed, possibly after some pieces.
         """
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once when the server stops."""

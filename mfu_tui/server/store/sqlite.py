@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -111,7 +111,7 @@ def make_title(content: str) -> str:
 
 
 def _when(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, timezone.utc)
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def _new_id() -> str:
@@ -173,7 +173,9 @@ class SqliteStore(Store):
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(SCHEMA)
         connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
-        self._writer = threading.Thread(target=self._write_loop, args=(connection,), name="mfu-store-writer", daemon=True)
+        self._writer = threading.Thread(
+            target=self._write_loop, args=(connection,), name="mfu-store-writer", daemon=True
+        )
         self._writer.start()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfu-store-reader")
         return await self._write(_recover_interrupted)
@@ -304,7 +306,8 @@ class SqliteStore(Store):
                 return None
             message_id, reply_id = _new_id(), _new_id()
             db.execute(
-                "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, client_message_id, created_at)"
+                "INSERT INTO messages"
+                " (id, chat_id, user, role, content, status, model_id, client_message_id, created_at)"
                 " VALUES (?, ?, ?, 'user', ?, 'complete', ?, ?, ?)",
                 (message_id, target, user, content, model_id, client_message_id, now),
             )
@@ -373,7 +376,7 @@ class SqliteStore(Store):
                     (chat_id,),
                 ).fetchall()
                 messages = []
-                for (id_, role, content, status, seq, finish, model, client_id, created, edited) in rows:
+                for id_, role, content, status, seq, finish, model, client_id, created, edited in rows:
                     if status == "streaming":
                         pieces = db.execute(
                             "SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", (id_,)
@@ -420,7 +423,8 @@ class SqliteStore(Store):
     async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
         def write(db: sqlite3.Connection) -> ChatSummary | None:
             changed = db.execute(
-                "UPDATE chats SET title = ?, updated_at = ? WHERE id = ? AND user = ?", (title, time.time(), chat_id, user)
+                "UPDATE chats SET title = ?, updated_at = ? WHERE id = ? AND user = ?",
+                (title, time.time(), chat_id, user),
             ).rowcount
             return _summary(db, chat_id) if changed else None
 
@@ -470,9 +474,7 @@ class SqliteStore(Store):
                 " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = ?) WHERE id = ?",
                 (now, chat_id, chat_id),
             )
-            return Edit(
-                chat=_summary(db, chat_id), content=content, edited_at=now, reply_id=reply_id, history=history
-            )
+            return Edit(chat=_summary(db, chat_id), content=content, edited_at=now, reply_id=reply_id, history=history)
 
         return await self._write(write)
 
@@ -503,11 +505,13 @@ class SqliteStore(Store):
 
     async def prune_chunks(self, ended_before: float) -> int:
         return await self._write(
-            lambda db: db.execute(
-                "DELETE FROM chunks WHERE message_id IN"
-                " (SELECT id FROM messages WHERE role = 'assistant' AND ended_at < ?)",
-                (ended_before,),
-            ).rowcount
+            lambda db: (
+                db.execute(
+                    "DELETE FROM chunks WHERE message_id IN"
+                    " (SELECT id FROM messages WHERE role = 'assistant' AND ended_at < ?)",
+                    (ended_before,),
+                ).rowcount
+            )
         )
 
 
@@ -563,7 +567,9 @@ def _recover_interrupted(db: sqlite3.Connection) -> int:
     now = time.time()
     rows = db.execute("SELECT id, chat_id FROM messages WHERE status = 'streaming'").fetchall()
     for message_id, chat_id in rows:
-        pieces = db.execute("SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", (message_id,)).fetchall()
+        pieces = db.execute(
+            "SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", (message_id,)
+        ).fetchall()
         db.execute(
             "UPDATE messages SET content = ?, seq = ?, status = 'error', finish_reason = 'interrupted', ended_at = ?"
             " WHERE id = ?",
