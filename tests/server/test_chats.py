@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from mfu_tui.protocol import (
     Ack,
     Cancel,
+    Cancelled,
     ChatDetail,
     ChatPage,
     ChatSummary,
@@ -27,6 +30,7 @@ from mfu_tui.protocol import (
     decode_result,
 )
 from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.server.store.sqlite import make_title
 from tests.server.peer import Peer, new_id, peer, text_of
 from tests.server.test_generation import SLOW, get_chat, send_message
 from tests.support.server import running_server
@@ -197,3 +201,80 @@ async def test_another_users_chat_is_not_found_for_every_frame(tmp_path):
     assert detail.chat.title == "my secret chat"
     assert detail.messages[0].content == "my secret chat"
     assert isinstance(detail, ChatDetail)
+
+
+async def test_deleting_a_chat_while_it_streams_stops_the_answer_first(tmp_path):
+    async with running_server(tmp_path, **SLOW) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "delete me mid-answer")
+            await alice.expect(Chunk, message_id=ack.reply_id)
+            deleted = await request(alice, DeleteChat, chat_id=ack.chat_id)
+            assert deleted.data == {"chatId": ack.chat_id}
+            ends = [f for f in alice.received if isinstance(f, (Cancelled, Complete)) and f.message_id == ack.reply_id]
+            assert len(ends) == 1 and isinstance(ends[0], Cancelled)
+            await alice.expect(ChatUpdated, deleted=True)
+            # The chat is free again: nothing of it remains.
+            missing = await request(alice, GetChat, chat_id=ack.chat_id)
+            assert isinstance(missing, Error) and missing.code == "not_found"
+        assert srv.server.generations.running() == []
+
+
+async def test_regenerate_on_a_busy_chat_is_a_conflict(tmp_path):
+    async with running_server(tmp_path, **SLOW) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "busy")
+            await alice.expect(Chunk, message_id=ack.reply_id)
+            await alice.send(EditMessage(chat_id=ack.chat_id, message_id=ack.message_id, content="x", regenerate=True))
+            error = await alice.expect(Error)
+            assert error.code == "conflict"
+            await alice.send(Cancel(chat_id=ack.chat_id))
+            await alice.expect(Cancelled, message_id=ack.reply_id)
+            detail = await get_chat(alice, ack.chat_id)
+    assert detail.messages[0].content == "busy"  # the refused edit changed nothing
+
+
+async def test_the_same_client_message_id_racing_on_two_connections_is_stored_once(tmp_path):
+    async with running_server(tmp_path, demo_words=5) as srv:
+        async with peer(srv.url, srv.token()) as tab1, peer(srv.url, srv.token()) as tab2:
+            frame = Message(chat_id=None, content="once", client_message_id=new_id())
+            await asyncio.gather(tab1.send(frame), tab2.send(frame))
+            ack1 = await tab1.expect(Ack)
+            ack2 = await tab2.expect(Ack)
+            assert ack1 == ack2
+            page = decode_result((await request(tab1, ListChats)).data, ChatPage)
+            assert [chat.id for chat in page.chats] == [ack1.chat_id]
+            detail = await get_chat(tab1, ack1.chat_id)
+    assert [m.role for m in detail.messages] == ["user", "assistant"]
+
+
+async def test_two_messages_racing_into_one_chat_start_one_answer(tmp_path):
+    async with running_server(tmp_path, **SLOW) as srv:
+        async with peer(srv.url, srv.token()) as tab1, peer(srv.url, srv.token()) as tab2:
+            ack = await send_message(tab1, "first")
+            await tab1.send(Cancel(chat_id=ack.chat_id))
+            await tab1.expect(Cancelled, message_id=ack.reply_id)
+            one = Message(chat_id=ack.chat_id, content="one", client_message_id=new_id())
+            two = Message(chat_id=ack.chat_id, content="two", client_message_id=new_id())
+            await asyncio.gather(tab1.send(one), tab2.send(two))
+            outcomes = []
+            for tab in (tab1, tab2):
+                while True:
+                    frame = await tab.recv()
+                    if isinstance(frame, (Ack, Error)):
+                        outcomes.append(frame)
+                        break
+            acks = [f for f in outcomes if isinstance(f, Ack)]
+            errors = [f for f in outcomes if isinstance(f, Error)]
+            assert len(acks) == 1 and len(errors) == 1 and errors[0].code == "conflict"
+            await tab1.send(Cancel(chat_id=ack.chat_id))
+            winner = tab1 if isinstance(outcomes[0], Ack) else tab2
+            await winner.expect(Cancelled, message_id=acks[0].reply_id)
+            detail = await get_chat(tab1, ack.chat_id)
+    assert len(detail.messages) == 4
+
+
+def test_titles_come_from_the_first_words():
+    assert make_title("What is a monad?") == "What is a monad?"
+    assert make_title("one two three four five six seven eight nine ten") == "one two three four five six seven eight…"
+    assert make_title("   \n ") == "New chat"
+    assert len(make_title("x" * 500)) <= 60
