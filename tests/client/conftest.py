@@ -22,8 +22,10 @@ class Recorder:
         self.errors: list[ClientError] = []
         self.states: list[ConnectionState] = []
         self.opens = 0
+        # Frames by class, so that waiting on "a Complete came" stays O(1) per frame.
+        self._by_type: dict[type, list] = {}
         self._changed = asyncio.Event()
-        client.on_message(lambda frame: self._add(self.frames, frame))
+        client.on_message(self._add_frame)
         client.on_error(lambda error: self._add(self.errors, error))
         client.on_state(lambda state: self._add(self.states, state))
         client.on_open(self._opened)
@@ -31,6 +33,10 @@ class Recorder:
     def _opened(self) -> None:
         self.opens += 1
         self._poke()
+
+    def _add_frame(self, frame: object) -> None:
+        self._by_type.setdefault(type(frame), []).append(frame)
+        self._add(self.frames, frame)
 
     def _add(self, bucket: list, item: object) -> None:
         bucket.append(item)
@@ -51,7 +57,8 @@ class Recorder:
         return self.client.state
 
     def of_type(self, kind: type) -> list:
-        return [frame for frame in self.frames if isinstance(frame, kind)]
+        """The frames of class ``kind``, in arrival order."""
+        return self._by_type.get(kind, [])
 
 
 @pytest.fixture

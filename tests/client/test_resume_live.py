@@ -157,7 +157,8 @@ async def test_a_message_past_its_replay_window_is_reloaded_whole(tmp_path, make
 
 async def test_a_chat_larger_than_the_inbound_frame_limit_loads(tmp_path, make_client):
     # get_chat answers with one frame; a long answer makes it larger than 64 KiB.
-    async with running_server(tmp_path, demo_words=20_000) as server:
+    # The answer comes as fast as the server can write, hence the large send queue.
+    async with running_server(tmp_path, demo_words=20_000, send_queue_bytes=64 * 2**20) as server:
         client, events = make_client(server.url, server.token())
         await client.connect()
         await client.send_message(None, "a very long answer, please")
