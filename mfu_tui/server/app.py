@@ -79,7 +79,17 @@ class ChatServer:
         interrupted = await self.store.open()
         if interrupted:
             log.warning("%d answer(s) were interrupted by the previous stop; marked as such", interrupted)
-        self._server = await serve(
+        try:
+            self._server = await self._listen()
+        except BaseException:
+            await self.store.close()
+            raise
+        self.port = self._server.sockets[0].getsockname()[1]
+        self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
+        log.info("listening on %s", self.url)
+
+    async def _listen(self) -> Server:
+        return await serve(
             self._serve_connection,
             self.config.host,
             self.config.port,
@@ -92,9 +102,6 @@ class ChatServer:
             compression=None,
             logger=redacting_logger("websockets.server"),
         )
-        self.port = self._server.sockets[0].getsockname()[1]
-        self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
-        log.info("listening on %s", self.url)
 
     async def stop(self) -> None:
         """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
+import stat
 import subprocess
 import sys
 
@@ -102,3 +104,20 @@ async def test_chunks_are_committed_in_groups_not_one_by_one(tmp_path):
 def test_config_refuses_a_leeway_over_30_seconds():
     with pytest.raises(ConfigError, match="30"):
         ServerConfig(secret=new_secret(), token_leeway=60)
+
+
+def test_a_taken_port_fails_with_one_line_and_status_1(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = run_cli("serve", "--port", port, "--db", str(tmp_path / "db.sqlite3"), secret=new_secret())
+    assert done.returncode == 1
+    assert "mfu-chat serve:" in done.stderr and "address already in use" in done.stderr.lower()
+
+
+async def test_the_database_is_private_to_its_owner(tmp_path):
+    store = SqliteStore(tmp_path / "private" / "chat.sqlite3")
+    await store.open()
+    await store.close()
+    assert stat.S_IMODE((tmp_path / "private" / "chat.sqlite3").stat().st_mode) == 0o600

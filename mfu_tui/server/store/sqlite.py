@@ -169,6 +169,10 @@ class SqliteStore(Store):
     async def open(self) -> int:
         self._loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # Chats are private: the file (and the -wal/-shm files SQLite
+            # creates with the same mode) is readable by its owner only.
+            self.path.touch(mode=0o600)
         connection = self._connect()
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(SCHEMA)
