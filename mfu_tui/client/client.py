@@ -271,8 +271,17 @@ class ChatClient:
         next connect. Other frames need a connection.
 
         Raises:
-            ClientError: a frame that needs a connection was sent while there is none.
+            ClientError: the frame is larger than the server accepts (code
+                ``too_large``; it would be refused at every reconnect), or it
+                needs a connection and there is none.
         """
+        size = len(encode(frame))
+        if size > MAX_FRAME_BYTES:
+            raise ClientError(
+                f"{type(frame).__name__} is too large: {size} bytes, the limit is {MAX_FRAME_BYTES}",
+                code="too_large",
+                chat_id=getattr(frame, "chat_id", None),
+            )
         if isinstance(frame, Message):
             await self._post(OutboxEntry(frame.client_message_id, frame.chat_id, frame.content, frame.model_id))
             return
@@ -298,6 +307,7 @@ class ChatClient:
 
         Raises:
             ValueError: ``content`` is empty or blank.
+            ClientError: the message is too large (code ``too_large``); it was not kept.
         """
         frame = Message(chat_id=chat_id, client_message_id=str(uuid.uuid4()), content=content, model_id=model_id)
         await self.send(frame)

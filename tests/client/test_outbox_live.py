@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mfu_tui.client import Status
+from mfu_tui.client import ClientError, Status
 from mfu_tui.protocol import Ack, Complete
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
@@ -116,3 +116,17 @@ async def test_messages_to_a_busy_chat_wait_for_the_answer_without_a_conflict(tm
         user_messages = [m.content for m in detail.messages if m.role == "user"]
         assert user_messages[:2] == ["first", "second"] or user_messages[:2] == ["first", "third"]
         assert sorted(user_messages) == ["first", "second", "third"]
+
+
+async def test_a_message_too_large_for_the_server_is_refused_before_the_outbox(tmp_path, make_client):
+    async with running_server(tmp_path) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        with pytest.raises(ClientError) as refused:
+            await client.send_message(None, "x" * (64 * 1024))
+        assert refused.value.code == "too_large"
+        assert len(client.outbox) == 0
+        # The connection was not touched: a normal message still goes through.
+        client_message_id = await client.send_message(None, "small")
+        await events.wait_for(lambda: acked(events, client_message_id))
+        assert events.opens == 1
