@@ -158,7 +158,7 @@ class ChatApp(App[None]):
                 yield ChatList(id="chat-list")
             with Vertical(id="chat-pane"):
                 yield Conversation(window=self.settings.window, id="conversation")
-                yield Composer(id="composer")
+                yield Composer(cursor_blink=self.settings.cursor_blink, id="composer")
         yield Footer()
 
     @property

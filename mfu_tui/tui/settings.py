@@ -28,6 +28,8 @@ class AppSettings:
     """Where exported chats are written."""
     plain: bool | None = None
     """Words instead of coloured symbols; ``None`` decides from the terminal."""
+    cursor_blink: bool = True
+    """Blink the text cursor in the message box."""
     window: int = 40
     """How many messages get widgets at once when a chat opens."""
     keymap: dict[str, str] = field(default_factory=dict)

@@ -86,7 +86,7 @@ def frame_of(kind: type, **fields: Any) -> Callable[[Any], bool]:
 
 async def ready(app: ChatApp, pilot: Any) -> None:
     """Wait until the app is connected and shows what the server has."""
-    await app.client.wait_connected(TIMEOUT)
+    await StateWaiter(app.client, lambda state: state.status is Status.CONNECTED).wait()
     async with asyncio.timeout(TIMEOUT):
         await app.settled()
     await pilot.pause()

@@ -54,6 +54,11 @@ class Scene:
     build: Callable[[Servers, Path, str], tuple[ChatApp, RunBefore]]
 
 
+def scene_app(url: str, token: str, tmp_path: Path, user: str) -> ChatApp:
+    """An app for a scene: its own user and directories, and a cursor that does not blink."""
+    return make_app(url, token, tmp_path, user=user, cursor_blink=False)
+
+
 async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) -> None:
     """Stop the client and show a fixed connection state, for a reproducible frame."""
     await app.client.close()
@@ -61,7 +66,6 @@ async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) ->
     dot = app.status_dot
     dot.clock = lambda: 100.0
     dot.state = state
-    app.composer.cursor_blink = False
     await pilot.pause()
 
 
@@ -73,7 +77,7 @@ async def ask(app: ChatApp, pilot: Pilot[Any], question: str) -> None:
 
 
 def _connected(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    app = make_app(servers.fast.url, servers.fast.token(user), tmp_path, user=user)
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
@@ -86,7 +90,7 @@ def _reconnecting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp,
     with socket.socket() as probe:  # a loopback port with nothing listening
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    app = make_app(f"ws://127.0.0.1:{port}/ws", servers.fast.token(user), tmp_path, user=user)
+    app = scene_app(f"ws://127.0.0.1:{port}/ws", servers.fast.token(user), tmp_path, user)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await StateWaiter(app.client, lambda state: state.status is Status.RECONNECTING).wait()
@@ -96,19 +100,17 @@ def _reconnecting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp,
 
 
 def _offline(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    app = make_app(servers.fast.url, servers.fast.token(user, ttl=-120), tmp_path, user=user)
+    app = scene_app(servers.fast.url, servers.fast.token(user, ttl=-120), tmp_path, user)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await StateWaiter(app.client, stopped_by_auth).wait()
         await settle(app, pilot)
-        app.composer.cursor_blink = False
-        await pilot.pause()
 
     return app, run_before
 
 
 def _answer(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    app = make_app(servers.fast.url, servers.fast.token(user), tmp_path, user=user)
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
@@ -121,7 +123,7 @@ def _answer(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBe
 
 
 def _cancelled(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    app = make_app(servers.slow.url, servers.slow.token(user), tmp_path, user=user)
+    app = scene_app(servers.slow.url, servers.slow.token(user), tmp_path, user)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)

@@ -112,7 +112,12 @@ class ChatList(OptionList):
         self._rebuild()
 
     def _rebuild(self) -> None:
-        keep = self.highlighted_chat_id or self.current_chat_id
+        # While the user moves in the list, live updates keep their place;
+        # otherwise the open chat is the highlighted one.
+        if self.has_focus and self.highlighted_chat_id is not None:
+            keep: str | None = self.highlighted_chat_id
+        else:
+            keep = self.current_chat_id
         options = []
         for chat in self.chats:
             marker = "▸ " if chat.id == self.current_chat_id else "  "

@@ -63,8 +63,9 @@ class Composer(TextArea):
     class EditLastRequested(Message):
         """``up`` in an empty composer: the app should load the last user message."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, cursor_blink: bool = True, id: str | None = None) -> None:
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        self.set_reactive(TextArea.cursor_blink, cursor_blink)
         self.border_title = "Message"
 
     async def _on_key(self, event: events.Key) -> None:

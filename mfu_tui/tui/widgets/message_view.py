@@ -9,9 +9,14 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import Markdown, Static
-from textual.widgets._markdown import MarkdownStream
+from textual.widgets.markdown import MarkdownStream
+
+from mfu_tui.tui.stream_split import ParagraphBreaks
 
 Role = Literal["user", "assistant"]
+
+#: See ``MessageView.segment_chars``.
+SEGMENT_CHARS = 2000
 
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
@@ -33,8 +38,10 @@ class MessageView(Vertical):
     User messages are plain text (what was typed is shown as typed);
     assistant messages are Markdown with highlighted code blocks. While an
     answer streams, pieces go through Textual's ``MarkdownStream``, which
-    batches them so the cost of a chunk does not grow with the answer; at
-    the end the stream stops and the full text is rendered once.
+    batches them, into a Markdown widget that is replaced by a fresh one
+    every ``segment_chars`` characters (at a paragraph break), so the cost
+    of a chunk does not grow with the answer. At the end the stream stops
+    and the full text is rendered once, in one widget.
     """
 
     DEFAULT_CSS = """
@@ -89,6 +96,13 @@ class MessageView(Vertical):
         self._pieces: list[str] = [text] if text else []
         self._text: str | None = text
         self._stream: MarkdownStream | None = None
+        # Assistant text is shown by one Markdown widget, or several while a
+        # long answer streams (see ``stream_split``).
+        self._segments: list[Markdown] = [Markdown(text, classes="body")] if role == "assistant" else []
+        self._segment_chars = len(text)
+        self._breaks = ParagraphBreaks(text if role == "assistant" else "")
+        self.segment_chars = SEGMENT_CHARS
+        """Characters a Markdown widget takes before the stream moves on to a new one."""
         self.set_reactive(MessageView.status, status)
         self.add_class(f"-{status}")
 
@@ -97,7 +111,7 @@ class MessageView(Vertical):
         if self.role == "user":
             yield Static(self.text, classes="body", markup=False)
         else:
-            yield Markdown(self.text, classes="body")
+            yield self._segments[0]
         yield Static(self._note(), classes="note", markup=False)
 
     @property
@@ -132,23 +146,27 @@ class MessageView(Vertical):
         self._text = None
         self.status = "streaming"
         if self._stream is None:
-            self._stream = Markdown.get_stream(self.query_one(Markdown))
+            self._stream = Markdown.get_stream(self._segments[-1])
         await self._stream.write(delta)
+        self._segment_chars += len(delta)
+        self._breaks.feed(delta)
+        if self._segment_chars >= self.segment_chars and self._breaks.at_break:
+            # Keep each append cheap: the next pieces go to a new widget.
+            await self._stream.stop()
+            self._stream = None
+            segment = Markdown(classes="body")
+            await self.mount(segment, after=self._segments[-1])
+            self._segments.append(segment)
+            self._segment_chars = 0
 
     async def finish(self, status: str, text: str | None = None) -> None:
-        """End the stream and render the final text once.
+        """End the stream and render the final text once, in one widget.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
             text: The full text, if known better than the pieces seen (a reload).
         """
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        if text is not None:
-            self._pieces = [text]
-            self._text = text
-        await self.set_text(self.text)
+        await self.set_text(self.text if text is None else text)
         self.status = status
 
     async def set_text(self, text: str) -> None:
@@ -159,8 +177,14 @@ class MessageView(Vertical):
             return
         if self.role == "user":
             self.query_one(".body", Static).update(text)
-        else:
-            if self._stream is not None:
-                await self._stream.stop()
-                self._stream = None
-            await self.query_one(Markdown).update(text)
+            return
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
+        first, *rest = self._segments
+        if rest:
+            await self.remove_children(rest)
+        self._segments = [first]
+        self._segment_chars = len(text)
+        self._breaks = ParagraphBreaks(text)
+        await first.update(text)
