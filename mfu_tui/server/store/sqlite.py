@@ -140,6 +140,9 @@ class _ChunkWrite:
 
 _STOP = object()
 
+#: A write's future with its result or its error.
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
 
 class SqliteStore(Store):
     """``Store`` on one SQLite file.
@@ -225,9 +228,30 @@ class SqliteStore(Store):
         connection.close()
 
     def _commit(self, connection: sqlite3.Connection, batch: list[Any]) -> None:
-        outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
         try:
-            connection.execute("BEGIN IMMEDIATE")
+            outcomes = self._transaction(connection, batch)
+        except Exception:
+            # Something failed below the level of one write (a chunk insert,
+            # the commit itself). Retry each write alone, so one bad write
+            # does not fail the unrelated ones that shared its batch.
+            log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
+            outcomes = []
+            for write in batch:
+                try:
+                    outcomes += self._transaction(connection, [write])
+                except Exception as error:
+                    outcomes.append((write.future, None, error))
+        assert self._loop is not None
+        try:
+            self._loop.call_soon_threadsafe(_settle, outcomes)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+    def _transaction(self, connection: sqlite3.Connection, batch: list[Any]) -> list[_Outcome]:
+        """Run ``batch`` in one transaction; the outcome of each write, in settling order."""
+        outcomes: list[_Outcome] = []
+        connection.execute("BEGIN IMMEDIATE")
+        try:
             chunks = [write for write in batch if isinstance(write, _ChunkWrite)]
             if chunks:
                 connection.executemany(
@@ -238,17 +262,12 @@ class SqliteStore(Store):
                 if isinstance(write, _Write):
                     outcomes.append((write.future, *self._run_one(connection, write)))
             connection.execute("COMMIT")
-            self.commits += 1
-        except BaseException as error:  # the whole batch failed: every writer hears it
-            log.exception("store commit failed")
+        except BaseException:
             if connection.in_transaction:
                 connection.execute("ROLLBACK")
-            outcomes = [(write.future, None, error) for write in batch]
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(_settle, outcomes)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
+            raise
+        self.commits += 1
+        return outcomes
 
     @staticmethod
     def _run_one(connection: sqlite3.Connection, write: _Write) -> tuple[Any, BaseException | None]:
@@ -597,7 +616,7 @@ def _parse_cursor(cursor: str) -> tuple[float, str]:
         raise BadCursor("'before' is not a cursor from an earlier page") from None
 
 
-def _settle(outcomes: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+def _settle(outcomes: list[_Outcome]) -> None:
     """Resolve the futures of one commit, in queue order (runs in the event loop)."""
     for future, result, error in outcomes:
         if future.done():
