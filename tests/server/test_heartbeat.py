@@ -31,6 +31,7 @@ async def test_a_peer_that_stops_answering_pings_is_closed_and_freed(tmp_path):
         # From now on pings are read but never answered.
         frames = await asyncio.wait_for(client.read_until_eof(), TIMEOUT)
         assert any(frame.opcode is Opcode.PING for frame in frames)
+        assert RawClient.close_code(frames) == 1011  # keepalive ping timeout
         await asyncio.wait_for(connection.finished.wait(), TIMEOUT)
         assert not srv.server.connections
         assert not srv.server.hub.connections("alice")
