@@ -69,7 +69,7 @@ async def make_client(tmp_path):
     def make(url: str, token: str, **options) -> tuple[ChatClient, Recorder]:
         options.setdefault("data_dir", tmp_path / "client-data")
         options.setdefault("ping_interval", 1.0)
-        options.setdefault("ping_timeout", 2.0)
+        options.setdefault("ping_timeout", 5.0)  # generous: a slow CI box must not fake a dead link
         options.setdefault("request_timeout", 10.0)
         options.setdefault("open_timeout", 5.0)
         options.setdefault("backoff", Backoff(base=0.05, cap=0.5, random=lambda: 1.0))
