@@ -663,8 +663,8 @@ class ChatClient:
             await asyncio.to_thread(self.outbox.done, frame.client_message_id)
         self._inflight.pop(frame.client_message_id, None)
         self._chats[frame.chat_id] = None
-        self._busy[frame.chat_id] = frame.reply_id
-        self._streams.expect(frame.chat_id, frame.reply_id)
+        if self._streams.expect(frame.chat_id, frame.reply_id):
+            self._busy[frame.chat_id] = frame.reply_id
         self._emit(frame)
         if frame.client_message_id in self._resent:
             # Sent before this connection: part of the answer may have gone by.

@@ -47,10 +47,16 @@ class StreamTracker:
         #: Messages being reloaded after ``resync``: their frames are dropped meanwhile.
         self._reloading: set[str] = set()
 
-    def expect(self, chat_id: str, message_id: str) -> None:
-        """Track a message before its first chunk (its ``ack`` named it), so a reconnect resumes it."""
-        if message_id not in self._streams and message_id not in self._finished:
+    def expect(self, chat_id: str, message_id: str) -> bool:
+        """Track a message before its first chunk (its ``ack`` named it), so a reconnect resumes it.
+
+        Returns False if the message already finished (its ``ack`` came late).
+        """
+        if message_id in self._finished:
+            return False
+        if message_id not in self._streams:
             self._streams[message_id] = _Stream(StreamAssembler(chat_id, message_id))
+        return True
 
     def in_flight(self) -> list[tuple[str, str]]:
         """``(chat_id, message_id)`` of every unfinished message."""

@@ -84,6 +84,14 @@ def test_after_a_reconnect_resume_a_gap_at_the_same_seq_asks_no_second_time():
     assert resumes == []
 
 
+def test_expect_says_whether_the_message_is_still_in_flight():
+    tracker = StreamTracker()
+    assert tracker.expect("c1", "a1")
+    deliver_all(tracker, [chunk(1), Complete(chat_id="c1", message_id="a1", seq=1)])
+    assert not tracker.expect("c1", "a1")  # a late ack of a finished answer
+    assert tracker.in_flight() == []
+
+
 def test_reload_drops_frames_meanwhile_then_follows_a_still_streaming_message():
     tracker = StreamTracker()
     deliver_all(tracker, [chunk(1)])
