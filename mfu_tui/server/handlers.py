@@ -9,6 +9,7 @@ from one that never existed.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -146,9 +147,7 @@ class Handlers:
                 sender.deliver(_ack(frame.client_message_id, known))
                 return
             if not self._limiter.allow(user):
-                raise FrameError(
-                    ErrorCode.RATE_LIMITED, "too many messages: wait a little and send again", chat_id=chat_id
-                )
+                raise self._rate_limited(user, chat_id=chat_id)
             exchange = await self._store.record_message(
                 user, chat_id, frame.content, frame.client_message_id, frame.model_id
             )
@@ -170,6 +169,10 @@ class Handlers:
         finally:
             if chat_id is not None and not started:
                 self._generations.release(chat_id)
+
+    def _rate_limited(self, user: str, **where: Any) -> FrameError:
+        wait = max(1, math.ceil(self._limiter.retry_after(user)))
+        return FrameError(ErrorCode.RATE_LIMITED, f"too many messages: try again in {wait} s", **where)
 
     async def cancel(self, sender: Sender, frame: Cancel) -> None:
         generation = self._generations.live(frame.chat_id, sender.user)
@@ -238,7 +241,7 @@ class Handlers:
         edit = None
         try:
             if frame.regenerate and not self._limiter.allow(user):
-                raise FrameError(ErrorCode.RATE_LIMITED, "too many messages: wait a little and send again", **where)
+                raise self._rate_limited(user, **where)
             edit = await self._store.edit_message(user, chat_id, frame.message_id, frame.content, frame.regenerate)
         except NotEditable as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error), **where) from None

@@ -35,6 +35,12 @@ class RateLimiter:
             self._forget_full(now)
         return True
 
+    def retry_after(self, user: str) -> float:
+        """Seconds until ``user`` may send again (0 if now)."""
+        tokens, then = self._buckets.get(user, (self._burst, self._clock()))
+        tokens = min(self._burst, tokens + (self._clock() - then) * self._rate)
+        return 0.0 if tokens >= 1.0 else (1.0 - tokens) / self._rate
+
     def _forget_full(self, now: float) -> None:
         # A full bucket is the same as no bucket: drop them so memory stays bounded.
         for user, (tokens, then) in list(self._buckets.items()):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 
 from mfu_tui.protocol import Ack, Error, GetChat, Message, Ping, Pong, Result, encode
 from tests.server.peer import TIMEOUT, new_id, peer
@@ -61,7 +62,7 @@ async def test_the_rate_limit_answers_rate_limited_after_the_burst(tmp_path):
                 await send_message(alice, "hi")
             await alice.send(Message(chat_id=None, content="one too many", client_message_id=new_id()))
             error = await alice.expect(Error)
-            assert error.code == "rate_limited"
+            assert error.code == "rate_limited" and re.search(r"try again in \d+ s", error.message)
             # Per user: Bob is not affected, and Alice's retry of a stored message still gets its ack.
             await send_message(bob, "hello")
             first = next(f for f in alice.received if isinstance(f, Ack))
