@@ -23,6 +23,8 @@ from mfu_tui.protocol import (
     Message,
     MessageEdited,
     ModelList,
+    Ping,
+    Pong,
     RenameChat,
     Result,
     Resume,
@@ -191,6 +193,12 @@ async def test_another_users_chat_is_not_found_for_every_frame(tmp_path):
             assert (foreign.code, foreign.message) == (unknown.code, unknown.message)
             page = decode_result((await request(mallory, ListChats)).data, ChatPage)
             assert page.chats == []
+            async with peer(srv.url, srv.token("mallory"), query=f"chat={chat}") as spy:
+                refused = await spy.expect(Error)
+                assert (refused.code, refused.chat_id) == ("not_found", chat)
+                await spy.send(Ping(ts=1))
+                await spy.expect(Pong)
+            assert not any(isinstance(f, Chunk) for f in spy.received)
             await alice.send(Cancel(chat_id=chat))
             _, end = await alice.stream(ack.reply_id)
             detail = await get_chat(alice, chat)
