@@ -15,8 +15,8 @@ from mfu_tui.client import ClientError
 Severity = Literal["information", "warning", "error"]
 
 LOGIN_AGAIN = (
-    "Get a new token (an operator runs `mfu-chat token --user NAME`) and start again "
-    "with `mfu-chat --token TOKEN` or MFU_TOKEN=TOKEN."
+    "Get a new token (the server's operator runs: mfu-chat token --user NAME), "
+    "then start again with: mfu-chat --token TOKEN"
 )
 
 _BY_CODE: dict[str, tuple[str, str, Severity]] = {

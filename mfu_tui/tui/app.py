@@ -98,12 +98,12 @@ class ChatApp(App[None]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit mfu-chat"),
         Binding("f1", "help", "Help", id="app.help", tooltip="Show every key"),
         Binding("escape", "cancel", "Stop answer", id="app.cancel", tooltip="Stop the answer being written"),
-        Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False, tooltip="Copy the selected message or the last answer"),
+        Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False, tooltip="Copy the message or last answer"),
         Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", tooltip="Start a new chat"),
         Binding("ctrl+o", "focus_chats", "Chats", id="app.chats", tooltip="Go to the chat list"),
         Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="app.toggle_sidebar", show=False, tooltip="Show or hide the chat list"),
         Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False, tooltip="Rename the open chat"),
-        Binding("f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (asks first)"),
+        Binding("f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (confirm)"),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
     ]
@@ -210,14 +210,14 @@ class ChatApp(App[None]):
             and (previous is None or previous.status is not Status.DISCONNECTED)
         ):
             title, message, severity = advise_stopped(state.reason)
-            self.notify(message, title=title, severity=severity, timeout=30)
+            self.notify(message, title=title, severity=severity, timeout=30, markup=False)
 
     def _on_client_error(self, error: ClientError) -> None:
         title, message, severity = advise_error(error)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
         if not any(note.title == title and note.message == message for note in self._notifications):
-            self.notify(message, title=title, severity=severity, timeout=10)
+            self.notify(message, title=title, severity=severity, timeout=10, markup=False)
         refused = getattr(error, "client_message_id", None)
         if refused is not None and error.code in {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"}:
             self._give_back(refused)
@@ -465,7 +465,7 @@ class ChatApp(App[None]):
             await self.client.send(frame)  # into the on-disk outbox first
         except (ClientError, OSError) as error:
             await view.remove()
-            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error")
+            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error", markup=False)
             return
         self.composer.done()
         self.conversation.anchor()
@@ -476,7 +476,7 @@ class ChatApp(App[None]):
         try:
             await self.client.edit_message(self.chat_id, message_id, text, regenerate=True)
         except (ClientError, ValueError) as error:
-            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error")
+            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error", markup=False)
             return
         self.composer.done()
         view = self.conversation.view(message_id)
@@ -498,7 +498,7 @@ class ChatApp(App[None]):
     @on(Conversation.CopyRequested)
     def _copy_requested(self, event: Conversation.CopyRequested) -> None:
         self.copy_to_clipboard(event.text)
-        self.notify(f"Copied the {event.what} ({len(event.text)} characters).", title="Copied")
+        self.notify(f"Copied the {event.what} ({len(event.text)} characters).", title="Copied", markup=False)
 
     # --- actions -------------------------------------------------------------
 
@@ -539,7 +539,7 @@ class ChatApp(App[None]):
             return
         self.copy_to_clipboard(view.text)
         what = "message" if conversation.selected_view is not None else "last answer"
-        self.notify(f"Copied the {what} ({len(view.text)} characters).", title="Copied")
+        self.notify(f"Copied the {what} ({len(view.text)} characters).", title="Copied", markup=False)
 
     def copy_to_clipboard(self, text: str) -> None:
         """Copy with OSC 52, wrapped for tmux when ``$TMUX`` is set (works over SSH)."""
@@ -619,7 +619,7 @@ class ChatApp(App[None]):
             self.chat_list.update_chat(summary, deleted=True)
         if chat_id == self.chat_id:
             await self._start_new_chat()
-        self.notify(f"Deleted {name}.", title="Chat deleted")
+        self.notify(f"Deleted {name}.", title="Chat deleted", markup=False)
 
     @work(group="export", exclusive=True)
     async def action_export(self) -> None:
@@ -634,9 +634,9 @@ class ChatApp(App[None]):
         try:
             path = await asyncio.to_thread(export_chat, detail, self.settings.export_dir)
         except OSError as error:
-            self.notify(f"Could not write the file: {error}.", title="Export failed", severity="error")
+            self.notify(f"Could not write the file: {error}.", title="Export failed", severity="error", markup=False)
             return
-        self.notify(f"Saved to {path}", title="Exported")
+        self.notify(f"Saved to {path}", title="Exported", markup=False)
 
     def action_pick_model(self) -> None:
         """Choose the model for new messages."""
@@ -661,7 +661,7 @@ class ChatApp(App[None]):
     def _model_chosen(self, model_id: str | None) -> None:
         if model_id is not None:
             self.model_id = model_id
-            self.notify(f"New messages use {model_id}.", title="Model")
+            self.notify(f"New messages use {model_id}.", title="Model", markup=False)
 
     # --- command palette -----------------------------------------------------
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import VerticalScroll
+from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.content import Content
 from textual.widgets import DataTable, Static
 
 from mfu_tui.tui.keys import binding_rows
@@ -26,28 +27,35 @@ class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     HelpScreen {
         align: center middle;
-        & > VerticalScroll {
-            width: 90%;
-            max-width: 110;
-            height: 90%;
+        & > Vertical {
+            width: 100%;
+            max-width: 100;
+            height: 100%;
+            max-height: 40;
+            margin: 1 1;
             border: round $accent;
             border-title-color: $accent;
             background: $surface;
-            padding: 0 1;
+            padding: 0;
         }
-        & DataTable { height: auto; background: $surface; }
-        & .hint { color: $text-muted; margin: 1 0 0 0; }
+        & DataTable { height: 1fr; background: $surface; }
+        & .hint { color: $text-muted; height: auto; padding: 0 1; }
     }
     """
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll() as box:
+        with Vertical() as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc to close"
-            table: DataTable[str] = DataTable(cursor_type="row", zebra_stripes=True)
-            table.add_columns("Where", "Keys", "What", "Id")
+            table: DataTable[str | Content] = DataTable(cursor_type="row", zebra_stripes=True)
+            table.add_column("Keys", width=12)
+            table.add_columns("What", "Id")
+            area = None
             for row in binding_rows(self.app):
-                table.add_row(row.area, row.keys, row.description, row.binding_id)
+                if row.area != area:
+                    area = row.area
+                    table.add_row(Content.styled(area, "bold $accent"), "", "")
+                table.add_row(row.keys, row.description, row.binding_id)
             yield table
             yield Static(
                 "ctrl+p opens the command palette. Remap a key by its id, "

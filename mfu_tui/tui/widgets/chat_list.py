@@ -28,7 +28,7 @@ class ChatList(OptionList):
     BINDINGS: list[BindingType] = [
         Binding("enter", "select", "Open", id="chat_list.open", show=False, tooltip="Open the highlighted chat"),
         Binding("f2", "rename", "Rename", id="chat_list.rename", tooltip="Rename the highlighted chat"),
-        Binding("delete,f8", "delete", "Delete", id="chat_list.delete", tooltip="Delete the highlighted chat (asks first)"),
+        Binding("delete,f8", "delete", "Delete", id="chat_list.delete", tooltip="Delete the highlighted chat"),
     ]
 
     DEFAULT_CSS = """

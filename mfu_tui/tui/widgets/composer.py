@@ -29,7 +29,7 @@ class Composer(TextArea):
     BINDINGS: list[BindingType] = [
         Binding("enter", "send", "Send", id="composer.send", tooltip="Send the message (or the edit)"),
         Binding("ctrl+j", "newline", "New line", id="composer.newline", tooltip="Insert a new line"),
-        Binding("up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="In an empty box: edit your last message"),
+        Binding("up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="Edit last message (box empty)"),
         Binding("escape", "stop_editing", "Stop editing", id="composer.stop_editing", tooltip="Stop editing, clear the box"),
     ]
 
@@ -38,9 +38,10 @@ class Composer(TextArea):
         height: auto;
         min-height: 3;
         max-height: 10;
-        border: tall $border-blurred;
-        &:focus { border: tall $border; }
-        &.-editing { border: tall $warning; }
+        border: round $border-blurred;
+        padding: 0 1;
+        &:focus { border: round $border; }
+        &.-editing { border: round $warning; }
     }
     """
 

@@ -53,6 +53,7 @@ class MessageView(Vertical):
         & > .body { height: auto; }
         & > .note { color: $warning; height: 1; display: none; }
         & > Markdown { margin: 0; padding: 0; background: transparent; }
+        & > Markdown > *:first-child { margin-top: 0; }
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
