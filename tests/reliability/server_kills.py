@@ -13,6 +13,12 @@ checked against the database:
 - missing: acknowledged user messages not in the database (target 0);
 - integrity: SQLite's ``PRAGMA integrity_check``.
 
+After each kill, before the restart, the dead server's database is opened
+and checked (issue 7, crash safety of data): every user message the client
+saw acknowledged and every chunk the client received must be in it, and the
+integrity check must pass (``durable_checks``, ``acked_missing_after_kill``,
+``chunks_missing_after_kill``, ``integrity_failures``; targets 0).
+
 Run by hand::
 
     python -m tests.reliability.server_kills --kills 200 --seed 7
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import random
 import sqlite3
@@ -55,6 +62,10 @@ class KillReport:
     missing: int = 0
     stuck: int = 0
     integrity: str = ""
+    durable_checks: int = 0
+    acked_missing_after_kill: int = 0
+    chunks_missing_after_kill: int = 0
+    integrity_failures: int = 0
     seconds: float = 0.0
     finish_reasons: dict[str, int] = field(default_factory=dict)
     incidents: list[str] = field(default_factory=list)
@@ -67,6 +78,7 @@ class KillReport:
             self.lost == self.repeated == self.reordered == self.text_mismatches == 0
             and self.unacked == self.missing == self.stuck == 0
             and self.integrity == "ok"
+            and self.acked_missing_after_kill == self.chunks_missing_after_kill == self.integrity_failures == 0
         )
 
 
@@ -145,6 +157,7 @@ async def run(kills: int, seed: int, workdir: Path, words: int = 200, delay_ms: 
             await recorder.until(reached, ROUND_TIMEOUT)
             server.kill()
             report.kills += 1
+            _check_durable(server.db_path, recorder, report)
             server.start()
 
             def finished() -> bool:
@@ -212,6 +225,23 @@ async def _retried(request, client: ChatClient, attempts: int = 5):
             if attempt == attempts - 1:
                 raise
             await client.wait_connected(timeout=20)
+
+
+def _check_durable(db_path: Path, recorder: Recorder, report: KillReport) -> None:
+    """Right after a kill: what the client was told is stored must be in the database."""
+    with contextlib.closing(sqlite3.connect(db_path)) as connection:
+        if connection.execute("PRAGMA integrity_check").fetchone()[0] != "ok":
+            report.integrity_failures += 1
+        stored_users = {
+            row[0] for row in connection.execute("SELECT client_message_id FROM messages WHERE role = 'user'")
+        }
+        report.acked_missing_after_kill += sum(1 for cid in recorder.replies if cid not in stored_users)
+        for reply, seqs in recorder.seqs.items():
+            stored = dict(connection.execute("SELECT seq, content FROM chunks WHERE message_id = ?", (reply,)))
+            for seq, content in zip(seqs, recorder.texts[reply]):
+                if stored.get(seq) != content:
+                    report.chunks_missing_after_kill += 1
+    report.durable_checks += 1
 
 
 def _integrity(db_path: Path) -> str:
