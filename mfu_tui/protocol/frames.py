@@ -315,6 +315,8 @@ class Error(Frame, tag="error"):
     request_id: str | None = None
     chat_id: str | None = None
     message_id: str | None = None
+    #: Set when the error answers a ``message``: which queued message it refuses.
+    client_message_id: str | None = None
 
 
 class MessageEdited(Frame, tag="message_edited"):
@@ -324,6 +326,8 @@ class MessageEdited(Frame, tag="message_edited"):
     message_id: Id
     content: str
     edited_at: datetime
+    #: With ``regenerate``: the new assistant message now streaming (the old answers are gone).
+    reply_id: Id | None = None
 
 
 class ChatUpdated(Frame, tag="chat_updated"):

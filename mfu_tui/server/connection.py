@@ -158,6 +158,7 @@ class Connection:
                 request_id=error.request_id,
                 chat_id=error.chat_id,
                 message_id=error.message_id,
+                client_message_id=error.client_message_id,
             )
         except Exception:
             log.exception("a frame of %s failed", self.user)

@@ -75,6 +75,8 @@ class FrameError(Exception):
         self.request_id = request_id
         self.chat_id = chat_id
         self.message_id = message_id
+        #: Set for errors answering a ``message``, so the client knows which one was refused.
+        self.client_message_id: str | None = None
 
 
 def not_found(what: str, **where: Any) -> FrameError:
@@ -125,6 +127,13 @@ class Handlers:
         sender.deliver(encode(Pong(ts=frame.ts)))
 
     async def message(self, sender: Sender, frame: Message) -> None:
+        try:
+            await self._message(sender, frame)
+        except FrameError as error:
+            error.client_message_id = frame.client_message_id
+            raise
+
+    async def _message(self, sender: Sender, frame: Message) -> None:
         user, chat_id = sender.user, frame.chat_id
         if chat_id is not None:
             claim = self._generations.claim(chat_id, user)
@@ -254,7 +263,13 @@ class Handlers:
         self._hub.publish_user(
             user,
             encode(
-                MessageEdited(chat_id=chat_id, message_id=frame.message_id, content=edit.content, edited_at=edited_at)
+                MessageEdited(
+                    chat_id=chat_id,
+                    message_id=frame.message_id,
+                    content=edit.content,
+                    edited_at=edited_at,
+                    reply_id=edit.reply_id,
+                )
             ),
         )
         self._hub.publish_user(user, encode(ChatUpdated(chat=edit.chat)))

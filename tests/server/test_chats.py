@@ -130,8 +130,9 @@ async def test_edit_with_regenerate_drops_what_follows_and_answers_again(tmp_pat
                     chat_id=first.chat_id, message_id=first.message_id, content="better question", regenerate=True
                 )
             )
-            await alice.expect(MessageEdited, message_id=first.message_id)
+            edited = await alice.expect(MessageEdited, message_id=first.message_id)
             chunk = await alice.expect(Chunk, seq=1)
+            assert edited.reply_id == chunk.message_id  # the client learns the new answer before it streams
             chunks, end = await alice.stream(chunk.message_id)
             assert isinstance(end, Complete)
             detail = await get_chat(alice, first.chat_id)

@@ -152,9 +152,11 @@ async def test_a_message_to_a_busy_chat_gets_conflict_not_an_interleaved_stream(
         async with peer(srv.url, srv.token()) as alice:
             first = await send_message(alice, "long one")
             await alice.expect(Chunk, message_id=first.reply_id)
-            await alice.send(Message(chat_id=first.chat_id, content="another", client_message_id=new_id()))
+            refused = new_id()
+            await alice.send(Message(chat_id=first.chat_id, content="another", client_message_id=refused))
             error = await alice.expect(Error)
             assert error.code == "conflict" and error.chat_id == first.chat_id
+            assert error.client_message_id == refused
             await alice.send(Cancel(chat_id=first.chat_id))
             _, end = await alice.stream(first.reply_id)
             assert isinstance(end, Cancelled)
