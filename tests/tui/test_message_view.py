@@ -31,8 +31,8 @@ def test_paragraph_breaks_follow_fences_across_chunks() -> None:
 
 
 async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -> None:
-    paragraphs = [f"Paragraph {n} " + "word " * 12 + "\n\n" for n in range(300)]
-    code = "```python\n" + "".join(f"line_{n} = {n}\n\n" for n in range(200)) + "```\n\n"
+    paragraphs = [f"Paragraph {n} " + "word " * 12 + "\n\n" for n in range(200)]
+    code = "```python\n" + "".join(f"line_{n} = {n}\n\n" for n in range(100)) + "```\n\n"
     pieces = paragraphs[:100] + [code[i : i + 40] for i in range(0, len(code), 40)] + paragraphs[100:]
     app = OneMessage()
     async with app.run_test() as pilot:

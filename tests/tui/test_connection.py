@@ -1,0 +1,93 @@
+"""The status dot follows the real client; long chats open a window at a time; multi-line messages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mfu_tui.client import ChatClient, Status
+from mfu_tui.protocol import Complete
+from tests.support.server import RunningServer, running_server
+from tests.tui.helpers import TIMEOUT, FrameWaiter, StateWaiter, finished, frame_of, make_app, ready, settle
+
+SIZE = (100, 32)
+
+
+@pytest.mark.parametrize(
+    ("plain", "online", "retrying"),
+    [(False, "● online", ("● retry in ", "● reconnecting", "● connecting")), (True, "[online", ("[reconnecting", "[connecting"))],
+    ids=["symbols", "plain"],
+)
+async def test_status_dot_follows_the_connection(
+    tmp_path: Path, plain: bool, online: str, retrying: tuple[str, ...]
+) -> None:
+    async with running_server(tmp_path) as server:
+        app = make_app(server.url, server.token(), tmp_path, plain=plain)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            dot = app.status_dot
+            assert str(dot.render()).startswith(online)
+            assert dot.has_class("-ok")
+            away = StateWaiter(app.client, lambda state: state.status is Status.RECONNECTING)
+            await server.server.stop()
+            await away.wait()
+            await pilot.pause()
+            assert str(dot.render()).startswith(retrying)
+            assert dot.has_class("-warning")
+            await app.client.close()
+
+
+async def test_ctrl_j_writes_a_multi_line_message(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        done = FrameWaiter(app.client, frame_of(Complete))
+        await pilot.press(*"first line", "ctrl+j", *"second line", "enter")
+        await done.wait()
+        await settle(app, pilot)
+        user = app.conversation.views[0]
+        assert user.text == "first line\nsecond line"
+        assert (await app.client.get_chat(app.chat_id)).messages[0].content == "first line\nsecond line"
+
+
+async def test_a_long_chat_opens_with_a_window_and_loads_older_messages(tmp_path: Path) -> None:
+    async with running_server(
+        tmp_path, demo_words=3, demo_delay_ms=0, messages_per_minute=60_000, message_burst=100
+    ) as server:
+        writer = ChatClient(server.url, server.token(), data_dir=tmp_path / "writer")
+        await writer.connect()
+        try:
+            first = FrameWaiter(writer, frame_of(Complete))
+            await writer.send_message(None, "message 0")
+            chat_id = (await first.wait()).chat_id
+            for n in range(1, 60):
+                answered = FrameWaiter(writer, frame_of(Complete))
+                await writer.send_message(chat_id, f"message {n}")
+                await answered.wait()
+        finally:
+            await writer.close()
+
+        app = make_app(server.url, server.token(), tmp_path, window=40)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            app.load_chat(chat_id)
+            await settle(app, pilot)
+            conversation = app.conversation
+            assert len(conversation.views) == 40
+            assert conversation.hidden_count == 80
+            assert conversation.query_one("#older").render().plain == "↑ 80 older messages"
+            assert conversation.views[-2].text == "message 59"
+            # Reaching the top loads the next window above.
+            conversation.scroll_home(animate=False, immediate=True)
+            await pilot.pause()
+            await finished(app, "older")
+            assert len(conversation.views) == 80
+            # home goes to the very first message.
+            conversation.focus()
+            await pilot.press("home")
+            await pilot.pause()
+            assert len(conversation.views) == 120 and conversation.hidden_count == 0
+            assert conversation.selected_view is conversation.views[0]
+            assert conversation.views[0].text == "message 0"
+            assert not conversation.query("#older")
