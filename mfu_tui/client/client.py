@@ -53,6 +53,7 @@ from mfu_tui.protocol import (
     ListChats,
     ListModels,
     Message,
+    MessageEdited,
     ModelList,
     Ping,
     Pong,
@@ -591,6 +592,10 @@ class ChatClient:
         else:
             if isinstance(frame, ChatCreated):
                 self._chats[frame.chat_id] = None
+            elif isinstance(frame, MessageEdited) and frame.reply_id is not None:
+                # A regenerated answer: track it like an acked one, so a reconnect resumes it.
+                if self._streams.expect(frame.chat_id, frame.reply_id):
+                    self._busy[frame.chat_id] = frame.reply_id
             self._emit(frame)
 
     def _on_result(self, frame: Result) -> None:
@@ -623,17 +628,9 @@ class ChatClient:
         )
 
     def _refused_message(self, frame: Error) -> str | None:
-        """The in-flight outbox message an ``error`` frame answers, if any.
-
-        ``error`` frames do not carry the ``clientMessageId``, but at most one
-        message per chat (and one chat-creating message) is in flight, so the
-        chat identifies it.
-        """
-        if frame.request_id or frame.message_id:
-            return None
-        for client_message_id, chat_key in self._inflight.items():
-            if chat_key == frame.chat_id:
-                return client_message_id
+        """The in-flight outbox message an ``error`` frame refuses (named by its ``clientMessageId``), if any."""
+        if frame.client_message_id in self._inflight:
+            return frame.client_message_id
         return None
 
     async def _on_message_refused(self, client_message_id: str, frame: Error) -> None:

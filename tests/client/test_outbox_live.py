@@ -130,3 +130,14 @@ async def test_a_message_too_large_for_the_server_is_refused_before_the_outbox(t
         client_message_id = await client.send_message(None, "small")
         await events.wait_for(lambda: acked(events, client_message_id))
         assert events.opens == 1
+
+
+async def test_a_message_the_server_refuses_leaves_the_outbox_and_is_reported(tmp_path, make_client):
+    async with running_server(tmp_path) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        client_message_id = await client.send_message("no-such-chat", "hello?")
+        await events.wait_for(lambda: any(e.client_message_id for e in events.errors))
+        (error,) = [e for e in events.errors if e.client_message_id]
+        assert error.code == "not_found" and error.client_message_id == client_message_id
+        assert len(client.outbox) == 0

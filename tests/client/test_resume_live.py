@@ -3,7 +3,7 @@
 import asyncio
 
 from mfu_tui.client import MessageReloaded, Status
-from mfu_tui.protocol import Ack, Cancelled, Chunk, Complete
+from mfu_tui.protocol import Ack, Cancelled, Chunk, Complete, MessageEdited
 from tests.support.proxy import FaultProxy
 from tests.support.server import ServerProcess, running_server
 
@@ -167,3 +167,22 @@ async def test_a_chat_larger_than_the_inbound_frame_limit_loads(tmp_path, make_c
         text = assert_delivered_once_in_order(events, ack.reply_id)
         assert len(text.encode()) > 64 * 1024
         assert text == await stored_text(client, ack.chat_id, ack.reply_id)
+
+
+async def test_a_regenerated_answer_cut_by_a_reset_arrives_whole(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=400, demo_delay_ms=2) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token())
+        await client.connect()
+        await client.send_message(None, "first question")
+        await events.wait_for(lambda: events.of_type(Complete))
+        ack = events.of_type(Ack)[0]
+        await client.edit_message(ack.chat_id, ack.message_id, "better question", regenerate=True)
+        await events.wait_for(lambda: events.of_type(MessageEdited))
+        reply_id = events.of_type(MessageEdited)[0].reply_id
+        await events.wait_for(lambda: sum(c.message_id == reply_id for c in events.of_type(Chunk)) >= 3)
+        proxy.reset()
+        await events.wait_status(Status.RECONNECTING)
+        proxy.pass_through()
+        await events.wait_for(lambda: len(events.of_type(Complete)) == 2)
+        text = assert_delivered_once_in_order(events, reply_id)
+        assert text == await stored_text(client, ack.chat_id, reply_id)
