@@ -10,6 +10,7 @@ Put it between the two and switch it at runtime::
         proxy.delay(0.2)      # forward each piece after a pause
         proxy.reset()         # RST every open connection (SO_LINGER 0) and each new one,
                               # until pass_through(): a network that is down
+        proxy.stall_reader()  # stop forwarding server -> client only: a client that stopped reading
 
 It only listens on 127.0.0.1, keeps at most ``max_connections`` connections,
 and holds at most one read (64 KiB) per direction: a blackhole stops reading,
@@ -49,6 +50,9 @@ class FaultProxy:
         self._links: set[_Link] = set()
         self._flowing = asyncio.Event()
         self._flowing.set()
+        # Cleared by stall_reader(): only the server -> client direction waits on it.
+        self._downstream = asyncio.Event()
+        self._downstream.set()
         self._delay = 0.0
         self._resetting = False
         self._accepted_changed = asyncio.Event()
@@ -102,9 +106,19 @@ class FaultProxy:
         for link in list(self._links):
             link.close(reset=True)
 
+    def stall_reader(self) -> None:
+        """Stop forwarding what the server sends, keep forwarding what the client sends.
+
+        The server sees a client that stopped reading: its frames pile up,
+        first in the kernel buffers, then in the server's send queue.
+        """
+        self._set(delay=0.0, flowing=True, resetting=False)
+        self._downstream.clear()
+
     def _set(self, *, delay: float, flowing: bool, resetting: bool) -> None:
         self._delay = delay
         self._resetting = resetting
+        self._downstream.set()
         if flowing:
             self._flowing.set()
         else:
@@ -141,30 +155,45 @@ class FaultProxy:
         self._accepted_changed.set()
         self._accepted_changed = asyncio.Event()
         try:
-            await asyncio.gather(self._pump(reader, up_writer, link), self._pump(up_reader, writer, link))
+            await asyncio.gather(
+                self._pump(reader, up_writer, link), self._pump(up_reader, writer, link, self._downstream)
+            )
         except asyncio.CancelledError:
             pass  # stop() ends the link
         finally:
             link.close(reset=False)
             self._links.discard(link)
 
-    async def _pump(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, link: _Link) -> None:
-        """Copy one direction until EOF or an error, obeying the current fault."""
+    async def _pump(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        link: _Link,
+        gate: asyncio.Event | None = None,
+    ) -> None:
+        """Copy one direction until EOF or an error, obeying the current fault (and ``gate``, if given)."""
         try:
             while True:
-                await self._flowing.wait()
+                await self._open_for(gate)
                 data = await reader.read(_READ_SIZE)
                 if not data:
                     break
                 if self._delay:
                     await asyncio.sleep(self._delay)
-                await self._flowing.wait()
+                await self._open_for(gate)
                 writer.write(data)
                 await writer.drain()
             if writer.can_write_eof():
                 writer.write_eof()  # pass the FIN on, keep the other direction going
         except (ConnectionError, OSError):
             link.close(reset=True)
+
+
+    async def _open_for(self, gate: asyncio.Event | None) -> None:
+        """Wait until traffic may flow (in the direction ``gate`` guards, if given)."""
+        await self._flowing.wait()
+        if gate is not None:
+            await gate.wait()
 
 
 class _Link:
