@@ -101,6 +101,7 @@ def _percentiles(values: list[float]) -> dict[str, float | int]:
         "count": len(values),
         "p50": at(0.5),
         "p95": at(0.95),
+        "p99": at(0.99),
         "max": round(values[-1], 3),
     }
 
