@@ -1,0 +1,94 @@
+"""Helpers shared by the bench scripts: process figures, percentiles, the machine.
+
+Every script runs from the repository root as ``python -m bench.<name>``
+and prints one JSON object. Each figure carries the 1-minute load average
+seen when it was taken, because this is a shared 2-core machine: a figure
+taken under load is a ceiling, and ratios (ours / a baseline measured in the
+same run) hold up better than absolute times.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+
+def raise_fd_limit() -> None:
+    """Soft RLIMIT_NOFILE up to the hard limit: each connection is a descriptor on each side."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def load_average() -> float:
+    """The 1-minute load average."""
+    return round(os.getloadavg()[0], 2)
+
+
+def wait_for_quiet(limit: float = 0.5, patience: float = 120.0) -> float:
+    """Wait (at most ``patience`` seconds) for the 1-minute load to drop under ``limit``; the load then."""
+    deadline = time.monotonic() + patience
+    while load_average() >= limit and time.monotonic() < deadline:
+        time.sleep(5)
+    return load_average()
+
+
+def rss_kib(pid: int) -> int:
+    """Resident memory of a process, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentiles(values: list[float], digits: int = 3) -> dict[str, float | int]:
+    """Count, p50, p90, p99 and max of ``values``."""
+    if not values:
+        return {"count": 0}
+    ordered = sorted(values)
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(int(len(ordered) * fraction), len(ordered) - 1)], digits)
+
+    return {"count": len(ordered), "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": round(ordered[-1], digits)}
+
+
+def machine() -> dict[str, Any]:
+    """Where and when the figures were taken."""
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        platform.processor(),
+    )
+    return {
+        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "load_1min": load_average(),
+    }
+
+
+def start_upstream(*args: str) -> tuple[subprocess.Popen[str], str]:
+    """``python -m bench.upstream *args`` as a subprocess; the process and its base URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.upstream", *args], stdout=subprocess.PIPE, text=True
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if not line.startswith("upstream: listening on "):
+        process.kill()
+        raise RuntimeError(f"the fake upstream did not start: {line!r}")
+    return process, line.removeprefix("upstream: listening on ").strip()

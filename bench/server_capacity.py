@@ -1,0 +1,335 @@
+"""Server capacity: idle connections and their memory, chunk relay latency, chat_updated fan-out.
+
+Runs the real server (``python -m mfu_tui serve``) as a subprocess and loads
+it from ``--workers`` client processes spread over the source addresses
+127.0.0.2 and up (each process and the server raise RLIMIT_NOFILE to the
+hard limit). Three phases, each with its own fresh server:
+
+idle
+    ``--idle`` authenticated connections stay open; each answers one JSON
+    ping (so each is really served). Figures: connections held, server RSS
+    before and after, KiB per connection (target: 10,000 at <= 40 KiB).
+relay
+    The server uses ``--provider openai`` against ``bench.upstream``, a fake
+    OpenAI-compatible process that writes ``--rate`` pieces a second per
+    answer, each piece holding its send time (CLOCK_MONOTONIC, shared by all
+    processes). ``--streams`` clients ask at once and compute, per chunk,
+    upstream write -> server -> client read. Figures: p50/p99 (target p99
+    < 10 ms at 500 streams of 30 chunks/s), server CPU.
+fanout
+    ``--fanout`` connections of one user; another connection of that user
+    renames a chat; time until every connection has the ``chat_updated``.
+
+Defaults finish in about a minute; the full-size run is::
+
+    python -m bench.server_capacity --idle 10000 --streams 500 --seconds 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection, connect
+
+from bench.common import (
+    cpu_seconds,
+    load_average,
+    machine,
+    percentiles,
+    raise_fd_limit,
+    rss_kib,
+    start_upstream,
+)
+from mfu_tui.protocol import (
+    ChatUpdated,
+    Chunk,
+    Complete,
+    Error,
+    Message,
+    Ping,
+    Pong,
+    RenameChat,
+    decode_server,
+    encode,
+)
+from tests.support.server import ServerProcess
+
+#: Handshakes one load process runs at once (a bigger burst only measures the accept queue).
+OPENING_AT_ONCE = 50
+#: Safety net for each phase.
+PHASE_TIMEOUT = 600.0
+
+
+# --- load processes ----------------------------------------------------------
+
+
+def _worker(job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any) -> None:
+    """Entry point of a load process: open the connections, say ready, wait for ``go``, run ``job``."""
+    raise_fd_limit()
+    results.put(asyncio.run(_work(job, url, tokens, addresses, go, results)))
+
+
+async def _work(job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any) -> dict[str, Any]:
+    figures: dict[str, Any] = {"opened": 0, "errors": [], "pongs": 0, "latencies_ms": [], "complete": 0, "gaps": 0}
+    gate = asyncio.Semaphore(OPENING_AT_ONCE)
+
+    async def open_one(index: int) -> ClientConnection | None:
+        async with gate:
+            try:
+                return await connect(
+                    url,
+                    additional_headers={"Authorization": f"Bearer {tokens[index]}"},
+                    proxy=None,
+                    local_addr=(addresses[index % len(addresses)], 0),
+                    open_timeout=120,
+                    ping_interval=None,
+                    max_queue=None,
+                    compression=None,
+                )
+            except Exception as error:  # noqa: BLE001 (a figure: connections that failed)
+                figures["errors"].append(f"open: {error!r}")
+                return None
+
+    sockets = [ws for ws in await asyncio.gather(*(open_one(i) for i in range(len(tokens)))) if ws is not None]
+    figures["opened"] = len(sockets)
+    if job == "idle":
+        await asyncio.gather(*(_ping(ws, figures) for ws in sockets))
+    results.put("ready")
+    await asyncio.get_running_loop().run_in_executor(None, go.wait)
+    if job == "relay":
+        await asyncio.gather(*(_stream(ws, figures) for ws in sockets))
+    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    return figures
+
+
+async def _ping(ws: ClientConnection, figures: dict[str, Any]) -> None:
+    try:
+        await ws.send(encode(Ping(ts=1.0)).decode())
+        async with asyncio.timeout(PHASE_TIMEOUT):
+            async for data in ws:
+                if isinstance(decode_server(data), Pong):
+                    figures["pongs"] += 1
+                    return
+    except Exception as error:  # noqa: BLE001
+        figures["errors"].append(f"ping: {error!r}")
+
+
+async def _stream(ws: ClientConnection, figures: dict[str, Any]) -> None:
+    """One question; per chunk, now minus the send time the upstream wrote into it."""
+    latencies = figures["latencies_ms"]
+    last_seq = 0
+    try:
+        await ws.send(encode(Message(chat_id=None, content="relay", client_message_id=str(uuid.uuid4()))).decode())
+        async with asyncio.timeout(PHASE_TIMEOUT):
+            async for data in ws:
+                now = time.monotonic_ns()
+                frame = decode_server(data)
+                if isinstance(frame, Chunk):
+                    latencies.append((now - int(frame.content)) / 1e6)
+                    figures["gaps"] += frame.seq != last_seq + 1
+                    last_seq = frame.seq
+                elif isinstance(frame, Complete):
+                    figures["complete"] += 1
+                    return
+                elif isinstance(frame, Error):
+                    figures["errors"].append(f"error frame: {frame.code} {frame.message}")
+    except Exception as error:  # noqa: BLE001
+        figures["errors"].append(f"stream: {error!r}")
+
+
+def _run_load(
+    server: ServerProcess, job: str, count: int, workers: int, addresses: int
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Open ``count`` connections from ``workers`` processes, then run ``job`` in all of them at once.
+
+    Returns what each process reported, and the server's RSS and CPU around the job.
+    """
+    sources = [f"127.0.0.{2 + n}" for n in range(addresses)]
+    assert server.process is not None
+    pid = server.process.pid
+    context = multiprocessing.get_context("spawn")
+    go, results = context.Event(), context.Queue()
+    tokens = [server.token(f"{job}-{n}") for n in range(count)]
+    server_side: dict[str, Any] = {"rss_before_kib": rss_kib(pid)}
+    processes = []
+    started = time.monotonic()
+    try:
+        for w in range(workers):
+            process = context.Process(
+                target=_worker, args=(job, server.url, tokens[w::workers], sources[w::workers] or sources, go, results)
+            )
+            process.start()
+            processes.append(process)
+        for _ in processes:
+            if results.get(timeout=PHASE_TIMEOUT) != "ready":
+                raise RuntimeError("a load process failed")
+        server_side["open_seconds"] = round(time.monotonic() - started, 1)
+        server_side["rss_open_kib"] = rss_kib(pid)
+        cpu_before, job_started = cpu_seconds(pid), time.monotonic()
+        server_side["load_1min"] = load_average()
+        go.set()
+        reports = [results.get(timeout=PHASE_TIMEOUT) for _ in processes]
+        job_seconds = time.monotonic() - job_started
+        server_side["job_seconds"] = round(job_seconds, 1)
+        server_side["server_cpu_percent_of_one_core"] = round((cpu_seconds(pid) - cpu_before) / job_seconds * 100)
+    finally:
+        for process in processes:
+            process.join(30)
+            if process.is_alive():
+                process.kill()
+    return reports, server_side
+
+
+def _errors(reports: list[dict[str, Any]]) -> dict[str, Any]:
+    errors = [e for r in reports for e in r["errors"]]
+    return {"errors": len(errors), "error_samples": errors[:5]}
+
+
+# --- phases ------------------------------------------------------------------
+
+
+def idle_phase(workdir: Path, count: int, workers: int, addresses: int) -> dict[str, Any]:
+    server = ServerProcess(workdir, "--log-level", "warning")
+    server.start()
+    try:
+        reports, side = _run_load(server, "idle", count, workers, addresses)
+    finally:
+        server.terminate()
+        server.wait()
+    opened = sum(r["opened"] for r in reports)
+    return {
+        "connections": count,
+        "opened": opened,
+        "pongs": sum(r["pongs"] for r in reports),
+        **_errors(reports),
+        "server_rss_before_mib": round(side["rss_before_kib"] / 1024, 1),
+        "server_rss_open_mib": round(side["rss_open_kib"] / 1024, 1),
+        "kib_per_connection": round((side["rss_open_kib"] - side["rss_before_kib"]) / max(opened, 1), 1),
+        "open_seconds": side["open_seconds"],
+        "load_1min": side["load_1min"],
+    }
+
+
+def relay_phase(workdir: Path, streams: int, rate: float, seconds: float, workers: int, addresses: int) -> dict[str, Any]:
+    pieces = max(int(rate * seconds), 2)
+    upstream, base_url = start_upstream("--mode", "stamped", "--rate", str(rate), "--pieces", str(pieces))
+    server = ServerProcess(
+        workdir,
+        *("--provider", "openai", "--rate-limit", "1000000", "--log-level", "warning"),
+        env={"MFU_OPENAI_BASE_URL": base_url},
+    )
+    server.start()
+    try:
+        reports, side = _run_load(server, "relay", streams, workers, addresses)
+    finally:
+        server.terminate()
+        server.wait()
+        upstream.terminate()
+        upstream.wait()
+    latencies = [x for r in reports for x in r["latencies_ms"]]
+    return {
+        "streams": streams,
+        "chunks_per_second_each": rate,
+        "chunks_per_answer": pieces,
+        "answers_complete": sum(r["complete"] for r in reports),
+        "chunks": len(latencies),
+        "seq_gaps": sum(r["gaps"] for r in reports),
+        **_errors(reports),
+        "relay_latency_ms": percentiles(latencies, 2),
+        "server_cpu_percent_of_one_core": side["server_cpu_percent_of_one_core"],
+        "load_1min": side["load_1min"],
+    }
+
+
+async def _fanout(server: ServerProcess, receivers: int, rounds: int) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {server.token('fan')}"}
+
+    async def open_one() -> ClientConnection:
+        return await connect(server.url, additional_headers=headers, proxy=None, max_queue=None)
+
+    sender = await open_one()
+    listeners = [await open_one() for _ in range(receivers)]
+    await sender.send(encode(Message(chat_id=None, content="fan", client_message_id=str(uuid.uuid4()))).decode())
+    chat_id = None
+    async for data in sender:
+        frame = decode_server(data)
+        if isinstance(frame, Complete):
+            chat_id = frame.chat_id
+            break
+    assert chat_id is not None
+
+    async def next_update(ws: ClientConnection, title: str) -> int:
+        async for data in ws:
+            frame = decode_server(data)
+            if isinstance(frame, ChatUpdated) and frame.chat.title == title:
+                return time.monotonic_ns()
+        raise RuntimeError("closed")
+
+    last_ms, first_ms = [], []
+    for n in range(rounds):
+        title = f"fan-out {n}"
+        waiting = [asyncio.ensure_future(next_update(ws, title)) for ws in listeners]
+        started = time.monotonic_ns()
+        await sender.send(encode(RenameChat(request_id=str(n), chat_id=chat_id, title=title)).decode())
+        async with asyncio.timeout(PHASE_TIMEOUT):
+            arrived = await asyncio.gather(*waiting)
+        last_ms.append((max(arrived) - started) / 1e6)
+        first_ms.append((min(arrived) - started) / 1e6)
+    for ws in [sender, *listeners]:
+        await ws.close()
+    return {"first_receiver_ms": percentiles(first_ms, 2), "all_receivers_ms": percentiles(last_ms, 2)}
+
+
+def fanout_phase(workdir: Path, receivers: int, rounds: int) -> dict[str, Any]:
+    server = ServerProcess(workdir, "--demo-words", "5", "--demo-delay-ms", "0", "--rate-limit", "1000000", "--log-level", "warning")
+    server.start()
+    try:
+        load = load_average()
+        figures = asyncio.run(_fanout(server, receivers, rounds))
+    finally:
+        server.terminate()
+        server.wait()
+    return {"receivers": receivers, "renames": rounds, **figures, "load_1min": load}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--phases", default="idle,relay,fanout", help="comma-separated (default: all three)")
+    parser.add_argument("--idle", type=int, default=2000, help="idle connections (default 2000; full 10000)")
+    parser.add_argument("--streams", type=int, default=100, help="concurrent answers (default 100; full 500)")
+    parser.add_argument("--rate", type=float, default=30.0, help="upstream pieces a second per answer (default 30)")
+    parser.add_argument("--seconds", type=float, default=5.0, help="length of each answer in seconds (default 5)")
+    parser.add_argument("--fanout", type=int, default=10, help="connections of the one user (default 10)")
+    parser.add_argument("--rounds", type=int, default=200, help="renames timed in the fan-out (default 200)")
+    parser.add_argument("--workers", type=int, default=4, help="load processes (default 4)")
+    parser.add_argument("--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up (default 8)")
+    args = parser.parse_args()
+    raise_fd_limit()  # inherited by the server subprocess
+    phases = args.phases.split(",")
+    report: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory() as workdir:
+        for phase in phases:
+            where = Path(workdir) / phase
+            where.mkdir()
+            if phase == "idle":
+                report["idle"] = idle_phase(where, args.idle, args.workers, args.addresses)
+            elif phase == "relay":
+                report["relay"] = relay_phase(where, args.streams, args.rate, args.seconds, args.workers, args.addresses)
+            elif phase == "fanout":
+                report["fanout"] = fanout_phase(where, args.fanout, args.rounds)
+            else:
+                parser.error(f"unknown phase {phase!r}")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

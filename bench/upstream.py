@@ -1,0 +1,141 @@
+"""A fake OpenAI-compatible model server for the benches, run as its own process.
+
+``python -m bench.upstream --mode stamped --rate 30 --pieces 300`` streams
+each completion as ``--pieces`` pieces, ``--rate`` a second, each piece's
+text being the ``time.monotonic_ns()`` at which it was written to the socket
+(CLOCK_MONOTONIC is the same clock in every process of the machine): a
+client reading the chunks relayed by ``mfu-chat serve --provider openai``
+computes upstream -> server -> client latency from them.
+
+``--mode markdown --words N`` streams a long Markdown answer (headings,
+paragraphs, lists, fenced code blocks) one word at a time, as fast as the
+socket takes it: the render bench's answer.
+
+It speaks the real wire format (``text/event-stream`` in chunked encoding,
+``data: {...}`` events, ``data: [DONE]``) and prints
+``upstream: listening on http://127.0.0.1:PORT`` once ready.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import time
+
+_PIECES = re.compile(r"\s*\S+\s*")
+
+_WORDS = (
+    "the server stores each chunk before it sends it so a client that reconnects resumes where it stopped "
+    "markdown arrives in pieces and the terminal shows them as they come without waiting for the end"
+).split()
+
+_CODE = '''```python
+def relay(chunks, socket):
+    """Forward each chunk in order."""
+    for seq, chunk in enumerate(chunks, start=1):
+        socket.send({"seq": seq, "content": chunk})
+    return seq
+```'''
+
+
+def long_markdown(words: int) -> str:
+    """A Markdown answer of about ``words`` words: sections of paragraphs, a list and a code block."""
+    parts: list[str] = []
+    count = section = 0
+    while count < words:
+        section += 1
+        parts.append(f"## Part {section}")
+        for paragraph in range(3):
+            text = " ".join(_WORDS[(section * 7 + paragraph * 3 + i) % len(_WORDS)] for i in range(60))
+            parts.append(f"{text[0].upper()}{text[1:]}, with `inline code` and **bold** words.")
+            count += 66
+        parts.append("\n".join(f"- item {n} of part {section}: {_WORDS[n]} {_WORDS[n + 1]}" for n in range(4)))
+        parts.append(_CODE)
+        count += 4 * 7 + 30
+    return "\n\n".join(parts) + "\n"
+
+
+class Upstream:
+    """The HTTP side: ``/v1/models`` and streamed ``/v1/chat/completions``."""
+
+    def __init__(self, mode: str, rate: float, pieces: int, words: int) -> None:
+        self.mode = mode
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.pieces = pieces
+        self.answer = _PIECES.findall(long_markdown(words)) if mode == "markdown" else []
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while request_line := await reader.readline():
+                method, path, _ = request_line.decode().split(" ", 2)
+                length = 0
+                while (line := await reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.decode().partition(":")
+                    if name.strip().lower() == "content-length":
+                        length = int(value)
+                await reader.readexactly(length)
+                if path.endswith("/models"):
+                    body = json.dumps({"object": "list", "data": [{"id": "bench"}]}).encode()
+                    writer.write(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+                        + body
+                    )
+                elif method == "POST":
+                    await self.complete(writer)
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+    async def complete(self, writer: asyncio.StreamWriter) -> None:
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        if self.mode == "markdown":
+            for piece in self.answer:
+                _event(writer, piece)
+                await writer.drain()
+        else:
+            start = time.monotonic()
+            for index in range(self.pieces):
+                pause = start + index * self.interval - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                _event(writer, f"{time.monotonic_ns()} ")
+        _event(writer, None)
+        writer.write(b"0\r\n\r\n")
+
+
+def _event(writer: asyncio.StreamWriter, content: str | None) -> None:
+    """One server-sent event: a piece, or the finish and ``[DONE]`` when ``content`` is None."""
+    if content is None:
+        finish = {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        text = f"data: {json.dumps(finish)}\n\ndata: [DONE]\n\n"
+    else:
+        delta = {"choices": [{"index": 0, "delta": {"content": content}, "finish_reason": None}]}
+        text = f"data: {json.dumps(delta)}\n\n"
+    data = text.encode()
+    writer.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=["stamped", "markdown"], default="stamped")
+    parser.add_argument("--rate", type=float, default=30.0, help="stamped pieces a second (default 30)")
+    parser.add_argument("--pieces", type=int, default=300, help="stamped pieces per answer (default 300)")
+    parser.add_argument("--words", type=int, default=20000, help="words of the markdown answer (default 20000)")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    upstream = Upstream(args.mode, args.rate, args.pieces, args.words)
+    server = await asyncio.start_server(upstream.serve, "127.0.0.1", args.port, backlog=4096)
+    print(f"upstream: listening on http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
+    async with server:
+        await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
