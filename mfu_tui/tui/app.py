@@ -23,7 +23,13 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from mfu_tui.client import ChatClient, ClientError, ConnectionState, MessageReloaded, Status
+from mfu_tui.client import (
+    ChatClient,
+    ClientError,
+    ConnectionState,
+    MessageReloaded,
+    Status,
+)
 from mfu_tui.protocol import (
     Ack,
     Cancelled,

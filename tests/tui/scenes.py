@@ -20,7 +20,15 @@ from textual.pilot import Pilot
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.tui import ChatApp
-from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, ready, settle, stopped_by_auth
+from tests.tui.helpers import (
+    FrameWaiter,
+    StateWaiter,
+    frame_of,
+    make_app,
+    ready,
+    settle,
+    stopped_by_auth,
+)
 
 #: The sizes every scene is drawn at: the smallest supported, and a roomy one.
 SIZES = [(80, 24), (120, 36)]

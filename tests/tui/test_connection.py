@@ -9,7 +9,15 @@ import pytest
 from mfu_tui.client import ChatClient, Status
 from mfu_tui.protocol import Complete
 from tests.support.server import RunningServer, running_server
-from tests.tui.helpers import TIMEOUT, FrameWaiter, StateWaiter, finished, frame_of, make_app, ready, settle
+from tests.tui.helpers import (
+    FrameWaiter,
+    StateWaiter,
+    finished,
+    frame_of,
+    make_app,
+    ready,
+    settle,
+)
 
 SIZE = (100, 32)
 

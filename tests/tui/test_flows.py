@@ -4,17 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mfu_tui.client import ChatClient, Status
+from mfu_tui.client import ChatClient
 from mfu_tui.protocol import Ack, Cancelled, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.rename import RenameScreen
-from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.server import RunningServer
 from tests.tui.conftest import WORDS
-from tests.tui.helpers import TIMEOUT, FrameWaiter, StateWaiter, finished, frame_of, make_app, ready, settle, stopped_by_auth
+from tests.tui.helpers import (
+    TIMEOUT,
+    FrameWaiter,
+    StateWaiter,
+    finished,
+    frame_of,
+    make_app,
+    ready,
+    settle,
+    stopped_by_auth,
+)
 
 SIZE = (100, 32)
 

@@ -6,7 +6,7 @@ from textual.app import App, ComposeResult
 from textual.widgets import Markdown
 
 from mfu_tui.tui.stream_split import ParagraphBreaks
-from mfu_tui.tui.widgets.message_view import MessageView
+from mfu_tui.tui.widgets.message_view import FrozenMarkdown, MessageView
 
 
 class OneMessage(App[None]):
@@ -41,15 +41,19 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         for seq, piece in enumerate(pieces, start=1):
             await view.append(piece, seq)
         await pilot.pause()
-        segments = list(view.query(Markdown))
-        assert len(segments) > 10
-        sources = ["".join(segment.source) for segment in segments]
-        # Every finished segment holds at most the limit plus the code block
-        # that could not be cut; only the one holding the code is longer.
-        long_ones = [source for source in sources[:-1] if len(source) > 1000 + 80]
+        frozen = list(view.query(FrozenMarkdown))
+        (live,) = view.query(Markdown)
+        assert len(frozen) > 5
+        # Every frozen part ends at a paragraph break outside code, and holds
+        # about the limit, except the one that had to take the whole code block.
+        sources = [part.source for part in frozen]
+        assert "".join(sources) + live.source == view.text == "".join(pieces)
+        assert all(source.endswith("\n\n") and source.count("```") % 2 == 0 for source in sources)
+        long_ones = [source for source in sources if len(source) > 1000 + 80]
         assert len(long_ones) == 1 and code in long_ones[0]
         await view.finish("complete")
         await pilot.pause()
+        assert not view.query(FrozenMarkdown)
         (final,) = view.query(Markdown)
         assert final.source == view.text == "".join(pieces)
         assert view.status == "complete"

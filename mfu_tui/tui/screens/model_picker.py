@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -22,7 +24,7 @@ class ModelPicker(ModalScreen[str | None]):
     | escape | Keep the current model. | `models.cancel` |
     """
 
-    BINDINGS: list[BindingType] = [Binding("escape", "cancel", "Cancel", id="models.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="models.cancel")]
 
     DEFAULT_CSS = """
     ModelPicker {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -23,7 +25,7 @@ class RenameScreen(ModalScreen[str | None]):
 
     AUTO_FOCUS = "Input"
 
-    BINDINGS: list[BindingType] = [Binding("escape", "cancel", "Cancel", id="rename.cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="rename.cancel")]
 
     DEFAULT_CSS = """
     RenameScreen {

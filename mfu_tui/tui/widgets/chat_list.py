@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
@@ -25,7 +27,7 @@ class ChatList(OptionList):
     | delete, f8 | Delete the highlighted chat (asks first). | `chat_list.delete` |
     """
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select", "Open", id="chat_list.open", show=False, tooltip="Open the highlighted chat"),
         Binding("f2", "rename", "Rename", id="chat_list.rename", tooltip="Rename the highlighted chat"),
         Binding("delete,f8", "delete", "Delete", id="chat_list.delete", tooltip="Delete the highlighted chat"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.message import Message
@@ -26,7 +28,7 @@ class Composer(TextArea):
     | escape | Stop editing and clear the composer. | `composer.stop_editing` |
     """
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "send", "Send", id="composer.send", tooltip="Send the message (or the edit)"),
         Binding("ctrl+j", "newline", "New line", id="composer.newline", tooltip="Insert a new line"),
         Binding("up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="Edit last message (box empty)"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -34,7 +35,7 @@ class Conversation(VerticalScroll, can_focus=True):
     | end | Go to the newest message. | `conversation.bottom` |
     """
 
-    BINDINGS: list[BindingType] = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("up", "select_previous", "Previous", id="conversation.previous", show=False, tooltip="Select the previous message"),
         Binding("down", "select_next", "Next", id="conversation.next", show=False, tooltip="Select the next message"),
         Binding("c", "copy_message", "Copy", id="conversation.copy", tooltip="Copy the selected message"),

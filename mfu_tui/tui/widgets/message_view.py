@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
@@ -19,7 +20,7 @@ Role = Literal["user", "assistant"]
 SEGMENT_CHARS = 2000
 
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
-_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.M | re.S)
+_FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
 
 #: What the line under an assistant message says for each status.
 STATUS_NOTES = {
@@ -32,16 +33,32 @@ STATUS_NOTES = {
 }
 
 
+class FrozenMarkdown(Static):
+    """A finished part of a long answer that is still streaming, drawn as one widget.
+
+    A Textual ``Markdown`` is a widget per block, and every new chunk makes
+    Textual lay out all of them again; freezing the finished parts into one
+    widget each (drawn by Rich's Markdown) keeps a chunk's cost flat. The
+    whole answer becomes one Textual ``Markdown`` again when it ends.
+    """
+
+    def __init__(self, source: str) -> None:
+        super().__init__(RichMarkdown(source, code_theme="monokai"), classes="body frozen")
+        self.source = source
+        """The Markdown text drawn here."""
+
+
 class MessageView(Vertical):
     """A message in the conversation pane.
 
     User messages are plain text (what was typed is shown as typed);
     assistant messages are Markdown with highlighted code blocks. While an
     answer streams, pieces go through Textual's ``MarkdownStream``, which
-    batches them, into a Markdown widget that is replaced by a fresh one
-    every ``segment_chars`` characters (at a paragraph break), so the cost
-    of a chunk does not grow with the answer. At the end the stream stops
-    and the full text is rendered once, in one widget.
+    batches them, into a Markdown widget; every ``segment_chars`` characters
+    (at a paragraph break) that part is frozen into one ``FrozenMarkdown``
+    widget and a fresh Markdown widget takes the stream, so the cost of a
+    chunk does not grow with the answer. At the end the stream stops and
+    the full text is rendered once, in one Textual Markdown widget.
     """
 
     DEFAULT_CSS = """
@@ -99,7 +116,7 @@ class MessageView(Vertical):
         self._stream: MarkdownStream | None = None
         # Assistant text is shown by one Markdown widget, or several while a
         # long answer streams (see ``stream_split``).
-        self._segments: list[Markdown] = [Markdown(text, classes="body")] if role == "assistant" else []
+        self._segments: list[Markdown | FrozenMarkdown] = [Markdown(text, classes="body")] if role == "assistant" else []
         self._segment_chars = len(text)
         self._breaks = ParagraphBreaks(text if role == "assistant" else "")
         self.segment_chars = SEGMENT_CHARS
@@ -155,9 +172,12 @@ class MessageView(Vertical):
             # Keep each append cheap: the next pieces go to a new widget.
             await self._stream.stop()
             self._stream = None
+            done = self._segments[-1]
+            frozen = FrozenMarkdown(done.source)
             segment = Markdown(classes="body")
-            await self.mount(segment, after=self._segments[-1])
-            self._segments.append(segment)
+            await self.mount(frozen, segment, after=done)
+            await done.remove()
+            self._segments[-1:] = [frozen, segment]
             self._segment_chars = 0
 
     async def finish(self, status: str, text: str | None = None) -> None:
@@ -182,10 +202,13 @@ class MessageView(Vertical):
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        first, *rest = self._segments
-        if rest:
-            await self.remove_children(rest)
-        self._segments = [first]
         self._segment_chars = len(text)
         self._breaks = ParagraphBreaks(text)
-        await first.update(text)
+        first, *rest = self._segments
+        if not rest and isinstance(first, Markdown):
+            await first.update(text)
+            return
+        whole = Markdown(text, classes="body")
+        await self.mount(whole, before=first)
+        await self.remove_children(self._segments)
+        self._segments = [whole]
