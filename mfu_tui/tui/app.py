@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -63,6 +63,10 @@ from mfu_tui.tui.widgets.status_dot import StatusDot
 #: ``finishReason`` of ``complete`` -> the status shown under the message.
 FINISH_STATUS = {"stop": "complete", "length": "length", "error": "error", "interrupted": "interrupted"}
 
+
+#: Error codes for which the client drops a sent message from its outbox
+#: (others, like ``conflict``, are tried again by the client).
+_DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"}
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "load", "more"}
@@ -150,7 +154,7 @@ class ChatApp(App[None]):
         self._held: list[ServerFrame | MessageReloaded] = []
         # The clientMessageId of the message that is creating a new chat.
         self._creating: str | None = None
-        self._unsubscribe: list[object] = []
+        self._unsubscribe: list[Callable[[], None]] = []
         if settings.keymap:
             self.set_keymap(settings.keymap)
 
@@ -203,7 +207,7 @@ class ChatApp(App[None]):
 
     async def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
-            unsubscribe()  # type: ignore[operator]
+            unsubscribe()
         await self.client.close()
 
     def _on_client_state(self, state: ConnectionState) -> None:
@@ -224,9 +228,8 @@ class ChatApp(App[None]):
         # the same cause); one notification on screen is enough.
         if not any(note.title == title and note.message == message for note in self._notifications):
             self.notify(message, title=title, severity=severity, timeout=10, markup=False)
-        refused = getattr(error, "client_message_id", None)
-        if refused is not None and error.code in {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"}:
-            self._give_back(refused)
+        if error.client_message_id is not None and error.code in _DROPPED:
+            self._give_back(error.client_message_id)
 
     def _give_back(self, client_message_id: str) -> None:
         """A sent message was refused for good: mark it and put its text back to edit."""
@@ -470,8 +473,14 @@ class ChatApp(App[None]):
         try:
             await self.client.send(frame)  # into the on-disk outbox first
         except (ClientError, OSError) as error:
+            # Not kept anywhere: the text stays in the box to fix and resend.
             await view.remove()
-            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error", markup=False)
+            if self._creating == frame.client_message_id:
+                self._creating = None
+            if isinstance(error, ClientError):
+                self._report(error)
+            else:
+                self.notify(f"Could not keep the message: {error}.", title="Not sent", severity="error", markup=False)
             return
         self.composer.done()
         self.conversation.anchor()

@@ -99,3 +99,17 @@ async def test_a_long_chat_opens_with_a_window_and_loads_older_messages(tmp_path
             assert conversation.selected_view is conversation.views[0]
             assert conversation.views[0].text == "message 0"
             assert not conversation.query("#older")
+
+
+async def test_a_refused_message_stays_in_the_box(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        too_long = "word " * 20_000  # over the protocol's 64 KiB frame limit
+        app.composer.text = too_long  # as a paste would
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.composer.text == too_long
+        assert app.conversation.views == [] and app.chat_id is None
+        notes = [n for n in app._notifications if n.title == "Message too long"]
+        assert len(notes) == 1 and "Shorten it" in notes[0].message

@@ -151,6 +151,8 @@ class MessageView(Vertical):
             self.query_one(".note", Static).update(self._note())
 
     def _note(self) -> str:
+        if self.role == "user" and self.status == "error":
+            return "not sent: the server refused it (the text is back in the message box)"
         return STATUS_NOTES.get(self.status, "")
 
     async def append(self, delta: str, seq: int) -> None:
