@@ -17,10 +17,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from textual._doc import take_svg_screenshot  # noqa: E402  (Textual's own snapshot drawer)
+from textual._doc import take_svg_screenshot
 
-from tests.tui.helpers import server_thread  # noqa: E402
-from tests.tui.scenes import FAST_SERVER, SCENES, SIZES, SLOW_SERVER, Servers  # noqa: E402
+from tests.tui.helpers import server_thread
+from tests.tui.scenes import FAST_SERVER, SCENES, SIZES, SLOW_SERVER, Servers
 
 OUT = Path(__file__).resolve().parent
 

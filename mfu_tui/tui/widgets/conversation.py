@@ -91,10 +91,13 @@ class Conversation(VerticalScroll, can_focus=True):
         return len(self._older)
 
     def view(self, message_id: str) -> MessageView | None:
-        """The widget of a stored message, if mounted."""
-        for view in self.query_children(MessageView):
-            if view.message_id == message_id:
-                return view
+        """The widget of a stored message, if mounted.
+
+        Searched from the bottom: the message a chunk is for is nearly always the last.
+        """
+        for child in reversed(self.children):
+            if isinstance(child, MessageView) and child.message_id == message_id:
+                return child
         return None
 
     def view_by_client_id(self, client_message_id: str) -> MessageView | None:
