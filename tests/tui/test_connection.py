@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mfu_tui.client import ChatClient, Status
-from mfu_tui.protocol import Complete
+from mfu_tui.protocol import Chunk, Complete
 from tests.support.server import RunningServer, running_server
 from tests.tui.helpers import (
     FrameWaiter,
@@ -113,3 +113,32 @@ async def test_a_refused_message_stays_in_the_box(server: RunningServer, tmp_pat
         assert app.conversation.views == [] and app.chat_id is None
         notes = [n for n in app._notifications if n.title == "Message too long"]
         assert len(notes) == 1 and "Shorten it" in notes[0].message
+
+
+async def test_the_view_follows_the_stream_until_the_user_scrolls_up(slow_server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(slow_server.url, slow_server.token(), tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await ready(app, pilot)
+        conversation = app.conversation
+        long_enough = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 50)
+        await pilot.press(*"a long one", "enter")
+        await long_enough.wait()
+        await settle(app, pilot)
+        assert conversation.max_scroll_y > 0
+        assert conversation.scroll_y == conversation.max_scroll_y  # following the bottom
+        conversation.focus()
+        await pilot.press("pageup")
+        await pilot.pause()
+        held = conversation.scroll_y
+        assert held < conversation.max_scroll_y
+        more = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 80)
+        await more.wait()
+        await settle(app, pilot)
+        assert conversation.scroll_y == held < conversation.max_scroll_y  # left where the user put it
+        await pilot.press("end")
+        await pilot.pause()
+        again = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 110)
+        await again.wait()
+        await settle(app, pilot)
+        assert conversation.scroll_y == conversation.max_scroll_y  # following again
+        await app.client.cancel(app.chat_id)
