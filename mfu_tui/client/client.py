@@ -23,7 +23,6 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
@@ -35,6 +34,7 @@ from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
 from mfu_tui.protocol import (
     MAX_FRAME_BYTES,
+    MAX_SERVER_FRAME_BYTES,
     Ack,
     Cancel,
     Cancelled,
@@ -85,9 +85,6 @@ _REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized"
 #: Seconds before a message refused with ``conflict`` or ``rate_limited`` is tried again
 #: (a conflict also clears as soon as the running answer in that chat ends).
 _RETRY_REFUSED_AFTER = {"conflict": 2.0, "rate_limited": 10.0}
-#: A server frame may exceed the protocol's inbound limit (a long chat in ``get_chat``).
-_MAX_SERVER_FRAME = 16 * 1024 * 1024
-_server_frames = msgspec.json.Decoder(ServerFrame)
 
 
 class _RedactTokens(logging.Filter):
@@ -433,7 +430,7 @@ class ChatClient:
                 open_timeout=self.open_timeout,
                 ping_interval=None,  # our JSON heartbeat measures the RTT the UI shows
                 close_timeout=2.0,
-                max_size=_MAX_SERVER_FRAME,
+                max_size=MAX_SERVER_FRAME_BYTES,
                 logger=_wire_log,
             )
         except InvalidStatus as error:
@@ -571,8 +568,8 @@ class ChatClient:
 
     async def _receive(self, data: str | bytes) -> None:
         try:
-            frame = decode_server(data) if len(data) <= MAX_FRAME_BYTES else _server_frames.decode(data)
-        except (ProtocolError, msgspec.DecodeError) as error:
+            frame = decode_server(data)
+        except ProtocolError as error:
             log.warning("ignoring an invalid frame from the server: %s", error)
             self._emit_error(ClientError(f"the server sent an invalid frame: {error}"))
             return

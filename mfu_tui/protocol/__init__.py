@@ -17,6 +17,7 @@ from mfu_tui.protocol.close_codes import (
 )
 from mfu_tui.protocol.codec import (
     MAX_FRAME_BYTES,
+    MAX_SERVER_FRAME_BYTES,
     decode_client,
     decode_result,
     decode_server,
@@ -66,6 +67,7 @@ from mfu_tui.protocol.frames import (
 __all__ = [
     "CLOSE_CODES",
     "MAX_FRAME_BYTES",
+    "MAX_SERVER_FRAME_BYTES",
     "PROTOCOL_VERSION",
     "Ack",
     "Cancel",

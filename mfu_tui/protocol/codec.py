@@ -17,8 +17,10 @@ import msgspec
 from mfu_tui.protocol.errors import ProtocolError
 from mfu_tui.protocol.frames import ClientFrame, Frame, ServerFrame
 
-#: Inbound frames larger than this are refused (the server closes with 1009).
+#: Client frames larger than this are refused (the server closes with 1009).
 MAX_FRAME_BYTES = 64 * 1024
+#: Server frames may be larger (``get_chat`` of a long chat), up to this.
+MAX_SERVER_FRAME_BYTES = 16 * 1024 * 1024
 
 _T = TypeVar("_T")
 
@@ -59,7 +61,7 @@ def decode_client(data: bytes | str) -> ClientFrame:
     Raises:
         ProtocolError: the data is not a valid client frame; the message says why.
     """
-    return _decode(_client_decoder, data)
+    return _decode(_client_decoder, data, MAX_FRAME_BYTES)
 
 
 def decode_server(data: bytes | str) -> ServerFrame:
@@ -68,7 +70,7 @@ def decode_server(data: bytes | str) -> ServerFrame:
     Raises:
         ProtocolError: the data is not a valid server frame; the message says why.
     """
-    return _decode(_server_decoder, data)
+    return _decode(_server_decoder, data, MAX_SERVER_FRAME_BYTES)
 
 
 def decode_result(data: Any, kind: type[_T]) -> _T:
@@ -85,11 +87,11 @@ def decode_result(data: Any, kind: type[_T]) -> _T:
         raise ProtocolError(_describe(str(error), root="data")) from None
 
 
-def _decode(decoder: msgspec.json.Decoder, data: bytes | str) -> Any:
+def _decode(decoder: msgspec.json.Decoder, data: bytes | str, limit: int) -> Any:
     if not isinstance(data, (bytes, bytearray, memoryview, str)):
         raise ProtocolError(f"a frame must be text, got {type(data).__name__}")
-    if len(data) > MAX_FRAME_BYTES:
-        raise ProtocolError(f"frame is larger than {MAX_FRAME_BYTES} bytes")
+    if len(data) > limit:
+        raise ProtocolError(f"frame is larger than {limit} bytes")
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as error:

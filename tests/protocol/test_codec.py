@@ -229,3 +229,11 @@ def test_corrupted_real_frames_raise_only_protocol_error(frame, data):
         wire[index] = data.draw(st.integers(0, 255))
     _only_protocol_errors(p.decode_client, bytes(wire))
     _only_protocol_errors(p.decode_server, bytes(wire))
+
+
+def test_server_frames_may_exceed_the_client_limit():
+    """A long chat in ``get_chat`` is larger than any frame a client may send."""
+    big = p.Result(request_id="r", data={"text": "x" * (2 * p.MAX_FRAME_BYTES)})
+    assert p.decode_server(p.encode(big)) == big
+    with pytest.raises(p.ProtocolError, match=f"larger than {p.MAX_SERVER_FRAME_BYTES} bytes"):
+        p.decode_server(b" " * (p.MAX_SERVER_FRAME_BYTES + 1))
