@@ -1,0 +1,262 @@
+"""Streaming render: the app, headless, shows a long answer from the real server at full speed.
+
+The server runs as a subprocess (``python -m mfu_tui serve``) with
+``--demo-delay-ms 0``: the demo provider's answer (``--words`` words: a
+heading, a list, a code block, then one long paragraph), or with
+``--source markdown`` the answer of ``bench.upstream`` relayed through
+``--provider openai`` (sections of paragraphs, lists and code blocks: what
+a model writes). The same question is then streamed to:
+
+bare
+    a bare websockets client that only decodes the frames: the floor;
+ours
+    the app (``ChatApp`` under ``App.run_test``), whose message view feeds
+    pieces through Textual's ``MarkdownStream`` into bounded segments;
+naive
+    the same app with ``MessageView.append`` replaced by a re-render of the
+    whole Markdown on each chunk (``Markdown.update(all text so far)``), on
+    the smaller ``--naive-words`` answer since it grows quadratically (ours
+    runs that size too, for a like-for-like ratio).
+
+Figures per run: seconds from the first chunk received to the final text
+rendered (the ``complete`` frame applied, the final widgets mounted,
+``app.settled()`` and one ``pilot.pause()``) and its ratio to bare
+(target <= 1.2); app CPU per chunk over the first and the last tenth of the
+chunks (target: flat); key-press latency while streaming (a key ``x`` sent
+to the focused composer every ``--key-every-ms`` until its
+``TextArea.Changed`` is handled).
+
+    python -m bench.render                          # demo answer, 20,000 words
+    python -m bench.render --source markdown --words 20000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.widgets import Markdown, TextArea
+from websockets.asyncio.client import connect
+
+from bench.common import load_average, machine, percentiles, start_upstream
+from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
+from mfu_tui.tui import AppSettings, ChatApp
+from mfu_tui.tui import app as app_module
+from mfu_tui.tui.widgets.message_view import MessageView
+from tests.support.server import ServerProcess
+
+TIMEOUT = 600.0
+
+
+# --- bare client ---------------------------------------------------------------
+
+
+async def bare(url: str, token: str, question: str) -> dict[str, Any]:
+    """A bare websockets client: seconds from the first chunk to ``complete``."""
+    async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, proxy=None, max_queue=None) as ws:
+        await ws.send(encode(Message(chat_id=None, content=question, client_message_id=str(uuid.uuid4()))).decode())
+        first, chunks = 0.0, 0
+        async with asyncio.timeout(TIMEOUT):
+            async for data in ws:
+                frame = decode_server(data)
+                if isinstance(frame, Chunk):
+                    chunks += 1
+                    first = first or time.perf_counter()
+                elif isinstance(frame, Complete):
+                    return {"seconds": time.perf_counter() - first, "chunks": chunks}
+    raise RuntimeError("closed before complete")
+
+
+# --- the app -------------------------------------------------------------------
+
+
+class BenchApp(ChatApp):
+    """The app, plus a hook that resolves a future when the composer's text changes."""
+
+    # Textual resolves a relative CSS_PATH next to the subclass's module: point at the app's file.
+    CSS_PATH = str(Path(app_module.__file__).parent / str(ChatApp.CSS_PATH))
+    on_changed: Callable[[], object] | None = None
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self.on_changed is not None:
+            self.on_changed()
+            self.on_changed = None
+
+
+async def _naive_append(self: MessageView, delta: str, seq: int) -> None:
+    """The naive baseline: re-render the whole Markdown on each chunk."""
+    if seq <= self.last_seq:
+        return
+    self.last_seq = seq
+    self._pieces.append(delta)
+    self._text = None
+    self.status = "streaming"
+    await self.query(Markdown).last().update(self.text)
+
+
+async def app_run(url: str, token: str, question: str, workdir: Path, naive: bool, key_every: float, size: tuple[int, int]) -> dict[str, Any]:
+    original = MessageView.append
+    applied: list[tuple[float, float]] = []  # (process time, wall time) after each chunk applied
+
+    async def timed_append(self: MessageView, delta: str, seq: int) -> None:
+        await (_naive_append if naive else original)(self, delta, seq)
+        applied.append((time.process_time(), time.perf_counter()))
+
+    MessageView.append = timed_append  # type: ignore[method-assign]
+    app = BenchApp(AppSettings(url=url, token=token, plain=False, cursor_blink=False, data_dir=workdir / f"data-{uuid.uuid4()}", export_dir=workdir))
+    try:
+        async with app.run_test(size=size) as pilot:
+            async with asyncio.timeout(TIMEOUT):
+                while not app.client.state.status.name == "CONNECTED":
+                    await asyncio.sleep(0.01)
+                await app.settled()
+            marks: dict[str, float] = {}
+            complete = asyncio.get_running_loop().create_future()
+
+            def on_frame(frame: Any) -> None:
+                if isinstance(frame, Chunk) and "first" not in marks:
+                    marks["first"] = time.perf_counter()
+                elif isinstance(frame, Complete) and not complete.done():
+                    complete.set_result(None)
+
+            unsubscribe = app.client.on_message(on_frame)
+            app.composer.focus()
+            app.composer.text = question
+            _send_key(app, "enter", None)  # not pilot.press: it waits for the app to be idle, i.e. the whole stream
+            key_ms: list[float] = []
+            stop_keys = threading.Event()
+            keys = threading.Thread(target=_press_keys, args=(app, asyncio.get_running_loop(), key_every, key_ms, stop_keys))
+            keys.start()
+            async with asyncio.timeout(TIMEOUT):
+                await complete
+                await app.settled()
+                await pilot.pause()
+            end = time.perf_counter()
+            stop_keys.set()
+            await asyncio.to_thread(keys.join)
+            unsubscribe()
+            views = app.conversation.views
+            text = views[-1].text if views else ""
+    finally:
+        MessageView.append = original  # type: ignore[method-assign]
+    tenth = max(len(applied) // 10, 2)
+    start_cpu = (applied[tenth][0] - applied[0][0]) / (tenth - 0)
+    end_cpu = (applied[-1][0] - applied[-1 - tenth][0]) / tenth
+    return {
+        "seconds": end - marks["first"],
+        "chunks_applied": len(applied),
+        "text_words": len(text.split()),
+        "cpu_ms_per_chunk_first_tenth": round(start_cpu * 1000, 3),
+        "cpu_ms_per_chunk_last_tenth": round(end_cpu * 1000, 3),
+        "key_press_ms": percentiles(key_ms, 1),
+    }
+
+
+def _press_keys(app: BenchApp, loop: asyncio.AbstractEventLoop, every: float, latencies: list[float], stop: threading.Event) -> None:
+    """From a thread, as a terminal's input does: ``x`` every ``every`` seconds until ``stop``.
+
+    Each key is timed from the moment the thread hands it to the event loop
+    to its ``TextArea.Changed`` handled, so time the loop spends blocked
+    (a long render) counts, as it would for a user typing.
+    """
+    while not stop.is_set():
+        handled = threading.Event()
+        sent = time.perf_counter()
+        app.on_changed = lambda: (latencies.append((time.perf_counter() - sent) * 1000), handled.set())
+        loop.call_soon_threadsafe(_send_key, app, "x", "x")
+        if not handled.wait(60):
+            break
+        stop.wait(every)
+
+
+def _send_key(app: ChatApp, key: str, character: str | None) -> None:
+    """What a terminal key press does: a ``Key`` event from the driver (as ``Pilot.press``, without its wait)."""
+    event = events.Key(key, character)
+    event.set_sender(app)
+    assert app._driver is not None
+    app._driver.send_message(event)
+
+
+# --- the conductor ---------------------------------------------------------------
+
+
+def start_server(workdir: Path, source: str, words: int) -> tuple[ServerProcess, Any]:
+    common = ("--rate-limit", "1000000", "--log-level", "warning", "--send-queue-bytes", str(1 << 30))
+    if source == "demo":
+        server = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", "0", *common)
+        server.start()
+        return server, None
+    upstream, base_url = start_upstream("--mode", "markdown", "--words", str(words))
+    server = ServerProcess(workdir, "--provider", "openai", *common, env={"MFU_OPENAI_BASE_URL": base_url})
+    server.start()
+    return server, upstream
+
+
+async def measure(source: str, words: int, workdir: Path, args: argparse.Namespace, naive: bool) -> dict[str, Any]:
+    server, upstream = start_server(workdir / f"{source}-{words}-{naive}", source, words)
+    try:
+        token = server.token("bench")
+        size = tuple(int(n) for n in args.size.split("x"))
+        load = load_average()
+        floor = min([await bare(server.url, token, "bench render") for _ in range(args.repeat)], key=lambda r: r["seconds"])
+        runs = [
+            await app_run(server.url, token, "bench render", workdir, naive, args.key_every_ms / 1000, size)  # type: ignore[arg-type]
+            for _ in range(args.repeat)
+        ]
+        best = min(runs, key=lambda r: r["seconds"])
+    finally:
+        server.terminate()
+        server.wait()
+        if upstream is not None:
+            upstream.terminate()
+            upstream.wait()
+    return {
+        "approach": "naive" if naive else "ours",
+        "source": source,
+        "words": words,
+        "chunks": floor["chunks"],
+        "bare_seconds": round(floor["seconds"], 3),
+        "app_seconds": round(best["seconds"], 3),
+        "ratio": round(best["seconds"] / floor["seconds"], 2),
+        **{k: v for k, v in best.items() if k != "seconds"},
+        "load_1min": load,
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        Path.mkdir(workdir / "x", exist_ok=True)
+        for source in args.source.split(","):
+            for words, naive in ((args.words, False), (args.naive_words, False), (args.naive_words, True)):
+                if words and not (source, words, naive) in [(r["source"], r["words"], r["approach"] == "naive") for r in results]:
+                    (workdir / f"{source}-{words}-{naive}").mkdir()
+                    results.append(await measure(source, words, workdir, args, naive))
+    return {"machine": machine(), "runs": results}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", default="demo", help="demo, markdown, or both as demo,markdown (default demo)")
+    parser.add_argument("--words", type=int, default=20000, help="words of the long answer (default 20000)")
+    parser.add_argument("--naive-words", type=int, default=2000, help="answer size for the naive baseline (default 2000; 0: skip)")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept (default 1)")
+    parser.add_argument("--key-every-ms", type=float, default=50.0, help="pause between two key presses (default 50)")
+    parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Startup: ``mfu-chat --version`` and the app's time to first frame, each against its floor.
+
+``--version`` is timed as a subprocess against ``python -c pass`` (the
+interpreter's own start). The first frame: ``mfu-chat`` runs in a
+pseudo-terminal of ``--size`` (pointed at a real server on loopback, with a
+fresh HOME), and the time runs from the spawn to the first output holding
+the sidebar's title "Chats"; the floor is ``bench.bare_app``, a bare Textual
+app of the same layout and size, timed the same way. Each figure is the
+median of ``--runs`` runs.
+
+    python -m bench.startup --runs 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import os
+import pty
+import select
+import signal
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import machine
+from tests.support.server import ServerProcess
+
+MARKER = b"Chats"
+
+
+def time_command(command: list[str], runs: int, env: dict[str, str]) -> float:
+    """Median seconds of ``command`` run to completion."""
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def first_frame(command: list[str], size: tuple[int, int], env: dict[str, str], timeout: float = 30.0) -> float:
+    """Seconds from spawning ``command`` in a pseudo-terminal to the first output holding ``MARKER``."""
+    columns, rows = size
+    started = time.perf_counter()
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a terminal of the right size, then the command
+        fcntl.ioctl(sys.stdout.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        os.execvpe(command[0], command, env)
+    seen = b""
+    try:
+        while time.perf_counter() - started < timeout:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    seen += os.read(fd, 65536)
+                except OSError:
+                    break
+                if MARKER in seen:
+                    return time.perf_counter() - started
+        raise RuntimeError(f"no first frame from {command[:3]}: {seen[-300:]!r}")
+    finally:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=10, help="runs of each; the median is kept (default 10)")
+    parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
+    args = parser.parse_args()
+    size = tuple(int(n) for n in args.size.split("x"))
+    mfu_chat = str(Path(sys.executable).with_name("mfu-chat"))
+    report: dict[str, Any] = {"machine": machine()}
+    with tempfile.TemporaryDirectory() as home:
+        env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": f"{home}/.config", "XDG_DATA_HOME": f"{home}/.local/share",
+               "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        floor = time_command([sys.executable, "-c", "pass"], args.runs, env)
+        version = time_command([mfu_chat, "--version"], args.runs, env)
+        report["version"] = {"mfu_chat_seconds": round(version, 3), "python_c_pass_seconds": round(floor, 3),
+                             "ratio": round(version / floor, 2)}
+        server = ServerProcess(Path(home), "--log-level", "warning")
+        server.start()
+        try:
+            app = [mfu_chat, "--server", server.url, "--token", server.token("bench")]
+            bare = [sys.executable, "-m", "bench.bare_app"]
+            ours = statistics.median(first_frame(app, size, env) for _ in range(args.runs))  # type: ignore[arg-type]
+            floor = statistics.median(first_frame(bare, size, env) for _ in range(args.runs))  # type: ignore[arg-type]
+        finally:
+            server.terminate()
+            server.wait()
+        report["first_frame"] = {"mfu_chat_seconds": round(ours, 3), "bare_textual_seconds": round(floor, 3),
+                                 "ratio": round(ours / floor, 2), "size": args.size}
+    report["load_1min_after"] = round(os.getloadavg()[0], 2)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
