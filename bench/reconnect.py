@@ -1,0 +1,129 @@
+"""Reconnect: time from the server coming back to green, and dead-peer detection under a blackhole.
+
+back_to_green
+    A ``ChatClient`` (the app's client, default settings) is connected to
+    the real server (a subprocess on a fixed port). The server is killed
+    (SIGKILL), stays down ``--outages`` seconds, and starts again on the
+    same port and database; the figure is the time from the server
+    listening again to the client's state being ``CONNECTED`` (the app's
+    green dot). The client waits a full-jitter exponential backoff between
+    attempts (ceiling 0.5 s doubling up to 20 s), so the figure grows with
+    the outage; each outage is run ``--runs`` times.
+blackhole
+    The client talks to the server through ``tests/support/proxy.py``'s
+    fault proxy, which then stops forwarding without closing anything (no
+    FIN, no RST). The figure is the time from the blackhole to the client
+    leaving ``CONNECTED``, with the heartbeat of ``--ping-interval`` and
+    ``--ping-timeout`` (default: the app's, 25 s and 10 s; expect
+    interval..interval + timeout).
+
+    python -m bench.reconnect --outages 1,5,15 --runs 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import load_average, machine
+from mfu_tui.client import ChatClient, Status
+from tests.support.proxy import FaultProxy
+from tests.support.server import ServerProcess
+
+TIMEOUT = 120.0
+
+
+async def _state(client: ChatClient, wanted: bool) -> float:
+    """Wait until the client is (``wanted``) or is not (not ``wanted``) connected; the time then."""
+    changed = asyncio.Event()
+    unsubscribe = client.on_state(lambda state: changed.set())
+    try:
+        async with asyncio.timeout(TIMEOUT):
+            while (client.state.status is Status.CONNECTED) != wanted:
+                changed.clear()
+                await changed.wait()
+        return time.perf_counter()
+    finally:
+        unsubscribe()
+
+
+async def back_to_green(workdir: Path, outage: float, runs: int) -> dict[str, Any]:
+    server = ServerProcess(workdir, "--log-level", "warning")
+    server.start()
+    client = ChatClient(server.url, server.token("bench"), data_dir=workdir / "client")
+    times = []
+    try:
+        await client.connect()
+        await _state(client, True)
+        for _ in range(runs):
+            await asyncio.sleep(1)  # let the connection count as healthy, as a long-lived one would
+            server.kill()
+            await _state(client, False)
+            await asyncio.sleep(outage)
+            await asyncio.to_thread(server.start)
+            back = time.perf_counter()
+            times.append(await _state(client, True) - back)
+    finally:
+        await client.close()
+        server.terminate()
+        server.wait()
+    return {"outage_seconds": outage, "runs": runs, "median_seconds": round(statistics.median(times), 3),
+            "max_seconds": round(max(times), 3), "all": [round(t, 3) for t in times]}
+
+
+async def blackhole(workdir: Path, ping_interval: float, ping_timeout: float) -> dict[str, Any]:
+    server = ServerProcess(workdir, "--log-level", "warning")
+    server.start()
+    try:
+        async with FaultProxy(server.port) as proxy:
+            client = ChatClient(proxy.url("/ws"), server.token("bench"), data_dir=workdir / "client",
+                                ping_interval=ping_interval, ping_timeout=ping_timeout)
+            try:
+                await client.connect()
+                await _state(client, True)
+                started = time.perf_counter()
+                proxy.blackhole()
+                noticed = await _state(client, False)
+            finally:
+                await client.close()
+    finally:
+        server.terminate()
+        server.wait()
+    return {"ping_interval": ping_interval, "ping_timeout": ping_timeout,
+            "detected_after_seconds": round(noticed - started, 2)}
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    report: dict[str, Any] = {"machine": machine(), "back_to_green": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for n, outage in enumerate(float(x) for x in args.outages.split(",")):
+            where = Path(tmp) / f"outage-{n}"
+            where.mkdir()
+            report["back_to_green"].append(await back_to_green(where, outage, args.runs))
+        where = Path(tmp) / "blackhole"
+        where.mkdir()
+        report["blackhole"] = [await blackhole(where, args.ping_interval, args.ping_timeout) for _ in range(args.blackhole_runs)]
+    report["load_1min_after"] = load_average()
+    return report
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--outages", default="1,5", help="seconds the server stays down, comma-separated (default 1,5)")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each outage (default 3)")
+    parser.add_argument("--ping-interval", type=float, default=25.0, help="client heartbeat interval (default 25, the app's)")
+    parser.add_argument("--ping-timeout", type=float, default=10.0, help="client heartbeat timeout (default 10, the app's)")
+    parser.add_argument("--blackhole-runs", type=int, default=1, help="blackhole runs (default 1)")
+    args = parser.parse_args()
+    print(json.dumps(asyncio.run(run(args)), indent=2))
+
+
+if __name__ == "__main__":
+    main()
