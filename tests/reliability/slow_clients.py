@@ -222,7 +222,7 @@ async def run(
             ended = await asyncio.gather(
                 *(s.until_end(cid) for s, cid in zip(stalled, big, strict=True))
             )
-            recovery = [time.perf_counter() - unstalled]  # all of them, together
+            recovery = [s.ended_at - unstalled for s in stalled if s.ended_at is not None]
             report.recovered = sum(ended)
             await asyncio.gather(*floods)
             await _compare(everyone, report)

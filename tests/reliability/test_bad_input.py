@@ -24,6 +24,6 @@ def test_the_client_survives_garbage_oversize_and_shuffled_frames(tmp_path):
     report = hostile_server.run(examples=1000, seed=20261126, workdir=tmp_path)
     assert report.examples == 1000 and report.invalid_frame_errors > 500
     assert report.failed_requests == []
-    assert report.reconnects_after_oversize == 1
+    assert report.connections_after_drop >= 2  # cut by the oversize frame, then a good one
     assert report.shuffled_answer_ok
     assert report.final_state == "connected"
