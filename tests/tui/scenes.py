@@ -10,6 +10,7 @@ text cursor does not blink.
 from __future__ import annotations
 
 import socket
+from functools import partial
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +36,7 @@ SIZES = [(80, 24), (120, 36)]
 
 #: Server settings of the scenes: short answers, fast; and slow ones to cancel.
 FAST_SERVER = {"demo_words": 52, "demo_delay_ms": 1}
-SLOW_SERVER = {"demo_words": 200, "demo_delay_ms": 400}
+SLOW_SERVER = {"demo_words": 200, "demo_delay_ms": 600}
 
 QUESTION = "How do I print in Python?"
 
@@ -62,9 +63,9 @@ class Scene:
     build: Callable[[Servers, Path, str], tuple[ChatApp, RunBefore]]
 
 
-def scene_app(url: str, token: str, tmp_path: Path, user: str) -> ChatApp:
+def scene_app(url: str, token: str, tmp_path: Path, user: str, *, plain: bool = False) -> ChatApp:
     """An app for a scene: its own user and directories, and a cursor that does not blink."""
-    return make_app(url, token, tmp_path, user=user, cursor_blink=False)
+    return make_app(url, token, tmp_path, user=user, cursor_blink=False, plain=plain)
 
 
 async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) -> None:
@@ -107,8 +108,8 @@ def _reconnecting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp,
     return app, run_before
 
 
-def _offline(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    app = scene_app(servers.fast.url, servers.fast.token(user, ttl=-120), tmp_path, user)
+def _offline(servers: Servers, tmp_path: Path, user: str, *, plain: bool = False) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user, ttl=-120), tmp_path, user, plain=plain)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await StateWaiter(app.client, stopped_by_auth).wait()
@@ -135,7 +136,7 @@ def _cancelled(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, Ru
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
-        # The slow server writes a word every 0.4 s: once the tenth (the end
+        # The slow server writes a word every 0.6 s: once the tenth (the end
         # of the quoted question) is here, esc stops the answer before the next.
         tenth = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 10)
         cancelled = FrameWaiter(app.client, frame_of(Cancelled))
@@ -163,6 +164,11 @@ SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
+    Scene(
+        "offline-plain",
+        "The same where colour or symbols cannot be shown (NO_COLOR, TERM=dumb, not UTF-8): words.",
+        partial(_offline, plain=True),
+    ),
     Scene("answer", "A streamed answer in Markdown with a highlighted code block.", _answer),
     Scene("cancelled", "An answer stopped with esc: the partial text stays, marked cancelled.", _cancelled),
     Scene("help", "F1: every key binding with its id.", _help),
