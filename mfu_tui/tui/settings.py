@@ -30,8 +30,11 @@ class AppSettings:
     """Words instead of coloured symbols; ``None`` decides from the terminal."""
     cursor_blink: bool = True
     """Blink the text cursor in the message box."""
-    window: int = 40
-    """How many messages get widgets at once when a chat opens."""
+    window: int = 12
+    """How many messages get widgets when a chat opens, and per load of older ones.
+
+    A Markdown message is many widgets (about 50 ms each to build), so this
+    bounds the time to open a chat whatever its length."""
     keymap: dict[str, str] = field(default_factory=dict)
     """Binding id to keys, to remap keys (see the help screen, F1)."""
     ping_interval: float = 25.0

@@ -64,7 +64,7 @@ class Conversation(VerticalScroll, can_focus=True):
             self.text = text
             self.what = what
 
-    def __init__(self, *, window: int = 40, id: str | None = None) -> None:
+    def __init__(self, *, window: int = 12, id: str | None = None) -> None:
         """
         Args:
             window: How many messages get widgets at once (at open and per older load).
