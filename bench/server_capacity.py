@@ -14,8 +14,10 @@ relay
     OpenAI-compatible process that writes ``--rate`` pieces a second per
     answer, each piece holding its send time (CLOCK_MONOTONIC, shared by all
     processes). ``--streams`` clients ask at once and compute, per chunk,
-    upstream write -> server -> client read. Figures: p50/p99 (target p99
-    < 10 ms at 500 streams of 30 chunks/s), server CPU.
+    upstream write -> server -> client read. The questions start at random
+    within ``--ramp`` seconds (a burst of 500 in one millisecond measures the
+    start of 500 chats, not the relay). Figures: p50/p99 (target p99 < 10 ms
+    at 500 streams of 30 chunks/s), server CPU per chunk.
 fanout
     ``--fanout`` connections of one user; another connection of that user
     renames a chat; time until every connection has the ``chat_updated``.
@@ -31,6 +33,9 @@ import argparse
 import asyncio
 import json
 import multiprocessing
+import random
+import signal
+import subprocess
 import tempfile
 import time
 import uuid
@@ -71,13 +76,15 @@ PHASE_TIMEOUT = 600.0
 # --- load processes ----------------------------------------------------------
 
 
-def _worker(job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any) -> None:
+def _worker(job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any, ramp: float) -> None:
     """Entry point of a load process: open the connections, say ready, wait for ``go``, run ``job``."""
     raise_fd_limit()
-    results.put(asyncio.run(_work(job, url, tokens, addresses, go, results)))
+    results.put(asyncio.run(_work(job, url, tokens, addresses, go, results, ramp)))
 
 
-async def _work(job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any) -> dict[str, Any]:
+async def _work(
+    job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any, ramp: float
+) -> dict[str, Any]:
     figures: dict[str, Any] = {"opened": 0, "errors": [], "pongs": 0, "latencies_ms": [], "complete": 0, "gaps": 0}
     gate = asyncio.Semaphore(OPENING_AT_ONCE)
 
@@ -105,7 +112,7 @@ async def _work(job: str, url: str, tokens: list[str], addresses: list[str], go:
     results.put("ready")
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
     if job == "relay":
-        await asyncio.gather(*(_stream(ws, figures) for ws in sockets))
+        await asyncio.gather(*(_stream(ws, figures, random.random() * ramp) for ws in sockets))
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     return figures
 
@@ -122,8 +129,9 @@ async def _ping(ws: ClientConnection, figures: dict[str, Any]) -> None:
         figures["errors"].append(f"ping: {error!r}")
 
 
-async def _stream(ws: ClientConnection, figures: dict[str, Any]) -> None:
-    """One question; per chunk, now minus the send time the upstream wrote into it."""
+async def _stream(ws: ClientConnection, figures: dict[str, Any], pause: float) -> None:
+    """After ``pause`` seconds, one question; per chunk, now minus the send time the upstream wrote into it."""
+    await asyncio.sleep(pause)
     latencies = figures["latencies_ms"]
     last_seq = 0
     try:
@@ -145,8 +153,24 @@ async def _stream(ws: ClientConnection, figures: dict[str, Any]) -> None:
         figures["errors"].append(f"stream: {error!r}")
 
 
+def _profile(pid: int, output: str) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server until interrupted (``pip install py-spy``; not a dependency)."""
+    return subprocess.Popen(
+        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", output, "--nonblocking", "--rate", "300"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _run_load(
-    server: ServerProcess, job: str, count: int, workers: int, addresses: int
+    server: ServerProcess,
+    job: str,
+    count: int,
+    workers: int,
+    addresses: int,
+    *,
+    profile: str | None = None,
+    ramp: float = 0.0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Open ``count`` connections from ``workers`` processes, then run ``job`` in all of them at once.
 
@@ -164,7 +188,7 @@ def _run_load(
     try:
         for w in range(workers):
             process = context.Process(
-                target=_worker, args=(job, server.url, tokens[w::workers], sources[w::workers] or sources, go, results)
+                target=_worker, args=(job, server.url, tokens[w::workers], sources[w::workers] or sources, go, results, ramp)
             )
             process.start()
             processes.append(process)
@@ -175,11 +199,16 @@ def _run_load(
         server_side["rss_open_kib"] = rss_kib(pid)
         cpu_before, job_started = cpu_seconds(pid), time.monotonic()
         server_side["load_1min"] = load_average()
+        profiler = _profile(pid, profile) if profile else None
         go.set()
         reports = [results.get(timeout=PHASE_TIMEOUT) for _ in processes]
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)  # py-spy writes its report on SIGINT
+            profiler.wait(60)
         job_seconds = time.monotonic() - job_started
         server_side["job_seconds"] = round(job_seconds, 1)
-        server_side["server_cpu_percent_of_one_core"] = round((cpu_seconds(pid) - cpu_before) / job_seconds * 100)
+        server_side["server_cpu_seconds"] = cpu_seconds(pid) - cpu_before
+        server_side["server_cpu_percent_of_one_core"] = round(server_side["server_cpu_seconds"] / job_seconds * 100)
     finally:
         for process in processes:
             process.join(30)
@@ -218,7 +247,16 @@ def idle_phase(workdir: Path, count: int, workers: int, addresses: int) -> dict[
     }
 
 
-def relay_phase(workdir: Path, streams: int, rate: float, seconds: float, workers: int, addresses: int) -> dict[str, Any]:
+def relay_phase(
+    workdir: Path,
+    streams: int,
+    rate: float,
+    seconds: float,
+    workers: int,
+    addresses: int,
+    profile: str | None,
+    ramp: float,
+) -> dict[str, Any]:
     pieces = max(int(rate * seconds), 2)
     upstream, base_url = start_upstream("--mode", "stamped", "--rate", str(rate), "--pieces", str(pieces))
     server = ServerProcess(
@@ -227,8 +265,10 @@ def relay_phase(workdir: Path, streams: int, rate: float, seconds: float, worker
         env={"MFU_OPENAI_BASE_URL": base_url},
     )
     server.start()
+    upstream_cpu = cpu_seconds(upstream.pid)
     try:
-        reports, side = _run_load(server, "relay", streams, workers, addresses)
+        reports, side = _run_load(server, "relay", streams, workers, addresses, profile=profile, ramp=ramp)
+        upstream_cpu = cpu_seconds(upstream.pid) - upstream_cpu  # the opening phase costs it nothing
     finally:
         server.terminate()
         server.wait()
@@ -239,12 +279,16 @@ def relay_phase(workdir: Path, streams: int, rate: float, seconds: float, worker
         "streams": streams,
         "chunks_per_second_each": rate,
         "chunks_per_answer": pieces,
+        "start_spread_seconds": ramp,
         "answers_complete": sum(r["complete"] for r in reports),
         "chunks": len(latencies),
         "seq_gaps": sum(r["gaps"] for r in reports),
         **_errors(reports),
         "relay_latency_ms": percentiles(latencies, 2),
+        "seconds": side["job_seconds"],
         "server_cpu_percent_of_one_core": side["server_cpu_percent_of_one_core"],
+        "server_cpu_us_per_chunk": round(side["server_cpu_seconds"] / max(len(latencies), 1) * 1e6),
+        "upstream_cpu_percent_of_one_core": round(upstream_cpu / side["job_seconds"] * 100),
         "load_1min": side["load_1min"],
     }
 
@@ -308,10 +352,12 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=100, help="concurrent answers (default 100; full 500)")
     parser.add_argument("--rate", type=float, default=30.0, help="upstream pieces a second per answer (default 30)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each answer in seconds (default 5)")
+    parser.add_argument("--ramp", type=float, default=1.0, help="questions start at random within this many seconds (default 1)")
     parser.add_argument("--fanout", type=int, default=10, help="connections of the one user (default 10)")
     parser.add_argument("--rounds", type=int, default=200, help="renames timed in the fan-out (default 200)")
     parser.add_argument("--workers", type=int, default=4, help="load processes (default 4)")
     parser.add_argument("--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up (default 8)")
+    parser.add_argument("--profile", metavar="FILE", help="py-spy the server during the relay phase into FILE (collapsed stacks)")
     args = parser.parse_args()
     raise_fd_limit()  # inherited by the server subprocess
     phases = args.phases.split(",")
@@ -323,7 +369,9 @@ def main() -> None:
             if phase == "idle":
                 report["idle"] = idle_phase(where, args.idle, args.workers, args.addresses)
             elif phase == "relay":
-                report["relay"] = relay_phase(where, args.streams, args.rate, args.seconds, args.workers, args.addresses)
+                report["relay"] = relay_phase(
+                    where, args.streams, args.rate, args.seconds, args.workers, args.addresses, args.profile, args.ramp
+                )
             elif phase == "fanout":
                 report["fanout"] = fanout_phase(where, args.fanout, args.rounds)
             else:

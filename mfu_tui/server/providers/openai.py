@@ -44,7 +44,10 @@ class OpenAIProvider(Provider):
         self, base_url: str, api_key: str | None = None, default_model: str | None = None, timeout: float = 60.0
     ) -> None:
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(base_url=_api_root(base_url), headers=headers, timeout=timeout)
+        # One HTTP connection per running answer. httpx's default pool holds 100,
+        # so the 101st concurrent answer would wait for another to end.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
+        self._client = httpx.AsyncClient(base_url=_api_root(base_url), headers=headers, timeout=timeout, limits=limits)
         self._default_model = default_model
 
     async def models(self) -> list[ModelInfo]:
