@@ -4,14 +4,17 @@
 process, so the harness can watch each server connection). One in ten goes
 through its own fault proxy; in the middle of its answer the proxy stops
 forwarding what the server sends (``stall_reader``: the client's own frames
-still pass), and the stalled client asks for its ~60 KB chat again and again,
-so unread data piles up. Figures:
+still pass). The rest of its answer, pushed live, piles up unread; the
+stalled client also asks for its ~60 KB chat again and again (the server
+never cuts a reply off, it stops reading the client instead, so these only
+make sure nothing drains). Figures:
 
 - stalled connections closed by the server with 4000 (target: all), and
   normal ones closed (target 0);
-- memory: the server closes a connection whose unsent data passes
-  ``--queue-kib``, so each stalled client costs at most that much; the
-  process's RSS before the stall and its peak are recorded;
+- memory: the server closes a connection whose unsent pushed data passes
+  ``--queue-kib``, so each stalled client costs a bounded amount; the largest
+  send queue of any server connection and the process's RSS (server and
+  clients together) before the stall and at its peak are recorded;
 - the normal clients' gaps between chunks, before and during the stall
   (p50/p99, for the record: they should not change much);
 - the stalled clients' recovery: once the proxy forwards again, each one
@@ -47,8 +50,11 @@ from tests.support.server import running_server
 
 #: The stalled clients' chat holds a message this long, so each ``get_chat`` answer is big.
 BIG_MESSAGE = 60_000
-#: ``get_chat`` requests a stalled client sends while stalled (at most ~6 MB each: bounded).
-FLOOD = 100
+#: ``get_chat`` requests a stalled client sends while stalled (at most ~24 MB each: bounded).
+FLOOD = 400
+#: The stalled proxies' kernel receive buffer towards the server: small, so that
+#: unread data reaches the server's send queue instead of sleeping in the kernel.
+STALLED_RECEIVE_BUFFER = 4096
 
 
 @dataclass
@@ -137,19 +143,21 @@ class Streamer:
         )
 
     async def until_end(self, client_message_id: str) -> bool:
-        return await self.recorder.until(
+        ended = await self.recorder.until(
             lambda: (self.reply(client_message_id) or "") in self.recorder.ends,
             ROUND_TIMEOUT * 2,
         )
+        self.ended_at = time.perf_counter() if ended else None
+        return ended
 
 
 async def run(
     clients: int,
     workdir: Path,
     *,
-    words: int = 300,
+    words: int = 600,
     delay_ms: float = 10.0,
-    queue_kib: int = 256,
+    queue_kib: int = 32,
 ) -> SlowReport:
     """``clients`` streams, one in ten stalled mid-answer; returns the figures."""
     report = SlowReport(clients=clients, queue_limit_bytes=queue_kib * 1024)
@@ -168,7 +176,9 @@ async def run(
         contextlib.AsyncExitStack() as stack,
     ):
         proxies = [
-            await stack.enter_async_context(FaultProxy(srv.port))
+            await stack.enter_async_context(
+                FaultProxy(srv.port, upstream_receive_buffer=STALLED_RECEIVE_BUFFER)
+            )
             for _ in range(stalled_count)
         ]
         stalled = [
@@ -222,7 +232,9 @@ async def run(
             ended = await asyncio.gather(
                 *(s.until_end(cid) for s, cid in zip(stalled, big, strict=True))
             )
-            recovery = [s.ended_at - unstalled for s in stalled if s.ended_at is not None]
+            recovery = [
+                s.ended_at - unstalled for s in stalled if s.ended_at is not None
+            ]
             report.recovered = sum(ended)
             await asyncio.gather(*floods)
             await _compare(everyone, report)
@@ -292,9 +304,9 @@ def _rss_mib() -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, default=100)
-    parser.add_argument("--words", type=int, default=300)
+    parser.add_argument("--words", type=int, default=600)
     parser.add_argument("--delay-ms", type=float, default=10.0)
-    parser.add_argument("--queue-kib", type=int, default=256)
+    parser.add_argument("--queue-kib", type=int, default=32)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         report = asyncio.run(

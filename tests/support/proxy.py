@@ -35,14 +35,25 @@ class FaultProxy:
         target_port: Where to forward.
         target_host: A loopback address.
         max_connections: Further connections are closed at once.
+        upstream_receive_buffer: Kernel receive buffer (``SO_RCVBUF``) of each
+            connection to the target; small values make ``blackhole`` and
+            ``stall_reader`` push back on the server sooner. Default: the kernel's.
     """
 
-    def __init__(self, target_port: int, target_host: str = "127.0.0.1", *, max_connections: int = 32) -> None:
+    def __init__(
+        self,
+        target_port: int,
+        target_host: str = "127.0.0.1",
+        *,
+        max_connections: int = 32,
+        upstream_receive_buffer: int | None = None,
+    ) -> None:
         if not target_host.startswith("127."):
             raise ValueError("the fault proxy only forwards to loopback addresses")
         self.target_host = target_host
         self.target_port = target_port
         self.max_connections = max_connections
+        self.upstream_receive_buffer = upstream_receive_buffer
         self.port = 0
         #: How many connections were accepted since the start.
         self.accepted = 0
@@ -145,7 +156,7 @@ class FaultProxy:
             writer.close()
             return
         try:
-            up_reader, up_writer = await asyncio.open_connection(self.target_host, self.target_port)
+            up_reader, up_writer = await self._connect_upstream()
         except OSError:
             _abort(writer, reset=True)
             return
@@ -163,6 +174,20 @@ class FaultProxy:
         finally:
             link.close(reset=False)
             self._links.discard(link)
+
+    async def _connect_upstream(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.upstream_receive_buffer is None:
+            return await asyncio.open_connection(self.target_host, self.target_port)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            # Before connect, so that the advertised window stays small.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self.upstream_receive_buffer)
+            sock.setblocking(False)
+            await asyncio.get_running_loop().sock_connect(sock, (self.target_host, self.target_port))
+        except OSError:
+            sock.close()
+            raise
+        return await asyncio.open_connection(sock=sock)
 
     async def _pump(
         self,
