@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+from rich.cells import cell_len, set_cell_size
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
@@ -120,13 +121,19 @@ class ChatList(OptionList):
             keep: str | None = self.highlighted_chat_id
         else:
             keep = self.current_chat_id
+        # One line per chat, cut with an ellipsis, so the list stays scannable.
+        width = max(self.scrollable_content_region.width - 2, 8) if self.is_mounted else 22
         options = []
         for chat in self.chats:
             marker = "▸ " if chat.id == self.current_chat_id else "  "
-            options.append(Option(Content(marker + chat.title), id=chat.id))
+            title = " ".join(chat.title.split())
+            options.append(Option(Content(_one_line(marker + title, width)), id=chat.id))
         self.set_options(options)
         if keep is not None and keep in self._chats:
             self.highlighted = self.get_option_index(keep)
+
+    def on_resize(self) -> None:
+        self._rebuild()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -145,3 +152,10 @@ class ChatList(OptionList):
     def action_delete(self) -> None:
         if (chat_id := self.highlighted_chat_id) is not None:
             self.post_message(self.DeleteRequested(chat_id))
+
+
+def _one_line(text: str, width: int) -> str:
+    """``text`` on one line of at most ``width`` cells, ending with … when cut."""
+    if cell_len(text) <= width:
+        return text
+    return set_cell_size(text, width - 1) + "…"
