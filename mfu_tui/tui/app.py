@@ -154,6 +154,9 @@ class ChatApp(App[None]):
         self._held: list[ServerFrame | MessageReloaded] = []
         # The clientMessageId of the message that is creating a new chat.
         self._creating: str | None = None
+        # Set except between a connect and the client's "open" callback.
+        self._opened = asyncio.Event()
+        self._opened.set()
         self._unsubscribe: list[Callable[[], None]] = []
         if settings.keymap:
             self.set_keymap(settings.keymap)
@@ -213,6 +216,12 @@ class ChatApp(App[None]):
     def _on_client_state(self, state: ConnectionState) -> None:
         previous = self.status_dot.state
         self.status_dot.state = state
+        # Between "connected" and the client's "open" (resubscribed, outbox
+        # sent) the refresh has not started yet: ``settled`` waits for it.
+        if state.status is Status.CONNECTED and (previous is None or previous.status is not Status.CONNECTED):
+            self._opened.clear()
+        elif state.status is not Status.CONNECTED:
+            self._opened.set()
         if (
             state.status is Status.DISCONNECTED
             and state.reason
@@ -242,6 +251,7 @@ class ChatApp(App[None]):
 
     def _on_client_open(self) -> None:
         self._refresh_after_connect()
+        self._opened.set()
 
     @work(group="refresh", exclusive=True)
     async def _refresh_after_connect(self) -> None:
@@ -267,6 +277,7 @@ class ChatApp(App[None]):
 
         For tests and screenshot scripts, which wait on this rather than on time.
         """
+        await self._opened.wait()
         while True:
             loading = [w for w in self.workers if w.group in _LOADING_GROUPS and w.is_running]
             if loading:
