@@ -13,6 +13,9 @@ Server side (the real ``mfu-chat serve`` process):
   insertions, repeats), deep nesting, invalid UTF-8 in a text frame (close
   1007), oversize frames (close 1009). The connection is opened again after a
   close; the server process must still be alive at the end.
+- Garbage on the wire: random bytes instead of an HTTP request, or after
+  the upgrade (random bytes, or a frame header with random flags, opcode,
+  mask bit and length).
 - Another user, Bob, is connected the whole time: he must receive nothing
   but his own pongs, and his chat must be unchanged.
 
@@ -24,7 +27,7 @@ sent after the garbage once, in order (see ``hostile_server.py``).
 
 Run by hand::
 
-    python -m tests.reliability.bad_input --examples 100000 --mutations 100000
+    python -m tests.reliability.bad_input --examples 100000 --mutations 100000 --raw 10000
 
 CI runs fewer (``tests/reliability/test_bad_input.py``).
 """
@@ -35,6 +38,7 @@ import argparse
 import contextlib
 import json
 import random
+import socket
 import tempfile
 import time
 import uuid
@@ -45,8 +49,12 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
+from websockets.http11 import Response
+from websockets.protocol import State
 from websockets.sync.client import ClientConnection, connect
+from websockets.uri import parse_uri
 
 from mfu_tui.protocol import (
     Ack,
@@ -85,6 +93,7 @@ class FuzzReport:
 
     examples: int = 0
     mutations: int = 0
+    raw_connections: int = 0
     refused_by_decoder: int = 0
     bad_request_answers: int = 0
     reconnects: dict[str, int] = field(default_factory=dict)
@@ -305,7 +314,76 @@ def run_mutations(fuzzer: Fuzzer, bob_ids: list[str], count: int, seed: int) -> 
             fuzzer.check(bytes(data))  # not UTF-8: a binary frame
 
 
-def run(examples: int, mutations: int, seed: int, workdir: Path) -> FuzzReport:
+def run_raw_sockets(
+    server: ServerProcess, count: int, seed: int, report: FuzzReport
+) -> None:
+    """Garbage on the TCP connection itself: instead of an HTTP request, or after the upgrade.
+
+    After the upgrade the bytes are random, or a WebSocket frame header with
+    random flags, opcode, mask bit and length followed by random bytes. The
+    server may answer, close or wait for more; it must not crash, and the
+    connection is dropped after each attempt (bounded: one at a time).
+    """
+    rng = random.Random(seed)
+    uri = parse_uri(server.url)
+    token = server.token("mallory")
+    for _ in range(count):
+        report.raw_connections += 1
+        with socket.create_connection(
+            (uri.host, uri.port), timeout=STALL_TIMEOUT
+        ) as sock:
+            upgrade = rng.random() < 0.7
+            if upgrade:
+                protocol = ClientProtocol(uri)
+                request = protocol.connect()
+                request.headers["Authorization"] = f"Bearer {token}"
+                protocol.send_request(request)
+                sock.sendall(b"".join(protocol.data_to_send()))
+                if not _read_response(sock, protocol):
+                    report.wrong_answers.append("raw: the upgrade failed")
+                    continue
+            sock.sendall(_raw_garbage(rng, upgrade))
+            sock.settimeout(0.05)
+            with contextlib.suppress(OSError):
+                sock.recv(
+                    65536
+                )  # whatever came back; the point is what the server does next
+
+
+def _read_response(sock: socket.socket, protocol: ClientProtocol) -> bool:
+    """Complete the opening handshake; True on 101."""
+    while protocol.state is State.CONNECTING:
+        data = sock.recv(65536)
+        if not data:
+            return False
+        protocol.receive_data(data)
+    responses = [
+        event for event in protocol.events_received() if isinstance(event, Response)
+    ]
+    return bool(responses) and responses[0].status_code == 101
+
+
+def _raw_garbage(rng: random.Random, upgraded: bool) -> bytes:
+    if not upgraded or rng.random() < 0.3:
+        return rng.randbytes(rng.randint(1, 2048))
+    first = rng.randrange(256)  # FIN, RSV1-3, opcode: anything
+    masked = (
+        0x80 if rng.random() < 0.8 else 0
+    )  # clients must mask; sometimes they do not
+    length = rng.choice([rng.randrange(126), 126, 127])
+    header = bytes([first, masked | length])
+    if length == 126:
+        header += rng.randrange(65536).to_bytes(2, "big")
+    elif length == 127:
+        header += rng.randrange(2**63).to_bytes(8, "big")
+    if masked:
+        header += rng.randbytes(4)
+    return header + rng.randbytes(rng.randint(0, 512))
+
+
+def run(
+    examples: int, mutations: int, seed: int, workdir: Path, raw: int = 0
+) -> FuzzReport:
     """Fuzz a live server while Bob watches; returns the figures."""
     report = FuzzReport()
     started = time.monotonic()
@@ -337,6 +415,7 @@ def run(examples: int, mutations: int, seed: int, workdir: Path) -> FuzzReport:
             run_hypothesis(fuzzer, bob_ids, examples, seed)
             run_mutations(fuzzer, bob_ids, mutations, seed)
             fuzzer.close()
+            run_raw_sockets(server, raw, seed, report)
             # Bob: a pong first (nothing else queued for him), and his chat as it was.
             bob.send(encode(Ping(ts=-1.0)).decode())
             while (
@@ -354,7 +433,10 @@ def run(examples: int, mutations: int, seed: int, workdir: Path) -> FuzzReport:
         )
         server.terminate()
         server.wait()
-        report.server_tracebacks = server.stderr.count("Traceback")
+        # websockets logs a refused handshake with its traceback at INFO: not a failure.
+        report.server_tracebacks = server.stderr.count(
+            "Traceback"
+        ) - server.stderr.count("opening handshake failed")
         report.seconds = round(time.monotonic() - started, 1)
     return report
 
@@ -384,10 +466,16 @@ def main() -> None:
     parser.add_argument(
         "--mutations", type=int, default=100_000, help="raw byte mutations"
     )
+    parser.add_argument(
+        "--raw",
+        type=int,
+        default=10_000,
+        help="connections with garbage bytes on the wire",
+    )
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        report = run(args.examples, args.mutations, args.seed, Path(workdir))
+        report = run(args.examples, args.mutations, args.seed, Path(workdir), args.raw)
     print(
         json.dumps(
             {
