@@ -2,11 +2,19 @@
 
 The reader decodes each text frame and hands it to the handlers; a frame
 that does not decode gets a ``bad_request`` error and the connection goes on.
-Everything sent to the client goes through ``deliver``, which only appends
-to a queue: a generation or a broadcast never waits for a socket. A writer
-task drains the queue. A client that lets more than ``send_queue_bytes``
-pile up is closed with 4000 (slow consumer), so one stuck reader costs a
-bounded amount of memory and nothing else.
+Everything sent to the client only appends to a queue, so a generation or a
+broadcast never waits for a socket; a writer task drains the queue. Two
+kinds of frames go in:
+
+- pushed frames (``deliver``: live chunks, broadcasts) arrive whether the
+  client reads or not. A client that lets more than ``send_queue_bytes`` of
+  them pile up is closed with 4000 (slow consumer), so one stuck reader
+  costs a bounded amount of memory and nothing else;
+- replies (``reply``: results, errors, the replay of a ``resume``) answer the
+  client's own frames. They are never cut off, however large (a long chat, a
+  long replay), or a client could never catch up; instead the reader stops
+  reading the client's next frame while the queue is over the limit, so
+  the client cannot make the server buffer more than one reply beyond it.
 """
 
 from __future__ import annotations
@@ -52,9 +60,16 @@ class Connection:
         self._hub = hub
         self._limit = send_queue_bytes
         self._leeway = token_leeway
-        self._queue: collections.deque[bytes] = collections.deque()
+        #: Frames to send, each with whether it was pushed (True) or a reply.
+        self._queue: collections.deque[tuple[bytes, bool]] = collections.deque()
         self._queued_bytes = 0
+        self._pushed_bytes = 0
+        #: The most bytes ever queued at once (for stats and tests).
+        self.peak_queued_bytes = 0
         self._has_output = asyncio.Event()
+        #: Set while the queue is within the limit: the reader may take the next frame.
+        self._room = asyncio.Event()
+        self._room.set()
         self._writer: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._closer: asyncio.Task[None] | None = None
@@ -65,14 +80,26 @@ class Connection:
         self.finished = asyncio.Event()
 
     def deliver(self, data: bytes) -> None:
-        """Queue one encoded frame; closes the connection with 4000 past the byte limit."""
+        """Queue a pushed frame; closes the connection with 4000 past the byte limit."""
         if self.closing.is_set():
             return
-        self._queue.append(data)
-        self._queued_bytes += len(data)
-        if self._queued_bytes > self._limit:
+        self._pushed_bytes += len(data)
+        if self._pushed_bytes > self._limit:
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unread data")
             return
+        self._enqueue(data, pushed=True)
+
+    def reply(self, data: bytes) -> None:
+        """Queue a frame that answers this connection's own frame; never cut off."""
+        if not self.closing.is_set():
+            self._enqueue(data, pushed=False)
+
+    def _enqueue(self, data: bytes, *, pushed: bool) -> None:
+        self._queue.append((data, pushed))
+        self._queued_bytes += len(data)
+        self.peak_queued_bytes = max(self.peak_queued_bytes, self._queued_bytes)
+        if self._queued_bytes > self._limit:
+            self._room.clear()
         self._has_output.set()
 
     def close(self, code: int, reason: str, *, notice: bytes | None = None) -> None:
@@ -82,7 +109,8 @@ class Connection:
         self.close_code = code
         self.closing.set()
         self._queue.clear()
-        self._queued_bytes = 0
+        self._queued_bytes = self._pushed_bytes = 0
+        self._room.set()  # the reader must not wait for a writer that is gone
         if self._writer is not None:
             self._writer.cancel()
         log.info("closing a connection of %s: %d %s", self.user, code, reason)
@@ -125,6 +153,8 @@ class Connection:
     async def _read_loop(self) -> None:
         try:
             async for message in self.websocket:
+                if not self._room.is_set():
+                    await self._room.wait()  # replies are piling up: let the client read them first
                 if self.closing.is_set():
                     # Not answered, but read on: our close frame's answer comes after them.
                     continue
@@ -165,7 +195,7 @@ class Connection:
             self._error(ErrorCode.INTERNAL, "the server failed to handle this frame")
 
     def _error(self, code: ErrorCode, message: str, **where: str | None) -> None:
-        self.deliver(encode(Error(code=code.value, message=message, **where)))
+        self.reply(encode(Error(code=code.value, message=message, **where)))
 
     async def _write_loop(self) -> None:
         try:
@@ -173,8 +203,14 @@ class Connection:
                 await self._has_output.wait()
                 self._has_output.clear()
                 while self._queue:
-                    data = self._queue.popleft()
+                    data, pushed = self._queue.popleft()
                     self._queued_bytes -= len(data)
+                    if pushed:
+                        self._pushed_bytes -= len(data)
+                    if self._queued_bytes <= self._limit:
+                        self._room.set()
                     await self.websocket.send(data, text=True)
         except ConnectionClosed:
             pass
+        finally:
+            self._room.set()  # nothing will drain the queue any more: do not hold the reader

@@ -77,7 +77,7 @@ class Generation:
         in between.
         """
         for seq in range(last_seq + 1, self.published_seq + 1):
-            receiver.deliver(self._chunk_frame(seq))
+            receiver.reply(self._chunk_frame(seq))
 
     async def stop(self, reason: StopReason) -> None:
         """Stop generating (closing the upstream request) and wait for the end frame to go out."""

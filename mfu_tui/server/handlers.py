@@ -124,7 +124,7 @@ class Handlers:
         await self._table[type(frame)](sender, frame)
 
     async def ping(self, sender: Sender, frame: Ping) -> None:
-        sender.deliver(encode(Pong(ts=frame.ts)))
+        sender.reply(encode(Pong(ts=frame.ts)))
 
     async def message(self, sender: Sender, frame: Message) -> None:
         try:
@@ -147,13 +147,13 @@ class Handlers:
                     raise FrameError(
                         ErrorCode.CONFLICT, "an answer is still being generated in this chat", chat_id=chat_id
                     )
-                sender.deliver(_ack(frame.client_message_id, known))
+                sender.reply(_ack(frame.client_message_id, known))
                 return
         started = False
         try:
             known = await self._store.find_exchange(user, frame.client_message_id)
             if known is not None:
-                sender.deliver(_ack(frame.client_message_id, known))
+                sender.reply(_ack(frame.client_message_id, known))
                 return
             if not self._limiter.allow(user):
                 raise self._rate_limited(user, chat_id=chat_id)
@@ -162,12 +162,12 @@ class Handlers:
             )
             if exchange is None:
                 raise not_found("chat", chat_id=chat_id)
-            sender.deliver(_ack(frame.client_message_id, exchange))
+            sender.reply(_ack(frame.client_message_id, exchange))
             if exchange.duplicate:  # the same id raced in from another connection
                 return
             chat = exchange.chat
             if exchange.created:
-                sender.deliver(
+                sender.reply(
                     encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=frame.client_message_id))
                 )
             self._hub.subscribe(sender, chat.id)
@@ -196,7 +196,7 @@ class Handlers:
                 return  # a chat with no answer yet: nothing to stop
             raise not_found("message", chat_id=frame.chat_id, message_id=frame.message_id)
         if state.status != "streaming":
-            sender.deliver(_end_frame(state))
+            sender.reply(_end_frame(state))
 
     async def resume(self, sender: Sender, frame: Resume) -> None:
         chat_id, message_id = frame.chat_id, frame.message_id
@@ -224,19 +224,19 @@ class Handlers:
         """Replay an ended reply from the store, or ``resync`` when that is no longer possible."""
         resync = encode(Resync(chat_id=state.chat_id, message_id=state.id))
         if state.status == "streaming" or state.ended_at is None:
-            sender.deliver(resync)  # claimed but not started yet: let the client reload
+            sender.reply(resync)  # claimed but not started yet: let the client reload
             return
         if time.time() - state.ended_at >= self._replay_window:
-            sender.deliver(resync)
+            sender.reply(resync)
             return
         if last_seq < state.seq:
             chunks = await self._store.chunks_after(state.id, last_seq)
             if not chunks or chunks[0][0] != last_seq + 1 or chunks[-1][0] != state.seq:
-                sender.deliver(resync)  # pruned already
+                sender.reply(resync)  # pruned already
                 return
             for seq, content in chunks:
-                sender.deliver(encode(Chunk(chat_id=state.chat_id, message_id=state.id, seq=seq, content=content)))
-        sender.deliver(_end_frame(state))
+                sender.reply(encode(Chunk(chat_id=state.chat_id, message_id=state.id, seq=seq, content=content)))
+        sender.reply(_end_frame(state))
 
     async def edit_message(self, sender: Sender, frame: EditMessage) -> None:
         user, chat_id = sender.user, frame.chat_id
@@ -288,19 +288,19 @@ class Handlers:
             page = await self._store.list_chats(sender.user, frame.limit or DEFAULT_PAGE, frame.before)
         except BadCursor as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error), request_id=frame.request_id) from None
-        sender.deliver(encode(Result(request_id=frame.request_id, data=page)))
+        sender.reply(encode(Result(request_id=frame.request_id, data=page)))
 
     async def get_chat(self, sender: Sender, frame: GetChat) -> None:
         detail = await self._store.chat_detail(sender.user, frame.chat_id)
         if detail is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
-        sender.deliver(encode(Result(request_id=frame.request_id, data=detail)))
+        sender.reply(encode(Result(request_id=frame.request_id, data=detail)))
 
     async def rename_chat(self, sender: Sender, frame: RenameChat) -> None:
         chat = await self._store.rename_chat(sender.user, frame.chat_id, frame.title)
         if chat is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
-        sender.deliver(encode(Result(request_id=frame.request_id, data=chat)))
+        sender.reply(encode(Result(request_id=frame.request_id, data=chat)))
         self._hub.publish_user(sender.user, encode(ChatUpdated(chat=chat)))
 
     async def delete_chat(self, sender: Sender, frame: DeleteChat) -> None:
@@ -310,7 +310,7 @@ class Handlers:
         chat = await self._store.delete_chat(sender.user, frame.chat_id)
         if chat is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
-        sender.deliver(encode(Result(request_id=frame.request_id, data={"chatId": chat.id})))
+        sender.reply(encode(Result(request_id=frame.request_id, data={"chatId": chat.id})))
         self._hub.publish_user(sender.user, encode(ChatUpdated(chat=chat, deleted=True)))
         self._hub.drop_chat(chat.id)
 
@@ -319,7 +319,7 @@ class Handlers:
             models = await self._provider.models()
         except ProviderError as error:
             raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
-        sender.deliver(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
+        sender.reply(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
 
 
 def _ack(client_message_id: str, exchange: Exchange) -> bytes:

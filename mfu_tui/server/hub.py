@@ -22,7 +22,10 @@ class Receiver(Protocol):
     user: str
 
     def deliver(self, data: bytes) -> None:
-        """Queue one encoded frame for sending; never blocks."""
+        """Queue one pushed frame (a live event) for sending; never blocks."""
+
+    def reply(self, data: bytes) -> None:
+        """Queue a frame answering the receiver's own frame (a result, a replay); never blocks."""
 
 
 class Hub(abc.ABC):

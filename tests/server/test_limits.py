@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from mfu_tui.protocol import Ack, Error, GetChat, Message, Ping, Pong, Result, encode
+from mfu_tui.protocol import Ack, Complete, Error, GetChat, Message, Ping, Pong, Result, Resume, Subscribe, encode
 from tests.server.peer import TIMEOUT, new_id, peer
 from tests.server.rawclient import RawClient
 from tests.server.test_generation import send_message
@@ -70,8 +70,44 @@ async def test_the_rate_limit_answers_rate_limited_after_the_burst(tmp_path):
             assert again == first
 
 
-async def test_a_client_that_does_not_read_is_closed_with_4000_and_others_go_on(tmp_path):
-    async with running_server(tmp_path, demo_words=3, send_queue_bytes=256 * 1024, close_timeout=30) as srv:
+async def test_a_client_that_does_not_read_a_stream_is_closed_with_4000_and_others_go_on(tmp_path):
+    limit = 64 * 1024
+    async with running_server(tmp_path, demo_words=60_000, send_queue_bytes=limit, close_timeout=30) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            # About 6 MB of chunks, generated at full speed. Alice leaves at once (no
+            # reader keeps up with a generator that never waits; a disconnect is not a cancel).
+            first = await send_message(alice, "a long one")
+        slow = await RawClient.open(srv.url, srv.token(), receive_buffer=4096)
+        slow.send_text(encode(Subscribe(chat_id=first.chat_id)).decode())
+        # Read once, so the server surely has the connection; the flood (and even
+        # its close frame) may already be in this first read.
+        early = await asyncio.wait_for(slow.read_frames(), TIMEOUT)
+        port = slow.writer.get_extra_info("sockname")[1]
+        (connection,) = [c for c in srv.server.connections if c.websocket.remote_address[1] == port]
+        await asyncio.wait_for(connection.closing.wait(), TIMEOUT)
+        assert connection.close_code == 4000
+        generation = srv.server.generations.live(first.chat_id, "alice")
+        if generation is not None:
+            await asyncio.wait_for(generation.task, TIMEOUT)
+        # Whoever comes back gets the whole answer: a replay is never cut off.
+        async with peer(srv.url, srv.token()) as again:
+            await again.send(Resume(chat_id=first.chat_id, message_id=first.reply_id, last_seq=0))
+            chunks, end = await again.stream(first.reply_id)
+            assert isinstance(end, Complete) and [c.seq for c in chunks] == list(range(1, end.seq + 1))
+        # The slow client finally reads: what was queued before, then the 4000.
+        code = slow.close_code(early) or await asyncio.wait_for(slow.read_until_close(), TIMEOUT)
+        assert code == 4000
+        slow.flush()  # our answer to the close frame
+        await asyncio.wait_for(slow.read_until_eof(), TIMEOUT)
+        slow.close()
+        await asyncio.wait_for(connection.finished.wait(), TIMEOUT)
+
+
+async def test_a_client_asking_more_than_it_reads_is_paused_not_dropped(tmp_path):
+    """Answers to a client's own requests are never cut off; the server stops
+    reading its requests instead, so it buffers at most one answer past the limit."""
+    limit = 256 * 1024
+    async with running_server(tmp_path, demo_words=3, send_queue_bytes=limit) as srv:
         async with peer(srv.url, srv.token()) as alice:
             ack = await send_message(alice, "z" * 60_000)  # get_chat answers ~60 KB each
             await alice.stream(ack.reply_id)
@@ -80,17 +116,18 @@ async def test_a_client_that_does_not_read_is_closed_with_4000_and_others_go_on(
             await asyncio.wait_for(slow.read_frames(), TIMEOUT)
             port = slow.writer.get_extra_info("sockname")[1]
             (connection,) = [c for c in srv.server.connections if c.websocket.remote_address[1] == port]
-            for _ in range(400):  # at most 24 MB of answers: bounded
+            asked = 100  # 6 MB of answers
+            for _ in range(asked):
                 slow.send_text(encode(GetChat(request_id=new_id(), chat_id=ack.chat_id)).decode())
-                await slow.writer.drain()
-            await asyncio.wait_for(connection.closing.wait(), TIMEOUT)
-            assert connection.close_code == 4000
+            await slow.writer.drain()
             # Another connection of the same user is served meanwhile.
             await alice.send(GetChat(request_id="still-here", chat_id=ack.chat_id))
             await alice.expect(Result, request_id="still-here")
-            # The slow client finally reads: everything queued before, then the 4000.
-            assert await asyncio.wait_for(slow.read_until_close(), TIMEOUT) == 4000
-            slow.flush()  # our answer to the close frame
-            await asyncio.wait_for(slow.read_until_eof(), TIMEOUT)
+            # The slow client reads at last, and gets every answer.
+            results = 0
+            while results < asked:
+                frames = await asyncio.wait_for(slow.read_frames(), TIMEOUT)
+                results += sum(1 for frame in frames if '"type":"result"' in frame.data.decode())
+            assert results == asked and connection.close_code is None
+            assert connection.peak_queued_bytes <= limit + 2 * 64 * 1024
             slow.close()
-            await asyncio.wait_for(connection.finished.wait(), TIMEOUT)
