@@ -128,6 +128,10 @@ class ChatClient:
         request_timeout: Seconds a request (``list_chats``...) waits for its answer.
         open_timeout: Seconds an attempt may take to open the WebSocket.
         backoff: The reconnect schedule (default: 0.5 s to 20 s, full jitter).
+        offline_after: Seconds of failed attempts after which the state turns
+            from ``RECONNECTING`` to ``DISCONNECTED("server unreachable: ...")``.
+            The worker keeps trying (``retry_at`` says when), and turns green
+            as soon as the server answers again.
     """
 
     def __init__(
@@ -141,6 +145,7 @@ class ChatClient:
         request_timeout: float = 15.0,
         open_timeout: float = 10.0,
         backoff: Backoff | None = None,
+        offline_after: float = 30.0,
     ) -> None:
         self.url = url
         self.token = token
@@ -148,6 +153,9 @@ class ChatClient:
         self.ping_timeout = ping_timeout
         self.request_timeout = request_timeout
         self.open_timeout = open_timeout
+        self.offline_after = offline_after
+        #: ``loop.time()`` of the first failure since the last connection, while failing.
+        self._failing_since: float | None = None
         self.backoff = backoff or Backoff()
         self.outbox = Outbox.for_account(Path(data_dir) if data_dir else default_data_dir(), url, token)
         self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet")
@@ -233,6 +241,7 @@ class ChatClient:
             await self.subscribe(chat_id)
         if not self._running():
             self.backoff.reset()
+            self._failing_since = None
             self._set_state(status=Status.CONNECTING, reason=None, retry_at=None)
             self._worker = asyncio.create_task(self._run(), name="mfu-chat client worker")
 
@@ -404,15 +413,29 @@ class ChatClient:
                         return
                 delay = self.backoff.next_delay(loop.time())
                 log.info("no connection to %s (%s): next attempt in %.1f s", redact(self.url), error, delay)
-                self._set_state(status=Status.RECONNECTING, retry_at=loop.time() + delay, last_error=error)
+                failing = self._failing(error, loop.time())
+                self._set_state(**failing, retry_at=loop.time() + delay, last_error=error)
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
-                self._set_state(status=Status.RECONNECTING, retry_at=None)
+                self._set_state(**failing, retry_at=None)
         except Exception as error:  # a bug: say so rather than die silently
             log.exception("the connection worker failed")
             self._emit_error(ClientError(f"internal error in the connection worker: {error!r}"))
             self._stopped(f"internal error: {error!r}")
+
+    def _failing(self, error: str, now: float) -> dict[str, Any]:
+        """The status to show after a failed attempt: yellow at first, red once it lasts.
+
+        A short outage is "reconnecting"; one longer than ``offline_after``
+        is "offline: server unreachable", said plainly, while the worker
+        keeps trying in the background.
+        """
+        if self._failing_since is None:
+            self._failing_since = now
+        if now - self._failing_since < self.offline_after:
+            return {"status": Status.RECONNECTING, "reason": None}
+        return {"status": Status.DISCONNECTED, "reason": f"server unreachable: {error}"}
 
     async def _open(self) -> ClientConnection:
         """One connection attempt.
@@ -462,6 +485,7 @@ class ChatClient:
         self._ws = ws
         self._heartbeat_failure = None
         self.backoff.connected(loop.time())
+        self._failing_since = None
         log.info("connected to %s", redact(self.url))
         self._set_state(status=Status.CONNECTED, retry_at=None, last_error=None, reason=None)
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="mfu-chat heartbeat")

@@ -25,10 +25,13 @@ class ConnectionState:
 
     Attributes:
         status: Where the worker is.
-        retry_at: ``loop.time()`` of the next attempt while ``RECONNECTING``.
+        retry_at: ``loop.time()`` of the next attempt while ``RECONNECTING``, or
+            while ``DISCONNECTED`` because the server has been unreachable for a
+            while (the worker still tries; ``None`` when it has stopped for good).
         last_error: Why the last connection or attempt failed, in plain words.
-        reason: Why the worker stopped, while ``DISCONNECTED`` (for example
-            ``"auth refused: token expired"`` or ``"closed by user"``).
+        reason: Why the connection is down, while ``DISCONNECTED`` (for example
+            ``"auth refused: token expired"``, ``"closed by user"`` or
+            ``"server unreachable: connection refused"``).
         rtt: The last ping/pong round trip in seconds, ``None`` before the first pong.
     """
 
