@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -32,6 +31,7 @@ from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.outbox import Outbox, OutboxEntry
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
+from mfu_tui.redaction import redact, redacting_logger
 from mfu_tui.protocol import (
     MAX_FRAME_BYTES,
     MAX_SERVER_FRAME_BYTES,
@@ -87,24 +87,8 @@ _REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized"
 _RETRY_REFUSED_AFTER = {"conflict": 2.0, "rate_limited": 10.0}
 
 
-class _RedactTokens(logging.Filter):
-    """Hides bearer tokens and ``token=`` query values in websockets' debug logs."""
-
-    _SECRET = re.compile(r"(?i)(bearer\s+|token=)[^\s&'\"]+")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = self._SECRET.sub(r"\1***", record.getMessage())
-        record.args = None
-        return True
-
-
-_wire_log = logging.getLogger("mfu_tui.client.wire")
-_wire_log.addFilter(_RedactTokens())
-
-
-def redact(url: str) -> str:
-    """``url`` with any ``token=`` query value hidden, for logs and messages."""
-    return _RedactTokens._SECRET.sub(r"\1***", url)
+#: websockets' own debug log, with bearer tokens and ``token=`` values hidden.
+_wire_log = redacting_logger("mfu_tui.client.wire")
 
 
 def default_data_dir() -> Path:

@@ -23,7 +23,7 @@ from mfu_tui.server.connection import Connection
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import LocalHub
-from mfu_tui.server.logs import redacting_logger
+from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.store import SqliteStore, Store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mfu_tui.server.logs import redact
+from mfu_tui.redaction import redact
 from mfu_tui.server.ratelimit import RateLimiter
 
 
