@@ -8,14 +8,17 @@ back_to_green
     listening again to the client's state being ``CONNECTED`` (the app's
     green dot). The client waits a full-jitter exponential backoff between
     attempts (ceiling 0.5 s doubling up to 20 s), so the figure grows with
-    the outage; each outage is run ``--runs`` times.
+    the outage; each outage is run ``--runs`` times, each after the
+    connection has been up long enough to count as healthy (10 s), which
+    starts the backoff again from its base.
 blackhole
     The client talks to the server through ``tests/support/proxy.py``'s
     fault proxy, which then stops forwarding without closing anything (no
     FIN, no RST). The figure is the time from the blackhole to the client
     leaving ``CONNECTED``, with the heartbeat of ``--ping-interval`` and
-    ``--ping-timeout`` (default: the app's, 25 s and 10 s; expect
-    interval..interval + timeout).
+    ``--ping-timeout`` (default: the app's, 25 s and 10 s). The client pings
+    on connect and then every interval; the blackhole starts at a random
+    point of that cycle, so expect timeout .. interval + timeout.
 
     python -m bench.reconnect --outages 1,5,15 --runs 5
 """
@@ -25,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import random
 import statistics
 import tempfile
 import time
@@ -62,7 +66,9 @@ async def back_to_green(workdir: Path, outage: float, runs: int) -> dict[str, An
         await client.connect()
         await _state(client, True)
         for _ in range(runs):
-            await asyncio.sleep(1)  # let the connection count as healthy, as a long-lived one would
+            # Stay up long enough to count as healthy (the backoff starts again from
+            # its base only then), as a connection of some minutes would.
+            await asyncio.sleep(client.backoff.healthy_after + 0.5)
             server.kill()
             await _state(client, False)
             await asyncio.sleep(outage)
@@ -87,6 +93,9 @@ async def blackhole(workdir: Path, ping_interval: float, ping_timeout: float) ->
             try:
                 await client.connect()
                 await _state(client, True)
+                # The client pings on connect, then every interval: the network dies
+                # at a random point of that cycle, after the first pong.
+                await asyncio.sleep(1 + random.random() * ping_interval)
                 started = time.perf_counter()
                 proxy.blackhole()
                 noticed = await _state(client, False)
@@ -120,7 +129,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs of each outage (default 3)")
     parser.add_argument("--ping-interval", type=float, default=25.0, help="client heartbeat interval (default 25, the app's)")
     parser.add_argument("--ping-timeout", type=float, default=10.0, help="client heartbeat timeout (default 10, the app's)")
-    parser.add_argument("--blackhole-runs", type=int, default=1, help="blackhole runs (default 1)")
+    parser.add_argument("--blackhole-runs", type=int, default=3, help="blackhole runs (default 3)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 

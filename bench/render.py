@@ -23,7 +23,7 @@ rendered (the ``complete`` frame applied, the final widgets mounted,
 ``app.settled()`` and one ``pilot.pause()``) and its ratio to bare
 (target <= 1.2); app CPU per chunk over the first and the last tenth of the
 chunks (target: flat); key-press latency while streaming (a key ``x`` sent
-to the focused composer every ``--key-every-ms`` until its
+and a backspace in turn, to the focused composer every ``--key-every-ms``, until its
 ``TextArea.Changed`` is handled).
 
     python -m bench.render                          # demo answer, 20,000 words
@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import tempfile
 import threading
@@ -162,17 +163,20 @@ async def app_run(url: str, token: str, question: str, workdir: Path, naive: boo
 
 
 def _press_keys(app: BenchApp, loop: asyncio.AbstractEventLoop, every: float, latencies: list[float], stop: threading.Event) -> None:
-    """From a thread, as a terminal's input does: ``x`` every ``every`` seconds until ``stop``.
+    """From a thread, as a terminal's input does: a key every ``every`` seconds until ``stop``.
 
     Each key is timed from the moment the thread hands it to the event loop
     to its ``TextArea.Changed`` handled, so time the loop spends blocked
     (a long render) counts, as it would for a user typing.
     """
-    while not stop.is_set():
+    # x then backspace, so the composer does not fill up (a long line costs the TextArea more to draw).
+    for key, character in itertools.cycle([("x", "x"), ("backspace", None)]):
+        if stop.is_set():
+            break
         handled = threading.Event()
         sent = time.perf_counter()
         app.on_changed = lambda: (latencies.append((time.perf_counter() - sent) * 1000), handled.set())
-        loop.call_soon_threadsafe(_send_key, app, "x", "x")
+        loop.call_soon_threadsafe(_send_key, app, key, character)
         if not handled.wait(60):
             break
         stop.wait(every)
@@ -250,7 +254,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="demo", help="demo, markdown, or both as demo,markdown (default demo)")
     parser.add_argument("--words", type=int, default=20000, help="words of the long answer (default 20000)")
-    parser.add_argument("--naive-words", type=int, default=2000, help="answer size for the naive baseline (default 2000; 0: skip)")
+    parser.add_argument("--naive-words", type=int, default=1000, help="answer size for the naive baseline (default 1000; 0: skip)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept (default 1)")
     parser.add_argument("--key-every-ms", type=float, default=50.0, help="pause between two key presses (default 50)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
