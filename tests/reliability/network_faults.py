@@ -1,11 +1,13 @@
 """Network faults through the loopback fault proxy while the client sends and streams.
 
-Each round sends a question in a new chat through ``tests/support/proxy.py``
+Each round sends a question (in a new chat, or a follow-up in the last one)
+through ``tests/support/proxy.py``
 and, either right after the send (before the ``ack``) or after a random
 number of chunks, breaks the network: a reset (RST to open and new
 connections) or a blackhole (nothing forwarded, sockets left open) that
-lasts a random time up to ``--max-outage`` seconds. Then the network comes
-back and the round waits for the answer to end. Figures:
+lasts a random time up to ``--max-outage`` seconds; sometimes another
+message is written while the network is down. Then the network comes back
+and the round waits for the answers to end. Figures:
 
 - lost / repeated / reordered chunks, text mismatches, unacked and
   duplicated user messages (targets 0), as in ``server_kills``;
@@ -44,6 +46,10 @@ class FaultReport:
     """Figures of one run."""
 
     rounds: int = 0
+    follow_ups: int = 0
+    """Rounds that asked in the previous round's chat rather than a new one."""
+    sent_during_faults: int = 0
+    """Extra messages written while the network was down (they wait in the outbox)."""
     resets: int = 0
     blackholes: int = 0
     answers: int = 0
@@ -141,6 +147,9 @@ async def run(
 ) -> FaultReport:
     """``rounds`` faults during sends and streams; returns the figures."""
     rng = random.Random(seed)
+    # Follow-ups and sends during a fault draw from their own generator, so
+    # that a seed gives the same faults with or without them.
+    traffic = random.Random(seed + 1)
     report = FaultReport(heartbeat_bound=ping_interval + ping_timeout)
     loop = asyncio.get_running_loop()
     started = time.monotonic()
@@ -166,12 +175,17 @@ async def run(
         try:
             await client.connect()
             await client.wait_connected(timeout=20)
+            previous_chat: str | None = None
             for round_number in range(rounds):
                 report.rounds += 1
+                # A follow-up in the last chat now and then, else a new chat.
+                chat = previous_chat if traffic.random() < 0.4 else None
+                report.follow_ups += chat is not None
                 cid = await client.send_message(
-                    None, f"Round {round_number}: stream through a bad network"
+                    chat, f"Round {round_number}: stream through a bad network"
                 )
                 sent.append(cid)
+                round_cids = [cid]
                 if rng.random() < 0.5:  # while streaming, else right after the send
                     at = rng.randint(1, words // 2)
                     await recorder.until(
@@ -190,6 +204,15 @@ async def run(
                 else:
                     report.resets += 1
                     proxy.reset()
+                if (
+                    traffic.random() < 0.3
+                ):  # a message written while the network is down
+                    report.sent_during_faults += 1
+                    offline = await client.send_message(
+                        None, f"Round {round_number}: sent during the fault"
+                    )
+                    sent.append(offline)
+                    round_cids.append(offline)
                 await asyncio.sleep(
                     outage
                 )  # the fault's duration is the point here, not a synchronisation
@@ -208,15 +231,17 @@ async def run(
                     if green is not None:
                         report.back_to_green_seconds.append(green - fault_end)
 
-                def finished(cid: str = cid) -> bool:
-                    reply = recorder.replies.get(cid)
-                    return reply is not None and reply in recorder.ends
+                def finished(cids: list[str] = round_cids) -> bool:
+                    replies = [recorder.replies.get(c) for c in cids]
+                    return all(r is not None and r in recorder.ends for r in replies)
 
                 if not await recorder.until(finished, ROUND_TIMEOUT):
                     report.stuck += 1
                     report.incidents.append(
                         f"round {round_number}: no end; state {client.state}"
                     )
+                else:
+                    previous_chat = recorder.ends[recorder.replies[cid]].chat_id
             await _check(client, recorder, sent, report)
         finally:
             await client.close()
