@@ -154,8 +154,12 @@ class ChatClient:
         self._outbox_lock = asyncio.Lock()
         # Chats to (re)subscribe after every connect, in order.
         self._chats: dict[str, None] = {}
-        # Cancel and edit frames given while offline, sent after the next connect.
+        # Edit frames given while offline, sent after the next connect.
         self._deferred: list[ClientFrame] = []
+        # Cancels not answered yet (by the end of that chat's answer, or not_found),
+        # by chat: sent again after every connect, since a connection that died
+        # unnoticed may have swallowed them. A repeated cancel is harmless.
+        self._cancels: dict[str, Cancel] = {}
         self._requests: dict[str, tuple[asyncio.Future[Any], str]] = {}
         self._streams = StreamTracker()
         # Outbox messages sent on this connection and not yet acknowledged: id -> chat key.
@@ -278,15 +282,17 @@ class ChatClient:
             return
         if isinstance(frame, Subscribe):
             self._chats[frame.chat_id] = None
+        if isinstance(frame, Cancel):
+            self._cancels[frame.chat_id] = frame
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(ConnectionClosed):  # resent after the reconnect
                 await self._send(ws, frame)
             return
         self._wake.set()
-        if isinstance(frame, (Cancel, EditMessage)):
+        if isinstance(frame, EditMessage):
             self._deferred.append(frame)
-        elif not isinstance(frame, Subscribe):
+        elif not isinstance(frame, (Subscribe, Cancel)):
             raise ClientError(f"cannot send {type(frame).__name__}: not connected")
 
     async def send_message(self, chat_id: str | None, content: str, model_id: str | None = None) -> str:
@@ -503,7 +509,7 @@ class ChatClient:
             log.info("resuming message %s after seq %d", resume.message_id, resume.last_seq)
             await self._send(ws, resume)
         deferred, self._deferred = self._deferred, []
-        for frame in deferred:
+        for frame in [*deferred, *self._cancels.values()]:
             await self._send(ws, frame)
         await self._pump_outbox()
 
@@ -611,6 +617,8 @@ class ChatClient:
             pending[0].set_result(frame.data)
 
     async def _on_error_frame(self, frame: Error) -> None:
+        if frame.code == "not_found" and frame.chat_id is not None:
+            self._cancels.pop(frame.chat_id, None)
         pending = self._requests.get(frame.request_id) if frame.request_id else None
         if pending is not None:
             if not pending[0].done():
@@ -665,6 +673,7 @@ class ChatClient:
             await asyncio.to_thread(self.outbox.done, frame.client_message_id)
         self._inflight.pop(frame.client_message_id, None)
         self._chats[frame.chat_id] = None
+        self._cancels.pop(frame.chat_id, None)  # a new answer: an older cancel must not stop it
         if self._streams.expect(frame.chat_id, frame.reply_id):
             self._busy[frame.chat_id] = frame.reply_id
         self._emit(frame)
@@ -676,6 +685,8 @@ class ChatClient:
         await self._pump_outbox()
 
     async def _on_stream(self, frame: Chunk | Complete | Cancelled) -> None:
+        if not isinstance(frame, Chunk):
+            self._cancels.pop(frame.chat_id, None)  # the answer ended: nothing left to cancel
         delivery = self._streams.feed(frame)
         for delivered in delivery.frames:
             self._emit(delivered)

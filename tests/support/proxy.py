@@ -11,6 +11,7 @@ Put it between the two and switch it at runtime::
         proxy.reset()         # RST every open connection (SO_LINGER 0) and each new one,
                               # until pass_through(): a network that is down
         proxy.stall_reader()  # stop forwarding server -> client only: a client that stopped reading
+        proxy.drop()          # read and discard both ways, sockets open: packets lost for good
 
 It only listens on 127.0.0.1, keeps at most ``max_connections`` connections,
 and holds at most one read (64 KiB) per direction: a blackhole stops reading,
@@ -66,6 +67,7 @@ class FaultProxy:
         self._downstream.set()
         self._delay = 0.0
         self._resetting = False
+        self._dropping = False
         self._accepted_changed = asyncio.Event()
 
     def url(self, path: str = "/ws") -> str:
@@ -126,9 +128,19 @@ class FaultProxy:
         self._set(delay=0.0, flowing=True, resetting=False)
         self._downstream.clear()
 
+    def drop(self) -> None:
+        """Read and discard in both directions, keeping every socket open.
+
+        Unlike ``blackhole``, what is sent meanwhile is gone for good, as on a
+        real network that loses packets until the sender gives up.
+        """
+        self._set(delay=0.0, flowing=True, resetting=False)
+        self._dropping = True
+
     def _set(self, *, delay: float, flowing: bool, resetting: bool) -> None:
         self._delay = delay
         self._resetting = resetting
+        self._dropping = False
         self._downstream.set()
         if flowing:
             self._flowing.set()
@@ -203,6 +215,8 @@ class FaultProxy:
                 data = await reader.read(_READ_SIZE)
                 if not data:
                     break
+                if self._dropping:
+                    continue
                 if self._delay:
                     await asyncio.sleep(self._delay)
                 await self._open_for(gate)
