@@ -4,8 +4,8 @@ Each round sends a question (in a new chat, or a follow-up in the last one)
 through ``tests/support/proxy.py``
 and, either right after the send (before the ``ack``) or after a random
 number of chunks, breaks the network: a reset (RST to open and new
-connections) or a blackhole (nothing forwarded, sockets left open) that
-lasts a random time up to ``--max-outage`` seconds; sometimes another
+connections) or a blackhole (nothing forwarded, sockets left open; half of
+them also lose what was sent meanwhile) that lasts a random time up to ``--max-outage`` seconds; sometimes another
 message is written while the network is down. Then the network comes back
 and the round waits for the answers to end. Figures:
 
@@ -52,6 +52,8 @@ class FaultReport:
     """Extra messages written while the network was down (they wait in the outbox)."""
     resets: int = 0
     blackholes: int = 0
+    lossy_blackholes: int = 0
+    """Blackholes that also lost what was sent during them (the proxy's ``drop``)."""
     answers: int = 0
     chunks: int = 0
     lost: int = 0
@@ -198,7 +200,12 @@ async def run(
                 outage = rng.uniform(0, max_outage)
                 fault_start = loop.time()
                 blackhole = rng.random() < 0.5
-                if blackhole:
+                if blackhole and traffic.random() < 0.5:
+                    # A silent network that also loses what was sent meanwhile.
+                    report.blackholes += 1
+                    report.lossy_blackholes += 1
+                    proxy.drop()
+                elif blackhole:
                     report.blackholes += 1
                     proxy.blackhole()
                 else:
