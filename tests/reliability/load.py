@@ -48,7 +48,7 @@ from mfu_tui.protocol import (
     decode_server,
     encode,
 )
-from tests.reliability.network_faults import _percentiles
+from tests.reliability.figures import percentiles
 from tests.support.server import ServerProcess
 
 #: Safety net for each phase; the run normally takes seconds.
@@ -290,10 +290,10 @@ def run(
     report.answers_complete = sum(f["complete"] for f in figures)
     report.chunks = sum(f["chunks"] for f in figures)
     report.pongs = sum(f["pongs"] for f in figures)
-    report.first_chunk_ms = _percentiles(
+    report.first_chunk_ms = percentiles(
         sorted(x * 1000 for f in figures for x in f["first"])
     )
-    report.chunk_gap_ms = _percentiles(
+    report.chunk_gap_ms = percentiles(
         sorted(x * 1000 for f in figures for x in f["gaps"])
     )
     report.seconds = round(time.monotonic() - started, 1)

@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mfu_tui.client import Backoff, ChatClient, ConnectionState, Status
+from tests.reliability.figures import percentiles
 from tests.reliability.server_kills import ROUND_TIMEOUT, Recorder, _check
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
@@ -93,25 +94,9 @@ class FaultReport:
         figures = asdict(self)
         for name in ("notice_seconds", "back_to_green_seconds"):
             values = sorted(figures.pop(name))
-            figures[name.replace("_seconds", "")] = _percentiles(values)
+            figures[name.replace("_seconds", "")] = percentiles(values)
         figures["clean"] = self.clean
         return figures
-
-
-def _percentiles(values: list[float]) -> dict[str, float | int]:
-    if not values:
-        return {"count": 0}
-
-    def at(fraction: float) -> float:
-        return round(values[min(int(len(values) * fraction), len(values) - 1)], 3)
-
-    return {
-        "count": len(values),
-        "p50": at(0.5),
-        "p95": at(0.95),
-        "p99": at(0.99),
-        "max": round(values[-1], 3),
-    }
 
 
 class StateLog:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import resource
 import tempfile
@@ -43,7 +44,7 @@ from typing import Any
 
 from mfu_tui.client import Backoff, ChatClient, ClientError
 from mfu_tui.protocol import Ack, Chunk, CloseCode
-from tests.reliability.network_faults import _percentiles
+from tests.reliability.figures import percentiles
 from tests.reliability.server_kills import ROUND_TIMEOUT, Recorder
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
@@ -246,9 +247,9 @@ async def run(
             for c in srv.server.connections
             if c.user.startswith("user-") and c.close_code is not None
         )
-    report.normal_gaps_before_ms = _percentiles([g * 1000 for g in sorted(before)])
-    report.normal_gaps_during_ms = _percentiles([g * 1000 for g in sorted(during)])
-    report.recovery_seconds = _percentiles(recovery)
+    report.normal_gaps_before_ms = percentiles([g * 1000 for g in sorted(before)])
+    report.normal_gaps_during_ms = percentiles([g * 1000 for g in sorted(during)])
+    report.recovery_seconds = percentiles(recovery)
     report.max_rss_mib = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
     )
@@ -257,7 +258,7 @@ async def run(
 
 
 def _gaps(arrivals: list[float]) -> list[float]:
-    return [b - a for a, b in zip(arrivals, arrivals[1:])]  # noqa: RUF007
+    return [b - a for a, b in itertools.pairwise(arrivals)]
 
 
 async def _closed_4000(server: Any, user: str) -> bool:
@@ -288,7 +289,7 @@ async def _compare(streamers: list[Streamer], report: SlowReport) -> None:
             end = s.recorder.ends[reply]
             report.repeated += len(seqs) - len(set(seqs))
             report.lost += len(set(range(1, end.seq + 1)) - set(seqs))
-            report.reordered += sum(1 for a, b in zip(seqs, seqs[1:]) if b < a)  # noqa: RUF007
+            report.reordered += sum(1 for a, b in itertools.pairwise(seqs) if b < a)
             detail = await s.client.get_chat(end.chat_id)
             stored = next(m.content for m in detail.messages if m.id == reply)
             report.text_mismatches += "".join(s.recorder.texts.get(reply, [])) != stored

@@ -1,0 +1,21 @@
+"""Helpers the harnesses share to turn measurements into printed figures."""
+
+from __future__ import annotations
+
+
+def percentiles(values: list[float]) -> dict[str, float | int]:
+    """Count, p50, p95, p99 and max of ``values`` (sorted or not), rounded to 3 places."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0}
+
+    def at(fraction: float) -> float:
+        return round(ordered[min(int(len(ordered) * fraction), len(ordered) - 1)], 3)
+
+    return {
+        "count": len(ordered),
+        "p50": at(0.5),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "max": round(ordered[-1], 3),
+    }
