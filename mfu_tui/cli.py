@@ -26,10 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--server",
         metavar="URL",
-        help="the server's WebSocket URL, e.g. ws://127.0.0.1:5001/ws "
-        "(default: $MFU_WS_URL, then $VITE_WS_URL; /ws is added to a bare host)",
+        help="the server's WebSocket URL, e.g. wss://chat.example.edu/ws (default: $MFU_WS_URL, "
+        "$VITE_WS_URL, the config file, the last login; none: run a local server)",
     )
-    parser.add_argument("--token", metavar="JWT", help="your sign-in token (default: $MFU_TOKEN)")
+    parser.add_argument("--token", metavar="JWT", help="your sign-in token (default: $MFU_TOKEN, then the login's)")
+    parser.add_argument("--debug", action="store_true", help="log connection events to the log file")
+    parser.add_argument("--log-file", metavar="PATH", help="where to log (default: mfu-chat.log in the user log dir)")
     parser.set_defaults(handler=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
@@ -131,20 +133,16 @@ def _lazy(module: str, function: str) -> Handler:
 
 
 def _run_app(args: argparse.Namespace) -> int:
-    """Open the terminal app on the server given by flags or the environment."""
-    import os
+    """Open the terminal app with the settings of flags, environment, config file and login."""
+    from mfu_tui.config import ConfigError, load_settings
 
-    url = args.server or os.environ.get("MFU_WS_URL") or os.environ.get("VITE_WS_URL")
-    token = args.token or os.environ.get("MFU_TOKEN")
-    # Seam for the embedded server and the config file: they will supply
-    # url and token here when neither flags nor environment do.
-    if not url or not token:
-        missing = " and ".join(name for name, value in (("--server URL", url), ("--token JWT", token)) if not value)
-        print(f"mfu-chat: give {missing} (or set MFU_WS_URL and MFU_TOKEN); see `mfu-chat --help`.", file=sys.stderr)
+    try:
+        settings = load_settings(
+            {"server": args.server, "token": args.token, "debug": args.debug or None, "log_file": args.log_file}
+        )
+    except ConfigError as error:
+        print(f"mfu-chat: {error}", file=sys.stderr)
         return 2
+    from mfu_tui.launch import run_app
 
-    from mfu_tui.tui import AppSettings, ChatApp
-    from mfu_tui.tui.settings import normalize_url
-
-    ChatApp(AppSettings(url=normalize_url(url), token=token)).run()
-    return 0
+    return run_app(settings)

@@ -40,6 +40,17 @@ class LocalServer:
     """A token for the local user, minted by the child from the secret."""
     provider: str
     """``demo``, or ``openai`` when a local OpenAI-compatible server answered."""
+    models_url: str | None = None
+    """The OpenAI-compatible server the answers come from, for ``openai``."""
+
+    @property
+    def label(self) -> str:
+        """What the app's header says: ``local · demo model`` or ``local · models at HOST:PORT``."""
+        if self.models_url is None:
+            return "local · demo model"
+        from urllib.parse import urlsplit
+
+        return f"local · models at {urlsplit(self.models_url).netloc}"
 
     @classmethod
     def start(cls, paths: Paths, *, log: IO[str] | None = None, debug: bool = False) -> LocalServer:
@@ -76,7 +87,7 @@ class LocalServer:
         line = _read_line(process, START_TIMEOUT)
         try:
             ready = json.loads(line)
-            return cls(process, ready["url"], ready["token"], ready["provider"])
+            return cls(process, ready["url"], ready["token"], ready["provider"], ready.get("models_url"))
         except (ValueError, KeyError, TypeError):
             process.kill()
             process.wait()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import base64
 import getpass
-import json
 import sys
 import time
 from datetime import datetime, timezone
 
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.settings import ConfigError, load_settings
+from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 EXIT_USAGE = 2
 
@@ -25,7 +24,7 @@ def run_login(args: argparse.Namespace) -> int:
     if settings.server is None:
         return _fail("login", "which server? give --server wss://HOST/ws (or set it in the config file)")
     token = _ask_token(settings.server)
-    claims = _claims(token)
+    claims = unverified_claims(token)
     if claims is None:
         return _fail("login", "that is not a token (a JWT has three dot-separated parts); nothing was saved")
     expires = claims.get("exp")
@@ -35,7 +34,7 @@ def run_login(args: argparse.Namespace) -> int:
         Credentials.load(settings.paths.credentials_file).store(settings.server, token)
     except CredentialsError as error:
         return _fail("login", str(error))
-    user = claims.get("sub") or claims.get("username") or "?"
+    user = user_of(claims) or "?"
     until = f", valid until {_when(expires)}" if isinstance(expires, (int, float)) else ""
     print(f"Logged in to {settings.server} as {user}{until}.")
     return 0
@@ -83,18 +82,6 @@ def _ask_token(server: str) -> str:
         return getpass.getpass(f"Token for {server} (input hidden): ").strip()
     # Scripts pipe it in: `pass show mfu | mfu-chat login --server ...`.
     return sys.stdin.readline().strip()
-
-
-def _claims(token: str) -> dict | None:
-    """The token's claims, read without checking the signature (the server checks it)."""
-    parts = token.split(".")
-    if len(parts) != 3:
-        return None
-    try:
-        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except ValueError:
-        return None
-    return claims if isinstance(claims, dict) else None
 
 
 def _when(timestamp: float) -> str:

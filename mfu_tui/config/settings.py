@@ -131,6 +131,10 @@ class Settings:
     sources: dict[str, str] = field(default_factory=dict)
     """Setting name to where its value came from (``flag --server``, ``env MFU_TOKEN``...)."""
 
+    def where(self, name: str) -> str:
+        """Where setting ``name`` came from, for an error message: a file path, ``env X`` or ``flag --x``."""
+        return _where(self.sources.get(name, "default"), self.paths.config_file)
+
     @property
     def embedded(self) -> bool:
         """True when no server is configured and a local one will be started."""

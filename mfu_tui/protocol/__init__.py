@@ -24,6 +24,7 @@ from mfu_tui.protocol.codec import (
     encode,
 )
 from mfu_tui.protocol.errors import ProtocolError
+from mfu_tui.protocol.tokens import unverified_claims, user_of
 from mfu_tui.protocol.frames import (
     PROTOCOL_VERSION,
     Ack,
@@ -117,4 +118,6 @@ __all__ = [
     "encode",
     "is_terminal",
     "should_reconnect",
+    "unverified_claims",
+    "user_of",
 ]

@@ -13,6 +13,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import jwt
 
+from mfu_tui.protocol import user_of
+
 ALGORITHM = "HS256"
 
 
@@ -48,8 +50,8 @@ def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
         raise AuthError("token expired") from None
     except jwt.InvalidTokenError as error:
         raise AuthError(f"invalid token: {type(error).__name__}") from None
-    user = claims.get("sub") or claims.get("username")
-    if not isinstance(user, str) or not user or len(user) > 256:
+    user = user_of(claims)
+    if user is None or len(user) > 256:
         raise AuthError("invalid token: no user in 'sub' or 'username'")
     return Identity(user=user, expires_at=float(claims["exp"]))
 

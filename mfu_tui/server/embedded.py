@@ -8,7 +8,7 @@ It picks a provider (an OpenAI-compatible server such as Ollama at
 ``localhost:11434`` if one answers a short probe, else ``demo``), listens on
 a free 127.0.0.1 port, and prints one JSON line for its parent::
 
-    {"url": "ws://127.0.0.1:PORT/ws", "token": "...", "provider": "demo"}
+    {"url": "ws://127.0.0.1:PORT/ws", "token": "...", "provider": "demo", "models_url": null}
 
 It stops cleanly when its stdin closes, which happens when the parent quits
 *or dies*: the child never outlives the app. A separate process keeps model
@@ -72,7 +72,12 @@ async def serve_embedded(db: Path, secret: str, user: str) -> None:
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, db_path=db, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()
-    ready = {"url": server.url, "token": mint_token(secret, user, TOKEN_TTL), "provider": provider}
+    ready = {
+        "url": server.url,
+        "token": mint_token(secret, user, TOKEN_TTL),
+        "provider": provider,
+        "models_url": base_url if provider == "openai" else None,
+    }
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
 

@@ -15,8 +15,8 @@ from mfu_tui.client import ClientError
 Severity = Literal["information", "warning", "error"]
 
 LOGIN_AGAIN = (
-    "Get a new token (the server's operator runs: mfu-chat token --user NAME), "
-    "then start again with: mfu-chat --token TOKEN"
+    "Get a new token from the server's operator, store it with: mfu-chat login --server URL, "
+    "then start mfu-chat again"
 )
 
 _BY_CODE: dict[str, tuple[str, str, Severity]] = {
@@ -70,4 +70,11 @@ def advise_stopped(reason: str) -> Advice:
     """The notification when the client stopped for good (for example the token was refused)."""
     if "auth" in reason or "token" in reason or "forbidden" in reason:
         return Advice("Signed out", f"The server refused the sign-in ({reason}). {LOGIN_AGAIN}", "error")
+    if reason.startswith("server unreachable"):
+        return Advice(
+            "Server unreachable",
+            f"{reason}. The app keeps trying and reconnects by itself; nothing you typed is lost. "
+            "If it lasts, check that the server runs and that this machine can reach it.",
+            "warning",
+        )
     return Advice("Offline", f"Disconnected: {reason}. Restart mfu-chat to connect again.", "error")

@@ -205,6 +205,8 @@ class ChatApp(App[None]):
             client.on_open(self._on_client_open),
         ]
         self.status_dot.state = client.state
+        self.theme = self.settings.theme
+        self.model_id = self.settings.model
         self._dispatch_frames()
         await client.connect()
 

@@ -20,25 +20,43 @@ class KeyRow(NamedTuple):
 
 def binding_rows(app: App[object]) -> list[KeyRow]:
     """Every binding of the app and its widgets, with keys remapped by the keymap."""
+    keymap = app._keymap
+    return [
+        KeyRow(
+            area,
+            _display_keys(keymap.get(binding.id, binding.key)),
+            binding.tooltip or binding.description,
+            binding.id,
+        )
+        for area, binding in _bindings(type(app))
+    ]
+
+
+def binding_ids() -> set[str]:
+    """The ids a user may remap (the config file's ``[keys]`` table)."""
+    from mfu_tui.tui.app import ChatApp
+
+    return {binding.id for _, binding in _bindings(ChatApp)}
+
+
+def _bindings(app_class: type[DOMNode]) -> list[tuple[str, Binding]]:
+    """(area, binding) for every binding with an id, in help-screen order."""
     from mfu_tui.tui.widgets.chat_list import ChatList
     from mfu_tui.tui.widgets.composer import Composer
     from mfu_tui.tui.widgets.conversation import Conversation
 
     areas: list[tuple[str, type[DOMNode]]] = [
-        ("Anywhere", type(app)),
+        ("Anywhere", app_class),
         ("Composer", Composer),
         ("Conversation", Conversation),
         ("Chat list", ChatList),
     ]
-    keymap = app._keymap
-    rows = []
-    for area, node_class in areas:
-        for binding in node_class.BINDINGS:
-            if not isinstance(binding, Binding) or binding.id is None:
-                continue
-            keys = keymap.get(binding.id, binding.key)
-            rows.append(KeyRow(area, _display_keys(keys), binding.tooltip or binding.description, binding.id))
-    return rows
+    return [
+        (area, binding)
+        for area, node_class in areas
+        for binding in node_class.BINDINGS
+        if isinstance(binding, Binding) and binding.id is not None
+    ]
 
 
 def _display_keys(keys: str) -> str:

@@ -7,11 +7,11 @@ same fields later (and an embedded server can provide ``url`` and
 
 from __future__ import annotations
 
-import base64
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from mfu_tui.protocol import unverified_claims, user_of
 
 
 @dataclass
@@ -43,30 +43,17 @@ class AppSettings:
     """Seconds to wait for a heartbeat's answer."""
     request_timeout: float = 15.0
     """Seconds to wait for the answer to a request."""
+    theme: str = "textual-dark"
+    """The Textual theme (``textual-dark``, ``nord``, ``gruvbox``...)."""
+    model: str | None = None
+    """The model for new chats; ``None`` lets the server choose."""
+    server_label: str | None = None
+    """What the header says instead of ``user@host`` (``local · demo model``)."""
 
     @property
     def identity(self) -> str:
-        """``user@host`` for the header: the token's user and the server's host."""
-        return f"{token_user(self.token) or '?'}@{urlsplit(self.url).hostname or '?'}"
-
-
-def normalize_url(url: str) -> str:
-    """Add the ``/ws`` path to a bare server URL (the seed's ``VITE_WS_URL`` has none)."""
-    parts = urlsplit(url)
-    if parts.path in ("", "/"):
-        return parts._replace(path="/ws").geturl()
-    return url
-
-
-def token_user(token: str) -> str | None:
-    """The user named in a JWT (``sub``, else ``username``), read without checking it.
-
-    Only for display: the server is the one that checks the token.
-    """
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    user = claims.get("sub") or claims.get("username") if isinstance(claims, dict) else None
-    return str(user) if user else None
+        """The header's words for the connection: ``server_label`` or ``user@host``."""
+        if self.server_label:
+            return self.server_label
+        claims = unverified_claims(self.token) or {}
+        return f"{user_of(claims) or '?'}@{urlsplit(self.url).hostname or '?'}"

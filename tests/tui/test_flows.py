@@ -262,7 +262,7 @@ async def test_expired_token_shows_red_and_says_how_to_sign_in(server: RunningSe
         assert dot.has_class("-error")
         assert str(dot.render()).startswith("● offline: ")
         notes = list(app._notifications)
-        assert any(n.title == "Signed out" and "mfu-chat token" in n.message for n in notes)
+        assert any(n.title == "Signed out" and "mfu-chat login" in n.message for n in notes)
 
 
 async def test_request_errors_are_notified_in_plain_words(server: RunningServer, tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ import pytest
 
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
+from mfu_tui.tui.advice import advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.export import chat_markdown, export_chat
-from mfu_tui.tui.settings import AppSettings, normalize_url, token_user
+from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.status_text import describe_state
 from mfu_tui.tui.terminal import plain_text_wanted
 
@@ -61,15 +62,19 @@ def test_osc52_plain_and_wrapped_for_tmux() -> None:
     assert wrapped == f"\x1bPtmux;\x1b\x1b]52;c;{payload}\a\x1b\\"
 
 
-def test_settings_identity_and_url() -> None:
+def test_settings_identity() -> None:
     claims = base64.urlsafe_b64encode(b'{"sub":"alice","exp":1}').decode().rstrip("=")
     token = f"h.{claims}.s"
-    assert token_user(token) == "alice"
-    assert token_user("not-a-jwt") is None
     assert AppSettings(url="ws://chat.example:5001/ws", token=token).identity == "alice@chat.example"
-    assert normalize_url("ws://localhost:5001") == "ws://localhost:5001/ws"
-    assert normalize_url("ws://localhost:5001/") == "ws://localhost:5001/ws"
-    assert normalize_url("wss://host/chat/ws") == "wss://host/chat/ws"
+    assert AppSettings(url="ws://chat.example/ws", token="not-a-jwt").identity == "?@chat.example"
+    local = AppSettings(url="ws://127.0.0.1:4000/ws", token=token, server_label="local · demo model")
+    assert local.identity == "local · demo model"
+
+
+def test_advice_for_an_unreachable_server_says_it_keeps_trying() -> None:
+    advice = advise_stopped("server unreachable: connection refused")
+    assert advice.title == "Server unreachable" and advice.severity == "warning"
+    assert "keeps trying" in advice.message and "nothing you typed is lost" in advice.message
 
 
 def test_export_writes_markdown_without_overwriting(tmp_path: Path) -> None:

@@ -1,97 +1,22 @@
 """End to end: the installed ``mfu-chat`` in a real terminal (tmux) against a server process.
 
 The test types a question with ``tmux send-keys`` and reads the streamed
-answer off the screen with ``tmux capture-pane``. It re-reads the screen
-each time the app writes to the terminal (tmux's ``pipe-pane`` copies the
-pane's output into a FIFO the test blocks on), so it waits on output, not
-on time.
+answer off the screen with ``tmux capture-pane`` (see ``tests/support/tmux.py``).
 """
 
 from __future__ import annotations
 
-import os
-import select
-import shlex
-import shutil
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from mfu_tui.server.providers.demo import demo_answer
 from tests.support.server import ServerProcess
+from tests.support.tmux import TmuxPane, fresh_home, mfu_chat, needs_tmux
 
 WORDS = 45
 QUESTION = "What is tmux?"
-#: A safety net only: the test ends as soon as the screen shows what it waits for.
-TIMEOUT = 30.0
-
-
-def _mfu_chat() -> str:
-    """The ``mfu-chat`` script of this virtualenv."""
-    found = shutil.which("mfu-chat", path=str(Path(sys.executable).parent)) or shutil.which("mfu-chat")
-    assert found, "mfu-chat is not installed in this environment (pip install -e .)"
-    return found
-
-
-class TmuxPane:
-    """A command running in a detached tmux session on a private tmux server."""
-
-    def __init__(self, tmp_path: Path, command: list[str], env: dict[str, str]) -> None:
-        self.socket = f"mfu-chat-test-{os.getpid()}"
-        self.target = "app"
-        fifo = tmp_path / "pane.fifo"
-        os.mkfifo(fifo)
-        # Open the reading end first so tmux's writer never blocks.
-        self._fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
-        exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
-        self.tmux("new-session", "-d", "-s", self.target, "-x", "100", "-y", "30", f"env {exports} {shlex.join(command)}")
-        self.tmux("pipe-pane", "-t", self.target, "-o", f"cat > {shlex.quote(str(fifo))}")
-
-    def tmux(self, *args: str) -> str:
-        return subprocess.run(
-            ["tmux", "-L", self.socket, *args], check=True, capture_output=True, text=True, timeout=TIMEOUT
-        ).stdout
-
-    def screen(self) -> str:
-        """The text on the pane now."""
-        return self.tmux("capture-pane", "-p", "-t", self.target)
-
-    def type(self, text: str) -> None:
-        self.tmux("send-keys", "-t", self.target, "-l", text)
-
-    def press(self, key: str) -> None:
-        self.tmux("send-keys", "-t", self.target, key)
-
-    def wait_for(self, predicate: Callable[[str], bool], what: str) -> str:
-        """The screen once ``predicate`` holds, re-checked whenever the app writes output."""
-        deadline = time.monotonic() + TIMEOUT
-        while True:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            remaining = deadline - time.monotonic()
-            ready, _, _ = select.select([self._fd], [], [], max(remaining, 0))
-            if not ready:
-                pytest.fail(f"the screen never showed {what}:\n{screen}")
-            if not os.read(self._fd, 1 << 16):
-                pytest.fail(f"the app exited before showing {what}:\n{screen}")
-
-    def wait_exit(self) -> None:
-        """Wait until the pane's program ended (its output pipe closes)."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self._fd], [], [], deadline - time.monotonic())
-            if ready and not os.read(self._fd, 1 << 16):
-                return
-        pytest.fail("the app did not exit")
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], check=False, capture_output=True, timeout=TIMEOUT)
-        os.close(self._fd)
 
 
 @pytest.fixture
@@ -104,17 +29,10 @@ def server(tmp_path: Path) -> Iterator[ServerProcess]:
         process.kill()
 
 
-@pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
+@needs_tmux
 def test_installed_app_streams_an_answer_in_tmux(server: ServerProcess, tmp_path: Path) -> None:
-    env = {
-        "LANG": "C.UTF-8",
-        "TERM": "xterm-256color",
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "HOME": str(tmp_path),
-        "MFU_TOKEN": server.token("alice"),
-    }
-    pane = TmuxPane(tmp_path, [_mfu_chat(), "--server", server.url], env)
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
     try:
         pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
         pane.type(QUESTION)

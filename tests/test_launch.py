@@ -1,0 +1,132 @@
+"""`mfu-chat` on a fresh machine: one command, a local server, a working chat.
+
+These run the installed command the way a new user does: a fresh HOME with
+every platformdirs path under tmp, nothing configured.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import stat
+import subprocess
+from pathlib import Path
+
+from mfu_tui.server.providers.demo import demo_answer
+from tests.support.tmux import TmuxPane, fresh_home, mfu_chat, needs_tmux
+
+QUESTION = "What is a monad?"
+WORDS = 45
+
+
+def embedded_servers(home: Path) -> list[int]:
+    """Pids of embedded servers whose database lies under ``home``."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"mfu_tui.server.embedded" in command and any(str(home).encode() in part for part in command):
+            pids.append(int(entry.name))
+    return pids
+
+
+def wait_gone(pid: int, timeout: float = 20.0) -> bool:
+    """Wait on a pidfd (no polling) until ``pid`` has exited."""
+    try:
+        descriptor = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        return bool(select.select([descriptor], [], [], timeout)[0])
+    finally:
+        os.close(descriptor)
+
+
+def local_env(home: Path) -> dict[str, str]:
+    # Nothing listens on loopback port 9: the model probe falls back to demo.
+    return {
+        **fresh_home(home),
+        "MFU_OPENAI_BASE_URL": "http://127.0.0.1:9",
+        "MFU_DEMO_WORDS": str(WORDS),
+        "MFU_DEMO_DELAY_MS": "2",
+    }
+
+
+@needs_tmux
+def test_a_fresh_machine_chats_with_no_setup_and_leaves_no_orphan(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--debug"], local_env(home))
+    try:
+        pane.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the local server, online")
+        (server,) = embedded_servers(home)
+        pane.type(QUESTION)
+        pane.press("Enter")
+        end = " ".join([word for word in demo_answer(QUESTION, WORDS).split() if "`" not in word][-2:])
+        screen = pane.wait_for(lambda s: end in s and "generating…" not in s, "the end of the demo answer")
+        assert f"▌ {QUESTION}" in screen and "Demo answer" in screen
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
+    assert wait_gone(server), "the embedded server outlived the app"
+    assert embedded_servers(home) == []
+
+    secret = home / ".config" / "mfu-chat" / "local-secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert stat.S_IMODE((home / ".local" / "share" / "mfu-chat").stat().st_mode) == 0o700
+    log = (home / ".local" / "state" / "mfu-chat" / "log" / "mfu-chat.log").read_text()
+    assert "mfu_tui.client: connected to ws://127.0.0.1:" in log
+    assert "eyJ" not in log and "Bearer e" not in log  # no token, whatever the logger
+
+    # The next run finds the chat again, on the same database.
+    second_run = tmp_path / "second-run"
+    second_run.mkdir()
+    again = TmuxPane(second_run, [mfu_chat()], local_env(home))
+    try:
+        again.wait_for(lambda s: "● online" in s and QUESTION in s, "the chat of the first run in the list")
+        again.press("C-q")
+        again.wait_exit()
+    finally:
+        again.close()
+
+
+def run_mfu_chat(home: Path, *args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, **local_env(home), **(extra or {})}
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN"):
+        env.pop(name, None)
+    return subprocess.run(
+        [mfu_chat(), *args], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
+    )
+
+
+def test_a_bad_config_file_stops_before_anything_starts(tmp_path):
+    config = tmp_path / ".config" / "mfu-chat" / "config.toml"
+    config.parent.mkdir(parents=True)
+    for text, problem in [
+        ('theme = "neon"\n', "'theme' 'neon' is not a theme"),
+        ('[keys]\n"app.stop" = "x"\n', "'keys' has no binding 'app.stop'"),
+        ("heartbeat_interval = -1\n", "'heartbeat_interval' must be between"),
+        ("servr = 'ws://x/ws'\n", "unknown key 'servr'"),
+    ]:
+        config.write_text(text)
+        result = run_mfu_chat(tmp_path)
+        assert result.returncode == 2, result
+        assert result.stderr == f"mfu-chat: {config}: {result.stderr.split(': ', 2)[2]}"
+        assert problem in result.stderr and result.stderr.count("\n") == 1
+    # Nothing was started: no secret made, no server running.
+    assert not (tmp_path / ".config" / "mfu-chat" / "local-secret").exists()
+    assert embedded_servers(tmp_path) == []
+
+
+def test_a_remote_server_without_a_token_says_how_to_log_in(tmp_path):
+    result = run_mfu_chat(tmp_path, "--server", "wss://chat.example.edu/ws")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "mfu-chat: no token for wss://chat.example.edu/ws: store one with "
+        "`mfu-chat login --server wss://chat.example.edu/ws`, or pass --token (or set MFU_TOKEN)"
+    )
