@@ -37,6 +37,7 @@ import asyncio
 import itertools
 import json
 import tempfile
+import sys
 import threading
 import time
 import uuid
@@ -55,7 +56,7 @@ from mfu_tui.tui import app as app_module
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.server import ServerProcess
 
-TIMEOUT = 600.0
+TIMEOUT = 1800.0
 
 
 # --- bare client ---------------------------------------------------------------
@@ -246,6 +247,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 if words and not (source, words, naive) in [(r["source"], r["words"], r["approach"] == "naive") for r in results]:
                     (workdir / f"{source}-{words}-{naive}").mkdir()
                     results.append(await measure(source, words, workdir, args, naive))
+                    print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # a long run keeps what it has
     return {"machine": machine(), "runs": results}
 
 
@@ -254,7 +256,7 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="demo", help="demo, markdown, or both as demo,markdown (default demo)")
     parser.add_argument("--words", type=int, default=20000, help="words of the long answer (default 20000)")
-    parser.add_argument("--naive-words", type=int, default=1000, help="answer size for the naive baseline (default 1000; 0: skip)")
+    parser.add_argument("--naive-words", type=int, default=500, help="answer size for the naive baseline (default 500; 0: skip)")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept (default 1)")
     parser.add_argument("--key-every-ms", type=float, default=50.0, help="pause between two key presses (default 50)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
