@@ -15,7 +15,6 @@ import platform
 import resource
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +29,6 @@ def raise_fd_limit() -> None:
 def load_average() -> float:
     """The 1-minute load average."""
     return round(os.getloadavg()[0], 2)
-
-
-def wait_for_quiet(limit: float = 0.5, patience: float = 120.0) -> float:
-    """Wait (at most ``patience`` seconds) for the 1-minute load to drop under ``limit``; the load then."""
-    deadline = time.monotonic() + patience
-    while load_average() >= limit and time.monotonic() < deadline:
-        time.sleep(5)
-    return load_average()
 
 
 def rss_kib(pid: int) -> int:

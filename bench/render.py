@@ -36,8 +36,8 @@ import argparse
 import asyncio
 import itertools
 import json
-import tempfile
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -118,7 +118,7 @@ async def app_run(url: str, token: str, question: str, workdir: Path, naive: boo
     try:
         async with app.run_test(size=size) as pilot:
             async with asyncio.timeout(TIMEOUT):
-                while not app.client.state.status.name == "CONNECTED":
+                while app.client.state.status.name != "CONNECTED":
                     await asyncio.sleep(0.01)
                 await app.settled()
             marks: dict[str, float] = {}
@@ -176,7 +176,10 @@ def _press_keys(app: BenchApp, loop: asyncio.AbstractEventLoop, every: float, la
             break
         handled = threading.Event()
         sent = time.perf_counter()
-        app.on_changed = lambda: (latencies.append((time.perf_counter() - sent) * 1000), handled.set())
+        app.on_changed = lambda sent=sent, handled=handled: (
+            latencies.append((time.perf_counter() - sent) * 1000),
+            handled.set(),
+        )
         loop.call_soon_threadsafe(_send_key, app, key, character)
         if not handled.wait(60):
             break

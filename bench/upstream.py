@@ -26,10 +26,11 @@ import time
 
 _PIECES = re.compile(r"\s*\S+\s*")
 
-_WORDS = (
+_SENTENCES = (
     "the server stores each chunk before it sends it so a client that reconnects resumes where it stopped "
     "markdown arrives in pieces and the terminal shows them as they come without waiting for the end"
-).split()
+)
+_WORDS = _SENTENCES.split()
 
 _CODE = '''```python
 def relay(chunks, socket):
