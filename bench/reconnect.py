@@ -18,7 +18,13 @@ blackhole
     leaving ``CONNECTED``, with the heartbeat of ``--ping-interval`` and
     ``--ping-timeout`` (default: the app's, 25 s and 10 s). The client pings
     on connect and then every interval; the blackhole starts at a random
-    point of that cycle, so expect timeout .. interval + timeout.
+    point of that cycle, so expect timeout .. interval + timeout. The
+    server's own heartbeat (``--server-ping-interval``/``--server-ping-timeout``,
+    default the server's 25 s and 10 s) notices the silent client the same
+    way; the second figure is the time until the server has freed the
+    connection (its "disconnected" log line), which adds the server's
+    close timeout (5 s: the close frame cannot get through) to the
+    detection.
 
     python -m bench.reconnect --outages 1,5,15 --runs 5
 """
@@ -83,41 +89,54 @@ async def back_to_green(workdir: Path, outage: float, runs: int) -> dict[str, An
             "max_seconds": round(max(times), 3), "all": [round(t, 3) for t in times]}
 
 
-async def blackhole(workdir: Path, ping_interval: float, ping_timeout: float) -> dict[str, Any]:
-    server = ServerProcess(workdir, "--log-level", "warning")
+async def blackhole(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+    heartbeat = ("--ping-interval", str(args.server_ping_interval), "--ping-timeout", str(args.server_ping_timeout))
+    server = ServerProcess(workdir, "--log-level", "info", *heartbeat)
     server.start()
     try:
         async with FaultProxy(server.port) as proxy:
             client = ChatClient(proxy.url("/ws"), server.token("bench"), data_dir=workdir / "client",
-                                ping_interval=ping_interval, ping_timeout=ping_timeout)
+                                ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
             try:
                 await client.connect()
                 await _state(client, True)
                 # The client pings on connect, then every interval: the network dies
                 # at a random point of that cycle, after the first pong.
-                await asyncio.sleep(1 + random.random() * ping_interval)
+                await asyncio.sleep(1 + random.random() * args.ping_interval)
                 started = time.perf_counter()
                 proxy.blackhole()
-                noticed = await _state(client, False)
+                client_noticed = await _state(client, False) - started
+                server_freed = await _server_logged(server, "bench disconnected") - started
             finally:
                 await client.close()
     finally:
         server.terminate()
         server.wait()
-    return {"ping_interval": ping_interval, "ping_timeout": ping_timeout,
-            "detected_after_seconds": round(noticed - started, 2)}
+    return {"client_noticed_after_seconds": round(client_noticed, 2), "server_freed_after_seconds": round(server_freed, 2)}
+
+
+async def _server_logged(server: ServerProcess, line: str) -> float:
+    """When the server logged ``line`` (its log is read by a thread: looked at every 50 ms)."""
+    async with asyncio.timeout(TIMEOUT):
+        while not any(line in logged for logged in server.stderr_lines):
+            await asyncio.sleep(0.05)
+    return time.perf_counter()
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     report: dict[str, Any] = {"machine": machine(), "back_to_green": []}
     with tempfile.TemporaryDirectory() as tmp:
-        for n, outage in enumerate(float(x) for x in args.outages.split(",")):
+        for n, outage in enumerate(float(x) for x in args.outages.split(",") if x):
             where = Path(tmp) / f"outage-{n}"
             where.mkdir()
             report["back_to_green"].append(await back_to_green(where, outage, args.runs))
         where = Path(tmp) / "blackhole"
         where.mkdir()
-        report["blackhole"] = [await blackhole(where, args.ping_interval, args.ping_timeout) for _ in range(args.blackhole_runs)]
+        report["blackhole"] = {
+            "client_heartbeat": [args.ping_interval, args.ping_timeout],
+            "server_heartbeat": [args.server_ping_interval, args.server_ping_timeout],
+            "runs": [await blackhole(where, args) for _ in range(args.blackhole_runs)],
+        }
     report["load_1min_after"] = load_average()
     return report
 
@@ -125,10 +144,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--outages", default="1,5", help="seconds the server stays down, comma-separated (default 1,5)")
+    parser.add_argument("--outages", default="1,5", help="seconds the server stays down, comma-separated (default 1,5; '' for none)")
     parser.add_argument("--runs", type=int, default=3, help="runs of each outage (default 3)")
     parser.add_argument("--ping-interval", type=float, default=25.0, help="client heartbeat interval (default 25, the app's)")
     parser.add_argument("--ping-timeout", type=float, default=10.0, help="client heartbeat timeout (default 10, the app's)")
+    parser.add_argument("--server-ping-interval", type=float, default=25.0, help="server heartbeat interval (default 25, the server's)")
+    parser.add_argument("--server-ping-timeout", type=float, default=10.0, help="server heartbeat timeout (default 10, the server's)")
     parser.add_argument("--blackhole-runs", type=int, default=3, help="blackhole runs (default 3)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
