@@ -85,7 +85,9 @@ def _worker(job: str, url: str, tokens: list[str], addresses: list[str], go: Any
 async def _work(
     job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any, ramp: float
 ) -> dict[str, Any]:
-    figures: dict[str, Any] = {"opened": 0, "errors": [], "pongs": 0, "latencies_ms": [], "complete": 0, "gaps": 0}
+    figures: dict[str, Any] = {
+        "opened": 0, "errors": [], "pongs": 0, "latencies_ms": [], "chunks": 0, "complete": 0, "gaps": 0
+    }
     gate = asyncio.Semaphore(OPENING_AT_ONCE)
 
     async def open_one(index: int) -> ClientConnection | None:
@@ -141,7 +143,9 @@ async def _stream(ws: ClientConnection, figures: dict[str, Any], pause: float) -
                 now = time.monotonic_ns()
                 frame = decode_server(data)
                 if isinstance(frame, Chunk):
-                    latencies.append((now - int(frame.content)) / 1e6)
+                    figures["chunks"] += 1
+                    if frame.content.strip().isdigit():  # a stamped piece (not with --via demo)
+                        latencies.append((now - int(frame.content)) / 1e6)
                     figures["gaps"] += frame.seq != last_seq + 1
                     last_seq = frame.seq
                 elif isinstance(frame, Complete):
@@ -256,38 +260,44 @@ def relay_phase(
     addresses: int,
     profile: str | None,
     ramp: float,
+    via: str,
 ) -> dict[str, Any]:
     pieces = max(int(rate * seconds), 2)
-    upstream, base_url = start_upstream("--mode", "stamped", "--rate", str(rate), "--pieces", str(pieces))
-    server = ServerProcess(
-        workdir,
-        *("--provider", "openai", "--rate-limit", "1000000", "--log-level", "warning"),
-        env={"MFU_OPENAI_BASE_URL": base_url},
-    )
+    common = ("--rate-limit", "1000000", "--log-level", "warning")
+    upstream = None
+    if via == "demo":  # no upstream: what the server costs without the HTTP client
+        server = ServerProcess(workdir, "--demo-words", str(pieces), "--demo-delay-ms", str(1000 / rate), *common)
+    else:
+        upstream, base_url = start_upstream("--mode", "stamped", "--rate", str(rate), "--pieces", str(pieces))
+        server = ServerProcess(workdir, "--provider", "openai", *common, env={"MFU_OPENAI_BASE_URL": base_url})
     server.start()
-    upstream_cpu = cpu_seconds(upstream.pid)
+    upstream_cpu = cpu_seconds(upstream.pid) if upstream else 0.0
     try:
         reports, side = _run_load(server, "relay", streams, workers, addresses, profile=profile, ramp=ramp)
-        upstream_cpu = cpu_seconds(upstream.pid) - upstream_cpu  # the opening phase costs it nothing
+        if upstream:
+            upstream_cpu = cpu_seconds(upstream.pid) - upstream_cpu  # the opening phase costs it nothing
     finally:
         server.terminate()
         server.wait()
-        upstream.terminate()
-        upstream.wait()
+        if upstream:
+            upstream.terminate()
+            upstream.wait()
     latencies = [x for r in reports for x in r["latencies_ms"]]
+    chunks = sum(r["chunks"] for r in reports)
     return {
+        "via": via,
         "streams": streams,
         "chunks_per_second_each": rate,
         "chunks_per_answer": pieces,
         "start_spread_seconds": ramp,
         "answers_complete": sum(r["complete"] for r in reports),
-        "chunks": len(latencies),
+        "chunks": chunks,
         "seq_gaps": sum(r["gaps"] for r in reports),
         **_errors(reports),
         "relay_latency_ms": percentiles(latencies, 2),
         "seconds": side["job_seconds"],
         "server_cpu_percent_of_one_core": side["server_cpu_percent_of_one_core"],
-        "server_cpu_us_per_chunk": round(side["server_cpu_seconds"] / max(len(latencies), 1) * 1e6),
+        "server_cpu_us_per_chunk": round(side["server_cpu_seconds"] / max(chunks, 1) * 1e6),
         "upstream_cpu_percent_of_one_core": round(upstream_cpu / side["job_seconds"] * 100),
         "load_1min": side["load_1min"],
     }
@@ -352,6 +362,8 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=100, help="concurrent answers (default 100; full 500)")
     parser.add_argument("--rate", type=float, default=30.0, help="upstream pieces a second per answer (default 30)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each answer in seconds (default 5)")
+    parser.add_argument("--via", choices=["openai", "demo"], default="openai",
+                        help="relay from bench.upstream through --provider openai (default), or the demo provider: no latency then, CPU only")
     parser.add_argument("--ramp", type=float, default=1.0, help="questions start at random within this many seconds (default 1)")
     parser.add_argument("--fanout", type=int, default=10, help="connections of the one user (default 10)")
     parser.add_argument("--rounds", type=int, default=200, help="renames timed in the fan-out (default 200)")
@@ -370,7 +382,7 @@ def main() -> None:
                 report["idle"] = idle_phase(where, args.idle, args.workers, args.addresses)
             elif phase == "relay":
                 report["relay"] = relay_phase(
-                    where, args.streams, args.rate, args.seconds, args.workers, args.addresses, args.profile, args.ramp
+                    where, args.streams, args.rate, args.seconds, args.workers, args.addresses, args.profile, args.ramp, args.via
                 )
             elif phase == "fanout":
                 report["fanout"] = fanout_phase(where, args.fanout, args.rounds)
