@@ -17,7 +17,9 @@ relay
     upstream write -> server -> client read. The questions start at random
     within ``--ramp`` seconds (a burst of 500 in one millisecond measures the
     start of 500 chats, not the relay). Figures: p50/p99 (target p99 < 10 ms
-    at 500 streams of 30 chunks/s), server CPU per chunk.
+    at 500 streams of 30 chunks/s), server CPU per chunk. ``--via demo``
+    relays the demo provider's words instead (no upstream, so no latency):
+    the server's CPU per chunk without the HTTP client.
 fanout
     ``--fanout`` connections of one user; another connection of that user
     renames a chat; time until every connection has the ``chat_updated``.
