@@ -80,6 +80,20 @@ class _ChatLoaded:
     detail: ChatDetail
 
 
+@dataclass(frozen=True)
+class _ChunkRun:
+    """Chunks of one message that were queued one after the other, applied as one append.
+
+    The server can send chunks far faster than the screen can show them;
+    taking every chunk already waiting in one go makes the work follow what
+    the app can take, not what the server sends.
+    """
+
+    chat_id: str
+    message_id: str
+    chunks: tuple[Chunk, ...]
+
+
 class ChatApp(App[None]):
     """The mfu-chat terminal app.
 
@@ -146,12 +160,12 @@ class ChatApp(App[None]):
         )
         self.models: list[ModelInfo] = []
         """The server's models, from ``list_models``."""
-        self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded] = asyncio.Queue()
+        self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun] = asyncio.Queue()
         # Assistant messages being written, by chat.
         self._answering: dict[str, str] = {}
         # While a chat loads: the frames for it that arrived meanwhile.
         self._loading: str | None = None
-        self._held: list[ServerFrame | MessageReloaded] = []
+        self._held: list[ServerFrame | MessageReloaded | _ChunkRun] = []
         # The clientMessageId of the message that is creating a new chat.
         self._creating: str | None = None
         # Set except between a connect and the client's "open" callback.
@@ -295,16 +309,33 @@ class ChatApp(App[None]):
     @work(group="frames")
     async def _dispatch_frames(self) -> None:
         """Apply the client's frames one at a time, in order."""
+        ahead: ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun | None = None
         while True:
-            item = await self._frames.get()
+            item = ahead if ahead is not None else await self._frames.get()
+            ahead = None
+            taken = 1
+            if isinstance(item, Chunk):
+                # Every chunk of the same message already queued goes in one
+                # append; the first other frame waits its turn, so no frame
+                # is reordered relative to another.
+                chunks = [item]
+                while ahead is None and not self._frames.empty():
+                    following = self._frames.get_nowait()
+                    if isinstance(following, Chunk) and following.message_id == item.message_id and following.chat_id == item.chat_id:
+                        chunks.append(following)
+                        taken += 1
+                    else:
+                        ahead = following
+                item = _ChunkRun(item.chat_id, item.message_id, tuple(chunks))
             try:
                 await self._apply(item)
             except Exception as error:  # one bad frame must not stop the stream of others
                 self.log.error(f"could not apply {item!r}: {error!r}")
             finally:
-                self._frames.task_done()
+                for _ in range(taken):
+                    self._frames.task_done()
 
-    async def _apply(self, item: ServerFrame | MessageReloaded | _ChatLoaded) -> None:
+    async def _apply(self, item: ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun) -> None:
         if isinstance(item, _ChatLoaded):
             await self._show_loaded_chat(item)
             return
@@ -323,10 +354,19 @@ class ChatApp(App[None]):
         elif chat_id != self.chat_id:
             if isinstance(item, (Complete, Cancelled)):
                 self._answering.pop(item.chat_id, None)
-        elif isinstance(item, Chunk):
+        elif isinstance(item, _ChunkRun):
             view = await self._assistant_view(item.message_id)
             self._set_running(item.chat_id, item.message_id)
-            await view.append(item.content, item.seq)
+            # What appending the chunks one by one would show: each chunk
+            # once, those already shown (seq not past the last) dropped.
+            last_seq = view.last_seq
+            pieces = []
+            for chunk in item.chunks:
+                if chunk.seq > last_seq:
+                    pieces.append(chunk.content)
+                    last_seq = chunk.seq
+            if last_seq > view.last_seq:
+                await view.append("".join(pieces), last_seq)
         elif isinstance(item, Complete):
             view = await self._assistant_view(item.message_id)
             self._set_running(item.chat_id, None)

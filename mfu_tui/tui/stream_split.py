@@ -3,39 +3,65 @@
 Textual's ``Markdown.append`` re-reads the whole document it holds, so one
 widget fed a long answer gets slower with every chunk. The message view
 therefore starts a fresh Markdown widget once the current one holds enough
-text, but only where the cut cannot change the rendering much: at a blank
-line outside a code fence. ``ParagraphBreaks`` follows the stream to know
-when that is, in time proportional to each chunk, not to the answer.
+text, preferably where the cut cannot change the rendering much: at a blank
+line outside a code fence. A paragraph that never ends (a model can write
+one of any length) may also be cut at a line break or a space, never inside
+a code fence. ``ParagraphBreaks`` follows the stream to know where those
+places are, in time proportional to each chunk, not to the answer.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 _FENCES = ("```", "~~~")
 
 
+@dataclass(frozen=True)
+class Cuts:
+    """Where a piece of text may be cut, as offsets into it (the cut goes just before).
+
+    Each is the last such place in the piece, or ``None`` if it has none.
+    """
+
+    paragraph: int | None
+    """After a blank line outside a code fence."""
+    line: int | None
+    """After a line break outside a code fence."""
+    space: int | None
+    """After a space of the last, unfinished line, outside a code fence and not on its opening line."""
+
+
 class ParagraphBreaks:
-    """Follows streamed Markdown; says whether the text so far ends a paragraph outside code."""
+    """Follows streamed Markdown; says where the text may be cut outside code."""
 
     def __init__(self, text: str = "") -> None:
         self.in_fence = False
         """True inside a fenced code block."""
         self._line_head = ""
-        self._tail = ""
         self.feed(text)
 
-    def feed(self, delta: str) -> None:
-        """Take the next piece of the text."""
-        lines = delta.split("\n")
-        for complete in lines[:-1]:
+    def feed(self, delta: str) -> Cuts:
+        """Take the next piece of the text; return where it may be cut."""
+        paragraph = line = space = None
+        start = 0
+        while (end := delta.find("\n", start)) >= 0:
+            complete = delta[start:end]
+            blank = not self._line_head and not complete
             head = (self._line_head + complete[:8]).lstrip(" ")
             if head.startswith(_FENCES):
                 self.in_fence = not self.in_fence
             self._line_head = ""
+            start = end + 1
+            if not self.in_fence:
+                line = start
+                if blank:
+                    paragraph = start
+        rest = delta[start:]
         if len(self._line_head) < 8:
-            self._line_head += lines[-1][:8]
-        self._tail = (self._tail + delta[-2:])[-2:]
-
-    @property
-    def at_break(self) -> bool:
-        """True if the text so far ends with a blank line outside a code fence."""
-        return not self.in_fence and self._tail == "\n\n"
+            self._line_head += rest[:8]
+        if not self.in_fence and not self._line_head.lstrip(" ").startswith(_FENCES):
+            last_space = rest.rfind(" ")
+            if last_space >= 0:
+                space = start + last_space + 1
+        return Cuts(paragraph, line, space)

@@ -324,3 +324,38 @@ async def test_command_palette_runs_app_actions(server: RunningServer, tmp_path:
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_queued_chunks_are_applied_in_batches_with_the_stored_text(tmp_path: Path) -> None:
+    from mfu_tui.tui.widgets.message_view import MessageView
+    from tests.support.server import running_server
+
+    appends: list[tuple[str, int]] = []
+    original = MessageView.append
+
+    async def recorded_append(self: MessageView, delta: str, seq: int) -> None:
+        appends.append((delta, seq))
+        await original(self, delta, seq)
+
+    MessageView.append = recorded_append  # type: ignore[method-assign]
+    try:
+        # A long answer at full speed: the server sends faster than the app shows.
+        async with running_server(tmp_path, demo_words=1500, demo_delay_ms=0) as fast:
+            app = make_app(fast.url, fast.token(), tmp_path)
+            async with app.run_test(size=SIZE) as pilot:
+                await ready(app, pilot)
+                chunks: list[Chunk] = []
+                unsubscribe = app.client.on_message(lambda frame: chunks.append(frame) if isinstance(frame, Chunk) else None)
+                complete = await ask(app, pilot, "Long, please")
+                unsubscribe()
+                stored = await app.client.get_chat(complete.chat_id)
+                answer = app.conversation.views[-1]
+                assert answer.text == stored.messages[-1].content == "".join(chunk.content for chunk in chunks)
+                assert answer.status == "complete"
+    finally:
+        MessageView.append = original  # type: ignore[method-assign]
+    # Fewer appends than chunks, in seq order, each the chunks it stands for joined.
+    assert 0 < len(appends) < len(chunks)
+    seqs = [seq for _, seq in appends]
+    assert seqs == sorted(seqs) and seqs[-1] == chunks[-1].seq
+    assert "".join(delta for delta, _ in appends) == answer.text

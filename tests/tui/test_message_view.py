@@ -5,8 +5,8 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Markdown
 
-from mfu_tui.tui.stream_split import ParagraphBreaks
-from mfu_tui.tui.widgets.message_view import FrozenMarkdown, MessageView
+from mfu_tui.tui.stream_split import Cuts, ParagraphBreaks
+from mfu_tui.tui.widgets.message_view import OVERLONG, FrozenMarkdown, MessageView
 
 
 class OneMessage(App[None]):
@@ -17,18 +17,42 @@ class OneMessage(App[None]):
 def test_paragraph_breaks_follow_fences_across_chunks() -> None:
     breaks = ParagraphBreaks()
     for piece, expected in [
-        ("Intro", False),
-        (" text\n", False),
-        ("\n", True),
-        ("`", False),
-        ("``python\nx = 1\n\n", False),  # a blank line inside code is no break
-        ("y = 2\n``", False),
-        ("`\n\n", True),
-        ("  ~~~\n\n", False),  # an indented fence opens too
+        ("Intro", Cuts(None, None, None)),
+        (" text\n", Cuts(None, 6, None)),  # spaces count on the last line only
+        ("\n", Cuts(1, 1, None)),
+        ("`", Cuts(None, None, None)),
+        ("``python\nx = 1\n\n", Cuts(None, None, None)),  # a blank line inside code is no cut
+        ("y = 2\n``", Cuts(None, None, None)),
+        ("`\n\nNext one", Cuts(3, 3, 8)),
+        ("\n", Cuts(None, 1, None)),
+        ("  ~~~ sh\n\n", Cuts(None, None, None)),  # an indented fence opens too
+        ("~~~\nA b", Cuts(None, 4, 6)),
     ]:
-        breaks.feed(piece)
-        assert breaks.at_break is expected, piece
+        assert breaks.feed(piece) == expected, piece
 
+
+def test_no_cut_at_a_space_of_a_fence_opening_line() -> None:
+    breaks = ParagraphBreaks("Text\n\n")
+    assert breaks.feed("``` python with words") == Cuts(None, None, None)
+
+
+async def test_a_huge_single_paragraph_is_cut_into_bounded_segments() -> None:
+    words = [f"word{n} " for n in range(3000)]
+    batches = ["".join(words[i : i + 37]) for i in range(0, len(words), 37)]
+    app = OneMessage()
+    async with app.run_test() as pilot:
+        view = app.query_one(MessageView)
+        view.segment_chars = 500
+        for seq, batch in enumerate(batches, start=1):
+            await view.append(batch, seq)
+        await pilot.pause()
+        sources = [part.source for part in view.query(FrozenMarkdown)]
+        (live,) = view.query(Markdown)
+        assert len(sources) > 10
+        # Cut at spaces, never inside a word, each about OVERLONG segments long.
+        assert all(source.endswith(" ") for source in sources)
+        assert all(len(source) < (OVERLONG + 1) * 500 for source in sources + [live.source])
+        assert "".join(sources) + live.source == view.text == "".join(words)
 
 async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -> None:
     paragraphs = [f"Paragraph {n} " + "word " * 12 + "\n\n" for n in range(200)]
@@ -53,7 +77,15 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         assert len(long_ones) == 1 and code in long_ones[0]
         await view.finish("complete")
         await pilot.pause()
-        assert not view.query(FrozenMarkdown)
+        # The finished parts stay; only the last one is rendered again, whole.
+        assert [part.source for part in view.query(FrozenMarkdown)] == sources
         (final,) = view.query(Markdown)
-        assert final.source == view.text == "".join(pieces)
+        assert final is not live or final.source == live.source
+        assert "".join(sources) + final.source == view.text == "".join(pieces)
         assert view.status == "complete"
+        # A reload with another text replaces them all.
+        await view.finish("complete", "# Edited\n\nShort now.\n")
+        await pilot.pause()
+        assert not view.query(FrozenMarkdown)
+        (only,) = view.query(Markdown)
+        assert only.source == view.text == "# Edited\n\nShort now.\n"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
+from markdown_it import MarkdownIt
 from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -19,6 +20,15 @@ Role = Literal["user", "assistant"]
 #: See ``MessageView.segment_chars``.
 SEGMENT_CHARS = 2000
 
+#: A segment this many times ``segment_chars`` long is cut even inside a paragraph.
+OVERLONG = 4
+
+#: One Markdown parser for every assistant message, built once: Textual's
+#: default builds a parser on each append, with linkify, whose pre-test (a
+#: regex over the text) was most of the parsing time of a streamed chunk.
+#: Bare URLs are therefore not made links; ``[text](url)`` links are.
+_PARSER = MarkdownIt("gfm-like").disable("linkify")
+
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -31,6 +41,11 @@ STATUS_NOTES = {
     "error": "failed: the model did not answer",
     "length": "cut off: the answer reached the length limit",
 }
+
+
+def _new_segment(text: str = "") -> Markdown:
+    """A Textual Markdown widget for (a part of) an assistant message."""
+    return Markdown(text, classes="body", parser_factory=lambda: _PARSER)
 
 
 class FrozenMarkdown(Static):
@@ -116,7 +131,7 @@ class MessageView(Vertical):
         self._stream: MarkdownStream | None = None
         # Assistant text is shown by one Markdown widget, or several while a
         # long answer streams (see ``stream_split``).
-        self._segments: list[Markdown | FrozenMarkdown] = [Markdown(text, classes="body")] if role == "assistant" else []
+        self._segments: list[Markdown | FrozenMarkdown] = [_new_segment(text)] if role == "assistant" else []
         self._segment_chars = len(text)
         self._breaks = ParagraphBreaks(text if role == "assistant" else "")
         self.segment_chars = SEGMENT_CHARS
@@ -156,7 +171,7 @@ class MessageView(Vertical):
         return STATUS_NOTES.get(self.status, "")
 
     async def append(self, delta: str, seq: int) -> None:
-        """Add a streamed piece (an assistant message's chunk ``seq``)."""
+        """Add a streamed piece (an assistant message's chunk ``seq``, or several joined)."""
         if seq <= self.last_seq:
             return
         self.last_seq = seq
@@ -165,31 +180,69 @@ class MessageView(Vertical):
         self._pieces.append(delta)
         self._text = None
         self.status = "streaming"
+        cut = self._cut(delta)
+        if cut is None:
+            await self._write(delta)
+            return
+        # Keep each append cheap: the rest goes to a new widget.
+        await self._write(delta[:cut])
+        await self._next_segment()
+        await self._write(delta[cut:])
+
+    def _cut(self, delta: str) -> int | None:
+        """Where in ``delta`` the current segment should end, if it is long enough."""
+        cuts = self._breaks.feed(delta)
+        size = self._segment_chars + len(delta)
+        if size < self.segment_chars:
+            return None
+        if cuts.paragraph is not None:
+            return cuts.paragraph
+        if size < OVERLONG * self.segment_chars:
+            return None
+        # A paragraph that does not end: cut at a line break, else a space.
+        return cuts.line if cuts.line is not None else cuts.space
+
+    async def _write(self, piece: str) -> None:
+        """Stream ``piece`` into the last segment."""
+        if not piece:
+            return
         if self._stream is None:
             self._stream = Markdown.get_stream(self._segments[-1])
-        await self._stream.write(delta)
-        self._segment_chars += len(delta)
-        self._breaks.feed(delta)
-        if self._segment_chars >= self.segment_chars and self._breaks.at_break:
-            # Keep each append cheap: the next pieces go to a new widget.
+        await self._stream.write(piece)
+        self._segment_chars += len(piece)
+
+    async def _next_segment(self) -> None:
+        """Freeze the last segment and start a new one for the stream."""
+        if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-            done = self._segments[-1]
-            frozen = FrozenMarkdown(done.source)
-            segment = Markdown(classes="body")
-            await self.mount(frozen, segment, after=done)
-            await done.remove()
-            self._segments[-1:] = [frozen, segment]
-            self._segment_chars = 0
+        done = self._segments[-1]
+        frozen = FrozenMarkdown(done.source)
+        segment = _new_segment()
+        await self.mount(frozen, segment, after=done)
+        await done.remove()
+        self._segments[-1:] = [frozen, segment]
+        self._segment_chars = 0
 
     async def finish(self, status: str, text: str | None = None) -> None:
-        """End the stream and render the final text once, in one widget.
+        """End the stream and render its last part once more, now that it is whole.
+
+        The finished parts of a long answer stay as they are: mounting the
+        whole answer again would block the app for seconds. The segments'
+        sources, in order, are the text.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
             text: The full text, if known better than the pieces seen (a reload).
         """
-        await self.set_text(self.text if text is None else text)
+        if text is not None and text != self.text:
+            await self.set_text(text)
+        elif self.is_mounted and self.role == "assistant":
+            if self._stream is not None:
+                await self._stream.stop()
+                self._stream = None
+            last = self._segments[-1]
+            await last.update(last.source)
         self.status = status
 
     async def set_text(self, text: str) -> None:
@@ -210,7 +263,7 @@ class MessageView(Vertical):
         if not rest and isinstance(first, Markdown):
             await first.update(text)
             return
-        whole = Markdown(text, classes="body")
+        whole = _new_segment(text)
         await self.mount(whole, before=first)
         await self.remove_children(self._segments)
         self._segments = [whole]
