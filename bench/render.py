@@ -36,6 +36,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import re
 import sys
 import tempfile
 import threading
@@ -57,6 +58,8 @@ from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.server import ServerProcess
 
 TIMEOUT = 1800.0
+#: The pieces of both answers: a word and the whitespace around it.
+_WORDS = re.compile(r"\s*\S+\s*")
 
 
 # --- bare client ---------------------------------------------------------------
@@ -95,23 +98,45 @@ class BenchApp(ChatApp):
 
 
 async def _naive_append(self: MessageView, delta: str, seq: int) -> None:
-    """The naive baseline: re-render the whole Markdown on each chunk."""
+    """The naive baseline: re-render the whole Markdown on each chunk.
+
+    The app joins the chunks it finds queued into one append; each chunk of
+    these answers is one word, so the naive view splits them again.
+    """
     if seq <= self.last_seq:
         return
     self.last_seq = seq
-    self._pieces.append(delta)
-    self._text = None
     self.status = "streaming"
-    await self.query(Markdown).last().update(self.text)
+    for word in _WORDS.findall(delta):
+        self._pieces.append(word)
+        self._text = None
+        await self.query(Markdown).last().update(self.text)
+
+
+def _cost_per_chunk(points: list[tuple[float, int]]) -> tuple[float, float]:
+    """CPU seconds per chunk over the first and the last tenth of the chunks.
+
+    ``points`` are (process time, seq shown) from the first chunk received
+    (seq 0) to the last append. The app applies queued chunks in batches, so
+    a window runs from the first chunk to the first append that reaches a
+    tenth of them, and from the last append before the last tenth to the end.
+    """
+    total = points[-1][1]
+    first = next(k for k, (_, seq) in enumerate(points) if seq >= total / 10)
+    last = max(k for k, (_, seq) in enumerate(points) if seq <= total * 0.9)
+    return (
+        (points[first][0] - points[0][0]) / points[first][1],
+        (points[-1][0] - points[last][0]) / (total - points[last][1]),
+    )
 
 
 async def app_run(url: str, token: str, question: str, workdir: Path, naive: bool, key_every: float, size: tuple[int, int]) -> dict[str, Any]:
     original = MessageView.append
-    applied: list[tuple[float, float]] = []  # (process time, wall time) after each chunk applied
+    applied: list[tuple[float, int]] = []  # (process time, seq shown): at the first chunk, then after each append
 
     async def timed_append(self: MessageView, delta: str, seq: int) -> None:
         await (_naive_append if naive else original)(self, delta, seq)
-        applied.append((time.process_time(), time.perf_counter()))
+        applied.append((time.process_time(), seq))
 
     MessageView.append = timed_append  # type: ignore[method-assign]
     app = BenchApp(AppSettings(url=url, token=token, plain=False, cursor_blink=False, data_dir=workdir / f"data-{uuid.uuid4()}", export_dir=workdir))
@@ -127,6 +152,7 @@ async def app_run(url: str, token: str, question: str, workdir: Path, naive: boo
             def on_frame(frame: Any) -> None:
                 if isinstance(frame, Chunk) and "first" not in marks:
                     marks["first"] = time.perf_counter()
+                    applied.append((time.process_time(), 0))
                 elif isinstance(frame, Complete) and not complete.done():
                     complete.set_result(None)
 
@@ -150,12 +176,10 @@ async def app_run(url: str, token: str, question: str, workdir: Path, naive: boo
             text = views[-1].text if views else ""
     finally:
         MessageView.append = original  # type: ignore[method-assign]
-    tenth = max(len(applied) // 10, 2)
-    start_cpu = (applied[tenth][0] - applied[0][0]) / (tenth - 0)
-    end_cpu = (applied[-1][0] - applied[-1 - tenth][0]) / tenth
+    start_cpu, end_cpu = _cost_per_chunk(applied)
     return {
         "seconds": end - marks["first"],
-        "chunks_applied": len(applied),
+        "appends": len(applied) - 1,
         "text_words": len(text.split()),
         "cpu_ms_per_chunk_first_tenth": round(start_cpu * 1000, 3),
         "cpu_ms_per_chunk_last_tenth": round(end_cpu * 1000, 3),
