@@ -57,7 +57,7 @@ from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer
 from mfu_tui.tui.widgets.conversation import Conversation
 from mfu_tui.tui.widgets.header import AppHeader
-from mfu_tui.tui.widgets.message_view import MessageView
+from mfu_tui.tui.widgets.message_view import SEGMENT_CHARS, MessageView
 from mfu_tui.tui.widgets.status_dot import StatusDot
 
 #: ``finishReason`` of ``complete`` -> the status shown under the message.
@@ -318,11 +318,14 @@ class ChatApp(App[None]):
                 # Every chunk of the same message already queued goes in one
                 # append; the first other frame waits its turn, so no frame
                 # is reordered relative to another.
+                # At most a segment's worth at once, so one append stays short.
                 chunks = [item]
-                while ahead is None and not self._frames.empty():
+                size = len(item.content)
+                while ahead is None and size < SEGMENT_CHARS and not self._frames.empty():
                     following = self._frames.get_nowait()
                     if isinstance(following, Chunk) and following.message_id == item.message_id and following.chat_id == item.chat_id:
                         chunks.append(following)
+                        size += len(following.content)
                         taken += 1
                     else:
                         ahead = following
