@@ -65,3 +65,45 @@ class ParagraphBreaks:
             if last_space >= 0:
                 space = start + last_space + 1
         return Cuts(paragraph, line, space)
+
+
+#: A segment this many times the segment size is cut even inside a paragraph.
+OVERLONG = 4
+
+
+class SegmentCutter:
+    """Follows an answer piece by piece; says where its current segment should end.
+
+    A segment ends at the last paragraph break of a piece once it holds
+    ``size`` characters, or, once it holds ``OVERLONG * size``, at the
+    piece's last line break or space (all outside code fences).
+    """
+
+    def __init__(self) -> None:
+        self._breaks = ParagraphBreaks()
+        self._chars = 0
+
+    def cut(self, piece: str, size: int) -> int | None:
+        """Take the next piece; return where in it the current segment ends, if it does."""
+        cuts = self._breaks.feed(piece)
+        total = self._chars + len(piece)
+        cut = None
+        if total >= size:
+            cut = cuts.paragraph
+            if cut is None and total >= OVERLONG * size:
+                cut = cuts.line if cuts.line is not None else cuts.space
+        self._chars = total if cut is None else len(piece) - cut
+        return cut
+
+    def split(self, text: str, size: int) -> list[str]:
+        """Take a whole text; return its segments, cut as a stream of it would be."""
+        parts = [""]
+        for start in range(0, len(text), size):
+            piece = text[start : start + size]
+            cut = self.cut(piece, size)
+            if cut is None:
+                parts[-1] += piece
+            else:
+                parts[-1] += piece[:cut]
+                parts.append(piece[cut:])
+        return parts

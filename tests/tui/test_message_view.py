@@ -6,7 +6,8 @@ from textual.app import App, ComposeResult
 from textual.widgets import Markdown
 
 from mfu_tui.tui.stream_split import Cuts, ParagraphBreaks
-from mfu_tui.tui.widgets.message_view import OVERLONG, FrozenMarkdown, MessageView
+from mfu_tui.tui.stream_split import OVERLONG
+from mfu_tui.tui.widgets.message_view import FrozenMarkdown, MessageView
 
 
 class OneMessage(App[None]):
@@ -89,3 +90,9 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         assert not view.query(FrozenMarkdown)
         (only,) = view.query(Markdown)
         assert only.source == view.text == "# Edited\n\nShort now.\n"
+        # A long text set at once is cut as its stream would be.
+        await view.set_text("".join(pieces))
+        await pilot.pause()
+        again = [part.source for part in view.query(FrozenMarkdown)]
+        (rest,) = view.query(Markdown)
+        assert len(again) > 5 and "".join(again) + rest.source == view.text == "".join(pieces)

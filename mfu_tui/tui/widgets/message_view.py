@@ -13,15 +13,12 @@ from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from mfu_tui.tui.stream_split import ParagraphBreaks
+from mfu_tui.tui.stream_split import SegmentCutter
 
 Role = Literal["user", "assistant"]
 
 #: See ``MessageView.segment_chars``.
 SEGMENT_CHARS = 2000
-
-#: A segment this many times ``segment_chars`` long is cut even inside a paragraph.
-OVERLONG = 4
 
 #: One Markdown parser for every assistant message, built once: Textual's
 #: default builds a parser on each append, with linkify, whose pre-test (a
@@ -49,12 +46,13 @@ def _new_segment(text: str = "") -> Markdown:
 
 
 class FrozenMarkdown(Static):
-    """A finished part of a long answer that is still streaming, drawn as one widget.
+    """A finished part of a long answer, drawn as one widget.
 
     A Textual ``Markdown`` is a widget per block, and every new chunk makes
     Textual lay out all of them again; freezing the finished parts into one
-    widget each (drawn by Rich's Markdown) keeps a chunk's cost flat. The
-    whole answer becomes one Textual ``Markdown`` again when it ends.
+    widget each (drawn by Rich's Markdown) keeps a chunk's cost flat. They
+    stay frozen when the answer ends: mounting a long answer again as
+    Textual blocks would block the app for seconds.
     """
 
     def __init__(self, source: str) -> None:
@@ -70,10 +68,12 @@ class MessageView(Vertical):
     assistant messages are Markdown with highlighted code blocks. While an
     answer streams, pieces go through Textual's ``MarkdownStream``, which
     batches them, into a Markdown widget; every ``segment_chars`` characters
-    (at a paragraph break) that part is frozen into one ``FrozenMarkdown``
-    widget and a fresh Markdown widget takes the stream, so the cost of a
-    chunk does not grow with the answer. At the end the stream stops and
-    the full text is rendered once, in one Textual Markdown widget.
+    (at a paragraph break, or inside a paragraph that never ends: see
+    ``stream_split``) that part is frozen into one ``FrozenMarkdown`` widget
+    and the Markdown widget starts again, so the cost of a chunk does not
+    grow with the answer. At the end the stream stops and the last part is
+    rendered once more, whole. A long text set at once (a reload) is cut
+    the same way.
     """
 
     DEFAULT_CSS = """
@@ -129,13 +129,12 @@ class MessageView(Vertical):
         self._pieces: list[str] = [text] if text else []
         self._text: str | None = text
         self._stream: MarkdownStream | None = None
-        # Assistant text is shown by one Markdown widget, or several while a
-        # long answer streams (see ``stream_split``).
-        self._segments: list[Markdown | FrozenMarkdown] = [_new_segment(text)] if role == "assistant" else []
-        self._segment_chars = len(text)
-        self._breaks = ParagraphBreaks(text if role == "assistant" else "")
         self.segment_chars = SEGMENT_CHARS
         """Characters a Markdown widget takes before the stream moves on to a new one."""
+        # Assistant text is shown by one Markdown widget, after finished parts
+        # of a long answer (see ``stream_split``).
+        self._cutter = SegmentCutter()
+        self._segments: list[Markdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
         self.set_reactive(MessageView.status, status)
         self.add_class(f"-{status}")
 
@@ -144,7 +143,7 @@ class MessageView(Vertical):
         if self.role == "user":
             yield Static(self.text, classes="body", markup=False)
         else:
-            yield self._segments[0]
+            yield from self._segments
         yield Static(self._note(), classes="note", markup=False)
 
     @property
@@ -180,27 +179,11 @@ class MessageView(Vertical):
         self._pieces.append(delta)
         self._text = None
         self.status = "streaming"
-        cut = self._cut(delta)
+        cut = self._cutter.cut(delta, self.segment_chars)
         if cut is None:
             await self._write(delta)
             return
-        # Keep each append cheap: the rest goes to a new widget.
-        await self._write(delta[:cut])
-        await self._next_segment()
-        await self._write(delta[cut:])
-
-    def _cut(self, delta: str) -> int | None:
-        """Where in ``delta`` the current segment should end, if it is long enough."""
-        cuts = self._breaks.feed(delta)
-        size = self._segment_chars + len(delta)
-        if size < self.segment_chars:
-            return None
-        if cuts.paragraph is not None:
-            return cuts.paragraph
-        if size < OVERLONG * self.segment_chars:
-            return None
-        # A paragraph that does not end: cut at a line break, else a space.
-        return cuts.line if cuts.line is not None else cuts.space
+        await self._next_segment(delta[:cut], delta[cut:])
 
     async def _write(self, piece: str) -> None:
         """Stream ``piece`` into the last segment."""
@@ -209,20 +192,22 @@ class MessageView(Vertical):
         if self._stream is None:
             self._stream = Markdown.get_stream(self._segments[-1])
         await self._stream.write(piece)
-        self._segment_chars += len(piece)
 
-    async def _next_segment(self) -> None:
-        """Freeze the last segment and start a new one for the stream."""
+    async def _next_segment(self, end: str, rest: str) -> None:
+        """Freeze the streamed part with its ``end``; the Markdown widget starts again with ``rest``.
+
+        ``end`` goes straight into the frozen part: building Textual blocks
+        for it, only to freeze them, would be most of the cost of a chunk.
+        """
         if self._stream is not None:
-            await self._stream.stop()
+            await self._stream.stop()  # every piece written is in the widget once it returns
             self._stream = None
-        done = self._segments[-1]
-        frozen = FrozenMarkdown(done.source)
-        segment = _new_segment()
-        await self.mount(frozen, segment, after=done)
-        await done.remove()
-        self._segments[-1:] = [frozen, segment]
-        self._segment_chars = 0
+        live = self._segments[-1]
+        frozen = FrozenMarkdown(live.source + end)
+        with self.app.batch_update():
+            await self.mount(frozen, before=live)
+            await live.update(rest)
+        self._segments[-1:] = [frozen, live]
 
     async def finish(self, status: str, text: str | None = None) -> None:
         """End the stream and render its last part once more, now that it is whole.
@@ -249,21 +234,24 @@ class MessageView(Vertical):
         """Replace the whole text (a reload or an edit)."""
         self._pieces = [text]
         self._text = text
-        if not self.is_mounted:
-            return
         if self.role == "user":
-            self.query_one(".body", Static).update(text)
+            if self.is_mounted:
+                self.query_one(".body", Static).update(text)
+            return
+        if not self.is_mounted:
+            self._segments = self._segments_of(text)
             return
         if self._stream is not None:
             await self._stream.stop()
             self._stream = None
-        self._segment_chars = len(text)
-        self._breaks = ParagraphBreaks(text)
-        first, *rest = self._segments
-        if not rest and isinstance(first, Markdown):
-            await first.update(text)
-            return
-        whole = _new_segment(text)
-        await self.mount(whole, before=first)
-        await self.remove_children(self._segments)
-        self._segments = [whole]
+        old = self._segments
+        self._segments = self._segments_of(text)
+        with self.app.batch_update():
+            await self.mount_all(self._segments, before=old[0])
+            await self.remove_children(old)
+
+    def _segments_of(self, text: str) -> list[Markdown | FrozenMarkdown]:
+        """New widgets for a whole text: its finished parts, then a Markdown widget for the rest."""
+        self._cutter = SegmentCutter()
+        *done, rest = self._cutter.split(text, self.segment_chars)
+        return [*(FrozenMarkdown(part) for part in done), _new_segment(rest)]
