@@ -9,6 +9,7 @@ from markdown_it import MarkdownIt
 from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
@@ -59,6 +60,16 @@ class FrozenMarkdown(Static):
         super().__init__(RichMarkdown(source, code_theme="monokai"), classes="body frozen")
         self.source = source
         """The Markdown text drawn here."""
+        self._heights: dict[int, int] = {}
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # Textual forgets a widget's height on every repaint (a style change
+        # of the conversation repaints all) and finds it again by drawing the
+        # whole Markdown; the text never changes, so its height at a width
+        # is worked out once.
+        if width not in self._heights:
+            self._heights[width] = super().get_content_height(container, viewport, width)
+        return self._heights[width]
 
 
 class MessageView(Vertical):
