@@ -26,7 +26,7 @@ from mfu_tui.server.hub import LocalHub
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
-from mfu_tui.server.store import SqliteStore, Store
+from mfu_tui.server.store import Store, make_store
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ class ChatServer:
 
     def __init__(self, config: ServerConfig, *, provider: Provider | None = None) -> None:
         self.config = config
-        self.store: Store = SqliteStore(config.database_path(), config.commit_interval)
+        self.store: Store = make_store(config.database(), config.commit_interval)
         self.provider = provider or make_provider(config)
         self.hub = LocalHub()
         self.generations = Generations(self.store, self.hub, self.provider)

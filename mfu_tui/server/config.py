@@ -32,8 +32,8 @@ class ServerConfig:
     port: int = 5001
     """Port to listen on; 0 picks a free one (read it back from ``ChatServer.port``)."""
 
-    db_path: Path | None = None
-    """SQLite database file; ``None`` means ``chat.sqlite3`` in the user data dir."""
+    db_path: Path | str | None = None
+    """SQLite database file, or a ``postgresql://`` URL; ``None`` means ``chat.sqlite3`` in the user data dir."""
 
     provider: str = "demo"
     """Where answers come from: ``demo`` (offline) or ``openai`` (any compatible endpoint)."""
@@ -98,8 +98,10 @@ class ServerConfig:
         if self.provider not in ("demo", "openai"):
             raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
 
-    def database_path(self) -> Path:
-        """The database file, resolving the default location."""
+    def database(self) -> Path | str:
+        """The SQLite file (resolving the default location), or the PostgreSQL URL as given."""
+        if isinstance(self.db_path, str) and self.db_path.startswith(("postgresql://", "postgres://")):
+            return self.db_path
         if self.db_path is not None:
             return Path(self.db_path)
         import platformdirs

@@ -1,48 +1,207 @@
-"""The SQLite store: group commit, privacy, and failure isolation."""
+"""The stores, SQLite and PostgreSQL, through the same ``Store`` interface.
+
+Every test that takes ``open_store`` runs once per store, the PostgreSQL one
+on a real server (tests/support/postgres.py) with a fresh database per test.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
 import stat
+from collections.abc import AsyncIterator, Awaitable, Callable
 
-from mfu_tui.server.store import SqliteStore
+import pytest
+
+from mfu_tui.server.store import SqliteStore, Store, make_store
+
+OpenStore = Callable[..., Awaitable[Store]]
 
 
-async def test_chunks_are_committed_in_groups_not_one_by_one(tmp_path):
-    store = SqliteStore(tmp_path / "group.sqlite3", commit_interval=0.005)
-    await store.open()
-    try:
-        before = store.commits
-        futures = [store.append_chunk("m1", seq, f"piece {seq} ") for seq in range(1, 1001)]
-        await asyncio.gather(*futures)
-        commits = store.commits - before
-        stored = await store.chunks_after("m1", 0)
-    finally:
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_location(request, tmp_path) -> str:
+    """``--db`` of a store of each kind: a SQLite file, or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(tmp_path / "store.sqlite3")
+    return request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+async def open_store(store_location) -> AsyncIterator[OpenStore]:
+    """Opens a store on ``store_location`` (the same database each time it is called)."""
+    location = store_location
+    opened: list[Store] = []
+
+    async def open_(commit_interval: float = 0.005) -> Store:
+        store = make_store(location, commit_interval)
+        await store.open()
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in opened:
         await store.close()
+
+
+def unique_violation(store: Store) -> type[Exception]:
+    if isinstance(store, SqliteStore):
+        return sqlite3.IntegrityError
+    import asyncpg
+
+    return asyncpg.UniqueViolationError
+
+
+async def test_chunks_are_committed_in_groups_not_one_by_one(open_store):
+    store = await open_store(commit_interval=0.005)
+    before = store.commits
+    futures = [store.append_chunk("m1", seq, f"piece {seq} ") for seq in range(1, 1001)]
+    await asyncio.gather(*futures)
+    commits = store.commits - before
+    stored = await store.chunks_after("m1", 0)
     assert [seq for seq, _ in stored] == list(range(1, 1001))
     assert commits < 100  # 1000 chunks, a handful of transactions
 
 
-async def test_the_database_is_private_to_its_owner(tmp_path):
+async def test_one_failing_write_does_not_fail_the_others_of_its_group_commit(open_store):
+    store = await open_store(commit_interval=0.05)
+    first = store.append_chunk("m1", 1, "kept")
+    duplicate = store.append_chunk("m1", 1, "same key again")
+    recorded = asyncio.ensure_future(store.record_message("alice", None, "hello", "c1", None))
+    results = await asyncio.gather(first, duplicate, recorded, return_exceptions=True)
+    stored = await store.chunks_after("m1", 0)
+    assert results[0] is None
+    assert isinstance(results[1], unique_violation(store))
+    assert results[2].chat.title == "hello"
+    assert stored == [(1, "kept")]
+
+
+async def test_a_client_message_id_is_stored_once_per_user(open_store):
+    store = await open_store()
+    first = await store.record_message("alice", None, "hello there", "c1", "m")
+    again = await store.record_message("alice", None, "hello there", "c1", "m")
+    other_user = await store.record_message("bob", None, "hello there", "c1", "m")
+    found = await store.find_exchange("alice", "c1")
+    assert not first.duplicate and first.created
+    assert again.duplicate and again.user_message_id == first.user_message_id and again.reply_id == first.reply_id
+    assert found is not None and found.reply_id == first.reply_id
+    assert not other_user.duplicate and other_user.chat.id != first.chat.id
+    assert (await store.list_chats("alice", 10, None)).chats == [again.chat]
+
+
+async def test_chats_are_private_to_their_user(open_store):
+    store = await open_store()
+    mine = await store.record_message("alice", None, "secret", "c1", None)
+    assert await store.chat("bob", mine.chat.id) is None
+    assert await store.chat_detail("bob", mine.chat.id) is None
+    assert await store.record_message("bob", mine.chat.id, "intrude", "c2", None) is None
+    assert await store.rename_chat("bob", mine.chat.id, "mine now") is None
+    assert await store.delete_chat("bob", mine.chat.id) is None
+    assert await store.message_state("bob", mine.chat.id, None) is None
+    assert (await store.chat("alice", mine.chat.id)).title == "secret"
+
+
+async def test_a_streamed_reply_is_finished_with_its_text_and_history(open_store):
+    store = await open_store()
+    first = await store.record_message("alice", None, "question one", "c1", None)
+    for seq, piece in enumerate(["an", "swer"], start=1):
+        await store.append_chunk(first.reply_id, seq, piece)
+    streaming = await store.chat_detail("alice", first.chat.id)
+    summary = await store.finish_message(first.reply_id, "answer", "complete", "stop", 2)
+    second = await store.record_message("alice", first.chat.id, "question two", "c2", None)
+    state = await store.message_state("alice", first.chat.id, first.reply_id)
+    assert [(m.content, m.status, m.seq) for m in streaming.messages] == [
+        ("question one", "complete", 0),
+        ("answer", "streaming", 2),
+    ]
+    assert summary.message_count == 2
+    assert [(turn.role, turn.content) for turn in second.history] == [
+        ("user", "question one"),
+        ("assistant", "answer"),
+        ("user", "question two"),
+    ]
+    assert (state.status, state.seq, state.finish_reason) == ("complete", 2, "stop")
+    assert state.ended_at is not None
+
+
+async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_text(open_store, store_location):
+    crashed = await open_store()
+    exchange = await crashed.record_message("alice", None, "hi", "c1", None)
+    await crashed.record_message("alice", None, "no answer yet", "c2", None)
+    await crashed.append_chunk(exchange.reply_id, 1, "half ")
+    await crashed.append_chunk(exchange.reply_id, 2, "an answer")
+    restarted = make_store(store_location, 0.005)  # the same database, as after a crash
+    try:
+        interrupted = await restarted.open()
+        state = await restarted.message_state("alice", exchange.chat.id, None)
+        detail = await restarted.chat_detail("alice", exchange.chat.id)
+        chunks = await restarted.chunks_after(exchange.reply_id, 1)
+    finally:
+        await restarted.close()
+    again = await open_store()
+    assert interrupted == 2
+    assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 2)
+    assert detail.messages[-1].content == "half an answer"
+    assert chunks == [(2, "an answer")]
+    assert (await again.message_state("alice", exchange.chat.id, None)).status == "error"
+
+
+async def test_chunks_are_pruned_after_the_replay_window_but_the_text_is_kept(open_store):
+    store = await open_store()
+    old = await store.record_message("alice", None, "old", "c1", None)
+    await store.append_chunk(old.reply_id, 1, "old answer")
+    await store.finish_message(old.reply_id, "old answer", "complete", "stop", 1)
+    live = await store.record_message("alice", None, "live", "c2", None)
+    await store.append_chunk(live.reply_id, 1, "still going")
+    pruned = await store.prune_chunks(ended_before=float("inf"))
+    detail = await store.chat_detail("alice", old.chat.id)
+    assert pruned == 1
+    assert await store.chunks_after(old.reply_id, 0) == []
+    assert await store.chunks_after(live.reply_id, 0) == [(1, "still going")]
+    assert detail.messages[-1].content == "old answer"
+
+
+async def test_chats_page_most_recent_first_with_cursors(open_store):
+    store = await open_store()
+    ids = [(await store.record_message("alice", None, f"chat {n}", f"c{n}", None)).chat.id for n in range(5)]
+    first = await store.list_chats("alice", 2, None)
+    second = await store.list_chats("alice", 2, first.next_cursor)
+    third = await store.list_chats("alice", 2, second.next_cursor)
+    listed = [chat.id for page in (first, second, third) for chat in page.chats]
+    assert listed == ids[::-1]
+    assert third.next_cursor is None
+
+
+async def test_edit_with_regenerate_drops_what_follows_and_adds_a_streaming_reply(open_store):
+    store = await open_store()
+    first = await store.record_message("alice", None, "one", "c1", None)
+    await store.finish_message(first.reply_id, "reply one", "complete", "stop", 1)
+    second = await store.record_message("alice", first.chat.id, "two", "c2", None)
+    await store.finish_message(second.reply_id, "reply two", "complete", "stop", 1)
+    edit = await store.edit_message("alice", first.chat.id, first.user_message_id, "one, edited", regenerate=True)
+    detail = await store.chat_detail("alice", first.chat.id)
+    assert [(turn.role, turn.content) for turn in edit.history] == [("user", "one, edited")]
+    assert [(m.role, m.content, m.status) for m in detail.messages] == [
+        ("user", "one, edited", "complete"),
+        ("assistant", "", "streaming"),
+    ]
+    assert detail.messages[1].id == edit.reply_id and edit.chat.message_count == 2
+
+
+async def test_rename_and_delete(open_store):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "hello", "c1", None)
+    await store.append_chunk(exchange.reply_id, 1, "x")
+    renamed = await store.rename_chat("alice", exchange.chat.id, "greetings")
+    deleted = await store.delete_chat("alice", exchange.chat.id)
+    assert renamed.title == "greetings"
+    assert deleted.id == exchange.chat.id
+    assert await store.chat("alice", exchange.chat.id) is None
+    assert await store.chunks_after(exchange.reply_id, 0) == []
+    assert await store.find_exchange("alice", "c1") is None
+
+
+async def test_the_sqlite_database_is_private_to_its_owner(tmp_path):
     store = SqliteStore(tmp_path / "private" / "chat.sqlite3")
     await store.open()
     await store.close()
     assert stat.S_IMODE((tmp_path / "private" / "chat.sqlite3").stat().st_mode) == 0o600
-
-
-async def test_one_failing_write_does_not_fail_the_others_of_its_group_commit(tmp_path):
-    store = SqliteStore(tmp_path / "batch.sqlite3", commit_interval=0.05)
-    await store.open()
-    try:
-        first = store.append_chunk("m1", 1, "kept")
-        duplicate = store.append_chunk("m1", 1, "same key again")
-        recorded = asyncio.ensure_future(store.record_message("alice", None, "hello", "c1", None))
-        results = await asyncio.gather(first, duplicate, recorded, return_exceptions=True)
-        stored = await store.chunks_after("m1", 0)
-    finally:
-        await store.close()
-    assert results[0] is None
-    assert isinstance(results[1], sqlite3.IntegrityError)
-    assert results[2].chat.title == "hello"
-    assert stored == [(1, "kept")]

@@ -1,0 +1,615 @@
+"""The PostgreSQL store: the same group commit as the SQLite one, on an asyncpg pool.
+
+Selected by ``mfu-chat serve --db postgresql://...`` (or ``postgres://``).
+asyncpg is imported in ``open()`` only, so SQLite users never load it; it
+comes with the ``postgres`` extra (``pip install 'mfu-chat[postgres]'``).
+
+Writes (a user message, each chunk of a reply, an edit) are queued to one
+writer task. It waits ``commit_interval`` after the first write arrives, then
+runs everything queued in ONE transaction: the chunks first, with one
+``executemany`` (a chunk is always queued before the ``finish_message`` of
+its reply, so this keeps every read-after-write the code relies on), then
+each other write in a savepoint of its own, so one failing write does not
+undo the others. Only then are the futures settled: persist, then send.
+
+Reads take a connection from the pool and run beside the writer.
+
+Migrations are a numbered list of SQL steps; ``open()`` applies the ones a
+database lacks, recorded in ``schema_version``, under an advisory lock so
+several servers starting at once do not race.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, StoredMessage, Turn
+from mfu_tui.server.store.base import Edit, Exchange, MessageState, NotEditable, Status, Store
+from mfu_tui.server.store.sqlite import _cursor, _new_id, _parse_cursor, _when, make_title
+
+if TYPE_CHECKING:
+    import asyncpg
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+#: URL schemes that select this store.
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+#: ``(version, SQL)``, applied in order; never edit a released step, add a new one.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE chats (
+            id            TEXT PRIMARY KEY,
+            owner         TEXT NOT NULL,
+            title         TEXT NOT NULL,
+            model_id      TEXT,
+            pinned        BOOLEAN NOT NULL DEFAULT FALSE,
+            created_at    DOUBLE PRECISION NOT NULL,
+            updated_at    DOUBLE PRECISION NOT NULL,
+            message_count INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX chats_of_owner ON chats (owner, updated_at DESC, id DESC);
+
+        CREATE TABLE messages (
+            n                 BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- order within a chat
+            id                TEXT NOT NULL UNIQUE,
+            chat_id           TEXT NOT NULL,
+            owner             TEXT NOT NULL,
+            role              TEXT NOT NULL,        -- user | assistant
+            content           TEXT NOT NULL,        -- a streaming reply: '' until it ends (see chunks)
+            status            TEXT NOT NULL,        -- complete | streaming | cancelled | error
+            seq               INTEGER NOT NULL DEFAULT 0,
+            finish_reason     TEXT,
+            model_id          TEXT,
+            client_message_id TEXT,                 -- user messages: the sender's idempotency key
+            reply_to          TEXT,                 -- assistant messages: the user message answered
+            created_at        DOUBLE PRECISION NOT NULL,
+            edited_at         DOUBLE PRECISION,
+            ended_at          DOUBLE PRECISION
+        );
+        CREATE INDEX messages_of_chat ON messages (chat_id, n);
+        CREATE INDEX replies ON messages (reply_to) WHERE reply_to IS NOT NULL;
+        CREATE INDEX streaming ON messages (status) WHERE status = 'streaming';
+        CREATE UNIQUE INDEX client_ids ON messages (owner, client_message_id)
+            WHERE client_message_id IS NOT NULL;
+
+        -- The pieces of assistant replies as streamed, for resume; pruned after the replay window.
+        CREATE TABLE chunks (
+            message_id TEXT NOT NULL,
+            seq        INTEGER NOT NULL,
+            content    TEXT NOT NULL,
+            PRIMARY KEY (message_id, seq)
+        );
+        """,
+    ),
+]
+
+#: Key of the advisory lock held while migrating ("mfu" in ASCII).
+_MIGRATION_LOCK = 0x6D6675
+
+
+class StoreUnavailable(OSError):
+    """The database cannot be used (unreachable, refused us, or asyncpg is missing); one line."""
+
+
+def is_postgres_url(location: object) -> bool:
+    """True if ``--db`` names a PostgreSQL database rather than a SQLite file."""
+    return isinstance(location, str) and location.startswith(URL_SCHEMES)
+
+
+def redact(url: str) -> str:
+    """``url`` without its password, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+_Db = Any  # an asyncpg connection (asyncpg is imported lazily)
+
+
+class _Write:
+    """One queued write: a coroutine function of a connection, and its future."""
+
+    __slots__ = ("function", "future")
+
+    def __init__(self, function: Callable[[_Db], Awaitable[Any]], future: asyncio.Future[Any]) -> None:
+        self.function = function
+        self.future = future
+
+
+class _ChunkWrite:
+    """A queued chunk insert (kept apart so a batch inserts them with one executemany)."""
+
+    __slots__ = ("row", "future")
+
+    def __init__(self, row: tuple[str, int, str], future: asyncio.Future[None]) -> None:
+        self.row = row
+        self.future = future
+
+
+_INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content) VALUES ($1, $2, $3)"
+
+#: A write's future with its result or its error.
+_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+class PostgresStore(Store):
+    """``Store`` on a PostgreSQL database.
+
+    Args:
+        url: ``postgresql://user[:password]@host[:port]/database``.
+        commit_interval: Seconds the writer waits after the first queued write
+            to gather more into the same commit.
+        pool_size: Most connections held open (the writer uses one at a time).
+    """
+
+    def __init__(self, url: str, commit_interval: float = 0.005, pool_size: int = 8) -> None:
+        self.url = url
+        self.commit_interval = commit_interval
+        self.pool_size = pool_size
+        self._pool: asyncpg.Pool | None = None
+        self._queue: collections.deque[_Write | _ChunkWrite] = collections.deque()
+        self._wake = asyncio.Event()
+        self._stopping = False
+        self._writer: asyncio.Task[None] | None = None
+        #: Commits done, for benchmarks and tests of the batching.
+        self.commits = 0
+
+    # --- life cycle ---------------------------------------------------------
+
+    async def open(self) -> int:
+        try:
+            import asyncpg
+        except ImportError:
+            raise StoreUnavailable(
+                "a postgresql:// database needs asyncpg: pip install 'mfu-chat[postgres]'"
+            ) from None
+        try:
+            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10)
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            reason = str(error) or type(error).__name__
+            raise StoreUnavailable(f"cannot use the database {redact(self.url)}: {reason}") from None
+        async with self._pool.acquire() as db, db.transaction():
+            await _migrate(db)
+            interrupted = await _recover_interrupted(db)
+        self._stopping = False
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="mfu-store-writer")
+        return interrupted
+
+    async def close(self) -> None:
+        if self._writer is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        await self._writer
+        self._writer = None
+        assert self._pool is not None
+        await self._pool.close()
+        self._pool = None
+
+    # --- the writer task ----------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if self.commit_interval > 0 and not self._stopping:
+                await asyncio.sleep(self.commit_interval)
+            batch = list(self._queue)
+            self._queue.clear()
+            if batch:
+                await self._commit(batch)
+            if self._stopping and not self._queue:
+                return
+
+    async def _commit(self, batch: list[_Write | _ChunkWrite]) -> None:
+        assert self._pool is not None
+        try:
+            async with self._pool.acquire() as db:
+                try:
+                    outcomes = await self._transaction(db, batch)
+                except Exception:
+                    # Something failed below the level of one write (a chunk
+                    # insert, the commit itself). Retry each write alone, so one
+                    # bad write does not fail the unrelated ones of its batch.
+                    log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
+                    outcomes = []
+                    for write in batch:
+                        try:
+                            outcomes += await self._transaction(db, [write])
+                        except Exception as error:
+                            outcomes.append((write.future, None, error))
+        except Exception as error:  # no connection at all: every write of the batch fails
+            log.exception("the database is unreachable; %d writes failed", len(batch))
+            outcomes = [(write.future, None, error) for write in batch]
+        _settle(outcomes)
+
+    async def _transaction(self, db: _Db, batch: list[_Write | _ChunkWrite]) -> list[_Outcome]:
+        """Run ``batch`` in one transaction; the outcome of each write, in settling order."""
+        outcomes: list[_Outcome] = []
+        async with db.transaction():
+            chunks = [write for write in batch if isinstance(write, _ChunkWrite)]
+            if chunks:
+                await db.executemany(_INSERT_CHUNK, [write.row for write in chunks])
+                outcomes.extend((write.future, None, None) for write in chunks)
+            for write in batch:
+                if isinstance(write, _Write):
+                    outcomes.append((write.future, *await _run_one(db, write)))
+        self.commits += 1
+        return outcomes
+
+    def _write(self, function: Callable[[_Db], Awaitable[_T]]) -> asyncio.Future[_T]:
+        future: asyncio.Future[_T] = self._enqueue_future()
+        self._queue.append(_Write(function, future))
+        self._wake.set()
+        return future
+
+    def _enqueue_future(self) -> asyncio.Future[Any]:
+        if self._writer is None or self._stopping:
+            raise RuntimeError("the store is not open")
+        return asyncio.get_running_loop().create_future()
+
+    async def _read(self, function: Callable[[_Db], Awaitable[_T]]) -> _T:
+        if self._pool is None:
+            raise RuntimeError("the store is not open")
+        async with self._pool.acquire() as db:
+            return await function(db)
+
+    # --- the Store interface ----------------------------------------------------
+
+    async def record_message(
+        self, user: str, chat_id: str | None, content: str, client_message_id: str, model_id: str | None
+    ) -> Exchange | None:
+        async def write(db: _Db) -> Exchange | None:
+            known = await _known_exchange(db, user, client_message_id)
+            if known is not None:
+                return known
+            now = time.time()
+            created = chat_id is None
+            target = chat_id or _new_id()
+            if created:
+                await db.execute(
+                    "INSERT INTO chats (id, owner, title, model_id, created_at, updated_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $5)",
+                    target, user, make_title(content), model_id, now,
+                )  # fmt: skip
+            elif await db.fetchval("SELECT 1 FROM chats WHERE id = $1 AND owner = $2", target, user) is None:
+                return None
+            message_id, reply_id = _new_id(), _new_id()
+            await db.execute(
+                "INSERT INTO messages"
+                " (id, chat_id, owner, role, content, status, model_id, client_message_id, created_at)"
+                " VALUES ($1, $2, $3, 'user', $4, 'complete', $5, $6, $7)",
+                message_id, target, user, content, model_id, client_message_id, now,
+            )  # fmt: skip
+            await _insert_reply(db, reply_id, target, user, model_id, message_id, now)
+            await db.execute(
+                "UPDATE chats SET updated_at = $1, message_count = message_count + 2,"
+                " model_id = COALESCE($2, model_id) WHERE id = $3",
+                now, model_id, target,
+            )  # fmt: skip
+            return Exchange(
+                chat=await _summary(db, target),
+                user_message_id=message_id,
+                reply_id=reply_id,
+                history=await _history(db, target, reply_id),
+                created=created,
+            )
+
+        return await self._write(write)
+
+    async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
+        return await self._read(lambda db: _known_exchange(db, user, client_message_id))
+
+    def append_chunk(self, message_id: str, seq: int, content: str) -> asyncio.Future[None]:
+        future: asyncio.Future[None] = self._enqueue_future()
+        self._queue.append(_ChunkWrite((message_id, seq, content), future))
+        self._wake.set()
+        return future
+
+    async def finish_message(
+        self, message_id: str, content: str, status: Status, finish_reason: str, seq: int
+    ) -> ChatSummary:
+        async def write(db: _Db) -> ChatSummary:
+            now = time.time()
+            chat_id = await db.fetchval(
+                "UPDATE messages SET content = $1, status = $2, finish_reason = $3, seq = $4, ended_at = $5"
+                " WHERE id = $6 RETURNING chat_id",
+                content, status, finish_reason, seq, now, message_id,
+            )  # fmt: skip
+            if chat_id is None:
+                raise LookupError(f"message {message_id} is gone")
+            await db.execute("UPDATE chats SET updated_at = $1 WHERE id = $2", now, chat_id)
+            return await _summary(db, chat_id)
+
+        return await self._write(write)
+
+    async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
+        return await self._read(lambda db: _summary(db, chat_id, user))
+
+    async def chat_detail(self, user: str, chat_id: str) -> ChatDetail | None:
+        async def read(db: _Db) -> ChatDetail | None:
+            # One snapshot for the chat, its messages and their chunks.
+            async with db.transaction(isolation="repeatable_read", readonly=True):
+                chat = await _summary(db, chat_id, user)
+                if chat is None:
+                    return None
+                rows = await db.fetch(
+                    "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
+                    " created_at, edited_at FROM messages WHERE chat_id = $1 ORDER BY n",
+                    chat_id,
+                )
+                messages = []
+                for id_, role, content, status, seq, finish, model, client_id, created, edited in rows:
+                    if status == "streaming":
+                        content, seq = await _streamed_so_far(db, id_)
+                    messages.append(
+                        StoredMessage(
+                            id=id_,
+                            role=role,
+                            content=content,
+                            created_at=_when(created),
+                            status=status,
+                            seq=seq,
+                            model_id=model,
+                            client_message_id=client_id,
+                            edited_at=_when(edited) if edited is not None else None,
+                            finish_reason=finish,
+                        )
+                    )
+                return ChatDetail(chat=chat, messages=messages)
+
+        return await self._read(read)
+
+    async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
+        after = _parse_cursor(before) if before else None
+
+        async def read(db: _Db) -> ChatPage:
+            if after is None:
+                rows = await db.fetch(
+                    f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE owner = $1"
+                    " ORDER BY updated_at DESC, id DESC LIMIT $2",
+                    user, limit + 1,
+                )  # fmt: skip
+            else:
+                rows = await db.fetch(
+                    f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE owner = $1"
+                    " AND (updated_at < $2 OR (updated_at = $2 AND id < $3))"
+                    " ORDER BY updated_at DESC, id DESC LIMIT $4",
+                    user, after[0], after[1], limit + 1,
+                )  # fmt: skip
+            chats = [_summary_of(row) for row in rows[:limit]]
+            cursor = _cursor(tuple(rows[limit - 1])) if len(rows) > limit else None
+            return ChatPage(chats=chats, next_cursor=cursor)
+
+        return await self._read(read)
+
+    async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
+        async def write(db: _Db) -> ChatSummary | None:
+            row = await db.fetchrow(
+                f"UPDATE chats SET title = $1, updated_at = $2 WHERE id = $3 AND owner = $4 RETURNING {_SUMMARY_COLUMNS}",
+                title, time.time(), chat_id, user,
+            )  # fmt: skip
+            return _summary_of(row) if row else None
+
+        return await self._write(write)
+
+    async def delete_chat(self, user: str, chat_id: str) -> ChatSummary | None:
+        async def write(db: _Db) -> ChatSummary | None:
+            chat = await _summary(db, chat_id, user)
+            if chat is None:
+                return None
+            await db.execute(
+                "DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = $1)", chat_id
+            )
+            await db.execute("DELETE FROM messages WHERE chat_id = $1", chat_id)
+            await db.execute("DELETE FROM chats WHERE id = $1", chat_id)
+            return chat
+
+        return await self._write(write)
+
+    async def edit_message(
+        self, user: str, chat_id: str, message_id: str, content: str, regenerate: bool
+    ) -> Edit | None:
+        async def write(db: _Db) -> Edit | None:
+            row = await db.fetchrow(
+                "SELECT n, role, model_id FROM messages WHERE id = $1 AND chat_id = $2 AND owner = $3",
+                message_id, chat_id, user,
+            )  # fmt: skip
+            if row is None:
+                return None
+            n, role, model_id = row
+            if role != "user":
+                raise NotEditable("only user messages can be edited")
+            now = time.time()
+            await db.execute("UPDATE messages SET content = $1, edited_at = $2 WHERE id = $3", content, now, message_id)
+            reply_id = history = None
+            if regenerate:
+                later = "SELECT id FROM messages WHERE chat_id = $1 AND n > $2"
+                await db.execute(f"DELETE FROM chunks WHERE message_id IN ({later})", chat_id, n)
+                await db.execute("DELETE FROM messages WHERE chat_id = $1 AND n > $2", chat_id, n)
+                reply_id = _new_id()
+                await _insert_reply(db, reply_id, chat_id, user, model_id, message_id, now)
+                history = await _history(db, chat_id, reply_id)
+            await db.execute(
+                "UPDATE chats SET updated_at = $1,"
+                " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = $2) WHERE id = $2",
+                now, chat_id,
+            )  # fmt: skip
+            return Edit(
+                chat=await _summary(db, chat_id),
+                content=content,
+                edited_at=now,
+                reply_id=reply_id,
+                history=history,
+            )
+
+        return await self._write(write)
+
+    async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
+        columns = "id, chat_id, role, status, seq, finish_reason, ended_at"
+
+        async def read(db: _Db) -> MessageState | None:
+            if message_id is None:
+                row = await db.fetchrow(
+                    f"SELECT {columns} FROM messages WHERE chat_id = $1 AND owner = $2 AND role = 'assistant'"
+                    " ORDER BY n DESC LIMIT 1",
+                    chat_id, user,
+                )  # fmt: skip
+            else:
+                row = await db.fetchrow(
+                    f"SELECT {columns} FROM messages WHERE id = $1 AND chat_id = $2 AND owner = $3",
+                    message_id, chat_id, user,
+                )  # fmt: skip
+            return MessageState(*row) if row else None
+
+        return await self._read(read)
+
+    async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
+        async def read(db: _Db) -> list[tuple[int, str]]:
+            rows = await db.fetch(
+                "SELECT seq, content FROM chunks WHERE message_id = $1 AND seq > $2 ORDER BY seq", message_id, seq
+            )
+            return [(row[0], row[1]) for row in rows]
+
+        return await self._read(read)
+
+    async def prune_chunks(self, ended_before: float) -> int:
+        async def write(db: _Db) -> int:
+            status = await db.execute(
+                "DELETE FROM chunks WHERE message_id IN"
+                " (SELECT id FROM messages WHERE role = 'assistant' AND ended_at < $1)",
+                ended_before,
+            )
+            return int(status.split()[-1])  # "DELETE 42"
+
+        return await self._write(write)
+
+
+# --- helpers taking a connection ------------------------------------------------
+
+_SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned"
+
+
+async def _run_one(db: _Db, write: _Write) -> tuple[Any, BaseException | None]:
+    # A savepoint per write: one failing write must not undo the others of its batch.
+    try:
+        async with db.transaction():
+            return await write.function(db), None
+    except Exception as error:
+        return None, error
+
+
+def _summary_of(row: Any) -> ChatSummary:
+    id_, title, updated_at, model_id, count, pinned = row
+    return ChatSummary(
+        id=id_, title=title, updated_at=_when(updated_at), model_id=model_id, message_count=count, pinned=pinned
+    )
+
+
+async def _summary(db: _Db, chat_id: str, user: str | None = None) -> ChatSummary | None:
+    if user is None:
+        row = await db.fetchrow(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = $1", chat_id)
+    else:
+        row = await db.fetchrow(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = $1 AND owner = $2", chat_id, user)
+    return _summary_of(row) if row else None
+
+
+async def _insert_reply(
+    db: _Db, reply_id: str, chat_id: str, user: str, model_id: str | None, reply_to: str, now: float
+) -> None:
+    await db.execute(
+        "INSERT INTO messages (id, chat_id, owner, role, content, status, model_id, reply_to, created_at)"
+        " VALUES ($1, $2, $3, 'assistant', '', 'streaming', $4, $5, $6)",
+        reply_id, chat_id, user, model_id, reply_to, now,
+    )  # fmt: skip
+
+
+async def _known_exchange(db: _Db, user: str, client_message_id: str) -> Exchange | None:
+    known = await db.fetchrow(
+        "SELECT id, chat_id FROM messages WHERE owner = $1 AND client_message_id = $2", user, client_message_id
+    )
+    if known is None:
+        return None
+    message_id, chat_id = known
+    reply_id = await db.fetchval(
+        "SELECT id FROM messages WHERE reply_to = $1 ORDER BY n DESC LIMIT 1", message_id
+    )
+    return Exchange(
+        chat=await _summary(db, chat_id),
+        user_message_id=message_id,
+        reply_id=reply_id or "",
+        history=[],
+        duplicate=True,
+    )
+
+
+async def _history(db: _Db, chat_id: str, reply_id: str) -> list[Turn]:
+    """The messages before the reply ``reply_id``, oldest first, as model input."""
+    rows = await db.fetch(
+        "SELECT role, content FROM messages WHERE chat_id = $1"
+        " AND n < (SELECT n FROM messages WHERE id = $2) AND content <> '' ORDER BY n",
+        chat_id, reply_id,
+    )  # fmt: skip
+    return [Turn(role=role, content=content) for role, content in rows]
+
+
+async def _streamed_so_far(db: _Db, message_id: str) -> tuple[str, int]:
+    """The text and last ``seq`` of a reply still streaming, from its chunks."""
+    pieces = await db.fetch("SELECT seq, content FROM chunks WHERE message_id = $1 ORDER BY seq", message_id)
+    return "".join(piece for _, piece in pieces), (pieces[-1][0] if pieces else 0)
+
+
+async def _migrate(db: _Db) -> None:
+    """Apply the migrations this database lacks (inside the caller's transaction)."""
+    await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+    await db.execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+    )
+    current = await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+    newest = MIGRATIONS[-1][0]
+    if current > newest:
+        raise StoreUnavailable(f"the database has schema version {current}; this mfu-chat knows up to {newest}")
+    for version, sql in MIGRATIONS:
+        if version > current:
+            log.info("migrating the database to schema version %d", version)
+            await db.execute(sql)
+            await db.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", version, time.time())
+
+
+async def _recover_interrupted(db: _Db) -> int:
+    """Replies left ``streaming`` by a crash: keep their chunks as the text, mark them interrupted."""
+    now = time.time()
+    rows = await db.fetch("SELECT id, chat_id FROM messages WHERE status = 'streaming' FOR UPDATE")
+    for message_id, chat_id in rows:
+        content, seq = await _streamed_so_far(db, message_id)
+        await db.execute(
+            "UPDATE messages SET content = $1, seq = $2, status = 'error', finish_reason = 'interrupted',"
+            " ended_at = $3 WHERE id = $4",
+            content, seq, now, message_id,
+        )  # fmt: skip
+        await db.execute("UPDATE chats SET updated_at = $1 WHERE id = $2", now, chat_id)
+    return len(rows)
+
+
+def _settle(outcomes: list[_Outcome]) -> None:
+    """Resolve the futures of one commit, in queue order."""
+    for future, result, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
