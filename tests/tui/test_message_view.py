@@ -5,8 +5,7 @@ from __future__ import annotations
 from textual.app import App, ComposeResult
 from textual.widgets import Markdown
 
-from mfu_tui.tui.stream_split import Cuts, ParagraphBreaks
-from mfu_tui.tui.stream_split import OVERLONG
+from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks
 from mfu_tui.tui.widgets.message_view import FrozenMarkdown, MessageView
 
 
