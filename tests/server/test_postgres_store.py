@@ -8,6 +8,8 @@ import socket
 import asyncpg
 import pytest
 
+from mfu_tui.server.config import ServerConfig
+from mfu_tui.server.store import SqliteStore, make_store
 from mfu_tui.server.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
 
 
@@ -48,3 +50,13 @@ async def test_an_unreachable_database_is_one_clear_error_without_the_password()
     message = str(caught.value)
     assert message.startswith(f"cannot use the database postgresql://mfu:***@127.0.0.1:{port}/chat: ")
     assert "hunter2" not in message and "\n" not in message
+
+
+def test_db_selects_postgres_by_url_and_sqlite_otherwise(tmp_path):
+    def store_for(db: str) -> object:
+        return make_store(ServerConfig(secret="s" * 40, db_path=db).database(), 0.005)
+
+    assert isinstance(store_for("postgresql://mfu@127.0.0.1:5432/chat"), PostgresStore)
+    assert isinstance(store_for("postgres://mfu@127.0.0.1:5432/chat"), PostgresStore)
+    sqlite = store_for(str(tmp_path / "postgresql" / "chat.sqlite3"))
+    assert isinstance(sqlite, SqliteStore) and sqlite.path == tmp_path / "postgresql" / "chat.sqlite3"
