@@ -60,7 +60,11 @@ def percentiles(values: list[float], digits: int = 3) -> dict[str, float | int]:
 def machine() -> dict[str, Any]:
     """Where and when the figures were taken."""
     cpu = next(
-        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("model name")),
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
         platform.processor(),
     )
     return {
@@ -74,9 +78,7 @@ def machine() -> dict[str, Any]:
 
 def start_upstream(*args: str) -> tuple[subprocess.Popen[str], str]:
     """``python -m bench.upstream *args`` as a subprocess; the process and its base URL."""
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bench.upstream", *args], stdout=subprocess.PIPE, text=True
-    )
+    process = subprocess.Popen([sys.executable, "-m", "bench.upstream", *args], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     line = process.stdout.readline()
     if not line.startswith("upstream: listening on "):

@@ -44,7 +44,9 @@ async def fill_chat(url: str, token: str, messages: int) -> str:
     async with connect(url, additional_headers=headers, proxy=None, max_queue=None, max_size=None) as ws:
         for n in range(messages // 2):
             question = f"Question {n}: how does a websocket relay keep chunks in order?"
-            await ws.send(encode(Message(chat_id=chat_id, content=question, client_message_id=str(uuid.uuid4()))).decode())
+            await ws.send(
+                encode(Message(chat_id=chat_id, content=question, client_message_id=str(uuid.uuid4()))).decode()
+            )
             async with asyncio.timeout(TIMEOUT):
                 async for data in ws:
                     frame = decode_server(data)
@@ -55,8 +57,20 @@ async def fill_chat(url: str, token: str, messages: int) -> str:
     return chat_id
 
 
-async def open_chats(url: str, token: str, chats: dict[str, str], workdir: Path, size: tuple[int, int], window: int) -> dict[str, Any]:
-    app = BenchApp(AppSettings(url=url, token=token, plain=False, cursor_blink=False, data_dir=workdir / "data", export_dir=workdir, window=window))
+async def open_chats(
+    url: str, token: str, chats: dict[str, str], workdir: Path, size: tuple[int, int], window: int
+) -> dict[str, Any]:
+    app = BenchApp(
+        AppSettings(
+            url=url,
+            token=token,
+            plain=False,
+            cursor_blink=False,
+            data_dir=workdir / "data",
+            export_dir=workdir,
+            window=window,
+        )
+    )
     figures: dict[str, Any] = {}
     async with app.run_test(size=size) as pilot:
         async with asyncio.timeout(TIMEOUT):
@@ -87,14 +101,25 @@ async def open_chats(url: str, token: str, chats: dict[str, str], workdir: Path,
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(Path(tmp), "--demo-words", str(args.words), "--demo-delay-ms", "0", "--rate-limit", "1000000",
-                               "--log-level", "warning")
+        server = ServerProcess(
+            Path(tmp),
+            "--demo-words",
+            str(args.words),
+            "--demo-delay-ms",
+            "0",
+            "--rate-limit",
+            "1000000",
+            "--log-level",
+            "warning",
+        )
         server.start()
         try:
             token = server.token("bench")
             started = time.perf_counter()
-            chats = {"small": await fill_chat(server.url, token, args.small),
-                     "long": await fill_chat(server.url, token, args.messages)}
+            chats = {
+                "small": await fill_chat(server.url, token, args.small),
+                "long": await fill_chat(server.url, token, args.messages),
+            }
             filled = time.perf_counter() - started
             size = tuple(int(n) for n in args.size.split("x"))
             figures = await open_chats(server.url, token, chats, Path(tmp), size, args.window)  # type: ignore[arg-type]
@@ -111,12 +136,20 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--messages", type=int, default=1000, help="messages in the long chat (default 1000)")
     parser.add_argument("--small", type=int, default=10, help="messages in the small chat, the floor (default 10)")
     parser.add_argument("--words", type=int, default=80, help="words of each answer (default 80)")
-    parser.add_argument("--window", type=int, default=AppSettings.window, help=f"messages given widgets at once (default {AppSettings.window}, the app's)")
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=AppSettings.window,
+        help=f"messages given widgets at once (default {AppSettings.window}, the app's)",
+    )
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))

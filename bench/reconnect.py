@@ -85,8 +85,13 @@ async def back_to_green(workdir: Path, outage: float, runs: int) -> dict[str, An
         await client.close()
         server.terminate()
         server.wait()
-    return {"outage_seconds": outage, "runs": runs, "median_seconds": round(statistics.median(times), 3),
-            "max_seconds": round(max(times), 3), "all": [round(t, 3) for t in times]}
+    return {
+        "outage_seconds": outage,
+        "runs": runs,
+        "median_seconds": round(statistics.median(times), 3),
+        "max_seconds": round(max(times), 3),
+        "all": [round(t, 3) for t in times],
+    }
 
 
 async def blackhole(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -95,8 +100,13 @@ async def blackhole(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     server.start()
     try:
         async with FaultProxy(server.port) as proxy:
-            client = ChatClient(proxy.url("/ws"), server.token("bench"), data_dir=workdir / "client",
-                                ping_interval=args.ping_interval, ping_timeout=args.ping_timeout)
+            client = ChatClient(
+                proxy.url("/ws"),
+                server.token("bench"),
+                data_dir=workdir / "client",
+                ping_interval=args.ping_interval,
+                ping_timeout=args.ping_timeout,
+            )
             try:
                 await client.connect()
                 await _state(client, True)
@@ -112,7 +122,10 @@ async def blackhole(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.terminate()
         server.wait()
-    return {"client_noticed_after_seconds": round(client_noticed, 2), "server_freed_after_seconds": round(server_freed, 2)}
+    return {
+        "client_noticed_after_seconds": round(client_noticed, 2),
+        "server_freed_after_seconds": round(server_freed, 2),
+    }
 
 
 async def _server_logged(server: ServerProcess, line: str) -> float:
@@ -142,14 +155,27 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--outages", default="1,5", help="seconds the server stays down, comma-separated (default 1,5; '' for none)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--outages", default="1,5", help="seconds the server stays down, comma-separated (default 1,5; '' for none)"
+    )
     parser.add_argument("--runs", type=int, default=3, help="runs of each outage (default 3)")
-    parser.add_argument("--ping-interval", type=float, default=25.0, help="client heartbeat interval (default 25, the app's)")
-    parser.add_argument("--ping-timeout", type=float, default=10.0, help="client heartbeat timeout (default 10, the app's)")
-    parser.add_argument("--server-ping-interval", type=float, default=25.0, help="server heartbeat interval (default 25, the server's)")
-    parser.add_argument("--server-ping-timeout", type=float, default=10.0, help="server heartbeat timeout (default 10, the server's)")
+    parser.add_argument(
+        "--ping-interval", type=float, default=25.0, help="client heartbeat interval (default 25, the app's)"
+    )
+    parser.add_argument(
+        "--ping-timeout", type=float, default=10.0, help="client heartbeat timeout (default 10, the app's)"
+    )
+    parser.add_argument(
+        "--server-ping-interval", type=float, default=25.0, help="server heartbeat interval (default 25, the server's)"
+    )
+    parser.add_argument(
+        "--server-ping-timeout", type=float, default=10.0, help="server heartbeat timeout (default 10, the server's)"
+    )
     parser.add_argument("--blackhole-runs", type=int, default=3, help="blackhole runs (default 3)")
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))

@@ -130,7 +130,9 @@ def _cost_per_chunk(points: list[tuple[float, int]]) -> tuple[float, float]:
     )
 
 
-async def app_run(url: str, token: str, question: str, workdir: Path, naive: bool, key_every: float, size: tuple[int, int]) -> dict[str, Any]:
+async def app_run(
+    url: str, token: str, question: str, workdir: Path, naive: bool, key_every: float, size: tuple[int, int]
+) -> dict[str, Any]:
     original = MessageView.append
     applied: list[tuple[float, int]] = []  # (process time, seq shown): at the first chunk, then after each append
 
@@ -139,7 +141,16 @@ async def app_run(url: str, token: str, question: str, workdir: Path, naive: boo
         applied.append((time.process_time(), seq))
 
     MessageView.append = timed_append  # type: ignore[method-assign]
-    app = BenchApp(AppSettings(url=url, token=token, plain=False, cursor_blink=False, data_dir=workdir / f"data-{uuid.uuid4()}", export_dir=workdir))
+    app = BenchApp(
+        AppSettings(
+            url=url,
+            token=token,
+            plain=False,
+            cursor_blink=False,
+            data_dir=workdir / f"data-{uuid.uuid4()}",
+            export_dir=workdir,
+        )
+    )
     try:
         async with app.run_test(size=size) as pilot:
             async with asyncio.timeout(TIMEOUT):
@@ -162,7 +173,9 @@ async def app_run(url: str, token: str, question: str, workdir: Path, naive: boo
             _send_key(app, "enter", None)  # not pilot.press: it waits for the app to be idle, i.e. the whole stream
             key_ms: list[float] = []
             stop_keys = threading.Event()
-            keys = threading.Thread(target=_press_keys, args=(app, asyncio.get_running_loop(), key_every, key_ms, stop_keys))
+            keys = threading.Thread(
+                target=_press_keys, args=(app, asyncio.get_running_loop(), key_every, key_ms, stop_keys)
+            )
             keys.start()
             async with asyncio.timeout(TIMEOUT):
                 await complete
@@ -187,7 +200,9 @@ async def app_run(url: str, token: str, question: str, workdir: Path, naive: boo
     }
 
 
-def _press_keys(app: BenchApp, loop: asyncio.AbstractEventLoop, every: float, latencies: list[float], stop: threading.Event) -> None:
+def _press_keys(
+    app: BenchApp, loop: asyncio.AbstractEventLoop, every: float, latencies: list[float], stop: threading.Event
+) -> None:
     """From a thread, as a terminal's input does: a key every ``every`` seconds until ``stop``.
 
     Each key is timed from the moment the thread hands it to the event loop
@@ -239,7 +254,9 @@ async def measure(source: str, words: int, workdir: Path, args: argparse.Namespa
         token = server.token("bench")
         size = tuple(int(n) for n in args.size.split("x"))
         load = load_average()
-        floor = min([await bare(server.url, token, "bench render") for _ in range(args.repeat)], key=lambda r: r["seconds"])
+        floor = min(
+            [await bare(server.url, token, "bench render") for _ in range(args.repeat)], key=lambda r: r["seconds"]
+        )
         runs = [
             await app_run(server.url, token, "bench render", workdir, naive, args.key_every_ms / 1000, size)  # type: ignore[arg-type]
             for _ in range(args.repeat)
@@ -271,7 +288,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         Path.mkdir(workdir / "x", exist_ok=True)
         for source in args.source.split(","):
             for words, naive in ((args.words, False), (args.naive_words, False), (args.naive_words, True)):
-                if words and not (source, words, naive) in [(r["source"], r["words"], r["approach"] == "naive") for r in results]:
+                if words and (source, words, naive) not in [
+                    (r["source"], r["words"], r["approach"] == "naive") for r in results
+                ]:
                     (workdir / f"{source}-{words}-{naive}").mkdir()
                     results.append(await measure(source, words, workdir, args, naive))
                     print(json.dumps(results[-1]), file=sys.stderr, flush=True)  # a long run keeps what it has
@@ -279,11 +298,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--source", default="demo", help="demo, markdown, or both as demo,markdown (default demo)")
     parser.add_argument("--words", type=int, default=20000, help="words of the long answer (default 20000)")
-    parser.add_argument("--naive-words", type=int, default=500, help="answer size for the naive baseline (default 500; 0: skip)")
+    parser.add_argument(
+        "--naive-words", type=int, default=500, help="answer size for the naive baseline (default 500; 0: skip)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="runs of each; the best is kept (default 1)")
     parser.add_argument("--key-every-ms", type=float, default=50.0, help="pause between two key presses (default 50)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")

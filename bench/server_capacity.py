@@ -88,7 +88,13 @@ async def _work(
     job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any, ramp: float
 ) -> dict[str, Any]:
     figures: dict[str, Any] = {
-        "opened": 0, "errors": [], "pongs": 0, "latencies_ms": [], "chunks": 0, "complete": 0, "gaps": 0
+        "opened": 0,
+        "errors": [],
+        "pongs": 0,
+        "latencies_ms": [],
+        "chunks": 0,
+        "complete": 0,
+        "gaps": 0,
     }
     gate = asyncio.Semaphore(OPENING_AT_ONCE)
 
@@ -162,7 +168,19 @@ async def _stream(ws: ClientConnection, figures: dict[str, Any], pause: float) -
 def _profile(pid: int, output: str) -> subprocess.Popen[bytes]:
     """py-spy sampling the server until interrupted (``pip install py-spy``; not a dependency)."""
     return subprocess.Popen(
-        ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", output, "--nonblocking", "--rate", "300"],
+        [
+            "py-spy",
+            "record",
+            "--pid",
+            str(pid),
+            "--format",
+            "raw",
+            "--output",
+            output,
+            "--nonblocking",
+            "--rate",
+            "300",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -194,7 +212,8 @@ def _run_load(
     try:
         for w in range(workers):
             process = context.Process(
-                target=_worker, args=(job, server.url, tokens[w::workers], sources[w::workers] or sources, go, results, ramp)
+                target=_worker,
+                args=(job, server.url, tokens[w::workers], sources[w::workers] or sources, go, results, ramp),
             )
             process.start()
             processes.append(process)
@@ -345,7 +364,9 @@ async def _fanout(server: ServerProcess, receivers: int, rounds: int) -> dict[st
 
 
 def fanout_phase(workdir: Path, receivers: int, rounds: int) -> dict[str, Any]:
-    server = ServerProcess(workdir, "--demo-words", "5", "--demo-delay-ms", "0", "--rate-limit", "1000000", "--log-level", "warning")
+    server = ServerProcess(
+        workdir, "--demo-words", "5", "--demo-delay-ms", "0", "--rate-limit", "1000000", "--log-level", "warning"
+    )
     server.start()
     try:
         load = load_average()
@@ -357,21 +378,33 @@ def fanout_phase(workdir: Path, receivers: int, rounds: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--phases", default="idle,relay,fanout", help="comma-separated (default: all three)")
     parser.add_argument("--idle", type=int, default=2000, help="idle connections (default 2000; full 10000)")
     parser.add_argument("--streams", type=int, default=100, help="concurrent answers (default 100; full 500)")
     parser.add_argument("--rate", type=float, default=30.0, help="upstream pieces a second per answer (default 30)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each answer in seconds (default 5)")
-    parser.add_argument("--via", choices=["openai", "demo"], default="openai",
-                        help="relay from bench.upstream through --provider openai (default), or the demo provider: no latency then, CPU only")
-    parser.add_argument("--ramp", type=float, default=1.0, help="questions start at random within this many seconds (default 1)")
+    parser.add_argument(
+        "--via",
+        choices=["openai", "demo"],
+        default="openai",
+        help="relay from bench.upstream through --provider openai (default), "
+        "or the demo provider: no latency then, CPU only",
+    )
+    parser.add_argument(
+        "--ramp", type=float, default=1.0, help="questions start at random within this many seconds (default 1)"
+    )
     parser.add_argument("--fanout", type=int, default=10, help="connections of the one user (default 10)")
     parser.add_argument("--rounds", type=int, default=200, help="renames timed in the fan-out (default 200)")
     parser.add_argument("--workers", type=int, default=4, help="load processes (default 4)")
     parser.add_argument("--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up (default 8)")
-    parser.add_argument("--profile", metavar="FILE", help="py-spy the server during the relay phase into FILE (collapsed stacks)")
+    parser.add_argument(
+        "--profile", metavar="FILE", help="py-spy the server during the relay phase into FILE (collapsed stacks)"
+    )
     args = parser.parse_args()
     raise_fd_limit()  # inherited by the server subprocess
     phases = args.phases.split(",")
@@ -384,7 +417,15 @@ def main() -> None:
                 report["idle"] = idle_phase(where, args.idle, args.workers, args.addresses)
             elif phase == "relay":
                 report["relay"] = relay_phase(
-                    where, args.streams, args.rate, args.seconds, args.workers, args.addresses, args.profile, args.ramp, args.via
+                    where,
+                    args.streams,
+                    args.rate,
+                    args.seconds,
+                    args.workers,
+                    args.addresses,
+                    args.profile,
+                    args.ramp,
+                    args.via,
                 )
             elif phase == "fanout":
                 report["fanout"] = fanout_phase(where, args.fanout, args.rounds)

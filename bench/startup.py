@@ -73,8 +73,11 @@ def first_frame(command: list[str], size: tuple[int, int], env: dict[str, str], 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog=__doc__.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--runs", type=int, default=10, help="runs of each; the median is kept (default 10)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
     args = parser.parse_args()
@@ -82,12 +85,21 @@ def main() -> None:
     mfu_chat = str(Path(sys.executable).with_name("mfu-chat"))
     report: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory() as home:
-        env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": f"{home}/.config", "XDG_DATA_HOME": f"{home}/.local/share",
-               "TERM": "xterm-256color", "COLORTERM": "truecolor"}
+        env = {
+            **os.environ,
+            "HOME": home,
+            "XDG_CONFIG_HOME": f"{home}/.config",
+            "XDG_DATA_HOME": f"{home}/.local/share",
+            "TERM": "xterm-256color",
+            "COLORTERM": "truecolor",
+        }
         floor = time_command([sys.executable, "-c", "pass"], args.runs, env)
         version = time_command([mfu_chat, "--version"], args.runs, env)
-        report["version"] = {"mfu_chat_seconds": round(version, 3), "python_c_pass_seconds": round(floor, 3),
-                             "ratio": round(version / floor, 2)}
+        report["version"] = {
+            "mfu_chat_seconds": round(version, 3),
+            "python_c_pass_seconds": round(floor, 3),
+            "ratio": round(version / floor, 2),
+        }
         server = ServerProcess(Path(home), "--log-level", "warning")
         server.start()
         try:
@@ -98,8 +110,12 @@ def main() -> None:
         finally:
             server.terminate()
             server.wait()
-        report["first_frame"] = {"mfu_chat_seconds": round(ours, 3), "bare_textual_seconds": round(floor, 3),
-                                 "ratio": round(ours / floor, 2), "size": args.size}
+        report["first_frame"] = {
+            "mfu_chat_seconds": round(ours, 3),
+            "bare_textual_seconds": round(floor, 3),
+            "ratio": round(ours / floor, 2),
+            "size": args.size,
+        }
     report["load_1min_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))
 

@@ -93,9 +93,7 @@ class Upstream:
             writer.close()
 
     async def complete(self, writer: asyncio.StreamWriter) -> None:
-        writer.write(
-            b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
-        )
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
         if self.mode == "markdown":
             for piece in self.answer:
                 _event(writer, piece)

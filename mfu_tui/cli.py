@@ -42,7 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: %(default)s)")
     serve.add_argument("--port", type=int, default=5001, help="port to listen on (default: %(default)s)")
-    serve.add_argument("--db", metavar="PATH", help="SQLite database file (default: in the user data dir)")
+    serve.add_argument(
+        "--db", metavar="PATH_OR_URL", help="SQLite file or postgresql:// URL (default: SQLite in the user data dir)"
+    )
     serve.add_argument(
         "--provider",
         choices=["demo", "openai"],
@@ -71,9 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="S",
         help="seconds after an answer ends during which resume replays it (default 600)",
     )
-    serve.add_argument(
-        "--rate-limit", type=float, metavar="N", help="messages a user may send per minute (default 60)"
-    )
+    serve.add_argument("--rate-limit", type=float, metavar="N", help="messages a user may send per minute (default 60)")
     serve.add_argument(
         "--send-queue-bytes",
         type=int,

@@ -68,11 +68,17 @@ class LocalServer:
         # Chats are private: the data dir is for its owner only.
         paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         command = [
-            sys.executable, "-m", "mfu_tui.server.embedded",
-            "--db", str(paths.local_database),
-            "--secret-file", str(secret_file),
-            "--user", local_user(),
-            "--log-level", "info" if debug else "warning",
+            sys.executable,
+            "-m",
+            "mfu_tui.server.embedded",
+            "--db",
+            str(paths.local_database),
+            "--secret-file",
+            str(secret_file),
+            "--user",
+            local_user(),
+            "--log-level",
+            "info" if debug else "warning",
         ]
         process = subprocess.Popen(
             command,

@@ -86,7 +86,8 @@ def test_the_server_stops_when_the_app_is_killed(paths, no_local_models, tmp_pat
         from pathlib import Path
         from mfu_tui.config import Paths
         from mfu_tui.local_server import LocalServer, LocalServerError
-        server = LocalServer.start(Paths(Path({str(paths.config_dir)!r}), Path({str(paths.data_dir)!r}), Path({str(paths.log_dir)!r})))
+        paths = Paths(Path({str(paths.config_dir)!r}), Path({str(paths.data_dir)!r}), Path({str(paths.log_dir)!r}))
+        server = LocalServer.start(paths)
         print(json.dumps({{"child": server.process.pid}}), flush=True)
         input()  # stay alive until killed
         """

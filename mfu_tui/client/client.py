@@ -23,7 +23,12 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
+from websockets.exceptions import (
+    ConnectionClosed,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidURI,
+)
 
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import ClientError, RequestError
@@ -31,7 +36,6 @@ from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.outbox import Outbox, OutboxEntry
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
-from mfu_tui.redaction import redact, redacting_logger
 from mfu_tui.protocol import (
     MAX_FRAME_BYTES,
     MAX_SERVER_FRAME_BYTES,
@@ -42,8 +46,8 @@ from mfu_tui.protocol import (
     ChatDetail,
     ChatPage,
     ChatSummary,
-    ClientFrame,
     Chunk,
+    ClientFrame,
     CloseCode,
     Complete,
     DeleteChat,
@@ -70,6 +74,7 @@ from mfu_tui.protocol import (
     encode,
     is_terminal,
 )
+from mfu_tui.redaction import redact, redacting_logger
 
 log = logging.getLogger("mfu_tui.client")
 
@@ -713,7 +718,9 @@ class ChatClient:
             self._emit_error(ClientError(f"message {message_id} no longer exists", code="not_found", chat_id=chat_id))
             return
         streaming = stored.status == "streaming"
-        resume = self._streams.reloaded(chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming)
+        resume = self._streams.reloaded(
+            chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming
+        )
         self._emit(MessageReloaded(chat_id, message_id, stored.content, stored.status))
         if resume is not None:
             await self._send_if_open(resume)

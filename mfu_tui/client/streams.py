@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
-from mfu_tui.protocol import Cancelled, Chunk, Complete, Resume, StreamAssembler, StreamFrame
+from mfu_tui.protocol import (
+    Cancelled,
+    Chunk,
+    Complete,
+    Resume,
+    StreamAssembler,
+    StreamFrame,
+)
 
 #: How many finished messages are remembered, to drop their late replays.
 FINISHED_MEMORY = 1024
@@ -114,9 +121,7 @@ class StreamTracker:
         """A ``resync`` came: drop this message's frames until ``reloaded``."""
         self._reloading.add(message_id)
 
-    def reloaded(
-        self, chat_id: str, message_id: str, *, content: str, seq: int, streaming: bool
-    ) -> Resume | None:
+    def reloaded(self, chat_id: str, message_id: str, *, content: str, seq: int, streaming: bool) -> Resume | None:
         """The stored message was loaded; returns the ``resume`` to follow it if still streaming."""
         self._reloading.discard(message_id)
         self._streams.pop(message_id, None)

@@ -35,7 +35,9 @@ class Credentials:
         except FileNotFoundError:
             return cls(path)
         except (OSError, ValueError) as error:
-            raise CredentialsError(f"{path}: cannot read the stored tokens ({error}); delete it and log in again") from None
+            raise CredentialsError(
+                f"{path}: cannot read the stored tokens ({error}); delete it and log in again"
+            ) from None
         tokens = raw.get("tokens") if isinstance(raw, dict) else None
         default = raw.get("defaultServer") if isinstance(raw, dict) else None
         if not isinstance(tokens, dict) or not all(isinstance(v, str) for v in tokens.values()):

@@ -72,7 +72,9 @@ def _path(value: Any) -> Path:
 
 
 def _keymap(value: Any) -> dict[str, str]:
-    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()):
+    if not isinstance(value, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
+    ):
         raise ValueError('must be a table of binding id = "keys", e.g. cancel = "escape,ctrl+g"')
     return dict(value)
 
@@ -91,8 +93,12 @@ class Setting:
 
 
 SETTINGS: tuple[Setting, ...] = (
-    Setting("server", "WebSocket URL of the server; unset: start a local server", _server_url,
-            env=("MFU_WS_URL", "VITE_WS_URL")),
+    Setting(
+        "server",
+        "WebSocket URL of the server; unset: start a local server",
+        _server_url,
+        env=("MFU_WS_URL", "VITE_WS_URL"),
+    ),
     Setting("token", "JWT for the server", _text, env=("MFU_TOKEN",), in_file=False, secret=True),
     Setting("model", "model for new chats; unset: the server's default", _text, env=("MFU_MODEL",)),
     Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, "textual-dark", env=("MFU_THEME",)),

@@ -24,7 +24,6 @@ from mfu_tui.protocol.codec import (
     encode,
 )
 from mfu_tui.protocol.errors import ProtocolError
-from mfu_tui.protocol.tokens import unverified_claims, user_of
 from mfu_tui.protocol.frames import (
     PROTOCOL_VERSION,
     Ack,
@@ -35,8 +34,8 @@ from mfu_tui.protocol.frames import (
     ChatPage,
     ChatSummary,
     ChatUpdated,
-    ClientFrame,
     Chunk,
+    ClientFrame,
     Complete,
     DeleteChat,
     EditMessage,
@@ -64,6 +63,7 @@ from mfu_tui.protocol.frames import (
     Subscribe,
     Turn,
 )
+from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
     "CLOSE_CODES",

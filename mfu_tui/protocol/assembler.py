@@ -94,9 +94,7 @@ class StreamAssembler:
             ValueError: the frame belongs to another message.
         """
         if frame.message_id != self.message_id or frame.chat_id != self.chat_id:
-            raise ValueError(
-                f"frame for message {frame.message_id!r} fed to the assembler of {self.message_id!r}"
-            )
+            raise ValueError(f"frame for message {frame.message_id!r} fed to the assembler of {self.message_id!r}")
         if isinstance(frame, Chunk):
             return self._feed_chunk(frame)
         if self._end is None:

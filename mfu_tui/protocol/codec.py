@@ -44,7 +44,9 @@ _PROBLEMS = {
     "Invalid RFC3339 encoded datetime": "must be a date-time string (RFC 3339)",
 }
 
-_EXPECTED = re.compile(r"Expected `(?P<want>[^`]+)`(?P<bound>[^-]*?)(?:, got `(?P<got>[^`]+)`)?(?: - at `(?P<path>[^`]+)`)?$")
+_EXPECTED = re.compile(
+    r"Expected `(?P<want>[^`]+)`(?P<bound>[^-]*?)(?:, got `(?P<got>[^`]+)`)?(?: - at `(?P<path>[^`]+)`)?$"
+)
 _MISSING = re.compile(r"Object missing required field `(?P<field>[^`]+)`(?: - at `(?P<path>[^`]+)`)?$")
 _INVALID = re.compile(r"Invalid value (?P<value>.+?)(?: - at `(?P<path>[^`]+)`)?$")
 _AT = re.compile(r"^(?P<text>.*?)(?: - at `(?P<path>[^`]+)`)?$", re.DOTALL)

@@ -352,17 +352,7 @@ class Resync(Frame, tag="resync"):
 
 
 ServerFrame = (
-    Pong
-    | Ack
-    | ChatCreated
-    | Chunk
-    | Complete
-    | Cancelled
-    | Error
-    | MessageEdited
-    | ChatUpdated
-    | Result
-    | Resync
+    Pong | Ack | ChatCreated | Chunk | Complete | Cancelled | Error | MessageEdited | ChatUpdated | Result | Resync
 )
 #: The frames that make up one assistant message's stream.
 StreamFrame = Chunk | Complete | Cancelled

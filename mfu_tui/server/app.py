@@ -17,13 +17,13 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.connection import Connection
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import LocalHub
-from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.store import Store, make_store

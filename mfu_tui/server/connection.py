@@ -29,7 +29,16 @@ from collections.abc import Awaitable
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
-from mfu_tui.protocol import CloseCode, Error, ErrorCode, ListModels, ProtocolError, Subscribe, decode_client, encode
+from mfu_tui.protocol import (
+    CloseCode,
+    Error,
+    ErrorCode,
+    ListModels,
+    ProtocolError,
+    Subscribe,
+    decode_client,
+    encode,
+)
 from mfu_tui.server.auth import Identity
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub

@@ -21,7 +21,16 @@ import logging
 from collections.abc import Callable
 from typing import Literal
 
-from mfu_tui.protocol import Cancelled, ChatUpdated, Chunk, Complete, Error, ErrorCode, Turn, encode
+from mfu_tui.protocol import (
+    Cancelled,
+    ChatUpdated,
+    Chunk,
+    Complete,
+    Error,
+    ErrorCode,
+    Turn,
+    encode,
+)
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Finish, Provider, ProviderError
 from mfu_tui.server.store import Store

@@ -15,8 +15,7 @@ from mfu_tui.client import ClientError
 Severity = Literal["information", "warning", "error"]
 
 LOGIN_AGAIN = (
-    "Get a new token from the server's operator, store it with: mfu-chat login --server URL, "
-    "then start mfu-chat again"
+    "Get a new token from the server's operator, store it with: mfu-chat login --server URL, then start mfu-chat again"
 )
 
 _BY_CODE: dict[str, tuple[str, str, Severity]] = {

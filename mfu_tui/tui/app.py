@@ -125,9 +125,18 @@ class ChatApp(App[None]):
         Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False, tooltip="Copy the message or last answer"),
         Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", tooltip="Start a new chat"),
         Binding("ctrl+o", "focus_chats", "Chats", id="app.chats", tooltip="Go to the chat list"),
-        Binding("ctrl+b", "toggle_sidebar", "Sidebar", id="app.toggle_sidebar", show=False, tooltip="Show or hide the chat list"),
+        Binding(
+            "ctrl+b",
+            "toggle_sidebar",
+            "Sidebar",
+            id="app.toggle_sidebar",
+            show=False,
+            tooltip="Show or hide the chat list",
+        ),
         Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False, tooltip="Rename the open chat"),
-        Binding("f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (confirm)"),
+        Binding(
+            "f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (confirm)"
+        ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
     ]
@@ -299,9 +308,7 @@ class ChatApp(App[None]):
             if loading:
                 await self.workers.wait_for_complete(loading)
             await self._frames.join()
-            if self._frames.empty() and not any(
-                w.group in _LOADING_GROUPS and w.is_running for w in self.workers
-            ):
+            if self._frames.empty() and not any(w.group in _LOADING_GROUPS and w.is_running for w in self.workers):
                 return
 
     # --- frames --------------------------------------------------------------
@@ -323,7 +330,11 @@ class ChatApp(App[None]):
                 size = len(item.content)
                 while ahead is None and size < SEGMENT_CHARS and not self._frames.empty():
                     following = self._frames.get_nowait()
-                    if isinstance(following, Chunk) and following.message_id == item.message_id and following.chat_id == item.chat_id:
+                    if (
+                        isinstance(following, Chunk)
+                        and following.message_id == item.message_id
+                        and following.chat_id == item.chat_id
+                    ):
                         chunks.append(following)
                         size += len(following.content)
                         taken += 1
@@ -547,7 +558,9 @@ class ChatApp(App[None]):
         try:
             await self.client.edit_message(self.chat_id, message_id, text, regenerate=True)
         except (ClientError, ValueError) as error:
-            self.notify(f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error", markup=False)
+            self.notify(
+                f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error", markup=False
+            )
             return
         self.composer.done()
         view = self.conversation.view(message_id)
@@ -741,7 +754,9 @@ class ChatApp(App[None]):
         if self.chat_id is not None:
             yield SystemCommand("Rename chat", "Rename the open chat (f2)", self.action_rename_chat)
             yield SystemCommand("Delete chat", "Delete the open chat (f8)", self.action_delete_chat)
-            yield SystemCommand("Export chat to Markdown", "Write the open chat to a .md file (ctrl+s)", self.action_export)
+            yield SystemCommand(
+                "Export chat to Markdown", "Write the open chat to a .md file (ctrl+s)", self.action_export
+            )
         if self.generating is not None:
             yield SystemCommand("Stop the answer", "Cancel the answer being written (esc)", self.action_cancel)
         yield SystemCommand("Choose model", "Pick the model for new messages (ctrl+l)", self.action_pick_model)
@@ -750,7 +765,5 @@ class ChatApp(App[None]):
         yield SystemCommand("Toggle chat list", "Show or hide the sidebar (ctrl+b)", self.action_toggle_sidebar)
         yield SystemCommand("Quit", "Quit mfu-chat (ctrl+q)", self.action_quit)
         yield from (
-            command
-            for command in super().get_system_commands(screen)
-            if command.title in ("Theme", "Screenshot")
+            command for command in super().get_system_commands(screen) if command.title in ("Theme", "Screenshot")
         )

@@ -14,7 +14,15 @@ def closed_port() -> int:
 
 
 def test_the_contract_names_are_exported():
-    for name in ("ChatClient", "WebSocketManager", "ConnectionState", "Status", "ClientError", "RequestError", "MessageReloaded"):
+    for name in (
+        "ChatClient",
+        "WebSocketManager",
+        "ConnectionState",
+        "Status",
+        "ClientError",
+        "RequestError",
+        "MessageReloaded",
+    ):
         assert name in client_package.__all__
     assert WebSocketManager is ChatClient
 
@@ -24,7 +32,10 @@ def test_the_client_does_not_import_textual():
     import sys
 
     probe = "import sys, mfu_tui.client; print('textual' in sys.modules)"
-    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip() == "False"
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout.strip()
+        == "False"
+    )
 
 
 async def test_unsubscribed_callbacks_are_not_called_again(make_client):

@@ -56,7 +56,7 @@ def test_a_line_cut_short_by_a_crash_is_skipped(tmp_path):
 
 def test_unicode_content_round_trips_byte_for_byte(tmp_path):
     path = tmp_path / "outbox.jsonl"
-    text = "สวัสดี 👋\n\"quoted\"\u2028"
+    text = 'สวัสดี 👋\n"quoted"\u2028'
     Outbox(path).add(OutboxEntry("m1", None, text, "demo"))
     assert Outbox(path).pending()[0].content == text
 

@@ -63,9 +63,7 @@ async def child_says(child: subprocess.Popen[str], line: str | None = None) -> s
 
 
 @pytest.mark.parametrize("fault", ["never_sent", "ack_lost"])
-async def test_a_killed_client_process_sends_its_pending_message_once_after_restart(
-    tmp_path, make_client, fault
-):
+async def test_a_killed_client_process_sends_its_pending_message_once_after_restart(tmp_path, make_client, fault):
     data_dir = tmp_path / "client-data"
     async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
         token = server.token()

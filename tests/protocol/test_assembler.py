@@ -58,7 +58,12 @@ def test_cancel_keeps_its_prefix_and_drops_chunks_past_it():
     assembler.feed(chunk(3, "c"))
     assembler.feed(Cancelled(chat_id="c", message_id="m", seq=1))
     assert assembler.feed(chunk(2, "b")) == ""
-    assert (assembler.text, assembler.finished, assembler.outcome, assembler.missing_seq) == ("a", True, "cancelled", None)
+    assert (assembler.text, assembler.finished, assembler.outcome, assembler.missing_seq) == (
+        "a",
+        True,
+        "cancelled",
+        None,
+    )
     assert assembler.finish_reason is None
 
 

@@ -2,7 +2,13 @@
 
 import pytest
 
-from mfu_tui.protocol import CLOSE_CODES, CloseCode, describe_close, is_terminal, should_reconnect
+from mfu_tui.protocol import (
+    CLOSE_CODES,
+    CloseCode,
+    describe_close,
+    is_terminal,
+    should_reconnect,
+)
 
 
 @pytest.mark.parametrize("code", [4401, 4403])

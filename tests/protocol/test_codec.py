@@ -10,10 +10,32 @@ from hypothesis import strategies as st
 from mfu_tui import protocol as p
 from tests.protocol.examples import CHAT, CLIENT_FRAMES, SERVER_FRAMES, WHEN
 
-CLIENT_TAGS = {"ping", "message", "cancel", "resume", "edit_message", "subscribe", "list_chats",
-               "get_chat", "rename_chat", "delete_chat", "list_models"}
-SERVER_TAGS = {"pong", "ack", "chat_created", "chunk", "complete", "cancel", "error",
-               "message_edited", "chat_updated", "result", "resync"}
+CLIENT_TAGS = {
+    "ping",
+    "message",
+    "cancel",
+    "resume",
+    "edit_message",
+    "subscribe",
+    "list_chats",
+    "get_chat",
+    "rename_chat",
+    "delete_chat",
+    "list_models",
+}
+SERVER_TAGS = {
+    "pong",
+    "ack",
+    "chat_created",
+    "chunk",
+    "complete",
+    "cancel",
+    "error",
+    "message_edited",
+    "chat_updated",
+    "result",
+    "resync",
+}
 
 
 def test_examples_cover_every_frame_type():
@@ -52,8 +74,14 @@ def test_every_field_of_the_brief_is_on_the_wire_even_at_its_default():
     wire = json.loads(p.encode(p.ChatUpdated(chat=CHAT)))
     assert wire == {
         "type": "chat_updated",
-        "chat": {"id": "c1", "title": "Hello", "updatedAt": "2026-11-26T09:30:00Z", "modelId": "demo",
-                 "messageCount": 2, "pinned": False},
+        "chat": {
+            "id": "c1",
+            "title": "Hello",
+            "updatedAt": "2026-11-26T09:30:00Z",
+            "modelId": "demo",
+            "messageCount": 2,
+            "pinned": False,
+        },
         "deleted": False,
     }
     complete = json.loads(p.encode(p.Complete(chat_id="c", message_id="m", seq=0)))
@@ -101,25 +129,35 @@ def test_unknown_fields_are_ignored_for_forward_compatibility():
         ("{}", "frame has no 'type'"),
         ('{"type": 7}', "'type' must be a string"),
         ('{"type": "chunk"}', "unknown frame type 'chunk'"),
-        ('{"type": "message", "chatId": 5, "clientMessageId": "c", "content": "x"}',
-         "'chatId' must be a string or null, got int"),
+        (
+            '{"type": "message", "chatId": 5, "clientMessageId": "c", "content": "x"}',
+            "'chatId' must be a string or null, got int",
+        ),
         ('{"type": "get_chat", "requestId": "r", "chatId": 5}', "'chatId' must be a string, got int"),
         ('{"type": "get_chat", "requestId": "r"}', "'chatId' is required"),
         ('{"type": "message", "chatId": null, "content": "x"}', "'clientMessageId' is required"),
-        ('{"type": "message", "chatId": null, "clientMessageId": "c", "content": "  "}',
-         "'content' must not be empty"),
+        ('{"type": "message", "chatId": null, "clientMessageId": "c", "content": "  "}', "'content' must not be empty"),
         ('{"type": "message", "chatId": null, "clientMessageId": "c"}', "'content' must not be empty"),
-        ('{"type": "message", "chatId": null, "clientMessageId": "c", "messages": []}',
-         "'messages' has no entry with role 'user'"),
-        ('{"type": "message", "chatId": null, "clientMessageId": "c", "messages": [{"role": "user"}]}',
-         "'content' is required in 'messages[0]'"),
+        (
+            '{"type": "message", "chatId": null, "clientMessageId": "c", "messages": []}',
+            "'messages' has no entry with role 'user'",
+        ),
+        (
+            '{"type": "message", "chatId": null, "clientMessageId": "c", "messages": [{"role": "user"}]}',
+            "'content' is required in 'messages[0]'",
+        ),
         ('{"type": "resume", "chatId": "c", "messageId": "m", "lastSeq": -1}', "'lastSeq' must be an integer >= 0"),
-        ('{"type": "resume", "chatId": "c", "messageId": "m", "lastSeq": 1.5}', "'lastSeq' must be an integer, got float"),
+        (
+            '{"type": "resume", "chatId": "c", "messageId": "m", "lastSeq": 1.5}',
+            "'lastSeq' must be an integer, got float",
+        ),
         ('{"type": "list_chats", "requestId": "r", "limit": 1000}', "'limit' must be an integer <= 200"),
         ('{"type": "get_chat", "requestId": "", "chatId": "c"}', "'requestId' must be a string of length >= 1"),
         ('{"type": "ping", "ts": 1e999}', "'ts' is out of range"),
-        ('{"type": "edit_message", "chatId": "c", "messageId": "m", "content": "x", "regenerate": "yes"}',
-         "'regenerate' must be a boolean, got str"),
+        (
+            '{"type": "edit_message", "chatId": "c", "messageId": "m", "content": "x", "regenerate": "yes"}',
+            "'regenerate' must be a boolean, got str",
+        ),
     ],
 )
 def test_malformed_client_frames_say_what_is_wrong(data, message):
@@ -131,10 +169,14 @@ def test_malformed_client_frames_say_what_is_wrong(data, message):
 @pytest.mark.parametrize(
     ("data", "message"),
     [
-        ('{"type": "chunk", "chatId": "c", "messageId": "m", "seq": 0, "content": "x"}',
-         "'seq' must be an integer >= 1"),
-        ('{"type": "chat_updated", "chat": {"id": "a", "title": "t", "updatedAt": "soon"}}',
-         "'chat.updatedAt' must be a date-time string (RFC 3339)"),
+        (
+            '{"type": "chunk", "chatId": "c", "messageId": "m", "seq": 0, "content": "x"}',
+            "'seq' must be an integer >= 1",
+        ),
+        (
+            '{"type": "chat_updated", "chat": {"id": "a", "title": "t", "updatedAt": "soon"}}',
+            "'chat.updatedAt' must be a date-time string (RFC 3339)",
+        ),
         ('{"type": "chat_updated", "chat": {"id": "a", "title": "t"}}', "'updatedAt' is required in 'chat'"),
         ('{"type": "ping"}', "unknown frame type 'ping'"),
     ],
@@ -167,8 +209,10 @@ def test_decode_result_gives_typed_records():
     page = p.decode_result({"chats": [msgspec.to_builtins(CHAT)], "nextCursor": "x"}, p.ChatPage)
     assert page == p.ChatPage(chats=[CHAT], next_cursor="x")
     detail = p.decode_result(
-        {"chat": msgspec.to_builtins(CHAT), "messages": [
-            {"id": "m1", "role": "user", "content": "Hi", "createdAt": "2026-11-26T09:30:00Z"}]},
+        {
+            "chat": msgspec.to_builtins(CHAT),
+            "messages": [{"id": "m1", "role": "user", "content": "Hi", "createdAt": "2026-11-26T09:30:00Z"}],
+        },
         p.ChatDetail,
     )
     assert detail.messages[0] == p.StoredMessage(id="m1", role="user", content="Hi", created_at=WHEN)
@@ -189,9 +233,31 @@ json_values = st.recursive(
     max_leaves=12,
 )
 field_names = st.sampled_from(
-    ["chatId", "messageId", "clientMessageId", "content", "modelId", "messages", "lastSeq", "seq",
-     "requestId", "limit", "before", "title", "regenerate", "ts", "chat", "data", "code", "message",
-     "editedAt", "finishReason", "deleted", "replyId", "role"]
+    [
+        "chatId",
+        "messageId",
+        "clientMessageId",
+        "content",
+        "modelId",
+        "messages",
+        "lastSeq",
+        "seq",
+        "requestId",
+        "limit",
+        "before",
+        "title",
+        "regenerate",
+        "ts",
+        "chat",
+        "data",
+        "code",
+        "message",
+        "editedAt",
+        "finishReason",
+        "deleted",
+        "replyId",
+        "role",
+    ]
 )
 frame_like = st.builds(
     lambda tag, fields: {"type": tag, **fields},

@@ -124,9 +124,7 @@ def _b64(data: dict[str, Any] | bytes) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _forged(
-    header: dict[str, Any], claims: dict[str, Any], signature: bytes = b""
-) -> str:
+def _forged(header: dict[str, Any], claims: dict[str, Any], signature: bytes = b"") -> str:
     """A token with any header, assembled by hand (libraries refuse to sign these)."""
     return f"{_b64(header)}.{_b64(claims)}.{_b64(signature) if signature else ''}"
 
@@ -143,9 +141,7 @@ def bad_tokens(secret: str) -> dict[str, str | None]:
     now = int(time.time())
     good = {"sub": "alice", "iat": now, "exp": now + 3600}
 
-    def hs256(
-        claims: dict[str, Any], key: str = secret, algorithm: str = "HS256"
-    ) -> str:
+    def hs256(claims: dict[str, Any], key: str = secret, algorithm: str = "HS256") -> str:
         return jwt.encode(claims, key, algorithm=algorithm)
 
     return {
@@ -167,9 +163,7 @@ def bad_tokens(secret: str) -> dict[str, str | None]:
         ),
         "alg none": _forged({"alg": "none", "typ": "JWT"}, good),
         "alg None": _forged({"alg": "None", "typ": "JWT"}, good),
-        "alg NONE with signature": _forged(
-            {"alg": "NONE", "typ": "JWT"}, good, b"x" * 32
-        ),
+        "alg NONE with signature": _forged({"alg": "NONE", "typ": "JWT"}, good, b"x" * 32),
         "RS256 header": _forged({"alg": "RS256", "typ": "JWT"}, good, b"\x01" * 256),
         "ES256 header": _forged({"alg": "ES256", "typ": "JWT"}, good, b"\x02" * 64),
         "HS256 keyed with an RSA public key": _hmac_signed(good, RSA_PUBLIC_KEY),
@@ -190,10 +184,7 @@ async def _refused(url: str, token: str | None, **options: Any) -> bool:
         async with peer(url, token, logger=_quiet, **options):
             return False
     except InvalidStatus as refused:
-        return (
-            refused.response.status_code == 401
-            and b"unauthorized" in refused.response.body
-        )
+        return refused.response.status_code == 401 and b"unauthorized" in refused.response.body
 
 
 async def check_tokens(url: str, secret: str, good: str, report: AuthReport) -> None:
@@ -205,7 +196,10 @@ async def check_tokens(url: str, secret: str, good: str, report: AuthReport) -> 
             cases.append((f"{name} (query)", {"token": token, "header": False}))
     cases += [
         ("bad header, good query", {"token": "garbage", "query": f"token={good}"}),
-        ("expired header, good query", {"token": jwt.encode({"sub": "a", "iat": 1, "exp": 2}, secret), "query": f"token={good}"}),
+        (
+            "expired header, good query",
+            {"token": jwt.encode({"sub": "a", "iat": 1, "exp": 2}, secret), "query": f"token={good}"},
+        ),
         ("two query tokens, bad first", {"token": None, "query": f"token=garbage&token={good}"}),
     ]  # fmt: skip
     for name, options in cases:
@@ -230,17 +224,13 @@ async def _ask(mallory: Peer, frame: Any) -> tuple[str, ...]:
     request_id = getattr(frame, "request_id", None)
     while True:
         answer = await mallory.recv()
-        if isinstance(answer, Error) and (
-            request_id is None or answer.request_id == request_id
-        ):
+        if isinstance(answer, Error) and (request_id is None or answer.request_id == request_id):
             return _answer(answer)
         if isinstance(answer, Result) and answer.request_id == request_id:
             return _answer(answer)
 
 
-async def check_guessing(
-    srv_url: str, alice_token: str, mallory_token: str, report: AuthReport
-) -> None:
+async def check_guessing(srv_url: str, alice_token: str, mallory_token: str, report: AuthReport) -> None:
     """Part 2: every frame type with Alice's ids answers as if they did not exist."""
     async with (
         peer(srv_url, alice_token, logger=_quiet) as alice,
@@ -302,33 +292,22 @@ async def check_guessing(
             if await _ask(mallory, foreign) != await _ask(mallory, unknown):
                 report.distinguishable.append(name)
         # Her list shows her own chat only, whatever cursor she passes.
-        forged_cursor = (
-            base64.urlsafe_b64encode(f"{time.time() + 60!r}|{a.chat_id}".encode())
-            .decode()
-            .rstrip("=")
-        )
+        forged_cursor = base64.urlsafe_b64encode(f"{time.time() + 60!r}|{a.chat_id}".encode()).decode().rstrip("=")
         for before_cursor in (None, forged_cursor, a.chat_id):
             report.guesses += 1
-            answer = await _ask(
-                mallory, ListChats(request_id=rid(), before=before_cursor)
-            )
+            answer = await _ask(mallory, ListChats(request_id=rid(), before=before_cursor))
             if answer[0] == "result" and a.chat_id in answer[1]:
                 report.distinguishable.append(f"list_chats before={before_cursor}")
         # Alice's clientMessageId, replayed by Mallory: a new chat of her own, not Alice's ack.
         report.guesses += 1
-        await mallory.send(
-            Message(chat_id=None, content="replay", client_message_id=alice_cmid)
-        )
+        await mallory.send(Message(chat_id=None, content="replay", client_message_id=alice_cmid))
         replayed = await mallory.expect(Ack, client_message_id=alice_cmid)
         if replayed.chat_id == a.chat_id or replayed.message_id == a.message_id:
             report.distinguishable.append("clientMessageId replay")
         for chat in (m.chat_id, replayed.chat_id):
             await mallory.send(Cancel(chat_id=chat))
         # The victim's chat is still streaming and unchanged.
-        if any(
-            isinstance(f, Complete) and f.message_id == a.reply_id
-            for f in alice.received
-        ):
+        if any(isinstance(f, Complete) and f.message_id == a.reply_id for f in alice.received):
             report.victim_changed = True
         after = await _ask(alice, GetChat(request_id="before", chat_id=a.chat_id))
         report.victim_changed |= _without_progress(before) != _without_progress(after)
@@ -351,20 +330,13 @@ def _without_progress(answer: tuple[str, ...]) -> Any:
     data = json.loads(answer[1])
     return {
         "title": data["chat"]["title"],
-        "messages": [
-            (m["id"], m["role"], m["content"] if m["role"] == "user" else "")
-            for m in data["messages"]
-        ],
+        "messages": [(m["id"], m["role"], m["content"] if m["role"] == "user" else "") for m in data["messages"]],
     }
 
 
-async def check_client_session(
-    url: str, good: str, expired: str, workdir: Path
-) -> None:
+async def check_client_session(url: str, good: str, expired: str, workdir: Path) -> None:
     """Traffic of the real client, for the log capture: a good session and a refused one."""
-    client = ChatClient(
-        url, good, data_dir=workdir / "client", backoff=Backoff(base=0.05, cap=0.2)
-    )
+    client = ChatClient(url, good, data_dir=workdir / "client", backoff=Backoff(base=0.05, cap=0.2))
     done = asyncio.Event()
     client.on_message(lambda f: isinstance(f, Complete) and done.set())
     try:
@@ -412,20 +384,14 @@ async def run(workdir: Path) -> AuthReport:
         async with running_server(workdir, **SLOW) as srv:
             good, mallory = srv.token("alice"), srv.token("mallory")
             secrets += [srv.secret, good, mallory]
-            secrets += [
-                t
-                for t in bad_tokens(srv.secret).values()
-                if t and t.count(".") == 2 and len(t) > 20
-            ]
+            secrets += [t for t in bad_tokens(srv.secret).values() if t and t.count(".") == 2 and len(t) > 20]
             await check_tokens(srv.url, srv.secret, good, report)
             await check_guessing(srv.url, good, mallory, report)
         async with running_server(workdir / "short", demo_words=5) as srv:
             good, expired = srv.token("carol"), srv.token("carol", ttl=-3600)
             secrets += [srv.secret, good, expired]
             await check_client_session(srv.url, good, expired, workdir)
-            async with peer(
-                srv.url, good, header=False, logger=_quiet
-            ):  # ?token= in the request line
+            async with peer(srv.url, good, header=False, logger=_quiet):  # ?token= in the request line
                 pass
     finally:
         root.removeHandler(capture)
@@ -433,14 +399,10 @@ async def run(workdir: Path) -> AuthReport:
     text = "\n".join(capture.lines)
     report.log_records = len(capture.records)
     report.debug_records_server = sum(
-        1
-        for r in capture.records
-        if r.levelno == logging.DEBUG and r.name.startswith("websockets.server")
+        1 for r in capture.records if r.levelno == logging.DEBUG and r.name.startswith("websockets.server")
     )
     report.debug_records_client = sum(
-        1
-        for r in capture.records
-        if r.levelno == logging.DEBUG and r.name.startswith("mfu_tui.client")
+        1 for r in capture.records if r.levelno == logging.DEBUG and r.name.startswith("mfu_tui.client")
     )
     # A token leaks if it, its payload or its signature shows up anywhere.
     needles = {secret for secret in secrets}

@@ -134,9 +134,7 @@ class Fuzzer:
             self.ws = self._connection.enter_context(
                 connect(
                     self.server.url,
-                    additional_headers={
-                        "Authorization": f"Bearer {self.server.token('mallory')}"
-                    },
+                    additional_headers={"Authorization": f"Bearer {self.server.token('mallory')}"},
                     proxy=None,
                     max_size=None,
                     open_timeout=STALL_TIMEOUT,
@@ -164,45 +162,33 @@ class Fuzzer:
             answers = self._until_pong(ws, ts)
         except ConnectionClosed as closed:
             code = closed.rcvd.code if closed.rcvd else None
-            self.report.reconnects[str(code)] = (
-                self.report.reconnects.get(str(code), 0) + 1
-            )
+            self.report.reconnects[str(code)] = self.report.reconnects.get(str(code), 0) + 1
             if code not in (1007, 1009):
-                self.report.wrong_answers.append(
-                    f"closed with {code} after {data[:80]!r}"
-                )
+                self.report.wrong_answers.append(f"closed with {code} after {data[:80]!r}")
             self.close()
             return
         except TimeoutError:
             self.report.stalls += 1
-            self.report.wrong_answers.append(
-                f"no pong within {STALL_TIMEOUT} s after {data[:80]!r}"
-            )
+            self.report.wrong_answers.append(f"no pong within {STALL_TIMEOUT} s after {data[:80]!r}")
             self.close()
             return
         # Only an error answers a refused frame at once; chunks, acks, chat events
         # and results may belong to an earlier valid frame (``list_models`` is
         # answered off the frame path, a ``message`` streams on).
         direct = [a for a in answers if isinstance(a, Error)]
-        bad_requests = [
-            a for a in direct if isinstance(a, Error) and a.code == "bad_request"
-        ]
+        bad_requests = [a for a in direct if isinstance(a, Error) and a.code == "bad_request"]
         self.report.bad_request_answers += len(bad_requests)
         if refused and (len(direct) != 1 or len(bad_requests) != 1):
             self.report.wrong_answers.append(f"{data[:80]!r} -> {direct!r:.200}")
         for answer in answers:
             if isinstance(answer, Error) and answer.code not in ALLOWED_CODES:
-                self.report.wrong_answers.append(
-                    f"{data[:80]!r} -> error {answer.code}: {answer.message}"
-                )
+                self.report.wrong_answers.append(f"{data[:80]!r} -> error {answer.code}: {answer.message}")
 
     def _until_pong(self, ws: ClientConnection, ts: float) -> list[Any]:
         answers: list[Any] = []
         deadline = time.monotonic() + STALL_TIMEOUT
         while True:
-            frame = decode_server(
-                ws.recv(timeout=max(0.0, deadline - time.monotonic()))
-            )
+            frame = decode_server(ws.recv(timeout=max(0.0, deadline - time.monotonic())))
             if isinstance(frame, Pong) and frame.ts == ts:
                 return answers
             if not isinstance(frame, Pong):
@@ -226,14 +212,8 @@ def _text() -> st.SearchStrategy[str]:
 
 def frames(bob_ids: list[str]) -> st.SearchStrategy[str | bytes]:
     """Anything a client could send, weighted towards almost-valid frames."""
-    ids = (
-        st.sampled_from([*bob_ids, "", "x" * 129, "../../etc/passwd", "' OR 1=1 --"])
-        | _text()
-        | st.uuids().map(str)
-    )
-    leaf = (
-        st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | _text()
-    )
+    ids = st.sampled_from([*bob_ids, "", "x" * 129, "../../etc/passwd", "' OR 1=1 --"]) | _text() | st.uuids().map(str)
+    leaf = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | _text()
     anything = st.recursive(
         leaf,
         lambda c: st.lists(c, max_size=4) | st.dictionaries(_text(), c, max_size=4),
@@ -247,9 +227,7 @@ def frames(bob_ids: list[str]) -> st.SearchStrategy[str | bytes]:
     return objects | anything.map(json.dumps) | _text() | st.binary(max_size=64)
 
 
-def run_hypothesis(
-    fuzzer: Fuzzer, bob_ids: list[str], examples: int, seed: int
-) -> None:
+def run_hypothesis(fuzzer: Fuzzer, bob_ids: list[str], examples: int, seed: int) -> None:
     @settings(
         max_examples=examples,
         deadline=None,
@@ -270,9 +248,7 @@ def run_mutations(fuzzer: Fuzzer, bob_ids: list[str], count: int, seed: int) -> 
     """Byte-level mutations of valid frames, plus a few hand-made monsters."""
     rng = random.Random(seed)
     seeds = [encode(frame) for frame in CLIENT_FRAMES]
-    seeds = [
-        s.replace(b'"c1"', json.dumps(rng.choice(bob_ids)).encode()) for s in seeds
-    ]
+    seeds = [s.replace(b'"c1"', json.dumps(rng.choice(bob_ids)).encode()) for s in seeds]
     monsters: list[tuple[bytes | str, bool | None]] = [
         ("[" * 30000 + "]" * 30000, None),
         ('{"type":"ping","ts":' + "9" * 5000 + "}", None),
@@ -302,9 +278,7 @@ def run_mutations(fuzzer: Fuzzer, bob_ids: list[str], count: int, seed: int) -> 
             elif action == 1:
                 del data[where : where + rng.randint(1, 8)]
             elif action == 2:
-                data[where:where] = bytes(
-                    rng.randrange(256) for _ in range(rng.randint(1, 4))
-                )
+                data[where:where] = bytes(rng.randrange(256) for _ in range(rng.randint(1, 4)))
             else:
                 data[where:where] = data[max(0, where - 8) : where]
         fuzzer.report.mutations += 1
@@ -314,9 +288,7 @@ def run_mutations(fuzzer: Fuzzer, bob_ids: list[str], count: int, seed: int) -> 
             fuzzer.check(bytes(data))  # not UTF-8: a binary frame
 
 
-def run_raw_sockets(
-    server: ServerProcess, count: int, seed: int, report: FuzzReport
-) -> None:
+def run_raw_sockets(server: ServerProcess, count: int, seed: int, report: FuzzReport) -> None:
     """Garbage on the TCP connection itself: instead of an HTTP request, or after the upgrade.
 
     After the upgrade the bytes are random, or a WebSocket frame header with
@@ -329,9 +301,7 @@ def run_raw_sockets(
     token = server.token("mallory")
     for _ in range(count):
         report.raw_connections += 1
-        with socket.create_connection(
-            (uri.host, uri.port), timeout=STALL_TIMEOUT
-        ) as sock:
+        with socket.create_connection((uri.host, uri.port), timeout=STALL_TIMEOUT) as sock:
             upgrade = rng.random() < 0.7
             if upgrade:
                 protocol = ClientProtocol(uri)
@@ -345,9 +315,7 @@ def run_raw_sockets(
             sock.sendall(_raw_garbage(rng, upgrade))
             sock.settimeout(0.05)
             with contextlib.suppress(OSError):
-                sock.recv(
-                    65536
-                )  # whatever came back; the point is what the server does next
+                sock.recv(65536)  # whatever came back; the point is what the server does next
 
 
 def _read_response(sock: socket.socket, protocol: ClientProtocol) -> bool:
@@ -357,9 +325,7 @@ def _read_response(sock: socket.socket, protocol: ClientProtocol) -> bool:
         if not data:
             return False
         protocol.receive_data(data)
-    responses = [
-        event for event in protocol.events_received() if isinstance(event, Response)
-    ]
+    responses = [event for event in protocol.events_received() if isinstance(event, Response)]
     return bool(responses) and responses[0].status_code == 101
 
 
@@ -367,9 +333,7 @@ def _raw_garbage(rng: random.Random, upgraded: bool) -> bytes:
     if not upgraded or rng.random() < 0.3:
         return rng.randbytes(rng.randint(1, 2048))
     first = rng.randrange(256)  # FIN, RSV1-3, opcode: anything
-    masked = (
-        0x80 if rng.random() < 0.8 else 0
-    )  # clients must mask; sometimes they do not
+    masked = 0x80 if rng.random() < 0.8 else 0  # clients must mask; sometimes they do not
     length = rng.choice([rng.randrange(126), 126, 127])
     header = bytes([first, masked | length])
     if length == 126:
@@ -381,9 +345,7 @@ def _raw_garbage(rng: random.Random, upgraded: bool) -> bytes:
     return header + rng.randbytes(rng.randint(0, 512))
 
 
-def run(
-    examples: int, mutations: int, seed: int, workdir: Path, raw: int = 0
-) -> FuzzReport:
+def run(examples: int, mutations: int, seed: int, workdir: Path, raw: int = 0) -> FuzzReport:
     """Fuzz a live server while Bob watches; returns the figures."""
     report = FuzzReport()
     started = time.monotonic()
@@ -407,9 +369,7 @@ def run(
                 )
             )
             ack = _wait(bob, lambda f: isinstance(f, Ack))
-            _wait(
-                bob, lambda f: isinstance(f, Complete) and f.message_id == ack.reply_id
-            )
+            _wait(bob, lambda f: isinstance(f, Complete) and f.message_id == ack.reply_id)
             bob_before = _get_chat(bob, ack.chat_id)
             bob_ids = [ack.chat_id, ack.message_id, ack.reply_id, ack.client_message_id]
             run_hypothesis(fuzzer, bob_ids, examples, seed)
@@ -418,25 +378,16 @@ def run(
             run_raw_sockets(server, raw, seed, report)
             # Bob: a pong first (nothing else queued for him), and his chat as it was.
             bob.send(encode(Ping(ts=-1.0)).decode())
-            while (
-                not isinstance(
-                    frame := decode_server(bob.recv(timeout=STALL_TIMEOUT)), Pong
-                )
-                or frame.ts != -1.0
-            ):
+            while not isinstance(frame := decode_server(bob.recv(timeout=STALL_TIMEOUT)), Pong) or frame.ts != -1.0:
                 report.bystander_frames += not isinstance(frame, Pong)
             report.bystander_chat_changed = _get_chat(bob, ack.chat_id) != bob_before
     finally:
         fuzzer.close()
-        report.server_alive = (
-            server.process is not None and server.process.poll() is None
-        )
+        report.server_alive = server.process is not None and server.process.poll() is None
         server.terminate()
         server.wait()
         # websockets logs a refused handshake with its traceback at INFO: not a failure.
-        report.server_tracebacks = server.stderr.count(
-            "Traceback"
-        ) - server.stderr.count("opening handshake failed")
+        report.server_tracebacks = server.stderr.count("Traceback") - server.stderr.count("opening handshake failed")
         report.seconds = round(time.monotonic() - started, 1)
     return report
 
@@ -451,21 +402,15 @@ def _wait(ws: ClientConnection, wanted: Callable[[Any], bool]) -> Any:
 
 def _get_chat(ws: ClientConnection, chat_id: str) -> Any:
     request_id = uuid.uuid4().hex
-    ws.send(
-        json.dumps({"type": "get_chat", "requestId": request_id, "chatId": chat_id})
-    )
+    ws.send(json.dumps({"type": "get_chat", "requestId": request_id, "chatId": chat_id}))
     result = _wait(ws, lambda f: getattr(f, "request_id", None) == request_id)
     return result.data
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--examples", type=int, default=100_000, help="Hypothesis examples"
-    )
-    parser.add_argument(
-        "--mutations", type=int, default=100_000, help="raw byte mutations"
-    )
+    parser.add_argument("--examples", type=int, default=100_000, help="Hypothesis examples")
+    parser.add_argument("--mutations", type=int, default=100_000, help="raw byte mutations")
     parser.add_argument(
         "--raw",
         type=int,

@@ -56,9 +56,7 @@ SERVER_TYPES = ["pong", "ack", "chat_created", "chunk", "complete", "cancel", "e
 SERVER_FIELDS = ["type", "chatId", "messageId", "replyId", "clientMessageId", "seq", "content", "code",
                  "message", "requestId", "data", "chat", "deleted", "ts", "title", "editedAt",
                  "finishReason"]  # fmt: skip
-MODELS = ModelList(
-    models=[ModelInfo(id="demo", name="Demo", provider="demo", default=True)]
-)
+MODELS = ModelList(models=[ModelInfo(id="demo", name="Demo", provider="demo", default=True)])
 #: Over the client's limit for one server frame (16 MiB).
 OVERSIZE = 17 * 1024 * 1024
 
@@ -118,9 +116,7 @@ class HostileServer:
             elif kind == "ListModels":
                 for junk in self.garbage:
                     await ws.send(junk)
-                await ws.send(
-                    encode(Result(request_id=frame.request_id, data=MODELS)).decode()
-                )
+                await ws.send(encode(Result(request_id=frame.request_id, data=MODELS)).decode())
             elif kind == "Message":
                 await self._answer_shuffled(ws, frame)
             elif kind == "Resume" and frame.message_id in self._answered:
@@ -167,15 +163,9 @@ class HostileServer:
             seqs = [s for s in seqs if s != dropped]
         await self._stream(ws, chat_id, reply_id, seqs)
         # The end before some of its chunks.
-        await ws.send(
-            encode(
-                Complete(chat_id=chat_id, message_id=reply_id, seq=len(self.answer))
-            ).decode()
-        )
+        await ws.send(encode(Complete(chat_id=chat_id, message_id=reply_id, seq=len(self.answer))).decode())
 
-    async def _stream(
-        self, ws: ServerConnection, chat_id: str, reply_id: str, seqs: Any
-    ) -> None:
+    async def _stream(self, ws: ServerConnection, chat_id: str, reply_id: str, seqs: Any) -> None:
         for seq in seqs:
             chunk = Chunk(
                 chat_id=chat_id,
@@ -270,14 +260,10 @@ def run(examples: int, seed: int, workdir: Path) -> ClientFuzzReport:
         try:
             loop.run(_connect(client))
             _garbage_examples(loop, hostile, client, report, examples, seed)
-            report.invalid_frame_errors = sum(
-                1 for e in errors if "invalid frame" in str(e)
-            )
+            report.invalid_frame_errors = sum(1 for e in errors if "invalid frame" in str(e))
             hostile.oversize()
             before = hostile.connections
-            loop.run(
-                _reconnect_twice(client, hostile), timeout=150
-            )  # the first new one starts oversize
+            loop.run(_reconnect_twice(client, hostile), timeout=150)  # the first new one starts oversize
             report.connections_after_drop = hostile.connections - before
             report.shuffled_answer_ok = loop.run(_shuffled_answer(client, hostile))
             report.final_state = client.state.status.name.lower()
@@ -338,10 +324,7 @@ async def _reconnect_twice(client: ChatClient, hostile: HostileServer) -> None:
         assert ws is not None
         ws.transport.abort()
         async with asyncio.timeout(120):
-            while (
-                hostile.connections < target
-                or client.state.status is not Status.CONNECTED
-            ):
+            while hostile.connections < target or client.state.status is not Status.CONNECTED:
                 changed.clear()
                 await changed.wait()
     finally:
@@ -377,9 +360,7 @@ def main() -> None:
     parser.add_argument("--examples", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
-    logging.basicConfig(
-        level=logging.ERROR
-    )  # the client warns about every invalid frame: expected here
+    logging.basicConfig(level=logging.ERROR)  # the client warns about every invalid frame: expected here
     with tempfile.TemporaryDirectory() as workdir:
         report = run(args.examples, args.seed, Path(workdir))
     print(

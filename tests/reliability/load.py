@@ -150,11 +150,7 @@ async def _worker(
                 figures["errors"].append(f"open: {error!r}")
                 return None
 
-    sockets = [
-        ws
-        for ws in await asyncio.gather(*(open_one(i) for i in range(len(tokens))))
-        if ws is not None
-    ]
+    sockets = [ws for ws in await asyncio.gather(*(open_one(i) for i in range(len(tokens)))) if ws is not None]
     figures["opened"] = len(sockets)
     figures["sources"] = sorted({ws.local_address[0] for ws in sockets})
     results.put("ready")
@@ -168,9 +164,7 @@ async def _worker(
 async def _stream(ws: ClientConnection, figures: dict[str, Any]) -> None:
     """One question; its answer read to the end, timing each chunk."""
     sent = time.perf_counter()
-    message = Message(
-        chat_id=None, content="load question", client_message_id=str(uuid.uuid4())
-    )
+    message = Message(chat_id=None, content="load question", client_message_id=str(uuid.uuid4()))
     last_seq, last_at = 0, sent
     try:
         await ws.send(encode(message).decode())
@@ -181,18 +175,14 @@ async def _stream(ws: ClientConnection, figures: dict[str, Any]) -> None:
                 if isinstance(frame, Chunk):
                     if frame.seq != last_seq + 1:
                         figures["errors"].append(f"seq {frame.seq} after {last_seq}")
-                    (figures["first"] if last_seq == 0 else figures["gaps"]).append(
-                        now - last_at
-                    )
+                    (figures["first"] if last_seq == 0 else figures["gaps"]).append(now - last_at)
                     last_seq, last_at = frame.seq, now
                     figures["chunks"] += 1
                 elif isinstance(frame, Complete):
                     figures["complete"] += 1
                     return
                 elif isinstance(frame, Error):
-                    figures["errors"].append(
-                        f"error frame: {frame.code} {frame.message}"
-                    )
+                    figures["errors"].append(f"error frame: {frame.code} {frame.message}")
     except Exception as error:  # noqa: BLE001 (counted as a load error)
         figures["errors"].append(f"stream: {error!r}")
 
@@ -290,12 +280,8 @@ def run(
     report.answers_complete = sum(f["complete"] for f in figures)
     report.chunks = sum(f["chunks"] for f in figures)
     report.pongs = sum(f["pongs"] for f in figures)
-    report.first_chunk_ms = percentiles(
-        sorted(x * 1000 for f in figures for x in f["first"])
-    )
-    report.chunk_gap_ms = percentiles(
-        sorted(x * 1000 for f in figures for x in f["gaps"])
-    )
+    report.first_chunk_ms = percentiles(sorted(x * 1000 for f in figures for x in f["first"]))
+    report.chunk_gap_ms = percentiles(sorted(x * 1000 for f in figures for x in f["gaps"]))
     report.seconds = round(time.monotonic() - started, 1)
     return report
 
@@ -317,9 +303,7 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--workers", type=int, default=4)
-    parser.add_argument(
-        "--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up"
-    )
+    parser.add_argument("--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up")
     parser.add_argument("--words", type=int, default=200)
     parser.add_argument("--delay-ms", type=float, default=20.0)
     args = parser.parse_args()

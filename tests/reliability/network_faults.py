@@ -81,11 +81,7 @@ class FaultReport:
     def clean(self) -> bool:
         return (
             self.lost == self.repeated == self.reordered == self.text_mismatches == 0
-            and self.unacked
-            == self.missing
-            == self.duplicated_messages
-            == self.stuck
-            == 0
+            and self.unacked == self.missing == self.duplicated_messages == self.stuck == 0
             and self.blackholes_noticed >= self.blackholes_expected_noticed
         )
 
@@ -111,9 +107,7 @@ class StateLog:
         self.changes.append((asyncio.get_running_loop().time(), state.status))
         self.changed.set()
 
-    def first(
-        self, status: Status, after: float, *, negate: bool = False
-    ) -> float | None:
+    def first(self, status: Status, after: float, *, negate: bool = False) -> float | None:
         """The first time at or after ``after`` the state was (or, with ``negate``, left) ``status``."""
         for when, seen in self.changes:
             if when >= after and ((seen is not status) if negate else (seen is status)):
@@ -142,9 +136,11 @@ async def run(
     started = time.monotonic()
     # Long outages would exceed the server's own heartbeat and send-queue limits:
     # keep them out of the way, the client is under test here.
-    async with running_server(
-        workdir, demo_words=words, demo_delay_ms=delay_ms, ping_interval=None, messages_per_minute=6000, message_burst=1000
-    ) as srv, FaultProxy(srv.port) as proxy:  # fmt: skip
+    limits = {"ping_interval": None, "messages_per_minute": 6000, "message_burst": 1000}
+    async with (
+        running_server(workdir, demo_words=words, demo_delay_ms=delay_ms, **limits) as srv,
+        FaultProxy(srv.port) as proxy,
+    ):
         recorder = Recorder()
         client = ChatClient(
             proxy.url("/ws"),
@@ -168,18 +164,13 @@ async def run(
                 # A follow-up in the last chat now and then, else a new chat.
                 chat = previous_chat if traffic.random() < 0.4 else None
                 report.follow_ups += chat is not None
-                cid = await client.send_message(
-                    chat, f"Round {round_number}: stream through a bad network"
-                )
+                cid = await client.send_message(chat, f"Round {round_number}: stream through a bad network")
                 sent.append(cid)
                 round_cids = [cid]
                 if rng.random() < 0.5:  # while streaming, else right after the send
                     at = rng.randint(1, words // 2)
                     await recorder.until(
-                        lambda cid=cid, at=at: (
-                            len(recorder.seqs.get(recorder.replies.get(cid, ""), ()))
-                            >= at
-                        ),
+                        lambda cid=cid, at=at: len(recorder.seqs.get(recorder.replies.get(cid, ""), ())) >= at,
                         ROUND_TIMEOUT,
                     )
                 outage = rng.uniform(0, max_outage)
@@ -196,18 +187,12 @@ async def run(
                 else:
                     report.resets += 1
                     proxy.reset()
-                if (
-                    traffic.random() < 0.3
-                ):  # a message written while the network is down
+                if traffic.random() < 0.3:  # a message written while the network is down
                     report.sent_during_faults += 1
-                    offline = await client.send_message(
-                        None, f"Round {round_number}: sent during the fault"
-                    )
+                    offline = await client.send_message(None, f"Round {round_number}: sent during the fault")
                     sent.append(offline)
                     round_cids.append(offline)
-                await asyncio.sleep(
-                    outage
-                )  # the fault's duration is the point here, not a synchronisation
+                await asyncio.sleep(outage)  # the fault's duration is the point here, not a synchronisation
                 proxy.pass_through()
                 fault_end = loop.time()
                 if blackhole:
@@ -229,17 +214,13 @@ async def run(
 
                 if not await recorder.until(finished, ROUND_TIMEOUT):
                     report.stuck += 1
-                    report.incidents.append(
-                        f"round {round_number}: no end; state {client.state}"
-                    )
+                    report.incidents.append(f"round {round_number}: no end; state {client.state}")
                 else:
                     previous_chat = recorder.ends[recorder.replies[cid]].chat_id
             await _check(client, recorder, sent, report)
         finally:
             await client.close()
-    report.missing, report.duplicated_messages = _stored(
-        srv.db_path, [c for c in sent if c in recorder.replies]
-    )
+    report.missing, report.duplicated_messages = _stored(srv.db_path, [c for c in sent if c in recorder.replies])
     report.seconds = round(time.monotonic() - started, 1)
     return report
 
@@ -248,21 +229,15 @@ def _stored(db_path: Path, acked: list[str]) -> tuple[int, int]:
     """(acknowledged messages not stored, messages stored more than once)."""
     with contextlib.closing(sqlite3.connect(db_path)) as connection:
         counts = dict(
-            connection.execute(
-                "SELECT client_message_id, COUNT(*) FROM messages WHERE role = 'user' GROUP BY 1"
-            )
+            connection.execute("SELECT client_message_id, COUNT(*) FROM messages WHERE role = 'user' GROUP BY 1")
         )
-    return sum(1 for cid in acked if cid not in counts), sum(
-        n - 1 for n in counts.values() if n > 1
-    )
+    return sum(1 for cid in acked if cid not in counts), sum(n - 1 for n in counts.values() if n > 1)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=40)
-    parser.add_argument(
-        "--max-outage", type=float, default=30.0, help="longest fault, seconds"
-    )
+    parser.add_argument("--max-outage", type=float, default=30.0, help="longest fault, seconds")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--ping-interval", type=float, default=0.5)
     parser.add_argument("--ping-timeout", type=float, default=1.0)

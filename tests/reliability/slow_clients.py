@@ -89,11 +89,7 @@ class SlowReport:
             and self.stalled_closed_4000 == self.stalled
             and self.normal_closed == 0
             and self.recovered == self.stalled
-            and self.lost
-            == self.repeated
-            == self.reordered
-            == self.text_mismatches
-            == 0
+            and self.lost == self.repeated == self.reordered == self.text_mismatches == 0
         )
 
 
@@ -136,10 +132,7 @@ class Streamer:
 
     async def until_chunks(self, client_message_id: str, count: int) -> bool:
         return await self.recorder.until(
-            lambda: (
-                len(self.recorder.seqs.get(self.reply(client_message_id) or "", ()))
-                >= count
-            ),
+            lambda: len(self.recorder.seqs.get(self.reply(client_message_id) or "", ())) >= count,
             ROUND_TIMEOUT,
         )
 
@@ -177,65 +170,42 @@ async def run(
         contextlib.AsyncExitStack() as stack,
     ):
         proxies = [
-            await stack.enter_async_context(
-                FaultProxy(srv.port, upstream_receive_buffer=STALLED_RECEIVE_BUFFER)
-            )
+            await stack.enter_async_context(FaultProxy(srv.port, upstream_receive_buffer=STALLED_RECEIVE_BUFFER))
             for _ in range(stalled_count)
         ]
         stalled = [
-            Streamer(proxy.url("/ws"), srv.token(f"stalled-{i}"), workdir / f"s{i}")
-            for i, proxy in enumerate(proxies)
+            Streamer(proxy.url("/ws"), srv.token(f"stalled-{i}"), workdir / f"s{i}") for i, proxy in enumerate(proxies)
         ]
-        normal = [
-            Streamer(srv.url, srv.token(f"user-{i}"), workdir / f"n{i}")
-            for i in range(clients - stalled_count)
-        ]
+        normal = [Streamer(srv.url, srv.token(f"user-{i}"), workdir / f"n{i}") for i in range(clients - stalled_count)]
         everyone = stalled + normal
         report.stalled = len(stalled)
         try:
             await asyncio.gather(*(s.client.connect() for s in everyone))
-            await asyncio.gather(
-                *(s.client.wait_connected(timeout=60) for s in everyone)
-            )
+            await asyncio.gather(*(s.client.wait_connected(timeout=60) for s in everyone))
             # Before: the normal clients stream alone.
             asked = [await s.ask("before the stall") for s in normal]
-            await asyncio.gather(
-                *(s.until_end(cid) for s, cid in zip(normal, asked, strict=True))
-            )
+            await asyncio.gather(*(s.until_end(cid) for s, cid in zip(normal, asked, strict=True)))
             before = [gap for s in normal for gap in _gaps(s.arrivals)]
             for s in normal:
                 s.arrivals.clear()
             # During: the stalled ones start a big chat, stop reading mid-answer and keep asking.
             big = [await s.ask("z" * BIG_MESSAGE) for s in stalled]
-            await asyncio.gather(
-                *(s.until_chunks(cid, 3) for s, cid in zip(stalled, big, strict=True))
-            )
+            await asyncio.gather(*(s.until_chunks(cid, 3) for s, cid in zip(stalled, big, strict=True)))
             asked = [await s.ask("during the stall") for s in normal]
             report.rss_before_stall_mib = _rss_mib()
             for proxy in proxies:
                 proxy.stall_reader()
-            closes = [
-                _closed_4000(srv.server, f"stalled-{i}") for i in range(len(stalled))
-            ]
-            floods = [
-                asyncio.create_task(_flood(s, s.chats[cid]))
-                for s, cid in zip(stalled, big, strict=True)
-            ]
+            closes = [_closed_4000(srv.server, f"stalled-{i}") for i in range(len(stalled))]
+            floods = [asyncio.create_task(_flood(s, s.chats[cid])) for s, cid in zip(stalled, big, strict=True)]
             report.stalled_closed_4000 = sum(await asyncio.gather(*closes))
-            await asyncio.gather(
-                *(s.until_end(cid) for s, cid in zip(normal, asked, strict=True))
-            )
+            await asyncio.gather(*(s.until_end(cid) for s, cid in zip(normal, asked, strict=True)))
             during = [gap for s in normal for gap in _gaps(s.arrivals)]
             # After: the stalled clients read again, reconnect and resume.
             unstalled = time.perf_counter()
             for proxy in proxies:
                 proxy.pass_through()
-            ended = await asyncio.gather(
-                *(s.until_end(cid) for s, cid in zip(stalled, big, strict=True))
-            )
-            recovery = [
-                s.ended_at - unstalled for s in stalled if s.ended_at is not None
-            ]
+            ended = await asyncio.gather(*(s.until_end(cid) for s, cid in zip(stalled, big, strict=True)))
+            recovery = [s.ended_at - unstalled for s in stalled if s.ended_at is not None]
             report.recovered = sum(ended)
             await asyncio.gather(*floods)
             await _compare(everyone, report)
@@ -243,16 +213,12 @@ async def run(
             for s in everyone:
                 await s.client.close()
         report.normal_closed = sum(
-            1
-            for c in srv.server.connections
-            if c.user.startswith("user-") and c.close_code is not None
+            1 for c in srv.server.connections if c.user.startswith("user-") and c.close_code is not None
         )
     report.normal_gaps_before_ms = percentiles([g * 1000 for g in sorted(before)])
     report.normal_gaps_during_ms = percentiles([g * 1000 for g in sorted(during)])
     report.recovery_seconds = percentiles(recovery)
-    report.max_rss_mib = round(
-        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-    )
+    report.max_rss_mib = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     report.seconds = round(time.monotonic() - started, 1)
     return report
 

@@ -6,13 +6,9 @@ from tests.reliability import bad_input, hostile_server
 def test_the_server_answers_any_frame_with_bad_request_or_a_valid_answer_and_bob_sees_nothing(
     tmp_path,
 ):
-    report = bad_input.run(
-        examples=2000, mutations=2000, seed=20261126, workdir=tmp_path
-    )
+    report = bad_input.run(examples=2000, mutations=2000, seed=20261126, workdir=tmp_path)
     assert report.examples == 2000 and report.mutations > 2000
-    assert (
-        report.refused_by_decoder > 1000
-    )  # mostly bad frames, or the run proved little
+    assert report.refused_by_decoder > 1000  # mostly bad frames, or the run proved little
     assert report.wrong_answers == [] and report.stalls == 0
     # Invalid UTF-8 closes with 1007, a frame over 64 KiB with 1009; nothing else closed the fuzzer.
     assert report.reconnects == {"1007": 1, "1009": 1}

@@ -11,7 +11,15 @@ from typing import Any, TypeVar
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 
-from mfu_tui.protocol import Cancelled, Chunk, Complete, Frame, ServerFrame, decode_server, encode
+from mfu_tui.protocol import (
+    Cancelled,
+    Chunk,
+    Complete,
+    Frame,
+    ServerFrame,
+    decode_server,
+    encode,
+)
 
 T = TypeVar("T")
 

@@ -32,7 +32,7 @@ from mfu_tui.protocol import (
     decode_result,
 )
 from mfu_tui.server.providers.demo import demo_answer
-from mfu_tui.server.store.sqlite import make_title
+from mfu_tui.server.store.rows import make_title
 from tests.server.peer import Peer, new_id, peer, text_of
 from tests.server.test_generation import SLOW, get_chat, send_message
 from tests.support.server import running_server

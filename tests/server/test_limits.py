@@ -5,7 +5,19 @@ from __future__ import annotations
 import asyncio
 import re
 
-from mfu_tui.protocol import Ack, Complete, Error, GetChat, Message, Ping, Pong, Result, Resume, Subscribe, encode
+from mfu_tui.protocol import (
+    Ack,
+    Complete,
+    Error,
+    GetChat,
+    Message,
+    Ping,
+    Pong,
+    Result,
+    Resume,
+    Subscribe,
+    encode,
+)
 from tests.server.peer import TIMEOUT, new_id, peer
 from tests.server.rawclient import RawClient
 from tests.server.test_generation import send_message

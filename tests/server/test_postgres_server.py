@@ -44,7 +44,12 @@ async def test_an_answer_streams_and_is_stored_in_postgres(tmp_path, postgres_ur
     assert text_of(chunks) == demo_answer("What is a monad?", 40)
     user_message, reply = detail.messages
     assert (user_message.id, user_message.content) == (ack.message_id, "What is a monad?")
-    assert (reply.id, reply.status, reply.seq, reply.content) == (ack.reply_id, "complete", len(chunks), text_of(chunks))
+    assert (reply.id, reply.status, reply.seq, reply.content) == (
+        ack.reply_id,
+        "complete",
+        len(chunks),
+        text_of(chunks),
+    )
 
 
 async def test_a_resent_client_message_id_is_stored_once(tmp_path, postgres_url):

@@ -227,7 +227,6 @@ class FaultProxy:
         except (ConnectionError, OSError):
             link.close(reset=True)
 
-
     async def _open_for(self, gate: asyncio.Event | None) -> None:
         """Wait until traffic may flow (in the direction ``gate`` guards, if given)."""
         await self._flowing.wait()

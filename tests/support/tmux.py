@@ -56,7 +56,9 @@ class TmuxPane:
         # Open the reading end first so tmux's writer never blocks.
         self._fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
-        self.tmux("new-session", "-d", "-s", self.target, "-x", "100", "-y", "30", f"env {exports} {shlex.join(command)}")
+        self.tmux(
+            "new-session", "-d", "-s", self.target, "-x", "100", "-y", "30", f"env {exports} {shlex.join(command)}"
+        )
         self.tmux("pipe-pane", "-t", self.target, "-o", f"cat > {shlex.quote(str(fifo))}")
 
     def tmux(self, *args: str) -> str:

@@ -18,7 +18,11 @@ TIMEOUT = 20.0
 
 def make_app(url: str, token: str, tmp_path: Path, *, user: str = "alice", **settings: Any) -> ChatApp:
     """An app on ``url`` with its own data and export directories under ``tmp_path``."""
-    options: dict[str, Any] = {"plain": False, "data_dir": tmp_path / f"data-{user}", "export_dir": tmp_path / "exports"}
+    options: dict[str, Any] = {
+        "plain": False,
+        "data_dir": tmp_path / f"data-{user}",
+        "export_dir": tmp_path / "exports",
+    }
     options.update(settings)
     return ChatApp(AppSettings(url=url, token=token, **options))
 

@@ -10,9 +10,9 @@ text cursor does not blink.
 from __future__ import annotations
 
 import socket
-from functools import partial
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 

@@ -24,7 +24,10 @@ SIZE = (100, 32)
 
 @pytest.mark.parametrize(
     ("plain", "online", "retrying"),
-    [(False, "● online", ("● retry in ", "● reconnecting", "● connecting")), (True, "[online", ("[reconnecting", "[connecting"))],
+    [
+        (False, "● online", ("● retry in ", "● reconnecting", "● connecting")),
+        (True, "[online", ("[reconnecting", "[connecting")),
+    ],
     ids=["symbols", "plain"],
 )
 async def test_status_dot_follows_the_connection(
@@ -115,7 +118,9 @@ async def test_a_refused_message_stays_in_the_box(server: RunningServer, tmp_pat
         assert len(notes) == 1 and "Shorten it" in notes[0].message
 
 
-async def test_the_view_follows_the_stream_until_the_user_scrolls_up(slow_server: RunningServer, tmp_path: Path) -> None:
+async def test_the_view_follows_the_stream_until_the_user_scrolls_up(
+    slow_server: RunningServer, tmp_path: Path
+) -> None:
     app = make_app(slow_server.url, slow_server.token(), tmp_path)
     async with app.run_test(size=(80, 24)) as pilot:
         await ready(app, pilot)

@@ -296,7 +296,9 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         table = app.screen.query_one("DataTable")
         rows = [table.get_row_at(i) for i in range(table.row_count)]
         ids = [row[2] for row in rows]
-        assert {"app.quit", "app.cancel", "app.copy", "composer.send", "composer.newline", "chat_list.delete"} <= set(ids)
+        assert {"app.quit", "app.cancel", "app.copy", "composer.send", "composer.newline", "chat_list.delete"} <= set(
+            ids
+        )
         assert ["ctrl+t", "Start a new chat", "app.new_chat"] in [list(r) for r in rows]
         sections = [str(row[0]) for row in rows if row[2] == ""]
         assert sections == ["Anywhere", "Composer", "Conversation", "Chat list"]
@@ -316,7 +318,14 @@ async def test_command_palette_runs_app_actions(server: RunningServer, tmp_path:
         await ready(app, pilot)
         await ask(app, pilot, "palette")
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        assert {"New chat", "Rename chat", "Delete chat", "Export chat to Markdown", "Choose model", "Show keys"} <= set(titles)
+        assert {
+            "New chat",
+            "Rename chat",
+            "Delete chat",
+            "Export chat to Markdown",
+            "Choose model",
+            "Show keys",
+        } <= set(titles)
         await pilot.press("ctrl+p")
         await pilot.pause()
         await pilot.press(*"show keys")
@@ -345,7 +354,9 @@ async def test_queued_chunks_are_applied_in_batches_with_the_stored_text(tmp_pat
             async with app.run_test(size=SIZE) as pilot:
                 await ready(app, pilot)
                 chunks: list[Chunk] = []
-                unsubscribe = app.client.on_message(lambda frame: chunks.append(frame) if isinstance(frame, Chunk) else None)
+                unsubscribe = app.client.on_message(
+                    lambda frame: chunks.append(frame) if isinstance(frame, Chunk) else None
+                )
                 complete = await ask(app, pilot, "Long, please")
                 unsubscribe()
                 stored = await app.client.get_chat(complete.chat_id)

@@ -54,6 +54,7 @@ async def test_a_huge_single_paragraph_is_cut_into_bounded_segments() -> None:
         assert all(len(source) < (OVERLONG + 1) * 500 for source in sources + [live.source])
         assert "".join(sources) + live.source == view.text == "".join(words)
 
+
 async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -> None:
     paragraphs = [f"Paragraph {n} " + "word " * 12 + "\n\n" for n in range(200)]
     code = "```python\n" + "".join(f"line_{n} = {n}\n\n" for n in range(100)) + "```\n\n"

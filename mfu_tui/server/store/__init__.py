@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mfu_tui.server.store.base import BadCursor, Edit, Exchange, MessageState, NotEditable, Store
+from mfu_tui.server.store.base import (
+    BadCursor,
+    Edit,
+    Exchange,
+    MessageState,
+    NotEditable,
+    Store,
+)
 from mfu_tui.server.store.sqlite import SqliteStore
 
 __all__ = ["BadCursor", "Edit", "Exchange", "MessageState", "NotEditable", "SqliteStore", "Store", "make_store"]

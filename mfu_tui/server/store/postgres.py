@@ -30,8 +30,21 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, StoredMessage, Turn
-from mfu_tui.server.store.base import Edit, Exchange, MessageState, NotEditable, Status, Store
-from mfu_tui.server.store.sqlite import _cursor, _new_id, _parse_cursor, _when, make_title
+from mfu_tui.server.store.base import (
+    Edit,
+    Exchange,
+    MessageState,
+    NotEditable,
+    Status,
+    Store,
+)
+from mfu_tui.server.store.rows import (
+    make_title,
+    new_id,
+    page_cursor,
+    parse_cursor,
+    to_datetime,
+)
 
 if TYPE_CHECKING:
     import asyncpg
@@ -173,9 +186,7 @@ class PostgresStore(Store):
         try:
             import asyncpg
         except ImportError:
-            raise StoreUnavailable(
-                "a postgresql:// database needs asyncpg: pip install 'mfu-chat[postgres]'"
-            ) from None
+            raise StoreUnavailable("a postgresql:// database needs asyncpg: pip install 'mfu-chat[postgres]'") from None
         try:
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
@@ -278,7 +289,7 @@ class PostgresStore(Store):
                 return known
             now = time.time()
             created = chat_id is None
-            target = chat_id or _new_id()
+            target = chat_id or new_id()
             if created:
                 await db.execute(
                     "INSERT INTO chats (id, owner, title, model_id, created_at, updated_at)"
@@ -287,7 +298,7 @@ class PostgresStore(Store):
                 )  # fmt: skip
             elif await db.fetchval("SELECT 1 FROM chats WHERE id = $1 AND owner = $2", target, user) is None:
                 return None
-            message_id, reply_id = _new_id(), _new_id()
+            message_id, reply_id = new_id(), new_id()
             await db.execute(
                 "INSERT INTO messages"
                 " (id, chat_id, owner, role, content, status, model_id, client_message_id, created_at)"
@@ -360,12 +371,12 @@ class PostgresStore(Store):
                             id=id_,
                             role=role,
                             content=content,
-                            created_at=_when(created),
+                            created_at=to_datetime(created),
                             status=status,
                             seq=seq,
                             model_id=model,
                             client_message_id=client_id,
-                            edited_at=_when(edited) if edited is not None else None,
+                            edited_at=to_datetime(edited) if edited is not None else None,
                             finish_reason=finish,
                         )
                     )
@@ -374,7 +385,7 @@ class PostgresStore(Store):
         return await self._read(read)
 
     async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
-        after = _parse_cursor(before) if before else None
+        after = parse_cursor(before) if before else None
 
         async def read(db: _Db) -> ChatPage:
             if after is None:
@@ -391,7 +402,7 @@ class PostgresStore(Store):
                     user, after[0], after[1], limit + 1,
                 )  # fmt: skip
             chats = [_summary_of(row) for row in rows[:limit]]
-            cursor = _cursor(tuple(rows[limit - 1])) if len(rows) > limit else None
+            cursor = page_cursor(tuple(rows[limit - 1])) if len(rows) > limit else None
             return ChatPage(chats=chats, next_cursor=cursor)
 
         return await self._read(read)
@@ -399,7 +410,8 @@ class PostgresStore(Store):
     async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
         async def write(db: _Db) -> ChatSummary | None:
             row = await db.fetchrow(
-                f"UPDATE chats SET title = $1, updated_at = $2 WHERE id = $3 AND owner = $4 RETURNING {_SUMMARY_COLUMNS}",
+                "UPDATE chats SET title = $1, updated_at = $2 WHERE id = $3 AND owner = $4 "
+                f"RETURNING {_SUMMARY_COLUMNS}",
                 title, time.time(), chat_id, user,
             )  # fmt: skip
             return _summary_of(row) if row else None
@@ -440,7 +452,7 @@ class PostgresStore(Store):
                 later = "SELECT id FROM messages WHERE chat_id = $1 AND n > $2"
                 await db.execute(f"DELETE FROM chunks WHERE message_id IN ({later})", chat_id, n)
                 await db.execute("DELETE FROM messages WHERE chat_id = $1 AND n > $2", chat_id, n)
-                reply_id = _new_id()
+                reply_id = new_id()
                 await _insert_reply(db, reply_id, chat_id, user, model_id, message_id, now)
                 history = await _history(db, chat_id, reply_id)
             await db.execute(
@@ -515,7 +527,7 @@ async def _run_one(db: _Db, write: _Write) -> tuple[Any, BaseException | None]:
 def _summary_of(row: Any) -> ChatSummary:
     id_, title, updated_at, model_id, count, pinned = row
     return ChatSummary(
-        id=id_, title=title, updated_at=_when(updated_at), model_id=model_id, message_count=count, pinned=pinned
+        id=id_, title=title, updated_at=to_datetime(updated_at), model_id=model_id, message_count=count, pinned=pinned
     )
 
 
@@ -544,9 +556,7 @@ async def _known_exchange(db: _Db, user: str, client_message_id: str) -> Exchang
     if known is None:
         return None
     message_id, chat_id = known
-    reply_id = await db.fetchval(
-        "SELECT id FROM messages WHERE reply_to = $1 ORDER BY n DESC LIMIT 1", message_id
-    )
+    reply_id = await db.fetchval("SELECT id FROM messages WHERE reply_to = $1 ORDER BY n DESC LIMIT 1", message_id)
     return Exchange(
         chat=await _summary(db, chat_id),
         user_message_id=message_id,

@@ -20,28 +20,31 @@ send" is about; a power cut may lose the last few milliseconds.
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import logging
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, StoredMessage, Turn
 from mfu_tui.server.store.base import (
-    BadCursor,
     Edit,
     Exchange,
     MessageState,
     NotEditable,
     Status,
     Store,
+)
+from mfu_tui.server.store.rows import (
+    make_title,
+    new_id,
+    page_cursor,
+    parse_cursor,
+    to_datetime,
 )
 
 log = logging.getLogger(__name__)
@@ -94,28 +97,6 @@ CREATE TABLE IF NOT EXISTS chunks (
     PRIMARY KEY (message_id, seq)
 ) WITHOUT ROWID;
 """
-
-TITLE_WORDS = 8
-TITLE_CHARS = 60
-
-
-def make_title(content: str) -> str:
-    """A chat title from the first words of its first message."""
-    words = content.split()
-    title = " ".join(words[:TITLE_WORDS])
-    if len(title) > TITLE_CHARS:
-        title = title[: TITLE_CHARS - 1].rstrip() + "…"
-    elif len(words) > TITLE_WORDS:
-        title += "…"
-    return title or "New chat"
-
-
-def _when(timestamp: float) -> datetime:
-    return datetime.fromtimestamp(timestamp, UTC)
-
-
-def _new_id() -> str:
-    return str(uuid.uuid4())
 
 
 class _Write:
@@ -319,7 +300,7 @@ class SqliteStore(Store):
                 return known
             now = time.time()
             created = chat_id is None
-            target = chat_id or _new_id()
+            target = chat_id or new_id()
             if created:
                 db.execute(
                     "INSERT INTO chats (id, user, title, model_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -327,7 +308,7 @@ class SqliteStore(Store):
                 )
             elif db.execute("SELECT 1 FROM chats WHERE id = ? AND user = ?", (target, user)).fetchone() is None:
                 return None
-            message_id, reply_id = _new_id(), _new_id()
+            message_id, reply_id = new_id(), new_id()
             db.execute(
                 "INSERT INTO messages"
                 " (id, chat_id, user, role, content, status, model_id, client_message_id, created_at)"
@@ -411,12 +392,12 @@ class SqliteStore(Store):
                             id=id_,
                             role=role,
                             content=content,
-                            created_at=_when(created),
+                            created_at=to_datetime(created),
                             status=status,
                             seq=seq,
                             model_id=model,
                             client_message_id=client_id,
-                            edited_at=_when(edited) if edited is not None else None,
+                            edited_at=to_datetime(edited) if edited is not None else None,
                             finish_reason=finish,
                         )
                     )
@@ -427,7 +408,7 @@ class SqliteStore(Store):
         return await self._read(read)
 
     async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
-        after = _parse_cursor(before) if before else None
+        after = parse_cursor(before) if before else None
 
         def read(db: sqlite3.Connection) -> ChatPage:
             query = f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE user = ?"
@@ -438,7 +419,7 @@ class SqliteStore(Store):
             query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
             rows = db.execute(query, [*params, limit + 1]).fetchall()
             chats = [_summary_of(row) for row in rows[:limit]]
-            cursor = _cursor(rows[limit - 1]) if len(rows) > limit else None
+            cursor = page_cursor(rows[limit - 1]) if len(rows) > limit else None
             return ChatPage(chats=chats, next_cursor=cursor)
 
         return await self._read(read)
@@ -485,7 +466,7 @@ class SqliteStore(Store):
                 later = "SELECT id FROM messages WHERE chat_id = ? AND n > ?"
                 db.execute(f"DELETE FROM chunks WHERE message_id IN ({later})", (chat_id, n))
                 db.execute("DELETE FROM messages WHERE chat_id = ? AND n > ?", (chat_id, n))
-                reply_id = _new_id()
+                reply_id = new_id()
                 db.execute(
                     "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, reply_to, created_at)"
                     " VALUES (?, ?, ?, 'assistant', '', 'streaming', ?, ?, ?)",
@@ -546,7 +527,12 @@ _SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned"
 def _summary_of(row: tuple[Any, ...]) -> ChatSummary:
     id_, title, updated_at, model_id, count, pinned = row
     return ChatSummary(
-        id=id_, title=title, updated_at=_when(updated_at), model_id=model_id, message_count=count, pinned=bool(pinned)
+        id=id_,
+        title=title,
+        updated_at=to_datetime(updated_at),
+        model_id=model_id,
+        message_count=count,
+        pinned=bool(pinned),
     )
 
 
@@ -600,20 +586,6 @@ def _recover_interrupted(db: sqlite3.Connection) -> int:
         )
         db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
     return len(rows)
-
-
-def _cursor(row: tuple[Any, ...]) -> str:
-    raw = f"{row[2]!r}|{row[0]}".encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def _parse_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        updated_at, chat_id = raw.split("|", 1)
-        return float(updated_at), chat_id
-    except ValueError:
-        raise BadCursor("'before' is not a cursor from an earlier page") from None
 
 
 def _settle(outcomes: list[_Outcome]) -> None:

@@ -60,8 +60,7 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(row.keys, row.description, row.binding_id)
             yield table
             yield Static(
-                "ctrl+p opens the command palette. Remap a key by its id, "
-                "e.g. keymap = {\"app.new_chat\": \"ctrl+t\"}.",
+                'ctrl+p opens the command palette. Remap a key by its id, e.g. keymap = {"app.new_chat": "ctrl+t"}.',
                 classes="hint",
                 markup=False,
             )

@@ -31,8 +31,12 @@ class Composer(TextArea):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "send", "Send", id="composer.send", tooltip="Send the message (or the edit)"),
         Binding("ctrl+j", "newline", "New line", id="composer.newline", tooltip="Insert a new line"),
-        Binding("up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="Edit last message (box empty)"),
-        Binding("escape", "stop_editing", "Stop editing", id="composer.stop_editing", tooltip="Stop editing, clear the box"),
+        Binding(
+            "up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="Edit last message (box empty)"
+        ),
+        Binding(
+            "escape", "stop_editing", "Stop editing", id="composer.stop_editing", tooltip="Stop editing, clear the box"
+        ),
     ]
 
     DEFAULT_CSS = """

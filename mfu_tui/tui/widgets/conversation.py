@@ -36,7 +36,14 @@ class Conversation(VerticalScroll, can_focus=True):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "select_previous", "Previous", id="conversation.previous", show=False, tooltip="Select the previous message"),
+        Binding(
+            "up",
+            "select_previous",
+            "Previous",
+            id="conversation.previous",
+            show=False,
+            tooltip="Select the previous message",
+        ),
         Binding("down", "select_next", "Next", id="conversation.next", show=False, tooltip="Select the next message"),
         Binding("c", "copy_message", "Copy", id="conversation.copy", tooltip="Copy the selected message"),
         Binding("b", "copy_code", "Copy code", id="conversation.copy_code", tooltip="Copy its last code block"),
@@ -160,7 +167,9 @@ class Conversation(VerticalScroll, can_focus=True):
         if self.selected is not None:
             self.selected += len(batch)
         # Keep what the user was looking at in place.
-        self.call_after_refresh(lambda: self.scroll_to(y=self.virtual_size.height - height_before + self.scroll_y, animate=False))
+        self.call_after_refresh(
+            lambda: self.scroll_to(y=self.virtual_size.height - height_before + self.scroll_y, animate=False)
+        )
         return len(batch)
 
     async def _update_older_line(self) -> None:
