@@ -7,12 +7,12 @@ every platformdirs path under tmp, nothing configured.
 from __future__ import annotations
 
 import os
-import select
 import stat
 import subprocess
 from pathlib import Path
 
 from mfu_tui.server.providers.demo import demo_answer
+from tests.support.processes import wait_gone
 from tests.support.tmux import TmuxPane, fresh_home, mfu_chat, needs_tmux
 
 QUESTION = "What is a monad?"
@@ -32,18 +32,6 @@ def embedded_servers(home: Path) -> list[int]:
         if b"mfu_tui.server.embedded" in command and any(str(home).encode() in part for part in command):
             pids.append(int(entry.name))
     return pids
-
-
-def wait_gone(pid: int, timeout: float = 20.0) -> bool:
-    """Wait on a pidfd (no polling) until ``pid`` has exited."""
-    try:
-        descriptor = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        return bool(select.select([descriptor], [], [], timeout)[0])
-    finally:
-        os.close(descriptor)
 
 
 def local_env(home: Path) -> dict[str, str]:

@@ -4,7 +4,6 @@ talks to the real client, and never outlives the app."""
 import asyncio
 import json
 import os
-import select
 import signal
 import stat
 import subprocess
@@ -17,6 +16,7 @@ from mfu_tui.client import ChatClient
 from mfu_tui.config import Paths
 from mfu_tui.local_server import LocalServer, LocalServerError
 from mfu_tui.protocol import Complete
+from tests.support.processes import wait_gone
 
 
 @pytest.fixture
@@ -30,19 +30,6 @@ def no_local_models(monkeypatch):
     monkeypatch.setenv("MFU_OPENAI_BASE_URL", "http://127.0.0.1:9")
     monkeypatch.setenv("MFU_DEMO_WORDS", "12")
     monkeypatch.setenv("MFU_DEMO_DELAY_MS", "0")
-
-
-def wait_for_exit(pid: int, timeout: float = 20.0) -> bool:
-    """Wait (on a pidfd, no polling) until process ``pid`` is gone."""
-    try:
-        descriptor = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return True
-    try:
-        readable, _, _ = select.select([descriptor], [], [], timeout)
-        return bool(readable)
-    finally:
-        os.close(descriptor)
 
 
 async def test_starts_with_a_private_secret_and_answers_the_real_client(paths, no_local_models):
@@ -99,7 +86,7 @@ def test_the_server_stops_when_the_app_is_killed(paths, no_local_models, tmp_pat
     os.kill(child, 0)  # it runs
     parent.send_signal(signal.SIGKILL)
     parent.wait()
-    assert wait_for_exit(child), "the embedded server outlived the killed app"
+    assert wait_gone(child), "the embedded server outlived the killed app"
 
 
 def test_a_child_that_cannot_start_says_so_in_one_line(paths, no_local_models):
