@@ -29,7 +29,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, StoredMessage, Turn
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
 from mfu_tui.server.store.base import (
     Edit,
     Exchange,
@@ -38,13 +38,7 @@ from mfu_tui.server.store.base import (
     Status,
     Store,
 )
-from mfu_tui.server.store.rows import (
-    make_title,
-    new_id,
-    page_cursor,
-    parse_cursor,
-    to_datetime,
-)
+from mfu_tui.server.store.rows import make_title, message_of, new_id, page_cursor, parse_cursor, summary_of
 
 if TYPE_CHECKING:
     import asyncpg
@@ -363,23 +357,11 @@ class PostgresStore(Store):
                     chat_id,
                 )
                 messages = []
-                for id_, role, content, status, seq, finish, model, client_id, created, edited in rows:
+                for row in rows:
+                    id_, _, content, status, seq = row[:5]
                     if status == "streaming":
                         content, seq = await _streamed_so_far(db, id_)
-                    messages.append(
-                        StoredMessage(
-                            id=id_,
-                            role=role,
-                            content=content,
-                            created_at=to_datetime(created),
-                            status=status,
-                            seq=seq,
-                            model_id=model,
-                            client_message_id=client_id,
-                            edited_at=to_datetime(edited) if edited is not None else None,
-                            finish_reason=finish,
-                        )
-                    )
+                    messages.append(message_of(row, content, seq))
                 return ChatDetail(chat=chat, messages=messages)
 
         return await self._read(read)
@@ -401,7 +383,7 @@ class PostgresStore(Store):
                     " ORDER BY updated_at DESC, id DESC LIMIT $4",
                     user, after[0], after[1], limit + 1,
                 )  # fmt: skip
-            chats = [_summary_of(row) for row in rows[:limit]]
+            chats = [summary_of(row) for row in rows[:limit]]
             cursor = page_cursor(tuple(rows[limit - 1])) if len(rows) > limit else None
             return ChatPage(chats=chats, next_cursor=cursor)
 
@@ -414,7 +396,7 @@ class PostgresStore(Store):
                 f"RETURNING {_SUMMARY_COLUMNS}",
                 title, time.time(), chat_id, user,
             )  # fmt: skip
-            return _summary_of(row) if row else None
+            return summary_of(row) if row else None
 
         return await self._write(write)
 
@@ -524,19 +506,12 @@ async def _run_one(db: _Db, write: _Write) -> tuple[Any, BaseException | None]:
         return None, error
 
 
-def _summary_of(row: Any) -> ChatSummary:
-    id_, title, updated_at, model_id, count, pinned = row
-    return ChatSummary(
-        id=id_, title=title, updated_at=to_datetime(updated_at), model_id=model_id, message_count=count, pinned=pinned
-    )
-
-
 async def _summary(db: _Db, chat_id: str, user: str | None = None) -> ChatSummary | None:
     if user is None:
         row = await db.fetchrow(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = $1", chat_id)
     else:
         row = await db.fetchrow(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = $1 AND owner = $2", chat_id, user)
-    return _summary_of(row) if row else None
+    return summary_of(row) if row else None
 
 
 async def _insert_reply(

@@ -1,4 +1,6 @@
-"""What both stores share: ids, chat titles, times and the chat list's page cursor."""
+"""What both stores share: ids, chat titles, times, the chat list's page cursor,
+and turning a row into a protocol record (both select the same columns in the
+same order)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from mfu_tui.protocol import ChatSummary, StoredMessage
 from mfu_tui.server.store.base import BadCursor
 
 TITLE_WORDS = 8
@@ -48,3 +51,35 @@ def parse_cursor(cursor: str) -> tuple[float, str]:
         return float(updated_at), chat_id
     except ValueError:
         raise BadCursor("'before' is not a cursor from an earlier page") from None
+
+
+def summary_of(row: Any) -> ChatSummary:
+    """A chat row (id, title, updated_at, model_id, message_count, pinned) as a ``ChatSummary``."""
+    id_, title, updated_at, model_id, count, pinned = row
+    return ChatSummary(
+        id=id_,
+        title=title,
+        updated_at=to_datetime(updated_at),
+        model_id=model_id,
+        message_count=count,
+        pinned=bool(pinned),
+    )
+
+
+def message_of(row: Any, content: str, seq: int) -> StoredMessage:
+    """A message row (id, role, content, status, seq, finish_reason, model_id,
+    client_message_id, created_at, edited_at) as a ``StoredMessage``; ``content``
+    and ``seq`` come from the chunks while it streams."""
+    id_, role, _, status, _, finish, model, client_id, created, edited = row
+    return StoredMessage(
+        id=id_,
+        role=role,
+        content=content,
+        created_at=to_datetime(created),
+        status=status,
+        seq=seq,
+        model_id=model,
+        client_message_id=client_id,
+        edited_at=to_datetime(edited) if edited is not None else None,
+        finish_reason=finish,
+    )

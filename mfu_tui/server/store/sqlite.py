@@ -30,7 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, StoredMessage, Turn
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
 from mfu_tui.server.store.base import (
     Edit,
     Exchange,
@@ -39,13 +39,7 @@ from mfu_tui.server.store.base import (
     Status,
     Store,
 )
-from mfu_tui.server.store.rows import (
-    make_title,
-    new_id,
-    page_cursor,
-    parse_cursor,
-    to_datetime,
-)
+from mfu_tui.server.store.rows import make_title, message_of, new_id, page_cursor, parse_cursor, summary_of
 
 log = logging.getLogger(__name__)
 
@@ -380,27 +374,15 @@ class SqliteStore(Store):
                     (chat_id,),
                 ).fetchall()
                 messages = []
-                for id_, role, content, status, seq, finish, model, client_id, created, edited in rows:
+                for row in rows:
+                    id_, _, content, status, seq = row[:5]
                     if status == "streaming":
                         pieces = db.execute(
                             "SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", (id_,)
                         ).fetchall()
                         content = "".join(piece for _, piece in pieces)
                         seq = pieces[-1][0] if pieces else 0
-                    messages.append(
-                        StoredMessage(
-                            id=id_,
-                            role=role,
-                            content=content,
-                            created_at=to_datetime(created),
-                            status=status,
-                            seq=seq,
-                            model_id=model,
-                            client_message_id=client_id,
-                            edited_at=to_datetime(edited) if edited is not None else None,
-                            finish_reason=finish,
-                        )
-                    )
+                    messages.append(message_of(row, content, seq))
                 return ChatDetail(chat=chat, messages=messages)
             finally:
                 db.execute("COMMIT")
@@ -418,7 +400,7 @@ class SqliteStore(Store):
                 params += [after[0], after[0], after[1]]
             query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
             rows = db.execute(query, [*params, limit + 1]).fetchall()
-            chats = [_summary_of(row) for row in rows[:limit]]
+            chats = [summary_of(row) for row in rows[:limit]]
             cursor = page_cursor(rows[limit - 1]) if len(rows) > limit else None
             return ChatPage(chats=chats, next_cursor=cursor)
 
@@ -524,24 +506,12 @@ class SqliteStore(Store):
 _SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned"
 
 
-def _summary_of(row: tuple[Any, ...]) -> ChatSummary:
-    id_, title, updated_at, model_id, count, pinned = row
-    return ChatSummary(
-        id=id_,
-        title=title,
-        updated_at=to_datetime(updated_at),
-        model_id=model_id,
-        message_count=count,
-        pinned=bool(pinned),
-    )
-
-
 def _summary(db: sqlite3.Connection, chat_id: str, user: str | None = None) -> ChatSummary | None:
     if user is None:
         row = db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
     else:
         row = db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = ? AND user = ?", (chat_id, user)).fetchone()
-    return _summary_of(row) if row else None
+    return summary_of(row) if row else None
 
 
 def _known_exchange(db: sqlite3.Connection, user: str, client_message_id: str) -> Exchange | None:
