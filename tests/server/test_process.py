@@ -1,4 +1,4 @@
-"""The server as a process: kill -9 mid-stream, SIGTERM, and tokens never in its logs."""
+"""The server as a process, on SQLite and on PostgreSQL: kill -9 mid-stream, SIGTERM, and tokens never in its logs."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from tests.server.test_generation import get_chat, send_message
 from tests.support.server import ServerProcess, running_server
 
 
-@pytest.fixture
-def server_process(tmp_path):
+@pytest.fixture(params=["sqlite", "postgres"])
+def server_process(request, tmp_path):
+    """The server as a subprocess, on each store."""
     process = ServerProcess(tmp_path, "--demo-words", "600", "--demo-delay-ms", "3")
+    if request.param == "postgres":
+        process.db_path = request.getfixturevalue("postgres_url")  # passed as --db
     process.start()
     yield process
     process.kill()
