@@ -38,6 +38,7 @@ from mfu_tui.server.store.base import (
     Status,
     Store,
 )
+from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import make_title, message_of, new_id, page_cursor, parse_cursor, summary_of
 
 if TYPE_CHECKING:
@@ -136,20 +137,9 @@ class _Write:
         self.future = future
 
 
-class _ChunkWrite:
-    """A queued chunk insert (kept apart so a batch inserts them with one executemany)."""
-
-    __slots__ = ("row", "future")
-
-    def __init__(self, row: tuple[str, int, str], future: asyncio.Future[None]) -> None:
-        self.row = row
-        self.future = future
-
-
 _INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content) VALUES ($1, $2, $3)"
 
 #: A write's future with its result or its error.
-_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
 class PostgresStore(Store):
@@ -167,7 +157,7 @@ class PostgresStore(Store):
         self.commit_interval = commit_interval
         self.pool_size = pool_size
         self._pool: asyncpg.Pool | None = None
-        self._queue: collections.deque[_Write | _ChunkWrite] = collections.deque()
+        self._queue: collections.deque[_Write | ChunkWrite] = collections.deque()
         self._wake = asyncio.Event()
         self._stopping = False
         self._writer: asyncio.Task[None] | None = None
@@ -219,7 +209,7 @@ class PostgresStore(Store):
             if self._stopping and not self._queue:
                 return
 
-    async def _commit(self, batch: list[_Write | _ChunkWrite]) -> None:
+    async def _commit(self, batch: list[_Write | ChunkWrite]) -> None:
         assert self._pool is not None
         try:
             async with self._pool.acquire() as db:
@@ -239,13 +229,13 @@ class PostgresStore(Store):
         except Exception as error:  # no connection at all: every write of the batch fails
             log.exception("the database is unreachable; %d writes failed", len(batch))
             outcomes = [(write.future, None, error) for write in batch]
-        _settle(outcomes)
+        settle(outcomes)
 
-    async def _transaction(self, db: _Db, batch: list[_Write | _ChunkWrite]) -> list[_Outcome]:
+    async def _transaction(self, db: _Db, batch: list[_Write | ChunkWrite]) -> list[Outcome]:
         """Run ``batch`` in one transaction; the outcome of each write, in settling order."""
-        outcomes: list[_Outcome] = []
+        outcomes: list[Outcome] = []
         async with db.transaction():
-            chunks = [write for write in batch if isinstance(write, _ChunkWrite)]
+            chunks = [write for write in batch if isinstance(write, ChunkWrite)]
             if chunks:
                 await db.executemany(_INSERT_CHUNK, [write.row for write in chunks])
                 outcomes.extend((write.future, None, None) for write in chunks)
@@ -320,7 +310,7 @@ class PostgresStore(Store):
 
     def append_chunk(self, message_id: str, seq: int, content: str) -> asyncio.Future[None]:
         future: asyncio.Future[None] = self._enqueue_future()
-        self._queue.append(_ChunkWrite((message_id, seq, content), future))
+        self._queue.append(ChunkWrite((message_id, seq, content), future))
         self._wake.set()
         return future
 
@@ -587,14 +577,3 @@ async def _recover_interrupted(db: _Db) -> int:
         )  # fmt: skip
         await db.execute("UPDATE chats SET updated_at = $1 WHERE id = $2", now, chat_id)
     return len(rows)
-
-
-def _settle(outcomes: list[_Outcome]) -> None:
-    """Resolve the futures of one commit, in queue order."""
-    for future, result, error in outcomes:
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)

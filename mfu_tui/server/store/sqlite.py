@@ -39,6 +39,7 @@ from mfu_tui.server.store.base import (
     Status,
     Store,
 )
+from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import make_title, message_of, new_id, page_cursor, parse_cursor, summary_of
 
 log = logging.getLogger(__name__)
@@ -103,20 +104,9 @@ class _Write:
         self.future = future
 
 
-class _ChunkWrite:
-    """A queued chunk insert (kept apart so a batch inserts them with one executemany)."""
-
-    __slots__ = ("row", "future")
-
-    def __init__(self, row: tuple[str, int, str], future: asyncio.Future[None]) -> None:
-        self.row = row
-        self.future = future
-
-
 _STOP = object()
 
 #: A write's future with its result or its error.
-_Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
 class SqliteStore(Store):
@@ -218,16 +208,16 @@ class SqliteStore(Store):
                     outcomes.append((write.future, None, error))
         assert self._loop is not None
         try:
-            self._loop.call_soon_threadsafe(_settle, outcomes)
+            self._loop.call_soon_threadsafe(settle, outcomes)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
 
-    def _transaction(self, connection: sqlite3.Connection, batch: list[Any]) -> list[_Outcome]:
+    def _transaction(self, connection: sqlite3.Connection, batch: list[Any]) -> list[Outcome]:
         """Run ``batch`` in one transaction; the outcome of each write, in settling order."""
-        outcomes: list[_Outcome] = []
+        outcomes: list[Outcome] = []
         connection.execute("BEGIN IMMEDIATE")
         try:
-            chunks = [write for write in batch if isinstance(write, _ChunkWrite)]
+            chunks = [write for write in batch if isinstance(write, ChunkWrite)]
             if chunks:
                 connection.executemany(
                     "INSERT INTO chunks (message_id, seq, content) VALUES (?, ?, ?)", [write.row for write in chunks]
@@ -336,7 +326,7 @@ class SqliteStore(Store):
         if self._writer is None or self._loop is None:
             raise RuntimeError("the store is not open")
         future: asyncio.Future[None] = self._loop.create_future()
-        self._queue.append(_ChunkWrite((message_id, seq, content), future))
+        self._queue.append(ChunkWrite((message_id, seq, content), future))
         if not self._wake.is_set():
             self._wake.set()
         return future
@@ -556,14 +546,3 @@ def _recover_interrupted(db: sqlite3.Connection) -> int:
         )
         db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
     return len(rows)
-
-
-def _settle(outcomes: list[_Outcome]) -> None:
-    """Resolve the futures of one commit, in queue order (runs in the event loop)."""
-    for future, result, error in outcomes:
-        if future.done():
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)

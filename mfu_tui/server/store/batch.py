@@ -1,0 +1,35 @@
+"""The pieces of a group commit that both stores share.
+
+Each store queues writes and commits them in batches; a write's future
+resolves only once its batch is committed (persist, then send). Chunk
+inserts are kept apart so a batch inserts them with one ``executemany``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+#: What one write of a committed batch came to: its future, its result, its error.
+Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+class ChunkWrite:
+    """A queued chunk insert: the row ``(message_id, seq, content)`` and its future."""
+
+    __slots__ = ("row", "future")
+
+    def __init__(self, row: tuple[str, int, str], future: asyncio.Future[None]) -> None:
+        self.row = row
+        self.future = future
+
+
+def settle(outcomes: list[Outcome]) -> None:
+    """Resolve the futures of one commit, in queue order (runs in the event loop)."""
+    for future, result, error in outcomes:
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result)
