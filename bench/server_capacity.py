@@ -67,6 +67,7 @@ from mfu_tui.protocol import (
     decode_server,
     encode,
 )
+from tests.support.load import open_connections
 from tests.support.server import ServerProcess
 
 #: Handshakes one load process runs at once (a bigger burst only measures the accept queue).
@@ -96,26 +97,9 @@ async def _work(
         "complete": 0,
         "gaps": 0,
     }
-    gate = asyncio.Semaphore(OPENING_AT_ONCE)
-
-    async def open_one(index: int) -> ClientConnection | None:
-        async with gate:
-            try:
-                return await connect(
-                    url,
-                    additional_headers={"Authorization": f"Bearer {tokens[index]}"},
-                    proxy=None,
-                    local_addr=(addresses[index % len(addresses)], 0),
-                    open_timeout=120,
-                    ping_interval=None,
-                    max_queue=None,
-                    compression=None,
-                )
-            except Exception as error:  # noqa: BLE001 (a figure: connections that failed)
-                figures["errors"].append(f"open: {error!r}")
-                return None
-
-    sockets = [ws for ws in await asyncio.gather(*(open_one(i) for i in range(len(tokens)))) if ws is not None]
+    sockets = await open_connections(
+        url, tokens, addresses, figures["errors"], at_once=OPENING_AT_ONCE, open_timeout=120
+    )
     figures["opened"] = len(sockets)
     if job == "idle":
         await asyncio.gather(*(_ping(ws, figures) for ws in sockets))

@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 
 from mfu_tui.protocol import (
     Chunk,
@@ -49,6 +49,7 @@ from mfu_tui.protocol import (
     encode,
 )
 from tests.reliability.figures import percentiles
+from tests.support.load import open_connections
 from tests.support.server import ServerProcess
 
 #: Safety net for each phase; the run normally takes seconds.
@@ -132,25 +133,9 @@ async def _worker(
         "first": [],
         "gaps": [],
     }
-    gate = asyncio.Semaphore(OPENING_AT_ONCE)
-
-    async def open_one(index: int) -> ClientConnection | None:
-        async with gate:
-            try:
-                return await connect(
-                    url,
-                    additional_headers={"Authorization": f"Bearer {tokens[index]}"},
-                    proxy=None,
-                    local_addr=(addresses[index % len(addresses)], 0),
-                    open_timeout=60,
-                    ping_interval=None,  # the server pings; the JSON ping below checks liveness
-                    max_queue=None,
-                )
-            except Exception as error:  # noqa: BLE001 (counted as a load error)
-                figures["errors"].append(f"open: {error!r}")
-                return None
-
-    sockets = [ws for ws in await asyncio.gather(*(open_one(i) for i in range(len(tokens)))) if ws is not None]
+    sockets = await open_connections(
+        url, tokens, addresses, figures["errors"], at_once=OPENING_AT_ONCE, open_timeout=60
+    )
     figures["opened"] = len(sockets)
     figures["sources"] = sorted({ws.local_address[0] for ws in sockets})
     results.put("ready")
