@@ -1,4 +1,4 @@
-"""Helpers shared by the bench scripts: process figures, percentiles, the machine.
+"""Helpers shared by the bench scripts: process figures and the machine.
 
 Every script runs from the repository root as ``python -m bench.<name>``
 and prints one JSON object. Each figure carries the 1-minute load average
@@ -43,18 +43,6 @@ def cpu_seconds(pid: int) -> float:
     """User + system CPU time a process has used."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def percentiles(values: list[float], digits: int = 3) -> dict[str, float | int]:
-    """Count, p50, p90, p99 and max of ``values``."""
-    if not values:
-        return {"count": 0}
-    ordered = sorted(values)
-
-    def at(fraction: float) -> float:
-        return round(ordered[min(int(len(ordered) * fraction), len(ordered) - 1)], digits)
-
-    return {"count": len(ordered), "p50": at(0.5), "p90": at(0.9), "p99": at(0.99), "max": round(ordered[-1], digits)}
 
 
 def machine() -> dict[str, Any]:

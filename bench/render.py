@@ -50,11 +50,12 @@ from textual import events
 from textual.widgets import Markdown, TextArea
 from websockets.asyncio.client import connect
 
-from bench.common import load_average, machine, percentiles, start_upstream
+from bench.common import load_average, machine, start_upstream
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings, ChatApp
 from mfu_tui.tui import app as app_module
 from mfu_tui.tui.widgets.message_view import MessageView
+from tests.support.figures import percentiles
 from tests.support.server import ServerProcess
 
 TIMEOUT = 1800.0

@@ -50,7 +50,6 @@ from bench.common import (
     cpu_seconds,
     load_average,
     machine,
-    percentiles,
     raise_fd_limit,
     rss_kib,
     start_upstream,
@@ -67,6 +66,7 @@ from mfu_tui.protocol import (
     decode_server,
     encode,
 )
+from tests.support.figures import percentiles
 from tests.support.load import open_connections
 from tests.support.server import ServerProcess
 

@@ -48,7 +48,7 @@ from mfu_tui.protocol import (
     decode_server,
     encode,
 )
-from tests.reliability.figures import percentiles
+from tests.support.figures import percentiles
 from tests.support.load import open_connections
 from tests.support.server import ServerProcess
 

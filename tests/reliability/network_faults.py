@@ -36,8 +36,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mfu_tui.client import Backoff, ChatClient, ConnectionState, Status
-from tests.reliability.figures import percentiles
 from tests.reliability.server_kills import ROUND_TIMEOUT, Recorder, _check
+from tests.support.figures import percentiles
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 

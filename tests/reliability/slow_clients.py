@@ -44,8 +44,8 @@ from typing import Any
 
 from mfu_tui.client import Backoff, ChatClient, ClientError
 from mfu_tui.protocol import Ack, Chunk, CloseCode
-from tests.reliability.figures import percentiles
 from tests.reliability.server_kills import ROUND_TIMEOUT, Recorder
+from tests.support.figures import percentiles
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 
