@@ -60,14 +60,12 @@ from mfu_tui.protocol import (
     Complete,
     Error,
     Message,
-    Ping,
-    Pong,
     RenameChat,
     decode_server,
     encode,
 )
 from tests.support.figures import percentiles
-from tests.support.load import open_connections
+from tests.support.load import open_connections, ping_once
 from tests.support.server import ServerProcess
 
 #: Handshakes one load process runs at once (a bigger burst only measures the accept queue).
@@ -102,25 +100,13 @@ async def _work(
     )
     figures["opened"] = len(sockets)
     if job == "idle":
-        await asyncio.gather(*(_ping(ws, figures) for ws in sockets))
+        await asyncio.gather(*(ping_once(ws, figures, PHASE_TIMEOUT) for ws in sockets))
     results.put("ready")
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
     if job == "relay":
         await asyncio.gather(*(_stream(ws, figures, random.random() * ramp) for ws in sockets))
     await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     return figures
-
-
-async def _ping(ws: ClientConnection, figures: dict[str, Any]) -> None:
-    try:
-        await ws.send(encode(Ping(ts=1.0)).decode())
-        async with asyncio.timeout(PHASE_TIMEOUT):
-            async for data in ws:
-                if isinstance(decode_server(data), Pong):
-                    figures["pongs"] += 1
-                    return
-    except Exception as error:  # noqa: BLE001
-        figures["errors"].append(f"ping: {error!r}")
 
 
 async def _stream(ws: ClientConnection, figures: dict[str, Any], pause: float) -> None:

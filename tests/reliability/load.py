@@ -43,13 +43,11 @@ from mfu_tui.protocol import (
     Complete,
     Error,
     Message,
-    Ping,
-    Pong,
     decode_server,
     encode,
 )
 from tests.support.figures import percentiles
-from tests.support.load import open_connections
+from tests.support.load import open_connections, ping_once
 from tests.support.server import ServerProcess
 
 #: Safety net for each phase; the run normally takes seconds.
@@ -141,7 +139,7 @@ async def _worker(
     results.put("ready")
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
     await asyncio.gather(*(_stream(ws, figures) for ws in sockets[:streams]))
-    await asyncio.gather(*(_ping(ws, figures) for ws in sockets))
+    await asyncio.gather(*(ping_once(ws, figures, PHASE_TIMEOUT) for ws in sockets))
     await asyncio.gather(*(ws.close() for ws in sockets))
     return figures
 
@@ -170,18 +168,6 @@ async def _stream(ws: ClientConnection, figures: dict[str, Any]) -> None:
                     figures["errors"].append(f"error frame: {frame.code} {frame.message}")
     except Exception as error:  # noqa: BLE001 (counted as a load error)
         figures["errors"].append(f"stream: {error!r}")
-
-
-async def _ping(ws: ClientConnection, figures: dict[str, Any]) -> None:
-    try:
-        await ws.send(encode(Ping(ts=1.0)).decode())
-        async with asyncio.timeout(PHASE_TIMEOUT):
-            async for data in ws:
-                if isinstance(decode_server(data), Pong):
-                    figures["pongs"] += 1
-                    return
-    except Exception as error:  # noqa: BLE001 (counted as a load error)
-        figures["errors"].append(f"ping: {error!r}")
 
 
 # --- The conductor -----------------------------------------------------------

@@ -1,10 +1,13 @@
-"""Opening many authenticated connections from one load process, for load tests and benches."""
+"""Load clients for load tests and benches: opening many authenticated connections, pinging them."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
+
+from mfu_tui.protocol import Ping, Pong, decode_server, encode
 
 
 async def open_connections(
@@ -37,3 +40,16 @@ async def open_connections(
 
     opened = await asyncio.gather(*(open_one(index) for index in range(len(tokens))))
     return [ws for ws in opened if ws is not None]
+
+
+async def ping_once(ws: ClientConnection, figures: dict[str, Any], timeout: float) -> None:
+    """Send a JSON ping and wait for its pong: ``figures["pongs"]`` counts answers, ``["errors"]`` failures."""
+    try:
+        await ws.send(encode(Ping(ts=1.0)).decode())
+        async with asyncio.timeout(timeout):
+            async for data in ws:
+                if isinstance(decode_server(data), Pong):
+                    figures["pongs"] += 1
+                    return
+    except Exception as error:  # noqa: BLE001 (a figure: connections that did not answer)
+        figures["errors"].append(f"ping: {error!r}")
