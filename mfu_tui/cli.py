@@ -46,6 +46,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--db", metavar="PATH_OR_URL", help="SQLite file or postgresql:// URL (default: SQLite in the user data dir)"
     )
     serve.add_argument(
+        "--broker",
+        metavar="URL",
+        help="redis:// URL of the fan-out between server nodes (default: none, a single node)",
+    )
+    serve.add_argument(
+        "--node-id",
+        metavar="NAME",
+        help="this node's name among several (default: HOST:PORT); a restart under the same name "
+        "ends its interrupted answers at once",
+    )
+    serve.add_argument(
+        "--lease",
+        type=float,
+        metavar="S",
+        help="seconds after which another node ends the answers of a node that stopped renewing them (default 10)",
+    )
+    serve.add_argument(
         "--provider",
         choices=["demo", "openai"],
         default="demo",

@@ -64,6 +64,10 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("replay_window", "replay_window"),
         ("rate_limit", "messages_per_minute"),
         ("send_queue_bytes", "send_queue_bytes"),
+        ("db", "db_path"),
+        ("broker", "broker"),
+        ("node_id", "node_id"),
+        ("lease", "lease"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -75,7 +79,6 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         secret=_secret(),
         host=args.host,
         port=args.port,
-        db_path=args.db,
         provider=args.provider,
         **values,  # type: ignore[arg-type]
     )

@@ -11,6 +11,9 @@ import dataclasses
 import os
 from pathlib import Path
 
+#: URL schemes ``--broker`` accepts.
+BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
+
 #: The smallest HMAC secret we accept, in bytes (RFC 7518 asks for >= 256 bits).
 MIN_SECRET_BYTES = 32
 
@@ -33,7 +36,16 @@ class ServerConfig:
     """Port to listen on; 0 picks a free one (read it back from ``ChatServer.port``)."""
 
     db_path: Path | str | None = None
-    """SQLite database file, or a ``postgresql://`` URL; ``None`` means ``chat.sqlite3`` in the user data dir."""
+    """SQLite file or ``postgresql://`` URL (``--db``, ``MFU_DATABASE_URL``); ``None``: the user data dir's."""
+
+    broker: str | None = None
+    """``redis://`` URL of the fan-out between nodes (``--broker``, ``MFU_BROKER_URL``); ``None``: one node."""
+
+    node_id: str | None = None
+    """This node's name (``--node-id``, ``MFU_NODE_ID``); ``None`` means ``HOST:PORT`` (random for port 0)."""
+
+    lease: float = 10.0
+    """Seconds a node's claim on its running answers lasts unless renewed (renewed every third of it)."""
 
     provider: str = "demo"
     """Where answers come from: ``demo`` (offline) or ``openai`` (any compatible endpoint)."""
@@ -95,6 +107,10 @@ class ServerConfig:
             )
         if not 0 <= self.token_leeway <= 30:
             raise ConfigError("token leeway must be between 0 and 30 seconds")
+        if self.broker is not None and not self.broker.startswith(BROKER_SCHEMES):
+            raise ConfigError(f"--broker must be a redis:// or rediss:// URL, got {self.broker.split('://')[0]}://")
+        if self.lease <= 0:
+            raise ConfigError("the lease must be a positive number of seconds")
         if self.provider not in ("demo", "openai"):
             raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
 
@@ -108,6 +124,18 @@ class ServerConfig:
 
         return Path(platformdirs.user_data_dir("mfu-chat")) / "chat.sqlite3"
 
+    def node_name(self) -> str:
+        """This node's name: ``node_id``, else ``HOST:PORT``, else (port 0) a random one."""
+        if self.node_id:
+            return self.node_id
+        if self.port:
+            import socket
+
+            return f"{socket.gethostname()}:{self.port}"
+        import secrets
+
+        return f"node-{secrets.token_hex(4)}"
+
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, object]:
     """Settings that come from environment variables, as ``ServerConfig`` keywords.
@@ -119,6 +147,13 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> dic
         values["demo_words"] = _number(environ, "MFU_DEMO_WORDS", int)
     if "MFU_DEMO_DELAY_MS" in environ:
         values["demo_delay_ms"] = _number(environ, "MFU_DEMO_DELAY_MS", float)
+    # URLs that may carry a password are better kept out of argv (``ps`` shows it).
+    if environ.get("MFU_DATABASE_URL"):
+        values["db_path"] = environ["MFU_DATABASE_URL"]
+    if environ.get("MFU_BROKER_URL"):
+        values["broker"] = environ["MFU_BROKER_URL"]
+    if environ.get("MFU_NODE_ID"):
+        values["node_id"] = environ["MFU_NODE_ID"]
     if environ.get("MFU_OPENAI_BASE_URL"):
         values["openai_base_url"] = environ["MFU_OPENAI_BASE_URL"]
     if environ.get("MFU_OPENAI_API_KEY"):
