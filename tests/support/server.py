@@ -78,10 +78,13 @@ class ServerProcess:
         tmp_path: Where the database goes.
         args: Extra command-line flags (``["--demo-delay-ms", "20"]``).
         env: Extra environment variables.
+        secret: The JWT secret (several nodes of a cluster share one); a fresh one by default.
     """
 
-    def __init__(self, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> None:
-        self.secret = new_secret()
+    def __init__(
+        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, secret: str | None = None
+    ) -> None:
+        self.secret = secret or new_secret()
         self.db_path = tmp_path / "server.sqlite3"
         self.args = list(args)
         self.env = {**os.environ, **(env or {}), "MFU_JWT_SECRET": self.secret}

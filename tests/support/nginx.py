@@ -1,0 +1,185 @@
+"""nginx as the WebSocket load balancer in front of several server nodes, for tests and benches.
+
+``running_nginx(ports)`` writes a config into a temporary directory (pid,
+logs and temp files all inside it), starts ``nginx -p DIR -c DIR/nginx.conf
+-g 'daemon off;'`` on a free loopback port, waits until ``/healthz`` answers
+through the proxy, and stops it at the end, even after a failure.
+
+The config is what a deployment needs (docs/server.md, "Behind a reverse
+proxy"), sized for a benchmark's thousands of connections: WebSocket upgrade
+headers, hour-long read/send timeouts, no buffering, round robin over the
+nodes, and a node that refuses connections is skipped
+(``proxy_next_upstream error timeout``, ``max_fails=1 fail_timeout=2s``).
+The binary comes from the Debian ``nginx-light`` package, which ``.ci/run``
+installs when missing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import resource
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+from tests.support.programs import find_program, free_port
+
+#: What the master logs (at "notice") once its listening sockets are bound and a worker runs.
+READY_LINE = "start worker process "
+
+#: Open files (and connections) nginx asks for; a proxied WebSocket takes two: client side, node side.
+MAX_OPEN_FILES = 65536
+
+
+def find_nginx() -> str:
+    """The ``nginx`` executable (in /usr/sbin, often not on a user's PATH).
+
+    Raises:
+        MissingProgram: It is not installed.
+    """
+    return find_program("nginx", package="nginx-light", also=("/usr/sbin/nginx",))
+
+
+def nginx_config(listen_port: int, upstream_ports: list[int], workdir: Path) -> str:
+    """The nginx.conf of a WebSocket load balancer on ``listen_port`` over the nodes' ports."""
+    # nginx cannot raise its limit past the hard one (even root, in a container); it would only warn.
+    hard_limit = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    open_files = MAX_OPEN_FILES if hard_limit == resource.RLIM_INFINITY else min(MAX_OPEN_FILES, hard_limit)
+    # As root the workers would switch to "nobody", who cannot enter our 0700 temp dir.
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    servers = "".join(f"        server 127.0.0.1:{port} max_fails=1 fail_timeout=2s;\n" for port in upstream_ports)
+    temp = workdir / "temp"
+    return f"""\
+{user}worker_processes 1;
+worker_rlimit_nofile {open_files};
+pid {workdir}/nginx.pid;
+error_log stderr notice;
+
+events {{
+    worker_connections {open_files};
+}}
+
+http {{
+    access_log off;
+    client_body_temp_path {temp}/client_body;
+    proxy_temp_path {temp}/proxy;
+    fastcgi_temp_path {temp}/fastcgi;
+    uwsgi_temp_path {temp}/uwsgi;
+    scgi_temp_path {temp}/scgi;
+
+    upstream mfu_nodes {{
+{servers}    }}
+
+    server {{
+        listen 127.0.0.1:{listen_port} backlog=4096;
+
+        # /ws and /healthz alike go to the nodes.
+        location / {{
+            proxy_pass http://mfu_nodes;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection "upgrade";
+            proxy_set_header Host $host;
+            proxy_read_timeout 1h;
+            proxy_send_timeout 1h;
+            proxy_buffering off;
+            proxy_connect_timeout 2s;
+            proxy_next_upstream error timeout;
+        }}
+    }}
+}}
+"""
+
+
+class Nginx:
+    """One nginx master (and its one worker) in the foreground.
+
+    Args:
+        binary: The ``nginx`` executable.
+        upstream_ports: The nodes' ports on 127.0.0.1.
+        workdir: An empty directory for the config, pid, temp files.
+    """
+
+    def __init__(self, binary: str, upstream_ports: list[int], workdir: Path) -> None:
+        self.binary = binary
+        self.upstream_ports = list(upstream_ports)
+        self.workdir = workdir
+        self.port = 0
+        self.process: subprocess.Popen[str] | None = None
+        self.log_lines: list[str] = []
+        self._ready = threading.Event()
+
+    @property
+    def url(self) -> str:
+        """The WebSocket URL through the load balancer."""
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def start(self, timeout: float = 20.0) -> None:
+        """Start on a free port; return once ``/healthz`` answered 200 through the proxy."""
+        self.port = free_port()
+        (self.workdir / "temp").mkdir(exist_ok=True)
+        config = self.workdir / "nginx.conf"
+        config.write_text(nginx_config(self.port, self.upstream_ports, self.workdir))
+        command = [self.binary, "-p", str(self.workdir), "-c", str(config), "-e", "stderr", "-g", "daemon off;"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        threading.Thread(target=self._collect_log, args=(self.process,), daemon=True).start()
+        if not self._ready.wait(timeout) or self.healthz(timeout) != 200:
+            self.stop()
+            raise RuntimeError(f"nginx did not start on port {self.port}:\n{self.log}")
+
+    def healthz(self, timeout: float = 10.0) -> int | None:
+        """The status of ``GET /healthz`` through the proxy (None if nothing answered)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        try:
+            connection.request("GET", "/healthz")
+            return connection.getresponse().status
+        except OSError:
+            return None
+        finally:
+            connection.close()
+
+    def stop(self) -> None:
+        """Fast shutdown (SIGTERM: open WebSockets are cut), SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    @property
+    def log(self) -> str:
+        return "".join(self.log_lines)
+
+    def _collect_log(self, process: subprocess.Popen[str]) -> None:
+        assert process.stderr is not None
+        for line in process.stderr:
+            self.log_lines.append(line)
+            if READY_LINE in line:
+                self._ready.set()
+        self._ready.set()  # it exited: stop waiting, /healthz will say it is not there
+
+
+@contextlib.contextmanager
+def running_nginx(upstream_ports: list[int]) -> Iterator[Nginx]:
+    """nginx in front of ``upstream_ports``, stopped and its directory removed at the end.
+
+    Raises:
+        MissingProgram: nginx is not installed.
+    """
+    binary = find_nginx()
+    workdir = Path(tempfile.mkdtemp(prefix="mfu-nginx-"))
+    nginx = Nginx(binary, upstream_ports, workdir)
+    try:
+        nginx.start()
+        yield nginx
+    finally:
+        nginx.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
