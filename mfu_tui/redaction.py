@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+import urllib.parse
 
 #: JWTs (three base64url parts, the first starting with ``eyJ``), bearer
 #: credentials and ``token=`` query values.
@@ -26,6 +27,15 @@ REDACTED = "[redacted]"
 def redact(text: str) -> str:
     """``text`` with every token-looking part replaced by ``[redacted]``."""
     return _SECRETS.sub(REDACTED, text)
+
+
+def redact_password(url: str) -> str:
+    """``url`` (a database's or the broker's) without its password, for messages and logs."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 class RedactTokens(logging.Filter):

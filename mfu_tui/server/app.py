@@ -17,16 +17,17 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
+from mfu_tui.protocol import ChatUpdated, CloseCode, Complete, encode
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.connection import Connection
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
-from mfu_tui.server.hub import LocalHub
+from mfu_tui.server.hub import Hub, LocalHub
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
-from mfu_tui.server.store import Store, make_store
+from mfu_tui.server.store import Interrupted, Store, make_store
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +50,16 @@ class ChatServer:
 
     def __init__(self, config: ServerConfig, *, provider: Provider | None = None) -> None:
         self.config = config
-        self.store: Store = make_store(config.database(), config.commit_interval)
+        #: This node's name among several (recorded on the answers it generates).
+        self.node_id = config.node_name()
+        self.store: Store = make_store(
+            config.database(), config.commit_interval, node_id=self.node_id, lease=config.lease
+        )
         self.provider = provider or make_provider(config)
-        self.hub = LocalHub()
+        self.hub = _make_hub(config)
         self.generations = Generations(self.store, self.hub, self.provider)
+        self.hub.on_cancel = self.generations.cancel_requested
+        self.hub.on_link_lost = self._link_lost
         self.handlers = Handlers(
             self.store,
             self.hub,
@@ -64,7 +71,7 @@ class ChatServer:
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()
         self._server: Server | None = None
-        self._pruner: asyncio.Task[None] | None = None
+        self._background: list[asyncio.Task[None]] = []
         self.port: int = config.port
 
     @property
@@ -75,18 +82,26 @@ class ChatServer:
         return f"ws://{host}:{self.port}{WS_PATH}"
 
     async def start(self) -> None:
-        """Open the store (marking replies a crash interrupted), then listen; returns once listening."""
-        interrupted = await self.store.open()
+        """Join the other nodes, open the store (ending replies a crash interrupted), then listen."""
+        await self.hub.start()
+        try:
+            interrupted = await self.store.open()
+        except BaseException:
+            await self.hub.stop()
+            raise
         if interrupted:
-            log.warning("%d answer(s) were interrupted by the previous stop; marked as such", interrupted)
+            log.warning("%d answer(s) were interrupted by the previous stop; marked as such", len(interrupted))
+            self._announce(interrupted)
         try:
             self._server = await self._listen()
         except BaseException:
             await self.store.close()
+            await self.hub.stop()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
-        self._pruner = asyncio.get_running_loop().create_task(self._prune_forever())
-        log.info("listening on %s", self.url)
+        loop = asyncio.get_running_loop()
+        self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
+        log.info("listening on %s as node %s", self.url, self.node_id)
 
     async def _listen(self) -> Server:
         return await serve(
@@ -115,11 +130,13 @@ class ChatServer:
         # A restart is not a cancel: the replies are stored as interrupted and
         # clients that reconnect can resume them.
         await self.generations.stop_all()
-        if self._pruner is not None:
-            self._pruner.cancel()
+        for task in self._background:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._pruner
+                await task
+        self._background = []
         await self.store.close()
+        await self.hub.stop()  # after the generations: their end frames reach the other nodes
         await self.provider.aclose()
         log.info("stopped")
 
@@ -167,6 +184,32 @@ class ChatServer:
             self.connections.discard(connection)
             log.info("%s disconnected (%s)", identity.user, websocket.close_code)
 
+    async def _lease_forever(self) -> None:
+        """Renew this node's leases; end the answers of nodes that stopped renewing theirs."""
+        every = self.config.lease / 3
+        while True:
+            await asyncio.sleep(every)
+            try:
+                await self.store.renew_leases()
+                self._announce(await self.store.reap_expired())
+            except Exception:
+                log.exception("renewing or reaping leases failed")
+
+    def _announce(self, interrupted: list[Interrupted]) -> None:
+        """Tell whoever follows them, on any node, that these answers ended with their node."""
+        for reply in interrupted:
+            log.warning("answer %s was interrupted with its node; ended at chunk %d", reply.message_id, reply.seq)
+            end = Complete(
+                chat_id=reply.chat.id, message_id=reply.message_id, seq=reply.seq, finish_reason="interrupted"
+            )
+            self.hub.publish_chat(reply.chat.id, encode(end))
+            self.hub.publish_user(reply.user, encode(ChatUpdated(chat=reply.chat)))
+
+    def _link_lost(self) -> None:
+        """The other nodes are out of reach: send every client away to reconnect (and resume from the store)."""
+        for connection in list(self.connections):
+            connection.close(CloseCode.TRY_AGAIN_LATER, "lost the link to the other server nodes")
+
     async def _prune_forever(self) -> None:
         """Drop chunks once their reply is older than the replay window (its text stays)."""
         every = min(max(self.config.replay_window / 2, 1.0), 300.0)
@@ -176,3 +219,12 @@ class ChatServer:
                 await self.store.prune_chunks(time.time() - self.config.replay_window)
             except Exception:
                 log.exception("pruning chunks failed")
+
+
+def _make_hub(config: ServerConfig) -> Hub:
+    """The in-process hub, or with ``--broker`` the Redis one that links the nodes."""
+    if config.broker is None:
+        return LocalHub()
+    from mfu_tui.server.redis_hub import RedisHub
+
+    return RedisHub(config.broker)

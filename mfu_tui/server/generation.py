@@ -195,6 +195,8 @@ class Generations:
         self._provider = provider
         #: chat id -> (owner, generation or None while only claimed)
         self._chats: dict[str, tuple[str, Generation | None]] = {}
+        #: Stops asked for by other nodes, kept until done (the loop keeps only weak references).
+        self._stopping: set[asyncio.Task[None]] = set()
 
     def claim(self, chat_id: str, user: str) -> Literal["claimed", "busy", "foreign"]:
         """Reserve ``chat_id`` for a generation ``user`` is about to start.
@@ -241,6 +243,15 @@ class Generations:
     def running(self) -> list[Generation]:
         """Every running generation."""
         return [generation for _, generation in self._chats.values() if generation is not None]
+
+    def cancel_requested(self, user: str, chat_id: str, message_id: str | None) -> None:
+        """Another node relayed a ``cancel``: stop the generation if it runs here (else nothing)."""
+        generation = self.live(chat_id, user)
+        if generation is None or message_id not in (None, generation.message_id):
+            return
+        task = asyncio.get_running_loop().create_task(generation.stop("cancelled"))
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     async def stop_all(self) -> None:
         """Stop every generation (their replies are marked interrupted) and wait for their ends."""

@@ -40,13 +40,14 @@ from mfu_tui.protocol import (
     Resume,
     Resync,
     Subscribe,
+    decode_server,
     encode,
 )
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Provider, ProviderError
 from mfu_tui.server.ratelimit import RateLimiter
-from mfu_tui.server.store import BadCursor, Exchange, MessageState, NotEditable, Store
+from mfu_tui.server.store import BadCursor, ChatBusy, Exchange, MessageState, NotEditable, Store
 
 log = logging.getLogger(__name__)
 
@@ -157,9 +158,12 @@ class Handlers:
                 return
             if not self._limiter.allow(user):
                 raise self._rate_limited(user, chat_id=chat_id)
-            exchange = await self._store.record_message(
-                user, chat_id, frame.content, frame.client_message_id, frame.model_id
-            )
+            try:
+                exchange = await self._store.record_message(
+                    user, chat_id, frame.content, frame.client_message_id, frame.model_id
+                )
+            except ChatBusy as busy:  # generating on another node
+                raise FrameError(ErrorCode.CONFLICT, str(busy), chat_id=chat_id) from None
             if exchange is None:
                 raise not_found("chat", chat_id=chat_id)
             sender.reply(_ack(frame.client_message_id, exchange))
@@ -189,7 +193,7 @@ class Handlers:
             self._hub.subscribe(sender, frame.chat_id)
             await generation.stop("cancelled")
             return
-        # Nothing runs: say how that message ended, so a late or repeated cancel is harmless.
+        # Nothing runs here: say how that message ended, so a late or repeated cancel is harmless.
         state = await self._store.message_state(sender.user, frame.chat_id, frame.message_id)
         if state is None or state.role != "assistant":
             if frame.message_id is None and await self._store.chat(sender.user, frame.chat_id) is not None:
@@ -197,6 +201,10 @@ class Handlers:
             raise not_found("message", chat_id=frame.chat_id, message_id=frame.message_id)
         if state.status != "streaming":
             sender.reply(_end_frame(state))
+            return
+        # It runs on another node: follow the chat (its end frame comes that way), then ask that node to stop.
+        await self._follow_elsewhere(sender, state, last_seq=None)
+        self._hub.request_cancel(sender.user, frame.chat_id, state.id)
 
     async def resume(self, sender: Sender, frame: Resume) -> None:
         chat_id, message_id = frame.chat_id, frame.message_id
@@ -206,6 +214,9 @@ class Handlers:
         if state is None or state.role != "assistant":
             raise not_found("message", chat_id=chat_id, message_id=message_id)
         if self._follow_live(sender, frame):  # it started while we read (its ack just went out)
+            return
+        if state.status == "streaming":  # generating on another node
+            await self._follow_elsewhere(sender, state, frame.last_seq)
             return
         self._hub.subscribe(sender, chat_id)
         await self._replay_stored(sender, state, frame.last_seq)
@@ -219,6 +230,39 @@ class Handlers:
         self._hub.subscribe(sender, frame.chat_id)
         generation.replay(sender, frame.last_seq)
         return True
+
+    async def _follow_elsewhere(self, sender: Sender, state: MessageState, last_seq: int | None) -> None:
+        """Follow a reply that another node generates: replay what is stored after ``last_seq``, then go live.
+
+        The chat's frames are held back while the store is read: every chunk
+        published after the subscription took effect is held, every one
+        before it is already stored (chunks are stored before they are
+        sent). The held frames the replay already covered are dropped.
+        ``last_seq`` None (a ``cancel``) replays nothing and only follows.
+        """
+        chat_id, message_id = state.chat_id, state.id
+        self._hub.hold(sender, chat_id)
+        try:
+            await self._hub.sync()
+            now = await self._store.message_state(sender.user, chat_id, message_id)
+            if now is None or now.status != "streaming":  # it ended (or was deleted) meanwhile
+                if now is not None:
+                    if last_seq is None:
+                        sender.reply(_end_frame(now))
+                    else:
+                        await self._replay_stored(sender, now, last_seq)
+                covered = None  # everything about this reply was answered from the store
+            else:
+                covered = 0 if last_seq is None else last_seq
+                if last_seq is not None:
+                    for seq, content in await self._store.chunks_after(message_id, last_seq):
+                        sender.reply(encode(Chunk(chat_id=chat_id, message_id=message_id, seq=seq, content=content)))
+                        covered = seq
+        finally:
+            held = self._hub.release(sender, chat_id)
+        for data in held:
+            if not _replayed(data, message_id, covered):
+                sender.deliver(data)
 
     async def _replay_stored(self, sender: Sender, state: MessageState, last_seq: int) -> None:
         """Replay an ended reply from the store, or ``resync`` when that is no longer possible."""
@@ -254,6 +298,8 @@ class Handlers:
             edit = await self._store.edit_message(user, chat_id, frame.message_id, frame.content, frame.regenerate)
         except NotEditable as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error), **where) from None
+        except ChatBusy as busy:  # generating on another node
+            raise FrameError(ErrorCode.CONFLICT, str(busy), **where) from None
         finally:
             if frame.regenerate and edit is None:
                 self._generations.release(chat_id)
@@ -307,6 +353,8 @@ class Handlers:
         generation = self._generations.live(frame.chat_id, sender.user)
         if generation is not None:
             await generation.stop("cancelled")
+        else:
+            self._hub.request_cancel(sender.user, frame.chat_id, None)  # in case it runs on another node
         chat = await self._store.delete_chat(sender.user, frame.chat_id)
         if chat is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
@@ -331,6 +379,20 @@ def _ack(client_message_id: str, exchange: Exchange) -> bytes:
             reply_id=exchange.reply_id,
         )
     )
+
+
+def _replayed(data: bytes, message_id: str, covered: int | None) -> bool:
+    """True if a held frame is about ``message_id`` and the replay already covered it.
+
+    ``covered`` is the last ``seq`` replayed, or None when the reply had
+    ended and its whole end was sent from the store.
+    """
+    frame = decode_server(data)
+    if getattr(frame, "message_id", None) != message_id:
+        return False
+    if covered is None:
+        return True
+    return isinstance(frame, Chunk) and frame.seq <= covered
 
 
 def _end_frame(state: MessageState) -> bytes:

@@ -5,15 +5,19 @@ encoded frame to a user (all of that user's connections) or to a chat (the
 connections subscribed to it), and the hub finds the receivers. The frame is
 encoded once, whatever the number of receivers.
 
-``LocalHub`` serves a single process. A hub shared between processes (Redis
-pub/sub, say) would implement the same ``Hub`` interface.
+``LocalHub`` serves a single process. ``RedisHub`` (``redis_hub.py``) extends
+it to several nodes: what one node publishes reaches the receivers of all.
 """
 
 from __future__ import annotations
 
 import abc
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Protocol
+
+#: Called with ``(user, chat_id, message_id)`` when some node asks to stop a generation.
+CancelHandler = Callable[[str, str, "str | None"], None]
 
 
 class Receiver(Protocol):
@@ -29,7 +33,24 @@ class Receiver(Protocol):
 
 
 class Hub(abc.ABC):
-    """Who receives what. Every method is synchronous and never blocks."""
+    """Who receives what. Every method but ``start``, ``stop`` and ``sync`` is synchronous and never blocks."""
+
+    #: What to do when a node asks to stop a generation (set by the server).
+    on_cancel: CancelHandler | None = None
+    #: What to do when the link to the other nodes breaks (set by the server).
+    on_link_lost: Callable[[], None] | None = None
+
+    async def start(self) -> None:
+        """Connect to whatever carries frames between nodes (nothing for one node)."""
+
+    async def stop(self) -> None:
+        """Disconnect from it; publishing afterwards reaches this node only."""
+
+    async def sync(self) -> None:
+        """Return once every subscription made so far also receives the other nodes' frames."""
+
+    def request_cancel(self, user: str, chat_id: str, message_id: str | None) -> None:
+        """Ask the other nodes to stop ``user``'s generation in ``chat_id`` (this node checked its own)."""
 
     @abc.abstractmethod
     def join(self, receiver: Receiver) -> None:
@@ -42,6 +63,18 @@ class Hub(abc.ABC):
     @abc.abstractmethod
     def subscribe(self, receiver: Receiver, chat_id: str) -> None:
         """Send ``chat_id``'s events to ``receiver`` too (the caller checked ownership)."""
+
+    @abc.abstractmethod
+    def hold(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+        """Subscribe ``receiver`` to ``chat_id`` but keep its frames of that chat in the returned list.
+
+        For a replay that must come first: the caller sends it, then calls
+        ``release`` and sends what was held, so the receiver gets everything in order.
+        """
+
+    @abc.abstractmethod
+    def release(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+        """Stop holding; returns the held frames (the caller delivers them), later ones go straight out."""
 
     @abc.abstractmethod
     def drop_chat(self, chat_id: str) -> None:
@@ -67,6 +100,8 @@ class LocalHub(Hub):
         self._by_user: dict[str, set[Receiver]] = defaultdict(set)
         self._by_chat: dict[str, set[Receiver]] = defaultdict(set)
         self._chats_of: dict[Receiver, set[str]] = defaultdict(set)
+        #: (receiver, chat id) -> frames held back during a replay (see ``hold``).
+        self._held: dict[tuple[Receiver, str], list[bytes]] = {}
 
     def join(self, receiver: Receiver) -> None:
         self._by_user[receiver.user].add(receiver)
@@ -78,6 +113,7 @@ class LocalHub(Hub):
             if not users:
                 del self._by_user[receiver.user]
         for chat_id in self._chats_of.pop(receiver, ()):
+            self._held.pop((receiver, chat_id), None)
             subscribers = self._by_chat.get(chat_id)
             if subscribers is not None:
                 subscribers.discard(receiver)
@@ -88,9 +124,18 @@ class LocalHub(Hub):
         self._by_chat[chat_id].add(receiver)
         self._chats_of[receiver].add(chat_id)
 
+    def hold(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+        held = self._held.setdefault((receiver, chat_id), [])
+        self.subscribe(receiver, chat_id)
+        return held
+
+    def release(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+        return self._held.pop((receiver, chat_id), [])
+
     def drop_chat(self, chat_id: str) -> None:
         for receiver in self._by_chat.pop(chat_id, ()):
             self._chats_of[receiver].discard(chat_id)
+            self._held.pop((receiver, chat_id), None)
 
     def publish_user(self, user: str, data: bytes) -> None:
         for receiver in list(self._by_user.get(user, ())):
@@ -98,7 +143,11 @@ class LocalHub(Hub):
 
     def publish_chat(self, chat_id: str, data: bytes) -> None:
         for receiver in list(self._by_chat.get(chat_id, ())):
-            receiver.deliver(data)
+            held = self._held.get((receiver, chat_id)) if self._held else None
+            if held is None:
+                receiver.deliver(data)
+            else:
+                held.append(data)
 
     def connections(self, user: str) -> list[Receiver]:
         return list(self._by_user.get(user, ()))

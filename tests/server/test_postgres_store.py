@@ -9,7 +9,7 @@ import asyncpg
 import pytest
 
 from mfu_tui.server.config import ServerConfig
-from mfu_tui.server.store import SqliteStore, make_store
+from mfu_tui.server.store import ChatBusy, SqliteStore, make_store
 from mfu_tui.server.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
 
 
@@ -60,3 +60,109 @@ def test_db_selects_postgres_by_url_and_sqlite_otherwise(tmp_path):
     assert isinstance(store_for("postgres://mfu@127.0.0.1:5432/chat"), PostgresStore)
     sqlite = store_for(str(tmp_path / "postgresql" / "chat.sqlite3"))
     assert isinstance(sqlite, SqliteStore) and sqlite.path == tmp_path / "postgresql" / "chat.sqlite3"
+
+
+# --- several nodes on one database --------------------------------------------------
+
+
+async def open_node(url: str, node_id: str, lease: float = 30.0) -> PostgresStore:
+    store = PostgresStore(url, node_id=node_id, lease=lease)
+    await store.open()
+    return store
+
+
+async def expire_leases(url: str) -> None:
+    """Move every lease into the past, as if its node had stopped renewing it long ago."""
+    db = await asyncpg.connect(url)
+    try:
+        await db.execute("UPDATE messages SET lease_until = lease_until - 3600 WHERE lease_until IS NOT NULL")
+    finally:
+        await db.close()
+
+
+async def test_a_live_nodes_reply_is_not_reaped_but_a_dead_ones_is_ended_once(postgres_url):
+    dead, alive = await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")
+    try:
+        exchange = await dead.record_message("alice", None, "hi", "c1", None)
+        await dead.append_chunk(exchange.reply_id, 1, "half ")
+        await dead.append_chunk(exchange.reply_id, 2, "an answer")
+        before_expiry = await alive.reap_expired()
+        await expire_leases(postgres_url)
+        reaped = await asyncio.gather(alive.reap_expired(), alive.reap_expired())
+        state = await alive.message_state("alice", exchange.chat.id, exchange.reply_id)
+        detail = await alive.chat_detail("alice", exchange.chat.id)
+        with pytest.raises(LookupError):  # the dead node cannot overwrite the ending once back
+            await dead.finish_message(exchange.reply_id, "late", "complete", "stop", 3)
+    finally:
+        await dead.close()
+        await alive.close()
+    assert before_expiry == []
+    assert [(reply.message_id, reply.seq, reply.user) for reply in reaped[0] + reaped[1]] == [
+        (exchange.reply_id, 2, "alice")
+    ]
+    assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 2)
+    assert detail.messages[-1].content == "half an answer"
+
+
+async def test_renewing_keeps_a_reply_alive_past_its_first_lease(postgres_url):
+    node, other = await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")
+    try:
+        exchange = await node.record_message("alice", None, "hi", "c1", None)
+        await expire_leases(postgres_url)
+        await node.renew_leases()
+        reaped = await other.reap_expired()
+        state = await other.message_state("alice", exchange.chat.id, exchange.reply_id)
+    finally:
+        await node.close()
+        await other.close()
+    assert reaped == []
+    assert state.status == "streaming"
+
+
+async def test_a_restarted_node_ends_its_own_replies_at_once_but_not_other_nodes(postgres_url):
+    first, other = await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")
+    mine = await first.record_message("alice", None, "mine", "c1", None)
+    theirs = await other.record_message("bob", None, "theirs", "c2", None)
+    await first.close()  # as if killed: its reply is left streaming
+    restarted = PostgresStore(postgres_url, node_id="node-a", lease=30.0)
+    try:
+        ended_at_open = await restarted.open()
+        state_theirs = await restarted.message_state("bob", theirs.chat.id, theirs.reply_id)
+        state_mine = await restarted.message_state("alice", mine.chat.id, mine.reply_id)
+    finally:
+        await restarted.close()
+        await other.close()
+    assert [reply.message_id for reply in ended_at_open] == [mine.reply_id]
+    assert state_mine.finish_reason == "interrupted"
+    assert state_theirs.status == "streaming"
+
+
+async def test_one_client_message_id_sent_to_two_nodes_at_once_is_stored_once(postgres_url):
+    nodes = [await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")]
+    try:
+        first, second = await asyncio.gather(
+            *(node.record_message("alice", None, "same", "c1", None) for node in nodes)
+        )
+        detail = await nodes[0].chat_detail("alice", first.chat.id)
+        page = await nodes[0].list_chats("alice", 10, None)
+    finally:
+        for node in nodes:
+            await node.close()
+    assert (first.user_message_id, first.reply_id) == (second.user_message_id, second.reply_id)
+    assert sorted([first.duplicate, second.duplicate]) == [False, True]
+    assert len(page.chats) == 1 and len(detail.messages) == 2
+
+
+async def test_a_second_answer_in_a_chat_is_refused_whichever_node_asks(postgres_url):
+    nodes = [await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")]
+    try:
+        exchange = await nodes[0].record_message("alice", None, "first", "c1", None)
+        with pytest.raises(ChatBusy):
+            await nodes[1].record_message("alice", exchange.chat.id, "second", "c2", None)
+        with pytest.raises(ChatBusy):
+            await nodes[1].edit_message("alice", exchange.chat.id, exchange.user_message_id, "again", True)
+        detail = await nodes[1].chat_detail("alice", exchange.chat.id)
+    finally:
+        for node in nodes:
+            await node.close()
+    assert [message.content for message in detail.messages] == ["first", ""]

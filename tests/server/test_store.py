@@ -17,6 +17,9 @@ from mfu_tui.server.store import SqliteStore, Store, make_store
 
 OpenStore = Callable[..., Awaitable[Store]]
 
+#: The node every store of these tests belongs to: a store opened again is that node restarted.
+NODE = "node-under-test"
+
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_location(request, tmp_path) -> str:
@@ -33,7 +36,7 @@ async def open_store(store_location) -> AsyncIterator[OpenStore]:
     opened: list[Store] = []
 
     async def open_(commit_interval: float = 0.005) -> Store:
-        store = make_store(location, commit_interval)
+        store = make_store(location, commit_interval, node_id=NODE)
         await store.open()
         opened.append(store)
         return store
@@ -129,7 +132,7 @@ async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_
     await crashed.record_message("alice", None, "no answer yet", "c2", None)
     await crashed.append_chunk(exchange.reply_id, 1, "half ")
     await crashed.append_chunk(exchange.reply_id, 2, "an answer")
-    restarted = make_store(store_location, 0.005)  # the same database, as after a crash
+    restarted = make_store(store_location, 0.005, node_id=NODE)  # the same node and database, as after a crash
     try:
         interrupted = await restarted.open()
         state = await restarted.message_state("alice", exchange.chat.id, None)
@@ -138,7 +141,8 @@ async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_
     finally:
         await restarted.close()
     again = await open_store()
-    assert interrupted == 2
+    assert sorted((reply.user, reply.seq) for reply in interrupted) == [("alice", 0), ("alice", 2)]
+    assert exchange.reply_id in {reply.message_id for reply in interrupted}
     assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 2)
     assert detail.messages[-1].content == "half an answer"
     assert chunks == [(2, "an answer")]

@@ -6,21 +6,37 @@ from pathlib import Path
 
 from mfu_tui.server.store.base import (
     BadCursor,
+    ChatBusy,
     Edit,
     Exchange,
+    Interrupted,
     MessageState,
     NotEditable,
     Store,
 )
 from mfu_tui.server.store.sqlite import SqliteStore
 
-__all__ = ["BadCursor", "Edit", "Exchange", "MessageState", "NotEditable", "SqliteStore", "Store", "make_store"]
+__all__ = [
+    "BadCursor",
+    "ChatBusy",
+    "Edit",
+    "Exchange",
+    "Interrupted",
+    "MessageState",
+    "NotEditable",
+    "SqliteStore",
+    "Store",
+    "make_store",
+]
 
 
-def make_store(location: Path | str, commit_interval: float) -> Store:
-    """The store for ``--db``: PostgreSQL for a ``postgresql://`` URL, else a SQLite file."""
+def make_store(location: Path | str, commit_interval: float, *, node_id: str = "", lease: float = 10.0) -> Store:
+    """The store for ``--db``: PostgreSQL for a ``postgresql://`` URL, else a SQLite file.
+
+    ``node_id`` and ``lease`` matter to a store that several nodes share (PostgreSQL).
+    """
     from mfu_tui.server.store.postgres import PostgresStore, is_postgres_url
 
     if is_postgres_url(location):
-        return PostgresStore(str(location), commit_interval)
+        return PostgresStore(str(location), commit_interval, node_id=node_id, lease=lease)
     return SqliteStore(Path(location), commit_interval)

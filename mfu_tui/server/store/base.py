@@ -25,6 +25,10 @@ class BadCursor(ValueError):
     """A ``before`` cursor that this store did not hand out."""
 
 
+class ChatBusy(Exception):
+    """An answer is already generating in this chat (on this node or another)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Exchange:
     """A stored user message and the empty assistant reply that will answer it."""
@@ -66,15 +70,30 @@ class MessageState:
     ended_at: float | None
 
 
+@dataclasses.dataclass(frozen=True)
+class Interrupted:
+    """A reply whose generation died with its node, now stored as ended ("interrupted").
+
+    Whoever follows it must be told: ``complete`` with this ``seq`` and a
+    ``chat_updated`` for ``user``.
+    """
+
+    user: str
+    chat: ChatSummary
+    message_id: str
+    #: The last chunk stored; the reply's text is chunks 1..seq.
+    seq: int
+
+
 class Store(abc.ABC):
     """Chats, messages and the chunks of streamed replies."""
 
     @abc.abstractmethod
-    async def open(self) -> int:
-        """Create or upgrade the schema; mark replies left streaming by a crash.
+    async def open(self) -> list[Interrupted]:
+        """Create or upgrade the schema; end the replies this node left streaming when it stopped.
 
         Returns:
-            How many interrupted replies were found.
+            The replies it marked interrupted.
         """
 
     @abc.abstractmethod
@@ -89,6 +108,9 @@ class Store(abc.ABC):
 
         Idempotent on ``(user, client_message_id)``: a known id returns the
         first exchange with ``duplicate=True``. Returns None if the chat is not the user's.
+
+        Raises:
+            ChatBusy: a reply is streaming in the chat already.
         """
 
     @abc.abstractmethod
@@ -141,6 +163,7 @@ class Store(abc.ABC):
 
         Raises:
             NotEditable: the message is an assistant message.
+            ChatBusy: ``regenerate`` while a reply is streaming in the chat.
         """
 
     @abc.abstractmethod
@@ -150,6 +173,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
         """Stored chunks with a ``seq`` above ``seq``, in order."""
+
+    async def renew_leases(self) -> None:
+        """Extend this node's claim on the replies it is generating (see ``reap_expired``).
+
+        A store that only one node uses (SQLite) has no leases: this does nothing.
+        """
+
+    async def reap_expired(self) -> list[Interrupted]:
+        """End the streaming replies whose node stopped renewing their lease, as ``open`` does for its own.
+
+        A store that only one node uses (SQLite) has no leases: this finds nothing.
+        """
+        return []
 
     @abc.abstractmethod
     async def prune_chunks(self, ended_before: float) -> int:

@@ -17,6 +17,13 @@ Reads take a connection from the pool and run beside the writer.
 Migrations are a numbered list of SQL steps; ``open()`` applies the ones a
 database lacks, recorded in ``schema_version``, under an advisory lock so
 several servers starting at once do not race.
+
+Several nodes share one database. Each streaming reply records the node
+generating it and a lease (``lease_until``, in the database's clock, so the
+nodes' clocks do not matter), which that node renews; when a node dies, any
+other node ends its replies once their lease expires (``reap_expired``). A
+partial unique index keeps one streaming reply per chat, and the unique index
+on ``client_message_id`` makes a message sent to two nodes at once stored once.
 """
 
 from __future__ import annotations
@@ -25,14 +32,16 @@ import asyncio
 import collections
 import logging
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
+from mfu_tui.redaction import redact_password
 from mfu_tui.server.store.base import (
+    ChatBusy,
     Edit,
     Exchange,
+    Interrupted,
     MessageState,
     NotEditable,
     Status,
@@ -100,7 +109,24 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        2,
+        """
+        -- Streaming replies: the node generating it, and until when that claim holds.
+        ALTER TABLE messages ADD COLUMN node_id TEXT;
+        ALTER TABLE messages ADD COLUMN lease_until DOUBLE PRECISION;
+        -- One answer generates in a chat at a time, whichever node runs it.
+        CREATE UNIQUE INDEX one_streaming_reply_per_chat ON messages (chat_id) WHERE status = 'streaming';
+        """,
+    ),
 ]
+
+#: The database's clock, in seconds since the epoch: leases use it, not the nodes' clocks.
+_DB_NOW = "extract(epoch from clock_timestamp())"
+
+#: Unique indexes whose violation means something to the caller.
+_CLIENT_IDS = "client_ids"
+_ONE_STREAMING_REPLY = "one_streaming_reply_per_chat"
 
 #: Key of the advisory lock held while migrating ("mfu" in ASCII).
 _MIGRATION_LOCK = 0x6D6675
@@ -113,15 +139,6 @@ class StoreUnavailable(OSError):
 def is_postgres_url(location: object) -> bool:
     """True if ``--db`` names a PostgreSQL database rather than a SQLite file."""
     return isinstance(location, str) and location.startswith(URL_SCHEMES)
-
-
-def redact(url: str) -> str:
-    """``url`` without its password, for messages and logs."""
-    parts = urllib.parse.urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
 _Db = Any  # an asyncpg connection (asyncpg is imported lazily)
@@ -150,12 +167,18 @@ class PostgresStore(Store):
         commit_interval: Seconds the writer waits after the first queued write
             to gather more into the same commit.
         pool_size: Most connections held open (the writer uses one at a time).
+        node_id: This node's name, recorded on the replies it generates.
+        lease: Seconds a reply's lease lasts; ``renew_leases`` must run well within it.
     """
 
-    def __init__(self, url: str, commit_interval: float = 0.005, pool_size: int = 8) -> None:
+    def __init__(
+        self, url: str, commit_interval: float = 0.005, pool_size: int = 8, *, node_id: str = "", lease: float = 10.0
+    ) -> None:
         self.url = url
         self.commit_interval = commit_interval
         self.pool_size = pool_size
+        self.node_id = node_id or f"node-{new_id()}"
+        self.lease = lease
         self._pool: asyncpg.Pool | None = None
         self._queue: collections.deque[_Write | ChunkWrite] = collections.deque()
         self._wake = asyncio.Event()
@@ -166,7 +189,7 @@ class PostgresStore(Store):
 
     # --- life cycle ---------------------------------------------------------
 
-    async def open(self) -> int:
+    async def open(self) -> list[Interrupted]:
         try:
             import asyncpg
         except ImportError:
@@ -175,10 +198,12 @@ class PostgresStore(Store):
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             reason = str(error) or type(error).__name__
-            raise StoreUnavailable(f"cannot use the database {redact(self.url)}: {reason}") from None
+            raise StoreUnavailable(f"cannot use the database {redact_password(self.url)}: {reason}") from None
         async with self._pool.acquire() as db, db.transaction():
             await _migrate(db)
-            interrupted = await _recover_interrupted(db)
+            # This node's replies from before its restart are dead now; so are any whose lease ran out.
+            mine_or_expired = f"node_id = $1 OR node_id IS NULL OR lease_until < {_DB_NOW}"
+            interrupted = await _end_interrupted(db, mine_or_expired, self.node_id)
         self._stopping = False
         self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="mfu-store-writer")
         return interrupted
@@ -271,6 +296,19 @@ class PostgresStore(Store):
             known = await _known_exchange(db, user, client_message_id)
             if known is not None:
                 return known
+            try:
+                # A savepoint: a twin of this message committed by another node undoes only this.
+                async with db.transaction():
+                    return await insert(db)
+            except Exception as error:
+                violated = _violated_index(error)
+                if violated == _CLIENT_IDS:
+                    return await _known_exchange(db, user, client_message_id)
+                if violated == _ONE_STREAMING_REPLY:
+                    raise ChatBusy("an answer is still being generated in this chat") from None
+                raise
+
+        async def insert(db: _Db) -> Exchange | None:
             now = time.time()
             created = chat_id is None
             target = chat_id or new_id()
@@ -289,7 +327,7 @@ class PostgresStore(Store):
                 " VALUES ($1, $2, $3, 'user', $4, 'complete', $5, $6, $7)",
                 message_id, target, user, content, model_id, client_message_id, now,
             )  # fmt: skip
-            await _insert_reply(db, reply_id, target, user, model_id, message_id, now)
+            await self._insert_reply(db, reply_id, target, user, model_id, message_id, now)
             await db.execute(
                 "UPDATE chats SET updated_at = $1, message_count = message_count + 2,"
                 " model_id = COALESCE($2, model_id) WHERE id = $3",
@@ -319,13 +357,14 @@ class PostgresStore(Store):
     ) -> ChatSummary:
         async def write(db: _Db) -> ChatSummary:
             now = time.time()
+            # Still streaming: another node may have ended it (this node lost its lease).
             chat_id = await db.fetchval(
-                "UPDATE messages SET content = $1, status = $2, finish_reason = $3, seq = $4, ended_at = $5"
-                " WHERE id = $6 RETURNING chat_id",
+                "UPDATE messages SET content = $1, status = $2, finish_reason = $3, seq = $4, ended_at = $5,"
+                " lease_until = NULL WHERE id = $6 AND status = 'streaming' RETURNING chat_id",
                 content, status, finish_reason, seq, now, message_id,
             )  # fmt: skip
             if chat_id is None:
-                raise LookupError(f"message {message_id} is gone")
+                raise LookupError(f"message {message_id} is gone or was ended by another node")
             await db.execute("UPDATE chats SET updated_at = $1 WHERE id = $2", now, chat_id)
             return await _summary(db, chat_id)
 
@@ -421,11 +460,19 @@ class PostgresStore(Store):
             await db.execute("UPDATE messages SET content = $1, edited_at = $2 WHERE id = $3", content, now, message_id)
             reply_id = history = None
             if regenerate:
+                if await db.fetchval("SELECT 1 FROM messages WHERE chat_id = $1 AND status = 'streaming'", chat_id):
+                    raise ChatBusy("an answer is still being generated in this chat")
                 later = "SELECT id FROM messages WHERE chat_id = $1 AND n > $2"
                 await db.execute(f"DELETE FROM chunks WHERE message_id IN ({later})", chat_id, n)
                 await db.execute("DELETE FROM messages WHERE chat_id = $1 AND n > $2", chat_id, n)
                 reply_id = new_id()
-                await _insert_reply(db, reply_id, chat_id, user, model_id, message_id, now)
+                try:
+                    async with db.transaction():
+                        await self._insert_reply(db, reply_id, chat_id, user, model_id, message_id, now)
+                except Exception as error:
+                    if _violated_index(error) == _ONE_STREAMING_REPLY:  # another node started one meanwhile
+                        raise ChatBusy("an answer is still being generated in this chat") from None
+                    raise
                 history = await _history(db, chat_id, reply_id)
             await db.execute(
                 "UPDATE chats SET updated_at = $1,"
@@ -470,6 +517,32 @@ class PostgresStore(Store):
 
         return await self._read(read)
 
+    async def renew_leases(self) -> None:
+        await self._read(
+            lambda db: db.execute(
+                f"UPDATE messages SET lease_until = {_DB_NOW} + $1 WHERE node_id = $2 AND status = 'streaming'",
+                self.lease,
+                self.node_id,
+            )  # fmt: skip
+        )
+
+    async def reap_expired(self) -> list[Interrupted]:
+        async def write(db: _Db) -> list[Interrupted]:
+            async with db.transaction():
+                return await _end_interrupted(db, f"lease_until < {_DB_NOW}")
+
+        return await self._read(write)
+
+    async def _insert_reply(
+        self, db: _Db, reply_id: str, chat_id: str, user: str, model_id: str | None, reply_to: str, now: float
+    ) -> None:
+        """Insert an empty streaming reply, leased to this node."""
+        await db.execute(
+            "INSERT INTO messages (id, chat_id, owner, role, content, status, model_id, reply_to, created_at,"
+            f" node_id, lease_until) VALUES ($1, $2, $3, 'assistant', '', 'streaming', $4, $5, $6, $7, {_DB_NOW} + $8)",
+            reply_id, chat_id, user, model_id, reply_to, now, self.node_id, self.lease,
+        )  # fmt: skip
+
     async def prune_chunks(self, ended_before: float) -> int:
         async def write(db: _Db) -> int:
             status = await db.execute(
@@ -502,16 +575,6 @@ async def _summary(db: _Db, chat_id: str, user: str | None = None) -> ChatSummar
     else:
         row = await db.fetchrow(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = $1 AND owner = $2", chat_id, user)
     return summary_of(row) if row else None
-
-
-async def _insert_reply(
-    db: _Db, reply_id: str, chat_id: str, user: str, model_id: str | None, reply_to: str, now: float
-) -> None:
-    await db.execute(
-        "INSERT INTO messages (id, chat_id, owner, role, content, status, model_id, reply_to, created_at)"
-        " VALUES ($1, $2, $3, 'assistant', '', 'streaming', $4, $5, $6)",
-        reply_id, chat_id, user, model_id, reply_to, now,
-    )  # fmt: skip
 
 
 async def _known_exchange(db: _Db, user: str, client_message_id: str) -> Exchange | None:
@@ -564,16 +627,33 @@ async def _migrate(db: _Db) -> None:
             await db.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", version, time.time())
 
 
-async def _recover_interrupted(db: _Db) -> int:
-    """Replies left ``streaming`` by a crash: keep their chunks as the text, mark them interrupted."""
+def _violated_index(error: Exception) -> str | None:
+    """The unique index ``error`` violates, if it is a unique violation (SQLSTATE 23505)."""
+    if getattr(error, "sqlstate", None) == "23505":
+        return getattr(error, "constraint_name", None)
+    return None
+
+
+async def _end_interrupted(db: _Db, where: str, *args: Any) -> list[Interrupted]:
+    """End the streaming replies matching ``where``: their chunks become the text, marked interrupted.
+
+    Runs inside the caller's transaction. ``SKIP LOCKED``: a reply another
+    node is ending right now is left to it, so each is ended exactly once.
+    """
     now = time.time()
-    rows = await db.fetch("SELECT id, chat_id FROM messages WHERE status = 'streaming' FOR UPDATE")
-    for message_id, chat_id in rows:
+    rows = await db.fetch(
+        f"SELECT id, chat_id, owner FROM messages WHERE status = 'streaming' AND ({where}) FOR UPDATE SKIP LOCKED",
+        *args,
+    )
+    interrupted = []
+    for message_id, chat_id, owner in rows:
         content, seq = await _streamed_so_far(db, message_id)
         await db.execute(
             "UPDATE messages SET content = $1, seq = $2, status = 'error', finish_reason = 'interrupted',"
-            " ended_at = $3 WHERE id = $4",
+            " ended_at = $3, lease_until = NULL WHERE id = $4",
             content, seq, now, message_id,
         )  # fmt: skip
         await db.execute("UPDATE chats SET updated_at = $1 WHERE id = $2", now, chat_id)
-    return len(rows)
+        chat = await _summary(db, chat_id)
+        interrupted.append(Interrupted(user=owner, chat=chat, message_id=message_id, seq=seq))
+    return interrupted

@@ -34,6 +34,7 @@ from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
 from mfu_tui.server.store.base import (
     Edit,
     Exchange,
+    Interrupted,
     MessageState,
     NotEditable,
     Status,
@@ -134,7 +135,7 @@ class SqliteStore(Store):
 
     # --- life cycle ---------------------------------------------------------
 
-    async def open(self) -> int:
+    async def open(self) -> list[Interrupted]:
         self._loop = asyncio.get_running_loop()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if not self.path.exists():
@@ -531,18 +532,26 @@ def _history(db: sqlite3.Connection, chat_id: str, reply_id: str) -> list[Turn]:
     return [Turn(role=role, content=content) for role, content in rows]
 
 
-def _recover_interrupted(db: sqlite3.Connection) -> int:
+def _recover_interrupted(db: sqlite3.Connection) -> list[Interrupted]:
     """Replies left ``streaming`` by a crash: keep their chunks as the text, mark them interrupted."""
     now = time.time()
-    rows = db.execute("SELECT id, chat_id FROM messages WHERE status = 'streaming'").fetchall()
-    for message_id, chat_id in rows:
+    rows = db.execute(
+        "SELECT messages.id, messages.chat_id, chats.user FROM messages JOIN chats ON chats.id = messages.chat_id"
+        " WHERE messages.status = 'streaming'"
+    ).fetchall()
+    interrupted = []
+    for message_id, chat_id, user in rows:
         pieces = db.execute(
             "SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", (message_id,)
         ).fetchall()
+        seq = pieces[-1][0] if pieces else 0
         db.execute(
             "UPDATE messages SET content = ?, seq = ?, status = 'error', finish_reason = 'interrupted', ended_at = ?"
             " WHERE id = ?",
-            ("".join(piece for _, piece in pieces), pieces[-1][0] if pieces else 0, now, message_id),
+            ("".join(piece for _, piece in pieces), seq, now, message_id),
         )
         db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, chat_id))
-    return len(rows)
+        chat = _summary(db, chat_id)
+        assert chat is not None  # joined above
+        interrupted.append(Interrupted(user=user, chat=chat, message_id=message_id, seq=seq))
+    return interrupted

@@ -1,0 +1,270 @@
+"""``RedisHub``: the hub of a server that runs as several nodes, over Redis pub/sub.
+
+Each node delivers to its own connections exactly as ``LocalHub`` does, and
+also publishes every frame to Redis, where the other nodes pick it up:
+
+- ``mfu:user:<user>`` carries a user's frames (``chat_updated``,
+  ``message_edited``); a node listens to it while that user has a connection there;
+- ``mfu:chat:<chat id>`` carries a chat's frames (``chunk``, ``complete``,
+  ``cancel``, ``error``); a node listens while one of its connections follows the chat;
+- ``mfu:cancel`` asks whichever node runs a generation to stop it; every node listens.
+
+A payload is the publishing process's 8-byte origin tag, then the frame as
+sent on the WebSocket, so a node skips its own frames (it delivered them
+already) and never decodes the others'. One task publishes, in order, on
+one connection; Redis keeps that order for every subscriber, so a stream's
+chunks reach other nodes in ``seq`` order.
+
+If the link to Redis breaks, this node can no longer tell its connections
+what happens elsewhere, so it closes them (``on_link_lost``; clients reconnect,
+maybe to another node, and resume from the store) and reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import json
+import logging
+import secrets
+from typing import TYPE_CHECKING, Any
+
+from mfu_tui.redaction import redact_password
+from mfu_tui.server.hub import LocalHub, Receiver
+
+if TYPE_CHECKING:
+    import redis.asyncio
+
+log = logging.getLogger(__name__)
+
+USER_CHANNEL = "mfu:user:"
+CHAT_CHANNEL = "mfu:chat:"
+CANCEL_CHANNEL = "mfu:cancel"
+
+#: Seconds between two attempts to reach Redis again after the link broke.
+RECONNECT_DELAY = 1.0
+
+
+class BrokerUnavailable(OSError):
+    """Redis cannot be reached (or redis-py is missing); one line for the operator."""
+
+
+class RedisHub(LocalHub):
+    """A ``LocalHub`` whose publications also reach, and come from, the other nodes.
+
+    Args:
+        url: ``redis://[:password@]host[:port][/db]`` (or ``rediss://``).
+    """
+
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self.url = url
+        self._origin = secrets.token_bytes(8)
+        self._client: redis.asyncio.Redis | None = None
+        self._pubsub: Any = None
+        #: Frames to publish, in order: (channel, payload).
+        self._outbox: collections.deque[tuple[str, bytes]] = collections.deque()
+        self._outbox_ready = asyncio.Event()
+        #: Subscription changes and barriers, in order: ("subscribe"|"unsubscribe", channel) or a future.
+        self._changes: collections.deque[tuple[str, str] | asyncio.Future[None]] = collections.deque()
+        self._changes_ready = asyncio.Event()
+        #: Barriers whose PING was sent, waiting for their PONG, oldest first.
+        self._barriers: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- life cycle -----------------------------------------------------------
+
+    async def start(self) -> None:
+        try:
+            import redis.asyncio
+        except ImportError:
+            raise BrokerUnavailable("--broker needs redis-py: pip install 'mfu-chat[cluster]'") from None
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        # No silent retries: a broken link must reach ``_link_lost``, or frames sent meanwhile vanish unnoticed.
+        self._client = redis.asyncio.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0))
+        try:
+            await self._connect()
+        except (OSError, redis.RedisError) as error:
+            await self._client.aclose()
+            raise BrokerUnavailable(f"cannot reach the broker {redact_password(self.url)}: {error}") from None
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._read_forever(), name="mfu-broker-reader"),
+            loop.create_task(self._publish_forever(), name="mfu-broker-publisher"),
+            loop.create_task(self._change_forever(), name="mfu-broker-subscriptions"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._pubsub is not None:
+            await self._pubsub.aclose()
+        if self._client is not None:
+            await self._client.aclose()
+
+    async def _connect(self) -> None:
+        """Open the subscriber connection and listen to every channel this node needs now."""
+        assert self._client is not None
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()
+        self._pubsub = self._client.pubsub()
+        channels = [CANCEL_CHANNEL, *(USER_CHANNEL + user for user in self._by_user)]
+        channels += [CHAT_CHANNEL + chat_id for chat_id in self._by_chat]
+        await self._pubsub.subscribe(*channels)
+        await self._client.ping()
+
+    # --- the Hub interface ----------------------------------------------------
+
+    def join(self, receiver: Receiver) -> None:
+        first = receiver.user not in self._by_user
+        super().join(receiver)
+        if first:
+            self._change("subscribe", USER_CHANNEL + receiver.user)
+
+    def leave(self, receiver: Receiver) -> None:
+        chats = list(self._chats_of.get(receiver, ()))
+        super().leave(receiver)
+        if receiver.user not in self._by_user:
+            self._change("unsubscribe", USER_CHANNEL + receiver.user)
+        for chat_id in chats:
+            if chat_id not in self._by_chat:
+                self._change("unsubscribe", CHAT_CHANNEL + chat_id)
+
+    def subscribe(self, receiver: Receiver, chat_id: str) -> None:
+        first = chat_id not in self._by_chat
+        super().subscribe(receiver, chat_id)
+        if first:
+            self._change("subscribe", CHAT_CHANNEL + chat_id)
+
+    def drop_chat(self, chat_id: str) -> None:
+        if chat_id in self._by_chat:
+            self._change("unsubscribe", CHAT_CHANNEL + chat_id)
+        super().drop_chat(chat_id)
+
+    def publish_user(self, user: str, data: bytes) -> None:
+        super().publish_user(user, data)
+        self._publish(USER_CHANNEL + user, data)
+
+    def publish_chat(self, chat_id: str, data: bytes) -> None:
+        super().publish_chat(chat_id, data)
+        self._publish(CHAT_CHANNEL + chat_id, data)
+
+    def request_cancel(self, user: str, chat_id: str, message_id: str | None) -> None:
+        self._publish(CANCEL_CHANNEL, json.dumps([user, chat_id, message_id]).encode())
+
+    async def sync(self) -> None:
+        barrier: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._changes.append(barrier)
+        self._changes_ready.set()
+        await barrier
+
+    # --- the three tasks --------------------------------------------------------
+
+    def _publish(self, channel: str, data: bytes) -> None:
+        self._outbox.append((channel, self._origin + data))
+        self._outbox_ready.set()
+
+    def _change(self, action: str, channel: str) -> None:
+        self._changes.append((action, channel))
+        self._changes_ready.set()
+
+    async def _publish_forever(self) -> None:
+        """Publish queued frames in order, each batch in one round trip."""
+        assert self._client is not None
+        while True:
+            await self._outbox_ready.wait()
+            self._outbox_ready.clear()
+            batch = list(self._outbox)
+            self._outbox.clear()
+            if not batch:
+                continue
+            try:
+                async with self._client.pipeline(transaction=False) as pipe:
+                    for channel, payload in batch:
+                        pipe.publish(channel, payload)
+                    await pipe.execute()
+            except Exception as error:  # the reader notices the broken link and handles it
+                log.error("could not publish %d frame(s) to the broker: %s", len(batch), error)
+
+    async def _change_forever(self) -> None:
+        """Send subscription changes in order; a barrier becomes a PING whose PONG releases it."""
+        while True:
+            await self._changes_ready.wait()
+            self._changes_ready.clear()
+            while self._changes:
+                change = self._changes.popleft()
+                try:
+                    if isinstance(change, asyncio.Future):
+                        self._barriers.append(change)
+                        await self._pubsub.ping()
+                    elif change[0] == "subscribe":
+                        await self._pubsub.subscribe(change[1])
+                    else:
+                        await self._pubsub.unsubscribe(change[1])
+                except Exception as error:  # the reader reconnects and subscribes afresh
+                    log.debug("subscription change failed: %s", error)
+                    if isinstance(change, asyncio.Future) and not change.done():
+                        change.set_result(None)
+
+    async def _read_forever(self) -> None:
+        """Deliver the other nodes' frames to this node's connections; reconnect when the link breaks."""
+        while True:
+            try:
+                message = await self._pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                await self._link_lost(error)
+                continue
+            if message is not None:
+                self._dispatch(message)
+
+    def _dispatch(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "pong":
+            if self._barriers:
+                barrier = self._barriers.popleft()
+                if not barrier.done():
+                    barrier.set_result(None)
+            return
+        if kind != "message":
+            return
+        payload: bytes = message["data"]
+        if payload[:8] == self._origin:
+            return  # this node delivered it already
+        channel = message["channel"].decode()
+        data = payload[8:]
+        if channel.startswith(CHAT_CHANNEL):
+            super().publish_chat(channel.removeprefix(CHAT_CHANNEL), data)
+        elif channel.startswith(USER_CHANNEL):
+            super().publish_user(channel.removeprefix(USER_CHANNEL), data)
+        elif channel == CANCEL_CHANNEL and self.on_cancel is not None:
+            user, chat_id, message_id = json.loads(data)
+            self.on_cancel(user, chat_id, message_id)
+
+    async def _link_lost(self, error: Exception) -> None:
+        log.error("lost the link to the broker (%s); closing this node's connections and reconnecting", error)
+        if self.on_link_lost is not None:
+            self.on_link_lost()
+        # Barriers waiting for a PONG that will never come: the caller goes on without cross-node events.
+        while self._barriers:
+            barrier = self._barriers.popleft()
+            if not barrier.done():
+                barrier.set_result(None)
+        while True:
+            await asyncio.sleep(RECONNECT_DELAY)
+            try:
+                await self._connect()
+            except Exception as retry_error:
+                log.debug("broker still unreachable: %s", retry_error)
+                continue
+            log.info("the link to the broker is back")
+            return
