@@ -8,8 +8,9 @@ through the proxy, and stops it at the end, even after a failure.
 The config is what a deployment needs (docs/server.md, "Behind a reverse
 proxy"), sized for a benchmark's thousands of connections: WebSocket upgrade
 headers, hour-long read/send timeouts, no buffering, round robin over the
-nodes, and a node that refuses connections is skipped
-(``proxy_next_upstream error timeout``, ``max_fails=1 fail_timeout=2s``).
+nodes, and a node that refuses connections, or answers 503 because it lost
+its link to the other nodes, is skipped (``proxy_next_upstream error timeout
+http_503``, ``max_fails=1 fail_timeout=2s``).
 The binary comes from the Debian ``nginx-light`` package, which ``.ci/run``
 installs when missing.
 """
@@ -89,7 +90,7 @@ http {{
             proxy_send_timeout 1h;
             proxy_buffering off;
             proxy_connect_timeout 2s;
-            proxy_next_upstream error timeout;
+            proxy_next_upstream error timeout http_503;
         }}
     }}
 }}
