@@ -1,7 +1,8 @@
 """``ChatServer``: wires the store, the hub, the provider and the handlers to websockets.
 
 The HTTP side is decided in ``process_request``, before any upgrade:
-``/healthz`` answers ``200 ok``; ``/ws`` without an acceptable token gets
+``/healthz`` answers ``200 ok`` (``503`` while a node has lost its link to
+the other nodes, and ``/ws`` then too); ``/ws`` without an acceptable token gets
 ``401`` and never becomes a WebSocket; other paths get ``404``.
 """
 
@@ -142,10 +143,12 @@ class ChatServer:
 
     def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
+        if target.path not in (HEALTH_PATH, WS_PATH):
+            return websocket.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
+        if not self.hub.linked:  # the load balancer tries another node (proxy_next_upstream http_503)
+            return websocket.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "lost the link to the other nodes\n")
         if target.path == HEALTH_PATH:
             return websocket.respond(http.HTTPStatus.OK, "ok\n")
-        if target.path != WS_PATH:
-            return websocket.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         token = token_from_request(request.path, request.headers)
         if token is None:
             return self._refuse(websocket, "missing token")

@@ -39,6 +39,8 @@ class Hub(abc.ABC):
     on_cancel: CancelHandler | None = None
     #: What to do when the link to the other nodes breaks (set by the server).
     on_link_lost: Callable[[], None] | None = None
+    #: False while the link to the other nodes is broken: this node must not take clients then.
+    linked: bool = True
 
     async def start(self) -> None:
         """Connect to whatever carries frames between nodes (nothing for one node)."""

@@ -16,8 +16,9 @@ one connection; Redis keeps that order for every subscriber, so a stream's
 chunks reach other nodes in ``seq`` order.
 
 If the link to Redis breaks, this node can no longer tell its connections
-what happens elsewhere, so it closes them (``on_link_lost``; clients reconnect,
-maybe to another node, and resume from the store) and reconnects.
+what happens elsewhere, so it closes them (``on_link_lost``), refuses new
+ones while ``linked`` is false (clients reconnect, through the load balancer
+to another node, and resume from the store) and reconnects.
 """
 
 from __future__ import annotations
@@ -71,7 +72,9 @@ class RedisHub(LocalHub):
         self._changes_ready = asyncio.Event()
         #: Barriers whose PING was sent, waiting for their PONG, oldest first.
         self._barriers: collections.deque[asyncio.Future[None]] = collections.deque()
+        self._publisher: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     # --- life cycle -----------------------------------------------------------
 
@@ -91,13 +94,20 @@ class RedisHub(LocalHub):
             await self._client.aclose()
             raise BrokerUnavailable(f"cannot reach the broker {redact_password(self.url)}: {error}") from None
         loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._publisher = loop.create_task(self._publish_forever(), name="mfu-broker-publisher")
         self._tasks = [
             loop.create_task(self._read_forever(), name="mfu-broker-reader"),
-            loop.create_task(self._publish_forever(), name="mfu-broker-publisher"),
             loop.create_task(self._change_forever(), name="mfu-broker-subscriptions"),
         ]
 
     async def stop(self) -> None:
+        # Publish what is queued first: the end frames of the answers this node stopped.
+        if self._publisher is not None:
+            self._stopping = True
+            self._outbox_ready.set()
+            await self._publisher
+            self._publisher = None
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -185,6 +195,8 @@ class RedisHub(LocalHub):
             batch = list(self._outbox)
             self._outbox.clear()
             if not batch:
+                if self._stopping:
+                    return
                 continue
             try:
                 async with self._client.pipeline(transaction=False) as pipe:
@@ -193,6 +205,8 @@ class RedisHub(LocalHub):
                     await pipe.execute()
             except Exception as error:  # the reader notices the broken link and handles it
                 log.error("could not publish %d frame(s) to the broker: %s", len(batch), error)
+            if self._stopping:
+                self._outbox_ready.set()  # one more round: return once nothing is left
 
     async def _change_forever(self) -> None:
         """Send subscription changes in order; a barrier becomes a PING whose PONG releases it."""
@@ -252,6 +266,7 @@ class RedisHub(LocalHub):
 
     async def _link_lost(self, error: Exception) -> None:
         log.error("lost the link to the broker (%s); closing this node's connections and reconnecting", error)
+        self.linked = False
         if self.on_link_lost is not None:
             self.on_link_lost()
         # Barriers waiting for a PONG that will never come: the caller goes on without cross-node events.
@@ -267,4 +282,5 @@ class RedisHub(LocalHub):
                 log.debug("broker still unreachable: %s", retry_error)
                 continue
             log.info("the link to the broker is back")
+            self.linked = True
             return

@@ -1,0 +1,73 @@
+"""The Redis link between nodes, with two nodes in this process: a graceful stop, and a lost link.
+
+The nodes are real ``ChatServer``s on a real PostgreSQL and a real Redis of
+this test's own; clients are real WebSocket connections to each node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator
+
+from mfu_tui.protocol import Chunk, Complete, Subscribe
+from tests.server.peer import peer, text_of
+from tests.server.test_generation import get_chat, send_message
+from tests.support.redis import RedisServer, running_redis
+from tests.support.server import RunningServer, new_secret, running_server
+
+
+@contextlib.asynccontextmanager
+async def two_nodes(tmp_path, postgres_url: str, broker_url: str, **config) -> AsyncIterator[list[RunningServer]]:
+    """Two nodes on one database and one broker, sharing a secret."""
+    secret = new_secret()
+    settings = {"db_path": postgres_url, "broker": broker_url, "secret": secret, "lease": 30.0, **config}
+    async with running_server(tmp_path, node_id="node-a", **settings) as first:
+        async with running_server(tmp_path, node_id="node-b", **settings) as second:
+            yield [first, second]
+
+
+def health(node: RunningServer) -> int:
+    """The HTTP status of the node's ``/healthz``."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{node.port}/healthz", timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+async def test_a_node_stopping_gracefully_ends_its_answers_for_followers_on_other_nodes(tmp_path, postgres_url):
+    with running_redis() as redis:
+        async with two_nodes(tmp_path, postgres_url, redis.url, demo_words=400, demo_delay_ms=10) as (first, second):
+            async with peer(first.url, first.token()) as alice, peer(second.url, second.token()) as follower:
+                ack = await send_message(alice, "a long answer please")
+                await follower.send(Subscribe(chat_id=ack.chat_id))
+                first_seen = await follower.expect(Chunk)  # chunks cross the broker from here on
+                await first.server.stop()  # SIGTERM's path: the answer is stored as interrupted
+                chunks, end = await follower.stream(ack.reply_id)
+                detail = await get_chat(follower, ack.chat_id)
+    seen = [first_seen, *chunks]
+    stored = detail.messages[-1]
+    assert isinstance(end, Complete) and end.finish_reason == "interrupted"
+    assert [chunk.seq for chunk in seen] == list(range(first_seen.seq, end.seq + 1))
+    assert (stored.finish_reason, stored.seq) == ("interrupted", end.seq)
+    assert stored.content.endswith(text_of(seen))
+
+
+async def test_a_node_that_loses_the_broker_sends_its_clients_away_and_refuses_new_ones(tmp_path, postgres_url):
+    with running_redis() as redis:
+        async with two_nodes(tmp_path, postgres_url, redis.url) as (first, _):
+            async with peer(first.url, first.token()) as alice:
+                healthy = await asyncio.to_thread(health, first)
+                _kill(redis)
+                code = await alice.close_code()
+                refused = await asyncio.to_thread(health, first)
+    assert (healthy, code, refused) == (200, 1013, 503)
+
+
+def _kill(redis: RedisServer) -> None:
+    assert redis.process is not None
+    redis.process.kill()
+    redis.process.wait(10)
