@@ -195,7 +195,9 @@ class Generations:
         self._provider = provider
         #: chat id -> (owner, generation or None while only claimed)
         self._chats: dict[str, tuple[str, Generation | None]] = {}
-        #: Stops asked for by other nodes, kept until done (the loop keeps only weak references).
+        #: Claimed chats whose generation was cancelled before it started: it stops as it starts.
+        self._cancelled_early: set[str] = set()
+        #: Stops asked for by ``cancel_requested``, kept until done (the loop keeps only weak references).
         self._stopping: set[asyncio.Task[None]] = set()
 
     def claim(self, chat_id: str, user: str) -> Literal["claimed", "busy", "foreign"]:
@@ -231,6 +233,9 @@ class Generations:
             on_end=self._ended,
         )
         self._chats[chat_id] = (user, generation)
+        if chat_id in self._cancelled_early:
+            self._cancelled_early.discard(chat_id)
+            self._stop_soon(generation)
         return generation
 
     def live(self, chat_id: str, user: str) -> Generation | None:
@@ -245,10 +250,21 @@ class Generations:
         return [generation for _, generation in self._chats.values() if generation is not None]
 
     def cancel_requested(self, user: str, chat_id: str, message_id: str | None) -> None:
-        """Another node relayed a ``cancel``: stop the generation if it runs here (else nothing)."""
-        generation = self.live(chat_id, user)
-        if generation is None or message_id not in (None, generation.message_id):
+        """A ``cancel`` for a generation that may run here, or be about to (else nothing happens).
+
+        For a chat claimed but not started yet, the generation stops as it starts.
+        """
+        current = self._chats.get(chat_id)
+        if current is None or current[0] != user:
             return
+        generation = current[1]
+        if generation is None:
+            self._cancelled_early.add(chat_id)
+        elif message_id in (None, generation.message_id):
+            self._stop_soon(generation)
+
+    def _stop_soon(self, generation: Generation) -> None:
+        # A task of its own, created after the generation's: that one has begun streaming when this runs.
         task = asyncio.get_running_loop().create_task(generation.stop("cancelled"))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
@@ -264,3 +280,4 @@ class Generations:
 
     def _forget(self, chat_id: str) -> None:
         del self._chats[chat_id]
+        self._cancelled_early.discard(chat_id)

@@ -202,8 +202,10 @@ class Handlers:
         if state.status != "streaming":
             sender.reply(_end_frame(state))
             return
-        # It runs on another node: follow the chat (its end frame comes that way), then ask that node to stop.
+        # It is about to start here, or runs on another node: follow the chat (its end frame
+        # comes that way), then ask this node and the others to stop it.
         await self._follow_elsewhere(sender, state, last_seq=None)
+        self._generations.cancel_requested(sender.user, frame.chat_id, state.id)
         self._hub.request_cancel(sender.user, frame.chat_id, state.id)
 
     async def resume(self, sender: Sender, frame: Resume) -> None:

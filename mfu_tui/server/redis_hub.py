@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import itertools
 import json
 import logging
 import secrets
@@ -70,8 +71,9 @@ class RedisHub(LocalHub):
         #: Subscription changes and barriers, in order: ("subscribe"|"unsubscribe", channel) or a future.
         self._changes: collections.deque[tuple[str, str] | asyncio.Future[None]] = collections.deque()
         self._changes_ready = asyncio.Event()
-        #: Barriers whose PING was sent, waiting for their PONG, oldest first.
-        self._barriers: collections.deque[asyncio.Future[None]] = collections.deque()
+        #: Barriers whose PING was sent, by the PING's payload, waiting for their PONG.
+        self._barriers: dict[bytes, asyncio.Future[None]] = {}
+        self._barrier_numbers = itertools.count()
         self._publisher: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
@@ -217,8 +219,10 @@ class RedisHub(LocalHub):
                 change = self._changes.popleft()
                 try:
                     if isinstance(change, asyncio.Future):
-                        self._barriers.append(change)
-                        await self._pubsub.ping()
+                        # Our own payload: a PONG that answers some other PING releases nothing.
+                        payload = f"mfu-barrier-{next(self._barrier_numbers)}"
+                        self._barriers[payload.encode()] = change
+                        await self._pubsub.ping(payload)
                     elif change[0] == "subscribe":
                         await self._pubsub.subscribe(change[1])
                     else:
@@ -244,10 +248,9 @@ class RedisHub(LocalHub):
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "pong":
-            if self._barriers:
-                barrier = self._barriers.popleft()
-                if not barrier.done():
-                    barrier.set_result(None)
+            barrier = self._barriers.pop(message["data"], None)
+            if barrier is not None and not barrier.done():
+                barrier.set_result(None)
             return
         if kind != "message":
             return
@@ -270,10 +273,10 @@ class RedisHub(LocalHub):
         if self.on_link_lost is not None:
             self.on_link_lost()
         # Barriers waiting for a PONG that will never come: the caller goes on without cross-node events.
-        while self._barriers:
-            barrier = self._barriers.popleft()
+        for barrier in self._barriers.values():
             if not barrier.done():
                 barrier.set_result(None)
+        self._barriers.clear()
         while True:
             await asyncio.sleep(RECONNECT_DELAY)
             try:
