@@ -9,9 +9,10 @@ stored so far, and every subscriber on every node gets ``complete`` with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from mfu_tui.client import Backoff, ChatClient, Status
-from mfu_tui.protocol import Ack, Chunk, Complete, Resume
+from mfu_tui.protocol import Ack, Chunk, Complete, Ping, Pong, Resume
 from mfu_tui.server.providers.demo import demo_answer
 from tests.client.conftest import Recorder
 from tests.client.test_resume_live import assert_delivered_once_in_order
@@ -85,3 +86,19 @@ async def test_the_client_library_behind_nginx_outlives_the_kill_of_its_node(clu
     assert (user_message.client_message_id, user_message.content) == (first, "tell me a long story")
     assert (reply.id, reply.status, reply.finish_reason, reply.content) == (ack.reply_id, "error", "interrupted", text)
     assert [(m.id, m.client_message_id) for m in second_chat.messages[:1]] == [(second_ack.message_id, second)]
+
+
+async def test_the_load_balancer_spreads_connections_and_skips_a_dead_node(cluster):
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in cluster.nodes:
+            await stack.enter_async_context(peer(cluster.url, cluster.token()))
+        spread = cluster.nodes_with_clients()
+    await asyncio.to_thread(cluster.nodes[1].kill)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(peer(cluster.url, cluster.token())) for _ in range(4)]
+        for client in clients:
+            await client.send(Ping(ts=1.0))
+            await client.expect(Pong, ts=1.0)
+        after_the_kill = cluster.nodes_with_clients()
+    assert spread == [0, 1, 2]
+    assert after_the_kill == [0, 2]

@@ -19,6 +19,8 @@ the ``postgres_url`` and ``redis_url`` fixtures, benches from
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
@@ -97,14 +99,18 @@ class Cluster:
                 node.kill()
 
     def nodes_with_clients(self) -> list[int]:
-        """The indexes of the nodes that hold an open client connection right now.
+        """The indexes of the running nodes that hold an open client connection right now.
 
         What a test asks after connecting through nginx, to learn which node
-        it landed on (with no other connection open to the nodes). Read from
-        the kernel's TCP table: an accepted socket's local port is the node's.
+        it landed on (with no other connection open to the nodes).
         """
-        ports = established_local_ports()
-        return [index for index, node in enumerate(self.nodes) if node.port in ports]
+        return [
+            index
+            for index, node in enumerate(self.nodes)
+            if node.process is not None
+            and node.process.poll() is None
+            and accepted_connections(node.process.pid, node.port)
+        ]
 
     def __enter__(self) -> Cluster:
         self.start()
@@ -116,14 +122,24 @@ class Cluster:
         self.stop()
 
 
-def established_local_ports() -> set[int]:
-    """The local ports of the established IPv4 TCP connections of this machine (``/proc/net/tcp``)."""
+def accepted_connections(pid: int, port: int) -> int:
+    """How many established TCP connections process ``pid`` accepted on ``port`` (IPv4, from ``/proc``).
+
+    Matching the sockets' inodes to the process matters: once a node is
+    gone, the kernel may hand its port to any outgoing connection.
+    """
+    inodes = set()
+    for descriptor in os.listdir(f"/proc/{pid}/fd"):
+        with contextlib.suppress(OSError):  # closed meanwhile
+            target = os.readlink(f"/proc/{pid}/fd/{descriptor}")
+            if target.startswith("socket:["):
+                inodes.add(target[len("socket:[") : -1])
     established = "01"
-    ports: set[int] = set()
+    count = 0
     with open("/proc/net/tcp") as table:
         next(table)  # the header
         for line in table:
-            local_address, state = line.split()[1], line.split()[3]
-            if state == established:
-                ports.add(int(local_address.rsplit(":", 1)[1], 16))
-    return ports
+            fields = line.split()
+            local_port = int(fields[1].rsplit(":", 1)[1], 16)
+            count += fields[3] == established and local_port == port and fields[9] in inodes
+    return count
