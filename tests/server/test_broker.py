@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import AsyncIterator
 
 from mfu_tui.protocol import Chunk, Complete, Subscribe
+from mfu_tui.server.store.postgres import PostgresStore
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.support.redis import RedisServer, running_redis
@@ -26,6 +27,7 @@ async def two_nodes(tmp_path, postgres_url: str, broker_url: str, **config) -> A
     settings = {"db_path": postgres_url, "broker": broker_url, "secret": secret, "lease": 30.0, **config}
     async with running_server(tmp_path, node_id="node-a", **settings) as first:
         async with running_server(tmp_path, node_id="node-b", **settings) as second:
+            assert isinstance(first.server.store, PostgresStore) and isinstance(second.server.store, PostgresStore)
             yield [first, second]
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mfu_tui.server import ChatServer, ServerConfig
 from mfu_tui.server.auth import mint_token
+from mfu_tui.server.store.postgres import is_postgres_url
 
 #: Small and quick defaults for tests; override any ``ServerConfig`` field per test.
 TEST_DEFAULTS: dict[str, object] = {"demo_words": 40, "demo_delay_ms": 0.0}
@@ -36,7 +37,7 @@ class RunningServer:
 
     server: ChatServer
     secret: str
-    db_path: Path
+    db_path: Path | str
 
     @property
     def url(self) -> str:
@@ -60,7 +61,9 @@ async def running_server(tmp_path: Path, **config_overrides: object) -> AsyncIte
         config_overrides: ``ServerConfig`` fields (``demo_words``, ``ping_interval``...).
     """
     secret = str(config_overrides.pop("secret", new_secret()))
-    db_path = Path(str(config_overrides.pop("db_path", tmp_path / "server.sqlite3")))
+    db_path = config_overrides.pop("db_path", tmp_path / "server.sqlite3")
+    if not is_postgres_url(db_path):
+        db_path = Path(str(db_path))
     settings = {**TEST_DEFAULTS, **config_overrides}
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, db_path=db_path, **settings)  # type: ignore[arg-type]
     server = ChatServer(config)
