@@ -14,11 +14,10 @@ import contextlib
 from mfu_tui.client import Backoff, ChatClient, Status
 from mfu_tui.protocol import Ack, Chunk, Complete, Ping, Pong, Resume
 from mfu_tui.server.providers.demo import demo_answer
-from tests.client.conftest import Recorder
-from tests.client.test_resume_live import assert_delivered_once_in_order
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.support.cluster import DEMO_WORDS
+from tests.support.recorder import Recorder, assert_delivered_once_in_order
 
 #: Safety net for the end of an answer whose node died: a lease of 1 s, then the reaper's round.
 WAIT = 30.0
