@@ -12,11 +12,13 @@ import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator
 
-from mfu_tui.protocol import Chunk, Complete, Subscribe
+from mfu_tui.client import Backoff, ChatClient, Status
+from mfu_tui.protocol import ChatUpdated, Chunk, Complete, Subscribe
 from mfu_tui.server.store.postgres import PostgresStore
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
-from tests.support.redis import RedisServer, running_redis
+from tests.support.recorder import Recorder
+from tests.support.redis import running_redis
 from tests.support.server import RunningServer, new_secret, running_server
 
 
@@ -58,15 +60,33 @@ async def test_a_node_stopping_gracefully_ends_its_answers_for_followers_on_othe
     assert stored.content.endswith(text_of(seen))
 
 
-async def test_a_node_that_loses_the_broker_sends_its_clients_away_and_refuses_new_ones(tmp_path, postgres_url):
+async def test_a_node_that_loses_the_broker_sends_clients_away_until_the_link_is_back(tmp_path, postgres_url):
     with running_redis() as redis:
-        async with two_nodes(tmp_path, postgres_url, redis.url) as (first, _):
-            async with peer(first.url, first.token()) as alice:
+        async with two_nodes(tmp_path, postgres_url, redis.url) as (first, second):
+            # The real client, as a user runs it: it retries 503s until the node takes it again.
+            client = ChatClient(
+                first.url, first.token(), data_dir=tmp_path / "client", backoff=Backoff(base=0.05, cap=0.5)
+            )
+            events = Recorder(client)
+            try:
+                await client.connect()
+                await events.wait_status(Status.CONNECTED)
                 healthy = await asyncio.to_thread(health, first)
                 _kill(redis)
-                code = await alice.close_code()
+                await events.wait_for(lambda: client.state.status is not Status.CONNECTED)
                 refused = await asyncio.to_thread(health, first)
-    assert (healthy, code, refused) == (200, 1013, 503)
+                redis.start()  # on the same port
+                await events.wait_for(lambda: events.opens == 2)
+                async with peer(second.url, second.token()) as elsewhere:
+                    await client.send_message(None, "back?")
+                    await events.wait_for(lambda: events.of_type(Complete))
+                    seen = await elsewhere.expect(ChatUpdated)
+            finally:
+                await client.close()
+    assert (healthy, refused) == (200, 503)
+    assert "lost the link to the other server nodes (1013)" in {state.last_error for state in events.states}
+    assert first.server.hub.linked
+    assert seen.chat.id == events.of_type(Complete)[0].chat_id  # frames cross the nodes again
 
 
 def _kill(redis: RedisServer) -> None:

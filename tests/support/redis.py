@@ -53,8 +53,9 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 20.0) -> None:
-        """Start on a free port; return once a real ``PING`` got ``PONG``."""
-        self.port = free_port()
+        """Start (on a free port, or the same one again after a stop); return once a ``PING`` got ``PONG``."""
+        self.port = self.port or free_port()
+        self._ready.clear()  # set by the log reader of an earlier run
         command = [
             self.binary,
             "--port", str(self.port), "--bind", "127.0.0.1",
