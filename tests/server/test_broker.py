@@ -18,7 +18,7 @@ from mfu_tui.server.store.postgres import PostgresStore
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.support.recorder import Recorder
-from tests.support.redis import running_redis
+from tests.support.redis import RedisServer, running_redis
 from tests.support.server import RunningServer, new_secret, running_server
 
 
