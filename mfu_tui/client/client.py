@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
+import msgspec
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import (
     ConnectionClosed,
@@ -159,8 +160,13 @@ class ChatClient:
         self._outbox_lock = asyncio.Lock()
         # Chats to (re)subscribe after every connect, in order.
         self._chats: dict[str, None] = {}
-        # Edit frames given while offline, sent after the next connect.
-        self._deferred: list[ClientFrame] = []
+        # Edits not confirmed yet (by their message_edited, or an error naming them),
+        # by clientEditId: sent again after every connect, since a connection that
+        # died unnoticed may have swallowed them. The server applies each once.
+        self._edits: dict[str, EditMessage] = {}
+        # Edits sent on an earlier connection: after their message_edited the
+        # regenerated answer is resumed, since part of it may have been missed.
+        self._edits_resent: set[str] = set()
         # Cancels not answered yet (by the end of that chat's answer, or not_found),
         # by chat: sent again after every connect, since a connection that died
         # unnoticed may have swallowed them. A repeated cancel is harmless.
@@ -268,7 +274,9 @@ class ChatClient:
 
         A ``message`` goes through the outbox (see ``send_message``); ``subscribe``,
         ``cancel`` and ``edit_message`` given while offline are sent after the
-        next connect. Other frames need a connection.
+        next connect, and a cancel or an edit again after every reconnect until
+        answered (an edit gets a ``clientEditId`` if it has none, so the server
+        applies it once). Other frames need a connection.
 
         Raises:
             ClientError: the frame is larger than the server accepts (code
@@ -289,15 +297,17 @@ class ChatClient:
             self._chats[frame.chat_id] = None
         if isinstance(frame, Cancel):
             self._cancels[frame.chat_id] = frame
+        if isinstance(frame, EditMessage):
+            if frame.client_edit_id is None:
+                frame = msgspec.structs.replace(frame, client_edit_id=_new_id())
+            self._edits[frame.client_edit_id] = frame  # type: ignore[index]
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(ConnectionClosed):  # resent after the reconnect
                 await self._send(ws, frame)
             return
         self._wake.set()
-        if isinstance(frame, EditMessage):
-            self._deferred.append(frame)
-        elif not isinstance(frame, (Subscribe, Cancel)):
+        if not isinstance(frame, (Subscribe, Cancel, EditMessage)):
             raise ClientError(f"cannot send {type(frame).__name__}: not connected")
 
     async def send_message(self, chat_id: str | None, content: str, model_id: str | None = None) -> str:
@@ -319,9 +329,18 @@ class ChatClient:
         """Stop the running answer in ``chat_id``."""
         await self.send(Cancel(chat_id=chat_id, message_id=message_id))
 
-    async def edit_message(self, chat_id: str, message_id: str, content: str, regenerate: bool = False) -> None:
-        """Change a stored user message; with ``regenerate`` the answer is generated again."""
-        await self.send(EditMessage(chat_id=chat_id, message_id=message_id, content=content, regenerate=regenerate))
+    async def edit_message(self, chat_id: str, message_id: str, content: str, regenerate: bool = False) -> str:
+        """Change a stored user message; with ``regenerate`` the answer is generated again.
+
+        Sent until the server confirms it (``MessageEdited`` with this
+        ``clientEditId`` on ``on_message``) or refuses it, across reconnects;
+        the server applies it once. Returns its ``clientEditId``.
+        """
+        frame = EditMessage(
+            chat_id=chat_id, message_id=message_id, content=content, regenerate=regenerate, client_edit_id=_new_id()
+        )
+        await self.send(frame)
+        return frame.client_edit_id  # type: ignore[return-value]
 
     async def subscribe(self, chat_id: str) -> None:
         """Receive the events of ``chat_id``, now and after every reconnect."""
@@ -513,14 +532,14 @@ class ChatClient:
         for resume in self._streams.resumes():
             log.info("resuming message %s after seq %d", resume.message_id, resume.last_seq)
             await self._send(ws, resume)
-        deferred, self._deferred = self._deferred, []
-        for frame in [*deferred, *self._cancels.values()]:
+        for frame in [*self._edits.values(), *self._cancels.values()]:
             await self._send(ws, frame)
         await self._pump_outbox()
 
     def _connection_lost(self) -> None:
         """Forget what belonged to the connection that just ended."""
         self._resent.update(self._inflight)
+        self._edits_resent.update(self._edits)
         self._inflight.clear()
         for request_id, (future, name) in list(self._requests.items()):
             if not future.done():
@@ -608,11 +627,23 @@ class ChatClient:
         else:
             if isinstance(frame, ChatCreated):
                 self._chats[frame.chat_id] = None
-            elif isinstance(frame, MessageEdited) and frame.reply_id is not None:
-                # A regenerated answer: track it like an acked one, so a reconnect resumes it.
-                if self._streams.expect(frame.chat_id, frame.reply_id):
-                    self._busy[frame.chat_id] = frame.reply_id
+            elif isinstance(frame, MessageEdited):
+                await self._on_edited(frame)
+                return
             self._emit(frame)
+
+    async def _on_edited(self, frame: MessageEdited) -> None:
+        self._edits.pop(frame.client_edit_id or "", None)
+        if frame.reply_id is not None:
+            # A regenerated answer: track it like an acked one, so a reconnect resumes it.
+            if self._streams.expect(frame.chat_id, frame.reply_id):
+                self._busy[frame.chat_id] = frame.reply_id
+        self._emit(frame)
+        if frame.client_edit_id in self._edits_resent:
+            self._edits_resent.discard(frame.client_edit_id)
+            if frame.reply_id is not None:  # sent before this connection: part of the answer may have gone by
+                for resume in self._streams.resumes_for(frame.reply_id):
+                    await self._send_if_open(resume)
 
     def _on_result(self, frame: Result) -> None:
         pending = self._requests.get(frame.request_id)
@@ -624,6 +655,9 @@ class ChatClient:
     async def _on_error_frame(self, frame: Error) -> None:
         if frame.code == "not_found" and frame.chat_id is not None:
             self._cancels.pop(frame.chat_id, None)
+        if frame.client_edit_id is not None:  # refused: sending it again would be refused again
+            self._edits.pop(frame.client_edit_id, None)
+            self._edits_resent.discard(frame.client_edit_id)
         pending = self._requests.get(frame.request_id) if frame.request_id else None
         if pending is not None:
             if not pending[0].done():

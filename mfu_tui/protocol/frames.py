@@ -190,6 +190,8 @@ class EditMessage(Frame, tag="edit_message"):
     message_id: Id
     content: str
     regenerate: bool = False
+    #: The sender's idempotency key: an edit resent with the same key is applied once.
+    client_edit_id: Id | None = None
 
     def __post_init__(self) -> None:
         if not self.content.strip():
@@ -317,6 +319,8 @@ class Error(Frame, tag="error"):
     message_id: str | None = None
     #: Set when the error answers a ``message``: which queued message it refuses.
     client_message_id: str | None = None
+    #: Set when the error answers an ``edit_message`` with a ``clientEditId``: which edit it refuses.
+    client_edit_id: str | None = None
 
 
 class MessageEdited(Frame, tag="message_edited"):
@@ -328,6 +332,8 @@ class MessageEdited(Frame, tag="message_edited"):
     edited_at: datetime
     #: With ``regenerate``: the new assistant message now streaming (the old answers are gone).
     reply_id: Id | None = None
+    #: The ``clientEditId`` of the ``edit_message`` that made this change, if it had one.
+    client_edit_id: Id | None = None
 
 
 class ChatUpdated(Frame, tag="chat_updated"):

@@ -198,6 +198,7 @@ class Connection:
                 chat_id=error.chat_id,
                 message_id=error.message_id,
                 client_message_id=error.client_message_id,
+                client_edit_id=error.client_edit_id,
             )
         except Exception:
             log.exception("a frame of %s failed", self.user)

@@ -47,7 +47,7 @@ from mfu_tui.server.generation import Generations
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Provider, ProviderError
 from mfu_tui.server.ratelimit import RateLimiter
-from mfu_tui.server.store import BadCursor, ChatBusy, Exchange, MessageState, NotEditable, Store
+from mfu_tui.server.store import BadCursor, ChatBusy, Edit, Exchange, MessageState, NotEditable, Store
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,8 @@ class FrameError(Exception):
         self.message_id = message_id
         #: Set for errors answering a ``message``, so the client knows which one was refused.
         self.client_message_id: str | None = None
+        #: Set for errors answering an ``edit_message`` that named itself, likewise.
+        self.client_edit_id: str | None = None
 
 
 def not_found(what: str, **where: Any) -> FrameError:
@@ -285,8 +287,20 @@ class Handlers:
         sender.reply(_end_frame(state))
 
     async def edit_message(self, sender: Sender, frame: EditMessage) -> None:
+        try:
+            await self._edit_message(sender, frame)
+        except FrameError as error:
+            error.client_edit_id = frame.client_edit_id
+            raise
+
+    async def _edit_message(self, sender: Sender, frame: EditMessage) -> None:
         user, chat_id = sender.user, frame.chat_id
         where = {"chat_id": chat_id, "message_id": frame.message_id}
+        if frame.client_edit_id is not None:
+            known = await self._store.find_edit(user, frame.client_edit_id)
+            if known is not None:  # a resend of an edit already applied
+                self._answer_again(sender, known, frame.client_edit_id)
+                return
         if frame.regenerate:
             claim = self._generations.claim(chat_id, user)
             if claim == "foreign":
@@ -297,33 +311,32 @@ class Handlers:
         try:
             if frame.regenerate and not self._limiter.allow(user):
                 raise self._rate_limited(user, **where)
-            edit = await self._store.edit_message(user, chat_id, frame.message_id, frame.content, frame.regenerate)
+            edit = await self._store.edit_message(
+                user, chat_id, frame.message_id, frame.content, frame.regenerate, frame.client_edit_id
+            )
         except NotEditable as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error), **where) from None
         except ChatBusy as busy:  # generating on another node
             raise FrameError(ErrorCode.CONFLICT, str(busy), **where) from None
         finally:
-            if frame.regenerate and edit is None:
+            if frame.regenerate and (edit is None or edit.duplicate):
                 self._generations.release(chat_id)
         if edit is None:
             raise not_found("message", **where)
-        edited_at = datetime.fromtimestamp(edit.edited_at, UTC)
-        self._hub.publish_user(
-            user,
-            encode(
-                MessageEdited(
-                    chat_id=chat_id,
-                    message_id=frame.message_id,
-                    content=edit.content,
-                    edited_at=edited_at,
-                    reply_id=edit.reply_id,
-                )
-            ),
-        )
+        if edit.duplicate:  # the same edit raced in from another connection or node
+            self._answer_again(sender, edit, frame.client_edit_id)
+            return
+        self._hub.publish_user(user, _edited_frame(edit, frame.client_edit_id))
         self._hub.publish_user(user, encode(ChatUpdated(chat=edit.chat)))
         if edit.reply_id is not None and edit.history is not None:
             self._hub.subscribe(sender, chat_id)
             self._generations.start(user, chat_id, edit.reply_id, edit.chat.model_id, edit.history)
+
+    def _answer_again(self, sender: Sender, edit: Edit, client_edit_id: str | None) -> None:
+        """Tell the sender of a repeated edit what the first one did; its answer, if any, streams to it."""
+        if edit.reply_id is not None:
+            self._hub.subscribe(sender, edit.chat.id)
+        sender.reply(_edited_frame(edit, client_edit_id))
 
     async def subscribe(self, sender: Sender, frame: Subscribe) -> None:
         if self._generations.live(frame.chat_id, sender.user) is None:
@@ -379,6 +392,19 @@ def _ack(client_message_id: str, exchange: Exchange) -> bytes:
             chat_id=exchange.chat.id,
             message_id=exchange.user_message_id,
             reply_id=exchange.reply_id,
+        )
+    )
+
+
+def _edited_frame(edit: Edit, client_edit_id: str | None) -> bytes:
+    return encode(
+        MessageEdited(
+            chat_id=edit.chat.id,
+            message_id=edit.message_id,
+            content=edit.content,
+            edited_at=datetime.fromtimestamp(edit.edited_at, UTC),
+            reply_id=edit.reply_id,
+            client_edit_id=client_edit_id,
         )
     )
 

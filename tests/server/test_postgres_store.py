@@ -166,3 +166,23 @@ async def test_a_second_answer_in_a_chat_is_refused_whichever_node_asks(postgres
         for node in nodes:
             await node.close()
     assert [message.content for message in detail.messages] == ["first", ""]
+
+
+async def test_one_client_edit_id_sent_to_two_nodes_at_once_is_applied_once(postgres_url):
+    nodes = [await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")]
+    try:
+        exchange = await nodes[0].record_message("alice", None, "question", "c1", None)
+        await nodes[0].finish_message(exchange.reply_id, "answer", "complete", "stop", 0)
+        first, second = await asyncio.gather(
+            *(
+                node.edit_message("alice", exchange.chat.id, exchange.user_message_id, "better", True, "e1")
+                for node in nodes
+            )
+        )
+        detail = await nodes[1].chat_detail("alice", exchange.chat.id)
+    finally:
+        for node in nodes:
+            await node.close()
+    assert first.reply_id == second.reply_id
+    assert sorted([first.duplicate, second.duplicate]) == [False, True]
+    assert [m.id for m in detail.messages if m.role == "assistant"] == [first.reply_id]

@@ -209,3 +209,23 @@ async def test_the_sqlite_database_is_private_to_its_owner(tmp_path):
     await store.open()
     await store.close()
     assert stat.S_IMODE((tmp_path / "private" / "chat.sqlite3").stat().st_mode) == 0o600
+
+
+async def test_an_edit_with_a_client_edit_id_is_applied_once(open_store):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "question", "c1", None)
+    chat_id = exchange.chat.id
+    await store.finish_message(exchange.reply_id, "answer", "complete", "stop", 0)
+    first = await store.edit_message("alice", chat_id, exchange.user_message_id, "better", True, "e1")
+    await store.finish_message(first.reply_id, "new answer", "complete", "stop", 0)
+    again = await store.edit_message("alice", chat_id, exchange.user_message_id, "best", True, "e1")
+    found = await store.find_edit("alice", "e1")
+    someone_else = await store.find_edit("bob", "e1")
+    detail = await store.chat_detail("alice", chat_id)
+    await store.delete_chat("alice", chat_id)
+    after_delete = await store.find_edit("alice", "e1")
+    assert (first.duplicate, again.duplicate, found.duplicate) == (False, True, True)
+    assert first.reply_id == again.reply_id == found.reply_id
+    assert (again.message_id, again.content) == (exchange.user_message_id, "better")
+    assert [m.content for m in detail.messages] == ["better", "new answer"]
+    assert someone_else is None and after_delete is None

@@ -49,11 +49,14 @@ class Edit:
     """The result of ``edit_message``."""
 
     chat: ChatSummary
+    message_id: str
     content: str
     edited_at: float
     #: With ``regenerate``: the new assistant message and the history it answers.
     reply_id: str | None = None
     history: list[Turn] | None = None
+    #: True when the ``client_edit_id`` was already applied: nothing new was written (no ``history``).
+    duplicate: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,14 +160,27 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def edit_message(
-        self, user: str, chat_id: str, message_id: str, content: str, regenerate: bool
+        self,
+        user: str,
+        chat_id: str,
+        message_id: str,
+        content: str,
+        regenerate: bool,
+        client_edit_id: str | None = None,
     ) -> Edit | None:
         """Change a user message; with ``regenerate`` drop what follows and add a streaming reply.
+
+        Idempotent on ``(user, client_edit_id)`` when one is given: a known id
+        returns the first edit with ``duplicate=True`` and changes nothing.
 
         Raises:
             NotEditable: the message is an assistant message.
             ChatBusy: ``regenerate`` while a reply is streaming in the chat.
         """
+
+    @abc.abstractmethod
+    async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
+        """The edit applied for ``client_edit_id`` (``duplicate=True``), or None."""
 
     @abc.abstractmethod
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:

@@ -119,6 +119,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX one_streaming_reply_per_chat ON messages (chat_id) WHERE status = 'streaming';
         """,
     ),
+    (
+        3,
+        """
+        -- Applied edits by their sender's idempotency key, so a resent edit_message is applied once.
+        CREATE TABLE edits (
+            owner          TEXT NOT NULL,
+            client_edit_id TEXT NOT NULL,
+            chat_id        TEXT NOT NULL,
+            message_id     TEXT NOT NULL,
+            content        TEXT NOT NULL,
+            edited_at      DOUBLE PRECISION NOT NULL,
+            reply_id       TEXT,
+            PRIMARY KEY (owner, client_edit_id)
+        );
+        CREATE INDEX edits_of_chat ON edits (chat_id);
+        """,
+    ),
 ]
 
 #: The database's clock, in seconds since the epoch: leases use it, not the nodes' clocks.
@@ -127,6 +144,7 @@ _DB_NOW = "extract(epoch from clock_timestamp())"
 #: Unique indexes whose violation means something to the caller.
 _CLIENT_IDS = "client_ids"
 _ONE_STREAMING_REPLY = "one_streaming_reply_per_chat"
+_EDITS_KEY = "edits_pkey"
 
 #: Key of the advisory lock held while migrating ("mfu" in ASCII).
 _MIGRATION_LOCK = 0x6D6675
@@ -438,15 +456,37 @@ class PostgresStore(Store):
                 "DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = $1)", chat_id
             )
             await db.execute("DELETE FROM messages WHERE chat_id = $1", chat_id)
+            await db.execute("DELETE FROM edits WHERE chat_id = $1", chat_id)
             await db.execute("DELETE FROM chats WHERE id = $1", chat_id)
             return chat
 
         return await self._write(write)
 
     async def edit_message(
-        self, user: str, chat_id: str, message_id: str, content: str, regenerate: bool
+        self,
+        user: str,
+        chat_id: str,
+        message_id: str,
+        content: str,
+        regenerate: bool,
+        client_edit_id: str | None = None,
     ) -> Edit | None:
         async def write(db: _Db) -> Edit | None:
+            if client_edit_id is None:
+                return await apply(db)
+            known = await _known_edit(db, user, client_edit_id)
+            if known is not None:
+                return known
+            try:
+                # A savepoint: the same edit committed by another node meanwhile undoes only this.
+                async with db.transaction():
+                    return await apply(db)
+            except Exception as error:
+                if _violated_index(error) == _EDITS_KEY:
+                    return await _known_edit(db, user, client_edit_id)
+                raise
+
+        async def apply(db: _Db) -> Edit | None:
             row = await db.fetchrow(
                 "SELECT n, role, model_id FROM messages WHERE id = $1 AND chat_id = $2 AND owner = $3",
                 message_id, chat_id, user,
@@ -457,6 +497,13 @@ class PostgresStore(Store):
             if role != "user":
                 raise NotEditable("only user messages can be edited")
             now = time.time()
+            if client_edit_id is not None:
+                # Claimed first: the same edit on another node waits here, then finds it done.
+                await db.execute(
+                    "INSERT INTO edits (owner, client_edit_id, chat_id, message_id, content, edited_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6)",
+                    user, client_edit_id, chat_id, message_id, content, now,
+                )  # fmt: skip
             await db.execute("UPDATE messages SET content = $1, edited_at = $2 WHERE id = $3", content, now, message_id)
             reply_id = history = None
             if regenerate:
@@ -479,15 +526,20 @@ class PostgresStore(Store):
                 " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = $2) WHERE id = $2",
                 now, chat_id,
             )  # fmt: skip
-            return Edit(
-                chat=await _summary(db, chat_id),
-                content=content,
-                edited_at=now,
-                reply_id=reply_id,
-                history=history,
-            )
+            if client_edit_id is not None and reply_id is not None:
+                await db.execute(
+                    "UPDATE edits SET reply_id = $1 WHERE owner = $2 AND client_edit_id = $3",
+                    reply_id,
+                    user,
+                    client_edit_id,
+                )
+            chat = await _summary(db, chat_id)
+            return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history)
 
         return await self._write(write)
+
+    async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
+        return await self._read(lambda db: _known_edit(db, user, client_edit_id))
 
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
         columns = "id, chat_id, role, status, seq, finish_reason, ended_at"
@@ -592,6 +644,20 @@ async def _known_exchange(db: _Db, user: str, client_message_id: str) -> Exchang
         history=[],
         duplicate=True,
     )
+
+
+async def _known_edit(db: _Db, user: str, client_edit_id: str) -> Edit | None:
+    row = await db.fetchrow(
+        "SELECT chat_id, message_id, content, edited_at, reply_id FROM edits WHERE owner = $1 AND client_edit_id = $2",
+        user, client_edit_id,
+    )  # fmt: skip
+    if row is None:
+        return None
+    chat_id, message_id, content, edited_at, reply_id = row
+    chat = await _summary(db, chat_id)
+    if chat is None:
+        return None
+    return Edit(chat, message_id, content, edited_at=edited_at, reply_id=reply_id, duplicate=True)
 
 
 async def _history(db: _Db, chat_id: str, reply_id: str) -> list[Turn]:

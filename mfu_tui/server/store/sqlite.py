@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -91,6 +91,18 @@ CREATE TABLE IF NOT EXISTS chunks (
     seq        INTEGER NOT NULL,
     content    TEXT NOT NULL,
     PRIMARY KEY (message_id, seq)
+) WITHOUT ROWID;
+
+-- Applied edits by their sender's idempotency key, so a resent edit_message is applied once.
+CREATE TABLE IF NOT EXISTS edits (
+    user           TEXT NOT NULL,
+    client_edit_id TEXT NOT NULL,
+    chat_id        TEXT NOT NULL,
+    message_id     TEXT NOT NULL,
+    content        TEXT NOT NULL,
+    edited_at      REAL NOT NULL,
+    reply_id       TEXT,
+    PRIMARY KEY (user, client_edit_id)
 ) WITHOUT ROWID;
 """
 
@@ -414,15 +426,26 @@ class SqliteStore(Store):
                 return None
             db.execute("DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = ?)", (chat_id,))
             db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
+            db.execute("DELETE FROM edits WHERE chat_id = ?", (chat_id,))
             db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
             return chat
 
         return await self._write(write)
 
     async def edit_message(
-        self, user: str, chat_id: str, message_id: str, content: str, regenerate: bool
+        self,
+        user: str,
+        chat_id: str,
+        message_id: str,
+        content: str,
+        regenerate: bool,
+        client_edit_id: str | None = None,
     ) -> Edit | None:
         def write(db: sqlite3.Connection) -> Edit | None:
+            if client_edit_id is not None:
+                known = _known_edit(db, user, client_edit_id)
+                if known is not None:
+                    return known
             row = db.execute(
                 "SELECT n, role, model_id FROM messages WHERE id = ? AND chat_id = ? AND user = ?",
                 (message_id, chat_id, user),
@@ -451,9 +474,19 @@ class SqliteStore(Store):
                 " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = ?) WHERE id = ?",
                 (now, chat_id, chat_id),
             )
-            return Edit(chat=_summary(db, chat_id), content=content, edited_at=now, reply_id=reply_id, history=history)
+            if client_edit_id is not None:
+                db.execute(
+                    "INSERT INTO edits (user, client_edit_id, chat_id, message_id, content, edited_at, reply_id)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (user, client_edit_id, chat_id, message_id, content, now, reply_id),
+                )
+            chat = _summary(db, chat_id)
+            return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history)
 
         return await self._write(write)
+
+    async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
+        return await self._read(lambda db: _known_edit(db, user, client_edit_id))
 
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
         def read(db: sqlite3.Connection) -> MessageState | None:
@@ -530,6 +563,20 @@ def _history(db: sqlite3.Connection, chat_id: str, reply_id: str) -> list[Turn]:
         (chat_id, reply_id),
     ).fetchall()
     return [Turn(role=role, content=content) for role, content in rows]
+
+
+def _known_edit(db: sqlite3.Connection, user: str, client_edit_id: str) -> Edit | None:
+    row = db.execute(
+        "SELECT chat_id, message_id, content, edited_at, reply_id FROM edits WHERE user = ? AND client_edit_id = ?",
+        (user, client_edit_id),
+    ).fetchone()
+    if row is None:
+        return None
+    chat_id, message_id, content, edited_at, reply_id = row
+    chat = _summary(db, chat_id)
+    if chat is None:
+        return None
+    return Edit(chat, message_id, content, edited_at=edited_at, reply_id=reply_id, duplicate=True)
 
 
 def _recover_interrupted(db: sqlite3.Connection) -> list[Interrupted]:
