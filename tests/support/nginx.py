@@ -22,16 +22,11 @@ import http.client
 import os
 import resource
 import shutil
-import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from tests.support.programs import find_program, free_port
-
-#: What the master logs (at "notice") once its listening sockets are bound and a worker runs.
-READY_LINE = "start worker process "
+from tests.support.programs import ForegroundProgram, find_program, free_port
 
 #: Open files (and connections) nginx asks for; a proxied WebSocket takes two: client side, node side.
 MAX_OPEN_FILES = 65536
@@ -97,7 +92,7 @@ http {{
 """
 
 
-class Nginx:
+class Nginx(ForegroundProgram):
     """One nginx master (and its one worker) in the foreground.
 
     Args:
@@ -106,14 +101,15 @@ class Nginx:
         workdir: An empty directory for the config, pid, temp files.
     """
 
+    #: What the master logs (at "notice") once its listening sockets are bound and a worker runs.
+    ready_line = "start worker process "
+
     def __init__(self, binary: str, upstream_ports: list[int], workdir: Path) -> None:
+        super().__init__()
         self.binary = binary
         self.upstream_ports = list(upstream_ports)
         self.workdir = workdir
         self.port = 0
-        self.process: subprocess.Popen[str] | None = None
-        self.log_lines: list[str] = []
-        self._ready = threading.Event()
 
     @property
     def url(self) -> str:
@@ -126,10 +122,8 @@ class Nginx:
         (self.workdir / "temp").mkdir(exist_ok=True)
         config = self.workdir / "nginx.conf"
         config.write_text(nginx_config(self.port, self.upstream_ports, self.workdir))
-        command = [self.binary, "-p", str(self.workdir), "-c", str(config), "-e", "stderr", "-g", "daemon off;"]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        threading.Thread(target=self._collect_log, args=(self.process,), daemon=True).start()
-        if not self._ready.wait(timeout) or self.healthz(timeout) != 200:
+        self._spawn([self.binary, "-p", str(self.workdir), "-c", str(config), "-e", "stderr", "-g", "daemon off;"])
+        if not self._wait_ready(timeout) or self.healthz(timeout) != 200:
             self.stop()
             raise RuntimeError(f"nginx did not start on port {self.port}:\n{self.log}")
 
@@ -143,29 +137,6 @@ class Nginx:
             return None
         finally:
             connection.close()
-
-    def stop(self) -> None:
-        """Fast shutdown (SIGTERM: open WebSockets are cut), SIGKILL if it lingers."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-    @property
-    def log(self) -> str:
-        return "".join(self.log_lines)
-
-    def _collect_log(self, process: subprocess.Popen[str]) -> None:
-        assert process.stderr is not None
-        for line in process.stderr:
-            self.log_lines.append(line)
-            if READY_LINE in line:
-                self._ready.set()
-        self._ready.set()  # it exited: stop waiting, /healthz will say it is not there
 
 
 @contextlib.contextmanager

@@ -18,13 +18,14 @@ import glob
 import itertools
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.support.programs import free_port
 
 #: The database superuser the tests connect as (trust authentication, loopback only).
 USER = "mfu"
@@ -55,7 +56,7 @@ class PostgresServer:
         self.workdir = workdir
         self.data = workdir / "data"
         self.log = workdir / "postgres.log"
-        self.port = _free_port()
+        self.port = free_port()
         self._names = itertools.count(1)
         # As root, run as the postgres system user (PostgreSQL refuses root).
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
@@ -90,12 +91,6 @@ class PostgresServer:
         if check and result.returncode != 0:
             log = self.log.read_text(errors="replace") if self.log.exists() else ""
             raise RuntimeError(f"{program} failed ({result.returncode}): {result.stderr.strip()}\n{log}")
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -18,21 +18,16 @@ from __future__ import annotations
 import contextlib
 import shutil
 import socket
-import subprocess
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support.programs import MissingProgram, find_program, free_port
-
-#: What redis-server logs once it accepts connections.
-READY_LINE = "Ready to accept connections"
+from tests.support.programs import ForegroundProgram, MissingProgram, find_program, free_port
 
 
-class RedisServer:
+class RedisServer(ForegroundProgram):
     """One ``redis-server`` process in the foreground, logging to our pipe.
 
     Args:
@@ -40,13 +35,13 @@ class RedisServer:
         workdir: An empty directory; Redis's working directory.
     """
 
+    ready_line = "Ready to accept connections"
+
     def __init__(self, binary: str, workdir: Path) -> None:
+        super().__init__()
         self.binary = binary
         self.workdir = workdir
         self.port = 0
-        self.process: subprocess.Popen[str] | None = None
-        self.log_lines: list[str] = []
-        self._ready = threading.Event()
 
     @property
     def url(self) -> str:
@@ -55,19 +50,16 @@ class RedisServer:
     def start(self, timeout: float = 20.0) -> None:
         """Start (on a free port, or the same one again after a stop); return once a ``PING`` got ``PONG``."""
         self.port = self.port or free_port()
-        self._ready.clear()  # set by the log reader of an earlier run
-        command = [
+        self._spawn([
             self.binary,
             "--port", str(self.port), "--bind", "127.0.0.1",
             "--save", "", "--appendonly", "no",
             "--daemonize", "no", "--dir", str(self.workdir), "--logfile", "",
-        ]  # fmt: skip
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        threading.Thread(target=self._collect_log, args=(self.process,), daemon=True).start()
+        ])  # fmt: skip
         # The log line says the listener is open; the PING proves it answers.
-        if not self._ready.wait(timeout) or not self.ping(timeout):
+        if not self._wait_ready(timeout) or not self.ping(timeout):
             self.stop()
-            raise RuntimeError(f"redis-server did not start on port {self.port}:\n{''.join(self.log_lines)}")
+            raise RuntimeError(f"redis-server did not start on port {self.port}:\n{self.log}")
 
     def ping(self, timeout: float) -> bool:
         """True if the server answers a RESP ``PING`` with ``+PONG``."""
@@ -77,25 +69,6 @@ class RedisServer:
                 return connection.recv(64).startswith(b"+PONG")
         except OSError:
             return False
-
-    def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL if it lingers)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
-
-    def _collect_log(self, process: subprocess.Popen[str]) -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            self.log_lines.append(line)
-            if READY_LINE in line:
-                self._ready.set()
-        self._ready.set()  # it exited: stop waiting, the PING will say it is not there
 
 
 def find_redis() -> str:
