@@ -19,8 +19,7 @@ sys.path.insert(0, str(ROOT))
 
 from textual._doc import take_svg_screenshot
 
-from tests.tui.helpers import server_thread
-from tests.tui.scenes import FAST_SERVER, SCENES, SIZES, SLOW_SERVER, Servers
+from tests.tui.scenes import SCENES, SIZES, scene_servers
 
 OUT = Path(__file__).resolve().parent
 
@@ -38,11 +37,8 @@ def main(names: list[str]) -> int:
                 work = Path(tmp) / f"{scene.name}-{size}"
                 # Fresh servers for each drawing, so the user is "alice" and
                 # sees only what the scene made.
-                with (
-                    server_thread(work / "fast", **FAST_SERVER) as fast,
-                    server_thread(work / "slow", **SLOW_SERVER) as slow,
-                ):
-                    app, run_before = scene.build(Servers(fast, slow), work, "alice")
+                with scene_servers(work) as servers:
+                    app, run_before = scene.build(servers, work, "alice")
                     svg = take_svg_screenshot(
                         app=app, run_before=run_before, terminal_size=(width, height), title="mfu-chat"
                     )

@@ -9,8 +9,9 @@ text cursor does not blink.
 
 from __future__ import annotations
 
+import contextlib
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -27,6 +28,7 @@ from tests.tui.helpers import (
     frame_of,
     make_app,
     ready,
+    server_thread,
     settle,
     stopped_by_auth,
 )
@@ -48,10 +50,31 @@ RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 
 @dataclass
 class Servers:
-    """The two servers scenes run against (``running_server`` handles)."""
+    """The servers scenes run against (``running_server`` handles)."""
 
     fast: Any
     slow: Any
+    #: Its model endpoint does not answer: every answer fails.
+    failing: Any
+
+
+def closed_port() -> int:
+    """A loopback port with nothing listening."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def scene_servers(workdir: Path) -> Iterator[Servers]:
+    """The servers of the scenes, each in a thread of its own; stopped at the end."""
+    failing = {"provider": "openai", "openai_base_url": f"http://127.0.0.1:{closed_port()}"}
+    with (
+        server_thread(workdir / "fast", **FAST_SERVER) as fast,
+        server_thread(workdir / "slow", **SLOW_SERVER) as slow,
+        server_thread(workdir / "failing", **failing) as failing_server,
+    ):
+        yield Servers(fast, slow, failing_server)
 
 
 @dataclass(frozen=True)
@@ -96,10 +119,7 @@ def _connected(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, Ru
 
 
 def _reconnecting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    with socket.socket() as probe:  # a loopback port with nothing listening
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    app = scene_app(f"ws://127.0.0.1:{port}/ws", servers.fast.token(user), tmp_path, user)
+    app = scene_app(f"ws://127.0.0.1:{closed_port()}/ws", servers.fast.token(user), tmp_path, user)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await StateWaiter(app.client, lambda state: state.status is Status.RECONNECTING).wait()
@@ -149,6 +169,20 @@ def _cancelled(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, Ru
     return app, run_before
 
 
+def _model_failed(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.failing.url, servers.failing.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        # The provider_error comes first (on_error: the notification), then this end.
+        failed = FrameWaiter(app.client, lambda f: isinstance(f, Complete) and f.finish_reason == "error")
+        await ask(app, pilot, QUESTION)
+        await failed.wait()
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
 def _help(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
     app, connected = _connected(servers, tmp_path, user)
 
@@ -171,5 +205,8 @@ SCENES = [
     ),
     Scene("answer", "A streamed answer in Markdown with a highlighted code block.", _answer),
     Scene("cancelled", "An answer stopped with esc: the partial text stays, marked cancelled.", _cancelled),
+    Scene(
+        "model-failed", "The model endpoint does not answer: the answer is marked failed, with advice.", _model_failed
+    ),
     Scene("help", "F1: every key binding with its id.", _help),
 ]

@@ -13,18 +13,14 @@ from typing import Any
 
 import pytest
 
-from tests.tui.helpers import server_thread
-from tests.tui.scenes import FAST_SERVER, SCENES, SIZES, SLOW_SERVER, Scene, Servers
+from tests.tui.scenes import SCENES, SIZES, Scene, Servers, scene_servers
 
 
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Servers]:
-    """One fast and one slow server for the module; each scene signs in as its own user."""
-    with (
-        server_thread(tmp_path_factory.mktemp("fast"), **FAST_SERVER) as fast,
-        server_thread(tmp_path_factory.mktemp("slow"), **SLOW_SERVER) as slow,
-    ):
-        yield Servers(fast, slow)
+    """The scenes' servers, once for the module; each scene signs in as its own user."""
+    with scene_servers(tmp_path_factory.mktemp("servers")) as servers:
+        yield servers
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
