@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mfu_tui.client import ChatClient
+from mfu_tui.client import ChatClient, MessageReloaded
 from mfu_tui.protocol import Ack, Cancelled, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.rename import RenameScreen
-from tests.support.server import RunningServer
+from tests.support.proxy import FaultProxy
+from tests.support.server import RunningServer, running_server
 from tests.tui.conftest import WORDS
 from tests.tui.helpers import (
     TIMEOUT,
@@ -370,3 +371,35 @@ async def test_queued_chunks_are_applied_in_batches_with_the_stored_text(tmp_pat
     seqs = [seq for _, seq in appends]
     assert seqs == sorted(seqs) and seqs[-1] == chunks[-1].seq
     assert "".join(delta for delta, _ in appends) == answer.text
+
+
+async def test_an_answer_missed_beyond_the_replay_window_is_reloaded_whole(tmp_path: Path) -> None:
+    # replay_window=0: once an answer has ended, resume cannot replay it and the server says resync.
+    settings = {"demo_words": 400, "demo_delay_ms": 5, "replay_window": 0}
+    async with running_server(tmp_path, **settings) as server, FaultProxy(server.port) as proxy:
+        app = make_app(proxy.url(), server.token(), tmp_path)
+        observer = await other_client(server, tmp_path)
+        try:
+            async with app.run_test(size=SIZE) as pilot:
+                await ready(app, pilot)
+                acked = FrameWaiter(app.client, frame_of(Ack))
+                first_chunk = FrameWaiter(app.client, frame_of(Chunk))
+                app.composer.focus()
+                await pilot.press(*"a long answer", "enter")
+                ack = await acked.wait()
+                ended = FrameWaiter(observer, lambda f: isinstance(f, Complete) and f.message_id == ack.reply_id)
+                await observer.subscribe(ack.chat_id)
+                await first_chunk.wait()
+                proxy.blackhole()  # the rest of the answer goes by while the app hears nothing
+                await ended.wait()
+                reloaded = FrameWaiter(app.client, frame_of(MessageReloaded))
+                proxy.reset()  # the app reconnects, resumes, is told resync, and reloads the message
+                proxy.pass_through()
+                await reloaded.wait()
+                await settle(app, pilot)
+                stored = await observer.get_chat(ack.chat_id)
+                shown = texts(app)
+        finally:
+            await observer.close()
+    assert shown == [("user", "a long answer", "complete"), ("assistant", stored.messages[-1].content, "complete")]
+    assert stored.messages[-1].seq > 1  # most of it came by the reload, not by chunks
