@@ -37,7 +37,7 @@ def test_version_and_help_do_not_import_textual_or_websockets():
         "        main(argv)\n"
         "    except SystemExit as exit:\n"
         "        assert exit.code == 0, exit.code\n"
-        "heavy = sorted(m for m in ('textual', 'websockets', 'httpx', 'msgspec') if m in sys.modules)\n"
+        "heavy = sorted(m for m in ('textual', 'websockets', 'aiohttp', 'msgspec') if m in sys.modules)\n"
         "print('HEAVY', heavy)\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout

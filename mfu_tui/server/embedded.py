@@ -45,22 +45,22 @@ async def probe_models(base_url: str, timeout: float = PROBE_SECONDS) -> bool:
     parts = urlsplit(base_url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
-        # A bare TCP connect first: refusing is instant, and httpx is imported only if
+        # A bare TCP connect first: refusing is instant, and aiohttp is imported only if
         # something listens.
         _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), timeout)
     except (OSError, asyncio.TimeoutError):
         return False
     writer.close()
-    import httpx
+    from mfu_tui.server.providers import ProviderError
+    from mfu_tui.server.providers.openai import OpenAIProvider
 
-    root = base_url.rstrip("/")
-    root = root if root.endswith("/v1") else root + "/v1"
+    provider = OpenAIProvider(base_url, timeout=timeout)
     try:
-        async with httpx.AsyncClient(timeout=timeout) as http:
-            response = await http.get(f"{root}/models")
-            return response.status_code == 200 and bool(response.json().get("data"))
-    except (httpx.HTTPError, ValueError, AttributeError):
+        return bool(await provider.models())
+    except ProviderError:
         return False
+    finally:
+        await provider.aclose()
 
 
 async def serve_embedded(db: Path, secret: str, user: str) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import mfu_tui.protocol
 
-FORBIDDEN = ("asyncio", "websockets", "textual", "socket", "httpx", "sqlite3")
+FORBIDDEN = ("asyncio", "websockets", "textual", "socket", "aiohttp", "sqlite3")
 
 
 def test_protocol_sources_import_no_io_framework():

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import time
 
-import httpx
 import jwt
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -15,7 +15,7 @@ from mfu_tui.protocol import Error, Ping, Pong
 from mfu_tui.server import ConfigError, ServerConfig
 from mfu_tui.server.auth import AuthError, mint_token, verify_token
 from tests.server.peer import peer
-from tests.support.server import running_server
+from tests.support.server import http_get, running_server
 
 
 def _b64(data: dict) -> str:
@@ -38,10 +38,8 @@ def bad_tokens(secret: str) -> dict[str, str]:
 
 async def test_healthz_answers_without_auth(tmp_path):
     async with running_server(tmp_path) as srv:
-        async with httpx.AsyncClient() as http:
-            response = await http.get(f"http://127.0.0.1:{srv.port}/healthz")
-    assert response.status_code == 200
-    assert response.text.strip() == "ok"
+        status, body = await asyncio.to_thread(http_get, f"http://127.0.0.1:{srv.port}/healthz")
+    assert (status, body.strip()) == (200, "ok")
 
 
 async def test_unknown_path_is_404(tmp_path):

@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import urllib.error
-import urllib.request
 from collections.abc import AsyncIterator
 
 from mfu_tui.client import Backoff, ChatClient, Status
@@ -19,7 +17,7 @@ from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.support.recorder import Recorder
 from tests.support.redis import RedisServer, running_redis
-from tests.support.server import RunningServer, new_secret, running_server
+from tests.support.server import RunningServer, http_get, new_secret, running_server
 
 
 @contextlib.asynccontextmanager
@@ -35,11 +33,7 @@ async def two_nodes(tmp_path, postgres_url: str, broker_url: str, **config) -> A
 
 def health(node: RunningServer) -> int:
     """The HTTP status of the node's ``/healthz``."""
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{node.port}/healthz", timeout=10) as response:
-            return response.status
-    except urllib.error.HTTPError as error:
-        return error.code
+    return http_get(f"http://127.0.0.1:{node.port}/healthz")[0]
 
 
 async def test_a_node_stopping_gracefully_ends_its_answers_for_followers_on_other_nodes(tmp_path, postgres_url):

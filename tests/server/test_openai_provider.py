@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 from mfu_tui.protocol import (
     Cancel,
@@ -17,6 +18,7 @@ from mfu_tui.protocol import (
     Result,
     decode_result,
 )
+from mfu_tui.server.embedded import probe_models
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
 from tests.server.test_generation import get_chat, send_message
@@ -123,3 +125,28 @@ async def test_a_slow_model_list_does_not_hold_up_other_frames(tmp_path):
             fake.models_open.set()
             result = await alice.expect(Result, request_id="slow")
     assert [m.id for m in decode_result(result.data, ModelList).models] == ["fake-small", "fake-large"]
+
+
+async def test_the_embedded_servers_probe_finds_a_model_server_and_not_a_closed_port():
+    async with FakeOpenAI() as fake:
+        found = await probe_models(fake.base_url)
+        fake.models_open.clear()  # listening, but never answering: the probe gives up in time
+        silent = await probe_models(fake.base_url, timeout=0.2)
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = await probe_models(f"http://127.0.0.1:{probe.getsockname()[1]}")
+    assert (found, silent, closed) == (True, False, False)
+
+
+async def test_an_unreachable_model_server_is_one_plain_sentence(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings = {"provider": "openai", "openai_base_url": f"http://127.0.0.1:{port}"}
+    async with running_server(tmp_path, **settings) as srv, peer(srv.url, srv.token()) as alice:
+        await alice.send(ListModels(request_id="models"))
+        error = await alice.expect(Error, request_id="models")
+    assert (error.code, error.message) == (
+        "provider_error",
+        "cannot list models: cannot reach the model server (connection refused)",
+    )

@@ -14,6 +14,8 @@ import signal
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -163,3 +165,12 @@ def _readline(process: subprocess.Popen[str], timeout: float) -> str:
     reader.start()
     reader.join(timeout)
     return result[0] if result else ""
+
+
+def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
+    """``GET url`` (blocking: run it in a thread next to an in-process server): status and body."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()

@@ -7,7 +7,7 @@ from mfu_tui.server.providers.base import Finish, Provider, ProviderError
 
 
 def make_provider(config: ServerConfig) -> Provider:
-    """The provider named by ``config.provider`` (httpx is imported only for ``openai``)."""
+    """The provider named by ``config.provider`` (aiohttp is imported only for ``openai``)."""
     if config.provider == "openai":
         from mfu_tui.server.providers.openai import OpenAIProvider
 

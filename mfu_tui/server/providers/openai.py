@@ -2,8 +2,10 @@
 
 Streams ``POST {base}/v1/chat/completions`` with ``stream: true`` and reads
 the server-sent events (``data: {...}`` lines, ``data: [DONE]`` at the end).
-Models come from ``GET {base}/v1/models``. httpx is imported here only, so
-``mfu-chat serve --provider demo`` never loads it.
+Models come from ``GET {base}/v1/models``. aiohttp is imported here only, so
+``mfu-chat serve --provider demo`` never loads it. It was chosen over httpx
+for the relay's CPU per chunk, about half (docs/benchmarks.md); like httpx it
+takes proxies from the environment (``HTTPS_PROXY``, ``NO_PROXY``...).
 
 Cancelling the task that iterates ``stream`` leaves the ``async with``
 block of the streaming response, which closes the HTTP connection: the
@@ -13,13 +15,17 @@ upstream sees the client go away and stops generating (and billing).
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 
 from mfu_tui.protocol import ModelInfo, Turn
 from mfu_tui.server.providers.base import Finish, Provider, ProviderError
+
+log = logging.getLogger(__name__)
 
 
 def _api_root(base_url: str) -> str:
@@ -43,19 +49,34 @@ class OpenAIProvider(Provider):
     def __init__(
         self, base_url: str, api_key: str | None = None, default_model: str | None = None, timeout: float = 60.0
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        # One HTTP connection per running answer. httpx's default pool holds 100,
-        # so the 101st concurrent answer would wait for another to end.
-        limits = httpx.Limits(max_connections=None, max_keepalive_connections=100)
-        self._client = httpx.AsyncClient(base_url=_api_root(base_url), headers=headers, timeout=timeout, limits=limits)
+        self._root = _api_root(base_url)
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        # No total: an answer may stream for minutes; only a silent upstream is cut.
+        self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._default_model = default_model
+        self._session: aiohttp.ClientSession | None = None
+
+    def _client(self) -> aiohttp.ClientSession:
+        """The session, made on first use (it must be made inside the running loop)."""
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                headers=self._headers,
+                timeout=self._timeout,
+                trust_env=True,
+                # One HTTP connection per running answer, with no cap: a cap of N
+                # would make answer N+1 wait for another to end.
+                connector=aiohttp.TCPConnector(limit=0),
+            )
+        return self._session
 
     async def models(self) -> list[ModelInfo]:
         try:
-            response = await self._client.get("/models")
-            response.raise_for_status()
-            listed = [entry["id"] for entry in response.json()["data"]]
-        except (httpx.HTTPError, KeyError, TypeError, ValueError) as error:
+            async with self._client().get(f"{self._root}/models") as response:
+                if response.status != 200:
+                    raise ProviderError(f"cannot list models: {await _refusal(response)}")
+                listed = [entry["id"] for entry in (await response.json(content_type=None))["data"]]
+        except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
+            log.warning("listing the models of %s failed: %s", self._root, error)
             raise ProviderError(f"cannot list models: {_describe(error)}") from None
         default = self._default_model or (listed[0] if listed else None)
         return [ModelInfo(id=model, name=model, provider=self.name, default=model == default) for model in listed]
@@ -68,24 +89,25 @@ class OpenAIProvider(Provider):
             "messages": [{"role": turn.role, "content": turn.content} for turn in history],
         }
         try:
-            async with self._client.stream("POST", "/chat/completions", json=body) as response:
-                if response.status_code != 200:
-                    detail = (await response.aread())[:200].decode(errors="replace")
-                    raise ProviderError(f"model server answered {response.status_code}: {detail}")
-                async for line in response.aiter_lines():
-                    event = _parse_event(line)
+            async with self._client().post(f"{self._root}/chat/completions", json=body) as response:
+                if response.status != 200:
+                    raise ProviderError(f"model server answered {await _refusal(response)}")
+                async for line in response.content:  # one line at a time
+                    event = _parse_event(line.decode())
                     if event is None:
                         continue
                     if event == "[DONE]":
                         return
                     for item in _pieces(event):
                         yield item
-        except httpx.HTTPError as error:
+        except (aiohttp.ClientError, TimeoutError) as error:
+            log.warning("streaming from %s failed: %s", self._root, error)
             raise ProviderError(f"model server failed: {_describe(error)}") from None
         raise ProviderError("model server closed the stream before [DONE]")
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
     async def _first_model(self) -> str:
         models = await self.models()
@@ -122,5 +144,17 @@ def _pieces(event: Any) -> list[str | Finish]:
     return items
 
 
+async def _refusal(response: aiohttp.ClientResponse) -> str:
+    """``503: <the start of the body>``, for an answer that is not a 200."""
+    detail = (await response.content.read(200)).decode(errors="replace")
+    return f"{response.status}: {detail}"
+
+
 def _describe(error: Exception) -> str:
+    """One line for people: what went wrong (the server's log has the URL)."""
+    if isinstance(error, TimeoutError):
+        return "the model server did not answer in time"
+    if isinstance(error, aiohttp.ClientConnectorError):
+        reason = os.strerror(error.os_error.errno) if error.os_error.errno else str(error.os_error)
+        return f"cannot reach the model server ({reason.lower()})"
     return str(error) or type(error).__name__
