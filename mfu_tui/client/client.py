@@ -264,6 +264,7 @@ class ChatClient:
         if ws is not None:
             await ws.close(CloseCode.NORMAL, "closed by user")
         self._stopped("closed by user")
+        self.outbox.close()  # another client of this account may now send what is left
         for queue in self._queues:
             queue.put_nowait(None)
 

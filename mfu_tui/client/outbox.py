@@ -10,8 +10,13 @@ skipped on the next start (its ``send_message`` call never returned, so the
 message was never sent nor promised). When nothing is pending any more the
 file is emptied, so it never grows without bound.
 
-One file per server and user, so that a message typed for one account is
-never sent with another account's token.
+One journal per server and user, so that a message typed for one account is
+never sent with another account's token; and one per running client of that
+account (two terminals, say): each holds a lock on its own journal (a
+"slot"), so one never empties a journal that still holds the other's
+messages. A client that starts takes the first free slot and adopts the
+pending messages of any other slot no running client holds (one that was
+killed), so nothing is left behind.
 """
 
 from __future__ import annotations
@@ -25,7 +30,15 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; one client per account at a time there
+    fcntl = None  # type: ignore[assignment]
+
 log = logging.getLogger("mfu_tui.client")
+
+#: Most clients of one account running at once on one machine.
+MAX_SLOTS = 64
 
 
 @dataclass(frozen=True)
@@ -46,19 +59,61 @@ class Outbox:
 
     Args:
         path: The journal file; created (with its directory) on the first add.
+        lock: A descriptor holding the lock on ``path``'s slot, released by ``close``.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, lock: int | None = None) -> None:
         self.path = path
+        self._lock = lock
         self._pending: dict[str, OutboxEntry] = {}
         self._load()
 
     @classmethod
     def for_account(cls, data_dir: Path, url: str, token: str) -> Outbox:
-        """The outbox of the user of ``token`` on the server at ``url``, under ``data_dir``."""
+        """This client's outbox for the user of ``token`` on the server at ``url``, under ``data_dir``.
+
+        Takes the first slot no other running client holds, then adopts what
+        the unheld slots still have pending.
+
+        Raises:
+            OSError: ``MAX_SLOTS`` clients of this account already run here.
+        """
         key = f"{url}\0{token_subject(token)}".encode()
-        name = f"outbox-{hashlib.sha256(key).hexdigest()[:16]}.jsonl"
-        return cls(Path(data_dir) / name)
+        stem = f"outbox-{hashlib.sha256(key).hexdigest()[:16]}"
+        slots = [Path(data_dir) / (f"{stem}.jsonl" if n == 0 else f"{stem}.{n}.jsonl") for n in range(MAX_SLOTS)]
+        for path in slots:
+            lock = _try_lock(path)
+            if lock is not None:
+                outbox = cls(path, lock)
+                break
+        else:
+            raise OSError(f"{MAX_SLOTS} mfu-chat clients of this account are running already")
+        for path in slots:
+            if path != outbox.path and path.exists():
+                outbox._adopt(path)
+        return outbox
+
+    def close(self) -> None:
+        """Let go of this slot: what is pending stays on disk for the next client to send."""
+        if self._lock is not None:
+            os.close(self._lock)  # releases the lock
+            self._lock = None
+
+    def _adopt(self, path: Path) -> None:
+        """Take over the pending messages of another slot, if no running client holds it."""
+        lock = _try_lock(path)
+        if lock is None:
+            return
+        try:
+            orphan = Outbox(path)
+            for entry in orphan.pending():
+                if entry.client_message_id not in self._pending:
+                    self.add(entry)  # durable here before it is dropped there
+            if orphan.pending():
+                log.info("outbox %s: adopted %d message(s) from %s", self.path, len(orphan), path)
+                orphan._truncate()
+        finally:
+            os.close(lock)
 
     def pending(self) -> list[OutboxEntry]:
         """Messages not yet acknowledged, oldest first."""
@@ -120,6 +175,24 @@ class Outbox:
     def _truncate(self) -> None:
         with open(self.path, "wb") as journal:
             os.fsync(journal.fileno())
+
+
+def _try_lock(journal: Path) -> int | None:
+    """A descriptor holding the exclusive lock of ``journal``'s slot, or None if a running client holds it.
+
+    The lock is on a file of its own (``<journal>.lock``): the journal is
+    rewritten (emptied) while the lock is held.
+    """
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(journal.with_name(journal.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    if fcntl is None:
+        return descriptor
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(descriptor)
+        return None
+    return descriptor
 
 
 def token_subject(token: str) -> str:

@@ -68,6 +68,7 @@ def _token(claims: dict) -> str:
 
 def test_each_account_has_its_own_file(tmp_path):
     alice = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "alice"}))
+    alice.close()  # the next run, with a renewed token
     alice_renewed = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "alice", "exp": 9}))
     bob = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "bob"}))
     other_server = Outbox.for_account(tmp_path, "ws://10.0.0.1:5001/ws", _token({"sub": "alice"}))
@@ -79,3 +80,36 @@ def test_token_subject_falls_back_to_username_and_tolerates_garbage():
     assert token_subject(_token({"username": "carol"})) == "carol"
     assert token_subject("not a jwt") == ""
     assert token_subject("a.%%%.c") == ""
+
+
+def account_outbox(data_dir) -> Outbox:
+    return Outbox.for_account(data_dir, "ws://127.0.0.1:5001/ws", "not-a-jwt")
+
+
+def test_two_running_clients_of_one_account_keep_their_own_journals(tmp_path):
+    first, second = account_outbox(tmp_path), account_outbox(tmp_path)
+    first.add(entry(1))
+    second.add(entry(2))
+    second.done("m2")  # second's journal empties: first's message must survive it
+    try:
+        assert first.path != second.path
+        assert Outbox(first.path).pending() == [entry(1)]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_client_that_starts_adopts_what_stopped_clients_left(tmp_path):
+    running, stopped, killed = account_outbox(tmp_path), account_outbox(tmp_path), account_outbox(tmp_path)
+    killed.add(entry(3))
+    killed.close()  # as the kernel does when the process dies
+    stopped.add(entry(2))
+    stopped.close()
+    started = account_outbox(tmp_path)  # takes the first free slot (stopped's), adopts killed's
+    try:
+        assert started.path == stopped.path
+        assert [e.client_message_id for e in started.pending()] == ["m2", "m3"]
+        assert Outbox(killed.path).pending() == []  # adopted: sent once, from one journal
+    finally:
+        running.close()
+        started.close()

@@ -1,6 +1,7 @@
 """The outbox against the real server: offline messages, and a client process killed with one pending."""
 
 import asyncio
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -139,3 +140,32 @@ async def test_a_message_the_server_refuses_leaves_the_outbox_and_is_reported(tm
         (error,) = [e for e in events.errors if e.client_message_id]
         assert error.code == "not_found" and error.client_message_id == client_message_id
         assert len(client.outbox) == 0
+
+
+async def test_a_second_client_of_the_account_never_drops_the_first_ones_pending_message(tmp_path, make_client):
+    data_dir = tmp_path / "client-data"
+    async with running_server(tmp_path, demo_words=5) as server, FaultProxy(server.port) as proxy:
+        token = server.token()
+        proxy.reset()  # the first client (another terminal) cannot reach the server
+        first = start_child(proxy.url(), token, data_dir, "--no-wait")
+        try:
+            assert await child_says(first) == "started"
+            pending = await child_says(first, "typed in the first terminal")
+            first.send_signal(signal.SIGSTOP)  # still running, so still holding its journal, but sending nothing
+            proxy.pass_through()
+            # The second terminal, same account and data dir: its ack empties its own journal only.
+            second, events = make_client(proxy.url(), token, data_dir=data_dir)
+            await second.connect()
+            sent = await second.send_message(None, "typed in the second terminal")
+            await events.wait_for(lambda: acked(events, sent))
+        finally:
+            first.kill()
+            first.wait()
+        await second.close()
+        # The next start sends what the killed terminal had pending.
+        third, later = make_client(proxy.url(), token, data_dir=data_dir)
+        await third.connect()
+        await later.wait_for(lambda: acked(later, pending))
+        page = await third.list_chats()
+        firsts = [(await third.get_chat(chat.id)).messages[0].content for chat in page.chats]
+    assert sorted(firsts) == ["typed in the first terminal", "typed in the second terminal"]
