@@ -69,7 +69,7 @@ from mfu_tui.protocol import (
 from tests.support.cluster import Cluster
 from tests.support.figures import percentiles
 from tests.support.load import open_connections, ping_once
-from tests.support.postgres import PostgresServer, find_binaries
+from tests.support.postgres import PostgresServer, running_postgres
 from tests.support.redis import running_redis
 
 #: Handshakes one load process runs at once.
@@ -510,17 +510,12 @@ def main() -> None:
     raise_fd_limit()  # inherited by the nodes and nginx
     reports: dict[int, dict[str, Any]] = {}
     workdir = Path(tempfile.mkdtemp(prefix="mfu-bench-cluster-"))
-    # Its own temp dir: as root, PostgreSQL runs as "postgres", who cannot enter ours.
-    postgres = PostgresServer(find_binaries(), Path(tempfile.mkdtemp(prefix="mfu-bench-postgres-")))
     try:
-        postgres.start()
-        with running_redis() as redis:
+        with running_postgres() as postgres, running_redis() as redis:
             for nodes in counts:
                 reports[nodes] = run(nodes, args, workdir, postgres, redis)
     finally:
-        postgres.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-        shutil.rmtree(postgres.workdir, ignore_errors=True)
     print(f"machine: {json.dumps(machine())}")
     print(table(reports))
     if args.json:

@@ -14,6 +14,7 @@ installs when missing; without them the tests FAIL (never skip) and say so.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -93,10 +94,14 @@ class PostgresServer:
             raise RuntimeError(f"{program} failed ({result.returncode}): {result.stderr.strip()}\n{log}")
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """A PostgreSQL server for the whole session, stopped at the end."""
+@contextlib.contextmanager
+def running_postgres() -> Iterator[PostgresServer]:
+    """A fresh PostgreSQL server, stopped and its directory removed at the end, even after a failure.
+
+    For benches and harnesses; tests take the ``postgres_server`` fixture.
+    """
     binaries = find_binaries()
+    # Not under a private temporary directory: the postgres user must reach this one.
     workdir = Path(tempfile.mkdtemp(prefix="mfu-postgres-"))
     server = PostgresServer(binaries, workdir)
     try:
@@ -105,6 +110,13 @@ def postgres_server() -> Iterator[PostgresServer]:
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A PostgreSQL server for the whole session, stopped at the end."""
+    with running_postgres() as server:
+        yield server
 
 
 @pytest.fixture
