@@ -656,6 +656,10 @@ class ChatClient:
     async def _on_error_frame(self, frame: Error) -> None:
         if frame.code == "not_found" and frame.chat_id is not None:
             self._cancels.pop(frame.chat_id, None)
+            if frame.message_id is not None and self._streams.gone(frame.message_id):
+                # A resume of an answer whose chat was deleted: it ends here, not at every reconnect.
+                if self._busy.get(frame.chat_id) == frame.message_id:
+                    del self._busy[frame.chat_id]
         if frame.client_edit_id is not None:  # refused: sending it again would be refused again
             self._edits.pop(frame.client_edit_id, None)
             self._edits_resent.discard(frame.client_edit_id)

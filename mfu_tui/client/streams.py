@@ -133,6 +133,16 @@ class StreamTracker:
         self._streams[message_id] = stream
         return self._resume(stream)
 
+    def gone(self, message_id: str) -> bool:
+        """The server no longer has this message (its chat was deleted): stop following it.
+
+        Returns True if it was being followed.
+        """
+        followed = message_id in self._streams
+        self._reloading.discard(message_id)
+        self._finish(message_id)
+        return followed
+
     def reload_failed(self, message_id: str) -> None:
         """The reload failed: keep the message so that the next reconnect resumes it again."""
         self._reloading.discard(message_id)

@@ -165,6 +165,11 @@ class Generation:
                 finish,
                 stored,  # type: ignore[arg-type]
             )
+        except LookupError:
+            # Its chat was deleted meanwhile, or another node ended it when this
+            # node's lease ran out: whoever follows it has been told already.
+            log.info("answer %s was gone when it ended (chat deleted, or ended by another node)", self.message_id)
+            return
         except Exception:
             log.exception("could not store the end of %s", self.message_id)
             chat = None

@@ -7,7 +7,8 @@ also publishes every frame to Redis, where the other nodes pick it up:
   ``message_edited``); a node listens to it while that user has a connection there;
 - ``mfu:chat:<chat id>`` carries a chat's frames (``chunk``, ``complete``,
   ``cancel``, ``error``); a node listens while one of its connections follows the chat;
-- ``mfu:cancel`` asks whichever node runs a generation to stop it; every node listens.
+- ``mfu:cancel`` asks whichever node runs a generation to stop it, and
+  ``mfu:drop`` to forget the subscriptions to a deleted chat; every node listens.
 
 A payload is the publishing process's 8-byte origin tag, then the frame as
 sent on the WebSocket, so a node skips its own frames (it delivered them
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 USER_CHANNEL = "mfu:user:"
 CHAT_CHANNEL = "mfu:chat:"
 CANCEL_CHANNEL = "mfu:cancel"
+DROP_CHANNEL = "mfu:drop"
 
 #: Seconds between two attempts to reach Redis again after the link broke.
 RECONNECT_DELAY = 1.0
@@ -128,7 +130,7 @@ class RedisHub(LocalHub):
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()
         self._pubsub = self._client.pubsub()
-        channels = [CANCEL_CHANNEL, *(USER_CHANNEL + user for user in self._by_user)]
+        channels = [CANCEL_CHANNEL, DROP_CHANNEL, *(USER_CHANNEL + user for user in self._by_user)]
         channels += [CHAT_CHANNEL + chat_id for chat_id in self._by_chat]
         await self._pubsub.subscribe(*channels)
         await self._client.ping()
@@ -157,6 +159,10 @@ class RedisHub(LocalHub):
             self._change("subscribe", CHAT_CHANNEL + chat_id)
 
     def drop_chat(self, chat_id: str) -> None:
+        self._drop_here(chat_id)
+        self._publish(DROP_CHANNEL, chat_id.encode())
+
+    def _drop_here(self, chat_id: str) -> None:
         if chat_id in self._by_chat:
             self._change("unsubscribe", CHAT_CHANNEL + chat_id)
         super().drop_chat(chat_id)
@@ -266,6 +272,8 @@ class RedisHub(LocalHub):
         elif channel == CANCEL_CHANNEL and self.on_cancel is not None:
             user, chat_id, message_id = json.loads(data)
             self.on_cancel(user, chat_id, message_id)
+        elif channel == DROP_CHANNEL:
+            self._drop_here(data.decode())
 
     async def _link_lost(self, error: Exception) -> None:
         log.error("lost the link to the broker (%s); closing this node's connections and reconnecting", error)

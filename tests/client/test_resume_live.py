@@ -177,3 +177,29 @@ async def test_a_regenerated_answer_cut_by_a_reset_arrives_whole(tmp_path, make_
         await events.wait_for(lambda: len(events.of_type(Complete)) == 2)
         text = assert_delivered_once_in_order(events, reply_id)
         assert text == await stored_text(client, ack.chat_id, reply_id)
+
+
+async def test_an_answer_whose_chat_vanished_is_resumed_once_then_forgotten(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=3000, demo_delay_ms=10) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token())
+        await client.connect()
+        await client.send_message(None, "a long answer please")
+        await events.wait_for(lambda: events.of_type(Chunk))
+        reply_id = events.of_type(Ack)[0].reply_id
+        (generation,) = server.server.generations.running()
+        # What another node's delete_chat does: the rows go, the answer ends with no frame here.
+        await server.server.store.delete_chat("alice", events.of_type(Ack)[0].chat_id)
+        await generation.stop("cancelled")
+
+        def refusals() -> int:
+            return sum(1 for error in events.errors if error.code == "not_found" and error.message_id == reply_id)
+
+        proxy.reset()  # a reconnect: the resume of that answer is refused
+        proxy.pass_through()
+        await events.wait_for(lambda: refusals() == 1)
+        proxy.reset()  # another, with a message waiting: the outbox is sent after any resume
+        await events.wait_status(Status.RECONNECTING)
+        later = await client.send_message(None, "a new chat")
+        proxy.pass_through()
+        await events.wait_for(lambda: any(ack.client_message_id == later for ack in events.of_type(Ack)))
+    assert refusals() == 1  # not resumed again

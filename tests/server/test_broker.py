@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import AsyncIterator
 
+import pytest
+
 from mfu_tui.client import Backoff, ChatClient, Status
-from mfu_tui.protocol import ChatUpdated, Chunk, Complete, Subscribe
+from mfu_tui.protocol import ChatUpdated, Chunk, Complete, DeleteChat, Error, GetChat, Ping, Pong, Result, Subscribe
 from mfu_tui.server.store.postgres import PostgresStore
-from tests.server.peer import peer, text_of
+from tests.server.peer import TIMEOUT, peer, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.support.recorder import Recorder
 from tests.support.redis import RedisServer, running_redis
-from tests.support.server import RunningServer, http_get, new_secret, running_server
+from tests.support.server import RunningServer, ServerProcess, http_get, new_secret, running_server
 
 
 @contextlib.asynccontextmanager
@@ -87,3 +90,56 @@ def _kill(redis: RedisServer) -> None:
     assert redis.process is not None
     redis.process.kill()
     redis.process.wait(10)
+
+
+def test_an_unreachable_broker_refuses_to_start_with_one_line_without_the_password(tmp_path):
+    with socket.socket() as probe:  # a loopback port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = ServerProcess(tmp_path, "--broker", f"redis://:hunter2@127.0.0.1:{port}/0")
+    with pytest.raises(RuntimeError, match="did not start"):
+        process.start(timeout=20)
+    assert process.wait() == 1
+    lines = [line for line in process.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith(
+        f"mfu-chat serve: cannot reach the broker redis://:***@127.0.0.1:{port}/0"
+    )
+    assert "hunter2" not in process.stderr
+
+
+async def test_a_chat_deleted_on_another_node_stops_its_answer_there(tmp_path, postgres_url):
+    with running_redis() as redis:
+        # An answer of 30 s: only the relayed cancel ends it within the wait below.
+        async with two_nodes(tmp_path, postgres_url, redis.url, demo_words=3000, demo_delay_ms=10) as (first, second):
+            async with peer(first.url, first.token()) as alice, peer(second.url, second.token()) as elsewhere:
+                ack = await send_message(alice, "a long answer please")
+                await alice.expect(Chunk)
+                (generation,) = first.server.generations.running()
+                await elsewhere.send(DeleteChat(request_id="delete", chat_id=ack.chat_id))
+                await elsewhere.expect(Result, request_id="delete")
+                deleted = await alice.expect(ChatUpdated, deleted=True)
+                await asyncio.wait_for(generation.task, TIMEOUT)  # stopped by the relayed cancel
+                detail_error = await _get_chat_error(alice, ack.chat_id)
+    assert deleted.chat.id == ack.chat_id
+    assert detail_error.code == "not_found"
+
+
+async def test_an_answer_whose_reply_vanished_elsewhere_ends_quietly(tmp_path, caplog):
+    async with running_server(tmp_path, demo_words=3000, demo_delay_ms=10) as srv, peer(srv.url, srv.token()) as alice:
+        ack = await send_message(alice, "a long answer please")
+        await alice.expect(Chunk)
+        (generation,) = srv.server.generations.running()
+        await srv.server.store.delete_chat("alice", ack.chat_id)  # what another node's delete does
+        await generation.stop("cancelled")
+        await alice.send(Ping(ts=1.0))
+        frames = []
+        while not isinstance(frame := await alice.recv(), Pong):
+            frames.append(frame)
+    # No error and no end for a reply that no longer exists: whoever follows it was told already.
+    assert not [frame for frame in frames if isinstance(frame, (Error, Complete))]
+    assert not [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def _get_chat_error(client, chat_id: str) -> Error:
+    await client.send(GetChat(request_id="after", chat_id=chat_id))
+    return await client.expect(Error, request_id="after")
