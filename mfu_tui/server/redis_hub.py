@@ -49,6 +49,9 @@ DROP_CHANNEL = "mfu:drop"
 #: Seconds between two attempts to reach Redis again after the link broke.
 RECONNECT_DELAY = 1.0
 
+#: Most frames kept for the broker while it is out of reach (a few MB of chunks).
+MAX_BACKLOG = 100_000
+
 
 class BrokerUnavailable(OSError):
     """Redis cannot be reached (or redis-py is missing); one line for the operator."""
@@ -211,10 +214,26 @@ class RedisHub(LocalHub):
                     for channel, payload in batch:
                         pipe.publish(channel, payload)
                     await pipe.execute()
-            except Exception as error:  # the reader notices the broken link and handles it
-                log.error("could not publish %d frame(s) to the broker: %s", len(batch), error)
-            if self._stopping:
-                self._outbox_ready.set()  # one more round: return once nothing is left
+            except Exception as error:
+                if self._stopping:
+                    log.error("could not publish %d frame(s) before stopping: %s", len(batch), error)
+                    return
+                # Kept, in order, and sent once the link is back: a follower on another
+                # node then gets the rest of an answer late rather than never.
+                log.warning("could not publish %d frame(s) to the broker (%s); trying again", len(batch), error)
+                self._outbox.extendleft(reversed(batch))
+                self._trim_backlog()
+                await asyncio.sleep(RECONNECT_DELAY)
+            if self._outbox or self._stopping:
+                self._outbox_ready.set()  # the frames kept back, or one more round before stopping
+
+    def _trim_backlog(self) -> None:
+        """Keep at most ``MAX_BACKLOG`` unsent frames; a follower that misses the oldest resumes them."""
+        excess = len(self._outbox) - MAX_BACKLOG
+        if excess > 0:
+            log.error("the broker has been out of reach too long: dropping %d unsent frame(s)", excess)
+            for _ in range(excess):
+                self._outbox.popleft()
 
     async def _change_forever(self) -> None:
         """Send subscription changes in order; a barrier becomes a PING whose PONG releases it."""

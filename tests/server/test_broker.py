@@ -18,6 +18,7 @@ from mfu_tui.protocol import ChatUpdated, Chunk, Complete, DeleteChat, Error, Ge
 from mfu_tui.server.store.postgres import PostgresStore
 from tests.server.peer import TIMEOUT, peer, text_of
 from tests.server.test_generation import get_chat, send_message
+from tests.support.proxy import FaultProxy
 from tests.support.recorder import Recorder
 from tests.support.redis import RedisServer, running_redis
 from tests.support.server import RunningServer, ServerProcess, http_get, new_secret, running_server
@@ -143,3 +144,29 @@ async def test_an_answer_whose_reply_vanished_elsewhere_ends_quietly(tmp_path, c
 async def _get_chat_error(client, chat_id: str) -> Error:
     await client.send(GetChat(request_id="after", chat_id=chat_id))
     return await client.expect(Error, request_id="after")
+
+
+async def test_what_a_node_could_not_publish_reaches_the_other_nodes_once_its_link_is_back(tmp_path, postgres_url):
+    secret = new_secret()
+    common = {"db_path": postgres_url, "secret": secret, "lease": 30.0, "demo_words": 300, "demo_delay_ms": 5}
+    with running_redis() as redis:
+        async with FaultProxy(redis.port) as link:  # node-a's own road to Redis
+            broker_a = f"redis://127.0.0.1:{link.port}/0"
+            async with (
+                running_server(tmp_path, node_id="node-a", broker=broker_a, **common) as first,
+                running_server(tmp_path, node_id="node-b", broker=redis.url, **common) as second,
+                peer(first.url, first.token()) as alice,
+                peer(second.url, second.token()) as follower,
+            ):
+                ack = await send_message(alice, "a long answer please")
+                await follower.send(Subscribe(chat_id=ack.chat_id))
+                first_seen = await follower.expect(Chunk)
+                link.reset()  # node-a loses Redis; its answer goes on, its frames wait
+                assert await alice.close_code() == 1013
+                link.pass_through()
+                chunks, end = await follower.stream(ack.reply_id)  # the rest, once node-a is back
+                detail = await get_chat(follower, ack.chat_id)
+    seen = [first_seen, *chunks]
+    assert isinstance(end, Complete) and end.finish_reason == "stop"
+    assert [chunk.seq for chunk in seen] == list(range(first_seen.seq, end.seq + 1))
+    assert detail.messages[-1].content.endswith(text_of(seen))
