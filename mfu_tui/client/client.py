@@ -34,7 +34,7 @@ from websockets.exceptions import (
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.outbox import Outbox, OutboxEntry
+from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
 from mfu_tui.protocol import (
@@ -161,12 +161,22 @@ class ChatClient:
         # Chats to (re)subscribe after every connect, in order.
         self._chats: dict[str, None] = {}
         # Edits not confirmed yet (by their message_edited, or an error naming them),
-        # by clientEditId: sent again after every connect, since a connection that
-        # died unnoticed may have swallowed them. The server applies each once.
-        self._edits: dict[str, EditMessage] = {}
-        # Edits sent on an earlier connection: after their message_edited the
-        # regenerated answer is resumed, since part of it may have been missed.
-        self._edits_resent: set[str] = set()
+        # by clientEditId: on disk in the outbox, and sent again after every connect,
+        # since a connection that died unnoticed may have swallowed them. The server
+        # applies each once.
+        self._edits: dict[str, EditMessage] = {
+            edit.client_edit_id: EditMessage(
+                chat_id=edit.chat_id,
+                message_id=edit.message_id,
+                content=edit.content,
+                regenerate=edit.regenerate,
+                client_edit_id=edit.client_edit_id,
+            )
+            for edit in self.outbox.pending_edits()
+        }
+        # Edits sent on an earlier connection or by an earlier process: after their
+        # message_edited the regenerated answer is resumed, since part of it may have been missed.
+        self._edits_resent: set[str] = set(self._edits)
         # Cancels not answered yet (by the end of that chat's answer, or not_found),
         # by chat: sent again after every connect, since a connection that died
         # unnoticed may have swallowed them. A repeated cancel is harmless.
@@ -301,7 +311,7 @@ class ChatClient:
         if isinstance(frame, EditMessage):
             if frame.client_edit_id is None:
                 frame = msgspec.structs.replace(frame, client_edit_id=_new_id())
-            self._edits[frame.client_edit_id] = frame  # type: ignore[index]
+            await self._keep_edit(frame)
         ws = self._ws
         if ws is not None:
             with contextlib.suppress(ConnectionClosed):  # resent after the reconnect
@@ -634,7 +644,8 @@ class ChatClient:
             self._emit(frame)
 
     async def _on_edited(self, frame: MessageEdited) -> None:
-        self._edits.pop(frame.client_edit_id or "", None)
+        if frame.client_edit_id is not None:
+            await self._edit_done(frame.client_edit_id)
         if frame.reply_id is not None:
             # A regenerated answer: track it like an acked one, so a reconnect resumes it.
             if self._streams.expect(frame.chat_id, frame.reply_id):
@@ -661,7 +672,7 @@ class ChatClient:
                 if self._busy.get(frame.chat_id) == frame.message_id:
                     del self._busy[frame.chat_id]
         if frame.client_edit_id is not None:  # refused: sending it again would be refused again
-            self._edits.pop(frame.client_edit_id, None)
+            await self._edit_done(frame.client_edit_id)
             self._edits_resent.discard(frame.client_edit_id)
         pending = self._requests.get(frame.request_id) if frame.request_id else None
         if pending is not None:
@@ -779,6 +790,19 @@ class ChatClient:
             await self.subscribe(entry.chat_id)
         self._wake.set()
         await self._pump_outbox()
+
+    async def _keep_edit(self, frame: EditMessage) -> None:
+        """Write an edit to the outbox (durable before it is sent) and remember it for resending."""
+        assert frame.client_edit_id is not None
+        edit = PendingEdit(frame.client_edit_id, frame.chat_id, frame.message_id, frame.content, frame.regenerate)
+        async with self._outbox_lock:
+            await asyncio.to_thread(self.outbox.add_edit, edit)
+        self._edits[frame.client_edit_id] = frame
+
+    async def _edit_done(self, client_edit_id: str) -> None:
+        if self._edits.pop(client_edit_id, None) is not None:
+            async with self._outbox_lock:
+                await asyncio.to_thread(self.outbox.edit_done, client_edit_id)
 
     async def _pump_outbox(self) -> None:
         """Send the first pending message of each chat that is free to take one."""

@@ -1,13 +1,14 @@
-"""The outbox: user messages kept on disk until the server acknowledges them.
+"""The outbox: user messages (and edits) kept on disk until the server acknowledges them.
 
 Why an append-only JSON-lines journal rather than SQLite: the outbox holds
 a handful of short records at a time, is written by one process, and needs
-exactly two operations, "add" (durable before the first send) and "done"
-(on ``ack``). Appending one line and calling ``fsync`` gives the durability
-with nothing to configure, the file stays readable with ``cat`` when a user
-asks "where did my message go?", and a line cut short by a crash is simply
-skipped on the next start (its ``send_message`` call never returned, so the
-message was never sent nor promised). When nothing is pending any more the
+exactly two operations per record, "add" (durable before the first send)
+and "done" (on ``ack``; for an edit, its ``message_edited``). Appending one
+line and calling ``fsync`` gives the durability with nothing to configure,
+the file stays readable with ``cat`` when a user asks "where did my message
+go?", and a line cut short by a crash is simply skipped on the next start
+(its ``send_message`` call never returned, so the message was never sent
+nor promised). When nothing is pending any more the
 file is emptied, so it never grows without bound.
 
 One journal per server and user, so that a message typed for one account is
@@ -54,6 +55,17 @@ class OutboxEntry:
     model_id: str | None = None
 
 
+@dataclass(frozen=True)
+class PendingEdit:
+    """One ``edit_message`` waiting for its ``message_edited`` (the server applies it once)."""
+
+    client_edit_id: str
+    chat_id: str
+    message_id: str
+    content: str
+    regenerate: bool = False
+
+
 class Outbox:
     """Pending user messages, in the order they were written, backed by a journal file.
 
@@ -66,6 +78,7 @@ class Outbox:
         self.path = path
         self._lock = lock
         self._pending: dict[str, OutboxEntry] = {}
+        self._edits: dict[str, PendingEdit] = {}
         self._load()
 
     @classmethod
@@ -109,8 +122,11 @@ class Outbox:
             for entry in orphan.pending():
                 if entry.client_message_id not in self._pending:
                     self.add(entry)  # durable here before it is dropped there
-            if orphan.pending():
-                log.info("outbox %s: adopted %d message(s) from %s", self.path, len(orphan), path)
+            for edit in orphan.pending_edits():
+                if edit.client_edit_id not in self._edits:
+                    self.add_edit(edit)
+            if orphan.pending() or orphan.pending_edits():
+                log.info("outbox %s: adopted what %s left", self.path, path)
                 orphan._truncate()
         finally:
             os.close(lock)
@@ -118,6 +134,10 @@ class Outbox:
     def pending(self) -> list[OutboxEntry]:
         """Messages not yet acknowledged, oldest first."""
         return list(self._pending.values())
+
+    def pending_edits(self) -> list[PendingEdit]:
+        """Edits not yet confirmed, oldest first."""
+        return list(self._edits.values())
 
     def __len__(self) -> int:
         return len(self._pending)
@@ -130,19 +150,33 @@ class Outbox:
         self._append({"op": "add", **asdict(entry)}, sync=True)
         self._pending[entry.client_message_id] = entry
 
+    def add_edit(self, edit: PendingEdit) -> None:
+        """Write ``edit`` to disk and ``fsync`` it; return only once it is durable."""
+        self._append({"op": "edit", **asdict(edit)}, sync=True)
+        self._edits[edit.client_edit_id] = edit
+
     def done(self, client_message_id: str) -> OutboxEntry | None:
         """Forget an acknowledged (or refused) message; returns it, or ``None`` if unknown."""
         entry = self._pending.pop(client_message_id, None)
-        if entry is None:
-            return None
-        if self._pending:
-            # Not fsynced: if this line is lost in a crash the message is sent
-            # once more, and the server answers a known clientMessageId with
-            # the same ack without storing it again.
-            self._append({"op": "done", "client_message_id": client_message_id}, sync=False)
+        if entry is not None:
+            self._forget("client_message_id", client_message_id)
+        return entry
+
+    def edit_done(self, client_edit_id: str) -> PendingEdit | None:
+        """Forget a confirmed (or refused) edit; returns it, or ``None`` if unknown."""
+        edit = self._edits.pop(client_edit_id, None)
+        if edit is not None:
+            self._forget("client_edit_id", client_edit_id)
+        return edit
+
+    def _forget(self, key: str, value: str) -> None:
+        if self._pending or self._edits:
+            # Not fsynced: if this line is lost in a crash the record is sent
+            # once more, and the server answers a known clientMessageId (or
+            # clientEditId) as the first time without applying it again.
+            self._append({"op": "done", key: value}, sync=False)
         else:
             self._truncate()
-        return entry
 
     def _load(self) -> None:
         try:
@@ -156,12 +190,20 @@ class Outbox:
                 if op == "add":
                     entry = OutboxEntry(**record)
                     self._pending[entry.client_message_id] = entry
+                elif op == "edit":
+                    edit = PendingEdit(**record)
+                    self._edits[edit.client_edit_id] = edit
+                elif op == "done" and "client_edit_id" in record:
+                    self._edits.pop(record["client_edit_id"], None)
                 elif op == "done":
                     self._pending.pop(record["client_message_id"], None)
             except (ValueError, KeyError, TypeError):
                 log.warning("outbox %s: skipping unreadable line %d", self.path, number)
-        if self._pending:
-            log.info("outbox %s: %d message(s) pending from an earlier run", self.path, len(self._pending))
+        if self._pending or self._edits:
+            log.info(
+                "outbox %s: %d message(s) and %d edit(s) pending from an earlier run",
+                self.path, len(self._pending), len(self._edits),
+            )  # fmt: skip
 
     def _append(self, record: dict[str, object], *, sync: bool) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 import pytest
 
+from mfu_tui.client import Status
 from mfu_tui.protocol import Ack, Complete, MessageEdited
 from tests.support.proxy import FaultProxy
 from tests.support.recorder import assert_delivered_once_in_order
@@ -67,3 +68,28 @@ async def test_an_edit_the_server_refuses_is_not_sent_again(tmp_path, make_clien
     assert [(error.code, error.message_id) for error in events.errors] == [("bad_request", ack.reply_id)]
     assert edited(events, client_edit_id) == []
     assert detail.messages[-1].content != "an answer is not editable"
+
+
+async def test_an_edit_given_offline_survives_a_restart_of_the_client(tmp_path, make_client):
+    data_dir = tmp_path / "client-data"
+    async with running_server(tmp_path, demo_words=5, demo_delay_ms=0) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token(), data_dir=data_dir)
+        await client.connect()
+        await client.send_message(None, "first question")
+        await events.wait_for(lambda: events.of_type(Ack) and completed(events, events.of_type(Ack)[0].reply_id))
+        ack = events.of_type(Ack)[0]
+        proxy.reset()  # offline
+        await events.wait_status(Status.RECONNECTING)
+        client_edit_id = await client.edit_message(ack.chat_id, ack.message_id, "better question", regenerate=True)
+        await client.close()  # the user quits before the network is back
+        proxy.pass_through()
+
+        restarted, later = make_client(proxy.url(), server.token(), data_dir=data_dir)
+        await restarted.connect()
+        await later.wait_for(lambda: edited(later, client_edit_id))
+        reply_id = edited(later, client_edit_id)[0].reply_id
+        await later.wait_for(lambda: completed(later, reply_id))
+        detail = await restarted.get_chat(ack.chat_id)
+    assert [(m.role, m.content) for m in detail.messages][0] == ("user", "better question")
+    assert [m.id for m in detail.messages if m.role == "assistant"] == [reply_id]
+    assert restarted.outbox.pending_edits() == []

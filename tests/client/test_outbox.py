@@ -3,7 +3,7 @@
 import base64
 import json
 
-from mfu_tui.client.outbox import Outbox, OutboxEntry, token_subject
+from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, token_subject
 
 
 def entry(n: int, chat: str | None = "c1") -> OutboxEntry:
@@ -102,6 +102,7 @@ def test_two_running_clients_of_one_account_keep_their_own_journals(tmp_path):
 def test_a_client_that_starts_adopts_what_stopped_clients_left(tmp_path):
     running, stopped, killed = account_outbox(tmp_path), account_outbox(tmp_path), account_outbox(tmp_path)
     killed.add(entry(3))
+    killed.add_edit(edit(3))
     killed.close()  # as the kernel does when the process dies
     stopped.add(entry(2))
     stopped.close()
@@ -109,7 +110,26 @@ def test_a_client_that_starts_adopts_what_stopped_clients_left(tmp_path):
     try:
         assert started.path == stopped.path
         assert [e.client_message_id for e in started.pending()] == ["m2", "m3"]
-        assert Outbox(killed.path).pending() == []  # adopted: sent once, from one journal
+        assert started.pending_edits() == [edit(3)]
+        assert (Outbox(killed.path).pending(), Outbox(killed.path).pending_edits()) == ([], [])  # adopted: sent once
     finally:
         running.close()
         started.close()
+
+
+def edit(n: int) -> PendingEdit:
+    return PendingEdit(client_edit_id=f"e{n}", chat_id="c1", message_id=f"m{n}", content=f"edited {n}", regenerate=True)
+
+
+def test_edits_are_kept_beside_messages_until_confirmed(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    outbox = Outbox(path)
+    outbox.add(entry(1))
+    outbox.add_edit(edit(1))
+    outbox.add_edit(edit(2))
+    outbox.edit_done("e1")
+    again = Outbox(path)  # a restart
+    outbox.done("m1")
+    outbox.edit_done("e2")  # nothing left: the journal is emptied
+    assert (again.pending(), again.pending_edits()) == ([entry(1)], [edit(2)])
+    assert path.read_bytes() == b""
