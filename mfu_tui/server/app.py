@@ -230,4 +230,4 @@ def _make_hub(config: ServerConfig) -> Hub:
         return LocalHub()
     from mfu_tui.server.redis_hub import RedisHub
 
-    return RedisHub(config.broker)
+    return RedisHub(config.broker, heartbeat=config.broker_heartbeat)

@@ -44,6 +44,9 @@ class ServerConfig:
     node_id: str | None = None
     """This node's name (``--node-id``, ``MFU_NODE_ID``); ``None`` means ``HOST:PORT`` (random for port 0)."""
 
+    broker_heartbeat: float = 5.0
+    """Seconds of silence on the link to Redis before a PING; no PONG within as long again: the link is lost."""
+
     lease: float = 10.0
     """Seconds a node's claim on its running answers lasts unless renewed (renewed every third of it)."""
 

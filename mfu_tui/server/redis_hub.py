@@ -16,6 +16,10 @@ already) and never decodes the others'. One task publishes, in order, on
 one connection; Redis keeps that order for every subscriber, so a stream's
 chunks reach other nodes in ``seq`` order.
 
+A link that goes silent is noticed too: after ``heartbeat`` seconds with
+nothing to read, the node PINGs Redis, and a PING unanswered after as long
+again counts as a broken link.
+
 If the link to Redis breaks, this node can no longer tell its connections
 what happens elsewhere, so it closes them (``on_link_lost``), refuses new
 ones while ``linked`` is false (clients reconnect, through the load balancer
@@ -62,11 +66,13 @@ class RedisHub(LocalHub):
 
     Args:
         url: ``redis://[:password@]host[:port][/db]`` (or ``rediss://``).
+        heartbeat: Seconds of silence on the link before a PING, and how long its PONG may take.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, heartbeat: float = 5.0) -> None:
         super().__init__()
         self.url = url
+        self.heartbeat = heartbeat
         self._origin = secrets.token_bytes(8)
         self._client: redis.asyncio.Redis | None = None
         self._pubsub: Any = None
@@ -94,10 +100,12 @@ class RedisHub(LocalHub):
         from redis.backoff import NoBackoff
 
         # No silent retries: a broken link must reach ``_link_lost``, or frames sent meanwhile vanish unnoticed.
-        self._client = redis.asyncio.Redis.from_url(self.url, retry=Retry(NoBackoff(), 0))
+        self._client = redis.asyncio.Redis.from_url(
+            self.url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=self.heartbeat
+        )
         try:
             await self._connect()
-        except (OSError, redis.RedisError) as error:
+        except (OSError, TimeoutError, redis.RedisError) as error:
             await self._client.aclose()
             raise BrokerUnavailable(f"cannot reach the broker {redact_password(self.url)}: {error}") from None
         loop = asyncio.get_running_loop()
@@ -127,7 +135,15 @@ class RedisHub(LocalHub):
             await self._client.aclose()
 
     async def _connect(self) -> None:
-        """Open the subscriber connection and listen to every channel this node needs now."""
+        """Open the subscriber connection and listen to every channel this node needs now.
+
+        Raises:
+            TimeoutError: Redis did not answer within twice ``heartbeat`` (a silent link).
+        """
+        async with asyncio.timeout(2 * self.heartbeat):
+            await self._subscribe_afresh()
+
+    async def _subscribe_afresh(self) -> None:
         assert self._client is not None
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
@@ -182,10 +198,14 @@ class RedisHub(LocalHub):
         self._publish(CANCEL_CHANNEL, json.dumps([user, chat_id, message_id]).encode())
 
     async def sync(self) -> None:
+        await self._barrier()
+
+    def _barrier(self) -> asyncio.Future[None]:
+        """A future resolved once Redis has answered everything sent to it before (a PING behind them)."""
         barrier: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._changes.append(barrier)
         self._changes_ready.set()
-        await barrier
+        return barrier
 
     # --- the three tasks --------------------------------------------------------
 
@@ -210,11 +230,12 @@ class RedisHub(LocalHub):
                     return
                 continue
             try:
-                async with self._client.pipeline(transaction=False) as pipe:
+                # Bounded: a silent link must not hold the frames (or a stop) forever.
+                async with asyncio.timeout(2 * self.heartbeat), self._client.pipeline(transaction=False) as pipe:
                     for channel, payload in batch:
                         pipe.publish(channel, payload)
                     await pipe.execute()
-            except Exception as error:
+            except Exception as error:  # a timeout too: then some may have gone, and go twice (seq dedups)
                 if self._stopping:
                     log.error("could not publish %d frame(s) before stopping: %s", len(batch), error)
                     return
@@ -259,16 +280,22 @@ class RedisHub(LocalHub):
 
     async def _read_forever(self) -> None:
         """Deliver the other nodes' frames to this node's connections; reconnect when the link breaks."""
+        heartbeat: asyncio.Future[None] | None = None
         while True:
             try:
-                message = await self._pubsub.get_message(timeout=None)
+                message = await self._pubsub.get_message(timeout=self.heartbeat)
+                if message is None:  # quiet for a while: is Redis still there?
+                    if heartbeat is not None and not heartbeat.done():
+                        raise ConnectionError(f"no answer to a PING within {self.heartbeat:g} s")
+                    heartbeat = self._barrier()
+                    continue
             except asyncio.CancelledError:
                 raise
             except Exception as error:
+                heartbeat = None
                 await self._link_lost(error)
                 continue
-            if message is not None:
-                self._dispatch(message)
+            self._dispatch(message)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
         kind = message["type"]
@@ -308,7 +335,7 @@ class RedisHub(LocalHub):
             await asyncio.sleep(RECONNECT_DELAY)
             try:
                 await self._connect()
-            except Exception as retry_error:
+            except Exception as retry_error:  # refused, or silent (the connect's own timeout)
                 log.debug("broker still unreachable: %s", retry_error)
                 continue
             log.info("the link to the broker is back")

@@ -170,3 +170,19 @@ async def test_what_a_node_could_not_publish_reaches_the_other_nodes_once_its_li
     assert isinstance(end, Complete) and end.finish_reason == "stop"
     assert [chunk.seq for chunk in seen] == list(range(first_seen.seq, end.seq + 1))
     assert detail.messages[-1].content.endswith(text_of(seen))
+
+
+async def test_a_silent_link_to_redis_is_noticed_by_the_heartbeat(tmp_path, postgres_url):
+    settings = {"db_path": postgres_url, "secret": new_secret(), "broker_heartbeat": 0.3}
+    with running_redis() as redis:
+        async with FaultProxy(redis.port) as link:
+            broker = f"redis://127.0.0.1:{link.port}/0"
+            async with (
+                running_server(tmp_path, node_id="node-a", broker=broker, **settings) as node,
+                peer(node.url, node.token()) as alice,
+            ):
+                link.blackhole()  # no reset, no FIN: Redis just stops answering
+                code = await alice.close_code()
+                refused = await asyncio.to_thread(health, node)
+                link.pass_through()
+    assert (code, refused) == (1013, 503)
