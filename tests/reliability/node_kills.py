@@ -34,7 +34,7 @@ from pathlib import Path
 import asyncpg
 
 from mfu_tui.client import Backoff, ChatClient
-from tests.reliability.server_kills import ROUND_TIMEOUT, KillReport, Recorder, _check
+from tests.reliability.server_kills import ROUND_TIMEOUT, KillReport, Recorder, _check, kill_point
 from tests.support.cluster import Cluster
 from tests.support.postgres import running_postgres
 from tests.support.redis import running_redis
@@ -64,15 +64,8 @@ async def run(kills: int, seed: int, workdir: Path, database_url: str, broker_ur
             for round_number in range(kills):
                 client_message_id = await client.send_message(None, f"Question {round_number} of run {seed}")
                 sent.append(client_message_id)
-                kill_at = rng.choice([0, rng.randint(1, words // 2), rng.randint(1, words // 2), words + 1])
-
-                def reached() -> bool:
-                    reply = recorder.replies.get(client_message_id)
-                    if reply is None:
-                        return kill_at == 0
-                    return reply in recorder.ends or len(recorder.seqs.get(reply, ())) >= kill_at
-
-                await recorder.until(reached, ROUND_TIMEOUT)
+                kill_at = kill_point(rng, words)
+                await recorder.until(lambda: recorder.reached(client_message_id, kill_at), ROUND_TIMEOUT)
                 on_it = cluster.nodes_with_clients()
                 others = [index for index in range(len(cluster.nodes)) if index not in on_it]
                 victim = rng.choice(on_it) if on_it and (rng.random() < 2 / 3 or not others) else rng.choice(others)
@@ -84,16 +77,11 @@ async def run(kills: int, seed: int, workdir: Path, database_url: str, broker_ur
                 if back_at_once:
                     node.start()
 
-                def finished() -> bool:
-                    reply = recorder.replies.get(client_message_id)
-                    return reply is not None and reply in recorder.ends
-
-                if not await recorder.until(finished, ROUND_TIMEOUT):
+                if not await recorder.until(lambda: recorder.finished(client_message_id), ROUND_TIMEOUT):
                     report.stuck += 1
-                    reply = recorder.replies.get(client_message_id)
                     report.incidents.append(
-                        f"round {round_number}: killed node {victim} at {kill_at}; reply {reply}, "
-                        f"{len(recorder.seqs.get(reply, ()))} chunks, state {client.state}"
+                        f"round {round_number}: killed node {victim} at {kill_at}; "
+                        f"{recorder.progress(client_message_id)}, state {client.state}"
                     )
                 if not back_at_once:
                     node.start()

@@ -104,6 +104,23 @@ class Recorder:
             return
         self.changed.set()
 
+    def reached(self, client_message_id: str, kill_at: int) -> bool:
+        """True once the answer to ``client_message_id`` is at its kill point (see ``kill_point``)."""
+        reply = self.replies.get(client_message_id)
+        if reply is None:
+            return kill_at == 0
+        return reply in self.ends or len(self.seqs.get(reply, ())) >= kill_at
+
+    def finished(self, client_message_id: str) -> bool:
+        """True once the answer to ``client_message_id`` has ended."""
+        reply = self.replies.get(client_message_id)
+        return reply is not None and reply in self.ends
+
+    def progress(self, client_message_id: str) -> str:
+        """Where the answer to ``client_message_id`` stands, for an incident line."""
+        reply = self.replies.get(client_message_id)
+        return f"reply {reply}, {len(self.seqs.get(reply, ()))} chunks"  # type: ignore[arg-type]
+
     async def until(self, condition, timeout: float) -> bool:
         """Wait until ``condition()`` holds (re-checked on each recorded frame)."""
         deadline = asyncio.get_running_loop().time() + timeout
@@ -117,6 +134,14 @@ class Recorder:
             except asyncio.TimeoutError:
                 return condition()
         return True
+
+
+def kill_point(rng: random.Random, words: int) -> int:
+    """Where a round kills: before the ``ack`` (0), mid-answer, or after the end.
+
+    An answer has fewer chunks than words, so ``words + 1`` waits for its end.
+    """
+    return rng.choice([0, rng.randint(1, words // 2), rng.randint(1, words // 2), words + 1])
 
 
 async def run(kills: int, seed: int, workdir: Path, words: int = 200, delay_ms: float = 2.0) -> KillReport:
@@ -144,32 +169,17 @@ async def run(kills: int, seed: int, workdir: Path, words: int = 200, delay_ms: 
         for round_number in range(kills):
             client_message_id = await client.send_message(None, f"Question {round_number}: tell me about seq {seed}")
             sent.append(client_message_id)
-            # Kill before the ack (0), mid-answer, or after the end (an answer has
-            # fewer chunks than words, so words + 1 waits for its end).
-            kill_at = rng.choice([0, rng.randint(1, words // 2), rng.randint(1, words // 2), words + 1])
-
-            def reached() -> bool:
-                reply = recorder.replies.get(client_message_id)
-                if reply is None:
-                    return kill_at == 0
-                return reply in recorder.ends or len(recorder.seqs.get(reply, ())) >= kill_at
-
-            await recorder.until(reached, ROUND_TIMEOUT)
+            kill_at = kill_point(rng, words)
+            await recorder.until(lambda: recorder.reached(client_message_id, kill_at), ROUND_TIMEOUT)
             server.kill()
             report.kills += 1
             _check_durable(server.db_path, recorder, report)
             server.start()
-
-            def finished() -> bool:
-                reply = recorder.replies.get(client_message_id)
-                return reply is not None and reply in recorder.ends
-
-            if not await recorder.until(finished, ROUND_TIMEOUT):
+            if not await recorder.until(lambda: recorder.finished(client_message_id), ROUND_TIMEOUT):
                 report.stuck += 1
-                reply = recorder.replies.get(client_message_id)
                 report.incidents.append(
-                    f"round {round_number}: killed at {kill_at}; reply {reply}, "
-                    f"{len(recorder.seqs.get(reply, ()))} chunks, state {client.state}"
+                    f"round {round_number}: killed at {kill_at}; "
+                    f"{recorder.progress(client_message_id)}, state {client.state}"
                 )
         # Let the last answers finish, then compare with the database.
         stored = await _check(client, recorder, sent, report)
