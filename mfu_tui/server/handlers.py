@@ -249,12 +249,13 @@ class Handlers:
         try:
             await self._hub.sync()
             now = await self._store.message_state(sender.user, chat_id, message_id)
-            if now is None or now.status != "streaming":  # it ended (or was deleted) meanwhile
-                if now is not None:
-                    if last_seq is None:
-                        sender.reply(_end_frame(now))
-                    else:
-                        await self._replay_stored(sender, now, last_seq)
+            if now is None:  # its chat was deleted meanwhile
+                covered = None
+            elif now.status != "streaming":  # it ended meanwhile
+                if last_seq is None:
+                    sender.reply(_end_frame(now))
+                else:
+                    await self._replay_stored(sender, now, last_seq)
                 covered = None  # everything about this reply was answered from the store
             else:
                 covered = 0 if last_seq is None else last_seq
@@ -267,6 +268,8 @@ class Handlers:
         for data in held:
             if not _replayed(data, message_id, covered):
                 sender.deliver(data)
+        if now is None:
+            raise not_found("message", chat_id=chat_id, message_id=message_id)
 
     async def _replay_stored(self, sender: Sender, state: MessageState, last_seq: int) -> None:
         """Replay an ended reply from the store, or ``resync`` when that is no longer possible."""
