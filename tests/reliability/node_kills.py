@@ -33,8 +33,7 @@ from pathlib import Path
 
 import asyncpg
 
-from mfu_tui.client import Backoff, ChatClient
-from tests.reliability.server_kills import ROUND_TIMEOUT, KillReport, Recorder, _check, kill_point
+from tests.reliability.server_kills import ROUND_TIMEOUT, KillReport, Recorder, _check, harness_client, kill_point
 from tests.support.cluster import Cluster
 from tests.support.postgres import running_postgres
 from tests.support.redis import running_redis
@@ -48,15 +47,7 @@ async def run(kills: int, seed: int, workdir: Path, database_url: str, broker_ur
     args = ("--demo-words", str(words), "--demo-delay-ms", "3")
     recorder = Recorder()
     with Cluster(workdir / "cluster", database_url, broker_url, args=args) as cluster:
-        client = ChatClient(
-            cluster.url,
-            cluster.token("alice"),
-            data_dir=workdir / "client",
-            backoff=Backoff(base=0.05, cap=0.3),  # quick retries: the harness measures loss, not backoff
-            ping_interval=1.0,
-            ping_timeout=2.0,
-        )
-        client.on_message(recorder)
+        client = harness_client(cluster.url, cluster.token("alice"), workdir, recorder, ping_interval=1.0)
         sent: list[str] = []
         try:
             await client.connect()

@@ -136,6 +136,23 @@ class Recorder:
         return True
 
 
+def harness_client(url: str, token: str, workdir: Path, recorder: Recorder, ping_interval: float) -> ChatClient:
+    """The real client of a kill harness, handing every frame to ``recorder``.
+
+    Quick retries: the harness measures loss, not backoff.
+    """
+    client = ChatClient(
+        url,
+        token,
+        data_dir=workdir / "client",
+        backoff=Backoff(base=0.05, cap=0.3),
+        ping_interval=ping_interval,
+        ping_timeout=2.0,
+    )
+    client.on_message(recorder)
+    return client
+
+
 def kill_point(rng: random.Random, words: int) -> int:
     """Where a round kills: before the ``ack`` (0), mid-answer, or after the end.
 
@@ -152,16 +169,7 @@ async def run(kills: int, seed: int, workdir: Path, words: int = 200, delay_ms: 
     server = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", str(delay_ms))
     server.start()
     recorder = Recorder()
-    # Quick retries: the harness measures loss, not backoff.
-    client = ChatClient(
-        server.url,
-        server.token("alice"),
-        data_dir=workdir / "client",
-        backoff=Backoff(base=0.05, cap=0.3),
-        ping_interval=2.0,
-        ping_timeout=2.0,
-    )
-    client.on_message(recorder)
+    client = harness_client(server.url, server.token("alice"), workdir, recorder, ping_interval=2.0)
     sent: list[str] = []
     try:
         await client.connect()
