@@ -20,6 +20,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from mfu_tui.protocol.errors import ProtocolError
+
 PROTOCOL_VERSION = 1
 
 #: Ids are opaque strings; the bound keeps a hostile frame from making us
@@ -159,13 +161,13 @@ class Message(Frame, tag="message", omit_defaults=True):
         if self.messages is not None:
             users = [turn.content for turn in self.messages if turn.role == "user"]
             if not users:
-                raise ValueError("'messages' has no entry with role 'user'")
+                raise ProtocolError("'messages' has no entry with role 'user'")
             if self.content and self.content != users[-1]:
-                raise ValueError("'content' and 'messages' disagree: send one of them")
+                raise ProtocolError("'content' and 'messages' disagree: send one of them")
             self.content = users[-1]
             self.messages = None
         if not self.content.strip():
-            raise ValueError("'content' must not be empty")
+            raise ProtocolError("'content' must not be empty")
 
 
 class Cancel(Frame, tag="cancel"):
@@ -195,7 +197,7 @@ class EditMessage(Frame, tag="edit_message"):
 
     def __post_init__(self) -> None:
         if not self.content.strip():
-            raise ValueError("'content' must not be empty")
+            raise ProtocolError("'content' must not be empty")
 
 
 class Subscribe(Frame, tag="subscribe"):
