@@ -44,7 +44,7 @@ class Backoff:
     def ceiling(self) -> float:
         """The largest delay the next failure may wait."""
         # min() before the power would overflow after ~1000 failures.
-        return min(self.cap, self.base * 2 ** min(self.failures, 64))
+        return min(self.cap, self.base * 2.0 ** min(self.failures, 64))
 
     def connected(self, now: float) -> None:
         """Note that a connection opened at ``now``."""

@@ -543,7 +543,8 @@ class ChatClient:
         for resume in self._streams.resumes():
             log.info("resuming message %s after seq %d", resume.message_id, resume.last_seq)
             await self._send(ws, resume)
-        for frame in [*self._edits.values(), *self._cancels.values()]:
+        deferred: list[EditMessage | Cancel] = [*self._edits.values(), *self._cancels.values()]
+        for frame in deferred:
             await self._send(ws, frame)
         await self._pump_outbox()
 

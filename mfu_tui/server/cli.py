@@ -54,7 +54,7 @@ def _secret() -> str:
 
 
 def _config_from(args: argparse.Namespace) -> ServerConfig:
-    values = env_defaults()
+    values: dict[str, object] = dict(env_defaults())
     # Flags win over the environment.
     for flag, field in (
         ("demo_words", "demo_words"),

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypedDict, TypeVar
 
 #: URL schemes ``--broker`` accepts.
 BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -140,12 +142,25 @@ class ServerConfig:
         return f"node-{secrets.token_hex(4)}"
 
 
-def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> dict[str, object]:
+class EnvSettings(TypedDict, total=False):
+    """The ``ServerConfig`` keywords that environment variables can set (see ``env_defaults``)."""
+
+    demo_words: int
+    demo_delay_ms: float
+    db_path: Path | str
+    broker: str
+    node_id: str
+    openai_base_url: str
+    openai_api_key: str
+    openai_model: str
+
+
+def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
     """Settings that come from environment variables, as ``ServerConfig`` keywords.
 
     Flags given on the command line win over these.
     """
-    values: dict[str, object] = {}
+    values: EnvSettings = {}
     if "MFU_DEMO_WORDS" in environ:
         values["demo_words"] = _number(environ, "MFU_DEMO_WORDS", int)
     if "MFU_DEMO_DELAY_MS" in environ:
@@ -166,7 +181,10 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> dic
     return values
 
 
-def _number(environ: os._Environ[str] | dict[str, str], name: str, kind: type) -> object:
+_Number = TypeVar("_Number", int, float)
+
+
+def _number(environ: os._Environ[str] | dict[str, str], name: str, kind: Callable[[str], _Number]) -> _Number:
     try:
         value = kind(environ[name])
     except ValueError:

@@ -69,7 +69,9 @@ async def serve_embedded(db: Path, secret: str, user: str) -> None:
     base_url = os.environ.get("MFU_OPENAI_BASE_URL") or DEFAULT_LOCAL_MODELS
     provider = "openai" if await probe_models(base_url) else "demo"
     settings["openai_base_url"] = base_url
-    config = ServerConfig(secret=secret, host="127.0.0.1", port=0, db_path=db, provider=provider, **settings)
+    # --db wins over MFU_DATABASE_URL, as flags do: this server keeps the app's own chats.
+    settings["db_path"] = db
+    config = ServerConfig(secret=secret, host="127.0.0.1", port=0, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()
     ready = {
@@ -85,8 +87,13 @@ async def serve_embedded(db: Path, secret: str, user: str) -> None:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    # stdin reaches EOF when the parent closes it or exits in any way.
-    loop.add_reader(sys.stdin.fileno(), lambda: os.read(sys.stdin.fileno(), 4096) or stop.set())
+
+    def on_stdin() -> None:
+        # stdin reaches EOF when the parent closes it or exits in any way.
+        if not os.read(sys.stdin.fileno(), 4096):
+            stop.set()
+
+    loop.add_reader(sys.stdin.fileno(), on_stdin)
     await stop.wait()
     await server.stop()
 

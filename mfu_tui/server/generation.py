@@ -33,7 +33,7 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Finish, Provider, ProviderError
-from mfu_tui.server.store import Store
+from mfu_tui.server.store import Status, Store
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +99,9 @@ class Generation:
             self.task.cancel()
 
     async def _run(self) -> None:
-        status, finish, problem = "complete", "stop", None
+        status: Status = "complete"
+        finish = "stop"
+        problem: tuple[ErrorCode, str] | None = None
         self._streaming = True
         try:
             stream = self._provider.stream(self.model_id, self._history)
@@ -112,7 +114,7 @@ class Generation:
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise
-            asyncio.current_task().uncancel()  # type: ignore[union-attr]
+            self.task.uncancel()  # this coroutine is self.task
             if self._stop_reason == "cancelled":
                 status, finish = "cancelled", "cancelled"
             elif self._stop_reason == "shutdown":
@@ -148,7 +150,7 @@ class Generation:
     def _chunk_frame(self, seq: int) -> bytes:
         return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=self._chunks[seq - 1]))
 
-    async def _end(self, status: str, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
+    async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
         failed = self._stop_reason == "failed"
         if failed:
@@ -163,7 +165,7 @@ class Generation:
                 "".join(self._chunks[:stored]),
                 status,
                 finish,
-                stored,  # type: ignore[arg-type]
+                stored,
             )
         except LookupError:
             # Its chat was deleted meanwhile, or another node ended it when this
@@ -182,6 +184,7 @@ class Generation:
                 self.chat_id,
                 encode(Error(code=code.value, message=text, chat_id=self.chat_id, message_id=self.message_id)),
             )
+        end: Cancelled | Complete
         if status == "cancelled":
             end = Cancelled(chat_id=self.chat_id, message_id=self.message_id, seq=seq)
         else:

@@ -667,10 +667,12 @@ class ChatApp(App[None]):
 
     def _rename(self, chat_id: str) -> None:
         summary = self.chat_list.chat(chat_id)
-        self.push_screen(
-            RenameScreen(summary.title if summary else ""),
-            lambda title: self._renamed(chat_id, title) if title else None,
-        )
+
+        def answered(title: str | None) -> None:
+            if title:
+                self._renamed(chat_id, title)
+
+        self.push_screen(RenameScreen(summary.title if summary else ""), answered)
 
     @work(group="rename")
     async def _renamed(self, chat_id: str, title: str) -> None:
@@ -686,10 +688,12 @@ class ChatApp(App[None]):
     def _delete(self, chat_id: str) -> None:
         summary = self.chat_list.chat(chat_id)
         name = f"“{summary.title}”" if summary else "this chat"
-        self.push_screen(
-            ConfirmScreen(f"Delete {name} and all its messages? This cannot be undone."),
-            lambda yes: self._deleted(chat_id, name) if yes else None,
-        )
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._deleted(chat_id, name)
+
+        self.push_screen(ConfirmScreen(f"Delete {name} and all its messages? This cannot be undone."), answered)
 
     @work(group="delete")
     async def _deleted(self, chat_id: str, name: str) -> None:

@@ -24,11 +24,11 @@ def binding_rows(app: App[object]) -> list[KeyRow]:
     return [
         KeyRow(
             area,
-            _display_keys(keymap.get(binding.id, binding.key)),
+            _display_keys(keymap.get(binding_id, binding.key)),
             binding.tooltip or binding.description,
-            binding.id,
+            binding_id,
         )
-        for area, binding in _bindings(type(app))
+        for area, binding_id, binding in _bindings(type(app))
     ]
 
 
@@ -36,11 +36,11 @@ def binding_ids() -> set[str]:
     """The ids a user may remap (the config file's ``[keys]`` table)."""
     from mfu_tui.tui.app import ChatApp
 
-    return {binding.id for _, binding in _bindings(ChatApp)}
+    return {binding_id for _, binding_id, _ in _bindings(ChatApp)}
 
 
-def _bindings(app_class: type[DOMNode]) -> list[tuple[str, Binding]]:
-    """(area, binding) for every binding with an id, in help-screen order."""
+def _bindings(app_class: type[DOMNode]) -> list[tuple[str, str, Binding]]:
+    """(area, id, binding) for every binding with an id, in help-screen order."""
     from mfu_tui.tui.widgets.chat_list import ChatList
     from mfu_tui.tui.widgets.composer import Composer
     from mfu_tui.tui.widgets.conversation import Conversation
@@ -52,7 +52,7 @@ def _bindings(app_class: type[DOMNode]) -> list[tuple[str, Binding]]:
         ("Chat list", ChatList),
     ]
     return [
-        (area, binding)
+        (area, binding.id, binding)
         for area, node_class in areas
         for binding in node_class.BINDINGS
         if isinstance(binding, Binding) and binding.id is not None

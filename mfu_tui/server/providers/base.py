@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from mfu_tui.protocol import ModelInfo, Turn
 
@@ -35,7 +35,7 @@ class Provider(abc.ABC):
         """
 
     @abc.abstractmethod
-    def stream(self, model_id: str | None, history: list[Turn]) -> AsyncIterator[str | Finish]:
+    def stream(self, model_id: str | None, history: list[Turn]) -> AsyncGenerator[str | Finish, None]:
         """Answer the conversation ``history`` (its last turn is the user's).
 
         Yields text pieces, then optionally one ``Finish``. Closing the

@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import aiohttp
@@ -81,7 +81,7 @@ class OpenAIProvider(Provider):
         default = self._default_model or (listed[0] if listed else None)
         return [ModelInfo(id=model, name=model, provider=self.name, default=model == default) for model in listed]
 
-    async def stream(self, model_id: str | None, history: list[Turn]) -> AsyncIterator[str | Finish]:
+    async def stream(self, model_id: str | None, history: list[Turn]) -> AsyncGenerator[str | Finish, None]:
         model = model_id or self._default_model or await self._first_model()
         body = {
             "model": model,

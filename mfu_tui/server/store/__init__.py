@@ -12,6 +12,7 @@ from mfu_tui.server.store.base import (
     Interrupted,
     MessageState,
     NotEditable,
+    Status,
     Store,
 )
 from mfu_tui.server.store.sqlite import SqliteStore
@@ -25,6 +26,7 @@ __all__ = [
     "MessageState",
     "NotEditable",
     "SqliteStore",
+    "Status",
     "Store",
     "make_store",
 ]

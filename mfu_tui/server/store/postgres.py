@@ -51,7 +51,8 @@ from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import make_title, message_of, new_id, page_cursor, parse_cursor, summary_of
 
 if TYPE_CHECKING:
-    import asyncpg
+    # asyncpg ships neither type stubs nor a py.typed marker: its names are Any to mypy.
+    import asyncpg  # type: ignore[import-untyped]
 
 log = logging.getLogger(__name__)
 
@@ -351,8 +352,12 @@ class PostgresStore(Store):
                 " model_id = COALESCE($2, model_id) WHERE id = $3",
                 now, model_id, target,
             )  # fmt: skip
+            chat = await _summary(db, target)
+            if chat is None:
+                # Another node deleted it after the check above: raising undoes this savepoint's rows.
+                raise LookupError(f"chat {target} was deleted meanwhile")
             return Exchange(
-                chat=await _summary(db, target),
+                chat=chat,
                 user_message_id=message_id,
                 reply_id=reply_id,
                 history=await _history(db, target, reply_id),
@@ -384,7 +389,10 @@ class PostgresStore(Store):
             if chat_id is None:
                 raise LookupError(f"message {message_id} is gone or was ended by another node")
             await db.execute("UPDATE chats SET updated_at = $1 WHERE id = $2", now, chat_id)
-            return await _summary(db, chat_id)
+            chat = await _summary(db, chat_id)
+            if chat is None:  # another node deleted the chat as this reply was inserted: as good as gone
+                raise LookupError(f"the chat of message {message_id} is gone")
+            return chat
 
         return await self._write(write)
 
@@ -534,6 +542,9 @@ class PostgresStore(Store):
                     client_edit_id,
                 )
             chat = await _summary(db, chat_id)
+            if chat is None:
+                # Another node deleted it after the message was read: raising undoes this edit's rows.
+                raise LookupError(f"chat {chat_id} was deleted meanwhile")
             return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history)
 
         return await self._write(write)
@@ -637,8 +648,11 @@ async def _known_exchange(db: _Db, user: str, client_message_id: str) -> Exchang
         return None
     message_id, chat_id = known
     reply_id = await db.fetchval("SELECT id FROM messages WHERE reply_to = $1 ORDER BY n DESC LIMIT 1", message_id)
+    chat = await _summary(db, chat_id)
+    if chat is None:  # deleted since the message was read (each query sees its own snapshot)
+        return None
     return Exchange(
-        chat=await _summary(db, chat_id),
+        chat=chat,
         user_message_id=message_id,
         reply_id=reply_id or "",
         history=[],
@@ -721,5 +735,7 @@ async def _end_interrupted(db: _Db, where: str, *args: Any) -> list[Interrupted]
         )  # fmt: skip
         await db.execute("UPDATE chats SET updated_at = $1 WHERE id = $2", now, chat_id)
         chat = await _summary(db, chat_id)
+        if chat is None:  # another node deleted the chat as this reply was inserted: nobody is left to tell
+            continue
         interrupted.append(Interrupted(user=owner, chat=chat, message_id=message_id, seq=seq))
     return interrupted

@@ -322,8 +322,10 @@ class SqliteStore(Store):
                 " WHERE id = ?",
                 (now, model_id, target),
             )
+            chat = _summary(db, target)
+            assert chat is not None  # created or checked above, in this transaction
             return Exchange(
-                chat=_summary(db, target),
+                chat=chat,
                 user_message_id=message_id,
                 reply_id=reply_id,
                 history=_history(db, target, reply_id),
@@ -357,7 +359,9 @@ class SqliteStore(Store):
             if row is None:
                 raise LookupError(f"message {message_id} is gone")
             db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", (now, row[0]))
-            return _summary(db, row[0])
+            chat = _summary(db, row[0])
+            assert chat is not None  # delete_chat removes a chat's messages with it, in one transaction
+            return chat
 
         return await self._write(write)
 
@@ -481,6 +485,7 @@ class SqliteStore(Store):
                     (user, client_edit_id, chat_id, message_id, content, now, reply_id),
                 )
             chat = _summary(db, chat_id)
+            assert chat is not None  # its message was found above, in this transaction
             return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history)
 
         return await self._write(write)
@@ -546,8 +551,11 @@ def _known_exchange(db: sqlite3.Connection, user: str, client_message_id: str) -
         return None
     message_id, chat_id = known
     reply = db.execute("SELECT id FROM messages WHERE reply_to = ? ORDER BY n DESC LIMIT 1", (message_id,)).fetchone()
+    chat = _summary(db, chat_id)
+    if chat is None:  # deleted since the message was read (a reader sees each query's own snapshot)
+        return None
     return Exchange(
-        chat=_summary(db, chat_id),
+        chat=chat,
         user_message_id=message_id,
         reply_id=reply[0] if reply else "",
         history=[],

@@ -201,7 +201,7 @@ class MessageView(Vertical):
         if not piece:
             return
         if self._stream is None:
-            self._stream = Markdown.get_stream(self._segments[-1])
+            self._stream = Markdown.get_stream(self._live)
         await self._stream.write(piece)
 
     async def _next_segment(self, end: str, rest: str) -> None:
@@ -213,7 +213,7 @@ class MessageView(Vertical):
         if self._stream is not None:
             await self._stream.stop()  # every piece written is in the widget once it returns
             self._stream = None
-        live = self._segments[-1]
+        live = self._live
         frozen = FrozenMarkdown(live.source + end)
         with self.app.batch_update():
             await self.mount(frozen, before=live)
@@ -237,7 +237,7 @@ class MessageView(Vertical):
             if self._stream is not None:
                 await self._stream.stop()
                 self._stream = None
-            last = self._segments[-1]
+            last = self._live
             await last.update(last.source)
         self.status = status
 
@@ -260,6 +260,13 @@ class MessageView(Vertical):
         with self.app.batch_update():
             await self.mount_all(self._segments, before=old[0])
             await self.remove_children(old)
+
+    @property
+    def _live(self) -> Markdown:
+        """The last segment of an assistant message: the Markdown widget the stream writes into."""
+        live = self._segments[-1]
+        assert isinstance(live, Markdown)  # the segments always end with one (see _segments_of, _next_segment)
+        return live
 
     def _segments_of(self, text: str) -> list[Markdown | FrozenMarkdown]:
         """New widgets for a whole text: its finished parts, then a Markdown widget for the rest."""
