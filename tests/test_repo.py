@@ -3,7 +3,11 @@
 import re
 import subprocess
 import sys
+from importlib.metadata import distribution
 from pathlib import Path
+
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -24,8 +28,39 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_constraints_pin_textual_exactly():
-    pins = (ROOT / "constraints.txt").read_text()
-    assert re.search(r"^textual==\d+\.\d+\.\d+$", pins, re.MULTILINE)
+    for name in ("constraints.in", "constraints.txt"):
+        pins = (ROOT / name).read_text()
+        assert re.search(r"^textual==\d+\.\d+\.\d+$", pins, re.MULTILINE), name
+
+
+def locked_versions() -> dict[str, str]:
+    """``constraints.txt`` as normalised name -> version; every line must be an exact pin."""
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_the_lock_pins_every_package_of_the_test_install():
+    """What ``pip install -e '.[test]'`` brought in, transitively, is exactly what the lock says."""
+    locked = locked_versions()
+    installed = {}
+    pending = [(Requirement("mfu-chat[test]"), "")]
+    while pending:
+        requirement, extra = pending.pop()
+        if requirement.marker and not requirement.marker.evaluate({"extra": extra}):
+            continue
+        name = canonicalize_name(requirement.name)
+        dist = distribution(name)
+        for wanted in [""] + sorted(requirement.extras):
+            if (name, wanted) not in installed:
+                installed[name, wanted] = dist.version
+                pending += [(Requirement(text), wanted) for text in dist.requires or []]
+    unpinned = {name: version for (name, _), version in installed.items() if locked.get(name) != version}
+    unpinned.pop("mfu-chat")
+    assert unpinned == {}, "installed but not pinned at that version in constraints.txt (run .ci/lock.py)"
 
 
 def test_version_and_help_do_not_import_textual_or_websockets():
