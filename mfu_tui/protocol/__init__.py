@@ -16,14 +16,16 @@ from mfu_tui.protocol.close_codes import (
     should_reconnect,
 )
 from mfu_tui.protocol.codec import (
+    MAX_CONTENT_BYTES,
     MAX_FRAME_BYTES,
+    MAX_MESSAGE_FRAME_BYTES,
     MAX_SERVER_FRAME_BYTES,
     decode_client,
     decode_result,
     decode_server,
     encode,
 )
-from mfu_tui.protocol.errors import ProtocolError
+from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError
 from mfu_tui.protocol.frames import (
     PROTOCOL_VERSION,
     Ack,
@@ -50,6 +52,7 @@ from mfu_tui.protocol.frames import (
     MessageStatus,
     ModelInfo,
     ModelList,
+    PageEdit,
     Ping,
     Pong,
     RenameChat,
@@ -67,7 +70,9 @@ from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
     "CLOSE_CODES",
+    "MAX_CONTENT_BYTES",
     "MAX_FRAME_BYTES",
+    "MAX_MESSAGE_FRAME_BYTES",
     "MAX_SERVER_FRAME_BYTES",
     "PROTOCOL_VERSION",
     "Ack",
@@ -88,6 +93,8 @@ __all__ = [
     "Error",
     "ErrorCode",
     "Frame",
+    "FrameIds",
+    "FrameTooLarge",
     "GetChat",
     "ListChats",
     "ListModels",
@@ -97,6 +104,7 @@ __all__ = [
     "ModelInfo",
     "ModelList",
     "Outcome",
+    "PageEdit",
     "Ping",
     "Pong",
     "ProtocolError",

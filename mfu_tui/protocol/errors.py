@@ -1,4 +1,23 @@
-"""The one exception the protocol layer raises."""
+"""The exceptions the protocol layer raises."""
+
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameIds:
+    """The ids a refused frame carried, as far as they could be read.
+
+    An ``error`` frame echoes them, so the peer can tell which of its requests,
+    messages or edits was refused.
+    """
+
+    request_id: str | None = None
+    chat_id: str | None = None
+    message_id: str | None = None
+    client_message_id: str | None = None
+    client_edit_id: str | None = None
 
 
 class ProtocolError(ValueError):
@@ -8,3 +27,10 @@ class ProtocolError(ValueError):
     ``'chatId' must be a string, got int``. The server sends it back to the
     peer in a ``bad_request`` error frame, so it never contains internals.
     """
+
+    #: The refused frame's ids, filled in by the codec.
+    ids: FrameIds = FrameIds()
+
+
+class FrameTooLarge(ProtocolError):
+    """A frame, or a field of one, is over its size limit (answered with ``too_large``)."""

@@ -9,9 +9,9 @@ the first field that breaks a rule is named, for example
 ``'chatId' must be a string or null, got int``.
 
 Nothing here reads msgspec's messages. Where the walk finds no problem the
-refusal came from a check of our own (a ``__post_init__`` raising
-``ProtocolError``), whose text is kept; failing that, the message says less
-rather than guess.
+refusal came from a check of our own (a ``__post_init__`` raising a
+``ProtocolError``), which is kept, kind and text; failing that, the message
+says less rather than guess.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ _JSON_SPACE = " \t\n\r"
 _QUOTE_LIMIT = 40
 
 
-def explain(data: bytes | str, frame_type: Any, error: Exception) -> str:
+def explain(data: bytes | str, frame_type: Any, error: Exception) -> ProtocolError:
     """Why ``data`` is not a valid ``frame_type``, given that msgspec raised ``error``."""
     if isinstance(data, str):
         text = data
@@ -40,23 +40,23 @@ def explain(data: bytes | str, frame_type: Any, error: Exception) -> str:
         try:
             text = bytes(data).decode("utf-8")
         except UnicodeDecodeError:
-            return "not valid JSON: the text is not UTF-8"
+            return ProtocolError("not valid JSON: the text is not UTF-8")
     try:
         value = _parse_json(text)
     except _NotJson as not_json:
-        return f"not valid JSON: {not_json}"
+        return ProtocolError(f"not valid JSON: {not_json}")
     problem = _check(value, types.type_info(frame_type), path="", frame=True)
     if problem is not None:
-        return problem
-    return _own_check(error) or "the frame does not follow the protocol"
+        return ProtocolError(problem)
+    return _own_check(error) or ProtocolError("the frame does not follow the protocol")
 
 
-def explain_value(value: Any, kind: Any, error: msgspec.ValidationError, root: str) -> str:
+def explain_value(value: Any, kind: Any, error: msgspec.ValidationError, root: str) -> ProtocolError:
     """Why an already decoded ``value`` (named ``root``) is not a valid ``kind``."""
     problem = _check(value, types.type_info(kind), path=root, frame=False)
     if problem is not None:
-        return problem
-    return _own_check(error) or f"'{root}' does not follow the protocol"
+        return ProtocolError(problem)
+    return _own_check(error) or ProtocolError(f"'{root}' does not follow the protocol")
 
 
 # --- JSON syntax --------------------------------------------------------------
@@ -70,7 +70,16 @@ def _reject_constant(name: str) -> Any:
     raise _NotJson(f"{name} is not a JSON number")
 
 
-_json = json.JSONDecoder(parse_constant=_reject_constant)
+def _parse_int(digits: str) -> int | float:
+    # Python refuses to convert integers of thousands of digits; as a number
+    # they are out of any range the frames accept, which the walk then says.
+    try:
+        return int(digits)
+    except ValueError:
+        return math.inf
+
+
+_json = json.JSONDecoder(parse_constant=_reject_constant, parse_int=_parse_int)
 
 
 def _parse_json(text: str) -> Any:
@@ -78,6 +87,8 @@ def _parse_json(text: str) -> Any:
     start = len(text) - len(text.lstrip(_JSON_SPACE))
     try:
         value, end = _json.raw_decode(text, start)
+    except RecursionError:
+        raise _NotJson("arrays or objects are nested too deeply") from None
     except json.JSONDecodeError as error:
         if error.pos >= len(text.rstrip(_JSON_SPACE)):
             raise _NotJson("the text ends too early") from None
@@ -101,6 +112,8 @@ def _check(value: Any, info: types.Type, path: str, frame: bool = False) -> str 
         return None
     if isinstance(info, types.UnionType):
         return _check_union(value, info, path, frame)
+    if isinstance(info, (types.IntType, types.FloatType)) and _huge(value):
+        return f"'{path}' is out of range"
     if isinstance(info, types.StructType):
         if not isinstance(value, dict):
             return _wrong_kind(value, info, path, frame)
@@ -159,7 +172,7 @@ def _is_kind(value: Any, info: types.Type) -> bool:
     if isinstance(info, types.StrType):
         return isinstance(value, str)
     if isinstance(info, types.IntType):
-        return isinstance(value, int) and not isinstance(value, bool)
+        return (isinstance(value, int) and not isinstance(value, bool)) or _huge(value)
     if isinstance(info, types.FloatType):
         return isinstance(value, (int, float)) and not isinstance(value, bool)
     if isinstance(info, types.BoolType):
@@ -177,10 +190,13 @@ def _is_kind(value: Any, info: types.Type) -> bool:
     return True  # a kind the frames do not use: msgspec is the judge, say less
 
 
+def _huge(value: Any) -> bool:
+    """A number JSON allows but no frame does (``1e999``, ten thousand digits)."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
 def _check_bounds(value: Any, info: types.Type, path: str) -> str | None:
     """The bound ``value`` breaks, its kind being right."""
-    if isinstance(info, types.FloatType) and not math.isfinite(value):
-        return f"'{path}' is out of range"
     if isinstance(info, (types.StrType, types.ListType, types.IntType, types.FloatType)):
         for bound, broken in _bounds(value, info):
             if broken:
@@ -245,10 +261,10 @@ def _json_kind(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
-def _own_check(error: Exception) -> str | None:
-    """The text of a check of ours (a ``__post_init__``) that refused the frame."""
+def _own_check(error: Exception) -> ProtocolError | None:
+    """The error of a check of ours (a ``__post_init__``) that refused the frame."""
     cause = error.__cause__
-    return str(cause) if isinstance(cause, ProtocolError) else None
+    return cause if isinstance(cause, ProtocolError) else None
 
 
 def _join(path: str, name: str) -> str:

@@ -26,13 +26,18 @@ PROTOCOL_VERSION = 1
 
 #: Ids are opaque strings; the bound keeps a hostile frame from making us
 #: store or echo megabytes in an id.
-Id = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+MAX_ID_LENGTH = 128
+Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 #: A sequence number of a streamed chunk; 0 means "nothing yet".
 Seq = Annotated[int, msgspec.Meta(ge=0)]
 #: Page sizes a client may ask for.
 PageSize = Annotated[int, msgspec.Meta(ge=1, le=200)]
 #: Chat titles, as shown in the chat list.
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: A ``message``'s chat: ``""`` (the seed page's "no chat yet") means a new chat, like ``null``.
+NewOrChatId = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None
+#: The seed page names a message it edits by its own id, ``Date.now()``: a number.
+PageMessageId = Id | Annotated[int, msgspec.Meta(ge=0)]
 
 
 class ErrorCode(str, enum.Enum):
@@ -143,21 +148,25 @@ class Ping(Frame, tag="ping"):
 
 
 class Message(Frame, tag="message", omit_defaults=True):
-    """A new user message. ``chat_id=None`` creates a chat.
+    """A new user message. ``chat_id=None`` (or ``""``) creates a chat.
 
     The seed's clients send ``messages: [{role, content}]`` instead of
     ``content``: the last ``user`` entry becomes ``content`` and the array is
     dropped, so both forms decode to the same frame. The server's stored
-    history is the truth, never the array.
+    history is the truth, never the array. The seed's clients send no
+    ``client_message_id`` either: such a message is not idempotent (the
+    server names it itself, and a resend is a new message).
     """
 
-    chat_id: Id | None
-    client_message_id: Id
+    chat_id: NewOrChatId
+    client_message_id: Id | None = None
     content: str = ""
     model_id: Id | None = None
     messages: list[Turn] | None = None
 
     def __post_init__(self) -> None:
+        if self.chat_id == "":
+            self.chat_id = None
         if self.messages is not None:
             users = [turn.content for turn in self.messages if turn.role == "user"]
             if not users:
@@ -194,6 +203,25 @@ class EditMessage(Frame, tag="edit_message"):
     regenerate: bool = False
     #: The sender's idempotency key: an edit resent with the same key is applied once.
     client_edit_id: Id | None = None
+
+    def __post_init__(self) -> None:
+        if not self.content.strip():
+            raise ProtocolError("'content' must not be empty")
+
+
+class PageEdit(Frame, tag="message_edited"):
+    """The seed page's word to its other tabs that it edited a message.
+
+    ``message_id`` is the page's own id, usually ``Date.now()``. When it names
+    a stored user message of the chat (a page that loaded the chat over REST
+    knows the server's ids), the edit is stored like an ``edit_message``
+    without ``regenerate``; otherwise it is relayed to the user's connections
+    as ``message_edited``, as the original server did, and stored nowhere.
+    """
+
+    chat_id: Id
+    message_id: PageMessageId
+    content: str
 
     def __post_init__(self) -> None:
         if not self.content.strip():
@@ -248,6 +276,7 @@ ClientFrame = (
     | Cancel
     | Resume
     | EditMessage
+    | PageEdit
     | Subscribe
     | ListChats
     | GetChat

@@ -16,6 +16,7 @@ CLIENT_TAGS = {
     "cancel",
     "resume",
     "edit_message",
+    "message_edited",
     "subscribe",
     "list_chats",
     "get_chat",
@@ -124,6 +125,7 @@ def test_unknown_fields_are_ignored_for_forward_compatibility():
         (b'{"type": "subscribe", "chatId": "\xff"}', "not valid JSON: the text is not UTF-8"),
         ('{"type": "ping"} {}', "not valid JSON: more text after the frame, from byte 17"),
         ('{"type": "ping", "ts": NaN}', "not valid JSON: NaN is not a JSON number"),
+        ("[" * 5000 + "]" * 5000, "not valid JSON: arrays or objects are nested too deeply"),
         ('{"type": "subscribe", "chatId": "ab', "not valid JSON: cannot be read from byte 32"),
         ('{"type": "subscribe", "chatId": "a\tb"}', "not valid JSON: cannot be read from byte 34"),
         ('{"type": "é", "x": 1 2}', "not valid JSON: cannot be read from byte 22"),
@@ -140,7 +142,6 @@ def test_unknown_fields_are_ignored_for_forward_compatibility():
         ),
         ('{"type": "get_chat", "requestId": "r", "chatId": 5}', "'chatId' must be a string, got int"),
         ('{"type": "get_chat", "requestId": "r"}', "'chatId' is required"),
-        ('{"type": "message", "chatId": null, "content": "x"}', "'clientMessageId' is required"),
         ('{"type": "message", "chatId": null, "clientMessageId": "c", "content": "  "}', "'content' must not be empty"),
         ('{"type": "message", "chatId": null, "clientMessageId": "c"}', "'content' must not be empty"),
         (
@@ -159,6 +160,8 @@ def test_unknown_fields_are_ignored_for_forward_compatibility():
         ('{"type": "list_chats", "requestId": "r", "limit": 1000}', "'limit' must be an integer <= 200"),
         ('{"type": "get_chat", "requestId": "", "chatId": "c"}', "'requestId' must be a string of length >= 1"),
         ('{"type": "ping", "ts": 1e999}', "'ts' is out of range"),
+        ('{"type": "ping", "ts": ' + "9" * 5000 + "}", "'ts' is out of range"),
+        ('{"type": "list_chats", "requestId": "r", "limit": ' + "9" * 5000 + "}", "'limit' is out of range"),
         (
             '{"type": "edit_message", "chatId": "c", "messageId": "m", "content": "x", "regenerate": "yes"}',
             "'regenerate' must be a boolean, got str",
@@ -192,10 +195,52 @@ def test_malformed_server_frames_say_what_is_wrong(data, message):
     assert str(raised.value) == message
 
 
-def test_oversize_frames_are_refused_before_parsing():
-    big = '{"type": "ping", "pad": "' + "x" * p.MAX_FRAME_BYTES + '"}'
-    with pytest.raises(p.ProtocolError, match="larger than 65536 bytes"):
+def test_oversize_frames_are_refused_as_too_large_with_their_ids():
+    big = '{"type": "get_chat", "requestId": "r1", "chatId": "c1", "pad": "' + "x" * p.MAX_FRAME_BYTES + '"}'
+    with pytest.raises(p.FrameTooLarge, match="^frame is larger than 65536 bytes$") as raised:
         p.decode_client(big)
+    assert raised.value.ids == p.FrameIds(request_id="r1", chat_id="c1")
+    huge = b" " * (p.MAX_MESSAGE_FRAME_BYTES + 1)
+    with pytest.raises(p.FrameTooLarge, match="^frame is larger than 1048576 bytes$"):
+        p.decode_client(huge)
+
+
+def seed_message(history_bytes: int, new_text: str = "and now?") -> str:
+    """The seed's ``message``: the whole history resent, no ``clientMessageId``, ``chatId: ""``."""
+    old = {"role": "assistant", "content": "y" * history_bytes}
+    return json.dumps(
+        {"type": "message", "chatId": "", "messages": [old, {"role": "user", "content": new_text}], "modelId": "demo"}
+    )
+
+
+def test_the_seeds_message_form_decodes_as_a_new_message():
+    frame = p.decode_client(seed_message(10))
+    assert frame == p.Message(chat_id=None, client_message_id=None, content="and now?", model_id="demo")
+
+
+def test_a_message_may_carry_a_long_history_but_not_a_long_new_text():
+    assert p.decode_client(seed_message(p.MAX_MESSAGE_FRAME_BYTES - 200)).content == "and now?"
+    with pytest.raises(p.FrameTooLarge, match="^frame is larger than 1048576 bytes$"):
+        p.decode_client(seed_message(p.MAX_MESSAGE_FRAME_BYTES))
+    with pytest.raises(p.FrameTooLarge, match="^'content' is larger than 65536 bytes$"):
+        p.decode_client(seed_message(10, new_text="é" * (p.MAX_CONTENT_BYTES // 2 + 1)))
+
+
+def test_the_seed_pages_edit_notice_decodes_with_its_numeric_id():
+    wire = '{"type": "message_edited", "chatId": "c1", "messageId": 1764866400123, "content": "fixed"}'
+    assert p.decode_client(wire) == p.PageEdit(chat_id="c1", message_id=1764866400123, content="fixed")
+
+
+def test_a_refused_frame_names_the_ids_it_carried():
+    with pytest.raises(p.ProtocolError) as raised:
+        p.decode_client('{"type": "message", "chatId": 5, "clientMessageId": "m1", "content": "x"}')
+    assert raised.value.ids == p.FrameIds(client_message_id="m1")
+    with pytest.raises(p.ProtocolError) as raised:
+        p.decode_client('{"type": "rename_chat", "requestId": "r9", "chatId": "c1", "title": ""}')
+    assert raised.value.ids == p.FrameIds(request_id="r9", chat_id="c1")
+    with pytest.raises(p.ProtocolError) as raised:
+        p.decode_client('{"type": "nope", "requestId": "' + "r" * 200 + '"')
+    assert raised.value.ids == p.FrameIds()
 
 
 def test_non_text_input_is_a_protocol_error():
