@@ -97,6 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="BYTES",
         help="unsent bytes after which a slow client is closed with 4000 (default 1048576)",
     )
+    serve.add_argument(
+        "--api-port",
+        type=int,
+        metavar="P",
+        help="port of the REST API the seed's browser page uses, 0 for a free one (env MFU_API_PORT; default: none)",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        action="append",
+        metavar="ORIGIN",
+        help="a browser origin allowed to call the REST API; repeatable (env MFU_CORS_ORIGINS, comma-separated)",
+    )
     serve.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_serve"))
 
     token = commands.add_parser(

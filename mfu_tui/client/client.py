@@ -302,7 +302,9 @@ class ChatClient:
                 chat_id=getattr(frame, "chat_id", None),
             )
         if isinstance(frame, Message):
-            await self._post(OutboxEntry(frame.client_message_id, frame.chat_id, frame.content, frame.model_id))
+            # Named here if the caller did not: the outbox resends it, and the server stores it once.
+            client_message_id = frame.client_message_id or _new_id()
+            await self._post(OutboxEntry(client_message_id, frame.chat_id, frame.content, frame.model_id))
             return
         if isinstance(frame, Subscribe):
             self._chats[frame.chat_id] = None
@@ -332,9 +334,11 @@ class ChatClient:
             ValueError: ``content`` is empty or blank.
             ClientError: the message is too large (code ``too_large``); it was not kept.
         """
-        frame = Message(chat_id=chat_id, client_message_id=str(uuid.uuid4()), content=content, model_id=model_id)
-        await self.send(frame)
-        return frame.client_message_id
+        client_message_id = _new_id()
+        await self.send(
+            Message(chat_id=chat_id, client_message_id=client_message_id, content=content, model_id=model_id)
+        )
+        return client_message_id
 
     async def cancel(self, chat_id: str, message_id: str | None = None) -> None:
         """Stop the running answer in ``chat_id``."""

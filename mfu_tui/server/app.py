@@ -4,6 +4,9 @@ The HTTP side is decided in ``process_request``, before any upgrade:
 ``/healthz`` answers ``200 ok`` (``503`` while a node has lost its link to
 the other nodes, and ``/ws`` then too); ``/ws`` without an acceptable token gets
 ``401`` and never becomes a WebSocket; other paths get ``404``.
+
+With ``api_port`` set, the REST API of the seed's browser page (``rest.py``)
+listens beside it, on a port of its own.
 """
 
 from __future__ import annotations
@@ -28,12 +31,15 @@ from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub, LocalHub
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
+from mfu_tui.server.rest import RestApi
 from mfu_tui.server.store import Interrupted, Store, make_store
 
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
 HEALTH_PATH = "/healthz"
+#: Whole inbound frames a connection may have waiting to be handled.
+INBOUND_FRAMES_QUEUED = 2
 #: Longest id accepted in ``?chat=`` (the protocol's bound on ids).
 MAX_ID = 128
 
@@ -74,6 +80,21 @@ class ChatServer:
         self._server: Server | None = None
         self._background: list[asyncio.Task[None]] = []
         self.port: int = config.port
+        self._rest = (
+            None
+            if config.api_port is None
+            else RestApi(
+                store=self.store,
+                hub=self.hub,
+                handlers=self.handlers,
+                provider=self.provider,
+                secret=config.secret,
+                token_leeway=config.token_leeway,
+                cors_origins=config.cors_origins,
+            )
+        )
+        #: The REST API's port once started (``None``: no REST listener).
+        self.api_port: int | None = None
 
     @property
     def url(self) -> str:
@@ -100,6 +121,18 @@ class ChatServer:
             await self.hub.stop()
             raise
         self.port = self._server.sockets[0].getsockname()[1]
+        if self._rest is not None:
+            assert self.config.api_port is not None
+            try:
+                self.api_port = await self._rest.start(self.config.host, self.config.api_port)
+            except BaseException:
+                self._server.close()
+                await self._server.wait_closed()
+                self._server = None
+                await self.store.close()
+                await self.hub.stop()
+                raise
+            log.info("REST API listening on port %d", self.api_port)
         loop = asyncio.get_running_loop()
         self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
         log.info("listening on %s as node %s", self.url, self.node_id)
@@ -111,6 +144,9 @@ class ChatServer:
             self.config.port,
             process_request=self._check_request,
             max_size=self.config.max_frame_bytes,
+            # Frames read ahead of the handler: with 1 MiB frames allowed, websockets'
+            # default of 16 would let one connection make us hold 16 MiB of input.
+            max_queue=INBOUND_FRAMES_QUEUED,
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
             close_timeout=self.config.close_timeout,
@@ -123,6 +159,8 @@ class ChatServer:
         """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""
         if self._server is None:
             return
+        if self._rest is not None:  # first: no request may change a chat while the rest stops
+            await self._rest.stop()
         # Stops listening, closes every client with 1001 and waits for their
         # handlers: after this no frame can start a new generation.
         self._server.close()

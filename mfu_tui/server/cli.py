@@ -68,6 +68,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("broker", "broker"),
         ("node_id", "node_id"),
         ("lease", "lease"),
+        ("api_port", "api_port"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -75,6 +76,10 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     for field in ("ping_interval", "ping_timeout"):
         if values.get(field) == 0:
             values[field] = None  # 0 turns keepalive off
+    # --cors-origin is repeatable: the flags given replace MFU_CORS_ORIGINS as a whole.
+    origins = getattr(args, "cors_origin", None)
+    if origins:
+        values["cors_origins"] = tuple(origins)
     return ServerConfig(
         secret=_secret(),
         host=args.host,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict, TypeVar
@@ -18,6 +19,9 @@ BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 
 #: The smallest HMAC secret we accept, in bytes (RFC 7518 asks for >= 256 bits).
 MIN_SECRET_BYTES = 32
+
+#: A browser origin as the ``Origin`` header carries it: ``scheme://host[:port]``, nothing after.
+_ORIGIN = re.compile(r"https?://[^\s/?#]+")
 
 
 class ConfigError(ValueError):
@@ -36,6 +40,15 @@ class ServerConfig:
 
     port: int = 5001
     """Port to listen on; 0 picks a free one (read it back from ``ChatServer.port``)."""
+
+    api_port: int | None = None
+    """Port of the REST API for the seed's browser page (``--api-port``, ``MFU_API_PORT``), on ``host`` too.
+
+    ``None``: no REST listener; 0 picks a free one (read it back from ``ChatServer.api_port``).
+    """
+
+    cors_origins: tuple[str, ...] = ()
+    """Browser origins allowed to call the REST API (``--cors-origin``, ``MFU_CORS_ORIGINS``); none by default."""
 
     db_path: Path | str | None = None
     """SQLite file or ``postgresql://`` URL (``--db``, ``MFU_DATABASE_URL``); ``None``: the user data dir's."""
@@ -82,8 +95,8 @@ class ServerConfig:
     close_timeout: float = 5.0
     """Seconds to wait for the peer's close frame before dropping the TCP connection."""
 
-    max_frame_bytes: int = 64 * 1024
-    """Largest inbound frame; a bigger one closes the connection with 1009."""
+    max_frame_bytes: int = 1024 * 1024
+    """Largest inbound frame (the codec's ``MAX_MESSAGE_FRAME_BYTES``); a bigger one closes with 1009."""
 
     send_queue_bytes: int = 1024 * 1024
     """Bytes a connection may have waiting to be sent before it is closed with 4000."""
@@ -118,6 +131,15 @@ class ServerConfig:
             raise ConfigError("the lease must be a positive number of seconds")
         if self.provider not in ("demo", "openai"):
             raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
+        if self.api_port is not None:
+            if not 0 <= self.api_port <= 65535:
+                raise ConfigError(f"--api-port must be a port number from 0 to 65535, got {self.api_port}")
+            if self.api_port and self.api_port == self.port:
+                raise ConfigError("--api-port must differ from --port: the REST API is a listener of its own")
+        for origin in self.cors_origins:
+            if not _ORIGIN.fullmatch(origin):
+                # A browser sends exactly scheme://host[:port]; anything else would silently never match.
+                raise ConfigError(f"a CORS origin is scheme://host[:port] with no path, got {origin!r}")
 
     def database(self) -> Path | str:
         """The SQLite file (resolving the default location), or the PostgreSQL URL as given."""
@@ -153,6 +175,8 @@ class EnvSettings(TypedDict, total=False):
     openai_base_url: str
     openai_api_key: str
     openai_model: str
+    api_port: int
+    cors_origins: tuple[str, ...]
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -178,7 +202,16 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["openai_api_key"] = environ["MFU_OPENAI_API_KEY"]
     if environ.get("MFU_OPENAI_MODEL"):
         values["openai_model"] = environ["MFU_OPENAI_MODEL"]
+    if environ.get("MFU_API_PORT"):
+        values["api_port"] = _number(environ, "MFU_API_PORT", int)
+    if environ.get("MFU_CORS_ORIGINS"):
+        values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
     return values
+
+
+def split_origins(listed: str) -> tuple[str, ...]:
+    """The origins of a comma-separated list (``MFU_CORS_ORIGINS``), blanks and spaces dropped."""
+    return tuple(origin.strip() for origin in listed.split(",") if origin.strip())
 
 
 _Number = TypeVar("_Number", int, float)

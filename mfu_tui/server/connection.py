@@ -1,7 +1,8 @@
 """One WebSocket connection: a reader, a writer, and a bounded outgoing queue.
 
 The reader decodes each text frame and hands it to the handlers; a frame
-that does not decode gets a ``bad_request`` error and the connection goes on.
+that does not decode gets a ``bad_request`` (or ``too_large``) error naming
+the ids the frame carried, and the connection goes on.
 Everything sent to the client only appends to a queue, so a generation or a
 broadcast never waits for a socket; a writer task drains the queue. Two
 kinds of frames go in:
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import time
 from collections.abc import Awaitable
@@ -33,6 +35,7 @@ from mfu_tui.protocol import (
     CloseCode,
     Error,
     ErrorCode,
+    FrameTooLarge,
     ListModels,
     ProtocolError,
     Subscribe,
@@ -173,7 +176,8 @@ class Connection:
                 try:
                     frame = decode_client(message)
                 except ProtocolError as error:
-                    self._error(ErrorCode.BAD_REQUEST, str(error))
+                    code = ErrorCode.TOO_LARGE if isinstance(error, FrameTooLarge) else ErrorCode.BAD_REQUEST
+                    self._error(code, str(error), **dataclasses.asdict(error.ids))
                     continue
                 if isinstance(frame, ListModels):
                     # It may wait on the model server: do not hold up the frames behind it.

@@ -71,6 +71,9 @@ async def serve_embedded(db: Path, secret: str, user: str) -> None:
     settings["openai_base_url"] = base_url
     # --db wins over MFU_DATABASE_URL, as flags do: this server keeps the app's own chats.
     settings["db_path"] = db
+    # The app speaks WebSocket only; a REST listener on a fixed MFU_API_PORT could clash with a `serve`.
+    settings.pop("api_port", None)
+    settings.pop("cors_origins", None)
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()

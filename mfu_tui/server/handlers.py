@@ -20,6 +20,7 @@ from mfu_tui.protocol import (
     Cancel,
     Cancelled,
     ChatCreated,
+    ChatSummary,
     ChatUpdated,
     Chunk,
     ClientFrame,
@@ -33,6 +34,7 @@ from mfu_tui.protocol import (
     Message,
     MessageEdited,
     ModelList,
+    PageEdit,
     Ping,
     Pong,
     RenameChat,
@@ -46,8 +48,10 @@ from mfu_tui.protocol import (
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Provider, ProviderError
+from mfu_tui.server.providers.catalog import ModelCatalog
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.store import BadCursor, ChatBusy, Edit, Exchange, MessageState, NotEditable, Store
+from mfu_tui.server.store.rows import new_id
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +106,7 @@ class Handlers:
         self._hub = hub
         self._generations = generations
         self._provider = provider
+        self._models = ModelCatalog(provider)
         self._limiter = limiter
         self._replay_window = replay_window
         self._table: dict[type, Callable[[Sender, Any], Awaitable[None]]] = {
@@ -110,6 +115,7 @@ class Handlers:
             Cancel: self.cancel,
             Resume: self.resume,
             EditMessage: self.edit_message,
+            PageEdit: self.page_edit,
             Subscribe: self.subscribe,
             ListChats: self.list_chats,
             GetChat: self.get_chat,
@@ -130,14 +136,25 @@ class Handlers:
         sender.reply(encode(Pong(ts=frame.ts)))
 
     async def message(self, sender: Sender, frame: Message) -> None:
+        # The seed's clients name no message: the server does, so the ack and
+        # chat_created have an id to carry; a resend of such a message is a new one.
+        client_message_id = frame.client_message_id or f"server-{new_id()}"
         try:
-            await self._message(sender, frame)
+            await self._message(sender, frame, client_message_id)
         except FrameError as error:
             error.client_message_id = frame.client_message_id
             raise
 
-    async def _message(self, sender: Sender, frame: Message) -> None:
+    async def _message(self, sender: Sender, frame: Message, client_message_id: str) -> None:
         user, chat_id = sender.user, frame.chat_id
+        if frame.model_id is not None:
+            available = await self._models.unknown(frame.model_id)
+            if available is not None:
+                raise FrameError(
+                    ErrorCode.BAD_REQUEST,
+                    f"unknown model {frame.model_id!r}: this server has {', '.join(available) or 'none'}",
+                    chat_id=chat_id,
+                )
         if chat_id is not None:
             claim = self._generations.claim(chat_id, user)
             if claim == "foreign":
@@ -145,36 +162,36 @@ class Handlers:
             if claim == "busy":
                 # A retry of the message that started this very generation is
                 # not a conflict: it gets its ack again.
-                known = await self._store.find_exchange(user, frame.client_message_id)
+                known = await self._store.find_exchange(user, client_message_id)
                 if known is None:
                     raise FrameError(
                         ErrorCode.CONFLICT, "an answer is still being generated in this chat", chat_id=chat_id
                     )
-                sender.reply(_ack(frame.client_message_id, known))
+                sender.reply(_ack(client_message_id, known))
                 return
         started = False
         try:
-            known = await self._store.find_exchange(user, frame.client_message_id)
+            known = await self._store.find_exchange(user, client_message_id)
             if known is not None:
-                sender.reply(_ack(frame.client_message_id, known))
+                sender.reply(_ack(client_message_id, known))
                 return
             if not self._limiter.allow(user):
                 raise self._rate_limited(user, chat_id=chat_id)
             try:
                 exchange = await self._store.record_message(
-                    user, chat_id, frame.content, frame.client_message_id, frame.model_id
+                    user, chat_id, frame.content, client_message_id, frame.model_id
                 )
             except ChatBusy as busy:  # generating on another node
                 raise FrameError(ErrorCode.CONFLICT, str(busy), chat_id=chat_id) from None
             if exchange is None:
                 raise not_found("chat", chat_id=chat_id)
-            sender.reply(_ack(frame.client_message_id, exchange))
+            sender.reply(_ack(client_message_id, exchange))
             if exchange.duplicate:  # the same id raced in from another connection
                 return
             chat = exchange.chat
             if exchange.created:
                 sender.reply(
-                    encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=frame.client_message_id))
+                    encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=client_message_id))
                 )
             self._hub.subscribe(sender, chat.id)
             self._hub.publish_user(user, encode(ChatUpdated(chat=chat)))
@@ -341,11 +358,43 @@ class Handlers:
             self._hub.subscribe(sender, edit.chat.id)
         sender.reply(_edited_frame(edit, client_edit_id))
 
+    async def page_edit(self, sender: Sender, frame: PageEdit) -> None:
+        """The seed page's edit notice: stored if it names a stored user message, else relayed."""
+        user, chat_id = sender.user, frame.chat_id
+        if await self._store.chat(user, chat_id) is None:
+            raise not_found("chat", chat_id=chat_id)
+        if isinstance(frame.message_id, str):
+            state = await self._store.message_state(user, chat_id, frame.message_id)
+            if state is not None and state.role == "user":
+                edit = EditMessage(chat_id=chat_id, message_id=frame.message_id, content=frame.content)
+                await self._edit_message(sender, edit)
+                return
+        # The page's own id (Date.now()): nothing stored has it. Tell the user's
+        # other tabs, as the original server did.
+        relayed = MessageEdited(
+            chat_id=chat_id, message_id=str(frame.message_id), content=frame.content, edited_at=datetime.now(UTC)
+        )
+        self._hub.publish_user(user, encode(relayed))
+
     async def subscribe(self, sender: Sender, frame: Subscribe) -> None:
-        if self._generations.live(frame.chat_id, sender.user) is None:
-            if await self._store.chat(sender.user, frame.chat_id) is None:
-                raise not_found("chat", chat_id=frame.chat_id)
-        self._hub.subscribe(sender, frame.chat_id)
+        """Follow a chat; an answer of it that ended lately is told by its end frame.
+
+        A client that was away when the answer ended (the seed's, reconnecting
+        with ``?chat=`` after a server restart ended it as interrupted) would
+        otherwise never learn it. A client that saw the end drops the repeat.
+        """
+        user, chat_id = sender.user, frame.chat_id
+        if self._generations.live(chat_id, user) is not None:
+            self._hub.subscribe(sender, chat_id)
+            return
+        if await self._store.chat(user, chat_id) is None:
+            raise not_found("chat", chat_id=chat_id)
+        # Subscribed before reading: an end that comes meanwhile arrives live
+        # as well as from the store (a repeat, dropped), rather than not at all.
+        self._hub.subscribe(sender, chat_id)
+        latest = await self._store.message_state(user, chat_id, None)
+        if latest is not None and latest.ended_at is not None and time.time() - latest.ended_at < self._replay_window:
+            sender.reply(_end_frame(latest))
 
     async def list_chats(self, sender: Sender, frame: ListChats) -> None:
         try:
@@ -365,20 +414,29 @@ class Handlers:
         if chat is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
         sender.reply(encode(Result(request_id=frame.request_id, data=chat)))
-        self._hub.publish_user(sender.user, encode(ChatUpdated(chat=chat)))
+        self.announce(sender.user, chat)
 
     async def delete_chat(self, sender: Sender, frame: DeleteChat) -> None:
-        generation = self._generations.live(frame.chat_id, sender.user)
-        if generation is not None:
-            await generation.stop("cancelled")
-        else:
-            self._hub.request_cancel(sender.user, frame.chat_id, None)  # in case it runs on another node
-        chat = await self._store.delete_chat(sender.user, frame.chat_id)
+        chat = await self.remove(sender.user, frame.chat_id)
         if chat is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
         sender.reply(encode(Result(request_id=frame.request_id, data={"chatId": chat.id})))
-        self._hub.publish_user(sender.user, encode(ChatUpdated(chat=chat, deleted=True)))
-        self._hub.drop_chat(chat.id)
+        self.announce(sender.user, chat, deleted=True)
+
+    async def remove(self, user: str, chat_id: str) -> ChatSummary | None:
+        """Stop the chat's answer (on any node) and delete the chat; None if ``user`` has no such chat."""
+        generation = self._generations.live(chat_id, user)
+        if generation is not None:
+            await generation.stop("cancelled")
+        else:
+            self._hub.request_cancel(user, chat_id, None)  # in case it runs on another node
+        return await self._store.delete_chat(user, chat_id)
+
+    def announce(self, user: str, chat: ChatSummary, *, deleted: bool = False) -> None:
+        """Tell every connection of ``user`` that ``chat`` changed (or is gone: every node then forgets it)."""
+        self._hub.publish_user(user, encode(ChatUpdated(chat=chat, deleted=deleted)))
+        if deleted:
+            self._hub.drop_chat(chat.id)
 
     async def list_models(self, sender: Sender, frame: ListModels) -> None:
         try:

@@ -7,11 +7,12 @@ Server side (the real ``mfu-chat serve`` process):
   another user's real chat and message ids), arbitrary JSON values, text
   and binary frames. After each one a ``ping`` with a fresh ``ts`` must come
   back as ``pong``: the server neither crashed nor stalled. A frame the
-  protocol decoder refuses must get exactly one ``error`` with code
-  ``bad_request``; any other answer must be one the protocol allows.
+  protocol decoder refuses must get exactly one ``error``, with code
+  ``bad_request`` (``too_large`` for a frame over its limit); any other
+  answer must be one the protocol allows.
 - Raw fuzzing: valid frames with random byte mutations (flips, cuts,
   insertions, repeats), deep nesting, invalid UTF-8 in a text frame (close
-  1007), oversize frames (close 1009). The connection is opened again after a
+  1007), oversize frames (``too_large`` over 64 KiB, close 1009 over 1 MiB). The connection is opened again after a
   close; the server process must still be alive at the end.
 - Garbage on the wire: random bytes instead of an HTTP request, or after
   the upgrade (random bytes, or a frame header with random flags, opcode,
@@ -60,6 +61,7 @@ from mfu_tui.protocol import (
     Ack,
     Complete,
     Error,
+    FrameTooLarge,
     Ping,
     Pong,
     ProtocolError,
@@ -149,11 +151,8 @@ class Fuzzer:
     def check(self, data: str | bytes, *, as_text: bool | None = None) -> None:
         """Send ``data``, then a ping; judge everything that came back before the pong."""
         ws = self.open()
-        try:
-            refused = _refused_by_decoder(data)
-        except UnicodeDecodeError:
-            refused = True
-        self.report.refused_by_decoder += refused
+        refusal = _refusal(data)
+        self.report.refused_by_decoder += refusal is not None
         self._ts += 1
         ts = float(self._ts)
         try:
@@ -176,9 +175,8 @@ class Fuzzer:
         # and results may belong to an earlier valid frame (``list_models`` is
         # answered off the frame path, a ``message`` streams on).
         direct = [a for a in answers if isinstance(a, Error)]
-        bad_requests = [a for a in direct if isinstance(a, Error) and a.code == "bad_request"]
-        self.report.bad_request_answers += len(bad_requests)
-        if refused and (len(direct) != 1 or len(bad_requests) != 1):
+        self.report.bad_request_answers += sum(a.code == "bad_request" for a in direct)
+        if refusal is not None and [a.code for a in direct] != [refusal]:
             self.report.wrong_answers.append(f"{data[:80]!r} -> {direct!r:.200}")
         for answer in answers:
             if isinstance(answer, Error) and answer.code not in ALLOWED_CODES:
@@ -195,14 +193,17 @@ class Fuzzer:
                 answers.append(frame)
 
 
-def _refused_by_decoder(data: str | bytes) -> bool:
+def _refusal(data: str | bytes) -> str | None:
+    """The error code the server must answer ``data`` with, or None if it decodes."""
     if isinstance(data, bytes):
-        return True  # binary frames are refused whatever they hold
+        return "bad_request"  # binary frames are refused whatever they hold
     try:
         decode_client(data)
-    except ProtocolError:
-        return True
-    return False
+    except FrameTooLarge:
+        return "too_large"
+    except (ProtocolError, UnicodeDecodeError):
+        return "bad_request"
+    return None
 
 
 def _text() -> st.SearchStrategy[str]:
@@ -263,7 +264,11 @@ def run_mutations(fuzzer: Fuzzer, bob_ids: list[str], count: int, seed: int) -> 
         (
             '{"type":"get_chat","requestId":"r","chatId":"' + "a" * 70000 + '"}',
             None,
-        ),  # over 64 KiB: 1009
+        ),  # over 64 KiB: too_large
+        (
+            '{"type":"message","chatId":"","messages":[{"role":"user","content":"' + "a" * 1_100_000 + '"}]}',
+            None,
+        ),  # over 1 MiB: 1009
     ]
     for data, as_text in monsters:
         fuzzer.report.mutations += 1

@@ -10,7 +10,7 @@ def test_the_server_answers_any_frame_with_bad_request_or_a_valid_answer_and_bob
     assert report.examples == 2000 and report.mutations > 2000
     assert report.refused_by_decoder > 1000  # mostly bad frames, or the run proved little
     assert report.wrong_answers == [] and report.stalls == 0
-    # Invalid UTF-8 closes with 1007, a frame over 64 KiB with 1009; nothing else closed the fuzzer.
+    # Invalid UTF-8 closes with 1007, a frame over 1 MiB with 1009; nothing else closed the fuzzer.
     assert report.reconnects == {"1007": 1, "1009": 1}
     assert report.bystander_frames == 0 and not report.bystander_chat_changed
     assert report.server_alive and report.server_tracebacks == 0

@@ -1,6 +1,6 @@
 """A small OpenAI-compatible HTTP server for tests: the real wire format, scripted answers.
 
-``GET /v1/models`` lists two models. ``POST /v1/chat/completions`` with
+``GET /v1/models`` lists two models (``models``). ``POST /v1/chat/completions`` with
 ``stream: true`` answers ``text/event-stream`` in chunked transfer encoding,
 one ``data: {...}`` event per piece and ``data: [DONE]`` at the end, the way
 OpenAI, vLLM and Ollama do. A test scripts what happens next: a clean answer,
@@ -42,6 +42,11 @@ class FakeOpenAI:
         self.disconnected = asyncio.Event()
         #: Set when a held stream has sent all its pieces.
         self.holding = asyncio.Event()
+        #: What ``GET /v1/models`` lists, and how often it was asked.
+        self.models = ["fake-small", "fake-large"]
+        self.model_lists = 0
+        #: Set once ``GET /v1/models`` was asked.
+        self.models_asked = asyncio.Event()
         #: ``GET /v1/models`` waits for this event (set by default).
         self.models_open = asyncio.Event()
         self.models_open.set()
@@ -80,10 +85,10 @@ class FakeOpenAI:
                     headers[name.strip().lower()] = value.strip()
                 body = await reader.readexactly(int(headers.get("content-length", 0)))
                 if method == "GET" and path == "/v1/models":
+                    self.model_lists += 1
+                    self.models_asked.set()
                     await self.models_open.wait()
-                    await self._json(
-                        writer, 200, {"object": "list", "data": [{"id": "fake-small"}, {"id": "fake-large"}]}
-                    )
+                    await self._json(writer, 200, {"object": "list", "data": [{"id": model} for model in self.models]})
                 elif method == "POST" and path == "/v1/chat/completions":
                     self.requests.append(json.loads(body))
                     self.headers.append(headers)

@@ -53,10 +53,29 @@ async def test_bad_frames_get_bad_request_and_the_connection_stays_up(tmp_path):
     assert result.data["chats"] == []
 
 
-async def test_a_frame_over_64_kib_closes_with_1009(tmp_path):
+async def test_a_frame_over_64_kib_gets_too_large_naming_it_and_the_connection_stays(tmp_path):
     async with running_server(tmp_path) as srv:
         async with peer(srv.url, srv.token(), max_size=None) as alice:
-            await alice.send(Message(chat_id=None, content="x" * 70_000, client_message_id=new_id()))
+            await alice.send({"type": "get_chat", "requestId": "r1", "chatId": "x" * 70_000})
+            error = await alice.expect(Error)
+            assert (error.code, error.request_id) == ("too_large", "r1")
+            assert error.message == "frame is larger than 65536 bytes"
+            # A message's new text counts against 64 KiB, whatever frame carries it.
+            client_message_id = new_id()
+            await alice.send(
+                {"type": "message", "chatId": None, "clientMessageId": client_message_id, "content": "x" * 70_000}
+            )
+            error = await alice.expect(Error)
+            assert (error.code, error.client_message_id) == ("too_large", client_message_id)
+            await alice.send(Ping(ts=1))
+            assert await alice.expect(Pong) == Pong(ts=1)
+
+
+async def test_a_frame_over_1_mib_closes_with_1009(tmp_path):
+    async with running_server(tmp_path) as srv:
+        async with peer(srv.url, srv.token(), max_size=None) as alice:
+            history = [{"role": "user", "content": "x" * 60_000}] * 18
+            await alice.send({"type": "message", "chatId": None, "messages": history})
             assert await alice.close_code() == 1009
 
 

@@ -229,3 +229,40 @@ async def test_an_edit_with_a_client_edit_id_is_applied_once(open_store):
     assert (again.message_id, again.content) == (exchange.user_message_id, "better")
     assert [m.content for m in detail.messages] == ["better", "new answer"]
     assert someone_else is None and after_delete is None
+
+
+async def test_chats_page_numbers_pages_most_recent_first_with_the_users_total(open_store):
+    store = await open_store()
+    ids = [(await store.record_message("alice", None, f"chat {n}", f"c{n}", None)).chat.id for n in range(5)]
+    await store.record_message("bob", None, "not alice's", "c1", None)
+    first, total = await store.chats_page("alice", 0, 2)
+    last, again = await store.chats_page("alice", 4, 2)
+    beyond, _ = await store.chats_page("alice", 10, 2)
+    nobody = await store.chats_page("carol", 0, 2)
+    assert total == again == 5
+    assert [listed.chat.id for listed in first] == ids[:-3:-1]
+    assert [listed.chat.id for listed in last] == ids[:1]
+    assert beyond == [] and nobody == ([], 0)
+    assert first[0].chat == await store.chat("alice", ids[-1])
+    # Nothing happened in the chat since its first message: created when last updated.
+    assert first[0].created_at == pytest.approx(first[0].chat.updated_at.timestamp(), abs=1e-3)
+
+
+async def test_set_pinned_shows_everywhere_but_does_not_move_the_chat(open_store):
+    store = await open_store()
+    older = await store.record_message("alice", None, "older", "c1", None)
+    newer = await store.record_message("alice", None, "newer", "c2", None)
+    pinned = await store.set_pinned("alice", older.chat.id, True)
+    assert await store.set_pinned("bob", older.chat.id, False) is None
+    assert await store.set_pinned("alice", "no-such-chat", True) is None
+    listed = (await store.list_chats("alice", 10, None)).chats
+    page, _ = await store.chats_page("alice", 0, 10)
+    detail = await store.chat_detail("alice", older.chat.id)
+    renamed = await store.rename_chat("alice", older.chat.id, "still pinned")
+    unpinned = await store.set_pinned("alice", older.chat.id, False)
+    assert pinned.pinned and pinned.updated_at == older.chat.updated_at
+    assert [chat.id for chat in listed] == [newer.chat.id, older.chat.id]
+    assert [chat.pinned for chat in listed] == [False, True]
+    assert [entry.chat.pinned for entry in page] == [False, True]
+    assert detail.chat.pinned and renamed.pinned
+    assert not unpinned.pinned and not (await store.chat("alice", older.chat.id)).pinned

@@ -88,6 +88,15 @@ class Interrupted:
     seq: int
 
 
+@dataclasses.dataclass(frozen=True)
+class ListedChat:
+    """A chat of a numbered page (``chats_page``): its summary and when it was created."""
+
+    chat: ChatSummary
+    #: Seconds since the epoch.
+    created_at: float
+
+
 class Store(abc.ABC):
     """Chats, messages and the chunks of streamed replies."""
 
@@ -148,6 +157,22 @@ class Store(abc.ABC):
 
         Raises:
             BadCursor: ``before`` is not a cursor from an earlier page.
+        """
+
+    @abc.abstractmethod
+    async def chats_page(self, user: str, offset: int, limit: int) -> tuple[list[ListedChat], int]:
+        """The user's chats from ``offset``, most recently updated first, and how many the user has.
+
+        The numbered pages of the REST API; both come from one snapshot, so
+        the total agrees with the page.
+        """
+
+    @abc.abstractmethod
+    async def set_pinned(self, user: str, chat_id: str, pinned: bool) -> ChatSummary | None:
+        """Pin or unpin a chat; None if it is not the user's.
+
+        Pinning is not activity: ``updated_at`` stays, so the chat keeps its
+        place in the list (and the ``list_chats`` cursors stay valid).
         """
 
     @abc.abstractmethod

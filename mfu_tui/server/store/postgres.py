@@ -42,6 +42,7 @@ from mfu_tui.server.store.base import (
     Edit,
     Exchange,
     Interrupted,
+    ListedChat,
     MessageState,
     NotEditable,
     Status,
@@ -443,6 +444,30 @@ class PostgresStore(Store):
             return ChatPage(chats=chats, next_cursor=cursor)
 
         return await self._read(read)
+
+    async def chats_page(self, user: str, offset: int, limit: int) -> tuple[list[ListedChat], int]:
+        async def read(db: _Db) -> tuple[list[ListedChat], int]:
+            # One snapshot for the page and the total.
+            async with db.transaction(isolation="repeatable_read", readonly=True):
+                rows = await db.fetch(
+                    f"SELECT {_SUMMARY_COLUMNS}, created_at FROM chats WHERE owner = $1"
+                    " ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3",
+                    user, limit, offset,
+                )  # fmt: skip
+                total = await db.fetchval("SELECT COUNT(*) FROM chats WHERE owner = $1", user)
+            return [ListedChat(summary_of(tuple(row)[:-1]), row[-1]) for row in rows], total
+
+        return await self._read(read)
+
+    async def set_pinned(self, user: str, chat_id: str, pinned: bool) -> ChatSummary | None:
+        async def write(db: _Db) -> ChatSummary | None:
+            row = await db.fetchrow(
+                f"UPDATE chats SET pinned = $1 WHERE id = $2 AND owner = $3 RETURNING {_SUMMARY_COLUMNS}",
+                pinned, chat_id, user,
+            )  # fmt: skip
+            return summary_of(row) if row else None
+
+        return await self._write(write)
 
     async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
         async def write(db: _Db) -> ChatSummary | None:

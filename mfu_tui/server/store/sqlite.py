@@ -35,6 +35,7 @@ from mfu_tui.server.store.base import (
     Edit,
     Exchange,
     Interrupted,
+    ListedChat,
     MessageState,
     NotEditable,
     Status,
@@ -412,6 +413,31 @@ class SqliteStore(Store):
             return ChatPage(chats=chats, next_cursor=cursor)
 
         return await self._read(read)
+
+    async def chats_page(self, user: str, offset: int, limit: int) -> tuple[list[ListedChat], int]:
+        def read(db: sqlite3.Connection) -> tuple[list[ListedChat], int]:
+            db.execute("BEGIN")  # one snapshot for the page and the total
+            try:
+                rows = db.execute(
+                    f"SELECT {_SUMMARY_COLUMNS}, created_at FROM chats WHERE user = ?"
+                    " ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
+                    (user, limit, offset),
+                ).fetchall()
+                total = db.execute("SELECT COUNT(*) FROM chats WHERE user = ?", (user,)).fetchone()[0]
+            finally:
+                db.execute("COMMIT")
+            return [ListedChat(summary_of(row[:-1]), row[-1]) for row in rows], total
+
+        return await self._read(read)
+
+    async def set_pinned(self, user: str, chat_id: str, pinned: bool) -> ChatSummary | None:
+        def write(db: sqlite3.Connection) -> ChatSummary | None:
+            changed = db.execute(
+                "UPDATE chats SET pinned = ? WHERE id = ? AND user = ?", (int(pinned), chat_id, user)
+            ).rowcount
+            return _summary(db, chat_id) if changed else None
+
+        return await self._write(write)
 
     async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
         def write(db: sqlite3.Connection) -> ChatSummary | None:
