@@ -35,6 +35,7 @@ from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit
+from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
 from mfu_tui.protocol import (
@@ -625,8 +626,10 @@ class ChatClient:
             frame = decode_server(data)
         except ProtocolError as error:
             log.warning("ignoring an invalid frame from the server: %s", error)
-            self._emit_error(ClientError(f"the server sent an invalid frame: {error}"))
+            self._emit_error(ClientError(clean_text(f"the server sent an invalid frame: {error}")))
             return
+        if may_need_cleaning(data):  # nothing from the server reaches a terminal raw
+            frame = clean_strings(frame)
         if isinstance(frame, Pong):
             if self._pong_waiter is not None and not self._pong_waiter.done() and frame.ts == self._ping_ts:
                 self._pong_waiter.set_result(None)
@@ -878,6 +881,10 @@ class ChatClient:
         self._notify("error", error)
 
     def _set_state(self, **changes: Any) -> None:
+        # Reasons quote the server (close reasons, HTTP bodies): shown in the status line.
+        for name in ("reason", "last_error"):
+            if changes.get(name) is not None:
+                changes[name] = clean_text(changes[name])
         state = replace(self._state, **changes)
         if state == self._state:
             return

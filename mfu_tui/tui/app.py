@@ -30,6 +30,7 @@ from mfu_tui.client import (
     MessageReloaded,
     Status,
 )
+from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
     Ack,
     Cancelled,
@@ -626,9 +627,14 @@ class ChatApp(App[None]):
         self.notify(f"Copied the {what} ({len(view.text)} characters).", title="Copied", markup=False)
 
     def copy_to_clipboard(self, text: str) -> None:
-        """Copy with OSC 52, wrapped for tmux when ``$TMUX`` is set (works over SSH)."""
+        """Copy with OSC 52, wrapped for tmux when ``$TMUX`` is set (works over SSH).
+
+        The text is cleaned once more: a pasted escape sequence must not ride
+        along into the shell the user pastes into.
+        """
         import os
 
+        text = clean_text(text)
         self._clipboard = text
         if self._driver is not None:
             self._driver.write(osc52_sequence(text, tmux=bool(os.environ.get("TMUX"))))

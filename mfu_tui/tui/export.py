@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import ChatDetail
 
 _NOTES = {"cancelled": "*(cancelled)*", "error": "*(failed)*", "streaming": "*(still being written)*"}
@@ -43,5 +44,5 @@ def export_chat(detail: ChatDetail, directory: Path) -> Path:
     """Write the chat to a new Markdown file in ``directory``; return its path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = export_path(directory, detail.chat.title)
-    path.write_text(chat_markdown(detail), encoding="utf-8")
+    path.write_text(clean_text(chat_markdown(detail)), encoding="utf-8")  # no escape sequence in a file either
     return path

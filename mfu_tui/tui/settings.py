@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import unverified_claims, user_of
 
 
@@ -52,8 +53,12 @@ class AppSettings:
 
     @property
     def identity(self) -> str:
-        """The header's words for the connection: ``server_label`` or ``user@host``."""
+        """The header's words for the connection: ``server_label`` or ``user@host``.
+
+        The user comes from the token and the host from the settings: neither is
+        ours, so both are cleaned before they reach the screen.
+        """
         if self.server_label:
-            return self.server_label
+            return clean_text(self.server_label)
         claims = unverified_claims(self.token) or {}
-        return f"{user_of(claims) or '?'}@{urlsplit(self.url).hostname or '?'}"
+        return clean_text(f"{user_of(claims) or '?'}@{urlsplit(self.url).hostname or '?'}")

@@ -28,6 +28,8 @@ class Script:
     then: str = "done"
     #: Answer this HTTP status with an error body instead of a stream.
     status: int = 200
+    #: The error body's ``error.message``.
+    error_message: str = "the model is on fire"
 
 
 class FakeOpenAI:
@@ -114,7 +116,7 @@ class FakeOpenAI:
         """Answer one completion; False when the connection must end."""
         script = self.script
         if script.status != 200:
-            await self._json(writer, script.status, {"error": {"message": "the model is on fire"}})
+            await self._json(writer, script.status, {"error": {"message": script.error_message}})
             return True
         writer.write(
             b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"

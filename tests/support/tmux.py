@@ -57,8 +57,9 @@ class TmuxPane:
         self._fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
         self.tmux(
-            "new-session", "-d", "-s", self.target, "-x", "100", "-y", "30", f"env {exports} {shlex.join(command)}"
-        )
+            "new-session", "-d", "-s", self.target, "-x", "100", "-y", "30", "-c", str(tmp_path),
+            f"env {exports} {shlex.join(command)}",
+        )  # fmt: skip
         self.tmux("pipe-pane", "-t", self.target, "-o", f"cat > {shlex.quote(str(fifo))}")
 
     def tmux(self, *args: str) -> str:
@@ -98,6 +99,15 @@ class TmuxPane:
             if ready and not os.read(self._fd, 1 << 16):
                 return
         pytest.fail("the app did not exit")
+
+    def pane_title(self) -> str:
+        """The pane's title: what a program set with ``ESC ] 2 ;`` (the host name until then)."""
+        return self.tmux("display-message", "-p", "-t", self.target, "#{pane_title}").strip()
+
+    def buffers(self) -> list[str]:
+        """tmux's paste buffers, newest first: with ``set-clipboard on``, every OSC 52 the program wrote."""
+        names = self.tmux("list-buffers", "-F", "#{buffer_name}").split()
+        return [self.tmux("show-buffer", "-b", name) for name in names]
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], check=False, capture_output=True, timeout=TIMEOUT)

@@ -6,14 +6,19 @@ answer off the screen with ``tmux capture-pane`` (see ``tests/support/tmux.py``)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from mfu_tui.server.providers.demo import demo_answer
+from tests.server.fake_openai import FakeOpenAI, Script
 from tests.support.server import ServerProcess
-from tests.support.tmux import TmuxPane, fresh_home, mfu_chat, needs_tmux
+from tests.support.tmux import TIMEOUT, TmuxPane, fresh_home, mfu_chat, needs_tmux
 
 WORDS = 45
 QUESTION = "What is tmux?"
@@ -52,3 +57,76 @@ def test_installed_app_streams_an_answer_in_tmux(server: ServerProcess, tmp_path
         pane.wait_exit()
     finally:
         pane.close()
+
+
+ESC = "\x1b"
+#: A hostile model's answer: a window title split across chunks, a clipboard write, a C1 clear
+#: screen, hidden text, the end of a bracketed paste with a command, a bidi override.
+HOSTILE_PIECES = [
+    "Look: ", ESC, "]2;pwned-title\x07", f"{ESC}]52;c;cm0gLXJmIH4K\x07", "\x9b2J", f"{ESC}[8mhidden{ESC}[0m ",
+    f"{ESC}[201~\x15ls\r", "\u202eend-of-answer",
+]  # fmt: skip
+
+
+@contextlib.contextmanager
+def upstream_in_a_thread(**script: Any) -> Iterator[FakeOpenAI]:
+    """A fake OpenAI-compatible model server on its own event loop, for a test that blocks on tmux."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    fake = FakeOpenAI()
+    asyncio.run_coroutine_threadsafe(fake.__aenter__(), loop).result(TIMEOUT)
+    fake.script = Script(**script)
+    try:
+        yield fake
+    finally:
+        asyncio.run_coroutine_threadsafe(fake.__aexit__(None, None, None), loop).result(TIMEOUT)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(TIMEOUT)
+        loop.close()
+
+
+@needs_tmux
+def test_a_hostile_model_title_user_and_error_never_reach_the_terminal_raw(tmp_path: Path) -> None:
+    with upstream_in_a_thread(pieces=HOSTILE_PIECES) as fake:
+        fake.models = ["fake-small", f"evil{ESC}]2;model-title\x07"]
+        server = ServerProcess(tmp_path, "--provider", "openai", env={"MFU_OPENAI_BASE_URL": fake.base_url})
+        server.start()
+        # The token's user is shown in the header: a hostile ``sub`` is cleaned too.
+        env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token(f"eve{ESC}]2;sub-title\x07"), "TMUX": ""}
+        pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
+        try:
+            pane.tmux("set-option", "-g", "set-clipboard", "on")  # an OSC 52 the app writes becomes a buffer
+            pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
+            title = pane.pane_title()
+            pane.type("Say something nasty")
+            pane.press("Enter")
+            screen = pane.wait_for(lambda screen: "end-of-answer" in screen, "the end of the hostile answer")
+            assert "]2;pwned-title" in screen and "<U+202E>" in screen  # shown as text, not run
+            assert "eve]2;sub-title" in screen
+            assert pane.pane_title() == title, "the answer or the token retitled the terminal"
+            assert pane.buffers() == [], "the answer wrote the clipboard"
+
+            # The model server fails with a hostile error text: it changes nothing either.
+            fake.script = Script(status=500, error_message=f"boom{ESC}]2;error-title\x07")
+            pane.type("Again")
+            pane.press("Enter")
+            pane.wait_for(lambda screen: "failed:" in screen, "the failed answer")
+            assert pane.pane_title() == title and pane.buffers() == []
+
+            pane.press("C-c")  # copies the last answer: the one OSC 52 the app writes itself
+            pane.wait_for(lambda screen: "Copied" in screen, "the copy notification")
+            [copied] = pane.buffers()
+            assert ESC not in copied and "\x9b" not in copied and "\x15" not in copied
+            assert "]2;pwned-title" in copied and "end-of-answer" in copied
+
+            pane.press("C-s")
+            pane.wait_for(lambda screen: "Exported" in screen, "the export notification")
+            [exported] = list(tmp_path.glob("*.md"))
+            text = exported.read_text()
+            assert ESC not in text and "\x9b" not in text and "end-of-answer" in text
+            pane.press("C-q")
+            pane.wait_exit()
+        finally:
+            pane.close()
+            server.kill()

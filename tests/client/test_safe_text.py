@@ -1,0 +1,62 @@
+"""clean_text: nothing from the network reaches a terminal able to run an escape sequence."""
+
+import json
+
+import msgspec
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
+from mfu_tui.protocol import ChatDetail, ChatSummary, Chunk, Error, StoredMessage, decode_server, encode
+from tests.protocol.examples import WHEN
+
+ESC = "\x1b"
+#: What a hostile model or server sends: window title, clipboard write, clear screen,
+#: cursor moves, hidden text, the end of bracketed paste with a ctrl-U, a C1 CSI.
+ATTACKS = [
+    f"{ESC}]2;pwned\x07",
+    f"{ESC}]52;c;cm0gLXJmIH4K\x07",
+    f"{ESC}[2J",
+    f"{ESC}[1;1H",
+    f"{ESC}[8mhidden",
+    f"{ESC}[201~\x15rm -rf ~\r",
+    "\x9b2J",
+]
+
+
+def test_controls_are_dropped_newline_and_tab_kept():
+    for attack in ATTACKS:
+        assert not any(ord(c) < 0x20 and c not in "\n\t" or 0x7F <= ord(c) <= 0x9F for c in clean_text(attack))
+    assert clean_text(f"a{ESC}[2Jb\tc\nd\re\x00f\x7fg\x85h") == "a[2Jb\tc\ndefgh"
+
+
+def test_bidi_controls_are_shown_by_name_not_applied():
+    assert clean_text("abc\u202edef\u2066x\u2069") == "abc<U+202E>def<U+2066>x<U+2069>"
+
+
+def test_plain_text_is_kept_as_it_is():
+    text = "# Title\n\n- **bold** 日本語 😀 `code`\n\tindented — “quotes” é"
+    assert clean_text(text) == text
+    assert not may_need_cleaning(encode(Chunk(chat_id="c1", message_id="m1", seq=1, content=text)))
+
+
+def test_a_frame_is_cleaned_through_and_through():
+    chat = ChatSummary(id="c1", title=f"{ESC}]2;title\x07Chat", updated_at=WHEN)
+    message = StoredMessage(id="m1", role="assistant", content=f"hi{ESC}[2J", created_at=WHEN)
+    detail = clean_strings(ChatDetail(chat=chat, messages=[message]))
+    assert detail.chat.title == "]2;titleChat" and detail.messages[0].content == "hi[2J"
+    error = decode_server(encode(Error(code="provider_error", message=f"model said {ESC}[8m")))
+    assert clean_strings(error).message == "model said [8m"
+    assert clean_strings({"models": [{"name": "\u202e"}]}) == {"models": [{"name": "<U+202E>"}]}
+
+
+@given(st.text())
+def test_the_quick_check_never_misses_what_cleaning_would_change(text):
+    """The client cleans only frames whose JSON text may need it: that check must never miss."""
+    if clean_text(text) == text:
+        return
+    frame = Chunk(chat_id="c1", message_id="m1", seq=1, content=text)
+    assert may_need_cleaning(encode(frame))  # msgspec, as the server sends it
+    assert may_need_cleaning(msgspec.json.encode(frame).decode())
+    assert may_need_cleaning(json.dumps({"content": text}))  # any other server's JSON
+    assert may_need_cleaning(json.dumps({"content": text}, ensure_ascii=False))
