@@ -29,7 +29,8 @@ class _Stream:
     #: Chunks that arrived ahead of a gap, handed over once the gap is filled.
     ahead: dict[int, Chunk] = field(default_factory=dict)
     end: Complete | Cancelled | None = None
-    #: ``last_seq`` of the ``resume`` already asked for, so a gap asks once.
+    #: ``last_seq`` of the ``resume`` asked for on this connection, if any. Its replay
+    #: brings every chunk after that, in order, then follows live: one is enough.
     resumed_from: int | None = None
 
 
@@ -95,7 +96,7 @@ class StreamTracker:
             delivery.frames.append(stream.end)
             delivery.finished = True
             self._finish(message_id)
-        elif assembler.missing_seq is not None and stream.resumed_from != assembler.last_seq:
+        elif assembler.missing_seq is not None and stream.resumed_from is None:
             stream.resumed_from = assembler.last_seq
             delivery.resume = self._resume(stream)
         return delivery

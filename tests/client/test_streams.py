@@ -58,6 +58,17 @@ def test_end_before_its_last_chunks_waits_for_them():
     assert delivered == [chunk(2), chunk(3), end]
 
 
+def test_an_end_known_early_asks_for_one_resume_whose_replay_fills_the_rest():
+    """A subscriber told the end first (then the replay) must not ask again at every chunk."""
+    tracker = StreamTracker()
+    end = Complete(chat_id="c1", message_id="a1", seq=300)
+    delivered, resumes = deliver_all(tracker, [chunk(1), chunk(2), end])
+    assert resumes == [Resume(chat_id="c1", message_id="a1", last_seq=2)]
+    delivered, resumes = deliver_all(tracker, [chunk(seq) for seq in range(3, 301)])
+    assert resumes == []
+    assert delivered == [chunk(seq) for seq in range(3, 301)] + [end]
+
+
 def test_frames_of_a_finished_message_are_dropped():
     tracker = StreamTracker()
     end = Cancelled(chat_id="c1", message_id="a1", seq=1)
