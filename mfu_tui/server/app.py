@@ -187,10 +187,10 @@ class ChatServer:
             return websocket.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "lost the link to the other nodes\n")
         if target.path == HEALTH_PATH:
             return websocket.respond(http.HTTPStatus.OK, "ok\n")
-        token = token_from_request(request.path, request.headers)
-        if token is None:
-            return self._refuse(websocket, "missing token")
         try:
+            token = token_from_request(request.path, request.headers)
+            if token is None:
+                return self._refuse(websocket, "missing token")
             identity = verify_token(token, self.config.secret, leeway=self.config.token_leeway)
         except AuthError as error:
             return self._refuse(websocket, str(error))

@@ -12,10 +12,13 @@ import time
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
+from websockets.datastructures import Headers
 
 from mfu_tui.protocol import user_of
 
 ALGORITHM = "HS256"
+#: Later than any real token's times (2**53 s is 285 million years), small enough to be exact as a float.
+MAX_TIME = 2**53
 
 
 class AuthError(Exception):
@@ -50,10 +53,19 @@ def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
         raise AuthError("token expired") from None
     except jwt.InvalidTokenError as error:
         raise AuthError(f"invalid token: {type(error).__name__}") from None
+    for name in ("exp", "iat", "nbf"):
+        if name in claims and not _is_time(claims[name]):
+            # PyJWT lets ``exp: 10**400`` and ``iat: true`` through; neither is a time.
+            raise AuthError(f"invalid token: '{name}' is not a time in seconds")
     user = user_of(claims)
     if user is None or len(user) > 256:
         raise AuthError("invalid token: no user in 'sub' or 'username'")
     return Identity(user=user, expires_at=float(claims["exp"]))
+
+
+def _is_time(value: object) -> bool:
+    """A number of seconds since the epoch that a float holds exactly (no bool, no 10**400)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < MAX_TIME
 
 
 def mint_token(secret: str, user: str, ttl: float = 3600.0) -> str:
@@ -62,14 +74,20 @@ def mint_token(secret: str, user: str, ttl: float = 3600.0) -> str:
     return jwt.encode({"sub": user, "iat": now, "exp": now + int(ttl)}, secret, algorithm=ALGORITHM)
 
 
-def token_from_request(path: str, headers: object) -> str | None:
+def token_from_request(path: str, headers: Headers) -> str | None:
     """The token of an upgrade request: ``Authorization: Bearer``, then ``?token=``.
 
     Args:
         path: The request target, with its query string.
-        headers: The request headers (anything with ``get``).
+        headers: The request headers.
+
+    Raises:
+        AuthError: more than one ``Authorization`` header: which one would we believe?
     """
-    authorization = headers.get("Authorization")  # type: ignore[attr-defined]
+    values = headers.get_all("Authorization")
+    if len(values) > 1:
+        raise AuthError("more than one Authorization header")
+    authorization = values[0] if values else None
     if authorization:
         scheme, _, value = authorization.partition(" ")
         if scheme.lower() == "bearer" and value.strip():

@@ -156,6 +156,11 @@ class Handlers:
                     chat_id=chat_id,
                 )
         if chat_id is not None:
+            # The owner first, before anything else: a claim taken on someone else's
+            # chat would refuse its owner's messages, and a rate limit answered
+            # before the owner check would tell a chat that exists from one that does not.
+            if self._generations.live(chat_id, user) is None and await self._store.chat(user, chat_id) is None:
+                raise not_found("chat", chat_id=chat_id)
             claim = self._generations.claim(chat_id, user)
             if claim == "foreign":
                 raise not_found("chat", chat_id=chat_id)
@@ -322,6 +327,10 @@ class Handlers:
                 self._answer_again(sender, known, frame.client_edit_id)
                 return
         if frame.regenerate:
+            # The owner first (as for a message): the claim must never block the owner.
+            state = await self._store.message_state(user, chat_id, frame.message_id)
+            if state is None:
+                raise not_found("message", **where)
             claim = self._generations.claim(chat_id, user)
             if claim == "foreign":
                 raise not_found("message", **where)

@@ -9,6 +9,7 @@ import time
 
 import jwt
 import pytest
+from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from mfu_tui.protocol import Error, Ping, Pong
@@ -33,7 +34,21 @@ def bad_tokens(secret: str) -> dict[str, str]:
         "missing iat": jwt.encode({"sub": "alice", "exp": now + 3600}, secret, algorithm="HS256"),
         "no user": jwt.encode({"iat": now, "exp": now + 3600}, secret, algorithm="HS256"),
         "HS512": jwt.encode({"sub": "alice", "iat": now, "exp": now + 3600}, secret + "x" * 30, algorithm="HS512"),
+        "exp too large": jwt.encode({"sub": "alice", "iat": now, "exp": 10**400}, secret, algorithm="HS256"),
+        "iat a boolean": jwt.encode({"sub": "alice", "iat": True, "exp": now + 3600}, secret, algorithm="HS256"),
+        "nbf a string": jwt.encode({"sub": "a", "iat": now, "exp": now + 60, "nbf": "now"}, secret, algorithm="HS256"),
     }
+
+
+async def test_two_authorization_headers_are_refused_with_401_not_an_error(tmp_path, caplog):
+    async with running_server(tmp_path) as srv:
+        headers = [("Authorization", f"Bearer {srv.token('alice')}"), ("Authorization", f"Bearer {srv.token('bob')}")]
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(srv.url, additional_headers=headers, proxy=None):
+                pass
+    assert refused.value.response.status_code == 401
+    assert b"more than one Authorization header" in refused.value.response.body
+    assert "Traceback" not in caplog.text and not [r for r in caplog.records if r.levelname == "ERROR"]
 
 
 async def test_healthz_answers_without_auth(tmp_path):
