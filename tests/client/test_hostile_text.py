@@ -16,7 +16,9 @@ from tests.support.server import running_server
 
 ESC = "\x1b"
 #: A window title, split across chunks; a clipboard write; a clear screen in C1; the end of a bracketed paste.
-HOSTILE_PIECES = ["Hi ", ESC, "]2;pwned\x07 ", f"{ESC}]52;c;cm0gLXJmIH4K\x07", "x\x9b2J", f"{ESC}[201~\x15ls\r", "\u202e!"]
+HOSTILE_PIECES = [
+    "Hi ", ESC, "]2;pwned\x07 ", f"{ESC}]52;c;cm0gLXJmIH4K\x07", "x\x9b2J", f"{ESC}[201~\x15ls\r", "\u202e!",
+]  # fmt: skip
 HOSTILE_MODEL = f"evil{ESC}[8m"
 
 
