@@ -98,6 +98,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="unsent bytes after which a slow client is closed with 4000 (default 1048576)",
     )
     serve.add_argument(
+        "--max-answer-chars",
+        type=int,
+        metavar="N",
+        help="characters after which an answer ends as if cut by the model (default 1000000)",
+    )
+    serve.add_argument(
+        "--connections-per-user",
+        type=int,
+        metavar="N",
+        help="open connections one user may hold on this server; one more gets HTTP 429 (default 20)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",

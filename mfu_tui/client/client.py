@@ -488,10 +488,11 @@ class ChatClient:
             )
         except InvalidStatus as error:
             status = error.response.status_code
+            body = " ".join(error.response.body.decode(errors="replace").split())[:120]
             if status in (401, 403):
-                body = error.response.body.decode(errors="replace").strip()[:120]
                 raise _Stop(f"auth refused: {body or f'HTTP {status}'}") from None
-            raise _Failed(f"server answered HTTP {status}") from None
+            # The server's words say more than the number (429: too many connections).
+            raise _Failed(f"server answered HTTP {status}" + (f": {body}" if body else "")) from None
         except InvalidURI as error:
             raise _Stop(f"invalid server address: {error}") from None
         except TimeoutError:

@@ -12,6 +12,7 @@ listens beside it, on a port of its own.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import http
 import logging
@@ -64,7 +65,9 @@ class ChatServer:
         )
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
-        self.generations = Generations(self.store, self.hub, self.provider)
+        self.generations = Generations(
+            self.store, self.hub, self.provider, max_answer_chars=config.max_answer_chars
+        )
         self.hub.on_cancel = self.generations.cancel_requested
         self.hub.on_link_lost = self._link_lost
         self.handlers = Handlers(
@@ -77,6 +80,8 @@ class ChatServer:
         )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()
+        #: Open connections by user, held to ``connections_per_user``.
+        self._per_user: collections.Counter[str] = collections.Counter()
         self._server: Server | None = None
         self._background: list[asyncio.Task[None]] = []
         self.port: int = config.port
@@ -87,7 +92,6 @@ class ChatServer:
                 store=self.store,
                 hub=self.hub,
                 handlers=self.handlers,
-                provider=self.provider,
                 secret=config.secret,
                 token_leeway=config.token_leeway,
                 cors_origins=config.cors_origins,
@@ -194,6 +198,9 @@ class ChatServer:
             identity = verify_token(token, self.config.secret, leeway=self.config.token_leeway)
         except AuthError as error:
             return self._refuse(websocket, str(error))
+        if self._per_user[identity.user] >= self.config.connections_per_user:
+            log.info("refused a connection of %s: %d open already", identity.user, self._per_user[identity.user])
+            return websocket.respond(http.HTTPStatus.TOO_MANY_REQUESTS, self._too_many(identity.user))
         websocket.identity = identity  # type: ignore[attr-defined]
         chats = parse_qs(target.query).get("chat")
         chat = chats[0] if chats else None
@@ -207,8 +214,25 @@ class ChatServer:
         response.headers["WWW-Authenticate"] = 'Bearer realm="mfu-chat"'
         return response
 
+    def _too_many(self, user: str) -> str:
+        return f"too many connections: {user} has {self.config.connections_per_user} open already\n"
+
     async def _serve_connection(self, websocket: ServerConnection) -> None:
         identity: Identity = websocket.identity  # type: ignore[attr-defined]
+        # Counted here, where the connection is certain to end through ``finally``;
+        # the check at the door answers 429 but lets simultaneous handshakes through.
+        self._per_user[identity.user] += 1
+        try:
+            if self._per_user[identity.user] > self.config.connections_per_user:
+                await websocket.close(CloseCode.TRY_AGAIN_LATER, self._too_many(identity.user).strip()[:120])
+                return
+            await self._serve(websocket, identity)
+        finally:
+            self._per_user[identity.user] -= 1
+            if not self._per_user[identity.user]:
+                del self._per_user[identity.user]
+
+    async def _serve(self, websocket: ServerConnection, identity: Identity) -> None:
         connection = Connection(
             websocket,
             identity,

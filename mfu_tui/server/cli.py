@@ -26,12 +26,32 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"mfu-chat serve: {error}", file=sys.stderr)
         return EXIT_CONFIG
     logs.configure(args.log_level)
+    _raise_file_limit()
     try:
         asyncio.run(_serve(config))
     except OSError as error:  # the port is taken, the db directory is not writable...
         print(f"mfu-chat serve: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _raise_file_limit() -> None:
+    """Allow as many open files as the system lets this process have: every connection is one.
+
+    The soft limit is often 1,024 while the hard one is far higher; a server
+    that hits the soft one can no longer accept anyone.
+    """
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == hard:
+        return
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as error:  # an unlimited hard limit may be more than the kernel allows
+        log.warning("could not raise the open-files limit from %d: %s", soft, error)
+        return
+    log.info("open files allowed: %d (was %d)", hard, soft)
 
 
 def run_token(args: argparse.Namespace) -> int:
@@ -69,6 +89,8 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("node_id", "node_id"),
         ("lease", "lease"),
         ("api_port", "api_port"),
+        ("max_answer_chars", "max_answer_chars"),
+        ("connections_per_user", "connections_per_user"),
     ):
         value = getattr(args, flag, None)
         if value is not None:

@@ -101,8 +101,14 @@ class ServerConfig:
     send_queue_bytes: int = 1024 * 1024
     """Bytes a connection may have waiting to be sent before it is closed with 4000."""
 
+    max_answer_chars: int = 1_000_000
+    """Characters after which an answer ends with ``finish_reason: "length"`` (``--max-answer-chars``)."""
+
+    connections_per_user: int = 20
+    """Open WebSocket connections one user may hold on this node; one more is refused with HTTP 429."""
+
     messages_per_minute: float = 60.0
-    """Sustained rate of generation requests (``message``, regenerating edits) per user."""
+    """Sustained rate of messages and edits per user."""
 
     message_burst: int = 20
     """How many generation requests a user may send at once before the rate applies."""
@@ -129,6 +135,10 @@ class ServerConfig:
             raise ConfigError(f"--broker must be a redis:// or rediss:// URL, got {self.broker.split('://')[0]}://")
         if self.lease <= 0:
             raise ConfigError("the lease must be a positive number of seconds")
+        if self.max_answer_chars < 1:
+            raise ConfigError("--max-answer-chars must be at least 1")
+        if self.connections_per_user < 1:
+            raise ConfigError("--connections-per-user must be at least 1")
         if self.provider not in ("demo", "openai"):
             raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
         if self.api_port is not None:

@@ -56,6 +56,7 @@ class Generation:
         hub: Hub,
         provider: Provider,
         on_end: Callable[[Generation], None],
+        max_chars: int,
     ) -> None:
         self.user = user
         self.chat_id = chat_id
@@ -66,6 +67,8 @@ class Generation:
         self._hub = hub
         self._provider = provider
         self._on_end = on_end
+        #: Characters after which the answer ends with ``finish_reason: "length"``.
+        self._room = max_chars
         #: Text of chunks 1..n, by position (seq - 1).
         self._chunks: list[str] = []
         #: The last seq whose chunk is committed and published.
@@ -110,7 +113,14 @@ class Generation:
                     if isinstance(item, Finish):
                         finish = item.reason
                     elif item:
+                        # A bound on what one answer can make us store and send (and what
+                        # get_chat must carry): past it the answer ends as if the model did.
+                        item = item[: self._room]
+                        self._room -= len(item)
                         self._append(item)
+                        if self._room == 0:
+                            finish = "length"
+                            break  # leaving the block closes the upstream request
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise
@@ -197,10 +207,11 @@ class Generation:
 class Generations:
     """The running generations, at most one per chat, and the claims on chats about to run one."""
 
-    def __init__(self, store: Store, hub: Hub, provider: Provider) -> None:
+    def __init__(self, store: Store, hub: Hub, provider: Provider, *, max_answer_chars: int) -> None:
         self._store = store
         self._hub = hub
         self._provider = provider
+        self._max_answer_chars = max_answer_chars
         #: chat id -> (owner, generation or None while only claimed)
         self._chats: dict[str, tuple[str, Generation | None]] = {}
         #: Claimed chats whose generation was cancelled before it started: it stops as it starts.
@@ -239,6 +250,7 @@ class Generations:
             hub=self._hub,
             provider=self._provider,
             on_end=self._ended,
+            max_chars=self._max_answer_chars,
         )
         self._chats[chat_id] = (user, generation)
         if chat_id in self._cancelled_early:

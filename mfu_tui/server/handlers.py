@@ -105,8 +105,8 @@ class Handlers:
         self._store = store
         self._hub = hub
         self._generations = generations
-        self._provider = provider
-        self._models = ModelCatalog(provider)
+        #: The provider's models, cached (``list_models``, the REST API, and checking a message's model).
+        self.catalog = ModelCatalog(provider)
         self._limiter = limiter
         self._replay_window = replay_window
         self._table: dict[type, Callable[[Sender, Any], Awaitable[None]]] = {
@@ -148,7 +148,7 @@ class Handlers:
     async def _message(self, sender: Sender, frame: Message, client_message_id: str) -> None:
         user, chat_id = sender.user, frame.chat_id
         if frame.model_id is not None:
-            available = await self._models.unknown(frame.model_id)
+            available = await self.catalog.unknown(frame.model_id)
             if available is not None:
                 raise FrameError(
                     ErrorCode.BAD_REQUEST,
@@ -338,7 +338,7 @@ class Handlers:
                 raise FrameError(ErrorCode.CONFLICT, "an answer is still being generated in this chat", **where)
         edit = None
         try:
-            if frame.regenerate and not self._limiter.allow(user):
+            if not self._limiter.allow(user):  # an edit is stored like a message: the same budget
                 raise self._rate_limited(user, **where)
             edit = await self._store.edit_message(
                 user, chat_id, frame.message_id, frame.content, frame.regenerate, frame.client_edit_id
@@ -449,7 +449,7 @@ class Handlers:
 
     async def list_models(self, sender: Sender, frame: ListModels) -> None:
         try:
-            models = await self._provider.models()
+            models = await self.catalog.models()  # cached, one fetch for all: clients cannot flood the model server
         except ProviderError as error:
             raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
         sender.reply(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))

@@ -35,7 +35,7 @@ from mfu_tui.server import rest_shapes
 from mfu_tui.server.auth import AuthError, verify_token
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub
-from mfu_tui.server.providers import Provider, ProviderError
+from mfu_tui.server.providers import ProviderError
 from mfu_tui.server.store import Store
 
 log = logging.getLogger(__name__)
@@ -73,8 +73,7 @@ class RestApi:
     Args:
         store: Where chats are (every query filtered by user).
         hub: Its ``linked`` says whether this node may serve.
-        handlers: The WebSocket's frame handlers, run for rename and delete.
-        provider: Whose models ``/api/models`` lists.
+        handlers: The WebSocket's frame handlers: their ``announce``, ``remove`` and model ``catalog``.
         secret: The HS256 secret tokens are checked with.
         token_leeway: Clock skew allowed on ``exp`` and ``iat``, as at the WebSocket.
         cors_origins: Browser origins allowed to read the answers.
@@ -86,7 +85,6 @@ class RestApi:
         store: Store,
         hub: Hub,
         handlers: Handlers,
-        provider: Provider,
         secret: str,
         token_leeway: float,
         cors_origins: tuple[str, ...] = (),
@@ -94,7 +92,6 @@ class RestApi:
         self._store = store
         self._hub = hub
         self._handlers = handlers
-        self._provider = provider
         self._secret = secret
         self._leeway = token_leeway
         self._origins = frozenset(cors_origins)
@@ -258,7 +255,7 @@ class RestApi:
     async def list_models(self, request: web.Request) -> web.Response:
         """``GET /api/models``: the provider's models as the original's documents."""
         try:
-            models = await self._provider.models()
+            models = await self._handlers.catalog.models()  # cached, as list_models is
         except ProviderError as error:
             return _error(502, str(error))
         return web.json_response(rest_shapes.model_documents(models))

@@ -16,7 +16,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,15 +84,23 @@ class ServerProcess:
         args: Extra command-line flags (``["--demo-delay-ms", "20"]``).
         env: Extra environment variables.
         secret: The JWT secret (several nodes of a cluster share one); a fresh one by default.
+        preexec: Run in the child before ``exec`` (``resource.setrlimit``...).
     """
 
     def __init__(
-        self, tmp_path: Path, *args: str, env: dict[str, str] | None = None, secret: str | None = None
+        self,
+        tmp_path: Path,
+        *args: str,
+        env: dict[str, str] | None = None,
+        secret: str | None = None,
+        preexec: Callable[[], None] | None = None,
     ) -> None:
         self.secret = secret or new_secret()
         self.db_path = tmp_path / "server.sqlite3"
         self.args = list(args)
         self.env = {**os.environ, **(env or {}), "MFU_JWT_SECRET": self.secret}
+        #: Run in the child before the server starts (lower a resource limit...).
+        self.preexec = preexec
         self.port = 0
         self.process: subprocess.Popen[str] | None = None
         self.stderr_lines: list[str] = []
@@ -113,7 +121,7 @@ class ServerProcess:
             *self.args,
         ]  # fmt: skip
         self.process = subprocess.Popen(
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=self.env, preexec_fn=self.preexec
         )
         self._stderr_reader = threading.Thread(target=self._collect_stderr, args=(self.process,), daemon=True)
         self._stderr_reader.start()

@@ -1,11 +1,12 @@
-"""Which models a message may name: the provider's list, cached.
+"""The provider's models, cached: what ``list_models`` answers and what a message may name.
 
 A ``message`` naming a model the server cannot use is refused at once with
 the models it can use, instead of being stored on the chat and failing at
 the model server. The list is fetched again when it is older than ``ttl`` or
 when a message names a model not in it (a model pulled into Ollama a moment
-ago must work), but at most once every ``min_refresh`` seconds, so a client
-naming unknown models cannot make the server hammer the model server.
+ago must work), but at most once every ``min_refresh`` seconds, and all who
+ask meanwhile wait for that one fetch: however many ``list_models`` frames
+or unknown models clients send, the model server sees one request at a time.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import asyncio
 import time
 from collections.abc import Callable
 
+from mfu_tui.protocol import ModelInfo
 from mfu_tui.server.providers.base import Provider, ProviderError
 
 
 class ModelCatalog:
-    """The ids of the provider's models, refreshed lazily and coalesced.
+    """The provider's models, refreshed lazily, one fetch at a time for everyone.
 
     Args:
         provider: Whose models to list.
@@ -39,9 +41,22 @@ class ModelCatalog:
         self._ttl = ttl
         self._min_refresh = min_refresh
         self._clock = clock
-        self._ids: list[str] | None = None
+        self._models: list[ModelInfo] | None = None
+        self._error: ProviderError | None = None
         self._fetched_at = -float("inf")
         self._fetching: asyncio.Task[None] | None = None
+
+    async def models(self) -> list[ModelInfo]:
+        """The provider's models, fetched at most every ``min_refresh`` seconds.
+
+        Raises:
+            ProviderError: the list cannot be fetched (the last attempt failed).
+        """
+        if self._models is None or self._clock() - self._fetched_at > self._ttl:
+            await self._refresh_if_due()
+        if self._models is None:
+            raise self._error or ProviderError("cannot list models")
+        return list(self._models)
 
     async def unknown(self, model_id: str) -> list[str] | None:
         """``None`` if ``model_id`` may be used, else the ids that may.
@@ -49,13 +64,18 @@ class ModelCatalog:
         When the list cannot be fetched the model is let through: the answer
         then fails with the model server's own error, which says more.
         """
-        age = self._clock() - self._fetched_at
-        stale = self._ids is None or age > self._ttl or model_id not in self._ids
-        if stale and age >= self._min_refresh:
+        if model_id not in self._ids() or self._clock() - self._fetched_at > self._ttl:
+            await self._refresh_if_due()
+        ids = self._ids()
+        return None if self._models is None or model_id in ids else ids
+
+    def _ids(self) -> list[str]:
+        return [model.id for model in self._models or ()]
+
+    async def _refresh_if_due(self) -> None:
+        """Fetch unless one did lately; join a fetch under way whatever its age."""
+        if self._fetching is not None or self._clock() - self._fetched_at >= self._min_refresh:
             await self._refresh()
-        if self._ids is None or model_id in self._ids:
-            return None
-        return list(self._ids)
 
     async def _refresh(self) -> None:
         if self._fetching is None:
@@ -70,6 +90,6 @@ class ModelCatalog:
     async def _fetch(self) -> None:
         self._fetched_at = self._clock()
         try:
-            self._ids = [model.id for model in await self._provider.models()]
-        except ProviderError:
-            self._ids = None
+            self._models, self._error = await self._provider.models(), None
+        except ProviderError as error:
+            self._models, self._error = None, error

@@ -1,0 +1,119 @@
+"""What one user can make the server hold or do is bounded: connections, answer size, edits, model listings."""
+
+from __future__ import annotations
+
+import asyncio
+import resource
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from mfu_tui.protocol import Complete, EditMessage, Error, ListModels, Ping, Pong, Result
+from tests.server.fake_openai import FakeOpenAI
+from tests.server.peer import TIMEOUT, peer
+from tests.server.test_generation import get_chat, send_message
+from tests.support.server import ServerProcess, running_server
+
+
+async def test_one_connection_past_the_cap_gets_429_and_other_users_are_unaffected(tmp_path):
+    async with running_server(tmp_path, connections_per_user=3) as srv:
+        async with peer(srv.url, srv.token()), peer(srv.url, srv.token()), peer(srv.url, srv.token()):
+            with pytest.raises(InvalidStatus) as refused:
+                async with peer(srv.url, srv.token()):
+                    pass
+            async with peer(srv.url, srv.token("bob")) as bob:
+                await bob.send(Ping(ts=1))
+                assert await bob.expect(Pong) == Pong(ts=1)
+    assert refused.value.response.status_code == 429
+    assert refused.value.response.body == b"too many connections: alice has 3 open already\n"
+
+
+async def test_simultaneous_handshakes_cannot_pass_the_cap_together(tmp_path):
+    attempts = 12
+    handshakes_done: list[bool] = []
+    everyone_tried = asyncio.Event()
+    opened: list = []
+
+    async def attempt() -> bool:
+        """True if the connection is up and answering once every handshake has settled."""
+        try:
+            websocket = await connect(srv.url, additional_headers={"Authorization": f"Bearer {token}"}, proxy=None)
+        except InvalidStatus:
+            websocket = None
+        handshakes_done.append(websocket is not None)
+        if len(handshakes_done) == attempts:
+            everyone_tried.set()
+        if websocket is None:
+            return False
+        opened.append(websocket)
+        await everyone_tried.wait()
+        try:
+            await websocket.send('{"type": "ping", "ts": 2}')
+            await asyncio.wait_for(websocket.recv(), TIMEOUT)
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 1013
+            return False
+        return True
+
+    async with running_server(tmp_path, connections_per_user=3) as srv:
+        token = srv.token()
+        results = await asyncio.gather(*(attempt() for _ in range(attempts)))
+        for websocket in opened:
+            await websocket.close()
+    assert sum(results) == 3
+
+
+async def test_an_answer_past_the_size_cap_ends_as_length_and_is_stored_cut(tmp_path):
+    async with running_server(tmp_path, demo_words=400, max_answer_chars=300) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "a long one please")
+            chunks, end = await alice.stream(ack.reply_id)
+            detail = await get_chat(alice, ack.chat_id)
+    assert isinstance(end, Complete) and end.finish_reason == "length"
+    assert len("".join(chunk.content for chunk in chunks)) == 300
+    assert len(detail.messages[1].content) == 300 and detail.messages[1].finish_reason == "length"
+
+
+async def test_edits_spend_the_message_budget(tmp_path):
+    async with running_server(tmp_path, demo_words=2, message_burst=3, messages_per_minute=0.01) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "v1")
+            await alice.stream(ack.reply_id)
+            for version in ("v2", "v3", "v4"):
+                await alice.send(EditMessage(chat_id=ack.chat_id, message_id=ack.message_id, content=version))
+            error = await alice.expect(Error)
+            detail = await get_chat(alice, ack.chat_id)
+    assert error.code == "rate_limited"
+    assert detail.messages[0].content == "v3"  # the message and two edits spent the burst of 3
+
+
+async def test_a_flood_of_list_models_asks_the_model_server_once(tmp_path):
+    async with FakeOpenAI() as fake:
+        fake.models_open.clear()  # the model server is slow: every request would pile up behind it
+        settings = {"provider": "openai", "openai_base_url": fake.base_url}
+        async with running_server(tmp_path, **settings) as srv:
+            async with peer(srv.url, srv.token()) as alice:
+                for number in range(200):
+                    await alice.send(ListModels(request_id=f"r{number}"))
+                await fake.models_asked.wait()
+                fake.models_open.set()
+                answers = [await alice.expect(Result) for _ in range(200)]
+    assert sorted(a.request_id for a in answers) == sorted(f"r{number}" for number in range(200))
+    assert fake.model_lists == 1
+
+
+def test_the_server_raises_its_open_files_limit_to_the_hard_one(tmp_path: Path):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 256:
+        pytest.skip(f"the hard open-files limit is {hard} here: nothing to raise")
+    server = ServerProcess(tmp_path, preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard)))
+    server.start()
+    try:
+        assert server.process is not None
+        limits = Path(f"/proc/{server.process.pid}/limits").read_text()
+    finally:
+        server.kill()
+    [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
+    assert line.split()[3:5] == [str(hard), str(hard)]
