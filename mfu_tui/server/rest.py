@@ -205,10 +205,7 @@ class RestApi:
         user, chat_id = request[USER], request.match_info["chat_id"]
         if await self._owned(user, chat_id) is None:
             return _error(404, CHAT_NOT_FOUND)
-        detail = await self._store.chat_detail(user, chat_id)
-        if detail is None:  # deleted since
-            return _error(404, CHAT_NOT_FOUND)
-        return web.json_response(rest_shapes.detail_document(detail))
+        return await self._detail_response(user, chat_id)
 
     async def rename_chat(self, request: web.Request) -> web.Response:
         """``PUT /api/chat/history/{chatId}/rename`` with ``{newName}``: ``{success, chat}``."""
@@ -236,10 +233,7 @@ class RestApi:
         if pinned is None:
             return _error(404, CHAT_NOT_FOUND)
         self._handlers.announce(user, pinned)
-        detail = await self._store.chat_detail(user, chat_id)
-        if detail is None:
-            return _error(404, CHAT_NOT_FOUND)
-        return web.json_response(rest_shapes.detail_document(detail))
+        return await self._detail_response(user, chat_id)
 
     async def delete_chat(self, request: web.Request) -> web.Response:
         """``DELETE /api/chat/history/{chatId}``: stops its answer, deletes it, tells every connection."""
@@ -259,6 +253,13 @@ class RestApi:
         except ProviderError as error:
             return _error(502, str(error))
         return web.json_response(rest_shapes.model_documents(models))
+
+    async def _detail_response(self, user: str, chat_id: str) -> web.Response:
+        """The chat with its messages, as the original's document (404 if deleted since the owner check)."""
+        detail = await self._store.chat_detail(user, chat_id)
+        if detail is None:
+            return _error(404, CHAT_NOT_FOUND)
+        return web.json_response(rest_shapes.detail_document(detail))
 
     async def _owned(self, user: str, chat_id: str) -> ChatSummary | None:
         """The chat if it is ``user``'s; None for anyone else's and for none at all alike."""
