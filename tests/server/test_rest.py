@@ -22,11 +22,11 @@ import pytest
 from mfu_tui.protocol import Cancelled, ChatPage, ChatUpdated, Chunk, ListChats, decode_result
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
-from mfu_tui.server.providers import ProviderError
 from mfu_tui.server.rest import MAX_BODY
 from tests.server.peer import Peer, peer
 from tests.server.test_chats import new_chat, request
 from tests.server.test_generation import SLOW, send_message
+from tests.support.programs import free_port
 from tests.support.server import RunningServer, ServerProcess, new_secret, running_server
 
 ORIGIN = "https://page.example"
@@ -257,24 +257,20 @@ async def test_delete_stops_the_running_answer_and_tells_every_connection(tmp_pa
     assert (history.status, history.body) == (404, {"error": "Chat not found"})
 
 
-async def test_models_have_the_originals_shape_and_a_provider_failure_is_502(tmp_path, monkeypatch):
+async def test_models_have_the_originals_shape_and_a_provider_failure_is_502(tmp_path):
     async with running_server(tmp_path, api_port=0) as srv:
         async with rest(srv) as api:
             models = await api.call("GET", "/api/models")
-
-            async def unreachable() -> list:
-                raise ProviderError("cannot list models: cannot reach the model server (connection refused)")
-
-            monkeypatch.setattr(srv.server.provider, "models", unreachable)
+    dead_model_server = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    async with running_server(tmp_path, api_port=0, provider="openai", openai_base_url=dead_model_server) as srv:
+        async with rest(srv) as api:
             failed = await api.call("GET", "/api/models")
     assert (models.status, models.body) == (
         200,
         [{"_id": "demo", "id": "demo", "name": "Demo (offline)", "modelType": "official"}],
     )
-    assert (failed.status, failed.body) == (
-        502,
-        {"error": "cannot list models: cannot reach the model server (connection refused)"},
-    )
+    assert failed.status == 502
+    assert failed.body == {"error": "cannot list models: cannot reach the model server (connection refused)"}
 
 
 async def test_a_body_over_the_bound_is_refused_with_413_whether_announced_or_chunked(tmp_path):
@@ -391,20 +387,6 @@ def test_the_serve_command_reads_api_port_and_cors_origins_flags_over_the_enviro
     assert (from_flags.api_port, from_flags.cors_origins) == (0, (ORIGIN, "http://localhost:5173"))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def serve_takes(*flags: str) -> bool:
-    """True if ``mfu-chat serve`` declares these flags (they are declared in mfu_tui/cli.py)."""
-    from mfu_tui.cli import build_parser
-
-    _, unknown = build_parser().parse_known_args(["serve", *flags])
-    return not unknown
-
-
 async def rest_of_process(process: ServerProcess, port: int) -> tuple[Reply, Reply]:
     async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
         api = Rest(session, process.token())
@@ -425,10 +407,6 @@ async def test_the_cli_opens_the_rest_listener_from_the_environment(tmp_path):
     assert chats.body == {"chats": [], "totalPages": 0, "hasMore": False}
 
 
-@pytest.mark.skipif(
-    not serve_takes("--api-port", "1", "--cors-origin", ORIGIN),
-    reason="--api-port and --cors-origin are not declared in mfu_tui/cli.py yet (mfu_tui/server/cli.py reads them)",
-)
 async def test_the_cli_opens_the_rest_listener_from_flags_which_win_over_the_environment(tmp_path):
     port = free_port()
     args = ("--api-port", str(port), "--cors-origin", ORIGIN)
