@@ -103,6 +103,21 @@ async def test_no_token_ever_reaches_the_log_at_debug(tmp_path):
         assert part not in log
 
 
+async def test_a_user_name_with_escape_sequences_reaches_the_log_escaped(tmp_path):
+    process = ServerProcess(tmp_path)
+    process.start()
+    try:
+        async with peer(process.url, process.token("eve\x1b]2;log-title\x07")) as eve:
+            await eve.send(Ping(ts=1))
+            await eve.expect(Pong)
+        process.terminate()
+        assert process.wait() == 0
+    finally:
+        process.kill()
+    assert "eve\\x1b]2;log-title\\x07 connected" in process.stderr  # as text an operator can read
+    assert "\x1b" not in process.stderr and "\x07" not in process.stderr
+
+
 async def test_in_process_logs_at_debug_hold_no_token(tmp_path, caplog):
     caplog.set_level(logging.DEBUG)
     quiet = logging.getLogger("tests.quiet-client")
