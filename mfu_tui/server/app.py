@@ -26,7 +26,7 @@ from mfu_tui.protocol import ChatUpdated, CloseCode, Complete, encode
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
-from mfu_tui.server.connection import Connection
+from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub, LocalHub
@@ -157,7 +157,13 @@ class ChatServer:
             # Compression costs memory per connection and CPU per frame; chunks are small.
             compression=None,
             logger=redacting_logger("websockets.server"),
+            create_connection=self._bounded_websocket(),
         )
+
+    def _bounded_websocket(self) -> type[BoundedWebSocket]:
+        """websockets' connection class, with this server's bound on unsent bytes."""
+        limit = self.config.send_queue_bytes + TRANSPORT_SLACK
+        return type("BoundedWebSocket", (BoundedWebSocket,), {"transport_limit": limit})
 
     async def stop(self) -> None:
         """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""

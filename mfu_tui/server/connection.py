@@ -32,6 +32,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from mfu_tui.protocol import (
+    MAX_SERVER_FRAME_BYTES,
     CloseCode,
     Error,
     ErrorCode,
@@ -50,6 +51,29 @@ log = logging.getLogger(__name__)
 
 #: Seconds a last error frame (token expired) may take before the close goes out anyway.
 NOTICE_TIMEOUT = 2.0
+#: Bytes beyond the send queue that may wait in a connection's transport: one frame
+#: of the largest kind (our writer waits for the transport to drain after each).
+TRANSPORT_SLACK = MAX_SERVER_FRAME_BYTES
+
+
+class BoundedWebSocket(ServerConnection):
+    """websockets' server connection, with a bound on the bytes waiting in its transport.
+
+    Our own frames wait in ``Connection``'s bounded queue, and its writer waits
+    for the transport to drain. But websockets answers each ping with a pong
+    written straight to the transport: a client that sends pings and never
+    reads would make it grow without end (0.5 to 0.9 GiB were seen). Past
+    ``send_queue_bytes`` plus one frame the TCP connection is dropped.
+    """
+
+    #: Set by the server from its configuration (``send_queue_bytes`` + ``TRANSPORT_SLACK``).
+    transport_limit = 0
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        if self.transport.get_write_buffer_size() > self.transport_limit:
+            log.info("dropping a connection that does not read what it is sent (pongs included)")
+            self.transport.abort()
 
 
 class Connection:

@@ -1,14 +1,18 @@
-"""What one user can make the server hold or do is bounded: connections, answer size, edits, model listings."""
+"""What one user can make the server hold or do is bounded: connections, answer size, edits, listings, pongs."""
 
 from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import connect
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.protocol import State
+from websockets.uri import parse_uri
 
 from mfu_tui.protocol import Complete, EditMessage, Error, ListModels, Ping, Pong, Result
 from tests.server.fake_openai import FakeOpenAI
@@ -117,3 +121,38 @@ def test_the_server_raises_its_open_files_limit_to_the_hard_one(tmp_path: Path):
         server.kill()
     [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
     assert line.split()[3:5] == [str(hard), str(hard)]
+
+
+def ping_frames(count: int) -> bytes:
+    """``count`` masked client pings of 125 bytes each, as one blob (what a ping flood writes)."""
+    payload = b"p" * 125
+    mask = b"\x00\x00\x00\x00"  # a zero mask leaves the payload as it is
+    return (b"\x89" + bytes([0x80 | len(payload)]) + mask + payload) * count
+
+
+async def test_a_client_that_pings_and_never_reads_is_dropped_before_the_server_holds_its_pongs(tmp_path):
+    async with running_server(tmp_path, send_queue_bytes=64 * 1024) as srv:
+        uri = parse_uri(srv.url)
+        token = srv.token("mallory")
+
+        def flood() -> int:
+            """Sends pings, never reads; the megabytes sent when the server cut the connection."""
+            with socket.create_connection((uri.host, uri.port), timeout=TIMEOUT) as sock:
+                protocol = ClientProtocol(uri)
+                request = protocol.connect()
+                request.headers["Authorization"] = f"Bearer {token}"
+                protocol.send_request(request)
+                sock.sendall(b"".join(protocol.data_to_send()))
+                while protocol.state is State.CONNECTING:
+                    protocol.receive_data(sock.recv(65536))
+                blob = ping_frames(8192)  # 1 MiB of pings: 1 MiB of pongs to write back
+                for megabytes in range(1, 257):
+                    try:
+                        sock.sendall(blob)
+                    except OSError:  # reset: the server dropped us
+                        return megabytes
+                return 0
+
+        cut_after = await asyncio.to_thread(flood)
+    # Pongs beyond the send queue plus one frame are not held: without the bound, all 256 MiB went in.
+    assert 0 < cut_after < 256
