@@ -780,7 +780,7 @@ class ChatClient:
         resume = self._streams.reloaded(
             chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming
         )
-        self._emit(MessageReloaded(chat_id, message_id, stored.content, stored.status))
+        self._emit(MessageReloaded(chat_id, message_id, stored.content, stored.status, stored.finish_reason))
         if resume is not None:
             await self._send_if_open(resume)
         elif self._busy.get(chat_id) in (message_id, ""):

@@ -20,3 +20,5 @@ class MessageReloaded:
     message_id: str
     content: str
     status: MessageStatus
+    #: How an ended message ended (``stop``, ``length``, ``interrupted``...), as stored.
+    finish_reason: str | None = None

@@ -58,12 +58,8 @@ from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer
 from mfu_tui.tui.widgets.conversation import Conversation
 from mfu_tui.tui.widgets.header import AppHeader
-from mfu_tui.tui.widgets.message_view import SEGMENT_CHARS, MessageView
+from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
 from mfu_tui.tui.widgets.status_dot import StatusDot
-
-#: ``finishReason`` of ``complete`` -> the status shown under the message.
-FINISH_STATUS = {"stop": "complete", "length": "length", "error": "error", "interrupted": "interrupted"}
-
 
 #: Error codes for which the client drops a sent message from its outbox
 #: (others, like ``conflict``, are tried again by the client).
@@ -396,7 +392,7 @@ class ChatApp(App[None]):
                 await view.set_text(item.content)
             else:
                 self._set_running(item.chat_id, None)
-                await view.finish(item.status, item.content)
+                await view.finish(stored_status(item.status, item.finish_reason), item.content)
         elif isinstance(item, MessageEdited):
             # An edit may have dropped the messages after it (regenerate): reload.
             self.load_chat(item.chat_id)

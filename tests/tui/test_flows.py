@@ -11,6 +11,8 @@ from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.rename import RenameScreen
+from tests.server.peer import peer
+from tests.server.test_generation import send_message
 from tests.support.proxy import FaultProxy
 from tests.support.server import RunningServer, running_server
 from tests.tui.conftest import WORDS
@@ -403,3 +405,24 @@ async def test_an_answer_missed_beyond_the_replay_window_is_reloaded_whole(tmp_p
             await observer.close()
     assert shown == [("user", "a long answer", "complete"), ("assistant", stored.messages[-1].content, "complete")]
     assert stored.messages[-1].seq > 1  # most of it came by the reload, not by chunks
+
+
+async def test_an_answer_cut_by_a_server_restart_reads_interrupted_not_failed(tmp_path: Path) -> None:
+    secret, db = "s" * 48, tmp_path / "chat.sqlite3"
+    async with running_server(tmp_path, secret=secret, db_path=db, demo_words=400, demo_delay_ms=30) as srv:
+        token = srv.token()
+        async with peer(srv.url, token) as alice:
+            ack = await send_message(alice, "a long answer, please")
+            await alice.expect(Chunk, message_id=ack.reply_id)
+    # The server stopped mid-answer: stored as status error, finish_reason interrupted. Past the
+    # replay window, opening the chat tells nothing live: the stored message alone must say it.
+    async with running_server(tmp_path, secret=secret, db_path=db, replay_window=0.001) as srv:
+        app = make_app(srv.url, token, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            await pilot.press("ctrl+o")
+            app.chat_list.highlighted = app.chat_list.get_option_index(ack.chat_id)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            answer = app.conversation.views[-1]
+            assert (answer.role, answer.status) == ("assistant", "interrupted")  # its note: "interrupted: ..."

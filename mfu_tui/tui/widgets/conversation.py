@@ -12,7 +12,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from mfu_tui.protocol import StoredMessage
-from mfu_tui.tui.widgets.message_view import MessageView
+from mfu_tui.tui.widgets.message_view import MessageView, stored_status
 
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
 
@@ -263,7 +263,7 @@ def _views(messages: Iterable[StoredMessage]) -> list[MessageView]:
             message.role,
             message.content,
             message_id=message.id,
-            status=message.status,
+            status=stored_status(message.status, message.finish_reason),
             last_seq=message.seq,
         )
         for message in messages

@@ -41,6 +41,21 @@ STATUS_NOTES = {
 }
 
 
+#: ``finishReason`` of an ended answer -> the status shown under it.
+FINISH_STATUS = {"stop": "complete", "length": "length", "error": "error", "interrupted": "interrupted"}
+
+
+def stored_status(status: str, finish_reason: str | None) -> str:
+    """The status to show for a stored message: how it ended says more than its status.
+
+    A server that stopped mid-answer stores it as ``error`` with ``finish_reason``
+    ``interrupted``: that is not the model failing, and must not read as such.
+    """
+    if status in ("complete", "error") and finish_reason in FINISH_STATUS:
+        return FINISH_STATUS[finish_reason]
+    return status
+
+
 def _new_segment(text: str = "") -> Markdown:
     """A Textual Markdown widget for (a part of) an assistant message."""
     return Markdown(text, classes="body", parser_factory=lambda: _PARSER)
