@@ -491,6 +491,8 @@ class ChatClient:
             body = " ".join(error.response.body.decode(errors="replace").split())[:120]
             if status in (401, 403):
                 raise _Stop(f"auth refused: {body or f'HTTP {status}'}") from None
+            if status == 404:  # a wrong path stays wrong: retrying forever would only hide it
+                raise _Stop(f"no chat server at {redact(self.url)} (HTTP 404): check the path, usually /ws") from None
             # The server's words say more than the number (429: too many connections).
             raise _Failed(f"server answered HTTP {status}" + (f": {body}" if body else "")) from None
         except InvalidURI as error:

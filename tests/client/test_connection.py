@@ -38,6 +38,20 @@ async def test_an_expired_token_is_refused_once_and_not_retried(tmp_path, make_c
         assert proxy.accepted == 1
 
 
+async def test_a_wrong_path_says_so_with_the_url_and_is_not_retried(tmp_path, make_client):
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        url = proxy.url().replace("/ws", "/wss") + "?token=secret-value"
+        client, events = make_client(url, server.token())
+        await client.connect()
+        state = await events.wait_status(Status.DISCONNECTED)
+        assert state.reason == (
+            f"no chat server at {proxy.url().replace('/ws', '/wss')}?token=[redacted] (HTTP 404): "
+            "check the path, usually /ws"
+        )
+        assert not any(s.status is Status.RECONNECTING for s in events.states)
+        assert proxy.accepted == 1
+
+
 @pytest.mark.parametrize(("code", "reason"), [(4401, "token expired"), (4403, "forbidden")])
 async def test_close_codes_4401_and_4403_stop_the_worker(make_client, code, reason):
     accepted = 0
