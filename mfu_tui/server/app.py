@@ -65,9 +65,7 @@ class ChatServer:
         )
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
-        self.generations = Generations(
-            self.store, self.hub, self.provider, max_answer_chars=config.max_answer_chars
-        )
+        self.generations = Generations(self.store, self.hub, self.provider, max_answer_chars=config.max_answer_chars)
         self.hub.on_cancel = self.generations.cancel_requested
         self.hub.on_link_lost = self._link_lost
         self.handlers = Handlers(

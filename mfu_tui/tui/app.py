@@ -108,6 +108,7 @@ class ChatApp(App[None]):
     | f8 | Delete the open chat (asks first). | `app.delete_chat` |
     | ctrl+s | Export the open chat to a Markdown file. | `app.export` |
     | ctrl+l | Choose the model. | `app.pick_model` |
+    | ctrl+r | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
     """
 
     CSS_PATH = "app.tcss"
@@ -136,6 +137,14 @@ class ChatApp(App[None]):
         ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
+        Binding(
+            "ctrl+r",
+            "regenerate",
+            "Answer again",
+            id="app.regenerate",
+            show=False,
+            tooltip="Answer the last message again",
+        ),
     ]
 
     chat_id: reactive[str | None] = reactive(None, init=False)
@@ -550,20 +559,32 @@ class ChatApp(App[None]):
         self.conversation.anchor()
 
     async def _send_edit(self, message_id: str, text: str) -> None:
-        if self.chat_id is None:
-            return
+        if self.chat_id is not None and await self._answer_again(message_id, text, "Your text is still in the box."):
+            self.composer.done()
+
+    async def action_regenerate(self) -> None:
+        """Answer the last message again: after an interrupted, failed or unhelpful answer."""
+        view = self.conversation.last_user_view()
+        if self.chat_id is None or view is None or view.message_id is None:
+            self.notify("There is no sent message to answer again in this chat.", severity="warning")
+        elif self.generating is not None:
+            self.notify("An answer is being written: stop it first (esc).", severity="warning")
+        else:
+            await self._answer_again(view.message_id, view.text, "Try again in a moment.")
+
+    async def _answer_again(self, message_id: str, text: str, what_now: str) -> bool:
+        """Make ``text`` the message's and answer it again (what follows it goes); False if refused."""
+        assert self.chat_id is not None
         try:
             await self.client.edit_message(self.chat_id, message_id, text, regenerate=True)
         except (ClientError, ValueError) as error:
-            self.notify(
-                f"Not sent: {error}. Your text is still in the box.", title="Not sent", severity="error", markup=False
-            )
-            return
-        self.composer.done()
+            self.notify(f"Not sent: {error}. {what_now}", title="Not sent", severity="error", markup=False)
+            return False
         view = self.conversation.view(message_id)
         if view is not None:
             await view.set_text(text)
             await self.conversation.remove_after(view)
+        return True
 
     @on(Composer.EditLastRequested)
     def _edit_last(self) -> None:
@@ -765,6 +786,8 @@ class ChatApp(App[None]):
             )
         if self.generating is not None:
             yield SystemCommand("Stop the answer", "Cancel the answer being written (esc)", self.action_cancel)
+        elif self.chat_id is not None:
+            yield SystemCommand("Answer again", "Answer the last message again (ctrl+r)", self.action_regenerate)
         yield SystemCommand("Choose model", "Pick the model for new messages (ctrl+l)", self.action_pick_model)
         yield SystemCommand("Copy last answer", "Copy to the clipboard with OSC 52 (ctrl+c)", self.action_copy)
         yield SystemCommand("Show keys", "Every key binding and its id (f1)", self.action_help)

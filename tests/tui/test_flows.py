@@ -426,3 +426,30 @@ async def test_an_answer_cut_by_a_server_restart_reads_interrupted_not_failed(tm
             await settle(app, pilot)
             answer = app.conversation.views[-1]
             assert (answer.role, answer.status) == ("assistant", "interrupted")  # its note: "interrupted: ..."
+
+
+async def test_ctrl_r_answers_an_interrupted_answer_again(tmp_path: Path) -> None:
+    secret, db = "s" * 48, tmp_path / "chat.sqlite3"
+    async with running_server(tmp_path, secret=secret, db_path=db, demo_words=400, demo_delay_ms=30) as srv:
+        token = srv.token()
+        async with peer(srv.url, token) as alice:
+            ack = await send_message(alice, "a long answer, please")
+            await alice.expect(Chunk, message_id=ack.reply_id)
+    async with running_server(tmp_path, secret=secret, db_path=db, demo_words=WORDS, demo_delay_ms=0) as srv:
+        app = make_app(srv.url, token, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            await pilot.press("ctrl+o")
+            app.chat_list.highlighted = app.chat_list.get_option_index(ack.chat_id)
+            await pilot.press("enter")
+            await settle(app, pilot)
+            assert texts(app)[-1][2] == "interrupted"
+            answered = FrameWaiter(app.client, frame_of(Complete, chat_id=ack.chat_id, finish_reason="stop"))
+            await pilot.press("ctrl+r")
+            end = await answered.wait()
+            await settle(app, pilot)
+            assert end.message_id != ack.reply_id
+            assert texts(app) == [
+                ("user", "a long answer, please", "complete"),
+                ("assistant", demo_answer("a long answer, please", WORDS), "complete"),
+            ]
