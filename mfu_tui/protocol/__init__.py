@@ -65,6 +65,7 @@ from mfu_tui.protocol.frames import (
     StreamFrame,
     Subscribe,
     Turn,
+    UserMessage,
 )
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 
@@ -119,6 +120,7 @@ __all__ = [
     "StreamFrame",
     "Subscribe",
     "Turn",
+    "UserMessage",
     "decode_client",
     "decode_result",
     "decode_server",

@@ -314,6 +314,22 @@ class ChatCreated(Frame, tag="chat_created"):
     client_message_id: Id
 
 
+class UserMessage(Frame, tag="user_message"):
+    """A user message was stored: to every connection of its user, so each terminal shows it.
+
+    Sent after the sender's ``ack`` (and ``chat_created``), before the answer's
+    first chunk; the sender knows it by its ``client_message_id``.
+    """
+
+    chat_id: Id
+    message_id: Id
+    client_message_id: Id
+    content: str
+    created_at: datetime
+    #: The assistant message that answers it, streaming next.
+    reply_id: Id
+
+
 class Chunk(Frame, tag="chunk"):
     """A streamed piece of an assistant message; ``seq`` counts from 1 without gaps."""
 
@@ -389,7 +405,18 @@ class Resync(Frame, tag="resync"):
 
 
 ServerFrame = (
-    Pong | Ack | ChatCreated | Chunk | Complete | Cancelled | Error | MessageEdited | ChatUpdated | Result | Resync
+    Pong
+    | Ack
+    | ChatCreated
+    | UserMessage
+    | Chunk
+    | Complete
+    | Cancelled
+    | Error
+    | MessageEdited
+    | ChatUpdated
+    | Result
+    | Resync
 )
 #: The frames that make up one assistant message's stream.
 StreamFrame = Chunk | Complete | Cancelled

@@ -42,6 +42,7 @@ from mfu_tui.protocol import (
     Resume,
     Resync,
     Subscribe,
+    UserMessage,
     decode_server,
     encode,
 )
@@ -200,6 +201,16 @@ class Handlers:
                 )
             self._hub.subscribe(sender, chat.id)
             self._hub.publish_user(user, encode(ChatUpdated(chat=chat)))
+            # Every terminal of the user shows the message, not only the one that sent it.
+            stored = UserMessage(
+                chat_id=chat.id,
+                message_id=exchange.user_message_id,
+                client_message_id=client_message_id,
+                content=frame.content,
+                created_at=datetime.now(UTC),
+                reply_id=exchange.reply_id,
+            )
+            self._hub.publish_user(user, encode(stored))
             model_id = frame.model_id or chat.model_id
             self._generations.start(user, chat.id, exchange.reply_id, model_id, exchange.history)
             started = True

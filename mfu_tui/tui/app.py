@@ -43,6 +43,7 @@ from mfu_tui.protocol import (
     MessageEdited,
     ModelInfo,
     ServerFrame,
+    UserMessage,
 )
 from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
@@ -374,6 +375,8 @@ class ChatApp(App[None]):
         elif chat_id != self.chat_id:
             if isinstance(item, (Complete, Cancelled)):
                 self._answering.pop(item.chat_id, None)
+        elif isinstance(item, UserMessage):
+            await self._on_user_message(item)
         elif isinstance(item, _ChunkRun):
             view = await self._assistant_view(item.message_id)
             self._set_running(item.chat_id, item.message_id)
@@ -431,6 +434,20 @@ class ChatApp(App[None]):
             view.status = "complete"
         self._set_running(ack.chat_id, ack.reply_id)
         await self._assistant_view(ack.reply_id)
+
+    async def _on_user_message(self, frame: UserMessage) -> None:
+        """A message sent from another terminal of this user: shown here too, its answer after it.
+
+        One sent from here is on screen already (it is known by its ``clientMessageId``).
+        """
+        conversation = self.conversation
+        if conversation.view_by_client_id(frame.client_message_id) or conversation.view(frame.message_id):
+            return
+        view = MessageView("user", frame.content, message_id=frame.message_id)
+        view.client_message_id = frame.client_message_id
+        await conversation.add(view)
+        self._set_running(frame.chat_id, frame.reply_id)
+        await self._assistant_view(frame.reply_id)
 
     def _open_created_chat(self, chat_id: str) -> None:
         self._creating = None

@@ -32,6 +32,7 @@ SERVER_FRAMES = [
     p.Pong(ts=1764149400.5),
     p.Ack(client_message_id="c2", chat_id="c1", message_id="m1", reply_id="m2"),
     p.ChatCreated(chat_id="c1", title="Hello", client_message_id="c2"),
+    p.UserMessage(chat_id="c1", message_id="m1", client_message_id="c2", content="Hi", created_at=WHEN, reply_id="m2"),
     p.Chunk(chat_id="c1", message_id="m2", seq=1, content="Hel"),
     p.Complete(chat_id="c1", message_id="m2", seq=3, finish_reason="stop"),
     p.Cancelled(chat_id="c1", message_id="m2", seq=2),

@@ -28,6 +28,7 @@ SERVER_TAGS = {
     "pong",
     "ack",
     "chat_created",
+    "user_message",
     "chunk",
     "complete",
     "cancel",

@@ -453,3 +453,26 @@ async def test_ctrl_r_answers_an_interrupted_answer_again(tmp_path: Path) -> Non
                 ("user", "a long answer, please", "complete"),
                 ("assistant", demo_answer("a long answer, please", WORDS), "complete"),
             ]
+
+
+async def test_a_message_sent_from_another_terminal_shows_live_in_the_open_chat(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        first = await ask(app, pilot, "asked here")
+        other = await other_client(server, tmp_path)
+        try:
+            answered = FrameWaiter(app.client, frame_of(Complete, chat_id=first.chat_id))
+            await other.send_message(first.chat_id, "asked in the other terminal")
+            await answered.wait()
+            await settle(app, pilot)
+        finally:
+            await other.close()
+        assert texts(app) == [
+            ("user", "asked here", "complete"),
+            ("assistant", demo_answer("asked here", WORDS), "complete"),
+            ("user", "asked in the other terminal", "complete"),
+            ("assistant", demo_answer("asked in the other terminal", WORDS), "complete"),
+        ]
