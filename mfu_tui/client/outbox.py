@@ -11,6 +11,18 @@ go?", and a line cut short by a crash is simply skipped on the next start
 nor promised). When nothing is pending any more the
 file is emptied, so it never grows without bound.
 
+A cut line must not take the next record with it (issue 14): a kill in the
+middle of a write of several pages leaves a record without its newline, and
+the next record appended would be glued onto it and lost with it at the
+following start. So the first append after a start truncates the journal to
+its last complete record; and the loader reads every record glued onto a
+cut one (each record starts with ``{"op":``, which cannot occur unescaped
+inside a JSON string), which also recovers journals written before this fix.
+
+Pending message text is private: the journal and its lock are created 0600
+and tightened if an older version left them readable, in directories the
+outbox creates 0700.
+
 One journal per server and user, so that a message typed for one account is
 never sent with another account's token; and one per running client of that
 account (two terminals, say): each holds a lock on its own journal (a
@@ -28,6 +40,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -40,6 +53,13 @@ log = logging.getLogger("mfu_tui.client")
 
 #: Most clients of one account running at once on one machine.
 MAX_SLOTS = 64
+
+#: How every record of the journal begins (``"op"`` is always its first key).
+RECORD_START = b'{"op":'
+
+#: Permission bits of every file and directory the outbox makes: its owner's only.
+PRIVATE_FILE = 0o600
+PRIVATE_DIR = 0o700
 
 
 @dataclass(frozen=True)
@@ -79,6 +99,8 @@ class Outbox:
         self._lock = lock
         self._pending: dict[str, OutboxEntry] = {}
         self._edits: dict[str, PendingEdit] = {}
+        # Where the last complete record ends, when a crash left a cut one after it.
+        self._torn_at: int | None = None
         self._load()
 
     @classmethod
@@ -180,43 +202,124 @@ class Outbox:
 
     def _load(self) -> None:
         try:
-            lines = self.path.read_bytes().splitlines()
+            data = self.path.read_bytes()
         except FileNotFoundError:
             return
-        for number, line in enumerate(lines, 1):
-            try:
-                record = json.loads(line)
-                op = record.pop("op")
-                if op == "add":
-                    entry = OutboxEntry(**record)
-                    self._pending[entry.client_message_id] = entry
-                elif op == "edit":
-                    edit = PendingEdit(**record)
-                    self._edits[edit.client_edit_id] = edit
-                elif op == "done" and "client_edit_id" in record:
-                    self._edits.pop(record["client_edit_id"], None)
-                elif op == "done":
-                    self._pending.pop(record["client_message_id"], None)
-            except (ValueError, KeyError, TypeError):
-                log.warning("outbox %s: skipping unreadable line %d", self.path, number)
+        complete = data.rfind(b"\n") + 1
+        if complete < len(data):
+            # Cut by a crash: never promised (add had not returned). Cut off
+            # before the next append, or that record would be glued onto it.
+            log.warning("outbox %s: a crash cut the last record short; it is dropped", self.path)
+            self._torn_at = complete
+        for number, line in enumerate(data[:complete].split(b"\n")[:-1], 1):
+            for record in _records(line):
+                if record is None:
+                    log.warning("outbox %s: skipping an unreadable record on line %d", self.path, number)
+                else:
+                    self._apply(record)
         if self._pending or self._edits:
             log.info(
                 "outbox %s: %d message(s) and %d edit(s) pending from an earlier run",
                 self.path, len(self._pending), len(self._edits),
             )  # fmt: skip
 
+    def _apply(self, record: dict[str, object]) -> None:
+        op = record.pop("op")
+        if op == "add":
+            entry = OutboxEntry(**record)  # type: ignore[arg-type]
+            self._pending[entry.client_message_id] = entry
+        elif op == "edit":
+            edit = PendingEdit(**record)  # type: ignore[arg-type]
+            self._edits[edit.client_edit_id] = edit
+        elif op == "done" and "client_edit_id" in record:
+            self._edits.pop(str(record["client_edit_id"]), None)
+        elif op == "done":
+            self._pending.pop(str(record["client_message_id"]), None)
+
     def _append(self, record: dict[str, object], *, sync: bool) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        _private_dirs(self.path.parent)
         line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        with open(self.path, "ab") as journal:
-            journal.write(line.encode())
-            journal.flush()
+        descriptor = _open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        try:
+            if self._torn_at is not None:
+                os.ftruncate(descriptor, self._torn_at)
+                self._torn_at = None
+            data = line.encode()
+            while data:  # os.write may write less than asked
+                data = data[os.write(descriptor, data) :]
             if sync:
-                os.fsync(journal.fileno())
+                os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
 
     def _truncate(self) -> None:
-        with open(self.path, "wb") as journal:
-            os.fsync(journal.fileno())
+        descriptor = _open_private(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+        self._torn_at = None
+
+
+def _records(line: bytes) -> list[dict[str, object] | None]:
+    """The records of one journal line: one, or those glued onto a cut one (``None`` for each unreadable part)."""
+    parsed = _record(line)
+    if parsed is not None:
+        return [parsed]
+    # A record appended onto a cut one (before issue 14's fix, or after a
+    # failed write): split where each record begins.
+    starts = [found.start() for found in re.finditer(re.escape(RECORD_START), line)]
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    return [_record(line[start:end]) for start, end in zip(starts, [*starts[1:], len(line)])]
+
+
+def _record(text: bytes) -> dict[str, object] | None:
+    """One record, or ``None`` if ``text`` is not one the journal writes."""
+    try:
+        record = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(record, dict) or record.get("op") not in ("add", "edit", "done"):
+        return None
+    fields = {key: value for key, value in record.items() if key != "op"}
+    try:
+        if record["op"] == "add":
+            OutboxEntry(**fields)
+        elif record["op"] == "edit":
+            PendingEdit(**fields)
+        elif not isinstance(fields.get("client_edit_id", fields.get("client_message_id")), str):
+            return None
+    except TypeError:
+        return None
+    return record
+
+
+def _private_dirs(directory: Path) -> None:
+    """Make ``directory`` and its missing parents, each only its owner may enter (0700).
+
+    A directory that exists already is left as it is: it may be one the
+    caller shares on purpose; the files in it are 0600 anyway.
+    """
+    missing = []
+    while not directory.is_dir():
+        missing.append(directory)
+        if directory.parent == directory:
+            break
+        directory = directory.parent
+    for path in reversed(missing):
+        path.mkdir(mode=PRIVATE_DIR, exist_ok=True)
+
+
+def _open_private(path: Path, flags: int) -> int:
+    """``os.open`` a file as 0600, and tighten it if it is readable by others (an older version's)."""
+    descriptor = os.open(path, flags | getattr(os, "O_BINARY", 0), PRIVATE_FILE)
+    if hasattr(os, "fchmod") and os.fstat(descriptor).st_mode & 0o077:
+        try:
+            os.fchmod(descriptor, PRIVATE_FILE)
+        except OSError as error:  # another user's file: still keep the message rather than lose it
+            log.warning("outbox %s: cannot make it private (%s)", path, error)
+    return descriptor
 
 
 def _try_lock(journal: Path) -> int | None:
@@ -225,8 +328,8 @@ def _try_lock(journal: Path) -> int | None:
     The lock is on a file of its own (``<journal>.lock``): the journal is
     rewritten (emptied) while the lock is held.
     """
-    journal.parent.mkdir(parents=True, exist_ok=True)
-    descriptor = os.open(journal.with_name(journal.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+    _private_dirs(journal.parent)
+    descriptor = _open_private(journal.with_name(journal.name + ".lock"), os.O_RDWR | os.O_CREAT)
     if fcntl is None:
         return descriptor
     try:

@@ -2,6 +2,8 @@
 
 import base64
 import json
+import os
+import stat
 
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, token_subject
 
@@ -133,3 +135,56 @@ def test_edits_are_kept_beside_messages_until_confirmed(tmp_path):
     outbox.edit_done("e2")  # nothing left: the journal is emptied
     assert (again.pending(), again.pending_edits()) == ([entry(1)], [edit(2)])
     assert path.read_bytes() == b""
+
+
+def test_a_message_added_after_a_torn_line_survives_the_next_restart(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    Outbox(path).add(entry(1))
+    with open(path, "ab") as journal:  # a crash cut the next record short
+        journal.write(b'{"op":"add","client_message_id":"m2","chat_')
+    after_the_crash = Outbox(path)
+    after_the_crash.add(entry(3))  # durable: add returned
+    assert Outbox(path).pending() == [entry(1), entry(3)]
+
+
+def test_records_glued_onto_a_torn_line_by_an_older_version_are_recovered(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    # Text that looks like a record's start must not split its own line.
+    tricky = OutboxEntry("m1", None, 'see {"op":"add","client_message_id":"x"} here', None)
+    Outbox(path).add(tricky)
+    whole = json.dumps({"op": "add", **entry(3).__dict__}, separators=(",", ":"))
+    with open(path, "ab") as journal:
+        journal.write(b'{"op":"add","client_message_id":"m2","chat_' + whole.encode() + b"\n")
+    assert Outbox(path).pending() == [tricky, entry(3)]
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(os.stat(path).st_mode)
+
+
+def test_the_journal_its_lock_and_the_directories_it_makes_are_private(tmp_path):
+    data_dir = tmp_path / "made" / "by" / "the-client"
+    outbox = account_outbox(data_dir)
+    try:
+        outbox.add(entry(1))
+        files = [outbox.path, outbox.path.with_name(outbox.path.name + ".lock")]
+        assert [mode(path) for path in files] == [0o600, 0o600]
+        assert [mode(path) for path in (data_dir, data_dir.parent, data_dir.parent.parent)] == [0o700] * 3
+        outbox.done("m1")  # emptied, still private
+        assert mode(outbox.path) == 0o600
+    finally:
+        outbox.close()
+
+
+def test_a_journal_left_readable_by_an_older_version_is_made_private(tmp_path):
+    first = account_outbox(tmp_path)
+    first.add(entry(1))
+    first.close()
+    os.chmod(first.path, 0o644)
+    again = account_outbox(tmp_path)
+    try:
+        assert again.pending() == [entry(1)]
+        again.add(entry(2))
+        assert mode(again.path) == 0o600
+    finally:
+        again.close()

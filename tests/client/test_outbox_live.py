@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from mfu_tui.client import ClientError, Status
+from mfu_tui.client.outbox import Outbox
 from mfu_tui.protocol import Ack, Complete
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
@@ -169,3 +170,31 @@ async def test_a_second_client_of_the_account_never_drops_the_first_ones_pending
         page = await third.list_chats()
         firsts = [(await third.get_chat(chat.id)).messages[0].content for chat in page.chats]
     assert sorted(firsts) == ["typed in the first terminal", "typed in the second terminal"]
+
+
+async def test_a_message_sent_after_a_crash_cut_the_journal_survives_the_next_crash(tmp_path, make_client):
+    data_dir = tmp_path / "client-data"
+    async with running_server(tmp_path, demo_words=5) as server, FaultProxy(server.port) as proxy:
+        token = server.token()
+        journal = Outbox.for_account(data_dir, proxy.url(), token)
+        journal.close()
+        # What a kill in the middle of a write leaves: a record without its end.
+        journal.path.write_bytes(b'{"op":"add","client_message_id":"cut-short","chat_id":null,"con')
+        proxy.reset()  # offline: the message stays in the journal
+        child = start_child(proxy.url(), token, data_dir, "--no-wait")
+        try:
+            assert await child_says(child) == "started"
+            client_message_id = await child_says(child, "typed after the first crash")
+        finally:
+            child.kill()
+            child.wait()
+        proxy.pass_through()
+
+        client, events = make_client(proxy.url(), token, data_dir=data_dir)
+        assert [entry.client_message_id for entry in client.outbox.pending()] == [client_message_id]
+        await client.connect()
+        await events.wait_for(lambda: acked(events, client_message_id))
+        page = await client.list_chats()
+        assert [(await client.get_chat(chat.id)).messages[0].content for chat in page.chats] == [
+            "typed after the first crash"
+        ]
