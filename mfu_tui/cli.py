@@ -29,9 +29,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="the server's WebSocket URL, e.g. wss://chat.example.edu/ws (default: $MFU_WS_URL, "
         "$VITE_WS_URL, the config file, the last login; none: run a local server)",
     )
-    parser.add_argument("--token", metavar="JWT", help="your sign-in token (default: $MFU_TOKEN, then the login's)")
+    parser.add_argument(
+        "--token",
+        metavar="JWT",
+        help="your sign-in token (default: $MFU_TOKEN, then the login's); other users of this machine can see "
+        "it in `ps` while the app runs: prefer `mfu-chat login` (asks for it, input hidden) or MFU_TOKEN",
+    )
     parser.add_argument("--debug", action="store_true", help="log connection events to the log file")
-    parser.add_argument("--log-file", metavar="PATH", help="where to log (default: mfu-chat.log in the user log dir)")
+    parser.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help="where to log, a regular file, made readable by you only (default: mfu-chat.log in the user log dir)",
+    )
     parser.set_defaults(handler=_run_app)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 

@@ -5,17 +5,27 @@ embedded server when no server is configured (or checks that a token is
 there when one is), checks the app's own choices (theme, key bindings), and
 runs the app. Every problem is one line on stderr before the screen
 changes, so the app never starts half-configured.
+
+What the app writes is its user's only: the data dir (the outbox of
+messages not yet sent, in remote mode too) is made 0700 before the app
+starts, and the log file is 0600, after each rotation too.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import logging.handlers
+import os
+import stat
 import sys
+from pathlib import Path
 from typing import IO
 
 from mfu_tui.config import ConfigError, Settings
+from mfu_tui.config.paths import PRIVATE_FILE, file_kind, private_dir
 from mfu_tui.local_server import LocalServer, LocalServerError
+from mfu_tui.redaction import redact
 
 #: A log file is rotated at this size, keeping this many old ones.
 LOG_BYTES = 1024 * 1024
@@ -34,10 +44,11 @@ def run_app(settings: Settings) -> int:
                 f"no token for {settings.server}: store one with `mfu-chat login --server {settings.server}`, "
                 "or pass --token (or set MFU_TOKEN)"
             )
+        _make_data_dir(settings)
+        log_file = _start_logging(settings)
     except ConfigError as error:
-        print(f"mfu-chat: {error}", file=sys.stderr)
+        print(f"mfu-chat: {redact(str(error))}", file=sys.stderr)
         return EXIT_CONFIG
-    log_file = _start_logging(settings)
     local: LocalServer | None = None
     if settings.embedded:
         try:
@@ -85,22 +96,74 @@ def _check_app_choices(settings: Settings) -> None:
         )
 
 
+def _make_data_dir(settings: Settings) -> None:
+    """Make the data dir private (0700): the outbox keeps the text of unsent messages there, remote mode too."""
+    try:
+        private_dir(settings.paths.data_dir)
+    except OSError as error:
+        raise ConfigError(f"{settings.paths.data_dir}: cannot make the data dir ({error.strerror or error})") from None
+
+
 def _start_logging(settings: Settings) -> IO[str] | None:
-    """With ``--debug`` or a log file, log connection events to a rotated file; never tokens.
+    """With ``--debug`` or a log file, log connection events to a rotated file (0600); never tokens.
 
     Returns:
         The open log file, for the embedded server's own lines, or ``None``.
+
+    Raises:
+        ConfigError: the log file cannot be one (a directory, a FIFO...) or cannot be written.
     """
     if not settings.debug and settings.log_file is None:
         return None
     from mfu_tui.redaction import install_redaction
 
     path = settings.log_file or settings.paths.default_log_file
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    handler = logging.handlers.RotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+    try:
+        # Our own log dir is tightened; a directory the user chose stays as it is.
+        private_dir(path.parent, tighten=settings.log_file is None)
+        handler = PrivateRotatingFileHandler(path, maxBytes=LOG_BYTES, backupCount=LOG_BACKUPS)
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot write the log file there ({error.strerror or error})") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     install_redaction(handler)
     logger = logging.getLogger("mfu_tui")
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if settings.debug else logging.INFO)
     return handler.stream
+
+
+class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A rotated log file only its owner may read: created 0600, and each new one after a rotation too."""
+
+    def _open(self) -> io.TextIOWrapper:
+        return open_log(Path(self.baseFilename), self.encoding, self.errors)
+
+
+def open_log(path: Path, encoding: str | None = None, errors: str | None = None) -> io.TextIOWrapper:
+    """Open ``path`` to append to it, created 0600 (an older, wider one is tightened).
+
+    Only a regular file: ``O_NONBLOCK`` keeps the open of a FIFO from
+    waiting for a reader, and the descriptor is checked before use.
+
+    Raises:
+        OSError: it is not a regular file, or cannot be opened.
+    """
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NONBLOCK", 0)
+    try:
+        kind = os.stat(path).st_mode
+    except FileNotFoundError:
+        pass
+    else:
+        if not stat.S_ISREG(kind):  # opening a FIFO without a reader fails with a puzzling ENXIO
+            raise OSError(f"it is {file_kind(kind)}, not a regular file")
+    descriptor = os.open(path, flags, PRIVATE_FILE)
+    try:
+        status = os.fstat(descriptor)
+        if not stat.S_ISREG(status.st_mode):
+            raise OSError(f"it is {file_kind(status.st_mode)}, not a regular file")
+        if hasattr(os, "fchmod") and status.st_mode & 0o077:
+            os.fchmod(descriptor, PRIVATE_FILE)
+        return open(descriptor, "a", encoding=encoding or "utf-8", errors=errors)
+    except BaseException:
+        os.close(descriptor)
+        raise

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from mfu_tui.config.paths import Paths, write_private
+from mfu_tui.config.paths import Paths, UnreadableFile, private_dir, read_regular_file, tighten_mode, write_private
 
 #: Seconds to wait for the child's "ready" line (a cold start imports the server).
 START_TIMEOUT = 20.0
@@ -62,11 +62,13 @@ class LocalServer:
             debug: Log at INFO instead of WARNING.
 
         Raises:
-            LocalServerError: the child exited or said nothing in time.
+            LocalServerError: the secret is not a regular file, or the child
+                exited or said nothing in time.
         """
         secret_file = ensure_secret(paths.secret_file)
-        # Chats are private: the data dir is for its owner only.
-        paths.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Chats are private: the data dir is for its owner only (an older, wider one
+        # is tightened); the store makes the database in it 0600.
+        private_dir(paths.data_dir)
         command = [
             sys.executable,
             "-m",
@@ -117,9 +119,21 @@ class LocalServer:
 
 
 def ensure_secret(path: Path) -> Path:
-    """Make the local server's secret once (48 random bytes, mode 0600); return its path."""
-    if not path.exists():
+    """Make the local server's secret once (48 random bytes, mode 0600); return its path.
+
+    Raises:
+        LocalServerError: something that is not a small regular file is in its
+            place (the child would block on a FIFO, or read ``/dev/zero`` forever).
+    """
+    try:
+        existing = read_regular_file(path)
+    except UnreadableFile as problem:
+        raise LocalServerError(f"{path}: cannot read the local server's secret ({problem}); delete it") from None
+    if existing is None:
         write_private(path, secrets.token_urlsafe(48) + "\n")
+    else:  # made wider by hand, or by an older version's directory
+        private_dir(path.parent)
+        tighten_mode(path)
     return path
 
 

@@ -6,13 +6,17 @@ every platformdirs path under tmp, nothing configured.
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import subprocess
 from pathlib import Path
 
+from mfu_tui import launch
+from mfu_tui.config import Paths, Settings
 from mfu_tui.server.providers.demo import demo_answer
 from tests.support.processes import wait_gone
+from tests.support.server import ServerProcess
 from tests.support.tmux import TmuxPane, fresh_home, mfu_chat, needs_tmux
 
 QUESTION = "What is a monad?"
@@ -118,3 +122,62 @@ def test_a_remote_server_without_a_token_says_how_to_log_in(tmp_path):
         "mfu-chat: no token for wss://chat.example.edu/ws: store one with "
         "`mfu-chat login --server wss://chat.example.edu/ws`, or pass --token (or set MFU_TOKEN)"
     )
+
+
+def test_the_log_file_and_each_rotated_one_are_private(tmp_path):
+    paths = Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "state" / "log")
+    log = logging.getLogger("mfu_tui.test_launch")
+    for settings in (Settings(paths=paths, debug=True), Settings(paths=paths, log_file=tmp_path / "mine" / "app.log")):
+        launch._start_logging(settings)
+        handler = logging.getLogger("mfu_tui").handlers[-1]
+        try:
+            line = "x" * 1000
+            for _ in range(launch.LOG_BYTES // len(line) + 10):  # past the size of a rotation
+                log.warning(line)
+        finally:
+            logging.getLogger("mfu_tui").removeHandler(handler)
+            handler.close()
+        path = Path(handler.baseFilename)
+        written = sorted(path.parent.iterdir())
+        assert [p.name for p in written] == [path.name, path.name + ".1"]
+        assert [stat.S_IMODE(p.stat().st_mode) for p in written] == [0o600, 0o600]
+        assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(paths.log_dir.parent.stat().st_mode) == 0o700
+
+
+@needs_tmux
+def test_in_remote_mode_what_the_app_writes_is_its_users_only(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    server = ServerProcess(tmp_path, "--demo-words", str(WORDS), "--demo-delay-ms", "2")
+    server.start()
+    try:
+        env = {**fresh_home(home), "MFU_TOKEN": server.token("alice")}
+        pane = TmuxPane(tmp_path, [mfu_chat(), "--debug", "--server", server.url], env)
+        try:
+            pane.wait_for(lambda s: "● online" in s, "the remote server, online")
+            pane.type(QUESTION)
+            pane.press("Enter")
+            end = " ".join([word for word in demo_answer(QUESTION, WORDS).split() if "`" not in word][-2:])
+            pane.wait_for(lambda s: end in s and "generating…" not in s, "the end of the demo answer")
+            pane.press("C-q")
+            pane.wait_exit()
+        finally:
+            pane.close()
+    finally:
+        server.kill()
+
+    data = home / ".local" / "share" / "mfu-chat"
+    outbox = sorted(data.glob("outbox-*"))
+    assert [path.suffix for path in outbox] == [".jsonl", ".lock"]  # the journal (emptied) and its lock
+    log = home / ".local" / "state" / "mfu-chat" / "log" / "mfu-chat.log"
+    assert {str(path.relative_to(home)): mode(path) for path in [*outbox, log]} == {
+        str(path.relative_to(home)): 0o600 for path in [*outbox, log]
+    }
+    assert {str(path.relative_to(home)): mode(path) for path in [data, log.parent]} == {
+        str(path.relative_to(home)): 0o700 for path in [data, log.parent]
+    }
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)

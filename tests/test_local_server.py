@@ -14,7 +14,7 @@ import pytest
 
 from mfu_tui.client import ChatClient
 from mfu_tui.config import Paths
-from mfu_tui.local_server import LocalServer, LocalServerError
+from mfu_tui.local_server import LocalServer, LocalServerError, ensure_secret
 from mfu_tui.protocol import Complete
 from tests.support.processes import wait_gone
 
@@ -97,3 +97,24 @@ def test_a_child_that_cannot_start_says_so_in_one_line(paths, no_local_models):
     message = str(raised.value)
     assert message.startswith("the local server did not start (exit code 1)")
     assert "mfu-chat --debug" in message and "\n" not in message
+
+
+def test_a_secret_that_is_not_a_regular_file_is_refused_at_once(paths, no_local_models):
+    paths.config_dir.mkdir(parents=True)
+    os.mkfifo(paths.secret_file)  # a child reading it would wait forever
+    with pytest.raises(LocalServerError) as raised:
+        LocalServer.start(paths)
+    message = str(raised.value)
+    assert message.startswith(f"{paths.secret_file}: cannot read the local server's secret (not a regular file")
+    assert "\n" not in message
+
+
+def test_a_secret_left_readable_by_others_is_made_private(paths):
+    ensure_secret(paths.secret_file)
+    paths.secret_file.chmod(0o644)
+    paths.config_dir.chmod(0o755)
+    secret = paths.secret_file.read_text()
+    ensure_secret(paths.secret_file)
+    assert paths.secret_file.read_text() == secret
+    assert stat.S_IMODE(paths.secret_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(paths.config_dir.stat().st_mode) == 0o700

@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.settings import ConfigError, load_settings
 from mfu_tui.protocol.tokens import unverified_claims, user_of
+from mfu_tui.redaction import redact
 
 EXIT_USAGE = 2
 
@@ -36,7 +37,7 @@ def run_login(args: argparse.Namespace) -> int:
         return _fail("login", str(error))
     user = user_of(claims) or "?"
     until = f", valid until {_when(expires)}" if isinstance(expires, (int, float)) else ""
-    print(f"Logged in to {settings.server} as {user}{until}.")
+    print(f"Logged in to {redact(settings.server)} as {user}{until}.")
     return 0
 
 
@@ -51,7 +52,7 @@ def run_logout(args: argparse.Namespace) -> int:
     if not credentials.forget(server):
         print("Not logged in; nothing to forget.")
         return 0
-    print(f"Logged out of {server or 'the default server'}; its token is deleted.")
+    print(f"Logged out of {redact(server) if server else 'the default server'}; its token is deleted.")
     return 0
 
 
@@ -79,7 +80,7 @@ def run_config_show(args: argparse.Namespace) -> int:
 
 def _ask_token(server: str) -> str:
     if sys.stdin.isatty():
-        return getpass.getpass(f"Token for {server} (input hidden): ").strip()
+        return getpass.getpass(f"Token for {redact(server)} (input hidden): ").strip()
     # Scripts pipe it in: `pass show mfu | mfu-chat login --server ...`.
     return sys.stdin.readline().strip()
 
@@ -89,5 +90,6 @@ def _when(timestamp: float) -> str:
 
 
 def _fail(command: str, message: str) -> int:
-    print(f"mfu-chat {command}: {message}", file=sys.stderr)
+    # Messages may quote the server's URL, and a URL may carry ?token=.
+    print(f"mfu-chat {command}: {redact(message)}", file=sys.stderr)
     return EXIT_USAGE

@@ -1,4 +1,9 @@
-"""Tokens stored by `mfu-chat login`, one per server, in a 0600 file."""
+"""Tokens stored by `mfu-chat login`, one per server, in a 0600 file.
+
+The file is read with ``read_regular_file`` (a regular file of at most 1 MiB),
+so a FIFO, a device or a huge file in its place is one clear error, never a
+hang or a memory error.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from mfu_tui.config.paths import write_private
+from mfu_tui.config.paths import read_regular_file, write_private
 
 
 class CredentialsError(ValueError):
@@ -31,10 +36,15 @@ class Credentials:
             CredentialsError: the file is not what ``save`` writes.
         """
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls(path)
-        except (OSError, ValueError) as error:
+            data = read_regular_file(path)
+            if data is None:
+                return cls(path)
+            raw = json.loads(data)
+        except RecursionError:
+            raise CredentialsError(
+                f"{path}: cannot read the stored tokens (nested too deeply); delete it and log in again"
+            ) from None
+        except ValueError as error:  # UnreadableFile, JSON or UTF-8 errors
             raise CredentialsError(
                 f"{path}: cannot read the stored tokens ({error}); delete it and log in again"
             ) from None

@@ -24,7 +24,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from mfu_tui.config.credentials import Credentials, CredentialsError
-from mfu_tui.config.paths import Paths
+from mfu_tui.config.paths import Paths, UnreadableFile, read_regular_file
+from mfu_tui.redaction import redact
 
 
 class ConfigError(ValueError):
@@ -159,7 +160,8 @@ class Settings:
                 text = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
             else:
                 text = str(value).lower() if isinstance(value, bool) else str(value)
-            rows.append((setting.name, text, self.sources.get(setting.name, "default")))
+            # A token can hide in another setting too: wss://host/ws?token=...
+            rows.append((setting.name, redact(text), self.sources.get(setting.name, "default")))
         return rows
 
 
@@ -192,7 +194,8 @@ def load_settings(
         try:
             setattr(settings, setting.name, setting.parse(raw))
         except ValueError as problem:
-            raise ConfigError(f"{_where(source, paths.config_file)}: '{setting.name}' {problem}") from None
+            # The bad value is quoted: redacted, in case it is a URL with a token.
+            raise ConfigError(redact(f"{_where(source, paths.config_file)}: '{setting.name}' {problem}")) from None
         settings.sources[setting.name] = source
     _apply_login(settings)
     return settings
@@ -227,15 +230,19 @@ def _apply_login(settings: Settings) -> None:
 
 def _read_file(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        data = read_regular_file(path)
+    except UnreadableFile as problem:
+        raise ConfigError(f"{path}: cannot read the config file ({problem})") from None
+    if data is None:
         return {}
-    except (OSError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: cannot read the config file ({error})") from None
     try:
-        values = tomllib.loads(text)
+        values = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: cannot read the config file (it is not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
     for key in values:
         setting = _BY_NAME.get(key)
         if setting is None:

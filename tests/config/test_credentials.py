@@ -43,3 +43,14 @@ def test_a_damaged_file_says_what_to_do(paths):
     paths.credentials_file.write_text("{not json")
     with pytest.raises(CredentialsError, match="delete it and log in again"):
         Credentials.load(paths.credentials_file)
+
+
+def test_store_makes_the_config_dir_private_and_tightens_a_wider_one(paths, tmp_path):
+    fresh = Credentials.load(tmp_path / "new" / "config" / "credentials.json")
+    fresh.store("wss://a/ws", "t")
+    assert (mode(tmp_path / "new"), mode(tmp_path / "new" / "config")) == (0o700, 0o700)
+
+    paths.config_dir.mkdir(parents=True)
+    paths.config_dir.chmod(0o755)  # as a user's `mkdir ~/.config/mfu-chat` leaves it
+    Credentials.load(paths.credentials_file).store("wss://a/ws", "t")
+    assert (mode(paths.config_dir), mode(paths.credentials_file)) == (0o700, 0o600)
