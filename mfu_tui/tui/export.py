@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from mfu_tui.client.safe_text import clean_text
@@ -29,20 +32,30 @@ def chat_markdown(detail: ChatDetail) -> str:
     return "\n".join(lines)
 
 
-def export_path(directory: Path, title: str) -> Path:
-    """A file name in ``directory`` made from the title, not overwriting anything."""
+def export_names(directory: Path, title: str) -> Iterator[Path]:
+    """File names in ``directory`` made from the title: ``title.md``, then ``title-2.md``..."""
     stem = re.sub(r"[^\w-]+", "-", title.lower()).strip("-")[:60] or "chat"
-    path = directory / f"{stem}.md"
-    number = 2
-    while path.exists():
-        path = directory / f"{stem}-{number}.md"
-        number += 1
-    return path
+    yield directory / f"{stem}.md"
+    for number in itertools.count(2):
+        yield directory / f"{stem}-{number}.md"
 
 
 def export_chat(detail: ChatDetail, directory: Path) -> Path:
-    """Write the chat to a new Markdown file in ``directory``; return its path."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = export_path(directory, detail.chat.title)
-    path.write_text(clean_text(chat_markdown(detail)), encoding="utf-8")  # no escape sequence in a file either
-    return path
+    """Write the chat to a new Markdown file in ``directory``, readable by its owner only; return its path.
+
+    The file is created exclusively, so nothing is ever overwritten, not even a
+    file (or a link) that appeared after we looked.
+    """
+    if not directory.exists():
+        directory.mkdir(mode=0o700, parents=True)  # ours: private; an existing one is the user's to set
+    text = clean_text(chat_markdown(detail)).encode()  # no escape sequence in a file either
+    names = export_names(directory, detail.chat.title)
+    while True:  # the names never run out
+        path = next(names)
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        except FileExistsError:
+            continue
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(text)
+        return path

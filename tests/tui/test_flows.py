@@ -219,6 +219,14 @@ async def test_export_writes_the_chat_to_markdown(server: RunningServer, tmp_pat
         await finished(app, "export")
         files = list((tmp_path / "exports").glob("*.md"))
         assert len(files) == 1
+        assert files[0].stat().st_mode & 0o777 == 0o600  # the chat is private
+        assert (tmp_path / "exports").stat().st_mode & 0o777 == 0o700  # made by us, so ours
+        await pilot.press("ctrl+s")  # again: a new file, never the first overwritten
+        await finished(app, "export")
+        assert sorted(path.name for path in (tmp_path / "exports").glob("*.md")) == [
+            "export-me-2.md",
+            "export-me.md",
+        ]
         text = files[0].read_text()
         assert "## You\n\nexport me\n" in text
         assert demo_answer("export me", WORDS).rstrip("\n") in text
