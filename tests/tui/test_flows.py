@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mfu_tui.client import ChatClient, MessageReloaded
 from mfu_tui.protocol import Ack, Cancelled, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.tui.app import ChatApp
 from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
@@ -415,42 +417,50 @@ async def test_an_answer_missed_beyond_the_replay_window_is_reloaded_whole(tmp_p
     assert stored.messages[-1].seq > 1  # most of it came by the reload, not by chunks
 
 
-async def test_an_answer_cut_by_a_server_restart_reads_interrupted_not_failed(tmp_path: Path) -> None:
-    secret, db = "s" * 48, tmp_path / "chat.sqlite3"
-    async with running_server(tmp_path, secret=secret, db_path=db, demo_words=400, demo_delay_ms=30) as srv:
+#: The server's secret across the restarts of the interrupted-answer tests.
+SECRET = "s" * 48
+
+
+async def interrupted_answer(tmp_path: Path) -> tuple[str, Ack]:
+    """Stop a server mid-answer (stored as status error, finish_reason interrupted): its token and the ack."""
+    db = tmp_path / "chat.sqlite3"
+    async with running_server(tmp_path, secret=SECRET, db_path=db, demo_words=400, demo_delay_ms=30) as srv:
         token = srv.token()
         async with peer(srv.url, token) as alice:
             ack = await send_message(alice, "a long answer, please")
             await alice.expect(Chunk, message_id=ack.reply_id)
-    # The server stopped mid-answer: stored as status error, finish_reason interrupted. Past the
-    # replay window, opening the chat tells nothing live: the stored message alone must say it.
-    async with running_server(tmp_path, secret=secret, db_path=db, replay_window=0.001) as srv:
+    return token, ack
+
+
+async def open_chat(app: ChatApp, pilot: Any, chat_id: str) -> None:
+    """Open ``chat_id`` from the chat list with the keyboard."""
+    await pilot.press("ctrl+o")
+    app.chat_list.highlighted = app.chat_list.get_option_index(chat_id)
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def test_an_answer_cut_by_a_server_restart_reads_interrupted_not_failed(tmp_path: Path) -> None:
+    token, ack = await interrupted_answer(tmp_path)
+    # Past the replay window, opening the chat tells nothing live: the stored message alone must say it.
+    db = tmp_path / "chat.sqlite3"
+    async with running_server(tmp_path, secret=SECRET, db_path=db, replay_window=0.001) as srv:
         app = make_app(srv.url, token, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)
-            await pilot.press("ctrl+o")
-            app.chat_list.highlighted = app.chat_list.get_option_index(ack.chat_id)
-            await pilot.press("enter")
-            await settle(app, pilot)
+            await open_chat(app, pilot, ack.chat_id)
             answer = app.conversation.views[-1]
             assert (answer.role, answer.status) == ("assistant", "interrupted")  # its note: "interrupted: ..."
 
 
 async def test_ctrl_r_answers_an_interrupted_answer_again(tmp_path: Path) -> None:
-    secret, db = "s" * 48, tmp_path / "chat.sqlite3"
-    async with running_server(tmp_path, secret=secret, db_path=db, demo_words=400, demo_delay_ms=30) as srv:
-        token = srv.token()
-        async with peer(srv.url, token) as alice:
-            ack = await send_message(alice, "a long answer, please")
-            await alice.expect(Chunk, message_id=ack.reply_id)
-    async with running_server(tmp_path, secret=secret, db_path=db, demo_words=WORDS, demo_delay_ms=0) as srv:
+    token, ack = await interrupted_answer(tmp_path)
+    db = tmp_path / "chat.sqlite3"
+    async with running_server(tmp_path, secret=SECRET, db_path=db, demo_words=WORDS, demo_delay_ms=0) as srv:
         app = make_app(srv.url, token, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)
-            await pilot.press("ctrl+o")
-            app.chat_list.highlighted = app.chat_list.get_option_index(ack.chat_id)
-            await pilot.press("enter")
-            await settle(app, pilot)
+            await open_chat(app, pilot, ack.chat_id)
             assert texts(app)[-1][2] == "interrupted"
             answered = FrameWaiter(app.client, frame_of(Complete, chat_id=ack.chat_id, finish_reason="stop"))
             await pilot.press("ctrl+r")
