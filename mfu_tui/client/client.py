@@ -70,6 +70,7 @@ from mfu_tui.protocol import (
     Resync,
     ServerFrame,
     Subscribe,
+    UnknownFrameType,
     decode_result,
     decode_server,
     describe_close,
@@ -627,6 +628,9 @@ class ChatClient:
     async def _receive(self, data: str | bytes) -> None:
         try:
             frame = decode_server(data)
+        except UnknownFrameType as error:  # a newer server's: ignored, so old clients keep working
+            log.info("ignoring a frame this client does not know: %s", clean_text(str(error)))
+            return
         except ProtocolError as error:
             log.warning("ignoring an invalid frame from the server: %s", error)
             self._emit_error(ClientError(clean_text(f"the server sent an invalid frame: {error}")))

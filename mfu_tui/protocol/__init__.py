@@ -25,7 +25,7 @@ from mfu_tui.protocol.codec import (
     decode_server,
     encode,
 )
-from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError
+from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
     PROTOCOL_VERSION,
     Ack,
@@ -120,6 +120,7 @@ __all__ = [
     "StreamFrame",
     "Subscribe",
     "Turn",
+    "UnknownFrameType",
     "UserMessage",
     "decode_client",
     "decode_result",

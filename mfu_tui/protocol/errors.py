@@ -34,3 +34,7 @@ class ProtocolError(ValueError):
 
 class FrameTooLarge(ProtocolError):
     """A frame, or a field of one, is over its size limit (answered with ``too_large``)."""
+
+
+class UnknownFrameType(ProtocolError):
+    """A frame of a type this side does not know: a newer peer's, which a client may ignore."""

@@ -24,7 +24,7 @@ from typing import Any
 import msgspec
 from msgspec import inspect as types
 
-from mfu_tui.protocol.errors import ProtocolError
+from mfu_tui.protocol.errors import ProtocolError, UnknownFrameType
 
 #: JSON's own white space (``str.strip()`` would take more).
 _JSON_SPACE = " \t\n\r"
@@ -45,10 +45,22 @@ def explain(data: bytes | str, frame_type: Any, error: Exception) -> ProtocolErr
         value = _parse_json(text)
     except _NotJson as not_json:
         return ProtocolError(f"not valid JSON: {not_json}")
-    problem = _check(value, types.type_info(frame_type), path="", frame=True)
+    info = types.type_info(frame_type)
+    problem = _check(value, info, path="", frame=True)
     if problem is not None:
-        return ProtocolError(problem)
+        return (UnknownFrameType if _unknown_type(value, info) else ProtocolError)(problem)
     return _own_check(error) or ProtocolError("the frame does not follow the protocol")
+
+
+def _unknown_type(value: Any, info: types.Type) -> bool:
+    """Whether ``value`` is an object whose type, a string, names none of the frames of ``info``."""
+    if not isinstance(info, types.UnionType) or not isinstance(value, dict):
+        return False
+    members = [m for m in info.types if isinstance(m, types.StructType) and m.tag_field]
+    if not members:
+        return False
+    tag = value.get(members[0].tag_field)
+    return isinstance(tag, str) and tag not in {member.tag for member in members}
 
 
 def explain_value(value: Any, kind: Any, error: msgspec.ValidationError, root: str) -> ProtocolError:

@@ -155,3 +155,20 @@ async def test_the_token_never_reaches_the_logs(tmp_path, make_client, caplog):
     assert any("connected to" in r.getMessage() for r in client_records)
     assert any("Authorization: Bearer [redacted]" in r.getMessage() for r in client_records)
     assert all(token not in r.getMessage() for r in caplog.records)
+
+
+async def test_frames_of_a_newer_server_that_this_client_does_not_know_are_ignored(make_client):
+    async def newer_server(ws):
+        await ws.send('{"type": "from_the_future", "chatId": "c1"}')
+        await ws.send('{"type": "chunk", "chatId": 5}')  # malformed, not new: that one is an error
+        async for message in ws:
+            if '"ping"' in message:
+                await ws.send(message.replace('"ping"', '"pong"'))
+
+    async with serve(newer_server, "127.0.0.1", 0) as server:
+        client, events = make_client(f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/ws", "token")
+        await client.connect()
+        await events.wait_for(lambda: events.errors)
+    assert [str(error) for error in events.errors] == [
+        "the server sent an invalid frame: 'chatId' must be a string, got int"
+    ]

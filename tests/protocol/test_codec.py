@@ -232,6 +232,15 @@ def test_the_seed_pages_edit_notice_decodes_with_its_numeric_id():
     assert p.decode_client(wire) == p.PageEdit(chat_id="c1", message_id=1764866400123, content="fixed")
 
 
+def test_a_frame_of_an_unknown_type_is_told_apart_from_a_malformed_one():
+    with pytest.raises(p.UnknownFrameType, match="^unknown frame type 'from_the_future'$"):
+        p.decode_server('{"type": "from_the_future", "chatId": "c1"}')
+    for malformed in ('{"type": 7}', "{}", "[]", '{"type": "chunk", "chatId": 5}'):
+        with pytest.raises(p.ProtocolError) as raised:
+            p.decode_server(malformed)
+        assert not isinstance(raised.value, p.UnknownFrameType), malformed
+
+
 def test_a_refused_frame_names_the_ids_it_carried():
     with pytest.raises(p.ProtocolError) as raised:
         p.decode_client('{"type": "message", "chatId": 5, "clientMessageId": "m1", "content": "x"}')
