@@ -16,11 +16,13 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import msgspec
 from websockets.asyncio.client import ClientConnection, connect
@@ -466,7 +468,7 @@ class ChatClient:
             self._failing_since = now
         if now - self._failing_since < self.offline_after:
             return {"status": Status.RECONNECTING, "reason": None}
-        return {"status": Status.DISCONNECTED, "reason": f"server unreachable: {error}"}
+        return {"status": Status.DISCONNECTED, "reason": f"server unreachable at {redact(self.url)}: {error}"}
 
     async def _open(self) -> ClientConnection:
         """One connection attempt.
@@ -496,8 +498,9 @@ class ChatClient:
                 raise _Stop(f"no chat server at {redact(self.url)} (HTTP 404): check the path, usually /ws") from None
             # The server's words say more than the number (429: too many connections).
             raise _Failed(f"server answered HTTP {status}" + (f": {body}" if body else "")) from None
-        except InvalidURI as error:
-            raise _Stop(f"invalid server address: {error}") from None
+        except InvalidURI:
+            hint = ": use ws:// or wss://, not http" if urlsplit(self.url).scheme in ("http", "https") else ""
+            raise _Stop(f"invalid server address {redact(self.url)}{hint}") from None
         except TimeoutError:
             raise _Failed(f"no answer within {self.open_timeout:g} s") from None
         except ConnectionRefusedError:
@@ -505,7 +508,11 @@ class ChatClient:
         except socket.gaierror:
             raise _Failed("unknown host") from None
         except OSError as error:
-            raise _Failed(error.strerror or str(error) or type(error).__name__) from None
+            reason = error.strerror or str(error) or type(error).__name__
+            if self.url.startswith("wss://") and isinstance(error, (ssl.SSLError, ConnectionResetError)):
+                # A server without TLS answers a TLS greeting with garbage or a reset.
+                reason = f"TLS handshake failed ({reason}): if the server has no TLS, use ws:// instead of wss://"
+            raise _Failed(reason) from None
         except InvalidHandshake as error:
             raise _Failed(f"handshake failed: {error}") from None
 

@@ -172,3 +172,22 @@ async def test_frames_of_a_newer_server_that_this_client_does_not_know_are_ignor
     assert [str(error) for error in events.errors] == [
         "the server sent an invalid frame: 'chatId' must be a string, got int"
     ]
+
+
+async def test_an_http_address_says_to_use_ws_and_is_not_retried(tmp_path, make_client):
+    async with running_server(tmp_path) as server:
+        url = server.url.replace("ws://", "http://")
+        client, events = make_client(url, server.token())
+        await client.connect()
+        state = await events.wait_status(Status.DISCONNECTED)
+    assert state.reason == f"invalid server address {url}: use ws:// or wss://, not http"
+    assert not any(s.status is Status.RECONNECTING for s in events.states)
+
+
+async def test_wss_to_a_server_without_tls_says_to_try_ws(tmp_path, make_client):
+    async with running_server(tmp_path) as server:
+        client, events = make_client(server.url.replace("ws://", "wss://"), server.token())
+        await client.connect()
+        state = await events.wait_status(Status.RECONNECTING)
+    assert state.last_error is not None and state.last_error.startswith("TLS handshake failed (")
+    assert state.last_error.endswith("): if the server has no TLS, use ws:// instead of wss://")

@@ -21,7 +21,7 @@ async def test_a_long_outage_is_offline_with_the_reason_and_recovers_on_its_own(
     reconnecting = await recorder.wait_status(Status.RECONNECTING)
     assert reconnecting.last_error == "connection refused" and reconnecting.reason is None
     offline = await recorder.wait_status(Status.DISCONNECTED)
-    assert offline.reason == "server unreachable: connection refused"
+    assert offline.reason == f"server unreachable at {server.url}: connection refused"  # what was tried
     # Still trying: the next attempt is planned.
     await recorder.wait_for(lambda: client.state.retry_at is not None)
     server.start()
