@@ -17,14 +17,14 @@ from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError
 from mfu_tui.protocol.explain import explain, explain_value
 from mfu_tui.protocol.frames import MAX_ID_LENGTH, ClientFrame, Frame, Message, ServerFrame
 
-#: Client frames larger than this are refused with ``too_large``; the connection stays open.
+#: Client frames larger than this are refused with ``too_large``; the connection stays open...
 MAX_FRAME_BYTES = 64 * 1024
-#: Most UTF-8 bytes of a new message's text, whichever form carried it.
-MAX_CONTENT_BYTES = MAX_FRAME_BYTES
 #: ...except a ``message``, which may be this large: the seed's clients send the whole
 #: history with each one (its new text still counts against ``MAX_CONTENT_BYTES``).
 #: The server closes the connection with 1009 on a frame larger than this.
 MAX_MESSAGE_FRAME_BYTES = 1024 * 1024
+#: Most UTF-8 bytes of a new message's text, whichever form carried it.
+MAX_CONTENT_BYTES = MAX_FRAME_BYTES
 #: Server frames may be larger (``get_chat`` of a long chat), up to this.
 MAX_SERVER_FRAME_BYTES = 16 * 1024 * 1024
 
@@ -67,11 +67,7 @@ def decode_client(data: bytes | str) -> ClientFrame:
         if large and len(data) <= MAX_MESSAGE_FRAME_BYTES and _peek(data).type != "message":
             raise FrameTooLarge(f"frame is larger than {MAX_FRAME_BYTES} bytes")
         frame = _decode(_client_decoder, ClientFrame, data, MAX_MESSAGE_FRAME_BYTES)
-        if (
-            large
-            and isinstance(frame, Message)
-            and len(frame.content.encode("utf-8", "surrogatepass")) > MAX_CONTENT_BYTES
-        ):
+        if large and isinstance(frame, Message) and _utf8_size(frame.content) > MAX_CONTENT_BYTES:
             raise FrameTooLarge(f"'content' is larger than {MAX_CONTENT_BYTES} bytes")
         return frame
     except ProtocolError as error:
