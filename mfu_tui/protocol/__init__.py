@@ -27,6 +27,7 @@ from mfu_tui.protocol.codec import (
 )
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
+    MAX_ID_LENGTH,
     PROTOCOL_VERSION,
     Ack,
     Cancel,
@@ -73,6 +74,7 @@ __all__ = [
     "CLOSE_CODES",
     "MAX_CONTENT_BYTES",
     "MAX_FRAME_BYTES",
+    "MAX_ID_LENGTH",
     "MAX_MESSAGE_FRAME_BYTES",
     "MAX_SERVER_FRAME_BYTES",
     "PROTOCOL_VERSION",

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
-from mfu_tui.protocol import ChatUpdated, CloseCode, Complete, encode
+from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, encode
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
@@ -41,8 +41,6 @@ WS_PATH = "/ws"
 HEALTH_PATH = "/healthz"
 #: Whole inbound frames a connection may have waiting to be handled.
 INBOUND_FRAMES_QUEUED = 2
-#: Longest id accepted in ``?chat=`` (the protocol's bound on ids).
-MAX_ID = 128
 
 
 class ChatServer:
@@ -208,7 +206,7 @@ class ChatServer:
         websocket.identity = identity  # type: ignore[attr-defined]
         chats = parse_qs(target.query).get("chat")
         chat = chats[0] if chats else None
-        websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID else None  # type: ignore[attr-defined]
+        websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID_LENGTH else None  # type: ignore[attr-defined]
         return None
 
     @staticmethod

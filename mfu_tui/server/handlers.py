@@ -200,7 +200,7 @@ class Handlers:
                     encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=client_message_id))
                 )
             self._hub.subscribe(sender, chat.id)
-            self._hub.publish_user(user, encode(ChatUpdated(chat=chat)))
+            self.announce(user, chat)
             # Every terminal of the user shows the message, not only the one that sent it.
             stored = UserMessage(
                 chat_id=chat.id,
@@ -367,7 +367,7 @@ class Handlers:
             self._answer_again(sender, edit, frame.client_edit_id)
             return
         self._hub.publish_user(user, _edited_frame(edit, frame.client_edit_id))
-        self._hub.publish_user(user, encode(ChatUpdated(chat=edit.chat)))
+        self.announce(user, edit.chat)
         if edit.reply_id is not None and edit.history is not None:
             self._hub.subscribe(sender, chat_id)
             self._generations.start(user, chat_id, edit.reply_id, edit.chat.model_id, edit.history)

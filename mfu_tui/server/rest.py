@@ -29,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from mfu_tui.protocol import ChatSummary
+from mfu_tui.protocol import MAX_ID_LENGTH, ChatSummary
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server import rest_shapes
 from mfu_tui.server.auth import AuthError, verify_token
@@ -47,8 +47,6 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 #: Highest page number asked for; far beyond any user's chats, and it keeps the offset small.
 MAX_PAGE = 1_000_000
-#: Longest chat id: no stored id is longer (the protocol's bound), so a longer one is a 404 at once.
-MAX_ID = 128
 #: How long a stop waits for requests in progress.
 SHUTDOWN_TIMEOUT = 5.0
 
@@ -263,7 +261,7 @@ class RestApi:
 
     async def _owned(self, user: str, chat_id: str) -> ChatSummary | None:
         """The chat if it is ``user``'s; None for anyone else's and for none at all alike."""
-        if len(chat_id) > MAX_ID:
+        if len(chat_id) > MAX_ID_LENGTH:  # no stored id is longer: a 404 at once
             return None
         return await self._store.chat(user, chat_id)
 
