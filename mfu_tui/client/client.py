@@ -71,6 +71,7 @@ from mfu_tui.protocol import (
     Result,
     Resync,
     ServerFrame,
+    StoredMessage,
     Subscribe,
     UnknownFrameType,
     decode_result,
@@ -371,9 +372,35 @@ class ChatClient:
         """A page of the chat list, newest first."""
         return await self._request(ListChats(request_id=_new_id(), limit=limit, before=before), ChatPage)
 
-    async def get_chat(self, chat_id: str) -> ChatDetail:
-        """One chat with its messages."""
-        return await self._request(GetChat(request_id=_new_id(), chat_id=chat_id), ChatDetail)
+    async def get_chat(self, chat_id: str, *, before: str | None = None, limit: int | None = None) -> ChatDetail:
+        """One chat with a page of its messages, oldest first: the newest ones, or those before ``before``.
+
+        Args:
+            chat_id: The chat.
+            before: The ``next_cursor`` of a page already loaded, to get the messages before it.
+            limit: At most this many messages (the server's default if ``None``).
+        """
+        frame = GetChat(request_id=_new_id(), chat_id=chat_id, before=before, limit=limit)
+        return await self._request(frame, ChatDetail)
+
+    async def get_whole_chat(self, chat_id: str) -> ChatDetail:
+        """One chat with all its messages, oldest first, asked for a page at a time (for an export)."""
+        detail = await self.get_chat(chat_id)
+        pages = [detail.messages]
+        while detail.next_cursor is not None:
+            detail = await self.get_chat(chat_id, before=detail.next_cursor)
+            pages.append(detail.messages)
+        messages = [message for page in reversed(pages) for message in page]
+        return ChatDetail(chat=detail.chat, messages=messages)
+
+    async def _find_message(self, chat_id: str, message_id: str) -> StoredMessage | None:
+        """A stored message, looked for from the newest page back (it is nearly always on the first)."""
+        detail = await self.get_chat(chat_id)
+        while True:
+            found = next((message for message in detail.messages if message.id == message_id), None)
+            if found is not None or detail.next_cursor is None:
+                return found
+            detail = await self.get_chat(chat_id, before=detail.next_cursor)
 
     async def rename_chat(self, chat_id: str, title: str) -> ChatSummary:
         """Rename a chat; returns it as the list shows it."""
@@ -779,12 +806,11 @@ class ChatClient:
         log.info("resync of message %s: reloading it", message_id)
         self._streams.start_reload(message_id)
         try:
-            detail = await self.get_chat(chat_id)
+            stored = await self._find_message(chat_id, message_id)
         except (ClientError, TimeoutError) as error:
             self._streams.reload_failed(message_id)
             self._emit_error(ClientError(f"could not reload message {message_id}: {error}", chat_id=chat_id))
             return
-        stored = next((message for message in detail.messages if message.id == message_id), None)
         if stored is None:
             self._streams.reloaded(chat_id, message_id, content="", seq=0, streaming=False)
             self._emit_error(ClientError(f"message {message_id} no longer exists", code="not_found", chat_id=chat_id))

@@ -99,6 +99,9 @@ class StoredMessage(Record):
     #: For ended assistant messages: ``stop``, ``length``, ``cancelled``, ``error``,
     #: or ``interrupted`` (the server stopped while it streamed).
     finish_reason: str | None = None
+    #: True when ``content`` is only the start of a message too long to send whole
+    #: (one stored before the server capped answers); the rest stays on the server.
+    truncated: bool = False
 
 
 class ChatPage(Record):
@@ -110,10 +113,12 @@ class ChatPage(Record):
 
 
 class ChatDetail(Record):
-    """``result`` data of ``get_chat``: the chat and its messages, oldest first."""
+    """``result`` data of ``get_chat``: the chat and its newest messages (or those before ``before``), oldest first."""
 
     chat: ChatSummary
     messages: list[StoredMessage]
+    #: Pass as ``before`` to get the messages before this page; ``None`` when it starts at the first.
+    next_cursor: str | None = None
 
 
 class ModelInfo(Record):
@@ -243,10 +248,15 @@ class ListChats(Frame, tag="list_chats"):
 
 
 class GetChat(Frame, tag="get_chat"):
-    """Ask for one chat with its messages."""
+    """Ask for one chat with a page of its messages: the newest, or those before ``before``."""
 
     request_id: Id
     chat_id: Id
+    #: At most this many messages (the server's default when ``None``); a page also
+    #: ends before it would pass the server's byte budget, but holds at least one message.
+    limit: PageSize | None = None
+    #: A ``nextCursor`` from an earlier page of this chat.
+    before: Id | None = None
 
 
 class RenameChat(Frame, tag="rename_chat"):

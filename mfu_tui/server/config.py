@@ -14,6 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict, TypeVar
 
+from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS
+
 #: URL schemes ``--broker`` accepts.
 BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 
@@ -135,8 +137,9 @@ class ServerConfig:
             raise ConfigError(f"--broker must be a redis:// or rediss:// URL, got {self.broker.split('://')[0]}://")
         if self.lease <= 0:
             raise ConfigError("the lease must be a positive number of seconds")
-        if self.max_answer_chars < 1:
-            raise ConfigError("--max-answer-chars must be at least 1")
+        if not 1 <= self.max_answer_chars <= MAX_SENT_MESSAGE_CHARS:
+            # A longer answer could be stored but never sent whole to a client.
+            raise ConfigError(f"--max-answer-chars must be from 1 to {MAX_SENT_MESSAGE_CHARS}")
         if self.connections_per_user < 1:
             raise ConfigError("--connections-per-user must be at least 1")
         if self.provider not in ("demo", "openai"):

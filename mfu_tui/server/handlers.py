@@ -424,7 +424,12 @@ class Handlers:
         sender.reply(encode(Result(request_id=frame.request_id, data=page)))
 
     async def get_chat(self, sender: Sender, frame: GetChat) -> None:
-        detail = await self._store.chat_detail(sender.user, frame.chat_id)
+        try:
+            detail = await self._store.chat_detail(
+                sender.user, frame.chat_id, frame.limit or DEFAULT_PAGE, frame.before
+            )
+        except BadCursor as error:
+            raise FrameError(ErrorCode.BAD_REQUEST, str(error), request_id=frame.request_id) from None
         if detail is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
         sender.reply(encode(Result(request_id=frame.request_id, data=detail)))

@@ -47,6 +47,9 @@ DEFAULT_LIMIT = 20
 MAX_LIMIT = 100
 #: Highest page number asked for; far beyond any user's chats, and it keeps the offset small.
 MAX_PAGE = 1_000_000
+#: Messages of a chat the page's ``GET /api/chat/chats/{chatId}`` returns: the newest ones
+#: (fewer if their text is very long), so one response stays bounded however long the chat.
+DETAIL_MESSAGES = 200
 #: How long a stop waits for requests in progress.
 SHUTDOWN_TIMEOUT = 5.0
 
@@ -254,7 +257,7 @@ class RestApi:
 
     async def _detail_response(self, user: str, chat_id: str) -> web.Response:
         """The chat with its messages, as the original's document (404 if deleted since the owner check)."""
-        detail = await self._store.chat_detail(user, chat_id)
+        detail = await self._store.chat_detail(user, chat_id, DETAIL_MESSAGES)
         if detail is None:
             return _error(404, CHAT_NOT_FOUND)
         return web.json_response(rest_shapes.detail_document(detail))

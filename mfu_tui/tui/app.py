@@ -57,7 +57,7 @@ from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.terminal import plain_text_wanted
 from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer
-from mfu_tui.tui.widgets.conversation import Conversation
+from mfu_tui.tui.widgets.conversation import Conversation, OlderPages
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
 from mfu_tui.tui.widgets.status_dot import StatusDot
@@ -499,7 +499,12 @@ class ChatApp(App[None]):
             return  # another chat was opened meanwhile
         detail = loaded.detail
         self._loading = None
-        await self.conversation.show_messages(detail.messages)
+        older = None
+        if detail.next_cursor is not None:
+            count = detail.chat.message_count - len(detail.messages)
+            chat_id = loaded.chat_id
+            older = OlderPages(detail.next_cursor, count, lambda cursor: self.client.get_chat(chat_id, before=cursor))
+        await self.conversation.show_messages(detail.messages, older)
         self.query_one(AppHeader).chat_title = detail.chat.title
         streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
         self._set_running(loaded.chat_id, streaming[-1] if streaming else None)
@@ -755,7 +760,7 @@ class ChatApp(App[None]):
         if self.chat_id is None:
             return
         try:
-            detail = await self.client.get_chat(self.chat_id)
+            detail = await self.client.get_whole_chat(self.chat_id)
         except (ClientError, TimeoutError) as error:
             self._report(error)
             return

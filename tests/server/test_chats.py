@@ -74,6 +74,23 @@ async def test_list_chats_pages_newest_first(tmp_path):
     assert isinstance(bad, Error) and bad.code == "bad_request"
 
 
+async def test_get_chat_pages_back_from_the_newest_messages(tmp_path):
+    async with running_server(tmp_path, demo_words=3, demo_delay_ms=0) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await new_chat(alice, "message 0")
+            for n in range(1, 3):
+                following = await send_message(alice, f"message {n}", chat_id=ack.chat_id)
+                await alice.stream(following.reply_id)
+            newest = decode_result((await request(alice, GetChat, chat_id=ack.chat_id, limit=4)).data, ChatDetail)
+            older = await request(alice, GetChat, chat_id=ack.chat_id, limit=4, before=newest.next_cursor)
+            oldest = decode_result(older.data, ChatDetail)
+            bad = await request(alice, GetChat, chat_id=ack.chat_id, before="not-a-message")
+    assert [m.content for m in newest.messages if m.role == "user"] == ["message 1", "message 2"]
+    assert [m.content for m in oldest.messages if m.role == "user"] == ["message 0"]
+    assert newest.next_cursor == newest.messages[0].id and oldest.next_cursor is None
+    assert isinstance(bad, Error) and bad.code == "bad_request" and "'before'" in bad.message
+
+
 async def test_rename_and_delete_answer_and_broadcast_to_every_connection(tmp_path):
     async with running_server(tmp_path, demo_words=3) as srv:
         async with peer(srv.url, srv.token()) as tab1, peer(srv.url, srv.token()) as tab2:

@@ -90,7 +90,7 @@ async def test_a_live_nodes_reply_is_not_reaped_but_a_dead_ones_is_ended_once(po
         await expire_leases(postgres_url)
         reaped = await asyncio.gather(alive.reap_expired(), alive.reap_expired())
         state = await alive.message_state("alice", exchange.chat.id, exchange.reply_id)
-        detail = await alive.chat_detail("alice", exchange.chat.id)
+        detail = await alive.chat_detail("alice", exchange.chat.id, 50)
         with pytest.raises(LookupError):  # the dead node cannot overwrite the ending once back
             await dead.finish_message(exchange.reply_id, "late", "complete", "stop", 3)
     finally:
@@ -143,7 +143,7 @@ async def test_one_client_message_id_sent_to_two_nodes_at_once_is_stored_once(po
         first, second = await asyncio.gather(
             *(node.record_message("alice", None, "same", "c1", None) for node in nodes)
         )
-        detail = await nodes[0].chat_detail("alice", first.chat.id)
+        detail = await nodes[0].chat_detail("alice", first.chat.id, 50)
         page = await nodes[0].list_chats("alice", 10, None)
     finally:
         for node in nodes:
@@ -161,7 +161,7 @@ async def test_a_second_answer_in_a_chat_is_refused_whichever_node_asks(postgres
             await nodes[1].record_message("alice", exchange.chat.id, "second", "c2", None)
         with pytest.raises(ChatBusy):
             await nodes[1].edit_message("alice", exchange.chat.id, exchange.user_message_id, "again", True)
-        detail = await nodes[1].chat_detail("alice", exchange.chat.id)
+        detail = await nodes[1].chat_detail("alice", exchange.chat.id, 50)
     finally:
         for node in nodes:
             await node.close()
@@ -179,7 +179,7 @@ async def test_one_client_edit_id_sent_to_two_nodes_at_once_is_applied_once(post
                 for node in nodes
             )
         )
-        detail = await nodes[1].chat_detail("alice", exchange.chat.id)
+        detail = await nodes[1].chat_detail("alice", exchange.chat.id, 50)
     finally:
         for node in nodes:
             await node.close()

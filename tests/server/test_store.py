@@ -14,6 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from mfu_tui.server.store import SqliteStore, Store, make_store
+from mfu_tui.server.store.base import BadCursor
+from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS
 
 OpenStore = Callable[..., Awaitable[Store]]
 
@@ -95,7 +97,7 @@ async def test_chats_are_private_to_their_user(open_store):
     store = await open_store()
     mine = await store.record_message("alice", None, "secret", "c1", None)
     assert await store.chat("bob", mine.chat.id) is None
-    assert await store.chat_detail("bob", mine.chat.id) is None
+    assert await store.chat_detail("bob", mine.chat.id, 50) is None
     assert await store.record_message("bob", mine.chat.id, "intrude", "c2", None) is None
     assert await store.rename_chat("bob", mine.chat.id, "mine now") is None
     assert await store.delete_chat("bob", mine.chat.id) is None
@@ -108,7 +110,7 @@ async def test_a_streamed_reply_is_finished_with_its_text_and_history(open_store
     first = await store.record_message("alice", None, "question one", "c1", None)
     for seq, piece in enumerate(["an", "swer"], start=1):
         await store.append_chunk(first.reply_id, seq, piece)
-    streaming = await store.chat_detail("alice", first.chat.id)
+    streaming = await store.chat_detail("alice", first.chat.id, 50)
     summary = await store.finish_message(first.reply_id, "answer", "complete", "stop", 2)
     second = await store.record_message("alice", first.chat.id, "question two", "c2", None)
     state = await store.message_state("alice", first.chat.id, first.reply_id)
@@ -136,7 +138,7 @@ async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_
     try:
         interrupted = await restarted.open()
         state = await restarted.message_state("alice", exchange.chat.id, None)
-        detail = await restarted.chat_detail("alice", exchange.chat.id)
+        detail = await restarted.chat_detail("alice", exchange.chat.id, 50)
         chunks = await restarted.chunks_after(exchange.reply_id, 1)
     finally:
         await restarted.close()
@@ -157,7 +159,7 @@ async def test_chunks_are_pruned_after_the_replay_window_but_the_text_is_kept(op
     live = await store.record_message("alice", None, "live", "c2", None)
     await store.append_chunk(live.reply_id, 1, "still going")
     pruned = await store.prune_chunks(ended_before=float("inf"))
-    detail = await store.chat_detail("alice", old.chat.id)
+    detail = await store.chat_detail("alice", old.chat.id, 50)
     assert pruned == 1
     assert await store.chunks_after(old.reply_id, 0) == []
     assert await store.chunks_after(live.reply_id, 0) == [(1, "still going")]
@@ -182,7 +184,7 @@ async def test_edit_with_regenerate_drops_what_follows_and_adds_a_streaming_repl
     second = await store.record_message("alice", first.chat.id, "two", "c2", None)
     await store.finish_message(second.reply_id, "reply two", "complete", "stop", 1)
     edit = await store.edit_message("alice", first.chat.id, first.user_message_id, "one, edited", regenerate=True)
-    detail = await store.chat_detail("alice", first.chat.id)
+    detail = await store.chat_detail("alice", first.chat.id, 50)
     assert [(turn.role, turn.content) for turn in edit.history] == [("user", "one, edited")]
     assert [(m.role, m.content, m.status) for m in detail.messages] == [
         ("user", "one, edited", "complete"),
@@ -221,7 +223,7 @@ async def test_an_edit_with_a_client_edit_id_is_applied_once(open_store):
     again = await store.edit_message("alice", chat_id, exchange.user_message_id, "best", True, "e1")
     found = await store.find_edit("alice", "e1")
     someone_else = await store.find_edit("bob", "e1")
-    detail = await store.chat_detail("alice", chat_id)
+    detail = await store.chat_detail("alice", chat_id, 50)
     await store.delete_chat("alice", chat_id)
     after_delete = await store.find_edit("alice", "e1")
     assert (first.duplicate, again.duplicate, found.duplicate) == (False, True, True)
@@ -257,7 +259,7 @@ async def test_set_pinned_shows_everywhere_but_does_not_move_the_chat(open_store
     assert await store.set_pinned("alice", "no-such-chat", True) is None
     listed = (await store.list_chats("alice", 10, None)).chats
     page, _ = await store.chats_page("alice", 0, 10)
-    detail = await store.chat_detail("alice", older.chat.id)
+    detail = await store.chat_detail("alice", older.chat.id, 50)
     renamed = await store.rename_chat("alice", older.chat.id, "still pinned")
     unpinned = await store.set_pinned("alice", older.chat.id, False)
     assert pinned.pinned and pinned.updated_at == older.chat.updated_at
@@ -266,3 +268,61 @@ async def test_set_pinned_shows_everywhere_but_does_not_move_the_chat(open_store
     assert [entry.chat.pinned for entry in page] == [False, True]
     assert detail.chat.pinned and renamed.pinned
     assert not unpinned.pinned and not (await store.chat("alice", older.chat.id)).pinned
+
+
+async def chat_of_exchanges(store: Store, count: int, answer: str = "reply") -> str:
+    """A chat of ``count`` user messages, each answered with ``answer``; its id."""
+    exchange = await store.record_message("alice", None, "message 0", "c0", None)
+    await store.finish_message(exchange.reply_id, answer, "complete", "stop", 1)
+    for n in range(1, count):
+        following = await store.record_message("alice", exchange.chat.id, f"message {n}", f"c{n}", None)
+        await store.finish_message(following.reply_id, answer, "complete", "stop", 1)
+    return exchange.chat.id
+
+
+async def test_a_chat_comes_in_pages_newest_first_each_oldest_first(open_store):
+    store = await open_store()
+    chat_id = await chat_of_exchanges(store, 4)  # 8 messages
+    pages = [await store.chat_detail("alice", chat_id, 3)]
+    while pages[-1].next_cursor is not None:
+        pages.append(await store.chat_detail("alice", chat_id, 3, pages[-1].next_cursor))
+    assert [len(page.messages) for page in pages] == [3, 3, 2]
+    # Each cursor is the id of its page's first message.
+    assert [page.next_cursor for page in pages[:-1]] == [page.messages[0].id for page in pages[:-1]]
+    whole = [message.content for page in reversed(pages) for message in page.messages]
+    assert whole == [text for n in range(4) for text in (f"message {n}", "reply")]
+
+
+async def test_a_page_of_long_messages_ends_at_the_character_budget_but_holds_one(open_store):
+    store = await open_store()
+    chat_id = await chat_of_exchanges(store, 2, answer="x" * (PAGE_CHARS // 2 + 1))
+    newest = await store.chat_detail("alice", chat_id, 50)
+    # The newest answer and the user message before it fit; the answer before that would pass the budget.
+    assert [m.content[:9] for m in newest.messages] == ["message 1", "xxxxxxxxx"]
+    older = await store.chat_detail("alice", chat_id, 50, newest.next_cursor)
+    assert [m.content[:9] for m in older.messages] == ["message 0", "xxxxxxxxx"]
+    assert older.next_cursor is None
+
+
+async def test_a_message_too_long_to_send_whole_is_sent_cut_and_marked(open_store):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "write a lot", "c1", None)
+    huge = "y" * (MAX_SENT_MESSAGE_CHARS + 10)  # stored before answers were capped
+    await store.finish_message(exchange.reply_id, huge, "complete", "stop", 1)
+    detail = await store.chat_detail("alice", exchange.chat.id, 50)
+    answer = detail.messages[-1]
+    assert answer.truncated and len(answer.content) == MAX_SENT_MESSAGE_CHARS
+    # It is alone in its page: the budget would be passed by anything with it.
+    assert len(detail.messages) == 1 and detail.next_cursor == answer.id
+    question = await store.chat_detail("alice", exchange.chat.id, 50, detail.next_cursor)
+    assert [(m.content, m.truncated) for m in question.messages] == [("write a lot", False)]
+
+
+async def test_a_cursor_must_be_a_message_of_that_chat(open_store):
+    store = await open_store()
+    mine = await chat_of_exchanges(store, 1)
+    other = await store.record_message("alice", None, "another chat", "other", None)
+    with pytest.raises(BadCursor):
+        await store.chat_detail("alice", mine, 50, other.user_message_id)
+    with pytest.raises(BadCursor):
+        await store.chat_detail("alice", mine, 50, "no-such-message")

@@ -148,8 +148,16 @@ class Store(abc.ABC):
         """One chat, or None."""
 
     @abc.abstractmethod
-    async def chat_detail(self, user: str, chat_id: str) -> ChatDetail | None:
-        """One chat with its messages (a streaming reply shows the text stored so far)."""
+    async def chat_detail(self, user: str, chat_id: str, limit: int, before: str | None = None) -> ChatDetail | None:
+        """One chat with a page of its messages, or None (a streaming reply shows the text stored so far).
+
+        The page holds the newest messages (those before message ``before`` if
+        given), oldest first: at most ``limit``, fewer if their text passes
+        ``rows.PAGE_CHARS``, and at least one.
+
+        Raises:
+            BadCursor: ``before`` is not a message of this chat.
+        """
 
     @abc.abstractmethod
     async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:

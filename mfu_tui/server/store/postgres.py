@@ -49,7 +49,17 @@ from mfu_tui.server.store.base import (
     Store,
 )
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
-from mfu_tui.server.store.rows import make_title, message_of, new_id, page_cursor, parse_cursor, summary_of
+from mfu_tui.server.store.rows import (
+    END_OF_CHAT,
+    make_title,
+    message_of,
+    message_position,
+    new_id,
+    page_cursor,
+    page_length,
+    parse_cursor,
+    summary_of,
+)
 
 if TYPE_CHECKING:
     # asyncpg ships neither type stubs nor a py.typed marker: its names are Any to mypy.
@@ -400,17 +410,34 @@ class PostgresStore(Store):
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
         return await self._read(lambda db: _summary(db, chat_id, user))
 
-    async def chat_detail(self, user: str, chat_id: str) -> ChatDetail | None:
+    async def chat_detail(self, user: str, chat_id: str, limit: int, before: str | None = None) -> ChatDetail | None:
         async def read(db: _Db) -> ChatDetail | None:
             # One snapshot for the chat, its messages and their chunks.
             async with db.transaction(isolation="repeatable_read", readonly=True):
                 chat = await _summary(db, chat_id, user)
                 if chat is None:
                     return None
+                end = END_OF_CHAT
+                if before is not None:
+                    found = await db.fetchrow("SELECT n FROM messages WHERE id = $1 AND chat_id = $2", before, chat_id)
+                    end = message_position(found)
+                # Sizes first, so a page of long messages never reads past what it sends.
+                sizes = await db.fetch(
+                    "SELECT n, char_length(content) FROM messages WHERE chat_id = $1 AND n < $2"
+                    " ORDER BY n DESC LIMIT $3",
+                    chat_id,
+                    end,
+                    limit + 1,
+                )
+                count = page_length(size for _, size in sizes[:limit])
+                if not count:
+                    return ChatDetail(chat=chat, messages=[])
                 rows = await db.fetch(
                     "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
-                    " created_at, edited_at FROM messages WHERE chat_id = $1 ORDER BY n",
+                    " created_at, edited_at FROM messages WHERE chat_id = $1 AND n >= $2 AND n < $3 ORDER BY n",
                     chat_id,
+                    sizes[count - 1][0],
+                    end,
                 )
                 messages = []
                 for row in rows:
@@ -418,7 +445,8 @@ class PostgresStore(Store):
                     if status == "streaming":
                         content, seq = await _streamed_so_far(db, id_)
                     messages.append(message_of(row, content, seq))
-                return ChatDetail(chat=chat, messages=messages)
+                more = len(sizes) > count
+                return ChatDetail(chat=chat, messages=messages, next_cursor=messages[0].id if more else None)
 
         return await self._read(read)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import uuid
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,6 +15,13 @@ from mfu_tui.server.store.base import BadCursor
 
 TITLE_WORDS = 8
 TITLE_CHARS = 60
+
+#: Characters of message text one page of a chat holds (always at least one message).
+PAGE_CHARS = 256_000
+#: A message longer than this is sent cut, marked ``truncated``: with ``PAGE_CHARS`` it
+#: keeps a page under the client's frame limit even if every character is JSON-escaped
+#: (6 bytes). Answers end far sooner (``--max-answer-chars``); only old rows get here.
+MAX_SENT_MESSAGE_CHARS = 2_000_000
 
 
 def make_title(content: str) -> str:
@@ -53,6 +61,40 @@ def parse_cursor(cursor: str) -> tuple[float, str]:
         raise BadCursor("'before' is not a cursor from an earlier page") from None
 
 
+def page_length(sizes: Iterable[int]) -> int:
+    """How many of a chat's messages, newest first, make one page of ``chat_detail``.
+
+    Args:
+        sizes: The messages' lengths in characters, newest first, as many as the
+            page may hold by count.
+
+    Returns:
+        The most that fit in ``PAGE_CHARS`` together, and at least one (if any).
+    """
+    total = count = 0
+    for size in sizes:
+        total += min(size, MAX_SENT_MESSAGE_CHARS)
+        if count and total > PAGE_CHARS:
+            break
+        count += 1
+    return count
+
+
+#: A message position past any real one: "before the end of the chat".
+END_OF_CHAT = 2**63 - 1
+
+
+def message_position(row: Any) -> int:
+    """The position (``n``) of the message a ``before`` cursor named, from its row.
+
+    Raises:
+        BadCursor: no such message in this chat (``row`` is None).
+    """
+    if row is None:
+        raise BadCursor("'before' is not a message of this chat")
+    return int(row[0])
+
+
 def summary_of(row: Any) -> ChatSummary:
     """A chat row (id, title, updated_at, model_id, message_count, pinned) as a ``ChatSummary``."""
     id_, title, updated_at, model_id, count, pinned = row
@@ -74,7 +116,7 @@ def message_of(row: Any, content: str, seq: int) -> StoredMessage:
     return StoredMessage(
         id=id_,
         role=role,
-        content=content,
+        content=content[:MAX_SENT_MESSAGE_CHARS],
         created_at=to_datetime(created),
         status=status,
         seq=seq,
@@ -82,4 +124,5 @@ def message_of(row: Any, content: str, seq: int) -> StoredMessage:
         client_message_id=client_id,
         edited_at=to_datetime(edited) if edited is not None else None,
         finish_reason=finish,
+        truncated=len(content) > MAX_SENT_MESSAGE_CHARS,
     )

@@ -42,7 +42,17 @@ from mfu_tui.server.store.base import (
     Store,
 )
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
-from mfu_tui.server.store.rows import make_title, message_of, new_id, page_cursor, parse_cursor, summary_of
+from mfu_tui.server.store.rows import (
+    END_OF_CHAT,
+    make_title,
+    message_of,
+    message_position,
+    new_id,
+    page_cursor,
+    page_length,
+    parse_cursor,
+    summary_of,
+)
 
 log = logging.getLogger(__name__)
 
@@ -369,17 +379,29 @@ class SqliteStore(Store):
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
         return await self._read(lambda db: _summary(db, chat_id, user))
 
-    async def chat_detail(self, user: str, chat_id: str) -> ChatDetail | None:
+    async def chat_detail(self, user: str, chat_id: str, limit: int, before: str | None = None) -> ChatDetail | None:
         def read(db: sqlite3.Connection) -> ChatDetail | None:
             db.execute("BEGIN")  # one snapshot for the chat and its messages
             try:
                 chat = _summary(db, chat_id, user)
                 if chat is None:
                     return None
+                end = END_OF_CHAT
+                if before is not None:
+                    found = db.execute("SELECT n FROM messages WHERE id = ? AND chat_id = ?", (before, chat_id))
+                    end = message_position(found.fetchone())
+                # Sizes first, so a page of long messages never reads past what it sends.
+                sizes = db.execute(
+                    "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n < ? ORDER BY n DESC LIMIT ?",
+                    (chat_id, end, limit + 1),
+                ).fetchall()
+                count = page_length(size for _, size in sizes[:limit])
+                if not count:
+                    return ChatDetail(chat=chat, messages=[])
                 rows = db.execute(
                     "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
-                    " created_at, edited_at FROM messages WHERE chat_id = ? ORDER BY n",
-                    (chat_id,),
+                    " created_at, edited_at FROM messages WHERE chat_id = ? AND n >= ? AND n < ? ORDER BY n",
+                    (chat_id, sizes[count - 1][0], end),
                 ).fetchall()
                 messages = []
                 for row in rows:
@@ -391,7 +413,8 @@ class SqliteStore(Store):
                         content = "".join(piece for _, piece in pieces)
                         seq = pieces[-1][0] if pieces else 0
                     messages.append(message_of(row, content, seq))
-                return ChatDetail(chat=chat, messages=messages)
+                more = len(sizes) > count
+                return ChatDetail(chat=chat, messages=messages, next_cursor=messages[0].id if more else None)
             finally:
                 db.execute("COMMIT")
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from typing import ClassVar
 
 from textual.binding import Binding, BindingType
@@ -11,20 +12,34 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from mfu_tui.protocol import StoredMessage
+from mfu_tui.client import ClientError
+from mfu_tui.protocol import ChatDetail, StoredMessage
 from mfu_tui.tui.widgets.message_view import MessageView, stored_status
 
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
 
 
+@dataclass
+class OlderPages:
+    """The messages of the open chat that are still only on the server, before those loaded."""
+
+    cursor: str
+    """The ``next_cursor`` of the oldest page loaded."""
+    count: int
+    """How many there are, as far as known (the chat's message count less those loaded)."""
+    fetch: Callable[[str], Awaitable[ChatDetail]]
+    """Asks the server for the page before a cursor, of this chat."""
+
+
 class Conversation(VerticalScroll, can_focus=True):
     """The messages of the open chat, oldest at the top.
 
-    Only the last ``window`` messages get widgets when a chat opens; older
-    ones are mounted a window at a time when the view reaches the top, so a
-    chat of thousands of messages opens as fast as a short one. The view is
-    anchored to the bottom while an answer streams and lets go when the
-    user scrolls up.
+    A chat opens with the server's newest page of messages, and only the last
+    ``window`` of them get widgets; older ones are mounted a window at a time
+    when the view reaches the top, and asked of the server a page at a time
+    when those loaded run out, so a chat of thousands of messages opens as
+    fast as a short one. The view is anchored to the bottom while an answer
+    streams and lets go when the user scrolls up.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
@@ -79,7 +94,10 @@ class Conversation(VerticalScroll, can_focus=True):
         """
         super().__init__(id=id)
         self.window = window
+        #: Loaded messages that have no widget yet, oldest first.
         self._older: list[StoredMessage] = []
+        #: Messages before ``_older`` that are still on the server (``None``: none).
+        self._on_server: OlderPages | None = None
 
     def on_mount(self) -> None:
         self.anchor()
@@ -94,8 +112,8 @@ class Conversation(VerticalScroll, can_focus=True):
 
     @property
     def hidden_count(self) -> int:
-        """How many older messages have no widget yet."""
-        return len(self._older)
+        """How many older messages have no widget yet (loaded or still on the server)."""
+        return len(self._older) + (max(self._on_server.count, 1) if self._on_server else 0)
 
     def view(self, message_id: str) -> MessageView | None:
         """The widget of a stored message, if mounted.
@@ -123,12 +141,18 @@ class Conversation(VerticalScroll, can_focus=True):
 
     # --- changing --------------------------------------------------------
 
-    async def show_messages(self, messages: list[StoredMessage]) -> None:
-        """Replace the pane with a chat's messages (only the last window gets widgets)."""
+    async def show_messages(self, messages: list[StoredMessage], older: OlderPages | None = None) -> None:
+        """Replace the pane with a chat's messages (only the last window gets widgets).
+
+        Args:
+            messages: The newest messages, oldest first.
+            older: Where the messages before them come from, if there are any.
+        """
         self.selected = None
         await self.remove_children()
         split = max(0, len(messages) - self.window)
         self._older = list(messages[:split])
+        self._on_server = older
         await self.mount_all(_views(messages[split:]))
         await self._update_older_line()
         self._show_hint_if_empty()
@@ -155,6 +179,8 @@ class Conversation(VerticalScroll, can_focus=True):
 
     async def load_older(self) -> int:
         """Mount the next window of older messages above the first; return how many."""
+        if len(self._older) < self.window and self._on_server is not None:
+            await self._fetch_older_page(self._on_server)
         if not self._older:
             return 0
         split = max(0, len(self._older) - self.window)
@@ -172,12 +198,28 @@ class Conversation(VerticalScroll, can_focus=True):
         )
         return len(batch)
 
+    async def _fetch_older_page(self, older: OlderPages) -> None:
+        try:
+            page = await older.fetch(older.cursor)
+        except (ClientError, TimeoutError) as error:
+            # Kept as it was: the next move to the top tries again.
+            self.notify(f"Could not load older messages: {error}", severity="warning", markup=False)
+            return
+        if older is not self._on_server:
+            return  # another chat was opened meanwhile
+        self._older[:0] = page.messages
+        if page.next_cursor is None:
+            self._on_server = None
+        else:
+            older.cursor = page.next_cursor
+            older.count -= len(page.messages)
+
     async def _update_older_line(self) -> None:
         for line in self.query_children("#older"):
             await line.remove()
-        if self._older:
+        if self.hidden_count:
             views = self.views
-            line = Static(f"↑ {len(self._older)} older messages", id="older", markup=False)
+            line = Static(f"↑ {self.hidden_count} older messages", id="older", markup=False)
             await self.mount(line, before=views[0] if views else None)
 
     def _show_hint_if_empty(self) -> None:
@@ -190,7 +232,7 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if new_value <= 0 and old_value > 0 and self._older:
+        if new_value <= 0 and old_value > 0 and self.hidden_count:
             self.run_worker(self.load_older(), group="older", exclusive=True)
 
     # --- selection and copy ------------------------------------------------
@@ -223,7 +265,7 @@ class Conversation(VerticalScroll, can_focus=True):
             self.selected = len(self.views) - 1 if self.views else None
         elif self.selected > 0:
             self.selected -= 1
-        elif self._older:
+        elif self.hidden_count:
             self.selected = self.selected + await self.load_older() - 1
 
     def action_select_next(self) -> None:
@@ -263,7 +305,7 @@ def _views(messages: Iterable[StoredMessage]) -> list[MessageView]:
             message.role,
             message.content,
             message_id=message.id,
-            status=stored_status(message.status, message.finish_reason),
+            status="truncated" if message.truncated else stored_status(message.status, message.finish_reason),
             last_seq=message.seq,
         )
         for message in messages

@@ -38,6 +38,7 @@ STATUS_NOTES = {
     "interrupted": "interrupted: the server stopped before the end",
     "error": "failed: the model did not answer",
     "length": "cut off: the answer reached the length limit",
+    "truncated": "shown in part: the message is too long for the server to send whole",
 }
 
 
@@ -115,7 +116,7 @@ class MessageView(Vertical):
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
-        &.-streaming > .note, &.-length > .note, &.-sending > .note { display: block; }
+        &.-streaming > .note, &.-length > .note, &.-sending > .note, &.-truncated > .note { display: block; }
         &.-error > .note { color: $error; }
         &.-streaming > .note, &.-sending > .note { color: $text-muted; }
         &.-selected { background: $boost; border-left: wide $accent; }
@@ -123,7 +124,7 @@ class MessageView(Vertical):
     """
 
     status: reactive[str] = reactive("complete")
-    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error`` or ``length``."""
+    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error``, ``length`` or ``truncated``."""
 
     def __init__(
         self,
