@@ -89,9 +89,10 @@ def test_a_fresh_machine_chats_with_no_setup_and_leaves_no_orphan(tmp_path):
 
 
 def run_mfu_chat(home: Path, *args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **local_env(home), **(extra or {})}
-    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN"):
+    env = {**os.environ, **local_env(home)}
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN", "MFU_PROVIDER"):
         env.pop(name, None)
+    env.update(extra or {})
     return subprocess.run(
         [mfu_chat(), *args], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
     )
@@ -136,7 +137,7 @@ def test_a_model_server_found_by_probing_is_named_and_provider_demo_probes_nothi
     home.mkdir()
     with upstream_in_a_thread() as models:
         where = models.base_url.removeprefix("http://")
-        env = {**local_env(home), "MFU_OPENAI_BASE_URL": models.base_url}
+        env = {**local_env(home), "MFU_OPENAI_BASE_URL": models.base_url, "MFU_PROVIDER": "auto"}
         probed = tmp_path / "probed"
         probed.mkdir()
         pane = TmuxPane(probed, [mfu_chat()], env)

@@ -94,12 +94,13 @@ async def choose_provider(setting: str, probe_url: str, api_key: str | None = No
     Args:
         setting: The user's choice, already checked by the app's settings.
         probe_url: What ``auto`` probes.
-        api_key: Sent with the probe (``MFU_OPENAI_API_KEY``), for a server that wants one.
+        api_key: Sent with the probe of a URL the user chose (``MFU_OPENAI_API_KEY``), for a
+            server that wants one; never to whatever answers ``auto``'s probe.
     """
     if setting == "demo":
         return Choice("demo")  # nothing is probed: nothing else on this machine learns of us
     if setting == "auto":
-        if await probe_models(probe_url, api_key=api_key):
+        if await probe_models(probe_url):
             return Choice("openai", probe_url, answered=True)
         return Choice("demo")
     # A server the user chose is used even when it is down: falling back to the demo would
