@@ -35,6 +35,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="your sign-in token (default: $MFU_TOKEN, then the login's); other users of this machine can see "
         "it in `ps` while the app runs: prefer `mfu-chat login` (asks for it, input hidden) or MFU_TOKEN",
     )
+    parser.add_argument(
+        "--provider",
+        metavar="auto|demo|URL",
+        help="where the local server's answers come from, when no server is set: auto (probe "
+        "127.0.0.1:11434, else demo), demo (offline, nothing probed) or the http(s) URL of an OpenAI-compatible "
+        "server (default: $MFU_PROVIDER, the config file, auto)",
+    )
     parser.add_argument("--debug", action="store_true", help="log connection events to the log file")
     parser.add_argument(
         "--log-file",
@@ -188,7 +195,13 @@ def _run_app(args: argparse.Namespace) -> int:
 
     try:
         settings = load_settings(
-            {"server": args.server, "token": args.token, "debug": args.debug or None, "log_file": args.log_file}
+            {
+                "server": args.server,
+                "token": args.token,
+                "provider": args.provider,
+                "debug": args.debug or None,
+                "log_file": args.log_file,
+            }
         )
     except ConfigError as error:
         print(f"mfu-chat: {error}", file=sys.stderr)

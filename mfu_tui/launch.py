@@ -52,18 +52,26 @@ def run_app(settings: Settings) -> int:
     local: LocalServer | None = None
     if settings.embedded:
         try:
-            local = LocalServer.start(settings.paths, log=log_file, debug=settings.debug)
+            local = LocalServer.start(
+                settings.paths,
+                provider=settings.provider,
+                probe_url=settings.probe_url,
+                log=log_file,
+                debug=settings.debug,
+            )
         except LocalServerError as error:
             print(f"mfu-chat: {error}", file=sys.stderr)
             return EXIT_FAILED
     try:
         from mfu_tui.tui import AppSettings, ChatApp
+        from mfu_tui.tui.advice import Advice
 
         app = ChatApp(
             AppSettings(
                 url=local.url if local else settings.server,  # type: ignore[arg-type]
                 token=local.token if local else settings.token,  # type: ignore[arg-type]
                 server_label=local.label if local else None,
+                notice=Advice(*local.notice) if local and local.notice else None,
                 data_dir=settings.paths.data_dir,
                 theme=settings.theme,
                 model=settings.model,

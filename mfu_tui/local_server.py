@@ -4,20 +4,26 @@ The server runs as a child process (``mfu_tui.server.embedded``) on a free
 127.0.0.1 port, with its database in the user data dir and a random secret
 made once and kept in the config dir with mode 0600. The child exits when
 its stdin closes, so it stops with the app even if the app is killed.
+
+Where its answers come from is the user's ``provider`` setting (``auto``,
+``demo`` or a model server's URL), passed in the child's environment.
 """
 
 from __future__ import annotations
 
 import getpass
 import json
+import os
 import secrets
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Literal
+from urllib.parse import urlsplit
 
 from mfu_tui.config.paths import Paths, UnreadableFile, private_dir, read_regular_file, tighten_mode, write_private
+from mfu_tui.redaction import redact_password
 
 #: Seconds to wait for the child's "ready" line (a cold start imports the server).
 START_TIMEOUT = 20.0
@@ -42,22 +48,62 @@ class LocalServer:
     """``demo``, or ``openai`` when a local OpenAI-compatible server answered."""
     models_url: str | None = None
     """The OpenAI-compatible server the answers come from, for ``openai``."""
+    setting: str = "auto"
+    """The ``provider`` setting it started with: ``auto``, ``demo`` or a URL."""
+    answered: bool = False
+    """The model server at ``models_url`` listed its models at start."""
 
     @property
     def label(self) -> str:
         """What the app's header says: ``local · demo model`` or ``local · models at HOST:PORT``."""
         if self.models_url is None:
             return "local · demo model"
-        from urllib.parse import urlsplit
+        return f"local · models at {_host_port(self.models_url)}"
 
-        return f"local · models at {urlsplit(self.models_url).netloc}"
+    @property
+    def notice(self) -> tuple[str, str, Literal["information", "warning"]] | None:
+        """What the app says once at start about where answers come from: (title, message, severity).
+
+        Only what the header cannot say: that a model server found by probing
+        answers (on a shared machine, it may be someone else's), or that the
+        one the user chose does not. ``None`` otherwise.
+        """
+        if self.models_url is None:
+            return None
+        where = _host_port(self.models_url)
+        if self.setting == "auto":
+            return (
+                "Model server",
+                f"Answers come from the model server at {where} (found by probing). "
+                f'Pin it with provider = "{redact_password(self.models_url)}" in the config, '
+                'or provider = "demo".',
+                "information",
+            )
+        if not self.answered:
+            return (
+                "Model server not answering",
+                f"The model server at {where} (your provider setting) does not answer. Answers fail "
+                "until it does; the demo model does not stand in for it.",
+                "warning",
+            )
+        return None
 
     @classmethod
-    def start(cls, paths: Paths, *, log: IO[str] | None = None, debug: bool = False) -> LocalServer:
+    def start(
+        cls,
+        paths: Paths,
+        *,
+        provider: str = "auto",
+        probe_url: str | None = None,
+        log: IO[str] | None = None,
+        debug: bool = False,
+    ) -> LocalServer:
         """Start the child and wait until it listens.
 
         Args:
             paths: Where the secret and the database live.
+            provider: The ``provider`` setting: ``auto``, ``demo`` or a model server's URL.
+            probe_url: What ``auto`` probes (default: the child's, MFU_OPENAI_BASE_URL or Ollama's).
             log: Where the child's log lines go (default: nowhere).
             debug: Log at INFO instead of WARNING.
 
@@ -82,8 +128,14 @@ class LocalServer:
             "--log-level",
             "info" if debug else "warning",
         ]
+        # In the environment, not argv: a model server's URL may carry a password, and
+        # every user of the machine can read argv (ps).
+        env = {**os.environ, "MFU_PROVIDER": provider}
+        if probe_url is not None:
+            env["MFU_OPENAI_BASE_URL"] = probe_url
         process = subprocess.Popen(
             command,
+            env=env,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log or subprocess.DEVNULL,
@@ -95,7 +147,15 @@ class LocalServer:
         line = _read_line(process, START_TIMEOUT)
         try:
             ready = json.loads(line)
-            return cls(process, ready["url"], ready["token"], ready["provider"], ready.get("models_url"))
+            return cls(
+                process,
+                ready["url"],
+                ready["token"],
+                ready["provider"],
+                ready.get("models_url"),
+                provider,
+                bool(ready.get("answered")),
+            )
         except (ValueError, KeyError, TypeError):
             process.kill()
             process.wait()
@@ -143,6 +203,11 @@ def local_user() -> str:
         return getpass.getuser()
     except (KeyError, OSError):
         return "me"
+
+
+def _host_port(url: str) -> str:
+    """``HOST:PORT`` of ``url``, without the user and password it may carry."""
+    return urlsplit(url).netloc.rpartition("@")[2]
 
 
 def _read_line(process: subprocess.Popen[str], timeout: float) -> str:

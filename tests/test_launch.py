@@ -18,6 +18,7 @@ from mfu_tui.server.providers.demo import demo_answer
 from tests.support.processes import wait_gone
 from tests.support.server import ServerProcess
 from tests.support.tmux import TmuxPane, fresh_home, mfu_chat, needs_tmux
+from tests.tui.test_tmux import upstream_in_a_thread
 
 QUESTION = "What is a monad?"
 WORDS = 45
@@ -88,9 +89,10 @@ def test_a_fresh_machine_chats_with_no_setup_and_leaves_no_orphan(tmp_path):
 
 
 def run_mfu_chat(home: Path, *args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, **local_env(home), **(extra or {})}
-    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN"):
+    env = {**os.environ, **local_env(home)}
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN", "MFU_PROVIDER"):
         env.pop(name, None)
+    env.update(extra or {})
     return subprocess.run(
         [mfu_chat(), *args], env=env, capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL
     )
@@ -104,6 +106,7 @@ def test_a_bad_config_file_stops_before_anything_starts(tmp_path):
         ('[keys]\n"app.stop" = "x"\n', "'keys' has no binding 'app.stop'"),
         ("heartbeat_interval = -1\n", "'heartbeat_interval' must be between"),
         ("servr = 'ws://x/ws'\n", "unknown key 'servr'"),
+        ("provider = 'ollama'\n", "'provider' must be auto, demo, or the http:// or https:// URL"),
     ]:
         config.write_text(text)
         result = run_mfu_chat(tmp_path)
@@ -113,6 +116,58 @@ def test_a_bad_config_file_stops_before_anything_starts(tmp_path):
     # Nothing was started: no secret made, no server running.
     assert not (tmp_path / ".config" / "mfu-chat" / "local-secret").exists()
     assert embedded_servers(tmp_path) == []
+
+
+def test_a_bad_provider_from_a_flag_or_the_environment_stops_before_anything_starts(tmp_path):
+    for args, extra, where in [
+        (["--provider", "localhost:11434"], {}, "flag --provider"),
+        ([], {"MFU_PROVIDER": "ftp://models.example"}, "env MFU_PROVIDER"),
+    ]:
+        result = run_mfu_chat(tmp_path, *args, extra=extra)
+        assert result.returncode == 2, result
+        assert result.stderr.startswith(f"mfu-chat: {where}: 'provider' must be auto, demo, or the http:// or https:")
+        assert result.stderr.count("\n") == 1
+    assert not (tmp_path / ".config" / "mfu-chat" / "local-secret").exists()
+    assert embedded_servers(tmp_path) == []
+
+
+@needs_tmux
+def test_a_model_server_found_by_probing_is_named_and_provider_demo_probes_nothing(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    with upstream_in_a_thread() as models:
+        where = models.base_url.removeprefix("http://")
+        env = {**local_env(home), "MFU_OPENAI_BASE_URL": models.base_url, "MFU_PROVIDER": "auto"}
+        probed = tmp_path / "probed"
+        probed.mkdir()
+        pane = TmuxPane(probed, [mfu_chat()], env)
+        try:
+            screen = pane.wait_for(
+                lambda s: f"local · models at {where}" in s and "● online" in s and "Answers come from" in s,
+                "the model server in the header and the notification",
+            )
+            # The notification's lines, unwrapped: the text right of its "▌" border.
+            note = " ".join(line.split("▌")[-1].strip(" │╮╯") for line in screen.splitlines() if "▌" in line)
+            assert f"Answers come from the model server at {where} (found by probing)." in note
+            assert f'Pin it with provider = "{models.base_url}" in the config, or provider = "demo".' in note
+            pane.press("C-q")
+            pane.wait_exit()
+        finally:
+            pane.close()
+        asked = models.model_lists
+        assert asked >= 1
+
+        pinned = tmp_path / "pinned"
+        pinned.mkdir()
+        pane = TmuxPane(pinned, [mfu_chat(), "--provider", "demo"], env)
+        try:
+            screen = pane.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the demo model")
+            assert "Answers come from" not in screen
+            pane.press("C-q")
+            pane.wait_exit()
+        finally:
+            pane.close()
+        assert models.model_lists == asked  # never probed
 
 
 def test_a_remote_server_without_a_token_says_how_to_log_in(tmp_path):

@@ -9,13 +9,15 @@ import stat
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
-from mfu_tui.client import ChatClient
+from mfu_tui.client import ChatClient, ClientError
 from mfu_tui.config import Paths
 from mfu_tui.local_server import LocalServer, LocalServerError, ensure_secret
-from mfu_tui.protocol import Complete
+from mfu_tui.protocol import Chunk, Complete
+from tests.server.fake_openai import FakeOpenAI
 from tests.support.processes import wait_gone
 
 
@@ -118,3 +120,97 @@ def test_a_secret_left_readable_by_others_is_made_private(paths):
     assert paths.secret_file.read_text() == secret
     assert stat.S_IMODE(paths.secret_file.stat().st_mode) == 0o600
     assert stat.S_IMODE(paths.config_dir.stat().st_mode) == 0o700
+
+
+async def ask(server: LocalServer, paths: Paths, question: str) -> tuple[str, Complete, list[ClientError]]:
+    """Ask the real client's question on a new chat: the answer's text, its end, and the errors reported."""
+    client = ChatClient(server.url, server.token, data_dir=paths.data_dir)
+    pieces: list[str] = []
+    errors: list[ClientError] = []
+    ended: asyncio.Future[Complete] = asyncio.get_running_loop().create_future()
+
+    def on_message(frame) -> None:
+        if isinstance(frame, Chunk):
+            pieces.append(frame.content)
+        elif isinstance(frame, Complete) and not ended.done():
+            ended.set_result(frame)
+
+    client.on_message(on_message)
+    client.on_error(errors.append)
+    await client.connect()
+    try:
+        await client.send_message(None, question)
+        complete = await asyncio.wait_for(ended, 20)
+    finally:
+        await client.close()
+    return "".join(pieces), complete, errors
+
+
+async def start(paths: Paths, **options) -> LocalServer:
+    # In a thread: start() blocks on the child's ready line, and the fake model
+    # server the child probes runs on this test's event loop.
+    return await asyncio.to_thread(LocalServer.start, paths, **options)
+
+
+async def test_auto_uses_a_model_server_found_by_probing_and_says_which(paths, no_local_models):
+    async with FakeOpenAI() as models:
+        port = models.base_url.rsplit(":", 1)[1]
+        server = await start(paths, probe_url=models.base_url)
+        try:
+            assert (server.provider, server.models_url, server.answered) == ("openai", models.base_url, True)
+            assert server.label == f"local · models at 127.0.0.1:{port}"
+            title, message, severity = server.notice
+            assert severity == "information"
+            assert message.startswith(f"Answers come from the model server at 127.0.0.1:{port} (found by probing).")
+            assert f'Pin it with provider = "{models.base_url}" in the config' in message
+            text, complete, errors = await ask(server, paths, "hello")
+        finally:
+            server.stop()
+    assert (text, complete.finish_reason, errors) == ("Hello, world!", "stop", [])
+    assert models.requests[-1]["messages"][-1] == {"role": "user", "content": "hello"}
+
+
+async def test_demo_probes_nothing_even_when_a_model_server_listens(paths, no_local_models):
+    async with FakeOpenAI() as models:
+        server = await start(paths, provider="demo", probe_url=models.base_url)
+        try:
+            assert (server.provider, server.models_url, server.notice) == ("demo", None, None)
+            assert server.label == "local · demo model"
+            text, complete, errors = await ask(server, paths, "hello")
+        finally:
+            server.stop()
+    assert text.startswith("## Demo answer") and complete.finish_reason == "stop" and errors == []
+    # Not even asked for its models: nothing on this machine learns of the chat.
+    assert (models.model_lists, models.requests) == (0, [])
+
+
+async def test_a_pinned_url_is_used_as_is_and_nothing_is_probed(paths, no_local_models):
+    async with FakeOpenAI() as pinned, FakeOpenAI() as probed:
+        server = await start(paths, provider=pinned.base_url, probe_url=probed.base_url)
+        try:
+            assert (server.provider, server.models_url, server.answered) == ("openai", pinned.base_url, True)
+            assert server.notice is None  # the header says it; the user chose it
+            text, complete, errors = await ask(server, paths, "hello")
+        finally:
+            server.stop()
+    assert (text, complete.finish_reason, errors) == ("Hello, world!", "stop", [])
+    assert len(pinned.requests) == 1
+    assert (probed.model_lists, probed.requests) == (0, [])
+
+
+async def test_a_pinned_url_that_does_not_answer_fails_clearly_and_never_becomes_the_demo(paths, no_local_models):
+    # Nothing listens on loopback port 9. The password must reach neither the header nor argv (ps).
+    server = await start(paths, provider="http://alice:hunter2@127.0.0.1:9")
+    try:
+        assert (server.provider, server.answered) == ("openai", False)
+        assert server.label == "local · models at 127.0.0.1:9"
+        title, message, severity = server.notice
+        assert (title, severity) == ("Model server not answering", "warning")
+        assert message.startswith("The model server at 127.0.0.1:9 (your provider setting) does not answer.")
+        assert b"hunter2" not in Path(f"/proc/{server.process.pid}/cmdline").read_bytes()
+        text, complete, errors = await ask(server, paths, "hello")
+    finally:
+        server.stop()
+    assert (text, complete.finish_reason) == ("", "error")
+    [error] = errors
+    assert error.code == "provider_error" and "cannot reach the model server" in error.message

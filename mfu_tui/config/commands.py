@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+import textwrap
 import time
 from datetime import datetime, timezone
 
@@ -67,7 +68,7 @@ def run_config_path(args: argparse.Namespace) -> int:
 def run_config_show(args: argparse.Namespace) -> int:
     """Print every setting in effect, where it came from, tokens masked."""
     try:
-        settings = load_settings({"server": args.server, "token": args.token})
+        settings = load_settings({"server": args.server, "token": args.token, "provider": args.provider})
     except ConfigError as error:
         return _fail("config", str(error))
     rows = settings.shown()
@@ -75,6 +76,10 @@ def run_config_show(args: argparse.Namespace) -> int:
     value_width = min(max(len(value) for _, value, _ in rows), 48)
     for name, value, source in rows:
         print(f"{name:<{width}}  {value:<{value_width}}  ({source})")
+    # Where the chats go is the one setting whose meaning is not in its value.
+    for note in settings.notes():
+        print()
+        print(textwrap.fill(note, width=100, subsequent_indent="  ", break_on_hyphens=False))
     return 0
 
 

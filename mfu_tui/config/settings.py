@@ -7,6 +7,10 @@ Every setting is looked up in this order, the first found wins:
 3. the config file (TOML, ``mfu-chat config path`` prints where),
 4. the default.
 
+The ``provider`` setting decides where the local server's answers come from
+(``auto``, ``demo`` or a model server's URL); it is unused when a server is
+configured, since that server has its own.
+
 The token is the exception: it is never read from the config file (which is
 not private); it comes from ``--token``, ``MFU_TOKEN`` or ``mfu-chat login``.
 A bad value or an unknown key stops everything with one line that names the
@@ -25,7 +29,12 @@ from urllib.parse import urlsplit
 
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.paths import Paths, UnreadableFile, read_regular_file
-from mfu_tui.redaction import redact
+from mfu_tui.redaction import redact, redact_password
+
+#: What ``provider = "auto"`` probes unless MFU_OPENAI_BASE_URL names another server:
+#: Ollama's default. The same as ``mfu_tui.server.embedded.DEFAULT_LOCAL_MODELS``
+#: (this module must not import the server; a test checks that they agree).
+AUTO_PROBE_URL = "http://127.0.0.1:11434"
 
 
 class ConfigError(ValueError):
@@ -46,6 +55,23 @@ def _text(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"must be a non-empty string, got {value!r}")
     return value.strip()
+
+
+def _provider(value: Any) -> str:
+    wanted = "must be auto, demo, or the http:// or https:// URL of an OpenAI-compatible server"
+    if not isinstance(value, str):
+        raise ValueError(f"{wanted}, got {type(value).__name__}")
+    text = value.strip()
+    if text.lower() in ("auto", "demo"):
+        return text.lower()
+    try:
+        parts = urlsplit(text)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, a broken [IPv6] host
+        usable = False
+    if not usable:
+        raise ValueError(f"{wanted}, got {value!r}")
+    return text
 
 
 def _seconds(value: Any) -> float:
@@ -101,6 +127,13 @@ SETTINGS: tuple[Setting, ...] = (
         env=("MFU_WS_URL", "VITE_WS_URL"),
     ),
     Setting("token", "JWT for the server", _text, env=("MFU_TOKEN",), in_file=False, secret=True),
+    Setting(
+        "provider",
+        "where the local server's answers come from: auto, demo or a model server's http(s) URL",
+        _provider,
+        "auto",
+        env=("MFU_PROVIDER",),
+    ),
     Setting("model", "model for new chats; unset: the server's default", _text, env=("MFU_MODEL",)),
     Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, "textual-dark", env=("MFU_THEME",)),
     Setting("heartbeat_interval", "seconds between heartbeats", _seconds, 25.0),
@@ -121,6 +154,13 @@ class Settings:
     """WebSocket URL of the server; ``None`` runs the embedded local server."""
     token: str | None = None
     """JWT for ``server`` (the embedded server mints its own)."""
+    provider: str = "auto"
+    """Where the embedded server's answers come from (unused with a ``server``).
+
+    ``auto`` probes ``probe_url`` at start and uses the OpenAI-compatible
+    server there if it answers, else ``demo``; ``demo`` is the offline demo
+    model, nothing probed; an ``http(s)://`` URL is a model server used as is,
+    never replaced by the demo."""
     model: str | None = None
     """Model for new chats; ``None`` lets the server choose."""
     theme: str = "textual-dark"
@@ -137,6 +177,8 @@ class Settings:
     """Binding id to keys, e.g. ``{"cancel": "escape,ctrl+g"}``."""
     sources: dict[str, str] = field(default_factory=dict)
     """Setting name to where its value came from (``flag --server``, ``env MFU_TOKEN``...)."""
+    probe_url: str = AUTO_PROBE_URL
+    """What ``provider = "auto"`` probes: ``MFU_OPENAI_BASE_URL``, else Ollama's default port."""
 
     def where(self, name: str) -> str:
         """Where setting ``name`` came from, for an error message: a file path, ``env X`` or ``flag --x``."""
@@ -160,9 +202,36 @@ class Settings:
                 text = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
             else:
                 text = str(value).lower() if isinstance(value, bool) else str(value)
+            if setting.name == "provider":  # a model server's URL may carry a password
+                text = redact_password(text)
             # A token can hide in another setting too: wss://host/ws?token=...
             rows.append((setting.name, redact(text), self.sources.get(setting.name, "default")))
         return rows
+
+    def notes(self) -> list[str]:
+        """What the provider in effect means, for ``mfu-chat config show``: one paragraph each."""
+        if not self.embedded:
+            return [
+                "provider: unused, since a server is set: that server chooses where answers come from. "
+                "The provider applies only to the local server that mfu-chat starts when no server is set."
+            ]
+        if self.provider == "demo":
+            return ["provider demo: answers come from the offline demo model; nothing is probed."]
+        if self.provider != "auto":
+            url = redact(redact_password(self.provider))
+            return [
+                f"provider {url}: answers come from the OpenAI-compatible server at that URL, nothing is probed. "
+                "If it does not answer, answers fail with its error; the demo model never stands in for it."
+            ]
+        probe = redact(redact_password(self.probe_url))
+        where = urlsplit(self.probe_url).netloc.rpartition("@")[2]
+        return [
+            f"provider auto: at start mfu-chat probes {probe}; if an OpenAI-compatible server answers there, "
+            f"your chats go to it (the header says 'local · models at {where}'), else the offline demo model "
+            "answers. On a shared machine that port may be another user's process: pin the provider in "
+            f'{self.paths.config_file}, provider = "demo", or provider = "{probe}" once you know whose server '
+            "it is (or use --provider, MFU_PROVIDER)."
+        ]
 
 
 def load_settings(
@@ -184,7 +253,7 @@ def load_settings(
     environ = os.environ if environ is None else environ
     paths = paths or Paths.for_user()
     in_file = _read_file(paths.config_file)
-    settings = Settings(paths=paths)
+    settings = Settings(paths=paths, probe_url=environ.get("MFU_OPENAI_BASE_URL") or AUTO_PROBE_URL)
     for setting in SETTINGS:
         found = _lookup(setting, flags, environ, in_file, paths.config_file)
         if found is None:

@@ -237,6 +237,9 @@ class ChatApp(App[None]):
         self.status_dot.state = client.state
         self.theme = self.settings.theme
         self.model_id = self.settings.model
+        if notice := self.settings.notice:
+            # Long enough to read a sentence or two; it is said once per run.
+            self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
         self._dispatch_frames()
         await client.connect()
 

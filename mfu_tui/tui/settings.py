@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import unverified_claims, user_of
+from mfu_tui.tui.advice import Advice
 
 
 @dataclass
@@ -50,6 +51,8 @@ class AppSettings:
     """The model for new chats; ``None`` lets the server choose."""
     server_label: str | None = None
     """What the header says instead of ``user@host`` (``local · demo model``)."""
+    notice: Advice | None = None
+    """A notification shown once at start, e.g. which model server answers the local server."""
 
     @property
     def identity(self) -> str:

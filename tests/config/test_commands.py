@@ -14,7 +14,16 @@ SECRET = "s" * 40
 
 @pytest.fixture(autouse=True)
 def home(tmp_path, monkeypatch):
-    for variable in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN", "MFU_MODEL", "MFU_THEME", "MFU_DEBUG"):
+    for variable in (
+        "MFU_WS_URL",
+        "VITE_WS_URL",
+        "MFU_TOKEN",
+        "MFU_MODEL",
+        "MFU_THEME",
+        "MFU_DEBUG",
+        "MFU_PROVIDER",
+        "MFU_OPENAI_BASE_URL",
+    ):
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("MFU_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.setenv("MFU_DATA_DIR", str(tmp_path / "data"))
@@ -77,7 +86,8 @@ def test_config_show_names_each_source(home, monkeypatch, capsys):
     (home / "config" / "config.toml").write_text('theme = "nord"\nheartbeat_interval = 5\n')
     monkeypatch.setenv("MFU_MODEL", "llama3")
     assert main(["--server", "ws://127.0.0.1:5001/ws", "config", "show"]) == 0
-    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    table = capsys.readouterr().out.split("\n\n")[0]  # the notes follow a blank line
+    lines = {line.split()[0]: line for line in table.splitlines()}
     assert lines["server"].endswith("(flag --server)")
     assert lines["model"].endswith("(env MFU_MODEL)")
     assert lines["theme"].endswith(f"(file {home / 'config' / 'config.toml'})")
@@ -90,3 +100,45 @@ def test_config_show_reports_a_bad_file_in_one_line(home, capsys):
     assert main(["config", "show"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unknown key 'colour'" in err
+
+
+def provider_row(out: str) -> list[str]:
+    """The words of the provider's row of the table that `config show` printed."""
+    table = out.split("\n\n")[0]  # the notes follow a blank line
+    return next(line.split(maxsplit=2) for line in table.splitlines() if line.startswith("provider "))
+
+
+def test_config_show_explains_the_auto_provider_and_how_to_pin_it(home, capsys):
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert provider_row(out) == ["provider", "auto", "(default)"]
+    explained = " ".join(out.split("\n\n", 1)[1].split())  # the note, unwrapped
+    assert explained.startswith("provider auto: at start mfu-chat probes http://127.0.0.1:11434;")
+    assert "On a shared machine that port may be another user's process" in explained
+    assert f'pin the provider in {home / "config" / "config.toml"}, provider = "demo"' in explained
+
+
+def test_config_show_names_the_pinned_provider_and_its_source(home, monkeypatch, capsys):
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text('provider = "demo"\n')
+    assert main(["config", "show"]) == 0
+    out = capsys.readouterr().out
+    assert provider_row(out) == ["provider", "demo", f"(file {home / 'config' / 'config.toml'})"]
+    assert "provider demo: answers come from the offline demo model; nothing is probed." in out
+    assert "another user's process" not in out
+
+    monkeypatch.setenv("MFU_PROVIDER", "http://127.0.0.1:8000")
+    assert main(["--provider", "https://models.example:8443", "config", "show"]) == 0
+    assert provider_row(capsys.readouterr().out) == ["provider", "https://models.example:8443", "(flag --provider)"]
+
+
+def test_config_show_says_the_provider_is_unused_with_a_server(home, capsys):
+    assert main(["--server", "wss://chat.example/ws", "--provider", "demo", "config", "show"]) == 0
+    assert "provider: unused, since a server is set" in capsys.readouterr().out
+
+
+def test_a_bad_provider_flag_is_one_line_and_exit_2(home, capsys):
+    assert main(["--provider", "ollama", "config", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("mfu-chat config: flag --provider: 'provider' must be auto, demo, or the http:// or https://")

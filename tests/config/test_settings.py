@@ -8,6 +8,7 @@ from mfu_tui.config import ConfigError, Credentials, load_settings
 def test_defaults_mean_a_local_server(paths):
     settings = load_settings({}, {}, paths)
     assert settings.embedded and settings.server is None and settings.token is None
+    assert (settings.provider, settings.probe_url) == ("auto", "http://127.0.0.1:11434")
     assert (settings.theme, settings.heartbeat_interval, settings.heartbeat_timeout) == ("textual-dark", 25.0, 10.0)
     assert settings.sources == {}
 
@@ -49,6 +50,9 @@ def test_show_masks_the_token_and_names_sources(paths):
     assert rows["server"] == ("local server", "default")
 
 
+PROVIDER_WANTED = "must be auto, demo, or the http:// or https:// URL of an OpenAI-compatible server"
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -62,6 +66,11 @@ def test_show_masks_the_token_and_names_sources(paths):
         ("keys = 'escape'\n", "'keys' must be a table of binding id"),
         ("token = 'x'\n", "'token' does not belong in the config file; use `mfu-chat login`"),
         ("server = \n", "not valid TOML"),
+        ("provider = 'ollama'\n", f"'provider' {PROVIDER_WANTED}, got 'ollama'"),
+        ("provider = 'ftp://models.example'\n", f"'provider' {PROVIDER_WANTED}, got 'ftp://models.example'"),
+        ("provider = 'http://'\n", f"'provider' {PROVIDER_WANTED}, got 'http://'"),
+        ("provider = 'http://127.0.0.1:port'\n", f"'provider' {PROVIDER_WANTED}, got 'http://127.0.0.1:port'"),
+        ("provider = 11434\n", f"'provider' {PROVIDER_WANTED}, got int"),
     ],
 )
 def test_each_bad_config_gives_one_line_naming_key_and_file(paths, write_config, text, message):
@@ -82,3 +91,50 @@ def test_bad_environment_value_names_the_variable(paths):
 def test_key_bindings_table(paths, write_config):
     write_config('[keys]\ncancel = "escape,ctrl+g"\n')
     assert load_settings({}, {}, paths).keys == {"cancel": "escape,ctrl+g"}
+
+
+def test_provider_flag_beats_env_beats_file_beats_auto(paths, write_config):
+    config = write_config('provider = "demo"\n')
+    settings = load_settings({}, {}, paths)
+    assert (settings.provider, settings.sources["provider"]) == ("demo", f"file {config}")
+    environ = {"MFU_PROVIDER": "https://models.example/v1"}
+    settings = load_settings({}, environ, paths)
+    assert (settings.provider, settings.sources["provider"]) == ("https://models.example/v1", "env MFU_PROVIDER")
+    settings = load_settings({"provider": " AUTO "}, environ, paths)
+    assert (settings.provider, settings.sources["provider"]) == ("auto", "flag --provider")
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "where"),
+    [
+        ({"provider": "ollama"}, {}, "flag --provider"),
+        ({}, {"MFU_PROVIDER": "localhost:11434"}, "env MFU_PROVIDER"),
+    ],
+)
+def test_a_bad_provider_names_where_it_came_from(paths, flags, environ, where):
+    with pytest.raises(ConfigError) as raised:
+        load_settings(flags, environ, paths)
+    assert str(raised.value).startswith(f"{where}: 'provider' {PROVIDER_WANTED}, got ")
+
+
+def test_auto_probes_what_the_embedded_server_probes(paths):
+    from mfu_tui.config.settings import AUTO_PROBE_URL
+    from mfu_tui.server.embedded import DEFAULT_LOCAL_MODELS
+
+    assert AUTO_PROBE_URL == DEFAULT_LOCAL_MODELS  # the two copies of Ollama's address agree
+    assert load_settings({}, {"MFU_OPENAI_BASE_URL": "http://10.0.0.5:8000"}, paths).probe_url == (
+        "http://10.0.0.5:8000"
+    )
+
+
+def test_provider_notes_say_what_each_choice_means(paths):
+    [note] = load_settings({}, {}, paths).notes()
+    assert "probes http://127.0.0.1:11434" in note and "another user's process" in note
+    assert 'provider = "demo"' in note and str(paths.config_file) in note
+    [note] = load_settings({"provider": "demo"}, {}, paths).notes()
+    assert "nothing is probed" in note
+    [note] = load_settings({"provider": "http://alice:hunter2@models.example:8000"}, {}, paths).notes()
+    assert "http://alice:***@models.example:8000" in note and "hunter2" not in note
+    assert "demo model never stands in" in note
+    [note] = load_settings({"server": "wss://chat.example/ws", "provider": "demo"}, {}, paths).notes()
+    assert note.startswith("provider: unused, since a server is set")
