@@ -41,7 +41,7 @@ _BY_CODE: dict[str, tuple[str, str, Severity]] = {
     "bad_request": ("Not accepted", "The server did not understand the request. Your text is kept.", "error"),
     "provider_error": (
         "The model failed",
-        "Try again (up, then enter), or choose another model with ctrl+l.",
+        "Answer again with f5, or choose another model with ctrl+l.",
         "error",
     ),
     "internal": ("Server error", "Try again in a moment. If it keeps failing, tell the server's operator.", "error"),

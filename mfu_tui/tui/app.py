@@ -49,6 +49,8 @@ from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatsProvider
 from mfu_tui.tui.export import export_chat
+from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
+from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
@@ -139,7 +141,7 @@ class ChatApp(App[None]):
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
         Binding(
-            "ctrl+r",
+            "f5",
             "regenerate",
             "Answer again",
             id="app.regenerate",
@@ -201,7 +203,8 @@ class ChatApp(App[None]):
                 yield ChatList(id="chat-list")
             with Vertical(id="chat-pane"):
                 yield Conversation(window=self.settings.window, id="conversation")
-                yield Composer(cursor_blink=self.settings.cursor_blink, id="composer")
+                prompts = PromptHistory(self.client.outbox.path.parent / PROMPTS_FILE)
+                yield Composer(prompts, cursor_blink=self.settings.cursor_blink, id="composer")
         yield Footer()
 
     @property
@@ -580,22 +583,47 @@ class ChatApp(App[None]):
             else:
                 self.notify(f"Could not keep the message: {error}.", title="Not sent", severity="error", markup=False)
             return
+        self.composer.prompts.add(event.text)
         self.composer.done()
         self.conversation.anchor()
 
     async def _send_edit(self, message_id: str, text: str) -> None:
         if self.chat_id is not None and await self._answer_again(message_id, text, "Your text is still in the box."):
+            self.composer.prompts.add(text)
             self.composer.done()
 
-    async def action_regenerate(self) -> None:
+    def action_regenerate(self) -> None:
         """Answer the last message again: after an interrupted, failed or unhelpful answer."""
         view = self.conversation.last_user_view()
-        if self.chat_id is None or view is None or view.message_id is None:
+        if view is None:
             self.notify("There is no sent message to answer again in this chat.", severity="warning")
-        elif self.generating is not None:
-            self.notify("An answer is being written: stop it first (esc).", severity="warning")
         else:
-            await self._answer_again(view.message_id, view.text, "Try again in a moment.")
+            self._regenerate(view)
+
+    @on(Conversation.RegenerateRequested)
+    def _regenerate_requested(self, event: Conversation.RegenerateRequested) -> None:
+        self._regenerate(event.view)
+
+    def _regenerate(self, asked: MessageView) -> None:
+        """Answer the user message ``asked`` again, after asking if later messages would go."""
+        if self.chat_id is None or asked.message_id is None:
+            self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
+            return
+        if self.generating is not None:
+            self.notify("An answer is being written: stop it first (esc).", severity="warning")
+            return
+        message_id, text = asked.message_id, asked.text
+        dropped = self.conversation.later_count(asked) - 1  # its own answer is replaced, not lost
+        if dropped <= 0:
+            self.run_worker(self._answer_again(message_id, text, "Try again in a moment."), group="regenerate")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._answer_again(message_id, text, "Try again in a moment."), group="regenerate")
+
+        question = f"Answer this message again? The {dropped} message(s) after its answer are dropped."
+        self.push_screen(ConfirmScreen(question, yes="Answer again", no="Keep"), answered)
 
     async def _answer_again(self, message_id: str, text: str, what_now: str) -> bool:
         """Make ``text`` the message's and answer it again (what follows it goes); False if refused."""
@@ -611,16 +639,27 @@ class ChatApp(App[None]):
             await self.conversation.remove_after(view)
         return True
 
-    @on(Composer.EditLastRequested)
-    def _edit_last(self) -> None:
+    def action_edit_last(self) -> None:
+        """Edit the last message sent in this chat, in the message box."""
         view = self.conversation.last_user_view()
-        if view is None or view.message_id is None:
+        if view is None:
             self.notify("There is no sent message to edit in this chat.", severity="warning")
+        else:
+            self._edit(view)
+
+    @on(Conversation.EditRequested)
+    def _edit_requested(self, event: Conversation.EditRequested) -> None:
+        self._edit(event.view)
+
+    def _edit(self, view: MessageView) -> None:
+        if view.message_id is None:
+            self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
             return
         if self.generating is not None:
             self.notify("Wait for the answer to end (or press esc) before editing.", severity="warning")
             return
         self.composer.start_editing(view.message_id, view.text)
+        self.composer.focus()
 
     @on(Conversation.CopyRequested)
     def _copy_requested(self, event: Conversation.CopyRequested) -> None:
@@ -812,7 +851,8 @@ class ChatApp(App[None]):
         if self.generating is not None:
             yield SystemCommand("Stop the answer", "Cancel the answer being written (esc)", self.action_cancel)
         elif self.chat_id is not None:
-            yield SystemCommand("Answer again", "Answer the last message again (ctrl+r)", self.action_regenerate)
+            yield SystemCommand("Answer again", "Answer the last message again (f5)", self.action_regenerate)
+            yield SystemCommand("Edit my last message", "Change it and get a new answer", self.action_edit_last)
         yield SystemCommand("Choose model", "Pick the model for new messages (ctrl+l)", self.action_pick_model)
         yield SystemCommand("Copy last answer", "Copy to the clipboard with OSC 52 (ctrl+c)", self.action_copy)
         yield SystemCommand("Show keys", "Every key binding and its id (f1)", self.action_help)

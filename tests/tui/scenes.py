@@ -194,6 +194,22 @@ def _help(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefo
     return app, run_before
 
 
+def _prompt_search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        for question in (QUESTION, "What is a list comprehension?", "How do I print a dict sorted by key?"):
+            done = FrameWaiter(app.client, frame_of(Complete))
+            await ask(app, pilot, question)
+            await done.wait()
+        await pin_status(app, pilot, GREEN)
+        await pilot.press("ctrl+r", *"print")
+        await pilot.pause()
+
+    return app, run_before
+
+
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
@@ -209,4 +225,5 @@ SCENES = [
         "model-failed", "The model endpoint does not answer: the answer is marked failed, with advice.", _model_failed
     ),
     Scene("help", "F1: every key binding with its id.", _help),
+    Scene("prompt-search", "ctrl+r in the message box: earlier prompts that contain what is typed.", _prompt_search),
 ]

@@ -12,6 +12,7 @@ from mfu_tui.tui.app import ChatApp
 from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
+from mfu_tui.tui.screens.prompt_search import PromptSearch
 from mfu_tui.tui.screens.rename import RenameScreen
 from tests.server.peer import peer
 from tests.server.test_generation import send_message
@@ -176,13 +177,14 @@ async def test_new_open_rename_and_delete_chats(server: RunningServer, tmp_path:
         assert app.chat_id is None and texts(app) == []
 
 
-async def test_up_edits_the_last_message_and_regenerates(server: RunningServer, tmp_path: Path) -> None:
+async def test_e_on_a_selected_message_edits_it_and_regenerates(server: RunningServer, tmp_path: Path) -> None:
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         first = await ask(app, pilot, "one")
-        await pilot.press("up")
-        assert app.composer.text == "one"
+        app.conversation.focus()
+        await pilot.press("up", "e")  # the answer is selected first; up selects the question
+        assert app.composer.has_focus and app.composer.text == "one"
         assert app.composer.editing_message_id is not None
         edited = FrameWaiter(app.client, frame_of(MessageEdited))
         answered = FrameWaiter(app.client, lambda f: isinstance(f, Complete) and f.message_id != first.message_id)
@@ -453,7 +455,7 @@ async def test_an_answer_cut_by_a_server_restart_reads_interrupted_not_failed(tm
             assert (answer.role, answer.status) == ("assistant", "interrupted")  # its note: "interrupted: ..."
 
 
-async def test_ctrl_r_answers_an_interrupted_answer_again(tmp_path: Path) -> None:
+async def test_f5_answers_an_interrupted_answer_again(tmp_path: Path) -> None:
     token, ack = await interrupted_answer(tmp_path)
     db = tmp_path / "chat.sqlite3"
     async with running_server(tmp_path, secret=SECRET, db_path=db, demo_words=WORDS, demo_delay_ms=0) as srv:
@@ -463,7 +465,7 @@ async def test_ctrl_r_answers_an_interrupted_answer_again(tmp_path: Path) -> Non
             await open_chat(app, pilot, ack.chat_id)
             assert texts(app)[-1][2] == "interrupted"
             answered = FrameWaiter(app.client, frame_of(Complete, chat_id=ack.chat_id, finish_reason="stop"))
-            await pilot.press("ctrl+r")
+            await pilot.press("f5")
             end = await answered.wait()
             await settle(app, pilot)
             assert end.message_id != ack.reply_id
@@ -494,3 +496,50 @@ async def test_a_message_sent_from_another_terminal_shows_live_in_the_open_chat(
             ("user", "asked in the other terminal", "complete"),
             ("assistant", demo_answer("asked in the other terminal", WORDS), "complete"),
         ]
+
+
+async def test_r_on_an_earlier_answer_asks_then_answers_it_again(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        first = await ask(app, pilot, "one")
+        await ask(app, pilot, "two")
+        app.conversation.focus()
+        await pilot.press("up", "up")  # from the last answer to the first answer
+        assert app.conversation.selected_view is app.conversation.views[1]
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # "two" and its answer would go: ask first
+        answered = FrameWaiter(app.client, lambda f: isinstance(f, Complete) and f.message_id != first.message_id)
+        await pilot.press("y")
+        again = await answered.wait()
+        await settle(app, pilot)
+        assert texts(app) == [("user", "one", "complete"), ("assistant", demo_answer("one", WORDS), "complete")]
+        stored = await app.client.get_chat(first.chat_id)
+        assert [m.id for m in stored.messages][-1] == again.message_id and len(stored.messages) == 2
+
+
+async def test_up_and_down_walk_earlier_prompts_and_ctrl_r_finds_one(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "first prompt")
+        await ask(app, pilot, "second prompt")
+        await pilot.press(*"draft")
+        await pilot.press("up")
+        assert app.composer.text == "second prompt"
+        await pilot.press("up", "up")  # stays at the oldest
+        assert app.composer.text == "first prompt"
+        await pilot.press("down", "down")
+        assert app.composer.text == "draft"  # what was being written comes back
+    # Another run of the app, same data directory: the prompts are still there.
+    again = make_app(server.url, server.token(), tmp_path)
+    async with again.run_test(size=SIZE) as pilot:
+        await ready(again, pilot)
+        again.composer.focus()
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        assert isinstance(again.screen, PromptSearch)
+        await pilot.press(*"firs", "enter")
+        await pilot.pause()
+        assert again.composer.text == "first prompt"

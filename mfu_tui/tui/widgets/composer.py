@@ -10,21 +10,28 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import TextArea
 
+from mfu_tui.tui.prompt_history import PromptHistory
+from mfu_tui.tui.screens.prompt_search import PromptSearch
+
 
 class Composer(TextArea):
     """Where the user writes; ``enter`` sends, ``ctrl+j`` starts a new line.
 
     Terminals send the same key for ``shift+enter`` and ``enter``, so the
-    portable newline is ``ctrl+j``. ``up`` in an empty composer brings back
-    the last user message to edit it; sending it then edits that message
-    and asks for a new answer. Nothing typed is cleared until the client
-    took the message.
+    portable newline is ``ctrl+j``. ``up`` on the first line and ``down`` on
+    the last walk the user's earlier prompts, as in a shell (what was being
+    written comes back after the newest); ``ctrl+r`` searches them. While a
+    sent message is being edited (``start_editing``), sending edits it and
+    asks for a new answer. Nothing typed is cleared until the client took
+    the message.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
     | enter | Send the message (or the edit). | `composer.send` |
     | ctrl+j | Insert a new line. | `composer.newline` |
-    | up | In an empty composer: edit the last message. | `composer.edit_last` |
+    | up | On the first line: the previous prompt. | `composer.history_previous` |
+    | down | On the last line: the next prompt. | `composer.history_next` |
+    | ctrl+r | Search earlier prompts. | `composer.search_history` |
     | escape | Stop editing and clear the composer. | `composer.stop_editing` |
     """
 
@@ -32,7 +39,28 @@ class Composer(TextArea):
         Binding("enter", "send", "Send", id="composer.send", tooltip="Send the message (or the edit)"),
         Binding("ctrl+j", "newline", "New line", id="composer.newline", tooltip="Insert a new line"),
         Binding(
-            "up", "edit_last", "Edit last", id="composer.edit_last", show=False, tooltip="Edit last message (box empty)"
+            "up",
+            "history_previous",
+            "Previous prompt",
+            id="composer.history_previous",
+            show=False,
+            tooltip="Previous prompt (on the first line)",
+        ),
+        Binding(
+            "down",
+            "history_next",
+            "Next prompt",
+            id="composer.history_next",
+            show=False,
+            tooltip="Next prompt (on the last line)",
+        ),
+        Binding(
+            "ctrl+r",
+            "search_history",
+            "Earlier prompts",
+            id="composer.search_history",
+            show=False,
+            tooltip="Search earlier prompts",
         ),
         Binding(
             "escape", "stop_editing", "Stop editing", id="composer.stop_editing", tooltip="Stop editing, clear the box"
@@ -67,13 +95,21 @@ class Composer(TextArea):
         def control(self) -> Composer:
             return self.composer
 
-    class EditLastRequested(Message):
-        """``up`` in an empty composer: the app should load the last user message."""
-
-    def __init__(self, *, cursor_blink: bool = True, id: str | None = None) -> None:
+    def __init__(self, prompts: PromptHistory, *, cursor_blink: bool = True, id: str | None = None) -> None:
+        """
+        Args:
+            prompts: The user's earlier prompts; ``up``, ``down`` and ``ctrl+r`` bring them back.
+            cursor_blink: Blink the cursor.
+            id: The widget id.
+        """
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
         self.set_reactive(TextArea.cursor_blink, cursor_blink)
         self.border_title = "Message"
+        self.prompts = prompts
+        #: The index in ``prompts.entries`` of the prompt shown, while walking them.
+        self._recalled: int | None = None
+        #: What was in the box when the walk began; it comes back after the newest prompt.
+        self._draft = ""
 
     async def _on_key(self, event: events.Key) -> None:
         # TextArea takes enter as a new line before any binding sees it; while
@@ -100,11 +136,41 @@ class Composer(TextArea):
     def action_newline(self) -> None:
         self.insert("\n")
 
-    def action_edit_last(self) -> None:
-        if self.text:
+    def action_history_previous(self) -> None:
+        prompts = self.prompts.entries
+        on_top = self.cursor_at_first_line and self.navigator.is_first_wrapped_line(self.cursor_location)
+        if self.editing_message_id is not None or not on_top or not prompts or self._recalled == 0:
             self.action_cursor_up()
+            return
+        if self._recalled is None:
+            self._draft = self.text
+            self._recalled = len(prompts)
+        self._recalled -= 1
+        self._show(prompts[self._recalled])
+
+    def action_history_next(self) -> None:
+        on_bottom = self.cursor_at_last_line and self.navigator.is_last_wrapped_line(self.cursor_location)
+        if self._recalled is None or not on_bottom:
+            self.action_cursor_down()
+            return
+        self._recalled += 1
+        if self._recalled < len(self.prompts.entries):
+            self._show(self.prompts.entries[self._recalled])
         else:
-            self.post_message(self.EditLastRequested())
+            self._recalled = None
+            self._show(self._draft)
+
+    def action_search_history(self) -> None:
+        def take(prompt: str | None) -> None:
+            if prompt is not None:
+                self._recalled = None
+                self._show(prompt)
+
+        self.app.push_screen(PromptSearch(self.prompts), take)
+
+    def _show(self, text: str) -> None:
+        self.text = text
+        self.move_cursor(self.document.end)
 
     def start_editing(self, message_id: str, text: str) -> None:
         """Load a sent message to edit it."""
@@ -117,11 +183,13 @@ class Composer(TextArea):
         self.clear()
 
     def done(self) -> None:
-        """The message was taken: clear the box and leave edit mode."""
+        """The message was taken: clear the box, leave edit mode, end a walk through the prompts."""
         self.editing_message_id = None
+        self._recalled = None
+        self._draft = ""
         self.clear()
 
     def watch_editing_message_id(self, message_id: str | None) -> None:
         self.set_class(message_id is not None, "-editing")
-        self.border_title = "Editing your last message (esc: stop)" if message_id else "Message"
+        self.border_title = "Editing your message (esc: stop)" if message_id else "Message"
         self.refresh_bindings()

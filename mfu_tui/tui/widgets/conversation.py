@@ -46,6 +46,8 @@ class Conversation(VerticalScroll, can_focus=True):
     | up / down | Select the previous / next message. | `conversation.previous` / `conversation.next` |
     | c | Copy the selected message. | `conversation.copy` |
     | b | Copy the selected message's last code block. | `conversation.copy_code` |
+    | e | Edit the selected message of yours (it is answered again). | `conversation.edit` |
+    | r | Answer again: the selected answer, or the one to the selected message. | `conversation.regenerate` |
     | home | Go to the oldest message, loading older ones. | `conversation.top` |
     | end | Go to the newest message. | `conversation.bottom` |
     """
@@ -62,6 +64,8 @@ class Conversation(VerticalScroll, can_focus=True):
         Binding("down", "select_next", "Next", id="conversation.next", show=False, tooltip="Select the next message"),
         Binding("c", "copy_message", "Copy", id="conversation.copy", tooltip="Copy the selected message"),
         Binding("b", "copy_code", "Copy code", id="conversation.copy_code", tooltip="Copy its last code block"),
+        Binding("e", "edit", "Edit", id="conversation.edit", tooltip="Edit this message of yours"),
+        Binding("r", "regenerate", "Answer again", id="conversation.regenerate", tooltip="Answer this again"),
         Binding("home", "top", "Top", id="conversation.top", show=False, tooltip="Go to the oldest message"),
         Binding("end", "bottom", "Bottom", id="conversation.bottom", show=False, tooltip="Go to the newest message"),
     ]
@@ -85,6 +89,20 @@ class Conversation(VerticalScroll, can_focus=True):
             super().__init__()
             self.text = text
             self.what = what
+
+    class EditRequested(Message):
+        """Edit this user message (in the message box)."""
+
+        def __init__(self, view: MessageView) -> None:
+            super().__init__()
+            self.view = view
+
+    class RegenerateRequested(Message):
+        """Answer this user message again (what follows it is dropped)."""
+
+        def __init__(self, view: MessageView) -> None:
+            super().__init__()
+            self.view = view
 
     def __init__(self, *, window: int = 12, id: str | None = None) -> None:
         """
@@ -138,6 +156,19 @@ class Conversation(VerticalScroll, can_focus=True):
             if view.role == "user" and view.message_id is not None:
                 return view
         return None
+
+    def asked(self, view: MessageView) -> MessageView | None:
+        """The user message ``view`` is: itself if it is one, else the one it answers (if mounted)."""
+        views = self.views
+        for earlier in reversed(views[: views.index(view) + 1]):
+            if earlier.role == "user":
+                return earlier
+        return None
+
+    def later_count(self, view: MessageView) -> int:
+        """How many messages follow ``view``."""
+        views = self.views
+        return len(views) - views.index(view) - 1
 
     # --- changing --------------------------------------------------------
 
@@ -287,6 +318,19 @@ class Conversation(VerticalScroll, can_focus=True):
     def action_copy_message(self) -> None:
         if (view := self.selected_view) is not None:
             self.post_message(self.CopyRequested(view.text, "message"))
+
+    def action_edit(self) -> None:
+        view = self.selected_view
+        if view is not None and view.role == "user":
+            self.post_message(self.EditRequested(view))
+        elif view is not None:
+            self.notify("Only your own messages can be edited: r answers again.", severity="warning")
+
+    def action_regenerate(self) -> None:
+        view = self.selected_view
+        asked = self.asked(view) if view is not None else None
+        if asked is not None:
+            self.post_message(self.RegenerateRequested(asked))
 
     def action_copy_code(self) -> None:
         view = self.selected_view
