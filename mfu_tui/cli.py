@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="open connections one user may hold on this server; one more gets HTTP 429 (default 20)",
     )
     serve.add_argument(
+        "--reply-bytes-per-user",
+        type=int,
+        metavar="BYTES",
+        help="bytes of replies waiting across one user's connections after which the server stops reading "
+        "that user's frames until some are read (env MFU_REPLY_BYTES_PER_USER; default 8388608)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",

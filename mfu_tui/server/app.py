@@ -26,7 +26,7 @@ from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, en
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
-from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection
+from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, UserReplies
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub, LocalHub
@@ -78,6 +78,8 @@ class ChatServer:
         self.connections: set[Connection] = set()
         #: Open connections by user, held to ``connections_per_user``.
         self._per_user: collections.Counter[str] = collections.Counter()
+        #: Reply bytes waiting across each connected user's connections, held to ``reply_bytes_per_user``.
+        self._replies: dict[str, UserReplies] = {}
         self._server: Server | None = None
         self._background: list[asyncio.Task[None]] = []
         self.port: int = config.port
@@ -224,17 +226,23 @@ class ChatServer:
         # Counted here, where the connection is certain to end through ``finally``;
         # the check at the door answers 429 but lets simultaneous handshakes through.
         self._per_user[identity.user] += 1
+        replies = self._replies.setdefault(identity.user, UserReplies(self.config.reply_bytes_per_user))
         try:
             if self._per_user[identity.user] > self.config.connections_per_user:
                 await websocket.close(CloseCode.TRY_AGAIN_LATER, self._too_many(identity.user).strip()[:120])
                 return
-            await self._serve(websocket, identity)
+            await self._serve(websocket, identity, replies)
         finally:
             self._per_user[identity.user] -= 1
             if not self._per_user[identity.user]:
                 del self._per_user[identity.user]
+                del self._replies[identity.user]
 
-    async def _serve(self, websocket: ServerConnection, identity: Identity) -> None:
+    def user_replies(self, user: str) -> UserReplies | None:
+        """The reply bytes waiting across ``user``'s connections (None: not connected), for stats and tests."""
+        return self._replies.get(user)
+
+    async def _serve(self, websocket: ServerConnection, identity: Identity, replies: UserReplies) -> None:
         connection = Connection(
             websocket,
             identity,
@@ -242,6 +250,7 @@ class ChatServer:
             self.hub,
             send_queue_bytes=self.config.send_queue_bytes,
             token_leeway=self.config.token_leeway,
+            replies=replies,
         )
         self.connections.add(connection)
         log.info("%s connected (%d connections)", identity.user, len(self.connections))

@@ -91,6 +91,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("api_port", "api_port"),
         ("max_answer_chars", "max_answer_chars"),
         ("connections_per_user", "connections_per_user"),
+        ("reply_bytes_per_user", "reply_bytes_per_user"),
     ):
         value = getattr(args, flag, None)
         if value is not None:

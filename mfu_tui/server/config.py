@@ -101,6 +101,10 @@ class ServerConfig:
     send_queue_bytes: int = 1024 * 1024
     """Bytes a connection may have waiting to be sent before it is closed with 4000."""
 
+    reply_bytes_per_user: int = 8 * 1024 * 1024
+    """Bytes of replies waiting to be written across one user's connections on this node
+    (``--reply-bytes-per-user``, ``MFU_REPLY_BYTES_PER_USER``); past it the user's frames wait to be read."""
+
     max_answer_chars: int = 1_000_000
     """Characters after which an answer ends with ``finish_reason: "length"`` (``--max-answer-chars``)."""
 
@@ -139,6 +143,8 @@ class ServerConfig:
             raise ConfigError("--max-answer-chars must be at least 1")
         if self.connections_per_user < 1:
             raise ConfigError("--connections-per-user must be at least 1")
+        if self.reply_bytes_per_user < 1:
+            raise ConfigError("--reply-bytes-per-user must be at least 1")
         if self.provider not in ("demo", "openai"):
             raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
         if self.api_port is not None:
@@ -187,6 +193,7 @@ class EnvSettings(TypedDict, total=False):
     openai_model: str
     api_port: int
     cors_origins: tuple[str, ...]
+    reply_bytes_per_user: int
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -214,6 +221,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["openai_model"] = environ["MFU_OPENAI_MODEL"]
     if environ.get("MFU_API_PORT"):
         values["api_port"] = _number(environ, "MFU_API_PORT", int)
+    if environ.get("MFU_REPLY_BYTES_PER_USER"):
+        values["reply_bytes_per_user"] = _number(environ, "MFU_REPLY_BYTES_PER_USER", int)
     if environ.get("MFU_CORS_ORIGINS"):
         values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
     return values

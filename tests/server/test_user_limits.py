@@ -14,9 +14,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from mfu_tui.protocol import Complete, EditMessage, Error, ListModels, Ping, Pong, Result
+from mfu_tui.protocol import Complete, EditMessage, Error, GetChat, ListModels, Ping, Pong, Result, encode
 from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import TIMEOUT, peer
+from tests.server.rawclient import RawClient
 from tests.server.test_generation import get_chat, send_message
 from tests.support.server import ServerProcess, running_server
 
@@ -156,3 +157,52 @@ async def test_a_client_that_pings_and_never_reads_is_dropped_before_the_server_
         cut_after = await asyncio.to_thread(flood)
     # Pongs beyond the send queue plus one frame are not held: without the bound, all 256 MiB went in.
     assert 0 < cut_after < 256
+
+
+async def test_replies_waiting_across_a_users_connections_are_bounded_and_others_are_served(tmp_path):
+    """Each connection's own bound lets 4 x (256 KiB + a reply) wait; the user's bound holds them to 512 KiB."""
+    per_user, clients, asked = 512 * 1024, 4, 100
+    async with running_server(
+        tmp_path, demo_words=3, send_queue_bytes=256 * 1024, reply_bytes_per_user=per_user
+    ) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            ack = await send_message(alice, "z" * 60_000)  # get_chat answers ~60 KB each
+            await alice.stream(ack.reply_id)
+            replies = srv.server.user_replies("alice")
+            assert replies is not None
+            ask = encode(GetChat(request_id="size", chat_id=ack.chat_id)).decode()
+            slow = [await RawClient.open(srv.url, srv.token(), receive_buffer=4096) for _ in range(clients)]
+            slow[0].send_text(ask)
+            first: list = []
+            while not first:  # one answer may take several reads
+                first = await asyncio.wait_for(slow[0].read_frames(), TIMEOUT)
+            reply_size = len(first[0].data)
+            for client in slow:
+                for _ in range(asked):
+                    client.send_text(ask)
+                await client.writer.drain()
+            for _ in range(int(TIMEOUT / 0.01)):  # the readers are held: the user's replies are over the bound
+                if replies.over:
+                    break
+                await asyncio.sleep(0.01)
+            assert replies.over
+            # Another user is served meanwhile.
+            await bob.send(Ping(ts=7))
+            assert await bob.expect(Pong) == Pong(ts=7)
+
+            # The slow clients read at last: every answer comes, none is cut off.
+            async def read_all(client: RawClient) -> int:
+                results = 0
+                while results < asked:
+                    frames = await asyncio.wait_for(client.read_frames(), TIMEOUT)
+                    assert RawClient.close_code(frames) is None
+                    results += sum(1 for frame in frames if b'"type":"result"' in frame.data)
+                return results
+
+            assert await asyncio.gather(*(read_all(client) for client in slow)) == [asked] * clients
+            # The user's other connections are served again once the bytes drained.
+            await alice.send(Ping(ts=8))
+            assert await alice.expect(Pong) == Pong(ts=8)
+            for client in slow:
+                client.close()
+    assert per_user < replies.peak <= per_user + clients * reply_size
