@@ -126,6 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
         "that user's frames until some are read (env MFU_REPLY_BYTES_PER_USER; default 8388608)",
     )
     serve.add_argument(
+        "--answers-per-user",
+        type=int,
+        metavar="N",
+        help="answers one user may have generating at once on this server, across chats; one more is "
+        "sent again by the client when one ends (env MFU_ANSWERS_PER_USER; default 3)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",

@@ -63,7 +63,13 @@ class ChatServer:
         )
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
-        self.generations = Generations(self.store, self.hub, self.provider, max_answer_chars=config.max_answer_chars)
+        self.generations = Generations(
+            self.store,
+            self.hub,
+            self.provider,
+            max_answer_chars=config.max_answer_chars,
+            answers_per_user=config.answers_per_user,
+        )
         self.hub.on_cancel = self.generations.cancel_requested
         self.hub.on_link_lost = self._link_lost
         self.handlers = Handlers(

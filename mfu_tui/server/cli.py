@@ -92,6 +92,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("max_answer_chars", "max_answer_chars"),
         ("connections_per_user", "connections_per_user"),
         ("reply_bytes_per_user", "reply_bytes_per_user"),
+        ("answers_per_user", "answers_per_user"),
     ):
         value = getattr(args, flag, None)
         if value is not None:

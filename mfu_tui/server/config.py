@@ -111,6 +111,10 @@ class ServerConfig:
     connections_per_user: int = 20
     """Open WebSocket connections one user may hold on this node; one more is refused with HTTP 429."""
 
+    answers_per_user: int = 3
+    """Answers one user may have generating at once on this node, across chats (``--answers-per-user``,
+    ``MFU_ANSWERS_PER_USER``); one more ``message`` gets ``rate_limited`` (the client sends it again later)."""
+
     messages_per_minute: float = 60.0
     """Sustained rate of messages and edits per user."""
 
@@ -143,6 +147,8 @@ class ServerConfig:
             raise ConfigError("--max-answer-chars must be at least 1")
         if self.connections_per_user < 1:
             raise ConfigError("--connections-per-user must be at least 1")
+        if self.answers_per_user < 1:
+            raise ConfigError("--answers-per-user must be at least 1")
         if self.reply_bytes_per_user < 1:
             raise ConfigError("--reply-bytes-per-user must be at least 1")
         if self.provider not in ("demo", "openai"):
@@ -194,6 +200,7 @@ class EnvSettings(TypedDict, total=False):
     api_port: int
     cors_origins: tuple[str, ...]
     reply_bytes_per_user: int
+    answers_per_user: int
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -223,6 +230,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["api_port"] = _number(environ, "MFU_API_PORT", int)
     if environ.get("MFU_REPLY_BYTES_PER_USER"):
         values["reply_bytes_per_user"] = _number(environ, "MFU_REPLY_BYTES_PER_USER", int)
+    if environ.get("MFU_ANSWERS_PER_USER"):
+        values["answers_per_user"] = _number(environ, "MFU_ANSWERS_PER_USER", int)
     if environ.get("MFU_CORS_ORIGINS"):
         values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
     return values

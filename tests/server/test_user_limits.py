@@ -14,11 +14,25 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from mfu_tui.protocol import Complete, EditMessage, Error, GetChat, ListModels, Ping, Pong, Result, encode
+from mfu_tui.protocol import (
+    Ack,
+    Cancel,
+    Cancelled,
+    Complete,
+    EditMessage,
+    Error,
+    GetChat,
+    ListModels,
+    Message,
+    Ping,
+    Pong,
+    Result,
+    encode,
+)
 from tests.server.fake_openai import FakeOpenAI
-from tests.server.peer import TIMEOUT, peer
+from tests.server.peer import TIMEOUT, new_id, peer
 from tests.server.rawclient import RawClient
-from tests.server.test_generation import get_chat, send_message
+from tests.server.test_generation import SLOW, get_chat, send_message
 from tests.support.server import ServerProcess, running_server
 
 
@@ -206,3 +220,34 @@ async def test_replies_waiting_across_a_users_connections_are_bounded_and_others
             for client in slow:
                 client.close()
     assert per_user < replies.peak <= per_user + clients * reply_size
+
+
+async def test_answers_past_the_users_bound_are_refused_as_rate_limited_until_one_ends(tmp_path):
+    async with running_server(tmp_path, answers_per_user=1, **SLOW) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            first = await send_message(alice, "first")
+            await alice.send(Cancel(chat_id=first.chat_id))
+            await alice.expect(Cancelled, message_id=first.reply_id)
+            running = await send_message(alice, "second")
+            again = EditMessage(
+                chat_id=first.chat_id,
+                message_id=first.message_id,
+                content="again",
+                regenerate=True,
+                client_edit_id="e1",
+            )
+            await alice.send(again)
+            edit_refused = await alice.expect(Error)
+            third = Message(chat_id=None, content="third", client_message_id=new_id())
+            await alice.send(third)
+            message_refused = await alice.expect(Error)
+            other_user = await send_message(bob, "bob's own")  # per user: Bob's answer starts
+            await alice.send(Cancel(chat_id=running.chat_id))
+            await alice.expect(Cancelled, message_id=running.reply_id)
+            await alice.send(third)  # what the client does: the same message, once an answer ended
+            await alice.expect(Ack, client_message_id=third.client_message_id)
+    assert (edit_refused.code, edit_refused.client_edit_id) == ("rate_limited", "e1")
+    assert edit_refused.message == "you have 1 answer running: try again when one of them ends"
+    assert (message_refused.code, message_refused.client_message_id) == ("rate_limited", third.client_message_id)
+    assert message_refused.message == "you have 1 answer running: this one starts when one of them ends"
+    assert other_user.reply_id
