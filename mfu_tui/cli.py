@@ -133,6 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         "sent again by the client when one ends (env MFU_ANSWERS_PER_USER; default 3)",
     )
     serve.add_argument(
+        "--storage-per-user",
+        type=float,
+        metavar="MIB",
+        help="MiB of text one user's chats may hold; past it new messages and edits are refused until "
+        "chats are deleted, 0 for no quota (env MFU_STORAGE_PER_USER; default 200)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",

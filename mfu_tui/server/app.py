@@ -79,6 +79,7 @@ class ChatServer:
             self.provider,
             RateLimiter(config.messages_per_minute, config.message_burst),
             config.replay_window,
+            storage_quota=config.storage_quota,
         )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()

@@ -93,6 +93,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("connections_per_user", "connections_per_user"),
         ("reply_bytes_per_user", "reply_bytes_per_user"),
         ("answers_per_user", "answers_per_user"),
+        ("storage_per_user", "storage_per_user_mib"),
     ):
         value = getattr(args, flag, None)
         if value is not None:

@@ -115,6 +115,10 @@ class ServerConfig:
     """Answers one user may have generating at once on this node, across chats (``--answers-per-user``,
     ``MFU_ANSWERS_PER_USER``); one more ``message`` gets ``rate_limited`` (the client sends it again later)."""
 
+    storage_per_user_mib: float = 200.0
+    """MiB of text one user's chats may hold before new messages and edits are refused with
+    ``quota_exceeded`` (``--storage-per-user``, ``MFU_STORAGE_PER_USER``); 0: no quota."""
+
     messages_per_minute: float = 60.0
     """Sustained rate of messages and edits per user."""
 
@@ -149,6 +153,8 @@ class ServerConfig:
             raise ConfigError("--connections-per-user must be at least 1")
         if self.answers_per_user < 1:
             raise ConfigError("--answers-per-user must be at least 1")
+        if self.storage_per_user_mib < 0:
+            raise ConfigError("--storage-per-user must not be negative (0: no quota)")
         if self.reply_bytes_per_user < 1:
             raise ConfigError("--reply-bytes-per-user must be at least 1")
         if self.provider not in ("demo", "openai"):
@@ -162,6 +168,11 @@ class ServerConfig:
             if not _ORIGIN.fullmatch(origin):
                 # A browser sends exactly scheme://host[:port]; anything else would silently never match.
                 raise ConfigError(f"a CORS origin is scheme://host[:port] with no path, got {origin!r}")
+
+    @property
+    def storage_quota(self) -> int | None:
+        """Bytes of text one user may store, or None for no quota."""
+        return int(self.storage_per_user_mib * 1024 * 1024) or None
 
     def database(self) -> Path | str:
         """The SQLite file (resolving the default location), or the PostgreSQL URL as given."""
@@ -201,6 +212,7 @@ class EnvSettings(TypedDict, total=False):
     cors_origins: tuple[str, ...]
     reply_bytes_per_user: int
     answers_per_user: int
+    storage_per_user_mib: float
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -232,6 +244,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["reply_bytes_per_user"] = _number(environ, "MFU_REPLY_BYTES_PER_USER", int)
     if environ.get("MFU_ANSWERS_PER_USER"):
         values["answers_per_user"] = _number(environ, "MFU_ANSWERS_PER_USER", int)
+    if environ.get("MFU_STORAGE_PER_USER"):
+        values["storage_per_user_mib"] = _number(environ, "MFU_STORAGE_PER_USER", float)
     if environ.get("MFU_CORS_ORIGINS"):
         values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
     return values

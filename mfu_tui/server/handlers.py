@@ -102,6 +102,8 @@ class Handlers:
         provider: Provider,
         limiter: RateLimiter,
         replay_window: float,
+        *,
+        storage_quota: int | None = None,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -110,6 +112,8 @@ class Handlers:
         self.catalog = ModelCatalog(provider)
         self._limiter = limiter
         self._replay_window = replay_window
+        #: Bytes of text one user may store (None: no quota).
+        self._storage_quota = storage_quota
         self._table: dict[type, Callable[[Sender, Any], Awaitable[None]]] = {
             Ping: self.ping,
             Message: self.message,
@@ -181,6 +185,7 @@ class Handlers:
             if known is not None:
                 sender.reply(_ack(client_message_id, known))
                 return
+            await self._check_quota(user, chat_id=chat_id)
             # Before the rate limit: the client sends a message refused for this again
             # later, and waiting for an answer to end must not spend its budget.
             slot = self._generations.take_slot(user)
@@ -228,6 +233,23 @@ class Handlers:
     def _rate_limited(self, user: str, **where: Any) -> FrameError:
         wait = max(1, math.ceil(self._limiter.retry_after(user)))
         return FrameError(ErrorCode.RATE_LIMITED, f"too many messages: try again in {wait} s", **where)
+
+    async def _check_quota(self, user: str, **where: Any) -> None:
+        """Refuse what would store more text once the user's chats hold their quota.
+
+        Raises:
+            FrameError: ``quota_exceeded``, final (the client does not send it again).
+        """
+        if self._storage_quota is None:
+            return
+        stored = await self._store.stored_bytes(user)
+        if stored >= self._storage_quota:
+            raise FrameError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"storage quota reached: your chats hold {_size(stored)} of the {_size(self._storage_quota)} "
+                "allowed; delete old chats to make room",
+                **where,
+            )
 
     def _too_many_answers(self, what_now: str, **where: Any) -> FrameError:
         # rate_limited: the client keeps the message and sends it again later.
@@ -363,6 +385,7 @@ class Handlers:
         edit = None
         slot = False
         try:
+            await self._check_quota(user, **where)
             if frame.regenerate:
                 slot = self._generations.take_slot(user)
                 if not slot:
@@ -484,6 +507,15 @@ class Handlers:
         except ProviderError as error:
             raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
         sender.reply(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
+
+
+def _size(size: int) -> str:
+    """``size`` bytes in words: ``200.0 MiB``, ``1.5 KiB``, ``12 bytes``."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size} bytes"
 
 
 def _ack(client_message_id: str, exchange: Exchange) -> bytes:

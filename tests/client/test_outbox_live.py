@@ -221,3 +221,18 @@ async def test_a_message_past_the_users_running_answers_is_kept_and_sent_when_on
     assert [detail.messages[0].content for detail in details] == [f"question {n}" for n in range(4)]
     assert all(detail.messages[1].status == "complete" for detail in details)
     assert len(client.outbox) == 0 and len(fake.requests) == 4
+
+
+async def test_a_message_past_the_storage_quota_is_reported_and_dropped_not_retried(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=3, storage_per_user_mib=1000 / (1024 * 1024)) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        first = await client.send_message(None, "x" * 1000)
+        await events.wait_for(lambda: acked(events, first) and answered(events, 1))
+        refused = await client.send_message(None, "one too many")
+        await events.wait_for(lambda: events.errors)
+        chats = await client.list_chats()
+    [error] = events.errors
+    assert (error.code, error.client_message_id) == ("quota_exceeded", refused)
+    assert error.message.startswith("storage quota reached") and error.message.endswith("delete old chats to make room")
+    assert len(client.outbox) == 0 and len(chats.chats) == 1

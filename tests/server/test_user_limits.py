@@ -19,6 +19,7 @@ from mfu_tui.protocol import (
     Cancel,
     Cancelled,
     Complete,
+    DeleteChat,
     EditMessage,
     Error,
     GetChat,
@@ -251,3 +252,31 @@ async def test_answers_past_the_users_bound_are_refused_as_rate_limited_until_on
     assert (message_refused.code, message_refused.client_message_id) == ("rate_limited", third.client_message_id)
     assert message_refused.message == "you have 1 answer running: this one starts when one of them ends"
     assert other_user.reply_id
+
+
+async def test_past_the_storage_quota_messages_and_edits_are_refused_until_chats_are_deleted(tmp_path):
+    quota = 2000
+    async with running_server(tmp_path, demo_words=3, storage_per_user_mib=quota / (1024 * 1024)) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            first = await send_message(alice, "x" * 2100)  # under the quota when it starts: accepted
+            await alice.stream(first.reply_id)
+            stored = await srv.server.store.stored_bytes("alice")
+            second = Message(chat_id=first.chat_id, content="one more", client_message_id=new_id())
+            await alice.send(second)
+            message_refused = await alice.expect(Error)
+            edit = EditMessage(chat_id=first.chat_id, message_id=first.message_id, content="y", client_edit_id="e1")
+            await alice.send(edit)
+            edit_refused = await alice.expect(Error)
+            again = await send_message(alice, "x" * 2100, client_message_id=first.client_message_id)  # a retry
+            await send_message(bob, "bob has room")
+            await alice.send(DeleteChat(request_id="r1", chat_id=first.chat_id))
+            await alice.expect(Result, request_id="r1")
+            after_delete = await send_message(alice, "room again")
+    assert stored >= quota
+    assert (message_refused.code, message_refused.client_message_id) == ("quota_exceeded", second.client_message_id)
+    assert message_refused.message == (
+        f"storage quota reached: your chats hold {stored / 1024:.1f} KiB of the 2.0 KiB allowed; "
+        "delete old chats to make room"
+    )
+    assert (edit_refused.code, edit_refused.client_edit_id) == ("quota_exceeded", "e1")
+    assert again == first and after_delete.chat_id != first.chat_id
