@@ -140,6 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
         "chats are deleted, 0 for no quota (env MFU_STORAGE_PER_USER; default 200)",
     )
     serve.add_argument(
+        "--handshake-timeout",
+        type=float,
+        metavar="S",
+        help="seconds a new connection has to finish its opening handshake (env MFU_HANDSHAKE_TIMEOUT; default 5)",
+    )
+    serve.add_argument(
+        "--max-handshakes",
+        type=int,
+        metavar="N",
+        help="connections in their opening handshake at once; past it the oldest is dropped "
+        "(env MFU_MAX_HANDSHAKES; default 200)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",

@@ -26,10 +26,11 @@ from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, en
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
-from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, UserReplies
+from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub, LocalHub
+from mfu_tui.server.logs import AcceptErrorLog
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
@@ -87,7 +88,11 @@ class ChatServer:
         self._per_user: collections.Counter[str] = collections.Counter()
         #: Reply bytes waiting across each connected user's connections, held to ``reply_bytes_per_user``.
         self._replies: dict[str, UserReplies] = {}
+        #: Connections in their opening handshake, held to ``max_handshakes``.
+        self.pending_handshakes = PendingHandshakes(config.max_handshakes)
         self._server: Server | None = None
+        #: The loop's exception handler while listening (``start`` to ``stop``).
+        self._accept_errors: AcceptErrorLog | None = None
         self._background: list[asyncio.Task[None]] = []
         self.port: int = config.port
         self._rest = (
@@ -143,6 +148,8 @@ class ChatServer:
                 raise
             log.info("REST API listening on port %d", self.api_port)
         loop = asyncio.get_running_loop()
+        self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
+        loop.set_exception_handler(self._accept_errors)
         self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
         log.info("listening on %s as node %s", self.url, self.node_id)
 
@@ -159,6 +166,8 @@ class ChatServer:
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
             close_timeout=self.config.close_timeout,
+            # Unauthenticated peers cost a socket and a task each until this: keep it short.
+            open_timeout=self.config.handshake_timeout,
             # Compression costs memory per connection and CPU per frame; chunks are small.
             compression=None,
             logger=redacting_logger("websockets.server"),
@@ -166,9 +175,10 @@ class ChatServer:
         )
 
     def _bounded_websocket(self) -> type[BoundedWebSocket]:
-        """websockets' connection class, with this server's bound on unsent bytes."""
+        """websockets' connection class, with this server's bounds on unsent bytes and handshakes."""
         limit = self.config.send_queue_bytes + TRANSPORT_SLACK
-        return type("BoundedWebSocket", (BoundedWebSocket,), {"transport_limit": limit})
+        settings = {"transport_limit": limit, "pending_handshakes": self.pending_handshakes}
+        return type("BoundedWebSocket", (BoundedWebSocket,), settings)
 
     async def stop(self) -> None:
         """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""
@@ -192,6 +202,9 @@ class ChatServer:
         await self.store.close()
         await self.hub.stop()  # after the generations: their end frames reach the other nodes
         await self.provider.aclose()
+        if self._accept_errors is not None:
+            asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)
+            self._accept_errors = None
         log.info("stopped")
 
     def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:

@@ -95,6 +95,14 @@ class ServerConfig:
     close_timeout: float = 5.0
     """Seconds to wait for the peer's close frame before dropping the TCP connection."""
 
+    handshake_timeout: float = 5.0
+    """Seconds a new connection has to finish its opening handshake (``--handshake-timeout``,
+    ``MFU_HANDSHAKE_TIMEOUT``); then it is dropped."""
+
+    max_handshakes: int = 200
+    """Connections that may be in their opening handshake at once (``--max-handshakes``,
+    ``MFU_MAX_HANDSHAKES``); past it the oldest of them is dropped."""
+
     max_frame_bytes: int = 1024 * 1024
     """Largest inbound frame (the codec's ``MAX_MESSAGE_FRAME_BYTES``); a bigger one closes with 1009."""
 
@@ -151,6 +159,10 @@ class ServerConfig:
             raise ConfigError("--max-answer-chars must be at least 1")
         if self.connections_per_user < 1:
             raise ConfigError("--connections-per-user must be at least 1")
+        if self.handshake_timeout <= 0:
+            raise ConfigError("--handshake-timeout must be a positive number of seconds")
+        if self.max_handshakes < 1:
+            raise ConfigError("--max-handshakes must be at least 1")
         if self.answers_per_user < 1:
             raise ConfigError("--answers-per-user must be at least 1")
         if self.storage_per_user_mib < 0:
@@ -213,6 +225,8 @@ class EnvSettings(TypedDict, total=False):
     reply_bytes_per_user: int
     answers_per_user: int
     storage_per_user_mib: float
+    handshake_timeout: float
+    max_handshakes: int
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -246,6 +260,10 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["answers_per_user"] = _number(environ, "MFU_ANSWERS_PER_USER", int)
     if environ.get("MFU_STORAGE_PER_USER"):
         values["storage_per_user_mib"] = _number(environ, "MFU_STORAGE_PER_USER", float)
+    if environ.get("MFU_HANDSHAKE_TIMEOUT"):
+        values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
+    if environ.get("MFU_MAX_HANDSHAKES"):
+        values["max_handshakes"] = _number(environ, "MFU_MAX_HANDSHAKES", int)
     if environ.get("MFU_CORS_ORIGINS"):
         values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
     return values

@@ -33,6 +33,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -62,18 +63,75 @@ NOTICE_TIMEOUT = 2.0
 TRANSPORT_SLACK = MAX_SERVER_FRAME_BYTES
 
 
+class PendingHandshakes:
+    """The connections still in their opening handshake: at most ``limit``, the oldest dropped past it.
+
+    Each costs a socket and a task until its handshake ends or times out
+    (``handshake_timeout``). Dropping the oldest rather than refusing the
+    newest is what keeps the door open: a peer that opens connections and
+    never finishes their requests (slowloris) only pushes out its own older
+    ones, while a real client, done in one round trip, gets through.
+
+    Args:
+        limit: The most connections in their handshake at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: In arrival order (dicts keep it): the first is the oldest.
+        self._pending: dict[BoundedWebSocket, None] = {}
+        #: Connections dropped to make room (for stats and tests).
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def begin(self, connection: BoundedWebSocket) -> None:
+        if len(self._pending) >= self.limit:
+            oldest = next(iter(self._pending))
+            self.end(oldest)
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:  # a flood would log a line per connection
+                log.warning(
+                    "%d connection(s) dropped: more than %d opening handshakes at once", self.dropped, self.limit
+                )
+            oldest.transport.abort()
+        self._pending[connection] = None
+
+    def end(self, connection: BoundedWebSocket) -> None:
+        self._pending.pop(connection, None)
+
+
 class BoundedWebSocket(ServerConnection):
-    """websockets' server connection, with a bound on the bytes waiting in its transport.
+    """websockets' server connection, with bounds on its transport and on handshakes in progress.
 
     Our own frames wait in ``Connection``'s bounded queue, and its writer waits
     for the transport to drain. But websockets answers each ping with a pong
     written straight to the transport: a client that sends pings and never
     reads would make it grow without end (0.5 to 0.9 GiB were seen). Past
     ``send_queue_bytes`` plus one frame the TCP connection is dropped.
+
+    Until its opening handshake ends, the connection counts in ``pending_handshakes``.
     """
 
     #: Set by the server from its configuration (``send_queue_bytes`` + ``TRANSPORT_SLACK``).
     transport_limit = 0
+    #: Set by the server: its connections in their opening handshake.
+    pending_handshakes: PendingHandshakes
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.pending_handshakes.begin(self)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().handshake(*args, **kwargs)
+        finally:  # done, refused, failed or timed out (``open_timeout`` cancels it)
+            self.pending_handshakes.end(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pending_handshakes.end(self)
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)

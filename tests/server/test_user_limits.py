@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import resource
 import socket
 from pathlib import Path
@@ -280,3 +281,60 @@ async def test_past_the_storage_quota_messages_and_edits_are_refused_until_chats
     )
     assert (edit_refused.code, edit_refused.client_edit_id) == ("quota_exceeded", "e1")
     assert again == first and after_delete.chat_id != first.chat_id
+
+
+async def dropped(reader: asyncio.StreamReader) -> bool:
+    """Wait until the server drops the connection (having sent nothing); True."""
+    try:
+        return await reader.read() == b""
+    except ConnectionResetError:  # dropped with our request unread
+        return True
+
+
+async def test_half_sent_upgrades_cannot_keep_new_users_out_and_are_dropped_after_the_timeout(tmp_path):
+    bound, opened = 20, 60
+    async with running_server(tmp_path, max_handshakes=bound, handshake_timeout=1.0) as srv:
+        pending = srv.server.pending_handshakes
+        slowloris = []
+        for _ in range(opened):  # a request line and one header, never the end of the request
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+            writer.write(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slowloris.append((reader, writer))
+        for _ in range(int(TIMEOUT / 0.01)):  # until the server accepted them all
+            if pending.dropped + len(pending) == opened:
+                break
+            await asyncio.sleep(0.01)
+        held = len(pending)
+        async with peer(srv.url, srv.token()) as alice:  # a real user still gets in, and an answer
+            await alice.send(Ping(ts=1))
+            assert await alice.expect(Pong) == Pong(ts=1)
+        # Every half-sent upgrade ends: the oldest at once, the others after the timeout.
+        ends = await asyncio.gather(*(asyncio.wait_for(dropped(reader), TIMEOUT) for reader, _ in slowloris))
+        for _, writer in slowloris:
+            writer.close()
+    assert held == bound and pending.dropped == opened - bound + 1  # the user's connection made room too
+    assert ends == [True] * opened and len(pending) == 0
+
+
+async def test_accept_failures_out_of_open_files_are_logged_once_a_second_with_a_count(tmp_path: Path):
+    server = ServerProcess(tmp_path, preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    server.start()
+    try:
+        # More connections than the server has descriptors for: accept() fails until some close.
+        flood = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(100)]
+        for _ in range(int(TIMEOUT / 0.05)):  # two lines: the second says how many failures it held back
+            if server.stderr.count("cannot accept connections") >= 2:
+                break
+            await asyncio.sleep(0.05)
+        for sock in flood:
+            sock.close()
+        async with peer(server.url, server.token()) as alice:  # descriptors free again: accepted as before
+            await alice.send(Ping(ts=1))
+            assert await alice.expect(Pong) == Pong(ts=1)
+    finally:
+        server.kill()
+    lines = [line for line in server.stderr.splitlines() if "cannot accept connections" in line]
+    held_back = [int(re.search(r"\((\d+) more such failures", line)[1]) for line in lines]  # type: ignore[index]
+    assert len(lines) >= 2 and "[Errno 24] Too many open files" in lines[0]
+    assert sum(held_back) > 0  # the failures asyncio would have logged one by one, with a traceback each
+    assert "Traceback" not in server.stderr and "out of system resource" not in server.stderr
