@@ -126,6 +126,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="open connections one user may hold on this server; one more gets HTTP 429 (default 20)",
     )
     serve.add_argument(
+        "--reply-bytes-per-user",
+        type=int,
+        metavar="BYTES",
+        help="bytes of replies waiting across one user's connections after which the server stops reading "
+        "that user's frames until some are read (env MFU_REPLY_BYTES_PER_USER; default 8388608)",
+    )
+    serve.add_argument(
+        "--answers-per-user",
+        type=int,
+        metavar="N",
+        help="answers one user may have generating at once on this server, across chats; one more is "
+        "sent again by the client when one ends (env MFU_ANSWERS_PER_USER; default 3)",
+    )
+    serve.add_argument(
+        "--storage-per-user",
+        type=float,
+        metavar="MIB",
+        help="MiB of text one user's chats may hold; past it new messages and edits are refused until "
+        "chats are deleted, 0 for no quota (env MFU_STORAGE_PER_USER; default 200)",
+    )
+    serve.add_argument(
+        "--handshake-timeout",
+        type=float,
+        metavar="S",
+        help="seconds a new connection has to finish its opening handshake (env MFU_HANDSHAKE_TIMEOUT; default 5)",
+    )
+    serve.add_argument(
+        "--max-handshakes",
+        type=int,
+        metavar="N",
+        help="connections in their opening handshake at once; past it the oldest is dropped "
+        "(env MFU_MAX_HANDSHAKES; default 200)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",

@@ -92,7 +92,7 @@ _T = TypeVar("_T")
 
 #: Codes of an ``error`` answering a ``message`` that will never be accepted:
 #: the message leaves the outbox and the UI is told.
-_REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized"}
+_REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized", "quota_exceeded"}
 #: Seconds before a message refused with ``conflict`` or ``rate_limited`` is tried again
 #: (a conflict also clears as soon as the running answer in that chat ends).
 _RETRY_REFUSED_AFTER = {"conflict": 2.0, "rate_limited": 10.0}

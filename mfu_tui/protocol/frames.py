@@ -50,6 +50,7 @@ class ErrorCode(str, enum.Enum):
     CONFLICT = "conflict"
     RATE_LIMITED = "rate_limited"
     TOO_LARGE = "too_large"
+    QUOTA_EXCEEDED = "quota_exceeded"
     PROVIDER_ERROR = "provider_error"
     INTERNAL = "internal"
 

@@ -26,10 +26,11 @@ from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, en
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
-from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection
+from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub, LocalHub
+from mfu_tui.server.logs import AcceptErrorLog
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
@@ -63,7 +64,13 @@ class ChatServer:
         )
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
-        self.generations = Generations(self.store, self.hub, self.provider, max_answer_chars=config.max_answer_chars)
+        self.generations = Generations(
+            self.store,
+            self.hub,
+            self.provider,
+            max_answer_chars=config.max_answer_chars,
+            answers_per_user=config.answers_per_user,
+        )
         self.hub.on_cancel = self.generations.cancel_requested
         self.hub.on_link_lost = self._link_lost
         self.handlers = Handlers(
@@ -73,12 +80,19 @@ class ChatServer:
             self.provider,
             RateLimiter(config.messages_per_minute, config.message_burst),
             config.replay_window,
+            storage_quota=config.storage_quota,
         )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()
         #: Open connections by user, held to ``connections_per_user``.
         self._per_user: collections.Counter[str] = collections.Counter()
+        #: Reply bytes waiting across each connected user's connections, held to ``reply_bytes_per_user``.
+        self._replies: dict[str, UserReplies] = {}
+        #: Connections in their opening handshake, held to ``max_handshakes``.
+        self.pending_handshakes = PendingHandshakes(config.max_handshakes)
         self._server: Server | None = None
+        #: The loop's exception handler while listening (``start`` to ``stop``).
+        self._accept_errors: AcceptErrorLog | None = None
         self._background: list[asyncio.Task[None]] = []
         self.port: int = config.port
         self._rest = (
@@ -134,6 +148,8 @@ class ChatServer:
                 raise
             log.info("REST API listening on port %d", self.api_port)
         loop = asyncio.get_running_loop()
+        self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
+        loop.set_exception_handler(self._accept_errors)
         self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
         log.info("listening on %s as node %s", self.url, self.node_id)
 
@@ -150,6 +166,8 @@ class ChatServer:
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
             close_timeout=self.config.close_timeout,
+            # Unauthenticated peers cost a socket and a task each until this: keep it short.
+            open_timeout=self.config.handshake_timeout,
             # Compression costs memory per connection and CPU per frame; chunks are small.
             compression=None,
             logger=redacting_logger("websockets.server"),
@@ -157,9 +175,10 @@ class ChatServer:
         )
 
     def _bounded_websocket(self) -> type[BoundedWebSocket]:
-        """websockets' connection class, with this server's bound on unsent bytes."""
+        """websockets' connection class, with this server's bounds on unsent bytes and handshakes."""
         limit = self.config.send_queue_bytes + TRANSPORT_SLACK
-        return type("BoundedWebSocket", (BoundedWebSocket,), {"transport_limit": limit})
+        settings = {"transport_limit": limit, "pending_handshakes": self.pending_handshakes}
+        return type("BoundedWebSocket", (BoundedWebSocket,), settings)
 
     async def stop(self) -> None:
         """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""
@@ -183,6 +202,9 @@ class ChatServer:
         await self.store.close()
         await self.hub.stop()  # after the generations: their end frames reach the other nodes
         await self.provider.aclose()
+        if self._accept_errors is not None:
+            asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)
+            self._accept_errors = None
         log.info("stopped")
 
     def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
@@ -224,17 +246,23 @@ class ChatServer:
         # Counted here, where the connection is certain to end through ``finally``;
         # the check at the door answers 429 but lets simultaneous handshakes through.
         self._per_user[identity.user] += 1
+        replies = self._replies.setdefault(identity.user, UserReplies(self.config.reply_bytes_per_user))
         try:
             if self._per_user[identity.user] > self.config.connections_per_user:
                 await websocket.close(CloseCode.TRY_AGAIN_LATER, self._too_many(identity.user).strip()[:120])
                 return
-            await self._serve(websocket, identity)
+            await self._serve(websocket, identity, replies)
         finally:
             self._per_user[identity.user] -= 1
             if not self._per_user[identity.user]:
                 del self._per_user[identity.user]
+                del self._replies[identity.user]
 
-    async def _serve(self, websocket: ServerConnection, identity: Identity) -> None:
+    def user_replies(self, user: str) -> UserReplies | None:
+        """The reply bytes waiting across ``user``'s connections (None: not connected), for stats and tests."""
+        return self._replies.get(user)
+
+    async def _serve(self, websocket: ServerConnection, identity: Identity, replies: UserReplies) -> None:
         connection = Connection(
             websocket,
             identity,
@@ -242,6 +270,7 @@ class ChatServer:
             self.hub,
             send_queue_bytes=self.config.send_queue_bytes,
             token_leeway=self.config.token_leeway,
+            replies=replies,
         )
         self.connections.add(connection)
         log.info("%s connected (%d connections)", identity.user, len(self.connections))

@@ -91,6 +91,11 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("api_port", "api_port"),
         ("max_answer_chars", "max_answer_chars"),
         ("connections_per_user", "connections_per_user"),
+        ("reply_bytes_per_user", "reply_bytes_per_user"),
+        ("answers_per_user", "answers_per_user"),
+        ("storage_per_user", "storage_per_user_mib"),
+        ("handshake_timeout", "handshake_timeout"),
+        ("max_handshakes", "max_handshakes"),
     ):
         value = getattr(args, flag, None)
         if value is not None:

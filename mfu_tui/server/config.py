@@ -97,17 +97,37 @@ class ServerConfig:
     close_timeout: float = 5.0
     """Seconds to wait for the peer's close frame before dropping the TCP connection."""
 
+    handshake_timeout: float = 5.0
+    """Seconds a new connection has to finish its opening handshake (``--handshake-timeout``,
+    ``MFU_HANDSHAKE_TIMEOUT``); then it is dropped."""
+
+    max_handshakes: int = 200
+    """Connections that may be in their opening handshake at once (``--max-handshakes``,
+    ``MFU_MAX_HANDSHAKES``); past it the oldest of them is dropped."""
+
     max_frame_bytes: int = 1024 * 1024
     """Largest inbound frame (the codec's ``MAX_MESSAGE_FRAME_BYTES``); a bigger one closes with 1009."""
 
     send_queue_bytes: int = 1024 * 1024
     """Bytes a connection may have waiting to be sent before it is closed with 4000."""
 
+    reply_bytes_per_user: int = 8 * 1024 * 1024
+    """Bytes of replies waiting to be written across one user's connections on this node
+    (``--reply-bytes-per-user``, ``MFU_REPLY_BYTES_PER_USER``); past it the user's frames wait to be read."""
+
     max_answer_chars: int = 1_000_000
     """Characters after which an answer ends with ``finish_reason: "length"`` (``--max-answer-chars``)."""
 
     connections_per_user: int = 20
     """Open WebSocket connections one user may hold on this node; one more is refused with HTTP 429."""
+
+    answers_per_user: int = 3
+    """Answers one user may have generating at once on this node, across chats (``--answers-per-user``,
+    ``MFU_ANSWERS_PER_USER``); one more ``message`` gets ``rate_limited`` (the client sends it again later)."""
+
+    storage_per_user_mib: float = 200.0
+    """MiB of text one user's chats may hold before new messages and edits are refused with
+    ``quota_exceeded`` (``--storage-per-user``, ``MFU_STORAGE_PER_USER``); 0: no quota."""
 
     messages_per_minute: float = 60.0
     """Sustained rate of messages and edits per user."""
@@ -142,6 +162,16 @@ class ServerConfig:
             raise ConfigError(f"--max-answer-chars must be from 1 to {MAX_SENT_MESSAGE_CHARS}")
         if self.connections_per_user < 1:
             raise ConfigError("--connections-per-user must be at least 1")
+        if self.handshake_timeout <= 0:
+            raise ConfigError("--handshake-timeout must be a positive number of seconds")
+        if self.max_handshakes < 1:
+            raise ConfigError("--max-handshakes must be at least 1")
+        if self.answers_per_user < 1:
+            raise ConfigError("--answers-per-user must be at least 1")
+        if self.storage_per_user_mib < 0:
+            raise ConfigError("--storage-per-user must not be negative (0: no quota)")
+        if self.reply_bytes_per_user < 1:
+            raise ConfigError("--reply-bytes-per-user must be at least 1")
         if self.provider not in ("demo", "openai"):
             raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
         if self.api_port is not None:
@@ -153,6 +183,11 @@ class ServerConfig:
             if not _ORIGIN.fullmatch(origin):
                 # A browser sends exactly scheme://host[:port]; anything else would silently never match.
                 raise ConfigError(f"a CORS origin is scheme://host[:port] with no path, got {origin!r}")
+
+    @property
+    def storage_quota(self) -> int | None:
+        """Bytes of text one user may store, or None for no quota."""
+        return int(self.storage_per_user_mib * 1024 * 1024) or None
 
     def database(self) -> Path | str:
         """The SQLite file (resolving the default location), or the PostgreSQL URL as given."""
@@ -190,6 +225,11 @@ class EnvSettings(TypedDict, total=False):
     openai_model: str
     api_port: int
     cors_origins: tuple[str, ...]
+    reply_bytes_per_user: int
+    answers_per_user: int
+    storage_per_user_mib: float
+    handshake_timeout: float
+    max_handshakes: int
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -217,6 +257,16 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["openai_model"] = environ["MFU_OPENAI_MODEL"]
     if environ.get("MFU_API_PORT"):
         values["api_port"] = _number(environ, "MFU_API_PORT", int)
+    if environ.get("MFU_REPLY_BYTES_PER_USER"):
+        values["reply_bytes_per_user"] = _number(environ, "MFU_REPLY_BYTES_PER_USER", int)
+    if environ.get("MFU_ANSWERS_PER_USER"):
+        values["answers_per_user"] = _number(environ, "MFU_ANSWERS_PER_USER", int)
+    if environ.get("MFU_STORAGE_PER_USER"):
+        values["storage_per_user_mib"] = _number(environ, "MFU_STORAGE_PER_USER", float)
+    if environ.get("MFU_HANDSHAKE_TIMEOUT"):
+        values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
+    if environ.get("MFU_MAX_HANDSHAKES"):
+        values["max_handshakes"] = _number(environ, "MFU_MAX_HANDSHAKES", int)
     if environ.get("MFU_CORS_ORIGINS"):
         values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
     return values

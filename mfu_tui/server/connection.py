@@ -16,6 +16,12 @@ kinds of frames go in:
   long replay), or a client could never catch up; instead the reader stops
   reading the client's next frame while the queue is over the limit, so
   the client cannot make the server buffer more than one reply beyond it.
+
+Replies are also counted per user, across all of the user's connections on
+this node (``UserReplies``): 20 connections each one reply over their own
+limit would otherwise hold 20 times as much. A reader also waits while its
+user's total is over ``reply_bytes_per_user``, and goes on as soon as any
+of the user's connections has written enough.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Awaitable
+from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
@@ -56,24 +63,125 @@ NOTICE_TIMEOUT = 2.0
 TRANSPORT_SLACK = MAX_SERVER_FRAME_BYTES
 
 
+class PendingHandshakes:
+    """The connections still in their opening handshake: at most ``limit``, the oldest dropped past it.
+
+    Each costs a socket and a task until its handshake ends or times out
+    (``handshake_timeout``). Dropping the oldest rather than refusing the
+    newest is what keeps the door open: a peer that opens connections and
+    never finishes their requests (slowloris) only pushes out its own older
+    ones, while a real client, done in one round trip, gets through.
+
+    Args:
+        limit: The most connections in their handshake at once.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: In arrival order (dicts keep it): the first is the oldest.
+        self._pending: dict[BoundedWebSocket, None] = {}
+        #: Connections dropped to make room (for stats and tests).
+        self.dropped = 0
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def begin(self, connection: BoundedWebSocket) -> None:
+        if len(self._pending) >= self.limit:
+            oldest = next(iter(self._pending))
+            self.end(oldest)
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:  # a flood would log a line per connection
+                log.warning(
+                    "%d connection(s) dropped: more than %d opening handshakes at once", self.dropped, self.limit
+                )
+            oldest.transport.abort()
+        self._pending[connection] = None
+
+    def end(self, connection: BoundedWebSocket) -> None:
+        self._pending.pop(connection, None)
+
+
 class BoundedWebSocket(ServerConnection):
-    """websockets' server connection, with a bound on the bytes waiting in its transport.
+    """websockets' server connection, with bounds on its transport and on handshakes in progress.
 
     Our own frames wait in ``Connection``'s bounded queue, and its writer waits
     for the transport to drain. But websockets answers each ping with a pong
     written straight to the transport: a client that sends pings and never
     reads would make it grow without end (0.5 to 0.9 GiB were seen). Past
     ``send_queue_bytes`` plus one frame the TCP connection is dropped.
+
+    Until its opening handshake ends, the connection counts in ``pending_handshakes``.
     """
 
     #: Set by the server from its configuration (``send_queue_bytes`` + ``TRANSPORT_SLACK``).
     transport_limit = 0
+    #: Set by the server: its connections in their opening handshake.
+    pending_handshakes: PendingHandshakes
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.pending_handshakes.begin(self)
+
+    async def handshake(self, *args: Any, **kwargs: Any) -> None:
+        try:
+            await super().handshake(*args, **kwargs)
+        finally:  # done, refused, failed or timed out (``open_timeout`` cancels it)
+            self.pending_handshakes.end(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.pending_handshakes.end(self)
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
         if self.transport.get_write_buffer_size() > self.transport_limit:
             log.info("dropping a connection that does not read what it is sent (pongs included)")
             self.transport.abort()
+
+
+class UserReplies:
+    """Bytes of replies waiting to be written across one user's connections on this node.
+
+    Shared by the user's ``Connection`` objects, which add what they queue
+    and remove what they write or drop. When the total crosses ``limit``
+    (either way) each connection is told, so that its reader waits, or
+    reads on.
+
+    Args:
+        limit: The total above which the user's readers wait.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        #: Reply bytes queued and not yet written, over all the user's connections.
+        self.queued = 0
+        #: The most ever queued at once (for stats and tests).
+        self.peak = 0
+        #: The user's open connections (the ones to tell when the total crosses the limit).
+        self.connections: set[Connection] = set()
+
+    @property
+    def over(self) -> bool:
+        """True while the user's readers must wait."""
+        return self.queued > self.limit
+
+    def add(self, size: int) -> None:
+        was_over = self.over
+        self.queued += size
+        self.peak = max(self.peak, self.queued)
+        if self.over and not was_over:
+            self._crossed()
+
+    def remove(self, size: int) -> None:
+        was_over = self.over
+        self.queued -= size
+        if was_over and not self.over:
+            self._crossed()
+
+    def _crossed(self) -> None:
+        for connection in self.connections:
+            connection.update_room()
 
 
 class Connection:
@@ -88,6 +196,7 @@ class Connection:
         *,
         send_queue_bytes: int,
         token_leeway: float,
+        replies: UserReplies,
     ) -> None:
         self.websocket = websocket
         self.user = identity.user
@@ -100,10 +209,16 @@ class Connection:
         self._queue: collections.deque[tuple[bytes, bool]] = collections.deque()
         self._queued_bytes = 0
         self._pushed_bytes = 0
+        #: Replies queued here, counted in ``replies`` too (handed back when they go or are dropped).
+        self._reply_bytes = 0
+        self._replies = replies
+        #: False once the writer stopped: nothing will drain the queue any more.
+        self._writing = True
         #: The most bytes ever queued at once (for stats and tests).
         self.peak_queued_bytes = 0
         self._has_output = asyncio.Event()
-        #: Set while the queue is within the limit: the reader may take the next frame.
+        #: Set while the queue and the user's replies are within their limits: the reader
+        #: may take the next frame (see ``update_room``).
         self._room = asyncio.Event()
         self._room.set()
         self._writer: asyncio.Task[None] | None = None
@@ -134,9 +249,28 @@ class Connection:
         self._queue.append((data, pushed))
         self._queued_bytes += len(data)
         self.peak_queued_bytes = max(self.peak_queued_bytes, self._queued_bytes)
-        if self._queued_bytes > self._limit:
-            self._room.clear()
+        if not pushed:
+            self._reply_bytes += len(data)
+            self._replies.add(len(data))
+        self.update_room()
         self._has_output.set()
+
+    def update_room(self) -> None:
+        """Let the reader take the next frame, or make it wait, by both limits.
+
+        A closing connection, or one whose writer stopped, never holds its
+        reader: nothing would ever make room.
+        """
+        within = self._queued_bytes <= self._limit and not self._replies.over
+        if within or self.closing.is_set() or not self._writing:
+            self._room.set()
+        else:
+            self._room.clear()
+
+    def _drop_replies(self) -> None:
+        """Hand the user's budget back the replies that will never be written."""
+        self._replies.remove(self._reply_bytes)
+        self._reply_bytes = 0
 
     def close(self, code: int, reason: str, *, notice: bytes | None = None) -> None:
         """Close with ``code`` (once); queued frames are dropped, ``notice`` is sent first."""
@@ -146,7 +280,8 @@ class Connection:
         self.closing.set()
         self._queue.clear()
         self._queued_bytes = self._pushed_bytes = 0
-        self._room.set()  # the reader must not wait for a writer that is gone
+        self._drop_replies()
+        self.update_room()  # the reader must not wait for a writer that is gone
         if self._writer is not None:
             self._writer.cancel()
         log.info("closing a connection of %s: %d %s", self.user, code, reason)
@@ -167,6 +302,7 @@ class Connection:
         """Serve the connection until it closes; the websockets handler body."""
         loop = asyncio.get_running_loop()
         self._hub.join(self)
+        self._replies.connections.add(self)
         self._writer = loop.create_task(self._write_loop())
         expires_in = self._identity.expires_at + self._leeway - time.time()
         expiry = loop.call_later(max(expires_in, 0), self._expire)
@@ -177,6 +313,7 @@ class Connection:
         finally:
             expiry.cancel()
             self._hub.leave(self)
+            self._replies.connections.discard(self)
             for task in (*self._background, self._writer):
                 task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -184,13 +321,16 @@ class Connection:
             if self._closer is not None:
                 with contextlib.suppress(Exception):
                     await self._closer
+            self._drop_replies()  # what the client left unread when it went
             self.finished.set()
 
     async def _read_loop(self) -> None:
         try:
             async for message in self.websocket:
                 if not self._room.is_set():
-                    await self._room.wait()  # replies are piling up: let the client read them first
+                    # Replies are piling up, here or on the user's other connections:
+                    # let the client read them first.
+                    await self._room.wait()
                 if self.closing.is_set():
                     # Not answered, but read on: our close frame's answer comes after them.
                     continue
@@ -245,10 +385,13 @@ class Connection:
                     self._queued_bytes -= len(data)
                     if pushed:
                         self._pushed_bytes -= len(data)
-                    if self._queued_bytes <= self._limit:
-                        self._room.set()
+                    else:
+                        self._reply_bytes -= len(data)
+                        self._replies.remove(len(data))
+                    self.update_room()
                     await self.websocket.send(data, text=True)
         except ConnectionClosed:
             pass
         finally:
-            self._room.set()  # nothing will drain the queue any more: do not hold the reader
+            self._writing = False
+            self.update_room()  # nothing will drain the queue any more: do not hold the reader

@@ -16,6 +16,7 @@ the upstream request.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 from collections.abc import Callable
@@ -205,13 +206,23 @@ class Generation:
 
 
 class Generations:
-    """The running generations, at most one per chat, and the claims on chats about to run one."""
+    """The running generations, at most one per chat, and the claims on chats about to run one.
 
-    def __init__(self, store: Store, hub: Hub, provider: Provider, *, max_answer_chars: int) -> None:
+    Each user may also have at most ``answers_per_user`` generations running
+    (or about to start) at once on this node: each holds one of the user's
+    slots, taken with ``take_slot`` before it is stored and given back when it ends.
+    """
+
+    def __init__(
+        self, store: Store, hub: Hub, provider: Provider, *, max_answer_chars: int, answers_per_user: int
+    ) -> None:
         self._store = store
         self._hub = hub
         self._provider = provider
         self._max_answer_chars = max_answer_chars
+        self.answers_per_user = answers_per_user
+        #: Slots taken per user: generations running, and those about to start.
+        self._slots: collections.Counter[str] = collections.Counter()
         #: chat id -> (owner, generation or None while only claimed)
         self._chats: dict[str, tuple[str, Generation | None]] = {}
         #: Claimed chats whose generation was cancelled before it started: it stops as it starts.
@@ -238,8 +249,29 @@ class Generations:
         if current is not None and current[1] is None:
             self._forget(chat_id)
 
+    def take_slot(self, user: str) -> bool:
+        """Reserve one of ``user``'s answer slots for a generation about to start; False if all are taken.
+
+        Synchronous, so that simultaneous messages on several connections
+        cannot all pass. ``start`` keeps the slot until the generation ends;
+        a caller that does not start one gives it back with ``free_slot``.
+        """
+        if self._slots[user] >= self.answers_per_user:
+            return False
+        self._slots[user] += 1
+        return True
+
+    def free_slot(self, user: str) -> None:
+        """Give back a slot taken with ``take_slot`` (or held by a generation that ended)."""
+        self._slots[user] -= 1
+        if not self._slots[user]:
+            del self._slots[user]
+
     def start(self, user: str, chat_id: str, message_id: str, model_id: str | None, history: list[Turn]) -> Generation:
-        """Start generating ``message_id`` in ``chat_id`` (claimed by the caller, or brand new)."""
+        """Start generating ``message_id`` in ``chat_id`` (claimed by the caller, or brand new).
+
+        The caller took one of ``user``'s slots (``take_slot``); the generation gives it back as it ends.
+        """
         generation = Generation(
             user=user,
             chat_id=chat_id,
@@ -294,6 +326,7 @@ class Generations:
         await asyncio.gather(*(generation.stop("shutdown") for generation in self.running()))
 
     def _ended(self, generation: Generation) -> None:
+        self.free_slot(generation.user)
         current = self._chats.get(generation.chat_id)
         if current is not None and current[1] is generation:
             self._forget(generation.chat_id)

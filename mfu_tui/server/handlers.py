@@ -102,6 +102,8 @@ class Handlers:
         provider: Provider,
         limiter: RateLimiter,
         replay_window: float,
+        *,
+        storage_quota: int | None = None,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -110,6 +112,8 @@ class Handlers:
         self.catalog = ModelCatalog(provider)
         self._limiter = limiter
         self._replay_window = replay_window
+        #: Bytes of text one user may store (None: no quota).
+        self._storage_quota = storage_quota
         self._table: dict[type, Callable[[Sender, Any], Awaitable[None]]] = {
             Ping: self.ping,
             Message: self.message,
@@ -175,12 +179,18 @@ class Handlers:
                     )
                 sender.reply(_ack(client_message_id, known))
                 return
-        started = False
+        started = slot = False
         try:
             known = await self._store.find_exchange(user, client_message_id)
             if known is not None:
                 sender.reply(_ack(client_message_id, known))
                 return
+            await self._check_quota(user, chat_id=chat_id)
+            # Before the rate limit: the client sends a message refused for this again
+            # later, and waiting for an answer to end must not spend its budget.
+            slot = self._generations.take_slot(user)
+            if not slot:
+                raise self._too_many_answers("this one starts when one of them ends", chat_id=chat_id)
             if not self._limiter.allow(user):
                 raise self._rate_limited(user, chat_id=chat_id)
             try:
@@ -215,12 +225,37 @@ class Handlers:
             self._generations.start(user, chat.id, exchange.reply_id, model_id, exchange.history)
             started = True
         finally:
+            if slot and not started:
+                self._generations.free_slot(user)
             if chat_id is not None and not started:
                 self._generations.release(chat_id)
 
     def _rate_limited(self, user: str, **where: Any) -> FrameError:
         wait = max(1, math.ceil(self._limiter.retry_after(user)))
         return FrameError(ErrorCode.RATE_LIMITED, f"too many messages: try again in {wait} s", **where)
+
+    async def _check_quota(self, user: str, **where: Any) -> None:
+        """Refuse what would store more text once the user's chats hold their quota.
+
+        Raises:
+            FrameError: ``quota_exceeded``, final (the client does not send it again).
+        """
+        if self._storage_quota is None:
+            return
+        stored = await self._store.stored_bytes(user)
+        if stored >= self._storage_quota:
+            raise FrameError(
+                ErrorCode.QUOTA_EXCEEDED,
+                f"storage quota reached: your chats hold {_size(stored)} of the {_size(self._storage_quota)} "
+                "allowed; delete old chats to make room",
+                **where,
+            )
+
+    def _too_many_answers(self, what_now: str, **where: Any) -> FrameError:
+        # rate_limited: the client keeps the message and sends it again later.
+        running = self._generations.answers_per_user
+        answers = "answer" if running == 1 else "answers"
+        return FrameError(ErrorCode.RATE_LIMITED, f"you have {running} {answers} running: {what_now}", **where)
 
     async def cancel(self, sender: Sender, frame: Cancel) -> None:
         generation = self._generations.live(frame.chat_id, sender.user)
@@ -348,7 +383,13 @@ class Handlers:
             if claim == "busy":
                 raise FrameError(ErrorCode.CONFLICT, "an answer is still being generated in this chat", **where)
         edit = None
+        slot = False
         try:
+            await self._check_quota(user, **where)
+            if frame.regenerate:
+                slot = self._generations.take_slot(user)
+                if not slot:
+                    raise self._too_many_answers("try again when one of them ends", **where)
             if not self._limiter.allow(user):  # an edit is stored like a message: the same budget
                 raise self._rate_limited(user, **where)
             edit = await self._store.edit_message(
@@ -359,8 +400,10 @@ class Handlers:
         except ChatBusy as busy:  # generating on another node
             raise FrameError(ErrorCode.CONFLICT, str(busy), **where) from None
         finally:
-            if frame.regenerate and (edit is None or edit.duplicate):
+            if frame.regenerate and (edit is None or edit.duplicate):  # no answer starts
                 self._generations.release(chat_id)
+                if slot:
+                    self._generations.free_slot(user)
         if edit is None:
             raise not_found("message", **where)
         if edit.duplicate:  # the same edit raced in from another connection or node
@@ -469,6 +512,15 @@ class Handlers:
         except ProviderError as error:
             raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
         sender.reply(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
+
+
+def _size(size: int) -> str:
+    """``size`` bytes in words: ``200.0 MiB``, ``1.5 KiB``, ``12 bytes``."""
+    if size >= 1024 * 1024:
+        return f"{size / (1024 * 1024):.1f} MiB"
+    if size >= 1024:
+        return f"{size / 1024:.1f} KiB"
+    return f"{size} bytes"
 
 
 def _ack(client_message_id: str, exchange: Exchange) -> bytes:

@@ -38,6 +38,11 @@ _BY_CODE: dict[str, tuple[str, str, Severity]] = {
         "Shorten it and send again; your text is back in the message box.",
         "error",
     ),
+    "quota_exceeded": (
+        "Storage full",
+        "Delete chats with f8 or in the chat list (ctrl+o), then send again; your text is back in the message box.",
+        "error",
+    ),
     "bad_request": ("Not accepted", "The server did not understand the request. Your text is kept.", "error"),
     "provider_error": (
         "The model failed",

@@ -66,7 +66,7 @@ from mfu_tui.tui.widgets.status_dot import StatusDot
 
 #: Error codes for which the client drops a sent message from its outbox
 #: (others, like ``conflict``, are tried again by the client).
-_DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"}
+_DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized", "quota_exceeded"}
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "load", "more"}

@@ -11,6 +11,7 @@ import pytest
 from mfu_tui.client import ClientError, Status
 from mfu_tui.client.outbox import Outbox
 from mfu_tui.protocol import Ack, Complete
+from tests.server.fake_openai import FakeOpenAI
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 
@@ -198,3 +199,40 @@ async def test_a_message_sent_after_a_crash_cut_the_journal_survives_the_next_cr
         assert [(await client.get_chat(chat.id)).messages[0].content for chat in page.chats] == [
             "typed after the first crash"
         ]
+
+
+async def test_a_message_past_the_users_running_answers_is_kept_and_sent_when_one_ends(tmp_path, make_client):
+    async with FakeOpenAI() as fake:
+        fake.script.then = "gate"  # every answer runs until the test opens the gate
+        settings = {"provider": "openai", "openai_base_url": fake.base_url, "answers_per_user": 3}
+        async with running_server(tmp_path, **settings) as server:
+            client, events = make_client(server.url, server.token())
+            await client.connect()
+            sent = [await client.send_message(None, f"question {n}") for n in range(4)]
+            await events.wait_for(lambda: events.errors)  # the fourth, while three answers run
+            running = len(server.server.generations.running())
+            fake.gate.set()
+            await events.wait_for(lambda: all(acked(events, cmid) for cmid in sent) and answered(events, 4))
+            chats = [ack.chat_id for ack in events.of_type(Ack)]
+            details = [await client.get_chat(chat_id) for chat_id in chats]
+    [refused] = events.errors
+    assert refused.code == "rate_limited" and refused.message.startswith("you have 3 answers running")
+    assert refused.client_message_id == sent[3] and running == 3
+    assert [detail.messages[0].content for detail in details] == [f"question {n}" for n in range(4)]
+    assert all(detail.messages[1].status == "complete" for detail in details)
+    assert len(client.outbox) == 0 and len(fake.requests) == 4
+
+
+async def test_a_message_past_the_storage_quota_is_reported_and_dropped_not_retried(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=3, storage_per_user_mib=1000 / (1024 * 1024)) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        first = await client.send_message(None, "x" * 1000)
+        await events.wait_for(lambda: acked(events, first) and answered(events, 1))
+        refused = await client.send_message(None, "one too many")
+        await events.wait_for(lambda: events.errors)
+        chats = await client.list_chats()
+    [error] = events.errors
+    assert (error.code, error.client_message_id) == ("quota_exceeded", refused)
+    assert error.message.startswith("storage quota reached") and error.message.endswith("delete old chats to make room")
+    assert len(client.outbox) == 0 and len(chats.chats) == 1

@@ -4,8 +4,9 @@
 ``stream: true`` answers ``text/event-stream`` in chunked transfer encoding,
 one ``data: {...}`` event per piece and ``data: [DONE]`` at the end, the way
 OpenAI, vLLM and Ollama do. A test scripts what happens next: a clean answer,
-a connection dropped mid-stream, an HTTP error, or holding the stream open
-until the client goes away (which ``disconnected`` reports).
+a connection dropped mid-stream, an HTTP error, holding the stream open
+until the client goes away (which ``disconnected`` reports), or until the
+test opens ``gate``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ class Script:
     pieces: list[str] = field(default_factory=lambda: ["Hello", ", ", "world", "!"])
     #: ``finish_reason`` of the last event.
     finish_reason: str = "stop"
-    #: After the pieces: "done" (send [DONE]), "drop" (close the socket), or "hold" (wait for the client to leave).
+    #: After the pieces: "done" (send [DONE]), "drop" (close the socket), "hold" (wait for the client
+    #: to leave), or "gate" (wait for ``FakeOpenAI.gate``, then end as "done").
     then: str = "done"
     #: Answer this HTTP status with an error body instead of a stream.
     status: int = 200
@@ -44,6 +46,8 @@ class FakeOpenAI:
         self.disconnected = asyncio.Event()
         #: Set when a held stream has sent all its pieces.
         self.holding = asyncio.Event()
+        #: "gate" streams end once this is set.
+        self.gate = asyncio.Event()
         #: What ``GET /v1/models`` lists, and how often it was asked.
         self.models = ["fake-small", "fake-large"]
         self.model_lists = 0
@@ -124,7 +128,7 @@ class FakeOpenAI:
         )
         self._event(writer, ": keep-alive comment\n\n")
         for index, piece in enumerate(script.pieces):
-            last = index == len(script.pieces) - 1 and script.then == "done"
+            last = index == len(script.pieces) - 1 and script.then in ("done", "gate")
             delta = {
                 "id": "chatcmpl-1",
                 "object": "chat.completion.chunk",
@@ -144,6 +148,8 @@ class FakeOpenAI:
                     pass
             self.disconnected.set()
             return False
+        if script.then == "gate":
+            await self.gate.wait()
         self._event(writer, "data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()

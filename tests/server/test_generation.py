@@ -239,7 +239,7 @@ async def test_the_chat_query_parameter_subscribes_at_open(tmp_path):
 
 
 async def test_many_chats_stream_at_once_without_mixing(tmp_path):
-    async with running_server(tmp_path, demo_words=80, demo_delay_ms=1.0) as srv:
+    async with running_server(tmp_path, demo_words=80, demo_delay_ms=1.0, answers_per_user=5) as srv:
         async with peer(srv.url, srv.token()) as alice:
             questions = {new_id(): f"question {i}" for i in range(5)}
             for client_message_id, question in questions.items():

@@ -186,3 +186,38 @@ async def test_one_client_edit_id_sent_to_two_nodes_at_once_is_applied_once(post
     assert first.reply_id == second.reply_id
     assert sorted([first.duplicate, second.duplicate]) == [False, True]
     assert [m.id for m in detail.messages if m.role == "assistant"] == [first.reply_id]
+
+
+async def test_a_database_of_schema_3_gets_its_stored_bytes_counted(postgres_url):
+    db = await asyncpg.connect(postgres_url)
+    try:
+        await db.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+        )
+        for version, sql in MIGRATIONS[:3]:
+            await db.execute(sql)
+            await db.execute("INSERT INTO schema_version VALUES ($1, 0)", version)
+        await db.execute(
+            "INSERT INTO chats (id, owner, title, created_at, updated_at) VALUES ('c', 'alice', 't', 0, 0)"
+        )
+        await db.execute(
+            "INSERT INTO messages (id, chat_id, owner, role, content, status, created_at)"
+            " VALUES ('m1', 'c', 'alice', 'user', 'héllo', 'complete', 0),"
+            " ('m2', 'c', 'alice', 'assistant', 'hi', 'complete', 0)"
+        )
+        await db.execute(
+            "INSERT INTO edits (owner, client_edit_id, chat_id, message_id, content, edited_at)"
+            " VALUES ('alice', 'e1', 'c', 'm1', 'héllo', 0)"
+        )
+    finally:
+        await db.close()
+    store = PostgresStore(postgres_url)
+    await store.open()
+    try:
+        stored = await store.stored_bytes("alice")
+        await store.record_message("alice", "c", "more", "c1", None)
+        more = await store.stored_bytes("alice")
+    finally:
+        await store.close()
+    assert stored == 2 * len("héllo".encode()) + len(b"hi")
+    assert more == stored + len(b"more")

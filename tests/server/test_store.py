@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from mfu_tui.server.store import SqliteStore, Store, make_store
+from mfu_tui.server.store import sqlite as sqlite_schema
 from mfu_tui.server.store.base import BadCursor
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS
 
@@ -326,3 +327,66 @@ async def test_a_cursor_must_be_a_message_of_that_chat(open_store):
         await store.chat_detail("alice", mine, 50, other.user_message_id)
     with pytest.raises(BadCursor):
         await store.chat_detail("alice", mine, 50, "no-such-message")
+
+
+def utf8(text: str) -> int:
+    return len(text.encode())
+
+
+async def test_stored_bytes_follow_every_write_of_a_users_text(open_store, store_location):
+    store = await open_store()
+    first = await store.record_message("alice", None, "héllo", "c1", None)  # é: two bytes
+    asked = await store.stored_bytes("alice")
+    await store.append_chunk(first.reply_id, 1, "ça va")  # chunks do not count: the reply does, once ended
+    streaming = await store.stored_bytes("alice")
+    await store.finish_message(first.reply_id, "ça va ?", "complete", "stop", 1)
+    answered = await store.stored_bytes("alice")
+    other = await store.record_message("alice", None, "another chat", "c2", None)
+    await store.edit_message("alice", first.chat.id, first.user_message_id, "hi", regenerate=True, client_edit_id="e1")
+    regenerated = await store.stored_bytes("alice")  # the new text, the kept edit; the old reply is gone
+    left_streaming = await store.record_message("bob", None, "bob's", "c3", None)
+    await store.append_chunk(left_streaming.reply_id, 1, "half")
+    await store.delete_chat("alice", other.chat.id)
+    after_delete = await store.stored_bytes("alice")
+    restarted = make_store(store_location, 0.005, node_id=NODE)  # ends bob's reply as interrupted, with its text
+    try:
+        await restarted.open()
+        bob = await restarted.stored_bytes("bob")
+    finally:
+        await restarted.close()
+    assert (asked, streaming) == (utf8("héllo"), utf8("héllo"))
+    assert answered == utf8("héllo") + utf8("ça va ?")
+    assert regenerated == utf8("hi") + utf8("hi") + utf8("another chat")
+    assert after_delete == utf8("hi") * 2
+    assert bob == utf8("bob's") + utf8("half")
+    assert await store.stored_bytes("nobody") == 0
+
+
+async def test_a_sqlite_database_of_schema_2_gets_its_stored_bytes_counted(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    old = sqlite3.connect(path)
+    old.executescript(sqlite_schema.SCHEMA)
+    old.execute("PRAGMA user_version = 2")
+    old.execute("INSERT INTO chats (id, user, title, created_at, updated_at) VALUES ('c', 'alice', 't', 0, 0)")
+    old.execute(
+        "INSERT INTO messages (id, chat_id, user, role, content, status, created_at)"
+        " VALUES ('m1', 'c', 'alice', 'user', 'héllo', 'complete', 0),"
+        " ('m2', 'c', 'alice', 'assistant', 'hi', 'complete', 0)"
+    )
+    old.execute(
+        "INSERT INTO edits (user, client_edit_id, chat_id, message_id, content, edited_at)"
+        " VALUES ('alice', 'e1', 'c', 'm1', 'héllo', 0)"
+    )
+    old.commit()
+    old.close()
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        stored = await store.stored_bytes("alice")
+        await store.record_message("alice", "c", "more", "c1", None)
+        more = await store.stored_bytes("alice")
+    finally:
+        await store.close()
+    assert stored == 2 * utf8("héllo") + utf8("hi")
+    assert more == stored + utf8("more")
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION

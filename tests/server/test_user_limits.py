@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import resource
 import socket
 from pathlib import Path
@@ -14,10 +15,26 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.protocol import State
 from websockets.uri import parse_uri
 
-from mfu_tui.protocol import Complete, EditMessage, Error, ListModels, Ping, Pong, Result
+from mfu_tui.protocol import (
+    Ack,
+    Cancel,
+    Cancelled,
+    Complete,
+    DeleteChat,
+    EditMessage,
+    Error,
+    GetChat,
+    ListModels,
+    Message,
+    Ping,
+    Pong,
+    Result,
+    encode,
+)
 from tests.server.fake_openai import FakeOpenAI
-from tests.server.peer import TIMEOUT, peer
-from tests.server.test_generation import get_chat, send_message
+from tests.server.peer import TIMEOUT, new_id, peer
+from tests.server.rawclient import RawClient
+from tests.server.test_generation import SLOW, get_chat, send_message
 from tests.support.server import ServerProcess, running_server
 
 
@@ -156,3 +173,168 @@ async def test_a_client_that_pings_and_never_reads_is_dropped_before_the_server_
         cut_after = await asyncio.to_thread(flood)
     # Pongs beyond the send queue plus one frame are not held: without the bound, all 256 MiB went in.
     assert 0 < cut_after < 256
+
+
+async def test_replies_waiting_across_a_users_connections_are_bounded_and_others_are_served(tmp_path):
+    """Each connection's own bound lets 4 x (256 KiB + a reply) wait; the user's bound holds them to 512 KiB."""
+    per_user, clients, asked = 512 * 1024, 4, 100
+    async with running_server(
+        tmp_path, demo_words=3, send_queue_bytes=256 * 1024, reply_bytes_per_user=per_user
+    ) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            ack = await send_message(alice, "z" * 60_000)  # get_chat answers ~60 KB each
+            await alice.stream(ack.reply_id)
+            replies = srv.server.user_replies("alice")
+            assert replies is not None
+            ask = encode(GetChat(request_id="size", chat_id=ack.chat_id)).decode()
+            slow = [await RawClient.open(srv.url, srv.token(), receive_buffer=4096) for _ in range(clients)]
+            slow[0].send_text(ask)
+            first: list = []
+            while not first:  # one answer may take several reads
+                first = await asyncio.wait_for(slow[0].read_frames(), TIMEOUT)
+            reply_size = len(first[0].data)
+            for client in slow:
+                for _ in range(asked):
+                    client.send_text(ask)
+                await client.writer.drain()
+            for _ in range(int(TIMEOUT / 0.01)):  # the readers are held: the user's replies are over the bound
+                if replies.over:
+                    break
+                await asyncio.sleep(0.01)
+            assert replies.over
+            # Another user is served meanwhile.
+            await bob.send(Ping(ts=7))
+            assert await bob.expect(Pong) == Pong(ts=7)
+
+            # The slow clients read at last: every answer comes, none is cut off.
+            async def read_all(client: RawClient) -> int:
+                results = 0
+                while results < asked:
+                    frames = await asyncio.wait_for(client.read_frames(), TIMEOUT)
+                    assert RawClient.close_code(frames) is None
+                    results += sum(1 for frame in frames if b'"type":"result"' in frame.data)
+                return results
+
+            assert await asyncio.gather(*(read_all(client) for client in slow)) == [asked] * clients
+            # The user's other connections are served again once the bytes drained.
+            await alice.send(Ping(ts=8))
+            assert await alice.expect(Pong) == Pong(ts=8)
+            for client in slow:
+                client.close()
+    assert per_user < replies.peak <= per_user + clients * reply_size
+
+
+async def test_answers_past_the_users_bound_are_refused_as_rate_limited_until_one_ends(tmp_path):
+    async with running_server(tmp_path, answers_per_user=1, **SLOW) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            first = await send_message(alice, "first")
+            await alice.send(Cancel(chat_id=first.chat_id))
+            await alice.expect(Cancelled, message_id=first.reply_id)
+            running = await send_message(alice, "second")
+            again = EditMessage(
+                chat_id=first.chat_id,
+                message_id=first.message_id,
+                content="again",
+                regenerate=True,
+                client_edit_id="e1",
+            )
+            await alice.send(again)
+            edit_refused = await alice.expect(Error)
+            third = Message(chat_id=None, content="third", client_message_id=new_id())
+            await alice.send(third)
+            message_refused = await alice.expect(Error)
+            other_user = await send_message(bob, "bob's own")  # per user: Bob's answer starts
+            await alice.send(Cancel(chat_id=running.chat_id))
+            await alice.expect(Cancelled, message_id=running.reply_id)
+            await alice.send(third)  # what the client does: the same message, once an answer ended
+            await alice.expect(Ack, client_message_id=third.client_message_id)
+    assert (edit_refused.code, edit_refused.client_edit_id) == ("rate_limited", "e1")
+    assert edit_refused.message == "you have 1 answer running: try again when one of them ends"
+    assert (message_refused.code, message_refused.client_message_id) == ("rate_limited", third.client_message_id)
+    assert message_refused.message == "you have 1 answer running: this one starts when one of them ends"
+    assert other_user.reply_id
+
+
+async def test_past_the_storage_quota_messages_and_edits_are_refused_until_chats_are_deleted(tmp_path):
+    quota = 2000
+    async with running_server(tmp_path, demo_words=3, storage_per_user_mib=quota / (1024 * 1024)) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            first = await send_message(alice, "x" * 2100)  # under the quota when it starts: accepted
+            await alice.stream(first.reply_id)
+            stored = await srv.server.store.stored_bytes("alice")
+            second = Message(chat_id=first.chat_id, content="one more", client_message_id=new_id())
+            await alice.send(second)
+            message_refused = await alice.expect(Error)
+            edit = EditMessage(chat_id=first.chat_id, message_id=first.message_id, content="y", client_edit_id="e1")
+            await alice.send(edit)
+            edit_refused = await alice.expect(Error)
+            again = await send_message(alice, "x" * 2100, client_message_id=first.client_message_id)  # a retry
+            await send_message(bob, "bob has room")
+            await alice.send(DeleteChat(request_id="r1", chat_id=first.chat_id))
+            await alice.expect(Result, request_id="r1")
+            after_delete = await send_message(alice, "room again")
+    assert stored >= quota
+    assert (message_refused.code, message_refused.client_message_id) == ("quota_exceeded", second.client_message_id)
+    assert message_refused.message == (
+        f"storage quota reached: your chats hold {stored / 1024:.1f} KiB of the 2.0 KiB allowed; "
+        "delete old chats to make room"
+    )
+    assert (edit_refused.code, edit_refused.client_edit_id) == ("quota_exceeded", "e1")
+    assert again == first and after_delete.chat_id != first.chat_id
+
+
+async def dropped(reader: asyncio.StreamReader) -> bool:
+    """Wait until the server drops the connection (having sent nothing); True."""
+    try:
+        return await reader.read() == b""
+    except ConnectionResetError:  # dropped with our request unread
+        return True
+
+
+async def test_half_sent_upgrades_cannot_keep_new_users_out_and_are_dropped_after_the_timeout(tmp_path):
+    bound, opened = 20, 60
+    async with running_server(tmp_path, max_handshakes=bound, handshake_timeout=1.0) as srv:
+        pending = srv.server.pending_handshakes
+        slowloris = []
+        for _ in range(opened):  # a request line and one header, never the end of the request
+            reader, writer = await asyncio.open_connection("127.0.0.1", srv.port)
+            writer.write(b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+            slowloris.append((reader, writer))
+        for _ in range(int(TIMEOUT / 0.01)):  # until the server accepted them all
+            if pending.dropped + len(pending) == opened:
+                break
+            await asyncio.sleep(0.01)
+        held = len(pending)
+        async with peer(srv.url, srv.token()) as alice:  # a real user still gets in, and an answer
+            await alice.send(Ping(ts=1))
+            assert await alice.expect(Pong) == Pong(ts=1)
+        # Every half-sent upgrade ends: the oldest at once, the others after the timeout.
+        ends = await asyncio.gather(*(asyncio.wait_for(dropped(reader), TIMEOUT) for reader, _ in slowloris))
+        for _, writer in slowloris:
+            writer.close()
+    assert held == bound and pending.dropped == opened - bound + 1  # the user's connection made room too
+    assert ends == [True] * opened and len(pending) == 0
+
+
+async def test_accept_failures_out_of_open_files_are_logged_once_a_second_with_a_count(tmp_path: Path):
+    server = ServerProcess(tmp_path, preexec=lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64)))
+    server.start()
+    try:
+        # More connections than the server has descriptors for: accept() fails until some close.
+        flood = [socket.create_connection(("127.0.0.1", server.port)) for _ in range(100)]
+        for _ in range(int(TIMEOUT / 0.05)):  # two lines: the second says how many failures it held back
+            if server.stderr.count("cannot accept connections") >= 2:
+                break
+            await asyncio.sleep(0.05)
+        for sock in flood:
+            sock.close()
+        async with peer(server.url, server.token()) as alice:  # descriptors free again: accepted as before
+            await alice.send(Ping(ts=1))
+            assert await alice.expect(Pong) == Pong(ts=1)
+    finally:
+        server.kill()
+    lines = [line for line in server.stderr.splitlines() if "cannot accept connections" in line]
+    held_back = [int(re.search(r"\((\d+) more such failures", line)[1]) for line in lines]  # type: ignore[index]
+    assert len(lines) >= 2 and "[Errno 24] Too many open files" in lines[0]
+    assert sum(held_back) > 0  # the failures asyncio would have logged one by one, with a traceback each
+    assert "Traceback" not in server.stderr and "out of system resource" not in server.stderr

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
-from mfu_tui.client import ChatClient, MessageReloaded
+from mfu_tui.client import ChatClient, ClientError, MessageReloaded
 from mfu_tui.protocol import Ack, Cancelled, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.app import ChatApp
@@ -543,3 +544,23 @@ async def test_up_and_down_walk_earlier_prompts_and_ctrl_r_finds_one(server: Run
         await pilot.press(*"firs", "enter")
         await pilot.pause()
         assert again.composer.text == "first prompt"
+
+
+async def test_a_message_past_the_storage_quota_says_so_and_gives_the_text_back(tmp_path: Path) -> None:
+    async with running_server(tmp_path, demo_words=3, demo_delay_ms=0, storage_per_user_mib=10 / (1024 * 1024)) as srv:
+        app = make_app(srv.url, srv.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            await ask(app, pilot, "fill the quota")  # 14 bytes: the 10 allowed are used up after it
+            refused: asyncio.Future[ClientError] = asyncio.get_running_loop().create_future()
+            app.client.on_error(lambda error: refused.done() or refused.set_result(error))
+            await pilot.press(*"one more")
+            await pilot.press("enter")
+            async with asyncio.timeout(TIMEOUT):
+                await refused
+            await settle(app, pilot)
+            notes = [n for n in app._notifications if n.title == "Storage full"]
+            assert len(notes) == 1 and "delete old chats" in notes[0].message
+            assert texts(app)[-1] == ("user", "one more", "error")
+            assert app.composer.text == "one more"
+            assert len(app.client.outbox) == 0

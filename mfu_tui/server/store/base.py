@@ -220,6 +220,15 @@ class Store(abc.ABC):
         """An assistant message of the user's chat (``None``: the latest one), or None."""
 
     @abc.abstractmethod
+    async def stored_bytes(self, user: str) -> int:
+        """Bytes of text (UTF-8) the user's chats hold: messages' content and the edits kept for idempotency.
+
+        A sum over the user's chats of a count each chat keeps up to date in
+        the transaction of every write: cheap enough to ask before every message.
+        A reply counts from when it ends (its chunks are kept for a while only).
+        """
+
+    @abc.abstractmethod
     async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
         """Stored chunks with a ``seq`` above ``seq``, in order."""
 

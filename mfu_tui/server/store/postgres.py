@@ -148,6 +148,42 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX edits_of_chat ON edits (chat_id);
         """,
     ),
+    (
+        4,
+        """
+        -- Bytes of text each chat stores (its messages' content, and the edits kept for
+        -- idempotency), so a user's usage is a sum over their chats, not over every message.
+        -- A trigger keeps it, in the transaction of every write, whichever code does the write;
+        -- it updates the chat's row, which those writes update anyway: no new lock.
+        ALTER TABLE chats ADD COLUMN bytes BIGINT NOT NULL DEFAULT 0;
+        UPDATE chats SET bytes =
+            (SELECT COALESCE(SUM(octet_length(content)), 0) FROM messages WHERE chat_id = chats.id)
+            + (SELECT COALESCE(SUM(octet_length(content)), 0) FROM edits WHERE chat_id = chats.id);
+        CREATE FUNCTION count_chat_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            delta BIGINT := 0;
+            chat TEXT;
+        BEGIN
+            IF TG_OP <> 'DELETE' THEN
+                delta := octet_length(NEW.content);
+                chat := NEW.chat_id;
+            END IF;
+            IF TG_OP <> 'INSERT' THEN
+                delta := delta - octet_length(OLD.content);
+                chat := OLD.chat_id;
+            END IF;
+            IF delta <> 0 THEN  -- an empty reply inserted, a status change: no write
+                UPDATE chats SET bytes = bytes + delta WHERE id = chat;
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER message_bytes AFTER INSERT OR DELETE OR UPDATE OF content ON messages
+            FOR EACH ROW EXECUTE FUNCTION count_chat_bytes();
+        CREATE TRIGGER edit_bytes AFTER INSERT OR DELETE OR UPDATE OF content ON edits
+            FOR EACH ROW EXECUTE FUNCTION count_chat_bytes();
+        """,
+    ),
 ]
 
 #: The database's clock, in seconds since the epoch: leases use it, not the nodes' clocks.
@@ -513,12 +549,13 @@ class PostgresStore(Store):
             chat = await _summary(db, chat_id, user)
             if chat is None:
                 return None
+            # The chat first: the trigger counting its bytes then finds no row to update per message.
+            await db.execute("DELETE FROM chats WHERE id = $1", chat_id)
             await db.execute(
                 "DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = $1)", chat_id
             )
             await db.execute("DELETE FROM messages WHERE chat_id = $1", chat_id)
             await db.execute("DELETE FROM edits WHERE chat_id = $1", chat_id)
-            await db.execute("DELETE FROM chats WHERE id = $1", chat_id)
             return chat
 
         return await self._write(write)
@@ -621,6 +658,12 @@ class PostgresStore(Store):
                     message_id, chat_id, user,
                 )  # fmt: skip
             return MessageState(*row) if row else None
+
+        return await self._read(read)
+
+    async def stored_bytes(self, user: str) -> int:
+        async def read(db: _Db) -> int:
+            return int(await db.fetchval("SELECT COALESCE(SUM(bytes), 0) FROM chats WHERE owner = $1", user))
 
         return await self._read(read)
 

@@ -58,8 +58,7 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-SCHEMA_VERSION = 2
-
+#: The tables of schema version 2, created if missing; ``MIGRATIONS`` take them on from there.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     id            TEXT PRIMARY KEY,
@@ -117,6 +116,42 @@ CREATE TABLE IF NOT EXISTS edits (
 ) WITHOUT ROWID;
 """
 
+#: ``(version, SQL)`` after ``SCHEMA``, each applied once in a transaction of its own and
+#: recorded in ``PRAGMA user_version``; never edit a released step, add a new one.
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        3,
+        """
+        -- Bytes of text each chat stores (its messages' content, and the edits kept for
+        -- idempotency), so a user's usage is a sum over their chats, not over every message.
+        -- Triggers keep it, in the transaction of every write, whichever code does the write.
+        ALTER TABLE chats ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;
+        UPDATE chats SET bytes =
+            (SELECT COALESCE(SUM(length(CAST(content AS BLOB))), 0) FROM messages WHERE chat_id = chats.id)
+            + (SELECT COALESCE(SUM(length(CAST(content AS BLOB))), 0) FROM edits WHERE chat_id = chats.id);
+        -- (WHEN: an empty reply inserted, or a reply ended with no text, writes nothing.)
+        CREATE TRIGGER message_bytes_added AFTER INSERT ON messages WHEN NEW.content != '' BEGIN
+            UPDATE chats SET bytes = bytes + length(CAST(NEW.content AS BLOB)) WHERE id = NEW.chat_id;
+        END;
+        CREATE TRIGGER message_bytes_changed AFTER UPDATE OF content ON messages
+        WHEN NEW.content IS NOT OLD.content BEGIN
+            UPDATE chats SET bytes = bytes + length(CAST(NEW.content AS BLOB)) - length(CAST(OLD.content AS BLOB))
+            WHERE id = NEW.chat_id;
+        END;
+        CREATE TRIGGER message_bytes_removed AFTER DELETE ON messages WHEN OLD.content != '' BEGIN
+            UPDATE chats SET bytes = bytes - length(CAST(OLD.content AS BLOB)) WHERE id = OLD.chat_id;
+        END;
+        CREATE TRIGGER edit_bytes_added AFTER INSERT ON edits BEGIN
+            UPDATE chats SET bytes = bytes + length(CAST(NEW.content AS BLOB)) WHERE id = NEW.chat_id;
+        END;
+        CREATE TRIGGER edit_bytes_removed AFTER DELETE ON edits BEGIN
+            UPDATE chats SET bytes = bytes - length(CAST(OLD.content AS BLOB)) WHERE id = OLD.chat_id;
+        END;
+        """,
+    ),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
 
 class _Write:
     """One queued write: a function of the writer's connection, and its future."""
@@ -168,7 +203,7 @@ class SqliteStore(Store):
         connection = self._connect()
         connection.execute("PRAGMA journal_mode=WAL")
         connection.executescript(SCHEMA)
-        connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        _migrate(connection)
         self._writer = threading.Thread(
             target=self._write_loop, args=(connection,), name="mfu-store-writer", daemon=True
         )
@@ -477,10 +512,11 @@ class SqliteStore(Store):
             chat = _summary(db, chat_id, user)
             if chat is None:
                 return None
+            # The chat first: the triggers counting its bytes then find no row to update per message.
+            db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
             db.execute("DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = ?)", (chat_id,))
             db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
             db.execute("DELETE FROM edits WHERE chat_id = ?", (chat_id,))
-            db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
             return chat
 
         return await self._write(write)
@@ -560,6 +596,11 @@ class SqliteStore(Store):
 
         return await self._read(read)
 
+    async def stored_bytes(self, user: str) -> int:
+        return await self._read(
+            lambda db: db.execute("SELECT COALESCE(SUM(bytes), 0) FROM chats WHERE user = ?", (user,)).fetchone()[0]
+        )
+
     async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
         return await self._read(
             lambda db: db.execute(
@@ -580,6 +621,22 @@ class SqliteStore(Store):
 
 
 # --- helpers run inside the threads -------------------------------------------
+
+
+def _migrate(db: sqlite3.Connection) -> None:
+    """Apply the ``MIGRATIONS`` this database lacks, each in one transaction with its new version."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    for version, sql in MIGRATIONS:
+        if version <= current:
+            continue
+        log.info("migrating the database to schema version %d", version)
+        try:
+            db.executescript(f"BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
 
 _SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned"
 
