@@ -36,7 +36,8 @@ from websockets.exceptions import (
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit
+from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, account_key
+from mfu_tui.client.read_cache import CachedHit, ReadCache
 from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
@@ -50,6 +51,7 @@ from mfu_tui.protocol import (
     ChatDetail,
     ChatPage,
     ChatSummary,
+    ChatUpdated,
     Chunk,
     ClientFrame,
     CloseCode,
@@ -127,6 +129,9 @@ class ChatClient:
             from ``RECONNECTING`` to ``DISCONNECTED("server unreachable: ...")``.
             The worker keeps trying (``retry_at`` says when), and turns green
             as soon as the server answers again.
+        keep_for_offline: Keep the chat list and the chats opened in a local
+            ``ReadCache`` beside the outbox, to read them with the server out
+            of reach (``cached_chats``, ``cached_chat``, ``search_cached``).
     """
 
     def __init__(
@@ -141,6 +146,7 @@ class ChatClient:
         open_timeout: float = 10.0,
         backoff: Backoff | None = None,
         offline_after: float = 30.0,
+        keep_for_offline: bool = False,
     ) -> None:
         self.url = url
         self.token = token
@@ -152,7 +158,10 @@ class ChatClient:
         #: ``loop.time()`` of the first failure since the last connection, while failing.
         self._failing_since: float | None = None
         self.backoff = backoff or Backoff()
-        self.outbox = Outbox.for_account(Path(data_dir) if data_dir else default_data_dir(), url, token)
+        data_dir = Path(data_dir) if data_dir else default_data_dir()
+        self.outbox = Outbox.for_account(data_dir, url, token)
+        #: What the server sent of the chat list and the chats opened, for reading offline.
+        self.read_cache = ReadCache(data_dir / f"cache-{account_key(url, token)}.sqlite3") if keep_for_offline else None
         self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet")
         self._listeners: dict[str, list[Callable[..., Any]]] = {"open": [], "message": [], "error": [], "state": []}
         self._queues: set[asyncio.Queue[Event | None]] = set()
@@ -280,6 +289,8 @@ class ChatClient:
             await ws.close(CloseCode.NORMAL, "closed by user")
         self._stopped("closed by user")
         self.outbox.close()  # another client of this account may now send what is left
+        if self.read_cache is not None:
+            self.read_cache.close()
         for queue in self._queues:
             queue.put_nowait(None)
 
@@ -370,7 +381,10 @@ class ChatClient:
 
     async def list_chats(self, limit: int | None = None, before: str | None = None) -> ChatPage:
         """A page of the chat list, newest first."""
-        return await self._request(ListChats(request_id=_new_id(), limit=limit, before=before), ChatPage)
+        page = await self._request(ListChats(request_id=_new_id(), limit=limit, before=before), ChatPage)
+        if self.read_cache is not None and before is None:
+            await asyncio.to_thread(self.read_cache.keep_chats, page.chats)
+        return page
 
     async def get_chat(self, chat_id: str, *, before: str | None = None, limit: int | None = None) -> ChatDetail:
         """One chat with a page of its messages, oldest first: the newest ones, or those before ``before``.
@@ -381,7 +395,10 @@ class ChatClient:
             limit: At most this many messages (the server's default if ``None``).
         """
         frame = GetChat(request_id=_new_id(), chat_id=chat_id, before=before, limit=limit)
-        return await self._request(frame, ChatDetail)
+        detail = await self._request(frame, ChatDetail)
+        if self.read_cache is not None and before is None:
+            await asyncio.to_thread(self.read_cache.keep_chat, detail)
+        return detail
 
     async def get_whole_chat(self, chat_id: str) -> ChatDetail:
         """One chat with all its messages, oldest first, asked for a page at a time (for an export)."""
@@ -410,6 +427,25 @@ class ChatClient:
         """Delete a chat and its messages."""
         await self._request(DeleteChat(request_id=_new_id(), chat_id=chat_id), None)
         self._chats.pop(chat_id, None)
+        await self._forget_cached(chat_id)
+
+    # --- Reading offline -------------------------------------------------------
+
+    async def cached_chats(self) -> list[ChatSummary]:
+        """The chat list as last received (empty without ``keep_for_offline``)."""
+        return [] if self.read_cache is None else await asyncio.to_thread(self.read_cache.chats)
+
+    async def cached_chat(self, chat_id: str) -> ChatDetail | None:
+        """A chat's newest page as last received, or ``None``."""
+        return None if self.read_cache is None else await asyncio.to_thread(self.read_cache.chat, chat_id)
+
+    async def search_cached(self, words: str) -> list[CachedHit]:
+        """Messages of the chats kept for offline reading that contain ``words``, newest first."""
+        return [] if self.read_cache is None else await asyncio.to_thread(self.read_cache.search, words)
+
+    async def _forget_cached(self, chat_id: str) -> None:
+        if self.read_cache is not None:
+            await asyncio.to_thread(self.read_cache.forget_chat, chat_id)
 
     async def list_models(self) -> ModelList:
         """The models the server can use."""
@@ -687,6 +723,8 @@ class ChatClient:
         else:
             if isinstance(frame, ChatCreated):
                 self._chats[frame.chat_id] = None
+            elif isinstance(frame, ChatUpdated) and frame.deleted:
+                await self._forget_cached(frame.chat.id)  # deleted in another terminal: gone here too
             elif isinstance(frame, MessageEdited):
                 await self._on_edited(frame)
                 return

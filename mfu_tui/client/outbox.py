@@ -62,6 +62,11 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 
 
+def account_key(url: str, token: str) -> str:
+    """A short name for the account of ``token`` on the server at ``url``, for its files' names."""
+    return hashlib.sha256(f"{url}\0{token_subject(token)}".encode()).hexdigest()[:16]
+
+
 @dataclass(frozen=True)
 class OutboxEntry:
     """One user message waiting for its ``ack``.
@@ -113,8 +118,7 @@ class Outbox:
         Raises:
             OSError: ``MAX_SLOTS`` clients of this account already run here.
         """
-        key = f"{url}\0{token_subject(token)}".encode()
-        stem = f"outbox-{hashlib.sha256(key).hexdigest()[:16]}"
+        stem = f"outbox-{account_key(url, token)}"
         slots = [Path(data_dir) / (f"{stem}.jsonl" if n == 0 else f"{stem}.{n}.jsonl") for n in range(MAX_SLOTS)]
         for path in slots:
             lock = _try_lock(path)

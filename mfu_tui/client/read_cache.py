@@ -1,0 +1,175 @@
+"""A local copy of what the server last sent, to read chats while it cannot be reached.
+
+``ReadCache`` keeps the first page of the chat list and the newest page of
+each chat opened, exactly as the server sent them (only what the server
+acknowledged, so nothing in it can pass for sent when it was not), in a
+SQLite file only the user can read (0600). It is bounded: past
+``max_bytes`` of chats, those read longest ago go. It is only a cache: a file
+that cannot be read is set aside and started again, never an error for the
+user.
+
+Its methods block on the disk; ``ChatClient`` calls them in a thread.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import msgspec
+
+from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
+
+log = logging.getLogger(__name__)
+
+#: Bytes of chats kept by default (the chat list is small and not counted).
+DEFAULT_MAX_BYTES = 32 * 1024 * 1024
+#: Search hits returned at most.
+MAX_HITS = 50
+
+_Record = TypeVar("_Record", ChatSummary, ChatDetail)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS chat_list (position INTEGER PRIMARY KEY, id TEXT NOT NULL, summary BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS chats (
+    id      TEXT PRIMARY KEY,
+    detail  BLOB NOT NULL,   -- the ChatDetail as the server sent it (JSON)
+    read_at REAL NOT NULL    -- when it was last kept or read: the oldest go first
+);
+"""
+
+
+class CachedHit(msgspec.Struct, frozen=True):
+    """A message of a cached chat that contains the words looked for."""
+
+    chat: ChatSummary
+    message: StoredMessage
+
+
+class ReadCache:
+    """The chat list and the chats last read, kept on disk for reading offline.
+
+    Example::
+
+        cache = ReadCache(data_dir / "cache-0123abcd.sqlite3")
+        cache.keep_chat(detail)
+        cache.chat(detail.chat.id)  # the same detail, even with the server gone
+    """
+
+    def __init__(self, path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
+        """
+        Args:
+            path: The SQLite file (made with mode 0600 if missing).
+            max_bytes: Bytes of chats kept; the chats read longest ago go first.
+        """
+        self.path = path
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._db = self._open()
+
+    def keep_chats(self, chats: list[ChatSummary]) -> None:
+        """Remember the first page of the chat list, replacing the one kept."""
+        rows = [(position, chat.id, msgspec.json.encode(chat)) for position, chat in enumerate(chats)]
+        with self._writing() as db:
+            db.execute("DELETE FROM chat_list")
+            db.executemany("INSERT INTO chat_list (position, id, summary) VALUES (?, ?, ?)", rows)
+
+    def keep_chat(self, detail: ChatDetail) -> None:
+        """Remember a chat's newest page; drop the chats read longest ago past ``max_bytes``."""
+        with self._writing() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO chats (id, detail, read_at) VALUES (?, ?, ?)",
+                (detail.chat.id, msgspec.json.encode(detail), time.time()),
+            )
+            total = 0
+            for chat_id, size in db.execute("SELECT id, length(detail) FROM chats ORDER BY read_at DESC").fetchall():
+                total += size
+                if total > self.max_bytes and chat_id != detail.chat.id:
+                    db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+
+    def forget_chat(self, chat_id: str) -> None:
+        """A chat was deleted: keep nothing of it."""
+        with self._writing() as db:
+            db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
+            db.execute("DELETE FROM chat_list WHERE id = ?", (chat_id,))
+
+    def chats(self) -> list[ChatSummary]:
+        """The chat list as last kept, newest first."""
+        with self._lock:
+            rows = self._db.execute("SELECT summary FROM chat_list ORDER BY position").fetchall()
+        return [chat for (data,) in rows if (chat := _decode(data, ChatSummary)) is not None]
+
+    def chat(self, chat_id: str) -> ChatDetail | None:
+        """The chat's newest page as last kept, or ``None``."""
+        with self._lock:
+            row = self._db.execute("SELECT detail FROM chats WHERE id = ?", (chat_id,)).fetchone()
+            if row is not None:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("UPDATE chats SET read_at = ? WHERE id = ?", (time.time(), chat_id))
+                    self._db.commit()
+        return None if row is None else _decode(row[0], ChatDetail)
+
+    def search(self, words: str) -> list[CachedHit]:
+        """Messages of the kept chats that contain ``words`` (any case), newest first."""
+        needle = words.casefold().strip()
+        if not needle:
+            return []
+        with self._lock:
+            rows = self._db.execute("SELECT detail FROM chats").fetchall()
+        hits = []
+        for (data,) in rows:
+            detail = _decode(data, ChatDetail)
+            if detail is not None:
+                hits += [CachedHit(detail.chat, m) for m in detail.messages if needle in m.content.casefold()]
+        hits.sort(key=lambda hit: hit.message.created_at, reverse=True)
+        return hits[:MAX_HITS]
+
+    def close(self) -> None:
+        """Close the file."""
+        with self._lock:
+            self._db.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            try:
+                with self._db:  # one transaction
+                    yield self._db
+            except sqlite3.Error as error:
+                # Only a cache: what could not be kept is read from the server next time.
+                log.warning("the read cache %s could not be written: %s", self.path, error)
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))  # private before SQLite writes a byte
+        try:
+            return self._connect()
+        except sqlite3.DatabaseError as error:
+            log.warning("the read cache %s is unreadable (%s): starting a new one", self.path, error)
+            self.path.replace(self.path.with_name(self.path.name + ".unreadable"))
+            os.close(os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600))
+            return self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, check_same_thread=False, isolation_level="DEFERRED")
+        try:
+            db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+
+def _decode(data: bytes, kind: type[_Record]) -> _Record | None:
+    """A kept record, or ``None`` if it no longer decodes (written by another version): skipped."""
+    try:
+        return msgspec.json.decode(data, type=kind)
+    except msgspec.DecodeError:  # ValidationError included
+        return None

@@ -1,0 +1,75 @@
+"""The read cache: what the server sent, kept privately and within bounds, readable with the server gone."""
+
+from __future__ import annotations
+
+import stat
+from datetime import UTC, datetime, timedelta
+
+from mfu_tui.client.read_cache import ReadCache
+from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
+
+NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+
+
+def detail(chat_id: str, *texts: str, size: int = 0) -> ChatDetail:
+    """A chat whose messages say ``texts`` (padded to ``size`` characters each), a minute apart."""
+    messages = [
+        StoredMessage(
+            id=f"{chat_id}-{n}",
+            role="user" if n % 2 == 0 else "assistant",
+            content=text.ljust(size, "."),
+            created_at=NOW + timedelta(minutes=n),
+        )
+        for n, text in enumerate(texts)
+    ]
+    return ChatDetail(chat=ChatSummary(id=chat_id, title=f"chat {chat_id}", updated_at=NOW), messages=messages)
+
+
+def test_what_is_kept_reads_back_from_a_private_file(tmp_path):
+    path = tmp_path / "data" / "cache.sqlite3"
+    cache = ReadCache(path)
+    one, two = detail("a", "hello", "hi there"), detail("b", "other")
+    cache.keep_chats([one.chat, two.chat])
+    cache.keep_chat(one)
+    cache.close()
+    again = ReadCache(path)
+    assert [chat.id for chat in again.chats()] == ["a", "b"]
+    assert again.chat("a") == one and again.chat("b") is None
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_chats_read_longest_ago_go_past_the_bound(tmp_path):
+    cache = ReadCache(tmp_path / "cache.sqlite3", max_bytes=5_000)
+    for chat_id in ("a", "b", "c"):
+        cache.keep_chat(detail(chat_id, "x", size=2_000))
+        if chat_id == "b":
+            assert cache.chat("a") is not None  # read again: now newer than b
+    assert [chat_id for chat_id in "abc" if cache.chat(chat_id) is not None] == ["a", "c"]
+
+
+def test_a_deleted_chat_is_forgotten_everywhere(tmp_path):
+    cache = ReadCache(tmp_path / "cache.sqlite3")
+    kept = detail("a", "secret")
+    cache.keep_chats([kept.chat, detail("b").chat])
+    cache.keep_chat(kept)
+    cache.forget_chat("a")
+    assert cache.chat("a") is None and [chat.id for chat in cache.chats()] == ["b"]
+    assert cache.search("secret") == []
+
+
+def test_a_file_that_is_not_a_cache_is_set_aside_not_an_error(tmp_path):
+    path = tmp_path / "cache.sqlite3"
+    path.write_bytes(b"this is not a database" * 100)
+    cache = ReadCache(path)
+    cache.keep_chat(detail("a", "fresh"))
+    assert cache.chat("a") is not None
+    assert (tmp_path / "cache.sqlite3.unreadable").read_bytes().startswith(b"this is not")
+
+
+def test_search_finds_words_in_kept_chats_newest_first(tmp_path):
+    cache = ReadCache(tmp_path / "cache.sqlite3")
+    cache.keep_chat(detail("a", "Python lists", "a list is mutable"))
+    cache.keep_chat(detail("b", "nothing here"))
+    hits = cache.search("LIST")
+    assert [(hit.chat.id, hit.message.id) for hit in hits] == [("a", "a-1"), ("a", "a-0")]
+    assert cache.search("   ") == []
