@@ -38,7 +38,7 @@ from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, account_key
 from mfu_tui.client.read_cache import CachedHit, ReadCache
-from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
+from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
 from mfu_tui.protocol import (
@@ -72,6 +72,8 @@ from mfu_tui.protocol import (
     Request,
     Result,
     Resync,
+    Search,
+    SearchResults,
     ServerFrame,
     StoredMessage,
     Subscribe,
@@ -451,12 +453,32 @@ class ChatClient:
         """The models the server can use."""
         return await self._request(ListModels(request_id=_new_id()), ModelList)
 
-    async def _request(self, frame: Request, kind: type[_T] | None) -> _T:
+    async def search(self, query: str, *, limit: int | None = None, before: str | None = None) -> SearchResults:
+        """The messages of the user's chats that hold every word of ``query``, newest first.
+
+        Chat titles and snippets come cleaned (``clean_text``), and each hit's
+        ``highlights`` are offsets into its cleaned snippet.
+
+        Args:
+            query: Plain words, as typed; the last one also matches the start of a longer word.
+            limit: At most this many hits (the server's default if ``None``).
+            before: The ``next_cursor`` of an earlier page of the same search, for the older hits.
+
+        Raises:
+            ProtocolError: ``query`` has no words (``protocol.search_words`` says), or is too long.
+            RequestError: the server refused it (``bad_request``: a cursor it did not hand out).
+        """
+        frame = Search(request_id=_new_id(), query=query, limit=limit, before=before)
+        return await self._request(frame, SearchResults, clean=_clean_results)
+
+    async def _request(self, frame: Request, kind: type[_T] | None, *, clean: Callable[[_T], _T] | None = None) -> _T:
         """Send a request and wait for its ``result``.
 
         Waits for a connection first (asking for an immediate attempt), all
         within ``request_timeout``. A request is not resent: if the
-        connection drops before the answer, it fails at once.
+        connection drops before the answer, it fails at once. The answer's
+        strings are cleaned (``clean_strings``), or else passed to ``clean``,
+        which knows its shape.
 
         Raises:
             RequestError: the server answered with an ``error``.
@@ -473,15 +495,18 @@ class ChatClient:
                     await self._send(ws, frame)
                 except ConnectionClosed:
                     raise ClientError(f"connection lost before the answer to {name}") from None
-                data = await future
+                data, unsafe = await future
         finally:
             self._requests.pop(frame.request_id, None)
         if kind is None:
             return None  # type: ignore[return-value]
         try:
-            return decode_result(data, kind)
+            result = decode_result(data, kind)
         except ProtocolError as error:
             raise ClientError(f"unexpected answer to {name}: {error}") from None
+        if clean is not None:
+            return clean(result)
+        return clean_strings(result) if unsafe else result
 
     # --- The worker ----------------------------------------------------------
 
@@ -705,13 +730,17 @@ class ChatClient:
             log.warning("ignoring an invalid frame from the server: %s", error)
             self._emit_error(ClientError(clean_text(f"the server sent an invalid frame: {error}")))
             return
-        if may_need_cleaning(data):  # nothing from the server reaches a terminal raw
+        unsafe = may_need_cleaning(data)
+        if isinstance(frame, Result) and frame.request_id in self._requests:
+            # Cleaned by the request once typed: it knows the answer's shape (a search
+            # hit's highlights are offsets into its snippet, which cleaning shifts).
+            self._answer_request(frame, unsafe)
+            return
+        if unsafe:  # nothing from the server reaches a terminal raw
             frame = clean_strings(frame)
         if isinstance(frame, Pong):
             if self._pong_waiter is not None and not self._pong_waiter.done() and frame.ts == self._ping_ts:
                 self._pong_waiter.set_result(None)
-        elif isinstance(frame, Result):
-            self._on_result(frame)
         elif isinstance(frame, Error):
             await self._on_error_frame(frame)
         elif isinstance(frame, Ack):
@@ -720,7 +749,7 @@ class ChatClient:
             await self._on_stream(frame)
         elif isinstance(frame, Resync):
             self._spawn(self._reload(frame.chat_id, frame.message_id))
-        else:
+        else:  # a Result here answers a request sent with send()
             if isinstance(frame, ChatCreated):
                 self._chats[frame.chat_id] = None
             elif isinstance(frame, ChatUpdated) and frame.deleted:
@@ -744,12 +773,11 @@ class ChatClient:
                 for resume in self._streams.resumes_for(frame.reply_id):
                     await self._send_if_open(resume)
 
-    def _on_result(self, frame: Result) -> None:
-        pending = self._requests.get(frame.request_id)
-        if pending is None:
-            self._emit(frame)  # the answer to a request sent with send()
-        elif not pending[0].done():
-            pending[0].set_result(frame.data)
+    def _answer_request(self, frame: Result, unsafe: bool) -> None:
+        """Hand a waiting request its answer's data, and whether that may need cleaning."""
+        future = self._requests[frame.request_id][0]
+        if not future.done():
+            future.set_result((frame.data, unsafe))
 
     async def _on_error_frame(self, frame: Error) -> None:
         if frame.code == "not_found" and frame.chat_id is not None:
@@ -978,6 +1006,18 @@ class _Stop(Exception):
 
 class _Failed(Exception):
     """One connection attempt failed. The message says why."""
+
+
+def _clean_results(results: SearchResults) -> SearchResults:
+    """Search results with their titles and snippets cleaned, each snippet's highlights moved to match."""
+    hits = []
+    for hit in results.hits:
+        snippet, highlights = clean_marked(hit.snippet, hit.highlights)
+        cleaned = msgspec.structs.replace(
+            hit, chat_title=clean_text(hit.chat_title), snippet=snippet, highlights=highlights
+        )
+        hits.append(cleaned)
+    return SearchResults(hits=hits, next_cursor=results.next_cursor)
 
 
 def _new_id() -> str:

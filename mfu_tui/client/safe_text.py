@@ -47,6 +47,31 @@ def clean_text(text: str) -> str:
     return _BIDI.sub(lambda match: f"<U+{ord(match.group()):04X}>", text)
 
 
+def clean_marked(text: str, spans: list[tuple[int, int]]) -> tuple[str, list[tuple[int, int]]]:
+    """``text`` cleaned, and ``spans`` (``[start, end)`` offsets into it) moved to match.
+
+    Cleaning drops characters and names others in several, which would shift
+    offsets taken on the text as sent: so each piece between the offsets is
+    cleaned alone. Spans that are out of order, overlap, are empty or reach
+    past the text are dropped, as is a span left empty by cleaning.
+    """
+    pieces: list[str] = []
+    cleaned: list[tuple[int, int]] = []
+    done = length = 0
+    for start, end in spans:
+        if start < done or end <= start or end > len(text):
+            continue
+        before, marked = clean_text(text[done:start]), clean_text(text[start:end])
+        pieces += [before, marked]
+        length += len(before)
+        if marked:
+            cleaned.append((length, length + len(marked)))
+        length += len(marked)
+        done = end
+    pieces.append(clean_text(text[done:]))
+    return "".join(pieces), cleaned
+
+
 def may_need_cleaning(json_text: str | bytes) -> bool:
     """Whether a frame's JSON text could hold a string that ``clean_text`` changes."""
     if isinstance(json_text, bytes):

@@ -28,6 +28,7 @@ from mfu_tui.protocol.codec import (
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
     MAX_ID_LENGTH,
+    MAX_QUERY_LENGTH,
     PROTOCOL_VERSION,
     Ack,
     Cancel,
@@ -61,6 +62,9 @@ from mfu_tui.protocol.frames import (
     Result,
     Resume,
     Resync,
+    Search,
+    SearchHit,
+    SearchResults,
     ServerFrame,
     StoredMessage,
     StreamFrame,
@@ -68,6 +72,7 @@ from mfu_tui.protocol.frames import (
     Turn,
     UserMessage,
 )
+from mfu_tui.protocol.search import matching_spans, search_words
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
@@ -76,6 +81,7 @@ __all__ = [
     "MAX_FRAME_BYTES",
     "MAX_ID_LENGTH",
     "MAX_MESSAGE_FRAME_BYTES",
+    "MAX_QUERY_LENGTH",
     "MAX_SERVER_FRAME_BYTES",
     "PROTOCOL_VERSION",
     "Ack",
@@ -116,6 +122,9 @@ __all__ = [
     "Result",
     "Resume",
     "Resync",
+    "Search",
+    "SearchHit",
+    "SearchResults",
     "ServerFrame",
     "StoredMessage",
     "StreamAssembler",
@@ -130,6 +139,8 @@ __all__ = [
     "describe_close",
     "encode",
     "is_terminal",
+    "matching_spans",
+    "search_words",
     "should_reconnect",
     "unverified_claims",
     "user_of",

@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from mfu_tui.protocol.errors import ProtocolError
+from mfu_tui.protocol.search import search_words
 
 PROTOCOL_VERSION = 1
 
@@ -34,6 +35,8 @@ Seq = Annotated[int, msgspec.Meta(ge=0)]
 PageSize = Annotated[int, msgspec.Meta(ge=1, le=200)]
 #: Chat titles, as shown in the chat list.
 Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+#: Most characters of a ``search`` query.
+MAX_QUERY_LENGTH = 500
 #: A ``message``'s chat: ``""`` (the seed page's "no chat yet") means a new chat, like ``null``.
 NewOrChatId = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None
 #: The seed page names a message it edits by its own id, ``Date.now()``: a number.
@@ -119,6 +122,28 @@ class ChatDetail(Record):
     chat: ChatSummary
     messages: list[StoredMessage]
     #: Pass as ``before`` to get the messages before this page; ``None`` when it starts at the first.
+    next_cursor: str | None = None
+
+
+class SearchHit(Record):
+    """One message that matched a ``search``, with a piece of its text around the match."""
+
+    chat_id: Id
+    chat_title: str
+    message_id: Id
+    role: Literal["user", "assistant"]
+    #: Plain text: a line of the message around its first match, ``…`` where it was cut.
+    snippet: str
+    #: ``[start, end)`` of each matched word in ``snippet``, in characters (code points), in order.
+    highlights: list[tuple[Annotated[int, msgspec.Meta(ge=0)], Annotated[int, msgspec.Meta(ge=0)]]]
+    created_at: datetime
+
+
+class SearchResults(Record):
+    """``result`` data of ``search``: the matching messages, newest first."""
+
+    hits: list[SearchHit]
+    #: Pass as ``before`` to get the older matches; ``None`` on the last page.
     next_cursor: str | None = None
 
 
@@ -281,6 +306,25 @@ class ListModels(Frame, tag="list_models"):
     request_id: Id
 
 
+class Search(Frame, tag="search"):
+    """Ask for the messages of the sender's chats that hold every word of ``query``, newest first.
+
+    The query is plain words (see ``protocol.search``): one with none, such as
+    ``"*"`` or ``"-"``, is refused.
+    """
+
+    request_id: Id
+    query: Annotated[str, msgspec.Meta(max_length=MAX_QUERY_LENGTH)]
+    #: At most this many hits (the server's default when ``None``).
+    limit: PageSize | None = None
+    #: A ``nextCursor`` from an earlier page of the same search.
+    before: Id | None = None
+
+    def __post_init__(self) -> None:
+        if not search_words(self.query):
+            raise ProtocolError("'query' has no words to search for")
+
+
 ClientFrame = (
     Ping
     | Message
@@ -294,9 +338,10 @@ ClientFrame = (
     | RenameChat
     | DeleteChat
     | ListModels
+    | Search
 )
 #: Client frames answered by a ``result`` (or an ``error`` with the same ``requestId``).
-Request = ListChats | GetChat | RenameChat | DeleteChat | ListModels
+Request = ListChats | GetChat | RenameChat | DeleteChat | ListModels | Search
 
 
 # --- Server to client ------------------------------------------------------

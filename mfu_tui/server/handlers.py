@@ -41,10 +41,12 @@ from mfu_tui.protocol import (
     Result,
     Resume,
     Resync,
+    Search,
     Subscribe,
     UserMessage,
     decode_server,
     encode,
+    search_words,
 )
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.hub import Hub, Receiver
@@ -57,6 +59,8 @@ from mfu_tui.server.store.rows import new_id
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE = 50
+#: Hits of a ``search`` page unless the client asks for another number.
+DEFAULT_SEARCH_PAGE = 20
 
 
 #: The connection a frame came from.
@@ -127,6 +131,7 @@ class Handlers:
             RenameChat: self.rename_chat,
             DeleteChat: self.delete_chat,
             ListModels: self.list_models,
+            Search: self.search,
         }
 
     async def handle(self, sender: Sender, frame: ClientFrame) -> None:
@@ -476,6 +481,15 @@ class Handlers:
         if detail is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
         sender.reply(encode(Result(request_id=frame.request_id, data=detail)))
+
+    async def search(self, sender: Sender, frame: Search) -> None:
+        # The frame has words (it does not decode without); they reach the store as words only.
+        words = search_words(frame.query)
+        try:
+            results = await self._store.search(sender.user, words, frame.limit or DEFAULT_SEARCH_PAGE, frame.before)
+        except BadCursor as error:
+            raise FrameError(ErrorCode.BAD_REQUEST, str(error), request_id=frame.request_id) from None
+        sender.reply(encode(Result(request_id=frame.request_id, data=results)))
 
     async def rename_chat(self, sender: Sender, frame: RenameChat) -> None:
         chat = await self._store.rename_chat(sender.user, frame.chat_id, frame.title)

@@ -42,6 +42,7 @@ from mfu_tui.protocol import (
     Message,
     MessageEdited,
     ModelInfo,
+    SearchHit,
     ServerFrame,
     UserMessage,
 )
@@ -55,6 +56,7 @@ from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.rename import RenameScreen
+from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.terminal import plain_text_wanted
 from mfu_tui.tui.widgets.chat_list import ChatList
@@ -69,7 +71,7 @@ from mfu_tui.tui.widgets.status_dot import StatusDot
 _DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized", "quota_exceeded"}
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
-_LOADING_GROUPS = {"refresh", "load", "more"}
+_LOADING_GROUPS = {"refresh", "load", "more", "reveal"}
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class ChatApp(App[None]):
     | ctrl+c | Copy the selected message, or the last answer. Never quits. | `app.copy` |
     | ctrl+n | Start a new chat. | `app.new_chat` |
     | ctrl+o | Go to the chat list. | `app.chats` |
+    | ctrl+f | Search every chat; enter opens the chat at the message. | `app.search` |
     | ctrl+b | Show or hide the chat list. | `app.toggle_sidebar` |
     | f2 | Rename the open chat. | `app.rename_chat` |
     | f8 | Delete the open chat (asks first). | `app.delete_chat` |
@@ -126,6 +129,7 @@ class ChatApp(App[None]):
         Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False, tooltip="Copy the message or last answer"),
         Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", tooltip="Start a new chat"),
         Binding("ctrl+o", "focus_chats", "Chats", id="app.chats", tooltip="Go to the chat list"),
+        Binding("ctrl+f", "search", "Search", id="app.search", show=False, tooltip="Search every chat"),
         Binding(
             "ctrl+b",
             "toggle_sidebar",
@@ -186,6 +190,8 @@ class ChatApp(App[None]):
         self._held: list[ServerFrame | MessageReloaded | _ChunkRun] = []
         # The clientMessageId of the message that is creating a new chat.
         self._creating: str | None = None
+        # The message to show once its chat has loaded (a search result): (chat, message).
+        self._reveal_target: tuple[str, str] | None = None
         # Set except between a connect and the client's "open" callback.
         self._opened = asyncio.Event()
         self._opened.set()
@@ -474,6 +480,8 @@ class ChatApp(App[None]):
 
     def load_chat(self, chat_id: str) -> None:
         """Open a chat: subscribe to it, load its messages, show them in frame order."""
+        if self._reveal_target is not None and self._reveal_target[0] != chat_id:
+            self._reveal_target = None  # another chat was opened before the result's had loaded
         if chat_id != self.chat_id:
             self.chat_id = chat_id
             self._creating = None
@@ -517,6 +525,23 @@ class ChatApp(App[None]):
         held, self._held = self._held, []
         for frame in held:
             await self._apply(frame)
+        if self._reveal_target is not None and self._reveal_target[0] == loaded.chat_id:
+            self._reveal(self._reveal_target[1])
+            self._reveal_target = None
+
+    def open_at(self, chat_id: str, message_id: str) -> None:
+        """Open a chat scrolled to one of its messages, selected."""
+        self._reveal_target = (chat_id, message_id)
+        self.load_chat(chat_id)
+
+    @work(group="reveal", exclusive=True)
+    async def _reveal(self, message_id: str) -> None:
+        if not await self.conversation.reveal(message_id):
+            self.notify(
+                "That message is too far back to show here: press home in the conversation to go to the oldest.",
+                title="Not shown",
+                severity="warning",
+            )
 
     async def _start_new_chat(self) -> None:
         self.chat_id = None
@@ -735,6 +760,17 @@ class ChatApp(App[None]):
         self.query_one("#sidebar").display = True
         self.chat_list.focus()
 
+    def action_search(self) -> None:
+        """Search every chat; the chosen result opens its chat at the message."""
+        if isinstance(self.screen, SearchScreen):
+            return
+
+        def chosen(hit: SearchHit | None) -> None:
+            if hit is not None:
+                self.open_at(hit.chat_id, hit.message_id)
+
+        self.push_screen(SearchScreen(self.client.search), chosen)
+
     def action_toggle_sidebar(self) -> None:
         """Show or hide the chat list."""
         sidebar = self.query_one("#sidebar")
@@ -856,6 +892,7 @@ class ChatApp(App[None]):
         yield SystemCommand("Choose model", "Pick the model for new messages (ctrl+l)", self.action_pick_model)
         yield SystemCommand("Copy last answer", "Copy to the clipboard with OSC 52 (ctrl+c)", self.action_copy)
         yield SystemCommand("Show keys", "Every key binding and its id (f1)", self.action_help)
+        yield SystemCommand("Search every chat", "Find messages by their words (ctrl+f)", self.action_search)
         yield SystemCommand("Toggle chat list", "Show or hide the sidebar (ctrl+b)", self.action_toggle_sidebar)
         yield SystemCommand("Quit", "Quit mfu-chat (ctrl+q)", self.action_quit)
         yield from (

@@ -54,3 +54,22 @@ async def test_answers_history_models_and_errors_reach_the_user_cleaned(tmp_path
     assert [model.name for model in models.models] == ["fake-small", "evil[8m"]
     error = next(e for e in recorder.errors if e.code == "provider_error")
     assert no_controls(str(error)) and "owned" in str(error)
+
+
+async def test_search_hits_come_cleaned_with_their_highlights_moved_to_match(tmp_path, make_client):
+    hostile = f"\u202ezebra{ESC}]2;pwned\x07 and \u2066 another zebra \x9b2J"
+    async with running_server(tmp_path, demo_words=3, demo_delay_ms=0) as srv:
+        client, recorder = make_client(srv.url, srv.token())
+        await client.connect()
+        await client.send_message(None, hostile)
+        await recorder.wait_for(lambda: recorder.of_type(Complete))
+        results = await client.search("zebra")
+        async with peer(srv.url, srv.token()) as raw:
+            await raw.send({"type": "search", "requestId": "r1", "query": "zebra"})
+            sent = (await raw.recv()).data["hits"][0]
+    hit = results.hits[0]
+    assert sent["snippet"] == hostile  # the server sends what was stored...
+    assert no_controls(hit.snippet) and no_controls(hit.chat_title)  # ...the client hands on none of it
+    assert hit.snippet == clean_text(hostile) == "<U+202E>zebra]2;pwned and <U+2066> another zebra 2J"
+    assert hit.chat_title == clean_text(hostile)
+    assert [hit.snippet[start:end] for start, end in hit.highlights] == ["zebra", "zebra"]

@@ -6,7 +6,7 @@ import msgspec
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
+from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
 from mfu_tui.protocol import ChatDetail, ChatSummary, Chunk, Error, StoredMessage, decode_server, encode
 from tests.protocol.examples import WHEN
 
@@ -60,3 +60,13 @@ def test_the_quick_check_never_misses_what_cleaning_would_change(text):
     assert may_need_cleaning(msgspec.json.encode(frame).decode())
     assert may_need_cleaning(json.dumps({"content": text}))  # any other server's JSON
     assert may_need_cleaning(json.dumps({"content": text}, ensure_ascii=False))
+
+
+def test_clean_marked_moves_offsets_with_the_text_and_drops_spans_that_do_not_fit():
+    text = "\u202eab\x1bcd ef"
+    # "ab\x1bcd" is [1, 6): cleaning drops the ESC inside it and names the bidi control before it.
+    assert clean_marked(text, [(1, 6), (7, 9)]) == ("<U+202E>abcd ef", [(8, 12), (13, 15)])
+    # Out of order, overlapping, empty, past the end, or nothing left once cleaned: dropped.
+    assert clean_marked("abc def", [(4, 7), (0, 3)]) == ("abc def", [(4, 7)])
+    assert clean_marked("abc def", [(0, 3), (2, 5), (5, 5), (6, 99)]) == ("abc def", [(0, 3)])
+    assert clean_marked("a\x1b b", [(1, 2), (3, 4)]) == ("a b", [(2, 3)])

@@ -26,6 +26,8 @@ CLIENT_FRAMES = [
     p.RenameChat(request_id="r3", chat_id="c1", title="Greetings"),
     p.DeleteChat(request_id="r4", chat_id="c1"),
     p.ListModels(request_id="r5"),
+    p.Search(request_id="r6", query="monad functor", limit=20, before="m9"),
+    p.Search(request_id="r6", query="NEAR( AND"),
 ]
 
 SERVER_FRAMES = [

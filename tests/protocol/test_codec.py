@@ -23,6 +23,7 @@ CLIENT_TAGS = {
     "rename_chat",
     "delete_chat",
     "list_models",
+    "search",
 }
 SERVER_TAGS = {
     "pong",
@@ -167,6 +168,13 @@ def test_unknown_fields_are_ignored_for_forward_compatibility():
             '{"type": "edit_message", "chatId": "c", "messageId": "m", "content": "x", "regenerate": "yes"}',
             "'regenerate' must be a boolean, got str",
         ),
+        ('{"type": "search", "requestId": "r", "query": ""}', "'query' has no words to search for"),
+        ('{"type": "search", "requestId": "r", "query": "\\" * - ( :"}', "'query' has no words to search for"),
+        (
+            '{"type": "search", "requestId": "r", "query": "' + "a" * 501 + '"}',
+            "'query' must be a string of length <= 500",
+        ),
+        ('{"type": "search", "requestId": "r"}', "'query' is required"),
     ],
 )
 def test_malformed_client_frames_say_what_is_wrong(data, message):
@@ -276,6 +284,15 @@ def test_decode_result_gives_typed_records():
         p.ChatDetail,
     )
     assert detail.messages[0] == p.StoredMessage(id="m1", role="user", content="Hi", created_at=WHEN)
+
+
+def test_search_words_are_plain_words_whatever_the_query():
+    assert p.search_words('"Monad" AND fun*ctor -x NEAR(') == ["monad", "and", "fun", "ctor", "x", "near"]
+    assert p.search_words("snake_case été 3.14") == ["snake", "case", "été", "3", "14"]
+    assert p.search_words('" * - ( : ^') == []
+    text = "Monads, a monad-ish MONADIC thing; nomad"
+    assert [text[a:b] for a, b in p.matching_spans(text, ["thing", "monad"])] == ["Monads", "monad", "MONADIC", "thing"]
+    assert [text[a:b] for a, b in p.matching_spans(text, ["monad", "thing"])] == ["monad", "thing"]
 
 
 def test_decode_result_names_the_bad_field():

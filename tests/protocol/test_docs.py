@@ -37,6 +37,13 @@ def test_every_frame_type_has_an_example():
     assert {json.loads(e)["type"] for e in examples(SERVER_PART)} == SERVER_TAGS
 
 
+def test_the_search_result_example_is_search_results_with_highlights_on_its_words():
+    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"hits"' in e]
+    assert len(found) == 1 and isinstance(found[0], p.Result)
+    hit = p.decode_result(found[0].data, p.SearchResults).hits[0]
+    assert [hit.snippet[start:end] for start, end in hit.highlights] == ["monad", "functions"]
+
+
 def test_every_close_code_is_in_the_doc_table():
     for code in p.CLOSE_CODES:
         assert f"| {code} |" in DOC

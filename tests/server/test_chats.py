@@ -28,6 +28,8 @@ from mfu_tui.protocol import (
     RenameChat,
     Result,
     Resume,
+    Search,
+    SearchResults,
     Subscribe,
     decode_result,
 )
@@ -304,3 +306,49 @@ def test_titles_come_from_the_first_words():
     assert make_title("one two three four five six seven eight nine ten") == "one two three four five six seven eight…"
     assert make_title("   \n ") == "New chat"
     assert len(make_title("x" * 500)) <= 60
+
+
+async def test_search_finds_the_senders_messages_only_newest_first(tmp_path):
+    async with running_server(tmp_path, demo_words=3, demo_delay_ms=0) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            older = await new_chat(alice, "a quokka smiles")
+            await new_chat(alice, "nothing to see")
+            newer = await new_chat(alice, "Quokkas again: the QUOKKA")
+            await new_chat(bob, "bob has a quokka too")
+            first = decode_result((await request(alice, Search, query="quokka", limit=1)).data, SearchResults)
+            rest = await request(alice, Search, query="quokka", before=first.next_cursor)
+            bobs = decode_result((await request(bob, Search, query="bob")).data, SearchResults)
+            foreign = await request(alice, Search, query="quokka", before=bobs.hits[0].message_id)
+            prefix = decode_result((await request(alice, Search, query="quok")).data, SearchResults)
+            deleted = await request(alice, DeleteChat, chat_id=older.chat_id)
+            after_delete = decode_result((await request(alice, Search, query="quokka")).data, SearchResults)
+    hits = first.hits + decode_result(rest.data, SearchResults).hits
+    assert [hit.message_id for hit in hits] == [newer.message_id, older.message_id]
+    assert hits[0].chat_title == "Quokkas again: the QUOKKA" and hits[0].role == "user"
+    assert [hits[0].snippet[a:b] for a, b in hits[0].highlights] == ["Quokkas", "QUOKKA"]  # the last word: a prefix
+    assert isinstance(foreign, Error) and foreign.code == "bad_request" and foreign.request_id is not None
+    assert [hit.message_id for hit in prefix.hits] == [newer.message_id, older.message_id]
+    assert [prefix.hits[1].snippet[a:b] for a, b in prefix.hits[1].highlights] == ["quokka"]
+    assert isinstance(deleted, Result)
+    assert [hit.message_id for hit in after_delete.hits] == [newer.message_id]
+
+
+async def test_a_query_without_words_is_refused_before_it_reaches_the_index(tmp_path):
+    async with running_server(tmp_path, demo_words=3, demo_delay_ms=0) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            await new_chat(alice, 'a "quoted" AND starred* NEAR( words')
+            refused = []
+            for query in ["", "   ", '"', "*", "-", "NEAR("[-1], '" * - ( ) : ^ +']:
+                await alice.send({"type": "search", "requestId": "r1", "query": query})
+                refused.append(await alice.expect(Error))
+            # Operators are words like any other: found, not obeyed.
+            found = [
+                decode_result((await request(alice, Search, query=query)).data, SearchResults)
+                for query in ('"quoted', "AND", "NEAR(", "starred*", '" AND NEAR( *')
+            ]
+            await alice.send(Ping(ts=1))
+            await alice.expect(Pong)  # the connection is still open
+    assert [(error.code, error.message, error.request_id) for error in refused] == [
+        ("bad_request", "'query' has no words to search for", "r1")
+    ] * 7
+    assert [len(results.hits) for results in found] == [1] * 5

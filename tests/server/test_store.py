@@ -16,7 +16,8 @@ import pytest
 from mfu_tui.server.store import SqliteStore, Store, make_store
 from mfu_tui.server.store import sqlite as sqlite_schema
 from mfu_tui.server.store.base import BadCursor
-from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS
+from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS, new_id
+from mfu_tui.server.store.search import INDEXED_CHARS
 
 OpenStore = Callable[..., Awaitable[Store]]
 
@@ -390,3 +391,156 @@ async def test_a_sqlite_database_of_schema_2_gets_its_stored_bytes_counted(tmp_p
     assert stored == 2 * utf8("héllo") + utf8("hi")
     assert more == stored + utf8("more")
     assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
+
+
+# --- search ---------------------------------------------------------------------
+
+#: A word in none of the generated messages.
+RARE = "xylophonist"
+
+
+async def fill(store: Store, user: str, rounds: int, chats: int = 10) -> None:
+    """``rounds`` questions with finished answers in each of ``chats`` new chats.
+
+    Each round asks in every chat at once, then ends every answer: a chat has
+    one answer streaming at a time.
+    """
+    chat_ids: list[str | None] = [None] * chats
+    for round_ in range(rounds):
+        exchanges = await asyncio.gather(
+            *(
+                store.record_message(user, chat_id, f"question {round_} about the weather", new_id(), None)
+                for chat_id in chat_ids
+            )
+        )
+        chat_ids = [exchange.chat.id for exchange in exchanges]
+        answer = f"answer {round_}: rain, then sun"
+        await asyncio.gather(*(store.finish_message(e.reply_id, answer, "complete", "stop", 1) for e in exchanges))
+
+
+async def test_search_finds_one_word_in_one_message_among_thousands(open_store):
+    store = await open_store()
+    await fill(store, "alice", rounds=100)  # 2,000 messages
+    content = f"Who plays? The {RARE.upper()}, they said."
+    exchange = await store.record_message("alice", None, content, "needle", None)
+    await store.finish_message(exchange.reply_id, "An answer.", "complete", "stop", 1)
+    await store.record_message("bob", None, f"bob's {RARE} too", "b1", None)
+    await fill(store, "alice", rounds=10, chats=2)  # newer messages after it
+
+    found = await store.search("alice", [RARE], 20, None)
+
+    assert len(found.hits) == 1 and found.next_cursor is None
+    hit = found.hits[0]
+    assert (hit.chat_id, hit.chat_title, hit.message_id, hit.role) == (
+        exchange.chat.id,
+        exchange.chat.title,
+        exchange.user_message_id,
+        "user",
+    )
+    assert hit.snippet == content
+    assert [hit.snippet[start:end] for start, end in hit.highlights] == [RARE.upper()]
+    assert (await store.search("bob", [RARE], 20, None)).hits[0].snippet == f"bob's {RARE} too"
+
+
+async def test_search_matches_every_word_whole_and_the_last_as_a_prefix(open_store):
+    store = await open_store()
+    await store.record_message("alice", None, "the zebra AND the lion NEAR the river", "c1", None)
+    await store.record_message("alice", None, "zebras only", "c2", None)
+
+    async def snippets(*words: str) -> list[str]:
+        return [hit.snippet for hit in (await store.search("alice", list(words), 20, None)).hits]
+
+    assert await snippets("zebra") == ["zebras only", "the zebra AND the lion NEAR the river"]
+    assert await snippets("zebra", "lion") == ["the zebra AND the lion NEAR the river"]
+    assert await snippets("zebra", "on") == []  # not a prefix of any word of it: "zebra" is whole
+    # Operators of the databases' syntaxes are words like any other.
+    assert await snippets("and", "near") == ["the zebra AND the lion NEAR the river"]
+    assert await snippets("or") == []
+    assert await snippets("not") == []
+
+
+async def test_an_answer_is_found_once_it_ends_and_edits_and_deletes_are_followed(open_store):
+    store = await open_store()
+    first = await store.record_message("alice", None, "tell me about aardvarks", "c1", None)
+    chat_id = first.chat.id
+    store.append_chunk(first.reply_id, 1, "Aardvarks eat termites")
+    await store.append_chunk(first.reply_id, 2, " at night.")
+    assert [h.role for h in (await store.search("alice", ["termites"], 20, None)).hits] == []  # still streaming
+    await store.finish_message(first.reply_id, "Aardvarks eat termites at night.", "complete", "stop", 2)
+    assert [h.message_id for h in (await store.search("alice", ["termites"], 20, None)).hits] == [first.reply_id]
+
+    await store.edit_message("alice", chat_id, first.user_message_id, "tell me about pangolins", regenerate=True)
+    assert (await store.search("alice", ["aardvarks"], 20, None)).hits == []  # the question changed, the answer went
+    assert (await store.search("alice", ["termites"], 20, None)).hits == []
+    assert [h.snippet for h in (await store.search("alice", ["pangolins"], 20, None)).hits] == [
+        "tell me about pangolins"
+    ]
+
+    await store.delete_chat("alice", chat_id)
+    assert (await store.search("alice", ["pangolins"], 20, None)).hits == []
+
+
+async def test_search_pages_newest_first_and_refuses_cursors_it_did_not_hand_out(open_store):
+    store = await open_store()
+    made = [await store.record_message("alice", None, f"walrus number {n}", f"c{n}", None) for n in range(5)]
+    bobs = await store.record_message("bob", None, "walrus of bob", "b1", None)
+    pages = [await store.search("alice", ["walrus"], 2, None)]
+    while pages[-1].next_cursor is not None:
+        pages.append(await store.search("alice", ["walrus"], 2, pages[-1].next_cursor))
+    found = [hit.message_id for page in pages for hit in page.hits]
+    assert found == [exchange.user_message_id for exchange in reversed(made)]
+    assert [len(page.hits) for page in pages] == [2, 2, 1]
+    for cursor in (bobs.user_message_id, "nonsense"):
+        with pytest.raises(BadCursor):
+            await store.search("alice", ["walrus"], 2, cursor)
+
+
+async def test_only_the_first_indexed_characters_of_a_message_are_searched(open_store):
+    store = await open_store()
+    padding = "x " * (INDEXED_CHARS // 2)
+    await store.record_message("alice", None, padding[:-10] + "early bird", "c1", None)
+    await store.record_message("alice", None, padding + "late bird", "c2", None)
+    assert [hit.snippet.split()[-1] for hit in (await store.search("alice", ["bird"], 20, None)).hits] == ["bird"]
+    assert (await store.search("alice", ["late"], 20, None)).hits == []
+
+
+async def test_a_long_answer_of_distinct_words_is_stored_whole_and_its_start_indexed(open_store):
+    # Distinct words make the largest index entry (a PostgreSQL tsvector holds at most 1 MiB).
+    answer = " ".join(f"w{n}x" for n in range(60_000))  # about 400,000 characters
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "say many words", "c1", None)
+    await store.finish_message(exchange.reply_id, answer, "complete", "stop", 1)
+    detail = await store.chat_detail("alice", exchange.chat.id, 10)
+    assert detail is not None and detail.messages[-1].content == answer
+    assert [hit.message_id for hit in (await store.search("alice", ["w10x"], 20, None)).hits] == [exchange.reply_id]
+    assert (await store.search("alice", ["w59999x"], 20, None)).hits == []
+
+
+async def test_opening_an_older_database_indexes_the_messages_it_has(open_store, store_location):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "an okapi in the forest", "c1", None)
+    await store.finish_message(exchange.reply_id, "Okapis are shy.", "complete", "stop", 1)
+    await store.close()
+    await without_search_index(store, store_location)
+    reopened = await open_store()
+    found = await reopened.search("alice", ["okapi"], 20, None)
+    assert [hit.message_id for hit in found.hits] == [exchange.reply_id, exchange.user_message_id]
+
+
+async def without_search_index(store: Store, location: str) -> None:
+    """Make the database what the version before search left: no index, an older schema version."""
+    if isinstance(store, SqliteStore):
+        db = sqlite3.connect(location)
+        db.executescript(
+            "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_delete;"
+            " DROP TRIGGER message_search_update; DROP TABLE message_search; PRAGMA user_version = 2;"
+        )
+        db.close()
+        return
+    import asyncpg
+
+    pg = await asyncpg.connect(location)
+    try:
+        await pg.execute("ALTER TABLE messages DROP COLUMN search; DELETE FROM schema_version WHERE version >= 4")
+    finally:
+        await pg.close()

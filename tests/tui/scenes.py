@@ -13,15 +13,18 @@ import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
 
+import msgspec
 from textual.pilot import Pilot
 
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.tui import ChatApp
+from mfu_tui.tui.screens.search import SearchScreen
 from tests.tui.helpers import (
     FrameWaiter,
     StateWaiter,
@@ -210,6 +213,29 @@ def _prompt_search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp
     return app, run_before
 
 
+def _search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        for question in (QUESTION, "And how do I read a file?"):
+            done = FrameWaiter(app.client, frame_of(Complete))
+            await ask(app, pilot, question)
+            await done.wait()
+        await settle(app, pilot)
+        await pilot.press("ctrl+f")
+        screen = app.screen
+        assert isinstance(screen, SearchScreen)
+        await pilot.press(*"print")
+        await screen.settled()
+        # The messages' times are today's: shown as one fixed day (noon UTC is that day everywhere).
+        day = datetime(2026, 11, 26, 12, tzinfo=UTC)
+        screen.hits = [msgspec.structs.replace(hit, created_at=day) for hit in screen.hits]
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
@@ -226,4 +252,5 @@ SCENES = [
     ),
     Scene("help", "F1: every key binding with its id.", _help),
     Scene("prompt-search", "ctrl+r in the message box: earlier prompts that contain what is typed.", _prompt_search),
+    Scene("search", "ctrl+f: every chat searched as you type, the matched words marked.", _search),
 ]

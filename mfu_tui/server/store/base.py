@@ -12,7 +12,7 @@ import asyncio
 import dataclasses
 from typing import Literal
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, SearchResults, Turn
 
 Status = Literal["complete", "streaming", "cancelled", "error"]
 
@@ -165,6 +165,24 @@ class Store(abc.ABC):
 
         Raises:
             BadCursor: ``before`` is not a cursor from an earlier page.
+        """
+
+    @abc.abstractmethod
+    async def search(self, user: str, words: list[str], limit: int, before: str | None) -> SearchResults:
+        """The user's messages that hold every one of ``words``, newest first.
+
+        A word matches whole, ignoring case; the last one also as a prefix.
+        Only a message's first ``search.INDEXED_CHARS`` characters are
+        indexed, and an answer only once it has ended.
+
+        Args:
+            user: Whose chats to search.
+            words: From ``protocol.search_words``; at least one.
+            limit: At most this many hits.
+            before: A ``next_cursor`` of an earlier page: the hits older than it.
+
+        Raises:
+            BadCursor: ``before`` is not one of the user's messages.
         """
 
     @abc.abstractmethod

@@ -35,9 +35,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, SearchResults, Turn
 from mfu_tui.redaction import redact_password
 from mfu_tui.server.store.base import (
+    BadCursor,
     ChatBusy,
     Edit,
     Exchange,
@@ -60,6 +61,7 @@ from mfu_tui.server.store.rows import (
     parse_cursor,
     summary_of,
 )
+from mfu_tui.server.store.search import INDEXED_CHARS, hit_of, tsquery
 
 if TYPE_CHECKING:
     # asyncpg ships neither type stubs nor a py.typed marker: its names are Any to mypy.
@@ -182,6 +184,18 @@ MIGRATIONS: list[tuple[int, str]] = [
             FOR EACH ROW EXECUTE FUNCTION count_chat_bytes();
         CREATE TRIGGER edit_bytes AFTER INSERT OR DELETE OR UPDATE OF content ON edits
             FOR EACH ROW EXECUTE FUNCTION count_chat_bytes();
+        """,
+    ),
+    (
+        5,
+        """
+        -- Full-text search over the first 100,000 characters of each message (search.INDEXED_CHARS).
+        -- A generated column: the database keeps it in step in the statement of every write (an
+        -- answer's text is indexed when finish_message stores it), and adding it indexes the
+        -- messages already stored. 'simple': words as typed, lower-cased, no stemming, as in SQLite.
+        ALTER TABLE messages ADD COLUMN search tsvector
+            GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, left(content, 100000))) STORED;
+        CREATE INDEX message_search ON messages USING GIN (search);
         """,
     ),
 ]
@@ -506,6 +520,28 @@ class PostgresStore(Store):
             chats = [summary_of(row) for row in rows[:limit]]
             cursor = page_cursor(tuple(rows[limit - 1])) if len(rows) > limit else None
             return ChatPage(chats=chats, next_cursor=cursor)
+
+        return await self._read(read)
+
+    async def search(self, user: str, words: list[str], limit: int, before: str | None) -> SearchResults:
+        async def read(db: _Db) -> SearchResults:
+            # One snapshot for the cursor and the hits.
+            async with db.transaction(isolation="repeatable_read", readonly=True):
+                end = END_OF_CHAT
+                if before is not None:
+                    end = await db.fetchval("SELECT n FROM messages WHERE id = $1 AND owner = $2", before, user)
+                    if end is None:
+                        raise BadCursor("'before' is not a cursor from an earlier search")
+                rows = await db.fetch(
+                    "SELECT messages.id, messages.chat_id, chats.title, messages.role,"
+                    " left(messages.content, $1), messages.created_at"
+                    " FROM messages JOIN chats ON chats.id = messages.chat_id"
+                    " WHERE messages.search @@ to_tsquery('simple', $2) AND messages.n < $3 AND messages.owner = $4"
+                    " ORDER BY messages.n DESC LIMIT $5",
+                    INDEXED_CHARS, tsquery(words), end, user, limit + 1,
+                )  # fmt: skip
+            hits = [hit_of(tuple(row), words) for row in rows[:limit]]
+            return SearchResults(hits=hits, next_cursor=hits[-1].message_id if len(rows) > limit else None)
 
         return await self._read(read)
 

@@ -30,8 +30,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, Turn
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, SearchResults, Turn
 from mfu_tui.server.store.base import (
+    BadCursor,
     Edit,
     Exchange,
     Interrupted,
@@ -53,6 +54,7 @@ from mfu_tui.server.store.rows import (
     parse_cursor,
     summary_of,
 )
+from mfu_tui.server.store.search import INDEXED_CHARS, fts5_query, hit_of
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +116,24 @@ CREATE TABLE IF NOT EXISTS edits (
     reply_id       TEXT,
     PRIMARY KEY (user, client_edit_id)
 ) WITHOUT ROWID;
+
+-- Full-text search over the first 100,000 characters of each message (search.INDEXED_CHARS),
+-- by messages.n. Contentless: the text stays in messages only. The triggers keep it in step
+-- in the transaction of every write (an answer's text is indexed when finish_message stores
+-- it); a contentless index forgets a row given the text it indexed, which OLD holds.
+CREATE VIRTUAL TABLE IF NOT EXISTS message_search USING fts5(
+    body, content='', tokenize='unicode61 remove_diacritics 0'
+);
+CREATE TRIGGER IF NOT EXISTS message_search_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO message_search (rowid, body) VALUES (new.n, substr(new.content, 1, 100000));
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_delete AFTER DELETE ON messages BEGIN
+    INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', old.n, substr(old.content, 1, 100000));
+END;
+CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF content ON messages BEGIN
+    INSERT INTO message_search (message_search, rowid, body) VALUES ('delete', old.n, substr(old.content, 1, 100000));
+    INSERT INTO message_search (rowid, body) VALUES (new.n, substr(new.content, 1, 100000));
+END;
 """
 
 #: ``(version, SQL)`` after ``SCHEMA``, each applied once in a transaction of its own and
@@ -147,6 +167,13 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE TRIGGER edit_bytes_removed AFTER DELETE ON edits BEGIN
             UPDATE chats SET bytes = bytes - length(CAST(OLD.content AS BLOB)) WHERE id = OLD.chat_id;
         END;
+        """,
+    ),
+    (
+        4,
+        """
+        -- Search: index the messages stored before the index existed (SCHEMA made it and its triggers).
+        INSERT INTO message_search (rowid, body) SELECT n, substr(content, 1, 100000) FROM messages;
         """,
     ),
 ]
@@ -469,6 +496,34 @@ class SqliteStore(Store):
             chats = [summary_of(row) for row in rows[:limit]]
             cursor = page_cursor(rows[limit - 1]) if len(rows) > limit else None
             return ChatPage(chats=chats, next_cursor=cursor)
+
+        return await self._read(read)
+
+    async def search(self, user: str, words: list[str], limit: int, before: str | None) -> SearchResults:
+        def read(db: sqlite3.Connection) -> SearchResults:
+            db.execute("BEGIN")  # one snapshot for the cursor and the hits
+            try:
+                end = END_OF_CHAT
+                if before is not None:
+                    found = db.execute("SELECT n FROM messages WHERE id = ? AND user = ?", (before, user)).fetchone()
+                    if found is None:
+                        raise BadCursor("'before' is not a cursor from an earlier search")
+                    end = found[0]
+                # Newest first straight from the index (FTS5 walks its rowids, n, backwards), so
+                # a LIMIT stops early; the user's rows are picked on the way.
+                rows = db.execute(
+                    "SELECT messages.id, messages.chat_id, chats.title, messages.role,"
+                    " substr(messages.content, 1, ?), messages.created_at"
+                    " FROM message_search JOIN messages ON messages.n = message_search.rowid"
+                    " JOIN chats ON chats.id = messages.chat_id"
+                    " WHERE message_search MATCH ? AND message_search.rowid < ? AND messages.user = ?"
+                    " ORDER BY message_search.rowid DESC LIMIT ?",
+                    (INDEXED_CHARS, fts5_query(words), end, user, limit + 1),
+                ).fetchall()
+            finally:
+                db.execute("COMMIT")
+            hits = [hit_of(row, words) for row in rows[:limit]]
+            return SearchResults(hits=hits, next_cursor=hits[-1].message_id if len(rows) > limit else None)
 
         return await self._read(read)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
@@ -208,8 +209,12 @@ class Conversation(VerticalScroll, can_focus=True):
         await self.remove_children(views[index + 1 :])
         self.selected = None
 
-    async def load_older(self) -> int:
-        """Mount the next window of older messages above the first; return how many."""
+    async def load_older(self, *, keep_place: bool = True) -> int:
+        """Mount the next window of older messages above the first; return how many.
+
+        Args:
+            keep_place: Scroll so that what was in view stays in view (not when going to a message).
+        """
         if len(self._older) < self.window and self._on_server is not None:
             await self._fetch_older_page(self._on_server)
         if not self._older:
@@ -223,11 +228,36 @@ class Conversation(VerticalScroll, can_focus=True):
         await self._update_older_line()
         if self.selected is not None:
             self.selected += len(batch)
-        # Keep what the user was looking at in place.
-        self.call_after_refresh(
-            lambda: self.scroll_to(y=self.virtual_size.height - height_before + self.scroll_y, animate=False)
-        )
+        if keep_place:
+            self.call_after_refresh(
+                lambda: self.scroll_to(y=self.virtual_size.height - height_before + self.scroll_y, animate=False)
+            )
         return len(batch)
+
+    async def reveal(self, message_id: str, *, limit: int = 400) -> bool:
+        """Select a message and scroll to it, mounting older messages until it is there.
+
+        Args:
+            message_id: A message of the open chat.
+            limit: Mount no more than this many messages to find it (each costs a widget).
+
+        Returns:
+            False if it is not among the last ``limit`` messages of the chat.
+        """
+        while (view := self.view(message_id)) is None:
+            if len(self.views) >= limit or not await self.load_older(keep_place=False):
+                return False
+        # Stay at the message, not at the bottom (a released anchor catches again there);
+        # ``end``, a new chat or a sent message anchors the view again.
+        self.anchor(False)
+        self.focus()
+        self.selected = self.views.index(view)
+        # Once the messages just mounted are laid out, so that the message's place is known.
+        laid_out = asyncio.Event()
+        self.call_after_refresh(laid_out.set)
+        await laid_out.wait()
+        self.scroll_to_widget(view, animate=False, top=True, immediate=True)
+        return True
 
     async def _fetch_older_page(self, older: OlderPages) -> None:
         try:
@@ -313,7 +343,7 @@ class Conversation(VerticalScroll, can_focus=True):
     def action_bottom(self) -> None:
         if self.views:
             self.selected = len(self.views) - 1
-        self.scroll_end(animate=False)
+        self.anchor()
 
     def action_copy_message(self) -> None:
         if (view := self.selected_view) is not None:
