@@ -77,7 +77,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -106,6 +106,8 @@ from tests.server.rawclient import RawClient
 from tests.server.test_user_limits import ping_frames
 from tests.support.figures import percentiles
 from tests.support.server import ServerProcess
+
+T = TypeVar("T")
 
 MIB = 1024 * 1024
 #: Safety net of every wait (an attack's phase, the victim's answer); runs normally take seconds.
@@ -154,6 +156,13 @@ class AttackReport:
     peak_from: str = ""
     """``VmHWM`` (reset at the attack's start) or ``sampled`` (``VmRSS`` every 20 ms)."""
     attack_seconds: float = 0.0
+    """From the attack's start until the victim was served under it and the attack let go."""
+    active_seconds: float = 0.0
+    """The attack's active part (a flood); the victim's "during" figures cover it."""
+    listen_overflows: dict[str, int] = field(default_factory=dict)
+    """The kernel's ``TcpExt`` ``ListenOverflows``/``ListenDrops`` during the attack (the whole network namespace)."""
+    server_log_lines: int = 0
+    """Lines the server wrote to stderr during the attack (``--log-level warning``)."""
     victim: dict[str, Any] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -217,6 +226,19 @@ def reset_peak_rss(pid: int) -> bool:
     except OSError:
         return False
     return True
+
+
+def listen_counters() -> dict[str, int]:
+    """``ListenOverflows`` and ``ListenDrops`` of ``/proc/net/netstat``: packets dropped at a full accept queue."""
+    try:
+        lines = [line.split() for line in Path("/proc/net/netstat").read_text().splitlines()]
+    except OSError:
+        return {}
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names and names[0] == "TcpExt:":
+            table = dict(zip(names[1:], values[1:], strict=False))
+            return {key: int(table[key]) for key in ("ListenOverflows", "ListenDrops") if key in table}
+    return {}
 
 
 def mib(kib: int | float) -> float:
@@ -569,7 +591,11 @@ class Arena:
         self.baseline_start = 0.0
         self.attack_start = 0.0
         self.attack_end = 0.0
+        #: When the attack's active part (a flood) ended, if it ended before the attack's state was let go.
+        self.active_end = 0.0
         self.rss_bound = 0
+        self._overflows_before: dict[str, int] = {}
+        self._log_lines_before = 0
         self._sampled_peak_kib = 0
         self._sampler: asyncio.Task[None] | None = None
         self._hwm_reset = False
@@ -625,6 +651,8 @@ class Arena:
         self._hwm_reset = reset_peak_rss(self.pid)
         self._sampled_peak_kib = 0
         self._sampler = asyncio.get_running_loop().create_task(self._sample_rss())
+        self._overflows_before = listen_counters()
+        self._log_lines_before = len(self.server.stderr_lines)
         self.attack_start = time.monotonic()
 
     async def hold(self) -> None:
@@ -633,6 +661,18 @@ class Arena:
         if not await self.victim.served(self.attack_start, answers, requests):
             self.report.failures.append("the victim was not served during the attack")
         self.attack_end = time.monotonic()
+
+    async def while_held(self, attacking: Awaitable[T]) -> T:
+        """Run the attack's active part and ``hold`` together; the victim's "during" figures cover the active part."""
+
+        async def active() -> T:
+            try:
+                return await attacking
+            finally:
+                self.active_end = time.monotonic()
+
+        result, _ = await asyncio.gather(active(), self.hold())
+        return result
 
     async def finish(self) -> None:
         """After the attack's function returned: the peak RSS, the attack's end if ``hold`` was not called."""
@@ -649,6 +689,10 @@ class Arena:
         self.report.rss_growth_mib = round(self.report.rss_peak_mib - self.report.rss_before_mib, 1)
         self.report.rss_after_mib = mib(proc_status_kib(self.pid, "VmRSS"))
         self.report.attack_seconds = round(self.attack_end - self.attack_start, 2)
+        self.report.active_seconds = round((self.active_end or self.attack_end) - self.attack_start, 2)
+        after = listen_counters()
+        self.report.listen_overflows = {k: v - self._overflows_before.get(k, 0) for k, v in after.items()}
+        self.report.server_log_lines = len(self.server.stderr_lines) - self._log_lines_before
         if self.rss_bound:
             self.expect(
                 self.report.rss_growth_mib * MIB <= self.rss_bound,
@@ -670,14 +714,16 @@ def _ratio(during: dict[str, Any], before: dict[str, Any], key: str) -> float | 
     return round(during[key] / before[key], 2)
 
 
-def _latency(before: list[float], during: list[float]) -> dict[str, Any]:
-    ms_before = percentiles([s * 1000 for s in before], digits=1)
-    ms_during = percentiles([s * 1000 for s in during], digits=1)
+def _latency(before: list[float], during: list[float], whole: list[float]) -> dict[str, Any]:
+    """Percentiles in ms before the attack, during its active part, during all of it; the ratios to before."""
+    ms_before, ms_during, ms_whole = (percentiles([s * 1000 for s in x], digits=1) for x in (before, during, whole))
     return {
         "before_ms": {k: ms_before.get(k) for k in ("count", "p50", "p99", "max")},
         "during_ms": {k: ms_during.get(k) for k in ("count", "p50", "p99", "max")},
         "p50_ratio": _ratio(ms_during, ms_before, "p50"),
         "p99_ratio": _ratio(ms_during, ms_before, "p99"),
+        "whole_attack_ms": {k: ms_whole.get(k) for k in ("count", "p50", "p99", "max")},
+        "whole_attack_p99_ratio": _ratio(ms_whole, ms_before, "p99"),
     }
 
 
@@ -714,10 +760,11 @@ async def run_attack(
             await arena.finish()
             victim_report = await victim.stop()
         before = victim.since(arena.baseline_start, arena.attack_start)
-        during = victim.since(arena.attack_start, arena.attack_end)
+        during = victim.since(arena.attack_start, arena.active_end or arena.attack_end)
+        whole = victim.since(arena.attack_start, arena.attack_end)
         report.victim = {
-            "request_round_trip": _latency(before["request"], during["request"]),
-            "first_chunk": _latency(before["answer"], during["answer"]),
+            "request_round_trip": _latency(before["request"], during["request"], whole["request"]),
+            "first_chunk": _latency(before["answer"], during["answer"], whole["answer"]),
             **victim_report,
         }
         lost = victim_report.get("lost", -1)
@@ -821,7 +868,7 @@ async def connection_flood(arena: Arena) -> dict[str, Any]:
         return time.monotonic() - began
 
     await arena.start()
-    flood_seconds, _ = await asyncio.gather(flood(), arena.hold())
+    flood_seconds = await arena.while_held(flood())
     live = 0
     for ws in opened:  # those that slipped in with simultaneous handshakes were closed with 1013
         with contextlib.suppress(ConnectionClosed, TimeoutError):
@@ -932,7 +979,7 @@ async def list_models_flood(arena: Arena) -> dict[str, Any]:
         return time.monotonic() - began
 
     await arena.start()
-    seconds, _ = await asyncio.gather(flood(), arena.hold())
+    seconds = await arena.while_held(flood())
     await ws.close()
     upstream_lists = arena.upstream.counters.model_lists.value - lists_before
     arena.expect(answered == count, f"{answered} of {count} list_models answered ({errors} errors)")
@@ -977,10 +1024,10 @@ async def slowloris(arena: Arena) -> dict[str, Any]:
     connect_seconds: list[float] = []
     newcomer_failures: list[str] = []
 
-    async def newcomer(number: int) -> None:
+    async def newcomer(name: str, seconds: list[float]) -> None:
         began = time.monotonic()
         try:
-            ws = await open_ws(arena, f"newcomer-{number}")
+            ws = await open_ws(arena, name)
             await send_frame(ws, Ping(ts=2))
             async with asyncio.timeout(PHASE_TIMEOUT):
                 while not isinstance(decode_server(await ws.recv()), Pong):
@@ -989,12 +1036,16 @@ async def slowloris(arena: Arena) -> dict[str, Any]:
         except Exception as error:  # noqa: BLE001 (a figure: newcomers that could not get in)
             newcomer_failures.append(repr(error)[:120])
         else:
-            connect_seconds.append(time.monotonic() - began)
+            seconds.append(time.monotonic() - began)
 
+    baseline_seconds: list[float] = []
+    for number in range(5):  # how long getting in takes without the attack
+        await newcomer(f"early-{number}", baseline_seconds)
     await arena.start()
     opened_at = time.monotonic()
     await asyncio.gather(*(half_open() for _ in range(sockets)))
-    await asyncio.gather(*(newcomer(n) for n in range(newcomers)))
+    open_seconds = time.monotonic() - opened_at
+    await asyncio.gather(*(newcomer(f"newcomer-{n}", connect_seconds) for n in range(newcomers)))
     await arena.hold()
     closed_at_hold = sum(reader.at_eof() for reader, _ in held)
     # Watch how long the server keeps them: measuring for a while, not waiting for an event.
@@ -1006,15 +1057,19 @@ async def slowloris(arena: Arena) -> dict[str, Any]:
         writer.transport.abort()
     ok = len(connect_seconds)
     arena.expect(ok == newcomers, f"{newcomers - ok} of {newcomers} new users could not connect")
+    arena.expect(len(baseline_seconds) == 5, "users could not connect before the attack")
     return {
-        "outcome": f"{ok} of {newcomers} new users in; {len(held):,} half-open held, "
+        "outcome": f"{ok} of {newcomers} new users in (p50 {percentiles(connect_seconds).get('p50')} s); "
+        f"{len(held):,} half-open held, "
         f"{closed:,} closed by the server within {time.monotonic() - opened_at:.0f} s",
         "half_open": len(held),
         "half_open_failed": len(failed_to_open),
         "newcomers": newcomers,
         "newcomers_in": ok,
         "newcomer_failure_samples": newcomer_failures[:3],
+        "half_open_seconds": round(open_seconds, 2),
         "newcomer_connect_ms": percentiles([s * 1000 for s in connect_seconds], digits=1),
+        "connect_ms_before_the_attack": percentiles([s * 1000 for s in baseline_seconds], digits=1),
         "closed_by_server_at_hold": closed_at_hold,
         "closed_by_server": closed,
         "watched_seconds": round(time.monotonic() - opened_at, 1),
@@ -1064,7 +1119,7 @@ async def edit_flood(arena: Arena) -> dict[str, Any]:
         return time.monotonic() - began
 
     await arena.start()
-    seconds, _ = await asyncio.gather(flood(), arena.hold())
+    seconds = await arena.while_held(flood())
     await ws.close()
     growth = arena.db_bytes() - db_before
     applied = outcomes["applied"]
@@ -1118,7 +1173,7 @@ async def huge_answer(arena: Arena) -> dict[str, Any]:
                     return ack, frame
 
     await arena.start()
-    (ack, end), _ = await asyncio.gather(ask(), arena.hold())
+    ack, end = await arena.while_held(ask())
     result = await request(ws, GetChat(request_id="after", chat_id=ack.chat_id))
     await ws.close()
     stored = next(m for m in result.data["messages"] if m["id"] == ack.reply_id)
@@ -1176,7 +1231,7 @@ async def ping_flood(arena: Arena) -> dict[str, Any]:
             return 0
 
     await arena.start()
-    cut_after, _ = await asyncio.gather(asyncio.to_thread(flood), arena.hold())
+    cut_after = await arena.while_held(asyncio.to_thread(flood))
     arena.expect(0 < cut_after < most, f"the server did not drop the flooder ({most} MiB of pings taken)")
     return {
         "outcome": f"dropped after {cut_after} MiB of pings" if cut_after else f"not dropped after {most} MiB",
@@ -1220,7 +1275,7 @@ async def message_flood(arena: Arena) -> dict[str, Any]:
         return time.monotonic() - began
 
     await arena.start()
-    seconds, _ = await asyncio.gather(flood(), arena.hold())
+    seconds = await arena.while_held(flood())
     await ws.close()
     growth = arena.db_bytes() - db_before
     accepted = outcomes["accepted"]
