@@ -723,6 +723,7 @@ def _latency(before: list[float], during: list[float], whole: list[float]) -> di
         "p50_ratio": _ratio(ms_during, ms_before, "p50"),
         "p99_ratio": _ratio(ms_during, ms_before, "p99"),
         "whole_attack_ms": {k: ms_whole.get(k) for k in ("count", "p50", "p99", "max")},
+        "whole_attack_p50_ratio": _ratio(ms_whole, ms_before, "p50"),
         "whole_attack_p99_ratio": _ratio(ms_whole, ms_before, "p99"),
     }
 
@@ -1295,31 +1296,34 @@ async def message_flood(arena: Arena) -> dict[str, Any]:
 # --- Running several, printing ---------------------------------------------------------------
 
 
-def _cell(latency: dict[str, Any]) -> str:
-    before, during = latency["before_ms"], latency["during_ms"]
+def _cell(latency: dict[str, Any], window: str) -> str:
+    """``before p50/p99 -> during p50/p99 (ratios, n)`` in ms, ``window`` being ``during`` or ``whole_attack``."""
+    before, during = latency["before_ms"], latency[f"{window}_ms"]
     if not during.get("count"):
         return "no samples"
+    prefix = "" if window == "during" else "whole_attack_"
     return (
         f"{before.get('p50')}/{before.get('p99')} -> {during.get('p50')}/{during.get('p99')} "
-        f"(x{latency['p50_ratio']}/x{latency['p99_ratio']})"
+        f"(x{latency[prefix + 'p50_ratio']}/x{latency[prefix + 'p99_ratio']}, n={during.get('count')})"
     )
 
 
 def table(reports: list[AttackReport]) -> str:
     """The figures as a Markdown table (the one in docs/reliability.md)."""
     lines = [
-        "| attack | what it did | limit that stops it | outcome | server RSS before -> peak (growth, bound) MiB "
-        "| victim list_chats ms p50/p99 before -> during (ratio) | victim first chunk ms p50/p99 before -> during "
-        "(ratio) | victim lost | clean |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| attack | outcome | server RSS MiB: before -> peak (growth; bound) "
+        "| victim `list_chats` ms p50/p99: before -> during the attack's active part (ratios, n) "
+        "| victim first chunk ms p50/p99: before -> during the whole attack (ratios, n) | victim lost | clean |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in reports:
         v = r.victim
+        requests = _cell(v["request_round_trip"], "during") if v else "-"
+        answers = _cell(v["first_chunk"], "whole_attack") if v else "-"
         lines.append(
-            f"| {r.attack} | {r.summary} | {r.limit} | {r.outcome} "
-            f"| {r.rss_before_mib} -> {r.rss_peak_mib} (+{r.rss_growth_mib}, {r.rss_bound_mib}) "
-            f"| {_cell(v['request_round_trip']) if v else '-'} | {_cell(v['first_chunk']) if v else '-'} "
-            f"| {v.get('lost', '-')} of {v.get('messages', '-')} "
+            f"| {r.attack} | {r.outcome} "
+            f"| {r.rss_before_mib} -> {r.rss_peak_mib} (+{r.rss_growth_mib}; {r.rss_bound_mib}) "
+            f"| {requests} | {answers} | {v.get('lost', '-')} of {v.get('messages', '-')} "
             f"| {'yes' if r.clean else 'NO: ' + '; '.join(r.failures)} |"
         )
     return "\n".join(lines)
