@@ -96,6 +96,7 @@ from mfu_tui.protocol import (
     Ping,
     Pong,
     Result,
+    Resume,
     decode_server,
     encode,
 )
@@ -757,6 +758,8 @@ async def run_attack(
         try:
             report.figures = await spec.run(arena)
             report.outcome = str(report.figures.pop("outcome", ""))
+        except Exception as error:  # noqa: BLE001 (reported: the other attacks still run)
+            report.failures.append(f"the attack itself failed: {error!r}")
         finally:
             await arena.finish()
             victim_report = await victim.stop()
@@ -1156,20 +1159,32 @@ async def huge_answer(arena: Arena) -> dict[str, Any]:
     arena.bound_rss(BASE_SLACK + 16 * limit, "48 MiB + 16 bytes per character of the answer cap")
     ws = await open_ws(arena, "mallory")
     chars = chunks = 0
+    closed: list[int | None] = []
 
     async def ask() -> tuple[Ack, Complete]:
-        nonlocal chars, chunks
+        """Read the answer; a close (4000 when the reader falls behind) is followed by a reconnect and a resume."""
+        nonlocal ws, chars, chunks
         cid = str(uuid.uuid4())
         await send_frame(ws, Message(chat_id=None, client_message_id=cid, content="HUGE, please"))
         ack: Ack | None = None
+        last_seq = 0
         async with asyncio.timeout(PHASE_TIMEOUT):
             while True:
-                frame = decode_server(await ws.recv())
+                try:
+                    frame = decode_server(await ws.recv())
+                except ConnectionClosed as error:
+                    closed.append(error.rcvd.code if error.rcvd else None)
+                    if ack is None or len(closed) > 20:
+                        raise
+                    ws = await open_ws(arena, "mallory")
+                    await send_frame(ws, Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=last_seq))
+                    continue
                 if isinstance(frame, Ack):
                     ack = frame
-                elif isinstance(frame, Chunk):
+                elif isinstance(frame, Chunk) and frame.seq == last_seq + 1:
                     chars += len(frame.content)
                     chunks += 1
+                    last_seq = frame.seq
                 elif isinstance(frame, Complete) and ack is not None:
                     return ack, frame
 
@@ -1191,6 +1206,7 @@ async def huge_answer(arena: Arena) -> dict[str, Any]:
         "chunks": chunks,
         "finish_reason": end.finish_reason,
         "stored_chars": len(stored["content"]),
+        "attacker_closed": closed,
         "upstream_bytes_offered": 20 * limit,
         "upstream_bytes_sent_before_the_cut": sent,
         "get_chat_reply_bytes": len(encode(result)),
