@@ -16,8 +16,9 @@ answers it asks for its chat list 20 times a second. For each attack:
   the configured limits that the peak's growth must stay under;
 - the victim's request round trip (``list_chats``) and time to the first
   chunk of an answer: p50 and p99 in a baseline measured in the same run
-  right before the attack, during it, and during / baseline as a ratio
-  (the machine may be shared: only the ratios compare between runs);
+  right before the attack, during it (during its active part, a flood, when
+  the attack marks one; the whole attack beside), and during / baseline as a
+  ratio (the machine may be shared: only the ratios compare between runs);
 - the victim's messages lost (target 0): a message counts as delivered when
   it was acknowledged, stored exactly once, and its answer arrived whole, in
   order, ending with ``stop``, with the stored text;
@@ -152,6 +153,7 @@ class AttackReport:
     rss_peak_mib: float = 0.0
     rss_growth_mib: float = 0.0
     rss_after_mib: float = 0.0
+    """Once the attack let go and the victim stopped (its final checks done)."""
     rss_bound_mib: float = 0.0
     rss_bound_rule: str = ""
     peak_from: str = ""
@@ -688,7 +690,6 @@ class Arena:
         self.report.peak_from = "VmHWM" if self._hwm_reset else "sampled"
         self.report.rss_peak_mib = mib(peak)
         self.report.rss_growth_mib = round(self.report.rss_peak_mib - self.report.rss_before_mib, 1)
-        self.report.rss_after_mib = mib(proc_status_kib(self.pid, "VmRSS"))
         self.report.attack_seconds = round(self.attack_end - self.attack_start, 2)
         self.report.active_seconds = round((self.active_end or self.attack_end) - self.attack_start, 2)
         after = listen_counters()
@@ -763,6 +764,7 @@ async def run_attack(
         finally:
             await arena.finish()
             victim_report = await victim.stop()
+        report.rss_after_mib = mib(proc_status_kib(arena.pid, "VmRSS"))  # once the victim checked its chat
         before = victim.since(arena.baseline_start, arena.attack_start)
         during = victim.since(arena.attack_start, arena.active_end or arena.attack_end)
         whole = victim.since(arena.attack_start, arena.attack_end)
@@ -1277,8 +1279,8 @@ async def message_flood(arena: Arena) -> dict[str, Any]:
     async def flood() -> float:
         began = time.monotonic()
         for number in range(count):
-            frame = Message(chat_id=None, client_message_id=f"m{number}", content=f"{number} " + "m" * 1000)
-            await send_frame(ws, frame)
+            message = Message(chat_id=None, client_message_id=f"m{number}", content=f"{number} " + "m" * 1000)
+            await send_frame(ws, message)
         async with asyncio.timeout(PHASE_TIMEOUT):
             while outcomes["accepted"] + outcomes["refused"] < count or len(complete) < len(acked):
                 frame = decode_server(await ws.recv())
