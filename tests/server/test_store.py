@@ -533,7 +533,7 @@ async def without_search_index(store: Store, location: str) -> None:
         db = sqlite3.connect(location)
         db.executescript(
             "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_delete;"
-            " DROP TRIGGER message_search_update; DROP TABLE message_search; PRAGMA user_version = 2;"
+            " DROP TRIGGER message_search_update; DROP TABLE message_search; PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -541,6 +541,6 @@ async def without_search_index(store: Store, location: str) -> None:
 
     pg = await asyncpg.connect(location)
     try:
-        await pg.execute("ALTER TABLE messages DROP COLUMN search; DELETE FROM schema_version WHERE version >= 4")
+        await pg.execute("ALTER TABLE messages DROP COLUMN search; DELETE FROM schema_version WHERE version >= 5")
     finally:
         await pg.close()
