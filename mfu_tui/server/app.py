@@ -42,6 +42,8 @@ WS_PATH = "/ws"
 HEALTH_PATH = "/healthz"
 #: Whole inbound frames a connection may have waiting to be handled.
 INBOUND_FRAMES_QUEUED = 2
+#: Connections the kernel may hold before we accept them (capped by net.core.somaxconn).
+LISTEN_BACKLOG = 4096
 
 
 class ChatServer:
@@ -172,6 +174,9 @@ class ChatServer:
             compression=None,
             logger=redacting_logger("websockets.server"),
             create_connection=self._bounded_websocket(),
+            # asyncio's default of 100 overflows while a burst of connections is accepted
+            # (1,100 at once were seen): a new user's SYN is then dropped and retried 1 s later.
+            backlog=LISTEN_BACKLOG,
         )
 
     def _bounded_websocket(self) -> type[BoundedWebSocket]:

@@ -37,6 +37,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
+from websockets.frames import Frame, Opcode
+from websockets.protocol import Event
 
 from mfu_tui.protocol import (
     MAX_SERVER_FRAME_BYTES,
@@ -61,6 +63,11 @@ NOTICE_TIMEOUT = 2.0
 #: Bytes beyond the send queue that may wait in a connection's transport: one frame
 #: of the largest kind (our writer waits for the transport to drain after each).
 TRANSPORT_SLACK = MAX_SERVER_FRAME_BYTES
+#: WebSocket pings a client may send at once, then per second: clients ping every
+#: few seconds at most (ours every 25 s). A flood costs the event loop a pong each, and
+#: every other user waits meanwhile (x30 while one lasted): past it, the connection is dropped.
+PING_BURST = 20
+PINGS_PER_SECOND = 2.0
 
 
 class PendingHandshakes:
@@ -112,6 +119,8 @@ class BoundedWebSocket(ServerConnection):
     ``send_queue_bytes`` plus one frame the TCP connection is dropped.
 
     Until its opening handshake ends, the connection counts in ``pending_handshakes``.
+    A client that sends pings faster than ``PINGS_PER_SECOND`` (after a burst of
+    ``PING_BURST``) is dropped.
     """
 
     #: Set by the server from its configuration (``send_queue_bytes`` + ``TRANSPORT_SLACK``).
@@ -122,6 +131,8 @@ class BoundedWebSocket(ServerConnection):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.pending_handshakes.begin(self)
+        self._pings_allowed = float(PING_BURST)
+        self._pings_counted_at = time.monotonic()
 
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         try:
@@ -138,6 +149,20 @@ class BoundedWebSocket(ServerConnection):
         if self.transport.get_write_buffer_size() > self.transport_limit:
             log.info("dropping a connection that does not read what it is sent (pongs included)")
             self.transport.abort()
+
+    def process_event(self, event: Event) -> None:
+        if isinstance(event, Frame) and event.opcode is Opcode.PING and not self._ping_allowed():
+            if not self.transport.is_closing():
+                log.info("dropping a connection that floods the server with pings")
+                self.transport.abort()
+            return
+        super().process_event(event)
+
+    def _ping_allowed(self) -> bool:
+        now = time.monotonic()
+        elapsed, self._pings_counted_at = now - self._pings_counted_at, now
+        self._pings_allowed = min(PING_BURST, self._pings_allowed + elapsed * PINGS_PER_SECOND) - 1
+        return self._pings_allowed >= 0
 
 
 class UserReplies:

@@ -31,6 +31,7 @@ from mfu_tui.protocol import (
     Result,
     encode,
 )
+from mfu_tui.server.connection import PING_BURST
 from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import TIMEOUT, new_id, peer
 from tests.server.rawclient import RawClient
@@ -173,6 +174,40 @@ async def test_a_client_that_pings_and_never_reads_is_dropped_before_the_server_
         cut_after = await asyncio.to_thread(flood)
     # Pongs beyond the send queue plus one frame are not held: without the bound, all 256 MiB went in.
     assert 0 < cut_after < 256
+
+
+async def test_a_ping_flood_is_dropped_at_once_and_a_pinging_client_is_not(tmp_path):
+    async with running_server(tmp_path) as srv:
+        uri = parse_uri(srv.url)
+        token = srv.token("mallory")
+
+        def flood() -> bytes:
+            """One write of pings just past the burst; what the server sent until it dropped us."""
+            with socket.create_connection((uri.host, uri.port), timeout=TIMEOUT) as sock:
+                protocol = ClientProtocol(uri)
+                request = protocol.connect()
+                request.headers["Authorization"] = f"Bearer {token}"
+                protocol.send_request(request)
+                sock.sendall(b"".join(protocol.data_to_send()))
+                while protocol.state is State.CONNECTING:
+                    protocol.receive_data(sock.recv(65536))
+                sock.sendall(ping_frames(PING_BURST + 1))
+                received = b""
+                for _ in range(1000):  # bounded: the server closes long before
+                    try:
+                        data = sock.recv(65536)
+                    except ConnectionResetError:
+                        return received
+                    if not data:
+                        return received
+                    received += data
+                raise AssertionError("the server kept a ping flooder")
+
+        async with peer(srv.url, srv.token("alice")) as alice:
+            for _ in range(3):
+                await asyncio.wait_for(await alice.ws.ping(), TIMEOUT)  # a client's pings are answered
+            await asyncio.to_thread(flood)  # returns: the flooder was dropped (a timeout would raise)
+            await asyncio.wait_for(await alice.ws.ping(), TIMEOUT)  # and alice is still served
 
 
 async def test_replies_waiting_across_a_users_connections_are_bounded_and_others_are_served(tmp_path):
