@@ -37,7 +37,7 @@ from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, account_key
-from mfu_tui.client.read_cache import CachedHit, ReadCache
+from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
@@ -441,9 +441,11 @@ class ChatClient:
         """A chat's newest page as last received, or ``None``."""
         return None if self.read_cache is None else await asyncio.to_thread(self.read_cache.chat, chat_id)
 
-    async def search_cached(self, words: str) -> list[CachedHit]:
-        """Messages of the chats kept for offline reading that contain ``words``, newest first."""
-        return [] if self.read_cache is None else await asyncio.to_thread(self.read_cache.search, words)
+    async def search_cached(self, query: str) -> SearchResults:
+        """Like ``search``, in the chats kept for reading offline (their newest page each)."""
+        if self.read_cache is None:
+            return SearchResults(hits=[])
+        return await asyncio.to_thread(self.read_cache.search, query)
 
     async def _forget_cached(self, chat_id: str) -> None:
         if self.read_cache is not None:

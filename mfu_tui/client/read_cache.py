@@ -20,12 +20,13 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import msgspec
 
-from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
+from mfu_tui.protocol import ChatDetail, ChatSummary, SearchHit, SearchResults, matches, search_words, snippet
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +45,6 @@ CREATE TABLE IF NOT EXISTS chats (
     read_at REAL NOT NULL    -- when it was last kept or read: the oldest go first
 );
 """
-
-
-class CachedHit(msgspec.Struct, frozen=True):
-    """A message of a cached chat that contains the words looked for."""
-
-    chat: ChatSummary
-    message: StoredMessage
 
 
 class ReadCache:
@@ -116,20 +110,34 @@ class ReadCache:
                     self._db.commit()
         return None if row is None else _decode(row[0], ChatDetail)
 
-    def search(self, words: str) -> list[CachedHit]:
-        """Messages of the kept chats that contain ``words`` (any case), newest first."""
-        needle = words.casefold().strip()
-        if not needle:
-            return []
+    def search(self, query: str) -> SearchResults:
+        """Messages of the kept chats that hold the words of ``query``, newest first, as ``search`` answers."""
+        words = search_words(query)
+        if not words:
+            return SearchResults(hits=[])
         with self._lock:
             rows = self._db.execute("SELECT detail FROM chats").fetchall()
-        hits = []
+        hits: list[tuple[tuple[datetime, int], SearchHit]] = []
         for (data,) in rows:
             detail = _decode(data, ChatDetail)
-            if detail is not None:
-                hits += [CachedHit(detail.chat, m) for m in detail.messages if needle in m.content.casefold()]
-        hits.sort(key=lambda hit: hit.message.created_at, reverse=True)
-        return hits[:MAX_HITS]
+            if detail is None:
+                continue
+            for position, message in enumerate(detail.messages):
+                if matches(message.content, words):
+                    piece, highlights = snippet(message.content, words)
+                    hit = SearchHit(
+                        chat_id=detail.chat.id,
+                        chat_title=detail.chat.title,
+                        message_id=message.id,
+                        role=message.role,
+                        snippet=piece,
+                        highlights=highlights,
+                        created_at=message.created_at,
+                    )
+                    # A question and its answer share a time: the answer, later in the chat, comes first.
+                    hits.append(((message.created_at, position), hit))
+        hits.sort(key=lambda pair: pair[0], reverse=True)
+        return SearchResults(hits=[hit for _, hit in hits[:MAX_HITS]])
 
     def close(self) -> None:
         """Close the file."""

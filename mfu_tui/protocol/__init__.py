@@ -72,7 +72,7 @@ from mfu_tui.protocol.frames import (
     Turn,
     UserMessage,
 )
-from mfu_tui.protocol.search import matching_spans, search_words
+from mfu_tui.protocol.search import matches, matching_spans, search_words, snippet
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
@@ -139,8 +139,10 @@ __all__ = [
     "describe_close",
     "encode",
     "is_terminal",
+    "matches",
     "matching_spans",
     "search_words",
+    "snippet",
     "should_reconnect",
     "unverified_claims",
     "user_of",

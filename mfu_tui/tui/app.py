@@ -43,6 +43,7 @@ from mfu_tui.protocol import (
     MessageEdited,
     ModelInfo,
     SearchHit,
+    SearchResults,
     ServerFrame,
     UserMessage,
 )
@@ -71,7 +72,9 @@ from mfu_tui.tui.widgets.status_dot import StatusDot
 _DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized", "quota_exceeded"}
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
-_LOADING_GROUPS = {"refresh", "load", "more", "reveal"}
+_LOADING_GROUPS = {"refresh", "load", "more", "reveal", "kept"}
+#: Said after a chat title shown from the read cache, while the server cannot be reached.
+KEPT_COPY = " · kept copy (offline)"
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,8 @@ class _ChatLoaded:
 
     chat_id: str
     detail: ChatDetail
+    #: From the read cache: the server could not be asked.
+    kept: bool = False
 
 
 @dataclass(frozen=True)
@@ -179,6 +184,7 @@ class ChatApp(App[None]):
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             request_timeout=settings.request_timeout,
+            keep_for_offline=True,
         )
         self.models: list[ModelInfo] = []
         """The server's models, from ``list_models``."""
@@ -196,6 +202,10 @@ class ChatApp(App[None]):
         self._opened = asyncio.Event()
         self._opened.set()
         self._unsubscribe: list[Callable[[], None]] = []
+        # Set once the server's chat list arrived: the kept copy must not replace it.
+        self._listed_live = False
+        # Set once the user was told that search is of the kept chats; cleared when back online.
+        self._told_search_is_kept = False
         if settings.keymap:
             self.set_keymap(settings.keymap)
 
@@ -250,6 +260,7 @@ class ChatApp(App[None]):
             # Long enough to read a sentence or two; it is said once per run.
             self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
         self._dispatch_frames()
+        self._show_kept_chats()
         await client.connect()
 
     async def on_unmount(self) -> None:
@@ -302,13 +313,24 @@ class ChatApp(App[None]):
         """After each (re)connect: the chat list, the models, and the open chat again."""
         try:
             page = await self.client.list_chats()
+            self._listed_live = True
+            self._told_search_is_kept = False
             self.chat_list.add_page(page.chats, page.next_cursor, first=True)
+            self.query_one("#sidebar-title", Static).update("Chats")
             self.models = (await self.client.list_models()).models
         except (ClientError, TimeoutError) as error:
             self._report(error)
             return
         if self.chat_id is not None:
             self.load_chat(self.chat_id)
+
+    @work(group="kept")
+    async def _show_kept_chats(self) -> None:
+        """Until the server answers, the chat list as last seen, so chats can be read offline."""
+        chats = await self.client.cached_chats()
+        if chats and not self._listed_live:
+            self.chat_list.add_page(chats, None, first=True)
+            self.query_one("#sidebar-title", Static).update("Chats (kept copy)")
 
     def _report(self, error: BaseException) -> None:
         if isinstance(error, ClientError):
@@ -499,6 +521,10 @@ class ChatApp(App[None]):
             await self.client.subscribe(chat_id)
             detail = await self.client.get_chat(chat_id)
         except (ClientError, TimeoutError) as error:
+            kept = await self.client.cached_chat(chat_id) if self.client.state.status is not Status.CONNECTED else None
+            if kept is not None:
+                self._frames.put_nowait(_ChatLoaded(chat_id, kept, kept=True))
+                return
             if self._loading == chat_id:
                 self._loading = None
                 held, self._held = self._held, []
@@ -514,12 +540,12 @@ class ChatApp(App[None]):
         detail = loaded.detail
         self._loading = None
         older = None
-        if detail.next_cursor is not None:
+        if detail.next_cursor is not None and not loaded.kept:
             count = detail.chat.message_count - len(detail.messages)
             chat_id = loaded.chat_id
             older = OlderPages(detail.next_cursor, count, lambda cursor: self.client.get_chat(chat_id, before=cursor))
         await self.conversation.show_messages(detail.messages, older)
-        self.query_one(AppHeader).chat_title = detail.chat.title
+        self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if loaded.kept else "")
         streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
         self._set_running(loaded.chat_id, streaming[-1] if streaming else None)
         held, self._held = self._held, []
@@ -769,7 +795,17 @@ class ChatApp(App[None]):
             if hit is not None:
                 self.open_at(hit.chat_id, hit.message_id)
 
-        self.push_screen(SearchScreen(self.client.search), chosen)
+        self.push_screen(SearchScreen(self._search_anywhere), chosen)
+
+    async def _search_anywhere(self, query: str) -> SearchResults:
+        """Search every chat on the server; offline, the chats kept on this machine."""
+        if self.client.state.status is Status.CONNECTED:
+            return await self.client.search(query)
+        if not self._told_search_is_kept:  # once, not at every key
+            self._told_search_is_kept = True
+            message = "The server cannot be reached: searching the chats kept on this machine (their newest messages)."
+            self.notify(message, title="Offline", severity="warning", markup=False)
+        return await self.client.search_cached(query)
 
     def action_toggle_sidebar(self) -> None:
         """Show or hide the chat list."""

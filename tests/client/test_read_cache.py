@@ -54,7 +54,7 @@ def test_a_deleted_chat_is_forgotten_everywhere(tmp_path):
     cache.keep_chat(kept)
     cache.forget_chat("a")
     assert cache.chat("a") is None and [chat.id for chat in cache.chats()] == ["b"]
-    assert cache.search("secret") == []
+    assert cache.search("secret").hits == []
 
 
 def test_a_file_that_is_not_a_cache_is_set_aside_not_an_error(tmp_path):
@@ -66,10 +66,12 @@ def test_a_file_that_is_not_a_cache_is_set_aside_not_an_error(tmp_path):
     assert (tmp_path / "cache.sqlite3.unreadable").read_bytes().startswith(b"this is not")
 
 
-def test_search_finds_words_in_kept_chats_newest_first(tmp_path):
+def test_search_finds_words_in_kept_chats_newest_first_as_the_server_would(tmp_path):
     cache = ReadCache(tmp_path / "cache.sqlite3")
-    cache.keep_chat(detail("a", "Python lists", "a list is mutable"))
+    cache.keep_chat(detail("a", "Python lists", "a list is mutable", "enlisted"))
     cache.keep_chat(detail("b", "nothing here"))
-    hits = cache.search("LIST")
-    assert [(hit.chat.id, hit.message.id) for hit in hits] == [("a", "a-1"), ("a", "a-0")]
-    assert cache.search("   ") == []
+    hits = cache.search("LIST").hits  # whole words, the last one as a prefix too: not "enlisted"
+    assert [(hit.chat_id, hit.message_id) for hit in hits] == [("a", "a-1"), ("a", "a-0")]
+    assert [hits[1].snippet[start:end] for start, end in hits[1].highlights] == ["lists"]
+    assert cache.search("python mutable").hits == []  # every word in one message
+    assert cache.search(" * ").hits == []

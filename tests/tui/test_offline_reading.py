@@ -1,0 +1,52 @@
+"""Reading offline: the chats opened before are there to read and search with the server gone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mfu_tui.client import Status
+from mfu_tui.protocol import Complete
+from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.tui.app import KEPT_COPY
+from mfu_tui.tui.screens.search import SearchScreen
+from tests.support.server import running_server
+from tests.tui.conftest import WORDS
+from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, ready, settle
+
+SIZE = (100, 32)
+
+
+async def test_a_chat_read_before_opens_and_is_searched_with_the_server_gone(tmp_path: Path) -> None:
+    async with running_server(tmp_path, demo_words=WORDS, demo_delay_ms=0) as server:
+        url, token = server.url, server.token()
+        app = make_app(url, token, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            done = FrameWaiter(app.client, frame_of(Complete))
+            app.composer.focus()
+            await pilot.press(*"tell me about okapis", "enter")
+            chat_id = (await done.wait()).chat_id
+            await settle(app, pilot)
+            await app.client.get_chat(chat_id)  # what opening it reads: kept
+            await app.client.list_chats()
+    # The server is gone; the same user starts the app again.
+    offline = make_app(url, token, tmp_path)
+    reconnecting = StateWaiter(offline.client, lambda state: state.status is Status.RECONNECTING)
+    async with offline.run_test(size=SIZE) as pilot:
+        await reconnecting.wait()
+        await settle(offline, pilot)
+        assert [chat.id for chat in offline.chat_list.chats] == [chat_id]
+        offline.load_chat(chat_id)
+        await settle(offline, pilot)
+        assert [(view.role, view.text) for view in offline.conversation.views] == [
+            ("user", "tell me about okapis"),
+            ("assistant", demo_answer("tell me about okapis", WORDS)),
+        ]
+        assert offline.query_one("AppHeader").chat_title.endswith(KEPT_COPY)
+        await pilot.press("ctrl+f")
+        screen = offline.screen
+        assert isinstance(screen, SearchScreen)
+        await pilot.press(*"okapi")
+        await screen.settled()
+        # The question, and the demo answer that quotes it: newest first.
+        assert [(hit.chat_id, hit.role) for hit in screen.hits] == [(chat_id, "assistant"), (chat_id, "user")]
