@@ -471,7 +471,7 @@ async def _victim_check(
     """Messages not delivered: unacknowledged, not stored exactly once, or answered with a gap or another text."""
     stored: dict[str, Any] = {}
     for chat_id in set(chats.values()):
-        detail = await client.get_chat(chat_id)
+        detail = await client.get_whole_chat(chat_id)
         stored.update({m.id: m for m in detail.messages})
     copies = Counter(m.client_message_id for m in stored.values() if m.role == "user")
     lost: list[str] = []
