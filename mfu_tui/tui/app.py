@@ -160,7 +160,7 @@ class ChatApp(App[None]):
             "Chat settings",
             id="app.chat_settings",
             show=False,
-            tooltip="The open chat's system prompt and parameters",
+            tooltip="The open chat's settings",
         ),
         Binding(
             "f4",
@@ -168,7 +168,7 @@ class ChatApp(App[None]):
             "Archived",
             id="app.toggle_archived",
             show=False,
-            tooltip="Show the archived chats, or the others",
+            tooltip="Archived chats, or the others",
         ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),

@@ -322,7 +322,8 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         )
         assert ["ctrl+t", "Start a new chat", "app.new_chat"] in [list(r) for r in rows]
         sections = [str(row[0]) for row in rows if row[2] == ""]
-        assert sections == ["Anywhere", "Composer", "Conversation", "Chat list"]
+        assert sections == ["Anywhere", "Composer", "Conversation", "Chat list", "Chat settings"]
+        assert {"app.chat_settings", "app.toggle_archived", "chat_list.pin", "chat_list.archive"} <= set(ids)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         # The remapped key works.

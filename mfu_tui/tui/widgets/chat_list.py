@@ -37,8 +37,8 @@ class ChatList(OptionList):
         Binding("enter", "select", "Open", id="chat_list.open", show=False, tooltip="Open the highlighted chat"),
         Binding("f2", "rename", "Rename", id="chat_list.rename", tooltip="Rename the highlighted chat"),
         Binding("delete,f8", "delete", "Delete", id="chat_list.delete", tooltip="Delete the highlighted chat"),
-        Binding("p", "pin", "Pin", id="chat_list.pin", tooltip="Pin or unpin the highlighted chat"),
-        Binding("a", "archive", "Archive", id="chat_list.archive", tooltip="Archive or unarchive the highlighted chat"),
+        Binding("p", "pin", "Pin", id="chat_list.pin", tooltip="Pin the highlighted chat"),
+        Binding("a", "archive", "Archive", id="chat_list.archive", tooltip="Archive the highlighted chat"),
     ]
 
     DEFAULT_CSS = """
