@@ -63,8 +63,14 @@ def run_app(settings: Settings) -> int:
             print(f"mfu-chat: {error}", file=sys.stderr)
             return EXIT_FAILED
     try:
+        from mfu_tui.protocol import ChatParams, ChatSettings
         from mfu_tui.tui import AppSettings, ChatApp
         from mfu_tui.tui.advice import Advice
+
+        defaults = settings.new_chat
+        params = ChatParams(
+            temperature=defaults.temperature, top_p=defaults.top_p, max_tokens=defaults.max_tokens, seed=defaults.seed
+        )
 
         app = ChatApp(
             AppSettings(
@@ -78,6 +84,7 @@ def run_app(settings: Settings) -> int:
                 keymap=settings.keys,
                 ping_interval=settings.heartbeat_interval,
                 ping_timeout=settings.heartbeat_timeout,
+                new_chat=ChatSettings(system_prompt=defaults.system_prompt, params=params),
             )
         )
         app.run()

@@ -50,6 +50,7 @@ from mfu_tui.protocol import (
     ChatCreated,
     ChatDetail,
     ChatPage,
+    ChatParams,
     ChatSummary,
     ChatUpdated,
     Chunk,
@@ -78,6 +79,8 @@ from mfu_tui.protocol import (
     StoredMessage,
     Subscribe,
     UnknownFrameType,
+    UpdateChat,
+    UpdatedChat,
     decode_result,
     decode_server,
     describe_close,
@@ -322,7 +325,11 @@ class ChatClient:
         if isinstance(frame, Message):
             # Named here if the caller did not: the outbox resends it, and the server stores it once.
             client_message_id = frame.client_message_id or _new_id()
-            await self._post(OutboxEntry(client_message_id, frame.chat_id, frame.content, frame.model_id))
+            params = None if frame.params is None else msgspec.to_builtins(frame.params)
+            entry = OutboxEntry(
+                client_message_id, frame.chat_id, frame.content, frame.model_id, frame.system_prompt, params
+            )
+            await self._post(entry)
             return
         if isinstance(frame, Subscribe):
             self._chats[frame.chat_id] = None
@@ -341,21 +348,38 @@ class ChatClient:
         if not isinstance(frame, (Subscribe, Cancel, EditMessage)):
             raise ClientError(f"cannot send {type(frame).__name__}: not connected")
 
-    async def send_message(self, chat_id: str | None, content: str, model_id: str | None = None) -> str:
+    async def send_message(
+        self,
+        chat_id: str | None,
+        content: str,
+        model_id: str | None = None,
+        *,
+        system_prompt: str | None = None,
+        params: ChatParams | None = None,
+    ) -> str:
         """Send a user message; ``chat_id=None`` creates a chat. Returns its ``clientMessageId``.
 
         The message is on disk before this returns and is sent, now or after
         the next connect, until the server acknowledges it (``Ack`` on
         ``on_message``). Messages to one chat go out in the order given.
+        A message that creates a chat may give its ``system_prompt`` and
+        ``params``: they are kept and sent with it, so the chat is created with
+        them (and its first answer made with them) however often it is resent.
 
         Raises:
             ValueError: ``content`` is empty or blank.
             ClientError: the message is too large (code ``too_large``); it was not kept.
         """
         client_message_id = _new_id()
-        await self.send(
-            Message(chat_id=chat_id, client_message_id=client_message_id, content=content, model_id=model_id)
+        frame = Message(
+            chat_id=chat_id,
+            client_message_id=client_message_id,
+            content=content,
+            model_id=model_id,
+            system_prompt=system_prompt,
+            params=params,
         )
+        await self.send(frame)
         return client_message_id
 
     async def cancel(self, chat_id: str, message_id: str | None = None) -> None:
@@ -381,10 +405,14 @@ class ChatClient:
 
     # --- Requests ------------------------------------------------------------
 
-    async def list_chats(self, limit: int | None = None, before: str | None = None) -> ChatPage:
-        """A page of the chat list, newest first."""
-        page = await self._request(ListChats(request_id=_new_id(), limit=limit, before=before), ChatPage)
-        if self.read_cache is not None and before is None:
+    async def list_chats(
+        self, limit: int | None = None, before: str | None = None, *, archived: bool = False
+    ) -> ChatPage:
+        """A page of the chat list, pinned chats first, each part newest first; ``archived``: the archived ones."""
+        frame = ListChats(request_id=_new_id(), limit=limit, before=before, archived=archived)
+        page = await self._request(frame, ChatPage)
+        # The kept copy is the list a user reads offline: the chats not archived.
+        if self.read_cache is not None and before is None and not archived:
             await asyncio.to_thread(self.read_cache.keep_chats, page.chats)
         return page
 
@@ -424,6 +452,35 @@ class ChatClient:
     async def rename_chat(self, chat_id: str, title: str) -> ChatSummary:
         """Rename a chat; returns it as the list shows it."""
         return await self._request(RenameChat(request_id=_new_id(), chat_id=chat_id, title=title), ChatSummary)
+
+    async def update_chat(
+        self,
+        chat_id: str,
+        *,
+        title: str | None = None,
+        system_prompt: str | None = None,
+        params: ChatParams | None = None,
+        pinned: bool | None = None,
+        archived: bool | None = None,
+    ) -> UpdatedChat:
+        """Change a chat; ``None`` leaves a field as it is. Returns the chat and its settings after the change.
+
+        ``system_prompt=""`` removes the prompt; ``params`` replaces all four parameters.
+
+        Raises:
+            ProtocolError: nothing to change.
+            RequestError: the server refused it (``bad_request`` naming a value out of range, ``not_found``).
+        """
+        frame = UpdateChat(
+            request_id=_new_id(),
+            chat_id=chat_id,
+            title=title,
+            system_prompt=system_prompt,
+            params=params,
+            pinned=pinned,
+            archived=archived,
+        )
+        return await self._request(frame, UpdatedChat)
 
     async def delete_chat(self, chat_id: str) -> None:
         """Delete a chat and its messages."""
@@ -939,6 +996,8 @@ class ChatClient:
                 client_message_id=entry.client_message_id,
                 content=entry.content,
                 model_id=entry.model_id,
+                system_prompt=entry.system_prompt,
+                params=entry.chat_params(),
             )
             try:
                 await self._send(ws, frame)

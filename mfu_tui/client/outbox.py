@@ -43,6 +43,11 @@ import os
 import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from mfu_tui.protocol import ChatParams
 
 try:
     import fcntl
@@ -71,13 +76,27 @@ def account_key(url: str, token: str) -> str:
 class OutboxEntry:
     """One user message waiting for its ``ack``.
 
-    ``chat_id`` is ``None`` for a message that creates a new chat.
+    ``chat_id`` is ``None`` for a message that creates a new chat; such a
+    message may carry the chat's settings, kept with it so that a resend
+    after a crash or a reconnect creates the chat with them.
     """
 
     client_message_id: str
     chat_id: str | None
     content: str
     model_id: str | None = None
+    system_prompt: str | None = None
+    #: The new chat's ``ChatParams`` in their wire form (``{"temperature": 0.3, "topP": null, ...}``):
+    #: JSON as the journal writes it.
+    params: dict[str, Any] | None = None
+
+    def chat_params(self) -> ChatParams | None:
+        """``params`` as ``ChatParams``.
+
+        Raises:
+            msgspec.ValidationError: they are not (a journal edited by hand); the loader skips such a record.
+        """
+        return None if self.params is None else msgspec.convert(self.params, ChatParams)
 
 
 @dataclass(frozen=True)
@@ -289,12 +308,12 @@ def _record(text: bytes) -> dict[str, object] | None:
     fields = {key: value for key, value in record.items() if key != "op"}
     try:
         if record["op"] == "add":
-            OutboxEntry(**fields)
+            OutboxEntry(**fields).chat_params()
         elif record["op"] == "edit":
             PendingEdit(**fields)
         elif not isinstance(fields.get("client_edit_id", fields.get("client_message_id")), str):
             return None
-    except TypeError:
+    except (TypeError, msgspec.ValidationError):
         return None
     return record
 

@@ -11,6 +11,9 @@ The ``provider`` setting decides where the local server's answers come from
 (``auto``, ``demo`` or a model server's URL); it is unused when a server is
 configured, since that server has its own.
 
+Settings of a table are named with a dot: ``new_chat.temperature`` is
+``temperature`` in the file's ``[new_chat]`` table.
+
 The token is the exception: it is never read from the config file (which is
 not private); it comes from ``--token``, ``MFU_TOKEN`` or ``mfu-chat login``.
 A bad value or an unknown key stops everything with one line that names the
@@ -29,6 +32,7 @@ from urllib.parse import urlsplit
 
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.paths import Paths, UnreadableFile, read_regular_file
+from mfu_tui.protocol import MAX_SEED, MAX_SYSTEM_PROMPT, MAX_TEMPERATURE, MAX_TOKENS, MAX_TOP_P, MIN_SEED
 from mfu_tui.redaction import redact, redact_password
 
 #: What ``provider = "auto"`` probes unless MFU_OPENAI_BASE_URL names another server:
@@ -98,6 +102,32 @@ def _path(value: Any) -> Path:
     return Path(value).expanduser()
 
 
+def _system_prompt(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"must be a non-empty string, got {value!r}")
+    if len(value) > MAX_SYSTEM_PROMPT:
+        raise ValueError(f"must be at most {MAX_SYSTEM_PROMPT} characters, got {len(value)}")
+    return value
+
+
+def _number_from_0_to(highest: float) -> Callable[[Any], float]:
+    def parse(value: Any) -> float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= highest:
+            raise ValueError(f"must be a number from 0 to {highest:g}, got {value!r}")
+        return float(value)
+
+    return parse
+
+
+def _whole_number(lowest: int, highest: int) -> Callable[[Any], int]:
+    def parse(value: Any) -> int:
+        if isinstance(value, bool) or not isinstance(value, int) or not lowest <= value <= highest:
+            raise ValueError(f"must be a whole number from {lowest:,} to {highest:,}, got {value!r}")
+        return value
+
+    return parse
+
+
 def _keymap(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
@@ -141,8 +171,40 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("log_file", "where --debug writes; default: the log dir", _path),
     Setting("debug", "log connection events to the log file", _boolean, False, env=("MFU_DEBUG",)),
     Setting("keys", "key bindings by id (see F1 in the app)", _keymap, {}),
+    Setting("new_chat.system_prompt", "system prompt of chats created in the app", _system_prompt),
+    Setting("new_chat.temperature", "temperature of new chats, 0 to 2", _number_from_0_to(MAX_TEMPERATURE)),
+    Setting("new_chat.top_p", "top_p of new chats, 0 to 1", _number_from_0_to(MAX_TOP_P)),
+    Setting("new_chat.max_tokens", "most tokens an answer in a new chat may have", _whole_number(1, MAX_TOKENS)),
+    Setting("new_chat.seed", "sampling seed of new chats", _whole_number(MIN_SEED, MAX_SEED)),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def _tables() -> dict[str, set[str]]:
+    """The file's tables of settings (``[new_chat]``) and the keys each may hold."""
+    tables: dict[str, set[str]] = {}
+    for setting in SETTINGS:
+        table, _, key = setting.name.rpartition(".")
+        if table:
+            tables.setdefault(table, set()).add(key)
+    return tables
+
+
+_TABLES = _tables()
+
+#: Characters of a long value (a system prompt) that ``config show`` prints.
+SHOWN_CHARS = 48
+
+
+@dataclass
+class NewChat:
+    """What a chat created in the app starts with (``[new_chat]``); ``None``: nothing, the model's default."""
+
+    system_prompt: str | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    seed: int | None = None
 
 
 @dataclass
@@ -175,6 +237,8 @@ class Settings:
     """Log connection events (never tokens)."""
     keys: dict[str, str] = field(default_factory=dict)
     """Binding id to keys, e.g. ``{"cancel": "escape,ctrl+g"}``."""
+    new_chat: NewChat = field(default_factory=NewChat)
+    """The system prompt and parameters of chats created in the app (``new_chat.*``)."""
     sources: dict[str, str] = field(default_factory=dict)
     """Setting name to where its value came from (``flag --server``, ``env MFU_TOKEN``...)."""
     probe_url: str = AUTO_PROBE_URL
@@ -193,7 +257,7 @@ class Settings:
         """(name, value, source) for ``mfu-chat config show``; tokens masked."""
         rows = []
         for setting in SETTINGS:
-            value = getattr(self, setting.name)
+            value = self.get(setting.name)
             if setting.secret and value:
                 text = f"set, {len(value)} characters (hidden)"
             elif value is None:
@@ -202,11 +266,24 @@ class Settings:
                 text = ", ".join(f"{k}={v}" for k, v in value.items()) or "-"
             else:
                 text = str(value).lower() if isinstance(value, bool) else str(value)
+            if setting.name == "new_chat.system_prompt" and value:  # a paragraph: its start, on one line
+                text = " ".join(text.split())
+                text = text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 1] + "…"
             if setting.name == "provider":  # a model server's URL may carry a password
                 text = redact_password(text)
             # A token can hide in another setting too: wss://host/ws?token=...
             rows.append((setting.name, redact(text), self.sources.get(setting.name, "default")))
         return rows
+
+    def get(self, name: str) -> Any:
+        """The value of setting ``name`` (``new_chat.temperature`` is ``self.new_chat.temperature``)."""
+        holder, _, key = name.rpartition(".")
+        return getattr(getattr(self, holder) if holder else self, key)
+
+    def set(self, name: str, value: Any) -> None:
+        """Set setting ``name`` (see ``get``)."""
+        holder, _, key = name.rpartition(".")
+        setattr(getattr(self, holder) if holder else self, key, value)
 
     def notes(self) -> list[str]:
         """What the provider in effect means, for ``mfu-chat config show``: one paragraph each."""
@@ -257,11 +334,11 @@ def load_settings(
     for setting in SETTINGS:
         found = _lookup(setting, flags, environ, in_file, paths.config_file)
         if found is None:
-            setattr(settings, setting.name, setting.default)
+            settings.set(setting.name, setting.default)
             continue
         raw, source = found
         try:
-            setattr(settings, setting.name, setting.parse(raw))
+            settings.set(setting.name, setting.parse(raw))
         except ValueError as problem:
             # The bad value is quoted: redacted, in case it is a URL with a token.
             raise ConfigError(redact(f"{_where(source, paths.config_file)}: '{setting.name}' {problem}")) from None
@@ -277,8 +354,10 @@ def _lookup(setting: Setting, flags, environ, in_file, config_file: Path) -> tup
     for name in setting.env:
         if environ.get(name):
             return environ[name], f"env {name}"
-    if setting.in_file and setting.name in in_file:
-        return in_file[setting.name], f"file {config_file}"
+    table, _, key = setting.name.rpartition(".")
+    found_in = in_file.get(table, {}) if table else in_file
+    if setting.in_file and key in found_in:
+        return found_in[key], f"file {config_file}"
     return None
 
 
@@ -313,13 +392,26 @@ def _read_file(path: Path) -> dict[str, Any]:
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
     for key in values:
+        if key in _TABLES:
+            _check_table(path, key, values[key])
+            continue
         setting = _BY_NAME.get(key)
         if setting is None:
-            known = ", ".join(s.name for s in SETTINGS if s.in_file)
+            known = ", ".join(s.name for s in SETTINGS if s.in_file and "." not in s.name) + ", " + ", ".join(_TABLES)
             raise ConfigError(f"{path}: unknown key '{key}' (known keys: {known})")
         if not setting.in_file:
             raise ConfigError(f"{path}: '{key}' does not belong in the config file; use `mfu-chat login`")
     return values
+
+
+def _check_table(path: Path, table: str, value: Any) -> None:
+    """Refuse a ``[table]`` that is not a table, or holds a key that is not one of its settings."""
+    known = sorted(_TABLES[table])
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: '{table}' must be a table ([{table}] with {', '.join(known)})")
+    for key in value:
+        if key not in _TABLES[table]:
+            raise ConfigError(f"{path}: unknown key '{table}.{key}' (known keys of [{table}]: {', '.join(known)})")
 
 
 def _where(source: str, config_file: Path) -> str:

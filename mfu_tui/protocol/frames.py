@@ -41,6 +41,17 @@ MAX_QUERY_LENGTH = 500
 NewOrChatId = Annotated[str, msgspec.Meta(max_length=MAX_ID_LENGTH)] | None
 #: The seed page names a message it edits by its own id, ``Date.now()``: a number.
 PageMessageId = Id | Annotated[int, msgspec.Meta(ge=0)]
+#: Most characters of a chat's system prompt: room for long instructions, well inside a 64 KiB frame.
+MAX_SYSTEM_PROMPT = 20_000
+#: Bounds of a chat's sampling parameters (the OpenAI API's).
+MAX_TEMPERATURE = 2.0
+MAX_TOP_P = 1.0
+#: Most tokens an answer may be asked to stop at: an answer ends at 1,000,000 characters
+#: anyway (``--max-answer-chars``), and a token is at least one character.
+MAX_TOKENS = 1_000_000
+#: A seed is a signed 64-bit integer, as the OpenAI API and both databases take it.
+MIN_SEED, MAX_SEED = -(2**63), 2**63 - 1
+SystemPrompt = Annotated[str, msgspec.Meta(max_length=MAX_SYSTEM_PROMPT)]
 
 
 class ErrorCode(str, enum.Enum):
@@ -74,14 +85,45 @@ class Record(msgspec.Struct, rename="camel"):
 
 
 class ChatSummary(Record):
-    """One chat as the chat list shows it."""
+    """One chat as the chat list shows it.
+
+    Its system prompt and parameters are not here: the list does not need them,
+    and this record goes out after every answer. They are ``ChatSettings``.
+    """
 
     id: Id
     title: str
     updated_at: datetime
     model_id: str | None = None
     message_count: Seq = 0
+    #: Listed before the others.
     pinned: bool = False
+    #: Listed only when ``list_chats`` asks for the archived chats.
+    archived: bool = False
+
+
+class ChatParams(Record):
+    """A chat's sampling parameters, sent upstream with each of its answers; ``None``: the model's default."""
+
+    temperature: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_TEMPERATURE)] | None = None
+    top_p: Annotated[float, msgspec.Meta(ge=0.0, le=MAX_TOP_P)] | None = None
+    max_tokens: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOKENS)] | None = None
+    seed: Annotated[int, msgspec.Meta(ge=MIN_SEED, le=MAX_SEED)] | None = None
+
+
+class ChatSettings(Record):
+    """What a chat's answers are made with, beside its model: the settings screen's fields."""
+
+    #: Sent to the model as the first message (role ``system``); ``None``: none.
+    system_prompt: str | None = None
+    params: ChatParams = msgspec.field(default_factory=ChatParams)
+
+
+class UpdatedChat(Record):
+    """``result`` data of ``update_chat``: the chat as listed, and its settings."""
+
+    chat: ChatSummary
+    settings: ChatSettings
 
 
 MessageStatus = Literal["complete", "streaming", "cancelled", "error"]
@@ -109,7 +151,7 @@ class StoredMessage(Record):
 
 
 class ChatPage(Record):
-    """``result`` data of ``list_chats``: newest first."""
+    """``result`` data of ``list_chats``: pinned chats first, then the others, each newest first."""
 
     chats: list[ChatSummary]
     #: Pass as ``before`` to get the next page; ``None`` on the last page.
@@ -123,6 +165,7 @@ class ChatDetail(Record):
     messages: list[StoredMessage]
     #: Pass as ``before`` to get the messages before this page; ``None`` when it starts at the first.
     next_cursor: str | None = None
+    settings: ChatSettings = msgspec.field(default_factory=ChatSettings)
 
 
 class SearchHit(Record):
@@ -187,6 +230,10 @@ class Message(Frame, tag="message", omit_defaults=True):
     history is the truth, never the array. The seed's clients send no
     ``client_message_id`` either: such a message is not idempotent (the
     server names it itself, and a resend is a new message).
+
+    A message that creates a chat may carry the chat's ``system_prompt`` and
+    ``params``: stored with the chat in the same transaction, so its first
+    answer is made with them, and resent with the message until it is acked.
     """
 
     chat_id: NewOrChatId
@@ -194,10 +241,16 @@ class Message(Frame, tag="message", omit_defaults=True):
     content: str = ""
     model_id: Id | None = None
     messages: list[Turn] | None = None
+    system_prompt: SystemPrompt | None = None
+    params: ChatParams | None = None
 
     def __post_init__(self) -> None:
         if self.chat_id == "":
             self.chat_id = None
+        if self.chat_id is not None and (self.system_prompt is not None or self.params is not None):
+            raise ProtocolError(
+                "'systemPrompt' and 'params' come only with a message that creates a chat; use update_chat"
+            )
         if self.messages is not None:
             users = [turn.content for turn in self.messages if turn.role == "user"]
             if not users:
@@ -266,11 +319,13 @@ class Subscribe(Frame, tag="subscribe"):
 
 
 class ListChats(Frame, tag="list_chats"):
-    """Ask for a page of the chat list, newest first."""
+    """Ask for a page of the chat list: pinned chats first, then the others, each newest first."""
 
     request_id: Id
     limit: PageSize | None = None
     before: str | None = None
+    #: ``True``: the archived chats only; otherwise the others only.
+    archived: bool = False
 
 
 class GetChat(Frame, tag="get_chat"):
@@ -291,6 +346,27 @@ class RenameChat(Frame, tag="rename_chat"):
     request_id: Id
     chat_id: Id
     title: Title
+
+
+class UpdateChat(Frame, tag="update_chat"):
+    """Change a chat's title, settings, pin or archive; ``None`` leaves a field as it is.
+
+    ``system_prompt=""`` removes the prompt; ``params`` replaces all four
+    parameters (a ``None`` in it: the model's default).
+    """
+
+    request_id: Id
+    chat_id: Id
+    title: Title | None = None
+    system_prompt: SystemPrompt | None = None
+    params: ChatParams | None = None
+    pinned: bool | None = None
+    archived: bool | None = None
+
+    def __post_init__(self) -> None:
+        changes = (self.title, self.system_prompt, self.params, self.pinned, self.archived)
+        if all(change is None for change in changes):
+            raise ProtocolError("'update_chat' changes nothing: give title, systemPrompt, params, pinned or archived")
 
 
 class DeleteChat(Frame, tag="delete_chat"):
@@ -336,12 +412,13 @@ ClientFrame = (
     | ListChats
     | GetChat
     | RenameChat
+    | UpdateChat
     | DeleteChat
     | ListModels
     | Search
 )
 #: Client frames answered by a ``result`` (or an ``error`` with the same ``requestId``).
-Request = ListChats | GetChat | RenameChat | DeleteChat | ListModels | Search
+Request = ListChats | GetChat | RenameChat | UpdateChat | DeleteChat | ListModels | Search
 
 
 # --- Server to client ------------------------------------------------------
@@ -444,6 +521,8 @@ class ChatUpdated(Frame, tag="chat_updated"):
 
     chat: ChatSummary
     deleted: bool = False
+    #: The chat's settings when this change set them (``update_chat``); else ``None``, to keep it small.
+    settings: ChatSettings | None = None
 
 
 class Result(Frame, tag="result"):

@@ -24,6 +24,7 @@ from typing import Literal
 
 from mfu_tui.protocol import (
     Cancelled,
+    ChatSettings,
     ChatUpdated,
     Chunk,
     Complete,
@@ -53,6 +54,7 @@ class Generation:
         message_id: str,
         model_id: str | None,
         history: list[Turn],
+        settings: ChatSettings,
         store: Store,
         hub: Hub,
         provider: Provider,
@@ -64,6 +66,7 @@ class Generation:
         self.message_id = message_id
         self.model_id = model_id
         self._history = history
+        self._settings = settings
         self._store = store
         self._hub = hub
         self._provider = provider
@@ -108,7 +111,10 @@ class Generation:
         problem: tuple[ErrorCode, str] | None = None
         self._streaming = True
         try:
-            stream = self._provider.stream(self.model_id, self._history)
+            history = self._history
+            if self._settings.system_prompt:
+                history = [Turn(role="system", content=self._settings.system_prompt), *history]
+            stream = self._provider.stream(self.model_id, history, self._settings.params)
             async with contextlib.aclosing(stream):
                 async for item in stream:
                     if isinstance(item, Finish):
@@ -267,8 +273,16 @@ class Generations:
         if not self._slots[user]:
             del self._slots[user]
 
-    def start(self, user: str, chat_id: str, message_id: str, model_id: str | None, history: list[Turn]) -> Generation:
-        """Start generating ``message_id`` in ``chat_id`` (claimed by the caller, or brand new).
+    def start(
+        self,
+        user: str,
+        chat_id: str,
+        message_id: str,
+        model_id: str | None,
+        history: list[Turn],
+        settings: ChatSettings,
+    ) -> Generation:
+        """Start generating ``message_id`` in ``chat_id`` (claimed by the caller, or brand new), made with ``settings``.
 
         The caller took one of ``user``'s slots (``take_slot``); the generation gives it back as it ends.
         """
@@ -278,6 +292,7 @@ class Generations:
             message_id=message_id,
             model_id=model_id,
             history=history,
+            settings=settings,
             store=self._store,
             hub=self._hub,
             provider=self._provider,

@@ -20,6 +20,8 @@ from mfu_tui.protocol import (
     Cancel,
     Cancelled,
     ChatCreated,
+    ChatParams,
+    ChatSettings,
     ChatSummary,
     ChatUpdated,
     Chunk,
@@ -43,6 +45,7 @@ from mfu_tui.protocol import (
     Resync,
     Search,
     Subscribe,
+    UpdateChat,
     UserMessage,
     decode_server,
     encode,
@@ -53,7 +56,7 @@ from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Provider, ProviderError
 from mfu_tui.server.providers.catalog import ModelCatalog
 from mfu_tui.server.ratelimit import RateLimiter
-from mfu_tui.server.store import BadCursor, ChatBusy, Edit, Exchange, MessageState, NotEditable, Store
+from mfu_tui.server.store import BadCursor, ChatBusy, ChatChange, Edit, Exchange, MessageState, NotEditable, Store
 from mfu_tui.server.store.rows import new_id
 
 log = logging.getLogger(__name__)
@@ -129,6 +132,7 @@ class Handlers:
             ListChats: self.list_chats,
             GetChat: self.get_chat,
             RenameChat: self.rename_chat,
+            UpdateChat: self.update_chat,
             DeleteChat: self.delete_chat,
             ListModels: self.list_models,
             Search: self.search,
@@ -198,9 +202,13 @@ class Handlers:
                 raise self._too_many_answers("this one starts when one of them ends", chat_id=chat_id)
             if not self._limiter.allow(user):
                 raise self._rate_limited(user, chat_id=chat_id)
+            # Only a message that creates a chat carries settings (the frame does not decode otherwise).
+            settings = None
+            if frame.system_prompt is not None or frame.params is not None:
+                settings = ChatSettings(system_prompt=frame.system_prompt, params=frame.params or ChatParams())
             try:
                 exchange = await self._store.record_message(
-                    user, chat_id, frame.content, client_message_id, frame.model_id
+                    user, chat_id, frame.content, client_message_id, frame.model_id, settings=settings
                 )
             except ChatBusy as busy:  # generating on another node
                 raise FrameError(ErrorCode.CONFLICT, str(busy), chat_id=chat_id) from None
@@ -227,7 +235,7 @@ class Handlers:
             )
             self._hub.publish_user(user, encode(stored))
             model_id = frame.model_id or chat.model_id
-            self._generations.start(user, chat.id, exchange.reply_id, model_id, exchange.history)
+            self._generations.start(user, chat.id, exchange.reply_id, model_id, exchange.history, exchange.settings)
             started = True
         finally:
             if slot and not started:
@@ -418,7 +426,7 @@ class Handlers:
         self.announce(user, edit.chat)
         if edit.reply_id is not None and edit.history is not None:
             self._hub.subscribe(sender, chat_id)
-            self._generations.start(user, chat_id, edit.reply_id, edit.chat.model_id, edit.history)
+            self._generations.start(user, chat_id, edit.reply_id, edit.chat.model_id, edit.history, edit.settings)
 
     def _answer_again(self, sender: Sender, edit: Edit, client_edit_id: str | None) -> None:
         """Tell the sender of a repeated edit what the first one did; its answer, if any, streams to it."""
@@ -466,7 +474,7 @@ class Handlers:
 
     async def list_chats(self, sender: Sender, frame: ListChats) -> None:
         try:
-            page = await self._store.list_chats(sender.user, frame.limit or DEFAULT_PAGE, frame.before)
+            page = await self._store.list_chats(sender.user, frame.limit or DEFAULT_PAGE, frame.before, frame.archived)
         except BadCursor as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error), request_id=frame.request_id) from None
         sender.reply(encode(Result(request_id=frame.request_id, data=page)))
@@ -498,6 +506,21 @@ class Handlers:
         sender.reply(encode(Result(request_id=frame.request_id, data=chat)))
         self.announce(sender.user, chat)
 
+    async def update_chat(self, sender: Sender, frame: UpdateChat) -> None:
+        change = ChatChange(
+            title=frame.title,
+            system_prompt=frame.system_prompt,
+            params=frame.params,
+            pinned=frame.pinned,
+            archived=frame.archived,
+        )
+        updated = await self._store.update_chat(sender.user, frame.chat_id, change)
+        if updated is None:
+            raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
+        sender.reply(encode(Result(request_id=frame.request_id, data=updated)))
+        # Other terminals learn new settings from the broadcast; a pin or a title needs only the summary.
+        self.announce(sender.user, updated.chat, settings=updated.settings if change.settings_changed else None)
+
     async def delete_chat(self, sender: Sender, frame: DeleteChat) -> None:
         chat = await self.remove(sender.user, frame.chat_id)
         if chat is None:
@@ -514,9 +537,14 @@ class Handlers:
             self._hub.request_cancel(user, chat_id, None)  # in case it runs on another node
         return await self._store.delete_chat(user, chat_id)
 
-    def announce(self, user: str, chat: ChatSummary, *, deleted: bool = False) -> None:
-        """Tell every connection of ``user`` that ``chat`` changed (or is gone: every node then forgets it)."""
-        self._hub.publish_user(user, encode(ChatUpdated(chat=chat, deleted=deleted)))
+    def announce(
+        self, user: str, chat: ChatSummary, *, deleted: bool = False, settings: ChatSettings | None = None
+    ) -> None:
+        """Tell every connection of ``user`` that ``chat`` changed (or is gone: every node then forgets it).
+
+        ``settings``: the chat's, when the change set them.
+        """
+        self._hub.publish_user(user, encode(ChatUpdated(chat=chat, deleted=deleted, settings=settings)))
         if deleted:
             self._hub.drop_chat(chat.id)
 

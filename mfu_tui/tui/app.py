@@ -13,8 +13,10 @@ import asyncio
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
+import msgspec
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -36,6 +38,8 @@ from mfu_tui.protocol import (
     Cancelled,
     ChatCreated,
     ChatDetail,
+    ChatParams,
+    ChatSettings,
     ChatUpdated,
     Chunk,
     Complete,
@@ -53,6 +57,7 @@ from mfu_tui.tui.commands import ChatsProvider
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
+from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
@@ -72,7 +77,7 @@ from mfu_tui.tui.widgets.status_dot import StatusDot
 _DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized", "quota_exceeded"}
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
-_LOADING_GROUPS = {"refresh", "load", "more", "reveal", "kept"}
+_LOADING_GROUPS = {"refresh", "list", "load", "more", "reveal", "kept"}
 #: Said after a chat title shown from the read cache, while the server cannot be reached.
 KEPT_COPY = " · kept copy (offline)"
 
@@ -117,6 +122,8 @@ class ChatApp(App[None]):
     | ctrl+b | Show or hide the chat list. | `app.toggle_sidebar` |
     | f2 | Rename the open chat. | `app.rename_chat` |
     | f8 | Delete the open chat (asks first). | `app.delete_chat` |
+    | f3 | The open chat's system prompt and parameters. | `app.chat_settings` |
+    | f4 | Show the archived chats in the list, or the others again. | `app.toggle_archived` |
     | ctrl+s | Export the open chat to a Markdown file. | `app.export` |
     | ctrl+l | Choose the model. | `app.pick_model` |
     | ctrl+r | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
@@ -147,6 +154,22 @@ class ChatApp(App[None]):
         Binding(
             "f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (confirm)"
         ),
+        Binding(
+            "f3",
+            "chat_settings",
+            "Chat settings",
+            id="app.chat_settings",
+            show=False,
+            tooltip="The open chat's settings",
+        ),
+        Binding(
+            "f4",
+            "toggle_archived",
+            "Archived",
+            id="app.toggle_archived",
+            show=False,
+            tooltip="Archived chats, or the others",
+        ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
         Binding(
@@ -167,6 +190,9 @@ class ChatApp(App[None]):
 
     model_id: reactive[str | None] = reactive(None, init=False)
     """The model for new messages; ``None`` lets the server choose."""
+
+    show_archived: reactive[bool] = reactive(False, init=False)
+    """True while the chat list shows the archived chats instead of the others."""
 
     def __init__(self, settings: AppSettings, *, client: ChatClient | None = None) -> None:
         """
@@ -206,6 +232,8 @@ class ChatApp(App[None]):
         self._listed_live = False
         # Set once the user was told that search is of the kept chats; cleared when back online.
         self._told_search_is_kept = False
+        # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
+        self._open_settings: ChatSettings | None = None
         if settings.keymap:
             self.set_keymap(settings.keymap)
 
@@ -312,11 +340,9 @@ class ChatApp(App[None]):
     async def _refresh_after_connect(self) -> None:
         """After each (re)connect: the chat list, the models, and the open chat again."""
         try:
-            page = await self.client.list_chats()
+            await self._list_chats()
             self._listed_live = True
             self._told_search_is_kept = False
-            self.chat_list.add_page(page.chats, page.next_cursor, first=True)
-            self.query_one("#sidebar-title", Static).update("Chats")
             self.models = (await self.client.list_models()).models
         except (ClientError, TimeoutError) as error:
             self._report(error)
@@ -324,11 +350,18 @@ class ChatApp(App[None]):
         if self.chat_id is not None:
             self.load_chat(self.chat_id)
 
+    async def _list_chats(self) -> None:
+        """The first page of the list shown: the archived chats or the others (``show_archived``)."""
+        archived = self.show_archived
+        page = await self.client.list_chats(archived=archived)
+        self.chat_list.add_page(page.chats, page.next_cursor, first=True, archived=archived)
+        self.query_one("#sidebar-title", Static).update("Archived chats" if archived else "Chats")
+
     @work(group="kept")
     async def _show_kept_chats(self) -> None:
         """Until the server answers, the chat list as last seen, so chats can be read offline."""
         chats = await self.client.cached_chats()
-        if chats and not self._listed_live:
+        if chats and not self._listed_live and not self.show_archived:
             self.chat_list.add_page(chats, None, first=True)
             self.query_one("#sidebar-title", Static).update("Chats (kept copy)")
 
@@ -484,6 +517,8 @@ class ChatApp(App[None]):
         await self._assistant_view(frame.reply_id)
 
     def _open_created_chat(self, chat_id: str) -> None:
+        # Its first message carried the defaults, and the server created it with them.
+        self._open_settings = self.settings.new_chat
         self._creating = None
         self.chat_id = chat_id
         self.chat_list.mark_current(chat_id)
@@ -497,6 +532,8 @@ class ChatApp(App[None]):
             self.notify("The open chat was deleted (perhaps in another terminal).", title="Chat deleted")
         else:
             self.query_one(AppHeader).chat_title = frame.chat.title
+            if frame.settings is not None:
+                self._open_settings = frame.settings
 
     # --- opening chats -------------------------------------------------------
 
@@ -507,6 +544,7 @@ class ChatApp(App[None]):
         if chat_id != self.chat_id:
             self.chat_id = chat_id
             self._creating = None
+            self._open_settings = None
         self._loading = chat_id
         self._held = []
         self.chat_list.mark_current(chat_id)
@@ -545,6 +583,7 @@ class ChatApp(App[None]):
             chat_id = loaded.chat_id
             older = OlderPages(detail.next_cursor, count, lambda cursor: self.client.get_chat(chat_id, before=cursor))
         await self.conversation.show_messages(detail.messages, older)
+        self._open_settings = detail.settings
         self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if loaded.kept else "")
         streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
         self._set_running(loaded.chat_id, streaming[-1] if streaming else None)
@@ -574,6 +613,7 @@ class ChatApp(App[None]):
         self._loading = None
         self._held = []
         self._creating = None
+        self._open_settings = None
         self.generating = None
         self.chat_list.mark_current(None)
         self.query_one(AppHeader).chat_title = ""
@@ -594,6 +634,30 @@ class ChatApp(App[None]):
     def _delete_from_list(self, event: ChatList.DeleteRequested) -> None:
         self._delete(event.chat_id)
 
+    @on(ChatList.PinRequested)
+    def _pin_from_list(self, event: ChatList.PinRequested) -> None:
+        self._change_chat(event.chat_id, pinned=event.pinned)
+
+    @on(ChatList.ArchiveRequested)
+    def _archive_from_list(self, event: ChatList.ArchiveRequested) -> None:
+        self._change_chat(event.chat_id, archived=event.archived)
+
+    @work(group="update")
+    async def _change_chat(self, chat_id: str, *, pinned: bool | None = None, archived: bool | None = None) -> None:
+        """Pin or archive a chat (or undo either); the list follows the server's answer."""
+        try:
+            updated = await self.client.update_chat(chat_id, pinned=pinned, archived=archived)
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return
+        self.chat_list.update_chat(updated.chat)
+        if archived is not None:
+            name = f"“{updated.chat.title}”"
+            if archived:
+                self.notify(f"Archived {name}; f4 shows the archived chats.", title="Chat archived", markup=False)
+            else:
+                self.notify(f"{name} is back in the chat list.", title="Chat unarchived", markup=False)
+
     @on(ChatList.MoreWanted)
     @work(group="more", exclusive=True)
     async def _more_chats(self) -> None:
@@ -601,7 +665,7 @@ class ChatApp(App[None]):
         if cursor is None:
             return
         try:
-            page = await self.client.list_chats(before=cursor)
+            page = await self.client.list_chats(before=cursor, archived=self.chat_list.archived)
         except (ClientError, TimeoutError) as error:
             self._report(error)
             return
@@ -617,6 +681,12 @@ class ChatApp(App[None]):
         frame = Message(
             chat_id=self.chat_id, client_message_id=str(uuid.uuid4()), content=event.text, model_id=self.model_id
         )
+        defaults = self.settings.new_chat
+        if self.chat_id is None and defaults != ChatSettings():
+            # On the message itself, not in a request once the chat exists: kept in the outbox with it,
+            # so no reconnect can lose them, and the first answer is already made with them.
+            params = defaults.params if defaults.params != ChatParams() else None
+            frame = msgspec.structs.replace(frame, system_prompt=defaults.system_prompt, params=params)
         if self.chat_id is None:
             self._creating = frame.client_message_id
         view = MessageView("user", event.text, status="sending")
@@ -722,7 +792,7 @@ class ChatApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.generating is not None
-        if action in ("rename_chat", "delete_chat", "export"):
+        if action in ("rename_chat", "delete_chat", "export", "chat_settings"):
             return self.chat_id is not None or None
         return True
 
@@ -731,6 +801,15 @@ class ChatApp(App[None]):
 
     def watch_chat_id(self) -> None:
         self.refresh_bindings()
+
+    def watch_show_archived(self) -> None:
+        self.run_worker(self._list_chats_or_report(), group="list", exclusive=True)
+
+    async def _list_chats_or_report(self) -> None:
+        try:
+            await self._list_chats()
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
 
     def watch_model_id(self, model_id: str | None) -> None:
         self.composer.border_subtitle = f"model: {model_id}" if model_id else ""
@@ -780,6 +859,43 @@ class ChatApp(App[None]):
         """Start a new chat; it is created when the first message is sent."""
         await self._start_new_chat()
         self.composer.focus()
+
+    def action_toggle_archived(self) -> None:
+        """Show the archived chats in the list, or the others again."""
+        self.show_archived = not self.show_archived
+        self.action_focus_chats()
+
+    def action_chat_settings(self) -> None:
+        """Show the open chat's system prompt and parameters, to change them."""
+        if self.chat_id is None:
+            return
+        if self._open_settings is None:
+            self.notify("The chat is still loading: try again in a moment.", severity="warning")
+            return
+        chat_id = self.chat_id
+        summary = self.chat_list.chat(chat_id)
+        title = self.query_one(AppHeader).chat_title if summary is None else summary.title
+
+        async def save(settings: ChatSettings) -> str | None:
+            try:
+                # "" removes a prompt; None would leave the old one.
+                updated = await self.client.update_chat(
+                    chat_id, system_prompt=settings.system_prompt or "", params=settings.params
+                )
+            except (ClientError, TimeoutError) as error:
+                if isinstance(error, ClientError):
+                    return advise_error(error)[1]
+                return "The server did not answer in time. Try again."
+            self.chat_list.update_chat(updated.chat)
+            if chat_id == self.chat_id:
+                self._open_settings = updated.settings
+            return None
+
+        def saved(settings: ChatSettings | None) -> None:
+            if settings is not None:
+                self.notify("New answers in this chat use these settings.", title="Chat settings saved")
+
+        self.push_screen(ChatSettingsScreen(title, self._open_settings, save), saved)
 
     def action_focus_chats(self) -> None:
         """Go to the chat list (showing the sidebar if hidden)."""
@@ -918,6 +1034,24 @@ class ChatApp(App[None]):
             yield SystemCommand("Rename chat", "Rename the open chat (f2)", self.action_rename_chat)
             yield SystemCommand("Delete chat", "Delete the open chat (f8)", self.action_delete_chat)
             yield SystemCommand(
+                "Chat settings", "System prompt and parameters of the open chat (f3)", self.action_chat_settings
+            )
+            listed = self.chat_list.chat(self.chat_id)
+            if listed is not None:
+                chat_id = self.chat_id
+                pin = "Unpin chat" if listed.pinned else "Pin chat"
+                yield SystemCommand(
+                    pin,
+                    "Keep the open chat at the top of the list (p in the list)",
+                    partial(self._change_chat, chat_id, pinned=not listed.pinned),
+                )
+                archive = "Unarchive chat" if listed.archived else "Archive chat"
+                yield SystemCommand(
+                    archive,
+                    "Move the open chat out of the list, or back (a in the list)",
+                    partial(self._change_chat, chat_id, archived=not listed.archived),
+                )
+            yield SystemCommand(
                 "Export chat to Markdown", "Write the open chat to a .md file (ctrl+s)", self.action_export
             )
         if self.generating is not None:
@@ -930,6 +1064,10 @@ class ChatApp(App[None]):
         yield SystemCommand("Show keys", "Every key binding and its id (f1)", self.action_help)
         yield SystemCommand("Search every chat", "Find messages by their words (ctrl+f)", self.action_search)
         yield SystemCommand("Toggle chat list", "Show or hide the sidebar (ctrl+b)", self.action_toggle_sidebar)
+        archived = "Show chats" if self.show_archived else "Show archived chats"
+        yield SystemCommand(
+            archived, "Switch the chat list between the archived chats and the others (f4)", self.action_toggle_archived
+        )
         yield SystemCommand("Quit", "Quit mfu-chat (ctrl+q)", self.action_quit)
         yield from (
             command for command in super().get_system_commands(screen) if command.title in ("Theme", "Screenshot")

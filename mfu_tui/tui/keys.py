@@ -41,6 +41,7 @@ def binding_ids() -> set[str]:
 
 def _bindings(app_class: type[DOMNode]) -> list[tuple[str, str, Binding]]:
     """(area, id, binding) for every binding with an id, in help-screen order."""
+    from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
     from mfu_tui.tui.widgets.chat_list import ChatList
     from mfu_tui.tui.widgets.composer import Composer
     from mfu_tui.tui.widgets.conversation import Conversation
@@ -50,6 +51,7 @@ def _bindings(app_class: type[DOMNode]) -> list[tuple[str, str, Binding]]:
         ("Composer", Composer),
         ("Conversation", Conversation),
         ("Chat list", ChatList),
+        ("Chat settings", ChatSettingsScreen),
     ]
     return [
         (area, binding.id, binding)

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mfu_tui.client.safe_text import clean_text
-from mfu_tui.protocol import unverified_claims, user_of
+from mfu_tui.protocol import ChatSettings, unverified_claims, user_of
 from mfu_tui.tui.advice import Advice
 
 
@@ -49,6 +49,8 @@ class AppSettings:
     """The Textual theme (``textual-dark``, ``nord``, ``gruvbox``...)."""
     model: str | None = None
     """The model for new chats; ``None`` lets the server choose."""
+    new_chat: ChatSettings = field(default_factory=ChatSettings)
+    """The system prompt and parameters of the chats created here (the config's ``[new_chat]``)."""
     server_label: str | None = None
     """What the header says instead of ``user@host`` (``local · demo model``)."""
     notice: Advice | None = None

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from mfu_tui.client import ClientError, Status
+from mfu_tui.client import ClientError, RequestError, Status
 from mfu_tui.client.outbox import Outbox
-from mfu_tui.protocol import Ack, Complete
+from mfu_tui.protocol import Ack, ChatParams, ChatSettings, Complete
 from tests.server.fake_openai import FakeOpenAI
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
@@ -236,3 +236,42 @@ async def test_a_message_past_the_storage_quota_is_reported_and_dropped_not_retr
     assert (error.code, error.client_message_id) == ("quota_exceeded", refused)
     assert error.message.startswith("storage quota reached") and error.message.endswith("delete old chats to make room")
     assert len(client.outbox) == 0 and len(chats.chats) == 1
+
+
+async def test_a_new_chats_settings_wait_in_the_outbox_with_its_message_across_a_restart(tmp_path, make_client):
+    settings = {"system_prompt": "Answer in French.", "params": ChatParams(temperature=0.3, seed=9)}
+    async with running_server(tmp_path, demo_words=5) as server, FaultProxy(server.port) as proxy:
+        proxy.reset()  # the server cannot be reached: the message only goes to disk
+        first, _ = make_client(proxy.url(), server.token())
+        await first.connect()
+        sent = await first.send_message(None, "bonjour", **settings)
+        await first.close()
+        proxy.pass_through()
+        again, events = make_client(proxy.url(), server.token())  # the next run, with the same outbox
+        await again.connect()
+        await events.wait_for(lambda: acked(events, sent) and answered(events, 1))
+        detail = await again.get_chat(events.of_type(Ack)[0].chat_id)
+    assert detail.settings == ChatSettings(**settings)
+    assert [m.content for m in detail.messages if m.role == "user"] == ["bonjour"]
+
+
+async def test_update_chat_and_the_archived_list_through_the_client(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=5) as server:
+        client, events = make_client(server.url, server.token(), keep_for_offline=True)
+        await client.connect()
+        for text in ("one", "two"):
+            sent = await client.send_message(None, text)
+            await events.wait_for(lambda sent=sent: acked(events, sent))
+        one, two = (ack.chat_id for ack in events.of_type(Ack))
+        updated = await client.update_chat(one, archived=True, params=ChatParams(max_tokens=10))
+        listed = await client.list_chats()
+        archived = await client.list_chats(archived=True)
+        kept = await client.cached_chats()
+        with pytest.raises(RequestError) as refused:
+            await client.update_chat("no-such-chat", pinned=True)
+    assert updated.chat.archived and updated.settings.params == ChatParams(max_tokens=10)
+    assert [chat.id for chat in listed.chats] == [two]
+    assert [chat.id for chat in archived.chats] == [one]
+    assert refused.value.code == "not_found"
+    # What is kept for reading offline is the list of chats not archived.
+    assert [chat.id for chat in kept] == [two]

@@ -138,3 +138,35 @@ def test_provider_notes_say_what_each_choice_means(paths):
     assert "demo model never stands in" in note
     [note] = load_settings({"server": "wss://chat.example/ws", "provider": "demo"}, {}, paths).notes()
     assert note.startswith("provider: unused, since a server is set")
+
+
+def test_new_chat_defaults_come_from_their_table_each_with_its_source(paths, write_config):
+    prompt = "You are a patient tutor.\nExplain every step, and ask before you assume anything about the reader."
+    config = write_config(f'[new_chat]\nsystem_prompt = """{prompt}"""\ntemperature = 1\nseed = -5\n')
+    settings = load_settings({}, {}, paths)
+    rows = {name: (value, source) for name, value, source in settings.shown()}
+    assert (settings.new_chat.system_prompt, settings.new_chat.temperature, settings.new_chat.seed) == (prompt, 1.0, -5)
+    assert settings.new_chat.top_p is None and settings.new_chat.max_tokens is None
+    assert rows["new_chat.temperature"] == ("1.0", f"file {config}")
+    assert rows["new_chat.top_p"] == ("-", "default")
+    # A long prompt shows as its start, on one line.
+    assert rows["new_chat.system_prompt"] == ("You are a patient tutor. Explain every step, an…", f"file {config}")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[new_chat]\ntemperature = 2.5\n", "'new_chat.temperature' must be a number from 0 to 2, got 2.5"),
+        ("[new_chat]\ntop_p = true\n", "'new_chat.top_p' must be a number from 0 to 1, got True"),
+        ("[new_chat]\nmax_tokens = 0\n", "'new_chat.max_tokens' must be a whole number from 1 to 1,000,000, got 0"),
+        ("[new_chat]\nseed = 1.5\n", "'new_chat.seed' must be a whole number from"),
+        ("[new_chat]\nsystem_prompt = '  '\n", "'new_chat.system_prompt' must be a non-empty string"),
+        ("[new_chat]\ntemprature = 1\n", "unknown key 'new_chat.temprature' (known keys of [new_chat]: max_tokens"),
+        ("new_chat = 1\n", "'new_chat' must be a table ([new_chat] with max_tokens"),
+    ],
+)
+def test_a_bad_new_chat_default_is_one_line_naming_the_key_and_the_file(paths, write_config, text, message):
+    config = write_config(text)
+    with pytest.raises(ConfigError) as error:
+        load_settings({}, {}, paths)
+    assert str(error.value).startswith(f"{config}: ") and message in str(error.value)

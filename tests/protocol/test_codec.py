@@ -21,6 +21,7 @@ CLIENT_TAGS = {
     "list_chats",
     "get_chat",
     "rename_chat",
+    "update_chat",
     "delete_chat",
     "list_models",
     "search",
@@ -84,8 +85,10 @@ def test_every_field_of_the_brief_is_on_the_wire_even_at_its_default():
             "modelId": "demo",
             "messageCount": 2,
             "pinned": False,
+            "archived": False,
         },
         "deleted": False,
+        "settings": None,
     }
     complete = json.loads(p.encode(p.Complete(chat_id="c", message_id="m", seq=0)))
     assert complete == {"type": "complete", "chatId": "c", "messageId": "m", "seq": 0, "finishReason": "stop"}

@@ -10,6 +10,8 @@ from mfu_tui.protocol import (
     Cancelled,
     ChatDetail,
     ChatPage,
+    ChatParams,
+    ChatSettings,
     ChatSummary,
     ChatUpdated,
     Chunk,
@@ -31,6 +33,8 @@ from mfu_tui.protocol import (
     Search,
     SearchResults,
     Subscribe,
+    UpdateChat,
+    UpdatedChat,
     decode_result,
 )
 from mfu_tui.server.providers.demo import demo_answer
@@ -352,3 +356,69 @@ async def test_a_query_without_words_is_refused_before_it_reaches_the_index(tmp_
         ("bad_request", "'query' has no words to search for", "r1")
     ] * 7
     assert [len(results.hits) for results in found] == [1] * 5
+
+
+async def test_update_chat_answers_and_broadcasts_settings_pin_and_archive(tmp_path):
+    async with running_server(tmp_path, demo_words=3) as srv:
+        async with peer(srv.url, srv.token()) as tab1, peer(srv.url, srv.token()) as tab2:
+            older = await new_chat(tab1, "older")
+            newer = await new_chat(tab1, "newer")
+            params = ChatParams(temperature=0.2, top_p=0.5, max_tokens=64, seed=42)
+            answer = await request(tab1, UpdateChat, chat_id=older.chat_id, system_prompt="Be brief.", params=params)
+            configured = decode_result(answer.data, UpdatedChat)
+            told = [await tab.expect(ChatUpdated, settings=configured.settings) for tab in (tab1, tab2)]
+            pinned = decode_result(
+                (await request(tab2, UpdateChat, chat_id=older.chat_id, pinned=True)).data, UpdatedChat
+            )
+            told_pin = await tab1.expect(ChatUpdated, chat=pinned.chat)
+            listed = decode_result((await request(tab1, ListChats)).data, ChatPage)
+            await request(tab1, UpdateChat, chat_id=newer.chat_id, archived=True)
+            main = decode_result((await request(tab1, ListChats)).data, ChatPage)
+            archive = decode_result((await request(tab1, ListChats, archived=True)).data, ChatPage)
+            detail = await get_chat(tab2, older.chat_id)
+    assert configured.settings == ChatSettings(system_prompt="Be brief.", params=params)
+    assert all(frame.chat == configured.chat and not frame.deleted for frame in told)
+    # A pin needs no settings in the broadcast: the list's frames stay small.
+    assert pinned.chat.pinned and told_pin.settings is None
+    assert [chat.id for chat in listed.chats] == [older.chat_id, newer.chat_id]
+    assert [chat.id for chat in main.chats] == [older.chat_id]
+    assert [(chat.id, chat.archived) for chat in archive.chats] == [(newer.chat_id, True)]
+    assert detail.settings == configured.settings
+
+
+async def test_update_chat_refusals_name_the_field_and_the_bound(tmp_path):
+    async with running_server(tmp_path, demo_words=3) as srv:
+        async with peer(srv.url, srv.token()) as alice, peer(srv.url, srv.token("bob")) as bob:
+            ack = await new_chat(alice)
+            refusals = []
+            for params in ({"temperature": 2.5}, {"topP": -0.1}, {"maxTokens": 0}, {"seed": 1.5}):
+                frame = {"type": "update_chat", "requestId": "bad", "chatId": ack.chat_id, "params": params}
+                await alice.send(frame)
+                refusals.append(await alice.expect(Error, request_id="bad"))
+            await alice.send({"type": "update_chat", "requestId": "empty", "chatId": ack.chat_id})
+            empty = await alice.expect(Error, request_id="empty")
+            with_settings = {"type": "message", "chatId": ack.chat_id, "content": "x", "systemPrompt": "not here"}
+            await alice.send(with_settings)
+            misplaced = await alice.expect(Error)
+            foreign = await request(bob, UpdateChat, chat_id=ack.chat_id, pinned=True)
+            unchanged = await get_chat(alice, ack.chat_id)
+    assert [(error.code, error.message) for error in refusals] == [
+        ("bad_request", "'params.temperature' must be a number <= 2.0"),
+        ("bad_request", "'params.topP' must be a number >= 0.0"),
+        ("bad_request", "'params.maxTokens' must be an integer >= 1"),
+        ("bad_request", "'params.seed' must be an integer or null, got float"),
+    ]
+    assert empty.code == "bad_request" and "changes nothing" in empty.message
+    assert misplaced.code == "bad_request" and "only with a message that creates a chat" in misplaced.message
+    assert isinstance(foreign, Error) and foreign.code == "not_found"
+    assert unchanged.settings == ChatSettings() and not unchanged.chat.pinned
+
+
+async def test_the_demo_model_answers_a_chat_with_a_system_prompt_and_parameters(tmp_path):
+    async with running_server(tmp_path, demo_words=5) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            settings = {"system_prompt": "Answer in French.", "params": ChatParams(temperature=2.0, seed=1)}
+            ack = await send_message(alice, "question", **settings)
+            chunks, end = await alice.stream(ack.reply_id)
+    assert isinstance(end, Complete) and end.finish_reason == "stop"
+    assert text_of(chunks) == demo_answer("question", 5)

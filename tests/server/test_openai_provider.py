@@ -8,6 +8,7 @@ import socket
 from mfu_tui.protocol import (
     Cancel,
     Cancelled,
+    ChatParams,
     Chunk,
     Complete,
     Error,
@@ -16,6 +17,7 @@ from mfu_tui.protocol import (
     Ping,
     Pong,
     Result,
+    UpdateChat,
     decode_result,
 )
 from mfu_tui.server.embedded import probe_models
@@ -60,6 +62,43 @@ async def test_an_answer_streams_from_the_upstream_with_history_and_key(tmp_path
     ]
     assert fake.headers[0]["authorization"] == "Bearer sk-test-key"
     assert detail.messages[1].content == "Hello, world!"
+
+
+async def test_a_system_prompt_and_a_temperature_set_on_a_chat_reach_the_upstream_in_the_request_body(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            # Set with the message that creates the chat: its first answer is made with them.
+            created = await send_message(
+                alice, "bonjour", system_prompt="Answer in French.", params=ChatParams(temperature=0.3)
+            )
+            await alice.stream(created.reply_id)
+            # Changed with update_chat: the next answer is made with the new ones.
+            params = ChatParams(temperature=1.5, top_p=0.5, max_tokens=64, seed=7)
+            await alice.send(
+                UpdateChat(request_id="set", chat_id=created.chat_id, system_prompt="Be brief.", params=params)
+            )
+            await alice.expect(Result, request_id="set")
+            again = await send_message(alice, "and again", chat_id=created.chat_id)
+            await alice.stream(again.reply_id)
+            # An empty prompt removes it, and params without values leave the model's defaults.
+            await alice.send(
+                UpdateChat(request_id="clear", chat_id=created.chat_id, system_prompt="", params=ChatParams())
+            )
+            await alice.expect(Result, request_id="clear")
+            last = await send_message(alice, "plain", chat_id=created.chat_id)
+            await alice.stream(last.reply_id)
+    first, second, third = fake.requests
+    assert first["messages"] == [
+        {"role": "system", "content": "Answer in French."},
+        {"role": "user", "content": "bonjour"},
+    ]
+    assert first["temperature"] == 0.3
+    assert not {"top_p", "max_tokens", "seed"} & set(first)
+    assert second["messages"][0] == {"role": "system", "content": "Be brief."}
+    assert [turn["role"] for turn in second["messages"]] == ["system", "user", "assistant", "user"]
+    assert (second["temperature"], second["top_p"], second["max_tokens"], second["seed"]) == (1.5, 0.5, 64, 7)
+    assert [turn["role"] for turn in third["messages"]] == ["user", "assistant", "user", "assistant", "user"]
+    assert not {"temperature", "top_p", "max_tokens", "seed"} & set(third)
 
 
 async def test_a_failure_mid_stream_keeps_the_partial_and_sends_provider_error(tmp_path):

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from mfu_tui.server.store import SqliteStore, Store, make_store
+from mfu_tui.protocol import ChatParams, ChatSettings
+from mfu_tui.server.store import ChatChange, SqliteStore, Store, make_store
 from mfu_tui.server.store import sqlite as sqlite_schema
 from mfu_tui.server.store.base import BadCursor
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS, new_id
@@ -252,7 +253,7 @@ async def test_chats_page_numbers_pages_most_recent_first_with_the_users_total(o
     assert first[0].created_at == pytest.approx(first[0].chat.updated_at.timestamp(), abs=1e-3)
 
 
-async def test_set_pinned_shows_everywhere_but_does_not_move_the_chat(open_store):
+async def test_set_pinned_lists_the_chat_first_but_is_not_activity(open_store):
     store = await open_store()
     older = await store.record_message("alice", None, "older", "c1", None)
     newer = await store.record_message("alice", None, "newer", "c2", None)
@@ -265,11 +266,72 @@ async def test_set_pinned_shows_everywhere_but_does_not_move_the_chat(open_store
     renamed = await store.rename_chat("alice", older.chat.id, "still pinned")
     unpinned = await store.set_pinned("alice", older.chat.id, False)
     assert pinned.pinned and pinned.updated_at == older.chat.updated_at
-    assert [chat.id for chat in listed] == [newer.chat.id, older.chat.id]
-    assert [chat.pinned for chat in listed] == [False, True]
-    assert [entry.chat.pinned for entry in page] == [False, True]
+    assert [chat.id for chat in listed] == [older.chat.id, newer.chat.id]
+    assert [chat.pinned for chat in listed] == [True, False]
+    # The REST API's numbered pages keep the original's order: most recently updated first.
+    assert [(entry.chat.id, entry.chat.pinned) for entry in page] == [(newer.chat.id, False), (older.chat.id, True)]
     assert detail.chat.pinned and renamed.pinned
     assert not unpinned.pinned and not (await store.chat("alice", older.chat.id)).pinned
+
+
+async def test_update_chat_stores_settings_pin_and_archive_and_only_a_title_is_activity(open_store):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "hello", "c1", None)
+    chat_id, before = exchange.chat.id, exchange.chat.updated_at
+    params = ChatParams(temperature=0.2, top_p=0.9, max_tokens=512, seed=-(2**63))
+    configured = await store.update_chat("alice", chat_id, ChatChange(system_prompt="Answer in French.", params=params))
+    pinned = await store.update_chat("alice", chat_id, ChatChange(pinned=True, archived=True))
+    detail = await store.chat_detail("alice", chat_id, 50)
+    cleared = await store.update_chat("alice", chat_id, ChatChange(system_prompt="", params=ChatParams(seed=3)))
+    renamed = await store.update_chat("alice", chat_id, ChatChange(title="Bonjour"))
+    assert await store.update_chat("bob", chat_id, ChatChange(pinned=True)) is None
+    assert await store.update_chat("alice", "no-such-chat", ChatChange(archived=True)) is None
+    assert configured.settings == ChatSettings(system_prompt="Answer in French.", params=params)
+    assert configured.chat.updated_at == before and not configured.chat.pinned
+    assert (pinned.chat.pinned, pinned.chat.archived, pinned.chat.updated_at) == (True, True, before)
+    assert pinned.settings == configured.settings == detail.settings
+    assert (detail.chat.pinned, detail.chat.archived) == (True, True)
+    # An empty prompt removes it; params replace all four.
+    assert cleared.settings == ChatSettings(system_prompt=None, params=ChatParams(seed=3))
+    assert renamed.chat.title == "Bonjour" and renamed.chat.updated_at > before
+    assert renamed.settings == cleared.settings and renamed.chat.pinned
+
+
+async def test_a_new_chats_settings_are_stored_with_its_first_message_and_reach_every_answer(open_store):
+    store = await open_store()
+    settings = ChatSettings(system_prompt="Be brief.", params=ChatParams(temperature=1.5))
+    first = await store.record_message("alice", None, "hi", "c1", None, settings=settings)
+    await store.finish_message(first.reply_id, "hello", "complete", "stop", 1)
+    second = await store.record_message("alice", first.chat.id, "again", "c2", None)
+    await store.finish_message(second.reply_id, "hello again", "complete", "stop", 1)
+    edit = await store.edit_message("alice", first.chat.id, second.user_message_id, "once more", regenerate=True)
+    plain = await store.record_message("alice", None, "no settings", "c3", None)
+    assert first.settings == second.settings == edit.settings == settings
+    assert (await store.chat_detail("alice", first.chat.id, 50)).settings == settings
+    assert plain.settings == ChatSettings()
+
+
+async def test_list_chats_pages_pinned_first_and_keeps_archived_chats_apart(open_store):
+    store = await open_store()
+    ids = [(await store.record_message("alice", None, f"chat {n}", f"c{n}", None)).chat.id for n in range(7)]
+    for n in (1, 4):
+        await store.update_chat("alice", ids[n], ChatChange(pinned=True))
+    for n in (2, 6):
+        await store.update_chat("alice", ids[n], ChatChange(archived=True))
+    await store.update_chat("alice", ids[6], ChatChange(pinned=True))
+    pages = [await store.list_chats("alice", 2, None)]
+    while pages[-1].next_cursor is not None:
+        pages.append(await store.list_chats("alice", 2, pages[-1].next_cursor))
+    archived = await store.list_chats("alice", 10, None, archived=True)
+    listed = [chat.id for page in pages for chat in page.chats]
+    # Pinned, newest first; then the rest, newest first; a page boundary falls between them.
+    assert listed == [ids[4], ids[1], ids[5], ids[3], ids[0]]
+    assert [len(page.chats) for page in pages] == [2, 2, 1]
+    assert [chat.id for chat in archived.chats] == [ids[6], ids[2]] and archived.next_cursor is None
+    assert all(chat.archived for chat in archived.chats)
+    assert (await store.list_chats("bob", 10, None, archived=True)).chats == []
+    with pytest.raises(BadCursor):
+        await store.list_chats("alice", 2, "bm90IGEgY3Vyc29y")
 
 
 async def chat_of_exchanges(store: Store, count: int, answer: str = "reply") -> str:
@@ -533,7 +595,8 @@ async def without_search_index(store: Store, location: str) -> None:
         db = sqlite3.connect(location)
         db.executescript(
             "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_delete;"
-            " DROP TRIGGER message_search_update; DROP TABLE message_search; PRAGMA user_version = 3;"
+            " DROP TRIGGER message_search_update; DROP TABLE message_search;"
+            f" {WITHOUT_CHAT_SETTINGS} PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -541,6 +604,32 @@ async def without_search_index(store: Store, location: str) -> None:
 
     pg = await asyncpg.connect(location)
     try:
-        await pg.execute("ALTER TABLE messages DROP COLUMN search; DELETE FROM schema_version WHERE version >= 5")
+        await pg.execute(
+            f"ALTER TABLE messages DROP COLUMN search; {WITHOUT_CHAT_SETTINGS}"
+            " DELETE FROM schema_version WHERE version >= 5"
+        )
     finally:
         await pg.close()
+
+
+#: SQL that undoes the migration of chat settings and archives (SQLite 5, PostgreSQL 6).
+WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(
+    f" ALTER TABLE chats DROP COLUMN {column};"
+    for column in ("archived", "system_prompt", "temperature", "top_p", "max_tokens", "seed")
+)
+
+
+async def test_opening_a_database_from_before_chat_settings_keeps_its_chats_unpinned_and_unarchived(
+    open_store, store_location
+):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "an old chat", "c1", None)
+    await store.close()
+    await without_search_index(store, store_location)  # and without chat settings: the schema before both
+    reopened = await open_store()
+    listed = await reopened.list_chats("alice", 10, None)
+    detail = await reopened.chat_detail("alice", exchange.chat.id, 50)
+    archived = await reopened.update_chat("alice", exchange.chat.id, ChatChange(archived=True))
+    assert [(chat.id, chat.pinned, chat.archived) for chat in listed.chats] == [(exchange.chat.id, False, False)]
+    assert detail.settings == ChatSettings()
+    assert archived.chat.archived

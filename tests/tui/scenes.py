@@ -20,14 +20,17 @@ from typing import Any
 
 import msgspec
 from textual.pilot import Pilot
+from textual.widgets import Input, TextArea
 
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.tui import ChatApp
+from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.search import SearchScreen
 from tests.tui.helpers import (
     FrameWaiter,
     StateWaiter,
+    finished,
     frame_of,
     make_app,
     ready,
@@ -236,6 +239,51 @@ def _search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBe
     return app, run_before
 
 
+def _pinned(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        for number, question in enumerate((QUESTION, "And how do I read a file?", "What is a generator?")):
+            if number:
+                await pilot.press("ctrl+n")
+            done = FrameWaiter(app.client, frame_of(Complete))
+            await ask(app, pilot, question)
+            await done.wait()
+        await settle(app, pilot)
+        await pilot.press("ctrl+o", "end", "p")  # the oldest chat: pinned, so listed first
+        await finished(app, "update")
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
+def _chat_settings(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        done = FrameWaiter(app.client, frame_of(Complete))
+        await ask(app, pilot, QUESTION)
+        await done.wait()
+        await pin_status(app, pilot, GREEN)
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatSettingsScreen)
+        prompt = screen.query_one(TextArea)
+        prompt.cursor_blink = False
+        prompt.text = "Answer in French, in three sentences at most."
+        for name, typed in (("temperature", "0.3"), ("max_tokens", "lots")):
+            field = screen.query_one(f"#{name}", Input)
+            field.cursor_blink = False
+            field.focus()
+            await pilot.press(*typed)
+        await pilot.pause()
+
+    return app, run_before
+
+
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
@@ -253,4 +301,10 @@ SCENES = [
     Scene("help", "F1: every key binding with its id.", _help),
     Scene("prompt-search", "ctrl+r in the message box: earlier prompts that contain what is typed.", _prompt_search),
     Scene("search", "ctrl+f: every chat searched as you type, the matched words marked.", _search),
+    Scene("pinned", "A pinned chat listed first, marked ★; p pins, a archives, f4 shows the archive.", _pinned),
+    Scene(
+        "chat-settings",
+        "f3: the chat's system prompt and parameters, each field checked as it is typed.",
+        _chat_settings,
+    ),
 ]

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import Input, TextArea
+from textual.worker import WorkerCancelled
+
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded
-from mfu_tui.protocol import Ack, Cancelled, ChatUpdated, Chunk, Complete, MessageEdited
+from mfu_tui.protocol import Ack, Cancelled, ChatParams, ChatSettings, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.app import ChatApp
+from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
@@ -317,7 +322,8 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         )
         assert ["ctrl+t", "Start a new chat", "app.new_chat"] in [list(r) for r in rows]
         sections = [str(row[0]) for row in rows if row[2] == ""]
-        assert sections == ["Anywhere", "Composer", "Conversation", "Chat list"]
+        assert sections == ["Anywhere", "Composer", "Conversation", "Chat list", "Chat settings"]
+        assert {"app.chat_settings", "app.toggle_archived", "chat_list.pin", "chat_list.archive"} <= set(ids)
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         # The remapped key works.
@@ -564,3 +570,102 @@ async def test_a_message_past_the_storage_quota_says_so_and_gives_the_text_back(
             assert texts(app)[-1] == ("user", "one more", "error")
             assert app.composer.text == "one more"
             assert len(app.client.outbox) == 0
+
+
+def listed(app) -> list[str]:
+    """The chat list's lines as shown."""
+    return [app.chat_list.get_option_at_index(i).prompt.plain.strip() for i in range(app.chat_list.option_count)]
+
+
+async def test_pin_and_archive_from_the_chat_list(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "older chat")
+        await pilot.press("ctrl+n")
+        await ask(app, pilot, "newer chat")
+        assert listed(app) == ["▸ newer chat", "older chat"]
+        await pilot.press("ctrl+o", "down", "p")  # the older one: pinned, so listed first
+        await finished(app, "update")
+        await settle(app, pilot)
+        assert listed(app) == ["★ older chat", "▸ newer chat"]
+        page = await app.client.list_chats()
+        assert [(chat.title, chat.pinned) for chat in page.chats] == [("older chat", True), ("newer chat", False)]
+        await pilot.press("a")  # still highlighted: archived, so out of the list
+        await finished(app, "update")
+        await settle(app, pilot)
+        assert listed(app) == ["▸ newer chat"]
+        assert [chat.title for chat in (await app.client.list_chats(archived=True)).chats] == ["older chat"]
+        await pilot.press("f4")
+        await settle(app, pilot)
+        assert app.query_one("#sidebar-title").render().plain == "Archived chats"
+        assert listed(app) == ["★ older chat"]
+        await pilot.press("down", "a")  # back from the archive
+        await finished(app, "update")
+        await pilot.press("f4")
+        await settle(app, pilot)
+        assert app.query_one("#sidebar-title").render().plain == "Chats"
+        assert listed(app) == ["★ older chat", "▸ newer chat"]
+
+
+async def saved(app: ChatApp, screen: ChatSettingsScreen) -> None:
+    """Wait until the settings screen's save has been answered (a saved screen closes, cancelling its worker)."""
+    for worker in [worker for worker in app.workers if worker.node is screen]:
+        with contextlib.suppress(WorkerCancelled):
+            async with asyncio.timeout(TIMEOUT):
+                await worker.wait()
+
+
+async def test_chat_settings_are_checked_as_typed_and_saved_to_the_chat(server: RunningServer, tmp_path: Path) -> None:
+    defaults = ChatSettings(system_prompt="Be brief.", params=ChatParams(temperature=0.4))
+    app = make_app(server.url, server.token(), tmp_path, new_chat=defaults)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        assert app.check_action("chat_settings", ()) is None  # no chat open: nothing to set
+        done = await ask(app, pilot, "a chat with defaults")
+        # The app's defaults went with the first message: the chat was created with them.
+        assert (await app.client.get_chat(done.chat_id)).settings == defaults
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatSettingsScreen)
+        assert screen.query_one(TextArea).text == "Be brief."
+        assert screen.query_one("#temperature", Input).value == "0.4"
+        screen.query_one(TextArea).text = "Answer in French."
+        temperature = screen.query_one("#temperature", Input)
+        temperature.value = ""
+        temperature.focus()
+        await pilot.press(*"2.5")
+        await pilot.pause()
+        error = screen.query_one("#temperature-error")
+        assert error.render().plain == "Must be a number from 0 to 2." and error.display
+        await pilot.press("ctrl+s")  # refused here, before anything is sent
+        await pilot.pause()
+        assert app.screen is screen and app.focused is temperature
+        await pilot.press("backspace", "backspace", "backspace", *"1.5")
+        screen.query_one("#seed", Input).value = "42"
+        await pilot.pause()
+        assert not error.display
+        await pilot.press("ctrl+s")
+        await saved(app, screen)
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ChatSettingsScreen)
+        stored = (await app.client.get_chat(done.chat_id)).settings
+        assert stored == ChatSettings(system_prompt="Answer in French.", params=ChatParams(temperature=1.5, seed=42))
+        # A problem only the server can find is shown in the screen, which keeps what was typed.
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatSettingsScreen)
+        other = await other_client(server, tmp_path)
+        try:
+            gone = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.deleted)
+            await other.delete_chat(done.chat_id)
+            await gone.wait()
+        finally:
+            await other.close()
+        await pilot.press("ctrl+s")
+        await saved(app, screen)
+        await pilot.pause()
+        assert app.screen is screen
+        assert "not found" in screen.query_one("#save-error").render().plain.lower()

@@ -6,7 +6,7 @@ import abc
 import dataclasses
 from collections.abc import AsyncGenerator
 
-from mfu_tui.protocol import ModelInfo, Turn
+from mfu_tui.protocol import ChatParams, ModelInfo, Turn
 
 
 class ProviderError(Exception):
@@ -35,8 +35,14 @@ class Provider(abc.ABC):
         """
 
     @abc.abstractmethod
-    def stream(self, model_id: str | None, history: list[Turn]) -> AsyncGenerator[str | Finish, None]:
+    def stream(
+        self, model_id: str | None, history: list[Turn], params: ChatParams
+    ) -> AsyncGenerator[str | Finish, None]:
         """Answer the conversation ``history`` (its last turn is the user's).
+
+        ``history`` starts with the chat's system prompt (role ``system``) if it
+        has one; ``params`` are the chat's sampling parameters, ``None`` in each
+        meaning the model's default. A provider with no use for them ignores them.
 
         Yields text pieces, then optionally one ``Finish``. Closing the
         iterator (``aclose``, or cancelling the task iterating it) must stop

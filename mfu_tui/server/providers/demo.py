@@ -13,7 +13,7 @@ import hashlib
 import re
 from collections.abc import AsyncGenerator
 
-from mfu_tui.protocol import ModelInfo, Turn
+from mfu_tui.protocol import ChatParams, ModelInfo, Turn
 from mfu_tui.server.providers.base import Finish, Provider
 
 MODEL_ID = "demo"
@@ -61,7 +61,10 @@ class DemoProvider(Provider):
     async def models(self) -> list[ModelInfo]:
         return [ModelInfo(id=MODEL_ID, name="Demo (offline)", provider=self.name, default=True)]
 
-    async def stream(self, model_id: str | None, history: list[Turn]) -> AsyncGenerator[str | Finish, None]:
+    async def stream(
+        self, model_id: str | None, history: list[Turn], params: ChatParams
+    ) -> AsyncGenerator[str | Finish, None]:
+        # The same question, the same answer: the system prompt and the parameters change nothing here.
         question = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
         for piece in _PIECES.findall(demo_answer(question, self.words)):
             # sleep(0) still yields: a zero-delay demo must not starve the event loop.

@@ -22,7 +22,7 @@ from typing import Any
 
 import aiohttp
 
-from mfu_tui.protocol import ModelInfo, Turn
+from mfu_tui.protocol import ChatParams, ModelInfo, Turn
 from mfu_tui.server.providers.base import Finish, Provider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,18 @@ class OpenAIProvider(Provider):
         default = self._default_model or (listed[0] if listed else None)
         return [ModelInfo(id=model, name=model, provider=self.name, default=model == default) for model in listed]
 
-    async def stream(self, model_id: str | None, history: list[Turn]) -> AsyncGenerator[str | Finish, None]:
+    async def stream(
+        self, model_id: str | None, history: list[Turn], params: ChatParams
+    ) -> AsyncGenerator[str | Finish, None]:
         model = model_id or self._default_model or await self._first_model()
-        body = {
+        body: dict[str, Any] = {
             "model": model,
             "stream": True,
             "messages": [{"role": turn.role, "content": turn.content} for turn in history],
         }
+        # Only the parameters the chat sets: a field sent as null is refused by some servers.
+        sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens}
+        body |= {name: value for name, value in (*sampling.items(), ("seed", params.seed)) if value is not None}
         try:
             async with self._client().post(f"{self._root}/chat/completions", json=body) as response:
                 if response.status != 200:

@@ -7,6 +7,7 @@ from pathlib import Path
 from mfu_tui.server.store.base import (
     BadCursor,
     ChatBusy,
+    ChatChange,
     Edit,
     Exchange,
     Interrupted,
@@ -20,6 +21,7 @@ from mfu_tui.server.store.sqlite import SqliteStore
 __all__ = [
     "BadCursor",
     "ChatBusy",
+    "ChatChange",
     "Edit",
     "Exchange",
     "Interrupted",

@@ -12,7 +12,16 @@ import asyncio
 import dataclasses
 from typing import Literal
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, SearchResults, Turn
+from mfu_tui.protocol import (
+    ChatDetail,
+    ChatPage,
+    ChatParams,
+    ChatSettings,
+    ChatSummary,
+    SearchResults,
+    Turn,
+    UpdatedChat,
+)
 
 Status = Literal["complete", "streaming", "cancelled", "error"]
 
@@ -42,6 +51,27 @@ class Exchange:
     created: bool = False
     #: True when the ``clientMessageId`` was already stored: nothing new was written.
     duplicate: bool = False
+    #: What the reply is made with (read in the same transaction; the default for a duplicate).
+    settings: ChatSettings = dataclasses.field(default_factory=ChatSettings)
+
+
+@dataclasses.dataclass(frozen=True)
+class ChatChange:
+    """What ``update_chat`` changes; ``None`` leaves a field as it is."""
+
+    #: A new title is activity, as a rename always was: the chat moves to the top of its section.
+    title: str | None = None
+    #: ``""`` removes the prompt.
+    system_prompt: str | None = None
+    #: Replaces all four parameters.
+    params: ChatParams | None = None
+    pinned: bool | None = None
+    archived: bool | None = None
+
+    @property
+    def settings_changed(self) -> bool:
+        """True when the chat's ``ChatSettings`` change (so ``chat_updated`` carries them)."""
+        return self.system_prompt is not None or self.params is not None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +87,8 @@ class Edit:
     history: list[Turn] | None = None
     #: True when the ``client_edit_id`` was already applied: nothing new was written (no ``history``).
     duplicate: bool = False
+    #: With ``regenerate``: what the new reply is made with.
+    settings: ChatSettings = dataclasses.field(default_factory=ChatSettings)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,9 +146,18 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def record_message(
-        self, user: str, chat_id: str | None, content: str, client_message_id: str, model_id: str | None
+        self,
+        user: str,
+        chat_id: str | None,
+        content: str,
+        client_message_id: str,
+        model_id: str | None,
+        *,
+        settings: ChatSettings | None = None,
     ) -> Exchange | None:
         """Store a user message and an empty streaming reply, creating the chat if ``chat_id`` is None.
+
+        ``settings`` are the new chat's, stored with it (ignored for an existing chat).
 
         Idempotent on ``(user, client_message_id)``: a known id returns the
         first exchange with ``duplicate=True``. Returns None if the chat is not the user's.
@@ -160,8 +201,8 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
-        """A page of chats, most recently updated first.
+    async def list_chats(self, user: str, limit: int, before: str | None, archived: bool = False) -> ChatPage:
+        """A page of the archived chats, or of the others: pinned first, each group most recently updated first.
 
         Raises:
             BadCursor: ``before`` is not a cursor from an earlier page.
@@ -194,16 +235,23 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def set_pinned(self, user: str, chat_id: str, pinned: bool) -> ChatSummary | None:
-        """Pin or unpin a chat; None if it is not the user's.
+    async def update_chat(self, user: str, chat_id: str, change: ChatChange) -> UpdatedChat | None:
+        """Apply ``change`` to a chat; the chat and its settings after it, or None if it is not the user's.
 
-        Pinning is not activity: ``updated_at`` stays, so the chat keeps its
-        place in the list (and the ``list_chats`` cursors stay valid).
+        Only a new title is activity (``updated_at`` moves, as for a rename).
+        Settings, pin and archive are not: the chat keeps its place within its
+        section of the list.
         """
 
-    @abc.abstractmethod
+    async def set_pinned(self, user: str, chat_id: str, pinned: bool) -> ChatSummary | None:
+        """Pin or unpin a chat; None if it is not the user's. ``updated_at`` stays (see ``update_chat``)."""
+        updated = await self.update_chat(user, chat_id, ChatChange(pinned=pinned))
+        return updated.chat if updated else None
+
     async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
         """Rename a chat; None if it is not the user's."""
+        updated = await self.update_chat(user, chat_id, ChatChange(title=title))
+        return updated.chat if updated else None
 
     @abc.abstractmethod
     async def delete_chat(self, user: str, chat_id: str) -> ChatSummary | None:

@@ -35,11 +35,12 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, SearchResults, Turn
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSettings, ChatSummary, SearchResults, Turn, UpdatedChat
 from mfu_tui.redaction import redact_password
 from mfu_tui.server.store.base import (
     BadCursor,
     ChatBusy,
+    ChatChange,
     Edit,
     Exchange,
     Interrupted,
@@ -52,6 +53,9 @@ from mfu_tui.server.store.base import (
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import (
     END_OF_CHAT,
+    SETTINGS_COLUMNS,
+    SUMMARY_COLUMNS,
+    changed_columns,
     make_title,
     message_of,
     message_position,
@@ -59,6 +63,8 @@ from mfu_tui.server.store.rows import (
     page_cursor,
     page_length,
     parse_cursor,
+    settings_of,
+    settings_values,
     summary_of,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, hit_of, tsquery
@@ -196,6 +202,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE messages ADD COLUMN search tsvector
             GENERATED ALWAYS AS (to_tsvector('simple'::regconfig, left(content, 100000))) STORED;
         CREATE INDEX message_search ON messages USING GIN (search);
+        """,
+    ),
+    (
+        6,
+        """
+        -- Archived chats are listed apart; each chat's system prompt and sampling parameters
+        -- (NULL: none, the model's default).
+        ALTER TABLE chats ADD COLUMN archived BOOLEAN NOT NULL DEFAULT FALSE;
+        ALTER TABLE chats ADD COLUMN system_prompt TEXT;
+        ALTER TABLE chats ADD COLUMN temperature DOUBLE PRECISION;
+        ALTER TABLE chats ADD COLUMN top_p DOUBLE PRECISION;
+        ALTER TABLE chats ADD COLUMN max_tokens INTEGER;
+        ALTER TABLE chats ADD COLUMN seed BIGINT;
+        -- list_chats: one section of a user's chats, pinned first, each newest first.
+        CREATE INDEX chats_listed ON chats (owner, archived, pinned DESC, updated_at DESC, id DESC);
         """,
     ),
 ]
@@ -370,7 +391,14 @@ class PostgresStore(Store):
     # --- the Store interface ----------------------------------------------------
 
     async def record_message(
-        self, user: str, chat_id: str | None, content: str, client_message_id: str, model_id: str | None
+        self,
+        user: str,
+        chat_id: str | None,
+        content: str,
+        client_message_id: str,
+        model_id: str | None,
+        *,
+        settings: ChatSettings | None = None,
     ) -> Exchange | None:
         async def write(db: _Db) -> Exchange | None:
             known = await _known_exchange(db, user, client_message_id)
@@ -394,9 +422,9 @@ class PostgresStore(Store):
             target = chat_id or new_id()
             if created:
                 await db.execute(
-                    "INSERT INTO chats (id, owner, title, model_id, created_at, updated_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $5)",
-                    target, user, make_title(content), model_id, now,
+                    f"INSERT INTO chats (id, owner, title, model_id, created_at, updated_at, {SETTINGS_COLUMNS})"
+                    " VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8, $9, $10)",
+                    target, user, make_title(content), model_id, now, *settings_values(settings or ChatSettings()),
                 )  # fmt: skip
             elif await db.fetchval("SELECT 1 FROM chats WHERE id = $1 AND owner = $2", target, user) is None:
                 return None
@@ -423,6 +451,7 @@ class PostgresStore(Store):
                 reply_id=reply_id,
                 history=await _history(db, target, reply_id),
                 created=created,
+                settings=await _settings(db, target),
             )
 
         return await self._write(write)
@@ -467,6 +496,7 @@ class PostgresStore(Store):
                 chat = await _summary(db, chat_id, user)
                 if chat is None:
                     return None
+                settings = await _settings(db, chat_id)
                 end = END_OF_CHAT
                 if before is not None:
                     found = await db.fetchrow("SELECT n FROM messages WHERE id = $1 AND chat_id = $2", before, chat_id)
@@ -481,7 +511,7 @@ class PostgresStore(Store):
                 )
                 count = page_length(size for _, size in sizes[:limit])
                 if not count:
-                    return ChatDetail(chat=chat, messages=[])
+                    return ChatDetail(chat=chat, messages=[], settings=settings)
                 rows = await db.fetch(
                     "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
                     " created_at, edited_at FROM messages WHERE chat_id = $1 AND n >= $2 AND n < $3 ORDER BY n",
@@ -496,26 +526,28 @@ class PostgresStore(Store):
                         content, seq = await _streamed_so_far(db, id_)
                     messages.append(message_of(row, content, seq))
                 more = len(sizes) > count
-                return ChatDetail(chat=chat, messages=messages, next_cursor=messages[0].id if more else None)
+                cursor = messages[0].id if more else None
+                return ChatDetail(chat=chat, messages=messages, next_cursor=cursor, settings=settings)
 
         return await self._read(read)
 
-    async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
+    async def list_chats(self, user: str, limit: int, before: str | None, archived: bool = False) -> ChatPage:
         after = parse_cursor(before) if before else None
 
         async def read(db: _Db) -> ChatPage:
             if after is None:
                 rows = await db.fetch(
-                    f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE owner = $1"
-                    " ORDER BY updated_at DESC, id DESC LIMIT $2",
-                    user, limit + 1,
+                    f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE owner = $1 AND archived = $2"
+                    " ORDER BY pinned DESC, updated_at DESC, id DESC LIMIT $3",
+                    user, archived, limit + 1,
                 )  # fmt: skip
             else:
+                # A row value: after the cursor's place in the (descending) order, whichever column decides.
                 rows = await db.fetch(
-                    f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE owner = $1"
-                    " AND (updated_at < $2 OR (updated_at = $2 AND id < $3))"
-                    " ORDER BY updated_at DESC, id DESC LIMIT $4",
-                    user, after[0], after[1], limit + 1,
+                    f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE owner = $1 AND archived = $2"
+                    " AND (pinned, updated_at, id) < ($3, $4, $5)"
+                    " ORDER BY pinned DESC, updated_at DESC, id DESC LIMIT $6",
+                    user, archived, *after, limit + 1,
                 )  # fmt: skip
             chats = [summary_of(row) for row in rows[:limit]]
             cursor = page_cursor(tuple(rows[limit - 1])) if len(rows) > limit else None
@@ -550,7 +582,7 @@ class PostgresStore(Store):
             # One snapshot for the page and the total.
             async with db.transaction(isolation="repeatable_read", readonly=True):
                 rows = await db.fetch(
-                    f"SELECT {_SUMMARY_COLUMNS}, created_at FROM chats WHERE owner = $1"
+                    f"SELECT {SUMMARY_COLUMNS}, created_at FROM chats WHERE owner = $1"
                     " ORDER BY updated_at DESC, id DESC LIMIT $2 OFFSET $3",
                     user, limit, offset,
                 )  # fmt: skip
@@ -559,24 +591,20 @@ class PostgresStore(Store):
 
         return await self._read(read)
 
-    async def set_pinned(self, user: str, chat_id: str, pinned: bool) -> ChatSummary | None:
-        async def write(db: _Db) -> ChatSummary | None:
-            row = await db.fetchrow(
-                f"UPDATE chats SET pinned = $1 WHERE id = $2 AND owner = $3 RETURNING {_SUMMARY_COLUMNS}",
-                pinned, chat_id, user,
-            )  # fmt: skip
-            return summary_of(row) if row else None
+    async def update_chat(self, user: str, chat_id: str, change: ChatChange) -> UpdatedChat | None:
+        columns = changed_columns(change, time.time())
+        assignments = ", ".join(f"{column} = ${n}" for n, (column, _) in enumerate(columns, start=1))
+        where = f"id = ${len(columns) + 1} AND owner = ${len(columns) + 2}"
 
-        return await self._write(write)
-
-    async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
-        async def write(db: _Db) -> ChatSummary | None:
+        async def write(db: _Db) -> UpdatedChat | None:
             row = await db.fetchrow(
-                "UPDATE chats SET title = $1, updated_at = $2 WHERE id = $3 AND owner = $4 "
-                f"RETURNING {_SUMMARY_COLUMNS}",
-                title, time.time(), chat_id, user,
+                f"UPDATE chats SET {assignments} WHERE {where} RETURNING {SUMMARY_COLUMNS}, {SETTINGS_COLUMNS}",
+                *(value for _, value in columns), chat_id, user,
             )  # fmt: skip
-            return summary_of(row) if row else None
+            if row is None:
+                return None
+            values, split = tuple(row), len(SUMMARY_COLUMNS.split(","))
+            return UpdatedChat(chat=summary_of(values[:split]), settings=settings_of(values[split:]))
 
         return await self._write(write)
 
@@ -671,7 +699,8 @@ class PostgresStore(Store):
             if chat is None:
                 # Another node deleted it after the message was read: raising undoes this edit's rows.
                 raise LookupError(f"chat {chat_id} was deleted meanwhile")
-            return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history)
+            settings = await _settings(db, chat_id)
+            return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history, settings=settings)
 
         return await self._write(write)
 
@@ -752,8 +781,6 @@ class PostgresStore(Store):
 
 # --- helpers taking a connection ------------------------------------------------
 
-_SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned"
-
 
 async def _run_one(db: _Db, write: _Write) -> tuple[Any, BaseException | None]:
     # A savepoint per write: one failing write must not undo the others of its batch.
@@ -766,10 +793,15 @@ async def _run_one(db: _Db, write: _Write) -> tuple[Any, BaseException | None]:
 
 async def _summary(db: _Db, chat_id: str, user: str | None = None) -> ChatSummary | None:
     if user is None:
-        row = await db.fetchrow(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = $1", chat_id)
+        row = await db.fetchrow(f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE id = $1", chat_id)
     else:
-        row = await db.fetchrow(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = $1 AND owner = $2", chat_id, user)
+        row = await db.fetchrow(f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE id = $1 AND owner = $2", chat_id, user)
     return summary_of(row) if row else None
+
+
+async def _settings(db: _Db, chat_id: str) -> ChatSettings:
+    """The settings of a chat the caller knows to exist."""
+    return settings_of(await db.fetchrow(f"SELECT {SETTINGS_COLUMNS} FROM chats WHERE id = $1", chat_id))
 
 
 async def _known_exchange(db: _Db, user: str, client_message_id: str) -> Exchange | None:

@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from mfu_tui.protocol import ChatSummary, StoredMessage
-from mfu_tui.server.store.base import BadCursor
+from mfu_tui.protocol import ChatParams, ChatSettings, ChatSummary, StoredMessage
+from mfu_tui.server.store.base import BadCursor, ChatChange
 
 TITLE_WORDS = 8
 TITLE_CHARS = 60
@@ -46,17 +46,22 @@ def new_id() -> str:
 
 
 def page_cursor(row: tuple[Any, ...]) -> str:
-    """The ``before`` cursor after chat ``row`` (its id and, third, its ``updated_at``)."""
-    raw = f"{row[2]!r}|{row[0]}".encode()
+    """The ``before`` cursor after chat ``row`` (a summary row: id, title, updated_at, ..., pinned sixth).
+
+    It holds the row's place in the list's order, (pinned, updated_at, id), all descending.
+    """
+    raw = f"{int(row[5])}|{row[2]!r}|{row[0]}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def parse_cursor(cursor: str) -> tuple[float, str]:
-    """``(updated_at, chat_id)`` of a cursor from ``page_cursor``."""
+def parse_cursor(cursor: str) -> tuple[bool, float, str]:
+    """``(pinned, updated_at, chat_id)`` of a cursor from ``page_cursor``."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        updated_at, chat_id = raw.split("|", 1)
-        return float(updated_at), chat_id
+        pinned, updated_at, chat_id = raw.split("|", 2)
+        if pinned not in ("0", "1"):
+            raise ValueError(pinned)
+        return pinned == "1", float(updated_at), chat_id
     except ValueError:
         raise BadCursor("'before' is not a cursor from an earlier page") from None
 
@@ -95,9 +100,15 @@ def message_position(row: Any) -> int:
     return int(row[0])
 
 
+#: The columns of a chat that ``summary_of`` reads, in its order.
+SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned, archived"
+#: The columns of a chat that ``settings_of`` reads, in its order.
+SETTINGS_COLUMNS = "system_prompt, temperature, top_p, max_tokens, seed"
+
+
 def summary_of(row: Any) -> ChatSummary:
-    """A chat row (id, title, updated_at, model_id, message_count, pinned) as a ``ChatSummary``."""
-    id_, title, updated_at, model_id, count, pinned = row
+    """A chat row (``SUMMARY_COLUMNS``) as a ``ChatSummary``."""
+    id_, title, updated_at, model_id, count, pinned, archived = row
     return ChatSummary(
         id=id_,
         title=title,
@@ -105,7 +116,43 @@ def summary_of(row: Any) -> ChatSummary:
         model_id=model_id,
         message_count=count,
         pinned=bool(pinned),
+        archived=bool(archived),
     )
+
+
+def settings_of(row: Any) -> ChatSettings:
+    """A chat row (``SETTINGS_COLUMNS``) as ``ChatSettings``."""
+    system_prompt, temperature, top_p, max_tokens, seed = row
+    params = ChatParams(temperature=temperature, top_p=top_p, max_tokens=max_tokens, seed=seed)
+    return ChatSettings(system_prompt=system_prompt, params=params)
+
+
+def settings_values(settings: ChatSettings) -> tuple[Any, ...]:
+    """The values of ``SETTINGS_COLUMNS`` that store ``settings`` (no prompt: NULL, not ``""``)."""
+    params = settings.params
+    return settings.system_prompt or None, params.temperature, params.top_p, params.max_tokens, params.seed
+
+
+def changed_columns(change: ChatChange, now: float) -> list[tuple[str, Any]]:
+    """``(column, value)`` for each column of a chat that ``change`` sets; a title also sets ``updated_at``."""
+    columns: list[tuple[str, Any]] = []
+    if change.title is not None:
+        columns += [("title", change.title), ("updated_at", now)]
+    if change.system_prompt is not None:
+        columns.append(("system_prompt", change.system_prompt or None))
+    if change.params is not None:
+        params = change.params
+        columns += [
+            ("temperature", params.temperature),
+            ("top_p", params.top_p),
+            ("max_tokens", params.max_tokens),
+            ("seed", params.seed),
+        ]
+    if change.pinned is not None:
+        columns.append(("pinned", change.pinned))
+    if change.archived is not None:
+        columns.append(("archived", change.archived))
+    return columns
 
 
 def message_of(row: Any, content: str, seq: int) -> StoredMessage:

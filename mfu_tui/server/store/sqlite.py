@@ -30,9 +30,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSummary, SearchResults, Turn
+from mfu_tui.protocol import ChatDetail, ChatPage, ChatSettings, ChatSummary, SearchResults, Turn, UpdatedChat
 from mfu_tui.server.store.base import (
     BadCursor,
+    ChatChange,
     Edit,
     Exchange,
     Interrupted,
@@ -45,6 +46,9 @@ from mfu_tui.server.store.base import (
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import (
     END_OF_CHAT,
+    SETTINGS_COLUMNS,
+    SUMMARY_COLUMNS,
+    changed_columns,
     make_title,
     message_of,
     message_position,
@@ -52,6 +56,8 @@ from mfu_tui.server.store.rows import (
     page_cursor,
     page_length,
     parse_cursor,
+    settings_of,
+    settings_values,
     summary_of,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, fts5_query, hit_of
@@ -174,6 +180,21 @@ MIGRATIONS: list[tuple[int, str]] = [
         """
         -- Search: index the messages stored before the index existed (SCHEMA made it and its triggers).
         INSERT INTO message_search (rowid, body) SELECT n, substr(content, 1, 100000) FROM messages;
+        """,
+    ),
+    (
+        5,
+        """
+        -- Archived chats are listed apart; each chat's system prompt and sampling parameters
+        -- (NULL: none, the model's default).
+        ALTER TABLE chats ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE chats ADD COLUMN system_prompt TEXT;
+        ALTER TABLE chats ADD COLUMN temperature REAL;
+        ALTER TABLE chats ADD COLUMN top_p REAL;
+        ALTER TABLE chats ADD COLUMN max_tokens INTEGER;
+        ALTER TABLE chats ADD COLUMN seed INTEGER;
+        -- list_chats: one section of a user's chats, pinned first, each newest first.
+        CREATE INDEX chats_listed ON chats (user, archived, pinned DESC, updated_at DESC, id DESC);
         """,
     ),
 ]
@@ -362,7 +383,14 @@ class SqliteStore(Store):
     # --- the Store interface ----------------------------------------------------
 
     async def record_message(
-        self, user: str, chat_id: str | None, content: str, client_message_id: str, model_id: str | None
+        self,
+        user: str,
+        chat_id: str | None,
+        content: str,
+        client_message_id: str,
+        model_id: str | None,
+        *,
+        settings: ChatSettings | None = None,
     ) -> Exchange | None:
         def write(db: sqlite3.Connection) -> Exchange | None:
             known = _known_exchange(db, user, client_message_id)
@@ -373,8 +401,17 @@ class SqliteStore(Store):
             target = chat_id or new_id()
             if created:
                 db.execute(
-                    "INSERT INTO chats (id, user, title, model_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (target, user, make_title(content), model_id, now, now),
+                    f"INSERT INTO chats (id, user, title, model_id, created_at, updated_at, {SETTINGS_COLUMNS})"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        target,
+                        user,
+                        make_title(content),
+                        model_id,
+                        now,
+                        now,
+                        *settings_values(settings or ChatSettings()),
+                    ),
                 )
             elif db.execute("SELECT 1 FROM chats WHERE id = ? AND user = ?", (target, user)).fetchone() is None:
                 return None
@@ -403,6 +440,7 @@ class SqliteStore(Store):
                 reply_id=reply_id,
                 history=_history(db, target, reply_id),
                 created=created,
+                settings=_settings(db, target),
             )
 
         return await self._write(write)
@@ -448,6 +486,7 @@ class SqliteStore(Store):
                 chat = _summary(db, chat_id, user)
                 if chat is None:
                     return None
+                settings = _settings(db, chat_id)
                 end = END_OF_CHAT
                 if before is not None:
                     found = db.execute("SELECT n FROM messages WHERE id = ? AND chat_id = ?", (before, chat_id))
@@ -459,7 +498,7 @@ class SqliteStore(Store):
                 ).fetchall()
                 count = page_length(size for _, size in sizes[:limit])
                 if not count:
-                    return ChatDetail(chat=chat, messages=[])
+                    return ChatDetail(chat=chat, messages=[], settings=settings)
                 rows = db.execute(
                     "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
                     " created_at, edited_at FROM messages WHERE chat_id = ? AND n >= ? AND n < ? ORDER BY n",
@@ -476,22 +515,24 @@ class SqliteStore(Store):
                         seq = pieces[-1][0] if pieces else 0
                     messages.append(message_of(row, content, seq))
                 more = len(sizes) > count
-                return ChatDetail(chat=chat, messages=messages, next_cursor=messages[0].id if more else None)
+                cursor = messages[0].id if more else None
+                return ChatDetail(chat=chat, messages=messages, next_cursor=cursor, settings=settings)
             finally:
                 db.execute("COMMIT")
 
         return await self._read(read)
 
-    async def list_chats(self, user: str, limit: int, before: str | None) -> ChatPage:
+    async def list_chats(self, user: str, limit: int, before: str | None, archived: bool = False) -> ChatPage:
         after = parse_cursor(before) if before else None
 
         def read(db: sqlite3.Connection) -> ChatPage:
-            query = f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE user = ?"
-            params: list[Any] = [user]
+            query = f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE user = ? AND archived = ?"
+            params: list[Any] = [user, archived]
             if after is not None:
-                query += " AND (updated_at < ? OR (updated_at = ? AND id < ?))"
-                params += [after[0], after[0], after[1]]
-            query += " ORDER BY updated_at DESC, id DESC LIMIT ?"
+                # A row value: after the cursor's place in the (descending) order, whichever column decides.
+                query += " AND (pinned, updated_at, id) < (?, ?, ?)"
+                params += [*after]
+            query += " ORDER BY pinned DESC, updated_at DESC, id DESC LIMIT ?"
             rows = db.execute(query, [*params, limit + 1]).fetchall()
             chats = [summary_of(row) for row in rows[:limit]]
             cursor = page_cursor(rows[limit - 1]) if len(rows) > limit else None
@@ -532,7 +573,7 @@ class SqliteStore(Store):
             db.execute("BEGIN")  # one snapshot for the page and the total
             try:
                 rows = db.execute(
-                    f"SELECT {_SUMMARY_COLUMNS}, created_at FROM chats WHERE user = ?"
+                    f"SELECT {SUMMARY_COLUMNS}, created_at FROM chats WHERE user = ?"
                     " ORDER BY updated_at DESC, id DESC LIMIT ? OFFSET ?",
                     (user, limit, offset),
                 ).fetchall()
@@ -543,22 +584,17 @@ class SqliteStore(Store):
 
         return await self._read(read)
 
-    async def set_pinned(self, user: str, chat_id: str, pinned: bool) -> ChatSummary | None:
-        def write(db: sqlite3.Connection) -> ChatSummary | None:
-            changed = db.execute(
-                "UPDATE chats SET pinned = ? WHERE id = ? AND user = ?", (int(pinned), chat_id, user)
-            ).rowcount
-            return _summary(db, chat_id) if changed else None
+    async def update_chat(self, user: str, chat_id: str, change: ChatChange) -> UpdatedChat | None:
+        columns = changed_columns(change, time.time())
 
-        return await self._write(write)
-
-    async def rename_chat(self, user: str, chat_id: str, title: str) -> ChatSummary | None:
-        def write(db: sqlite3.Connection) -> ChatSummary | None:
+        def write(db: sqlite3.Connection) -> UpdatedChat | None:
+            assignments = ", ".join(f"{column} = ?" for column, _ in columns)
+            values = [value for _, value in columns]
             changed = db.execute(
-                "UPDATE chats SET title = ?, updated_at = ? WHERE id = ? AND user = ?",
-                (title, time.time(), chat_id, user),
+                f"UPDATE chats SET {assignments} WHERE id = ? AND user = ?", (*values, chat_id, user)
             ).rowcount
-            return _summary(db, chat_id) if changed else None
+            chat = _summary(db, chat_id) if changed else None
+            return UpdatedChat(chat=chat, settings=_settings(db, chat_id)) if chat else None
 
         return await self._write(write)
 
@@ -626,7 +662,8 @@ class SqliteStore(Store):
                 )
             chat = _summary(db, chat_id)
             assert chat is not None  # its message was found above, in this transaction
-            return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history)
+            settings = _settings(db, chat_id)
+            return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history, settings=settings)
 
         return await self._write(write)
 
@@ -693,15 +730,17 @@ def _migrate(db: sqlite3.Connection) -> None:
             raise
 
 
-_SUMMARY_COLUMNS = "id, title, updated_at, model_id, message_count, pinned"
-
-
 def _summary(db: sqlite3.Connection, chat_id: str, user: str | None = None) -> ChatSummary | None:
     if user is None:
-        row = db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
+        row = db.execute(f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone()
     else:
-        row = db.execute(f"SELECT {_SUMMARY_COLUMNS} FROM chats WHERE id = ? AND user = ?", (chat_id, user)).fetchone()
+        row = db.execute(f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE id = ? AND user = ?", (chat_id, user)).fetchone()
     return summary_of(row) if row else None
+
+
+def _settings(db: sqlite3.Connection, chat_id: str) -> ChatSettings:
+    """The settings of a chat the caller knows to exist."""
+    return settings_of(db.execute(f"SELECT {SETTINGS_COLUMNS} FROM chats WHERE id = ?", (chat_id,)).fetchone())
 
 
 def _known_exchange(db: sqlite3.Connection, user: str, client_message_id: str) -> Exchange | None:

@@ -1,4 +1,4 @@
-"""The sidebar: the user's chats, newest first, kept live."""
+"""The sidebar: the user's chats, pinned first, then newest first, kept live."""
 
 from __future__ import annotations
 
@@ -19,19 +19,26 @@ class ChatList(OptionList):
 
     It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
     chat created or renamed in another terminal shows up at once. One
-    option per chat and no widget each, so long lists stay cheap.
+    option per chat and no widget each, so long lists stay cheap. It shows
+    either the chats not archived or the archived ones (``archived``), in the
+    server's order: pinned chats first, marked ★, then the others, each part
+    most recently updated first.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
     | enter | Open the highlighted chat. | `chat_list.open` |
     | f2 | Rename the highlighted chat. | `chat_list.rename` |
     | delete, f8 | Delete the highlighted chat (asks first). | `chat_list.delete` |
+    | p | Pin or unpin the highlighted chat. | `chat_list.pin` |
+    | a | Archive the highlighted chat, or bring it back from the archive. | `chat_list.archive` |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "select", "Open", id="chat_list.open", show=False, tooltip="Open the highlighted chat"),
         Binding("f2", "rename", "Rename", id="chat_list.rename", tooltip="Rename the highlighted chat"),
         Binding("delete,f8", "delete", "Delete", id="chat_list.delete", tooltip="Delete the highlighted chat"),
+        Binding("p", "pin", "Pin", id="chat_list.pin", tooltip="Pin the highlighted chat"),
+        Binding("a", "archive", "Archive", id="chat_list.archive", tooltip="Archive the highlighted chat"),
     ]
 
     DEFAULT_CSS = """
@@ -65,11 +72,29 @@ class ChatList(OptionList):
             super().__init__()
             self.chat_id = chat_id
 
+    class PinRequested(Message):
+        """The user wants a chat pinned (``pinned``) or unpinned."""
+
+        def __init__(self, chat_id: str, pinned: bool) -> None:
+            super().__init__()
+            self.chat_id = chat_id
+            self.pinned = pinned
+
+    class ArchiveRequested(Message):
+        """The user wants a chat archived (``archived``) or back from the archive."""
+
+        def __init__(self, chat_id: str, archived: bool) -> None:
+            super().__init__()
+            self.chat_id = chat_id
+            self.archived = archived
+
     class MoreWanted(Message):
         """The highlight reached the end of a list that has more pages."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.archived = False
+        """True while the list shows the archived chats (set with ``add_page(..., first=True)``)."""
         self._chats: dict[str, ChatSummary] = {}
         self.next_cursor: str | None = None
         """The ``before`` cursor of the next ``list_chats`` page; ``None`` when all are loaded."""
@@ -78,8 +103,8 @@ class ChatList(OptionList):
 
     @property
     def chats(self) -> list[ChatSummary]:
-        """The chats, newest first, as listed."""
-        return sorted(self._chats.values(), key=lambda chat: chat.updated_at, reverse=True)
+        """The chats as listed: pinned first, then newest first (the server's order, so pages join up)."""
+        return sorted(self._chats.values(), key=lambda chat: (chat.pinned, chat.updated_at, chat.id), reverse=True)
 
     def chat(self, chat_id: str) -> ChatSummary | None:
         """The chat with that id, if listed."""
@@ -92,18 +117,21 @@ class ChatList(OptionList):
             return None
         return self.get_option_at_index(self.highlighted).id
 
-    def add_page(self, chats: list[ChatSummary], next_cursor: str | None, *, first: bool = False) -> None:
-        """Add a page of ``list_chats``; ``first`` replaces what was listed."""
+    def add_page(
+        self, chats: list[ChatSummary], next_cursor: str | None, *, first: bool = False, archived: bool = False
+    ) -> None:
+        """Add a page of ``list_chats``; ``first`` replaces what was listed, with the list ``archived`` says."""
         if first:
             self._chats.clear()
+            self.archived = archived
         for chat in chats:
             self._chats[chat.id] = chat
         self.next_cursor = next_cursor
         self._rebuild()
 
     def update_chat(self, chat: ChatSummary, *, deleted: bool = False) -> None:
-        """Apply one ``chat_updated`` frame."""
-        if deleted:
+        """Apply one ``chat_updated`` frame; a chat archived (or brought back) leaves this list for the other."""
+        if deleted or chat.archived != self.archived:
             self._chats.pop(chat.id, None)
         else:
             self._chats[chat.id] = chat
@@ -126,8 +154,9 @@ class ChatList(OptionList):
         options = []
         for chat in self.chats:
             marker = "▸ " if chat.id == self.current_chat_id else "  "
+            pin = "★ " if chat.pinned else ""
             title = " ".join(chat.title.split())
-            options.append(Option(Content(_one_line(marker + title, width)), id=chat.id))
+            options.append(Option(Content(_one_line(marker + pin + title, width)), id=chat.id))
         self.set_options(options)
         if keep is not None and keep in self._chats:
             self.highlighted = self.get_option_index(keep)
@@ -152,6 +181,14 @@ class ChatList(OptionList):
     def action_delete(self) -> None:
         if (chat_id := self.highlighted_chat_id) is not None:
             self.post_message(self.DeleteRequested(chat_id))
+
+    def action_pin(self) -> None:
+        if (chat_id := self.highlighted_chat_id) is not None:
+            self.post_message(self.PinRequested(chat_id, not self._chats[chat_id].pinned))
+
+    def action_archive(self) -> None:
+        if (chat_id := self.highlighted_chat_id) is not None:
+            self.post_message(self.ArchiveRequested(chat_id, not self._chats[chat_id].archived))
 
 
 def _one_line(text: str, width: int) -> str:
