@@ -27,6 +27,7 @@ from mfu_tui.protocol.codec import (
 )
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
+    IMPORT_PIECE_CHARS,
     MAX_ID_LENGTH,
     MAX_QUERY_LENGTH,
     PROTOCOL_VERSION,
@@ -47,6 +48,9 @@ from mfu_tui.protocol.frames import (
     ErrorCode,
     Frame,
     GetChat,
+    ImportChat,
+    ImportedMessage,
+    ImportResult,
     ListChats,
     ListModels,
     Message,
@@ -77,6 +81,7 @@ from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
     "CLOSE_CODES",
+    "IMPORT_PIECE_CHARS",
     "MAX_CONTENT_BYTES",
     "MAX_FRAME_BYTES",
     "MAX_ID_LENGTH",
@@ -105,6 +110,9 @@ __all__ = [
     "FrameIds",
     "FrameTooLarge",
     "GetChat",
+    "ImportChat",
+    "ImportResult",
+    "ImportedMessage",
     "ListChats",
     "ListModels",
     "Message",

@@ -533,7 +533,10 @@ async def without_search_index(store: Store, location: str) -> None:
         db = sqlite3.connect(location)
         db.executescript(
             "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_delete;"
-            " DROP TRIGGER message_search_update; DROP TABLE message_search; PRAGMA user_version = 3;"
+            " DROP TRIGGER message_search_update; DROP TABLE message_search;"
+            # The import's migration came later: undone too, so that it applies again.
+            " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
+            " ALTER TABLE chats DROP COLUMN imported; PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -541,6 +544,9 @@ async def without_search_index(store: Store, location: str) -> None:
 
     pg = await asyncpg.connect(location)
     try:
-        await pg.execute("ALTER TABLE messages DROP COLUMN search; DELETE FROM schema_version WHERE version >= 5")
+        await pg.execute(
+            "ALTER TABLE messages DROP COLUMN search; ALTER TABLE chats DROP COLUMN import_key;"
+            " ALTER TABLE chats DROP COLUMN imported; DELETE FROM schema_version WHERE version >= 5"
+        )
     finally:
         await pg.close()
