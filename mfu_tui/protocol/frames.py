@@ -33,8 +33,10 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]
 #: Page sizes a client may ask for.
 PageSize = Annotated[int, msgspec.Meta(ge=1, le=200)]
+#: Most characters of a chat title.
+MAX_TITLE_LENGTH = 200
 #: Chat titles, as shown in the chat list.
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE_LENGTH)]
 #: Most characters of a ``search`` query.
 MAX_QUERY_LENGTH = 500
 #: A ``message``'s chat: ``""`` (the seed page's "no chat yet") means a new chat, like ``null``.
