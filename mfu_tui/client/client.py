@@ -525,7 +525,7 @@ class ChatClient:
             updated_at=updated_at,
             first=0,
             total=len(entries),
-            messages=[],
+            messages=entries[:1],
         )
         created, added, first = False, 0, 0
         while True:

@@ -379,7 +379,7 @@ class ImportChat(Frame, tag="import_chat"):
     def __post_init__(self) -> None:
         if self.first + len(self.messages) > self.total:
             raise ProtocolError("'first' plus the messages sent is more than 'total'")
-        if self.first == 0 and self.messages[0].continued:
+        if self.first == 0 and self.messages and self.messages[0].continued:
             raise ProtocolError("the first message of a conversation cannot be 'continued'")
 
 
