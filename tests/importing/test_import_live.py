@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 
 import pytest
@@ -9,9 +10,18 @@ import pytest
 from mfu_tui.client import ChatClient, RequestError
 from mfu_tui.client.import_parts import import_entries
 from mfu_tui.importing.chatgpt import Conversation, read_export
-from mfu_tui.protocol import MAX_FRAME_BYTES, ImportChat, ImportedMessage, ImportResult, Result, decode_result
+from mfu_tui.protocol import (
+    MAX_FRAME_BYTES,
+    ChatUpdated,
+    ImportChat,
+    ImportedMessage,
+    ImportResult,
+    Result,
+    decode_result,
+)
 from tests.importing.export_fixture import write_export
 from tests.server.peer import peer
+from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 
 WHEN = datetime(2023, 3, 1, 12, 0, tzinfo=UTC)
@@ -112,3 +122,30 @@ async def test_the_storage_quota_applies_to_what_an_import_adds_only(tmp_path):
             await client.close()
     assert first.created and not again.created and again.added == 0
     assert refused.value.code == "quota_exceeded" and "storage quota reached" in refused.value.message
+
+
+async def test_an_import_goes_on_after_its_connection_is_reset_between_parts(tmp_path, caplog):
+    caplog.set_level(logging.INFO, "mfu_tui.client")
+    long_answer = "".join(f"paragraph {n} of a long answer\n" for n in range(8000))  # ~5 frames
+    messages = [ImportedMessage(role="user", content="Go on", created_at=WHEN)]
+    messages.append(ImportedMessage(role="assistant", content=long_answer, created_at=WHEN))
+    async with running_server(tmp_path) as srv, FaultProxy(srv.port) as proxy:
+        client = ChatClient(proxy.url(), srv.token(), data_dir=tmp_path / "client")
+
+        def cut_once(frame: object) -> None:
+            # The first part is stored (its chat_updated came): the next one is sent, or about to be.
+            if isinstance(frame, ChatUpdated) and proxy.accepted == 1:
+                proxy.reset()
+                proxy.pass_through()
+
+        client.on_message(cut_once)
+        await client.connect()
+        try:
+            result = await client.import_chat("chatgpt:reset", "Reset", WHEN, WHEN, messages)
+            whole = await client.get_whole_chat(result.chat.id)
+        finally:
+            await client.close()
+    assert proxy.accepted >= 2  # it did reconnect, and sent the part whose answer it lost again
+    assert any(record.getMessage().startswith("ImportChat not answered") for record in caplog.records)
+    assert result.created and result.stored == len(import_entries(messages))
+    assert [m.content for m in whole.messages] == ["Go on", long_answer]
