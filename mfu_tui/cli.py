@@ -195,6 +195,18 @@ def build_parser() -> argparse.ArgumentParser:
     logout.add_argument("--server", dest="server", metavar="URL", help="whose token (default: the last login)")
     logout.set_defaults(handler=_lazy("mfu_tui.config.commands", "run_logout"))
 
+    importer = commands.add_parser(
+        "import",
+        help="import a ChatGPT export's conversations as chats",
+        description="Import the conversations of a ChatGPT data export (the conversations.json in its zip) "
+        "as chats, through the server you use (a local one unless a server is configured). Importing the "
+        "same file again adds only what is missing.",
+    )
+    importer.add_argument("file", metavar="FILE", help="the export's conversations.json")
+    importer.add_argument("--server", metavar="URL", help="the server, as for mfu-chat (default: as configured)")
+    importer.add_argument("--token", metavar="JWT", help="your token for it (default: $MFU_TOKEN, then the login's)")
+    importer.set_defaults(handler=_lazy("mfu_tui.importing.command", "run_import"))
+
     config = commands.add_parser("config", help="where the settings are and what is in effect")
     config_commands = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
     config_commands.add_parser("path", help="print the config file's path").set_defaults(

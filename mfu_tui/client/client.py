@@ -18,8 +18,9 @@ import logging
 import socket
 import ssl
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ from websockets.exceptions import (
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
+from mfu_tui.client.import_parts import import_entries, next_part
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, account_key
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
@@ -44,6 +46,7 @@ from mfu_tui.client.streams import StreamTracker
 from mfu_tui.protocol import (
     MAX_FRAME_BYTES,
     MAX_SERVER_FRAME_BYTES,
+    MAX_TITLE_LENGTH,
     Ack,
     Cancel,
     Cancelled,
@@ -61,6 +64,9 @@ from mfu_tui.protocol import (
     EditMessage,
     Error,
     GetChat,
+    ImportChat,
+    ImportedMessage,
+    ImportResult,
     ListChats,
     ListModels,
     Message,
@@ -103,6 +109,10 @@ _REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized"
 #: Seconds before a message refused with ``conflict`` or ``rate_limited`` is tried again
 #: (a conflict also clears as soon as the running answer in that chat ends).
 _RETRY_REFUSED_AFTER = {"conflict": 2.0, "rate_limited": 10.0}
+
+
+#: Times a request the server applies once (``import_chat``) is sent before its failure is the caller's.
+_ATTEMPTS_OF_IDEMPOTENT_REQUESTS = 5
 
 
 #: websockets' own debug log, with bearer tokens and ``token=`` values hidden.
@@ -529,6 +539,75 @@ class ChatClient:
         """
         frame = Search(request_id=_new_id(), query=query, limit=limit, before=before)
         return await self._request(frame, SearchResults, clean=_clean_results)
+
+    async def import_chat(
+        self,
+        import_key: str,
+        title: str,
+        created_at: datetime,
+        updated_at: datetime,
+        messages: Sequence[ImportedMessage],
+    ) -> ImportResult:
+        """Store a conversation from elsewhere as one chat, once per ``import_key``.
+
+        The messages go whole, any length: the client cuts them into entries
+        and frames (``import_parts``). Each part is sent until answered, across
+        reconnects; the server stores each entry once, so an import cut short
+        goes on where it stopped when called again, and one already done
+        stores nothing (``created`` false, ``added`` 0).
+
+        Args:
+            import_key: Names the conversation where it came from, e.g. ``chatgpt:<its id>``.
+            title: The chat's title; cut at 200 characters.
+            created_at: When the conversation began (aware).
+            updated_at: When it last changed: the chat's place in the list.
+            messages: Oldest first; an empty one is left out.
+
+        Returns:
+            The chat, whether this call created it, the entries stored and those this call added.
+
+        Raises:
+            ValueError: no message has any text.
+            RequestError: the server refused it (``quota_exceeded``...).
+            ClientError: the connection stopped (auth refused...) or stayed away through every attempt.
+        """
+        entries = import_entries(messages)
+        if not entries:
+            raise ValueError("a conversation to import needs a message with some text")
+        frame = ImportChat(
+            request_id=_new_id(),
+            import_key=import_key,
+            title=title[:MAX_TITLE_LENGTH],
+            created_at=created_at,
+            updated_at=updated_at,
+            first=0,
+            total=len(entries),
+            messages=entries[:1],
+        )
+        created, added, first = False, 0, 0
+        while True:
+            part = msgspec.structs.replace(next_part(frame, entries, first), request_id=_new_id())
+            result = await self._request_until_answered(part, ImportResult)
+            created, added = created or result.created, added + result.added
+            if result.stored >= len(entries):
+                return ImportResult(chat=result.chat, created=created, stored=result.stored, added=added)
+            if result.stored <= first:  # a server that stores nothing would be asked forever
+                raise ClientError(f"the server stored nothing of {import_key} past entry {first}")
+            first = result.stored  # where the server is: past a part stored before, on resuming
+
+    async def _request_until_answered(self, frame: Request, kind: type[_T]) -> _T:
+        """``_request``, sent again after a dropped connection or a silence: for requests applied once."""
+        attempts = 1
+        while True:
+            try:
+                return await self._request(frame, kind)
+            except RequestError:
+                raise
+            except (ClientError, TimeoutError) as error:
+                if not self._running() or attempts == _ATTEMPTS_OF_IDEMPOTENT_REQUESTS:
+                    raise
+                log.info("%s not answered (%s): sending it again", type(frame).__name__, error or "no answer")
+                attempts += 1
 
     async def _request(self, frame: Request, kind: type[_T] | None, *, clean: Callable[[_T], _T] | None = None) -> _T:
         """Send a request and wait for its ``result``.

@@ -27,11 +27,13 @@ from mfu_tui.protocol.codec import (
 )
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
+    IMPORT_PIECE_CHARS,
     MAX_ID_LENGTH,
     MAX_QUERY_LENGTH,
     MAX_SEED,
     MAX_SYSTEM_PROMPT,
     MAX_TEMPERATURE,
+    MAX_TITLE_LENGTH,
     MAX_TOKENS,
     MAX_TOP_P,
     MIN_SEED,
@@ -55,6 +57,9 @@ from mfu_tui.protocol.frames import (
     ErrorCode,
     Frame,
     GetChat,
+    ImportChat,
+    ImportedMessage,
+    ImportResult,
     ListChats,
     ListModels,
     Message,
@@ -87,6 +92,7 @@ from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
     "CLOSE_CODES",
+    "IMPORT_PIECE_CHARS",
     "MAX_CONTENT_BYTES",
     "MAX_FRAME_BYTES",
     "MAX_ID_LENGTH",
@@ -99,6 +105,7 @@ __all__ = [
     "MAX_TOKENS",
     "MAX_TOP_P",
     "MIN_SEED",
+    "MAX_TITLE_LENGTH",
     "PROTOCOL_VERSION",
     "Ack",
     "Cancel",
@@ -123,6 +130,9 @@ __all__ = [
     "FrameIds",
     "FrameTooLarge",
     "GetChat",
+    "ImportChat",
+    "ImportResult",
+    "ImportedMessage",
     "ListChats",
     "ListModels",
     "Message",

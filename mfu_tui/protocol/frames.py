@@ -33,8 +33,10 @@ Id = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID_LENGTH)]
 Seq = Annotated[int, msgspec.Meta(ge=0)]
 #: Page sizes a client may ask for.
 PageSize = Annotated[int, msgspec.Meta(ge=1, le=200)]
+#: Most characters of a chat title.
+MAX_TITLE_LENGTH = 200
 #: Chat titles, as shown in the chat list.
-Title = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Title = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TITLE_LENGTH)]
 #: Most characters of a ``search`` query.
 MAX_QUERY_LENGTH = 500
 #: A ``message``'s chat: ``""`` (the seed page's "no chat yet") means a new chat, like ``null``.
@@ -52,6 +54,11 @@ MAX_TOKENS = 1_000_000
 #: A seed is a signed 64-bit integer, as the OpenAI API and both databases take it.
 MIN_SEED, MAX_SEED = -(2**63), 2**63 - 1
 SystemPrompt = Annotated[str, msgspec.Meta(max_length=MAX_SYSTEM_PROMPT)]
+#: Most characters of one entry of an ``import_chat``: a longer message is sent as several
+#: entries, the later ones ``continued``. A constant of the protocol, so that an entry's index
+#: in its conversation is the same whichever client splits it, and a resumed import lines up.
+#: 8,000 characters are at most 48,000 bytes of JSON (a control character is escaped in 6).
+IMPORT_PIECE_CHARS = 8000
 
 
 class ErrorCode(str, enum.Enum):
@@ -203,6 +210,29 @@ class ModelList(Record):
     """``result`` data of ``list_models``."""
 
     models: list[ModelInfo]
+
+
+class ImportedMessage(Record):
+    """One entry of an ``import_chat``: a message of the conversation, or the next piece of one."""
+
+    role: Literal["user", "assistant"]
+    content: Annotated[str, msgspec.Meta(min_length=1, max_length=IMPORT_PIECE_CHARS)]
+    #: When it was written; ``None``: when the message before it was (or the chat, for the first).
+    created_at: datetime | None = None
+    #: This entry continues the text of the one before it (a message longer than ``IMPORT_PIECE_CHARS``).
+    continued: bool = False
+
+
+class ImportResult(Record):
+    """``result`` data of ``import_chat``."""
+
+    chat: ChatSummary
+    #: This frame created the chat; false when its import key was already there.
+    created: bool
+    #: Entries of the conversation stored now, this frame's included.
+    stored: Seq
+    #: Entries this frame stored: 0 for a part sent again.
+    added: Seq
 
 
 class Turn(msgspec.Struct):
@@ -401,6 +431,34 @@ class Search(Frame, tag="search"):
             raise ProtocolError("'query' has no words to search for")
 
 
+class ImportChat(Frame, tag="import_chat"):
+    """Store a conversation from elsewhere (a ChatGPT export), or a part of one.
+
+    The chat is named by ``import_key``, unique per user: the first part creates
+    it, a part of a chat already there adds only the entries not stored yet, so
+    a part sent again (after a reconnect, or a second import) stores nothing.
+    Parts carry entries ``first`` to ``first + len(messages) - 1`` of ``total``.
+    """
+
+    request_id: Id
+    #: Names the conversation where it came from, e.g. ``chatgpt:<its id>``.
+    import_key: Id
+    title: Title
+    created_at: datetime
+    updated_at: datetime
+    #: The index of ``messages[0]`` among the conversation's entries.
+    first: Seq
+    #: Entries of the whole conversation.
+    total: Annotated[int, msgspec.Meta(ge=1)]
+    messages: Annotated[list[ImportedMessage], msgspec.Meta(min_length=1)]
+
+    def __post_init__(self) -> None:
+        if self.first + len(self.messages) > self.total:
+            raise ProtocolError("'first' plus the messages sent is more than 'total'")
+        if self.first == 0 and self.messages and self.messages[0].continued:
+            raise ProtocolError("the first message of a conversation cannot be 'continued'")
+
+
 ClientFrame = (
     Ping
     | Message
@@ -416,9 +474,10 @@ ClientFrame = (
     | DeleteChat
     | ListModels
     | Search
+    | ImportChat
 )
 #: Client frames answered by a ``result`` (or an ``error`` with the same ``requestId``).
-Request = ListChats | GetChat | RenameChat | UpdateChat | DeleteChat | ListModels | Search
+Request = ListChats | GetChat | RenameChat | UpdateChat | DeleteChat | ListModels | Search | ImportChat
 
 
 # --- Server to client ------------------------------------------------------

@@ -31,6 +31,8 @@ from mfu_tui.protocol import (
     EditMessage,
     ErrorCode,
     GetChat,
+    ImportChat,
+    ImportResult,
     ListChats,
     ListModels,
     Message,
@@ -56,7 +58,17 @@ from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.providers import Provider, ProviderError
 from mfu_tui.server.providers.catalog import ModelCatalog
 from mfu_tui.server.ratelimit import RateLimiter
-from mfu_tui.server.store import BadCursor, ChatBusy, ChatChange, Edit, Exchange, MessageState, NotEditable, Store
+from mfu_tui.server.store import (
+    BadCursor,
+    ChatBusy,
+    ChatChange,
+    Edit,
+    Exchange,
+    ImportGap,
+    MessageState,
+    NotEditable,
+    Store,
+)
 from mfu_tui.server.store.rows import new_id
 
 log = logging.getLogger(__name__)
@@ -136,6 +148,7 @@ class Handlers:
             DeleteChat: self.delete_chat,
             ListModels: self.list_models,
             Search: self.search,
+            ImportChat: self.import_chat,
         }
 
     async def handle(self, sender: Sender, frame: ClientFrame) -> None:
@@ -498,6 +511,33 @@ class Handlers:
         except BadCursor as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error), request_id=frame.request_id) from None
         sender.reply(encode(Result(request_id=frame.request_id, data=results)))
+
+    async def import_chat(self, sender: Sender, frame: ImportChat) -> None:
+        """Store a part of an imported conversation; answer with its chat and what it stored.
+
+        Not counted by the rate limit of messages: an import starts no answer,
+        so it costs no model time, and a thousand conversations must go
+        through. The storage quota applies to a part that adds something.
+        """
+        user, where = sender.user, {"request_id": frame.request_id}
+        progress = await self._store.import_progress(user, frame.import_key)
+        if progress is not None and progress[1] >= frame.first + len(frame.messages):
+            # Sent again (after a reconnect, or by a second import): nothing to store or check.
+            chat, stored = progress
+            result = ImportResult(chat=chat, created=False, stored=stored, added=0)
+            sender.reply(encode(Result(request_id=frame.request_id, data=result)))
+            return
+        await self._check_quota(user, **where)
+        try:
+            imported = await self._store.import_chat(user, frame)
+        except ImportGap as gap:
+            raise FrameError(ErrorCode.BAD_REQUEST, str(gap), **where) from None
+        result = ImportResult(
+            chat=imported.chat, created=imported.created, stored=imported.stored, added=imported.added
+        )
+        sender.reply(encode(Result(request_id=frame.request_id, data=result)))
+        if imported.added:
+            self.announce(user, imported.chat)
 
     async def rename_chat(self, sender: Sender, frame: RenameChat) -> None:
         chat = await self._store.rename_chat(sender.user, frame.chat_id, frame.title)

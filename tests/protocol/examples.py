@@ -44,6 +44,19 @@ CLIENT_FRAMES = [
     p.ListModels(request_id="r5"),
     p.Search(request_id="r6", query="monad functor", limit=20, before="m9"),
     p.Search(request_id="r6", query="NEAR( AND"),
+    p.ImportChat(
+        request_id="r7",
+        import_key="chatgpt:conv-1",
+        title="Monads",
+        created_at=WHEN,
+        updated_at=WHEN,
+        first=1,
+        total=3,
+        messages=[
+            p.ImportedMessage(role="assistant", content="A monad is", created_at=WHEN),
+            p.ImportedMessage(role="assistant", content=" a way to chain functions", continued=True),
+        ],
+    ),
 ]
 
 SERVER_FRAMES = [

@@ -25,6 +25,7 @@ CLIENT_TAGS = {
     "delete_chat",
     "list_models",
     "search",
+    "import_chat",
 }
 SERVER_TAGS = {
     "pong",

@@ -596,7 +596,10 @@ async def without_search_index(store: Store, location: str) -> None:
         db.executescript(
             "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_delete;"
             " DROP TRIGGER message_search_update; DROP TABLE message_search;"
-            f" {WITHOUT_CHAT_SETTINGS} PRAGMA user_version = 3;"
+            f" {WITHOUT_CHAT_SETTINGS}"
+            # The import's migration came later: undone too, so that it applies again.
+            " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
+            " ALTER TABLE chats DROP COLUMN imported; PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -606,6 +609,7 @@ async def without_search_index(store: Store, location: str) -> None:
     try:
         await pg.execute(
             f"ALTER TABLE messages DROP COLUMN search; {WITHOUT_CHAT_SETTINGS}"
+            " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
             " DELETE FROM schema_version WHERE version >= 5"
         )
     finally:

@@ -18,6 +18,7 @@ from mfu_tui.protocol import (
     ChatParams,
     ChatSettings,
     ChatSummary,
+    ImportChat,
     SearchResults,
     Turn,
     UpdatedChat,
@@ -36,6 +37,10 @@ class BadCursor(ValueError):
 
 class ChatBusy(Exception):
     """An answer is already generating in this chat (on this node or another)."""
+
+
+class ImportGap(ValueError):
+    """An ``import_chat`` part starts past the entries stored of its conversation; the message says which."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,6 +94,19 @@ class Edit:
     duplicate: bool = False
     #: With ``regenerate``: what the new reply is made with.
     settings: ChatSettings = dataclasses.field(default_factory=ChatSettings)
+
+
+@dataclasses.dataclass(frozen=True)
+class Imported:
+    """The result of ``import_chat``."""
+
+    chat: ChatSummary
+    #: The part created the chat (its import key was not there).
+    created: bool
+    #: Entries of the conversation stored now.
+    stored: int
+    #: Entries this part stored (0: all of them were there already).
+    added: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +298,23 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
         """The edit applied for ``client_edit_id`` (``duplicate=True``), or None."""
+
+    @abc.abstractmethod
+    async def import_progress(self, user: str, import_key: str) -> tuple[ChatSummary, int] | None:
+        """The chat imported under ``import_key`` and how many entries of it are stored, or None."""
+
+    @abc.abstractmethod
+    async def import_chat(self, user: str, part: ImportChat) -> Imported:
+        """Store a part of an imported conversation: create its chat on the first, then add what is new.
+
+        Idempotent on ``(user, part.import_key)``: entries already stored are
+        skipped, so a part sent again stores nothing. Messages are stored
+        complete, with the times they carry (an entry without one takes the
+        time of the message before it).
+
+        Raises:
+            ImportGap: the part starts past the entries stored.
+        """
 
     @abc.abstractmethod
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:

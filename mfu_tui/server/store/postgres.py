@@ -35,7 +35,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSettings, ChatSummary, SearchResults, Turn, UpdatedChat
+from mfu_tui.protocol import (
+    ChatDetail,
+    ChatPage,
+    ChatSettings,
+    ChatSummary,
+    ImportChat,
+    SearchResults,
+    Turn,
+    UpdatedChat,
+)
 from mfu_tui.redaction import redact_password
 from mfu_tui.server.store.base import (
     BadCursor,
@@ -43,6 +52,7 @@ from mfu_tui.server.store.base import (
     ChatChange,
     Edit,
     Exchange,
+    Imported,
     Interrupted,
     ListedChat,
     MessageState,
@@ -56,9 +66,11 @@ from mfu_tui.server.store.rows import (
     SETTINGS_COLUMNS,
     SUMMARY_COLUMNS,
     changed_columns,
+    imported_finish_reason,
     make_title,
     message_of,
     message_position,
+    new_entries,
     new_id,
     page_cursor,
     page_length,
@@ -219,6 +231,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX chats_listed ON chats (owner, archived, pinned DESC, updated_at DESC, id DESC);
         """,
     ),
+    (
+        8,
+        """
+        -- Imported chats (import_chat): the key naming the conversation where it came from, unique
+        -- per user, and how many of its entries are stored, so a part sent again stores nothing.
+        ALTER TABLE chats ADD COLUMN import_key TEXT;
+        ALTER TABLE chats ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
+        CREATE UNIQUE INDEX chat_import_keys ON chats (owner, import_key) WHERE import_key IS NOT NULL;
+        """,
+    ),
 ]
 
 #: The database's clock, in seconds since the epoch: leases use it, not the nodes' clocks.
@@ -228,6 +250,7 @@ _DB_NOW = "extract(epoch from clock_timestamp())"
 _CLIENT_IDS = "client_ids"
 _ONE_STREAMING_REPLY = "one_streaming_reply_per_chat"
 _EDITS_KEY = "edits_pkey"
+_IMPORT_KEYS = "chat_import_keys"
 
 #: Key of the advisory lock held while migrating ("mfu" in ASCII).
 _MIGRATION_LOCK = 0x6D6675
@@ -706,6 +729,74 @@ class PostgresStore(Store):
 
     async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
         return await self._read(lambda db: _known_edit(db, user, client_edit_id))
+
+    async def import_progress(self, user: str, import_key: str) -> tuple[ChatSummary, int] | None:
+        async def read(db: _Db) -> tuple[ChatSummary, int] | None:
+            row = await db.fetchrow(
+                f"SELECT {SUMMARY_COLUMNS}, imported FROM chats WHERE owner = $1 AND import_key = $2", user, import_key
+            )
+            return (summary_of(tuple(row)[:-1]), row[-1]) if row else None
+
+        return await self._read(read)
+
+    async def import_chat(self, user: str, part: ImportChat) -> Imported:
+        key = part.import_key
+
+        async def write(db: _Db) -> Imported:
+            # Locked: a part of the same conversation on another node waits, then finds this one's entries.
+            found = await db.fetchrow(
+                "SELECT id, imported FROM chats WHERE owner = $1 AND import_key = $2 FOR UPDATE", user, key
+            )
+            if found is not None:
+                return await add(db, found[0], found[1], created=False)
+            chat_id = new_id()
+            new_entries(part, 0)  # a later part first: refused before the chat is made
+            try:
+                # A savepoint: the same conversation created by another node meanwhile undoes only this.
+                async with db.transaction():
+                    await db.execute(
+                        "INSERT INTO chats (id, owner, title, created_at, updated_at, import_key)"
+                        " VALUES ($1, $2, $3, $4, $5, $6)",
+                        chat_id, user, part.title, part.created_at.timestamp(), part.updated_at.timestamp(), key,
+                    )  # fmt: skip
+            except Exception as error:
+                if _violated_index(error) != _IMPORT_KEYS:
+                    raise
+                found = await db.fetchrow(
+                    "SELECT id, imported FROM chats WHERE owner = $1 AND import_key = $2 FOR UPDATE", user, key
+                )
+                return await add(db, found[0], found[1], created=False)
+            return await add(db, chat_id, 0, created=True)
+
+        async def add(db: _Db, chat_id: str, stored: int, *, created: bool) -> Imported:
+            entries = new_entries(part, stored)
+            last = await db.fetchrow(
+                "SELECT id, created_at FROM messages WHERE chat_id = $1 ORDER BY n DESC LIMIT 1", chat_id
+            )
+            last_id, when = (last[0], last[1]) if last else (None, part.created_at.timestamp())
+            for entry in entries:
+                if entry.continued and last_id is not None:
+                    appended = "UPDATE messages SET content = content || $1 WHERE id = $2"
+                    await db.execute(appended, entry.content, last_id)
+                    continue
+                last_id = new_id()
+                when = entry.created_at.timestamp() if entry.created_at else when
+                await db.execute(
+                    "INSERT INTO messages (id, chat_id, owner, role, content, status, finish_reason, created_at,"
+                    " ended_at) VALUES ($1, $2, $3, $4, $5, 'complete', $6, $7, $7)",
+                    last_id, chat_id, user, entry.role, entry.content, imported_finish_reason(entry.role), when,
+                )  # fmt: skip
+            if entries:
+                await db.execute(
+                    "UPDATE chats SET imported = $1, updated_at = GREATEST(updated_at, $2),"
+                    " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = $3) WHERE id = $3",
+                    stored + len(entries), part.updated_at.timestamp(), chat_id,
+                )  # fmt: skip
+            chat = await _summary(db, chat_id)
+            assert chat is not None  # locked or created above, in this transaction
+            return Imported(chat, created, stored + len(entries), len(entries))
+
+        return await self._write(write)
 
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
         columns = "id, chat_id, role, status, seq, finish_reason, ended_at"

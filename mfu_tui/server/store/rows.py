@@ -1,6 +1,6 @@
 """What both stores share: ids, chat titles, times, the chat list's page cursor,
-and turning a row into a protocol record (both select the same columns in the
-same order)."""
+the entries of an import part still to store, and turning a row into a protocol
+record (both select the same columns in the same order)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from mfu_tui.protocol import ChatParams, ChatSettings, ChatSummary, StoredMessage
-from mfu_tui.server.store.base import BadCursor, ChatChange
+from mfu_tui.protocol import ChatParams, ChatSettings, ChatSummary, ImportChat, ImportedMessage, StoredMessage
+from mfu_tui.server.store.base import BadCursor, ChatChange, ImportGap
 
 TITLE_WORDS = 8
 TITLE_CHARS = 60
@@ -173,3 +173,21 @@ def message_of(row: Any, content: str, seq: int) -> StoredMessage:
         finish_reason=finish,
         truncated=len(content) > MAX_SENT_MESSAGE_CHARS,
     )
+
+
+def new_entries(part: ImportChat, stored: int) -> list[ImportedMessage]:
+    """The entries of ``part`` not stored yet, when its conversation has ``stored`` of them.
+
+    Raises:
+        ImportGap: the part starts past them: the entries between were never sent.
+    """
+    if part.first > stored:
+        raise ImportGap(
+            f"'first' is {part.first} but {stored} messages of this conversation are stored: send those before"
+        )
+    return part.messages[stored - part.first :]
+
+
+def imported_finish_reason(role: str) -> str | None:
+    """An imported answer ended as answers do; a user message has no finish reason."""
+    return "stop" if role == "assistant" else None

@@ -30,12 +30,22 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mfu_tui.protocol import ChatDetail, ChatPage, ChatSettings, ChatSummary, SearchResults, Turn, UpdatedChat
+from mfu_tui.protocol import (
+    ChatDetail,
+    ChatPage,
+    ChatSettings,
+    ChatSummary,
+    ImportChat,
+    SearchResults,
+    Turn,
+    UpdatedChat,
+)
 from mfu_tui.server.store.base import (
     BadCursor,
     ChatChange,
     Edit,
     Exchange,
+    Imported,
     Interrupted,
     ListedChat,
     MessageState,
@@ -49,9 +59,11 @@ from mfu_tui.server.store.rows import (
     SETTINGS_COLUMNS,
     SUMMARY_COLUMNS,
     changed_columns,
+    imported_finish_reason,
     make_title,
     message_of,
     message_position,
+    new_entries,
     new_id,
     page_cursor,
     page_length,
@@ -195,6 +207,16 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE chats ADD COLUMN seed INTEGER;
         -- list_chats: one section of a user's chats, pinned first, each newest first.
         CREATE INDEX chats_listed ON chats (user, archived, pinned DESC, updated_at DESC, id DESC);
+        """,
+    ),
+    (
+        7,
+        """
+        -- Imported chats (import_chat): the key naming the conversation where it came from, unique
+        -- per user, and how many of its entries are stored, so a part sent again stores nothing.
+        ALTER TABLE chats ADD COLUMN import_key TEXT;
+        ALTER TABLE chats ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
+        CREATE UNIQUE INDEX chat_import_keys ON chats (user, import_key) WHERE import_key IS NOT NULL;
         """,
     ),
 ]
@@ -669,6 +691,57 @@ class SqliteStore(Store):
 
     async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
         return await self._read(lambda db: _known_edit(db, user, client_edit_id))
+
+    async def import_progress(self, user: str, import_key: str) -> tuple[ChatSummary, int] | None:
+        def read(db: sqlite3.Connection) -> tuple[ChatSummary, int] | None:
+            row = db.execute(
+                f"SELECT {SUMMARY_COLUMNS}, imported FROM chats WHERE user = ? AND import_key = ?", (user, import_key)
+            ).fetchone()
+            return (summary_of(row[:-1]), row[-1]) if row else None
+
+        return await self._read(read)
+
+    async def import_chat(self, user: str, part: ImportChat) -> Imported:
+        key = part.import_key
+
+        def write(db: sqlite3.Connection) -> Imported:
+            found = db.execute(
+                "SELECT id, imported FROM chats WHERE user = ? AND import_key = ?", (user, key)
+            ).fetchone()
+            created = found is None
+            chat_id, stored = (new_id(), 0) if found is None else found
+            entries = new_entries(part, stored)
+            if created:
+                db.execute(
+                    "INSERT INTO chats (id, user, title, created_at, updated_at, import_key) VALUES (?, ?, ?, ?, ?, ?)",
+                    (chat_id, user, part.title, part.created_at.timestamp(), part.updated_at.timestamp(), key),
+                )
+            last = db.execute(
+                "SELECT id, created_at FROM messages WHERE chat_id = ? ORDER BY n DESC LIMIT 1", (chat_id,)
+            ).fetchone()
+            last_id, when = last if last else (None, part.created_at.timestamp())
+            for entry in entries:
+                if entry.continued and last_id is not None:
+                    db.execute("UPDATE messages SET content = content || ? WHERE id = ?", (entry.content, last_id))
+                    continue
+                last_id = new_id()
+                when = entry.created_at.timestamp() if entry.created_at else when
+                db.execute(
+                    "INSERT INTO messages (id, chat_id, user, role, content, status, finish_reason, created_at,"
+                    " ended_at) VALUES (?, ?, ?, ?, ?, 'complete', ?, ?, ?)",
+                    (last_id, chat_id, user, entry.role, entry.content, imported_finish_reason(entry.role), when, when),
+                )
+            if entries:
+                db.execute(
+                    "UPDATE chats SET imported = ?, updated_at = MAX(updated_at, ?),"
+                    " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = ?) WHERE id = ?",
+                    (stored + len(entries), part.updated_at.timestamp(), chat_id, chat_id),
+                )
+            chat = _summary(db, chat_id)
+            assert chat is not None  # found or created above, in this transaction
+            return Imported(chat, created, stored + len(entries), len(entries))
+
+        return await self._write(write)
 
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
         def read(db: sqlite3.Connection) -> MessageState | None:
