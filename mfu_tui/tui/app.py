@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.widgets import Footer, Static
 
 from mfu_tui.client import (
@@ -255,6 +256,7 @@ class ChatApp(App[None]):
         ]
         self.status_dot.state = client.state
         self.theme = self.settings.theme
+        self.theme_changed_signal.subscribe(self, self._theme_chosen)
         self.model_id = self.settings.model
         if notice := self.settings.notice:
             # Long enough to read a sentence or two; it is said once per run.
@@ -267,6 +269,26 @@ class ChatApp(App[None]):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self.client.close()
+
+    def _theme_chosen(self, theme: Theme) -> None:
+        """A theme chosen in the palette is kept for the next runs (the one set at start is not news)."""
+        if theme.name != self.settings.theme:
+            self.settings.theme = theme.name
+            self._remember("theme", theme.name, f"Theme {theme.name}")
+
+    @work(group="remember")
+    async def _remember(self, name: str, value: str | int, what: str) -> None:
+        """Keep a choice for the next runs (``AppSettings.remember``), and say where it went."""
+        if self.settings.remember is None:
+            return
+        try:
+            where = await asyncio.to_thread(self.settings.remember, name, value)
+        except ValueError as error:
+            self.notify(
+                f"{what} is used for this run only: {error}", title="Not saved", severity="warning", markup=False
+            )
+            return
+        self.notify(f"{what}. {where}", title="Saved", markup=False)
 
     def _on_client_state(self, state: ConnectionState) -> None:
         previous = self.status_dot.state

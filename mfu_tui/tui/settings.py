@@ -7,6 +7,7 @@ same fields later (and an embedded server can provide ``url`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -53,6 +54,10 @@ class AppSettings:
     """What the header says instead of ``user@host`` (``local · demo model``)."""
     notice: Advice | None = None
     """A notification shown once at start, e.g. which model server answers the local server."""
+    remember: Callable[[str, str | int], str] | None = None
+    """Keeps a choice made in the app (``theme``...) for the next runs: (setting, value) to a
+    sentence saying where it went; raises ``ValueError`` with the reason when it cannot.
+    ``None``: choices last the run."""
 
     @property
     def identity(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -318,6 +319,10 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         assert ["ctrl+t", "Start a new chat", "app.new_chat"] in [list(r) for r in rows]
         sections = [str(row[0]) for row in rows if row[2] == ""]
         assert sections == ["Anywhere", "Composer", "Conversation", "Chat list"]
+        # What it says to write in the config file is what the config file reads.
+        hint = str(app.screen.query_one(".hint").render())
+        example = hint[hint.index("[keys]") :]
+        assert tomllib.loads(example) == {"keys": {"app.new_chat": "ctrl+t"}}
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         # The remapped key works.
@@ -564,3 +569,45 @@ async def test_a_message_past_the_storage_quota_says_so_and_gives_the_text_back(
             assert texts(app)[-1] == ("user", "one more", "error")
             assert app.composer.text == "one more"
             assert len(app.client.outbox) == 0
+
+
+async def until(pilot, condition, what: str) -> None:
+    """Let the app run until ``condition()`` holds (``TIMEOUT`` at most)."""
+    async with asyncio.timeout(TIMEOUT):
+        while not condition():
+            await pilot.pause()
+    assert condition(), what
+
+
+async def test_a_theme_chosen_in_the_palette_is_kept_in_the_config_file(server: RunningServer, tmp_path: Path) -> None:
+    from functools import partial
+
+    from textual.command import CommandList, CommandPalette
+
+    from mfu_tui.config import Paths, load_settings
+    from mfu_tui.config.edit import remember_choice
+
+    paths = Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "log")
+    paths.config_dir.mkdir()
+    paths.config_file.write_text('# mine\ntheme = "gruvbox"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n')
+    settings = load_settings({}, {}, paths)
+    app = make_app(
+        server.url, server.token(), tmp_path, theme=settings.theme, remember=partial(remember_choice, settings)
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        # Enter runs a command once it is the only one listed.
+        listed = lambda: bool(app.screen.query(CommandList)) and app.screen.query_one(CommandList).option_count == 1  # noqa: E731
+        await pilot.press("ctrl+p", *"theme")
+        await until(pilot, listed, "the palette's commands")
+        palette = app.screen
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen is not palette, "the themes")
+        await pilot.press(*"nord")
+        await until(pilot, listed, "the themes")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.theme == "nord", "the theme chosen")
+        await finished(app, "remember")
+        assert paths.config_file.read_text() == '# mine\ntheme = "nord"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n'
+        assert load_settings({}, {}, paths).theme == "nord"
+        assert any(n.title == "Saved" and str(paths.config_file) in n.message for n in app._notifications)
