@@ -901,7 +901,8 @@ class ChatApp(App[None]):
             self._report(error)
             return
         try:
-            path = await asyncio.to_thread(export_chat, detail, self.settings.export_dir)
+            default_model = next((model.id for model in self.models if model.default), None)
+            path = await asyncio.to_thread(export_chat, detail, self.settings.export_dir, default_model)
         except OSError as error:
             self.notify(f"Could not write the file: {error}.", title="Export failed", severity="error", markup=False)
             return

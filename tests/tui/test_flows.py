@@ -7,6 +7,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from textual.widgets import OptionList
+
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded
 from mfu_tui.protocol import Ack, Cancelled, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
@@ -166,6 +168,7 @@ async def test_new_open_rename_and_delete_chats(server: RunningServer, tmp_path:
         # Delete asks first; "n" keeps it, "y" deletes it.
         await pilot.press("f8")
         assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.styles.background.a < 1  # the chat stays visible, dimmed, under the question
         await pilot.press("n")
         await settle(app, pilot)
         assert app.chat_list.chat(first.chat_id) is not None
@@ -234,7 +237,8 @@ async def test_export_writes_the_chat_to_markdown(server: RunningServer, tmp_pat
             "export-me.md",
         ]
         text = files[0].read_text()
-        assert "## You\n\nexport me\n" in text
+        assert "**You** · " in text and "\n\nexport me\n" in text
+        assert "**Assistant** · demo · " in text and "## You" not in text
         assert demo_answer("export me", WORDS).rstrip("\n") in text
 
 
@@ -246,6 +250,9 @@ async def test_model_picker_lists_the_server_models(server: RunningServer, tmp_p
         await pilot.press("ctrl+l")
         await pilot.pause()
         assert isinstance(app.screen, ModelPicker)
+        # The name, then in dim only what it does not say already.
+        prompt = app.screen.query_one(OptionList).get_option_at_index(0).prompt
+        assert str(prompt) == "● Demo (offline)  the server's default"
         await pilot.press("enter")
         await pilot.pause()
         assert app.model_id == "demo"

@@ -86,11 +86,16 @@ def test_export_writes_markdown_without_overwriting(tmp_path: Path) -> None:
             StoredMessage(id="m2", role="assistant", content="Use `sorted`.\n", created_at=when, status="cancelled"),
         ],
     )
-    assert chat_markdown(detail) == (
-        "# Sorting / lists\n\nModel: demo\n\n## You\n\nHow?\n\n## Assistant\n\nUse `sorted`.\n\n*(cancelled)*\n"
+    local = when.astimezone().strftime("%Y-%m-%d %H:%M %z")
+    # Who wrote what is a bold line, never a heading: the answer's own headings cannot collide with it.
+    assert chat_markdown(detail, when) == (
+        f"# Sorting / lists\n\nExported {local} · model demo · 2 messages\n\n"
+        f"---\n\n**You** · {local}\n\nHow?\n\n"
+        f"---\n\n**Assistant** · demo · {local}\n\nUse `sorted`.\n\n*(cancelled)*\n"
     )
     first = export_chat(detail, tmp_path)
     second = export_chat(detail, tmp_path)
     assert first.name == "sorting-lists.md"
     assert second.name == "sorting-lists-2.md"
-    assert first.read_text() == second.read_text() == chat_markdown(detail)
+    assert first.read_text() == second.read_text()
+    assert first.read_text().startswith("# Sorting / lists\n\nExported ")
