@@ -62,7 +62,7 @@ from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.terminal import plain_text_wanted
 from mfu_tui.tui.widgets.chat_list import ChatList
-from mfu_tui.tui.widgets.composer import Composer
+from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
 from mfu_tui.tui.widgets.conversation import Conversation, OlderPages
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
@@ -608,6 +608,10 @@ class ChatApp(App[None]):
         self.load_chat(event.chat_id)
         self.composer.focus()
 
+    @on(TypedElsewhere)
+    def _type_into_box(self, event: TypedElsewhere) -> None:
+        self.composer.type_ahead(event.character)
+
     @on(ChatList.RenameRequested)
     def _rename_from_list(self, event: ChatList.RenameRequested) -> None:
         self._rename(event.chat_id)
@@ -886,8 +890,11 @@ class ChatApp(App[None]):
         summary = self.chat_list.chat(chat_id)
         if summary is not None:
             self.chat_list.update_chat(summary, deleted=True)
-        if chat_id == self.chat_id:
+        was_open = chat_id == self.chat_id
+        if was_open:
             await self._start_new_chat()
+        if was_open or not self.chat_list.option_count:
+            self.composer.focus()  # not the emptied pane or list: the next words are a new message
         self.notify(f"Deleted {name}.", title="Chat deleted", markup=False)
 
     @work(group="export", exclusive=True)

@@ -188,7 +188,7 @@ async def test_e_on_a_selected_message_edits_it_and_regenerates(server: RunningS
         await ready(app, pilot)
         first = await ask(app, pilot, "one")
         app.conversation.focus()
-        await pilot.press("up", "e")  # the answer is selected first; up selects the question
+        await pilot.press("up", "up", "e")  # up selects the newest message (the answer), up again the question
         assert app.composer.has_focus and app.composer.text == "one"
         assert app.composer.editing_message_id is not None
         edited = FrameWaiter(app.client, frame_of(MessageEdited))
@@ -268,7 +268,7 @@ async def test_copy_never_quits_and_copies_the_code_block(server: RunningServer,
         assert app.is_running
         assert app.clipboard == demo_answer("code please", WORDS)
         app.conversation.focus()
-        await pilot.pause()
+        await pilot.press("up")
         assert app.conversation.selected_view is app.conversation.views[-1]
         await pilot.press("b")
         assert app.clipboard == "print(11)  # characters in the question\n"
@@ -518,7 +518,7 @@ async def test_r_on_an_earlier_answer_asks_then_answers_it_again(server: Running
         first = await ask(app, pilot, "one")
         await ask(app, pilot, "two")
         app.conversation.focus()
-        await pilot.press("up", "up")  # from the last answer to the first answer
+        await pilot.press("up", "up", "up")  # the last answer, its question, the first answer
         assert app.conversation.selected_view is app.conversation.views[1]
         await pilot.press("r")
         await pilot.pause()
@@ -618,3 +618,64 @@ async def test_a_theme_chosen_in_the_palette_is_kept_in_the_config_file(server: 
         assert paths.config_file.read_text() == '# mine\ntheme = "nord"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n'
         assert load_settings({}, {}, paths).theme == "nord"
         assert any(n.title == "Saved" and str(paths.config_file) in n.message for n in app._notifications)
+
+
+async def test_enter_in_the_chat_list_opens_a_chat_on_a_fresh_start(server: RunningServer, tmp_path: Path) -> None:
+    other = await other_client(server, tmp_path)
+    try:
+        ack = FrameWaiter(other, frame_of(Ack))
+        await other.send_message(None, "made before the app started")
+        created = await ack.wait()
+    finally:
+        await other.close()
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        assert app.chat_id is None
+        await pilot.press("ctrl+o", "enter")
+        await settle(app, pilot)
+        assert app.chat_id == created.chat_id
+        assert app.focused is app.composer
+
+
+async def test_typing_anywhere_writes_the_message_and_letters_act_only_on_a_selection(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "code please")
+        # In the conversation with nothing selected, every key is typing: c and b too.
+        app.conversation.focus()
+        await pilot.press(*"cb to you")
+        assert app.focused is app.composer and app.composer.text == "cb to you"
+        assert app.clipboard == ""
+        # ctrl+u clears the box; ctrl+z brings the text back.
+        await pilot.press("ctrl+u")
+        assert app.composer.text == ""
+        await pilot.press("ctrl+z")
+        assert app.composer.text == "cb to you"
+        await pilot.press("ctrl+u")
+        # With a message selected, the letters act on it.
+        app.conversation.focus()
+        await pilot.press("up", "up", "c")
+        assert app.clipboard == "code please" and app.composer.text == ""
+        # In the chat list too, a letter starts the message.
+        await pilot.press("ctrl+o", *"hi")
+        assert app.focused is app.composer and app.composer.text == "hi"
+
+
+async def test_after_deleting_the_open_chat_the_next_words_go_to_the_message_box(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "soon deleted")
+        app.conversation.focus()
+        gone = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.deleted)
+        await pilot.press("f8", "y")
+        await gone.wait()
+        await finished(app, "delete")
+        await settle(app, pilot)
+        assert app.chat_id is None and app.focused is app.composer

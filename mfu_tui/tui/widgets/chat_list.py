@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
@@ -12,12 +13,14 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.protocol import ChatSummary
+from mfu_tui.tui.widgets.composer import TypedElsewhere
 
 
 class ChatList(OptionList):
     """The chat list in the sidebar.
 
-    It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
+    A printable key that is not one of its own goes to the message box
+    (``TypedElsewhere``). It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
     chat created or renamed in another terminal shows up at once. One
     option per chat and no widget each, so long lists stay cheap.
 
@@ -134,6 +137,16 @@ class ChatList(OptionList):
 
     def on_resize(self) -> None:
         self._rebuild()
+
+    def on_focus(self) -> None:
+        # So that enter opens a chat at once, even on a fresh start with no chat open.
+        if self.highlighted is None and self.option_count:
+            self.highlighted = 0
+
+    def on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character and event.key not in self._bindings.key_to_bindings:
+            event.stop()
+            self.post_message(TypedElsewhere(event.character))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
