@@ -78,6 +78,7 @@ def run_app(settings: Settings) -> int:
                 remember=partial(remember_choice, settings),
                 data_dir=settings.paths.data_dir,
                 theme=settings.theme,
+                sidebar_width=settings.sidebar_width,
                 model=settings.model,
                 keymap=settings.keys,
                 ping_interval=settings.heartbeat_interval,

@@ -74,6 +74,8 @@ _DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "load", "more", "reveal", "kept"}
+#: The narrowest and widest the chat list can be made, in columns (as the config file allows).
+SIDEBAR_COLUMNS = (12, 120)
 #: Said after a chat title shown from the read cache, while the server cannot be reached.
 KEPT_COPY = " · kept copy (offline)"
 
@@ -116,6 +118,8 @@ class ChatApp(App[None]):
     | ctrl+o | Go to the chat list. | `app.chats` |
     | ctrl+f | Search every chat; enter opens the chat at the message. | `app.search` |
     | ctrl+b | Show or hide the chat list. | `app.toggle_sidebar` |
+    | alt+right | Widen the chat list (kept for the next runs). | `app.widen_sidebar` |
+    | alt+left | Narrow the chat list (kept for the next runs). | `app.narrow_sidebar` |
     | f2 | Rename the open chat. | `app.rename_chat` |
     | f8 | Delete the open chat (asks first). | `app.delete_chat` |
     | ctrl+s | Export the open chat to a Markdown file. | `app.export` |
@@ -144,6 +148,22 @@ class ChatApp(App[None]):
             show=False,
             tooltip="Show or hide the chat list",
         ),
+        Binding(
+            "alt+right",
+            "resize_sidebar(4)",
+            "Wider list",
+            id="app.widen_sidebar",
+            show=False,
+            tooltip="Widen the chat list",
+        ),
+        Binding(
+            "alt+left",
+            "resize_sidebar(-4)",
+            "Narrower list",
+            id="app.narrow_sidebar",
+            show=False,
+            tooltip="Narrow the chat list",
+        ),
         Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False, tooltip="Rename the open chat"),
         Binding(
             "f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (confirm)"
@@ -168,6 +188,9 @@ class ChatApp(App[None]):
 
     model_id: reactive[str | None] = reactive(None, init=False)
     """The model for new messages; ``None`` lets the server choose."""
+
+    sidebar_width: reactive[int] = reactive(24, init=False)
+    """Columns of the chat list; at most half the screen is used."""
 
     def __init__(self, settings: AppSettings, *, client: ChatClient | None = None) -> None:
         """
@@ -258,6 +281,7 @@ class ChatApp(App[None]):
         self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
         self.model_id = self.settings.model
+        self.sidebar_width = self.settings.sidebar_width
         if notice := self.settings.notice:
             # Long enough to read a sentence or two; it is said once per run.
             self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
@@ -277,18 +301,29 @@ class ChatApp(App[None]):
             self._remember("theme", theme.name, f"Theme {theme.name}")
 
     @work(group="remember")
-    async def _remember(self, name: str, value: str | int, what: str) -> None:
-        """Keep a choice for the next runs (``AppSettings.remember``), and say where it went."""
+    async def _remember(self, name: str, value: str | int, what: str | None) -> None:
+        """Keep a choice for the next runs (``AppSettings.remember``), and say where it went.
+
+        Args:
+            name: The setting.
+            value: Its value.
+            what: The words for a notification; ``None`` for a choice made
+                in small steps (a width), which is only told when not kept.
+        """
         if self.settings.remember is None:
             return
         try:
             where = await asyncio.to_thread(self.settings.remember, name, value)
         except ValueError as error:
             self.notify(
-                f"{what} is used for this run only: {error}", title="Not saved", severity="warning", markup=False
+                f"{what or name} is used for this run only: {error}",
+                title="Not saved",
+                severity="warning",
+                markup=False,
             )
             return
-        self.notify(f"{what}. {where}", title="Saved", markup=False)
+        if what is not None:
+            self.notify(f"{what}. {where}", title="Saved", markup=False)
 
     def _on_client_state(self, state: ConnectionState) -> None:
         previous = self.status_dot.state
@@ -839,6 +874,16 @@ class ChatApp(App[None]):
         sidebar.display = not sidebar.display
         if not sidebar.display and self.chat_list.has_focus:
             self.composer.focus()
+
+    def action_resize_sidebar(self, step: int) -> None:
+        """Widen (or narrow, ``step`` < 0) the chat list, and keep its width for the next runs."""
+        width = max(SIDEBAR_COLUMNS[0], min(SIDEBAR_COLUMNS[1], self.size.width // 2, self.sidebar_width + step))
+        if width != self.sidebar_width:
+            self.sidebar_width = width
+            self._remember("sidebar_width", width, None)
+
+    def watch_sidebar_width(self, width: int) -> None:
+        self.query_one("#sidebar").styles.width = width
 
     def action_rename_chat(self) -> None:
         """Rename the open chat."""

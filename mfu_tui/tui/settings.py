@@ -48,6 +48,8 @@ class AppSettings:
     """Seconds to wait for the answer to a request."""
     theme: str = "textual-dark"
     """The Textual theme (``textual-dark``, ``nord``, ``gruvbox``...)."""
+    sidebar_width: int = 24
+    """Columns of the chat list (``alt+left`` / ``alt+right`` change it)."""
     model: str | None = None
     """The model for new chats; ``None`` lets the server choose."""
     server_label: str | None = None

@@ -679,3 +679,34 @@ async def test_after_deleting_the_open_chat_the_next_words_go_to_the_message_box
         await finished(app, "delete")
         await settle(app, pilot)
         assert app.chat_id is None and app.focused is app.composer
+
+
+async def test_sidebar_titles_end_with_an_ellipsis_and_an_age_and_the_list_widens(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    from functools import partial
+
+    from rich.cells import cell_len
+
+    from mfu_tui.config import Paths, load_settings
+    from mfu_tui.config.edit import remember_choice
+
+    paths = Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "log")
+    settings = load_settings({}, {}, paths)
+    app = make_app(server.url, server.token(), tmp_path, remember=partial(remember_choice, settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "How do I sort a list of dictionaries by a key in Python")
+        listed = app.chat_list
+        width = listed.scrollable_content_region.width - 2
+        line = str(listed.get_option_at_index(0).prompt)
+        assert cell_len(line) == width and line.endswith(" now")
+        assert "…" in line  # cut, and seen to be cut
+        await pilot.press("alt+right", "alt+right")
+        await finished(app, "remember")
+        assert app.query_one("#sidebar").outer_size.width == 32
+        assert load_settings({}, {}, paths).sidebar_width == 32  # kept for the next run
+        wider = str(listed.get_option_at_index(0).prompt)
+        assert cell_len(wider) == width + 8 and len(wider.rstrip(" now…")) > len(line.rstrip(" now…"))
+        await pilot.press("alt+left")
+        assert app.query_one("#sidebar").outer_size.width == 28

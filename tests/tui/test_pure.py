@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -99,3 +99,13 @@ def test_export_writes_markdown_without_overwriting(tmp_path: Path) -> None:
     assert second.name == "sorting-lists-2.md"
     assert first.read_text() == second.read_text()
     assert first.read_text().startswith("# Sorting / lists\n\nExported ")
+
+
+def test_chat_ages_fit_six_cells() -> None:
+    from mfu_tui.tui.widgets.chat_list import chat_age
+
+    now = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    ages = [chat_age(now - timedelta(seconds=s), now) for s in (5, 300, 3 * 3600, 6 * 86400)]
+    assert ages == ["now", "5m", "3h", "6d"]
+    assert chat_age(now - timedelta(days=40), now) == (now - timedelta(days=40)).astimezone().strftime("%d %b")
+    assert chat_age(datetime(2024, 3, 2, 12, tzinfo=UTC), now) == "2024-03"

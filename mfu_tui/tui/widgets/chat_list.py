@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
@@ -124,19 +125,26 @@ class ChatList(OptionList):
             keep: str | None = self.highlighted_chat_id
         else:
             keep = self.current_chat_id
-        # One line per chat, cut with an ellipsis, so the list stays scannable.
-        width = max(self.scrollable_content_region.width - 2, 8) if self.is_mounted else 22
+        # One line per chat: the title, cut with an ellipsis, and its age on the right,
+        # so that chats of one title are told apart.
+        width = max(self.scrollable_content_region.width - 2, 12) if self.is_mounted else 22
+        now = datetime.now(UTC)
         options = []
         for chat in self.chats:
             marker = "▸ " if chat.id == self.current_chat_id else "  "
-            title = " ".join(chat.title.split())
-            options.append(Option(Content(_one_line(marker + title, width)), id=chat.id))
+            age = chat_age(chat.updated_at, now)
+            title = _one_line(marker + " ".join(chat.title.split()), width - cell_len(age) - 1)
+            gap = " " * (width - cell_len(title) - cell_len(age))
+            options.append(Option(Content.assemble(title, gap, (age, "dim")), id=chat.id))
         self.set_options(options)
         if keep is not None and keep in self._chats:
             self.highlighted = self.get_option_index(keep)
 
     def on_resize(self) -> None:
         self._rebuild()
+
+    def on_mount(self) -> None:
+        self.set_interval(60, self._rebuild)  # the ages move on
 
     def on_focus(self) -> None:
         # So that enter opens a chat at once, even on a fresh start with no chat open.
@@ -165,6 +173,21 @@ class ChatList(OptionList):
     def action_delete(self) -> None:
         if (chat_id := self.highlighted_chat_id) is not None:
             self.post_message(self.DeleteRequested(chat_id))
+
+
+def chat_age(updated_at: datetime, now: datetime) -> str:
+    """How long ago a chat changed, in at most six cells: ``now``, ``5m``, ``3h``, ``6d``, ``12 Mar``, ``2024-03``."""
+    seconds = (now - updated_at).total_seconds()
+    if seconds < 60:
+        return "now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    if seconds < 7 * 86400:
+        return f"{int(seconds // 86400)}d"
+    local = updated_at.astimezone()
+    return local.strftime("%d %b") if local.year == now.astimezone().year else local.strftime("%Y-%m")
 
 
 def _one_line(text: str, width: int) -> str:
