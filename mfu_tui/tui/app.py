@@ -22,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from mfu_tui.client import (
@@ -74,6 +75,10 @@ _DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "load", "more", "reveal", "kept"}
+#: Below this many columns the chat list collapses: at 40 columns it would leave the conversation 14.
+NARROW_BELOW = 64
+#: The smallest terminal (columns, rows) the app draws in; below it, it says so.
+MIN_SIZE = (30, 10)
 #: The narrowest and widest the chat list can be made, in columns (as the config file allows).
 SIDEBAR_COLUMNS = (12, 120)
 #: Said after a chat title shown from the read cache, while the server cannot be reached.
@@ -128,6 +133,14 @@ class ChatApp(App[None]):
     """
 
     CSS_PATH = "app.tcss"
+    # Classes of the screen by its size (see app.tcss): below NARROW_BELOW columns
+    # the chat list collapses; below MIN_SIZE the app says so instead of drawing.
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-tiny"),
+        (MIN_SIZE[0], "-narrow"),
+        (NARROW_BELOW, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (MIN_SIZE[1], "-tall")]
     TITLE = "mfu-chat"
     AUTO_FOCUS = "Composer"
     COMMANDS = App.COMMANDS | {ChatsProvider}
@@ -237,6 +250,9 @@ class ChatApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield AppHeader(self.settings.identity, plain=self.plain, id="header")
+        yield Static(
+            f"The terminal is too small: make it at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.", id="too-small", markup=False
+        )
         with Horizontal(id="main"):
             with Vertical(id="sidebar"):
                 yield Static("Chats", id="sidebar-title", markup=False)
@@ -280,6 +296,7 @@ class ChatApp(App[None]):
         self.status_dot.state = client.state
         self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
+        self.watch(self.screen, "focused", self._focus_moved)
         self.model_id = self.settings.model
         self.sidebar_width = self.settings.sidebar_width
         if notice := self.settings.notice:
@@ -643,6 +660,10 @@ class ChatApp(App[None]):
         self.load_chat(event.chat_id)
         self.composer.focus()
 
+    def _focus_moved(self, focused: Widget | None) -> None:
+        # On a narrow screen the chat list shows only while it has the focus (app.tcss).
+        self.query_one("#sidebar").set_class(focused is self.chat_list, "-open")
+
     @on(TypedElsewhere)
     def _type_into_box(self, event: TypedElsewhere) -> None:
         self.composer.type_ahead(event.character)
@@ -844,7 +865,7 @@ class ChatApp(App[None]):
 
     def action_focus_chats(self) -> None:
         """Go to the chat list (showing the sidebar if hidden)."""
-        self.query_one("#sidebar").display = True
+        self.query_one("#sidebar").remove_class("-hidden")
         self.chat_list.focus()
 
     def action_search(self) -> None:
@@ -869,10 +890,16 @@ class ChatApp(App[None]):
         return await self.client.search_cached(query)
 
     def action_toggle_sidebar(self) -> None:
-        """Show or hide the chat list."""
+        """Show or hide the chat list (on a narrow screen: go to it, or back to the message box)."""
+        if self.screen.has_class("-narrow"):
+            if self.chat_list.has_focus:
+                self.composer.focus()
+            else:
+                self.action_focus_chats()
+            return
         sidebar = self.query_one("#sidebar")
-        sidebar.display = not sidebar.display
-        if not sidebar.display and self.chat_list.has_focus:
+        sidebar.toggle_class("-hidden")
+        if sidebar.has_class("-hidden") and self.chat_list.has_focus:
             self.composer.focus()
 
     def action_resize_sidebar(self, step: int) -> None:

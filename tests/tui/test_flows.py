@@ -710,3 +710,35 @@ async def test_sidebar_titles_end_with_an_ellipsis_and_an_age_and_the_list_widen
         assert cell_len(wider) == width + 8 and len(wider.rstrip(" now…")) > len(line.rstrip(" now…"))
         await pilot.press("alt+left")
         assert app.query_one("#sidebar").outer_size.width == 28
+
+
+async def test_a_narrow_terminal_collapses_the_list_and_keeps_the_status_dot(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await ready(app, pilot)
+        first = await ask(app, pilot, "one")
+        await pilot.press("ctrl+n")
+        await ask(app, pilot, "two")
+        sidebar = app.query_one("#sidebar")
+        assert not sidebar.display and app.conversation.size.width >= 36
+        # ctrl+o shows the list while it has the focus; opening a chat collapses it again.
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert sidebar.display and sidebar.region.width > 0
+        app.chat_list.highlighted = app.chat_list.get_option_index(first.chat_id)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.chat_id == first.chat_id and not sidebar.display
+        # At 30 columns the dot and its words are whole, inside the screen.
+        await pilot.resize_terminal(30, 12)
+        await pilot.pause()
+        dot = app.status_dot
+        assert dot.region.right <= 30 and str(dot.render()).startswith("● online")
+        assert dot.region.width == len(str(dot.render()))
+        assert not app.query_one("#too-small").display
+        # Smaller than that: one sentence says so.
+        await pilot.resize_terminal(24, 8)
+        await pilot.pause()
+        assert app.query_one("#too-small").display and not app.query_one("#main").display
