@@ -19,10 +19,13 @@ import logging.handlers
 import os
 import stat
 import sys
+from functools import partial
 from pathlib import Path
 from typing import IO
 
 from mfu_tui.config import ConfigError, Settings
+from mfu_tui.config.app_choices import check_app_choices
+from mfu_tui.config.edit import remember_choice
 from mfu_tui.config.paths import PRIVATE_FILE, file_kind, private_dir
 from mfu_tui.local_server import LocalServer, LocalServerError
 from mfu_tui.redaction import redact
@@ -38,7 +41,7 @@ EXIT_FAILED = 1
 def run_app(settings: Settings) -> int:
     """Run the app until the user quits; returns the exit status."""
     try:
-        _check_app_choices(settings)
+        check_app_choices(settings)
         if not settings.embedded and not settings.token:
             raise ConfigError(
                 f"no token for {settings.server}: store one with `mfu-chat login --server {settings.server}`, "
@@ -78,8 +81,10 @@ def run_app(settings: Settings) -> int:
                 token=local.token if local else settings.token,  # type: ignore[arg-type]
                 server_label=local.label if local else None,
                 notice=Advice(*local.notice) if local and local.notice else None,
+                remember=partial(remember_choice, settings),
                 data_dir=settings.paths.data_dir,
                 theme=settings.theme,
+                sidebar_width=settings.sidebar_width,
                 model=settings.model,
                 keymap=settings.keys,
                 ping_interval=settings.heartbeat_interval,
@@ -92,23 +97,6 @@ def run_app(settings: Settings) -> int:
     finally:
         if local is not None:
             local.stop()
-
-
-def _check_app_choices(settings: Settings) -> None:
-    """Refuse a theme or a key binding id the app does not have."""
-    from textual.theme import BUILTIN_THEMES
-
-    from mfu_tui.tui.keys import binding_ids
-
-    if settings.theme not in BUILTIN_THEMES:
-        known = ", ".join(sorted(BUILTIN_THEMES))
-        raise ConfigError(f"{settings.where('theme')}: 'theme' {settings.theme!r} is not a theme (themes: {known})")
-    unknown = sorted(set(settings.keys) - binding_ids())
-    if unknown:
-        raise ConfigError(
-            f"{settings.where('keys')}: 'keys' has no binding {unknown[0]!r} "
-            "(press F1 in the app for the ids, e.g. app.cancel)"
-        )
 
 
 def _make_data_dir(settings: Settings) -> None:

@@ -9,6 +9,7 @@ import textwrap
 import time
 from datetime import datetime, timezone
 
+from mfu_tui.config.app_choices import check_app_choices
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.settings import ConfigError, load_settings
 from mfu_tui.protocol.tokens import unverified_claims, user_of
@@ -69,6 +70,7 @@ def run_config_show(args: argparse.Namespace) -> int:
     """Print every setting in effect, where it came from, tokens masked."""
     try:
         settings = load_settings({"server": args.server, "token": args.token, "provider": args.provider})
+        check_app_choices(settings)  # what the app would refuse is not shown as in effect
     except ConfigError as error:
         return _fail("config", str(error))
     rows = settings.shown()

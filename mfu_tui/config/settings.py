@@ -128,6 +128,12 @@ def _whole_number(lowest: int, highest: int) -> Callable[[Any], int]:
     return parse
 
 
+def _columns(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 12 <= value <= 120:
+        raise ValueError(f"must be a whole number of columns from 12 to 120, got {value!r}")
+    return value
+
+
 def _keymap(value: Any) -> dict[str, str]:
     if not isinstance(value, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
@@ -166,6 +172,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("model", "model for new chats; unset: the server's default", _text, env=("MFU_MODEL",)),
     Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, "textual-dark", env=("MFU_THEME",)),
+    Setting("sidebar_width", "columns of the chat list (alt+left / alt+right in the app)", _columns, 24),
     Setting("heartbeat_interval", "seconds between heartbeats", _seconds, 25.0),
     Setting("heartbeat_timeout", "seconds to wait for a heartbeat's answer", _seconds, 10.0),
     Setting("log_file", "where --debug writes; default: the log dir", _path),
@@ -227,6 +234,8 @@ class Settings:
     """Model for new chats; ``None`` lets the server choose."""
     theme: str = "textual-dark"
     """The Textual theme."""
+    sidebar_width: int = 24
+    """Columns of the chat list; the app's alt+left / alt+right change it and keep it here."""
     heartbeat_interval: float = 25.0
     """Seconds between heartbeats."""
     heartbeat_timeout: float = 10.0

@@ -23,6 +23,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.screen import Screen
+from textual.theme import Theme
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from mfu_tui.client import (
@@ -66,7 +68,7 @@ from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.terminal import plain_text_wanted
 from mfu_tui.tui.widgets.chat_list import ChatList
-from mfu_tui.tui.widgets.composer import Composer
+from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
 from mfu_tui.tui.widgets.conversation import Conversation, OlderPages
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
@@ -78,6 +80,12 @@ _DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized"
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "list", "load", "more", "reveal", "kept"}
+#: Below this many columns the chat list collapses: at 40 columns it would leave the conversation 14.
+NARROW_BELOW = 64
+#: The smallest terminal (columns, rows) the app draws in; below it, it says so.
+MIN_SIZE = (30, 10)
+#: The narrowest and widest the chat list can be made, in columns (as the config file allows).
+SIDEBAR_COLUMNS = (12, 120)
 #: Said after a chat title shown from the read cache, while the server cannot be reached.
 KEPT_COPY = " · kept copy (offline)"
 
@@ -120,6 +128,8 @@ class ChatApp(App[None]):
     | ctrl+o | Go to the chat list. | `app.chats` |
     | ctrl+f | Search every chat; enter opens the chat at the message. | `app.search` |
     | ctrl+b | Show or hide the chat list. | `app.toggle_sidebar` |
+    | alt+right | Widen the chat list (kept for the next runs). | `app.widen_sidebar` |
+    | alt+left | Narrow the chat list (kept for the next runs). | `app.narrow_sidebar` |
     | f2 | Rename the open chat. | `app.rename_chat` |
     | f8 | Delete the open chat (asks first). | `app.delete_chat` |
     | f3 | The open chat's system prompt and parameters. | `app.chat_settings` |
@@ -130,6 +140,14 @@ class ChatApp(App[None]):
     """
 
     CSS_PATH = "app.tcss"
+    # Classes of the screen by its size (see app.tcss): below NARROW_BELOW columns
+    # the chat list collapses; below MIN_SIZE the app says so instead of drawing.
+    HORIZONTAL_BREAKPOINTS = [
+        (0, "-tiny"),
+        (MIN_SIZE[0], "-narrow"),
+        (NARROW_BELOW, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (MIN_SIZE[1], "-tall")]
     TITLE = "mfu-chat"
     AUTO_FOCUS = "Composer"
     COMMANDS = App.COMMANDS | {ChatsProvider}
@@ -149,6 +167,22 @@ class ChatApp(App[None]):
             id="app.toggle_sidebar",
             show=False,
             tooltip="Show or hide the chat list",
+        ),
+        Binding(
+            "alt+right",
+            "resize_sidebar(4)",
+            "Wider list",
+            id="app.widen_sidebar",
+            show=False,
+            tooltip="Widen the chat list",
+        ),
+        Binding(
+            "alt+left",
+            "resize_sidebar(-4)",
+            "Narrower list",
+            id="app.narrow_sidebar",
+            show=False,
+            tooltip="Narrow the chat list",
         ),
         Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False, tooltip="Rename the open chat"),
         Binding(
@@ -193,6 +227,8 @@ class ChatApp(App[None]):
 
     show_archived: reactive[bool] = reactive(False, init=False)
     """True while the chat list shows the archived chats instead of the others."""
+    sidebar_width: reactive[int] = reactive(24, init=False)
+    """Columns of the chat list; at most half the screen is used."""
 
     def __init__(self, settings: AppSettings, *, client: ChatClient | None = None) -> None:
         """
@@ -241,6 +277,9 @@ class ChatApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield AppHeader(self.settings.identity, plain=self.plain, id="header")
+        yield Static(
+            f"The terminal is too small: make it at least {MIN_SIZE[0]}x{MIN_SIZE[1]}.", id="too-small", markup=False
+        )
         with Horizontal(id="main"):
             with Vertical(id="sidebar"):
                 yield Static("Chats", id="sidebar-title", markup=False)
@@ -283,7 +322,10 @@ class ChatApp(App[None]):
         ]
         self.status_dot.state = client.state
         self.theme = self.settings.theme
+        self.theme_changed_signal.subscribe(self, self._theme_chosen)
+        self.watch(self.screen, "focused", self._focus_moved)
         self.model_id = self.settings.model
+        self.sidebar_width = self.settings.sidebar_width
         if notice := self.settings.notice:
             # Long enough to read a sentence or two; it is said once per run.
             self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
@@ -295,6 +337,37 @@ class ChatApp(App[None]):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self.client.close()
+
+    def _theme_chosen(self, theme: Theme) -> None:
+        """A theme chosen in the palette is kept for the next runs (the one set at start is not news)."""
+        if theme.name != self.settings.theme:
+            self.settings.theme = theme.name
+            self._remember("theme", theme.name, f"Theme {theme.name}")
+
+    @work(group="remember")
+    async def _remember(self, name: str, value: str | int, what: str | None) -> None:
+        """Keep a choice for the next runs (``AppSettings.remember``), and say where it went.
+
+        Args:
+            name: The setting.
+            value: Its value.
+            what: The words for a notification; ``None`` for a choice made
+                in small steps (a width), which is only told when not kept.
+        """
+        if self.settings.remember is None:
+            return
+        try:
+            where = await asyncio.to_thread(self.settings.remember, name, value)
+        except ValueError as error:
+            self.notify(
+                f"{what or name} is used for this run only: {error}",
+                title="Not saved",
+                severity="warning",
+                markup=False,
+            )
+            return
+        if what is not None:
+            self.notify(f"{what}. {where}", title="Saved", markup=False)
 
     def _on_client_state(self, state: ConnectionState) -> None:
         previous = self.status_dot.state
@@ -626,6 +699,14 @@ class ChatApp(App[None]):
         self.load_chat(event.chat_id)
         self.composer.focus()
 
+    def _focus_moved(self, focused: Widget | None) -> None:
+        # On a narrow screen the chat list shows only while it has the focus (app.tcss).
+        self.query_one("#sidebar").set_class(focused is self.chat_list, "-open")
+
+    @on(TypedElsewhere)
+    def _type_into_box(self, event: TypedElsewhere) -> None:
+        self.composer.type_ahead(event.character)
+
     @on(ChatList.RenameRequested)
     def _rename_from_list(self, event: ChatList.RenameRequested) -> None:
         self._rename(event.chat_id)
@@ -899,7 +980,7 @@ class ChatApp(App[None]):
 
     def action_focus_chats(self) -> None:
         """Go to the chat list (showing the sidebar if hidden)."""
-        self.query_one("#sidebar").display = True
+        self.query_one("#sidebar").remove_class("-hidden")
         self.chat_list.focus()
 
     def action_search(self) -> None:
@@ -924,11 +1005,27 @@ class ChatApp(App[None]):
         return await self.client.search_cached(query)
 
     def action_toggle_sidebar(self) -> None:
-        """Show or hide the chat list."""
+        """Show or hide the chat list (on a narrow screen: go to it, or back to the message box)."""
+        if self.screen.has_class("-narrow"):
+            if self.chat_list.has_focus:
+                self.composer.focus()
+            else:
+                self.action_focus_chats()
+            return
         sidebar = self.query_one("#sidebar")
-        sidebar.display = not sidebar.display
-        if not sidebar.display and self.chat_list.has_focus:
+        sidebar.toggle_class("-hidden")
+        if sidebar.has_class("-hidden") and self.chat_list.has_focus:
             self.composer.focus()
+
+    def action_resize_sidebar(self, step: int) -> None:
+        """Widen (or narrow, ``step`` < 0) the chat list, and keep its width for the next runs."""
+        width = max(SIDEBAR_COLUMNS[0], min(SIDEBAR_COLUMNS[1], self.size.width // 2, self.sidebar_width + step))
+        if width != self.sidebar_width:
+            self.sidebar_width = width
+            self._remember("sidebar_width", width, None)
+
+    def watch_sidebar_width(self, width: int) -> None:
+        self.query_one("#sidebar").styles.width = width
 
     def action_rename_chat(self) -> None:
         """Rename the open chat."""
@@ -980,8 +1077,11 @@ class ChatApp(App[None]):
         summary = self.chat_list.chat(chat_id)
         if summary is not None:
             self.chat_list.update_chat(summary, deleted=True)
-        if chat_id == self.chat_id:
+        was_open = chat_id == self.chat_id
+        if was_open:
             await self._start_new_chat()
+        if was_open or not self.chat_list.option_count:
+            self.composer.focus()  # not the emptied pane or list: the next words are a new message
         self.notify(f"Deleted {name}.", title="Chat deleted", markup=False)
 
     @work(group="export", exclusive=True)
@@ -995,7 +1095,8 @@ class ChatApp(App[None]):
             self._report(error)
             return
         try:
-            path = await asyncio.to_thread(export_chat, detail, self.settings.export_dir)
+            default_model = next((model.id for model in self.models if model.default), None)
+            path = await asyncio.to_thread(export_chat, detail, self.settings.export_dir, default_model)
         except OSError as error:
             self.notify(f"Could not write the file: {error}.", title="Export failed", severity="error", markup=False)
             return

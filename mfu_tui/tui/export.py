@@ -6,6 +6,7 @@ import itertools
 import os
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mfu_tui.client.safe_text import clean_text
@@ -14,22 +15,39 @@ from mfu_tui.protocol import ChatDetail
 _NOTES = {"cancelled": "*(cancelled)*", "error": "*(failed)*", "streaming": "*(still being written)*"}
 
 
-def chat_markdown(detail: ChatDetail) -> str:
-    """The chat as Markdown: the title, then each message under its speaker.
+def chat_markdown(detail: ChatDetail, exported_at: datetime, default_model: str | None = None) -> str:
+    """The chat as Markdown: the title, when and with which model, then each message.
+
+    Args:
+        detail: The whole chat.
+        exported_at: The time of the export.
+        default_model: The server's default model, which answered where neither
+            the message nor the chat names one.
 
     Assistant text is copied as stored (it is Markdown already); user text
-    too, so a code block typed by the user stays a code block.
+    too, so a code block typed by the user stays a code block. An answer
+    has headings of its own, so who wrote each message is a bold line after
+    a rule, never a heading: the file's outline is the answers' own.
     """
     chat = detail.chat
-    lines = [f"# {chat.title}", ""]
-    if chat.model_id:
-        lines += [f"Model: {chat.model_id}", ""]
+    chat_model = chat.model_id or default_model
+    about = [f"Exported {_when(exported_at)}"]
+    if chat_model:
+        about.append(f"model {chat_model}")
+    about.append(f"{len(detail.messages)} messages")
+    lines = [f"# {chat.title}", "", " · ".join(about), ""]
     for message in detail.messages:
-        speaker = "You" if message.role == "user" else "Assistant"
-        lines += [f"## {speaker}", "", message.content.rstrip("\n"), ""]
+        speaker = ["**You**"] if message.role == "user" else ["**Assistant**", message.model_id or chat_model]
+        byline = " · ".join(part for part in [*speaker, _when(message.created_at)] if part)
+        lines += ["---", "", byline, "", message.content.rstrip("\n"), ""]
         if note := _NOTES.get(message.status):
             lines += [note, ""]
     return "\n".join(lines)
+
+
+def _when(moment: datetime) -> str:
+    """A time in the reader's zone, to the minute, with its offset: ``2026-01-02 14:03 +0100``."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M %z")
 
 
 def export_names(directory: Path, title: str) -> Iterator[Path]:
@@ -40,15 +58,18 @@ def export_names(directory: Path, title: str) -> Iterator[Path]:
         yield directory / f"{stem}-{number}.md"
 
 
-def export_chat(detail: ChatDetail, directory: Path) -> Path:
+def export_chat(detail: ChatDetail, directory: Path, default_model: str | None = None) -> Path:
     """Write the chat to a new Markdown file in ``directory``, readable by its owner only; return its path.
+
+    ``default_model`` is as for ``chat_markdown``.
 
     The file is created exclusively, so nothing is ever overwritten, not even a
     file (or a link) that appeared after we looked.
     """
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)  # ours: private; an existing one is the user's to set
-    text = clean_text(chat_markdown(detail)).encode()  # no escape sequence in a file either
+    # No escape sequence in a file either.
+    text = clean_text(chat_markdown(detail, datetime.now(UTC), default_model)).encode()
     names = export_names(directory, detail.chat.title)
     while True:  # the names never run out
         path = next(names)

@@ -7,6 +7,7 @@ same fields later (and an embedded server can provide ``url`` and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -47,6 +48,8 @@ class AppSettings:
     """Seconds to wait for the answer to a request."""
     theme: str = "textual-dark"
     """The Textual theme (``textual-dark``, ``nord``, ``gruvbox``...)."""
+    sidebar_width: int = 24
+    """Columns of the chat list (``alt+left`` / ``alt+right`` change it)."""
     model: str | None = None
     """The model for new chats; ``None`` lets the server choose."""
     new_chat: ChatSettings = field(default_factory=ChatSettings)
@@ -55,6 +58,10 @@ class AppSettings:
     """What the header says instead of ``user@host`` (``local · demo model``)."""
     notice: Advice | None = None
     """A notification shown once at start, e.g. which model server answers the local server."""
+    remember: Callable[[str, str | int], str] | None = None
+    """Keeps a choice made in the app (``theme``...) for the next runs: (setting, value) to a
+    sentence saying where it went; raises ``ValueError`` with the reason when it cannot.
+    ``None``: choices last the run."""
 
     @property
     def identity(self) -> str:

@@ -142,3 +142,20 @@ def test_a_bad_provider_flag_is_one_line_and_exit_2(home, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert err.startswith("mfu-chat config: flag --provider: 'provider' must be auto, demo, or the http:// or https://")
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('theme = "neon"\n', "'theme' 'neon' is not a theme"),
+        ('[keys]\n"app.new_chat" = "control+tee"\n', "'control+tee' is not a key name"),
+        ('[keys]\n"app.export" = "ctrl+q"\n', "ctrl+q is already app.quit's key"),
+    ],
+)
+def test_config_show_fails_on_what_the_app_would_refuse(home, capsys, text, problem):
+    (home / "config").mkdir()
+    (home / "config" / "config.toml").write_text(text)
+    assert main(["config", "show"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"mfu-chat config: {home / 'config' / 'config.toml'}: ") and err.count("\n") == 1
+    assert problem in err

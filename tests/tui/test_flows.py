@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import tomllib
 from pathlib import Path
 from typing import Any
 
-from textual.widgets import Input, TextArea
+from textual.widgets import Input, OptionList, TextArea
 from textual.worker import WorkerCancelled
 
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded
@@ -170,6 +171,7 @@ async def test_new_open_rename_and_delete_chats(server: RunningServer, tmp_path:
         # Delete asks first; "n" keeps it, "y" deletes it.
         await pilot.press("f8")
         assert isinstance(app.screen, ConfirmScreen)
+        assert app.screen.styles.background.a < 1  # the chat stays visible, dimmed, under the question
         await pilot.press("n")
         await settle(app, pilot)
         assert app.chat_list.chat(first.chat_id) is not None
@@ -189,7 +191,7 @@ async def test_e_on_a_selected_message_edits_it_and_regenerates(server: RunningS
         await ready(app, pilot)
         first = await ask(app, pilot, "one")
         app.conversation.focus()
-        await pilot.press("up", "e")  # the answer is selected first; up selects the question
+        await pilot.press("up", "up", "e")  # up selects the newest message (the answer), up again the question
         assert app.composer.has_focus and app.composer.text == "one"
         assert app.composer.editing_message_id is not None
         edited = FrameWaiter(app.client, frame_of(MessageEdited))
@@ -238,7 +240,8 @@ async def test_export_writes_the_chat_to_markdown(server: RunningServer, tmp_pat
             "export-me.md",
         ]
         text = files[0].read_text()
-        assert "## You\n\nexport me\n" in text
+        assert "**You** · " in text and "\n\nexport me\n" in text
+        assert "**Assistant** · demo · " in text and "## You" not in text
         assert demo_answer("export me", WORDS).rstrip("\n") in text
 
 
@@ -250,6 +253,9 @@ async def test_model_picker_lists_the_server_models(server: RunningServer, tmp_p
         await pilot.press("ctrl+l")
         await pilot.pause()
         assert isinstance(app.screen, ModelPicker)
+        # The name, then in dim only what it does not say already.
+        prompt = app.screen.query_one(OptionList).get_option_at_index(0).prompt
+        assert str(prompt) == "● Demo (offline)  the server's default"
         await pilot.press("enter")
         await pilot.pause()
         assert app.model_id == "demo"
@@ -265,7 +271,7 @@ async def test_copy_never_quits_and_copies_the_code_block(server: RunningServer,
         assert app.is_running
         assert app.clipboard == demo_answer("code please", WORDS)
         app.conversation.focus()
-        await pilot.pause()
+        await pilot.press("up")
         assert app.conversation.selected_view is app.conversation.views[-1]
         await pilot.press("b")
         assert app.clipboard == "print(11)  # characters in the question\n"
@@ -324,6 +330,10 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         sections = [str(row[0]) for row in rows if row[2] == ""]
         assert sections == ["Anywhere", "Composer", "Conversation", "Chat list", "Chat settings"]
         assert {"app.chat_settings", "app.toggle_archived", "chat_list.pin", "chat_list.archive"} <= set(ids)
+        # What it says to write in the config file is what the config file reads.
+        hint = str(app.screen.query_one(".hint").render())
+        example = hint[hint.index("[keys]") :]
+        assert tomllib.loads(example) == {"keys": {"app.new_chat": "ctrl+t"}}
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         # The remapped key works.
@@ -512,7 +522,7 @@ async def test_r_on_an_earlier_answer_asks_then_answers_it_again(server: Running
         first = await ask(app, pilot, "one")
         await ask(app, pilot, "two")
         app.conversation.focus()
-        await pilot.press("up", "up")  # from the last answer to the first answer
+        await pilot.press("up", "up", "up")  # the last answer, its question, the first answer
         assert app.conversation.selected_view is app.conversation.views[1]
         await pilot.press("r")
         await pilot.pause()
@@ -574,7 +584,8 @@ async def test_a_message_past_the_storage_quota_says_so_and_gives_the_text_back(
 
 def listed(app) -> list[str]:
     """The chat list's lines as shown."""
-    return [app.chat_list.get_option_at_index(i).prompt.plain.strip() for i in range(app.chat_list.option_count)]
+    lines = [app.chat_list.get_option_at_index(i).prompt.plain for i in range(app.chat_list.option_count)]
+    return [" ".join(line.split()[:-1]) for line in lines]  # without the age at the end
 
 
 async def test_pin_and_archive_from_the_chat_list(server: RunningServer, tmp_path: Path) -> None:
@@ -669,3 +680,169 @@ async def test_chat_settings_are_checked_as_typed_and_saved_to_the_chat(server: 
         await pilot.pause()
         assert app.screen is screen
         assert "not found" in screen.query_one("#save-error").render().plain.lower()
+
+
+async def until(pilot, condition, what: str) -> None:
+    """Let the app run until ``condition()`` holds (``TIMEOUT`` at most)."""
+    async with asyncio.timeout(TIMEOUT):
+        while not condition():
+            await pilot.pause()
+    assert condition(), what
+
+
+async def test_a_theme_chosen_in_the_palette_is_kept_in_the_config_file(server: RunningServer, tmp_path: Path) -> None:
+    from functools import partial
+
+    from textual.command import CommandList, CommandPalette
+
+    from mfu_tui.config import Paths, load_settings
+    from mfu_tui.config.edit import remember_choice
+
+    paths = Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "log")
+    paths.config_dir.mkdir()
+    paths.config_file.write_text('# mine\ntheme = "gruvbox"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n')
+    settings = load_settings({}, {}, paths)
+    app = make_app(
+        server.url, server.token(), tmp_path, theme=settings.theme, remember=partial(remember_choice, settings)
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        # Enter runs a command once it is the only one listed.
+        listed = lambda: bool(app.screen.query(CommandList)) and app.screen.query_one(CommandList).option_count == 1  # noqa: E731
+        await pilot.press("ctrl+p", *"theme")
+        await until(pilot, listed, "the palette's commands")
+        palette = app.screen
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, CommandPalette) and app.screen is not palette, "the themes")
+        await pilot.press(*"nord")
+        await until(pilot, listed, "the themes")
+        await pilot.press("enter")
+        await until(pilot, lambda: app.theme == "nord", "the theme chosen")
+        await finished(app, "remember")
+        assert paths.config_file.read_text() == '# mine\ntheme = "nord"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n'
+        assert load_settings({}, {}, paths).theme == "nord"
+        assert any(n.title == "Saved" and str(paths.config_file) in n.message for n in app._notifications)
+
+
+async def test_enter_in_the_chat_list_opens_a_chat_on_a_fresh_start(server: RunningServer, tmp_path: Path) -> None:
+    other = await other_client(server, tmp_path)
+    try:
+        ack = FrameWaiter(other, frame_of(Ack))
+        await other.send_message(None, "made before the app started")
+        created = await ack.wait()
+    finally:
+        await other.close()
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        assert app.chat_id is None
+        await pilot.press("ctrl+o", "enter")
+        await settle(app, pilot)
+        assert app.chat_id == created.chat_id
+        assert app.focused is app.composer
+
+
+async def test_typing_anywhere_writes_the_message_and_letters_act_only_on_a_selection(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "code please")
+        # In the conversation with nothing selected, every key is typing: c and b too.
+        app.conversation.focus()
+        await pilot.press(*"cb to you")
+        assert app.focused is app.composer and app.composer.text == "cb to you"
+        assert app.clipboard == ""
+        # ctrl+u clears the box; ctrl+z brings the text back.
+        await pilot.press("ctrl+u")
+        assert app.composer.text == ""
+        await pilot.press("ctrl+z")
+        assert app.composer.text == "cb to you"
+        await pilot.press("ctrl+u")
+        # With a message selected, the letters act on it.
+        app.conversation.focus()
+        await pilot.press("up", "up", "c")
+        assert app.clipboard == "code please" and app.composer.text == ""
+        # In the chat list too, a letter starts the message.
+        await pilot.press("ctrl+o", *"hi")
+        assert app.focused is app.composer and app.composer.text == "hi"
+
+
+async def test_after_deleting_the_open_chat_the_next_words_go_to_the_message_box(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "soon deleted")
+        app.conversation.focus()
+        gone = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.deleted)
+        await pilot.press("f8", "y")
+        await gone.wait()
+        await finished(app, "delete")
+        await settle(app, pilot)
+        assert app.chat_id is None and app.focused is app.composer
+
+
+async def test_sidebar_titles_end_with_an_ellipsis_and_an_age_and_the_list_widens(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    from functools import partial
+
+    from rich.cells import cell_len
+
+    from mfu_tui.config import Paths, load_settings
+    from mfu_tui.config.edit import remember_choice
+
+    paths = Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "log")
+    settings = load_settings({}, {}, paths)
+    app = make_app(server.url, server.token(), tmp_path, remember=partial(remember_choice, settings))
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "How do I sort a list of dictionaries by a key in Python")
+        listed = app.chat_list
+        width = listed.scrollable_content_region.width - 2
+        line = str(listed.get_option_at_index(0).prompt)
+        assert cell_len(line) == width and line.endswith(" now")
+        assert "…" in line  # cut, and seen to be cut
+        await pilot.press("alt+right", "alt+right")
+        await finished(app, "remember")
+        assert app.query_one("#sidebar").outer_size.width == 32
+        assert load_settings({}, {}, paths).sidebar_width == 32  # kept for the next run
+        wider = str(listed.get_option_at_index(0).prompt)
+        assert cell_len(wider) == width + 8 and len(wider.rstrip(" now…")) > len(line.rstrip(" now…"))
+        await pilot.press("alt+left")
+        assert app.query_one("#sidebar").outer_size.width == 28
+
+
+async def test_a_narrow_terminal_collapses_the_list_and_keeps_the_status_dot(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=(40, 12)) as pilot:
+        await ready(app, pilot)
+        first = await ask(app, pilot, "one")
+        await pilot.press("ctrl+n")
+        await ask(app, pilot, "two")
+        sidebar = app.query_one("#sidebar")
+        assert not sidebar.display and app.conversation.size.width >= 36
+        # ctrl+o shows the list while it has the focus; opening a chat collapses it again.
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        assert sidebar.display and sidebar.region.width > 0
+        app.chat_list.highlighted = app.chat_list.get_option_index(first.chat_id)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.chat_id == first.chat_id and not sidebar.display
+        # At 30 columns the dot and its words are whole, inside the screen.
+        await pilot.resize_terminal(30, 12)
+        await pilot.pause()
+        dot = app.status_dot
+        assert dot.region.right <= 30 and str(dot.render()).startswith("● online")
+        assert dot.region.width == len(str(dot.render()))
+        assert not app.query_one("#too-small").display
+        # Smaller than that: one sentence says so.
+        await pilot.resize_terminal(24, 8)
+        await pilot.pause()
+        assert app.query_one("#too-small").display and not app.query_one("#main").display

@@ -96,3 +96,21 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         again = [part.source for part in view.query(FrozenMarkdown)]
         (rest,) = view.query(Markdown)
         assert len(again) > 5 and "".join(again) + rest.source == view.text == "".join(pieces)
+
+
+async def test_an_answer_stopped_right_after_its_fence_shows_no_empty_code_block() -> None:
+    stopped = "Here is how:\n\n```python\n"
+    app = OneMessage()
+    async with app.run_test() as pilot:
+        view = app.query_one(MessageView)
+        await view.append(stopped, 1)
+        await view.finish("cancelled")
+        await pilot.pause()
+        assert not view.query("MarkdownFence")
+        assert view.query_one(Markdown).source == "Here is how:\n"
+        assert view.text == stopped  # what is copied and exported stays as stored
+        # A code block with something in it stays, even unclosed.
+        await view.set_text("```python\nprint(1)\n")
+        await view.finish("cancelled")
+        await pilot.pause()
+        assert len(view.query("MarkdownFence")) == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -86,11 +86,26 @@ def test_export_writes_markdown_without_overwriting(tmp_path: Path) -> None:
             StoredMessage(id="m2", role="assistant", content="Use `sorted`.\n", created_at=when, status="cancelled"),
         ],
     )
-    assert chat_markdown(detail) == (
-        "# Sorting / lists\n\nModel: demo\n\n## You\n\nHow?\n\n## Assistant\n\nUse `sorted`.\n\n*(cancelled)*\n"
+    local = when.astimezone().strftime("%Y-%m-%d %H:%M %z")
+    # Who wrote what is a bold line, never a heading: the answer's own headings cannot collide with it.
+    assert chat_markdown(detail, when) == (
+        f"# Sorting / lists\n\nExported {local} · model demo · 2 messages\n\n"
+        f"---\n\n**You** · {local}\n\nHow?\n\n"
+        f"---\n\n**Assistant** · demo · {local}\n\nUse `sorted`.\n\n*(cancelled)*\n"
     )
     first = export_chat(detail, tmp_path)
     second = export_chat(detail, tmp_path)
     assert first.name == "sorting-lists.md"
     assert second.name == "sorting-lists-2.md"
-    assert first.read_text() == second.read_text() == chat_markdown(detail)
+    assert first.read_text() == second.read_text()
+    assert first.read_text().startswith("# Sorting / lists\n\nExported ")
+
+
+def test_chat_ages_fit_six_cells() -> None:
+    from mfu_tui.tui.widgets.chat_list import chat_age
+
+    now = datetime(2026, 6, 15, 12, tzinfo=UTC)
+    ages = [chat_age(now - timedelta(seconds=s), now) for s in (5, 300, 3 * 3600, 6 * 86400)]
+    assert ages == ["now", "5m", "3h", "6d"]
+    assert chat_age(now - timedelta(days=40), now) == (now - timedelta(days=40)).astimezone().strftime("%d %b")
+    assert chat_age(datetime(2024, 3, 2, 12, tzinfo=UTC), now) == "2024-03"

@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from mfu_tui.tui.keys import binding_rows
+from mfu_tui.tui.keys import REMAP_EXAMPLE, binding_rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -60,7 +60,8 @@ class HelpScreen(ModalScreen[None]):
                 table.add_row(row.keys, row.description, row.binding_id)
             yield table
             yield Static(
-                'ctrl+p opens the command palette. Remap a key by its id, e.g. keymap = {"app.new_chat": "ctrl+t"}.',
+                "ctrl+p opens the command palette. Remap a key by its id in the config file "
+                f"(mfu-chat config path prints where):\n{REMAP_EXAMPLE}",
                 classes="hint",
                 markup=False,
             )

@@ -50,12 +50,16 @@ class ModelPicker(ModalScreen[str | None]):
         with Vertical() as box:
             box.border_title = "Model"
             box.border_subtitle = "enter: choose · esc: cancel"
-            options = []
-            for model in self._models:
-                mark = "● " if model.id == self._current else "  "
-                default = " (default)" if model.default else ""
-                options.append(Option(Content(f"{mark}{model.name}{default}  · {model.provider}"), id=model.id))
-            yield OptionList(*options)
+            yield OptionList(*(Option(self._prompt(model), id=model.id) for model in self._models))
+
+    def _prompt(self, model: ModelInfo) -> Content:
+        """``● Demo (offline)  default``: the name, then in dim what it does not say already."""
+        mark = "● " if model.id == self._current else "  "
+        said = model.name.lower()
+        extra = [part for part in (model.provider, model.id) if part.lower() not in said]
+        if model.default:
+            extra.append("the server's default")
+        return Content.assemble(mark, model.name, ("  " + " · ".join(dict.fromkeys(extra)), "dim") if extra else "")
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)

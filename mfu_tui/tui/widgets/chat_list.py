@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.content import Content
 from textual.message import Message
@@ -12,12 +14,14 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.protocol import ChatSummary
+from mfu_tui.tui.widgets.composer import TypedElsewhere
 
 
 class ChatList(OptionList):
     """The chat list in the sidebar.
 
-    It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
+    A printable key that is not one of its own goes to the message box
+    (``TypedElsewhere``). It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
     chat created or renamed in another terminal shows up at once. One
     option per chat and no widget each, so long lists stay cheap. It shows
     either the chats not archived or the archived ones (``archived``), in the
@@ -149,20 +153,37 @@ class ChatList(OptionList):
             keep: str | None = self.highlighted_chat_id
         else:
             keep = self.current_chat_id
-        # One line per chat, cut with an ellipsis, so the list stays scannable.
-        width = max(self.scrollable_content_region.width - 2, 8) if self.is_mounted else 22
+        # One line per chat: the title, cut with an ellipsis, and its age on the right,
+        # so that chats of one title are told apart.
+        width = max(self.scrollable_content_region.width - 2, 12) if self.is_mounted else 22
+        now = datetime.now(UTC)
         options = []
         for chat in self.chats:
             marker = "▸ " if chat.id == self.current_chat_id else "  "
             pin = "★ " if chat.pinned else ""
-            title = " ".join(chat.title.split())
-            options.append(Option(Content(_one_line(marker + pin + title, width)), id=chat.id))
+            age = chat_age(chat.updated_at, now)
+            title = _one_line(marker + pin + " ".join(chat.title.split()), width - cell_len(age) - 1)
+            gap = " " * (width - cell_len(title) - cell_len(age))
+            options.append(Option(Content.assemble(title, gap, (age, "dim")), id=chat.id))
         self.set_options(options)
         if keep is not None and keep in self._chats:
             self.highlighted = self.get_option_index(keep)
 
     def on_resize(self) -> None:
         self._rebuild()
+
+    def on_mount(self) -> None:
+        self.set_interval(60, self._rebuild)  # the ages move on
+
+    def on_focus(self) -> None:
+        # So that enter opens a chat at once, even on a fresh start with no chat open.
+        if self.highlighted is None and self.option_count:
+            self.highlighted = 0
+
+    def on_key(self, event: events.Key) -> None:
+        if event.is_printable and event.character and event.key not in self._bindings.key_to_bindings:
+            event.stop()
+            self.post_message(TypedElsewhere(event.character))
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
@@ -189,6 +210,21 @@ class ChatList(OptionList):
     def action_archive(self) -> None:
         if (chat_id := self.highlighted_chat_id) is not None:
             self.post_message(self.ArchiveRequested(chat_id, not self._chats[chat_id].archived))
+
+
+def chat_age(updated_at: datetime, now: datetime) -> str:
+    """How long ago a chat changed, in at most six cells: ``now``, ``5m``, ``3h``, ``6d``, ``12 Mar``, ``2024-03``."""
+    seconds = (now - updated_at).total_seconds()
+    if seconds < 60:
+        return "now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    if seconds < 7 * 86400:
+        return f"{int(seconds // 86400)}d"
+    local = updated_at.astimezone()
+    return local.strftime("%d %b") if local.year == now.astimezone().year else local.strftime("%Y-%m")
 
 
 def _one_line(text: str, width: int) -> str:

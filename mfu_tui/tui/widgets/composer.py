@@ -14,6 +14,18 @@ from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.prompt_search import PromptSearch
 
 
+class TypedElsewhere(Message):
+    """A printable key pressed in a pane where it does nothing: it belongs in the message box.
+
+    Posted by the conversation and the chat list, so that typing anywhere but
+    in a dialog writes the message, the key included.
+    """
+
+    def __init__(self, character: str) -> None:
+        super().__init__()
+        self.character = character
+
+
 class Composer(TextArea):
     """Where the user writes; ``enter`` sends, ``ctrl+j`` starts a new line.
 
@@ -33,6 +45,7 @@ class Composer(TextArea):
     | down | On the last line: the next prompt. | `composer.history_next` |
     | ctrl+r | Search earlier prompts. | `composer.search_history` |
     | escape | Stop editing and clear the composer. | `composer.stop_editing` |
+    | ctrl+u | Clear the message box (ctrl+z brings the text back). | `composer.clear` |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -64,6 +77,16 @@ class Composer(TextArea):
         ),
         Binding(
             "escape", "stop_editing", "Stop editing", id="composer.stop_editing", tooltip="Stop editing, clear the box"
+        ),
+        # In place of the text area's "delete to the start of the line": a shell's ctrl+u
+        # clears what was typed, and a message is mostly one line.
+        Binding(
+            "ctrl+u",
+            "clear_box",
+            "Clear",
+            id="composer.clear",
+            show=False,
+            tooltip="Clear the message box (ctrl+z brings it back)",
         ),
     ]
 
@@ -177,6 +200,16 @@ class Composer(TextArea):
         self.editing_message_id = message_id
         self.text = text
         self.move_cursor(self.document.end)
+
+    def action_clear_box(self) -> None:
+        # Through the text area's edits, so ctrl+z brings the text back.
+        self.select_all()
+        self.delete(*self.selection, maintain_selection_offset=False)
+
+    def type_ahead(self, character: str) -> None:
+        """Take a key typed where it meant nothing (see ``TypedElsewhere``): focus, and insert it."""
+        self.focus()
+        self.insert(character)
 
     def action_stop_editing(self) -> None:
         self.editing_message_id = None

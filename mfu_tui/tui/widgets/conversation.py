@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
+from textual import events
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -15,9 +16,13 @@ from textual.widgets import Static
 
 from mfu_tui.client import ClientError
 from mfu_tui.protocol import ChatDetail, StoredMessage
+from mfu_tui.tui.widgets.composer import TypedElsewhere
 from mfu_tui.tui.widgets.message_view import MessageView, stored_status
 
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
+
+#: Actions on the selected message: their keys (c, b, e, r) type into the message box when none is.
+_ON_SELECTED = {"copy_message", "copy_code", "edit", "regenerate"}
 
 
 @dataclass
@@ -41,6 +46,11 @@ class Conversation(VerticalScroll, can_focus=True):
     when those loaded run out, so a chat of thousands of messages opens as
     fast as a short one. The view is anchored to the bottom while an answer
     streams and lets go when the user scrolls up.
+
+    ``up``/``down`` (or ``home``/``end``, or a search result) select a
+    message, and then the letter keys act on it; with no message selected
+    (as when the pane just got the focus), a printable key goes to the
+    message box instead (``TypedElsewhere``), so typing is never lost.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
@@ -304,7 +314,9 @@ class Conversation(VerticalScroll, can_focus=True):
             views[old].remove_class("-selected")
         if new is not None and new < len(views):
             views[new].add_class("-selected")
-            self.scroll_to_widget(views[new], animate=False)
+            following = new == len(views) - 1 and self.is_anchored and not self._anchor_released
+            if not following:  # the view follows the bottom already: scrolling to the top of the last would stop it
+                self.scroll_to_widget(views[new], animate=False)
 
     @property
     def selected_view(self) -> MessageView | None:
@@ -314,12 +326,23 @@ class Conversation(VerticalScroll, can_focus=True):
             return None
         return views[self.selected]
 
-    def on_focus(self) -> None:
-        if self.selected is None and self.views:
-            self.selected = len(self.views) - 1
-
     def on_blur(self) -> None:
         self.selected = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The letter keys act on a selected message; with none, they are typing (see on_key).
+        if action in _ON_SELECTED:
+            return self.selected is not None
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        acts = event.key in self._bindings.key_to_bindings and (
+            self.selected is not None
+            or not any(b.action in _ON_SELECTED for b in self._bindings.key_to_bindings[event.key])
+        )
+        if event.is_printable and event.character and not acts:
+            event.stop()
+            self.post_message(TypedElsewhere(event.character))
 
     async def action_select_previous(self) -> None:
         if self.selected is None:
@@ -341,9 +364,9 @@ class Conversation(VerticalScroll, can_focus=True):
         self.scroll_home(animate=False)
 
     def action_bottom(self) -> None:
+        self.anchor()
         if self.views:
             self.selected = len(self.views) - 1
-        self.anchor()
 
     def action_copy_message(self) -> None:
         if (view := self.selected_view) is not None:

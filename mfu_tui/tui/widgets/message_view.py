@@ -30,6 +30,23 @@ _PARSER = MarkdownIt("gfm-like").disable("linkify")
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
 
+#: A fence line, opening or closing a code block.
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def _without_empty_open_fence(source: str) -> str:
+    """``source`` without a code block it opened at its very end and never wrote into.
+
+    An answer stopped just after its fence would show an empty code block:
+    lines of nothing before ``cancelled``. Only what is drawn changes; the
+    text (copy, export) stays as stored.
+    """
+    fences = list(_FENCE_LINE.finditer(source))
+    if len(fences) % 2 and not source[fences[-1].end() :].partition("\n")[2].strip():
+        return source[: fences[-1].start()].rstrip() + "\n"
+    return source
+
+
 #: What the line under an assistant message says for each status.
 STATUS_NOTES = {
     "sending": "sending… (kept on disk until the server has it)",
@@ -254,7 +271,7 @@ class MessageView(Vertical):
                 await self._stream.stop()
                 self._stream = None
             last = self._live
-            await last.update(last.source)
+            await last.update(_without_empty_open_fence(last.source))
         self.status = status
 
     async def set_text(self, text: str) -> None:
