@@ -212,6 +212,8 @@ def _prompt_search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp
         await pin_status(app, pilot, GREEN)
         await pilot.press("ctrl+r", *"print")
         await pilot.pause()
+        app.screen.query_one(Input).cursor_blink = False  # one frame, every run
+        await pilot.pause()
 
     return app, run_before
 
@@ -231,6 +233,8 @@ def _search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBe
         assert isinstance(screen, SearchScreen)
         await pilot.press(*"print")
         await screen.settled()
+        # A blinking cursor would be drawn on or off depending on the moment: one frame, every run.
+        screen.query_one(Input).cursor_blink = False
         # The messages' times are today's: shown as one fixed day (noon UTC is that day everywhere).
         day = datetime(2026, 11, 26, 12, tzinfo=UTC)
         screen.hits = [msgspec.structs.replace(hit, created_at=day) for hit in screen.hits]
