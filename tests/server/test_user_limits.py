@@ -148,21 +148,31 @@ def ping_frames(count: int) -> bytes:
     return (b"\x89" + bytes([0x80 | len(payload)]) + mask + payload) * count
 
 
+def open_websocket_socket(url: str, token: str) -> socket.socket:
+    """A blocking socket with the opening handshake done: the test writes raw frames on it."""
+    uri = parse_uri(url)
+    sock = socket.create_connection((uri.host, uri.port), timeout=TIMEOUT)
+    try:
+        protocol = ClientProtocol(uri)
+        request = protocol.connect()
+        request.headers["Authorization"] = f"Bearer {token}"
+        protocol.send_request(request)
+        sock.sendall(b"".join(protocol.data_to_send()))
+        while protocol.state is State.CONNECTING:
+            protocol.receive_data(sock.recv(65536))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 async def test_a_client_that_pings_and_never_reads_is_dropped_before_the_server_holds_its_pongs(tmp_path):
     async with running_server(tmp_path, send_queue_bytes=64 * 1024) as srv:
-        uri = parse_uri(srv.url)
-        token = srv.token("mallory")
+        url, token = srv.url, srv.token("mallory")
 
         def flood() -> int:
             """Sends pings, never reads; the megabytes sent when the server cut the connection."""
-            with socket.create_connection((uri.host, uri.port), timeout=TIMEOUT) as sock:
-                protocol = ClientProtocol(uri)
-                request = protocol.connect()
-                request.headers["Authorization"] = f"Bearer {token}"
-                protocol.send_request(request)
-                sock.sendall(b"".join(protocol.data_to_send()))
-                while protocol.state is State.CONNECTING:
-                    protocol.receive_data(sock.recv(65536))
+            with open_websocket_socket(url, token) as sock:
                 blob = ping_frames(8192)  # 1 MiB of pings: 1 MiB of pongs to write back
                 for megabytes in range(1, 257):
                     try:
@@ -178,19 +188,11 @@ async def test_a_client_that_pings_and_never_reads_is_dropped_before_the_server_
 
 async def test_a_ping_flood_is_dropped_at_once_and_a_pinging_client_is_not(tmp_path):
     async with running_server(tmp_path) as srv:
-        uri = parse_uri(srv.url)
-        token = srv.token("mallory")
+        url, token = srv.url, srv.token("mallory")
 
         def flood() -> bytes:
             """One write of pings just past the burst; what the server sent until it dropped us."""
-            with socket.create_connection((uri.host, uri.port), timeout=TIMEOUT) as sock:
-                protocol = ClientProtocol(uri)
-                request = protocol.connect()
-                request.headers["Authorization"] = f"Bearer {token}"
-                protocol.send_request(request)
-                sock.sendall(b"".join(protocol.data_to_send()))
-                while protocol.state is State.CONNECTING:
-                    protocol.receive_data(sock.recv(65536))
+            with open_websocket_socket(url, token) as sock:
                 sock.sendall(ping_frames(PING_BURST + 1))
                 received = b""
                 for _ in range(1000):  # bounded: the server closes long before
