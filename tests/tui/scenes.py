@@ -114,6 +114,13 @@ async def ask(app: ChatApp, pilot: Pilot[Any], question: str) -> None:
     await pilot.press("enter")
 
 
+async def ask_answered(app: ChatApp, pilot: Pilot[Any], question: str) -> None:
+    """Ask ``question`` and wait for its answer's end."""
+    done = FrameWaiter(app.client, frame_of(Complete))
+    await ask(app, pilot, question)
+    await done.wait()
+
+
 def _connected(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
     app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
 
@@ -149,9 +156,7 @@ def _answer(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBe
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
-        done = FrameWaiter(app.client, frame_of(Complete))
-        await ask(app, pilot, QUESTION)
-        await done.wait()
+        await ask_answered(app, pilot, QUESTION)
         await pin_status(app, pilot, GREEN)
 
     return app, run_before
@@ -206,9 +211,7 @@ def _prompt_search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
         for question in (QUESTION, "What is a list comprehension?", "How do I print a dict sorted by key?"):
-            done = FrameWaiter(app.client, frame_of(Complete))
-            await ask(app, pilot, question)
-            await done.wait()
+            await ask_answered(app, pilot, question)
         await pin_status(app, pilot, GREEN)
         await pilot.press("ctrl+r", *"print")
         await pilot.pause()
@@ -224,9 +227,7 @@ def _search(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBe
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
         for question in (QUESTION, "And how do I read a file?"):
-            done = FrameWaiter(app.client, frame_of(Complete))
-            await ask(app, pilot, question)
-            await done.wait()
+            await ask_answered(app, pilot, question)
         await settle(app, pilot)
         await pilot.press("ctrl+f")
         screen = app.screen
@@ -251,9 +252,7 @@ def _pinned(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBe
         for number, question in enumerate((QUESTION, "And how do I read a file?", "What is a generator?")):
             if number:
                 await pilot.press("ctrl+n")
-            done = FrameWaiter(app.client, frame_of(Complete))
-            await ask(app, pilot, question)
-            await done.wait()
+            await ask_answered(app, pilot, question)
         await settle(app, pilot)
         await pilot.press("ctrl+o", "end", "p")  # the oldest chat: pinned, so listed first
         await finished(app, "update")
@@ -267,9 +266,7 @@ def _chat_settings(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
-        done = FrameWaiter(app.client, frame_of(Complete))
-        await ask(app, pilot, QUESTION)
-        await done.wait()
+        await ask_answered(app, pilot, QUESTION)
         await pin_status(app, pilot, GREEN)
         await pilot.press("f3")
         await pilot.pause()
