@@ -251,7 +251,9 @@ class ChatServer:
         # Counted here, where the connection is certain to end through ``finally``;
         # the check at the door answers 429 but lets simultaneous handshakes through.
         self._per_user[identity.user] += 1
-        replies = self._replies.setdefault(identity.user, UserReplies(self.config.reply_bytes_per_user))
+        replies = self._replies.get(identity.user)
+        if replies is None:
+            replies = self._replies[identity.user] = UserReplies(self.config.reply_bytes_per_user)
         try:
             if self._per_user[identity.user] > self.config.connections_per_user:
                 await websocket.close(CloseCode.TRY_AGAIN_LATER, self._too_many(identity.user).strip()[:120])

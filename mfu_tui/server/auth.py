@@ -87,10 +87,16 @@ def token_from_request(path: str, headers: Headers) -> str | None:
     values = headers.get_all("Authorization")
     if len(values) > 1:
         raise AuthError("more than one Authorization header")
-    authorization = values[0] if values else None
-    if authorization:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer" and value.strip():
-            return value.strip()
+    token = bearer_token(values[0]) if values else None
+    if token is not None:
+        return token
     tokens = parse_qs(urlsplit(path).query).get("token")
     return tokens[0] if tokens else None
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an ``Authorization: Bearer TOKEN`` header value (None: another scheme, or empty)."""
+    scheme, _, value = authorization.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None

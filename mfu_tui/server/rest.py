@@ -32,7 +32,7 @@ from aiohttp import web
 from mfu_tui.protocol import MAX_ID_LENGTH, ChatSummary
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server import rest_shapes
-from mfu_tui.server.auth import AuthError, verify_token
+from mfu_tui.server.auth import AuthError, bearer_token, verify_token
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub
 from mfu_tui.server.providers import ProviderError
@@ -170,11 +170,11 @@ class RestApi:
             return _error(503, "lost the link to the other server nodes")
         if request.content_length is not None and request.content_length > MAX_BODY:
             return _too_large()
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers.get("Authorization", ""))
+        if token is None:
             return self._refuse(request, "No token provided", "missing token")
         try:
-            identity = verify_token(token.strip(), self._secret, leeway=self._leeway)
+            identity = verify_token(token, self._secret, leeway=self._leeway)
         except AuthError as error:
             return self._refuse(request, "Invalid token", str(error))
         request[USER] = identity.user
