@@ -87,3 +87,17 @@ def test_python_dash_m_runs_the_cli():
     from mfu_tui import __version__
 
     assert out.strip() == f"mfu-chat {__version__}"
+
+
+#: What the linter and the formatter look at: the code, not the docs.
+LINTED = ["mfu_tui", "tests", "bench", "screenshots", ".ci"]
+
+
+def test_the_code_passes_the_linter_and_is_formatted():
+    """ruff at the locked release, with pyproject.toml's rules: in CI like every other check."""
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", *LINTED], cwd=ROOT, capture_output=True, text=True)
+    assert lint.returncode == 0, lint.stdout + lint.stderr
+    layout = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--check", *LINTED], cwd=ROOT, capture_output=True, text=True
+    )
+    assert layout.returncode == 0, layout.stdout + layout.stderr
