@@ -547,6 +547,8 @@ class Handlers:
         self.announce(sender.user, chat)
 
     async def update_chat(self, sender: Sender, frame: UpdateChat) -> None:
+        if frame.system_prompt:  # stored text: it counts toward the quota like a message
+            await self._check_quota(sender.user, request_id=frame.request_id, chat_id=frame.chat_id)
         change = ChatChange(
             title=frame.title,
             system_prompt=frame.system_prompt,

@@ -425,6 +425,51 @@ async def test_stored_bytes_follow_every_write_of_a_users_text(open_store, store
     assert await store.stored_bytes("nobody") == 0
 
 
+async def test_a_chats_system_prompt_counts_toward_its_stored_bytes(open_store):
+    store = await open_store()
+    settings = ChatSettings(system_prompt="Réponds en français.")
+    first = await store.record_message("alice", None, "hi", "c1", None, settings=settings)
+    created = await store.stored_bytes("alice")
+    await store.update_chat("alice", first.chat.id, ChatChange(system_prompt="Be brief."))
+    changed = await store.stored_bytes("alice")
+    await store.update_chat("alice", first.chat.id, ChatChange(title="renamed", pinned=True))
+    untouched = await store.stored_bytes("alice")
+    await store.update_chat("alice", first.chat.id, ChatChange(system_prompt=""))
+    cleared = await store.stored_bytes("alice")
+    assert created == utf8("hi") + utf8("Réponds en français.")
+    assert changed == untouched == utf8("hi") + utf8("Be brief.")
+    assert cleared == utf8("hi")
+
+
+async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts_it_has(open_store, store_location):
+    store = await open_store()
+    settings = ChatSettings(system_prompt="Be brief.")
+    await store.record_message("alice", None, "hi", "c1", None, settings=settings)
+    await store.close()
+    # The database as the version before left it: prompts stored, not counted.
+    if isinstance(store, SqliteStore):
+        db = sqlite3.connect(store_location)
+        db.executescript(
+            "DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
+            " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB)); PRAGMA user_version = 7;"
+        )
+        db.close()
+    else:
+        import asyncpg
+
+        pg = await asyncpg.connect(store_location)
+        try:
+            await pg.execute(
+                "DROP TRIGGER prompt_bytes ON chats; DROP FUNCTION count_prompt_bytes;"
+                " UPDATE chats SET bytes = bytes - octet_length(system_prompt);"
+                " DELETE FROM schema_version WHERE version >= 11"
+            )
+        finally:
+            await pg.close()
+    reopened = await open_store()
+    assert await reopened.stored_bytes("alice") == utf8("hi") + utf8("Be brief.")
+
+
 async def test_a_sqlite_database_of_schema_2_gets_its_stored_bytes_counted(tmp_path):
     path = tmp_path / "old.sqlite3"
     old = sqlite3.connect(path)
@@ -596,6 +641,8 @@ async def without_search_index(store: Store, location: str) -> None:
         db.executescript(
             "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_delete;"
             " DROP TRIGGER message_search_update; DROP TABLE message_search;"
+            # The system prompt's bytes came later still: its triggers go before its column.
+            " DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
             f" {WITHOUT_CHAT_SETTINGS}"
             # The import's migration came later: undone too, so that it applies again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
@@ -608,7 +655,8 @@ async def without_search_index(store: Store, location: str) -> None:
     pg = await asyncpg.connect(location)
     try:
         await pg.execute(
-            f"ALTER TABLE messages DROP COLUMN search; {WITHOUT_CHAT_SETTINGS}"
+            "ALTER TABLE messages DROP COLUMN search; DROP TRIGGER prompt_bytes ON chats;"
+            f" DROP FUNCTION count_prompt_bytes; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
             " DELETE FROM schema_version WHERE version >= 5"
         )

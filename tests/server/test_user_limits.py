@@ -29,6 +29,7 @@ from mfu_tui.protocol import (
     Ping,
     Pong,
     Result,
+    UpdateChat,
     encode,
 )
 from mfu_tui.server.connection import PING_BURST
@@ -318,6 +319,25 @@ async def test_past_the_storage_quota_messages_and_edits_are_refused_until_chats
     )
     assert (edit_refused.code, edit_refused.client_edit_id) == ("quota_exceeded", "e1")
     assert again == first and after_delete.chat_id != first.chat_id
+
+
+async def test_past_the_storage_quota_a_system_prompt_is_refused_and_other_changes_are_not(tmp_path):
+    quota = 2000
+    async with running_server(tmp_path, demo_words=3, storage_per_user_mib=quota / (1024 * 1024)) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            first = await send_message(alice, "x" * 1900)
+            await alice.stream(first.reply_id)
+            prompt = UpdateChat(request_id="r1", chat_id=first.chat_id, system_prompt="p" * 200)
+            await alice.send(prompt)  # under the quota when asked: stored, and now counted
+            await alice.expect(Result, request_id="r1")
+            await alice.send(UpdateChat(request_id="r2", chat_id=first.chat_id, system_prompt="a longer one"))
+            refused = await alice.expect(Error)
+            await alice.send(UpdateChat(request_id="r3", chat_id=first.chat_id, title="still mine", system_prompt=""))
+            renamed = await alice.expect(Result, request_id="r3")
+        stored = await srv.server.store.stored_bytes("alice")
+    assert (refused.code, refused.request_id) == ("quota_exceeded", "r2")
+    assert renamed.data["chat"]["title"] == "still mine"
+    assert stored < quota  # the prompt removed: its bytes with it
 
 
 async def dropped(reader: asyncio.StreamReader) -> bool:

@@ -241,6 +241,26 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX chat_import_keys ON chats (owner, import_key) WHERE import_key IS NOT NULL;
         """,
     ),
+    (
+        11,
+        """
+        -- A chat's system prompt counts toward its bytes like its messages: otherwise a user could
+        -- hold 20,000 characters per chat outside the storage quota. A BEFORE trigger sets the
+        -- row's own count in the same write (an AFTER one would update the row a second time).
+        UPDATE chats SET bytes = bytes + octet_length(system_prompt) WHERE system_prompt IS NOT NULL;
+        CREATE FUNCTION count_prompt_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN
+            NEW.bytes := NEW.bytes + COALESCE(octet_length(NEW.system_prompt), 0);
+            IF TG_OP = 'UPDATE' THEN
+                NEW.bytes := NEW.bytes - COALESCE(octet_length(OLD.system_prompt), 0);
+            END IF;
+            RETURN NEW;
+        END
+        $$;
+        CREATE TRIGGER prompt_bytes BEFORE INSERT OR UPDATE OF system_prompt ON chats
+            FOR EACH ROW EXECUTE FUNCTION count_prompt_bytes();
+        """,
+    ),
 ]
 
 #: The database's clock, in seconds since the epoch: leases use it, not the nodes' clocks.

@@ -219,6 +219,23 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE UNIQUE INDEX chat_import_keys ON chats (user, import_key) WHERE import_key IS NOT NULL;
         """,
     ),
+    (
+        10,
+        """
+        -- A chat's system prompt counts toward its bytes like its messages: otherwise a user could
+        -- hold 20,000 characters per chat outside the storage quota.
+        UPDATE chats SET bytes = bytes + length(CAST(system_prompt AS BLOB)) WHERE system_prompt IS NOT NULL;
+        CREATE TRIGGER prompt_bytes_added AFTER INSERT ON chats WHEN NEW.system_prompt IS NOT NULL BEGIN
+            UPDATE chats SET bytes = bytes + length(CAST(NEW.system_prompt AS BLOB)) WHERE id = NEW.id;
+        END;
+        CREATE TRIGGER prompt_bytes_changed AFTER UPDATE OF system_prompt ON chats
+        WHEN NEW.system_prompt IS NOT OLD.system_prompt BEGIN
+            UPDATE chats SET bytes = bytes + COALESCE(length(CAST(NEW.system_prompt AS BLOB)), 0)
+                - COALESCE(length(CAST(OLD.system_prompt AS BLOB)), 0)
+            WHERE id = NEW.id;
+        END;
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
