@@ -450,8 +450,11 @@ class ChatClient:
         messages = [message for page in reversed(pages) for message in page]
         return ChatDetail(chat=detail.chat, messages=messages)
 
-    async def _find_message(self, chat_id: str, message_id: str) -> StoredMessage | None:
-        """A stored message, looked for from the newest page back (it is nearly always on the first)."""
+    async def find_message(self, chat_id: str, message_id: str) -> StoredMessage | None:
+        """A stored message as the server has it now (its figures included), or None if it is gone.
+
+        Looked for from the newest page back: it is nearly always on the first.
+        """
         detail = await self.get_chat(chat_id)
         while True:
             found = next((message for message in detail.messages if message.id == message_id), None)
@@ -1010,7 +1013,7 @@ class ChatClient:
         log.info("resync of message %s: reloading it", message_id)
         self._streams.start_reload(message_id)
         try:
-            stored = await self._find_message(chat_id, message_id)
+            stored = await self.find_message(chat_id, message_id)
         except (ClientError, TimeoutError) as error:
             self._streams.reload_failed(message_id)
             self._emit_error(ClientError(f"could not reload message {message_id}: {error}", chat_id=chat_id))

@@ -85,6 +85,7 @@ from mfu_tui.protocol.frames import (
     Turn,
     UpdateChat,
     UpdatedChat,
+    Usage,
     UserMessage,
 )
 from mfu_tui.protocol.search import matches, matching_spans, search_words, snippet
@@ -162,6 +163,7 @@ __all__ = [
     "UnknownFrameType",
     "UpdateChat",
     "UpdatedChat",
+    "Usage",
     "UserMessage",
     "decode_client",
     "decode_result",

@@ -135,6 +135,22 @@ class UpdatedChat(Record):
 
 MessageStatus = Literal["complete", "streaming", "cancelled", "error"]
 
+#: A count of tokens, as a model server reports it.
+TokenCount = Annotated[int, msgspec.Meta(ge=0)]
+#: A duration the server measured, in whole milliseconds.
+Milliseconds = Annotated[int, msgspec.Meta(ge=0)]
+#: Tokens per second the server measured.
+TokenRate = Annotated[float, msgspec.Meta(ge=0)]
+
+
+class Usage(Record):
+    """The tokens one answer took, as the model server reported them; ``None``: not reported."""
+
+    #: Tokens of the conversation sent (the system prompt and the history included).
+    prompt_tokens: TokenCount | None = None
+    #: Tokens of the answer.
+    completion_tokens: TokenCount | None = None
+
 
 class StoredMessage(Record):
     """One message of a chat, as stored by the server."""
@@ -155,6 +171,13 @@ class StoredMessage(Record):
     #: True when ``content`` is only the start of a message too long to send whole
     #: (one stored before the server capped answers); the rest stays on the server.
     truncated: bool = False
+    #: For ended answers: what the model server reported (``None`` for user messages and old rows).
+    usage: Usage | None = None
+    #: For ended answers: milliseconds from the request upstream to the first piece of text.
+    first_token_ms: Milliseconds | None = None
+    #: For ended answers with a reported ``completion_tokens``: those over the seconds from
+    #: the first piece of text to the last.
+    tokens_per_second: TokenRate | None = None
 
 
 class ChatPage(Record):
@@ -532,12 +555,20 @@ class Chunk(Frame, tag="chunk"):
 
 
 class Complete(Frame, tag="complete"):
-    """The assistant message is finished and stored; ``seq`` is its last chunk."""
+    """The assistant message is finished and stored; ``seq`` is its last chunk.
+
+    ``usage``, ``first_token_ms`` and ``tokens_per_second`` are what the
+    server measured, as ``StoredMessage`` has them; ``None`` when unknown
+    (and from a server older than them).
+    """
 
     chat_id: Id
     message_id: Id
     seq: Seq
     finish_reason: str = "stop"
+    usage: Usage | None = None
+    first_token_ms: Milliseconds | None = None
+    tokens_per_second: TokenRate | None = None
 
 
 class Cancelled(Frame, tag="cancel"):

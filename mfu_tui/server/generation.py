@@ -11,6 +11,12 @@ A disconnect does not touch a generation: it publishes to whoever is
 subscribed at the time. Only ``cancel`` (or the server stopping) ends it
 early, by cancelling its task, which closes the provider's iterator and so
 the upstream request.
+
+Each answer is measured as it streams (``AnswerFigures``): the time from the
+request upstream to the first piece of text, and, when the provider reports
+usage, the completion tokens over the seconds from the first piece to the
+last. Without a report the token figures stay unknown rather than guessed
+from the pieces (a piece may be several tokens, or part of one).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Literal
 
@@ -34,8 +41,8 @@ from mfu_tui.protocol import (
     encode,
 )
 from mfu_tui.server.hub import Hub, Receiver
-from mfu_tui.server.providers import Finish, Provider, ProviderError
-from mfu_tui.server.store import Status, Store
+from mfu_tui.server.providers import Finish, Provider, ProviderError, Usage
+from mfu_tui.server.store import AnswerFigures, Status, Store
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +88,12 @@ class Generation:
         #: True while the provider is being read: the only time a stop may cancel the task
         #: (afterwards the task is storing the end, which must not be interrupted).
         self._streaming = False
+        #: The tokens the provider reported, if it did.
+        self._usage: Usage | None = None
+        #: ``time.monotonic()`` of the request upstream, of the first piece of text, and of the last.
+        self._asked_at = 0.0
+        self._first_at: float | None = None
+        self._last_at = 0.0
         self.task: asyncio.Task[None] = asyncio.get_running_loop().create_task(
             self._run(), name=f"generation {message_id}"
         )
@@ -114,12 +127,18 @@ class Generation:
             history = self._history
             if self._settings.system_prompt:
                 history = [Turn(role="system", content=self._settings.system_prompt), *history]
+            self._asked_at = time.monotonic()
             stream = self._provider.stream(self.model_id, history, self._settings.params)
             async with contextlib.aclosing(stream):
                 async for item in stream:
                     if isinstance(item, Finish):
                         finish = item.reason
+                    elif isinstance(item, Usage):
+                        self._usage = item
                     elif item:
+                        self._last_at = time.monotonic()
+                        if self._first_at is None:
+                            self._first_at = self._last_at
                         # A bound on what one answer can make us store and send (and what
                         # get_chat must carry): past it the answer ends as if the model did.
                         item = item[: self._room]
@@ -164,6 +183,17 @@ class Generation:
         self.published_seq = seq
         self._hub.publish_chat(self.chat_id, self._chunk_frame(seq))
 
+    def _figures(self) -> AnswerFigures:
+        """What was measured of the answer so far."""
+        if self._first_at is None:
+            return AnswerFigures(usage=self._usage)
+        first_token_ms = round((self._first_at - self._asked_at) * 1000)
+        completion = self._usage.completion_tokens if self._usage is not None else None
+        generating = self._last_at - self._first_at
+        # One piece (or pieces in the same instant) has no rate to speak of.
+        rate = completion / generating if completion is not None and generating > 0 else None
+        return AnswerFigures(usage=self._usage, first_token_ms=first_token_ms, tokens_per_second=rate)
+
     def _chunk_frame(self, seq: int) -> bytes:
         return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=self._chunks[seq - 1]))
 
@@ -176,6 +206,7 @@ class Generation:
         # Every chunk was queued before this write and the store commits in
         # order: once it settles, all of them are stored and published.
         stored = self.published_seq if failed else len(self._chunks)
+        figures = self._figures()
         try:
             chat = await self._store.finish_message(
                 self.message_id,
@@ -183,6 +214,7 @@ class Generation:
                 status,
                 finish,
                 stored,
+                figures,
             )
         except LookupError:
             # Its chat was deleted meanwhile, or another node ended it when this
@@ -205,7 +237,15 @@ class Generation:
         if status == "cancelled":
             end = Cancelled(chat_id=self.chat_id, message_id=self.message_id, seq=seq)
         else:
-            end = Complete(chat_id=self.chat_id, message_id=self.message_id, seq=seq, finish_reason=finish)
+            end = Complete(
+                chat_id=self.chat_id,
+                message_id=self.message_id,
+                seq=seq,
+                finish_reason=finish,
+                usage=figures.usage,
+                first_token_ms=figures.first_token_ms,
+                tokens_per_second=figures.tokens_per_second,
+            )
         self._hub.publish_chat(self.chat_id, encode(end))
         if chat is not None:
             self._hub.publish_user(self.user, encode(ChatUpdated(chat=chat)))

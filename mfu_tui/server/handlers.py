@@ -649,6 +649,15 @@ def _end_frame(state: MessageState) -> bytes:
     """The ``complete`` or ``cancel`` frame that ended a stored reply."""
     if state.status == "cancelled":
         return encode(Cancelled(chat_id=state.chat_id, message_id=state.id, seq=state.seq))
+    figures = state.figures
     return encode(
-        Complete(chat_id=state.chat_id, message_id=state.id, seq=state.seq, finish_reason=state.finish_reason or "stop")
+        Complete(
+            chat_id=state.chat_id,
+            message_id=state.id,
+            seq=state.seq,
+            finish_reason=state.finish_reason or "stop",
+            usage=figures.usage,
+            first_token_ms=figures.first_token_ms,
+            tokens_per_second=figures.tokens_per_second,
+        )
     )

@@ -51,6 +51,7 @@ from mfu_tui.protocol import (
     SearchHit,
     SearchResults,
     ServerFrame,
+    StoredMessage,
     UserMessage,
 )
 from mfu_tui.tui.advice import advise_error, advise_stopped
@@ -61,6 +62,7 @@ from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.confirm import ConfirmScreen
+from mfu_tui.tui.screens.details import DetailsScreen
 from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.rename import RenameScreen
@@ -863,6 +865,47 @@ class ChatApp(App[None]):
         self.composer.start_editing(view.message_id, view.text)
         self.composer.focus()
 
+    @on(Conversation.DetailsRequested)
+    def _details_requested(self, event: Conversation.DetailsRequested) -> None:
+        self._show_details(event.view)
+
+    def action_message_details(self) -> None:
+        """Show the details of the selected message, or else of the last answer."""
+        view = self.conversation.selected_view
+        if view is None:
+            answers = [v for v in self.conversation.views if v.role == "assistant"]
+            view = answers[-1] if answers else None
+        if view is None:
+            self.notify("There is no message to show the details of yet.", severity="warning")
+        else:
+            self._show_details(view)
+
+    @work(group="details", exclusive=True)
+    async def _show_details(self, view: MessageView) -> None:
+        record = await self._record_of(view)
+        if record is not None:
+            default_model = next((model.id for model in self.models if model.default), None)
+            self.push_screen(DetailsScreen(record, default_model))
+
+    async def _record_of(self, view: MessageView) -> StoredMessage | None:
+        """The stored record of ``view``: the one it came with, else the server's (then kept on it)."""
+        if view.record is not None and view.record.status != "streaming":
+            return view.record
+        if view.message_id is None or self.chat_id is None:
+            self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
+            return None
+        try:
+            record = await self.client.find_message(self.chat_id, view.message_id)
+        except (ClientError, TimeoutError) as error:
+            self._report(error)
+            return None
+        if record is None:
+            self.notify("This message is no longer on the server.", severity="warning")
+            return None
+        if record.status != "streaming":  # ended: what it says will not change
+            view.record = record
+        return record
+
     @on(Conversation.CopyRequested)
     def _copy_requested(self, event: Conversation.CopyRequested) -> None:
         self.copy_to_clipboard(event.text)
@@ -1160,6 +1203,12 @@ class ChatApp(App[None]):
         elif self.chat_id is not None:
             yield SystemCommand("Answer again", "Answer the last message again (f5)", self.action_regenerate)
             yield SystemCommand("Edit my last message", "Change it and get a new answer", self.action_edit_last)
+        if self.chat_id is not None:
+            yield SystemCommand(
+                "Message details",
+                "Model, time, tokens and speed of the last answer (i on a selected message)",
+                self.action_message_details,
+            )
         yield SystemCommand("Choose model", "Pick the model for new messages (ctrl+l)", self.action_pick_model)
         yield SystemCommand("Copy last answer", "Copy to the clipboard with OSC 52 (ctrl+c)", self.action_copy)
         yield SystemCommand("Show keys", "Every key binding and its id (f1)", self.action_help)

@@ -135,6 +135,7 @@ def _split(keys: str) -> list[str]:
 def _bindings(app_class: type[DOMNode]) -> list[tuple[str, str, Binding]]:
     """(area, id, binding) for every binding with an id, in help-screen order."""
     from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
+    from mfu_tui.tui.screens.details import DetailsScreen
     from mfu_tui.tui.widgets.chat_list import ChatList
     from mfu_tui.tui.widgets.composer import Composer
     from mfu_tui.tui.widgets.conversation import Conversation
@@ -145,6 +146,7 @@ def _bindings(app_class: type[DOMNode]) -> list[tuple[str, str, Binding]]:
         ("Conversation", Conversation),
         ("Chat list", ChatList),
         ("Chat settings", ChatSettingsScreen),
+        ("Message details", DetailsScreen),
     ]
     return [
         (area, binding.id, binding)

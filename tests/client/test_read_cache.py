@@ -39,7 +39,7 @@ def test_what_is_kept_reads_back_from_a_private_file(tmp_path):
 
 
 def test_the_chats_read_longest_ago_go_past_the_bound(tmp_path):
-    cache = ReadCache(tmp_path / "cache.sqlite3", max_bytes=5_000)
+    cache = ReadCache(tmp_path / "cache.sqlite3", max_bytes=6_000)  # two chats of 2,000 characters, not three
     for chat_id in ("a", "b", "c"):
         cache.keep_chat(detail(chat_id, "x", size=2_000))
         if chat_id == "b":

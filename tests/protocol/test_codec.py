@@ -92,7 +92,34 @@ def test_every_field_of_the_brief_is_on_the_wire_even_at_its_default():
         "settings": None,
     }
     complete = json.loads(p.encode(p.Complete(chat_id="c", message_id="m", seq=0)))
-    assert complete == {"type": "complete", "chatId": "c", "messageId": "m", "seq": 0, "finishReason": "stop"}
+    assert complete == {
+        "type": "complete",
+        "chatId": "c",
+        "messageId": "m",
+        "seq": 0,
+        "finishReason": "stop",
+        "usage": None,
+        "firstTokenMs": None,
+        "tokensPerSecond": None,
+    }
+
+
+def test_a_complete_frame_and_a_stored_message_from_before_the_figures_decode_with_none():
+    old = p.decode_server('{"type": "complete", "chatId": "c", "messageId": "m", "seq": 3, "finishReason": "length"}')
+    message = {"id": "m", "role": "assistant", "content": "hi", "createdAt": "2026-11-26T09:30:00Z"}
+    chat = json.loads(p.encode(p.ChatUpdated(chat=CHAT)))["chat"]
+    stored = p.decode_result({"chat": chat, "messages": [message]}, p.ChatDetail).messages[0]
+    assert old == p.Complete(chat_id="c", message_id="m", seq=3, finish_reason="length")
+    assert (old.usage, old.first_token_ms, old.tokens_per_second) == (None, None, None)
+    assert (stored.usage, stored.first_token_ms, stored.tokens_per_second) == (None, None, None)
+
+
+def test_figures_out_of_range_are_refused():
+    frame = '{"type": "complete", "chatId": "c", "messageId": "m", "seq": 1, "usage": {"promptTokens": -1}}'
+    with pytest.raises(p.ProtocolError):
+        p.decode_server(frame)
+    with pytest.raises(p.ProtocolError):
+        p.decode_server('{"type": "complete", "chatId": "c", "messageId": "m", "seq": 1, "tokensPerSecond": -2.5}')
 
 
 def test_seed_messages_form_decodes_like_content():

@@ -44,6 +44,23 @@ def test_the_search_result_example_is_search_results_with_highlights_on_its_word
     assert [hit.snippet[start:end] for start, end in hit.highlights] == ["monad", "functions"]
 
 
+def test_the_get_chat_example_is_a_chat_detail_whose_answer_has_its_figures():
+    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"messages"' in e]
+    assert len(found) == 1 and isinstance(found[0], p.Result)
+    question, answer = p.decode_result(found[0].data, p.ChatDetail).messages
+    assert (question.usage, question.first_token_ms, question.tokens_per_second) == (None, None, None)
+    assert answer.usage == p.Usage(prompt_tokens=4, completion_tokens=42)
+    assert (answer.first_token_ms, answer.tokens_per_second) == (250, 41.5)
+
+
+def test_the_complete_examples_carry_the_figures_or_null():
+    ends = [p.decode_server(e) for e in examples(SERVER_PART) if '"type": "complete"' in e]
+    assert [(end.usage, end.first_token_ms, end.tokens_per_second) for end in ends] == [
+        (p.Usage(prompt_tokens=120, completion_tokens=42), 250, 41.5),
+        (None, None, None),
+    ]
+
+
 def test_every_close_code_is_in_the_doc_table():
     for code in p.CLOSE_CODES:
         assert f"| {code} |" in DOC

@@ -6,7 +6,10 @@ one ``data: {...}`` event per piece and ``data: [DONE]`` at the end, the way
 OpenAI, vLLM and Ollama do. A test scripts what happens next: a clean answer,
 a connection dropped mid-stream, an HTTP error, holding the stream open
 until the client goes away (which ``disconnected`` reports), or until the
-test opens ``gate``.
+test opens ``gate``. A request with ``stream_options: {"include_usage": true}``
+gets the token counts in a last event with empty ``choices``, as OpenAI sends
+it; ``refuses_stream_options`` makes it answer such a request 400, as some
+older servers do.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Script:
     status: int = 200
     #: The error body's ``error.message``.
     error_message: str = "the model is on fire"
+    #: ``(prompt_tokens, completion_tokens)`` reported when the request asks for usage.
+    usage: tuple[int, int] = (12, 4)
 
 
 class FakeOpenAI:
@@ -56,6 +61,8 @@ class FakeOpenAI:
         #: ``GET /v1/models`` waits for this event (set by default).
         self.models_open = asyncio.Event()
         self.models_open.set()
+        #: Answer a request that has ``stream_options`` with a 400 naming it.
+        self.refuses_stream_options = False
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -119,6 +126,11 @@ class FakeOpenAI:
     async def _complete(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one completion; False when the connection must end."""
         script = self.script
+        request = self.requests[-1]
+        if self.refuses_stream_options and "stream_options" in request:
+            refusal = "Unrecognized request argument supplied: stream_options"
+            await self._json(writer, 400, {"error": {"message": refusal, "type": "invalid_request_error"}})
+            return True
         if script.status != 200:
             await self._json(writer, script.status, {"error": {"message": script.error_message}})
             return True
@@ -150,6 +162,10 @@ class FakeOpenAI:
             return False
         if script.then == "gate":
             await self.gate.wait()
+        if (request.get("stream_options") or {}).get("include_usage"):
+            prompt, completion = script.usage
+            counts = {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+            self._event(writer, f"data: {json.dumps({'id': 'chatcmpl-1', 'choices': [], 'usage': counts})}\n\n")
         self._event(writer, "data: [DONE]\n\n")
         writer.write(b"0\r\n\r\n")
         await writer.drain()

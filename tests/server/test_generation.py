@@ -20,6 +20,7 @@ from mfu_tui.protocol import (
     Resume,
     Resync,
     Subscribe,
+    Usage,
     decode_result,
 )
 from mfu_tui.server.providers.demo import demo_answer
@@ -69,6 +70,17 @@ async def test_a_new_chat_streams_the_answer_and_stores_it(tmp_path):
     assert (reply.id, reply.role, reply.status, reply.seq) == (ack.reply_id, "assistant", "complete", len(chunks))
     assert reply.content == text_of(chunks)
     assert detail.chat.message_count == 2
+    # The demo model reports words as tokens: the question's four, the answer's pieces.
+    assert end.usage == Usage(prompt_tokens=4, completion_tokens=len(chunks))
+    assert end.first_token_ms is not None and end.first_token_ms >= 0
+    assert end.tokens_per_second is not None and end.tokens_per_second > 0
+    # Stored with the answer, as the complete frame said; a user message has none.
+    assert (reply.usage, reply.first_token_ms, reply.tokens_per_second) == (
+        end.usage,
+        end.first_token_ms,
+        end.tokens_per_second,
+    )
+    assert (user_message.usage, user_message.first_token_ms, user_message.tokens_per_second) == (None, None, None)
 
 
 async def test_the_demo_answer_is_markdown_that_quotes_the_question():
@@ -212,6 +224,8 @@ async def test_resume_of_an_ended_message_replays_the_missing_part(tmp_path):
             await alice.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=3))
             replayed, end_again = await alice.stream(ack.reply_id)
             assert replayed == chunks[3:]
+            # The end frame from the store carries what was measured, as the live one did.
+            assert end.usage is not None and end.tokens_per_second is not None
             assert end_again == end
             await alice.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=end.seq))
             nothing, end_once_more = await alice.stream(ack.reply_id)

@@ -18,6 +18,7 @@ from mfu_tui.protocol import (
     Pong,
     Result,
     UpdateChat,
+    Usage,
     decode_result,
 )
 from mfu_tui.server.embedded import probe_models
@@ -62,6 +63,58 @@ async def test_an_answer_streams_from_the_upstream_with_history_and_key(tmp_path
     ]
     assert fake.headers[0]["authorization"] == "Bearer sk-test-key"
     assert detail.messages[1].content == "Hello, world!"
+
+
+async def test_the_usage_the_upstream_reports_is_stored_and_sent_with_the_answers_timing(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(pieces=["One", " two", " three"], usage=(31, 3))
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "count to three")
+            _, end = await alice.stream(ack.reply_id)
+            detail = await get_chat(alice, ack.chat_id)
+    assert fake.requests[0]["stream_options"] == {"include_usage": True}
+    assert isinstance(end, Complete) and end.usage == Usage(prompt_tokens=31, completion_tokens=3)
+    assert end.first_token_ms is not None and end.first_token_ms >= 0
+    assert end.tokens_per_second is not None and end.tokens_per_second > 0
+    question, reply = detail.messages
+    assert (reply.usage, reply.first_token_ms, reply.tokens_per_second) == (
+        end.usage,
+        end.first_token_ms,
+        end.tokens_per_second,
+    )
+    assert (question.usage, question.first_token_ms) == (None, None)
+
+
+async def test_an_endpoint_that_refuses_stream_options_is_asked_again_without_and_never_with_again(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.refuses_stream_options = True
+        async with peer(srv.url, srv.token()) as alice:
+            first = await send_message(alice, "hello")
+            chunks, end = await alice.stream(first.reply_id)
+            second = await send_message(alice, "again", chat_id=first.chat_id)
+            _, end2 = await alice.stream(second.reply_id)
+            detail = await get_chat(alice, first.chat_id)
+            errors = [frame for frame in alice.received if isinstance(frame, Error)]
+    # Refused once with the option, then asked without it, and the next answer never tries it again.
+    assert ["stream_options" in request for request in fake.requests] == [True, False, False]
+    assert text_of(chunks) == "Hello, world!" and errors == []
+    assert (end.finish_reason, end2.finish_reason) == ("stop", "stop")
+    # Nothing reported: the token figures stay unknown, the time to the first token is still measured.
+    assert (end.usage, end.tokens_per_second) == (None, None) and end.first_token_ms is not None
+    assert (detail.messages[1].usage, detail.messages[1].tokens_per_second) == (None, None)
+    assert detail.messages[1].first_token_ms == end.first_token_ms
+
+
+async def test_a_400_that_does_not_name_stream_options_is_a_provider_error_and_not_asked_again(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(status=400, error_message="model 'x' does not exist")
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "hello?")
+            chunks, end = await alice.stream(ack.reply_id)
+            error = next(f for f in alice.received if isinstance(f, Error))
+    assert len(fake.requests) == 1 and fake.requests[0]["stream_options"] == {"include_usage": True}
+    assert chunks == [] and end.finish_reason == "error" and end.usage is None and end.first_token_ms is None
+    assert error.code == "provider_error" and "does not exist" in error.message
 
 
 async def test_a_system_prompt_and_a_temperature_set_on_a_chat_reach_the_upstream_in_the_request_body(tmp_path):

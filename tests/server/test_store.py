@@ -13,8 +13,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from mfu_tui.protocol import ChatParams, ChatSettings
-from mfu_tui.server.store import ChatChange, SqliteStore, Store, make_store
+from mfu_tui.protocol import ChatParams, ChatSettings, Usage
+from mfu_tui.server.store import AnswerFigures, ChatChange, SqliteStore, Store, make_store
 from mfu_tui.server.store import sqlite as sqlite_schema
 from mfu_tui.server.store.base import BadCursor
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS, new_id
@@ -129,6 +129,37 @@ async def test_a_streamed_reply_is_finished_with_its_text_and_history(open_store
     ]
     assert (state.status, state.seq, state.finish_reason) == ("complete", 2, "stop")
     assert state.ended_at is not None
+
+
+async def test_an_answers_figures_are_stored_with_it_and_read_back_whole(open_store):
+    store = await open_store()
+    measured = await store.record_message("alice", None, "question", "c1", None)
+    figures = AnswerFigures(
+        usage=Usage(prompt_tokens=1234, completion_tokens=56), first_token_ms=321, tokens_per_second=43.21
+    )
+    await store.finish_message(measured.reply_id, "answer", "complete", "stop", 1, figures)
+    # A server that reported no usage: only the time to the first token is known.
+    unreported = await store.record_message("alice", measured.chat.id, "again", "c2", None)
+    await store.finish_message(
+        unreported.reply_id, "answer", "cancelled", "cancelled", 1, AnswerFigures(first_token_ms=7)
+    )
+    nothing = await store.record_message("alice", measured.chat.id, "once more", "c3", None)
+    await store.finish_message(nothing.reply_id, "", "error", "error", 0)
+    detail = await store.chat_detail("alice", measured.chat.id, 50)
+    state = await store.message_state("alice", measured.chat.id, measured.reply_id)
+    reopened = await open_store()  # read by another connection: nothing held in memory
+    again = await reopened.chat_detail("alice", measured.chat.id, 50)
+    rows = [(m.role, m.usage, m.first_token_ms, m.tokens_per_second) for m in detail.messages]
+    assert rows == [
+        ("user", None, None, None),
+        ("assistant", Usage(prompt_tokens=1234, completion_tokens=56), 321, 43.21),
+        ("user", None, None, None),
+        ("assistant", None, 7, None),
+        ("user", None, None, None),
+        ("assistant", None, None, None),
+    ]
+    assert state.figures == figures
+    assert again.messages == detail.messages
 
 
 async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_text(open_store, store_location):
@@ -644,9 +675,9 @@ async def without_search_index(store: Store, location: str) -> None:
             # The system prompt's bytes came later still: its triggers go before its column.
             " DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
             f" {WITHOUT_CHAT_SETTINGS}"
-            # The import's migration came later: undone too, so that it applies again.
+            # The import's migration and the answers' figures came later: undone too, so that they apply again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
-            " ALTER TABLE chats DROP COLUMN imported; PRAGMA user_version = 3;"
+            f" ALTER TABLE chats DROP COLUMN imported; {WITHOUT_FIGURES} PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -658,7 +689,7 @@ async def without_search_index(store: Store, location: str) -> None:
             "ALTER TABLE messages DROP COLUMN search; DROP TRIGGER prompt_bytes ON chats;"
             f" DROP FUNCTION count_prompt_bytes; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
-            " DELETE FROM schema_version WHERE version >= 5"
+            f" {WITHOUT_FIGURES} DELETE FROM schema_version WHERE version >= 5"
         )
     finally:
         await pg.close()
@@ -668,6 +699,13 @@ async def without_search_index(store: Store, location: str) -> None:
 WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(
     f" ALTER TABLE chats DROP COLUMN {column};"
     for column in ("archived", "system_prompt", "temperature", "top_p", "max_tokens", "seed")
+)
+
+
+#: SQL that undoes the migration of the answers' figures (SQLite 8, PostgreSQL 9).
+WITHOUT_FIGURES = "".join(
+    f" ALTER TABLE messages DROP COLUMN {column};"
+    for column in ("prompt_tokens", "completion_tokens", "first_token_ms", "tokens_per_second")
 )
 
 
@@ -685,3 +723,28 @@ async def test_opening_a_database_from_before_chat_settings_keeps_its_chats_unpi
     assert [(chat.id, chat.pinned, chat.archived) for chat in listed.chats] == [(exchange.chat.id, False, False)]
     assert detail.settings == ChatSettings()
     assert archived.chat.archived
+
+
+async def test_opening_a_database_from_before_the_answers_figures_reads_its_answers_with_none(
+    open_store, store_location
+):
+    store = await open_store()
+    old = await store.record_message("alice", None, "an old question", "c1", None)
+    await store.finish_message(old.reply_id, "an old answer", "complete", "stop", 1)
+    await store.close()
+    await without_search_index(store, store_location)  # the schema from before the figures (and more)
+    reopened = await open_store()
+    new = await reopened.record_message("alice", old.chat.id, "a new question", "c2", None)
+    figures = AnswerFigures(
+        usage=Usage(prompt_tokens=9, completion_tokens=3), first_token_ms=40, tokens_per_second=75.0
+    )
+    await reopened.finish_message(new.reply_id, "a new answer", "complete", "stop", 1, figures)
+    detail = await reopened.chat_detail("alice", old.chat.id, 50)
+    state = await reopened.message_state("alice", old.chat.id, old.reply_id)
+    assert [(m.content, m.usage, m.first_token_ms, m.tokens_per_second) for m in detail.messages] == [
+        ("an old question", None, None, None),
+        ("an old answer", None, None, None),
+        ("a new question", None, None, None),
+        ("a new answer", Usage(prompt_tokens=9, completion_tokens=3), 40, 75.0),
+    ]
+    assert (state.finish_reason, state.figures) == ("stop", AnswerFigures())

@@ -26,6 +26,7 @@ from mfu_tui.client import ConnectionState, Status
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.tui import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
+from mfu_tui.tui.screens.details import DetailsScreen
 from mfu_tui.tui.screens.search import SearchScreen
 from tests.tui.helpers import (
     FrameWaiter,
@@ -285,6 +286,29 @@ def _chat_settings(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp
     return app, run_before
 
 
+def _details(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, QUESTION)
+        await settle(app, pilot)
+        app.conversation.focus()
+        await pilot.press("up", "i")
+        await finished(app, "details")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DetailsScreen) and screen.message is not None
+        # Measured times differ from run to run: shown as fixed ones, 09:30 here in any time zone.
+        written = datetime(2026, 11, 26, 9, 30).astimezone()
+        screen.message = msgspec.structs.replace(
+            screen.message, created_at=written, first_token_ms=180, tokens_per_second=38.4
+        )
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
@@ -307,5 +331,10 @@ SCENES = [
         "chat-settings",
         "f3: the chat's system prompt and parameters, each field checked as it is typed.",
         _chat_settings,
+    ),
+    Scene(
+        "details",
+        "i on a selected message: its model, time, how it ended, its tokens and speed.",
+        _details,
     ),
 ]

@@ -328,8 +328,9 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         )
         assert ["ctrl+t", "Start a new chat", "app.new_chat"] in [list(r) for r in rows]
         sections = [str(row[0]) for row in rows if row[2] == ""]
-        assert sections == ["Anywhere", "Composer", "Conversation", "Chat list", "Chat settings"]
+        assert sections == ["Anywhere", "Composer", "Conversation", "Chat list", "Chat settings", "Message details"]
         assert {"app.chat_settings", "app.toggle_archived", "chat_list.pin", "chat_list.archive"} <= set(ids)
+        assert {"conversation.details", "details.close"} <= set(ids)
         # What it says to write in the config file is what the config file reads.
         hint = str(app.screen.query_one(".hint").render())
         example = hint[hint.index("[keys]") :]

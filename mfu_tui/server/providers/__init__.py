@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from mfu_tui.protocol import Usage
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.providers.base import Finish, Provider, ProviderError
 
@@ -17,4 +18,4 @@ def make_provider(config: ServerConfig) -> Provider:
     return DemoProvider(config.demo_words, config.demo_delay_ms)
 
 
-__all__ = ["Finish", "Provider", "ProviderError", "make_provider"]
+__all__ = ["Finish", "Provider", "ProviderError", "Usage", "make_provider"]

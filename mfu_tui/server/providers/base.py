@@ -6,7 +6,7 @@ import abc
 import dataclasses
 from collections.abc import AsyncGenerator
 
-from mfu_tui.protocol import ChatParams, ModelInfo, Turn
+from mfu_tui.protocol import ChatParams, ModelInfo, Turn, Usage
 
 
 class ProviderError(Exception):
@@ -37,14 +37,16 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def stream(
         self, model_id: str | None, history: list[Turn], params: ChatParams
-    ) -> AsyncGenerator[str | Finish, None]:
+    ) -> AsyncGenerator[str | Usage | Finish, None]:
         """Answer the conversation ``history`` (its last turn is the user's).
 
         ``history`` starts with the chat's system prompt (role ``system``) if it
         has one; ``params`` are the chat's sampling parameters, ``None`` in each
         meaning the model's default. A provider with no use for them ignores them.
 
-        Yields text pieces, then optionally one ``Finish``. Closing the
+        Yields text pieces, then optionally one ``Finish``; a ``Usage`` may come
+        anywhere among them when the model server reports the tokens it
+        counted (a later one replaces an earlier one). Closing the
         iterator (``aclose``, or cancelling the task iterating it) must stop
         the work upstream: that is what ``cancel`` relies on.
 

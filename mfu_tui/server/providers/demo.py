@@ -3,7 +3,8 @@
 It needs no network and no model, so the app can be tried, tested and
 benchmarked anywhere. The answer quotes the question under a heading, then a
 list and a fenced code block, then filler words; the same question always
-gets the same answer.
+gets the same answer. It reports usage as a model server does, counting
+words as tokens, so the offline path shows the same figures as a real one.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import re
 from collections.abc import AsyncGenerator
 
-from mfu_tui.protocol import ChatParams, ModelInfo, Turn
+from mfu_tui.protocol import ChatParams, ModelInfo, Turn, Usage
 from mfu_tui.server.providers.base import Finish, Provider
 
 MODEL_ID = "demo"
@@ -63,11 +64,15 @@ class DemoProvider(Provider):
 
     async def stream(
         self, model_id: str | None, history: list[Turn], params: ChatParams
-    ) -> AsyncGenerator[str | Finish, None]:
+    ) -> AsyncGenerator[str | Usage | Finish, None]:
         # The same question, the same answer: the system prompt and the parameters change nothing here.
         question = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
-        for piece in _PIECES.findall(demo_answer(question, self.words)):
+        pieces = _PIECES.findall(demo_answer(question, self.words))
+        for piece in pieces:
             # sleep(0) still yields: a zero-delay demo must not starve the event loop.
             await asyncio.sleep(self.delay)
             yield piece
+        # Its own counts, as a model server reports its tokens: a word is a token here.
+        prompt = sum(len(turn.content.split()) for turn in history)
+        yield Usage(prompt_tokens=prompt, completion_tokens=len(pieces))
         yield Finish("stop")

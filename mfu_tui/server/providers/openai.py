@@ -2,7 +2,11 @@
 
 Streams ``POST {base}/v1/chat/completions`` with ``stream: true`` and reads
 the server-sent events (``data: {...}`` lines, ``data: [DONE]`` at the end).
-Models come from ``GET {base}/v1/models``. aiohttp is imported here only, so
+Models come from ``GET {base}/v1/models``. Each request asks for the
+token counts (``stream_options: {"include_usage": true}``), which arrive in
+a last event whose ``choices`` are empty; an endpoint that refuses the option
+(an HTTP 400 naming it, as some older servers answer) is asked once more
+without it, and never again with it. aiohttp is imported here only, so
 ``mfu-chat serve --provider demo`` never loads it. It was chosen over httpx
 for the relay's CPU per chunk, about half (docs/benchmarks.md); like httpx it
 takes proxies from the environment (``HTTPS_PROXY``, ``NO_PROXY``...).
@@ -14,15 +18,16 @@ upstream sees the client go away and stops generating (and billing).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
 
-from mfu_tui.protocol import ChatParams, ModelInfo, Turn
+from mfu_tui.protocol import ChatParams, ModelInfo, Turn, Usage
 from mfu_tui.server.providers.base import Finish, Provider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,8 @@ class OpenAIProvider(Provider):
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._default_model = default_model
         self._session: aiohttp.ClientSession | None = None
+        #: False once this endpoint refused ``stream_options``: not sent again.
+        self._asks_usage = True
 
     def _client(self) -> aiohttp.ClientSession:
         """The session, made on first use (it must be made inside the running loop)."""
@@ -73,7 +80,7 @@ class OpenAIProvider(Provider):
         try:
             async with self._client().get(f"{self._root}/models") as response:
                 if response.status != 200:
-                    raise ProviderError(f"cannot list models: {await _refusal(response)}")
+                    raise ProviderError(f"cannot list models: {_said(response, await _refusal(response))}")
                 listed = [entry["id"] for entry in (await response.json(content_type=None))["data"]]
         except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
             log.warning("listing the models of %s failed: %s", self._root, error)
@@ -83,7 +90,7 @@ class OpenAIProvider(Provider):
 
     async def stream(
         self, model_id: str | None, history: list[Turn], params: ChatParams
-    ) -> AsyncGenerator[str | Finish, None]:
+    ) -> AsyncGenerator[str | Usage | Finish, None]:
         model = model_id or self._default_model or await self._first_model()
         body: dict[str, Any] = {
             "model": model,
@@ -94,9 +101,7 @@ class OpenAIProvider(Provider):
         sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens}
         body |= {name: value for name, value in (*sampling.items(), ("seed", params.seed)) if value is not None}
         try:
-            async with self._client().post(f"{self._root}/chat/completions", json=body) as response:
-                if response.status != 200:
-                    raise ProviderError(f"model server answered {await _refusal(response)}")
+            async with self._completion(body) as response:
                 async for line in response.content:  # one line at a time
                     event = _parse_event(line.decode())
                     if event is None:
@@ -109,6 +114,29 @@ class OpenAIProvider(Provider):
             log.warning("streaming from %s failed: %s", self._root, error)
             raise ProviderError(f"model server failed: {_describe(error)}") from None
         raise ProviderError("model server closed the stream before [DONE]")
+
+    @contextlib.asynccontextmanager
+    async def _completion(self, body: dict[str, Any]) -> AsyncIterator[aiohttp.ClientResponse]:
+        """The streaming answer to ``body``, asking for usage unless this endpoint refused that once.
+
+        Raises:
+            ProviderError: the model server refused the request.
+        """
+        url = f"{self._root}/chat/completions"
+        if self._asks_usage:
+            async with self._client().post(url, json=body | {"stream_options": {"include_usage": True}}) as response:
+                if response.status == 200:
+                    yield response
+                    return
+                detail = await _refusal(response)
+                if response.status != 400 or "stream_options" not in detail:
+                    raise ProviderError(f"model server answered {_said(response, detail)}")
+            log.info("%s refuses stream_options: asking it without usage from now on", self._root)
+            self._asks_usage = False
+        async with self._client().post(url, json=body) as response:
+            if response.status != 200:
+                raise ProviderError(f"model server answered {_said(response, await _refusal(response))}")
+            yield response
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -134,25 +162,45 @@ def _parse_event(line: str) -> Any:
         raise ProviderError("model server sent an unreadable event") from None
 
 
-def _pieces(event: Any) -> list[str | Finish]:
-    if isinstance(event, dict) and "error" in event:
+def _pieces(event: Any) -> list[str | Usage | Finish]:
+    if not isinstance(event, dict):
+        return []
+    if "error" in event:
         error = event["error"]
         message = error.get("message") if isinstance(error, dict) else error
         raise ProviderError(f"model error: {str(message)[:200]}")
-    items: list[str | Finish] = []
-    for choice in event.get("choices") or [] if isinstance(event, dict) else []:
+    items: list[str | Usage | Finish] = []
+    for choice in event.get("choices") or []:
         content = (choice.get("delta") or {}).get("content")
         if content:
             items.append(content)
         if choice.get("finish_reason"):
             items.append(Finish(choice["finish_reason"]))
+    # With include_usage, the last event (choices: []) has the counts; the others have null.
+    usage = event.get("usage")
+    if isinstance(usage, dict):
+        items.append(
+            Usage(
+                prompt_tokens=_count(usage.get("prompt_tokens")),
+                completion_tokens=_count(usage.get("completion_tokens")),
+            )
+        )
     return items
 
 
+def _count(value: Any) -> int | None:
+    """A token count as reported, or None for anything that is not one (a server's odd JSON is not ours to trust)."""
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
 async def _refusal(response: aiohttp.ClientResponse) -> str:
-    """``503: <the start of the body>``, for an answer that is not a 200."""
-    detail = (await response.content.read(200)).decode(errors="replace")
-    return f"{response.status}: {detail}"
+    """The start of the body of an answer that is not a 200 (enough to find what it names)."""
+    return (await response.content.read(2000)).decode(errors="replace")
+
+
+def _said(response: aiohttp.ClientResponse, detail: str) -> str:
+    """``503: <the start of the refusal>``, for people."""
+    return f"{response.status}: {detail[:200]}"
 
 
 def _describe(error: Exception) -> str:

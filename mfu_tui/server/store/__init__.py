@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mfu_tui.server.store.base import (
+    AnswerFigures,
     BadCursor,
     ChatBusy,
     ChatChange,
@@ -21,6 +22,7 @@ from mfu_tui.server.store.base import (
 from mfu_tui.server.store.sqlite import SqliteStore
 
 __all__ = [
+    "AnswerFigures",
     "BadCursor",
     "ChatBusy",
     "ChatChange",

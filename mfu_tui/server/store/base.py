@@ -22,6 +22,7 @@ from mfu_tui.protocol import (
     SearchResults,
     Turn,
     UpdatedChat,
+    Usage,
 )
 
 Status = Literal["complete", "streaming", "cancelled", "error"]
@@ -110,6 +111,18 @@ class Imported:
 
 
 @dataclasses.dataclass(frozen=True)
+class AnswerFigures:
+    """What the server measured of one answer; ``None`` where it is not known."""
+
+    #: The tokens the model server reported.
+    usage: Usage | None = None
+    #: Milliseconds from the request upstream to the first piece of text.
+    first_token_ms: int | None = None
+    #: Completion tokens over the seconds from the first piece of text to the last.
+    tokens_per_second: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class MessageState:
     """How far an assistant message got, for ``resume`` and ``cancel``."""
 
@@ -121,6 +134,8 @@ class MessageState:
     finish_reason: str | None
     #: Seconds since the epoch when it stopped streaming; ``None`` while streaming.
     ended_at: float | None
+    #: What was measured of it, for the ``complete`` frame a late follower gets.
+    figures: AnswerFigures = dataclasses.field(default_factory=AnswerFigures)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,9 +213,15 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def finish_message(
-        self, message_id: str, content: str, status: Status, finish_reason: str, seq: int
+        self,
+        message_id: str,
+        content: str,
+        status: Status,
+        finish_reason: str,
+        seq: int,
+        figures: AnswerFigures | None = None,
     ) -> ChatSummary:
-        """Mark a reply ended with its full text; returns its chat, updated."""
+        """Mark a reply ended with its full text and what was measured of it; returns its chat, updated."""
 
     @abc.abstractmethod
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:

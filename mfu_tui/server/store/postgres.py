@@ -47,6 +47,7 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.redaction import redact_password
 from mfu_tui.server.store.base import (
+    AnswerFigures,
     BadCursor,
     ChatBusy,
     ChatChange,
@@ -63,9 +64,12 @@ from mfu_tui.server.store.base import (
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import (
     END_OF_CHAT,
+    MESSAGE_COLUMNS,
     SETTINGS_COLUMNS,
+    STATE_COLUMNS,
     SUMMARY_COLUMNS,
     changed_columns,
+    figures_values,
     imported_finish_reason,
     make_title,
     message_of,
@@ -77,6 +81,7 @@ from mfu_tui.server.store.rows import (
     parse_cursor,
     settings_of,
     settings_values,
+    state_of,
     summary_of,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, hit_of, tsquery
@@ -239,6 +244,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE chats ADD COLUMN import_key TEXT;
         ALTER TABLE chats ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
         CREATE UNIQUE INDEX chat_import_keys ON chats (owner, import_key) WHERE import_key IS NOT NULL;
+        """,
+    ),
+    (
+        9,
+        """
+        -- What the server measured of each answer (NULL: not known, as for user messages
+        -- and the answers stored before): the tokens the model server reported, the time
+        -- to the first piece of text, and the tokens per second after it.
+        ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER;
+        ALTER TABLE messages ADD COLUMN completion_tokens INTEGER;
+        ALTER TABLE messages ADD COLUMN first_token_ms INTEGER;
+        ALTER TABLE messages ADD COLUMN tokens_per_second DOUBLE PRECISION;
         """,
     ),
     (
@@ -509,15 +526,22 @@ class PostgresStore(Store):
         return future
 
     async def finish_message(
-        self, message_id: str, content: str, status: Status, finish_reason: str, seq: int
+        self,
+        message_id: str,
+        content: str,
+        status: Status,
+        finish_reason: str,
+        seq: int,
+        figures: AnswerFigures | None = None,
     ) -> ChatSummary:
         async def write(db: _Db) -> ChatSummary:
             now = time.time()
             # Still streaming: another node may have ended it (this node lost its lease).
             chat_id = await db.fetchval(
                 "UPDATE messages SET content = $1, status = $2, finish_reason = $3, seq = $4, ended_at = $5,"
-                " lease_until = NULL WHERE id = $6 AND status = 'streaming' RETURNING chat_id",
-                content, status, finish_reason, seq, now, message_id,
+                " lease_until = NULL, prompt_tokens = $6, completion_tokens = $7, first_token_ms = $8,"
+                " tokens_per_second = $9 WHERE id = $10 AND status = 'streaming' RETURNING chat_id",
+                content, status, finish_reason, seq, now, *figures_values(figures), message_id,
             )  # fmt: skip
             if chat_id is None:
                 raise LookupError(f"message {message_id} is gone or was ended by another node")
@@ -556,8 +580,7 @@ class PostgresStore(Store):
                 if not count:
                     return ChatDetail(chat=chat, messages=[], settings=settings)
                 rows = await db.fetch(
-                    "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
-                    " created_at, edited_at FROM messages WHERE chat_id = $1 AND n >= $2 AND n < $3 ORDER BY n",
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND n >= $2 AND n < $3 ORDER BY n",
                     chat_id,
                     sizes[count - 1][0],
                     end,
@@ -819,7 +842,7 @@ class PostgresStore(Store):
         return await self._write(write)
 
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
-        columns = "id, chat_id, role, status, seq, finish_reason, ended_at"
+        columns = STATE_COLUMNS
 
         async def read(db: _Db) -> MessageState | None:
             if message_id is None:
@@ -833,7 +856,7 @@ class PostgresStore(Store):
                     f"SELECT {columns} FROM messages WHERE id = $1 AND chat_id = $2 AND owner = $3",
                     message_id, chat_id, user,
                 )  # fmt: skip
-            return MessageState(*row) if row else None
+            return state_of(row) if row else None
 
         return await self._read(read)
 

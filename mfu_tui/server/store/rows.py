@@ -10,8 +10,16 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from mfu_tui.protocol import ChatParams, ChatSettings, ChatSummary, ImportChat, ImportedMessage, StoredMessage
-from mfu_tui.server.store.base import BadCursor, ChatChange, ImportGap
+from mfu_tui.protocol import (
+    ChatParams,
+    ChatSettings,
+    ChatSummary,
+    ImportChat,
+    ImportedMessage,
+    StoredMessage,
+    Usage,
+)
+from mfu_tui.server.store.base import AnswerFigures, BadCursor, ChatChange, ImportGap, MessageState
 
 TITLE_WORDS = 8
 TITLE_CHARS = 60
@@ -155,11 +163,42 @@ def changed_columns(change: ChatChange, now: float) -> list[tuple[str, Any]]:
     return columns
 
 
+#: The columns of a message that ``figures_of`` reads, in its order.
+FIGURES_COLUMNS = "prompt_tokens, completion_tokens, first_token_ms, tokens_per_second"
+#: The columns of a message that ``message_of`` reads, in its order.
+MESSAGE_COLUMNS = (
+    "id, role, content, status, seq, finish_reason, model_id, client_message_id, created_at, edited_at, "
+    + FIGURES_COLUMNS
+)
+#: The columns of a message that ``state_of`` reads, in its order.
+STATE_COLUMNS = "id, chat_id, role, status, seq, finish_reason, ended_at, " + FIGURES_COLUMNS
+
+
+def figures_of(row: Any) -> AnswerFigures:
+    """The ``FIGURES_COLUMNS`` of a message row as ``AnswerFigures`` (all NULL: an old row, a user message)."""
+    prompt, completion, first_token_ms, rate = row
+    usage = None if prompt is None and completion is None else Usage(prompt_tokens=prompt, completion_tokens=completion)
+    return AnswerFigures(usage=usage, first_token_ms=first_token_ms, tokens_per_second=rate)
+
+
+def figures_values(figures: AnswerFigures | None) -> tuple[Any, ...]:
+    """The values of ``FIGURES_COLUMNS`` that store ``figures`` (``None``: nothing measured)."""
+    figures = figures or AnswerFigures()
+    usage = figures.usage or Usage()
+    return usage.prompt_tokens, usage.completion_tokens, figures.first_token_ms, figures.tokens_per_second
+
+
+def state_of(row: Any) -> MessageState:
+    """A message row (``STATE_COLUMNS``) as a ``MessageState``."""
+    id_, chat_id, role, status, seq, finish, ended_at = row[:7]
+    return MessageState(id_, chat_id, role, status, seq, finish, ended_at, figures=figures_of(row[7:]))
+
+
 def message_of(row: Any, content: str, seq: int) -> StoredMessage:
-    """A message row (id, role, content, status, seq, finish_reason, model_id,
-    client_message_id, created_at, edited_at) as a ``StoredMessage``; ``content``
+    """A message row (``MESSAGE_COLUMNS``) as a ``StoredMessage``; ``content``
     and ``seq`` come from the chunks while it streams."""
-    id_, role, _, status, _, finish, model, client_id, created, edited = row
+    id_, role, _, status, _, finish, model, client_id, created, edited = row[:10]
+    figures = figures_of(row[10:])
     return StoredMessage(
         id=id_,
         role=role,
@@ -172,6 +211,9 @@ def message_of(row: Any, content: str, seq: int) -> StoredMessage:
         edited_at=to_datetime(edited) if edited is not None else None,
         finish_reason=finish,
         truncated=len(content) > MAX_SENT_MESSAGE_CHARS,
+        usage=figures.usage,
+        first_token_ms=figures.first_token_ms,
+        tokens_per_second=figures.tokens_per_second,
     )
 
 

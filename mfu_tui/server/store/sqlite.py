@@ -41,6 +41,7 @@ from mfu_tui.protocol import (
     UpdatedChat,
 )
 from mfu_tui.server.store.base import (
+    AnswerFigures,
     BadCursor,
     ChatChange,
     Edit,
@@ -56,9 +57,12 @@ from mfu_tui.server.store.base import (
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import (
     END_OF_CHAT,
+    MESSAGE_COLUMNS,
     SETTINGS_COLUMNS,
+    STATE_COLUMNS,
     SUMMARY_COLUMNS,
     changed_columns,
+    figures_values,
     imported_finish_reason,
     make_title,
     message_of,
@@ -70,6 +74,7 @@ from mfu_tui.server.store.rows import (
     parse_cursor,
     settings_of,
     settings_values,
+    state_of,
     summary_of,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, fts5_query, hit_of
@@ -217,6 +222,18 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE chats ADD COLUMN import_key TEXT;
         ALTER TABLE chats ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
         CREATE UNIQUE INDEX chat_import_keys ON chats (user, import_key) WHERE import_key IS NOT NULL;
+        """,
+    ),
+    (
+        8,
+        """
+        -- What the server measured of each answer (NULL: not known, as for user messages
+        -- and the answers stored before): the tokens the model server reported, the time
+        -- to the first piece of text, and the tokens per second after it.
+        ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER;
+        ALTER TABLE messages ADD COLUMN completion_tokens INTEGER;
+        ALTER TABLE messages ADD COLUMN first_token_ms INTEGER;
+        ALTER TABLE messages ADD COLUMN tokens_per_second REAL;
         """,
     ),
     (
@@ -497,13 +514,20 @@ class SqliteStore(Store):
         return future
 
     async def finish_message(
-        self, message_id: str, content: str, status: Status, finish_reason: str, seq: int
+        self,
+        message_id: str,
+        content: str,
+        status: Status,
+        finish_reason: str,
+        seq: int,
+        figures: AnswerFigures | None = None,
     ) -> ChatSummary:
         def write(db: sqlite3.Connection) -> ChatSummary:
             now = time.time()
             db.execute(
-                "UPDATE messages SET content = ?, status = ?, finish_reason = ?, seq = ?, ended_at = ? WHERE id = ?",
-                (content, status, finish_reason, seq, now, message_id),
+                "UPDATE messages SET content = ?, status = ?, finish_reason = ?, seq = ?, ended_at = ?,"
+                " prompt_tokens = ?, completion_tokens = ?, first_token_ms = ?, tokens_per_second = ? WHERE id = ?",
+                (content, status, finish_reason, seq, now, *figures_values(figures), message_id),
             )
             row = db.execute("SELECT chat_id FROM messages WHERE id = ?", (message_id,)).fetchone()
             if row is None:
@@ -539,8 +563,7 @@ class SqliteStore(Store):
                 if not count:
                     return ChatDetail(chat=chat, messages=[], settings=settings)
                 rows = db.execute(
-                    "SELECT id, role, content, status, seq, finish_reason, model_id, client_message_id,"
-                    " created_at, edited_at FROM messages WHERE chat_id = ? AND n >= ? AND n < ? ORDER BY n",
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND n >= ? AND n < ? ORDER BY n",
                     (chat_id, sizes[count - 1][0], end),
                 ).fetchall()
                 messages = []
@@ -762,7 +785,7 @@ class SqliteStore(Store):
 
     async def message_state(self, user: str, chat_id: str, message_id: str | None) -> MessageState | None:
         def read(db: sqlite3.Connection) -> MessageState | None:
-            columns = "id, chat_id, role, status, seq, finish_reason, ended_at"
+            columns = STATE_COLUMNS
             if message_id is None:
                 row = db.execute(
                     f"SELECT {columns} FROM messages WHERE chat_id = ? AND user = ? AND role = 'assistant'"
@@ -774,7 +797,7 @@ class SqliteStore(Store):
                     f"SELECT {columns} FROM messages WHERE id = ? AND chat_id = ? AND user = ?",
                     (message_id, chat_id, user),
                 ).fetchone()
-            return MessageState(*row) if row else None
+            return state_of(row) if row else None
 
         return await self._read(read)
 

@@ -21,8 +21,8 @@ from mfu_tui.tui.widgets.message_view import MessageView, stored_status
 
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
 
-#: Actions on the selected message: their keys (c, b, e, r) type into the message box when none is.
-_ON_SELECTED = {"copy_message", "copy_code", "edit", "regenerate"}
+#: Actions on the selected message: their keys (c, b, e, r, i) type into the message box when none is.
+_ON_SELECTED = {"copy_message", "copy_code", "edit", "regenerate", "details"}
 
 
 @dataclass
@@ -59,6 +59,7 @@ class Conversation(VerticalScroll, can_focus=True):
     | b | Copy the selected message's last code block. | `conversation.copy_code` |
     | e | Edit the selected message of yours (it is answered again). | `conversation.edit` |
     | r | Answer again: the selected answer, or the one to the selected message. | `conversation.regenerate` |
+    | i | Details of the selected message: model, time, how it ended, tokens, speed. | `conversation.details` |
     | home | Go to the oldest message, loading older ones. | `conversation.top` |
     | end | Go to the newest message. | `conversation.bottom` |
     """
@@ -77,6 +78,7 @@ class Conversation(VerticalScroll, can_focus=True):
         Binding("b", "copy_code", "Copy code", id="conversation.copy_code", tooltip="Copy its last code block"),
         Binding("e", "edit", "Edit", id="conversation.edit", tooltip="Edit this message of yours"),
         Binding("r", "regenerate", "Answer again", id="conversation.regenerate", tooltip="Answer this again"),
+        Binding("i", "details", "Details", id="conversation.details", tooltip="Model, time, tokens and speed"),
         Binding("home", "top", "Top", id="conversation.top", show=False, tooltip="Go to the oldest message"),
         Binding("end", "bottom", "Bottom", id="conversation.bottom", show=False, tooltip="Go to the newest message"),
     ]
@@ -110,6 +112,13 @@ class Conversation(VerticalScroll, can_focus=True):
 
     class RegenerateRequested(Message):
         """Answer this user message again (what follows it is dropped)."""
+
+        def __init__(self, view: MessageView) -> None:
+            super().__init__()
+            self.view = view
+
+    class DetailsRequested(Message):
+        """Show the details of this message."""
 
         def __init__(self, view: MessageView) -> None:
             super().__init__()
@@ -385,6 +394,10 @@ class Conversation(VerticalScroll, can_focus=True):
         if asked is not None:
             self.post_message(self.RegenerateRequested(asked))
 
+    def action_details(self) -> None:
+        if (view := self.selected_view) is not None:
+            self.post_message(self.DetailsRequested(view))
+
     def action_copy_code(self) -> None:
         view = self.selected_view
         if view is None:
@@ -397,13 +410,15 @@ class Conversation(VerticalScroll, can_focus=True):
 
 
 def _views(messages: Iterable[StoredMessage]) -> list[MessageView]:
-    return [
-        MessageView(
+    views = []
+    for message in messages:
+        view = MessageView(
             message.role,
             message.content,
             message_id=message.id,
             status="truncated" if message.truncated else stored_status(message.status, message.finish_reason),
             last_seq=message.seq,
         )
-        for message in messages
-    ]
+        view.record = message
+        views.append(view)
+    return views

@@ -14,6 +14,7 @@ from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
+from mfu_tui.protocol import StoredMessage
 from mfu_tui.tui.stream_split import SegmentCutter
 
 Role = Literal["user", "assistant"]
@@ -169,6 +170,8 @@ class MessageView(Vertical):
         """The ``seq`` of the last chunk shown; older chunks are dropped."""
         self.client_message_id: str | None = None
         """For a user message sent from here, its ``clientMessageId``."""
+        self.record: StoredMessage | None = None
+        """The message as the server stored it, when known (a loaded page; the details asked for)."""
         self._label = label or ("You" if role == "user" else "Assistant")
         self._pieces: list[str] = [text] if text else []
         self._text: str | None = text

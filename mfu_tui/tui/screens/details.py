@@ -1,0 +1,146 @@
+"""``i`` on a selected message: what the server knows of it (model, time, how it ended, tokens, speed)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import ClassVar
+
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.content import Content
+from textual.reactive import reactive
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from mfu_tui.protocol import StoredMessage
+
+#: What a figure the model server did not give shows.
+UNKNOWN = "not reported by the model server"
+
+#: ``finishReason`` -> how an answer ended, in words (another reason is shown as sent).
+FINISH_WORDS = {
+    "stop": "the model finished",
+    "length": "length limit: cut off",
+    "cancelled": "stopped by you",
+    "interrupted": "interrupted: the server stopped while it was written",
+    "error": "failed: the model server gave no whole answer",
+}
+
+#: Columns of the labels, so the values line up.
+LABEL_WIDTH = 21
+
+
+def finish_words(message: StoredMessage) -> str:
+    """How an answer ended, in words."""
+    if message.status == "streaming":
+        return "still being written"
+    if message.finish_reason is None:
+        return UNKNOWN
+    return FINISH_WORDS.get(message.finish_reason, message.finish_reason)
+
+
+def local_time(moment: datetime) -> str:
+    """A stored time in this machine's time zone, to the second."""
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def tokens(count: int | None) -> str:
+    """A token count with thousands separated, or ``UNKNOWN``."""
+    return UNKNOWN if count is None else f"{count:,}"
+
+
+def first_token(milliseconds: int | None) -> str:
+    """Time to the first token: milliseconds below a second, else seconds."""
+    if milliseconds is None:
+        return UNKNOWN
+    return f"{milliseconds} ms" if milliseconds < 1000 else f"{milliseconds / 1000:.2f} s"
+
+
+def rate(tokens_per_second: float | None) -> str:
+    """Tokens per second to one decimal, or ``UNKNOWN``."""
+    return UNKNOWN if tokens_per_second is None else f"{tokens_per_second:,.1f} tokens/s"
+
+
+def detail_rows(message: StoredMessage, default_model: str | None) -> list[tuple[str, str]]:
+    """``(label, value)`` lines for one message.
+
+    Args:
+        message: The message as stored.
+        default_model: The server's default model, for a message that named none.
+    """
+    if message.model_id:
+        model = message.model_id
+    else:
+        model = f"the server's default ({default_model})" if default_model else "the server's default"
+    if message.role == "user":
+        rows = [("Message", "yours"), ("Model asked", model), ("Sent", local_time(message.created_at))]
+        if message.edited_at is not None:
+            rows.append(("Edited", local_time(message.edited_at)))
+        return rows
+    usage = message.usage
+    return [
+        ("Message", "an answer"),
+        ("Model", model),
+        ("Written", local_time(message.created_at)),
+        ("Ended", finish_words(message)),
+        ("Prompt tokens", tokens(usage.prompt_tokens if usage else None)),
+        ("Completion tokens", tokens(usage.completion_tokens if usage else None)),
+        ("Time to first token", first_token(message.first_token_ms)),
+        ("Tokens per second", rate(message.tokens_per_second)),
+    ]
+
+
+class DetailsScreen(ModalScreen[None]):
+    """The details of one message, over the dimmed app.
+
+    | Key(s) | Description | Binding id |
+    | :- | :- | :- |
+    | escape | Close the details. | `details.close` |
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "dismiss", "Close", id="details.close")]
+
+    DEFAULT_CSS = """
+    DetailsScreen {
+        align: center middle;
+        & > Vertical {
+            width: 72;
+            max-width: 95%;
+            height: auto;
+            max-height: 95%;
+            border: round $accent;
+            border-title-color: $accent;
+            background: $surface;
+            padding: 0 1;
+        }
+        & .row { height: auto; }
+        & .hint { color: $text-muted; margin-top: 1; }
+    }
+    """
+
+    message: reactive[StoredMessage | None] = reactive(None, recompose=True, init=False)
+    """The message shown (its text is not: it is on screen already); set from the start."""
+
+    def __init__(self, message: StoredMessage, default_model: str | None = None) -> None:
+        """
+        Args:
+            message: The message as stored (``ChatClient.find_message`` gets one).
+            default_model: The server's default model, for a message that named none.
+        """
+        super().__init__()
+        self._default_model = default_model
+        self.set_reactive(DetailsScreen.message, message)
+
+    def compose(self) -> ComposeResult:
+        message = self.message
+        assert message is not None  # set in __init__
+        with Vertical() as box:
+            box.border_title = "Message details"
+            box.border_subtitle = "esc to close"
+            for label, value in detail_rows(message, self._default_model):
+                # Values come from the server: plain Content, never markup.
+                line = Content.assemble((f"{label}:".ljust(LABEL_WIDTH), "bold $text-muted"), value)
+                yield Static(line, classes="row")
+            if message.role == "user":
+                yield Static("Tokens and timing are measured for answers.", classes="hint", markup=False)

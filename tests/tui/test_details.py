@@ -1,0 +1,125 @@
+"""The message details screen (i on a selected message), against the real server and its demo model."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from textual.command import CommandList
+from textual.widgets import Static
+
+from mfu_tui.protocol import StoredMessage, Usage
+from mfu_tui.tui.app import ChatApp
+from mfu_tui.tui.screens.details import UNKNOWN, DetailsScreen, detail_rows
+from tests.support.server import RunningServer
+from tests.tui.conftest import WORDS
+from tests.tui.helpers import finished, make_app, ready, settle
+from tests.tui.test_flows import SIZE, ask, until
+
+
+def shown(app: ChatApp) -> dict[str, str]:
+    """The details screen's lines, label to value, as drawn."""
+    assert isinstance(app.screen, DetailsScreen)
+    lines = [str(row.render()) for row in app.screen.query(".row").results(Static)]
+    return {label.strip(): value.strip() for label, _, value in (line.partition(":") for line in lines)}
+
+
+async def open_details(app: ChatApp, pilot, *keys: str) -> dict[str, str]:
+    """Press ``keys``, wait for the details to be fetched and shown, and read them."""
+    await pilot.press(*keys)
+    await finished(app, "details")
+    await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details screen")
+    return shown(app)
+
+
+async def test_i_on_a_streamed_answer_shows_its_model_time_tokens_and_speed(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        complete = await ask(app, pilot, "How do I print?")
+        answer = app.conversation.views[-1]
+        assert answer.record is None  # seen streaming: the app has no record of it yet
+        app.conversation.focus()
+        details = await open_details(app, pilot, "up", "i")
+        kept = answer.record
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "the details closed")
+        # Up once more: the question.
+        question = await open_details(app, pilot, "up", "i")
+        hint = app.screen.query_one(".hint", Static).render()
+    assert details["Message"] == "an answer"
+    assert details["Model"] == "the server's default (demo)"
+    assert details["Ended"] == "the model finished"
+    # The demo model counts words: the question's four, the answer's pieces.
+    assert (details["Prompt tokens"], details["Completion tokens"]) == ("4", str(WORDS))
+    assert details["Time to first token"] == f"{complete.first_token_ms} ms"
+    assert details["Tokens per second"] == f"{complete.tokens_per_second:,.1f} tokens/s"
+    assert kept is not None and kept.usage == complete.usage  # asked of the server once, then kept
+    assert question["Message"] == "yours" and "Prompt tokens" not in question
+    assert "measured for answers" in str(hint)
+
+
+async def test_a_loaded_chat_shows_details_from_its_page_even_with_the_server_gone(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        complete = await ask(app, pilot, "What is a monad?")
+        app.load_chat(complete.chat_id)  # the chat again, from the server's page
+        await settle(app, pilot)
+        assert all(view.record is not None for view in app.conversation.views)
+        await app.client.close()
+        app.conversation.focus()
+        details = await open_details(app, pilot, "up", "i")
+    assert details["Prompt tokens"] == "4" and details["Ended"] == "the model finished"
+
+
+async def test_the_palette_shows_the_last_answers_details(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "Hello there")
+        listed = lambda: bool(app.screen.query(CommandList)) and app.screen.query_one(CommandList).option_count == 1  # noqa: E731
+        await pilot.press("ctrl+p", *"message details")
+        await until(pilot, listed, "the palette's command")
+        details = await open_details(app, pilot, "enter")
+    assert details["Message"] == "an answer" and details["Completion tokens"] == str(WORDS)
+
+
+def test_what_is_not_known_is_said_so_and_each_ending_in_words() -> None:
+    when = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
+    old = StoredMessage(id="m", role="assistant", content="hi", created_at=when, finish_reason="stop")
+    rows = dict(detail_rows(old, None))
+    assert [rows[label] for label in ("Prompt tokens", "Completion tokens", "Time to first token")] == [UNKNOWN] * 3
+    assert rows["Tokens per second"] == UNKNOWN and rows["Model"] == "the server's default"
+    measured = StoredMessage(
+        id="m",
+        role="assistant",
+        content="hi",
+        created_at=when,
+        model_id="gpt-4o-mini",
+        usage=Usage(prompt_tokens=12345, completion_tokens=None),
+        first_token_ms=1250,
+        tokens_per_second=0.25,
+    )
+    rows = dict(detail_rows(measured, "demo"))
+    assert (rows["Model"], rows["Prompt tokens"], rows["Completion tokens"]) == ("gpt-4o-mini", "12,345", UNKNOWN)
+    assert (rows["Time to first token"], rows["Tokens per second"]) == ("1.25 s", "0.2 tokens/s")
+    endings = {
+        reason: dict(
+            detail_rows(
+                StoredMessage(id="m", role="assistant", content="", created_at=when, finish_reason=reason), None
+            )
+        )["Ended"]
+        for reason in ("cancelled", "length", "interrupted", "error", "content_filter")
+    }
+    assert endings == {
+        "cancelled": "stopped by you",
+        "length": "length limit: cut off",
+        "interrupted": "interrupted: the server stopped while it was written",
+        "error": "failed: the model server gave no whole answer",
+        "content_filter": "content_filter",
+    }
