@@ -27,7 +27,11 @@ from mfu_tui.protocol.codec import (
 )
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
+    ATTACHMENT_PART_BYTES,
+    IMAGE_MEDIA_TYPES,
     IMPORT_PIECE_CHARS,
+    MAX_ATTACHMENT_NAME,
+    MAX_ATTACHMENTS,
     MAX_ID_LENGTH,
     MAX_QUERY_LENGTH,
     MAX_SEED,
@@ -38,7 +42,11 @@ from mfu_tui.protocol.frames import (
     MAX_TOP_P,
     MIN_SEED,
     PROTOCOL_VERSION,
+    TEXT_MEDIA_TYPE,
     Ack,
+    AttachmentAck,
+    AttachmentInfo,
+    AttachmentPart,
     Cancel,
     Cancelled,
     ChatCreated,
@@ -91,8 +99,12 @@ from mfu_tui.protocol.search import matches, matching_spans, search_words, snipp
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
+    "ATTACHMENT_PART_BYTES",
     "CLOSE_CODES",
+    "IMAGE_MEDIA_TYPES",
     "IMPORT_PIECE_CHARS",
+    "MAX_ATTACHMENTS",
+    "MAX_ATTACHMENT_NAME",
     "MAX_CONTENT_BYTES",
     "MAX_FRAME_BYTES",
     "MAX_ID_LENGTH",
@@ -107,7 +119,11 @@ __all__ = [
     "MIN_SEED",
     "MAX_TITLE_LENGTH",
     "PROTOCOL_VERSION",
+    "TEXT_MEDIA_TYPE",
     "Ack",
+    "AttachmentAck",
+    "AttachmentInfo",
+    "AttachmentPart",
     "Cancel",
     "Cancelled",
     "ChatCreated",

@@ -599,7 +599,8 @@ async def without_search_index(store: Store, location: str) -> None:
             f" {WITHOUT_CHAT_SETTINGS}"
             # The import's migration came later: undone too, so that it applies again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
-            " ALTER TABLE chats DROP COLUMN imported; PRAGMA user_version = 3;"
+            " ALTER TABLE chats DROP COLUMN imported;"
+            f" {WITHOUT_ATTACHMENTS} PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -610,11 +611,14 @@ async def without_search_index(store: Store, location: str) -> None:
         await pg.execute(
             f"ALTER TABLE messages DROP COLUMN search; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
-            " DELETE FROM schema_version WHERE version >= 5"
+            f" {WITHOUT_ATTACHMENTS} DELETE FROM schema_version WHERE version >= 5"
         )
     finally:
         await pg.close()
 
+
+#: SQL that undoes the migration of attachments (SQLite 9, PostgreSQL 10).
+WITHOUT_ATTACHMENTS = "DROP TABLE attachment_parts; DROP TABLE attachments;"
 
 #: SQL that undoes the migration of chat settings and archives (SQLite 5, PostgreSQL 6).
 WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mfu_tui.server.store.base import (
+    AttachmentsNotReady,
     BadCursor,
     ChatBusy,
     ChatChange,
@@ -17,10 +18,14 @@ from mfu_tui.server.store.base import (
     NotEditable,
     Status,
     Store,
+    Upload,
+    UploadRefused,
+    UploadTooLarge,
 )
 from mfu_tui.server.store.sqlite import SqliteStore
 
 __all__ = [
+    "AttachmentsNotReady",
     "BadCursor",
     "ChatBusy",
     "ChatChange",
@@ -34,6 +39,9 @@ __all__ = [
     "SqliteStore",
     "Status",
     "Store",
+    "Upload",
+    "UploadRefused",
+    "UploadTooLarge",
     "make_store",
 ]
 
