@@ -28,6 +28,7 @@ from mfu_tui.protocol.codec import (
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
     ATTACHMENT_PART_BYTES,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
     IMAGE_MEDIA_TYPES,
     IMPORT_PIECE_CHARS,
     MAX_ATTACHMENT_NAME,
@@ -96,11 +97,13 @@ from mfu_tui.protocol.frames import (
     UserMessage,
 )
 from mfu_tui.protocol.search import matches, matching_spans, search_words, snippet
+from mfu_tui.protocol.sizes import describe_size
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
     "ATTACHMENT_PART_BYTES",
     "CLOSE_CODES",
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
     "IMAGE_MEDIA_TYPES",
     "IMPORT_PIECE_CHARS",
     "MAX_ATTACHMENTS",
@@ -183,6 +186,7 @@ __all__ = [
     "decode_result",
     "decode_server",
     "describe_close",
+    "describe_size",
     "encode",
     "is_terminal",
     "matches",

@@ -67,6 +67,9 @@ IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
 #: and the rest of the frame (ids and name at their longest, every character JSON-escaped in 6
 #: bytes) stays under 4 KiB: a part is always under the 64 KiB frame limit.
 ATTACHMENT_PART_BYTES = 45 * 1024
+#: Bytes the files of one message may hold together on a server left at its default
+#: (``--max-attachment-bytes``); clients check a file against it before queueing it.
+DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 #: Most characters of an attachment's file name.
 MAX_ATTACHMENT_NAME = 255
 #: Most attachments one message carries.

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict, TypeVar
 
+from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS
 
 #: URL schemes ``--broker`` accepts.
@@ -129,7 +130,7 @@ class ServerConfig:
     """MiB of text one user's chats may hold before new messages and edits are refused with
     ``quota_exceeded`` (``--storage-per-user``, ``MFU_STORAGE_PER_USER``); 0: no quota."""
 
-    max_attachment_bytes: int = 5 * 1024 * 1024
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
     """Bytes the files attached to one message may hold together (``--max-attachment-bytes``,
     ``MFU_MAX_ATTACHMENT_BYTES``); a larger file or message is refused with ``too_large``."""
 

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mfu_tui.protocol import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
     Ack,
     AttachmentAck,
     AttachmentPart,
@@ -52,6 +53,7 @@ from mfu_tui.protocol import (
     UpdateChat,
     UserMessage,
     decode_server,
+    describe_size,
     encode,
     search_words,
 )
@@ -79,8 +81,6 @@ from mfu_tui.server.store.rows import new_id
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE = 50
-#: Bytes the files of one message may hold together unless configured (``--max-attachment-bytes``).
-DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
 #: A user's uploads not sent with a message yet may hold this many times what one message may:
 #: room for a message refused for a while (rate limited) and the next one's files.
 UNSENT_ATTACHMENTS_FACTOR = 2
@@ -308,7 +308,8 @@ class Handlers:
         if total > self._max_attachment_bytes:
             raise FrameError(
                 ErrorCode.TOO_LARGE,
-                f"the files of this message hold {_size(total)}: at most {_size(self._max_attachment_bytes)}",
+                f"the files of this message hold {describe_size(total)}:"
+                f" at most {describe_size(self._max_attachment_bytes)}",
                 **where,
             )
 
@@ -325,9 +326,11 @@ class Handlers:
 
     async def _attachment_part(self, sender: Sender, frame: AttachmentPart) -> None:
         user, limit = sender.user, self._max_attachment_bytes
+        unsent_limit = UNSENT_ATTACHMENTS_FACTOR * limit
         if frame.size > limit:
             raise FrameError(
-                ErrorCode.TOO_LARGE, f"{frame.name!r} is {_size(frame.size)}: a message may carry {_size(limit)}"
+                ErrorCode.TOO_LARGE,
+                f"{frame.name!r} is {describe_size(frame.size)}: a message may carry {describe_size(limit)}",
             )
         if frame.data:
             await self._check_quota(user)
@@ -335,14 +338,15 @@ class Handlers:
             received = await self._store.store_part(
                 user,
                 frame,
-                unsent_limit=UNSENT_ATTACHMENTS_FACTOR * limit,
+                unsent_limit=unsent_limit,
                 expire_before=time.time() - UNSENT_ATTACHMENT_LIFETIME,
             )
         except UploadTooLarge as error:
             raise FrameError(
                 ErrorCode.TOO_LARGE,
-                f"files not sent yet hold {_size(error.held)}; with {frame.name!r} ({_size(frame.size)}) they would"
-                f" pass {_size(UNSENT_ATTACHMENTS_FACTOR * limit)}: send those messages first",
+                f"files not sent yet hold {describe_size(error.held)}; with {frame.name!r}"
+                f" ({describe_size(frame.size)}) they would pass {describe_size(unsent_limit)}:"
+                " send those messages first",
             ) from None
         except UploadRefused as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error)) from None
@@ -364,8 +368,8 @@ class Handlers:
         if stored >= self._storage_quota:
             raise FrameError(
                 ErrorCode.QUOTA_EXCEEDED,
-                f"storage quota reached: your chats hold {_size(stored)} of the {_size(self._storage_quota)} "
-                "allowed; delete old chats to make room",
+                f"storage quota reached: your chats hold {describe_size(stored)} of the"
+                f" {describe_size(self._storage_quota)} allowed; delete old chats to make room",
                 **where,
             )
 
@@ -686,15 +690,6 @@ class Handlers:
         except ProviderError as error:
             raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
         sender.reply(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
-
-
-def _size(size: int) -> str:
-    """``size`` bytes in words: ``200.0 MiB``, ``1.5 KiB``, ``12 bytes``."""
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MiB"
-    if size >= 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size} bytes"
 
 
 def _ack(client_message_id: str, exchange: Exchange) -> bytes:
