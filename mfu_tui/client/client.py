@@ -362,6 +362,7 @@ class ChatClient:
         system_prompt: str | None = None,
         params: ChatParams | None = None,
         attachments: Sequence[Attachment] = (),
+        client_message_id: str | None = None,
     ) -> str:
         """Send a user message; ``chat_id=None`` creates a chat. Returns its ``clientMessageId``.
 
@@ -377,11 +378,14 @@ class ChatClient:
         where the server got to), and only then is the message sent. With
         files, ``content`` may be empty.
 
+        ``client_message_id`` names the message, for a caller that shows it
+        before the server answers; by default a new UUID.
+
         Raises:
             ValueError: ``content`` is empty or blank, and there are no files.
             ClientError: the message is too large (code ``too_large``); it was not kept.
         """
-        client_message_id = _new_id()
+        client_message_id = client_message_id or _new_id()
         files = [PendingFile(_new_id(), file.name, file.media_type, file.size) for file in attachments]
         frame = Message(
             chat_id=chat_id,
