@@ -98,6 +98,8 @@ class Composer(TextArea):
             "attach",
             "Attach",
             id="composer.attach",
+            # Off the footer, like ctrl+r: the footer is full, and F1 lists it.
+            show=False,
             tooltip="Attach a text file or an image (or write @path in the message)",
         ),
     ]
