@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
         "chats are deleted, 0 for no quota (env MFU_STORAGE_PER_USER; default 200)",
     )
     serve.add_argument(
+        "--max-attachment-bytes",
+        type=int,
+        metavar="BYTES",
+        help="bytes the files attached to one message may hold together; a larger file is refused "
+        "(env MFU_MAX_ATTACHMENT_BYTES; default 5242880, 5 MiB)",
+    )
+    serve.add_argument(
         "--handshake-timeout",
         type=float,
         metavar="S",

@@ -34,20 +34,23 @@ from websockets.exceptions import (
     InvalidURI,
 )
 
+from mfu_tui.client.attachments import Attachment
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.import_parts import import_entries, next_part
-from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, account_key
+from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
 from mfu_tui.client.state import ConnectionState, Status
 from mfu_tui.client.streams import StreamTracker
+from mfu_tui.client.uploads import Uploads
 from mfu_tui.protocol import (
     MAX_FRAME_BYTES,
     MAX_SERVER_FRAME_BYTES,
     MAX_TITLE_LENGTH,
     Ack,
+    AttachmentAck,
     Cancel,
     Cancelled,
     ChatCreated,
@@ -220,6 +223,8 @@ class ChatClient:
         # Chats with an answer being generated (chat -> reply id, "" if unknown):
         # the next message for them waits, since the server would refuse it.
         self._busy: dict[str, str] = {}
+        # The files of outbox messages being uploaded on this connection.
+        self._uploads = Uploads()
         self._heartbeat_failure: str | None = None
         self._pong_waiter: asyncio.Future[None] | None = None
         self._ping_ts: float | None = None
@@ -325,21 +330,11 @@ class ChatClient:
                 ``too_large``; it would be refused at every reconnect), or it
                 needs a connection and there is none.
         """
-        size = len(encode(frame))
-        if size > MAX_FRAME_BYTES:
-            raise ClientError(
-                f"{type(frame).__name__} is too large: {size} bytes, the limit is {MAX_FRAME_BYTES}",
-                code="too_large",
-                chat_id=getattr(frame, "chat_id", None),
-            )
+        self._check_size(frame)
         if isinstance(frame, Message):
-            # Named here if the caller did not: the outbox resends it, and the server stores it once.
-            client_message_id = frame.client_message_id or _new_id()
-            params = None if frame.params is None else msgspec.to_builtins(frame.params)
-            entry = OutboxEntry(
-                client_message_id, frame.chat_id, frame.content, frame.model_id, frame.system_prompt, params
-            )
-            await self._post(entry)
+            if frame.attachments:
+                raise ClientError("a message with files is sent with send_message(..., attachments=...)")
+            await self._post(_entry_of(frame, []))
             return
         if isinstance(frame, Subscribe):
             self._chats[frame.chat_id] = None
@@ -366,6 +361,8 @@ class ChatClient:
         *,
         system_prompt: str | None = None,
         params: ChatParams | None = None,
+        attachments: Sequence[Attachment] = (),
+        client_message_id: str | None = None,
     ) -> str:
         """Send a user message; ``chat_id=None`` creates a chat. Returns its ``clientMessageId``.
 
@@ -376,11 +373,20 @@ class ChatClient:
         ``params``: they are kept and sent with it, so the chat is created with
         them (and its first answer made with them) however often it is resent.
 
+        ``attachments`` (from ``read_attachment``) are copied into the outbox
+        with the message, uploaded in parts before it (after a reconnect, from
+        where the server got to), and only then is the message sent. With
+        files, ``content`` may be empty.
+
+        ``client_message_id`` names the message, for a caller that shows it
+        before the server answers; by default a new UUID.
+
         Raises:
-            ValueError: ``content`` is empty or blank.
+            ValueError: ``content`` is empty or blank, and there are no files.
             ClientError: the message is too large (code ``too_large``); it was not kept.
         """
-        client_message_id = _new_id()
+        client_message_id = client_message_id or _new_id()
+        files = [PendingFile(_new_id(), file.name, file.media_type, file.size) for file in attachments]
         frame = Message(
             chat_id=chat_id,
             client_message_id=client_message_id,
@@ -388,9 +394,31 @@ class ChatClient:
             model_id=model_id,
             system_prompt=system_prompt,
             params=params,
+            attachments=[file.client_attachment_id for file in files] or None,
         )
-        await self.send(frame)
+        if not files:
+            await self.send(frame)
+            return client_message_id
+        self._check_size(frame)
+        for file, attached in zip(files, attachments, strict=True):
+            await asyncio.to_thread(self.outbox.keep_file, file.client_attachment_id, attached.data)
+        await self._post(_entry_of(frame, files))
         return client_message_id
+
+    @staticmethod
+    def _check_size(frame: ClientFrame) -> None:
+        """Refuse a frame the server would refuse at every reconnect.
+
+        Raises:
+            ClientError: code ``too_large``.
+        """
+        size = len(encode(frame))
+        if size > MAX_FRAME_BYTES:
+            raise ClientError(
+                f"{type(frame).__name__} is too large: {size} bytes, the limit is {MAX_FRAME_BYTES}",
+                code="too_large",
+                chat_id=getattr(frame, "chat_id", None),
+            )
 
     async def cancel(self, chat_id: str, message_id: str | None = None) -> None:
         """Stop the running answer in ``chat_id``."""
@@ -798,6 +826,7 @@ class ChatClient:
         self._resent.update(self._inflight)
         self._edits_resent.update(self._edits)
         self._inflight.clear()
+        self._uploads.stop_all()  # the reconnect starts them again, from what the server received
         for request_id, (future, name) in list(self._requests.items()):
             if not future.done():
                 future.set_exception(ClientError(f"connection lost before the answer to {name}"))
@@ -886,6 +915,8 @@ class ChatClient:
             await self._on_error_frame(frame)
         elif isinstance(frame, Ack):
             await self._on_ack(frame)
+        elif isinstance(frame, AttachmentAck):
+            self._uploads.acked(frame)
         elif isinstance(frame, (Chunk, Complete, Cancelled)):
             await self._on_stream(frame)
         elif isinstance(frame, Resync):
@@ -959,6 +990,7 @@ class ChatClient:
 
     async def _on_message_refused(self, client_message_id: str, frame: Error) -> None:
         chat_key = self._inflight.pop(client_message_id)
+        self._uploads.stop(client_message_id)  # a refused part refuses its message
         if frame.code in _REFUSED:
             log.warning("message %s refused (%s): dropped from the outbox", client_message_id, frame.code)
             self._resent.discard(client_message_id)
@@ -1073,6 +1105,7 @@ class ChatClient:
             self._inflight[entry.client_message_id] = entry.chat_id
             if entry.chat_id is not None:
                 self._chats[entry.chat_id] = None
+            files = entry.files()
             frame = Message(
                 chat_id=entry.chat_id,
                 client_message_id=entry.client_message_id,
@@ -1080,11 +1113,43 @@ class ChatClient:
                 model_id=entry.model_id,
                 system_prompt=entry.system_prompt,
                 params=entry.chat_params(),
+                attachments=[file.client_attachment_id for file in files] or None,
             )
+            if files:  # its files go up first, each part waiting for its ack: not in this loop
+                self._uploads.start(entry.client_message_id, self._send_with_files(ws, entry, files, frame))
+                continue
             try:
                 await self._send(ws, frame)
             except ConnectionClosed:
                 return  # the reconnect sends it again
+
+    async def _send_with_files(
+        self, ws: ClientConnection, entry: OutboxEntry, files: list[PendingFile], frame: Message
+    ) -> None:
+        """Upload a message's files, then send it; a dropped connection ends it (the reconnect starts it again)."""
+        client_message_id = entry.client_message_id
+        try:
+            for file in files:
+                data = await asyncio.to_thread(self.outbox.file_bytes, file.client_attachment_id)
+                await self._uploads.upload(lambda part: self._send(ws, part), client_message_id, file, data)
+            await self._send(ws, frame)
+        except ConnectionClosed:
+            return
+        except OSError as error:  # its kept copy is gone: it can never be sent whole
+            log.warning(
+                "message %s: a file kept for it is gone (%s): dropped from the outbox", client_message_id, error
+            )
+            self._inflight.pop(client_message_id, None)
+            async with self._outbox_lock:
+                await asyncio.to_thread(self.outbox.done, client_message_id)
+            self._emit_error(
+                ClientError(
+                    f"a file of this message is gone from the outbox ({error.strerror or error}): attach it again",
+                    chat_id=entry.chat_id,
+                    client_message_id=client_message_id,
+                )
+            )
+            await self._pump_outbox()
 
     # --- Plumbing ------------------------------------------------------------
 
@@ -1161,6 +1226,24 @@ def _clean_results(results: SearchResults) -> SearchResults:
         )
         hits.append(cleaned)
     return SearchResults(hits=hits, next_cursor=results.next_cursor)
+
+
+def _entry_of(frame: Message, files: list[PendingFile]) -> OutboxEntry:
+    """The outbox record of a message, named here if the caller did not name it.
+
+    The outbox resends it, and the server stores it once by that name.
+    """
+    params = None if frame.params is None else msgspec.to_builtins(frame.params)
+    attachments = [msgspec.to_builtins(file) for file in files] or None
+    return OutboxEntry(
+        frame.client_message_id or _new_id(),
+        frame.chat_id,
+        frame.content,
+        frame.model_id,
+        frame.system_prompt,
+        params,
+        attachments,
+    )
 
 
 def _new_id() -> str:

@@ -23,6 +23,11 @@ Pending message text is private: the journal and its lock are created 0600
 and tightened if an older version left them readable, in directories the
 outbox creates 0700.
 
+A message's files are copied, whole, into ``attachments/`` beside the
+journal (0600, fsynced) before its record is written, and deleted when it is
+done: what is sent is what was attached, even if the file changes or goes
+away meanwhile, or the client is killed before it is sent.
+
 One journal per server and user, so that a message typed for one account is
 never sent with another account's token; and one per running client of that
 account (two terminals, say): each holds a lock on its own journal (a
@@ -62,6 +67,9 @@ MAX_SLOTS = 64
 #: How every record of the journal begins (``"op"`` is always its first key).
 RECORD_START = b'{"op":'
 
+#: The name of a kept file: its ``clientAttachmentId`` as this client makes them (no path in it).
+_FILE_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+
 #: Permission bits of every file and directory the outbox makes: its owner's only.
 PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
@@ -70,6 +78,16 @@ PRIVATE_DIR = 0o700
 def account_key(url: str, token: str) -> str:
     """A short name for the account of ``token`` on the server at ``url``, for its files' names."""
     return hashlib.sha256(f"{url}\0{token_subject(token)}".encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class PendingFile:
+    """A file of an outbox message; its bytes are kept beside the journal (``Outbox.file_bytes``)."""
+
+    client_attachment_id: str
+    name: str
+    media_type: str
+    size: int
 
 
 @dataclass(frozen=True)
@@ -89,6 +107,20 @@ class OutboxEntry:
     #: The new chat's ``ChatParams`` in their wire form (``{"temperature": 0.3, "topP": null, ...}``):
     #: JSON as the journal writes it.
     params: dict[str, Any] | None = None
+    #: Its files (``PendingFile`` as JSON), uploaded before it is sent, in order.
+    attachments: list[dict[str, Any]] | None = None
+
+    def files(self) -> list[PendingFile]:
+        """``attachments`` as ``PendingFile``.
+
+        Raises:
+            msgspec.ValidationError: they are not (a journal edited by hand); the loader skips such a record.
+        """
+        files = msgspec.convert(self.attachments or [], list[PendingFile])
+        for file in files:
+            if not _FILE_ID.fullmatch(file.client_attachment_id):
+                raise msgspec.ValidationError(f"not a file id: {file.client_attachment_id!r}")
+        return files
 
     def chat_params(self) -> ChatParams | None:
         """``params`` as ``ChatParams``.
@@ -201,11 +233,39 @@ class Outbox:
         self._edits[edit.client_edit_id] = edit
 
     def done(self, client_message_id: str) -> OutboxEntry | None:
-        """Forget an acknowledged (or refused) message; returns it, or ``None`` if unknown."""
+        """Forget an acknowledged (or refused) message and its files; returns it, or ``None`` if unknown."""
         entry = self._pending.pop(client_message_id, None)
         if entry is not None:
             self._forget("client_message_id", client_message_id)
+            for file in entry.files():
+                self._file_path(file.client_attachment_id).unlink(missing_ok=True)
         return entry
+
+    def keep_file(self, client_attachment_id: str, data: bytes) -> None:
+        """Copy a file to be sent beside the journal, and ``fsync`` it; before the ``add`` of its message."""
+        path = self._file_path(client_attachment_id)
+        _private_dirs(path.parent)
+        descriptor = _open_private(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        try:
+            view = memoryview(data)
+            while view:  # os.write may write less than asked
+                view = view[os.write(descriptor, view) :]
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+    def file_bytes(self, client_attachment_id: str) -> bytes:
+        """The bytes of a kept file.
+
+        Raises:
+            OSError: the copy is gone (deleted by hand).
+        """
+        return self._file_path(client_attachment_id).read_bytes()
+
+    def _file_path(self, client_attachment_id: str) -> Path:
+        if not _FILE_ID.fullmatch(client_attachment_id):
+            raise ValueError(f"not a file id: {client_attachment_id!r}")
+        return self.path.parent / "attachments" / client_attachment_id
 
     def edit_done(self, client_edit_id: str) -> PendingEdit | None:
         """Forget a confirmed (or refused) edit; returns it, or ``None`` if unknown."""
@@ -308,7 +368,9 @@ def _record(text: bytes) -> dict[str, object] | None:
     fields = {key: value for key, value in record.items() if key != "op"}
     try:
         if record["op"] == "add":
-            OutboxEntry(**fields).chat_params()
+            entry = OutboxEntry(**fields)
+            entry.chat_params()
+            entry.files()
         elif record["op"] == "edit":
             PendingEdit(**fields)
         elif not isinstance(fields.get("client_edit_id", fields.get("client_message_id")), str):

@@ -27,7 +27,12 @@ from mfu_tui.protocol.codec import (
 )
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError, UnknownFrameType
 from mfu_tui.protocol.frames import (
+    ATTACHMENT_PART_BYTES,
+    DEFAULT_MAX_ATTACHMENT_BYTES,
+    IMAGE_MEDIA_TYPES,
     IMPORT_PIECE_CHARS,
+    MAX_ATTACHMENT_NAME,
+    MAX_ATTACHMENTS,
     MAX_ID_LENGTH,
     MAX_QUERY_LENGTH,
     MAX_SEED,
@@ -38,7 +43,11 @@ from mfu_tui.protocol.frames import (
     MAX_TOP_P,
     MIN_SEED,
     PROTOCOL_VERSION,
+    TEXT_MEDIA_TYPE,
     Ack,
+    AttachmentAck,
+    AttachmentInfo,
+    AttachmentPart,
     Cancel,
     Cancelled,
     ChatCreated,
@@ -89,11 +98,17 @@ from mfu_tui.protocol.frames import (
     UserMessage,
 )
 from mfu_tui.protocol.search import matches, matching_spans, search_words, snippet
+from mfu_tui.protocol.sizes import describe_size
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 
 __all__ = [
+    "ATTACHMENT_PART_BYTES",
     "CLOSE_CODES",
+    "DEFAULT_MAX_ATTACHMENT_BYTES",
+    "IMAGE_MEDIA_TYPES",
     "IMPORT_PIECE_CHARS",
+    "MAX_ATTACHMENTS",
+    "MAX_ATTACHMENT_NAME",
     "MAX_CONTENT_BYTES",
     "MAX_FRAME_BYTES",
     "MAX_ID_LENGTH",
@@ -108,7 +123,11 @@ __all__ = [
     "MIN_SEED",
     "MAX_TITLE_LENGTH",
     "PROTOCOL_VERSION",
+    "TEXT_MEDIA_TYPE",
     "Ack",
+    "AttachmentAck",
+    "AttachmentInfo",
+    "AttachmentPart",
     "Cancel",
     "Cancelled",
     "ChatCreated",
@@ -169,6 +188,7 @@ __all__ = [
     "decode_result",
     "decode_server",
     "describe_close",
+    "describe_size",
     "encode",
     "is_terminal",
     "matches",

@@ -59,6 +59,24 @@ SystemPrompt = Annotated[str, msgspec.Meta(max_length=MAX_SYSTEM_PROMPT)]
 #: in its conversation is the same whichever client splits it, and a resumed import lines up.
 #: 8,000 characters are at most 48,000 bytes of JSON (a control character is escaped in 6).
 IMPORT_PIECE_CHARS = 8000
+#: The media type of an attached text file: its text reaches the model in a fenced block.
+TEXT_MEDIA_TYPE = "text/plain"
+#: The image types the models take (OpenAI's image input); an attachment of another type is refused.
+IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+#: Bytes of a file one ``attachment_part`` carries at most. Base64 makes them 61,440 characters,
+#: and the rest of the frame (ids and name at their longest, every character JSON-escaped in 6
+#: bytes) stays under 4 KiB: a part is always under the 64 KiB frame limit.
+ATTACHMENT_PART_BYTES = 45 * 1024
+#: Bytes the files of one message may hold together on a server left at its default
+#: (``--max-attachment-bytes``); clients check a file against it before queueing it.
+DEFAULT_MAX_ATTACHMENT_BYTES = 5 * 1024 * 1024
+#: Most characters of an attachment's file name.
+MAX_ATTACHMENT_NAME = 255
+#: Most attachments one message carries.
+MAX_ATTACHMENTS = 16
+AttachmentName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ATTACHMENT_NAME)]
+#: Media types are short ASCII words (``image/png``); the bound keeps the frame's size known.
+MediaType = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
 class ErrorCode(str, enum.Enum):
@@ -152,6 +170,15 @@ class Usage(Record):
     completion_tokens: TokenCount | None = None
 
 
+class AttachmentInfo(Record):
+    """A file sent with a user message, as its chip shows it (the bytes stay on the server)."""
+
+    name: str
+    media_type: str
+    #: Bytes of the file.
+    size: Seq
+
+
 class StoredMessage(Record):
     """One message of a chat, as stored by the server."""
 
@@ -178,6 +205,8 @@ class StoredMessage(Record):
     #: For ended answers with a reported ``completion_tokens``: those over the seconds from
     #: the first piece of text to the last.
     tokens_per_second: TokenRate | None = None
+    #: For user messages: the files sent with it, in the order attached.
+    attachments: list[AttachmentInfo] = msgspec.field(default_factory=list)
 
 
 class ChatPage(Record):
@@ -296,6 +325,8 @@ class Message(Frame, tag="message", omit_defaults=True):
     messages: list[Turn] | None = None
     system_prompt: SystemPrompt | None = None
     params: ChatParams | None = None
+    #: The ``clientAttachmentId`` of each file sent with it, every one uploaded whole first.
+    attachments: Annotated[list[Id], msgspec.Meta(max_length=MAX_ATTACHMENTS)] | None = None
 
     def __post_init__(self) -> None:
         if self.chat_id == "":
@@ -312,8 +343,44 @@ class Message(Frame, tag="message", omit_defaults=True):
                 raise ProtocolError("'content' and 'messages' disagree: send one of them")
             self.content = users[-1]
             self.messages = None
-        if not self.content.strip():
+        if self.attachments is not None and len(set(self.attachments)) != len(self.attachments):
+            raise ProtocolError("'attachments' names a file twice")
+        if not self.content.strip() and not self.attachments:
             raise ProtocolError("'content' must not be empty")
+
+
+class AttachmentPart(Frame, tag="attachment_part"):
+    """A piece of a file to send with a message: ``data`` from byte ``offset`` of its ``size``.
+
+    The server keeps the bytes of each ``(user, client_attachment_id)`` and
+    answers every part with ``attachment_ack``, saying how many it holds: a
+    part at another offset than that stores nothing, so a part sent again is
+    harmless and an upload cut by a reconnect goes on from ``received``.
+    ``client_message_id`` is the message the file goes with, so an ``error``
+    refusing the part names that message.
+    """
+
+    client_message_id: Id
+    client_attachment_id: Id
+    name: AttachmentName
+    media_type: MediaType
+    size: Seq
+    offset: Seq
+    #: Base64 on the wire; at most ``ATTACHMENT_PART_BYTES`` bytes.
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if self.media_type != TEXT_MEDIA_TYPE and self.media_type not in IMAGE_MEDIA_TYPES:
+            raise ProtocolError(
+                f"'mediaType' {self.media_type!r} cannot be sent to a model: attach text ({TEXT_MEDIA_TYPE})"
+                f" or an image ({', '.join(IMAGE_MEDIA_TYPES)})"
+            )
+        if len(self.data) > ATTACHMENT_PART_BYTES:
+            raise ProtocolError(f"'data' holds more than {ATTACHMENT_PART_BYTES} bytes: send smaller parts")
+        if self.offset + len(self.data) > self.size:
+            raise ProtocolError("'offset' plus the bytes of 'data' is more than 'size'")
+        if not self.data and self.size:
+            raise ProtocolError("'data' must not be empty")
 
 
 class Cancel(Frame, tag="cancel"):
@@ -485,6 +552,7 @@ class ImportChat(Frame, tag="import_chat"):
 ClientFrame = (
     Ping
     | Message
+    | AttachmentPart
     | Cancel
     | Resume
     | EditMessage
@@ -543,6 +611,18 @@ class UserMessage(Frame, tag="user_message"):
     created_at: datetime
     #: The assistant message that answers it, streaming next.
     reply_id: Id
+    #: The files sent with it, for their chips.
+    attachments: list[AttachmentInfo] = msgspec.field(default_factory=list)
+
+
+class AttachmentAck(Frame, tag="attachment_ack"):
+    """Answer to ``attachment_part``: bytes of that file the server holds (the next part starts there).
+
+    ``received`` equal to the file's size: the file is whole, and a message may name it.
+    """
+
+    client_attachment_id: Id
+    received: Seq
 
 
 class Chunk(Frame, tag="chunk"):
@@ -634,6 +714,7 @@ ServerFrame = (
     | Ack
     | ChatCreated
     | UserMessage
+    | AttachmentAck
     | Chunk
     | Complete
     | Cancelled

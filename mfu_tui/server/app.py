@@ -83,6 +83,7 @@ class ChatServer:
             RateLimiter(config.messages_per_minute, config.message_burst),
             config.replay_window,
             storage_quota=config.storage_quota,
+            max_attachment_bytes=config.max_attachment_bytes,
         )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()

@@ -94,6 +94,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("reply_bytes_per_user", "reply_bytes_per_user"),
         ("answers_per_user", "answers_per_user"),
         ("storage_per_user", "storage_per_user_mib"),
+        ("max_attachment_bytes", "max_attachment_bytes"),
         ("handshake_timeout", "handshake_timeout"),
         ("max_handshakes", "max_handshakes"),
     ):

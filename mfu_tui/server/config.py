@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict, TypeVar
 
+from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS
 
 #: URL schemes ``--broker`` accepts.
@@ -129,6 +130,10 @@ class ServerConfig:
     """MiB of text one user's chats may hold before new messages and edits are refused with
     ``quota_exceeded`` (``--storage-per-user``, ``MFU_STORAGE_PER_USER``); 0: no quota."""
 
+    max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES
+    """Bytes the files attached to one message may hold together (``--max-attachment-bytes``,
+    ``MFU_MAX_ATTACHMENT_BYTES``); a larger file or message is refused with ``too_large``."""
+
     messages_per_minute: float = 60.0
     """Sustained rate of messages and edits per user."""
 
@@ -170,6 +175,8 @@ class ServerConfig:
             raise ConfigError("--answers-per-user must be at least 1")
         if self.storage_per_user_mib < 0:
             raise ConfigError("--storage-per-user must not be negative (0: no quota)")
+        if self.max_attachment_bytes < 0:
+            raise ConfigError("--max-attachment-bytes must not be negative (0: no attachments)")
         if self.reply_bytes_per_user < 1:
             raise ConfigError("--reply-bytes-per-user must be at least 1")
         if self.provider not in ("demo", "openai"):
@@ -228,6 +235,7 @@ class EnvSettings(TypedDict, total=False):
     reply_bytes_per_user: int
     answers_per_user: int
     storage_per_user_mib: float
+    max_attachment_bytes: int
     handshake_timeout: float
     max_handshakes: int
 
@@ -263,6 +271,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["answers_per_user"] = _number(environ, "MFU_ANSWERS_PER_USER", int)
     if environ.get("MFU_STORAGE_PER_USER"):
         values["storage_per_user_mib"] = _number(environ, "MFU_STORAGE_PER_USER", float)
+    if environ.get("MFU_MAX_ATTACHMENT_BYTES"):
+        values["max_attachment_bytes"] = _number(environ, "MFU_MAX_ATTACHMENT_BYTES", int)
     if environ.get("MFU_HANDSHAKE_TIMEOUT"):
         values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
     if environ.get("MFU_MAX_HANDSHAKES"):

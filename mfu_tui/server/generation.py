@@ -37,10 +37,10 @@ from mfu_tui.protocol import (
     Complete,
     Error,
     ErrorCode,
-    Turn,
     encode,
 )
 from mfu_tui.server.hub import Hub, Receiver
+from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers import Finish, Provider, ProviderError, Usage
 from mfu_tui.server.store import AnswerFigures, Status, Store
 
@@ -60,7 +60,7 @@ class Generation:
         chat_id: str,
         message_id: str,
         model_id: str | None,
-        history: list[Turn],
+        history: list[ModelTurn],
         settings: ChatSettings,
         store: Store,
         hub: Hub,
@@ -126,7 +126,7 @@ class Generation:
         try:
             history = self._history
             if self._settings.system_prompt:
-                history = [Turn(role="system", content=self._settings.system_prompt), *history]
+                history = [ModelTurn(role="system", content=self._settings.system_prompt), *history]
             self._asked_at = time.monotonic()
             stream = self._provider.stream(self.model_id, history, self._settings.params)
             async with contextlib.aclosing(stream):
@@ -319,7 +319,7 @@ class Generations:
         chat_id: str,
         message_id: str,
         model_id: str | None,
-        history: list[Turn],
+        history: list[ModelTurn],
         settings: ChatSettings,
     ) -> Generation:
         """Start generating ``message_id`` in ``chat_id`` (claimed by the caller, or brand new), made with ``settings``.

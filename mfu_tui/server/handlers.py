@@ -16,7 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mfu_tui.protocol import (
+    DEFAULT_MAX_ATTACHMENT_BYTES,
     Ack,
+    AttachmentAck,
+    AttachmentPart,
     Cancel,
     Cancelled,
     ChatCreated,
@@ -50,6 +53,7 @@ from mfu_tui.protocol import (
     UpdateChat,
     UserMessage,
     decode_server,
+    describe_size,
     encode,
     search_words,
 )
@@ -59,6 +63,7 @@ from mfu_tui.server.providers import Provider, ProviderError
 from mfu_tui.server.providers.catalog import ModelCatalog
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.store import (
+    AttachmentsNotReady,
     BadCursor,
     ChatBusy,
     ChatChange,
@@ -68,12 +73,19 @@ from mfu_tui.server.store import (
     MessageState,
     NotEditable,
     Store,
+    UploadRefused,
+    UploadTooLarge,
 )
 from mfu_tui.server.store.rows import new_id
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE = 50
+#: A user's uploads not sent with a message yet may hold this many times what one message may:
+#: room for a message refused for a while (rate limited) and the next one's files.
+UNSENT_ATTACHMENTS_FACTOR = 2
+#: Seconds after which an upload no message took is dropped (when the user starts another).
+UNSENT_ATTACHMENT_LIFETIME = 24 * 3600
 #: Hits of a ``search`` page unless the client asks for another number.
 DEFAULT_SEARCH_PAGE = 20
 
@@ -123,6 +135,7 @@ class Handlers:
         replay_window: float,
         *,
         storage_quota: int | None = None,
+        max_attachment_bytes: int = DEFAULT_MAX_ATTACHMENT_BYTES,
     ) -> None:
         self._store = store
         self._hub = hub
@@ -133,9 +146,12 @@ class Handlers:
         self._replay_window = replay_window
         #: Bytes of text one user may store (None: no quota).
         self._storage_quota = storage_quota
+        #: Bytes the files of one message may hold together.
+        self._max_attachment_bytes = max_attachment_bytes
         self._table: dict[type, Callable[[Sender, Any], Awaitable[None]]] = {
             Ping: self.ping,
             Message: self.message,
+            AttachmentPart: self.attachment_part,
             Cancel: self.cancel,
             Resume: self.resume,
             EditMessage: self.edit_message,
@@ -207,6 +223,8 @@ class Handlers:
             if known is not None:
                 sender.reply(_ack(client_message_id, known))
                 return
+            if frame.attachments:
+                await self._check_attachments(user, frame.attachments, chat_id=chat_id)
             await self._check_quota(user, chat_id=chat_id)
             # Before the rate limit: the client sends a message refused for this again
             # later, and waiting for an answer to end must not spend its budget.
@@ -221,10 +239,18 @@ class Handlers:
                 settings = ChatSettings(system_prompt=frame.system_prompt, params=frame.params or ChatParams())
             try:
                 exchange = await self._store.record_message(
-                    user, chat_id, frame.content, client_message_id, frame.model_id, settings=settings
+                    user,
+                    chat_id,
+                    frame.content,
+                    client_message_id,
+                    frame.model_id,
+                    settings=settings,
+                    attachments=frame.attachments,
                 )
             except ChatBusy as busy:  # generating on another node
                 raise FrameError(ErrorCode.CONFLICT, str(busy), chat_id=chat_id) from None
+            except AttachmentsNotReady as error:  # taken by another message since the check
+                raise FrameError(ErrorCode.BAD_REQUEST, str(error), chat_id=chat_id) from None
             if exchange is None:
                 raise not_found("chat", chat_id=chat_id)
             sender.reply(_ack(client_message_id, exchange))
@@ -245,6 +271,7 @@ class Handlers:
                 content=frame.content,
                 created_at=datetime.now(UTC),
                 reply_id=exchange.reply_id,
+                attachments=[file.info() for file in exchange.history[-1].attachments],
             )
             self._hub.publish_user(user, encode(stored))
             model_id = frame.model_id or chat.model_id
@@ -255,6 +282,75 @@ class Handlers:
                 self._generations.free_slot(user)
             if chat_id is not None and not started:
                 self._generations.release(chat_id)
+
+    async def _check_attachments(self, user: str, keys: list[str], **where: Any) -> None:
+        """Refuse a message whose files are not all the user's, whole, unsent, and within the bound.
+
+        Raises:
+            FrameError: ``not_found`` (none of the user's), ``bad_request`` (not whole, or
+                sent already) or ``too_large`` (more than one message may hold).
+        """
+        uploads = await self._store.uploads(user, keys)
+        for key in keys:
+            upload = uploads.get(key)
+            if upload is None:
+                raise not_found(f"attachment {key!r}", **where)
+            if upload.sent:
+                raise FrameError(ErrorCode.BAD_REQUEST, f"{upload.name!r} was sent with another message", **where)
+            if not upload.whole:
+                raise FrameError(
+                    ErrorCode.BAD_REQUEST,
+                    f"{upload.name!r} is not whole: {upload.received} of {upload.size} bytes received;"
+                    " send the rest first",
+                    **where,
+                )
+        total = sum(uploads[key].size for key in keys)
+        if total > self._max_attachment_bytes:
+            raise FrameError(
+                ErrorCode.TOO_LARGE,
+                f"the files of this message hold {describe_size(total)}:"
+                f" at most {describe_size(self._max_attachment_bytes)}",
+                **where,
+            )
+
+    async def attachment_part(self, sender: Sender, frame: AttachmentPart) -> None:
+        """Store a part of a file if it is the next one; answer with the bytes held of it.
+
+        Errors name the message the file goes with: they refuse that message.
+        """
+        try:
+            await self._attachment_part(sender, frame)
+        except FrameError as error:
+            error.client_message_id = frame.client_message_id
+            raise
+
+    async def _attachment_part(self, sender: Sender, frame: AttachmentPart) -> None:
+        user, limit = sender.user, self._max_attachment_bytes
+        unsent_limit = UNSENT_ATTACHMENTS_FACTOR * limit
+        if frame.size > limit:
+            raise FrameError(
+                ErrorCode.TOO_LARGE,
+                f"{frame.name!r} is {describe_size(frame.size)}: a message may carry {describe_size(limit)}",
+            )
+        if frame.data:
+            await self._check_quota(user)
+        try:
+            received = await self._store.store_part(
+                user,
+                frame,
+                unsent_limit=unsent_limit,
+                expire_before=time.time() - UNSENT_ATTACHMENT_LIFETIME,
+            )
+        except UploadTooLarge as error:
+            raise FrameError(
+                ErrorCode.TOO_LARGE,
+                f"files not sent yet hold {describe_size(error.held)}; with {frame.name!r}"
+                f" ({describe_size(frame.size)}) they would pass {describe_size(unsent_limit)}:"
+                " send those messages first",
+            ) from None
+        except UploadRefused as error:
+            raise FrameError(ErrorCode.BAD_REQUEST, str(error)) from None
+        sender.reply(encode(AttachmentAck(client_attachment_id=frame.client_attachment_id, received=received)))
 
     def _rate_limited(self, user: str, **where: Any) -> FrameError:
         wait = max(1, math.ceil(self._limiter.retry_after(user)))
@@ -272,8 +368,8 @@ class Handlers:
         if stored >= self._storage_quota:
             raise FrameError(
                 ErrorCode.QUOTA_EXCEEDED,
-                f"storage quota reached: your chats hold {_size(stored)} of the {_size(self._storage_quota)} "
-                "allowed; delete old chats to make room",
+                f"storage quota reached: your chats hold {describe_size(stored)} of the"
+                f" {describe_size(self._storage_quota)} allowed; delete old chats to make room",
                 **where,
             )
 
@@ -596,15 +692,6 @@ class Handlers:
         except ProviderError as error:
             raise FrameError(ErrorCode.PROVIDER_ERROR, str(error), request_id=frame.request_id) from None
         sender.reply(encode(Result(request_id=frame.request_id, data=ModelList(models=models))))
-
-
-def _size(size: int) -> str:
-    """``size`` bytes in words: ``200.0 MiB``, ``1.5 KiB``, ``12 bytes``."""
-    if size >= 1024 * 1024:
-        return f"{size / (1024 * 1024):.1f} MiB"
-    if size >= 1024:
-        return f"{size / 1024:.1f} KiB"
-    return f"{size} bytes"
 
 
 def _ack(client_message_id: str, exchange: Exchange) -> bytes:

@@ -35,7 +35,7 @@ _BY_CODE: dict[str, tuple[str, str, Severity]] = {
     "rate_limited": ("Too many requests", "Wait a moment; the message is tried again by itself.", "warning"),
     "too_large": (
         "Message too long",
-        "Shorten it and send again; your text is back in the message box.",
+        "Shorten it, or attach less, and send again; your text and files are back in the message box.",
         "error",
     ),
     "quota_exceeded": (

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
-import msgspec
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -34,6 +33,7 @@ from mfu_tui.client import (
     MessageReloaded,
     Status,
 )
+from mfu_tui.client.attachments import Attachment, AttachmentError
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
     Ack,
@@ -45,7 +45,6 @@ from mfu_tui.protocol import (
     ChatUpdated,
     Chunk,
     Complete,
-    Message,
     MessageEdited,
     ModelInfo,
     SearchHit,
@@ -58,6 +57,7 @@ from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatsProvider
 from mfu_tui.tui.export import export_chat
+from mfu_tui.tui.file_mentions import mentioned_files
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
@@ -69,6 +69,7 @@ from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.terminal import plain_text_wanted
+from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
 from mfu_tui.tui.widgets.conversation import Conversation, OlderPages
@@ -272,6 +273,8 @@ class ChatApp(App[None]):
         self._told_search_is_kept = False
         # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
         self._open_settings: ChatSettings | None = None
+        # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
+        self._sent_files: dict[str, list[Attachment]] = {}
         if settings.keymap:
             self.set_keymap(settings.keymap)
 
@@ -288,6 +291,7 @@ class ChatApp(App[None]):
                 yield ChatList(id="chat-list")
             with Vertical(id="chat-pane"):
                 yield Conversation(window=self.settings.window, id="conversation")
+                yield PendingFiles(id="pending-files")
                 prompts = PromptHistory(self.client.outbox.path.parent / PROMPTS_FILE)
                 yield Composer(prompts, cursor_blink=self.settings.cursor_blink, id="composer")
         yield Footer()
@@ -296,6 +300,11 @@ class ChatApp(App[None]):
     def conversation(self) -> Conversation:
         """The conversation pane."""
         return self.query_one(Conversation)
+
+    @property
+    def pending_files(self) -> PendingFiles:
+        """The files attached to the message being written."""
+        return self.query_one(PendingFiles)
 
     @property
     def composer(self) -> Composer:
@@ -398,8 +407,11 @@ class ChatApp(App[None]):
         if error.client_message_id is not None and error.code in _DROPPED:
             self._give_back(error.client_message_id)
 
-    def _give_back(self, client_message_id: str) -> None:
-        """A sent message was refused for good: mark it and put its text back to edit."""
+    @work(group="give-back")
+    async def _give_back(self, client_message_id: str) -> None:
+        """A sent message was refused for good: mark it and put its text and files back to edit."""
+        for file in self._sent_files.pop(client_message_id, []):
+            await self.pending_files.add(file)
         view = self.conversation.view_by_client_id(client_message_id)
         if view is None:
             return
@@ -566,6 +578,7 @@ class ChatApp(App[None]):
             self.generating = message_id
 
     async def _on_ack(self, ack: Ack) -> None:
+        self._sent_files.pop(ack.client_message_id, None)
         if ack.client_message_id == self._creating and self.chat_id is None:
             self._open_created_chat(ack.chat_id)
         if ack.chat_id != self.chat_id:
@@ -585,7 +598,7 @@ class ChatApp(App[None]):
         conversation = self.conversation
         if conversation.view_by_client_id(frame.client_message_id) or conversation.view(frame.message_id):
             return
-        view = MessageView("user", frame.content, message_id=frame.message_id)
+        view = MessageView("user", frame.content, message_id=frame.message_id, attachments=frame.attachments)
         view.client_message_id = frame.client_message_id
         await conversation.add(view)
         self._set_running(frame.chat_id, frame.reply_id)
@@ -754,41 +767,64 @@ class ChatApp(App[None]):
             return
         self.chat_list.add_page(page.chats, page.next_cursor)
 
+    @on(Composer.Attached)
+    async def _take_file(self, event: Composer.Attached) -> None:
+        await self.pending_files.add(event.file)
+
     @on(Composer.Submitted)
     async def _send(self, event: Composer.Submitted) -> None:
         if event.editing_message_id is not None:
-            await self._send_edit(event.editing_message_id, event.text)
+            if event.text.strip():
+                await self._send_edit(event.editing_message_id, event.text)
+            return
+        try:
+            # Files named with @path are read now: a file that cannot go stops the send, the draft kept.
+            files = [*self.pending_files.attached, *mentioned_files(event.text)]
+        except AttachmentError as error:
+            self.notify(f"{error}. Your message is kept.", title="Not sent", severity="error", markup=False)
+            return
+        if not event.text.strip() and not files:
             return
         # The id is made here, so the message is on screen and known as "ours"
         # before the server can answer it.
-        frame = Message(
-            chat_id=self.chat_id, client_message_id=str(uuid.uuid4()), content=event.text, model_id=self.model_id
-        )
+        client_message_id = str(uuid.uuid4())
+        system_prompt = params = None
         defaults = self.settings.new_chat
         if self.chat_id is None and defaults != ChatSettings():
             # On the message itself, not in a request once the chat exists: kept in the outbox with it,
             # so no reconnect can lose them, and the first answer is already made with them.
+            system_prompt = defaults.system_prompt
             params = defaults.params if defaults.params != ChatParams() else None
-            frame = msgspec.structs.replace(frame, system_prompt=defaults.system_prompt, params=params)
         if self.chat_id is None:
-            self._creating = frame.client_message_id
-        view = MessageView("user", event.text, status="sending")
-        view.client_message_id = frame.client_message_id
+            self._creating = client_message_id
+        view = MessageView("user", event.text, status="sending", attachments=[info_of(file) for file in files])
+        view.client_message_id = client_message_id
         await self.conversation.add(view)
         try:
-            await self.client.send(frame)  # into the on-disk outbox first
-        except (ClientError, OSError) as error:
+            await self.client.send_message(  # into the on-disk outbox first
+                self.chat_id,
+                event.text,
+                self.model_id,
+                system_prompt=system_prompt,
+                params=params,
+                attachments=files,
+                client_message_id=client_message_id,
+            )
+        except (ClientError, ValueError, OSError) as error:
             # Not kept anywhere: the text stays in the box to fix and resend.
             await view.remove()
-            if self._creating == frame.client_message_id:
+            if self._creating == client_message_id:
                 self._creating = None
             if isinstance(error, ClientError):
                 self._report(error)
             else:
                 self.notify(f"Could not keep the message: {error}.", title="Not sent", severity="error", markup=False)
             return
+        if files:
+            self._sent_files[client_message_id] = files
         self.composer.prompts.add(event.text)
         self.composer.done()
+        await self.pending_files.clear()
         self.conversation.anchor()
 
     async def _send_edit(self, message_id: str, text: str) -> None:

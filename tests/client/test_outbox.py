@@ -188,3 +188,26 @@ def test_a_journal_left_readable_by_an_older_version_is_made_private(tmp_path):
         assert mode(again.path) == 0o600
     finally:
         again.close()
+
+
+def test_a_messages_files_are_kept_beside_the_journal_across_a_restart_and_go_with_it(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    outbox = Outbox(path)
+    outbox.keep_file("a1", b"\x89PNG bytes")
+    file = {"client_attachment_id": "a1", "name": "cat.png", "media_type": "image/png", "size": 11}
+    outbox.add(OutboxEntry("m1", "c1", "", attachments=[file]))
+    again = Outbox(path)
+    (pending,) = again.pending()
+    assert [(f.name, f.media_type, f.size) for f in pending.files()] == [("cat.png", "image/png", 11)]
+    assert again.file_bytes("a1") == b"\x89PNG bytes"
+    assert stat.S_IMODE((tmp_path / "attachments" / "a1").stat().st_mode) == 0o600
+    again.done("m1")
+    assert not (tmp_path / "attachments" / "a1").exists()
+
+
+def test_a_record_naming_a_file_outside_the_outbox_is_skipped(tmp_path):
+    path = tmp_path / "outbox.jsonl"
+    bad = {"client_attachment_id": "../../etc/passwd", "name": "x", "media_type": "text/plain", "size": 1}
+    record = {"op": "add", "client_message_id": "m1", "chat_id": None, "content": "x", "attachments": [bad]}
+    path.write_text(json.dumps(record) + "\n" + json.dumps({"op": "add", **entry(2).__dict__}) + "\n")
+    assert [e.client_message_id for e in Outbox(path).pending()] == ["m2"]

@@ -26,6 +26,7 @@ CLIENT_TAGS = {
     "list_models",
     "search",
     "import_chat",
+    "attachment_part",
 }
 SERVER_TAGS = {
     "pong",
@@ -40,6 +41,7 @@ SERVER_TAGS = {
     "chat_updated",
     "result",
     "resync",
+    "attachment_ack",
 }
 
 

@@ -482,7 +482,7 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         db = sqlite3.connect(store_location)
         db.executescript(
             "DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
-            " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB)); PRAGMA user_version = 7;"
+            " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB)); PRAGMA user_version = 9;"
         )
         db.close()
     else:
@@ -677,7 +677,8 @@ async def without_search_index(store: Store, location: str) -> None:
             f" {WITHOUT_CHAT_SETTINGS}"
             # The import's migration and the answers' figures came later: undone too, so that they apply again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
-            f" ALTER TABLE chats DROP COLUMN imported; {WITHOUT_FIGURES} PRAGMA user_version = 3;"
+            " ALTER TABLE chats DROP COLUMN imported;"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -689,11 +690,14 @@ async def without_search_index(store: Store, location: str) -> None:
             "ALTER TABLE messages DROP COLUMN search; DROP TRIGGER prompt_bytes ON chats;"
             f" DROP FUNCTION count_prompt_bytes; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} DELETE FROM schema_version WHERE version >= 5"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} DELETE FROM schema_version WHERE version >= 5"
         )
     finally:
         await pg.close()
 
+
+#: SQL that undoes the migration of attachments (SQLite 9, PostgreSQL 10).
+WITHOUT_ATTACHMENTS = "DROP TABLE attachment_parts; DROP TABLE attachments;"
 
 #: SQL that undoes the migration of chat settings and archives (SQLite 5, PostgreSQL 6).
 WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(

@@ -23,6 +23,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from mfu_tui.client import ConnectionState, Status
+from mfu_tui.client.attachments import Attachment
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.tui import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
@@ -309,6 +310,36 @@ def _details(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunB
     return app, run_before
 
 
+def _attach_prompt(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await pin_status(app, pilot, GREEN)
+        app.composer.focus()
+        # A path in the project (the working directory of the tests): the same completion every run.
+        await pilot.press("alt+a", *"docs/pro")
+        await pilot.pause()
+        app.screen.query_one(Input).cursor_blink = False  # one frame, every run
+        await pilot.pause()
+
+    return app, run_before
+
+
+def _attachments(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await app.pending_files.add(Attachment("notes.md", "text/plain", b"# Plan\n\n- ship it\n" * 20))
+        await app.pending_files.add(Attachment("chart.png", "image/png", b"\x89PNG\r\n\x1a\n" + bytes(3000)))
+        await ask_answered(app, pilot, "Summarise the notes and the chart")
+        await app.pending_files.add(Attachment("next.txt", "text/plain", b"the next file"))
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
@@ -336,5 +367,11 @@ SCENES = [
         "details",
         "i on a selected message: its model, time, how it ended, its tokens and speed.",
         _details,
+    ),
+    Scene("attach", "alt+a: the path of a file to attach, completed as it is typed.", _attach_prompt),
+    Scene(
+        "attachments",
+        "Files sent with a message shown as chips on it, and one more waiting above the message box.",
+        _attachments,
     ),
 ]

@@ -6,7 +6,8 @@ import abc
 import dataclasses
 from collections.abc import AsyncGenerator
 
-from mfu_tui.protocol import ChatParams, ModelInfo, Turn, Usage
+from mfu_tui.protocol import ChatParams, ModelInfo, Usage
+from mfu_tui.server.model_input import ModelTurn
 
 
 class ProviderError(Exception):
@@ -36,7 +37,7 @@ class Provider(abc.ABC):
 
     @abc.abstractmethod
     def stream(
-        self, model_id: str | None, history: list[Turn], params: ChatParams
+        self, model_id: str | None, history: list[ModelTurn], params: ChatParams
     ) -> AsyncGenerator[str | Usage | Finish, None]:
         """Answer the conversation ``history`` (its last turn is the user's).
 

@@ -3,8 +3,10 @@
 It needs no network and no model, so the app can be tried, tested and
 benchmarked anywhere. The answer quotes the question under a heading, then a
 list and a fenced code block, then filler words; the same question always
-gets the same answer. It reports usage as a model server does, counting
-words as tokens, so the offline path shows the same figures as a real one.
+gets the same answer. Files sent with the question are named, with their
+sizes, under the quote, so attachments can be tried offline too. It reports
+usage as a model server does, counting words as tokens, so the offline path
+shows the same figures as a real one.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ import hashlib
 import re
 from collections.abc import AsyncGenerator
 
-from mfu_tui.protocol import ChatParams, ModelInfo, Turn, Usage
+from mfu_tui.protocol import AttachmentInfo, ChatParams, ModelInfo, Usage
+from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers.base import Finish, Provider
 
 MODEL_ID = "demo"
@@ -28,15 +31,18 @@ _VOCABULARY = (
 _PIECES = re.compile(r"\s*\S+\s*")
 
 
-def demo_answer(question: str, words: int) -> str:
-    """The full demo answer to ``question``, cut to ``words`` words."""
+def demo_answer(question: str, words: int, attached: list[AttachmentInfo] | None = None) -> str:
+    """The full demo answer to ``question`` and the files ``attached`` to it, cut to ``words`` words."""
     question = " ".join(question.split()) or "(nothing)"
+    files = ", ".join(f"{file.name} ({file.media_type}, {file.size} bytes)" for file in attached or [])
+    files_line = f"Attached: {files}\n\n" if files else ""
     quoted = question if len(question) <= 300 else question[:299] + "…"
     digest = hashlib.sha256(question.encode()).digest()
     filler = " ".join(_VOCABULARY[(digest[i % len(digest)] + i) % len(_VOCABULARY)] for i in range(max(words, 0)))
     text = (
         "## Demo answer\n\n"
         f"> {quoted}\n\n"
+        f"{files_line}"
         "This is the offline demo provider. Three points:\n\n"
         "- it needs no network\n"
         "- it streams word by word\n"
@@ -63,11 +69,13 @@ class DemoProvider(Provider):
         return [ModelInfo(id=MODEL_ID, name="Demo (offline)", provider=self.name, default=True)]
 
     async def stream(
-        self, model_id: str | None, history: list[Turn], params: ChatParams
+        self, model_id: str | None, history: list[ModelTurn], params: ChatParams
     ) -> AsyncGenerator[str | Usage | Finish, None]:
         # The same question, the same answer: the system prompt and the parameters change nothing here.
-        question = next((turn.content for turn in reversed(history) if turn.role == "user"), "")
-        pieces = _PIECES.findall(demo_answer(question, self.words))
+        asked = next((turn for turn in reversed(history) if turn.role == "user"), None)
+        question = asked.content if asked else ""
+        attached = [file.info() for file in asked.attachments] if asked else []
+        pieces = _PIECES.findall(demo_answer(question, self.words, attached))
         for piece in pieces:
             # sleep(0) still yields: a zero-delay demo must not starve the event loop.
             await asyncio.sleep(self.delay)

@@ -18,6 +18,7 @@ upstream sees the client go away and stops generating (and billing).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import logging
@@ -27,7 +28,8 @@ from typing import Any
 
 import aiohttp
 
-from mfu_tui.protocol import ChatParams, ModelInfo, Turn, Usage
+from mfu_tui.protocol import ChatParams, ModelInfo, Usage
+from mfu_tui.server.model_input import ModelTurn, turn_text
 from mfu_tui.server.providers.base import Finish, Provider, ProviderError
 
 log = logging.getLogger(__name__)
@@ -89,13 +91,13 @@ class OpenAIProvider(Provider):
         return [ModelInfo(id=model, name=model, provider=self.name, default=model == default) for model in listed]
 
     async def stream(
-        self, model_id: str | None, history: list[Turn], params: ChatParams
+        self, model_id: str | None, history: list[ModelTurn], params: ChatParams
     ) -> AsyncGenerator[str | Usage | Finish, None]:
         model = model_id or self._default_model or await self._first_model()
         body: dict[str, Any] = {
             "model": model,
             "stream": True,
-            "messages": [{"role": turn.role, "content": turn.content} for turn in history],
+            "messages": [_message(turn) for turn in history],
         }
         # Only the parameters the chat sets: a field sent as null is refused by some servers.
         sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens}
@@ -147,6 +149,22 @@ class OpenAIProvider(Provider):
         if not models:
             raise ProviderError("the model server lists no models")
         return next((model.id for model in models if model.default), models[0].id)
+
+
+def _message(turn: ModelTurn) -> dict[str, Any]:
+    """A turn as a chat message: its text (text files in fenced blocks), and its images as content parts.
+
+    A turn without images keeps the plain string form every compatible server takes;
+    one with images uses the content-parts form, each image an ``image_url`` with a ``data:`` URL.
+    """
+    text = turn_text(turn)
+    if not turn.images:
+        return {"role": turn.role, "content": text}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
+    for image in turn.images:
+        url = f"data:{image.media_type};base64,{base64.b64encode(image.data).decode()}"
+        parts.append({"type": "image_url", "image_url": {"url": url}})
+    return {"role": turn.role, "content": parts}
 
 
 def _parse_event(line: str) -> Any:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from mfu_tui.server.store.base import (
     AnswerFigures,
+    AttachmentsNotReady,
     BadCursor,
     ChatBusy,
     ChatChange,
@@ -18,11 +19,15 @@ from mfu_tui.server.store.base import (
     NotEditable,
     Status,
     Store,
+    Upload,
+    UploadRefused,
+    UploadTooLarge,
 )
 from mfu_tui.server.store.sqlite import SqliteStore
 
 __all__ = [
     "AnswerFigures",
+    "AttachmentsNotReady",
     "BadCursor",
     "ChatBusy",
     "ChatChange",
@@ -36,6 +41,9 @@ __all__ = [
     "SqliteStore",
     "Status",
     "Store",
+    "Upload",
+    "UploadRefused",
+    "UploadTooLarge",
     "make_store",
 ]
 

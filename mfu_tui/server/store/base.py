@@ -13,6 +13,7 @@ import dataclasses
 from typing import Literal
 
 from mfu_tui.protocol import (
+    AttachmentPart,
     ChatDetail,
     ChatPage,
     ChatParams,
@@ -20,10 +21,10 @@ from mfu_tui.protocol import (
     ChatSummary,
     ImportChat,
     SearchResults,
-    Turn,
     UpdatedChat,
     Usage,
 )
+from mfu_tui.server.model_input import ModelTurn
 
 Status = Literal["complete", "streaming", "cancelled", "error"]
 
@@ -44,6 +45,42 @@ class ImportGap(ValueError):
     """An ``import_chat`` part starts past the entries stored of its conversation; the message says which."""
 
 
+class UploadRefused(ValueError):
+    """An ``attachment_part`` that cannot be stored; the message says why."""
+
+
+class UploadTooLarge(UploadRefused):
+    """The user's unsent uploads would hold more than they may (``too_large``)."""
+
+    def __init__(self, held: int) -> None:
+        super().__init__(f"unsent uploads hold {held} bytes")
+        #: Bytes the user's unsent uploads hold already.
+        self.held = held
+
+
+class AttachmentsNotReady(ValueError):
+    """A message names a file that is not whole, or was sent already (checked again as it is stored)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Upload:
+    """Where one attachment upload stands."""
+
+    client_attachment_id: str
+    name: str
+    media_type: str
+    size: int
+    #: Bytes stored so far, from the start.
+    received: int
+    #: True once a message took it: it can be sent with no other.
+    sent: bool
+
+    @property
+    def whole(self) -> bool:
+        """True when every byte is stored."""
+        return self.received == self.size
+
+
 @dataclasses.dataclass(frozen=True)
 class Exchange:
     """A stored user message and the empty assistant reply that will answer it."""
@@ -52,7 +89,7 @@ class Exchange:
     user_message_id: str
     reply_id: str
     #: The conversation up to and including the user message, oldest first.
-    history: list[Turn]
+    history: list[ModelTurn]
     #: True when this ``message`` created the chat.
     created: bool = False
     #: True when the ``clientMessageId`` was already stored: nothing new was written.
@@ -90,7 +127,7 @@ class Edit:
     edited_at: float
     #: With ``regenerate``: the new assistant message and the history it answers.
     reply_id: str | None = None
-    history: list[Turn] | None = None
+    history: list[ModelTurn] | None = None
     #: True when the ``client_edit_id`` was already applied: nothing new was written (no ``history``).
     duplicate: bool = False
     #: With ``regenerate``: what the new reply is made with.
@@ -187,17 +224,39 @@ class Store(abc.ABC):
         model_id: str | None,
         *,
         settings: ChatSettings | None = None,
+        attachments: list[str] | None = None,
     ) -> Exchange | None:
         """Store a user message and an empty streaming reply, creating the chat if ``chat_id`` is None.
 
         ``settings`` are the new chat's, stored with it (ignored for an existing chat).
+        ``attachments`` are the user's whole, unsent uploads (``clientAttachmentId``) that the
+        message takes, in order; the caller checked them (``uploads``).
 
         Idempotent on ``(user, client_message_id)``: a known id returns the
         first exchange with ``duplicate=True``. Returns None if the chat is not the user's.
 
         Raises:
             ChatBusy: a reply is streaming in the chat already.
+            AttachmentsNotReady: an attachment was taken by another message meanwhile (nothing is stored).
         """
+
+    @abc.abstractmethod
+    async def store_part(self, user: str, part: AttachmentPart, *, unsent_limit: int, expire_before: float) -> int:
+        """Store a part of an upload if it starts where the stored bytes end; the bytes stored after it.
+
+        Idempotent on ``(user, client_attachment_id, offset)``: a part at any
+        other offset stores nothing. An upload taken by a message answers its
+        size. A new upload first drops the user's unsent uploads created before
+        ``expire_before``.
+
+        Raises:
+            UploadRefused: the part's name, type or size are not its upload's.
+            UploadTooLarge: a new upload would make the user's unsent uploads hold more than ``unsent_limit``.
+        """
+
+    @abc.abstractmethod
+    async def uploads(self, user: str, client_attachment_ids: list[str]) -> dict[str, Upload]:
+        """The user's uploads of those ids (an id missing from the answer is none of the user's)."""
 
     @abc.abstractmethod
     async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
@@ -343,7 +402,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def stored_bytes(self, user: str) -> int:
-        """Bytes of text (UTF-8) the user's chats hold: messages' content and the edits kept for idempotency.
+        """Bytes of text (UTF-8) the user's chats hold: messages' content and the edits kept for idempotency,
+        and the bytes of the user's attachments (sent or not).
 
         A sum over the user's chats of a count each chat keeps up to date in
         the transaction of every write: cheap enough to ask before every message.

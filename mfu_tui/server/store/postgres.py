@@ -36,18 +36,20 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mfu_tui.protocol import (
+    AttachmentPart,
     ChatDetail,
     ChatPage,
     ChatSettings,
     ChatSummary,
     ImportChat,
     SearchResults,
-    Turn,
     UpdatedChat,
 )
 from mfu_tui.redaction import redact_password
+from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.store.base import (
     AnswerFigures,
+    AttachmentsNotReady,
     BadCursor,
     ChatBusy,
     ChatChange,
@@ -60,6 +62,8 @@ from mfu_tui.server.store.base import (
     NotEditable,
     Status,
     Store,
+    Upload,
+    UploadTooLarge,
 )
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import (
@@ -68,7 +72,9 @@ from mfu_tui.server.store.rows import (
     SETTINGS_COLUMNS,
     STATE_COLUMNS,
     SUMMARY_COLUMNS,
+    UPLOAD_COLUMNS,
     changed_columns,
+    check_same_upload,
     figures_values,
     imported_finish_reason,
     make_title,
@@ -83,6 +89,9 @@ from mfu_tui.server.store.rows import (
     settings_values,
     state_of,
     summary_of,
+    turns_of,
+    upload_of,
+    with_attachments,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, hit_of, tsquery
 
@@ -256,6 +265,36 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE messages ADD COLUMN completion_tokens INTEGER;
         ALTER TABLE messages ADD COLUMN first_token_ms INTEGER;
         ALTER TABLE messages ADD COLUMN tokens_per_second DOUBLE PRECISION;
+        """,
+    ),
+    (
+        10,
+        """
+        -- Files sent with user messages (attachment_part), by their sender's key; message_id and
+        -- chat_id once a message took the file, NULL while it is unsent. Their bytes are in
+        -- attachment_parts as they came, one row a part, read in order of start.
+        CREATE TABLE attachments (
+            id                   TEXT PRIMARY KEY,
+            owner                TEXT NOT NULL,
+            client_attachment_id TEXT NOT NULL,
+            name                 TEXT NOT NULL,
+            media_type           TEXT NOT NULL,
+            size                 BIGINT NOT NULL,
+            received             BIGINT NOT NULL DEFAULT 0,
+            created_at           DOUBLE PRECISION NOT NULL,
+            chat_id              TEXT,
+            message_id           TEXT,
+            position             INTEGER
+        );
+        CREATE UNIQUE INDEX attachment_keys ON attachments (owner, client_attachment_id);
+        CREATE INDEX attachments_unsent ON attachments (owner, created_at) WHERE message_id IS NULL;
+        CREATE INDEX attachments_of_chat ON attachments (chat_id, message_id, position) WHERE chat_id IS NOT NULL;
+        CREATE TABLE attachment_parts (
+            attachment_id TEXT NOT NULL,
+            start         BIGINT NOT NULL,
+            data          BYTEA NOT NULL,
+            PRIMARY KEY (attachment_id, start)
+        );
         """,
     ),
     (
@@ -459,6 +498,7 @@ class PostgresStore(Store):
         model_id: str | None,
         *,
         settings: ChatSettings | None = None,
+        attachments: list[str] | None = None,
     ) -> Exchange | None:
         async def write(db: _Db) -> Exchange | None:
             known = await _known_exchange(db, user, client_message_id)
@@ -495,6 +535,14 @@ class PostgresStore(Store):
                 " VALUES ($1, $2, $3, 'user', $4, 'complete', $5, $6, $7)",
                 message_id, target, user, content, model_id, client_message_id, now,
             )  # fmt: skip
+            for position, key in enumerate(attachments or []):
+                taken = await db.fetchval(
+                    "UPDATE attachments SET chat_id = $1, message_id = $2, position = $3 WHERE owner = $4"
+                    " AND client_attachment_id = $5 AND message_id IS NULL AND received = size RETURNING 1",
+                    target, message_id, position, user, key,
+                )  # fmt: skip
+                if taken is None:  # raising undoes this savepoint's rows
+                    raise AttachmentsNotReady(f"attachment {key!r} is not whole, or was sent with another message")
             await self._insert_reply(db, reply_id, target, user, model_id, message_id, now)
             await db.execute(
                 "UPDATE chats SET updated_at = $1, message_count = message_count + 2,"
@@ -515,6 +563,64 @@ class PostgresStore(Store):
             )
 
         return await self._write(write)
+
+    async def store_part(self, user: str, part: AttachmentPart, *, unsent_limit: int, expire_before: float) -> int:
+        key = part.client_attachment_id
+        select = f"SELECT id, {UPLOAD_COLUMNS} FROM attachments WHERE owner = $1 AND client_attachment_id = $2"
+
+        async def write(db: _Db) -> int:
+            # Locked: a part of the same upload on another node waits for this one.
+            row = await db.fetchrow(select + " FOR UPDATE", user, key)
+            if row is None:
+                if part.offset != 0:
+                    return 0
+                expired = "SELECT id FROM attachments WHERE owner = $1 AND message_id IS NULL AND created_at < $2"
+                await db.execute(
+                    f"DELETE FROM attachment_parts WHERE attachment_id IN ({expired})", user, expire_before
+                )
+                await db.execute(
+                    "DELETE FROM attachments WHERE owner = $1 AND message_id IS NULL AND created_at < $2",
+                    user, expire_before,
+                )  # fmt: skip
+                unsent = await db.fetchval(
+                    "SELECT COALESCE(SUM(size), 0) FROM attachments WHERE owner = $1 AND message_id IS NULL", user
+                )
+                if unsent + part.size > unsent_limit:
+                    raise UploadTooLarge(int(unsent))
+                # A twin first part on another node makes this insert nothing: then its row is read.
+                await db.execute(
+                    "INSERT INTO attachments (id, owner, client_attachment_id, name, media_type, size, created_at)"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
+                    new_id(), user, key, part.name, part.media_type, part.size, time.time(),
+                )  # fmt: skip
+                row = await db.fetchrow(select + " FOR UPDATE", user, key)
+            attachment_id, upload = row[0], upload_of(tuple(row)[1:])
+            check_same_upload(upload, part)
+            if upload.sent:
+                return upload.size
+            if part.offset != upload.received:
+                return upload.received
+            if part.data:
+                await db.execute(
+                    "INSERT INTO attachment_parts (attachment_id, start, data) VALUES ($1, $2, $3)",
+                    attachment_id, part.offset, part.data,
+                )  # fmt: skip
+                await db.execute(
+                    "UPDATE attachments SET received = received + $1 WHERE id = $2", len(part.data), attachment_id
+                )
+            return upload.received + len(part.data)
+
+        return await self._write(write)
+
+    async def uploads(self, user: str, client_attachment_ids: list[str]) -> dict[str, Upload]:
+        async def read(db: _Db) -> dict[str, Upload]:
+            rows = await db.fetch(
+                f"SELECT {UPLOAD_COLUMNS} FROM attachments WHERE owner = $1 AND client_attachment_id = ANY($2)",
+                user, client_attachment_ids,
+            )  # fmt: skip
+            return {upload.client_attachment_id: upload for upload in (upload_of(tuple(row)) for row in rows)}
+
+        return await self._read(read)
 
     async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
         return await self._read(lambda db: _known_exchange(db, user, client_message_id))
@@ -591,6 +697,12 @@ class PostgresStore(Store):
                     if status == "streaming":
                         content, seq = await _streamed_so_far(db, id_)
                     messages.append(message_of(row, content, seq))
+                chips = await db.fetch(
+                    "SELECT message_id, name, media_type, size FROM attachments WHERE chat_id = $1"
+                    " AND message_id = ANY($2) ORDER BY message_id, position",
+                    chat_id, [message.id for message in messages],
+                )  # fmt: skip
+                messages = with_attachments(messages, chips)
                 more = len(sizes) > count
                 cursor = messages[0].id if more else None
                 return ChatDetail(chat=chat, messages=messages, next_cursor=cursor, settings=settings)
@@ -686,6 +798,9 @@ class PostgresStore(Store):
             )
             await db.execute("DELETE FROM messages WHERE chat_id = $1", chat_id)
             await db.execute("DELETE FROM edits WHERE chat_id = $1", chat_id)
+            files = "SELECT id FROM attachments WHERE chat_id = $1"
+            await db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({files})", chat_id)
+            await db.execute("DELETE FROM attachments WHERE chat_id = $1", chat_id)
             return chat
 
         return await self._write(write)
@@ -739,6 +854,9 @@ class PostgresStore(Store):
                     raise ChatBusy("an answer is still being generated in this chat")
                 later = "SELECT id FROM messages WHERE chat_id = $1 AND n > $2"
                 await db.execute(f"DELETE FROM chunks WHERE message_id IN ({later})", chat_id, n)
+                files = f"SELECT id FROM attachments WHERE chat_id = $1 AND message_id IN ({later})"
+                await db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({files})", chat_id, n)
+                await db.execute(f"DELETE FROM attachments WHERE chat_id = $1 AND message_id IN ({later})", chat_id, n)
                 await db.execute("DELETE FROM messages WHERE chat_id = $1 AND n > $2", chat_id, n)
                 reply_id = new_id()
                 try:
@@ -862,7 +980,13 @@ class PostgresStore(Store):
 
     async def stored_bytes(self, user: str) -> int:
         async def read(db: _Db) -> int:
-            return int(await db.fetchval("SELECT COALESCE(SUM(bytes), 0) FROM chats WHERE owner = $1", user))
+            return int(
+                await db.fetchval(
+                    "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chats WHERE owner = $1)"
+                    " + (SELECT COALESCE(SUM(received), 0) FROM attachments WHERE owner = $1)",
+                    user,
+                )
+            )
 
         return await self._read(read)
 
@@ -972,14 +1096,24 @@ async def _known_edit(db: _Db, user: str, client_edit_id: str) -> Edit | None:
     return Edit(chat, message_id, content, edited_at=edited_at, reply_id=reply_id, duplicate=True)
 
 
-async def _history(db: _Db, chat_id: str, reply_id: str) -> list[Turn]:
-    """The messages before the reply ``reply_id``, oldest first, as model input."""
+async def _history(db: _Db, chat_id: str, reply_id: str) -> list[ModelTurn]:
+    """The messages before the reply ``reply_id``, oldest first, with their files, as model input.
+
+    An empty answer is left out; a user message never is (it may be files only).
+    """
     rows = await db.fetch(
-        "SELECT role, content FROM messages WHERE chat_id = $1"
-        " AND n < (SELECT n FROM messages WHERE id = $2) AND content <> '' ORDER BY n",
+        "SELECT id, role, content FROM messages WHERE chat_id = $1"
+        " AND n < (SELECT n FROM messages WHERE id = $2) AND (content <> '' OR role = 'user') ORDER BY n",
         chat_id, reply_id,
     )  # fmt: skip
-    return [Turn(role=role, content=content) for role, content in rows]
+    files = await db.fetch(
+        "SELECT attachments.message_id, attachments.position, name, media_type, attachment_parts.data"
+        " FROM attachments LEFT JOIN attachment_parts ON attachment_parts.attachment_id = attachments.id"
+        " WHERE attachments.chat_id = $1 AND attachments.message_id IS NOT NULL"
+        " ORDER BY attachments.message_id, attachments.position, attachment_parts.start",
+        chat_id,
+    )  # fmt: skip
+    return turns_of([tuple(row) for row in rows], [tuple(row) for row in files])
 
 
 async def _streamed_so_far(db: _Db, message_id: str) -> tuple[str, int]:

@@ -1,6 +1,7 @@
 """What both stores share: ids, chat titles, times, the chat list's page cursor,
-the entries of an import part still to store, and turning a row into a protocol
-record (both select the same columns in the same order)."""
+the entries of an import part still to store, checking an upload's parts, and
+turning rows into protocol records and model turns (both select the same
+columns in the same order)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+import msgspec
+
 from mfu_tui.protocol import (
+    AttachmentInfo,
+    AttachmentPart,
     ChatParams,
     ChatSettings,
     ChatSummary,
@@ -19,7 +24,16 @@ from mfu_tui.protocol import (
     StoredMessage,
     Usage,
 )
-from mfu_tui.server.store.base import AnswerFigures, BadCursor, ChatChange, ImportGap, MessageState
+from mfu_tui.server.model_input import AttachedFile, ModelTurn
+from mfu_tui.server.store.base import (
+    AnswerFigures,
+    BadCursor,
+    ChatChange,
+    ImportGap,
+    MessageState,
+    Upload,
+    UploadRefused,
+)
 
 TITLE_WORDS = 8
 TITLE_CHARS = 60
@@ -233,3 +247,58 @@ def new_entries(part: ImportChat, stored: int) -> list[ImportedMessage]:
 def imported_finish_reason(role: str) -> str | None:
     """An imported answer ended as answers do; a user message has no finish reason."""
     return "stop" if role == "assistant" else None
+
+
+#: The columns of an upload that ``upload_of`` reads, in its order.
+UPLOAD_COLUMNS = "client_attachment_id, name, media_type, size, received, message_id IS NOT NULL"
+
+
+def upload_of(row: Any) -> Upload:
+    """An attachment row (``UPLOAD_COLUMNS``) as an ``Upload``."""
+    key, name, media_type, size, received, sent = row
+    return Upload(key, name, media_type, size, received, bool(sent))
+
+
+def check_same_upload(upload: Upload, part: AttachmentPart) -> None:
+    """Refuse a part whose file is not the one its upload started with.
+
+    Raises:
+        UploadRefused: its name, media type or size differ from the first part's.
+    """
+    if (upload.name, upload.media_type, upload.size) != (part.name, part.media_type, part.size):
+        raise UploadRefused(
+            f"attachment {part.client_attachment_id!r} was started as {upload.name!r} ({upload.media_type},"
+            f" {upload.size} bytes): a part must carry the same name, mediaType and size"
+        )
+
+
+def turns_of(rows: list[Any], file_rows: list[Any]) -> list[ModelTurn]:
+    """Message rows (id, role, content) and their files' rows (message_id, name, media_type, data of one
+    part or None), both in order, as the turns sent to the model."""
+    files: dict[str, list[tuple[str, str, list[bytes]]]] = {}
+    last: tuple[str, int] | None = None
+    for message_id, position, name, media_type, data in file_rows:
+        if (message_id, position) != last:
+            files.setdefault(message_id, []).append((name, media_type, []))
+            last = (message_id, position)
+        if data is not None:
+            files[message_id][-1][2].append(bytes(data))
+    return [
+        ModelTurn(
+            role=role,
+            content=content,
+            attachments=tuple(AttachedFile(name, kind, b"".join(parts)) for name, kind, parts in files.get(id_, [])),
+        )
+        for id_, role, content in rows
+    ]
+
+
+def with_attachments(messages: list[StoredMessage], rows: list[Any]) -> list[StoredMessage]:
+    """Messages with their files' chips, from rows (message_id, name, media_type, size) in order."""
+    chips: dict[str, list[AttachmentInfo]] = {}
+    for message_id, name, media_type, size in rows:
+        chips.setdefault(message_id, []).append(AttachmentInfo(name=name, media_type=media_type, size=size))
+    return [
+        msgspec.structs.replace(message, attachments=chips[message.id]) if message.id in chips else message
+        for message in messages
+    ]

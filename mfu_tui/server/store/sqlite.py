@@ -31,17 +31,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mfu_tui.protocol import (
+    AttachmentPart,
     ChatDetail,
     ChatPage,
     ChatSettings,
     ChatSummary,
     ImportChat,
     SearchResults,
-    Turn,
     UpdatedChat,
 )
+from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.store.base import (
     AnswerFigures,
+    AttachmentsNotReady,
     BadCursor,
     ChatChange,
     Edit,
@@ -53,6 +55,8 @@ from mfu_tui.server.store.base import (
     NotEditable,
     Status,
     Store,
+    Upload,
+    UploadTooLarge,
 )
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, settle
 from mfu_tui.server.store.rows import (
@@ -61,7 +65,9 @@ from mfu_tui.server.store.rows import (
     SETTINGS_COLUMNS,
     STATE_COLUMNS,
     SUMMARY_COLUMNS,
+    UPLOAD_COLUMNS,
     changed_columns,
+    check_same_upload,
     figures_values,
     imported_finish_reason,
     make_title,
@@ -76,6 +82,9 @@ from mfu_tui.server.store.rows import (
     settings_values,
     state_of,
     summary_of,
+    turns_of,
+    upload_of,
+    with_attachments,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, fts5_query, hit_of
 
@@ -234,6 +243,36 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE messages ADD COLUMN completion_tokens INTEGER;
         ALTER TABLE messages ADD COLUMN first_token_ms INTEGER;
         ALTER TABLE messages ADD COLUMN tokens_per_second REAL;
+        """,
+    ),
+    (
+        9,
+        """
+        -- Files sent with user messages (attachment_part), by their sender's key; message_id and
+        -- chat_id once a message took the file, NULL while it is unsent. Their bytes are in
+        -- attachment_parts as they came, one row a part, read in order of start.
+        CREATE TABLE attachments (
+            id                   TEXT PRIMARY KEY,
+            user                 TEXT NOT NULL,
+            client_attachment_id TEXT NOT NULL,
+            name                 TEXT NOT NULL,
+            media_type           TEXT NOT NULL,
+            size                 INTEGER NOT NULL,
+            received             INTEGER NOT NULL DEFAULT 0,
+            created_at           REAL NOT NULL,
+            chat_id              TEXT,
+            message_id           TEXT,
+            position             INTEGER
+        );
+        CREATE UNIQUE INDEX attachment_keys ON attachments (user, client_attachment_id);
+        CREATE INDEX attachments_unsent ON attachments (user, created_at) WHERE message_id IS NULL;
+        CREATE INDEX attachments_of_chat ON attachments (chat_id, message_id, position) WHERE chat_id IS NOT NULL;
+        CREATE TABLE attachment_parts (
+            attachment_id TEXT NOT NULL,
+            start         INTEGER NOT NULL,
+            data          BLOB NOT NULL,
+            PRIMARY KEY (attachment_id, start)
+        );
         """,
     ),
     (
@@ -447,6 +486,7 @@ class SqliteStore(Store):
         model_id: str | None,
         *,
         settings: ChatSettings | None = None,
+        attachments: list[str] | None = None,
     ) -> Exchange | None:
         def write(db: sqlite3.Connection) -> Exchange | None:
             known = _known_exchange(db, user, client_message_id)
@@ -478,6 +518,14 @@ class SqliteStore(Store):
                 " VALUES (?, ?, ?, 'user', ?, 'complete', ?, ?, ?)",
                 (message_id, target, user, content, model_id, client_message_id, now),
             )
+            for position, key in enumerate(attachments or []):
+                taken = db.execute(
+                    "UPDATE attachments SET chat_id = ?, message_id = ?, position = ? WHERE user = ?"
+                    " AND client_attachment_id = ? AND message_id IS NULL AND received = size",
+                    (target, message_id, position, user, key),
+                ).rowcount
+                if not taken:  # the savepoint of this write undoes the rows above
+                    raise AttachmentsNotReady(f"attachment {key!r} is not whole, or was sent with another message")
             db.execute(
                 "INSERT INTO messages (id, chat_id, user, role, content, status, model_id, reply_to, created_at)"
                 " VALUES (?, ?, ?, 'assistant', '', 'streaming', ?, ?, ?)",
@@ -500,6 +548,64 @@ class SqliteStore(Store):
             )
 
         return await self._write(write)
+
+    async def store_part(self, user: str, part: AttachmentPart, *, unsent_limit: int, expire_before: float) -> int:
+        def write(db: sqlite3.Connection) -> int:
+            row = db.execute(
+                f"SELECT id, {UPLOAD_COLUMNS} FROM attachments WHERE user = ? AND client_attachment_id = ?",
+                (user, part.client_attachment_id),
+            ).fetchone()
+            if row is None:
+                if part.offset != 0:
+                    return 0
+                expired = "SELECT id FROM attachments WHERE user = ? AND message_id IS NULL AND created_at < ?"
+                db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({expired})", (user, expire_before))
+                db.execute(
+                    "DELETE FROM attachments WHERE user = ? AND message_id IS NULL AND created_at < ?",
+                    (user, expire_before),
+                )
+                unsent = db.execute(
+                    "SELECT COALESCE(SUM(size), 0) FROM attachments WHERE user = ? AND message_id IS NULL", (user,)
+                ).fetchone()[0]
+                if unsent + part.size > unsent_limit:
+                    raise UploadTooLarge(unsent)
+                attachment_id, received = new_id(), 0
+                file = (part.client_attachment_id, part.name, part.media_type, part.size)
+                db.execute(
+                    "INSERT INTO attachments (id, user, client_attachment_id, name, media_type, size, created_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (attachment_id, user, *file, time.time()),
+                )
+            else:
+                attachment_id, upload = row[0], upload_of(row[1:])
+                check_same_upload(upload, part)
+                if upload.sent:
+                    return upload.size
+                if part.offset != upload.received:
+                    return upload.received
+                received = upload.received
+            if part.data:
+                db.execute(
+                    "INSERT INTO attachment_parts (attachment_id, start, data) VALUES (?, ?, ?)",
+                    (attachment_id, part.offset, part.data),
+                )
+                db.execute(
+                    "UPDATE attachments SET received = received + ? WHERE id = ?", (len(part.data), attachment_id)
+                )
+            return received + len(part.data)
+
+        return await self._write(write)
+
+    async def uploads(self, user: str, client_attachment_ids: list[str]) -> dict[str, Upload]:
+        def read(db: sqlite3.Connection) -> dict[str, Upload]:
+            marks = ", ".join("?" * len(client_attachment_ids))
+            rows = db.execute(
+                f"SELECT {UPLOAD_COLUMNS} FROM attachments WHERE user = ? AND client_attachment_id IN ({marks})",
+                (user, *client_attachment_ids),
+            ).fetchall()
+            return {upload.client_attachment_id: upload for upload in map(upload_of, rows)}
+
+        return await self._read(read)
 
     async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
         return await self._read(lambda db: _known_exchange(db, user, client_message_id))
@@ -576,6 +682,12 @@ class SqliteStore(Store):
                         content = "".join(piece for _, piece in pieces)
                         seq = pieces[-1][0] if pieces else 0
                     messages.append(message_of(row, content, seq))
+                chips = db.execute(
+                    "SELECT message_id, name, media_type, size FROM attachments WHERE chat_id = ?"
+                    f" AND message_id IN ({', '.join('?' * len(messages))}) ORDER BY message_id, position",
+                    (chat_id, *(message.id for message in messages)),
+                ).fetchall()
+                messages = with_attachments(messages, chips)
                 more = len(sizes) > count
                 cursor = messages[0].id if more else None
                 return ChatDetail(chat=chat, messages=messages, next_cursor=cursor, settings=settings)
@@ -670,6 +782,9 @@ class SqliteStore(Store):
             db.execute("DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = ?)", (chat_id,))
             db.execute("DELETE FROM messages WHERE chat_id = ?", (chat_id,))
             db.execute("DELETE FROM edits WHERE chat_id = ?", (chat_id,))
+            files = "SELECT id FROM attachments WHERE chat_id = ?"
+            db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({files})", (chat_id,))
+            db.execute("DELETE FROM attachments WHERE chat_id = ?", (chat_id,))
             return chat
 
         return await self._write(write)
@@ -703,6 +818,11 @@ class SqliteStore(Store):
             if regenerate:
                 later = "SELECT id FROM messages WHERE chat_id = ? AND n > ?"
                 db.execute(f"DELETE FROM chunks WHERE message_id IN ({later})", (chat_id, n))
+                files = f"SELECT id FROM attachments WHERE chat_id = ? AND message_id IN ({later})"
+                db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({files})", (chat_id, chat_id, n))
+                db.execute(
+                    f"DELETE FROM attachments WHERE chat_id = ? AND message_id IN ({later})", (chat_id, chat_id, n)
+                )
                 db.execute("DELETE FROM messages WHERE chat_id = ? AND n > ?", (chat_id, n))
                 reply_id = new_id()
                 db.execute(
@@ -803,7 +923,11 @@ class SqliteStore(Store):
 
     async def stored_bytes(self, user: str) -> int:
         return await self._read(
-            lambda db: db.execute("SELECT COALESCE(SUM(bytes), 0) FROM chats WHERE user = ?", (user,)).fetchone()[0]
+            lambda db: db.execute(
+                "SELECT (SELECT COALESCE(SUM(bytes), 0) FROM chats WHERE user = ?)"
+                " + (SELECT COALESCE(SUM(received), 0) FROM attachments WHERE user = ?)",
+                (user, user),
+            ).fetchone()[0]
         )
 
     async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
@@ -876,14 +1000,24 @@ def _known_exchange(db: sqlite3.Connection, user: str, client_message_id: str) -
     )
 
 
-def _history(db: sqlite3.Connection, chat_id: str, reply_id: str) -> list[Turn]:
-    """The messages before the reply ``reply_id``, oldest first, as model input."""
+def _history(db: sqlite3.Connection, chat_id: str, reply_id: str) -> list[ModelTurn]:
+    """The messages before the reply ``reply_id``, oldest first, with their files, as model input.
+
+    An empty answer is left out; a user message never is (it may be files only).
+    """
     rows = db.execute(
-        "SELECT role, content FROM messages WHERE chat_id = ?"
-        " AND n < (SELECT n FROM messages WHERE id = ?) AND content != '' ORDER BY n",
+        "SELECT id, role, content FROM messages WHERE chat_id = ?"
+        " AND n < (SELECT n FROM messages WHERE id = ?) AND (content != '' OR role = 'user') ORDER BY n",
         (chat_id, reply_id),
     ).fetchall()
-    return [Turn(role=role, content=content) for role, content in rows]
+    files = db.execute(
+        "SELECT attachments.message_id, attachments.position, name, media_type, attachment_parts.data"
+        " FROM attachments LEFT JOIN attachment_parts ON attachment_parts.attachment_id = attachments.id"
+        " WHERE attachments.chat_id = ? AND attachments.message_id IS NOT NULL"
+        " ORDER BY attachments.message_id, attachments.position, attachment_parts.start",
+        (chat_id,),
+    ).fetchall()
+    return turns_of(rows, files)
 
 
 def _known_edit(db: sqlite3.Connection, user: str, client_edit_id: str) -> Edit | None:

@@ -10,7 +10,9 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import TextArea
 
+from mfu_tui.client.attachments import Attachment
 from mfu_tui.tui.prompt_history import PromptHistory
+from mfu_tui.tui.screens.attach import AttachScreen
 from mfu_tui.tui.screens.prompt_search import PromptSearch
 
 
@@ -35,7 +37,9 @@ class Composer(TextArea):
     written comes back after the newest); ``ctrl+r`` searches them. While a
     sent message is being edited (``start_editing``), sending edits it and
     asks for a new answer. Nothing typed is cleared until the client took
-    the message.
+    the message. ``alt+a`` asks for a file to attach (``Attached``); the app
+    shows it above the box and sends it with the message, as it does files
+    named with ``@path`` in the text.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
@@ -46,6 +50,7 @@ class Composer(TextArea):
     | ctrl+r | Search earlier prompts. | `composer.search_history` |
     | escape | Stop editing and clear the composer. | `composer.stop_editing` |
     | ctrl+u | Clear the message box (ctrl+z brings the text back). | `composer.clear` |
+    | alt+a | Attach a text file or an image to the message. | `composer.attach` |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -88,6 +93,15 @@ class Composer(TextArea):
             show=False,
             tooltip="Clear the message box (ctrl+z brings it back)",
         ),
+        Binding(
+            "alt+a",
+            "attach",
+            "Attach",
+            id="composer.attach",
+            # Off the footer, like ctrl+r: the footer is full, and F1 lists it.
+            show=False,
+            tooltip="Attach a text file or an image (or write @path in the message)",
+        ),
     ]
 
     DEFAULT_CSS = """
@@ -106,7 +120,7 @@ class Composer(TextArea):
     """The id of the user message being edited, or ``None`` when writing a new one."""
 
     class Submitted(Message):
-        """The user pressed enter on a message that is not blank."""
+        """The user pressed enter: the text may be blank (a message of files only; the app decides)."""
 
         def __init__(self, composer: Composer, text: str, editing_message_id: str | None) -> None:
             super().__init__()
@@ -151,10 +165,22 @@ class Composer(TextArea):
             return self.editing_message_id is not None
         return True
 
+    class Attached(Message):
+        """The user chose a file to send with the message (read whole, checked)."""
+
+        def __init__(self, file: Attachment) -> None:
+            super().__init__()
+            self.file = file
+
     def action_send(self) -> None:
-        text = self.text
-        if text.strip():
-            self.post_message(self.Submitted(self, text, self.editing_message_id))
+        self.post_message(self.Submitted(self, self.text, self.editing_message_id))
+
+    def action_attach(self) -> None:
+        def take(file: Attachment | None) -> None:
+            if file is not None:
+                self.post_message(self.Attached(file))
+
+        self.app.push_screen(AttachScreen(), take)
 
     def action_newline(self) -> None:
         self.insert("\n")

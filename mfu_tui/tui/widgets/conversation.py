@@ -418,6 +418,7 @@ def _views(messages: Iterable[StoredMessage]) -> list[MessageView]:
             message_id=message.id,
             status="truncated" if message.truncated else stored_status(message.status, message.finish_reason),
             last_seq=message.seq,
+            attachments=message.attachments,
         )
         view.record = message
         views.append(view)

@@ -14,8 +14,9 @@ from textual.reactive import reactive
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from mfu_tui.protocol import StoredMessage
+from mfu_tui.protocol import AttachmentInfo, StoredMessage
 from mfu_tui.tui.stream_split import SegmentCutter
+from mfu_tui.tui.widgets.attachment_chips import AttachmentChips
 
 Role = Literal["user", "assistant"]
 
@@ -153,6 +154,7 @@ class MessageView(Vertical):
         status: str = "complete",
         last_seq: int = 0,
         label: str | None = None,
+        attachments: list[AttachmentInfo] | None = None,
     ) -> None:
         """
         Args:
@@ -162,6 +164,7 @@ class MessageView(Vertical):
             status: The initial status.
             last_seq: For assistant messages, the ``seq`` of the last chunk in ``text``.
             label: The heading line (default: "You" or "Assistant").
+            attachments: The files sent with a user message, shown as chips under the heading.
         """
         super().__init__(classes=f"-{role}")
         self.role: Role = role
@@ -173,6 +176,8 @@ class MessageView(Vertical):
         self.record: StoredMessage | None = None
         """The message as the server stored it, when known (a loaded page; the details asked for)."""
         self._label = label or ("You" if role == "user" else "Assistant")
+        self.attachments = attachments or []
+        """The files sent with it."""
         self._pieces: list[str] = [text] if text else []
         self._text: str | None = text
         self._stream: MarkdownStream | None = None
@@ -187,6 +192,8 @@ class MessageView(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(self._label, classes="role", markup=False)
+        if self.attachments:
+            yield AttachmentChips(self.attachments)
         if self.role == "user":
             yield Static(self.text, classes="body", markup=False)
         else:
