@@ -53,10 +53,12 @@ from mfu_tui.protocol import (
     ServerFrame,
     UserMessage,
 )
+from mfu_tui.redaction import redact
 from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatsProvider
 from mfu_tui.tui.export import export_chat
+from mfu_tui.tui.keys import keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
@@ -136,7 +138,8 @@ class ChatApp(App[None]):
     | f4 | Show the archived chats in the list, or the others again. | `app.toggle_archived` |
     | ctrl+s | Export the open chat to a Markdown file. | `app.export` |
     | ctrl+l | Choose the model. | `app.pick_model` |
-    | ctrl+r | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
+    | f5 | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
+    | f9 | Connect now, or again after the app stopped trying. | `app.reconnect` |
     """
 
     CSS_PATH = "app.tcss"
@@ -214,6 +217,7 @@ class ChatApp(App[None]):
             show=False,
             tooltip="Answer the last message again",
         ),
+        Binding("f9", "reconnect", "Reconnect", id="app.reconnect", show=False, tooltip="Connect to the server now"),
     ]
 
     chat_id: reactive[str | None] = reactive(None, init=False)
@@ -378,14 +382,10 @@ class ChatApp(App[None]):
             self._opened.clear()
         elif state.status is not Status.CONNECTED:
             self._opened.set()
-        if (
-            state.status is Status.DISCONNECTED
-            and state.reason
-            and state.reason != "closed by user"
-            and (previous is None or previous.status is not Status.DISCONNECTED)
-        ):
-            title, message, severity = advise_stopped(state.reason)
-            self.notify(message, title=title, severity=severity, timeout=30, markup=False)
+        if state.status is Status.DISCONNECTED and (previous is None or previous.status is not Status.DISCONNECTED):
+            advice = advise_stopped(state, redact(self.client.url), keys_of(self, "app.reconnect"))
+            if advice is not None:
+                self.notify(advice.message, title=advice.title, severity=advice.severity, timeout=30, markup=False)
 
     def _on_client_error(self, error: ClientError) -> None:
         title, message, severity = advise_error(error)
@@ -794,6 +794,14 @@ class ChatApp(App[None]):
             self.composer.prompts.add(text)
             self.composer.done()
 
+    async def action_reconnect(self) -> None:
+        """Connect now: skip the backoff's wait, or start again after the client stopped."""
+        if self.client.state.status is Status.CONNECTED:
+            self.notify("Already connected.", markup=False)
+            return
+        self.notify(f"Connecting to {redact(self.client.url)}", title="Reconnect", markup=False)
+        await self.client.reconnect()
+
     def action_regenerate(self) -> None:
         """Answer the last message again: after an interrupted, failed or unhelpful answer."""
         view = self.conversation.last_user_view()
@@ -1131,6 +1139,8 @@ class ChatApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield SystemCommand("New chat", "Start a new chat (ctrl+n)", self.action_new_chat)
+        if self.client.state.status is not Status.CONNECTED:
+            yield SystemCommand("Reconnect", "Connect to the server now (f9)", self.action_reconnect)
         if self.chat_id is not None:
             yield SystemCommand("Rename chat", "Rename the open chat (f2)", self.action_rename_chat)
             yield SystemCommand("Delete chat", "Delete the open chat (f8)", self.action_delete_chat)

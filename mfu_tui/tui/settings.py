@@ -65,12 +65,15 @@ class AppSettings:
 
     @property
     def identity(self) -> str:
-        """The header's words for the connection: ``server_label`` or ``user@host``.
+        """The header's words for the connection: ``server_label``, else ``user@host:port``.
 
-        The user comes from the token and the host from the settings: neither is
-        ours, so both are cleaned before they reach the screen.
+        The port is part of it: a wrong one is the commonest mistake. A token
+        that names no user (not a JWT) leaves ``host:port`` alone. The user
+        comes from the token and the host from the settings: neither is ours,
+        so both are cleaned before they reach the screen.
         """
         if self.server_label:
             return clean_text(self.server_label)
-        claims = unverified_claims(self.token) or {}
-        return clean_text(f"{user_of(claims) or '?'}@{urlsplit(self.url).hostname or '?'}")
+        address = urlsplit(self.url).netloc.rpartition("@")[2] or "?"  # never a user:password@
+        user = user_of(unverified_claims(self.token) or {})
+        return clean_text(f"{user}@{address}" if user else address)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from textual.pilot import Pilot
@@ -50,6 +51,9 @@ QUESTION = "How do I print in Python?"
 
 GREEN = ConnectionState(Status.CONNECTED, rtt=0.012)
 YELLOW = ConnectionState(Status.RECONNECTING, retry_at=103.0, last_error="connection refused")
+
+#: The server port the scenes show (the real one is a free port, different every run).
+SHOWN_PORT = 5001
 
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 
@@ -93,8 +97,13 @@ class Scene:
 
 
 def scene_app(url: str, token: str, tmp_path: Path, user: str, *, plain: bool = False) -> ChatApp:
-    """An app for a scene: its own user and directories, and a cursor that does not blink."""
-    return make_app(url, token, tmp_path, user=user, cursor_blink=False, plain=plain)
+    """An app for a scene: its own user and directories, and a cursor that does not blink.
+
+    The header names the server's port, which is a free one, different every
+    run: the scenes show a fixed one.
+    """
+    label = f"alice@127.0.0.1:{SHOWN_PORT}"
+    return make_app(url, token, tmp_path, user=user, cursor_blink=False, plain=plain, server_label=label)
 
 
 async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) -> None:
@@ -104,6 +113,17 @@ async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) ->
     dot = app.status_dot
     dot.clock = lambda: 100.0
     dot.state = state
+    await pilot.pause()
+
+
+async def pin_port(app: ChatApp, pilot: Pilot[Any]) -> None:
+    """Show the notifications with the server's port as ``SHOWN_PORT``, for a reproducible frame."""
+    port = f":{urlsplit(app.client.url).port}/"
+    notes = list(app._notifications)
+    app.clear_notifications()
+    for note in notes:
+        shown = note.message.replace(port, f":{SHOWN_PORT}/")
+        app.notify(shown, title=note.title, severity=note.severity, timeout=note.timeout, markup=False)
     await pilot.pause()
 
 
@@ -147,6 +167,7 @@ def _offline(servers: Servers, tmp_path: Path, user: str, *, plain: bool = False
     async def run_before(pilot: Pilot[Any]) -> None:
         await StateWaiter(app.client, stopped_by_auth).wait()
         await settle(app, pilot)
+        await pin_port(app, pilot)
 
     return app, run_before
 
