@@ -299,6 +299,25 @@ class ChatClient:
         else:
             await self.connect()
 
+    async def sign_in(self, token: str) -> None:
+        """Use ``token`` from now on, and connect again with it (after the server refused the old one).
+
+        Messages sent meanwhile are in the outbox, and go as soon as the
+        server takes the new token.
+
+        Raises:
+            ClientError: ``token`` names another user: this client's outbox and
+                read cache are the first user's (start a new client for another).
+        """
+        if account_key(self.url, token) != account_key(self.url, self.token):
+            raise ClientError("that token is for another user; to change user, start mfu-chat again with it")
+        ws = self._ws
+        await self._stop_worker()
+        if ws is not None:
+            await ws.close(CloseCode.NORMAL, "signing in again")
+        self.token = token
+        await self.connect()
+
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until the state is ``CONNECTED``.
 

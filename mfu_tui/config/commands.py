@@ -8,11 +8,10 @@ import getpass
 import sys
 import tempfile
 import textwrap
-import time
 from datetime import datetime, timezone
 
 from mfu_tui.config.app_choices import check_app_choices
-from mfu_tui.config.credentials import Credentials, CredentialsError
+from mfu_tui.config.credentials import Credentials, CredentialsError, token_problem
 from mfu_tui.config.settings import ConfigError, load_settings
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 from mfu_tui.redaction import redact
@@ -33,12 +32,11 @@ def run_login(args: argparse.Namespace) -> int:
     if settings.server is None:
         return _fail("login", "which server? give --server wss://HOST/ws (or set it in the config file)")
     token = _ask_token(settings.server)
-    claims = unverified_claims(token)
-    if claims is None:
-        return _fail("login", "that is not a token (a JWT has three dot-separated parts); nothing was saved")
+    problem = token_problem(token)
+    if problem is not None:
+        return _fail("login", f"{problem}; nothing was saved")
+    claims = unverified_claims(token) or {}
     expires = claims.get("exp")
-    if isinstance(expires, (int, float)) and expires < time.time():
-        return _fail("login", f"that token expired on {_when(expires)}; ask for a new one; nothing was saved")
     try:
         credentials = Credentials.load(settings.paths.credentials_file)  # a broken file is said before any check
     except CredentialsError as error:

@@ -75,20 +75,26 @@ def advise_error(error: ClientError) -> Advice:
     return Advice(title, f"{detail}. {next_step}", severity)
 
 
-def advise_stopped(state: ConnectionState, server: str, retry_key: str) -> Advice | None:
+def advise_stopped(state: ConnectionState, server: str, retry_key: str, sign_in_key: str = "f10") -> Advice | None:
     """The notification when the client stopped or gave up for a while; ``None`` when there is nothing to say.
 
     Args:
         state: The client's state (``DISCONNECTED``); its ``problem`` decides the words.
         server: The server's URL, token masked, for the hints.
         retry_key: The key that connects again now (as the keymap has it).
+        sign_in_key: The key that opens the sign-in.
     """
     reason = (state.reason or "disconnected").rstrip(".")
     problem = state.problem
     if problem is None or problem is Problem.CLOSED:
         return None
     if problem is Problem.TOKEN_REFUSED:
-        return Advice("Signed out", f"The server refused the sign-in ({reason}). {login_again(server)}.", "error")
+        return Advice(
+            "Signed out",
+            f"The server refused the sign-in ({reason}). Press {sign_in_key} to paste a new token, "
+            f"or: {login_again(server)}. What you type meanwhile is kept and sent once signed in.",
+            "error",
+        )
     if problem is Problem.UNREACHABLE:
         return Advice(
             "Server unreachable",

@@ -58,6 +58,9 @@ class AppSettings:
     """What the header says instead of ``user@host`` (``local · demo model``)."""
     notice: Advice | None = None
     """A notification shown once at start, e.g. which model server answers the local server."""
+    save_token: Callable[[str, str], None] | None = None
+    """Keeps a token given in the app's sign-in for the next runs, as ``mfu-chat login`` does:
+    (server, token); raises ``ValueError`` with the reason when it cannot. ``None``: for the run only."""
     remember: Callable[[str, str | int], str] | None = None
     """Keeps a choice made in the app (``theme``...) for the next runs: (setting, value) to a
     sentence saying where it went; raises ``ValueError`` with the reason when it cannot.

@@ -37,7 +37,7 @@ class StatusText(NamedTuple):
     """Green, yellow or red; the widget maps it to a CSS class."""
 
 
-def describe_state(state: ConnectionState, now: float, *, plain: bool = False) -> StatusText:
+def describe_state(state: ConnectionState, now: float, *, plain: bool = False, waiting: int = 0) -> StatusText:
     """The status dot's text for ``state`` at time ``now``.
 
     Args:
@@ -45,6 +45,7 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False) -
         now: The current time on the clock of ``state.retry_at`` (the event loop's).
         plain: Use bracketed words instead of the coloured dot (no colour,
             ``TERM=dumb`` or a non-UTF-8 locale).
+        waiting: Messages in the outbox; said while signed out, since only a sign-in sends them.
 
     Returns:
         For example ``● 12 ms`` / ``[online 12 ms]``, ``● retry in 3 s:
@@ -67,6 +68,8 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False) -
     words = OFFLINE_WORDS.get(state.problem, "disconnected") if state.problem else "disconnected"
     if state.problem is Problem.UNREACHABLE and state.last_error:
         words = f"{words}: {short_reason(state.last_error)}"
+    if state.problem is Problem.TOKEN_REFUSED and waiting:
+        words = f"{words}: {waiting} waiting"
     return _text("error", f"offline: {words}", f"offline: {words}", plain)
 
 

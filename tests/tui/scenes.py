@@ -21,10 +21,11 @@ from urllib.parse import urlsplit
 
 import msgspec
 from textual.pilot import Pilot
-from textual.widgets import Input, TextArea
+from textual.widgets import Input, Static, TextArea
 
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.protocol import Cancelled, Chunk, Complete
+from mfu_tui.server.auth import mint_token
 from mfu_tui.tui import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.search import SearchScreen
@@ -124,6 +125,10 @@ async def pin_port(app: ChatApp, pilot: Pilot[Any]) -> None:
     for note in notes:
         shown = note.message.replace(port, f":{SHOWN_PORT}/")
         app.notify(shown, title=note.title, severity=note.severity, timeout=note.timeout, markup=False)
+    for text in app.screen.query(Static):  # a dialog (the sign-in) that names the server
+        words = str(text.render())
+        if port in words:
+            text.update(words.replace(port, f":{SHOWN_PORT}/"))
     await pilot.pause()
 
 
@@ -162,7 +167,9 @@ def _reconnecting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp,
 
 
 def _offline(servers: Servers, tmp_path: Path, user: str, *, plain: bool = False) -> tuple[ChatApp, RunBefore]:
-    app = scene_app(servers.fast.url, servers.fast.token(user, ttl=-120), tmp_path, user, plain=plain)
+    # Signed with another key: the server's words hold no time, so the frame is the same every run.
+    other_key = mint_token("k" * 48, user)
+    app = scene_app(servers.fast.url, other_key, tmp_path, user, plain=plain)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await StateWaiter(app.client, stopped_by_auth).wait()
