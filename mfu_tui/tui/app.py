@@ -1189,7 +1189,8 @@ class ChatApp(App[None]):
         yield SystemCommand("New chat", "Start a new chat (ctrl+n)", self.action_new_chat)
         if self.client.state.status is not Status.CONNECTED:
             yield SystemCommand("Reconnect", "Connect to the server now (f9)", self.action_reconnect)
-        yield SystemCommand("Sign in", "Sign in again with a new token (f10)", self.action_sign_in)
+        if self.client.state.problem is Problem.TOKEN_REFUSED:
+            yield SystemCommand("Sign in", "Sign in again with a new token (f10)", self.action_sign_in)
         if self.chat_id is not None:
             yield SystemCommand("Rename chat", "Rename the open chat (f2)", self.action_rename_chat)
             yield SystemCommand("Delete chat", "Delete the open chat (f8)", self.action_delete_chat)

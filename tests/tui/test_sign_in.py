@@ -44,6 +44,7 @@ async def test_a_refused_token_opens_the_sign_in_once_and_what_was_typed_is_sent
             assert len(app.client.outbox) == 1
             assert str(app.status_dot.render()) == "● offline: signed out: 1 waiting"
             assert not isinstance(app.screen, SignInScreen)  # opened by itself once only
+            assert "Sign in" in [command.title for command in app.get_system_commands(app.screen)]
             await pilot.press("f10")
             await settle(app, pilot)
             assert isinstance(app.screen, SignInScreen)
