@@ -196,6 +196,12 @@ def build_parser() -> argparse.ArgumentParser:
         "for SERVER; later runs of mfu-chat use it.",
     )
     login.add_argument("--server", dest="server", metavar="URL", help="the server, e.g. wss://chat.example.edu/ws")
+    login.add_argument(
+        "--no-check",
+        dest="check",
+        action="store_false",
+        help="save the token without asking the server whether it takes it (for a server not reachable from here now)",
+    )
     login.set_defaults(handler=_lazy("mfu_tui.config.commands", "run_login"))
 
     logout = commands.add_parser("logout", help="forget the stored token", description="Delete a stored token.")

@@ -25,6 +25,7 @@ from typing import IO
 
 from mfu_tui.config import ConfigError, Settings
 from mfu_tui.config.app_choices import check_app_choices
+from mfu_tui.config.credentials import save_login
 from mfu_tui.config.edit import remember_choice
 from mfu_tui.config.paths import PRIVATE_FILE, file_kind, private_dir
 from mfu_tui.local_server import LocalServer, LocalServerError
@@ -82,6 +83,7 @@ def run_app(settings: Settings) -> int:
                 server_label=local.label if local else None,
                 notice=Advice(*local.notice) if local and local.notice else None,
                 remember=partial(remember_choice, settings),
+                save_token=None if local else partial(save_login, settings.paths.credentials_file),
                 data_dir=settings.paths.data_dir,
                 theme=settings.theme,
                 sidebar_width=settings.sidebar_width,

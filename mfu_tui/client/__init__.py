@@ -14,7 +14,7 @@ from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.client import ChatClient, Event
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.state import ConnectionState, Status
+from mfu_tui.client.state import ConnectionState, Problem, Status
 
 #: The seed's name for the same class.
 WebSocketManager = ChatClient
@@ -26,6 +26,7 @@ __all__ = [
     "ConnectionState",
     "Event",
     "MessageReloaded",
+    "Problem",
     "RequestError",
     "Status",
     "WebSocketManager",

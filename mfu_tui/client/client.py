@@ -42,7 +42,7 @@ from mfu_tui.client.import_parts import import_entries, next_part
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
-from mfu_tui.client.state import ConnectionState, Status
+from mfu_tui.client.state import ConnectionState, Problem, Status
 from mfu_tui.client.streams import StreamTracker
 from mfu_tui.client.uploads import Uploads
 from mfu_tui.protocol import (
@@ -114,6 +114,10 @@ _REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized"
 _RETRY_REFUSED_AFTER = {"conflict": 2.0, "rate_limited": 10.0}
 
 
+#: HTTP answers to the upgrade that a retry may cure: a timeout, too many connections,
+#: a server or proxy starting or overloaded. Any other means the address is not a chat server.
+_PASSING_STATUSES = {408, 425, 429, 500, 502, 503, 504}
+
 #: Times a request the server applies once (``import_chat``) is sent before its failure is the caller's.
 _ATTEMPTS_OF_IDEMPOTENT_REQUESTS = 5
 
@@ -180,7 +184,7 @@ class ChatClient:
         self.outbox = Outbox.for_account(data_dir, url, token)
         #: What the server sent of the chat list and the chats opened, for reading offline.
         self.read_cache = ReadCache(data_dir / f"cache-{account_key(url, token)}.sqlite3") if keep_for_offline else None
-        self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet")
+        self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet", problem=Problem.NOT_STARTED)
         self._listeners: dict[str, list[Callable[..., Any]]] = {"open": [], "message": [], "error": [], "state": []}
         self._queues: set[asyncio.Queue[Event | None]] = set()
         self._worker: asyncio.Task[None] | None = None
@@ -285,8 +289,39 @@ class ChatClient:
         if not self._running():
             self.backoff.reset()
             self._failing_since = None
-            self._set_state(status=Status.CONNECTING, reason=None, retry_at=None)
+            self._set_state(status=Status.CONNECTING, reason=None, problem=None, retry_at=None, last_error=None)
             self._worker = asyncio.create_task(self._run(), name="mfu-chat client worker")
+
+    async def reconnect(self) -> None:
+        """Try to connect now: wake a worker waiting out its backoff, or restart a stopped one.
+
+        For a person who fixed what was wrong (started the server, changed a
+        proxy) and does not want to wait. Does nothing while connected.
+        """
+        if self._running():
+            self.backoff.reset()
+            self._wake.set()
+        else:
+            await self.connect()
+
+    async def sign_in(self, token: str) -> None:
+        """Use ``token`` from now on, and connect again with it (after the server refused the old one).
+
+        Messages sent meanwhile are in the outbox, and go as soon as the
+        server takes the new token.
+
+        Raises:
+            ClientError: ``token`` names another user: this client's outbox and
+                read cache are the first user's (start a new client for another).
+        """
+        if account_key(self.url, token) != account_key(self.url, self.token):
+            raise ClientError("that token is for another user; to change user, start mfu-chat again with it")
+        ws = self._ws
+        await self._stop_worker()
+        if ws is not None:
+            await ws.close(CloseCode.NORMAL, "signing in again")
+        self.token = token
+        await self.connect()
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until the state is ``CONNECTED``.
@@ -307,7 +342,7 @@ class ChatClient:
         await self._stop_worker()
         if ws is not None:
             await ws.close(CloseCode.NORMAL, "closed by user")
-        self._stopped("closed by user")
+        self._stopped(_Stop(Problem.CLOSED, "closed by user"))
         self.outbox.close()  # another client of this account may now send what is left
         if self.read_cache is not None:
             self.read_cache.close()
@@ -691,7 +726,7 @@ class ChatClient:
                 try:
                     ws = await self._open()
                 except _Stop as stop:
-                    self._stopped(str(stop))
+                    self._stopped(stop)
                     return
                 except _Failed as failed:
                     error = str(failed)
@@ -699,7 +734,7 @@ class ChatClient:
                     try:
                         error = await self._session(ws)
                     except _Stop as stop:
-                        self._stopped(str(stop))
+                        self._stopped(stop)
                         return
                 delay = self.backoff.next_delay(loop.time())
                 log.info("no connection to %s (%s): next attempt in %.1f s", redact(self.url), error, delay)
@@ -712,7 +747,7 @@ class ChatClient:
         except Exception as error:  # a bug: say so rather than die silently
             log.exception("the connection worker failed")
             self._emit_error(ClientError(f"internal error in the connection worker: {error!r}"))
-            self._stopped(f"internal error: {error!r}")
+            self._stopped(_Stop(Problem.INTERNAL, f"internal error: {error!r}"))
 
     def _failing(self, error: str, now: float) -> dict[str, Any]:
         """The status to show after a failed attempt: yellow at first, red once it lasts.
@@ -724,8 +759,12 @@ class ChatClient:
         if self._failing_since is None:
             self._failing_since = now
         if now - self._failing_since < self.offline_after:
-            return {"status": Status.RECONNECTING, "reason": None}
-        return {"status": Status.DISCONNECTED, "reason": f"server unreachable at {redact(self.url)}: {error}"}
+            return {"status": Status.RECONNECTING, "reason": None, "problem": None}
+        return {
+            "status": Status.DISCONNECTED,
+            "reason": f"server unreachable at {redact(self.url)}: {error}",
+            "problem": Problem.UNREACHABLE,
+        }
 
     async def _open(self) -> ClientConnection:
         """One connection attempt.
@@ -750,14 +789,19 @@ class ChatClient:
             status = error.response.status_code
             body = " ".join(error.response.body.decode(errors="replace").split())[:120]
             if status in (401, 403):
-                raise _Stop(f"auth refused: {body or f'HTTP {status}'}") from None
-            if status == 404:  # a wrong path stays wrong: retrying forever would only hide it
-                raise _Stop(f"no chat server at {redact(self.url)} (HTTP 404): check the path, usually /ws") from None
+                raise _Stop(Problem.TOKEN_REFUSED, f"auth refused: {body or f'HTTP {status}'}") from None
+            if status not in _PASSING_STATUSES:
+                # A wrong path or port stays wrong: retrying forever would only hide it.
+                where = "check the path, usually /ws" if status == 404 else "check the port and the path, usually /ws"
+                raise _Stop(
+                    Problem.NO_WEBSOCKET, f"no WebSocket endpoint at {redact(self.url)} (HTTP {status}): {where}"
+                ) from None
             # The server's words say more than the number (429: too many connections).
             raise _Failed(f"server answered HTTP {status}" + (f": {body}" if body else "")) from None
         except InvalidURI:
-            hint = ": use ws:// or wss://, not http" if urlsplit(self.url).scheme in ("http", "https") else ""
-            raise _Stop(f"invalid server address {redact(self.url)}{hint}") from None
+            raise _Stop(
+                Problem.BAD_ADDRESS, f"invalid server address {redact(self.url)}{_scheme_hint(self.url)}"
+            ) from None
         except TimeoutError:
             raise _Failed(f"no answer within {self.open_timeout:g} s") from None
         except ConnectionRefusedError:
@@ -767,8 +811,12 @@ class ChatClient:
         except OSError as error:
             reason = error.strerror or str(error) or type(error).__name__
             if self.url.startswith("wss://") and isinstance(error, (ssl.SSLError, ConnectionResetError)):
-                # A server without TLS answers a TLS greeting with garbage or a reset.
-                reason = f"TLS handshake failed ({reason}): if the server has no TLS, use ws:// instead of wss://"
+                # A server without TLS answers a TLS greeting with garbage or a reset; that stays so.
+                raise _Stop(
+                    Problem.TLS_MISMATCH,
+                    f"TLS handshake with {redact(self.url)} failed ({_reset_words(error)}): "
+                    "if the server has no TLS, use ws:// instead of wss://",
+                ) from None
             raise _Failed(reason) from None
         except InvalidHandshake as error:
             raise _Failed(f"handshake failed: {error}") from None
@@ -785,7 +833,7 @@ class ChatClient:
         self.backoff.connected(loop.time())
         self._failing_since = None
         log.info("connected to %s", redact(self.url))
-        self._set_state(status=Status.CONNECTED, retry_at=None, last_error=None, reason=None)
+        self._set_state(status=Status.CONNECTED, retry_at=None, last_error=None, reason=None, problem=None)
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="mfu-chat heartbeat")
         try:
             await self._after_open(ws)
@@ -806,7 +854,7 @@ class ChatClient:
         log.info("connection closed: %s", error)
         if close is not None and is_terminal(close.code):
             meaning = "token invalid or expired" if close.code == CloseCode.UNAUTHORIZED else "forbidden"
-            raise _Stop(f"auth refused: {close.reason or meaning}")
+            raise _Stop(Problem.TOKEN_REFUSED, f"auth refused: {close.reason or meaning}")
         return error
 
     async def _after_open(self, ws: ClientConnection) -> None:
@@ -857,9 +905,9 @@ class ChatClient:
         except (ConnectionClosed, asyncio.CancelledError):
             return
 
-    def _stopped(self, reason: str) -> None:
-        log.info("disconnected: %s", reason)
-        self._set_state(status=Status.DISCONNECTED, reason=reason, retry_at=None)
+    def _stopped(self, stop: _Stop) -> None:
+        log.info("disconnected: %s", stop.reason)
+        self._set_state(status=Status.DISCONNECTED, reason=stop.reason, problem=stop.problem, retry_at=None)
 
     async def _stop_worker(self) -> None:
         tasks = [task for task in (self._worker, *self._tasks) if task is not None and not task.done()]
@@ -1209,7 +1257,17 @@ class ChatClient:
 
 
 class _Stop(Exception):
-    """The worker must stop: retrying cannot help. The message is the reason."""
+    """The worker must stop: retrying cannot help.
+
+    Args:
+        problem: The kind of reason, for the UI to act on.
+        reason: What happened and what to do, in words.
+    """
+
+    def __init__(self, problem: Problem, reason: str) -> None:
+        super().__init__(reason)
+        self.problem = problem
+        self.reason = reason
 
 
 class _Failed(Exception):
@@ -1244,6 +1302,21 @@ def _entry_of(frame: Message, files: list[PendingFile]) -> OutboxEntry:
         params,
         attachments,
     )
+
+
+def _scheme_hint(url: str) -> str:
+    """What to write instead of an ``http(s)://`` address; ``""`` for any other."""
+    scheme = urlsplit(url).scheme
+    if scheme in ("http", "https"):
+        return f": use {'wss' if scheme == 'https' else 'ws'}:// instead of {scheme}://"
+    return ""
+
+
+def _reset_words(error: OSError) -> str:
+    """An ``OSError`` of a TLS greeting in words, not a class name."""
+    if isinstance(error, ConnectionResetError):
+        return "the server reset the connection"
+    return getattr(error, "reason", None) or error.strerror or str(error) or "no TLS answer"
 
 
 def _new_id() -> str:

@@ -19,6 +19,31 @@ class Status(enum.Enum):
     DISCONNECTED = "disconnected"
 
 
+class Problem(enum.Enum):
+    """Why the connection is down: what a UI chooses its words and its next step by.
+
+    The worker stops for good on every kind except ``UNREACHABLE`` (a network
+    or a server can come back; a wrong address or a refused token cannot).
+    """
+
+    NOT_STARTED = "not connected yet"
+    """``connect()`` was not called yet."""
+    CLOSED = "closed"
+    """``close()`` was called."""
+    TOKEN_REFUSED = "token refused"
+    """The server refused the token (HTTP 401/403, close codes 4401/4403): a new token is needed."""
+    UNREACHABLE = "unreachable"
+    """Attempts have failed for ``offline_after`` seconds; the worker keeps trying."""
+    NO_WEBSOCKET = "no websocket"
+    """The address answers HTTP but not as a WebSocket chat server (404, 200...): the path or port is wrong."""
+    TLS_MISMATCH = "no tls"
+    """``wss://`` to a server that does not speak TLS: ``ws://`` is needed."""
+    BAD_ADDRESS = "bad address"
+    """The URL cannot be used (``http://``, no host...)."""
+    INTERNAL = "internal error"
+    """A bug in the worker."""
+
+
 @dataclass(frozen=True)
 class ConnectionState:
     """One snapshot of the connection, replaced (never mutated) on every change.
@@ -29,9 +54,12 @@ class ConnectionState:
             while ``DISCONNECTED`` because the server has been unreachable for a
             while (the worker still tries; ``None`` when it has stopped for good).
         last_error: Why the last connection or attempt failed, in plain words.
-        reason: Why the connection is down, while ``DISCONNECTED`` (for example
+        reason: Why the connection is down, while ``DISCONNECTED``, in words with
+            the URL (token masked) and what to do (for example
             ``"auth refused: token expired"``, ``"closed by user"`` or
-            ``"server unreachable: connection refused"``).
+            ``"server unreachable at ws://host:5001/ws: connection refused"``).
+        problem: The kind of ``reason``, while ``DISCONNECTED``: what a UI
+            acts on (never parse ``reason``).
         rtt: The last ping/pong round trip in seconds, ``None`` before the first pong.
     """
 
@@ -39,6 +67,7 @@ class ConnectionState:
     retry_at: float | None = None
     last_error: str | None = None
     reason: str | None = None
+    problem: Problem | None = None
     rtt: float | None = None
 
     def retry_in(self, now: float) -> float | None:

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import getpass
 import sys
+import tempfile
 import textwrap
-import time
 from datetime import datetime, timezone
 
 from mfu_tui.config.app_choices import check_app_choices
-from mfu_tui.config.credentials import Credentials, CredentialsError
+from mfu_tui.config.credentials import Credentials, CredentialsError, token_problem
 from mfu_tui.config.settings import ConfigError, load_settings
 from mfu_tui.protocol.tokens import unverified_claims, user_of
 from mfu_tui.redaction import redact
 
 EXIT_USAGE = 2
+#: Exit status of a login the server did not confirm (refused, unreachable...).
+EXIT_NOT_CHECKED = 1
+#: Seconds the check of a login waits for the server.
+CHECK_TIMEOUT = 10.0
 
 
 def run_login(args: argparse.Namespace) -> int:
@@ -27,20 +32,66 @@ def run_login(args: argparse.Namespace) -> int:
     if settings.server is None:
         return _fail("login", "which server? give --server wss://HOST/ws (or set it in the config file)")
     token = _ask_token(settings.server)
-    claims = unverified_claims(token)
-    if claims is None:
-        return _fail("login", "that is not a token (a JWT has three dot-separated parts); nothing was saved")
+    problem = token_problem(token)
+    if problem is not None:
+        return _fail("login", f"{problem}; nothing was saved")
+    claims = unverified_claims(token) or {}
     expires = claims.get("exp")
-    if isinstance(expires, (int, float)) and expires < time.time():
-        return _fail("login", f"that token expired on {_when(expires)}; ask for a new one; nothing was saved")
     try:
-        Credentials.load(settings.paths.credentials_file).store(settings.server, token)
+        credentials = Credentials.load(settings.paths.credentials_file)  # a broken file is said before any check
+    except CredentialsError as error:
+        return _fail("login", str(error))
+    if args.check:
+        refused = asyncio.run(check_token(settings.server, token))
+        if refused is not None:
+            print(f"mfu-chat login: {redact(refused)}; nothing was saved", file=sys.stderr)
+            return EXIT_NOT_CHECKED
+    try:
+        credentials.store(settings.server, token)
     except CredentialsError as error:
         return _fail("login", str(error))
     user = user_of(claims) or "?"
     until = f", valid until {_when(expires)}" if isinstance(expires, (int, float)) else ""
-    print(f"Logged in to {redact(settings.server)} as {user}{until}.")
+    checked = "" if args.check else " (not checked with the server: --no-check)"
+    print(f"Logged in to {redact(settings.server)} as {user}{until}{checked}.")
     return 0
+
+
+async def check_token(server: str, token: str, timeout: float = CHECK_TIMEOUT) -> str | None:
+    """Connect to ``server`` with ``token`` as the app would; ``None`` if it signed in, else why not, in one line.
+
+    The same client as the app's, so what passes here connects there. It
+    runs with a scratch data directory: a check sends nothing and keeps nothing.
+    """
+    from mfu_tui.client import ChatClient, ConnectionState, Problem, Status
+
+    with tempfile.TemporaryDirectory(prefix="mfu-login-") as scratch:
+        client = ChatClient(server, token, data_dir=scratch, open_timeout=timeout)
+        outcome: asyncio.Future[ConnectionState] = asyncio.get_running_loop().create_future()
+
+        def settled(state: ConnectionState) -> None:
+            # The first answer decides: signed in, refused, or the first attempt failed.
+            if state.status is not Status.CONNECTING and not outcome.done():
+                outcome.set_result(state)
+
+        client.on_state(settled)
+        await client.connect()
+        try:
+            state = await asyncio.wait_for(outcome, timeout + 1)
+        except TimeoutError:
+            return f"could not check the token: no answer from {server} within {timeout:g} s"
+        finally:
+            await client.close()
+    if state.status is Status.CONNECTED:
+        return None
+    if state.problem is Problem.TOKEN_REFUSED:
+        return f"the server at {server} refused that token ({state.reason})"
+    if state.status is Status.RECONNECTING:
+        return (
+            f"could not check the token: server unreachable at {server} ({state.last_error}); "
+            "start the server or fix the address, or save it unchecked with --no-check"
+        )
+    return f"could not check the token: {state.reason}"
 
 
 def run_logout(args: argparse.Namespace) -> int:

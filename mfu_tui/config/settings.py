@@ -49,6 +49,12 @@ def _server_url(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"must be a ws:// or wss:// URL, got {type(value).__name__}")
     parts = urlsplit(value.strip())
+    if parts.scheme in ("http", "https") and parts.hostname:
+        # The address of the web page, most likely: the same host speaks WebSocket at ws(s)://.
+        instead = parts._replace(scheme="wss" if parts.scheme == "https" else "ws")
+        if instead.path in ("", "/"):
+            instead = instead._replace(path="/ws")
+        raise ValueError(f"must be a ws:// or wss:// URL, got {value!r}: try {instead.geturl()!r}")
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
         raise ValueError(f"must be a ws:// or wss:// URL, got {value!r}")
     # The seed's VITE_WS_URL has no path: the endpoint is /ws.

@@ -50,9 +50,14 @@ def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
             options={"require": ["exp", "iat"], "verify_signature": True},
         )
     except jwt.ExpiredSignatureError:
-        raise AuthError("token expired") from None
+        raise AuthError(f"the token expired{_expiry(token)}") from None
+    except jwt.InvalidSignatureError:
+        raise AuthError("the token is signed with another key (a token of another server?)") from None
+    except jwt.DecodeError:
+        raise AuthError("the token is not a valid JWT") from None
     except jwt.InvalidTokenError as error:
-        raise AuthError(f"invalid token: {type(error).__name__}") from None
+        # The rest name a claim: missing exp/iat, iat or nbf in the future, a bad algorithm.
+        raise AuthError(f"the token is not acceptable: {_words(error)}") from None
     for name in ("exp", "iat", "nbf"):
         if name in claims and not _is_time(claims[name]):
             # PyJWT lets ``exp: 10**400`` and ``iat: true`` through; neither is a time.
@@ -61,6 +66,20 @@ def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
     if user is None or len(user) > 256:
         raise AuthError("invalid token: no user in 'sub' or 'username'")
     return Identity(user=user, expires_at=float(claims["exp"]))
+
+
+def _expiry(token: str) -> str:
+    """`` at 2026-12-05 03:00 UTC`` for an expired token (its exp, read unverified for the words only)."""
+    exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    if not _is_time(exp):
+        return ""
+    return " at " + time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(exp))
+
+
+def _words(error: jwt.InvalidTokenError) -> str:
+    """PyJWT's message, lower-cased, or the class name spelled as words when it has none."""
+    message = str(error).strip().rstrip(".")
+    return message[:1].lower() + message[1:] if message else type(error).__name__
 
 
 def _is_time(value: object) -> bool:

@@ -10,16 +10,21 @@ from __future__ import annotations
 
 from typing import Literal, NamedTuple
 
-from mfu_tui.client import ClientError
+from mfu_tui.client import ClientError, ConnectionState, Problem
 
 Severity = Literal["information", "warning", "error"]
 
-LOGIN_AGAIN = (
-    "Get a new token from the server's operator, store it with: mfu-chat login --server URL, then start mfu-chat again"
-)
+#: What a refused token needs, without the server's address (``login_again`` adds it).
+LOGIN_AGAIN = "Get a new token from the server's operator"
+
+
+def login_again(server: str) -> str:
+    """How to sign in again to ``server`` (its URL, token masked), in one sentence."""
+    return f"{LOGIN_AGAIN}, store it with: mfu-chat login --server {server}, then start mfu-chat again"
+
 
 _BY_CODE: dict[str, tuple[str, str, Severity]] = {
-    "unauthorized": ("Signed out", LOGIN_AGAIN, "error"),
+    "unauthorized": ("Signed out", f"{LOGIN_AGAIN} and sign in again.", "error"),
     "forbidden": ("Not allowed", "This account may not do that. Ask the server's operator.", "error"),
     "not_found": (
         "Not found",
@@ -70,15 +75,38 @@ def advise_error(error: ClientError) -> Advice:
     return Advice(title, f"{detail}. {next_step}", severity)
 
 
-def advise_stopped(reason: str) -> Advice:
-    """The notification when the client stopped for good (for example the token was refused)."""
-    if "auth" in reason or "token" in reason or "forbidden" in reason:
-        return Advice("Signed out", f"The server refused the sign-in ({reason}). {LOGIN_AGAIN}", "error")
-    if reason.startswith("server unreachable"):
+def advise_stopped(state: ConnectionState, server: str, retry_key: str, sign_in_key: str = "f10") -> Advice | None:
+    """The notification when the client stopped or gave up for a while; ``None`` when there is nothing to say.
+
+    Args:
+        state: The client's state (``DISCONNECTED``); its ``problem`` decides the words.
+        server: The server's URL, token masked, for the hints.
+        retry_key: The key that connects again now (as the keymap has it).
+        sign_in_key: The key that opens the sign-in.
+    """
+    reason = (state.reason or "disconnected").rstrip(".")
+    problem = state.problem
+    if problem is None or problem is Problem.CLOSED:
+        return None
+    if problem is Problem.TOKEN_REFUSED:
+        return Advice(
+            "Signed out",
+            f"The server refused the sign-in ({reason}). Press {sign_in_key} to paste a new token, "
+            f"or: {login_again(server)}. What you type meanwhile is kept and sent once signed in.",
+            "error",
+        )
+    if problem is Problem.UNREACHABLE:
         return Advice(
             "Server unreachable",
-            f"{reason}. The app keeps trying and reconnects by itself; nothing you typed is lost. "
-            "If it lasts, check that the server runs and that this machine can reach it.",
+            f"{reason}. The app keeps trying and reconnects by itself (or press {retry_key} to try now); "
+            "nothing you typed is lost. If it lasts, check that the server runs and that this machine can reach it.",
             "warning",
         )
-    return Advice("Offline", f"Disconnected: {reason}. Restart mfu-chat to connect again.", "error")
+    if problem in (Problem.NO_WEBSOCKET, Problem.TLS_MISMATCH, Problem.BAD_ADDRESS):
+        return Advice(
+            "Wrong server address",
+            f"{reason}. Not tried again: fix the address (--server, or the config file: mfu-chat config path) "
+            f"and start mfu-chat again, or press {retry_key} to try the same address again.",
+            "error",
+        )
+    return Advice("Offline", f"Disconnected: {reason}. Press {retry_key} to connect again.", "error")

@@ -31,6 +31,7 @@ from mfu_tui.client import (
     ClientError,
     ConnectionState,
     MessageReloaded,
+    Problem,
     Status,
 )
 from mfu_tui.client.attachments import Attachment, AttachmentError
@@ -53,11 +54,13 @@ from mfu_tui.protocol import (
     StoredMessage,
     UserMessage,
 )
+from mfu_tui.redaction import redact
 from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatsProvider
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.file_mentions import mentioned_files
+from mfu_tui.tui.keys import keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
@@ -67,6 +70,7 @@ from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.search import SearchScreen
+from mfu_tui.tui.screens.sign_in import SignInScreen
 from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.terminal import plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
@@ -139,7 +143,9 @@ class ChatApp(App[None]):
     | f4 | Show the archived chats in the list, or the others again. | `app.toggle_archived` |
     | ctrl+s | Export the open chat to a Markdown file. | `app.export` |
     | ctrl+l | Choose the model. | `app.pick_model` |
-    | ctrl+r | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
+    | f5 | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
+    | f9 | Connect now, or again after the app stopped trying. | `app.reconnect` |
+    | f10 | Sign in again with a new token (opens by itself once when the token is refused). | `app.sign_in` |
     """
 
     CSS_PATH = "app.tcss"
@@ -217,6 +223,8 @@ class ChatApp(App[None]):
             show=False,
             tooltip="Answer the last message again",
         ),
+        Binding("f9", "reconnect", "Reconnect", id="app.reconnect", show=False, tooltip="Connect to the server now"),
+        Binding("f10", "sign_in", "Sign in", id="app.sign_in", show=False, tooltip="Sign in with a new token"),
     ]
 
     chat_id: reactive[str | None] = reactive(None, init=False)
@@ -271,6 +279,8 @@ class ChatApp(App[None]):
         self._listed_live = False
         # Set once the user was told that search is of the kept chats; cleared when back online.
         self._told_search_is_kept = False
+        # Set once the sign-in opened by itself: a refused token offers it once, then a notification says the key.
+        self._offered_sign_in = False
         # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
         self._open_settings: ChatSettings | None = None
         # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
@@ -389,16 +399,21 @@ class ChatApp(App[None]):
             self._opened.clear()
         elif state.status is not Status.CONNECTED:
             self._opened.set()
-        if (
-            state.status is Status.DISCONNECTED
-            and state.reason
-            and state.reason != "closed by user"
-            and (previous is None or previous.status is not Status.DISCONNECTED)
-        ):
-            title, message, severity = advise_stopped(state.reason)
-            self.notify(message, title=title, severity=severity, timeout=30, markup=False)
+        self.status_dot.waiting = len(self.client.outbox)
+        if state.status is Status.DISCONNECTED and (previous is None or previous.status is not Status.DISCONNECTED):
+            if state.problem is Problem.TOKEN_REFUSED and not self._offered_sign_in:
+                self._offered_sign_in = True  # the screen says it all: no notification on top
+                self.action_sign_in()
+                return
+            advice = advise_stopped(
+                state, redact(self.client.url), keys_of(self, "app.reconnect"), keys_of(self, "app.sign_in")
+            )
+            if advice is not None:
+                self.notify(advice.message, title=advice.title, severity=advice.severity, timeout=30, markup=False)
 
     def _on_client_error(self, error: ClientError) -> None:
+        if error.code == "unauthorized" and error.client_message_id is None:
+            return  # the token ran out: the close that follows opens the sign-in, one notice
         title, message, severity = advise_error(error)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
@@ -810,6 +825,7 @@ class ChatApp(App[None]):
                 attachments=files,
                 client_message_id=client_message_id,
             )
+            self.status_dot.waiting = len(self.client.outbox)
         except (ClientError, ValueError, OSError) as error:
             # Not kept anywhere: the text stays in the box to fix and resend.
             await view.remove()
@@ -831,6 +847,46 @@ class ChatApp(App[None]):
         if self.chat_id is not None and await self._answer_again(message_id, text, "Your text is still in the box."):
             self.composer.prompts.add(text)
             self.composer.done()
+
+    def action_sign_in(self) -> None:
+        """Ask for a new token; the client signs in with it, and it is saved once the server takes it."""
+        state = self.client.state
+        why = (state.reason or "signed out") if state.problem is Problem.TOKEN_REFUSED else "a new token was asked for"
+        screen = SignInScreen(redact(self.client.url), why, len(self.client.outbox))
+        self.push_screen(screen, self._signed_in)
+
+    def _signed_in(self, token: str | None) -> None:
+        if token is not None:
+            self._sign_in(token)
+
+    @work(group="sign_in", exclusive=True)
+    async def _sign_in(self, token: str) -> None:
+        """Connect with ``token``; once the server takes it, keep it like ``mfu-chat login``."""
+        waiting = len(self.client.outbox)
+        try:
+            await self.client.sign_in(token)
+            await self.client.wait_connected(timeout=self.settings.request_timeout)
+        except (ClientError, TimeoutError) as error:
+            why = str(error) or "no answer from the server"
+            self.notify(f"Not signed in: {why}", title="Sign in", severity="error", markup=False)
+            return
+        sent = f" {waiting} waiting message(s) are being sent." if waiting else ""
+        saved = ""
+        if self.settings.save_token is not None:
+            try:
+                await asyncio.to_thread(self.settings.save_token, self.client.url, token)
+                saved = " The token is saved for the next runs."
+            except ValueError as error:
+                saved = f" The token is for this run only: {error}"
+        self.notify(f"Signed in to {redact(self.client.url)}.{sent}{saved}", title="Signed in", markup=False)
+
+    async def action_reconnect(self) -> None:
+        """Connect now: skip the backoff's wait, or start again after the client stopped."""
+        if self.client.state.status is Status.CONNECTED:
+            self.notify("Already connected.", markup=False)
+            return
+        self.notify(f"Connecting to {redact(self.client.url)}", title="Reconnect", markup=False)
+        await self.client.reconnect()
 
     def action_regenerate(self) -> None:
         """Answer the last message again: after an interrupted, failed or unhelpful answer."""
@@ -1210,6 +1266,10 @@ class ChatApp(App[None]):
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield SystemCommand("New chat", "Start a new chat (ctrl+n)", self.action_new_chat)
+        if self.client.state.status is not Status.CONNECTED:
+            yield SystemCommand("Reconnect", "Connect to the server now (f9)", self.action_reconnect)
+        if self.client.state.problem is Problem.TOKEN_REFUSED:
+            yield SystemCommand("Sign in", "Sign in again with a new token (f10)", self.action_sign_in)
         if self.chat_id is not None:
             yield SystemCommand("Rename chat", "Rename the open chat (f2)", self.action_rename_chat)
             yield SystemCommand("Delete chat", "Delete the open chat (f8)", self.action_delete_chat)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from textual.app import App
 from textual.binding import Binding
@@ -40,6 +40,14 @@ def binding_rows(app: App[object]) -> list[KeyRow]:
         )
         for area, binding_id, binding in _bindings(type(app))
     ]
+
+
+def keys_of(app: App[Any], binding_id: str) -> str:
+    """The key(s) of one of the app's bindings, as the keymap has them (``f6``), for a hint."""
+    for _, found_id, binding in _bindings(type(app)):
+        if found_id == binding_id:
+            return _display_keys(app._keymap.get(binding_id, binding.key))
+    raise KeyError(binding_id)
 
 
 def binding_ids() -> set[str]:

@@ -58,6 +58,9 @@ class AppSettings:
     """What the header says instead of ``user@host`` (``local · demo model``)."""
     notice: Advice | None = None
     """A notification shown once at start, e.g. which model server answers the local server."""
+    save_token: Callable[[str, str], None] | None = None
+    """Keeps a token given in the app's sign-in for the next runs, as ``mfu-chat login`` does:
+    (server, token); raises ``ValueError`` with the reason when it cannot. ``None``: for the run only."""
     remember: Callable[[str, str | int], str] | None = None
     """Keeps a choice made in the app (``theme``...) for the next runs: (setting, value) to a
     sentence saying where it went; raises ``ValueError`` with the reason when it cannot.
@@ -65,12 +68,15 @@ class AppSettings:
 
     @property
     def identity(self) -> str:
-        """The header's words for the connection: ``server_label`` or ``user@host``.
+        """The header's words for the connection: ``server_label``, else ``user@host:port``.
 
-        The user comes from the token and the host from the settings: neither is
-        ours, so both are cleaned before they reach the screen.
+        The port is part of it: a wrong one is the commonest mistake. A token
+        that names no user (not a JWT) leaves ``host:port`` alone. The user
+        comes from the token and the host from the settings: neither is ours,
+        so both are cleaned before they reach the screen.
         """
         if self.server_label:
             return clean_text(self.server_label)
-        claims = unverified_claims(self.token) or {}
-        return clean_text(f"{user_of(claims) or '?'}@{urlsplit(self.url).hostname or '?'}")
+        address = urlsplit(self.url).netloc.rpartition("@")[2] or "?"  # never a user:password@
+        user = user_of(unverified_claims(self.token) or {})
+        return clean_text(f"{user}@{address}" if user else address)

@@ -9,11 +9,23 @@ from __future__ import annotations
 import math
 from typing import Literal, NamedTuple
 
-from mfu_tui.client import ConnectionState, Status
+from mfu_tui.client import ConnectionState, Problem, Status
 
 Tone = Literal["ok", "warning", "error"]
 
 DOT = "●"
+
+#: The header's words for why the client stopped (the notification says the rest).
+OFFLINE_WORDS: dict[Problem, str] = {
+    Problem.NOT_STARTED: "not connected",
+    Problem.CLOSED: "closed",
+    Problem.TOKEN_REFUSED: "signed out",
+    Problem.UNREACHABLE: "unreachable",
+    Problem.NO_WEBSOCKET: "no chat server there",
+    Problem.TLS_MISMATCH: "no TLS there",
+    Problem.BAD_ADDRESS: "bad address",
+    Problem.INTERNAL: "internal error",
+}
 
 
 class StatusText(NamedTuple):
@@ -25,7 +37,7 @@ class StatusText(NamedTuple):
     """Green, yellow or red; the widget maps it to a CSS class."""
 
 
-def describe_state(state: ConnectionState, now: float, *, plain: bool = False) -> StatusText:
+def describe_state(state: ConnectionState, now: float, *, plain: bool = False, waiting: int = 0) -> StatusText:
     """The status dot's text for ``state`` at time ``now``.
 
     Args:
@@ -33,11 +45,12 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False) -
         now: The current time on the clock of ``state.retry_at`` (the event loop's).
         plain: Use bracketed words instead of the coloured dot (no colour,
             ``TERM=dumb`` or a non-UTF-8 locale).
+        waiting: Messages in the outbox; said while signed out, since only a sign-in sends them.
 
     Returns:
-        For example ``● 12 ms`` / ``[online 12 ms]``, ``● retry in 3 s`` /
-        ``[reconnecting in 3 s]``, ``● offline: auth refused`` /
-        ``[offline: auth refused]``.
+        For example ``● 12 ms`` / ``[online 12 ms]``, ``● retry in 3 s:
+        connection refused`` / ``[reconnecting in 3 s: connection refused]``,
+        ``● offline: signed out`` / ``[offline: signed out]``.
     """
     if state.status is Status.CONNECTED:
         rtt = f" {format_rtt(state.rtt)}" if state.rtt is not None else ""
@@ -45,21 +58,28 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False) -
     if state.status is Status.CONNECTING:
         return _text("warning", "connecting", "connecting", plain)
     if state.status is Status.RECONNECTING:
+        # Why it failed, so a wrong port reads "connection refused", not a bare countdown.
+        why = f": {short_reason(state.last_error)}" if state.last_error else ""
         remaining = state.retry_in(now)
         if remaining is None or remaining <= 0:
-            return _text("warning", "reconnecting", "reconnecting", plain)
+            return _text("warning", f"reconnecting{why}", f"reconnecting{why}", plain)
         seconds = math.ceil(remaining)
-        return _text("warning", f"retry in {seconds} s", f"reconnecting in {seconds} s", plain)
-    reason = short_reason(state.reason or state.last_error or "disconnected")
-    return _text("error", f"offline: {reason}", f"offline: {reason}", plain)
+        return _text("warning", f"retry in {seconds} s{why}", f"reconnecting in {seconds} s{why}", plain)
+    words = OFFLINE_WORDS.get(state.problem, "disconnected") if state.problem else "disconnected"
+    if state.problem is Problem.UNREACHABLE and state.last_error:
+        words = f"{words}: {short_reason(state.last_error)}"
+    if state.problem is Problem.TOKEN_REFUSED and waiting:
+        words = f"{words}: {waiting} waiting"
+    return _text("error", f"offline: {words}", f"offline: {words}", plain)
 
 
-def short_reason(reason: str) -> str:
-    """The first clause of a reason, for the header (``auth refused: ...`` -> ``auth refused``).
+def short_reason(error: str) -> str:
+    """The first clause of an attempt's words (``server answered HTTP 503: busy`` -> ``server answered HTTP 503``).
 
-    The notification shown at the same time gives the whole reason.
+    The words of an attempt never hold the URL (the state's ``reason`` does):
+    the notification shown with it gives the whole story.
     """
-    return reason.split(":", 1)[0].strip() or reason
+    return error.split(":", 1)[0].strip() or error
 
 
 def format_rtt(rtt: float) -> str:

@@ -5,8 +5,9 @@ import asyncio
 import pytest
 from websockets.asyncio.server import serve
 
-from mfu_tui.client import Backoff, ClientError, ConnectionState, RequestError, Status
+from mfu_tui.client import Backoff, ClientError, ConnectionState, Problem, RequestError, Status
 from mfu_tui.protocol import Ack, Complete, ModelList
+from tests.support.programs import free_port as closed_port
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 
@@ -31,7 +32,7 @@ async def test_an_expired_token_is_refused_once_and_not_retried(tmp_path, make_c
         client, events = make_client(proxy.url(), server.token(ttl=-3600))
         await client.connect()
         state = await events.wait_status(Status.DISCONNECTED)
-        assert state.reason.startswith("auth refused")
+        assert state.reason.startswith("auth refused") and state.problem is Problem.TOKEN_REFUSED
         assert not any(s.status is Status.RECONNECTING for s in events.states)
         with pytest.raises(ClientError, match="auth refused"):
             await client.wait_connected(timeout=30)
@@ -45,11 +46,50 @@ async def test_a_wrong_path_says_so_with_the_url_and_is_not_retried(tmp_path, ma
         await client.connect()
         state = await events.wait_status(Status.DISCONNECTED)
         assert state.reason == (
-            f"no chat server at {proxy.url().replace('/ws', '/wss')}?token=[redacted] (HTTP 404): "
+            f"no WebSocket endpoint at {proxy.url().replace('/ws', '/wss')}?token=[redacted] (HTTP 404): "
             "check the path, usually /ws"
         )
+        assert state.problem is Problem.NO_WEBSOCKET
         assert not any(s.status is Status.RECONNECTING for s in events.states)
         assert proxy.accepted == 1
+        # The person fixed it (or wants to see again): one key tries once more, and stops again.
+        again = len(events.states)
+        await client.reconnect()
+        await events.wait_for(lambda: len(events.states) > again and client.state.status is Status.DISCONNECTED)
+        assert proxy.accepted == 2
+
+
+async def test_a_web_page_that_is_not_a_websocket_endpoint_is_not_retried(tmp_path, make_client):
+    async with running_server(tmp_path) as server:
+        url = server.url.replace("/ws", "/healthz")  # answers HTTP 200 "ok": a page, not a WebSocket
+        client, events = make_client(url, server.token())
+        await client.connect()
+        state = await events.wait_status(Status.DISCONNECTED)
+    assert state.problem is Problem.NO_WEBSOCKET
+    assert state.reason == f"no WebSocket endpoint at {url} (HTTP 200): check the port and the path, usually /ws"
+    assert not any(s.status is Status.RECONNECTING for s in events.states)
+
+
+async def test_a_wrong_port_says_connection_refused_at_each_retry_then_names_the_url(make_client):
+    url = f"ws://127.0.0.1:{closed_port()}/ws?token=secret-value"
+    client, events = make_client(url, "token", offline_after=0.2)
+    await client.connect()
+    retrying = await events.wait_status(Status.RECONNECTING)
+    assert retrying.last_error == "connection refused" and retrying.problem is None
+    state = await events.wait_status(Status.DISCONNECTED)
+    assert state.problem is Problem.UNREACHABLE and state.last_error == "connection refused"
+    assert state.reason == f"server unreachable at {url.replace('secret-value', '[redacted]')}: connection refused"
+    assert state.retry_at is not None  # still trying
+
+
+async def test_reconnect_tries_at_once_instead_of_waiting_out_the_backoff(make_client):
+    # The first delay is 30 s: only reconnect() can bring the second attempt within the test.
+    client, events = make_client(f"ws://127.0.0.1:{closed_port()}/ws", "token", backoff=Backoff(base=30, cap=60))
+    await client.connect()
+    await events.wait_for(lambda: client.state.retry_at is not None)
+    failures = client.backoff.failures
+    await client.reconnect()
+    await events.wait_for(lambda: client.backoff.failures > failures)
 
 
 @pytest.mark.parametrize(("code", "reason"), [(4401, "token expired"), (4403, "forbidden")])
@@ -65,7 +105,7 @@ async def test_close_codes_4401_and_4403_stop_the_worker(make_client, code, reas
         client, events = make_client(f"ws://127.0.0.1:{peer.sockets[0].getsockname()[1]}/ws", "token")
         await client.connect()
         state = await events.wait_status(Status.DISCONNECTED)
-        assert state.reason == f"auth refused: {reason}"
+        assert state.reason == f"auth refused: {reason}" and state.problem is Problem.TOKEN_REFUSED
         assert accepted == 1
         assert not any(s.status is Status.RECONNECTING for s in events.states)
 
@@ -139,7 +179,7 @@ async def test_a_request_fails_fast_when_the_worker_is_stopped(tmp_path, make_cl
         await client.close()
         with pytest.raises(ClientError, match="closed by user"):
             await client.list_chats()
-        assert client.state.reason == "closed by user"
+        assert client.state.reason == "closed by user" and client.state.problem is Problem.CLOSED
 
 
 async def test_the_token_never_reaches_the_logs(tmp_path, make_client, caplog):
@@ -180,14 +220,19 @@ async def test_an_http_address_says_to_use_ws_and_is_not_retried(tmp_path, make_
         client, events = make_client(url, server.token())
         await client.connect()
         state = await events.wait_status(Status.DISCONNECTED)
-    assert state.reason == f"invalid server address {url}: use ws:// or wss://, not http"
+    assert state.reason == f"invalid server address {url}: use ws:// instead of http://"
+    assert state.problem is Problem.BAD_ADDRESS
     assert not any(s.status is Status.RECONNECTING for s in events.states)
 
 
-async def test_wss_to_a_server_without_tls_says_to_try_ws(tmp_path, make_client):
+async def test_wss_to_a_server_without_tls_says_to_try_ws_and_is_not_retried(tmp_path, make_client):
     async with running_server(tmp_path) as server:
-        client, events = make_client(server.url.replace("ws://", "wss://"), server.token())
+        url = server.url.replace("ws://", "wss://")
+        client, events = make_client(url, server.token())
         await client.connect()
-        state = await events.wait_status(Status.RECONNECTING)
-    assert state.last_error is not None and state.last_error.startswith("TLS handshake failed (")
-    assert state.last_error.endswith("): if the server has no TLS, use ws:// instead of wss://")
+        state = await events.wait_status(Status.DISCONNECTED)
+    assert state.problem is Problem.TLS_MISMATCH
+    assert state.reason is not None and state.reason.startswith(f"TLS handshake with {url} failed (")
+    assert state.reason.endswith("): if the server has no TLS, use ws:// instead of wss://")
+    assert "Error" not in state.reason  # words, not an exception's class name
+    assert not any(s.status is Status.RECONNECTING for s in events.states)

@@ -8,6 +8,8 @@ import jwt
 import pytest
 
 from mfu_tui.cli import main
+from tests.support.programs import free_port
+from tests.tui.helpers import server_thread
 
 SECRET = "s" * 40
 
@@ -47,8 +49,9 @@ def test_config_path_prints_the_file(home, capsys):
 
 
 def test_login_stores_a_private_token_that_the_app_then_uses(home, monkeypatch, capsys):
-    assert login(monkeypatch, token(), "--server", "wss://chat.example/ws") == 0
-    assert "Logged in to wss://chat.example/ws as bob" in capsys.readouterr().out
+    assert login(monkeypatch, token(), "--server", "wss://chat.example/ws", "--no-check") == 0
+    out = capsys.readouterr().out
+    assert "Logged in to wss://chat.example/ws as bob" in out and "not checked with the server" in out
     stored = home / "config" / "credentials.json"
     assert stat.S_IMODE(stored.stat().st_mode) == 0o600
     assert main(["config", "show"]) == 0
@@ -74,7 +77,7 @@ def test_login_needs_to_know_the_server(monkeypatch, capsys):
 
 
 def test_logout_deletes_the_token(home, monkeypatch, capsys):
-    login(monkeypatch, token(), "--server", "wss://chat.example/ws")
+    login(monkeypatch, token(), "--server", "wss://chat.example/ws", "--no-check")
     assert main(["logout"]) == 0
     assert not (home / "config" / "credentials.json").exists()
     assert main(["logout"]) == 0
@@ -159,3 +162,29 @@ def test_config_show_fails_on_what_the_app_would_refuse(home, capsys, text, prob
     err = capsys.readouterr().err
     assert err.startswith(f"mfu-chat config: {home / 'config' / 'config.toml'}: ") and err.count("\n") == 1
     assert problem in err
+
+
+def test_login_checks_the_token_with_the_server_before_saving_it(home, monkeypatch, capsys):
+    with server_thread(home / "server") as server:
+        good = server.token("carol")
+        assert login(monkeypatch, good, "--server", server.url) == 0
+        out = capsys.readouterr().out
+        assert f"Logged in to {server.url} as carol" in out and "not checked" not in out
+        assert (home / "config" / "credentials.json").exists()
+        # Signed with another key: the server refuses it, and the stored token stays.
+        assert login(monkeypatch, token("carol"), "--server", server.url) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"mfu-chat login: the server at {server.url} refused that token (auth refused: ")
+        assert err.strip().endswith("nothing was saved")
+    assert good in (home / "config" / "credentials.json").read_text()
+
+
+def test_login_to_a_wrong_port_says_it_could_not_check_and_saves_nothing(home, monkeypatch, capsys):
+    url = f"ws://127.0.0.1:{free_port()}/ws"
+    assert login(monkeypatch, token(), "--server", url) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(
+        f"mfu-chat login: could not check the token: server unreachable at {url} (connection refused)"
+    )
+    assert "--no-check" in err and "nothing was saved" in err
+    assert not (home / "config" / "credentials.json").exists()

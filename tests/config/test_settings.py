@@ -57,7 +57,15 @@ PROVIDER_WANTED = "must be auto, demo, or the http:// or https:// URL of an Open
     ("text", "message"),
     [
         ("colour = 'red'\n", "unknown key 'colour'"),
-        ("server = 'http://example.com'\n", "'server' must be a ws:// or wss:// URL, got 'http://example.com'"),
+        (
+            "server = 'http://example.com'\n",
+            "'server' must be a ws:// or wss:// URL, got 'http://example.com': try 'ws://example.com/ws'",
+        ),
+        (
+            "server = 'https://chat.example:8443/chat/ws'\n",
+            "'server' must be a ws:// or wss:// URL, got 'https://chat.example:8443/chat/ws': "
+            "try 'wss://chat.example:8443/chat/ws'",
+        ),
         ("server = 5\n", "'server' must be a ws:// or wss:// URL, got int"),
         ("heartbeat_interval = 'soon'\n", "'heartbeat_interval' must be a number of seconds, got 'soon'"),
         ("heartbeat_timeout = 0\n", "'heartbeat_timeout' must be between 0.1 and 3600 seconds, got 0"),

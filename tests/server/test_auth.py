@@ -125,3 +125,22 @@ async def test_token_expiring_while_connected_closes_with_4401(tmp_path):
     assert code == 4401
     (notice,) = alice.received
     assert isinstance(notice, Error) and notice.code == "unauthorized"
+
+
+@pytest.mark.parametrize(
+    ("kind", "words"),
+    [
+        ("garbage", "the token is not a valid JWT"),
+        ("expired", "the token expired at "),
+        ("bad signature", "the token is signed with another key (a token of another server?)"),
+        ("missing exp", 'the token is not acceptable: token is missing the "exp" claim'),
+    ],
+)
+def test_a_refused_token_is_said_in_words_not_an_exception_name(kind, words):
+    secret = "x" * 40
+    with pytest.raises(AuthError) as refused:
+        verify_token(bad_tokens(secret)[kind], secret, leeway=0)
+    assert str(refused.value).startswith(words)
+    assert "Error" not in str(refused.value)
+    if kind == "expired":
+        assert str(refused.value).endswith(" UTC")

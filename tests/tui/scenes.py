@@ -17,14 +17,16 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import msgspec
 from textual.pilot import Pilot
-from textual.widgets import Input, TextArea
+from textual.widgets import Input, Static, TextArea
 
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.protocol import Cancelled, Chunk, Complete
+from mfu_tui.server.auth import mint_token
 from mfu_tui.tui import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.details import DetailsScreen
@@ -52,6 +54,9 @@ QUESTION = "How do I print in Python?"
 
 GREEN = ConnectionState(Status.CONNECTED, rtt=0.012)
 YELLOW = ConnectionState(Status.RECONNECTING, retry_at=103.0, last_error="connection refused")
+
+#: The server port the scenes show (the real one is a free port, different every run).
+SHOWN_PORT = 5001
 
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
 
@@ -95,8 +100,13 @@ class Scene:
 
 
 def scene_app(url: str, token: str, tmp_path: Path, user: str, *, plain: bool = False) -> ChatApp:
-    """An app for a scene: its own user and directories, and a cursor that does not blink."""
-    return make_app(url, token, tmp_path, user=user, cursor_blink=False, plain=plain)
+    """An app for a scene: its own user and directories, and a cursor that does not blink.
+
+    The header names the server's port, which is a free one, different every
+    run: the scenes show a fixed one.
+    """
+    label = f"alice@127.0.0.1:{SHOWN_PORT}"
+    return make_app(url, token, tmp_path, user=user, cursor_blink=False, plain=plain, server_label=label)
 
 
 async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) -> None:
@@ -106,6 +116,21 @@ async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) ->
     dot = app.status_dot
     dot.clock = lambda: 100.0
     dot.state = state
+    await pilot.pause()
+
+
+async def pin_port(app: ChatApp, pilot: Pilot[Any]) -> None:
+    """Show the notifications with the server's port as ``SHOWN_PORT``, for a reproducible frame."""
+    port = f":{urlsplit(app.client.url).port}/"
+    notes = list(app._notifications)
+    app.clear_notifications()
+    for note in notes:
+        shown = note.message.replace(port, f":{SHOWN_PORT}/")
+        app.notify(shown, title=note.title, severity=note.severity, timeout=note.timeout, markup=False)
+    for text in app.screen.query(Static):  # a dialog (the sign-in) that names the server
+        words = str(text.render())
+        if port in words:
+            text.update(words.replace(port, f":{SHOWN_PORT}/"))
     await pilot.pause()
 
 
@@ -144,11 +169,14 @@ def _reconnecting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp,
 
 
 def _offline(servers: Servers, tmp_path: Path, user: str, *, plain: bool = False) -> tuple[ChatApp, RunBefore]:
-    app = scene_app(servers.fast.url, servers.fast.token(user, ttl=-120), tmp_path, user, plain=plain)
+    # Signed with another key: the server's words hold no time, so the frame is the same every run.
+    other_key = mint_token("k" * 48, user)
+    app = scene_app(servers.fast.url, other_key, tmp_path, user, plain=plain)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await StateWaiter(app.client, stopped_by_auth).wait()
         await settle(app, pilot)
+        await pin_port(app, pilot)
 
     return app, run_before
 

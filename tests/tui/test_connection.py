@@ -5,9 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from textual.widgets import Static
 
-from mfu_tui.client import ChatClient, Status
+from mfu_tui.client import ChatClient, Problem, Status
 from mfu_tui.protocol import Chunk, Complete
+from mfu_tui.server.auth import mint_token
+from tests.support.programs import free_port
 from tests.support.server import RunningServer, running_server
 from tests.tui.helpers import (
     FrameWaiter,
@@ -47,6 +50,38 @@ async def test_status_dot_follows_the_connection(
             assert str(dot.render()).startswith(retrying)
             assert dot.has_class("-warning")
             await app.client.close()
+
+
+async def test_a_wrong_port_says_why_it_retries_and_the_header_names_the_port(tmp_path: Path) -> None:
+    port = free_port()
+    app = make_app(f"ws://127.0.0.1:{port}/ws", mint_token("s" * 64, "alice"), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await StateWaiter(app.client, lambda state: state.status is Status.RECONNECTING).wait()
+        await pilot.pause()
+        assert str(app.status_dot.render()).startswith("● retry in ")
+        assert str(app.status_dot.render()).endswith(" s: connection refused")
+        assert str(app.query_one("#identity", Static).render()) == f"alice@127.0.0.1:{port}"
+        await app.client.close()
+
+
+async def test_a_wrong_path_stops_red_with_the_url_and_f9_tries_again(server: RunningServer, tmp_path: Path) -> None:
+    url = server.url.replace("/ws", "/wss")
+    app = make_app(url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        stopped = await StateWaiter(app.client, lambda state: state.status is Status.DISCONNECTED).wait()
+        assert stopped.problem is Problem.NO_WEBSOCKET
+        await pilot.pause()
+        assert str(app.status_dot.render()) == "● offline: no chat server there"
+        assert app.status_dot.has_class("-error")
+        [note] = [n for n in app._notifications if n.title == "Wrong server address"]
+        assert note.message.startswith(f"no WebSocket endpoint at {url} (HTTP 404): check the path, usually /ws. ")
+        assert "press f9 to try the same address again" in note.message
+        tried = StateWaiter(app.client, lambda state: state.status is Status.CONNECTING)
+        await pilot.press("f9")
+        await tried.wait()
+        again = await StateWaiter(app.client, lambda state: state.status is Status.DISCONNECTED).wait()
+        assert again.problem is Problem.NO_WEBSOCKET
+        await app.client.close()
 
 
 async def test_ctrl_j_writes_a_multi_line_message(server: RunningServer, tmp_path: Path) -> None:

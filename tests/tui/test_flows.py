@@ -11,7 +11,7 @@ from typing import Any
 from textual.widgets import Input, OptionList, TextArea
 from textual.worker import WorkerCancelled
 
-from mfu_tui.client import ChatClient, ClientError, MessageReloaded
+from mfu_tui.client import ChatClient, ClientError, MessageReloaded, Status
 from mfu_tui.protocol import Ack, Cancelled, ChatParams, ChatSettings, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.app import ChatApp
@@ -21,6 +21,7 @@ from mfu_tui.tui.screens.help import HelpScreen
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.prompt_search import PromptSearch
 from mfu_tui.tui.screens.rename import RenameScreen
+from mfu_tui.tui.screens.sign_in import SignInScreen
 from tests.server.peer import peer
 from tests.server.test_generation import send_message
 from tests.support.proxy import FaultProxy
@@ -287,9 +288,19 @@ async def test_expired_token_shows_red_and_says_how_to_sign_in(server: RunningSe
         await settle(app, pilot)
         dot = app.status_dot
         assert dot.has_class("-error")
-        assert str(dot.render()).startswith("● offline: ")
-        notes = list(app._notifications)
-        assert any(n.title == "Signed out" and "mfu-chat login" in n.message for n in notes)
+        assert str(dot.render()) == "● offline: signed out"
+        # The first refusal asks for a new token; once closed, the next refusal says how, with the real URL.
+        assert isinstance(app.screen, SignInScreen)
+        await pilot.press("escape")
+        again = StateWaiter(app.client, lambda state: state.status is Status.CONNECTING)
+        await pilot.press("f9")
+        await again.wait()
+        await StateWaiter(app.client, stopped_by_auth).wait()
+        await settle(app, pilot)
+        notes = [n for n in app._notifications if n.title == "Signed out"]
+        assert len(notes) == 1
+        assert "Press f10 to paste a new token" in notes[0].message
+        assert f"mfu-chat login --server {server.url}" in notes[0].message
 
 
 async def test_request_errors_are_notified_in_plain_words(server: RunningServer, tmp_path: Path) -> None:

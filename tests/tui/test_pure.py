@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mfu_tui.client import ConnectionState, Status
+from mfu_tui.client import ConnectionState, Problem, Status
 from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
 from mfu_tui.tui.advice import advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
@@ -26,9 +26,45 @@ from mfu_tui.tui.terminal import plain_text_wanted
         (ConnectionState(Status.CONNECTING), "● connecting", "[connecting]", "warning"),
         (ConnectionState(Status.RECONNECTING, retry_at=102.4), "● retry in 3 s", "[reconnecting in 3 s]", "warning"),
         (
-            ConnectionState(Status.DISCONNECTED, reason="auth refused: unauthorized: token expired"),
-            "● offline: auth refused",
-            "[offline: auth refused]",
+            ConnectionState(Status.RECONNECTING, retry_at=102.4, last_error="connection refused"),
+            "● retry in 3 s: connection refused",
+            "[reconnecting in 3 s: connection refused]",
+            "warning",
+        ),
+        (
+            ConnectionState(Status.RECONNECTING, last_error="server answered HTTP 503: lost the link"),
+            "● reconnecting: server answered HTTP 503",
+            "[reconnecting: server answered HTTP 503]",
+            "warning",
+        ),
+        (
+            ConnectionState(
+                Status.DISCONNECTED, reason="auth refused: unauthorized: token expired", problem=Problem.TOKEN_REFUSED
+            ),
+            "● offline: signed out",
+            "[offline: signed out]",
+            "error",
+        ),
+        (
+            ConnectionState(
+                Status.DISCONNECTED,
+                reason="server unreachable at ws://127.0.0.1:5799/ws: connection refused",
+                problem=Problem.UNREACHABLE,
+                last_error="connection refused",
+                retry_at=110.0,
+            ),
+            "● offline: unreachable: connection refused",
+            "[offline: unreachable: connection refused]",
+            "error",
+        ),
+        (
+            ConnectionState(
+                Status.DISCONNECTED,
+                reason="no WebSocket endpoint at ws://h:1/wss (HTTP 404): check the path, usually /ws",
+                problem=Problem.NO_WEBSOCKET,
+            ),
+            "● offline: no chat server there",
+            "[offline: no chat server there]",
             "error",
         ),
     ],
@@ -65,16 +101,46 @@ def test_osc52_plain_and_wrapped_for_tmux() -> None:
 def test_settings_identity() -> None:
     claims = base64.urlsafe_b64encode(b'{"sub":"alice","exp":1}').decode().rstrip("=")
     token = f"h.{claims}.s"
-    assert AppSettings(url="ws://chat.example:5001/ws", token=token).identity == "alice@chat.example"
-    assert AppSettings(url="ws://chat.example/ws", token="not-a-jwt").identity == "?@chat.example"
+    assert AppSettings(url="ws://chat.example:5001/ws", token=token).identity == "alice@chat.example:5001"
+    assert AppSettings(url="wss://chat.example/ws", token=token).identity == "alice@chat.example"
+    assert AppSettings(url="ws://[::1]:5001/ws", token=token).identity == "alice@[::1]:5001"
+    # A token that is not a JWT names nobody: the header says where, not "?@".
+    assert AppSettings(url="ws://chat.example:5001/ws", token="not-a-jwt").identity == "chat.example:5001"
     local = AppSettings(url="ws://127.0.0.1:4000/ws", token=token, server_label="local · demo model")
     assert local.identity == "local · demo model"
 
 
 def test_advice_for_an_unreachable_server_says_it_keeps_trying() -> None:
-    advice = advise_stopped("server unreachable: connection refused")
-    assert advice.title == "Server unreachable" and advice.severity == "warning"
-    assert "keeps trying" in advice.message and "nothing you typed is lost" in advice.message
+    state = ConnectionState(
+        Status.DISCONNECTED,
+        reason="server unreachable at ws://h:1/ws: connection refused",
+        problem=Problem.UNREACHABLE,
+        last_error="connection refused",
+    )
+    advice = advise_stopped(state, "ws://h:1/ws", "f9")
+    assert advice is not None and advice.title == "Server unreachable" and advice.severity == "warning"
+    assert advice.message.startswith("server unreachable at ws://h:1/ws: connection refused. ")
+    assert "keeps trying" in advice.message and "press f9 to try now" in advice.message
+    assert "nothing you typed is lost" in advice.message
+
+
+def test_advice_goes_by_the_kind_of_problem_not_by_the_words() -> None:
+    # The words of a wrong address hold "token" (a masked ?token=): the kind decides, not a substring.
+    wrong = ConnectionState(
+        Status.DISCONNECTED,
+        reason="no WebSocket endpoint at ws://h:1/wss?token=[redacted] (HTTP 404): check the path, usually /ws",
+        problem=Problem.NO_WEBSOCKET,
+    )
+    advice = advise_stopped(wrong, "ws://h:1/wss?token=[redacted]", "f9")
+    assert advice is not None and advice.title == "Wrong server address" and advice.severity == "error"
+    assert "check the path, usually /ws. Not tried again" in advice.message and "press f9" in advice.message
+    refused = ConnectionState(Status.DISCONNECTED, reason="auth refused: token expired", problem=Problem.TOKEN_REFUSED)
+    signed_out = advise_stopped(refused, "wss://chat.example/ws", "f9")
+    assert signed_out is not None and signed_out.title == "Signed out"
+    assert "mfu-chat login --server wss://chat.example/ws" in signed_out.message
+    assert "--server URL" not in signed_out.message
+    closed = ConnectionState(Status.DISCONNECTED, reason="closed by user", problem=Problem.CLOSED)
+    assert advise_stopped(closed, "ws://h:1/ws", "f9") is None
 
 
 def test_export_writes_markdown_without_overwriting(tmp_path: Path) -> None:

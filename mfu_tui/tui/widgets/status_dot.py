@@ -38,6 +38,9 @@ class StatusDot(Static):
     plain: reactive[bool] = reactive(False)
     """Write bracketed words instead of a coloured dot."""
 
+    waiting: reactive[int] = reactive(0)
+    """Messages waiting in the outbox (said while signed out)."""
+
     def __init__(
         self,
         *,
@@ -64,6 +67,9 @@ class StatusDot(Static):
     def watch_plain(self) -> None:
         self._refresh_text()
 
+    def watch_waiting(self) -> None:
+        self._refresh_text()
+
     def _now(self) -> float:
         if self.clock is not None:
             return self.clock()
@@ -84,7 +90,7 @@ class StatusDot(Static):
             self.update("[starting]" if self.plain else "○ starting")
             self.remove_class("-ok", "-warning", "-error")
             return
-        text, tone = describe_state(state, self._now(), plain=self.plain)
+        text, tone = describe_state(state, self._now(), plain=self.plain, waiting=self.waiting)
         self.update(text)
         self.remove_class("-ok", "-warning", "-error")
         self.add_class(f"-{tone}")

@@ -1,0 +1,79 @@
+"""Signing in again inside the app: the server refuses a token, the app asks for a new one, keeps what was typed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from textual.widgets import Input
+
+from mfu_tui.client import Problem, Status
+from mfu_tui.config.credentials import save_login
+from mfu_tui.protocol import Ack, Complete
+from mfu_tui.tui.screens.sign_in import SignInScreen
+from tests.support.server import running_server
+from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, settle, stopped_by_auth
+
+SIZE = (100, 32)
+
+
+async def test_a_refused_token_opens_the_sign_in_once_and_what_was_typed_is_sent_after(tmp_path: Path) -> None:
+    credentials = tmp_path / "credentials.json"
+    async with running_server(tmp_path) as server:
+        app = make_app(
+            server.url,
+            server.token("alice", ttl=-120),
+            tmp_path,
+            save_token=lambda url, token: save_login(credentials, url, token),
+        )
+        async with app.run_test(size=SIZE) as pilot:
+            await StateWaiter(app.client, stopped_by_auth).wait()
+            await settle(app, pilot)
+            assert isinstance(app.screen, SignInScreen)
+            assert app.client.state.problem is Problem.TOKEN_REFUSED
+            assert not [n for n in app._notifications if n.title == "Signed out"]  # the screen is the one notice
+            screen_text = " ".join(str(s.render()) for s in app.screen.query("Static"))
+            assert (
+                f"The server at {server.url} refused the token: auth refused: unauthorized: the token expired at"
+                in (screen_text)
+            )
+            await pilot.press("escape")
+            # Signed out, a message typed anyway: kept, and the status says so.
+            await pilot.press(*"still here?", "enter")
+            await settle(app, pilot)
+            assert len(app.client.outbox) == 1
+            assert str(app.status_dot.render()) == "● offline: signed out: 1 waiting"
+            assert not isinstance(app.screen, SignInScreen)  # opened by itself once only
+            assert "Sign in" in [command.title for command in app.get_system_commands(app.screen)]
+            await pilot.press("f10")
+            await settle(app, pilot)
+            assert isinstance(app.screen, SignInScreen)
+            await pilot.press(*"not-a-token", "enter")
+            await pilot.pause()
+            assert "that is not a token" in str(app.screen.query_one("#sign-in-problem").render())
+            app.screen.query_one(Input).value = ""
+            acked = FrameWaiter(app.client, frame_of(Ack))
+            answered = FrameWaiter(app.client, frame_of(Complete))
+            good = server.token("alice")
+            await pilot.press(*good, "enter")
+            assert (await acked.wait()).client_message_id is not None
+            await answered.wait()
+            await settle(app, pilot)
+            assert app.client.state.status is Status.CONNECTED and len(app.client.outbox) == 0
+            [note] = [n for n in app._notifications if n.title == "Signed in"]
+            assert note.message.startswith(f"Signed in to {server.url}. 1 waiting message(s) are being sent.")
+            assert json.loads(credentials.read_text())["tokens"] == {server.url: good}
+            await app.client.close()
+
+
+async def test_a_token_running_out_gives_one_sign_in_not_two_notices(tmp_path: Path) -> None:
+    async with running_server(tmp_path, token_leeway=0) as server:
+        app = make_app(server.url, server.token("alice", ttl=2), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await StateWaiter(app.client, lambda state: state.status is Status.CONNECTED).wait()
+            await StateWaiter(app.client, stopped_by_auth).wait()
+            await settle(app, pilot)
+            assert isinstance(app.screen, SignInScreen)
+            assert not [n for n in app._notifications if n.title == "Signed out"]
+            assert "--server URL" not in " ".join(n.message for n in app._notifications)
+            await app.client.close()
