@@ -62,6 +62,15 @@ async def test_ctrl_j_writes_a_multi_line_message(server: RunningServer, tmp_pat
         assert (await app.client.get_chat(app.chat_id)).messages[0].content == "first line\nsecond line"
 
 
+async def test_the_new_line_key_can_be_remapped(server: RunningServer, tmp_path: Path) -> None:
+    """The message box runs send and new line itself (to keep the keys' order); the keymap still counts."""
+    app = make_app(server.url, server.token(), tmp_path, keymap={"composer.newline": "ctrl+e"})
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await pilot.press(*"one", "ctrl+e", *"two", "ctrl+j", *"three")
+        assert app.composer.text == "one\ntwothree"
+
+
 async def test_a_long_chat_opens_with_a_window_and_loads_older_messages(tmp_path: Path) -> None:
     async with running_server(
         tmp_path, demo_words=3, demo_delay_ms=0, messages_per_minute=60_000, message_burst=100

@@ -130,3 +130,22 @@ def test_a_hostile_model_title_user_and_error_never_reach_the_terminal_raw(tmp_p
         finally:
             pane.close()
             server.kill()
+
+
+@needs_tmux
+def test_keys_that_arrive_together_keep_their_order(server: ServerProcess, tmp_path: Path) -> None:
+    """Over a laggy link the keys come in one read: a ``ctrl+j`` stays between the letters around it."""
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
+    try:
+        pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
+        pane.type("abc\ndef\nghi")  # one write: tmux sends each "\n" as ctrl+j
+        screen = pane.wait_for(lambda screen: "ghi" in screen, "the typed lines")
+        box = [line.rsplit("│", 2)[1].strip() for line in screen.splitlines() if line.count("│") >= 2]
+        assert "abc" in box, screen
+        start = box.index("abc")
+        assert box[start : start + 3] == ["abc", "def", "ghi"], screen
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
