@@ -10,6 +10,7 @@ frames that arrive meanwhile until its messages are on screen.
 from __future__ import annotations
 
 import asyncio
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from functools import partial
 from typing import ClassVar
 
 import msgspec
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -55,7 +57,7 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
-from mfu_tui.tui.commands import ChatsProvider
+from mfu_tui.tui.commands import ChatPalette, ChatsProvider
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
@@ -337,6 +339,41 @@ class ChatApp(App[None]):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self.client.close()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error nothing caught ends the app (Textual's last resort): keep what can be kept.
+
+        What was being written joins the earlier prompts (``up`` brings it
+        back at the next start) and the traceback goes to the log file; the
+        terminal, restored by Textual, gets one line saying where, instead
+        of a screen of traceback.
+        """
+        first = self._exception is None
+        super()._handle_exception(error)
+        report = self.settings.report_crash
+        if report is None or not first:
+            return
+        kept = self._keep_draft()
+        try:
+            where = f"the details are in {report(''.join(traceback.format_exception(error)))}"
+        except OSError as problem:
+            where = f"the details could not be written to the log file ({problem})"
+        draft = " What you were writing is kept: up in the message box brings it back." if kept else ""
+        line = f"mfu-chat stopped on an unexpected error ({type(error).__name__}); {where}.{draft}"
+        # Textual's own exit message (the traceback) is replaced: the log has it.
+        self._exit_renderables[:] = [Text(line)]
+
+    def _keep_draft(self) -> bool:
+        """Add the message box's text to the earlier prompts; True if there was some."""
+        try:
+            composer = self.query_one(Composer)
+            text = composer.text
+            if not text.strip():
+                return False
+            composer.prompts.add(text)
+        except Exception:  # the app is failing already: the line on the way out matters more
+            return False
+        return True
 
     def _theme_chosen(self, theme: Theme) -> None:
         """A theme chosen in the palette is kept for the next runs (the one set at start is not news)."""
@@ -1128,6 +1165,11 @@ class ChatApp(App[None]):
             self.notify(f"New messages use {model_id}.", title="Model", markup=False)
 
     # --- command palette -----------------------------------------------------
+
+    def action_command_palette(self) -> None:
+        # Textual's (its CommandPalette.is_open check), with a palette that stays inert once closed.
+        if self.use_command_palette and not self.screen.has_class("--textual-command-palette"):
+            self.push_screen(ChatPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield SystemCommand("New chat", "Start a new chat (ctrl+n)", self.action_new_chat)
