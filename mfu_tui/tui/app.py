@@ -270,6 +270,8 @@ class ChatApp(App[None]):
         self._listed_live = False
         # Set once the user was told that search is of the kept chats; cleared when back online.
         self._told_search_is_kept = False
+        # (title, message) of the notices shown about the connection, withdrawn when it is back.
+        self._connection_notices: set[tuple[str, str]] = set()
         # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
         self._open_settings: ChatSettings | None = None
         if settings.keymap:
@@ -422,12 +424,24 @@ class ChatApp(App[None]):
             and (previous is None or previous.status is not Status.DISCONNECTED)
         ):
             title, message, severity = advise_stopped(state.reason)
+            self._connection_notices.add((title, message))
             self.notify(message, title=title, severity=severity, timeout=30, markup=False)
+        if state.status is Status.CONNECTED:
+            self._withdraw_connection_notices()
+
+    def _withdraw_connection_notices(self) -> None:
+        """Back online: the notices about the connection are not true any more, so they go."""
+        for notification in list(self._notifications):
+            if (notification.title, notification.message) in self._connection_notices:
+                self._unnotify(notification)
+        self._connection_notices.clear()
 
     def _on_client_error(self, error: ClientError) -> None:
         title, message, severity = advise_error(error)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
+        if error.code is None:  # the connection's own trouble: withdrawn once connected again
+            self._connection_notices.add((title, message))
         if not any(note.title == title and note.message == message for note in self._notifications):
             self.notify(message, title=title, severity=severity, timeout=10, markup=False)
         if error.client_message_id is not None and error.code in _DROPPED:
