@@ -138,7 +138,9 @@ class ChatApp(App[None]):
     | f4 | Show the archived chats in the list, or the others again. | `app.toggle_archived` |
     | ctrl+s | Export the open chat to a Markdown file. | `app.export` |
     | ctrl+l | Choose the model. | `app.pick_model` |
-    | ctrl+r | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
+    | f5 | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
+    | ctrl+z | Suspend to the shell, ``fg`` resumes (in the message box: undo). | `app.suspend` |
+    | f12 | Redraw the whole screen. | `app.redraw` |
     """
 
     CSS_PATH = "app.tcss"
@@ -208,6 +210,16 @@ class ChatApp(App[None]):
         ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
+        # Not priority: in the message box ctrl+z is the text area's undo (ctrl+u clears, ctrl+z brings back).
+        Binding(
+            "ctrl+z",
+            "suspend_process",
+            "Suspend",
+            id="app.suspend",
+            show=False,
+            tooltip="Suspend to the shell (fg resumes); in the message box: undo",
+        ),
+        Binding("f12", "redraw", "Redraw", id="app.redraw", show=False, tooltip="Redraw the whole screen"),
         Binding(
             "f5",
             "regenerate",
@@ -327,6 +339,8 @@ class ChatApp(App[None]):
         self.status_dot.state = client.state
         self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
+        # Back from ctrl+z / fg (SIGCONT): the terminal was the shell's meanwhile.
+        self.app_resume_signal.subscribe(self, lambda _: self.action_redraw())
         self.watch(self.screen, "focused", self._focus_moved)
         self.model_id = self.settings.model
         self.sidebar_width = self.settings.sidebar_width
@@ -981,6 +995,10 @@ class ChatApp(App[None]):
         self._clipboard = text
         if self._driver is not None:
             self._driver.write(osc52_sequence(text, tmux=bool(os.environ.get("TMUX"))))
+
+    def action_redraw(self) -> None:
+        """Draw the whole screen again: the terminal may show another program's output (after ``fg``)."""
+        self.refresh(repaint=True, layout=True)
 
     def action_help(self) -> None:
         """Show every key binding."""
