@@ -72,11 +72,12 @@ async def test_an_unexpected_error_keeps_the_draft_and_says_where_the_log_is(
             app.call_later(a_bug)
             await pilot.pause()
     assert app.return_code == 1
-    said = " ".join(capsys.readouterr().err.split())  # one line, wrapped to the terminal's width
-    assert said == (
+    said = "".join(capsys.readouterr().err.split())  # one line, which Rich wraps to the terminal's width
+    expected = (
         f"mfu-chat stopped on an unexpected error (RuntimeError); the details are in {log_file}. "
         "What you were writing is kept: up in the message box brings it back."
     )
+    assert said == "".join(expected.split())
     logged = log_file.read_text()
     assert "the app stopped on an unexpected error" in logged and "RuntimeError: a bug nobody caught" in logged
     assert log_file.stat().st_mode & 0o777 == 0o600
