@@ -19,6 +19,7 @@ import logging.handlers
 import os
 import stat
 import sys
+import time
 from functools import partial
 from pathlib import Path
 from typing import IO
@@ -92,6 +93,7 @@ def run_app(settings: Settings) -> int:
                 ping_interval=settings.heartbeat_interval,
                 ping_timeout=settings.heartbeat_timeout,
                 new_chat=ChatSettings(system_prompt=defaults.system_prompt, params=params),
+                report_crash=partial(log_crash, settings.log_file or settings.paths.default_log_file),
             )
         )
         app.run()
@@ -135,6 +137,25 @@ def _start_logging(settings: Settings) -> IO[str] | None:
     logger.addHandler(handler)
     logger.setLevel(logging.DEBUG if settings.debug else logging.INFO)
     return handler.stream
+
+
+def log_crash(path: Path, report: str) -> str:
+    """Append the report of an error that stopped the app (its traceback) to the log file, 0600.
+
+    The same file as ``--debug`` logs to (made if it is not there), so one
+    file says what happened; tokens are taken out as from every log line.
+
+    Returns:
+        Where it went, for the line the app prints on its way out.
+
+    Raises:
+        OSError: the file cannot be written.
+    """
+    private_dir(path.parent, tighten=False)
+    stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    with open_log(path) as file:
+        file.write(f"{stamp} CRITICAL mfu_tui.tui: the app stopped on an unexpected error\n{redact(report)}")
+    return str(path)
 
 
 class PrivateRotatingFileHandler(logging.handlers.RotatingFileHandler):

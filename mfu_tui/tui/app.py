@@ -10,12 +10,14 @@ frames that arrive meanwhile until its messages are on screen.
 from __future__ import annotations
 
 import asyncio
+import traceback
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
@@ -57,7 +59,7 @@ from mfu_tui.protocol import (
 from mfu_tui.redaction import redact
 from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.clipboard import osc52_sequence
-from mfu_tui.tui.commands import ChatsProvider
+from mfu_tui.tui.commands import ChatPalette, ChatsProvider
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.file_mentions import mentioned_files
 from mfu_tui.tui.keys import keys_of
@@ -146,6 +148,8 @@ class ChatApp(App[None]):
     | f5 | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
     | f9 | Connect now, or again after the app stopped trying. | `app.reconnect` |
     | f10 | Sign in again with a new token (opens by itself once when the token is refused). | `app.sign_in` |
+    | ctrl+z | Suspend to the shell, ``fg`` resumes (in the message box: undo). | `app.suspend` |
+    | f12 | Redraw the whole screen. | `app.redraw` |
     """
 
     CSS_PATH = "app.tcss"
@@ -215,6 +219,16 @@ class ChatApp(App[None]):
         ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
+        # Not priority: in the message box ctrl+z is the text area's undo (ctrl+u clears, ctrl+z brings back).
+        Binding(
+            "ctrl+z",
+            "suspend_process",
+            "Suspend",
+            id="app.suspend",
+            show=False,
+            tooltip="Suspend to the shell (fg resumes); in the message box: undo",
+        ),
+        Binding("f12", "redraw", "Redraw", id="app.redraw", show=False, tooltip="Redraw the whole screen"),
         Binding(
             "f5",
             "regenerate",
@@ -281,6 +295,8 @@ class ChatApp(App[None]):
         self._told_search_is_kept = False
         # Set once the sign-in opened by itself: a refused token offers it once, then a notification says the key.
         self._offered_sign_in = False
+        # (title, message) of the notices shown about the connection, withdrawn when it is back.
+        self._connection_notices: set[tuple[str, str]] = set()
         # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
         self._open_settings: ChatSettings | None = None
         # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
@@ -344,6 +360,8 @@ class ChatApp(App[None]):
         self.status_dot.state = client.state
         self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
+        # Back from ctrl+z / fg (SIGCONT): the terminal was the shell's meanwhile.
+        self.app_resume_signal.subscribe(self, lambda _: self.action_redraw())
         self.watch(self.screen, "focused", self._focus_moved)
         self.model_id = self.settings.model
         self.sidebar_width = self.settings.sidebar_width
@@ -358,6 +376,41 @@ class ChatApp(App[None]):
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self.client.close()
+
+    def _handle_exception(self, error: Exception) -> None:
+        """An error nothing caught ends the app (Textual's last resort): keep what can be kept.
+
+        What was being written joins the earlier prompts (``up`` brings it
+        back at the next start) and the traceback goes to the log file; the
+        terminal, restored by Textual, gets one line saying where, instead
+        of a screen of traceback.
+        """
+        first = self._exception is None
+        super()._handle_exception(error)
+        report = self.settings.report_crash
+        if report is None or not first:
+            return
+        kept = self._keep_draft()
+        try:
+            where = f"the details are in {report(''.join(traceback.format_exception(error)))}"
+        except OSError as problem:
+            where = f"the details could not be written to the log file ({problem})"
+        draft = " What you were writing is kept: up in the message box brings it back." if kept else ""
+        line = f"mfu-chat stopped on an unexpected error ({type(error).__name__}); {where}.{draft}"
+        # Textual's own exit message (the traceback) is replaced: the log has it.
+        self._exit_renderables[:] = [Text(line)]
+
+    def _keep_draft(self) -> bool:
+        """Add the message box's text to the earlier prompts; True if there was some."""
+        try:
+            composer = self.query_one(Composer)
+            text = composer.text
+            if not text.strip():
+                return False
+            composer.prompts.add(text)
+        except Exception:  # the app is failing already: the line on the way out matters more
+            return False
+        return True
 
     def _theme_chosen(self, theme: Theme) -> None:
         """A theme chosen in the palette is kept for the next runs (the one set at start is not news)."""
@@ -409,7 +462,17 @@ class ChatApp(App[None]):
                 state, redact(self.client.url), keys_of(self, "app.reconnect"), keys_of(self, "app.sign_in")
             )
             if advice is not None:
+                self._connection_notices.add((advice.title, advice.message))
                 self.notify(advice.message, title=advice.title, severity=advice.severity, timeout=30, markup=False)
+        if state.status is Status.CONNECTED:
+            self._withdraw_connection_notices()
+
+    def _withdraw_connection_notices(self) -> None:
+        """Back online: the notices about the connection are not true any more, so they go."""
+        for notification in list(self._notifications):
+            if (notification.title, notification.message) in self._connection_notices:
+                self._unnotify(notification)
+        self._connection_notices.clear()
 
     def _on_client_error(self, error: ClientError) -> None:
         if error.code == "unauthorized" and error.client_message_id is None:
@@ -417,6 +480,8 @@ class ChatApp(App[None]):
         title, message, severity = advise_error(error)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
+        if error.code is None:  # the connection's own trouble: withdrawn once connected again
+            self._connection_notices.add((title, message))
         if not any(note.title == title and note.message == message for note in self._notifications):
             self.notify(message, title=title, severity=severity, timeout=10, markup=False)
         if error.client_message_id is not None and error.code in _DROPPED:
@@ -1066,6 +1131,10 @@ class ChatApp(App[None]):
         if self._driver is not None:
             self._driver.write(osc52_sequence(text, tmux=bool(os.environ.get("TMUX"))))
 
+    def action_redraw(self) -> None:
+        """Draw the whole screen again: the terminal may show another program's output (after ``fg``)."""
+        self.refresh(repaint=True, layout=True)
+
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
@@ -1263,6 +1332,11 @@ class ChatApp(App[None]):
             self.notify(f"New messages use {model_id}.", title="Model", markup=False)
 
     # --- command palette -----------------------------------------------------
+
+    def action_command_palette(self) -> None:
+        # Textual's (its CommandPalette.is_open check), with a palette that stays inert once closed.
+        if self.use_command_palette and not self.screen.has_class("--textual-command-palette"):
+            self.push_screen(ChatPalette(id="--command-palette"))
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
         yield SystemCommand("New chat", "Start a new chat (ctrl+n)", self.action_new_chat)

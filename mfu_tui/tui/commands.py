@@ -1,11 +1,15 @@
-"""Command palette entries beyond the app's actions: open any chat by its title or by words in it."""
+"""The command palette: entries beyond the app's actions (open any chat by its title or by words in it)."""
 
 from __future__ import annotations
 
 from functools import partial
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual import on
+from textual.command import CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
+from textual.events import Mount
+from textual.message import Message
+from textual.widgets import Input, OptionList
 
 from mfu_tui.client import ClientError
 from mfu_tui.protocol import search_words
@@ -57,3 +61,24 @@ class ChatsProvider(Provider):
             display = Content.assemble(Content(f"{hit.chat_title}: ").stylize("bold"), snippet_content(hit))
             command = partial(self._open_at, hit.chat_id, hit.message_id)
             yield Hit(SEARCH_SCORE - rank / 100, display, command, text=hit.snippet, help="A message with these words")
+
+
+class ChatPalette(CommandPalette):
+    """Textual's command palette, doing nothing more once it is closed.
+
+    Keys that come together (after a freeze, over a slow link) can close
+    the palette before it handled what they did to it: ``escape`` typed
+    before ``ctrl+p`` reaches the palette's binding late, as it bubbles up,
+    while ``ctrl+p`` opened it at once. Its mount, or a letter typed
+    meanwhile, would then start gathering commands into a list already
+    removed, and the worker's error (``NoMatches: CommandList``) ended the app.
+    """
+
+    @on(Mount)
+    @on(Input.Changed)
+    @on(Input.Submitted)
+    @on(OptionList.OptionSelected)
+    def _ignore_when_closed(self, event: Message) -> None:
+        if self not in self.app.screen_stack:
+            event.prevent_default()  # Textual's own handlers, in the base class, do not run
+            event.stop()

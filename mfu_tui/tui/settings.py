@@ -65,6 +65,9 @@ class AppSettings:
     """Keeps a choice made in the app (``theme``...) for the next runs: (setting, value) to a
     sentence saying where it went; raises ``ValueError`` with the reason when it cannot.
     ``None``: choices last the run."""
+    report_crash: Callable[[str], str] | None = None
+    """Keeps the traceback of an error nothing caught (in the log file) and returns where it
+    went; raises ``OSError`` when it cannot. ``None``: Textual prints the traceback."""
 
     @property
     def identity(self) -> str:

@@ -8,10 +8,12 @@ import pytest
 from textual.widgets import Static
 
 from mfu_tui.client import ChatClient, Problem, Status
+from mfu_tui.client.backoff import Backoff
 from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.server.auth import mint_token
+from mfu_tui.tui import ChatApp
 from tests.support.programs import free_port
-from tests.support.server import RunningServer, running_server
+from tests.support.server import RunningServer, ServerProcess, running_server
 from tests.tui.helpers import (
     FrameWaiter,
     StateWaiter,
@@ -95,6 +97,15 @@ async def test_ctrl_j_writes_a_multi_line_message(server: RunningServer, tmp_pat
         user = app.conversation.views[0]
         assert user.text == "first line\nsecond line"
         assert (await app.client.get_chat(app.chat_id)).messages[0].content == "first line\nsecond line"
+
+
+async def test_the_new_line_key_can_be_remapped(server: RunningServer, tmp_path: Path) -> None:
+    """The message box runs send and new line itself (to keep the keys' order); the keymap still counts."""
+    app = make_app(server.url, server.token(), tmp_path, keymap={"composer.newline": "ctrl+e"})
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await pilot.press(*"one", "ctrl+e", *"two", "ctrl+j", *"three")
+        assert app.composer.text == "one\ntwothree"
 
 
 async def test_a_long_chat_opens_with_a_window_and_loads_older_messages(tmp_path: Path) -> None:
@@ -182,3 +193,31 @@ async def test_the_view_follows_the_stream_until_the_user_scrolls_up(
         await settle(app, pilot)
         assert conversation.scroll_y == conversation.max_scroll_y  # following again
         await app.client.cancel(app.chat_id)
+
+
+async def test_connection_notices_go_away_when_the_connection_is_back(tmp_path: Path) -> None:
+    """A red 'Server unreachable' stayed up to 30 s after the dot turned green; other notices stay."""
+    server = ServerProcess(tmp_path)
+    server.port = free_port()  # nothing listens there yet
+    client = ChatClient(
+        server.url,
+        server.token(),
+        data_dir=tmp_path / "data",
+        offline_after=0.5,
+        backoff=Backoff(base=0.05, cap=0.5, random=lambda: 1.0),
+    )
+    app = ChatApp(make_app(server.url, server.token(), tmp_path).settings, client=client)
+    async with app.run_test(size=SIZE) as pilot:
+        await StateWaiter(client, lambda state: state.status is Status.DISCONNECTED).wait()
+        await pilot.pause()
+        app.notify("Not about the connection", title="Other")
+        await pilot.pause()
+        assert {"Server unreachable", "Other"} <= {note.title for note in app._notifications}
+        server.start()
+        try:
+            await StateWaiter(client, lambda state: state.status is Status.CONNECTED).wait()
+            await pilot.pause()
+            assert [note.title for note in app._notifications] == ["Other"]
+        finally:
+            await client.close()
+            server.kill()

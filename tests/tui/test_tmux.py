@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -130,3 +131,52 @@ def test_a_hostile_model_title_user_and_error_never_reach_the_terminal_raw(tmp_p
         finally:
             pane.close()
             server.kill()
+
+
+@needs_tmux
+def test_keys_that_arrive_together_keep_their_order(server: ServerProcess, tmp_path: Path) -> None:
+    """Over a laggy link the keys come in one read: a ``ctrl+j`` stays between the letters around it."""
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
+    try:
+        pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
+        pane.type("abc\ndef\nghi")  # one write: tmux sends each "\n" as ctrl+j
+        screen = pane.wait_for(lambda screen: "ghi" in screen, "the typed lines")
+        box = [line.rsplit("│", 2)[1].strip() for line in screen.splitlines() if line.count("│") >= 2]
+        assert "abc" in box, screen
+        start = box.index("abc")
+        assert box[start : start + 3] == ["abc", "def", "ghi"], screen
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
+
+
+@needs_tmux
+def test_suspend_and_fg_redraw_the_app_and_quit_cleanly(server: ServerProcess, tmp_path: Path) -> None:
+    """ctrl+z outside the message box suspends to the shell; fg brings the app back drawn whole."""
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice"), "PS1": "shell$ "}
+    pane = TmuxPane(tmp_path, ["bash", "--norc", "--noprofile", "-i"], env)
+    try:
+        pane.wait_for(lambda screen: "shell$" in screen, "the shell's prompt")
+        pane.type(shlex.join([mfu_chat(), "--server", server.url]))
+        pane.press("Enter")
+        pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
+        pane.press("C-o")  # out of the message box, where ctrl+z is undo
+        pane.wait_for(lambda screen: "a Archive" in screen, "the chat list's keys in the footer")
+        pane.press("C-z")
+        pane.wait_for(lambda screen: "Stopped" in screen and "● online" not in screen, "the shell after ctrl+z")
+        pane.type("fg")
+        pane.press("Enter")
+        screen = pane.wait_for(
+            lambda screen: "● online" in screen and "Message" in screen and "Chats" in screen, "the app drawn again"
+        )
+        assert "shell$" not in screen and "Stopped" not in screen, screen
+        pane.press("C-q")
+        pane.wait_for(lambda screen: "● online" not in screen, "the shell after quitting")
+        pane.type("echo exited-$?")
+        pane.press("Enter")
+        screen = pane.wait_for(lambda screen: "exited-" in screen.replace("echo exited-", ""), "the exit status")
+        assert "exited-0" in screen and "RuntimeWarning" not in screen and "Traceback" not in screen, screen
+    finally:
+        pane.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import ClassVar
 
 from textual import events
@@ -149,16 +150,31 @@ class Composer(TextArea):
         self._draft = ""
 
     async def _on_key(self, event: events.Key) -> None:
-        # TextArea takes enter as a new line before any binding sees it; while
-        # enter is bound to "send" (users may remap it), send instead. Not a
-        # priority binding: that would run before the keys typed just before
-        # enter reach the text, and cut the message short.
-        if any(binding.action == "send" for binding in self._bindings.key_to_bindings.get(event.key, ())):
+        # Send and new line run here, as the key comes, not as bindings:
+        # TextArea takes enter as a new line before any binding sees it, and
+        # a binding runs only once the key has bubbled up to the app, after
+        # the text area inserted the keys that came with it in one read (over
+        # a slow SSH link "abc", ctrl+j, "def" arrive together and came out
+        # as "abcdef" and an empty line). Not priority bindings either: those
+        # run before the keys typed just before them reach the text.
+        action = self._typing_action(event.key)
+        if action is not None:
             event.stop()
             event.prevent_default()
-            self.action_send()
+            action()
             return
         await super()._on_key(event)
+
+    def _typing_action(self, key: str) -> Callable[[], None] | None:
+        """The send or new-line action bound to ``key``, with the user's keymap applied."""
+        bindings = self._bindings.copy()
+        if self.app._keymap:
+            bindings.apply_keymap(self.app._keymap)
+        actions = {"send": self.action_send, "newline": self.action_newline}
+        for binding in bindings.key_to_bindings.get(key, ()):
+            if binding.action in actions:
+                return actions[binding.action]
+        return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop_editing":

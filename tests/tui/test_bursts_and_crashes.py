@@ -1,0 +1,84 @@
+"""Keys that come all at once (a frozen app, a slow SSH link) never crash the app; a crash keeps the draft."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from pathlib import Path
+
+import pytest
+from textual import events
+
+from mfu_tui.launch import log_crash
+from mfu_tui.tui import ChatApp
+from mfu_tui.tui.prompt_history import PromptHistory
+from tests.support.server import RunningServer
+from tests.tui.helpers import TIMEOUT, make_app, ready
+
+SIZE = (100, 32)
+#: The worker group of the palette's search for commands (Textual's).
+GATHER = "--textual-command-palette-gather-commands"
+
+
+def burst(app: ChatApp, *keys: str) -> None:
+    """Post ``keys`` at once, as the driver does with the keys of one read."""
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+
+@pytest.mark.parametrize(
+    "keys",
+    [
+        ("escape", "ctrl+p", "h"),
+        ("escape", "ctrl+p", "escape", "ctrl+p", "h"),
+        ("ctrl+p", "ctrl+p", "escape", "ctrl+p", "escape"),
+        ("ctrl+p", "h", "escape", "ctrl+p", "enter", "escape"),
+    ],
+)
+async def test_palette_keys_in_one_burst_never_crash_the_app(
+    server: RunningServer, tmp_path: Path, keys: tuple[str, ...]
+) -> None:
+    # An escape typed before ctrl+p reaches the palette's binding only as it bubbles up, after
+    # ctrl+p (a priority binding) opened the palette: the palette closes before its mount and the
+    # "h" typed into it ran, and those started gathering commands into a list already gone.
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        burst(app, *keys, "escape")
+        await pilot.pause()
+        async with asyncio.timeout(TIMEOUT):
+            while app.is_running and (
+                len(app.screen_stack) > 1 or any(worker.group == GATHER and worker.is_running for worker in app.workers)
+            ):
+                await pilot.pause()
+        await pilot.pause()
+        assert app.is_running and app.return_code is None
+
+
+async def test_an_unexpected_error_keeps_the_draft_and_says_where_the_log_is(
+    server: RunningServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log_file = tmp_path / "logs" / "mfu-chat.log"
+    app = make_app(server.url, server.token(), tmp_path, report_crash=partial(log_crash, log_file))
+
+    def a_bug() -> None:
+        raise RuntimeError("a bug nobody caught")
+
+    with pytest.raises(RuntimeError, match="a bug nobody caught"):
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            await pilot.press(*"half a thought")
+            prompts = app.composer.prompts.path
+            app.call_later(a_bug)
+            await pilot.pause()
+    assert app.return_code == 1
+    said = "".join(capsys.readouterr().err.split())  # one line, which Rich wraps to the terminal's width
+    expected = (
+        f"mfu-chat stopped on an unexpected error (RuntimeError); the details are in {log_file}. "
+        "What you were writing is kept: up in the message box brings it back."
+    )
+    assert said == "".join(expected.split())
+    logged = log_file.read_text()
+    assert "the app stopped on an unexpected error" in logged and "RuntimeError: a bug nobody caught" in logged
+    assert log_file.stat().st_mode & 0o777 == 0o600
+    assert PromptHistory(prompts).entries[-1] == "half a thought"
