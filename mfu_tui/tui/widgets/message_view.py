@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 
 from markdown_it import MarkdownIt
@@ -11,6 +12,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.geometry import Size
 from textual.reactive import reactive
+from textual.widget import AwaitMount, Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
@@ -74,9 +76,35 @@ def stored_status(status: str, finish_reason: str | None) -> str:
     return status
 
 
-def _new_segment(text: str = "") -> Markdown:
+class SegmentMarkdown(Markdown):
+    """The Textual Markdown widget of (a part of) an assistant message; its first block is marked ``-first``.
+
+    The first block loses its top margin (the role line is just above). A
+    ``:first-child`` selector would say so, but Textual restyles every
+    sibling of a widget with such a selector, and all their blocks, each
+    time a block is mounted: a third of the time of a streamed answer. The
+    class is given once, before the block is mounted, so nothing else is
+    restyled.
+    """
+
+    def mount_all(
+        self,
+        widgets: Iterable[Widget],
+        *,
+        before: int | str | Widget | None = None,
+        after: int | str | Widget | None = None,
+    ) -> AwaitMount:
+        # Markdown mounts its blocks only through here: at the end, after removing them all (update) or
+        # after those it keeps (append). With no child yet, the first of them is the first block.
+        widgets = list(widgets)
+        if widgets and not self.children and before is None and after is None:
+            widgets[0].add_class("-first")
+        return super().mount_all(widgets, before=before, after=after)
+
+
+def _new_segment(text: str = "") -> SegmentMarkdown:
     """A Textual Markdown widget for (a part of) an assistant message."""
-    return Markdown(text, classes="body", parser_factory=lambda: _PARSER)
+    return SegmentMarkdown(text, classes="body", parser_factory=lambda: _PARSER)
 
 
 class FrozenMarkdown(Static):
@@ -129,7 +157,7 @@ class MessageView(Vertical):
         & > .body { height: auto; }
         & > .note { color: $warning; height: 1; display: none; }
         & > Markdown { margin: 0; padding: 0; background: transparent; }
-        & > Markdown > *:first-child { margin-top: 0; }
+        & > Markdown > .-first { margin-top: 0; }
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
