@@ -7,16 +7,17 @@ from collections.abc import Iterable
 from typing import Literal
 
 from markdown_it import MarkdownIt
+from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
 from rich.markdown import Markdown as RichMarkdown
+from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Markdown, Static
 from textual.widgets.markdown import MarkdownStream
 
-from mfu_tui.tui.stream_split import SegmentCutter
+from mfu_tui.tui.stream_split import Part, SegmentCutter
 
 Role = Literal["user", "assistant"]
 
@@ -107,30 +108,45 @@ def _new_segment(text: str = "") -> SegmentMarkdown:
     return SegmentMarkdown(text, classes="body", parser_factory=lambda: _PARSER)
 
 
+class DrawnOnce:
+    """A Rich renderable drawn once per width; its lines are given back for every later use.
+
+    Textual draws a widget's content to find its height, then again to
+    paint it, and again on every repaint (a style change of the
+    conversation repaints all): for a part of a long answer that was its
+    Markdown parsed, wrapped and highlighted each time. The text never
+    changes, so its lines at a width are made once.
+    """
+
+    def __init__(self, renderable: RenderableType) -> None:
+        self._renderable = renderable
+        self._lines: dict[int, list[list[Segment]]] = {}
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = options.max_width
+        lines = self._lines.get(width)
+        if lines is None:
+            lines = self._lines[width] = console.render_lines(self._renderable, options.update(height=None), pad=False)
+        new_line = Segment.line()
+        for line in lines:
+            yield from line
+            yield new_line
+
+
 class FrozenMarkdown(Static):
     """A finished part of a long answer, drawn as one widget.
 
     A Textual ``Markdown`` is a widget per block, and every new chunk makes
     Textual lay out all of them again; freezing the finished parts into one
-    widget each (drawn by Rich's Markdown) keeps a chunk's cost flat. They
-    stay frozen when the answer ends: mounting a long answer again as
-    Textual blocks would block the app for seconds.
+    widget each (drawn by Rich's Markdown, once per width) keeps a chunk's
+    cost flat. They stay frozen when the answer ends: mounting a long answer
+    again as Textual blocks would block the app for seconds.
     """
 
-    def __init__(self, source: str) -> None:
-        super().__init__(RichMarkdown(source, code_theme="monokai"), classes="body frozen")
-        self.source = source
-        """The Markdown text drawn here."""
-        self._heights: dict[int, int] = {}
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        # Textual forgets a widget's height on every repaint (a style change
-        # of the conversation repaints all) and finds it again by drawing the
-        # whole Markdown; the text never changes, so its height at a width
-        # is worked out once.
-        if width not in self._heights:
-            self._heights[width] = super().get_content_height(container, viewport, width)
-        return self._heights[width]
+    def __init__(self, part: Part) -> None:
+        super().__init__(DrawnOnce(RichMarkdown(part.markdown, code_theme="monokai")), classes="body frozen")
+        self.source = part.text
+        """The part of the answer's text drawn here (a code block cut at its ends is closed or opened again)."""
 
 
 class MessageView(Vertical):
@@ -206,6 +222,8 @@ class MessageView(Vertical):
         # Assistant text is shown by one Markdown widget, after finished parts
         # of a long answer (see ``stream_split``).
         self._cutter = SegmentCutter()
+        self._opens: str | None = None
+        """The fence line of a code block cut before the last segment, opened again at its start."""
         self._segments: list[Markdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
         self.set_reactive(MessageView.status, status)
         self.add_class(f"-{status}")
@@ -255,7 +273,7 @@ class MessageView(Vertical):
         if cut is None:
             await self._write(delta)
             return
-        await self._next_segment(delta[:cut], delta[cut:])
+        await self._next_segment(delta[: cut.at], delta[cut.at :], cut.fence)
 
     async def _write(self, piece: str) -> None:
         """Stream ``piece`` into the last segment."""
@@ -265,28 +283,39 @@ class MessageView(Vertical):
             self._stream = Markdown.get_stream(self._live)
         await self._stream.write(piece)
 
-    async def _next_segment(self, end: str, rest: str) -> None:
+    async def _next_segment(self, end: str, rest: str, fence: str | None) -> None:
         """Freeze the streamed part with its ``end``; the Markdown widget starts again with ``rest``.
 
         ``end`` goes straight into the frozen part: building Textual blocks
         for it, only to freeze them, would be most of the cost of a chunk.
+        A code block cut (its opening ``fence`` line) is closed in the frozen
+        part and opened again in the new one.
         """
         if self._stream is not None:
             await self._stream.stop()  # every piece written is in the widget once it returns
             self._stream = None
         live = self._live
-        frozen = FrozenMarkdown(live.source + end)
+        done = Part(self.live_text + end, self._opens, fence)
+        frozen = FrozenMarkdown(done)
+        start = Part(rest, fence)
         with self.app.batch_update():
             await self.mount(frozen, before=live)
-            await live.update(rest)
+            await live.update(start.markdown)
+        self._opens = fence
         self._segments[-1:] = [frozen, live]
+
+    @property
+    def live_text(self) -> str:
+        """The part of the text in the last segment (without a code block's fence opened again at its start)."""
+        source = self._live.source
+        return source.removeprefix(f"{self._opens}\n") if self._opens else source
 
     async def finish(self, status: str, text: str | None = None) -> None:
         """End the stream and render its last part once more, now that it is whole.
 
         The finished parts of a long answer stay as they are: mounting the
-        whole answer again would block the app for seconds. The segments'
-        sources, in order, are the text.
+        whole answer again would block the app for seconds. The frozen
+        segments' sources, then ``live_text``, are the text.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
@@ -333,4 +362,5 @@ class MessageView(Vertical):
         """New widgets for a whole text: its finished parts, then a Markdown widget for the rest."""
         self._cutter = SegmentCutter()
         *done, rest = self._cutter.split(text, self.segment_chars)
-        return [*(FrozenMarkdown(part) for part in done), _new_segment(rest)]
+        self._opens = rest.opens
+        return [*(FrozenMarkdown(part) for part in done), _new_segment(rest.markdown)]
