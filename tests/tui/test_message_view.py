@@ -7,7 +7,8 @@ from textual.geometry import Region
 from textual.widgets import Markdown
 
 from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks
-from mfu_tui.tui.widgets.message_view import FrozenMarkdown, MessageView
+from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown
+from mfu_tui.tui.widgets.message_view import MessageView
 
 
 class OneMessage(App[None]):

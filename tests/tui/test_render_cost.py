@@ -6,6 +6,10 @@ These assert the behaviour the render bench (``bench/render.py``,
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
 from pathlib import Path
 
 from textual.widgets.markdown import MarkdownBlock
@@ -43,3 +47,35 @@ async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
         first = [block for block in blocks if block.parent is blocks[0].parent][0]
         assert first.has_class("-first") and first.styles.margin.top == 0
         assert [block for block in blocks if block.has_class("-first")] == [first]
+
+
+#: Run in a fresh interpreter: the app's first screen, then which of the Markdown modules were imported.
+FIRST_SCREEN = """
+import asyncio, json, sys
+from pathlib import Path
+from mfu_tui.tui import AppSettings, ChatApp
+
+MARKDOWN = ["textual.widgets._markdown", "markdown_it", "rich.markdown", "mfu_tui.tui.widgets.markdown_segments"]
+
+async def main():
+    home = Path(sys.argv[1])
+    app = ChatApp(AppSettings(url=sys.argv[2], token="t", plain=False, data_dir=home / "data", export_dir=home))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        shown = app.screen.query_one("#sidebar-title").render()
+        print(json.dumps({"shown": str(shown), "imported": [name for name in MARKDOWN if name in sys.modules]}))
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_screen_does_not_import_the_markdown_widgets(tmp_path: Path) -> None:
+    # A port nothing listens on: the first screen is drawn before the client connects.
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{free.getsockname()[1]}/ws"
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_SCREEN, str(tmp_path), url], capture_output=True, text=True, timeout=60, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"shown": "Chats", "imported": []}

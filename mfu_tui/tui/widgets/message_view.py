@@ -3,32 +3,24 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from markdown_it import MarkdownIt
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
-from rich.markdown import Markdown as RichMarkdown
-from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widget import AwaitMount, Widget
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static
 
 from mfu_tui.tui.stream_split import Part, SegmentCutter
+
+if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown, SegmentMarkdown
 
 Role = Literal["user", "assistant"]
 
 #: See ``MessageView.segment_chars``.
 SEGMENT_CHARS = 2000
-
-#: One Markdown parser for every assistant message, built once: Textual's
-#: default builds a parser on each append, with linkify, whose pre-test (a
-#: regex over the text) was most of the parsing time of a streamed chunk.
-#: Bare URLs are therefore not made links; ``[text](url)`` links are.
-_PARSER = MarkdownIt("gfm-like").disable("linkify")
 
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -75,78 +67,6 @@ def stored_status(status: str, finish_reason: str | None) -> str:
     if status in ("complete", "error") and finish_reason in FINISH_STATUS:
         return FINISH_STATUS[finish_reason]
     return status
-
-
-class SegmentMarkdown(Markdown):
-    """The Textual Markdown widget of (a part of) an assistant message; its first block is marked ``-first``.
-
-    The first block loses its top margin (the role line is just above). A
-    ``:first-child`` selector would say so, but Textual restyles every
-    sibling of a widget with such a selector, and all their blocks, each
-    time a block is mounted: a third of the time of a streamed answer. The
-    class is given once, before the block is mounted, so nothing else is
-    restyled.
-    """
-
-    def mount_all(
-        self,
-        widgets: Iterable[Widget],
-        *,
-        before: int | str | Widget | None = None,
-        after: int | str | Widget | None = None,
-    ) -> AwaitMount:
-        # Markdown mounts its blocks only through here: at the end, after removing them all (update) or
-        # after those it keeps (append). With no child yet, the first of them is the first block.
-        widgets = list(widgets)
-        if widgets and not self.children and before is None and after is None:
-            widgets[0].add_class("-first")
-        return super().mount_all(widgets, before=before, after=after)
-
-
-def _new_segment(text: str = "") -> SegmentMarkdown:
-    """A Textual Markdown widget for (a part of) an assistant message."""
-    return SegmentMarkdown(text, classes="body", parser_factory=lambda: _PARSER)
-
-
-class DrawnOnce:
-    """A Rich renderable drawn once per width; its lines are given back for every later use.
-
-    Textual draws a widget's content to find its height, then again to
-    paint it, and again on every repaint (a style change of the
-    conversation repaints all): for a part of a long answer that was its
-    Markdown parsed, wrapped and highlighted each time. The text never
-    changes, so its lines at a width are made once.
-    """
-
-    def __init__(self, renderable: RenderableType) -> None:
-        self._renderable = renderable
-        self._lines: dict[int, list[list[Segment]]] = {}
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        lines = self._lines.get(width)
-        if lines is None:
-            lines = self._lines[width] = console.render_lines(self._renderable, options.update(height=None), pad=False)
-        new_line = Segment.line()
-        for line in lines:
-            yield from line
-            yield new_line
-
-
-class FrozenMarkdown(Static):
-    """A finished part of a long answer, drawn as one widget.
-
-    A Textual ``Markdown`` is a widget per block, and every new chunk makes
-    Textual lay out all of them again; freezing the finished parts into one
-    widget each (drawn by Rich's Markdown, once per width) keeps a chunk's
-    cost flat. They stay frozen when the answer ends: mounting a long answer
-    again as Textual blocks would block the app for seconds.
-    """
-
-    def __init__(self, part: Part) -> None:
-        super().__init__(DrawnOnce(RichMarkdown(part.markdown, code_theme="monokai")), classes="body frozen")
-        self.source = part.text
-        """The part of the answer's text drawn here (a code block cut at its ends is closed or opened again)."""
 
 
 class MessageView(Vertical):
@@ -224,7 +144,7 @@ class MessageView(Vertical):
         self._cutter = SegmentCutter()
         self._opens: str | None = None
         """The fence line of a code block cut before the last segment, opened again at its start."""
-        self._segments: list[Markdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
+        self._segments: list[SegmentMarkdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
         self.set_reactive(MessageView.status, status)
         self.add_class(f"-{status}")
 
@@ -280,7 +200,7 @@ class MessageView(Vertical):
         if not piece:
             return
         if self._stream is None:
-            self._stream = Markdown.get_stream(self._live)
+            self._stream = self._live.get_stream(self._live)
         await self._stream.write(piece)
 
     async def _next_segment(self, end: str, rest: str, fence: str | None) -> None:
@@ -296,6 +216,8 @@ class MessageView(Vertical):
             self._stream = None
         live = self._live
         done = Part(self.live_text + end, self._opens, fence)
+        from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown  # not with the app: see there
+
         frozen = FrozenMarkdown(done)
         start = Part(rest, fence)
         with self.app.batch_update():
@@ -352,15 +274,20 @@ class MessageView(Vertical):
             await self.remove_children(old)
 
     @property
-    def _live(self) -> Markdown:
+    def _live(self) -> SegmentMarkdown:
         """The last segment of an assistant message: the Markdown widget the stream writes into."""
         live = self._segments[-1]
-        assert isinstance(live, Markdown)  # the segments always end with one (see _segments_of, _next_segment)
+        assert not isinstance(
+            live, Static
+        )  # FrozenMarkdown is a Static; the segments always end with one (see _segments_of, _next_segment)
         return live
 
-    def _segments_of(self, text: str) -> list[Markdown | FrozenMarkdown]:
+    def _segments_of(self, text: str) -> list[SegmentMarkdown | FrozenMarkdown]:
         """New widgets for a whole text: its finished parts, then a Markdown widget for the rest."""
+        # Imported with the first assistant message, not with the app: see markdown_segments.
+        from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown, new_segment
+
         self._cutter = SegmentCutter()
         *done, rest = self._cutter.split(text, self.segment_chars)
         self._opens = rest.opens
-        return [*(FrozenMarkdown(part) for part in done), _new_segment(rest.markdown)]
+        return [*(FrozenMarkdown(part) for part in done), new_segment(rest.markdown)]
