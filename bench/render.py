@@ -5,7 +5,9 @@ The server runs as a subprocess (``python -m mfu_tui serve``) with
 heading, a list, a code block, then one long paragraph), or with
 ``--source markdown`` the answer of ``bench.upstream`` relayed through
 ``--provider openai`` (sections of paragraphs, lists and code blocks: what
-a model writes). The same question is then streamed to:
+a model writes), or with ``--source code`` / ``--source prose`` one fenced
+code block / plain paragraphs of ``--code-kb`` KB (a long code block
+against as much prose). The same question is then streamed to:
 
 bare
     a bare websockets client that only decodes the frames: the floor;
@@ -28,6 +30,7 @@ and a backspace in turn, to the focused composer every ``--key-every-ms``, until
 
     python -m bench.render                          # demo answer, 20,000 words
     python -m bench.render --source markdown --words 20000
+    python -m bench.render --source code,prose --code-kb 400 --naive-words 0
 """
 
 from __future__ import annotations
@@ -243,7 +246,7 @@ def start_server(workdir: Path, source: str, words: int) -> tuple[ServerProcess,
         server = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", "0", *common)
         server.start()
         return server, None
-    upstream, base_url = start_upstream("--mode", "markdown", "--words", str(words))
+    upstream, base_url = start_upstream("--mode", source, "--words", str(words))
     server = ServerProcess(workdir, "--provider", "openai", *common, env={"MFU_OPENAI_BASE_URL": base_url})
     server.start()
     return server, upstream
@@ -288,7 +291,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         workdir = Path(tmp)
         Path.mkdir(workdir / "x", exist_ok=True)
         for source in args.source.split(","):
-            for words, naive in ((args.words, False), (args.naive_words, False), (args.naive_words, True)):
+            long = args.code_kb * 1000 if source in ("code", "prose") else args.words
+            for words, naive in ((long, False), (args.naive_words, False), (args.naive_words, True)):
                 if words and (source, words, naive) not in [
                     (r["source"], r["words"], r["approach"] == "naive") for r in results
                 ]:
@@ -304,7 +308,12 @@ def main() -> None:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--source", default="demo", help="demo, markdown, or both as demo,markdown (default demo)")
+    parser.add_argument(
+        "--source", default="demo", help="demo, markdown, code or prose, or several: demo,markdown (default demo)"
+    )
+    parser.add_argument(
+        "--code-kb", type=int, default=400, help="size of the code and prose answers in KB (default 400)"
+    )
     parser.add_argument("--words", type=int, default=20000, help="words of the long answer (default 20000)")
     parser.add_argument(
         "--naive-words", type=int, default=500, help="answer size for the naive baseline (default 500; 0: skip)"

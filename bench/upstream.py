@@ -9,7 +9,10 @@ computes upstream -> server -> client latency from them.
 
 ``--mode markdown --words N`` streams a long Markdown answer (headings,
 paragraphs, lists, fenced code blocks) one word at a time, as fast as the
-socket takes it: the render bench's answer.
+socket takes it: the render bench's answer. ``--mode code --words N``
+(one fenced code block of about N characters) and ``--mode prose --words N``
+(paragraphs of about N characters) compare a long code block with as much
+prose.
 
 It speaks the real wire format (``text/event-stream`` in chunked encoding,
 ``data: {...}`` events, ``data: [DONE]``) and prints
@@ -58,6 +61,34 @@ def long_markdown(words: int) -> str:
     return "\n\n".join(parts) + "\n"
 
 
+def long_code(chars: int) -> str:
+    """One fenced code block of about ``chars`` characters of Python lines, after a sentence."""
+    lines = ["Here is the code:", "", "```python"]
+    count = n = 0
+    while count < chars:
+        line = f"value_{n} = compute(value_{n - 1}, {n}) + {n % 7}  # step {n}"
+        lines.append(line)
+        count += len(line) + 1
+        n += 1
+    return "\n".join([*lines, "```", ""])
+
+
+def long_prose(chars: int) -> str:
+    """Paragraphs of plain words, about ``chars`` characters: as much text as ``long_code``, without code."""
+    paragraphs: list[str] = []
+    count = 0
+    while count < chars:
+        n = len(paragraphs)
+        text = " ".join(_WORDS[(n * 7 + i) % len(_WORDS)] for i in range(60))
+        paragraphs.append(f"{text[0].upper()}{text[1:]}.")
+        count += len(paragraphs[-1]) + 2
+    return "\n\n".join(paragraphs) + "\n"
+
+
+#: The long answers by mode, from their size (words for markdown, characters for code and prose).
+ANSWERS = {"markdown": long_markdown, "code": long_code, "prose": long_prose}
+
+
 class Upstream:
     """The HTTP side: ``/v1/models`` and streamed ``/v1/chat/completions``."""
 
@@ -65,7 +96,7 @@ class Upstream:
         self.mode = mode
         self.interval = 1.0 / rate if rate > 0 else 0.0
         self.pieces = pieces
-        self.answer = _PIECES.findall(long_markdown(words)) if mode == "markdown" else []
+        self.answer = _PIECES.findall(ANSWERS[mode](words)) if mode in ANSWERS else []
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -94,7 +125,7 @@ class Upstream:
 
     async def complete(self, writer: asyncio.StreamWriter) -> None:
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n")
-        if self.mode == "markdown":
+        if self.mode in ANSWERS:
             for piece in self.answer:
                 _event(writer, piece)
                 await writer.drain()
@@ -123,10 +154,15 @@ def _event(writer: asyncio.StreamWriter, content: str | None) -> None:
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--mode", choices=["stamped", "markdown"], default="stamped")
+    parser.add_argument("--mode", choices=["stamped", *ANSWERS], default="stamped")
     parser.add_argument("--rate", type=float, default=30.0, help="stamped pieces a second (default 30)")
     parser.add_argument("--pieces", type=int, default=300, help="stamped pieces per answer (default 300)")
-    parser.add_argument("--words", type=int, default=20000, help="words of the markdown answer (default 20000)")
+    parser.add_argument(
+        "--words",
+        type=int,
+        default=20000,
+        help="markdown: words; code, prose: characters (default 20000)",
+    )
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     upstream = Upstream(args.mode, args.rate, args.pieces, args.words)

@@ -5,9 +5,12 @@ widget fed a long answer gets slower with every chunk. The message view
 therefore starts a fresh Markdown widget once the current one holds enough
 text, preferably where the cut cannot change the rendering much: at a blank
 line outside a code fence. A paragraph that never ends (a model can write
-one of any length) may also be cut at a line break or a space, never inside
-a code fence. ``ParagraphBreaks`` follows the stream to know where those
-places are, in time proportional to each chunk, not to the answer.
+one of any length) may also be cut at a line break or a space, and a code
+block that never ends at a line break of its code: the part before closes
+the block and the next part opens it again with the same fence line, so a
+long code block costs what as much prose costs. ``ParagraphBreaks`` follows
+the stream to know where those places are, in time proportional to each
+chunk, not to the answer.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 _FENCES = ("```", "~~~")
+
+#: Characters of a line kept to recognise a fence and its info string (the language).
+_HEAD = 64
 
 
 @dataclass(frozen=True)
@@ -30,41 +36,87 @@ class Cuts:
     """After a line break outside a code fence."""
     space: int | None
     """After a space of the last, unfinished line, outside a code fence and not on its opening line."""
+    code_line: int | None = None
+    """After a line break inside a code fence, past its opening line (the fence still open at the piece's end)."""
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where the current segment ends, in the piece just taken."""
+
+    at: int
+    """The offset in the piece: the segment ends just before it."""
+    fence: str | None = None
+    """The opening line of the code block the cut is inside, if it is: closed before, opened again after."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """A segment of an answer: its text, and the code block cut at either end, if any."""
+
+    text: str
+    """The part of the answer's text."""
+    opens: str | None = None
+    """The fence line of a code block that began in the part before (opened again here)."""
+    closes: str | None = None
+    """The fence line of a code block that goes on in the next part (closed here)."""
+
+    @property
+    def markdown(self) -> str:
+        """What is drawn: the text, with a code block cut at either end opened or closed again."""
+        start = f"{self.opens}\n" if self.opens else ""
+        end = f"{closing_fence(self.closes)}\n" if self.closes else ""
+        return start + self.text + end
+
+
+def closing_fence(opening: str) -> str:
+    """The line that closes the code block opened by the fence line ``opening``."""
+    marker = opening.lstrip(" ")
+    return marker[: len(marker) - len(marker.lstrip(marker[0]))]
 
 
 class ParagraphBreaks:
     """Follows streamed Markdown; says where the text may be cut outside code."""
 
     def __init__(self, text: str = "") -> None:
-        self.in_fence = False
-        """True inside a fenced code block."""
+        self.fence: str | None = None
+        """The opening line of the fenced code block the text is in (at most ``_HEAD`` characters), if it is."""
         self._line_head = ""
         self.feed(text)
 
+    @property
+    def in_fence(self) -> bool:
+        """True inside a fenced code block."""
+        return self.fence is not None
+
     def feed(self, delta: str) -> Cuts:
         """Take the next piece of the text; return where it may be cut."""
-        paragraph = line = space = None
+        paragraph = line = space = code_line = None
         start = 0
         while (end := delta.find("\n", start)) >= 0:
             complete = delta[start:end]
             blank = not self._line_head and not complete
-            head = (self._line_head + complete[:8]).lstrip(" ")
+            head = (self._line_head + complete[:_HEAD]).strip(" ")
+            opened = False
             if head.startswith(_FENCES):
-                self.in_fence = not self.in_fence
+                opened = self.fence is None
+                self.fence = head if opened else None
             self._line_head = ""
             start = end + 1
             if not self.in_fence:
                 line = start
                 if blank:
                     paragraph = start
+            elif not opened:
+                code_line = start
         rest = delta[start:]
-        if len(self._line_head) < 8:
-            self._line_head += rest[:8]
+        if len(self._line_head) < _HEAD:
+            self._line_head += rest[:_HEAD]
         if not self.in_fence and not self._line_head.lstrip(" ").startswith(_FENCES):
             last_space = rest.rfind(" ")
             if last_space >= 0:
                 space = start + last_space + 1
-        return Cuts(paragraph, line, space)
+        return Cuts(paragraph, line, space, code_line)
 
 
 #: A segment this many times the segment size is cut even inside a paragraph.
@@ -75,35 +127,41 @@ class SegmentCutter:
     """Follows an answer piece by piece; says where its current segment should end.
 
     A segment ends at the last paragraph break of a piece once it holds
-    ``size`` characters, or, once it holds ``OVERLONG * size``, at the
-    piece's last line break or space (all outside code fences).
+    ``size`` characters (outside code fences), or, once it holds
+    ``OVERLONG * size``, at the piece's last line break (inside a code
+    fence too) or else its last space (outside one).
     """
 
     def __init__(self) -> None:
         self._breaks = ParagraphBreaks()
         self._chars = 0
 
-    def cut(self, piece: str, size: int) -> int | None:
+    def cut(self, piece: str, size: int) -> Cut | None:
         """Take the next piece; return where in it the current segment ends, if it does."""
         cuts = self._breaks.feed(piece)
         total = self._chars + len(piece)
         cut = None
-        if total >= size:
-            cut = cuts.paragraph
-            if cut is None and total >= OVERLONG * size:
-                cut = cuts.line if cuts.line is not None else cuts.space
-        self._chars = total if cut is None else len(piece) - cut
+        if total >= size and cuts.paragraph is not None:
+            cut = Cut(cuts.paragraph)
+        elif total >= OVERLONG * size:
+            if cuts.code_line is not None and (cuts.line is None or cuts.code_line > cuts.line):
+                # The last line break is in code: the fence open at the end of the piece is the one cut.
+                cut = Cut(cuts.code_line, self._breaks.fence)
+            elif (at := cuts.line if cuts.line is not None else cuts.space) is not None:
+                cut = Cut(at)
+        self._chars = total if cut is None else len(piece) - cut.at
         return cut
 
-    def split(self, text: str, size: int) -> list[str]:
+    def split(self, text: str, size: int) -> list[Part]:
         """Take a whole text; return its segments, cut as a stream of it would be."""
-        parts = [""]
+        parts = [Part("")]
         for start in range(0, len(text), size):
             piece = text[start : start + size]
             cut = self.cut(piece, size)
+            last = parts[-1]
             if cut is None:
-                parts[-1] += piece
+                parts[-1] = Part(last.text + piece, last.opens)
             else:
-                parts[-1] += piece[:cut]
-                parts.append(piece[cut:])
+                parts[-1] = Part(last.text + piece[: cut.at], last.opens, cut.fence)
+                parts.append(Part(piece[cut.at :], cut.fence))
         return parts

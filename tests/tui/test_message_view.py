@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 from textual.widgets import Markdown
 
 from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks
-from mfu_tui.tui.widgets.message_view import FrozenMarkdown, MessageView
+from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown
+from mfu_tui.tui.widgets.message_view import MessageView
 
 
 class OneMessage(App[None]):
@@ -21,11 +23,11 @@ def test_paragraph_breaks_follow_fences_across_chunks() -> None:
         (" text\n", Cuts(None, 6, None)),  # spaces count on the last line only
         ("\n", Cuts(1, 1, None)),
         ("`", Cuts(None, None, None)),
-        ("``python\nx = 1\n\n", Cuts(None, None, None)),  # a blank line inside code is no cut
-        ("y = 2\n``", Cuts(None, None, None)),
+        ("``python\nx = 1\n\n", Cuts(None, None, None, 16)),  # a blank line inside code is a code line
+        ("y = 2\n``", Cuts(None, None, None, 6)),
         ("`\n\nNext one", Cuts(3, 3, 8)),
         ("\n", Cuts(None, 1, None)),
-        ("  ~~~ sh\n\n", Cuts(None, None, None)),  # an indented fence opens too
+        ("  ~~~ sh\n\n", Cuts(None, None, None, 10)),  # an indented fence opens too
         ("~~~\nA b", Cuts(None, 4, 6)),
     ]:
         assert breaks.feed(piece) == expected, piece
@@ -114,3 +116,49 @@ async def test_an_answer_stopped_right_after_its_fence_shows_no_empty_code_block
         await view.finish("cancelled")
         await pilot.pause()
         assert len(view.query("MarkdownFence")) == 1
+
+
+def _code_lines(view: MessageView, code: str) -> list[str]:
+    """The lines of ``code`` as the view draws them, in order, from each of its segments."""
+    wanted = {line.strip() for line in code.splitlines()}
+    drawn: list[str] = []
+    for segment in view.query(".body"):
+        # A Textual Markdown draws its code in the label of each MarkdownFence block.
+        for widget in segment.query("MarkdownFence Label") if isinstance(segment, Markdown) else [segment]:
+            strips = widget.render_lines(Region(0, 0, *widget.outer_size))
+            drawn += [strip.text.strip() for strip in strips if strip.text.strip() in wanted]
+    return drawn
+
+
+async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() -> None:
+    code = "".join(f"value_{n} = compute({n}) + {n}\n" for n in range(400))
+    text = "Before it:\n\n```python\n" + code + "```\n\nAfter it.\n"
+    pieces = [text[i : i + 37] for i in range(0, len(text), 37)]
+    app = OneMessage()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(MessageView)
+        view.segment_chars = 500
+        for seq, piece in enumerate(pieces, start=1):
+            await view.append(piece, seq)
+        await view.finish("complete")
+        await pilot.pause()
+        frozen = list(view.query(FrozenMarkdown))
+        # Bounded segments, cut at line breaks of the code, holding the text in order.
+        assert len(frozen) > 4
+        assert all(len(part.source) < (OVERLONG + 1) * 500 for part in frozen)
+        assert "".join(part.source for part in frozen) + view.live_text == view.text == text
+        assert all(part.source.endswith("\n") for part in frozen)
+        # Each line of the code is drawn once, in order, as one block shows it.
+        streamed = _code_lines(view, code)
+        assert streamed == [line.strip() for line in code.splitlines()]
+        view.segment_chars = 10 * len(text)
+        await view.set_text(text + " ")  # whole, in one segment
+        await pilot.pause()
+        assert not view.query(FrozenMarkdown) and len(view.query("MarkdownFence")) == 1
+        assert _code_lines(view, code) == streamed
+        # A reload cuts the code as the stream did: closed at the end of each part, opened at the next.
+        view.segment_chars = 500
+        await view.set_text(text)
+        await pilot.pause()
+        assert len(view.query(FrozenMarkdown)) > 4
+        assert _code_lines(view, code) == streamed

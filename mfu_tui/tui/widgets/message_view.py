@@ -3,31 +3,26 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from markdown_it import MarkdownIt
-from rich.markdown import Markdown as RichMarkdown
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.geometry import Size
 from textual.reactive import reactive
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownStream
+from textual.widgets import Static
 
 from mfu_tui.protocol import AttachmentInfo, StoredMessage
-from mfu_tui.tui.stream_split import SegmentCutter
+from mfu_tui.tui.stream_split import Part, SegmentCutter
 from mfu_tui.tui.widgets.attachment_chips import AttachmentChips
+
+if TYPE_CHECKING:
+    from textual.widgets.markdown import MarkdownStream
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown, SegmentMarkdown
 
 Role = Literal["user", "assistant"]
 
 #: See ``MessageView.segment_chars``.
 SEGMENT_CHARS = 2000
-
-#: One Markdown parser for every assistant message, built once: Textual's
-#: default builds a parser on each append, with linkify, whose pre-test (a
-#: regex over the text) was most of the parsing time of a streamed chunk.
-#: Bare URLs are therefore not made links; ``[text](url)`` links are.
-_PARSER = MarkdownIt("gfm-like").disable("linkify")
 
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -76,37 +71,6 @@ def stored_status(status: str, finish_reason: str | None) -> str:
     return status
 
 
-def _new_segment(text: str = "") -> Markdown:
-    """A Textual Markdown widget for (a part of) an assistant message."""
-    return Markdown(text, classes="body", parser_factory=lambda: _PARSER)
-
-
-class FrozenMarkdown(Static):
-    """A finished part of a long answer, drawn as one widget.
-
-    A Textual ``Markdown`` is a widget per block, and every new chunk makes
-    Textual lay out all of them again; freezing the finished parts into one
-    widget each (drawn by Rich's Markdown) keeps a chunk's cost flat. They
-    stay frozen when the answer ends: mounting a long answer again as
-    Textual blocks would block the app for seconds.
-    """
-
-    def __init__(self, source: str) -> None:
-        super().__init__(RichMarkdown(source, code_theme="monokai"), classes="body frozen")
-        self.source = source
-        """The Markdown text drawn here."""
-        self._heights: dict[int, int] = {}
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        # Textual forgets a widget's height on every repaint (a style change
-        # of the conversation repaints all) and finds it again by drawing the
-        # whole Markdown; the text never changes, so its height at a width
-        # is worked out once.
-        if width not in self._heights:
-            self._heights[width] = super().get_content_height(container, viewport, width)
-        return self._heights[width]
-
-
 class MessageView(Vertical):
     """A message in the conversation pane.
 
@@ -131,7 +95,7 @@ class MessageView(Vertical):
         & > .body { height: auto; }
         & > .note { color: $warning; height: 1; display: none; }
         & > Markdown { margin: 0; padding: 0; background: transparent; }
-        & > Markdown > *:first-child { margin-top: 0; }
+        & > Markdown > .-first { margin-top: 0; }
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
@@ -186,7 +150,9 @@ class MessageView(Vertical):
         # Assistant text is shown by one Markdown widget, after finished parts
         # of a long answer (see ``stream_split``).
         self._cutter = SegmentCutter()
-        self._segments: list[Markdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
+        self._opens: str | None = None
+        """The fence line of a code block cut before the last segment, opened again at its start."""
+        self._segments: list[SegmentMarkdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
         self.set_reactive(MessageView.status, status)
         self.add_class(f"-{status}")
 
@@ -237,38 +203,51 @@ class MessageView(Vertical):
         if cut is None:
             await self._write(delta)
             return
-        await self._next_segment(delta[:cut], delta[cut:])
+        await self._next_segment(delta[: cut.at], delta[cut.at :], cut.fence)
 
     async def _write(self, piece: str) -> None:
         """Stream ``piece`` into the last segment."""
         if not piece:
             return
         if self._stream is None:
-            self._stream = Markdown.get_stream(self._live)
+            self._stream = self._live.get_stream(self._live)
         await self._stream.write(piece)
 
-    async def _next_segment(self, end: str, rest: str) -> None:
+    async def _next_segment(self, end: str, rest: str, fence: str | None) -> None:
         """Freeze the streamed part with its ``end``; the Markdown widget starts again with ``rest``.
 
         ``end`` goes straight into the frozen part: building Textual blocks
         for it, only to freeze them, would be most of the cost of a chunk.
+        A code block cut (its opening ``fence`` line) is closed in the frozen
+        part and opened again in the new one.
         """
         if self._stream is not None:
             await self._stream.stop()  # every piece written is in the widget once it returns
             self._stream = None
         live = self._live
-        frozen = FrozenMarkdown(live.source + end)
+        done = Part(self.live_text + end, self._opens, fence)
+        from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown  # not with the app: see there
+
+        frozen = FrozenMarkdown(done)
+        start = Part(rest, fence)
         with self.app.batch_update():
             await self.mount(frozen, before=live)
-            await live.update(rest)
+            await live.update(start.markdown)
+        self._opens = fence
         self._segments[-1:] = [frozen, live]
+
+    @property
+    def live_text(self) -> str:
+        """The part of the text in the last segment (without a code block's fence opened again at its start)."""
+        source = self._live.source
+        return source.removeprefix(f"{self._opens}\n") if self._opens else source
 
     async def finish(self, status: str, text: str | None = None) -> None:
         """End the stream and render its last part once more, now that it is whole.
 
         The finished parts of a long answer stay as they are: mounting the
-        whole answer again would block the app for seconds. The segments'
-        sources, in order, are the text.
+        whole answer again would block the app for seconds. The frozen
+        segments' sources, then ``live_text``, are the text.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
@@ -305,14 +284,20 @@ class MessageView(Vertical):
             await self.remove_children(old)
 
     @property
-    def _live(self) -> Markdown:
+    def _live(self) -> SegmentMarkdown:
         """The last segment of an assistant message: the Markdown widget the stream writes into."""
         live = self._segments[-1]
-        assert isinstance(live, Markdown)  # the segments always end with one (see _segments_of, _next_segment)
+        assert not isinstance(
+            live, Static
+        )  # FrozenMarkdown is a Static; the segments always end with one (see _segments_of, _next_segment)
         return live
 
-    def _segments_of(self, text: str) -> list[Markdown | FrozenMarkdown]:
+    def _segments_of(self, text: str) -> list[SegmentMarkdown | FrozenMarkdown]:
         """New widgets for a whole text: its finished parts, then a Markdown widget for the rest."""
+        # Imported with the first assistant message, not with the app: see markdown_segments.
+        from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown, new_segment
+
         self._cutter = SegmentCutter()
         *done, rest = self._cutter.split(text, self.segment_chars)
-        return [*(FrozenMarkdown(part) for part in done), _new_segment(rest)]
+        self._opens = rest.opens
+        return [*(FrozenMarkdown(part) for part in done), new_segment(rest.markdown)]

@@ -1,0 +1,81 @@
+"""What keeps a streamed answer cheap to show: the app's styles, its segments, its imports.
+
+These assert the behaviour the render bench (``bench/render.py``,
+``bench/startup.py``) depends on, never a time.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from textual.widgets.markdown import MarkdownBlock
+
+from mfu_tui.protocol import Complete
+from tests.support.server import RunningServer
+from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle
+from tests.tui.scenes import ask
+
+#: Pseudo-classes that make Textual restyle every sibling (and its subtree) when a widget is mounted.
+ORDER_DEPENDENT = {"first-child", "last-child", "first-of-type", "last-of-type", "odd", "even", "empty"}
+
+
+async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token("alice"), tmp_path)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        done = FrameWaiter(app.client, frame_of(Complete))
+        await ask(app, pilot, "Some Markdown please")
+        await done.wait()
+        await settle(app, pilot)
+        (answer,) = [view for view in app.conversation.views if view.role == "assistant"]
+        blocks = list(answer.query(MarkdownBlock))
+        assert len(blocks) > 2  # the answer's Markdown widgets (and so their styles) are in
+        # Every stylesheet the app has loaded: app.tcss and each widget's DEFAULT_CSS, Textual's included.
+        structural = [
+            f"{rule.selectors}: {sorted(rule.pseudo_classes & ORDER_DEPENDENT)}"
+            for rule in app.stylesheet.rules
+            if rule.pseudo_classes & ORDER_DEPENDENT
+        ]
+        assert structural == []
+        # The first block of the answer still has no top margin (the role line is just above it).
+        first = [block for block in blocks if block.parent is blocks[0].parent][0]
+        assert first.has_class("-first") and first.styles.margin.top == 0
+        assert [block for block in blocks if block.has_class("-first")] == [first]
+
+
+#: Run in a fresh interpreter: the app's first screen, then which of the Markdown modules were imported.
+FIRST_SCREEN = """
+import asyncio, json, sys
+from pathlib import Path
+from mfu_tui.tui import AppSettings, ChatApp
+
+MARKDOWN = ["textual.widgets._markdown", "markdown_it", "rich.markdown", "mfu_tui.tui.widgets.markdown_segments"]
+
+async def main():
+    home = Path(sys.argv[1])
+    app = ChatApp(AppSettings(url=sys.argv[2], token="t", plain=False, data_dir=home / "data", export_dir=home))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        shown = app.screen.query_one("#sidebar-title").render()
+        print(json.dumps({"shown": str(shown), "imported": [name for name in MARKDOWN if name in sys.modules]}))
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_screen_does_not_import_the_markdown_widgets(tmp_path: Path) -> None:
+    # A port nothing listens on: the first screen is drawn before the client connects.
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{free.getsockname()[1]}/ws"
+    done = subprocess.run(
+        [sys.executable, "-c", FIRST_SCREEN, str(tmp_path), url], capture_output=True, text=True, timeout=60, check=True
+    )
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report == {"shown": "Chats", "imported": []}
