@@ -659,6 +659,7 @@ class ChatApp(App[None]):
                 count,
                 lambda cursor: self.client.get_chat(chat_id, before=cursor),
                 lambda offset: self.client.get_chat(chat_id, offset=offset),
+                lambda message_id: self.client.get_chat(chat_id, at=message_id),
             )
         await self.conversation.show_messages(detail.messages, older)
         self._open_settings = detail.settings

@@ -75,3 +75,20 @@ async def test_home_shows_the_first_message_of_a_long_chat_with_few_widgets(tmp_
             assert conversation.selected_view is conversation.views[-1]
             assert conversation.views[-1].text == long_text(MESSAGES - 1)
             assert long_text(MESSAGES - 1) in visible_texts(app)
+
+
+async def test_a_message_far_back_is_revealed_with_one_request_and_few_widgets(tmp_path: Path) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", MESSAGES)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3") as server:
+        app = make_app(server.url, server.token(), tmp_path, window=WINDOW)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            far = (await app.client.get_chat(chat_id, offset=1500, limit=1)).messages[0]
+            app.open_at(chat_id, far.id)
+            await settle(app, pilot)
+            await finished(app, "reveal")
+            await settle(app, pilot)
+            conversation = app.conversation
+            assert conversation.selected_view is not None and conversation.selected_view.text == long_text(1500)
+            assert long_text(1500) in visible_texts(app)
+            assert len(conversation.views) <= 4 * WINDOW

@@ -39,6 +39,8 @@ class OlderPages:
     """Asks the server for the page before a cursor, of this chat."""
     fetch_at: Callable[[int], Awaitable[ChatDetail]] | None = None
     """Asks the server for the page starting at a message index, of this chat (``home`` jumps with it)."""
+    find: Callable[[str], Awaitable[ChatDetail]] | None = None
+    """Asks the server for the page starting at a message of this chat (a search result far back)."""
 
 
 class Spacer(Widget):
@@ -298,6 +300,16 @@ class Conversation(VerticalScroll, can_focus=True):
         Returns:
             False if it is not among the last ``limit`` messages of the chat.
         """
+        if self.view(message_id) is None and self._pages is not None and self._pages.find is not None:
+            # Far back: one request says where it is, and the view jumps there (nothing above it mounted).
+            try:
+                page = await self._pages.find(message_id)
+            except (ClientError, TimeoutError):
+                page = None
+            tail_start = self._tail_start if self._range is not None else self._model.total - len(self.views)
+            if page is not None and page.messages and page.offset < tail_start:
+                self._model.place(page.offset, page.messages, max(self._model.total, page.chat.message_count))
+                await self.jump_to(page.offset)
         while (view := self.view(message_id)) is None:
             if len(self.views) >= limit or not await self.load_older(keep_place=False):
                 return False
@@ -361,12 +373,16 @@ class Conversation(VerticalScroll, can_focus=True):
 
     async def jump_to_start(self) -> bool:
         """Show the chat's first window above a spacer for the rest; False if it cannot be loaded."""
+        return await self.jump_to(0)
+
+    async def jump_to(self, start: int) -> bool:
+        """Show the window from index ``start`` above a spacer for the rest; False if it cannot be loaded."""
         if self._range is None:
             tail = self.views[-self.window :]
             self._tail_start = self._model.total - len(tail)
         else:
             tail = self._below_spacer()
-        wanted = range(0, min(self.window, self._tail_start))
+        wanted = range(min(start, self._tail_start), min(start + self.window, self._tail_start))
         if not await self._load(wanted):
             return False
         self.selected = None
@@ -379,7 +395,12 @@ class Conversation(VerticalScroll, can_focus=True):
             await self.mount_all([top, *self._views_of(wanted), bottom], before=tail[0] if tail else None)
             self._range = wanted
             bottom.resize(self._model.span_height(range(wanted.stop, self._tail_start), self._text_width))
-        self.scroll_home(animate=False, immediate=True)
+        lines_above = self._model.span_height(range(0, wanted.start), self._text_width)
+        top.resize(lines_above)
+        laid_out = asyncio.Event()
+        self.call_after_refresh(laid_out.set)
+        await laid_out.wait()
+        self.scroll_to(y=lines_above, animate=False, immediate=True)
         return True
 
     def _between_spacers(self) -> list[MessageView]:
