@@ -12,6 +12,14 @@ widgets to the last window of messages only (40 by default), so the long
 chat should cost little more than the small one.
 
     python -m bench.long_chat --messages 1000
+
+With ``--stored`` the long chat is written into the server's store before it
+starts (``--messages`` of them in a moment, e.g. 10,000), and each chat is
+then measured with ``home`` pressed: the time until its first message is on
+screen, the time of a page step at the start and at the end (``end``, then
+``pageup``), the widgets mounted and the app's RSS, small and long side by side.
+
+    python -m bench.long_chat --stored --messages 10000
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ from bench.render import BenchApp
 from mfu_tui.protocol import Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings
 from tests.support.server import ServerProcess
+from tests.tui.long_chats import long_text, store_long_chat
 
 TIMEOUT = 600.0
 
@@ -58,7 +67,7 @@ async def fill_chat(url: str, token: str, messages: int) -> str:
 
 
 async def open_chats(
-    url: str, token: str, chats: dict[str, str], workdir: Path, size: tuple[int, int], window: int
+    url: str, token: str, chats: dict[str, str], workdir: Path, size: tuple[int, int], window: int, jump: bool
 ) -> dict[str, Any]:
     app = BenchApp(
         AppSettings(
@@ -96,7 +105,43 @@ async def open_chats(
                 "app_rss_open_mib": round(rss_kib(os.getpid()) / 1024, 1),
                 "load_1min": load_average(),
             }
+            if jump:
+                figures[name] |= await press_home_and_scroll(app, pilot, name)
     return figures
+
+
+async def _keys(app: BenchApp, pilot: Any, *keys: str) -> float:
+    """Seconds from pressing ``keys`` to the app done with them (the range's windows mounted)."""
+    started = time.perf_counter()
+    await pilot.press(*keys)
+    async with asyncio.timeout(TIMEOUT):
+        await app.settled()
+        # Each window mounted may start the next (the view still near a spacer): wait for them all.
+        while running := [worker for worker in app.workers if worker.group == "range" and worker.is_running]:
+            for worker in running:
+                await worker.wait()
+    await pilot.pause()
+    return time.perf_counter() - started
+
+
+async def press_home_and_scroll(app: BenchApp, pilot: Any, name: str, steps: int = 10) -> dict[str, Any]:
+    """``home``, then page steps at the start and at the end: their times, widgets and memory."""
+    conversation = app.conversation
+    conversation.focus()
+    home = await _keys(app, pilot, "home")
+    first = conversation.views[0].text if conversation.views else ""
+    down = [await _keys(app, pilot, "pagedown") for _ in range(steps)]
+    widgets_most = len(conversation.views)
+    await _keys(app, pilot, "end")
+    up = [await _keys(app, pilot, "pageup") for _ in range(steps)]
+    return {
+        "home_seconds": round(home, 3),
+        "home_shows_first_message": first == long_text(0) or name == "small",
+        "page_step_at_start_ms": round(1000 * sum(down) / steps, 1),
+        "page_step_at_end_ms": round(1000 * sum(up) / steps, 1),
+        "message_widgets_after_scrolling": widgets_most,
+        "app_rss_after_home_mib": round(rss_kib(os.getpid()) / 1024, 1),
+    }
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -112,17 +157,26 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             "--log-level",
             "warning",
         )
+        started = time.perf_counter()
+        stored = await store_long_chat(server.db_path, args.messages, user="bench") if args.stored else None
         server.start()
         try:
             token = server.token("bench")
-            started = time.perf_counter()
             chats = {
                 "small": await fill_chat(server.url, token, args.small),
-                "long": await fill_chat(server.url, token, args.messages),
+                "long": stored or await fill_chat(server.url, token, args.messages),
             }
             filled = time.perf_counter() - started
             size = tuple(int(n) for n in args.size.split("x"))
-            figures = await open_chats(server.url, token, chats, Path(tmp), size, args.window)  # type: ignore[arg-type]
+            figures = await open_chats(
+                server.url,
+                token,
+                chats,
+                Path(tmp),
+                size,  # type: ignore[arg-type]
+                args.window,
+                args.stored,
+            )
         finally:
             server.terminate()
             server.wait()
@@ -151,6 +205,9 @@ def main() -> None:
         help=f"messages given widgets at once (default {AppSettings.window}, the app's)",
     )
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
+    parser.add_argument(
+        "--stored", action="store_true", help="store the long chat directly, then measure home and page steps"
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 

@@ -489,17 +489,35 @@ class ChatClient:
             await asyncio.to_thread(self.read_cache.keep_chats, page.chats)
         return page
 
-    async def get_chat(self, chat_id: str, *, before: str | None = None, limit: int | None = None) -> ChatDetail:
-        """One chat with a page of its messages, oldest first: the newest ones, or those before ``before``.
+    async def get_chat(
+        self,
+        chat_id: str,
+        *,
+        before: str | None = None,
+        offset: int | None = None,
+        at: str | None = None,
+        limit: int | None = None,
+    ) -> ChatDetail:
+        """One chat with a page of its messages, oldest first.
+
+        The newest ones by default; give at most one of ``before``, ``offset``
+        and ``at`` for another page. The page's ``offset`` says where it is in
+        the chat, so a page can be placed anywhere.
 
         Args:
             chat_id: The chat.
             before: The ``next_cursor`` of a page already loaded, to get the messages before it.
+            offset: The index of the page's first message (0: the chat's first).
+            at: A message of the chat, to get the page that starts with it.
             limit: At most this many messages (the server's default if ``None``).
+
+        Raises:
+            ProtocolError: more than one of ``before``, ``offset`` and ``at``.
         """
-        frame = GetChat(request_id=_new_id(), chat_id=chat_id, before=before, limit=limit)
+        frame = GetChat(request_id=_new_id(), chat_id=chat_id, before=before, offset=offset, at=at, limit=limit)
         detail = await self._request(frame, ChatDetail)
-        if self.read_cache is not None and before is None:
+        # Only the newest page is kept for reading offline (the one a chat opens with).
+        if self.read_cache is not None and before is None and offset is None and at is None:
             await asyncio.to_thread(self.read_cache.keep_chat, detail)
         return detail
 

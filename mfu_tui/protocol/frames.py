@@ -218,13 +218,15 @@ class ChatPage(Record):
 
 
 class ChatDetail(Record):
-    """``result`` data of ``get_chat``: the chat and its newest messages (or those before ``before``), oldest first."""
+    """``result`` data of ``get_chat``: the chat and a page of its messages, oldest first."""
 
     chat: ChatSummary
     messages: list[StoredMessage]
     #: Pass as ``before`` to get the messages before this page; ``None`` when it starts at the first.
     next_cursor: str | None = None
     settings: ChatSettings = msgspec.field(default_factory=ChatSettings)
+    #: The index in the chat of the page's first message (0: the chat's first), so a page can be placed anywhere.
+    offset: Seq = 0
 
 
 class SearchHit(Record):
@@ -449,7 +451,11 @@ class ListChats(Frame, tag="list_chats"):
 
 
 class GetChat(Frame, tag="get_chat"):
-    """Ask for one chat with a page of its messages: the newest, or those before ``before``."""
+    """Ask for one chat with a page of its messages.
+
+    The newest page; or the one ending before message ``before``; or the one
+    starting at index ``offset`` or at message ``at``. At most one of those three.
+    """
 
     request_id: Id
     chat_id: Id
@@ -458,6 +464,14 @@ class GetChat(Frame, tag="get_chat"):
     limit: PageSize | None = None
     #: A ``nextCursor`` from an earlier page of this chat.
     before: Id | None = None
+    #: The page starting at the message of this index (0: the chat's first).
+    offset: Seq | None = None
+    #: The page starting at this message of the chat (its index comes back as ``offset``).
+    at: Id | None = None
+
+    def __post_init__(self) -> None:
+        if sum(place is not None for place in (self.before, self.offset, self.at)) > 1:
+            raise ProtocolError("'before', 'offset' and 'at' each choose the page: send at most one")
 
 
 class RenameChat(Frame, tag="rename_chat"):

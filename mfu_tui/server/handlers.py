@@ -591,7 +591,7 @@ class Handlers:
     async def get_chat(self, sender: Sender, frame: GetChat) -> None:
         try:
             detail = await self._store.chat_detail(
-                sender.user, frame.chat_id, frame.limit or DEFAULT_PAGE, frame.before
+                sender.user, frame.chat_id, frame.limit or DEFAULT_PAGE, frame.before, offset=frame.offset, at=frame.at
             )
         except BadCursor as error:
             raise FrameError(ErrorCode.BAD_REQUEST, str(error), request_id=frame.request_id) from None

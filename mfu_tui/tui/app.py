@@ -749,7 +749,13 @@ class ChatApp(App[None]):
         if detail.next_cursor is not None and not loaded.kept:
             count = detail.chat.message_count - len(detail.messages)
             chat_id = loaded.chat_id
-            older = OlderPages(detail.next_cursor, count, lambda cursor: self.client.get_chat(chat_id, before=cursor))
+            older = OlderPages(
+                detail.next_cursor,
+                count,
+                lambda cursor: self.client.get_chat(chat_id, before=cursor),
+                lambda offset: self.client.get_chat(chat_id, offset=offset),
+                lambda message_id: self.client.get_chat(chat_id, at=message_id),
+            )
         await self.conversation.show_messages(detail.messages, older)
         self._open_settings = detail.settings
         self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if loaded.kept else "")

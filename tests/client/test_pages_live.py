@@ -20,9 +20,17 @@ async def test_a_long_chat_pages_back_and_comes_whole_for_an_export(tmp_path, ma
         newest = await client.get_chat(chat_id)
         older = await client.get_chat(chat_id, before=newest.next_cursor)
         whole = await client.get_whole_chat(chat_id)
+        first = await client.get_chat(chat_id, offset=0, limit=4)
+        middle = await client.get_chat(chat_id, offset=24, limit=4)
+        found = await client.get_chat(chat_id, at=newest.messages[9].id, limit=2)
 
     assert len(newest.messages) == 50 and newest.messages[-2].content == f"message {EXCHANGES - 1}"
     assert len(older.messages) == 10 and older.next_cursor is None
     assert [m.id for m in whole.messages] == [m.id for m in older.messages + newest.messages]
     assert [m.content for m in whole.messages if m.role == "user"] == [f"message {n}" for n in range(EXCHANGES)]
+    # A page asked by position says where it is, as every page does.
+    assert newest.offset == 10 and older.offset == 0 and first.offset == 0 and middle.offset == 24
+    assert [m.id for m in first.messages] == [m.id for m in whole.messages[:4]]
+    assert [m.id for m in middle.messages] == [m.id for m in whole.messages[24:28]]
+    assert found.offset == 19 and [m.id for m in found.messages] == [m.id for m in whole.messages[19:21]]
     assert events.errors == []

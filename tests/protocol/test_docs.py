@@ -69,3 +69,18 @@ def test_every_close_code_is_in_the_doc_table():
 def test_every_error_code_is_in_the_doc_table():
     for code in p.ErrorCode:
         assert f"| `{code.value}` |" in DOC
+
+
+def test_the_paged_get_chat_example_places_its_page_by_offset():
+    asked = [p.decode_client(e) for e in examples(CLIENT_PART) if '"offset"' in e]
+    assert len(asked) == 1 and isinstance(asked[0], p.GetChat) and asked[0].offset == 9950
+    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"offset"' in e]
+    assert len(found) == 1 and isinstance(found[0], p.Result)
+    detail = p.decode_result(found[0].data, p.ChatDetail)
+    assert detail.offset == asked[0].offset and detail.chat.message_count == 10000
+    assert detail.next_cursor == detail.messages[0].id
+
+
+def test_a_get_chat_chooses_its_page_one_way_only():
+    with pytest.raises(p.ProtocolError):
+        p.decode_client('{"type": "get_chat", "requestId": "r1", "chatId": "c1", "offset": 3, "before": "m1"}')

@@ -91,6 +91,13 @@ async def test_get_chat_pages_back_from_the_newest_messages(tmp_path):
             older = await request(alice, GetChat, chat_id=ack.chat_id, limit=4, before=newest.next_cursor)
             oldest = decode_result(older.data, ChatDetail)
             bad = await request(alice, GetChat, chat_id=ack.chat_id, before="not-a-message")
+            by_offset = decode_result((await request(alice, GetChat, chat_id=ack.chat_id, offset=2)).data, ChatDetail)
+            bad_at = await request(alice, GetChat, chat_id=ack.chat_id, at="not-a-message")
+    assert by_offset.offset == 2 and [m.content for m in by_offset.messages if m.role == "user"] == [
+        "message 1",
+        "message 2",
+    ]
+    assert isinstance(bad_at, Error) and bad_at.code == "bad_request" and "'at'" in bad_at.message
     assert [m.content for m in newest.messages if m.role == "user"] == ["message 1", "message 2"]
     assert [m.content for m in oldest.messages if m.role == "user"] == ["message 0"]
     assert newest.next_cursor == newest.messages[0].id and oldest.next_cursor is None

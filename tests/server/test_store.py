@@ -388,6 +388,50 @@ async def test_a_chat_comes_in_pages_newest_first_each_oldest_first(open_store):
     assert whole == [text for n in range(4) for text in (f"message {n}", "reply")]
 
 
+async def test_every_page_says_where_it_starts_and_any_page_can_be_asked_by_offset(open_store):
+    store = await open_store()
+    chat_id = await chat_of_exchanges(store, 5)  # 10 messages
+    newest = await store.chat_detail("alice", chat_id, 3)
+    assert newest.offset == 7 and [m.content for m in newest.messages] == ["reply", "message 4", "reply"]
+    before = await store.chat_detail("alice", chat_id, 3, newest.next_cursor)
+    assert before.offset == 4 and before.messages[-1].content == "message 3"
+    first = await store.chat_detail("alice", chat_id, 3, offset=0)
+    assert first.offset == 0 and first.next_cursor is None
+    assert [m.content for m in first.messages] == ["message 0", "reply", "message 1"]
+    middle = await store.chat_detail("alice", chat_id, 4, offset=5)
+    assert middle.offset == 5 and [m.content for m in middle.messages] == ["reply", "message 3", "reply", "message 4"]
+    # Its cursor pages back as a newest page's does.
+    assert middle.next_cursor == middle.messages[0].id
+    back = await store.chat_detail("alice", chat_id, 50, middle.next_cursor)
+    assert back.offset == 0 and len(back.messages) == 5
+    tail = await store.chat_detail("alice", chat_id, 50, offset=8)
+    assert tail.offset == 8 and [m.content for m in tail.messages] == ["message 4", "reply"]
+    past = await store.chat_detail("alice", chat_id, 50, offset=40)
+    assert past.messages == [] and past.offset == 10
+
+
+async def test_a_page_can_be_asked_from_a_message_and_says_where_it_is(open_store):
+    store = await open_store()
+    chat_id = await chat_of_exchanges(store, 5)
+    whole = await store.chat_detail("alice", chat_id, 50)
+    found = await store.chat_detail("alice", chat_id, 2, at=whole.messages[6].id)
+    assert found.offset == 6 and [m.id for m in found.messages] == [m.id for m in whole.messages[6:8]]
+    other = await store.record_message("alice", None, "another chat", "other", None)
+    with pytest.raises(BadCursor, match="'at'"):
+        await store.chat_detail("alice", chat_id, 50, at=other.user_message_id)
+    assert await store.chat_detail("bob", chat_id, 50, offset=0) is None
+
+
+async def test_a_page_by_offset_ends_at_the_character_budget_but_holds_one(open_store):
+    store = await open_store()
+    chat_id = await chat_of_exchanges(store, 2, answer="x" * (PAGE_CHARS // 2 + 1))
+    first = await store.chat_detail("alice", chat_id, 50, offset=0)
+    # The first question, its answer and the next question fit; the second answer would pass the budget.
+    assert [m.content[:9] for m in first.messages] == ["message 0", "xxxxxxxxx", "message 1"]
+    following = await store.chat_detail("alice", chat_id, 50, offset=3)
+    assert following.offset == 3 and [m.content[:9] for m in following.messages] == ["xxxxxxxxx"]
+
+
 async def test_a_page_of_long_messages_ends_at_the_character_budget_but_holds_one(open_store):
     store = await open_store()
     chat_id = await chat_of_exchanges(store, 2, answer="x" * (PAGE_CHARS // 2 + 1))

@@ -287,15 +287,27 @@ class Store(abc.ABC):
         """One chat, or None."""
 
     @abc.abstractmethod
-    async def chat_detail(self, user: str, chat_id: str, limit: int, before: str | None = None) -> ChatDetail | None:
+    async def chat_detail(
+        self,
+        user: str,
+        chat_id: str,
+        limit: int,
+        before: str | None = None,
+        *,
+        offset: int | None = None,
+        at: str | None = None,
+    ) -> ChatDetail | None:
         """One chat with a page of its messages, or None (a streaming reply shows the text stored so far).
 
         The page holds the newest messages (those before message ``before`` if
-        given), oldest first: at most ``limit``, fewer if their text passes
-        ``rows.PAGE_CHARS``, and at least one.
+        given), or, with ``offset`` or ``at``, the messages from that index or
+        that message on; oldest first: at most ``limit``, fewer if their text
+        passes ``rows.PAGE_CHARS``, and at least one (if there is one there).
+        Its ``offset`` is the index of its first message in the chat (with
+        none: where it would be).
 
         Raises:
-            BadCursor: ``before`` is not a message of this chat.
+            BadCursor: ``before`` or ``at`` is not a message of this chat.
         """
 
     @abc.abstractmethod

@@ -662,7 +662,16 @@ class PostgresStore(Store):
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
         return await self._read(lambda db: _summary(db, chat_id, user))
 
-    async def chat_detail(self, user: str, chat_id: str, limit: int, before: str | None = None) -> ChatDetail | None:
+    async def chat_detail(
+        self,
+        user: str,
+        chat_id: str,
+        limit: int,
+        before: str | None = None,
+        *,
+        offset: int | None = None,
+        at: str | None = None,
+    ) -> ChatDetail | None:
         async def read(db: _Db) -> ChatDetail | None:
             # One snapshot for the chat, its messages and their chunks.
             async with db.transaction(isolation="repeatable_read", readonly=True):
@@ -670,26 +679,48 @@ class PostgresStore(Store):
                 if chat is None:
                     return None
                 settings = await _settings(db, chat_id)
-                end = END_OF_CHAT
-                if before is not None:
-                    found = await db.fetchrow("SELECT n FROM messages WHERE id = $1 AND chat_id = $2", before, chat_id)
-                    end = message_position(found)
                 # Sizes first, so a page of long messages never reads past what it sends.
-                sizes = await db.fetch(
-                    "SELECT n, char_length(content) FROM messages WHERE chat_id = $1 AND n < $2"
-                    " ORDER BY n DESC LIMIT $3",
-                    chat_id,
-                    end,
-                    limit + 1,
+                if offset is None and at is None:
+                    end = END_OF_CHAT
+                    if before is not None:
+                        found = await db.fetchrow(
+                            "SELECT n FROM messages WHERE id = $1 AND chat_id = $2", before, chat_id
+                        )
+                        end = message_position(found)
+                    sizes = await db.fetch(
+                        "SELECT n, char_length(content) FROM messages WHERE chat_id = $1 AND n < $2"
+                        " ORDER BY n DESC LIMIT $3",
+                        chat_id,
+                        end,
+                        limit + 1,
+                    )
+                    count = page_length(size for _, size in sizes[:limit])
+                    first, last = (sizes[count - 1][0], sizes[0][0]) if count else (end, end)
+                else:
+                    start, skip = -1, offset or 0
+                    if at is not None:
+                        found = await db.fetchrow("SELECT n FROM messages WHERE id = $1 AND chat_id = $2", at, chat_id)
+                        start, skip = message_position(found, "at"), 0
+                    sizes = await db.fetch(
+                        "SELECT n, char_length(content) FROM messages WHERE chat_id = $1 AND n >= $2"
+                        " ORDER BY n LIMIT $3 OFFSET $4",
+                        chat_id,
+                        start,
+                        limit,
+                        skip,
+                    )
+                    count = page_length(size for _, size in sizes)
+                    first, last = (sizes[0][0], sizes[count - 1][0]) if count else (END_OF_CHAT, END_OF_CHAT)
+                page_offset = int(
+                    await db.fetchval("SELECT COUNT(*) FROM messages WHERE chat_id = $1 AND n < $2", chat_id, first)
                 )
-                count = page_length(size for _, size in sizes[:limit])
                 if not count:
-                    return ChatDetail(chat=chat, messages=[], settings=settings)
+                    return ChatDetail(chat=chat, messages=[], settings=settings, offset=page_offset)
                 rows = await db.fetch(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND n >= $2 AND n < $3 ORDER BY n",
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 AND n >= $2 AND n <= $3 ORDER BY n",
                     chat_id,
-                    sizes[count - 1][0],
-                    end,
+                    first,
+                    last,
                 )
                 messages = []
                 for row in rows:
@@ -703,9 +734,10 @@ class PostgresStore(Store):
                     chat_id, [message.id for message in messages],
                 )  # fmt: skip
                 messages = with_attachments(messages, chips)
-                more = len(sizes) > count
-                cursor = messages[0].id if more else None
-                return ChatDetail(chat=chat, messages=messages, next_cursor=cursor, settings=settings)
+                cursor = messages[0].id if page_offset else None
+                return ChatDetail(
+                    chat=chat, messages=messages, next_cursor=cursor, settings=settings, offset=page_offset
+                )
 
         return await self._read(read)
 

@@ -89,11 +89,12 @@ def parse_cursor(cursor: str) -> tuple[bool, float, str]:
 
 
 def page_length(sizes: Iterable[int]) -> int:
-    """How many of a chat's messages, newest first, make one page of ``chat_detail``.
+    """How many of a chat's messages make one page of ``chat_detail``.
 
     Args:
-        sizes: The messages' lengths in characters, newest first, as many as the
-            page may hold by count.
+        sizes: The messages' lengths in characters, from the page's first end
+            (newest first for a page before a place, oldest first for one from
+            a place), as many as the page may hold by count.
 
     Returns:
         The most that fit in ``PAGE_CHARS`` together, and at least one (if any).
@@ -111,14 +112,14 @@ def page_length(sizes: Iterable[int]) -> int:
 END_OF_CHAT = 2**63 - 1
 
 
-def message_position(row: Any) -> int:
-    """The position (``n``) of the message a ``before`` cursor named, from its row.
+def message_position(row: Any, field: str = "before") -> int:
+    """The position (``n``) of the message a ``before`` cursor (or ``at``) named, from its row.
 
     Raises:
         BadCursor: no such message in this chat (``row`` is None).
     """
     if row is None:
-        raise BadCursor("'before' is not a message of this chat")
+        raise BadCursor(f"'{field}' is not a message of this chat")
     return int(row[0])
 
 

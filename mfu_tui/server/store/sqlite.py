@@ -648,7 +648,16 @@ class SqliteStore(Store):
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
         return await self._read(lambda db: _summary(db, chat_id, user))
 
-    async def chat_detail(self, user: str, chat_id: str, limit: int, before: str | None = None) -> ChatDetail | None:
+    async def chat_detail(
+        self,
+        user: str,
+        chat_id: str,
+        limit: int,
+        before: str | None = None,
+        *,
+        offset: int | None = None,
+        at: str | None = None,
+    ) -> ChatDetail | None:
         def read(db: sqlite3.Connection) -> ChatDetail | None:
             db.execute("BEGIN")  # one snapshot for the chat and its messages
             try:
@@ -656,21 +665,37 @@ class SqliteStore(Store):
                 if chat is None:
                     return None
                 settings = _settings(db, chat_id)
-                end = END_OF_CHAT
-                if before is not None:
-                    found = db.execute("SELECT n FROM messages WHERE id = ? AND chat_id = ?", (before, chat_id))
-                    end = message_position(found.fetchone())
                 # Sizes first, so a page of long messages never reads past what it sends.
-                sizes = db.execute(
-                    "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n < ? ORDER BY n DESC LIMIT ?",
-                    (chat_id, end, limit + 1),
-                ).fetchall()
-                count = page_length(size for _, size in sizes[:limit])
+                if offset is None and at is None:
+                    end = END_OF_CHAT
+                    if before is not None:
+                        found = db.execute("SELECT n FROM messages WHERE id = ? AND chat_id = ?", (before, chat_id))
+                        end = message_position(found.fetchone())
+                    sizes = db.execute(
+                        "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n < ? ORDER BY n DESC LIMIT ?",
+                        (chat_id, end, limit + 1),
+                    ).fetchall()
+                    count = page_length(size for _, size in sizes[:limit])
+                    first, last = (sizes[count - 1][0], sizes[0][0]) if count else (end, end)
+                else:
+                    start, skip = -1, offset or 0
+                    if at is not None:
+                        found = db.execute("SELECT n FROM messages WHERE id = ? AND chat_id = ?", (at, chat_id))
+                        start, skip = message_position(found.fetchone(), "at"), 0
+                    sizes = db.execute(
+                        "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n >= ?"
+                        " ORDER BY n LIMIT ? OFFSET ?",
+                        (chat_id, start, limit, skip),
+                    ).fetchall()
+                    count = page_length(size for _, size in sizes)
+                    first, last = (sizes[0][0], sizes[count - 1][0]) if count else (END_OF_CHAT, END_OF_CHAT)
+                index = db.execute("SELECT COUNT(*) FROM messages WHERE chat_id = ? AND n < ?", (chat_id, first))
+                page_offset = int(index.fetchone()[0])
                 if not count:
-                    return ChatDetail(chat=chat, messages=[], settings=settings)
+                    return ChatDetail(chat=chat, messages=[], settings=settings, offset=page_offset)
                 rows = db.execute(
-                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND n >= ? AND n < ? ORDER BY n",
-                    (chat_id, sizes[count - 1][0], end),
+                    f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND n >= ? AND n <= ? ORDER BY n",
+                    (chat_id, first, last),
                 ).fetchall()
                 messages = []
                 for row in rows:
@@ -688,9 +713,10 @@ class SqliteStore(Store):
                     (chat_id, *(message.id for message in messages)),
                 ).fetchall()
                 messages = with_attachments(messages, chips)
-                more = len(sizes) > count
-                cursor = messages[0].id if more else None
-                return ChatDetail(chat=chat, messages=messages, next_cursor=cursor, settings=settings)
+                cursor = messages[0].id if page_offset else None
+                return ChatDetail(
+                    chat=chat, messages=messages, next_cursor=cursor, settings=settings, offset=page_offset
+                )
             finally:
                 db.execute("COMMIT")
 

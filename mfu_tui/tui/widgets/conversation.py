@@ -12,10 +12,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Static
 
 from mfu_tui.client import ClientError
 from mfu_tui.protocol import ChatDetail, StoredMessage
+from mfu_tui.tui.chat_window import ChatWindow
 from mfu_tui.tui.widgets.composer import TypedElsewhere
 from mfu_tui.tui.widgets.message_view import MessageView, stored_status
 
@@ -35,6 +37,20 @@ class OlderPages:
     """How many there are, as far as known (the chat's message count less those loaded)."""
     fetch: Callable[[str], Awaitable[ChatDetail]]
     """Asks the server for the page before a cursor, of this chat."""
+    fetch_at: Callable[[int], Awaitable[ChatDetail]] | None = None
+    """Asks the server for the page starting at a message index, of this chat (``home`` jumps with it)."""
+    find: Callable[[str], Awaitable[ChatDetail]] | None = None
+    """Asks the server for the page starting at a message of this chat (a search result far back)."""
+
+
+class Spacer(Widget):
+    """Empty lines that stand for messages with no widget (their measured or estimated height)."""
+
+    DEFAULT_CSS = "Spacer { height: 0; width: 1fr; }"
+
+    def resize(self, height: int) -> None:
+        """Stand for ``height`` lines."""
+        self.styles.height = max(0, height)
 
 
 class Conversation(VerticalScroll, can_focus=True):
@@ -46,6 +62,15 @@ class Conversation(VerticalScroll, can_focus=True):
     when those loaded run out, so a chat of thousands of messages opens as
     fast as a short one. The view is anchored to the bottom while an answer
     streams and lets go when the user scrolls up.
+
+    ``home`` in a chat not loaded whole jumps: the first page is asked by
+    offset and its first window mounted above a ``Spacer`` that stands for
+    the messages down to those mounted at the bottom (the newest, which keep
+    their widgets, so an answer streaming there goes on). Scrolling through
+    that part mounts a window at a time from the records (``ChatWindow``),
+    asking the server by offset for pages not loaded, and unmounts what
+    scrolled far away into the spacers, so the widgets stay bounded however
+    long the chat.
 
     ``up``/``down`` (or ``home``/``end``, or a search result) select a
     message, and then the letter keys act on it; with no message selected
@@ -60,7 +85,7 @@ class Conversation(VerticalScroll, can_focus=True):
     | e | Edit the selected message of yours (it is answered again). | `conversation.edit` |
     | r | Answer again: the selected answer, or the one to the selected message. | `conversation.regenerate` |
     | i | Details of the selected message: model, time, how it ended, tokens, speed. | `conversation.details` |
-    | home | Go to the oldest message, loading older ones. | `conversation.top` |
+    | home | Go to the oldest message (only the first window gets widgets). | `conversation.top` |
     | end | Go to the newest message. | `conversation.bottom` |
     """
 
@@ -136,6 +161,18 @@ class Conversation(VerticalScroll, can_focus=True):
         self._older: list[StoredMessage] = []
         #: Messages before ``_older`` that are still on the server (``None``: none).
         self._on_server: OlderPages | None = None
+        #: The loaded messages of the chat, by index.
+        self._model = ChatWindow()
+        #: After a jump: the indices mounted between the spacers (``None``: no jump, no spacers).
+        self._range: range | None = None
+        #: After a jump: the index of the first message mounted below the bottom spacer.
+        self._tail_start = 0
+        #: After a jump: asks the server for the page at an index.
+        self._fetch_at: Callable[[int], Awaitable[ChatDetail]] | None = None
+        #: A window is being mounted at one end of the range.
+        self._extending = False
+        #: How the open chat's pages are asked for (kept to page back again after a jump).
+        self._pages: OlderPages | None = None
 
     def on_mount(self) -> None:
         self.anchor()
@@ -201,6 +238,11 @@ class Conversation(VerticalScroll, can_focus=True):
         """
         self.selected = None
         await self.remove_children()
+        self._model = ChatWindow()
+        self._model.place(older.count if older else 0, messages, (older.count if older else 0) + len(messages))
+        self._range = None
+        self._fetch_at = older.fetch_at if older else None
+        self._pages = older
         split = max(0, len(messages) - self.window)
         self._older = list(messages[:split])
         self._on_server = older
@@ -216,6 +258,7 @@ class Conversation(VerticalScroll, can_focus=True):
     async def add(self, view: MessageView) -> MessageView:
         """Add a message at the bottom."""
         self._remove_hint()
+        self._model.total += 1
         await self.mount(view)
         if self.is_anchored and not self._anchor_released:
             self.scroll_end(animate=False, immediate=False)
@@ -226,6 +269,9 @@ class Conversation(VerticalScroll, can_focus=True):
         views = self.views
         index = views.index(view)
         await self.remove_children(views[index + 1 :])
+        self._model.total -= len(views) - index - 1
+        for dropped in range(self._model.total, self._model.total + len(views) - index - 1):
+            self._model.records.pop(dropped, None)
         self.selected = None
 
     async def load_older(self, *, keep_place: bool = True) -> int:
@@ -263,6 +309,16 @@ class Conversation(VerticalScroll, can_focus=True):
         Returns:
             False if it is not among the last ``limit`` messages of the chat.
         """
+        if self.view(message_id) is None and self._pages is not None and self._pages.find is not None:
+            # Far back: one request says where it is, and the view jumps there (nothing above it mounted).
+            try:
+                page = await self._pages.find(message_id)
+            except (ClientError, TimeoutError):
+                page = None
+            tail_start = self._tail_start if self._range is not None else self._model.total - len(self.views)
+            if page is not None and page.messages and page.offset < tail_start:
+                self._model.place(page.offset, page.messages, max(self._model.total, page.chat.message_count))
+                await self.jump_to(page.offset)
         while (view := self.view(message_id)) is None:
             if len(self.views) >= limit or not await self.load_older(keep_place=False):
                 return False
@@ -314,6 +370,160 @@ class Conversation(VerticalScroll, can_focus=True):
         super().watch_scroll_y(old_value, new_value)
         if new_value <= 0 and old_value > 0 and self.hidden_count:
             self.run_worker(self.load_older(), group="older", exclusive=True)
+        elif self._range is not None:
+            self._follow_scroll()
+
+    # --- the jumped part: a bounded range between two spacers ---------------
+
+    @property
+    def mounted_range(self) -> range | None:
+        """After ``home``: the indices of the messages mounted between the spacers."""
+        return self._range
+
+    async def jump_to_start(self) -> bool:
+        """Show the chat's first window above a spacer for the rest; False if it cannot be loaded."""
+        return await self.jump_to(0)
+
+    async def jump_to(self, start: int) -> bool:
+        """Show the window from index ``start`` above a spacer for the rest; False if it cannot be loaded."""
+        if self._range is None:
+            tail = self.views[-self.window :]
+            self._tail_start = self._model.total - len(tail)
+        else:
+            tail = self._below_spacer()
+        wanted = range(min(start, self._tail_start), min(start + self.window, self._tail_start))
+        if not await self._load(wanted):
+            return False
+        self.selected = None
+        self.anchor(False)
+        # Only the newest window keeps its widgets: the rest is the spacers' now.
+        with self.app.batch_update():
+            await self.remove_children([child for child in self.children if child not in tail])
+            self._older, self._on_server = [], None
+            top, bottom = Spacer(id="above"), Spacer(id="below")
+            await self.mount_all([top, *self._views_of(wanted), bottom], before=tail[0] if tail else None)
+            self._range = wanted
+            bottom.resize(self._model.span_height(range(wanted.stop, self._tail_start), self._text_width))
+        lines_above = self._model.span_height(range(0, wanted.start), self._text_width)
+        top.resize(lines_above)
+        laid_out = asyncio.Event()
+        self.call_after_refresh(laid_out.set)
+        await laid_out.wait()
+        self.scroll_to(y=lines_above, animate=False, immediate=True)
+        return True
+
+    def _between_spacers(self) -> list[MessageView]:
+        children = list(self.children)
+        first, last = children.index(self.query_one("#above")), children.index(self.query_one("#below"))
+        return [child for child in children[first + 1 : last] if isinstance(child, MessageView)]
+
+    def _below_spacer(self) -> list[MessageView]:
+        children = list(self.children)
+        last = children.index(self.query_one("#below"))
+        return [child for child in children[last + 1 :] if isinstance(child, MessageView)]
+
+    async def _leave_range(self) -> None:
+        """Back to the newest messages only: the jumped part's widgets and spacers go."""
+        self.workers.cancel_group(self, "range")
+        self._extending = False
+        tail = self._below_spacer()
+        self._range = None
+        self.selected = None
+        await self.remove_children([child for child in self.children if child not in tail])
+        first = tail[0].message_id if tail else None
+        if self._tail_start and first is not None and self._pages is not None:
+            self._on_server = OlderPages(first, self._tail_start, self._pages.fetch, self._pages.fetch_at)
+        await self._update_older_line()
+
+    @property
+    def _text_width(self) -> int:
+        return self.scrollable_content_region.width
+
+    def _views_of(self, span: range) -> list[MessageView]:
+        return _views(self._model.records[index] for index in span)
+
+    async def _load(self, span: range) -> bool:
+        """Have every message of ``span`` in the model, asking the server by offset for those missing."""
+        while (missing := self._model.missing(span)) is not None:
+            if self._fetch_at is None:
+                return False
+            try:
+                page = await self._fetch_at(missing)
+            except (ClientError, TimeoutError) as error:
+                self.notify(f"Could not load those messages: {error}", severity="warning", markup=False)
+                return False
+            if not page.messages:
+                return False
+            self._model.place(page.offset, page.messages, max(self._model.total, page.chat.message_count))
+        return True
+
+    def _follow_scroll(self) -> None:
+        """Mount the next window when the view nears a spacer (in a worker: it may ask the server)."""
+        if self._extending:
+            return  # it looks again when done; cancelling it between a mount and its spacers would lose count
+        span, margin = self._range, self.size.height
+        above, below = self.query_one("#above", Spacer), self.query_one("#below", Spacer)
+        assert span is not None
+        bottom = self.scroll_y + self.size.height
+        if span.stop < self._tail_start and bottom + margin >= below.virtual_region.y:
+            self._extending = True
+            self.run_worker(self._extend(down=True), group="range")
+        elif span.start > 0 and self.scroll_y - margin <= above.virtual_region.bottom:
+            self._extending = True
+            self.run_worker(self._extend(down=False), group="range")
+
+    async def _extend(self, *, down: bool) -> None:
+        """Mount a window past one end of the range; unmount as much from the other end if it grew too long."""
+        try:
+            await self._extend_once(down=down)
+        finally:
+            self._extending = False
+        if self._range is not None:
+            self._follow_scroll()  # the view may have moved on meanwhile
+
+    async def _extend_once(self, *, down: bool) -> None:
+        span = self._range
+        assert span is not None
+        width = self._text_width
+        new = (
+            range(span.stop, min(span.stop + self.window, self._tail_start))
+            if down
+            else range(max(0, span.start - self.window), span.start)
+        )
+        if not new or not await self._load(new) or self._range is not span:
+            return
+        above, below = self.query_one("#above", Spacer), self.query_one("#below", Spacer)
+        views = self._between_spacers()
+        anchor_view = views[0] if views else below
+        anchor_y = anchor_view.virtual_region.y
+        start, stop = min(span.start, new.start), max(span.stop, new.stop)
+        drop: list[MessageView] = []
+        if stop - start > 3 * self.window:
+            # What scrolled furthest away goes back into its spacer, its measured height kept.
+            count = stop - start - 3 * self.window
+            drop = views[:count] if down else views[-count:]
+            dropped = range(span.start, span.start + count) if down else range(span.stop - count, span.stop)
+            for index, view in zip(dropped, drop, strict=True):
+                self._model.measured(index, width, view.outer_size.height + 1)
+            start, stop = (start + count, stop) if down else (start, stop - count)
+        selected = self.selected_view
+        with self.app.batch_update():
+            if down:
+                await self.mount_all(self._views_of(new), before=below)
+            else:
+                await self.mount_all(self._views_of(new), after=above)
+            await self.remove_children(drop)
+            self._range = range(start, stop)
+            above.resize(self._model.span_height(range(0, start), width))
+            below.resize(self._model.span_height(range(stop, self._tail_start), width))
+        if selected is not None and selected in self.views:
+            self.set_reactive(Conversation.selected, self.views.index(selected))
+        # Keep what was on screen in place: the estimated heights above it were replaced by real ones.
+        laid_out = asyncio.Event()
+        self.call_after_refresh(laid_out.set)
+        await laid_out.wait()
+        if anchor_view.is_attached:
+            self.scroll_to(y=self.scroll_y + anchor_view.virtual_region.y - anchor_y, animate=False, immediate=True)
 
     # --- selection and copy ------------------------------------------------
 
@@ -366,13 +576,19 @@ class Conversation(VerticalScroll, can_focus=True):
             self.selected += 1
 
     async def action_top(self) -> None:
+        if self._fetch_at is not None and (self._on_server is not None or self._range is not None):
+            if await self.jump_to_start() and self.views:
+                self.selected = 0
+            return
         while await self.load_older():
             pass
         if self.views:
             self.selected = 0
         self.scroll_home(animate=False)
 
-    def action_bottom(self) -> None:
+    async def action_bottom(self) -> None:
+        if self._range is not None:
+            await self._leave_range()
         self.anchor()
         if self.views:
             self.selected = len(self.views) - 1
