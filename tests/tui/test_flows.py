@@ -374,6 +374,10 @@ async def test_command_palette_runs_app_actions(server: RunningServer, tmp_path:
         await pilot.pause()
         await pilot.press(*"show keys")
         await pilot.pause()
+        # The palette searches in a worker: enter before its list is shown selects nothing.
+        palette = app.screen
+        await app.workers.wait_for_complete([worker for worker in app.workers if worker.node is palette])
+        await pilot.pause()
         await pilot.press("enter")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
