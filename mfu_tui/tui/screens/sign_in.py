@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -10,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from mfu_tui.config.credentials import token_problem
+from mfu_tui.protocol.tokens import token_problem
 
 
 class SignInScreen(ModalScreen[str | None]):
@@ -70,7 +71,7 @@ class SignInScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         token = event.value.strip()
-        problem = token_problem(token)
+        problem = token_problem(token, time.time())
         if problem is not None:
             self.query_one("#sign-in-problem", Static).update(problem)
             return
