@@ -8,13 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from mfu_tui.tui.keys import REMAP_EXAMPLE, KeyRow
+from mfu_tui.tui.screens.dialog import Dialog
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """A table of every binding: where it works, its keys, what it does, its id.
 
     | Key(s) | Description | Binding id |

@@ -8,13 +8,13 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
 from mfu_tui.protocol.tokens import token_problem
+from mfu_tui.tui.screens.dialog import Dialog
 
 
-class SignInScreen(ModalScreen[str | None]):
+class SignInScreen(Dialog[str | None]):
     """A hidden input for a token; dismiss with the token or ``None``.
 
     | Key(s) | Description | Binding id |
