@@ -62,7 +62,7 @@ from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatPalette, ChatsProvider
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.file_mentions import mentioned_files
-from mfu_tui.tui.keys import keys_of
+from mfu_tui.tui.keys import binding_rows, keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
@@ -319,7 +319,9 @@ class ChatApp(App[None]):
                 yield Conversation(window=self.settings.window, id="conversation")
                 yield PendingFiles(id="pending-files")
                 prompts = PromptHistory(self.client.outbox.path.parent / PROMPTS_FILE)
-                yield Composer(prompts, cursor_blink=self.settings.cursor_blink, id="composer")
+                yield Composer(
+                    prompts, keymap=self.settings.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
+                )
         yield Footer()
 
     @property
@@ -459,7 +461,7 @@ class ChatApp(App[None]):
                 self.action_sign_in()
                 return
             advice = advise_stopped(
-                state, redact(self.client.url), keys_of(self, "app.reconnect"), keys_of(self, "app.sign_in")
+                state, redact(self.client.url), self.keys_of("app.reconnect"), self.keys_of("app.sign_in")
             )
             if advice is not None:
                 self._connection_notices.add((advice.title, advice.message))
@@ -531,6 +533,10 @@ class ChatApp(App[None]):
         if chats and not self._listed_live and not self.show_archived:
             self.chat_list.add_page(chats, None, first=True)
             self.query_one("#sidebar-title", Static).update("Chats (kept copy)")
+
+    def keys_of(self, binding_id: str) -> str:
+        """The key(s) of one of the app's bindings with the user's keymap (``f9``), for a hint."""
+        return keys_of(type(self), self.settings.keymap, binding_id)
 
     def _report(self, error: BaseException) -> None:
         if isinstance(error, ClientError):
@@ -1144,7 +1150,7 @@ class ChatApp(App[None]):
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(binding_rows(type(self), self.settings.keymap)))
 
     async def action_new_chat(self) -> None:
         """Start a new chat; it is created when the first message is sent."""

@@ -10,10 +10,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from mfu_tui.protocol import StoredMessage
+from mfu_tui.tui.screens.dialog import Dialog
 
 #: What a figure the model server did not give shows.
 UNKNOWN = "not reported by the model server"
@@ -91,7 +91,7 @@ def detail_rows(message: StoredMessage, default_model: str | None) -> list[tuple
     ]
 
 
-class DetailsScreen(ModalScreen[None]):
+class DetailsScreen(Dialog[None]):
     """The details of one message, over the dimmed app.
 
     | Key(s) | Description | Binding id |
