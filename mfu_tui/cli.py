@@ -178,12 +178,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a browser origin allowed to call the REST API; repeatable (env MFU_CORS_ORIGINS, comma-separated)",
     )
+    serve.add_argument(
+        "--jwt-keys-file",
+        metavar="PATH",
+        help='secrets by key id, TOML lines of "KEY_ID" = "SECRET", mode 600: a token naming one in its header '
+        "(kid) is checked with it, so a secret can be rotated (env MFU_JWT_KEYS_FILE)",
+    )
+    serve.add_argument("--jwt-issuer", metavar="ISS", help="the iss every token must carry (env MFU_JWT_ISSUER)")
+    serve.add_argument("--jwt-audience", metavar="AUD", help="an aud every token must carry (env MFU_JWT_AUDIENCE)")
     serve.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_serve"))
 
     token = commands.add_parser(
         "token",
         help="print a token signed with MFU_JWT_SECRET",
-        description="Print a JWT for USER signed with MFU_JWT_SECRET, for operators and tests.",
+        description="Print a JWT for USER signed with MFU_JWT_SECRET (or, with --key-id, with that key of "
+        "MFU_JWT_KEYS_FILE), carrying MFU_JWT_ISSUER and MFU_JWT_AUDIENCE when set, for operators and tests.",
+    )
+    token.add_argument(
+        "--key-id", metavar="KID", help="sign with this key of MFU_JWT_KEYS_FILE and name it in the header"
     )
     token.add_argument("--user", required=True, help="the user name (the token's subject)")
     token.add_argument("--ttl", type=int, default=7 * 24 * 3600, metavar="SECONDS", help="lifetime (default: 7 days)")

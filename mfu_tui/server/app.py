@@ -105,7 +105,7 @@ class ChatServer:
                 store=self.store,
                 hub=self.hub,
                 handlers=self.handlers,
-                secret=config.secret,
+                keys=config.token_keys,
                 token_leeway=config.token_leeway,
                 cors_origins=config.cors_origins,
             )
@@ -225,7 +225,7 @@ class ChatServer:
             token = token_from_request(request.path, request.headers)
             if token is None:
                 return self._refuse(websocket, "missing token")
-            identity = verify_token(token, self.config.secret, leeway=self.config.token_leeway)
+            identity = verify_token(token, self.config.token_keys, leeway=self.config.token_leeway)
         except AuthError as error:
             return self._refuse(websocket, str(error))
         if self._per_user[identity.user] >= self.config.connections_per_user:

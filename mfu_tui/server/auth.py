@@ -3,12 +3,20 @@
 Only HS256 is accepted (the algorithm list is pinned, so ``alg: none`` and
 key-confusion tricks fail), ``exp`` and ``iat`` must be present, and the
 user is ``sub``, else ``username`` (the original service's claim).
+
+Several keys may be valid at once, told apart by the key id (``kid``) in
+the token's header, so that a secret is rotated without signing everyone
+out (docs/deploy.md, *Rotating the token secret*); a token without ``kid``
+is checked with ``MFU_JWT_SECRET``. With an issuer or an audience
+configured, every token must carry it (``iss``, ``aud``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -34,20 +42,59 @@ class Identity:
     """``exp`` of the token, in seconds since the epoch."""
 
 
-def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
+@dataclasses.dataclass(frozen=True)
+class TokenKeys:
+    """What tokens are checked with: the secrets by key id, and the claims every token must carry."""
+
+    secret: str | None = None
+    """The secret of tokens without a key id (``MFU_JWT_SECRET``); ``None``: such tokens are refused."""
+    by_id: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Secrets by key id (``kid`` in a token's header), from the keys file."""
+    issuer: str | None = None
+    """The ``iss`` every token must carry; ``None``: not checked."""
+    audience: str | None = None
+    """An ``aud`` every token must carry; ``None``: not checked."""
+
+    def secret_of(self, token: str) -> str:
+        """The secret to check ``token`` with, chosen by the ``kid`` of its header.
+
+        Raises:
+            AuthError: the token is not a JWT, or names a key this server does not have.
+        """
+        try:
+            key_id = jwt.get_unverified_header(token).get("kid")
+        except jwt.DecodeError:
+            raise AuthError("the token is not a valid JWT") from None
+        if key_id is None:
+            if self.secret is None:
+                raise AuthError("the token names no key id (kid), and this server checks tokens by key id")
+            return self.secret
+        secret = self.by_id.get(key_id) if isinstance(key_id, str) else None
+        if secret is None:
+            # The id is the token's, not ours: shown cut and only if printable, it is safe to log.
+            shown = key_id[:64] if isinstance(key_id, str) and key_id.isprintable() else "?"
+            raise AuthError(f"the token is signed with key id {shown!r}, which this server does not have (retired?)")
+        return secret
+
+
+def verify_token(token: str, keys: TokenKeys, *, leeway: float = 30.0) -> Identity:
     """Check a token and return the identity it carries.
 
     Raises:
-        AuthError: the token is malformed, wrongly signed, expired, lacks
-            ``exp``/``iat``, or names no user.
+        AuthError: the token is malformed, wrongly signed (or with a key this
+            server does not have), expired, lacks ``exp``/``iat`` (or the
+            configured ``iss``/``aud``), or names no user.
     """
+    required = ["exp", "iat"] + ["iss"] * (keys.issuer is not None) + ["aud"] * (keys.audience is not None)
     try:
         claims = jwt.decode(
             token,
-            secret,
+            keys.secret_of(token),
             algorithms=[ALGORITHM],
             leeway=leeway,
-            options={"require": ["exp", "iat"], "verify_signature": True},
+            issuer=keys.issuer,
+            audience=keys.audience,
+            options={"require": required, "verify_signature": True},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError(f"the token expired{_expiry(token)}") from None
@@ -55,6 +102,10 @@ def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
         raise AuthError("the token is signed with another key (a token of another server?)") from None
     except jwt.DecodeError:
         raise AuthError("the token is not a valid JWT") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError(f"the token is not from {keys.issuer!r} (its 'iss')") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError(f"the token is not meant for {keys.audience!r} (its 'aud')") from None
     except jwt.InvalidTokenError as error:
         # The rest name a claim: missing exp/iat, iat or nbf in the future, a bad algorithm.
         raise AuthError(f"the token is not acceptable: {_words(error)}") from None
@@ -87,10 +138,30 @@ def _is_time(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < MAX_TIME
 
 
-def mint_token(secret: str, user: str, ttl: float = 3600.0) -> str:
-    """A token for ``user`` valid for ``ttl`` seconds (negative: already expired)."""
+def mint_token(
+    secret: str,
+    user: str,
+    ttl: float = 3600.0,
+    *,
+    key_id: str | None = None,
+    issuer: str | None = None,
+    audience: str | None = None,
+) -> str:
+    """A token for ``user`` valid for ``ttl`` seconds (negative: already expired).
+
+    Args:
+        secret: The key that signs it.
+        user: Its subject.
+        ttl: Seconds it is valid for.
+        key_id: The id of ``secret`` among the server's keys, put in the header as ``kid``.
+        issuer: Its ``iss``, when the server checks one.
+        audience: Its ``aud``, when the server checks one.
+    """
     now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + int(ttl)}, secret, algorithm=ALGORITHM)
+    claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + int(ttl)}
+    claims |= {name: value for name, value in (("iss", issuer), ("aud", audience)) if value is not None}
+    headers = {"kid": key_id} if key_id is not None else None
+    return jwt.encode(claims, secret, algorithm=ALGORITHM, headers=headers)
 
 
 def token_from_request(path: str, headers: Headers) -> str | None:

@@ -8,10 +8,11 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
 from mfu_tui.server import logs
 from mfu_tui.server.auth import mint_token
-from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
+from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults, read_jwt_keys
 
 log = logging.getLogger(__name__)
 
@@ -55,22 +56,26 @@ def _raise_file_limit() -> None:
 
 
 def run_token(args: argparse.Namespace) -> int:
-    """``mfu-chat token``: print a token for ``--user`` signed with ``MFU_JWT_SECRET``."""
+    """``mfu-chat token``: print a token for ``--user``, signed as the server would check it.
+
+    With ``--key-id``, with that key of ``MFU_JWT_KEYS_FILE`` (its id in the
+    header); else with ``MFU_JWT_SECRET``. ``MFU_JWT_ISSUER`` and
+    ``MFU_JWT_AUDIENCE`` go in as ``iss`` and ``aud``.
+    """
     try:
-        secret = _secret()
+        keys = ServerConfig(secret=os.environ.get("MFU_JWT_SECRET", ""), **env_defaults()).token_keys
+        secret = keys.secret if args.key_id is None else keys.by_id.get(args.key_id)
+        if secret is None and args.key_id is None:
+            raise ConfigError(f"MFU_JWT_SECRET is not set: give --key-id, one of {', '.join(keys.by_id)}")
+        if secret is None:
+            known = ", ".join(keys.by_id) or "none: set MFU_JWT_KEYS_FILE"
+            raise ConfigError(f"no key {args.key_id!r} in the keys file (its ids: {known})")
     except ConfigError as error:
         print(f"mfu-chat token: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    print(mint_token(secret, args.user, args.ttl))
+    token = mint_token(secret, args.user, args.ttl, key_id=args.key_id, issuer=keys.issuer, audience=keys.audience)
+    print(token)
     return 0
-
-
-def _secret() -> str:
-    secret = os.environ.get("MFU_JWT_SECRET", "")
-    if not secret:
-        raise ConfigError("MFU_JWT_SECRET is not set; set it to a secret of at least 32 bytes")
-    ServerConfig(secret=secret)  # validates the length
-    return secret
 
 
 def _config_from(args: argparse.Namespace) -> ServerConfig:
@@ -104,12 +109,17 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     for field in ("ping_interval", "ping_timeout"):
         if values.get(field) == 0:
             values[field] = None  # 0 turns keepalive off
+    if getattr(args, "jwt_keys_file", None):
+        values["jwt_keys"] = read_jwt_keys(Path(args.jwt_keys_file))
+    for flag in ("jwt_issuer", "jwt_audience"):
+        if getattr(args, flag, None):
+            values[flag] = getattr(args, flag)
     # --cors-origin is repeatable: the flags given replace MFU_CORS_ORIGINS as a whole.
     origins = getattr(args, "cors_origin", None)
     if origins:
         values["cors_origins"] = tuple(origins)
     return ServerConfig(
-        secret=_secret(),
+        secret=os.environ.get("MFU_JWT_SECRET", ""),
         host=args.host,
         port=args.port,
         provider=args.provider,

@@ -10,11 +10,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import stat
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict, TypeVar
 
 from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
+from mfu_tui.server.auth import TokenKeys
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS
 
 #: URL schemes ``--broker`` accepts.
@@ -22,6 +25,8 @@ BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 
 #: The smallest HMAC secret we accept, in bytes (RFC 7518 asks for >= 256 bits).
 MIN_SECRET_BYTES = 32
+#: Characters a key id (``kid``) may have.
+MAX_KEY_ID_CHARS = 64
 
 #: A browser origin as the ``Origin`` header carries it: ``scheme://host[:port]``, nothing after.
 _ORIGIN = re.compile(r"https?://[^\s/?#]+")
@@ -36,7 +41,19 @@ class ServerConfig:
     """Everything ``ChatServer`` needs to run."""
 
     secret: str
-    """HS256 secret that signs tokens (``MFU_JWT_SECRET``); at least 32 bytes."""
+    """HS256 secret of the tokens without a key id (``MFU_JWT_SECRET``); at least 32 bytes.
+
+    Empty only with ``jwt_keys``: then every token must name its key."""
+
+    jwt_keys: dict[str, str] = dataclasses.field(default_factory=dict)
+    """HS256 secrets by key id (``kid`` in a token's header), from ``--jwt-keys-file`` or
+    ``MFU_JWT_KEYS_FILE``; each at least 32 bytes. Several at once let a secret be rotated."""
+
+    jwt_issuer: str | None = None
+    """The ``iss`` every token must carry (``--jwt-issuer``, ``MFU_JWT_ISSUER``); ``None``: not checked."""
+
+    jwt_audience: str | None = None
+    """An ``aud`` every token must carry (``--jwt-audience``, ``MFU_JWT_AUDIENCE``); ``None``: not checked."""
 
     host: str = "127.0.0.1"
     """Address to listen on."""
@@ -149,13 +166,21 @@ class ServerConfig:
     commit_interval: float = 0.005
     """Group-commit window of the store, in seconds: writes within it share one commit."""
 
+    @property
+    def token_keys(self) -> TokenKeys:
+        """The keys and claims tokens are checked with."""
+        return TokenKeys(self.secret or None, self.jwt_keys, self.jwt_issuer, self.jwt_audience)
+
     def __post_init__(self) -> None:
-        if len(self.secret.encode()) < MIN_SECRET_BYTES:
+        if not self.secret and not self.jwt_keys:
             raise ConfigError(
-                f"MFU_JWT_SECRET must hold at least {MIN_SECRET_BYTES} bytes "
-                f"(got {len(self.secret.encode())}); generate one with: "
-                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                "MFU_JWT_SECRET is not set; set it to a secret of at least 32 bytes (or give a keys file, "
+                "MFU_JWT_KEYS_FILE)"
             )
+        if self.secret:
+            _check_secret("MFU_JWT_SECRET", self.secret)
+        for key_id, secret in self.jwt_keys.items():
+            _check_secret(f"the key {key_id!r} of the keys file", secret)
         if not 0 <= self.token_leeway <= 30:
             raise ConfigError("token leeway must be between 0 and 30 seconds")
         if self.broker is not None and not self.broker.startswith(BROKER_SCHEMES):
@@ -238,6 +263,49 @@ class EnvSettings(TypedDict, total=False):
     max_attachment_bytes: int
     handshake_timeout: float
     max_handshakes: int
+    jwt_keys: dict[str, str]
+    jwt_issuer: str
+    jwt_audience: str
+
+
+def _check_secret(name: str, secret: str) -> None:
+    """Refuse a secret shorter than ``MIN_SECRET_BYTES``, naming it (never showing it)."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{name} must hold at least {MIN_SECRET_BYTES} bytes "
+            f"(got {len(secret.encode())}); generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+
+
+def read_jwt_keys(path: Path) -> dict[str, str]:
+    """The secrets by key id of a keys file: TOML lines of ``"KEY_ID" = "SECRET"``.
+
+    Raises:
+        ConfigError: the file is missing, readable by others, not TOML, or holds
+            something else than key ids and secrets (never shown).
+    """
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text() if stat.S_ISREG(mode) else None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the keys file ({error.strerror or error})") from None
+    if text is None:
+        raise ConfigError(f"{path}: the keys file is not a regular file")
+    if mode & 0o077:
+        raise ConfigError(f"{path}: the keys file may be read by others (mode {mode & 0o777:o}): chmod 600 {path}")
+    try:
+        keys = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not TOML ({error})") from None
+    for key_id, secret in keys.items():
+        if not isinstance(secret, str) or not key_id.isprintable() or not 1 <= len(key_id) <= MAX_KEY_ID_CHARS:
+            raise ConfigError(
+                f'{path}: each line must be "KEY_ID" = "SECRET", an id of 1 to {MAX_KEY_ID_CHARS} characters'
+            )
+    if not keys:
+        raise ConfigError(f"{path}: the keys file holds no key")
+    return keys
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -277,6 +345,12 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
     if environ.get("MFU_MAX_HANDSHAKES"):
         values["max_handshakes"] = _number(environ, "MFU_MAX_HANDSHAKES", int)
+    if environ.get("MFU_JWT_KEYS_FILE"):
+        values["jwt_keys"] = read_jwt_keys(Path(environ["MFU_JWT_KEYS_FILE"]))
+    if environ.get("MFU_JWT_ISSUER"):
+        values["jwt_issuer"] = environ["MFU_JWT_ISSUER"]
+    if environ.get("MFU_JWT_AUDIENCE"):
+        values["jwt_audience"] = environ["MFU_JWT_AUDIENCE"]
     if environ.get("MFU_CORS_ORIGINS"):
         values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
     return values

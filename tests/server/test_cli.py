@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from mfu_tui.server.auth import verify_token
+from mfu_tui.server.auth import TokenKeys, verify_token
 from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.peer import peer, text_of
@@ -28,7 +28,7 @@ def test_token_prints_a_token_the_server_accepts():
     secret = new_secret()
     done = run_cli("token", "--user", "bob", "--ttl", "120", secret=secret)
     assert done.returncode == 0, done.stderr
-    identity = verify_token(done.stdout.strip(), secret, leeway=0)
+    identity = verify_token(done.stdout.strip(), TokenKeys(secret), leeway=0)
     assert identity.user == "bob"
 
 
