@@ -186,6 +186,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--jwt-issuer", metavar="ISS", help="the iss every token must carry (env MFU_JWT_ISSUER)")
     serve.add_argument("--jwt-audience", metavar="AUD", help="an aud every token must carry (env MFU_JWT_AUDIENCE)")
+    serve.add_argument(
+        "--jwt-jwks-url",
+        metavar="URL",
+        help="an identity provider's JWKS URL: its tokens (RS256, ES256, naming their key id) are let in; "
+        "needs mfu-chat[sso] (env MFU_JWT_JWKS_URL)",
+    )
     serve.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_serve"))
 
     token = commands.add_parser(

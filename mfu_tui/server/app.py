@@ -24,12 +24,13 @@ from websockets.http11 import Request, Response
 
 from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, encode
 from mfu_tui.redaction import redacting_logger
-from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
+from mfu_tui.server.auth import AuthError, Identity, TokenCheck, token_from_request
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub, LocalHub
+from mfu_tui.server.jwks import ProviderKeys
 from mfu_tui.server.logs import AcceptErrorLog
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
@@ -85,6 +86,12 @@ class ChatServer:
             storage_quota=config.storage_quota,
             max_attachment_bytes=config.max_attachment_bytes,
         )
+        #: How both doors check tokens (with the identity provider's keys when a JWKS URL is set).
+        self.token_check = TokenCheck(
+            config.token_keys,
+            config.token_leeway,
+            None if config.jwt_jwks_url is None else ProviderKeys(config.jwt_jwks_url),
+        )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()
         #: Open connections by user, held to ``connections_per_user``.
@@ -105,8 +112,7 @@ class ChatServer:
                 store=self.store,
                 hub=self.hub,
                 handlers=self.handlers,
-                keys=config.token_keys,
-                token_leeway=config.token_leeway,
+                token_check=self.token_check,
                 cors_origins=config.cors_origins,
             )
         )
@@ -122,6 +128,8 @@ class ChatServer:
 
     async def start(self) -> None:
         """Join the other nodes, open the store (ending replies a crash interrupted), then listen."""
+        if self.token_check.provider is not None:
+            await self.token_check.provider.start()  # before the first connection, which may need its keys
         await self.hub.start()
         try:
             interrupted = await self.store.open()
@@ -208,12 +216,14 @@ class ChatServer:
         await self.store.close()
         await self.hub.stop()  # after the generations: their end frames reach the other nodes
         await self.provider.aclose()
+        if self.token_check.provider is not None:
+            await self.token_check.provider.close()
         if self._accept_errors is not None:
             asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)
             self._accept_errors = None
         log.info("stopped")
 
-    def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
+    async def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
         if target.path not in (HEALTH_PATH, WS_PATH):
             return websocket.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
@@ -225,7 +235,7 @@ class ChatServer:
             token = token_from_request(request.path, request.headers)
             if token is None:
                 return self._refuse(websocket, "missing token")
-            identity = verify_token(token, self.config.token_keys, leeway=self.config.token_leeway)
+            identity = await self.token_check.identify(token)
         except AuthError as error:
             return self._refuse(websocket, str(error))
         if self._per_user[identity.user] >= self.config.connections_per_user:

@@ -111,7 +111,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
             values[field] = None  # 0 turns keepalive off
     if getattr(args, "jwt_keys_file", None):
         values["jwt_keys"] = read_jwt_keys(Path(args.jwt_keys_file))
-    for flag in ("jwt_issuer", "jwt_audience"):
+    for flag in ("jwt_issuer", "jwt_audience", "jwt_jwks_url"):
         if getattr(args, flag, None):
             values[flag] = getattr(args, flag)
     # --cors-origin is repeatable: the flags given replace MFU_CORS_ORIGINS as a whole.

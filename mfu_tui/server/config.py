@@ -8,6 +8,7 @@ variables; tests build it directly with small limits and short intervals.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import stat
@@ -15,6 +16,7 @@ import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
 from mfu_tui.server.auth import TokenKeys
@@ -54,6 +56,10 @@ class ServerConfig:
 
     jwt_audience: str | None = None
     """An ``aud`` every token must carry (``--jwt-audience``, ``MFU_JWT_AUDIENCE``); ``None``: not checked."""
+
+    jwt_jwks_url: str | None = None
+    """The JWKS URL of an identity provider whose tokens (RS256, ES256, naming their key) are let in
+    (``--jwt-jwks-url``, ``MFU_JWT_JWKS_URL``): ``https://``, or ``http://`` on a loopback address."""
 
     host: str = "127.0.0.1"
     """Address to listen on."""
@@ -172,10 +178,15 @@ class ServerConfig:
         return TokenKeys(self.secret or None, self.jwt_keys, self.jwt_issuer, self.jwt_audience)
 
     def __post_init__(self) -> None:
-        if not self.secret and not self.jwt_keys:
+        if not self.secret and not self.jwt_keys and not self.jwt_jwks_url:
             raise ConfigError(
                 "MFU_JWT_SECRET is not set; set it to a secret of at least 32 bytes (or give a keys file, "
-                "MFU_JWT_KEYS_FILE)"
+                "MFU_JWT_KEYS_FILE, or an identity provider's MFU_JWT_JWKS_URL)"
+            )
+        if self.jwt_jwks_url is not None and not _fetched_safely(self.jwt_jwks_url):
+            raise ConfigError(
+                "MFU_JWT_JWKS_URL must be an https:// URL (keys fetched in clear could be replaced on the way); "
+                "http:// only on a loopback address"
             )
         if self.secret:
             _check_secret("MFU_JWT_SECRET", self.secret)
@@ -266,6 +277,20 @@ class EnvSettings(TypedDict, total=False):
     jwt_keys: dict[str, str]
     jwt_issuer: str
     jwt_audience: str
+    jwt_jwks_url: str
+
+
+def _fetched_safely(url: str) -> bool:
+    """An ``https://`` URL, or ``http://`` to this machine (nothing on the way to tamper with it)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return parts.hostname == "localhost"
 
 
 def _check_secret(name: str, secret: str) -> None:
@@ -349,6 +374,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["jwt_keys"] = read_jwt_keys(Path(environ["MFU_JWT_KEYS_FILE"]))
     if environ.get("MFU_JWT_ISSUER"):
         values["jwt_issuer"] = environ["MFU_JWT_ISSUER"]
+    if environ.get("MFU_JWT_JWKS_URL"):
+        values["jwt_jwks_url"] = environ["MFU_JWT_JWKS_URL"]
     if environ.get("MFU_JWT_AUDIENCE"):
         values["jwt_audience"] = environ["MFU_JWT_AUDIENCE"]
     if environ.get("MFU_CORS_ORIGINS"):
