@@ -64,12 +64,18 @@ async def test_a_stream_without_done_that_ended_after_its_finish_is_complete_eve
             # Without a finish_reason, the same end is an error: the answer may be cut.
             fake.script = Script(body=dialects.LLAMA_CPP_NO_DONE.rsplit(b"data:", 1)[0])
             cut = await ask(alice)
+            fake.script = Script(body=dialects.LLAMA_CPP_NO_DONE.rsplit(b"data:", 1)[0], then="drop")
+            cut_off = await ask(alice)
     assert [(text, end.finish_reason, error) for text, end, error, _ in (ended, dropped)] == [
         ("Hello!", "stop", None)
     ] * 2
     text, end, error, stored = cut
     assert (text, stored, end.finish_reason) == ("Hello!", "Hello!", "error")
     assert error is not None and error.message == "the model server ended the stream before the answer was finished"
+    text, end, error, stored = cut_off
+    assert (text, stored, end.finish_reason) == ("Hello!", "Hello!", "error")
+    assert error is not None
+    assert error.message == "model server failed: the connection to the model server was cut before the answer ended"
 
 
 async def test_llama_cpp_error_events_give_their_message(tmp_path):
@@ -108,13 +114,16 @@ async def test_models_listed_as_a_bare_array_and_a_missing_list_falls_back_to_th
     assert refused.message == "cannot list models: HTTP 404: 404 page not found"
 
 
-async def test_a_non_streamed_answer_is_accepted_whole(tmp_path):
+async def test_a_non_streamed_answer_is_accepted_whole_however_the_network_cuts_it(tmp_path):
     async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
-        fake.script = dialects.answer(dialects.NOT_STREAMED, "application/json")
         async with peer(srv.url, srv.token()) as alice:
-            streamed, end, error, stored = await ask(alice)
-    assert (streamed, stored, error) == ("Hello!", "Hello!", None)
-    assert (end.finish_reason, end.usage) == ("stop", Usage(prompt_tokens=9, completion_tokens=2))
+            fake.script = dialects.answer(dialects.NOT_STREAMED, "application/json")
+            whole = await ask(alice)
+            fake.script = Script(body=dialects.NOT_STREAMED, content_type="application/json", cuts=(10, 200, 201))
+            cut = await ask(alice)
+    for streamed, end, error, stored in (whole, cut):
+        assert (streamed, stored, error) == ("Hello!", "Hello!", None)
+        assert (end.finish_reason, end.usage) == ("stop", Usage(prompt_tokens=9, completion_tokens=2))
 
 
 @pytest.mark.parametrize(

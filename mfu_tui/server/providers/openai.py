@@ -137,10 +137,10 @@ class OpenAIProvider(Provider):
         sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens}
         body |= {name: value for name, value in (*sampling.items(), ("seed", params.seed)) if value is not None}
         answer = AnswerReader()
-        reasoning = _SetAside(model)
+        reasoning = _ReasoningSink(model)
         try:
-            async with self._completion(body) as response:
-                async for item in _items(response, answer):
+            async with self._completion(body) as response, contextlib.aclosing(_items(response, answer)) as items:
+                async for item in items:
                     if isinstance(item, Reasoning):
                         reasoning.add(item)
                     else:
@@ -209,7 +209,7 @@ class OpenAIProvider(Provider):
         return next((model.id for model in models if model.default), models[0].id)
 
 
-class _SetAside:
+class _ReasoningSink:
     """The reasoning of one answer, kept out of it.
 
     For now it is only counted and logged when the answer ends; this is the
@@ -229,14 +229,16 @@ class _SetAside:
             log.info("dropped %d characters of %s's reasoning (not shown yet)", self._chars, self._model)
 
 
-async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> AsyncIterator[Item]:
+async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> AsyncGenerator[Item, None]:
     """The items of a completion: a stream of events, or one JSON object from a server that does not stream.
 
     Raises:
         ProviderError: the model server sent an error, or ended before the answer did.
     """
     if "json" in response.content_type:
-        body = await response.content.read(MAX_WHOLE_ANSWER_BYTES)
+        body = await _read_at_most(response, MAX_WHOLE_ANSWER_BYTES + 1)
+        if len(body) > MAX_WHOLE_ANSWER_BYTES:
+            raise ProviderError("the model server sent an answer too large to read")
         try:
             whole = json.loads(body)
         except ValueError:
@@ -284,13 +286,26 @@ def _message(turn: ModelTurn) -> dict[str, Any]:
 
 async def _refusal_body(response: aiohttp.ClientResponse) -> bytes:
     """The start of the body of an answer that is not a 200 (enough to find what it says)."""
-    return await response.content.read(REFUSAL_BYTES)
+    return await _read_at_most(response, REFUSAL_BYTES)
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body up to its end or ``limit`` bytes, whichever comes first (``read(n)`` stops at what has arrived)."""
+    body = bytearray()
+    while len(body) < limit:
+        piece = await response.content.read(limit - len(body))
+        if not piece:
+            break
+        body += piece
+    return bytes(body)
 
 
 def _describe(error: Exception) -> str:
     """One line for people: what went wrong (the server's log has the URL)."""
     if isinstance(error, TimeoutError):
         return "the model server did not answer in time"
+    if isinstance(error, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return "the connection to the model server was cut before the answer ended"
     if isinstance(error, aiohttp.ClientConnectorError):
         reason = os.strerror(error.os_error.errno) if error.os_error.errno else str(error.os_error)
         return f"cannot reach the model server ({reason.lower()})"
