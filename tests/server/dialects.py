@@ -228,6 +228,15 @@ OPENAI_RATE_LIMIT = refusal(
     b'        "type": "requests",\n        "param": "null",\n        "code": "rate_limit_exceeded"\n    }\n}\n',
     **{"Retry-After": "20"},
 )
+OPENAI_NO_QUOTA = refusal(
+    429,
+    b'{\n    "error": {\n        "message": "You exceeded your current quota, please check your plan and billing details.",\n'
+    b'        "type": "insufficient_quota",\n        "param": null,\n        "code": "insufficient_quota"\n    }\n}\n',
+)
+OPENROUTER_NO_CREDIT = refusal(
+    402,
+    b'{"error":{"message":"Insufficient credits. Add more using https://openrouter.ai/settings/credits","code":402}}',
+)
 OLLAMA_LOAD_FAILED = refusal(
     500, b'{"error":"llama runner process has terminated: error loading model: unable to allocate CUDA0 buffer"}'
 )

@@ -175,6 +175,18 @@ NEW_CHAT = "start a new chat, or edit an earlier message to shorten it"
             "requests per min (RPM): Limit 3, Used 3, Requested 1. Please try again in 20s.); retry in 20 s",
         ),
         (
+            dialects.OPENAI_NO_QUOTA,
+            "the API key's account has no credit or quota left (HTTP 429: You exceeded your current quota, please "
+            "check your plan and billing details.); add some, or set another key in MFU_OPENAI_API_KEY where the "
+            "chat server runs",
+        ),
+        (
+            dialects.OPENROUTER_NO_CREDIT,
+            "the API key's account has no credit or quota left (HTTP 402: Insufficient credits. Add more using "
+            "https://openrouter.ai/settings/credits); add some, or set another key in MFU_OPENAI_API_KEY where the "
+            "chat server runs",
+        ),
+        (
             dialects.OLLAMA_LOAD_FAILED,
             "the model server failed (HTTP 500: llama runner process has terminated: error loading model: unable to "
             "allocate CUDA0 buffer); try again in a moment, and if it goes on, its log says why",
@@ -190,7 +202,18 @@ NEW_CHAT = "start a new chat, or edit an earlier message to shorten it"
             "reason: overflow); try again in a moment, and if it goes on, its log says why",
         ),
     ],
-    ids=["401", "openai-context", "vllm-context", "lmstudio-context", "429", "ollama-500", "nginx-502", "plain-503"],
+    ids=[
+        "401",
+        "openai-context",
+        "vllm-context",
+        "lmstudio-context",
+        "429",
+        "openai-quota",
+        "openrouter-402",
+        "ollama-500",
+        "nginx-502",
+        "plain-503",
+    ],
 )
 async def test_http_refusals_read_as_one_plain_sentence_with_what_to_do(tmp_path, script, message):
     async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:

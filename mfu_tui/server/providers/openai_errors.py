@@ -6,7 +6,7 @@ llama.cpp, gateways), ``{"object": "error", "message": ...}`` (vLLM),
 ``{"error": "..."}`` (LM Studio, Ollama's own API), ``{"detail": ...}``
 (FastAPI-based servers), plain text, and an HTML error page from a proxy in
 front of any of them (reduced to its ``<title>``). The sentence names the
-cause the user can act on: a bad API key, an unknown model (with the ones
+cause the user can act on: a bad API key, an account out of credit, an unknown model (with the ones
 there are), a conversation longer than the model's context (with both
 lengths when the server says them), a rate limit (with when to retry), a
 failing server.
@@ -88,6 +88,11 @@ def refusal_sentence(
             f"the model server answered 404 for model {model!r} ({detail}); "
             "check MFU_OPENAI_BASE_URL and the model's name"
         )
+    if status == 402 or status == 429 and _code(said) == "insufficient_quota":
+        return (
+            f"the API key's account has no credit or quota left (HTTP {status}: {detail}); "
+            "add some, or set another key in MFU_OPENAI_API_KEY where the chat server runs"
+        )
     limits = _context_lengths(said, detail)
     if status in (400, 413, 422) and limits is not None:
         return _too_long(*limits)
@@ -142,6 +147,12 @@ def _context_lengths(said: Any, message: str) -> tuple[int | None, int | None] |
     if not (marked or limit is not None or _CONTEXT_WORDS.search(message)):
         return None
     return _first_number(_CONTEXT_USED.search(haystack)), limit
+
+
+def _code(said: Any) -> Any:
+    """The ``error.code`` of an OpenAI-style error, if it has one."""
+    error = said.get("error") if isinstance(said, dict) else None
+    return error.get("code") if isinstance(error, dict) else None
 
 
 def _first_number(match: re.Match[str] | None) -> int | None:
