@@ -131,6 +131,13 @@ OPENROUTER_FILTERED = sse(
     "[DONE]",
 )
 
+#: OpenRouter when its provider fails mid-answer: the error beside a finish_reason "error".
+OPENROUTER_MID_STREAM_ERROR = sse(
+    _OPENROUTER % ('"Hello"', "null", "null", "null", ""),
+    '{"id":"gen-1733400000-abc","object":"chat.completion.chunk","created":1733400000,"model":"deepseek/deepseek-r1","provider":"DeepInfra","error":{"code":"server_error","message":"Provider disconnected unexpectedly"},"choices":[{"index":0,"delta":{"content":""},"finish_reason":"error","native_finish_reason":"error"}]}',
+    "[DONE]",
+)
+
 _TOGETHER = '{"id":"8f0c7a","object":"chat.completion.chunk","created":1733400000,"model":"meta-llama/Llama-3.3-70B-Instruct-Turbo","choices":[{"index":0,"text":%s,"logprobs":null,"finish_reason":%s,"seed":null,"delta":{"token_id":%s,"role":"assistant","content":%s,"tool_calls":null}}],"usage":%s}'
 
 TOGETHER = sse(

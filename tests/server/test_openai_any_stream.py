@@ -30,7 +30,7 @@ from tests.support.server import running_server
 ANSWER_LETTERS = "ab <>/\n*`é"
 THOUGHT = st.text("θ", max_size=6)
 ANSWER = st.text(ANSWER_LETTERS, max_size=8)
-ENDINGS = ("stop", "length", "content_filter", "tool_calls", "")
+ENDINGS = ("stop", "length", "content_filter", "tool_calls", "error", "")
 
 
 def data(event: Any) -> bytes:

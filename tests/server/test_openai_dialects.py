@@ -90,6 +90,15 @@ async def test_llama_cpp_error_events_give_their_message(tmp_path):
     )
 
 
+async def test_an_error_event_mid_stream_keeps_the_partial_and_gives_its_message(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = dialects.answer(dialects.OPENROUTER_MID_STREAM_ERROR)
+        async with peer(srv.url, srv.token()) as alice:
+            streamed, end, error, stored = await ask(alice)
+    assert (streamed, stored, end.finish_reason) == ("Hello", "Hello", "error")
+    assert error is not None and error.message == "the model stopped with an error: Provider disconnected unexpectedly"
+
+
 async def test_models_listed_as_a_bare_array_and_a_missing_list_falls_back_to_the_configured_model(tmp_path, caplog):
     async with FakeOpenAI() as fake:
         fake.models_reply = dialects.TOGETHER_MODELS

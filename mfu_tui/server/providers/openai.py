@@ -235,37 +235,49 @@ async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> Asyn
     Raises:
         ProviderError: the model server sent an error, or ended before the answer did.
     """
-    if "json" in response.content_type:
-        body = await _read_at_most(response, MAX_WHOLE_ANSWER_BYTES + 1)
-        if len(body) > MAX_WHOLE_ANSWER_BYTES:
-            raise ProviderError("the model server sent an answer too large to read")
-        try:
-            whole = json.loads(body)
-        except ValueError:
-            raise ProviderError("the model server sent an unreadable answer") from None
-        items = answer.event(whole)
-        if not answer.finished:
-            items += answer.end()
-        for item in items:
-            yield item
-        return
-    event: Any = None
+    whole = "json" in response.content_type
+    done = False
+    async with contextlib.aclosing(_whole_answer(response) if whole else _events(response)) as events:
+        async for event in events:
+            if event is DONE:
+                done = True
+                break
+            for item in answer.event(event):
+                if isinstance(item, Finish) and item.reason == "error":
+                    # OpenRouter's ending when its provider failed, mostly after an error event that says why.
+                    raise ProviderError("the model stopped with an error and gave no reason")
+                yield item
+    for item in answer.end():
+        yield item
+    # A whole answer is whole; a stream is, with [DONE] or after its finish_reason.
+    if not (whole or done or answer.finished):
+        raise ProviderError("the model server ended the stream before the answer was finished")
+
+
+async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
+    """The events of a server-sent event stream, ``DONE`` included, until the body ends."""
     while True:
         try:
             line = await response.content.readline()
         except ValueError:  # longer than aiohttp's line limit: no event is that long
             raise ProviderError("the model server sent an event too long to read") from None
         if not line:
-            break
+            return
         event = parse_line(line.decode(errors="replace"))
-        if event is DONE:
-            break
-        for item in answer.event(event):
-            yield item
-    for item in answer.end():
-        yield item
-    if not answer.finished and event is not DONE:
-        raise ProviderError("the model server ended the stream before the answer was finished")
+        if event is not None:
+            yield event
+
+
+async def _whole_answer(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
+    """The one JSON object of a server that answered whole instead of streaming."""
+    body = await _read_at_most(response, MAX_WHOLE_ANSWER_BYTES + 1)
+    if len(body) > MAX_WHOLE_ANSWER_BYTES:
+        raise ProviderError("the model server sent an answer too large to read")
+    try:
+        whole = json.loads(body)
+    except ValueError:
+        raise ProviderError("the model server sent an unreadable answer") from None
+    yield whole
 
 
 def _message(turn: ModelTurn) -> dict[str, Any]:
