@@ -114,9 +114,9 @@ async def upstream(tmp_path) -> AsyncIterator[Upstream]:
             yield Upstream(fake, alice)
 
 
-# Each example is a whole answer through the server (about 30 ms): the ci profile's 10,000 would take minutes.
+# Each example is a whole answer through the server (30 to 50 ms): the ci profile's 10,000 would take minutes.
 @settings(
-    max_examples=min(settings.default.max_examples, 2000),
+    max_examples=min(settings.default.max_examples, 1000),
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(script=upstream_answers())
