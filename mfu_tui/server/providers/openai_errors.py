@@ -52,13 +52,13 @@ def error_text(body: bytes) -> str:
     return _one_line(html.unescape(_TAG.sub(" ", text)) if text.startswith("<") else text)
 
 
-def error_sentence(said: Any, *, during_stream: bool = False) -> str:
+def stream_error_sentence(said: Any) -> str:
     """The sentence for an error event sent in the stream (``{"error": ...}``, llama.cpp's ``error:`` line)."""
     message = _one_line(_message_in(said) or json.dumps(said))
     limits = _context_lengths(said, message)
     if limits is not None:
         return _too_long(*limits)
-    return f"the model stopped with an error: {message}" if during_stream else message
+    return f"the model stopped with an error: {message}"
 
 
 def refusal_sentence(

@@ -31,7 +31,7 @@ from typing import Any
 
 from mfu_tui.protocol import Usage
 from mfu_tui.server.providers.base import Finish, ProviderError
-from mfu_tui.server.providers.openai_errors import error_sentence
+from mfu_tui.server.providers.openai_errors import stream_error_sentence
 
 #: The tags around reasoning written into the content.
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
@@ -66,7 +66,7 @@ def parse_line(line: str) -> Any:
             said = json.loads(line[6:])
         except ValueError:
             said = line[6:].strip()
-        raise ProviderError(error_sentence(said, during_stream=True))
+        raise ProviderError(stream_error_sentence(said))
     if not line.startswith("data:"):
         return None  # comments (": keep-alive"), "event:", "id:" and blank lines
     payload = line[5:].strip()
@@ -99,7 +99,7 @@ class AnswerReader:
         if not isinstance(data, dict):
             return []
         if data.get("error"):
-            raise ProviderError(error_sentence(data, during_stream=True))
+            raise ProviderError(stream_error_sentence(data))
         items: list[Item] = []
         finish: str | None = None
         for choice in data.get("choices") or []:
