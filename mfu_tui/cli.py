@@ -167,6 +167,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(env MFU_MAX_HANDSHAKES; default 200)",
     )
     serve.add_argument(
+        "--upstream-idle-timeout",
+        type=float,
+        metavar="S",
+        help="seconds the model server may stay silent while connecting or between two pieces of an answer, "
+        "enough for a model to load (env MFU_UPSTREAM_IDLE_TIMEOUT; default 300)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",

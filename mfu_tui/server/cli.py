@@ -102,6 +102,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("max_attachment_bytes", "max_attachment_bytes"),
         ("handshake_timeout", "handshake_timeout"),
         ("max_handshakes", "max_handshakes"),
+        ("upstream_idle_timeout", "upstream_idle_timeout"),
     ):
         value = getattr(args, flag, None)
         if value is not None:

@@ -109,8 +109,9 @@ class ServerConfig:
     openai_model: str | None = None
     """Model used when a message names none (``MFU_OPENAI_MODEL``); else the first listed."""
 
-    openai_timeout: float = 60.0
-    """Seconds to wait for the upstream to connect or send the next piece."""
+    upstream_idle_timeout: float = 300.0
+    """Seconds the model server may take to connect or send the next piece of an answer
+    (``--upstream-idle-timeout``, ``MFU_UPSTREAM_IDLE_TIMEOUT``); long enough for a cold model load."""
 
     ping_interval: float | None = 25.0
     """Seconds between protocol-level pings; ``None`` turns keepalive off."""
@@ -207,6 +208,8 @@ class ServerConfig:
             raise ConfigError("--handshake-timeout must be a positive number of seconds")
         if self.max_handshakes < 1:
             raise ConfigError("--max-handshakes must be at least 1")
+        if self.upstream_idle_timeout <= 0:
+            raise ConfigError("--upstream-idle-timeout must be a positive number of seconds")
         if self.answers_per_user < 1:
             raise ConfigError("--answers-per-user must be at least 1")
         if self.storage_per_user_mib < 0:
@@ -266,6 +269,7 @@ class EnvSettings(TypedDict, total=False):
     openai_base_url: str
     openai_api_key: str
     openai_model: str
+    upstream_idle_timeout: float
     api_port: int
     cors_origins: tuple[str, ...]
     reply_bytes_per_user: int
@@ -356,6 +360,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["openai_api_key"] = environ["MFU_OPENAI_API_KEY"]
     if environ.get("MFU_OPENAI_MODEL"):
         values["openai_model"] = environ["MFU_OPENAI_MODEL"]
+    if environ.get("MFU_UPSTREAM_IDLE_TIMEOUT"):
+        values["upstream_idle_timeout"] = _number(environ, "MFU_UPSTREAM_IDLE_TIMEOUT", float)
     if environ.get("MFU_API_PORT"):
         values["api_port"] = _number(environ, "MFU_API_PORT", int)
     if environ.get("MFU_REPLY_BYTES_PER_USER"):

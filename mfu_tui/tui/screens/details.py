@@ -22,6 +22,8 @@ UNKNOWN = "not reported by the model server"
 FINISH_WORDS = {
     "stop": "the model finished",
     "length": "length limit: cut off",
+    "content_filter": "stopped by the model server's content filter",
+    "tool_calls": "the model asked to call a tool (this app offers none)",
     "cancelled": "stopped by you",
     "interrupted": "interrupted: the server stopped while it was written",
     "error": "failed: the model server gave no whole answer",
