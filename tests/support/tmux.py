@@ -35,6 +35,7 @@ def fresh_home(tmp_path: Path) -> dict[str, str]:
         "XDG_CONFIG_HOME": str(tmp_path / ".config"),
         "XDG_STATE_HOME": str(tmp_path / ".local" / "state"),
         "XDG_CACHE_HOME": str(tmp_path / ".cache"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
     }
 
 
