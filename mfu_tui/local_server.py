@@ -64,6 +64,8 @@ class LocalServer:
     """The model server at ``models_url`` listed its models at start."""
     started: bool = False
     """This app started the server (the others joined it)."""
+    wanted: str = "auto"
+    """This app's ``provider`` setting, which a server it joined may not have."""
     _apps_lock: Lock | None = field(default=None, repr=False)
     """Held shared while this app uses the server: the server stays while anyone holds it."""
 
@@ -80,8 +82,16 @@ class LocalServer:
 
         Only what the header cannot say: that a model server found by probing
         answers (on a shared machine, it may be someone else's), or that the
-        one the user chose does not. ``None`` otherwise.
+        one the user chose does not, or that the server this app joined was
+        started with another ``provider`` than this app's. ``None`` otherwise.
         """
+        if self.wanted != self.setting:
+            return (
+                "Local server shared",
+                f'Another mfu-chat started the local server with provider = "{redact_password(self.setting)}"; '
+                f'yours ("{redact_password(self.wanted)}") applies once every mfu-chat has quit.',
+                "information",
+            )
         if self.models_url is None:
             return None
         where = _host_port(self.models_url)
@@ -162,6 +172,7 @@ class LocalServer:
                 info.get("setting", provider),
                 bool(info.get("answered")),
                 started,
+                provider,
                 apps_lock,
             )
         except (LocalServerError, KeyError, TypeError) as error:

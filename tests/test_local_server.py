@@ -127,6 +127,23 @@ async def test_a_second_app_joins_the_first_ones_server_which_stays_while_it_is_
     assert not discovery.info_file.exists()
 
 
+def test_an_app_that_joins_a_server_started_with_another_provider_is_told(paths, no_local_models):
+    first = LocalServer.join(paths, provider="demo")
+    second = LocalServer.join(paths, provider="http://alice:hunter2@127.0.0.1:9")
+    try:
+        assert first.notice is None
+        assert (second.provider, second.label) == ("demo", "local · demo model")  # the server's, not its own
+        title, message, severity = second.notice
+        assert (title, severity) == ("Local server shared", "information")
+        assert message == (
+            'Another mfu-chat started the local server with provider = "demo"; '
+            'yours ("http://alice:***@127.0.0.1:9") applies once every mfu-chat has quit.'
+        )
+    finally:
+        second.leave()
+        first.leave()
+
+
 def finished_pid() -> int:
     """The pid of a process that has exited."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])
