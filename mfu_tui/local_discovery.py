@@ -5,17 +5,19 @@ server: two servers on one SQLite file would be two writers whose clients
 never hear of each other's messages. The apps and the server meet in a
 directory of the user's runtime dir (``$XDG_RUNTIME_DIR/mfu-chat/local-HASH``,
 HASH naming the database; the data dir's ``run/`` when there is no usable
-runtime dir, as over SSH without a login session), mode 0700, holding:
+runtime dir, as over SSH without a login session), mode 0700. The files:
 
 ``start.lock``
     Held (``flock``, exclusive) by an app while it finds or starts the
     server, and by the server from when it decides to stop until it has
     stopped: two apps started at the same instant end on one server, and no
     app joins a server that is leaving.
-``server.lock``
+``local.sqlite3.lock`` (beside the database)
     Held by the server for its whole life. Free means no server runs,
     whatever ``server.json`` says (a dead server's pid may be another
-    process's by now).
+    process's by now). Beside the database, not in the runtime dir: two
+    login sessions that see different runtime dirs still never run two
+    servers on one database.
 ``apps.lock``
     Held shared by each app while it runs. The server stops a grace period
     after it can take it exclusively (the last app left, or was killed: the
@@ -52,13 +54,17 @@ class Discovery:
     """The meeting place of the apps and the local server of one database."""
 
     directory: Path
-    """The 0700 directory holding the locks and ``server.json``."""
+    """The 0700 directory holding the apps' locks and ``server.json``."""
+    database: Path
+    """The server's SQLite database."""
 
     @classmethod
     def for_paths(cls, paths: Paths) -> Discovery:
         """The meeting place of ``paths``' local database (made 0700 if missing)."""
-        key = hashlib.sha256(str(paths.local_database.absolute()).encode()).hexdigest()[:16]
-        return cls(private_dir(runtime_dir(paths) / f"local-{key}"))
+        # The real path: a data dir reached through a symlink is still the same database.
+        database = paths.local_database.resolve()
+        key = hashlib.sha256(str(database).encode()).hexdigest()[:16]
+        return cls(private_dir(runtime_dir(paths) / f"local-{key}"), database)
 
     @property
     def start_lock(self) -> Path:
@@ -67,8 +73,8 @@ class Discovery:
 
     @property
     def server_lock(self) -> Path:
-        """Held by the server while it runs."""
-        return self.directory / "server.lock"
+        """Held by the server while it runs; beside the database, whatever the runtime dir."""
+        return self.database.with_name(self.database.name + ".lock")
 
     @property
     def apps_lock(self) -> Path:

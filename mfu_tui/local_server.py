@@ -126,7 +126,7 @@ class LocalServer:
 
         Under the discovery dir's ``start.lock``, so two apps started at the
         same instant end on one server. A ``server.json`` left by a server
-        that is gone (its ``server.lock`` free) is replaced.
+        that is gone (the database's lock free) is replaced.
 
         Args:
             paths: Where the secret and the database live.
@@ -208,8 +208,9 @@ def _running(discovery: Discovery) -> dict[str, Any] | None:
         if time.monotonic() >= deadline:
             pid = info.get("pid") if info else None
             raise LocalServerError(
-                f"a local server{f' (pid {pid})' if pid else ''} holds the database but does not answer; "
-                "stop it and start mfu-chat again"
+                f"a local server{f' (pid {pid})' if pid else ''} holds {discovery.database} but does not "
+                f"answer, or was started from a login session whose runtime dir is not {discovery.directory.parent} "
+                "(XDG_RUNTIME_DIR differs); quit the mfu-chat using it, or stop it, and start again"
             )
         time.sleep(LOCK_POLL_SECONDS)
 

@@ -353,6 +353,21 @@ async def test_a_pinned_url_that_does_not_answer_fails_clearly_and_never_becomes
     assert error.code == "provider_error" and "cannot reach the model server" in error.message
 
 
+def test_a_session_with_another_runtime_dir_never_starts_a_second_server(paths, no_local_models, monkeypatch):
+    server = LocalServer.join(paths)
+    try:
+        # As an SSH login without XDG_RUNTIME_DIR beside a desktop session: another meeting place.
+        monkeypatch.setenv("MFU_RUNTIME_DIR", str(paths.data_dir / "elsewhere"))
+        monkeypatch.setattr("mfu_tui.local_server.START_TIMEOUT", 0.5)
+        with pytest.raises(LocalServerError) as raised:
+            LocalServer.join(paths)
+        assert f"holds {paths.local_database.resolve()} but does not answer" in str(raised.value)
+        assert "XDG_RUNTIME_DIR differs" in str(raised.value)
+    finally:
+        server.leave()
+    assert wait_gone(server.pid)
+
+
 def test_the_discovery_dir_is_in_the_runtime_dir_else_in_the_data_dir(paths, tmp_path, monkeypatch):
     assert runtime_dir(paths) == tmp_path / "run" / "mfu-chat"
     assert Discovery.for_paths(paths).directory.parent == tmp_path / "run" / "mfu-chat"

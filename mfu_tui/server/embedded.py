@@ -23,8 +23,8 @@ same JSON line for the app that started it::
 It is shared by every app of the user on this database, so it does not stop
 with the app that started it: it stops ``--grace`` seconds after the last app
 let go of the discovery dir's ``apps.lock`` (quit, or died: the kernel drops
-a dead process's locks), or on SIGTERM/SIGINT. It holds ``server.lock`` while
-it runs, so a second server on the same database refuses to start. A separate
+a dead process's locks), or on SIGTERM/SIGINT. It holds the database's
+``.lock`` while it runs, so a second server on the same database refuses to start. A separate
 process also keeps model streaming and SQLite writes off the app's event loop.
 """
 
@@ -123,7 +123,7 @@ async def choose_provider(setting: str, probe_url: str, api_key: str | None = No
 
 
 class AlreadyServing(RuntimeError):
-    """Another local server holds this database's ``server.lock``."""
+    """Another local server holds this database's lock (``local.sqlite3.lock``)."""
 
 
 async def serve_embedded(
@@ -243,7 +243,8 @@ def main(argv: list[str] | None = None) -> int:
     logs.configure(args.log_level)
     secret = args.secret_file.read_text(encoding="utf-8").strip()
     try:
-        asyncio.run(serve_embedded(args.db, secret, args.user, Discovery(args.discovery), args.provider, args.grace))
+        discovery = Discovery(args.discovery, args.db)
+        asyncio.run(serve_embedded(args.db, secret, args.user, discovery, args.provider, args.grace))
     except AlreadyServing as error:
         log.error("%s", error)
         return 1

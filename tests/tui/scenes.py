@@ -378,7 +378,7 @@ SCENES = [
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
     Scene(
         "offline-plain",
-        "The same where colour or symbols cannot be shown (NO_COLOR, TERM=dumb, not UTF-8): words.",
+        "The same with NO_COLOR: words for the dot (ASCII-only terminals also get answer-ascii's look).",
         partial(_offline, plain=True),
     ),
     Scene("answer", "A streamed answer in Markdown with a highlighted code block.", _answer),
