@@ -15,10 +15,12 @@ server's environment.
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -156,10 +158,17 @@ class LocalServer:
             )
         apps_lock = Lock(discovery.apps_lock)
         try:
+            # No other app can join while this one holds start.lock: free now means unused.
+            alone = is_free(discovery.apps_lock)
             # Before the server is looked for: a server deciding to stop sees this app.
             if not apps_lock.acquire(JOIN_TIMEOUT, shared=True):
                 raise LocalServerError(f"cannot take {discovery.apps_lock}; try again")
             info = _running(discovery)
+            if info is not None and alone and info.get("setting") != provider:
+                # A server only waiting out its grace period, started with another provider
+                # (the user changed it and started again): this app's setting wins.
+                _stop(discovery, info["pid"])
+                info = None
             started = info is None
             if info is None:
                 info = _start(paths, secret_file, discovery, provider, probe_url, log, debug)
@@ -212,6 +221,21 @@ def _running(discovery: Discovery) -> dict[str, Any] | None:
                 f"answer, or was started from a login session whose runtime dir is not {discovery.directory.parent} "
                 "(XDG_RUNTIME_DIR differs); quit the mfu-chat using it, or stop it, and start again"
             )
+        time.sleep(LOCK_POLL_SECONDS)
+
+
+def _stop(discovery: Discovery, pid: int) -> None:
+    """Stop the unused server ``pid`` and wait until it let the database go.
+
+    Raises:
+        LocalServerError: it is still there after ``JOIN_TIMEOUT`` seconds.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while not is_free(discovery.server_lock):
+        if time.monotonic() >= deadline:
+            raise LocalServerError(f"the local server (pid {pid}) did not stop; stop it and start again")
         time.sleep(LOCK_POLL_SECONDS)
 
 

@@ -144,6 +144,26 @@ def test_an_app_that_joins_a_server_started_with_another_provider_is_told(paths,
         first.leave()
 
 
+def test_a_server_waiting_out_its_grace_is_reused_or_replaced_for_another_provider(paths, no_local_models, monkeypatch):
+    monkeypatch.setenv("MFU_LOCAL_GRACE", "60")  # it would wait a minute for the next app
+    first = LocalServer.join(paths, provider="demo")
+    first.leave()
+    again = LocalServer.join(paths, provider="demo")  # started again at once: the same server
+    assert (again.pid, again.started) == (first.pid, False)
+    again.leave()
+    # The provider changed in between: the unused server gives way to one with the new setting.
+    changed = LocalServer.join(paths, provider="http://127.0.0.1:9")
+    try:
+        assert changed.started and changed.pid != first.pid
+        assert (changed.setting, changed.notice[0]) == ("http://127.0.0.1:9", "Model server not answering")
+        assert wait_gone(first.pid)
+    finally:
+        changed.leave()
+        os.kill(changed.pid, signal.SIGTERM)  # a signal stops it at once, grace or not
+    assert wait_gone(changed.pid)
+    assert not Discovery.for_paths(paths).info_file.exists()
+
+
 def finished_pid() -> int:
     """The pid of a process that has exited."""
     process = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -63,6 +63,8 @@ GRACE_SECONDS = 5.0
 APPS_POLL_SECONDS = 0.25
 #: How long stopping waits for an app that is busy joining (it holds start.lock for a moment).
 START_LOCK_SECONDS = 30.0
+#: The same on a signal: the app that sent it, to start another server, holds start.lock meanwhile.
+SIGNAL_START_LOCK_SECONDS = 1.0
 
 
 async def probe_models(base_url: str, timeout: float = PROBE_SECONDS, api_key: str | None = None) -> bool:
@@ -171,14 +173,15 @@ async def serve_embedded(
         "answered": choice.answered,
         "setting": provider_setting,
     }
-    discovery.write_info(info)
-    sys.stdout.write(json.dumps(info) + "\n")
-    sys.stdout.flush()
-
+    # Before anyone learns of it: a SIGTERM from then on stops it cleanly.
     signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, signalled.set)
+    discovery.write_info(info)
+    sys.stdout.write(json.dumps(info) + "\n")
+    sys.stdout.flush()
+
     unused = asyncio.ensure_future(_wait_unused(discovery, grace))
     signal_wait = asyncio.ensure_future(signalled.wait())
     await asyncio.wait([unused, signal_wait], return_when=asyncio.FIRST_COMPLETED)
@@ -187,10 +190,11 @@ async def serve_embedded(
         log.info("no app has used the local server for %s s: stopping", grace)
     else:
         unused.cancel()
-        # Leaving on a signal: an app joining now waits, then starts a new server.
-        await asyncio.to_thread(Lock(discovery.start_lock).acquire, START_LOCK_SECONDS)
-    # start.lock is held until this process ends: no app reads server.json before it is gone,
-    # and a new server starts only after this one closed the database.
+        # Leaving on a signal: an app joining now waits, then starts a new server. The app
+        # that replaces an unused server holds start.lock itself: no one else can join then.
+        await asyncio.to_thread(Lock(discovery.start_lock).acquire, SIGNAL_START_LOCK_SECONDS)
+    # start.lock is held until this process ends: no app reads server.json before it is gone;
+    # a new server starts only after this one let the database's lock go.
     discovery.remove_info(os.getpid())
     await server.stop()
 
