@@ -146,6 +146,27 @@ def test_two_apps_share_one_local_server_live_and_the_second_outlives_the_first(
 
 
 @needs_tmux
+def test_two_apps_started_at_the_same_instant_end_on_one_server(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    panes = []
+    try:
+        for name in ("left", "right"):  # both launched before either has started its server
+            (tmp_path / name).mkdir()
+            panes.append(TmuxPane(tmp_path / name, [mfu_chat()], local_env(home)))
+        for pane in panes:
+            pane.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the app, online")
+        (server,) = embedded_servers(home)
+        for pane in panes:
+            pane.press("C-q")
+            pane.wait_exit()
+    finally:
+        for pane in panes:
+            pane.close()
+    assert wait_gone(server)
+
+
+@needs_tmux
 def test_a_stale_discovery_file_of_a_killed_server_is_taken_over(tmp_path):
     home = tmp_path / "home"
     home.mkdir()
