@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
@@ -22,6 +22,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.filter import LineFilter, NoColor
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
@@ -58,6 +59,7 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.redaction import redact
 from mfu_tui.tui.advice import advise_error, advise_stopped
+from mfu_tui.tui.ascii_only import AsciiOnly, ascii_key_display
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatPalette, ChatsProvider
 from mfu_tui.tui.export import export_chat
@@ -74,7 +76,7 @@ from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
 from mfu_tui.tui.settings import AppSettings
-from mfu_tui.tui.terminal import plain_text_wanted
+from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
@@ -263,7 +265,15 @@ class ChatApp(App[None]):
         """
         super().__init__()
         self.settings = settings
-        self.plain = plain_text_wanted() if settings.plain is None else settings.plain
+        self.ascii_only = ascii_only_wanted() if settings.ascii_only is None else settings.ascii_only
+        """Only ASCII is drawn: the terminal shows nothing more (``terminal.py``)."""
+        self.plain = self.ascii_only or (plain_text_wanted() if settings.plain is None else settings.plain)
+        colour = colour_wanted() if settings.colour is None else settings.colour
+        # After Textual's own (NO_COLOR's among them): these change what is drawn, cell for cell.
+        self._look_filters: list[LineFilter] = [
+            *([AsciiOnly()] if self.ascii_only else []),
+            *([] if colour else [NoColor()]),
+        ]
         self.client = client or ChatClient(
             settings.url,
             settings.token,
@@ -305,6 +315,15 @@ class ChatApp(App[None]):
             self.set_keymap(settings.keymap)
 
     # --- layout ------------------------------------------------------------
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then ASCII only and no colour when the terminal wants them."""
+        return [*super().get_line_filters(), *self._look_filters]
+
+    def get_key_display(self, binding: Binding) -> str:
+        """The key as Textual shows it, its symbols as words (``enter``, ``up``) when only ASCII is drawn."""
+        display = super().get_key_display(binding)
+        return ascii_key_display(display) if self.ascii_only else display
 
     def compose(self) -> ComposeResult:
         yield AppHeader(self.settings.identity, plain=self.plain, id="header")

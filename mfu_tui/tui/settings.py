@@ -32,6 +32,10 @@ class AppSettings:
     """Where exported chats are written."""
     plain: bool | None = None
     """Words instead of coloured symbols; ``None`` decides from the terminal."""
+    ascii_only: bool | None = None
+    """Draw nothing but ASCII (and words for the dot); ``None`` decides from the terminal."""
+    colour: bool | None = None
+    """Write colour escapes; ``None`` decides from the terminal (none for ``TERM=dumb``)."""
     cursor_blink: bool = True
     """Blink the text cursor in the message box."""
     window: int = 12
