@@ -2,8 +2,10 @@
 
 import ast
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 from graphlib import CycleError, TopologicalSorter
 from importlib.metadata import distribution
 from pathlib import Path
@@ -172,3 +174,26 @@ def test_each_layer_imports_only_the_layers_below_it():
         if layer(module) in LAYERS and layer(imported) != layer(module) and layer(imported) not in LAYERS[layer(module)]
     }
     assert crossings == set()
+
+
+def test_the_systemd_unit_of_the_docs_verifies():
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # The unit as installed, its ExecStart pointing at this install's mfu-chat (the docs' /opt path is not here).
+    installed = Path(sys.executable).parent / "mfu-chat"
+    unit = (ROOT / "docs" / "mfu-chat@.service").read_text()
+    assert "/opt/mfu-chat/venv/bin/mfu-chat serve" in unit
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "mfu-chat@node-0.service"
+        path.write_text(unit.replace("/opt/mfu-chat/venv/bin/mfu-chat", str(installed)))
+        done = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+    # verify warns about unknown keys on stderr but still exits 0: any word from it is a finding.
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+
+
+def test_the_deploy_guide_s_environment_file_has_no_trailing_comments():
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    block = guide.split("# /etc/mfu-chat/node-0.env\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Z_]+=\S+", line) for line in lines), lines
