@@ -186,6 +186,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="a browser origin allowed to call the REST API; repeatable (env MFU_CORS_ORIGINS, comma-separated)",
     )
     serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        metavar="S",
+        help="on SIGTERM, seconds the running answers may take to end by themselves after the clients "
+        "were sent to reconnect elsewhere; the rest end as interrupted (env MFU_DRAIN_TIMEOUT; default 0)",
+    )
+    serve.add_argument(
         "--jwt-keys-file",
         metavar="PATH",
         help='secrets by key id, TOML lines of "KEY_ID" = "SECRET", mode 600: a token naming one in its header '

@@ -195,16 +195,27 @@ class ChatServer:
         return type("BoundedWebSocket", (BoundedWebSocket,), settings)
 
     async def stop(self) -> None:
-        """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""
+        """Stop accepting, move the clients (4012), let answers run up to the drain timeout, then end the rest.
+
+        The clients reconnect at once (to another node behind the load
+        balancer) and resume the answers still running here from the store;
+        those that have not ended after ``config.drain_timeout`` seconds are
+        stored as interrupted. Then the store is flushed and closed.
+        """
         if self._server is None:
             return
         if self._rest is not None:  # first: no request may change a chat while the rest stops
             await self._rest.stop()
-        # Stops listening, closes every client with 1001 and waits for their
+        # Stops listening, closes every client with 4012 and waits for their
         # handlers: after this no frame can start a new generation.
-        self._server.close()
+        self._server.close(code=CloseCode.RESTARTING, reason="server restarting: reconnect now")
         await self._server.wait_closed()
         self._server = None
+        running = len(self.generations.running())
+        if running and self.config.drain_timeout > 0:
+            log.info("draining: %d answer(s) running, waiting up to %g s for them", running, self.config.drain_timeout)
+            left = await self.generations.finish(self.config.drain_timeout)
+            log.info("drained: %d answer(s) ended, %d still running end as interrupted", running - left, left)
         # A restart is not a cancel: the replies are stored as interrupted and
         # clients that reconnect can resume them.
         await self.generations.stop_all()

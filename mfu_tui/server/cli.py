@@ -101,6 +101,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("storage_per_user", "storage_per_user_mib"),
         ("max_attachment_bytes", "max_attachment_bytes"),
         ("handshake_timeout", "handshake_timeout"),
+        ("drain_timeout", "drain_timeout"),
         ("max_handshakes", "max_handshakes"),
         ("upstream_idle_timeout", "upstream_idle_timeout"),
     ):

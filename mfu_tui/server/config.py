@@ -122,6 +122,10 @@ class ServerConfig:
     close_timeout: float = 5.0
     """Seconds to wait for the peer's close frame before dropping the TCP connection."""
 
+    drain_timeout: float = 0.0
+    """Seconds a stopping node lets its running answers end by themselves after moving its clients
+    (``--drain-timeout``, ``MFU_DRAIN_TIMEOUT``); what still runs then is stored as interrupted."""
+
     handshake_timeout: float = 5.0
     """Seconds a new connection has to finish its opening handshake (``--handshake-timeout``,
     ``MFU_HANDSHAKE_TIMEOUT``); then it is dropped."""
@@ -277,6 +281,7 @@ class EnvSettings(TypedDict, total=False):
     storage_per_user_mib: float
     max_attachment_bytes: int
     handshake_timeout: float
+    drain_timeout: float
     max_handshakes: int
     jwt_keys: dict[str, str]
     jwt_issuer: str
@@ -372,6 +377,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["storage_per_user_mib"] = _number(environ, "MFU_STORAGE_PER_USER", float)
     if environ.get("MFU_MAX_ATTACHMENT_BYTES"):
         values["max_attachment_bytes"] = _number(environ, "MFU_MAX_ATTACHMENT_BYTES", int)
+    if environ.get("MFU_DRAIN_TIMEOUT"):
+        values["drain_timeout"] = _number(environ, "MFU_DRAIN_TIMEOUT", float)
     if environ.get("MFU_HANDSHAKE_TIMEOUT"):
         values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
     if environ.get("MFU_MAX_HANDSHAKES"):

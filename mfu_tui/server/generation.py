@@ -376,6 +376,13 @@ class Generations:
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
 
+    async def finish(self, timeout: float) -> int:
+        """Let the running generations end by themselves for up to ``timeout`` seconds; how many still run."""
+        tasks = {generation.task for generation in self.running()}
+        if tasks and timeout > 0:
+            await asyncio.wait(tasks, timeout=timeout)
+        return len(self.running())
+
     async def stop_all(self) -> None:
         """Stop every generation (their replies are marked interrupted) and wait for their ends."""
         await asyncio.gather(*(generation.stop("shutdown") for generation in self.running()))
