@@ -44,28 +44,36 @@ class Db(Protocol):
         """A read-only transaction: every query of the block sees the same snapshot."""
 
 
+def _no_twin(error: Exception) -> None:
+    """One writer: no twin write of another node can violate a unique index."""
+    return None
+
+
 @dataclasses.dataclass(frozen=True)
 class Dialect:
-    """The SQL that differs between the databases (``?`` placeholders, like all the rest)."""
+    """The SQL that differs between the databases (``?`` placeholders, like all the rest).
 
-    #: Appended to a query of rows that the write goes on to change: a twin of
-    #: that write on another node waits for this one ("" where one writer writes).
-    lock: str
-    #: Appended to the query of replies to end as interrupted: a reply another
-    #: node is ending right now is passed over ("" where one writer writes).
-    lock_skip_locked: str
+    What is left out suits a database that one writer writes (SQLite).
+    """
+
     #: The larger of two values (a scalar function).
     greatest: str
-    #: Assignments added when a reply ends, after the common ones ("" or ", column = ...").
-    ended: str
     #: The search query: parameters (indexed characters, ``search_words(words)``, the ``n`` to
     #: stay below, user, limit); rows (message id, chat id, chat title, role, text, created_at).
     search_sql: str
     #: The words as the database's full-text query (the second parameter of ``search_sql``).
     search_words: Callable[[list[str]], str]
+    #: Appended to a query of rows that the write goes on to change: a twin of
+    #: that write on another node waits for this one.
+    lock: str = ""
+    #: Appended to the query of replies to end as interrupted: a reply another
+    #: node is ending right now is passed over.
+    lock_skip_locked: str = ""
+    #: Assignments added when a reply ends, after the common ones ("" or ", column = ...").
+    ended: str = ""
     #: The unique index that ``error`` violates, if it violates one that another node's
     #: twin write can: the algorithm then reads what that write stored.
-    violated_index: Callable[[Exception], str | None]
+    violated_index: Callable[[Exception], str | None] = _no_twin
 
 
 def run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:

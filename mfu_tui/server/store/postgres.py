@@ -31,6 +31,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from mfu_tui.redaction import redact_password
+from mfu_tui.server.store import tables
 from mfu_tui.server.store.base import Interrupted
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
 from mfu_tui.server.store.dialect import Db, Dialect
@@ -51,53 +52,7 @@ URL_SCHEMES = ("postgresql://", "postgres://")
 
 #: ``(version, SQL)``, applied in order; never edit a released step, add a new one.
 MIGRATIONS: list[tuple[int, str]] = [
-    (
-        1,
-        """
-        CREATE TABLE chats (
-            id            TEXT PRIMARY KEY,
-            owner         TEXT NOT NULL,
-            title         TEXT NOT NULL,
-            model_id      TEXT,
-            pinned        BOOLEAN NOT NULL DEFAULT FALSE,
-            created_at    DOUBLE PRECISION NOT NULL,
-            updated_at    DOUBLE PRECISION NOT NULL,
-            message_count INTEGER NOT NULL DEFAULT 0
-        );
-        CREATE INDEX chats_of_owner ON chats (owner, updated_at DESC, id DESC);
-
-        CREATE TABLE messages (
-            n                 BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- order within a chat
-            id                TEXT NOT NULL UNIQUE,
-            chat_id           TEXT NOT NULL,
-            owner             TEXT NOT NULL,
-            role              TEXT NOT NULL,        -- user | assistant
-            content           TEXT NOT NULL,        -- a streaming reply: '' until it ends (see chunks)
-            status            TEXT NOT NULL,        -- complete | streaming | cancelled | error
-            seq               INTEGER NOT NULL DEFAULT 0,
-            finish_reason     TEXT,
-            model_id          TEXT,
-            client_message_id TEXT,                 -- user messages: the sender's idempotency key
-            reply_to          TEXT,                 -- assistant messages: the user message answered
-            created_at        DOUBLE PRECISION NOT NULL,
-            edited_at         DOUBLE PRECISION,
-            ended_at          DOUBLE PRECISION
-        );
-        CREATE INDEX messages_of_chat ON messages (chat_id, n);
-        CREATE INDEX replies ON messages (reply_to) WHERE reply_to IS NOT NULL;
-        CREATE INDEX streaming ON messages (status) WHERE status = 'streaming';
-        CREATE UNIQUE INDEX client_ids ON messages (owner, client_message_id)
-            WHERE client_message_id IS NOT NULL;
-
-        -- The pieces of assistant replies as streamed, for resume; pruned after the replay window.
-        CREATE TABLE chunks (
-            message_id TEXT NOT NULL,
-            seq        INTEGER NOT NULL,
-            content    TEXT NOT NULL,
-            PRIMARY KEY (message_id, seq)
-        );
-        """,
-    ),
+    (1, tables.conversations(tables.POSTGRES)),
     (
         2,
         """
@@ -110,18 +65,8 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
     (
         3,
-        """
-        -- Applied edits by their sender's idempotency key, so a resent edit_message is applied once.
-        CREATE TABLE edits (
-            owner          TEXT NOT NULL,
-            client_edit_id TEXT NOT NULL,
-            chat_id        TEXT NOT NULL,
-            message_id     TEXT NOT NULL,
-            content        TEXT NOT NULL,
-            edited_at      DOUBLE PRECISION NOT NULL,
-            reply_id       TEXT,
-            PRIMARY KEY (owner, client_edit_id)
-        );
+        tables.edits(tables.POSTGRES)
+        + """
         CREATE INDEX edits_of_chat ON edits (chat_id);
         """,
     ),
@@ -173,73 +118,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX message_search ON messages USING GIN (search);
         """,
     ),
-    (
-        6,
-        """
-        -- Archived chats are listed apart; each chat's system prompt and sampling parameters
-        -- (NULL: none, the model's default).
-        ALTER TABLE chats ADD COLUMN archived BOOLEAN NOT NULL DEFAULT FALSE;
-        ALTER TABLE chats ADD COLUMN system_prompt TEXT;
-        ALTER TABLE chats ADD COLUMN temperature DOUBLE PRECISION;
-        ALTER TABLE chats ADD COLUMN top_p DOUBLE PRECISION;
-        ALTER TABLE chats ADD COLUMN max_tokens INTEGER;
-        ALTER TABLE chats ADD COLUMN seed BIGINT;
-        -- list_chats: one section of a user's chats, pinned first, each newest first.
-        CREATE INDEX chats_listed ON chats (owner, archived, pinned DESC, updated_at DESC, id DESC);
-        """,
-    ),
-    (
-        8,
-        """
-        -- Imported chats (import_chat): the key naming the conversation where it came from, unique
-        -- per user, and how many of its entries are stored, so a part sent again stores nothing.
-        ALTER TABLE chats ADD COLUMN import_key TEXT;
-        ALTER TABLE chats ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
-        CREATE UNIQUE INDEX chat_import_keys ON chats (owner, import_key) WHERE import_key IS NOT NULL;
-        """,
-    ),
-    (
-        9,
-        """
-        -- What the server measured of each answer (NULL: not known, as for user messages
-        -- and the answers stored before): the tokens the model server reported, the time
-        -- to the first piece of text, and the tokens per second after it.
-        ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER;
-        ALTER TABLE messages ADD COLUMN completion_tokens INTEGER;
-        ALTER TABLE messages ADD COLUMN first_token_ms INTEGER;
-        ALTER TABLE messages ADD COLUMN tokens_per_second DOUBLE PRECISION;
-        """,
-    ),
-    (
-        10,
-        """
-        -- Files sent with user messages (attachment_part), by their sender's key; message_id and
-        -- chat_id once a message took the file, NULL while it is unsent. Their bytes are in
-        -- attachment_parts as they came, one row a part, read in order of start.
-        CREATE TABLE attachments (
-            id                   TEXT PRIMARY KEY,
-            owner                TEXT NOT NULL,
-            client_attachment_id TEXT NOT NULL,
-            name                 TEXT NOT NULL,
-            media_type           TEXT NOT NULL,
-            size                 BIGINT NOT NULL,
-            received             BIGINT NOT NULL DEFAULT 0,
-            created_at           DOUBLE PRECISION NOT NULL,
-            chat_id              TEXT,
-            message_id           TEXT,
-            position             INTEGER
-        );
-        CREATE UNIQUE INDEX attachment_keys ON attachments (owner, client_attachment_id);
-        CREATE INDEX attachments_unsent ON attachments (owner, created_at) WHERE message_id IS NULL;
-        CREATE INDEX attachments_of_chat ON attachments (chat_id, message_id, position) WHERE chat_id IS NOT NULL;
-        CREATE TABLE attachment_parts (
-            attachment_id TEXT NOT NULL,
-            start         BIGINT NOT NULL,
-            data          BYTEA NOT NULL,
-            PRIMARY KEY (attachment_id, start)
-        );
-        """,
-    ),
+    *zip((6, 8, 9, 10), tables.released_together(tables.POSTGRES)),
     (
         11,
         """
@@ -340,8 +219,7 @@ class PostgresStore(SqlStore):
 
     Args:
         url: ``postgresql://user[:password]@host[:port]/database``.
-        commit_interval: Seconds the writer waits after the first queued write
-            to gather more into the same commit.
+        commit_interval: See ``SqlStore``.
         pool_size: Most connections held open (the writer uses one at a time).
         node_id: This node's name, recorded on the replies it generates.
         lease: Seconds a reply's lease lasts; ``renew_leases`` must run well within it.
@@ -395,9 +273,7 @@ class PostgresStore(SqlStore):
     async def close(self) -> None:
         if self._writer is None:
             return
-        self._accepting = False
-        self._stopping = True
-        self._wake.set()
+        self._stop_writes()
         await self._writer
         self._writer = None
         assert self._pool is not None

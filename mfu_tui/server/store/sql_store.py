@@ -176,6 +176,12 @@ class SqlStore(Store):
             raise RuntimeError("the store is not open")
         return self._loop.create_future()
 
+    def _stop_writes(self) -> None:
+        """Take no more writes: the writer commits what is queued, then stops (for ``close``)."""
+        self._accepting = False
+        self._stopping = True
+        self._submit()
+
     async def _write_loop(self) -> None:
         """The writer: commit what is queued, a batch at a time, until ``close``."""
         while True:

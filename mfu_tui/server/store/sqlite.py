@@ -30,6 +30,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from mfu_tui.server.store import tables
 from mfu_tui.server.store.base import Interrupted
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
 from mfu_tui.server.store.dialect import Db, Dialect, run_sync
@@ -41,62 +42,10 @@ log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 #: The tables of schema version 2, created if missing; ``MIGRATIONS`` take them on from there.
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS chats (
-    id            TEXT PRIMARY KEY,
-    user          TEXT NOT NULL,
-    title         TEXT NOT NULL,
-    model_id      TEXT,
-    pinned        INTEGER NOT NULL DEFAULT 0,
-    created_at    REAL NOT NULL,
-    updated_at    REAL NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS chats_of_user ON chats (user, updated_at DESC, id DESC);
-
-CREATE TABLE IF NOT EXISTS messages (
-    n                 INTEGER PRIMARY KEY,  -- order of messages within a chat
-    id                TEXT NOT NULL UNIQUE,
-    chat_id           TEXT NOT NULL,
-    user              TEXT NOT NULL,
-    role              TEXT NOT NULL,        -- user | assistant
-    content           TEXT NOT NULL,        -- a streaming reply: '' until it ends (see chunks)
-    status            TEXT NOT NULL,        -- complete | streaming | cancelled | error
-    seq               INTEGER NOT NULL DEFAULT 0,
-    finish_reason     TEXT,
-    model_id          TEXT,
-    client_message_id TEXT,                 -- user messages: the sender's idempotency key
-    reply_to          TEXT,                 -- assistant messages: the user message answered
-    created_at        REAL NOT NULL,
-    edited_at         REAL,
-    ended_at          REAL
-);
-CREATE INDEX IF NOT EXISTS messages_of_chat ON messages (chat_id, n);
-CREATE INDEX IF NOT EXISTS replies ON messages (reply_to) WHERE reply_to IS NOT NULL;
-CREATE INDEX IF NOT EXISTS streaming ON messages (status) WHERE status = 'streaming';
-CREATE UNIQUE INDEX IF NOT EXISTS client_ids ON messages (user, client_message_id)
-    WHERE client_message_id IS NOT NULL;
-
--- The pieces of assistant replies as streamed, for resume; pruned after the replay window.
-CREATE TABLE IF NOT EXISTS chunks (
-    message_id TEXT NOT NULL,
-    seq        INTEGER NOT NULL,
-    content    TEXT NOT NULL,
-    PRIMARY KEY (message_id, seq)
-) WITHOUT ROWID;
-
--- Applied edits by their sender's idempotency key, so a resent edit_message is applied once.
-CREATE TABLE IF NOT EXISTS edits (
-    user           TEXT NOT NULL,
-    client_edit_id TEXT NOT NULL,
-    chat_id        TEXT NOT NULL,
-    message_id     TEXT NOT NULL,
-    content        TEXT NOT NULL,
-    edited_at      REAL NOT NULL,
-    reply_id       TEXT,
-    PRIMARY KEY (user, client_edit_id)
-) WITHOUT ROWID;
-
+SCHEMA = (
+    tables.conversations(tables.SQLITE)
+    + tables.edits(tables.SQLITE)
+    + """
 -- Full-text search over the first 100,000 characters of each message (search.INDEXED_CHARS),
 -- by messages.n. Contentless: the text stays in messages only. The triggers keep it in step
 -- in the transaction of every write (an answer's text is indexed when finish_message stores
@@ -115,6 +64,7 @@ CREATE TRIGGER IF NOT EXISTS message_search_update AFTER UPDATE OF content ON me
     INSERT INTO message_search (rowid, body) VALUES (new.n, substr(new.content, 1, 100000));
 END;
 """
+)
 
 #: ``(version, SQL)`` after ``SCHEMA``, each applied once in a transaction of its own and
 #: recorded in ``PRAGMA user_version``; never edit a released step, add a new one.
@@ -156,73 +106,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         INSERT INTO message_search (rowid, body) SELECT n, substr(content, 1, 100000) FROM messages;
         """,
     ),
-    (
-        5,
-        """
-        -- Archived chats are listed apart; each chat's system prompt and sampling parameters
-        -- (NULL: none, the model's default).
-        ALTER TABLE chats ADD COLUMN archived INTEGER NOT NULL DEFAULT 0;
-        ALTER TABLE chats ADD COLUMN system_prompt TEXT;
-        ALTER TABLE chats ADD COLUMN temperature REAL;
-        ALTER TABLE chats ADD COLUMN top_p REAL;
-        ALTER TABLE chats ADD COLUMN max_tokens INTEGER;
-        ALTER TABLE chats ADD COLUMN seed INTEGER;
-        -- list_chats: one section of a user's chats, pinned first, each newest first.
-        CREATE INDEX chats_listed ON chats (user, archived, pinned DESC, updated_at DESC, id DESC);
-        """,
-    ),
-    (
-        7,
-        """
-        -- Imported chats (import_chat): the key naming the conversation where it came from, unique
-        -- per user, and how many of its entries are stored, so a part sent again stores nothing.
-        ALTER TABLE chats ADD COLUMN import_key TEXT;
-        ALTER TABLE chats ADD COLUMN imported INTEGER NOT NULL DEFAULT 0;
-        CREATE UNIQUE INDEX chat_import_keys ON chats (user, import_key) WHERE import_key IS NOT NULL;
-        """,
-    ),
-    (
-        8,
-        """
-        -- What the server measured of each answer (NULL: not known, as for user messages
-        -- and the answers stored before): the tokens the model server reported, the time
-        -- to the first piece of text, and the tokens per second after it.
-        ALTER TABLE messages ADD COLUMN prompt_tokens INTEGER;
-        ALTER TABLE messages ADD COLUMN completion_tokens INTEGER;
-        ALTER TABLE messages ADD COLUMN first_token_ms INTEGER;
-        ALTER TABLE messages ADD COLUMN tokens_per_second REAL;
-        """,
-    ),
-    (
-        9,
-        """
-        -- Files sent with user messages (attachment_part), by their sender's key; message_id and
-        -- chat_id once a message took the file, NULL while it is unsent. Their bytes are in
-        -- attachment_parts as they came, one row a part, read in order of start.
-        CREATE TABLE attachments (
-            id                   TEXT PRIMARY KEY,
-            user                 TEXT NOT NULL,
-            client_attachment_id TEXT NOT NULL,
-            name                 TEXT NOT NULL,
-            media_type           TEXT NOT NULL,
-            size                 INTEGER NOT NULL,
-            received             INTEGER NOT NULL DEFAULT 0,
-            created_at           REAL NOT NULL,
-            chat_id              TEXT,
-            message_id           TEXT,
-            position             INTEGER
-        );
-        CREATE UNIQUE INDEX attachment_keys ON attachments (user, client_attachment_id);
-        CREATE INDEX attachments_unsent ON attachments (user, created_at) WHERE message_id IS NULL;
-        CREATE INDEX attachments_of_chat ON attachments (chat_id, message_id, position) WHERE chat_id IS NOT NULL;
-        CREATE TABLE attachment_parts (
-            attachment_id TEXT NOT NULL,
-            start         INTEGER NOT NULL,
-            data          BLOB NOT NULL,
-            PRIMARY KEY (attachment_id, start)
-        );
-        """,
-    ),
+    *zip((5, 7, 8, 9), tables.released_together(tables.SQLITE)),
     (
         10,
         """
@@ -264,11 +148,6 @@ _SEARCH = (
     " WHERE message_search MATCH ? AND message_search.rowid < ? AND messages.owner = ?"
     " ORDER BY message_search.rowid DESC LIMIT ?"
 )
-
-
-def _no_twin(error: Exception) -> None:
-    """One writer: no other node's twin write can violate a unique index."""
-    return None
 
 
 class SqliteDb:
@@ -332,19 +211,10 @@ class SqliteStore(SqlStore):
 
     Args:
         path: The database file (created with its directory if missing).
-        commit_interval: Seconds the writer waits after the first queued write
-            to gather more into the same commit.
+        commit_interval: See ``SqlStore``.
     """
 
-    dialect = Dialect(
-        lock="",
-        lock_skip_locked="",
-        greatest="MAX",
-        ended="",
-        search_sql=_SEARCH,
-        search_words=fts5_query,
-        violated_index=_no_twin,
-    )
+    dialect = Dialect(greatest="MAX", search_sql=_SEARCH, search_words=fts5_query)
 
     def __init__(self, path: Path, commit_interval: float = 0.005) -> None:
         super().__init__(commit_interval)
@@ -383,9 +253,7 @@ class SqliteStore(SqlStore):
     async def close(self) -> None:
         if self._writer is None:
             return
-        self._accepting = False
-        self._stopping = True
-        self._wake.set()
+        self._stop_writes()
         await asyncio.to_thread(self._writer.join)
         self._writer = None
         if self._readers is not None:
