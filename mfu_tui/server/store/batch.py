@@ -1,6 +1,6 @@
 """The queued writes of a group commit, and settling their futures.
 
-A store queues writes and commits them in batches (``sql_store.SqlStore``);
+A store queues writes and commits them in batches (``group_commit.GroupCommit``);
 a write's future resolves only once its batch is committed (persist, then
 send). Chunk inserts are kept apart so a batch inserts them with one
 ``executemany``.

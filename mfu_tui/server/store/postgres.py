@@ -219,7 +219,7 @@ class PostgresStore(SqlStore):
 
     Args:
         url: ``postgresql://user[:password]@host[:port]/database``.
-        commit_interval: See ``SqlStore``.
+        commit_interval: See ``GroupCommit``.
         pool_size: Most connections held open (the writer uses one at a time).
         node_id: This node's name, recorded on the replies it generates.
         lease: Seconds a reply's lease lasts; ``renew_leases`` must run well within it.

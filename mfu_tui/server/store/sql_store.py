@@ -1,30 +1,21 @@
-"""The store algorithm, written once for both databases: group commit, idempotency, one reply at a time.
+"""The store algorithm, written once for both databases: idempotency, one reply at a time, paging.
 
-Writes (a user message, each chunk of a reply, an edit) are queued to one
-writer. It waits ``commit_interval`` after the first write arrives, then runs
-everything queued in ONE transaction: the chunks first, with one
-``executemany`` (a chunk is always queued before the ``finish_message`` of
-its reply, so this keeps every read-after-write the code relies on), then
-each other write in a savepoint of its own, so one failing write does not
-undo the others. Only then are the futures settled: persist, then send.
-So 500 concurrent streams cost a few hundred commits a second, not thousands.
+``SqlStore`` implements ``Store`` on any SQL database: its writes go through
+the group commit (``group_commit.GroupCommit``), its reads run beside the
+writer, each on a connection of its own, and both are written against
+``dialect.Db`` with the ``Dialect`` supplying the SQL that differs.
 
-Reads run beside the writer, each on a connection of its own.
-
-A subclass supplies the database: its ``Dialect``, the writer (``_submit``
-wakes it; it commits with ``_commit``), ``_read``, ``open`` and ``close``.
-Several nodes may share a database (PostgreSQL): every write that another
-node's twin could race is written so that the database's unique indexes
-decide (``Dialect.violated_index``), and rows a write goes on to change are
-locked as they are read (``Dialect.lock``).
+A subclass supplies the database: its ``Dialect``, its connections (the
+writer's, ``_read``'s), ``open`` and ``close``. Several nodes may share a
+database (PostgreSQL): every write that another node's twin could race is
+written so that the database's unique indexes decide
+(``Dialect.violated_index``), and rows a write goes on to change are locked
+as they are read (``Dialect.lock``).
 """
 
 from __future__ import annotations
 
 import abc
-import asyncio
-import collections
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
@@ -37,10 +28,9 @@ from mfu_tui.protocol import (
     ChatSummary,
     ImportChat,
     SearchResults,
-    StoredMessage,
     UpdatedChat,
 )
-from mfu_tui.server.model_input import ModelTurn
+from mfu_tui.server.store import queries
 from mfu_tui.server.store.base import (
     AnswerFigures,
     AttachmentsNotReady,
@@ -59,11 +49,10 @@ from mfu_tui.server.store.base import (
     Upload,
     UploadTooLarge,
 )
-from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write
 from mfu_tui.server.store.dialect import Db, Dialect
+from mfu_tui.server.store.group_commit import GroupCommit
 from mfu_tui.server.store.rows import (
     END_OF_CHAT,
-    MESSAGE_COLUMNS,
     SETTINGS_COLUMNS,
     STATE_COLUMNS,
     SUMMARY_COLUMNS,
@@ -73,24 +62,17 @@ from mfu_tui.server.store.rows import (
     figures_values,
     imported_finish_reason,
     make_title,
-    message_of,
-    message_position,
     new_entries,
     new_id,
     page_cursor,
-    page_length,
     parse_cursor,
     settings_of,
     settings_values,
     state_of,
     summary_of,
-    turns_of,
     upload_of,
-    with_attachments,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, hit_of
-
-log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
@@ -101,49 +83,20 @@ EDITS_KEY = "edits_pkey"
 IMPORT_KEYS = "chat_import_keys"
 
 _BUSY = "an answer is still being generated in this chat"
-_INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content) VALUES (?, ?, ?)"
 _STREAMING = "SELECT 1 FROM messages WHERE chat_id = ? AND status = 'streaming' LIMIT 1"
 
 
-class SqlStore(Store):
+class SqlStore(GroupCommit, Store):
     """``Store`` on a SQL database: the algorithm; a subclass supplies the database.
 
     Args:
-        commit_interval: Seconds the writer waits after the first queued write
-            to gather more into the same commit.
+        commit_interval: See ``GroupCommit``.
     """
 
     #: The SQL that differs between databases.
     dialect: ClassVar[Dialect]
 
-    def __init__(self, commit_interval: float) -> None:
-        self.commit_interval = commit_interval
-        self._queue: collections.deque[Write | ChunkWrite] = collections.deque()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        #: True from ``open`` until ``close`` starts: writes are taken.
-        self._accepting = False
-        #: Set by ``close``: the writer commits what is queued, then stops.
-        self._stopping = False
-        #: Commits done, for benchmarks and tests of the batching.
-        self.commits = 0
-
     # --- what a database supplies ---------------------------------------------
-
-    @abc.abstractmethod
-    def _submit(self) -> None:
-        """Wake the writer: a write was queued."""
-
-    @abc.abstractmethod
-    async def _writes_queued(self) -> None:
-        """Return once a write is queued (or ``close`` was called), after the commit interval."""
-
-    @abc.abstractmethod
-    async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
-        """``_commit`` the batch on a connection of the writer's."""
-
-    @abc.abstractmethod
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        """Resolve the futures of one commit (``batch.settle``) in the event loop."""
 
     @abc.abstractmethod
     async def _read(self, function: Callable[[Db], Awaitable[_T]]) -> _T:
@@ -155,77 +108,6 @@ class SqlStore(Store):
         A database that only one node uses (SQLite) has no claims: nothing.
         """
         return "", "", ()
-
-    # --- the write queue and the group commit -----------------------------------
-
-    def _write(self, function: Callable[[Db], Awaitable[_T]]) -> asyncio.Future[_T]:
-        """Queue a write; its future resolves with its result once its batch is committed."""
-        future: asyncio.Future[_T] = self._new_future()
-        self._queue.append(Write(function, future))
-        self._submit()
-        return future
-
-    def append_chunk(self, message_id: str, seq: int, content: str) -> asyncio.Future[None]:
-        future: asyncio.Future[None] = self._new_future()
-        self._queue.append(ChunkWrite((message_id, seq, content), future))
-        self._submit()
-        return future
-
-    def _new_future(self) -> asyncio.Future[Any]:
-        if not self._accepting or self._loop is None:
-            raise RuntimeError("the store is not open")
-        return self._loop.create_future()
-
-    def _stop_writes(self) -> None:
-        """Take no more writes: the writer commits what is queued, then stops (for ``close``)."""
-        self._accepting = False
-        self._stopping = True
-        self._submit()
-
-    async def _write_loop(self) -> None:
-        """The writer: commit what is queued, a batch at a time, until ``close``."""
-        while True:
-            await self._writes_queued()
-            # Read before the queue: ``close`` stops the writes first, so this batch holds the last.
-            stopping = self._stopping
-            batch = []
-            while self._queue:
-                batch.append(self._queue.popleft())
-            if batch:
-                self._settle(await self._commit_batch(batch))
-            if stopping:
-                return
-
-    async def _commit(self, db: Db, batch: list[Write | ChunkWrite]) -> list[Outcome]:
-        """Commit ``batch`` on the writer's connection; the outcome of each write, in settling order."""
-        try:
-            return await self._transaction(db, batch)
-        except Exception:
-            # Something failed below the level of one write (a chunk insert,
-            # the commit itself). Retry each write alone, so one bad write
-            # does not fail the unrelated ones that shared its batch.
-            log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
-            outcomes: list[Outcome] = []
-            for write in batch:
-                try:
-                    outcomes += await self._transaction(db, [write])
-                except Exception as error:
-                    outcomes.append((write.future, None, error))
-            return outcomes
-
-    async def _transaction(self, db: Db, batch: list[Write | ChunkWrite]) -> list[Outcome]:
-        """Run ``batch`` in one transaction; the outcome of each write, in settling order."""
-        outcomes: list[Outcome] = []
-        async with db.transaction():
-            chunks = [write for write in batch if isinstance(write, ChunkWrite)]
-            if chunks:
-                await db.executemany(_INSERT_CHUNK, [write.row for write in chunks])
-                outcomes.extend((write.future, None, None) for write in chunks)
-            for write in batch:
-                if isinstance(write, Write):
-                    outcomes.append((write.future, *await _run_one(db, write)))
-        self.commits += 1
-        return outcomes
 
     # --- the Store interface ----------------------------------------------------
 
@@ -241,7 +123,7 @@ class SqlStore(Store):
         attachments: list[str] | None = None,
     ) -> Exchange | None:
         async def write(db: Db) -> Exchange | None:
-            known = await _known_exchange(db, user, client_message_id)
+            known = await queries.known_exchange(db, user, client_message_id)
             if known is not None:
                 return known
             try:
@@ -251,7 +133,7 @@ class SqlStore(Store):
             except Exception as error:
                 violated = self.dialect.violated_index(error)
                 if violated == CLIENT_IDS:
-                    return await _known_exchange(db, user, client_message_id)
+                    return await queries.known_exchange(db, user, client_message_id)
                 if violated == ONE_STREAMING_REPLY:  # another node started one meanwhile
                     raise ChatBusy(_BUSY) from None
                 raise
@@ -292,7 +174,7 @@ class SqlStore(Store):
                 " model_id = COALESCE(?, model_id) WHERE id = ?",
                 now, model_id, target,
             )  # fmt: skip
-            chat = await _summary(db, target)
+            chat = await queries.summary(db, target)
             if chat is None:
                 # Another node deleted it after the check above: raising undoes this savepoint's rows.
                 raise LookupError(f"chat {target} was deleted meanwhile")
@@ -300,9 +182,9 @@ class SqlStore(Store):
                 chat=chat,
                 user_message_id=message_id,
                 reply_id=reply_id,
-                history=await _history(db, target, reply_id),
+                history=await queries.history(db, target, reply_id),
                 created=created,
-                settings=await _settings(db, target),
+                settings=await queries.settings(db, target),
             )
 
         return await self._write(write)
@@ -328,7 +210,7 @@ class SqlStore(Store):
             if row is None:
                 if part.offset != 0:
                     return 0
-                await _drop_expired_uploads(db, user, expire_before)
+                await queries.drop_expired_uploads(db, user, expire_before)
                 unsent = await db.fetchval(
                     "SELECT COALESCE(SUM(size), 0) FROM attachments WHERE owner = ? AND message_id IS NULL", user
                 )
@@ -375,7 +257,7 @@ class SqlStore(Store):
         return await self._read(read)
 
     async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
-        return await self._read(lambda db: _known_exchange(db, user, client_message_id))
+        return await self._read(lambda db: queries.known_exchange(db, user, client_message_id))
 
     async def finish_message(
         self,
@@ -398,7 +280,7 @@ class SqlStore(Store):
             if chat_id is None:
                 raise LookupError(f"message {message_id} is gone or was ended by another node")
             await db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", now, chat_id)
-            chat = await _summary(db, chat_id)
+            chat = await queries.summary(db, chat_id)
             if chat is None:  # another node deleted the chat as this reply was inserted: as good as gone
                 raise LookupError(f"the chat of message {message_id} is gone")
             return chat
@@ -406,7 +288,7 @@ class SqlStore(Store):
         return await self._write(write)
 
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
-        return await self._read(lambda db: _summary(db, chat_id, user))
+        return await self._read(lambda db: queries.summary(db, chat_id, user))
 
     async def chat_detail(
         self,
@@ -420,20 +302,20 @@ class SqlStore(Store):
     ) -> ChatDetail | None:
         async def read(db: Db) -> ChatDetail | None:
             async with db.snapshot():  # one snapshot for the chat, its messages and their chunks
-                chat = await _summary(db, chat_id, user)
+                chat = await queries.summary(db, chat_id, user)
                 if chat is None:
                     return None
-                settings = await _settings(db, chat_id)
+                settings = await queries.settings(db, chat_id)
                 if offset is None and at is None:
-                    count, first, last = await _page_before(db, chat_id, limit, before)
+                    count, first, last = await queries.page_before(db, chat_id, limit, before)
                 else:
-                    count, first, last = await _page_from(db, chat_id, limit, offset or 0, at)
+                    count, first, last = await queries.page_from(db, chat_id, limit, offset or 0, at)
                 page_offset = int(
                     await db.fetchval("SELECT COUNT(*) FROM messages WHERE chat_id = ? AND n < ?", chat_id, first)
                 )
                 if not count:
                     return ChatDetail(chat=chat, messages=[], settings=settings, offset=page_offset)
-                messages = await _page_messages(db, chat_id, first, last)
+                messages = await queries.page_messages(db, chat_id, first, last)
                 cursor = messages[0].id if page_offset else None
                 return ChatDetail(
                     chat=chat, messages=messages, next_cursor=cursor, settings=settings, offset=page_offset
@@ -507,7 +389,7 @@ class SqlStore(Store):
 
     async def delete_chat(self, user: str, chat_id: str) -> ChatSummary | None:
         async def write(db: Db) -> ChatSummary | None:
-            chat = await _summary(db, chat_id, user)
+            chat = await queries.summary(db, chat_id, user)
             if chat is None:
                 return None
             # The chat first: the triggers counting its bytes then find no row to update per message.
@@ -536,7 +418,7 @@ class SqlStore(Store):
         async def write(db: Db) -> Edit | None:
             if client_edit_id is None:
                 return await apply(db)
-            known = await _known_edit(db, user, client_edit_id)
+            known = await queries.known_edit(db, user, client_edit_id)
             if known is not None:
                 return known
             try:
@@ -545,7 +427,7 @@ class SqlStore(Store):
                     return await apply(db)
             except Exception as error:
                 if self.dialect.violated_index(error) == EDITS_KEY:
-                    return await _known_edit(db, user, client_edit_id)
+                    return await queries.known_edit(db, user, client_edit_id)
                 raise
 
         async def apply(db: Db) -> Edit | None:
@@ -570,7 +452,7 @@ class SqlStore(Store):
             reply_id = history = None
             if regenerate:
                 reply_id = await self._regenerate(db, chat_id, user, n, model_id, message_id, now)
-                history = await _history(db, chat_id, reply_id)
+                history = await queries.history(db, chat_id, reply_id)
             await db.execute(
                 "UPDATE chats SET updated_at = ?,"
                 " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = ?) WHERE id = ?",
@@ -581,11 +463,11 @@ class SqlStore(Store):
                     "UPDATE edits SET reply_id = ? WHERE owner = ? AND client_edit_id = ?",
                     reply_id, user, client_edit_id,
                 )  # fmt: skip
-            chat = await _summary(db, chat_id)
+            chat = await queries.summary(db, chat_id)
             if chat is None:
                 # Another node deleted it after the message was read: raising undoes this edit's rows.
                 raise LookupError(f"chat {chat_id} was deleted meanwhile")
-            settings = await _settings(db, chat_id)
+            settings = await queries.settings(db, chat_id)
             return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history, settings=settings)
 
         return await self._write(write)
@@ -617,7 +499,7 @@ class SqlStore(Store):
         return reply_id
 
     async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
-        return await self._read(lambda db: _known_edit(db, user, client_edit_id))
+        return await self._read(lambda db: queries.known_edit(db, user, client_edit_id))
 
     async def import_progress(self, user: str, import_key: str) -> tuple[ChatSummary, int] | None:
         async def read(db: Db) -> tuple[ChatSummary, int] | None:
@@ -683,7 +565,7 @@ class SqlStore(Store):
                 " message_count = (SELECT COUNT(*) FROM messages WHERE chat_id = ?) WHERE id = ?",
                 stored + len(entries), part.updated_at.timestamp(), chat_id, chat_id,
             )  # fmt: skip
-        chat = await _summary(db, chat_id)
+        chat = await queries.summary(db, chat_id)
         assert chat is not None  # locked or created above, in this transaction
         return Imported(chat, created, stored + len(entries), len(entries))
 
@@ -749,163 +631,15 @@ class SqlStore(Store):
         )
         interrupted = []
         for message_id, chat_id, owner in rows:
-            content, seq = await _streamed_so_far(db, message_id)
+            content, seq = await queries.streamed_so_far(db, message_id)
             await db.execute(
                 "UPDATE messages SET content = ?, seq = ?, status = 'error', finish_reason = 'interrupted',"
                 f" ended_at = ?{self.dialect.ended} WHERE id = ?",
                 content, seq, now, message_id,
             )  # fmt: skip
             await db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", now, chat_id)
-            chat = await _summary(db, chat_id)
+            chat = await queries.summary(db, chat_id)
             if chat is None:  # another node deleted the chat as this reply was inserted: nobody is left to tell
                 continue
             interrupted.append(Interrupted(user=owner, chat=chat, message_id=message_id, seq=seq))
         return interrupted
-
-
-# --- helpers taking a connection ------------------------------------------------
-
-
-async def _run_one(db: Db, write: Write) -> tuple[Any, BaseException | None]:
-    # A savepoint per write: one failing write must not undo the others of its batch.
-    try:
-        async with db.savepoint():
-            return await write.function(db), None
-    except Exception as error:
-        return None, error
-
-
-async def _summary(db: Db, chat_id: str, user: str | None = None) -> ChatSummary | None:
-    if user is None:
-        row = await db.fetchrow(f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE id = ?", chat_id)
-    else:
-        row = await db.fetchrow(f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE id = ? AND owner = ?", chat_id, user)
-    return summary_of(row) if row else None
-
-
-async def _settings(db: Db, chat_id: str) -> ChatSettings:
-    """The settings of a chat the caller knows to exist."""
-    return settings_of(await db.fetchrow(f"SELECT {SETTINGS_COLUMNS} FROM chats WHERE id = ?", chat_id))
-
-
-async def _known_exchange(db: Db, user: str, client_message_id: str) -> Exchange | None:
-    known = await db.fetchrow(
-        "SELECT id, chat_id FROM messages WHERE owner = ? AND client_message_id = ?", user, client_message_id
-    )
-    if known is None:
-        return None
-    message_id, chat_id = known
-    reply_id = await db.fetchval("SELECT id FROM messages WHERE reply_to = ? ORDER BY n DESC LIMIT 1", message_id)
-    chat = await _summary(db, chat_id)
-    if chat is None:  # deleted since the message was read (each query sees its own snapshot)
-        return None
-    return Exchange(chat=chat, user_message_id=message_id, reply_id=reply_id or "", history=[], duplicate=True)
-
-
-async def _known_edit(db: Db, user: str, client_edit_id: str) -> Edit | None:
-    row = await db.fetchrow(
-        "SELECT chat_id, message_id, content, edited_at, reply_id FROM edits WHERE owner = ? AND client_edit_id = ?",
-        user, client_edit_id,
-    )  # fmt: skip
-    if row is None:
-        return None
-    chat_id, message_id, content, edited_at, reply_id = row
-    chat = await _summary(db, chat_id)
-    if chat is None:
-        return None
-    return Edit(chat, message_id, content, edited_at=edited_at, reply_id=reply_id, duplicate=True)
-
-
-async def _history(db: Db, chat_id: str, reply_id: str) -> list[ModelTurn]:
-    """The messages before the reply ``reply_id``, oldest first, with their files, as model input.
-
-    An empty answer is left out; a user message never is (it may be files only).
-    """
-    rows = await db.fetch(
-        "SELECT id, role, content FROM messages WHERE chat_id = ?"
-        " AND n < (SELECT n FROM messages WHERE id = ?) AND (content <> '' OR role = 'user') ORDER BY n",
-        chat_id, reply_id,
-    )  # fmt: skip
-    files = await db.fetch(
-        "SELECT attachments.message_id, attachments.position, name, media_type, attachment_parts.data"
-        " FROM attachments LEFT JOIN attachment_parts ON attachment_parts.attachment_id = attachments.id"
-        " WHERE attachments.chat_id = ? AND attachments.message_id IS NOT NULL"
-        " ORDER BY attachments.message_id, attachments.position, attachment_parts.start",
-        chat_id,
-    )
-    return turns_of(rows, files)
-
-
-async def _streamed_so_far(db: Db, message_id: str) -> tuple[str, int]:
-    """The text and last ``seq`` of a reply still streaming, from its chunks."""
-    pieces = await db.fetch("SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", message_id)
-    return "".join(piece for _, piece in pieces), (pieces[-1][0] if pieces else 0)
-
-
-async def _drop_expired_uploads(db: Db, user: str, expire_before: float) -> None:
-    """Drop the user's unsent uploads started before ``expire_before``, with their bytes."""
-    expired = "SELECT id FROM attachments WHERE owner = ? AND message_id IS NULL AND created_at < ?"
-    await db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({expired})", user, expire_before)
-    await db.execute(
-        "DELETE FROM attachments WHERE owner = ? AND message_id IS NULL AND created_at < ?", user, expire_before
-    )
-
-
-# Sizes first, so a page of long messages never reads past what it sends.
-
-
-async def _page_before(db: Db, chat_id: str, limit: int, before: str | None) -> tuple[int, int, int]:
-    """How many messages the page before message ``before`` (None: the newest) holds, and its first and last ``n``.
-
-    Raises:
-        BadCursor: ``before`` is not a message of this chat.
-    """
-    end = END_OF_CHAT
-    if before is not None:
-        found = await db.fetchrow("SELECT n FROM messages WHERE id = ? AND chat_id = ?", before, chat_id)
-        end = message_position(found)
-    sizes = await db.fetch(
-        "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n < ? ORDER BY n DESC LIMIT ?",
-        chat_id, end, limit + 1,
-    )  # fmt: skip
-    count = page_length(size for _, size in sizes[:limit])
-    return (count, sizes[count - 1][0], sizes[0][0]) if count else (0, end, end)
-
-
-async def _page_from(db: Db, chat_id: str, limit: int, offset: int, at: str | None) -> tuple[int, int, int]:
-    """How many messages the page from index ``offset`` (or message ``at``) holds, and its first and last ``n``.
-
-    Raises:
-        BadCursor: ``at`` is not a message of this chat.
-    """
-    start = -1
-    if at is not None:
-        found = await db.fetchrow("SELECT n FROM messages WHERE id = ? AND chat_id = ?", at, chat_id)
-        start, offset = message_position(found, "at"), 0
-    sizes = await db.fetch(
-        "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n >= ? ORDER BY n LIMIT ? OFFSET ?",
-        chat_id, start, limit, offset,
-    )  # fmt: skip
-    count = page_length(size for _, size in sizes)
-    return (count, sizes[0][0], sizes[count - 1][0]) if count else (0, END_OF_CHAT, END_OF_CHAT)
-
-
-async def _page_messages(db: Db, chat_id: str, first: int, last: int) -> list[StoredMessage]:
-    """The messages of a chat from ``n`` ``first`` to ``last``, with their files (a streaming one: its chunks)."""
-    rows = await db.fetch(
-        f"SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = ? AND n >= ? AND n <= ? ORDER BY n",
-        chat_id, first, last,
-    )  # fmt: skip
-    messages = []
-    for row in rows:
-        id_, _, content, status, seq = row[:5]
-        if status == "streaming":
-            content, seq = await _streamed_so_far(db, id_)
-        messages.append(message_of(row, content, seq))
-    marks = ", ".join("?" * len(messages))
-    chips = await db.fetch(
-        "SELECT message_id, name, media_type, size FROM attachments WHERE chat_id = ?"
-        f" AND message_id IN ({marks}) ORDER BY message_id, position",
-        chat_id, *(message.id for message in messages),
-    )  # fmt: skip
-    return with_attachments(messages, chips)

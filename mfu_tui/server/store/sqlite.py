@@ -1,7 +1,7 @@
 """The SQLite store: the store algorithm (``sql_store``) on one file, its writer a thread.
 
 The writer thread owns one connection and runs the group commit
-(``SqlStore._write_loop``); it settles a batch's futures with one hop back
+(``GroupCommit._write_loop``); it settles a batch's futures with one hop back
 to the event loop, so the loop never waits for the disk. Reads run on a
 small thread pool, each thread with its own connection; WAL lets them
 proceed while the writer commits.
@@ -211,7 +211,7 @@ class SqliteStore(SqlStore):
 
     Args:
         path: The database file (created with its directory if missing).
-        commit_interval: See ``SqlStore``.
+        commit_interval: See ``GroupCommit``.
     """
 
     dialect = Dialect(greatest="MAX", search_sql=_SEARCH, search_words=fts5_query)
