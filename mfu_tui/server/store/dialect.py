@@ -9,7 +9,7 @@ and a ``Dialect``: the few pieces of SQL that differ between them.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol, TypeVar
 
@@ -76,15 +76,17 @@ class Dialect:
     violated_index: Callable[[Exception], str | None] = _no_twin
 
 
-def run_sync(coroutine: Coroutine[Any, Any, _T]) -> _T:
+def run_sync(awaitable: Awaitable[_T]) -> _T:
     """Run, in this thread, a coroutine that never waits (one on a ``Db`` over a blocking driver).
 
     Raises:
         RuntimeError: it waited for something after all (a bug: nothing would wake it).
     """
+    steps = awaitable.__await__()
     try:
-        coroutine.send(None)
+        next(steps)
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    coroutine.close()
+        result: _T = done.value
+        return result
+    steps.close()
     raise RuntimeError("a store coroutine waited on a blocking connection")

@@ -314,7 +314,7 @@ class SqliteStore(SqlStore):
             self._reader_local.connection = connection
             with self._reader_lock:
                 self._reader_connections.append(connection)
-        return run_sync(function(SqliteDb(connection)))  # type: ignore[arg-type]
+        return run_sync(function(SqliteDb(connection)))
 
 
 def _migrate(db: sqlite3.Connection) -> None:
