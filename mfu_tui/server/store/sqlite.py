@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -174,36 +175,29 @@ class SqliteDb:
     async def executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
         self._connection.executemany(sql, rows)
 
-    @contextlib.asynccontextmanager
-    async def transaction(self) -> AsyncIterator[None]:
-        self._connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            if self._connection.in_transaction:
-                self._connection.execute("ROLLBACK")
-            raise
-        self._connection.execute("COMMIT")
+    def transaction(self) -> AbstractAsyncContextManager[None]:
+        return self._block("BEGIN IMMEDIATE", ends=("COMMIT",), undo=("ROLLBACK",))
 
-    @contextlib.asynccontextmanager
-    async def savepoint(self) -> AsyncIterator[None]:
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
         # Nested savepoints may share a name: ROLLBACK TO and RELEASE name the innermost.
-        self._connection.execute("SAVEPOINT one")
-        try:
-            yield
-        except BaseException:
-            self._connection.execute("ROLLBACK TO one")
-            self._connection.execute("RELEASE one")
-            raise
-        self._connection.execute("RELEASE one")
+        return self._block("SAVEPOINT one", ends=("RELEASE one",), undo=("ROLLBACK TO one", "RELEASE one"))
+
+    def snapshot(self) -> AbstractAsyncContextManager[None]:
+        return self._block("BEGIN", ends=("COMMIT",), undo=("COMMIT",))
 
     @contextlib.asynccontextmanager
-    async def snapshot(self) -> AsyncIterator[None]:
-        self._connection.execute("BEGIN")
+    async def _block(self, begin: str, *, ends: tuple[str, ...], undo: tuple[str, ...]) -> AsyncIterator[None]:
+        """Run ``begin``, then the block, then ``ends``; if the block raises, ``undo`` instead."""
+        self._connection.execute(begin)
         try:
             yield
-        finally:
-            self._connection.execute("COMMIT")
+            for statement in ends:
+                self._connection.execute(statement)
+        except BaseException:
+            if self._connection.in_transaction:  # (a failed COMMIT may have ended it, or not)
+                for statement in undo:
+                    self._connection.execute(statement)
+            raise
 
 
 class SqliteStore(SqlStore):
