@@ -22,6 +22,7 @@ from mfu_tui.server.store.rows import (
 
 
 async def summary(db: Db, chat_id: str, user: str | None = None) -> ChatSummary | None:
+    """A chat (the user's, if ``user`` is given), or None."""
     if user is None:
         row = await db.fetchrow(f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE id = ?", chat_id)
     else:
@@ -35,6 +36,7 @@ async def settings(db: Db, chat_id: str) -> ChatSettings:
 
 
 async def known_exchange(db: Db, user: str, client_message_id: str) -> Exchange | None:
+    """The exchange the user stored for ``client_message_id`` (``duplicate=True``), or None."""
     known = await db.fetchrow(
         "SELECT id, chat_id FROM messages WHERE owner = ? AND client_message_id = ?", user, client_message_id
     )
@@ -49,6 +51,7 @@ async def known_exchange(db: Db, user: str, client_message_id: str) -> Exchange 
 
 
 async def known_edit(db: Db, user: str, client_edit_id: str) -> Edit | None:
+    """The edit the user applied for ``client_edit_id`` (``duplicate=True``), or None."""
     row = await db.fetchrow(
         "SELECT chat_id, message_id, content, edited_at, reply_id FROM edits WHERE owner = ? AND client_edit_id = ?",
         user, client_edit_id,
@@ -97,7 +100,8 @@ async def drop_expired_uploads(db: Db, user: str, expire_before: float) -> None:
     )
 
 
-# Sizes first, so a page of long messages never reads past what it sends.
+# A page is measured (page_before, page_from) before its messages are read (page_messages), so a
+# page of long messages never reads past what it sends.
 
 
 async def page_before(db: Db, chat_id: str, limit: int, before: str | None) -> tuple[int, int, int]:
