@@ -1,7 +1,7 @@
 """Join the local server `mfu-chat` shares when none is configured, starting it if none runs.
 
 Every `mfu-chat` of a user on the same data dir uses one server: the first
-starts it (``mfu_tui.server.embedded``, a process of its own on a free
+starts it (``mfu_tui.embedded_server``, a process of its own on a free
 127.0.0.1 port, its database in the data dir, its secret made once and kept
 in the config dir with mode 0600), the next ones find it through the
 discovery dir (``mfu_tui.local_discovery``) and join it. The server stays
@@ -267,7 +267,7 @@ def _start(
     command = [
         sys.executable,
         "-m",
-        "mfu_tui.server.embedded",
+        "mfu_tui.embedded_server",
         "--db",
         str(paths.local_database),
         "--secret-file",

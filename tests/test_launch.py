@@ -37,7 +37,7 @@ def embedded_servers(home: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"mfu_tui.server.embedded" in command and any(str(home).encode() in part for part in command):
+        if b"mfu_tui.embedded_server" in command and any(str(home).encode() in part for part in command):
             pids.append(int(entry.name))
     return pids
 

@@ -208,7 +208,7 @@ def servers_of(discovery: Discovery) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0") if entry.name.isdigit() else []
         except OSError:
             continue
-        if b"mfu_tui.server.embedded" in command and str(discovery.directory).encode() in command:
+        if b"mfu_tui.embedded_server" in command and str(discovery.directory).encode() in command:
             found.append(int(entry.name))
     return found
 
@@ -237,7 +237,7 @@ def test_a_second_server_on_the_same_database_refuses_to_start(paths, no_local_m
     try:
         discovery = Discovery.for_paths(paths)
         command = [
-            sys.executable, "-m", "mfu_tui.server.embedded", "--db", str(paths.local_database),
+            sys.executable, "-m", "mfu_tui.embedded_server", "--db", str(paths.local_database),
             "--secret-file", str(paths.secret_file), "--user", "me", "--discovery", str(discovery.directory),
         ]  # fmt: skip
         second = subprocess.run(command, capture_output=True, text=True, timeout=20)

@@ -37,7 +37,7 @@ from mfu_tui.protocol import MAX_SEED, MAX_SYSTEM_PROMPT, MAX_TEMPERATURE, MAX_T
 from mfu_tui.redaction import redact, redact_password
 
 #: What ``provider = "auto"`` probes unless MFU_OPENAI_BASE_URL names another server:
-#: Ollama's default. The same as ``mfu_tui.server.embedded.DEFAULT_LOCAL_MODELS``
+#: Ollama's default. The same as ``mfu_tui.embedded_server.DEFAULT_LOCAL_MODELS``
 #: (this module must not import the server; a test checks that they agree).
 AUTO_PROBE_URL = "http://127.0.0.1:11434"
 

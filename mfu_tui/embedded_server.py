@@ -2,7 +2,7 @@
 
 ``mfu_tui.local_server.LocalServer`` runs this module as a process of its own::
 
-    MFU_PROVIDER=auto python -m mfu_tui.server.embedded --db PATH --secret-file PATH --user NAME \
+    MFU_PROVIDER=auto python -m mfu_tui.embedded_server --db PATH --secret-file PATH --user NAME \
         --discovery DIR [--grace SECONDS] [--log-level L]
 
 It picks a provider as the user's ``provider`` setting says (``MFU_PROVIDER``,
@@ -222,7 +222,7 @@ async def _wait_unused(discovery: Discovery, grace: float) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mfu_tui.server.embedded")
+    parser = argparse.ArgumentParser(prog="python -m mfu_tui.embedded_server")
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--secret-file", type=Path, required=True)
     parser.add_argument("--user", required=True)
