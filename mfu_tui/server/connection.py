@@ -32,7 +32,6 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -42,9 +41,11 @@ from websockets.protocol import Event
 
 from mfu_tui.protocol import (
     MAX_SERVER_FRAME_BYTES,
+    ClientFrame,
     CloseCode,
     Error,
     ErrorCode,
+    FrameIds,
     FrameTooLarge,
     ListModels,
     ProtocolError,
@@ -55,6 +56,7 @@ from mfu_tui.protocol import (
 from mfu_tui.server.auth import Identity
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub
+from mfu_tui.server.store.outage import is_outage
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +335,7 @@ class Connection:
         expiry = loop.call_later(max(expires_in, 0), self._expire)
         try:
             if subscribe_to:
-                await self._dispatch_safely(self._handlers.subscribe(self, Subscribe(chat_id=subscribe_to)))
+                await self._dispatch_safely(Subscribe(chat_id=subscribe_to))
             await self._read_loop()
         finally:
             expiry.cancel()
@@ -370,19 +372,23 @@ class Connection:
                     continue
                 if isinstance(frame, ListModels):
                     # It may wait on the model server: do not hold up the frames behind it.
-                    task = asyncio.get_running_loop().create_task(
-                        self._dispatch_safely(self._handlers.handle(self, frame))
-                    )
+                    task = asyncio.get_running_loop().create_task(self._dispatch_safely(frame))
                     self._background.add(task)
                     task.add_done_callback(self._background.discard)
                     continue
-                await self._dispatch_safely(self._handlers.handle(self, frame))
+                await self._dispatch_safely(frame)
         except ConnectionClosed:
             pass
 
-    async def _dispatch_safely(self, handling: Awaitable[None]) -> None:
+    async def _dispatch_safely(self, frame: ClientFrame) -> None:
+        """Handle ``frame``; whatever fails is answered with an ``error`` naming the frame's ids.
+
+        The ids let the client tell which of its messages or requests was
+        refused; ``unavailable`` (the database is out of reach) says that
+        sending it again later may work, ``internal`` that it will not.
+        """
         try:
-            await handling
+            await self._handlers.handle(self, frame)
         except FrameError as error:
             self._error(
                 error.code,
@@ -393,9 +399,14 @@ class Connection:
                 client_message_id=error.client_message_id,
                 client_edit_id=error.client_edit_id,
             )
-        except Exception:
-            log.exception("a frame of %s failed", self.user)
-            self._error(ErrorCode.INTERNAL, "the server failed to handle this frame")
+        except Exception as error:
+            ids = dataclasses.asdict(FrameIds.of(frame))
+            if is_outage(error):
+                log.warning("a frame of %s failed, the database is out of reach: %r", self.user, error)
+                self._error(ErrorCode.UNAVAILABLE, "the server cannot reach its database; try again in a moment", **ids)
+            else:
+                log.exception("a frame of %s failed", self.user)
+                self._error(ErrorCode.INTERNAL, "the server failed to handle this frame", **ids)
 
     def _error(self, code: ErrorCode, message: str, **where: str | None) -> None:
         self.reply(encode(Error(code=code.value, message=message, **where)))
