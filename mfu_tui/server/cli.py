@@ -25,7 +25,11 @@ def run_serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"mfu-chat serve: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    logs.configure(args.log_level)
+    log_format = args.log_format or os.environ.get("MFU_LOG_FORMAT") or "text"
+    if log_format not in logs.LOG_FORMATS:
+        print(f"mfu-chat serve: MFU_LOG_FORMAT must be text or json, got {log_format!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure(args.log_level, log_format)
     _raise_file_limit()
     try:
         asyncio.run(_serve(config))
@@ -97,6 +101,8 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("max_attachment_bytes", "max_attachment_bytes"),
         ("handshake_timeout", "handshake_timeout"),
         ("max_handshakes", "max_handshakes"),
+        ("metrics_port", "metrics_port"),
+        ("metrics_host", "metrics_host"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -108,6 +114,9 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     origins = getattr(args, "cors_origin", None)
     if origins:
         values["cors_origins"] = tuple(origins)
+    proxies = getattr(args, "trusted_proxy", None)
+    if proxies:  # repeatable like --cors-origin: the flags replace MFU_TRUSTED_PROXIES
+        values["trusted_proxies"] = tuple(proxies)
     return ServerConfig(
         secret=_secret(),
         host=args.host,

@@ -30,7 +30,7 @@ import aiohttp
 
 from mfu_tui.protocol import ChatParams, ModelInfo, Usage
 from mfu_tui.server.model_input import ModelTurn, turn_text
-from mfu_tui.server.providers.base import Finish, Provider, ProviderError
+from mfu_tui.server.providers.base import Finish, Provider, ProviderError, UpstreamErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +114,9 @@ class OpenAIProvider(Provider):
                         yield item
         except (aiohttp.ClientError, TimeoutError) as error:
             log.warning("streaming from %s failed: %s", self._root, error)
-            raise ProviderError(f"model server failed: {_describe(error)}") from None
-        raise ProviderError("model server closed the stream before [DONE]")
+            kind: UpstreamErrorKind = "timeout" if isinstance(error, TimeoutError) else "unreachable"
+            raise ProviderError(f"model server failed: {_describe(error)}", kind) from None
+        raise ProviderError("model server closed the stream before [DONE]", "truncated")
 
     @contextlib.asynccontextmanager
     async def _completion(self, body: dict[str, Any]) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -132,12 +133,12 @@ class OpenAIProvider(Provider):
                     return
                 detail = await _refusal(response)
                 if response.status != 400 or "stream_options" not in detail:
-                    raise ProviderError(f"model server answered {_said(response, detail)}")
+                    raise ProviderError(f"model server answered {_said(response, detail)}", "http_error")
             log.info("%s refuses stream_options: asking it without usage from now on", self._root)
             self._asks_usage = False
         async with self._client().post(url, json=body) as response:
             if response.status != 200:
-                raise ProviderError(f"model server answered {_said(response, await _refusal(response))}")
+                raise ProviderError(f"model server answered {_said(response, await _refusal(response))}", "http_error")
             yield response
 
     async def aclose(self) -> None:
@@ -177,7 +178,7 @@ def _parse_event(line: str) -> Any:
     try:
         return json.loads(payload)
     except ValueError:
-        raise ProviderError("model server sent an unreadable event") from None
+        raise ProviderError("model server sent an unreadable event", "unreadable") from None
 
 
 def _pieces(event: Any) -> list[str | Usage | Finish]:
@@ -186,7 +187,7 @@ def _pieces(event: Any) -> list[str | Usage | Finish]:
     if "error" in event:
         error = event["error"]
         message = error.get("message") if isinstance(error, dict) else error
-        raise ProviderError(f"model error: {str(message)[:200]}")
+        raise ProviderError(f"model error: {str(message)[:200]}", "model_error")
     items: list[str | Usage | Finish] = []
     for choice in event.get("choices") or []:
         content = (choice.get("delta") or {}).get("content")
