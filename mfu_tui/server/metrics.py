@@ -15,17 +15,23 @@ The metric names are listed for dashboards in docs/deploy.md (Observing).
 from __future__ import annotations
 
 import logging
+import typing
 from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from mfu_tui.protocol import ErrorCode
 from mfu_tui.redaction import redacting_logger
+from mfu_tui.server.providers.base import UpstreamErrorKind
 from mfu_tui.server.version import build_info
 
 log = logging.getLogger(__name__)
 
 METRICS_PATH = "/metrics"
+
+#: The ``operation`` label of ``mfu_store_errors``: where the server saw the store fail.
+STORE_OPERATIONS = ("append_chunk", "finish_message", "leases", "prune", "readiness_probe")
 
 #: Store-to-send of one chunk: the commit it waits for dominates (milliseconds at most when healthy).
 RELAY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -102,6 +108,13 @@ class ServerMetrics:
             "mfu_broker_queue_frames", "Frames waiting to be published to the broker.", registry=registry
         )
         self._ready = Gauge("mfu_ready", "1 while /readyz answers 200 (store and broker reachable).", registry=registry)
+        # Every known label value from the start, at 0: a dashboard's rate() then has a series before the first event.
+        for kind in typing.get_args(UpstreamErrorKind):
+            self.upstream_errors.labels(kind)
+        for code in ErrorCode:
+            self.frames_refused.labels(code.value)
+        for operation in STORE_OPERATIONS:
+            self.store_errors.labels(operation)
 
     def watch(
         self,
