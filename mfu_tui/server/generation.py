@@ -41,7 +41,7 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.server import logs
 from mfu_tui.server.hub import Hub, Receiver
-from mfu_tui.server.metrics import ServerMetrics
+from mfu_tui.server.metrics import RELAY_SAMPLE, ServerMetrics
 from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers import Finish, Provider, ProviderError, Usage
 from mfu_tui.server.store import AnswerFigures, Status, Store
@@ -176,11 +176,11 @@ class Generation:
     def _append(self, text: str) -> None:
         self._chunks.append(text)
         seq = len(self._chunks)
-        queued_at = time.monotonic()
+        queued_at = time.monotonic() if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
         committed = self._store.append_chunk(self.message_id, seq, text)
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
 
-    def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float) -> None:
+    def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float | None) -> None:
         """Runs once a chunk is committed: only now may its frame leave."""
         if committed.cancelled() or committed.exception() is not None:
             if self._stop_reason != "failed":
@@ -190,8 +190,9 @@ class Generation:
             return
         self.published_seq = seq
         self._hub.publish_chat(self.chat_id, self._chunk_frame(seq))
-        self._metrics.chunks.inc()
-        self._metrics.relay_seconds.observe(time.monotonic() - queued_at)
+        self._metrics.chunks_sent += 1
+        if queued_at is not None:
+            self._metrics.relay_seconds.observe(time.monotonic() - queued_at)
 
     def _figures(self) -> AnswerFigures:
         """What was measured of the answer so far."""

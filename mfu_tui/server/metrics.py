@@ -4,7 +4,10 @@ Every ``ChatServer`` owns a ``ServerMetrics`` with a registry of its own, so
 several servers in one process (tests, the benches) never mix their counts.
 The hot paths only increment: gauges (connections, running answers, queue
 depths) are read from the server when Prometheus scrapes, so they cost
-nothing between scrapes.
+nothing between scrapes. The chunk path, the hottest (about 40 us of CPU a
+chunk in all), adds to a plain integer, read at scrape time too, and times
+one chunk in ``RELAY_SAMPLE`` for the relay histogram: a Counter's lock and
+a histogram's buckets on every chunk would cost it about 5%.
 
 The exposition is ``prometheus-client``'s own (``generate_latest``); the
 listener is a small aiohttp application on an address of its own, loopback
@@ -20,6 +23,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+from prometheus_client.registry import Collector
 
 from mfu_tui.protocol import ErrorCode
 from mfu_tui.redaction import redacting_logger
@@ -32,6 +37,9 @@ METRICS_PATH = "/metrics"
 
 #: The ``operation`` label of ``mfu_store_errors``: where the server saw the store fail.
 STORE_OPERATIONS = ("append_chunk", "finish_message", "leases", "prune", "readiness_probe")
+
+#: One chunk in this many has its store-to-send time measured (the first of each answer among them).
+RELAY_SAMPLE = 8
 
 #: Store-to-send of one chunk: the commit it waits for dominates (milliseconds at most when healthy).
 RELAY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -66,10 +74,13 @@ class ServerMetrics:
         self.connections_closed = Counter(
             "mfu_connections_closed", "WebSocket connections ended.", ["node"], registry=registry
         ).labels(node)
-        self.chunks = Counter("mfu_chunks", "Chunks stored and sent (rate(): chunks a second).", registry=registry)
+        #: Chunks stored and sent since the start (``mfu_chunks_total``): added to on the hot path, read at scrape.
+        self.chunks_sent = 0
+        registry.register(_ChunksCollector(self))
         self.relay_seconds = Histogram(
             "mfu_relay_seconds",
-            "From a chunk handed to the store to its frame handed to the subscribers (store-to-send).",
+            f"From a chunk handed to the store to its frame handed to the subscribers (store-to-send), "
+            f"one chunk in {RELAY_SAMPLE}.",
             buckets=RELAY_BUCKETS,
             registry=registry,
         )
@@ -137,6 +148,20 @@ class ServerMetrics:
     def exposition(self) -> bytes:
         """The registry in Prometheus' text format."""
         return generate_latest(self.registry)
+
+
+class _ChunksCollector(Collector):
+    """``mfu_chunks_total`` from ``ServerMetrics.chunks_sent``, read when Prometheus scrapes."""
+
+    def __init__(self, metrics: ServerMetrics) -> None:
+        self._metrics = metrics
+
+    def collect(self) -> list[CounterMetricFamily]:
+        return [
+            CounterMetricFamily(
+                "mfu_chunks", "Chunks stored and sent (rate(): chunks a second).", value=self._metrics.chunks_sent
+            )
+        ]
 
 
 class MetricsListener:
