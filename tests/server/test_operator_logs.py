@@ -7,6 +7,7 @@ from another loopback address, so only ``X-Forwarded-For`` can name it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -16,7 +17,8 @@ from mfu_tui.protocol import Complete
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import send_message
 from tests.support.cluster import DEMO_ARGS, Cluster
-from tests.support.server import ServerProcess
+from tests.support.programs import free_port
+from tests.support.server import ServerProcess, http_get
 
 #: Words that must never reach a log line, whatever the format.
 SECRET_WORDS = "xyzzy plover plugh"
@@ -74,16 +76,19 @@ async def test_json_logs_name_the_forwarded_client_connections_and_answers_but_n
     assert "xyzzy" not in node.stderr and text_of(chunks)[:40] not in node.stderr
 
 
-async def test_text_logs_carry_the_same_fields(tmp_path):
-    server = ServerProcess(tmp_path, *DEMO_ARGS)
+async def test_text_logs_carry_the_same_fields_and_the_environment_opens_the_metrics(tmp_path):
+    metrics_port = free_port()
+    server = ServerProcess(tmp_path, *DEMO_ARGS, env={"MFU_METRICS_PORT": str(metrics_port)})
     server.start()
     try:
         async with peer(server.url, server.token("bob")) as bob:
             ack = await send_message(bob, SECRET_WORDS)
             await bob.stream(ack.reply_id)
+        status, exposition = await asyncio.to_thread(http_get, f"http://127.0.0.1:{metrics_port}/metrics")
     finally:
         server.terminate()
         server.wait()
+    assert status == 200 and 'mfu_answers_total{finish_reason="stop"} 1.0' in exposition
     [answer] = [line for line in server.stderr.splitlines() if "event=answer_end" in line]
     [opened] = [line for line in server.stderr.splitlines() if "event=connection_open" in line]
     assert f"message_id={ack.reply_id}" in answer and "finish_reason=stop" in answer
