@@ -95,3 +95,18 @@ async def test_text_logs_carry_the_same_fields_and_the_environment_opens_the_met
     assert "provider=demo model=- " in answer  # no model named: the provider's default
     assert "user=bob client=127.0.0.1" in opened
     assert "xyzzy" not in server.stderr
+
+
+async def test_json_lines_escape_control_characters_and_keep_the_name_whole(tmp_path):
+    name = "eve\x1b]2;log-title\x07\x9b"
+    server = ServerProcess(tmp_path, "--log-format", "json")
+    server.start()
+    try:
+        async with peer(server.url, server.token(name)) as eve:
+            await eve.ws.ping()
+    finally:
+        server.terminate()
+        server.wait()
+    [opened] = of(events(server.stderr), "connection_open")
+    assert opened["user"] == name  # decoded, the name is intact
+    assert not any(character in server.stderr for character in "\x1b\x07\x9b")  # raw, nothing a terminal obeys
