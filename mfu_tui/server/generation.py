@@ -231,6 +231,7 @@ class Generation:
             # Its chat was deleted meanwhile, or another node ended it when this
             # node's lease ran out: whoever follows it has been told already.
             log.info("answer %s was gone when it ended (chat deleted, or ended by another node)", self.message_id)
+            self._record(finish, stored, figures)
             return
         except Exception:
             self._metrics.store_errors.labels("finish_message").inc()
