@@ -40,15 +40,23 @@ def build_info() -> BuildInfo:
 
 
 def _commit() -> str:
-    """The short commit of the git checkout holding the package, if it is one."""
+    """The short commit of the git checkout the package runs from (``pip install -e``), if it is one.
+
+    Only a checkout whose root holds the package counts: an installed copy
+    that happens to sit inside some other repository (a virtualenv in a
+    project) must not report that repository's commit.
+    """
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():  # a directory in a clone, a file in a worktree
+        return "unknown"
     try:
         found = subprocess.run(
-            ["git", "-C", str(Path(__file__).parent), "rev-parse", "--short=12", "HEAD"],
+            ["git", "-C", str(root), "rev-parse", "--short=12", "HEAD"],
             capture_output=True,
             text=True,
             timeout=2,
             check=True,
         )
-    except (OSError, subprocess.SubprocessError):  # no git, not a checkout (an installed wheel)
+    except (OSError, subprocess.SubprocessError):  # no git, or a broken checkout
         return "unknown"
     return found.stdout.strip() or "unknown"
