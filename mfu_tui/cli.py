@@ -86,6 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines for people, or one JSON object per line (env MFU_LOG_FORMAT; default text)",
+    )
+    serve.add_argument(
         "--demo-words", type=int, metavar="N", help="length of a demo answer in words (env MFU_DEMO_WORDS; default 120)"
     )
     serve.add_argument(
@@ -205,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="an identity provider's JWKS URL: its tokens (RS256, ES256, naming their key id) are let in; "
         "needs mfu-chat[sso] (env MFU_JWT_JWKS_URL)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="P",
+        help="port of the Prometheus /metrics listener, 0 for a free one (env MFU_METRICS_PORT; default: none)",
+    )
+    serve.add_argument(
+        "--metrics-host",
+        metavar="H",
+        help="address of the /metrics listener (env MFU_METRICS_HOST; default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="CIDR",
+        help="a proxy whose X-Forwarded-For names the client in the logs; repeatable "
+        "(env MFU_TRUSTED_PROXIES, comma-separated; default: none)",
     )
     serve.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_serve"))
 

@@ -26,7 +26,11 @@ def run_serve(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(f"mfu-chat serve: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    logs.configure(args.log_level)
+    log_format = args.log_format or os.environ.get("MFU_LOG_FORMAT") or "text"
+    if log_format not in logs.LOG_FORMATS:
+        print(f"mfu-chat serve: MFU_LOG_FORMAT must be text or json, got {log_format!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure(args.log_level, log_format)
     _raise_file_limit()
     try:
         asyncio.run(_serve(config))
@@ -104,6 +108,8 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("drain_timeout", "drain_timeout"),
         ("max_handshakes", "max_handshakes"),
         ("upstream_idle_timeout", "upstream_idle_timeout"),
+        ("metrics_port", "metrics_port"),
+        ("metrics_host", "metrics_host"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -120,6 +126,9 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     origins = getattr(args, "cors_origin", None)
     if origins:
         values["cors_origins"] = tuple(origins)
+    proxies = getattr(args, "trusted_proxy", None)
+    if proxies:  # repeatable like --cors-origin: the flags replace MFU_TRUSTED_PROXIES
+        values["trusted_proxies"] = tuple(proxies)
     return ServerConfig(
         secret=os.environ.get("MFU_JWT_SECRET", ""),
         host=args.host,

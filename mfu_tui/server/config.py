@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
 from mfu_tui.server.auth import TokenKeys
+from mfu_tui.server.client_address import parse_networks
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS
 
 #: URL schemes ``--broker`` accepts.
@@ -75,6 +76,19 @@ class ServerConfig:
 
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the REST API (``--cors-origin``, ``MFU_CORS_ORIGINS``); none by default."""
+
+    metrics_port: int | None = None
+    """Port of the Prometheus ``/metrics`` listener (``--metrics-port``, ``MFU_METRICS_PORT``), on ``metrics_host``.
+
+    ``None``: no metrics listener; 0 picks a free one (read it back from ``ChatServer.metrics_port``).
+    """
+
+    metrics_host: str = "127.0.0.1"
+    """Address of the metrics listener (``--metrics-host``, ``MFU_METRICS_HOST``): loopback unless asked."""
+
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks of the proxies whose ``X-Forwarded-For`` names the client in the logs (``--trusted-proxy``,
+    ``MFU_TRUSTED_PROXIES``); none by default: the logs name the TCP peer."""
 
     db_path: Path | str | None = None
     """SQLite file or ``postgresql://`` URL (``--db``, ``MFU_DATABASE_URL``); ``None``: the user data dir's."""
@@ -229,6 +243,15 @@ class ServerConfig:
                 raise ConfigError(f"--api-port must be a port number from 0 to 65535, got {self.api_port}")
             if self.api_port and self.api_port == self.port:
                 raise ConfigError("--api-port must differ from --port: the REST API is a listener of its own")
+        if self.metrics_port is not None:
+            if not 0 <= self.metrics_port <= 65535:
+                raise ConfigError(f"--metrics-port must be a port number from 0 to 65535, got {self.metrics_port}")
+            if self.metrics_port and self.metrics_port in (self.port, self.api_port):
+                raise ConfigError("--metrics-port must differ from --port and --api-port: it is a listener of its own")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as error:
+            raise ConfigError(f"--trusted-proxy takes an address or a network (10.0.0.0/8): {error}") from None
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):
                 # A browser sends exactly scheme://host[:port]; anything else would silently never match.
@@ -276,6 +299,9 @@ class EnvSettings(TypedDict, total=False):
     upstream_idle_timeout: float
     api_port: int
     cors_origins: tuple[str, ...]
+    metrics_port: int
+    metrics_host: str
+    trusted_proxies: tuple[str, ...]
     reply_bytes_per_user: int
     answers_per_user: int
     storage_per_user_mib: float
@@ -392,12 +418,18 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
     if environ.get("MFU_JWT_AUDIENCE"):
         values["jwt_audience"] = environ["MFU_JWT_AUDIENCE"]
     if environ.get("MFU_CORS_ORIGINS"):
-        values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
+        values["cors_origins"] = split_list(environ["MFU_CORS_ORIGINS"])
+    if environ.get("MFU_METRICS_PORT"):
+        values["metrics_port"] = _number(environ, "MFU_METRICS_PORT", int)
+    if environ.get("MFU_METRICS_HOST"):
+        values["metrics_host"] = environ["MFU_METRICS_HOST"]
+    if environ.get("MFU_TRUSTED_PROXIES"):
+        values["trusted_proxies"] = split_list(environ["MFU_TRUSTED_PROXIES"])
     return values
 
 
-def split_origins(listed: str) -> tuple[str, ...]:
-    """The origins of a comma-separated list (``MFU_CORS_ORIGINS``), blanks and spaces dropped."""
+def split_list(listed: str) -> tuple[str, ...]:
+    """The items of a comma-separated list (``MFU_CORS_ORIGINS``, ``MFU_TRUSTED_PROXIES``), blanks dropped."""
     return tuple(origin.strip() for origin in listed.split(",") if origin.strip())
 
 

@@ -56,6 +56,7 @@ from mfu_tui.protocol import (
 from mfu_tui.server.auth import Identity
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub
+from mfu_tui.server.metrics import ServerMetrics
 from mfu_tui.server.store.outage import is_outage
 
 log = logging.getLogger(__name__)
@@ -224,6 +225,7 @@ class Connection:
         send_queue_bytes: int,
         token_leeway: float,
         replies: UserReplies,
+        metrics: ServerMetrics,
     ) -> None:
         self.websocket = websocket
         self.user = identity.user
@@ -232,6 +234,7 @@ class Connection:
         self._hub = hub
         self._limit = send_queue_bytes
         self._leeway = token_leeway
+        self._metrics = metrics
         #: Frames to send, each with whether it was pushed (True) or a reply.
         self._queue: collections.deque[tuple[bytes, bool]] = collections.deque()
         self._queued_bytes = 0
@@ -256,6 +259,11 @@ class Connection:
         self.close_code: int | None = None
         #: Set once the connection is closed and its resources are released.
         self.finished = asyncio.Event()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting to be sent on this connection (for the metrics)."""
+        return self._queued_bytes
 
     def deliver(self, data: bytes) -> None:
         """Queue a pushed frame; closes the connection with 4000 past the byte limit."""
@@ -409,6 +417,7 @@ class Connection:
                 self._error(ErrorCode.INTERNAL, "the server failed to handle this frame", **ids)
 
     def _error(self, code: ErrorCode, message: str, **where: str | None) -> None:
+        self._metrics.frames_refused.labels(code.value).inc()
         self.reply(encode(Error(code=code.value, message=message, **where)))
 
     async def _write_loop(self) -> None:

@@ -20,11 +20,11 @@ async def test_a_message_sent_while_postgresql_is_down_is_refused_by_its_id_and_
             async with peer(srv.url, srv.token()) as alice:
                 first = await send_message(alice, "before the outage")
                 await alice.expect(Complete, message_id=first.reply_id)
-                postgres.pause()
+                postgres.stop()
                 await alice.send(Message(chat_id=first.chat_id, content="during the outage", client_message_id="c2"))
                 refused = await alice.expect(Error, client_message_id="c2")
                 assert (refused.code, refused.chat_id) == ("unavailable", first.chat_id)
-                postgres.resume()
+                postgres.launch()
                 # What the client does with an unavailable message: send it again, later.
                 again = await send_message(alice, "during the outage", first.chat_id, client_message_id="c2")
                 await alice.expect(Complete, message_id=again.reply_id)

@@ -114,7 +114,7 @@ async def test_a_user_name_with_escape_sequences_reaches_the_log_escaped(tmp_pat
         assert process.wait() == 0
     finally:
         process.kill()
-    assert "eve\\x1b]2;log-title\\x07 connected" in process.stderr  # as text an operator can read
+    assert "user=eve\\x1b]2;log-title\\x07 client=127.0.0.1" in process.stderr  # as text an operator can read
     assert "\x1b" not in process.stderr and "\x07" not in process.stderr
 
 

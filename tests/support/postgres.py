@@ -59,11 +59,6 @@ class PostgresServer:
         self.log = workdir / "postgres.log"
         self.port = free_port()
         self._names = itertools.count(1)
-        self._options = (
-            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.workdir}"
-            # Only the test data is at risk: no need to survive a power cut.
-            " -c fsync=off -c full_page_writes=off"
-        )
         # As root, run as the postgres system user (PostgreSQL refuses root).
         self._as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
 
@@ -71,19 +66,20 @@ class PostgresServer:
         if self._as:
             shutil.chown(self.workdir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
-        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log), "-o", self._options)
+        self.launch()
+
+    def launch(self) -> None:
+        """Run the server on its data directory: after ``start`` created it, or again after ``stop``."""
+        options = (
+            f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.workdir}"
+            # Only the test data is at risk: no need to survive a power cut.
+            " -c fsync=off -c full_page_writes=off"
+        )
+        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log), "-o", options)
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():
             self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data), check=False)
-
-    def pause(self) -> None:
-        """Stop the server as a crash would, keeping its data: ``resume`` starts it again on the same port."""
-        self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data))
-
-    def resume(self) -> None:
-        """Start the server ``pause`` stopped, with its data."""
-        self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log), "-o", self._options)
 
     def new_database(self) -> str:
         """Create an empty database; its ``postgresql://`` URL."""

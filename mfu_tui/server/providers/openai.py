@@ -33,7 +33,7 @@ import aiohttp
 
 from mfu_tui.protocol import ChatParams, ModelInfo, Usage
 from mfu_tui.server.model_input import ModelTurn, turn_text
-from mfu_tui.server.providers.base import Finish, Provider, ProviderError
+from mfu_tui.server.providers.base import Finish, Provider, ProviderError, UpstreamErrorKind
 from mfu_tui.server.providers.openai_errors import error_text, refusal_sentence, retry_after_seconds
 from mfu_tui.server.providers.openai_wire import DONE, AnswerReader, Item, Reasoning, parse_line
 
@@ -116,13 +116,13 @@ class OpenAIProvider(Provider):
             async with self._client().get(f"{self._root}/models") as response:
                 if response.status != 200:
                     said = error_text(await _refusal_body(response))
-                    raise ProviderError(f"cannot list models: HTTP {response.status}: {said}")
+                    raise ProviderError(f"cannot list models: HTTP {response.status}: {said}", "http_error")
                 listed = await response.json(content_type=None)
             entries = listed["data"] if isinstance(listed, dict) else listed
             return [entry["id"] if isinstance(entry, dict) else str(entry) for entry in entries]
         except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
             log.warning("listing the models of %s failed: %s", self._root, error)
-            raise ProviderError(f"cannot list models: {_describe(error)}") from None
+            raise ProviderError(f"cannot list models: {_describe(error)}", "unreachable") from None
 
     async def stream(
         self, model_id: str | None, history: list[ModelTurn], params: ChatParams
@@ -148,7 +148,8 @@ class OpenAIProvider(Provider):
         except (aiohttp.ClientError, TimeoutError) as error:
             if not answer.finished:
                 log.warning("streaming from %s failed: %s", self._root, error)
-                raise ProviderError(f"model server failed: {_describe(error)}") from None
+                kind: UpstreamErrorKind = "timeout" if isinstance(error, TimeoutError) else "unreachable"
+                raise ProviderError(f"model server failed: {_describe(error)}", kind) from None
             # The model had said it was done: a connection cut before [DONE] loses nothing.
             log.info("%s closed the connection after the answer ended: %s", self._root, error)
         finally:
@@ -187,7 +188,8 @@ class OpenAIProvider(Provider):
                     raise ProviderError(
                         refusal_sentence(
                             response.status, detail, model=body["model"], retry_after=wait, available=available
-                        )
+                        ),
+                        "http_error",
                     )
             await asyncio.sleep(wait)
 
@@ -245,13 +247,13 @@ async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> Asyn
             for item in answer.event(event):
                 if isinstance(item, Finish) and item.reason == "error":
                     # OpenRouter's ending when its provider failed, mostly after an error event that says why.
-                    raise ProviderError("the model stopped with an error and gave no reason")
+                    raise ProviderError("the model stopped with an error and gave no reason", "model_error")
                 yield item
     for item in answer.end():
         yield item
     # A whole answer is whole; a stream is, with [DONE] or after its finish_reason.
     if not (whole or done or answer.finished):
-        raise ProviderError("the model server ended the stream before the answer was finished")
+        raise ProviderError("the model server ended the stream before the answer was finished", "truncated")
 
 
 async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
@@ -260,7 +262,7 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]
         try:
             line = await response.content.readline()
         except ValueError:  # longer than aiohttp's line limit: no event is that long
-            raise ProviderError("the model server sent an event too long to read") from None
+            raise ProviderError("the model server sent an event too long to read", "unreadable") from None
         if not line:
             return
         event = parse_line(line.decode(errors="replace"))
@@ -272,11 +274,11 @@ async def _whole_answer(response: aiohttp.ClientResponse) -> AsyncGenerator[Any,
     """The one JSON object of a server that answered whole instead of streaming."""
     body = await _read_at_most(response, MAX_WHOLE_ANSWER_BYTES + 1)
     if len(body) > MAX_WHOLE_ANSWER_BYTES:
-        raise ProviderError("the model server sent an answer too large to read")
+        raise ProviderError("the model server sent an answer too large to read", "unreadable")
     try:
         whole = json.loads(body)
     except ValueError:
-        raise ProviderError("the model server sent an unreadable answer") from None
+        raise ProviderError("the model server sent an unreadable answer", "unreadable") from None
     yield whole
 
 

@@ -66,7 +66,7 @@ def parse_line(line: str) -> Any:
             said = json.loads(line[6:])
         except ValueError:
             said = line[6:].strip()
-        raise ProviderError(stream_error_sentence(said))
+        raise ProviderError(stream_error_sentence(said), "model_error")
     if not line.startswith("data:"):
         return None  # comments (": keep-alive"), "event:", "id:" and blank lines
     payload = line[5:].strip()
@@ -75,7 +75,7 @@ def parse_line(line: str) -> Any:
     try:
         return json.loads(payload)
     except ValueError:
-        raise ProviderError("the model server sent an unreadable event") from None
+        raise ProviderError("the model server sent an unreadable event", "unreadable") from None
 
 
 class AnswerReader:
@@ -99,7 +99,7 @@ class AnswerReader:
         if not isinstance(data, dict):
             return []
         if data.get("error"):
-            raise ProviderError(stream_error_sentence(data))
+            raise ProviderError(stream_error_sentence(data), "model_error")
         items: list[Item] = []
         finish: str | None = None
         for choice in data.get("choices") or []:
