@@ -98,7 +98,7 @@ async def open_chats(
             await pilot.pause()
             seconds = time.perf_counter() - started
             figures[name] = {
-                "messages_in_chat": len(app.conversation.views) + app.conversation.hidden_count,
+                "messages_in_chat": app.conversation.message_count,
                 "message_widgets": len(app.conversation.views),
                 "first_screen_seconds": round(seconds, 3),
                 "app_rss_before_mib": round(rss_before / 1024, 1),
