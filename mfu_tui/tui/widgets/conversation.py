@@ -198,16 +198,6 @@ class Conversation(VerticalScroll, can_focus=True):
         """The indices of the messages that have widgets."""
         return self._range
 
-    def view(self, message_id: str) -> MessageView | None:
-        """The widget of a stored message, if mounted."""
-        index = self._model.index_of(message_id)
-        return None if index is None else self._view_at(index)
-
-    def view_by_client_id(self, client_message_id: str) -> MessageView | None:
-        """The widget of a user message sent from here, before or after its ack, if mounted."""
-        index = self._sent_index(client_message_id)
-        return None if index is None else self._view_at(index)
-
     def knows(self, message_id: str, client_message_id: str | None = None) -> bool:
         """Whether the message is in the pane already (by its id, or as sent from here)."""
         if self._model.index_of(message_id) is not None:
@@ -608,12 +598,16 @@ class Conversation(VerticalScroll, can_focus=True):
         self._follow_scroll()
 
     def _follow_scroll(self) -> None:
-        """Mount what the view is about to show (in a worker: it may ask the server)."""
+        """Mount what the view is about to show (in a worker: it may ask the server).
+
+        Checked on every scroll (each chunk of an answer followed at the bottom
+        scrolls), so a worker starts only when the range has to move.
+        """
         if self._following:
             self._look_again = True
-            return
-        self._following = True
-        self.run_worker(self._follow(), group="range")
+        elif self._wanted_move() is not None:
+            self._following = True
+            self.run_worker(self._follow(), group="range")
 
     async def _follow(self) -> None:
         try:
@@ -625,21 +619,36 @@ class Conversation(VerticalScroll, can_focus=True):
         finally:
             self._following = False
 
-    async def _follow_once(self) -> bool:
-        """One step towards what is on screen: a jump or a window; False if there is nothing to do."""
+    def _wanted_move(self) -> str | None:
+        """How the range must move for what is on screen: ``jump``, ``up``, ``down``, ``resize`` or not at all."""
         if not self.is_attached or not self.size.height:
-            return False
+            return None
         if self._model.width != self._text_width:
-            self._measure(self._mounted())  # at the old width, before it is forgotten
-            self._model.resize(self._text_width)
-            self._resize_spacers()
+            return "resize"
         top, margin = round(self.scroll_y), self.size.height
         bottom = top + self.size.height
         mounted_top = self._model.span_height(range(0, self._range.start))
         mounted_bottom = self._below.virtual_region.y
         if bottom + margin < mounted_top or top - margin > mounted_bottom:
-            # Far into a spacer (the scrollbar, a page step into nothing mounted): mount what is there.
-            line = top if top < mounted_top else top - mounted_bottom + self._model.span_height(range(self._range.stop))
+            return "jump"  # far into a spacer (the scrollbar, a page step into nothing mounted)
+        if self._range.start > 0 and top - margin <= mounted_top:
+            return "up"
+        if self._range.stop < self._model.total and bottom + margin >= mounted_bottom:
+            return "down"
+        return None
+
+    async def _follow_once(self) -> bool:
+        """One step towards what is on screen: a jump or a window; False if there is nothing to do."""
+        move = self._wanted_move()
+        if move == "resize":
+            self._measure(self._mounted())  # at the old width, before it is forgotten
+            self._model.resize(self._text_width)
+            self._resize_spacers()
+            return True
+        if move == "jump":
+            top, mounted_bottom = round(self.scroll_y), self._below.virtual_region.y
+            above = top < self._model.span_height(range(0, self._range.start))
+            line = top if above else top - mounted_bottom + self._model.span_height(range(self._range.stop))
             index = self._model.index_at(line)
             into = line - self._model.span_height(range(index))
             if not await self._jump(index):
@@ -648,10 +657,8 @@ class Conversation(VerticalScroll, can_focus=True):
             if (view := self._view_at(index)) is not None:
                 self.scroll_to(y=view.virtual_region.y + into, animate=False, immediate=True)
             return True
-        if self._range.start > 0 and top - margin <= mounted_top:
-            return await self._extend(down=False)
-        if self._range.stop < self._model.total and bottom + margin >= mounted_bottom:
-            return await self._extend(down=True)
+        if move is not None:
+            return await self._extend(down=move == "down")
         return False
 
     @property
