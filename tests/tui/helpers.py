@@ -13,6 +13,9 @@ from mfu_tui.client import ChatClient, ConnectionState, Status
 from mfu_tui.tui import AppSettings, ChatApp
 
 #: A safety net only: every wait ends on an event long before this.
+#: The worker group of the command palette's search for commands (Textual's).
+GATHER = "--textual-command-palette-gather-commands"
+
 TIMEOUT = 20.0
 
 

@@ -15,12 +15,10 @@ from mfu_tui.tui import ChatApp
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.dialog import Dialog
 from tests.support.server import RunningServer
-from tests.tui.helpers import TIMEOUT, make_app, ready
+from tests.tui.helpers import GATHER, TIMEOUT, make_app, ready
 from tests.tui.scenes import ask
 
 SIZE = (100, 32)
-#: The worker group of the palette's search for commands (Textual's).
-GATHER = "--textual-command-palette-gather-commands"
 
 
 def burst(app: ChatApp, *keys: str) -> None:

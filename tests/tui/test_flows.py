@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from textual.command import CommandList, CommandPalette
 from textual.widgets import Input, OptionList, TextArea
 from textual.worker import WorkerCancelled
 
@@ -28,6 +29,7 @@ from tests.support.proxy import FaultProxy
 from tests.support.server import RunningServer, running_server
 from tests.tui.conftest import WORDS
 from tests.tui.helpers import (
+    GATHER,
     TIMEOUT,
     FrameWaiter,
     StateWaiter,
@@ -374,11 +376,15 @@ async def test_command_palette_runs_app_actions(server: RunningServer, tmp_path:
         await pilot.pause()
         await pilot.press(*"show keys")
         await pilot.pause()
-        # The palette searches in a worker: enter before its list is shown selects nothing.
-        palette = app.screen
-        await app.workers.wait_for_complete([worker for worker in app.workers if worker.node is palette])
-        await pilot.pause()
-        await pilot.press("enter")
+        # The palette searches in a worker, adding hits as they come: wait for its end, then take the best.
+        async with asyncio.timeout(TIMEOUT):
+            while not (
+                isinstance(app.screen, CommandPalette)
+                and app.screen.query_one(CommandList).option_count
+                and not any(worker.group == GATHER and worker.is_running for worker in app.workers)
+            ):
+                await pilot.pause()
+        await pilot.press("down", "enter")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
 
