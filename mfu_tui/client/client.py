@@ -42,27 +42,36 @@ from mfu_tui.client.import_parts import import_entries, next_part
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
+from mfu_tui.client.session import (
+    AnswerChunks,
+    AnswerEnded,
+    ChatSession,
+    EditSettled,
+    ErrorReceived,
+    FrameReceived,
+    MessageAcked,
+    MessageDeferred,
+    MessageRefused,
+    Outcome,
+    ReloadNeeded,
+    SessionEvent,
+    UploadPart,
+)
 from mfu_tui.client.state import ConnectionState, Problem, Status
-from mfu_tui.client.streams import StreamTracker
-from mfu_tui.client.uploads import Uploads
 from mfu_tui.protocol import (
+    ATTACHMENT_PART_BYTES,
     MAX_FRAME_BYTES,
     MAX_SERVER_FRAME_BYTES,
     MAX_TITLE_LENGTH,
-    Ack,
-    AttachmentAck,
+    AttachmentPart,
     Cancel,
-    Cancelled,
-    ChatCreated,
     ChatDetail,
     ChatPage,
     ChatParams,
     ChatSummary,
     ChatUpdated,
-    Chunk,
     ClientFrame,
     CloseCode,
-    Complete,
     DeleteChat,
     EditMessage,
     Error,
@@ -73,7 +82,6 @@ from mfu_tui.protocol import (
     ListChats,
     ListModels,
     Message,
-    MessageEdited,
     ModelList,
     Ping,
     Pong,
@@ -81,7 +89,6 @@ from mfu_tui.protocol import (
     RenameChat,
     Request,
     Result,
-    Resync,
     Search,
     SearchResults,
     ServerFrame,
@@ -105,14 +112,6 @@ Event = ServerFrame | MessageReloaded | ClientError | ConnectionState
 Unsubscribe = Callable[[], None]
 
 _T = TypeVar("_T")
-
-#: Codes of an ``error`` answering a ``message`` that will never be accepted:
-#: the message leaves the outbox and the UI is told.
-_REFUSED = {"bad_request", "too_large", "not_found", "forbidden", "unauthorized", "quota_exceeded"}
-#: Seconds before a message refused with ``conflict`` or ``rate_limited`` is tried again
-#: (a conflict also clears as soon as the running answer in that chat ends).
-_RETRY_REFUSED_AFTER = {"conflict": 2.0, "rate_limited": 10.0}
-
 
 #: HTTP answers to the upgrade that a retry may cure: a timeout, too many connections,
 #: a server or proxy starting or overloaded. Any other means the address is not a chat server.
@@ -194,41 +193,13 @@ class ChatClient:
         # Replaced on every state change; waiters await the current one.
         self._state_changed = asyncio.Event()
         self._outbox_lock = asyncio.Lock()
-        # Chats to (re)subscribe after every connect, in order.
-        self._chats: dict[str, None] = {}
-        # Edits not confirmed yet (by their message_edited, or an error naming them),
-        # by clientEditId: on disk in the outbox, and sent again after every connect,
-        # since a connection that died unnoticed may have swallowed them. The server
-        # applies each once.
-        self._edits: dict[str, EditMessage] = {
-            edit.client_edit_id: EditMessage(
-                chat_id=edit.chat_id,
-                message_id=edit.message_id,
-                content=edit.content,
-                regenerate=edit.regenerate,
-                client_edit_id=edit.client_edit_id,
-            )
-            for edit in self.outbox.pending_edits()
-        }
-        # Edits sent on an earlier connection or by an earlier process: after their
-        # message_edited the regenerated answer is resumed, since part of it may have been missed.
-        self._edits_resent: set[str] = set(self._edits)
-        # Cancels not answered yet (by the end of that chat's answer, or not_found),
-        # by chat: sent again after every connect, since a connection that died
-        # unnoticed may have swallowed them. A repeated cancel is harmless.
-        self._cancels: dict[str, Cancel] = {}
+        #: The session's rules (outbox order, in flight, resend, edits, cancels, streams), fed by this driver.
+        self.session = ChatSession(self.outbox.pending(), self.outbox.pending_edits())
         self._requests: dict[str, tuple[asyncio.Future[Any], str]] = {}
-        self._streams = StreamTracker()
-        # Outbox messages sent on this connection and not yet acknowledged: id -> chat key.
-        self._inflight: dict[str, str | None] = {}
-        # Messages sent on an earlier connection or by an earlier process: after
-        # their ack the reply is resumed, since part of it may have been missed.
-        self._resent: set[str] = set(entry.client_message_id for entry in self.outbox.pending())
-        # Chats with an answer being generated (chat -> reply id, "" if unknown):
-        # the next message for them waits, since the server would refuse it.
-        self._busy: dict[str, str] = {}
-        # The files of outbox messages being uploaded on this connection.
-        self._uploads = Uploads()
+        # The bytes of the files being uploaded, by (clientMessageId, clientAttachmentId): read once per upload.
+        self._file_data: dict[tuple[str, str], bytes] = {}
+        # Wakes the session when a message refused for now may be tried again.
+        self._timer: asyncio.TimerHandle | None = None
         self._heartbeat_failure: str | None = None
         self._pong_waiter: asyncio.Future[None] | None = None
         self._ping_ts: float | None = None
@@ -372,21 +343,22 @@ class ChatClient:
             await self._post(_entry_of(frame, []))
             return
         if isinstance(frame, Subscribe):
-            self._chats[frame.chat_id] = None
-        if isinstance(frame, Cancel):
-            self._cancels[frame.chat_id] = frame
-        if isinstance(frame, EditMessage):
+            outcome = self.session.subscribe(frame.chat_id)
+        elif isinstance(frame, Cancel):
+            outcome = self.session.cancel(frame)
+        elif isinstance(frame, EditMessage):
             if frame.client_edit_id is None:
                 frame = msgspec.structs.replace(frame, client_edit_id=_new_id())
             await self._keep_edit(frame)
-        ws = self._ws
-        if ws is not None:
-            with contextlib.suppress(ConnectionClosed):  # resent after the reconnect
-                await self._send(ws, frame)
-            return
-        self._wake.set()
-        if not isinstance(frame, (Subscribe, Cancel, EditMessage)):
+            outcome = self.session.edit(frame)
+        elif self._ws is not None:
+            outcome = Outcome([frame])
+        else:
+            self._wake.set()
             raise ClientError(f"cannot send {type(frame).__name__}: not connected")
+        if self._ws is None:
+            self._wake.set()
+        await self._apply(outcome)
 
     async def send_message(
         self,
@@ -579,7 +551,7 @@ class ChatClient:
     async def delete_chat(self, chat_id: str) -> None:
         """Delete a chat and its messages."""
         await self._request(DeleteChat(request_id=_new_id(), chat_id=chat_id), None)
-        self._chats.pop(chat_id, None)
+        self.session.forget_chat(chat_id)
         await self._forget_cached(chat_id)
 
     # --- Reading offline -------------------------------------------------------
@@ -750,7 +722,7 @@ class ChatClient:
                     error = str(failed)
                 else:
                     try:
-                        error = await self._session(ws)
+                        error = await self._serve(ws)
                     except _Stop as stop:
                         self._stopped(stop)
                         return
@@ -839,7 +811,7 @@ class ChatClient:
         except InvalidHandshake as error:
             raise _Failed(f"handshake failed: {error}") from None
 
-    async def _session(self, ws: ClientConnection) -> str:
+    async def _serve(self, ws: ClientConnection) -> str:
         """Serve one open connection until it ends; returns why it ended.
 
         Raises:
@@ -847,6 +819,7 @@ class ChatClient:
         """
         loop = asyncio.get_running_loop()
         self._ws = ws
+        catch_up = self.session.connected()  # with ``_ws``: the session is online exactly while it is set
         self._heartbeat_failure = None
         self.backoff.connected(loop.time())
         self._failing_since = None
@@ -854,7 +827,7 @@ class ChatClient:
         self._set_state(status=Status.CONNECTED, retry_at=None, last_error=None, reason=None, problem=None)
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="mfu-chat heartbeat")
         try:
-            await self._after_open(ws)
+            await self._apply(catch_up)
             self._notify("open")
             async for data in ws:
                 await self._receive(data)
@@ -875,24 +848,10 @@ class ChatClient:
             raise _Stop(Problem.TOKEN_REFUSED, f"auth refused: {close.reason or meaning}")
         return error
 
-    async def _after_open(self, ws: ClientConnection) -> None:
-        """Bring a new connection up to date: subscriptions, resumes, deferred frames, outbox."""
-        for chat_id in list(self._chats):
-            await self._send(ws, Subscribe(chat_id=chat_id))
-        for resume in self._streams.resumes():
-            log.info("resuming message %s after seq %d", resume.message_id, resume.last_seq)
-            await self._send(ws, resume)
-        deferred: list[EditMessage | Cancel] = [*self._edits.values(), *self._cancels.values()]
-        for frame in deferred:
-            await self._send(ws, frame)
-        await self._pump_outbox()
-
     def _connection_lost(self) -> None:
         """Forget what belonged to the connection that just ended."""
-        self._resent.update(self._inflight)
-        self._edits_resent.update(self._edits)
-        self._inflight.clear()
-        self._uploads.stop_all()  # the reconnect starts them again, from what the server received
+        self.session.lost()
+        self._file_data.clear()
         for request_id, (future, name) in list(self._requests.items()):
             if not future.done():
                 future.set_exception(ClientError(f"connection lost before the answer to {name}"))
@@ -977,39 +936,8 @@ class ChatClient:
         if isinstance(frame, Pong):
             if self._pong_waiter is not None and not self._pong_waiter.done() and frame.ts == self._ping_ts:
                 self._pong_waiter.set_result(None)
-        elif isinstance(frame, Error):
-            await self._on_error_frame(frame)
-        elif isinstance(frame, Ack):
-            await self._on_ack(frame)
-        elif isinstance(frame, AttachmentAck):
-            self._uploads.acked(frame)
-        elif isinstance(frame, (Chunk, Complete, Cancelled)):
-            await self._on_stream(frame)
-        elif isinstance(frame, Resync):
-            self._spawn(self._reload(frame.chat_id, frame.message_id))
-        else:  # a Result here answers a request sent with send()
-            if isinstance(frame, ChatCreated):
-                self._chats[frame.chat_id] = None
-            elif isinstance(frame, ChatUpdated) and frame.deleted:
-                await self._forget_cached(frame.chat.id)  # deleted in another terminal: gone here too
-            elif isinstance(frame, MessageEdited):
-                await self._on_edited(frame)
-                return
-            self._emit(frame)
-
-    async def _on_edited(self, frame: MessageEdited) -> None:
-        if frame.client_edit_id is not None:
-            await self._edit_done(frame.client_edit_id)
-        if frame.reply_id is not None:
-            # A regenerated answer: track it like an acked one, so a reconnect resumes it.
-            if self._streams.expect(frame.chat_id, frame.reply_id):
-                self._busy[frame.chat_id] = frame.reply_id
-        self._emit(frame)
-        if frame.client_edit_id in self._edits_resent:
-            self._edits_resent.discard(frame.client_edit_id)
-            if frame.reply_id is not None:  # sent before this connection: part of the answer may have gone by
-                for resume in self._streams.resumes_for(frame.reply_id):
-                    await self._send_if_open(resume)
+            return
+        await self._apply(self.session.receive(frame, asyncio.get_running_loop().time()))
 
     def _answer_request(self, frame: Result, unsafe: bool) -> None:
         """Hand a waiting request its answer's data, and whether that may need cleaning."""
@@ -1017,119 +945,135 @@ class ChatClient:
         if not future.done():
             future.set_result((frame.data, unsafe))
 
-    async def _on_error_frame(self, frame: Error) -> None:
-        if frame.code == "not_found" and frame.chat_id is not None:
-            self._cancels.pop(frame.chat_id, None)
-            if frame.message_id is not None and self._streams.gone(frame.message_id):
-                # A resume of an answer whose chat was deleted: it ends here, not at every reconnect.
-                if self._busy.get(frame.chat_id) == frame.message_id:
-                    del self._busy[frame.chat_id]
-        if frame.client_edit_id is not None:  # refused: sending it again would be refused again
-            await self._edit_done(frame.client_edit_id)
-            self._edits_resent.discard(frame.client_edit_id)
+    # --- Acting on the session's outcomes ----------------------------------------
+
+    async def _apply(self, outcome: Outcome) -> None:
+        """Send an outcome's frames on the connection it was made for, then act on its events.
+
+        The connection is taken before the first ``await``: the session made
+        the frames for the one up then, and a later one gets its own.
+        """
+        ws = self._ws
+        if ws is not None and outcome.frames:
+            with contextlib.suppress(ConnectionClosed):  # the reconnect sends what is still needed
+                for item in outcome.frames:
+                    frame = await self._part(item) if isinstance(item, UploadPart) else item
+                    if frame is not None:  # None: its message is given up (``_file_missing``)
+                        await self._send(ws, frame)
+        for event in outcome.events:
+            await self._act(event)
+        self._arm_timer()
+
+    async def _act(self, event: SessionEvent) -> None:
+        """Do what an event asks: write the outbox, hand a frame to the listeners, report an error."""
+        match event:
+            case MessageAcked(ack):
+                await self._outbox_done(ack.client_message_id)
+                self._emit(ack)
+            case MessageRefused(client_message_id, _, code):
+                log.warning("message %s refused (%s): dropped from the outbox", client_message_id, code)
+                await self._outbox_done(client_message_id)
+            case MessageDeferred(client_message_id, _, code, retry_at):
+                wait = retry_at - asyncio.get_running_loop().time()
+                log.info("message %s refused (%s); trying again in %.3g s", client_message_id, code, wait)
+            case EditSettled(client_edit_id):
+                async with self._outbox_lock:
+                    await asyncio.to_thread(self.outbox.edit_done, client_edit_id)
+            case ErrorReceived(error, client_message_id):
+                self._on_error_frame(error, client_message_id)
+            case AnswerChunks(chunks):
+                for chunk in chunks:
+                    self._emit(chunk)
+            case AnswerEnded(end):
+                self._emit(end)
+            case ReloadNeeded(chat_id, message_id):
+                self._spawn(self._reload(chat_id, message_id))
+            case FrameReceived(frame):
+                if isinstance(frame, ChatUpdated) and frame.deleted:
+                    await self._forget_cached(frame.chat.id)  # deleted in another terminal: gone here too
+                self._emit(frame)
+            case MessageReloaded():
+                self._emit(event)
+
+    def _on_error_frame(self, frame: Error, client_message_id: str | None) -> None:
+        """Fail the request an ``error`` answers, or tell the listeners."""
         pending = self._requests.get(frame.request_id) if frame.request_id else None
         if pending is not None:
             if not pending[0].done():
                 where = {"chat_id": frame.chat_id, "message_id": frame.message_id}
                 pending[0].set_exception(RequestError(frame.code, frame.message, **where))
             return
-        refused = self._refused_message(frame)
-        if refused is not None:
-            await self._on_message_refused(refused, frame)
-            if frame.code == "conflict":
-                return  # the outbox sends it again when the running answer ends: nothing to tell
-        self._emit_error(
-            ClientError(
-                frame.message,
-                code=frame.code,
-                chat_id=frame.chat_id,
-                message_id=frame.message_id,
-                client_message_id=refused,
-            )
+        where = {"chat_id": frame.chat_id, "message_id": frame.message_id, "client_message_id": client_message_id}
+        self._emit_error(ClientError(frame.message, code=frame.code, **where))
+
+    async def _part(self, part: UploadPart) -> AttachmentPart | None:
+        """The ``attachment_part`` the session asks for, read from the copy kept beside the outbox.
+
+        Returns ``None`` if that copy is gone: the message can never be sent whole, and is given up.
+        """
+        key = (part.client_message_id, part.file.client_attachment_id)
+        try:
+            if key not in self._file_data:
+                self._file_data[key] = await asyncio.to_thread(self.outbox.file_bytes, key[1])
+        except OSError as error:
+            self._spawn(self._file_missing(part, error))
+            return None
+        data = self._file_data[key]
+        if part.offset + ATTACHMENT_PART_BYTES >= part.file.size:
+            del self._file_data[key]  # its last part: the server acks the rest, or a reconnect reads it again
+        return AttachmentPart(
+            client_message_id=part.client_message_id,
+            client_attachment_id=part.file.client_attachment_id,
+            name=part.file.name,
+            media_type=part.file.media_type,
+            size=part.file.size,
+            offset=part.offset,
+            data=data[part.offset : part.offset + ATTACHMENT_PART_BYTES],
         )
 
-    def _refused_message(self, frame: Error) -> str | None:
-        """The in-flight outbox message an ``error`` frame refuses (named by its ``clientMessageId``), if any."""
-        if frame.client_message_id in self._inflight:
-            return frame.client_message_id
-        return None
+    async def _file_missing(self, part: UploadPart, error: OSError) -> None:
+        log.warning("message %s: a file kept for it is gone (%s)", part.client_message_id, error)
+        outcome = self.session.file_missing(part.client_message_id)
+        await self._apply(outcome)
+        for event in outcome.events:
+            if isinstance(event, MessageRefused):
+                why = f"a file of this message is gone from the outbox ({error.strerror or error}): attach it again"
+                self._emit_error(ClientError(why, chat_id=event.chat_id, client_message_id=event.client_message_id))
 
-    async def _on_message_refused(self, client_message_id: str, frame: Error) -> None:
-        chat_key = self._inflight.pop(client_message_id)
-        self._uploads.stop(client_message_id)  # a refused part refuses its message
-        if frame.code in _REFUSED:
-            log.warning("message %s refused (%s): dropped from the outbox", client_message_id, frame.code)
-            self._resent.discard(client_message_id)
-            async with self._outbox_lock:
-                await asyncio.to_thread(self.outbox.done, client_message_id)
-            await self._pump_outbox()
-            return
-        delay = _RETRY_REFUSED_AFTER.get(frame.code, _RETRY_REFUSED_AFTER["rate_limited"])
-        log.info("message %s refused (%s); trying again in %g s", client_message_id, frame.code, delay)
-        self._resent.add(client_message_id)
-        if chat_key is not None:
-            self._busy[chat_key] = ""
-        asyncio.get_running_loop().call_later(delay, self._retry_chat, chat_key)
-
-    def _retry_chat(self, chat_key: str | None) -> None:
-        if chat_key is not None and self._busy.get(chat_key) == "":
-            del self._busy[chat_key]
-        if self._ws is not None:
-            self._spawn(self._pump_outbox())
-
-    async def _on_ack(self, frame: Ack) -> None:
+    async def _outbox_done(self, client_message_id: str) -> None:
+        """Forget a message that left the outbox (acknowledged or refused), on disk and here."""
+        self._file_data = {key: data for key, data in self._file_data.items() if key[0] != client_message_id}
         async with self._outbox_lock:
-            await asyncio.to_thread(self.outbox.done, frame.client_message_id)
-        self._inflight.pop(frame.client_message_id, None)
-        self._chats[frame.chat_id] = None
-        self._cancels.pop(frame.chat_id, None)  # a new answer: an older cancel must not stop it
-        if self._streams.expect(frame.chat_id, frame.reply_id):
-            self._busy[frame.chat_id] = frame.reply_id
-        self._emit(frame)
-        if frame.client_message_id in self._resent:
-            # Sent before this connection: part of the answer may have gone by.
-            self._resent.discard(frame.client_message_id)
-            for resume in self._streams.resumes_for(frame.reply_id):
-                await self._send_if_open(resume)
-        await self._pump_outbox()
+            await asyncio.to_thread(self.outbox.done, client_message_id)
 
-    async def _on_stream(self, frame: Chunk | Complete | Cancelled) -> None:
-        if not isinstance(frame, Chunk):
-            self._cancels.pop(frame.chat_id, None)  # the answer ended: nothing left to cancel
-        delivery = self._streams.feed(frame)
-        for delivered in delivery.frames:
-            self._emit(delivered)
-        if delivery.resume is not None:
-            log.info("gap in message %s: resuming after seq %d", frame.message_id, delivery.resume.last_seq)
-            await self._send_if_open(delivery.resume)
-        if not isinstance(frame, Chunk) and self._busy.get(frame.chat_id) in (frame.message_id, ""):
-            del self._busy[frame.chat_id]
-            await self._pump_outbox()
+    def _arm_timer(self) -> None:
+        """Wake the session when it has something to do later (a refused message to try again)."""
+        wake_at = self.session.wake_at
+        if self._timer is not None and (wake_at is None or self._timer.when() != wake_at):
+            self._timer.cancel()
+            self._timer = None
+        if wake_at is not None and self._timer is None:
+            self._timer = asyncio.get_running_loop().call_at(wake_at, self._spawn_tick)
+
+    def _spawn_tick(self) -> None:
+        self._timer = None
+        self._spawn(self._tick())
+
+    async def _tick(self) -> None:
+        await self._apply(self.session.tick(asyncio.get_running_loop().time()))
 
     async def _reload(self, chat_id: str, message_id: str) -> None:
-        """After ``resync``: load the stored message and hand it to the UI whole."""
+        """After ``resync``: load the stored message and hand it to the listeners whole."""
         log.info("resync of message %s: reloading it", message_id)
-        self._streams.start_reload(message_id)
         try:
             stored = await self.find_message(chat_id, message_id)
         except (ClientError, TimeoutError) as error:
-            self._streams.reload_failed(message_id)
+            self.session.reload_failed(message_id)
             self._emit_error(ClientError(f"could not reload message {message_id}: {error}", chat_id=chat_id))
             return
+        await self._apply(self.session.reloaded(chat_id, message_id, stored))
         if stored is None:
-            self._streams.reloaded(chat_id, message_id, content="", seq=0, streaming=False)
             self._emit_error(ClientError(f"message {message_id} no longer exists", code="not_found", chat_id=chat_id))
-            return
-        streaming = stored.status == "streaming"
-        resume = self._streams.reloaded(
-            chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming
-        )
-        self._emit(MessageReloaded(chat_id, message_id, stored.content, stored.status, stored.finish_reason))
-        if resume is not None:
-            await self._send_if_open(resume)
-        elif self._busy.get(chat_id) in (message_id, ""):
-            del self._busy[chat_id]
-            await self._pump_outbox()
 
     # --- Outbox --------------------------------------------------------------
 
@@ -1138,96 +1082,21 @@ class ChatClient:
         async with self._outbox_lock:
             await asyncio.to_thread(self.outbox.add, entry)
         log.debug("message %s written to the outbox", entry.client_message_id)
-        if entry.chat_id is not None and entry.chat_id not in self._chats:
-            # See the chat's answers end, which is when its next message may go.
-            await self.subscribe(entry.chat_id)
         self._wake.set()
-        await self._pump_outbox()
+        await self._apply(self.session.post(entry))
 
     async def _keep_edit(self, frame: EditMessage) -> None:
-        """Write an edit to the outbox (durable before it is sent) and remember it for resending."""
+        """Write an edit to the outbox: durable before it is sent."""
         assert frame.client_edit_id is not None
         edit = PendingEdit(frame.client_edit_id, frame.chat_id, frame.message_id, frame.content, frame.regenerate)
         async with self._outbox_lock:
             await asyncio.to_thread(self.outbox.add_edit, edit)
-        self._edits[frame.client_edit_id] = frame
-
-    async def _edit_done(self, client_edit_id: str) -> None:
-        if self._edits.pop(client_edit_id, None) is not None:
-            async with self._outbox_lock:
-                await asyncio.to_thread(self.outbox.edit_done, client_edit_id)
-
-    async def _pump_outbox(self) -> None:
-        """Send the first pending message of each chat that is free to take one."""
-        ws = self._ws
-        if ws is None:
-            return
-        taken = set(self._inflight.values()) | set(self._busy)
-        for entry in self.outbox.pending():
-            if entry.chat_id in taken or entry.client_message_id in self._inflight:
-                continue
-            # Mark before awaiting, so that a concurrent pump does not send it too.
-            taken.add(entry.chat_id)
-            self._inflight[entry.client_message_id] = entry.chat_id
-            if entry.chat_id is not None:
-                self._chats[entry.chat_id] = None
-            files = entry.files()
-            frame = Message(
-                chat_id=entry.chat_id,
-                client_message_id=entry.client_message_id,
-                content=entry.content,
-                model_id=entry.model_id,
-                system_prompt=entry.system_prompt,
-                params=entry.chat_params(),
-                attachments=[file.client_attachment_id for file in files] or None,
-            )
-            if files:  # its files go up first, each part waiting for its ack: not in this loop
-                self._uploads.start(entry.client_message_id, self._send_with_files(ws, entry, files, frame))
-                continue
-            try:
-                await self._send(ws, frame)
-            except ConnectionClosed:
-                return  # the reconnect sends it again
-
-    async def _send_with_files(
-        self, ws: ClientConnection, entry: OutboxEntry, files: list[PendingFile], frame: Message
-    ) -> None:
-        """Upload a message's files, then send it; a dropped connection ends it (the reconnect starts it again)."""
-        client_message_id = entry.client_message_id
-        try:
-            for file in files:
-                data = await asyncio.to_thread(self.outbox.file_bytes, file.client_attachment_id)
-                await self._uploads.upload(lambda part: self._send(ws, part), client_message_id, file, data)
-            await self._send(ws, frame)
-        except ConnectionClosed:
-            return
-        except OSError as error:  # its kept copy is gone: it can never be sent whole
-            log.warning(
-                "message %s: a file kept for it is gone (%s): dropped from the outbox", client_message_id, error
-            )
-            self._inflight.pop(client_message_id, None)
-            async with self._outbox_lock:
-                await asyncio.to_thread(self.outbox.done, client_message_id)
-            self._emit_error(
-                ClientError(
-                    f"a file of this message is gone from the outbox ({error.strerror or error}): attach it again",
-                    chat_id=entry.chat_id,
-                    client_message_id=client_message_id,
-                )
-            )
-            await self._pump_outbox()
 
     # --- Plumbing ------------------------------------------------------------
 
     @staticmethod
     async def _send(ws: ClientConnection, frame: ClientFrame) -> None:
         await ws.send(encode(frame), text=True)
-
-    async def _send_if_open(self, frame: ClientFrame) -> None:
-        """Send now if connected; otherwise the reconnect sends what is still needed."""
-        if self._ws is not None:
-            with contextlib.suppress(ConnectionClosed):
-                await self._send(self._ws, frame)
 
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.create_task(coroutine)
