@@ -356,8 +356,8 @@ class ChatSession:
         if isinstance(frame, (Chunk, Complete, Cancelled)):
             return self._on_stream(frame)
         if isinstance(frame, Resync):
-            self._streams.start_reload(frame.message_id)
-            return Outcome(events=[ReloadNeeded(frame.chat_id, frame.message_id)])
+            reload = self._streams.start_reload(frame.message_id)
+            return Outcome(events=[ReloadNeeded(frame.chat_id, frame.message_id)] if reload else [])
         if isinstance(frame, MessageEdited):
             return self._on_edited(frame)
         if isinstance(frame, ChatCreated):

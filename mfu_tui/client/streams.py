@@ -118,9 +118,16 @@ class StreamTracker:
         stream.resumed_from = stream.assembler.last_seq
         return [self._resume(stream)]
 
-    def start_reload(self, message_id: str) -> None:
-        """A ``resync`` came: drop this message's frames until ``reloaded``."""
+    def start_reload(self, message_id: str) -> bool:
+        """A ``resync`` came: drop this message's frames until ``reloaded``.
+
+        Returns False if there is nothing to reload: the message is not followed (it
+        finished, or was never seen), or its reload runs already (two resumes were answered).
+        """
+        if message_id not in self._streams or message_id in self._reloading:
+            return False
         self._reloading.add(message_id)
+        return True
 
     def reloaded(self, chat_id: str, message_id: str, *, content: str, seq: int, streaming: bool) -> Resume | None:
         """The stored message was loaded; returns the ``resume`` to follow it if still streaming."""
