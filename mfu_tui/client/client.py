@@ -1,10 +1,13 @@
 """``ChatClient``: the one asyncio worker that holds the WebSocket to the server.
 
-It connects with our own reconnect loop (not websockets' built-in one, which
-resets its backoff after every handshake), heartbeats with JSON ``ping``,
-keeps user messages in the on-disk outbox until ``ack``, and delivers every
-streamed chunk once, in order, across reconnects. It knows nothing of
-Textual: a UI subscribes with the ``on_*`` methods or ``events()``.
+It is the driver of a ``ChatSession`` (``session.py``), which holds the
+rules of the conversation with no I/O: the client does what the session
+cannot, the socket (connected with our own reconnect loop, not websockets'
+built-in one, which resets its backoff after every handshake; one attempt
+is ``dial.py``), the JSON ``ping`` heartbeat, the clock, the outbox file and
+the listeners, and feeds the session what happens. The requests (``list_chats``...)
+are ``ChatRequests`` (``requests.py``). It knows nothing of Textual: a UI
+subscribes with the ``on_*`` methods or ``events()``.
 
 Everything runs in the event loop of the caller; no threads except the
 short ``fsync`` of an outbox write.
@@ -15,33 +18,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-import ssl
-import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import msgspec
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import (
-    ConnectionClosed,
-    InvalidHandshake,
-    InvalidStatus,
-    InvalidURI,
-)
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
 
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.client.backoff import Backoff
+from mfu_tui.client.dial import Failed, Stop, dial
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.import_parts import import_entries, next_part
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key
 from mfu_tui.client.read_cache import ReadCache
-from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
+from mfu_tui.client.requests import ChatRequests, new_id
+from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
 from mfu_tui.client.session import (
     AnswerChunks,
     AnswerEnded,
@@ -61,49 +55,30 @@ from mfu_tui.client.state import ConnectionState, Problem, Status
 from mfu_tui.protocol import (
     ATTACHMENT_PART_BYTES,
     MAX_FRAME_BYTES,
-    MAX_SERVER_FRAME_BYTES,
-    MAX_TITLE_LENGTH,
     AttachmentPart,
     Cancel,
-    ChatDetail,
-    ChatPage,
     ChatParams,
-    ChatSummary,
     ChatUpdated,
     ClientFrame,
     CloseCode,
-    DeleteChat,
     EditMessage,
     Error,
-    GetChat,
-    ImportChat,
-    ImportedMessage,
-    ImportResult,
-    ListChats,
-    ListModels,
     Message,
-    ModelList,
     Ping,
     Pong,
     ProtocolError,
-    RenameChat,
     Request,
     Result,
-    Search,
-    SearchResults,
     ServerFrame,
-    StoredMessage,
     Subscribe,
     UnknownFrameType,
-    UpdateChat,
-    UpdatedChat,
     decode_result,
     decode_server,
     describe_close,
     encode,
     is_terminal,
 )
-from mfu_tui.redaction import redact, redacting_logger
+from mfu_tui.redaction import redact
 
 log = logging.getLogger("mfu_tui.client")
 
@@ -113,17 +88,6 @@ Unsubscribe = Callable[[], None]
 
 _T = TypeVar("_T")
 
-#: HTTP answers to the upgrade that a retry may cure: a timeout, too many connections,
-#: a server or proxy starting or overloaded. Any other means the address is not a chat server.
-_PASSING_STATUSES = {408, 425, 429, 500, 502, 503, 504}
-
-#: Times a request the server applies once (``import_chat``) is sent before its failure is the caller's.
-_ATTEMPTS_OF_IDEMPOTENT_REQUESTS = 5
-
-
-#: websockets' own debug log, with bearer tokens and ``token=`` values hidden.
-_wire_log = redacting_logger("mfu_tui.client.wire")
-
 
 def default_data_dir() -> Path:
     """Where the outbox lives by default: the platform's user data directory."""
@@ -132,7 +96,7 @@ def default_data_dir() -> Path:
     return platformdirs.user_data_path("mfu-chat", appauthor=False)
 
 
-class ChatClient:
+class ChatClient(ChatRequests):
     """The connection worker of mfu-chat, usable as a library.
 
     Args:
@@ -313,7 +277,7 @@ class ChatClient:
         await self._stop_worker()
         if ws is not None:
             await ws.close(CloseCode.NORMAL, "closed by user")
-        self._stopped(_Stop(Problem.CLOSED, "closed by user"))
+        self._stopped(Stop(Problem.CLOSED, "closed by user"))
         self.outbox.close()  # another client of this account may now send what is left
         if self.read_cache is not None:
             self.read_cache.close()
@@ -348,7 +312,7 @@ class ChatClient:
             outcome = self.session.cancel(frame)
         elif isinstance(frame, EditMessage):
             if frame.client_edit_id is None:
-                frame = msgspec.structs.replace(frame, client_edit_id=_new_id())
+                frame = msgspec.structs.replace(frame, client_edit_id=new_id())
             await self._keep_edit(frame)
             outcome = self.session.edit(frame)
         elif self._ws is not None:
@@ -392,8 +356,8 @@ class ChatClient:
             ValueError: ``content`` is empty or blank, and there are no files.
             ClientError: the message is too large (code ``too_large``); it was not kept.
         """
-        client_message_id = client_message_id or _new_id()
-        files = [PendingFile(_new_id(), file.name, file.media_type, file.size) for file in attachments]
+        client_message_id = client_message_id or new_id()
+        files = [PendingFile(new_id(), file.name, file.media_type, file.size) for file in attachments]
         frame = Message(
             chat_id=chat_id,
             client_message_id=client_message_id,
@@ -439,7 +403,7 @@ class ChatClient:
         the server applies it once. Returns its ``clientEditId``.
         """
         frame = EditMessage(
-            chat_id=chat_id, message_id=message_id, content=content, regenerate=regenerate, client_edit_id=_new_id()
+            chat_id=chat_id, message_id=message_id, content=content, regenerate=regenerate, client_edit_id=new_id()
         )
         await self.send(frame)
         return frame.client_edit_id  # type: ignore[return-value]
@@ -447,223 +411,6 @@ class ChatClient:
     async def subscribe(self, chat_id: str) -> None:
         """Receive the events of ``chat_id``, now and after every reconnect."""
         await self.send(Subscribe(chat_id=chat_id))
-
-    # --- Requests ------------------------------------------------------------
-
-    async def list_chats(
-        self, limit: int | None = None, before: str | None = None, *, archived: bool = False
-    ) -> ChatPage:
-        """A page of the chat list, pinned chats first, each part newest first; ``archived``: the archived ones."""
-        frame = ListChats(request_id=_new_id(), limit=limit, before=before, archived=archived)
-        page = await self._request(frame, ChatPage)
-        # The kept copy is the list a user reads offline: the chats not archived.
-        if self.read_cache is not None and before is None and not archived:
-            await asyncio.to_thread(self.read_cache.keep_chats, page.chats)
-        return page
-
-    async def get_chat(
-        self,
-        chat_id: str,
-        *,
-        before: str | None = None,
-        offset: int | None = None,
-        at: str | None = None,
-        limit: int | None = None,
-    ) -> ChatDetail:
-        """One chat with a page of its messages, oldest first.
-
-        The newest ones by default; give at most one of ``before``, ``offset``
-        and ``at`` for another page. The page's ``offset`` says where it is in
-        the chat, so a page can be placed anywhere.
-
-        Args:
-            chat_id: The chat.
-            before: The ``next_cursor`` of a page already loaded, to get the messages before it.
-            offset: The index of the page's first message (0: the chat's first).
-            at: A message of the chat, to get the page that starts with it.
-            limit: At most this many messages (the server's default if ``None``).
-
-        Raises:
-            ProtocolError: more than one of ``before``, ``offset`` and ``at``.
-        """
-        frame = GetChat(request_id=_new_id(), chat_id=chat_id, before=before, offset=offset, at=at, limit=limit)
-        detail = await self._request(frame, ChatDetail)
-        # Only the newest page is kept for reading offline (the one a chat opens with).
-        if self.read_cache is not None and before is None and offset is None and at is None:
-            await asyncio.to_thread(self.read_cache.keep_chat, detail)
-        return detail
-
-    async def get_whole_chat(self, chat_id: str) -> ChatDetail:
-        """One chat with all its messages, oldest first, asked for a page at a time (for an export)."""
-        detail = await self.get_chat(chat_id)
-        pages = [detail.messages]
-        while detail.next_cursor is not None:
-            detail = await self.get_chat(chat_id, before=detail.next_cursor)
-            pages.append(detail.messages)
-        messages = [message for page in reversed(pages) for message in page]
-        return ChatDetail(chat=detail.chat, messages=messages)
-
-    async def find_message(self, chat_id: str, message_id: str) -> StoredMessage | None:
-        """A stored message as the server has it now (its figures included), or None if it is gone.
-
-        Looked for from the newest page back: it is nearly always on the first.
-        """
-        detail = await self.get_chat(chat_id)
-        while True:
-            found = next((message for message in detail.messages if message.id == message_id), None)
-            if found is not None or detail.next_cursor is None:
-                return found
-            detail = await self.get_chat(chat_id, before=detail.next_cursor)
-
-    async def rename_chat(self, chat_id: str, title: str) -> ChatSummary:
-        """Rename a chat; returns it as the list shows it."""
-        return await self._request(RenameChat(request_id=_new_id(), chat_id=chat_id, title=title), ChatSummary)
-
-    async def update_chat(
-        self,
-        chat_id: str,
-        *,
-        title: str | None = None,
-        system_prompt: str | None = None,
-        params: ChatParams | None = None,
-        pinned: bool | None = None,
-        archived: bool | None = None,
-    ) -> UpdatedChat:
-        """Change a chat; ``None`` leaves a field as it is. Returns the chat and its settings after the change.
-
-        ``system_prompt=""`` removes the prompt; ``params`` replaces all four parameters.
-
-        Raises:
-            ProtocolError: nothing to change.
-            RequestError: the server refused it (``bad_request`` naming a value out of range, ``not_found``).
-        """
-        frame = UpdateChat(
-            request_id=_new_id(),
-            chat_id=chat_id,
-            title=title,
-            system_prompt=system_prompt,
-            params=params,
-            pinned=pinned,
-            archived=archived,
-        )
-        return await self._request(frame, UpdatedChat)
-
-    async def delete_chat(self, chat_id: str) -> None:
-        """Delete a chat and its messages."""
-        await self._request(DeleteChat(request_id=_new_id(), chat_id=chat_id), None)
-        self.session.forget_chat(chat_id)
-        await self._forget_cached(chat_id)
-
-    # --- Reading offline -------------------------------------------------------
-
-    async def cached_chats(self) -> list[ChatSummary]:
-        """The chat list as last received (empty without ``keep_for_offline``)."""
-        return [] if self.read_cache is None else await asyncio.to_thread(self.read_cache.chats)
-
-    async def cached_chat(self, chat_id: str) -> ChatDetail | None:
-        """A chat's newest page as last received, or ``None``."""
-        return None if self.read_cache is None else await asyncio.to_thread(self.read_cache.chat, chat_id)
-
-    async def search_cached(self, query: str) -> SearchResults:
-        """Like ``search``, in the chats kept for reading offline (their newest page each)."""
-        if self.read_cache is None:
-            return SearchResults(hits=[])
-        return await asyncio.to_thread(self.read_cache.search, query)
-
-    async def _forget_cached(self, chat_id: str) -> None:
-        if self.read_cache is not None:
-            await asyncio.to_thread(self.read_cache.forget_chat, chat_id)
-
-    async def list_models(self) -> ModelList:
-        """The models the server can use."""
-        return await self._request(ListModels(request_id=_new_id()), ModelList)
-
-    async def search(self, query: str, *, limit: int | None = None, before: str | None = None) -> SearchResults:
-        """The messages of the user's chats that hold every word of ``query``, newest first.
-
-        Chat titles and snippets come cleaned (``clean_text``), and each hit's
-        ``highlights`` are offsets into its cleaned snippet.
-
-        Args:
-            query: Plain words, as typed; the last one also matches the start of a longer word.
-            limit: At most this many hits (the server's default if ``None``).
-            before: The ``next_cursor`` of an earlier page of the same search, for the older hits.
-
-        Raises:
-            ProtocolError: ``query`` has no words (``protocol.search_words`` says), or is too long.
-            RequestError: the server refused it (``bad_request``: a cursor it did not hand out).
-        """
-        frame = Search(request_id=_new_id(), query=query, limit=limit, before=before)
-        return await self._request(frame, SearchResults, clean=_clean_results)
-
-    async def import_chat(
-        self,
-        import_key: str,
-        title: str,
-        created_at: datetime,
-        updated_at: datetime,
-        messages: Sequence[ImportedMessage],
-    ) -> ImportResult:
-        """Store a conversation from elsewhere as one chat, once per ``import_key``.
-
-        The messages go whole, any length: the client cuts them into entries
-        and frames (``import_parts``). Each part is sent until answered, across
-        reconnects; the server stores each entry once, so an import cut short
-        goes on where it stopped when called again, and one already done
-        stores nothing (``created`` false, ``added`` 0).
-
-        Args:
-            import_key: Names the conversation where it came from, e.g. ``chatgpt:<its id>``.
-            title: The chat's title; cut at 200 characters.
-            created_at: When the conversation began (aware).
-            updated_at: When it last changed: the chat's place in the list.
-            messages: Oldest first; an empty one is left out.
-
-        Returns:
-            The chat, whether this call created it, the entries stored and those this call added.
-
-        Raises:
-            ValueError: no message has any text.
-            RequestError: the server refused it (``quota_exceeded``...).
-            ClientError: the connection stopped (auth refused...) or stayed away through every attempt.
-        """
-        entries = import_entries(messages)
-        if not entries:
-            raise ValueError("a conversation to import needs a message with some text")
-        frame = ImportChat(
-            request_id=_new_id(),
-            import_key=import_key,
-            title=title[:MAX_TITLE_LENGTH],
-            created_at=created_at,
-            updated_at=updated_at,
-            first=0,
-            total=len(entries),
-            messages=entries[:1],
-        )
-        created, added, first = False, 0, 0
-        while True:
-            part = msgspec.structs.replace(next_part(frame, entries, first), request_id=_new_id())
-            result = await self._request_until_answered(part, ImportResult)
-            created, added = created or result.created, added + result.added
-            if result.stored >= len(entries):
-                return ImportResult(chat=result.chat, created=created, stored=result.stored, added=added)
-            if result.stored <= first:  # a server that stores nothing would be asked forever
-                raise ClientError(f"the server stored nothing of {import_key} past entry {first}")
-            first = result.stored  # where the server is: past a part stored before, on resuming
-
-    async def _request_until_answered(self, frame: Request, kind: type[_T]) -> _T:
-        """``_request``, sent again after a dropped connection or a silence: for requests applied once."""
-        attempts = 1
-        while True:
-            try:
-                return await self._request(frame, kind)
-            except RequestError:
-                raise
-            except (ClientError, TimeoutError) as error:
-                if not self._running() or attempts == _ATTEMPTS_OF_IDEMPOTENT_REQUESTS:
-                    raise
-                log.info("%s not answered (%s): sending it again", type(frame).__name__, error or "no answer")
-                attempts += 1
 
     async def _request(self, frame: Request, kind: type[_T] | None, *, clean: Callable[[_T], _T] | None = None) -> _T:
         """Send a request and wait for its ``result``.
@@ -714,16 +461,16 @@ class ChatClient:
             while True:
                 self._wake.clear()
                 try:
-                    ws = await self._open()
-                except _Stop as stop:
+                    ws = await dial(self.url, self.token, self.open_timeout)
+                except Stop as stop:
                     self._stopped(stop)
                     return
-                except _Failed as failed:
+                except Failed as failed:
                     error = str(failed)
                 else:
                     try:
                         error = await self._serve(ws)
-                    except _Stop as stop:
+                    except Stop as stop:
                         self._stopped(stop)
                         return
                 delay = self.backoff.next_delay(loop.time())
@@ -737,7 +484,7 @@ class ChatClient:
         except Exception as error:  # a bug: say so rather than die silently
             log.exception("the connection worker failed")
             self._emit_error(ClientError(f"internal error in the connection worker: {error!r}"))
-            self._stopped(_Stop(Problem.INTERNAL, f"internal error: {error!r}"))
+            self._stopped(Stop(Problem.INTERNAL, f"internal error: {error!r}"))
 
     def _failing(self, error: str, now: float) -> dict[str, Any]:
         """The status to show after a failed attempt: yellow at first, red once it lasts.
@@ -756,66 +503,11 @@ class ChatClient:
             "problem": Problem.UNREACHABLE,
         }
 
-    async def _open(self) -> ClientConnection:
-        """One connection attempt.
-
-        Raises:
-            _Stop: retrying cannot help (auth refused, invalid address).
-            _Failed: this attempt failed; the message says why in plain words.
-        """
-        log.info("connecting to %s", redact(self.url))
-        try:
-            return await connect(
-                self.url,
-                proxy=None,
-                additional_headers={"Authorization": f"Bearer {self.token}"},
-                open_timeout=self.open_timeout,
-                ping_interval=None,  # our JSON heartbeat measures the RTT the UI shows
-                close_timeout=2.0,
-                max_size=MAX_SERVER_FRAME_BYTES,
-                logger=_wire_log,
-            )
-        except InvalidStatus as error:
-            status = error.response.status_code
-            body = " ".join(error.response.body.decode(errors="replace").split())[:120]
-            if status in (401, 403):
-                raise _Stop(Problem.TOKEN_REFUSED, f"auth refused: {body or f'HTTP {status}'}") from None
-            if status not in _PASSING_STATUSES:
-                # A wrong path or port stays wrong: retrying forever would only hide it.
-                where = "check the path, usually /ws" if status == 404 else "check the port and the path, usually /ws"
-                raise _Stop(
-                    Problem.NO_WEBSOCKET, f"no WebSocket endpoint at {redact(self.url)} (HTTP {status}): {where}"
-                ) from None
-            # The server's words say more than the number (429: too many connections).
-            raise _Failed(f"server answered HTTP {status}" + (f": {body}" if body else "")) from None
-        except InvalidURI:
-            raise _Stop(
-                Problem.BAD_ADDRESS, f"invalid server address {redact(self.url)}{_scheme_hint(self.url)}"
-            ) from None
-        except TimeoutError:
-            raise _Failed(f"no answer within {self.open_timeout:g} s") from None
-        except ConnectionRefusedError:
-            raise _Failed("connection refused") from None
-        except socket.gaierror:
-            raise _Failed("unknown host") from None
-        except OSError as error:
-            reason = error.strerror or str(error) or type(error).__name__
-            if self.url.startswith("wss://") and isinstance(error, (ssl.SSLError, ConnectionResetError)):
-                # A server without TLS answers a TLS greeting with garbage or a reset; that stays so.
-                raise _Stop(
-                    Problem.TLS_MISMATCH,
-                    f"TLS handshake with {redact(self.url)} failed ({_reset_words(error)}): "
-                    "if the server has no TLS, use ws:// instead of wss://",
-                ) from None
-            raise _Failed(reason) from None
-        except InvalidHandshake as error:
-            raise _Failed(f"handshake failed: {error}") from None
-
     async def _serve(self, ws: ClientConnection) -> str:
         """Serve one open connection until it ends; returns why it ended.
 
         Raises:
-            _Stop: the server closed with a terminal code (4401, 4403).
+            Stop: the server closed with a terminal code (4401, 4403).
         """
         loop = asyncio.get_running_loop()
         self._ws = ws
@@ -845,7 +537,7 @@ class ChatClient:
         log.info("connection closed: %s", error)
         if close is not None and is_terminal(close.code):
             meaning = "token invalid or expired" if close.code == CloseCode.UNAUTHORIZED else "forbidden"
-            raise _Stop(Problem.TOKEN_REFUSED, f"auth refused: {close.reason or meaning}")
+            raise Stop(Problem.TOKEN_REFUSED, f"auth refused: {close.reason or meaning}")
         return error
 
     def _connection_lost(self) -> None:
@@ -882,7 +574,7 @@ class ChatClient:
         except (ConnectionClosed, asyncio.CancelledError):
             return
 
-    def _stopped(self, stop: _Stop) -> None:
+    def _stopped(self, stop: Stop) -> None:
         log.info("disconnected: %s", stop.reason)
         self._set_state(status=Status.DISCONNECTED, reason=stop.reason, problem=stop.problem, retry_at=None)
 
@@ -1143,36 +835,6 @@ class ChatClient:
         self._notify("state", state)
 
 
-class _Stop(Exception):
-    """The worker must stop: retrying cannot help.
-
-    Args:
-        problem: The kind of reason, for the UI to act on.
-        reason: What happened and what to do, in words.
-    """
-
-    def __init__(self, problem: Problem, reason: str) -> None:
-        super().__init__(reason)
-        self.problem = problem
-        self.reason = reason
-
-
-class _Failed(Exception):
-    """One connection attempt failed. The message says why."""
-
-
-def _clean_results(results: SearchResults) -> SearchResults:
-    """Search results with their titles and snippets cleaned, each snippet's highlights moved to match."""
-    hits = []
-    for hit in results.hits:
-        snippet, highlights = clean_marked(hit.snippet, hit.highlights)
-        cleaned = msgspec.structs.replace(
-            hit, chat_title=clean_text(hit.chat_title), snippet=snippet, highlights=highlights
-        )
-        hits.append(cleaned)
-    return SearchResults(hits=hits, next_cursor=results.next_cursor)
-
-
 def _entry_of(frame: Message, files: list[PendingFile]) -> OutboxEntry:
     """The outbox record of a message, named here if the caller did not name it.
 
@@ -1181,7 +843,7 @@ def _entry_of(frame: Message, files: list[PendingFile]) -> OutboxEntry:
     params = None if frame.params is None else msgspec.to_builtins(frame.params)
     attachments = [msgspec.to_builtins(file) for file in files] or None
     return OutboxEntry(
-        frame.client_message_id or _new_id(),
+        frame.client_message_id or new_id(),
         frame.chat_id,
         frame.content,
         frame.model_id,
@@ -1189,22 +851,3 @@ def _entry_of(frame: Message, files: list[PendingFile]) -> OutboxEntry:
         params,
         attachments,
     )
-
-
-def _scheme_hint(url: str) -> str:
-    """What to write instead of an ``http(s)://`` address; ``""`` for any other."""
-    scheme = urlsplit(url).scheme
-    if scheme in ("http", "https"):
-        return f": use {'wss' if scheme == 'https' else 'ws'}:// instead of {scheme}://"
-    return ""
-
-
-def _reset_words(error: OSError) -> str:
-    """An ``OSError`` of a TLS greeting in words, not a class name."""
-    if isinstance(error, ConnectionResetError):
-        return "the server reset the connection"
-    return getattr(error, "reason", None) or error.strerror or str(error) or "no TLS answer"
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
