@@ -8,13 +8,16 @@ interleaving Hypothesis finds.
 
 from __future__ import annotations
 
+import ast
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
+import mfu_tui
 from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.outbox import OutboxEntry, PendingEdit, PendingFile
 from mfu_tui.client.session import (
@@ -92,6 +95,37 @@ def messages(outcome: Outcome) -> list[str | None]:
 
 def events(outcome: Outcome, kind: type) -> list:
     return [event for event in outcome.events if isinstance(event, kind)]
+
+
+# --- No I/O -----------------------------------------------------------------------------
+
+
+def test_the_session_and_what_it_imports_do_no_io_and_read_no_clock():
+    """Its module and every module of ours it imports, parsed: no asyncio, websockets, socket or clock."""
+    root = Path(mfu_tui.__file__).parent
+    seen: set[str] = set()
+    todo = ["mfu_tui.client.session"]
+    found: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        path = root.joinpath(*name.split(".")[1:])
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            else:
+                continue
+            for imported in names:
+                found.add(imported.split(".")[0])
+                if imported.startswith("mfu_tui."):
+                    todo.append(imported)
+    assert "mfu_tui.client.outbox" in seen and "mfu_tui.protocol" in seen
+    assert found.isdisjoint({"asyncio", "websockets", "socket", "time", "threading", "selectors"})
 
 
 # --- The outbox: order, one at a time per chat, resend ----------------------------
