@@ -385,6 +385,7 @@ class ChatSession:
         """A file kept for an in-flight message is gone: the message can never be sent whole."""
         self._uploads.pop(client_message_id, None)
         self._inflight.pop(client_message_id, None)
+        self._resent.discard(client_message_id)
         entry = self._outbox.pop(client_message_id, None)
         if entry is None:
             return Outcome()
