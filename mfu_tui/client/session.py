@@ -368,7 +368,7 @@ class ChatSession:
         """The message a ``resync`` named, as now stored (``None``: it is gone)."""
         if stored is None:
             self._streams.reloaded(chat_id, message_id, content="", seq=0, streaming=False)
-            return Outcome(self._answer_ended(chat_id, message_id))
+            return self._online_only(Outcome(self._answer_ended(chat_id, message_id)))
         streaming = stored.status == "streaming"
         resume = self._streams.reloaded(
             chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming
@@ -400,7 +400,7 @@ class ChatSession:
         self._cancels.pop(frame.chat_id, None)  # a new answer: an older cancel must not stop it
         if self._streams.expect(frame.chat_id, frame.reply_id):
             self._generating[frame.chat_id] = frame.reply_id
-        # A second ack (a message sent again after its first ack was on its way) says nothing new.
+        # An ack of a message no longer in the outbox repeats one taken already: nothing new to tell.
         outcome = Outcome(events=[MessageAcked(frame)] if entry is not None else [])
         if frame.client_message_id in self._resent:
             # Sent before this connection: part of the answer may have gone by.
