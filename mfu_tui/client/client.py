@@ -653,11 +653,18 @@ class ChatClient(ChatRequests):
                     if frame is not None:  # None: its message is given up (``_file_missing``)
                         await self._send(ws, frame)
         for event in outcome.events:
-            await self._act(event)
+            if isinstance(event, AnswerChunks):  # nearly every event: handed on with no await
+                for chunk in event.chunks:
+                    self._emit(chunk)
+            else:
+                await self._act(event)
         self._arm_timer()
 
     async def _act(self, event: SessionEvent) -> None:
-        """Do what an event asks: write the outbox, hand a frame to the listeners, report an error."""
+        """Do what an event asks: write the outbox, hand a frame to the listeners, report an error.
+
+        ``AnswerChunks`` are handed on by ``_apply`` itself, with no await.
+        """
         match event:
             case MessageAcked(ack):
                 await self._outbox_done(ack.client_message_id)
@@ -673,9 +680,6 @@ class ChatClient(ChatRequests):
                     await asyncio.to_thread(self.outbox.edit_done, client_edit_id)
             case ErrorReceived(error, client_message_id):
                 self._on_error_frame(error, client_message_id)
-            case AnswerChunks(chunks):
-                for chunk in chunks:
-                    self._emit(chunk)
             case AnswerEnded(end):
                 self._emit(end)
             case ReloadNeeded(chat_id, message_id):

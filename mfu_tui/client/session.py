@@ -71,7 +71,7 @@ REFUSED_FOR_GOOD = frozenset({"bad_request", "too_large", "not_found", "forbidde
 RETRY_AFTER = {"conflict": 2.0, "rate_limited": 10.0}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class UploadPart:
     """A part of a message's file to send next, as an ``attachment_part`` from ``offset`` on.
 
@@ -88,14 +88,14 @@ class UploadPart:
 Outgoing = ClientFrame | UploadPart
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageAcked:
     """The server stored an outbox message (the first ``ack`` of it): it leaves the outbox."""
 
     ack: Ack
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageRefused:
     """An outbox message will never be accepted: it leaves the outbox.
 
@@ -108,7 +108,7 @@ class MessageRefused:
     code: str | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class MessageDeferred:
     """The server refused an outbox message for now (``conflict``, ``rate_limited``); it is sent again later."""
 
@@ -119,14 +119,14 @@ class MessageDeferred:
     retry_at: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EditSettled:
     """An edit of this client was confirmed or refused: it leaves the outbox."""
 
     client_edit_id: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ErrorReceived:
     """An ``error`` frame to report (or to hand to the request it answers, ``error.request_id``).
 
@@ -137,14 +137,14 @@ class ErrorReceived:
     client_message_id: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnswerChunks:
     """Chunks of an answer to hand over, each once, in ``seq`` order."""
 
     chunks: tuple[Chunk, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AnswerEnded:
     """An answer ended; handed over once, after its last chunk."""
 
@@ -156,14 +156,14 @@ class AnswerEnded:
         return self.end.finish_reason if isinstance(self.end, Complete) else "cancelled"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FrameReceived:
     """A server frame the session has no rule for beyond passing it on (``chat_created``, ``message_edited``...)."""
 
     frame: ServerFrame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ReloadNeeded:
     """A ``resync``: the driver loads the stored message and calls ``ChatSession.reloaded``."""
 
@@ -186,7 +186,7 @@ SessionEvent = (
 )
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What one call led to: frames to send now, in order, and events to act on, in order."""
 
@@ -270,7 +270,7 @@ class ChatSession:
     @property
     def wake_at(self) -> float | None:
         """When ``tick`` has something to do (a refused message to try again), or ``None``."""
-        return min((at for at, _ in self._retries), default=None)
+        return min(at for at, _ in self._retries) if self._retries else None
 
     # --- The connection --------------------------------------------------------
 
@@ -347,14 +347,14 @@ class ChatSession:
             frame: The decoded frame, its strings already cleaned.
             now: The driver's clock, for the time of a retry.
         """
+        if isinstance(frame, (Chunk, Complete, Cancelled)):  # first: nearly every frame is a chunk
+            return self._on_stream(frame)
         if isinstance(frame, Error):
             return self._on_error(frame, now)
         if isinstance(frame, Ack):
             return self._on_ack(frame)
         if isinstance(frame, AttachmentAck):
             return self._on_attachment_ack(frame)
-        if isinstance(frame, (Chunk, Complete, Cancelled)):
-            return self._on_stream(frame)
         if isinstance(frame, Resync):
             reload = self._streams.start_reload(frame.message_id)
             return Outcome(events=[ReloadNeeded(frame.chat_id, frame.message_id)] if reload else [])
@@ -462,12 +462,10 @@ class ChatSession:
             self._cancels.pop(frame.chat_id, None)  # the answer ended: nothing left to cancel
         delivery = self._streams.feed(frame)
         outcome = Outcome()
-        chunks = tuple(delivered for delivered in delivery.frames if isinstance(delivered, Chunk))
-        if chunks:
-            outcome.events.append(AnswerChunks(chunks))
-        end = delivery.frames[-1] if delivery.finished else None
-        if end is not None and not isinstance(end, Chunk):
-            outcome.events.append(AnswerEnded(end))
+        if delivery.chunks:
+            outcome.events.append(AnswerChunks(tuple(delivery.chunks)))
+        if delivery.end is not None:
+            outcome.events.append(AnswerEnded(delivery.end))
         if delivery.resume is not None:
             log.info("gap in message %s: resuming after seq %d", frame.message_id, delivery.resume.last_seq)
             outcome.frames.append(delivery.resume)
