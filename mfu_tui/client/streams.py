@@ -34,16 +34,21 @@ class _Stream:
     resumed_from: int | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Delivery:
     """What one frame led to."""
 
-    #: Frames for the UI, in order.
-    frames: list[StreamFrame] = field(default_factory=list)
+    #: Chunks for the UI, in order.
+    chunks: list[Chunk] = field(default_factory=list)
+    #: The message's end, for the UI after ``chunks``, when it just finished.
+    end: Complete | Cancelled | None = None
     #: A ``resume`` to send, when a gap was found.
     resume: Resume | None = None
-    #: True when the message just finished (its end frame is the last of ``frames``).
-    finished: bool = False
+
+    @property
+    def frames(self) -> list[StreamFrame]:
+        """Every frame for the UI, in order: ``chunks``, then ``end``."""
+        return [*self.chunks, self.end] if self.end is not None else list(self.chunks)
 
 
 class StreamTracker:
@@ -84,17 +89,16 @@ class StreamTracker:
         delivery = Delivery()
         if isinstance(frame, Chunk):
             if assembler.last_seq > before:
-                delivery.frames.append(frame)
+                delivery.chunks.append(frame)
                 for seq in range(before + 2, assembler.last_seq + 1):
-                    delivery.frames.append(stream.ahead.pop(seq))
+                    delivery.chunks.append(stream.ahead.pop(seq))
             elif frame.seq > before + 1 and (stream.end is None or frame.seq <= stream.end.seq):
                 stream.ahead.setdefault(frame.seq, frame)
         elif stream.end is None:
             stream.end = frame
             stream.ahead = {seq: chunk for seq, chunk in stream.ahead.items() if seq <= frame.seq}
         if assembler.finished and stream.end is not None:
-            delivery.frames.append(stream.end)
-            delivery.finished = True
+            delivery.end = stream.end
             self._finish(message_id)
         elif assembler.missing_seq is not None and stream.resumed_from is None:
             stream.resumed_from = assembler.last_seq
@@ -118,9 +122,16 @@ class StreamTracker:
         stream.resumed_from = stream.assembler.last_seq
         return [self._resume(stream)]
 
-    def start_reload(self, message_id: str) -> None:
-        """A ``resync`` came: drop this message's frames until ``reloaded``."""
+    def start_reload(self, message_id: str) -> bool:
+        """A ``resync`` came: drop this message's frames until ``reloaded``.
+
+        Returns False if there is nothing to reload: the message is not followed (it
+        finished, or was never seen), or its reload runs already (two resumes were answered).
+        """
+        if message_id not in self._streams or message_id in self._reloading:
+            return False
         self._reloading.add(message_id)
+        return True
 
     def reloaded(self, chat_id: str, message_id: str, *, content: str, seq: int, streaming: bool) -> Resume | None:
         """The stored message was loaded; returns the ``resume`` to follow it if still streaming."""

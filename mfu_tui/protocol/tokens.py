@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 
@@ -47,6 +47,6 @@ def token_problem(token: str, now: float) -> str | None:
         return "that is not a token (a JWT has three dot-separated parts)"
     expires = claims.get("exp")
     if isinstance(expires, (int, float)) and expires < now:
-        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+        when = datetime.fromtimestamp(max(expires, 0), UTC).strftime("%Y-%m-%d %H:%M UTC")  # before 1970: 1970
         return f"that token expired on {when}; ask for a new one"
     return None

@@ -54,6 +54,11 @@ _BY_CODE: dict[str, tuple[str, str, Severity]] = {
         "Answer again with f5, or choose another model with ctrl+l.",
         "error",
     ),
+    "unavailable": (
+        "Server storage unavailable",
+        "The server cannot store anything right now; your message is kept and sent again by itself.",
+        "warning",
+    ),
     "internal": ("Server error", "Try again in a moment. If it keeps failing, tell the server's operator.", "error"),
 }
 

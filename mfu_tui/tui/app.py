@@ -30,6 +30,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from mfu_tui.client import (
+    REFUSED_FOR_GOOD,
     ChatClient,
     ClientError,
     ConnectionState,
@@ -85,10 +86,6 @@ from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
 from mfu_tui.tui.widgets.status_dot import StatusDot
-
-#: Error codes for which the client drops a sent message from its outbox
-#: (others, like ``conflict``, are tried again by the client).
-_DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized", "quota_exceeded"}
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "list", "load", "more", "reveal", "kept", "range"}
@@ -506,7 +503,8 @@ class ChatApp(App[None]):
             self._connection_notices.add((title, message))
         if not any(note.title == title and note.message == message for note in self._notifications):
             self.notify(message, title=title, severity=severity, timeout=10, markup=False)
-        if error.client_message_id is not None and error.code in _DROPPED:
+        # Refused for good: dropped from the outbox (others, like ``conflict``, are tried again).
+        if error.client_message_id is not None and error.code in REFUSED_FOR_GOOD:
             self._give_back(error.client_message_id)
 
     @work(group="give-back")
