@@ -633,20 +633,8 @@ class ChatApp(App[None]):
         elif isinstance(item, UserMessage):
             await self._on_user_message(item)
         elif isinstance(item, _ChunkRun):
-            conversation = self.conversation
             self._set_running(item.chat_id, item.message_id)
-            # What appending the chunks one by one would show: each chunk
-            # once, those already shown (seq not past the last) dropped.
-            shown = last_seq = conversation.last_seq(item.message_id)
-            pieces = []
-            for chunk in item.chunks:
-                if chunk.seq > last_seq:
-                    pieces.append(chunk.content)
-                    last_seq = chunk.seq
-            if last_seq > shown:
-                await conversation.append(item.message_id, "".join(pieces), last_seq)
-            else:
-                await conversation.start_answer(item.message_id)
+            await self.conversation.append(item.message_id, [(chunk.seq, chunk.content) for chunk in item.chunks])
         elif isinstance(item, Complete):
             self._set_running(item.chat_id, None)
             await self.conversation.finish(item.message_id, FINISH_STATUS.get(item.finish_reason, "complete"))

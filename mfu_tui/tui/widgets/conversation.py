@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -219,15 +219,9 @@ class Conversation(VerticalScroll, can_focus=True):
         index = self._model.index_of(entry.message_id) if entry.message_id is not None else None
         return 0 if index is None else self._model.total - index - 1
 
-    def last_seq(self, message_id: str) -> int:
-        """The ``seq`` of the last chunk shown of an answer (0 if none or not known)."""
-        index = self._model.index_of(message_id)
-        entry = None if index is None else self._entry(index)
-        return 0 if entry is None else entry.seq
-
     def _view_at(self, index: int) -> MessageView | None:
-        if index not in self._range:
-            return None
+        if index not in self._range or len(self.views) != len(self._range):
+            return None  # not mounted, or a range move is between its removals and its mounts
         view = self.children[1 + index - self._range.start]  # after the spacer above
         assert isinstance(view, MessageView)
         return view
@@ -323,17 +317,30 @@ class Conversation(VerticalScroll, can_focus=True):
             if self._model.index_of(message_id) is None:
                 await self._append(Entry("assistant", "", message_id, "streaming"))
 
-    async def append(self, message_id: str, text: str, seq: int) -> None:
-        """Chunks of an answer, joined, up to ``seq``; to its widget, or to its entry if it has none."""
+    async def append(self, message_id: str, chunks: Sequence[tuple[int, str]]) -> None:
+        """Chunks of an answer as (seq, text), in order: to its widget, or to its entry if it has none.
+
+        What appending them one by one would show: each chunk once, those
+        already shown (``seq`` not past the last) dropped. Decided under the
+        lock: a range move running meanwhile changes which widget shows what.
+        """
         async with self._lock:
             index = await self._answer_index(message_id)
-            if (view := self._view_at(index)) is not None:
-                await view.append(text, seq)
+            view = self._view_at(index)
+            shown = last = view.last_seq if view is not None else self._model.entries[index].seq
+            pieces = []
+            for seq, text in chunks:
+                if seq > last:
+                    pieces.append(text)
+                    last = seq
+            if last == shown:
+                return
+            if view is not None:
+                await view.append("".join(pieces), last)
                 return
             entry = self._model.entries[index]
-            if seq > entry.seq:
-                entry.text, entry.seq, entry.status = entry.text + text, seq, "streaming"
-                self._changed(index)
+            entry.text, entry.seq, entry.status = entry.text + "".join(pieces), last, "streaming"
+            self._changed(index)
 
     async def finish(self, message_id: str, status: str, text: str | None = None) -> None:
         """An answer ended with ``status`` (and its whole ``text`` if known better, as after a reload)."""
