@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop"],
+        help="event loop: uvloop when installed (pip install 'mfu-chat[speed]'), else asyncio's (default: auto)",
+    )
+    serve.add_argument(
         "--demo-words", type=int, metavar="N", help="length of a demo answer in words (env MFU_DEMO_WORDS; default 120)"
     )
     serve.add_argument(
