@@ -271,6 +271,7 @@ class ChatServer:
         return self._replies.get(user)
 
     async def _serve(self, websocket: ServerConnection, identity: Identity, replies: UserReplies) -> None:
+        assert isinstance(websocket, BoundedWebSocket)  # our create_connection
         connection = Connection(
             websocket,
             identity,
