@@ -24,7 +24,7 @@ from websockets.http11 import Request, Response
 
 from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, encode
 from mfu_tui.redaction import redacting_logger
-from mfu_tui.server.auth import AuthError, Identity, token_from_request, verify_token
+from mfu_tui.server.auth import AuthError, token_from_request, verify_token
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
 from mfu_tui.server.generation import Generations
@@ -231,10 +231,11 @@ class ChatServer:
         if self._per_user[identity.user] >= self.config.connections_per_user:
             log.info("refused a connection of %s: %d open already", identity.user, self._per_user[identity.user])
             return websocket.respond(http.HTTPStatus.TOO_MANY_REQUESTS, self._too_many(identity.user))
-        websocket.identity = identity  # type: ignore[attr-defined]
+        assert isinstance(websocket, BoundedWebSocket)  # our create_connection
+        websocket.identity = identity
         chats = parse_qs(target.query).get("chat")
         chat = chats[0] if chats else None
-        websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID_LENGTH else None  # type: ignore[attr-defined]
+        websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID_LENGTH else None
         return None
 
     @staticmethod
@@ -248,7 +249,8 @@ class ChatServer:
         return f"too many connections: {user} has {self.config.connections_per_user} open already\n"
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
-        identity: Identity = websocket.identity  # type: ignore[attr-defined]
+        assert isinstance(websocket, BoundedWebSocket)  # our create_connection
+        identity = websocket.identity
         # Counted here, where the connection is certain to end through ``finally``;
         # the check at the door answers 429 but lets simultaneous handshakes through.
         self._per_user[identity.user] += 1
@@ -259,7 +261,23 @@ class ChatServer:
             if self._per_user[identity.user] > self.config.connections_per_user:
                 await websocket.close(CloseCode.TRY_AGAIN_LATER, self._too_many(identity.user).strip()[:120])
                 return
-            await self._serve(websocket, identity, replies)
+            # Served here rather than in a coroutine of its own: one frame fewer per connection.
+            connection = Connection(
+                websocket,
+                identity,
+                self.handlers,
+                self.hub,
+                send_queue_bytes=self.config.send_queue_bytes,
+                token_leeway=self.config.token_leeway,
+                replies=replies,
+            )
+            self.connections.add(connection)
+            log.info("%s connected (%d connections)", identity.user, len(self.connections))
+            try:
+                await connection.run(websocket.subscribe_to)
+            finally:
+                self.connections.discard(connection)
+                log.info("%s disconnected (%s)", identity.user, websocket.close_code)
         finally:
             self._per_user[identity.user] -= 1
             if not self._per_user[identity.user]:
@@ -269,25 +287,6 @@ class ChatServer:
     def user_replies(self, user: str) -> UserReplies | None:
         """The reply bytes waiting across ``user``'s connections (None: not connected), for stats and tests."""
         return self._replies.get(user)
-
-    async def _serve(self, websocket: ServerConnection, identity: Identity, replies: UserReplies) -> None:
-        assert isinstance(websocket, BoundedWebSocket)  # our create_connection
-        connection = Connection(
-            websocket,
-            identity,
-            self.handlers,
-            self.hub,
-            send_queue_bytes=self.config.send_queue_bytes,
-            token_leeway=self.config.token_leeway,
-            replies=replies,
-        )
-        self.connections.add(connection)
-        log.info("%s connected (%d connections)", identity.user, len(self.connections))
-        try:
-            await connection.run(websocket.subscribe_to)  # type: ignore[attr-defined]
-        finally:
-            self.connections.discard(connection)
-            log.info("%s disconnected (%s)", identity.user, websocket.close_code)
 
     async def _lease_forever(self) -> None:
         """Renew this node's leases; end the answers of nodes that stopped renewing theirs."""

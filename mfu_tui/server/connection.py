@@ -31,7 +31,6 @@ of the user's connections has written enough.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import logging
@@ -57,6 +56,7 @@ from mfu_tui.protocol import (
     encode,
 )
 from mfu_tui.server.auth import Identity
+from mfu_tui.server.flag import Flag
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub
 from mfu_tui.server.wire import WireFrame, text_frame
@@ -129,20 +129,32 @@ class BoundedWebSocket(ServerConnection):
     Until its opening handshake ends, the connection counts in ``pending_handshakes``.
     A client that sends pings faster than ``PINGS_PER_SECOND`` (after a burst of
     ``PING_BURST``) is dropped.
+
+    What this class adds to each connection lives in slots: websockets'
+    connection already has about 30 attributes, and a few more in its
+    ``__dict__`` made Python give every connection a dict of its own instead
+    of the class's shared keys (1.5 KiB each).
     """
+
+    __slots__ = ("_pings_allowed", "_pings_counted_at", "on_writable", "identity", "subscribe_to")
 
     #: Set by the server from its configuration (``send_queue_bytes`` + ``TRANSPORT_SLACK``).
     transport_limit = 0
     #: Set by the server: its connections in their opening handshake.
     pending_handshakes: PendingHandshakes
     #: Called when the transport drained below its low-water mark (set by ``Connection``).
-    on_writable: Callable[[], None] | None = None
+    on_writable: Callable[[], None] | None
+    #: Who the token at the door speaks for (set once the request is accepted).
+    identity: Identity
+    #: The chat of the URL's ``?chat=`` (set once the request is accepted).
+    subscribe_to: str | None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.pending_handshakes.begin(self)
         self._pings_allowed = float(PING_BURST)
         self._pings_counted_at = time.monotonic()
+        self.on_writable = None
 
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         try:
@@ -214,8 +226,9 @@ class UserReplies:
         self.queued = 0
         #: The most ever queued at once (for stats and tests).
         self.peak = 0
-        #: The user's open connections (the ones to tell when the total crosses the limit).
-        self.connections: set[Connection] = set()
+        #: The user's open connections (the ones to tell when the total crosses the limit);
+        #: a list: 20 at most, and a set costs 216 bytes for one.
+        self.connections: list[Connection] = []
 
     @property
     def over(self) -> bool:
@@ -261,8 +274,9 @@ class Connection:
         self._hub = hub
         self._limit = send_queue_bytes
         self._leeway = token_leeway
-        #: Frames to send, each with whether it was pushed (True) or a reply.
-        self._queue: collections.deque[tuple[WireFrame, bool]] = collections.deque()
+        #: Frames to send, each with whether it was pushed (True) or a reply (a list, not a
+        #: deque: a deque's first block is 600 bytes, and the queue is written whole).
+        self._queue: list[tuple[WireFrame, bool]] = []
         self._queued_bytes = 0
         self._pushed_bytes = 0
         #: Replies queued here, counted in ``replies`` too (handed back when they go or are dropped).
@@ -277,15 +291,16 @@ class Connection:
         self.peak_queued_bytes = 0
         #: Set while the queue and the user's replies are within their limits: the reader
         #: may take the next frame (see ``update_room``).
-        self._room = asyncio.Event()
+        self._room = Flag()
         self._room.set()
-        self._background: set[asyncio.Task[None]] = set()
+        #: Frames handled in tasks of their own (``list_models``), made on the first.
+        self._background: set[asyncio.Task[None]] | None = None
         self._closer: asyncio.Task[None] | None = None
         #: Set once the server decided to close this connection (see ``close_code``).
-        self.closing = asyncio.Event()
+        self.closing = Flag()
         self.close_code: int | None = None
         #: Set once the connection is closed and its resources are released.
-        self.finished = asyncio.Event()
+        self.finished = Flag()
 
     def deliver(self, frame: WireFrame) -> None:
         """Queue a pushed frame; closes the connection with 4000 past the byte limit."""
@@ -327,15 +342,17 @@ class Connection:
                 return
 
     def _take_batch(self) -> list[WireFrame]:
-        """Pop the next frames to write together (at least one), counting them out of the limits."""
+        """Take the next frames to write together (at least one), counting them out of the limits."""
         batch: list[WireFrame] = []
         size = pushed_size = 0
-        while self._queue and (not batch or size + len(self._queue[0][0]) <= WRITE_BATCH_BYTES):
-            frame, pushed = self._queue.popleft()
+        for frame, pushed in self._queue:
+            if batch and size + len(frame) > WRITE_BATCH_BYTES:
+                break
             batch.append(frame)
             size += len(frame)
             if pushed:
                 pushed_size += len(frame)
+        del self._queue[: len(batch)]
         self._queued_bytes -= size
         self._pushed_bytes -= pushed_size
         if size > pushed_size:
@@ -396,20 +413,25 @@ class Connection:
     async def run(self, subscribe_to: str | None) -> None:
         """Serve the connection until it closes; the websockets handler body."""
         self._hub.join(self)
-        self._replies.connections.add(self)
+        self._replies.connections.append(self)
         self.websocket.on_writable = self._schedule_flush
         expires_in = self._identity.expires_at + self._leeway - time.time()
         expiry = self._loop.call_later(max(expires_in, 0), self._expire)
         try:
             if subscribe_to:
                 await self._dispatch_safely(self._handlers.subscribe(self, Subscribe(chat_id=subscribe_to)))
-            await self._read_loop()
+            # Read here rather than in a coroutine of its own: each idle connection
+            # holds its chain of coroutine frames, and this saves one.
+            async for message in self.websocket:
+                await self._receive(message)
+        except ConnectionClosed:
+            pass
         finally:
             expiry.cancel()
             self._hub.leave(self)
-            self._replies.connections.discard(self)
+            self._replies.connections.remove(self)
             self.websocket.on_writable = None
-            for task in self._background:
+            for task in self._background or ():
                 task.cancel()
             if self._closer is not None:
                 with contextlib.suppress(Exception):
@@ -417,36 +439,32 @@ class Connection:
             self._stop_writing()  # what the client left unread when it went
             self.finished.set()
 
-    async def _read_loop(self) -> None:
+    async def _receive(self, message: str | bytes) -> None:
+        """Handle one frame from the client (after its replies made room)."""
+        if not self._room.is_set():
+            # Replies are piling up, here or on the user's other connections:
+            # let the client read them first.
+            await self._room.wait()
+        if self.closing.is_set():
+            return  # not answered, but read on: our close frame's answer comes after them
+        if isinstance(message, bytes):
+            self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted: send JSON text frames")
+            return
         try:
-            async for message in self.websocket:
-                if not self._room.is_set():
-                    # Replies are piling up, here or on the user's other connections:
-                    # let the client read them first.
-                    await self._room.wait()
-                if self.closing.is_set():
-                    # Not answered, but read on: our close frame's answer comes after them.
-                    continue
-                if isinstance(message, bytes):
-                    self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted: send JSON text frames")
-                    continue
-                try:
-                    frame = decode_client(message)
-                except ProtocolError as error:
-                    code = ErrorCode.TOO_LARGE if isinstance(error, FrameTooLarge) else ErrorCode.BAD_REQUEST
-                    self._error(code, str(error), **dataclasses.asdict(error.ids))
-                    continue
-                if isinstance(frame, ListModels):
-                    # It may wait on the model server: do not hold up the frames behind it.
-                    task = asyncio.get_running_loop().create_task(
-                        self._dispatch_safely(self._handlers.handle(self, frame))
-                    )
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
-                    continue
-                await self._dispatch_safely(self._handlers.handle(self, frame))
-        except ConnectionClosed:
-            pass
+            frame = decode_client(message)
+        except ProtocolError as error:
+            code = ErrorCode.TOO_LARGE if isinstance(error, FrameTooLarge) else ErrorCode.BAD_REQUEST
+            self._error(code, str(error), **dataclasses.asdict(error.ids))
+            return
+        if isinstance(frame, ListModels):
+            # It may wait on the model server: do not hold up the frames behind it.
+            task = self._loop.create_task(self._dispatch_safely(self._handlers.handle(self, frame)))
+            if self._background is None:
+                self._background = set()
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        await self._dispatch_safely(self._handlers.handle(self, frame))
 
     async def _dispatch_safely(self, handling: Awaitable[None]) -> None:
         try:
