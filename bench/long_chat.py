@@ -8,16 +8,18 @@ of ``--small`` messages, the floor. The app (``ChatApp`` under
 ``load_chat`` to the messages on screen (``app.settled()`` and one
 ``pilot.pause()``), and the memory is the bench process's RSS (the app and
 its client; the server is another process) before and after. The app gives
-widgets to the last window of messages only (40 by default), so the long
-chat should cost little more than the small one.
+widgets to a range of at most three windows of messages around what is on
+screen (a window is 12 by default), so the long chat should cost little more
+than the small one.
 
     python -m bench.long_chat --messages 1000
 
 With ``--stored`` the long chat is written into the server's store before it
 starts (``--messages`` of them in a moment, e.g. 10,000), and each chat is
 then measured with ``home`` pressed: the time until its first message is on
-screen, the time of a page step at the start and at the end (``end``, then
-``pageup``), the widgets mounted and the app's RSS, small and long side by side.
+screen, the time of a page step at the start (``pagedown``) and at the end
+(``end``, then ``pageup``), of an ``up`` step selecting back from the end,
+the most widgets mounted and the app's RSS, small and long side by side.
 
     python -m bench.long_chat --stored --messages 10000
 """
@@ -98,7 +100,7 @@ async def open_chats(
             await pilot.pause()
             seconds = time.perf_counter() - started
             figures[name] = {
-                "messages_in_chat": len(app.conversation.views) + app.conversation.hidden_count,
+                "messages_in_chat": app.conversation.message_count,
                 "message_widgets": len(app.conversation.views),
                 "first_screen_seconds": round(seconds, 3),
                 "app_rss_before_mib": round(rss_before / 1024, 1),
@@ -130,16 +132,28 @@ async def press_home_and_scroll(app: BenchApp, pilot: Any, name: str, steps: int
     conversation.focus()
     home = await _keys(app, pilot, "home")
     first = conversation.views[0].text if conversation.views else ""
-    down = [await _keys(app, pilot, "pagedown") for _ in range(steps)]
     widgets_most = len(conversation.views)
+    down = []
+    for _ in range(steps):
+        down.append(await _keys(app, pilot, "pagedown"))
+        widgets_most = max(widgets_most, len(conversation.views))
     await _keys(app, pilot, "end")
-    up = [await _keys(app, pilot, "pageup") for _ in range(steps)]
+    up = []
+    for _ in range(steps):
+        up.append(await _keys(app, pilot, "pageup"))
+        widgets_most = max(widgets_most, len(conversation.views))
+    await _keys(app, pilot, "end")
+    select = []
+    for _ in range(3 * steps):
+        select.append(await _keys(app, pilot, "up"))
+        widgets_most = max(widgets_most, len(conversation.views))
     return {
         "home_seconds": round(home, 3),
         "home_shows_first_message": first == long_text(0) or name == "small",
         "page_step_at_start_ms": round(1000 * sum(down) / steps, 1),
         "page_step_at_end_ms": round(1000 * sum(up) / steps, 1),
-        "message_widgets_after_scrolling": widgets_most,
+        "up_step_from_the_end_ms": round(1000 * sum(select) / len(select), 1),
+        "message_widgets_most": widgets_most,
         "app_rss_after_home_mib": round(rss_kib(os.getpid()) / 1024, 1),
     }
 
@@ -186,6 +200,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "fill_seconds": round(filled, 1),
         **figures,
         "ratio_long_to_small": round(long["first_screen_seconds"] / small["first_screen_seconds"], 2),
+        **(
+            {
+                "rss_ratio_long_to_small": round(long["app_rss_after_home_mib"] / small["app_rss_after_home_mib"], 2),
+                "page_step_ratio_end_to_start": round(long["page_step_at_end_ms"] / long["page_step_at_start_ms"], 2),
+            }
+            if args.stored
+            else {}
+        ),
     }
 
 

@@ -62,7 +62,7 @@ def fill(path: Path, messages: int, words: int, vocabulary: int, seed: int) -> N
         user = OTHER if chat % 10 == 9 else USER
         if n % 100 == 0:
             db.execute(
-                "INSERT INTO chats (id, user, title, created_at, updated_at, message_count)"
+                "INSERT INTO chats (id, owner, title, created_at, updated_at, message_count)"
                 " VALUES (?, ?, ?, ?, ?, 100)",
                 (f"c{chat}", user, f"chat {chat}", now, now),
             )
@@ -70,13 +70,13 @@ def fill(path: Path, messages: int, words: int, vocabulary: int, seed: int) -> N
         if n == needle:
             text += f" {RARE}"
         db.execute(
-            "INSERT INTO messages (id, chat_id, user, role, content, status, created_at)"
+            "INSERT INTO messages (id, chat_id, owner, role, content, status, created_at)"
             " VALUES (?, ?, ?, ?, ?, 'complete', ?)",
             (f"m{n}", f"c{chat}", user if n != needle else USER, ("user", "assistant")[n % 2], text, now + n),
         )
     if needle // 100 % 10 == 9:  # the needle's chat must be alice's
-        db.execute("UPDATE chats SET user = ? WHERE id = ?", (USER, f"c{needle // 100}"))
-        db.execute("UPDATE messages SET user = ? WHERE chat_id = ?", (USER, f"c{needle // 100}"))
+        db.execute("UPDATE chats SET owner = ? WHERE id = ?", (USER, f"c{needle // 100}"))
+        db.execute("UPDATE messages SET owner = ? WHERE chat_id = ?", (USER, f"c{needle // 100}"))
     db.execute("COMMIT")
     db.close()
 

@@ -92,6 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="event loop: uvloop when installed (pip install 'mfu-chat[speed]'), else asyncio's (default: auto)",
     )
     serve.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        help="log lines for people, or one JSON object per line (env MFU_LOG_FORMAT; default text)",
+    )
+    serve.add_argument(
         "--demo-words", type=int, metavar="N", help="length of a demo answer in words (env MFU_DEMO_WORDS; default 120)"
     )
     serve.add_argument(
@@ -173,6 +178,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(env MFU_MAX_HANDSHAKES; default 200)",
     )
     serve.add_argument(
+        "--upstream-idle-timeout",
+        type=float,
+        metavar="S",
+        help="seconds the model server may stay silent while connecting or between two pieces of an answer, "
+        "enough for a model to load (env MFU_UPSTREAM_IDLE_TIMEOUT; default 300)",
+    )
+    serve.add_argument(
         "--api-port",
         type=int,
         metavar="P",
@@ -184,12 +196,55 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a browser origin allowed to call the REST API; repeatable (env MFU_CORS_ORIGINS, comma-separated)",
     )
+    serve.add_argument(
+        "--drain-timeout",
+        type=float,
+        metavar="S",
+        help="on SIGTERM, seconds the running answers may take to end by themselves after the clients "
+        "were sent to reconnect elsewhere; the rest end as interrupted (env MFU_DRAIN_TIMEOUT; default 0)",
+    )
+    serve.add_argument(
+        "--jwt-keys-file",
+        metavar="PATH",
+        help='secrets by key id, TOML lines of "KEY_ID" = "SECRET", mode 600: a token naming one in its header '
+        "(kid) is checked with it, so a secret can be rotated (env MFU_JWT_KEYS_FILE)",
+    )
+    serve.add_argument("--jwt-issuer", metavar="ISS", help="the iss every token must carry (env MFU_JWT_ISSUER)")
+    serve.add_argument("--jwt-audience", metavar="AUD", help="an aud every token must carry (env MFU_JWT_AUDIENCE)")
+    serve.add_argument(
+        "--jwt-jwks-url",
+        metavar="URL",
+        help="an identity provider's JWKS URL: its tokens (RS256, ES256, naming their key id) are let in; "
+        "needs mfu-chat[sso] (env MFU_JWT_JWKS_URL)",
+    )
+    serve.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="P",
+        help="port of the Prometheus /metrics listener, 0 for a free one (env MFU_METRICS_PORT; default: none)",
+    )
+    serve.add_argument(
+        "--metrics-host",
+        metavar="H",
+        help="address of the /metrics listener (env MFU_METRICS_HOST; default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        metavar="CIDR",
+        help="a proxy whose X-Forwarded-For names the client in the logs; repeatable "
+        "(env MFU_TRUSTED_PROXIES, comma-separated; default: none)",
+    )
     serve.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_serve"))
 
     token = commands.add_parser(
         "token",
         help="print a token signed with MFU_JWT_SECRET",
-        description="Print a JWT for USER signed with MFU_JWT_SECRET, for operators and tests.",
+        description="Print a JWT for USER signed with MFU_JWT_SECRET (or, with --key-id, with that key of "
+        "MFU_JWT_KEYS_FILE), carrying MFU_JWT_ISSUER and MFU_JWT_AUDIENCE when set, for operators and tests.",
+    )
+    token.add_argument(
+        "--key-id", metavar="KID", help="sign with this key of MFU_JWT_KEYS_FILE and name it in the header"
     )
     token.add_argument("--user", required=True, help="the user name (the token's subject)")
     token.add_argument("--ttl", type=int, default=7 * 24 * 3600, metavar="SECONDS", help="lifetime (default: 7 days)")

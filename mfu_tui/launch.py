@@ -1,8 +1,9 @@
 """Open the terminal app with the settings in effect.
 
-`mfu-chat` with no subcommand lands here: it sets up logging, starts the
-embedded server when no server is configured (or checks that a token is
-there when one is), checks the app's own choices (theme, key bindings), and
+`mfu-chat` with no subcommand lands here: it sets up logging, joins the
+local server when no server is configured (starting it if no other
+`mfu-chat` of this user runs it; or checks that a token is there when a
+server is configured), checks the app's own choices (theme, key bindings), and
 runs the app. Every problem is one line on stderr before the screen
 changes, so the app never starts half-configured.
 
@@ -57,7 +58,7 @@ def run_app(settings: Settings) -> int:
     local: LocalServer | None = None
     if settings.embedded:
         try:
-            local = LocalServer.start(
+            local = LocalServer.join(
                 settings.paths,
                 provider=settings.provider,
                 probe_url=settings.probe_url,
@@ -100,7 +101,7 @@ def run_app(settings: Settings) -> int:
         return app.return_code or 0
     finally:
         if local is not None:
-            local.stop()
+            local.leave()
 
 
 def _make_data_dir(settings: Settings) -> None:

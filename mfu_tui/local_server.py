@@ -1,34 +1,45 @@
-"""Start and stop the embedded server that `mfu-chat` runs when none is configured.
+"""Join the local server `mfu-chat` shares when none is configured, starting it if none runs.
 
-The server runs as a child process (``mfu_tui.server.embedded``) on a free
-127.0.0.1 port, with its database in the user data dir and a random secret
-made once and kept in the config dir with mode 0600. The child exits when
-its stdin closes, so it stops with the app even if the app is killed.
+Every `mfu-chat` of a user on the same data dir uses one server: the first
+starts it (``mfu_tui.embedded_server``, a process of its own on a free
+127.0.0.1 port, its database in the data dir, its secret made once and kept
+in the config dir with mode 0600), the next ones find it through the
+discovery dir (``mfu_tui.local_discovery``) and join it. The server stays
+while any app uses it and stops a few seconds after the last one quits (or
+dies): nothing is lost, and there is never a second writer on the database.
 
-Where its answers come from is the user's ``provider`` setting (``auto``,
-``demo`` or a model server's URL), passed in the child's environment.
+Where its answers come from is the ``provider`` setting of the app that
+started it (``auto``, ``demo`` or a model server's URL), passed in the
+server's environment.
 """
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
 import os
 import secrets
+import signal
+import socket
 import subprocess
 import sys
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Literal
+from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from mfu_tui.config.paths import Paths, UnreadableFile, private_dir, read_regular_file, tighten_mode, write_private
+from mfu_tui.local_discovery import LOCK_POLL_SECONDS, Discovery, Lock, is_free
 from mfu_tui.redaction import redact_password
 
-#: Seconds to wait for the child's "ready" line (a cold start imports the server).
+#: Seconds to wait for the server's "ready" line (a cold start imports the server).
 START_TIMEOUT = 20.0
-#: Seconds the child gets to flush its store after stdin closes.
-STOP_TIMEOUT = 5.0
+#: Seconds to wait for another app that is starting the server, or for a server that is stopping.
+JOIN_TIMEOUT = 40.0
+#: Seconds a running server's port gets to accept a connection.
+CONNECT_TIMEOUT = 2.0
 
 
 class LocalServerError(RuntimeError):
@@ -37,13 +48,14 @@ class LocalServerError(RuntimeError):
 
 @dataclass
 class LocalServer:
-    """A running embedded server and what the app needs to talk to it."""
+    """The running local server this app uses, and what the app needs to talk to it."""
 
-    process: subprocess.Popen[str]
+    pid: int
+    """The server's process."""
     url: str
     """``ws://127.0.0.1:PORT/ws``."""
     token: str
-    """A token for the local user, minted by the child from the secret."""
+    """A token for the local user, minted by the server from the secret."""
     provider: str
     """``demo``, or ``openai`` when a local OpenAI-compatible server answered."""
     models_url: str | None = None
@@ -52,6 +64,12 @@ class LocalServer:
     """The ``provider`` setting it started with: ``auto``, ``demo`` or a URL."""
     answered: bool = False
     """The model server at ``models_url`` listed its models at start."""
+    started: bool = False
+    """This app started the server (the others joined it)."""
+    wanted: str = "auto"
+    """This app's ``provider`` setting, which a server it joined may not have."""
+    _apps_lock: Lock | None = field(default=None, repr=False)
+    """Held shared while this app uses the server: the server stays while anyone holds it."""
 
     @property
     def label(self) -> str:
@@ -66,8 +84,16 @@ class LocalServer:
 
         Only what the header cannot say: that a model server found by probing
         answers (on a shared machine, it may be someone else's), or that the
-        one the user chose does not. ``None`` otherwise.
+        one the user chose does not, or that the server this app joined was
+        started with another ``provider`` than this app's. ``None`` otherwise.
         """
+        if self.wanted != self.setting:
+            return (
+                "Local server shared",
+                f'Another mfu-chat started the local server with provider = "{redact_password(self.setting)}"; '
+                f'yours ("{redact_password(self.wanted)}") applies once every mfu-chat has quit.',
+                "information",
+            )
         if self.models_url is None:
             return None
         where = _host_port(self.models_url)
@@ -89,7 +115,7 @@ class LocalServer:
         return None
 
     @classmethod
-    def start(
+    def join(
         cls,
         paths: Paths,
         *,
@@ -98,84 +124,193 @@ class LocalServer:
         log: IO[str] | None = None,
         debug: bool = False,
     ) -> LocalServer:
-        """Start the child and wait until it listens.
+        """Join the server running on ``paths``' database, or start it if none runs.
+
+        Under the discovery dir's ``start.lock``, so two apps started at the
+        same instant end on one server. A ``server.json`` left by a server
+        that is gone (the database's lock free) is replaced.
 
         Args:
             paths: Where the secret and the database live.
-            provider: The ``provider`` setting: ``auto``, ``demo`` or a model server's URL.
-            probe_url: What ``auto`` probes (default: the child's, MFU_OPENAI_BASE_URL or Ollama's).
-            log: Where the child's log lines go (default: nowhere).
+            provider: The ``provider`` setting, for a server started now: ``auto``,
+                ``demo`` or a model server's URL (a running one keeps its own).
+            probe_url: What ``auto`` probes (default: the server's, MFU_OPENAI_BASE_URL or Ollama's).
+            log: Where a started server's log lines go (default: nowhere).
             debug: Log at INFO instead of WARNING.
 
         Raises:
-            LocalServerError: the secret is not a regular file, or the child
-                exited or said nothing in time.
+            LocalServerError: the secret is not a regular file, the server did
+                not start, or a running one does not answer.
         """
         secret_file = ensure_secret(paths.secret_file)
         # Chats are private: the data dir is for its owner only (an older, wider one
         # is tightened); the store makes the database in it 0600.
         private_dir(paths.data_dir)
-        command = [
-            sys.executable,
-            "-m",
-            "mfu_tui.server.embedded",
-            "--db",
-            str(paths.local_database),
-            "--secret-file",
-            str(secret_file),
-            "--user",
-            local_user(),
-            "--log-level",
-            "info" if debug else "warning",
-        ]
-        # In the environment, not argv: a model server's URL may carry a password, and
-        # every user of the machine can read argv (ps).
-        env = {**os.environ, "MFU_PROVIDER": provider}
-        if probe_url is not None:
-            env["MFU_OPENAI_BASE_URL"] = probe_url
-        process = subprocess.Popen(
-            command,
-            env=env,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log or subprocess.DEVNULL,
-            text=True,
-            # Its own process group: a ctrl+c meant for the app never reaches it;
-            # it stops when we close its stdin.
-            start_new_session=True,
-        )
-        line = _read_line(process, START_TIMEOUT)
         try:
-            ready = json.loads(line)
-            return cls(
-                process,
-                ready["url"],
-                ready["token"],
-                ready["provider"],
-                ready.get("models_url"),
-                provider,
-                bool(ready.get("answered")),
-            )
-        except (ValueError, KeyError, TypeError):
-            process.kill()
-            process.wait()
+            discovery = Discovery.for_paths(paths)
+        except OSError as error:
+            raise LocalServerError(f"cannot make the local server's discovery dir ({error})") from None
+        start_lock = Lock(discovery.start_lock)
+        if not start_lock.acquire(JOIN_TIMEOUT):
             raise LocalServerError(
-                "the local server did not start"
-                + (f" (exit code {process.returncode})" if process.returncode else "")
-                + "; run `mfu-chat --debug` and read the log"
-            ) from None
-
-    def stop(self) -> None:
-        """Close the child's stdin (it stops and flushes), then wait; kill it if it hangs."""
-        if self.process.poll() is not None:
-            return
-        if self.process.stdin:
-            self.process.stdin.close()
+                f"another mfu-chat has been starting or stopping the local server for {JOIN_TIMEOUT:g} s "
+                f"({discovery.start_lock}); try again"
+            )
+        apps_lock = Lock(discovery.apps_lock)
         try:
-            self.process.wait(STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+            # No other app can join while this one holds start.lock: free now means unused.
+            alone = is_free(discovery.apps_lock)
+            # Before the server is looked for: a server deciding to stop sees this app.
+            if not apps_lock.acquire(JOIN_TIMEOUT, shared=True):
+                raise LocalServerError(f"cannot take {discovery.apps_lock}; try again")
+            info = _running(discovery)
+            if info is not None and alone and info.get("setting") != provider:
+                # A server only waiting out its grace period, started with another provider
+                # (the user changed it and started again): this app's setting wins.
+                _stop(discovery, info["pid"])
+                info = None
+            started = info is None
+            if info is None:
+                info = _start(paths, secret_file, discovery, provider, probe_url, log, debug)
+            return cls(
+                info["pid"],
+                info["url"],
+                info["token"],
+                info["provider"],
+                info.get("models_url"),
+                info.get("setting", provider),
+                bool(info.get("answered")),
+                started,
+                provider,
+                apps_lock,
+            )
+        except (LocalServerError, KeyError, TypeError) as error:
+            apps_lock.release()
+            if isinstance(error, LocalServerError):
+                raise
+            raise LocalServerError(f"{discovery.info_file}: not a local server's description; delete it") from None
+        finally:
+            start_lock.release()
+
+    def leave(self) -> None:
+        """Stop using the server; it stops a few seconds after the last app left."""
+        if self._apps_lock is not None:
+            self._apps_lock.release()
+
+
+def _running(discovery: Discovery) -> dict[str, Any] | None:
+    """What ``server.json`` says of the server running now, or ``None`` if none runs.
+
+    Raises:
+        LocalServerError: a server holds the database but does not answer.
+    """
+    deadline = time.monotonic() + START_TIMEOUT
+    while True:
+        if is_free(discovery.server_lock):
+            # Gone (or never there): its server.json, if any, is stale.
+            discovery.info_file.unlink(missing_ok=True)
+            return None
+        info = discovery.read_info()
+        if info is not None and _answers(info.get("port")):
+            return info
+        # A server that an app started and then died is still writing server.json: wait a little.
+        if time.monotonic() >= deadline:
+            pid = info.get("pid") if info else None
+            raise LocalServerError(
+                f"a local server{f' (pid {pid})' if pid else ''} holds {discovery.database} but does not "
+                f"answer, or was started from a login session whose runtime dir is not {discovery.directory.parent} "
+                "(XDG_RUNTIME_DIR differs); quit the mfu-chat using it, or stop it, and start again"
+            )
+        time.sleep(LOCK_POLL_SECONDS)
+
+
+def _stop(discovery: Discovery, pid: int) -> None:
+    """Stop the unused server ``pid`` and wait until it let the database go.
+
+    Raises:
+        LocalServerError: it is still there after ``JOIN_TIMEOUT`` seconds.
+    """
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + JOIN_TIMEOUT
+    while not is_free(discovery.server_lock):
+        if time.monotonic() >= deadline:
+            raise LocalServerError(f"the local server (pid {pid}) did not stop; stop it and start again")
+        time.sleep(LOCK_POLL_SECONDS)
+
+
+def _answers(port: object) -> bool:
+    """Something accepts connections on loopback ``port``."""
+    if not isinstance(port, int):
+        return False
+    try:
+        socket.create_connection(("127.0.0.1", port), CONNECT_TIMEOUT).close()
+    except OSError:
+        return False
+    return True
+
+
+def _start(
+    paths: Paths,
+    secret_file: Path,
+    discovery: Discovery,
+    provider: str,
+    probe_url: str | None,
+    log: IO[str] | None,
+    debug: bool,
+) -> dict[str, Any]:
+    """Start the server and wait until it listens; what it said when ready.
+
+    Raises:
+        LocalServerError: it exited or said nothing in time.
+    """
+    command = [
+        sys.executable,
+        "-m",
+        "mfu_tui.embedded_server",
+        "--db",
+        str(paths.local_database),
+        "--secret-file",
+        str(secret_file),
+        "--user",
+        local_user(),
+        "--discovery",
+        str(discovery.directory),
+        "--log-level",
+        "info" if debug else "warning",
+    ]
+    # In the environment, not argv: a model server's URL may carry a password, and
+    # every user of the machine can read argv (ps).
+    env = {**os.environ, "MFU_PROVIDER": provider}
+    if probe_url is not None:
+        env["MFU_OPENAI_BASE_URL"] = probe_url
+    process = subprocess.Popen(
+        command,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=log or subprocess.DEVNULL,
+        text=True,
+        # Its own session: a ctrl+c or a hangup meant for this app never reaches a
+        # server that other apps may be using; it stops when the last app left.
+        start_new_session=True,
+    )
+    line = _read_line(process, START_TIMEOUT)
+    assert process.stdout is not None
+    process.stdout.close()  # the server writes nothing more there
+    try:
+        ready = json.loads(line)
+        if not isinstance(ready, dict):
+            raise TypeError(ready)
+        return ready
+    except (ValueError, TypeError):
+        process.kill()
+        process.wait()
+        raise LocalServerError(
+            "the local server did not start"
+            + (f" (exit code {process.returncode})" if process.returncode else "")
+            + "; run `mfu-chat --debug` and read the log"
+        ) from None
 
 
 def ensure_secret(path: Path) -> Path:

@@ -6,8 +6,10 @@ every platformdirs path under tmp, nothing configured.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import signal
 import stat
 import subprocess
 from pathlib import Path
@@ -22,6 +24,7 @@ from tests.tui.test_tmux import upstream_in_a_thread
 
 QUESTION = "What is a monad?"
 WORDS = 45
+GRACE = 0.5
 
 
 def embedded_servers(home: Path) -> list[int]:
@@ -34,7 +37,7 @@ def embedded_servers(home: Path) -> list[int]:
             command = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"mfu_tui.server.embedded" in command and any(str(home).encode() in part for part in command):
+        if b"mfu_tui.embedded_server" in command and any(str(home).encode() in part for part in command):
             pids.append(int(entry.name))
     return pids
 
@@ -46,6 +49,8 @@ def local_env(home: Path) -> dict[str, str]:
         "MFU_OPENAI_BASE_URL": "http://127.0.0.1:9",
         "MFU_DEMO_WORDS": str(WORDS),
         "MFU_DEMO_DELAY_MS": "2",
+        # The local server stops this long after the last app left (5 s for users).
+        "MFU_LOCAL_GRACE": str(GRACE),
     }
 
 
@@ -87,6 +92,110 @@ def test_a_fresh_machine_chats_with_no_setup_and_leaves_no_orphan(tmp_path):
         again.wait_exit()
     finally:
         again.close()
+
+
+def answered(screen: str, question: str) -> bool:
+    """``screen`` shows ``question`` and the demo model's answer to it, whole."""
+    # The answer's code line names the question's length; its last words may be wrapped apart.
+    return f"▌ {question}" in screen and f"print({len(question)})" in screen and "generating…" not in screen
+
+
+@needs_tmux
+def test_two_apps_share_one_local_server_live_and_the_second_outlives_the_first(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = TmuxPane(tmp_path / "first", [mfu_chat()], local_env(home))
+    second = None
+    try:
+        first.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the first app, online")
+        second = TmuxPane(tmp_path / "second", [mfu_chat()], local_env(home))
+        second.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the second app, online")
+        (server,) = embedded_servers(home)  # one server for both
+
+        first.type(QUESTION)
+        first.press("Enter")
+        first.wait_for(lambda s: answered(s, QUESTION), "the first answer")
+        second.wait_for(lambda s: QUESTION[:12] in s, "the first app's chat in the second app's list")
+        second.press("C-o")
+        second.press("Enter")
+        second.wait_for(lambda s: answered(s, QUESTION), "the chat, opened")
+
+        asked = "Asked in the first terminal"
+        first.type(asked)
+        first.press("Enter")
+        second.wait_for(lambda s: answered(s, asked), "the new message and its answer, live")
+
+        first.press("C-q")
+        first.wait_exit()
+        # The grace period passes three times: the second app still uses the server.
+        assert not wait_gone(server, timeout=3 * GRACE), "the server left with the first app"
+        later = "Asked after the first app quit"
+        second.type(later)
+        second.press("Enter")
+        second.wait_for(lambda s: answered(s, later), "an answer after the first quit")
+        assert embedded_servers(home) == [server]
+        second.press("C-q")
+        second.wait_exit()
+    finally:
+        first.close()
+        if second is not None:
+            second.close()
+    assert wait_gone(server), "the server stayed after the last app left"
+
+
+@needs_tmux
+def test_two_apps_started_at_the_same_instant_end_on_one_server(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    panes = []
+    try:
+        for name in ("left", "right"):  # both launched before either has started its server
+            (tmp_path / name).mkdir()
+            panes.append(TmuxPane(tmp_path / name, [mfu_chat()], local_env(home)))
+        for pane in panes:
+            pane.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the app, online")
+        (server,) = embedded_servers(home)
+        for pane in panes:
+            pane.press("C-q")
+            pane.wait_exit()
+    finally:
+        for pane in panes:
+            pane.close()
+    assert wait_gone(server)
+
+
+@needs_tmux
+def test_a_stale_discovery_file_of_a_killed_server_is_taken_over(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (tmp_path / "killed").mkdir()
+    pane = TmuxPane(tmp_path / "killed", [mfu_chat()], local_env(home))
+    try:
+        pane.wait_for(lambda s: "● online" in s, "the first app, online")
+        (killed,) = embedded_servers(home)
+        os.kill(killed, signal.SIGKILL)
+        assert wait_gone(killed)
+    finally:
+        pane.close()
+    (info_file,) = (home / "run" / "mfu-chat").glob("local-*/server.json")
+    stale = json.loads(info_file.read_text())
+    assert stale["pid"] == killed  # left behind: its port is closed, its pid gone
+
+    (tmp_path / "next").mkdir()
+    pane = TmuxPane(tmp_path / "next", [mfu_chat()], local_env(home))
+    try:
+        pane.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the next app, online")
+        (server,) = embedded_servers(home)
+        assert server != killed
+        assert json.loads(info_file.read_text())["pid"] == server
+        assert stat.S_IMODE(info_file.stat().st_mode) == 0o600
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
+    assert wait_gone(server)
 
 
 def run_mfu_chat(home: Path, *args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:

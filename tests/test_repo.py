@@ -1,11 +1,16 @@
 """Checks that keep the README, CI and the package honest with each other."""
 
+import ast
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
+from graphlib import CycleError, TopologicalSorter
 from importlib.metadata import distribution
 from pathlib import Path
 
+import pytest
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
@@ -101,3 +106,94 @@ def test_the_code_passes_the_linter_and_is_formatted():
         [sys.executable, "-m", "ruff", "format", "--check", *LINTED], cwd=ROOT, capture_output=True, text=True
     )
     assert layout.returncode == 0, layout.stdout + layout.stderr
+
+
+#: What each layer of the package may import of the others (README, Architecture); those not named
+#: here (cli, config, launch, importing, local_server) may import any. ``redaction`` is shared by all.
+LAYERS = {
+    "protocol": set(),
+    "client": {"protocol", "redaction"},
+    "server": {"protocol", "redaction"},
+    "tui": {"client", "protocol", "redaction"},
+}
+
+
+def package_imports() -> dict[str, set[str]]:
+    """Each module of mfu_tui and the modules of mfu_tui it imports, wherever in the file.
+
+    Imports inside functions count (they only hide a cycle); those under
+    ``if TYPE_CHECKING:`` do not (they never run).
+    """
+    package = ROOT / "mfu_tui"
+    modules = {".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__"): path
+               for path in package.rglob("*.py")}  # fmt: skip
+
+    def module_of(name: str) -> str | None:
+        while name and name not in modules:  # `from a.b import c`: c is a module or a name in a.b
+            name = name.rpartition(".")[0]
+        return name or None
+
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        unrun = {
+            id(child)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test)
+            for child in ast.walk(node)
+        }
+        imported: set[str | None] = set()
+        for node in ast.walk(tree):
+            if id(node) in unrun:
+                continue
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("mfu_tui"):
+                imported |= {module_of(f"{node.module}.{alias.name}") for alias in node.names}
+            elif isinstance(node, ast.Import):
+                imported |= {module_of(alias.name) for alias in node.names if alias.name.startswith("mfu_tui")}
+        graph[name] = {module for module in imported if module is not None and module != name}
+    return graph
+
+
+def test_no_module_of_the_package_imports_itself_back():
+    graph = package_imports()
+    assert "mfu_tui.tui.app" in graph and graph["mfu_tui.tui.app"]  # the scan found the imports
+    try:
+        tuple(TopologicalSorter(graph).static_order())
+    except CycleError as error:
+        pytest.fail(f"an import cycle: {' -> '.join(error.args[1])}")
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    def layer(module: str) -> str:
+        return module.split(".")[1] if "." in module else module
+
+    crossings = {
+        (module, imported)
+        for module, imports in package_imports().items()
+        for imported in imports
+        if layer(module) in LAYERS and layer(imported) != layer(module) and layer(imported) not in LAYERS[layer(module)]
+    }
+    assert crossings == set()
+
+
+def test_the_systemd_unit_of_the_docs_verifies():
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is not installed")
+    # The unit as installed, its ExecStart pointing at this install's mfu-chat (the docs' /opt path is not here).
+    installed = Path(sys.executable).parent / "mfu-chat"
+    unit = (ROOT / "docs" / "mfu-chat@.service").read_text()
+    assert "/opt/mfu-chat/venv/bin/mfu-chat serve" in unit
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "mfu-chat@node-0.service"
+        path.write_text(unit.replace("/opt/mfu-chat/venv/bin/mfu-chat", str(installed)))
+        done = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
+    # verify warns about unknown keys on stderr but still exits 0: any word from it is a finding.
+    assert (done.returncode, done.stdout + done.stderr) == (0, "")
+
+
+def test_the_deploy_guide_s_environment_file_has_no_trailing_comments():
+    guide = (ROOT / "docs" / "deploy.md").read_text()
+    block = guide.split("# /etc/mfu-chat/node-0.env\n", 1)[1].split("```", 1)[0]
+    lines = [line for line in block.splitlines() if line and not line.startswith("#")]
+    assert lines and all(re.fullmatch(r"[A-Z_]+=\S+", line) for line in lines), lines

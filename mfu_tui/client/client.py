@@ -44,6 +44,7 @@ from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.safe_text import clean_marked, clean_strings, clean_text, may_need_cleaning
 from mfu_tui.client.state import ConnectionState, Problem, Status
 from mfu_tui.client.streams import StreamTracker
+from mfu_tui.client.timing import PING_INTERVAL, PING_TIMEOUT, REQUEST_TIMEOUT
 from mfu_tui.client.uploads import Uploads
 from mfu_tui.protocol import (
     MAX_FRAME_BYTES,
@@ -162,9 +163,9 @@ class ChatClient:
         token: str,
         *,
         data_dir: Path | str | None = None,
-        ping_interval: float = 25.0,
-        ping_timeout: float = 10.0,
-        request_timeout: float = 15.0,
+        ping_interval: float = PING_INTERVAL,
+        ping_timeout: float = PING_TIMEOUT,
+        request_timeout: float = REQUEST_TIMEOUT,
         open_timeout: float = 10.0,
         backoff: Backoff | None = None,
         offline_after: float = 30.0,

@@ -19,10 +19,11 @@ def check_app_choices(settings: Settings) -> None:
     """
     from textual.theme import BUILTIN_THEMES
 
+    from mfu_tui.tui.app import ChatApp
     from mfu_tui.tui.keys import keymap_problem
 
     if settings.theme not in BUILTIN_THEMES:
         known = ", ".join(sorted(BUILTIN_THEMES))
         raise ConfigError(f"{settings.where('theme')}: 'theme' {settings.theme!r} is not a theme (themes: {known})")
-    if problem := keymap_problem(settings.keys):
+    if problem := keymap_problem(ChatApp, settings.keys):
         raise ConfigError(f"{settings.where('keys')}: {problem}")

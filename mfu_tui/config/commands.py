@@ -8,12 +8,13 @@ import getpass
 import sys
 import tempfile
 import textwrap
+import time
 from datetime import datetime, timezone
 
 from mfu_tui.config.app_choices import check_app_choices
-from mfu_tui.config.credentials import Credentials, CredentialsError, token_problem
+from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.settings import ConfigError, load_settings
-from mfu_tui.protocol.tokens import unverified_claims, user_of
+from mfu_tui.protocol.tokens import token_problem, unverified_claims, user_of
 from mfu_tui.redaction import redact
 
 EXIT_USAGE = 2
@@ -32,7 +33,7 @@ def run_login(args: argparse.Namespace) -> int:
     if settings.server is None:
         return _fail("login", "which server? give --server wss://HOST/ws (or set it in the config file)")
     token = _ask_token(settings.server)
-    problem = token_problem(token)
+    problem = token_problem(token, time.time())
     if problem is not None:
         return _fail("login", f"{problem}; nothing was saved")
     claims = unverified_claims(token) or {}

@@ -8,28 +8,10 @@ hang or a memory error.
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from mfu_tui.config.paths import read_regular_file, write_private
-from mfu_tui.protocol.tokens import unverified_claims
-
-
-def token_problem(token: str) -> str | None:
-    """Why ``token`` cannot be a token worth trying, in one line; ``None`` if it may be one.
-
-    Read without the key (the server checks the signature): the shape, and
-    an expiry already past.
-    """
-    claims = unverified_claims(token)
-    if claims is None:
-        return "that is not a token (a JWT has three dot-separated parts)"
-    expires = claims.get("exp")
-    if isinstance(expires, (int, float)) and expires < time.time():
-        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
-        return f"that token expired on {when}; ask for a new one"
-    return None
 
 
 def save_login(path: Path, server: str, token: str) -> None:

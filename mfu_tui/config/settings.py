@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from mfu_tui.client.timing import PING_INTERVAL, PING_TIMEOUT
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.paths import Paths, UnreadableFile, read_regular_file
 from mfu_tui.protocol import MAX_SEED, MAX_SYSTEM_PROMPT, MAX_TEMPERATURE, MAX_TOKENS, MAX_TOP_P, MIN_SEED
 from mfu_tui.redaction import redact, redact_password
 
 #: What ``provider = "auto"`` probes unless MFU_OPENAI_BASE_URL names another server:
-#: Ollama's default. The same as ``mfu_tui.server.embedded.DEFAULT_LOCAL_MODELS``
+#: Ollama's default. The same as ``mfu_tui.embedded_server.DEFAULT_LOCAL_MODELS``
 #: (this module must not import the server; a test checks that they agree).
 AUTO_PROBE_URL = "http://127.0.0.1:11434"
 
@@ -155,7 +156,6 @@ class Setting:
     name: str
     help: str
     parse: Callable[[Any], Any]
-    default: Any = None
     env: tuple[str, ...] = ()
     in_file: bool = True
     secret: bool = False
@@ -173,17 +173,16 @@ SETTINGS: tuple[Setting, ...] = (
         "provider",
         "where the local server's answers come from: auto, demo or a model server's http(s) URL",
         _provider,
-        "auto",
         env=("MFU_PROVIDER",),
     ),
     Setting("model", "model for new chats; unset: the server's default", _text, env=("MFU_MODEL",)),
-    Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, "textual-dark", env=("MFU_THEME",)),
-    Setting("sidebar_width", "columns of the chat list (alt+left / alt+right in the app)", _columns, 24),
-    Setting("heartbeat_interval", "seconds between heartbeats", _seconds, 25.0),
-    Setting("heartbeat_timeout", "seconds to wait for a heartbeat's answer", _seconds, 10.0),
+    Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, env=("MFU_THEME",)),
+    Setting("sidebar_width", "columns of the chat list (alt+left / alt+right in the app)", _columns),
+    Setting("heartbeat_interval", "seconds between heartbeats", _seconds),
+    Setting("heartbeat_timeout", "seconds to wait for a heartbeat's answer", _seconds),
     Setting("log_file", "where --debug writes; default: the log dir", _path),
-    Setting("debug", "log connection events to the log file", _boolean, False, env=("MFU_DEBUG",)),
-    Setting("keys", "key bindings by id (see F1 in the app)", _keymap, {}),
+    Setting("debug", "log connection events to the log file", _boolean, env=("MFU_DEBUG",)),
+    Setting("keys", "key bindings by id (see F1 in the app)", _keymap),
     Setting("new_chat.system_prompt", "system prompt of chats created in the app", _system_prompt),
     Setting("new_chat.temperature", "temperature of new chats, 0 to 2", _number_from_0_to(MAX_TEMPERATURE)),
     Setting("new_chat.top_p", "top_p of new chats, 0 to 1", _number_from_0_to(MAX_TOP_P)),
@@ -242,9 +241,9 @@ class Settings:
     """The Textual theme."""
     sidebar_width: int = 24
     """Columns of the chat list; the app's alt+left / alt+right change it and keep it here."""
-    heartbeat_interval: float = 25.0
+    heartbeat_interval: float = PING_INTERVAL
     """Seconds between heartbeats."""
-    heartbeat_timeout: float = 10.0
+    heartbeat_timeout: float = PING_TIMEOUT
     """Seconds to wait for a heartbeat's answer before reconnecting."""
     log_file: Path | None = None
     """Where logs go; ``None`` with ``debug`` means the default log file."""
@@ -349,8 +348,7 @@ def load_settings(
     for setting in SETTINGS:
         found = _lookup(setting, flags, environ, in_file, paths.config_file)
         if found is None:
-            settings.set(setting.name, setting.default)
-            continue
+            continue  # the default: Settings holds each one, written once
         raw, source = found
         try:
             settings.set(setting.name, setting.parse(raw))

@@ -73,7 +73,7 @@ def run_import(args: argparse.Namespace) -> int:
     local: LocalServer | None = None
     if settings.embedded:
         try:
-            local = LocalServer.start(settings.paths, provider="demo")
+            local = LocalServer.join(settings.paths, provider="demo")
         except LocalServerError as error:
             return _fail(str(error), EXIT_FAILED)
     url, token = (local.url, local.token) if local else (settings.server, settings.token)
@@ -87,7 +87,7 @@ def run_import(args: argparse.Namespace) -> int:
         return _fail("interrupted; run the same command again to import the rest", EXIT_INTERRUPTED)
     finally:
         if local is not None:
-            local.stop()
+            local.leave()
     print(summary(tally, export))
     if failure is not None:
         progress.interrupt()

@@ -13,6 +13,7 @@ from mfu_tui.protocol.close_codes import (
     CloseInfo,
     describe_close,
     is_terminal,
+    reconnect_at_once,
     should_reconnect,
 )
 from mfu_tui.protocol.codec import (
@@ -195,6 +196,7 @@ __all__ = [
     "matching_spans",
     "search_words",
     "snippet",
+    "reconnect_at_once",
     "should_reconnect",
     "unverified_claims",
     "user_of",

@@ -16,6 +16,7 @@ class CloseCode(enum.IntEnum):
     INTERNAL_ERROR = 1011
     TRY_AGAIN_LATER = 1013
     SLOW_CONSUMER = 4000
+    RESTARTING = 4012
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
 
@@ -23,19 +24,21 @@ class CloseCode(enum.IntEnum):
 class CloseInfo:
     """What one close code means and whether the client should reconnect."""
 
-    __slots__ = ("code", "meaning", "reconnect")
+    __slots__ = ("at_once", "code", "meaning", "reconnect")
 
-    def __init__(self, code: CloseCode, meaning: str, reconnect: bool) -> None:
+    def __init__(self, code: CloseCode, meaning: str, reconnect: bool, at_once: bool = False) -> None:
         self.code = code
         self.meaning = meaning
         self.reconnect = reconnect
+        #: Reconnect without waiting: the server asks it (another node takes the connection).
+        self.at_once = at_once
 
     def __repr__(self) -> str:
-        return f"CloseInfo({self.code!r}, {self.meaning!r}, reconnect={self.reconnect})"
+        return f"CloseInfo({self.code!r}, {self.meaning!r}, reconnect={self.reconnect}, at_once={self.at_once})"
 
 
-#: The table of docs/protocol.md. Every reconnect goes through the client's
-#: backoff, so "reconnect" never means "at once".
+#: The table of docs/protocol.md. Every reconnect but those marked ``at_once``
+#: goes through the client's backoff, so "reconnect" does not mean "at once".
 CLOSE_CODES: dict[int, CloseInfo] = {
     info.code: info
     for info in (
@@ -47,6 +50,7 @@ CLOSE_CODES: dict[int, CloseInfo] = {
         CloseInfo(CloseCode.INTERNAL_ERROR, "server error", reconnect=True),
         CloseInfo(CloseCode.TRY_AGAIN_LATER, "server busy, try again later", reconnect=True),
         CloseInfo(CloseCode.SLOW_CONSUMER, "too slow to keep up", reconnect=True),
+        CloseInfo(CloseCode.RESTARTING, "server restarting", reconnect=True, at_once=True),
         CloseInfo(CloseCode.UNAUTHORIZED, "token invalid or expired", reconnect=False),
         CloseInfo(CloseCode.FORBIDDEN, "forbidden", reconnect=False),
     )
@@ -57,6 +61,12 @@ def should_reconnect(code: int | None) -> bool:
     """True unless the code is terminal (4401, 4403). Unknown codes reconnect."""
     info = CLOSE_CODES.get(code) if code is not None else None
     return info.reconnect if info else True
+
+
+def reconnect_at_once(code: int | None) -> bool:
+    """True for the codes after which the client reconnects without its backoff's wait (4012)."""
+    info = CLOSE_CODES.get(code) if code is not None else None
+    return info.at_once if info else False
 
 
 def is_terminal(code: int | None) -> bool:

@@ -19,6 +19,12 @@ class FrameIds:
     client_message_id: str | None = None
     client_edit_id: str | None = None
 
+    @classmethod
+    def of(cls, frame: object) -> FrameIds:
+        """The ids a decoded frame carries (those it does not have are ``None``)."""
+        found = {field.name: getattr(frame, field.name, None) for field in dataclasses.fields(cls)}
+        return cls(**{name: value if isinstance(value, str) else None for name, value in found.items()})
+
 
 class ProtocolError(ValueError):
     """A frame could not be decoded or does not follow protocol v1.

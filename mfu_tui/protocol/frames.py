@@ -91,6 +91,7 @@ class ErrorCode(str, enum.Enum):
     TOO_LARGE = "too_large"
     QUOTA_EXCEEDED = "quota_exceeded"
     PROVIDER_ERROR = "provider_error"
+    UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,3 +34,19 @@ def unverified_claims(token: str) -> dict[str, Any] | None:
     except ValueError:
         return None
     return claims if isinstance(claims, dict) else None
+
+
+def token_problem(token: str, now: float) -> str | None:
+    """Why ``token`` cannot be a token worth trying, in one line; ``None`` if it may be one.
+
+    Read without the key (the server checks the signature): the shape, and
+    an expiry already past at ``now`` (seconds since the epoch).
+    """
+    claims = unverified_claims(token)
+    if claims is None:
+        return "that is not a token (a JWT has three dot-separated parts)"
+    expires = claims.get("exp")
+    if isinstance(expires, (int, float)) and expires < now:
+        when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(expires))
+        return f"that token expired on {when}; ask for a new one"
+    return None

@@ -1,9 +1,15 @@
 """``ChatServer``: wires the store, the hub, the provider and the handlers to websockets.
 
 The HTTP side is decided in ``process_request``, before any upgrade:
-``/healthz`` answers ``200 ok`` (``503`` while a node has lost its link to
-the other nodes, and ``/ws`` then too); ``/ws`` without an acceptable token gets
-``401`` and never becomes a WebSocket; other paths get ``404``.
+``/healthz`` answers ``200 ok`` while the process serves (liveness);
+``/readyz`` answers ``200`` while the store answers, the link to the other
+nodes is up and the node is not stopping, else ``503`` (readiness, see
+``health.py``); ``/version`` names the version and build. ``/ws`` answers
+``503`` while the node has lost its link to the other nodes, ``401`` without
+an acceptable token, and never becomes a WebSocket then; other paths get ``404``.
+
+With ``metrics_port`` set, Prometheus' ``/metrics`` listens on an address of
+its own (``metrics.py``).
 
 With ``api_port`` set, the REST API of the seed's browser page (``rest.py``)
 listens beside it, on a port of its own.
@@ -15,31 +21,41 @@ import asyncio
 import collections
 import contextlib
 import http
+import json
 import logging
 import time
+from collections.abc import Mapping
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.http11 import Request, Response
 
 from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, encode
-from mfu_tui.redaction import redacting_logger
-from mfu_tui.server.auth import AuthError, token_from_request, verify_token
+from mfu_tui.redaction import redact_password, redacting_logger
+from mfu_tui.server import logs
+from mfu_tui.server.auth import AuthError, TokenCheck, token_from_request
+from mfu_tui.server.client_address import client_address, parse_networks
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
+from mfu_tui.server.health import Readiness
 from mfu_tui.server.hub import Hub, LocalHub
+from mfu_tui.server.jwks import ProviderKeys
 from mfu_tui.server.logs import AcceptErrorLog
+from mfu_tui.server.metrics import MetricsListener, ServerMetrics
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
 from mfu_tui.server.store import Interrupted, Store, make_store
+from mfu_tui.server.version import build_info
 
 log = logging.getLogger(__name__)
 
 WS_PATH = "/ws"
 HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+VERSION_PATH = "/version"
 #: Whole inbound frames a connection may have waiting to be handled.
 INBOUND_FRAMES_QUEUED = 2
 #: Connections the kernel may hold before we accept them (capped by net.core.somaxconn).
@@ -66,13 +82,21 @@ class ChatServer:
         )
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
+        #: This node's Prometheus figures (exposed with ``metrics_port``; counted in any case).
+        self.metrics = ServerMetrics(self.node_id)
         self.generations = Generations(
             self.store,
             self.hub,
             self.provider,
             max_answer_chars=config.max_answer_chars,
             answers_per_user=config.answers_per_user,
+            metrics=self.metrics,
         )
+        #: What ``/readyz`` answers; ``draining`` is set as the node stops.
+        self.readiness = Readiness(
+            self.store, self.hub, on_store_error=self.metrics.store_errors.labels("readiness_probe").inc
+        )
+        self._trusted_proxies = parse_networks(config.trusted_proxies)
         self.hub.on_cancel = self.generations.cancel_requested
         self.hub.on_link_lost = self._link_lost
         self.handlers = Handlers(
@@ -84,6 +108,12 @@ class ChatServer:
             config.replay_window,
             storage_quota=config.storage_quota,
             max_attachment_bytes=config.max_attachment_bytes,
+        )
+        #: How both doors check tokens (with the identity provider's keys when a JWKS URL is set).
+        self.token_check = TokenCheck(
+            config.token_keys,
+            config.token_leeway,
+            None if config.jwt_jwks_url is None else ProviderKeys(config.jwt_jwks_url),
         )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()
@@ -105,13 +135,23 @@ class ChatServer:
                 store=self.store,
                 hub=self.hub,
                 handlers=self.handlers,
-                secret=config.secret,
-                token_leeway=config.token_leeway,
+                token_check=self.token_check,
                 cors_origins=config.cors_origins,
             )
         )
         #: The REST API's port once started (``None``: no REST listener).
         self.api_port: int | None = None
+        self._metrics_listener = None if config.metrics_port is None else MetricsListener(self.metrics)
+        #: The metrics listener's port once started (``None``: no metrics listener).
+        self.metrics_port: int | None = None
+        self.metrics.watch(
+            connections=lambda: len(self.connections),
+            answers_active=lambda: len(self.generations.running()),
+            handshakes=lambda: len(self.pending_handshakes),
+            send_queue_bytes=lambda: sum(connection.queued_bytes for connection in self.connections),
+            broker_queue_frames=lambda: self.hub.backlog,
+            ready=lambda: float(self.readiness.last.ready),
+        )
 
     @property
     def url(self) -> str:
@@ -122,6 +162,8 @@ class ChatServer:
 
     async def start(self) -> None:
         """Join the other nodes, open the store (ending replies a crash interrupted), then listen."""
+        if self.token_check.provider is not None:
+            await self.token_check.provider.start()  # before the first connection, which may need its keys
         await self.hub.start()
         try:
             interrupted = await self.store.open()
@@ -143,18 +185,41 @@ class ChatServer:
             try:
                 self.api_port = await self._rest.start(self.config.host, self.config.api_port)
             except BaseException:
-                self._server.close()
-                await self._server.wait_closed()
-                self._server = None
+                await self._stop_listening()
                 await self.store.close()
                 await self.hub.stop()
                 raise
             log.info("REST API listening on port %d", self.api_port)
+        if self._metrics_listener is not None:
+            assert self.config.metrics_port is not None
+            try:
+                self.metrics_port = await self._metrics_listener.start(
+                    self.config.metrics_host, self.config.metrics_port
+                )
+            except BaseException:
+                if self._rest is not None:
+                    await self._rest.stop()
+                await self._stop_listening()
+                await self.store.close()
+                await self.hub.stop()
+                raise
+            log.info("metrics listening on http://%s:%d/metrics", self.config.metrics_host, self.metrics_port)
         loop = asyncio.get_running_loop()
         self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
         loop.set_exception_handler(self._accept_errors)
         self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
-        log.info("listening on %s as node %s", self.url, self.node_id)
+        broker = self.config.broker
+        logs.event(
+            log,
+            "start",
+            f"listening on {self.url} as node {self.node_id}",
+            node=self.node_id,
+            url=self.url,
+            store=redact_password(str(self.config.database())),
+            broker=redact_password(broker) if broker else "none (a single node)",
+            version=build_info().version,
+            build=build_info().build,
+        )
 
     async def _listen(self) -> Server:
         return await serve(
@@ -186,17 +251,35 @@ class ChatServer:
         settings = {"transport_limit": limit, "pending_handshakes": self.pending_handshakes}
         return type("BoundedWebSocket", (BoundedWebSocket,), settings)
 
+    async def _stop_listening(self) -> None:
+        """Close the WebSocket listener, if it was opened (a failed start)."""
+        if self._server is not None:
+            # 4012: the clients reconnect at once (to another node) and resume there.
+            self._server.close(code=CloseCode.RESTARTING, reason="server restarting: reconnect now")
+            await self._server.wait_closed()
+            self._server = None
+
     async def stop(self) -> None:
-        """Stop accepting, close clients with 1001, end generations (marked interrupted), flush the store."""
+        """Stop accepting, move the clients (4012), let answers run up to the drain timeout, then end the rest.
+
+        The clients reconnect at once (to another node behind the load
+        balancer) and resume the answers still running here from the store;
+        those that have not ended after ``config.drain_timeout`` seconds are
+        stored as interrupted. Then the store is flushed and closed.
+        """
         if self._server is None:
             return
+        self.readiness.draining = True
         if self._rest is not None:  # first: no request may change a chat while the rest stops
             await self._rest.stop()
-        # Stops listening, closes every client with 1001 and waits for their
+        # Stops listening, closes every client with 4012 and waits for their
         # handlers: after this no frame can start a new generation.
-        self._server.close()
-        await self._server.wait_closed()
-        self._server = None
+        await self._stop_listening()
+        running = len(self.generations.running())
+        if running and self.config.drain_timeout > 0:
+            log.info("draining: %d answer(s) running, waiting up to %g s for them", running, self.config.drain_timeout)
+            left = await self.generations.finish(self.config.drain_timeout)
+            log.info("drained: %d answer(s) ended, %d still running end as interrupted", running - left, left)
         # A restart is not a cancel: the replies are stored as interrupted and
         # clients that reconnect can resume them.
         await self.generations.stop_all()
@@ -208,24 +291,35 @@ class ChatServer:
         await self.store.close()
         await self.hub.stop()  # after the generations: their end frames reach the other nodes
         await self.provider.aclose()
+        if self.token_check.provider is not None:
+            await self.token_check.provider.close()
+        if self._metrics_listener is not None:  # last: a scrape sees the stop to its end
+            await self._metrics_listener.stop()
+            self.metrics_port = None
         if self._accept_errors is not None:
             asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)
             self._accept_errors = None
         log.info("stopped")
 
-    def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
+    async def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
-        if target.path not in (HEALTH_PATH, WS_PATH):
+        if target.path == HEALTH_PATH:
+            return websocket.respond(http.HTTPStatus.OK, "ok\n")
+        if target.path == READY_PATH:
+            return await self._ready(websocket)  # it may ask the store
+        if target.path == VERSION_PATH:
+            build = build_info()
+            answer = {"version": build.version, "build": build.build, "python": build.python, "node": self.node_id}
+            return _json_response(websocket, http.HTTPStatus.OK, answer)
+        if target.path != WS_PATH:
             return websocket.respond(http.HTTPStatus.NOT_FOUND, "not found\n")
         if not self.hub.linked:  # the load balancer tries another node (proxy_next_upstream http_503)
             return websocket.respond(http.HTTPStatus.SERVICE_UNAVAILABLE, "lost the link to the other nodes\n")
-        if target.path == HEALTH_PATH:
-            return websocket.respond(http.HTTPStatus.OK, "ok\n")
         try:
             token = token_from_request(request.path, request.headers)
             if token is None:
                 return self._refuse(websocket, "missing token")
-            identity = verify_token(token, self.config.secret, leeway=self.config.token_leeway)
+            identity = await self.token_check.identify(token)
         except AuthError as error:
             return self._refuse(websocket, str(error))
         if self._per_user[identity.user] >= self.config.connections_per_user:
@@ -233,10 +327,20 @@ class ChatServer:
             return websocket.respond(http.HTTPStatus.TOO_MANY_REQUESTS, self._too_many(identity.user))
         assert isinstance(websocket, BoundedWebSocket)  # our create_connection
         websocket.identity = identity
+        websocket.client_address = client_address(
+            websocket.remote_address[0] if websocket.remote_address else None,
+            request.headers.get_all("X-Forwarded-For"),
+            self._trusted_proxies,
+        )
         chats = parse_qs(target.query).get("chat")
         chat = chats[0] if chats else None
         websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID_LENGTH else None
         return None
+
+    async def _ready(self, websocket: ServerConnection) -> Response:
+        report = await self.readiness.report()
+        status = http.HTTPStatus.OK if report.ready else http.HTTPStatus.SERVICE_UNAVAILABLE
+        return _json_response(websocket, status, report.as_json())
 
     @staticmethod
     def _refuse(websocket: ServerConnection, why: str) -> Response:
@@ -270,14 +374,36 @@ class ChatServer:
                 send_queue_bytes=self.config.send_queue_bytes,
                 token_leeway=self.config.token_leeway,
                 replies=replies,
+                metrics=self.metrics,
             )
             self.connections.add(connection)
-            log.info("%s connected (%d connections)", identity.user, len(self.connections))
+            self.metrics.connections_opened.inc()
+            opened = time.monotonic()
+            logs.event(
+                log,
+                "connection_open",
+                "connection opened",
+                user=identity.user,
+                client=websocket.client_address,
+                node=self.node_id,
+                connections=len(self.connections),
+            )
             try:
                 await connection.run(websocket.subscribe_to)
             finally:
                 self.connections.discard(connection)
-                log.info("%s disconnected (%s)", identity.user, websocket.close_code)
+                self.metrics.connections_closed.inc()
+                logs.event(
+                    log,
+                    "connection_close",
+                    "connection closed",
+                    user=identity.user,
+                    client=websocket.client_address,
+                    node=self.node_id,
+                    code=websocket.close_code,
+                    seconds=round(time.monotonic() - opened, 3),
+                    connections=len(self.connections),
+                )
         finally:
             self._per_user[identity.user] -= 1
             if not self._per_user[identity.user]:
@@ -297,6 +423,7 @@ class ChatServer:
                 await self.store.renew_leases()
                 self._announce(await self.store.reap_expired())
             except Exception:
+                self.metrics.store_errors.labels("leases").inc()
                 log.exception("renewing or reaping leases failed")
 
     def _announce(self, interrupted: list[Interrupted]) -> None:
@@ -311,6 +438,7 @@ class ChatServer:
 
     def _link_lost(self) -> None:
         """The other nodes are out of reach: send every client away to reconnect (and resume from the store)."""
+        self.metrics.broker_errors.inc()
         for connection in list(self.connections):
             connection.close(CloseCode.TRY_AGAIN_LATER, "lost the link to the other server nodes")
 
@@ -322,7 +450,15 @@ class ChatServer:
             try:
                 await self.store.prune_chunks(time.time() - self.config.replay_window)
             except Exception:
+                self.metrics.store_errors.labels("prune").inc()
                 log.exception("pruning chunks failed")
+
+
+def _json_response(websocket: ServerConnection, status: http.HTTPStatus, body: Mapping[str, object]) -> Response:
+    response = websocket.respond(status, json.dumps(body) + "\n")
+    del response.headers["Content-Type"]
+    response.headers["Content-Type"] = "application/json"
+    return response
 
 
 def _make_hub(config: ServerConfig) -> Hub:

@@ -1,14 +1,25 @@
 """JWT checks at the door, and tokens for operators and tests.
 
-Only HS256 is accepted (the algorithm list is pinned, so ``alg: none`` and
-key-confusion tricks fail), ``exp`` and ``iat`` must be present, and the
+Each key checks tokens of its one algorithm only (HS256 for the secrets,
+RS256 or ES256 for an identity provider's public keys), so ``alg: none``
+and key-confusion tricks fail; ``exp`` and ``iat`` must be present, and the
 user is ``sub``, else ``username`` (the original service's claim).
+
+Several keys may be valid at once, told apart by the key id (``kid``) in
+the token's header, so that a secret is rotated without signing everyone
+out (docs/deploy.md, *Rotating the token secret*); a token without ``kid``
+is checked with ``MFU_JWT_SECRET``. With an issuer or an audience
+configured, every token must carry it (``iss``, ``aud``). Tokens of a
+campus identity provider name one of its public keys (``kid``), fetched
+from its JWKS URL (``mfu_tui/server/jwks.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import jwt
@@ -16,7 +27,12 @@ from websockets.datastructures import Headers
 
 from mfu_tui.protocol import user_of
 
+if TYPE_CHECKING:
+    from mfu_tui.server.jwks import ProviderKeys
+
 ALGORITHM = "HS256"
+#: The algorithms of an identity provider's public keys that are accepted.
+PUBLIC_ALGORITHMS = frozenset({"RS256", "ES256"})
 #: Later than any real token's times (2**53 s is 285 million years), small enough to be exact as a float.
 MAX_TIME = 2**53
 
@@ -34,20 +50,104 @@ class Identity:
     """``exp`` of the token, in seconds since the epoch."""
 
 
-def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
+@dataclasses.dataclass(frozen=True)
+class TokenKeys:
+    """What tokens are checked with: the secrets by key id, and the claims every token must carry."""
+
+    secret: str | None = None
+    """The secret of tokens without a key id (``MFU_JWT_SECRET``); ``None``: such tokens are refused."""
+    by_id: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    """Secrets by key id (``kid`` in a token's header), from the keys file."""
+    issuer: str | None = None
+    """The ``iss`` every token must carry; ``None``: not checked."""
+    audience: str | None = None
+    """An ``aud`` every token must carry; ``None``: not checked."""
+    public: Mapping[str, jwt.PyJWK] = dataclasses.field(default_factory=dict)
+    """An identity provider's public keys by key id (its JWKS), each of one of ``PUBLIC_ALGORITHMS``."""
+
+    def key_of(self, token: str) -> tuple[str | jwt.PyJWK, str]:
+        """The key to check ``token`` with, chosen by the ``kid`` of its header, and its one algorithm.
+
+        Raises:
+            AuthError: the token is not a JWT, or names a key this server does not have.
+        """
+        key_id = key_id_of(token)
+        if key_id is None:
+            if self.secret is None:
+                raise AuthError("the token names no key id (kid), and this server checks tokens by key id")
+            return self.secret, ALGORITHM
+        if key_id in self.public:
+            public = self.public[key_id]
+            return public, public.algorithm_name
+        secret = self.by_id.get(key_id)
+        if secret is None:
+            # The id is the token's, not ours: shown cut and only if printable, it is safe to log.
+            shown = key_id[:64] if key_id.isprintable() else "?"
+            raise AuthError(f"the token is signed with key id {shown!r}, which this server does not have (retired?)")
+        return secret, ALGORITHM
+
+
+def key_id_of(token: str) -> str | None:
+    """The ``kid`` of a token's header, read without checking anything else (``None``: none).
+
+    Raises:
+        AuthError: the token is not a JWT, or its ``kid`` is not a string.
+    """
+    try:
+        key_id = jwt.get_unverified_header(token).get("kid")
+    except jwt.DecodeError:
+        raise AuthError("the token is not a valid JWT") from None
+    if key_id is not None and not isinstance(key_id, str):
+        raise AuthError("the token's key id (kid) is not a string")
+    return key_id
+
+
+class TokenCheck:
+    """How both doors (the WebSocket and REST) check a token: the keys configured, and an identity provider's.
+
+    Args:
+        keys: The secrets and the claims required.
+        leeway: Clock skew allowed on ``exp`` and ``iat``, in seconds.
+        provider: The identity provider's public keys, when a JWKS URL is configured.
+    """
+
+    def __init__(self, keys: TokenKeys, leeway: float, provider: ProviderKeys | None = None) -> None:
+        self.keys = keys
+        self.leeway = leeway
+        self.provider = provider
+
+    async def identify(self, token: str) -> Identity:
+        """The identity ``token`` carries, once checked (a key id new to us is asked of the provider first).
+
+        Raises:
+            AuthError: as ``verify_token``.
+        """
+        keys = self.keys
+        if self.provider is not None:
+            await self.provider.know(key_id_of(token))
+            keys = dataclasses.replace(keys, public=self.provider.keys)
+        return verify_token(token, keys, leeway=self.leeway)
+
+
+def verify_token(token: str, keys: TokenKeys, *, leeway: float = 30.0) -> Identity:
     """Check a token and return the identity it carries.
 
     Raises:
-        AuthError: the token is malformed, wrongly signed, expired, lacks
-            ``exp``/``iat``, or names no user.
+        AuthError: the token is malformed, wrongly signed (or with a key this
+            server does not have), expired, lacks ``exp``/``iat`` (or the
+            configured ``iss``/``aud``), or names no user.
     """
+    required = ["exp", "iat"] + ["iss"] * (keys.issuer is not None) + ["aud"] * (keys.audience is not None)
+    key, algorithm = keys.key_of(token)
     try:
         claims = jwt.decode(
             token,
-            secret,
-            algorithms=[ALGORITHM],
+            key,
+            algorithms=[algorithm],
             leeway=leeway,
-            options={"require": ["exp", "iat"], "verify_signature": True},
+            issuer=keys.issuer,
+            audience=keys.audience,
+            options={"require": required, "verify_signature": True},
         )
     except jwt.ExpiredSignatureError:
         raise AuthError(f"the token expired{_expiry(token)}") from None
@@ -55,6 +155,10 @@ def verify_token(token: str, secret: str, *, leeway: float = 30.0) -> Identity:
         raise AuthError("the token is signed with another key (a token of another server?)") from None
     except jwt.DecodeError:
         raise AuthError("the token is not a valid JWT") from None
+    except jwt.InvalidIssuerError:
+        raise AuthError(f"the token is not from {keys.issuer!r} (its 'iss')") from None
+    except jwt.InvalidAudienceError:
+        raise AuthError(f"the token is not meant for {keys.audience!r} (its 'aud')") from None
     except jwt.InvalidTokenError as error:
         # The rest name a claim: missing exp/iat, iat or nbf in the future, a bad algorithm.
         raise AuthError(f"the token is not acceptable: {_words(error)}") from None
@@ -87,10 +191,30 @@ def _is_time(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < MAX_TIME
 
 
-def mint_token(secret: str, user: str, ttl: float = 3600.0) -> str:
-    """A token for ``user`` valid for ``ttl`` seconds (negative: already expired)."""
+def mint_token(
+    secret: str,
+    user: str,
+    ttl: float = 3600.0,
+    *,
+    key_id: str | None = None,
+    issuer: str | None = None,
+    audience: str | None = None,
+) -> str:
+    """A token for ``user`` valid for ``ttl`` seconds (negative: already expired).
+
+    Args:
+        secret: The key that signs it.
+        user: Its subject.
+        ttl: Seconds it is valid for.
+        key_id: The id of ``secret`` among the server's keys, put in the header as ``kid``.
+        issuer: Its ``iss``, when the server checks one.
+        audience: Its ``aud``, when the server checks one.
+    """
     now = int(time.time())
-    return jwt.encode({"sub": user, "iat": now, "exp": now + int(ttl)}, secret, algorithm=ALGORITHM)
+    claims: dict[str, Any] = {"sub": user, "iat": now, "exp": now + int(ttl)}
+    claims |= {name: value for name, value in (("iss", issuer), ("aud", audience)) if value is not None}
+    headers = {"kid": key_id} if key_id is not None else None
+    return jwt.encode(claims, secret, algorithm=ALGORITHM, headers=headers)
 
 
 def token_from_request(path: str, headers: Headers) -> str | None:

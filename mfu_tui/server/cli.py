@@ -9,11 +9,12 @@ import os
 import signal
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from mfu_tui.server import logs
 from mfu_tui.server.auth import mint_token
-from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
+from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults, read_jwt_keys
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +33,11 @@ def run_serve(args: argparse.Namespace) -> int:
     except ImportError:
         print("mfu-chat serve: --loop uvloop needs uvloop: pip install 'mfu-chat[speed]'", file=sys.stderr)
         return EXIT_CONFIG
-    logs.configure(args.log_level)
+    log_format = args.log_format or os.environ.get("MFU_LOG_FORMAT") or "text"
+    if log_format not in logs.LOG_FORMATS:
+        print(f"mfu-chat serve: MFU_LOG_FORMAT must be text or json, got {log_format!r}", file=sys.stderr)
+        return EXIT_CONFIG
+    logs.configure(args.log_level, log_format)
     _raise_file_limit()
     try:
         run(_serve(config))
@@ -82,22 +87,26 @@ def _raise_file_limit() -> None:
 
 
 def run_token(args: argparse.Namespace) -> int:
-    """``mfu-chat token``: print a token for ``--user`` signed with ``MFU_JWT_SECRET``."""
+    """``mfu-chat token``: print a token for ``--user``, signed as the server would check it.
+
+    With ``--key-id``, with that key of ``MFU_JWT_KEYS_FILE`` (its id in the
+    header); else with ``MFU_JWT_SECRET``. ``MFU_JWT_ISSUER`` and
+    ``MFU_JWT_AUDIENCE`` go in as ``iss`` and ``aud``.
+    """
     try:
-        secret = _secret()
+        keys = ServerConfig(secret=os.environ.get("MFU_JWT_SECRET", ""), **env_defaults()).token_keys
+        secret = keys.secret if args.key_id is None else keys.by_id.get(args.key_id)
+        if secret is None and args.key_id is None:
+            raise ConfigError(f"MFU_JWT_SECRET is not set: give --key-id, one of {', '.join(keys.by_id)}")
+        if secret is None:
+            known = ", ".join(keys.by_id) or "none: set MFU_JWT_KEYS_FILE"
+            raise ConfigError(f"no key {args.key_id!r} in the keys file (its ids: {known})")
     except ConfigError as error:
         print(f"mfu-chat token: {error}", file=sys.stderr)
         return EXIT_CONFIG
-    print(mint_token(secret, args.user, args.ttl))
+    token = mint_token(secret, args.user, args.ttl, key_id=args.key_id, issuer=keys.issuer, audience=keys.audience)
+    print(token)
     return 0
-
-
-def _secret() -> str:
-    secret = os.environ.get("MFU_JWT_SECRET", "")
-    if not secret:
-        raise ConfigError("MFU_JWT_SECRET is not set; set it to a secret of at least 32 bytes")
-    ServerConfig(secret=secret)  # validates the length
-    return secret
 
 
 def _config_from(args: argparse.Namespace) -> ServerConfig:
@@ -123,7 +132,11 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("storage_per_user", "storage_per_user_mib"),
         ("max_attachment_bytes", "max_attachment_bytes"),
         ("handshake_timeout", "handshake_timeout"),
+        ("drain_timeout", "drain_timeout"),
         ("max_handshakes", "max_handshakes"),
+        ("upstream_idle_timeout", "upstream_idle_timeout"),
+        ("metrics_port", "metrics_port"),
+        ("metrics_host", "metrics_host"),
     ):
         value = getattr(args, flag, None)
         if value is not None:
@@ -131,12 +144,20 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     for field in ("ping_interval", "ping_timeout"):
         if values.get(field) == 0:
             values[field] = None  # 0 turns keepalive off
+    if getattr(args, "jwt_keys_file", None):
+        values["jwt_keys"] = read_jwt_keys(Path(args.jwt_keys_file))
+    for flag in ("jwt_issuer", "jwt_audience", "jwt_jwks_url"):
+        if getattr(args, flag, None):
+            values[flag] = getattr(args, flag)
     # --cors-origin is repeatable: the flags given replace MFU_CORS_ORIGINS as a whole.
     origins = getattr(args, "cors_origin", None)
     if origins:
         values["cors_origins"] = tuple(origins)
+    proxies = getattr(args, "trusted_proxy", None)
+    if proxies:  # repeatable like --cors-origin: the flags replace MFU_TRUSTED_PROXIES
+        values["trusted_proxies"] = tuple(proxies)
     return ServerConfig(
-        secret=_secret(),
+        secret=os.environ.get("MFU_JWT_SECRET", ""),
         host=args.host,
         port=args.port,
         provider=args.provider,

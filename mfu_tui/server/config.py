@@ -8,13 +8,19 @@ variables; tests build it directly with small limits and short intervals.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
+import stat
+import tomllib
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypedDict, TypeVar
+from urllib.parse import urlsplit
 
 from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
+from mfu_tui.server.auth import TokenKeys
+from mfu_tui.server.client_address import parse_networks
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS
 
 #: URL schemes ``--broker`` accepts.
@@ -22,6 +28,8 @@ BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 
 #: The smallest HMAC secret we accept, in bytes (RFC 7518 asks for >= 256 bits).
 MIN_SECRET_BYTES = 32
+#: Characters a key id (``kid``) may have.
+MAX_KEY_ID_CHARS = 64
 
 #: A browser origin as the ``Origin`` header carries it: ``scheme://host[:port]``, nothing after.
 _ORIGIN = re.compile(r"https?://[^\s/?#]+")
@@ -36,7 +44,23 @@ class ServerConfig:
     """Everything ``ChatServer`` needs to run."""
 
     secret: str
-    """HS256 secret that signs tokens (``MFU_JWT_SECRET``); at least 32 bytes."""
+    """HS256 secret of the tokens without a key id (``MFU_JWT_SECRET``); at least 32 bytes.
+
+    Empty only with ``jwt_keys``: then every token must name its key."""
+
+    jwt_keys: dict[str, str] = dataclasses.field(default_factory=dict)
+    """HS256 secrets by key id (``kid`` in a token's header), from ``--jwt-keys-file`` or
+    ``MFU_JWT_KEYS_FILE``; each at least 32 bytes. Several at once let a secret be rotated."""
+
+    jwt_issuer: str | None = None
+    """The ``iss`` every token must carry (``--jwt-issuer``, ``MFU_JWT_ISSUER``); ``None``: not checked."""
+
+    jwt_audience: str | None = None
+    """An ``aud`` every token must carry (``--jwt-audience``, ``MFU_JWT_AUDIENCE``); ``None``: not checked."""
+
+    jwt_jwks_url: str | None = None
+    """The JWKS URL of an identity provider whose tokens (RS256, ES256, naming their key) are let in
+    (``--jwt-jwks-url``, ``MFU_JWT_JWKS_URL``): ``https://``, or ``http://`` on a loopback address."""
 
     host: str = "127.0.0.1"
     """Address to listen on."""
@@ -52,6 +76,19 @@ class ServerConfig:
 
     cors_origins: tuple[str, ...] = ()
     """Browser origins allowed to call the REST API (``--cors-origin``, ``MFU_CORS_ORIGINS``); none by default."""
+
+    metrics_port: int | None = None
+    """Port of the Prometheus ``/metrics`` listener (``--metrics-port``, ``MFU_METRICS_PORT``), on ``metrics_host``.
+
+    ``None``: no metrics listener; 0 picks a free one (read it back from ``ChatServer.metrics_port``).
+    """
+
+    metrics_host: str = "127.0.0.1"
+    """Address of the metrics listener (``--metrics-host``, ``MFU_METRICS_HOST``): loopback unless asked."""
+
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks of the proxies whose ``X-Forwarded-For`` names the client in the logs (``--trusted-proxy``,
+    ``MFU_TRUSTED_PROXIES``); none by default: the logs name the TCP peer."""
 
     db_path: Path | str | None = None
     """SQLite file or ``postgresql://`` URL (``--db``, ``MFU_DATABASE_URL``); ``None``: the user data dir's."""
@@ -86,8 +123,9 @@ class ServerConfig:
     openai_model: str | None = None
     """Model used when a message names none (``MFU_OPENAI_MODEL``); else the first listed."""
 
-    openai_timeout: float = 60.0
-    """Seconds to wait for the upstream to connect or send the next piece."""
+    upstream_idle_timeout: float = 300.0
+    """Seconds the model server may take to connect or send the next piece of an answer
+    (``--upstream-idle-timeout``, ``MFU_UPSTREAM_IDLE_TIMEOUT``); long enough for a cold model load."""
 
     ping_interval: float | None = 25.0
     """Seconds between protocol-level pings; ``None`` turns keepalive off."""
@@ -97,6 +135,10 @@ class ServerConfig:
 
     close_timeout: float = 5.0
     """Seconds to wait for the peer's close frame before dropping the TCP connection."""
+
+    drain_timeout: float = 0.0
+    """Seconds a stopping node lets its running answers end by themselves after moving its clients
+    (``--drain-timeout``, ``MFU_DRAIN_TIMEOUT``); what still runs then is stored as interrupted."""
 
     handshake_timeout: float = 5.0
     """Seconds a new connection has to finish its opening handshake (``--handshake-timeout``,
@@ -149,13 +191,26 @@ class ServerConfig:
     commit_interval: float = 0.005
     """Group-commit window of the store, in seconds: writes within it share one commit."""
 
+    @property
+    def token_keys(self) -> TokenKeys:
+        """The keys and claims tokens are checked with."""
+        return TokenKeys(self.secret or None, self.jwt_keys, self.jwt_issuer, self.jwt_audience)
+
     def __post_init__(self) -> None:
-        if len(self.secret.encode()) < MIN_SECRET_BYTES:
+        if not self.secret and not self.jwt_keys and not self.jwt_jwks_url:
             raise ConfigError(
-                f"MFU_JWT_SECRET must hold at least {MIN_SECRET_BYTES} bytes "
-                f"(got {len(self.secret.encode())}); generate one with: "
-                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+                "MFU_JWT_SECRET is not set; set it to a secret of at least 32 bytes (or give a keys file, "
+                "MFU_JWT_KEYS_FILE, or an identity provider's MFU_JWT_JWKS_URL)"
             )
+        if self.jwt_jwks_url is not None and not _fetched_safely(self.jwt_jwks_url):
+            raise ConfigError(
+                "MFU_JWT_JWKS_URL must be an https:// URL (keys fetched in clear could be replaced on the way); "
+                "http:// only on a loopback address"
+            )
+        if self.secret:
+            _check_secret("MFU_JWT_SECRET", self.secret)
+        for key_id, secret in self.jwt_keys.items():
+            _check_secret(f"the key {key_id!r} of the keys file", secret)
         if not 0 <= self.token_leeway <= 30:
             raise ConfigError("token leeway must be between 0 and 30 seconds")
         if self.broker is not None and not self.broker.startswith(BROKER_SCHEMES):
@@ -171,6 +226,8 @@ class ServerConfig:
             raise ConfigError("--handshake-timeout must be a positive number of seconds")
         if self.max_handshakes < 1:
             raise ConfigError("--max-handshakes must be at least 1")
+        if self.upstream_idle_timeout <= 0:
+            raise ConfigError("--upstream-idle-timeout must be a positive number of seconds")
         if self.answers_per_user < 1:
             raise ConfigError("--answers-per-user must be at least 1")
         if self.storage_per_user_mib < 0:
@@ -186,6 +243,15 @@ class ServerConfig:
                 raise ConfigError(f"--api-port must be a port number from 0 to 65535, got {self.api_port}")
             if self.api_port and self.api_port == self.port:
                 raise ConfigError("--api-port must differ from --port: the REST API is a listener of its own")
+        if self.metrics_port is not None:
+            if not 0 <= self.metrics_port <= 65535:
+                raise ConfigError(f"--metrics-port must be a port number from 0 to 65535, got {self.metrics_port}")
+            if self.metrics_port and self.metrics_port in (self.port, self.api_port):
+                raise ConfigError("--metrics-port must differ from --port and --api-port: it is a listener of its own")
+        try:
+            parse_networks(self.trusted_proxies)
+        except ValueError as error:
+            raise ConfigError(f"--trusted-proxy takes an address or a network (10.0.0.0/8): {error}") from None
         for origin in self.cors_origins:
             if not _ORIGIN.fullmatch(origin):
                 # A browser sends exactly scheme://host[:port]; anything else would silently never match.
@@ -230,14 +296,76 @@ class EnvSettings(TypedDict, total=False):
     openai_base_url: str
     openai_api_key: str
     openai_model: str
+    upstream_idle_timeout: float
     api_port: int
     cors_origins: tuple[str, ...]
+    metrics_port: int
+    metrics_host: str
+    trusted_proxies: tuple[str, ...]
     reply_bytes_per_user: int
     answers_per_user: int
     storage_per_user_mib: float
     max_attachment_bytes: int
     handshake_timeout: float
+    drain_timeout: float
     max_handshakes: int
+    jwt_keys: dict[str, str]
+    jwt_issuer: str
+    jwt_audience: str
+    jwt_jwks_url: str
+
+
+def _fetched_safely(url: str) -> bool:
+    """An ``https://`` URL, or ``http://`` to this machine (nothing on the way to tamper with it)."""
+    parts = urlsplit(url)
+    if parts.scheme == "https":
+        return bool(parts.hostname)
+    if parts.scheme != "http" or not parts.hostname:
+        return False
+    try:
+        return ipaddress.ip_address(parts.hostname).is_loopback
+    except ValueError:
+        return parts.hostname == "localhost"
+
+
+def _check_secret(name: str, secret: str) -> None:
+    """Refuse a secret shorter than ``MIN_SECRET_BYTES``, naming it (never showing it)."""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise ConfigError(
+            f"{name} must hold at least {MIN_SECRET_BYTES} bytes "
+            f"(got {len(secret.encode())}); generate one with: "
+            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+        )
+
+
+def read_jwt_keys(path: Path) -> dict[str, str]:
+    """The secrets by key id of a keys file: TOML lines of ``"KEY_ID" = "SECRET"``.
+
+    Raises:
+        ConfigError: the file is missing, readable by others, not TOML, or holds
+            something else than key ids and secrets (never shown).
+    """
+    try:
+        mode = path.stat().st_mode
+        text = path.read_text() if stat.S_ISREG(mode) else None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the keys file ({error.strerror or error})") from None
+    if text is None:
+        raise ConfigError(f"{path}: the keys file is not a regular file")
+    if mode & 0o077:
+        raise ConfigError(f"{path}: the keys file may be read by others (mode {mode & 0o777:o}): chmod 600 {path}")
+    try:
+        keys = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not TOML ({error})") from None
+    for key_id, secret in keys.items():
+        if not isinstance(secret, str) or not key_id.isprintable() or not 1 <= len(key_id) <= MAX_KEY_ID_CHARS:
+            raise ConfigError(
+                f'{path}: each line must be "KEY_ID" = "SECRET", an id of 1 to {MAX_KEY_ID_CHARS} characters'
+            )
+    if not keys:
+        raise ConfigError(f"{path}: the keys file holds no key")
+    return keys
 
 
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
@@ -263,6 +391,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["openai_api_key"] = environ["MFU_OPENAI_API_KEY"]
     if environ.get("MFU_OPENAI_MODEL"):
         values["openai_model"] = environ["MFU_OPENAI_MODEL"]
+    if environ.get("MFU_UPSTREAM_IDLE_TIMEOUT"):
+        values["upstream_idle_timeout"] = _number(environ, "MFU_UPSTREAM_IDLE_TIMEOUT", float)
     if environ.get("MFU_API_PORT"):
         values["api_port"] = _number(environ, "MFU_API_PORT", int)
     if environ.get("MFU_REPLY_BYTES_PER_USER"):
@@ -273,17 +403,33 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["storage_per_user_mib"] = _number(environ, "MFU_STORAGE_PER_USER", float)
     if environ.get("MFU_MAX_ATTACHMENT_BYTES"):
         values["max_attachment_bytes"] = _number(environ, "MFU_MAX_ATTACHMENT_BYTES", int)
+    if environ.get("MFU_DRAIN_TIMEOUT"):
+        values["drain_timeout"] = _number(environ, "MFU_DRAIN_TIMEOUT", float)
     if environ.get("MFU_HANDSHAKE_TIMEOUT"):
         values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
     if environ.get("MFU_MAX_HANDSHAKES"):
         values["max_handshakes"] = _number(environ, "MFU_MAX_HANDSHAKES", int)
+    if environ.get("MFU_JWT_KEYS_FILE"):
+        values["jwt_keys"] = read_jwt_keys(Path(environ["MFU_JWT_KEYS_FILE"]))
+    if environ.get("MFU_JWT_ISSUER"):
+        values["jwt_issuer"] = environ["MFU_JWT_ISSUER"]
+    if environ.get("MFU_JWT_JWKS_URL"):
+        values["jwt_jwks_url"] = environ["MFU_JWT_JWKS_URL"]
+    if environ.get("MFU_JWT_AUDIENCE"):
+        values["jwt_audience"] = environ["MFU_JWT_AUDIENCE"]
     if environ.get("MFU_CORS_ORIGINS"):
-        values["cors_origins"] = split_origins(environ["MFU_CORS_ORIGINS"])
+        values["cors_origins"] = split_list(environ["MFU_CORS_ORIGINS"])
+    if environ.get("MFU_METRICS_PORT"):
+        values["metrics_port"] = _number(environ, "MFU_METRICS_PORT", int)
+    if environ.get("MFU_METRICS_HOST"):
+        values["metrics_host"] = environ["MFU_METRICS_HOST"]
+    if environ.get("MFU_TRUSTED_PROXIES"):
+        values["trusted_proxies"] = split_list(environ["MFU_TRUSTED_PROXIES"])
     return values
 
 
-def split_origins(listed: str) -> tuple[str, ...]:
-    """The origins of a comma-separated list (``MFU_CORS_ORIGINS``), blanks and spaces dropped."""
+def split_list(listed: str) -> tuple[str, ...]:
+    """The items of a comma-separated list (``MFU_CORS_ORIGINS``, ``MFU_TRUSTED_PROXIES``), blanks dropped."""
     return tuple(origin.strip() for origin in listed.split(",") if origin.strip())
 
 

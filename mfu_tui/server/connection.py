@@ -35,7 +35,7 @@ import contextlib
 import dataclasses
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
@@ -45,9 +45,11 @@ from websockets.protocol import Event, State
 
 from mfu_tui.protocol import (
     MAX_SERVER_FRAME_BYTES,
+    ClientFrame,
     CloseCode,
     Error,
     ErrorCode,
+    FrameIds,
     FrameTooLarge,
     ListModels,
     ProtocolError,
@@ -59,6 +61,8 @@ from mfu_tui.server.auth import Identity
 from mfu_tui.server.flag import Flag
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub
+from mfu_tui.server.metrics import ServerMetrics
+from mfu_tui.server.store.outage import is_outage
 from mfu_tui.server.wire import WireFrame, text_frame
 
 log = logging.getLogger(__name__)
@@ -136,7 +140,7 @@ class BoundedWebSocket(ServerConnection):
     (past them, each instance pays for a whole dict of its own).
     """
 
-    __slots__ = ("_pings_allowed", "_pings_counted_at", "on_writable", "identity", "subscribe_to")
+    __slots__ = ("_pings_allowed", "_pings_counted_at", "on_writable", "identity", "subscribe_to", "client_address")
 
     #: Set by the server from its configuration (``send_queue_bytes`` + ``TRANSPORT_SLACK``).
     transport_limit = 0
@@ -148,6 +152,8 @@ class BoundedWebSocket(ServerConnection):
     identity: Identity
     #: The chat of the URL's ``?chat=`` (set once the request is accepted).
     subscribe_to: str | None
+    #: The client's address for the logs (``X-Forwarded-For`` from a trusted proxy; set with ``identity``).
+    client_address: str
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -266,6 +272,7 @@ class Connection:
         send_queue_bytes: int,
         token_leeway: float,
         replies: UserReplies,
+        metrics: ServerMetrics,
     ) -> None:
         self.websocket = websocket
         self.user = identity.user
@@ -274,6 +281,7 @@ class Connection:
         self._hub = hub
         self._limit = send_queue_bytes
         self._leeway = token_leeway
+        self._metrics = metrics
         #: Frames to send, each with whether it was pushed (True) or a reply (a list, not a
         #: deque: a deque's first block is 600 bytes, and the queue is written whole).
         self._queue: list[tuple[WireFrame, bool]] = []
@@ -301,6 +309,11 @@ class Connection:
         self.close_code: int | None = None
         #: Set once the connection is closed and its resources are released.
         self.finished = Flag()
+
+    @property
+    def queued_bytes(self) -> int:
+        """Bytes waiting to be sent on this connection (for the metrics)."""
+        return self._queued_bytes
 
     def deliver(self, frame: WireFrame) -> None:
         """Queue a pushed frame; closes the connection with 4000 past the byte limit."""
@@ -419,7 +432,7 @@ class Connection:
         expiry = self._loop.call_later(max(expires_in, 0), self._expire)
         try:
             if subscribe_to:
-                await self._dispatch_safely(self._handlers.subscribe(self, Subscribe(chat_id=subscribe_to)))
+                await self._dispatch_safely(Subscribe(chat_id=subscribe_to))
             # Read here rather than in a coroutine of its own: each idle connection
             # holds its chain of coroutine frames, and this saves one.
             async for message in self.websocket:
@@ -458,17 +471,23 @@ class Connection:
             return
         if isinstance(frame, ListModels):
             # It may wait on the model server: do not hold up the frames behind it.
-            task = self._loop.create_task(self._dispatch_safely(self._handlers.handle(self, frame)))
+            task = self._loop.create_task(self._dispatch_safely(frame))
             if self._background is None:
                 self._background = set()
             self._background.add(task)
             task.add_done_callback(self._background.discard)
             return
-        await self._dispatch_safely(self._handlers.handle(self, frame))
+        await self._dispatch_safely(frame)
 
-    async def _dispatch_safely(self, handling: Awaitable[None]) -> None:
+    async def _dispatch_safely(self, frame: ClientFrame) -> None:
+        """Handle ``frame``; whatever fails is answered with an ``error`` naming the frame's ids.
+
+        The ids let the client tell which of its messages or requests was
+        refused; ``unavailable`` (the database is out of reach) says that
+        sending it again later may work, ``internal`` that it will not.
+        """
         try:
-            await handling
+            await self._handlers.handle(self, frame)
         except FrameError as error:
             self._error(
                 error.code,
@@ -479,9 +498,15 @@ class Connection:
                 client_message_id=error.client_message_id,
                 client_edit_id=error.client_edit_id,
             )
-        except Exception:
-            log.exception("a frame of %s failed", self.user)
-            self._error(ErrorCode.INTERNAL, "the server failed to handle this frame")
+        except Exception as error:
+            ids = dataclasses.asdict(FrameIds.of(frame))
+            if is_outage(error):
+                log.warning("a frame of %s failed, the database is out of reach: %r", self.user, error)
+                self._error(ErrorCode.UNAVAILABLE, "the server cannot reach its database; try again in a moment", **ids)
+            else:
+                log.exception("a frame of %s failed", self.user)
+                self._error(ErrorCode.INTERNAL, "the server failed to handle this frame", **ids)
 
     def _error(self, code: ErrorCode, message: str, **where: str | None) -> None:
+        self._metrics.frames_refused.labels(code.value).inc()
         self.reply(encode(Error(code=code.value, message=message, **where)))

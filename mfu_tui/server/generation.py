@@ -39,7 +39,9 @@ from mfu_tui.protocol import (
     ErrorCode,
     encode,
 )
+from mfu_tui.server import logs
 from mfu_tui.server.hub import Hub, Receiver
+from mfu_tui.server.metrics import RELAY_SAMPLE, ServerMetrics
 from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers import Finish, Provider, ProviderError, Usage
 from mfu_tui.server.store import AnswerFigures, Status, Store
@@ -67,6 +69,7 @@ class Generation:
         provider: Provider,
         on_end: Callable[[Generation], None],
         max_chars: int,
+        metrics: ServerMetrics,
     ) -> None:
         self.user = user
         self.chat_id = chat_id
@@ -78,6 +81,7 @@ class Generation:
         self._hub = hub
         self._provider = provider
         self._on_end = on_end
+        self._metrics = metrics
         #: Characters after which the answer ends with ``finish_reason: "length"``.
         self._room = max_chars
         #: Text of chunks 1..n, by position (seq - 1).
@@ -139,6 +143,7 @@ class Generation:
                         self._last_at = time.monotonic()
                         if self._first_at is None:
                             self._first_at = self._last_at
+                            self._metrics.first_token_seconds.observe(self._first_at - self._asked_at)
                         # A bound on what one answer can make us store and send (and what
                         # get_chat must carry): past it the answer ends as if the model did.
                         item = item[: self._room]
@@ -156,6 +161,7 @@ class Generation:
             elif self._stop_reason == "shutdown":
                 status, finish = "error", "interrupted"
         except ProviderError as error:
+            self._metrics.upstream_errors.labels(error.kind).inc()
             status, finish, problem = "error", "error", (ErrorCode.PROVIDER_ERROR, str(error))
         except Exception:
             log.exception("generation %s failed", self.message_id)
@@ -170,18 +176,23 @@ class Generation:
     def _append(self, text: str) -> None:
         self._chunks.append(text)
         seq = len(self._chunks)
+        queued_at = time.monotonic() if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
         committed = self._store.append_chunk(self.message_id, seq, text)
-        committed.add_done_callback(lambda future: self._publish(seq, future))
+        committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
 
-    def _publish(self, seq: int, committed: asyncio.Future[None]) -> None:
+    def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float | None) -> None:
         """Runs once a chunk is committed: only now may its frame leave."""
         if committed.cancelled() or committed.exception() is not None:
             if self._stop_reason != "failed":
+                self._metrics.store_errors.labels("append_chunk").inc()
                 log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
             self._interrupt("failed")
             return
         self.published_seq = seq
         self._hub.publish_chat(self.chat_id, self._chunk_frame(seq))
+        self._metrics.chunks_sent += 1
+        if queued_at is not None:
+            self._metrics.relay_seconds.observe(time.monotonic() - queued_at)
 
     def _figures(self) -> AnswerFigures:
         """What was measured of the answer so far."""
@@ -220,13 +231,16 @@ class Generation:
             # Its chat was deleted meanwhile, or another node ended it when this
             # node's lease ran out: whoever follows it has been told already.
             log.info("answer %s was gone when it ended (chat deleted, or ended by another node)", self.message_id)
+            self._record(finish, stored, figures)
             return
         except Exception:
+            self._metrics.store_errors.labels("finish_message").inc()
             log.exception("could not store the end of %s", self.message_id)
             chat = None
             status, finish = "error", "error"
             problem = problem or (ErrorCode.INTERNAL, "the server could not store the answer")
         seq = self.published_seq
+        self._record(finish, seq, figures)
         if problem is not None:
             code, text = problem
             self._hub.publish_chat(
@@ -250,6 +264,29 @@ class Generation:
         if chat is not None:
             self._hub.publish_user(self.user, encode(ChatUpdated(chat=chat)))
 
+    def _record(self, finish: str, chunks: int, figures: AnswerFigures) -> None:
+        """Count the answer, and log its one line (ids and figures only: never its text)."""
+        seconds = time.monotonic() - self._asked_at
+        self._metrics.answers.labels(finish).inc()
+        self._metrics.answer_seconds.observe(seconds)
+        usage = figures.usage
+        logs.event(
+            log,
+            "answer_end",
+            "answer ended",
+            user=self.user,
+            chat_id=self.chat_id,
+            message_id=self.message_id,
+            provider=self._provider.name,
+            model=self.model_id,  # None: the provider's default
+            chunks=chunks,
+            finish_reason=finish,
+            seconds=round(seconds, 3),
+            first_token_ms=figures.first_token_ms,
+            prompt_tokens=usage.prompt_tokens if usage is not None else None,
+            completion_tokens=usage.completion_tokens if usage is not None else None,
+        )
+
 
 class Generations:
     """The running generations, at most one per chat, and the claims on chats about to run one.
@@ -260,9 +297,17 @@ class Generations:
     """
 
     def __init__(
-        self, store: Store, hub: Hub, provider: Provider, *, max_answer_chars: int, answers_per_user: int
+        self,
+        store: Store,
+        hub: Hub,
+        provider: Provider,
+        *,
+        max_answer_chars: int,
+        answers_per_user: int,
+        metrics: ServerMetrics,
     ) -> None:
         self._store = store
+        self._metrics = metrics
         self._hub = hub
         self._provider = provider
         self._max_answer_chars = max_answer_chars
@@ -338,6 +383,7 @@ class Generations:
             provider=self._provider,
             on_end=self._ended,
             max_chars=self._max_answer_chars,
+            metrics=self._metrics,
         )
         self._chats[chat_id] = (user, generation)
         if chat_id in self._cancelled_early:
@@ -375,6 +421,13 @@ class Generations:
         task = asyncio.get_running_loop().create_task(generation.stop("cancelled"))
         self._stopping.add(task)
         task.add_done_callback(self._stopping.discard)
+
+    async def finish(self, timeout: float) -> int:
+        """Let the running generations end by themselves for up to ``timeout`` seconds; how many still run."""
+        tasks = {generation.task for generation in self.running()}
+        if tasks and timeout > 0:
+            await asyncio.wait(tasks, timeout=timeout)
+        return len(self.running())
 
     async def stop_all(self) -> None:
         """Stop every generation (their replies are marked interrupted) and wait for their ends."""

@@ -46,6 +46,11 @@ class Hub(abc.ABC):
     #: False while the link to the other nodes is broken: this node must not take clients then.
     linked: bool = True
 
+    @property
+    def backlog(self) -> int:
+        """Frames waiting to be sent to the other nodes (for the metrics; none for one node)."""
+        return 0
+
     async def start(self) -> None:
         """Connect to whatever carries frames between nodes (nothing for one node)."""
 

@@ -1,32 +1,72 @@
-"""Logging of `mfu-chat serve`: stderr, tokens redacted (see ``mfu_tui.redaction``), controls escaped, floods cut."""
+"""Logging of `mfu-chat serve`: stderr, tokens redacted (see ``mfu_tui.redaction``), controls escaped, floods cut.
+
+Lines an operator searches or feeds to a log pipeline (a connection opened or
+closed, an answer ended, the start) are *events*: a short text plus named
+fields (``event``), written ``text key=value ...`` by default, or as one JSON
+object per line with ``--log-format json``. Fields never hold message text;
+string fields are redacted like every line.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import datetime
+import json
 import logging
 import math
 import re
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
-from mfu_tui.redaction import install_redaction
+from mfu_tui.redaction import install_redaction, redact
 
 log = logging.getLogger(__name__)
 
+#: ``--log-format``: lines for people, or one JSON object per line for a log pipeline.
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: tuple[LogFormat, ...] = ("text", "json")
 
-def configure(level: str) -> None:
+#: A field's value: what JSON holds without surprises.
+FieldValue = str | int | float | bool | None
+
+
+def configure(level: str, log_format: LogFormat = "text") -> None:
     """Log to stderr at ``level`` for ``mfu-chat serve``, tokens redacted.
 
     At ``debug`` websockets' own frame-level logs are shown too.
     """
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    if log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(EscapingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     install_redaction(handler)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def event(logger: logging.Logger, name: str, text: str, **fields: FieldValue) -> None:
+    """Log an event at INFO: ``text`` with ``fields`` (and ``event=name``), in either format.
+
+    Args:
+        logger: The module's logger.
+        name: The event's name, the ``event`` field (``connection_open``, ``answer_end``...).
+        text: What happened, for people; no field values in it (the formatter adds them).
+        fields: Named values: ids, counts, seconds. Never message text, never a token.
+    """
+    logger.info(text, extra={EVENT_FIELDS: {"event": name, **fields}})
+
+
+#: The ``LogRecord`` attribute holding an event's fields.
+EVENT_FIELDS = "mfu_fields"
+
+
+def _fields(record: logging.LogRecord) -> dict[str, FieldValue]:
+    fields: dict[str, FieldValue] = getattr(record, EVENT_FIELDS, {})
+    return {key: redact(value) if isinstance(value, str) else value for key, value in fields.items()}
 
 
 #: Control characters but newline and tab (tracebacks have those).
@@ -37,11 +77,47 @@ class EscapingFormatter(logging.Formatter):
     """Writes control characters as ``\\x1b``: log lines quote users' names and models' words.
 
     An operator reading the log in a terminal must not have it retitled or
-    cleared by a user named ``ESC ] 2 ; ...`` in a token's ``sub``.
+    cleared by a user named ``ESC ] 2 ; ...`` in a token's ``sub``. An event's
+    fields follow its text as ``key=value`` (values with spaces quoted).
     """
 
     def format(self, record: logging.LogRecord) -> str:
-        return _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", super().format(record))
+        text = super().format(record)
+        fields = _fields(record)
+        if fields:
+            head, newline, rest = text.partition("\n")  # fields on the first line, before any traceback
+            pairs = " ".join(f"{key}={_quoted(value)}" for key, value in fields.items())
+            text = f"{head} {pairs}{newline}{rest}"
+        return _CONTROLS.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
+
+
+def _quoted(value: FieldValue) -> str:
+    text = "-" if value is None else str(value)
+    return json.dumps(text) if not text or any(character in text for character in ' "=') else text
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ``time`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``, the event's fields.
+
+    A traceback goes in ``traceback``, still on the one line (JSON escapes
+    newlines and every control character).
+    """
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.datetime.fromtimestamp(record.created, datetime.UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        line.update(_fields(record))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            line["traceback"] = record.exc_text
+        if record.stack_info:
+            line["stack"] = record.stack_info
+        return json.dumps(line)  # ASCII: C1 controls (\x9b) escaped too, not only those below 0x20
 
 
 #: What asyncio's context says when ``accept()`` fails for want of file descriptors or memory.

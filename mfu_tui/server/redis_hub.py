@@ -89,6 +89,10 @@ class RedisHub(LocalHub):
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
+    @property
+    def backlog(self) -> int:
+        return len(self._outbox)
+
     # --- life cycle -----------------------------------------------------------
 
     async def start(self) -> None:

@@ -32,7 +32,7 @@ from aiohttp import web
 from mfu_tui.protocol import MAX_ID_LENGTH, ChatSummary
 from mfu_tui.redaction import redacting_logger
 from mfu_tui.server import rest_shapes
-from mfu_tui.server.auth import AuthError, bearer_token, verify_token
+from mfu_tui.server.auth import AuthError, TokenCheck, bearer_token
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.hub import Hub
 from mfu_tui.server.providers import ProviderError
@@ -75,8 +75,7 @@ class RestApi:
         store: Where chats are (every query filtered by user).
         hub: Its ``linked`` says whether this node may serve.
         handlers: The WebSocket's frame handlers: their ``announce``, ``remove`` and model ``catalog``.
-        secret: The HS256 secret tokens are checked with.
-        token_leeway: Clock skew allowed on ``exp`` and ``iat``, as at the WebSocket.
+        token_check: How tokens are checked, as at the WebSocket.
         cors_origins: Browser origins allowed to read the answers.
     """
 
@@ -86,15 +85,13 @@ class RestApi:
         store: Store,
         hub: Hub,
         handlers: Handlers,
-        secret: str,
-        token_leeway: float,
+        token_check: TokenCheck,
         cors_origins: tuple[str, ...] = (),
     ) -> None:
         self._store = store
         self._hub = hub
         self._handlers = handlers
-        self._secret = secret
-        self._leeway = token_leeway
+        self._token_check = token_check
         self._origins = frozenset(cors_origins)
         self._runner: web.AppRunner | None = None
         #: The port listened on, once started.
@@ -174,7 +171,7 @@ class RestApi:
         if token is None:
             return self._refuse(request, "No token provided", "missing token")
         try:
-            identity = verify_token(token, self._secret, leeway=self._leeway)
+            identity = await self._token_check.identify(token)
         except AuthError as error:
             return self._refuse(request, "Invalid token", str(error))
         request[USER] = identity.user

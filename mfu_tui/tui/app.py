@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import traceback
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
@@ -22,6 +22,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.filter import LineFilter, NoColor
 from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
@@ -58,11 +59,13 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.redaction import redact
 from mfu_tui.tui.advice import advise_error, advise_stopped
+from mfu_tui.tui.ascii_only import AsciiOnly, ascii_key_display
+from mfu_tui.tui.chat_window import Entry
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatPalette, ChatsProvider
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.file_mentions import mentioned_files
-from mfu_tui.tui.keys import keys_of
+from mfu_tui.tui.keys import binding_rows, keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
@@ -74,11 +77,11 @@ from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
 from mfu_tui.tui.settings import AppSettings
-from mfu_tui.tui.terminal import plain_text_wanted
+from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
-from mfu_tui.tui.widgets.conversation import Conversation, OlderPages
+from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
 from mfu_tui.tui.widgets.status_dot import StatusDot
@@ -88,7 +91,7 @@ from mfu_tui.tui.widgets.status_dot import StatusDot
 _DROPPED = {"too_large", "bad_request", "forbidden", "not_found", "unauthorized", "quota_exceeded"}
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
-_LOADING_GROUPS = {"refresh", "list", "load", "more", "reveal", "kept"}
+_LOADING_GROUPS = {"refresh", "list", "load", "more", "reveal", "kept", "range"}
 #: Below this many columns the chat list collapses: at 40 columns it would leave the conversation 14.
 NARROW_BELOW = 64
 #: The smallest terminal (columns, rows) the app draws in; below it, it says so.
@@ -263,7 +266,15 @@ class ChatApp(App[None]):
         """
         super().__init__()
         self.settings = settings
-        self.plain = plain_text_wanted() if settings.plain is None else settings.plain
+        self.ascii_only = ascii_only_wanted() if settings.ascii_only is None else settings.ascii_only
+        """Only ASCII is drawn: the terminal shows nothing more (``terminal.py``)."""
+        self.plain = self.ascii_only or (plain_text_wanted() if settings.plain is None else settings.plain)
+        colour = colour_wanted() if settings.colour is None else settings.colour
+        # After Textual's own (NO_COLOR's among them): these change what is drawn, cell for cell.
+        self._look_filters: list[LineFilter] = [
+            *([AsciiOnly()] if self.ascii_only else []),
+            *([] if colour else [NoColor()]),
+        ]
         self.client = client or ChatClient(
             settings.url,
             settings.token,
@@ -306,6 +317,15 @@ class ChatApp(App[None]):
 
     # --- layout ------------------------------------------------------------
 
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        """Textual's filters, then ASCII only and no colour when the terminal wants them."""
+        return [*super().get_line_filters(), *self._look_filters]
+
+    def get_key_display(self, binding: Binding) -> str:
+        """The key as Textual shows it, its symbols as words (``enter``, ``up``) when only ASCII is drawn."""
+        display = super().get_key_display(binding)
+        return ascii_key_display(display) if self.ascii_only else display
+
     def compose(self) -> ComposeResult:
         yield AppHeader(self.settings.identity, plain=self.plain, id="header")
         yield Static(
@@ -319,7 +339,9 @@ class ChatApp(App[None]):
                 yield Conversation(window=self.settings.window, id="conversation")
                 yield PendingFiles(id="pending-files")
                 prompts = PromptHistory(self.client.outbox.path.parent / PROMPTS_FILE)
-                yield Composer(prompts, cursor_blink=self.settings.cursor_blink, id="composer")
+                yield Composer(
+                    prompts, keymap=self.settings.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
+                )
         yield Footer()
 
     @property
@@ -459,7 +481,7 @@ class ChatApp(App[None]):
                 self.action_sign_in()
                 return
             advice = advise_stopped(
-                state, redact(self.client.url), keys_of(self, "app.reconnect"), keys_of(self, "app.sign_in")
+                state, redact(self.client.url), self.keys_of("app.reconnect"), self.keys_of("app.sign_in")
             )
             if advice is not None:
                 self._connection_notices.add((advice.title, advice.message))
@@ -492,12 +514,9 @@ class ChatApp(App[None]):
         """A sent message was refused for good: mark it and put its text and files back to edit."""
         for file in self._sent_files.pop(client_message_id, []):
             await self.pending_files.add(file)
-        view = self.conversation.view_by_client_id(client_message_id)
-        if view is None:
-            return
-        view.status = "error"
-        if not self.composer.text:
-            self.composer.text = view.text
+        text = await self.conversation.refused(client_message_id)
+        if text is not None and not self.composer.text:
+            self.composer.text = text
 
     def _on_client_open(self) -> None:
         self._refresh_after_connect()
@@ -531,6 +550,10 @@ class ChatApp(App[None]):
         if chats and not self._listed_live and not self.show_archived:
             self.chat_list.add_page(chats, None, first=True)
             self.query_one("#sidebar-title", Static).update("Chats (kept copy)")
+
+    def keys_of(self, binding_id: str) -> str:
+        """The key(s) of one of the app's bindings with the user's keymap (``f9``), for a hint."""
+        return keys_of(type(self), self.settings.keymap, binding_id)
 
     def _report(self, error: BaseException) -> None:
         if isinstance(error, ClientError):
@@ -612,42 +635,42 @@ class ChatApp(App[None]):
         elif isinstance(item, UserMessage):
             await self._on_user_message(item)
         elif isinstance(item, _ChunkRun):
-            view = await self._assistant_view(item.message_id)
+            conversation = self.conversation
             self._set_running(item.chat_id, item.message_id)
             # What appending the chunks one by one would show: each chunk
             # once, those already shown (seq not past the last) dropped.
-            last_seq = view.last_seq
+            shown = last_seq = conversation.last_seq(item.message_id)
             pieces = []
             for chunk in item.chunks:
                 if chunk.seq > last_seq:
                     pieces.append(chunk.content)
                     last_seq = chunk.seq
-            if last_seq > view.last_seq:
-                await view.append("".join(pieces), last_seq)
+            if last_seq > shown:
+                await conversation.append(item.message_id, "".join(pieces), last_seq)
+            else:
+                await conversation.start_answer(item.message_id)
         elif isinstance(item, Complete):
-            view = await self._assistant_view(item.message_id)
             self._set_running(item.chat_id, None)
-            await view.finish(FINISH_STATUS.get(item.finish_reason, "complete"))
+            await self.conversation.finish(item.message_id, FINISH_STATUS.get(item.finish_reason, "complete"))
         elif isinstance(item, Cancelled):
-            view = await self._assistant_view(item.message_id)
             self._set_running(item.chat_id, None)
-            await view.finish("cancelled")
+            await self.conversation.finish(item.message_id, "cancelled")
         elif isinstance(item, MessageReloaded):
-            view = await self._assistant_view(item.message_id)
             if item.status == "streaming":
-                await view.set_text(item.content)
+                await self.conversation.set_text(item.message_id, item.content)
             else:
                 self._set_running(item.chat_id, None)
-                await view.finish(stored_status(item.status, item.finish_reason), item.content)
+                status = stored_status(item.status, item.finish_reason)
+                await self.conversation.finish(item.message_id, status, item.content)
         elif isinstance(item, MessageEdited):
-            # An edit may have dropped the messages after it (regenerate): reload.
-            self.load_chat(item.chat_id)
-
-    async def _assistant_view(self, message_id: str) -> MessageView:
-        view = self.conversation.view(message_id)
-        if view is None:
-            view = await self.conversation.add(MessageView("assistant", message_id=message_id, status="streaming"))
-        return view
+            # Changed where it is, mounted or not; an edit with regenerate dropped what followed it.
+            regenerated = item.reply_id is not None
+            if not await self.conversation.edited(
+                item.message_id, item.content, regenerated=regenerated, reply_id=item.reply_id
+            ):
+                self.load_chat(item.chat_id)  # not loaded here: where it is and what follows come again
+            elif item.reply_id is not None:
+                self._set_running(item.chat_id, item.reply_id)
 
     def _set_running(self, chat_id: str, message_id: str | None) -> None:
         if message_id is None:
@@ -663,12 +686,9 @@ class ChatApp(App[None]):
             self._open_created_chat(ack.chat_id)
         if ack.chat_id != self.chat_id:
             return
-        view = self.conversation.view_by_client_id(ack.client_message_id)
-        if view is not None:
-            view.message_id = ack.message_id
-            view.status = "complete"
+        await self.conversation.stored(ack.client_message_id, ack.message_id)
         self._set_running(ack.chat_id, ack.reply_id)
-        await self._assistant_view(ack.reply_id)
+        await self.conversation.start_answer(ack.reply_id)
 
     async def _on_user_message(self, frame: UserMessage) -> None:
         """A message sent from another terminal of this user: shown here too, its answer after it.
@@ -676,13 +696,13 @@ class ChatApp(App[None]):
         One sent from here is on screen already (it is known by its ``clientMessageId``).
         """
         conversation = self.conversation
-        if conversation.view_by_client_id(frame.client_message_id) or conversation.view(frame.message_id):
+        if conversation.knows(frame.message_id, frame.client_message_id):
             return
         view = MessageView("user", frame.content, message_id=frame.message_id, attachments=frame.attachments)
         view.client_message_id = frame.client_message_id
         await conversation.add(view)
         self._set_running(frame.chat_id, frame.reply_id)
-        await self._assistant_view(frame.reply_id)
+        await conversation.start_answer(frame.reply_id)
 
     def _open_created_chat(self, chat_id: str) -> None:
         # Its first message carried the defaults, and the server created it with them.
@@ -745,18 +765,16 @@ class ChatApp(App[None]):
             return  # another chat was opened meanwhile
         detail = loaded.detail
         self._loading = None
-        older = None
-        if detail.next_cursor is not None and not loaded.kept:
-            count = detail.chat.message_count - len(detail.messages)
+        pages = None
+        if not loaded.kept:
             chat_id = loaded.chat_id
-            older = OlderPages(
-                detail.next_cursor,
-                count,
-                lambda cursor: self.client.get_chat(chat_id, before=cursor),
+            pages = ChatPages(
                 lambda offset: self.client.get_chat(chat_id, offset=offset),
                 lambda message_id: self.client.get_chat(chat_id, at=message_id),
             )
-        await self.conversation.show_messages(detail.messages, older)
+        await self.conversation.show_messages(
+            detail.messages, offset=detail.offset, total=detail.chat.message_count, pages=pages
+        )
         self._open_settings = detail.settings
         self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if loaded.kept else "")
         streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
@@ -777,7 +795,7 @@ class ChatApp(App[None]):
     async def _reveal(self, message_id: str) -> None:
         if not await self.conversation.reveal(message_id):
             self.notify(
-                "That message is too far back to show here: press home in the conversation to go to the oldest.",
+                "That message could not be loaded: it may have been deleted, or the server did not answer.",
                 title="Not shown",
                 severity="warning",
             )
@@ -885,7 +903,7 @@ class ChatApp(App[None]):
             self._creating = client_message_id
         view = MessageView("user", event.text, status="sending", attachments=[info_of(file) for file in files])
         view.client_message_id = client_message_id
-        await self.conversation.add(view)
+        await self.conversation.add(view, show=True)
         try:
             await self.client.send_message(  # into the on-disk outbox first
                 self.chat_id,
@@ -899,7 +917,7 @@ class ChatApp(App[None]):
             self.status_dot.waiting = len(self.client.outbox)
         except (ClientError, ValueError, OSError) as error:
             # Not kept anywhere: the text stays in the box to fix and resend.
-            await view.remove()
+            await self.conversation.withdraw(client_message_id)
             if self._creating == client_message_id:
                 self._creating = None
             if isinstance(error, ClientError):
@@ -961,17 +979,17 @@ class ChatApp(App[None]):
 
     def action_regenerate(self) -> None:
         """Answer the last message again: after an interrupted, failed or unhelpful answer."""
-        view = self.conversation.last_user_view()
-        if view is None:
+        entry = self.conversation.last_user_entry()
+        if entry is None:
             self.notify("There is no sent message to answer again in this chat.", severity="warning")
         else:
-            self._regenerate(view)
+            self._regenerate(entry)
 
     @on(Conversation.RegenerateRequested)
     def _regenerate_requested(self, event: Conversation.RegenerateRequested) -> None:
-        self._regenerate(event.view)
+        self._regenerate(event.entry)
 
-    def _regenerate(self, asked: MessageView) -> None:
+    def _regenerate(self, asked: Entry) -> None:
         """Answer the user message ``asked`` again, after asking if later messages would go."""
         if self.chat_id is None or asked.message_id is None:
             self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
@@ -1000,32 +1018,29 @@ class ChatApp(App[None]):
         except (ClientError, ValueError) as error:
             self.notify(f"Not sent: {error}. {what_now}", title="Not sent", severity="error", markup=False)
             return False
-        view = self.conversation.view(message_id)
-        if view is not None:
-            await view.set_text(text)
-            await self.conversation.remove_after(view)
+        await self.conversation.edited(message_id, text, regenerated=True)
         return True
 
     def action_edit_last(self) -> None:
         """Edit the last message sent in this chat, in the message box."""
-        view = self.conversation.last_user_view()
-        if view is None:
+        entry = self.conversation.last_user_entry()
+        if entry is None:
             self.notify("There is no sent message to edit in this chat.", severity="warning")
         else:
-            self._edit(view)
+            self._edit(entry)
 
     @on(Conversation.EditRequested)
     def _edit_requested(self, event: Conversation.EditRequested) -> None:
-        self._edit(event.view)
+        self._edit(event.entry)
 
-    def _edit(self, view: MessageView) -> None:
-        if view.message_id is None:
+    def _edit(self, message: Entry) -> None:
+        if message.message_id is None:
             self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
             return
         if self.generating is not None:
             self.notify("Wait for the answer to end (or press esc) before editing.", severity="warning")
             return
-        self.composer.start_editing(view.message_id, view.text)
+        self.composer.start_editing(message.message_id, message.text)
         self.composer.focus()
 
     @on(Conversation.DetailsRequested)
@@ -1144,7 +1159,7 @@ class ChatApp(App[None]):
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+            self.push_screen(HelpScreen(binding_rows(type(self), self.settings.keymap)))
 
     async def action_new_chat(self) -> None:
         """Start a new chat; it is created when the first message is sent."""

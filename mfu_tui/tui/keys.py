@@ -28,9 +28,8 @@ class KeyRow(NamedTuple):
     binding_id: str
 
 
-def binding_rows(app: App[object]) -> list[KeyRow]:
-    """Every binding of the app and its widgets, with keys remapped by the keymap."""
-    keymap = app._keymap
+def binding_rows(app_class: type[App[Any]], keymap: Mapping[str, str]) -> list[KeyRow]:
+    """Every binding of the app and its widgets, with keys remapped by ``keymap`` (binding id to keys)."""
     return [
         KeyRow(
             area,
@@ -38,26 +37,19 @@ def binding_rows(app: App[object]) -> list[KeyRow]:
             binding.tooltip or binding.description,
             binding_id,
         )
-        for area, binding_id, binding in _bindings(type(app))
+        for area, binding_id, binding in _bindings(app_class)
     ]
 
 
-def keys_of(app: App[Any], binding_id: str) -> str:
-    """The key(s) of one of the app's bindings, as the keymap has them (``f6``), for a hint."""
-    for _, found_id, binding in _bindings(type(app)):
+def keys_of(app_class: type[App[Any]], keymap: Mapping[str, str], binding_id: str) -> str:
+    """The key(s) of one of the app's bindings, as ``keymap`` has them (``f6``), for a hint."""
+    for _, found_id, binding in _bindings(app_class):
         if found_id == binding_id:
-            return _display_keys(app._keymap.get(binding_id, binding.key))
+            return _display_keys(keymap.get(binding_id, binding.key))
     raise KeyError(binding_id)
 
 
-def binding_ids() -> set[str]:
-    """The ids a user may remap (the config file's ``[keys]`` table)."""
-    from mfu_tui.tui.app import ChatApp
-
-    return {binding_id for _, binding_id, _ in _bindings(ChatApp)}
-
-
-def keymap_problem(keymap: Mapping[str, str]) -> str | None:
+def keymap_problem(app_class: type[App[Any]], keymap: Mapping[str, str]) -> str | None:
     """What stops the app from using ``keymap`` (binding id to keys), in one line; ``None`` if nothing.
 
     A keymap is refused for an id the app does not have, a key that is not
@@ -66,9 +58,7 @@ def keymap_problem(keymap: Mapping[str, str]) -> str | None:
     everywhere) or that Textual takes itself (the palette, focus moves):
     one of the two would never run.
     """
-    from mfu_tui.tui.app import ChatApp
-
-    bindings = _bindings(ChatApp)
+    bindings = _bindings(app_class)
     known = {binding_id for _, binding_id, _ in bindings}
     for binding_id, keys in keymap.items():
         entry = f'"{binding_id}" = "{keys}"'

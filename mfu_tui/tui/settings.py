@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mfu_tui.client.safe_text import clean_text
+from mfu_tui.client.timing import PING_INTERVAL, PING_TIMEOUT, REQUEST_TIMEOUT
 from mfu_tui.protocol import ChatSettings, unverified_claims, user_of
 from mfu_tui.tui.advice import Advice
 
@@ -31,6 +32,10 @@ class AppSettings:
     """Where exported chats are written."""
     plain: bool | None = None
     """Words instead of coloured symbols; ``None`` decides from the terminal."""
+    ascii_only: bool | None = None
+    """Draw nothing but ASCII (and words for the dot); ``None`` decides from the terminal."""
+    colour: bool | None = None
+    """Write colour escapes; ``None`` decides from the terminal (none for ``TERM=dumb``)."""
     cursor_blink: bool = True
     """Blink the text cursor in the message box."""
     window: int = 12
@@ -40,11 +45,11 @@ class AppSettings:
     bounds the time to open a chat whatever its length."""
     keymap: dict[str, str] = field(default_factory=dict)
     """Binding id to keys, to remap keys (see the help screen, F1)."""
-    ping_interval: float = 25.0
+    ping_interval: float = PING_INTERVAL
     """Seconds between heartbeats."""
-    ping_timeout: float = 10.0
+    ping_timeout: float = PING_TIMEOUT
     """Seconds to wait for a heartbeat's answer."""
-    request_timeout: float = 15.0
+    request_timeout: float = REQUEST_TIMEOUT
     """Seconds to wait for the answer to a request."""
     theme: str = "textual-dark"
     """The Textual theme (``textual-dark``, ``nord``, ``gruvbox``...)."""

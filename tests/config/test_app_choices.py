@@ -6,11 +6,12 @@ import pytest
 from mfu_tui.config import ConfigError, load_settings
 from mfu_tui.config.app_choices import check_app_choices
 from mfu_tui.config.edit import remember_choice, save_setting
+from mfu_tui.tui import ChatApp
 from mfu_tui.tui.keys import REMAP_EXAMPLE, keymap_problem
 
 
 def test_the_default_keys_and_the_help_screens_example_are_accepted(paths, write_config):
-    assert keymap_problem({}) is None
+    assert keymap_problem(ChatApp, {}) is None
     write_config(REMAP_EXAMPLE + "\n")  # what F1 shows, as the user would copy it
     settings = load_settings({}, {}, paths)
     check_app_choices(settings)

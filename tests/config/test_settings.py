@@ -127,7 +127,7 @@ def test_a_bad_provider_names_where_it_came_from(paths, flags, environ, where):
 
 def test_auto_probes_what_the_embedded_server_probes(paths):
     from mfu_tui.config.settings import AUTO_PROBE_URL
-    from mfu_tui.server.embedded import DEFAULT_LOCAL_MODELS
+    from mfu_tui.embedded_server import DEFAULT_LOCAL_MODELS
 
     assert AUTO_PROBE_URL == DEFAULT_LOCAL_MODELS  # the two copies of Ollama's address agree
     assert load_settings({}, {"MFU_OPENAI_BASE_URL": "http://10.0.0.5:8000"}, paths).probe_url == (

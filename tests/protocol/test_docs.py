@@ -45,7 +45,7 @@ def test_the_search_result_example_is_search_results_with_highlights_on_its_word
 
 
 def test_the_get_chat_example_is_a_chat_detail_whose_answer_has_its_figures():
-    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"messages"' in e]
+    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"messages"' in e and '"tokensPerSecond": 41.5' in e]
     assert len(found) == 1 and isinstance(found[0], p.Result)
     question, answer = p.decode_result(found[0].data, p.ChatDetail).messages
     assert (question.usage, question.first_token_ms, question.tokens_per_second) == (None, None, None)
@@ -72,9 +72,9 @@ def test_every_error_code_is_in_the_doc_table():
 
 
 def test_the_paged_get_chat_example_places_its_page_by_offset():
-    asked = [p.decode_client(e) for e in examples(CLIENT_PART) if '"offset"' in e]
+    asked = [p.decode_client(e) for e in examples(CLIENT_PART) if '"type": "get_chat"' in e and '"offset"' in e]
     assert len(asked) == 1 and isinstance(asked[0], p.GetChat) and asked[0].offset == 9950
-    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"offset"' in e]
+    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"messages"' in e and '"offset": 9950' in e]
     assert len(found) == 1 and isinstance(found[0], p.Result)
     detail = p.decode_result(found[0].data, p.ChatDetail)
     assert detail.offset == asked[0].offset and detail.chat.message_count == 10000

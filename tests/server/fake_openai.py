@@ -10,6 +10,12 @@ test opens ``gate``. A request with ``stream_options: {"include_usage": true}``
 gets the token counts in a last event with empty ``choices``, as OpenAI sends
 it; ``refuses_stream_options`` makes it answer such a request 400, as some
 older servers do.
+
+A script may instead give the bytes to send as they are (``body``): the
+recorded answers of each dialect (``tests/server/dialects.py``), a refusal
+with its headers, or a stream cut anywhere. ``queue`` holds scripts for the
+next requests, one each, before ``script`` applies again; ``models_reply``
+replaces the model list's answer.
 """
 
 from __future__ import annotations
@@ -37,6 +43,22 @@ class Script:
     error_message: str = "the model is on fire"
     #: ``(prompt_tokens, completion_tokens)`` reported when the request asks for usage.
     usage: tuple[int, int] = (12, 4)
+    #: Bytes to send as the body, as they are (with ``status``, ``content_type`` and ``headers``),
+    #: instead of the scripted pieces; ``then`` is "done" (end the body) or "drop" (close the socket).
+    body: bytes | None = None
+    content_type: str = "text/event-stream"
+    headers: dict[str, str] = field(default_factory=dict)
+    #: Where ``body`` is cut into chunks of the chunked encoding (offsets), as a network cuts it.
+    cuts: tuple[int, ...] = ()
+
+
+@dataclass
+class Reply:
+    """A recorded HTTP answer: status, content type and body, as a dialect sends them."""
+
+    status: int
+    body: bytes
+    content_type: str = "application/json"
 
 
 class FakeOpenAI:
@@ -63,6 +85,10 @@ class FakeOpenAI:
         self.models_open.set()
         #: Answer a request that has ``stream_options`` with a 400 naming it.
         self.refuses_stream_options = False
+        #: Scripts for the next completion requests, taken one each before ``script`` applies.
+        self.queue: list[Script] = []
+        #: What ``GET /v1/models`` answers instead of listing ``models``.
+        self.models_reply: Reply | None = None
         self._server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -101,7 +127,12 @@ class FakeOpenAI:
                     self.model_lists += 1
                     self.models_asked.set()
                     await self.models_open.wait()
-                    await self._json(writer, 200, {"object": "list", "data": [{"id": model} for model in self.models]})
+                    if self.models_reply is not None:
+                        reply = self.models_reply
+                        await self._send(writer, reply.status, reply.content_type, reply.body)
+                    else:
+                        listed = {"object": "list", "data": [{"id": model} for model in self.models]}
+                        await self._json(writer, 200, listed)
                 elif method == "POST" and path == "/v1/chat/completions":
                     self.requests.append(json.loads(body))
                     self.headers.append(headers)
@@ -116,21 +147,48 @@ class FakeOpenAI:
             writer.close()
 
     async def _json(self, writer: asyncio.StreamWriter, status: int, data: Any) -> None:
-        body = json.dumps(data).encode()
-        writer.write(
-            f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+        await self._send(writer, status, "application/json", json.dumps(data).encode())
+
+    @staticmethod
+    async def _send(
+        writer: asyncio.StreamWriter, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None
+    ) -> None:
+        extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
+        head = f"HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+        writer.write(head.encode() + body)
         await writer.drain()
+
+    async def _send_body(self, writer: asyncio.StreamWriter, script: Script) -> bool:
+        """Send ``script.body`` as it is; False when the connection must end."""
+        assert script.body is not None
+        if script.status != 200:
+            await self._send(writer, script.status, script.content_type, script.body, script.headers)
+            return True
+        extra = "".join(f"{name}: {value}\r\n" for name, value in script.headers.items())
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: {script.content_type}\r\n{extra}Transfer-Encoding: chunked\r\n\r\n"
+        writer.write(head.encode())
+        edges = [0, *sorted(cut for cut in set(script.cuts) if 0 < cut < len(script.body)), len(script.body)]
+        for start, end in zip(edges, edges[1:]):
+            if end > start:
+                writer.write(f"{end - start:x}\r\n".encode() + script.body[start:end] + b"\r\n")
+                await writer.drain()
+        if script.then == "drop":
+            writer.transport.abort()
+            return False
+        writer.write(b"0\r\n\r\n")
+        await writer.drain()
+        return True
 
     async def _complete(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Answer one completion; False when the connection must end."""
-        script = self.script
+        script = self.queue.pop(0) if self.queue else self.script
         request = self.requests[-1]
         if self.refuses_stream_options and "stream_options" in request:
             refusal = "Unrecognized request argument supplied: stream_options"
             await self._json(writer, 400, {"error": {"message": refusal, "type": "invalid_request_error"}})
             return True
+        if script.body is not None:
+            return await self._send_body(writer, script)
         if script.status != 200:
             await self._json(writer, script.status, {"error": {"message": script.error_message}})
             return True

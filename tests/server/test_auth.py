@@ -14,7 +14,7 @@ from websockets.exceptions import InvalidStatus
 
 from mfu_tui.protocol import Error, Ping, Pong
 from mfu_tui.server import ConfigError, ServerConfig
-from mfu_tui.server.auth import AuthError, mint_token, verify_token
+from mfu_tui.server.auth import AuthError, TokenKeys, mint_token, verify_token
 from tests.server.peer import peer
 from tests.support.server import http_get, running_server
 
@@ -99,17 +99,17 @@ def test_username_claim_is_the_identity_when_there_is_no_sub():
     secret = "s" * 40
     now = int(time.time())
     token = jwt.encode({"username": "bob", "iat": now, "exp": now + 60}, secret, algorithm="HS256")
-    assert verify_token(token, secret).user == "bob"
+    assert verify_token(token, TokenKeys(secret)).user == "bob"
     both = jwt.encode({"sub": "carol", "username": "bob", "iat": now, "exp": now + 60}, secret, algorithm="HS256")
-    assert verify_token(both, secret).user == "carol"
+    assert verify_token(both, TokenKeys(secret)).user == "carol"
 
 
 def test_leeway_accepts_a_token_that_just_expired_and_no_more():
     secret = "s" * 40
     just_expired = mint_token(secret, "alice", ttl=-5)
-    assert verify_token(just_expired, secret, leeway=30).user == "alice"
+    assert verify_token(just_expired, TokenKeys(secret), leeway=30).user == "alice"
     with pytest.raises(AuthError):
-        verify_token(just_expired, secret, leeway=0)
+        verify_token(just_expired, TokenKeys(secret), leeway=0)
 
 
 def test_short_secrets_are_refused():
@@ -139,7 +139,7 @@ async def test_token_expiring_while_connected_closes_with_4401(tmp_path):
 def test_a_refused_token_is_said_in_words_not_an_exception_name(kind, words):
     secret = "x" * 40
     with pytest.raises(AuthError) as refused:
-        verify_token(bad_tokens(secret)[kind], secret, leeway=0)
+        verify_token(bad_tokens(secret)[kind], TokenKeys(secret), leeway=0)
     assert str(refused.value).startswith(words)
     assert "Error" not in str(refused.value)
     if kind == "expired":

@@ -36,8 +36,8 @@ async def two_nodes(tmp_path, postgres_url: str, broker_url: str, **config) -> A
 
 
 def health(node: RunningServer) -> int:
-    """The HTTP status of the node's ``/healthz``."""
-    return http_get(f"http://127.0.0.1:{node.port}/healthz")[0]
+    """The HTTP status of the node's ``/readyz`` (``/healthz`` says only that the process answers)."""
+    return http_get(f"http://127.0.0.1:{node.port}/readyz")[0]
 
 
 async def test_a_node_stopping_gracefully_ends_its_answers_for_followers_on_other_nodes(tmp_path, postgres_url):

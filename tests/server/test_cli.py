@@ -9,9 +9,11 @@ import sys
 
 import pytest
 
-from mfu_tui.server.auth import verify_token
+from mfu_tui.protocol import Error
+from mfu_tui.server.auth import TokenKeys, verify_token
 from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
 from mfu_tui.server.providers.demo import demo_answer
+from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import send_message
 from tests.support.server import ServerProcess, new_secret
@@ -28,7 +30,7 @@ def test_token_prints_a_token_the_server_accepts():
     secret = new_secret()
     done = run_cli("token", "--user", "bob", "--ttl", "120", secret=secret)
     assert done.returncode == 0, done.stderr
-    identity = verify_token(done.stdout.strip(), secret, leeway=0)
+    identity = verify_token(done.stdout.strip(), TokenKeys(secret), leeway=0)
     assert identity.user == "bob"
 
 
@@ -98,3 +100,29 @@ def test_a_taken_port_fails_with_one_line_and_status_1(tmp_path):
         done = run_cli("serve", "--port", port, "--db", str(tmp_path / "db.sqlite3"), secret=new_secret())
     assert done.returncode == 1
     assert "mfu-chat serve:" in done.stderr and "address already in use" in done.stderr.lower()
+
+
+async def test_the_upstream_idle_timeout_comes_from_the_environment_and_the_flag_wins(tmp_path):
+    async with FakeOpenAI() as fake:
+        fake.script = Script(pieces=["partial"], then="hold")
+        env = {"MFU_OPENAI_BASE_URL": fake.base_url, "MFU_UPSTREAM_IDLE_TIMEOUT": "0.5"}
+        for args, environment in (
+            ((), env),
+            (("--upstream-idle-timeout", "0.5"), env | {"MFU_UPSTREAM_IDLE_TIMEOUT": "600"}),
+        ):
+            process = ServerProcess(tmp_path, "--provider", "openai", *args, env=environment)
+            process.start()
+            try:
+                async with peer(process.url, process.token()) as alice:
+                    ack = await send_message(alice, "think for a long time")
+                    # Well within the test's own timeout: 0.5 s of silence ends the answer.
+                    chunks, end = await alice.stream(ack.reply_id, timeout=10)
+                    error = next(frame for frame in alice.received if isinstance(frame, Error))
+            finally:
+                process.kill()
+            assert (text_of(chunks), end.finish_reason) == ("partial", "error")
+            assert error.message == "model server failed: the model server did not answer in time"
+    assert env_defaults({"MFU_UPSTREAM_IDLE_TIMEOUT": "90"}) == {"upstream_idle_timeout": 90.0}
+    assert ServerConfig(secret=new_secret()).upstream_idle_timeout == 300.0
+    with pytest.raises(ConfigError, match="--upstream-idle-timeout"):
+        ServerConfig(secret=new_secret(), upstream_idle_timeout=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+from mfu_tui.embedded_server import probe_models
 from mfu_tui.protocol import (
     Cancel,
     Cancelled,
@@ -21,7 +22,6 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
-from mfu_tui.server.embedded import probe_models
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
 from tests.server.test_generation import get_chat, send_message

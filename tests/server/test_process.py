@@ -46,13 +46,13 @@ async def test_kill_9_mid_stream_then_resume_returns_exactly_the_stored_text(ser
     assert (reply.status, reply.finish_reason, reply.seq) == ("error", "interrupted", end.seq)
 
 
-async def test_sigterm_closes_clients_with_1001_flushes_and_exits_0(server_process):
+async def test_sigterm_closes_clients_with_4012_flushes_and_exits_0(server_process):
     async with peer(server_process.url, server_process.token()) as alice:
         ack = await send_message(alice, "stop gracefully")
         await alice.expect(Chunk, message_id=ack.reply_id, seq=3)
         server_process.terminate()
         code = await alice.close_code()
-    assert code == 1001
+    assert code == 4012  # server restarting: reconnect at once
     assert server_process.wait() == 0
     seen = [f for f in alice.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
 
@@ -114,7 +114,7 @@ async def test_a_user_name_with_escape_sequences_reaches_the_log_escaped(tmp_pat
         assert process.wait() == 0
     finally:
         process.kill()
-    assert "eve\\x1b]2;log-title\\x07 connected" in process.stderr  # as text an operator can read
+    assert "user=eve\\x1b]2;log-title\\x07 client=127.0.0.1" in process.stderr  # as text an operator can read
     assert "\x1b" not in process.stderr and "\x07" not in process.stderr
 
 

@@ -13,10 +13,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from mfu_tui.protocol import ChatParams, ChatSettings, Usage
+from mfu_tui.protocol import AttachmentPart, ChatParams, ChatSettings, Usage
 from mfu_tui.server.store import AnswerFigures, ChatChange, SqliteStore, Store, make_store
 from mfu_tui.server.store import sqlite as sqlite_schema
-from mfu_tui.server.store.base import BadCursor
+from mfu_tui.server.store.base import BadCursor, ChatBusy
 from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS, new_id
 from mfu_tui.server.store.search import INDEXED_CHARS
 
@@ -225,6 +225,105 @@ async def test_edit_with_regenerate_drops_what_follows_and_adds_a_streaming_repl
         ("assistant", "", "streaming"),
     ]
     assert detail.messages[1].id == edit.reply_id and edit.chat.message_count == 2
+
+
+async def test_a_second_answer_in_a_chat_is_refused_while_one_streams(open_store):
+    store = await open_store()
+    first = await store.record_message("alice", None, "first", "c1", None)
+    with pytest.raises(ChatBusy):
+        await store.record_message("alice", first.chat.id, "second", "c2", None)
+    with pytest.raises(ChatBusy):
+        await store.edit_message("alice", first.chat.id, first.user_message_id, "again", True, "e1")
+    refused = await store.chat_detail("alice", first.chat.id, 50)
+    unknown = (await store.find_exchange("alice", "c2"), await store.find_edit("alice", "e1"))
+    await store.finish_message(first.reply_id, "answer", "complete", "stop", 1)
+    second = await store.record_message("alice", first.chat.id, "second", "c2", None)
+    assert [(m.content, m.status) for m in refused.messages] == [("first", "complete"), ("", "streaming")]
+    assert unknown == (None, None)
+    assert second.chat.message_count == 4 and not second.duplicate
+
+
+async def test_a_reply_is_ended_once(open_store):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "hello", "c1", None)
+    await store.finish_message(exchange.reply_id, "answer", "complete", "stop", 1)
+    with pytest.raises(LookupError):
+        await store.finish_message(exchange.reply_id, "another answer", "cancelled", "cancelled", 1)
+    state = await store.message_state("alice", exchange.chat.id, exchange.reply_id)
+    assert (state.status, state.finish_reason) == ("complete", "stop")
+
+
+async def test_both_schemas_name_the_column_of_a_rows_user_owner(open_store, store_location):
+    store = await open_store()
+    await store.close()
+    tables = ("chats", "messages", "edits", "attachments")
+    if isinstance(store, SqliteStore):
+        db = sqlite3.connect(store_location)
+        columns = {table: {row[1] for row in db.execute(f"PRAGMA table_info({table})")} for table in tables}
+        db.close()
+    else:
+        import asyncpg
+
+        pg = await asyncpg.connect(store_location)
+        try:
+            rows = await pg.fetch(
+                "SELECT table_name, column_name FROM information_schema.columns WHERE table_name = ANY($1)",
+                list(tables),
+            )
+        finally:
+            await pg.close()
+        columns = {table: {row[1] for row in rows if row[0] == table} for table in tables}
+    assert all("owner" in names and "user" not in names for names in columns.values()), columns
+
+
+async def test_a_sqlite_database_from_before_the_owner_column_keeps_its_data(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        exchange = await store.record_message("alice", None, "an old question", "c1", None)
+        await store.finish_message(exchange.reply_id, "an old answer", "complete", "stop", 1)
+        await store.edit_message("alice", exchange.chat.id, exchange.user_message_id, "an edited question", False, "e1")
+        await store.store_part("alice", _part("f1", b"data"), unsent_limit=100, expire_before=0)
+        before = (await store.stored_bytes("alice"), await store.chat_detail("alice", exchange.chat.id, 50))
+    finally:
+        await store.close()
+    # The database as the version before left it: the owner column was called user.
+    db = sqlite3.connect(path)
+    db.executescript(f"{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 10;")
+    db.close()
+    reopened = SqliteStore(path)
+    await reopened.open()
+    try:
+        after = (await reopened.stored_bytes("alice"), await reopened.chat_detail("alice", exchange.chat.id, 50))
+        listed = await reopened.list_chats("alice", 10, None)
+        again = await reopened.record_message("alice", None, "an old question", "c1", None)
+        edit = await reopened.find_edit("alice", "e1")
+        uploads = await reopened.uploads("alice", ["f1"])
+        found = await reopened.search("alice", ["edited"], 10, None)
+        other = await reopened.chat("bob", exchange.chat.id)
+    finally:
+        await reopened.close()
+    assert after == before
+    assert [chat.id for chat in listed.chats] == [exchange.chat.id]
+    assert again.duplicate and again.reply_id == exchange.reply_id
+    assert edit is not None and edit.content == "an edited question"
+    assert uploads["f1"].received == 4
+    assert [hit.message_id for hit in found.hits] == [exchange.user_message_id]
+    assert other is None
+    assert sqlite3.connect(path).execute("PRAGMA user_version").fetchone()[0] == sqlite_schema.SCHEMA_VERSION
+
+
+def _part(key: str, data: bytes) -> AttachmentPart:
+    return AttachmentPart(
+        client_message_id="c1",
+        client_attachment_id=key,
+        name="notes.txt",
+        media_type="text/plain",
+        size=len(data),
+        offset=0,
+        data=data,
+    )
 
 
 async def test_rename_and_delete(open_store):
@@ -526,7 +625,8 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         db = sqlite3.connect(store_location)
         db.executescript(
             "DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
-            " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB)); PRAGMA user_version = 9;"
+            " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB));"
+            f" {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 9;"
         )
         db.close()
     else:
@@ -722,7 +822,8 @@ async def without_search_index(store: Store, location: str) -> None:
             # The import's migration and the answers' figures came later: undone too, so that they apply again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
             " ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} PRAGMA user_version = 3;"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {sqlite_without_owner('chats', 'messages', 'edits')}"
+            " PRAGMA user_version = 3;"
         )
         db.close()
         return
@@ -738,6 +839,11 @@ async def without_search_index(store: Store, location: str) -> None:
         )
     finally:
         await pg.close()
+
+
+def sqlite_without_owner(*tables: str) -> str:
+    """SQL that undoes SQLite's migration 11 in ``tables``: the owner column was called ``user``."""
+    return "".join(f" ALTER TABLE {table} RENAME COLUMN owner TO user;" for table in tables)
 
 
 #: SQL that undoes the migration of attachments (SQLite 9, PostgreSQL 10).

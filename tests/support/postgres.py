@@ -66,6 +66,10 @@ class PostgresServer:
         if self._as:
             shutil.chown(self.workdir, "postgres", "postgres")
         self._run("initdb", "-D", str(self.data), "-U", USER, "--auth=trust", "-E", "UTF8", "--no-sync")
+        self.launch()
+
+    def launch(self) -> None:
+        """Run the server on its data directory: after ``start`` created it, or again after ``stop``."""
         options = (
             f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories={self.workdir}"
             # Only the test data is at risk: no need to survive a power cut.

@@ -35,6 +35,7 @@ def fresh_home(tmp_path: Path) -> dict[str, str]:
         "XDG_CONFIG_HOME": str(tmp_path / ".config"),
         "XDG_STATE_HOME": str(tmp_path / ".local" / "state"),
         "XDG_CACHE_HOME": str(tmp_path / ".cache"),
+        "XDG_RUNTIME_DIR": str(tmp_path / "run"),
     }
 
 
@@ -55,6 +56,8 @@ class TmuxPane:
         os.mkfifo(fifo)
         # Open the reading end first so tmux's writer never blocks.
         self._fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+        self.written = bytearray()
+        """Every byte the program wrote to the terminal that a wait has read so far."""
         exports = " ".join(f"{name}={shlex.quote(value)}" for name, value in env.items())
         self.tmux(
             "new-session", "-d", "-s", self.target, "-x", "100", "-y", "30", "-c", str(tmp_path),
@@ -88,7 +91,7 @@ class TmuxPane:
             ready, _, _ = select.select([self._fd], [], [], max(remaining, 0))
             if not ready:
                 pytest.fail(f"the screen never showed {what}:\n{screen}")
-            if not os.read(self._fd, 1 << 16):
+            if not self._read():
                 pytest.fail(f"the app exited before showing {what}:\n{screen}")
 
     def wait_exit(self) -> None:
@@ -96,9 +99,19 @@ class TmuxPane:
         deadline = time.monotonic() + TIMEOUT
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self._fd], [], [], deadline - time.monotonic())
-            if ready and not os.read(self._fd, 1 << 16):
+            if ready and not self._read():
                 return
         pytest.fail("the app did not exit")
+
+    def _read(self) -> bytes:
+        """What the program wrote since the last read (kept in ``written``); b"" once it closed."""
+        chunk = os.read(self._fd, 1 << 16)
+        self.written += chunk
+        return chunk
+
+    def screen_with_escapes(self) -> str:
+        """The pane's text with the escape sequences of its colours and attributes (``capture-pane -e``)."""
+        return self.tmux("capture-pane", "-p", "-e", "-t", self.target)
 
     def pane_title(self) -> str:
         """The pane's title: what a program set with ``ESC ] 2 ;`` (the host name until then)."""

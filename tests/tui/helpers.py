@@ -20,6 +20,9 @@ def make_app(url: str, token: str, tmp_path: Path, *, user: str = "alice", **set
     """An app on ``url`` with its own data and export directories under ``tmp_path``."""
     options: dict[str, Any] = {
         "plain": False,
+        # What the app draws is the same whatever terminal runs the tests (TERM, LANG).
+        "ascii_only": False,
+        "colour": True,
         "data_dir": tmp_path / f"data-{user}",
         "export_dir": tmp_path / "exports",
     }

@@ -99,14 +99,18 @@ class Scene:
     build: Callable[[Servers, Path, str], tuple[ChatApp, RunBefore]]
 
 
-def scene_app(url: str, token: str, tmp_path: Path, user: str, *, plain: bool = False) -> ChatApp:
+def scene_app(
+    url: str, token: str, tmp_path: Path, user: str, *, plain: bool = False, ascii_only: bool = False
+) -> ChatApp:
     """An app for a scene: its own user and directories, and a cursor that does not blink.
 
     The header names the server's port, which is a free one, different every
     run: the scenes show a fixed one.
     """
     label = f"alice@127.0.0.1:{SHOWN_PORT}"
-    return make_app(url, token, tmp_path, user=user, cursor_blink=False, plain=plain, server_label=label)
+    return make_app(
+        url, token, tmp_path, user=user, cursor_blink=False, plain=plain, ascii_only=ascii_only, server_label=label
+    )
 
 
 async def pin_status(app: ChatApp, pilot: Pilot[Any], state: ConnectionState) -> None:
@@ -181,8 +185,8 @@ def _offline(servers: Servers, tmp_path: Path, user: str, *, plain: bool = False
     return app, run_before
 
 
-def _answer(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+def _answer(servers: Servers, tmp_path: Path, user: str, *, ascii_only: bool = False) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user, ascii_only=ascii_only)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
@@ -374,10 +378,15 @@ SCENES = [
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
     Scene(
         "offline-plain",
-        "The same where colour or symbols cannot be shown (NO_COLOR, TERM=dumb, not UTF-8): words.",
+        "The same with NO_COLOR: words for the dot (ASCII-only terminals also get answer-ascii's look).",
         partial(_offline, plain=True),
     ),
     Scene("answer", "A streamed answer in Markdown with a highlighted code block.", _answer),
+    Scene(
+        "answer-ascii",
+        "The same where only ASCII can be shown (LANG=C, TERM=linux, TERM=dumb): borders, bullets, keys in ASCII.",
+        partial(_answer, ascii_only=True),
+    ),
     Scene("cancelled", "An answer stopped with esc: the partial text stays, marked cancelled.", _cancelled),
     Scene(
         "model-failed", "The model endpoint does not answer: the answer is marked failed, with advice.", _model_failed

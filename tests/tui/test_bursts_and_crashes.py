@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 from textual import events
+from textual.widgets import OptionList
 
 from mfu_tui.launch import log_crash
 from mfu_tui.tui import ChatApp
 from mfu_tui.tui.prompt_history import PromptHistory
+from mfu_tui.tui.screens.dialog import Dialog
 from tests.support.server import RunningServer
 from tests.tui.helpers import TIMEOUT, make_app, ready
+from tests.tui.scenes import ask
 
 SIZE = (100, 32)
 #: The worker group of the palette's search for commands (Textual's).
@@ -82,3 +85,35 @@ async def test_an_unexpected_error_keeps_the_draft_and_says_where_the_log_is(
     assert "the app stopped on an unexpected error" in logged and "RuntimeError: a bug nobody caught" in logged
     assert log_file.stat().st_mode & 0o777 == 0o600
     assert PromptHistory(prompts).entries[-1] == "half a thought"
+
+
+@pytest.mark.parametrize(
+    ("opener", "typed", "keys"),
+    [
+        ("ctrl+f", "hello", ("enter", "enter")),  # search: the hit opened, the second enter came after
+        ("ctrl+f", "hello", ("enter", "escape")),
+        ("ctrl+l", "", ("enter", "enter")),  # model picker
+        ("ctrl+r", "", ("enter", "enter")),  # earlier prompts
+    ],
+)
+async def test_keys_queued_for_a_dialog_after_its_answer_never_crash_the_app(
+    server: RunningServer, tmp_path: Path, opener: str, typed: str, keys: tuple[str, ...]
+) -> None:
+    # Each key of one read is queued for the dialog before the first closes it: a second
+    # dismiss popped the screen under the dialog ("Can't pop screen") and the app stopped.
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "hello there")
+        await app.settled()
+        await pilot.press(opener, *typed)
+        async with asyncio.timeout(TIMEOUT):
+            while not (isinstance(app.screen, Dialog) and app.screen.query_one(OptionList).highlighted is not None):
+                await pilot.pause()
+        burst(app, *keys)
+        async with asyncio.timeout(TIMEOUT):
+            while app.is_running and isinstance(app.screen, Dialog):
+                await pilot.pause()
+        await pilot.pause()
+        assert app.is_running and app.return_code is None
+        assert len(app.screen_stack) == 1

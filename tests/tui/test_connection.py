@@ -17,7 +17,6 @@ from tests.support.server import RunningServer, ServerProcess, running_server
 from tests.tui.helpers import (
     FrameWaiter,
     StateWaiter,
-    finished,
     frame_of,
     make_app,
     ready,
@@ -108,7 +107,7 @@ async def test_the_new_line_key_can_be_remapped(server: RunningServer, tmp_path:
         assert app.composer.text == "one\ntwothree"
 
 
-async def test_a_long_chat_opens_with_a_window_and_loads_older_messages(tmp_path: Path) -> None:
+async def test_a_long_chat_opens_with_a_window_and_the_top_mounts_the_first(tmp_path: Path) -> None:
     async with running_server(
         tmp_path, demo_words=3, demo_delay_ms=0, messages_per_minute=60_000, message_burst=100
     ) as server:
@@ -131,24 +130,23 @@ async def test_a_long_chat_opens_with_a_window_and_loads_older_messages(tmp_path
             app.load_chat(chat_id)
             await settle(app, pilot)
             conversation = app.conversation
-            assert len(conversation.views) == 40
-            assert conversation.hidden_count == 80
-            assert conversation.query_one("#older").render().plain == "↑ 80 older messages"
+            assert len(conversation.views) == 40 and conversation.message_count == 120
+            assert conversation.mounted_range == range(80, 120)
             assert conversation.views[-2].text == "message 59"
-            # Reaching the top loads the next window above.
+            # The scrollbar stands for all of them: the top is the first message, mounted once reached.
             conversation.scroll_home(animate=False, immediate=True)
-            await pilot.pause()
-            await finished(app, "older")
-            assert len(conversation.views) == 80
-            # home goes to the very first message: its window is mounted, not everything between.
+            await settle(app, pilot)
+            assert conversation.mounted_range.start == 0 and conversation.views[0].text == "message 0"
+            assert len(conversation.views) <= 3 * 40
+            # home selects it; end goes back to the newest, selected.
             conversation.focus()
             await pilot.press("home")
-            await pilot.pause()
-            assert conversation.mounted_range is not None and conversation.mounted_range.start == 0
-            assert len(conversation.views) <= 3 * 40 and conversation.hidden_count == 0
+            await settle(app, pilot)
             assert conversation.selected_view is conversation.views[0]
-            assert conversation.views[0].text == "message 0"
-            assert not conversation.query("#older")
+            await pilot.press("end")
+            await settle(app, pilot)
+            assert conversation.mounted_range.stop == 120
+            assert conversation.selected_view is conversation.views[-1]
 
 
 async def test_a_refused_message_stays_in_the_box(server: RunningServer, tmp_path: Path) -> None:

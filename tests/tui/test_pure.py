@@ -11,11 +11,12 @@ import pytest
 from mfu_tui.client import ConnectionState, Problem, Status
 from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
 from mfu_tui.tui.advice import advise_stopped
+from mfu_tui.tui.ascii_only import AsciiOnly, ascii_key_display, stand_in
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.export import chat_markdown, export_chat
 from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.status_text import describe_state
-from mfu_tui.tui.terminal import plain_text_wanted
+from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 
 
 @pytest.mark.parametrize(
@@ -88,6 +89,36 @@ def test_status_words(state: ConnectionState, symbolic: str, plain: str, tone: s
 )
 def test_plain_text_wanted(environ: dict[str, str], plain: bool) -> None:
     assert plain_text_wanted(environ) is plain
+
+
+@pytest.mark.parametrize(
+    ("environ", "ascii_only", "colour"),
+    [
+        ({"LANG": "en_US.UTF-8", "TERM": "xterm-256color"}, False, True),
+        ({"LANG": "en_US.UTF-8", "NO_COLOR": "1"}, False, True),  # colour is Textual's to drop
+        ({"LANG": "en_US.UTF-8", "TERM": "dumb"}, True, False),
+        ({"LANG": "en_US.UTF-8", "TERM": "linux"}, True, True),  # the console font lacks the glyphs
+        ({"LANG": "C", "TERM": "xterm"}, True, True),
+        ({}, True, True),
+    ],
+)
+def test_ascii_only_and_colour_wanted(environ: dict[str, str], ascii_only: bool, colour: bool) -> None:
+    assert (ascii_only_wanted(environ), colour_wanted(environ)) == (ascii_only, colour)
+    if ascii_only:
+        assert plain_text_wanted(environ)  # the dot's symbol is not ASCII: words
+
+
+def test_every_character_becomes_ascii_of_the_same_width() -> None:
+    from rich.cells import cell_len
+    from rich.segment import Segment
+    from textual.color import Color
+
+    drawn = "╭─ Message ─╮│▕▎▌▂█…⏎●▸•é中😀\u0301→"
+    [segment] = AsciiOnly().apply([Segment(drawn)], Color(0, 0, 0))
+    assert segment.text.isascii() and cell_len(segment.text) == cell_len(drawn)
+    assert segment.text == "+- Message -+||||##.<*>*e????>"  # the combining accent takes no cell
+    assert [stand_in(c) for c in "┼├┄┆"] == ["+", "+", "-", "|"]
+    assert ascii_key_display("⏎") == "enter" and ascii_key_display("^↑") == "^up"
 
 
 def test_osc52_plain_and_wrapped_for_tmux() -> None:

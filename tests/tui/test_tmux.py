@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import shlex
 import threading
 from collections.abc import Iterator
@@ -178,5 +179,50 @@ def test_suspend_and_fg_redraw_the_app_and_quit_cleanly(server: ServerProcess, t
         pane.press("Enter")
         screen = pane.wait_for(lambda screen: "exited-" in screen.replace("echo exited-", ""), "the exit status")
         assert "exited-0" in screen and "RuntimeWarning" not in screen and "Traceback" not in screen, screen
+    finally:
+        pane.close()
+
+
+def colour_codes(screen: str) -> list[str]:
+    """The SGR parameters in ``screen`` that set a colour (30-38, 40-48, 90-97, 100-107)."""
+    found = []
+    for parameters in re.findall(r"\x1b\[([0-9;:]*)m", screen):
+        for code in parameters.replace(":", ";").split(";"):
+            if code.isdigit() and (30 <= int(code) <= 38 or 40 <= int(code) <= 48 or 90 <= int(code) <= 107):
+                found.append(code)
+    return found
+
+
+@needs_tmux
+@pytest.mark.parametrize(
+    ("term", "lang"),
+    [("dumb", "C.UTF-8"), ("xterm-256color", "C"), ("linux", "C.UTF-8")],
+    ids=["TERM=dumb", "LANG=C", "TERM=linux"],
+)
+def test_a_terminal_that_shows_only_ascii_gets_only_ascii(
+    server: ServerProcess, tmp_path: Path, term: str, lang: str
+) -> None:
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice"), "TERM": term, "LANG": lang}
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
+    try:
+        pane.wait_for(lambda screen: "[online" in screen, "the status in words")
+        pane.type(QUESTION)
+        pane.press("Enter")
+        screen = pane.wait_for(
+            lambda screen: f"print({len(QUESTION)})" in screen and "generating" not in screen, "the whole answer"
+        )
+        assert screen.isascii(), sorted({character for character in screen if not character.isascii()})
+        # Borders, Markdown's bullets, the footer's keys: ASCII that reads as what it stands for.
+        assert "+- Message ---" in screen and "* it needs no network" in screen and "enter Send" in screen
+        assert "| How do I" not in screen and f"| {QUESTION}" in screen  # the user message's marker
+        written = bytes(pane.written)
+        assert written and written.isascii(), sorted({byte for byte in written if byte > 127})
+        colours = colour_codes(pane.screen_with_escapes())
+        if term == "dumb":
+            assert colours == [], "colour escapes for TERM=dumb"
+        else:
+            assert colours, "the check finds colours where the terminal has them"
+        pane.press("C-q")
+        pane.wait_exit()
     finally:
         pane.close()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from mfu_tui.protocol import Chunk, Complete, MessageEdited
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.server import running_server
-from tests.tui.helpers import finished, make_app, ready, settle
+from tests.tui.helpers import FrameWaiter, finished, frame_of, make_app, ready, settle
 from tests.tui.long_chats import long_text, store_long_chat
 
 SIZE = (100, 32)
@@ -92,3 +93,159 @@ async def test_a_message_far_back_is_revealed_with_one_request_and_few_widgets(t
             assert conversation.selected_view is not None and conversation.selected_view.text == long_text(1500)
             assert long_text(1500) in visible_texts(app)
             assert len(conversation.views) <= 4 * WINDOW
+
+
+def selection_on_screen(app) -> bool:
+    """The selected message has a widget and is at least partly on screen."""
+    view = app.conversation.selected_view
+    return view is not None and view.region.height > 0 and view.region.overlaps(app.conversation.region)
+
+
+async def open_long_chat(app, pilot, chat_id: str) -> None:
+    await ready(app, pilot)
+    app.load_chat(chat_id)
+    await settle(app, pilot)
+    app.conversation.focus()
+
+
+async def test_page_up_from_the_end_mounts_what_comes_and_unmounts_what_went(tmp_path: Path) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", MESSAGES)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3") as server:
+        app = make_app(server.url, server.token(), tmp_path, window=WINDOW)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_long_chat(app, pilot, chat_id)
+            conversation = app.conversation
+            # Opened at the end with one window mounted; the scrollbar stands for the whole chat.
+            assert conversation.mounted_range == range(MESSAGES - WINDOW, MESSAGES)
+            assert conversation.virtual_size.height > MESSAGES * 3
+            assert visible_texts(app)[-1] == long_text(MESSAGES - 1)
+            previous_first = MESSAGES
+            for _ in range(30):
+                await pilot.press("pageup")
+                await settle(app, pilot)
+                span = conversation.mounted_range
+                shown = visible_texts(app)
+                assert len(conversation.views) <= 4 * WINDOW
+                # What is on screen follows on, as in the chat, and moved up.
+                indices = [n for n in span if long_text(n) in shown]
+                assert indices == list(range(indices[0], indices[0] + len(indices)))
+                assert indices[0] < previous_first
+                previous_first = indices[0]
+            assert conversation.mounted_range.stop < MESSAGES  # the newest went back into the spacer
+
+
+async def test_up_and_down_select_across_the_whole_chat_and_the_view_follows(tmp_path: Path) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", MESSAGES)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3") as server:
+        app = make_app(server.url, server.token(), tmp_path, window=WINDOW)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_long_chat(app, pilot, chat_id)
+            conversation = app.conversation
+            steps = 5 * WINDOW  # well past the window mounted at open
+            for n in range(1, steps + 1):
+                await pilot.press("up")
+                await settle(app, pilot)
+                assert conversation.selected == MESSAGES - n
+                assert conversation.selected_view is not None
+                assert conversation.selected_view.text == long_text(MESSAGES - n)
+                assert selection_on_screen(app)
+                assert len(conversation.views) <= 4 * WINDOW
+            assert conversation.mounted_range.stop < MESSAGES
+            # And down again, from the top of the chat.
+            await pilot.press("home")
+            await settle(app, pilot)
+            for n in range(1, 3 * WINDOW):
+                await pilot.press("down")
+                await settle(app, pilot)
+                assert conversation.selected_view is not None
+                assert conversation.selected_view.text == long_text(n)
+                assert selection_on_screen(app)
+                assert len(conversation.views) <= 4 * WINDOW
+
+
+async def test_the_scrollbar_dragged_to_the_middle_shows_the_messages_there(tmp_path: Path) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", MESSAGES)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3") as server:
+        app = make_app(server.url, server.token(), tmp_path, window=WINDOW)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_long_chat(app, pilot, chat_id)
+            conversation = app.conversation
+            conversation.scroll_to(y=conversation.virtual_size.height // 2, animate=False, immediate=True)
+            await settle(app, pilot)
+            span = conversation.mounted_range
+            shown = visible_texts(app)
+            assert 0 < span.start and span.stop < MESSAGES and len(conversation.views) <= 4 * WINDOW
+            indices = [n for n in span if long_text(n) in shown]
+            assert shown and indices == list(range(indices[0], indices[0] + len(indices)))
+            assert len(indices) == len(shown)
+            # The scrollbar's middle is the chat's middle, give or take what the estimates missed.
+            assert MESSAGES // 4 < indices[0] < 3 * MESSAGES // 4
+
+
+async def test_an_answer_streaming_while_the_view_is_far_up_is_whole_when_shown(tmp_path: Path) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", 400)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3", demo_words=60, demo_delay_ms=25) as server:
+        app = make_app(server.url, server.token(), tmp_path, window=WINDOW)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_long_chat(app, pilot, chat_id)
+            conversation = app.conversation
+            started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 2)
+            done = FrameWaiter(app.client, frame_of(Complete))
+            app.composer.focus()
+            await pilot.press(*"one more", "enter")
+            await started.wait()
+            conversation.focus()
+            await pilot.press("home")
+            await settle(app, pilot)
+            assert visible_texts(app)[0] == long_text(0)
+            await done.wait()
+            await settle(app, pilot)
+            # The answer has no widget: its chunks went to its entry.
+            assert conversation.message_count == 402 and 401 not in conversation.mounted_range
+            stored = (await app.client.get_chat(chat_id)).messages[-1]
+            assert stored.status == "complete" and stored.content
+            await pilot.press("end")
+            await settle(app, pilot)
+            answer = conversation.views[-1]
+            assert answer.message_id == stored.id and answer.text == stored.content
+            assert answer.status == "complete" and stored.content.split()[-1] in visible_texts(app)[-1]
+
+
+async def test_an_edit_far_back_changes_it_where_it_is(tmp_path: Path) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", MESSAGES)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3", demo_words=5, demo_delay_ms=0) as server:
+        app = make_app(server.url, server.token(), tmp_path, window=WINDOW)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_long_chat(app, pilot, chat_id)
+            conversation = app.conversation
+            await pilot.press("home")
+            await settle(app, pilot)
+            first_page = (await app.client.get_chat(chat_id, offset=0, limit=10)).messages
+            # Edited elsewhere (no regenerate): changed in place, the view stays at the top.
+            edited = FrameWaiter(app.client, frame_of(MessageEdited))
+            await app.client.edit_message(chat_id, first_page[2].id, "question two, edited")
+            await edited.wait()
+            await settle(app, pilot)
+            assert conversation.views[2].text == "question two, edited"
+            assert visible_texts(app)[0] == long_text(0) and conversation.message_count == MESSAGES
+            # Answered again from message 4: what followed it goes, and the new answer comes after it.
+            done = FrameWaiter(app.client, frame_of(Complete))
+            conversation.selected = 4
+            await pilot.press("e")
+            await settle(app, pilot)
+            app.composer.text = "question four, again"
+            await pilot.press("enter")
+            await done.wait()
+            await settle(app, pilot)
+            assert conversation.message_count == 6
+            assert [view.text for view in conversation.views][:5] == [
+                long_text(0),
+                long_text(1),
+                "question two, edited",
+                long_text(3),
+                "question four, again",
+            ]
+            answer = conversation.views[5]
+            stored = (await app.client.get_chat(chat_id)).messages
+            assert len(stored) == 6 and answer.text == stored[5].content and answer.status == "complete"
+            assert visible_texts(app)[0] == long_text(0)

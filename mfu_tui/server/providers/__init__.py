@@ -12,7 +12,9 @@ def make_provider(config: ServerConfig) -> Provider:
     if config.provider == "openai":
         from mfu_tui.server.providers.openai import OpenAIProvider
 
-        return OpenAIProvider(config.openai_base_url, config.openai_api_key, config.openai_model, config.openai_timeout)
+        return OpenAIProvider(
+            config.openai_base_url, config.openai_api_key, config.openai_model, config.upstream_idle_timeout
+        )
     from mfu_tui.server.providers.demo import DemoProvider
 
     return DemoProvider(config.demo_words, config.demo_delay_ms)

@@ -5,13 +5,28 @@ from __future__ import annotations
 import abc
 import dataclasses
 from collections.abc import AsyncGenerator
+from typing import Literal
 
 from mfu_tui.protocol import ChatParams, ModelInfo, Usage
 from mfu_tui.server.model_input import ModelTurn
 
+#: What went wrong upstream, for the metrics (``mfu_upstream_errors{kind}``): the model server could not be
+#: reached or timed out, answered an HTTP error, ended the stream early, sent what we cannot read, reported an
+#: error inside the stream, or something else.
+UpstreamErrorKind = Literal["unreachable", "timeout", "http_error", "truncated", "unreadable", "model_error", "other"]
+
 
 class ProviderError(Exception):
-    """The model failed; the message is shown to the user, so it holds no secrets."""
+    """The model failed; the message is shown to the user, so it holds no secrets.
+
+    Args:
+        message: What failed, in plain words.
+        kind: Which kind of failure it was.
+    """
+
+    def __init__(self, message: str, kind: UpstreamErrorKind = "other") -> None:
+        super().__init__(message)
+        self.kind: UpstreamErrorKind = kind
 
 
 @dataclasses.dataclass(frozen=True)

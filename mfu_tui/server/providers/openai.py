@@ -1,8 +1,10 @@
 """Any OpenAI-compatible endpoint: OpenAI, Ollama, vLLM, llama.cpp, LM Studio, gateways.
 
 Streams ``POST {base}/v1/chat/completions`` with ``stream: true`` and reads
-the server-sent events (``data: {...}`` lines, ``data: [DONE]`` at the end).
-Models come from ``GET {base}/v1/models``. Each request asks for the
+the server-sent events (``data: {...}`` lines, ``data: [DONE]`` at the end);
+the dialects of the servers are read by ``openai_wire``, their refusals put
+into plain sentences by ``openai_errors``. Models come from
+``GET {base}/v1/models``; when that fails, the configured model alone is used. Each request asks for the
 token counts (``stream_options: {"include_usage": true}``), which arrive in
 a last event whose ``choices`` are empty; an endpoint that refuses the option
 (an HTTP 400 naming it, as some older servers answer) is asked once more
@@ -18,6 +20,7 @@ upstream sees the client go away and stops generating (and billing).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import json
@@ -30,9 +33,20 @@ import aiohttp
 
 from mfu_tui.protocol import ChatParams, ModelInfo, Usage
 from mfu_tui.server.model_input import ModelTurn, turn_text
-from mfu_tui.server.providers.base import Finish, Provider, ProviderError
+from mfu_tui.server.providers.base import Finish, Provider, ProviderError, UpstreamErrorKind
+from mfu_tui.server.providers.openai_errors import error_text, refusal_sentence, retry_after_seconds
+from mfu_tui.server.providers.openai_wire import DONE, AnswerReader, Item, Reasoning, parse_line
 
 log = logging.getLogger(__name__)
+
+#: A 429 asking to wait at most this many seconds is waited out and asked again, once.
+RETRY_BY_ITSELF = 10.0
+
+#: Bytes of a refusal's body read to find what it says.
+REFUSAL_BYTES = 4000
+
+#: Largest answer read from a server that sends it whole instead of streaming it.
+MAX_WHOLE_ANSWER_BYTES = 16 * 1024 * 1024
 
 
 def _api_root(base_url: str) -> str:
@@ -48,13 +62,15 @@ class OpenAIProvider(Provider):
         base_url: The API root, with or without ``/v1``.
         api_key: Sent as a bearer token when given.
         default_model: Used when a message names no model; else the first listed.
-        timeout: Seconds for connecting and between two pieces of the stream.
+        timeout: Seconds for connecting and between two pieces of the stream
+            (``--upstream-idle-timeout``): a model loading from disk, or
+            reasoning it does not stream, sends nothing for that long.
     """
 
     name = "openai"
 
     def __init__(
-        self, base_url: str, api_key: str | None = None, default_model: str | None = None, timeout: float = 60.0
+        self, base_url: str, api_key: str | None = None, default_model: str | None = None, timeout: float = 300.0
     ) -> None:
         self._root = _api_root(base_url)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
@@ -80,15 +96,33 @@ class OpenAIProvider(Provider):
 
     async def models(self) -> list[ModelInfo]:
         try:
-            async with self._client().get(f"{self._root}/models") as response:
-                if response.status != 200:
-                    raise ProviderError(f"cannot list models: {_said(response, await _refusal(response))}")
-                listed = [entry["id"] for entry in (await response.json(content_type=None))["data"]]
-        except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
-            log.warning("listing the models of %s failed: %s", self._root, error)
-            raise ProviderError(f"cannot list models: {_describe(error)}") from None
+            listed = await self._listed_models()
+        except ProviderError as error:
+            if self._default_model is None:
+                raise
+            # A server without a usable list (a gateway, a proxy) still answers for the model it was set up with.
+            log.warning("%s; using the configured model %s alone", error, self._default_model)
+            listed = [self._default_model]
         default = self._default_model or (listed[0] if listed else None)
         return [ModelInfo(id=model, name=model, provider=self.name, default=model == default) for model in listed]
+
+    async def _listed_models(self) -> list[str]:
+        """The ids ``GET /models`` lists, as ``{"data": [...]}`` (most) or a bare array (Together).
+
+        Raises:
+            ProviderError: the list cannot be had.
+        """
+        try:
+            async with self._client().get(f"{self._root}/models") as response:
+                if response.status != 200:
+                    said = error_text(await _refusal_body(response))
+                    raise ProviderError(f"cannot list models: HTTP {response.status}: {said}", "http_error")
+                listed = await response.json(content_type=None)
+            entries = listed["data"] if isinstance(listed, dict) else listed
+            return [entry["id"] if isinstance(entry, dict) else str(entry) for entry in entries]
+        except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
+            log.warning("listing the models of %s failed: %s", self._root, error)
+            raise ProviderError(f"cannot list models: {_describe(error)}", "unreachable") from None
 
     async def stream(
         self, model_id: str | None, history: list[ModelTurn], params: ChatParams
@@ -102,43 +136,69 @@ class OpenAIProvider(Provider):
         # Only the parameters the chat sets: a field sent as null is refused by some servers.
         sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens}
         body |= {name: value for name, value in (*sampling.items(), ("seed", params.seed)) if value is not None}
+        answer = AnswerReader()
+        reasoning = _ReasoningSink(model)
         try:
-            async with self._completion(body) as response:
-                async for line in response.content:  # one line at a time
-                    event = _parse_event(line.decode())
-                    if event is None:
-                        continue
-                    if event == "[DONE]":
-                        return
-                    for item in _pieces(event):
+            async with self._completion(body) as response, contextlib.aclosing(_items(response, answer)) as items:
+                async for item in items:
+                    if isinstance(item, Reasoning):
+                        reasoning.add(item)
+                    else:
                         yield item
         except (aiohttp.ClientError, TimeoutError) as error:
-            log.warning("streaming from %s failed: %s", self._root, error)
-            raise ProviderError(f"model server failed: {_describe(error)}") from None
-        raise ProviderError("model server closed the stream before [DONE]")
+            if not answer.finished:
+                log.warning("streaming from %s failed: %s", self._root, error)
+                kind: UpstreamErrorKind = "timeout" if isinstance(error, TimeoutError) else "unreachable"
+                raise ProviderError(f"model server failed: {_describe(error)}", kind) from None
+            # The model had said it was done: a connection cut before [DONE] loses nothing.
+            log.info("%s closed the connection after the answer ended: %s", self._root, error)
+        finally:
+            reasoning.close()
 
     @contextlib.asynccontextmanager
     async def _completion(self, body: dict[str, Any]) -> AsyncIterator[aiohttp.ClientResponse]:
-        """The streaming answer to ``body``, asking for usage unless this endpoint refused that once.
+        """The answer to ``body``, asking for usage unless this endpoint refused that once.
+
+        A 429 asking to wait a few seconds (``RETRY_BY_ITSELF``) is retried once, after that wait.
 
         Raises:
             ProviderError: the model server refused the request.
         """
         url = f"{self._root}/chat/completions"
-        if self._asks_usage:
-            async with self._client().post(url, json=body | {"stream_options": {"include_usage": True}}) as response:
+        waited = False
+        while True:
+            asking_usage = self._asks_usage
+            sent = body | {"stream_options": {"include_usage": True}} if asking_usage else body
+            async with self._client().post(url, json=sent) as response:
                 if response.status == 200:
                     yield response
                     return
-                detail = await _refusal(response)
-                if response.status != 400 or "stream_options" not in detail:
-                    raise ProviderError(f"model server answered {_said(response, detail)}")
-            log.info("%s refuses stream_options: asking it without usage from now on", self._root)
-            self._asks_usage = False
-        async with self._client().post(url, json=body) as response:
-            if response.status != 200:
-                raise ProviderError(f"model server answered {_said(response, await _refusal(response))}")
-            yield response
+                detail = await _refusal_body(response)
+                wait = retry_after_seconds(response.headers.get("Retry-After"))
+                if asking_usage and response.status == 400 and b"stream_options" in detail:
+                    log.info("%s refuses stream_options: asking it without usage from now on", self._root)
+                    self._asks_usage = False
+                    continue
+                if response.status == 429 and not waited and wait is not None and wait <= RETRY_BY_ITSELF:
+                    log.info("%s is limiting requests: asking again in %.1f s", self._root, wait)
+                    waited = True
+                else:
+                    available = await self._available() if response.status == 404 else None
+                    log.warning("%s answered %d: %s", url, response.status, error_text(detail))
+                    raise ProviderError(
+                        refusal_sentence(
+                            response.status, detail, model=body["model"], retry_after=wait, available=available
+                        ),
+                        "http_error",
+                    )
+            await asyncio.sleep(wait)
+
+    async def _available(self) -> list[str] | None:
+        """The models the server lists, to name them when it refused one; None if it cannot say."""
+        try:
+            return await self._listed_models()
+        except ProviderError:
+            return None
 
     async def aclose(self) -> None:
         if self._session is not None:
@@ -149,6 +209,77 @@ class OpenAIProvider(Provider):
         if not models:
             raise ProviderError("the model server lists no models")
         return next((model.id for model in models if model.default), models[0].id)
+
+
+class _ReasoningSink:
+    """The reasoning of one answer, kept out of it.
+
+    For now it is only counted and logged when the answer ends; this is the
+    one place that will stream it to the client as its own kind of chunk
+    (issue 21, "reasoning shown apart").
+    """
+
+    def __init__(self, model: str) -> None:
+        self._model = model
+        self._chars = 0
+
+    def add(self, reasoning: Reasoning) -> None:
+        self._chars += len(reasoning.text)
+
+    def close(self) -> None:
+        if self._chars:
+            log.info("dropped %d characters of %s's reasoning (not shown yet)", self._chars, self._model)
+
+
+async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> AsyncGenerator[Item, None]:
+    """The items of a completion: a stream of events, or one JSON object from a server that does not stream.
+
+    Raises:
+        ProviderError: the model server sent an error, or ended before the answer did.
+    """
+    whole = "json" in response.content_type
+    done = False
+    async with contextlib.aclosing(_whole_answer(response) if whole else _events(response)) as events:
+        async for event in events:
+            if event is DONE:
+                done = True
+                break
+            for item in answer.event(event):
+                if isinstance(item, Finish) and item.reason == "error":
+                    # OpenRouter's ending when its provider failed, mostly after an error event that says why.
+                    raise ProviderError("the model stopped with an error and gave no reason", "model_error")
+                yield item
+    for item in answer.end():
+        yield item
+    # A whole answer is whole; a stream is, with [DONE] or after its finish_reason.
+    if not (whole or done or answer.finished):
+        raise ProviderError("the model server ended the stream before the answer was finished", "truncated")
+
+
+async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
+    """The events of a server-sent event stream, ``DONE`` included, until the body ends."""
+    while True:
+        try:
+            line = await response.content.readline()
+        except ValueError:  # longer than aiohttp's line limit: no event is that long
+            raise ProviderError("the model server sent an event too long to read", "unreadable") from None
+        if not line:
+            return
+        event = parse_line(line.decode(errors="replace"))
+        if event is not None:
+            yield event
+
+
+async def _whole_answer(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
+    """The one JSON object of a server that answered whole instead of streaming."""
+    body = await _read_at_most(response, MAX_WHOLE_ANSWER_BYTES + 1)
+    if len(body) > MAX_WHOLE_ANSWER_BYTES:
+        raise ProviderError("the model server sent an answer too large to read", "unreadable")
+    try:
+        whole = json.loads(body)
+    except ValueError:
+        raise ProviderError("the model server sent an unreadable answer", "unreadable") from None
+    yield whole
 
 
 def _message(turn: ModelTurn) -> dict[str, Any]:
@@ -167,64 +298,28 @@ def _message(turn: ModelTurn) -> dict[str, Any]:
     return {"role": turn.role, "content": parts}
 
 
-def _parse_event(line: str) -> Any:
-    """The JSON of one ``data:`` line, ``"[DONE]"``, or None for other lines."""
-    if not line.startswith("data:"):
-        return None  # comments (": keep-alive"), "event:" and blank lines
-    payload = line[5:].strip()
-    if payload == "[DONE]":
-        return payload
-    try:
-        return json.loads(payload)
-    except ValueError:
-        raise ProviderError("model server sent an unreadable event") from None
+async def _refusal_body(response: aiohttp.ClientResponse) -> bytes:
+    """The start of the body of an answer that is not a 200 (enough to find what it says)."""
+    return await _read_at_most(response, REFUSAL_BYTES)
 
 
-def _pieces(event: Any) -> list[str | Usage | Finish]:
-    if not isinstance(event, dict):
-        return []
-    if "error" in event:
-        error = event["error"]
-        message = error.get("message") if isinstance(error, dict) else error
-        raise ProviderError(f"model error: {str(message)[:200]}")
-    items: list[str | Usage | Finish] = []
-    for choice in event.get("choices") or []:
-        content = (choice.get("delta") or {}).get("content")
-        if content:
-            items.append(content)
-        if choice.get("finish_reason"):
-            items.append(Finish(choice["finish_reason"]))
-    # With include_usage, the last event (choices: []) has the counts; the others have null.
-    usage = event.get("usage")
-    if isinstance(usage, dict):
-        items.append(
-            Usage(
-                prompt_tokens=_count(usage.get("prompt_tokens")),
-                completion_tokens=_count(usage.get("completion_tokens")),
-            )
-        )
-    return items
-
-
-def _count(value: Any) -> int | None:
-    """A token count as reported, or None for anything that is not one (a server's odd JSON is not ours to trust)."""
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
-
-
-async def _refusal(response: aiohttp.ClientResponse) -> str:
-    """The start of the body of an answer that is not a 200 (enough to find what it names)."""
-    return (await response.content.read(2000)).decode(errors="replace")
-
-
-def _said(response: aiohttp.ClientResponse, detail: str) -> str:
-    """``503: <the start of the refusal>``, for people."""
-    return f"{response.status}: {detail[:200]}"
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """The body up to its end or ``limit`` bytes, whichever comes first (``read(n)`` stops at what has arrived)."""
+    body = bytearray()
+    while len(body) < limit:
+        piece = await response.content.read(limit - len(body))
+        if not piece:
+            break
+        body += piece
+    return bytes(body)
 
 
 def _describe(error: Exception) -> str:
     """One line for people: what went wrong (the server's log has the URL)."""
     if isinstance(error, TimeoutError):
         return "the model server did not answer in time"
+    if isinstance(error, (aiohttp.ClientPayloadError, aiohttp.ServerDisconnectedError)):
+        return "the connection to the model server was cut before the answer ended"
     if isinstance(error, aiohttp.ClientConnectorError):
         reason = os.strerror(error.os_error.errno) if error.os_error.errno else str(error.os_error)
         return f"cannot reach the model server ({reason.lower()})"

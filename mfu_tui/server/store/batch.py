@@ -1,17 +1,31 @@
-"""The pieces of a group commit that both stores share.
+"""The queued writes of a group commit, and settling their futures.
 
-Each store queues writes and commits them in batches; a write's future
-resolves only once its batch is committed (persist, then send). Chunk
-inserts are kept apart so a batch inserts them with one ``executemany``.
+A store queues writes and commits them in batches (``group_commit.GroupCommit``);
+a write's future resolves only once its batch is committed (persist, then
+send). Chunk inserts are kept apart so a batch inserts them with one
+``executemany``.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
+
+from mfu_tui.server.store.dialect import Db
 
 #: What one write of a committed batch came to: its future, its result, its error.
 Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+class Write:
+    """A queued write: a coroutine function of the writer's connection, and its future."""
+
+    __slots__ = ("function", "future")
+
+    def __init__(self, function: Callable[[Db], Awaitable[Any]], future: asyncio.Future[Any]) -> None:
+        self.function = function
+        self.future = future
 
 
 class ChunkWrite:

@@ -9,12 +9,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.suggester import Suggester
 from textual.widgets import Input, Static
 
 from mfu_tui.client.attachments import Attachment, AttachmentError, read_attachment
 from mfu_tui.client.safe_text import clean_text
+from mfu_tui.tui.screens.dialog import Dialog
 
 
 class PathSuggester(Suggester):
@@ -47,7 +47,7 @@ class PathSuggester(Suggester):
         return value + name[len(start) :] + (os.sep if is_dir else "")
 
 
-class AttachScreen(ModalScreen[Attachment | None]):
+class AttachScreen(Dialog[Attachment | None]):
     """An input for the path of a file; dismiss with the file read whole, or ``None``.
 
     A file that cannot be attached (missing, unreadable, binary, an image type

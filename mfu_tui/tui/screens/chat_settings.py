@@ -9,7 +9,6 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static, TextArea
 
 from mfu_tui.protocol import (
@@ -22,6 +21,7 @@ from mfu_tui.protocol import (
     ChatParams,
     ChatSettings,
 )
+from mfu_tui.tui.screens.dialog import Dialog
 
 #: Saves the settings; returns what went wrong, in words, or ``None`` once they are stored.
 Save = Callable[[ChatSettings], Awaitable[str | None]]
@@ -60,7 +60,7 @@ def parse_param(name: str, text: str) -> tuple[float | int | None, str | None]:
     return value, None
 
 
-class ChatSettingsScreen(ModalScreen[ChatSettings | None]):
+class ChatSettingsScreen(Dialog[ChatSettings | None]):
     """The system prompt and the parameters of one chat; dismissed with what was saved, or ``None``.
 
     Each field is checked as it is typed, its problem shown under it; a

@@ -10,10 +10,10 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from mfu_tui.protocol import StoredMessage
+from mfu_tui.tui.screens.dialog import Dialog
 
 #: What a figure the model server did not give shows.
 UNKNOWN = "not reported by the model server"
@@ -22,6 +22,8 @@ UNKNOWN = "not reported by the model server"
 FINISH_WORDS = {
     "stop": "the model finished",
     "length": "length limit: cut off",
+    "content_filter": "stopped by the model server's content filter",
+    "tool_calls": "the model asked to call a tool (this app offers none)",
     "cancelled": "stopped by you",
     "interrupted": "interrupted: the server stopped while it was written",
     "error": "failed: the model server gave no whole answer",
@@ -91,7 +93,7 @@ def detail_rows(message: StoredMessage, default_model: str | None) -> list[tuple
     ]
 
 
-class DetailsScreen(ModalScreen[None]):
+class DetailsScreen(Dialog[None]):
     """The details of one message, over the dimmed app.
 
     | Key(s) | Description | Binding id |

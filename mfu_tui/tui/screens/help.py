@@ -8,13 +8,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
-from mfu_tui.tui.keys import REMAP_EXAMPLE, binding_rows
+from mfu_tui.tui.keys import REMAP_EXAMPLE, KeyRow
+from mfu_tui.tui.screens.dialog import Dialog
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """A table of every binding: where it works, its keys, what it does, its id.
 
     | Key(s) | Description | Binding id |
@@ -45,6 +45,14 @@ class HelpScreen(ModalScreen[None]):
     }
     """
 
+    def __init__(self, rows: list[KeyRow]) -> None:
+        """
+        Args:
+            rows: The app's bindings with the user's keys, in the order shown.
+        """
+        super().__init__()
+        self.rows = rows
+
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Keys"
@@ -53,7 +61,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_column("Keys", width=12)
             table.add_columns("What", "Id")
             area = None
-            for row in binding_rows(self.app):
+            for row in self.rows:
                 if row.area != area:
                     area = row.area
                     table.add_row(Content.styled(area, "bold $accent"), "", "")

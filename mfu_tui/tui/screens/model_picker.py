@@ -8,14 +8,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.protocol import ModelInfo
+from mfu_tui.tui.screens.dialog import Dialog
 
 
-class ModelPicker(ModalScreen[str | None]):
+class ModelPicker(Dialog[str | None]):
     """A list of the server's models; dismiss with the chosen id or ``None``.
 
     | Key(s) | Description | Binding id |

@@ -9,11 +9,11 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
-from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.tui.prompt_history import PromptHistory
+from mfu_tui.tui.screens.dialog import Dialog
 
 #: Prompts listed at once; typing narrows them.
 SHOWN = 50
@@ -21,7 +21,7 @@ SHOWN = 50
 PREVIEW_CHARS = 200
 
 
-class PromptSearch(ModalScreen[str | None]):
+class PromptSearch(Dialog[str | None]):
     """Earlier prompts that contain what is typed, newest first; dismiss with the chosen one or ``None``.
 
     | Key(s) | Description | Binding id |

@@ -7,14 +7,15 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
+
+from mfu_tui.tui.screens.dialog import Dialog
 
 #: The protocol's limit on titles.
 MAX_TITLE = 200
 
 
-class RenameScreen(ModalScreen[str | None]):
+class RenameScreen(Dialog[str | None]):
     """An input with the current title; dismiss with the new title or ``None``.
 
     | Key(s) | Description | Binding id |

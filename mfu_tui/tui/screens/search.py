@@ -12,13 +12,13 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.content import Content
 from textual.reactive import reactive
-from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
 from mfu_tui.client import ClientError
 from mfu_tui.protocol import MAX_QUERY_LENGTH, SearchHit, SearchResults, search_words
+from mfu_tui.tui.screens.dialog import Dialog
 
 #: The style of the matched words in a snippet.
 MATCH_STYLE = "bold reverse"
@@ -40,7 +40,7 @@ def hit_prompt(hit: SearchHit) -> Content:
     return Content("\n").join([heading, snippet_content(hit)])
 
 
-class SearchScreen(ModalScreen[SearchHit | None]):
+class SearchScreen(Dialog[SearchHit | None]):
     """A search box over every chat; dismiss with the chosen hit or ``None``.
 
     Results follow the typing: a search starts ``delay`` seconds after the

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from mfu_tui.config.credentials import token_problem
+from mfu_tui.protocol.tokens import token_problem
+from mfu_tui.tui.screens.dialog import Dialog
 
 
-class SignInScreen(ModalScreen[str | None]):
+class SignInScreen(Dialog[str | None]):
     """A hidden input for a token; dismiss with the token or ``None``.
 
     | Key(s) | Description | Binding id |
@@ -70,7 +71,7 @@ class SignInScreen(ModalScreen[str | None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         token = event.value.strip()
-        problem = token_problem(token)
+        problem = token_problem(token, time.time())
         if problem is not None:
             self.query_one("#sign-in-problem", Static).update(problem)
             return

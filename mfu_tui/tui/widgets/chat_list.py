@@ -168,6 +168,8 @@ class ChatList(OptionList):
         self.set_options(options)
         if keep is not None and keep in self._chats:
             self.highlighted = self.get_option_index(keep)
+        elif self.has_focus and options:
+            self.highlighted = 0  # as on focus: enter in the list always has a chat to open
 
     def on_resize(self) -> None:
         self._rebuild()

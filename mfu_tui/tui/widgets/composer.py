@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from textual import events
-from textual.binding import Binding, BindingType
+from textual.binding import Binding, BindingsMap, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import TextArea
@@ -133,14 +133,32 @@ class Composer(TextArea):
         def control(self) -> Composer:
             return self.composer
 
-    def __init__(self, prompts: PromptHistory, *, cursor_blink: bool = True, id: str | None = None) -> None:
+    def __init__(
+        self,
+        prompts: PromptHistory,
+        *,
+        keymap: Mapping[str, str] | None = None,
+        cursor_blink: bool = True,
+        id: str | None = None,
+    ) -> None:
         """
         Args:
             prompts: The user's earlier prompts; ``up``, ``down`` and ``ctrl+r`` bring them back.
+            keymap: The user's keys by binding id (the app's keymap), for send and new line.
             cursor_blink: Blink the cursor.
             id: The widget id.
         """
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
+        bindings = BindingsMap(self.BINDINGS)
+        bindings.apply_keymap(dict(keymap or {}))
+        typing = {"send": self.action_send, "newline": self.action_newline}
+        #: The keys that send or start a new line, with the keymap applied: they act as the key comes.
+        self._typing_keys: dict[str, Callable[[], None]] = {
+            key: typing[binding.action]
+            for key, key_bindings in bindings.key_to_bindings.items()
+            for binding in key_bindings
+            if binding.action in typing
+        }
         self.set_reactive(TextArea.cursor_blink, cursor_blink)
         self.border_title = "Message"
         self.prompts = prompts
@@ -157,24 +175,14 @@ class Composer(TextArea):
         # a slow SSH link "abc", ctrl+j, "def" arrive together and came out
         # as "abcdef" and an empty line). Not priority bindings either: those
         # run before the keys typed just before them reach the text.
-        action = self._typing_action(event.key)
+        # A keymap may name a punctuation key by its character ("?"), Textual's event by name (question_mark).
+        action = self._typing_keys.get(event.key) or self._typing_keys.get(event.character or "")
         if action is not None:
             event.stop()
             event.prevent_default()
             action()
             return
         await super()._on_key(event)
-
-    def _typing_action(self, key: str) -> Callable[[], None] | None:
-        """The send or new-line action bound to ``key``, with the user's keymap applied."""
-        bindings = self._bindings.copy()
-        if self.app._keymap:
-            bindings.apply_keymap(self.app._keymap)
-        actions = {"send": self.action_send, "newline": self.action_newline}
-        for binding in bindings.key_to_bindings.get(key, ()):
-            if binding.action in actions:
-                return actions[binding.action]
-        return None
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop_editing":

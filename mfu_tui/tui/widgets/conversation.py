@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import events
+from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -17,30 +19,28 @@ from textual.widgets import Static
 
 from mfu_tui.client import ClientError
 from mfu_tui.protocol import ChatDetail, StoredMessage
-from mfu_tui.tui.chat_window import ChatWindow
+from mfu_tui.tui.chat_window import ChatWindow, Entry
 from mfu_tui.tui.widgets.composer import TypedElsewhere
-from mfu_tui.tui.widgets.message_view import MessageView, stored_status
+from mfu_tui.tui.widgets.message_view import MessageView
 
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
 
 #: Actions on the selected message: their keys (c, b, e, r, i) type into the message box when none is.
 _ON_SELECTED = {"copy_message", "copy_code", "edit", "regenerate", "details"}
+#: How many windows of messages may have widgets at once.
+MOUNTED_WINDOWS = 3
+#: How far back a message sent from here is looked for by its ``clientMessageId``.
+_SENT_LOOKBACK = 100
 
 
 @dataclass
-class OlderPages:
-    """The messages of the open chat that are still only on the server, before those loaded."""
+class ChatPages:
+    """How the open chat's messages are asked of the server, a page at a time."""
 
-    cursor: str
-    """The ``next_cursor`` of the oldest page loaded."""
-    count: int
-    """How many there are, as far as known (the chat's message count less those loaded)."""
-    fetch: Callable[[str], Awaitable[ChatDetail]]
-    """Asks the server for the page before a cursor, of this chat."""
-    fetch_at: Callable[[int], Awaitable[ChatDetail]] | None = None
-    """Asks the server for the page starting at a message index, of this chat (``home`` jumps with it)."""
-    find: Callable[[str], Awaitable[ChatDetail]] | None = None
-    """Asks the server for the page starting at a message of this chat (a search result far back)."""
+    fetch_at: Callable[[int], Awaitable[ChatDetail]]
+    """Asks for the page starting at a message index."""
+    find: Callable[[str], Awaitable[ChatDetail]]
+    """Asks for the page starting at a message (a search result far back)."""
 
 
 class Spacer(Widget):
@@ -54,28 +54,31 @@ class Spacer(Widget):
 
 
 class Conversation(VerticalScroll, can_focus=True):
-    """The messages of the open chat, oldest at the top.
+    """The messages of the open chat, oldest at the top, as one virtualized view.
 
-    A chat opens with the server's newest page of messages, and only the last
-    ``window`` of them get widgets; older ones are mounted a window at a time
-    when the view reaches the top, and asked of the server a page at a time
-    when those loaded run out, so a chat of thousands of messages opens as
-    fast as a short one. The view is anchored to the bottom while an answer
-    streams and lets go when the user scrolls up.
+    Every message of the chat the pane knows of is an ``Entry`` of a
+    ``ChatWindow``, by its index; only a contiguous range of them, around
+    what is on screen, has widgets, between two ``Spacer``\\ s that stand for
+    the rest with their heights (measured when a widget was unmounted,
+    estimated from the text until then). So the scrollbar, ``home``, ``end``,
+    page up/down and the mouse work on the whole chat, and the widgets, the
+    memory and the cost of a step stay the same however long the chat:
+    scrolling near a spacer mounts the next window from the entries (asking
+    the server by offset for pages not loaded) and unmounts as much from the
+    far end; a move into the middle of a spacer (the scrollbar dragged, a
+    search result, ``home``) mounts the window there instead. A chat opens
+    with the server's newest page, its last window mounted.
 
-    ``home`` in a chat not loaded whole jumps: the first page is asked by
-    offset and its first window mounted above a ``Spacer`` that stands for
-    the messages down to those mounted at the bottom (the newest, which keep
-    their widgets, so an answer streaming there goes on). Scrolling through
-    that part mounts a window at a time from the records (``ChatWindow``),
-    asking the server by offset for pages not loaded, and unmounts what
-    scrolled far away into the spacers, so the widgets stay bounded however
-    long the chat.
+    Changes to a message without a widget (an answer streaming while the view
+    is far up, an edit) go to its entry, so it shows right when mounted.
+    The view is anchored to the bottom while an answer streams and lets go
+    when the user scrolls up.
 
     ``up``/``down`` (or ``home``/``end``, or a search result) select a
-    message, and then the letter keys act on it; with no message selected
-    (as when the pane just got the focus), a printable key goes to the
-    message box instead (``TypedElsewhere``), so typing is never lost.
+    message, and the range moves with the selection; then the letter keys
+    act on it. With no message selected (as when the pane just got the
+    focus), a printable key goes to the message box instead
+    (``TypedElsewhere``), so typing is never lost.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
@@ -85,7 +88,7 @@ class Conversation(VerticalScroll, can_focus=True):
     | e | Edit the selected message of yours (it is answered again). | `conversation.edit` |
     | r | Answer again: the selected answer, or the one to the selected message. | `conversation.regenerate` |
     | i | Details of the selected message: model, time, how it ended, tokens, speed. | `conversation.details` |
-    | home | Go to the oldest message (only the first window gets widgets). | `conversation.top` |
+    | home | Go to the oldest message. | `conversation.top` |
     | end | Go to the newest message. | `conversation.bottom` |
     """
 
@@ -113,12 +116,11 @@ class Conversation(VerticalScroll, can_focus=True):
         height: 1fr;
         padding: 0 1;
         & > #empty-hint { color: $text-muted; width: 1fr; content-align: center middle; height: 1fr; }
-        & > #older { color: $text-muted; text-align: center; width: 1fr; height: 1; }
     }
     """
 
     selected: reactive[int | None] = reactive(None, init=False)
-    """The index (among mounted messages) of the selected message, if any."""
+    """The index in the chat of the selected message, if any."""
 
     class CopyRequested(Message):
         """Copy this text to the clipboard."""
@@ -131,16 +133,16 @@ class Conversation(VerticalScroll, can_focus=True):
     class EditRequested(Message):
         """Edit this user message (in the message box)."""
 
-        def __init__(self, view: MessageView) -> None:
+        def __init__(self, entry: Entry) -> None:
             super().__init__()
-            self.view = view
+            self.entry = entry
 
     class RegenerateRequested(Message):
         """Answer this user message again (what follows it is dropped)."""
 
-        def __init__(self, view: MessageView) -> None:
+        def __init__(self, entry: Entry) -> None:
             super().__init__()
-            self.view = view
+            self.entry = entry
 
     class DetailsRequested(Message):
         """Show the details of this message."""
@@ -152,27 +154,28 @@ class Conversation(VerticalScroll, can_focus=True):
     def __init__(self, *, window: int = 12, id: str | None = None) -> None:
         """
         Args:
-            window: How many messages get widgets at once (at open and per older load).
+            window: How many messages are mounted at once at open and per step.
             id: The widget id.
         """
         super().__init__(id=id)
         self.window = window
-        #: Loaded messages that have no widget yet, oldest first.
-        self._older: list[StoredMessage] = []
-        #: Messages before ``_older`` that are still on the server (``None``: none).
-        self._on_server: OlderPages | None = None
-        #: The loaded messages of the chat, by index.
+        #: The messages of the open chat, by index.
         self._model = ChatWindow()
-        #: After a jump: the indices mounted between the spacers (``None``: no jump, no spacers).
-        self._range: range | None = None
-        #: After a jump: the index of the first message mounted below the bottom spacer.
-        self._tail_start = 0
-        #: After a jump: asks the server for the page at an index.
-        self._fetch_at: Callable[[int], Awaitable[ChatDetail]] | None = None
-        #: A window is being mounted at one end of the range.
-        self._extending = False
-        #: How the open chat's pages are asked for (kept to page back again after a jump).
-        self._pages: OlderPages | None = None
+        #: The indices of the messages with widgets, between the spacers.
+        self._range = range(0)
+        #: How the open chat's pages are asked for (``None``: only what was given, as for a kept copy).
+        self._pages: ChatPages | None = None
+        #: Held while the range or the entries change: one change at a time, in order.
+        self._lock = asyncio.Lock()
+        #: Counts the chats shown: a selection asked for in one is not made in the next.
+        self._generation = 0
+        #: A worker follows the scroll; another look is due when it ends.
+        self._following = False
+        self._look_again = False
+
+    def compose(self) -> ComposeResult:
+        yield Spacer(id="above")
+        yield Spacer(id="below")
 
     def on_mount(self) -> None:
         self.anchor()
@@ -186,364 +189,534 @@ class Conversation(VerticalScroll, can_focus=True):
         return list(self.query_children(MessageView))
 
     @property
-    def hidden_count(self) -> int:
-        """How many older messages have no widget yet (loaded or still on the server)."""
-        return len(self._older) + (max(self._on_server.count, 1) if self._on_server else 0)
+    def message_count(self) -> int:
+        """How many messages the open chat has, with a widget or not."""
+        return self._model.total
 
-    def view(self, message_id: str) -> MessageView | None:
-        """The widget of a stored message, if mounted.
+    @property
+    def mounted_range(self) -> range:
+        """The indices of the messages that have widgets."""
+        return self._range
 
-        Searched from the bottom: the message a chunk is for is nearly always the last.
-        """
-        for child in reversed(self.children):
-            if isinstance(child, MessageView) and child.message_id == message_id:
-                return child
+    def knows(self, message_id: str, client_message_id: str | None = None) -> bool:
+        """Whether the message is in the pane already (by its id, or as sent from here)."""
+        if self._model.index_of(message_id) is not None:
+            return True
+        return client_message_id is not None and self._sent_index(client_message_id) is not None
+
+    def last_user_entry(self) -> Entry | None:
+        """The newest user message with a stored id, if loaded."""
+        for index in range(self._model.total - 1, -1, -1):
+            entry = self._entry(index)
+            if entry is None:
+                return None
+            if entry.role == "user" and entry.message_id is not None:
+                return entry
         return None
 
-    def view_by_client_id(self, client_message_id: str) -> MessageView | None:
-        """The widget of a user message sent from here, before or after its ack."""
-        for view in self.query_children(MessageView):
-            if view.client_message_id == client_message_id:
-                return view
+    def later_count(self, entry: Entry) -> int:
+        """How many messages follow ``entry``'s."""
+        index = self._model.index_of(entry.message_id) if entry.message_id is not None else None
+        return 0 if index is None else self._model.total - index - 1
+
+    def last_seq(self, message_id: str) -> int:
+        """The ``seq`` of the last chunk shown of an answer (0 if none or not known)."""
+        index = self._model.index_of(message_id)
+        entry = None if index is None else self._entry(index)
+        return 0 if entry is None else entry.seq
+
+    def _view_at(self, index: int) -> MessageView | None:
+        if index not in self._range:
+            return None
+        view = self.children[1 + index - self._range.start]  # after the spacer above
+        assert isinstance(view, MessageView)
+        return view
+
+    def _entry(self, index: int) -> Entry | None:
+        """Message ``index``'s entry, brought up to date from its widget if it has one."""
+        entry = self._model.entries.get(index)
+        view = self._view_at(index)
+        if entry is not None and view is not None:
+            entry.text, entry.status, entry.seq = view.text, view.status, view.last_seq
+            entry.message_id, entry.client_message_id = view.message_id, view.client_message_id
+        return entry
+
+    def _sent_index(self, client_message_id: str) -> int | None:
+        total = self._model.total
+        for index in range(total - 1, max(-1, total - 1 - _SENT_LOOKBACK), -1):
+            entry = self._model.entries.get(index)
+            if entry is not None and entry.client_message_id == client_message_id:
+                return index
         return None
 
-    def last_user_view(self) -> MessageView | None:
-        """The newest user message with a stored id."""
-        for view in reversed(self.views):
-            if view.role == "user" and view.message_id is not None:
-                return view
-        return None
+    # --- the open chat ---------------------------------------------------------
 
-    def asked(self, view: MessageView) -> MessageView | None:
-        """The user message ``view`` is: itself if it is one, else the one it answers (if mounted)."""
-        views = self.views
-        for earlier in reversed(views[: views.index(view) + 1]):
-            if earlier.role == "user":
-                return earlier
-        return None
-
-    def later_count(self, view: MessageView) -> int:
-        """How many messages follow ``view``."""
-        views = self.views
-        return len(views) - views.index(view) - 1
-
-    # --- changing --------------------------------------------------------
-
-    async def show_messages(self, messages: list[StoredMessage], older: OlderPages | None = None) -> None:
-        """Replace the pane with a chat's messages (only the last window gets widgets).
+    async def show_messages(
+        self,
+        messages: list[StoredMessage],
+        *,
+        offset: int = 0,
+        total: int | None = None,
+        pages: ChatPages | None = None,
+    ) -> None:
+        """Replace the pane with a chat's newest messages (only the last window gets widgets).
 
         Args:
-            messages: The newest messages, oldest first.
-            older: Where the messages before them come from, if there are any.
+            messages: A page of the chat's messages, oldest first.
+            offset: The index of the page's first message in the chat.
+            total: How many messages the chat has (default: those of the page, from ``offset``).
+            pages: Where the other messages come from (``None``: the chat is just these).
         """
-        self.selected = None
-        await self.remove_children()
-        self._model = ChatWindow()
-        self._model.place(older.count if older else 0, messages, (older.count if older else 0) + len(messages))
-        self._range = None
-        self._fetch_at = older.fetch_at if older else None
-        self._pages = older
-        split = max(0, len(messages) - self.window)
-        self._older = list(messages[:split])
-        self._on_server = older
-        await self.mount_all(_views(messages[split:]))
-        await self._update_older_line()
-        self._show_hint_if_empty()
-        self.anchor()
+        async with self._lock:
+            self._generation += 1
+            if pages is None:
+                offset, total = 0, len(messages)
+            self.selected = None
+            await self.remove_children(self.views)  # not measured: their heights were the other chat's
+            self._range = range(0)
+            self._pages = pages
+            self._model = ChatWindow(width=self._text_width)
+            self._model.place(offset, messages, total if total is not None else offset + len(messages))
+            last = self._model.total
+            await self._remount(range(max(offset, last - self.window), last))
+            self._show_hint_if_empty()
+            self.anchor()
 
     async def clear(self) -> None:
         """Empty the pane for a new chat."""
         await self.show_messages([])
 
-    async def add(self, view: MessageView) -> MessageView:
-        """Add a message at the bottom."""
-        self._remove_hint()
-        self._model.total += 1
-        await self.mount(view)
-        if self.is_anchored and not self._anchor_released:
-            self.scroll_end(animate=False, immediate=False)
-        return view
-
-    async def remove_after(self, view: MessageView) -> None:
-        """Remove every message below ``view`` (an edit with regenerate drops them)."""
-        views = self.views
-        index = views.index(view)
-        await self.remove_children(views[index + 1 :])
-        self._model.total -= len(views) - index - 1
-        for dropped in range(self._model.total, self._model.total + len(views) - index - 1):
-            self._model.records.pop(dropped, None)
-        self.selected = None
-
-    async def load_older(self, *, keep_place: bool = True) -> int:
-        """Mount the next window of older messages above the first; return how many.
+    async def add(self, view: MessageView, *, show: bool = False) -> None:
+        """Add a message at the bottom; it is mounted if the newest messages are.
 
         Args:
-            keep_place: Scroll so that what was in view stays in view (not when going to a message).
+            view: The message (its widget is used if it is mounted now).
+            show: Go to the bottom first if the view is elsewhere (a message the user just sent).
         """
-        if len(self._older) < self.window and self._on_server is not None:
-            await self._fetch_older_page(self._on_server)
-        if not self._older:
-            return 0
-        split = max(0, len(self._older) - self.window)
-        batch, self._older = self._older[split:], self._older[:split]
-        views = self.views
-        first = views[0] if views else None
-        height_before = self.virtual_size.height
-        await self.mount_all(_views(batch), before=first)
-        await self._update_older_line()
-        if self.selected is not None:
-            self.selected += len(batch)
-        if keep_place:
-            self.call_after_refresh(
-                lambda: self.scroll_to(y=self.virtual_size.height - height_before + self.scroll_y, animate=False)
+        async with self._lock:
+            self._remove_hint()
+            if show and self._model.total and self._range.stop != self._model.total:
+                await self._jump(self._model.total - 1)
+            entry = Entry(
+                view.role,
+                view.text,
+                view.message_id,
+                view.status,
+                view.last_seq,
+                view.attachments,
+                view.client_message_id,
             )
-        return len(batch)
+            await self._append(entry, view)
+        if show or (self.is_anchored and not self._anchor_released):
+            self.scroll_end(animate=False, immediate=False)
 
-    async def reveal(self, message_id: str, *, limit: int = 400) -> bool:
-        """Select a message and scroll to it, mounting older messages until it is there.
+    async def withdraw(self, client_message_id: str) -> None:
+        """Take back the last message, sent from here (it could not be kept to send)."""
+        async with self._lock:
+            index = self._sent_index(client_message_id)
+            if index is not None and index == self._model.total - 1:
+                await self._cut(index)
+
+    async def start_answer(self, message_id: str) -> None:
+        """An answer begins: added at the bottom (streaming) unless it is there already."""
+        async with self._lock:
+            if self._model.index_of(message_id) is None:
+                await self._append(Entry("assistant", "", message_id, "streaming"))
+
+    async def append(self, message_id: str, text: str, seq: int) -> None:
+        """Chunks of an answer, joined, up to ``seq``; to its widget, or to its entry if it has none."""
+        async with self._lock:
+            index = await self._answer_index(message_id)
+            if (view := self._view_at(index)) is not None:
+                await view.append(text, seq)
+                return
+            entry = self._model.entries[index]
+            if seq > entry.seq:
+                entry.text, entry.seq, entry.status = entry.text + text, seq, "streaming"
+                self._changed(index)
+
+    async def finish(self, message_id: str, status: str, text: str | None = None) -> None:
+        """An answer ended with ``status`` (and its whole ``text`` if known better, as after a reload)."""
+        async with self._lock:
+            index = await self._answer_index(message_id)
+            if (view := self._view_at(index)) is not None:
+                await view.finish(status, text)
+                return
+            entry = self._model.entries[index]
+            entry.status = status
+            if text is not None:
+                entry.text = text
+                self._changed(index)
+
+    async def set_text(self, message_id: str, text: str) -> None:
+        """Replace an answer's whole text (a reload of one streaming)."""
+        async with self._lock:
+            await self._set_text(await self._answer_index(message_id), text)
+
+    async def stored(self, client_message_id: str, message_id: str) -> None:
+        """A message sent from here is stored, as ``message_id``."""
+        async with self._lock:
+            index = self._sent_index(client_message_id)
+            if index is None:
+                return
+            self._model.stored_as(index, message_id)
+            self._model.entries[index].status = "complete"
+            if (view := self._view_at(index)) is not None:
+                view.message_id, view.status = message_id, "complete"
+
+    async def refused(self, client_message_id: str) -> str | None:
+        """A message sent from here was refused for good: marked so; its text."""
+        async with self._lock:
+            index = self._sent_index(client_message_id)
+            if index is None:
+                return None
+            entry = self._model.entries[index]
+            entry.status = "error"
+            if (view := self._view_at(index)) is not None:
+                view.status = "error"
+            return entry.text
+
+    async def edited(self, message_id: str, text: str, *, regenerated: bool, reply_id: str | None = None) -> bool:
+        """A user message now reads ``text``; with ``regenerated``, what followed it is gone.
+
+        Wherever it is in the chat, mounted or not: the view stays where it is.
 
         Args:
-            message_id: A message of the open chat.
-            limit: Mount no more than this many messages to find it (each costs a widget).
+            message_id: The user message.
+            text: Its new text.
+            regenerated: The messages after it were dropped, to answer it again.
+            reply_id: The new answer, if known (streaming after it).
 
         Returns:
-            False if it is not among the last ``limit`` messages of the chat.
+            False if what followed it was dropped but it is not loaded here (the chat must be loaded again).
         """
-        if self.view(message_id) is None and self._pages is not None and self._pages.find is not None:
-            # Far back: one request says where it is, and the view jumps there (nothing above it mounted).
-            try:
-                page = await self._pages.find(message_id)
-            except (ClientError, TimeoutError):
-                page = None
-            tail_start = self._tail_start if self._range is not None else self._model.total - len(self.views)
-            if page is not None and page.messages and page.offset < tail_start:
+        async with self._lock:
+            index = self._model.index_of(message_id)
+            if index is None:
+                return not regenerated  # its new text comes with its page, when that is loaded
+            await self._set_text(index, text)
+            if regenerated:
+                # The new answer may be there already: its first chunks came before the edit's frame.
+                keep = reply_id is not None and self._model.index_of(reply_id) == index + 1
+                await self._cut(index + 2 if keep else index + 1)
+                if reply_id is not None and not keep:
+                    await self._append(Entry("assistant", "", reply_id, "streaming"))
+            return True
+
+    async def reveal(self, message_id: str) -> bool:
+        """Select a message and scroll to it, asking the server where it is if it is not loaded.
+
+        Returns:
+            False if it is not in the chat, or its page could not be loaded.
+        """
+        async with self._lock:
+            index = self._model.index_of(message_id)
+            if index is None and self._pages is not None:
+                try:
+                    page = await self._pages.find(message_id)
+                except (ClientError, TimeoutError):
+                    return False
                 self._model.place(page.offset, page.messages, max(self._model.total, page.chat.message_count))
-                await self.jump_to(page.offset)
-        while (view := self.view(message_id)) is None:
-            if len(self.views) >= limit or not await self.load_older(keep_place=False):
+                index = self._model.index_of(message_id)
+            if index is None:
                 return False
-        # Stay at the message, not at the bottom (a released anchor catches again there);
-        # ``end``, a new chat or a sent message anchors the view again.
-        self.anchor(False)
+            # Stay at the message, not at the bottom (a released anchor catches again there);
+            # ``end``, a new chat or a sent message anchors the view again.
+            self.anchor(False)
+            if index not in self._range:
+                await self._jump(index)
+            self.selected = index
+            await self._laid_out()
+            if (view := self._view_at(index)) is not None:
+                self.scroll_to_widget(view, animate=False, top=True, immediate=True)
         self.focus()
-        self.selected = self.views.index(view)
-        # Once the messages just mounted are laid out, so that the message's place is known.
-        laid_out = asyncio.Event()
-        self.call_after_refresh(laid_out.set)
-        await laid_out.wait()
-        self.scroll_to_widget(view, animate=False, top=True, immediate=True)
         return True
 
-    async def _fetch_older_page(self, older: OlderPages) -> None:
-        try:
-            page = await older.fetch(older.cursor)
-        except (ClientError, TimeoutError) as error:
-            # Kept as it was: the next move to the top tries again.
-            self.notify(f"Could not load older messages: {error}", severity="warning", markup=False)
-            return
-        if older is not self._on_server:
-            return  # another chat was opened meanwhile
-        self._older[:0] = page.messages
-        if page.next_cursor is None:
-            self._on_server = None
+    # --- the range: changes made with the lock held ------------------------------
+
+    async def _answer_index(self, message_id: str) -> int:
+        index = self._model.index_of(message_id)
+        if index is None:
+            index = await self._append(Entry("assistant", "", message_id, "streaming"))
+        return index
+
+    async def _append(self, entry: Entry, view: MessageView | None = None) -> int:
+        """A new message at the bottom: mounted if the range reaches the bottom, else its entry only."""
+        at_bottom = self._range.stop == self._model.total
+        index = self._model.append(entry)
+        if at_bottom:
+            await self.mount(view or self._view_of(index, entry), before=self._below)
+            self._range = range(self._range.start, index + 1)
+            if (extra := len(self._range) - MOUNTED_WINDOWS * self.window) > 0:
+                far = itertools.takewhile(lambda item: self._far(item[1]), self._mounted()[:extra])
+                await self._unmount_first(len(list(far)))
         else:
-            older.cursor = page.next_cursor
-            older.count -= len(page.messages)
+            self._resize_spacers()
+        return index
 
-    async def _update_older_line(self) -> None:
-        for line in self.query_children("#older"):
-            await line.remove()
-        if self.hidden_count:
-            views = self.views
-            line = Static(f"↑ {self.hidden_count} older messages", id="older", markup=False)
-            await self.mount(line, before=views[0] if views else None)
-
-    def _show_hint_if_empty(self) -> None:
-        if not self.views and not self.query_children("#empty-hint"):
-            self.mount(Static(EMPTY_HINT, id="empty-hint", markup=False))
-
-    def _remove_hint(self) -> None:
-        for hint in self.query_children("#empty-hint"):
-            hint.remove()
-
-    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
-        super().watch_scroll_y(old_value, new_value)
-        if new_value <= 0 and old_value > 0 and self.hidden_count:
-            self.run_worker(self.load_older(), group="older", exclusive=True)
-        elif self._range is not None:
-            self._follow_scroll()
-
-    # --- the jumped part: a bounded range between two spacers ---------------
-
-    @property
-    def mounted_range(self) -> range | None:
-        """After ``home``: the indices of the messages mounted between the spacers."""
-        return self._range
-
-    async def jump_to_start(self) -> bool:
-        """Show the chat's first window above a spacer for the rest; False if it cannot be loaded."""
-        return await self.jump_to(0)
-
-    async def jump_to(self, start: int) -> bool:
-        """Show the window from index ``start`` above a spacer for the rest; False if it cannot be loaded."""
-        if self._range is None:
-            tail = self.views[-self.window :]
-            self._tail_start = self._model.total - len(tail)
+    async def _set_text(self, index: int, text: str) -> None:
+        if (view := self._view_at(index)) is not None:
+            await view.set_text(text)
         else:
-            tail = self._below_spacer()
-        wanted = range(min(start, self._tail_start), min(start + self.window, self._tail_start))
-        if not await self._load(wanted):
-            return False
-        self.selected = None
-        self.anchor(False)
-        # Only the newest window keeps its widgets: the rest is the spacers' now.
+            self._model.entries[index].text = text
+            self._changed(index)
+
+    def _changed(self, index: int) -> None:
+        """An unmounted message's text changed: its height is estimated again, its spacer follows."""
+        self._model.changed(index)
+        self._resize_spacers()
+
+    async def _cut(self, stop: int) -> None:
+        """Forget the messages from index ``stop`` on (an edit dropped them)."""
+        if self.selected is not None and self.selected >= stop:
+            self.selected = None
+        gone = [view for index, view in self._mounted() if index >= stop]
+        kept = range(self._range.start, max(self._range.start, min(self._range.stop, stop)))
+        await self.remove_children(gone)
+        self._range = kept
+        self._model.truncate(stop)
+        if kept or stop == 0:
+            self._resize_spacers()
+        else:  # the view was all after the cut: the messages before it take its place
+            await self._jump(stop - 1)
+
+    def _mounted(self) -> list[tuple[int, MessageView]]:
+        return list(zip(self._range, self.views, strict=True))
+
+    async def _remount(self, span: range) -> None:
+        """Unmount every widget and mount those of ``span`` (all loaded) instead."""
+        self._measure(self._mounted())
         with self.app.batch_update():
-            await self.remove_children([child for child in self.children if child not in tail])
-            self._older, self._on_server = [], None
-            top, bottom = Spacer(id="above"), Spacer(id="below")
-            await self.mount_all([top, *self._views_of(wanted), bottom], before=tail[0] if tail else None)
-            self._range = wanted
-            bottom.resize(self._model.span_height(range(wanted.stop, self._tail_start), self._text_width))
-        lines_above = self._model.span_height(range(0, wanted.start), self._text_width)
-        top.resize(lines_above)
-        laid_out = asyncio.Event()
-        self.call_after_refresh(laid_out.set)
-        await laid_out.wait()
-        self.scroll_to(y=lines_above, animate=False, immediate=True)
-        return True
+            await self.remove_children(self.views)
+            self._range = span
+            await self.mount_all(self._views_of(span), before=self._below)
+            self._resize_spacers()
 
-    def _between_spacers(self) -> list[MessageView]:
-        children = list(self.children)
-        first, last = children.index(self.query_one("#above")), children.index(self.query_one("#below"))
-        return [child for child in children[first + 1 : last] if isinstance(child, MessageView)]
+    def _far(self, view: MessageView) -> bool:
+        """The widget is more than a screen away from what is shown."""
+        region, height = view.virtual_region, self.size.height
+        return region.bottom < self.scroll_y - height or region.y > self.scroll_y + 2 * height
 
-    def _below_spacer(self) -> list[MessageView]:
-        children = list(self.children)
-        last = children.index(self.query_one("#below"))
-        return [child for child in children[last + 1 :] if isinstance(child, MessageView)]
+    async def _unmount_first(self, count: int) -> None:
+        if not count:
+            return
+        mounted = self._mounted()[:count]
+        self._measure(mounted)
+        await self.remove_children([view for _, view in mounted])
+        self._range = range(self._range.start + count, self._range.stop)
+        self._resize_spacers()
 
-    async def _leave_range(self) -> None:
-        """Back to the newest messages only: the jumped part's widgets and spacers go."""
-        self.workers.cancel_group(self, "range")
-        self._extending = False
-        tail = self._below_spacer()
-        self._range = None
-        self.selected = None
-        await self.remove_children([child for child in self.children if child not in tail])
-        first = tail[0].message_id if tail else None
-        if self._tail_start and first is not None and self._pages is not None:
-            self._on_server = OlderPages(first, self._tail_start, self._pages.fetch, self._pages.fetch_at)
-        await self._update_older_line()
+    def _measure(self, mounted: Iterable[tuple[int, MessageView]]) -> None:
+        """Keep what the widgets about to go showed, and the height they took (their margin too)."""
+        for index, view in mounted:
+            self._entry(index)
+            if view.outer_size.height:
+                self._model.measured(index, view.outer_size.height + view.styles.margin.bottom)
 
-    @property
-    def _text_width(self) -> int:
-        return self.scrollable_content_region.width
-
-    def _views_of(self, span: range) -> list[MessageView]:
-        return _views(self._model.records[index] for index in span)
+    def _resize_spacers(self) -> None:
+        self._above.resize(self._model.span_height(range(0, self._range.start)))
+        self._below.resize(self._model.span_height(range(self._range.stop, self._model.total)))
 
     async def _load(self, span: range) -> bool:
-        """Have every message of ``span`` in the model, asking the server by offset for those missing."""
+        """Have every message of ``span`` loaded, asking the server by offset for those missing."""
         while (missing := self._model.missing(span)) is not None:
-            if self._fetch_at is None:
+            if self._pages is None:
                 return False
             try:
-                page = await self._fetch_at(missing)
+                page = await self._pages.fetch_at(missing)
             except (ClientError, TimeoutError) as error:
                 self.notify(f"Could not load those messages: {error}", severity="warning", markup=False)
                 return False
             if not page.messages:
                 return False
             self._model.place(page.offset, page.messages, max(self._model.total, page.chat.message_count))
+            self._resize_spacers()
         return True
 
-    def _follow_scroll(self) -> None:
-        """Mount the next window when the view nears a spacer (in a worker: it may ask the server)."""
-        if self._extending:
-            return  # it looks again when done; cancelling it between a mount and its spacers would lose count
-        span, margin = self._range, self.size.height
-        above, below = self.query_one("#above", Spacer), self.query_one("#below", Spacer)
-        assert span is not None
-        bottom = self.scroll_y + self.size.height
-        if span.stop < self._tail_start and bottom + margin >= below.virtual_region.y:
-            self._extending = True
-            self.run_worker(self._extend(down=True), group="range")
-        elif span.start > 0 and self.scroll_y - margin <= above.virtual_region.bottom:
-            self._extending = True
-            self.run_worker(self._extend(down=False), group="range")
+    async def _jump(self, index: int) -> bool:
+        """Mount the window around message ``index`` instead of what is mounted; False if it cannot be loaded."""
+        span = range(max(0, index - self.window), min(self._model.total, index + self.window))
+        if not await self._load(span):
+            return False
+        await self._remount(span)
+        return True
 
-    async def _extend(self, *, down: bool) -> None:
-        """Mount a window past one end of the range; unmount as much from the other end if it grew too long."""
-        try:
-            await self._extend_once(down=down)
-        finally:
-            self._extending = False
-        if self._range is not None:
-            self._follow_scroll()  # the view may have moved on meanwhile
+    async def _extend(self, *, down: bool) -> bool:
+        """Mount a window past one end of the range, and unmount as much from the other end if it grew too long.
 
-    async def _extend_once(self, *, down: bool) -> None:
+        What is on screen stays in place: the estimated heights the spacer stood for are replaced by real ones.
+        """
         span = self._range
-        assert span is not None
-        width = self._text_width
         new = (
-            range(span.stop, min(span.stop + self.window, self._tail_start))
+            range(span.stop, min(span.stop + self.window, self._model.total))
             if down
             else range(max(0, span.start - self.window), span.start)
         )
-        if not new or not await self._load(new) or self._range is not span:
-            return
-        above, below = self.query_one("#above", Spacer), self.query_one("#below", Spacer)
-        views = self._between_spacers()
-        anchor_view = views[0] if views else below
+        if not new or not await self._load(new):
+            return False
+        mounted = self._mounted()
+        anchor_view = mounted[0][1] if mounted else self._below
         anchor_y = anchor_view.virtual_region.y
         start, stop = min(span.start, new.start), max(span.stop, new.stop)
-        drop: list[MessageView] = []
-        if stop - start > 3 * self.window:
-            # What scrolled furthest away goes back into its spacer, its measured height kept.
-            count = stop - start - 3 * self.window
-            drop = views[:count] if down else views[-count:]
-            dropped = range(span.start, span.start + count) if down else range(span.stop - count, span.stop)
-            for index, view in zip(dropped, drop, strict=True):
-                self._model.measured(index, width, view.outer_size.height + 1)
-            start, stop = (start + count, stop) if down else (start, stop - count)
-        selected = self.selected_view
+        drop: list[tuple[int, MessageView]] = []
+        if (extra := stop - start - MOUNTED_WINDOWS * self.window) > 0:
+            # What is furthest from the view goes back into its spacer, its measured height kept;
+            # not what is near the screen, which would only be mounted again at once.
+            far = mounted if down else mounted[::-1]
+            drop = list(itertools.takewhile(lambda item: self._far(item[1]), far[:extra]))
+            if down and drop:
+                anchor_view = mounted[len(drop)][1] if len(drop) < len(mounted) else self._below
+                anchor_y = anchor_view.virtual_region.y
+            start, stop = (start + len(drop), stop) if down else (start, stop - len(drop))
+        self._measure(drop)
         with self.app.batch_update():
+            await self.remove_children([view for _, view in drop])
             if down:
-                await self.mount_all(self._views_of(new), before=below)
+                await self.mount_all(self._views_of(new), before=self._below)
             else:
-                await self.mount_all(self._views_of(new), after=above)
-            await self.remove_children(drop)
+                await self.mount_all(self._views_of(new), after=self._above)
             self._range = range(start, stop)
-            above.resize(self._model.span_height(range(0, start), width))
-            below.resize(self._model.span_height(range(stop, self._tail_start), width))
-        if selected is not None and selected in self.views:
-            self.set_reactive(Conversation.selected, self.views.index(selected))
-        # Keep what was on screen in place: the estimated heights above it were replaced by real ones.
-        laid_out = asyncio.Event()
-        self.call_after_refresh(laid_out.set)
-        await laid_out.wait()
+            self._resize_spacers()
+        await self._laid_out()
         if anchor_view.is_attached:
             self.scroll_to(y=self.scroll_y + anchor_view.virtual_region.y - anchor_y, animate=False, immediate=True)
+        return True
+
+    async def _laid_out(self) -> None:
+        """Wait until what was just mounted is laid out (so that places and sizes are known)."""
+        done = asyncio.Event()
+        self.call_after_refresh(done.set)
+        await done.wait()
+
+    # --- following the scroll ---------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        self._follow_scroll()
+
+    def on_resize(self) -> None:
+        self._follow_scroll()
+
+    def _follow_scroll(self) -> None:
+        """Mount what the view is about to show (in a worker: it may ask the server).
+
+        Checked on every scroll (each chunk of an answer followed at the bottom
+        scrolls), so a worker starts only when the range has to move.
+        """
+        if self._following:
+            self._look_again = True
+        elif self._wanted_move() is not None:
+            self._following = True
+            self.run_worker(self._follow(), group="range")
+
+    async def _follow(self) -> None:
+        try:
+            moved = True
+            while moved or self._look_again:
+                self._look_again = False
+                async with self._lock:
+                    moved = await self._follow_once()
+        finally:
+            self._following = False
+
+    def _wanted_move(self) -> str | None:
+        """How the range must move for what is on screen: ``jump``, ``up``, ``down``, ``resize`` or not at all."""
+        if not self.is_attached or not self.size.height:
+            return None
+        if self._model.width != self._text_width:
+            return "resize"
+        top, margin = round(self.scroll_y), self.size.height
+        bottom = top + self.size.height
+        mounted_top = self._model.span_height(range(0, self._range.start))
+        mounted_bottom = self._below.virtual_region.y
+        if bottom + margin < mounted_top or top - margin > mounted_bottom:
+            return "jump"  # far into a spacer (the scrollbar, a page step into nothing mounted)
+        if self._range.start > 0 and top - margin <= mounted_top:
+            return "up"
+        if self._range.stop < self._model.total and bottom + margin >= mounted_bottom:
+            return "down"
+        return None
+
+    async def _follow_once(self) -> bool:
+        """One step towards what is on screen: a jump or a window; False if there is nothing to do."""
+        move = self._wanted_move()
+        if move == "resize":
+            self._measure(self._mounted())  # at the old width, before it is forgotten
+            self._model.resize(self._text_width)
+            self._resize_spacers()
+            return True
+        if move == "jump":
+            top, mounted_bottom = round(self.scroll_y), self._below.virtual_region.y
+            above = top < self._model.span_height(range(0, self._range.start))
+            line = top if above else top - mounted_bottom + self._model.span_height(range(self._range.stop))
+            index = self._model.index_at(line)
+            into = line - self._model.span_height(range(index))
+            if not await self._jump(index):
+                return False
+            await self._laid_out()
+            if (view := self._view_at(index)) is not None:
+                self.scroll_to(y=view.virtual_region.y + into, animate=False, immediate=True)
+            return True
+        if move is not None:
+            return await self._extend(down=move == "down")
+        return False
+
+    @property
+    def _above(self) -> Spacer:
+        return self.query_one("#above", Spacer)
+
+    @property
+    def _below(self) -> Spacer:
+        return self.query_one("#below", Spacer)
+
+    @property
+    def _text_width(self) -> int:
+        return self.scrollable_content_region.width or 80
+
+    def _views_of(self, span: range) -> list[MessageView]:
+        views = []
+        for index in span:
+            view = self._view_of(index, self._model.entries[index])
+            view.set_class(index == self.selected, "-selected")
+            views.append(view)
+        return views
+
+    def _view_of(self, index: int, entry: Entry) -> MessageView:
+        view = MessageView(
+            "user" if entry.role == "user" else "assistant",
+            entry.text,
+            message_id=entry.message_id,
+            status=entry.status,
+            last_seq=entry.seq,
+            attachments=entry.attachments,
+        )
+        view.client_message_id = entry.client_message_id
+        view.record = entry.record
+        return view
+
+    def _show_hint_if_empty(self) -> None:
+        if not self._model.total and not self.query_children("#empty-hint"):
+            self.mount(Static(EMPTY_HINT, id="empty-hint", markup=False))
+
+    def _remove_hint(self) -> None:
+        for hint in self.query_children("#empty-hint"):
+            hint.remove()
 
     # --- selection and copy ------------------------------------------------
 
     def watch_selected(self, old: int | None, new: int | None) -> None:
-        views = self.views
-        if old is not None and old < len(views):
-            views[old].remove_class("-selected")
-        if new is not None and new < len(views):
-            views[new].add_class("-selected")
-            following = new == len(views) - 1 and self.is_anchored and not self._anchor_released
+        if old is not None and (view := self._view_at(old)) is not None:
+            view.remove_class("-selected")
+        if new is not None and (view := self._view_at(new)) is not None:
+            view.add_class("-selected")
+            following = new == self._model.total - 1 and self.is_anchored and not self._anchor_released
             if not following:  # the view follows the bottom already: scrolling to the top of the last would stop it
-                self.scroll_to_widget(views[new], animate=False)
+                self.scroll_to_widget(view, animate=False)
 
     @property
     def selected_view(self) -> MessageView | None:
-        """The selected message, if any."""
-        views = self.views
-        if self.selected is None or self.selected >= len(views):
-            return None
-        return views[self.selected]
+        """The selected message, if any (and mounted)."""
+        return None if self.selected is None else self._view_at(self.selected)
 
     def on_blur(self) -> None:
         self.selected = None
@@ -563,35 +736,55 @@ class Conversation(VerticalScroll, can_focus=True):
             event.stop()
             self.post_message(TypedElsewhere(event.character))
 
-    async def action_select_previous(self) -> None:
-        if self.selected is None:
-            self.selected = len(self.views) - 1 if self.views else None
-        elif self.selected > 0:
-            self.selected -= 1
-        elif self.hidden_count:
-            self.selected = self.selected + await self.load_older() - 1
+    def _select(self, where: Callable[[int | None], int | None], *, bottom: bool = False) -> None:
+        """Select the message ``where`` says (given the one selected), mounting it first (in a worker)."""
+        self.run_worker(self._select_now(where, bottom, self._generation), group="range")
+
+    async def _select_now(self, where: Callable[[int | None], int | None], bottom: bool, generation: int) -> None:
+        async with self._lock:
+            index = where(self.selected) if generation == self._generation else None
+            if index is None or not 0 <= index < self._model.total:
+                return
+            if index not in self._range:
+                if index == self._range.start - 1:
+                    moved = await self._extend(down=False)
+                elif index == self._range.stop:
+                    moved = await self._extend(down=True)
+                else:
+                    moved = await self._jump(index)
+                if not moved:
+                    return
+                await self._laid_out()
+            if bottom:
+                self.anchor()
+            else:
+                self.anchor(False)
+            self.selected = index
+            if index == 0:
+                self.scroll_home(animate=False, immediate=True)
+
+    def _last_on_screen(self) -> int | None:
+        """The last mounted message at least partly on screen (the last mounted if none is)."""
+        bottom = self.scroll_y + self.size.height
+        last = None
+        for index, view in self._mounted():
+            if view.virtual_region.y >= bottom:
+                break
+            last = index
+        return last if last is not None else (self._range.stop - 1 if self._range else None)
+
+    def action_select_previous(self) -> None:
+        on_screen = self._last_on_screen()
+        self._select(lambda selected: on_screen if selected is None else max(0, selected - 1))
 
     def action_select_next(self) -> None:
-        if self.selected is not None and self.selected < len(self.views) - 1:
-            self.selected += 1
+        self._select(lambda selected: None if selected is None else selected + 1)
 
-    async def action_top(self) -> None:
-        if self._fetch_at is not None and (self._on_server is not None or self._range is not None):
-            if await self.jump_to_start() and self.views:
-                self.selected = 0
-            return
-        while await self.load_older():
-            pass
-        if self.views:
-            self.selected = 0
-        self.scroll_home(animate=False)
+    def action_top(self) -> None:
+        self._select(lambda _: 0)
 
-    async def action_bottom(self) -> None:
-        if self._range is not None:
-            await self._leave_range()
-        self.anchor()
-        if self.views:
-            self.selected = len(self.views) - 1
+    def action_bottom(self) -> None:
+        self._select(lambda _: self._model.total - 1, bottom=True)
 
     def action_copy_message(self) -> None:
         if (view := self.selected_view) is not None:
@@ -599,16 +792,22 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def action_edit(self) -> None:
         view = self.selected_view
-        if view is not None and view.role == "user":
-            self.post_message(self.EditRequested(view))
+        entry = None if self.selected is None else self._entry(self.selected)
+        if view is not None and entry is not None and view.role == "user":
+            self.post_message(self.EditRequested(entry))
         elif view is not None:
             self.notify("Only your own messages can be edited: r answers again.", severity="warning")
 
     def action_regenerate(self) -> None:
-        view = self.selected_view
-        asked = self.asked(view) if view is not None else None
-        if asked is not None:
-            self.post_message(self.RegenerateRequested(asked))
+        if self.selected is None:
+            return
+        for index in range(self.selected, -1, -1):
+            entry = self._entry(index)
+            if entry is None:
+                return
+            if entry.role == "user":
+                self.post_message(self.RegenerateRequested(entry))
+                return
 
     def action_details(self) -> None:
         if (view := self.selected_view) is not None:
@@ -623,19 +822,3 @@ class Conversation(VerticalScroll, can_focus=True):
             self.post_message(self.CopyRequested(blocks[-1], "code block"))
         else:
             self.notify("This message has no code block.", severity="warning")
-
-
-def _views(messages: Iterable[StoredMessage]) -> list[MessageView]:
-    views = []
-    for message in messages:
-        view = MessageView(
-            message.role,
-            message.content,
-            message_id=message.id,
-            status="truncated" if message.truncated else stored_status(message.status, message.finish_reason),
-            last_seq=message.seq,
-            attachments=message.attachments,
-        )
-        view.record = message
-        views.append(view)
-    return views

@@ -52,12 +52,21 @@ STATUS_NOTES = {
     "interrupted": "interrupted: the server stopped before the end",
     "error": "failed: the model did not answer",
     "length": "cut off: the answer reached the length limit",
+    "filtered": "stopped by the model server's content filter",
+    "tool-call": "ended asking to call a tool, which this app does not offer",
     "truncated": "shown in part: the message is too long for the server to send whole",
 }
 
 
 #: ``finishReason`` of an ended answer -> the status shown under it.
-FINISH_STATUS = {"stop": "complete", "length": "length", "error": "error", "interrupted": "interrupted"}
+FINISH_STATUS = {
+    "stop": "complete",
+    "length": "length",
+    "error": "error",
+    "interrupted": "interrupted",
+    "content_filter": "filtered",
+    "tool_calls": "tool-call",
+}
 
 
 def stored_status(status: str, finish_reason: str | None) -> str:
@@ -99,7 +108,8 @@ class MessageView(Vertical):
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
-        &.-streaming > .note, &.-length > .note, &.-sending > .note, &.-truncated > .note { display: block; }
+        &.-streaming > .note, &.-length > .note, &.-sending > .note, &.-truncated > .note,
+        &.-filtered > .note, &.-tool-call > .note { display: block; }
         &.-error > .note { color: $error; }
         &.-streaming > .note, &.-sending > .note { color: $text-muted; }
         &.-selected { background: $boost; border-left: wide $accent; }
@@ -107,7 +117,8 @@ class MessageView(Vertical):
     """
 
     status: reactive[str] = reactive("complete")
-    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error``, ``length`` or ``truncated``."""
+    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error``, ``length``, ``filtered``,
+    ``tool-call`` or ``truncated``."""
 
     def __init__(
         self,

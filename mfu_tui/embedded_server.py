@@ -1,8 +1,9 @@
 """The server `mfu-chat` starts for itself when no server is configured.
 
-``mfu_tui.local_server.LocalServer`` runs this module as a child process::
+``mfu_tui.local_server.LocalServer`` runs this module as a process of its own::
 
-    MFU_PROVIDER=auto python -m mfu_tui.server.embedded --db PATH --secret-file PATH --user NAME [--log-level L]
+    MFU_PROVIDER=auto python -m mfu_tui.embedded_server --db PATH --secret-file PATH --user NAME \
+        --discovery DIR [--grace SECONDS] [--log-level L]
 
 It picks a provider as the user's ``provider`` setting says (``MFU_PROVIDER``,
 kept out of argv because a URL may carry a password): ``auto`` uses an
@@ -10,15 +11,21 @@ OpenAI-compatible server such as Ollama at ``MFU_OPENAI_BASE_URL`` (default
 ``127.0.0.1:11434``) if one answers a short probe, else ``demo``; ``demo``
 probes nothing; a URL is that model server, used even if it does not answer
 now (the demo never stands in for a server the user chose). It listens on a
-free 127.0.0.1 port and prints one JSON line for its parent::
+free 127.0.0.1 port, writes ``server.json`` in the discovery dir (see
+``mfu_tui.local_discovery``) for the apps that join it later, and prints the
+same JSON line for the app that started it::
 
-    {"url": "ws://127.0.0.1:PORT/ws", "token": "...", "provider": "demo", "models_url": null, "answered": false}
+    {"url": "ws://127.0.0.1:PORT/ws", "port": PORT, "pid": PID, "token": "...", "provider": "demo",
+     "models_url": null, "answered": false, "setting": "auto"}
 
 ``answered`` says whether the model server listed its models at start.
 
-It stops cleanly when its stdin closes, which happens when the parent quits
-*or dies*: the child never outlives the app. A separate process keeps model
-streaming and SQLite writes off the app's event loop.
+It is shared by every app of the user on this database, so it does not stop
+with the app that started it: it stops ``--grace`` seconds after the last app
+let go of the discovery dir's ``apps.lock`` (quit, or died: the kernel drops
+a dead process's locks), or on SIGTERM/SIGINT. It holds the database's
+``.lock`` while it runs, so a second server on the same database refuses to start. A separate
+process also keeps model streaming and SQLite writes off the app's event loop.
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from mfu_tui.local_discovery import Discovery, Lock, is_free
 from mfu_tui.redaction import redact_password
 from mfu_tui.server import logs
 from mfu_tui.server.app import ChatServer
@@ -49,6 +57,14 @@ PROBE_SECONDS = 0.5
 PINNED_PROBE_SECONDS = 2.0
 #: The local user's token outlives any session; the secret never leaves this machine.
 TOKEN_TTL = 30 * 24 * 3600
+#: Seconds the server stays after the last app left, for the next one to find it warm.
+GRACE_SECONDS = 5.0
+#: How often the server looks whether an app still uses it (a lock taken for an instant).
+APPS_POLL_SECONDS = 0.25
+#: How long stopping waits for an app that is busy joining (it holds start.lock for a moment).
+START_LOCK_SECONDS = 30.0
+#: The same on a signal: the app that sent it, to start another server, holds start.lock meanwhile.
+SIGNAL_START_LOCK_SECONDS = 1.0
 
 
 async def probe_models(base_url: str, timeout: float = PROBE_SECONDS, api_key: str | None = None) -> bool:
@@ -108,8 +124,26 @@ async def choose_provider(setting: str, probe_url: str, api_key: str | None = No
     return Choice("openai", setting, answered=await probe_models(setting, PINNED_PROBE_SECONDS, api_key))
 
 
-async def serve_embedded(db: Path, secret: str, user: str, provider_setting: str = "auto") -> None:
-    """Run the local server until stdin closes or SIGTERM/SIGINT arrives."""
+class AlreadyServing(RuntimeError):
+    """Another local server holds this database's lock (``local.sqlite3.lock``)."""
+
+
+async def serve_embedded(
+    db: Path,
+    secret: str,
+    user: str,
+    discovery: Discovery,
+    provider_setting: str = "auto",
+    grace: float = GRACE_SECONDS,
+) -> None:
+    """Run the local server until no app has used it for ``grace`` seconds, or SIGTERM/SIGINT.
+
+    Raises:
+        AlreadyServing: another server runs on this database (one writer only).
+    """
+    server_lock = Lock(discovery.server_lock)
+    if not server_lock.try_acquire():
+        raise AlreadyServing(f"another local server uses {db}")
     settings = env_defaults()
     probe_url = os.environ.get("MFU_OPENAI_BASE_URL") or DEFAULT_LOCAL_MODELS
     choice = await choose_provider(provider_setting, probe_url, settings.get("openai_api_key"))
@@ -129,36 +163,76 @@ async def serve_embedded(db: Path, secret: str, user: str, provider_setting: str
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()
-    ready = {
+    info = {
         "url": server.url,
+        "port": server.port,
+        "pid": os.getpid(),
         "token": mint_token(secret, user, TOKEN_TTL),
         "provider": provider,
         "models_url": choice.models_url,
         "answered": choice.answered,
+        "setting": provider_setting,
     }
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
-
-    stop = asyncio.Event()
+    # Before anyone learns of it: a SIGTERM from then on stops it cleanly.
+    signalled = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+        loop.add_signal_handler(signum, signalled.set)
+    discovery.write_info(info)
+    sys.stdout.write(json.dumps(info) + "\n")
+    sys.stdout.flush()
 
-    def on_stdin() -> None:
-        # stdin reaches EOF when the parent closes it or exits in any way.
-        if not os.read(sys.stdin.fileno(), 4096):
-            stop.set()
-
-    loop.add_reader(sys.stdin.fileno(), on_stdin)
-    await stop.wait()
+    unused = asyncio.ensure_future(_wait_unused(discovery, grace))
+    signal_wait = asyncio.ensure_future(signalled.wait())
+    await asyncio.wait([unused, signal_wait], return_when=asyncio.FIRST_COMPLETED)
+    signal_wait.cancel()
+    if unused.done():
+        log.info("no app has used the local server for %s s: stopping", grace)
+    else:
+        unused.cancel()
+        # Leaving on a signal: an app joining now waits, then starts a new server. The app
+        # that replaces an unused server holds start.lock itself: no one else can join then.
+        await asyncio.to_thread(Lock(discovery.start_lock).acquire, SIGNAL_START_LOCK_SECONDS)
+    # start.lock is held until this process ends: no app reads server.json before it is gone;
+    # a new server starts only after this one let the database's lock go.
+    discovery.remove_info(os.getpid())
     await server.stop()
 
 
+async def _wait_unused(discovery: Discovery, grace: float) -> None:
+    """Return, holding ``start.lock``, once no app has held ``apps.lock`` for ``grace`` seconds."""
+    loop = asyncio.get_running_loop()
+    idle_since: float | None = None
+    while True:
+        await asyncio.sleep(APPS_POLL_SECONDS)
+        if not is_free(discovery.apps_lock):
+            idle_since = None
+            continue
+        idle_since = idle_since or loop.time()
+        if loop.time() - idle_since < grace:
+            continue
+        # Decided under start.lock: an app that found server.json a moment ago holds it
+        # until it took apps.lock, so it is either seen here or finds no server.json.
+        start_lock = Lock(discovery.start_lock)
+        if await asyncio.to_thread(start_lock.acquire, START_LOCK_SECONDS):
+            if is_free(discovery.apps_lock):
+                return  # start_lock stays held until the process ends
+            start_lock.release()
+        idle_since = None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m mfu_tui.server.embedded")
+    parser = argparse.ArgumentParser(prog="python -m mfu_tui.embedded_server")
     parser.add_argument("--db", type=Path, required=True)
     parser.add_argument("--secret-file", type=Path, required=True)
     parser.add_argument("--user", required=True)
+    parser.add_argument("--discovery", type=Path, required=True, help="the apps' meeting dir (local_discovery)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=float(os.environ.get("MFU_LOCAL_GRACE") or GRACE_SECONDS),
+        help=f"seconds to stay after the last app left (default: $MFU_LOCAL_GRACE, {GRACE_SECONDS:g})",
+    )
     parser.add_argument("--log-level", default="warning")
     parser.add_argument(
         "--provider",
@@ -172,7 +246,12 @@ def main(argv: list[str] | None = None) -> int:
     # stderr is the app's log file or /dev/null (never the app's terminal).
     logs.configure(args.log_level)
     secret = args.secret_file.read_text(encoding="utf-8").strip()
-    asyncio.run(serve_embedded(args.db, secret, args.user, args.provider))
+    try:
+        discovery = Discovery(args.discovery, args.db)
+        asyncio.run(serve_embedded(args.db, secret, args.user, discovery, args.provider, args.grace))
+    except AlreadyServing as error:
+        log.error("%s", error)
+        return 1
     return 0
 
 

@@ -1,0 +1,54 @@
+"""The database out of reach: frames are refused as `unavailable`, naming them, and work once it is back."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from mfu_tui.protocol import Complete, Error, Message
+from mfu_tui.server.store.outage import is_outage
+from tests.server.peer import peer
+from tests.server.test_generation import get_chat, send_message
+from tests.support.postgres import running_postgres
+from tests.support.server import running_server
+
+
+async def test_a_message_sent_while_postgresql_is_down_is_refused_by_its_id_and_stored_once_it_is_back(tmp_path):
+    with running_postgres() as postgres:
+        async with running_server(tmp_path, db_path=postgres.new_database(), demo_words=3, demo_delay_ms=0) as srv:
+            async with peer(srv.url, srv.token()) as alice:
+                first = await send_message(alice, "before the outage")
+                await alice.expect(Complete, message_id=first.reply_id)
+                postgres.stop()
+                await alice.send(Message(chat_id=first.chat_id, content="during the outage", client_message_id="c2"))
+                refused = await alice.expect(Error, client_message_id="c2")
+                assert (refused.code, refused.chat_id) == ("unavailable", first.chat_id)
+                postgres.launch()
+                # What the client does with an unavailable message: send it again, later.
+                again = await send_message(alice, "during the outage", first.chat_id, client_message_id="c2")
+                await alice.expect(Complete, message_id=again.reply_id)
+                detail = await get_chat(alice, first.chat_id)
+    assert [message.content for message in detail.messages if message.role == "user"] == [
+        "before the outage",
+        "during the outage",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("error", "outage"),
+    [
+        (sqlite3.OperationalError("database or disk is full"), 13),
+        (sqlite3.OperationalError("database is locked"), 5),
+        (sqlite3.OperationalError("disk I/O error"), 10 | (3 << 8)),
+        (sqlite3.OperationalError("no such column: x"), 1),
+    ],
+)
+def test_sqlite_errors_of_a_database_out_of_use_are_outages_and_a_wrong_statement_is_not(error, outage):
+    error.sqlite_errorcode = outage  # as sqlite3 sets it
+    assert is_outage(error) is (outage != 1)
+
+
+def test_a_lost_connection_is_an_outage_and_a_bug_is_not():
+    assert is_outage(ConnectionResetError()) and is_outage(TimeoutError())
+    assert not is_outage(KeyError("a bug"))
