@@ -42,7 +42,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.client import ClientConnection, connect
 
@@ -72,6 +72,17 @@ from tests.support.server import ServerProcess
 OPENING_AT_ONCE = 50
 #: Safety net for each phase.
 PHASE_TIMEOUT = 600.0
+
+
+class Target(Protocol):
+    """A server under load: ``ServerProcess``, or the floor of ``bench.floor``."""
+
+    process: subprocess.Popen[str] | None
+
+    @property
+    def url(self) -> str: ...
+
+    def token(self, user: str = "alice", ttl: float = 3600) -> str: ...
 
 
 # --- load processes ----------------------------------------------------------
@@ -156,8 +167,8 @@ def _profile(pid: int, output: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _run_load(
-    server: ServerProcess,
+def run_load(
+    server: Target,
     job: str,
     count: int,
     workers: int,
@@ -212,7 +223,7 @@ def _run_load(
     return reports, server_side
 
 
-def _errors(reports: list[dict[str, Any]]) -> dict[str, Any]:
+def errors(reports: list[dict[str, Any]]) -> dict[str, Any]:
     errors = [e for r in reports for e in r["errors"]]
     return {"errors": len(errors), "error_samples": errors[:5]}
 
@@ -224,7 +235,7 @@ def idle_phase(workdir: Path, count: int, workers: int, addresses: int) -> dict[
     server = ServerProcess(workdir, "--log-level", "warning")
     server.start()
     try:
-        reports, side = _run_load(server, "idle", count, workers, addresses)
+        reports, side = run_load(server, "idle", count, workers, addresses)
     finally:
         server.terminate()
         server.wait()
@@ -233,7 +244,7 @@ def idle_phase(workdir: Path, count: int, workers: int, addresses: int) -> dict[
         "connections": count,
         "opened": opened,
         "pongs": sum(r["pongs"] for r in reports),
-        **_errors(reports),
+        **errors(reports),
         "server_rss_before_mib": round(side["rss_before_kib"] / 1024, 1),
         "server_rss_open_mib": round(side["rss_open_kib"] / 1024, 1),
         "kib_per_connection": round((side["rss_open_kib"] - side["rss_before_kib"]) / max(opened, 1), 1),
@@ -264,7 +275,7 @@ def relay_phase(
     server.start()
     upstream_cpu = cpu_seconds(upstream.pid) if upstream else 0.0
     try:
-        reports, side = _run_load(server, "relay", streams, workers, addresses, profile=profile, ramp=ramp)
+        reports, side = run_load(server, "relay", streams, workers, addresses, profile=profile, ramp=ramp)
         if upstream:
             upstream_cpu = cpu_seconds(upstream.pid) - upstream_cpu  # the opening phase costs it nothing
     finally:
@@ -273,18 +284,27 @@ def relay_phase(
         if upstream:
             upstream.terminate()
             upstream.wait()
-    latencies = [x for r in reports for x in r["latencies_ms"]]
-    chunks = sum(r["chunks"] for r in reports)
     return {
         "via": via,
-        "streams": streams,
         "chunks_per_second_each": rate,
         "chunks_per_answer": pieces,
         "start_spread_seconds": ramp,
+        **relay_figures(streams, reports, side, upstream_cpu),
+    }
+
+
+def relay_figures(
+    streams: int, reports: list[dict[str, Any]], side: dict[str, Any], upstream_cpu: float
+) -> dict[str, Any]:
+    """What a relay job's load processes and the server side add up to."""
+    latencies = [x for r in reports for x in r["latencies_ms"]]
+    chunks = sum(r["chunks"] for r in reports)
+    return {
+        "streams": streams,
         "answers_complete": sum(r["complete"] for r in reports),
         "chunks": chunks,
         "seq_gaps": sum(r["gaps"] for r in reports),
-        **_errors(reports),
+        **errors(reports),
         "relay_latency_ms": percentiles(latencies, 2),
         "seconds": side["job_seconds"],
         "server_cpu_percent_of_one_core": side["server_cpu_percent_of_one_core"],

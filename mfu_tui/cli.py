@@ -86,6 +86,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(
+        "--loop",
+        default="auto",
+        choices=["auto", "asyncio", "uvloop"],
+        help="event loop: uvloop when installed (pip install 'mfu-chat[speed]'), else asyncio's (default: auto)",
+    )
+    serve.add_argument(
         "--log-format",
         choices=["text", "json"],
         help="log lines for people, or one JSON object per line (env MFU_LOG_FORMAT; default text)",

@@ -33,7 +33,7 @@ from websockets.http11 import Request, Response
 from mfu_tui.protocol import MAX_ID_LENGTH, ChatUpdated, CloseCode, Complete, encode
 from mfu_tui.redaction import redact_password, redacting_logger
 from mfu_tui.server import logs
-from mfu_tui.server.auth import AuthError, Identity, TokenCheck, token_from_request
+from mfu_tui.server.auth import AuthError, TokenCheck, token_from_request
 from mfu_tui.server.client_address import client_address, parse_networks
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
@@ -325,15 +325,16 @@ class ChatServer:
         if self._per_user[identity.user] >= self.config.connections_per_user:
             log.info("refused a connection of %s: %d open already", identity.user, self._per_user[identity.user])
             return websocket.respond(http.HTTPStatus.TOO_MANY_REQUESTS, self._too_many(identity.user))
-        websocket.identity = identity  # type: ignore[attr-defined]
-        websocket.client_address = client_address(  # type: ignore[attr-defined]
+        assert isinstance(websocket, BoundedWebSocket)  # our create_connection
+        websocket.identity = identity
+        websocket.client_address = client_address(
             websocket.remote_address[0] if websocket.remote_address else None,
             request.headers.get_all("X-Forwarded-For"),
             self._trusted_proxies,
         )
         chats = parse_qs(target.query).get("chat")
         chat = chats[0] if chats else None
-        websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID_LENGTH else None  # type: ignore[attr-defined]
+        websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID_LENGTH else None
         return None
 
     async def _ready(self, websocket: ServerConnection) -> Response:
@@ -352,7 +353,8 @@ class ChatServer:
         return f"too many connections: {user} has {self.config.connections_per_user} open already\n"
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
-        identity: Identity = websocket.identity  # type: ignore[attr-defined]
+        assert isinstance(websocket, BoundedWebSocket)  # our create_connection
+        identity = websocket.identity
         # Counted here, where the connection is certain to end through ``finally``;
         # the check at the door answers 429 but lets simultaneous handshakes through.
         self._per_user[identity.user] += 1
@@ -363,7 +365,45 @@ class ChatServer:
             if self._per_user[identity.user] > self.config.connections_per_user:
                 await websocket.close(CloseCode.TRY_AGAIN_LATER, self._too_many(identity.user).strip()[:120])
                 return
-            await self._serve(websocket, identity, replies)
+            # Served here rather than in a coroutine of its own: one frame fewer per connection.
+            connection = Connection(
+                websocket,
+                identity,
+                self.handlers,
+                self.hub,
+                send_queue_bytes=self.config.send_queue_bytes,
+                token_leeway=self.config.token_leeway,
+                replies=replies,
+                metrics=self.metrics,
+            )
+            self.connections.add(connection)
+            self.metrics.connections_opened.inc()
+            opened = time.monotonic()
+            logs.event(
+                log,
+                "connection_open",
+                "connection opened",
+                user=identity.user,
+                client=websocket.client_address,
+                node=self.node_id,
+                connections=len(self.connections),
+            )
+            try:
+                await connection.run(websocket.subscribe_to)
+            finally:
+                self.connections.discard(connection)
+                self.metrics.connections_closed.inc()
+                logs.event(
+                    log,
+                    "connection_close",
+                    "connection closed",
+                    user=identity.user,
+                    client=websocket.client_address,
+                    node=self.node_id,
+                    code=websocket.close_code,
+                    seconds=round(time.monotonic() - opened, 3),
+                    connections=len(self.connections),
+                )
         finally:
             self._per_user[identity.user] -= 1
             if not self._per_user[identity.user]:
@@ -373,47 +413,6 @@ class ChatServer:
     def user_replies(self, user: str) -> UserReplies | None:
         """The reply bytes waiting across ``user``'s connections (None: not connected), for stats and tests."""
         return self._replies.get(user)
-
-    async def _serve(self, websocket: ServerConnection, identity: Identity, replies: UserReplies) -> None:
-        connection = Connection(
-            websocket,
-            identity,
-            self.handlers,
-            self.hub,
-            send_queue_bytes=self.config.send_queue_bytes,
-            token_leeway=self.config.token_leeway,
-            replies=replies,
-            metrics=self.metrics,
-        )
-        self.connections.add(connection)
-        self.metrics.connections_opened.inc()
-        address: str = websocket.client_address  # type: ignore[attr-defined]
-        opened = time.monotonic()
-        logs.event(
-            log,
-            "connection_open",
-            "connection opened",
-            user=identity.user,
-            client=address,
-            node=self.node_id,
-            connections=len(self.connections),
-        )
-        try:
-            await connection.run(websocket.subscribe_to)  # type: ignore[attr-defined]
-        finally:
-            self.connections.discard(connection)
-            self.metrics.connections_closed.inc()
-            logs.event(
-                log,
-                "connection_close",
-                "connection closed",
-                user=identity.user,
-                client=address,
-                node=self.node_id,
-                code=websocket.close_code,
-                seconds=round(time.monotonic() - opened, 3),
-                connections=len(self.connections),
-            )
 
     async def _lease_forever(self) -> None:
         """Renew this node's leases; end the answers of nodes that stopped renewing theirs."""

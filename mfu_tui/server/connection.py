@@ -4,8 +4,12 @@ The reader decodes each text frame and hands it to the handlers; a frame
 that does not decode gets a ``bad_request`` (or ``too_large``) error naming
 the ids the frame carried, and the connection goes on.
 Everything sent to the client only appends to a queue, so a generation or a
-broadcast never waits for a socket; a writer task drains the queue. Two
-kinds of frames go in:
+broadcast never waits for a socket. The queue holds frames encoded for the
+wire (``wire.text_frame``: a published frame is encoded once by the hub, for
+every receiver), and is written by a callback the loop runs once after the
+frames queued in the same turn: all of them in one transport write (up to
+``WRITE_BATCH_BYTES``), or, while the transport is over its high-water mark,
+when it drains. Two kinds of frames go in:
 
 - pushed frames (``deliver``: live chunks, broadcasts) arrive whether the
   client reads or not. A client that lets more than ``send_queue_bytes`` of
@@ -27,17 +31,17 @@ of the user's connections has written enough.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import Frame, Opcode
-from websockets.protocol import Event
+from websockets.protocol import Event, State
 
 from mfu_tui.protocol import (
     MAX_SERVER_FRAME_BYTES,
@@ -54,17 +58,22 @@ from mfu_tui.protocol import (
     encode,
 )
 from mfu_tui.server.auth import Identity
+from mfu_tui.server.flag import Flag
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub
 from mfu_tui.server.metrics import ServerMetrics
 from mfu_tui.server.store.outage import is_outage
+from mfu_tui.server.wire import WireFrame, text_frame
 
 log = logging.getLogger(__name__)
 
 #: Seconds a last error frame (token expired) may take before the close goes out anyway.
 NOTICE_TIMEOUT = 2.0
+#: Most bytes of queued frames joined into one transport write (a larger frame goes alone).
+WRITE_BATCH_BYTES = 64 * 1024
 #: Bytes beyond the send queue that may wait in a connection's transport: one frame
-#: of the largest kind (our writer waits for the transport to drain after each).
+#: of the largest kind (nothing more is written while the transport is over its
+#: high-water mark, and one write adds at most a batch or one frame).
 TRANSPORT_SLACK = MAX_SERVER_FRAME_BYTES
 #: WebSocket pings a client may send at once, then per second: clients ping every
 #: few seconds at most (ours every 25 s). A flood costs the event loop a pong each, and
@@ -124,18 +133,34 @@ class BoundedWebSocket(ServerConnection):
     Until its opening handshake ends, the connection counts in ``pending_handshakes``.
     A client that sends pings faster than ``PINGS_PER_SECOND`` (after a burst of
     ``PING_BURST``) is dropped.
+
+    What this class adds to each connection lives in slots, outside
+    websockets' instance dict: that dict already holds 27 attributes, and
+    CPython shares the keys of at most 30 between the instances of a class
+    (past them, each instance pays for a whole dict of its own).
     """
+
+    __slots__ = ("_pings_allowed", "_pings_counted_at", "on_writable", "identity", "subscribe_to", "client_address")
 
     #: Set by the server from its configuration (``send_queue_bytes`` + ``TRANSPORT_SLACK``).
     transport_limit = 0
     #: Set by the server: its connections in their opening handshake.
     pending_handshakes: PendingHandshakes
+    #: Called when the transport drained below its low-water mark (set by ``Connection``).
+    on_writable: Callable[[], None] | None
+    #: Who the token at the door speaks for (set once the request is accepted).
+    identity: Identity
+    #: The chat of the URL's ``?chat=`` (set once the request is accepted).
+    subscribe_to: str | None
+    #: The client's address for the logs (``X-Forwarded-For`` from a trusted proxy; set with ``identity``).
+    client_address: str
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
         self.pending_handshakes.begin(self)
         self._pings_allowed = float(PING_BURST)
         self._pings_counted_at = time.monotonic()
+        self.on_writable = None
 
     async def handshake(self, *args: Any, **kwargs: Any) -> None:
         try:
@@ -146,6 +171,27 @@ class BoundedWebSocket(ServerConnection):
     def connection_lost(self, exc: Exception | None) -> None:
         self.pending_handshakes.end(self)
         super().connection_lost(exc)
+
+    @property
+    def writable(self) -> bool:
+        """False while the transport holds more than its high-water mark (until ``on_writable``)."""
+        return not self.paused
+
+    def write_frames(self, frames: list[WireFrame]) -> bool:
+        """Write whole encoded frames in one transport write; False (nothing written) once not open.
+
+        After the closing handshake began no data frame may follow our close
+        frame (RFC 6455 section 5.5.1), and websockets then owns the transport.
+        """
+        if self.protocol.state is not State.OPEN or self.transport.is_closing():
+            return False
+        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+        return True
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self.on_writable is not None:
+            self.on_writable()
 
     def data_received(self, data: bytes) -> None:
         super().data_received(data)
@@ -186,8 +232,9 @@ class UserReplies:
         self.queued = 0
         #: The most ever queued at once (for stats and tests).
         self.peak = 0
-        #: The user's open connections (the ones to tell when the total crosses the limit).
-        self.connections: set[Connection] = set()
+        #: The user's open connections (the ones to tell when the total crosses the limit);
+        #: a list: 20 at most, and a set costs 216 bytes for one.
+        self.connections: list[Connection] = []
 
     @property
     def over(self) -> bool:
@@ -217,7 +264,7 @@ class Connection:
 
     def __init__(
         self,
-        websocket: ServerConnection,
+        websocket: BoundedWebSocket,
         identity: Identity,
         handlers: Handlers,
         hub: Hub,
@@ -235,65 +282,110 @@ class Connection:
         self._limit = send_queue_bytes
         self._leeway = token_leeway
         self._metrics = metrics
-        #: Frames to send, each with whether it was pushed (True) or a reply.
-        self._queue: collections.deque[tuple[bytes, bool]] = collections.deque()
+        #: Frames to send, each with whether it was pushed (True) or a reply (a list, not a
+        #: deque: a deque's first block is 600 bytes, and the queue is written whole).
+        self._queue: list[tuple[WireFrame, bool]] = []
         self._queued_bytes = 0
         self._pushed_bytes = 0
         #: Replies queued here, counted in ``replies`` too (handed back when they go or are dropped).
         self._reply_bytes = 0
         self._replies = replies
-        #: False once the writer stopped: nothing will drain the queue any more.
+        #: False once the connection stopped taking frames: nothing will drain the queue any more.
         self._writing = True
+        #: True while a call of ``_flush`` is scheduled.
+        self._flush_scheduled = False
+        self._loop = asyncio.get_running_loop()
         #: The most bytes ever queued at once (for stats and tests).
         self.peak_queued_bytes = 0
-        self._has_output = asyncio.Event()
         #: Set while the queue and the user's replies are within their limits: the reader
         #: may take the next frame (see ``update_room``).
-        self._room = asyncio.Event()
+        self._room = Flag()
         self._room.set()
-        self._writer: asyncio.Task[None] | None = None
-        self._background: set[asyncio.Task[None]] = set()
+        #: Frames handled in tasks of their own (``list_models``), made on the first.
+        self._background: set[asyncio.Task[None]] | None = None
         self._closer: asyncio.Task[None] | None = None
         #: Set once the server decided to close this connection (see ``close_code``).
-        self.closing = asyncio.Event()
+        self.closing = Flag()
         self.close_code: int | None = None
         #: Set once the connection is closed and its resources are released.
-        self.finished = asyncio.Event()
+        self.finished = Flag()
 
     @property
     def queued_bytes(self) -> int:
         """Bytes waiting to be sent on this connection (for the metrics)."""
         return self._queued_bytes
 
-    def deliver(self, data: bytes) -> None:
+    def deliver(self, frame: WireFrame) -> None:
         """Queue a pushed frame; closes the connection with 4000 past the byte limit."""
         if self.closing.is_set():
             return
-        self._pushed_bytes += len(data)
+        self._pushed_bytes += len(frame)
         if self._pushed_bytes > self._limit:
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unread data")
             return
-        self._enqueue(data, pushed=True)
+        self._enqueue(frame, pushed=True)
 
     def reply(self, data: bytes) -> None:
-        """Queue a frame that answers this connection's own frame; never cut off."""
+        """Queue a frame (its JSON) that answers this connection's own frame; never cut off."""
         if not self.closing.is_set():
-            self._enqueue(data, pushed=False)
+            self._enqueue(text_frame(data), pushed=False)
 
-    def _enqueue(self, data: bytes, *, pushed: bool) -> None:
-        self._queue.append((data, pushed))
-        self._queued_bytes += len(data)
+    def _enqueue(self, frame: WireFrame, *, pushed: bool) -> None:
+        self._queue.append((frame, pushed))
+        self._queued_bytes += len(frame)
         self.peak_queued_bytes = max(self.peak_queued_bytes, self._queued_bytes)
         if not pushed:
-            self._reply_bytes += len(data)
-            self._replies.add(len(data))
+            self._reply_bytes += len(frame)
+            self._replies.add(len(frame))
         self.update_room()
-        self._has_output.set()
+        self._schedule_flush()
+
+    def _schedule_flush(self) -> None:
+        """Write the queue once the frames queued in this turn of the loop are in."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write the queue, up to ``WRITE_BATCH_BYTES`` per transport write, while the transport takes it."""
+        self._flush_scheduled = False
+        while self._queue and self.websocket.writable:  # else ``on_writable`` comes back here
+            if not self.websocket.write_frames(self._take_batch()):
+                self._stop_writing()
+                return
+
+    def _take_batch(self) -> list[WireFrame]:
+        """Take the next frames to write together (at least one), counting them out of the limits."""
+        batch: list[WireFrame] = []
+        size = pushed_size = 0
+        for frame, pushed in self._queue:
+            if batch and size + len(frame) > WRITE_BATCH_BYTES:
+                break
+            batch.append(frame)
+            size += len(frame)
+            if pushed:
+                pushed_size += len(frame)
+        del self._queue[: len(batch)]
+        self._queued_bytes -= size
+        self._pushed_bytes -= pushed_size
+        if size > pushed_size:
+            self._reply_bytes -= size - pushed_size
+            self._replies.remove(size - pushed_size)
+        self.update_room()
+        return batch
+
+    def _stop_writing(self) -> None:
+        """The connection is closing or closed: drop what is queued, and never hold the reader again."""
+        self._writing = False
+        self._queue.clear()
+        self._queued_bytes = self._pushed_bytes = 0
+        self._drop_replies()
+        self.update_room()
 
     def update_room(self) -> None:
         """Let the reader take the next frame, or make it wait, by both limits.
 
-        A closing connection, or one whose writer stopped, never holds its
+        A closing connection, or one that stopped writing, never holds its
         reader: nothing would ever make room.
         """
         within = self._queued_bytes <= self._limit and not self._replies.over
@@ -317,8 +409,6 @@ class Connection:
         self._queued_bytes = self._pushed_bytes = 0
         self._drop_replies()
         self.update_room()  # the reader must not wait for a writer that is gone
-        if self._writer is not None:
-            self._writer.cancel()
         log.info("closing a connection of %s: %d %s", self.user, code, reason)
         self._closer = asyncio.get_running_loop().create_task(self._close(code, reason, notice))
 
@@ -335,58 +425,59 @@ class Connection:
 
     async def run(self, subscribe_to: str | None) -> None:
         """Serve the connection until it closes; the websockets handler body."""
-        loop = asyncio.get_running_loop()
         self._hub.join(self)
-        self._replies.connections.add(self)
-        self._writer = loop.create_task(self._write_loop())
+        self._replies.connections.append(self)
+        self.websocket.on_writable = self._schedule_flush
         expires_in = self._identity.expires_at + self._leeway - time.time()
-        expiry = loop.call_later(max(expires_in, 0), self._expire)
+        expiry = self._loop.call_later(max(expires_in, 0), self._expire)
         try:
             if subscribe_to:
                 await self._dispatch_safely(Subscribe(chat_id=subscribe_to))
-            await self._read_loop()
+            # Read here rather than in a coroutine of its own: each idle connection
+            # holds its chain of coroutine frames, and this saves one.
+            async for message in self.websocket:
+                await self._receive(message)
+        except ConnectionClosed:
+            pass
         finally:
             expiry.cancel()
             self._hub.leave(self)
-            self._replies.connections.discard(self)
-            for task in (*self._background, self._writer):
+            self._replies.connections.remove(self)
+            self.websocket.on_writable = None
+            for task in self._background or ():
                 task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
             if self._closer is not None:
                 with contextlib.suppress(Exception):
                     await self._closer
-            self._drop_replies()  # what the client left unread when it went
+            self._stop_writing()  # what the client left unread when it went
             self.finished.set()
 
-    async def _read_loop(self) -> None:
+    async def _receive(self, message: str | bytes) -> None:
+        """Handle one frame from the client (after its replies made room)."""
+        if not self._room.is_set():
+            # Replies are piling up, here or on the user's other connections:
+            # let the client read them first.
+            await self._room.wait()
+        if self.closing.is_set():
+            return  # not answered, but read on: our close frame's answer comes after them
+        if isinstance(message, bytes):
+            self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted: send JSON text frames")
+            return
         try:
-            async for message in self.websocket:
-                if not self._room.is_set():
-                    # Replies are piling up, here or on the user's other connections:
-                    # let the client read them first.
-                    await self._room.wait()
-                if self.closing.is_set():
-                    # Not answered, but read on: our close frame's answer comes after them.
-                    continue
-                if isinstance(message, bytes):
-                    self._error(ErrorCode.BAD_REQUEST, "binary frames are not accepted: send JSON text frames")
-                    continue
-                try:
-                    frame = decode_client(message)
-                except ProtocolError as error:
-                    code = ErrorCode.TOO_LARGE if isinstance(error, FrameTooLarge) else ErrorCode.BAD_REQUEST
-                    self._error(code, str(error), **dataclasses.asdict(error.ids))
-                    continue
-                if isinstance(frame, ListModels):
-                    # It may wait on the model server: do not hold up the frames behind it.
-                    task = asyncio.get_running_loop().create_task(self._dispatch_safely(frame))
-                    self._background.add(task)
-                    task.add_done_callback(self._background.discard)
-                    continue
-                await self._dispatch_safely(frame)
-        except ConnectionClosed:
-            pass
+            frame = decode_client(message)
+        except ProtocolError as error:
+            code = ErrorCode.TOO_LARGE if isinstance(error, FrameTooLarge) else ErrorCode.BAD_REQUEST
+            self._error(code, str(error), **dataclasses.asdict(error.ids))
+            return
+        if isinstance(frame, ListModels):
+            # It may wait on the model server: do not hold up the frames behind it.
+            task = self._loop.create_task(self._dispatch_safely(frame))
+            if self._background is None:
+                self._background = set()
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+            return
+        await self._dispatch_safely(frame)
 
     async def _dispatch_safely(self, frame: ClientFrame) -> None:
         """Handle ``frame``; whatever fails is answered with an ``error`` naming the frame's ids.
@@ -419,24 +510,3 @@ class Connection:
     def _error(self, code: ErrorCode, message: str, **where: str | None) -> None:
         self._metrics.frames_refused.labels(code.value).inc()
         self.reply(encode(Error(code=code.value, message=message, **where)))
-
-    async def _write_loop(self) -> None:
-        try:
-            while True:
-                await self._has_output.wait()
-                self._has_output.clear()
-                while self._queue:
-                    data, pushed = self._queue.popleft()
-                    self._queued_bytes -= len(data)
-                    if pushed:
-                        self._pushed_bytes -= len(data)
-                    else:
-                        self._reply_bytes -= len(data)
-                        self._replies.remove(len(data))
-                    self.update_room()
-                    await self.websocket.send(data, text=True)
-        except ConnectionClosed:
-            pass
-        finally:
-            self._writing = False
-            self.update_room()  # nothing will drain the queue any more: do not hold the reader

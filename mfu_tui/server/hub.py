@@ -3,7 +3,9 @@
 Handlers and generations never loop over sockets themselves: they publish an
 encoded frame to a user (all of that user's connections) or to a chat (the
 connections subscribed to it), and the hub finds the receivers. The frame is
-encoded once, whatever the number of receivers.
+encoded once, whatever the number of receivers: as JSON by the publisher, then
+as a WebSocket frame by the hub (``wire.text_frame``), whose bytes every
+receiver writes as they are.
 
 ``LocalHub`` serves a single process. ``RedisHub`` (``redis_hub.py``) extends
 it to several nodes: what one node publishes reaches the receivers of all.
@@ -16,6 +18,8 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
 
+from mfu_tui.server.wire import WireFrame, text_frame
+
 #: Called with ``(user, chat_id, message_id)`` when some node asks to stop a generation.
 CancelHandler = Callable[[str, str, "str | None"], None]
 
@@ -25,8 +29,8 @@ class Receiver(Protocol):
 
     user: str
 
-    def deliver(self, data: bytes) -> None:
-        """Queue one pushed frame (a live event) for sending; never blocks."""
+    def deliver(self, frame: WireFrame) -> None:
+        """Queue one pushed frame (a live event), encoded for the wire, for sending; never blocks."""
 
     def reply(self, data: bytes) -> None:
         """Queue a frame answering the receiver's own frame (a result, a replay); never blocks."""
@@ -72,7 +76,7 @@ class Hub(abc.ABC):
         """Send ``chat_id``'s events to ``receiver`` too (the caller checked ownership)."""
 
     @abc.abstractmethod
-    def hold(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+    def hold(self, receiver: Receiver, chat_id: str) -> list[WireFrame]:
         """Subscribe ``receiver`` to ``chat_id`` but keep its frames of that chat in the returned list.
 
         For a replay that must come first: the caller sends it, then calls
@@ -80,7 +84,7 @@ class Hub(abc.ABC):
         """
 
     @abc.abstractmethod
-    def release(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+    def release(self, receiver: Receiver, chat_id: str) -> list[WireFrame]:
         """Stop holding; returns the held frames (the caller delivers them), later ones go straight out."""
 
     @abc.abstractmethod
@@ -108,7 +112,7 @@ class LocalHub(Hub):
         self._by_chat: dict[str, set[Receiver]] = defaultdict(set)
         self._chats_of: dict[Receiver, set[str]] = defaultdict(set)
         #: (receiver, chat id) -> frames held back during a replay (see ``hold``).
-        self._held: dict[tuple[Receiver, str], list[bytes]] = {}
+        self._held: dict[tuple[Receiver, str], list[WireFrame]] = {}
 
     def join(self, receiver: Receiver) -> None:
         self._by_user[receiver.user].add(receiver)
@@ -131,12 +135,12 @@ class LocalHub(Hub):
         self._by_chat[chat_id].add(receiver)
         self._chats_of[receiver].add(chat_id)
 
-    def hold(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+    def hold(self, receiver: Receiver, chat_id: str) -> list[WireFrame]:
         held = self._held.setdefault((receiver, chat_id), [])
         self.subscribe(receiver, chat_id)
         return held
 
-    def release(self, receiver: Receiver, chat_id: str) -> list[bytes]:
+    def release(self, receiver: Receiver, chat_id: str) -> list[WireFrame]:
         return self._held.pop((receiver, chat_id), [])
 
     def drop_chat(self, chat_id: str) -> None:
@@ -145,16 +149,23 @@ class LocalHub(Hub):
             self._held.pop((receiver, chat_id), None)
 
     def publish_user(self, user: str, data: bytes) -> None:
-        for receiver in list(self._by_user.get(user, ())):
-            receiver.deliver(data)
+        receivers = self._by_user.get(user)
+        if receivers:
+            frame = text_frame(data)
+            for receiver in list(receivers):
+                receiver.deliver(frame)
 
     def publish_chat(self, chat_id: str, data: bytes) -> None:
-        for receiver in list(self._by_chat.get(chat_id, ())):
+        receivers = self._by_chat.get(chat_id)
+        if not receivers:
+            return
+        frame = text_frame(data)
+        for receiver in list(receivers):
             held = self._held.get((receiver, chat_id)) if self._held else None
             if held is None:
-                receiver.deliver(data)
+                receiver.deliver(frame)
             else:
-                held.append(data)
+                held.append(frame)
 
     def connections(self, user: str) -> list[Receiver]:
         return list(self._by_user.get(user, ()))

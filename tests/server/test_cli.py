@@ -64,6 +64,29 @@ async def test_demo_words_come_from_the_environment_and_flags_win(tmp_path):
         assert len(chunks) == expected
 
 
+async def test_serve_runs_on_the_loop_asked_for(tmp_path):
+    try:
+        import uvloop  # noqa: F401 (the speed extra: not in the test install)
+
+        expected = {"auto": "uvloop", "asyncio": "asyncio", "uvloop": "uvloop"}
+    except ImportError:
+        expected = {"auto": "asyncio", "asyncio": "asyncio"}
+        done = run_cli("serve", "--loop", "uvloop", "--db", str(tmp_path / "db.sqlite3"), secret=new_secret())
+        assert done.returncode == 2 and "pip install 'mfu-chat[speed]'" in done.stderr
+    for choice, module in expected.items():
+        process = ServerProcess(tmp_path, "--loop", choice, "--demo-words", "3", "--demo-delay-ms", "0")
+        process.start()
+        try:
+            async with peer(process.url, process.token()) as alice:
+                ack = await send_message(alice, "which loop")
+                chunks, _ = await alice.stream(ack.reply_id)
+        finally:
+            process.kill()
+        assert len(chunks) == 3
+        (line,) = [line for line in process.stderr.splitlines() if "event loop:" in line]
+        assert line.split("event loop: ", 1)[1].startswith(f"{module}.")
+
+
 def test_config_refuses_a_leeway_over_30_seconds():
     with pytest.raises(ConfigError, match="30"):
         ServerConfig(secret=new_secret(), token_leeway=60)
