@@ -160,6 +160,8 @@ async def serve_embedded(
     # The app speaks WebSocket only; a REST listener on a fixed MFU_API_PORT could clash with a `serve`.
     settings.pop("api_port", None)
     settings.pop("cors_origins", None)
+    # The app's own chats are the user's to delete: retention is for a shared server.
+    settings.pop("max_chat_age_days", None)
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()
