@@ -48,11 +48,13 @@ async def test_migrate_brings_a_new_database_to_this_schema_once_and_a_server_th
     tmp_path,
     store_location,  # noqa: F811
 ):
-    first = mfu_chat("migrate", "--db", store_location)
-    again = mfu_chat("migrate", env={"MFU_DATABASE_URL": store_location})
+    # The tests' server trusts loopback logins: any password does, and none may be printed.
+    given = store_location.replace("mfu@", "mfu:hunter2@")
+    first = mfu_chat("migrate", "--db", given)
+    again = mfu_chat("migrate", env={"MFU_DATABASE_URL": given})
 
     assert first.returncode == 0, first.stderr
-    shown = store_location  # (the tests' URLs carry no password to mask)
+    shown = store_location.replace("mfu@", "mfu:***@")
     assert first.stdout.decode() == f"mfu-chat migrate: {shown}: schema version 0 -> {SCHEMA_VERSION}\n"
     assert again.stdout.decode() == f"mfu-chat migrate: {shown}: schema version {SCHEMA_VERSION}, nothing to do\n"
     assert await schema_version(store_location) == SCHEMA_VERSION
