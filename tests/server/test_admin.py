@@ -51,6 +51,11 @@ async def test_export_user_writes_every_chat_of_the_user_and_only_theirs(open_st
     store = await open_store()
     chats = await fill(store, "alice")
     await fill(store, "bob")
+    answering = await store.record_message("alice", None, "still answering?", "m-live", None)
+    assert answering is not None
+    await store.append_chunk(answering.reply_id, 1, "so far, ")
+    await store.append_chunk(answering.reply_id, 2, "yes")
+    chats["answering"] = answering.chat.id
 
     done = mfu_chat("admin", "export-user", "alice", "--db", store_location, "--output", str(tmp_path / "a.jsonl"))
 
@@ -73,7 +78,9 @@ async def test_export_user_writes_every_chat_of_the_user_and_only_theirs(open_st
         "A monad is a monoid in the category of endofunctors.",
         "Thanks",
     ]
-    assert b"2 chat(s) of 'alice'" in done.stderr
+    live = exported[chats["answering"]].messages[1]
+    assert (live.content, live.status) == ("so far, yes", "streaming")
+    assert b"3 chat(s) of 'alice'" in done.stderr
 
 
 async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, store_location):  # noqa: F811
