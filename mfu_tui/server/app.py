@@ -215,6 +215,7 @@ class ChatServer:
                 lambda owner, chat: self.handlers.announce(owner, chat, deleted=True),
                 self.config.max_chat_age_days,
                 self.config.retention_interval,
+                self.metrics.store_errors.labels("retention").inc,
             )
             self._background.append(loop.create_task(retention.run_forever()))
         broker = self.config.broker

@@ -37,11 +37,15 @@ class Retention:
         announce: Called with each deleted chat and its owner.
         max_age_days: Days after its last activity (a message, an answer ending, a rename) a chat is deleted.
         interval: Seconds between two runs.
+        on_error: Called when a run fails (it is logged, and tried again at the next).
     """
 
-    def __init__(self, store: Store, announce: Announce, max_age_days: float, interval: float) -> None:
+    def __init__(
+        self, store: Store, announce: Announce, max_age_days: float, interval: float, on_error: Callable[[], None]
+    ) -> None:
         self.store = store
         self.announce = announce
+        self.on_error = on_error
         self.max_age = max_age_days * SECONDS_PER_DAY
         self.interval = interval
 
@@ -52,6 +56,7 @@ class Retention:
                 await self.prune()
             except Exception:
                 log.exception("deleting old chats failed; trying again in %g s", self.interval)
+                self.on_error()
             await asyncio.sleep(self.interval)
 
     async def prune(self) -> int:
