@@ -46,6 +46,7 @@ from mfu_tui.server import logs
 from mfu_tui.server.app import ChatServer
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.config import ServerConfig, env_defaults
+from mfu_tui.server.store.schema import SchemaTooNew
 
 log = logging.getLogger(__name__)
 
@@ -251,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         discovery = Discovery(args.discovery, args.db)
         asyncio.run(serve_embedded(args.db, secret, args.user, discovery, args.provider, args.grace))
-    except AlreadyServing as error:
+    except (AlreadyServing, SchemaTooNew) as error:  # one line in the log the app points to
         log.error("%s", error)
         return 1
     return 0
