@@ -204,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
         "were sent to reconnect elsewhere; the rest end as interrupted (env MFU_DRAIN_TIMEOUT; default 0)",
     )
     serve.add_argument(
+        "--max-chat-age",
+        type=float,
+        metavar="DAYS",
+        help="delete chats idle for longer than this many days, in the background (env MFU_MAX_CHAT_AGE; "
+        "default: keep them)",
+    )
+    serve.add_argument(
         "--jwt-keys-file",
         metavar="PATH",
         help='secrets by key id, TOML lines of "KEY_ID" = "SECRET", mode 600: a token naming one in its header '
@@ -249,6 +256,49 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True, help="the user name (the token's subject)")
     token.add_argument("--ttl", type=int, default=7 * 24 * 3600, metavar="SECONDS", help="lifetime (default: 7 days)")
     token.set_defaults(handler=_lazy("mfu_tui.server.cli", "run_token"))
+
+    db_help = "SQLite file or postgresql:// URL, as for serve (default: $MFU_DATABASE_URL, else serve's default)"
+    migrate = commands.add_parser(
+        "migrate",
+        help="bring the server's database to this release's schema",
+        description="Run the database migrations this release brings (serve runs them at start too), "
+        "beside running nodes; a node refuses a schema newer than it knows.",
+    )
+    migrate.add_argument("--db", metavar="PATH_OR_URL", help=db_help)
+    migrate.set_defaults(handler=_lazy("mfu_tui.server.admin", "run_migrate"))
+
+    admin = commands.add_parser("admin", help="export or delete a user's data, back up the database")
+    admin_commands = admin.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    export_user = admin_commands.add_parser(
+        "export-user",
+        help="write every chat of a user",
+        description="Write every chat of USER, with its messages and files: JSON lines (one chat a line), "
+        "or a ChatGPT-like conversations.json (text only).",
+    )
+    export_user.add_argument("user", metavar="USER", help="the user name (the tokens' subject)")
+    export_user.add_argument("--format", choices=["jsonl", "chatgpt"], default="jsonl", help="(default: %(default)s)")
+    export_user.add_argument("--output", metavar="FILE", help="a new file, made readable by you only (default: stdout)")
+    export_user.add_argument("--db", metavar="PATH_OR_URL", help=db_help)
+    export_user.set_defaults(handler=_lazy("mfu_tui.server.admin", "run_export_user"))
+    delete_user = admin_commands.add_parser(
+        "delete-user",
+        help="delete everything of a user",
+        description="Delete every chat, message, file, edit and idempotency key of USER. Without --yes, "
+        "say what would be deleted.",
+    )
+    delete_user.add_argument("user", metavar="USER", help="the user name (the tokens' subject)")
+    delete_user.add_argument("--yes", action="store_true", help="delete it: this cannot be undone")
+    delete_user.add_argument("--db", metavar="PATH_OR_URL", help=db_help)
+    delete_user.set_defaults(handler=_lazy("mfu_tui.server.admin", "run_delete_user"))
+    backup = admin_commands.add_parser(
+        "backup",
+        help="copy a SQLite database while its server runs",
+        description="Copy the SQLite database to PATH (a new file, mode 600) with SQLite's online backup "
+        "API: a consistent snapshot, taken while the server goes on writing. PostgreSQL: use pg_dump.",
+    )
+    backup.add_argument("path", metavar="PATH", help="the new file")
+    backup.add_argument("--db", metavar="PATH", help=db_help)
+    backup.set_defaults(handler=_lazy("mfu_tui.server.admin", "run_backup"))
 
     login = commands.add_parser(
         "login",

@@ -46,6 +46,7 @@ from mfu_tui.server import logs
 from mfu_tui.server.app import ChatServer
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.config import ServerConfig, env_defaults
+from mfu_tui.server.store.schema import SchemaTooNew
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,8 @@ async def serve_embedded(
     # The app speaks WebSocket only; a REST listener on a fixed MFU_API_PORT could clash with a `serve`.
     settings.pop("api_port", None)
     settings.pop("cors_origins", None)
+    # The app's own chats are the user's to delete: retention is for a shared server.
+    settings.pop("max_chat_age_days", None)
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()
@@ -249,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         discovery = Discovery(args.discovery, args.db)
         asyncio.run(serve_embedded(args.db, secret, args.user, discovery, args.provider, args.grace))
-    except AlreadyServing as error:
+    except (AlreadyServing, SchemaTooNew) as error:  # one line in the log the app points to
         log.error("%s", error)
         return 1
     return 0

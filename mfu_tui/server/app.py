@@ -47,6 +47,7 @@ from mfu_tui.server.metrics import MetricsListener, ServerMetrics
 from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
+from mfu_tui.server.retention import Retention
 from mfu_tui.server.store import Interrupted, Store, make_store
 from mfu_tui.server.version import build_info
 
@@ -208,6 +209,15 @@ class ChatServer:
         self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
         loop.set_exception_handler(self._accept_errors)
         self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
+        if self.config.max_chat_age_days is not None:
+            retention = Retention(
+                self.store,
+                lambda owner, chat: self.handlers.announce(owner, chat, deleted=True),
+                self.config.max_chat_age_days,
+                self.config.retention_interval,
+                self.metrics.store_errors.labels("retention").inc,
+            )
+            self._background.append(loop.create_task(retention.run_forever()))
         broker = self.config.broker
         logs.event(
             log,

@@ -133,6 +133,7 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         ("max_attachment_bytes", "max_attachment_bytes"),
         ("handshake_timeout", "handshake_timeout"),
         ("drain_timeout", "drain_timeout"),
+        ("max_chat_age", "max_chat_age_days"),
         ("max_handshakes", "max_handshakes"),
         ("upstream_idle_timeout", "upstream_idle_timeout"),
         ("metrics_port", "metrics_port"),

@@ -188,6 +188,13 @@ class ServerConfig:
     token_leeway: float = 30.0
     """Clock skew allowed on ``exp`` and ``iat``, in seconds (at most 30)."""
 
+    max_chat_age_days: float | None = None
+    """Days after its last activity a chat is deleted (``--max-chat-age``, ``MFU_MAX_CHAT_AGE``);
+    ``None``: chats are kept until their user deletes them."""
+
+    retention_interval: float = 3600.0
+    """Seconds between two runs of the deletion of old chats (with ``max_chat_age_days``)."""
+
     commit_interval: float = 0.005
     """Group-commit window of the store, in seconds: writes within it share one commit."""
 
@@ -236,6 +243,8 @@ class ServerConfig:
             raise ConfigError("--max-attachment-bytes must not be negative (0: no attachments)")
         if self.reply_bytes_per_user < 1:
             raise ConfigError("--reply-bytes-per-user must be at least 1")
+        if self.max_chat_age_days is not None and self.max_chat_age_days <= 0:
+            raise ConfigError("--max-chat-age must be a positive number of days")
         if self.provider not in ("demo", "openai"):
             raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
         if self.api_port is not None:
@@ -264,13 +273,7 @@ class ServerConfig:
 
     def database(self) -> Path | str:
         """The SQLite file (resolving the default location), or the PostgreSQL URL as given."""
-        if isinstance(self.db_path, str) and self.db_path.startswith(("postgresql://", "postgres://")):
-            return self.db_path
-        if self.db_path is not None:
-            return Path(self.db_path)
-        import platformdirs
-
-        return Path(platformdirs.user_data_dir("mfu-chat")) / "chat.sqlite3"
+        return database_location(self.db_path)
 
     def node_name(self) -> str:
         """This node's name: ``node_id``, else ``HOST:PORT``, else (port 0) a random one."""
@@ -308,11 +311,23 @@ class EnvSettings(TypedDict, total=False):
     max_attachment_bytes: int
     handshake_timeout: float
     drain_timeout: float
+    max_chat_age_days: float
     max_handshakes: int
     jwt_keys: dict[str, str]
     jwt_issuer: str
     jwt_audience: str
     jwt_jwks_url: str
+
+
+def database_location(db_path: Path | str | None) -> Path | str:
+    """``--db`` as given (a ``postgresql://`` URL or a SQLite file), or the default SQLite file."""
+    if isinstance(db_path, str) and db_path.startswith(("postgresql://", "postgres://")):
+        return db_path
+    if db_path is not None:
+        return Path(db_path)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("mfu-chat")) / "chat.sqlite3"
 
 
 def _fetched_safely(url: str) -> bool:
@@ -405,6 +420,8 @@ def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> Env
         values["max_attachment_bytes"] = _number(environ, "MFU_MAX_ATTACHMENT_BYTES", int)
     if environ.get("MFU_DRAIN_TIMEOUT"):
         values["drain_timeout"] = _number(environ, "MFU_DRAIN_TIMEOUT", float)
+    if environ.get("MFU_MAX_CHAT_AGE"):
+        values["max_chat_age_days"] = _number(environ, "MFU_MAX_CHAT_AGE", float)
     if environ.get("MFU_HANDSHAKE_TIMEOUT"):
         values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
     if environ.get("MFU_MAX_HANDSHAKES"):

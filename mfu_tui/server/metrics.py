@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 METRICS_PATH = "/metrics"
 
 #: The ``operation`` label of ``mfu_store_errors``: where the server saw the store fail.
-STORE_OPERATIONS = ("append_chunk", "finish_message", "leases", "prune", "readiness_probe")
+STORE_OPERATIONS = ("append_chunk", "finish_message", "leases", "prune", "readiness_probe", "retention")
 
 #: One chunk in this many has its store-to-send time measured (the first of each answer among them).
 RELAY_SAMPLE = 8

@@ -11,6 +11,7 @@ import pytest
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.store import ChatBusy, SqliteStore, make_store
 from mfu_tui.server.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
+from mfu_tui.server.store.schema import SchemaTooNew
 
 
 async def test_migrations_run_once_and_are_recorded(postgres_url):
@@ -36,7 +37,7 @@ async def test_a_database_newer_than_this_code_is_refused(postgres_url):
         await db.execute("INSERT INTO schema_version VALUES (999, 0)")
     finally:
         await db.close()
-    with pytest.raises(StoreUnavailable, match="schema version 999"):
+    with pytest.raises(SchemaTooNew, match="schema version 999"):
         await PostgresStore(postgres_url).open()
 
 

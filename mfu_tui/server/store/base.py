@@ -442,3 +442,14 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def prune_chunks(self, ended_before: float) -> int:
         """Drop the chunks of replies that ended before that time (their text is kept)."""
+
+    @abc.abstractmethod
+    async def prune_chats(self, updated_before: float, limit: int) -> list[tuple[str, ChatSummary]]:
+        """Delete up to ``limit`` chats last updated before that time, oldest first, as ``delete_chat`` would.
+
+        A chat with an answer streaming is never deleted. With several nodes on
+        one database, one prunes at a time: on the others this deletes nothing.
+
+        Returns:
+            The deleted chats with their owners.
+        """

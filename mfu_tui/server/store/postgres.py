@@ -36,6 +36,7 @@ from mfu_tui.server.store.base import Interrupted
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
 from mfu_tui.server.store.dialect import Db, Dialect
 from mfu_tui.server.store.rows import new_id
+from mfu_tui.server.store.schema import Migrated, check_not_newer
 from mfu_tui.server.store.search import tsquery
 from mfu_tui.server.store.sql_store import SqlStore
 
@@ -141,11 +142,17 @@ MIGRATIONS: list[tuple[int, str]] = [
     ),
 ]
 
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
 #: The database's clock, in seconds since the epoch: leases use it, not the nodes' clocks.
 _DB_NOW = "extract(epoch from clock_timestamp())"
 
 #: Key of the advisory lock held while migrating ("mfu" in ASCII).
 _MIGRATION_LOCK = 0x6D6675
+#: Key of the advisory lock held while pruning old chats (``--max-chat-age``): one node at a time.
+_RETENTION_LOCK = 0x6D667572
+
+_NEEDS_ASYNCPG = "a postgresql:// database needs asyncpg: pip install 'mfu-chat[postgres]'"
 
 _SEARCH = (
     "SELECT messages.id, messages.chat_id, chats.title, messages.role,"
@@ -253,17 +260,21 @@ class PostgresStore(SqlStore):
         try:
             import asyncpg
         except ImportError:
-            raise StoreUnavailable("a postgresql:// database needs asyncpg: pip install 'mfu-chat[postgres]'") from None
+            raise StoreUnavailable(_NEEDS_ASYNCPG) from None
         try:
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-            reason = str(error) or type(error).__name__
-            raise StoreUnavailable(f"cannot use the database {redact_password(self.url)}: {reason}") from None
-        async with self._pool.acquire() as db, db.transaction():
-            await _migrate(db)
-            # This node's replies from before its restart are dead now; so are any whose lease ran out.
-            mine_or_expired = f"node_id = ? OR node_id IS NULL OR lease_until < {_DB_NOW}"
-            interrupted = await self._end_interrupted(PostgresDb(db), mine_or_expired, self.node_id)
+            raise StoreUnavailable(_unusable(self.url, error)) from None
+        try:
+            async with self._pool.acquire() as db, db.transaction():
+                await _migrate(db)
+                # This node's replies from before its restart are dead now; so are any whose lease ran out.
+                mine_or_expired = f"node_id = ? OR node_id IS NULL OR lease_until < {_DB_NOW}"
+                interrupted = await self._end_interrupted(PostgresDb(db), mine_or_expired, self.node_id)
+        except BaseException:  # a schema too new, most likely: the node does not start
+            await self._pool.close()
+            self._pool = None
+            raise
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self._writer = self._loop.create_task(self._write_loop(), name="mfu-store-writer")
@@ -314,6 +325,10 @@ class PostgresStore(SqlStore):
     def _reply_claim(self) -> tuple[str, str, tuple[Any, ...]]:
         return ", node_id, lease_until", f", ?, {_DB_NOW} + ?", (self.node_id, self.lease)
 
+    async def _retention_turn(self, db: Db) -> bool:
+        # Held until the pruning transaction ends; another node trying meanwhile prunes nothing.
+        return bool(await db.fetchval("SELECT pg_try_advisory_xact_lock(?)", _RETENTION_LOCK))
+
     async def renew_leases(self) -> None:
         await self._read(
             lambda db: db.execute(
@@ -331,18 +346,63 @@ class PostgresStore(SqlStore):
         return await self._read(write)
 
 
-async def _migrate(db: Any) -> None:
-    """Apply the migrations this database lacks (inside the caller's transaction, on an asyncpg connection)."""
+async def _migrate(db: Any) -> Migrated:
+    """Apply the migrations this database lacks (inside the caller's transaction, on an asyncpg connection).
+
+    Raises:
+        SchemaTooNew: a newer release migrated it (nothing is changed).
+    """
     await db.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
     await db.execute(
         "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
     )
-    current = await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-    newest = MIGRATIONS[-1][0]
-    if current > newest:
-        raise StoreUnavailable(f"the database has schema version {current}; this mfu-chat knows up to {newest}")
+    current = await schema_version(db)
+    check_not_newer(current, SCHEMA_VERSION)
     for version, sql in MIGRATIONS:
         if version > current:
             log.info("migrating the database to schema version %d", version)
             await db.execute(sql)
             await db.execute("INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", version, time.time())
+    return Migrated(before=current, after=SCHEMA_VERSION)
+
+
+async def schema_version(db: Any) -> int:
+    """The schema version of the database, on an asyncpg connection (0: an empty one)."""
+    exists = await db.fetchval("SELECT to_regclass('schema_version') IS NOT NULL")
+    return int(await db.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version")) if exists else 0
+
+
+async def connect(url: str) -> Any:
+    """One asyncpg connection to ``url`` (administration commands).
+
+    Raises:
+        StoreUnavailable: asyncpg is missing, or the database cannot be reached (one line, no password).
+    """
+    try:
+        import asyncpg
+    except ImportError:
+        raise StoreUnavailable(_NEEDS_ASYNCPG) from None
+    try:
+        return await asyncpg.connect(url, timeout=10)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise StoreUnavailable(_unusable(url, error)) from None
+
+
+async def migrate_database(url: str) -> Migrated:
+    """``mfu-chat migrate`` on a PostgreSQL database, beside running nodes (under the migration lock).
+
+    Raises:
+        StoreUnavailable: it cannot be reached.
+        SchemaTooNew: a newer release migrated it.
+    """
+    db = await connect(url)
+    try:
+        async with db.transaction():
+            return await _migrate(db)
+    finally:
+        await db.close()
+
+
+def _unusable(url: str, error: BaseException) -> str:
+    """The one line saying the database at ``url`` cannot be used (its password masked)."""
+    return f"cannot use the database {redact_password(url)}: {str(error) or type(error).__name__}"

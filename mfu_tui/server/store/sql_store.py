@@ -73,6 +73,7 @@ from mfu_tui.server.store.rows import (
     upload_of,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, hit_of
+from mfu_tui.server.store.user_data import delete_chats
 
 _T = TypeVar("_T")
 
@@ -392,16 +393,7 @@ class SqlStore(GroupCommit, Store):
             chat = await queries.summary(db, chat_id, user)
             if chat is None:
                 return None
-            # The chat first: the triggers counting its bytes then find no row to update per message.
-            await db.execute("DELETE FROM chats WHERE id = ?", chat_id)
-            await db.execute(
-                "DELETE FROM chunks WHERE message_id IN (SELECT id FROM messages WHERE chat_id = ?)", chat_id
-            )
-            await db.execute("DELETE FROM messages WHERE chat_id = ?", chat_id)
-            await db.execute("DELETE FROM edits WHERE chat_id = ?", chat_id)
-            files = "SELECT id FROM attachments WHERE chat_id = ?"
-            await db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({files})", chat_id)
-            await db.execute("DELETE FROM attachments WHERE chat_id = ?", chat_id)
+            await delete_chats(db, [chat_id])
             return chat
 
         return await self._write(write)
@@ -616,6 +608,31 @@ class SqlStore(GroupCommit, Store):
                 ended_before,
             )
         )
+
+    async def prune_chats(self, updated_before: float, limit: int) -> list[tuple[str, ChatSummary]]:
+        # Oldest first, so a run cut short by the limit takes the rest the next time.
+        select = (
+            f"SELECT owner, {SUMMARY_COLUMNS} FROM chats WHERE updated_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM messages WHERE chat_id = chats.id AND status = 'streaming')"
+            " ORDER BY updated_at LIMIT ?" + self.dialect.lock_skip_locked
+            # A chat a write of another node holds (a message arriving) is passed over.
+        )
+
+        async def write(db: Db) -> list[tuple[str, ChatSummary]]:
+            if not await self._retention_turn(db):
+                return []
+            rows = await db.fetch(select, updated_before, limit)
+            await delete_chats(db, [row[1] for row in rows])
+            return [(row[0], summary_of(row[1:])) for row in rows]
+
+        return await self._write(write)
+
+    async def _retention_turn(self, db: Db) -> bool:
+        """True if this node may prune old chats now (in the transaction that prunes them).
+
+        A database that only one node uses (SQLite): always.
+        """
+        return True
 
     async def _end_interrupted(self, db: Db, where: str, *args: Any) -> list[Interrupted]:
         """End the streaming replies matching ``where``: their chunks become the text, marked interrupted.

@@ -35,6 +35,7 @@ from mfu_tui.server.store import tables
 from mfu_tui.server.store.base import Interrupted
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
 from mfu_tui.server.store.dialect import Db, Dialect, run_sync
+from mfu_tui.server.store.schema import Migrated, check_not_newer
 from mfu_tui.server.store.search import fts5_query
 from mfu_tui.server.store.sql_store import SqlStore
 
@@ -231,9 +232,11 @@ class SqliteStore(SqlStore):
             # creates with the same mode) is readable by its owner only.
             self.path.touch(mode=0o600)
         connection = self._connect()
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.executescript(SCHEMA)
-        _migrate(connection)
+        try:
+            prepare(connection)
+        except BaseException:
+            connection.close()
+            raise
         self._writer_db = SqliteDb(connection)
         self._stopping = False
         self._writer = threading.Thread(
@@ -311,9 +314,44 @@ class SqliteStore(SqlStore):
         return run_sync(function(SqliteDb(connection)))
 
 
-def _migrate(db: sqlite3.Connection) -> None:
+def prepare(connection: sqlite3.Connection) -> Migrated:
+    """Put the file in WAL mode and bring its schema to ``SCHEMA_VERSION``.
+
+    Raises:
+        SchemaTooNew: a newer release migrated it (nothing is changed).
+    """
+    check_not_newer(schema_version(connection), SCHEMA_VERSION)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.executescript(SCHEMA)
+    return _migrate(connection)
+
+
+def schema_version(connection: sqlite3.Connection) -> int:
+    """The schema version of the file (0: a new one)."""
+    version: int = connection.execute("PRAGMA user_version").fetchone()[0]
+    return version
+
+
+def migrate_file(path: Path) -> Migrated:
+    """``mfu-chat migrate`` on a SQLite file (created if missing, as ``serve`` would), beside a running server.
+
+    Raises:
+        SchemaTooNew: a newer release migrated it.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        path.touch(mode=0o600)  # as open() makes it: readable by its owner only
+    connection = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        connection.execute("PRAGMA busy_timeout=30000")
+        return prepare(connection)
+    finally:
+        connection.close()
+
+
+def _migrate(db: sqlite3.Connection) -> Migrated:
     """Apply the ``MIGRATIONS`` this database lacks, each in one transaction with its new version."""
-    current = db.execute("PRAGMA user_version").fetchone()[0]
+    current = schema_version(db)
     for version, sql in MIGRATIONS:
         if version <= current:
             continue
@@ -324,3 +362,4 @@ def _migrate(db: sqlite3.Connection) -> None:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise
+    return Migrated(before=current, after=SCHEMA_VERSION)

@@ -1,0 +1,268 @@
+"""``mfu-chat migrate`` and ``mfu-chat admin ...``: the operator's commands on a server's database.
+
+Each runs on a connection of its own, beside running nodes: the same
+database as ``serve`` (``--db``, else ``MFU_DATABASE_URL``, else the default
+SQLite file). ``migrate`` brings the schema to this release's; the others
+need it there already, and never migrate by themselves.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sqlite3
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import msgspec
+
+from mfu_tui.redaction import redact_password
+from mfu_tui.server.config import database_location
+from mfu_tui.server.store import postgres, sqlite
+from mfu_tui.server.store.dialect import Db
+from mfu_tui.server.store.schema import Migrated, check_current
+from mfu_tui.server.store.sqlite import SqliteDb
+from mfu_tui.server.store.user_data import (
+    ExportedChat,
+    UserData,
+    count_user,
+    delete_user,
+    export_chat,
+    user_chat_ids,
+)
+
+#: Bad usage: a confirmation missing, a command that does not apply to this database.
+EXIT_USAGE = 2
+
+
+class AdminError(Exception):
+    """The command cannot do what it was asked; one line saying why."""
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    """``mfu-chat migrate``: bring the database's schema to this release's."""
+    location = _location(args)
+    try:
+        if isinstance(location, str):
+            migrated = asyncio.run(postgres.migrate_database(location))
+        else:
+            migrated = sqlite.migrate_file(location)
+    except (OSError, sqlite3.Error) as error:
+        return _fail("migrate", error)
+    print(f"mfu-chat migrate: {_name(location)}: {_outcome(migrated)}")
+    return 0
+
+
+def run_export_user(args: argparse.Namespace) -> int:
+    """``mfu-chat admin export-user USER``: every chat of the user, as JSON lines or a ChatGPT-like export."""
+    try:
+        with _output(args.output) as out:
+            count = asyncio.run(_export(_location(args), args.user, args.format, out))
+    except (OSError, sqlite3.Error, AdminError) as error:
+        return _fail("admin export-user", error)
+    print(f"mfu-chat admin export-user: {count} chat(s) of {args.user!r}", file=sys.stderr)
+    return 0
+
+
+def run_delete_user(args: argparse.Namespace) -> int:
+    """``mfu-chat admin delete-user USER --yes``: delete everything of the user (without ``--yes``: say what)."""
+    try:
+        found = asyncio.run(_delete(_location(args), args.user, confirmed=args.yes))
+    except (OSError, sqlite3.Error, AdminError) as error:
+        return _fail("admin delete-user", error)
+    if found.empty:
+        print(f"mfu-chat admin delete-user: {args.user!r} has nothing stored")
+        return 0
+    if not args.yes:
+        print(f"mfu-chat admin delete-user: {args.user!r} has {_tally(found)}; add --yes to delete it all")
+        return EXIT_USAGE
+    print(f"mfu-chat admin delete-user: deleted {_tally(found)} of {args.user!r}")
+    return 0
+
+
+def run_backup(args: argparse.Namespace) -> int:
+    """``mfu-chat admin backup PATH``: a consistent copy of a SQLite database, made while its server runs."""
+    location = _location(args)
+    if isinstance(location, str):
+        print(
+            "mfu-chat admin backup: a PostgreSQL database is backed up with pg_dump "
+            "(docs/deploy.md, Backup and restore)",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    try:
+        chats = backup_sqlite(location, Path(args.path))
+    except (OSError, sqlite3.Error, AdminError) as error:
+        return _fail("admin backup", error)
+    print(f"mfu-chat admin backup: {location} -> {args.path} ({chats} chats)")
+    return 0
+
+
+def backup_sqlite(source: Path, target: Path) -> int:
+    """Copy the SQLite database ``source`` to the new file ``target`` (mode 600); the chats it holds.
+
+    SQLite's online backup API copies every page in one step, inside one read
+    transaction: a consistent snapshot, while the server's writer goes on
+    committing to the WAL. The copy is written beside ``target`` and renamed
+    once checked, so ``target`` is never a half-written file.
+
+    Raises:
+        AdminError: ``source`` is missing, ``target`` exists, or the copy fails its check.
+    """
+    if not source.is_file():
+        raise AdminError(f"no database at {source}")
+    if target.exists():
+        raise AdminError(f"{target} exists already: give a new file")
+    partial = target.with_name(f".{target.name}.partial")
+    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # private from its first byte
+    try:
+        with contextlib.closing(_connect_sqlite(source)) as db, contextlib.closing(sqlite3.connect(partial)) as copy:
+            db.backup(copy)
+            verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
+            if verdict != "ok":
+                raise AdminError(f"the copy failed its check: {verdict}")
+            chats = int(copy.execute("SELECT COUNT(*) FROM chats").fetchone()[0])
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+    return chats
+
+
+async def _export(location: Path | str, user: str, form: str, out: IO[bytes]) -> int:
+    """Write the user's chats to ``out``; how many."""
+    encode = msgspec.json.Encoder().encode
+    count = 0
+    async with _connection(location) as db, db.snapshot():  # every chat as of one moment
+        if form == "chatgpt":
+            out.write(b"[")
+        for chat_id in await user_chat_ids(db, user):
+            chat = await export_chat(db, chat_id)
+            if chat is None:
+                continue
+            if form == "chatgpt":
+                out.write((b",\n" if count else b"\n") + encode(chatgpt_conversation(chat)))
+            else:
+                out.write(encode(chat) + b"\n")
+            count += 1
+        if form == "chatgpt":
+            out.write(b"\n]\n")
+    return count
+
+
+async def _delete(location: Path | str, user: str, *, confirmed: bool) -> UserData:
+    """Delete everything of ``user`` if ``confirmed``; what they had."""
+    async with _connection(location) as db:
+        if not confirmed:
+            async with db.snapshot():
+                return await count_user(db, user)
+        async with db.transaction():
+            return await delete_user(db, user)
+
+
+def chatgpt_conversation(chat: ExportedChat) -> dict[str, Any]:
+    """A chat in the shape of a conversation of ChatGPT's ``conversations.json`` (text only: no files).
+
+    One branch, from a root node without a message to the last message, as
+    ``mfu-chat import`` (and other tools reading ChatGPT exports) expect.
+    """
+    root = f"{chat.id}-root"
+    mapping: dict[str, dict[str, Any]] = {root: {"id": root, "message": None, "parent": None, "children": []}}
+    parent = root
+    for message in chat.messages:
+        metadata = {"model_slug": message.model_id} if message.model_id else {}
+        mapping[message.id] = {
+            "id": message.id,
+            "message": {
+                "id": message.id,
+                "author": {"role": message.role},
+                "create_time": message.created_at.timestamp(),
+                "content": {"content_type": "text", "parts": [message.content]},
+                "status": "finished_successfully" if message.status == "complete" else message.status,
+                "metadata": metadata,
+            },
+            "parent": parent,
+            "children": [],
+        }
+        mapping[parent]["children"].append(message.id)
+        parent = message.id
+    return {
+        "id": chat.id,
+        "conversation_id": chat.id,
+        "title": chat.title,
+        "create_time": chat.created_at.timestamp(),
+        "update_time": chat.updated_at.timestamp(),
+        "current_node": parent,
+        "mapping": mapping,
+    }
+
+
+@contextlib.asynccontextmanager
+async def _connection(location: Path | str) -> AsyncIterator[Db]:
+    """A connection to the database, whose schema must be this release's.
+
+    Raises:
+        AdminError: a SQLite file that is not there.
+        StoreUnavailable: PostgreSQL cannot be reached.
+        SchemaTooNew, SchemaTooOld: the schema is not this release's.
+    """
+    if isinstance(location, str):
+        connection = await postgres.connect(location)
+        try:
+            check_current(await postgres.schema_version(connection), postgres.SCHEMA_VERSION)
+            yield postgres.PostgresDb(connection)
+        finally:
+            await connection.close()
+        return
+    if not location.is_file():
+        raise AdminError(f"no database at {location}")
+    with contextlib.closing(_connect_sqlite(location)) as db:
+        check_current(sqlite.schema_version(db), sqlite.SCHEMA_VERSION)
+        yield SqliteDb(db)
+
+
+def _connect_sqlite(path: Path) -> sqlite3.Connection:
+    """A connection to an existing SQLite file that waits for the server's writer rather than failing."""
+    db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=rw", uri=True, isolation_level=None, timeout=30)
+    db.execute("PRAGMA busy_timeout=30000")
+    return db
+
+
+@contextlib.contextmanager
+def _output(path: str | None) -> Iterator[IO[bytes]]:
+    """Standard output, or a new file readable by its owner only (a user's chats are private)."""
+    if path is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.flush()
+        return
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+        yield out
+
+
+def _location(args: argparse.Namespace) -> Path | str:
+    return database_location(args.db or os.environ.get("MFU_DATABASE_URL") or None)
+
+
+def _name(location: Path | str) -> str:
+    return redact_password(location) if isinstance(location, str) else str(location)
+
+
+def _outcome(migrated: Migrated) -> str:
+    if migrated.before == migrated.after:
+        return f"schema version {migrated.after}, nothing to do"
+    return f"schema version {migrated.before} -> {migrated.after}"
+
+
+def _tally(found: UserData) -> str:
+    return (
+        f"{found.chats} chat(s), {found.messages} message(s), {found.attachments} attachment(s), "
+        f"{found.edits} edit(s), {found.bytes} bytes"
+    )
+
+
+def _fail(command: str, error: BaseException) -> int:
+    print(f"mfu-chat {command}: {error}", file=sys.stderr)
+    return 1

@@ -1,0 +1,161 @@
+"""``mfu-chat admin export-user`` and ``delete-user`` on both stores, run as an operator runs them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import msgspec
+
+from mfu_tui.importing.chatgpt import parse_export
+from mfu_tui.protocol import ImportChat
+from mfu_tui.server.store import Store
+from mfu_tui.server.store.sqlite import SCHEMA_VERSION
+from mfu_tui.server.store.user_data import ExportedChat
+from tests.server.test_store import open_store, store_location  # noqa: F401 (fixtures)
+from tests.server.test_store_attachments import upload
+from tests.server.test_store_import import CREATED, ENTRIES, UPDATED
+from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
+
+
+def mfu_chat(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """The installed command, as an operator runs it."""
+    return subprocess.run(
+        [sys.executable, "-m", "mfu_tui", *args], capture_output=True, timeout=60, env={**os.environ, **(env or {})}
+    )
+
+
+async def fill(store: Store, user: str) -> dict[str, str]:
+    """Two chats of ``user``: one with a file, an edit and an answer; one imported. Their ids by name."""
+    await upload(store, user, f"{user}-file", b"file bytes \x00\xff")
+    exchange = await store.record_message(user, None, "read this", f"{user}-m1", "demo", attachments=[f"{user}-file"])
+    assert exchange is not None
+    await store.finish_message(exchange.reply_id, "I read it.", "complete", "stop", 1)
+    edit = await store.edit_message(user, exchange.chat.id, exchange.user_message_id, "read this, please", False, "e1")
+    assert edit is not None
+    imported = await store.import_chat(
+        user,
+        ImportChat(
+            request_id="r1", import_key="chatgpt:conv-1", title="Monads", created_at=CREATED, updated_at=UPDATED,
+            first=0, total=len(ENTRIES), messages=ENTRIES,
+        ),
+    )  # fmt: skip
+    # An upload never sent: it is the user's data too.
+    await upload(store, user, f"{user}-unsent", b"half")
+    return {"with file": exchange.chat.id, "imported": imported.chat.id}
+
+
+async def test_export_user_writes_every_chat_of_the_user_and_only_theirs(open_store, store_location, tmp_path):  # noqa: F811
+    store = await open_store()
+    chats = await fill(store, "alice")
+    await fill(store, "bob")
+    answering = await store.record_message("alice", None, "still answering?", "m-live", None)
+    assert answering is not None
+    await store.append_chunk(answering.reply_id, 1, "so far, ")
+    await store.append_chunk(answering.reply_id, 2, "yes")
+    chats["answering"] = answering.chat.id
+
+    done = mfu_chat("admin", "export-user", "alice", "--db", store_location, "--output", str(tmp_path / "a.jsonl"))
+
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a.jsonl").stat().st_mode & 0o777 == 0o600
+    lines = (tmp_path / "a.jsonl").read_bytes().splitlines()
+    exported = {chat.id: chat for chat in (msgspec.json.decode(line, type=ExportedChat) for line in lines)}
+    assert set(exported) == set(chats.values())
+    with_file = exported[chats["with file"]]
+    assert [(m.role, m.content, m.status) for m in with_file.messages] == [
+        ("user", "read this, please", "complete"),
+        ("assistant", "I read it.", "complete"),
+    ]
+    files = with_file.messages[0].attachments
+    assert [(f.name, f.data) for f in files] == [("notes.txt", b"file bytes \x00\xff")]
+    imported = exported[chats["imported"]]
+    assert imported.import_key == "chatgpt:conv-1" and imported.title == "Monads"
+    assert [m.content for m in imported.messages] == [
+        "What is a monad?",
+        "A monad is a monoid in the category of endofunctors.",
+        "Thanks",
+    ]
+    live = exported[chats["answering"]].messages[1]
+    assert (live.content, live.status) == ("so far, yes", "streaming")
+    assert b"3 chat(s) of 'alice'" in done.stderr
+
+
+async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, store_location):  # noqa: F811
+    store = await open_store()
+    chats = await fill(store, "alice")
+
+    done = mfu_chat("admin", "export-user", "alice", "--format", "chatgpt", "--db", store_location)
+
+    assert done.returncode == 0, done.stderr
+    export = parse_export(done.stdout)
+    assert export.skipped == []
+    by_title = {conversation.title: conversation for conversation in export.conversations}
+    assert [(m.role, m.content) for m in by_title["Monads"].messages] == [
+        ("user", "What is a monad?"),
+        ("assistant", "A monad is a monoid in the category of endofunctors."),
+        ("user", "Thanks"),
+    ]
+    assert by_title["Monads"].created_at == CREATED and by_title["Monads"].updated_at == UPDATED
+    assert {conversation.key for conversation in export.conversations} == {f"chatgpt:{id_}" for id_ in chats.values()}
+
+
+async def test_delete_user_asks_for_yes_then_deletes_everything_of_the_user_and_nothing_else(
+    open_store,  # noqa: F811
+    store_location,  # noqa: F811
+):
+    store = await open_store()
+    await fill(store, "alice")
+    await fill(store, "bob")
+    bob_before = (await store.list_chats("bob", 50, None), await store.stored_bytes("bob"))
+
+    unconfirmed = mfu_chat("admin", "delete-user", "alice", "--db", store_location)
+    assert unconfirmed.returncode == 2
+    assert b"'alice' has 2 chat(s), 5 message(s), 2 attachment(s), 1 edit(s)" in unconfirmed.stdout
+    assert b"add --yes" in unconfirmed.stdout
+    assert len((await store.list_chats("alice", 50, None)).chats) == 2
+
+    done = mfu_chat("admin", "delete-user", "alice", "--yes", "--db", store_location)
+
+    assert done.returncode == 0, done.stderr
+    assert b"deleted 2 chat(s), 5 message(s), 2 attachment(s), 1 edit(s)" in done.stdout
+    assert (await store.list_chats("alice", 50, None)).chats == []
+    assert await store.stored_bytes("alice") == 0
+    assert await store.find_exchange("alice", "alice-m1") is None
+    assert await store.find_edit("alice", "e1") is None
+    assert await store.uploads("alice", ["alice-file", "alice-unsent"]) == {}
+    assert await store.import_progress("alice", "chatgpt:conv-1") is None
+    assert (await store.list_chats("bob", 50, None), await store.stored_bytes("bob")) == bob_before
+    # The keys are free again: alice starts afresh.
+    again = await store.record_message("alice", None, "hello again", "alice-m1", None)
+    assert again is not None and not again.duplicate
+    assert mfu_chat("admin", "delete-user", "nobody", "--db", store_location).stdout.endswith(
+        b"'nobody' has nothing stored\n"
+    )
+
+
+def test_admin_commands_refuse_a_database_migrate_has_not_reached(tmp_path: Path):
+    import sqlite3
+
+    old = tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as db:
+        db.execute("PRAGMA user_version = 5")
+
+    done = mfu_chat("admin", "export-user", "alice", "--db", str(old))
+
+    assert done.returncode == 1
+    assert done.stderr.decode().splitlines() == [
+        "mfu-chat admin export-user: the database has schema version 5, older than this mfu-chat's "
+        f"({SCHEMA_VERSION}): "
+        "run `mfu-chat migrate` first (with the same --db or MFU_DATABASE_URL)"
+    ]
+
+
+def test_admin_commands_take_the_database_from_the_environment(tmp_path: Path):
+    missing = tmp_path / "missing.sqlite3"
+    done = mfu_chat("admin", "delete-user", "alice", env={"MFU_DATABASE_URL": str(missing)})
+    assert done.returncode == 1
+    assert done.stderr.decode() == f"mfu-chat admin delete-user: no database at {missing}\n"
+    assert not missing.exists()
