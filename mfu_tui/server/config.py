@@ -15,7 +15,7 @@ import stat
 import tomllib
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypedDict, TypeVar
+from typing import TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
 from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
@@ -204,6 +204,12 @@ class ServerConfig:
         return TokenKeys(self.secret or None, self.jwt_keys, self.jwt_issuer, self.jwt_audience)
 
     def __post_init__(self) -> None:
+        self._check_tokens()
+        self._check_bounds()
+        self._check_listeners()
+
+    def _check_tokens(self) -> None:
+        """Some way to check tokens, each secret long enough, keys fetched safely."""
         if not self.secret and not self.jwt_keys and not self.jwt_jwks_url:
             raise ConfigError(
                 "MFU_JWT_SECRET is not set; set it to a secret of at least 32 bytes (or give a keys file, "
@@ -218,45 +224,49 @@ class ServerConfig:
             _check_secret("MFU_JWT_SECRET", self.secret)
         for key_id, secret in self.jwt_keys.items():
             _check_secret(f"the key {key_id!r} of the keys file", secret)
-        if not 0 <= self.token_leeway <= 30:
-            raise ConfigError("token leeway must be between 0 and 30 seconds")
+
+    def _check_bounds(self) -> None:
+        """Each limit within what works: the first that is not, in one line."""
+        bounds = (
+            (0 <= self.token_leeway <= 30, "token leeway must be between 0 and 30 seconds"),
+            (self.lease > 0, "the lease must be a positive number of seconds"),
+            # A longer answer could be stored but never sent whole to a client.
+            (
+                1 <= self.max_answer_chars <= MAX_SENT_MESSAGE_CHARS,
+                f"--max-answer-chars must be from 1 to {MAX_SENT_MESSAGE_CHARS}",
+            ),
+            (self.connections_per_user >= 1, "--connections-per-user must be at least 1"),
+            (self.handshake_timeout > 0, "--handshake-timeout must be a positive number of seconds"),
+            (self.max_handshakes >= 1, "--max-handshakes must be at least 1"),
+            (self.upstream_idle_timeout > 0, "--upstream-idle-timeout must be a positive number of seconds"),
+            (self.answers_per_user >= 1, "--answers-per-user must be at least 1"),
+            (self.storage_per_user_mib >= 0, "--storage-per-user must not be negative (0: no quota)"),
+            (self.max_attachment_bytes >= 0, "--max-attachment-bytes must not be negative (0: no attachments)"),
+            (self.reply_bytes_per_user >= 1, "--reply-bytes-per-user must be at least 1"),
+            (
+                self.max_chat_age_days is None or self.max_chat_age_days > 0,
+                "--max-chat-age must be a positive number of days",
+            ),
+            (self.provider in ("demo", "openai"), f"unknown provider {self.provider!r}: use demo or openai"),
+        )
+        for within, problem in bounds:
+            if not within:
+                raise ConfigError(problem)
+
+    def _check_listeners(self) -> None:
+        """The broker's URL, the extra listeners' ports, trusted proxies and CORS origins well formed."""
         if self.broker is not None and not self.broker.startswith(BROKER_SCHEMES):
             raise ConfigError(f"--broker must be a redis:// or rediss:// URL, got {self.broker.split('://')[0]}://")
-        if self.lease <= 0:
-            raise ConfigError("the lease must be a positive number of seconds")
-        if not 1 <= self.max_answer_chars <= MAX_SENT_MESSAGE_CHARS:
-            # A longer answer could be stored but never sent whole to a client.
-            raise ConfigError(f"--max-answer-chars must be from 1 to {MAX_SENT_MESSAGE_CHARS}")
-        if self.connections_per_user < 1:
-            raise ConfigError("--connections-per-user must be at least 1")
-        if self.handshake_timeout <= 0:
-            raise ConfigError("--handshake-timeout must be a positive number of seconds")
-        if self.max_handshakes < 1:
-            raise ConfigError("--max-handshakes must be at least 1")
-        if self.upstream_idle_timeout <= 0:
-            raise ConfigError("--upstream-idle-timeout must be a positive number of seconds")
-        if self.answers_per_user < 1:
-            raise ConfigError("--answers-per-user must be at least 1")
-        if self.storage_per_user_mib < 0:
-            raise ConfigError("--storage-per-user must not be negative (0: no quota)")
-        if self.max_attachment_bytes < 0:
-            raise ConfigError("--max-attachment-bytes must not be negative (0: no attachments)")
-        if self.reply_bytes_per_user < 1:
-            raise ConfigError("--reply-bytes-per-user must be at least 1")
-        if self.max_chat_age_days is not None and self.max_chat_age_days <= 0:
-            raise ConfigError("--max-chat-age must be a positive number of days")
-        if self.provider not in ("demo", "openai"):
-            raise ConfigError(f"unknown provider {self.provider!r}: use demo or openai")
-        if self.api_port is not None:
-            if not 0 <= self.api_port <= 65535:
-                raise ConfigError(f"--api-port must be a port number from 0 to 65535, got {self.api_port}")
-            if self.api_port and self.api_port == self.port:
-                raise ConfigError("--api-port must differ from --port: the REST API is a listener of its own")
-        if self.metrics_port is not None:
-            if not 0 <= self.metrics_port <= 65535:
-                raise ConfigError(f"--metrics-port must be a port number from 0 to 65535, got {self.metrics_port}")
-            if self.metrics_port and self.metrics_port in (self.port, self.api_port):
-                raise ConfigError("--metrics-port must differ from --port and --api-port: it is a listener of its own")
+        for flag, port, taken in (
+            ("--api-port", self.api_port, (self.port,)),
+            ("--metrics-port", self.metrics_port, (self.port, self.api_port)),
+        ):
+            if port is None:
+                continue
+            if not 0 <= port <= 65535:
+                raise ConfigError(f"{flag} must be a port number from 0 to 65535, got {port}")
+            if port and port in taken:
+                raise ConfigError(f"{flag} must differ from the server's other ports: it is a listener of its own")
         try:
             parse_networks(self.trusted_proxies)
         except ValueError as error:
@@ -386,63 +396,11 @@ def read_jwt_keys(path: Path) -> dict[str, str]:
 def env_defaults(environ: os._Environ[str] | dict[str, str] = os.environ) -> EnvSettings:
     """Settings that come from environment variables, as ``ServerConfig`` keywords.
 
-    Flags given on the command line win over these.
+    Flags given on the command line win over these. A variable set to an
+    empty text counts as unset.
     """
-    values: EnvSettings = {}
-    if "MFU_DEMO_WORDS" in environ:
-        values["demo_words"] = _number(environ, "MFU_DEMO_WORDS", int)
-    if "MFU_DEMO_DELAY_MS" in environ:
-        values["demo_delay_ms"] = _number(environ, "MFU_DEMO_DELAY_MS", float)
-    # URLs that may carry a password are better kept out of argv (``ps`` shows it).
-    if environ.get("MFU_DATABASE_URL"):
-        values["db_path"] = environ["MFU_DATABASE_URL"]
-    if environ.get("MFU_BROKER_URL"):
-        values["broker"] = environ["MFU_BROKER_URL"]
-    if environ.get("MFU_NODE_ID"):
-        values["node_id"] = environ["MFU_NODE_ID"]
-    if environ.get("MFU_OPENAI_BASE_URL"):
-        values["openai_base_url"] = environ["MFU_OPENAI_BASE_URL"]
-    if environ.get("MFU_OPENAI_API_KEY"):
-        values["openai_api_key"] = environ["MFU_OPENAI_API_KEY"]
-    if environ.get("MFU_OPENAI_MODEL"):
-        values["openai_model"] = environ["MFU_OPENAI_MODEL"]
-    if environ.get("MFU_UPSTREAM_IDLE_TIMEOUT"):
-        values["upstream_idle_timeout"] = _number(environ, "MFU_UPSTREAM_IDLE_TIMEOUT", float)
-    if environ.get("MFU_API_PORT"):
-        values["api_port"] = _number(environ, "MFU_API_PORT", int)
-    if environ.get("MFU_REPLY_BYTES_PER_USER"):
-        values["reply_bytes_per_user"] = _number(environ, "MFU_REPLY_BYTES_PER_USER", int)
-    if environ.get("MFU_ANSWERS_PER_USER"):
-        values["answers_per_user"] = _number(environ, "MFU_ANSWERS_PER_USER", int)
-    if environ.get("MFU_STORAGE_PER_USER"):
-        values["storage_per_user_mib"] = _number(environ, "MFU_STORAGE_PER_USER", float)
-    if environ.get("MFU_MAX_ATTACHMENT_BYTES"):
-        values["max_attachment_bytes"] = _number(environ, "MFU_MAX_ATTACHMENT_BYTES", int)
-    if environ.get("MFU_DRAIN_TIMEOUT"):
-        values["drain_timeout"] = _number(environ, "MFU_DRAIN_TIMEOUT", float)
-    if environ.get("MFU_MAX_CHAT_AGE"):
-        values["max_chat_age_days"] = _number(environ, "MFU_MAX_CHAT_AGE", float)
-    if environ.get("MFU_HANDSHAKE_TIMEOUT"):
-        values["handshake_timeout"] = _number(environ, "MFU_HANDSHAKE_TIMEOUT", float)
-    if environ.get("MFU_MAX_HANDSHAKES"):
-        values["max_handshakes"] = _number(environ, "MFU_MAX_HANDSHAKES", int)
-    if environ.get("MFU_JWT_KEYS_FILE"):
-        values["jwt_keys"] = read_jwt_keys(Path(environ["MFU_JWT_KEYS_FILE"]))
-    if environ.get("MFU_JWT_ISSUER"):
-        values["jwt_issuer"] = environ["MFU_JWT_ISSUER"]
-    if environ.get("MFU_JWT_JWKS_URL"):
-        values["jwt_jwks_url"] = environ["MFU_JWT_JWKS_URL"]
-    if environ.get("MFU_JWT_AUDIENCE"):
-        values["jwt_audience"] = environ["MFU_JWT_AUDIENCE"]
-    if environ.get("MFU_CORS_ORIGINS"):
-        values["cors_origins"] = split_list(environ["MFU_CORS_ORIGINS"])
-    if environ.get("MFU_METRICS_PORT"):
-        values["metrics_port"] = _number(environ, "MFU_METRICS_PORT", int)
-    if environ.get("MFU_METRICS_HOST"):
-        values["metrics_host"] = environ["MFU_METRICS_HOST"]
-    if environ.get("MFU_TRUSTED_PROXIES"):
-        values["trusted_proxies"] = split_list(environ["MFU_TRUSTED_PROXIES"])
-    return values
+    values = {field: read(name, environ[name]) for name, field, read in _ENVIRONMENT if environ.get(name)}
+    return cast(EnvSettings, values)
 
 
 def split_list(listed: str) -> tuple[str, ...]:
@@ -450,14 +408,66 @@ def split_list(listed: str) -> tuple[str, ...]:
     return tuple(origin.strip() for origin in listed.split(",") if origin.strip())
 
 
+def _whole(name: str, text: str) -> int:
+    return _number(name, text, int)
+
+
+def _decimal(name: str, text: str) -> float:
+    return _number(name, text, float)
+
+
 _Number = TypeVar("_Number", int, float)
 
 
-def _number(environ: os._Environ[str] | dict[str, str], name: str, kind: Callable[[str], _Number]) -> _Number:
+def _number(name: str, text: str, kind: Callable[[str], _Number]) -> _Number:
     try:
-        value = kind(environ[name])
+        value = kind(text)
     except ValueError:
-        raise ConfigError(f"{name} must be a number, got {environ[name]!r}") from None
+        raise ConfigError(f"{name} must be a number, got {text!r}") from None
     if value < 0:
         raise ConfigError(f"{name} must not be negative")
     return value
+
+
+def _as_is(name: str, text: str) -> str:
+    return text
+
+
+def _listed(name: str, text: str) -> tuple[str, ...]:
+    return split_list(text)
+
+
+def _keys_file(name: str, text: str) -> dict[str, str]:
+    return read_jwt_keys(Path(text))
+
+
+#: The environment variables that set ``ServerConfig`` fields: (variable, field, how its text is read).
+#: URLs that may carry a password are better kept out of argv (``ps`` shows it): they have variables.
+_ENVIRONMENT: tuple[tuple[str, str, Callable[[str, str], object]], ...] = (
+    ("MFU_DEMO_WORDS", "demo_words", _whole),
+    ("MFU_DEMO_DELAY_MS", "demo_delay_ms", _decimal),
+    ("MFU_DATABASE_URL", "db_path", _as_is),
+    ("MFU_BROKER_URL", "broker", _as_is),
+    ("MFU_NODE_ID", "node_id", _as_is),
+    ("MFU_OPENAI_BASE_URL", "openai_base_url", _as_is),
+    ("MFU_OPENAI_API_KEY", "openai_api_key", _as_is),
+    ("MFU_OPENAI_MODEL", "openai_model", _as_is),
+    ("MFU_UPSTREAM_IDLE_TIMEOUT", "upstream_idle_timeout", _decimal),
+    ("MFU_API_PORT", "api_port", _whole),
+    ("MFU_REPLY_BYTES_PER_USER", "reply_bytes_per_user", _whole),
+    ("MFU_ANSWERS_PER_USER", "answers_per_user", _whole),
+    ("MFU_STORAGE_PER_USER", "storage_per_user_mib", _decimal),
+    ("MFU_MAX_ATTACHMENT_BYTES", "max_attachment_bytes", _whole),
+    ("MFU_DRAIN_TIMEOUT", "drain_timeout", _decimal),
+    ("MFU_MAX_CHAT_AGE", "max_chat_age_days", _decimal),
+    ("MFU_HANDSHAKE_TIMEOUT", "handshake_timeout", _decimal),
+    ("MFU_MAX_HANDSHAKES", "max_handshakes", _whole),
+    ("MFU_JWT_KEYS_FILE", "jwt_keys", _keys_file),
+    ("MFU_JWT_ISSUER", "jwt_issuer", _as_is),
+    ("MFU_JWT_JWKS_URL", "jwt_jwks_url", _as_is),
+    ("MFU_JWT_AUDIENCE", "jwt_audience", _as_is),
+    ("MFU_CORS_ORIGINS", "cors_origins", _listed),
+    ("MFU_METRICS_PORT", "metrics_port", _whole),
+    ("MFU_METRICS_HOST", "metrics_host", _as_is),
+    ("MFU_TRUSTED_PROXIES", "trusted_proxies", _listed),
+)

@@ -190,98 +190,127 @@ class Handlers:
 
     async def _message(self, sender: Sender, frame: Message, client_message_id: str) -> None:
         user, chat_id = sender.user, frame.chat_id
-        if frame.model_id is not None:
-            available = await self.catalog.unknown(frame.model_id)
-            if available is not None:
-                raise FrameError(
-                    ErrorCode.BAD_REQUEST,
-                    f"unknown model {frame.model_id!r}: this server has {', '.join(available) or 'none'}",
-                    chat_id=chat_id,
-                )
-        if chat_id is not None:
-            # The owner first, before anything else: a claim taken on someone else's
-            # chat would refuse its owner's messages, and a rate limit answered
-            # before the owner check would tell a chat that exists from one that does not.
-            if self._generations.live(chat_id, user) is None and await self._store.chat(user, chat_id) is None:
-                raise not_found("chat", chat_id=chat_id)
-            claim = self._generations.claim(chat_id, user)
-            if claim == "foreign":
-                raise not_found("chat", chat_id=chat_id)
-            if claim == "busy":
-                # A retry of the message that started this very generation is
-                # not a conflict: it gets its ack again.
-                known = await self._store.find_exchange(user, client_message_id)
-                if known is None:
-                    raise FrameError(
-                        ErrorCode.CONFLICT, "an answer is still being generated in this chat", chat_id=chat_id
-                    )
-                sender.reply(_ack(client_message_id, known))
-                return
+        await self._check_model(frame)
+        if chat_id is not None and await self._claim(sender, frame, client_message_id):
+            return
         started = slot = False
         try:
             known = await self._store.find_exchange(user, client_message_id)
             if known is not None:
                 sender.reply(_ack(client_message_id, known))
                 return
-            if frame.attachments:
-                await self._check_attachments(user, frame.attachments, chat_id=chat_id)
-            await self._check_quota(user, chat_id=chat_id)
-            # Before the rate limit: the client sends a message refused for this again
-            # later, and waiting for an answer to end must not spend its budget.
-            slot = self._generations.take_slot(user)
-            if not slot:
-                raise self._too_many_answers("this one starts when one of them ends", chat_id=chat_id)
-            if not self._limiter.allow(user):
-                raise self._rate_limited(user, chat_id=chat_id)
-            # Only a message that creates a chat carries settings (the frame does not decode otherwise).
-            settings = None
-            if frame.system_prompt is not None or frame.params is not None:
-                settings = ChatSettings(system_prompt=frame.system_prompt, params=frame.params or ChatParams())
-            try:
-                exchange = await self._store.record_message(
-                    user,
-                    chat_id,
-                    frame.content,
-                    client_message_id,
-                    frame.model_id,
-                    settings=settings,
-                    attachments=frame.attachments,
-                )
-            except ChatBusy as busy:  # generating on another node
-                raise FrameError(ErrorCode.CONFLICT, str(busy), chat_id=chat_id) from None
-            except AttachmentsNotReady as error:  # taken by another message since the check
-                raise FrameError(ErrorCode.BAD_REQUEST, str(error), chat_id=chat_id) from None
-            if exchange is None:
-                raise not_found("chat", chat_id=chat_id)
+            await self._admit(user, frame)
+            slot = True
+            exchange = await self._record(user, frame, client_message_id)
             sender.reply(_ack(client_message_id, exchange))
             if exchange.duplicate:  # the same id raced in from another connection
                 return
-            chat = exchange.chat
-            if exchange.created:
-                sender.reply(
-                    encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=client_message_id))
-                )
-            self._hub.subscribe(sender, chat.id)
-            self.announce(user, chat)
-            # Every terminal of the user shows the message, not only the one that sent it.
-            stored = UserMessage(
-                chat_id=chat.id,
-                message_id=exchange.user_message_id,
-                client_message_id=client_message_id,
-                content=frame.content,
-                created_at=datetime.now(UTC),
-                reply_id=exchange.reply_id,
-                attachments=[file.info() for file in exchange.history[-1].attachments],
+            self._show_everywhere(sender, frame, exchange, client_message_id)
+            model_id = frame.model_id or exchange.chat.model_id
+            self._generations.start(
+                user, exchange.chat.id, exchange.reply_id, model_id, exchange.history, exchange.settings
             )
-            self._hub.publish_user(user, encode(stored))
-            model_id = frame.model_id or chat.model_id
-            self._generations.start(user, chat.id, exchange.reply_id, model_id, exchange.history, exchange.settings)
             started = True
         finally:
             if slot and not started:
                 self._generations.free_slot(user)
             if chat_id is not None and not started:
                 self._generations.release(chat_id)
+
+    async def _check_model(self, frame: Message) -> None:
+        """Refuse a model this server does not have, naming those it has."""
+        if frame.model_id is None:
+            return
+        available = await self.catalog.unknown(frame.model_id)
+        if available is not None:
+            raise FrameError(
+                ErrorCode.BAD_REQUEST,
+                f"unknown model {frame.model_id!r}: this server has {', '.join(available) or 'none'}",
+                chat_id=frame.chat_id,
+            )
+
+    async def _claim(self, sender: Sender, frame: Message, client_message_id: str) -> bool:
+        """Take the chat for this message's answer; True if the message was answered already (its ack again).
+
+        The owner first, before anything else: a claim taken on someone else's
+        chat would refuse its owner's messages, and a rate limit answered
+        before the owner check would tell a chat that exists from one that does not.
+        """
+        user, chat_id = sender.user, frame.chat_id
+        assert chat_id is not None
+        if self._generations.live(chat_id, user) is None and await self._store.chat(user, chat_id) is None:
+            raise not_found("chat", chat_id=chat_id)
+        claim = self._generations.claim(chat_id, user)
+        if claim == "foreign":
+            raise not_found("chat", chat_id=chat_id)
+        if claim != "busy":
+            return False
+        # A retry of the message that started this very generation is not a conflict: it gets its ack again.
+        known = await self._store.find_exchange(user, client_message_id)
+        if known is None:
+            raise FrameError(ErrorCode.CONFLICT, "an answer is still being generated in this chat", chat_id=chat_id)
+        sender.reply(_ack(client_message_id, known))
+        return True
+
+    async def _admit(self, user: str, frame: Message) -> None:
+        """Let the message in: its files, the storage quota, then one of the user's answer slots, then the rate.
+
+        The slot is taken before the rate limit: the client sends a message
+        refused for its slot again later, and waiting for an answer to end
+        must not spend its budget. The caller frees the slot if the answer
+        does not start.
+        """
+        chat_id = frame.chat_id
+        if frame.attachments:
+            await self._check_attachments(user, frame.attachments, chat_id=chat_id)
+        await self._check_quota(user, chat_id=chat_id)
+        if not self._generations.take_slot(user):
+            raise self._too_many_answers("this one starts when one of them ends", chat_id=chat_id)
+        if not self._limiter.allow(user):
+            self._generations.free_slot(user)
+            raise self._rate_limited(user, chat_id=chat_id)
+
+    async def _record(self, user: str, frame: Message, client_message_id: str) -> Exchange:
+        """Store the message and its empty answer (the chat too, for a first message)."""
+        # Only a message that creates a chat carries settings (the frame does not decode otherwise).
+        settings = None
+        if frame.system_prompt is not None or frame.params is not None:
+            settings = ChatSettings(system_prompt=frame.system_prompt, params=frame.params or ChatParams())
+        try:
+            exchange = await self._store.record_message(
+                user,
+                frame.chat_id,
+                frame.content,
+                client_message_id,
+                frame.model_id,
+                settings=settings,
+                attachments=frame.attachments,
+            )
+        except ChatBusy as busy:  # generating on another node
+            raise FrameError(ErrorCode.CONFLICT, str(busy), chat_id=frame.chat_id) from None
+        except AttachmentsNotReady as error:  # taken by another message since the check
+            raise FrameError(ErrorCode.BAD_REQUEST, str(error), chat_id=frame.chat_id) from None
+        if exchange is None:
+            raise not_found("chat", chat_id=frame.chat_id)
+        return exchange
+
+    def _show_everywhere(self, sender: Sender, frame: Message, exchange: Exchange, client_message_id: str) -> None:
+        """Tell the sender of a new chat, follow the chat, and show the message on every terminal of the user."""
+        user, chat = sender.user, exchange.chat
+        if exchange.created:
+            sender.reply(encode(ChatCreated(chat_id=chat.id, title=chat.title, client_message_id=client_message_id)))
+        self._hub.subscribe(sender, chat.id)
+        self.announce(user, chat)
+        stored = UserMessage(
+            chat_id=chat.id,
+            message_id=exchange.user_message_id,
+            client_message_id=client_message_id,
+            content=frame.content,
+            created_at=datetime.now(UTC),
+            reply_id=exchange.reply_id,
+            attachments=[file.info() for file in exchange.history[-1].attachments],
+        )
+        self._hub.publish_user(user, encode(stored))
 
     async def _check_attachments(self, user: str, keys: list[str], **where: Any) -> None:
         """Refuse a message whose files are not all the user's, whole, unsent, and within the bound.

@@ -12,10 +12,10 @@ from __future__ import annotations
 import asyncio
 import traceback
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -289,6 +289,15 @@ class ChatApp(App[None]):
         # While a chat loads: the frames for it that arrived meanwhile.
         self._loading: str | None = None
         self._held: list[ServerFrame | MessageReloaded | _ChunkRun] = []
+        #: How each kind of item about the open chat is applied.
+        self._open_chat_handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
+            UserMessage: self._on_user_message,
+            _ChunkRun: self._on_chunks,
+            Complete: self._on_complete,
+            Cancelled: self._on_cancelled,
+            MessageReloaded: self._on_reloaded,
+            MessageEdited: self._on_edited,
+        }
         # The clientMessageId of the message that is creating a new chat.
         self._creating: str | None = None
         # The message to show once its chat has loaded (a search result): (chat, message).
@@ -612,51 +621,58 @@ class ChatApp(App[None]):
                     self._frames.task_done()
 
     async def _apply(self, item: ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun) -> None:
+        """Apply one queued item: those about any chat, then those of the open chat (held while it loads)."""
         if isinstance(item, _ChatLoaded):
             await self._show_loaded_chat(item)
-            return
-        chat_id = getattr(item, "chat_id", None)
-        if isinstance(item, ChatUpdated):
+        elif isinstance(item, ChatUpdated):
             await self._on_chat_updated(item)
         elif isinstance(item, Ack):
             await self._on_ack(item)
         elif isinstance(item, ChatCreated):
-            if item.client_message_id == self._creating and self.chat_id is None:
-                self._open_created_chat(item.chat_id)
-            if item.chat_id == self.chat_id:
-                self.query_one(AppHeader).chat_title = item.title
-        elif chat_id is not None and chat_id == self._loading:
+            self._on_chat_created(item)
+        elif (chat_id := getattr(item, "chat_id", None)) is not None and chat_id == self._loading:
             self._held.append(item)
         elif chat_id != self.chat_id:
             if isinstance(item, (Complete, Cancelled)):
                 self._answering.pop(item.chat_id, None)
-        elif isinstance(item, UserMessage):
-            await self._on_user_message(item)
-        elif isinstance(item, _ChunkRun):
-            self._set_running(item.chat_id, item.message_id)
-            await self.conversation.append(item.message_id, [(chunk.seq, chunk.content) for chunk in item.chunks])
-        elif isinstance(item, Complete):
-            self._set_running(item.chat_id, None)
-            await self.conversation.finish(item.message_id, FINISH_STATUS.get(item.finish_reason, "complete"))
-        elif isinstance(item, Cancelled):
-            self._set_running(item.chat_id, None)
-            await self.conversation.finish(item.message_id, "cancelled")
-        elif isinstance(item, MessageReloaded):
-            if item.status == "streaming":
-                await self.conversation.set_text(item.message_id, item.content)
-            else:
-                self._set_running(item.chat_id, None)
-                status = stored_status(item.status, item.finish_reason)
-                await self.conversation.finish(item.message_id, status, item.content)
-        elif isinstance(item, MessageEdited):
-            # Changed where it is, mounted or not; an edit with regenerate dropped what followed it.
-            regenerated = item.reply_id is not None
-            if not await self.conversation.edited(
-                item.message_id, item.content, regenerated=regenerated, reply_id=item.reply_id
-            ):
-                self.load_chat(item.chat_id)  # not loaded here: where it is and what follows come again
-            elif item.reply_id is not None:
-                self._set_running(item.chat_id, item.reply_id)
+        elif (apply := self._open_chat_handlers.get(type(item))) is not None:
+            await apply(item)
+
+    def _on_chat_created(self, created: ChatCreated) -> None:
+        if created.client_message_id == self._creating and self.chat_id is None:
+            self._open_created_chat(created.chat_id)
+        if created.chat_id == self.chat_id:
+            self.query_one(AppHeader).chat_title = created.title
+
+    async def _on_chunks(self, run: _ChunkRun) -> None:
+        self._set_running(run.chat_id, run.message_id)
+        await self.conversation.append(run.message_id, [(chunk.seq, chunk.content) for chunk in run.chunks])
+
+    async def _on_complete(self, end: Complete) -> None:
+        self._set_running(end.chat_id, None)
+        await self.conversation.finish(end.message_id, FINISH_STATUS.get(end.finish_reason, "complete"))
+
+    async def _on_cancelled(self, end: Cancelled) -> None:
+        self._set_running(end.chat_id, None)
+        await self.conversation.finish(end.message_id, "cancelled")
+
+    async def _on_reloaded(self, reloaded: MessageReloaded) -> None:
+        if reloaded.status == "streaming":
+            await self.conversation.set_text(reloaded.message_id, reloaded.content)
+            return
+        self._set_running(reloaded.chat_id, None)
+        status = stored_status(reloaded.status, reloaded.finish_reason)
+        await self.conversation.finish(reloaded.message_id, status, reloaded.content)
+
+    async def _on_edited(self, edit: MessageEdited) -> None:
+        # Changed where it is, mounted or not; an edit with regenerate dropped what followed it.
+        regenerated = edit.reply_id is not None
+        if not await self.conversation.edited(
+            edit.message_id, edit.content, regenerated=regenerated, reply_id=edit.reply_id
+        ):
+            self.load_chat(edit.chat_id)  # not loaded here: where it is and what follows come again
+        elif edit.reply_id is not None:
+            self._set_running(edit.chat_id, edit.reply_id)
 
     def _set_running(self, chat_id: str, message_id: str | None) -> None:
         if message_id is None:
