@@ -11,9 +11,10 @@ from mfu_tui.protocol import MessageStatus
 class MessageReloaded:
     """An assistant message was reloaded with ``get_chat`` after a ``resync``.
 
-    The UI replaces the whole text of the message with ``content``. If
-    ``status`` is ``"streaming"``, further ``Chunk`` frames follow and are
-    appended as usual.
+    The UI replaces the whole text of the message with ``content``, and its
+    reasoning with ``reasoning``. If ``status`` is ``"streaming"``, further
+    ``Chunk`` frames follow and are appended as usual (to the reasoning when
+    their ``kind`` is ``"reasoning"``).
     """
 
     chat_id: str
@@ -22,3 +23,5 @@ class MessageReloaded:
     status: MessageStatus
     #: How an ended message ended (``stop``, ``length``, ``interrupted``...), as stored.
     finish_reason: str | None = None
+    #: What the model reasoned before answering, apart from ``content`` ("" for none).
+    reasoning: str = ""

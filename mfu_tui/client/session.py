@@ -371,9 +371,11 @@ class ChatSession:
             return self._online_only(Outcome(self._answer_ended(chat_id, message_id)))
         streaming = stored.status == "streaming"
         resume = self._streams.reloaded(
-            chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming
+            chat_id, message_id, content=stored.content, seq=stored.seq, streaming=streaming, reasoning=stored.reasoning
         )
-        reloaded = MessageReloaded(chat_id, message_id, stored.content, stored.status, stored.finish_reason)
+        reloaded = MessageReloaded(
+            chat_id, message_id, stored.content, stored.status, stored.finish_reason, reasoning=stored.reasoning
+        )
         frames = [resume] if resume is not None else self._answer_ended(chat_id, message_id)
         return self._online_only(Outcome(list(frames), [reloaded]))
 

@@ -133,14 +133,16 @@ class StreamTracker:
         self._reloading.add(message_id)
         return True
 
-    def reloaded(self, chat_id: str, message_id: str, *, content: str, seq: int, streaming: bool) -> Resume | None:
-        """The stored message was loaded; returns the ``resume`` to follow it if still streaming."""
+    def reloaded(
+        self, chat_id: str, message_id: str, *, content: str, seq: int, streaming: bool, reasoning: str = ""
+    ) -> Resume | None:
+        """The stored message (answer and reasoning) was loaded; returns the ``resume`` to follow it if streaming."""
         self._reloading.discard(message_id)
         self._streams.pop(message_id, None)
         if not streaming:
             self._finish(message_id)
             return None
-        stream = _Stream(StreamAssembler(chat_id, message_id, text=content, last_seq=seq))
+        stream = _Stream(StreamAssembler(chat_id, message_id, text=content, last_seq=seq, reasoning=reasoning))
         stream.resumed_from = seq
         self._streams[message_id] = stream
         return self._resume(stream)

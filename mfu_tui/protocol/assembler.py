@@ -5,7 +5,8 @@ network a client may see them twice (replayed after ``resume``), out of
 order, or with holes. ``StreamAssembler`` turns whatever arrives into the
 text of the longest gap-free prefix, which is exactly what the user may be
 shown, and says what is missing so the caller can ask for it with
-``resume``.
+``resume``. Chunks of the model's reasoning (``kind: "reasoning"``) share
+the numbering and are kept apart, in ``reasoning``.
 
 Feeding is O(size of the frame): the cost of a chunk does not grow with the
 length of the answer.
@@ -28,16 +29,21 @@ class StreamAssembler:
         message_id: The assistant message.
         text: Text already known (for example loaded with ``get_chat``).
         last_seq: The ``seq`` of the last chunk included in ``text``.
+        reasoning: Reasoning already known, with ``text``.
     """
 
-    def __init__(self, chat_id: str, message_id: str, *, text: str = "", last_seq: int = 0) -> None:
+    def __init__(
+        self, chat_id: str, message_id: str, *, text: str = "", last_seq: int = 0, reasoning: str = ""
+    ) -> None:
         self.chat_id = chat_id
         self.message_id = message_id
         self._pieces: list[str] = [text] if text else []
         self._joined: str | None = text
+        #: The reasoning of chunks ``1..last_seq``: short next to the answer, so joined on each read.
+        self._reasoning: list[str] = [reasoning] if reasoning else []
         self._last_seq = last_seq
         #: Chunks that arrived ahead of a gap, by seq.
-        self._ahead: dict[int, str] = {}
+        self._ahead: dict[int, Chunk] = {}
         self._end_seq: int | None = None
         self._end: Complete | Cancelled | None = None
 
@@ -48,6 +54,11 @@ class StreamAssembler:
             self._joined = "".join(self._pieces)
             self._pieces = [self._joined] if self._joined else []
         return self._joined
+
+    @property
+    def reasoning(self) -> str:
+        """The reasoning among chunks ``1..last_seq``, apart from ``text``."""
+        return "".join(self._reasoning)
 
     @property
     def last_seq(self) -> int:
@@ -85,7 +96,7 @@ class StreamAssembler:
         return None
 
     def feed(self, frame: StreamFrame) -> str:
-        """Take one frame; return the text it newly made contiguous ("" if none).
+        """Take one frame; return the answer's text it newly made contiguous ("" if none).
 
         Duplicates, chunks past the end, and frames after the message has
         finished are ignored. Returned pieces concatenated equal ``text``.
@@ -112,13 +123,14 @@ class StreamAssembler:
         if self._end_seq is not None and seq > self._end_seq:
             return ""
         if seq != self._last_seq + 1:
-            self._ahead[seq] = chunk.content
+            self._ahead[seq] = chunk
             return ""
-        added = [chunk.content]
-        self._last_seq = seq
-        while (following := self._ahead.pop(self._last_seq + 1, None)) is not None:
-            added.append(following)
-            self._last_seq += 1
+        added: list[str] = []
+        following: Chunk | None = chunk
+        while following is not None:
+            (self._reasoning if following.kind == "reasoning" else added).append(following.content)
+            self._last_seq = following.seq
+            following = self._ahead.pop(self._last_seq + 1, None)
         delta = "".join(added)
         if delta:
             self._pieces.append(delta)

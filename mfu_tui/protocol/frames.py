@@ -153,6 +153,8 @@ class UpdatedChat(Record):
 
 
 MessageStatus = Literal["complete", "streaming", "cancelled", "error"]
+#: Which text a ``chunk`` carries: the answer, or the reasoning before it.
+ChunkKind = Literal["content", "reasoning"]
 
 #: A count of tokens, as a model server reports it.
 TokenCount = Annotated[int, msgspec.Meta(ge=0)]
@@ -208,6 +210,8 @@ class StoredMessage(Record):
     tokens_per_second: TokenRate | None = None
     #: For user messages: the files sent with it, in the order attached.
     attachments: list[AttachmentInfo] = msgspec.field(default_factory=list)
+    #: For answers: what the model reasoned before answering (its ``reasoning`` chunks), never part of ``content``.
+    reasoning: str = ""
 
 
 class ChatPage(Record):
@@ -640,13 +644,19 @@ class AttachmentAck(Frame, tag="attachment_ack"):
     received: Seq
 
 
-class Chunk(Frame, tag="chunk"):
-    """A streamed piece of an assistant message; ``seq`` counts from 1 without gaps."""
+class Chunk(Frame, tag="chunk", omit_defaults=True):
+    """A streamed piece of an assistant message; ``seq`` counts from 1 without gaps.
+
+    ``kind`` says which text the piece belongs to: the answer (``content``,
+    the default, left out on the wire) or the model's reasoning before it
+    (``reasoning``). Both share the one ``seq`` numbering, so resuming is the same.
+    """
 
     chat_id: Id
     message_id: Id
     seq: Annotated[int, msgspec.Meta(ge=1)]
     content: str
+    kind: ChunkKind = "content"
 
 
 class Complete(Frame, tag="complete"):

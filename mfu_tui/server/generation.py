@@ -1,7 +1,7 @@
 """Streaming assistant replies: one generation per chat, persisted before sent.
 
-A ``Generation`` pulls text pieces from the provider, numbers them
-(``seq`` 1, 2, ...), queues each to the store and sends it to the chat's
+A ``Generation`` pulls text pieces from the provider, the answer's and its
+reasoning's alike, numbers them in one sequence (``seq`` 1, 2, ...), queues each to the store and sends it to the chat's
 subscribers only from the store's commit callback, so no frame ever leaves
 before its chunk is durable. Commits settle in queue order, so frames go out
 in ``seq`` order. Every stream ends with exactly one ``complete`` or
@@ -34,6 +34,7 @@ from mfu_tui.protocol import (
     ChatSettings,
     ChatUpdated,
     Chunk,
+    ChunkKind,
     Complete,
     Error,
     ErrorCode,
@@ -43,7 +44,7 @@ from mfu_tui.server import logs
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.metrics import RELAY_SAMPLE, ServerMetrics
 from mfu_tui.server.model_input import ModelTurn
-from mfu_tui.server.providers import Finish, Provider, ProviderError, Usage
+from mfu_tui.server.providers import Finish, Provider, ProviderError, Reasoning, Usage
 from mfu_tui.server.store import AnswerFigures, Status, Store
 
 log = logging.getLogger(__name__)
@@ -82,10 +83,10 @@ class Generation:
         self._provider = provider
         self._on_end = on_end
         self._metrics = metrics
-        #: Characters after which the answer ends with ``finish_reason: "length"``.
+        #: Characters (of the answer and its reasoning) after which it ends with ``finish_reason: "length"``.
         self._room = max_chars
-        #: Text of chunks 1..n, by position (seq - 1).
-        self._chunks: list[str] = []
+        #: Kind and text of chunks 1..n, by position (seq - 1).
+        self._chunks: list[tuple[ChunkKind, str]] = []
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
         self._stop_reason: StopReason | None = None
@@ -139,19 +140,13 @@ class Generation:
                         finish = item.reason
                     elif isinstance(item, Usage):
                         self._usage = item
-                    elif item:
-                        self._last_at = time.monotonic()
-                        if self._first_at is None:
-                            self._first_at = self._last_at
-                            self._metrics.first_token_seconds.observe(self._first_at - self._asked_at)
-                        # A bound on what one answer can make us store and send (and what
-                        # get_chat must carry): past it the answer ends as if the model did.
-                        item = item[: self._room]
-                        self._room -= len(item)
-                        self._append(item)
-                        if self._room == 0:
+                    elif isinstance(item, Reasoning):
+                        if item.text and self._take("reasoning", item.text):
                             finish = "length"
                             break  # leaving the block closes the upstream request
+                    elif item and self._take("content", item):
+                        finish = "length"
+                        break
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise
@@ -173,11 +168,24 @@ class Generation:
         finally:
             self._on_end(self)
 
-    def _append(self, text: str) -> None:
-        self._chunks.append(text)
+    def _take(self, kind: ChunkKind, text: str) -> bool:
+        """Store and send a piece of text from the provider; True once the answer has no room left."""
+        self._last_at = time.monotonic()
+        if self._first_at is None:
+            self._first_at = self._last_at
+            self._metrics.first_token_seconds.observe(self._first_at - self._asked_at)
+        # A bound on what one answer (with its reasoning) can make us store and send (and
+        # what get_chat must carry): past it the answer ends as if the model did.
+        text = text[: self._room]
+        self._room -= len(text)
+        self._append(kind, text)
+        return self._room == 0
+
+    def _append(self, kind: ChunkKind, text: str) -> None:
+        self._chunks.append((kind, text))
         seq = len(self._chunks)
         queued_at = time.monotonic() if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
-        committed = self._store.append_chunk(self.message_id, seq, text)
+        committed = self._store.append_chunk(self.message_id, seq, text, reasoning=kind == "reasoning")
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
 
     def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float | None) -> None:
@@ -206,7 +214,12 @@ class Generation:
         return AnswerFigures(usage=self._usage, first_token_ms=first_token_ms, tokens_per_second=rate)
 
     def _chunk_frame(self, seq: int) -> bytes:
-        return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=self._chunks[seq - 1]))
+        kind, text = self._chunks[seq - 1]
+        return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=text, kind=kind))
+
+    def _text(self, kind: ChunkKind, chunks: int) -> str:
+        """The text of the first ``chunks`` chunks of one kind."""
+        return "".join(text for of, text in self._chunks[:chunks] if of == kind)
 
     async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
@@ -221,11 +234,12 @@ class Generation:
         try:
             chat = await self._store.finish_message(
                 self.message_id,
-                "".join(self._chunks[:stored]),
+                self._text("content", stored),
                 status,
                 finish,
                 stored,
                 figures,
+                reasoning=self._text("reasoning", stored),
             )
         except LookupError:
             # Its chat was deleted meanwhile, or another node ended it when this

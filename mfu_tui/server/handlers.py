@@ -28,6 +28,7 @@ from mfu_tui.protocol import (
     ChatSummary,
     ChatUpdated,
     Chunk,
+    ChunkKind,
     ClientFrame,
     Complete,
     DeleteChat,
@@ -479,8 +480,8 @@ class Handlers:
             else:
                 covered = 0 if last_seq is None else last_seq
                 if last_seq is not None:
-                    for seq, content in await self._store.chunks_after(message_id, last_seq):
-                        sender.reply(encode(Chunk(chat_id=chat_id, message_id=message_id, seq=seq, content=content)))
+                    for seq, content, reasoning in await self._store.chunks_after(message_id, last_seq):
+                        sender.reply(_chunk_frame(chat_id, message_id, seq, content, reasoning))
                         covered = seq
         finally:
             held = self._hub.release(sender, chat_id)
@@ -504,8 +505,8 @@ class Handlers:
             if not chunks or chunks[0][0] != last_seq + 1 or chunks[-1][0] != state.seq:
                 sender.reply(resync)  # pruned already
                 return
-            for seq, content in chunks:
-                sender.reply(encode(Chunk(chat_id=state.chat_id, message_id=state.id, seq=seq, content=content)))
+            for seq, content, reasoning in chunks:
+                sender.reply(_chunk_frame(state.chat_id, state.id, seq, content, reasoning))
         sender.reply(_end_frame(state))
 
     async def edit_message(self, sender: Sender, frame: EditMessage) -> None:
@@ -759,6 +760,12 @@ def _replayed(data: bytes, message_id: str, covered: int | None) -> bool:
     if covered is None:
         return True
     return isinstance(frame, Chunk) and frame.seq <= covered
+
+
+def _chunk_frame(chat_id: str, message_id: str, seq: int, content: str, reasoning: bool) -> bytes:
+    """A stored chunk as its frame, of the reasoning or of the answer."""
+    kind: ChunkKind = "reasoning" if reasoning else "content"
+    return encode(Chunk(chat_id=chat_id, message_id=message_id, seq=seq, content=content, kind=kind))
 
 
 def _end_frame(state: MessageState) -> bytes:

@@ -100,4 +100,10 @@ def new_id() -> str:
 
 
 def text_of(chunks: list[Chunk]) -> str:
-    return "".join(chunk.content for chunk in chunks)
+    """The answer the chunks make (their reasoning left out)."""
+    return "".join(chunk.content for chunk in chunks if chunk.kind == "content")
+
+
+def reasoning_of(chunks: list[Chunk]) -> str:
+    """The reasoning the chunks make."""
+    return "".join(chunk.content for chunk in chunks if chunk.kind == "reasoning")

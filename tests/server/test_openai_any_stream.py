@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from mfu_tui.protocol import Chunk, Complete, Error, Ping, Pong
 from tests.server import dialects
 from tests.server.fake_openai import FakeOpenAI, Script
-from tests.server.peer import Peer, peer, text_of
+from tests.server.peer import Peer, peer, reasoning_of, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.server.test_openai_provider import openai_settings
 from tests.support.server import running_server
@@ -134,12 +134,14 @@ async def test_any_upstream_stream_ends_the_answer_once_and_nothing_follows_its_
     assert isinstance(end, Complete), end
     assert [frame for frame in after if isinstance(frame, (Chunk, Complete, Error))] == []
     assert [chunk.seq for chunk in chunks] == list(range(1, end.seq + 1))
-    assert (reply.status, reply.seq, reply.content) == (
+    assert (reply.status, reply.seq, reply.content, reply.reasoning) == (
         "error" if end.finish_reason == "error" else "complete",
         end.seq,
         text_of(chunks),
+        reasoning_of(chunks),
     )
     assert "θ" not in reply.content
+    assert set(reply.reasoning) <= {"θ"}
     errors = [frame for frame in alice.received if isinstance(frame, Error) and frame.message_id == ack.reply_id]
     assert (end.finish_reason == "error") == bool(errors)
     assert all(error.code == "provider_error" for error in errors), errors

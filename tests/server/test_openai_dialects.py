@@ -12,7 +12,7 @@ import pytest
 from mfu_tui.protocol import Complete, Error, ListModels, Usage
 from tests.server import dialects
 from tests.server.fake_openai import FakeOpenAI, Reply, Script
-from tests.server.peer import Peer, peer, text_of
+from tests.server.peer import Peer, peer, reasoning_of, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.server.test_openai_provider import models_of, openai_settings
 from tests.support.server import running_server
@@ -20,6 +20,14 @@ from tests.support.server import running_server
 
 async def ask(alice: Peer, question: str = "say hello") -> tuple[str, Complete, Error | None, str]:
     """Send a message: the text streamed, the end frame, the error frame if any, and the text stored."""
+    answer, _ = await ask_apart(alice, question)
+    return answer
+
+
+async def ask_apart(
+    alice: Peer, question: str = "say hello"
+) -> tuple[tuple[str, Complete, Error | None, str], tuple[str, str]]:
+    """``ask``, and the reasoning streamed and stored apart from the answer."""
     ack = await send_message(alice, question)
     chunks, end = await alice.stream(ack.reply_id)
     assert isinstance(end, Complete)
@@ -27,7 +35,7 @@ async def ask(alice: Peer, question: str = "say hello") -> tuple[str, Complete, 
     detail = await get_chat(alice, ack.chat_id)
     reply = detail.messages[1]
     assert reply.status != "streaming" and reply.seq == end.seq
-    return text_of(chunks), end, errors[0] if errors else None, reply.content
+    return (text_of(chunks), end, errors[0] if errors else None, reply.content), (reasoning_of(chunks), reply.reasoning)
 
 
 @pytest.mark.parametrize(
@@ -48,9 +56,11 @@ async def test_each_dialect_gives_the_answer_alone_complete_with_its_usage(tmp_p
     async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
         fake.script = dialects.answer(body)
         async with peer(srv.url, srv.token()) as alice:
-            streamed, end, error, stored = await ask(alice)
-    # Reasoning, in whichever form, is neither streamed nor stored as the answer.
+            (streamed, end, error, stored), thought_apart = await ask_apart(alice)
+    # Reasoning, in whichever form, is neither streamed nor stored as the answer, but apart from it.
     assert (streamed, stored, error) == ("Hello!", "Hello!", None)
+    thought = "" if body in (dialects.OPENAI, dialects.TOGETHER, dialects.LLAMA_CPP_NO_DONE) else "Let me think."
+    assert [text.strip() for text in thought_apart] == [thought, thought]
     assert (end.finish_reason, end.usage) == ("stop", usage)
 
 

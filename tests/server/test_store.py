@@ -66,7 +66,7 @@ async def test_chunks_are_committed_in_groups_not_one_by_one(open_store):
     await asyncio.gather(*futures)
     commits = store.commits - before
     stored = await store.chunks_after("m1", 0)
-    assert [seq for seq, _ in stored] == list(range(1, 1001))
+    assert [seq for seq, *_ in stored] == list(range(1, 1001))
     assert commits < 100  # 1000 chunks, a handful of transactions
 
 
@@ -80,7 +80,7 @@ async def test_one_failing_write_does_not_fail_the_others_of_its_group_commit(op
     assert results[0] is None
     assert isinstance(results[1], unique_violation(store))
     assert results[2].chat.title == "hello"
-    assert stored == [(1, "kept")]
+    assert stored == [(1, "kept", False)]
 
 
 async def test_a_client_message_id_is_stored_once_per_user(open_store):
@@ -131,6 +131,22 @@ async def test_a_streamed_reply_is_finished_with_its_text_and_history(open_store
     assert state.ended_at is not None
 
 
+async def test_an_answers_reasoning_is_stored_apart_from_its_text(open_store):
+    store = await open_store()
+    thought = await store.record_message("alice", None, "question", "c1", None)
+    await store.finish_message(thought.reply_id, "answer", "complete", "stop", 3, reasoning="Let me think.")
+    plain = await store.record_message("alice", thought.chat.id, "again", "c2", None)
+    await store.finish_message(plain.reply_id, "answer", "complete", "stop", 1)
+    reopened = await open_store()  # read by another connection: nothing held in memory
+    detail = await reopened.chat_detail("alice", thought.chat.id, 50)
+    assert [(m.role, m.content, m.reasoning) for m in detail.messages] == [
+        ("user", "question", ""),
+        ("assistant", "answer", "Let me think."),
+        ("user", "again", ""),
+        ("assistant", "answer", ""),
+    ]
+
+
 async def test_an_answers_figures_are_stored_with_it_and_read_back_whole(open_store):
     store = await open_store()
     measured = await store.record_message("alice", None, "question", "c1", None)
@@ -166,8 +182,10 @@ async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_
     crashed = await open_store()
     exchange = await crashed.record_message("alice", None, "hi", "c1", None)
     await crashed.record_message("alice", None, "no answer yet", "c2", None)
-    await crashed.append_chunk(exchange.reply_id, 1, "half ")
-    await crashed.append_chunk(exchange.reply_id, 2, "an answer")
+    await crashed.append_chunk(exchange.reply_id, 1, "Hmm.", reasoning=True)
+    await crashed.append_chunk(exchange.reply_id, 2, "half ")
+    await crashed.append_chunk(exchange.reply_id, 3, "an answer")
+    streaming = await crashed.chat_detail("alice", exchange.chat.id, 50)
     restarted = make_store(store_location, 0.005, node_id=NODE)  # the same node and database, as after a crash
     try:
         interrupted = await restarted.open()
@@ -177,11 +195,18 @@ async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_
     finally:
         await restarted.close()
     again = await open_store()
-    assert sorted((reply.user, reply.seq) for reply in interrupted) == [("alice", 0), ("alice", 2)]
+    assert sorted((reply.user, reply.seq) for reply in interrupted) == [("alice", 0), ("alice", 3)]
     assert exchange.reply_id in {reply.message_id for reply in interrupted}
-    assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 2)
-    assert detail.messages[-1].content == "half an answer"
-    assert chunks == [(2, "an answer")]
+    assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 3)
+    # The reasoning stays apart from the answer, while it streams and once ended.
+    assert [(m.content, m.reasoning, m.seq) for m in (streaming.messages[1], detail.messages[1])] == [
+        ("half an answer", "Hmm.", 3),
+        ("half an answer", "Hmm.", 3),
+    ]
+    assert chunks == [(2, "half ", False), (3, "an answer", False)]
+    assert await again.chunks_after(exchange.reply_id, 0) == [
+        (1, "Hmm.", True), (2, "half ", False), (3, "an answer", False)
+    ]  # fmt: skip
     assert (await again.message_state("alice", exchange.chat.id, None)).status == "error"
 
 
@@ -196,7 +221,7 @@ async def test_chunks_are_pruned_after_the_replay_window_but_the_text_is_kept(op
     detail = await store.chat_detail("alice", old.chat.id, 50)
     assert pruned == 1
     assert await store.chunks_after(old.reply_id, 0) == []
-    assert await store.chunks_after(live.reply_id, 0) == [(1, "still going")]
+    assert await store.chunks_after(live.reply_id, 0) == [(1, "still going", False)]
     assert detail.messages[-1].content == "old answer"
 
 
@@ -288,9 +313,11 @@ async def test_a_sqlite_database_from_before_the_owner_column_keeps_its_data(tmp
         before = (await store.stored_bytes("alice"), await store.chat_detail("alice", exchange.chat.id, 50))
     finally:
         await store.close()
-    # The database as the version before left it: the owner column was called user.
+    # The database as version 10 left it: the owner column was called user, and no reasoning was kept.
     db = sqlite3.connect(path)
-    db.executescript(f"{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 10;")
+    db.executescript(
+        f"{WITHOUT_REASONING}{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 10;"
+    )
     db.close()
     reopened = SqliteStore(path)
     await reopened.open()
@@ -626,7 +653,8 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         db.executescript(
             "DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
             " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB));"
-            f" {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 9;"
+            f" {WITHOUT_REASONING} {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')}"
+            " PRAGMA user_version = 9;"
         )
         db.close()
     else:
@@ -636,7 +664,7 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         try:
             await pg.execute(
                 "DROP TRIGGER prompt_bytes ON chats; DROP FUNCTION count_prompt_bytes;"
-                " UPDATE chats SET bytes = bytes - octet_length(system_prompt);"
+                f" UPDATE chats SET bytes = bytes - octet_length(system_prompt); {WITHOUT_REASONING}"
                 " DELETE FROM schema_version WHERE version >= 11"
             )
         finally:
@@ -822,7 +850,8 @@ async def without_search_index(store: Store, location: str) -> None:
             # The import's migration and the answers' figures came later: undone too, so that they apply again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
             " ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {sqlite_without_owner('chats', 'messages', 'edits')}"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING}"
+            f" {sqlite_without_owner('chats', 'messages', 'edits')}"
             " PRAGMA user_version = 3;"
         )
         db.close()
@@ -835,7 +864,8 @@ async def without_search_index(store: Store, location: str) -> None:
             "ALTER TABLE messages DROP COLUMN search; DROP TRIGGER prompt_bytes ON chats;"
             f" DROP FUNCTION count_prompt_bytes; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} DELETE FROM schema_version WHERE version >= 5"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING}"
+            " DELETE FROM schema_version WHERE version >= 5"
         )
     finally:
         await pg.close()
@@ -854,6 +884,10 @@ WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(
     f" ALTER TABLE chats DROP COLUMN {column};"
     for column in ("archived", "system_prompt", "temperature", "top_p", "max_tokens", "seed")
 )
+
+
+#: SQL that undoes the migration of the answers' reasoning (12 in both).
+WITHOUT_REASONING = " ALTER TABLE chunks DROP COLUMN reasoning; ALTER TABLE messages DROP COLUMN reasoning;"
 
 
 #: SQL that undoes the migration of the answers' figures (SQLite 8, PostgreSQL 9).

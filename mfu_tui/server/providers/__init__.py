@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mfu_tui.protocol import Usage
 from mfu_tui.server.config import ServerConfig
-from mfu_tui.server.providers.base import Finish, Provider, ProviderError
+from mfu_tui.server.providers.base import Finish, Provider, ProviderError, Reasoning, StreamItem
 
 
 def make_provider(config: ServerConfig) -> Provider:
@@ -20,4 +20,4 @@ def make_provider(config: ServerConfig) -> Provider:
     return DemoProvider(config.demo_words, config.demo_delay_ms)
 
 
-__all__ = ["Finish", "Provider", "ProviderError", "Usage", "make_provider"]
+__all__ = ["Finish", "Provider", "ProviderError", "Reasoning", "StreamItem", "Usage", "make_provider"]

@@ -36,6 +36,17 @@ class Finish:
     reason: str
 
 
+@dataclasses.dataclass(frozen=True)
+class Reasoning:
+    """A piece of what the model thought before answering: streamed and stored apart, never part of the answer."""
+
+    text: str
+
+
+#: What a provider's stream yields: pieces of the answer (``str``) and of its reasoning, usage, the finish.
+StreamItem = str | Reasoning | Usage | Finish
+
+
 class Provider(abc.ABC):
     """Produces answers as a stream of text pieces."""
 
@@ -53,14 +64,15 @@ class Provider(abc.ABC):
     @abc.abstractmethod
     def stream(
         self, model_id: str | None, history: list[ModelTurn], params: ChatParams
-    ) -> AsyncGenerator[str | Usage | Finish, None]:
+    ) -> AsyncGenerator[StreamItem, None]:
         """Answer the conversation ``history`` (its last turn is the user's).
 
         ``history`` starts with the chat's system prompt (role ``system``) if it
         has one; ``params`` are the chat's sampling parameters, ``None`` in each
         meaning the model's default. A provider with no use for them ignores them.
 
-        Yields text pieces, then optionally one ``Finish``; a ``Usage`` may come
+        Yields text pieces, then optionally one ``Finish``; ``Reasoning`` pieces
+        come among them (mostly first) when the model reasons; a ``Usage`` may come
         anywhere among them when the model server reports the tokens it
         counted (a later one replaces an earlier one). Closing the
         iterator (``aclose``, or cancelling the task iterating it) must stop

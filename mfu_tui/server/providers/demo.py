@@ -6,7 +6,9 @@ list and a fenced code block, then filler words; the same question always
 gets the same answer. Files sent with the question are named, with their
 sizes, under the quote, so attachments can be tried offline too. It reports
 usage as a model server does, counting words as tokens, so the offline path
-shows the same figures as a real one.
+shows the same figures as a real one. A question starting with ``think:`` is
+answered after some reasoning (``demo_reasoning``), streamed first, so the
+reasoning path can be tried offline too.
 """
 
 from __future__ import annotations
@@ -18,9 +20,12 @@ from collections.abc import AsyncGenerator
 
 from mfu_tui.protocol import AttachmentInfo, ChatParams, ModelInfo, Usage
 from mfu_tui.server.model_input import ModelTurn
-from mfu_tui.server.providers.base import Finish, Provider
+from mfu_tui.server.providers.base import Finish, Provider, Reasoning, StreamItem
 
 MODEL_ID = "demo"
+
+#: A question starting with this is answered after reasoning about it.
+THINK_PREFIX = "think:"
 
 _VOCABULARY = (
     "streaming tokens arrive in order over a websocket and the server stores each chunk before it "
@@ -56,6 +61,18 @@ def demo_answer(question: str, words: int, attached: list[AttachmentInfo] | None
     return "".join(pieces[:words])
 
 
+def demo_reasoning(question: str) -> str:
+    """What the demo "thinks" before answering ``question`` (empty unless it starts with ``THINK_PREFIX``)."""
+    if not question.lstrip().lower().startswith(THINK_PREFIX):
+        return ""
+    asked = " ".join(question.split())
+    return (
+        f"The question is {len(asked)} characters long. "
+        "I should answer with a heading, a quote, a list and a code block, as always.\n\n"
+        "Nothing here needs a network, so the answer can start right away."
+    )
+
+
 class DemoProvider(Provider):
     """``demo_answer`` streamed one word every ``delay_ms`` milliseconds."""
 
@@ -70,11 +87,14 @@ class DemoProvider(Provider):
 
     async def stream(
         self, model_id: str | None, history: list[ModelTurn], params: ChatParams
-    ) -> AsyncGenerator[str | Usage | Finish, None]:
+    ) -> AsyncGenerator[StreamItem, None]:
         # The same question, the same answer: the system prompt and the parameters change nothing here.
         asked = next((turn for turn in reversed(history) if turn.role == "user"), None)
         question = asked.content if asked else ""
         attached = [file.info() for file in asked.attachments] if asked else []
+        for thought in _PIECES.findall(demo_reasoning(question)):
+            await asyncio.sleep(self.delay)
+            yield Reasoning(thought)
         pieces = _PIECES.findall(demo_answer(question, self.words, attached))
         for piece in pieces:
             # sleep(0) still yields: a zero-delay demo must not starve the event loop.

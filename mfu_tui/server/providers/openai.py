@@ -31,11 +31,11 @@ from typing import Any
 
 import aiohttp
 
-from mfu_tui.protocol import ChatParams, ModelInfo, Usage
+from mfu_tui.protocol import ChatParams, ModelInfo
 from mfu_tui.server.model_input import ModelTurn, turn_text
-from mfu_tui.server.providers.base import Finish, Provider, ProviderError, UpstreamErrorKind
+from mfu_tui.server.providers.base import Finish, Provider, ProviderError, StreamItem, UpstreamErrorKind
 from mfu_tui.server.providers.openai_errors import error_text, refusal_sentence, retry_after_seconds
-from mfu_tui.server.providers.openai_wire import DONE, AnswerReader, Item, Reasoning, parse_line
+from mfu_tui.server.providers.openai_wire import DONE, AnswerReader, Item, parse_line
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +126,7 @@ class OpenAIProvider(Provider):
 
     async def stream(
         self, model_id: str | None, history: list[ModelTurn], params: ChatParams
-    ) -> AsyncGenerator[str | Usage | Finish, None]:
+    ) -> AsyncGenerator[StreamItem, None]:
         model = model_id or self._default_model or await self._first_model()
         body: dict[str, Any] = {
             "model": model,
@@ -137,14 +137,10 @@ class OpenAIProvider(Provider):
         sampling = {"temperature": params.temperature, "top_p": params.top_p, "max_tokens": params.max_tokens}
         body |= {name: value for name, value in (*sampling.items(), ("seed", params.seed)) if value is not None}
         answer = AnswerReader()
-        reasoning = _ReasoningSink(model)
         try:
             async with self._completion(body) as response, contextlib.aclosing(_items(response, answer)) as items:
                 async for item in items:
-                    if isinstance(item, Reasoning):
-                        reasoning.add(item)
-                    else:
-                        yield item
+                    yield item
         except (aiohttp.ClientError, TimeoutError) as error:
             if not answer.finished:
                 log.warning("streaming from %s failed: %s", self._root, error)
@@ -152,8 +148,6 @@ class OpenAIProvider(Provider):
                 raise ProviderError(f"model server failed: {_describe(error)}", kind) from None
             # The model had said it was done: a connection cut before [DONE] loses nothing.
             log.info("%s closed the connection after the answer ended: %s", self._root, error)
-        finally:
-            reasoning.close()
 
     @contextlib.asynccontextmanager
     async def _completion(self, body: dict[str, Any]) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -209,26 +203,6 @@ class OpenAIProvider(Provider):
         if not models:
             raise ProviderError("the model server lists no models")
         return next((model.id for model in models if model.default), models[0].id)
-
-
-class _ReasoningSink:
-    """The reasoning of one answer, kept out of it.
-
-    For now it is only counted and logged when the answer ends; this is the
-    one place that will stream it to the client as its own kind of chunk
-    (issue 21, "reasoning shown apart").
-    """
-
-    def __init__(self, model: str) -> None:
-        self._model = model
-        self._chars = 0
-
-    def add(self, reasoning: Reasoning) -> None:
-        self._chars += len(reasoning.text)
-
-    def close(self) -> None:
-        if self._chars:
-            log.info("dropped %d characters of %s's reasoning (not shown yet)", self._chars, self._model)
 
 
 async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> AsyncGenerator[Item, None]:

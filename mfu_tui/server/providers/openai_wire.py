@@ -25,27 +25,19 @@ which are read here:
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from typing import Any
 
 from mfu_tui.protocol import Usage
-from mfu_tui.server.providers.base import Finish, ProviderError
+from mfu_tui.server.providers.base import Finish, ProviderError, Reasoning, StreamItem
 from mfu_tui.server.providers.openai_errors import stream_error_sentence
 
 #: The tags around reasoning written into the content.
 THINK_OPEN, THINK_CLOSE = "<think>", "</think>"
 
 
-@dataclasses.dataclass(frozen=True)
-class Reasoning:
-    """Text the model thought before answering: never part of the answer."""
-
-    text: str
-
-
 #: What an answer is read into.
-Item = str | Reasoning | Usage | Finish
+Item = StreamItem
 
 
 class Done:

@@ -263,8 +263,8 @@ class Store(abc.ABC):
         """The exchange stored for ``client_message_id`` (``duplicate=True``), or None."""
 
     @abc.abstractmethod
-    def append_chunk(self, message_id: str, seq: int, content: str) -> asyncio.Future[None]:
-        """Queue a chunk; the future resolves once it is committed.
+    def append_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> asyncio.Future[None]:
+        """Queue a chunk (of the reply's reasoning if ``reasoning``); the future resolves once it is committed.
 
         Chunks are committed in the order they were appended, so callbacks on
         these futures run in ``seq`` order.
@@ -279,8 +279,13 @@ class Store(abc.ABC):
         finish_reason: str,
         seq: int,
         figures: AnswerFigures | None = None,
+        *,
+        reasoning: str = "",
     ) -> ChatSummary:
-        """Mark a reply ended with its full text and what was measured of it; returns its chat, updated."""
+        """Mark a reply ended with its full text, its reasoning apart, and what was measured of it.
+
+        Returns its chat, updated.
+        """
 
     @abc.abstractmethod
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
@@ -423,8 +428,8 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
-    async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
-        """Stored chunks with a ``seq`` above ``seq``, in order."""
+    async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str, bool]]:
+        """Stored chunks with a ``seq`` above ``seq``, in order: ``(seq, text, True if reasoning)``."""
 
     async def renew_leases(self) -> None:
         """Extend this node's claim on the replies it is generating (see ``reap_expired``).

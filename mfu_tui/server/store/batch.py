@@ -29,11 +29,11 @@ class Write:
 
 
 class ChunkWrite:
-    """A queued chunk insert: the row ``(message_id, seq, content)`` and its future."""
+    """A queued chunk insert: the row ``(message_id, seq, content, reasoning)`` and its future."""
 
     __slots__ = ("row", "future")
 
-    def __init__(self, row: tuple[str, int, str], future: asyncio.Future[None]) -> None:
+    def __init__(self, row: tuple[str, int, str, bool], future: asyncio.Future[None]) -> None:
         self.row = row
         self.future = future
 

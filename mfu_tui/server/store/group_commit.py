@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-_INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content) VALUES (?, ?, ?)"
+_INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content, reasoning) VALUES (?, ?, ?, ?)"
 
 
 class GroupCommit(abc.ABC):
@@ -73,9 +73,9 @@ class GroupCommit(abc.ABC):
         self._submit()
         return future
 
-    def append_chunk(self, message_id: str, seq: int, content: str) -> asyncio.Future[None]:
+    def append_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> asyncio.Future[None]:
         future: asyncio.Future[None] = self._new_future()
-        self._queue.append(ChunkWrite((message_id, seq, content), future))
+        self._queue.append(ChunkWrite((message_id, seq, content, reasoning), future))
         self._submit()
         return future
 

@@ -140,6 +140,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             FOR EACH ROW EXECUTE FUNCTION count_prompt_bytes();
         """,
     ),
+    (12, tables.reasoning(tables.POSTGRES)),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

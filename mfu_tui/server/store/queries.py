@@ -85,10 +85,12 @@ async def history(db: Db, chat_id: str, reply_id: str) -> list[ModelTurn]:
     return turns_of(rows, files)
 
 
-async def streamed_so_far(db: Db, message_id: str) -> tuple[str, int]:
-    """The text and last ``seq`` of a reply still streaming, from its chunks."""
-    pieces = await db.fetch("SELECT seq, content FROM chunks WHERE message_id = ? ORDER BY seq", message_id)
-    return "".join(piece for _, piece in pieces), (pieces[-1][0] if pieces else 0)
+async def streamed_so_far(db: Db, message_id: str) -> tuple[str, str, int]:
+    """The text, the reasoning and the last ``seq`` of a reply still streaming, from its chunks."""
+    pieces = await db.fetch("SELECT seq, content, reasoning FROM chunks WHERE message_id = ? ORDER BY seq", message_id)
+    content = "".join(piece for _, piece, thought in pieces if not thought)
+    reasoning = "".join(piece for _, piece, thought in pieces if thought)
+    return content, reasoning, (pieces[-1][0] if pieces else 0)
 
 
 async def drop_expired_uploads(db: Db, user: str, expire_before: float) -> None:
@@ -115,7 +117,8 @@ async def page_before(db: Db, chat_id: str, limit: int, before: str | None) -> t
         found = await db.fetchrow("SELECT n FROM messages WHERE id = ? AND chat_id = ?", before, chat_id)
         end = message_position(found)
     sizes = await db.fetch(
-        "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n < ? ORDER BY n DESC LIMIT ?",
+        "SELECT n, length(content) + length(reasoning) FROM messages WHERE chat_id = ? AND n < ?"
+        " ORDER BY n DESC LIMIT ?",
         chat_id, end, limit + 1,
     )  # fmt: skip
     count = page_length(size for _, size in sizes[:limit])
@@ -133,7 +136,8 @@ async def page_from(db: Db, chat_id: str, limit: int, offset: int, at: str | Non
         found = await db.fetchrow("SELECT n FROM messages WHERE id = ? AND chat_id = ?", at, chat_id)
         start, offset = message_position(found, "at"), 0
     sizes = await db.fetch(
-        "SELECT n, length(content) FROM messages WHERE chat_id = ? AND n >= ? ORDER BY n LIMIT ? OFFSET ?",
+        "SELECT n, length(content) + length(reasoning) FROM messages WHERE chat_id = ? AND n >= ?"
+        " ORDER BY n LIMIT ? OFFSET ?",
         chat_id, start, limit, offset,
     )  # fmt: skip
     count = page_length(size for _, size in sizes)
@@ -149,9 +153,10 @@ async def page_messages(db: Db, chat_id: str, first: int, last: int) -> list[Sto
     messages = []
     for row in rows:
         id_, _, content, status, seq = row[:5]
+        reasoning = row[-1]
         if status == "streaming":
-            content, seq = await streamed_so_far(db, id_)
-        messages.append(message_of(row, content, seq))
+            content, reasoning, seq = await streamed_so_far(db, id_)
+        messages.append(message_of(row, content, seq, reasoning))
     marks = ", ".join("?" * len(messages))
     chips = await db.fetch(
         "SELECT message_id, name, media_type, size FROM attachments WHERE chat_id = ?"

@@ -184,6 +184,7 @@ FIGURES_COLUMNS = "prompt_tokens, completion_tokens, first_token_ms, tokens_per_
 MESSAGE_COLUMNS = (
     "id, role, content, status, seq, finish_reason, model_id, client_message_id, created_at, edited_at, "
     + FIGURES_COLUMNS
+    + ", reasoning"
 )
 #: The columns of a message that ``state_of`` reads, in its order.
 STATE_COLUMNS = "id, chat_id, role, status, seq, finish_reason, ended_at, " + FIGURES_COLUMNS
@@ -209,11 +210,11 @@ def state_of(row: Any) -> MessageState:
     return MessageState(id_, chat_id, role, status, seq, finish, ended_at, figures=figures_of(row[7:]))
 
 
-def message_of(row: Any, content: str, seq: int) -> StoredMessage:
-    """A message row (``MESSAGE_COLUMNS``) as a ``StoredMessage``; ``content``
-    and ``seq`` come from the chunks while it streams."""
+def message_of(row: Any, content: str, seq: int, reasoning: str) -> StoredMessage:
+    """A message row (``MESSAGE_COLUMNS``) as a ``StoredMessage``; ``content``,
+    ``seq`` and ``reasoning`` come from the chunks while it streams."""
     id_, role, _, status, _, finish, model, client_id, created, edited = row[:10]
-    figures = figures_of(row[10:])
+    figures = figures_of(row[10:14])
     return StoredMessage(
         id=id_,
         role=role,
@@ -229,6 +230,7 @@ def message_of(row: Any, content: str, seq: int) -> StoredMessage:
         usage=figures.usage,
         first_token_ms=figures.first_token_ms,
         tokens_per_second=figures.tokens_per_second,
+        reasoning=reasoning[:MAX_SENT_MESSAGE_CHARS],
     )
 
 

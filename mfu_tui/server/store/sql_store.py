@@ -268,15 +268,17 @@ class SqlStore(GroupCommit, Store):
         finish_reason: str,
         seq: int,
         figures: AnswerFigures | None = None,
+        *,
+        reasoning: str = "",
     ) -> ChatSummary:
         async def write(db: Db) -> ChatSummary:
             now = time.time()
             # Still streaming: another node may have ended it (this node lost its lease).
             chat_id = await db.fetchval(
-                "UPDATE messages SET content = ?, status = ?, finish_reason = ?, seq = ?, ended_at = ?,"
+                "UPDATE messages SET content = ?, reasoning = ?, status = ?, finish_reason = ?, seq = ?, ended_at = ?,"
                 " prompt_tokens = ?, completion_tokens = ?, first_token_ms = ?, tokens_per_second = ?"
                 f"{self.dialect.ended} WHERE id = ? AND status = 'streaming' RETURNING chat_id",
-                content, status, finish_reason, seq, now, *figures_values(figures), message_id,
+                content, reasoning, status, finish_reason, seq, now, *figures_values(figures), message_id,
             )  # fmt: skip
             if chat_id is None:
                 raise LookupError(f"message {message_id} is gone or was ended by another node")
@@ -591,12 +593,13 @@ class SqlStore(GroupCommit, Store):
 
         return await self._read(read)
 
-    async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str]]:
-        async def read(db: Db) -> list[tuple[int, str]]:
+    async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str, bool]]:
+        async def read(db: Db) -> list[tuple[int, str, bool]]:
             rows = await db.fetch(
-                "SELECT seq, content FROM chunks WHERE message_id = ? AND seq > ? ORDER BY seq", message_id, seq
-            )
-            return [(row[0], row[1]) for row in rows]
+                "SELECT seq, content, reasoning FROM chunks WHERE message_id = ? AND seq > ? ORDER BY seq",
+                message_id, seq,
+            )  # fmt: skip
+            return [(row[0], row[1], bool(row[2])) for row in rows]
 
         return await self._read(read)
 
@@ -648,11 +651,11 @@ class SqlStore(GroupCommit, Store):
         )
         interrupted = []
         for message_id, chat_id, owner in rows:
-            content, seq = await queries.streamed_so_far(db, message_id)
+            content, reasoning, seq = await queries.streamed_so_far(db, message_id)
             await db.execute(
-                "UPDATE messages SET content = ?, seq = ?, status = 'error', finish_reason = 'interrupted',"
-                f" ended_at = ?{self.dialect.ended} WHERE id = ?",
-                content, seq, now, message_id,
+                "UPDATE messages SET content = ?, reasoning = ?, seq = ?, status = 'error',"
+                f" finish_reason = 'interrupted', ended_at = ?{self.dialect.ended} WHERE id = ?",
+                content, reasoning, seq, now, message_id,
             )  # fmt: skip
             await db.execute("UPDATE chats SET updated_at = ? WHERE id = ?", now, chat_id)
             chat = await queries.summary(db, chat_id)

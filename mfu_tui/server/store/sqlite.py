@@ -137,6 +137,7 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE attachments RENAME COLUMN user TO owner;
         """,
     ),
+    (12, tables.reasoning(tables.SQLITE)),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -164,6 +164,16 @@ def answer_figures(w: Words) -> str:
     """
 
 
+def reasoning(w: Words) -> str:
+    """What a model reasoned before answering, kept apart from the answer: each chunk says
+    whether it is reasoning, and an ended reply keeps its whole reasoning beside its text
+    ('' for replies without, and for those stored before)."""
+    return f"""
+    ALTER TABLE chunks ADD COLUMN reasoning {w.flag};
+    ALTER TABLE messages ADD COLUMN reasoning TEXT NOT NULL DEFAULT '';
+    """
+
+
 def attachments(w: Words) -> str:
     """Files sent with user messages (``attachment_part``), by their sender's key; ``message_id``
     and ``chat_id`` once a message took the file, NULL while it is unsent. Their bytes are in

@@ -158,7 +158,7 @@ async def export_chat(db: Db, chat_id: str) -> ExportedChat | None:
     messages = []
     for id_, role, content, status, created, finish, model, edited, ended, prompt, completion in rows:
         if status == "streaming":
-            content, _ = await streamed_so_far(db, id_)
+            content, _, _ = await streamed_so_far(db, id_)
         messages.append(
             ExportedMessage(
                 id=id_, role=role, content=content, status=status, created_at=to_datetime(created),
