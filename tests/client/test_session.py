@@ -407,9 +407,11 @@ def test_a_resync_asks_for_a_reload_and_a_streaming_one_is_followed_from_its_sto
     session.receive(ack(1), NOW)
     assert session.receive(Resync(chat_id="c1", message_id="r1"), NOW).events == [ReloadNeeded("c1", "r1")]
     assert session.receive(chunk(1), NOW).events == []  # dropped while reloading
-    stored = StoredMessage(id="r1", role="assistant", content="abc", created_at=WHEN, status="streaming", seq=4)
+    stored = StoredMessage(
+        id="r1", role="assistant", content="abc", created_at=WHEN, status="streaming", seq=4, reasoning="Hmm."
+    )
     outcome = session.reloaded("c1", "r1", stored)
-    assert outcome.events == [MessageReloaded("c1", "r1", "abc", "streaming")]
+    assert outcome.events == [MessageReloaded("c1", "r1", "abc", "streaming", reasoning="Hmm.")]
     assert outcome.frames == [Resume(chat_id="c1", message_id="r1", last_seq=4)]
     assert session.receive(chunk(5), NOW).events == [AnswerChunks((chunk(5),))]
 

@@ -157,3 +157,18 @@ def test_resume_from_last_seq_fills_every_gap(case):
     for frame in replay:
         assembler.feed(frame)
     assert assembler.finished and assembler.text == "".join(parts[:last])
+
+
+@given(st.permutations(range(1, 7)))
+def test_reasoning_chunks_share_the_numbering_and_are_kept_apart_in_any_order(order):
+    kinds = {1: "reasoning", 2: "reasoning", 3: "content", 4: "reasoning", 5: "content", 6: "content"}
+    assembler = fresh()
+    answered = [assembler.feed(Chunk(chat_id="c", message_id="m", seq=s, content=str(s), kind=kinds[s])) for s in order]
+    assert (assembler.text, assembler.reasoning, assembler.last_seq) == ("356", "124", 6)
+    assert "".join(answered) == "356"
+
+
+def test_a_reloaded_message_keeps_its_reasoning_and_follows_on():
+    assembler = StreamAssembler("c", "m", text="An", last_seq=3, reasoning="Hmm.")
+    assembler.feed(Chunk(chat_id="c", message_id="m", seq=4, content=" answer"))
+    assert (assembler.text, assembler.reasoning) == ("An answer", "Hmm.")

@@ -23,8 +23,8 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
-from mfu_tui.server.providers.demo import demo_answer
-from tests.server.peer import Peer, new_id, peer, text_of
+from mfu_tui.server.providers.demo import demo_answer, demo_reasoning
+from tests.server.peer import Peer, new_id, peer, reasoning_of, text_of
 from tests.support.server import running_server
 
 #: A demo answer long and slow enough to still be running when the test acts on it.
@@ -214,6 +214,28 @@ async def test_a_disconnect_is_not_a_cancel_and_resume_replays_then_follows_live
     assert [c.seq for c in chunks] == list(range(6, end.seq + 1))
     assert isinstance(end, Complete) and end.finish_reason == "stop"
     assert text_of(seen[:5]) + text_of(chunks) == detail.messages[1].content == demo_answer("keep going", 400)
+
+
+async def test_a_client_resuming_mid_reasoning_gets_every_reasoning_and_answer_chunk_once_in_order(tmp_path):
+    question = "think: why is the sky blue?"
+    async with running_server(tmp_path, demo_words=60, demo_delay_ms=5.0) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, question)
+            await alice.expect(Chunk, message_id=ack.reply_id, seq=3)
+        seen = [f for f in alice.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
+        async with peer(srv.url, srv.token()) as again:
+            await again.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=3))
+            chunks, end = await again.stream(ack.reply_id)
+            reply = (await get_chat(again, ack.chat_id)).messages[1]
+    thought = demo_reasoning(question)
+    thought_pieces = len(thought.split())
+    every = seen[:3] + chunks
+    assert [c.seq for c in every] == list(range(1, end.seq + 1))
+    # Cut off mid-reasoning: the reasoning comes first, then the answer, on the one numbering.
+    assert [c.kind for c in seen[:3]] == ["reasoning"] * 3
+    assert [c.kind for c in every] == ["reasoning"] * thought_pieces + ["content"] * (end.seq - thought_pieces)
+    assert (reasoning_of(every), text_of(every)) == (thought, demo_answer(question, 60))
+    assert (reply.reasoning, reply.content) == (thought, demo_answer(question, 60))
 
 
 async def test_resume_of_an_ended_message_replays_the_missing_part(tmp_path):

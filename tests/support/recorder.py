@@ -61,10 +61,10 @@ class Recorder:
 
 
 def assert_delivered_once_in_order(events, message_id: str) -> str:
-    """Chunks 1..n, each once, then one Complete with seq n; returns their text."""
+    """Chunks 1..n, each once, then one Complete with seq n; returns their text (the answer's, reasoning left out)."""
     chunks = [f for f in events.of_type(Chunk) if f.message_id == message_id]
     ends = [f for f in events.of_type(Complete) if f.message_id == message_id]
     assert [c.seq for c in chunks] == list(range(1, len(chunks) + 1))
     assert len(ends) == 1 and ends[0].seq == len(chunks)
     assert events.frames.index(ends[0]) > events.frames.index(chunks[-1])
-    return "".join(c.content for c in chunks)
+    return "".join(c.content for c in chunks if c.kind == "content")
