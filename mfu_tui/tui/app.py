@@ -646,7 +646,9 @@ class ChatApp(App[None]):
 
     async def _on_chunks(self, run: _ChunkRun) -> None:
         self._set_running(run.chat_id, run.message_id)
-        await self.conversation.append(run.message_id, [(chunk.seq, chunk.content) for chunk in run.chunks])
+        await self.conversation.append(
+            run.message_id, [(chunk.seq, chunk.content, chunk.kind == "reasoning") for chunk in run.chunks]
+        )
 
     async def _on_complete(self, end: Complete) -> None:
         self._set_running(end.chat_id, None)
@@ -658,11 +660,11 @@ class ChatApp(App[None]):
 
     async def _on_reloaded(self, reloaded: MessageReloaded) -> None:
         if reloaded.status == "streaming":
-            await self.conversation.set_text(reloaded.message_id, reloaded.content)
+            await self.conversation.set_text(reloaded.message_id, reloaded.content, reloaded.reasoning)
             return
         self._set_running(reloaded.chat_id, None)
         status = stored_status(reloaded.status, reloaded.finish_reason)
-        await self.conversation.finish(reloaded.message_id, status, reloaded.content)
+        await self.conversation.finish(reloaded.message_id, status, reloaded.content, reloaded.reasoning)
 
     async def _on_edited(self, edit: MessageEdited) -> None:
         # Changed where it is, mounted or not; an edit with regenerate dropped what followed it.
@@ -1311,9 +1313,13 @@ class ChatApp(App[None]):
             self.composer.focus()  # not the emptied pane or list: the next words are a new message
         self.notify(f"Deleted {name}.", title="Chat deleted", markup=False)
 
+    def action_export(self) -> None:
+        """Write the open chat to a Markdown file (the answers alone, as copied)."""
+        self._export(reasoning=False)
+
     @work(group="export", exclusive=True)
-    async def action_export(self) -> None:
-        """Write the open chat to a Markdown file."""
+    async def _export(self, *, reasoning: bool) -> None:
+        """Write the open chat to a Markdown file, with what the models reasoned if ``reasoning``."""
         if self.chat_id is None:
             return
         try:
@@ -1323,7 +1329,9 @@ class ChatApp(App[None]):
             return
         try:
             default_model = next((model.id for model in self.models if model.default), None)
-            path = await asyncio.to_thread(export_chat, detail, self.settings.export_dir, default_model)
+            path = await asyncio.to_thread(
+                partial(export_chat, detail, self.settings.export_dir, default_model, reasoning=reasoning)
+            )
         except OSError as error:
             self.notify(f"Could not write the file: {error}.", title="Export failed", severity="error", markup=False)
             return
@@ -1390,6 +1398,11 @@ class ChatApp(App[None]):
                 )
             yield SystemCommand(
                 "Export chat to Markdown", "Write the open chat to a .md file (ctrl+s)", self.action_export
+            )
+            yield SystemCommand(
+                "Export chat to Markdown, with reasoning",
+                "Write the open chat to a .md file, each answer with what the model reasoned before it",
+                partial(self._export, reasoning=True),
             )
         if self.generating is not None:
             yield SystemCommand("Stop the answer", "Cancel the answer being written (esc)", self.action_cancel)

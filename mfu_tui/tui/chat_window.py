@@ -58,6 +58,10 @@ class Entry:
     """For a user message sent from here, its ``clientMessageId``."""
     record: StoredMessage | None = None
     """The message as the server stored it, when it came in a page."""
+    reasoning: str = ""
+    """For an answer: what the model reasoned before it, shown apart (see ``ReasoningSection``)."""
+    reasoning_expanded: bool = False
+    """Whether its reasoning is shown whole, kept while it has no widget."""
 
     @classmethod
     def of(cls, message: StoredMessage) -> Entry:
@@ -71,6 +75,7 @@ class Entry:
             list(message.attachments),
             message.client_message_id,
             message,
+            message.reasoning,
         )
 
 

@@ -15,7 +15,9 @@ from mfu_tui.protocol import ChatDetail
 _NOTES = {"cancelled": "*(cancelled)*", "error": "*(failed)*", "streaming": "*(still being written)*"}
 
 
-def chat_markdown(detail: ChatDetail, exported_at: datetime, default_model: str | None = None) -> str:
+def chat_markdown(
+    detail: ChatDetail, exported_at: datetime, default_model: str | None = None, *, reasoning: bool = False
+) -> str:
     """The chat as Markdown: the title, when and with which model, then each message.
 
     Args:
@@ -23,6 +25,8 @@ def chat_markdown(detail: ChatDetail, exported_at: datetime, default_model: str 
         exported_at: The time of the export.
         default_model: The server's default model, which answered where neither
             the message nor the chat names one.
+        reasoning: Whether what the models reasoned before answering is written
+            too, quoted above each answer; left out by default, as by copy.
 
     Assistant text is copied as stored (it is Markdown already); user text
     too, so a code block typed by the user stays a code block. An answer
@@ -39,7 +43,11 @@ def chat_markdown(detail: ChatDetail, exported_at: datetime, default_model: str 
     for message in detail.messages:
         speaker = ["**You**"] if message.role == "user" else ["**Assistant**", message.model_id or chat_model]
         byline = " · ".join(part for part in [*speaker, _when(message.created_at)] if part)
-        lines += ["---", "", byline, "", message.content.rstrip("\n"), ""]
+        lines += ["---", "", byline, ""]
+        if reasoning and message.reasoning.strip():
+            thought = message.reasoning.strip().splitlines()
+            lines += ["> *Thinking:*", ">", *(f"> {line}".rstrip() for line in thought), ""]
+        lines += [message.content.rstrip("\n"), ""]
         if note := _NOTES.get(message.status):
             lines += [note, ""]
     return "\n".join(lines)
@@ -58,10 +66,12 @@ def export_names(directory: Path, title: str) -> Iterator[Path]:
         yield directory / f"{stem}-{number}.md"
 
 
-def export_chat(detail: ChatDetail, directory: Path, default_model: str | None = None) -> Path:
+def export_chat(
+    detail: ChatDetail, directory: Path, default_model: str | None = None, *, reasoning: bool = False
+) -> Path:
     """Write the chat to a new Markdown file in ``directory``, readable by its owner only; return its path.
 
-    ``default_model`` is as for ``chat_markdown``.
+    ``default_model`` and ``reasoning`` are as for ``chat_markdown``.
 
     The file is created exclusively, so nothing is ever overwritten, not even a
     file (or a link) that appeared after we looked.
@@ -69,7 +79,7 @@ def export_chat(detail: ChatDetail, directory: Path, default_model: str | None =
     if not directory.exists():
         directory.mkdir(mode=0o700, parents=True)  # ours: private; an existing one is the user's to set
     # No escape sequence in a file either.
-    text = clean_text(chat_markdown(detail, datetime.now(UTC), default_model)).encode()
+    text = clean_text(chat_markdown(detail, datetime.now(UTC), default_model, reasoning=reasoning)).encode()
     names = export_names(directory, detail.chat.title)
     while True:  # the names never run out
         path = next(names)

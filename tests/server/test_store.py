@@ -316,7 +316,8 @@ async def test_a_sqlite_database_from_before_the_owner_column_keeps_its_data(tmp
     # The database as version 10 left it: the owner column was called user, and no reasoning was kept.
     db = sqlite3.connect(path)
     db.executescript(
-        f"{WITHOUT_REASONING}{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 10;"
+        f"{WITHOUT_REASONING}{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')}"
+        " PRAGMA user_version = 10;"
     )
     db.close()
     reopened = SqliteStore(path)

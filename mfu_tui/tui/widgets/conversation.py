@@ -26,7 +26,7 @@ from mfu_tui.tui.widgets.message_view import MessageView
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
 
 #: Actions on the selected message: their keys (c, b, e, r, i) type into the message box when none is.
-_ON_SELECTED = {"copy_message", "copy_code", "edit", "regenerate", "details"}
+_ON_SELECTED = {"copy_message", "copy_code", "edit", "regenerate", "details", "toggle_reasoning"}
 #: How many windows of messages may have widgets at once.
 MOUNTED_WINDOWS = 3
 #: How far back a message sent from here is looked for by its ``clientMessageId``.
@@ -107,6 +107,13 @@ class Conversation(VerticalScroll, can_focus=True):
         Binding("e", "edit", "Edit", id="conversation.edit", tooltip="Edit this message of yours"),
         Binding("r", "regenerate", "Answer again", id="conversation.regenerate", tooltip="Answer this again"),
         Binding("i", "details", "Details", id="conversation.details", tooltip="Model, time, tokens and speed"),
+        Binding(
+            "t",
+            "toggle_reasoning",
+            "Thinking",
+            id="conversation.reasoning",
+            tooltip="Show or hide what the model reasoned before this answer",
+        ),
         Binding("home", "top", "Top", id="conversation.top", show=False, tooltip="Go to the oldest message"),
         Binding("end", "bottom", "Bottom", id="conversation.bottom", show=False, tooltip="Go to the newest message"),
     ]
@@ -233,6 +240,7 @@ class Conversation(VerticalScroll, can_focus=True):
         if entry is not None and view is not None:
             entry.text, entry.status, entry.seq = view.text, view.status, view.last_seq
             entry.message_id, entry.client_message_id = view.message_id, view.client_message_id
+            entry.reasoning, entry.reasoning_expanded = view.reasoning.text, view.reasoning.expanded
         return entry
 
     def _sent_index(self, client_message_id: str) -> int | None:
@@ -317,8 +325,8 @@ class Conversation(VerticalScroll, can_focus=True):
             if self._model.index_of(message_id) is None:
                 await self._append(Entry("assistant", "", message_id, "streaming"))
 
-    async def append(self, message_id: str, chunks: Sequence[tuple[int, str]]) -> None:
-        """Chunks of an answer as (seq, text), in order: to its widget, or to its entry if it has none.
+    async def append(self, message_id: str, chunks: Sequence[tuple[int, str, bool]]) -> None:
+        """Chunks of an answer as (seq, text, True if reasoning), in order: to its widget, or to its entry if none.
 
         What appending them one by one would show: each chunk once, those
         already shown (``seq`` not past the last) dropped. Decided under the
@@ -328,24 +336,28 @@ class Conversation(VerticalScroll, can_focus=True):
             index = await self._answer_index(message_id)
             view = self._view_at(index)
             shown = last = view.last_seq if view is not None else self._model.entries[index].seq
-            pieces = []
-            for seq, text in chunks:
+            pieces: list[str] = []
+            thoughts: list[str] = []
+            for seq, text, reasoning in chunks:
                 if seq > last:
-                    pieces.append(text)
+                    (thoughts if reasoning else pieces).append(text)
                     last = seq
             if last == shown:
                 return
             if view is not None:
-                await view.append("".join(pieces), last)
+                await view.append("".join(pieces), last, "".join(thoughts))
                 return
             entry = self._model.entries[index]
             entry.text, entry.seq, entry.status = entry.text + "".join(pieces), last, "streaming"
+            entry.reasoning += "".join(thoughts)
             self._changed(index)
 
-    async def finish(self, message_id: str, status: str, text: str | None = None) -> None:
-        """An answer ended with ``status`` (and its whole ``text`` if known better, as after a reload)."""
+    async def finish(self, message_id: str, status: str, text: str | None = None, reasoning: str | None = None) -> None:
+        """An answer ended with ``status`` (with its whole ``text`` and ``reasoning`` if known better: a reload)."""
         async with self._lock:
             index = await self._answer_index(message_id)
+            if reasoning is not None:
+                self._set_reasoning(index, reasoning)
             if (view := self._view_at(index)) is not None:
                 await view.finish(status, text)
                 return
@@ -355,10 +367,13 @@ class Conversation(VerticalScroll, can_focus=True):
                 entry.text = text
                 self._changed(index)
 
-    async def set_text(self, message_id: str, text: str) -> None:
-        """Replace an answer's whole text (a reload of one streaming)."""
+    async def set_text(self, message_id: str, text: str, reasoning: str | None = None) -> None:
+        """Replace an answer's whole text, and its reasoning if given (a reload of one streaming)."""
         async with self._lock:
-            await self._set_text(await self._answer_index(message_id), text)
+            index = await self._answer_index(message_id)
+            await self._set_text(index, text)
+            if reasoning is not None:
+                self._set_reasoning(index, reasoning)
 
     async def stored(self, client_message_id: str, message_id: str) -> None:
         """A message sent from here is stored, as ``message_id``."""
@@ -460,6 +475,13 @@ class Conversation(VerticalScroll, can_focus=True):
         else:
             self._resize_spacers()
         return index
+
+    def _set_reasoning(self, index: int, reasoning: str) -> None:
+        if (view := self._view_at(index)) is not None:
+            view.reasoning.set_text(reasoning)
+        else:
+            self._model.entries[index].reasoning = reasoning
+            self._changed(index)
 
     async def _set_text(self, index: int, text: str) -> None:
         if (view := self._view_at(index)) is not None:
@@ -696,6 +718,8 @@ class Conversation(VerticalScroll, can_focus=True):
             status=entry.status,
             last_seq=entry.seq,
             attachments=entry.attachments,
+            reasoning=entry.reasoning,
+            reasoning_expanded=entry.reasoning_expanded,
         )
         view.client_message_id = entry.client_message_id
         view.record = entry.record
@@ -815,6 +839,14 @@ class Conversation(VerticalScroll, can_focus=True):
             if entry.role == "user":
                 self.post_message(self.RegenerateRequested(entry))
                 return
+
+    def action_toggle_reasoning(self) -> None:
+        view = self.selected_view
+        entry = None if self.selected is None else self._entry(self.selected)
+        if view is None or entry is None or not view.reasoning.text:
+            self.notify("This message has no reasoning to show.", severity="warning")
+            return
+        view.reasoning.expanded = entry.reasoning_expanded = not view.reasoning.expanded
 
     def action_details(self) -> None:
         if (view := self.selected_view) is not None:

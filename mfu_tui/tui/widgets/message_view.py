@@ -13,6 +13,7 @@ from textual.widgets import Static
 from mfu_tui.protocol import AttachmentInfo, StoredMessage
 from mfu_tui.tui.stream_split import Part, SegmentCutter
 from mfu_tui.tui.widgets.attachment_chips import AttachmentChips
+from mfu_tui.tui.widgets.reasoning_section import ReasoningSection
 
 if TYPE_CHECKING:
     from textual.widgets.markdown import MarkdownStream
@@ -130,6 +131,8 @@ class MessageView(Vertical):
         last_seq: int = 0,
         label: str | None = None,
         attachments: list[AttachmentInfo] | None = None,
+        reasoning: str = "",
+        reasoning_expanded: bool = False,
     ) -> None:
         """
         Args:
@@ -140,6 +143,8 @@ class MessageView(Vertical):
             last_seq: For assistant messages, the ``seq`` of the last chunk in ``text``.
             label: The heading line (default: "You" or "Assistant").
             attachments: The files sent with a user message, shown as chips under the heading.
+            reasoning: For assistant messages, what the model reasoned before the answer.
+            reasoning_expanded: Whether that reasoning is shown whole rather than as one line.
         """
         super().__init__(classes=f"-{role}")
         self.role: Role = role
@@ -164,6 +169,8 @@ class MessageView(Vertical):
         self._opens: str | None = None
         """The fence line of a code block cut before the last segment, opened again at its start."""
         self._segments: list[SegmentMarkdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
+        self.reasoning = ReasoningSection(reasoning, running=status == "streaming", expanded=reasoning_expanded)
+        """What the model reasoned before the answer, above it (empty for user messages: not shown)."""
         self.set_reactive(MessageView.status, status)
         self.add_class(f"-{status}")
 
@@ -174,6 +181,7 @@ class MessageView(Vertical):
         if self.role == "user":
             yield Static(self.text, classes="body", markup=False)
         else:
+            yield self.reasoning
             yield from self._segments
         yield Static(self._note(), classes="note", markup=False)
 
@@ -200,11 +208,14 @@ class MessageView(Vertical):
             return "not sent: the server refused it (the text is back in the message box)"
         return STATUS_NOTES.get(self.status, "")
 
-    async def append(self, delta: str, seq: int) -> None:
-        """Add a streamed piece (an assistant message's chunk ``seq``, or several joined)."""
+    async def append(self, delta: str, seq: int, thought: str = "") -> None:
+        """Add a streamed piece (an assistant message's chunk ``seq``, or several joined) and its reasoning."""
         if seq <= self.last_seq:
             return
         self.last_seq = seq
+        if thought:
+            self.reasoning.add(thought)
+            self.status = "streaming"
         if not delta:
             return
         self._pieces.append(delta)
@@ -264,6 +275,7 @@ class MessageView(Vertical):
             status: The final status (``complete``, ``cancelled``...).
             text: The full text, if known better than the pieces seen (a reload).
         """
+        self.reasoning.running = False
         if text is not None and text != self.text:
             await self.set_text(text)
         elif self.is_mounted and self.role == "assistant":
