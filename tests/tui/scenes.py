@@ -342,6 +342,21 @@ def _details(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunB
     return app, run_before
 
 
+def _reasoning(servers: Servers, tmp_path: Path, user: str, *, expanded: bool) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, "think: " + QUESTION)
+        await settle(app, pilot)
+        app.conversation.focus()
+        await pilot.press("up", *(["t"] if expanded else []))
+        await settle(app, pilot)
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
 def _attach_prompt(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
     app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
 
@@ -404,6 +419,16 @@ SCENES = [
         "details",
         "i on a selected message: its model, time, how it ended, its tokens and speed.",
         _details,
+    ),
+    Scene(
+        "reasoning",
+        "An answer after the model's reasoning, which is one collapsed line above it.",
+        partial(_reasoning, expanded=False),
+    ),
+    Scene(
+        "reasoning-expanded",
+        "t on the selected answer: its reasoning in full, above it.",
+        partial(_reasoning, expanded=True),
     ),
     Scene("attach", "alt+a: the path of a file to attach, completed as it is typed.", _attach_prompt),
     Scene(

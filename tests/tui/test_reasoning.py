@@ -53,7 +53,7 @@ async def test_the_reasoning_is_one_collapsed_line_above_the_answer_and_t_expand
     assert notified[-1] == "This message has no reasoning to show."
 
 
-async def test_the_line_counts_the_words_while_the_reasoning_streams(slow_server: RunningServer, tmp_path: Path) -> None:
+async def test_the_line_counts_words_as_the_reasoning_streams(slow_server: RunningServer, tmp_path: Path) -> None:
     app = make_app(slow_server.url, slow_server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)

@@ -88,6 +88,7 @@ class Conversation(VerticalScroll, can_focus=True):
     | e | Edit the selected message of yours (it is answered again). | `conversation.edit` |
     | r | Answer again: the selected answer, or the one to the selected message. | `conversation.regenerate` |
     | i | Details of the selected message: model, time, how it ended, tokens, speed. | `conversation.details` |
+    | t | Show the selected answer's reasoning in full, or fold it back to one line. | `conversation.reasoning` |
     | home | Go to the oldest message. | `conversation.top` |
     | end | Go to the newest message. | `conversation.bottom` |
     """
