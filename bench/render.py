@@ -101,8 +101,8 @@ class BenchApp(ChatApp):
             self.on_changed = None
 
 
-async def _naive_append(self: MessageView, delta: str, seq: int) -> None:
-    """The naive baseline: re-render the whole Markdown on each chunk.
+async def _naive_append(self: MessageView, delta: str, seq: int, thought: str = "") -> None:
+    """The naive baseline: re-render the whole Markdown on each chunk (the bench's answers have no reasoning).
 
     The app joins the chunks it finds queued into one append; each chunk of
     these answers is one word, so the naive view splits them again.
@@ -140,8 +140,8 @@ async def app_run(
     original = MessageView.append
     applied: list[tuple[float, int]] = []  # (process time, seq shown): at the first chunk, then after each append
 
-    async def timed_append(self: MessageView, delta: str, seq: int) -> None:
-        await (_naive_append if naive else original)(self, delta, seq)
+    async def timed_append(self: MessageView, delta: str, seq: int, thought: str = "") -> None:
+        await (_naive_append if naive else original)(self, delta, seq, thought)
         applied.append((time.process_time(), seq))
 
     MessageView.append = timed_append  # type: ignore[method-assign]

@@ -1,7 +1,8 @@
 """Streaming assistant replies: one generation per chat, persisted before sent.
 
-A ``Generation`` pulls text pieces from the provider, the answer's and its
-reasoning's alike, numbers them in one sequence (``seq`` 1, 2, ...), queues each to the store and sends it to the chat's
+A ``Generation`` pulls text pieces from the provider, of the answer and of
+its reasoning alike, numbers them in one sequence (``seq`` 1, 2, ...),
+queues each to the store and sends it to the chat's
 subscribers only from the store's commit callback, so no frame ever leaves
 before its chunk is durable. Commits settle in queue order, so frames go out
 in ``seq`` order. Every stream ends with exactly one ``complete`` or

@@ -396,9 +396,9 @@ async def test_queued_chunks_are_applied_in_batches_with_the_stored_text(tmp_pat
     appends: list[tuple[str, int]] = []
     original = MessageView.append
 
-    async def recorded_append(self: MessageView, delta: str, seq: int) -> None:
+    async def recorded_append(self: MessageView, delta: str, seq: int, thought: str = "") -> None:
         appends.append((delta, seq))
-        await original(self, delta, seq)
+        await original(self, delta, seq, thought)
 
     MessageView.append = recorded_append  # type: ignore[method-assign]
     try:
