@@ -84,3 +84,14 @@ def test_the_paged_get_chat_example_places_its_page_by_offset():
 def test_a_get_chat_chooses_its_page_one_way_only():
     with pytest.raises(p.ProtocolError):
         p.decode_client('{"type": "get_chat", "requestId": "r1", "chatId": "c1", "offset": 3, "before": "m1"}')
+
+
+def test_the_chunk_examples_are_one_of_the_answer_and_one_of_its_reasoning_and_get_chat_keeps_them_apart():
+    chunks = [p.decode_server(e) for e in examples(SERVER_PART) if '"type": "chunk"' in e]
+    assert [chunk.kind for chunk in chunks] == ["content", "reasoning"]
+    assert b'"kind"' not in p.encode(chunks[0])  # an answer's chunk is sent as before reasoning existed
+    found = [p.decode_server(e) for e in examples(SERVER_PART) if '"messages"' in e and '"reasoning"' in e]
+    assert len(found) == 1 and isinstance(found[0], p.Result)
+    question, answer = p.decode_result(found[0].data, p.ChatDetail).messages
+    assert (question.reasoning, answer.reasoning) == ("", chunks[1].content)
+    assert chunks[1].content not in answer.content
