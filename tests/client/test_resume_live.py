@@ -4,6 +4,7 @@ import asyncio
 
 from mfu_tui.client import MessageReloaded, Status
 from mfu_tui.protocol import Ack, Cancelled, Chunk, Complete, MessageEdited
+from mfu_tui.server.providers.demo import demo_answer, demo_reasoning
 from tests.support.proxy import FaultProxy
 from tests.support.recorder import assert_delivered_once_in_order
 from tests.support.server import ServerProcess, running_server
@@ -46,6 +47,29 @@ async def test_a_stream_cut_by_a_reset_resumes_without_loss_or_repeat(tmp_path, 
         assert len(events.of_type(Chunk)) > chunks_before
         text = assert_delivered_once_in_order(events, ack.reply_id)
         assert text == await stored_text(client, ack.chat_id, ack.reply_id)
+
+
+async def test_a_stream_cut_mid_reasoning_resumes_both_kinds_of_chunk_once_in_order(tmp_path, make_client):
+    question = "think: tell me a long story"
+    async with running_server(tmp_path, demo_words=100, demo_delay_ms=5) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token())
+        await client.connect()
+        await client.send_message(None, question)
+        await events.wait_for(lambda: events.of_type(Ack) and len(events.of_type(Chunk)) >= 3)
+        ack = events.of_type(Ack)[0]
+        proxy.reset()
+        await events.wait_status(Status.RECONNECTING)
+        before_the_cut = {c.kind for c in events.of_type(Chunk)}
+        proxy.pass_through()
+        await events.wait_for(lambda: events.of_type(Complete))
+        text = assert_delivered_once_in_order(events, ack.reply_id)
+        stored = next(m for m in (await client.get_chat(ack.chat_id)).messages if m.id == ack.reply_id)
+    chunks = [f for f in events.of_type(Chunk) if f.message_id == ack.reply_id]
+    thought = "".join(c.content for c in chunks if c.kind == "reasoning")
+    assert events.opens == 2
+    assert before_the_cut == {"reasoning"}  # cut while it was reasoning
+    assert (text, thought) == (stored.content, stored.reasoning)
+    assert (text, thought) == (demo_answer(question, 100), demo_reasoning(question))
 
 
 async def test_a_stream_slowed_and_cut_twice_still_arrives_whole(tmp_path, make_client):
