@@ -174,9 +174,6 @@ class ServerConfig:
     token_leeway: float = 30.0
     """Clock skew allowed on ``exp`` and ``iat``, in seconds (at most 30)."""
 
-    commit_interval: float = 0.005
-    """Group-commit window of the store, in seconds: writes within it share one commit."""
-
     @property
     def token_keys(self) -> TokenKeys:
         """The keys and claims tokens are checked with."""

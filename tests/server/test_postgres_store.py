@@ -54,7 +54,7 @@ async def test_an_unreachable_database_is_one_clear_error_without_the_password()
 
 def test_db_selects_postgres_by_url_and_sqlite_otherwise(tmp_path):
     def store_for(db: str) -> object:
-        return make_store(ServerConfig(secret="s" * 40, db_path=db).database(), 0.005)
+        return make_store(ServerConfig(secret="s" * 40, db_path=db).database())
 
     assert isinstance(store_for("postgresql://mfu@127.0.0.1:5432/chat"), PostgresStore)
     assert isinstance(store_for("postgres://mfu@127.0.0.1:5432/chat"), PostgresStore)

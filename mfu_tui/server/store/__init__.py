@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 
-def make_store(location: Path | str, commit_interval: float, *, node_id: str = "", lease: float = 10.0) -> Store:
+def make_store(location: Path | str, *, node_id: str = "", lease: float = 10.0) -> Store:
     """The store for ``--db``: PostgreSQL for a ``postgresql://`` URL, else a SQLite file.
 
     ``node_id`` and ``lease`` matter to a store that several nodes share (PostgreSQL).
@@ -56,5 +56,5 @@ def make_store(location: Path | str, commit_interval: float, *, node_id: str = "
     from mfu_tui.server.store.postgres import PostgresStore, is_postgres_url
 
     if is_postgres_url(location):
-        return PostgresStore(str(location), commit_interval, node_id=node_id, lease=lease)
-    return SqliteStore(Path(location), commit_interval)
+        return PostgresStore(str(location), node_id=node_id, lease=lease)
+    return SqliteStore(Path(location))

@@ -219,7 +219,6 @@ class PostgresStore(SqlStore):
 
     Args:
         url: ``postgresql://user[:password]@host[:port]/database``.
-        commit_interval: See ``GroupCommit``.
         pool_size: Most connections held open (the writer uses one at a time).
         node_id: This node's name, recorded on the replies it generates.
         lease: Seconds a reply's lease lasts; ``renew_leases`` must run well within it.
@@ -236,9 +235,9 @@ class PostgresStore(SqlStore):
     )
 
     def __init__(
-        self, url: str, commit_interval: float = 0.005, pool_size: int = 8, *, node_id: str = "", lease: float = 10.0
+        self, url: str, pool_size: int = 8, *, node_id: str = "", lease: float = 10.0
     ) -> None:
-        super().__init__(commit_interval)
+        super().__init__()
         self.url = url
         self.pool_size = pool_size
         self.node_id = node_id or f"node-{new_id()}"
@@ -285,8 +284,6 @@ class PostgresStore(SqlStore):
     async def _writes_queued(self) -> None:
         await self._wake.wait()
         self._wake.clear()
-        if self.commit_interval > 0 and not self._stopping:
-            await asyncio.sleep(self.commit_interval)
 
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         assert self._pool is not None

@@ -87,11 +87,7 @@ _STREAMING = "SELECT 1 FROM messages WHERE chat_id = ? AND status = 'streaming' 
 
 
 class SqlStore(GroupCommit, Store):
-    """``Store`` on a SQL database: the algorithm; a subclass supplies the database.
-
-    Args:
-        commit_interval: See ``GroupCommit``.
-    """
+    """``Store`` on a SQL database: the algorithm; a subclass supplies the database."""
 
     #: The SQL that differs between databases.
     dialect: ClassVar[Dialect]
