@@ -174,10 +174,17 @@ class Generation:
         committed.add_done_callback(lambda future: self._publish(seq, future))
 
     def _publish(self, seq: int, committed: asyncio.Future[None]) -> None:
-        """Runs once a chunk is committed: only now may its frame leave."""
+        """Runs once a chunk is committed: only now may its frame leave, and only while this node's lease holds."""
         if committed.cancelled() or committed.exception() is not None:
             if self._stop_reason != "failed":
                 log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
+            self._interrupt("failed")
+            return
+        if not self._store.holds_lease():
+            # This node stalled past its lease: another node may have ended the answer
+            # meanwhile, so this chunk must not follow that end to anyone.
+            if self._stop_reason != "failed":
+                log.error("this node's lease ran out; stopping %s without sending chunk %d", self.message_id, seq)
             self._interrupt("failed")
             return
         self.published_seq = seq

@@ -33,6 +33,13 @@ _T = TypeVar("_T")
 _INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content) VALUES (?, ?, ?)"
 
 
+class Fenced(LookupError):
+    """A chunk was not stored: its answer was ended by another node (this node's lease ran out)."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"answer {message_id} was ended by another node: its chunk was not stored")
+
+
 class GroupCommit(abc.ABC):
     """The write queue and its writer; a subclass supplies where the writer runs and its connection."""
 
@@ -102,6 +109,14 @@ class GroupCommit(abc.ABC):
             if stopping:
                 return
 
+    async def _insert_chunks(self, db: Db, rows: list[tuple[str, int, str]]) -> set[int]:
+        """Insert the chunk rows; the indexes of those refused because their answer is no longer this node's.
+
+        A database that only one node uses (SQLite) has no leases to lose: all are stored.
+        """
+        await db.executemany(_INSERT_CHUNK, rows)
+        return set()
+
     async def _commit(self, db: Db, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         """Commit ``batch`` on the writer's connection; the outcome of each write, in settling order."""
         try:
@@ -125,8 +140,11 @@ class GroupCommit(abc.ABC):
         async with db.transaction():
             chunks = [write for write in batch if isinstance(write, ChunkWrite)]
             if chunks:
-                await db.executemany(_INSERT_CHUNK, [write.row for write in chunks])
-                outcomes.extend((write.future, None, None) for write in chunks)
+                refused = await self._insert_chunks(db, [write.row for write in chunks])
+                outcomes.extend(
+                    (write.future, None, Fenced(write.row[0]) if index in refused else None)
+                    for index, write in enumerate(chunks)
+                )
             for write in batch:
                 if isinstance(write, Write):
                     outcomes.append((write.future, *await _run_one(db, write)))

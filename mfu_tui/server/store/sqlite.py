@@ -24,7 +24,6 @@ import contextlib
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
