@@ -42,12 +42,13 @@ from mfu_tui.protocol import (
 from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers import Finish, Provider, ProviderError, Usage
-from mfu_tui.server.store import AnswerFigures, Status, Store
+from mfu_tui.server.store import AnswerFigures, Fenced, Status, Store
 
 log = logging.getLogger(__name__)
 
-#: Why a generation was stopped early: a ``cancel`` frame, the server stopping, or a store failure.
-StopReason = Literal["cancelled", "shutdown", "failed"]
+#: Why a generation was stopped early: a ``cancel`` frame, the server stopping, a store failure,
+#: or this node's lease on the answer possibly lost (``Store.holds_lease``, ``Fenced``).
+StopReason = Literal["cancelled", "shutdown", "failed", "fenced"]
 
 
 class Generation:
@@ -85,6 +86,8 @@ class Generation:
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
         self._stop_reason: StopReason | None = None
+        #: Set once this node may have lost the answer to another node: no chunk is published after.
+        self._fenced = False
         #: True while the provider is being read: the only time a stop may cancel the task
         #: (afterwards the task is storing the end, which must not be interrupted).
         self._streaming = False
@@ -175,20 +178,29 @@ class Generation:
 
     def _publish(self, seq: int, committed: asyncio.Future[None]) -> None:
         """Runs once a chunk is committed: only now may its frame leave, and only while this node's lease holds."""
-        if committed.cancelled() or committed.exception() is not None:
+        refused = committed.cancelled() or committed.exception() is not None
+        fenced = not committed.cancelled() and isinstance(committed.exception(), Fenced)
+        if fenced or self._fenced or not self._store.holds_lease():
+            # Another node may have ended the answer meanwhile (this node stalled past
+            # its lease): no chunk of it may follow that end to anyone.
+            self._lose_lease(seq)
+            return
+        if refused:
             if self._stop_reason != "failed":
                 log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
             self._interrupt("failed")
             return
-        if not self._store.holds_lease():
-            # This node stalled past its lease: another node may have ended the answer
-            # meanwhile, so this chunk must not follow that end to anyone.
-            if self._stop_reason != "failed":
-                log.error("this node's lease ran out; stopping %s without sending chunk %d", self.message_id, seq)
-            self._interrupt("failed")
-            return
         self.published_seq = seq
         self._hub.publish_chat(self.chat_id, self._chunk_frame(seq))
+
+    def _lose_lease(self, seq: int) -> None:
+        """Stop publishing (from chunk ``seq`` on) and generating: the answer may be another node's to end now."""
+        if not self._fenced:
+            log.warning(
+                "this node's lease on %s may have run out; stopping it without sending chunk %d", self.message_id, seq
+            )
+            self._fenced = True
+        self._interrupt("fenced")
 
     def _figures(self) -> AnswerFigures:
         """What was measured of the answer so far."""
@@ -206,12 +218,16 @@ class Generation:
 
     async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
-        failed = self._stop_reason == "failed"
+        failed = self._stop_reason == "failed" and not self._fenced
         if failed:
             status, finish = "error", "error"
             problem = (ErrorCode.INTERNAL, "the server could not store the answer")
+        elif self._fenced:
+            # Ended here only if no other node ended it first: the store refuses
+            # this end, as it refused the chunks, if its lease was lost for real.
+            status, finish, problem = "error", "interrupted", None
         # Every chunk was queued before this write and the store commits in
-        # order: once it settles, all of them are stored and published.
+        # order: once it settles, all of them are stored (and, unless fenced, published).
         stored = self.published_seq if failed else len(self._chunks)
         figures = self._figures()
         try:
@@ -233,7 +249,8 @@ class Generation:
             chat = None
             status, finish = "error", "error"
             problem = problem or (ErrorCode.INTERNAL, "the server could not store the answer")
-        seq = self.published_seq
+        # Fenced, the chunks held back are stored: the end's seq sends followers to the store for them.
+        seq = stored if self._fenced else self.published_seq
         if problem is not None:
             code, text = problem
             self._hub.publish_chat(

@@ -9,14 +9,18 @@ frame (docs/server.md, "Fencing"). Waits end on frames; 30 s is a safety net.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
 
 import asyncpg
 
 from mfu_tui.protocol import Chunk, Complete, Resume
+from mfu_tui.server.providers.demo import demo_answer
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
+from tests.support.server import running_server
 
 #: Safety net for the end of an answer whose node stalled: a lease of 1 s, then the reaper's round.
 WAIT = 30.0
@@ -66,3 +70,38 @@ async def test_a_node_stopped_past_its_lease_sends_and_stores_nothing_after_the_
     assert (reply.status, reply.finish_reason, reply.seq) == ("error", "interrupted", end.seq)
     streamed = [f for f in alice1.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
     assert reply.content == text_of(streamed)
+
+
+async def test_a_node_that_stalled_past_its_lease_and_cannot_renew_it_ends_the_answer_itself(
+    tmp_path, postgres_url, caplog
+):
+    settings = {"db_path": postgres_url, "lease": 0.5, "demo_words": 400, "demo_delay_ms": 5}
+    async with running_server(tmp_path, **settings) as node, peer(node.url, node.token()) as alice:
+        ack = await send_message(alice, "tell me a long story")
+        await alice.expect(Chunk, message_id=ack.reply_id, seq=5)
+        # A lock that lets chunks be stored but holds back the renewal of the lease (and
+        # keeps reapers off the row): the node cannot know its lease still holds.
+        database = await asyncpg.connect(postgres_url)
+        lock = database.transaction()
+        await lock.start()
+        await database.execute("SELECT 1 FROM messages WHERE id = $1 FOR SHARE", ack.reply_id)
+        try:
+            time.sleep(2 * 0.5)  # the whole process stalls past its lease: nothing of it runs meanwhile
+            async with asyncio.timeout(WAIT):
+                while not any("may have run out" in record.getMessage() for record in caplog.records):
+                    await asyncio.sleep(0.02)
+        finally:
+            await lock.rollback()
+            await database.close()
+        _, end = await alice.stream(ack.reply_id, timeout=WAIT)
+        detail = await get_chat(alice, ack.chat_id)
+    streamed = [f for f in alice.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
+    reply = detail.messages[1]
+    assert isinstance(end, Complete) and end.finish_reason == "interrupted"
+    assert [f for f in alice.received if isinstance(f, Complete) and f.message_id == ack.reply_id] == [end]
+    assert [chunk.seq for chunk in streamed] == list(range(1, len(streamed) + 1))
+    # Chunks were stored that the follower was not sent: the end's seq sends it to the store for them.
+    assert len(streamed) < end.seq
+    assert (reply.status, reply.finish_reason, reply.seq) == ("error", "interrupted", end.seq)
+    assert reply.content.startswith(text_of(streamed))
+    assert demo_answer("tell me a long story", 400).startswith(reply.content)

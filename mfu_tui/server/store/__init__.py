@@ -23,6 +23,7 @@ from mfu_tui.server.store.base import (
     UploadRefused,
     UploadTooLarge,
 )
+from mfu_tui.server.store.group_commit import Fenced
 from mfu_tui.server.store.sqlite import SqliteStore
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "ChatChange",
     "Edit",
     "Exchange",
+    "Fenced",
     "ImportGap",
     "Imported",
     "Interrupted",
