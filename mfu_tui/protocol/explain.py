@@ -16,6 +16,8 @@ says less rather than guess.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import math
 from datetime import datetime
@@ -136,7 +138,18 @@ def _check(value: Any, info: types.Type, path: str, frame: bool = False) -> str 
         for index, item in enumerate(value):
             if problem := _check(item, info.item_type, f"{path}[{index}]"):
                 return problem
+    if isinstance(info, types.BytesType) and not _is_base64(value):
+        return f"'{path}' must be base64 (standard alphabet, padded with '=', no spaces)"
     return _check_bounds(value, info, path)
+
+
+def _is_base64(text: str) -> bool:
+    """Whether ``text`` is base64 as msgspec reads it (the standard alphabet, padded, nothing else)."""
+    try:
+        base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _check_union(value: Any, info: types.UnionType, path: str, frame: bool) -> str | None:
@@ -195,7 +208,7 @@ def _is_kind(value: Any, info: types.Type) -> bool:
         return isinstance(value, list)
     if isinstance(info, types.StructType):
         return isinstance(value, dict)
-    if isinstance(info, types.DateTimeType):
+    if isinstance(info, (types.DateTimeType, types.BytesType)):
         return isinstance(value, str)
     if isinstance(info, types.LiteralType):
         return any(type(value) is type(choice) for choice in info.values)
@@ -261,6 +274,7 @@ def _kind_name(info: types.Type) -> str:
         (types.ListType, "an array"),
         (types.StructType, "an object"),
         (types.DateTimeType, "a date-time string (RFC 3339)"),
+        (types.BytesType, "a base64 string"),
     ]
     return next((name for kind, name in names if isinstance(info, kind)), "something else")
 

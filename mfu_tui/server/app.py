@@ -78,9 +78,7 @@ class ChatServer:
         self.config = config
         #: This node's name among several (recorded on the answers it generates).
         self.node_id = config.node_name()
-        self.store: Store = make_store(
-            config.database(), config.commit_interval, node_id=self.node_id, lease=config.lease
-        )
+        self.store: Store = make_store(config.database(), node_id=self.node_id, lease=config.lease)
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
         #: This node's Prometheus figures (exposed with ``metrics_port``; counted in any case).

@@ -195,9 +195,6 @@ class ServerConfig:
     retention_interval: float = 3600.0
     """Seconds between two runs of the deletion of old chats (with ``max_chat_age_days``)."""
 
-    commit_interval: float = 0.005
-    """Group-commit window of the store, in seconds: writes within it share one commit."""
-
     @property
     def token_keys(self) -> TokenKeys:
         """The keys and claims tokens are checked with."""

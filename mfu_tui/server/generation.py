@@ -46,12 +46,13 @@ from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.metrics import RELAY_SAMPLE, ServerMetrics
 from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers import Finish, Provider, ProviderError, Reasoning, Usage
-from mfu_tui.server.store import AnswerFigures, Status, Store
+from mfu_tui.server.store import AnswerFigures, Fenced, Status, Store
 
 log = logging.getLogger(__name__)
 
-#: Why a generation was stopped early: a ``cancel`` frame, the server stopping, or a store failure.
-StopReason = Literal["cancelled", "shutdown", "failed"]
+#: Why a generation was stopped early: a ``cancel`` frame, the server stopping, a store failure,
+#: or this node's lease on the answer possibly lost (``Store.holds_lease``, ``Fenced``).
+StopReason = Literal["cancelled", "shutdown", "failed", "fenced"]
 
 
 class Generation:
@@ -91,6 +92,8 @@ class Generation:
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
         self._stop_reason: StopReason | None = None
+        #: Set once this node may have lost the answer to another node: no chunk is published after.
+        self._fenced = False
         #: True while the provider is being read: the only time a stop may cancel the task
         #: (afterwards the task is storing the end, which must not be interrupted).
         self._streaming = False
@@ -190,8 +193,15 @@ class Generation:
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
 
     def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float | None) -> None:
-        """Runs once a chunk is committed: only now may its frame leave."""
-        if committed.cancelled() or committed.exception() is not None:
+        """Runs once a chunk is committed: only now may its frame leave, and only while this node's lease holds."""
+        refused = committed.cancelled() or committed.exception() is not None
+        fenced = not committed.cancelled() and isinstance(committed.exception(), Fenced)
+        if fenced or self._fenced or not self._store.holds_lease():
+            # Another node may have ended the answer meanwhile (this node stalled past
+            # its lease): no chunk of it may follow that end to anyone.
+            self._lose_lease(seq)
+            return
+        if refused:
             if self._stop_reason != "failed":
                 self._metrics.store_errors.labels("append_chunk").inc()
                 log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
@@ -202,6 +212,15 @@ class Generation:
         self._metrics.chunks_sent += 1
         if queued_at is not None:
             self._metrics.relay_seconds.observe(time.monotonic() - queued_at)
+
+    def _lose_lease(self, seq: int) -> None:
+        """Stop publishing (from chunk ``seq`` on) and generating: the answer may be another node's to end now."""
+        if not self._fenced:
+            log.warning(
+                "this node's lease on %s may have run out; stopping it without sending chunk %d", self.message_id, seq
+            )
+            self._fenced = True
+        self._interrupt("fenced")
 
     def _figures(self) -> AnswerFigures:
         """What was measured of the answer so far."""
@@ -224,12 +243,16 @@ class Generation:
 
     async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
-        failed = self._stop_reason == "failed"
+        failed = self._stop_reason == "failed" and not self._fenced
         if failed:
             status, finish = "error", "error"
             problem = (ErrorCode.INTERNAL, "the server could not store the answer")
+        elif self._fenced:
+            # Ended here only if no other node ended it first: the store refuses
+            # this end, as it refused the chunks, if its lease was lost for real.
+            status, finish, problem = "error", "interrupted", None
         # Every chunk was queued before this write and the store commits in
-        # order: once it settles, all of them are stored and published.
+        # order: once it settles, all of them are stored (and, unless fenced, published).
         stored = self.published_seq if failed else len(self._chunks)
         figures = self._figures()
         try:
@@ -254,7 +277,8 @@ class Generation:
             chat = None
             status, finish = "error", "error"
             problem = problem or (ErrorCode.INTERNAL, "the server could not store the answer")
-        seq = self.published_seq
+        # Fenced, the chunks held back are stored: the end's seq sends followers to the store for them.
+        seq = stored if self._fenced else self.published_seq
         self._record(finish, seq, figures)
         if problem is not None:
             code, text = problem

@@ -78,6 +78,7 @@ from mfu_tui.server.store import (
     UploadTooLarge,
 )
 from mfu_tui.server.store.rows import new_id
+from mfu_tui.server.wire import WireFrame, payload_of
 
 log = logging.getLogger(__name__)
 
@@ -484,7 +485,8 @@ class Handlers:
                         sender.reply(_chunk_frame(chat_id, message_id, seq, content, reasoning))
                         covered = seq
         finally:
-            held = self._hub.release(sender, chat_id)
+            # Past the hold, a copy of a replayed chunk may still come (stored before the read, published after).
+            held = self._hub.release(sender, chat_id, None if not covered else (message_id, covered))
         for data in held:
             if not _replayed(data, message_id, covered):
                 sender.deliver(data)
@@ -748,13 +750,13 @@ def _edited_frame(edit: Edit, client_edit_id: str | None) -> bytes:
     )
 
 
-def _replayed(data: bytes, message_id: str, covered: int | None) -> bool:
+def _replayed(held: WireFrame, message_id: str, covered: int | None) -> bool:
     """True if a held frame is about ``message_id`` and the replay already covered it.
 
     ``covered`` is the last ``seq`` replayed, or None when the reply had
     ended and its whole end was sent from the store.
     """
-    frame = decode_server(data)
+    frame = decode_server(payload_of(held))
     if getattr(frame, "message_id", None) != message_id:
         return False
     if covered is None:

@@ -18,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from typing import Protocol
 
+from mfu_tui.protocol import Chunk, decode_server
 from mfu_tui.server.wire import WireFrame, text_frame
 
 #: Called with ``(user, chat_id, message_id)`` when some node asks to stop a generation.
@@ -84,8 +85,13 @@ class Hub(abc.ABC):
         """
 
     @abc.abstractmethod
-    def release(self, receiver: Receiver, chat_id: str) -> list[WireFrame]:
-        """Stop holding; returns the held frames (the caller delivers them), later ones go straight out."""
+    def release(self, receiver: Receiver, chat_id: str, replayed: tuple[str, int] | None = None) -> list[WireFrame]:
+        """Stop holding; returns the held frames (the caller delivers them), later ones go straight out.
+
+        ``replayed`` is (message id, last seq) the replay sent: a copy of one of
+        those chunks that reaches this node only now (stored before the replay
+        read it, published after the hold ended) is not sent again.
+        """
 
     @abc.abstractmethod
     def drop_chat(self, chat_id: str) -> None:
@@ -113,6 +119,8 @@ class LocalHub(Hub):
         self._chats_of: dict[Receiver, set[str]] = defaultdict(set)
         #: (receiver, chat id) -> frames held back during a replay (see ``hold``).
         self._held: dict[tuple[Receiver, str], list[WireFrame]] = {}
+        #: (receiver, chat id) -> (message id, last seq) a replay sent, until a later chunk of it passes.
+        self._replayed: dict[tuple[Receiver, str], tuple[str, int]] = {}
 
     def join(self, receiver: Receiver) -> None:
         self._by_user[receiver.user].add(receiver)
@@ -125,6 +133,7 @@ class LocalHub(Hub):
                 del self._by_user[receiver.user]
         for chat_id in self._chats_of.pop(receiver, ()):
             self._held.pop((receiver, chat_id), None)
+            self._replayed.pop((receiver, chat_id), None)
             subscribers = self._by_chat.get(chat_id)
             if subscribers is not None:
                 subscribers.discard(receiver)
@@ -140,13 +149,16 @@ class LocalHub(Hub):
         self.subscribe(receiver, chat_id)
         return held
 
-    def release(self, receiver: Receiver, chat_id: str) -> list[WireFrame]:
+    def release(self, receiver: Receiver, chat_id: str, replayed: tuple[str, int] | None = None) -> list[WireFrame]:
+        if replayed is not None:
+            self._replayed[(receiver, chat_id)] = replayed
         return self._held.pop((receiver, chat_id), [])
 
     def drop_chat(self, chat_id: str) -> None:
         for receiver in self._by_chat.pop(chat_id, ()):
             self._chats_of[receiver].discard(chat_id)
             self._held.pop((receiver, chat_id), None)
+            self._replayed.pop((receiver, chat_id), None)
 
     def publish_user(self, user: str, data: bytes) -> None:
         receivers = self._by_user.get(user)
@@ -161,11 +173,29 @@ class LocalHub(Hub):
             return
         frame = text_frame(data)
         for receiver in list(receivers):
+            if self._replayed and self._sent_already((receiver, chat_id), data):
+                continue
             held = self._held.get((receiver, chat_id)) if self._held else None
             if held is None:
                 receiver.deliver(frame)
             else:
                 held.append(frame)
+
+    def _sent_already(self, key: tuple[Receiver, str], data: bytes) -> bool:
+        """True for a chunk a replay to this receiver covered; a later chunk of that answer ends the check."""
+        mark = self._replayed.get(key)
+        if mark is None:
+            return False
+        frame = decode_server(data)
+        message_id, last_seq = mark
+        if not isinstance(frame, Chunk) or frame.message_id != message_id:
+            if getattr(frame, "message_id", None) == message_id:
+                del self._replayed[key]  # its end: nothing of it can come after
+            return False
+        if frame.seq <= last_seq:
+            return True
+        del self._replayed[key]
+        return False
 
     def connections(self, user: str) -> list[Receiver]:
         return list(self._by_user.get(user, ()))

@@ -10,11 +10,18 @@ also publishes every frame to Redis, where the other nodes pick it up:
 - ``mfu:cancel`` asks whichever node runs a generation to stop it, and
   ``mfu:drop`` to forget the subscriptions to a deleted chat; every node listens.
 
-A payload is the publishing process's 8-byte origin tag, then the frame as
+A payload is the publishing process's 8-byte origin tag, its 8-byte
+publication number (1, 2, ... across all its channels), then the frame as
 sent on the WebSocket, so a node skips its own frames (it delivered them
 already) and never decodes the others'. One task publishes, in order, on
 one connection; Redis keeps that order for every subscriber, so a stream's
-chunks reach other nodes in ``seq`` order.
+chunks reach other nodes in ``seq`` order, and the numbers a node receives
+from one origin only ever grow.
+
+Publishing is idempotent: a batch whose round trip timed out may have
+reached Redis in whole or in part, so it is sent again whole, with the same
+numbers; a receiver drops any payload numbered at or below the last it took
+from that origin, so each frame reaches the other nodes' clients once.
 
 A link that goes silent is noticed too: after ``heartbeat`` seconds with
 nothing to read, the node PINGs Redis, and a PING unanswered after as long
@@ -56,6 +63,12 @@ RECONNECT_DELAY = 1.0
 #: Most frames kept for the broker while it is out of reach (a few MB of chunks).
 MAX_BACKLOG = 100_000
 
+#: Most publishing processes whose last number a node remembers (each restart of a node is a new one).
+MAX_ORIGINS = 1024
+
+_ORIGIN = 8
+_NUMBER = 8
+
 
 class BrokerUnavailable(OSError):
     """Redis cannot be reached (or redis-py is missing); one line for the operator."""
@@ -73,7 +86,11 @@ class RedisHub(LocalHub):
         super().__init__()
         self.url = url
         self.heartbeat = heartbeat
-        self._origin = secrets.token_bytes(8)
+        self._origin = secrets.token_bytes(_ORIGIN)
+        #: This process's publications so far: the next payload gets the next number.
+        self._published = itertools.count(1)
+        #: The last publication number taken from each other process, by origin tag.
+        self._last_taken: collections.OrderedDict[bytes, int] = collections.OrderedDict()
         self._client: redis.asyncio.Redis | None = None
         self._pubsub: Any = None
         #: Frames to publish, in order: (channel, payload).
@@ -214,7 +231,9 @@ class RedisHub(LocalHub):
     # --- the three tasks --------------------------------------------------------
 
     def _publish(self, channel: str, data: bytes) -> None:
-        self._outbox.append((channel, self._origin + data))
+        # Numbered now, once: a batch sent again after a timeout keeps its numbers, so receivers see the repeat.
+        number = next(self._published).to_bytes(_NUMBER, "big")
+        self._outbox.append((channel, self._origin + number + data))
         self._outbox_ready.set()
 
     def _change(self, action: str, channel: str) -> None:
@@ -239,7 +258,7 @@ class RedisHub(LocalHub):
                     for channel, payload in batch:
                         pipe.publish(channel, payload)
                     await pipe.execute()
-            except Exception as error:  # a timeout too: then some may have gone, and go twice (seq dedups)
+            except Exception as error:  # a timeout too: then some may have gone; receivers drop the repeats
                 if self._stopping:
                     log.error("could not publish %d frame(s) before stopping: %s", len(batch), error)
                     return
@@ -311,10 +330,13 @@ class RedisHub(LocalHub):
         if kind != "message":
             return
         payload: bytes = message["data"]
-        if payload[:8] == self._origin:
+        origin = payload[:_ORIGIN]
+        if origin == self._origin:
             return  # this node delivered it already
+        if not self._first_time(origin, int.from_bytes(payload[_ORIGIN : _ORIGIN + _NUMBER], "big")):
+            return  # a batch its node sent again after a timeout: this one got through the first time
         channel = message["channel"].decode()
-        data = payload[8:]
+        data = payload[_ORIGIN + _NUMBER :]
         if channel.startswith(CHAT_CHANNEL):
             super().publish_chat(channel.removeprefix(CHAT_CHANNEL), data)
         elif channel.startswith(USER_CHANNEL):
@@ -324,6 +346,17 @@ class RedisHub(LocalHub):
             self.on_cancel(user, chat_id, message_id)
         elif channel == DROP_CHANNEL:
             self._drop_here(data.decode())
+
+    def _first_time(self, origin: bytes, number: int) -> bool:
+        """Whether publication ``number`` of ``origin`` is new here (numbers from one origin only grow)."""
+        last = self._last_taken.get(origin, 0)
+        if number <= last:
+            return False
+        self._last_taken[origin] = number
+        self._last_taken.move_to_end(origin)
+        if len(self._last_taken) > MAX_ORIGINS:
+            self._last_taken.popitem(last=False)  # the longest silent: a node long gone
+        return True
 
     async def _link_lost(self, error: Exception) -> None:
         log.error("lost the link to the broker (%s); closing this node's connections and reconnecting", error)

@@ -23,6 +23,12 @@ _MEDIUM = struct.Struct("!BBH")
 _LONG = struct.Struct("!BBQ")
 
 
+def payload_of(frame: WireFrame) -> bytes:
+    """The payload of a frame ``text_frame`` made (its JSON)."""
+    size = frame[1] & 0x7F
+    return frame[2 if size < 126 else 4 if size == 126 else 10 :]
+
+
 def text_frame(payload: bytes) -> WireFrame:
     """``payload`` (UTF-8 JSON) as one unmasked text frame (RFC 6455 section 5.2)."""
     size = len(payload)

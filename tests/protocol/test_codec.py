@@ -422,3 +422,20 @@ def test_server_frames_may_exceed_the_client_limit():
     assert p.decode_server(p.encode(big)) == big
     with pytest.raises(p.ProtocolError, match=f"larger than {p.MAX_SERVER_FRAME_BYTES} bytes"):
         p.decode_server(b" " * (p.MAX_SERVER_FRAME_BYTES + 1))
+
+
+@pytest.mark.parametrize("data", [" GVsbG8=", "aGVsbG8", "aG-k", "aGk=\n"])
+def test_an_attachment_part_whose_data_is_not_base64_is_refused_in_words(data):
+    frame = {
+        "type": "attachment_part",
+        "clientMessageId": "c4",
+        "clientAttachmentId": "a1",
+        "name": "notes.txt",
+        "mediaType": "text/plain",
+        "size": 5,
+        "offset": 0,
+        "data": data,
+    }
+    with pytest.raises(p.ProtocolError) as refused:
+        p.decode_client(json.dumps(frame))
+    assert str(refused.value) == "'data' must be base64 (standard alphabet, padded with '=', no spaces)"

@@ -103,7 +103,7 @@ def test_backup_refuses_to_overwrite_a_file_and_points_postgresql_to_pg_dump(tmp
 
 
 async def test_a_postgresql_database_dumped_and_restored_keeps_its_chats(tmp_path, postgres_server, postgres_url):  # noqa: F811
-    store = make_store(postgres_url, 0.005)
+    store = make_store(postgres_url)
     await store.open()
     exchange = await store.record_message("alice", None, "what is a monad?", "m1", None)
     assert exchange is not None
@@ -118,7 +118,7 @@ async def test_a_postgresql_database_dumped_and_restored_keeps_its_chats(tmp_pat
     restored_url = postgres_server.new_database()
     subprocess.run([binaries / "pg_restore", "--no-owner", f"--dbname={restored_url}", dump], check=True, timeout=60)
 
-    restored = make_store(restored_url, 0.005)
+    restored = make_store(restored_url)
     await restored.open()
     try:
         assert (await restored.list_chats("alice", 50, None), await restored.stored_bytes("alice")) == before

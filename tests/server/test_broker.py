@@ -172,6 +172,34 @@ async def test_what_a_node_could_not_publish_reaches_the_other_nodes_once_its_li
     assert detail.messages[-1].content.endswith(text_of(seen))
 
 
+async def test_a_publish_sent_again_after_a_timeout_reaches_the_other_nodes_once(tmp_path, postgres_url, caplog):
+    secret = new_secret()
+    common = {"db_path": postgres_url, "secret": secret, "lease": 30.0, "demo_words": 300, "demo_delay_ms": 5}
+    with running_redis() as redis:
+        async with FaultProxy(redis.port) as link:  # node-a's own road to Redis
+            broker_a = f"redis://127.0.0.1:{link.port}/0"
+            async with (
+                running_server(tmp_path, node_id="node-a", broker=broker_a, broker_heartbeat=0.3, **common) as first,
+                running_server(tmp_path, node_id="node-b", broker=redis.url, **common) as second,
+                peer(first.url, first.token()) as alice,
+                peer(second.url, second.token()) as follower,
+            ):
+                ack = await send_message(alice, "a long answer please")
+                await follower.send(Subscribe(chat_id=ack.chat_id))
+                first_seen = await follower.expect(Chunk)
+                # node-a's publications reach Redis (and node-b), Redis's answers never come back:
+                # every round trip times out, and its batch is sent again whole.
+                link.stall_reader()
+                async with asyncio.timeout(TIMEOUT):
+                    while not [r for r in caplog.records if "could not publish" in r.getMessage()]:
+                        await asyncio.sleep(0.05)
+                link.pass_through()
+                chunks, end = await follower.stream(ack.reply_id)
+    seen = [first_seen, *chunks]
+    assert isinstance(end, Complete) and end.finish_reason == "stop"
+    assert [chunk.seq for chunk in seen] == list(range(first_seen.seq, end.seq + 1))  # each once: no repeat sent
+
+
 async def test_a_silent_link_to_redis_is_noticed_by_the_heartbeat(tmp_path, postgres_url):
     settings = {"db_path": postgres_url, "secret": new_secret(), "broker_heartbeat": 0.3}
     with running_redis() as redis:

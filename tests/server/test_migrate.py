@@ -6,9 +6,8 @@ import sqlite3
 
 import asyncpg
 
-from mfu_tui.server.store import make_store
+from mfu_tui.server.store import make_store, postgres, sqlite
 from mfu_tui.server.store.postgres import is_postgres_url
-from mfu_tui.server.store.sqlite import SCHEMA_VERSION
 from tests.server.peer import peer
 from tests.server.test_admin import mfu_chat
 from tests.server.test_cli import run_cli
@@ -54,10 +53,11 @@ async def test_migrate_brings_a_new_database_to_this_schema_once_and_a_server_th
     again = mfu_chat("migrate", env={"MFU_DATABASE_URL": given})
 
     assert first.returncode == 0, first.stderr
+    known = postgres.SCHEMA_VERSION if is_postgres_url(store_location) else sqlite.SCHEMA_VERSION
     shown = store_location.replace("mfu@", "mfu:***@")
-    assert first.stdout.decode() == f"mfu-chat migrate: {shown}: schema version 0 -> {SCHEMA_VERSION}\n"
-    assert again.stdout.decode() == f"mfu-chat migrate: {shown}: schema version {SCHEMA_VERSION}, nothing to do\n"
-    assert await schema_version(store_location) == SCHEMA_VERSION
+    assert first.stdout.decode() == f"mfu-chat migrate: {shown}: schema version 0 -> {known}\n"
+    assert again.stdout.decode() == f"mfu-chat migrate: {shown}: schema version {known}, nothing to do\n"
+    assert await schema_version(store_location) == known
     async with running_server(tmp_path, db_path=store_location) as srv, peer(srv.url, srv.token()) as alice:
         await send_message(alice, "hello")
 
@@ -66,7 +66,7 @@ async def test_a_node_refuses_a_schema_newer_than_it_knows_in_one_line_and_chang
     tmp_path,
     store_location,  # noqa: F811
 ):
-    store = make_store(store_location, 0.005)
+    store = make_store(store_location)
     await store.open()
     await store.close()
     newer = await make_newer(store_location)

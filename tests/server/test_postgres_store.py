@@ -10,6 +10,7 @@ import pytest
 
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.store import ChatBusy, SqliteStore, make_store
+from mfu_tui.server.store.group_commit import Fenced
 from mfu_tui.server.store.postgres import MIGRATIONS, PostgresStore, StoreUnavailable
 from mfu_tui.server.store.schema import SchemaTooNew
 
@@ -55,7 +56,7 @@ async def test_an_unreachable_database_is_one_clear_error_without_the_password()
 
 def test_db_selects_postgres_by_url_and_sqlite_otherwise(tmp_path):
     def store_for(db: str) -> object:
-        return make_store(ServerConfig(secret="s" * 40, db_path=db).database(), 0.005)
+        return make_store(ServerConfig(secret="s" * 40, db_path=db).database())
 
     assert isinstance(store_for("postgresql://mfu@127.0.0.1:5432/chat"), PostgresStore)
     assert isinstance(store_for("postgres://mfu@127.0.0.1:5432/chat"), PostgresStore)
@@ -103,6 +104,60 @@ async def test_a_live_nodes_reply_is_not_reaped_but_a_dead_ones_is_ended_once(po
     ]
     assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 2)
     assert detail.messages[-1].content == "half an answer"
+
+
+async def test_a_node_that_lost_its_lease_stores_no_chunk_after_the_end(postgres_url):
+    stalled, reaper = await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")
+    try:
+        exchange = await stalled.record_message("alice", None, "hi", "c1", None)
+        other = await stalled.record_message("bob", None, "hi", "c2", None)
+        await stalled.append_chunk(exchange.reply_id, 1, "before the end")
+        await expire_leases(postgres_url)
+        reaped = await reaper.reap_expired()
+        await stalled.renew_leases()  # too late: the ended replies are not its any more
+        # The stalled node wakes with chunks queued for an ended reply and a live one, in one commit.
+        late = stalled.append_chunk(exchange.reply_id, 2, "after the end")
+        also_late = stalled.append_chunk(other.reply_id, 1, "after its end too")
+        results = await asyncio.gather(late, also_late, return_exceptions=True)
+        with pytest.raises(LookupError):
+            await stalled.finish_message(exchange.reply_id, "late", "complete", "stop", 2)
+        stored = await reaper.chunks_after(exchange.reply_id, 0)
+        state = await reaper.message_state("alice", exchange.chat.id, exchange.reply_id)
+    finally:
+        await stalled.close()
+        await reaper.close()
+    assert sorted(reply.message_id for reply in reaped) == sorted([exchange.reply_id, other.reply_id])
+    assert all(isinstance(result, Fenced) for result in results)
+    assert stored == [(1, "before the end")]
+    assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 1)
+
+
+async def test_a_restarted_node_under_the_same_name_cannot_write_to_the_new_ones_replies(postgres_url):
+    old, new = await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-a")
+    try:
+        exchange = await new.record_message("alice", None, "hi", "c1", None)
+        with pytest.raises(Fenced):  # same node name, another token: the old process is fenced off
+            await old.append_chunk(exchange.reply_id, 1, "not mine")
+        await new.append_chunk(exchange.reply_id, 1, "mine")
+        stored = await new.chunks_after(exchange.reply_id, 0)
+    finally:
+        await old.close()
+        await new.close()
+    assert stored == [(1, "mine")]
+
+
+async def test_a_node_knows_when_its_leases_may_have_run_out(postgres_url):
+    node = await open_node(postgres_url, "node-a", lease=0.2)
+    try:
+        held_at_start = node.holds_lease()
+        async with asyncio.timeout(5):  # a lease goes by without a renewal
+            while node.holds_lease():
+                await asyncio.sleep(0.02)
+        await node.renew_leases()
+        held_after_renewal = node.holds_lease()
+    finally:
+        await node.close()
+    assert held_at_start and held_after_renewal
 
 
 async def test_renewing_keeps_a_reply_alive_past_its_first_lease(postgres_url):

@@ -70,7 +70,7 @@ async def test_the_oldest_go_first_a_batch_at_a_time_and_newer_chats_stay(open_s
 
 
 async def test_one_node_prunes_at_a_time_on_postgresql(postgres_url):  # noqa: F811
-    store = make_store(postgres_url, 0.005, node_id=NODE)
+    store = make_store(postgres_url, node_id=NODE)
     await store.open()
     other_node = await asyncpg.connect(postgres_url)
     try:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import stat
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
@@ -40,8 +42,8 @@ async def open_store(store_location) -> AsyncIterator[OpenStore]:
     location = store_location
     opened: list[Store] = []
 
-    async def open_(commit_interval: float = 0.005) -> Store:
-        store = make_store(location, commit_interval, node_id=NODE)
+    async def open_() -> Store:
+        store = make_store(location, node_id=NODE)
         await store.open()
         opened.append(store)
         return store
@@ -49,6 +51,27 @@ async def open_store(store_location) -> AsyncIterator[OpenStore]:
     yield open_
     for store in opened:
         await store.close()
+
+
+async def _streaming_reply(store: Store) -> str:
+    """A reply streaming under this store's lease: what chunks belong to."""
+    exchange = await store.record_message("alice", None, "hi", new_id(), None)
+    assert exchange is not None
+    return exchange.reply_id
+
+
+async def _hold_the_writer(store: Store) -> tuple[asyncio.Future[None], threading.Event]:
+    """Queue a write that keeps the writer busy until the event is set; return once it runs."""
+    running, release = threading.Event(), threading.Event()
+
+    async def hold(db) -> None:
+        running.set()
+        while not release.is_set():  # each query yields the loop (PostgreSQL) or spins the writer thread (SQLite)
+            await db.fetchval("SELECT 1")
+
+    busy = store._write(hold)
+    await asyncio.to_thread(running.wait)
+    return busy, release
 
 
 def unique_violation(store: Store) -> type[Exception]:
@@ -60,23 +83,53 @@ def unique_violation(store: Store) -> type[Exception]:
 
 
 async def test_chunks_are_committed_in_groups_not_one_by_one(open_store):
-    store = await open_store(commit_interval=0.005)
+    store = await open_store()
+    m1 = await _streaming_reply(store)
     before = store.commits
-    futures = [store.append_chunk("m1", seq, f"piece {seq} ") for seq in range(1, 1001)]
+    futures = [store.append_chunk(m1, seq, f"piece {seq} ") for seq in range(1, 1001)]
     await asyncio.gather(*futures)
     commits = store.commits - before
-    stored = await store.chunks_after("m1", 0)
+    stored = await store.chunks_after(m1, 0)
     assert [seq for seq, *_ in stored] == list(range(1, 1001))
     assert commits < 100  # 1000 chunks, a handful of transactions
 
 
+async def test_an_idle_writer_commits_a_lone_write_at_once(open_store):
+    store = await open_store()
+    m1 = await _streaming_reply(store)
+    before = store.commits
+    started = time.monotonic()
+    await store.append_chunk(m1, 1, "alone")
+    assert store.commits == before + 1
+    # Far below the old fixed 5 ms window on any machine that commits at all
+    # quickly; the point is that nothing waits for company.
+    assert time.monotonic() - started < 0.5
+
+
+async def test_writes_queued_while_a_commit_runs_share_the_next_commit(open_store):
+    store = await open_store()
+    m1 = await _streaming_reply(store)
+    busy, release = await _hold_the_writer(store)
+    before = store.commits
+    chunks = [store.append_chunk(m1, seq, f"piece {seq}") for seq in range(1, 4)]
+    release.set()
+    await asyncio.gather(busy, *chunks)
+    assert store.commits - before == 2  # the one that held the writer, then the three together
+    assert [seq for seq, _ in await store.chunks_after(m1, 0)] == [1, 2, 3]
+
+
 async def test_one_failing_write_does_not_fail_the_others_of_its_group_commit(open_store):
-    store = await open_store(commit_interval=0.05)
-    first = store.append_chunk("m1", 1, "kept")
-    duplicate = store.append_chunk("m1", 1, "same key again")
+    store = await open_store()
+    m1 = await _streaming_reply(store)
+    busy, release = await _hold_the_writer(store)  # so the three below share one commit
+    first = store.append_chunk(m1, 1, "kept")
+    duplicate = store.append_chunk(m1, 1, "same key again")
     recorded = asyncio.ensure_future(store.record_message("alice", None, "hello", "c1", None))
+    await asyncio.sleep(0)  # record_message queues its write
+    release.set()
+    await busy
     results = await asyncio.gather(first, duplicate, recorded, return_exceptions=True)
-    stored = await store.chunks_after("m1", 0)
+    stored = await store.chunks_after(m1, 0)
     assert results[0] is None
     assert isinstance(results[1], unique_violation(store))
     assert results[2].chat.title == "hello"
@@ -186,7 +239,7 @@ async def test_open_marks_replies_left_streaming_as_interrupted_and_keeps_their_
     await crashed.append_chunk(exchange.reply_id, 2, "half ")
     await crashed.append_chunk(exchange.reply_id, 3, "an answer")
     streaming = await crashed.chat_detail("alice", exchange.chat.id, 50)
-    restarted = make_store(store_location, 0.005, node_id=NODE)  # the same node and database, as after a crash
+    restarted = make_store(store_location, node_id=NODE)  # the same node and database, as after a crash
     try:
         interrupted = await restarted.open()
         state = await restarted.message_state("alice", exchange.chat.id, None)
@@ -613,7 +666,7 @@ async def test_stored_bytes_follow_every_write_of_a_users_text(open_store, store
     await store.append_chunk(left_streaming.reply_id, 1, "half")
     await store.delete_chat("alice", other.chat.id)
     after_delete = await store.stored_bytes("alice")
-    restarted = make_store(store_location, 0.005, node_id=NODE)  # ends bob's reply as interrupted, with its text
+    restarted = make_store(store_location, node_id=NODE)  # ends bob's reply as interrupted, with its text
     try:
         await restarted.open()
         bob = await restarted.stored_bytes("bob")
@@ -666,6 +719,7 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
             await pg.execute(
                 "DROP TRIGGER prompt_bytes ON chats; DROP FUNCTION count_prompt_bytes;"
                 f" UPDATE chats SET bytes = bytes - octet_length(system_prompt); {WITHOUT_REASONING}"
+                f" {PG_WITHOUT_LEASE_TOKENS}"
                 " DELETE FROM schema_version WHERE version >= 11"
             )
         finally:
@@ -865,7 +919,7 @@ async def without_search_index(store: Store, location: str) -> None:
             "ALTER TABLE messages DROP COLUMN search; DROP TRIGGER prompt_bytes ON chats;"
             f" DROP FUNCTION count_prompt_bytes; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING}"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING} {PG_WITHOUT_LEASE_TOKENS}"
             " DELETE FROM schema_version WHERE version >= 5"
         )
     finally:
@@ -879,6 +933,8 @@ def sqlite_without_owner(*tables: str) -> str:
 
 #: SQL that undoes the migration of attachments (SQLite 9, PostgreSQL 10).
 WITHOUT_ATTACHMENTS = "DROP TABLE attachment_parts; DROP TABLE attachments;"
+#: PostgreSQL's fencing tokens (migration 12), undone so that it applies again.
+PG_WITHOUT_LEASE_TOKENS = "DROP SEQUENCE lease_tokens; ALTER TABLE messages DROP COLUMN lease_token;"
 
 #: SQL that undoes the migration of chat settings and archives (SQLite 5, PostgreSQL 6).
 WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(

@@ -23,6 +23,7 @@ from mfu_tui.server.store.base import (
     UploadRefused,
     UploadTooLarge,
 )
+from mfu_tui.server.store.group_commit import Fenced
 from mfu_tui.server.store.sqlite import SqliteStore
 
 __all__ = [
@@ -33,6 +34,7 @@ __all__ = [
     "ChatChange",
     "Edit",
     "Exchange",
+    "Fenced",
     "ImportGap",
     "Imported",
     "Interrupted",
@@ -48,7 +50,7 @@ __all__ = [
 ]
 
 
-def make_store(location: Path | str, commit_interval: float, *, node_id: str = "", lease: float = 10.0) -> Store:
+def make_store(location: Path | str, *, node_id: str = "", lease: float = 10.0) -> Store:
     """The store for ``--db``: PostgreSQL for a ``postgresql://`` URL, else a SQLite file.
 
     ``node_id`` and ``lease`` matter to a store that several nodes share (PostgreSQL).
@@ -56,5 +58,5 @@ def make_store(location: Path | str, commit_interval: float, *, node_id: str = "
     from mfu_tui.server.store.postgres import PostgresStore, is_postgres_url
 
     if is_postgres_url(location):
-        return PostgresStore(str(location), commit_interval, node_id=node_id, lease=lease)
-    return SqliteStore(Path(location), commit_interval)
+        return PostgresStore(str(location), node_id=node_id, lease=lease)
+    return SqliteStore(Path(location))

@@ -437,6 +437,15 @@ class Store(abc.ABC):
         A store that only one node uses (SQLite) has no leases: this does nothing.
         """
 
+    def holds_lease(self) -> bool:
+        """Whether this node's leases surely still hold: False once it went a lease without renewing them.
+
+        A node that stalled (a VM paused) past its lease may have had its answers
+        ended by another node meanwhile: it must not send what it had queued.
+        A store that only one node uses (SQLite) has no leases: always True.
+        """
+        return True
+
     async def reap_expired(self) -> list[Interrupted]:
         """End the streaming replies whose node stopped renewing their lease, as ``open`` does for its own.
 

@@ -1,13 +1,17 @@
 """The group commit: writes queued to one writer, committed in batches, their futures settled after.
 
 Writes (a user message, each chunk of a reply, an edit) are queued to one
-writer. It waits ``commit_interval`` after the first write arrives, then runs
-everything queued in ONE transaction: the chunks first, with one
+writer. An idle writer starts a commit as soon as a write arrives (no
+waiting for company: one chunk alone is durable, and sent, within one
+commit's time); whatever arrives while a commit runs is queued, and the next
+commit takes all of it. So batches grow with the load by themselves. A
+commit runs everything it takes in ONE transaction: the chunks first, with one
 ``executemany`` (a chunk is always queued before the ``finish_message`` of
 its reply, so this keeps every read-after-write the code relies on), then
 each other write in a savepoint of its own, so one failing write does not
 undo the others. Only then are the futures settled: persist, then send.
-So 500 concurrent streams cost a few hundred commits a second, not thousands.
+So 500 concurrent streams cost a few hundred commits a second, not thousands,
+and an idle server adds no wait to a chunk.
 """
 
 from __future__ import annotations
@@ -29,16 +33,17 @@ _T = TypeVar("_T")
 _INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content, reasoning) VALUES (?, ?, ?, ?)"
 
 
+class Fenced(LookupError):
+    """A chunk was not stored: its answer was ended by another node (this node's lease ran out)."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"answer {message_id} was ended by another node: its chunk was not stored")
+
+
 class GroupCommit(abc.ABC):
-    """The write queue and its writer; a subclass supplies where the writer runs and its connection.
+    """The write queue and its writer; a subclass supplies where the writer runs and its connection."""
 
-    Args:
-        commit_interval: Seconds the writer waits after the first queued write
-            to gather more into the same commit.
-    """
-
-    def __init__(self, commit_interval: float) -> None:
-        self.commit_interval = commit_interval
+    def __init__(self) -> None:
         self._queue: collections.deque[Write | ChunkWrite] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: True from ``open`` until ``close`` starts: writes are taken.
@@ -54,7 +59,7 @@ class GroupCommit(abc.ABC):
 
     @abc.abstractmethod
     async def _writes_queued(self) -> None:
-        """Return once a write is queued (or ``close`` was called), after the commit interval."""
+        """Return as soon as a write is queued (or ``close`` was called): an idle writer commits at once."""
 
     @abc.abstractmethod
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
@@ -104,6 +109,14 @@ class GroupCommit(abc.ABC):
             if stopping:
                 return
 
+    async def _insert_chunks(self, db: Db, rows: list[tuple[str, int, str, bool]]) -> set[int]:
+        """Insert the chunk rows; the indexes of those refused because their answer is no longer this node's.
+
+        A database that only one node uses (SQLite) has no leases to lose: all are stored.
+        """
+        await db.executemany(_INSERT_CHUNK, rows)
+        return set()
+
     async def _commit(self, db: Db, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         """Commit ``batch`` on the writer's connection; the outcome of each write, in settling order."""
         try:
@@ -127,8 +140,11 @@ class GroupCommit(abc.ABC):
         async with db.transaction():
             chunks = [write for write in batch if isinstance(write, ChunkWrite)]
             if chunks:
-                await db.executemany(_INSERT_CHUNK, [write.row for write in chunks])
-                outcomes.extend((write.future, None, None) for write in chunks)
+                refused = await self._insert_chunks(db, [write.row for write in chunks])
+                outcomes.extend(
+                    (write.future, None, Fenced(write.row[0]) if index in refused else None)
+                    for index, write in enumerate(chunks)
+                )
             for write in batch:
                 if isinstance(write, Write):
                     outcomes.append((write.future, *await _run_one(db, write)))

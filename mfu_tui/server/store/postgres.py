@@ -140,13 +140,36 @@ MIGRATIONS: list[tuple[int, str]] = [
             FOR EACH ROW EXECUTE FUNCTION count_prompt_bytes();
         """,
     ),
-    (12, tables.reasoning(tables.POSTGRES)),
+    (
+        12,
+        """
+        -- Fencing: each node process takes a new token at start and marks the replies it claims
+        -- with it; a chunk is stored, and an answer ended, only while the reply is streaming under
+        -- the writer's token, checked in the statement that writes it (see _INSERT_FENCED_CHUNKS).
+        CREATE SEQUENCE lease_tokens;
+        ALTER TABLE messages ADD COLUMN lease_token BIGINT;
+        """,
+    ),
+    (13, tables.reasoning(tables.POSTGRES)),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 #: The database's clock, in seconds since the epoch: leases use it, not the nodes' clocks.
 _DB_NOW = "extract(epoch from clock_timestamp())"
+
+#: The chunks of one commit, each stored only if its reply still streams under this node's token.
+#: ``FOR SHARE`` holds the reply's row until the commit: a reaper ending it (``FOR UPDATE SKIP
+#: LOCKED``) skips it meanwhile, and one that got there first makes this wait, re-read the row,
+#: and store nothing. So no chunk is ever stored after its answer's end.
+_INSERT_FENCED_CHUNKS = (
+    "INSERT INTO chunks (message_id, seq, content, reasoning)"
+    " SELECT chunk.message_id, chunk.seq, chunk.content, chunk.reasoning"
+    " FROM unnest(?::text[], ?::int[], ?::text[], ?::boolean[]) AS chunk (message_id, seq, content, reasoning)"
+    " WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = chunk.message_id"
+    " AND messages.status = 'streaming' AND messages.lease_token = ? FOR SHARE)"
+    " RETURNING message_id, seq"
+)
 
 #: Key of the advisory lock held while migrating ("mfu" in ASCII).
 _MIGRATION_LOCK = 0x6D6675
@@ -227,7 +250,6 @@ class PostgresStore(SqlStore):
 
     Args:
         url: ``postgresql://user[:password]@host[:port]/database``.
-        commit_interval: See ``GroupCommit``.
         pool_size: Most connections held open (the writer uses one at a time).
         node_id: This node's name, recorded on the replies it generates.
         lease: Seconds a reply's lease lasts; ``renew_leases`` must run well within it.
@@ -243,10 +265,8 @@ class PostgresStore(SqlStore):
         violated_index=_violated_index,
     )
 
-    def __init__(
-        self, url: str, commit_interval: float = 0.005, pool_size: int = 8, *, node_id: str = "", lease: float = 10.0
-    ) -> None:
-        super().__init__(commit_interval)
+    def __init__(self, url: str, pool_size: int = 8, *, node_id: str = "", lease: float = 10.0) -> None:
+        super().__init__()
         self.url = url
         self.pool_size = pool_size
         self.node_id = node_id or f"node-{new_id()}"
@@ -254,6 +274,10 @@ class PostgresStore(SqlStore):
         self._pool: asyncpg.Pool | None = None
         self._wake = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
+        #: This process's fencing token (``lease_tokens``), taken at ``open``.
+        self._lease_token = 0
+        #: ``time.monotonic()`` until which this node's leases surely hold (from the start of the last renewal).
+        self._leases_held_until = 0.0
 
     # --- life cycle ---------------------------------------------------------
 
@@ -266,9 +290,11 @@ class PostgresStore(SqlStore):
             self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10)
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise StoreUnavailable(_unusable(self.url, error)) from None
+        started = time.monotonic()
         try:
             async with self._pool.acquire() as db, db.transaction():
                 await _migrate(db)
+                self._lease_token = await db.fetchval("SELECT nextval('lease_tokens')")
                 # This node's replies from before its restart are dead now; so are any whose lease ran out.
                 mine_or_expired = f"node_id = ? OR node_id IS NULL OR lease_until < {_DB_NOW}"
                 interrupted = await self._end_interrupted(PostgresDb(db), mine_or_expired, self.node_id)
@@ -276,6 +302,7 @@ class PostgresStore(SqlStore):
             await self._pool.close()
             self._pool = None
             raise
+        self._leases_held_until = started + self.lease
         self._loop = asyncio.get_running_loop()
         self._stopping = False
         self._writer = self._loop.create_task(self._write_loop(), name="mfu-store-writer")
@@ -297,8 +324,6 @@ class PostgresStore(SqlStore):
     async def _writes_queued(self) -> None:
         await self._wake.wait()
         self._wake.clear()
-        if self.commit_interval > 0 and not self._stopping:
-            await asyncio.sleep(self.commit_interval)
 
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         assert self._pool is not None
@@ -324,20 +349,40 @@ class PostgresStore(SqlStore):
     # --- leases -----------------------------------------------------------------
 
     def _reply_claim(self) -> tuple[str, str, tuple[Any, ...]]:
-        return ", node_id, lease_until", f", ?, {_DB_NOW} + ?", (self.node_id, self.lease)
+        return (
+            ", node_id, lease_until, lease_token",
+            f", ?, {_DB_NOW} + ?, ?",
+            (self.node_id, self.lease, self._lease_token),
+        )
+
+    def _fence(self) -> tuple[str, tuple[Any, ...]]:
+        return " AND lease_token = ?", (self._lease_token,)
+
+    async def _insert_chunks(self, db: Db, rows: list[tuple[str, int, str, bool]]) -> set[int]:
+        columns = [list(column) for column in zip(*rows, strict=True)]
+        stored = {
+            (message_id, seq) for message_id, seq in await db.fetch(_INSERT_FENCED_CHUNKS, *columns, self._lease_token)
+        }
+        return {index for index, row in enumerate(rows) if (row[0], row[1]) not in stored}
 
     async def _retention_turn(self, db: Db) -> bool:
         # Held until the pruning transaction ends; another node trying meanwhile prunes nothing.
         return bool(await db.fetchval("SELECT pg_try_advisory_xact_lock(?)", _RETENTION_LOCK))
 
     async def renew_leases(self) -> None:
+        started = time.monotonic()
+        # By token, not node name: a stalled process of a node restarted under the same name renews nothing.
         await self._read(
             lambda db: db.execute(
-                f"UPDATE messages SET lease_until = {_DB_NOW} + ? WHERE node_id = ? AND status = 'streaming'",
+                f"UPDATE messages SET lease_until = {_DB_NOW} + ? WHERE lease_token = ? AND status = 'streaming'",
                 self.lease,
-                self.node_id,
+                self._lease_token,
             )  # fmt: skip
         )
+        self._leases_held_until = started + self.lease
+
+    def holds_lease(self) -> bool:
+        return time.monotonic() < self._leases_held_until
 
     async def reap_expired(self) -> list[Interrupted]:
         async def write(db: Db) -> list[Interrupted]:

@@ -88,11 +88,7 @@ _STREAMING = "SELECT 1 FROM messages WHERE chat_id = ? AND status = 'streaming' 
 
 
 class SqlStore(GroupCommit, Store):
-    """``Store`` on a SQL database: the algorithm; a subclass supplies the database.
-
-    Args:
-        commit_interval: See ``GroupCommit``.
-    """
+    """``Store`` on a SQL database: the algorithm; a subclass supplies the database."""
 
     #: The SQL that differs between databases.
     dialect: ClassVar[Dialect]
@@ -109,6 +105,13 @@ class SqlStore(GroupCommit, Store):
         A database that only one node uses (SQLite) has no claims: nothing.
         """
         return "", "", ()
+
+    def _fence(self) -> tuple[str, tuple[Any, ...]]:
+        """A condition, and its parameters, that holds of a streaming reply only while this node's lease on it does.
+
+        A database that only one node uses (SQLite) has no leases: nothing.
+        """
+        return "", ()
 
     # --- the Store interface ----------------------------------------------------
 
@@ -273,12 +276,13 @@ class SqlStore(GroupCommit, Store):
     ) -> ChatSummary:
         async def write(db: Db) -> ChatSummary:
             now = time.time()
-            # Still streaming: another node may have ended it (this node lost its lease).
+            # Still streaming, and still this node's: another node may have ended it (this node lost its lease).
+            fence, token = self._fence()
             chat_id = await db.fetchval(
                 "UPDATE messages SET content = ?, reasoning = ?, status = ?, finish_reason = ?, seq = ?, ended_at = ?,"
                 " prompt_tokens = ?, completion_tokens = ?, first_token_ms = ?, tokens_per_second = ?"
-                f"{self.dialect.ended} WHERE id = ? AND status = 'streaming' RETURNING chat_id",
-                content, reasoning, status, finish_reason, seq, now, *figures_values(figures), message_id,
+                f"{self.dialect.ended} WHERE id = ? AND status = 'streaming'{fence} RETURNING chat_id",
+                content, reasoning, status, finish_reason, seq, now, *figures_values(figures), message_id, *token,
             )  # fmt: skip
             if chat_id is None:
                 raise LookupError(f"message {message_id} is gone or was ended by another node")

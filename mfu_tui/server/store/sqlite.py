@@ -24,7 +24,6 @@ import contextlib
 import logging
 import sqlite3
 import threading
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
@@ -207,13 +206,12 @@ class SqliteStore(SqlStore):
 
     Args:
         path: The database file (created with its directory if missing).
-        commit_interval: See ``GroupCommit``.
     """
 
     dialect = Dialect(greatest="MAX", search_sql=_SEARCH, search_words=fts5_query)
 
-    def __init__(self, path: Path, commit_interval: float = 0.005) -> None:
-        super().__init__(commit_interval)
+    def __init__(self, path: Path) -> None:
+        super().__init__()
         self.path = Path(path)
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
@@ -279,8 +277,6 @@ class SqliteStore(SqlStore):
         # In the writer thread: blocking here blocks nobody else.
         self._wake.wait()
         self._wake.clear()
-        if self.commit_interval > 0:
-            time.sleep(self.commit_interval)
 
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         assert self._writer_db is not None
