@@ -128,7 +128,7 @@ async def test_a_node_that_lost_its_lease_stores_no_chunk_after_the_end(postgres
         await reaper.close()
     assert sorted(reply.message_id for reply in reaped) == sorted([exchange.reply_id, other.reply_id])
     assert all(isinstance(result, Fenced) for result in results)
-    assert stored == [(1, "before the end")]
+    assert stored == [(1, "before the end", False)]
     assert (state.status, state.finish_reason, state.seq) == ("error", "interrupted", 1)
 
 
@@ -143,7 +143,7 @@ async def test_a_restarted_node_under_the_same_name_cannot_write_to_the_new_ones
     finally:
         await old.close()
         await new.close()
-    assert stored == [(1, "mine")]
+    assert stored == [(1, "mine", False)]
 
 
 async def test_a_node_knows_when_its_leases_may_have_run_out(postgres_url):

@@ -115,7 +115,7 @@ async def test_writes_queued_while_a_commit_runs_share_the_next_commit(open_stor
     release.set()
     await asyncio.gather(busy, *chunks)
     assert store.commits - before == 2  # the one that held the writer, then the three together
-    assert [seq for seq, _ in await store.chunks_after(m1, 0)] == [1, 2, 3]
+    assert [seq for seq, *_ in await store.chunks_after(m1, 0)] == [1, 2, 3]
 
 
 async def test_one_failing_write_does_not_fail_the_others_of_its_group_commit(open_store):
