@@ -79,6 +79,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds after which another node ends the answers of a node that stopped renewing them (default 10)",
     )
     serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes sharing the port (SO_REUSEPORT), about one per core (default: 1)",
+    )
+    # Given by the supervisor of --workers to each worker it starts: its number and its siblings' sockets.
+    serve.add_argument("--worker-index", type=int, help=argparse.SUPPRESS)
+    serve.add_argument("--worker-dir", help=argparse.SUPPRESS)
+    serve.add_argument(
         "--provider",
         choices=["demo", "openai"],
         default="demo",

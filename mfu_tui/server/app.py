@@ -78,7 +78,9 @@ class ChatServer:
         self.config = config
         #: This node's name among several (recorded on the answers it generates).
         self.node_id = config.node_name()
-        self.store: Store = make_store(config.database(), node_id=self.node_id, lease=config.lease)
+        self.store: Store = make_store(
+            config.database(), node_id=self.node_id, lease=config.lease, worker=config.worker
+        )
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
         #: This node's Prometheus figures (exposed with ``metrics_port``; counted in any case).
@@ -182,7 +184,9 @@ class ChatServer:
         if self._rest is not None:
             assert self.config.api_port is not None
             try:
-                self.api_port = await self._rest.start(self.config.host, self.config.api_port)
+                self.api_port = await self._rest.start(
+                    self.config.host, self.config.api_port, reuse_port=self.config.worker
+                )
             except BaseException:
                 await self._stop_listening()
                 await self.store.close()
@@ -251,6 +255,8 @@ class ChatServer:
             # asyncio's default of 100 overflows while a burst of connections is accepted
             # (1,100 at once were seen): a new user's SYN is then dropped and retried 1 s later.
             backlog=LISTEN_BACKLOG,
+            # --workers: every worker listens on the port, the kernel spreads the connections.
+            reuse_port=self.config.worker,
         )
 
     def _bounded_websocket(self) -> type[BoundedWebSocket]:
@@ -470,9 +476,13 @@ def _json_response(websocket: ServerConnection, status: http.HTTPStatus, body: M
 
 
 def _make_hub(config: ServerConfig) -> Hub:
-    """The in-process hub, or with ``--broker`` the Redis one that links the nodes."""
-    if config.broker is None:
-        return LocalHub()
-    from mfu_tui.server.redis_hub import RedisHub
+    """The in-process hub; with ``--broker`` the Redis one that links the nodes; for a worker, its siblings'."""
+    if config.broker is not None:
+        from mfu_tui.server.redis_hub import RedisHub
 
-    return RedisHub(config.broker, heartbeat=config.broker_heartbeat)
+        return RedisHub(config.broker, heartbeat=config.broker_heartbeat)
+    if config.siblings is not None:
+        from mfu_tui.server.peer_hub import PeerHub
+
+        return PeerHub(config.siblings)
+    return LocalHub()

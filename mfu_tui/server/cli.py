@@ -7,6 +7,7 @@ import asyncio
 import logging
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -14,7 +15,7 @@ from typing import Any
 
 from mfu_tui.server import logs
 from mfu_tui.server.auth import mint_token
-from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults, read_jwt_keys
+from mfu_tui.server.config import ConfigError, ServerConfig, Siblings, env_defaults, read_jwt_keys
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +40,44 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logs.configure(args.log_level, log_format)
     _raise_file_limit()
+    if args.workers > 1 and args.worker_index is None:
+        return _supervise(config, args)
     try:
-        run(_serve(config))
+        run(_serve(config, lifeline=args.worker_index is not None))
     except OSError as error:  # the port is taken, the db directory is not writable...
         print(f"mfu-chat serve: {error}", file=sys.stderr)
         return 1
+    return 0
+
+
+def _supervise(config: ServerConfig, args: argparse.Namespace) -> int:
+    """``--workers N``: hold the ports, start the workers on them, keep them running (``workers.py``)."""
+    from mfu_tui.server.workers import Supervisor, WorkerFailed, reserve_port
+
+    try:
+        holders = [reserve_port(config.host, config.port)]
+        ports = ["--port", str(holders[0].getsockname()[1])]
+        if config.api_port is not None:
+            holders.append(reserve_port(config.host, config.api_port))
+            ports += ["--api-port", str(holders[1].getsockname()[1])]
+    except OSError as error:
+        print(f"mfu-chat serve: {error}", file=sys.stderr)
+        return 1
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    url = f"ws://{host}:{ports[1]}/ws"
+    # The workers get the same arguments, then the ports resolved (argparse keeps the last of a flag).
+    arguments = sys.argv[sys.argv.index("serve") + 1 :] + ports
+    try:
+        asyncio.run(Supervisor(config, args.workers, arguments).run(url))
+    except WorkerFailed:
+        print("mfu-chat serve: a worker did not start (its error is above)", file=sys.stderr)
+        return 1
+    except OSError as error:  # the database cannot be opened...
+        print(f"mfu-chat serve: {error}", file=sys.stderr)
+        return 1
+    finally:
+        for holder in holders:
+            holder.close()
     return 0
 
 
@@ -157,6 +191,10 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     proxies = getattr(args, "trusted_proxy", None)
     if proxies:  # repeatable like --cors-origin: the flags replace MFU_TRUSTED_PROXIES
         values["trusted_proxies"] = tuple(proxies)
+    if getattr(args, "workers", 1) < 1:
+        raise ConfigError("--workers must be at least 1")
+    if getattr(args, "worker_index", None) is not None:
+        _as_worker(values, args)
     return ServerConfig(
         secret=os.environ.get("MFU_JWT_SECRET", ""),
         host=args.host,
@@ -166,7 +204,21 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     )
 
 
-async def _serve(config: ServerConfig) -> None:
+def _as_worker(values: dict[str, object], args: argparse.Namespace) -> None:
+    """Settings of worker ``--worker-index`` of ``--workers``: a node of its own, sharing the port."""
+    index = args.worker_index
+    values["worker"] = True
+    base = values.get("node_id") or f"{socket.gethostname()}:{args.port}"
+    values["node_id"] = f"{base}/worker-{index}"
+    if values.get("broker") is None:  # no Redis: the workers link to each other
+        values["siblings"] = Siblings(Path(args.worker_dir), index, args.workers)
+    metrics_port = values.get("metrics_port")
+    if isinstance(metrics_port, int) and metrics_port:  # one listener per worker: its figures are its own
+        values["metrics_port"] = metrics_port + index
+
+
+async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
+    """Run until SIGTERM or SIGINT (or, with ``lifeline``, until stdin closes: the supervisor is gone)."""
     from mfu_tui.server.app import ChatServer
 
     server = ChatServer(config)
@@ -178,6 +230,18 @@ async def _serve(config: ServerConfig) -> None:
     log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if lifeline:
+        await loop.connect_read_pipe(lambda: _Lifeline(stop), sys.stdin)
     await stop.wait()
     log.info("stopping")
     await server.stop()
+
+
+class _Lifeline(asyncio.Protocol):
+    """A worker's stdin, a pipe from its supervisor: closed, the supervisor is gone and the worker stops."""
+
+    def __init__(self, stop: asyncio.Event) -> None:
+        self._stop = stop
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop.set()

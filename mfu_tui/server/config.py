@@ -39,6 +39,24 @@ class ConfigError(ValueError):
     """The configuration cannot work; the message is one line for the operator."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Siblings:
+    """A worker's place among the workers of one ``mfu-chat serve --workers N`` on SQLite.
+
+    Worker ``index`` listens for its siblings on ``directory / f"{index}.sock"``
+    and connects to theirs (``peer_hub.PeerHub``).
+    """
+
+    directory: Path
+    """The supervisor's private directory of the workers' Unix sockets."""
+
+    index: int
+    """This worker's number, 0 to ``count - 1``."""
+
+    count: int
+    """How many workers there are."""
+
+
 @dataclasses.dataclass
 class ServerConfig:
     """Everything ``ChatServer`` needs to run."""
@@ -98,6 +116,13 @@ class ServerConfig:
 
     node_id: str | None = None
     """This node's name (``--node-id``, ``MFU_NODE_ID``); ``None`` means ``HOST:PORT`` (random for port 0)."""
+
+    worker: bool = False
+    """A worker of ``--workers``: it listens with ``SO_REUSEPORT`` (the kernel spreads the connections over the
+    workers) and, on SQLite, marks the answers it generates with its node id (a restarted worker ends its own)."""
+
+    siblings: Siblings | None = None
+    """A worker of ``--workers`` on SQLite: its place among the others, which it links to for the fan-out."""
 
     broker_heartbeat: float = 5.0
     """Seconds of silence on the link to Redis before a PING; no PONG within as long again: the link is lost."""

@@ -107,14 +107,17 @@ class RestApi:
         self.app.router.add_delete("/api/chat/history/{chat_id}", self.delete_chat)
         self.app.router.add_get("/api/models", self.list_models)
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: a free port); returns the port."""
+    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
+        """Listen on ``host:port`` (0: a free port); returns the port.
+
+        ``reuse_port``: the workers of ``--workers`` share the port, any of them answers a request.
+        """
         # aiohttp's access log writes the request line: redacted, in case a client puts a token in the URL.
         runner = web.AppRunner(
             self.app, access_log=redacting_logger("aiohttp.access"), shutdown_timeout=SHUTDOWN_TIMEOUT
         )
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         try:
             await site.start()
         except BaseException:

@@ -137,6 +137,14 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (12, tables.reasoning(tables.SQLITE)),
+    (
+        13,
+        """
+        -- mfu-chat serve --workers: the worker generating a streaming reply, so that a worker
+        -- restarted after a crash ends its own replies and none of its siblings'.
+        ALTER TABLE messages ADD COLUMN node_id TEXT;
+        """,
+    ),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -204,15 +212,24 @@ class SqliteDb:
 class SqliteStore(SqlStore):
     """``Store`` on one SQLite file.
 
+    Several worker processes of one ``mfu-chat serve --workers N`` may share
+    the file: SQLite's lock makes their writers take turns (each transaction
+    starts with ``BEGIN IMMEDIATE``, so a check before an insert sees every
+    commit of the others), and each reply records its worker's ``node_id``.
+
     Args:
         path: The database file (created with its directory if missing).
+        node_id: This worker's name when several share the file: its replies
+            are marked with it and ``open`` ends only those. ``None`` (one
+            process): ``open`` ends every reply left streaming.
     """
 
     dialect = Dialect(greatest="MAX", search_sql=_SEARCH, search_words=fts5_query)
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, node_id: str | None = None) -> None:
         super().__init__()
         self.path = Path(path)
+        self.node_id = node_id
         self._wake = threading.Event()
         self._writer: threading.Thread | None = None
         self._writer_db: SqliteDb | None = None
@@ -244,7 +261,10 @@ class SqliteStore(SqlStore):
         self._writer.start()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfu-store-reader")
         self._accepting = True
-        return await self._write(lambda db: self._end_interrupted(db, "TRUE"))
+        if self.node_id is None:
+            return await self._write(lambda db: self._end_interrupted(db, "TRUE"))
+        # A worker restarted by its supervisor: its own replies died with it, its siblings' still run.
+        return await self._write(lambda db: self._end_interrupted(db, "node_id = ?", self.node_id))
 
     async def close(self) -> None:
         if self._writer is None:
@@ -264,6 +284,9 @@ class SqliteStore(SqlStore):
         connection.execute("PRAGMA synchronous=NORMAL")
         connection.execute("PRAGMA busy_timeout=30000")
         return connection
+
+    def _reply_claim(self) -> tuple[str, str, tuple[Any, ...]]:
+        return ("", "", ()) if self.node_id is None else (", node_id", ", ?", (self.node_id,))
 
     # --- the writer thread --------------------------------------------------
 

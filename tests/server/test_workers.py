@@ -1,0 +1,158 @@
+"""``mfu-chat serve --workers 2`` on the SQLite default, for real: two processes on one port, one server.
+
+The supervisor runs as a subprocess on a free loopback port; clients are
+real WebSocket connections, put on a given worker by opening connections
+until the kernel hands one to it (``SO_REUSEPORT`` spreads them). Every
+guarantee of the several-node mode is checked across the workers: a user's
+frames reach the user's connections on the other worker, an answer streams
+to a follower there, a worker killed with SIGKILL is started again and ends
+its answer (followers elsewhere get the stored partial, resumable anywhere),
+SIGTERM drains them all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import socket
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+
+import pytest
+
+from mfu_tui.protocol import ChatUpdated, Chunk, Complete, Resume
+from mfu_tui.server.providers.demo import demo_answer
+from tests.server.peer import Peer, peer, text_of
+from tests.server.test_generation import get_chat, send_message
+from tests.support.cluster import DEMO_ARGS, DEMO_WORDS
+from tests.support.server import ServerProcess, http_get
+from tests.support.workers import holder_of, worker_pids
+
+#: Connections a test opens at most to land on a given worker (each lands on one of two about half the time).
+ATTEMPTS = 60
+#: Safety net for waits on frames and log lines.
+WAIT = 30.0
+
+
+@pytest.fixture
+def workers(tmp_path) -> Iterator[ServerProcess]:
+    server = ServerProcess(tmp_path, "--workers", "2", "--log-format", "json", *DEMO_ARGS)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.terminate()  # a graceful stop: the workers are gone when it returns
+        server.wait(WAIT)
+
+
+@contextlib.asynccontextmanager
+async def peer_on(server: ServerProcess, worker: int, user: str = "alice") -> AsyncIterator[Peer]:
+    """A connection of ``user`` that the kernel gave to the worker of pid ``worker``."""
+    for _ in range(ATTEMPTS):
+        async with peer(server.url, server.token(user)) as client:
+            if holder_of(server, client.ws.local_address[1]) == worker:
+                yield client
+                return
+    raise AssertionError(f"no connection landed on worker {worker} in {ATTEMPTS} attempts")
+
+
+def log_events(server: ServerProcess, event: str) -> list[dict[str, object]]:
+    """The JSON log lines of ``event`` written so far, by the supervisor and its workers."""
+    lines = [json.loads(line) for line in server.stderr_lines if line.startswith("{")]
+    return [line for line in lines if line.get("event") == event]
+
+
+def log_says(server: ServerProcess, words: str) -> list[str]:
+    return [line for line in server.stderr_lines if words in line]
+
+
+async def until(condition: Callable[[], object], timeout: float = WAIT) -> None:
+    """Check ``condition`` again (every 0.05 s: it reads a log or ``/proc``) until it holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.05)
+
+
+def test_both_workers_answer_on_the_one_port_each_a_node_of_its_own(workers):
+    seen = set()
+    for _ in range(ATTEMPTS):  # every request is a new connection, spread by the kernel
+        status, body = http_get(f"http://127.0.0.1:{workers.port}/version")
+        assert status == 200
+        seen.add(json.loads(body)["node"])
+        if len(seen) == 2:
+            break
+    assert seen == {f"{socket.gethostname()}:{workers.port}/worker-{i}" for i in (0, 1)}
+    assert len(worker_pids(workers)) == 2
+
+
+async def test_an_answer_and_a_users_events_cross_to_the_other_worker(workers):
+    first, second = worker_pids(workers)
+    async with peer_on(workers, first) as alice0, peer_on(workers, second) as alice1:
+        ack = await send_message(alice0, "tell me a long story")
+        created = await alice1.expect(ChatUpdated)  # the user's channel, from the other worker
+        assert created.chat.id == ack.chat_id
+        await alice1.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=0))
+        followed, end = await alice1.stream(ack.reply_id, timeout=WAIT)
+        sent, own_end = await alice0.stream(ack.reply_id, timeout=WAIT)
+        detail = await get_chat(alice1, ack.chat_id)
+    assert [chunk.seq for chunk in followed] == list(range(1, len(followed) + 1))
+    assert followed == sent and end == own_end
+    assert isinstance(end, Complete) and end.finish_reason == "stop"
+    assert text_of(followed) == demo_answer("tell me a long story", DEMO_WORDS) == detail.messages[1].content
+
+
+async def test_a_killed_worker_is_started_again_and_its_answer_is_resumed_on_the_other(workers):
+    generating, following = worker_pids(workers)
+    async with peer_on(workers, generating) as alice0, peer_on(workers, following) as alice1:
+        ack = await send_message(alice0, "tell me a long story")
+        await alice1.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=0))
+        await alice1.expect(Chunk, message_id=ack.reply_id, seq=5)
+        workers_before = len(log_says(workers, "listening"))
+        os.kill(generating, signal.SIGKILL)
+        # The supervisor starts it again; it ends its own answer, and the follower on the other worker hears it.
+        _, end = await alice1.stream(ack.reply_id, timeout=WAIT)
+        seen_before_kill = [f for f in alice0.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
+    followed = [f for f in alice1.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
+    assert [chunk.seq for chunk in followed] == list(range(1, len(followed) + 1))
+    assert isinstance(end, Complete) and end.finish_reason == "interrupted" and end.seq == len(followed)
+    await until(lambda: len(log_says(workers, "listening")) > workers_before)
+    assert log_says(workers, "exited with status -9; starting it again")
+    assert generating not in worker_pids(workers) and len(worker_pids(workers)) == 2
+    # The client cut off by the kill resumes, wherever it lands now, from what it had.
+    last_seq = max((chunk.seq for chunk in seen_before_kill), default=0)
+    async with peer(workers.url, workers.token()) as again:
+        await again.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=last_seq))
+        rest, resumed_end = await again.stream(ack.reply_id, timeout=WAIT)
+        detail = await get_chat(again, ack.chat_id)
+    assert [chunk.seq for chunk in rest] == list(range(last_seq + 1, end.seq + 1))
+    assert isinstance(resumed_end, Complete) and resumed_end.finish_reason == "interrupted"
+    assert detail.messages[1].content == text_of(followed)
+    whole = demo_answer("tell me a long story", DEMO_WORDS)
+    assert whole.startswith(text_of(followed)) and text_of(followed) != whole  # cut by the kill
+
+
+async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
+    first, second = worker_pids(workers)
+    async with peer_on(workers, first) as alice0, peer_on(workers, second) as alice1:
+        workers.terminate()
+        codes = await asyncio.gather(alice0.close_code(WAIT), alice1.close_code(WAIT))
+    assert codes == [4012, 4012]  # reconnect now: to a node that still runs, behind a load balancer
+    assert await asyncio.to_thread(workers.wait) == 0
+    assert len(log_says(workers, '"msg": "stopped"')) == 2
+
+
+def test_a_port_taken_by_another_program_stops_the_supervisor_at_once(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = ServerProcess(tmp_path, "--workers", "2")
+        server.port = port
+        with pytest.raises(RuntimeError, match="server did not start"):
+            server.start()
+    assert server.wait() == 1
+    assert "Address already in use" in server.stderr
