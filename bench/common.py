@@ -31,18 +31,41 @@ def load_average() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (the workers of ``mfu-chat serve --workers N``), from ``/proc``."""
+    tree, index = [pid], 0
+    while index < len(tree):
+        current = tree[index]
+        try:
+            tree += [int(child) for child in Path(f"/proc/{current}/task/{current}/children").read_text().split()]
+        except OSError:  # gone meanwhile
+            pass
+        index += 1
+    return tree
+
+
 def rss_kib(pid: int) -> int:
-    """Resident memory of a process, in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS"):
-            return int(line.split()[1])
-    return 0
+    """Resident memory of a process and its descendants, in KiB."""
+    total = 0
+    for member in process_tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        total += next((int(line.split()[1]) for line in lines if line.startswith("VmRSS")), 0)
+    return total
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time a process and its running descendants have used."""
+    ticks = 0
+    for member in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{member}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def machine() -> dict[str, Any]:

@@ -20,9 +20,15 @@ idle
     the server's RSS growth per connection, and its ratio to the floor's.
 
 ``--loop uvloop`` runs both servers on uvloop (``pip install 'mfu-chat[speed]'``).
-A short run (about 3 minutes)::
+``--servers`` names what is compared, in turn at each step: ``floor``,
+``serve`` (one process), ``workers-N`` (``mfu-chat serve --workers N``); the
+ratios are to the first. A short run (about 3 minutes)::
 
     python -m bench.floor --streams 50,100,150,200,300 --idle 5000
+
+One worker against two, on the SQLite default::
+
+    python -m bench.floor --phases relay --servers serve,workers-2 --streams 50,100,150,200,300,400
 """
 
 from __future__ import annotations
@@ -70,10 +76,11 @@ class Floor:
         self.process.wait(20)
 
 
-def _serve(workdir: Path, upstream: str, loop: str) -> ServerProcess:
+def _serve(workdir: Path, upstream: str, loop: str, workers: int = 1) -> ServerProcess:
     server = ServerProcess(
         workdir,
         "--provider", "openai", "--rate-limit", "1000000", "--log-level", "warning", "--loop", loop,
+        "--workers", str(workers),
         env={"MFU_OPENAI_BASE_URL": upstream},
     )  # fmt: skip
     server.start()
@@ -93,7 +100,7 @@ def _start(kind: str, workdir: Path, upstream: str, loop: str) -> ServerProcess 
         floor = Floor(upstream, loop)
         floor.start()
         return floor
-    return _serve(workdir, upstream, loop)
+    return _serve(workdir, upstream, loop, int(kind.removeprefix("workers-")) if kind != "serve" else 1)
 
 
 def relay_sweep(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
@@ -103,7 +110,7 @@ def relay_sweep(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]
     try:
         for streams in args.streams:
             for round_ in range(args.rounds):
-                for kind in ("floor", "serve"):
+                for kind in args.servers:
                     where = workdir / f"relay-{streams}-{round_}-{kind}"
                     where.mkdir()
                     server = _start(kind, where, base_url, args.loop)
@@ -128,10 +135,10 @@ def _short(run: dict[str, Any]) -> dict[str, Any]:
     return {key: run[key] for key in keep if key in run}
 
 
-def relay_summary(runs: list[dict[str, Any]], cpu_from: int) -> dict[str, Any]:
-    """Per server: streams held at p99 < 10 ms, p50 at the smallest count, CPU per chunk; ratios to the floor."""
+def relay_summary(runs: list[dict[str, Any]], cpu_from: int, kinds: list[str]) -> dict[str, Any]:
+    """Per server: streams held at p99 < 10 ms, p50 at the smallest count, CPU per chunk; ratios to the first."""
     summary: dict[str, Any] = {}
-    for kind in ("floor", "serve"):
+    for kind in kinds:
         mine = [run for run in runs if run["server"] == kind]
         counts = sorted({run["streams"] for run in mine})
         held = 0
@@ -149,15 +156,18 @@ def relay_summary(runs: list[dict[str, Any]], cpu_from: int) -> dict[str, Any]:
             f"p50_ms_at_{counts[0]}_streams": round(statistics.median(smallest), 2),
             "cpu_us_per_chunk": round(statistics.median(loaded)),
         }
-    floor, serve = summary["floor"], summary["serve"]
-    summary["serve_over_floor"] = {key: round(serve[key] / floor[key], 2) if floor[key] else None for key in floor}
+    first = summary[kinds[0]]
+    for kind in kinds[1:]:
+        summary[f"{kind}_over_{kinds[0]}"] = {
+            key: round(summary[kind][key] / first[key], 2) if first[key] else None for key in first
+        }
     return summary
 
 
 def idle_compare(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]]:
     runs = []
     for round_ in range(args.rounds):
-        for kind in ("floor", "serve"):
+        for kind in args.servers:
             where = workdir / f"idle-{round_}-{kind}"
             where.mkdir()
             server = _start(kind, where, "http://127.0.0.1:9", args.loop)
@@ -182,16 +192,22 @@ def idle_compare(args: argparse.Namespace, workdir: Path) -> list[dict[str, Any]
     return runs
 
 
-def idle_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+def idle_summary(runs: list[dict[str, Any]], kinds: list[str]) -> dict[str, Any]:
     each = {
-        kind: statistics.median(run["kib_per_connection"] for run in runs if run["server"] == kind)
-        for kind in ("floor", "serve")
+        kind: statistics.median(run["kib_per_connection"] for run in runs if run["server"] == kind) for kind in kinds
     }
-    return {
-        "floor_kib_per_connection": each["floor"],
-        "serve_kib_per_connection": each["serve"],
-        "serve_over_floor": round(each["serve"] / each["floor"], 2),
-    }
+    summary: dict[str, Any] = {f"{kind}_kib_per_connection": each[kind] for kind in kinds}
+    for kind in kinds[1:]:
+        summary[f"{kind}_over_{kinds[0]}"] = round(each[kind] / each[kinds[0]], 2)
+    return summary
+
+
+def _servers(text: str) -> list[str]:
+    kinds = text.split(",")
+    for kind in kinds:
+        if kind not in ("floor", "serve") and not (kind.startswith("workers-") and kind[8:].isdigit()):
+            raise argparse.ArgumentTypeError(f"not a server: {kind!r} (floor, serve, workers-N)")
+    return kinds
 
 
 def main() -> None:
@@ -212,6 +228,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="runs of each server at each step (default 1)")
     parser.add_argument("--cpu-from", type=int, default=200, help="CPU per chunk over counts from this (default 200)")
     parser.add_argument("--idle", type=int, default=5000, help="idle connections (default 5000)")
+    parser.add_argument(
+        "--servers",
+        type=_servers,
+        default=["floor", "serve"],
+        help="what to compare, ratios to the first: floor, serve, workers-N (default floor,serve)",
+    )
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="both servers' event loop")
     parser.add_argument("--workers", type=int, default=4, help="load processes (default 4)")
     parser.add_argument("--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up (default 8)")
@@ -222,10 +244,10 @@ def main() -> None:
         for phase in args.phases.split(","):
             if phase == "relay":
                 runs = relay_sweep(args, Path(workdir))
-                report["relay"] = {"summary": relay_summary(runs, args.cpu_from), "runs": runs}
+                report["relay"] = {"summary": relay_summary(runs, args.cpu_from, args.servers), "runs": runs}
             elif phase == "idle":
                 runs = idle_compare(args, Path(workdir))
-                report["idle"] = {"summary": idle_summary(runs), "runs": runs}
+                report["idle"] = {"summary": idle_summary(runs, args.servers), "runs": runs}
             else:
                 parser.error(f"unknown phase {phase!r}")
     print(json.dumps(report, indent=2))

@@ -79,7 +79,10 @@ class ChatServer:
         #: This node's name among several (recorded on the answers it generates).
         self.node_id = config.node_name()
         self.store: Store = make_store(
-            config.database(), node_id=self.node_id, lease=config.lease, worker=config.worker
+            config.database(),
+            node_id=self.node_id,
+            lease=config.lease,
+            workers_dir=None if config.siblings is None else config.siblings.directory,
         )
         self.provider = provider or make_provider(config)
         self.hub = _make_hub(config)
@@ -185,7 +188,7 @@ class ChatServer:
             assert self.config.api_port is not None
             try:
                 self.api_port = await self._rest.start(
-                    self.config.host, self.config.api_port, reuse_port=self.config.worker
+                    self.config.host, self.config.api_port, reuse_port=self.config.siblings is not None
                 )
             except BaseException:
                 await self._stop_listening()
@@ -256,7 +259,7 @@ class ChatServer:
             # (1,100 at once were seen): a new user's SYN is then dropped and retried 1 s later.
             backlog=LISTEN_BACKLOG,
             # --workers: every worker listens on the port, the kernel spreads the connections.
-            reuse_port=self.config.worker,
+            reuse_port=self.config.siblings is not None,
         )
 
     def _bounded_websocket(self) -> type[BoundedWebSocket]:

@@ -207,11 +207,9 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
 def _as_worker(values: dict[str, object], args: argparse.Namespace) -> None:
     """Settings of worker ``--worker-index`` of ``--workers``: a node of its own, sharing the port."""
     index = args.worker_index
-    values["worker"] = True
     base = values.get("node_id") or f"{socket.gethostname()}:{args.port}"
     values["node_id"] = f"{base}/worker-{index}"
-    if values.get("broker") is None:  # no Redis: the workers link to each other
-        values["siblings"] = Siblings(Path(args.worker_dir), index, args.workers)
+    values["siblings"] = Siblings(Path(args.worker_dir), index, args.workers)
     metrics_port = values.get("metrics_port")
     if isinstance(metrics_port, int) and metrics_port:  # one listener per worker: its figures are its own
         values["metrics_port"] = metrics_port + index

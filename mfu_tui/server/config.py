@@ -41,14 +41,15 @@ class ConfigError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class Siblings:
-    """A worker's place among the workers of one ``mfu-chat serve --workers N`` on SQLite.
+    """A worker's place among the workers of one ``mfu-chat serve --workers N``.
 
-    Worker ``index`` listens for its siblings on ``directory / f"{index}.sock"``
-    and connects to theirs (``peer_hub.PeerHub``).
+    Without ``--broker``, worker ``index`` listens for its siblings on
+    ``directory / f"{index}.sock"`` and connects to theirs (``peer_hub.PeerHub``);
+    on SQLite, their writers take turns through ``directory / "sqlite-writer.lock"``.
     """
 
     directory: Path
-    """The supervisor's private directory of the workers' Unix sockets."""
+    """The supervisor's private directory (mode 700) of the workers' sockets and lock."""
 
     index: int
     """This worker's number, 0 to ``count - 1``."""
@@ -117,12 +118,10 @@ class ServerConfig:
     node_id: str | None = None
     """This node's name (``--node-id``, ``MFU_NODE_ID``); ``None`` means ``HOST:PORT`` (random for port 0)."""
 
-    worker: bool = False
-    """A worker of ``--workers``: it listens with ``SO_REUSEPORT`` (the kernel spreads the connections over the
-    workers) and, on SQLite, marks the answers it generates with its node id (a restarted worker ends its own)."""
-
     siblings: Siblings | None = None
-    """A worker of ``--workers`` on SQLite: its place among the others, which it links to for the fan-out."""
+    """A worker of ``--workers``: its place among the others. It listens with ``SO_REUSEPORT`` (the kernel
+    spreads the connections over the workers); on SQLite it marks the answers it generates with its node id
+    (a restarted worker ends its own); without ``--broker`` it links to the others for the fan-out."""
 
     broker_heartbeat: float = 5.0
     """Seconds of silence on the link to Redis before a PING; no PONG within as long again: the link is lost."""

@@ -50,15 +50,20 @@ __all__ = [
 ]
 
 
-def make_store(location: Path | str, *, node_id: str = "", lease: float = 10.0, worker: bool = False) -> Store:
+def make_store(
+    location: Path | str, *, node_id: str = "", lease: float = 10.0, workers_dir: Path | None = None
+) -> Store:
     """The store for ``--db``: PostgreSQL for a ``postgresql://`` URL, else a SQLite file.
 
     ``node_id`` and ``lease`` matter to a store that several nodes share
-    (PostgreSQL); ``worker``: a SQLite file shared by the workers of one
-    ``mfu-chat serve --workers N``, this one named ``node_id``.
+    (PostgreSQL); ``workers_dir``: a SQLite file shared by the workers of one
+    ``mfu-chat serve --workers N`` (this one named ``node_id``), whose writers
+    take turns through a lock file in their supervisor's directory.
     """
     from mfu_tui.server.store.postgres import PostgresStore, is_postgres_url
 
     if is_postgres_url(location):
         return PostgresStore(str(location), node_id=node_id, lease=lease)
-    return SqliteStore(Path(location), node_id=node_id if worker else None)
+    if workers_dir is None:
+        return SqliteStore(Path(location))
+    return SqliteStore(Path(location), node_id=node_id, writer_lock=workers_dir / "sqlite-writer.lock")
