@@ -20,6 +20,8 @@ from mfu_tui.server.config import ConfigError, ServerConfig, Siblings, env_defau
 log = logging.getLogger(__name__)
 
 EXIT_CONFIG = 2
+#: Seconds a thread of a worker of ``--workers`` may keep the GIL while another waits for it.
+WORKER_SWITCH_INTERVAL = 0.0005
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -219,6 +221,11 @@ async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
     """Run until SIGTERM or SIGINT (or, with ``lifeline``, until stdin closes: the supervisor is gone)."""
     from mfu_tui.server.app import ChatServer
 
+    if lifeline:
+        # A worker's store writer is a thread that needs the GIL back after every SQLite call,
+        # while the event loop holds it up to the switch interval (5 ms): on SQLite the
+        # sibling workers wait that long for the file's lock. 0.5 ms keeps the turns short.
+        sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
     server = ChatServer(config)
     await server.start()
     # The one line on stdout: tests and the app's embedded mode read the port from it.

@@ -369,8 +369,8 @@ async def test_a_sqlite_database_from_before_the_owner_column_keeps_its_data(tmp
     # The database as version 10 left it: the owner column was called user, and no reasoning was kept.
     db = sqlite3.connect(path)
     db.executescript(
-        f"{WITHOUT_REASONING}{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')}"
-        " PRAGMA user_version = 10;"
+        f"{SQLITE_WITHOUT_NODE_ID}{WITHOUT_REASONING}"
+        f"{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 10;"
     )
     db.close()
     reopened = SqliteStore(path)
@@ -707,7 +707,8 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         db.executescript(
             "DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
             " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB));"
-            f" {WITHOUT_REASONING} {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')}"
+            f" {SQLITE_WITHOUT_NODE_ID} {WITHOUT_REASONING}"
+            f" {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')}"
             " PRAGMA user_version = 9;"
         )
         db.close()
@@ -905,7 +906,7 @@ async def without_search_index(store: Store, location: str) -> None:
             # The import's migration and the answers' figures came later: undone too, so that they apply again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
             " ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING}"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING} {SQLITE_WITHOUT_NODE_ID}"
             f" {sqlite_without_owner('chats', 'messages', 'edits')}"
             " PRAGMA user_version = 3;"
         )
@@ -942,6 +943,9 @@ WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(
     for column in ("archived", "system_prompt", "temperature", "top_p", "max_tokens", "seed")
 )
 
+
+#: SQL that undoes SQLite's migration 13: the worker generating a reply (``--workers``).
+SQLITE_WITHOUT_NODE_ID = " ALTER TABLE messages DROP COLUMN node_id;"
 
 #: SQL that undoes the migration of the answers' reasoning (12 in both).
 WITHOUT_REASONING = " ALTER TABLE chunks DROP COLUMN reasoning; ALTER TABLE messages DROP COLUMN reasoning;"
