@@ -19,6 +19,7 @@ from __future__ import annotations
 import abc
 import asyncio
 import collections
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -69,6 +70,13 @@ class GroupCommit(abc.ABC):
     def _settle(self, outcomes: list[Outcome]) -> None:
         """Resolve the futures of one commit (``batch.settle``) in the event loop."""
 
+    def _turn(self) -> contextlib.AbstractContextManager[None]:
+        """Held while a batch is taken and committed: nothing, unless writers of other processes take turns.
+
+        Taken before the batch, so what is queued while it waits for its turn commits with it.
+        """
+        return contextlib.nullcontext()
+
     # --- the queue and the writer -------------------------------------------------
 
     def _write(self, function: Callable[[Db], Awaitable[_T]]) -> asyncio.Future[_T]:
@@ -99,13 +107,14 @@ class GroupCommit(abc.ABC):
         """The writer: commit what is queued, a batch at a time, until ``close``."""
         while True:
             await self._writes_queued()
-            # Read before the queue: ``close`` stops the writes first, so this batch holds the last.
-            stopping = self._stopping
-            batch = []
-            while self._queue:
-                batch.append(self._queue.popleft())
-            if batch:
-                self._settle(await self._commit_batch(batch))
+            with self._turn():
+                # Read before the queue: ``close`` stops the writes first, so this batch holds the last.
+                stopping = self._stopping
+                batch = []
+                while self._queue:
+                    batch.append(self._queue.popleft())
+                if batch:
+                    self._settle(await self._commit_batch(batch))
             if stopping:
                 return
 

@@ -26,7 +26,7 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
@@ -222,7 +222,9 @@ class SqliteStore(SqlStore):
     tries, which puts tens of milliseconds on a chunk when two busy writers
     meet; so the workers' writers first queue on ``writer_lock`` (``flock``:
     the kernel wakes the next as soon as the lock is free), and SQLite's lock
-    is then free but for other programs (``mfu-chat admin``).
+    is then free but for other programs (``mfu-chat admin``). A writer takes
+    its batch once it has its turn, so what was queued while it waited
+    commits with it: the batches grow with the contention.
 
     Args:
         path: The database file (created with its directory if missing).
@@ -318,11 +320,16 @@ class SqliteStore(SqlStore):
 
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         assert self._writer_db is not None
+        return await self._commit(self._writer_db, batch)
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
         if self._writer_lock_fd is None:
-            return await self._commit(self._writer_db, batch)
+            yield
+            return
         fcntl.flock(self._writer_lock_fd, fcntl.LOCK_EX)  # the sibling workers' writers: our turn
         try:
-            return await self._commit(self._writer_db, batch)
+            yield
         finally:
             fcntl.flock(self._writer_lock_fd, fcntl.LOCK_UN)
 
