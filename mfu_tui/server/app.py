@@ -231,10 +231,16 @@ class ChatServer:
             node=self.node_id,
             url=self.url,
             store=redact_password(str(self.config.database())),
-            broker=redact_password(broker) if broker else "none (a single node)",
+            broker=redact_password(broker) if broker else self._fan_out_without_broker(),
             version=build_info().version,
             build=build_info().build,
         )
+
+    def _fan_out_without_broker(self) -> str:
+        """What links this node to the others when no ``--broker`` does (for the start event)."""
+        if self.config.siblings is None:
+            return "none (a single node)"
+        return f"none: the {self.config.siblings.count} workers linked over Unix sockets"
 
     async def _listen(self) -> Server:
         return await serve(

@@ -87,9 +87,36 @@ def test_both_workers_answer_on_the_one_port_each_a_node_of_its_own(workers):
             break
     assert seen == {f"{socket.gethostname()}:{workers.port}/worker-{i}" for i in (0, 1)}
     assert len(worker_pids(workers)) == 2
+    starts = log_events(workers, "start")
+    assert sorted(start["node"] for start in starts) == sorted(seen)
+    assert {start["broker"] for start in starts} == {"none: the 2 workers linked over Unix sockets"}
 
 
 async def test_an_answer_and_a_users_events_cross_to_the_other_worker(workers):
+    await answer_crosses_to_the_other_worker(workers)
+
+
+async def test_on_postgresql_and_redis_the_workers_are_nodes_linked_by_redis(tmp_path, postgres_url, redis_url):
+    server = ServerProcess(
+        tmp_path, "--workers", "2", "--db", postgres_url, "--broker", redis_url, "--log-format", "json", *DEMO_ARGS
+    )
+    server.start()
+    try:
+        await answer_crosses_to_the_other_worker(server)
+        starts = log_events(server, "start")
+    finally:
+        server.terminate()
+        assert await asyncio.to_thread(server.wait, WAIT) == 0
+    assert sorted(start["node"] for start in starts) == [
+        f"{socket.gethostname()}:{server.port}/worker-{i}" for i in (0, 1)
+    ]
+    assert {start["broker"] for start in starts} == {redis_url} and {start["store"] for start in starts} == {
+        postgres_url
+    }
+
+
+async def answer_crosses_to_the_other_worker(workers: ServerProcess) -> None:
+    """A user's event and an answer's chunks reach the user's connection on the other worker, in order."""
     first, second = worker_pids(workers)
     async with peer_on(workers, first) as alice0, peer_on(workers, second) as alice1:
         ack = await send_message(alice0, "tell me a long story")
