@@ -172,6 +172,42 @@ async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
     assert len(log_says(workers, '"msg": "stopped"')) == 2
 
 
+def free_port_pair() -> int:
+    """A port P of 127.0.0.1 such that P and P + 1 are free now."""
+    for _ in range(ATTEMPTS):
+        with socket.socket() as first, socket.socket() as second:
+            first.bind(("127.0.0.1", 0))
+            port = first.getsockname()[1]
+            try:
+                second.bind(("127.0.0.1", port + 1))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no two free ports in a row")
+
+
+def test_each_worker_has_its_metrics_and_every_worker_serves_the_rest_api(tmp_path):
+    metrics = free_port_pair()
+    server = ServerProcess(tmp_path, "--workers", "2", "--metrics-port", str(metrics), "--api-port", "0")
+    server.start()
+    try:
+        figures = [http_get(f"http://127.0.0.1:{port}/metrics") for port in (metrics, metrics + 1)]
+        api_ports = {
+            int(line.rsplit(" ", 1)[1]) for line in server.stderr_lines if "REST API listening on port" in line
+        }
+        (api_port,) = api_ports  # both workers on the one port the supervisor chose
+        # Each request a new connection, spread by the kernel: both workers answer (and check the token).
+        answers = [http_get(f"http://127.0.0.1:{api_port}/api/models") for _ in range(4)]
+    finally:
+        server.terminate()
+        assert server.wait() == 0
+    for index, (status, body) in enumerate(figures):
+        assert status == 200
+        assert f'node="{socket.gethostname()}:{server.port}/worker-{index}"' in body
+    assert len(log_says(server, "REST API listening on port")) == 2
+    assert {status for status, _ in answers} == {401}
+
+
 def test_a_port_taken_by_another_program_stops_the_supervisor_at_once(tmp_path):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
