@@ -26,9 +26,10 @@ import pytest
 from mfu_tui.protocol import ChatUpdated, Chunk, Complete, Resume
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.peer import Peer, peer, text_of
+from tests.server.test_cli import run_cli
 from tests.server.test_generation import get_chat, send_message
 from tests.support.cluster import DEMO_ARGS, DEMO_WORDS
-from tests.support.server import ServerProcess, http_get
+from tests.support.server import ServerProcess, http_get, new_secret
 from tests.support.workers import holder_of, worker_pids
 
 #: Connections a test opens at most to land on a given worker (each lands on one of two about half the time).
@@ -219,3 +220,9 @@ def test_a_port_taken_by_another_program_stops_the_supervisor_at_once(tmp_path):
             server.start()
     assert server.wait() == 1
     assert "Address already in use" in server.stderr
+
+
+def test_no_workers_is_refused_in_one_line(tmp_path):
+    done = run_cli("serve", "--workers", "0", "--db", str(tmp_path / "db.sqlite3"), secret=new_secret())
+    assert done.returncode == 2
+    assert done.stderr == "mfu-chat serve: --workers must be at least 1\n"
