@@ -56,13 +56,16 @@ def _supervise(config: ServerConfig, args: argparse.Namespace) -> int:
     """``--workers N``: hold the ports, start the workers on them, keep them running (``workers.py``)."""
     from mfu_tui.server.workers import Supervisor, WorkerFailed, reserve_port
 
+    holders = []
     try:
-        holders = [reserve_port(config.host, config.port)]
+        holders.append(reserve_port(config.host, config.port))
         ports = ["--port", str(holders[0].getsockname()[1])]
         if config.api_port is not None:
             holders.append(reserve_port(config.host, config.api_port))
             ports += ["--api-port", str(holders[1].getsockname()[1])]
     except OSError as error:
+        for holder in holders:
+            holder.close()
         print(f"mfu-chat serve: {error}", file=sys.stderr)
         return 1
     host = f"[{config.host}]" if ":" in config.host else config.host
