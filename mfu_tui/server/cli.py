@@ -221,7 +221,7 @@ def _as_worker(values: dict[str, object], args: argparse.Namespace) -> None:
 
 
 async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
-    """Run until SIGTERM or SIGINT (or, with ``lifeline``, until stdin closes: the supervisor is gone)."""
+    """Run until SIGTERM or SIGINT; ``lifeline``: a worker of ``--workers``, which exits when its stdin closes."""
     from mfu_tui.server.app import ChatServer
 
     if lifeline:
@@ -239,17 +239,23 @@ async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     if lifeline:
-        await loop.connect_read_pipe(lambda: _Lifeline(stop), sys.stdin)
+        await loop.connect_read_pipe(_Lifeline, sys.stdin)
     await stop.wait()
     log.info("stopping")
     await server.stop()
 
 
 class _Lifeline(asyncio.Protocol):
-    """A worker's stdin, a pipe from its supervisor: closed, the supervisor is gone and the worker stops."""
+    """A worker's stdin, a pipe from its supervisor: closed, the supervisor is gone and the worker exits at once.
 
-    def __init__(self, stop: asyncio.Event) -> None:
-        self._stop = stop
+    At once, as if killed, rather than draining: a supervisor started again
+    ends every answer the last run left streaming, and on SQLite nothing
+    would fence off a chunk that this worker stored after that. What it was
+    generating is stored up to its last commit (the store survives a kill),
+    and the next start ends it as interrupted.
+    """
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._stop.set()
+        log.error("the supervisor is gone: exiting at once")
+        logging.shutdown()
+        os._exit(1)

@@ -24,7 +24,9 @@ less than ``QUICK_EXIT`` seconds); SIGTERM or SIGINT is passed to every
 worker, each stops as one node does (clients closed with 4012, answers
 drained, the store committed), and the supervisor exits once they all
 have. A worker reads its stdin, a pipe from the supervisor: if the
-supervisor dies, the pipe closes and the worker stops.
+supervisor dies, the pipe closes and the worker exits at once, as if
+killed (a supervisor started again ends what it left streaming; on
+SQLite nothing would fence off a chunk it stored after that).
 """
 
 from __future__ import annotations

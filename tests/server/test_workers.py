@@ -163,6 +163,25 @@ async def test_a_killed_worker_is_started_again_and_its_answer_is_resumed_on_the
     assert whole.startswith(text_of(followed)) and text_of(followed) != whole  # cut by the kill
 
 
+async def test_workers_exit_with_their_killed_supervisor_and_the_next_start_ends_their_answers(workers):
+    pids = worker_pids(workers)
+    async with peer(workers.url, workers.token()) as alice:
+        ack = await send_message(alice, "tell me a long story")
+        await alice.expect(Chunk, message_id=ack.reply_id, seq=5)
+        workers.kill()  # SIGKILL: the supervisor cannot pass anything on
+        assert await alice.close_code(WAIT) != 4012  # not drained: gone, as if killed
+    await until(lambda: not any(os.path.exists(f"/proc/{pid}") for pid in pids))
+    seen = [f for f in alice.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
+    workers.start()  # the same database and port
+    async with peer(workers.url, workers.token()) as again:
+        await again.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=len(seen)))
+        rest, end = await again.stream(ack.reply_id, timeout=WAIT)
+        detail = await get_chat(again, ack.chat_id)
+    assert [chunk.seq for chunk in seen + rest] == list(range(1, len(seen) + len(rest) + 1))
+    assert isinstance(end, Complete) and end.finish_reason == "interrupted" and end.seq == len(seen) + len(rest)
+    assert detail.messages[1].content == text_of(seen + rest) and detail.messages[1].seq == end.seq
+
+
 async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
     first, second = worker_pids(workers)
     async with peer_on(workers, first) as alice0, peer_on(workers, second) as alice1:
