@@ -22,6 +22,7 @@ integrity check must pass (``durable_checks``, ``acked_missing_after_kill``,
 Run by hand::
 
     python -m tests.reliability.server_kills --kills 200 --seed 7
+    python -m tests.reliability.server_kills --kills 50 --workers 2   # the supervisor of two workers
 
 CI runs 20 kills (``tests/reliability/test_server_kills.py``).
 """
@@ -161,12 +162,16 @@ def kill_point(rng: random.Random, words: int) -> int:
     return rng.choice([0, rng.randint(1, words // 2), rng.randint(1, words // 2), words + 1])
 
 
-async def run(kills: int, seed: int, workdir: Path, words: int = 200, delay_ms: float = 2.0) -> KillReport:
-    """Run ``kills`` rounds and return the figures."""
+async def run(
+    kills: int, seed: int, workdir: Path, words: int = 200, delay_ms: float = 2.0, workers: int = 1
+) -> KillReport:
+    """Run ``kills`` rounds and return the figures (``workers``: ``serve --workers``, the supervisor killed)."""
     rng = random.Random(seed)
     report = KillReport()
     started = time.monotonic()
-    server = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", str(delay_ms))
+    server = ServerProcess(
+        workdir, "--demo-words", str(words), "--demo-delay-ms", str(delay_ms), "--workers", str(workers)
+    )
     server.start()
     recorder = Recorder()
     client = harness_client(server.url, server.token("alice"), workdir, recorder, ping_interval=2.0)
@@ -280,9 +285,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--words", type=int, default=200)
     parser.add_argument("--delay-ms", type=float, default=2.0)
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers N: the supervisor is killed")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
-        report = asyncio.run(run(args.kills, args.seed, Path(workdir), args.words, args.delay_ms))
+        report = asyncio.run(run(args.kills, args.seed, Path(workdir), args.words, args.delay_ms, args.workers))
     print(json.dumps({**asdict(report), "clean": report.clean}, indent=2))
     raise SystemExit(0 if report.clean else 1)
 
