@@ -54,6 +54,7 @@ from textual.widgets import Markdown, TextArea
 from websockets.asyncio.client import connect
 
 from bench.common import load_average, machine, start_upstream
+from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings, ChatApp
 from mfu_tui.tui import app as app_module
@@ -151,7 +152,7 @@ async def app_run(
             token=token,
             plain=False,
             cursor_blink=False,
-            data_dir=workdir / f"data-{uuid.uuid4()}",
+            client=ClientSettings(data_dir=workdir / f"data-{uuid.uuid4()}"),
             export_dir=workdir,
         )
     )

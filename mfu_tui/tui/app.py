@@ -77,7 +77,7 @@ from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
-from mfu_tui.tui.settings import AppSettings
+from mfu_tui.tui.settings import AppChoices, AppSettings
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
@@ -252,7 +252,7 @@ class ChatApp(App[None]):
 
     show_archived: reactive[bool] = reactive(False, init=False)
     """True while the chat list shows the archived chats instead of the others."""
-    sidebar_width: reactive[int] = reactive(24, init=False)
+    sidebar_width: reactive[int] = reactive(AppChoices.sidebar_width, init=False)
     """Columns of the chat list; at most half the screen is used."""
 
     def __init__(self, settings: AppSettings, *, client: ChatClient | None = None) -> None:
@@ -272,15 +272,7 @@ class ChatApp(App[None]):
             *([AsciiOnly()] if self.ascii_only else []),
             *([] if colour else [NoColor()]),
         ]
-        self.client = client or ChatClient(
-            settings.url,
-            settings.token,
-            data_dir=settings.data_dir,
-            ping_interval=settings.ping_interval,
-            ping_timeout=settings.ping_timeout,
-            request_timeout=settings.request_timeout,
-            keep_for_offline=True,
-        )
+        self.client = client or ChatClient(settings.url, settings.token, settings.client, keep_for_offline=True)
         self.models: list[ModelInfo] = []
         """The server's models, from ``list_models``."""
         self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun] = asyncio.Queue()
@@ -318,8 +310,8 @@ class ChatApp(App[None]):
         self._open_settings: ChatSettings | None = None
         # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
         self._sent_files: dict[str, list[Attachment]] = {}
-        if settings.keymap:
-            self.set_keymap(settings.keymap)
+        if settings.choices.keymap:
+            self.set_keymap(settings.choices.keymap)
 
     # --- layout ------------------------------------------------------------
 
@@ -346,7 +338,7 @@ class ChatApp(App[None]):
                 yield PendingFiles(id="pending-files")
                 prompts = PromptHistory(self.client.outbox.path.parent / PROMPTS_FILE)
                 yield Composer(
-                    prompts, keymap=self.settings.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
+                    prompts, keymap=self.settings.choices.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
                 )
         yield Footer()
 
@@ -386,13 +378,13 @@ class ChatApp(App[None]):
             client.on_open(self._on_client_open),
         ]
         self.status_dot.state = client.state
-        self.theme = self.settings.theme
+        self.theme = self.settings.choices.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
         # Back from ctrl+z / fg (SIGCONT): the terminal was the shell's meanwhile.
         self.app_resume_signal.subscribe(self, lambda _: self.action_redraw())
         self.watch(self.screen, "focused", self._focus_moved)
-        self.model_id = self.settings.model
-        self.sidebar_width = self.settings.sidebar_width
+        self.model_id = self.settings.choices.model
+        self.sidebar_width = self.settings.choices.sidebar_width
         if notice := self.settings.notice:
             # Long enough to read a sentence or two; it is said once per run.
             self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
@@ -442,8 +434,8 @@ class ChatApp(App[None]):
 
     def _theme_chosen(self, theme: Theme) -> None:
         """A theme chosen in the palette is kept for the next runs (the one set at start is not news)."""
-        if theme.name != self.settings.theme:
-            self.settings.theme = theme.name
+        if theme.name != self.settings.choices.theme:
+            self.settings.choices.theme = theme.name
             self._remember("theme", theme.name, f"Theme {theme.name}")
 
     @work(group="remember")
@@ -560,7 +552,7 @@ class ChatApp(App[None]):
 
     def keys_of(self, binding_id: str) -> str:
         """The key(s) of one of the app's bindings with the user's keymap (``f9``), for a hint."""
-        return keys_of(type(self), self.settings.keymap, binding_id)
+        return keys_of(type(self), self.settings.choices.keymap, binding_id)
 
     def _report(self, error: BaseException) -> None:
         if isinstance(error, ClientError):
@@ -710,7 +702,7 @@ class ChatApp(App[None]):
 
     def _open_created_chat(self, chat_id: str) -> None:
         # Its first message carried the defaults, and the server created it with them.
-        self._open_settings = self.settings.new_chat
+        self._open_settings = self.settings.choices.new_chat
         self._creating = None
         self.chat_id = chat_id
         self.chat_list.mark_current(chat_id)
@@ -897,7 +889,7 @@ class ChatApp(App[None]):
         # before the server can answer it.
         client_message_id = str(uuid.uuid4())
         system_prompt = params = None
-        defaults = self.settings.new_chat
+        defaults = self.settings.choices.new_chat
         if self.chat_id is None and defaults != ChatSettings():
             # On the message itself, not in a request once the chat exists: kept in the outbox with it,
             # so no reconnect can lose them, and the first answer is already made with them.
@@ -958,7 +950,7 @@ class ChatApp(App[None]):
         waiting = len(self.client.outbox)
         try:
             await self.client.sign_in(token)
-            await self.client.wait_connected(timeout=self.settings.request_timeout)
+            await self.client.wait_connected(timeout=self.settings.client.request_timeout)
         except (ClientError, TimeoutError) as error:
             why = str(error) or "no answer from the server"
             self.notify(f"Not signed in: {why}", title="Sign in", severity="error", markup=False)
@@ -1163,7 +1155,7 @@ class ChatApp(App[None]):
     def action_help(self) -> None:
         """Show every key binding."""
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(binding_rows(type(self), self.settings.keymap)))
+            self.push_screen(HelpScreen(binding_rows(type(self), self.settings.choices.keymap)))
 
     async def action_new_chat(self) -> None:
         """Start a new chat; it is created when the first message is sent."""

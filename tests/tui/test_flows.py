@@ -15,6 +15,7 @@ from textual.worker import WorkerCancelled
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded, Status
 from mfu_tui.protocol import Ack, Cancelled, ChatParams, ChatSettings, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.tui import AppChoices
 from mfu_tui.tui.app import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.confirm import ConfirmScreen
@@ -327,7 +328,7 @@ async def test_request_errors_are_notified_in_plain_words(server: RunningServer,
 
 
 async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: Path) -> None:
-    app = make_app(server.url, server.token(), tmp_path, keymap={"app.new_chat": "ctrl+t"})
+    app = make_app(server.url, server.token(), tmp_path, choices=AppChoices(keymap={"app.new_chat": "ctrl+t"}))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await pilot.press("f1")
@@ -651,7 +652,7 @@ async def saved(app: ChatApp, screen: ChatSettingsScreen) -> None:
 
 async def test_chat_settings_are_checked_as_typed_and_saved_to_the_chat(server: RunningServer, tmp_path: Path) -> None:
     defaults = ChatSettings(system_prompt="Be brief.", params=ChatParams(temperature=0.4))
-    app = make_app(server.url, server.token(), tmp_path, new_chat=defaults)
+    app = make_app(server.url, server.token(), tmp_path, choices=AppChoices(new_chat=defaults))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         assert app.check_action("chat_settings", ()) is None  # no chat open: nothing to set
@@ -725,7 +726,7 @@ async def test_a_theme_chosen_in_the_palette_is_kept_in_the_config_file(server: 
     paths.config_file.write_text('# mine\ntheme = "gruvbox"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n')
     settings = load_settings({}, {}, paths)
     app = make_app(
-        server.url, server.token(), tmp_path, theme=settings.theme, remember=partial(remember_choice, settings)
+        server.url, server.token(), tmp_path, choices=settings.app, remember=partial(remember_choice, settings)
     )
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
@@ -742,7 +743,7 @@ async def test_a_theme_chosen_in_the_palette_is_kept_in_the_config_file(server: 
         await until(pilot, lambda: app.theme == "nord", "the theme chosen")
         await finished(app, "remember")
         assert paths.config_file.read_text() == '# mine\ntheme = "nord"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n'
-        assert load_settings({}, {}, paths).theme == "nord"
+        assert load_settings({}, {}, paths).app.theme == "nord"
         assert any(n.title == "Saved" and str(paths.config_file) in n.message for n in app._notifications)
 
 
@@ -831,7 +832,7 @@ async def test_sidebar_titles_end_with_an_ellipsis_and_an_age_and_the_list_widen
         await pilot.press("alt+right", "alt+right")
         await finished(app, "remember")
         assert app.query_one("#sidebar").outer_size.width == 32
-        assert load_settings({}, {}, paths).sidebar_width == 32  # kept for the next run
+        assert load_settings({}, {}, paths).app.sidebar_width == 32  # kept for the next run
         wider = str(listed.get_option_at_index(0).prompt)
         assert cell_len(wider) == width + 8 and len(wider.rstrip(" now…")) > len(line.rstrip(" now…"))
         await pilot.press("alt+left")

@@ -53,13 +53,15 @@ async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
 FIRST_SCREEN = """
 import asyncio, json, sys
 from pathlib import Path
+from mfu_tui.client import ClientSettings
 from mfu_tui.tui import AppSettings, ChatApp
 
 MARKDOWN = ["textual.widgets._markdown", "markdown_it", "rich.markdown", "mfu_tui.tui.widgets.markdown_segments"]
 
 async def main():
     home = Path(sys.argv[1])
-    app = ChatApp(AppSettings(url=sys.argv[2], token="t", plain=False, data_dir=home / "data", export_dir=home))
+    client = ClientSettings(data_dir=home / "data")
+    app = ChatApp(AppSettings(url=sys.argv[2], token="t", plain=False, client=client, export_dir=home))
     async with app.run_test() as pilot:
         await pilot.pause()
         shown = app.screen.query_one("#sidebar-title").render()
