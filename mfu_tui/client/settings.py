@@ -15,23 +15,23 @@ from typing import TypedDict
 
 @dataclass(frozen=True)
 class ClientSettings:
-    """How the client connects, checks its connection and waits."""
+    """How the client connects, checks its connection and waits.
+
+    A silent network (no FIN, no RST) is noticed within ``ping_interval + ping_timeout``.
+    """
 
     data_dir: Path | None = None
     """Where the outbox (and the read cache) lives; ``None``: the platform's user data directory."""
     ping_interval: float = 25.0
     """Seconds between the client's JSON pings (one also measures the round trip the dot shows)."""
     ping_timeout: float = 10.0
-    """Seconds to wait for a ping's ``pong`` before the connection is dropped and made again.
-
-    A silent network is so noticed within ``ping_interval + ping_timeout``."""
+    """Seconds to wait for a ping's ``pong`` before the connection is dropped and made again."""
     request_timeout: float = 15.0
     """Seconds a request (``list_chats``...) waits for its answer."""
     open_timeout: float = 10.0
     """Seconds one attempt may take to open the WebSocket."""
     offline_after: float = 30.0
-    """Seconds of failed attempts after which the state turns from ``RECONNECTING`` to
-    ``DISCONNECTED("server unreachable: ...")``; the worker keeps trying."""
+    """Seconds of failed attempts after which ``RECONNECTING`` turns ``DISCONNECTED`` (it keeps trying)."""
 
 
 class ClientOptions(TypedDict, total=False):
