@@ -276,6 +276,8 @@ class ChatApp(App[None]):
             settings.url,
             settings.token,
             data_dir=settings.data_dir,
+            account=settings.account,
+            relocate=settings.relocate,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             request_timeout=settings.request_timeout,
