@@ -102,6 +102,44 @@ async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, st
     assert {conversation.key for conversation in export.conversations} == {f"chatgpt:{id_}" for id_ in chats.values()}
 
 
+async def test_export_user_keeps_each_answers_reasoning_apart_in_both_formats(open_store, store_location, tmp_path):  # noqa: F811
+    store = await open_store()
+    ended = await store.record_message("alice", None, "think: why?", "c1", "demo")
+    assert ended is not None
+    await store.finish_message(ended.reply_id, "Because.", "complete", "stop", 2, reasoning="They ask why.")
+    live = await store.record_message("alice", None, "and now?", "c2", None)
+    assert live is not None
+    for seq, (text, thought) in enumerate([("Still ", True), ("thinking", True), ("Now", False)], start=1):
+        await store.append_chunk(live.reply_id, seq, text, reasoning=thought)
+
+    lines = mfu_chat("admin", "export-user", "alice", "--db", store_location)
+    chatgpt = mfu_chat("admin", "export-user", "alice", "--format", "chatgpt", "--db", store_location)
+
+    assert lines.returncode == 0 and chatgpt.returncode == 0, lines.stderr + chatgpt.stderr
+    exported = {chat.id: chat for chat in map(_decode, lines.stdout.splitlines())}
+    answers = {chat_id: chat.messages[1] for chat_id, chat in exported.items()}
+    assert (answers[ended.chat.id].content, answers[ended.chat.id].reasoning) == ("Because.", "They ask why.")
+    assert (answers[live.chat.id].content, answers[live.chat.id].reasoning) == ("Now", "Still thinking")
+    assert lines.stdout.count(b'"reasoning":') == 2  # a message without any leaves it out
+    conversation = next(c for c in msgspec.json.decode(chatgpt.stdout) if c["id"] == ended.chat.id)
+    thoughts = conversation["mapping"][f"{ended.reply_id}-thoughts"]
+    assert thoughts["message"]["content"] == {
+        "content_type": "thoughts",
+        "thoughts": [{"summary": "Thinking", "content": "They ask why."}],
+    }
+    assert (thoughts["parent"], thoughts["children"]) == (ended.user_message_id, [ended.reply_id])
+    # Read back, the reasoning is passed over and the answer kept.
+    by_title = {c.title: c for c in parse_export(chatgpt.stdout).conversations}
+    assert [(m.role, m.content) for m in by_title[ended.chat.title].messages] == [
+        ("user", "think: why?"),
+        ("assistant", "Because."),
+    ]
+
+
+def _decode(line: bytes) -> ExportedChat:
+    return msgspec.json.decode(line, type=ExportedChat)
+
+
 async def test_delete_user_asks_for_yes_then_deletes_everything_of_the_user_and_nothing_else(
     open_store,  # noqa: F811
     store_location,  # noqa: F811

@@ -151,6 +151,44 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (13, tables.reasoning(tables.POSTGRES)),
+    (
+        14,
+        """
+        -- An answer's reasoning is stored text too, and counts toward its chat's bytes like its
+        -- content: otherwise a reasoning model could fill the disk outside the storage quota.
+        -- Messages get a function of their own (edits, which have no reasoning, keep
+        -- count_chat_bytes); dropping the trigger first locks messages, so no write lands between
+        -- the new trigger and the recount of every chat from what it holds (the answers stored
+        -- since migration 13 had their reasoning uncounted).
+        DROP TRIGGER message_bytes ON messages;
+        CREATE FUNCTION count_message_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            delta BIGINT := 0;
+            chat TEXT;
+        BEGIN
+            IF TG_OP <> 'DELETE' THEN
+                delta := octet_length(NEW.content) + octet_length(NEW.reasoning);
+                chat := NEW.chat_id;
+            END IF;
+            IF TG_OP <> 'INSERT' THEN
+                delta := delta - octet_length(OLD.content) - octet_length(OLD.reasoning);
+                chat := OLD.chat_id;
+            END IF;
+            IF delta <> 0 THEN  -- an empty reply inserted, a status change: no write
+                UPDATE chats SET bytes = bytes + delta WHERE id = chat;
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER message_bytes AFTER INSERT OR DELETE OR UPDATE OF content, reasoning ON messages
+            FOR EACH ROW EXECUTE FUNCTION count_message_bytes();
+        UPDATE chats SET bytes =
+            (SELECT COALESCE(SUM(octet_length(content) + octet_length(reasoning)), 0)
+             FROM messages WHERE chat_id = chats.id)
+            + (SELECT COALESCE(SUM(octet_length(content)), 0) FROM edits WHERE chat_id = chats.id)
+            + COALESCE(octet_length(system_prompt), 0);
+        """,
+    ),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -106,6 +106,8 @@ class ExportedMessage(msgspec.Struct, rename="camel", omit_defaults=True):
     content: str
     status: str
     created_at: datetime
+    #: What the model reasoned before answering, apart from its text ("": none; left out of the line).
+    reasoning: str = ""
     finish_reason: str | None = None
     model_id: str | None = None
     edited_at: datetime | None = None
@@ -150,18 +152,18 @@ async def export_chat(db: Db, chat_id: str) -> ExportedChat | None:
     if chat is None:
         return None
     rows = await db.fetch(
-        "SELECT id, role, content, status, created_at, finish_reason, model_id, edited_at, ended_at,"
+        "SELECT id, role, content, reasoning, status, created_at, finish_reason, model_id, edited_at, ended_at,"
         " prompt_tokens, completion_tokens FROM messages WHERE chat_id = ? ORDER BY n",
         chat_id,
     )
     files = await _files_of(db, chat_id)
     messages = []
-    for id_, role, content, status, created, finish, model, edited, ended, prompt, completion in rows:
+    for id_, role, content, reasoning, status, created, finish, model, edited, ended, prompt, completion in rows:
         if status == "streaming":
-            content, _, _ = await streamed_so_far(db, id_)
+            content, reasoning, _ = await streamed_so_far(db, id_)
         messages.append(
             ExportedMessage(
-                id=id_, role=role, content=content, status=status, created_at=to_datetime(created),
+                id=id_, role=role, content=content, status=status, created_at=to_datetime(created), reasoning=reasoning,
                 finish_reason=finish, model_id=model, edited_at=_time(edited), ended_at=_time(ended),
                 prompt_tokens=prompt, completion_tokens=completion, attachments=files.get(id_, []),
             )
