@@ -49,6 +49,7 @@ from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
 from mfu_tui.server.retention import Retention
 from mfu_tui.server.store import Interrupted, Store, make_store
+from mfu_tui.server.unlinked_nodes import UnlinkedNodes
 from mfu_tui.server.version import build_info
 
 log = logging.getLogger(__name__)
@@ -91,9 +92,14 @@ class ChatServer:
             answers_per_user=config.answers_per_user,
             metrics=self.metrics,
         )
+        #: Without a broker: the other nodes seen on the database, whose answers never reach this node's clients.
+        self.unlinked = UnlinkedNodes(self.store) if config.broker is None else None
         #: What ``/readyz`` answers; ``draining`` is set as the node stops.
         self.readiness = Readiness(
-            self.store, self.hub, on_store_error=self.metrics.store_errors.labels("readiness_probe").inc
+            self.store,
+            self.hub,
+            on_store_error=self.metrics.store_errors.labels("readiness_probe").inc,
+            broker_warning=self.unlinked.warning if self.unlinked is not None else lambda: None,
         )
         self._trusted_proxies = parse_networks(config.trusted_proxies)
         self.hub.on_cancel = self.generations.cancel_requested
@@ -172,6 +178,8 @@ class ChatServer:
         if interrupted:
             log.warning("%d answer(s) were interrupted by the previous stop; marked as such", len(interrupted))
             self._announce(interrupted)
+        if self.unlinked is not None:
+            await self.unlinked.check()
         try:
             self._server = await self._listen()
         except BaseException:
@@ -217,6 +225,7 @@ class ChatServer:
             )
             self._background.append(loop.create_task(retention.run_forever()))
         broker = self.config.broker
+        alone = "none (a single node)" if self.unlinked is None or not self.unlinked.seen else "none: see the warning"
         logs.event(
             log,
             "start",
@@ -224,7 +233,7 @@ class ChatServer:
             node=self.node_id,
             url=self.url,
             store=redact_password(str(self.config.database())),
-            broker=redact_password(broker) if broker else "none (a single node)",
+            broker=redact_password(broker) if broker else alone,
             version=build_info().version,
             build=build_info().build,
         )
@@ -433,6 +442,8 @@ class ChatServer:
             except Exception:
                 self.metrics.store_errors.labels("leases").inc()
                 log.exception("renewing or reaping leases failed")
+            if self.unlinked is not None:  # a node started after this one is seen here too
+                await self.unlinked.check()
 
     def _announce(self, interrupted: list[Interrupted]) -> None:
         """Tell whoever follows them, on any node, that these answers ended with their node."""

@@ -446,6 +446,13 @@ class Store(abc.ABC):
         """
         return True
 
+    async def other_nodes(self) -> list[str]:
+        """The names of the other nodes this store's database is used by now, as far as it can tell.
+
+        A store that only one node uses (SQLite) has none.
+        """
+        return []
+
     async def reap_expired(self) -> list[Interrupted]:
         """End the streaming replies whose node stopped renewing their lease, as ``open`` does for its own.
 

@@ -209,6 +209,21 @@ _INSERT_FENCED_CHUNKS = (
     " RETURNING message_id, seq"
 )
 
+#: How a node's connections name themselves to PostgreSQL (``application_name``), its node id after it:
+#: what ``other_nodes`` looks for in ``pg_stat_activity``.
+APPLICATION_NAME = "mfu-chat node "
+#: The longest ``application_name`` PostgreSQL keeps (NAMEDATALEN - 1 bytes; it cuts a longer one).
+_NAME_BYTES = 63
+
+#: The nodes using the database besides this one: those with a connection open (by the
+#: ``application_name`` their pools set) and those holding a live lease on a streaming reply.
+_OTHER_NODES = (
+    "SELECT substr(application_name, ?) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND starts_with(application_name, ?) AND application_name <> ?"
+    " UNION"
+    f" SELECT node_id FROM messages WHERE status = 'streaming' AND lease_until > {_DB_NOW} AND node_id <> ?"
+)
+
 #: Key of the advisory lock held while migrating ("mfu" in ASCII).
 _MIGRATION_LOCK = 0x6D6675
 #: Key of the advisory lock held while pruning old chats (``--max-chat-age``): one node at a time.
@@ -325,7 +340,13 @@ class PostgresStore(SqlStore):
         except ImportError:
             raise StoreUnavailable(_NEEDS_ASYNCPG) from None
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10)
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=10,
+                server_settings={"application_name": self._application_name},
+            )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise StoreUnavailable(_unusable(self.url, error)) from None
         started = time.monotonic()
@@ -421,6 +442,20 @@ class PostgresStore(SqlStore):
 
     def holds_lease(self) -> bool:
         return time.monotonic() < self._leases_held_until
+
+    @property
+    def _application_name(self) -> str:
+        """``APPLICATION_NAME`` and the node id, as PostgreSQL keeps it (cut to ``_NAME_BYTES``)."""
+        name = (APPLICATION_NAME + self.node_id).encode()[:_NAME_BYTES]
+        return name.decode(errors="ignore")
+
+    async def other_nodes(self) -> list[str]:
+        rows = await self._read(
+            lambda db: db.fetch(
+                _OTHER_NODES, len(APPLICATION_NAME) + 1, APPLICATION_NAME, self._application_name, self.node_id
+            )
+        )
+        return sorted(row[0] for row in rows)
 
     async def reap_expired(self) -> list[Interrupted]:
         async def write(db: Db) -> list[Interrupted]:
