@@ -369,7 +369,7 @@ async def test_a_sqlite_database_from_before_the_owner_column_keeps_its_data(tmp
     # The database as version 10 left it: the owner column was called user, and no reasoning was kept.
     db = sqlite3.connect(path)
     db.executescript(
-        f"{SQLITE_REASONING_UNCOUNTED}{WITHOUT_REASONING}"
+        f"{WITHOUT_DELETED_USERS}{SQLITE_REASONING_UNCOUNTED}{WITHOUT_REASONING}"
         f"{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 10;"
     )
     db.close()
@@ -728,14 +728,16 @@ async def test_opening_a_database_from_before_reasoning_counted_counts_the_reaso
     # The database as the version before left it: the reasoning stored, not counted.
     if isinstance(store, SqliteStore):
         db = sqlite3.connect(store_location)
-        db.executescript(f"{SQLITE_REASONING_UNCOUNTED} PRAGMA user_version = 12;")
+        db.executescript(f"{WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED} PRAGMA user_version = 12;")
         db.close()
     else:
         import asyncpg
 
         pg = await asyncpg.connect(store_location)
         try:
-            await pg.execute(f"{PG_REASONING_UNCOUNTED} DELETE FROM schema_version WHERE version >= 14")
+            await pg.execute(
+                f"{WITHOUT_DELETED_USERS} {PG_REASONING_UNCOUNTED} DELETE FROM schema_version WHERE version >= 14"
+            )
         finally:
             await pg.close()
     reopened = await open_store()
@@ -760,7 +762,7 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         db.executescript(
             "DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
             " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB));"
-            f" {SQLITE_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
+            f" {WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
             f" {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 9;"
         )
         db.close()
@@ -772,7 +774,7 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
             await pg.execute(
                 "DROP TRIGGER prompt_bytes ON chats; DROP FUNCTION count_prompt_bytes;"
                 f" UPDATE chats SET bytes = bytes - octet_length(system_prompt);"
-                f" {PG_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
+                f" {WITHOUT_DELETED_USERS} {PG_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
                 f" {PG_WITHOUT_LEASE_TOKENS}"
                 " DELETE FROM schema_version WHERE version >= 11"
             )
@@ -959,7 +961,8 @@ async def without_search_index(store: Store, location: str) -> None:
             # The import's migration and the answers' figures came later: undone too, so that they apply again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
             " ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {SQLITE_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED}"
+            f" {WITHOUT_REASONING}"
             f" {sqlite_without_owner('chats', 'messages', 'edits')}"
             " PRAGMA user_version = 3;"
         )
@@ -973,7 +976,8 @@ async def without_search_index(store: Store, location: str) -> None:
             "ALTER TABLE messages DROP COLUMN search; DROP TRIGGER prompt_bytes ON chats;"
             f" DROP FUNCTION count_prompt_bytes; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {PG_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_DELETED_USERS} {PG_REASONING_UNCOUNTED}"
+            f" {WITHOUT_REASONING}"
             f" {PG_WITHOUT_LEASE_TOKENS}"
             " DELETE FROM schema_version WHERE version >= 5"
         )
@@ -997,6 +1001,9 @@ WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(
     for column in ("archived", "system_prompt", "temperature", "top_p", "max_tokens", "seed")
 )
 
+
+#: SQL that undoes the migration of the deleted users (SQLite 14, PostgreSQL 15).
+WITHOUT_DELETED_USERS = "DROP TABLE deleted_users;"
 
 #: SQL that undoes SQLite's migration 13: the triggers of migration 3 count the messages' text
 #: alone, and the reasoning stored is not counted.

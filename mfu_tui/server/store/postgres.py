@@ -189,6 +189,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             + COALESCE(octet_length(system_prompt), 0);
         """,
     ),
+    (15, tables.deleted_users(tables.POSTGRES)),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]

@@ -171,6 +171,7 @@ MIGRATIONS: list[tuple[int, str]] = [
             + COALESCE(length(CAST(system_prompt AS BLOB)), 0);
         """,
     ),
+    (14, tables.deleted_users(tables.SQLITE)),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -10,6 +10,7 @@ beside the running nodes.
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime
 
 import msgspec
@@ -75,7 +76,8 @@ async def delete_user(db: Db, user: str) -> UserData:
     """Delete everything of ``user`` (inside the caller's transaction); what there was.
 
     Their chats with all that hangs off them, then any row still naming them:
-    unsent uploads, and idempotency rows whose chat is gone.
+    unsent uploads, and idempotency rows whose chat is gone. The deletion is
+    recorded (``deleted_users``): the running nodes close the user's connections.
     """
     found = await count_user(db, user)
     chat_ids = [row[0] for row in await db.fetch("SELECT id FROM chats WHERE owner = ?", user)]
@@ -86,7 +88,17 @@ async def delete_user(db: Db, user: str) -> UserData:
     files = "SELECT id FROM attachments WHERE owner = ?"
     await db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({files})", user)
     await db.execute("DELETE FROM attachments WHERE owner = ?", user)
+    await db.execute("INSERT INTO deleted_users (owner, deleted_at) VALUES (?, ?)", user, time.time())
     return found
+
+
+async def users_deleted_after(db: Db, after: int | None) -> tuple[int, list[str]]:
+    """The users deleted after deletion number ``after`` (None: none, only the last number), and the last number."""
+    last = int(await db.fetchval("SELECT COALESCE(MAX(n), 0) FROM deleted_users"))
+    if after is None or after >= last:
+        return last, []
+    rows = await db.fetch("SELECT DISTINCT owner FROM deleted_users WHERE n > ? AND n <= ?", after, last)
+    return last, sorted(row[0] for row in rows)
 
 
 class ExportedFile(msgspec.Struct, rename="camel", omit_defaults=True):
