@@ -507,7 +507,8 @@ class ChatApp(App[None]):
     def _on_client_error(self, error: ClientError) -> None:
         if error.code == "unauthorized" and error.client_message_id is None:
             return  # the token ran out: the close that follows opens the sign-in, one notice
-        title, message, severity = advise_error(error)
+        ends_answer = error.client_message_id is None and error.message_id in self._answering.values()
+        title, message, severity = advise_error(error, ends_answer=ends_answer)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
         if error.code is None:  # the connection's own trouble: withdrawn once connected again
