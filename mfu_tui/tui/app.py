@@ -272,7 +272,14 @@ class ChatApp(App[None]):
             *([AsciiOnly()] if self.ascii_only else []),
             *([] if colour else [NoColor()]),
         ]
-        self.client = client or ChatClient(settings.url, settings.token, settings.client, keep_for_offline=True)
+        self.client = client or ChatClient(
+            settings.url,
+            settings.token,
+            settings.client,
+            account=settings.account,
+            relocate=settings.relocate,
+            keep_for_offline=True,
+        )
         self.models: list[ModelInfo] = []
         """The server's models, from ``list_models``."""
         self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun] = asyncio.Queue()
@@ -497,7 +504,8 @@ class ChatApp(App[None]):
     def _on_client_error(self, error: ClientError) -> None:
         if error.code == "unauthorized" and error.client_message_id is None:
             return  # the token ran out: the close that follows opens the sign-in, one notice
-        title, message, severity = advise_error(error)
+        ends_answer = error.client_message_id is None and error.message_id in self._answering.values()
+        title, message, severity = advise_error(error, ends_answer=ends_answer)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
         if error.code is None:  # the connection's own trouble: withdrawn once connected again

@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from mfu_tui.client import ClientSettings
+from mfu_tui.client.client import Relocate
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import ChatSettings, unverified_claims, user_of
 from mfu_tui.tui.advice import Advice
@@ -50,6 +51,10 @@ class AppSettings:
     """The client's heartbeat, timeouts and data directory (where it keeps its outbox)."""
     choices: AppChoices = field(default_factory=AppChoices)
     """The theme, the keys, the model and the settings of new chats."""
+    account: str | None = None
+    """Names the outbox and read cache instead of ``url`` (the local server's port changes each start)."""
+    relocate: Relocate | None = None
+    """Where the server went after a failed attempt to connect (the local server started again), if it moved."""
     export_dir: Path = field(default_factory=Path.cwd)
     """Where exported chats are written."""
     plain: bool | None = None
