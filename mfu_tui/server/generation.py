@@ -1,12 +1,20 @@
 """Streaming assistant replies: one generation per chat, persisted before sent.
 
 A ``Generation`` pulls text pieces from the provider, of the answer and of
-its reasoning alike, numbers them in one sequence (``seq`` 1, 2, ...),
-queues each to the store and sends it to the chat's
+its reasoning alike, makes them chunks numbered in one sequence (``seq`` 1,
+2, ...), queues each to the store and sends it to the chat's
 subscribers only from the store's commit callback, so no frame ever leaves
 before its chunk is durable. Commits settle in queue order, so frames go out
 in ``seq`` order. Every stream ends with exactly one ``complete`` or
 ``cancel`` frame carrying the last stored ``seq``.
+
+A piece that comes while the previous chunk is still queued for a commit
+(under load, or from a provider faster than a commit) is added to that chunk
+(``Store.extend_chunk``) instead of making another: it would have been
+stored and sent with it anyway, so it is sent no later, and the stream costs
+one row and one frame per commit instead of one per piece. The first piece,
+and any piece of an idle server, goes alone as before. A chunk holds one kind
+of text only, and at most ``MAX_CHUNK_CHARS``.
 
 A disconnect does not touch a generation: it publishes to whoever is
 subscribed at the time. Only ``cancel`` (or the server stopping) ends it
@@ -51,6 +59,11 @@ from mfu_tui.server.store import AnswerFigures, Fenced, Status, Store
 from mfu_tui.server.store.outage import is_outage
 
 log = logging.getLogger(__name__)
+
+#: Most characters of pieces joined into one chunk: a burst reaches the client in steps
+#: about the size a terminal app shows at once (ours appends at most 2,000 characters
+#: at a time, so each append stays short and keys are not kept waiting).
+MAX_CHUNK_CHARS = 2000
 
 #: Why a generation was stopped early: a ``cancel`` frame, the server stopping, a store failure,
 #: or this node's lease on the answer possibly lost (``Store.holds_lease``, ``Fenced``).
@@ -104,8 +117,10 @@ class Generation:
         self._metrics = metrics
         #: Characters (of the answer and its reasoning) after which it ends with ``finish_reason: "length"``.
         self._room = max_chars
-        #: Kind and text of chunks 1..n, by position (seq - 1).
-        self._chunks: list[tuple[ChunkKind, str]] = []
+        #: Kind and text (the pieces it joins) of chunks 1..n, by position (seq - 1).
+        self._chunks: list[tuple[ChunkKind, list[str]]] = []
+        #: Characters in the last chunk (what ``MAX_CHUNK_CHARS`` bounds).
+        self._last_chars = 0
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
         self._stop_reason: StopReason | None = None
@@ -211,10 +226,23 @@ class Generation:
         return self._room == 0
 
     def _append(self, kind: ChunkKind, text: str) -> None:
-        self._chunks.append((kind, text))
+        """Add ``text`` to the last chunk if it is still queued for a commit (and of its kind), else make a chunk."""
+        reasoning = kind == "reasoning"
         seq = len(self._chunks)
+        if (
+            seq
+            and self._chunks[-1][0] == kind
+            and self._last_chars + len(text) <= MAX_CHUNK_CHARS
+            and self._store.extend_chunk(self.message_id, seq, text, reasoning=reasoning)
+        ):
+            self._chunks[-1][1].append(text)
+            self._last_chars += len(text)
+            return
+        self._chunks.append((kind, [text]))
+        self._last_chars = len(text)
+        seq += 1
         queued_at = time.monotonic() if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
-        committed = self._store.append_chunk(self.message_id, seq, text, reasoning=kind == "reasoning")
+        committed = self._store.append_chunk(self.message_id, seq, text, reasoning=reasoning)
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
 
     def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float | None) -> None:
@@ -260,12 +288,13 @@ class Generation:
         return AnswerFigures(usage=self._usage, first_token_ms=first_token_ms, tokens_per_second=rate)
 
     def _chunk_frame(self, seq: int) -> bytes:
-        kind, text = self._chunks[seq - 1]
-        return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=text, kind=kind))
+        kind, parts = self._chunks[seq - 1]
+        content = "".join(parts)
+        return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=content, kind=kind))
 
     def _text(self, kind: ChunkKind, chunks: int) -> str:
         """The text of the first ``chunks`` chunks of one kind."""
-        return "".join(text for of, text in self._chunks[:chunks] if of == kind)
+        return "".join(piece for of, parts in self._chunks[:chunks] if of == kind for piece in parts)
 
     async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""

@@ -76,7 +76,7 @@ async def test_metrics_count_real_traffic(tmp_path):
         before = await asyncio.to_thread(scrape, srv.server.metrics_port)
         async with peer(srv.url, srv.token()) as alice:
             first = await send_message(alice, "hello", model_id="fake-small")
-            _, end = await alice.stream(first.reply_id)
+            chunks, end = await alice.stream(first.reply_id)
             fake.script = Script(status=500)
             second = await send_message(alice, "again", chat_id=first.chat_id)
             _, failed = await alice.stream(second.reply_id)
@@ -88,12 +88,12 @@ async def test_metrics_count_real_traffic(tmp_path):
             lambda samples: samples[("mfu_connections_closed_total", node)] == 1,
         )
         on_the_main_port = await get(f"http://127.0.0.1:{srv.port}/metrics")
-    assert isinstance(end, Complete) and end.finish_reason == "stop" and end.seq == 4
+    assert isinstance(end, Complete) and end.finish_reason == "stop" and end.seq == len(chunks) > 0
     assert isinstance(failed, Complete) and failed.finish_reason == "error" and refused.code == "bad_request"
     assert before[("mfu_connections", node)] == 0 and before[("mfu_chunks_total", ())] == 0
     assert during[("mfu_connections", node)] == 1
     assert during[("mfu_connections_opened_total", node)] == 1
-    assert during[("mfu_chunks_total", ())] == 4
+    assert during[("mfu_chunks_total", ())] == len(chunks)
     assert during[("mfu_relay_seconds_count", ())] == 1  # one chunk in 8 is timed: the first here
     assert during[("mfu_first_token_seconds_count", ())] == 1  # the failed answer had no first token
     assert during[("mfu_answers_total", (("finish_reason", "stop"),))] == 1
@@ -164,7 +164,14 @@ async def test_readyz_fails_while_postgresql_is_stopped_and_comes_back(tmp_path)
 
 async def test_readyz_and_the_broker_metrics_follow_the_link_to_redis(tmp_path, postgres_url):
     with running_redis() as redis:
-        settings = {"db_path": postgres_url, "broker": redis.url, "metrics_port": 0, "demo_words": 30}
+        settings = {
+            "db_path": postgres_url,
+            "broker": redis.url,
+            "metrics_port": 0,
+            # Pieces slower than commits, so that most make chunks of their own (more than 8).
+            "demo_words": 60,
+            "demo_delay_ms": 5,
+        }
         async with running_server(tmp_path, **settings) as srv:
             readyz = f"http://127.0.0.1:{srv.port}/readyz"
             async with peer(srv.url, srv.token()) as alice:

@@ -118,6 +118,26 @@ async def test_writes_queued_while_a_commit_runs_share_the_next_commit(open_stor
     assert [seq for seq, *_ in await store.chunks_after(m1, 0)] == [1, 2, 3]
 
 
+async def test_text_added_to_a_queued_chunk_commits_with_it_and_never_after_a_commit_took_it(open_store):
+    store = await open_store()
+    m1 = await _streaming_reply(store)
+    taken = store.append_chunk(m1, 1, "taken ")
+    busy, release = await _hold_the_writer(store)  # queued after chunk 1: a commit took chunk 1 already
+    assert not store.extend_chunk(m1, 1, "too late")
+    second = store.append_chunk(m1, 2, "two")
+    assert store.extend_chunk(m1, 2, " and")
+    assert store.extend_chunk(m1, 2, " more")
+    assert not store.extend_chunk(m1, 2, " thought", reasoning=True)  # never two kinds in one chunk
+    assert not store.extend_chunk(m1, 1, " late")  # not the last chunk: its text must stay in order
+    third = store.append_chunk(m1, 3, "Hmm", reasoning=True)
+    assert not store.extend_chunk(m1, 2, " again")  # chunk 3 came between
+    assert store.extend_chunk(m1, 3, ", yes", reasoning=True)
+    release.set()
+    await asyncio.gather(taken, busy, second, third)
+    assert not store.extend_chunk(m1, 3, " after", reasoning=True)  # committed: it can no longer grow
+    assert await store.chunks_after(m1, 0) == [(1, "taken ", False), (2, "two and more", False), (3, "Hmm, yes", True)]
+
+
 async def test_one_failing_write_does_not_fail_the_others_of_its_group_commit(open_store):
     store = await open_store()
     m1 = await _streaming_reply(store)

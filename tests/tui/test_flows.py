@@ -404,8 +404,9 @@ async def test_queued_chunks_are_applied_in_batches_with_the_stored_text(tmp_pat
 
     MessageView.append = recorded_append  # type: ignore[method-assign]
     try:
-        # A long answer at full speed: the server sends faster than the app shows.
-        async with running_server(tmp_path, demo_words=1500, demo_delay_ms=0) as fast:
+        # A long answer, a word a millisecond: slower than a commit, so the words come in
+        # small chunks (the server joins only what is ready together), faster than the app shows.
+        async with running_server(tmp_path, demo_words=600, demo_delay_ms=1) as fast:
             app = make_app(fast.url, fast.token(), tmp_path)
             async with app.run_test(size=SIZE) as pilot:
                 await ready(app, pilot)

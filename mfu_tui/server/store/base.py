@@ -271,6 +271,16 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def extend_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> bool:
+        """Add ``content`` to chunk ``seq`` if no commit has taken it yet; False if one has (or it is not the last).
+
+        The text then commits with the chunk, under its future: pieces that
+        come while the previous commit runs make one chunk, stored and sent
+        together, and none waits longer than it would alone. ``reasoning``
+        must be the chunk's own: the two kinds never share a chunk.
+        """
+
+    @abc.abstractmethod
     async def finish_message(
         self,
         message_id: str,
