@@ -198,10 +198,14 @@ class MessageView(Vertical):
         return [match.group("code") for match in _FENCE.finditer(self.text)]
 
     def watch_status(self, old: str, new: str) -> None:
-        self.remove_class(f"-{old}")
-        self.add_class(f"-{new}")
+        self.remove_class(f"-{old}", update=False)
+        self.add_class(f"-{new}", update=False)
         if self.is_mounted:
-            self.query_one(".note", Static).update(self._note())
+            note = self.query_one(".note", Static)
+            # Only the note's rules depend on the status (see DEFAULT_CSS): restyling the whole message, as
+            # a class change does, would restyle every segment of a long answer, twice, as it ends.
+            self.app.stylesheet.update_nodes([self, note])
+            note.update(self._note())
 
     def _note(self) -> str:
         if self.role == "user" and self.status == "error":
