@@ -84,7 +84,7 @@ from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
 from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
-from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
+from mfu_tui.tui.widgets.message_view import BATCH_CHARS, FINISH_STATUS, MessageView, stored_status
 from mfu_tui.tui.widgets.status_dot import StatusDot
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
@@ -598,10 +598,10 @@ class ChatApp(App[None]):
                 # Every chunk of the same message already queued goes in one
                 # append; the first other frame waits its turn, so no frame
                 # is reordered relative to another.
-                # At most a segment's worth at once, so one append stays short.
+                # At most BATCH_CHARS at once, so one append stays short.
                 chunks = [item]
                 size = len(item.content)
-                while ahead is None and size < SEGMENT_CHARS and not self._frames.empty():
+                while ahead is None and size < BATCH_CHARS and not self._frames.empty():
                     following = self._frames.get_nowait()
                     if (
                         isinstance(following, Chunk)
