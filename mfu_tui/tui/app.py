@@ -10,6 +10,7 @@ frames that arrive meanwhile until its messages are on screen.
 from __future__ import annotations
 
 import asyncio
+import gc
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -402,7 +403,14 @@ class ChatApp(App[None]):
         self._show_kept_chats()
         await client.connect()
 
+    def on_ready(self) -> None:
+        # What is alive once the first screen is drawn (modules, classes, these widgets) lives as long as
+        # the app: frozen, it is left out of the collector's full passes, which walked all of it again
+        # while an answer streamed (bench/render: 0.9 s of CPU in four runs of a 20,000-word answer, 0.1 s).
+        gc.freeze()
+
     async def on_unmount(self) -> None:
+        gc.unfreeze()  # collectable again once the app is gone (another app may run in the same process)
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         await self.client.close()
