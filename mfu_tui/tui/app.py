@@ -724,13 +724,7 @@ class ChatApp(App[None]):
         if held is None:
             return  # another chat was opened meanwhile
         detail = event.detail
-        pages = None
-        if not event.kept:
-            chat_id = event.chat_id
-            pages = ChatPages(
-                lambda offset: self.client.get_chat(chat_id, offset=offset),
-                lambda message_id: self.client.get_chat(chat_id, at=message_id),
-            )
+        pages = None if event.kept else self._pages_of(event.chat_id)  # a kept copy is all there is offline
         await self.conversation.show_messages(
             detail.messages, offset=detail.offset, total=detail.chat.message_count, pages=pages
         )
@@ -743,6 +737,13 @@ class ChatApp(App[None]):
         if self._reveal_target is not None and self._reveal_target[0] == event.chat_id:
             self._reveal(self._reveal_target[1])
             self._reveal_target = None
+
+    def _pages_of(self, chat_id: str) -> ChatPages:
+        """How the pane asks the server for more of ``chat_id``'s messages."""
+        return ChatPages(
+            lambda offset: self.client.get_chat(chat_id, offset=offset),
+            lambda message_id: self.client.get_chat(chat_id, at=message_id),
+        )
 
     def open_at(self, chat_id: str, message_id: str) -> None:
         """Open a chat scrolled to one of its messages, selected."""
