@@ -11,8 +11,8 @@ shown in its place among the frames.
 Chunks come far faster than the screen can show them. A chunk joins the
 ``AnswerChunks`` posted before it while the app has not reached that one yet
 (and nothing else was posted since): every chunk already waiting becomes one
-append, at most a segment's worth (``SEGMENT_CHARS``), so the work follows what the app
-can take, not what the server sends.
+append, at most a segment's worth (``SEGMENT_CHARS``), so the work follows
+what the app can take, not what the server sends.
 """
 
 from __future__ import annotations
@@ -81,9 +81,9 @@ class ClientEvents:
 
         def join(self, chunk: Chunk) -> bool:
             """Add ``chunk`` if it is the next of the same answer and there is room; False if not added."""
-            if self._sealed or self._size >= SEGMENT_CHARS or chunk.message_id != self.message_id:
+            if self._sealed or self._size >= SEGMENT_CHARS:
                 return False
-            if chunk.chat_id != self.chat_id:
+            if (chunk.chat_id, chunk.message_id) != (self.chat_id, self.message_id):
                 return False
             self._chunks.append(chunk)
             self._size += len(chunk.content)

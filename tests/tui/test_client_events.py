@@ -62,11 +62,13 @@ def test_a_batch_holds_at_most_a_segment_s_worth() -> None:
 
 
 def test_a_loaded_chat_posted_by_the_app_closes_the_batch_before_it() -> None:
+    from datetime import UTC, datetime
+
     from mfu_tui.protocol import ChatDetail, ChatSummary
 
     events, posted = posting()
     events.frame(chunk(1))
-    detail = ChatDetail(chat=ChatSummary(id="c1", title="t", updated_at="2026-01-01T00:00:00Z"), messages=[])
+    detail = ChatDetail(chat=ChatSummary(id="c1", title="t", updated_at=datetime(2026, 1, 1, tzinfo=UTC)), messages=[])
     events.post(ClientEvents.ChatLoaded("c1", detail))
     events.frame(chunk(2))
     assert [type(m).__name__ for m in posted] == ["AnswerChunks", "ChatLoaded", "AnswerChunks"]
