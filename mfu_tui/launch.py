@@ -30,7 +30,7 @@ from mfu_tui.config.app_choices import check_app_choices
 from mfu_tui.config.credentials import save_login
 from mfu_tui.config.edit import remember_choice
 from mfu_tui.config.paths import PRIVATE_FILE, file_kind, private_dir
-from mfu_tui.local_server import LocalServer, LocalServerError
+from mfu_tui.local_server import LOCAL_ACCOUNT, LocalServer, LocalServerError, LocalUse
 from mfu_tui.redaction import redact
 
 #: A log file is rotated at this size, keeping this many old ones.
@@ -55,16 +55,18 @@ def run_app(settings: Settings) -> int:
     except ConfigError as error:
         print(f"mfu-chat: {redact(str(error))}", file=sys.stderr)
         return EXIT_CONFIG
-    local: LocalServer | None = None
+    local: LocalUse | None = None
     if settings.embedded:
+        join = partial(
+            LocalServer.join,
+            settings.paths,
+            provider=settings.provider,
+            probe_url=settings.probe_url,
+            log=log_file,
+            debug=settings.debug,
+        )
         try:
-            local = LocalServer.join(
-                settings.paths,
-                provider=settings.provider,
-                probe_url=settings.probe_url,
-                log=log_file,
-                debug=settings.debug,
-            )
+            local = LocalUse(join(), join)
         except LocalServerError as error:
             print(f"mfu-chat: {error}", file=sys.stderr)
             return EXIT_FAILED
@@ -80,10 +82,13 @@ def run_app(settings: Settings) -> int:
 
         app = ChatApp(
             AppSettings(
-                url=local.url if local else settings.server,  # type: ignore[arg-type]
-                token=local.token if local else settings.token,  # type: ignore[arg-type]
-                server_label=local.label if local else None,
-                notice=Advice(*local.notice) if local and local.notice else None,
+                url=local.server.url if local else settings.server,  # type: ignore[arg-type]
+                token=local.server.token if local else settings.token,  # type: ignore[arg-type]
+                # The local server's port changes with each start: its outbox must not.
+                account=LOCAL_ACCOUNT if local else None,
+                relocate=local.relocate if local else None,
+                server_label=local.server.label if local else None,
+                notice=Advice(*local.server.notice) if local and local.server.notice else None,
                 remember=partial(remember_choice, settings),
                 save_token=None if local else partial(save_login, settings.paths.credentials_file),
                 data_dir=settings.paths.data_dir,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
@@ -87,6 +87,8 @@ log = logging.getLogger("mfu_tui.client")
 #: What ``events()`` yields and the ``on_*`` callbacks receive.
 Event = ServerFrame | MessageReloaded | ClientError | ConnectionState
 Unsubscribe = Callable[[], None]
+#: Where the server is now, when it moved: a new ``(url, token)``, or ``None`` (see ``ChatClient``).
+Relocate = Callable[[], Awaitable[tuple[str, str] | None]]
 
 _T = TypeVar("_T")
 
@@ -119,6 +121,13 @@ class ChatClient(ChatRequests):
         keep_for_offline: Keep the chat list and the chats opened in a local
             ``ReadCache`` beside the outbox, to read them with the server out
             of reach (``cached_chats``, ``cached_chat``, ``search_cached``).
+        account: What names this account's outbox and read cache, with the
+            token's user (default: ``url``). Give a name that stays when the
+            server's URL does not (the local server takes a new port each start),
+            or what was queued under the old URL is not sent.
+        relocate: Asked after each failed attempt to connect: the server's new
+            ``(url, token)`` when it was started again elsewhere, or ``None`` to
+            keep trying the same one (the backoff applies).
     """
 
     def __init__(
@@ -134,9 +143,14 @@ class ChatClient(ChatRequests):
         backoff: Backoff | None = None,
         offline_after: float = 30.0,
         keep_for_offline: bool = False,
+        account: str | None = None,
+        relocate: Relocate | None = None,
     ) -> None:
         self.url = url
         self.token = token
+        #: Names this account's files (outbox, read cache) with the token's user: ``url`` unless given.
+        self.account = account or url
+        self.relocate = relocate
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.request_timeout = request_timeout
@@ -146,9 +160,10 @@ class ChatClient(ChatRequests):
         self._failing_since: float | None = None
         self.backoff = backoff or Backoff()
         data_dir = Path(data_dir) if data_dir else default_data_dir()
-        self.outbox = Outbox.for_account(data_dir, url, token)
+        self.outbox = Outbox.for_account(data_dir, self.account, token)
         #: What the server sent of the chat list and the chats opened, for reading offline.
-        self.read_cache = ReadCache(data_dir / f"cache-{account_key(url, token)}.sqlite3") if keep_for_offline else None
+        cache_file = data_dir / f"cache-{account_key(self.account, token)}.sqlite3"
+        self.read_cache = ReadCache(cache_file) if keep_for_offline else None
         self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet", problem=Problem.NOT_STARTED)
         self._listeners: dict[str, list[Callable[..., Any]]] = {"open": [], "message": [], "error": [], "state": []}
         self._queues: set[asyncio.Queue[Event | None]] = set()
@@ -251,7 +266,7 @@ class ChatClient(ChatRequests):
             ClientError: ``token`` names another user: this client's outbox and
                 read cache are the first user's (start a new client for another).
         """
-        if account_key(self.url, token) != account_key(self.url, self.token):
+        if account_key(self.account, token) != account_key(self.account, self.token):
             raise ClientError("that token is for another user; to change user, start mfu-chat again with it")
         ws = self._ws
         await self._stop_worker()
@@ -469,6 +484,11 @@ class ChatClient(ChatRequests):
                     return
                 except Failed as failed:
                     error = str(failed)
+                    if self.relocate is not None and (moved := await self.relocate()) is not None:
+                        # The server was started again elsewhere (the local server, on a new port).
+                        log.info("the server moved: connecting to %s", redact(moved[0]))
+                        self.url, self.token = moved
+                        continue
                 else:
                     try:
                         error = await self._serve(ws)

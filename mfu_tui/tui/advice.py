@@ -68,6 +68,24 @@ _BY_CODE: dict[ErrorCode, tuple[str, str, Severity]] = {
 }
 
 
+#: An error that ends an answer (it names the answer, not a frame the app sent): what became of the answer.
+#: A model's failure is ``provider_error`` in ``_BY_CODE``; these are the server's own.
+_ANSWER_BY_CODE: dict[ErrorCode, tuple[str, str, Severity]] = {
+    ErrorCode.UNAVAILABLE: (
+        "Answer not stored",
+        "The server's storage failed, not the model. Press f5 to answer again once it is back; "
+        "messages you send meanwhile are kept and sent by themselves.",
+        "warning",
+    ),
+    ErrorCode.INTERNAL: (
+        "Answer not stored",
+        "The server failed to store it, not the model. Press f5 to answer again; "
+        "if it keeps failing, tell the server's operator.",
+        "error",
+    ),
+}
+
+
 class Advice(NamedTuple):
     """A notification: title, message, severity."""
 
@@ -76,15 +94,23 @@ class Advice(NamedTuple):
     severity: Severity
 
 
-def advise_error(error: ClientError) -> Advice:
-    """The notification for an error the client reported."""
+def advise_error(error: ClientError, *, ends_answer: bool = False) -> Advice:
+    """The notification for an error the client reported.
+
+    Args:
+        error: What the client reported.
+        ends_answer: The error names an answer streaming here, and no frame the app sent:
+            the server is ending that answer with it.
+    """
     detail = error.message.rstrip(".")
     if error.code is None:
         return Advice("Connection problem", f"{detail}. The app keeps trying; nothing you typed is lost.", "warning")
     try:
-        title, next_step, severity = _BY_CODE[ErrorCode(error.code)]
+        code = ErrorCode(error.code)
     except ValueError:  # a code this app does not know (a newer server's)
-        title, next_step, severity = "Error", "Try again in a moment.", "error"
+        return Advice("Error", f"{detail}. Try again in a moment.", "error")
+    worded = _ANSWER_BY_CODE.get(code) if ends_answer else None
+    title, next_step, severity = worded or _BY_CODE[code]
     return Advice(title, f"{detail}. {next_step}", severity)
 
 

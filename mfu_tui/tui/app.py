@@ -262,6 +262,8 @@ class ChatApp(App[None]):
             settings.url,
             settings.token,
             data_dir=settings.data_dir,
+            account=settings.account,
+            relocate=settings.relocate,
             ping_interval=settings.ping_interval,
             ping_timeout=settings.ping_timeout,
             request_timeout=settings.request_timeout,
@@ -477,7 +479,8 @@ class ChatApp(App[None]):
     def _on_client_error(self, error: ClientError) -> None:
         if error.code == ErrorCode.UNAUTHORIZED and error.client_message_id is None:
             return  # the token ran out: the close that follows opens the sign-in, one notice
-        title, message, severity = advise_error(error)
+        ends_answer = error.client_message_id is None and self._chats.is_running(error.message_id)
+        title, message, severity = advise_error(error, ends_answer=ends_answer)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
         if error.code is None:  # the connection's own trouble: withdrawn once connected again

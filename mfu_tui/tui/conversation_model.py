@@ -93,6 +93,10 @@ class ConversationModel(Generic[Held]):
         """The answer being written in ``chat_id``, if any."""
         return None if chat_id is None else self._running.get(chat_id)
 
+    def is_running(self, message_id: str | None) -> bool:
+        """``message_id`` is an answer being written, in any chat."""
+        return message_id is not None and message_id in self._running.values()
+
     @property
     def generating(self) -> str | None:
         """The answer being written in the open chat, if any."""

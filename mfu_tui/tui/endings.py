@@ -27,6 +27,8 @@ class Ending(StrEnum):
     """The model failed."""
     INTERRUPTED = "interrupted"
     """The server stopped before the end (it was stopped or restarted)."""
+    UNSTORED = "unstored"
+    """The server's storage failed (``finish_reason`` ``store_failed``), not the model."""
     FILTERED = "filtered"
     """Stopped by the model server's content filter."""
     TOOL_CALL = "tool-call"
@@ -59,6 +61,7 @@ _BY_FINISH_REASON = {
     "stop": Ending.COMPLETE,
     "length": Ending.LENGTH,
     "error": Ending.ERROR,
+    "store_failed": Ending.UNSTORED,
     "interrupted": Ending.INTERRUPTED,
     "content_filter": Ending.FILTERED,
     "tool_calls": Ending.TOOL_CALL,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from mfu_tui.client.client import Relocate
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.client.timing import PING_INTERVAL, PING_TIMEOUT, REQUEST_TIMEOUT
 from mfu_tui.protocol import ChatSettings, unverified_claims, user_of
@@ -28,6 +29,10 @@ class AppSettings:
     """The JWT sent to the server."""
     data_dir: Path | None = None
     """Where the client keeps its outbox (default: the user data directory)."""
+    account: str | None = None
+    """Names the outbox and read cache instead of ``url`` (the local server's port changes each start)."""
+    relocate: Relocate | None = None
+    """Where the server went after a failed attempt to connect (the local server started again), if it moved."""
     export_dir: Path = field(default_factory=Path.cwd)
     """Where exported chats are written."""
     plain: bool | None = None

@@ -61,6 +61,7 @@ def test_the_running_answer_is_kept_per_chat_and_the_open_chat_s_is_generating()
     assert chats.running(None) is None
     chats.start_new()
     assert chats.generating is None and chats.running("c1") == "a1"  # it still runs there
+    assert chats.is_running("a1") and not chats.is_running("a2") and not chats.is_running(None)
 
 
 def test_the_first_message_of_a_new_chat_opens_the_chat_the_server_makes_for_it() -> None:

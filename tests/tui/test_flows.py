@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Input, OptionList, TextArea
+from textual.widgets import Input, OptionList, Static, TextArea
 from textual.worker import WorkerCancelled
 
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded, Status
@@ -25,6 +25,7 @@ from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
 from tests.server.peer import peer
 from tests.server.test_generation import send_message
+from tests.support.disk_full import fill_disk, free_disk
 from tests.support.proxy import FaultProxy
 from tests.support.server import RunningServer, running_server
 from tests.tui.conftest import WORDS
@@ -868,3 +869,27 @@ async def test_a_narrow_terminal_collapses_the_list_and_keeps_the_status_dot(
         await pilot.resize_terminal(24, 8)
         await pilot.pause()
         assert app.query_one("#too-small").display and not app.query_one("#main").display
+
+
+async def test_an_answer_the_servers_storage_failed_says_so_and_does_not_blame_the_model(tmp_path: Path) -> None:
+    async with running_server(tmp_path, demo_words=20000, demo_delay_ms=1) as srv:
+        app = make_app(srv.url, srv.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            streaming = FrameWaiter(app.client, frame_of(Chunk))
+            ended = FrameWaiter(app.client, frame_of(Complete))
+            errors: list[ClientError] = []
+            app.client.on_error(errors.append)
+            await pilot.press(*"a long answer", "enter")
+            await streaming.wait()
+            await fill_disk(srv.server.store)  # the next page of chunks does not fit
+            end = await ended.wait()
+            await settle(app, pilot)
+            answer = app.conversation.views[-1]
+            shown = (answer.role, answer.status, str(answer.query_one(".note", Static).render()))
+            notes = [n for n in app._notifications if n.title == "Answer not stored"]
+            await free_disk(srv.server.store)
+    assert end.finish_reason == "store_failed"
+    assert [error.code for error in errors] == ["unavailable"]
+    assert shown == ("assistant", "unstored", "failed: the server could not store the answer")
+    assert len(notes) == 1 and "storage failed, not the model" in notes[0].message and "f5" in notes[0].message

@@ -446,6 +446,21 @@ class Store(abc.ABC):
         """
         return True
 
+    @abc.abstractmethod
+    async def users_deleted_after(self, after: int | None) -> tuple[int, list[str]]:
+        """The users an operator deleted (``mfu-chat admin delete-user``) after deletion number ``after``.
+
+        Returns the number of the last deletion and those users; ``after=None`` gives
+        the last number alone (where a node starts watching).
+        """
+
+    async def other_nodes(self) -> list[str]:
+        """The names of the other nodes this store's database is used by now, as far as it can tell.
+
+        A store that only one node uses (SQLite) has none.
+        """
+        return []
+
     async def reap_expired(self) -> list[Interrupted]:
         """End the streaming replies whose node stopped renewing their lease, as ``open`` does for its own.
 

@@ -52,6 +52,7 @@ STATUS_NOTES = {
     "cancelled": "cancelled",
     "interrupted": "interrupted: the server stopped before the end",
     "error": "failed: the model did not answer",
+    "unstored": "failed: the server could not store the answer",
     "length": "cut off: the answer reached the length limit",
     "filtered": "stopped by the model server's content filter",
     "tool-call": "ended asking to call a tool, which this app does not offer",
@@ -88,16 +89,16 @@ class MessageView(Vertical):
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
         &.-streaming > .note, &.-length > .note, &.-sending > .note, &.-truncated > .note,
-        &.-filtered > .note, &.-tool-call > .note { display: block; }
-        &.-error > .note { color: $error; }
+        &.-filtered > .note, &.-tool-call > .note, &.-unstored > .note { display: block; }
+        &.-error > .note, &.-unstored > .note { color: $error; }
         &.-streaming > .note, &.-sending > .note { color: $text-muted; }
         &.-selected { background: $boost; border-left: wide $accent; }
     }
     """
 
     status: reactive[str] = reactive("complete")
-    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error``, ``length``, ``filtered``,
-    ``tool-call`` or ``truncated``."""
+    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error``, ``unstored`` (the server's
+    storage failed), ``length``, ``filtered``, ``tool-call`` or ``truncated``."""
 
     def __init__(
         self,
