@@ -66,29 +66,6 @@ STATUS_NOTES = {
 }
 
 
-#: ``finishReason`` of an ended answer -> the status shown under it.
-FINISH_STATUS = {
-    "stop": "complete",
-    "length": "length",
-    "error": "error",
-    "store_failed": "unstored",
-    "interrupted": "interrupted",
-    "content_filter": "filtered",
-    "tool_calls": "tool-call",
-}
-
-
-def stored_status(status: str, finish_reason: str | None) -> str:
-    """The status to show for a stored message: how it ended says more than its status.
-
-    A server that stopped mid-answer stores it as ``error`` with ``finish_reason``
-    ``interrupted``: that is not the model failing, and must not read as such.
-    """
-    if status in ("complete", "error") and finish_reason in FINISH_STATUS:
-        return FINISH_STATUS[finish_reason]
-    return status
-
-
 class MessageView(Vertical):
     """A message in the conversation pane.
 
