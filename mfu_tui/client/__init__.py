@@ -18,6 +18,7 @@ from mfu_tui.client.client import ChatClient, Event
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.session import REFUSED_FOR_GOOD, ChatSession
+from mfu_tui.client.settings import ClientSettings
 from mfu_tui.client.state import ConnectionState, Problem, Status
 
 #: The seed's name for the same class.
@@ -29,6 +30,7 @@ __all__ = [
     "ChatClient",
     "ChatSession",
     "ClientError",
+    "ClientSettings",
     "ConnectionState",
     "Event",
     "MessageReloaded",
