@@ -32,7 +32,7 @@ from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.dial import Failed, Stop, dial
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key
+from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key, default_data_dir
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.requests import ChatRequests, new_id
 from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
@@ -89,13 +89,6 @@ Event = ServerFrame | MessageReloaded | ClientError | ConnectionState
 Unsubscribe = Callable[[], None]
 
 _T = TypeVar("_T")
-
-
-def default_data_dir() -> Path:
-    """Where the outbox lives by default: the platform's user data directory."""
-    import platformdirs
-
-    return platformdirs.user_data_path("mfu-chat", appauthor=False)
 
 
 class ChatClient(ChatRequests):

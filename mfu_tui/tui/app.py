@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -31,7 +31,6 @@ from textual.widgets import Footer, Static
 
 from mfu_tui.client import (
     REFUSED_FOR_GOOD,
-    ChatClient,
     ClientError,
     ConnectionState,
     MessageReloaded,
@@ -39,6 +38,7 @@ from mfu_tui.client import (
     Status,
 )
 from mfu_tui.client.attachments import Attachment, AttachmentError
+from mfu_tui.client.outbox import default_data_dir
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
     Ack,
@@ -86,6 +86,9 @@ from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
 from mfu_tui.tui.widgets.status_dot import StatusDot
+
+if TYPE_CHECKING:
+    from mfu_tui.client import ChatClient
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "list", "load", "more", "reveal", "kept", "range"}
@@ -272,15 +275,10 @@ class ChatApp(App[None]):
             *([AsciiOnly()] if self.ascii_only else []),
             *([] if colour else [NoColor()]),
         ]
-        self.client = client or ChatClient(
-            settings.url,
-            settings.token,
-            data_dir=settings.data_dir,
-            ping_interval=settings.ping_interval,
-            ping_timeout=settings.ping_timeout,
-            request_timeout=settings.request_timeout,
-            keep_for_offline=True,
-        )
+        # Made at its first use (``client``), after the first frame: not needed to draw it.
+        self._client = client
+        # Where the outbox and the earlier prompts live.
+        self._data_dir = client.outbox.path.parent if client else settings.data_dir or default_data_dir()
         self.models: list[ModelInfo] = []
         """The server's models, from ``list_models``."""
         self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun] = asyncio.Queue()
@@ -344,7 +342,7 @@ class ChatApp(App[None]):
             with Vertical(id="chat-pane"):
                 yield Conversation(window=self.settings.window, id="conversation")
                 yield PendingFiles(id="pending-files")
-                prompts = PromptHistory(self.client.outbox.path.parent / PROMPTS_FILE)
+                prompts = PromptHistory(self._data_dir / PROMPTS_FILE)
                 yield Composer(
                     prompts, keymap=self.settings.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
                 )
@@ -377,15 +375,30 @@ class ChatApp(App[None]):
 
     # --- client wiring -------------------------------------------------------
 
-    async def on_mount(self) -> None:
-        client = self.client
-        self._unsubscribe = [
-            client.on_state(self._on_client_state),
-            client.on_message(self._frames.put_nowait),
-            client.on_error(self._on_client_error),
-            client.on_open(self._on_client_open),
-        ]
-        self.status_dot.state = client.state
+    @property
+    def client(self) -> ChatClient:
+        """The connection to the server: the one given, else one made from the settings at its first use.
+
+        ``on_ready`` uses it first, after the first frame: the client's
+        imports (websockets) and its files (the outbox, the read cache) are
+        not needed to draw it.
+        """
+        if self._client is None:
+            from mfu_tui.client import ChatClient
+
+            settings = self.settings
+            self._client = ChatClient(
+                settings.url,
+                settings.token,
+                data_dir=self._data_dir,
+                ping_interval=settings.ping_interval,
+                ping_timeout=settings.ping_timeout,
+                request_timeout=settings.request_timeout,
+                keep_for_offline=True,
+            )
+        return self._client
+
+    def on_mount(self) -> None:
         self.theme = self.settings.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
         # Back from ctrl+z / fg (SIGCONT): the terminal was the shell's meanwhile.
@@ -396,6 +409,17 @@ class ChatApp(App[None]):
         if notice := self.settings.notice:
             # Long enough to read a sentence or two; it is said once per run.
             self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
+
+    async def on_ready(self) -> None:
+        """After the first frame (Textual's ``Ready``): the client starts, so its imports and files do not delay it."""
+        client = self.client
+        self._unsubscribe = [
+            client.on_state(self._on_client_state),
+            client.on_message(self._frames.put_nowait),
+            client.on_error(self._on_client_error),
+            client.on_open(self._on_client_open),
+        ]
+        self.status_dot.state = client.state
         self._dispatch_frames()
         self._show_kept_chats()
         await client.connect()
@@ -403,7 +427,8 @@ class ChatApp(App[None]):
     async def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        await self.client.close()
+        if self._client is not None:  # not made if the app ended before its first frame
+            await self._client.close()
 
     def _handle_exception(self, error: Exception) -> None:
         """An error nothing caught ends the app (Textual's last resort): keep what can be kept.
