@@ -12,29 +12,36 @@ it as a library (see ``docs/client.md``)::
     client.on_message(print)
     await client.connect()
 
-``ChatClient`` (with websockets) is imported at its first use, not with the
-package: the app draws its first screen with the package's states and
-errors, and builds the client after it (``docs/benchmarks.md``, startup).
+``ChatClient`` (with websockets) and ``ChatSession`` are imported at their
+first use, not with the package: the app draws its first screen with the
+package's states and errors, and makes the client after it
+(``docs/benchmarks.md``, startup).
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from mfu_tui.client.backoff import Backoff
-from mfu_tui.client.errors import ClientError, RequestError
+from mfu_tui.client.errors import REFUSED_FOR_GOOD, ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.session import REFUSED_FOR_GOOD, ChatSession
 from mfu_tui.client.state import ConnectionState, Problem, Status
 
 if TYPE_CHECKING:
     from mfu_tui.client.client import ChatClient, Event
+    from mfu_tui.client.session import ChatSession
 
     #: The seed's name for the same class.
     WebSocketManager = ChatClient
 
-#: The names served by ``client.py``, imported when first asked for (with the seed's name for ``ChatClient``).
-_FROM_CLIENT = {"ChatClient": "ChatClient", "Event": "Event", "WebSocketManager": "ChatClient"}
+#: The names imported when first asked for: (module, name in it); ``WebSocketManager`` is the seed's name.
+_LAZY = {
+    "ChatClient": ("client", "ChatClient"),
+    "Event": ("client", "Event"),
+    "WebSocketManager": ("client", "ChatClient"),
+    "ChatSession": ("session", "ChatSession"),
+}
 
 __all__ = [
     "REFUSED_FOR_GOOD",
@@ -53,11 +60,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
-    """``ChatClient``, ``Event`` and ``WebSocketManager``, from ``client.py`` at their first use."""
-    if name not in _FROM_CLIENT:
+    """The names of ``_LAZY``, imported at their first use."""
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from mfu_tui.client import client
-
-    value = getattr(client, _FROM_CLIENT[name])
-    globals()[name] = value  # asked for once
+    module, attribute = _LAZY[name]
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), attribute)
+    globals()[name] = value  # imported once
     return value

@@ -29,10 +29,11 @@ from websockets.exceptions import ConnectionClosed
 
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.client.backoff import Backoff
+from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.dial import Failed, Stop, dial
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key, default_data_dir
+from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.requests import ChatRequests, new_id
 from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning

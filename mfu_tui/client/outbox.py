@@ -142,13 +142,6 @@ class PendingEdit:
     regenerate: bool = False
 
 
-def default_data_dir() -> Path:
-    """Where the outbox lives by default: the platform's user data directory."""
-    import platformdirs
-
-    return platformdirs.user_data_path("mfu-chat", appauthor=False)
-
-
 class Outbox:
     """Pending user messages, in the order they were written, backed by a journal file.
 

@@ -38,7 +38,7 @@ from mfu_tui.client import (
     Status,
 )
 from mfu_tui.client.attachments import Attachment, AttachmentError
-from mfu_tui.client.outbox import default_data_dir
+from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
     Ack,
@@ -69,14 +69,6 @@ from mfu_tui.tui.file_mentions import mentioned_files
 from mfu_tui.tui.keys import binding_rows, keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
-from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
-from mfu_tui.tui.screens.confirm import ConfirmScreen
-from mfu_tui.tui.screens.details import DetailsScreen
-from mfu_tui.tui.screens.help import HelpScreen
-from mfu_tui.tui.screens.model_picker import ModelPicker
-from mfu_tui.tui.screens.rename import RenameScreen
-from mfu_tui.tui.screens.search import SearchScreen
-from mfu_tui.tui.screens.sign_in import SignInScreen
 from mfu_tui.tui.settings import AppSettings
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
@@ -87,6 +79,8 @@ from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
 from mfu_tui.tui.widgets.status_dot import StatusDot
 
+# The client and the screens are imported where they are first used, after the
+# first frame: none of them is needed to draw it (docs/benchmarks.md, startup).
 if TYPE_CHECKING:
     from mfu_tui.client import ChatClient
 
@@ -968,6 +962,8 @@ class ChatApp(App[None]):
 
     def action_sign_in(self) -> None:
         """Ask for a new token; the client signs in with it, and it is saved once the server takes it."""
+        from mfu_tui.tui.screens.sign_in import SignInScreen
+
         state = self.client.state
         why = (state.reason or "signed out") if state.problem is Problem.TOKEN_REFUSED else "a new token was asked for"
         screen = SignInScreen(redact(self.client.url), why, len(self.client.outbox))
@@ -1036,6 +1032,8 @@ class ChatApp(App[None]):
             if yes:
                 self.run_worker(self._answer_again(message_id, text, "Try again in a moment."), group="regenerate")
 
+        from mfu_tui.tui.screens.confirm import ConfirmScreen
+
         question = f"Answer this message again? The {dropped} message(s) after its answer are dropped."
         self.push_screen(ConfirmScreen(question, yes="Answer again", no="Keep"), answered)
 
@@ -1091,6 +1089,8 @@ class ChatApp(App[None]):
     async def _show_details(self, view: MessageView) -> None:
         record = await self._record_of(view)
         if record is not None:
+            from mfu_tui.tui.screens.details import DetailsScreen
+
             default_model = next((model.id for model in self.models if model.default), None)
             self.push_screen(DetailsScreen(record, default_model))
 
@@ -1187,6 +1187,8 @@ class ChatApp(App[None]):
 
     def action_help(self) -> None:
         """Show every key binding."""
+        from mfu_tui.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(binding_rows(type(self), self.settings.keymap)))
 
@@ -1202,6 +1204,8 @@ class ChatApp(App[None]):
 
     def action_chat_settings(self) -> None:
         """Show the open chat's system prompt and parameters, to change them."""
+        from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
+
         if self.chat_id is None:
             return
         if self._open_settings is None:
@@ -1239,6 +1243,8 @@ class ChatApp(App[None]):
 
     def action_search(self) -> None:
         """Search every chat; the chosen result opens its chat at the message."""
+        from mfu_tui.tui.screens.search import SearchScreen
+
         if isinstance(self.screen, SearchScreen):
             return
 
@@ -1292,6 +1298,8 @@ class ChatApp(App[None]):
             self._delete(self.chat_id)
 
     def _rename(self, chat_id: str) -> None:
+        from mfu_tui.tui.screens.rename import RenameScreen
+
         summary = self.chat_list.chat(chat_id)
 
         def answered(title: str | None) -> None:
@@ -1312,6 +1320,8 @@ class ChatApp(App[None]):
             self.query_one(AppHeader).chat_title = renamed.title
 
     def _delete(self, chat_id: str) -> None:
+        from mfu_tui.tui.screens.confirm import ConfirmScreen
+
         summary = self.chat_list.chat(chat_id)
         name = f"“{summary.title}”" if summary else "this chat"
 
@@ -1379,6 +1389,8 @@ class ChatApp(App[None]):
         self._show_model_picker()
 
     def _show_model_picker(self) -> None:
+        from mfu_tui.tui.screens.model_picker import ModelPicker
+
         current = self.model_id or next((m.id for m in self.models if m.default), None)
         self.push_screen(ModelPicker(self.models, current), self._model_chosen)
 

@@ -60,6 +60,9 @@ NOT_NEEDED = [
     "textual.widgets._markdown", "markdown_it", "rich.markdown", "mfu_tui.tui.widgets.markdown_segments",
     # The client with its socket: made once the first frame is drawn.
     "mfu_tui.client.client", "mfu_tui.client.dial", "mfu_tui.client.read_cache", "websockets",
+    "mfu_tui.client.session", "mfu_tui.client.outbox",
+    # The dialogs (help, search, sign in...) and what only they use: imported where they open.
+    "mfu_tui.tui.screens", "textual.widgets._data_table",
 ]
 
 class FirstFrame(ChatApp):
