@@ -54,6 +54,7 @@ FIRST_SCREEN = """
 import asyncio, json, sys
 from pathlib import Path
 from mfu_tui.tui import AppSettings, ChatApp
+from mfu_tui.tui.keys import keymap_problem
 
 NOT_NEEDED = [
     # An answer's Markdown widgets: imported with the first assistant message.
@@ -74,6 +75,7 @@ class FirstFrame(ChatApp):
         self.seen = {"shown": str(shown), "imported": [name for name in NOT_NEEDED if name in sys.modules]}
 
 async def main():
+    assert keymap_problem(ChatApp, {}) is None  # what mfu-chat checks before it runs the app, with no keymap
     home = Path(sys.argv[1])
     app = FirstFrame(AppSettings(url=sys.argv[2], token="t", plain=False, data_dir=home / "data", export_dir=home))
     async with app.run_test() as pilot:
