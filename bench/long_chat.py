@@ -40,6 +40,7 @@ from websockets.asyncio.client import connect
 
 from bench.common import load_average, machine, rss_kib
 from bench.render import BenchApp
+from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings
 from tests.support.server import ServerProcess
@@ -77,7 +78,7 @@ async def open_chats(
             token=token,
             plain=False,
             cursor_blink=False,
-            data_dir=workdir / "data",
+            client=ClientSettings(data_dir=workdir / "data"),
             export_dir=workdir,
             window=window,
         )

@@ -121,7 +121,7 @@ async def _work(
 
 
 async def _stream(ws: ClientConnection, figures: dict[str, Any], pause: float) -> None:
-    """After ``pause`` seconds, one question; per chunk, now minus the send time the upstream wrote into it."""
+    """After ``pause`` seconds, one question; per piece, now minus the send time the upstream wrote into it."""
     await asyncio.sleep(pause)
     latencies = figures["latencies_ms"]
     last_seq = 0
@@ -132,9 +132,14 @@ async def _stream(ws: ClientConnection, figures: dict[str, Any], pause: float) -
                 now = time.monotonic_ns()
                 frame = decode_server(data)
                 if isinstance(frame, Chunk):
-                    figures["chunks"] += 1
-                    if frame.content.strip().isdigit():  # a stamped piece (not with --via demo)
-                        latencies.append((now - int(frame.content)) / 1e6)
+                    # Stamped pieces (not with --via demo): pieces that came while the one before
+                    # was being stored share its chunk, so each stamp counts, as the floor sends it.
+                    stamps = frame.content.split()
+                    if stamps and all(stamp.isdigit() for stamp in stamps):
+                        figures["chunks"] += len(stamps)
+                        latencies.extend((now - int(stamp)) / 1e6 for stamp in stamps)
+                    else:
+                        figures["chunks"] += 1
                     figures["gaps"] += frame.seq != last_seq + 1
                     last_seq = frame.seq
                 elif isinstance(frame, Complete):

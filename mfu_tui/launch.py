@@ -14,7 +14,6 @@ starts, and the log file is 0600, after each rotation too.
 
 from __future__ import annotations
 
-import gc
 import io
 import logging
 import logging.handlers
@@ -31,8 +30,10 @@ from mfu_tui.config.app_choices import check_app_choices
 from mfu_tui.config.credentials import save_login
 from mfu_tui.config.edit import remember_choice
 from mfu_tui.config.paths import PRIVATE_FILE, file_kind, private_dir
-from mfu_tui.local_server import LocalServer, LocalServerError
+from mfu_tui.local_server import LOCAL_ACCOUNT, LocalServer, LocalServerError, LocalUse
 from mfu_tui.redaction import redact
+from mfu_tui.tui.advice import Advice
+from mfu_tui.tui.settings import AppSettings
 
 #: A log file is rotated at this size, keeping this many old ones.
 LOG_BYTES = 1024 * 1024
@@ -56,58 +57,52 @@ def run_app(settings: Settings) -> int:
     except ConfigError as error:
         print(f"mfu-chat: {redact(str(error))}", file=sys.stderr)
         return EXIT_CONFIG
-    local: LocalServer | None = None
+    local: LocalUse | None = None
     if settings.embedded:
+        join = partial(
+            LocalServer.join,
+            settings.paths,
+            provider=settings.provider,
+            probe_url=settings.probe_url,
+            log=log_file,
+            debug=settings.debug,
+        )
         try:
-            local = LocalServer.join(
-                settings.paths,
-                provider=settings.provider,
-                probe_url=settings.probe_url,
-                log=log_file,
-                debug=settings.debug,
-            )
+            local = LocalUse(join(), join)
         except LocalServerError as error:
             print(f"mfu-chat: {error}", file=sys.stderr)
             return EXIT_FAILED
     try:
-        from mfu_tui.protocol import ChatParams, ChatSettings
-        from mfu_tui.tui import AppSettings, ChatApp
-        from mfu_tui.tui.advice import Advice
+        from mfu_tui.tui import ChatApp
 
-        defaults = settings.new_chat
-        params = ChatParams(
-            temperature=defaults.temperature, top_p=defaults.top_p, max_tokens=defaults.max_tokens, seed=defaults.seed
-        )
-
-        # What is imported by now (Textual, the app, the protocol: some 40,000
-        # objects the garbage collector tracks) lives as long as the app.
-        # Frozen, it is left out of every collection, the full one that would
-        # otherwise fall in the first frame (20-30 ms) included.
-        gc.freeze()
-        app = ChatApp(
-            AppSettings(
-                url=local.url if local else settings.server,  # type: ignore[arg-type]
-                token=local.token if local else settings.token,  # type: ignore[arg-type]
-                server_label=local.label if local else None,
-                notice=Advice(*local.notice) if local and local.notice else None,
-                remember=partial(remember_choice, settings),
-                save_token=None if local else partial(save_login, settings.paths.credentials_file),
-                data_dir=settings.paths.data_dir,
-                theme=settings.theme,
-                sidebar_width=settings.sidebar_width,
-                model=settings.model,
-                keymap=settings.keys,
-                ping_interval=settings.heartbeat_interval,
-                ping_timeout=settings.heartbeat_timeout,
-                new_chat=ChatSettings(system_prompt=defaults.system_prompt, params=params),
-                report_crash=partial(log_crash, settings.log_file or settings.paths.default_log_file),
-            )
-        )
+        app = ChatApp(app_settings(settings, local))
         app.run()
         return app.return_code or 0
     finally:
         if local is not None:
             local.leave()
+
+
+def app_settings(settings: Settings, local: LocalUse | None) -> AppSettings:
+    """What the app starts with: the server (``local``'s, when one was joined), and the settings in effect.
+
+    The client's settings and the app's choices are handed over whole, as
+    the config built them: no field is copied, so none has a second default.
+    """
+    return AppSettings(
+        url=local.server.url if local else settings.server,  # type: ignore[arg-type]
+        token=local.server.token if local else settings.token,  # type: ignore[arg-type]
+        client=settings.client,
+        choices=settings.app,
+        # The local server's port changes with each start: its outbox must not.
+        account=LOCAL_ACCOUNT if local else None,
+        relocate=local.relocate if local else None,
+        server_label=local.server.label if local else None,
+        notice=Advice(*local.server.notice) if local and local.server.notice else None,
+        remember=partial(remember_choice, settings),
+        save_token=None if local else partial(save_login, settings.paths.credentials_file),
+        report_crash=partial(log_crash, settings.log_file or settings.paths.default_log_file),
+    )
 
 
 def _make_data_dir(settings: Settings) -> None:

@@ -15,9 +15,11 @@ server's environment.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import getpass
 import json
+import logging
 import os
 import secrets
 import signal
@@ -25,6 +27,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
@@ -34,12 +37,17 @@ from mfu_tui.config.paths import Paths, UnreadableFile, private_dir, read_regula
 from mfu_tui.local_discovery import LOCK_POLL_SECONDS, Discovery, Lock, is_free
 from mfu_tui.redaction import redact_password
 
+log = logging.getLogger(__name__)
+
 #: Seconds to wait for the server's "ready" line (a cold start imports the server).
 START_TIMEOUT = 20.0
 #: Seconds to wait for another app that is starting the server, or for a server that is stopping.
 JOIN_TIMEOUT = 40.0
 #: Seconds a running server's port gets to accept a connection.
 CONNECT_TIMEOUT = 2.0
+#: What names the local account's outbox and read cache in the data dir (the client's
+#: ``account``): not the server's URL, whose port changes with each start.
+LOCAL_ACCOUNT = "local"
 
 
 class LocalServerError(RuntimeError):
@@ -196,6 +204,41 @@ class LocalServer:
         """Stop using the server; it stops a few seconds after the last app left."""
         if self._apps_lock is not None:
             self._apps_lock.release()
+
+
+@dataclass
+class LocalUse:
+    """This app's use of the local server, kept across the server's restarts.
+
+    A local server that died (kill -9, a crash, the OOM killer) leaves the app
+    retrying a port nobody listens on. The client asks ``relocate`` after each
+    failed attempt: it joins again, under ``start.lock`` as at start, which
+    finds the server another app started meanwhile or starts one.
+    """
+
+    server: LocalServer
+    """The server in use."""
+    join: Callable[[], LocalServer]
+    """``LocalServer.join`` with this app's arguments."""
+
+    async def relocate(self) -> tuple[str, str] | None:
+        """The ``(url, token)`` of the server that replaced the one in use, or ``None`` while that one runs."""
+        try:
+            server = await asyncio.to_thread(self.join)
+        except LocalServerError as error:
+            log.warning("cannot start the local server again: %s", error)
+            return None
+        if (server.pid, server.url) == (self.server.pid, self.server.url):
+            server.leave()  # the same server: it is up, the connection failed for another reason
+            return None
+        log.info("the local server (pid %s) is gone: now using pid %s", self.server.pid, server.pid)
+        self.server.leave()
+        self.server = server
+        return server.url, server.token
+
+    def leave(self) -> None:
+        """Stop using the server in use (see ``LocalServer.leave``)."""
+        self.server.leave()
 
 
 def _running(discovery: Discovery) -> dict[str, Any] | None:

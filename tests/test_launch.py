@@ -198,6 +198,29 @@ def test_a_stale_discovery_file_of_a_killed_server_is_taken_over(tmp_path):
     assert wait_gone(server)
 
 
+@needs_tmux
+def test_a_running_app_whose_local_server_was_killed_starts_another_and_goes_on(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    pane = TmuxPane(tmp_path, [mfu_chat()], local_env(home))
+    try:
+        pane.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the app, online")
+        (killed,) = embedded_servers(home)
+        os.kill(killed, signal.SIGKILL)
+        assert wait_gone(killed)
+        pane.wait_for(lambda s: "● online" in s and embedded_servers(home) not in ([], [killed]), "a new server")
+        (server,) = embedded_servers(home)
+        pane.type(QUESTION)
+        pane.press("Enter")
+        pane.wait_for(lambda s: answered(s, QUESTION), "an answer from the new server")
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
+    assert server != killed
+    assert wait_gone(server), "the new server stayed after the app left"
+
+
 def run_mfu_chat(home: Path, *args: str, extra: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, **local_env(home)}
     for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN", "MFU_PROVIDER"):
@@ -260,10 +283,13 @@ def test_a_model_server_found_by_probing_is_named_and_provider_demo_probes_nothi
             note = " ".join(line.split("▌")[-1].strip(" │╮╯") for line in screen.splitlines() if "▌" in line)
             assert f"Answers come from the model server at {where} (found by probing)." in note
             assert f'Pin it with provider = "{models.base_url}" in the config, or provider = "demo".' in note
+            (probing,) = embedded_servers(home)
             pane.press("C-q")
             pane.wait_exit()
         finally:
             pane.close()
+        # Counted once that server is gone: a model listing it had under way still counts as its own.
+        assert wait_gone(probing)
         asked = models.model_lists
         assert asked >= 1
 

@@ -10,6 +10,7 @@ import stat
 import subprocess
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -17,8 +18,8 @@ import pytest
 from mfu_tui.client import ChatClient, ClientError
 from mfu_tui.config import Paths
 from mfu_tui.local_discovery import Discovery, runtime_dir
-from mfu_tui.local_server import LocalServer, LocalServerError, ensure_secret
-from mfu_tui.protocol import Chunk, Complete
+from mfu_tui.local_server import LOCAL_ACCOUNT, LocalServer, LocalServerError, LocalUse, ensure_secret
+from mfu_tui.protocol import Ack, Chunk, Complete
 from tests.server.fake_openai import FakeOpenAI
 from tests.support.processes import wait_gone
 
@@ -125,6 +126,67 @@ async def test_a_second_app_joins_the_first_ones_server_which_stays_while_it_is_
         second.leave()
     assert wait_gone(first.pid), "the server stayed after the last app left"
     assert not discovery.info_file.exists()
+
+
+def local_client(server: LocalServer, paths: Paths, use: LocalUse | None = None) -> ChatClient:
+    """The app's client of the local server (as launch.py builds it), with ``use``'s relocate if given."""
+    return ChatClient(
+        server.url,
+        server.token,
+        data_dir=paths.data_dir,
+        account=LOCAL_ACCOUNT,
+        relocate=use.relocate if use else None,
+    )
+
+
+async def test_a_killed_local_server_is_replaced_and_the_message_typed_meanwhile_is_answered(paths, no_local_models):
+    use = LocalUse(LocalServer.join(paths), partial(LocalServer.join, paths))
+    first = use.server
+    client = local_client(first, paths, use)
+    answered = asyncio.Event()
+    client.on_message(lambda frame: isinstance(frame, Complete) and answered.set())
+    try:
+        await client.connect()
+        await client.wait_connected(20)
+        os.kill(first.pid, signal.SIGKILL)
+        assert wait_gone(first.pid)
+        await client.send_message(None, "typed while the server was gone")
+        await asyncio.wait_for(answered.wait(), 30)
+        chats = (await client.list_chats()).chats
+    finally:
+        await client.close()
+        use.leave()
+    assert use.server.pid != first.pid and client.url == use.server.url != first.url
+    assert [chat.message_count for chat in chats] == [2]
+    assert wait_gone(use.server.pid), "the new server stayed after the last app left"
+
+
+async def test_a_message_queued_for_a_dead_local_server_is_sent_by_the_next_run_on_its_new_port(paths, no_local_models):
+    first = LocalServer.join(paths)
+    client = local_client(first, paths)  # no relocate: the app quits before the server is back
+    try:
+        await client.connect()
+        await client.wait_connected(20)
+        os.kill(first.pid, signal.SIGKILL)
+        assert wait_gone(first.pid)
+        await client.send_message(None, "queued when the app quit")
+    finally:
+        await client.close()
+        first.leave()
+
+    again = LocalServer.join(paths)  # the next run: a new server on another port
+    client = local_client(again, paths)
+    acked = asyncio.Event()
+    client.on_message(lambda frame: isinstance(frame, Ack) and acked.set())
+    try:
+        await client.connect()
+        await asyncio.wait_for(acked.wait(), 30)
+        chats = (await client.list_chats()).chats
+    finally:
+        await client.close()
+        again.leave()
+    assert again.url != first.url
+    assert [chat.title for chat in chats] == ["queued when the app quit"]
 
 
 def test_an_app_that_joins_a_server_started_with_another_provider_is_told(paths, no_local_models):

@@ -197,3 +197,24 @@ def test_the_deploy_guide_s_environment_file_has_no_trailing_comments():
     block = guide.split("# /etc/mfu-chat/node-0.env\n", 1)[1].split("```", 1)[0]
     lines = [line for line in block.splitlines() if line and not line.startswith("#")]
     assert lines and all(re.fullmatch(r"[A-Z_]+=\S+", line) for line in lines), lines
+
+
+def test_the_documented_defaults_of_the_client_and_the_config_are_the_types():
+    """docs/client.md's constructor and the README's config example show the defaults written in ClientSettings."""
+    import dataclasses
+    import inspect
+
+    from mfu_tui.client import ChatClient, ClientSettings
+
+    defaults = ClientSettings()
+    api = (ROOT / "docs" / "client.md").read_text().split("## The API", 1)[1].split("```python\n", 1)[1]
+    shown = dict(re.findall(r"(\w+)=([\w.]+)", api.split("```", 1)[0]))
+    numbers = {field.name for field in dataclasses.fields(ClientSettings) if isinstance(field.default, float)}
+    assert numbers <= shown.keys()
+    for name in numbers:
+        assert float(shown[name]) == getattr(defaults, name), name
+    assert shown["keep_for_offline"] == str(inspect.signature(ChatClient).parameters["keep_for_offline"].default)
+    example = (ROOT / "README.md").read_text().split("## Configuration", 1)[1].split("```toml\n", 1)[1]
+    file = dict(re.findall(r"^(heartbeat_\w+) = ([\d.]+)", example, re.MULTILINE))
+    assert float(file["heartbeat_interval"]) == defaults.ping_interval
+    assert float(file["heartbeat_timeout"]) == defaults.ping_timeout

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import REFUSED_FOR_GOOD, ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
+from mfu_tui.client.settings import ClientSettings
 from mfu_tui.client.state import ConnectionState, Problem, Status
 
 if TYPE_CHECKING:
@@ -49,6 +50,7 @@ __all__ = [
     "ChatClient",
     "ChatSession",
     "ClientError",
+    "ClientSettings",
     "ConnectionState",
     "Event",
     "MessageReloaded",

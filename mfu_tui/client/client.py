@@ -18,10 +18,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, Unpack
 
 import msgspec
 from websockets.asyncio.client import ClientConnection
@@ -52,8 +52,8 @@ from mfu_tui.client.session import (
     SessionEvent,
     UploadPart,
 )
+from mfu_tui.client.settings import ClientOptions, ClientSettings
 from mfu_tui.client.state import ConnectionState, Problem, Status
-from mfu_tui.client.timing import PING_INTERVAL, PING_TIMEOUT, REQUEST_TIMEOUT
 from mfu_tui.protocol import (
     ATTACHMENT_PART_BYTES,
     MAX_FRAME_BYTES,
@@ -88,6 +88,8 @@ log = logging.getLogger("mfu_tui.client")
 #: What ``events()`` yields and the ``on_*`` callbacks receive.
 Event = ServerFrame | MessageReloaded | ClientError | ConnectionState
 Unsubscribe = Callable[[], None]
+#: Where the server is now, when it moved: a new ``(url, token)``, or ``None`` (see ``ChatClient``).
+Relocate = Callable[[], Awaitable[tuple[str, str] | None]]
 
 _T = TypeVar("_T")
 
@@ -98,51 +100,51 @@ class ChatClient(ChatRequests):
     Args:
         url: The server, e.g. ``"ws://127.0.0.1:5001/ws"``.
         token: The JWT, sent in the ``Authorization`` header (never logged).
-        data_dir: Where the outbox file lives (default: the user data directory).
-        ping_interval: Seconds between JSON pings.
-        ping_timeout: Seconds to wait for the ``pong`` before the connection is
-            declared dead (so a silent network is noticed within
-            ``ping_interval + ping_timeout``).
-        request_timeout: Seconds a request (``list_chats``...) waits for its answer.
-        open_timeout: Seconds an attempt may take to open the WebSocket.
+        settings: The heartbeat, the timeouts and the data directory
+            (``ClientSettings``; default: its defaults).
         backoff: The reconnect schedule (default: 0.5 s to 20 s, full jitter).
-        offline_after: Seconds of failed attempts after which the state turns
-            from ``RECONNECTING`` to ``DISCONNECTED("server unreachable: ...")``.
-            The worker keeps trying (``retry_at`` says when), and turns green
-            as soon as the server answers again.
         keep_for_offline: Keep the chat list and the chats opened in a local
             ``ReadCache`` beside the outbox, to read them with the server out
             of reach (``cached_chats``, ``cached_chat``, ``search_cached``).
+        account: What names this account's outbox and read cache, with the
+            token's user (default: ``url``). Give a name that stays when the
+            server's URL does not (the local server takes a new port each start),
+            or what was queued under the old URL is not sent.
+        relocate: Asked after each failed attempt to connect: the server's new
+            ``(url, token)`` when it was started again elsewhere, or ``None`` to
+            keep trying the same one (the backoff applies).
+        **options: Fields of ``ClientSettings`` to change, by name
+            (``ping_interval=0.5``): they win over ``settings``.
     """
 
     def __init__(
         self,
         url: str,
         token: str,
+        settings: ClientSettings | None = None,
         *,
-        data_dir: Path | str | None = None,
-        ping_interval: float = PING_INTERVAL,
-        ping_timeout: float = PING_TIMEOUT,
-        request_timeout: float = REQUEST_TIMEOUT,
-        open_timeout: float = 10.0,
         backoff: Backoff | None = None,
-        offline_after: float = 30.0,
         keep_for_offline: bool = False,
+        account: str | None = None,
+        relocate: Relocate | None = None,
+        **options: Unpack[ClientOptions],
     ) -> None:
         self.url = url
         self.token = token
-        self.ping_interval = ping_interval
-        self.ping_timeout = ping_timeout
-        self.request_timeout = request_timeout
-        self.open_timeout = open_timeout
-        self.offline_after = offline_after
+        #: Names this account's files (outbox, read cache) with the token's user: ``url`` unless given.
+        self.account = account or url
+        self.relocate = relocate
+        settings = settings or ClientSettings()
+        self.settings = replace(settings, **options) if options else settings
+        """The heartbeat, the timeouts and the data directory in effect."""
         #: ``loop.time()`` of the first failure since the last connection, while failing.
         self._failing_since: float | None = None
         self.backoff = backoff or Backoff()
-        data_dir = Path(data_dir) if data_dir else default_data_dir()
-        self.outbox = Outbox.for_account(data_dir, url, token)
+        data_dir = Path(self.settings.data_dir or default_data_dir())  # a str from an untyped caller too
+        self.outbox = Outbox.for_account(data_dir, self.account, token)
         #: What the server sent of the chat list and the chats opened, for reading offline.
-        self.read_cache = ReadCache(data_dir / f"cache-{account_key(url, token)}.sqlite3") if keep_for_offline else None
+        cache_file = data_dir / f"cache-{account_key(self.account, token)}.sqlite3"
+        self.read_cache = ReadCache(cache_file) if keep_for_offline else None
         self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet", problem=Problem.NOT_STARTED)
         self._listeners: dict[str, list[Callable[..., Any]]] = {"open": [], "message": [], "error": [], "state": []}
         self._queues: set[asyncio.Queue[Event | None]] = set()
@@ -245,7 +247,7 @@ class ChatClient(ChatRequests):
             ClientError: ``token`` names another user: this client's outbox and
                 read cache are the first user's (start a new client for another).
         """
-        if account_key(self.url, token) != account_key(self.url, self.token):
+        if account_key(self.account, token) != account_key(self.account, self.token):
             raise ClientError("that token is for another user; to change user, start mfu-chat again with it")
         ws = self._ws
         await self._stop_worker()
@@ -426,7 +428,7 @@ class ChatClient(ChatRequests):
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._requests[frame.request_id] = (future, name)
         try:
-            async with asyncio.timeout(self.request_timeout):
+            async with asyncio.timeout(self.settings.request_timeout):
                 ws = await self._connected_socket(hurry=True)
                 try:
                     await self._send(ws, frame)
@@ -457,12 +459,17 @@ class ChatClient(ChatRequests):
             while True:
                 self._wake.clear()
                 try:
-                    ws = await dial(self.url, self.token, self.open_timeout)
+                    ws = await dial(self.url, self.token, self.settings.open_timeout)
                 except Stop as stop:
                     self._stopped(stop)
                     return
                 except Failed as failed:
                     error = str(failed)
+                    if self.relocate is not None and (moved := await self.relocate()) is not None:
+                        # The server was started again elsewhere (the local server, on a new port).
+                        log.info("the server moved: connecting to %s", redact(moved[0]))
+                        self.url, self.token = moved
+                        continue
                 else:
                     try:
                         error = await self._serve(ws)
@@ -497,7 +504,7 @@ class ChatClient(ChatRequests):
         """
         if self._failing_since is None:
             self._failing_since = now
-        if now - self._failing_since < self.offline_after:
+        if now - self._failing_since < self.settings.offline_after:
             return {"status": Status.RECONNECTING, "reason": None, "problem": None}
         return {
             "status": Status.DISCONNECTED,
@@ -562,17 +569,17 @@ class ChatClient(ChatRequests):
                 self._ping_ts = sent_at
                 self._pong_waiter = loop.create_future()
                 try:
-                    async with asyncio.timeout(self.ping_timeout):
+                    async with asyncio.timeout(self.settings.ping_timeout):
                         await self._send(ws, Ping(ts=sent_at))
                         await self._pong_waiter
                 except TimeoutError:
-                    self._heartbeat_failure = f"no answer to ping within {self.ping_timeout:g} s"
+                    self._heartbeat_failure = f"no answer to ping within {self.settings.ping_timeout:g} s"
                     log.warning("%s: dropping the connection", self._heartbeat_failure)
                     # No closing handshake: a silent network would not carry it.
                     ws.transport.abort()
                     return
                 self._set_state(rtt=loop.time() - sent_at)
-                await asyncio.sleep(self.ping_interval)
+                await asyncio.sleep(self.settings.ping_interval)
         except (ConnectionClosed, asyncio.CancelledError):
             return
 

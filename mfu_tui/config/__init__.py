@@ -2,7 +2,9 @@
 effect and where each came from, and the stored login token.
 
 Reading the configuration must stay cheap: it runs before the app starts,
-so nothing here imports Textual, websockets or the server.
+so nothing here imports Textual or the server. The settings are kept in the
+types that use them (the client's ``ClientSettings``, the app's
+``AppChoices``), whose modules do not import Textual either.
 """
 
 from mfu_tui.config.credentials import Credentials

@@ -22,8 +22,9 @@ def check_app_choices(settings: Settings) -> None:
     from mfu_tui.tui.app import ChatApp
     from mfu_tui.tui.keys import keymap_problem
 
-    if settings.theme not in BUILTIN_THEMES:
+    theme = settings.app.theme
+    if theme not in BUILTIN_THEMES:
         known = ", ".join(sorted(BUILTIN_THEMES))
-        raise ConfigError(f"{settings.where('theme')}: 'theme' {settings.theme!r} is not a theme (themes: {known})")
-    if problem := keymap_problem(ChatApp, settings.keys):
+        raise ConfigError(f"{settings.where('theme')}: 'theme' {theme!r} is not a theme (themes: {known})")
+    if problem := keymap_problem(ChatApp, settings.app.keymap):
         raise ConfigError(f"{settings.where('keys')}: {problem}")

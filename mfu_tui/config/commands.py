@@ -10,6 +10,7 @@ import tempfile
 import textwrap
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 from mfu_tui.config.app_choices import check_app_choices
 from mfu_tui.config.credentials import Credentials, CredentialsError
@@ -67,7 +68,7 @@ async def check_token(server: str, token: str, timeout: float = CHECK_TIMEOUT) -
     from mfu_tui.client import ChatClient, ConnectionState, Problem, Status
 
     with tempfile.TemporaryDirectory(prefix="mfu-login-") as scratch:
-        client = ChatClient(server, token, data_dir=scratch, open_timeout=timeout)
+        client = ChatClient(server, token, data_dir=Path(scratch), open_timeout=timeout)
         outcome: asyncio.Future[ConnectionState] = asyncio.get_running_loop().create_future()
 
         def settled(state: ConnectionState) -> None:

@@ -14,6 +14,12 @@ configured, since that server has its own.
 Settings of a table are named with a dot: ``new_chat.temperature`` is
 ``temperature`` in the file's ``[new_chat]`` table.
 
+Each setting is kept in the type that uses it, whose default is the only
+one: the heartbeat in the client's ``ClientSettings``, the theme, keys and
+new chats in the app's ``AppChoices``; ``Settings`` holds both whole, and
+its own fields only for what the launcher itself uses (the server, the
+provider, the log).
+
 The token is the exception: it is never read from the config file (which is
 not private); it comes from ``--token``, ``MFU_TOKEN`` or ``mfu-chat login``.
 A bad value or an unknown key stops everything with one line that names the
@@ -25,16 +31,17 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import FrozenInstanceError, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from mfu_tui.client.timing import PING_INTERVAL, PING_TIMEOUT
+from mfu_tui.client.settings import ClientSettings
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.paths import Paths, UnreadableFile, read_regular_file
 from mfu_tui.protocol import MAX_SEED, MAX_SYSTEM_PROMPT, MAX_TEMPERATURE, MAX_TOKENS, MAX_TOP_P, MIN_SEED
 from mfu_tui.redaction import redact, redact_password
+from mfu_tui.tui.settings import AppChoices
 
 #: What ``provider = "auto"`` probes unless MFU_OPENAI_BASE_URL names another server:
 #: Ollama's default. The same as ``mfu_tui.embedded_server.DEFAULT_LOCAL_MODELS``
@@ -151,7 +158,7 @@ def _keymap(value: Any) -> dict[str, str]:
 
 @dataclass(frozen=True)
 class Setting:
-    """One setting: how to read it and where it may come from."""
+    """One setting: how to read it, where it may come from and where it is kept."""
 
     name: str
     help: str
@@ -159,6 +166,13 @@ class Setting:
     env: tuple[str, ...] = ()
     in_file: bool = True
     secret: bool = False
+    kept_in: str = ""
+    """The attribute of ``Settings`` that holds it, dotted (``client.ping_interval``); empty: ``name``."""
+
+    @property
+    def path(self) -> list[str]:
+        """The attributes from ``Settings`` to the value: ``["client", "ping_interval"]``."""
+        return (self.kept_in or self.name).split(".")
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -175,19 +189,51 @@ SETTINGS: tuple[Setting, ...] = (
         _provider,
         env=("MFU_PROVIDER",),
     ),
-    Setting("model", "model for new chats; unset: the server's default", _text, env=("MFU_MODEL",)),
-    Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, env=("MFU_THEME",)),
-    Setting("sidebar_width", "columns of the chat list (alt+left / alt+right in the app)", _columns),
-    Setting("heartbeat_interval", "seconds between heartbeats", _seconds),
-    Setting("heartbeat_timeout", "seconds to wait for a heartbeat's answer", _seconds),
+    Setting(
+        "model", "model for new chats; unset: the server's default", _text, env=("MFU_MODEL",), kept_in="app.model"
+    ),
+    Setting("theme", "Textual theme, e.g. textual-dark, nord, gruvbox", _text, env=("MFU_THEME",), kept_in="app.theme"),
+    Setting(
+        "sidebar_width",
+        "columns of the chat list (alt+left / alt+right in the app)",
+        _columns,
+        kept_in="app.sidebar_width",
+    ),
+    Setting("heartbeat_interval", "seconds between heartbeats", _seconds, kept_in="client.ping_interval"),
+    Setting("heartbeat_timeout", "seconds to wait for a heartbeat's answer", _seconds, kept_in="client.ping_timeout"),
     Setting("log_file", "where --debug writes; default: the log dir", _path),
     Setting("debug", "log connection events to the log file", _boolean, env=("MFU_DEBUG",)),
-    Setting("keys", "key bindings by id (see F1 in the app)", _keymap),
-    Setting("new_chat.system_prompt", "system prompt of chats created in the app", _system_prompt),
-    Setting("new_chat.temperature", "temperature of new chats, 0 to 2", _number_from_0_to(MAX_TEMPERATURE)),
-    Setting("new_chat.top_p", "top_p of new chats, 0 to 1", _number_from_0_to(MAX_TOP_P)),
-    Setting("new_chat.max_tokens", "most tokens an answer in a new chat may have", _whole_number(1, MAX_TOKENS)),
-    Setting("new_chat.seed", "sampling seed of new chats", _whole_number(MIN_SEED, MAX_SEED)),
+    Setting("keys", "key bindings by id (see F1 in the app)", _keymap, kept_in="app.keymap"),
+    Setting(
+        "new_chat.system_prompt",
+        "system prompt of chats created in the app",
+        _system_prompt,
+        kept_in="app.new_chat.system_prompt",
+    ),
+    Setting(
+        "new_chat.temperature",
+        "temperature of new chats, 0 to 2",
+        _number_from_0_to(MAX_TEMPERATURE),
+        kept_in="app.new_chat.params.temperature",
+    ),
+    Setting(
+        "new_chat.top_p",
+        "top_p of new chats, 0 to 1",
+        _number_from_0_to(MAX_TOP_P),
+        kept_in="app.new_chat.params.top_p",
+    ),
+    Setting(
+        "new_chat.max_tokens",
+        "most tokens an answer in a new chat may have",
+        _whole_number(1, MAX_TOKENS),
+        kept_in="app.new_chat.params.max_tokens",
+    ),
+    Setting(
+        "new_chat.seed",
+        "sampling seed of new chats",
+        _whole_number(MIN_SEED, MAX_SEED),
+        kept_in="app.new_chat.params.seed",
+    ),
 )
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -209,17 +255,6 @@ SHOWN_CHARS = 48
 
 
 @dataclass
-class NewChat:
-    """What a chat created in the app starts with (``[new_chat]``); ``None``: nothing, the model's default."""
-
-    system_prompt: str | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_tokens: int | None = None
-    seed: int | None = None
-
-
-@dataclass
 class Settings:
     """The settings in effect for one run of `mfu-chat`."""
 
@@ -235,28 +270,22 @@ class Settings:
     server there if it answers, else ``demo``; ``demo`` is the offline demo
     model, nothing probed; an ``http(s)://`` URL is a model server used as is,
     never replaced by the demo."""
-    model: str | None = None
-    """Model for new chats; ``None`` lets the server choose."""
-    theme: str = "textual-dark"
-    """The Textual theme."""
-    sidebar_width: int = 24
-    """Columns of the chat list; the app's alt+left / alt+right change it and keep it here."""
-    heartbeat_interval: float = PING_INTERVAL
-    """Seconds between heartbeats."""
-    heartbeat_timeout: float = PING_TIMEOUT
-    """Seconds to wait for a heartbeat's answer before reconnecting."""
     log_file: Path | None = None
     """Where logs go; ``None`` with ``debug`` means the default log file."""
     debug: bool = False
     """Log connection events (never tokens)."""
-    keys: dict[str, str] = field(default_factory=dict)
-    """Binding id to keys, e.g. ``{"cancel": "escape,ctrl+g"}``."""
-    new_chat: NewChat = field(default_factory=NewChat)
-    """The system prompt and parameters of chats created in the app (``new_chat.*``)."""
+    app: AppChoices = field(default_factory=AppChoices)
+    """The app's settings: theme, keys, model, new chats (``theme``, ``keys``, ``new_chat.*``...)."""
+    client: ClientSettings = field(default_factory=ClientSettings)
+    """The client's: the heartbeat (``heartbeat_*``), and ``paths.data_dir`` for its outbox."""
     sources: dict[str, str] = field(default_factory=dict)
     """Setting name to where its value came from (``flag --server``, ``env MFU_TOKEN``...)."""
     probe_url: str = AUTO_PROBE_URL
     """What ``provider = "auto"`` probes: ``MFU_OPENAI_BASE_URL``, else Ollama's default port."""
+
+    def __post_init__(self) -> None:
+        if self.client.data_dir is None:  # the outbox goes where the paths say, which launch makes private
+            self.client = replace(self.client, data_dir=self.paths.data_dir)
 
     def where(self, name: str) -> str:
         """Where setting ``name`` came from, for an error message: a file path, ``env X`` or ``flag --x``."""
@@ -290,14 +319,15 @@ class Settings:
         return rows
 
     def get(self, name: str) -> Any:
-        """The value of setting ``name`` (``new_chat.temperature`` is ``self.new_chat.temperature``)."""
-        holder, _, key = name.rpartition(".")
-        return getattr(getattr(self, holder) if holder else self, key)
+        """The value of setting ``name`` (``heartbeat_interval`` is ``self.client.ping_interval``)."""
+        value: Any = self
+        for attribute in _BY_NAME[name].path:
+            value = getattr(value, attribute)
+        return value
 
     def set(self, name: str, value: Any) -> None:
         """Set setting ``name`` (see ``get``)."""
-        holder, _, key = name.rpartition(".")
-        setattr(getattr(self, holder) if holder else self, key, value)
+        _assigned(self, _BY_NAME[name].path, value)
 
     def notes(self) -> list[str]:
         """What the provider in effect means, for ``mfu-chat config show``: one paragraph each."""
@@ -348,7 +378,7 @@ def load_settings(
     for setting in SETTINGS:
         found = _lookup(setting, flags, environ, in_file, paths.config_file)
         if found is None:
-            continue  # the default: Settings holds each one, written once
+            continue  # the default: the type that keeps it holds each one, written once
         raw, source = found
         try:
             settings.set(setting.name, setting.parse(raw))
@@ -358,6 +388,22 @@ def load_settings(
         settings.sources[setting.name] = source
     _apply_login(settings)
     return settings
+
+
+def _assigned(holder: Any, path: list[str], value: Any) -> Any:
+    """``holder`` with the attribute at ``path`` set to ``value``: changed in place, or a copy if it is frozen.
+
+    ``ClientSettings`` is frozen (the client takes it whole and keeps it), so
+    a setting kept there replaces it in the ``Settings`` that holds it.
+    """
+    attribute, *rest = path
+    if rest:
+        value = _assigned(getattr(holder, attribute), rest, value)
+    try:
+        setattr(holder, attribute, value)
+    except FrozenInstanceError:
+        return replace(holder, **{attribute: value})
+    return holder
 
 
 def _lookup(setting: Setting, flags, environ, in_file, config_file: Path) -> tuple[Any, str] | None:

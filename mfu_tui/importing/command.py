@@ -101,7 +101,7 @@ async def _import_all(
     """Import each conversation in turn, counting in ``tally``; why it stopped early, or None."""
     # An outbox of its own: the import sends no message, and must not send the app's pending ones.
     with tempfile.TemporaryDirectory(prefix="mfu-import-") as outbox_dir:
-        client = ChatClient(url, token, data_dir=outbox_dir)
+        client = ChatClient(url, token, data_dir=Path(outbox_dir))
         await client.connect()
         try:
             try:

@@ -196,7 +196,8 @@ class StoredMessage(Record):
     client_message_id: str | None = None
     edited_at: datetime | None = None
     #: For ended assistant messages: ``stop``, ``length``, ``cancelled``, ``error``,
-    #: or ``interrupted`` (the server stopped while it streamed).
+    #: ``interrupted`` (the server stopped while it streamed), or ``store_failed``
+    #: (the server's storage failed while it streamed or ended).
     finish_reason: str | None = None
     #: True when ``content`` is only the start of a message too long to send whole
     #: (one stored before the server capped answers); the rest stays on the server.

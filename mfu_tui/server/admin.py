@@ -28,6 +28,7 @@ from mfu_tui.server.store.schema import Migrated, check_current
 from mfu_tui.server.store.sqlite import SqliteDb
 from mfu_tui.server.store.user_data import (
     ExportedChat,
+    ExportedMessage,
     UserData,
     count_user,
     delete_user,
@@ -167,28 +168,38 @@ def chatgpt_conversation(chat: ExportedChat) -> dict[str, Any]:
     """A chat in the shape of a conversation of ChatGPT's ``conversations.json`` (text only: no files).
 
     One branch, from a root node without a message to the last message, as
-    ``mfu-chat import`` (and other tools reading ChatGPT exports) expect.
+    ``mfu-chat import`` (and other tools reading ChatGPT exports) expect. An
+    answer's reasoning is a node of its own just before it, as ChatGPT exports
+    a reasoning model's thoughts (``content_type`` ``thoughts``): readers that
+    keep only text, ``mfu-chat import`` among them, pass over it.
     """
     root = f"{chat.id}-root"
     mapping: dict[str, dict[str, Any]] = {root: {"id": root, "message": None, "parent": None, "children": []}}
     parent = root
-    for message in chat.messages:
-        metadata = {"model_slug": message.model_id} if message.model_id else {}
-        mapping[message.id] = {
-            "id": message.id,
+
+    def add(node_id: str, message: ExportedMessage, content: dict[str, Any]) -> None:
+        nonlocal parent
+        mapping[node_id] = {
+            "id": node_id,
             "message": {
-                "id": message.id,
+                "id": node_id,
                 "author": {"role": message.role},
                 "create_time": message.created_at.timestamp(),
-                "content": {"content_type": "text", "parts": [message.content]},
+                "content": content,
                 "status": "finished_successfully" if message.status == "complete" else message.status,
-                "metadata": metadata,
+                "metadata": {"model_slug": message.model_id} if message.model_id else {},
             },
             "parent": parent,
             "children": [],
         }
-        mapping[parent]["children"].append(message.id)
-        parent = message.id
+        mapping[parent]["children"].append(node_id)
+        parent = node_id
+
+    for message in chat.messages:
+        if message.reasoning:
+            thoughts = [{"summary": "Thinking", "content": message.reasoning}]
+            add(f"{message.id}-thoughts", message, {"content_type": "thoughts", "thoughts": thoughts})
+        add(message.id, message, {"content_type": "text", "parts": [message.content]})
     return {
         "id": chat.id,
         "conversation_id": chat.id,

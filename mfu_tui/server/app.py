@@ -37,6 +37,7 @@ from mfu_tui.server.auth import AuthError, TokenCheck, token_from_request
 from mfu_tui.server.client_address import client_address, parse_networks
 from mfu_tui.server.config import ServerConfig
 from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
+from mfu_tui.server.deleted_users import REASON, DeletedUsers
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.handlers import Handlers
 from mfu_tui.server.health import Readiness
@@ -49,6 +50,7 @@ from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
 from mfu_tui.server.retention import Retention
 from mfu_tui.server.store import Interrupted, Store, make_store
+from mfu_tui.server.unlinked_nodes import UnlinkedNodes
 from mfu_tui.server.version import build_info
 
 log = logging.getLogger(__name__)
@@ -91,9 +93,16 @@ class ChatServer:
             answers_per_user=config.answers_per_user,
             metrics=self.metrics,
         )
+        #: Users an operator deleted: their connections here are closed.
+        self.deleted_users = DeletedUsers(self.store, self._close_user)
+        #: Without a broker: the other nodes seen on the database, whose answers never reach this node's clients.
+        self.unlinked = UnlinkedNodes(self.store) if config.broker is None else None
         #: What ``/readyz`` answers; ``draining`` is set as the node stops.
         self.readiness = Readiness(
-            self.store, self.hub, on_store_error=self.metrics.store_errors.labels("readiness_probe").inc
+            self.store,
+            self.hub,
+            on_store_error=self.metrics.store_errors.labels("readiness_probe").inc,
+            broker_warning=self.unlinked.warning if self.unlinked is not None else lambda: None,
         )
         self._trusted_proxies = parse_networks(config.trusted_proxies)
         self.hub.on_cancel = self.generations.cancel_requested
@@ -172,6 +181,9 @@ class ChatServer:
         if interrupted:
             log.warning("%d answer(s) were interrupted by the previous stop; marked as such", len(interrupted))
             self._announce(interrupted)
+        await self.deleted_users.check()  # from the last deletion on
+        if self.unlinked is not None:
+            await self.unlinked.check()
         try:
             self._server = await self._listen()
         except BaseException:
@@ -217,6 +229,7 @@ class ChatServer:
             )
             self._background.append(loop.create_task(retention.run_forever()))
         broker = self.config.broker
+        alone = "none (a single node)" if self.unlinked is None or not self.unlinked.seen else "none: see the warning"
         logs.event(
             log,
             "start",
@@ -224,7 +237,7 @@ class ChatServer:
             node=self.node_id,
             url=self.url,
             store=redact_password(str(self.config.database())),
-            broker=redact_password(broker) if broker else "none (a single node)",
+            broker=redact_password(broker) if broker else alone,
             version=build_info().version,
             build=build_info().build,
         )
@@ -423,7 +436,11 @@ class ChatServer:
         return self._replies.get(user)
 
     async def _lease_forever(self) -> None:
-        """Renew this node's leases; end the answers of nodes that stopped renewing theirs."""
+        """Renew this node's leases; end the answers of nodes that stopped renewing theirs.
+
+        On the same beat: close the connections of users an operator deleted, and look
+        for other nodes on the database while this one has no broker.
+        """
         every = self.config.lease / 3
         while True:
             await asyncio.sleep(every)
@@ -433,6 +450,9 @@ class ChatServer:
             except Exception:
                 self.metrics.store_errors.labels("leases").inc()
                 log.exception("renewing or reaping leases failed")
+            await self.deleted_users.check()
+            if self.unlinked is not None:  # a node started after this one is seen here too
+                await self.unlinked.check()
 
     def _announce(self, interrupted: list[Interrupted]) -> None:
         """Tell whoever follows them, on any node, that these answers ended with their node."""
@@ -443,6 +463,16 @@ class ChatServer:
             )
             self.hub.publish_chat(reply.chat.id, encode(end))
             self.hub.publish_user(reply.user, encode(ChatUpdated(chat=reply.chat)))
+
+    def _close_user(self, user: str) -> int:
+        """Close ``user``'s connections with 4403 and stop their answers here (their data is gone); how many."""
+        closing = [connection for connection in self.connections if connection.user == user]
+        for connection in closing:
+            connection.close(CloseCode.FORBIDDEN, REASON)
+        for generation in self.generations.running():
+            if generation.user == user:
+                self.generations.cancel_requested(user, generation.chat_id, generation.message_id)
+        return len(closing)
 
     def _link_lost(self) -> None:
         """The other nodes are out of reach: send every client away to reconnect (and resume from the store)."""

@@ -1,12 +1,20 @@
 """Streaming assistant replies: one generation per chat, persisted before sent.
 
 A ``Generation`` pulls text pieces from the provider, of the answer and of
-its reasoning alike, numbers them in one sequence (``seq`` 1, 2, ...),
-queues each to the store and sends it to the chat's
+its reasoning alike, makes them chunks numbered in one sequence (``seq`` 1,
+2, ...), queues each to the store and sends it to the chat's
 subscribers only from the store's commit callback, so no frame ever leaves
 before its chunk is durable. Commits settle in queue order, so frames go out
 in ``seq`` order. Every stream ends with exactly one ``complete`` or
 ``cancel`` frame carrying the last stored ``seq``.
+
+A piece that comes while the previous chunk is still queued for a commit
+(under load, or from a provider faster than a commit) is added to that chunk
+(``Store.extend_chunk``) instead of making another: it would have been
+stored and sent with it anyway, so it is sent no later, and the stream costs
+one row and one frame per commit instead of one per piece. The first piece,
+and any piece of an idle server, goes alone as before. A chunk holds one kind
+of text only, and at most ``MAX_CHUNK_CHARS``.
 
 A disconnect does not touch a generation: it publishes to whoever is
 subscribed at the time. Only ``cancel`` (or the server stopping) ends it
@@ -33,6 +41,7 @@ from typing import Literal
 from mfu_tui.protocol import (
     Cancelled,
     ChatSettings,
+    ChatSummary,
     ChatUpdated,
     Chunk,
     ChunkKind,
@@ -47,12 +56,33 @@ from mfu_tui.server.metrics import RELAY_SAMPLE, ServerMetrics
 from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers import Finish, Provider, ProviderError, Reasoning, Usage
 from mfu_tui.server.store import AnswerFigures, Fenced, Status, Store
+from mfu_tui.server.store.outage import is_outage
 
 log = logging.getLogger(__name__)
+
+#: Most characters of pieces joined into one chunk: a burst reaches the client in steps
+#: about the size a terminal app shows at once (ours appends at most 2,000 characters
+#: at a time, so each append stays short and keys are not kept waiting).
+MAX_CHUNK_CHARS = 2000
 
 #: Why a generation was stopped early: a ``cancel`` frame, the server stopping, a store failure,
 #: or this node's lease on the answer possibly lost (``Store.holds_lease``, ``Fenced``).
 StopReason = Literal["cancelled", "shutdown", "failed", "fenced"]
+
+#: ``finishReason`` of an answer the store failed to keep: not the model's failure, and worded as such.
+STORE_FAILED = "store_failed"
+
+#: Seconds before storing an answer's end is tried again while the database is out of reach, then
+#: doubled up to the second figure: the end is what frees its chat for the next message.
+END_RETRY_FIRST, END_RETRY_MOST = 0.25, 5.0
+
+
+def store_problem(error: BaseException | None) -> tuple[ErrorCode, str]:
+    """The ``error`` frame that ends an answer the store failed to keep: ``unavailable`` if the database
+    is out of reach for now (asking again once it is back may work), else ``internal``."""
+    if error is not None and is_outage(error):
+        return ErrorCode.UNAVAILABLE, "the server could not store the answer: its database is out of reach for now"
+    return ErrorCode.INTERNAL, "the server could not store the answer"
 
 
 class Generation:
@@ -87,11 +117,17 @@ class Generation:
         self._metrics = metrics
         #: Characters (of the answer and its reasoning) after which it ends with ``finish_reason: "length"``.
         self._room = max_chars
-        #: Kind and text of chunks 1..n, by position (seq - 1).
-        self._chunks: list[tuple[ChunkKind, str]] = []
+        #: Kind and text (the pieces it joins) of chunks 1..n, by position (seq - 1).
+        self._chunks: list[tuple[ChunkKind, list[str]]] = []
+        #: Characters in the last chunk (what ``MAX_CHUNK_CHARS`` bounds).
+        self._last_chars = 0
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
         self._stop_reason: StopReason | None = None
+        #: Why the store refused a chunk (None: it did not, or the future was cancelled).
+        self._store_error: BaseException | None = None
+        #: Storing the end again while the database is out of reach (``_store_end_later``).
+        self._late_end: asyncio.Task[ChatSummary | None] | None = None
         #: Set once this node may have lost the answer to another node: no chunk is published after.
         self._fenced = False
         #: True while the provider is being read: the only time a stop may cancel the task
@@ -120,6 +156,10 @@ class Generation:
     async def stop(self, reason: StopReason) -> None:
         """Stop generating (closing the upstream request) and wait for the end frame to go out."""
         self._interrupt(reason)
+        if reason == "shutdown" and self._late_end is not None:
+            # The end is already sent; the reply stays streaming in the database, and the next
+            # start (or another node, once the lease runs out) ends it as interrupted.
+            self._late_end.cancel()
         await asyncio.wait({self.task})
 
     def _interrupt(self, reason: StopReason) -> None:
@@ -186,10 +226,23 @@ class Generation:
         return self._room == 0
 
     def _append(self, kind: ChunkKind, text: str) -> None:
-        self._chunks.append((kind, text))
+        """Add ``text`` to the last chunk if it is still queued for a commit (and of its kind), else make a chunk."""
+        reasoning = kind == "reasoning"
         seq = len(self._chunks)
+        if (
+            seq
+            and self._chunks[-1][0] == kind
+            and self._last_chars + len(text) <= MAX_CHUNK_CHARS
+            and self._store.extend_chunk(self.message_id, seq, text, reasoning=reasoning)
+        ):
+            self._chunks[-1][1].append(text)
+            self._last_chars += len(text)
+            return
+        self._chunks.append((kind, [text]))
+        self._last_chars = len(text)
+        seq += 1
         queued_at = time.monotonic() if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
-        committed = self._store.append_chunk(self.message_id, seq, text, reasoning=kind == "reasoning")
+        committed = self._store.append_chunk(self.message_id, seq, text, reasoning=reasoning)
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
 
     def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float | None) -> None:
@@ -203,6 +256,7 @@ class Generation:
             return
         if refused:
             if self._stop_reason != "failed":
+                self._store_error = None if committed.cancelled() else committed.exception()
                 self._metrics.store_errors.labels("append_chunk").inc()
                 log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
             self._interrupt("failed")
@@ -234,19 +288,19 @@ class Generation:
         return AnswerFigures(usage=self._usage, first_token_ms=first_token_ms, tokens_per_second=rate)
 
     def _chunk_frame(self, seq: int) -> bytes:
-        kind, text = self._chunks[seq - 1]
-        return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=text, kind=kind))
+        kind, parts = self._chunks[seq - 1]
+        content = "".join(parts)
+        return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=content, kind=kind))
 
     def _text(self, kind: ChunkKind, chunks: int) -> str:
         """The text of the first ``chunks`` chunks of one kind."""
-        return "".join(text for of, text in self._chunks[:chunks] if of == kind)
+        return "".join(piece for of, parts in self._chunks[:chunks] if of == kind for piece in parts)
 
     async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
         failed = self._stop_reason == "failed" and not self._fenced
         if failed:
-            status, finish = "error", "error"
-            problem = (ErrorCode.INTERNAL, "the server could not store the answer")
+            status, finish, problem = "error", STORE_FAILED, store_problem(self._store_error)
         elif self._fenced:
             # Ended here only if no other node ended it first: the store refuses
             # this end, as it refused the chunks, if its lease was lost for real.
@@ -255,6 +309,7 @@ class Generation:
         # order: once it settles, all of them are stored (and, unless fenced, published).
         stored = self.published_seq if failed else len(self._chunks)
         figures = self._figures()
+        end_error: Exception | None = None
         try:
             chat = await self._store.finish_message(
                 self.message_id,
@@ -271,12 +326,16 @@ class Generation:
             log.info("answer %s was gone when it ended (chat deleted, or ended by another node)", self.message_id)
             self._record(finish, stored, figures)
             return
-        except Exception:
+        except Exception as error:
             self._metrics.store_errors.labels("finish_message").inc()
-            log.exception("could not store the end of %s", self.message_id)
+            end_error = error
+            if is_outage(error):  # not a bug: one line, no traceback
+                log.warning("could not store the end of %s, the database is out of reach: %r", self.message_id, error)
+            else:
+                log.exception("could not store the end of %s", self.message_id)
             chat = None
-            status, finish = "error", "error"
-            problem = problem or (ErrorCode.INTERNAL, "the server could not store the answer")
+            if problem is None or problem[0] is not ErrorCode.PROVIDER_ERROR:
+                status, finish, problem = "error", STORE_FAILED, store_problem(error)
         # Fenced, the chunks held back are stored: the end's seq sends followers to the store for them.
         seq = stored if self._fenced else self.published_seq
         self._record(finish, seq, figures)
@@ -300,8 +359,51 @@ class Generation:
                 tokens_per_second=figures.tokens_per_second,
             )
         self._hub.publish_chat(self.chat_id, encode(end))
+        if end_error is not None and is_outage(end_error) and not self._fenced:
+            chat = await self._store_end_later(figures)
         if chat is not None:
             self._hub.publish_user(self.user, encode(ChatUpdated(chat=chat)))
+
+    async def _store_end_later(self, figures: AnswerFigures) -> ChatSummary | None:
+        """Store the end the database could not take (as ``STORE_FAILED``, with what was sent) once it is back.
+
+        Until then the reply is ``streaming`` in the database, which keeps its
+        chat busy on every node, and this node renews its lease: nothing else
+        would ever end it. The chat's claim here is held meanwhile too, so a
+        message to it is refused as ``conflict`` (which clients send again)
+        rather than racing this write. None if it was not stored: the node
+        stops (``stop``), the chat was deleted, another node ended it, or a bug.
+        """
+        seq = self.published_seq
+        text, reasoning = self._text("content", seq), self._text("reasoning", seq)
+        delay = END_RETRY_FIRST
+
+        async def store() -> ChatSummary | None:
+            nonlocal delay
+            while True:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, END_RETRY_MOST)
+                try:
+                    chat = await self._store.finish_message(
+                        self.message_id, text, "error", STORE_FAILED, seq, figures, reasoning=reasoning
+                    )
+                except LookupError:
+                    return None
+                except Exception as error:
+                    if is_outage(error):
+                        continue
+                    log.exception("could not store the end of %s", self.message_id)
+                    return None
+                log.info("the end of %s is stored, the database is back", self.message_id)
+                return chat
+
+        self._late_end = asyncio.get_running_loop().create_task(store(), name=f"end of {self.message_id}")
+        try:
+            return await self._late_end
+        except asyncio.CancelledError:
+            if self.task.cancelling():  # this task was cancelled, not only the retry
+                raise
+            return None
 
     def _record(self, finish: str, chunks: int, figures: AnswerFigures) -> None:
         """Count the answer, and log its one line (ids and figures only: never its text)."""

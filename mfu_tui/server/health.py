@@ -39,6 +39,9 @@ class ReadyReport:
     draining: bool
     """True once the node stops taking new connections."""
 
+    broker_warning: str | None = None
+    """Why the node, ready, still misses something of the other nodes (``UnlinkedNodes.warning``)."""
+
     @property
     def ready(self) -> bool:
         """Whether new connections should come here."""
@@ -49,9 +52,14 @@ class ReadyReport:
         return {
             "ready": self.ready,
             "store": self.store_problem or "ok",
-            "broker": "ok" if self.broker_linked else "lost the link to the other nodes",
+            "broker": self._broker(),
             "draining": self.draining,
         }
+
+    def _broker(self) -> str:
+        if not self.broker_linked:
+            return "lost the link to the other nodes"
+        return self.broker_warning or "ok"
 
 
 class Readiness:
@@ -63,6 +71,8 @@ class Readiness:
         timeout: Seconds the store has to answer a check.
         cache_for: Seconds a check's result is reused.
         on_store_error: Called once per failed check (the metrics count it).
+        broker_warning: What the link to the other nodes misses while it is up (it does not make
+            the node unready: see ``UnlinkedNodes``).
     """
 
     def __init__(
@@ -73,12 +83,14 @@ class Readiness:
         timeout: float = 1.0,
         cache_for: float = 1.0,
         on_store_error: Callable[[], None] = lambda: None,
+        broker_warning: Callable[[], str | None] = lambda: None,
     ) -> None:
         self._store = store
         self._hub = hub
         self._timeout = timeout
         self._cache_for = cache_for
         self._on_store_error = on_store_error
+        self._broker_warning = broker_warning
         #: Set once the node stops taking new connections (stopping, or draining).
         self.draining = False
         self._store_problem: str | None = None
@@ -88,7 +100,7 @@ class Readiness:
     @property
     def last(self) -> ReadyReport:
         """The report as of the last store check, without checking again."""
-        return ReadyReport(self._store_problem, self._hub.linked, self.draining)
+        return ReadyReport(self._store_problem, self._hub.linked, self.draining, self._broker_warning())
 
     async def report(self) -> ReadyReport:
         """The node's readiness, checking the store unless it was checked less than ``cache_for`` ago."""

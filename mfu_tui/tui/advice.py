@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Literal, NamedTuple
 
 from mfu_tui.client import ClientError, ConnectionState, Problem
+from mfu_tui.protocol import ErrorCode
 
 Severity = Literal["information", "warning", "error"]
 
@@ -23,43 +24,65 @@ def login_again(server: str) -> str:
     return f"{LOGIN_AGAIN}, store it with: mfu-chat login --server {server}, then start mfu-chat again"
 
 
-_BY_CODE: dict[str, tuple[str, str, Severity]] = {
-    "unauthorized": ("Signed out", f"{LOGIN_AGAIN} and sign in again.", "error"),
-    "forbidden": ("Not allowed", "This account may not do that. Ask the server's operator.", "error"),
-    "not_found": (
+_BY_CODE: dict[ErrorCode, tuple[str, str, Severity]] = {
+    ErrorCode.UNAUTHORIZED: ("Signed out", f"{LOGIN_AGAIN} and sign in again.", "error"),
+    ErrorCode.FORBIDDEN: ("Not allowed", "This account may not do that. Ask the server's operator.", "error"),
+    ErrorCode.NOT_FOUND: (
         "Not found",
         "The chat or message is gone, perhaps deleted in another terminal. Pick another chat (ctrl+o).",
         "warning",
     ),
-    "conflict": (
+    ErrorCode.CONFLICT: (
         "Still answering",
         "An answer is being written in this chat. Wait for it, or press esc to stop it; "
         "your message is kept and sent after.",
         "warning",
     ),
-    "rate_limited": ("Too many requests", "Wait a moment; the message is tried again by itself.", "warning"),
-    "too_large": (
+    ErrorCode.RATE_LIMITED: ("Too many requests", "Wait a moment; the message is tried again by itself.", "warning"),
+    ErrorCode.TOO_LARGE: (
         "Message too long",
         "Shorten it, or attach less, and send again; your text and files are back in the message box.",
         "error",
     ),
-    "quota_exceeded": (
+    ErrorCode.QUOTA_EXCEEDED: (
         "Storage full",
         "Delete chats with f8 or in the chat list (ctrl+o), then send again; your text is back in the message box.",
         "error",
     ),
-    "bad_request": ("Not accepted", "The server did not understand the request. Your text is kept.", "error"),
-    "provider_error": (
+    ErrorCode.BAD_REQUEST: ("Not accepted", "The server did not understand the request. Your text is kept.", "error"),
+    ErrorCode.PROVIDER_ERROR: (
         "The model failed",
         "Answer again with f5, or choose another model with ctrl+l.",
         "error",
     ),
-    "unavailable": (
+    ErrorCode.UNAVAILABLE: (
         "Server storage unavailable",
         "The server cannot store anything right now; your message is kept and sent again by itself.",
         "warning",
     ),
-    "internal": ("Server error", "Try again in a moment. If it keeps failing, tell the server's operator.", "error"),
+    ErrorCode.INTERNAL: (
+        "Server error",
+        "Try again in a moment. If it keeps failing, tell the server's operator.",
+        "error",
+    ),
+}
+
+
+#: An error that ends an answer (it names the answer, not a frame the app sent): what became of the answer.
+#: A model's failure is ``provider_error`` in ``_BY_CODE``; these are the server's own.
+_ANSWER_BY_CODE: dict[ErrorCode, tuple[str, str, Severity]] = {
+    ErrorCode.UNAVAILABLE: (
+        "Answer not stored",
+        "The server's storage failed, not the model. Press f5 to answer again once it is back; "
+        "messages you send meanwhile are kept and sent by themselves.",
+        "warning",
+    ),
+    ErrorCode.INTERNAL: (
+        "Answer not stored",
+        "The server failed to store it, not the model. Press f5 to answer again; "
+        "if it keeps failing, tell the server's operator.",
+        "error",
+    ),
 }
 
 
@@ -71,12 +94,23 @@ class Advice(NamedTuple):
     severity: Severity
 
 
-def advise_error(error: ClientError) -> Advice:
-    """The notification for an error the client reported."""
+def advise_error(error: ClientError, *, ends_answer: bool = False) -> Advice:
+    """The notification for an error the client reported.
+
+    Args:
+        error: What the client reported.
+        ends_answer: The error names an answer streaming here, and no frame the app sent:
+            the server is ending that answer with it.
+    """
     detail = error.message.rstrip(".")
     if error.code is None:
         return Advice("Connection problem", f"{detail}. The app keeps trying; nothing you typed is lost.", "warning")
-    title, next_step, severity = _BY_CODE.get(error.code, ("Error", "Try again in a moment.", "error"))
+    try:
+        code = ErrorCode(error.code)
+    except ValueError:  # a code this app does not know (a newer server's)
+        return Advice("Error", f"{detail}. Try again in a moment.", "error")
+    worded = _ANSWER_BY_CODE.get(code) if ends_answer else None
+    title, next_step, severity = worded or _BY_CODE[code]
     return Advice(title, f"{detail}. {next_step}", severity)
 
 

@@ -1,21 +1,24 @@
 """``ChatApp``: the mfu-chat terminal app.
 
 The app talks to the server only through ``mfu_tui.client.ChatClient``.
-The client's callbacks run in the app's event loop; frames go into one
-queue that a single worker drains, so every change to the conversation
-happens in the order the frames came, and a chat being loaded keeps the
-frames that arrive meanwhile until its messages are on screen.
+The client's callbacks run in the app's event loop; ``ClientEvents`` posts
+what they report to the app as typed Messages, which its ``@on`` handlers
+take one at a time, so every change to the conversation happens in the order
+the frames came. The handlers change the ``ConversationModel`` (the open
+chat, the answers running, the chat loading and what waits for it), then
+show it: a chat being loaded keeps the events that arrive meanwhile until
+its messages are on screen.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from functools import partial
-from typing import TYPE_CHECKING, Any, ClassVar
+from functools import partial, wraps
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -33,7 +36,6 @@ from mfu_tui.client import (
     REFUSED_FOR_GOOD,
     ClientError,
     ConnectionState,
-    MessageReloaded,
     Problem,
     Status,
 )
@@ -41,42 +43,35 @@ from mfu_tui.client.attachments import Attachment, AttachmentError
 from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
-    Ack,
-    Cancelled,
-    ChatCreated,
-    ChatDetail,
     ChatParams,
     ChatSettings,
-    ChatUpdated,
-    Chunk,
-    Complete,
-    MessageEdited,
+    ErrorCode,
     ModelInfo,
     SearchHit,
     SearchResults,
-    ServerFrame,
     StoredMessage,
-    UserMessage,
 )
 from mfu_tui.redaction import redact
 from mfu_tui.tui.advice import advise_error, advise_stopped
 from mfu_tui.tui.ascii_only import AsciiOnly, ascii_key_display
 from mfu_tui.tui.chat_window import Entry
+from mfu_tui.tui.client_events import ClientEvents
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatPalette, ChatsProvider
+from mfu_tui.tui.conversation_model import ConversationModel
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.file_mentions import mentioned_files
 from mfu_tui.tui.keys import binding_rows, keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
-from mfu_tui.tui.settings import AppSettings
+from mfu_tui.tui.settings import AppChoices, AppSettings
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
 from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
-from mfu_tui.tui.widgets.message_view import FINISH_STATUS, SEGMENT_CHARS, MessageView, stored_status
+from mfu_tui.tui.widgets.message_view import MessageView
 from mfu_tui.tui.widgets.status_dot import StatusDot
 
 # The client and the screens are imported where they are first used, after the
@@ -96,28 +91,20 @@ SIDEBAR_COLUMNS = (12, 120)
 KEPT_COPY = " · kept copy (offline)"
 
 
-@dataclass(frozen=True)
-class _ChatLoaded:
-    """Queued when ``get_chat`` answered, so the chat is drawn in frame order."""
-
-    chat_id: str
-    detail: ChatDetail
-    #: From the read cache: the server could not be asked.
-    kept: bool = False
+_Event = TypeVar("_Event", bound=ClientEvents.ChatEvent)
 
 
-@dataclass(frozen=True)
-class _ChunkRun:
-    """Chunks of one message that were queued one after the other, applied as one append.
+def _logged(handler: Callable[[ChatApp, _Event], Awaitable[None]]) -> Callable[[ChatApp, _Event], Awaitable[None]]:
+    """A handler of what the client reports: if it fails, the failure is logged and the next events still shown."""
 
-    The server can send chunks far faster than the screen can show them;
-    taking every chunk already waiting in one go makes the work follow what
-    the app can take, not what the server sends.
-    """
+    @wraps(handler)
+    async def logged(app: ChatApp, event: _Event) -> None:
+        try:
+            await handler(app, event)
+        except Exception as error:  # one bad frame must not stop the stream of others
+            app.log.error(f"could not show {event!r}: {error!r}")
 
-    chat_id: str
-    message_id: str
-    chunks: tuple[Chunk, ...]
+    return logged
 
 
 class ChatApp(App[None]):
@@ -249,7 +236,7 @@ class ChatApp(App[None]):
 
     show_archived: reactive[bool] = reactive(False, init=False)
     """True while the chat list shows the archived chats instead of the others."""
-    sidebar_width: reactive[int] = reactive(24, init=False)
+    sidebar_width: reactive[int] = reactive(AppChoices.sidebar_width, init=False)
     """Columns of the chat list; at most half the screen is used."""
 
     def __init__(self, settings: AppSettings, *, client: ChatClient | None = None) -> None:
@@ -272,26 +259,13 @@ class ChatApp(App[None]):
         # Made at its first use (``client``), after the first frame: not needed to draw it.
         self._client = client
         # Where the outbox and the earlier prompts live.
-        self._data_dir = client.outbox.path.parent if client else settings.data_dir or default_data_dir()
+        self._data_dir = client.outbox.path.parent if client else settings.client.data_dir or default_data_dir()
         self.models: list[ModelInfo] = []
         """The server's models, from ``list_models``."""
-        self._frames: asyncio.Queue[ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun] = asyncio.Queue()
-        # Assistant messages being written, by chat.
-        self._answering: dict[str, str] = {}
-        # While a chat loads: the frames for it that arrived meanwhile.
-        self._loading: str | None = None
-        self._held: list[ServerFrame | MessageReloaded | _ChunkRun] = []
-        #: How each kind of item about the open chat is applied.
-        self._open_chat_handlers: dict[type, Callable[[Any], Awaitable[None]]] = {
-            UserMessage: self._on_user_message,
-            _ChunkRun: self._on_chunks,
-            Complete: self._on_complete,
-            Cancelled: self._on_cancelled,
-            MessageReloaded: self._on_reloaded,
-            MessageEdited: self._on_edited,
-        }
-        # The clientMessageId of the message that is creating a new chat.
-        self._creating: str | None = None
+        # What the client reports, posted to this app as Messages in the order it came.
+        self._client_events = ClientEvents(self.post_message)
+        # The open chat, the one being created, the one loading and its held events, the answers running.
+        self._chats: ConversationModel[ClientEvents.ChatEvent] = ConversationModel()
         # The message to show once its chat has loaded (a search result): (chat, message).
         self._reveal_target: tuple[str, str] | None = None
         # Set except between a connect and the client's "open" callback.
@@ -310,8 +284,8 @@ class ChatApp(App[None]):
         self._open_settings: ChatSettings | None = None
         # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
         self._sent_files: dict[str, list[Attachment]] = {}
-        if settings.keymap:
-            self.set_keymap(settings.keymap)
+        if settings.choices.keymap:
+            self.set_keymap(settings.choices.keymap)
 
     # --- layout ------------------------------------------------------------
 
@@ -338,7 +312,7 @@ class ChatApp(App[None]):
                 yield PendingFiles(id="pending-files")
                 prompts = PromptHistory(self._data_dir / PROMPTS_FILE)
                 yield Composer(
-                    prompts, keymap=self.settings.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
+                    prompts, keymap=self.settings.choices.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
                 )
         yield Footer()
 
@@ -384,41 +358,50 @@ class ChatApp(App[None]):
             self._client = ChatClient(
                 settings.url,
                 settings.token,
-                data_dir=self._data_dir,
-                ping_interval=settings.ping_interval,
-                ping_timeout=settings.ping_timeout,
-                request_timeout=settings.request_timeout,
+                settings.client,
+                account=settings.account,
+                relocate=settings.relocate,
                 keep_for_offline=True,
             )
         return self._client
 
+    def on_load(self) -> None:
+        # What is imported by now (Textual, the app, the protocol: some 40,000 objects the collector
+        # tracks) lives as long as the app: frozen, it is left out of the full collection that would
+        # otherwise fall in the first frame (about 28 ms of CPU). on_ready freezes what comes next.
+        gc.freeze()
+
     def on_mount(self) -> None:
-        self.theme = self.settings.theme
+        self.theme = self.settings.choices.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
         # Back from ctrl+z / fg (SIGCONT): the terminal was the shell's meanwhile.
         self.app_resume_signal.subscribe(self, lambda _: self.action_redraw())
         self.watch(self.screen, "focused", self._focus_moved)
-        self.model_id = self.settings.model
-        self.sidebar_width = self.settings.sidebar_width
+        self.model_id = self.settings.choices.model
+        self.sidebar_width = self.settings.choices.sidebar_width
         if notice := self.settings.notice:
             # Long enough to read a sentence or two; it is said once per run.
             self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
 
     async def on_ready(self) -> None:
-        """After the first frame (Textual's ``Ready``): the client starts, so its imports and files do not delay it."""
+        """After the first frame (Textual's ``Ready``): the client is made and connects, not before it."""
         client = self.client
         self._unsubscribe = [
             client.on_state(self._on_client_state),
-            client.on_message(self._frames.put_nowait),
+            client.on_message(self._client_events.frame),
             client.on_error(self._on_client_error),
             client.on_open(self._on_client_open),
         ]
         self.status_dot.state = client.state
-        self._dispatch_frames()
+        # What is alive once the first screen is drawn and the client made (modules, classes, these widgets)
+        # lives as long as the app: frozen, it is left out of the collector's full passes, which walked all of
+        # it again while an answer streamed (bench/render: 0.9 s of CPU in four runs of a 20,000-word answer, 0.1 s).
+        gc.freeze()
         self._show_kept_chats()
         await client.connect()
 
     async def on_unmount(self) -> None:
+        gc.unfreeze()  # collectable again once the app is gone (another app may run in the same process)
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         if self._client is not None:  # not made if the app ended before its first frame
@@ -461,8 +444,8 @@ class ChatApp(App[None]):
 
     def _theme_chosen(self, theme: Theme) -> None:
         """A theme chosen in the palette is kept for the next runs (the one set at start is not news)."""
-        if theme.name != self.settings.theme:
-            self.settings.theme = theme.name
+        if theme.name != self.settings.choices.theme:
+            self.settings.choices.theme = theme.name
             self._remember("theme", theme.name, f"Theme {theme.name}")
 
     @work(group="remember")
@@ -522,9 +505,10 @@ class ChatApp(App[None]):
         self._connection_notices.clear()
 
     def _on_client_error(self, error: ClientError) -> None:
-        if error.code == "unauthorized" and error.client_message_id is None:
+        if error.code == ErrorCode.UNAUTHORIZED and error.client_message_id is None:
             return  # the token ran out: the close that follows opens the sign-in, one notice
-        title, message, severity = advise_error(error)
+        ends_answer = error.client_message_id is None and self._chats.is_running(error.message_id)
+        title, message, severity = advise_error(error, ends_answer=ends_answer)
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
         if error.code is None:  # the connection's own trouble: withdrawn once connected again
@@ -579,7 +563,7 @@ class ChatApp(App[None]):
 
     def keys_of(self, binding_id: str) -> str:
         """The key(s) of one of the app's bindings with the user's keymap (``f9``), for a hint."""
-        return keys_of(type(self), self.settings.keymap, binding_id)
+        return keys_of(type(self), self.settings.choices.keymap, binding_id)
 
     def _report(self, error: BaseException) -> None:
         if isinstance(error, ClientError):
@@ -597,154 +581,135 @@ class ChatApp(App[None]):
             loading = [w for w in self.workers if w.group in _LOADING_GROUPS and w.is_running]
             if loading:
                 await self.workers.wait_for_complete(loading)
-            await self._frames.join()
-            if self._frames.empty() and not any(w.group in _LOADING_GROUPS and w.is_running for w in self.workers):
+            posted = self._client_events.posted
+            await self._handled_so_far()
+            if self._client_events.posted == posted and not any(
+                w.group in _LOADING_GROUPS and w.is_running for w in self.workers
+            ):
                 return
 
-    # --- frames --------------------------------------------------------------
+    async def _handled_so_far(self) -> None:
+        """Wait until the app has handled every Message posted to it so far (they are handled in order)."""
+        handled = asyncio.Event()
+        if self.call_later(handled.set):
+            await handled.wait()
 
-    @work(group="frames")
-    async def _dispatch_frames(self) -> None:
-        """Apply the client's frames one at a time, in order."""
-        ahead: ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun | None = None
-        while True:
-            item = ahead if ahead is not None else await self._frames.get()
-            ahead = None
-            taken = 1
-            if isinstance(item, Chunk):
-                # Every chunk of the same message already queued goes in one
-                # append; the first other frame waits its turn, so no frame
-                # is reordered relative to another.
-                # At most a segment's worth at once, so one append stays short.
-                chunks = [item]
-                size = len(item.content)
-                while ahead is None and size < SEGMENT_CHARS and not self._frames.empty():
-                    following = self._frames.get_nowait()
-                    if (
-                        isinstance(following, Chunk)
-                        and following.message_id == item.message_id
-                        and following.chat_id == item.chat_id
-                    ):
-                        chunks.append(following)
-                        size += len(following.content)
-                        taken += 1
-                    else:
-                        ahead = following
-                item = _ChunkRun(item.chat_id, item.message_id, tuple(chunks))
-            try:
-                await self._apply(item)
-            except Exception as error:  # one bad frame must not stop the stream of others
-                self.log.error(f"could not apply {item!r}: {error!r}")
-            finally:
-                for _ in range(taken):
-                    self._frames.task_done()
+    # --- what the client reports ---------------------------------------------
 
-    async def _apply(self, item: ServerFrame | MessageReloaded | _ChatLoaded | _ChunkRun) -> None:
-        """Apply one queued item: those about any chat, then those of the open chat (held while it loads)."""
-        if isinstance(item, _ChatLoaded):
-            await self._show_loaded_chat(item)
-        elif isinstance(item, ChatUpdated):
-            await self._on_chat_updated(item)
-        elif isinstance(item, Ack):
-            await self._on_ack(item)
-        elif isinstance(item, ChatCreated):
-            self._on_chat_created(item)
-        elif (chat_id := getattr(item, "chat_id", None)) is not None and chat_id == self._loading:
-            self._held.append(item)
-        elif chat_id != self.chat_id:
-            if isinstance(item, (Complete, Cancelled)):
-                self._answering.pop(item.chat_id, None)
-        elif (apply := self._open_chat_handlers.get(type(item))) is not None:
-            await apply(item)
-
-    def _on_chat_created(self, created: ChatCreated) -> None:
-        if created.client_message_id == self._creating and self.chat_id is None:
-            self._open_created_chat(created.chat_id)
-        if created.chat_id == self.chat_id:
-            self.query_one(AppHeader).chat_title = created.title
-
-    async def _on_chunks(self, run: _ChunkRun) -> None:
-        self._set_running(run.chat_id, run.message_id)
-        await self.conversation.append(
-            run.message_id, [(chunk.seq, chunk.content, chunk.kind == "reasoning") for chunk in run.chunks]
-        )
-
-    async def _on_complete(self, end: Complete) -> None:
-        self._set_running(end.chat_id, None)
-        await self.conversation.finish(end.message_id, FINISH_STATUS.get(end.finish_reason, "complete"))
-
-    async def _on_cancelled(self, end: Cancelled) -> None:
-        self._set_running(end.chat_id, None)
-        await self.conversation.finish(end.message_id, "cancelled")
-
-    async def _on_reloaded(self, reloaded: MessageReloaded) -> None:
-        if reloaded.status == "streaming":
-            await self.conversation.set_text(reloaded.message_id, reloaded.content, reloaded.reasoning)
+    @on(ClientEvents.ChatChanged)
+    @_logged
+    async def _chat_changed(self, event: ClientEvents.ChatChanged) -> None:
+        self.chat_list.update_chat(event.chat, deleted=event.deleted)
+        if event.chat_id != self.chat_id:
             return
-        self._set_running(reloaded.chat_id, None)
-        status = stored_status(reloaded.status, reloaded.finish_reason)
-        await self.conversation.finish(reloaded.message_id, status, reloaded.content, reloaded.reasoning)
-
-    async def _on_edited(self, edit: MessageEdited) -> None:
-        # Changed where it is, mounted or not; an edit with regenerate dropped what followed it.
-        regenerated = edit.reply_id is not None
-        if not await self.conversation.edited(
-            edit.message_id, edit.content, regenerated=regenerated, reply_id=edit.reply_id
-        ):
-            self.load_chat(edit.chat_id)  # not loaded here: where it is and what follows come again
-        elif edit.reply_id is not None:
-            self._set_running(edit.chat_id, edit.reply_id)
-
-    def _set_running(self, chat_id: str, message_id: str | None) -> None:
-        if message_id is None:
-            self._answering.pop(chat_id, None)
+        if event.deleted:
+            await self._start_new_chat()
+            self.notify("The open chat was deleted (perhaps in another terminal).", title="Chat deleted")
         else:
-            self._answering[chat_id] = message_id
-        if chat_id == self.chat_id:
-            self.generating = message_id
+            self.query_one(AppHeader).chat_title = event.chat.title
+            if event.settings is not None:
+                self._open_settings = event.settings
 
-    async def _on_ack(self, ack: Ack) -> None:
-        self._sent_files.pop(ack.client_message_id, None)
-        if ack.client_message_id == self._creating and self.chat_id is None:
-            self._open_created_chat(ack.chat_id)
-        if ack.chat_id != self.chat_id:
+    @on(ClientEvents.ChatCreated)
+    @_logged
+    async def _chat_created(self, event: ClientEvents.ChatCreated) -> None:
+        if self._chats.created(event.client_message_id, event.chat_id):
+            self._open_created_chat()
+        if event.chat_id == self.chat_id:
+            self.query_one(AppHeader).chat_title = event.title
+
+    @on(ClientEvents.MessageStored)
+    @_logged
+    async def _message_stored(self, event: ClientEvents.MessageStored) -> None:
+        self._sent_files.pop(event.client_message_id, None)
+        if self._chats.created(event.client_message_id, event.chat_id):
+            self._open_created_chat()
+        if event.chat_id != self.chat_id:
             return
-        await self.conversation.stored(ack.client_message_id, ack.message_id)
-        self._set_running(ack.chat_id, ack.reply_id)
-        await self.conversation.start_answer(ack.reply_id)
+        await self.conversation.stored(event.client_message_id, event.message_id)
+        self._answer_runs(event.chat_id, event.reply_id)
+        await self.conversation.start_answer(event.reply_id)
 
-    async def _on_user_message(self, frame: UserMessage) -> None:
+    @on(ClientEvents.AnswerChunks)
+    @_logged
+    async def _answer_chunks(self, event: ClientEvents.AnswerChunks) -> None:
+        event.seal()  # chunks that come from now on are the next batch: this one stays at most BATCH_CHARS
+        await self._about_a_chat(event)
+
+    @on(ClientEvents.AnswerEnded)
+    @on(ClientEvents.UserMessage)
+    @on(ClientEvents.MessageEdited)
+    @on(ClientEvents.Reloaded)
+    @_logged
+    async def _about_a_chat(self, event: ClientEvents.ChatEvent) -> None:
+        """Shown if its chat is open, held if its chat is loading."""
+        if not self._chats.hold(event.chat_id, event):
+            await self._show(event)
+
+    async def _show(self, event: ClientEvents.ChatEvent) -> None:
+        """Show an event about a chat: in the pane if the chat is open (else only an answer's end counts)."""
+        if event.chat_id != self.chat_id:
+            if isinstance(event, ClientEvents.AnswerEnded):
+                self._chats.answer_runs(event.chat_id, None)
+            return
+        match event:
+            case ClientEvents.AnswerChunks():
+                self._answer_runs(event.chat_id, event.message_id)
+                chunks = [(chunk.seq, chunk.content, chunk.kind == "reasoning") for chunk in event.chunks]
+                await self.conversation.append(event.message_id, chunks)
+            case ClientEvents.AnswerEnded():
+                self._answer_runs(event.chat_id, None)
+                await self.conversation.finish(event.message_id, event.ending)
+            case ClientEvents.UserMessage():
+                await self._show_user_message(event)
+            case ClientEvents.MessageEdited():
+                await self._show_edit(event)
+            case ClientEvents.Reloaded():
+                await self._show_reloaded(event)
+
+    async def _show_user_message(self, event: ClientEvents.UserMessage) -> None:
         """A message sent from another terminal of this user: shown here too, its answer after it.
 
         One sent from here is on screen already (it is known by its ``clientMessageId``).
         """
         conversation = self.conversation
-        if conversation.knows(frame.message_id, frame.client_message_id):
+        if conversation.knows(event.message_id, event.client_message_id):
             return
-        view = MessageView("user", frame.content, message_id=frame.message_id, attachments=frame.attachments)
-        view.client_message_id = frame.client_message_id
+        view = MessageView("user", event.content, message_id=event.message_id, attachments=event.attachments)
+        view.client_message_id = event.client_message_id
         await conversation.add(view)
-        self._set_running(frame.chat_id, frame.reply_id)
-        await conversation.start_answer(frame.reply_id)
+        self._answer_runs(event.chat_id, event.reply_id)
+        await conversation.start_answer(event.reply_id)
 
-    def _open_created_chat(self, chat_id: str) -> None:
-        # Its first message carried the defaults, and the server created it with them.
-        self._open_settings = self.settings.new_chat
-        self._creating = None
-        self.chat_id = chat_id
-        self.chat_list.mark_current(chat_id)
+    async def _show_edit(self, event: ClientEvents.MessageEdited) -> None:
+        # Changed where it is, mounted or not; an edit with regenerate dropped what followed it.
+        regenerated = event.reply_id is not None
+        if not await self.conversation.edited(
+            event.message_id, event.content, regenerated=regenerated, reply_id=event.reply_id
+        ):
+            self.load_chat(event.chat_id)  # not loaded here: where it is and what follows come again
+        elif event.reply_id is not None:
+            self._answer_runs(event.chat_id, event.reply_id)
 
-    async def _on_chat_updated(self, frame: ChatUpdated) -> None:
-        self.chat_list.update_chat(frame.chat, deleted=frame.deleted)
-        if frame.chat.id != self.chat_id:
+    async def _show_reloaded(self, event: ClientEvents.Reloaded) -> None:
+        if event.ending is None:  # still streaming: its next chunks follow
+            await self.conversation.set_text(event.message_id, event.content, event.reasoning)
             return
-        if frame.deleted:
-            await self._start_new_chat()
-            self.notify("The open chat was deleted (perhaps in another terminal).", title="Chat deleted")
-        else:
-            self.query_one(AppHeader).chat_title = frame.chat.title
-            if frame.settings is not None:
-                self._open_settings = frame.settings
+        self._answer_runs(event.chat_id, None)
+        await self.conversation.finish(event.message_id, event.ending, event.content, event.reasoning)
+
+    def _answer_runs(self, chat_id: str, message_id: str | None) -> None:
+        """``message_id`` is the answer being written in ``chat_id`` now (``None``: none is); the keys follow."""
+        self._chats.answer_runs(chat_id, message_id)
+        if chat_id == self.chat_id:
+            self.generating = message_id
+
+    def _open_created_chat(self) -> None:
+        """The new chat open here was created: it is the open chat now."""
+        # Its first message carried the defaults, and the server created it with them.
+        self._open_settings = self.settings.choices.new_chat
+        self.chat_id = self._chats.open_chat
+        self.chat_list.mark_current(self.chat_id)
 
     # --- opening chats -------------------------------------------------------
 
@@ -753,15 +718,13 @@ class ChatApp(App[None]):
         if self._reveal_target is not None and self._reveal_target[0] != chat_id:
             self._reveal_target = None  # another chat was opened before the result's had loaded
         if chat_id != self.chat_id:
-            self.chat_id = chat_id
-            self._creating = None
             self._open_settings = None
-        self._loading = chat_id
-        self._held = []
+        self._chats.open(chat_id)
+        self.chat_id = chat_id
         self.chat_list.mark_current(chat_id)
         summary = self.chat_list.chat(chat_id)
         self.query_one(AppHeader).chat_title = summary.title if summary else ""
-        self.generating = self._answering.get(chat_id)
+        self.generating = self._chats.generating
         self._fetch_chat(chat_id)
 
     @work(group="load", exclusive=True)
@@ -772,42 +735,46 @@ class ChatApp(App[None]):
         except (ClientError, TimeoutError) as error:
             kept = await self.client.cached_chat(chat_id) if self.client.state.status is not Status.CONNECTED else None
             if kept is not None:
-                self._frames.put_nowait(_ChatLoaded(chat_id, kept, kept=True))
+                self._client_events.post(ClientEvents.ChatLoaded(chat_id, kept, kept=True))
                 return
-            if self._loading == chat_id:
-                self._loading = None
-                held, self._held = self._held, []
-                for frame in held:
-                    self._frames.put_nowait(frame)
+            self._client_events.post(ClientEvents.ChatNotLoaded(chat_id))
             self._report(error)
             return
-        self._frames.put_nowait(_ChatLoaded(chat_id, detail))
+        self._client_events.post(ClientEvents.ChatLoaded(chat_id, detail))
 
-    async def _show_loaded_chat(self, loaded: _ChatLoaded) -> None:
-        if loaded.chat_id != self._loading:
+    @on(ClientEvents.ChatNotLoaded)
+    @_logged
+    async def _chat_not_loaded(self, event: ClientEvents.ChatNotLoaded) -> None:
+        for held in self._chats.not_loaded(event.chat_id):
+            await self._show(held)
+
+    @on(ClientEvents.ChatLoaded)
+    @_logged
+    async def _chat_loaded(self, event: ClientEvents.ChatLoaded) -> None:
+        held = self._chats.loaded(event.chat_id)
+        if held is None:
             return  # another chat was opened meanwhile
-        detail = loaded.detail
-        self._loading = None
-        pages = None
-        if not loaded.kept:
-            chat_id = loaded.chat_id
-            pages = ChatPages(
-                lambda offset: self.client.get_chat(chat_id, offset=offset),
-                lambda message_id: self.client.get_chat(chat_id, at=message_id),
-            )
+        detail = event.detail
+        pages = None if event.kept else self._pages_of(event.chat_id)  # a kept copy is all there is offline
         await self.conversation.show_messages(
             detail.messages, offset=detail.offset, total=detail.chat.message_count, pages=pages
         )
         self._open_settings = detail.settings
-        self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if loaded.kept else "")
+        self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if event.kept else "")
         streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
-        self._set_running(loaded.chat_id, streaming[-1] if streaming else None)
-        held, self._held = self._held, []
-        for frame in held:
-            await self._apply(frame)
-        if self._reveal_target is not None and self._reveal_target[0] == loaded.chat_id:
+        self._answer_runs(event.chat_id, streaming[-1] if streaming else None)
+        for item in held:
+            await self._show(item)
+        if self._reveal_target is not None and self._reveal_target[0] == event.chat_id:
             self._reveal(self._reveal_target[1])
             self._reveal_target = None
+
+    def _pages_of(self, chat_id: str) -> ChatPages:
+        """How the pane asks the server for more of ``chat_id``'s messages."""
+        return ChatPages(
+            lambda offset: self.client.get_chat(chat_id, offset=offset),
+            lambda message_id: self.client.get_chat(chat_id, at=message_id),
+        )
 
     def open_at(self, chat_id: str, message_id: str) -> None:
         """Open a chat scrolled to one of its messages, selected."""
@@ -824,10 +791,8 @@ class ChatApp(App[None]):
             )
 
     async def _start_new_chat(self) -> None:
+        self._chats.start_new()
         self.chat_id = None
-        self._loading = None
-        self._held = []
-        self._creating = None
         self._open_settings = None
         self.generating = None
         self.chat_list.mark_current(None)
@@ -916,14 +881,13 @@ class ChatApp(App[None]):
         # before the server can answer it.
         client_message_id = str(uuid.uuid4())
         system_prompt = params = None
-        defaults = self.settings.new_chat
+        defaults = self.settings.choices.new_chat
         if self.chat_id is None and defaults != ChatSettings():
             # On the message itself, not in a request once the chat exists: kept in the outbox with it,
             # so no reconnect can lose them, and the first answer is already made with them.
             system_prompt = defaults.system_prompt
             params = defaults.params if defaults.params != ChatParams() else None
-        if self.chat_id is None:
-            self._creating = client_message_id
+        self._chats.sending(client_message_id)
         view = MessageView("user", event.text, status="sending", attachments=[info_of(file) for file in files])
         view.client_message_id = client_message_id
         await self.conversation.add(view, show=True)
@@ -941,8 +905,7 @@ class ChatApp(App[None]):
         except (ClientError, ValueError, OSError) as error:
             # Not kept anywhere: the text stays in the box to fix and resend.
             await self.conversation.withdraw(client_message_id)
-            if self._creating == client_message_id:
-                self._creating = None
+            self._chats.not_sent(client_message_id)
             if isinstance(error, ClientError):
                 self._report(error)
             else:
@@ -979,7 +942,7 @@ class ChatApp(App[None]):
         waiting = len(self.client.outbox)
         try:
             await self.client.sign_in(token)
-            await self.client.wait_connected(timeout=self.settings.request_timeout)
+            await self.client.wait_connected(timeout=self.settings.client.request_timeout)
         except (ClientError, TimeoutError) as error:
             why = str(error) or "no answer from the server"
             self.notify(f"Not signed in: {why}", title="Sign in", severity="error", markup=False)
@@ -1190,7 +1153,7 @@ class ChatApp(App[None]):
         from mfu_tui.tui.screens.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen(binding_rows(type(self), self.settings.keymap)))
+            self.push_screen(HelpScreen(binding_rows(type(self), self.settings.choices.keymap)))
 
     async def action_new_chat(self) -> None:
         """Start a new chat; it is created when the first message is sent."""

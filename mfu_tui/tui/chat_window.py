@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mfu_tui.protocol import AttachmentInfo, StoredMessage
+from mfu_tui.tui.endings import stored_status
 
 #: Lines a message takes besides its text: the role line and the margin below.
 FRAME_LINES = 2
@@ -33,8 +34,6 @@ def estimate_height(text: str, width: int) -> int:
 
 def _shown_status(message: StoredMessage) -> str:
     """The status to show for a stored message (how it ended says more than its status)."""
-    from mfu_tui.tui.widgets.message_view import stored_status  # one mapping, kept with the widget
-
     return "truncated" if message.truncated else stored_status(message.status, message.finish_reason)
 
 

@@ -1,8 +1,12 @@
-"""What the app needs to start: the server, the token, and a few choices.
+"""What the app needs to start: the server, the token, the client's settings and the user's choices.
 
-The command line builds an ``AppSettings`` today; a config file can fill the
-same fields later (and an embedded server can provide ``url`` and
-``token``), without the app changing.
+One type per concern, each default written once: ``ClientSettings`` (the
+heartbeat, the timeouts, the data directory) is the client's, ``AppChoices``
+(theme, keys, new chats...) the app's. The config layer builds both from the
+file, the environment and the flags, and ``mfu_tui/launch.py`` hands them
+over whole with the server it connects to.
+
+Nothing here imports Textual, so reading the configuration stays cheap.
 """
 
 from __future__ import annotations
@@ -10,12 +14,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from mfu_tui.client import ClientSettings
 from mfu_tui.client.safe_text import clean_text
-from mfu_tui.client.timing import PING_INTERVAL, PING_TIMEOUT, REQUEST_TIMEOUT
 from mfu_tui.protocol import ChatSettings, unverified_claims, user_of
 from mfu_tui.tui.advice import Advice
+
+if TYPE_CHECKING:  # the client's module (with websockets) is imported after the first frame
+    from mfu_tui.client.client import Relocate
+
+
+@dataclass
+class AppChoices:
+    """What the user chose for the app: the config file's settings of the app, and those the app keeps there."""
+
+    theme: str = "textual-dark"
+    """The Textual theme (``textual-dark``, ``nord``, ``gruvbox``...)."""
+    sidebar_width: int = 24
+    """Columns of the chat list (``alt+left`` / ``alt+right`` change it)."""
+    model: str | None = None
+    """The model for new chats; ``None`` lets the server choose."""
+    keymap: dict[str, str] = field(default_factory=dict)
+    """Binding id to keys, to remap keys (see the help screen, F1)."""
+    new_chat: ChatSettings = field(default_factory=ChatSettings)
+    """The system prompt and parameters of the chats created here (the config's ``[new_chat]``)."""
 
 
 @dataclass
@@ -26,8 +50,14 @@ class AppSettings:
     """The server's WebSocket URL, e.g. ``ws://127.0.0.1:5001/ws``."""
     token: str
     """The JWT sent to the server."""
-    data_dir: Path | None = None
-    """Where the client keeps its outbox (default: the user data directory)."""
+    client: ClientSettings = field(default_factory=ClientSettings)
+    """The client's heartbeat, timeouts and data directory (where it keeps its outbox)."""
+    choices: AppChoices = field(default_factory=AppChoices)
+    """The theme, the keys, the model and the settings of new chats."""
+    account: str | None = None
+    """Names the outbox and read cache instead of ``url`` (the local server's port changes each start)."""
+    relocate: Relocate | None = None
+    """Where the server went after a failed attempt to connect (the local server started again), if it moved."""
     export_dir: Path = field(default_factory=Path.cwd)
     """Where exported chats are written."""
     plain: bool | None = None
@@ -43,22 +73,6 @@ class AppSettings:
 
     A Markdown message is many widgets (about 50 ms each to build), so this
     bounds the time to open a chat whatever its length."""
-    keymap: dict[str, str] = field(default_factory=dict)
-    """Binding id to keys, to remap keys (see the help screen, F1)."""
-    ping_interval: float = PING_INTERVAL
-    """Seconds between heartbeats."""
-    ping_timeout: float = PING_TIMEOUT
-    """Seconds to wait for a heartbeat's answer."""
-    request_timeout: float = REQUEST_TIMEOUT
-    """Seconds to wait for the answer to a request."""
-    theme: str = "textual-dark"
-    """The Textual theme (``textual-dark``, ``nord``, ``gruvbox``...)."""
-    sidebar_width: int = 24
-    """Columns of the chat list (``alt+left`` / ``alt+right`` change it)."""
-    model: str | None = None
-    """The model for new chats; ``None`` lets the server choose."""
-    new_chat: ChatSettings = field(default_factory=ChatSettings)
-    """The system prompt and parameters of the chats created here (the config's ``[new_chat]``)."""
     server_label: str | None = None
     """What the header says instead of ``user@host`` (``local · demo model``)."""
     notice: Advice | None = None

@@ -12,6 +12,7 @@ from mfu_tui.client import ClientError, RequestError, Status
 from mfu_tui.client.outbox import Outbox
 from mfu_tui.protocol import Ack, ChatParams, ChatSettings, Complete
 from tests.server.fake_openai import FakeOpenAI
+from tests.support.disk_full import fill_disk, free_disk
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 
@@ -275,3 +276,29 @@ async def test_update_chat_and_the_archived_list_through_the_client(tmp_path, ma
     assert refused.value.code == "not_found"
     # What is kept for reading offline is the list of chats not archived.
     assert [chat.id for chat in kept] == [two]
+
+
+async def test_a_full_disk_refuses_a_message_for_now_and_the_client_sends_it_again_once_there_is_room(
+    tmp_path, make_client
+):
+    async with running_server(tmp_path, demo_words=5) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        before = await client.send_message(None, "stored before the disk filled")
+        await events.wait_for(lambda: acked(events, before) and answered(events, 1))
+        chat_id = events.of_type(Ack)[0].chat_id
+        await fill_disk(server.server.store)  # SQLite's bound: SQLITE_FULL, as a full disk answers
+        # Long enough to need pages of its own: refused whatever room the file's pages have left.
+        text = "a long message, " * 2000
+        during = await client.send_message(chat_id, text)
+        await events.wait_for(lambda: events.errors)
+        kept = [entry.client_message_id for entry in client.outbox.pending()]
+        await free_disk(server.server.store)
+        await events.wait_for(lambda: acked(events, during) and answered(events, 2))
+        detail = await client.get_chat(chat_id)
+    [refused] = events.errors
+    assert (refused.code, refused.client_message_id) == ("unavailable", during)
+    assert kept == [during]  # kept to be sent again, not given back
+    assert [(m.role, m.status) for m in detail.messages] == [("user", "complete"), ("assistant", "complete")] * 2
+    assert [m.content for m in detail.messages if m.role == "user"] == ["stored before the disk filled", text]
+    assert len(client.outbox) == 0

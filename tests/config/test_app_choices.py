@@ -15,7 +15,7 @@ def test_the_default_keys_and_the_help_screens_example_are_accepted(paths, write
     write_config(REMAP_EXAMPLE + "\n")  # what F1 shows, as the user would copy it
     settings = load_settings({}, {}, paths)
     check_app_choices(settings)
-    assert settings.keys == {"app.new_chat": "ctrl+t"}
+    assert settings.app.keymap == {"app.new_chat": "ctrl+t"}
 
 
 @pytest.mark.parametrize(
@@ -63,7 +63,7 @@ def test_a_theme_is_saved_in_place_keeping_every_other_line(paths, write_config)
     config = write_config(USER_FILE)
     save_setting(config, "theme", "dracula")
     assert config.read_text() == USER_FILE.replace('theme = "nord"  # was gruvbox', 'theme = "dracula"')
-    assert load_settings({}, {}, paths).theme == "dracula"
+    assert load_settings({}, {}, paths).app.theme == "dracula"
 
 
 def test_a_theme_is_added_before_the_first_table_or_in_a_new_private_file(paths, write_config):
@@ -89,4 +89,4 @@ def test_saving_says_when_the_environment_overrides_the_file(paths, write_config
     settings = load_settings({}, {"MFU_THEME": "gruvbox"}, paths)
     said = remember_choice(settings, "theme", "dracula")
     assert said == f"Saved in {paths.config_file}, but MFU_THEME overrides it at the next start."
-    assert load_settings({}, {}, paths).theme == "dracula"
+    assert load_settings({}, {}, paths).app.theme == "dracula"

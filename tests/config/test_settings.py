@@ -9,7 +9,9 @@ def test_defaults_mean_a_local_server(paths):
     settings = load_settings({}, {}, paths)
     assert settings.embedded and settings.server is None and settings.token is None
     assert (settings.provider, settings.probe_url) == ("auto", "http://127.0.0.1:11434")
-    assert (settings.theme, settings.heartbeat_interval, settings.heartbeat_timeout) == ("textual-dark", 25.0, 10.0)
+    assert (settings.app.theme, settings.app.sidebar_width) == ("textual-dark", 24)
+    assert (settings.client.ping_interval, settings.client.ping_timeout) == (25.0, 10.0)
+    assert settings.client.data_dir == paths.data_dir  # the outbox goes where launch makes the data dir private
     assert settings.sources == {}
 
 
@@ -19,9 +21,9 @@ def test_flag_beats_env_beats_file_beats_default(paths, write_config):
     settings = load_settings({"server": "ws://flag.example:3/ws"}, environ, paths)
     assert settings.server == "ws://flag.example:3/ws"
     assert settings.sources["server"] == "flag --server"
-    assert (settings.model, settings.sources["model"]) == ("from-env", "env MFU_MODEL")
-    assert (settings.theme, settings.sources["theme"]) == ("nord", f"file {config}")
-    assert settings.heartbeat_interval == 25.0 and "heartbeat_interval" not in settings.sources
+    assert (settings.app.model, settings.sources["model"]) == ("from-env", "env MFU_MODEL")
+    assert (settings.app.theme, settings.sources["theme"]) == ("nord", f"file {config}")
+    assert settings.client.ping_interval == 25.0 and "heartbeat_interval" not in settings.sources
 
 
 def test_seed_variable_is_read_and_gets_the_ws_path(paths):
@@ -98,7 +100,7 @@ def test_bad_environment_value_names_the_variable(paths):
 
 def test_key_bindings_table(paths, write_config):
     write_config('[keys]\ncancel = "escape,ctrl+g"\n')
-    assert load_settings({}, {}, paths).keys == {"cancel": "escape,ctrl+g"}
+    assert load_settings({}, {}, paths).app.keymap == {"cancel": "escape,ctrl+g"}
 
 
 def test_provider_flag_beats_env_beats_file_beats_auto(paths, write_config):
@@ -153,8 +155,9 @@ def test_new_chat_defaults_come_from_their_table_each_with_its_source(paths, wri
     config = write_config(f'[new_chat]\nsystem_prompt = """{prompt}"""\ntemperature = 1\nseed = -5\n')
     settings = load_settings({}, {}, paths)
     rows = {name: (value, source) for name, value, source in settings.shown()}
-    assert (settings.new_chat.system_prompt, settings.new_chat.temperature, settings.new_chat.seed) == (prompt, 1.0, -5)
-    assert settings.new_chat.top_p is None and settings.new_chat.max_tokens is None
+    new_chat = settings.app.new_chat
+    assert (new_chat.system_prompt, new_chat.params.temperature, new_chat.params.seed) == (prompt, 1.0, -5)
+    assert new_chat.params.top_p is None and new_chat.params.max_tokens is None
     assert rows["new_chat.temperature"] == ("1.0", f"file {config}")
     assert rows["new_chat.top_p"] == ("-", "default")
     # A long prompt shows as its start, on one line.

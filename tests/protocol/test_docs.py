@@ -12,6 +12,7 @@ from tests.protocol.test_codec import CLIENT_TAGS, SERVER_TAGS
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "protocol.md").read_text()
 CLIENT_PART = DOC.split("### Client to server", 1)[1].split("### Server to client", 1)[0]
 SERVER_PART = DOC.split("### Server to client", 1)[1].split("### Result data", 1)[0]
+STREAMS_PART = DOC.split("\n## Streams\n", 1)[1].split("\n## Guarantees\n", 1)[0]
 
 
 def examples(part: str) -> list[str]:
@@ -79,6 +80,17 @@ def test_the_paged_get_chat_example_places_its_page_by_offset():
     detail = p.decode_result(found[0].data, p.ChatDetail)
     assert detail.offset == asked[0].offset and detail.chat.message_count == 10000
     assert detail.next_cursor == detail.messages[0].id
+
+
+def test_the_chunk_of_several_pieces_is_an_ordinary_chunk_that_follows_the_first():
+    (example,) = examples(STREAMS_PART)
+    joined = p.decode_server(example)
+    (first,) = [p.decode_server(e) for e in examples(SERVER_PART) if '"type": "chunk"' in e and '"kind"' not in e]
+    assert isinstance(joined, p.Chunk) and isinstance(first, p.Chunk)
+    # Nothing new on the wire: the fields of any chunk, and the next seq of the same answer.
+    assert json.loads(p.encode(joined)) == json.loads(example)
+    assert (joined.message_id, joined.seq, joined.kind) == (first.message_id, first.seq + 1, "content")
+    assert len(joined.content.split()) > 1  # several of the model's pieces
 
 
 def test_a_get_chat_chooses_its_page_one_way_only():

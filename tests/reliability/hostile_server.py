@@ -78,6 +78,7 @@ class HostileServer:
         self.on_connection: Callable[[], None] | None = None
         self._oversize_next = False
         self._server: Any = None
+        self._current: ServerConnection | None = None
         self.port = 0
 
     @property
@@ -97,8 +98,14 @@ class HostileServer:
         """The next connection starts with a frame over the client's limit."""
         self._oversize_next = True
 
+    def drop(self) -> None:
+        """Cut the connection being served as a network would: reset, no closing handshake."""
+        assert self._current is not None, "no connection to drop"
+        self._current.transport.abort()
+
     async def _handle(self, ws: ServerConnection) -> None:
         self.connections += 1
+        self._current = ws
         if self.on_connection is not None:
             self.on_connection()
         if self._oversize_next:
@@ -320,9 +327,7 @@ async def _reconnect_twice(client: ChatClient, hostile: HostileServer) -> None:
     unsubscribe = client.on_state(lambda state: changed.set())
     target = hostile.connections + 2
     try:
-        ws = client._ws
-        assert ws is not None
-        ws.transport.abort()
+        hostile.drop()
         async with asyncio.timeout(120):
             while hostile.connections < target or client.state.status is not Status.CONNECTED:
                 changed.clear()

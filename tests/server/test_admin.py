@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,14 +11,17 @@ from pathlib import Path
 import msgspec
 
 from mfu_tui.importing.chatgpt import parse_export
-from mfu_tui.protocol import ImportChat
+from mfu_tui.protocol import Chunk, ImportChat, ListChats, Result, is_terminal
 from mfu_tui.server.store import Store
 from mfu_tui.server.store.sqlite import SCHEMA_VERSION
 from mfu_tui.server.store.user_data import ExportedChat
+from tests.server.peer import TIMEOUT, peer
+from tests.server.test_generation import send_message
 from tests.server.test_store import open_store, store_location  # noqa: F401 (fixtures)
 from tests.server.test_store_attachments import upload
 from tests.server.test_store_import import CREATED, ENTRIES, UPDATED
 from tests.support.postgres import postgres_server, postgres_url  # noqa: F401 (fixtures)
+from tests.support.server import running_server
 
 
 def mfu_chat(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
@@ -102,6 +106,44 @@ async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, st
     assert {conversation.key for conversation in export.conversations} == {f"chatgpt:{id_}" for id_ in chats.values()}
 
 
+async def test_export_user_keeps_each_answers_reasoning_apart_in_both_formats(open_store, store_location, tmp_path):  # noqa: F811
+    store = await open_store()
+    ended = await store.record_message("alice", None, "think: why?", "c1", "demo")
+    assert ended is not None
+    await store.finish_message(ended.reply_id, "Because.", "complete", "stop", 2, reasoning="They ask why.")
+    live = await store.record_message("alice", None, "and now?", "c2", None)
+    assert live is not None
+    for seq, (text, thought) in enumerate([("Still ", True), ("thinking", True), ("Now", False)], start=1):
+        await store.append_chunk(live.reply_id, seq, text, reasoning=thought)
+
+    lines = mfu_chat("admin", "export-user", "alice", "--db", store_location)
+    chatgpt = mfu_chat("admin", "export-user", "alice", "--format", "chatgpt", "--db", store_location)
+
+    assert lines.returncode == 0 and chatgpt.returncode == 0, lines.stderr + chatgpt.stderr
+    exported = {chat.id: chat for chat in map(_decode, lines.stdout.splitlines())}
+    answers = {chat_id: chat.messages[1] for chat_id, chat in exported.items()}
+    assert (answers[ended.chat.id].content, answers[ended.chat.id].reasoning) == ("Because.", "They ask why.")
+    assert (answers[live.chat.id].content, answers[live.chat.id].reasoning) == ("Now", "Still thinking")
+    assert lines.stdout.count(b'"reasoning":') == 2  # a message without any leaves it out
+    conversation = next(c for c in msgspec.json.decode(chatgpt.stdout) if c["id"] == ended.chat.id)
+    thoughts = conversation["mapping"][f"{ended.reply_id}-thoughts"]
+    assert thoughts["message"]["content"] == {
+        "content_type": "thoughts",
+        "thoughts": [{"summary": "Thinking", "content": "They ask why."}],
+    }
+    assert (thoughts["parent"], thoughts["children"]) == (ended.user_message_id, [ended.reply_id])
+    # Read back, the reasoning is passed over and the answer kept.
+    by_title = {c.title: c for c in parse_export(chatgpt.stdout).conversations}
+    assert [(m.role, m.content) for m in by_title[ended.chat.title].messages] == [
+        ("user", "think: why?"),
+        ("assistant", "Because."),
+    ]
+
+
+def _decode(line: bytes) -> ExportedChat:
+    return msgspec.json.decode(line, type=ExportedChat)
+
+
 async def test_delete_user_asks_for_yes_then_deletes_everything_of_the_user_and_nothing_else(
     open_store,  # noqa: F811
     store_location,  # noqa: F811
@@ -159,3 +201,46 @@ def test_admin_commands_take_the_database_from_the_environment(tmp_path: Path):
     assert done.returncode == 1
     assert done.stderr.decode() == f"mfu-chat admin delete-user: no database at {missing}\n"
     assert not missing.exists()
+
+
+async def test_delete_user_closes_the_users_connections_on_a_running_sqlite_node(tmp_path: Path):
+    async with running_server(tmp_path, lease=0.6) as srv:  # deletions are read every lease / 3
+        async with peer(srv.url, srv.token("alice")) as alice, peer(srv.url, srv.token("bob")) as bob:
+            ack = await send_message(alice, "soon gone")
+            await alice.stream(ack.reply_id)
+            done = await asyncio.to_thread(mfu_chat, "admin", "delete-user", "alice", "--yes", "--db", str(srv.db_path))
+            code = await alice.close_code()
+            reason = alice.ws.close_reason
+            await bob.send(ListChats(request_id="r1"))
+            still_served = await bob.expect(Result, request_id="r1")
+    assert done.returncode == 0, done.stderr
+    assert (code, reason) == (4403, "the server's operator deleted this account's data")
+    assert is_terminal(code)  # the app stops rather than send its outbox into the emptied account
+    assert still_served.request_id == "r1"
+
+
+async def test_delete_user_closes_the_users_connections_and_stops_their_answers_on_every_node(
+    tmp_path: Path,
+    postgres_url,  # noqa: F811
+):
+    # Two nodes on one database and no broker: the deletion reaches each through the database.
+    settings = {"db_path": postgres_url, "lease": 0.6, "demo_words": 100000, "demo_delay_ms": 20}
+    async with (
+        running_server(tmp_path, node_id="node-a", **settings) as a,
+        running_server(tmp_path, node_id="node-b", **settings) as b,
+        peer(a.url, a.token("alice")) as on_a,
+        peer(b.url, b.token("alice")) as on_b,
+        peer(b.url, b.token("bob")) as bob,
+    ):
+        running = await send_message(on_a, "a long answer")
+        await on_a.expect(Chunk, message_id=running.reply_id)
+        done = await asyncio.to_thread(mfu_chat, "admin", "delete-user", "alice", "--yes", "--db", postgres_url)
+        codes = [await on_a.close_code(), await on_b.close_code()]
+        async with asyncio.timeout(TIMEOUT):
+            while a.server.generations.running():
+                await asyncio.sleep(0.05)  # the stopped answer ends as its store write finds nothing
+        await bob.send(ListChats(request_id="r1"))
+        still_served = await bob.expect(Result, request_id="r1")
+    assert done.returncode == 0, done.stderr
+    assert codes == [4403, 4403]
+    assert still_served.request_id == "r1"

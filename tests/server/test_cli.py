@@ -61,7 +61,6 @@ async def test_demo_words_come_from_the_environment_and_flags_win(tmp_path):
         finally:
             process.kill()
         assert text_of(chunks) == demo_answer("count my words", expected)
-        assert len(chunks) == expected
 
 
 async def test_serve_runs_on_the_loop_asked_for(tmp_path):
@@ -82,7 +81,7 @@ async def test_serve_runs_on_the_loop_asked_for(tmp_path):
                 chunks, _ = await alice.stream(ack.reply_id)
         finally:
             process.kill()
-        assert len(chunks) == 3
+        assert text_of(chunks) == demo_answer("which loop", 3)
         (line,) = [line for line in process.stderr.splitlines() if "event loop:" in line]
         assert line.split("event loop: ", 1)[1].startswith(f"{module}.")
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 
 import pytest
 
-from mfu_tui.protocol import Complete, Error, Message
+from mfu_tui.protocol import Ack, Chunk, Complete, Error, Message
 from mfu_tui.server.store.outage import is_outage
-from tests.server.peer import peer
+from tests.server.peer import TIMEOUT, peer
 from tests.server.test_generation import get_chat, send_message
 from tests.support.postgres import running_postgres
 from tests.support.server import running_server
@@ -52,3 +53,36 @@ def test_sqlite_errors_of_a_database_out_of_use_are_outages_and_a_wrong_statemen
 def test_a_lost_connection_is_an_outage_and_a_bug_is_not():
     assert is_outage(ConnectionResetError()) and is_outage(TimeoutError())
     assert not is_outage(KeyError("a bug"))
+
+
+async def test_an_answer_whose_database_goes_away_ends_as_the_servers_storage_failing_and_frees_its_chat(tmp_path):
+    with running_postgres() as postgres:
+        async with running_server(tmp_path, db_path=postgres.new_database(), demo_words=2000, demo_delay_ms=5) as srv:
+            async with peer(srv.url, srv.token()) as alice:
+                first = await send_message(alice, "a long answer")
+                chunks = [await alice.expect(Chunk, message_id=first.reply_id)]
+                postgres.stop()
+                while not isinstance(frame := await alice.recv(), Error):
+                    chunks.append(frame)
+                refused = frame
+                after, end = await alice.stream(first.reply_id)
+                chunks += after
+                postgres.launch()
+                # Its end is stored once the database is back, which frees the chat: a message
+                # sent meanwhile is refused for now (conflict, unavailable), as clients send it again.
+                async with asyncio.timeout(TIMEOUT):
+                    while True:
+                        await alice.send(Message(chat_id=first.chat_id, content="after", client_message_id="c2"))
+                        answer = await alice.expect((Ack, Error), client_message_id="c2")
+                        if isinstance(answer, Ack):
+                            break
+                        assert answer.code in ("conflict", "unavailable")
+                        await asyncio.sleep(0.2)  # a client's wait before sending again, shortened
+                await alice.expect(Complete, message_id=answer.reply_id)
+                detail = await get_chat(alice, first.chat_id)
+    assert (refused.code, refused.chat_id) == ("unavailable", first.chat_id)
+    assert refused.message == "the server could not store the answer: its database is out of reach for now"
+    assert isinstance(end, Complete) and (end.finish_reason, end.seq) == ("store_failed", len(chunks))
+    stored = detail.messages[1]
+    assert (stored.status, stored.finish_reason, stored.seq) == ("error", "store_failed", len(chunks))
+    assert stored.content == "".join(chunk.content for chunk in chunks)

@@ -8,8 +8,9 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from mfu_tui.protocol import Chunk, Complete, Ping, Pong, Subscribe, decode_server, encode
+from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.server.wire import text_frame
-from tests.server.peer import TIMEOUT, peer
+from tests.server.peer import TIMEOUT, peer, text_of
 from tests.server.rawclient import RawClient
 from tests.server.test_generation import send_message
 from tests.support.server import running_server
@@ -61,7 +62,8 @@ async def test_every_subscriber_gets_each_chunk_once_in_order_and_the_same_bytes
             finally:
                 for follower in followers:
                     follower.close()
-    assert isinstance(end, Complete) and [c.seq for c in chunks] == list(range(1, words + 1))
+    assert isinstance(end, Complete) and [c.seq for c in chunks] == list(range(1, end.seq + 1))
+    assert text_of(chunks) == demo_answer("second", words)
     # Encoded once: every follower read the very same bytes, frame for frame.
     raw = received[0][0]
     assert all(other == raw for other, _ in received)
@@ -69,6 +71,6 @@ async def test_every_subscriber_gets_each_chunk_once_in_order_and_the_same_bytes
         assert b"".join(text_frame(frame.data) for frame in frames) == raw  # text frames, nothing else
         streamed = [decode_server(frame.data) for frame in frames]
         mine = [frame for frame in streamed if isinstance(frame, Chunk) and frame.message_id == second.reply_id]
-        assert [chunk.seq for chunk in mine] == list(range(1, words + 1))
+        assert [chunk.seq for chunk in mine] == list(range(1, end.seq + 1))
         assert [chunk.content for chunk in mine] == [chunk.content for chunk in chunks]
         assert sum(isinstance(frame, Complete) for frame in streamed) == 1

@@ -23,6 +23,7 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
+from mfu_tui.server.generation import MAX_CHUNK_CHARS
 from mfu_tui.server.providers.demo import demo_answer, demo_reasoning
 from tests.server.peer import Peer, new_id, peer, reasoning_of, text_of
 from tests.support.server import running_server
@@ -70,8 +71,9 @@ async def test_a_new_chat_streams_the_answer_and_stores_it(tmp_path):
     assert (reply.id, reply.role, reply.status, reply.seq) == (ack.reply_id, "assistant", "complete", len(chunks))
     assert reply.content == text_of(chunks)
     assert detail.chat.message_count == 2
-    # The demo model reports words as tokens: the question's four, the answer's pieces.
-    assert end.usage == Usage(prompt_tokens=4, completion_tokens=len(chunks))
+    # The demo model reports words as tokens: the question's four, the answer's pieces (a
+    # chunk may join several: those that came while the one before was being stored).
+    assert end.usage == Usage(prompt_tokens=4, completion_tokens=len(reply.content.split()))
     assert end.first_token_ms is not None and end.first_token_ms >= 0
     assert end.tokens_per_second is not None and end.tokens_per_second > 0
     # Stored with the answer, as the complete frame said; a user message has none.
@@ -228,14 +230,64 @@ async def test_a_client_resuming_mid_reasoning_gets_every_reasoning_and_answer_c
             chunks, end = await again.stream(ack.reply_id)
             reply = (await get_chat(again, ack.chat_id)).messages[1]
     thought = demo_reasoning(question)
-    thought_pieces = len(thought.split())
     every = seen[:3] + chunks
     assert [c.seq for c in every] == list(range(1, end.seq + 1))
     # Cut off mid-reasoning: the reasoning comes first, then the answer, on the one numbering.
     assert [c.kind for c in seen[:3]] == ["reasoning"] * 3
-    assert [c.kind for c in every] == ["reasoning"] * thought_pieces + ["content"] * (end.seq - thought_pieces)
+    kinds = [c.kind for c in every]
+    reasoned = kinds.count("reasoning")  # a chunk per piece, unless pieces came faster than commits
+    assert kinds == ["reasoning"] * reasoned + ["content"] * (end.seq - reasoned)
     assert (reasoning_of(every), text_of(every)) == (thought, demo_answer(question, 60))
     assert (reply.reasoning, reply.content) == (thought, demo_answer(question, 60))
+
+
+async def test_pieces_ready_together_stream_as_one_chunk_and_the_text_is_what_was_stored(tmp_path):
+    # Four answers at once from a model faster than commits: the pieces that come while the
+    # previous chunk waits for its commit join it, so far fewer frames than pieces go out.
+    words = 3000
+    async with running_server(tmp_path, demo_words=words, demo_delay_ms=0, answers_per_user=4) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            questions = {new_id(): f"question {i}" for i in range(4)}
+            for client_message_id, question in questions.items():
+                await alice.send(Message(chat_id=None, content=question, client_message_id=client_message_id))
+            ended = 0
+            async with asyncio.timeout(60):
+                while ended < len(questions):
+                    ended += isinstance(await alice.recv(), Complete)
+            acks = {f.client_message_id: f for f in alice.received if isinstance(f, Ack)}
+            stored = {key: (await get_chat(alice, ack.chat_id)).messages[1] for key, ack in acks.items()}
+    for client_message_id, question in questions.items():
+        reply_id = acks[client_message_id].reply_id
+        chunks = [f for f in alice.received if isinstance(f, Chunk) and f.message_id == reply_id]
+        (end,) = [f for f in alice.received if isinstance(f, Complete) and f.message_id == reply_id]
+        assert [c.seq for c in chunks] == list(range(1, end.seq + 1))
+        assert len(chunks) < words  # one frame per chunk, a chunk per commit rather than per piece
+        assert all(0 < len(c.content) <= MAX_CHUNK_CHARS for c in chunks)
+        reply = stored[client_message_id]
+        assert text_of(chunks) == reply.content == demo_answer(question, words)
+        assert reply.seq == end.seq and end.usage is not None and end.usage.completion_tokens == words
+
+
+async def test_resume_from_any_seq_of_joined_chunks_replays_the_very_chunks_sent_live(tmp_path):
+    words = 3000
+    async with running_server(tmp_path, demo_words=words, demo_delay_ms=0) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "join them")
+            await alice.expect(Chunk, message_id=ack.reply_id, seq=2)
+        cut = [f for f in alice.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
+        async with peer(srv.url, srv.token()) as again:
+            # Cut off after a joined chunk: the rest comes once, from the next chunk on.
+            await again.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=cut[-1].seq))
+            rest, end = await again.stream(ack.reply_id)
+            every = cut + rest
+            assert len(every) < words and [c.seq for c in every] == list(range(1, end.seq + 1))
+            reply = (await get_chat(again, ack.chat_id)).messages[1]
+            assert text_of(every) == reply.content == demo_answer("join them", words)
+            # From the store, any lastSeq replays the same chunks, joined as they were sent live.
+            for last_seq in sorted({0, 1, end.seq // 2, end.seq - 1, end.seq}):
+                await again.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=last_seq))
+                replayed, end_again = await again.stream(ack.reply_id)
+                assert replayed == every[last_seq:] and end_again == end
 
 
 async def test_resume_of_an_ended_message_replays_the_missing_part(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -75,7 +76,7 @@ async def test_metrics_count_real_traffic(tmp_path):
         before = await asyncio.to_thread(scrape, srv.server.metrics_port)
         async with peer(srv.url, srv.token()) as alice:
             first = await send_message(alice, "hello", model_id="fake-small")
-            _, end = await alice.stream(first.reply_id)
+            chunks, end = await alice.stream(first.reply_id)
             fake.script = Script(status=500)
             second = await send_message(alice, "again", chat_id=first.chat_id)
             _, failed = await alice.stream(second.reply_id)
@@ -87,12 +88,12 @@ async def test_metrics_count_real_traffic(tmp_path):
             lambda samples: samples[("mfu_connections_closed_total", node)] == 1,
         )
         on_the_main_port = await get(f"http://127.0.0.1:{srv.port}/metrics")
-    assert isinstance(end, Complete) and end.finish_reason == "stop" and end.seq == 4
+    assert isinstance(end, Complete) and end.finish_reason == "stop" and end.seq == len(chunks) > 0
     assert isinstance(failed, Complete) and failed.finish_reason == "error" and refused.code == "bad_request"
     assert before[("mfu_connections", node)] == 0 and before[("mfu_chunks_total", ())] == 0
     assert during[("mfu_connections", node)] == 1
     assert during[("mfu_connections_opened_total", node)] == 1
-    assert during[("mfu_chunks_total", ())] == 4
+    assert during[("mfu_chunks_total", ())] == len(chunks)
     assert during[("mfu_relay_seconds_count", ())] == 1  # one chunk in 8 is timed: the first here
     assert during[("mfu_first_token_seconds_count", ())] == 1  # the failed answer had no first token
     assert during[("mfu_answers_total", (("finish_reason", "stop"),))] == 1
@@ -163,7 +164,14 @@ async def test_readyz_fails_while_postgresql_is_stopped_and_comes_back(tmp_path)
 
 async def test_readyz_and_the_broker_metrics_follow_the_link_to_redis(tmp_path, postgres_url):
     with running_redis() as redis:
-        settings = {"db_path": postgres_url, "broker": redis.url, "metrics_port": 0, "demo_words": 30}
+        settings = {
+            "db_path": postgres_url,
+            "broker": redis.url,
+            "metrics_port": 0,
+            # Pieces slower than commits, so that most make chunks of their own (more than 8).
+            "demo_words": 60,
+            "demo_delay_ms": 5,
+        }
         async with running_server(tmp_path, **settings) as srv:
             readyz = f"http://127.0.0.1:{srv.port}/readyz"
             async with peer(srv.url, srv.token()) as alice:
@@ -183,3 +191,41 @@ async def test_readyz_and_the_broker_metrics_follow_the_link_to_redis(tmp_path, 
     assert json.loads(down[1])["broker"] == "lost the link to the other nodes"
     assert lost[("mfu_broker_errors_total", ())] == 1 and lost[("mfu_ready", ())] == 0
     assert json.loads(back[1]) == {"ready": True, "store": "ok", "broker": "ok", "draining": False}
+
+
+async def test_a_node_without_a_broker_warns_when_other_nodes_use_its_database(tmp_path, postgres_url, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.unlinked_nodes")
+    settings = {"db_path": postgres_url, "lease": 0.6}  # checked at start, then every lease / 3
+    async with running_server(tmp_path, node_id="node-a", **settings) as a:
+        a_readyz = f"http://127.0.0.1:{a.port}/readyz"
+        alone = await get(a_readyz)
+        async with running_server(tmp_path, node_id="node-b", **settings) as b:
+            said_at_b_start = caplog.messages[:]
+            b_ready = await get(f"http://127.0.0.1:{b.port}/readyz")
+            a_sees_b = await until(lambda: get(a_readyz), lambda answer: "node-b" in answer[1])
+        a_alone_again = await until(lambda: get(a_readyz), lambda answer: json.loads(answer[1])["broker"] == "ok")
+    assert json.loads(alone[1])["broker"] == "ok"
+    assert said_at_b_start == [
+        "no broker (--broker), but other nodes use this database (node-a): answers they generate do not"
+        " reach this node's clients, nor this node's theirs; give every node the same --broker"
+    ]
+    report = json.loads(b_ready[1])
+    assert b_ready[0] == 200 and report["ready"] is True  # it serves its own clients: warned, not taken out
+    assert report["broker"] == (
+        "none, but other nodes use this database (node-a): their answers do not reach this node's clients;"
+        " give every node the same --broker"
+    )
+    assert a_sees_b[0] == 200 and "other nodes use this database (node-b)" in json.loads(a_sees_b[1])["broker"]
+    assert a_alone_again[0] == 200
+    assert caplog.messages[-1] == "no other node uses this database any more"
+
+
+async def test_a_node_alone_on_its_database_does_not_warn_of_its_own_leases(tmp_path, postgres_url, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.unlinked_nodes")
+    async with running_server(tmp_path, node_id="node-a", db_path=postgres_url, lease=0.6) as a:
+        async with peer(a.url, a.token()) as alice:  # a live lease of its own: not another node
+            ack = await send_message(alice, "hello")
+            await alice.stream(ack.reply_id)
+        status, body = await get(f"http://127.0.0.1:{a.port}/readyz")
+    assert (status, json.loads(body)["broker"]) == (200, "ok")
+    assert caplog.messages == []

@@ -18,9 +18,11 @@ from mfu_tui.protocol import (
     Subscribe,
     encode,
 )
-from tests.server.peer import TIMEOUT, new_id, peer
+from tests.server.fake_openai import FakeOpenAI, Script
+from tests.server.peer import TIMEOUT, new_id, peer, text_of
 from tests.server.rawclient import RawClient
 from tests.server.test_generation import send_message
+from tests.server.test_openai_provider import openai_settings
 from tests.support.server import running_server
 
 BAD_FRAMES = {
@@ -103,35 +105,41 @@ async def test_the_rate_limit_answers_rate_limited_after_the_burst(tmp_path):
 
 async def test_a_client_that_does_not_read_a_stream_is_closed_with_4000_and_others_go_on(tmp_path):
     limit = 64 * 1024
-    async with running_server(tmp_path, demo_words=60_000, send_queue_bytes=limit, close_timeout=30) as srv:
-        async with peer(srv.url, srv.token()) as alice:
-            # About 6 MB of chunks, generated at full speed. Alice leaves at once (no
-            # reader keeps up with a generator that never waits; a disconnect is not a cancel).
-            first = await send_message(alice, "a long one")
-        slow = await RawClient.open(srv.url, srv.token(), receive_buffer=4096)
-        slow.send_text(encode(Subscribe(chat_id=first.chat_id)).decode())
-        # Read once, so the server surely has the connection; the flood (and even
-        # its close frame) may already be in this first read.
-        early = await asyncio.wait_for(slow.read_frames(), TIMEOUT)
-        port = slow.writer.get_extra_info("sockname")[1]
-        (connection,) = [c for c in srv.server.connections if c.websocket.remote_address[1] == port]
-        await asyncio.wait_for(connection.closing.wait(), TIMEOUT)
-        assert connection.close_code == 4000
-        generation = srv.server.generations.live(first.chat_id, "alice")
-        if generation is not None:
-            await asyncio.wait_for(generation.task, TIMEOUT)
-        # Whoever comes back gets the whole answer: a replay is never cut off.
-        async with peer(srv.url, srv.token()) as again:
-            await again.send(Resume(chat_id=first.chat_id, message_id=first.reply_id, last_seq=0))
-            chunks, end = await again.stream(first.reply_id)
-            assert isinstance(end, Complete) and [c.seq for c in chunks] == list(range(1, end.seq + 1))
-        # The slow client finally reads: what was queued before, then the 4000.
-        code = slow.close_code(early) or await asyncio.wait_for(slow.read_until_close(), TIMEOUT)
-        assert code == 4000
-        slow.flush()  # our answer to the close frame
-        await asyncio.wait_for(slow.read_until_eof(), TIMEOUT)
-        slow.close()
-        await asyncio.wait_for(connection.finished.wait(), TIMEOUT)
+    async with FakeOpenAI() as fake:
+        # About 8 MB of chunks (2,000,000 characters of four UTF-8 bytes each), generated at full
+        # speed: past what the sockets' buffers hold, however few frames they come in.
+        fake.script = Script(pieces=["\N{CRAB}" * 8000] * 250)
+        settings = {**openai_settings(fake), "max_answer_chars": 2_000_000}
+        async with running_server(tmp_path, **settings, send_queue_bytes=limit, close_timeout=30) as srv:
+            async with peer(srv.url, srv.token()) as alice:
+                # Alice leaves at once (no reader keeps up with a generator that never waits;
+                # a disconnect is not a cancel).
+                first = await send_message(alice, "a long one")
+            slow = await RawClient.open(srv.url, srv.token(), receive_buffer=4096)
+            slow.send_text(encode(Subscribe(chat_id=first.chat_id)).decode())
+            # Read once, so the server surely has the connection; the flood (and even
+            # its close frame) may already be in this first read.
+            early = await asyncio.wait_for(slow.read_frames(), TIMEOUT)
+            port = slow.writer.get_extra_info("sockname")[1]
+            (connection,) = [c for c in srv.server.connections if c.websocket.remote_address[1] == port]
+            await asyncio.wait_for(connection.closing.wait(), TIMEOUT)
+            assert connection.close_code == 4000
+            generation = srv.server.generations.live(first.chat_id, "alice")
+            if generation is not None:
+                await asyncio.wait_for(generation.task, TIMEOUT)
+            # Whoever comes back gets the whole answer: a replay is never cut off.
+            async with peer(srv.url, srv.token()) as again:
+                await again.send(Resume(chat_id=first.chat_id, message_id=first.reply_id, last_seq=0))
+                chunks, end = await again.stream(first.reply_id)
+                assert isinstance(end, Complete) and [c.seq for c in chunks] == list(range(1, end.seq + 1))
+                assert text_of(chunks) == "\N{CRAB}" * 2_000_000
+            # The slow client finally reads: what was queued before, then the 4000.
+            code = slow.close_code(early) or await asyncio.wait_for(slow.read_until_close(), TIMEOUT)
+            assert code == 4000
+            slow.flush()  # our answer to the close frame
+            await asyncio.wait_for(slow.read_until_eof(), TIMEOUT)
+            slow.close()
+            await asyncio.wait_for(connection.finished.wait(), TIMEOUT)
 
 
 async def test_a_client_asking_more_than_it_reads_is_paused_not_dropped(tmp_path):

@@ -52,6 +52,12 @@ async def test_a_node_stopped_past_its_lease_sends_and_stores_nothing_after_the_
         for follower in followers:
             await follower.stream(follow_up.reply_id, timeout=WAIT)
         detail = await get_chat(alice1, ack.chat_id)
+        streamed = [f for f in alice1.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
+        # A chunk the stalled node stored just before it stopped, and had not published yet, is in the
+        # end's seq: a follower gets it by resuming from its last chunk, as the real client does.
+        async with peer(cluster.nodes[1].url, token) as late:
+            await late.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=streamed[-1].seq))
+            missed, again = await late.stream(ack.reply_id, timeout=WAIT)
     database = await asyncpg.connect(postgres_url)
     try:
         stored_seq = await database.fetchval("SELECT MAX(seq) FROM chunks WHERE message_id = $1", ack.reply_id)
@@ -68,8 +74,9 @@ async def test_a_node_stopped_past_its_lease_sends_and_stores_nothing_after_the_
     assert stored_seq == end.seq  # nothing stored after the end either
     reply = detail.messages[1]
     assert (reply.status, reply.finish_reason, reply.seq) == ("error", "interrupted", end.seq)
-    streamed = [f for f in alice1.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
-    assert reply.content == text_of(streamed)
+    assert again == end
+    assert [f.seq for f in streamed + missed] == list(range(1, end.seq + 1))
+    assert reply.content == text_of(streamed + missed)
 
 
 async def test_a_node_that_stalled_past_its_lease_and_cannot_renew_it_ends_the_answer_itself(

@@ -118,6 +118,26 @@ async def test_writes_queued_while_a_commit_runs_share_the_next_commit(open_stor
     assert [seq for seq, *_ in await store.chunks_after(m1, 0)] == [1, 2, 3]
 
 
+async def test_text_added_to_a_queued_chunk_commits_with_it_and_never_after_a_commit_took_it(open_store):
+    store = await open_store()
+    m1 = await _streaming_reply(store)
+    taken = store.append_chunk(m1, 1, "taken ")
+    busy, release = await _hold_the_writer(store)  # queued after chunk 1: a commit took chunk 1 already
+    assert not store.extend_chunk(m1, 1, "too late")
+    second = store.append_chunk(m1, 2, "two")
+    assert store.extend_chunk(m1, 2, " and")
+    assert store.extend_chunk(m1, 2, " more")
+    assert not store.extend_chunk(m1, 2, " thought", reasoning=True)  # never two kinds in one chunk
+    assert not store.extend_chunk(m1, 1, " late")  # not the last chunk: its text must stay in order
+    third = store.append_chunk(m1, 3, "Hmm", reasoning=True)
+    assert not store.extend_chunk(m1, 2, " again")  # chunk 3 came between
+    assert store.extend_chunk(m1, 3, ", yes", reasoning=True)
+    release.set()
+    await asyncio.gather(taken, busy, second, third)
+    assert not store.extend_chunk(m1, 3, " after", reasoning=True)  # committed: it can no longer grow
+    assert await store.chunks_after(m1, 0) == [(1, "taken ", False), (2, "two and more", False), (3, "Hmm, yes", True)]
+
+
 async def test_one_failing_write_does_not_fail_the_others_of_its_group_commit(open_store):
     store = await open_store()
     m1 = await _streaming_reply(store)
@@ -369,8 +389,8 @@ async def test_a_sqlite_database_from_before_the_owner_column_keeps_its_data(tmp
     # The database as version 10 left it: the owner column was called user, and no reasoning was kept.
     db = sqlite3.connect(path)
     db.executescript(
-        f"{WITHOUT_REASONING}{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')}"
-        " PRAGMA user_version = 10;"
+        f"{WITHOUT_DELETED_USERS}{SQLITE_REASONING_UNCOUNTED}{WITHOUT_REASONING}"
+        f"{sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 10;"
     )
     db.close()
     reopened = SqliteStore(path)
@@ -696,6 +716,61 @@ async def test_a_chats_system_prompt_counts_toward_its_stored_bytes(open_store):
     assert cleared == utf8("hi")
 
 
+async def test_an_answers_reasoning_counts_toward_its_stored_bytes(open_store, store_location):
+    store = await open_store()
+    first = await store.record_message("alice", None, "why?", "c1", None)
+    await store.append_chunk(first.reply_id, 1, "hmm, ", reasoning=True)  # counted once the reply ends
+    streaming = await store.stored_bytes("alice")
+    await store.finish_message(first.reply_id, "Because.", "complete", "stop", 2, reasoning="hmm, pourquoi ?")
+    answered = await store.stored_bytes("alice")
+    left_streaming = await store.record_message("bob", None, "bob's", "c2", None)
+    await store.append_chunk(left_streaming.reply_id, 1, "pondering", reasoning=True)
+    restarted = make_store(store_location, node_id=NODE)  # ends bob's reply as interrupted, reasoning kept
+    try:
+        await restarted.open()
+        bob = await restarted.stored_bytes("bob")
+    finally:
+        await restarted.close()
+    await store.delete_chat("alice", first.chat.id)
+    assert streaming == utf8("why?")
+    assert answered == utf8("why?") + utf8("Because.") + utf8("hmm, pourquoi ?")
+    assert bob == utf8("bob's") + utf8("pondering")
+    assert await store.stored_bytes("alice") == 0
+
+
+async def test_opening_a_database_from_before_reasoning_counted_counts_the_reasoning_it_has(open_store, store_location):
+    store = await open_store()
+    first = await store.record_message("alice", None, "why?", "c1", None, settings=ChatSettings(system_prompt="Be."))
+    await store.finish_message(first.reply_id, "Because.", "complete", "stop", 2, reasoning="They ask.")
+    await store.edit_message("alice", first.chat.id, first.user_message_id, "why not?", False, "e1")
+    counted = await store.stored_bytes("alice")
+    await store.close()
+    # The database as the version before left it: the reasoning stored, not counted.
+    if isinstance(store, SqliteStore):
+        db = sqlite3.connect(store_location)
+        db.executescript(f"{WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED} PRAGMA user_version = 12;")
+        db.close()
+    else:
+        import asyncpg
+
+        pg = await asyncpg.connect(store_location)
+        try:
+            await pg.execute(
+                f"{WITHOUT_DELETED_USERS} {PG_REASONING_UNCOUNTED} DELETE FROM schema_version WHERE version >= 14"
+            )
+        finally:
+            await pg.close()
+    reopened = await open_store()
+    recounted = await reopened.stored_bytes("alice")
+    await reopened.finish_message(
+        (await reopened.record_message("alice", first.chat.id, "and?", "c2", None)).reply_id,
+        "And.", "complete", "stop", 2, reasoning="More.",
+    )  # fmt: skip
+    assert counted == utf8("why not?") * 2 + utf8("Be.") + utf8("Because.") + utf8("They ask.")
+    assert recounted == counted
+    assert await reopened.stored_bytes("alice") == counted + utf8("and?") + utf8("And.") + utf8("More.")
+
+
 async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts_it_has(open_store, store_location):
     store = await open_store()
     settings = ChatSettings(system_prompt="Be brief.")
@@ -707,8 +782,8 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         db.executescript(
             "DROP TRIGGER prompt_bytes_added; DROP TRIGGER prompt_bytes_changed;"
             " UPDATE chats SET bytes = bytes - length(CAST(system_prompt AS BLOB));"
-            f" {WITHOUT_REASONING} {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')}"
-            " PRAGMA user_version = 9;"
+            f" {WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
+            f" {sqlite_without_owner('chats', 'messages', 'edits', 'attachments')} PRAGMA user_version = 9;"
         )
         db.close()
     else:
@@ -718,7 +793,8 @@ async def test_opening_a_database_from_before_prompts_counted_counts_the_prompts
         try:
             await pg.execute(
                 "DROP TRIGGER prompt_bytes ON chats; DROP FUNCTION count_prompt_bytes;"
-                f" UPDATE chats SET bytes = bytes - octet_length(system_prompt); {WITHOUT_REASONING}"
+                f" UPDATE chats SET bytes = bytes - octet_length(system_prompt);"
+                f" {WITHOUT_DELETED_USERS} {PG_REASONING_UNCOUNTED} {WITHOUT_REASONING}"
                 f" {PG_WITHOUT_LEASE_TOKENS}"
                 " DELETE FROM schema_version WHERE version >= 11"
             )
@@ -905,7 +981,8 @@ async def without_search_index(store: Store, location: str) -> None:
             # The import's migration and the answers' figures came later: undone too, so that they apply again.
             " DROP INDEX chat_import_keys; ALTER TABLE chats DROP COLUMN import_key;"
             " ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING}"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED}"
+            f" {WITHOUT_REASONING}"
             f" {sqlite_without_owner('chats', 'messages', 'edits')}"
             " PRAGMA user_version = 3;"
         )
@@ -919,7 +996,9 @@ async def without_search_index(store: Store, location: str) -> None:
             "ALTER TABLE messages DROP COLUMN search; DROP TRIGGER prompt_bytes ON chats;"
             f" DROP FUNCTION count_prompt_bytes; {WITHOUT_CHAT_SETTINGS}"
             " ALTER TABLE chats DROP COLUMN import_key; ALTER TABLE chats DROP COLUMN imported;"
-            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_REASONING} {PG_WITHOUT_LEASE_TOKENS}"
+            f" {WITHOUT_FIGURES} {WITHOUT_ATTACHMENTS} {WITHOUT_DELETED_USERS} {PG_REASONING_UNCOUNTED}"
+            f" {WITHOUT_REASONING}"
+            f" {PG_WITHOUT_LEASE_TOKENS}"
             " DELETE FROM schema_version WHERE version >= 5"
         )
     finally:
@@ -943,7 +1022,38 @@ WITHOUT_CHAT_SETTINGS = "DROP INDEX chats_listed;" + "".join(
 )
 
 
-#: SQL that undoes the migration of the answers' reasoning (12 in both).
+#: SQL that undoes the migration of the deleted users (SQLite 14, PostgreSQL 15).
+WITHOUT_DELETED_USERS = "DROP TABLE deleted_users;"
+
+#: SQL that undoes SQLite's migration 13: the triggers of migration 3 count the messages' text
+#: alone, and the reasoning stored is not counted.
+SQLITE_REASONING_UNCOUNTED = """
+    DROP TRIGGER message_bytes_added; DROP TRIGGER message_bytes_changed; DROP TRIGGER message_bytes_removed;
+    CREATE TRIGGER message_bytes_added AFTER INSERT ON messages WHEN NEW.content != '' BEGIN
+        UPDATE chats SET bytes = bytes + length(CAST(NEW.content AS BLOB)) WHERE id = NEW.chat_id;
+    END;
+    CREATE TRIGGER message_bytes_changed AFTER UPDATE OF content ON messages
+    WHEN NEW.content IS NOT OLD.content BEGIN
+        UPDATE chats SET bytes = bytes + length(CAST(NEW.content AS BLOB)) - length(CAST(OLD.content AS BLOB))
+        WHERE id = NEW.chat_id;
+    END;
+    CREATE TRIGGER message_bytes_removed AFTER DELETE ON messages WHEN OLD.content != '' BEGIN
+        UPDATE chats SET bytes = bytes - length(CAST(OLD.content AS BLOB)) WHERE id = OLD.chat_id;
+    END;
+    UPDATE chats SET bytes = bytes
+        - (SELECT COALESCE(SUM(length(CAST(reasoning AS BLOB))), 0) FROM messages WHERE chat_id = chats.id);
+"""
+#: SQL that undoes PostgreSQL's migration 14, as ``SQLITE_REASONING_UNCOUNTED`` does SQLite's 13.
+PG_REASONING_UNCOUNTED = """
+    DROP TRIGGER message_bytes ON messages; DROP FUNCTION count_message_bytes;
+    CREATE TRIGGER message_bytes AFTER INSERT OR DELETE OR UPDATE OF content ON messages
+        FOR EACH ROW EXECUTE FUNCTION count_chat_bytes();
+    UPDATE chats SET bytes = bytes
+        - (SELECT COALESCE(SUM(octet_length(reasoning)), 0) FROM messages WHERE chat_id = chats.id);
+"""
+
+#: SQL that undoes the migration of the answers' reasoning (SQLite 12, PostgreSQL 13; the counting of
+#: its bytes goes first: ``SQLITE_REASONING_UNCOUNTED``, ``PG_REASONING_UNCOUNTED``).
 WITHOUT_REASONING = " ALTER TABLE chunks DROP COLUMN reasoning; ALTER TABLE messages DROP COLUMN reasoning;"
 
 

@@ -33,6 +33,7 @@ from mfu_tui.protocol import (
     encode,
 )
 from mfu_tui.server.connection import PING_BURST
+from mfu_tui.server.providers.demo import demo_answer, demo_reasoning
 from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import TIMEOUT, new_id, peer
 from tests.server.rawclient import RawClient
@@ -338,6 +339,24 @@ async def test_past_the_storage_quota_a_system_prompt_is_refused_and_other_chang
     assert (refused.code, refused.request_id) == ("quota_exceeded", "r2")
     assert renamed.data["chat"]["title"] == "still mine"
     assert stored < quota  # the prompt removed: its bytes with it
+
+
+async def test_an_answers_reasoning_fills_the_storage_quota_like_its_text(tmp_path):
+    question = "think: is reasoning stored text?"
+    thought, answer = demo_reasoning(question), demo_answer(question, 3)
+    quota = len(question) + len(answer) + 100  # room for the exchange's text, not for its reasoning too
+    assert len(thought) > 100
+    async with running_server(tmp_path, demo_words=3, storage_per_user_mib=quota / (1024 * 1024)) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            first = await send_message(alice, question)
+            chunks, _ = await alice.stream(first.reply_id)
+            stored = await srv.server.store.stored_bytes("alice")
+            second = Message(chat_id=first.chat_id, content="one more", client_message_id=new_id())
+            await alice.send(second)
+            refused = await alice.expect(Error)
+    assert "".join(chunk.content for chunk in chunks if chunk.kind == "reasoning") == thought
+    assert stored == len((question + answer + thought).encode())
+    assert (refused.code, refused.client_message_id) == ("quota_exceeded", second.client_message_id)
 
 
 async def dropped(reader: asyncio.StreamReader) -> bool:

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from mfu_tui.client import ChatClient, ConnectionState, Status
+from mfu_tui.client import ChatClient, ClientSettings, ConnectionState, Status
 from mfu_tui.tui import AppSettings, ChatApp
 
 #: A safety net only: every wait ends on an event long before this.
@@ -26,7 +26,7 @@ def make_app(url: str, token: str, tmp_path: Path, *, user: str = "alice", **set
         # What the app draws is the same whatever terminal runs the tests (TERM, LANG).
         "ascii_only": False,
         "colour": True,
-        "data_dir": tmp_path / f"data-{user}",
+        "client": ClientSettings(data_dir=tmp_path / f"data-{user}"),
         "export_dir": tmp_path / "exports",
     }
     options.update(settings)

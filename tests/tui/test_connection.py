@@ -11,7 +11,7 @@ from mfu_tui.client import ChatClient, Problem, Status
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.server.auth import mint_token
-from mfu_tui.tui import ChatApp
+from mfu_tui.tui import AppChoices, ChatApp
 from tests.support.programs import free_port
 from tests.support.server import RunningServer, ServerProcess, running_server
 from tests.tui.helpers import (
@@ -100,7 +100,7 @@ async def test_ctrl_j_writes_a_multi_line_message(server: RunningServer, tmp_pat
 
 async def test_the_new_line_key_can_be_remapped(server: RunningServer, tmp_path: Path) -> None:
     """The message box runs send and new line itself (to keep the keys' order); the keymap still counts."""
-    app = make_app(server.url, server.token(), tmp_path, keymap={"composer.newline": "ctrl+e"})
+    app = make_app(server.url, server.token(), tmp_path, choices=AppChoices(keymap={"composer.newline": "ctrl+e"}))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await pilot.press(*"one", "ctrl+e", *"two", "ctrl+j", *"three")

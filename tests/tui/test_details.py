@@ -114,13 +114,14 @@ def test_what_is_not_known_is_said_so_and_each_ending_in_words() -> None:
                 StoredMessage(id="m", role="assistant", content="", created_at=when, finish_reason=reason), None
             )
         )["Ended"]
-        for reason in ("cancelled", "length", "interrupted", "error", "content_filter", "tool_calls")
+        for reason in ("cancelled", "length", "interrupted", "error", "store_failed", "content_filter", "tool_calls")
     }
     assert endings == {
         "cancelled": "stopped by you",
         "length": "length limit: cut off",
         "interrupted": "interrupted: the server stopped while it was written",
         "error": "failed: the model server gave no whole answer",
+        "store_failed": "failed: the server could not store it (its database failed)",
         "content_filter": "stopped by the model server's content filter",
         "tool_calls": "the model asked to call a tool (this app offers none)",
     }

@@ -9,12 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from textual.command import CommandList, CommandPalette
-from textual.widgets import Input, OptionList, TextArea
+from textual.widgets import Input, OptionList, Static, TextArea
 from textual.worker import WorkerCancelled
 
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded, Status
 from mfu_tui.protocol import Ack, Cancelled, ChatParams, ChatSettings, ChatUpdated, Chunk, Complete, MessageEdited
 from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.tui import AppChoices
 from mfu_tui.tui.app import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.confirm import ConfirmScreen
@@ -25,6 +26,7 @@ from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
 from tests.server.peer import peer
 from tests.server.test_generation import send_message
+from tests.support.disk_full import fill_disk, free_disk
 from tests.support.proxy import FaultProxy
 from tests.support.server import RunningServer, running_server
 from tests.tui.conftest import WORDS
@@ -327,7 +329,7 @@ async def test_request_errors_are_notified_in_plain_words(server: RunningServer,
 
 
 async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: Path) -> None:
-    app = make_app(server.url, server.token(), tmp_path, keymap={"app.new_chat": "ctrl+t"})
+    app = make_app(server.url, server.token(), tmp_path, choices=AppChoices(keymap={"app.new_chat": "ctrl+t"}))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await pilot.press("f1")
@@ -402,8 +404,9 @@ async def test_queued_chunks_are_applied_in_batches_with_the_stored_text(tmp_pat
 
     MessageView.append = recorded_append  # type: ignore[method-assign]
     try:
-        # A long answer at full speed: the server sends faster than the app shows.
-        async with running_server(tmp_path, demo_words=1500, demo_delay_ms=0) as fast:
+        # A long answer, a word a millisecond: slower than a commit, so the words come in
+        # small chunks (the server joins only what is ready together), faster than the app shows.
+        async with running_server(tmp_path, demo_words=600, demo_delay_ms=1) as fast:
             app = make_app(fast.url, fast.token(), tmp_path)
             async with app.run_test(size=SIZE) as pilot:
                 await ready(app, pilot)
@@ -651,7 +654,7 @@ async def saved(app: ChatApp, screen: ChatSettingsScreen) -> None:
 
 async def test_chat_settings_are_checked_as_typed_and_saved_to_the_chat(server: RunningServer, tmp_path: Path) -> None:
     defaults = ChatSettings(system_prompt="Be brief.", params=ChatParams(temperature=0.4))
-    app = make_app(server.url, server.token(), tmp_path, new_chat=defaults)
+    app = make_app(server.url, server.token(), tmp_path, choices=AppChoices(new_chat=defaults))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         assert app.check_action("chat_settings", ()) is None  # no chat open: nothing to set
@@ -725,7 +728,7 @@ async def test_a_theme_chosen_in_the_palette_is_kept_in_the_config_file(server: 
     paths.config_file.write_text('# mine\ntheme = "gruvbox"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n')
     settings = load_settings({}, {}, paths)
     app = make_app(
-        server.url, server.token(), tmp_path, theme=settings.theme, remember=partial(remember_choice, settings)
+        server.url, server.token(), tmp_path, choices=settings.app, remember=partial(remember_choice, settings)
     )
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
@@ -742,7 +745,7 @@ async def test_a_theme_chosen_in_the_palette_is_kept_in_the_config_file(server: 
         await until(pilot, lambda: app.theme == "nord", "the theme chosen")
         await finished(app, "remember")
         assert paths.config_file.read_text() == '# mine\ntheme = "nord"\n\n[keys]\n"app.cancel" = "escape,ctrl+g"\n'
-        assert load_settings({}, {}, paths).theme == "nord"
+        assert load_settings({}, {}, paths).app.theme == "nord"
         assert any(n.title == "Saved" and str(paths.config_file) in n.message for n in app._notifications)
 
 
@@ -831,7 +834,7 @@ async def test_sidebar_titles_end_with_an_ellipsis_and_an_age_and_the_list_widen
         await pilot.press("alt+right", "alt+right")
         await finished(app, "remember")
         assert app.query_one("#sidebar").outer_size.width == 32
-        assert load_settings({}, {}, paths).sidebar_width == 32  # kept for the next run
+        assert load_settings({}, {}, paths).app.sidebar_width == 32  # kept for the next run
         wider = str(listed.get_option_at_index(0).prompt)
         assert cell_len(wider) == width + 8 and len(wider.rstrip(" now…")) > len(line.rstrip(" now…"))
         await pilot.press("alt+left")
@@ -868,3 +871,27 @@ async def test_a_narrow_terminal_collapses_the_list_and_keeps_the_status_dot(
         await pilot.resize_terminal(24, 8)
         await pilot.pause()
         assert app.query_one("#too-small").display and not app.query_one("#main").display
+
+
+async def test_an_answer_the_servers_storage_failed_says_so_and_does_not_blame_the_model(tmp_path: Path) -> None:
+    async with running_server(tmp_path, demo_words=20000, demo_delay_ms=1) as srv:
+        app = make_app(srv.url, srv.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            streaming = FrameWaiter(app.client, frame_of(Chunk))
+            ended = FrameWaiter(app.client, frame_of(Complete))
+            errors: list[ClientError] = []
+            app.client.on_error(errors.append)
+            await pilot.press(*"a long answer", "enter")
+            await streaming.wait()
+            await fill_disk(srv.server.store)  # the next page of chunks does not fit
+            end = await ended.wait()
+            await settle(app, pilot)
+            answer = app.conversation.views[-1]
+            shown = (answer.role, answer.status, str(answer.query_one(".note", Static).render()))
+            notes = [n for n in app._notifications if n.title == "Answer not stored"]
+            await free_disk(srv.server.store)
+    assert end.finish_reason == "store_failed"
+    assert [error.code for error in errors] == ["unavailable"]
+    assert shown == ("assistant", "unstored", "failed: the server could not store the answer")
+    assert len(notes) == 1 and "storage failed, not the model" in notes[0].message and "f5" in notes[0].message

@@ -53,6 +53,7 @@ async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
 FIRST_SCREEN = """
 import asyncio, json, sys
 from pathlib import Path
+from mfu_tui.client import ClientSettings
 from mfu_tui.tui import AppSettings, ChatApp
 from mfu_tui.tui.keys import keymap_problem
 
@@ -77,7 +78,8 @@ class FirstFrame(ChatApp):
 async def main():
     assert keymap_problem(ChatApp, {}) is None  # what mfu-chat checks before it runs the app, with no keymap
     home = Path(sys.argv[1])
-    app = FirstFrame(AppSettings(url=sys.argv[2], token="t", plain=False, data_dir=home / "data", export_dir=home))
+    client = ClientSettings(data_dir=home / "data")
+    app = FirstFrame(AppSettings(url=sys.argv[2], token="t", plain=False, client=client, export_dir=home))
     async with app.run_test() as pilot:
         await pilot.pause()
         started = "mfu_tui.client.client" in sys.modules  # then ChatApp's own Ready made the client
@@ -99,3 +101,23 @@ def test_the_first_frame_does_not_import_the_markdown_widgets_or_the_client(tmp_
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"shown": "Chats", "imported": [], "client_after": True}
+
+
+def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_draws() -> None:
+    from rich.console import Console
+    from rich.markdown import Markdown as RichMarkdown
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
+
+    text = (
+        "# Title\n\nA paragraph with `code`, **bold**, ~~struck~~ and [a link](https://example.com).\n\n"
+        "| a | b |\n|---|---|\n| 1 | 2 |\n\n> quoted *words*\n\n1. one\n2. two\n\n"
+        "```python\ndef f(x):\n    return x  # a comment long enough to wrap at the narrow width\n```\n"
+    )
+    for width in (30, 80, 120):
+        console = Console(width=width, color_system="truecolor", force_terminal=True)
+        ours = console.render_lines(FrozenRichMarkdown(text), console.options)
+        theirs = console.render_lines(RichMarkdown(text, code_theme="monokai"), console.options)
+        assert ours == theirs
+        drawn = "".join(segment.text for line in ours for segment in line)
+        assert "struck" in drawn and "~~" not in drawn and "|---" not in drawn  # strikethrough and tables are on

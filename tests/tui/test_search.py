@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from mfu_tui.tui import AppChoices
 from mfu_tui.tui.app import ChatApp
 from mfu_tui.tui.commands import ChatsProvider
 from mfu_tui.tui.screens.search import MATCH_STYLE, SearchScreen
@@ -87,7 +88,7 @@ async def test_ctrl_f_finds_one_word_and_opens_its_chat_at_the_message(server: R
 
 
 async def test_a_search_with_no_words_or_no_match_says_so(server: RunningServer, tmp_path: Path) -> None:
-    app = make_app(server.url, server.token(), tmp_path, keymap={"app.search": "ctrl+t"})
+    app = make_app(server.url, server.token(), tmp_path, choices=AppChoices(keymap={"app.search": "ctrl+t"}))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         await pilot.press("ctrl+t")  # remapped by its id

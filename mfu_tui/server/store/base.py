@@ -271,6 +271,16 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    def extend_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> bool:
+        """Add ``content`` to chunk ``seq`` if no commit has taken it yet; False if one has (or it is not the last).
+
+        The text then commits with the chunk, under its future: pieces that
+        come while the previous commit runs make one chunk, stored and sent
+        together, and none waits longer than it would alone. ``reasoning``
+        must be the chunk's own: the two kinds never share a chunk.
+        """
+
+    @abc.abstractmethod
     async def finish_message(
         self,
         message_id: str,
@@ -445,6 +455,21 @@ class Store(abc.ABC):
         A store that only one node uses (SQLite) has no leases: always True.
         """
         return True
+
+    @abc.abstractmethod
+    async def users_deleted_after(self, after: int | None) -> tuple[int, list[str]]:
+        """The users an operator deleted (``mfu-chat admin delete-user``) after deletion number ``after``.
+
+        Returns the number of the last deletion and those users; ``after=None`` gives
+        the last number alone (where a node starts watching).
+        """
+
+    async def other_nodes(self) -> list[str]:
+        """The names of the other nodes this store's database is used by now, as far as it can tell.
+
+        A store that only one node uses (SQLite) has none.
+        """
+        return []
 
     async def reap_expired(self) -> list[Interrupted]:
         """End the streaming replies whose node stopped renewing their lease, as ``open`` does for its own.

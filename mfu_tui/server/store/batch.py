@@ -29,13 +29,22 @@ class Write:
 
 
 class ChunkWrite:
-    """A queued chunk insert: the row ``(message_id, seq, content, reasoning)`` and its future."""
+    """A queued chunk insert, its text in parts (``extend_chunk`` adds to it while queued), and its future."""
 
-    __slots__ = ("row", "future")
+    __slots__ = ("message_id", "seq", "parts", "reasoning", "future")
 
-    def __init__(self, row: tuple[str, int, str, bool], future: asyncio.Future[None]) -> None:
-        self.row = row
+    def __init__(self, message_id: str, seq: int, content: str, reasoning: bool, future: asyncio.Future[None]) -> None:
+        self.message_id = message_id
+        self.seq = seq
+        #: Joined only when a commit takes the chunk: adding to a long chunk costs its part, not the whole.
+        self.parts = [content]
+        self.reasoning = reasoning
         self.future = future
+
+    @property
+    def row(self) -> tuple[str, int, str, bool]:
+        """The row to insert: ``(message_id, seq, content, reasoning)``."""
+        return (self.message_id, self.seq, "".join(self.parts), self.reasoning)
 
 
 def settle(outcomes: list[Outcome]) -> None:

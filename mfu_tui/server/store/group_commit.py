@@ -12,6 +12,11 @@ each other write in a savepoint of its own, so one failing write does not
 undo the others. Only then are the futures settled: persist, then send.
 So 500 concurrent streams cost a few hundred commits a second, not thousands,
 and an idle server adds no wait to a chunk.
+
+A reply's text that comes while its last chunk is still queued (no commit
+took it yet) is added to that chunk (``extend_chunk``) rather than queued as
+another: it would have waited for the same commit anyway, and one row and
+one frame carry it. Under load, chunks grow with the batches.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import abc
 import asyncio
 import collections
 import logging
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -46,6 +52,11 @@ class GroupCommit(abc.ABC):
     def __init__(self) -> None:
         self._queue: collections.deque[Write | ChunkWrite] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
+        #: Per answer, its last chunk while no commit has taken it yet: ``extend_chunk`` adds to it.
+        self._open_chunks: dict[str, ChunkWrite] = {}
+        #: Held to queue a chunk, to add to one, and to take a batch: text is added to a chunk
+        #: only while it is queued (the SQLite writer takes its batches in a thread of its own).
+        self._taking = threading.Lock()
         #: True from ``open`` until ``close`` starts: writes are taken.
         self._accepting = False
         #: Set by ``close``: the writer commits what is queued, then stops.
@@ -80,9 +91,20 @@ class GroupCommit(abc.ABC):
 
     def append_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> asyncio.Future[None]:
         future: asyncio.Future[None] = self._new_future()
-        self._queue.append(ChunkWrite((message_id, seq, content, reasoning), future))
+        write = ChunkWrite(message_id, seq, content, reasoning, future)
+        with self._taking:
+            self._queue.append(write)
+            self._open_chunks[message_id] = write
         self._submit()
         return future
+
+    def extend_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> bool:
+        with self._taking:
+            write = self._open_chunks.get(message_id)
+            if not self._accepting or write is None or write.seq != seq or write.reasoning != reasoning:
+                return False
+            write.parts.append(content)
+        return True
 
     def _new_future(self) -> asyncio.Future[Any]:
         if not self._accepting or self._loop is None:
@@ -101,9 +123,10 @@ class GroupCommit(abc.ABC):
             await self._writes_queued()
             # Read before the queue: ``close`` stops the writes first, so this batch holds the last.
             stopping = self._stopping
-            batch = []
-            while self._queue:
-                batch.append(self._queue.popleft())
+            with self._taking:  # from here on no chunk of the batch grows
+                batch = list(self._queue)
+                self._queue.clear()
+                self._open_chunks.clear()
             if batch:
                 self._settle(await self._commit_batch(batch))
             if stopping:
@@ -142,7 +165,7 @@ class GroupCommit(abc.ABC):
             if chunks:
                 refused = await self._insert_chunks(db, [write.row for write in chunks])
                 outcomes.extend(
-                    (write.future, None, Fenced(write.row[0]) if index in refused else None)
+                    (write.future, None, Fenced(write.message_id) if index in refused else None)
                     for index, write in enumerate(chunks)
                 )
             for write in batch:

@@ -151,6 +151,45 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (13, tables.reasoning(tables.POSTGRES)),
+    (
+        14,
+        """
+        -- An answer's reasoning is stored text too, and counts toward its chat's bytes like its
+        -- content: otherwise a reasoning model could fill the disk outside the storage quota.
+        -- Messages get a function of their own (edits, which have no reasoning, keep
+        -- count_chat_bytes); dropping the trigger first locks messages, so no write lands between
+        -- the new trigger and the recount of every chat from what it holds (the answers stored
+        -- since migration 13 had their reasoning uncounted).
+        DROP TRIGGER message_bytes ON messages;
+        CREATE FUNCTION count_message_bytes() RETURNS trigger LANGUAGE plpgsql AS $$
+        DECLARE
+            delta BIGINT := 0;
+            chat TEXT;
+        BEGIN
+            IF TG_OP <> 'DELETE' THEN
+                delta := octet_length(NEW.content) + octet_length(NEW.reasoning);
+                chat := NEW.chat_id;
+            END IF;
+            IF TG_OP <> 'INSERT' THEN
+                delta := delta - octet_length(OLD.content) - octet_length(OLD.reasoning);
+                chat := OLD.chat_id;
+            END IF;
+            IF delta <> 0 THEN  -- an empty reply inserted, a status change: no write
+                UPDATE chats SET bytes = bytes + delta WHERE id = chat;
+            END IF;
+            RETURN NULL;
+        END
+        $$;
+        CREATE TRIGGER message_bytes AFTER INSERT OR DELETE OR UPDATE OF content, reasoning ON messages
+            FOR EACH ROW EXECUTE FUNCTION count_message_bytes();
+        UPDATE chats SET bytes =
+            (SELECT COALESCE(SUM(octet_length(content) + octet_length(reasoning)), 0)
+             FROM messages WHERE chat_id = chats.id)
+            + (SELECT COALESCE(SUM(octet_length(content)), 0) FROM edits WHERE chat_id = chats.id)
+            + COALESCE(octet_length(system_prompt), 0);
+        """,
+    ),
+    (15, tables.deleted_users(tables.POSTGRES)),
 ]
 
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -169,6 +208,21 @@ _INSERT_FENCED_CHUNKS = (
     " WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = chunk.message_id"
     " AND messages.status = 'streaming' AND messages.lease_token = ? FOR SHARE)"
     " RETURNING message_id, seq"
+)
+
+#: How a node's connections name themselves to PostgreSQL (``application_name``), its node id after it:
+#: what ``other_nodes`` looks for in ``pg_stat_activity``.
+APPLICATION_NAME = "mfu-chat node "
+#: The longest ``application_name`` PostgreSQL keeps (NAMEDATALEN - 1 bytes; it cuts a longer one).
+_NAME_BYTES = 63
+
+#: The nodes using the database besides this one: those with a connection open (by the
+#: ``application_name`` their pools set) and those holding a live lease on a streaming reply.
+_OTHER_NODES = (
+    "SELECT substr(application_name, ?) FROM pg_stat_activity"
+    " WHERE datname = current_database() AND starts_with(application_name, ?) AND application_name <> ?"
+    " UNION"
+    f" SELECT node_id FROM messages WHERE status = 'streaming' AND lease_until > {_DB_NOW} AND node_id <> ?"
 )
 
 #: Key of the advisory lock held while migrating ("mfu" in ASCII).
@@ -287,7 +341,13 @@ class PostgresStore(SqlStore):
         except ImportError:
             raise StoreUnavailable(_NEEDS_ASYNCPG) from None
         try:
-            self._pool = await asyncpg.create_pool(self.url, min_size=1, max_size=self.pool_size, timeout=10)
+            self._pool = await asyncpg.create_pool(
+                self.url,
+                min_size=1,
+                max_size=self.pool_size,
+                timeout=10,
+                server_settings={"application_name": self._application_name},
+            )
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             raise StoreUnavailable(_unusable(self.url, error)) from None
         started = time.monotonic()
@@ -383,6 +443,20 @@ class PostgresStore(SqlStore):
 
     def holds_lease(self) -> bool:
         return time.monotonic() < self._leases_held_until
+
+    @property
+    def _application_name(self) -> str:
+        """``APPLICATION_NAME`` and the node id, as PostgreSQL keeps it (cut to ``_NAME_BYTES``)."""
+        name = (APPLICATION_NAME + self.node_id).encode()[:_NAME_BYTES]
+        return name.decode(errors="ignore")
+
+    async def other_nodes(self) -> list[str]:
+        rows = await self._read(
+            lambda db: db.fetch(
+                _OTHER_NODES, len(APPLICATION_NAME) + 1, APPLICATION_NAME, self._application_name, self.node_id
+            )
+        )
+        return sorted(row[0] for row in rows)
 
     async def reap_expired(self) -> list[Interrupted]:
         async def write(db: Db) -> list[Interrupted]:

@@ -73,7 +73,7 @@ from mfu_tui.server.store.rows import (
     upload_of,
 )
 from mfu_tui.server.store.search import INDEXED_CHARS, hit_of
-from mfu_tui.server.store.user_data import delete_chats
+from mfu_tui.server.store.user_data import delete_chats, users_deleted_after
 
 _T = TypeVar("_T")
 
@@ -596,6 +596,9 @@ class SqlStore(GroupCommit, Store):
             )
 
         return await self._read(read)
+
+    async def users_deleted_after(self, after: int | None) -> tuple[int, list[str]]:
+        return await self._read(lambda db: users_deleted_after(db, after))
 
     async def chunks_after(self, message_id: str, seq: int) -> list[tuple[int, str, bool]]:
         async def read(db: Db) -> list[tuple[int, str, bool]]:

@@ -137,6 +137,41 @@ MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (12, tables.reasoning(tables.SQLITE)),
+    (
+        13,
+        """
+        -- An answer's reasoning is stored text too, and counts toward its chat's bytes like its
+        -- content: otherwise a reasoning model could fill the disk outside the storage quota.
+        -- The triggers of migration 3 give way to ones counting both, and every chat is counted
+        -- again from what it holds (the answers stored since migration 12 had their reasoning uncounted).
+        DROP TRIGGER message_bytes_added;
+        DROP TRIGGER message_bytes_changed;
+        DROP TRIGGER message_bytes_removed;
+        CREATE TRIGGER message_bytes_added AFTER INSERT ON messages
+        WHEN NEW.content != '' OR NEW.reasoning != '' BEGIN
+            UPDATE chats SET bytes = bytes + length(CAST(NEW.content AS BLOB)) + length(CAST(NEW.reasoning AS BLOB))
+            WHERE id = NEW.chat_id;
+        END;
+        CREATE TRIGGER message_bytes_changed AFTER UPDATE OF content, reasoning ON messages
+        WHEN NEW.content IS NOT OLD.content OR NEW.reasoning IS NOT OLD.reasoning BEGIN
+            UPDATE chats SET bytes = bytes
+                + length(CAST(NEW.content AS BLOB)) + length(CAST(NEW.reasoning AS BLOB))
+                - length(CAST(OLD.content AS BLOB)) - length(CAST(OLD.reasoning AS BLOB))
+            WHERE id = NEW.chat_id;
+        END;
+        CREATE TRIGGER message_bytes_removed AFTER DELETE ON messages
+        WHEN OLD.content != '' OR OLD.reasoning != '' BEGIN
+            UPDATE chats SET bytes = bytes - length(CAST(OLD.content AS BLOB)) - length(CAST(OLD.reasoning AS BLOB))
+            WHERE id = OLD.chat_id;
+        END;
+        UPDATE chats SET bytes =
+            (SELECT COALESCE(SUM(length(CAST(content AS BLOB)) + length(CAST(reasoning AS BLOB))), 0)
+             FROM messages WHERE chat_id = chats.id)
+            + (SELECT COALESCE(SUM(length(CAST(content AS BLOB))), 0) FROM edits WHERE chat_id = chats.id)
+            + COALESCE(length(CAST(system_prompt AS BLOB)), 0);
+        """,
+    ),
+    (14, tables.deleted_users(tables.SQLITE)),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -174,6 +174,18 @@ def reasoning(w: Words) -> str:
     """
 
 
+def deleted_users(w: Words) -> str:
+    """Users whose data an operator deleted (``mfu-chat admin delete-user``), in order: each node
+    reads the rows after the last it saw and closes those users' connections. One row a deletion."""
+    return f"""
+    CREATE TABLE deleted_users (
+        n          {w.serial},
+        owner      TEXT NOT NULL,
+        deleted_at {w.real} NOT NULL
+    );
+    """
+
+
 def attachments(w: Words) -> str:
     """Files sent with user messages (``attachment_part``), by their sender's key; ``message_id``
     and ``chat_id`` once a message took the file, NULL while it is unsent. Their bytes are in

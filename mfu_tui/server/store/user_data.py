@@ -10,6 +10,7 @@ beside the running nodes.
 from __future__ import annotations
 
 import dataclasses
+import time
 from datetime import datetime
 
 import msgspec
@@ -75,7 +76,8 @@ async def delete_user(db: Db, user: str) -> UserData:
     """Delete everything of ``user`` (inside the caller's transaction); what there was.
 
     Their chats with all that hangs off them, then any row still naming them:
-    unsent uploads, and idempotency rows whose chat is gone.
+    unsent uploads, and idempotency rows whose chat is gone. The deletion is
+    recorded (``deleted_users``): the running nodes close the user's connections.
     """
     found = await count_user(db, user)
     chat_ids = [row[0] for row in await db.fetch("SELECT id FROM chats WHERE owner = ?", user)]
@@ -86,7 +88,17 @@ async def delete_user(db: Db, user: str) -> UserData:
     files = "SELECT id FROM attachments WHERE owner = ?"
     await db.execute(f"DELETE FROM attachment_parts WHERE attachment_id IN ({files})", user)
     await db.execute("DELETE FROM attachments WHERE owner = ?", user)
+    await db.execute("INSERT INTO deleted_users (owner, deleted_at) VALUES (?, ?)", user, time.time())
     return found
+
+
+async def users_deleted_after(db: Db, after: int | None) -> tuple[int, list[str]]:
+    """The users deleted after deletion number ``after`` (None: none, only the last number), and the last number."""
+    last = int(await db.fetchval("SELECT COALESCE(MAX(n), 0) FROM deleted_users"))
+    if after is None or after >= last:
+        return last, []
+    rows = await db.fetch("SELECT DISTINCT owner FROM deleted_users WHERE n > ? AND n <= ?", after, last)
+    return last, sorted(row[0] for row in rows)
 
 
 class ExportedFile(msgspec.Struct, rename="camel", omit_defaults=True):
@@ -106,6 +118,8 @@ class ExportedMessage(msgspec.Struct, rename="camel", omit_defaults=True):
     content: str
     status: str
     created_at: datetime
+    #: What the model reasoned before answering, apart from its text ("": none; left out of the line).
+    reasoning: str = ""
     finish_reason: str | None = None
     model_id: str | None = None
     edited_at: datetime | None = None
@@ -150,18 +164,18 @@ async def export_chat(db: Db, chat_id: str) -> ExportedChat | None:
     if chat is None:
         return None
     rows = await db.fetch(
-        "SELECT id, role, content, status, created_at, finish_reason, model_id, edited_at, ended_at,"
+        "SELECT id, role, content, reasoning, status, created_at, finish_reason, model_id, edited_at, ended_at,"
         " prompt_tokens, completion_tokens FROM messages WHERE chat_id = ? ORDER BY n",
         chat_id,
     )
     files = await _files_of(db, chat_id)
     messages = []
-    for id_, role, content, status, created, finish, model, edited, ended, prompt, completion in rows:
+    for id_, role, content, reasoning, status, created, finish, model, edited, ended, prompt, completion in rows:
         if status == "streaming":
-            content, _, _ = await streamed_so_far(db, id_)
+            content, reasoning, _ = await streamed_so_far(db, id_)
         messages.append(
             ExportedMessage(
-                id=id_, role=role, content=content, status=status, created_at=to_datetime(created),
+                id=id_, role=role, content=content, status=status, created_at=to_datetime(created), reasoning=reasoning,
                 finish_reason=finish, model_id=model, edited_at=_time(edited), ended_at=_time(ended),
                 prompt_tokens=prompt, completion_tokens=completion, attachments=files.get(id_, []),
             )

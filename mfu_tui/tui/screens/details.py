@@ -27,6 +27,7 @@ FINISH_WORDS = {
     "cancelled": "stopped by you",
     "interrupted": "interrupted: the server stopped while it was written",
     "error": "failed: the model server gave no whole answer",
+    "store_failed": "failed: the server could not store it (its database failed)",
 }
 
 #: Columns of the labels, so the values line up.

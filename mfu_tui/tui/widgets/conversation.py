@@ -330,13 +330,13 @@ class Conversation(VerticalScroll, can_focus=True):
         """Chunks of an answer as (seq, text, True if reasoning), in order: to its widget, or to its entry if none.
 
         What appending them one by one would show: each chunk once, those
-        already shown (``seq`` not past the last) dropped. Decided under the
+        already shown (``seq`` not past its entry's) dropped. Decided under the
         lock: a range move running meanwhile changes which widget shows what.
         """
         async with self._lock:
             index = await self._answer_index(message_id)
-            view = self._view_at(index)
-            shown = last = view.last_seq if view is not None else self._model.entries[index].seq
+            entry = self._model.entries[index]
+            shown = last = entry.seq
             pieces: list[str] = []
             thoughts: list[str] = []
             for seq, text, reasoning in chunks:
@@ -345,11 +345,11 @@ class Conversation(VerticalScroll, can_focus=True):
                     last = seq
             if last == shown:
                 return
-            if view is not None:
+            entry.seq = last  # the record says what was shown, widget or not
+            if (view := self._view_at(index)) is not None:
                 await view.append("".join(pieces), last, "".join(thoughts))
                 return
-            entry = self._model.entries[index]
-            entry.text, entry.seq, entry.status = entry.text + "".join(pieces), last, "streaming"
+            entry.text, entry.status = entry.text + "".join(pieces), "streaming"
             entry.reasoning += "".join(thoughts)
             self._changed(index)
 

@@ -48,13 +48,35 @@ class SegmentMarkdown(Markdown):
         # after those it keeps (append). With no child yet, the first of them is the first block.
         widgets = list(widgets)
         if widgets and not self.children and before is None and after is None:
-            widgets[0].add_class("-first")
+            # Not yet mounted: mounting styles it with the class, so no restyle now (update=False), which
+            # would style the block and its subtree once more for nothing.
+            widgets[0].add_class("-first", update=False)
         return super().mount_all(widgets, before=before, after=after)
 
 
 def new_segment(text: str = "") -> SegmentMarkdown:
     """A Textual Markdown widget for (a part of) an assistant message."""
     return SegmentMarkdown(text, classes="body", parser_factory=lambda: _PARSER)
+
+
+#: The parser of Rich's Markdown (CommonMark with strikethrough and tables), built once: Rich builds one for
+#: each document, which cost as much as parsing a frozen part.
+_RICH_PARSER = MarkdownIt().enable("strikethrough").enable("table")
+
+
+class FrozenRichMarkdown(RichMarkdown):
+    """Rich's Markdown, parsed by the one parser above rather than a new one each time."""
+
+    def __init__(self, markup: str) -> None:
+        # What RichMarkdown.__init__ does with the arguments FrozenMarkdown gives, but for the parser.
+        self.markup = markup
+        self.parsed = _RICH_PARSER.parse(markup)
+        self.code_theme = "monokai"
+        self.justify = None
+        self.style = "none"
+        self.hyperlinks = True
+        self.inline_code_lexer = None
+        self.inline_code_theme = self.code_theme
 
 
 class DrawnOnce:
@@ -93,6 +115,6 @@ class FrozenMarkdown(Static):
     """
 
     def __init__(self, part: Part) -> None:
-        super().__init__(DrawnOnce(RichMarkdown(part.markdown, code_theme="monokai")), classes="body frozen")
+        super().__init__(DrawnOnce(FrozenRichMarkdown(part.markdown)), classes="body frozen")
         self.source = part.text
         """The part of the answer's text drawn here (a code block cut at its ends is closed or opened again)."""
