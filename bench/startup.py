@@ -5,8 +5,14 @@ interpreter's own start). The first frame: ``mfu-chat`` runs in a
 pseudo-terminal of ``--size`` (pointed at a real server on loopback, with a
 fresh HOME), and the time runs from the spawn to the first output holding
 the sidebar's title "Chats"; the floor is ``bench.bare_app``, a bare Textual
-app of the same layout and size, timed the same way. Each figure is the
-median of ``--runs`` runs.
+app of the same layout and size, timed the same way, its runs alternating
+with the app's so that a change of the machine's load falls on both. Each
+figure is the median of ``--runs`` runs, after one run of each that is not
+counted: it writes the bytecode of every module imported (under the fresh
+HOME, ``PYTHONPYCACHEPREFIX``), so both start from bytecode as an installed
+package does, even where ``PYTHONDONTWRITEBYTECODE`` is set. Next to each
+time is the CPU the process used by then (``cpu_ratio``), steadier when other
+programs load the machine.
 
     python -m bench.startup --runs 10
 """
@@ -37,7 +43,8 @@ MARKER = b"Chats"
 
 
 def time_command(command: list[str], runs: int, env: dict[str, str]) -> float:
-    """Median seconds of ``command`` run to completion."""
+    """Median seconds of ``command`` run to completion (after one run not counted)."""
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env)
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -46,8 +53,15 @@ def time_command(command: list[str], runs: int, env: dict[str, str]) -> float:
     return statistics.median(times)
 
 
-def first_frame(command: list[str], size: tuple[int, int], env: dict[str, str], timeout: float = 30.0) -> float:
-    """Seconds from spawning ``command`` in a pseudo-terminal to the first output holding ``MARKER``."""
+def first_frame(
+    command: list[str], size: tuple[int, int], env: dict[str, str], timeout: float = 30.0
+) -> tuple[float, float]:
+    """Seconds from spawning ``command`` in a pseudo-terminal to the first output holding ``MARKER``, and its CPU.
+
+    The CPU seconds (user and system, all its threads) are the kernel's count
+    when the command is killed, at once on the marker: on a machine others
+    load, they vary less than the wall time, which includes waiting for a core.
+    """
     columns, rows = size
     started = time.perf_counter()
     pid, fd = pty.fork()
@@ -55,8 +69,9 @@ def first_frame(command: list[str], size: tuple[int, int], env: dict[str, str], 
         fcntl.ioctl(sys.stdout.fileno(), termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
         os.execvpe(command[0], command, env)
     seen = b""
+    shown: float | None = None
     try:
-        while time.perf_counter() - started < timeout:
+        while shown is None and time.perf_counter() - started < timeout:
             ready, _, _ = select.select([fd], [], [], 0.5)
             if ready:
                 try:
@@ -64,12 +79,14 @@ def first_frame(command: list[str], size: tuple[int, int], env: dict[str, str], 
                 except OSError:
                     break
                 if MARKER in seen:
-                    return time.perf_counter() - started
-        raise RuntimeError(f"no first frame from {command[:3]}: {seen[-300:]!r}")
+                    shown = time.perf_counter() - started
     finally:
         os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        _, _, usage = os.wait4(pid, 0)
         os.close(fd)
+    if shown is None:
+        raise RuntimeError(f"no first frame from {command[:3]}: {seen[-300:]!r}")
+    return shown, usage.ru_utime + usage.ru_stime
 
 
 def main() -> None:
@@ -81,7 +98,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=10, help="runs of each; the median is kept (default 10)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
     args = parser.parse_args()
-    size = tuple(int(n) for n in args.size.split("x"))
+    columns, rows = (int(n) for n in args.size.split("x"))
+    size = (columns, rows)
     mfu_chat = str(Path(sys.executable).with_name("mfu-chat"))
     report: dict[str, Any] = {"machine": machine()}
     with tempfile.TemporaryDirectory() as home:
@@ -92,7 +110,9 @@ def main() -> None:
             "XDG_DATA_HOME": f"{home}/.local/share",
             "TERM": "xterm-256color",
             "COLORTERM": "truecolor",
+            "PYTHONPYCACHEPREFIX": f"{home}/pycache",
         }
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         floor = time_command([sys.executable, "-c", "pass"], args.runs, env)
         version = time_command([mfu_chat, "--version"], args.runs, env)
         report["version"] = {
@@ -105,8 +125,14 @@ def main() -> None:
         try:
             app = [mfu_chat, "--server", server.url, "--token", server.token("bench")]
             bare = [sys.executable, "-m", "bench.bare_app"]
-            ours = statistics.median(first_frame(app, size, env) for _ in range(args.runs))  # type: ignore[arg-type]
-            floor = statistics.median(first_frame(bare, size, env) for _ in range(args.runs))  # type: ignore[arg-type]
+            first_frame(app, size, env)
+            first_frame(bare, size, env)
+            runs: dict[str, list[tuple[float, float]]] = {"app": [], "bare": []}
+            for _ in range(args.runs):
+                runs["app"].append(first_frame(app, size, env))
+                runs["bare"].append(first_frame(bare, size, env))
+            ours, floor = (statistics.median(wall for wall, _ in runs[name]) for name in ("app", "bare"))
+            ours_cpu, floor_cpu = (statistics.median(cpu for _, cpu in runs[name]) for name in ("app", "bare"))
         finally:
             server.terminate()
             server.wait()
@@ -114,6 +140,9 @@ def main() -> None:
             "mfu_chat_seconds": round(ours, 3),
             "bare_textual_seconds": round(floor, 3),
             "ratio": round(ours / floor, 2),
+            "mfu_chat_cpu_seconds": round(ours_cpu, 3),
+            "bare_textual_cpu_seconds": round(floor_cpu, 3),
+            "cpu_ratio": round(ours_cpu / floor_cpu, 2),
             "size": args.size,
         }
     report["load_1min_after"] = round(os.getloadavg()[0], 2)

@@ -29,6 +29,7 @@ from websockets.exceptions import ConnectionClosed
 
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.client.backoff import Backoff
+from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.dial import Failed, Stop, dial
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
@@ -91,13 +92,6 @@ Unsubscribe = Callable[[], None]
 Relocate = Callable[[], Awaitable[tuple[str, str] | None]]
 
 _T = TypeVar("_T")
-
-
-def default_data_dir() -> Path:
-    """Where the outbox lives by default: the platform's user data directory."""
-    import platformdirs
-
-    return platformdirs.user_data_path("mfu-chat", appauthor=False)
 
 
 class ChatClient(ChatRequests):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+#: Codes of an ``error`` answering a ``message`` that will never be accepted:
+#: the message leaves the outbox and the UI is told.
+REFUSED_FOR_GOOD = frozenset({"bad_request", "too_large", "not_found", "forbidden", "unauthorized", "quota_exceeded"})
+
 
 class ClientError(Exception):
     """Something went wrong in the client or was reported by the server.

@@ -38,6 +38,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from mfu_tui.client.errors import REFUSED_FOR_GOOD
 from mfu_tui.client.events import MessageReloaded
 from mfu_tui.client.outbox import OutboxEntry, PendingEdit, PendingFile
 from mfu_tui.client.streams import StreamTracker
@@ -62,9 +63,6 @@ from mfu_tui.protocol import (
 
 log = logging.getLogger("mfu_tui.client")
 
-#: Codes of an ``error`` answering a ``message`` that will never be accepted:
-#: the message leaves the outbox and the UI is told.
-REFUSED_FOR_GOOD = frozenset({"bad_request", "too_large", "not_found", "forbidden", "unauthorized", "quota_exceeded"})
 #: Seconds before a message refused for now is tried again (any code not
 #: named here waits as ``rate_limited``); a chat's held message also goes as
 #: soon as the running answer in that chat ends.

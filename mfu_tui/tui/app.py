@@ -18,7 +18,7 @@ import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from functools import partial, wraps
-from typing import ClassVar, TypeVar
+from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import on, work
@@ -34,13 +34,13 @@ from textual.widgets import Footer, Static
 
 from mfu_tui.client import (
     REFUSED_FOR_GOOD,
-    ChatClient,
     ClientError,
     ConnectionState,
     Problem,
     Status,
 )
 from mfu_tui.client.attachments import Attachment, AttachmentError
+from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
     ChatParams,
@@ -64,14 +64,6 @@ from mfu_tui.tui.file_mentions import mentioned_files
 from mfu_tui.tui.keys import binding_rows, keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
-from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
-from mfu_tui.tui.screens.confirm import ConfirmScreen
-from mfu_tui.tui.screens.details import DetailsScreen
-from mfu_tui.tui.screens.help import HelpScreen
-from mfu_tui.tui.screens.model_picker import ModelPicker
-from mfu_tui.tui.screens.rename import RenameScreen
-from mfu_tui.tui.screens.search import SearchScreen
-from mfu_tui.tui.screens.sign_in import SignInScreen
 from mfu_tui.tui.settings import AppChoices, AppSettings
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
@@ -81,6 +73,11 @@ from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.message_view import MessageView
 from mfu_tui.tui.widgets.status_dot import StatusDot
+
+# The client and the screens are imported where they are first used, after the
+# first frame: none of them is needed to draw it (docs/benchmarks.md, startup).
+if TYPE_CHECKING:
+    from mfu_tui.client import ChatClient
 
 #: Worker groups that load what the screen shows (see ``ChatApp.settled``).
 _LOADING_GROUPS = {"refresh", "list", "load", "more", "reveal", "kept", "range"}
@@ -259,14 +256,10 @@ class ChatApp(App[None]):
             *([AsciiOnly()] if self.ascii_only else []),
             *([] if colour else [NoColor()]),
         ]
-        self.client = client or ChatClient(
-            settings.url,
-            settings.token,
-            settings.client,
-            account=settings.account,
-            relocate=settings.relocate,
-            keep_for_offline=True,
-        )
+        # Made at its first use (``client``), after the first frame: not needed to draw it.
+        self._client = client
+        # Where the outbox and the earlier prompts live.
+        self._data_dir = client.outbox.path.parent if client else settings.client.data_dir or default_data_dir()
         self.models: list[ModelInfo] = []
         """The server's models, from ``list_models``."""
         # What the client reports, posted to this app as Messages in the order it came.
@@ -317,7 +310,7 @@ class ChatApp(App[None]):
             with Vertical(id="chat-pane"):
                 yield Conversation(window=self.settings.window, id="conversation")
                 yield PendingFiles(id="pending-files")
-                prompts = PromptHistory(self.client.outbox.path.parent / PROMPTS_FILE)
+                prompts = PromptHistory(self._data_dir / PROMPTS_FILE)
                 yield Composer(
                     prompts, keymap=self.settings.choices.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
                 )
@@ -350,15 +343,35 @@ class ChatApp(App[None]):
 
     # --- client wiring -------------------------------------------------------
 
-    async def on_mount(self) -> None:
-        client = self.client
-        self._unsubscribe = [
-            client.on_state(self._on_client_state),
-            client.on_message(self._client_events.frame),
-            client.on_error(self._on_client_error),
-            client.on_open(self._on_client_open),
-        ]
-        self.status_dot.state = client.state
+    @property
+    def client(self) -> ChatClient:
+        """The connection to the server: the one given, else one made from the settings at its first use.
+
+        ``on_ready`` uses it first, after the first frame: the client's
+        imports (websockets) and its files (the outbox, the read cache) are
+        not needed to draw it.
+        """
+        if self._client is None:
+            from mfu_tui.client import ChatClient
+
+            settings = self.settings
+            self._client = ChatClient(
+                settings.url,
+                settings.token,
+                settings.client,
+                account=settings.account,
+                relocate=settings.relocate,
+                keep_for_offline=True,
+            )
+        return self._client
+
+    def on_load(self) -> None:
+        # What is imported by now (Textual, the app, the protocol: some 40,000 objects the collector
+        # tracks) lives as long as the app: frozen, it is left out of the full collection that would
+        # otherwise fall in the first frame (about 28 ms of CPU). on_ready freezes what comes next.
+        gc.freeze()
+
+    def on_mount(self) -> None:
         self.theme = self.settings.choices.theme
         self.theme_changed_signal.subscribe(self, self._theme_chosen)
         # Back from ctrl+z / fg (SIGCONT): the terminal was the shell's meanwhile.
@@ -369,20 +382,30 @@ class ChatApp(App[None]):
         if notice := self.settings.notice:
             # Long enough to read a sentence or two; it is said once per run.
             self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
+
+    async def on_ready(self) -> None:
+        """After the first frame (Textual's ``Ready``): the client is made and connects, not before it."""
+        client = self.client
+        self._unsubscribe = [
+            client.on_state(self._on_client_state),
+            client.on_message(self._client_events.frame),
+            client.on_error(self._on_client_error),
+            client.on_open(self._on_client_open),
+        ]
+        self.status_dot.state = client.state
+        # What is alive once the first screen is drawn and the client made (modules, classes, these widgets)
+        # lives as long as the app: frozen, it is left out of the collector's full passes, which walked all of
+        # it again while an answer streamed (bench/render: 0.9 s of CPU in four runs of a 20,000-word answer, 0.1 s).
+        gc.freeze()
         self._show_kept_chats()
         await client.connect()
-
-    def on_ready(self) -> None:
-        # What is alive once the first screen is drawn (modules, classes, these widgets) lives as long as
-        # the app: frozen, it is left out of the collector's full passes, which walked all of it again
-        # while an answer streamed (bench/render: 0.9 s of CPU in four runs of a 20,000-word answer, 0.1 s).
-        gc.freeze()
 
     async def on_unmount(self) -> None:
         gc.unfreeze()  # collectable again once the app is gone (another app may run in the same process)
         for unsubscribe in self._unsubscribe:
             unsubscribe()
-        await self.client.close()
+        if self._client is not None:  # not made if the app ended before its first frame
+            await self._client.close()
 
     def _handle_exception(self, error: Exception) -> None:
         """An error nothing caught ends the app (Textual's last resort): keep what can be kept.
@@ -902,6 +925,8 @@ class ChatApp(App[None]):
 
     def action_sign_in(self) -> None:
         """Ask for a new token; the client signs in with it, and it is saved once the server takes it."""
+        from mfu_tui.tui.screens.sign_in import SignInScreen
+
         state = self.client.state
         why = (state.reason or "signed out") if state.problem is Problem.TOKEN_REFUSED else "a new token was asked for"
         screen = SignInScreen(redact(self.client.url), why, len(self.client.outbox))
@@ -970,6 +995,8 @@ class ChatApp(App[None]):
             if yes:
                 self.run_worker(self._answer_again(message_id, text, "Try again in a moment."), group="regenerate")
 
+        from mfu_tui.tui.screens.confirm import ConfirmScreen
+
         question = f"Answer this message again? The {dropped} message(s) after its answer are dropped."
         self.push_screen(ConfirmScreen(question, yes="Answer again", no="Keep"), answered)
 
@@ -1025,6 +1052,8 @@ class ChatApp(App[None]):
     async def _show_details(self, view: MessageView) -> None:
         record = await self._record_of(view)
         if record is not None:
+            from mfu_tui.tui.screens.details import DetailsScreen
+
             default_model = next((model.id for model in self.models if model.default), None)
             self.push_screen(DetailsScreen(record, default_model))
 
@@ -1121,6 +1150,8 @@ class ChatApp(App[None]):
 
     def action_help(self) -> None:
         """Show every key binding."""
+        from mfu_tui.tui.screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(binding_rows(type(self), self.settings.choices.keymap)))
 
@@ -1136,6 +1167,8 @@ class ChatApp(App[None]):
 
     def action_chat_settings(self) -> None:
         """Show the open chat's system prompt and parameters, to change them."""
+        from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
+
         if self.chat_id is None:
             return
         if self._open_settings is None:
@@ -1173,6 +1206,8 @@ class ChatApp(App[None]):
 
     def action_search(self) -> None:
         """Search every chat; the chosen result opens its chat at the message."""
+        from mfu_tui.tui.screens.search import SearchScreen
+
         if isinstance(self.screen, SearchScreen):
             return
 
@@ -1226,6 +1261,8 @@ class ChatApp(App[None]):
             self._delete(self.chat_id)
 
     def _rename(self, chat_id: str) -> None:
+        from mfu_tui.tui.screens.rename import RenameScreen
+
         summary = self.chat_list.chat(chat_id)
 
         def answered(title: str | None) -> None:
@@ -1246,6 +1283,8 @@ class ChatApp(App[None]):
             self.query_one(AppHeader).chat_title = renamed.title
 
     def _delete(self, chat_id: str) -> None:
+        from mfu_tui.tui.screens.confirm import ConfirmScreen
+
         summary = self.chat_list.chat(chat_id)
         name = f"“{summary.title}”" if summary else "this chat"
 
@@ -1313,6 +1352,8 @@ class ChatApp(App[None]):
         self._show_model_picker()
 
     def _show_model_picker(self) -> None:
+        from mfu_tui.tui.screens.model_picker import ModelPicker
+
         current = self.model_id or next((m.id for m in self.models if m.default), None)
         self.push_screen(ModelPicker(self.models, current), self._model_chosen)
 

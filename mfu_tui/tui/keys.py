@@ -58,6 +58,8 @@ def keymap_problem(app_class: type[App[Any]], keymap: Mapping[str, str]) -> str 
     everywhere) or that Textual takes itself (the palette, focus moves):
     one of the two would never run.
     """
+    if not keymap:  # the defaults: nothing to check, and the dialogs' bindings need not be imported
+        return None
     bindings = _bindings(app_class)
     known = {binding_id for _, binding_id, _ in bindings}
     for binding_id, keys in keymap.items():

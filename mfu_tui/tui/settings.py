@@ -14,13 +14,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from mfu_tui.client import ClientSettings
-from mfu_tui.client.client import Relocate
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import ChatSettings, unverified_claims, user_of
 from mfu_tui.tui.advice import Advice
+
+if TYPE_CHECKING:  # the client's module (with websockets) is imported after the first frame
+    from mfu_tui.client.client import Relocate
 
 
 @dataclass

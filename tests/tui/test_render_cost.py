@@ -49,38 +49,58 @@ async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
         assert [block for block in blocks if block.has_class("-first")] == [first]
 
 
-#: Run in a fresh interpreter: the app's first screen, then which of the Markdown modules were imported.
+#: Run in a fresh interpreter: the app's first frame, and which of the modules it does not need were imported by then.
 FIRST_SCREEN = """
 import asyncio, json, sys
 from pathlib import Path
 from mfu_tui.client import ClientSettings
 from mfu_tui.tui import AppSettings, ChatApp
+from mfu_tui.tui.keys import keymap_problem
 
-MARKDOWN = ["textual.widgets._markdown", "markdown_it", "rich.markdown", "mfu_tui.tui.widgets.markdown_segments"]
+NOT_NEEDED = [
+    # An answer's Markdown widgets: imported with the first assistant message.
+    "textual.widgets._markdown", "markdown_it", "rich.markdown", "mfu_tui.tui.widgets.markdown_segments",
+    # The client with its socket: made once the first frame is drawn.
+    "mfu_tui.client.client", "mfu_tui.client.dial", "mfu_tui.client.read_cache", "websockets",
+    "mfu_tui.client.session", "mfu_tui.client.outbox",
+    # The dialogs (help, search, sign in...) and what only they use: imported where they open.
+    "mfu_tui.tui.screens", "textual.widgets._data_table",
+]
+
+class FirstFrame(ChatApp):
+    CSS_PATH = str(Path(sys.modules[ChatApp.__module__].__file__).with_name("app.tcss"))  # not beside this file
+
+    # Textual's Ready follows the first frame; this class's handler runs before ChatApp's.
+    def on_ready(self):
+        shown = self.screen.query_one("#sidebar-title").render()
+        self.seen = {"shown": str(shown), "imported": [name for name in NOT_NEEDED if name in sys.modules]}
 
 async def main():
+    assert keymap_problem(ChatApp, {}) is None  # what mfu-chat checks before it runs the app, with no keymap
     home = Path(sys.argv[1])
     client = ClientSettings(data_dir=home / "data")
-    app = ChatApp(AppSettings(url=sys.argv[2], token="t", plain=False, client=client, export_dir=home))
+    app = FirstFrame(AppSettings(url=sys.argv[2], token="t", plain=False, client=client, export_dir=home))
     async with app.run_test() as pilot:
         await pilot.pause()
-        shown = app.screen.query_one("#sidebar-title").render()
-        print(json.dumps({"shown": str(shown), "imported": [name for name in MARKDOWN if name in sys.modules]}))
+        started = "mfu_tui.client.client" in sys.modules  # then ChatApp's own Ready made the client
+    print(json.dumps({**app.seen, "client_after": started}))
 
 asyncio.run(main())
 """
 
 
-def test_the_first_screen_does_not_import_the_markdown_widgets(tmp_path: Path) -> None:
+def test_the_first_frame_does_not_import_the_markdown_widgets_or_the_client(tmp_path: Path) -> None:
     # A port nothing listens on: the first screen is drawn before the client connects.
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         url = f"ws://127.0.0.1:{free.getsockname()[1]}/ws"
+    script = tmp_path / "first_frame.py"  # a file: Textual looks up where an App subclass is defined
+    script.write_text(FIRST_SCREEN)
     done = subprocess.run(
-        [sys.executable, "-c", FIRST_SCREEN, str(tmp_path), url], capture_output=True, text=True, timeout=60, check=True
+        [sys.executable, str(script), str(tmp_path), url], capture_output=True, text=True, timeout=60, check=True
     )
     report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report == {"shown": "Chats", "imported": []}
+    assert report == {"shown": "Chats", "imported": [], "client_after": True}
 
 
 def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_draws() -> None:

@@ -13,8 +13,6 @@ from textual.widgets import TextArea
 
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.tui.prompt_history import PromptHistory
-from mfu_tui.tui.screens.attach import AttachScreen
-from mfu_tui.tui.screens.prompt_search import PromptSearch
 
 
 class TypedElsewhere(Message):
@@ -200,6 +198,8 @@ class Composer(TextArea):
         self.post_message(self.Submitted(self, self.text, self.editing_message_id))
 
     def action_attach(self) -> None:
+        from mfu_tui.tui.screens.attach import AttachScreen  # where it opens, like the app's screens
+
         def take(file: Attachment | None) -> None:
             if file is not None:
                 self.post_message(self.Attached(file))
@@ -234,6 +234,8 @@ class Composer(TextArea):
             self._show(self._draft)
 
     def action_search_history(self) -> None:
+        from mfu_tui.tui.screens.prompt_search import PromptSearch  # where it opens, like the app's screens
+
         def take(prompt: str | None) -> None:
             if prompt is not None:
                 self._recalled = None
