@@ -748,7 +748,9 @@ async def test_opening_a_database_from_before_reasoning_counted_counts_the_reaso
     # The database as the version before left it: the reasoning stored, not counted.
     if isinstance(store, SqliteStore):
         db = sqlite3.connect(store_location)
-        db.executescript(f"{SQLITE_WITHOUT_NODE_ID} {WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED} PRAGMA user_version = 12;")
+        db.executescript(
+            f"{SQLITE_WITHOUT_NODE_ID} {WITHOUT_DELETED_USERS} {SQLITE_REASONING_UNCOUNTED} PRAGMA user_version = 12;"
+        )
         db.close()
     else:
         import asyncpg
