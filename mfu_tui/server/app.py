@@ -413,6 +413,7 @@ class ChatServer:
                 token_leeway=self.config.token_leeway,
                 replies=replies,
                 metrics=self.metrics,
+                outages=self.store.outages,
             )
             self.connections.add(connection)
             self.metrics.connections_opened.inc()
@@ -464,9 +465,10 @@ class ChatServer:
             try:
                 await self.store.renew_leases()
                 self._announce(await self.store.reap_expired())
-            except Exception:
+            except Exception as error:
                 self.metrics.store_errors.labels("leases").inc()
-                log.exception("renewing or reaping leases failed")
+                if not self.store.outages.failed("lease beats failed", error):
+                    log.exception("renewing or reaping leases failed")
             await self.deleted_users.check()
             if self.unlinked is not None:  # a node started after this one is seen here too
                 await self.unlinked.check()
@@ -504,9 +506,10 @@ class ChatServer:
             await asyncio.sleep(every)
             try:
                 await self.store.prune_chunks(time.time() - self.config.replay_window)
-            except Exception:
+            except Exception as error:
                 self.metrics.store_errors.labels("prune").inc()
-                log.exception("pruning chunks failed")
+                if not self.store.outages.failed("chunk prunings failed", error):
+                    log.exception("pruning chunks failed")
 
 
 def _json_response(websocket: ServerConnection, status: http.HTTPStatus, body: Mapping[str, object]) -> Response:

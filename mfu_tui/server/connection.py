@@ -62,7 +62,7 @@ from mfu_tui.server.flag import Flag
 from mfu_tui.server.handlers import FrameError, Handlers
 from mfu_tui.server.hub import Hub
 from mfu_tui.server.metrics import ServerMetrics
-from mfu_tui.server.store.outage import is_outage
+from mfu_tui.server.store.outage import OutageLog
 from mfu_tui.server.wire import WireFrame, text_frame
 
 log = logging.getLogger(__name__)
@@ -273,6 +273,7 @@ class Connection:
         token_leeway: float,
         replies: UserReplies,
         metrics: ServerMetrics,
+        outages: OutageLog,
     ) -> None:
         self.websocket = websocket
         self.user = identity.user
@@ -282,6 +283,7 @@ class Connection:
         self._limit = send_queue_bytes
         self._leeway = token_leeway
         self._metrics = metrics
+        self._outages = outages
         #: Frames to send, each with whether it was pushed (True) or a reply (a list, not a
         #: deque: a deque's first block is 600 bytes, and the queue is written whole).
         self._queue: list[tuple[WireFrame, bool]] = []
@@ -500,8 +502,7 @@ class Connection:
             )
         except Exception as error:
             ids = dataclasses.asdict(FrameIds.of(frame))
-            if is_outage(error):
-                log.warning("a frame of %s failed, the database is out of reach: %r", self.user, error)
+            if self._outages.failed("frames refused", error):
                 self._error(ErrorCode.UNAVAILABLE, "the server cannot reach its database; try again in a moment", **ids)
             else:
                 log.exception("a frame of %s failed", self.user)

@@ -256,9 +256,10 @@ class Generation:
             return
         if refused:
             if self._stop_reason != "failed":
-                self._store_error = None if committed.cancelled() else committed.exception()
+                self._store_error = error = None if committed.cancelled() else committed.exception()
                 self._metrics.store_errors.labels("append_chunk").inc()
-                log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
+                if error is None or not self._store.outages.failed("answers stopped", error):
+                    log.error("chunk %d of %s was not stored; stopping the generation", seq, self.message_id)
             self._interrupt("failed")
             return
         self.published_seq = seq
@@ -329,9 +330,7 @@ class Generation:
         except Exception as error:
             self._metrics.store_errors.labels("finish_message").inc()
             end_error = error
-            if is_outage(error):  # not a bug: one line, no traceback
-                log.warning("could not store the end of %s, the database is out of reach: %r", self.message_id, error)
-            else:
+            if not self._store.outages.failed("answer ends not stored for now", error):
                 log.exception("could not store the end of %s", self.message_id)
             chat = None
             if problem is None or problem[0] is not ErrorCode.PROVIDER_ERROR:

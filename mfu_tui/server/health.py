@@ -18,6 +18,7 @@ from typing import Any
 
 from mfu_tui.server.hub import Hub
 from mfu_tui.server.store import Store
+from mfu_tui.server.store.outage import describe
 
 log = logging.getLogger(__name__)
 
@@ -116,22 +117,14 @@ class Readiness:
             async with asyncio.timeout(self._timeout):
                 await self._store.chat(PROBE_USER, PROBE_CHAT)
         except Exception as error:  # whatever the driver raises: the store cannot serve
-            problem = f"the store does not answer: {_describe(error)}"
-            if self._store_problem is None:
+            problem = f"the store does not answer: {describe(error)}"
+            # An outage is logged by the store's OutageLog (as it starts, and as the next commit ends it).
+            if not self._store.outages.failed("readiness checks failed", error) and self._store_problem is None:
                 log.error("%s; /readyz answers 503 until it does", problem)
             self._store_problem = problem
             self._on_store_error()
         else:
-            if self._store_problem is not None:
-                log.warning("the store answers again; /readyz answers 200")
             self._store_problem = None
         finally:
             self._checked_at = time.monotonic()
             self._check = None
-
-
-def _describe(error: BaseException) -> str:
-    """One line naming the failure (no URL: the store's own messages never hold its password)."""
-    if isinstance(error, TimeoutError):
-        return "no answer in time"
-    return f"{type(error).__name__}: {error}".splitlines()[0][:200]

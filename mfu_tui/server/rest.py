@@ -97,7 +97,7 @@ class RestApi:
         #: The port listened on, once started.
         self.port: int | None = None
         self.app = web.Application(
-            middlewares=[self._cors, _errors_as_json, self._guard],
+            middlewares=[self._cors, self._errors_as_json, self._guard],
             client_max_size=MAX_BODY,
         )
         self.app.router.add_get("/api/chat/chats", self.list_chats)
@@ -162,6 +162,26 @@ class RestApi:
         if self._origins:  # the answer depends on Origin: caches must not hand one origin's to another
             response.headers["Vary"] = "Origin"
         return response
+
+    @web.middleware
+    async def _errors_as_json(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
+        """Every answer is JSON ``{error}``: aiohttp's own (404, 405, 413), an outage's (503), a bug's (500)."""
+        try:
+            return await handler(request)
+        except web.HTTPException as error:
+            if error.status == 413:
+                return _too_large()
+            response = _error(error.status, error.reason)
+            if "Allow" in error.headers:  # 405 says which methods the path has
+                response.headers["Allow"] = error.headers["Allow"]
+            return response
+        except Exception as error:
+            if self._store.outages.failed("REST requests refused", error):
+                response = _error(503, "the server cannot reach its database; try again in a moment")
+                response.headers["Retry-After"] = "5"
+                return response
+            log.exception("a REST request failed: %s %s", request.method, request.path)
+            return _error(500, "Internal server error")
 
     @web.middleware
     async def _guard(self, request: web.Request, handler: _Handler) -> web.StreamResponse:
@@ -298,20 +318,3 @@ def _error(status: int, message: str, **extra: Any) -> web.Response:
 
 def _too_large() -> web.Response:
     return _error(413, f"the request body is larger than {MAX_BODY} bytes")
-
-
-@web.middleware
-async def _errors_as_json(request: web.Request, handler: _Handler) -> web.StreamResponse:
-    """Every answer is JSON ``{error}``, aiohttp's own (404, 405, 413) and a bug's (500) included."""
-    try:
-        return await handler(request)
-    except web.HTTPException as error:
-        if error.status == 413:
-            return _too_large()
-        response = _error(error.status, error.reason)
-        if "Allow" in error.headers:  # 405 says which methods the path has
-            response.headers["Allow"] = error.headers["Allow"]
-        return response
-    except Exception:
-        log.exception("a REST request failed: %s %s", request.method, request.path)
-        return _error(500, "Internal server error")

@@ -54,8 +54,9 @@ class Retention:
         while True:
             try:
                 await self.prune()
-            except Exception:
-                log.exception("deleting old chats failed; trying again in %g s", self.interval)
+            except Exception as error:
+                if not self.store.outages.failed("retention runs failed", error):
+                    log.exception("deleting old chats failed; trying again in %g s", self.interval)
                 self.on_error()
             await asyncio.sleep(self.interval)
 

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sqlite3
 
+import aiohttp
 import pytest
 
 from mfu_tui.protocol import Ack, Chunk, Complete, Error, Message
-from mfu_tui.server.store.outage import is_outage
+from mfu_tui.server.store.outage import OutageLog, is_outage
 from tests.server.peer import TIMEOUT, peer
 from tests.server.test_generation import get_chat, send_message
+from tests.server.test_rest import rest
 from tests.support.postgres import running_postgres
 from tests.support.server import running_server
 
@@ -48,6 +51,59 @@ async def test_a_message_sent_while_postgresql_is_down_is_refused_by_its_id_and_
 def test_sqlite_errors_of_a_database_out_of_use_are_outages_and_a_wrong_statement_is_not(error, outage):
     error.sqlite_errorcode = outage  # as sqlite3 sets it
     assert is_outage(error) is (outage != 1)
+
+
+def test_an_outage_is_logged_as_it_starts_and_as_it_ends_with_what_failed_meanwhile(caplog):
+    outages = OutageLog()
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.store.outage")
+    assert not outages.failed("frames refused", KeyError("a bug"))  # the caller logs a bug
+    assert not outages.out and caplog.records == []
+    assert outages.failed("frames refused", ConnectionResetError("reset by peer"))
+    assert outages.failed("frames refused", TimeoutError())
+    assert outages.failed("commits failed", ConnectionResetError("reset by peer"))
+    assert outages.out
+    outages.worked()
+    outages.worked()  # nothing was out any more: nothing to say
+    assert [(record.levelname, record.getMessage()) for record in caplog.records] == [
+        (
+            "ERROR",
+            "the database is out of reach (ConnectionResetError: reset by peer);"
+            " what needs it is refused as unavailable until it answers",
+        ),
+        ("WARNING", caplog.records[1].getMessage()),
+    ]
+    assert caplog.records[1].getMessage().startswith("the database answers again after 0.")
+    assert caplog.records[1].getMessage().endswith("(meanwhile commits failed: 1, frames refused: 2)")
+    assert not outages.out
+
+
+async def test_a_postgresql_outage_under_clients_logs_two_lines_and_no_traceback(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui")
+    with running_postgres() as postgres:
+        async with running_server(tmp_path, db_path=postgres.new_database(), demo_words=3, api_port=0) as srv:
+            async with peer(srv.url, srv.token()) as alice, rest(srv) as api:
+                first = await send_message(alice, "before the outage")
+                await alice.expect(Complete, message_id=first.reply_id)
+                postgres.stop()
+                for n in range(4):
+                    await alice.send(Message(chat_id=first.chat_id, content="during", client_message_id=f"c{n}"))
+                    assert (await alice.expect(Error, client_message_id=f"c{n}")).code == "unavailable"
+                listed = await api.call("GET", "/api/chat/chats")
+                async with aiohttp.ClientSession() as session:
+                    ready = await session.get(f"http://127.0.0.1:{srv.port}/readyz")
+                postgres.launch()
+                again = await send_message(alice, "after the outage", first.chat_id)
+                await alice.expect(Complete, message_id=again.reply_id)
+    assert (listed.status, listed.headers["Retry-After"]) == (503, "5")
+    assert listed.body == {"error": "the server cannot reach its database; try again in a moment"}
+    assert ready.status == 503
+    assert [record for record in caplog.records if record.exc_info] == []
+    outage = [record.getMessage() for record in caplog.records if record.name == "mfu_tui.server.store.outage"]
+    assert len(outage) == 2, outage
+    assert outage[0].startswith("the database is out of reach (")
+    assert outage[1].startswith("the database answers again after ")
+    assert "frames refused: 4" in outage[1] and "REST requests refused: 1" in outage[1]
+    assert "readiness checks failed: 1" in outage[1]
 
 
 def test_a_lost_connection_is_an_outage_and_a_bug_is_not():

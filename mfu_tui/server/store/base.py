@@ -25,6 +25,7 @@ from mfu_tui.protocol import (
     Usage,
 )
 from mfu_tui.server.model_input import ModelTurn
+from mfu_tui.server.store.outage import OutageLog
 
 Status = Literal["complete", "streaming", "cancelled", "error"]
 
@@ -201,6 +202,9 @@ class ListedChat:
 
 class Store(abc.ABC):
     """Chats, messages and the chunks of streamed replies."""
+
+    outages: OutageLog
+    """The database's outages: what meets one reports it here, which logs its start and its end."""
 
     @abc.abstractmethod
     async def open(self) -> list[Interrupted]:

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write
 from mfu_tui.server.store.dialect import Db
+from mfu_tui.server.store.outage import OutageLog
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ class GroupCommit(abc.ABC):
         self._stopping = False
         #: Commits done, for benchmarks and tests of the batching.
         self.commits = 0
+        #: The database's outages, as the node's parts meet them; a commit done says it is back.
+        self.outages = OutageLog()
 
     @abc.abstractmethod
     def _submit(self) -> None:
@@ -153,11 +156,12 @@ class GroupCommit(abc.ABC):
         """Commit ``batch`` on the writer's connection; the outcome of each write, in settling order."""
         try:
             return await self._transaction(db, batch)
-        except Exception:
+        except Exception as error:
             # Something failed below the level of one write (a chunk insert,
             # the commit itself). Retry each write alone, so one bad write
             # does not fail the unrelated ones that shared its batch.
-            log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
+            if not self.outages.failed("commits failed", error):
+                log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
             outcomes: list[Outcome] = []
             for write in batch:
                 try:
@@ -181,6 +185,7 @@ class GroupCommit(abc.ABC):
                 if isinstance(write, Write):
                     outcomes.append((write.future, *await _run_one(db, write)))
         self.commits += 1
+        self.outages.worked()
         return outcomes
 
 

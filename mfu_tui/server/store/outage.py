@@ -1,13 +1,25 @@
-"""Telling a database that cannot be reached or written right now from a bug.
+"""Telling a database that cannot be reached or written right now from a bug, and logging its outages.
 
 A frame that failed because of an outage is refused with ``unavailable``
 (the client sends it again later); any other failure is ``internal``.
+
+An outage is met everywhere at once: by every frame, every commit, every lease
+beat and readiness check. Each reports it to the store's ``OutageLog`` instead
+of logging it, so an outage is two lines (it started; it ended, after how long
+and with what failed meanwhile), not a traceback per frame: before, 20 s of a
+PostgreSQL outage under load logged 700 to 1,400 tracebacks per node.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 import sqlite3
 import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
 
 #: SQLite's primary result codes of a database that cannot be used now (busy, locked, read-only,
 #: an I/O error, full, cannot be opened), not of a wrong statement.
@@ -31,3 +43,66 @@ def is_outage(error: BaseException) -> bool:
         )
         return isinstance(error, gone)
     return False
+
+
+class OutageLog:
+    """Counts what a database outage fails, and logs one line as it starts and one as it ends.
+
+    ``failed`` and ``worked`` may be called from any thread (SQLite's writer has
+    its own). ``worked`` costs one comparison while the database is up, so it
+    follows every commit.
+    """
+
+    def __init__(self) -> None:
+        #: When the outage began (``time.monotonic``); None while the database answers.
+        self._since: float | None = None
+        #: What failed since then, by what it was ("frames refused", "commits failed", ...).
+        self._failures: collections.Counter[str] = collections.Counter()
+        self._lock = threading.Lock()
+
+    @property
+    def out(self) -> bool:
+        """Whether the last report was of an outage."""
+        return self._since is not None
+
+    def failed(self, what: str, error: BaseException) -> bool:
+        """Count one of ``what`` against the outage if ``error`` is one; the outage's first failure is logged.
+
+        Args:
+            what: What failed, as a plural noun with its verb ("frames refused"), for the end's count.
+            error: What the failure raised.
+
+        Returns:
+            False if ``error`` is not an outage (a bug: the caller logs it as such), True once counted.
+        """
+        if not is_outage(error):
+            return False
+        with self._lock:
+            self._failures[what] += 1
+            if self._since is None:
+                self._since = time.monotonic()
+                log.error(
+                    "the database is out of reach (%s); what needs it is refused as unavailable until it answers",
+                    describe(error),
+                )
+        return True
+
+    def worked(self) -> None:
+        """The database answered: if it was out, log that it is back, after how long and what failed meanwhile."""
+        if self._since is None:
+            return
+        with self._lock:
+            if self._since is None:  # another thread logged it first
+                return
+            seconds = time.monotonic() - self._since
+            failures = ", ".join(f"{what}: {count}" for what, count in sorted(self._failures.items()))
+            self._since = None
+            self._failures.clear()
+        log.warning("the database answers again after %.1f s out of reach (meanwhile %s)", seconds, failures)
+
+
+def describe(error: BaseException) -> str:
+    """One line naming a failure of the store (no URL: the store's own messages never hold its password)."""
+    if isinstance(error, TimeoutError):
+        return "no answer in time"
+    return f"{type(error).__name__}: {error}".splitlines()[0][:200]

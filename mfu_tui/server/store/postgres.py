@@ -340,16 +340,23 @@ class PostgresStore(SqlStore):
             import asyncpg
         except ImportError:
             raise StoreUnavailable(_NEEDS_ASYNCPG) from None
+        pool = None
         try:
-            self._pool = await asyncpg.create_pool(
+            pool = await asyncpg.create_pool(
                 self.url,
-                min_size=1,
+                # No floor: asyncpg keeps one by reconnecting in the background, which logs a traceback
+                # at each try of an outage (the OutageLog says it once). The lease beat keeps one warm.
+                min_size=0,
                 max_size=self.pool_size,
                 timeout=10,
                 server_settings={"application_name": self._application_name},
             )
+            await pool.execute("SELECT 1")  # with no floor, nothing is connected yet: is the database there?
         except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            if pool is not None:
+                await pool.close()
             raise StoreUnavailable(_unusable(self.url, error)) from None
+        self._pool = pool
         started = time.monotonic()
         try:
             async with self._pool.acquire() as db, db.transaction():
@@ -440,6 +447,7 @@ class PostgresStore(SqlStore):
             )  # fmt: skip
         )
         self._leases_held_until = started + self.lease
+        self.outages.worked()  # an UPDATE done: on an idle node, what says the database is back
 
     def holds_lease(self) -> bool:
         return time.monotonic() < self._leases_held_until
