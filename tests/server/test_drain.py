@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from mfu_tui.cli import build_parser
 from mfu_tui.client import Backoff, ChatClient, Status
 from mfu_tui.protocol import Ack, Chunk, CloseCode, Complete, reconnect_at_once
+from mfu_tui.server.cli import _config_from
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.peer import peer
 from tests.server.test_generation import get_chat, send_message
 from tests.support.cluster import Cluster
 from tests.support.recorder import WAIT, Recorder, assert_delivered_once_in_order
-from tests.support.server import running_server
+from tests.support.server import ServerProcess, new_secret, running_server
 
 #: A demo answer of 40 words at 25 ms each: about a second.
 ANSWER = {"demo_words": 40, "demo_delay_ms": 25}
@@ -50,6 +52,35 @@ async def test_without_a_drain_timeout_the_running_answer_is_stored_as_interrupt
     code, status, finish = await stopped_while_answering(tmp_path, drain_timeout=0)
     assert code == CloseCode.RESTARTING
     assert (status, finish) == ("error", "interrupted")
+
+
+async def test_by_default_sigterm_drains_the_running_answer(tmp_path):
+    node = ServerProcess(tmp_path, "--demo-words", str(ANSWER["demo_words"]), "--demo-delay-ms", "25")
+    del node.env["MFU_DRAIN_TIMEOUT"]  # the tests' quick stop: this one runs with nothing set
+    await asyncio.to_thread(node.start)
+    try:
+        async with peer(node.url, node.token()) as alice:
+            ack = await send_message(alice, "tell me something long")
+            await alice.expect(Chunk, message_id=ack.reply_id, seq=2)
+            node.terminate()
+            code = await alice.close_code()
+        exit_status = await asyncio.to_thread(node.wait)
+        await asyncio.to_thread(node.start)
+        async with peer(node.url, node.token()) as alice:
+            reply = (await get_chat(alice, ack.chat_id)).messages[1]
+    finally:
+        node.kill()
+    assert code == CloseCode.RESTARTING and exit_status == 0
+    assert (reply.status, reply.finish_reason) == ("complete", "stop")
+
+
+def test_the_drain_timeout_is_20_s_unless_the_environment_or_the_flag_says(monkeypatch):
+    monkeypatch.setenv("MFU_JWT_SECRET", new_secret())
+    monkeypatch.delenv("MFU_DRAIN_TIMEOUT", raising=False)
+    assert _config_from(build_parser().parse_args(["serve"])).drain_timeout == 20
+    monkeypatch.setenv("MFU_DRAIN_TIMEOUT", "0")
+    assert _config_from(build_parser().parse_args(["serve"])).drain_timeout == 0
+    assert _config_from(build_parser().parse_args(["serve", "--drain-timeout", "5"])).drain_timeout == 5
 
 
 #: An answer of about 8 s (400 words, 20 ms each) against a drain of 1 s: the drain ends it.
