@@ -13,6 +13,7 @@ and follow the rest of the answer there, still written by the stopping node.
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 from mfu_tui.client import Backoff, ChatClient, Status
@@ -94,13 +95,19 @@ class AskingClient:
         return any(reply_id not in self.ends for reply_id in self.connections)
 
 
-async def restart(node: ServerProcess) -> int:
-    """SIGTERM, wait for the exit, start again on the same port, wait for ``/readyz``; the exit status."""
+async def restart(node: ServerProcess) -> tuple[int, float]:
+    """SIGTERM, wait for the exit, start again on the same port, wait for ``/readyz``.
+
+    Returns:
+        The exit status, and the seconds from SIGTERM to the exit (printed, not checked).
+    """
+    stopping_since = time.monotonic()
     await asyncio.to_thread(node.terminate)
     status = await asyncio.to_thread(node.wait, STOP_WAIT)
+    stop_seconds = time.monotonic() - stopping_since
     await asyncio.to_thread(node.start)
     await until(lambda: get(f"http://127.0.0.1:{node.port}/readyz"), lambda answer: answer[0] == 200, WAIT)
-    return status
+    return status, stop_seconds
 
 
 async def test_a_rolling_restart_cuts_no_answer_and_keeps_every_client(tmp_path, postgres_url, redis_url):
@@ -117,14 +124,16 @@ async def test_a_rolling_restart_cuts_no_answer_and_keeps_every_client(tmp_path,
                 await asker.events.wait_status(Status.CONNECTED)
             spread = cluster.nodes_with_clients()
             asking = [asyncio.create_task(asker.ask_until(stop)) for asker in askers]
-            exits, moved = [], []
+            exits, stop_seconds, moved = [], [], []
             for node in cluster.nodes:
                 # Every client is in the middle of an answer as the node is told to stop.
                 for asker in askers:
                     await asker.events.wait_for(asker.streaming, WAIT)
                 assert node.process is not None
                 moved.append(accepted_connections(node.process.pid, node.port))
-                exits.append(await restart(node))
+                status, seconds = await restart(node)
+                exits.append(status)
+                stop_seconds.append(f"{seconds:.1f}")
             stop.set()
             await asyncio.gather(*asking)
             for asker in askers:
@@ -148,6 +157,9 @@ async def test_a_rolling_restart_cuts_no_answer_and_keeps_every_client(tmp_path,
             # Chunks on two connections: the answer went on streaming to the client after its move.
             kept_streaming += len(asker.connections[reply_id]) > 1
     answers = sum(len(asker.questions) for asker in askers)
-    print(f"\n{answers} answers, 0 cut; clients moved per stop: {moved}; {kept_streaming} answers kept streaming")
+    print(
+        f"\n{answers} answers, 0 cut; per stop: {moved} clients moved, {stop_seconds} s from SIGTERM to the exit; "
+        f"{kept_streaming} answers kept streaming to their client after it moved"
+    )
     assert sum(moved) >= CLIENTS // len(cluster.nodes)  # at least the first node's own clients moved
     assert kept_streaming >= 1  # and an answer that streamed to one of them went on after its move
