@@ -9,6 +9,7 @@ restart is in ``test_rolling_restart.py``.
 from __future__ import annotations
 
 import asyncio
+import signal
 from pathlib import Path
 
 from mfu_tui.cli import build_parser
@@ -72,6 +73,29 @@ async def test_by_default_sigterm_drains_the_running_answer(tmp_path):
         node.kill()
     assert code == CloseCode.RESTARTING and exit_status == 0
     assert (reply.status, reply.finish_reason) == ("complete", "stop")
+
+
+async def test_a_second_ctrl_c_ends_the_drain_at_once(tmp_path):
+    node = ServerProcess(tmp_path, "--demo-words", "400", "--demo-delay-ms", "20", "--drain-timeout", "30")
+    await asyncio.to_thread(node.start)
+    try:
+        async with peer(node.url, node.token()) as alice:
+            ack = await send_message(alice, "tell me a very long story")
+            await alice.expect(Chunk, message_id=ack.reply_id, seq=2)
+            assert node.process is not None
+            node.process.send_signal(signal.SIGINT)
+            code = await alice.close_code()  # the first Ctrl-C was taken: the node is stopping
+        node.process.send_signal(signal.SIGINT)
+        exit_status = await asyncio.to_thread(node.wait)
+        await asyncio.to_thread(node.start)
+        async with peer(node.url, node.token()) as alice:
+            reply = (await get_chat(alice, ack.chat_id)).messages[1]
+    finally:
+        node.kill()
+    assert code == CloseCode.RESTARTING and exit_status == 0
+    assert "the drain was ended early" in node.stderr
+    # An answer of about 8 s, well within the 30 s of drain: only the second Ctrl-C cut it.
+    assert (reply.status, reply.finish_reason) == ("error", "interrupted")
 
 
 def test_the_drain_timeout_is_20_s_unless_the_environment_or_the_flag_says(monkeypatch):
