@@ -141,6 +141,8 @@ class ChatServer:
         #: The loop's exception handler while listening (``start`` to ``stop``).
         self._accept_errors: AcceptErrorLog | None = None
         self._background: list[asyncio.Task[None]] = []
+        #: Set by ``end_drain``: a stop waits no longer for the running answers.
+        self._drain_ended = asyncio.Event()
         self.port: int = config.port
         self._rest = (
             None
@@ -316,7 +318,8 @@ class ChatServer:
         running = len(self.generations.running())
         if running and self.config.drain_timeout > 0:
             log.info("draining: %d answer(s) running, waiting up to %g s for them", running, self.config.drain_timeout)
-            left = await self.generations.finish(self.config.drain_timeout)
+            await self._drain()
+            left = len(self.generations.running())
             log.info("drained: %d answer(s) ended, %d still running end as interrupted", running - left, left)
         # A restart is not a cancel: the replies are stored as interrupted and
         # clients that reconnect can resume them.
@@ -338,6 +341,21 @@ class ChatServer:
             asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)
             self._accept_errors = None
         log.info("stopped")
+
+    def end_drain(self) -> None:
+        """Wait no longer for the running answers: a stop, draining or to come, ends them at once."""
+        self._drain_ended.set()
+
+    async def _drain(self) -> None:
+        """Wait for the running answers to end, up to the drain timeout or until ``end_drain``."""
+        finished = asyncio.ensure_future(self.generations.finish(self.config.drain_timeout))
+        ended = asyncio.ensure_future(self._drain_ended.wait())
+        await asyncio.wait({finished, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if ended.done():
+            log.info("the drain was ended early")
+        for waiter in (finished, ended):
+            waiter.cancel()  # the answers go on: only the wait for them ends
+        await asyncio.gather(finished, ended, return_exceptions=True)
 
     async def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
