@@ -8,16 +8,21 @@ beat and readiness check. Each reports it to the store's ``OutageLog`` instead
 of logging it, so an outage is two lines (it started; it ended, after how long
 and with what failed meanwhile), not a traceback per frame: before, 20 s of a
 PostgreSQL outage under load logged 700 to 1,400 tracebacks per node.
+Whoever must act on the change itself (``storage_status``: telling the
+clients) ``listen``s to it, on its event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
 import logging
 import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,8 @@ class OutageLog:
         #: What failed since then, by what it was ("frames refused", "commits failed", ...).
         self._failures: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
+        #: Who is told of each change (``listen``).
+        self._listeners: list[_Listener] = []
 
     @property
     def out(self) -> bool:
@@ -81,6 +88,7 @@ class OutageLog:
             self._failures[what] += 1
             if self._since is None:
                 self._since = time.monotonic()
+                self._tell()
                 log.error(
                     "the database is out of reach (%s); what needs it is refused as unavailable until it answers",
                     describe(error),
@@ -98,7 +106,71 @@ class OutageLog:
             failures = ", ".join(f"{what}: {count}" for what, count in sorted(self._failures.items()))
             self._since = None
             self._failures.clear()
+            self._tell()
         log.warning("the database answers again after %.1f s out of reach (meanwhile %s)", seconds, failures)
+
+    def listen(self, callback: Callable[[bool], object], loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """Call ``callback(out)`` on ``loop`` as an outage starts (``True``) and as it ends (``False``).
+
+        ``failed`` and ``worked`` may run in any thread: they only ask ``loop``
+        to look, once per listener until it has looked (``call_soon_threadsafe``),
+        and the callback gets the state as it is then, if it is not the one it
+        was last given. So changes faster than the loop are told as their
+        latest state, and a flapping database queues one call per listener at most.
+
+        Args:
+            callback: Called on ``loop``'s thread with whether the database is out.
+            loop: The event loop to call it on.
+
+        Returns:
+            A function that stops the calls.
+        """
+        listener = _Listener(self, callback, loop)
+        with self._lock:
+            self._listeners.append(listener)
+            if self._since is not None:  # out already: told at once
+                listener.poke()
+
+        def unlisten() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unlisten
+
+    def _tell(self) -> None:
+        """The state changed (the lock is held): each listener looks at it on its loop."""
+        for listener in self._listeners:
+            listener.poke()
+
+
+class _Listener:
+    """One ``listen``: a callback on a loop, and whether a look at the state is already on its way there."""
+
+    def __init__(self, outages: OutageLog, callback: Callable[[bool], object], loop: asyncio.AbstractEventLoop) -> None:
+        self._outages = outages
+        self._callback = callback
+        self._loop = loop
+        #: True while a call of ``_look`` waits on the loop (guarded by the log's lock).
+        self._scheduled = False
+        #: The state the callback was given last: at first, that all is well.
+        self._told = False
+
+    def poke(self) -> None:
+        """Have the loop look at the state, unless it is about to (the log's lock is held)."""
+        if self._scheduled:
+            return
+        self._scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
+            self._loop.call_soon_threadsafe(self._look)
+
+    def _look(self) -> None:
+        with self._outages._lock:
+            self._scheduled = False  # before reading: a change after this pokes again
+            out = self._outages.out
+        if out != self._told:
+            self._told = out
+            self._callback(out)
 
 
 def describe(error: BaseException) -> str:
