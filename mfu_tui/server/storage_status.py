@@ -22,8 +22,11 @@ from mfu_tui.server.store.outage import OutageLog
 from mfu_tui.server.wire import WireFrame, text_frame
 
 #: What each state says to people.
-OUT_OF_REACH = "the server cannot reach its database: messages wait and go as soon as it answers"
-BACK = "the server's database answers again"
+OUT_OF_REACH = (
+    "the server cannot store anything now (its database is out of reach or full):"
+    " messages wait and go as soon as it can"
+)
+BACK = "the server can store again"
 
 
 class StorageStatus:

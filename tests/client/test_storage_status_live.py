@@ -7,6 +7,7 @@ import asyncio
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.protocol import Ack, Complete
 from mfu_tui.server.storage_status import OUT_OF_REACH
+from tests.support.disk_full import fill_disk, free_disk
 from tests.support.postgres import running_postgres
 from tests.support.server import running_server
 
@@ -76,3 +77,21 @@ async def test_a_client_connecting_during_an_outage_shows_it_from_its_first_fram
             postgres.launch()
             await events.wait_for(lambda: client.state.storage_unavailable is None)
             await watched.wait_for(lambda: watcher.state.storage_unavailable is None and len(watcher.outbox) == 0)
+
+
+async def test_a_full_sqlite_disk_is_shown_and_its_refused_message_stored_once_there_is_room(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=3) as srv:
+        client, events = make_client(srv.url, srv.token())
+        await client.connect()
+        before = await client.send_message(None, "stored before the disk filled")
+        await events.wait_for(lambda: acked(events, before) and len(events.of_type(Complete)) == 1)
+        chat_id = events.of_type(Ack)[0].chat_id
+        await fill_disk(srv.server.store)  # SQLite's bound: SQLITE_FULL, as a full disk answers
+        # Long enough to need pages of its own: refused whatever room the file's pages have left.
+        during = await client.send_message(chat_id, "a long message, " * 2000)
+        await events.wait_for(lambda: client.state.storage_unavailable is not None)
+        assert client.state.storage_unavailable == OUT_OF_REACH
+        await free_disk(srv.server.store)
+        await events.wait_for(lambda: acked(events, during) and len(events.of_type(Complete)) == 2)
+        await events.wait_for(lambda: client.state.storage_unavailable is None)
+        assert len(client.outbox) == 0
