@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Callable
 
 from mfu_tui.protocol import Complete, Error, Message, Ping, Pong, ServerStatus, decode_server, encode
 from mfu_tui.server.storage_status import BACK, OUT_OF_REACH
@@ -36,38 +37,50 @@ async def test_a_listener_is_told_on_its_loop_as_an_outage_starts_and_ends_whate
     assert told == [(True, threading.get_ident()), (False, threading.get_ident())]
 
 
-async def test_a_flapping_database_is_told_as_its_latest_state_one_pending_call_at_a_time():
-    outages = OutageLog()
+class RecordingLoop:
+    """Where a listener's calls wait: asyncio's ``call_soon_threadsafe``, kept to be run when the test says."""
+
+    def __init__(self) -> None:
+        self.waiting: list[Callable[..., object]] = []
+
+    def call_soon_threadsafe(self, callback: Callable[..., object], *args: object) -> None:
+        self.waiting.append(lambda: callback(*args))
+
+    def run(self) -> None:
+        waiting, self.waiting = self.waiting, []
+        for call in waiting:
+            call()
+
+
+def test_a_flapping_database_is_told_as_its_latest_state_with_one_call_waiting_at_most():
+    outages, loop = OutageLog(), RecordingLoop()
     told: list[bool] = []
-    unlisten = outages.listen(told.append, asyncio.get_running_loop())
-    for _ in range(1000):  # all before the loop runs again: one look, at the state at its end
+    unlisten = outages.listen(told.append, loop)  # type: ignore[arg-type]
+    for _ in range(1000):
         outages.failed("frames refused", TimeoutError())
         outages.worked()
     outages.failed("frames refused", TimeoutError())
-    await asyncio.sleep(0)  # one turn of the loop: the one scheduled look runs
-    assert told == [True]
-
-    def flap() -> None:
-        for _ in range(2000):
-            outages.worked()
-            outages.failed("frames refused", TimeoutError())
+    assert len(loop.waiting) == 1  # 2,001 changes, one look on its way
+    loop.run()
+    assert told == [True]  # the state as it is when the loop looks
+    for _ in range(1000):
         outages.worked()
-
-    await asyncio.to_thread(flap)
-    await asyncio.sleep(0)
-    assert told[-1] is False and all(a != b for a, b in zip(told, told[1:], strict=False))  # changes only
+        outages.failed("frames refused", TimeoutError())
+    assert len(loop.waiting) == 1
+    loop.run()
+    assert told == [True]  # out again, as it was last told: nothing to say
+    outages.worked()
     unlisten()
-    outages.failed("frames refused", TimeoutError())
-    await asyncio.sleep(0)
-    assert told[-1] is False
+    loop.run()  # the look on its way finds no listener
+    assert told == [True] and loop.waiting == []
 
 
-async def test_a_listener_that_comes_during_an_outage_is_told_at_once():
-    outages = OutageLog()
+def test_a_listener_that_comes_during_an_outage_is_told_at_once():
+    outages, loop = OutageLog(), RecordingLoop()
     outages.failed("commits failed", TimeoutError())
     told: list[bool] = []
-    outages.listen(told.append, asyncio.get_running_loop())
-    await asyncio.sleep(0)
+    outages.listen(told.append, loop)  # type: ignore[arg-type]
+    loop.run()
     assert told == [True]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import logging
 import sqlite3
 import sys
@@ -125,11 +126,11 @@ class OutageLog:
         Returns:
             A function that stops the calls.
         """
-        listener = _Listener(self, callback, loop)
+        listener = _Listener(callback, loop)
         with self._lock:
             self._listeners.append(listener)
             if self._since is not None:  # out already: told at once
-                listener.poke()
+                self._poke(listener)
 
         def unlisten() -> None:
             with self._lock:
@@ -141,36 +142,38 @@ class OutageLog:
     def _tell(self) -> None:
         """The state changed (the lock is held): each listener looks at it on its loop."""
         for listener in self._listeners:
-            listener.poke()
+            self._poke(listener)
 
-
-class _Listener:
-    """One ``listen``: a callback on a loop, and whether a look at the state is already on its way there."""
-
-    def __init__(self, outages: OutageLog, callback: Callable[[bool], object], loop: asyncio.AbstractEventLoop) -> None:
-        self._outages = outages
-        self._callback = callback
-        self._loop = loop
-        #: True while a call of ``_look`` waits on the loop (guarded by the log's lock).
-        self._scheduled = False
-        #: The state the callback was given last: at first, that all is well.
-        self._told = False
-
-    def poke(self) -> None:
-        """Have the loop look at the state, unless it is about to (the log's lock is held)."""
-        if self._scheduled:
+    def _poke(self, listener: _Listener) -> None:
+        """Have ``listener``'s loop look at the state, unless a look is on its way already (the lock is held)."""
+        if listener.scheduled:
             return
-        self._scheduled = True
+        listener.scheduled = True
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
-            self._loop.call_soon_threadsafe(self._look)
+            listener.loop.call_soon_threadsafe(self._look, listener)
 
-    def _look(self) -> None:
-        with self._outages._lock:
-            self._scheduled = False  # before reading: a change after this pokes again
-            out = self._outages.out
-        if out != self._told:
-            self._told = out
-            self._callback(out)
+    def _look(self, listener: _Listener) -> None:
+        """On ``listener``'s loop: tell it the state, if it is not the one it was told last."""
+        with self._lock:
+            listener.scheduled = False  # before reading: a change after this pokes again
+            out = self._since is not None
+            if listener not in self._listeners:  # it stopped listening meanwhile
+                return
+        if out != listener.told:
+            listener.told = out
+            listener.callback(out)
+
+
+@dataclasses.dataclass(eq=False)
+class _Listener:
+    """One ``listen``: whom to tell on which loop, and where the telling stands."""
+
+    callback: Callable[[bool], object]
+    loop: asyncio.AbstractEventLoop
+    #: True while a look at the state waits on the loop (guarded by the log's lock).
+    scheduled: bool = False
+    #: The state the callback was given last: at first, that all is well.
+    told: bool = False
 
 
 def describe(error: BaseException) -> str:
