@@ -49,6 +49,7 @@ from mfu_tui.client.session import (
     MessageRefused,
     Outcome,
     ReloadNeeded,
+    ServerStorage,
     SessionEvent,
     UploadPart,
 )
@@ -525,7 +526,10 @@ class ChatClient(ChatRequests):
         self.backoff.connected(loop.time())
         self._failing_since = None
         log.info("connected to %s", redact(self.url))
-        self._set_state(status=Status.CONNECTED, retry_at=None, last_error=None, reason=None, problem=None)
+        # A server still in an outage says so among its first frames: a new connection starts with none.
+        self._set_state(
+            status=Status.CONNECTED, retry_at=None, last_error=None, reason=None, problem=None, storage_unavailable=None
+        )
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="mfu-chat heartbeat")
         try:
             await self._apply(catch_up)
@@ -699,6 +703,9 @@ class ChatClient(ChatRequests):
                 self._emit(frame)
             case MessageReloaded():
                 self._emit(event)
+            case ServerStorage(available, message):
+                log.info("the server says its storage is %s: %s", "back" if available else "unavailable", message)
+                self._set_state(storage_unavailable=None if available else message)
 
     def _on_error_frame(self, frame: Error, client_message_id: str | None) -> None:
         """Fail the request an ``error`` answers, or tell the listeners."""

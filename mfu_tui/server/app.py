@@ -49,6 +49,7 @@ from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
 from mfu_tui.server.retention import Retention
+from mfu_tui.server.storage_status import StorageStatus
 from mfu_tui.server.store import Interrupted, Store, make_store
 from mfu_tui.server.unlinked_nodes import UnlinkedNodes
 from mfu_tui.server.version import build_info
@@ -131,6 +132,8 @@ class ChatServer:
         )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()
+        #: Tells them whether the store answers (``server_status``), from ``start`` on.
+        self.storage_status = StorageStatus(self.store.outages, self.connections)
         #: Open connections by user, held to ``connections_per_user``.
         self._per_user: collections.Counter[str] = collections.Counter()
         #: Reply bytes waiting across each connected user's connections, held to ``reply_bytes_per_user``.
@@ -225,6 +228,7 @@ class ChatServer:
                 await self.hub.stop()
                 raise
             log.info("metrics listening on http://%s:%d/metrics", self.config.metrics_host, self.metrics_port)
+        self.storage_status.start()
         loop = asyncio.get_running_loop()
         self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
         loop.set_exception_handler(self._accept_errors)
@@ -329,6 +333,7 @@ class ChatServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background = []
+        self.storage_status.stop()
         await self.store.close()
         await self.hub.stop()  # after the generations: their end frames reach the other nodes
         await self.provider.aclose()
@@ -434,6 +439,7 @@ class ChatServer:
                 outages=self.store.outages,
             )
             self.connections.add(connection)
+            self.storage_status.greet(connection)  # among its first frames, before it reads any
             self.metrics.connections_opened.inc()
             opened = time.monotonic()
             logs.event(

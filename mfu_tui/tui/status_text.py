@@ -15,6 +15,9 @@ Tone = Literal["ok", "warning", "error"]
 
 DOT = "●"
 
+#: The words while connected to a server that says it cannot store anything.
+STORAGE_UNAVAILABLE = "server storage unavailable"
+
 #: The header's words for why the client stopped (the notification says the rest).
 OFFLINE_WORDS: dict[Problem, str] = {
     Problem.NOT_STARTED: "not connected",
@@ -48,10 +51,14 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
         waiting: Messages in the outbox; said while signed out, since only a sign-in sends them.
 
     Returns:
-        For example ``● 12 ms`` / ``[online 12 ms]``, ``● retry in 3 s:
+        For example ``● 12 ms`` / ``[online 12 ms]``, ``● server storage
+        unavailable`` / ``[server storage unavailable]``, ``● retry in 3 s:
         connection refused`` / ``[reconnecting in 3 s: connection refused]``,
         ``● offline: signed out`` / ``[offline: signed out]``.
     """
+    if state.status is Status.CONNECTED and state.storage_unavailable is not None:
+        # Connected, but nothing can be stored: messages wait (the tooltip has the server's words).
+        return _text("warning", STORAGE_UNAVAILABLE, STORAGE_UNAVAILABLE, plain)
     if state.status is Status.CONNECTED:
         rtt = f" {format_rtt(state.rtt)}" if state.rtt is not None else ""
         return _text("ok", f"online{rtt}", f"online{rtt}", plain)

@@ -27,6 +27,7 @@ from mfu_tui.client import ConnectionState, Status
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.server.auth import mint_token
+from mfu_tui.server.storage_status import OUT_OF_REACH
 from mfu_tui.tui import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.details import DetailsScreen
@@ -54,6 +55,8 @@ QUESTION = "How do I print in Python?"
 
 GREEN = ConnectionState(Status.CONNECTED, rtt=0.012)
 YELLOW = ConnectionState(Status.RECONNECTING, retry_at=103.0, last_error="connection refused")
+#: Connected, to a server whose database is out of reach (what its ``server_status`` says).
+STORAGE_OUT = ConnectionState(Status.CONNECTED, rtt=0.012, storage_unavailable=OUT_OF_REACH)
 
 #: The server port the scenes show (the real one is a free port, different every run).
 SHOWN_PORT = 5001
@@ -192,6 +195,17 @@ def _answer(servers: Servers, tmp_path: Path, user: str, *, ascii_only: bool = F
         await ready(app, pilot)
         await ask_answered(app, pilot, QUESTION)
         await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
+def _storage_unavailable(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, QUESTION)
+        await pin_status(app, pilot, STORAGE_OUT)
 
     return app, run_before
 
@@ -390,6 +404,11 @@ def _attachments(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, 
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
+    Scene(
+        "storage-unavailable",
+        "Connected, but the server's database is out of reach: yellow dot; messages wait and go once it is back.",
+        _storage_unavailable,
+    ),
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
     Scene(
         "offline-plain",

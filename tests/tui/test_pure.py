@@ -24,6 +24,12 @@ from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wa
     [
         (ConnectionState(Status.CONNECTED, rtt=0.0123), "● online 12 ms", "[online 12 ms]", "ok"),
         (ConnectionState(Status.CONNECTED, rtt=0.0002), "● online <1 ms", "[online <1 ms]", "ok"),
+        (
+            ConnectionState(Status.CONNECTED, rtt=0.0123, storage_unavailable="the database is out of reach"),
+            "● server storage unavailable",
+            "[server storage unavailable]",
+            "warning",
+        ),
         (ConnectionState(Status.CONNECTING), "● connecting", "[connecting]", "warning"),
         (ConnectionState(Status.RECONNECTING, retry_at=102.4), "● retry in 3 s", "[reconnecting in 3 s]", "warning"),
         (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
@@ -16,6 +17,8 @@ class StatusDot(Static):
     """A coloured dot and a few words for the state of the connection.
 
     Green ``● 12 ms`` when connected (with the last round-trip time), yellow
+    ``● server storage unavailable`` while the server says it cannot store
+    anything (its own words in the tooltip), yellow
     ``● retry in 3 s`` while reconnecting (counting down), red
     ``● offline: <reason>`` when the client gave up. With ``plain`` it writes
     ``[online 12 ms]``, ``[reconnecting in 3 s]``, ``[offline: <reason>]``.
@@ -92,5 +95,7 @@ class StatusDot(Static):
             return
         text, tone = describe_state(state, self._now(), plain=self.plain, waiting=self.waiting)
         self.update(text)
+        words = state.storage_unavailable if state.status is Status.CONNECTED else None
+        self.tooltip = None if words is None else Text(words)  # the server's words: never read as markup
         self.remove_class("-ok", "-warning", "-error")
         self.add_class(f"-{tone}")
