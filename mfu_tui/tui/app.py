@@ -280,6 +280,8 @@ class ChatApp(App[None]):
         self._offered_sign_in = False
         # (title, message) of the notices shown about the connection, withdrawn when it is back.
         self._connection_notices: set[tuple[str, str]] = set()
+        # The same for the notices of the server's storage being out, withdrawn when it says it is back.
+        self._storage_notices: set[tuple[str, str]] = set()
         # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
         self._open_settings: ChatSettings | None = None
         # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
@@ -495,14 +497,23 @@ class ChatApp(App[None]):
                 self._connection_notices.add((advice.title, advice.message))
                 self.notify(advice.message, title=advice.title, severity=advice.severity, timeout=30, markup=False)
         if state.status is Status.CONNECTED:
-            self._withdraw_connection_notices()
+            self._withdraw(self._connection_notices)
+            # Only as the storage comes back (or on a new connection, where a server whose storage
+            # is out says so first): its refusal can come just before the status saying it is out.
+            came_back = previous is not None and (
+                previous.storage_unavailable is not None or previous.status is not Status.CONNECTED
+            )
+            if state.storage_unavailable is None and came_back:
+                self._withdraw(self._storage_notices)
 
-    def _withdraw_connection_notices(self) -> None:
-        """Back online: the notices about the connection are not true any more, so they go."""
+    def _withdraw(self, notices: set[tuple[str, str]]) -> None:
+        """What ``notices`` said is not true any more (back online, storage back): they go."""
+        if not notices:
+            return
         for notification in list(self._notifications):
-            if (notification.title, notification.message) in self._connection_notices:
+            if (notification.title, notification.message) in notices:
                 self._unnotify(notification)
-        self._connection_notices.clear()
+        notices.clear()
 
     def _on_client_error(self, error: ClientError) -> None:
         if error.code == ErrorCode.UNAUTHORIZED and error.client_message_id is None:
@@ -513,6 +524,8 @@ class ChatApp(App[None]):
         # the same cause); one notification on screen is enough.
         if error.code is None:  # the connection's own trouble: withdrawn once connected again
             self._connection_notices.add((title, message))
+        elif error.code == ErrorCode.UNAVAILABLE and not ends_answer:  # withdrawn once the storage is back
+            self._storage_notices.add((title, message))
         if not any(note.title == title and note.message == message for note in self._notifications):
             self.notify(message, title=title, severity=severity, timeout=10, markup=False)
         # Refused for good: dropped from the outbox (others, like ``conflict``, are tried again).

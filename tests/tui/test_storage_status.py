@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from mfu_tui.protocol import ServerStatus, encode
+from mfu_tui.protocol import Complete, ServerStatus, encode
 from mfu_tui.server.storage_status import OUT_OF_REACH
 from mfu_tui.server.wire import text_frame
+from mfu_tui.tui.app import ChatApp
 from tests.support.postgres import running_postgres
 from tests.support.server import running_server
-from tests.tui.helpers import StateWaiter, make_app, ready
+from tests.tui.helpers import TIMEOUT, FrameWaiter, StateWaiter, frame_of, make_app, ready
 
 SIZE = (100, 32)
+
+
+def storage_notices(app: ChatApp) -> int:
+    """How many "Server storage unavailable" notices the app shows."""
+    return sum(note.title == "Server storage unavailable" for note in app._notifications)
 
 
 async def test_the_dot_turns_yellow_while_postgresql_is_out_of_reach_and_green_when_it_is_back(tmp_path: Path) -> None:
@@ -32,12 +39,22 @@ async def test_the_dot_turns_yellow_while_postgresql_is_out_of_reach_and_green_w
                 assert dot.has_class("-warning") and not dot.has_class("-ok")
                 assert str(dot.tooltip) == OUT_OF_REACH
 
+                refused = asyncio.Event()
+                app.client.on_error(lambda error: error.code == "unavailable" and refused.set())
+                await pilot.press(*"sent meanwhile", "enter")
+                await asyncio.wait_for(refused.wait(), TIMEOUT)
+                await pilot.pause()
+                assert storage_notices(app) == 1
+
                 back = StateWaiter(app.client, lambda state: state.storage_unavailable is None)
+                acked = FrameWaiter(app.client, frame_of(Complete))
                 postgres.launch()
                 await back.wait()
                 await pilot.pause()
                 assert str(dot.render()).startswith("● online") and dot.has_class("-ok")
                 assert dot.tooltip is None
+                assert storage_notices(app) == 0  # not true any more: withdrawn
+                await acked.wait()  # and the message sent meanwhile is answered
                 await app.client.close()
 
 
