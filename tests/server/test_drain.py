@@ -13,13 +13,14 @@ import signal
 from pathlib import Path
 
 from mfu_tui.cli import build_parser
-from mfu_tui.client import Backoff, ChatClient, Status
+from mfu_tui.client import Status
 from mfu_tui.protocol import Ack, Chunk, CloseCode, Complete, reconnect_at_once
 from mfu_tui.server.cli import _config_from
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.peer import peer
 from tests.server.test_generation import get_chat, send_message
 from tests.support.cluster import Cluster
+from tests.support.quick_client import quick_client
 from tests.support.recorder import WAIT, Recorder, assert_delivered_once_in_order
 from tests.support.server import ServerProcess, new_secret, running_server
 
@@ -116,14 +117,7 @@ async def test_an_answer_longer_than_the_drain_timeout_reaches_the_moved_client_
     tmp_path, postgres_url, redis_url
 ):
     with Cluster(tmp_path, postgres_url, redis_url, nodes=2, args=SHORT_DRAIN) as cluster:
-        client = ChatClient(
-            cluster.url,
-            cluster.token(),
-            data_dir=tmp_path / "client-data",
-            request_timeout=10.0,
-            open_timeout=5.0,
-            backoff=Backoff(base=0.05, cap=0.5, random=lambda: 1.0),
-        )
+        client = quick_client(cluster.url, cluster.token(), tmp_path / "client-data")
         events = Recorder(client)
         try:
             await client.connect()

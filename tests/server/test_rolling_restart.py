@@ -16,11 +16,12 @@ import asyncio
 import time
 from pathlib import Path
 
-from mfu_tui.client import Backoff, ChatClient, Status
+from mfu_tui.client import Status
 from mfu_tui.protocol import Ack, Chunk, Complete
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.test_health_metrics import get, until
 from tests.support.cluster import Cluster, accepted_connections
+from tests.support.quick_client import quick_client
 from tests.support.recorder import Recorder, assert_delivered_once_in_order
 from tests.support.server import ServerProcess
 
@@ -48,16 +49,7 @@ class AskingClient:
 
     def __init__(self, url: str, token: str, data_dir: Path, name: str) -> None:
         self.name = name
-        self.client = ChatClient(
-            url,
-            token,
-            data_dir=data_dir,
-            ping_interval=1.0,
-            ping_timeout=5.0,
-            request_timeout=10.0,
-            open_timeout=5.0,
-            backoff=Backoff(base=0.05, cap=0.5, random=lambda: 1.0),
-        )
+        self.client = quick_client(url, token, data_dir)
         self.events = Recorder(self.client)
         #: The questions asked, by ``clientMessageId``.
         self.questions: dict[str, str] = {}
