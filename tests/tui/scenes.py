@@ -188,24 +188,15 @@ def _offline(servers: Servers, tmp_path: Path, user: str, *, plain: bool = False
     return app, run_before
 
 
-def _answer(servers: Servers, tmp_path: Path, user: str, *, ascii_only: bool = False) -> tuple[ChatApp, RunBefore]:
+def _answer(
+    servers: Servers, tmp_path: Path, user: str, *, ascii_only: bool = False, status: ConnectionState = GREEN
+) -> tuple[ChatApp, RunBefore]:
     app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user, ascii_only=ascii_only)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
         await ask_answered(app, pilot, QUESTION)
-        await pin_status(app, pilot, GREEN)
-
-    return app, run_before
-
-
-def _storage_unavailable(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
-    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
-
-    async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(app, pilot)
-        await ask_answered(app, pilot, QUESTION)
-        await pin_status(app, pilot, STORAGE_OUT)
+        await pin_status(app, pilot, status)
 
     return app, run_before
 
@@ -407,7 +398,7 @@ SCENES = [
     Scene(
         "storage-unavailable",
         "Connected, but the server's database is out of reach: yellow dot; messages wait and go once it is back.",
-        _storage_unavailable,
+        partial(_answer, status=STORAGE_OUT),
     ),
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
     Scene(
