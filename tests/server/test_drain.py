@@ -14,7 +14,7 @@ from pathlib import Path
 
 from mfu_tui.cli import build_parser
 from mfu_tui.client import Status
-from mfu_tui.protocol import Ack, Chunk, CloseCode, Complete, reconnect_at_once
+from mfu_tui.protocol import Ack, Chunk, CloseCode, Complete, StoredMessage, reconnect_at_once
 from mfu_tui.server.cli import _config_from
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.peer import peer
@@ -44,6 +44,33 @@ async def stopped_while_answering(tmp_path: Path, drain_timeout: float) -> tuple
     return code, reply.status, reply.finish_reason
 
 
+async def signalled_while_answering(
+    node: ServerProcess, stop: signal.Signals, *, then: signal.Signals | None = None
+) -> tuple[int | None, int, StoredMessage]:
+    """Start ``node``, send it ``stop`` while an answer streams (and ``then`` once its client is closed).
+
+    Returns:
+        The client's close code, the node's exit status, and the answer as stored, read after a restart.
+    """
+    await asyncio.to_thread(node.start)
+    try:
+        async with peer(node.url, node.token()) as alice:
+            ack = await send_message(alice, "tell me something long")
+            await alice.expect(Chunk, message_id=ack.reply_id, seq=2)
+            assert node.process is not None
+            node.process.send_signal(stop)
+            code = await alice.close_code()
+        if then is not None:
+            node.process.send_signal(then)
+        exit_status = await asyncio.to_thread(node.wait)
+        await asyncio.to_thread(node.start)
+        async with peer(node.url, node.token()) as alice:
+            reply = (await get_chat(alice, ack.chat_id)).messages[1]
+    finally:
+        node.kill()
+    return code, exit_status, reply
+
+
 async def test_the_clients_are_moved_at_once_and_an_answer_within_the_drain_timeout_ends_complete(tmp_path):
     code, status, finish = await stopped_while_answering(tmp_path, drain_timeout=30)
     assert code == CloseCode.RESTARTING and reconnect_at_once(code)
@@ -59,40 +86,15 @@ async def test_without_a_drain_timeout_the_running_answer_is_stored_as_interrupt
 async def test_by_default_sigterm_drains_the_running_answer(tmp_path):
     node = ServerProcess(tmp_path, "--demo-words", str(ANSWER["demo_words"]), "--demo-delay-ms", "25")
     del node.env["MFU_DRAIN_TIMEOUT"]  # the tests' quick stop: this one runs with nothing set
-    await asyncio.to_thread(node.start)
-    try:
-        async with peer(node.url, node.token()) as alice:
-            ack = await send_message(alice, "tell me something long")
-            await alice.expect(Chunk, message_id=ack.reply_id, seq=2)
-            node.terminate()
-            code = await alice.close_code()
-        exit_status = await asyncio.to_thread(node.wait)
-        await asyncio.to_thread(node.start)
-        async with peer(node.url, node.token()) as alice:
-            reply = (await get_chat(alice, ack.chat_id)).messages[1]
-    finally:
-        node.kill()
+    code, exit_status, reply = await signalled_while_answering(node, signal.SIGTERM)
     assert code == CloseCode.RESTARTING and exit_status == 0
     assert (reply.status, reply.finish_reason) == ("complete", "stop")
 
 
 async def test_a_second_ctrl_c_ends_the_drain_at_once(tmp_path):
     node = ServerProcess(tmp_path, "--demo-words", "400", "--demo-delay-ms", "20", "--drain-timeout", "30")
-    await asyncio.to_thread(node.start)
-    try:
-        async with peer(node.url, node.token()) as alice:
-            ack = await send_message(alice, "tell me a very long story")
-            await alice.expect(Chunk, message_id=ack.reply_id, seq=2)
-            assert node.process is not None
-            node.process.send_signal(signal.SIGINT)
-            code = await alice.close_code()  # the first Ctrl-C was taken: the node is stopping
-        node.process.send_signal(signal.SIGINT)
-        exit_status = await asyncio.to_thread(node.wait)
-        await asyncio.to_thread(node.start)
-        async with peer(node.url, node.token()) as alice:
-            reply = (await get_chat(alice, ack.chat_id)).messages[1]
-    finally:
-        node.kill()
+    # The first Ctrl-C was taken once the client is closed (the node is stopping): then the second.
+    code, exit_status, reply = await signalled_while_answering(node, signal.SIGINT, then=signal.SIGINT)
     assert code == CloseCode.RESTARTING and exit_status == 0
     assert "the drain was ended early" in node.stderr
     # An answer of about 8 s, well within the 30 s of drain: only the second Ctrl-C cut it.
