@@ -140,8 +140,8 @@ def local_client(server: LocalServer, paths: Paths, use: LocalUse | None = None)
 
 
 async def test_a_killed_local_server_is_replaced_and_the_message_typed_meanwhile_is_answered(paths, no_local_models):
-    use = LocalUse(LocalServer.join(paths), partial(LocalServer.join, paths))
-    first = use.server
+    use = LocalUse(partial(LocalServer.join, paths))
+    first = use.start()
     client = local_client(first, paths, use)
     answered = asyncio.Event()
     client.on_message(lambda frame: isinstance(frame, Complete) and answered.set())

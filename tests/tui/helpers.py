@@ -6,10 +6,15 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from mfu_tui.client import ChatClient, ClientSettings, ConnectionState, Status
+from mfu_tui.config import Paths, Settings
+from mfu_tui.launch import app_settings
+from mfu_tui.local_server import LocalServer, LocalUse
 from mfu_tui.tui import AppSettings, ChatApp
 
 #: A safety net only: every wait ends on an event long before this.
@@ -31,6 +36,14 @@ def make_app(url: str, token: str, tmp_path: Path, *, user: str = "alice", **set
     }
     options.update(settings)
     return ChatApp(AppSettings(url=url, token=token, **options))
+
+
+def local_app(paths: Paths, **settings: Any) -> tuple[ChatApp, LocalUse]:
+    """An app with no server configured, wired as ``launch.py`` does: it joins the local server of ``paths``
+    (starting it, with the demo model) after its first frame. Call the ``LocalUse``'s ``leave()`` at the end."""
+    use = LocalUse(partial(LocalServer.join, paths, provider="demo"))
+    options: dict[str, Any] = {"plain": False, "ascii_only": False, "colour": True, **settings}
+    return ChatApp(replace(app_settings(Settings(paths=paths, provider="demo"), use), **options)), use
 
 
 class FrameWaiter:
