@@ -16,6 +16,7 @@ from mfu_tui.config import Paths, Settings
 from mfu_tui.launch import app_settings
 from mfu_tui.local_server import LocalServer, LocalUse
 from mfu_tui.tui import AppSettings, ChatApp
+from mfu_tui.tui.status_text import LocalStart
 
 #: A safety net only: every wait ends on an event long before this.
 #: The worker group of the command palette's search for commands (Textual's).
@@ -113,6 +114,20 @@ async def ready(app: ChatApp, pilot: Any) -> None:
     async with asyncio.timeout(TIMEOUT):
         await app.settled()
     await pilot.pause()
+
+
+async def local_start_over(app: ChatApp) -> LocalStart | None:
+    """Wait until the app's start of the local server is over: ``None`` once started, else ``LocalStart.FAILED``."""
+    over: asyncio.Future[LocalStart | None] = asyncio.get_running_loop().create_future()
+
+    def check(start: LocalStart | None) -> None:
+        if start is not LocalStart.STARTING and not over.done():
+            over.set_result(start)
+
+    # The dot says "starting" from the app's mount until the start is over, whichever way.
+    app.watch(app.status_dot, "local_start", check)
+    async with asyncio.timeout(TIMEOUT):
+        return await over
 
 
 async def finished(app: ChatApp, group: str) -> None:

@@ -18,8 +18,9 @@ from mfu_tui.client import Status
 from mfu_tui.config import Paths
 from mfu_tui.local_discovery import Discovery, Lock
 from mfu_tui.protocol import Ack, Complete
+from mfu_tui.tui.status_text import LocalStart
 from tests.support.processes import wait_gone
-from tests.tui.helpers import FrameWaiter, StateWaiter, finished, frame_of, local_app, settle
+from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, local_app, local_start_over, settle
 
 SIZE = (100, 32)
 QUESTION = "Typed while the local server starts"
@@ -79,7 +80,7 @@ async def test_a_local_server_that_cannot_start_is_said_in_the_app_and_the_recon
     app, use = local_app(paths)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await finished(app, "start")
+            assert await local_start_over(app) is LocalStart.FAILED
             await pilot.pause()
             dot = app.status_dot
             assert str(dot.render()) == "● offline: local server not started" and dot.has_class("-error")
