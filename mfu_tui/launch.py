@@ -115,6 +115,8 @@ def start_local(local: LocalUse) -> StartedServer:
         server = local.start()
     except LocalServerError as error:
         raise ServerNotStarted(str(error)) from None
+    except OSError as error:  # the secret or the data dir cannot be written
+        raise ServerNotStarted(f"cannot start the local server ({error})") from None
     notice = Advice(*server.notice) if server.notice else None
     return StartedServer(server.url, server.token, server.label, notice)
 

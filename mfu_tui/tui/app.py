@@ -107,21 +107,19 @@ async def _in_daemon_thread(function: Callable[[], _T], name: str) -> _T:
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future[_T] = loop.create_future()
 
-    def settle(result: _T | None, error: BaseException | None) -> None:
-        if outcome.done():  # the app quit meanwhile
-            return
-        if error is not None:
-            outcome.set_exception(error)
-        else:
-            outcome.set_result(result)  # type: ignore[arg-type]
+    def settle(report: Callable[[], None]) -> None:
+        if not outcome.done():  # cancelled if the app quit meanwhile
+            report()
 
     def run() -> None:
         try:
-            result, error = function(), None
-        except Exception as failure:
-            result, error = None, failure
+            result = function()
+        except Exception as error:
+            report = partial(outcome.set_exception, error)
+        else:
+            report = partial(outcome.set_result, result)
         with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
-            loop.call_soon_threadsafe(settle, result, error)
+            loop.call_soon_threadsafe(settle, report)
 
     threading.Thread(target=run, name=name, daemon=True).start()
     return await outcome

@@ -9,6 +9,7 @@ app would: the start waits for it, for as long as the test chooses.
 from __future__ import annotations
 
 import os
+import threading
 import unicodedata
 from pathlib import Path
 
@@ -105,3 +106,22 @@ async def test_a_local_server_that_cannot_start_is_said_in_the_app_and_the_recon
     finally:
         use.leave()
     assert use.server is not None and wait_gone(use.server.pid)
+
+
+async def test_quitting_while_the_local_server_starts_does_not_wait_for_it(paths: Paths) -> None:
+    another_app_starting = Lock(Discovery.for_paths(paths).start_lock)
+    assert another_app_starting.acquire(1.0)
+    # A directory where the database goes: once let through, the start fails, and leaves no server behind.
+    paths.local_database.mkdir(parents=True)
+    app, use = local_app(paths)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            assert str(app.status_dot.render()) == "● starting local server"
+            await pilot.press("ctrl+q")
+        # The app is gone while its start still waits: in a daemon thread, which the process's end does not wait for.
+        [start] = [thread for thread in threading.enumerate() if thread.name == "mfu-chat local server start"]
+        assert start.is_alive() and start.daemon
+    finally:
+        another_app_starting.release()
+    start.join(30)
+    assert not start.is_alive() and use.server is None  # it failed, and told no one: the app had gone
