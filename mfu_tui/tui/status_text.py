@@ -6,6 +6,7 @@ widget stays a thin view and every state can be tested without a terminal.
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Literal, NamedTuple
 
@@ -78,6 +79,22 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
     if state.problem is Problem.TOKEN_REFUSED and waiting:
         words = f"{words}: {waiting} waiting"
     return _text("error", f"offline: {words}", f"offline: {words}", plain)
+
+
+class LocalStart(enum.Enum):
+    """Where the start of the local server is, before the client has a server to connect to."""
+
+    STARTING = "starting local server"
+    """Being started or joined, in a thread: what is typed meanwhile waits in the outbox."""
+    FAILED = "local server not started"
+    """It did not start; a notification says why, and the reconnect key tries again."""
+
+
+def describe_local_start(start: LocalStart, *, plain: bool = False) -> StatusText:
+    """The status dot's text while the local server starts (``● starting local server``) or after it failed."""
+    if start is LocalStart.STARTING:
+        return _text("warning", start.value, start.value, plain)
+    return _text("error", f"offline: {start.value}", f"offline: {start.value}", plain)
 
 
 def short_reason(error: str) -> str:

@@ -25,6 +25,8 @@ from textual.widgets import Input, Static, TextArea
 
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.client.attachments import Attachment
+from mfu_tui.config import Paths
+from mfu_tui.local_discovery import Discovery, Lock
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.storage_status import OUT_OF_REACH
@@ -37,6 +39,8 @@ from tests.tui.helpers import (
     StateWaiter,
     finished,
     frame_of,
+    local_app,
+    local_start_over,
     make_app,
     ready,
     server_thread,
@@ -392,6 +396,41 @@ def _attachments(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, 
     return app, run_before
 
 
+def _local_paths(tmp_path: Path, user: str) -> Paths:
+    """Where a scene's app with no server configured keeps its local server's files."""
+    home = tmp_path / f"local-{user}"
+    return Paths(config_dir=home / "config", data_dir=home / "data", log_dir=home / "log")
+
+
+def _local_starting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    paths = _local_paths(tmp_path, user)
+    # Another app starting the local server holds start.lock: this app's start waits for it. Held until this
+    # process ends: the start gives up then (JOIN_TIMEOUT), and no server is started for an app long gone.
+    another_app_starting = Lock(Discovery.for_paths(paths).start_lock)
+    if not another_app_starting.acquire(1.0):
+        raise RuntimeError(f"{another_app_starting.path} is held")
+    app, _ = local_app(paths, cursor_blink=False)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ask(app, pilot, QUESTION)  # kept in the outbox, sent once the server runs
+        await settle(app, pilot)
+
+    return app, run_before
+
+
+def _local_not_started(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    paths = _local_paths(tmp_path, user)
+    # A directory where the database goes: the server the app starts exits at once, with status 1.
+    paths.local_database.mkdir(parents=True)
+    app, _ = local_app(paths, cursor_blink=False)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await local_start_over(app)
+        await pilot.pause()
+
+    return app, run_before
+
+
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
@@ -401,6 +440,16 @@ SCENES = [
         partial(_answer, status=STORAGE_OUT),
     ),
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
+    Scene(
+        "local-starting",
+        "No server configured: drawn at once while the local server starts; a message typed meanwhile waits.",
+        _local_starting,
+    ),
+    Scene(
+        "local-not-started",
+        "The local server did not start: red dot, the reason, and f9 to try again.",
+        _local_not_started,
+    ),
     Scene(
         "offline-plain",
         "The same with NO_COLOR: words for the dot (ASCII-only terminals also get answer-ascii's look).",
