@@ -56,6 +56,11 @@ def search_for(pane: TmuxPane, words: str) -> None:
     pane.type(words)
 
 
+def hit_headings(screen: str) -> list[int]:
+    """The numbers of the screen's lines that head a search hit (its chat's title, who wrote it)."""
+    return [n for n, line in enumerate(screen.splitlines()) if "· you ·" in line or "· answer ·" in line]
+
+
 @needs_tmux
 def test_ctrl_f_finds_one_word_among_100000_messages_and_opens_it(
     served: tuple[ServerProcess, Needle], tmp_path: Path
@@ -75,17 +80,23 @@ def test_ctrl_f_finds_one_word_among_100000_messages_and_opens_it(
         assert "· you ·" not in screen and "· answer ·" not in screen, screen
 
         search_for(pane, COMMON)
-        screen = pane.wait_for(lambda screen: "20+ messages" in screen, "a full page of a common word's hits")
+        # Waits for the hits drawn too, not only the count above them (the screen can be caught between).
+        screen = pane.wait_for(
+            lambda screen: "20+ messages" in screen and len(hit_headings(screen)) >= 5,
+            "a full page of a common word's hits",
+        )
         # Each hit: its chat's title, who wrote it, then its snippet, where the word is.
         lines = screen.splitlines()
-        headings = [n for n, line in enumerate(lines) if "· you ·" in line or "· answer ·" in line]
-        assert len(headings) >= 5, screen
+        headings = hit_headings(screen)
         assert all("chat " in lines[n] and COMMON in lines[n + 1] for n in headings[:-1]), screen
 
         search_for(pane, RARE)
-        screen = pane.wait_for(lambda screen: "1 message" in screen, "the one message that holds the word")
+        screen = pane.wait_for(
+            lambda screen: "1 message" in screen and len(hit_headings(screen)) == 1,
+            "the one message that holds the word",
+        )
         lines = screen.splitlines()
-        [heading] = [n for n, line in enumerate(lines) if "· you ·" in line or "· answer ·" in line]
+        [heading] = hit_headings(screen)
         assert f"{needle.chat_title}  · " in lines[heading], screen
         assert RARE in lines[heading + 1] and needle.content.split()[-2] in lines[heading + 1], screen
 
