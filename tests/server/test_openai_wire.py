@@ -35,4 +35,7 @@ def test_content_that_does_not_open_with_think_is_all_answer(text, cuts):
 
 def test_an_unclosed_think_is_all_reasoning_and_a_later_think_is_answer():
     assert split("<think>still thinking", [3, 9]) == ("", "still thinking")
+    # The stream ended inside the closing tag (found by test_openai_any_stream: "<think><").
+    assert split("<think>still thinking</thi", [9]) == ("", "still thinking")
+    assert split("<think><", []) == ("", "")
     assert split("Use <think>tags</think> like this", [6]) == ("Use <think>tags</think> like this", "")

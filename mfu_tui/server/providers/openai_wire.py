@@ -192,12 +192,14 @@ class ThinkSplitter:
         return [Reasoning(done)] if done else []
 
     def end(self) -> list[Item]:
-        """What is held back: reasoning if a ``<think>`` never closed, else answer."""
+        """What is held back, as answer; nothing while thinking.
+
+        While thinking, only what may start ``</think>`` is held back: the
+        stream ended inside the closing tag, which is no part of the reasoning.
+        """
         held, self._held = self._held, ""
-        if not held:
+        if not held or self._state == "thinking":
             return []
-        if self._state == "thinking":
-            return [Reasoning(held)]
         self._state = "answer"
         return [held]
 
