@@ -26,7 +26,7 @@ Run by hand::
     python -m tests.reliability.store_outages --backend sqlite --outages 10 --outage-seconds 5
     python -m tests.reliability.store_outages --backend postgres --outage-seconds 8 --lease 2  # past the lease
 
-CI runs two short outages of each (``tests/reliability/test_store_outages.py``).
+CI runs two short PostgreSQL outages and one SQLite one (``tests/reliability/test_store_outages.py``).
 """
 
 from __future__ import annotations
