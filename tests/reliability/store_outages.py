@@ -91,6 +91,10 @@ class OutageReport:
     """Per outage: from the database's return to the ack of the last message queued before it."""
     answered_seconds: list[float] = field(default_factory=list)
     """Per outage: from the database's return to the end of the last of those messages' answers."""
+    outage_log_lines: int = 0
+    """The server's log lines saying the database went away or came back (two per outage at best)."""
+    tracebacks: int = 0
+    """Tracebacks in the server's log (an outage is not a bug: 0 at best)."""
     seconds: float = 0.0
     incidents: list[str] = field(default_factory=list)
 
@@ -286,6 +290,10 @@ async def run(
             stack.callback(lambda: server_log.write_text(server.stderr))
         stack.callback(server.kill)
         await _drive(server, fault, report, outages, outage_seconds, workdir, clients, interval, between)
+        server.kill()  # its log is whole once it is gone
+        lines = server.stderr.splitlines()
+        report.outage_log_lines = sum(1 for line in lines if " mfu_tui.server.store.outage: " in line)
+        report.tracebacks = sum(1 for line in lines if line.startswith("Traceback "))
     report.seconds = round(time.monotonic() - started, 1)
     return report
 

@@ -8,8 +8,10 @@ from tests.reliability.store_outages import OutageReport, run
 
 
 def check(report: OutageReport, outages: int) -> None:
-    print(f"{report.backend}: back to every queued message acked in {report.drain_seconds} s, answered in "
-          f"{report.answered_seconds} s")  # fmt: skip
+    print(
+        f"{report.backend}: back to every queued message acked in {report.drain_seconds} s, answered in "
+        f"{report.answered_seconds} s; outage log lines {report.outage_log_lines}, tracebacks {report.tracebacks}"
+    )
     assert report.outages == outages
     assert report.messages > 5 * outages and report.chunks > 0
     # Every message acknowledged once with its answer ended at its client, or refused for good.
