@@ -3,10 +3,11 @@
 A SQLite store is filled with ``--messages`` messages (``--words`` words
 each, drawn from a vocabulary of ``--vocabulary`` words with a Zipf-like
 skew, in chats of 100 messages, 10% of them another user's) with the index
-dropped, as a database from before search was; opening the store then runs
-the migration that indexes them (timed). One message holds a word found in
-no other. Each query is then timed as ``SqliteStore.search`` (a thread hop,
-the cursor, the join to the user's messages and chats, snippets and
+dropped, as a database from before search was; the store's migration step
+that indexes them then runs (timed). One message holds a word found in no
+other (``tests/support/search_store.py`` fills the store, for the end-to-end
+test too). Each query is then timed as ``SqliteStore.search`` (a thread
+hop, the cursor, the join to the user's messages and chats, snippets and
 highlights) and as the floor: the bare FTS5 query on the same file with
 ``sqlite3`` in this thread (``SELECT rowid ... MATCH ... ORDER BY rowid DESC
 LIMIT``), both the median of ``--runs``. The ratio is ours over the floor.
@@ -19,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import sqlite3
 import statistics
 import tempfile
@@ -31,9 +31,8 @@ from bench.common import load_average, machine
 from mfu_tui.protocol import search_words
 from mfu_tui.server.store import SqliteStore
 from mfu_tui.server.store.search import fts5_query
+from tests.support.search_store import RARE, USER, fill, index
 
-USER, OTHER = "alice", "bob"
-RARE = "xylophonist"
 #: ``(name, query)``: what is timed.
 QUERIES = [
     ("one message in all", RARE),
@@ -43,42 +42,6 @@ QUERIES = [
     ("no match", "nowhere"),
 ]
 PAGE = 20
-
-
-def fill(path: Path, messages: int, words: int, vocabulary: int, seed: int) -> None:
-    """Messages written straight into a store's file with its search index dropped (a pre-search database)."""
-    rng = random.Random(seed)
-    weights = [1 / (rank + 1) for rank in range(vocabulary)]
-    names = [f"w{rank}" for rank in range(vocabulary)]
-    db = sqlite3.connect(path)
-    db.executescript(
-        "DROP TRIGGER message_search_insert; DROP TRIGGER message_search_delete;"
-        " DROP TRIGGER message_search_update; DROP TABLE message_search; PRAGMA user_version = 2; BEGIN;"
-    )
-    now = time.time()
-    needle = rng.randrange(messages)
-    for n in range(messages):
-        chat = n // 100
-        user = OTHER if chat % 10 == 9 else USER
-        if n % 100 == 0:
-            db.execute(
-                "INSERT INTO chats (id, owner, title, created_at, updated_at, message_count)"
-                " VALUES (?, ?, ?, ?, ?, 100)",
-                (f"c{chat}", user, f"chat {chat}", now, now),
-            )
-        text = " ".join(rng.choices(names, weights, k=words))
-        if n == needle:
-            text += f" {RARE}"
-        db.execute(
-            "INSERT INTO messages (id, chat_id, owner, role, content, status, created_at)"
-            " VALUES (?, ?, ?, ?, ?, 'complete', ?)",
-            (f"m{n}", f"c{chat}", user if n != needle else USER, ("user", "assistant")[n % 2], text, now + n),
-        )
-    if needle // 100 % 10 == 9:  # the needle's chat must be alice's
-        db.execute("UPDATE chats SET owner = ? WHERE id = ?", (USER, f"c{needle // 100}"))
-        db.execute("UPDATE messages SET owner = ? WHERE chat_id = ?", (USER, f"c{needle // 100}"))
-    db.execute("COMMIT")
-    db.close()
 
 
 def floor_seconds(path: Path, words: list[str], runs: int) -> tuple[float, int]:
@@ -102,16 +65,14 @@ def floor_seconds(path: Path, words: list[str], runs: int) -> tuple[float, int]:
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "search.sqlite3"
+        start = time.perf_counter()
+        fill(path, args.messages, words=args.words, vocabulary=args.vocabulary, seed=args.seed)
+        filled = time.perf_counter() - start
+        start = time.perf_counter()
+        index(path)  # migration 4 indexes every message
+        migrated = time.perf_counter() - start
         store = SqliteStore(path)
         await store.open()
-        await store.close()
-        start = time.perf_counter()
-        fill(path, args.messages, args.words, args.vocabulary, args.seed)
-        filled = time.perf_counter() - start
-        store = SqliteStore(path)
-        start = time.perf_counter()
-        await store.open()  # migration 3 indexes every message
-        migrated = time.perf_counter() - start
         figures = []
         try:
             for name, query in QUERIES:

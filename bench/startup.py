@@ -6,7 +6,11 @@ pseudo-terminal of ``--size`` (pointed at a real server on loopback, with a
 fresh HOME), and the time runs from the spawn to the first output holding
 the sidebar's title "Chats"; the floor is ``bench.bare_app``, a bare Textual
 app of the same layout and size, timed the same way, its runs alternating
-with the app's so that a change of the machine's load falls on both. Each
+with the app's so that a change of the machine's load falls on both. Local
+mode (no server configured) is timed in the same rounds, twice: ``cold``,
+each run with files of its own and no local server running (the app starts
+one after its first frame; the bench waits until it is gone before the next
+run), and ``warm``, joining a local server kept running for the bench. Each
 figure is the median of ``--runs`` runs, after one run of each that is not
 counted: it writes the bytecode of every module imported (under the fresh
 HOME, ``PYTHONPYCACHEPREFIX``), so both start from bytecode as an installed
@@ -40,6 +44,17 @@ from bench.common import machine
 from tests.support.server import ServerProcess
 
 MARKER = b"Chats"
+#: Seconds a local server started by a cold run gets to leave (its app is killed at the first frame).
+SERVER_GONE_TIMEOUT = 30.0
+#: Keeps a local server running for the warm runs: joined, held until stdin closes.
+HOLD_LOCAL_SERVER = (
+    "import sys\n"
+    "from mfu_tui.config.paths import Paths\n"
+    "from mfu_tui.local_server import LocalServer\n"
+    "server = LocalServer.join(Paths.for_user(), provider='demo')\n"
+    "print(server.pid, flush=True)\n"
+    "sys.stdin.read()\n"
+)
 
 
 def time_command(command: list[str], runs: int, env: dict[str, str]) -> float:
@@ -89,6 +104,56 @@ def first_frame(
     return shown, usage.ru_utime + usage.ru_stime
 
 
+def local_env(env: dict[str, str], files: Path) -> dict[str, str]:
+    """``env`` for ``mfu-chat`` with no server configured, its config, data, logs and locks under ``files``."""
+    local = {
+        **env,
+        "MFU_CONFIG_DIR": f"{files}/config",
+        "MFU_DATA_DIR": f"{files}/data",
+        "MFU_LOG_DIR": f"{files}/log",
+        "MFU_RUNTIME_DIR": f"{files}/run",
+        "MFU_PROVIDER": "demo",
+        "MFU_LOCAL_GRACE": "0.5",
+    }
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN"):
+        local.pop(name, None)
+    return local
+
+
+def wait_servers_gone(files: Path, timeout: float = SERVER_GONE_TIMEOUT) -> None:
+    """Wait until no local server on ``files`` runs (a cold run's, left by its killed app), from ``/proc``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(str(files) in command and "mfu_tui.embedded_server" in command for command in _commands()):
+            return
+        time.sleep(0.05)  # a bench, not a test: the server's own grace is the wait
+    raise RuntimeError(f"a local server on {files} is still running after {timeout:g} s")
+
+
+def _commands() -> list[str]:
+    """The command line of every process, from ``/proc``."""
+    commands = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                commands.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except OSError:
+                continue
+    return commands
+
+
+def figures(runs: list[tuple[float, float]], floor: list[tuple[float, float]]) -> dict[str, float]:
+    """Median wall and CPU seconds of ``runs``, and their ratios to the floor's medians."""
+    wall, cpu = (statistics.median(run[i] for run in runs) for i in (0, 1))
+    floor_wall, floor_cpu = (statistics.median(run[i] for run in floor) for i in (0, 1))
+    return {
+        "seconds": round(wall, 3),
+        "ratio": round(wall / floor_wall, 2),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_ratio": round(cpu / floor_cpu, 2),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
@@ -122,20 +187,39 @@ def main() -> None:
         }
         server = ServerProcess(Path(home), "--log-level", "warning")
         server.start()
+        warm_files = Path(home) / "warm"
+        warm = subprocess.Popen(
+            [sys.executable, "-c", HOLD_LOCAL_SERVER],
+            env=local_env(env, warm_files),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         try:
+            assert warm.stdout is not None
+            warm.stdout.readline()  # the warm local server runs
             app = [mfu_chat, "--server", server.url, "--token", server.token("bench")]
             bare = [sys.executable, "-m", "bench.bare_app"]
             first_frame(app, size, env)
             first_frame(bare, size, env)
-            runs: dict[str, list[tuple[float, float]]] = {"app": [], "bare": []}
-            for _ in range(args.runs):
+            first_frame([mfu_chat], size, local_env(env, warm_files))
+            runs: dict[str, list[tuple[float, float]]] = {"app": [], "bare": [], "local_cold": [], "local_warm": []}
+            for number in range(args.runs):
                 runs["app"].append(first_frame(app, size, env))
                 runs["bare"].append(first_frame(bare, size, env))
+                cold_files = Path(home) / f"cold-{number}"
+                runs["local_cold"].append(first_frame([mfu_chat], size, local_env(env, cold_files)))
+                wait_servers_gone(cold_files)
+                runs["local_warm"].append(first_frame([mfu_chat], size, local_env(env, warm_files)))
             ours, floor = (statistics.median(wall for wall, _ in runs[name]) for name in ("app", "bare"))
             ours_cpu, floor_cpu = (statistics.median(cpu for _, cpu in runs[name]) for name in ("app", "bare"))
         finally:
             server.terminate()
             server.wait()
+            if warm.stdin is not None:
+                warm.stdin.close()  # the warm server leaves a grace period later
+            warm.wait()
+            wait_servers_gone(warm_files)  # before its files are removed
         report["first_frame"] = {
             "mfu_chat_seconds": round(ours, 3),
             "bare_textual_seconds": round(floor, 3),
@@ -144,6 +228,8 @@ def main() -> None:
             "bare_textual_cpu_seconds": round(floor_cpu, 3),
             "cpu_ratio": round(ours_cpu / floor_cpu, 2),
             "size": args.size,
+            "local_cold": figures(runs["local_cold"], runs["bare"]),
+            "local_warm": figures(runs["local_warm"], runs["bare"]),
         }
     report["load_1min_after"] = round(os.getloadavg()[0], 2)
     print(json.dumps(report, indent=2))

@@ -211,7 +211,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="S",
         help="on SIGTERM, seconds the running answers may take to end by themselves after the clients "
-        "were sent to reconnect elsewhere; the rest end as interrupted (env MFU_DRAIN_TIMEOUT; default 0)",
+        "were sent to reconnect elsewhere; the rest end as interrupted; 0 ends them at once "
+        "(env MFU_DRAIN_TIMEOUT; default 20)",
     )
     serve.add_argument(
         "--max-chat-age",

@@ -163,6 +163,9 @@ async def serve_embedded(
     settings.pop("cors_origins", None)
     # The app's own chats are the user's to delete: retention is for a shared server.
     settings.pop("max_chat_age_days", None)
+    # No other node takes the app's clients while this one drains, and an app starting
+    # the next server waits for this one to let the database go: stop at once.
+    settings.setdefault("drain_timeout", 0.0)
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()

@@ -1,11 +1,13 @@
 """Open the terminal app with the settings in effect.
 
-`mfu-chat` with no subcommand lands here: it sets up logging, joins the
-local server when no server is configured (starting it if no other
-`mfu-chat` of this user runs it; or checks that a token is there when a
-server is configured), checks the app's own choices (theme, key bindings), and
-runs the app. Every problem is one line on stderr before the screen
-changes, so the app never starts half-configured.
+`mfu-chat` with no subcommand lands here: it sets up logging, checks that a
+token is there when a server is configured, checks the app's own choices
+(theme, key bindings), and runs the app. Every problem of the configuration
+is one line on stderr before the screen changes, so the app never starts
+half-configured. When no server is configured, the app joins the local
+server after its first frame, in a thread (starting it if no other
+`mfu-chat` of this user runs it): a cold start takes seconds, and a start
+that fails is said in the app, where the reconnect key tries again.
 
 What the app writes is its user's only: the data dir (the outbox of
 messages not yet sent, in remote mode too) is made 0700 before the app
@@ -30,17 +32,16 @@ from mfu_tui.config.app_choices import check_app_choices
 from mfu_tui.config.credentials import save_login
 from mfu_tui.config.edit import remember_choice
 from mfu_tui.config.paths import PRIVATE_FILE, file_kind, private_dir
-from mfu_tui.local_server import LOCAL_ACCOUNT, LocalServer, LocalServerError, LocalUse
+from mfu_tui.local_server import LOCAL_ACCOUNT, LocalServer, LocalServerError, LocalUse, local_user
 from mfu_tui.redaction import redact
 from mfu_tui.tui.advice import Advice
-from mfu_tui.tui.settings import AppSettings
+from mfu_tui.tui.settings import AppSettings, ServerNotStarted, StartedServer
 
 #: A log file is rotated at this size, keeping this many old ones.
 LOG_BYTES = 1024 * 1024
 LOG_BACKUPS = 3
 
 EXIT_CONFIG = 2
-EXIT_FAILED = 1
 
 
 def run_app(settings: Settings) -> int:
@@ -58,20 +59,17 @@ def run_app(settings: Settings) -> int:
         print(f"mfu-chat: {redact(str(error))}", file=sys.stderr)
         return EXIT_CONFIG
     local: LocalUse | None = None
-    if settings.embedded:
-        join = partial(
-            LocalServer.join,
-            settings.paths,
-            provider=settings.provider,
-            probe_url=settings.probe_url,
-            log=log_file,
-            debug=settings.debug,
+    if settings.embedded:  # joined by the app, after its first frame
+        local = LocalUse(
+            partial(
+                LocalServer.join,
+                settings.paths,
+                provider=settings.provider,
+                probe_url=settings.probe_url,
+                log=log_file,
+                debug=settings.debug,
+            )
         )
-        try:
-            local = LocalUse(join(), join)
-        except LocalServerError as error:
-            print(f"mfu-chat: {error}", file=sys.stderr)
-            return EXIT_FAILED
     try:
         from mfu_tui.tui import ChatApp
 
@@ -84,25 +82,43 @@ def run_app(settings: Settings) -> int:
 
 
 def app_settings(settings: Settings, local: LocalUse | None) -> AppSettings:
-    """What the app starts with: the server (``local``'s, when one was joined), and the settings in effect.
+    """What the app starts with: the server (or how to start ``local``), and the settings in effect.
 
     The client's settings and the app's choices are handed over whole, as
     the config built them: no field is copied, so none has a second default.
     """
     return AppSettings(
-        url=local.server.url if local else settings.server,  # type: ignore[arg-type]
-        token=local.server.token if local else settings.token,  # type: ignore[arg-type]
+        url=None if local else settings.server,
+        token=None if local else settings.token,
         client=settings.client,
         choices=settings.app,
         # The local server's port changes with each start: its outbox must not.
         account=LOCAL_ACCOUNT if local else None,
+        # The user the local server's tokens name: its outbox opens before there is a token.
+        user=local_user() if local else None,
         relocate=local.relocate if local else None,
-        server_label=local.server.label if local else None,
-        notice=Advice(*local.server.notice) if local and local.server.notice else None,
+        start_server=partial(start_local, local) if local else None,
+        server_label="local" if local else None,
         remember=partial(remember_choice, settings),
         save_token=None if local else partial(save_login, settings.paths.credentials_file),
         report_crash=partial(log_crash, settings.log_file or settings.paths.default_log_file),
     )
+
+
+def start_local(local: LocalUse) -> StartedServer:
+    """Join the local server, starting it if none runs: what the app needs of it (``AppSettings.start_server``).
+
+    Raises:
+        ServerNotStarted: it could not be started or joined; the message says why, in one line.
+    """
+    try:
+        server = local.start()
+    except LocalServerError as error:
+        raise ServerNotStarted(str(error)) from None
+    except OSError as error:  # the secret or the data dir cannot be written
+        raise ServerNotStarted(f"cannot start the local server ({error})") from None
+    notice = Advice(*server.notice) if server.notice else None
+    return StartedServer(server.url, server.token, server.label, notice)
 
 
 def _make_data_dir(settings: Settings) -> None:

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -115,17 +116,35 @@ def runtime_dir(paths: Paths) -> Path:
     shared ``/tmp``; the data dir (0700, next to the database) is a better
     place for a token. ``MFU_RUNTIME_DIR`` names another directory.
     """
+    candidate = _user_runtime_dir(os.environ.get("MFU_RUNTIME_DIR"), os.environ.get("XDG_RUNTIME_DIR"))
+    if candidate is not None:
+        with contextlib.suppress(OSError):
+            if _is_private(private_dir(candidate)):
+                return candidate
+    return private_dir(paths.data_dir / "run")
+
+
+@functools.cache
+def _user_runtime_dir(override: str | None, xdg_runtime_dir: str | None) -> Path | None:
+    """The runtime dir the environment names (``override``, else platformdirs'), or ``None`` if it names none.
+
+    Cached by the variables it depends on: platformdirs warns only once per
+    cause in a process, so only the first call can tell its fallback in
+    ``/tmp`` from a runtime dir, and every later join (the app's second one,
+    after its server died) must find the same meeting place as the first.
+    """
     import warnings
 
     import platformdirs
 
-    override = os.environ.get("MFU_RUNTIME_DIR")
-    with contextlib.suppress(OSError, Warning), warnings.catch_warnings():
+    if override:
+        return Path(override)
+    with warnings.catch_warnings():
         warnings.simplefilter("error")  # platformdirs' "falling back to /tmp/..." becomes the data dir
-        candidate = Path(override) if override else platformdirs.user_runtime_path(APP_NAME)
-        if _is_private(private_dir(candidate)):
-            return candidate
-    return private_dir(paths.data_dir / "run")
+        try:
+            return platformdirs.user_runtime_path(APP_NAME)
+        except (OSError, Warning):
+            return None
 
 
 def _is_private(directory: Path) -> bool:

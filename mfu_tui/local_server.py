@@ -208,21 +208,35 @@ class LocalServer:
 
 @dataclass
 class LocalUse:
-    """This app's use of the local server, kept across the server's restarts.
+    """This app's use of the local server: joined after the app's first frame, kept across the server's restarts.
 
-    A local server that died (kill -9, a crash, the OOM killer) leaves the app
-    retrying a port nobody listens on. The client asks ``relocate`` after each
-    failed attempt: it joins again, under ``start.lock`` as at start, which
-    finds the server another app started meanwhile or starts one.
+    The app calls ``start`` in a thread once its first screen is drawn (a
+    cold start takes seconds), and again when the user retries after it
+    failed. A local server that died later (kill -9, a crash, the OOM killer)
+    leaves the app retrying a port nobody listens on. The client asks
+    ``relocate`` after each failed attempt: it joins again, under
+    ``start.lock`` as at start, which finds the server another app started
+    meanwhile or starts one.
     """
 
-    server: LocalServer
-    """The server in use."""
     join: Callable[[], LocalServer]
     """``LocalServer.join`` with this app's arguments."""
+    server: LocalServer | None = None
+    """The server in use; ``None`` until ``start`` returned."""
+
+    def start(self) -> LocalServer:
+        """Join the local server, starting it if none runs; blocks for seconds (call it in a thread).
+
+        Raises:
+            LocalServerError: it could not be started or joined; the message says why.
+        """
+        self.server = self.join()
+        return self.server
 
     async def relocate(self) -> tuple[str, str] | None:
         """The ``(url, token)`` of the server that replaced the one in use, or ``None`` while that one runs."""
+        if self.server is None:  # not started: the client has no server to have lost
+            return None
         try:
             server = await asyncio.to_thread(self.join)
         except LocalServerError as error:
@@ -237,8 +251,9 @@ class LocalUse:
         return server.url, server.token
 
     def leave(self) -> None:
-        """Stop using the server in use (see ``LocalServer.leave``)."""
-        self.server.leave()
+        """Stop using the server in use, if any (see ``LocalServer.leave``)."""
+        if self.server is not None:
+            self.server.leave()
 
 
 def _running(discovery: Discovery) -> dict[str, Any] | None:

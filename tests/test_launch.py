@@ -318,15 +318,18 @@ def test_a_remote_server_without_a_token_says_how_to_log_in(tmp_path):
 def test_the_log_file_and_each_rotated_one_are_private(tmp_path):
     paths = Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "state" / "log")
     log = logging.getLogger("mfu_tui.test_launch")
+    package_log = logging.getLogger("mfu_tui")
+    level = package_log.level  # _start_logging sets it: put it back, or later tests' caplog sees no DEBUG
     for settings in (Settings(paths=paths, debug=True), Settings(paths=paths, log_file=tmp_path / "mine" / "app.log")):
         launch._start_logging(settings)
-        handler = logging.getLogger("mfu_tui").handlers[-1]
+        handler = package_log.handlers[-1]
         try:
             line = "x" * 1000
             for _ in range(launch.LOG_BYTES // len(line) + 10):  # past the size of a rotation
                 log.warning(line)
         finally:
-            logging.getLogger("mfu_tui").removeHandler(handler)
+            package_log.removeHandler(handler)
+            package_log.setLevel(level)
             handler.close()
         path = Path(handler.baseFilename)
         written = sorted(path.parent.iterdir())

@@ -140,8 +140,8 @@ def local_client(server: LocalServer, paths: Paths, use: LocalUse | None = None)
 
 
 async def test_a_killed_local_server_is_replaced_and_the_message_typed_meanwhile_is_answered(paths, no_local_models):
-    use = LocalUse(LocalServer.join(paths), partial(LocalServer.join, paths))
-    first = use.server
+    use = LocalUse(partial(LocalServer.join, paths))
+    first = use.start()
     client = local_client(first, paths, use)
     answered = asyncio.Event()
     client.on_message(lambda frame: isinstance(frame, Complete) and answered.set())
@@ -464,4 +464,6 @@ def test_the_discovery_dir_is_in_the_runtime_dir_else_in_the_data_dir(paths, tmp
 def test_over_ssh_without_a_runtime_dir_the_data_dir_stands_in_without_a_warning(paths, monkeypatch, recwarn):
     monkeypatch.delenv("XDG_RUNTIME_DIR")
     assert runtime_dir(paths) == paths.data_dir / "run"  # not platformdirs' /tmp/runtime-UID
+    # Again, as the app's next join does (its server died): platformdirs warns only the first time.
+    assert runtime_dir(paths) == paths.data_dir / "run"
     assert [str(warning.message) for warning in recwarn] == []

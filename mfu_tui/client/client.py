@@ -33,7 +33,7 @@ from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.dial import Failed, Stop, dial
 from mfu_tui.client.errors import ClientError, RequestError
 from mfu_tui.client.events import MessageReloaded
-from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key
+from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key, token_subject
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.requests import ChatRequests, new_id
 from mfu_tui.client.safe_text import clean_strings, clean_text, may_need_cleaning
@@ -49,6 +49,7 @@ from mfu_tui.client.session import (
     MessageRefused,
     Outcome,
     ReloadNeeded,
+    ServerStorage,
     SessionEvent,
     UploadPart,
 )
@@ -98,7 +99,10 @@ class ChatClient(ChatRequests):
     """The connection worker of mfu-chat, usable as a library.
 
     Args:
-        url: The server, e.g. ``"ws://127.0.0.1:5001/ws"``.
+        url: The server, e.g. ``"ws://127.0.0.1:5001/ws"``; ``None`` while it is not
+            known yet (the local server still starting): set ``url`` and ``token``
+            before ``connect()``, and give ``account`` and ``user``. Messages sent
+            meanwhile wait in the outbox.
         token: The JWT, sent in the ``Authorization`` header (never logged).
         settings: The heartbeat, the timeouts and the data directory
             (``ClientSettings``; default: its defaults).
@@ -110,6 +114,8 @@ class ChatClient(ChatRequests):
             token's user (default: ``url``). Give a name that stays when the
             server's URL does not (the local server takes a new port each start),
             or what was queued under the old URL is not sent.
+        user: The user whose outbox and read cache these are (default: the
+            token's). Needed when there is no token yet.
         relocate: Asked after each failed attempt to connect: the server's new
             ``(url, token)`` when it was started again elsewhere, or ``None`` to
             keep trying the same one (the backoff applies).
@@ -119,20 +125,26 @@ class ChatClient(ChatRequests):
 
     def __init__(
         self,
-        url: str,
-        token: str,
+        url: str | None,
+        token: str | None,
         settings: ClientSettings | None = None,
         *,
         backoff: Backoff | None = None,
         keep_for_offline: bool = False,
         account: str | None = None,
+        user: str | None = None,
         relocate: Relocate | None = None,
         **options: Unpack[ClientOptions],
     ) -> None:
         self.url = url
         self.token = token
-        #: Names this account's files (outbox, read cache) with the token's user: ``url`` unless given.
-        self.account = account or url
+        account = account or url
+        if account is None or (user is None and token is None):
+            raise ValueError("a client with no url and token yet needs an account and a user")
+        #: Names this account's files (outbox, read cache) with ``user``: ``url`` unless given.
+        self.account = account
+        #: The user of this account's files; a token for another user is refused (``sign_in``).
+        self.user = user if user is not None else token_subject(token or "")
         self.relocate = relocate
         settings = settings or ClientSettings()
         self.settings = replace(settings, **options) if options else settings
@@ -141,9 +153,9 @@ class ChatClient(ChatRequests):
         self._failing_since: float | None = None
         self.backoff = backoff or Backoff()
         data_dir = Path(self.settings.data_dir or default_data_dir())  # a str from an untyped caller too
-        self.outbox = Outbox.for_account(data_dir, self.account, token)
+        self.outbox = Outbox.for_account(data_dir, self.account, self.user)
         #: What the server sent of the chat list and the chats opened, for reading offline.
-        cache_file = data_dir / f"cache-{account_key(self.account, token)}.sqlite3"
+        cache_file = data_dir / f"cache-{account_key(self.account, self.user)}.sqlite3"
         self.read_cache = ReadCache(cache_file) if keep_for_offline else None
         self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet", problem=Problem.NOT_STARTED)
         self._listeners: dict[str, list[Callable[..., Any]]] = {"open": [], "message": [], "error": [], "state": []}
@@ -216,7 +228,12 @@ class ChatClient(ChatRequests):
 
         Also restarts a worker stopped by an auth refusal (set ``token`` first)
         or by ``close()``.
+
+        Raises:
+            ClientError: ``url`` or ``token`` is not known yet.
         """
+        if self.url is None or self.token is None:
+            raise ClientError("no server to connect to yet: set url and token first")
         if chat_id is not None:
             await self.subscribe(chat_id)
         if not self._running():
@@ -247,7 +264,7 @@ class ChatClient(ChatRequests):
             ClientError: ``token`` names another user: this client's outbox and
                 read cache are the first user's (start a new client for another).
         """
-        if account_key(self.account, token) != account_key(self.account, self.token):
+        if token_subject(token) != self.user:
             raise ClientError("that token is for another user; to change user, start mfu-chat again with it")
         ws = self._ws
         await self._stop_worker()
@@ -449,12 +466,18 @@ class ChatClient(ChatRequests):
 
     # --- The worker ----------------------------------------------------------
 
+    @property
+    def _shown_url(self) -> str:
+        """``url`` for log lines and reasons, any token in it masked."""
+        return redact(self.url or "no server yet")
+
     def _running(self) -> bool:
         return self._worker is not None and not self._worker.done()
 
     async def _run(self) -> None:
         """Connect, serve the connection, wait the backoff delay, again; until stopped."""
         loop = asyncio.get_running_loop()
+        assert self.url is not None and self.token is not None  # connect() checks; relocate() gives both
         try:
             while True:
                 self._wake.clear()
@@ -483,7 +506,7 @@ class ChatClient(ChatRequests):
                         self._set_state(status=Status.RECONNECTING, retry_at=None, last_error=error, reason=None)
                         continue
                 delay = self.backoff.next_delay(loop.time())
-                log.info("no connection to %s (%s): next attempt in %.1f s", redact(self.url), error, delay)
+                log.info("no connection to %s (%s): next attempt in %.1f s", self._shown_url, error, delay)
                 failing = self._failing(error, loop.time())
                 self._set_state(**failing, retry_at=loop.time() + delay, last_error=error)
                 with contextlib.suppress(TimeoutError):
@@ -508,7 +531,7 @@ class ChatClient(ChatRequests):
             return {"status": Status.RECONNECTING, "reason": None, "problem": None}
         return {
             "status": Status.DISCONNECTED,
-            "reason": f"server unreachable at {redact(self.url)}: {error}",
+            "reason": f"server unreachable at {self._shown_url}: {error}",
             "problem": Problem.UNREACHABLE,
         }
 
@@ -524,8 +547,11 @@ class ChatClient(ChatRequests):
         self._heartbeat_failure = None
         self.backoff.connected(loop.time())
         self._failing_since = None
-        log.info("connected to %s", redact(self.url))
-        self._set_state(status=Status.CONNECTED, retry_at=None, last_error=None, reason=None, problem=None)
+        log.info("connected to %s", self._shown_url)
+        # A server still in an outage says so among its first frames: a new connection starts with none.
+        self._set_state(
+            status=Status.CONNECTED, retry_at=None, last_error=None, reason=None, problem=None, storage_unavailable=None
+        )
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="mfu-chat heartbeat")
         try:
             await self._apply(catch_up)
@@ -699,6 +725,9 @@ class ChatClient(ChatRequests):
                 self._emit(frame)
             case MessageReloaded():
                 self._emit(event)
+            case ServerStorage(available, message):
+                log.info("the server says its storage is %s: %s", "back" if available else "unavailable", message)
+                self._set_state(storage_unavailable=None if available else message)
 
     def _on_error_frame(self, frame: Error, client_message_id: str | None) -> None:
         """Fail the request an ``error`` answers, or tell the listeners."""

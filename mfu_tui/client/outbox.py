@@ -75,9 +75,9 @@ PRIVATE_FILE = 0o600
 PRIVATE_DIR = 0o700
 
 
-def account_key(url: str, token: str) -> str:
-    """A short name for the account of ``token`` on the server at ``url``, for its files' names."""
-    return hashlib.sha256(f"{url}\0{token_subject(token)}".encode()).hexdigest()[:16]
+def account_key(account: str, user: str) -> str:
+    """A short name for ``user``'s account on the server named ``account`` (its URL), for its files' names."""
+    return hashlib.sha256(f"{account}\0{user}".encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -160,8 +160,12 @@ class Outbox:
         self._load()
 
     @classmethod
-    def for_account(cls, data_dir: Path, url: str, token: str) -> Outbox:
-        """This client's outbox for the user of ``token`` on the server at ``url``, under ``data_dir``.
+    def for_account(cls, data_dir: Path, account: str, user: str) -> Outbox:
+        """This client's outbox for ``user`` on the server named ``account`` (its URL), under ``data_dir``.
+
+        By the user, not the token: a message typed before the app has a token
+        (the local server still starting) or kept under a token since renewed
+        is the same user's, and is sent with the next token.
 
         Takes the first slot no other running client holds, then adopts what
         the unheld slots still have pending.
@@ -169,7 +173,7 @@ class Outbox:
         Raises:
             OSError: ``MAX_SLOTS`` clients of this account already run here.
         """
-        stem = f"outbox-{account_key(url, token)}"
+        stem = f"outbox-{account_key(account, user)}"
         slots = [Path(data_dir) / (f"{stem}.jsonl" if n == 0 else f"{stem}.{n}.jsonl") for n in range(MAX_SLOTS)]
         for path in slots:
             lock = _try_lock(path)

@@ -21,7 +21,8 @@ It owns the rules of a message's life:
 - **Refusals.** An ``error`` naming an in-flight message refuses it: for
   good (``REFUSED_FOR_GOOD``: it leaves the outbox), or for now
   (``conflict``, ``rate_limited``, ``unavailable``: tried again after ``RETRY_AFTER``
-  seconds, or as soon as the chat's answer ends).
+  seconds, or as soon as the chat's answer ends; ``unavailable`` ones also as
+  soon as a ``server_status`` says the server's storage is ``ok`` again).
 - **Files first.** A message's files go up a part at a time, each part
   waiting for its ``attachment_ack``, before the message itself.
 - **Edits and cancels** are sent again after every connect until answered (a
@@ -35,7 +36,7 @@ It owns the rules of a message's life:
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from mfu_tui.client.errors import REFUSED_FOR_GOOD
@@ -57,6 +58,7 @@ from mfu_tui.protocol import (
     MessageEdited,
     Resync,
     ServerFrame,
+    ServerStatus,
     StoredMessage,
     Subscribe,
 )
@@ -169,6 +171,18 @@ class ReloadNeeded:
     message_id: str
 
 
+@dataclass(frozen=True, slots=True)
+class ServerStorage:
+    """A ``server_status``: whether the server can store anything now, and its words for people.
+
+    While it cannot, every message is refused for now (``unavailable``); once
+    it can again, those messages have been sent already, in the same ``Outcome``.
+    """
+
+    available: bool
+    message: str
+
+
 #: What an ``Outcome`` tells the driver, in order.
 SessionEvent = (
     MessageAcked
@@ -181,6 +195,7 @@ SessionEvent = (
     | FrameReceived
     | ReloadNeeded
     | MessageReloaded
+    | ServerStorage
 )
 
 
@@ -234,8 +249,8 @@ class ChatSession:
         #: Chats with an answer being generated, so their next message waits: chat -> the
         #: answer's id, or ``None`` when only a refusal (``conflict``) said one runs.
         self._generating: dict[str, str | None] = {}
-        #: When a message refused for now is tried again, and its chat released.
-        self._retries: list[tuple[float, str | None]] = []
+        #: When a message refused for now is tried again, and its chat released, with the refusal's code.
+        self._retries: list[tuple[float, str | None, str]] = []
         #: The files of in-flight messages going up, by ``clientMessageId``.
         self._uploads: dict[str, _Upload] = {}
         #: Edits not confirmed yet, by ``clientEditId``: sent again after every connect.
@@ -268,7 +283,7 @@ class ChatSession:
     @property
     def wake_at(self) -> float | None:
         """When ``tick`` has something to do (a refused message to try again), or ``None``."""
-        return min(at for at, _ in self._retries) if self._retries else None
+        return min(at for at, _, _ in self._retries) if self._retries else None
 
     # --- The connection --------------------------------------------------------
 
@@ -329,12 +344,7 @@ class ChatSession:
 
     def tick(self, now: float) -> Outcome:
         """Time passed: try again the messages refused for now whose wait is over."""
-        due = [chat for at, chat in self._retries if at <= now]
-        self._retries = [(at, chat) for at, chat in self._retries if at > now]
-        for chat in due:
-            if chat is not None and chat in self._generating and self._generating[chat] is None:
-                del self._generating[chat]
-        return Outcome(self._pump() if due else [])
+        return Outcome(self._retry(lambda at, code: at <= now))
 
     # --- What the driver saw ---------------------------------------------------
 
@@ -358,6 +368,8 @@ class ChatSession:
             return Outcome(events=[ReloadNeeded(frame.chat_id, frame.message_id)] if reload else [])
         if isinstance(frame, MessageEdited):
             return self._on_edited(frame)
+        if isinstance(frame, ServerStatus):
+            return self._on_status(frame)
         if isinstance(frame, ChatCreated):
             self._chats[frame.chat_id] = None
         return Outcome(events=[FrameReceived(frame)])
@@ -441,8 +453,25 @@ class ChatSession:
         self._resent.add(client_message_id)
         if chat is not None:
             self._generating[chat] = None
-        self._retries.append((retry_at, chat))
+        self._retries.append((retry_at, chat, frame.code))
         outcome.events.append(MessageDeferred(client_message_id, chat, frame.code, retry_at))
+
+    def _on_status(self, frame: ServerStatus) -> Outcome:
+        available = frame.storage == "ok"
+        # Its storage is back: what it refused for want of it goes now, not after the fixed wait.
+        frames = self._retry(lambda at, code: code == "unavailable") if available else []
+        return Outcome(frames, [ServerStorage(available, frame.message)])
+
+    def _retry(self, due: Callable[[float, str], bool]) -> list[Outgoing]:
+        """Try again the messages refused for now for which ``due(retry_at, code)``; returns what goes now."""
+        released = [chat for at, chat, code in self._retries if due(at, code)]
+        if not released:
+            return []
+        self._retries = [(at, chat, code) for at, chat, code in self._retries if not due(at, code)]
+        for chat in released:
+            if chat is not None and chat in self._generating and self._generating[chat] is None:
+                del self._generating[chat]
+        return self._pump()
 
     def _on_attachment_ack(self, frame: AttachmentAck) -> Outcome:
         upload = next((up for up in self._uploads.values() if up.awaits(frame.client_attachment_id)), None)

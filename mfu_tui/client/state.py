@@ -9,8 +9,9 @@ from dataclasses import dataclass
 class Status(enum.Enum):
     """Where the connection worker is.
 
-    The UI colours: ``CONNECTED`` green, ``CONNECTING`` and ``RECONNECTING``
-    yellow, ``DISCONNECTED`` red.
+    The UI colours: ``CONNECTED`` green (yellow while the server's storage is
+    unavailable, ``ConnectionState.storage_unavailable``), ``CONNECTING`` and
+    ``RECONNECTING`` yellow, ``DISCONNECTED`` red.
     """
 
     CONNECTING = "connecting"
@@ -61,6 +62,9 @@ class ConnectionState:
         problem: The kind of ``reason``, while ``DISCONNECTED``: what a UI
             acts on (never parse ``reason``).
         rtt: The last ping/pong round trip in seconds, ``None`` before the first pong.
+        storage_unavailable: While ``CONNECTED``, the server's words (control characters
+            stripped) while it says it cannot store anything (``server_status``): messages
+            wait and go once it can. ``None`` while it can.
     """
 
     status: Status
@@ -69,6 +73,7 @@ class ConnectionState:
     reason: str | None = None
     problem: Problem | None = None
     rtt: float | None = None
+    storage_unavailable: str | None = None
 
     def retry_in(self, now: float) -> float | None:
         """Seconds until the next attempt (never negative), or ``None`` if none is planned.

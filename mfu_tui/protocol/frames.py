@@ -79,6 +79,10 @@ AttachmentName = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ATTACH
 MediaType = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
 
 
+#: What a ``server_status`` says of the server's storage.
+StorageState = Literal["ok", "unavailable"]
+
+
 class ErrorCode(str, enum.Enum):
     """Codes of ``error`` frames. Peers must accept codes not listed here."""
 
@@ -735,6 +739,20 @@ class Resync(Frame, tag="resync"):
     message_id: Id
 
 
+class ServerStatus(Frame, tag="server_status"):
+    """Whether the server can store anything now: sent to every connection as that changes.
+
+    ``unavailable`` while its database is out of reach (messages sent meanwhile
+    are refused with ``unavailable``), ``ok`` as soon as it answers again: the
+    moment to send those messages again. A client that connects during an
+    outage gets one ``unavailable`` among its first frames; none while all is well.
+    """
+
+    storage: StorageState
+    #: For people: what is wrong, or that it is over.
+    message: str
+
+
 ServerFrame = (
     Pong
     | Ack
@@ -749,6 +767,7 @@ ServerFrame = (
     | ChatUpdated
     | Result
     | Resync
+    | ServerStatus
 )
 #: The frames that make up one assistant message's stream.
 StreamFrame = Chunk | Complete | Cancelled

@@ -49,6 +49,7 @@ from mfu_tui.server.providers import Provider, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
 from mfu_tui.server.retention import Retention
+from mfu_tui.server.storage_status import StorageStatus
 from mfu_tui.server.store import Interrupted, Store, make_store
 from mfu_tui.server.unlinked_nodes import UnlinkedNodes
 from mfu_tui.server.version import build_info
@@ -131,6 +132,8 @@ class ChatServer:
         )
         #: Live connections (for stats, tests and shutdown).
         self.connections: set[Connection] = set()
+        #: Tells them whether the store answers (``server_status``), from ``start`` on.
+        self.storage_status = StorageStatus(self.store.outages, self.connections)
         #: Open connections by user, held to ``connections_per_user``.
         self._per_user: collections.Counter[str] = collections.Counter()
         #: Reply bytes waiting across each connected user's connections, held to ``reply_bytes_per_user``.
@@ -141,6 +144,8 @@ class ChatServer:
         #: The loop's exception handler while listening (``start`` to ``stop``).
         self._accept_errors: AcceptErrorLog | None = None
         self._background: list[asyncio.Task[None]] = []
+        #: Set by ``end_drain``: a stop waits no longer for the running answers.
+        self._drain_ended = asyncio.Event()
         self.port: int = config.port
         self._rest = (
             None
@@ -223,6 +228,7 @@ class ChatServer:
                 await self.hub.stop()
                 raise
             log.info("metrics listening on http://%s:%d/metrics", self.config.metrics_host, self.metrics_port)
+        self.storage_status.start()
         loop = asyncio.get_running_loop()
         self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
         loop.set_exception_handler(self._accept_errors)
@@ -316,7 +322,8 @@ class ChatServer:
         running = len(self.generations.running())
         if running and self.config.drain_timeout > 0:
             log.info("draining: %d answer(s) running, waiting up to %g s for them", running, self.config.drain_timeout)
-            left = await self.generations.finish(self.config.drain_timeout)
+            await self._drain()
+            left = len(self.generations.running())
             log.info("drained: %d answer(s) ended, %d still running end as interrupted", running - left, left)
         # A restart is not a cancel: the replies are stored as interrupted and
         # clients that reconnect can resume them.
@@ -326,6 +333,7 @@ class ChatServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._background = []
+        self.storage_status.stop()
         await self.store.close()
         await self.hub.stop()  # after the generations: their end frames reach the other nodes
         await self.provider.aclose()
@@ -338,6 +346,21 @@ class ChatServer:
             asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)
             self._accept_errors = None
         log.info("stopped")
+
+    def end_drain(self) -> None:
+        """Wait no longer for the running answers: a stop, draining or to come, ends them at once."""
+        self._drain_ended.set()
+
+    async def _drain(self) -> None:
+        """Wait for the running answers to end, up to the drain timeout or until ``end_drain``."""
+        finished = asyncio.ensure_future(self.generations.finish(self.config.drain_timeout))
+        ended = asyncio.ensure_future(self._drain_ended.wait())
+        await asyncio.wait({finished, ended}, return_when=asyncio.FIRST_COMPLETED)
+        if ended.done():
+            log.info("the drain was ended early")
+        for waiter in (finished, ended):
+            waiter.cancel()  # the answers go on: only the wait for them ends
+        await asyncio.gather(finished, ended, return_exceptions=True)
 
     async def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
         target = urlsplit(request.path)
@@ -416,6 +439,7 @@ class ChatServer:
                 outages=self.store.outages,
             )
             self.connections.add(connection)
+            self.storage_status.greet(connection)  # among its first frames, before it reads any
             self.metrics.connections_opened.inc()
             opened = time.monotonic()
             logs.event(

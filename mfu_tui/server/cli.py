@@ -236,8 +236,19 @@ async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
+    interrupts = 0
+
+    def interrupted() -> None:
+        nonlocal interrupts
+        interrupts += 1
+        stop.set()
+        # Ctrl-C twice: no more waiting for the answers. Only SIGINT counts: a worker of --workers
+        # gets SIGTERM both from systemd and from its supervisor, and one Ctrl-C gives it one of each.
+        if interrupts == 2:
+            server.end_drain()
+
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
+    loop.add_signal_handler(signal.SIGINT, interrupted)
     if lifeline:
         await loop.connect_read_pipe(_Lifeline, sys.stdin)
     await stop.wait()

@@ -311,6 +311,8 @@ class Connection:
         self.close_code: int | None = None
         #: Set once the connection is closed and its resources are released.
         self.finished = Flag()
+        #: The last ``server_status`` queued (``deliver_status``), which a newer one replaces if still unsent.
+        self._status: WireFrame | None = None
 
     @property
     def queued_bytes(self) -> int:
@@ -326,6 +328,22 @@ class Connection:
             self.close(CloseCode.SLOW_CONSUMER, "slow consumer: too much unread data")
             return
         self._enqueue(frame, pushed=True)
+
+    def deliver_status(self, frame: WireFrame) -> None:
+        """Queue a pushed ``server_status``, dropping the one before it if still unsent.
+
+        Only the latest state matters: a flapping database queues one of
+        them at most. The new one goes last, after the refusals of the outage
+        it may end, so a client resends them when it says ``ok``.
+        """
+        stale, self._status = self._status, frame
+        for index, (queued, _) in enumerate(self._queue):
+            if queued is stale:
+                del self._queue[index]
+                self._queued_bytes -= len(queued)
+                self._pushed_bytes -= len(queued)
+                break
+        self.deliver(frame)
 
     def reply(self, data: bytes) -> None:
         """Queue a frame (its JSON) that answers this connection's own frame; never cut off."""

@@ -38,6 +38,9 @@ METRICS_PATH = "/metrics"
 #: The ``operation`` label of ``mfu_store_errors``: where the server saw the store fail.
 STORE_OPERATIONS = ("append_chunk", "finish_message", "leases", "prune", "readiness_probe", "retention")
 
+#: The ``finish_reason`` label of ``mfu_answers``: how an answer ended (``StoredMessage.finish_reason``).
+FINISH_REASONS = ("stop", "length", "cancelled", "error", "interrupted", "store_failed")
+
 #: One chunk in this many has its store-to-send time measured (the first of each answer among them).
 RELAY_SAMPLE = 8
 
@@ -126,6 +129,8 @@ class ServerMetrics:
             self.frames_refused.labels(code.value)
         for operation in STORE_OPERATIONS:
             self.store_errors.labels(operation)
+        for reason in FINISH_REASONS:
+            self.answers.labels(reason)
 
     def watch(
         self,

@@ -13,7 +13,9 @@ its messages are on screen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
+import threading
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -64,7 +66,8 @@ from mfu_tui.tui.file_mentions import mentioned_files
 from mfu_tui.tui.keys import binding_rows, keys_of
 from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
-from mfu_tui.tui.settings import AppChoices, AppSettings
+from mfu_tui.tui.settings import AppChoices, AppSettings, ServerNotStarted, StartedServer
+from mfu_tui.tui.status_text import LocalStart
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
@@ -92,6 +95,34 @@ KEPT_COPY = " · kept copy (offline)"
 
 
 _Event = TypeVar("_Event", bound=ClientEvents.ChatEvent)
+_T = TypeVar("_T")
+
+
+async def _in_daemon_thread(function: Callable[[], _T], name: str) -> _T:
+    """``function()``, run in a thread of its own that does not keep the process alive.
+
+    Not ``asyncio.to_thread``: the loop's executor is waited for when the app
+    ends, and quitting must not wait for a local server that is still starting.
+    """
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future[_T] = loop.create_future()
+
+    def settle(report: Callable[[], None]) -> None:
+        if not outcome.done():  # cancelled if the app quit meanwhile
+            report()
+
+    def run() -> None:
+        try:
+            result = function()
+        except Exception as error:
+            report = partial(outcome.set_exception, error)
+        else:
+            report = partial(outcome.set_result, result)
+        with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, report)
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await outcome
 
 
 def _logged(handler: Callable[[ChatApp, _Event], Awaitable[None]]) -> Callable[[ChatApp, _Event], Awaitable[None]]:
@@ -280,6 +311,8 @@ class ChatApp(App[None]):
         self._offered_sign_in = False
         # (title, message) of the notices shown about the connection, withdrawn when it is back.
         self._connection_notices: set[tuple[str, str]] = set()
+        # The same for the notices of the server's storage being out, withdrawn when it says it is back.
+        self._storage_notices: set[tuple[str, str]] = set()
         # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
         self._open_settings: ChatSettings | None = None
         # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
@@ -360,10 +393,16 @@ class ChatApp(App[None]):
                 settings.token,
                 settings.client,
                 account=settings.account,
+                user=settings.user,
                 relocate=settings.relocate,
                 keep_for_offline=True,
             )
         return self._client
+
+    @property
+    def _server_address(self) -> str:
+        """The server's URL for what the app says, token masked; ``the local server`` before it is known."""
+        return redact(self.client.url or "the local server")
 
     def on_load(self) -> None:
         # What is imported by now (Textual, the app, the protocol: some 40,000 objects the collector
@@ -379,9 +418,8 @@ class ChatApp(App[None]):
         self.watch(self.screen, "focused", self._focus_moved)
         self.model_id = self.settings.choices.model
         self.sidebar_width = self.settings.choices.sidebar_width
-        if notice := self.settings.notice:
-            # Long enough to read a sentence or two; it is said once per run.
-            self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
+        if self.settings.start_server is not None:
+            self.status_dot.local_start = LocalStart.STARTING  # from the first frame on
 
     async def on_ready(self) -> None:
         """After the first frame (Textual's ``Ready``): the client is made and connects, not before it."""
@@ -398,7 +436,37 @@ class ChatApp(App[None]):
         # it again while an answer streamed (bench/render: 0.9 s of CPU in four runs of a 20,000-word answer, 0.1 s).
         gc.freeze()
         self._show_kept_chats()
-        await client.connect()
+        if self.settings.start_server is not None:
+            self._start_server()
+        else:
+            await client.connect()
+
+    @work(group="start", exclusive=True)
+    async def _start_server(self) -> None:
+        """Start or join the local server (``AppSettings.start_server``), then connect to it.
+
+        In a thread, after the first frame: a cold start takes seconds. What is
+        typed meanwhile waits in the outbox and is sent once connected.
+        """
+        assert self.settings.start_server is not None
+        self.status_dot.local_start = LocalStart.STARTING
+        try:
+            server: StartedServer = await _in_daemon_thread(self.settings.start_server, "mfu-chat local server start")
+        except ServerNotStarted as error:
+            self.status_dot.local_start = LocalStart.FAILED
+            why = clean_text(str(error)).rstrip(".")
+            retry = self.keys_of("app.reconnect")
+            message = f"{why}. Press {retry} to try again; what you type is kept and sent once it runs."
+            self._connection_notices.add(("Local server not started", message))
+            self.notify(message, title="Local server not started", severity="error", timeout=30, markup=False)
+            return
+        self.query_one(AppHeader).identity = clean_text(server.label)
+        self.client.url, self.client.token = server.url, server.token
+        self.status_dot.local_start = None
+        if notice := server.notice:
+            # Long enough to read a sentence or two; it is said once per run.
+            self.notify(notice.message, title=notice.title, severity=notice.severity, timeout=12, markup=False)
+        await self.client.connect()
 
     async def on_unmount(self) -> None:
         gc.unfreeze()  # collectable again once the app is gone (another app may run in the same process)
@@ -489,20 +557,29 @@ class ChatApp(App[None]):
                 self.action_sign_in()
                 return
             advice = advise_stopped(
-                state, redact(self.client.url), self.keys_of("app.reconnect"), self.keys_of("app.sign_in")
+                state, self._server_address, self.keys_of("app.reconnect"), self.keys_of("app.sign_in")
             )
             if advice is not None:
                 self._connection_notices.add((advice.title, advice.message))
                 self.notify(advice.message, title=advice.title, severity=advice.severity, timeout=30, markup=False)
         if state.status is Status.CONNECTED:
-            self._withdraw_connection_notices()
+            self._withdraw(self._connection_notices)
+            # Only as the storage comes back (or on a new connection, where a server whose storage
+            # is out says so first): its refusal can come just before the status saying it is out.
+            came_back = previous is not None and (
+                previous.storage_unavailable is not None or previous.status is not Status.CONNECTED
+            )
+            if state.storage_unavailable is None and came_back:
+                self._withdraw(self._storage_notices)
 
-    def _withdraw_connection_notices(self) -> None:
-        """Back online: the notices about the connection are not true any more, so they go."""
+    def _withdraw(self, notices: set[tuple[str, str]]) -> None:
+        """What ``notices`` said is not true any more (back online, storage back): they go."""
+        if not notices:
+            return
         for notification in list(self._notifications):
-            if (notification.title, notification.message) in self._connection_notices:
+            if (notification.title, notification.message) in notices:
                 self._unnotify(notification)
-        self._connection_notices.clear()
+        notices.clear()
 
     def _on_client_error(self, error: ClientError) -> None:
         if error.code == ErrorCode.UNAUTHORIZED and error.client_message_id is None:
@@ -513,6 +590,8 @@ class ChatApp(App[None]):
         # the same cause); one notification on screen is enough.
         if error.code is None:  # the connection's own trouble: withdrawn once connected again
             self._connection_notices.add((title, message))
+        elif error.code == ErrorCode.UNAVAILABLE and not ends_answer:  # withdrawn once the storage is back
+            self._storage_notices.add((title, message))
         if not any(note.title == title and note.message == message for note in self._notifications):
             self.notify(message, title=title, severity=severity, timeout=10, markup=False)
         # Refused for good: dropped from the outbox (others, like ``conflict``, are tried again).
@@ -929,7 +1008,7 @@ class ChatApp(App[None]):
 
         state = self.client.state
         why = (state.reason or "signed out") if state.problem is Problem.TOKEN_REFUSED else "a new token was asked for"
-        screen = SignInScreen(redact(self.client.url), why, len(self.client.outbox))
+        screen = SignInScreen(self._server_address, why, len(self.client.outbox))
         self.push_screen(screen, self._signed_in)
 
     def _signed_in(self, token: str | None) -> None:
@@ -949,20 +1028,27 @@ class ChatApp(App[None]):
             return
         sent = f" {waiting} waiting message(s) are being sent." if waiting else ""
         saved = ""
-        if self.settings.save_token is not None:
+        if self.settings.save_token is not None and self.client.url is not None:
             try:
                 await asyncio.to_thread(self.settings.save_token, self.client.url, token)
                 saved = " The token is saved for the next runs."
             except ValueError as error:
                 saved = f" The token is for this run only: {error}"
-        self.notify(f"Signed in to {redact(self.client.url)}.{sent}{saved}", title="Signed in", markup=False)
+        self.notify(f"Signed in to {self._server_address}.{sent}{saved}", title="Signed in", markup=False)
 
     async def action_reconnect(self) -> None:
-        """Connect now: skip the backoff's wait, or start again after the client stopped."""
+        """Connect now: skip the backoff's wait, or start again after the client stopped (or the local server)."""
+        if self.status_dot.local_start is LocalStart.STARTING:
+            self.notify("The local server is starting.", markup=False)
+            return
+        if self.status_dot.local_start is LocalStart.FAILED:
+            self._withdraw(self._connection_notices)
+            self._start_server()
+            return
         if self.client.state.status is Status.CONNECTED:
             self.notify("Already connected.", markup=False)
             return
-        self.notify(f"Connecting to {redact(self.client.url)}", title="Reconnect", markup=False)
+        self.notify(f"Connecting to {self._server_address}", title="Reconnect", markup=False)
         await self.client.reconnect()
 
     def action_regenerate(self) -> None:

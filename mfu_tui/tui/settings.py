@@ -42,22 +42,45 @@ class AppChoices:
     """The system prompt and parameters of the chats created here (the config's ``[new_chat]``)."""
 
 
+@dataclass(frozen=True)
+class StartedServer:
+    """The server ``AppSettings.start_server`` started or joined (the local one), and what to say of it."""
+
+    url: str
+    """Its WebSocket URL."""
+    token: str
+    """A token for the user ``AppSettings.user`` names."""
+    label: str
+    """What the header says from now on (``local · demo model``)."""
+    notice: Advice | None = None
+    """What to say once about where the answers come from, if anything."""
+
+
+class ServerNotStarted(Exception):
+    """``AppSettings.start_server`` could not start the server; the message says why, in one line."""
+
+
 @dataclass
 class AppSettings:
     """Settings of the terminal app."""
 
-    url: str
-    """The server's WebSocket URL, e.g. ``ws://127.0.0.1:5001/ws``."""
-    token: str
-    """The JWT sent to the server."""
+    url: str | None
+    """The server's WebSocket URL, e.g. ``ws://127.0.0.1:5001/ws``; ``None`` when ``start_server`` gives it."""
+    token: str | None
+    """The JWT sent to the server; ``None`` when ``start_server`` gives it."""
     client: ClientSettings = field(default_factory=ClientSettings)
     """The client's heartbeat, timeouts and data directory (where it keeps its outbox)."""
     choices: AppChoices = field(default_factory=AppChoices)
     """The theme, the keys, the model and the settings of new chats."""
     account: str | None = None
     """Names the outbox and read cache instead of ``url`` (the local server's port changes each start)."""
+    user: str | None = None
+    """Whose outbox and read cache the app opens before it has a token (the local server still starting)."""
     relocate: Relocate | None = None
     """Where the server went after a failed attempt to connect (the local server started again), if it moved."""
+    start_server: Callable[[], StartedServer] | None = None
+    """Starts or joins the local server, when none is configured: called in a thread after the first frame
+    (it may take seconds), and again by the reconnect key if it raised ``ServerNotStarted``."""
     export_dir: Path = field(default_factory=Path.cwd)
     """Where exported chats are written."""
     plain: bool | None = None
@@ -74,9 +97,7 @@ class AppSettings:
     A Markdown message is many widgets (about 50 ms each to build), so this
     bounds the time to open a chat whatever its length."""
     server_label: str | None = None
-    """What the header says instead of ``user@host`` (``local · demo model``)."""
-    notice: Advice | None = None
-    """A notification shown once at start, e.g. which model server answers the local server."""
+    """What the header says instead of ``user@host`` (``local`` until the local server said more)."""
     save_token: Callable[[str, str], None] | None = None
     """Keeps a token given in the app's sign-in for the next runs, as ``mfu-chat login`` does:
     (server, token); raises ``ValueError`` with the reason when it cannot. ``None``: for the run only."""
@@ -99,6 +120,6 @@ class AppSettings:
         """
         if self.server_label:
             return clean_text(self.server_label)
-        address = urlsplit(self.url).netloc.rpartition("@")[2] or "?"  # never a user:password@
-        user = user_of(unverified_claims(self.token) or {})
+        address = urlsplit(self.url or "").netloc.rpartition("@")[2] or "?"  # never a user:password@
+        user = user_of(unverified_claims(self.token or "") or {})
         return clean_text(f"{user}@{address}" if user else address)

@@ -6,6 +6,7 @@ widget stays a thin view and every state can be tested without a terminal.
 
 from __future__ import annotations
 
+import enum
 import math
 from typing import Literal, NamedTuple
 
@@ -14,6 +15,9 @@ from mfu_tui.client import ConnectionState, Problem, Status
 Tone = Literal["ok", "warning", "error"]
 
 DOT = "●"
+
+#: The words while connected to a server that says it cannot store anything.
+STORAGE_UNAVAILABLE = "server storage unavailable"
 
 #: The header's words for why the client stopped (the notification says the rest).
 OFFLINE_WORDS: dict[Problem, str] = {
@@ -48,10 +52,14 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
         waiting: Messages in the outbox; said while signed out, since only a sign-in sends them.
 
     Returns:
-        For example ``● 12 ms`` / ``[online 12 ms]``, ``● retry in 3 s:
+        For example ``● 12 ms`` / ``[online 12 ms]``, ``● server storage
+        unavailable`` / ``[server storage unavailable]``, ``● retry in 3 s:
         connection refused`` / ``[reconnecting in 3 s: connection refused]``,
         ``● offline: signed out`` / ``[offline: signed out]``.
     """
+    if state.status is Status.CONNECTED and state.storage_unavailable is not None:
+        # Connected, but nothing can be stored: messages wait (the tooltip has the server's words).
+        return _text("warning", STORAGE_UNAVAILABLE, STORAGE_UNAVAILABLE, plain)
     if state.status is Status.CONNECTED:
         rtt = f" {format_rtt(state.rtt)}" if state.rtt is not None else ""
         return _text("ok", f"online{rtt}", f"online{rtt}", plain)
@@ -71,6 +79,22 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
     if state.problem is Problem.TOKEN_REFUSED and waiting:
         words = f"{words}: {waiting} waiting"
     return _text("error", f"offline: {words}", f"offline: {words}", plain)
+
+
+class LocalStart(enum.Enum):
+    """Where the start of the local server is, before the client has a server to connect to."""
+
+    STARTING = "starting local server"
+    """Being started or joined, in a thread: what is typed meanwhile waits in the outbox."""
+    FAILED = "local server not started"
+    """It did not start; a notification says why, and the reconnect key tries again."""
+
+
+def describe_local_start(start: LocalStart, *, plain: bool = False) -> StatusText:
+    """The status dot's text while the local server starts (``● starting local server``) or after it failed."""
+    if start is LocalStart.STARTING:
+        return _text("warning", start.value, start.value, plain)
+    return _text("error", f"offline: {start.value}", f"offline: {start.value}", plain)
 
 
 def short_reason(error: str) -> str:

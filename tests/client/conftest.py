@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from mfu_tui.client import Backoff, ChatClient
+from mfu_tui.client import ChatClient
+from tests.support.quick_client import quick_client
 from tests.support.recorder import Recorder
 
 
@@ -14,13 +15,8 @@ async def make_client(tmp_path):
     clients: list[ChatClient] = []
 
     def make(url: str, token: str, **options) -> tuple[ChatClient, Recorder]:
-        options.setdefault("data_dir", tmp_path / "client-data")
-        options.setdefault("ping_interval", 1.0)
-        options.setdefault("ping_timeout", 5.0)  # generous: a slow CI box must not fake a dead link
-        options.setdefault("request_timeout", 10.0)
-        options.setdefault("open_timeout", 5.0)
-        options.setdefault("backoff", Backoff(base=0.05, cap=0.5, random=lambda: 1.0))
-        client = ChatClient(url, token, **options)
+        data_dir = options.pop("data_dir", tmp_path / "client-data")
+        client = quick_client(url, token, data_dir, **options)
         clients.append(client)
         return client, Recorder(client)
 

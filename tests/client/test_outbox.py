@@ -69,11 +69,12 @@ def _token(claims: dict) -> str:
 
 
 def test_each_account_has_its_own_file(tmp_path):
-    alice = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "alice"}))
+    alice = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", token_subject(_token({"sub": "alice"})))
     alice.close()  # the next run, with a renewed token
-    alice_renewed = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "alice", "exp": 9}))
-    bob = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", _token({"sub": "bob"}))
-    other_server = Outbox.for_account(tmp_path, "ws://10.0.0.1:5001/ws", _token({"sub": "alice"}))
+    renewed = token_subject(_token({"sub": "alice", "exp": 9}))
+    alice_renewed = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", renewed)
+    bob = Outbox.for_account(tmp_path, "ws://127.0.0.1:5001/ws", "bob")
+    other_server = Outbox.for_account(tmp_path, "ws://10.0.0.1:5001/ws", "alice")
     assert alice.path == alice_renewed.path
     assert len({alice.path, bob.path, other_server.path}) == 3
 
@@ -85,7 +86,7 @@ def test_token_subject_falls_back_to_username_and_tolerates_garbage():
 
 
 def account_outbox(data_dir) -> Outbox:
-    return Outbox.for_account(data_dir, "ws://127.0.0.1:5001/ws", "not-a-jwt")
+    return Outbox.for_account(data_dir, "ws://127.0.0.1:5001/ws", "alice")
 
 
 def test_two_running_clients_of_one_account_keep_their_own_journals(tmp_path):

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from mfu_tui.client import ClientError, RequestError, Status
-from mfu_tui.client.outbox import Outbox
+from mfu_tui.client.outbox import Outbox, token_subject
 from mfu_tui.protocol import Ack, ChatParams, ChatSettings, Complete
 from tests.server.fake_openai import FakeOpenAI
 from tests.support.disk_full import fill_disk, free_disk
@@ -178,7 +178,7 @@ async def test_a_message_sent_after_a_crash_cut_the_journal_survives_the_next_cr
     data_dir = tmp_path / "client-data"
     async with running_server(tmp_path, demo_words=5) as server, FaultProxy(server.port) as proxy:
         token = server.token()
-        journal = Outbox.for_account(data_dir, proxy.url(), token)
+        journal = Outbox.for_account(data_dir, proxy.url(), token_subject(token))
         journal.close()
         # What a kill in the middle of a write leaves: a record without its end.
         journal.path.write_bytes(b'{"op":"add","client_message_id":"cut-short","chat_id":null,"con')

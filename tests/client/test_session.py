@@ -33,6 +33,7 @@ from mfu_tui.client.session import (
     MessageRefused,
     Outcome,
     ReloadNeeded,
+    ServerStorage,
     UploadPart,
 )
 from mfu_tui.protocol import (
@@ -51,6 +52,7 @@ from mfu_tui.protocol import (
     MessageEdited,
     Resume,
     Resync,
+    ServerStatus,
     StoredMessage,
     Subscribe,
 )
@@ -236,6 +238,30 @@ def test_a_message_refused_because_the_server_s_database_is_out_of_reach_is_kept
     assert events(outcome, MessageRefused) == []  # not given back: it stays in the outbox
     assert session.pending == [entry(1, None)] and session.wake_at == NOW + RETRY_AFTER["unavailable"]
     assert messages(session.tick(NOW + RETRY_AFTER["unavailable"])) == ["m1"]
+
+
+def test_a_server_status_is_an_event_and_ok_sends_at_once_what_was_refused_as_unavailable():
+    session = online(entry(1, None), entry(2, "c2"), entry(3, "c3"))
+    outage = ServerStatus(storage="unavailable", message="the database is out of reach")
+    assert session.receive(outage, NOW) == Outcome([], [ServerStorage(False, "the database is out of reach")])
+    session.receive(refusal(1, "unavailable", chat=None), NOW)
+    session.receive(refusal(2, "unavailable", chat="c2"), NOW)
+    session.receive(refusal(3, "rate_limited", chat="c3"), NOW)  # a limit, not the outage: it waits its time
+    assert session.in_flight == [] and session.wake_at == NOW + RETRY_AFTER["unavailable"]
+    outcome = session.receive(ServerStatus(storage="ok", message="back"), NOW + 0.1)
+    assert messages(outcome) == ["m1", "m2"] and outcome.events == [ServerStorage(True, "back")]
+    assert session.in_flight == ["m1", "m2"] and session.wake_at == NOW + RETRY_AFTER["rate_limited"]
+    assert session.tick(NOW + RETRY_AFTER["unavailable"]).frames == []  # not sent a second time
+    assert messages(session.tick(NOW + RETRY_AFTER["rate_limited"])) == ["m3"]
+
+
+def test_an_ok_with_nothing_refused_sends_nothing_and_an_ok_offline_waits_for_the_connect():
+    assert online(entry(1)).receive(ServerStatus(storage="ok", message="fine"), NOW).frames == []  # m1 in flight
+    session = online(entry(1))
+    session.receive(refusal(1, "unavailable"), NOW)
+    session.lost()
+    assert session.receive(ServerStatus(storage="ok", message="back"), NOW).frames == []
+    assert messages(session.connected()) == ["m1"]
 
 
 def test_a_new_chat_s_message_refused_for_now_goes_again_as_soon_as_an_answer_ends():
@@ -666,6 +692,8 @@ class SessionMachine(RuleBasedStateMachine):
                 seqs.append(delivered.seq)
         elif isinstance(event, ReloadNeeded):
             self.reloads.append(event)
+        elif isinstance(event, ServerStorage):
+            assert event.message == "status"
         elif isinstance(event, MessageReloaded):
             # The whole text so far replaces what was shown; chunks follow from its seq on.
             stored = self.server.stored(event.message_id)
@@ -727,7 +755,7 @@ class SessionMachine(RuleBasedStateMachine):
             self.to_client += answers
 
     @precondition(lambda self: self.to_server)
-    @rule(code=st.sampled_from(["bad_request", "quota_exceeded", "conflict", "rate_limited"]))
+    @rule(code=st.sampled_from(["bad_request", "quota_exceeded", "conflict", "rate_limited", "unavailable"]))
     def server_refuses_a_message(self, code: str) -> None:
         """The next frame, if a message the server has not stored, is refused (a limit, a bad request)."""
         if (
@@ -739,6 +767,12 @@ class SessionMachine(RuleBasedStateMachine):
             self.to_client.append(
                 Error(code=code, message=code, chat_id=frame.chat_id, client_message_id=frame.client_message_id)
             )
+
+    @precondition(lambda self: self.session.online)
+    @rule(available=st.booleans())
+    def server_tells_its_storage(self, available: bool) -> None:
+        """A ``server_status``: a message refused as ``unavailable`` may go at once, none may go twice."""
+        self.to_client.append(ServerStatus(storage="ok" if available else "unavailable", message="status"))
 
     @precondition(lambda self: self.server.generating)
     @rule(which=st.integers(0, 3))

@@ -23,9 +23,9 @@ from mfu_tui.tui import AppChoices, AppSettings
 #: Every type that holds settings, and the client's constructor, whose keywords are settings too.
 SETTINGS_TYPES = (Settings, AppSettings, AppChoices, ClientSettings, ChatSettings, ChatParams)
 
-#: Not settings but the server launch.py joined, passed on as url and token are: the app hands them to
+#: Not settings but the local server's wiring, passed on as url and token are: the app hands them to
 #: the client, and ``None`` (not given) is all either writes. Nothing else may be written twice.
-WIRING = {"account", "relocate"}
+WIRING = {"account", "user", "relocate"}
 
 
 def defaults_of(kind) -> dict[str, typing.Any]:

@@ -111,4 +111,6 @@ SERVER_FRAMES = [
     p.ChatUpdated(chat=CHAT, settings=p.ChatSettings(system_prompt="Be brief.", params=p.ChatParams(seed=1))),
     p.Result(request_id="r1", data={"chats": [], "nextCursor": None}),
     p.Resync(chat_id="c1", message_id="m2"),
+    p.ServerStatus(storage="unavailable", message="the server cannot store anything now"),
+    p.ServerStatus(storage="ok", message="the server can store again"),
 ]

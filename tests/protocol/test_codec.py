@@ -42,6 +42,7 @@ SERVER_TAGS = {
     "result",
     "resync",
     "attachment_ack",
+    "server_status",
 }
 
 
@@ -439,3 +440,12 @@ def test_an_attachment_part_whose_data_is_not_base64_is_refused_in_words(data):
     with pytest.raises(p.ProtocolError) as refused:
         p.decode_client(json.dumps(frame))
     assert str(refused.value) == "'data' must be base64 (standard alphabet, padded with '=', no spaces)"
+
+
+def test_a_server_status_names_its_storage_state_and_nothing_else():
+    frame = p.decode_server('{"type": "server_status", "storage": "unavailable", "message": "down"}')
+    assert frame == p.ServerStatus(storage="unavailable", message="down")
+    with pytest.raises(p.ProtocolError, match=r"^'storage' must be one of 'ok', 'unavailable'$"):
+        p.decode_server('{"type": "server_status", "storage": "maybe", "message": "?"}')
+    with pytest.raises(p.ProtocolError, match=r"'message'"):
+        p.decode_server('{"type": "server_status", "storage": "ok"}')

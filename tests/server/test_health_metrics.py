@@ -106,6 +106,8 @@ async def test_metrics_count_real_traffic(tmp_path):
     assert during[("mfu_store_errors_total", (("operation", "append_chunk"),))] == 0  # nothing failed
     assert before[("mfu_frames_refused_total", (("code", "conflict"),))] == 0  # every code from the start
     assert before[("mfu_upstream_errors_total", (("kind", "timeout"),))] == 0
+    for reason in ("stop", "length", "cancelled", "error", "interrupted", "store_failed"):  # every finish too
+        assert before[("mfu_answers_total", (("finish_reason", reason),))] == 0
     build = [labels for name, labels in during if name == "mfu_build_info"]
     assert build and dict(build[0])["node"] == srv.server.node_id and dict(build[0])["version"] == "0.1.0"
     assert after[("mfu_connections", node)] == 0

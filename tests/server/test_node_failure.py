@@ -11,12 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from mfu_tui.client import Backoff, ChatClient, Status
+from mfu_tui.client import Status
 from mfu_tui.protocol import Ack, Chunk, Complete, Ping, Pong, Resume
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
 from tests.support.cluster import DEMO_WORDS
+from tests.support.quick_client import quick_client
 from tests.support.recorder import Recorder, assert_delivered_once_in_order
 
 #: Safety net for the end of an answer whose node died: a lease of 1 s, then the reaper's round.
@@ -31,6 +32,11 @@ async def test_a_follower_on_another_node_gets_the_stored_partial_ended_as_inter
         await alice1.expect(Chunk, message_id=ack.reply_id, seq=5)
         await asyncio.to_thread(generating.kill)
         _, end = await alice1.stream(ack.reply_id, timeout=WAIT)
+        seen = max(f.seq for f in alice1.received if isinstance(f, Chunk) and f.message_id == ack.reply_id)
+        if end.seq > seen:  # the killed node stored its last chunk but died before publishing it:
+            # the end says how far the stored answer goes, and a resume fetches the rest (protocol.md).
+            await alice1.send(Resume(chat_id=ack.chat_id, message_id=ack.reply_id, last_seq=seen))
+            await alice1.stream(ack.reply_id)
         detail = await get_chat(alice1, ack.chat_id)
     chunks = [f for f in alice1.received if isinstance(f, Chunk) and f.message_id == ack.reply_id]
     assert [chunk.seq for chunk in chunks] == list(range(1, len(chunks) + 1))
@@ -43,16 +49,7 @@ async def test_a_follower_on_another_node_gets_the_stored_partial_ended_as_inter
 
 
 async def test_the_client_library_behind_nginx_outlives_the_kill_of_its_node(cluster, tmp_path):
-    client = ChatClient(
-        cluster.url,
-        cluster.token(),
-        data_dir=tmp_path / "client-data",
-        ping_interval=1.0,
-        ping_timeout=5.0,
-        request_timeout=10.0,
-        open_timeout=5.0,
-        backoff=Backoff(base=0.05, cap=0.5, random=lambda: 1.0),
-    )
+    client = quick_client(cluster.url, cluster.token(), tmp_path / "client-data")
     events = Recorder(client)
     try:
         await client.connect()

@@ -22,6 +22,7 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
+from mfu_tui.server.providers.openai import OpenAIProvider
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
 from tests.server.test_generation import get_chat, send_message
@@ -64,6 +65,43 @@ async def test_an_answer_streams_from_the_upstream_with_history_and_key(tmp_path
     ]
     assert fake.headers[0]["authorization"] == "Bearer sk-test-key"
     assert detail.messages[1].content == "Hello, world!"
+
+
+async def test_a_netrc_entry_for_the_model_servers_host_leaves_the_api_key_in_charge(tmp_path, monkeypatch):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))  # as ~/.netrc of the user running the server
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "hi there")
+            chunks, end = await alice.stream(ack.reply_id)
+    assert text_of(chunks) == "Hello, world!" and isinstance(end, Complete)
+    assert [headers["authorization"] for headers in fake.headers] == ["Bearer sk-test-key"]
+
+
+async def test_the_model_server_is_reached_through_the_proxy_the_environment_names(monkeypatch):
+    request_lines: list[bytes] = []
+
+    async def refusing_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request_lines.append(await reader.readline())
+        writer.write(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        writer.close()
+
+    proxy = await asyncio.start_server(refusing_proxy, "127.0.0.1", 0)
+    for name in ("HTTP_PROXY", "NO_PROXY", "no_proxy", "REQUEST_METHOD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", f"http://127.0.0.1:{proxy.sockets[0].getsockname()[1]}")
+    async with proxy, FakeOpenAI() as fake:
+        models_url = f"{fake.base_url}/v1/models"
+        provider = OpenAIProvider(fake.base_url, default_model="fake-small")
+        try:
+            await provider.models()  # the proxy refuses: the configured model stands in
+        finally:
+            await provider.aclose()
+    assert request_lines == [f"GET {models_url} HTTP/1.1\r\n".encode()]
+    assert fake.model_lists == 0
 
 
 async def test_the_usage_the_upstream_reports_is_stored_and_sent_with_the_answers_timing(tmp_path):

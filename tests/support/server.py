@@ -24,8 +24,11 @@ from mfu_tui.server import ChatServer, ServerConfig
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.store.postgres import is_postgres_url
 
-#: Small and quick defaults for tests; override any ``ServerConfig`` field per test.
-TEST_DEFAULTS: dict[str, object] = {"demo_words": 40, "demo_delay_ms": 0.0}
+#: Small and quick defaults for tests; override any ``ServerConfig`` field per test. A stop
+#: cuts the running answers at once: tests of the drain ask for one (``drain_timeout``).
+TEST_DEFAULTS: dict[str, object] = {"demo_words": 40, "demo_delay_ms": 0.0, "drain_timeout": 0.0}
+#: The same for a ``ServerProcess``: its ``env`` or a ``--drain-timeout`` flag asks for a drain.
+TEST_ENVIRONMENT = {"MFU_DRAIN_TIMEOUT": "0"}
 
 
 def new_secret() -> str:
@@ -98,7 +101,7 @@ class ServerProcess:
         self.secret = secret or new_secret()
         self.db_path = tmp_path / "server.sqlite3"
         self.args = list(args)
-        self.env = {**os.environ, **(env or {}), "MFU_JWT_SECRET": self.secret}
+        self.env = {**os.environ, **TEST_ENVIRONMENT, **(env or {}), "MFU_JWT_SECRET": self.secret}
         #: Run in the child before the server starts (lower a resource limit...).
         self.preexec = preexec
         self.port = 0

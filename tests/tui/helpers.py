@@ -6,11 +6,17 @@ import asyncio
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from mfu_tui.client import ChatClient, ClientSettings, ConnectionState, Status
+from mfu_tui.config import Paths, Settings
+from mfu_tui.launch import app_settings
+from mfu_tui.local_server import LocalServer, LocalUse
 from mfu_tui.tui import AppSettings, ChatApp
+from mfu_tui.tui.status_text import LocalStart
 
 #: A safety net only: every wait ends on an event long before this.
 #: The worker group of the command palette's search for commands (Textual's).
@@ -31,6 +37,14 @@ def make_app(url: str, token: str, tmp_path: Path, *, user: str = "alice", **set
     }
     options.update(settings)
     return ChatApp(AppSettings(url=url, token=token, **options))
+
+
+def local_app(paths: Paths, **settings: Any) -> tuple[ChatApp, LocalUse]:
+    """An app with no server configured, wired as ``launch.py`` does: it joins the local server of ``paths``
+    (starting it, with the demo model) after its first frame. Call the ``LocalUse``'s ``leave()`` at the end."""
+    use = LocalUse(partial(LocalServer.join, paths, provider="demo"))
+    options: dict[str, Any] = {"plain": False, "ascii_only": False, "colour": True, **settings}
+    return ChatApp(replace(app_settings(Settings(paths=paths, provider="demo"), use), **options)), use
 
 
 class FrameWaiter:
@@ -100,6 +114,20 @@ async def ready(app: ChatApp, pilot: Any) -> None:
     async with asyncio.timeout(TIMEOUT):
         await app.settled()
     await pilot.pause()
+
+
+async def local_start_over(app: ChatApp) -> LocalStart | None:
+    """Wait until the app's start of the local server is over: ``None`` once started, else ``LocalStart.FAILED``."""
+    over: asyncio.Future[LocalStart | None] = asyncio.get_running_loop().create_future()
+
+    def check(start: LocalStart | None) -> None:
+        if start is not LocalStart.STARTING and not over.done():
+            over.set_result(start)
+
+    # The dot says "starting" from the app's mount until the start is over, whichever way.
+    app.watch(app.status_dot, "local_start", check)
+    async with asyncio.timeout(TIMEOUT):
+        return await over
 
 
 async def finished(app: ChatApp, group: str) -> None:

@@ -25,8 +25,11 @@ from textual.widgets import Input, Static, TextArea
 
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.client.attachments import Attachment
+from mfu_tui.config import Paths
+from mfu_tui.local_discovery import Discovery, Lock
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.server.auth import mint_token
+from mfu_tui.server.storage_status import OUT_OF_REACH
 from mfu_tui.tui import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.details import DetailsScreen
@@ -36,6 +39,8 @@ from tests.tui.helpers import (
     StateWaiter,
     finished,
     frame_of,
+    local_app,
+    local_start_over,
     make_app,
     ready,
     server_thread,
@@ -54,6 +59,8 @@ QUESTION = "How do I print in Python?"
 
 GREEN = ConnectionState(Status.CONNECTED, rtt=0.012)
 YELLOW = ConnectionState(Status.RECONNECTING, retry_at=103.0, last_error="connection refused")
+#: Connected, to a server whose database is out of reach (what its ``server_status`` says).
+STORAGE_OUT = ConnectionState(Status.CONNECTED, rtt=0.012, storage_unavailable=OUT_OF_REACH)
 
 #: The server port the scenes show (the real one is a free port, different every run).
 SHOWN_PORT = 5001
@@ -185,13 +192,15 @@ def _offline(servers: Servers, tmp_path: Path, user: str, *, plain: bool = False
     return app, run_before
 
 
-def _answer(servers: Servers, tmp_path: Path, user: str, *, ascii_only: bool = False) -> tuple[ChatApp, RunBefore]:
+def _answer(
+    servers: Servers, tmp_path: Path, user: str, *, ascii_only: bool = False, status: ConnectionState = GREEN
+) -> tuple[ChatApp, RunBefore]:
     app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user, ascii_only=ascii_only)
 
     async def run_before(pilot: Pilot[Any]) -> None:
         await ready(app, pilot)
         await ask_answered(app, pilot, QUESTION)
-        await pin_status(app, pilot, GREEN)
+        await pin_status(app, pilot, status)
 
     return app, run_before
 
@@ -387,10 +396,60 @@ def _attachments(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, 
     return app, run_before
 
 
+def _local_paths(tmp_path: Path, user: str) -> Paths:
+    """Where a scene's app with no server configured keeps its local server's files."""
+    home = tmp_path / f"local-{user}"
+    return Paths(config_dir=home / "config", data_dir=home / "data", log_dir=home / "log")
+
+
+def _local_starting(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    paths = _local_paths(tmp_path, user)
+    # Another app starting the local server holds start.lock: this app's start waits for it. Held until this
+    # process ends: the start gives up then (JOIN_TIMEOUT), and no server is started for an app long gone.
+    another_app_starting = Lock(Discovery.for_paths(paths).start_lock)
+    if not another_app_starting.acquire(1.0):
+        raise RuntimeError(f"{another_app_starting.path} is held")
+    app, _ = local_app(paths, cursor_blink=False)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ask(app, pilot, QUESTION)  # kept in the outbox, sent once the server runs
+        await settle(app, pilot)
+
+    return app, run_before
+
+
+def _local_not_started(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    paths = _local_paths(tmp_path, user)
+    # A directory where the database goes: the server the app starts exits at once, with status 1.
+    paths.local_database.mkdir(parents=True)
+    app, _ = local_app(paths, cursor_blink=False)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await local_start_over(app)
+        await pilot.pause()
+
+    return app, run_before
+
+
 SCENES = [
     Scene("connected", "An empty app, connected (green dot with the round trip).", _connected),
     Scene("reconnecting", "The server is away: yellow dot counting down to the next try.", _reconnecting),
+    Scene(
+        "storage-unavailable",
+        "Connected, but the server's database is out of reach: yellow dot; messages wait and go once it is back.",
+        partial(_answer, status=STORAGE_OUT),
+    ),
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
+    Scene(
+        "local-starting",
+        "No server configured: drawn at once while the local server starts; a message typed meanwhile waits.",
+        _local_starting,
+    ),
+    Scene(
+        "local-not-started",
+        "The local server did not start: red dot, the reason, and f9 to try again.",
+        _local_not_started,
+    ),
     Scene(
         "offline-plain",
         "The same with NO_COLOR: words for the dot (ASCII-only terminals also get answer-ascii's look).",

@@ -15,7 +15,7 @@ from mfu_tui.tui.ascii_only import AsciiOnly, ascii_key_display, stand_in
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.export import chat_markdown, export_chat
 from mfu_tui.tui.settings import AppSettings
-from mfu_tui.tui.status_text import describe_state
+from mfu_tui.tui.status_text import LocalStart, describe_local_start, describe_state
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 
 
@@ -24,6 +24,12 @@ from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wa
     [
         (ConnectionState(Status.CONNECTED, rtt=0.0123), "● online 12 ms", "[online 12 ms]", "ok"),
         (ConnectionState(Status.CONNECTED, rtt=0.0002), "● online <1 ms", "[online <1 ms]", "ok"),
+        (
+            ConnectionState(Status.CONNECTED, rtt=0.0123, storage_unavailable="the database is out of reach"),
+            "● server storage unavailable",
+            "[server storage unavailable]",
+            "warning",
+        ),
         (ConnectionState(Status.CONNECTING), "● connecting", "[connecting]", "warning"),
         (ConnectionState(Status.RECONNECTING, retry_at=102.4), "● retry in 3 s", "[reconnecting in 3 s]", "warning"),
         (
@@ -73,6 +79,13 @@ from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wa
 def test_status_words(state: ConnectionState, symbolic: str, plain: str, tone: str) -> None:
     assert describe_state(state, now=100.0) == (symbolic, tone)
     assert describe_state(state, now=100.0, plain=True) == (plain, tone)
+
+
+def test_status_words_while_the_local_server_starts_and_after_it_did_not() -> None:
+    assert describe_local_start(LocalStart.STARTING) == ("● starting local server", "warning")
+    assert describe_local_start(LocalStart.STARTING, plain=True) == ("[starting local server]", "warning")
+    assert describe_local_start(LocalStart.FAILED) == ("● offline: local server not started", "error")
+    assert describe_local_start(LocalStart.FAILED, plain=True) == ("[offline: local server not started]", "error")
 
 
 @pytest.mark.parametrize(

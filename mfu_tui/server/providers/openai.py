@@ -30,6 +30,7 @@ from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import aiohttp
+import yarl
 
 from mfu_tui.protocol import ChatParams, ModelInfo
 from mfu_tui.server.model_input import ModelTurn, turn_text
@@ -53,6 +54,19 @@ def _api_root(base_url: str) -> str:
     """``http://host:8000/v1/`` and ``http://host:8000`` both give ``http://host:8000/v1``."""
     root = base_url.rstrip("/")
     return root if root.endswith("/v1") else root + "/v1"
+
+
+def _environment_proxy(url: str) -> tuple[yarl.URL | None, aiohttp.BasicAuth | None]:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``, ``NO_PROXY``...), read once.
+
+    Not aiohttp's ``trust_env``: that also reads ``~/.netrc`` for every request,
+    and an entry there for the model server's host, beside an API key, made
+    every request fail ("Cannot combine AUTHORIZATION header with AUTH argument").
+    """
+    try:
+        return aiohttp.helpers.get_env_proxy_for_url(yarl.URL(url))
+    except LookupError:  # no proxy for this URL
+        return None, None
 
 
 class OpenAIProvider(Provider):
@@ -84,10 +98,12 @@ class OpenAIProvider(Provider):
     def _client(self) -> aiohttp.ClientSession:
         """The session, made on first use (it must be made inside the running loop)."""
         if self._session is None:
+            proxy, proxy_auth = _environment_proxy(self._root)
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
-                trust_env=True,
+                proxy=proxy,
+                proxy_auth=proxy_auth,
                 # One HTTP connection per running answer, with no cap: a cap of N
                 # would make answer N+1 wait for another to end.
                 connector=aiohttp.TCPConnector(limit=0),

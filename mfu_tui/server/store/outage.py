@@ -8,16 +8,22 @@ beat and readiness check. Each reports it to the store's ``OutageLog`` instead
 of logging it, so an outage is two lines (it started; it ended, after how long
 and with what failed meanwhile), not a traceback per frame: before, 20 s of a
 PostgreSQL outage under load logged 700 to 1,400 tracebacks per node.
+Whoever must act on the change itself (``storage_status``: telling the
+clients) ``listen``s to it, on its event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import contextlib
+import dataclasses
 import logging
 import sqlite3
 import sys
 import threading
 import time
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +68,8 @@ class OutageLog:
         #: What failed since then, by what it was ("frames refused", "commits failed", ...).
         self._failures: collections.Counter[str] = collections.Counter()
         self._lock = threading.Lock()
+        #: Who is told of each change (``listen``).
+        self._listeners: list[_Listener] = []
 
     @property
     def out(self) -> bool:
@@ -84,6 +92,7 @@ class OutageLog:
             self._failures[what] += 1
             if self._since is None:
                 self._since = time.monotonic()
+                self._tell()
                 log.error(
                     "the database is out of reach (%s); what needs it is refused as unavailable until it answers",
                     describe(error),
@@ -101,7 +110,73 @@ class OutageLog:
             failures = ", ".join(f"{what}: {count}" for what, count in sorted(self._failures.items()))
             self._since = None
             self._failures.clear()
+            self._tell()
         log.warning("the database answers again after %.1f s out of reach (meanwhile %s)", seconds, failures)
+
+    def listen(self, callback: Callable[[bool], object], loop: asyncio.AbstractEventLoop) -> Callable[[], None]:
+        """Call ``callback(out)`` on ``loop`` as an outage starts (``True``) and as it ends (``False``).
+
+        ``failed`` and ``worked`` may run in any thread: they only ask ``loop``
+        to look, once per listener until it has looked (``call_soon_threadsafe``),
+        and the callback gets the state as it is then, if it is not the one it
+        was last given. So changes faster than the loop are told as their
+        latest state, and a flapping database queues one call per listener at most.
+
+        Args:
+            callback: Called on ``loop``'s thread with whether the database is out.
+            loop: The event loop to call it on.
+
+        Returns:
+            A function that stops the calls.
+        """
+        listener = _Listener(callback, loop)
+        with self._lock:
+            self._listeners.append(listener)
+            if self._since is not None:  # out already: told at once
+                self._poke(listener)
+
+        def unlisten() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unlisten
+
+    def _tell(self) -> None:
+        """The state changed (the lock is held): each listener looks at it on its loop."""
+        for listener in self._listeners:
+            self._poke(listener)
+
+    def _poke(self, listener: _Listener) -> None:
+        """Have ``listener``'s loop look at the state, unless a look is on its way already (the lock is held)."""
+        if listener.scheduled:
+            return
+        listener.scheduled = True
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is left to tell
+            listener.loop.call_soon_threadsafe(self._look, listener)
+
+    def _look(self, listener: _Listener) -> None:
+        """On ``listener``'s loop: tell it the state, if it is not the one it was told last."""
+        with self._lock:
+            listener.scheduled = False  # before reading: a change after this pokes again
+            out = self._since is not None
+            if listener not in self._listeners:  # it stopped listening meanwhile
+                return
+        if out != listener.told:
+            listener.told = out
+            listener.callback(out)
+
+
+@dataclasses.dataclass(eq=False)
+class _Listener:
+    """One ``listen``: whom to tell on which loop, and where the telling stands."""
+
+    callback: Callable[[bool], object]
+    loop: asyncio.AbstractEventLoop
+    #: True while a look at the state waits on the loop (guarded by the log's lock).
+    scheduled: bool = False
+    #: The state the callback was given last: at first, that all is well.
+    told: bool = False
 
 
 def describe(error: BaseException) -> str:

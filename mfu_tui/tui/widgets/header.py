@@ -32,6 +32,9 @@ class AppHeader(Horizontal):
     chat_title: reactive[str] = reactive("")
     """The title of the open chat ("" for a new chat)."""
 
+    identity: reactive[str] = reactive("")
+    """``user@host`` of the connection, or the server's label (``local · demo model``)."""
+
     def __init__(self, identity: str, *, plain: bool = False, id: str | None = None) -> None:
         """
         Args:
@@ -40,15 +43,19 @@ class AppHeader(Horizontal):
             id: The widget id.
         """
         super().__init__(id=id)
-        self._identity = identity
+        self.set_reactive(AppHeader.identity, identity)
         self._plain = plain
 
     def compose(self) -> ComposeResult:
         yield Static("mfu-chat", id="app-name", markup=False)
         yield Static("", id="chat-title", markup=False)
-        yield Static(self._identity, id="identity", markup=False)
+        yield Static(self.identity, id="identity", markup=False)
         yield StatusDot(plain=self._plain, id="status-dot")
 
     def watch_chat_title(self, title: str) -> None:
         if self.is_mounted:
             self.query_one("#chat-title", Static).update(title)
+
+    def watch_identity(self, identity: str) -> None:
+        if self.is_mounted:
+            self.query_one("#identity", Static).update(identity)

@@ -4,21 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from rich.text import Text
 from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Static
 
 from mfu_tui.client import ConnectionState, Status
-from mfu_tui.tui.status_text import describe_state
+from mfu_tui.tui.status_text import LocalStart, describe_local_start, describe_state
 
 
 class StatusDot(Static):
     """A coloured dot and a few words for the state of the connection.
 
     Green ``● 12 ms`` when connected (with the last round-trip time), yellow
+    ``● server storage unavailable`` while the server says it cannot store
+    anything (its own words in the tooltip), yellow
     ``● retry in 3 s`` while reconnecting (counting down), red
     ``● offline: <reason>`` when the client gave up. With ``plain`` it writes
     ``[online 12 ms]``, ``[reconnecting in 3 s]``, ``[offline: <reason>]``.
+    Before the client has a server, the local server's start:
+    ``● starting local server``, or red ``● offline: local server not started``.
     """
 
     DEFAULT_CSS = """
@@ -40,6 +45,9 @@ class StatusDot(Static):
 
     waiting: reactive[int] = reactive(0)
     """Messages waiting in the outbox (said while signed out)."""
+
+    local_start: reactive[LocalStart | None] = reactive(None)
+    """The local server's start, said instead of ``state`` until the client has a server; ``None`` then."""
 
     def __init__(
         self,
@@ -70,6 +78,9 @@ class StatusDot(Static):
     def watch_waiting(self) -> None:
         self._refresh_text()
 
+    def watch_local_start(self) -> None:
+        self._refresh_text()
+
     def _now(self) -> float:
         if self.clock is not None:
             return self.clock()
@@ -86,11 +97,16 @@ class StatusDot(Static):
                 self._countdown.resume()
             else:
                 self._countdown.pause()
-        if state is None:
+        if self.local_start is not None:
+            text, tone = describe_local_start(self.local_start, plain=self.plain)
+        elif state is None:
             self.update("[starting]" if self.plain else "○ starting")
             self.remove_class("-ok", "-warning", "-error")
             return
-        text, tone = describe_state(state, self._now(), plain=self.plain, waiting=self.waiting)
+        else:
+            text, tone = describe_state(state, self._now(), plain=self.plain, waiting=self.waiting)
         self.update(text)
+        words = state.storage_unavailable if state is not None and state.status is Status.CONNECTED else None
+        self.tooltip = None if words is None else Text(words)  # the server's words: never read as markup
         self.remove_class("-ok", "-warning", "-error")
         self.add_class(f"-{tone}")
