@@ -195,17 +195,21 @@ class Handlers:
         await self._check_model(frame)
         if chat_id is not None and await self._claim(sender, frame, client_message_id):
             return
-        started = slot = False
+        claimed, started, slot = chat_id, False, False
         try:
-            known = await self._store.find_exchange(user, client_message_id)
-            if known is not None:
-                sender.reply(_ack(client_message_id, known))
-                return
-            await self._admit(user, frame)
-            slot = True
-            exchange = await self._record(user, frame, client_message_id)
+            exchange = await self._store.find_exchange(user, client_message_id)
+            if exchange is not None:
+                if not exchange.orphaned or not self._adopt(user, exchange, claimed):
+                    sender.reply(_ack(client_message_id, exchange))
+                    return
+                claimed, slot = exchange.chat.id, True
+                log.info("answer %s was stored but never started: starting it now", exchange.reply_id)
+            else:
+                await self._admit(user, frame)
+                slot = True
+                exchange = await self._record(user, frame, client_message_id)
             sender.reply(_ack(client_message_id, exchange))
-            if exchange.duplicate:  # the same id raced in from another connection
+            if exchange.duplicate and not exchange.orphaned:  # the same id raced in from another connection
                 return
             self._show_everywhere(sender, frame, exchange, client_message_id)
             model_id = frame.model_id or exchange.chat.model_id
@@ -216,8 +220,26 @@ class Handlers:
         finally:
             if slot and not started:
                 self._generations.free_slot(user)
-            if chat_id is not None and not started:
+            if claimed is not None and not started:
+                self._generations.release(claimed)
+
+    def _adopt(self, user: str, exchange: Exchange, claimed: str | None) -> bool:
+        """Take the chat and an answer slot to start an ``orphaned`` exchange's answer; False if it runs here.
+
+        Args:
+            claimed: The chat this message's frame named, claimed already by the caller.
+
+        Raises:
+            FrameError: all the user's answer slots are taken (the client sends the message again later).
+        """
+        chat_id = exchange.chat.id
+        if chat_id != claimed and self._generations.claim(chat_id, user) != "claimed":
+            return False  # started by the first try of the message, whose storing just ended
+        if not self._generations.take_slot(user):
+            if chat_id != claimed:
                 self._generations.release(chat_id)
+            raise self._too_many_answers("this one starts when one of them ends", chat_id=chat_id)
+        return True
 
     async def _check_model(self, frame: Message) -> None:
         """Refuse a model this server does not have, naming those it has."""

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 
 import aiohttp
+import asyncpg
 import pytest
 
 from mfu_tui.protocol import Ack, Chunk, Complete, Error, Message
@@ -111,6 +112,17 @@ def test_a_lost_connection_is_an_outage_and_a_bug_is_not():
     assert not is_outage(KeyError("a bug"))
 
 
+async def test_a_postgresql_connection_closed_under_its_user_is_an_outage_and_bad_input_is_not(postgres_url):
+    connection = await asyncpg.connect(postgres_url)
+    with pytest.raises(asyncpg.DataError) as bad_input:
+        await connection.fetchval("SELECT $1::int", "not a number")
+    await connection.close()
+    with pytest.raises(asyncpg.InterfaceError) as closed:  # what a pool's connection raises after an outage
+        await connection.fetchval("SELECT 1")
+    assert is_outage(closed.value)
+    assert not is_outage(bad_input.value)
+
+
 async def test_an_answer_whose_database_goes_away_ends_as_the_servers_storage_failing_and_frees_its_chat(tmp_path):
     with running_postgres() as postgres:
         async with running_server(tmp_path, db_path=postgres.new_database(), demo_words=2000, demo_delay_ms=5) as srv:
@@ -119,7 +131,8 @@ async def test_an_answer_whose_database_goes_away_ends_as_the_servers_storage_fa
                 chunks = [await alice.expect(Chunk, message_id=first.reply_id)]
                 postgres.stop()
                 while not isinstance(frame := await alice.recv(), Error):
-                    chunks.append(frame)
+                    if isinstance(frame, Chunk):  # not the server_status that may come first
+                        chunks.append(frame)
                 refused = frame
                 after, end = await alice.stream(first.reply_id)
                 chunks += after

@@ -77,9 +77,10 @@ class PostgresServer:
         )
         self._run("pg_ctl", "start", "-w", "-t", "60", "-D", str(self.data), "-l", str(self.log), "-o", options)
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "immediate") -> None:
+        """Stop the server: ``immediate`` (no shutdown checkpoint, as a crash), or ``fast`` or ``smart``."""
         if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "stop", "-w", "-m", "immediate", "-D", str(self.data), check=False)
+            self._run("pg_ctl", "stop", "-w", "-m", mode, "-D", str(self.data), check=False)
 
     def new_database(self) -> str:
         """Create an empty database; its ``postgresql://`` URL."""

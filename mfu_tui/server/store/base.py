@@ -97,6 +97,10 @@ class Exchange:
     duplicate: bool = False
     #: What the reply is made with (read in the same transaction; the default for a duplicate).
     settings: ChatSettings = dataclasses.field(default_factory=ChatSettings)
+    #: For a duplicate: its reply is streaming, claimed by this node, yet was never started (the
+    #: database applied the write but its success was lost, as the connection dropped during the
+    #: COMMIT). ``history`` and ``settings`` are then read, for the caller to start the answer.
+    orphaned: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -264,7 +268,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
-        """The exchange stored for ``client_message_id`` (``duplicate=True``), or None."""
+        """The exchange stored for ``client_message_id`` (``duplicate=True``), or None.
+
+        ``orphaned`` if its reply is still streaming and this node's: unless it runs here, nothing will end it.
+        """
 
     @abc.abstractmethod
     def append_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> asyncio.Future[None]:

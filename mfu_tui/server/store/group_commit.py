@@ -157,11 +157,14 @@ class GroupCommit(abc.ABC):
         try:
             return await self._transaction(db, batch)
         except Exception as error:
+            if self.outages.failed("commits failed", error):
+                # The connection is gone: each write tried again on it would fail too, with asyncpg's
+                # errors of a connection in pieces ("released back to the pool"), taken for bugs.
+                return [(write.future, None, error) for write in batch]
             # Something failed below the level of one write (a chunk insert,
             # the commit itself). Retry each write alone, so one bad write
             # does not fail the unrelated ones that shared its batch.
-            if not self.outages.failed("commits failed", error):
-                log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
+            log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
             outcomes: list[Outcome] = []
             for write in batch:
                 try:

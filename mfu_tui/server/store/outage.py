@@ -47,7 +47,10 @@ def is_outage(error: BaseException) -> bool:
             asyncpg.AdminShutdownError,  # 57P01
             asyncpg.TooManyConnectionsError,  # 53300
         )
-        return isinstance(error, gone)
+        # A connection the pool handed out as PostgreSQL went away (or its COMMIT was cut) says only
+        # "connection is closed", as a plain InterfaceError: its subclasses are misuses (bad input...).
+        closed = type(error) is asyncpg.InterfaceError and str(error).endswith("connection is closed")
+        return closed or isinstance(error, gone)
     return False
 
 

@@ -398,7 +398,8 @@ class PostgresStore(SqlStore):
             async with self._pool.acquire() as connection:
                 return await self._commit(PostgresDb(connection), batch)
         except Exception as error:  # no connection at all: every write of the batch fails
-            log.exception("the database is unreachable; %d writes failed", len(batch))
+            if not self.outages.failed("commits failed", error):
+                log.exception("the database is unreachable; %d writes failed", len(batch))
             return [(write.future, None, error) for write in batch]
 
     def _settle(self, outcomes: list[Outcome]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from mfu_tui.protocol import ChatSettings, ChatSummary, StoredMessage
 from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.store.base import Edit, Exchange
@@ -35,8 +37,15 @@ async def settings(db: Db, chat_id: str) -> ChatSettings:
     return settings_of(await db.fetchrow(f"SELECT {SETTINGS_COLUMNS} FROM chats WHERE id = ?", chat_id))
 
 
-async def known_exchange(db: Db, user: str, client_message_id: str) -> Exchange | None:
-    """The exchange the user stored for ``client_message_id`` (``duplicate=True``), or None."""
+async def known_exchange(
+    db: Db, user: str, client_message_id: str, mine: tuple[str, tuple[Any, ...]] | None = None
+) -> Exchange | None:
+    """The exchange the user stored for ``client_message_id`` (``duplicate=True``), or None.
+
+    Args:
+        mine: A condition (and its parameters) that holds of a reply this node claimed: if given,
+            a reply streaming under it is ``orphaned``, with its history and settings.
+    """
     known = await db.fetchrow(
         "SELECT id, chat_id FROM messages WHERE owner = ? AND client_message_id = ?", user, client_message_id
     )
@@ -47,6 +56,19 @@ async def known_exchange(db: Db, user: str, client_message_id: str) -> Exchange 
     chat = await summary(db, chat_id)
     if chat is None:  # deleted since the message was read (each query sees its own snapshot)
         return None
+    if mine is not None and reply_id is not None:
+        condition, parameters = mine
+        streaming = "SELECT 1 FROM messages WHERE id = ? AND status = 'streaming'" + condition
+        if await db.fetchrow(streaming, reply_id, *parameters) is not None:
+            return Exchange(
+                chat=chat,
+                user_message_id=message_id,
+                reply_id=reply_id,
+                history=await history(db, chat_id, reply_id),
+                duplicate=True,
+                settings=await settings(db, chat_id),
+                orphaned=True,
+            )
     return Exchange(chat=chat, user_message_id=message_id, reply_id=reply_id or "", history=[], duplicate=True)
 
 

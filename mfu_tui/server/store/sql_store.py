@@ -113,6 +113,14 @@ class SqlStore(GroupCommit, Store):
         """
         return "", ()
 
+    def _claimed_here(self) -> tuple[str, tuple[Any, ...]]:
+        """A condition, and its parameters, that holds of a streaming reply this node (this process) claimed.
+
+        Its lease's fence where there are leases: another node's reply, or one of this node's past
+        its lease, is ended by ``reap_expired``, never taken over.
+        """
+        return self._fence()
+
     # --- the Store interface ----------------------------------------------------
 
     async def record_message(
@@ -261,7 +269,8 @@ class SqlStore(GroupCommit, Store):
         return await self._read(read)
 
     async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
-        return await self._read(lambda db: queries.known_exchange(db, user, client_message_id))
+        mine = self._claimed_here()
+        return await self._read(lambda db: queries.known_exchange(db, user, client_message_id, mine))
 
     async def finish_message(
         self,

@@ -340,6 +340,10 @@ class SqliteStore(SqlStore):
     def _reply_claim(self) -> tuple[str, str, tuple[Any, ...]]:
         return ("", "", ()) if self.node_id is None else (", node_id", ", ?", (self.node_id,))
 
+    def _claimed_here(self) -> tuple[str, tuple[Any, ...]]:
+        # Workers (``serve --workers``) share the file: only this worker's replies are its own.
+        return ("", ()) if self.node_id is None else (" AND node_id = ?", (self.node_id,))
+
     # --- the writer thread --------------------------------------------------
 
     def _run_writer(self, connection: sqlite3.Connection) -> None:
