@@ -1000,6 +1000,11 @@ async def list_models_flood(arena: Arena) -> dict[str, Any]:
     }
 
 
+def _closed_by_server(reader: asyncio.StreamReader) -> bool:
+    """True once the server closed the socket: a FIN, or a reset (its close with our request unread is an RST)."""
+    return reader.at_eof() or reader.exception() is not None
+
+
 #: The start of an upgrade request that never ends (no blank line).
 HALF_REQUEST = b"GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
 
@@ -1053,12 +1058,12 @@ async def slowloris(arena: Arena) -> dict[str, Any]:
     open_seconds = time.monotonic() - opened_at
     await asyncio.gather(*(newcomer(f"newcomer-{n}", connect_seconds) for n in range(newcomers)))
     await arena.hold()
-    closed_at_hold = sum(reader.at_eof() for reader, _ in held)
+    closed_at_hold = sum(_closed_by_server(reader) for reader, _ in held)
     # Watch how long the server keeps them: measuring for a while, not waiting for an event.
     watched_until = opened_at + arena.watch_seconds
-    while time.monotonic() < watched_until and not all(reader.at_eof() for reader, _ in held):
+    while time.monotonic() < watched_until and not all(_closed_by_server(reader) for reader, _ in held):
         await asyncio.sleep(0.1)
-    closed = sum(reader.at_eof() for reader, _ in held)
+    closed = sum(_closed_by_server(reader) for reader, _ in held)
     for _, writer in held:
         writer.transport.abort()
     ok = len(connect_seconds)
