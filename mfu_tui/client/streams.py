@@ -30,7 +30,8 @@ class _Stream:
     ahead: dict[int, Chunk] = field(default_factory=dict)
     end: Complete | Cancelled | None = None
     #: ``last_seq`` of the ``resume`` asked for on this connection, if any. Its replay
-    #: brings every chunk after that, in order, then follows live: one is enough.
+    #: brings every chunk after that, in order, then follows live: one is enough, until
+    #: the end comes (it may name chunks that were stored and never sent).
     resumed_from: int | None = None
 
 
@@ -97,6 +98,9 @@ class StreamTracker:
         elif stream.end is None:
             stream.end = frame
             stream.ahead = {seq: chunk for seq, chunk in stream.ahead.items() if seq <= frame.seq}
+            # An end may name chunks that no replay brought and none will: stored by a node that
+            # then lost its lease, or died, before sending them. Ask for them, even after a resume.
+            stream.resumed_from = None
         if assembler.finished and stream.end is not None:
             delivery.end = stream.end
             self._finish(message_id)

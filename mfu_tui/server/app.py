@@ -64,6 +64,9 @@ VERSION_PATH = "/version"
 INBOUND_FRAMES_QUEUED = 2
 #: Connections the kernel may hold before we accept them (capped by net.core.somaxconn).
 LISTEN_BACKLOG = 4096
+#: Seconds between lease beats while the database is out of reach: its return is noticed within
+#: this (and told to clients, whose refused messages then go), not a third of a lease later.
+OUTAGE_BEAT = 0.5
 
 
 class ChatServer:
@@ -485,7 +488,7 @@ class ChatServer:
         """
         every = self.config.lease / 3
         while True:
-            await asyncio.sleep(every)
+            await asyncio.sleep(min(every, OUTAGE_BEAT) if self.store.outages.out else every)
             try:
                 await self.store.renew_leases()
                 self._announce(await self.store.reap_expired())

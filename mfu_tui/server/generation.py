@@ -73,7 +73,8 @@ StopReason = Literal["cancelled", "shutdown", "failed", "fenced"]
 STORE_FAILED = "store_failed"
 
 #: Seconds before storing an answer's end is tried again while the database is out of reach, then
-#: doubled up to the second figure: the end is what frees its chat for the next message.
+#: doubled up to the second figure: the end is what frees its chat for the next message. The
+#: database's return (``OutageLog``) cuts the wait short: the end is stored within a commit of it.
 END_RETRY_FIRST, END_RETRY_MOST = 0.25, 5.0
 
 
@@ -123,6 +124,10 @@ class Generation:
         self._last_chars = 0
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
+        #: The last seq of the unbroken run of committed chunks, published or not (held back when fenced).
+        self._committed_seq = 0
+        #: The commit of the last chunk queued: once it settles, every chunk's has (the store commits in order).
+        self._last_commit: asyncio.Future[None] | None = None
         self._stop_reason: StopReason | None = None
         #: Why the store refused a chunk (None: it did not, or the future was cancelled).
         self._store_error: BaseException | None = None
@@ -244,10 +249,13 @@ class Generation:
         queued_at = time.monotonic() if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
         committed = self._store.append_chunk(self.message_id, seq, text, reasoning=reasoning)
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
+        self._last_commit = committed
 
     def _publish(self, seq: int, committed: asyncio.Future[None], queued_at: float | None) -> None:
         """Runs once a chunk is committed: only now may its frame leave, and only while this node's lease holds."""
         refused = committed.cancelled() or committed.exception() is not None
+        if not refused and seq == self._committed_seq + 1:
+            self._committed_seq = seq
         fenced = not committed.cancelled() and isinstance(committed.exception(), Fenced)
         if fenced or self._fenced or not self._store.holds_lease():
             # Another node may have ended the answer meanwhile (this node stalled past
@@ -306,9 +314,13 @@ class Generation:
             # Ended here only if no other node ended it first: the store refuses
             # this end, as it refused the chunks, if its lease was lost for real.
             status, finish, problem = "error", "interrupted", None
+            # The end names only chunks the store took: a chunk held back may also
+            # have been refused (the database went away as the lease ran out).
+            if self._last_commit is not None:
+                await asyncio.wait({self._last_commit})
         # Every chunk was queued before this write and the store commits in
         # order: once it settles, all of them are stored (and, unless fenced, published).
-        stored = self.published_seq if failed else len(self._chunks)
+        stored = self.published_seq if failed else self._committed_seq if self._fenced else len(self._chunks)
         figures = self._figures()
         end_error: Exception | None = None
         try:
@@ -358,13 +370,13 @@ class Generation:
                 tokens_per_second=figures.tokens_per_second,
             )
         self._hub.publish_chat(self.chat_id, encode(end))
-        if end_error is not None and is_outage(end_error) and not self._fenced:
-            chat = await self._store_end_later(figures)
+        if end_error is not None and is_outage(end_error):
+            chat = await self._store_end_later(seq, figures)
         if chat is not None:
             self._hub.publish_user(self.user, encode(ChatUpdated(chat=chat)))
 
-    async def _store_end_later(self, figures: AnswerFigures) -> ChatSummary | None:
-        """Store the end the database could not take (as ``STORE_FAILED``, with what was sent) once it is back.
+    async def _store_end_later(self, seq: int, figures: AnswerFigures) -> ChatSummary | None:
+        """Store the end the database could not take (as ``STORE_FAILED``, with its ``seq`` chunks) once it is back.
 
         Until then the reply is ``streaming`` in the database, which keeps its
         chat busy on every node, and this node renews its lease: nothing else
@@ -373,14 +385,21 @@ class Generation:
         rather than racing this write. None if it was not stored: the node
         stops (``stop``), the chat was deleted, another node ended it, or a bug.
         """
-        seq = self.published_seq
         text, reasoning = self._text("content", seq), self._text("reasoning", seq)
         delay = END_RETRY_FIRST
+        back = asyncio.Event()
+
+        def changed(out: bool) -> None:
+            if not out:
+                back.set()
 
         async def store() -> ChatSummary | None:
             nonlocal delay
             while True:
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await back.wait()
+                back.clear()
                 delay = min(delay * 2, END_RETRY_MOST)
                 try:
                     chat = await self._store.finish_message(
@@ -396,13 +415,17 @@ class Generation:
                 log.info("the end of %s is stored, the database is back", self.message_id)
                 return chat
 
-        self._late_end = asyncio.get_running_loop().create_task(store(), name=f"end of {self.message_id}")
+        loop = asyncio.get_running_loop()
+        unlisten = self._store.outages.listen(changed, loop)
+        self._late_end = loop.create_task(store(), name=f"end of {self.message_id}")
         try:
             return await self._late_end
         except asyncio.CancelledError:
             if self.task.cancelling():  # this task was cancelled, not only the retry
                 raise
             return None
+        finally:
+            unlisten()
 
     def _record(self, finish: str, chunks: int, figures: AnswerFigures) -> None:
         """Count the answer, and log its one line (ids and figures only: never its text)."""

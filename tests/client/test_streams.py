@@ -95,6 +95,18 @@ def test_after_a_reconnect_resume_a_gap_at_the_same_seq_asks_no_second_time():
     assert resumes == []
 
 
+def test_an_end_naming_chunks_never_sent_asks_for_them_after_an_earlier_resume():
+    """A node that lost its lease stores chunks it must not send: its end names them."""
+    tracker = StreamTracker()
+    tracker.expect("c1", "a1")
+    tracker.resumes_for("a1")  # its message was sent again: resumed from 0, then followed live
+    end = Complete(chat_id="c1", message_id="a1", seq=9)
+    delivered, resumes = deliver_all(tracker, [*(chunk(seq) for seq in range(1, 9)), end])
+    assert resumes == [Resume(chat_id="c1", message_id="a1", last_seq=8)]
+    delivered, resumes = deliver_all(tracker, [chunk(9), end])
+    assert delivered == [chunk(9), end] and resumes == []
+
+
 def test_expect_says_whether_the_message_is_still_in_flight():
     tracker = StreamTracker()
     assert tracker.expect("c1", "a1")

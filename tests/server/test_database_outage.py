@@ -11,6 +11,7 @@ import asyncpg
 import pytest
 
 from mfu_tui.protocol import Ack, Chunk, Complete, Error, Message
+from mfu_tui.server import generation
 from mfu_tui.server.store.outage import OutageLog, is_outage
 from tests.server.peer import TIMEOUT, peer
 from tests.server.test_generation import get_chat, send_message
@@ -123,7 +124,12 @@ async def test_a_postgresql_connection_closed_under_its_user_is_an_outage_and_ba
     assert not is_outage(bad_input.value)
 
 
-async def test_an_answer_whose_database_goes_away_ends_as_the_servers_storage_failing_and_frees_its_chat(tmp_path):
+async def test_an_answer_whose_database_goes_away_ends_as_the_servers_storage_failing_and_frees_its_chat(
+    tmp_path, monkeypatch
+):
+    # No retry on a timer: the end is stored because the node sees the database answer again.
+    monkeypatch.setattr(generation, "END_RETRY_FIRST", 3600)
+    monkeypatch.setattr(generation, "END_RETRY_MOST", 3600)
     with running_postgres() as postgres:
         async with running_server(tmp_path, db_path=postgres.new_database(), demo_words=2000, demo_delay_ms=5) as srv:
             async with peer(srv.url, srv.token()) as alice:

@@ -453,6 +453,14 @@ class PostgresStore(SqlStore):
     def holds_lease(self) -> bool:
         return time.monotonic() < self._leases_held_until
 
+    async def _ready_to_claim(self) -> None:
+        # The beat renews every third of a lease: less than half of one left means it missed a
+        # beat (the database was out of reach, or the node stalled), and its next try may come
+        # after the lease ran out: a reply claimed now would have its chunks fenced from then
+        # on and end interrupted. Renewed first, it has half a lease for the beat to come.
+        if self._leases_held_until - time.monotonic() < self.lease / 2:
+            await self.renew_leases()
+
     @property
     def _application_name(self) -> str:
         """``APPLICATION_NAME`` and the node id, as PostgreSQL keeps it (cut to ``_NAME_BYTES``)."""

@@ -121,6 +121,12 @@ class SqlStore(GroupCommit, Store):
         """
         return self._fence()
 
+    async def _ready_to_claim(self) -> None:
+        """Make sure a reply claimed next holds its lease for as long as ``holds_lease`` says.
+
+        A database that only one node uses (SQLite) has no leases: nothing to do.
+        """
+
     # --- the Store interface ----------------------------------------------------
 
     async def record_message(
@@ -199,6 +205,7 @@ class SqlStore(GroupCommit, Store):
                 settings=await queries.settings(db, target),
             )
 
+        await self._ready_to_claim()
         return await self._write(write)
 
     async def _insert_reply(
@@ -477,6 +484,8 @@ class SqlStore(GroupCommit, Store):
             settings = await queries.settings(db, chat_id)
             return Edit(chat, message_id, content, edited_at=now, reply_id=reply_id, history=history, settings=settings)
 
+        if regenerate:
+            await self._ready_to_claim()
         return await self._write(write)
 
     async def _regenerate(
