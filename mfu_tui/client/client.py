@@ -830,6 +830,8 @@ class ChatClient(ChatRequests):
         log.info("resync of message %s: reloading it", message_id)
         try:
             stored = await self.find_message(chat_id, message_id)
+            if stored is not None:
+                stored = await self.whole_message(chat_id, stored)
         except (ClientError, TimeoutError) as error:
             self.session.reload_failed(message_id)
             self._emit_error(ClientError(f"could not reload message {message_id}: {error}", chat_id=chat_id))
