@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.errors import REFUSED_FOR_GOOD, ClientError, RequestError
-from mfu_tui.client.events import MessageReloaded
+from mfu_tui.client.events import MessageReloaded, MessageTextLoaded
 from mfu_tui.client.settings import ClientSettings
 from mfu_tui.client.state import ConnectionState, Problem, Status
 
@@ -54,6 +54,7 @@ __all__ = [
     "ConnectionState",
     "Event",
     "MessageReloaded",
+    "MessageTextLoaded",
     "Problem",
     "RequestError",
     "Status",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar, Unpack
@@ -32,7 +32,7 @@ from mfu_tui.client.backoff import Backoff
 from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.dial import Failed, Stop, dial
 from mfu_tui.client.errors import ClientError, RequestError
-from mfu_tui.client.events import MessageReloaded
+from mfu_tui.client.events import MessageReloaded, MessageTextLoaded
 from mfu_tui.client.outbox import Outbox, OutboxEntry, PendingEdit, PendingFile, account_key, token_subject
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.client.requests import ChatRequests, new_id
@@ -73,6 +73,7 @@ from mfu_tui.protocol import (
     Request,
     Result,
     ServerFrame,
+    StoredMessage,
     Subscribe,
     UnknownFrameType,
     decode_result,
@@ -87,7 +88,7 @@ from mfu_tui.redaction import redact
 log = logging.getLogger("mfu_tui.client")
 
 #: What ``events()`` yields and the ``on_*`` callbacks receive.
-Event = ServerFrame | MessageReloaded | ClientError | ConnectionState
+Event = ServerFrame | MessageReloaded | MessageTextLoaded | ClientError | ConnectionState
 Unsubscribe = Callable[[], None]
 #: Where the server is now, when it moved: a new ``(url, token)``, or ``None`` (see ``ChatClient``).
 Relocate = Callable[[], Awaitable[tuple[str, str] | None]]
@@ -178,6 +179,8 @@ class ChatClient(ChatRequests):
         self._pong_waiter: asyncio.Future[None] | None = None
         self._ping_ts: float | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: The messages whose rest is being loaded (``load_whole_texts``): none is asked for twice at once.
+        self._loading_texts: set[str] = set()
 
     # --- Subscriptions -------------------------------------------------------
 
@@ -190,8 +193,9 @@ class ChatClient(ChatRequests):
         """Call ``callback()`` after each successful (re)connect; returns the unsubscribe function."""
         return self._listen("open", callback)
 
-    def on_message(self, callback: Callable[[ServerFrame | MessageReloaded], None]) -> Unsubscribe:
-        """Call ``callback(frame)`` for each server frame (chunks once and in order) and ``MessageReloaded``.
+    def on_message(self, callback: Callable[[ServerFrame | MessageReloaded | MessageTextLoaded], None]) -> Unsubscribe:
+        """Call ``callback(frame)`` for each server frame (chunks once and in order), ``MessageReloaded``
+        and ``MessageTextLoaded``.
 
         ``pong`` frames and the ``result`` and ``error`` frames answering this
         client's own requests are consumed by the client and not passed on;
@@ -208,7 +212,7 @@ class ChatClient(ChatRequests):
         return self._listen("state", callback)
 
     async def events(self) -> AsyncIterator[Event]:
-        """Yield what the ``on_*`` callbacks get: frames, ``MessageReloaded``, ``ClientError``,
+        """Yield what the ``on_*`` callbacks get: frames, ``MessageReloaded``, ``MessageTextLoaded``, ``ClientError``,
         ``ConnectionState`` (a (re)connect shows as a state with status ``CONNECTED``).
 
         Ends after ``close()``.
@@ -426,6 +430,31 @@ class ChatClient(ChatRequests):
     async def subscribe(self, chat_id: str) -> None:
         """Receive the events of ``chat_id``, now and after every reconnect."""
         await self.send(Subscribe(chat_id=chat_id))
+
+    def load_whole_texts(self, chat_id: str, messages: Iterable[StoredMessage]) -> None:
+        """Load the rest of each message of a page of ``chat_id`` that came cut (``truncated``), in the background.
+
+        Each arrives whole as a ``MessageTextLoaded`` (``on_message``), a part
+        at a time (``message_text``); a message already being loaded is not
+        asked for twice. A failure goes to ``on_error`` and the message stays
+        cut: calling this again with it (the app loads the open chat again
+        after each reconnect) asks again.
+        """
+        for message in messages:
+            if message.truncated and message.id not in self._loading_texts:
+                self._loading_texts.add(message.id)
+                self._spawn(self._load_whole_text(chat_id, message))
+
+    async def _load_whole_text(self, chat_id: str, message: StoredMessage) -> None:
+        try:
+            content = await self.message_text(chat_id, message)
+        except (ClientError, TimeoutError) as error:
+            where = {"chat_id": chat_id, "message_id": message.id}
+            self._emit_error(ClientError(f"could not load the rest of a long message: {error or 'no answer'}", **where))
+            return
+        finally:
+            self._loading_texts.discard(message.id)
+        self._emit(MessageTextLoaded(chat_id, message.id, content))
 
     async def _request(self, frame: Request, kind: type[_T] | None, *, clean: Callable[[_T], _T] | None = None) -> _T:
         """Send a request and wait for its ``result``.
@@ -801,6 +830,8 @@ class ChatClient(ChatRequests):
         log.info("resync of message %s: reloading it", message_id)
         try:
             stored = await self.find_message(chat_id, message_id)
+            if stored is not None:
+                stored = await self.whole_message(chat_id, stored)
         except (ClientError, TimeoutError) as error:
             self.session.reload_failed(message_id)
             self._emit_error(ClientError(f"could not reload message {message_id}: {error}", chat_id=chat_id))
@@ -857,7 +888,7 @@ class ChatClient(ChatRequests):
             for queue in self._queues:
                 queue.put_nowait(args[0])
 
-    def _emit(self, frame: ServerFrame | MessageReloaded) -> None:
+    def _emit(self, frame: ServerFrame | MessageReloaded | MessageTextLoaded) -> None:
         self._notify("message", frame)
 
     def _emit_error(self, error: ClientError) -> None:

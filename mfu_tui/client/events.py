@@ -25,3 +25,16 @@ class MessageReloaded:
     finish_reason: str | None = None
     #: What the model reasoned before answering, apart from ``content`` ("" for none).
     reasoning: str = ""
+
+
+@dataclass(frozen=True)
+class MessageTextLoaded:
+    """The rest of a message that came cut (``truncated``) in a page was loaded (``get_message_text``).
+
+    The UI replaces the message's text with ``content``, its whole text
+    (cleaned, like every text from the server), and no longer marks it shown in part.
+    """
+
+    chat_id: str
+    message_id: str
+    content: str

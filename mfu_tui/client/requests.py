@@ -26,17 +26,20 @@ from mfu_tui.client.safe_text import clean_marked, clean_text
 from mfu_tui.client.session import ChatSession
 from mfu_tui.protocol import (
     MAX_TITLE_LENGTH,
+    SENT_MESSAGE_CHARS,
     ChatDetail,
     ChatPage,
     ChatParams,
     ChatSummary,
     DeleteChat,
     GetChat,
+    GetMessageText,
     ImportChat,
     ImportedMessage,
     ImportResult,
     ListChats,
     ListModels,
+    MessageText,
     ModelList,
     RenameChat,
     Request,
@@ -51,7 +54,8 @@ log = logging.getLogger("mfu_tui.client")
 
 _T = TypeVar("_T")
 
-#: Times a request the server applies once (``import_chat``) is sent before its failure is the caller's.
+#: Times a request sent until answered (a part of a long message; ``import_chat``, which the server
+#: applies once) is sent before its failure is the caller's.
 ATTEMPTS_OF_IDEMPOTENT_REQUESTS = 5
 
 
@@ -115,14 +119,49 @@ class ChatRequests(abc.ABC):
         return detail
 
     async def get_whole_chat(self, chat_id: str) -> ChatDetail:
-        """One chat with all its messages, oldest first, asked for a page at a time (for an export)."""
+        """One chat with all its messages whole, oldest first, asked for a page at a time (for an export)."""
         detail = await self.get_chat(chat_id)
         pages = [detail.messages]
         while detail.next_cursor is not None:
             detail = await self.get_chat(chat_id, before=detail.next_cursor)
             pages.append(detail.messages)
-        messages = [message for page in reversed(pages) for message in page]
+        messages = [await self.whole_message(chat_id, message) for page in reversed(pages) for message in page]
         return ChatDetail(chat=detail.chat, messages=messages)
+
+    async def whole_message(self, chat_id: str, message: StoredMessage) -> StoredMessage:
+        """``message`` of a page with its whole text: the same one unless it came cut (``truncated``)."""
+        if not message.truncated:
+            return message
+        content = await self.message_text(chat_id, message)
+        return msgspec.structs.replace(message, content=content, truncated=False)
+
+    async def message_text(self, chat_id: str, message: StoredMessage) -> str:
+        """The whole text of ``message`` of chat ``chat_id``, cleaned: the rest of one that came cut.
+
+        The rest is asked for a part at a time (``get_message_text``), from
+        where the cut ``content`` ends, each part from where the server says
+        the one before ended (the cleaned text may be shorter). A part lost
+        with its connection, or not answered, is asked for again from the
+        same place once connected (``_request_until_answered``).
+
+        Raises:
+            RequestError: the server refused a part (``not_found``: the message
+                was deleted; ``bad_request``: it was edited, shorter, meanwhile).
+            ClientError: the worker stopped, or the connection stayed away through every attempt.
+            TimeoutError: a part was not answered through every attempt.
+        """
+        if not message.truncated:
+            return message.content
+        pieces, offset = [message.content], SENT_MESSAGE_CHARS
+        while True:
+            frame = GetMessageText(request_id=new_id(), chat_id=chat_id, message_id=message.id, offset=offset)
+            part = await self._request_until_answered(frame, MessageText)
+            pieces.append(part.text)
+            if part.next_offset >= part.total_chars:
+                return "".join(pieces)
+            if part.next_offset <= offset:  # a server that sends nothing would be asked forever
+                raise ClientError(f"the server sent nothing of message {message.id} past character {offset}")
+            offset = part.next_offset
 
     async def find_message(self, chat_id: str, message_id: str) -> StoredMessage | None:
         """A stored message as the server has it now (its figures included), or None if it is gone.
@@ -273,7 +312,7 @@ class ChatRequests(abc.ABC):
             first = result.stored  # where the server is: past a part stored before, on resuming
 
     async def _request_until_answered(self, frame: Request, kind: type[_T]) -> _T:
-        """``_request``, sent again after a dropped connection or a silence: for requests applied once."""
+        """``_request``, sent again after a dropped connection or a silence: for reads, and requests applied once."""
         attempts = 1
         while True:
             try:

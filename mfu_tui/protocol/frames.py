@@ -63,6 +63,13 @@ IMPORT_PIECE_CHARS = 8000
 TEXT_MEDIA_TYPE = "text/plain"
 #: The image types the models take (OpenAI's image input); an attachment of another type is refused.
 IMAGE_MEDIA_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+#: Characters of a message's text a ``get_chat`` page sends at most: a longer message comes cut
+#: to exactly this many, marked ``truncated`` (a page stays under the client's frame limit even if
+#: every character is JSON-escaped in 6 bytes). ``get_message_text`` gives the rest from here.
+SENT_MESSAGE_CHARS = 2_000_000
+#: Characters of a message's text one ``get_message_text`` answer carries at most: 6,000,000
+#: bytes of JSON if every one is escaped, well under the client's 16 MiB frame limit.
+MESSAGE_TEXT_PART_CHARS = 1_000_000
 #: Bytes of a file one ``attachment_part`` carries at most. Base64 makes them 61,440 characters,
 #: and the rest of the frame (ids and name at their longest, every character JSON-escaped in 6
 #: bytes) stays under 4 KiB: a part is always under the 64 KiB frame limit.
@@ -203,8 +210,8 @@ class StoredMessage(Record):
     #: ``interrupted`` (the server stopped while it streamed), or ``store_failed``
     #: (the server's storage failed while it streamed or ended).
     finish_reason: str | None = None
-    #: True when ``content`` is only the start of a message too long to send whole
-    #: (one stored before the server capped answers); the rest stays on the server.
+    #: True when ``content`` is only the first ``SENT_MESSAGE_CHARS`` characters of a message too
+    #: long to send whole (one stored before the server capped answers): ``get_message_text`` gives the rest.
     truncated: bool = False
     #: For ended answers: what the model server reported (``None`` for user messages and old rows).
     usage: Usage | None = None
@@ -237,6 +244,21 @@ class ChatDetail(Record):
     settings: ChatSettings = msgspec.field(default_factory=ChatSettings)
     #: The index in the chat of the page's first message (0: the chat's first), so a page can be placed anywhere.
     offset: Seq = 0
+
+
+class MessageText(Record):
+    """``result`` data of ``get_message_text``: a part of one message's text."""
+
+    message_id: Id
+    #: Where ``text`` starts in the message, in characters (code points) of the stored text.
+    offset: Seq
+    #: At most ``MESSAGE_TEXT_PART_CHARS`` characters; empty at the end of the message.
+    text: str
+    #: Where the next part starts: ``offset`` plus the characters of ``text`` as stored (a client
+    #: that strips characters from ``text`` before showing it still asks for the right place).
+    next_offset: Seq
+    #: Characters of the whole message: it is whole once ``next_offset`` reaches this.
+    total_chars: Seq
 
 
 class SearchHit(Record):
@@ -484,6 +506,16 @@ class GetChat(Frame, tag="get_chat"):
             raise ProtocolError("'before', 'offset' and 'at' each choose the page: send at most one")
 
 
+class GetMessageText(Frame, tag="get_message_text"):
+    """Ask for a part of one message's text, from character ``offset`` on (the rest of a ``truncated`` one)."""
+
+    request_id: Id
+    chat_id: Id
+    message_id: Id
+    #: Where the part starts, in characters of the stored text (0: the message's first); at most its length.
+    offset: Seq = 0
+
+
 class RenameChat(Frame, tag="rename_chat"):
     """Rename a chat."""
 
@@ -584,6 +616,7 @@ ClientFrame = (
     | Subscribe
     | ListChats
     | GetChat
+    | GetMessageText
     | RenameChat
     | UpdateChat
     | DeleteChat
@@ -592,7 +625,7 @@ ClientFrame = (
     | ImportChat
 )
 #: Client frames answered by a ``result`` (or an ``error`` with the same ``requestId``).
-Request = ListChats | GetChat | RenameChat | UpdateChat | DeleteChat | ListModels | Search | ImportChat
+Request = ListChats | GetChat | GetMessageText | RenameChat | UpdateChat | DeleteChat | ListModels | Search | ImportChat
 
 
 # --- Server to client ------------------------------------------------------

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import TypedDict, TypeVar, cast
 from urllib.parse import urlsplit
 
-from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES
+from mfu_tui.protocol import DEFAULT_MAX_ATTACHMENT_BYTES, SENT_MESSAGE_CHARS
 from mfu_tui.server.auth import TokenKeys
 from mfu_tui.server.client_address import parse_networks
-from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS
 
 #: URL schemes ``--broker`` accepts.
 BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
@@ -256,8 +255,8 @@ class ServerConfig:
             (self.lease > 0, "the lease must be a positive number of seconds"),
             # A longer answer could be stored but never sent whole to a client.
             (
-                1 <= self.max_answer_chars <= MAX_SENT_MESSAGE_CHARS,
-                f"--max-answer-chars must be from 1 to {MAX_SENT_MESSAGE_CHARS}",
+                1 <= self.max_answer_chars <= SENT_MESSAGE_CHARS,
+                f"--max-answer-chars must be from 1 to {SENT_MESSAGE_CHARS}",
             ),
             (self.connections_per_user >= 1, "--connections-per-user must be at least 1"),
             (self.handshake_timeout > 0, "--handshake-timeout must be a positive number of seconds"),

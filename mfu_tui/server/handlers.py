@@ -17,6 +17,7 @@ from typing import Any
 
 from mfu_tui.protocol import (
     DEFAULT_MAX_ATTACHMENT_BYTES,
+    MESSAGE_TEXT_PART_CHARS,
     Ack,
     AttachmentAck,
     AttachmentPart,
@@ -35,12 +36,14 @@ from mfu_tui.protocol import (
     EditMessage,
     ErrorCode,
     GetChat,
+    GetMessageText,
     ImportChat,
     ImportResult,
     ListChats,
     ListModels,
     Message,
     MessageEdited,
+    MessageText,
     ModelList,
     PageEdit,
     Ping,
@@ -161,6 +164,7 @@ class Handlers:
             Subscribe: self.subscribe,
             ListChats: self.list_chats,
             GetChat: self.get_chat,
+            GetMessageText: self.get_message_text,
             RenameChat: self.rename_chat,
             UpdateChat: self.update_chat,
             DeleteChat: self.delete_chat,
@@ -652,6 +656,27 @@ class Handlers:
         if detail is None:
             raise not_found("chat", request_id=frame.request_id, chat_id=frame.chat_id)
         sender.reply(encode(Result(request_id=frame.request_id, data=detail)))
+
+    async def get_message_text(self, sender: Sender, frame: GetMessageText) -> None:
+        """A part of a message's text: the rest of one ``get_chat`` sent cut (``truncated``)."""
+        where = {"request_id": frame.request_id, "chat_id": frame.chat_id, "message_id": frame.message_id}
+        found = await self._store.message_text(
+            sender.user, frame.chat_id, frame.message_id, frame.offset, MESSAGE_TEXT_PART_CHARS
+        )
+        if found is None:
+            raise not_found("message", **where)
+        text, total = found
+        if frame.offset > total:
+            message = f"'offset' {frame.offset} is past the end of the message ({total} characters)"
+            raise FrameError(ErrorCode.BAD_REQUEST, message, **where)
+        part = MessageText(
+            message_id=frame.message_id,
+            offset=frame.offset,
+            text=text,
+            next_offset=frame.offset + len(text),
+            total_chars=total,
+        )
+        sender.reply(encode(Result(request_id=frame.request_id, data=part)))
 
     async def search(self, sender: Sender, frame: Search) -> None:
         # The frame has words (it does not decode without); they reach the store as words only.

@@ -45,6 +45,7 @@ from mfu_tui.client.attachments import Attachment, AttachmentError
 from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
+    ChatDetail,
     ChatParams,
     ChatSettings,
     ErrorCode,
@@ -719,6 +720,7 @@ class ChatApp(App[None]):
     @on(ClientEvents.UserMessage)
     @on(ClientEvents.MessageEdited)
     @on(ClientEvents.Reloaded)
+    @on(ClientEvents.TextLoaded)
     @_logged
     async def _about_a_chat(self, event: ClientEvents.ChatEvent) -> None:
         """Shown if its chat is open, held if its chat is loading."""
@@ -745,6 +747,8 @@ class ChatApp(App[None]):
                 await self._show_edit(event)
             case ClientEvents.Reloaded():
                 await self._show_reloaded(event)
+            case ClientEvents.TextLoaded():
+                await self.conversation.whole_text(event.message_id, event.content)
 
     async def _show_user_message(self, event: ClientEvents.UserMessage) -> None:
         """A message sent from another terminal of this user: shown here too, its answer after it.
@@ -810,7 +814,7 @@ class ChatApp(App[None]):
     async def _fetch_chat(self, chat_id: str) -> None:
         try:
             await self.client.subscribe(chat_id)
-            detail = await self.client.get_chat(chat_id)
+            detail = await self._page_of(chat_id)
         except (ClientError, TimeoutError) as error:
             kept = await self.client.cached_chat(chat_id) if self.client.state.status is not Status.CONNECTED else None
             if kept is not None:
@@ -851,9 +855,16 @@ class ChatApp(App[None]):
     def _pages_of(self, chat_id: str) -> ChatPages:
         """How the pane asks the server for more of ``chat_id``'s messages."""
         return ChatPages(
-            lambda offset: self.client.get_chat(chat_id, offset=offset),
-            lambda message_id: self.client.get_chat(chat_id, at=message_id),
+            lambda offset: self._page_of(chat_id, offset=offset),
+            lambda message_id: self._page_of(chat_id, at=message_id),
         )
+
+    async def _page_of(self, chat_id: str, *, offset: int | None = None, at: str | None = None) -> ChatDetail:
+        """A page of ``chat_id`` for the pane; the rest of a message too long to come whole follows it."""
+        detail = await self.client.get_chat(chat_id, offset=offset, at=at)
+        # Asked for as the page is placed, so only messages about to be shown are loaded whole.
+        self.client.load_whole_texts(chat_id, detail.messages)
+        return detail
 
     def open_at(self, chat_id: str, message_id: str) -> None:
         """Open a chat scrolled to one of its messages, selected."""

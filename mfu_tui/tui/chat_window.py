@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import msgspec
+
 from mfu_tui.protocol import AttachmentInfo, StoredMessage
 from mfu_tui.tui.endings import stored_status
 
@@ -203,6 +205,16 @@ class ChatWindow:
     def index_of(self, message_id: str) -> int | None:
         """The index of a loaded message."""
         return self._ids.get(message_id)
+
+    def made_whole(self, index: int, text: str) -> Entry:
+        """Message ``index``, which came cut, has its whole ``text`` now: no longer shown as cut. Its entry."""
+        entry = self.entries[index]
+        if entry.record is not None:
+            entry.record = msgspec.structs.replace(entry.record, content=text, truncated=False)
+            entry.status = _shown_status(entry.record)
+        entry.text = text
+        self.changed(index)
+        return entry
 
     def stored_as(self, index: int, message_id: str) -> None:
         """Message ``index`` (sent from here) is stored now with ``message_id``."""

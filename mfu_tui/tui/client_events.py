@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from textual.message import Message
 
-from mfu_tui.client import MessageReloaded
+from mfu_tui.client import MessageReloaded, MessageTextLoaded
 from mfu_tui.protocol import (
     Ack,
     AttachmentInfo,
@@ -175,6 +175,16 @@ class ClientEvents:
             self.ending = Ending.of_stored(reloaded.status, reloaded.finish_reason)
             """How it ended; ``None`` while it streams (its next chunks follow)."""
 
+    class TextLoaded(ChatEvent):
+        """The rest of a message that came cut (too long to send whole) was loaded."""
+
+        def __init__(self, loaded: MessageTextLoaded) -> None:
+            super().__init__(loaded.chat_id)
+            self.message_id = loaded.message_id
+            """The message."""
+            self.content = loaded.content
+            """Its whole text."""
+
     class ChatLoaded(ChatEvent):
         """A chat's newest messages came (posted by the worker that asked for them)."""
 
@@ -195,7 +205,7 @@ class ClientEvents:
         self.posted = 0
         """How many Messages were posted so far (``ChatApp.settled`` waits for them)."""
 
-    def frame(self, frame: ServerFrame | MessageReloaded) -> None:
+    def frame(self, frame: ServerFrame | MessageReloaded | MessageTextLoaded) -> None:
         """Post the Message of a frame from the client (``ChatClient.on_message``); frames the app does not show go."""
         if isinstance(frame, Chunk):
             if self._open is None or not self._open.join(frame):
@@ -211,7 +221,7 @@ class ClientEvents:
         self.posted += 1
         self._post(message)
 
-    def _message_of(self, frame: ServerFrame | MessageReloaded) -> ChatEvent | None:
+    def _message_of(self, frame: ServerFrame | MessageReloaded | MessageTextLoaded) -> ChatEvent | None:
         match frame:
             case Complete() | Cancelled():
                 return self.AnswerEnded(frame)
@@ -227,4 +237,6 @@ class ClientEvents:
                 return self.UserMessage(frame)
             case MessageReloaded():
                 return self.Reloaded(frame)
+            case MessageTextLoaded():
+                return self.TextLoaded(frame)
         return None

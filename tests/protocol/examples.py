@@ -50,6 +50,7 @@ CLIENT_FRAMES = [
     p.ListChats(request_id="r1"),
     p.ListChats(request_id="r1", archived=True),
     p.GetChat(request_id="r2", chat_id="c1"),
+    p.GetMessageText(request_id="r9", chat_id="c1", message_id="m2", offset=2_000_000),
     p.RenameChat(request_id="r3", chat_id="c1", title="Greetings"),
     p.UpdateChat(
         request_id="r7",

@@ -20,6 +20,7 @@ CLIENT_TAGS = {
     "subscribe",
     "list_chats",
     "get_chat",
+    "get_message_text",
     "rename_chat",
     "update_chat",
     "delete_chat",

@@ -15,11 +15,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from mfu_tui.protocol import AttachmentPart, ChatParams, ChatSettings, Usage
+from mfu_tui.protocol import SENT_MESSAGE_CHARS, AttachmentPart, ChatParams, ChatSettings, Usage
 from mfu_tui.server.store import AnswerFigures, ChatChange, SqliteStore, Store, make_store
 from mfu_tui.server.store import sqlite as sqlite_schema
 from mfu_tui.server.store.base import BadCursor, ChatBusy
-from mfu_tui.server.store.rows import MAX_SENT_MESSAGE_CHARS, PAGE_CHARS, new_id
+from mfu_tui.server.store.rows import PAGE_CHARS, new_id
 from mfu_tui.server.store.search import INDEXED_CHARS
 
 OpenStore = Callable[..., Awaitable[Store]]
@@ -646,15 +646,32 @@ async def test_a_page_of_long_messages_ends_at_the_character_budget_but_holds_on
 async def test_a_message_too_long_to_send_whole_is_sent_cut_and_marked(open_store):
     store = await open_store()
     exchange = await store.record_message("alice", None, "write a lot", "c1", None)
-    huge = "y" * (MAX_SENT_MESSAGE_CHARS + 10)  # stored before answers were capped
+    huge = "y" * (SENT_MESSAGE_CHARS + 10)  # stored before answers were capped
     await store.finish_message(exchange.reply_id, huge, "complete", "stop", 1)
     detail = await store.chat_detail("alice", exchange.chat.id, 50)
     answer = detail.messages[-1]
-    assert answer.truncated and len(answer.content) == MAX_SENT_MESSAGE_CHARS
+    assert answer.truncated and len(answer.content) == SENT_MESSAGE_CHARS
     # It is alone in its page: the budget would be passed by anything with it.
     assert len(detail.messages) == 1 and detail.next_cursor == answer.id
     question = await store.chat_detail("alice", exchange.chat.id, 50, detail.next_cursor)
     assert [(m.content, m.truncated) for m in question.messages] == [("write a lot", False)]
+
+
+async def test_a_message_text_is_read_in_parts_by_characters_for_its_owner_only(open_store):
+    store = await open_store()
+    exchange = await store.record_message("alice", None, "write a lot", "c1", None)
+    text = "a\N{CRAB}b\x1bc\N{CRAB}"  # characters are code points, in both databases
+    await store.finish_message(exchange.reply_id, text, "complete", "stop", 1)
+    chat_id, reply_id = exchange.chat.id, exchange.reply_id
+    parts = [await store.message_text("alice", chat_id, reply_id, offset, 2) for offset in (0, 2, 4, 6, 9)]
+    assert parts == [("a\N{CRAB}", 6), ("b\x1b", 6), ("c\N{CRAB}", 6), ("", 6), ("", 6)]
+    assert await store.message_text("mallory", chat_id, reply_id, 0, 2) is None
+    other = await store.record_message("alice", None, "another chat", "c2", None)
+    assert await store.message_text("alice", other.chat.id, reply_id, 0, 2) is None
+    # A reply still streaming: the text its chunks hold so far.
+    streaming = await store.record_message("alice", chat_id, "and more", "c3", None)
+    await store.append_chunk(streaming.reply_id, 1, "so far")
+    assert await store.message_text("alice", chat_id, streaming.reply_id, 3, 2) == ("fa", 6)
 
 
 async def test_a_cursor_must_be_a_message_of_that_chat(open_store):

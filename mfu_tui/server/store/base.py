@@ -337,6 +337,16 @@ class Store(abc.ABC):
         """
 
     @abc.abstractmethod
+    async def message_text(
+        self, user: str, chat_id: str, message_id: str, offset: int, limit: int
+    ) -> tuple[str, int] | None:
+        """Up to ``limit`` characters of a message's text from character ``offset`` on, and its length.
+
+        None if ``user`` has no such message in that chat. A streaming reply's
+        text is what its chunks hold so far; past the end, the text is empty.
+        """
+
+    @abc.abstractmethod
     async def list_chats(self, user: str, limit: int, before: str | None, archived: bool = False) -> ChatPage:
         """A page of the archived chats, or of the others: pinned first, each group most recently updated first.
 

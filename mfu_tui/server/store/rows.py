@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from mfu_tui.protocol import (
+    SENT_MESSAGE_CHARS,
     AttachmentInfo,
     AttachmentPart,
     ChatParams,
@@ -40,10 +41,6 @@ TITLE_CHARS = 60
 
 #: Characters of message text one page of a chat holds (always at least one message).
 PAGE_CHARS = 256_000
-#: A message longer than this is sent cut, marked ``truncated``: with ``PAGE_CHARS`` it
-#: keeps a page under the client's frame limit even if every character is JSON-escaped
-#: (6 bytes). Answers end far sooner (``--max-answer-chars``); only old rows get here.
-MAX_SENT_MESSAGE_CHARS = 2_000_000
 
 
 def make_title(content: str) -> str:
@@ -101,7 +98,7 @@ def page_length(sizes: Iterable[int]) -> int:
     """
     total = count = 0
     for size in sizes:
-        total += min(size, MAX_SENT_MESSAGE_CHARS)
+        total += min(size, SENT_MESSAGE_CHARS)
         if count and total > PAGE_CHARS:
             break
         count += 1
@@ -218,7 +215,7 @@ def message_of(row: Any, content: str, seq: int, reasoning: str) -> StoredMessag
     return StoredMessage(
         id=id_,
         role=role,
-        content=content[:MAX_SENT_MESSAGE_CHARS],
+        content=content[:SENT_MESSAGE_CHARS],
         created_at=to_datetime(created),
         status=status,
         seq=seq,
@@ -226,11 +223,11 @@ def message_of(row: Any, content: str, seq: int, reasoning: str) -> StoredMessag
         client_message_id=client_id,
         edited_at=to_datetime(edited) if edited is not None else None,
         finish_reason=finish,
-        truncated=len(content) > MAX_SENT_MESSAGE_CHARS,
+        truncated=len(content) > SENT_MESSAGE_CHARS,
         usage=figures.usage,
         first_token_ms=figures.first_token_ms,
         tokens_per_second=figures.tokens_per_second,
-        reasoning=reasoning[:MAX_SENT_MESSAGE_CHARS],
+        reasoning=reasoning[:SENT_MESSAGE_CHARS],
     )
 
 

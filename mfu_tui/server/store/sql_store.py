@@ -346,6 +346,27 @@ class SqlStore(GroupCommit, Store):
 
         return await self._read(read)
 
+    async def message_text(
+        self, user: str, chat_id: str, message_id: str, offset: int, limit: int
+    ) -> tuple[str, int] | None:
+        async def read(db: Db) -> tuple[str, int] | None:
+            async with db.snapshot():  # a reply that ends meanwhile: its chunks and its row agree
+                # Cut by the database: a message of many MB is never read whole for one part.
+                row = await db.fetchrow(
+                    "SELECT status, substr(content, ?, ?), length(content) FROM messages"
+                    " WHERE id = ? AND chat_id = ? AND owner = ?",
+                    offset + 1, limit, message_id, chat_id, user,
+                )  # fmt: skip
+                if row is None:
+                    return None
+                status, part, length = row
+                if status == "streaming":
+                    content, _, _ = await queries.streamed_so_far(db, message_id)
+                    return content[offset : offset + limit], len(content)
+                return part, int(length)
+
+        return await self._read(read)
+
     async def list_chats(self, user: str, limit: int, before: str | None, archived: bool = False) -> ChatPage:
         query = f"SELECT {SUMMARY_COLUMNS} FROM chats WHERE owner = ? AND archived = ?"
         params: list[Any] = [user, archived]

@@ -376,6 +376,19 @@ class Conversation(VerticalScroll, can_focus=True):
             if reasoning is not None:
                 self._set_reasoning(index, reasoning)
 
+    async def whole_text(self, message_id: str, text: str) -> None:
+        """A message that came cut has its whole ``text`` now (if it is still in the pane)."""
+        async with self._lock:
+            index = self._model.index_of(message_id)
+            if index is None or self._model.entries[index].status != "truncated":
+                return  # another chat is shown, or the page came again whole: nothing to replace
+            entry = self._model.made_whole(index, text)
+            if (view := self._view_at(index)) is not None:
+                view.record = entry.record
+                await view.set_text(text)
+                view.status = entry.status
+            self._resize_spacers()
+
     async def stored(self, client_message_id: str, message_id: str) -> None:
         """A message sent from here is stored, as ``message_id``."""
         async with self._lock:

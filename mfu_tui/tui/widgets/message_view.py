@@ -62,7 +62,7 @@ STATUS_NOTES = {
     "length": "cut off: the answer reached the length limit",
     "filtered": "stopped by the model server's content filter",
     "tool-call": "ended asking to call a tool, which this app does not offer",
-    "truncated": "shown in part: the message is too long for the server to send whole",
+    "truncated": "shown in part: the rest of this long message is not loaded yet",
 }
 
 
