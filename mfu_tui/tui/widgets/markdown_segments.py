@@ -13,14 +13,18 @@ from typing import ClassVar
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.control import strip_control_codes
 from rich.markdown import CodeBlock, MarkdownElement
 from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
 from rich.syntax import Syntax
+from rich.text import Text
 from textual.geometry import Size
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from mfu_tui.tui.stream_split import Part
 
@@ -29,6 +33,36 @@ from mfu_tui.tui.stream_split import Part
 #: regex over the text) was most of the parsing time of a streamed chunk.
 #: Bare URLs are therefore not made links; ``[text](url)`` links are.
 _PARSER = MarkdownIt("gfm-like").disable("linkify")
+
+
+class SegmentFence(MarkdownFence):
+    """Textual's code block, highlighted once for a theme, not again each time its styles are applied.
+
+    Textual's highlights its code when the block is made, and again in
+    ``notify_style_update``, which runs when the block is mounted as well as
+    when the theme changes: the code block of a streamed segment, made and
+    mounted again as the segment grows, was highlighted twice each time.
+    """
+
+    def __init__(self, markdown: Markdown, token: Token, code: str) -> None:
+        super().__init__(markdown, token, code)
+        self._highlighted_for = self._theme()
+
+    def _theme(self) -> tuple[bool, bool]:
+        """What ``MarkdownFence.highlight`` depends on besides the code: ANSI colours, a dark theme."""
+        return self.app.native_ansi_color, self.app.current_theme.dark
+
+    def notify_style_update(self) -> None:
+        if self._theme() != self._highlighted_for:
+            self._highlighted_for = self._theme()
+            super().notify_style_update()  # highlights the code again
+        else:
+            super(MarkdownFence, self).notify_style_update()
+
+    def _copy_context(self, block: MarkdownBlock) -> None:
+        super()._copy_context(block)
+        if isinstance(block, SegmentFence):
+            self._highlighted_for = block._highlighted_for
 
 
 class SegmentMarkdown(Markdown):
@@ -41,6 +75,12 @@ class SegmentMarkdown(Markdown):
     class is given once, before the block is mounted, so nothing else is
     restyled.
     """
+
+    BLOCKS: dict[str, type[MarkdownBlock]] = {
+        **Markdown.BLOCKS,
+        "fence": SegmentFence,
+        "code_block": SegmentFence,
+    }
 
     def mount_all(
         self,
@@ -67,6 +107,9 @@ def new_segment(text: str = "") -> SegmentMarkdown:
 #: The parser of Rich's Markdown (CommonMark with strikethrough and tables), built once: Rich builds one for
 #: each document, which cost as much as parsing a frozen part.
 _RICH_PARSER = MarkdownIt().enable("strikethrough").enable("table")
+
+#: The tab size of Rich's ``Syntax``, which draws the code blocks.
+_TAB_SIZE = Syntax("", "text").tab_size
 
 
 class FrozenRichMarkdown(RichMarkdown):
@@ -95,20 +138,21 @@ class CodeBlockHeight(CodeBlock):
     Rich draws a code block as ``Syntax`` with word wrap and a padding of
     one cell: the code's lines, each wrapped at the width less two, between
     two blank lines. Only a line wider than that is wrapped here (as
-    ``Syntax`` wraps it); Pygments runs with its plain-text lexer, which
-    reads the text as every lexer does (line endings, tabs).
+    ``Syntax`` wraps it). No Pygments lexer runs: finding one by its name
+    alone scans Pygments' whole list of lexers.
     """
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        # What CodeBlock gives Syntax, which adds a line ending and expands the tabs before highlighting.
-        syntax = Syntax(str(self.text).rstrip(), "text", word_wrap=True, padding=1)
-        text = syntax.highlight(f"{syntax.code}\n".expandtabs(syntax.tab_size))
+        # The code as Syntax reads it: CodeBlock strips its end, Syntax adds a line ending and expands the
+        # tabs, and Pygments, for any lexer, drops a byte order mark and reads \r\n and \r as line endings.
+        code = f"{str(self.text).rstrip()}\n".expandtabs(_TAB_SIZE).removeprefix("\ufeff")
+        code = strip_control_codes(code.replace("\r\n", "\n").replace("\r", "\n"))  # as Syntax's Text does
         code_width = max(0, options.max_width - 2)
         wrap_options = options.update(width=code_width, height=None, justify="left")
         height = 2  # the padding above and below
-        for line in text.split("\n"):
-            fits = 0 < line.cell_len <= code_width
-            height += 1 if fits else len(console.render_lines(line, wrap_options, pad=False))
+        for line in code.split("\n")[:-1]:  # not the empty string after the last line ending
+            fits = code_width and cell_len(line) <= code_width
+            height += 1 if fits else len(console.render_lines(Text(line), wrap_options, pad=False))
         yield from [Segment.line()] * height
 
 
