@@ -38,7 +38,7 @@ _PARSER = MarkdownIt("gfm-like").disable("linkify")
 class SegmentFence(MarkdownFence):
     """Textual's code block, highlighted once for a theme, not again each time its styles are applied.
 
-    Textual's highlights its code when the block is made, and again in
+    Textual's fence highlights its code when the block is made, and again in
     ``notify_style_update``, which runs when the block is mounted as well as
     when the theme changes: the code block of a streamed segment, made and
     mounted again as the segment grows, was highlighted twice each time.
@@ -57,7 +57,7 @@ class SegmentFence(MarkdownFence):
             self._highlighted_for = self._theme()
             super().notify_style_update()  # highlights the code again
         else:
-            super(MarkdownFence, self).notify_style_update()
+            super(MarkdownFence, self).notify_style_update()  # the rest of what MarkdownFence's does
 
     def _copy_context(self, block: MarkdownBlock) -> None:
         super()._copy_context(block)
@@ -73,7 +73,7 @@ class SegmentMarkdown(Markdown):
     sibling of a widget with such a selector, and all their blocks, each
     time a block is mounted: a third of the time of a streamed answer. The
     class is given once, before the block is mounted, so nothing else is
-    restyled.
+    restyled. Its code blocks are made as ``SegmentFence``.
     """
 
     BLOCKS: dict[str, type[MarkdownBlock]] = {
