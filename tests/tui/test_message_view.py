@@ -162,3 +162,29 @@ async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() ->
         await pilot.pause()
         assert len(view.query(FrozenMarkdown)) > 4
         assert _code_lines(view, code) == streamed
+
+
+async def test_a_streamed_code_block_is_highlighted_again_when_the_theme_changes() -> None:
+    app = OneMessage()
+    async with app.run_test(size=(80, 20)) as pilot:
+        view = app.query_one(MessageView)
+        text = "Code:\n\n```python\ndef area(r):\n    return 3.14 * r * r  # a circle\n"
+        await view.append(text, 1)
+        await pilot.pause()
+
+        def drawn() -> list[tuple[str, str]]:
+            """The code's words as drawn, each with its style (the padding differs between themes)."""
+            (label,) = view.query("MarkdownFence Label")
+            strips = label.render_lines(Region(0, 0, *label.outer_size))
+            return [(segment.text, str(segment.style)) for strip in strips for segment in strip if segment.text.strip()]
+
+        before = drawn()
+        assert len({style for _, style in before}) >= 3  # highlighted
+        app.theme = "ansi-dark"  # the terminal's own colours: another highlight theme
+        await pilot.pause()
+        after = drawn()
+        assert [text for text, _ in after] == [text for text, _ in before]
+        assert after != before
+        await view.set_text(text)  # a code block made anew under this theme
+        await pilot.pause()
+        assert after == drawn()

@@ -12,10 +12,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hypothesis import given
+from hypothesis import strategies as st
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets.markdown import MarkdownBlock
 
 from mfu_tui.protocol import Complete
-from tests.support.server import RunningServer
+from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown
+from tests.support.server import RunningServer, running_server
 from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle
 from tests.tui.scenes import ask
 
@@ -121,3 +126,62 @@ def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_dra
         assert ours == theirs
         drawn = "".join(segment.text for line in ours for segment in line)
         assert "struck" in drawn and "~~" not in drawn and "|---" not in drawn  # strikethrough and tables are on
+
+
+@given(
+    # Words, tabs, line endings, wide and combining characters, a control character: what changes a line's width.
+    code=st.lists(
+        st.sampled_from(["a", "b", " ", "\t", "\n", "\r", "字", "😀", "\x07", "\ufeff", "é", "\u0301", "def ", "#"])
+    ).map("".join),
+    lexer=st.sampled_from(["python", "", "nonexistent"]),
+    container=st.sampled_from(["{fence}", "- item\n\n  {fence}", "> {fence}"]),
+    width=st.integers(min_value=1, max_value=130),
+)
+def test_a_frozen_parts_height_is_found_as_drawn_without_highlighting_its_code(
+    code: str, lexer: str, container: str, width: int
+) -> None:
+    from rich.console import Console
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown, HeightMarkdown
+
+    indent = "  " if container.startswith("-") else "> " if container.startswith(">") else ""
+    fence = f"```{lexer}\n{code}\n```".replace("\n", f"\n{indent}")
+    text = "A paragraph before the code.\n\n" + container.format(fence=fence) + "\n\nAnd one after.\n"
+    console = Console(width=width, color_system="truecolor", force_terminal=True)
+    drawn = FrozenRichMarkdown(text)
+    measured = HeightMarkdown(text, drawn.parsed)
+    assert len(console.render_lines(measured, console.options)) == len(console.render_lines(drawn, console.options))
+
+
+async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_back(tmp_path: Path) -> None:
+    async with running_server(tmp_path, demo_words=3000, demo_delay_ms=0) as server:
+        app = make_app(server.url, server.token("alice"), tmp_path)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await ready(app, pilot)
+            done = FrameWaiter(app.client, frame_of(Complete))
+            await ask(app, pilot, "Some code please")
+            await done.wait()
+            await settle(app, pilot)
+            conversation = app.conversation
+            (answer,) = [view for view in conversation.views if view.role == "assistant"]
+            part = answer.query(FrozenMarkdown).first()
+            assert "```python" in part.source and part.region.bottom <= conversation.region.y  # above the view
+            laid_out = (conversation.virtual_size, part.size)
+            conversation.focus()
+            await pilot.press("home")
+            await settle(app, pilot)
+            # The code line is in view, drawn with the colours of its tokens (name, number, comment).
+            (code_line,) = [
+                line for line in part.render_lines(Region(0, 0, *part.size)) if line.text.lstrip().startswith("print(")
+            ]
+            assert line_colours(code_line) >= 3
+            assert part.region.overlaps(conversation.region)
+            # Drawn in full, it takes the lines it was laid out with: nothing below it moved.
+            part.refresh(layout=True)
+            await settle(app, pilot)
+            assert (conversation.virtual_size, part.size) == laid_out
+
+
+def line_colours(strip: Strip) -> int:
+    """How many foreground colours the visible characters of ``strip`` are drawn in."""
+    return len({segment.style.color for segment in strip if segment.text.strip() and segment.style})

@@ -9,13 +9,22 @@ time to the first frame.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import ClassVar
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.control import strip_control_codes
+from rich.markdown import CodeBlock, MarkdownElement
 from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.geometry import Size
 from textual.widget import AwaitMount, Widget
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from mfu_tui.tui.stream_split import Part
 
@@ -26,6 +35,36 @@ from mfu_tui.tui.stream_split import Part
 _PARSER = MarkdownIt("gfm-like").disable("linkify")
 
 
+class SegmentFence(MarkdownFence):
+    """Textual's code block, highlighted once for a theme, not again each time its styles are applied.
+
+    Textual's fence highlights its code when the block is made, and again in
+    ``notify_style_update``, which runs when the block is mounted as well as
+    when the theme changes: the code block of a streamed segment, made and
+    mounted again as the segment grows, was highlighted twice each time.
+    """
+
+    def __init__(self, markdown: Markdown, token: Token, code: str) -> None:
+        super().__init__(markdown, token, code)
+        self._highlighted_for = self._theme()
+
+    def _theme(self) -> tuple[bool, bool]:
+        """What ``MarkdownFence.highlight`` depends on besides the code: ANSI colours, a dark theme."""
+        return self.app.native_ansi_color, self.app.current_theme.dark
+
+    def notify_style_update(self) -> None:
+        if self._theme() != self._highlighted_for:
+            self._highlighted_for = self._theme()
+            super().notify_style_update()  # highlights the code again
+        else:
+            super(MarkdownFence, self).notify_style_update()  # the rest of what MarkdownFence's does
+
+    def _copy_context(self, block: MarkdownBlock) -> None:
+        super()._copy_context(block)
+        if isinstance(block, SegmentFence):
+            self._highlighted_for = block._highlighted_for
+
+
 class SegmentMarkdown(Markdown):
     """The Textual Markdown widget of (a part of) an assistant message; its first block is marked ``-first``.
 
@@ -34,8 +73,14 @@ class SegmentMarkdown(Markdown):
     sibling of a widget with such a selector, and all their blocks, each
     time a block is mounted: a third of the time of a streamed answer. The
     class is given once, before the block is mounted, so nothing else is
-    restyled.
+    restyled. Its code blocks are made as ``SegmentFence``.
     """
+
+    BLOCKS: dict[str, type[MarkdownBlock]] = {
+        **Markdown.BLOCKS,
+        "fence": SegmentFence,
+        "code_block": SegmentFence,
+    }
 
     def mount_all(
         self,
@@ -63,20 +108,62 @@ def new_segment(text: str = "") -> SegmentMarkdown:
 #: each document, which cost as much as parsing a frozen part.
 _RICH_PARSER = MarkdownIt().enable("strikethrough").enable("table")
 
+#: The tab size of Rich's ``Syntax``, which draws the code blocks.
+_TAB_SIZE = Syntax("", "text").tab_size
+
 
 class FrozenRichMarkdown(RichMarkdown):
     """Rich's Markdown, parsed by the one parser above rather than a new one each time."""
 
-    def __init__(self, markup: str) -> None:
+    def __init__(self, markup: str, parsed: list[Token] | None = None) -> None:
+        """
+        Args:
+            markup: The Markdown text.
+            parsed: Its tokens, if another renderable of the same text has parsed it already.
+        """
         # What RichMarkdown.__init__ does with the arguments FrozenMarkdown gives, but for the parser.
         self.markup = markup
-        self.parsed = _RICH_PARSER.parse(markup)
+        self.parsed = _RICH_PARSER.parse(markup) if parsed is None else parsed
         self.code_theme = "monokai"
         self.justify = None
         self.style = "none"
         self.hyperlinks = True
         self.inline_code_lexer = None
         self.inline_code_theme = self.code_theme
+
+
+class CodeBlockHeight(CodeBlock):
+    """A code block drawn as the blank lines Rich's highlighted code block takes, without highlighting it.
+
+    Rich draws a code block as ``Syntax`` with word wrap and a padding of
+    one cell: the code's lines, each wrapped at the width less two, between
+    two blank lines. Only a line wider than that is wrapped here (as
+    ``Syntax`` wraps it). No Pygments lexer runs: finding one by its name
+    alone scans Pygments' whole list of lexers.
+    """
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # The code as Syntax reads it: CodeBlock strips its end, Syntax adds a line ending and expands the
+        # tabs, and Pygments, for any lexer, drops a byte order mark and reads \r\n and \r as line endings.
+        code = f"{str(self.text).rstrip()}\n".expandtabs(_TAB_SIZE).removeprefix("\ufeff")
+        code = strip_control_codes(code.replace("\r\n", "\n").replace("\r", "\n"))  # as Syntax's Text does
+        code_width = max(0, options.max_width - 2)
+        wrap_options = options.update(width=code_width, height=None, justify="left")
+        height = 2  # the padding above and below
+        for line in code.split("\n")[:-1]:  # not the empty string after the last line ending
+            fits = code_width and cell_len(line) <= code_width
+            height += 1 if fits else len(console.render_lines(Text(line), wrap_options, pad=False))
+        yield from [Segment.line()] * height
+
+
+class HeightMarkdown(FrozenRichMarkdown):
+    """The height of a frozen part, found without highlighting its code: Pygments was most of it."""
+
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **RichMarkdown.elements,
+        "fence": CodeBlockHeight,
+        "code_block": CodeBlockHeight,
+    }
 
 
 class DrawnOnce:
@@ -86,12 +173,32 @@ class DrawnOnce:
     paint it, and again on every repaint (a style change of the
     conversation repaints all): for a part of a long answer that was its
     Markdown parsed, wrapped and highlighted each time. The text never
-    changes, so its lines at a width are made once.
+    changes, so its lines at a width are made once, when first painted. Its
+    height is found before, from ``measured``, which takes the same lines
+    for less work: a part that streams past the view while it follows the
+    bottom is laid out but never painted, so it is never drawn in full.
     """
 
-    def __init__(self, renderable: RenderableType) -> None:
+    def __init__(self, renderable: RenderableType, measured: RenderableType) -> None:
+        """
+        Args:
+            renderable: What is painted.
+            measured: A renderable of exactly as many lines at every width, cheaper to draw.
+        """
         self._renderable = renderable
+        self._measured = measured
         self._lines: dict[int, list[list[Segment]]] = {}
+        self._heights: dict[int, int] = {}
+
+    def height(self, console: Console, options: ConsoleOptions) -> int:
+        """The number of lines at the width of ``options``."""
+        width = options.max_width
+        if (lines := self._lines.get(width)) is not None:
+            return len(lines)
+        if (height := self._heights.get(width)) is None:
+            measured = console.render_lines(self._measured, options.update(height=None), pad=False)
+            height = self._heights[width] = len(measured)
+        return height
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         width = options.max_width
@@ -115,6 +222,15 @@ class FrozenMarkdown(Static):
     """
 
     def __init__(self, part: Part) -> None:
-        super().__init__(DrawnOnce(FrozenRichMarkdown(part.markdown)), classes="body frozen")
+        drawn = FrozenRichMarkdown(part.markdown)
+        self._drawing = DrawnOnce(drawn, HeightMarkdown(drawn.markup, drawn.parsed))
+        super().__init__(self._drawing, classes="body frozen")
         self.source = part.text
         """The part of the answer's text drawn here (a code block cut at its ends is closed or opened again)."""
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        # Not Static's: it draws the whole part to count its lines, highlighting its code.
+        if not width:
+            return 0
+        options = self.app.console_options.update_width(width).update(highlight=False)
+        return self._drawing.height(self.app.console, options)
