@@ -22,7 +22,8 @@ It owns the rules of a message's life:
   good (``REFUSED_FOR_GOOD``: it leaves the outbox), or for now
   (``conflict``, ``rate_limited``, ``unavailable``: tried again after ``RETRY_AFTER``
   seconds, or as soon as the chat's answer ends; ``unavailable`` ones also as
-  soon as a ``server_status`` says the server's storage is ``ok`` again).
+  soon as a ``server_status`` says the server's storage is ``ok`` again,
+  ``conflict`` ones as soon as a ``chat_updated`` names their chat).
 - **Files first.** A message's files go up a part at a time, each part
   waiting for its ``attachment_ack``, before the message itself.
 - **Edits and cancels** are sent again after every connect until answered (a
@@ -49,6 +50,7 @@ from mfu_tui.protocol import (
     Cancel,
     Cancelled,
     ChatCreated,
+    ChatUpdated,
     Chunk,
     ClientFrame,
     Complete,
@@ -344,7 +346,7 @@ class ChatSession:
 
     def tick(self, now: float) -> Outcome:
         """Time passed: try again the messages refused for now whose wait is over."""
-        return Outcome(self._retry(lambda at, code: at <= now))
+        return Outcome(self._retry(lambda at, chat, code: at <= now))
 
     # --- What the driver saw ---------------------------------------------------
 
@@ -372,6 +374,8 @@ class ChatSession:
             return self._on_status(frame)
         if isinstance(frame, ChatCreated):
             self._chats[frame.chat_id] = None
+        if isinstance(frame, ChatUpdated):
+            return self._on_chat_updated(frame)
         return Outcome(events=[FrameReceived(frame)])
 
     def reloaded(self, chat_id: str, message_id: str, stored: StoredMessage | None) -> Outcome:
@@ -459,15 +463,23 @@ class ChatSession:
     def _on_status(self, frame: ServerStatus) -> Outcome:
         available = frame.storage == "ok"
         # Its storage is back: what it refused for want of it goes now, not after the fixed wait.
-        frames = self._retry(lambda at, code: code == "unavailable") if available else []
+        frames = self._retry(lambda at, chat, code: code == "unavailable") if available else []
         return Outcome(frames, [ServerStorage(available, frame.message)])
 
-    def _retry(self, due: Callable[[float, str], bool]) -> list[Outgoing]:
-        """Try again the messages refused for now for which ``due(retry_at, code)``; returns what goes now."""
-        released = [chat for at, chat, code in self._retries if due(at, code)]
+    def _on_chat_updated(self, frame: ChatUpdated) -> Outcome:
+        # The chat changed on the server: the answer that made it refuse a message as busy
+        # (``conflict``) may be stored as ended now (its end stored once the database was
+        # back, say). Trying at once costs at most another ``conflict``.
+        chat_id = frame.chat.id
+        frames = self._retry(lambda at, chat, code: code == "conflict" and chat == chat_id)
+        return Outcome(frames, [FrameReceived(frame)])
+
+    def _retry(self, due: Callable[[float, str | None, str], bool]) -> list[Outgoing]:
+        """Try again the messages refused for now for which ``due(retry_at, chat, code)``; returns what goes now."""
+        released = [chat for at, chat, code in self._retries if due(at, chat, code)]
         if not released:
             return []
-        self._retries = [(at, chat, code) for at, chat, code in self._retries if not due(at, code)]
+        self._retries = [(at, chat, code) for at, chat, code in self._retries if not due(at, chat, code)]
         for chat in released:
             if chat is not None and chat in self._generating and self._generating[chat] is None:
                 del self._generating[chat]

@@ -44,6 +44,8 @@ from mfu_tui.protocol import (
     Cancel,
     Cancelled,
     ChatCreated,
+    ChatSummary,
+    ChatUpdated,
     Chunk,
     Complete,
     EditMessage,
@@ -80,6 +82,10 @@ def complete(seq: int, reply: str = "r1", chat: str = "c1") -> Complete:
 
 def refusal(n: int, code: str, chat: str | None = "c1") -> Error:
     return Error(code=code, message=code, chat_id=chat, client_message_id=f"m{n}")
+
+
+def chat_updated(chat: str) -> ChatUpdated:
+    return ChatUpdated(chat=ChatSummary(id=chat, title="t", updated_at=datetime(2026, 12, 6, tzinfo=UTC)))
 
 
 def online(*entries: OutboxEntry, chats: tuple[str, ...] = ()) -> ChatSession:
@@ -220,6 +226,17 @@ def test_a_conflict_holds_the_chat_quietly_until_its_answer_ends():
     # Another terminal's answer in that chat ends: the held message goes at once, before its wait.
     outcome = session.receive(complete(2, reply="r-other"), NOW + 0.5)
     assert messages(outcome) == ["m1"]
+
+
+def test_a_conflict_goes_again_as_soon_as_its_chat_is_updated_and_no_other_chat_s():
+    """An answer the database cut has its end stored when it is back: its chat's update frees the chat."""
+    session = online(entry(1), entry(2, "c2"))
+    session.receive(refusal(1, "conflict"), NOW)
+    session.receive(refusal(2, "conflict", chat="c2"), NOW)
+    assert messages(session.receive(chat_updated("c3"), NOW + 0.1)) == []
+    outcome = session.receive(chat_updated("c1"), NOW + 0.2)
+    assert messages(outcome) == ["m1"] and outcome.events == [FrameReceived(chat_updated("c1"))]
+    assert session.in_flight == ["m1"] and session.wake_at == NOW + RETRY_AFTER["conflict"]  # c2 waits its time
 
 
 def test_a_message_refused_for_now_is_tried_again_when_its_wait_is_over():

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.app import App, ComposeResult
+
 from mfu_tui.protocol import Chunk, Complete, MessageEdited
+from mfu_tui.tui.widgets.conversation import Spacer
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.server import running_server
 from tests.tui.helpers import FrameWaiter, finished, frame_of, make_app, ready, settle
@@ -249,3 +252,21 @@ async def test_an_edit_far_back_changes_it_where_it_is(tmp_path: Path) -> None:
             stored = (await app.client.get_chat(chat_id)).messages
             assert len(stored) == 6 and answer.text == stored[5].content and answer.status == "complete"
             assert visible_texts(app)[0] == long_text(0)
+
+
+async def test_a_spacer_on_screen_shows_blank_lines_not_its_name():
+    """What scrolls into view before its messages are mounted (the scrollbar dragged) is blank."""
+
+    class OneSpacer(App[None]):
+        def compose(self) -> ComposeResult:
+            yield Spacer(id="above")
+
+    app = OneSpacer()
+    async with app.run_test(size=(40, 6)) as pilot:
+        spacer = app.query_one(Spacer)
+        spacer.resize(4)
+        await pilot.pause()
+        shown = app.export_screenshot(title="screen")
+        height = spacer.size.height
+    assert height == 4
+    assert "Spacer" not in shown and "above" not in shown

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write
 from mfu_tui.server.store.dialect import Db
-from mfu_tui.server.store.outage import OutageLog
+from mfu_tui.server.store.outage import OutageLog, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -164,13 +164,17 @@ class GroupCommit(abc.ABC):
             # Something failed below the level of one write (a chunk insert,
             # the commit itself). Retry each write alone, so one bad write
             # does not fail the unrelated ones that shared its batch.
-            log.exception("a group commit of %d writes failed; retrying them one by one", len(batch))
             outcomes: list[Outcome] = []
             for write in batch:
                 try:
                     outcomes += await self._transaction(db, [write])
-                except Exception as error:
-                    outcomes.append((write.future, None, error))
+                except Exception as alone:
+                    outcomes.append((write.future, None, alone))
+            # A connection PostgreSQL just dropped first fails with asyncpg's errors of misuse
+            # ("cannot switch to state 15; another operation is in progress"), then as an
+            # outage: that was the outage starting, which is logged once, not a bug.
+            if not any(failure is not None and is_outage(failure) for _, _, failure in outcomes):
+                log.error("a group commit of %d writes failed; retried them one by one", len(batch), exc_info=error)
             return outcomes
 
     async def _transaction(self, db: Db, batch: list[Write | ChunkWrite]) -> list[Outcome]:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import events
-from textual.app import ComposeResult
+from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.message import Message
@@ -47,6 +47,10 @@ class Spacer(Widget):
     """Empty lines that stand for messages with no widget (their measured or estimated height)."""
 
     DEFAULT_CSS = "Spacer { height: 0; width: 1fr; }"
+
+    def render(self) -> RenderResult:
+        """Blank: a bare ``Widget`` draws its own name ("Spacer#above") when it has room."""
+        return ""
 
     def resize(self, height: int) -> None:
         """Stand for ``height`` lines."""
