@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.geometry import Region
 from textual.strip import Strip
@@ -128,6 +128,8 @@ def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_dra
         assert "struck" in drawn and "~~" not in drawn and "|---" not in drawn  # strikethrough and tables are on
 
 
+# Each example draws a part twice with Rich (about 2 ms): the ci profile's 10,000 would take 20 s.
+@settings(max_examples=min(settings.default.max_examples, 2000))
 @given(
     # Words, tabs, line endings, wide and combining characters, a control character: what changes a line's width.
     code=st.lists(
