@@ -8,6 +8,7 @@ what it needs (Textual, websockets, the server) inside its handler.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 
@@ -371,22 +372,32 @@ def _lazy(module: str, function: str) -> Handler:
 
 
 def _run_app(args: argparse.Namespace) -> int:
-    """Open the terminal app with the settings of flags, environment, config file and login."""
-    from mfu_tui.config import ConfigError, load_settings
+    """Open the terminal app with the settings of flags, environment, config file and login.
 
+    The collector is paused until the app loads (``ChatApp.on_load`` freezes
+    what is there and resumes it): what is made until then is the modules and
+    classes the app keeps to the end, so its passes over them would find
+    nothing to free, in the time of the first frame (docs/benchmarks.md, startup).
+    """
+    gc.disable()
     try:
-        settings = load_settings(
-            {
-                "server": args.server,
-                "token": args.token,
-                "provider": args.provider,
-                "debug": args.debug or None,
-                "log_file": args.log_file,
-            }
-        )
-    except ConfigError as error:
-        print(f"mfu-chat: {error}", file=sys.stderr)
-        return 2
-    from mfu_tui.launch import run_app
+        from mfu_tui.config import ConfigError, load_settings
 
-    return run_app(settings)
+        try:
+            settings = load_settings(
+                {
+                    "server": args.server,
+                    "token": args.token,
+                    "provider": args.provider,
+                    "debug": args.debug or None,
+                    "log_file": args.log_file,
+                }
+            )
+        except ConfigError as error:
+            print(f"mfu-chat: {error}", file=sys.stderr)
+            return 2
+        from mfu_tui.launch import run_app
+
+        return run_app(settings)
+    finally:
+        gc.enable()  # if the app did not load (a configuration error), or another ``main()`` runs in this process

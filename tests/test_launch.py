@@ -6,6 +6,7 @@ every platformdirs path under tmp, nothing configured.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import subprocess
 from pathlib import Path
 
 from mfu_tui import launch
+from mfu_tui.cli import main
 from mfu_tui.config import Paths, Settings
 from mfu_tui.server.providers.demo import demo_answer
 from tests.support.processes import wait_gone
@@ -313,6 +315,17 @@ def test_a_remote_server_without_a_token_says_how_to_log_in(tmp_path):
         "mfu-chat: no token for wss://chat.example.edu/ws: store one with "
         "`mfu-chat login --server wss://chat.example.edu/ws`, or pass --token (or set MFU_TOKEN)"
     )
+
+
+def test_mfu_chat_stopped_by_its_configuration_leaves_the_collector_running(tmp_path, monkeypatch, capsys):
+    # mfu-chat pauses the collector until its app loads (cli._run_app); this app never loads.
+    for name, value in fresh_home(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["--server", "wss://chat.example.edu/ws"]) == 2
+    assert capsys.readouterr().err.startswith("mfu-chat: no token for wss://chat.example.edu/ws")
+    assert gc.isenabled()
 
 
 def test_the_log_file_and_each_rotated_one_are_private(tmp_path):
