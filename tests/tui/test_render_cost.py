@@ -65,6 +65,8 @@ NOT_NEEDED = [
     "mfu_tui.client.session", "mfu_tui.client.outbox",
     # The dialogs (help, search, sign in...) and what only they use: imported where they open.
     "mfu_tui.tui.screens", "textual.widgets._data_table",
+    # Why a frame was refused: imported when one is.
+    "mfu_tui.protocol.explain",
 ]
 
 class FirstFrame(ChatApp):
