@@ -13,6 +13,7 @@ import os
 import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 from mfu_tui import launch
@@ -326,6 +327,17 @@ def test_mfu_chat_stopped_by_its_configuration_leaves_the_collector_running(tmp_
     assert main(["--server", "wss://chat.example.edu/ws"]) == 2
     assert capsys.readouterr().err.startswith("mfu-chat: no token for wss://chat.example.edu/ws")
     assert gc.isenabled()
+
+
+def test_what_runs_before_the_first_frame_imports_no_hashing_or_secrets():
+    # The local server's secret and its discovery dir's name are made after the first frame, in a thread.
+    script = (
+        "import sys, mfu_tui.cli, mfu_tui.launch\n"
+        "from mfu_tui.tui import ChatApp\n"
+        "print(sorted({'hashlib', 'hmac', 'secrets'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_log_file_and_each_rotated_one_are_private(tmp_path):
