@@ -329,14 +329,22 @@ def test_mfu_chat_stopped_by_its_configuration_leaves_the_collector_running(tmp_
     assert gc.isenabled()
 
 
-def test_what_runs_before_the_first_frame_imports_no_hashing_or_secrets():
-    # The local server's secret and its discovery dir's name are made after the first frame, in a thread.
+def test_what_runs_before_the_first_frame_imports_no_hashing_secrets_or_toml(tmp_path):
+    # The local server's secret and its discovery dir's name are made after the first frame, in a thread;
+    # the TOML parser reads a config file, and there is none here.
     script = (
         "import sys, mfu_tui.cli, mfu_tui.launch\n"
+        "from mfu_tui.config import load_settings\n"
         "from mfu_tui.tui import ChatApp\n"
-        "print(sorted({'hashlib', 'hmac', 'secrets'} & set(sys.modules)))\n"
+        "load_settings({})\n"
+        "print(sorted({'hashlib', 'hmac', 'secrets', 'tomllib'} & set(sys.modules)))\n"
     )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    env = {**os.environ, **fresh_home(tmp_path)}
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN", "MFU_PROVIDER"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.strip() == "[]"
 
 
