@@ -8,6 +8,7 @@ what it needs (Textual, websockets, the server) inside its handler.
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 from collections.abc import Callable, Sequence
 
@@ -22,33 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="mfu-chat",
         description="Chat with AI models from the terminal. Run without a subcommand to open the app.",
     )
-    parser.add_argument("--version", action="version", version=f"mfu-chat {__version__}")
-    parser.add_argument(
-        "--server",
-        metavar="URL",
-        help="the server's WebSocket URL, e.g. wss://chat.example.edu/ws (default: $MFU_WS_URL, "
-        "$VITE_WS_URL, the config file, the last login; none: run a local server)",
-    )
-    parser.add_argument(
-        "--token",
-        metavar="JWT",
-        help="your sign-in token (default: $MFU_TOKEN, then the login's); other users of this machine can see "
-        "it in `ps` while the app runs: prefer `mfu-chat login` (asks for it, input hidden) or MFU_TOKEN",
-    )
-    parser.add_argument(
-        "--provider",
-        metavar="auto|demo|URL",
-        help="where the local server's answers come from, when no server is set: auto (probe "
-        "127.0.0.1:11434, else demo), demo (offline, nothing probed) or the http(s) URL of an OpenAI-compatible "
-        "server (default: $MFU_PROVIDER, the config file, auto)",
-    )
-    parser.add_argument("--debug", action="store_true", help="log connection events to the log file")
-    parser.add_argument(
-        "--log-file",
-        metavar="PATH",
-        help="where to log, a regular file, made readable by you only (default: mfu-chat.log in the user log dir)",
-    )
-    parser.set_defaults(handler=_run_app)
+    _add_app_options(parser)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
 
     serve = commands.add_parser(
@@ -353,10 +328,61 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_app_options(parser: argparse.ArgumentParser) -> None:
+    """The options of `mfu-chat` itself, which opens the app: the same in both parsers."""
+    parser.add_argument("--version", action="version", version=f"mfu-chat {__version__}")
+    parser.add_argument(
+        "--server",
+        metavar="URL",
+        help="the server's WebSocket URL, e.g. wss://chat.example.edu/ws (default: $MFU_WS_URL, "
+        "$VITE_WS_URL, the config file, the last login; none: run a local server)",
+    )
+    parser.add_argument(
+        "--token",
+        metavar="JWT",
+        help="your sign-in token (default: $MFU_TOKEN, then the login's); other users of this machine can see "
+        "it in `ps` while the app runs: prefer `mfu-chat login` (asks for it, input hidden) or MFU_TOKEN",
+    )
+    parser.add_argument(
+        "--provider",
+        metavar="auto|demo|URL",
+        help="where the local server's answers come from, when no server is set: auto (probe "
+        "127.0.0.1:11434, else demo), demo (offline, nothing probed) or the http(s) URL of an OpenAI-compatible "
+        "server (default: $MFU_PROVIDER, the config file, auto)",
+    )
+    parser.add_argument("--debug", action="store_true", help="log connection events to the log file")
+    parser.add_argument(
+        "--log-file",
+        metavar="PATH",
+        help="where to log, a regular file, made readable by you only (default: mfu-chat.log in the user log dir)",
+    )
+    parser.set_defaults(handler=_run_app)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `mfu-chat` console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    args = _app_arguments(arguments)
+    if args is None:
+        args = build_parser().parse_args(arguments)
     return args.handler(args)
+
+
+def _app_arguments(arguments: list[str]) -> argparse.Namespace | None:
+    """The app's options, parsed alone, when ``arguments`` hold nothing else; else ``None``.
+
+    The parser of every subcommand takes some 2 ms more of the app's start
+    to build than one of the app's options, which gives the same namespace
+    for those. Anything else (a subcommand, ``--help``, a mistake) is
+    ``None``, for the whole parser, which reads or refuses it as always.
+    """
+    parser = argparse.ArgumentParser(prog="mfu-chat", add_help=False, exit_on_error=False)
+    _add_app_options(parser)
+    try:
+        args, rest = parser.parse_known_args(arguments)
+    except argparse.ArgumentError:  # an option without its value...
+        return None
+    return None if rest else args
 
 
 def _lazy(module: str, function: str) -> Handler:
@@ -371,22 +397,32 @@ def _lazy(module: str, function: str) -> Handler:
 
 
 def _run_app(args: argparse.Namespace) -> int:
-    """Open the terminal app with the settings of flags, environment, config file and login."""
-    from mfu_tui.config import ConfigError, load_settings
+    """Open the terminal app with the settings of flags, environment, config file and login.
 
+    The collector is paused until the app loads (``ChatApp.on_load`` freezes
+    what is there and resumes it): what is made until then is the modules and
+    classes the app keeps to the end, so its passes over them would find
+    nothing to free, in the time of the first frame (docs/benchmarks.md, startup).
+    """
+    gc.disable()
     try:
-        settings = load_settings(
-            {
-                "server": args.server,
-                "token": args.token,
-                "provider": args.provider,
-                "debug": args.debug or None,
-                "log_file": args.log_file,
-            }
-        )
-    except ConfigError as error:
-        print(f"mfu-chat: {error}", file=sys.stderr)
-        return 2
-    from mfu_tui.launch import run_app
+        from mfu_tui.config import ConfigError, load_settings
 
-    return run_app(settings)
+        try:
+            settings = load_settings(
+                {
+                    "server": args.server,
+                    "token": args.token,
+                    "provider": args.provider,
+                    "debug": args.debug or None,
+                    "log_file": args.log_file,
+                }
+            )
+        except ConfigError as error:
+            print(f"mfu-chat: {error}", file=sys.stderr)
+            return 2
+        from mfu_tui.launch import run_app
+
+        return run_app(settings)
+    finally:
+        gc.enable()  # if the app did not load (a configuration error), or another ``main()`` runs in this process

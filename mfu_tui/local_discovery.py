@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import functools
-import hashlib
 import json
 import os
 import time
@@ -64,6 +63,8 @@ class Discovery:
         """The meeting place of ``paths``' local database (made 0700 if missing)."""
         # The real path: a data dir reached through a symlink is still the same database.
         database = paths.local_database.resolve()
+        import hashlib  # here, after the app's first frame, not with the module the app imports before it
+
         key = hashlib.sha256(str(database).encode()).hexdigest()[:16]
         return cls(private_dir(runtime_dir(paths) / f"local-{key}"), database)
 

@@ -21,7 +21,6 @@ import getpass
 import json
 import logging
 import os
-import secrets
 import signal
 import socket
 import subprocess
@@ -383,6 +382,8 @@ def ensure_secret(path: Path) -> Path:
     except UnreadableFile as problem:
         raise LocalServerError(f"{path}: cannot read the local server's secret ({problem}); delete it") from None
     if existing is None:
+        import secrets  # with hmac and hashlib: here, after the app's first frame, not with the module
+
         write_private(path, secrets.token_urlsafe(48) + "\n")
     else:  # made wider by hand, or by an older version's directory
         private_dir(path.parent)

@@ -6,15 +6,18 @@ every platformdirs path under tmp, nothing configured.
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
 import signal
 import stat
 import subprocess
+import sys
 from pathlib import Path
 
 from mfu_tui import launch
+from mfu_tui.cli import main
 from mfu_tui.config import Paths, Settings
 from mfu_tui.server.providers.demo import demo_answer
 from tests.support.processes import wait_gone
@@ -313,6 +316,36 @@ def test_a_remote_server_without_a_token_says_how_to_log_in(tmp_path):
         "mfu-chat: no token for wss://chat.example.edu/ws: store one with "
         "`mfu-chat login --server wss://chat.example.edu/ws`, or pass --token (or set MFU_TOKEN)"
     )
+
+
+def test_mfu_chat_stopped_by_its_configuration_leaves_the_collector_running(tmp_path, monkeypatch, capsys):
+    # mfu-chat pauses the collector until its app loads (cli._run_app); this app never loads.
+    for name, value in fresh_home(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["--server", "wss://chat.example.edu/ws"]) == 2
+    assert capsys.readouterr().err.startswith("mfu-chat: no token for wss://chat.example.edu/ws")
+    assert gc.isenabled()
+
+
+def test_what_runs_before_the_first_frame_imports_no_hashing_secrets_or_toml(tmp_path):
+    # The local server's secret and its discovery dir's name are made after the first frame, in a thread;
+    # the TOML parser reads a config file, and there is none here.
+    script = (
+        "import sys, mfu_tui.cli, mfu_tui.launch\n"
+        "from mfu_tui.config import load_settings\n"
+        "from mfu_tui.tui import ChatApp\n"
+        "load_settings({})\n"
+        "print(sorted({'hashlib', 'hmac', 'secrets', 'tomllib'} & set(sys.modules)))\n"
+    )
+    env = {**os.environ, **fresh_home(tmp_path)}
+    for name in ("MFU_WS_URL", "VITE_WS_URL", "MFU_TOKEN", "MFU_PROVIDER"):
+        env.pop(name, None)
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.strip() == "[]"
 
 
 def test_the_log_file_and_each_rotated_one_are_private(tmp_path):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tomllib
 from pathlib import Path
 
 from mfu_tui.config.paths import PRIVATE_FILE, UnreadableFile, private_dir, read_regular_file
@@ -41,6 +40,8 @@ def save_setting(path: Path, name: str, value: str | int) -> None:
     except UnreadableFile as problem:
         raise ConfigError(f"{path}: cannot read the config file ({problem})") from None
     text = data.decode("utf-8", errors="replace") if data is not None else ""
+    import tomllib  # here and in _read: the app imports this module before its first frame, and needs it after
+
     try:
         before = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -83,6 +84,8 @@ def remember_choice(settings: Settings, name: str, value: str | int) -> str:
 
 
 def _read(text: str) -> dict[str, object] | None:
+    import tomllib
+
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError:

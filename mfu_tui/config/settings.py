@@ -29,7 +29,6 @@ key and the file, so the app never starts half-configured.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import FrozenInstanceError, dataclass, field, replace
 from pathlib import Path
@@ -442,6 +441,8 @@ def _read_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read the config file ({problem})") from None
     if data is None:
         return {}
+    import tomllib  # here, not with the module: with no config file, the app starts without it
+
     try:
         values = tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError:

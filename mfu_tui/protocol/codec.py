@@ -9,12 +9,11 @@ and nothing about our internals, whatever msgspec's own wording.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, TypeGuard, TypeVar
+from typing import Any, Generic, TypeGuard, TypeVar
 
 import msgspec
 
 from mfu_tui.protocol.errors import FrameIds, FrameTooLarge, ProtocolError
-from mfu_tui.protocol.explain import explain, explain_value
 from mfu_tui.protocol.frames import MAX_ID_LENGTH, ClientFrame, Frame, Message, ServerFrame
 
 #: Client frames larger than this are refused with ``too_large``; the connection stays open...
@@ -31,8 +30,30 @@ MAX_SERVER_FRAME_BYTES = 16 * 1024 * 1024
 _T = TypeVar("_T")
 
 _encoder = msgspec.json.Encoder()
-_client_decoder: msgspec.json.Decoder[ClientFrame] = msgspec.json.Decoder(ClientFrame)
-_server_decoder: msgspec.json.Decoder[ServerFrame] = msgspec.json.Decoder(ServerFrame)
+
+
+class _Decoder(Generic[_T]):
+    """msgspec's decoder of ``frame_type``, made at its first decode.
+
+    Making one resolves the annotations of every frame it decodes, some ms
+    that the app's first frame, which decodes nothing, does not wait for
+    (``docs/benchmarks.md``, startup).
+    """
+
+    def __init__(self, frame_type: Any) -> None:
+        self.frame_type = frame_type
+        """What it decodes: a frame, or a union of them."""
+        self._decoder: msgspec.json.Decoder[_T] | None = None
+
+    def decode(self, data: bytes | bytearray | memoryview | str) -> _T:
+        """``data`` decoded and validated by msgspec (which raises what it raises)."""
+        if self._decoder is None:
+            self._decoder = msgspec.json.Decoder(self.frame_type)
+        return self._decoder.decode(data)
+
+
+_client_decoder: _Decoder[ClientFrame] = _Decoder(ClientFrame)
+_server_decoder: _Decoder[ServerFrame] = _Decoder(ServerFrame)
 
 
 class _Peek(msgspec.Struct, rename="camel"):
@@ -46,7 +67,7 @@ class _Peek(msgspec.Struct, rename="camel"):
     client_edit_id: Any = None
 
 
-_peek_decoder = msgspec.json.Decoder(_Peek)
+_peek_decoder: _Decoder[_Peek] = _Decoder(_Peek)
 
 
 def encode(frame: Frame) -> bytes:
@@ -66,7 +87,7 @@ def decode_client(data: bytes | str) -> ClientFrame:
         large = _is_text(data) and len(data) > MAX_FRAME_BYTES
         if large and len(data) <= MAX_MESSAGE_FRAME_BYTES and _peek(data).type != "message":
             raise FrameTooLarge(f"frame is larger than {MAX_FRAME_BYTES} bytes")
-        frame = _decode(_client_decoder, ClientFrame, data, MAX_MESSAGE_FRAME_BYTES)
+        frame = _decode(_client_decoder, data, MAX_MESSAGE_FRAME_BYTES)
         if large and isinstance(frame, Message) and _utf8_size(frame.content) > MAX_CONTENT_BYTES:
             raise FrameTooLarge(f"'content' is larger than {MAX_CONTENT_BYTES} bytes")
         return frame
@@ -81,7 +102,7 @@ def decode_server(data: bytes | str) -> ServerFrame:
     Raises:
         ProtocolError: the data is not a valid server frame; the message says why.
     """
-    return _decode(_server_decoder, ServerFrame, data, MAX_SERVER_FRAME_BYTES)
+    return _decode(_server_decoder, data, MAX_SERVER_FRAME_BYTES)
 
 
 def decode_result(data: Any, kind: type[_T]) -> _T:
@@ -95,10 +116,12 @@ def decode_result(data: Any, kind: type[_T]) -> _T:
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as error:
+        from mfu_tui.protocol.explain import explain_value  # needed only when refusing
+
         raise explain_value(data, kind, error, root="data") from None
 
 
-def _decode(decoder: msgspec.json.Decoder[_T], frame_type: Any, data: bytes | str, limit: int) -> _T:
+def _decode(decoder: _Decoder[_T], data: bytes | str, limit: int) -> _T:
     if not _is_text(data):
         raise ProtocolError(f"a frame must be text, got {type(data).__name__}")
     if len(data) > limit:
@@ -107,7 +130,9 @@ def _decode(decoder: msgspec.json.Decoder[_T], frame_type: Any, data: bytes | st
         return decoder.decode(data)
     # Older msgspec releases raise UnicodeDecodeError for text that is not UTF-8.
     except (msgspec.DecodeError, UnicodeDecodeError) as error:
-        raise explain(data, frame_type, error) from None
+        from mfu_tui.protocol.explain import explain  # needed only when refusing
+
+        raise explain(data, decoder.frame_type, error) from None
 
 
 def _utf8_size(text: str) -> int:

@@ -410,6 +410,7 @@ class ChatApp(App[None]):
         # tracks) lives as long as the app: frozen, it is left out of the full collection that would
         # otherwise fall in the first frame (about 28 ms of CPU). on_ready freezes what comes next.
         gc.freeze()
+        gc.enable()  # `mfu-chat` pauses the collector while it imports all that (cli._run_app)
 
     def on_mount(self) -> None:
         self.theme = self.settings.choices.theme
