@@ -270,3 +270,21 @@ async def test_a_spacer_on_screen_shows_blank_lines_not_its_name():
         height = spacer.size.height
     assert height == 4
     assert "Spacer" not in shown and "above" not in shown
+
+
+async def test_the_empty_chat_hint_goes_when_a_chat_with_messages_opens_and_comes_back_with_an_empty_one(
+    tmp_path: Path,
+) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", 4)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3") as server:
+        app = make_app(server.url, server.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            hinted_at_start = bool(app.conversation.query("#empty-hint"))
+            app.load_chat(chat_id)
+            await settle(app, pilot)
+            hinted_with_messages = bool(app.conversation.query("#empty-hint"))
+            await app.conversation.clear()
+            hinted_when_empty_again = bool(app.conversation.query("#empty-hint"))
+    assert hinted_at_start and hinted_when_empty_again
+    assert not hinted_with_messages

@@ -191,7 +191,7 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def on_mount(self) -> None:
         self.anchor()
-        self._show_hint_if_empty()
+        self._update_hint()
 
     # --- reading ---------------------------------------------------------
 
@@ -286,7 +286,7 @@ class Conversation(VerticalScroll, can_focus=True):
             self._model.place(offset, messages, total if total is not None else offset + len(messages))
             last = self._model.total
             await self._remount(range(max(offset, last - self.window), last))
-            self._show_hint_if_empty()
+            self._update_hint()
             self.anchor()
 
     async def clear(self) -> None:
@@ -743,8 +743,11 @@ class Conversation(VerticalScroll, can_focus=True):
         view.record = entry.record
         return view
 
-    def _show_hint_if_empty(self) -> None:
-        if not self._model.total and not self.query_children("#empty-hint"):
+    def _update_hint(self) -> None:
+        """The hint while the chat has no message; gone once it has (a chat opened from the empty pane)."""
+        if self._model.total:
+            self._remove_hint()
+        elif not self.query_children("#empty-hint"):
             self.mount(Static(EMPTY_HINT, id="empty-hint", markup=False))
 
     def _remove_hint(self) -> None:
