@@ -32,7 +32,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from mfu_tui.client import (
     REFUSED_FOR_GOOD,
@@ -75,6 +75,7 @@ from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
 from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
+from mfu_tui.tui.widgets.keys_footer import KeysFooter
 from mfu_tui.tui.widgets.message_view import MessageView
 from mfu_tui.tui.widgets.status_dot import StatusDot
 
@@ -348,7 +349,7 @@ class ChatApp(App[None]):
                 yield Composer(
                     prompts, keymap=self.settings.choices.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
                 )
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def conversation(self) -> Conversation:
