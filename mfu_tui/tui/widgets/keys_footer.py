@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from textual.screen import Screen
 from textual.widgets import Footer
 
-#: What the footer shows of a binding: its key, description, action, whether it is enabled, its tooltip.
+#: What the footer shows of a binding: its key as shown, description, action, whether enabled, tooltip.
 ShownKey = tuple[str, str, str, bool, str]
 
 
@@ -15,22 +14,24 @@ class KeysFooter(Footer):
     Textual's footer composes all its keys again (a dozen widgets mounted
     and styled) each time the screen's bindings are refreshed: on every
     focus change, and as an answer starts and ends, most often to show the
-    same keys. This one compares what it would show first.
+    same keys. This one compares what it would show first, when it is about
+    to compose (the bindings are settled by then: a refresh is announced
+    before the focus has moved).
     """
 
     def __init__(self) -> None:
         super().__init__()
-        self._shown: tuple[ShownKey, ...] | None = None
+        self._shown: tuple[bool, tuple[ShownKey, ...]] | None = None
 
-    def bindings_changed(self, screen: Screen) -> None:
-        if screen.app.app_focus and self.is_attached and screen is self.screen:
-            shown = tuple(
-                (binding.key, binding.description, binding.action, enabled, tooltip)
-                for _, binding, enabled, tooltip in screen.active_bindings.values()
+    async def recompose(self) -> None:
+        shown = (
+            self.show_command_palette,
+            tuple(
+                (self.app.get_key_display(binding), binding.description, binding.action, enabled, tooltip)
+                for _, binding, enabled, tooltip in self.screen.active_bindings.values()
                 if binding.show
-            )
-            if shown == self._shown:
-                self._bindings_ready = True
-                return
+            ),
+        )
+        if shown != self._shown:
             self._shown = shown
-        super().bindings_changed(screen)
+            await super().recompose()
