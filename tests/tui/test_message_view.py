@@ -12,6 +12,7 @@ from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks
 from mfu_tui.tui.widgets import frozen_parts
 from mfu_tui.tui.widgets.frozen_parts import FrozenParts
 from mfu_tui.tui.widgets.message_view import MessageView
+from tests.tui.helpers import until
 
 
 class OneMessage(App[None]):
@@ -233,3 +234,27 @@ async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_whe
     assert frozen.estimated == 0 and height == drawn
     numbers = [int(line.split(":")[0].split()[1]) for line in lines if line.startswith("Paragraph ")]
     assert numbers == list(range(len(numbers))) and len(numbers) + view.live_text.count("Paragraph ") == 300
+
+
+async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(frozen_parts, "MEASURE_AFTER", 0.05)
+    monkeypatch.setattr(frozen_parts, "MEASURE_SLICE", 0.0)  # one part a slice: many slices
+    text = "".join(f"Item {n}\n\n- " + "word " * 40 + "\n\n" for n in range(200))
+    app = ScrolledMessage()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(MessageView)
+        await view.append(text, 1)
+        app.query_one(VerticalScroll).scroll_end(animate=False)
+        await pilot.pause()
+        frozen = view.query_one(FrozenParts)
+        estimated = frozen.estimated
+        await until(pilot, lambda: not frozen.estimated)
+        measured_height = frozen.size.height
+        drawn = len(frozen.render_lines(Region(0, 0, *frozen.size)))
+        frozen.refresh(layout=True)
+        await pilot.pause()
+        height_after_drawing = frozen.size.height
+    assert estimated > 5
+    assert measured_height == drawn == height_after_drawing

@@ -85,6 +85,9 @@ class FrozenParts(Widget):
         self._drawn: OrderedDict[int, list[Strip]] = OrderedDict()
         """The lines of the parts painted lately, by index."""
         self._measure_timer: Timer | None = None
+        """The wait before measuring the estimated parts, if one has begun."""
+        self._measuring = False
+        """True from the first slice of measuring to the last."""
         self.add(parts)
 
     @property
@@ -110,11 +113,13 @@ class FrozenParts(Widget):
         if width != self._width:
             self._width = width
             self._heights.clear()
+            self._estimated.clear()
             self._drawn.clear()
         if len(self._heights) < len(self._parts):
             self._size_new_parts(viewport.height)
-        if self._estimated:
-            self._measure_later()
+            self._measure_later(again=True)
+        elif self._estimated:
+            self._measure_later(again=False)  # not postponed by layouts that bring no part (a repaint, a resize)
         return self._tops[-1]
 
     def _size_new_parts(self, view_height: int) -> None:
@@ -156,16 +161,19 @@ class FrozenParts(Widget):
         markdown = self._markdown[index]
         return hash(markdown), len(markdown), self._width
 
-    def _measure_later(self) -> None:
-        """Measure the estimated parts once no part has come for ``MEASURE_AFTER`` seconds."""
+    def _measure_later(self, again: bool) -> None:
+        """Measure the estimated parts ``MEASURE_AFTER`` seconds from now, or from the wait begun ``again``."""
+        if not self._estimated or self._measuring:
+            return
         if self._measure_timer is None:
             self._measure_timer = self.set_timer(MEASURE_AFTER, self._measure_some)
-        else:
+        elif again:
             self._measure_timer.reset()
 
     def _measure_some(self) -> None:
         """Measure estimated parts for ``MEASURE_SLICE`` seconds, the last first; the rest at the next idle moment."""
         self._measure_timer = None
+        self._measuring = True
         deadline = time.monotonic() + MEASURE_SLICE
         before = self._tops[-1]
         for index in sorted(self._estimated, reverse=True):
@@ -176,7 +184,9 @@ class FrozenParts(Widget):
         if self._tops[-1] != before:
             self.refresh(layout=True)
         if self._estimated:
-            self._measure_timer = self.set_timer(0, self._measure_some)
+            self.call_later(self._measure_some)  # after what waits meanwhile (a key)
+        else:
+            self._measuring = False
 
     # --- painting --------------------------------------------------------
 
