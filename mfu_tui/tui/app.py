@@ -70,6 +70,7 @@ from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.settings import AppChoices, AppSettings, ServerNotStarted, StartedServer
 from mfu_tui.tui.status_text import LocalStart
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
+from mfu_tui.tui.warm_up import start_warm_up
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
@@ -438,6 +439,8 @@ class ChatApp(App[None]):
         # lives as long as the app: frozen, it is left out of the collector's full passes, which walked all of
         # it again while an answer streamed (bench/render: 0.9 s of CPU in four runs of a 20,000-word answer, 0.1 s).
         gc.freeze()
+        self.warm_up = start_warm_up()
+        """The thread that makes the first answer's Markdown ready (``warm_up``)."""
         self._show_kept_chats()
         if self.settings.start_server is not None:
             self._start_server()

@@ -212,3 +212,28 @@ async def test_the_footer_is_composed_again_only_when_its_keys_change(server: Ru
         changed = list(app.query(FooterKey))
     assert keys and same == keys
     assert changed != keys and "cancel" in {key.action for key in changed} - {key.action for key in keys}
+
+
+WARM_UP = """
+import json, sys
+from pygments.lexers.python import PythonLexer
+from mfu_tui.tui.warm_up import warm_up
+before = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.frozen_parts" in sys.modules]
+warm_up()
+after = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.frozen_parts" in sys.modules]
+print(json.dumps([before, after]))
+"""
+
+
+def test_the_warm_up_imports_the_markdown_widgets_and_builds_the_lexers() -> None:
+    done = subprocess.run([sys.executable, "-c", WARM_UP], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == [[False, False], [True, True]]
+
+
+async def test_the_app_warms_up_in_a_thread_once_ready(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token("alice"), tmp_path)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        thread = app.warm_up
+        thread.join(60)
+    assert thread.daemon and not thread.is_alive()
