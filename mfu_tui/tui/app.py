@@ -32,7 +32,7 @@ from textual.reactive import reactive
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from mfu_tui.client import (
     REFUSED_FOR_GOOD,
@@ -70,11 +70,13 @@ from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.settings import AppChoices, AppSettings, ServerNotStarted, StartedServer
 from mfu_tui.tui.status_text import LocalStart
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
+from mfu_tui.tui.warm_up import start_warm_up
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
 from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
 from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
+from mfu_tui.tui.widgets.keys_footer import KeysFooter
 from mfu_tui.tui.widgets.message_view import MessageView
 from mfu_tui.tui.widgets.status_dot import StatusDot
 
@@ -348,7 +350,7 @@ class ChatApp(App[None]):
                 yield Composer(
                     prompts, keymap=self.settings.choices.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
                 )
-        yield Footer()
+        yield KeysFooter()
 
     @property
     def conversation(self) -> Conversation:
@@ -437,6 +439,8 @@ class ChatApp(App[None]):
         # lives as long as the app: frozen, it is left out of the collector's full passes, which walked all of
         # it again while an answer streamed (bench/render: 0.9 s of CPU in four runs of a 20,000-word answer, 0.1 s).
         gc.freeze()
+        self.warm_up = start_warm_up()
+        """The thread that makes the first answer's Markdown ready (``warm_up``)."""
         self._show_kept_chats()
         if self.settings.start_server is not None:
             self._start_server()

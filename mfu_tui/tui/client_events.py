@@ -11,7 +11,7 @@ shown in its place among the frames.
 Chunks come far faster than the screen can show them. A chunk joins the
 ``AnswerChunks`` posted before it while the app has not reached that one yet
 (and nothing else was posted since): every chunk already waiting becomes one
-append, at most ``BATCH_CHARS`` (four segments), so the work follows
+append, at most ``BATCH_CHARS`` (sixteen segments), so the work follows
 what the app can take, not what the server sends.
 """
 

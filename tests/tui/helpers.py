@@ -145,6 +145,15 @@ async def settle(app: ChatApp, pilot: Any) -> None:
     await pilot.pause()
 
 
+async def until(pilot: Any, condition: Callable[[], bool], rounds: int = 200) -> None:
+    """Let the app run until ``condition`` holds (what it waits for runs when the app is idle), ``rounds`` at most."""
+    for _ in range(rounds):
+        if condition():
+            return
+        await pilot.pause()
+    raise AssertionError(f"still not true after {rounds} idle rounds")
+
+
 class ServerThread:
     """The real server in a thread with its own event loop.
 

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
+import pytest
 from textual.app import App, ComposeResult
+from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widgets import Markdown
 
 from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks
-from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown
+from mfu_tui.tui.widgets import frozen_parts
+from mfu_tui.tui.widgets.frozen_parts import FrozenParts
 from mfu_tui.tui.widgets.message_view import MessageView
+from tests.tui.helpers import until
 
 
 class OneMessage(App[None]):
     def compose(self) -> ComposeResult:
         yield MessageView("assistant", message_id="m1", status="streaming")
+
+
+class ScrolledMessage(App[None]):
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield MessageView("assistant", message_id="m1", status="streaming")
+
+
+def frozen_sources(view: MessageView) -> list[str]:
+    """The text of each finished part of ``view``, in order (none if it has no ``FrozenParts``)."""
+    return [source for frozen in view.query(FrozenParts) for source in frozen.sources]
 
 
 def test_paragraph_breaks_follow_fences_across_chunks() -> None:
@@ -48,7 +63,7 @@ async def test_a_huge_single_paragraph_is_cut_into_bounded_segments() -> None:
         for seq, batch in enumerate(batches, start=1):
             await view.append(batch, seq)
         await pilot.pause()
-        sources = [part.source for part in view.query(FrozenMarkdown)]
+        sources = frozen_sources(view)
         (live,) = view.query(Markdown)
         assert len(sources) > 10
         # Cut at spaces, never inside a word, each about OVERLONG segments long.
@@ -68,12 +83,11 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         for seq, piece in enumerate(pieces, start=1):
             await view.append(piece, seq)
         await pilot.pause()
-        frozen = list(view.query(FrozenMarkdown))
+        sources = frozen_sources(view)
         (live,) = view.query(Markdown)
-        assert len(frozen) > 5
+        assert len(sources) > 5
         # Every frozen part ends at a paragraph break outside code, and holds
         # about the limit, except the one that had to take the whole code block.
-        sources = [part.source for part in frozen]
         assert "".join(sources) + live.source == view.text == "".join(pieces)
         assert all(source.endswith("\n\n") and source.count("```") % 2 == 0 for source in sources)
         long_ones = [source for source in sources if len(source) > 1000 + 80]
@@ -81,7 +95,7 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         await view.finish("complete")
         await pilot.pause()
         # The finished parts stay; only the last one is rendered again, whole.
-        assert [part.source for part in view.query(FrozenMarkdown)] == sources
+        assert frozen_sources(view) == sources
         (final,) = view.query(Markdown)
         assert final is not live or final.source == live.source
         assert "".join(sources) + final.source == view.text == "".join(pieces)
@@ -89,13 +103,13 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         # A reload with another text replaces them all.
         await view.finish("complete", "# Edited\n\nShort now.\n")
         await pilot.pause()
-        assert not view.query(FrozenMarkdown)
+        assert not view.query(FrozenParts)
         (only,) = view.query(Markdown)
         assert only.source == view.text == "# Edited\n\nShort now.\n"
         # A long text set at once is cut as its stream would be.
         await view.set_text("".join(pieces))
         await pilot.pause()
-        again = [part.source for part in view.query(FrozenMarkdown)]
+        again = frozen_sources(view)
         (rest,) = view.query(Markdown)
         assert len(again) > 5 and "".join(again) + rest.source == view.text == "".join(pieces)
 
@@ -142,25 +156,25 @@ async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() ->
             await view.append(piece, seq)
         await view.finish("complete")
         await pilot.pause()
-        frozen = list(view.query(FrozenMarkdown))
+        sources = frozen_sources(view)
         # Bounded segments, cut at line breaks of the code, holding the text in order.
-        assert len(frozen) > 4
-        assert all(len(part.source) < (OVERLONG + 1) * 500 for part in frozen)
-        assert "".join(part.source for part in frozen) + view.live_text == view.text == text
-        assert all(part.source.endswith("\n") for part in frozen)
+        assert len(sources) > 4
+        assert all(len(source) < (OVERLONG + 1) * 500 for source in sources)
+        assert "".join(sources) + view.live_text == view.text == text
+        assert all(source.endswith("\n") for source in sources)
         # Each line of the code is drawn once, in order, as one block shows it.
         streamed = _code_lines(view, code)
         assert streamed == [line.strip() for line in code.splitlines()]
         view.segment_chars = 10 * len(text)
         await view.set_text(text + " ")  # whole, in one segment
         await pilot.pause()
-        assert not view.query(FrozenMarkdown) and len(view.query("MarkdownFence")) == 1
+        assert not view.query(FrozenParts) and len(view.query("MarkdownFence")) == 1
         assert _code_lines(view, code) == streamed
         # A reload cuts the code as the stream did: closed at the end of each part, opened at the next.
         view.segment_chars = 500
         await view.set_text(text)
         await pilot.pause()
-        assert len(view.query(FrozenMarkdown)) > 4
+        assert len(frozen_sources(view)) > 4
         assert _code_lines(view, code) == streamed
 
 
@@ -188,3 +202,59 @@ async def test_a_streamed_code_block_is_highlighted_again_when_the_theme_changes
         await view.set_text(text)  # a code block made anew under this theme
         await pilot.pause()
         assert after == drawn()
+
+
+async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_when_seen(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(frozen_parts, "MEASURE_AFTER", 3600.0)  # no measuring when idle: estimates stay until seen
+    text = "".join(f"Paragraph {n}: " + "word " * 60 + "\n\n" for n in range(300))
+    app = ScrolledMessage()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(MessageView)
+        scroll = app.query_one(VerticalScroll)
+        await view.append(text, 1)  # a batch of a fast answer: many parts at once
+        scroll.scroll_end(animate=False)
+        await pilot.pause()
+        frozen = view.query_one(FrozenParts)
+        estimated = frozen.estimated
+        # Only the last parts, in view, were measured; those above are estimated until seen.
+        scroll.scroll_home(animate=False)
+        await pilot.pause()
+        seen = frozen.estimated
+        top = [strip.text.strip() for strip in frozen.render_lines(Region(0, 0, frozen.size.width, 3))]
+        # Drawn whole, every part takes the lines drawn, and they read in order.
+        lines = [strip.text.strip() for strip in frozen.render_lines(Region(0, 0, *frozen.size))]
+        frozen.refresh(layout=True)
+        await pilot.pause()
+        height = frozen.size.height
+        drawn = len(frozen.render_lines(Region(0, 0, frozen.size.width, height)))
+    assert 0 < seen < estimated < len(frozen.sources)
+    assert top[0].startswith("Paragraph 0:")
+    assert frozen.estimated == 0 and height == drawn
+    numbers = [int(line.split(":")[0].split()[1]) for line in lines if line.startswith("Paragraph ")]
+    assert numbers == list(range(len(numbers))) and len(numbers) + view.live_text.count("Paragraph ") == 300
+
+
+async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_comes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(frozen_parts, "MEASURE_AFTER", 0.05)
+    monkeypatch.setattr(frozen_parts, "MEASURE_SLICE", 0.0)  # one part a slice: many slices
+    text = "".join(f"Item {n}\n\n- " + "word " * 40 + "\n\n" for n in range(200))
+    app = ScrolledMessage()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(MessageView)
+        await view.append(text, 1)
+        app.query_one(VerticalScroll).scroll_end(animate=False)
+        await pilot.pause()
+        frozen = view.query_one(FrozenParts)
+        estimated = frozen.estimated
+        await until(pilot, lambda: not frozen.estimated)
+        measured_height = frozen.size.height
+        drawn = len(frozen.render_lines(Region(0, 0, *frozen.size)))
+        frozen.refresh(layout=True)
+        await pilot.pause()
+        height_after_drawing = frozen.size.height
+    assert estimated > 5
+    assert measured_height == drawn == height_after_drawing

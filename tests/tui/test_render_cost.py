@@ -19,9 +19,9 @@ from textual.strip import Strip
 from textual.widgets.markdown import MarkdownBlock
 
 from mfu_tui.protocol import Complete
-from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown
+from mfu_tui.tui.widgets.frozen_parts import FrozenParts
 from tests.support.server import RunningServer, running_server
-from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle
+from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle, until
 from tests.tui.scenes import ask
 
 #: Pseudo-classes that make Textual restyle every sibling (and its subtree) when a widget is mounted.
@@ -170,24 +170,70 @@ async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_
             await settle(app, pilot)
             conversation = app.conversation
             (answer,) = [view for view in conversation.views if view.role == "assistant"]
-            part = answer.query(FrozenMarkdown).first()
-            assert "```python" in part.source and part.region.bottom <= conversation.region.y  # above the view
-            laid_out = (conversation.virtual_size, part.size)
+            frozen = answer.query_one(FrozenParts)
+            assert "```python" in "".join(frozen.sources[:2]) and frozen.region.y < conversation.region.y
+            # The parts that streamed past the view have their heights measured once the app is idle.
+            await until(pilot, lambda: not frozen.estimated)
+            laid_out = (conversation.virtual_size, frozen.size)
             conversation.focus()
             await pilot.press("home")
             await settle(app, pilot)
             # The code line is in view, drawn with the colours of its tokens (name, number, comment).
             (code_line,) = [
-                line for line in part.render_lines(Region(0, 0, *part.size)) if line.text.lstrip().startswith("print(")
+                line
+                for line in frozen.render_lines(Region(0, 0, *frozen.size))
+                if line.text.lstrip().startswith("print(")
             ]
             assert line_colours(code_line) >= 3
-            assert part.region.overlaps(conversation.region)
-            # Drawn in full, it takes the lines it was laid out with: nothing below it moved.
-            part.refresh(layout=True)
+            assert frozen.region.overlaps(conversation.region)
+            # Drawn in full, every part takes the lines it was measured at: nothing moved.
+            frozen.refresh(layout=True)
             await settle(app, pilot)
-            assert (conversation.virtual_size, part.size) == laid_out
+            assert (conversation.virtual_size, frozen.size) == laid_out
 
 
 def line_colours(strip: Strip) -> int:
     """How many foreground colours the visible characters of ``strip`` are drawn in."""
     return len({segment.style.color for segment in strip if segment.text.strip() and segment.style})
+
+
+async def test_the_footer_is_composed_again_only_when_its_keys_change(server: RunningServer, tmp_path: Path) -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(server.url, server.token("alice"), tmp_path)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        keys = list(app.query(FooterKey))
+        app.refresh_bindings()  # as a focus change or an answer's start does, the same keys shown
+        await pilot.pause()
+        same = list(app.query(FooterKey))
+        app.generating = "an-answer"  # esc now stops it: a key more
+        await pilot.pause()
+        changed = list(app.query(FooterKey))
+    assert keys and same == keys
+    assert changed != keys and "cancel" in {key.action for key in changed} - {key.action for key in keys}
+
+
+WARM_UP = """
+import json, sys
+from pygments.lexers.python import PythonLexer
+from mfu_tui.tui.warm_up import warm_up
+before = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.frozen_parts" in sys.modules]
+warm_up()
+after = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.frozen_parts" in sys.modules]
+print(json.dumps([before, after]))
+"""
+
+
+def test_the_warm_up_imports_the_markdown_widgets_and_builds_the_lexers() -> None:
+    done = subprocess.run([sys.executable, "-c", WARM_UP], capture_output=True, text=True, timeout=60, check=True)
+    assert json.loads(done.stdout) == [[False, False], [True, True]]
+
+
+async def test_the_app_warms_up_in_a_thread_once_ready(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token("alice"), tmp_path)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        thread = app.warm_up
+        thread.join(60)
+    assert thread.daemon and not thread.is_alive()

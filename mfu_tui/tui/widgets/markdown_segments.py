@@ -14,19 +14,16 @@ from typing import ClassVar
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderableType, RenderResult
+from rich.console import Console, ConsoleOptions, RenderResult
 from rich.control import strip_control_codes
 from rich.markdown import CodeBlock, MarkdownElement
 from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
 from rich.syntax import Syntax
 from rich.text import Text
-from textual.geometry import Size
 from textual.widget import AwaitMount, Widget
-from textual.widgets import Markdown, Static
+from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
-
-from mfu_tui.tui.stream_split import Part
 
 #: One Markdown parser for every assistant message, built once: Textual's
 #: default builds a parser on each append, with linkify, whose pre-test (a
@@ -164,73 +161,3 @@ class HeightMarkdown(FrozenRichMarkdown):
         "fence": CodeBlockHeight,
         "code_block": CodeBlockHeight,
     }
-
-
-class DrawnOnce:
-    """A Rich renderable drawn once per width; its lines are given back for every later use.
-
-    Textual draws a widget's content to find its height, then again to
-    paint it, and again on every repaint (a style change of the
-    conversation repaints all): for a part of a long answer that was its
-    Markdown parsed, wrapped and highlighted each time. The text never
-    changes, so its lines at a width are made once, when first painted. Its
-    height is found before, from ``measured``, which takes the same lines
-    for less work: a part that streams past the view while it follows the
-    bottom is laid out but never painted, so it is never drawn in full.
-    """
-
-    def __init__(self, renderable: RenderableType, measured: RenderableType) -> None:
-        """
-        Args:
-            renderable: What is painted.
-            measured: A renderable of exactly as many lines at every width, cheaper to draw.
-        """
-        self._renderable = renderable
-        self._measured = measured
-        self._lines: dict[int, list[list[Segment]]] = {}
-        self._heights: dict[int, int] = {}
-
-    def height(self, console: Console, options: ConsoleOptions) -> int:
-        """The number of lines at the width of ``options``."""
-        width = options.max_width
-        if (lines := self._lines.get(width)) is not None:
-            return len(lines)
-        if (height := self._heights.get(width)) is None:
-            measured = console.render_lines(self._measured, options.update(height=None), pad=False)
-            height = self._heights[width] = len(measured)
-        return height
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        width = options.max_width
-        lines = self._lines.get(width)
-        if lines is None:
-            lines = self._lines[width] = console.render_lines(self._renderable, options.update(height=None), pad=False)
-        new_line = Segment.line()
-        for line in lines:
-            yield from line
-            yield new_line
-
-
-class FrozenMarkdown(Static):
-    """A finished part of a long answer, drawn as one widget.
-
-    A Textual ``Markdown`` is a widget per block, and every new chunk makes
-    Textual lay out all of them again; freezing the finished parts into one
-    widget each (drawn by Rich's Markdown, once per width) keeps a chunk's
-    cost flat. They stay frozen when the answer ends: mounting a long answer
-    again as Textual blocks would block the app for seconds.
-    """
-
-    def __init__(self, part: Part) -> None:
-        drawn = FrozenRichMarkdown(part.markdown)
-        self._drawing = DrawnOnce(drawn, HeightMarkdown(drawn.markup, drawn.parsed))
-        super().__init__(self._drawing, classes="body frozen")
-        self.source = part.text
-        """The part of the answer's text drawn here (a code block cut at its ends is closed or opened again)."""
-
-    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        # Not Static's: it draws the whole part to count its lines, highlighting its code.
-        if not width:
-            return 0
-        options = self.app.console_options.update_width(width).update(highlight=False)
-        return self._drawing.height(self.app.console, options)

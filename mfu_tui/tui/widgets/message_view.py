@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, cast
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -18,7 +18,8 @@ from mfu_tui.tui.widgets.reasoning_section import ReasoningSection
 if TYPE_CHECKING:
     from textual.widgets.markdown import MarkdownStream
 
-    from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown, SegmentMarkdown
+    from mfu_tui.tui.widgets.frozen_parts import FrozenParts
+    from mfu_tui.tui.widgets.markdown_segments import SegmentMarkdown
 
 Role = Literal["user", "assistant"]
 
@@ -26,10 +27,11 @@ Role = Literal["user", "assistant"]
 SEGMENT_CHARS = 2000
 
 #: Characters of queued chunks the app gives one ``append`` at most. Each append costs a layout and a
-#: repaint of the conversation whatever its size, so an app behind a fast stream catches up in a few
-#: large appends (``bench/render``, 20,000 words: 60 appends of 2,000 took about 1.4x the CPU time of
-#: 15 of 8,000); bounded, so that one append (this much text drawn once) still takes milliseconds.
-BATCH_CHARS = 4 * SEGMENT_CHARS
+#: repaint of the conversation whatever its size, and the finished parts it makes are drawn only if seen
+#: (``FrozenParts``), so an app behind a fast stream catches up in a few large appends (``bench/render``,
+#: 20,000 words of sections: 7 appends of up to 32,000 took 0.16-0.20 s of CPU, 14 of 8,000 0.18-0.27 s);
+#: bounded, so that one append (this much text cut into parts) still takes milliseconds.
+BATCH_CHARS = 16 * SEGMENT_CHARS
 
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
@@ -153,7 +155,7 @@ class MessageView(Vertical):
         self._cutter = SegmentCutter()
         self._opens: str | None = None
         """The fence line of a code block cut before the last segment, opened again at its start."""
-        self._segments: list[SegmentMarkdown | FrozenMarkdown] = self._segments_of(text) if role == "assistant" else []
+        self._segments: list[FrozenParts | SegmentMarkdown] = self._segments_of(text) if role == "assistant" else []
         self.reasoning = ReasoningSection(reasoning, running=status == "streaming", expanded=reasoning_expanded)
         """What the model reasoned before the answer, above it (empty for user messages: not shown)."""
         self.set_reactive(MessageView.status, status)
@@ -210,11 +212,11 @@ class MessageView(Vertical):
         self._pieces.append(delta)
         self._text = None
         self.status = "streaming"
-        cut = self._cutter.cut(delta, self.segment_chars)
-        if cut is None:
+        parts, rest, opens = self._cut(delta)
+        if not parts:
             await self._write(delta)
             return
-        await self._next_segment(delta[: cut.at], delta[cut.at :], cut.fence)
+        await self._freeze(parts, rest, opens)
 
     async def _write(self, piece: str) -> None:
         """Stream ``piece`` into the last segment."""
@@ -224,28 +226,52 @@ class MessageView(Vertical):
             self._stream = self._live.get_stream(self._live)
         await self._stream.write(piece)
 
-    async def _next_segment(self, end: str, rest: str, fence: str | None) -> None:
-        """Freeze the streamed part with its ``end``; the Markdown widget starts again with ``rest``.
+    def _cut(self, delta: str) -> tuple[list[Part], str, str | None]:
+        """The parts ``delta`` finishes, what is left for the live segment, and the code block open there.
 
-        ``end`` goes straight into the frozen part: building Textual blocks
-        for it, only to freeze them, would be most of the cost of a chunk.
-        A code block cut (its opening ``fence`` line) is closed in the frozen
-        part and opened again in the new one.
+        ``delta`` is read in pieces of ``segment_chars``, as ``SegmentCutter.split``
+        reads a whole text, so a large batch of chunks gives parts of about that size.
+        The first part goes on from what the live segment holds, which is not in it yet
+        (``_freeze`` adds it: the stream may still hold pieces written to it).
+        """
+        size = self.segment_chars
+        parts: list[Part] = []
+        pending, opens = "", self._opens
+        # The last piece is a whole one, so that little is left for the live segment after a batch.
+        for start in range((len(delta) % size or size) - size, len(delta), size):
+            piece = delta[max(0, start) : start + size]
+            cut = self._cutter.cut(piece, size)
+            if cut is None:
+                pending += piece
+            else:
+                parts.append(Part(pending + piece[: cut.at], opens, cut.fence))
+                pending, opens = piece[cut.at :], cut.fence
+        return parts, pending, opens
+
+    async def _freeze(self, parts: list[Part], rest: str, opens: str | None) -> None:
+        """Add finished ``parts``; the live segment starts again with ``rest`` (in the code block ``opens``).
+
+        The text of the parts goes straight into them: building Textual
+        blocks for it, only to freeze them, would be most of the cost of a
+        chunk. A code block cut is closed in the part before and opened
+        again in the next.
         """
         if self._stream is not None:
             await self._stream.stop()  # every piece written is in the widget once it returns
             self._stream = None
         live = self._live
-        done = Part(self.live_text + end, self._opens, fence)
-        from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown  # not with the app: see there
-
-        frozen = FrozenMarkdown(done)
-        start = Part(rest, fence)
+        first = parts[0]
+        parts[0] = Part(self.live_text + first.text, first.opens, first.closes)
         with self.app.batch_update():
-            await self.mount(frozen, before=live)
-            await live.update(start.markdown)
-        self._opens = fence
-        self._segments[-1:] = [frozen, live]
+            if len(self._segments) > 1:
+                self._frozen.add(parts)
+            else:
+                from mfu_tui.tui.widgets.frozen_parts import FrozenParts  # not with the app: see markdown_segments
+
+                self._segments.insert(0, FrozenParts(parts))
+                await self.mount(self._segments[0], before=live)
+            await live.update(Part(rest, opens).markdown)
+        self._opens = opens
 
     @property
     def live_text(self) -> str:
@@ -298,18 +324,20 @@ class MessageView(Vertical):
     @property
     def _live(self) -> SegmentMarkdown:
         """The last segment of an assistant message: the Markdown widget the stream writes into."""
-        live = self._segments[-1]
-        assert not isinstance(
-            live, Static
-        )  # FrozenMarkdown is a Static; the segments always end with one (see _segments_of, _next_segment)
-        return live
+        return cast("SegmentMarkdown", self._segments[-1])  # always one: see _segments_of, _freeze
 
-    def _segments_of(self, text: str) -> list[SegmentMarkdown | FrozenMarkdown]:
-        """New widgets for a whole text: its finished parts, then a Markdown widget for the rest."""
+    @property
+    def _frozen(self) -> FrozenParts:
+        """The finished parts of a long assistant message, if it has some (``_segments_of``, ``_freeze``)."""
+        return cast("FrozenParts", self._segments[0])
+
+    def _segments_of(self, text: str) -> list[FrozenParts | SegmentMarkdown]:
+        """New widgets for a whole text: its finished parts, if any, then a Markdown widget for the rest."""
         # Imported with the first assistant message, not with the app: see markdown_segments.
-        from mfu_tui.tui.widgets.markdown_segments import FrozenMarkdown, new_segment
+        from mfu_tui.tui.widgets.frozen_parts import FrozenParts
+        from mfu_tui.tui.widgets.markdown_segments import new_segment
 
         self._cutter = SegmentCutter()
         *done, rest = self._cutter.split(text, self.segment_chars)
         self._opens = rest.opens
-        return [*(FrozenMarkdown(part) for part in done), new_segment(rest.markdown)]
+        return [FrozenParts(done), new_segment(rest.markdown)] if done else [new_segment(rest.markdown)]

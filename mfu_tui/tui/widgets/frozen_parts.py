@@ -1,0 +1,222 @@
+"""The finished parts of a long assistant message, in one widget that draws only what is seen.
+
+A long answer is cut into parts as it streams (``stream_split``). A widget
+per part cost Textual a mount, a restyle and a layout each, and every part
+was parsed, measured and drawn as it came, though most of a fast answer's
+parts scroll out of view before they are ever painted. ``FrozenParts``
+holds them all in one widget with the Line API: a part is parsed and drawn
+the first time one of its lines is painted. Until then its height is exact
+if it is near the end of the message (where the view is while an answer
+streams) and estimated otherwise; the estimates are replaced by exact
+heights once no part has come for a moment, a few at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from bisect import bisect_right
+from collections import OrderedDict
+from itertools import accumulate
+
+from textual.geometry import Size
+from textual.strip import Strip
+from textual.timer import Timer
+from textual.visual import RichVisual, Visual
+from textual.widget import Widget
+
+from mfu_tui.tui.stream_split import Part
+from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown, HeightMarkdown
+
+#: Parts whose drawn lines are kept (the most recently painted): more than a screen shows.
+KEEP_DRAWN = 16
+
+#: Seconds without a new part before the estimated heights are measured: not while an answer pours in.
+MEASURE_AFTER = 0.3
+
+#: Seconds of measuring at a time, so that a key pressed meanwhile waits no longer than that.
+MEASURE_SLICE = 0.01
+
+#: Exact heights of parts measured, by (hash and length of the part's Markdown, width): a message
+#: unmounted and mounted again (the conversation is virtualized) finds them here. The oldest go first.
+_HEIGHTS: OrderedDict[tuple[int, int, int], int] = OrderedDict()
+
+#: Entries ``_HEIGHTS`` keeps: about 5 MiB.
+_HEIGHTS_KEPT = 50_000
+
+
+def estimated_height(markdown: str, width: int) -> int:
+    """Lines ``markdown`` takes at ``width``, roughly: each source line wrapped, nothing more.
+
+    Only a part neither painted nor measured yet has this height, for a
+    moment: exactness is not needed here, speed is (it runs over every part
+    of a message of any length).
+    """
+    return sum(len(line) // width + 1 for line in markdown.split("\n")) if width > 0 else 0
+
+
+class FrozenParts(Widget):
+    """The finished parts of an assistant message, one after another, each drawn by Rich's Markdown when seen.
+
+    A part's lines are those a ``Static`` of its Markdown would show; a
+    code block cut at a part's end is closed there and opened again in the
+    next (``Part.markdown``).
+    """
+
+    DEFAULT_CSS = """
+    FrozenParts { height: auto; }
+    """
+
+    def __init__(self, parts: list[Part]) -> None:
+        """
+        Args:
+            parts: The finished parts, in order.
+        """
+        super().__init__(classes="body frozen")
+        self._parts: list[Part] = []
+        self._markdown: list[str] = []
+        """What each part draws."""
+        self._width = 0
+        """The width the heights are for."""
+        self._heights: list[int] = []
+        """Each part's height at ``_width``: exact, or estimated if its index is in ``_estimated``."""
+        self._estimated: set[int] = set()
+        self._tops: list[int] = [0]
+        """The first line of each part sized at ``_width``, then the line after the last."""
+        self._drawn: OrderedDict[int, list[Strip]] = OrderedDict()
+        """The lines of the parts painted lately, by index."""
+        self._measure_timer: Timer | None = None
+        """The wait before measuring the estimated parts, if one has begun."""
+        self._measuring = False
+        """True from the first slice of measuring to the last."""
+        self.add(parts)
+
+    @property
+    def sources(self) -> list[str]:
+        """The text of each part, as it is in the answer."""
+        return [part.text for part in self._parts]
+
+    @property
+    def estimated(self) -> int:
+        """How many parts have an estimated height: neither measured nor drawn yet."""
+        return len(self._estimated) + len(self._parts) - len(self._heights)
+
+    def add(self, parts: list[Part]) -> None:
+        """Add finished parts after those here."""
+        self._parts.extend(parts)
+        self._markdown.extend(part.markdown for part in parts)
+        if self.is_mounted:
+            self.refresh(layout=True)
+
+    # --- layout ----------------------------------------------------------
+
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width != self._width:
+            self._width = width
+            self._heights.clear()
+            self._estimated.clear()
+            self._drawn.clear()
+        if len(self._heights) < len(self._parts):
+            self._size_new_parts(viewport.height)
+            self._measure_later(again=True)
+        elif self._estimated:
+            self._measure_later(again=False)  # not postponed by layouts that bring no part (a repaint, a resize)
+        return self._tops[-1]
+
+    def _size_new_parts(self, view_height: int) -> None:
+        """Heights for the parts added (all of them at a new width): known or estimated, exact at the end."""
+        for index in range(len(self._heights), len(self._parts)):
+            known = _HEIGHTS.get(self._key(index))
+            if known is None:
+                self._estimated.add(index)
+            else:
+                self._estimated.discard(index)
+            self._heights.append(known if known is not None else estimated_height(self._markdown[index], self._width))
+        # An answer streams with the view at its end: those parts are seen at once, so their heights must be
+        # right before they are painted; the rest may scroll away unseen.
+        below = 0
+        for index in reversed(range(len(self._parts))):
+            if below > view_height:
+                break
+            self._measure(index)
+            below += self._heights[index]
+        self._tops = [0, *accumulate(self._heights)]
+
+    def _measure(self, index: int) -> None:
+        """Part ``index``'s exact height at the current width, found without drawing it in full."""
+        if index not in self._estimated:
+            return
+        console = self.app.console
+        options = self.app.console_options.update_width(self._width).update(highlight=False, height=None)
+        self._set_height(index, len(console.render_lines(HeightMarkdown(self._markdown[index]), options, pad=False)))
+
+    def _set_height(self, index: int, height: int) -> None:
+        self._heights[index] = height
+        self._estimated.discard(index)
+        _HEIGHTS[self._key(index)] = height
+        if len(_HEIGHTS) > _HEIGHTS_KEPT:
+            _HEIGHTS.popitem(last=False)
+
+    def _key(self, index: int) -> tuple[int, int, int]:
+        """Part ``index`` at the current width, in ``_HEIGHTS``."""
+        markdown = self._markdown[index]
+        return hash(markdown), len(markdown), self._width
+
+    def _measure_later(self, again: bool) -> None:
+        """Measure the estimated parts ``MEASURE_AFTER`` seconds from now, or from the wait begun ``again``."""
+        if not self._estimated or self._measuring:
+            return
+        if self._measure_timer is None:
+            self._measure_timer = self.set_timer(MEASURE_AFTER, self._measure_some)
+        elif again:
+            self._measure_timer.reset()
+
+    def _measure_some(self) -> None:
+        """Measure estimated parts for ``MEASURE_SLICE`` seconds, the last first; the rest at the next idle moment."""
+        self._measure_timer = None
+        self._measuring = True
+        deadline = time.monotonic() + MEASURE_SLICE
+        before = self._tops[-1]
+        for index in sorted(self._estimated, reverse=True):
+            self._measure(index)
+            if time.monotonic() > deadline:
+                break
+        self._tops = [0, *accumulate(self._heights)]
+        if self._tops[-1] != before:
+            self.refresh(layout=True)
+        if self._estimated:
+            self.call_later(self._measure_some)  # after what waits meanwhile (a key)
+        else:
+            self._measuring = False
+
+    # --- painting --------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        index = bisect_right(self._tops, y) - 1
+        if self.size.width != self._width or not 0 <= index < len(self._heights):
+            return Strip.blank(self.size.width, self.visual_style.rich_style)  # laid out again before it is seen
+        lines = self._lines_of(index)
+        line = y - self._tops[index]
+        return lines[line] if line < len(lines) else Strip.blank(self._width, self.visual_style.rich_style)
+
+    def _lines_of(self, index: int) -> list[Strip]:
+        """Part ``index`` drawn at the current width: drawn now unless it was lately."""
+        if (lines := self._drawn.get(index)) is not None:
+            self._drawn.move_to_end(index)
+            return lines
+        drawing = RichVisual(self, FrozenRichMarkdown(self._markdown[index]))
+        lines = Visual.to_strips(self, drawing, self._width, None, self.visual_style)
+        self._drawn[index] = lines
+        if len(self._drawn) > KEEP_DRAWN:
+            self._drawn.popitem(last=False)
+        if index in self._estimated:
+            # Seen before it was measured: if the estimate was wrong, what follows it moves at the next layout.
+            moved = len(lines) != self._heights[index]
+            self._set_height(index, len(lines))
+            if moved:
+                self._tops = [0, *accumulate(self._heights)]
+                self.refresh(layout=True)
+        return lines
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._drawn.clear()  # the theme may have changed: drawn again in its colours
