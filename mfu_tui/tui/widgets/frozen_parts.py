@@ -110,6 +110,8 @@ class FrozenParts(Widget):
     # --- layout ----------------------------------------------------------
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width <= 0:
+            return 0  # not laid out yet (or hidden): nothing is measured at no width
         if width != self._width:
             self._width = width
             self._heights.clear()
