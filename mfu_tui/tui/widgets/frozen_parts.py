@@ -88,6 +88,8 @@ class FrozenParts(Widget):
         """The wait before measuring the estimated parts, if one has begun."""
         self._measuring = False
         """True from the first slice of measuring to the last."""
+        self._unscrolled = 0
+        """Lines the view is yet to scroll by, for heights changed above it (``_heights_changed``)."""
         self.add(parts)
 
     @property
@@ -231,12 +233,19 @@ class FrozenParts(Widget):
         scroller = next(scrolls, None)
         shift = 0
         if scroller is not None and scroller.scroll_y < scroller.max_scroll_y:
-            above = scroller.scrollable_content_region.y - self.content_region.y  # this widget's lines above the view
+            # This widget's lines above the view, with the scrolls not yet made (they wait for the layout).
+            above = scroller.scrollable_content_region.y - self.content_region.y + self._unscrolled
             shift = sum(change for index, change in changes.items() if self._tops[index] < above)
         self._tops = [0, *accumulate(self._heights)]
         self.refresh(layout=True)
         if shift and scroller is not None:
-            self.call_after_refresh(scroller.scroll_relative, y=shift, animate=False)
+            self._unscrolled += shift
+            self.call_after_refresh(self._scroll_by, scroller, shift)
+
+    def _scroll_by(self, scroller: Widget, shift: int) -> None:
+        """Scroll ``scroller`` by ``shift`` lines, now that the heights that made it necessary are laid out."""
+        self._unscrolled -= shift
+        scroller.scroll_relative(y=shift, animate=False, immediate=True)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
