@@ -258,3 +258,39 @@ async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_com
         height_after_drawing = frozen.size.height
     assert estimated > 5
     assert measured_height == drawn == height_after_drawing
+
+
+async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(frozen_parts, "MEASURE_AFTER", 3600.0)  # measured below, a slice at a time, when told
+    monkeypatch.setattr(frozen_parts, "MEASURE_SLICE", 0.0)  # one part a slice
+    # Headings and lists: Rich does not draw them on as many lines as their source has: the estimates are off.
+    section = "## Section {n}\n\n- first point\n- second point\n\nText " + "word " * 30 + "\n\n"
+    text = "".join(section.format(n=n) for n in range(150))
+    app = ScrolledMessage()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(MessageView)
+        scroll = app.query_one(VerticalScroll)
+        await view.append(text, 1)
+        scroll.scroll_end(animate=False, immediate=True)
+        await pilot.pause()
+        frozen = view.query_one(FrozenParts)
+        scroll.scroll_to(y=scroll.max_scroll_y // 2, animate=False, immediate=True)
+        await pilot.pause()
+
+        def top_line() -> str:
+            line = scroll.scrollable_content_region.y - frozen.content_region.y
+            return frozen.render_lines(Region(0, line, frozen.size.width, 1))[0].text.strip()
+
+        top_line()  # the parts in view are drawn: any of them that was estimated is laid out again, then seen
+        await pilot.pause()
+        seen = (top_line(), frozen.estimated)
+        tops = []
+        while frozen.estimated:  # as the idle pass does, slice after slice, some of them before a layout
+            frozen._measure_some()
+            frozen._measure_some()
+            await pilot.pause()
+            tops.append(top_line())
+    assert seen[1] > 4 and seen[0]
+    assert set(tops) == {seen[0]}

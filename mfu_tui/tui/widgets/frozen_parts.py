@@ -88,6 +88,8 @@ class FrozenParts(Widget):
         """The wait before measuring the estimated parts, if one has begun."""
         self._measuring = False
         """True from the first slice of measuring to the last."""
+        self._unscrolled = 0
+        """Lines the view is yet to scroll by, for heights changed above it (``_heights_changed``)."""
         self.add(parts)
 
     @property
@@ -110,6 +112,8 @@ class FrozenParts(Widget):
     # --- layout ----------------------------------------------------------
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        if width <= 0:
+            return 0  # not laid out yet (or hidden): nothing is measured at no width
         if width != self._width:
             self._width = width
             self._heights.clear()
@@ -175,14 +179,16 @@ class FrozenParts(Widget):
         self._measure_timer = None
         self._measuring = True
         deadline = time.monotonic() + MEASURE_SLICE
-        before = self._tops[-1]
+        changes: dict[int, int] = {}
         for index in sorted(self._estimated, reverse=True):
+            before = self._heights[index]
             self._measure(index)
+            if self._heights[index] != before:
+                changes[index] = self._heights[index] - before
             if time.monotonic() > deadline:
                 break
-        self._tops = [0, *accumulate(self._heights)]
-        if self._tops[-1] != before:
-            self.refresh(layout=True)
+        if changes:
+            self._heights_changed(changes)
         if self._estimated:
             self.call_later(self._measure_some)  # after what waits meanwhile (a key)
         else:
@@ -209,13 +215,37 @@ class FrozenParts(Widget):
         if len(self._drawn) > KEEP_DRAWN:
             self._drawn.popitem(last=False)
         if index in self._estimated:
-            # Seen before it was measured: if the estimate was wrong, what follows it moves at the next layout.
-            moved = len(lines) != self._heights[index]
+            # Seen before it was measured (scrolled to at once): if the estimate was wrong, it is laid out again.
+            change = len(lines) - self._heights[index]
             self._set_height(index, len(lines))
-            if moved:
-                self._tops = [0, *accumulate(self._heights)]
-                self.refresh(layout=True)
+            if change:
+                self._heights_changed({index: change})
         return lines
+
+    def _heights_changed(self, changes: dict[int, int]) -> None:
+        """Parts' heights changed (by part, the lines gained): laid out again, what is seen kept in place.
+
+        A part that starts above the top of the view moves everything seen
+        by its change, so the view scrolls by as much. Not when the view is
+        at the bottom (as while an answer streams): it stays there.
+        """
+        scrolls = (node for node in self.ancestors if isinstance(node, Widget) and node.allow_vertical_scroll)
+        scroller = next(scrolls, None)
+        shift = 0
+        if scroller is not None and scroller.scroll_y < scroller.max_scroll_y:
+            # This widget's lines above the view, with the scrolls not yet made (they wait for the layout).
+            above = scroller.scrollable_content_region.y - self.content_region.y + self._unscrolled
+            shift = sum(change for index, change in changes.items() if self._tops[index] < above)
+        self._tops = [0, *accumulate(self._heights)]
+        self.refresh(layout=True)
+        if shift and scroller is not None:
+            self._unscrolled += shift
+            self.call_after_refresh(self._scroll_by, scroller, shift)
+
+    def _scroll_by(self, scroller: Widget, shift: int) -> None:
+        """Scroll ``scroller`` by ``shift`` lines, now that the heights that made it necessary are laid out."""
+        self._unscrolled -= shift
+        scroller.scroll_relative(y=shift, animate=False, immediate=True)
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
