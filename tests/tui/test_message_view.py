@@ -6,9 +6,9 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
-from textual.widgets import Markdown
+from textual.widgets import Markdown, Static
 
-from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks
+from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks, Part, SegmentCutter
 from mfu_tui.tui.widgets import frozen_parts
 from mfu_tui.tui.widgets.frozen_parts import FrozenParts
 from mfu_tui.tui.widgets.message_view import MessageView
@@ -294,3 +294,38 @@ async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
             tops.append(top_line())
     assert seen[1] > 4 and seen[0]
     assert set(tops) == {seen[0]}
+
+
+class PartsAndStatics(App[None]):
+    """The same parts drawn by one ``FrozenParts`` and by a ``Static`` of each part's Markdown."""
+
+    def __init__(self, parts: list[Part]) -> None:
+        super().__init__()
+        self.parts = parts
+
+    def compose(self) -> ComposeResult:
+        from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
+
+        with VerticalScroll(id="parts"):
+            yield FrozenParts(self.parts)
+        with VerticalScroll(id="statics"):
+            for part in self.parts:
+                yield Static(FrozenRichMarkdown(part.markdown))
+
+
+async def test_frozen_parts_draw_what_a_static_of_each_part_would() -> None:
+    step = "## Step {n}\n\n1. first\n2. second\n\n```python\nprint({n})  # comment\n```\n\n> quoted {n}\n\n"
+    text = "# Title\n\nSome *text* and `code`.\n\n" + "".join(step.format(n=n) for n in range(40))
+    parts = SegmentCutter().split(text, 300)[:-1]
+    app = PartsAndStatics(parts)
+    async with app.run_test(size=(80, 40)) as pilot:
+        await pilot.pause()
+        frozen = app.query_one(FrozenParts)
+        statics = list(app.query(Static))
+        frozen.render_lines(Region(0, 0, *frozen.size))  # every part drawn, so its height is the drawn one
+        await pilot.pause()
+        drawn = frozen.render_lines(Region(0, 0, *frozen.size))
+        expected = [line for static in statics for line in static.render_lines(Region(0, 0, *static.size))]
+    assert len(parts) > 5
+    assert [line.text for line in drawn] == [line.text for line in expected]
+    assert [list(line) for line in drawn] == [list(line) for line in expected]  # styles too
