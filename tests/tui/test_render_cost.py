@@ -237,3 +237,28 @@ async def test_the_app_warms_up_in_a_thread_once_ready(server: RunningServer, tm
         thread = app.warm_up
         thread.join(60)
     assert thread.daemon and not thread.is_alive()
+
+
+async def test_the_footer_shows_the_keys_of_a_selected_message_as_soon_as_one_is_selected(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    from textual.widgets._footer import FooterKey
+
+    app = make_app(server.url, server.token("alice"), tmp_path)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        done = FrameWaiter(app.client, frame_of(Complete))
+        await ask(app, pilot, "Hello")
+        await done.wait()
+        await settle(app, pilot)
+        app.conversation.focus()
+        await pilot.pause()
+        before = {key.action for key in app.query(FooterKey)}
+        await pilot.press("up")  # selects the last message
+        await pilot.pause()
+        selected = {key.action for key in app.query(FooterKey)}
+        app.conversation.selected = None
+        await pilot.pause()
+        after = {key.action for key in app.query(FooterKey)}
+    assert "copy_message" not in before and "copy_message" not in after
+    assert {"copy_message", "copy_code", "details"} <= selected

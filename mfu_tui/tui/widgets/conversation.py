@@ -757,6 +757,8 @@ class Conversation(VerticalScroll, can_focus=True):
     # --- selection and copy ------------------------------------------------
 
     def watch_selected(self, old: int | None, new: int | None) -> None:
+        if (old is None) != (new is None):
+            self.refresh_bindings()  # the keys that act on a selected message come or go (check_action)
         if old is not None and (view := self._view_at(old)) is not None:
             view.remove_class("-selected")
         if new is not None and (view := self._view_at(new)) is not None:
