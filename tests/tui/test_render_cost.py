@@ -18,11 +18,10 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets.markdown import MarkdownBlock
 
-from mfu_tui.protocol import Complete
 from mfu_tui.tui.widgets.frozen_parts import FrozenParts
 from tests.support.server import RunningServer, running_server
-from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle, until
-from tests.tui.scenes import ask
+from tests.tui.helpers import make_app, ready, settle, until
+from tests.tui.scenes import ask_answered
 
 #: Pseudo-classes that make Textual restyle every sibling (and its subtree) when a widget is mounted.
 ORDER_DEPENDENT = {"first-child", "last-child", "first-of-type", "last-of-type", "odd", "even", "empty"}
@@ -34,9 +33,7 @@ async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
     app = make_app(server.url, server.token("alice"), tmp_path)
     async with app.run_test() as pilot:
         await ready(app, pilot)
-        done = FrameWaiter(app.client, frame_of(Complete))
-        await ask(app, pilot, "Some Markdown please")
-        await done.wait()
+        await ask_answered(app, pilot, "Some Markdown please")
         await settle(app, pilot)
         (answer,) = [view for view in app.conversation.views if view.role == "assistant"]
         blocks = list(answer.query(MarkdownBlock))
@@ -164,9 +161,7 @@ async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_
         app = make_app(server.url, server.token("alice"), tmp_path)
         async with app.run_test(size=(80, 24)) as pilot:
             await ready(app, pilot)
-            done = FrameWaiter(app.client, frame_of(Complete))
-            await ask(app, pilot, "Some code please")
-            await done.wait()
+            await ask_answered(app, pilot, "Some code please")
             await settle(app, pilot)
             conversation = app.conversation
             (answer,) = [view for view in conversation.views if view.role == "assistant"]
@@ -247,9 +242,7 @@ async def test_the_footer_shows_the_keys_of_a_selected_message_as_soon_as_one_is
     app = make_app(server.url, server.token("alice"), tmp_path)
     async with app.run_test() as pilot:
         await ready(app, pilot)
-        done = FrameWaiter(app.client, frame_of(Complete))
-        await ask(app, pilot, "Hello")
-        await done.wait()
+        await ask_answered(app, pilot, "Hello")
         await settle(app, pilot)
         app.conversation.focus()
         await pilot.pause()
