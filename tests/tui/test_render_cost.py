@@ -152,7 +152,7 @@ def test_a_frozen_parts_height_is_found_as_drawn_without_highlighting_its_code(
     text = "A paragraph before the code.\n\n" + container.format(fence=fence) + "\n\nAnd one after.\n"
     console = Console(width=width, color_system="truecolor", force_terminal=True)
     drawn = FrozenRichMarkdown(text)
-    measured = HeightMarkdown(text, drawn.parsed)
+    measured = HeightMarkdown(text)
     assert len(console.render_lines(measured, console.options)) == len(console.render_lines(drawn, console.options))
 
 

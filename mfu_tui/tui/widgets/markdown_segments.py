@@ -112,15 +112,14 @@ _TAB_SIZE = Syntax("", "text").tab_size
 class FrozenRichMarkdown(RichMarkdown):
     """Rich's Markdown, parsed by the one parser above rather than a new one each time."""
 
-    def __init__(self, markup: str, parsed: list[Token] | None = None) -> None:
+    def __init__(self, markup: str) -> None:
         """
         Args:
             markup: The Markdown text.
-            parsed: Its tokens, if another renderable of the same text has parsed it already.
         """
-        # What RichMarkdown.__init__ does with the arguments FrozenMarkdown gives, but for the parser.
+        # What RichMarkdown.__init__ does with the arguments FrozenParts gives, but for the parser.
         self.markup = markup
-        self.parsed = _RICH_PARSER.parse(markup) if parsed is None else parsed
+        self.parsed = _RICH_PARSER.parse(markup)
         self.code_theme = "monokai"
         self.justify = None
         self.style = "none"

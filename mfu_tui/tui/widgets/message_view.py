@@ -76,9 +76,10 @@ class MessageView(Vertical):
     answer streams, pieces go through Textual's ``MarkdownStream``, which
     batches them, into a Markdown widget; every ``segment_chars`` characters
     (at a paragraph break, or inside a paragraph that never ends: see
-    ``stream_split``) that part is frozen into one ``FrozenMarkdown`` widget
-    and the Markdown widget starts again, so the cost of a chunk does not
-    grow with the answer. At the end the stream stops and the last part is
+    ``stream_split``) that part is frozen into the message's ``FrozenParts``
+    (one widget for all of them, which draws only what is seen) and the
+    Markdown widget starts again, so the cost of a chunk does not grow with
+    the answer. At the end the stream stops and the last part is
     rendered once more, whole. A long text set at once (a reload) is cut
     the same way.
     """
