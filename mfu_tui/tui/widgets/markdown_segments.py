@@ -117,7 +117,7 @@ class FrozenRichMarkdown(RichMarkdown):
         Args:
             markup: The Markdown text.
         """
-        # What RichMarkdown.__init__ does with the arguments FrozenParts gives, but for the parser.
+        # What RichMarkdown.__init__ does with the arguments LongAnswer gives, but for the parser.
         self.markup = markup
         self.parsed = _RICH_PARSER.parse(markup)
         self.code_theme = "monokai"
