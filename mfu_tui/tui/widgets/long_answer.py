@@ -147,7 +147,7 @@ class LongAnswer(Widget):
         """Heights for the parts added (all of them at a new width): known or estimated, exact at the end."""
         for index in range(len(self._heights), len(self._markdown)):
             if index == len(self._parts):  # the tail: drawn now, its lines kept for the paint that follows
-                self._heights.append(len(self._lines_of(index)))
+                self._heights.append(len(self._draw(index)))
                 break
             known = _HEIGHTS.get(self._key(index))
             if known is None:
@@ -155,13 +155,14 @@ class LongAnswer(Widget):
             else:
                 self._estimated.discard(index)
             self._heights.append(known if known is not None else estimated_height(self._markdown[index], self._width))
-        # An answer streams with the view at its end: those parts are seen at once, so their heights must be
-        # right before they are painted; the rest may scroll away unseen.
+        # An answer streams with the view at its end: those parts are seen at once, so they are drawn now,
+        # once, for their heights and the paint that follows; the rest may scroll away unseen.
         below = 0
         for index in reversed(range(len(self._markdown))):
             if below > view_height:
                 break
-            self._measure(index)
+            if index in self._estimated:
+                self._set_height(index, len(self._draw(index)))
             below += self._heights[index]
         self._tops = [0, *accumulate(self._heights)]
 
@@ -224,7 +225,7 @@ class LongAnswer(Widget):
         line = y - self._tops[index]
         return lines[line] if line < len(lines) else Strip.blank(self._width, self.visual_style.rich_style)
 
-    def _lines_of(self, index: int) -> list[Strip]:
+    def _draw(self, index: int) -> list[Strip]:
         """Part ``index`` drawn at the current width: drawn now unless it was lately."""
         if (lines := self._drawn.get(index)) is not None:
             self._drawn.move_to_end(index)
@@ -234,6 +235,11 @@ class LongAnswer(Widget):
         self._drawn[index] = lines
         if len(self._drawn) > KEEP_DRAWN:
             self._drawn.popitem(last=False)
+        return lines
+
+    def _lines_of(self, index: int) -> list[Strip]:
+        """Part ``index`` drawn, to be painted: its height corrected if it was an estimate."""
+        lines = self._draw(index)
         if index in self._estimated:
             # Seen before it was measured (scrolled to at once): if the estimate was wrong, it is laid out again.
             change = len(lines) - self._heights[index]
