@@ -1,4 +1,4 @@
-"""The widgets of an assistant message's Markdown: the live segment and the frozen parts.
+"""An assistant message's Markdown widgets: Textual's for a short answer, Rich's for a long one's parts.
 
 Imported by ``MessageView`` when it first shows an assistant message, not
 with the app: Textual's Markdown, markdown-it and Rich's Markdown are not
