@@ -66,7 +66,7 @@ from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings, ChatApp
 from mfu_tui.tui import app as app_module
-from mfu_tui.tui.widgets.frozen_parts import FrozenParts
+from mfu_tui.tui.widgets.long_answer import LongAnswer
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.figures import percentiles
 from tests.support.server import ServerProcess
@@ -202,7 +202,7 @@ async def app_run(
             # What the app leaves for when it is idle: the heights of the parts that streamed past unseen.
             later_cpu = time.process_time()
             async with asyncio.timeout(TIMEOUT):
-                while any(parts.estimated for parts in app.query(FrozenParts)):
+                while any(parts.estimated for parts in app.query(LongAnswer)):
                     await pilot.pause()
             later_cpu = time.process_time() - later_cpu
             unsubscribe()

@@ -15,6 +15,7 @@ chunk, not to the answer.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 _FENCES = ("```", "~~~")
@@ -67,6 +68,23 @@ class Part:
         start = f"{self.opens}\n" if self.opens else ""
         end = f"{closing_fence(self.closes)}\n" if self.closes else ""
         return start + self.text + end
+
+
+#: A fence line, opening or closing a code block.
+_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
+
+
+def without_empty_open_fence(markdown: str) -> str:
+    """``markdown`` without a code block it opened at its very end and never wrote into.
+
+    An answer stopped just after its fence would show an empty code block:
+    lines of nothing before ``cancelled``. Only what is drawn changes; the
+    text (copy, export) stays as stored.
+    """
+    fences = list(_FENCE_LINE.finditer(markdown))
+    if len(fences) % 2 and not markdown[fences[-1].end() :].partition("\n")[2].strip():
+        return markdown[: fences[-1].start()].rstrip() + "\n"
+    return markdown
 
 
 def closing_fence(opening: str) -> str:

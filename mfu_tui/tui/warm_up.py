@@ -21,7 +21,7 @@ def warm_up() -> None:
     """Import the Markdown widgets and build the lexers of ``LEXERS``."""
     from textual.highlight import highlight
 
-    import mfu_tui.tui.widgets.frozen_parts  # noqa: F401 (with it, markdown_segments, Textual's and Rich's Markdown)
+    import mfu_tui.tui.widgets.long_answer  # noqa: F401 (with it, markdown_segments, Textual's and Rich's Markdown)
 
     for name in LEXERS:
         # As a streamed code block is highlighted: Pygments' first lexer of a language compiles its rules.

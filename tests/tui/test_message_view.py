@@ -1,4 +1,4 @@
-"""The assistant message widget: streaming into bounded Markdown segments, final render once."""
+"""The assistant message widget: a short answer in Textual's Markdown, a long one in bounded parts drawn by Rich."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import pytest
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
+from textual.widget import Widget
 from textual.widgets import Markdown, Static
+from textual.widgets.markdown import MarkdownBlock
 
 from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks, Part, SegmentCutter
-from mfu_tui.tui.widgets import frozen_parts
-from mfu_tui.tui.widgets.frozen_parts import FrozenParts
+from mfu_tui.tui.widgets import long_answer
+from mfu_tui.tui.widgets.long_answer import LongAnswer
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.tui.helpers import until
 
@@ -27,8 +29,13 @@ class ScrolledMessage(App[None]):
 
 
 def frozen_sources(view: MessageView) -> list[str]:
-    """The text of each finished part of ``view``, in order (none if it has no ``FrozenParts``)."""
-    return [source for frozen in view.query(FrozenParts) for source in frozen.sources]
+    """The text of each finished part of ``view``, in order (none if it has no ``LongAnswer``)."""
+    return [source for frozen in view.query(LongAnswer) for source in frozen.sources]
+
+
+def drawn_text(widget: Widget) -> list[str]:
+    """Every line ``widget`` draws, stripped."""
+    return [strip.text.strip() for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
 
 
 def test_paragraph_breaks_follow_fences_across_chunks() -> None:
@@ -64,12 +71,38 @@ async def test_a_huge_single_paragraph_is_cut_into_bounded_segments() -> None:
             await view.append(batch, seq)
         await pilot.pause()
         sources = frozen_sources(view)
-        (live,) = view.query(Markdown)
         assert len(sources) > 10
         # Cut at spaces, never inside a word, each about OVERLONG segments long.
         assert all(source.endswith(" ") for source in sources)
-        assert all(len(source) < (OVERLONG + 1) * 500 for source in sources + [live.source])
-        assert "".join(sources) + live.source == view.text == "".join(words)
+        assert all(len(source) < (OVERLONG + 1) * 500 for source in sources + [view.live_text])
+        assert "".join(sources) + view.live_text == view.text == "".join(words)
+
+
+async def test_a_long_answer_streams_into_one_widget_whose_tail_grows_with_each_chunk() -> None:
+    app = ScrolledMessage()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(MessageView)
+        scroll = app.query_one(VerticalScroll)
+        view.segment_chars = 300
+        await view.append("Short *start*.\n\n", 1)
+        await pilot.pause()
+        assert view.query(MarkdownBlock)  # a short answer: Textual's Markdown
+        seq = 1
+        for n in range(12):
+            seq += 1
+            await view.append(f"Paragraph {n}: " + "word " * 20 + "\n\n", seq)
+        for word in ["Growing", " tail", " still", " streaming"]:
+            seq += 1
+            await view.append(word, seq)
+            scroll.scroll_end(animate=False, immediate=True)
+            await pilot.pause()
+            (long_answer,) = view.query(LongAnswer)
+            # No Markdown widget to build again for each chunk; the chunk is drawn at the end at once.
+            assert not view.query(MarkdownBlock)
+            assert view.live_text.endswith(word) and long_answer.tail.text == view.live_text
+            assert [line for line in drawn_text(long_answer) if line][-1].endswith(word.strip())
+        assert "".join(long_answer.sources) + long_answer.tail.text == view.text
+        assert drawn_text(long_answer)[0] == "Short start."  # the Markdown, drawn: no asterisks
 
 
 async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -> None:
@@ -84,34 +117,32 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
             await view.append(piece, seq)
         await pilot.pause()
         sources = frozen_sources(view)
-        (live,) = view.query(Markdown)
+        live = view.live_text
         assert len(sources) > 5
         # Every frozen part ends at a paragraph break outside code, and holds
         # about the limit, except the one that had to take the whole code block.
-        assert "".join(sources) + live.source == view.text == "".join(pieces)
+        assert "".join(sources) + live == view.text == "".join(pieces)
         assert all(source.endswith("\n\n") and source.count("```") % 2 == 0 for source in sources)
         long_ones = [source for source in sources if len(source) > 1000 + 80]
         assert len(long_ones) == 1 and code in long_ones[0]
         await view.finish("complete")
         await pilot.pause()
-        # The finished parts stay; only the last one is rendered again, whole.
-        assert frozen_sources(view) == sources
-        (final,) = view.query(Markdown)
-        assert final is not live or final.source == live.source
-        assert "".join(sources) + final.source == view.text == "".join(pieces)
+        # The parts stay as they were: a long answer is drawn by Rich, streaming or not.
+        assert frozen_sources(view) == sources and view.live_text == live
+        assert not view.query(Markdown)
         assert view.status == "complete"
         # A reload with another text replaces them all.
         await view.finish("complete", "# Edited\n\nShort now.\n")
         await pilot.pause()
-        assert not view.query(FrozenParts)
+        assert not view.query(LongAnswer)
         (only,) = view.query(Markdown)
         assert only.source == view.text == "# Edited\n\nShort now.\n"
         # A long text set at once is cut as its stream would be.
         await view.set_text("".join(pieces))
         await pilot.pause()
         again = frozen_sources(view)
-        (rest,) = view.query(Markdown)
-        assert len(again) > 5 and "".join(again) + rest.source == view.text == "".join(pieces)
+        assert not view.query(Markdown)
+        assert len(again) > 5 and "".join(again) + view.live_text == view.text == "".join(pieces)
 
 
 async def test_an_answer_stopped_right_after_its_fence_shows_no_empty_code_block() -> None:
@@ -168,7 +199,7 @@ async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() ->
         view.segment_chars = 10 * len(text)
         await view.set_text(text + " ")  # whole, in one segment
         await pilot.pause()
-        assert not view.query(FrozenParts) and len(view.query("MarkdownFence")) == 1
+        assert not view.query(LongAnswer) and len(view.query("MarkdownFence")) == 1
         assert _code_lines(view, code) == streamed
         # A reload cuts the code as the stream did: closed at the end of each part, opened at the next.
         view.segment_chars = 500
@@ -207,7 +238,7 @@ async def test_a_streamed_code_block_is_highlighted_again_when_the_theme_changes
 async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_when_seen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(frozen_parts, "MEASURE_AFTER", 3600.0)  # no measuring when idle: estimates stay until seen
+    monkeypatch.setattr(long_answer, "MEASURE_AFTER", 3600.0)  # no measuring when idle: estimates stay until seen
     text = "".join(f"Paragraph {n}: " + "word " * 60 + "\n\n" for n in range(300))
     app = ScrolledMessage()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -216,7 +247,7 @@ async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_whe
         await view.append(text, 1)  # a batch of a fast answer: many parts at once
         scroll.scroll_end(animate=False)
         await pilot.pause()
-        frozen = view.query_one(FrozenParts)
+        frozen = view.query_one(LongAnswer)
         estimated = frozen.estimated
         # Only the last parts, in view, were measured; those above are estimated until seen.
         scroll.scroll_home(animate=False)
@@ -239,8 +270,8 @@ async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_whe
 async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_comes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(frozen_parts, "MEASURE_AFTER", 0.05)
-    monkeypatch.setattr(frozen_parts, "MEASURE_SLICE", 0.0)  # one part a slice: many slices
+    monkeypatch.setattr(long_answer, "MEASURE_AFTER", 0.05)
+    monkeypatch.setattr(long_answer, "MEASURE_SLICE", 0.0)  # one part a slice: many slices
     text = "".join(f"Item {n}\n\n- " + "word " * 40 + "\n\n" for n in range(200))
     app = ScrolledMessage()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -248,7 +279,7 @@ async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_com
         await view.append(text, 1)
         app.query_one(VerticalScroll).scroll_end(animate=False)
         await pilot.pause()
-        frozen = view.query_one(FrozenParts)
+        frozen = view.query_one(LongAnswer)
         estimated = frozen.estimated
         await until(pilot, lambda: not frozen.estimated)
         measured_height = frozen.size.height
@@ -263,8 +294,8 @@ async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_com
 async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(frozen_parts, "MEASURE_AFTER", 3600.0)  # measured below, a slice at a time, when told
-    monkeypatch.setattr(frozen_parts, "MEASURE_SLICE", 0.0)  # one part a slice
+    monkeypatch.setattr(long_answer, "MEASURE_AFTER", 3600.0)  # measured below, a slice at a time, when told
+    monkeypatch.setattr(long_answer, "MEASURE_SLICE", 0.0)  # one part a slice
     # Headings and lists: Rich does not draw them on as many lines as their source has: the estimates are off.
     section = "## Section {n}\n\n- first point\n- second point\n\nText " + "word " * 30 + "\n\n"
     text = "".join(section.format(n=n) for n in range(150))
@@ -275,7 +306,7 @@ async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
         await view.append(text, 1)
         scroll.scroll_end(animate=False, immediate=True)
         await pilot.pause()
-        frozen = view.query_one(FrozenParts)
+        frozen = view.query_one(LongAnswer)
         scroll.scroll_to(y=scroll.max_scroll_y // 2, animate=False, immediate=True)
         await pilot.pause()
 
@@ -297,7 +328,7 @@ async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
 
 
 class PartsAndStatics(App[None]):
-    """The same parts drawn by one ``FrozenParts`` and by a ``Static`` of each part's Markdown."""
+    """The same parts drawn by one ``LongAnswer`` and by a ``Static`` of each part's Markdown."""
 
     def __init__(self, parts: list[Part]) -> None:
         super().__init__()
@@ -307,20 +338,20 @@ class PartsAndStatics(App[None]):
         from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
 
         with VerticalScroll(id="parts"):
-            yield FrozenParts(self.parts)
+            yield LongAnswer(self.parts, Part(""))
         with VerticalScroll(id="statics"):
             for part in self.parts:
                 yield Static(FrozenRichMarkdown(part.markdown))
 
 
-async def test_frozen_parts_draw_what_a_static_of_each_part_would() -> None:
+async def test_long_answer_draw_what_a_static_of_each_part_would() -> None:
     step = "## Step {n}\n\n1. first\n2. second\n\n```python\nprint({n})  # comment\n```\n\n> quoted {n}\n\n"
     text = "# Title\n\nSome *text* and `code`.\n\n" + "".join(step.format(n=n) for n in range(40))
     parts = SegmentCutter().split(text, 300)[:-1]
     app = PartsAndStatics(parts)
     async with app.run_test(size=(80, 40)) as pilot:
         await pilot.pause()
-        frozen = app.query_one(FrozenParts)
+        frozen = app.query_one(LongAnswer)
         statics = list(app.query(Static))
         frozen.render_lines(Region(0, 0, *frozen.size))  # every part drawn, so its height is the drawn one
         await pilot.pause()

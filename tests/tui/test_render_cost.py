@@ -18,7 +18,7 @@ from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets.markdown import MarkdownBlock
 
-from mfu_tui.tui.widgets.frozen_parts import FrozenParts
+from mfu_tui.tui.widgets.long_answer import LongAnswer
 from tests.support.server import RunningServer, running_server
 from tests.tui.helpers import make_app, ready, settle, until
 from tests.tui.scenes import ask_answered
@@ -140,7 +140,7 @@ def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_dra
     container=st.sampled_from(["{fence}", "- item\n\n  {fence}", "> {fence}"]),
     width=st.integers(min_value=1, max_value=130),
 )
-def test_a_frozen_parts_height_is_found_as_drawn_without_highlighting_its_code(
+def test_a_long_answer_height_is_found_as_drawn_without_highlighting_its_code(
     code: str, lexer: str, container: str, width: int
 ) -> None:
     from rich.console import Console
@@ -165,7 +165,7 @@ async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_
             await settle(app, pilot)
             conversation = app.conversation
             (answer,) = [view for view in conversation.views if view.role == "assistant"]
-            frozen = answer.query_one(FrozenParts)
+            frozen = answer.query_one(LongAnswer)
             assert "```python" in "".join(frozen.sources[:2]) and frozen.region.y < conversation.region.y
             # The parts that streamed past the view have their heights measured once the app is idle.
             await until(pilot, lambda: not frozen.estimated)
@@ -213,9 +213,9 @@ WARM_UP = """
 import json, sys
 from pygments.lexers.python import PythonLexer
 from mfu_tui.tui.warm_up import warm_up
-before = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.frozen_parts" in sys.modules]
+before = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.long_answer" in sys.modules]
 warm_up()
-after = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.frozen_parts" in sys.modules]
+after = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.long_answer" in sys.modules]
 print(json.dumps([before, after]))
 """
 

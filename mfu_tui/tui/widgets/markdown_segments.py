@@ -1,4 +1,4 @@
-"""The widgets of an assistant message's Markdown: the live segment and the frozen parts.
+"""An assistant message's Markdown widgets: Textual's for a short answer, Rich's for a long one's parts.
 
 Imported by ``MessageView`` when it first shows an assistant message, not
 with the app: Textual's Markdown, markdown-it and Rich's Markdown are not
@@ -117,7 +117,7 @@ class FrozenRichMarkdown(RichMarkdown):
         Args:
             markup: The Markdown text.
         """
-        # What RichMarkdown.__init__ does with the arguments FrozenParts gives, but for the parser.
+        # What RichMarkdown.__init__ does with the arguments LongAnswer gives, but for the parser.
         self.markup = markup
         self.parsed = _RICH_PARSER.parse(markup)
         self.code_theme = "monokai"

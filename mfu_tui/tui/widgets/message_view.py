@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Literal, cast
+from typing import TYPE_CHECKING, Literal
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
+from textual.widget import Widget
 from textual.widgets import Static
 
 from mfu_tui.protocol import AttachmentInfo, StoredMessage
-from mfu_tui.tui.stream_split import Part, SegmentCutter
+from mfu_tui.tui.stream_split import Part, SegmentCutter, without_empty_open_fence
 from mfu_tui.tui.widgets.attachment_chips import AttachmentChips
 from mfu_tui.tui.widgets.reasoning_section import ReasoningSection
 
 if TYPE_CHECKING:
     from textual.widgets.markdown import MarkdownStream
 
-    from mfu_tui.tui.widgets.frozen_parts import FrozenParts
+    from mfu_tui.tui.widgets.long_answer import LongAnswer
     from mfu_tui.tui.widgets.markdown_segments import SegmentMarkdown
 
 Role = Literal["user", "assistant"]
@@ -28,30 +29,13 @@ SEGMENT_CHARS = 2000
 
 #: Characters of queued chunks the app gives one ``append`` at most. Each append costs a layout and a
 #: repaint of the conversation whatever its size, and the finished parts it makes are drawn only if seen
-#: (``FrozenParts``), so an app behind a fast stream catches up in a few large appends (``bench/render``,
+#: (``LongAnswer``), so an app behind a fast stream catches up in a few large appends (``bench/render``,
 #: 20,000 words of sections: 7 appends of up to 32,000 took 0.16-0.20 s of CPU, 14 of 8,000 0.18-0.27 s);
 #: bounded, so that one append (this much text cut into parts) still takes milliseconds.
 BATCH_CHARS = 16 * SEGMENT_CHARS
 
 #: Fenced code blocks (``` or ~~~), for "copy the code block".
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
-
-#: A fence line, opening or closing a code block.
-_FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
-
-
-def _without_empty_open_fence(source: str) -> str:
-    """``source`` without a code block it opened at its very end and never wrote into.
-
-    An answer stopped just after its fence would show an empty code block:
-    lines of nothing before ``cancelled``. Only what is drawn changes; the
-    text (copy, export) stays as stored.
-    """
-    fences = list(_FENCE_LINE.finditer(source))
-    if len(fences) % 2 and not source[fences[-1].end() :].partition("\n")[2].strip():
-        return source[: fences[-1].start()].rstrip() + "\n"
-    return source
-
 
 #: What the line under an assistant message says for each status.
 STATUS_NOTES = {
@@ -72,16 +56,15 @@ class MessageView(Vertical):
     """A message in the conversation pane.
 
     User messages are plain text (what was typed is shown as typed);
-    assistant messages are Markdown with highlighted code blocks. While an
-    answer streams, pieces go through Textual's ``MarkdownStream``, which
-    batches them, into a Markdown widget; every ``segment_chars`` characters
-    (at a paragraph break, or inside a paragraph that never ends: see
-    ``stream_split``) that part is frozen into the message's ``FrozenParts``
-    (one widget for all of them, which draws only what is seen) and the
-    Markdown widget starts again, so the cost of a chunk does not grow with
-    the answer. At the end the stream stops and the last part is
-    rendered once more, whole. A long text set at once (a reload) is cut
-    the same way.
+    assistant messages are Markdown with highlighted code blocks. A short
+    answer streams through Textual's ``MarkdownStream``, which batches the
+    pieces, into a Markdown widget, rendered once more, whole, at the end.
+    Once an answer passes ``segment_chars`` characters (cut at a paragraph
+    break, or inside a paragraph that never ends: see ``stream_split``), the
+    Markdown widget gives way to a ``LongAnswer``: one widget for the
+    finished parts and the growing tail, drawn by Rich only where it is
+    seen, so the cost of a chunk does not grow with the answer. A long text
+    set at once (a reload) is cut the same way.
     """
 
     DEFAULT_CSS = """
@@ -149,14 +132,16 @@ class MessageView(Vertical):
         self._pieces: list[str] = [text] if text else []
         self._text: str | None = text
         self._stream: MarkdownStream | None = None
+        """What writes into the Markdown widget of a short answer as it streams."""
         self.segment_chars = SEGMENT_CHARS
-        """Characters a Markdown widget takes before the stream moves on to a new one."""
-        # Assistant text is shown by one Markdown widget, after finished parts
-        # of a long answer (see ``stream_split``).
+        """Characters of a part: a longer answer is cut into parts (see ``stream_split``)."""
         self._cutter = SegmentCutter()
-        self._opens: str | None = None
-        """The fence line of a code block cut before the last segment, opened again at its start."""
-        self._segments: list[FrozenParts | SegmentMarkdown] = self._segments_of(text) if role == "assistant" else []
+        self._markdown: SegmentMarkdown | None = None
+        """The Markdown widget of a short assistant message."""
+        self._parts: LongAnswer | None = None
+        """The parts of a long assistant message, instead of ``_markdown``."""
+        if role == "assistant":
+            self._set_body(text)
         self.reasoning = ReasoningSection(reasoning, running=status == "streaming", expanded=reasoning_expanded)
         """What the model reasoned before the answer, above it (empty for user messages: not shown)."""
         self.set_reactive(MessageView.status, status)
@@ -170,7 +155,7 @@ class MessageView(Vertical):
             yield Static(self.text, classes="body", markup=False)
         else:
             yield self.reasoning
-            yield from self._segments
+            yield self._body
         yield Static(self._note(), classes="note", markup=False)
 
     @property
@@ -210,35 +195,40 @@ class MessageView(Vertical):
             self.status = "streaming"
         if not delta:
             return
+        tail = self._parts.tail if self._parts is not None else Part(self.text)  # before delta
         self._pieces.append(delta)
         self._text = None
         self.status = "streaming"
-        parts, rest, opens = self._cut(delta)
-        if not parts:
+        parts, rest, opens = self._cut(delta, tail.opens)
+        if parts:
+            first = parts[0]
+            parts[0] = Part(tail.text + first.text, first.opens, first.closes)
+            await self._add(parts, Part(rest, opens))
+        elif self._parts is not None:
+            self._parts.add([], Part(tail.text + rest, tail.opens))
+        else:
             await self._write(delta)
-            return
-        await self._freeze(parts, rest, opens)
 
     async def _write(self, piece: str) -> None:
-        """Stream ``piece`` into the last segment."""
-        if not piece:
-            return
+        """Stream ``piece`` into the Markdown widget of a short answer."""
+        assert self._markdown is not None  # a short assistant message's
         if self._stream is None:
-            self._stream = self._live.get_stream(self._live)
+            self._stream = self._markdown.get_stream(self._markdown)
         await self._stream.write(piece)
 
-    def _cut(self, delta: str) -> tuple[list[Part], str, str | None]:
-        """The parts ``delta`` finishes, what is left for the live segment, and the code block open there.
+    def _cut(self, delta: str, opens: str | None) -> tuple[list[Part], str, str | None]:
+        """The parts ``delta`` finishes, what is left after them, and the code block open there.
 
         ``delta`` is read in pieces of ``segment_chars``, as ``SegmentCutter.split``
         reads a whole text, so a large batch of chunks gives parts of about that size.
-        The first part goes on from what the live segment holds, which is not in it yet
-        (``_freeze`` adds it: the stream may still hold pieces written to it).
+        The first part goes on from the tail (the text after the last part), which
+        is not in it (``append`` adds it); ``opens`` is the code block open at the
+        tail's start.
         """
         size = self.segment_chars
         parts: list[Part] = []
-        pending, opens = "", self._opens
-        # The last piece is a whole one, so that little is left for the live segment after a batch.
+        pending = ""
+        # The last piece is a whole one, so that little is left for the tail after a batch.
         for start in range((len(delta) % size or size) - size, len(delta), size):
             piece = delta[max(0, start) : start + size]
             cut = self._cutter.cut(piece, size)
@@ -249,43 +239,40 @@ class MessageView(Vertical):
                 pending, opens = piece[cut.at :], cut.fence
         return parts, pending, opens
 
-    async def _freeze(self, parts: list[Part], rest: str, opens: str | None) -> None:
-        """Add finished ``parts``; the live segment starts again with ``rest`` (in the code block ``opens``).
+    async def _add(self, parts: list[Part], tail: Part) -> None:
+        """Add finished ``parts``, then ``tail``, the text after them.
 
-        The text of the parts goes straight into them: building Textual
-        blocks for it, only to freeze them, would be most of the cost of a
-        chunk. A code block cut is closed in the part before and opened
-        again in the next.
+        The first parts of an answer replace its Markdown widget: from then on
+        the answer is drawn part by part, by Rich, only where it is seen, and
+        a chunk costs a redraw of its tail only. Building Textual's Markdown
+        blocks for each chunk, as a short answer does, would be most of the
+        cost of a fast stream.
         """
-        if self._stream is not None:
-            await self._stream.stop()  # every piece written is in the widget once it returns
-            self._stream = None
-        live = self._live
-        first = parts[0]
-        parts[0] = Part(self.live_text + first.text, first.opens, first.closes)
-        with self.app.batch_update():
-            if len(self._segments) > 1:
-                self._frozen.add(parts)
-            else:
-                from mfu_tui.tui.widgets.frozen_parts import FrozenParts  # not with the app: see markdown_segments
+        if self._parts is not None:
+            self._parts.add(parts, tail)
+            return
+        from mfu_tui.tui.widgets.long_answer import LongAnswer  # not with the app: see markdown_segments
 
-                self._segments.insert(0, FrozenParts(parts))
-                await self.mount(self._segments[0], before=live)
-            await live.update(Part(rest, opens).markdown)
-        self._opens = opens
+        await self._stop_stream()
+        old, self._markdown, self._parts = self._body, None, LongAnswer(parts, tail)
+        await self._replace(old)
+
+    async def _stop_stream(self) -> None:
+        """Stop writing into the Markdown widget: every piece written is in it once this returns."""
+        if self._stream is not None:
+            await self._stream.stop()
+            self._stream = None
 
     @property
     def live_text(self) -> str:
-        """The part of the text in the last segment (without a code block's fence opened again at its start)."""
-        source = self._live.source
-        return source.removeprefix(f"{self._opens}\n") if self._opens else source
+        """The text after the finished parts of a long answer: all of it for a short one."""
+        return self._parts.tail.text if self._parts is not None else self.text
 
     async def finish(self, status: str, text: str | None = None) -> None:
-        """End the stream and render its last part once more, now that it is whole.
+        """End the stream and draw its end once more, now that it is whole.
 
-        The finished parts of a long answer stay as they are: mounting the
-        whole answer again would block the app for seconds. The frozen
-        segments' sources, then ``live_text``, are the text.
+        The finished parts of a long answer stay as they are: drawing the
+        whole answer again would block the app for seconds.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
@@ -294,12 +281,9 @@ class MessageView(Vertical):
         self.reasoning.running = False
         if text is not None and text != self.text:
             await self.set_text(text)
-        elif self.is_mounted and self.role == "assistant":
-            if self._stream is not None:
-                await self._stream.stop()
-                self._stream = None
-            last = self._live
-            await last.update(_without_empty_open_fence(last.source))
+        elif self.is_mounted and self._markdown is not None:
+            await self._stop_stream()
+            await self._markdown.update(without_empty_open_fence(self._markdown.source))
         self.status = status
 
     async def set_text(self, text: str) -> None:
@@ -311,34 +295,33 @@ class MessageView(Vertical):
                 self.query_one(".body", Static).update(text)
             return
         if not self.is_mounted:
-            self._segments = self._segments_of(text)
+            self._set_body(text)
             return
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
-        old = self._segments
-        self._segments = self._segments_of(text)
-        with self.app.batch_update():
-            await self.mount_all(self._segments, before=old[0])
-            await self.remove_children(old)
+        await self._stop_stream()
+        old = self._body
+        self._set_body(text)
+        await self._replace(old)
 
     @property
-    def _live(self) -> SegmentMarkdown:
-        """The last segment of an assistant message: the Markdown widget the stream writes into."""
-        return cast("SegmentMarkdown", self._segments[-1])  # always one: see _segments_of, _freeze
+    def _body(self) -> LongAnswer | SegmentMarkdown:
+        """The widget that shows an assistant message's Markdown."""
+        body = self._parts or self._markdown
+        assert body is not None  # see _set_body
+        return body
 
-    @property
-    def _frozen(self) -> FrozenParts:
-        """The finished parts of a long assistant message, if it has some (``_segments_of``, ``_freeze``)."""
-        return cast("FrozenParts", self._segments[0])
-
-    def _segments_of(self, text: str) -> list[FrozenParts | SegmentMarkdown]:
-        """New widgets for a whole text: its finished parts, if any, then a Markdown widget for the rest."""
+    def _set_body(self, text: str) -> None:
+        """New widgets for a whole text: its parts if it is long, else a Markdown widget."""
         # Imported with the first assistant message, not with the app: see markdown_segments.
-        from mfu_tui.tui.widgets.frozen_parts import FrozenParts
+        from mfu_tui.tui.widgets.long_answer import LongAnswer
         from mfu_tui.tui.widgets.markdown_segments import new_segment
 
         self._cutter = SegmentCutter()
         *done, rest = self._cutter.split(text, self.segment_chars)
-        self._opens = rest.opens
-        return [FrozenParts(done), new_segment(rest.markdown)] if done else [new_segment(rest.markdown)]
+        self._parts = LongAnswer(done, rest) if done else None
+        self._markdown = None if done else new_segment(rest.markdown)
+
+    async def _replace(self, old: Widget) -> None:
+        """Show the new ``_body`` where ``old`` was."""
+        with self.app.batch_update():
+            await self.mount(self._body, before=old)
+            await old.remove()

@@ -1,14 +1,15 @@
-"""The finished parts of a long assistant message, in one widget that draws only what is seen.
+"""The body of a long assistant message, in one widget that draws only what is seen.
 
 A long answer is cut into parts as it streams (``stream_split``). A widget
-per part cost Textual a mount, a restyle and a layout each, and every part
-was parsed, measured and drawn as it came, though most of a fast answer's
-parts scroll out of view before they are ever painted. ``FrozenParts``
-holds them all in one widget with the Line API: a part is parsed and drawn
-the first time one of its lines is painted. Until then its height is exact
-if it is near the end of the message (where the view is while an answer
-streams) and estimated otherwise; the estimates are replaced by exact
-heights once no part has come for a moment, a few at a time.
+per part cost Textual a mount, a restyle and a layout each, and Textual's
+Markdown widget for the part still growing built its blocks again for each
+chunk: most of the cost of a fast stream. ``LongAnswer`` holds the finished
+parts and the growing tail in one widget with the Line API, drawn by Rich:
+a chunk costs a redraw of the tail only, and a finished part is parsed and
+drawn the first time one of its lines is painted. Until then its height is
+exact if it is near the end of the message (where the view is while an
+answer streams) and estimated otherwise; the estimates are replaced by
+exact heights once no part has come for a moment, a few at a time.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from textual.timer import Timer
 from textual.visual import RichVisual, Visual
 from textual.widget import Widget
 
-from mfu_tui.tui.stream_split import Part
+from mfu_tui.tui.stream_split import Part, without_empty_open_fence
 from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown, HeightMarkdown
 
 #: Parts whose drawn lines are kept (the most recently painted): more than a screen shows.
@@ -54,8 +55,8 @@ def estimated_height(markdown: str, width: int) -> int:
     return sum(len(line) // width + 1 for line in markdown.split("\n")) if width > 0 else 0
 
 
-class FrozenParts(Widget):
-    """The finished parts of an assistant message, one after another, each drawn by Rich's Markdown when seen.
+class LongAnswer(Widget):
+    """The parts of a long assistant message, one after another, each drawn by Rich's Markdown when seen.
 
     A part's lines are those a ``Static`` of its Markdown would show; a
     code block cut at a part's end is closed there and opened again in the
@@ -63,18 +64,20 @@ class FrozenParts(Widget):
     """
 
     DEFAULT_CSS = """
-    FrozenParts { height: auto; }
+    LongAnswer { height: auto; }
     """
 
-    def __init__(self, parts: list[Part]) -> None:
+    def __init__(self, parts: list[Part], tail: Part) -> None:
         """
         Args:
             parts: The finished parts, in order.
+            tail: The part after them, which may still grow.
         """
-        super().__init__(classes="body frozen")
+        super().__init__(classes="body")
         self._parts: list[Part] = []
-        self._markdown: list[str] = []
-        """What each part draws."""
+        self._tail = tail
+        self._markdown: list[str] = [""]
+        """What each part draws, the tail's last."""
         self._width = 0
         """The width the heights are for."""
         self._heights: list[int] = []
@@ -90,22 +93,36 @@ class FrozenParts(Widget):
         """True from the first slice of measuring to the last."""
         self._unscrolled = 0
         """Lines the view is yet to scroll by, for heights changed above it (``_heights_changed``)."""
-        self.add(parts)
+        self.add(parts, tail)
 
     @property
     def sources(self) -> list[str]:
-        """The text of each part, as it is in the answer."""
+        """The text of each finished part, as it is in the answer."""
         return [part.text for part in self._parts]
+
+    @property
+    def tail(self) -> Part:
+        """The last part: the end of the answer, which grows as it streams."""
+        return self._tail
 
     @property
     def estimated(self) -> int:
         """How many parts have an estimated height: neither measured nor drawn yet."""
-        return len(self._estimated) + len(self._parts) - len(self._heights)
+        return len(self._estimated) + len(self._markdown) - len(self._heights)
 
-    def add(self, parts: list[Part]) -> None:
-        """Add finished parts after those here."""
+    def add(self, parts: list[Part], tail: Part) -> None:
+        """Add finished parts after those here (the first goes on from the tail's text); ``tail`` follows them.
+
+        The tail is drawn when the message is laid out (it is where the view
+        is while an answer streams), without a code block opened at its very
+        end and not written into yet: an empty box that fills a moment later.
+        """
+        changed = len(self._parts)  # the old tail: finished now, or grown
         self._parts.extend(parts)
-        self._markdown.extend(part.markdown for part in parts)
+        self._tail = tail
+        self._markdown[changed:] = [*(part.markdown for part in parts), without_empty_open_fence(tail.markdown)]
+        del self._heights[changed:]
+        self._drawn.pop(changed, None)
         if self.is_mounted:
             self.refresh(layout=True)
 
@@ -119,7 +136,7 @@ class FrozenParts(Widget):
             self._heights.clear()
             self._estimated.clear()
             self._drawn.clear()
-        if len(self._heights) < len(self._parts):
+        if len(self._heights) < len(self._markdown):
             self._size_new_parts(viewport.height)
             self._measure_later(again=True)
         elif self._estimated:
@@ -128,20 +145,24 @@ class FrozenParts(Widget):
 
     def _size_new_parts(self, view_height: int) -> None:
         """Heights for the parts added (all of them at a new width): known or estimated, exact at the end."""
-        for index in range(len(self._heights), len(self._parts)):
+        for index in range(len(self._heights), len(self._markdown)):
+            if index == len(self._parts):  # the tail: drawn now, its lines kept for the paint that follows
+                self._heights.append(len(self._draw(index)))
+                break
             known = _HEIGHTS.get(self._key(index))
             if known is None:
                 self._estimated.add(index)
             else:
                 self._estimated.discard(index)
             self._heights.append(known if known is not None else estimated_height(self._markdown[index], self._width))
-        # An answer streams with the view at its end: those parts are seen at once, so their heights must be
-        # right before they are painted; the rest may scroll away unseen.
+        # An answer streams with the view at its end: those parts are seen at once, so they are drawn now,
+        # once, for their heights and the paint that follows; the rest may scroll away unseen.
         below = 0
-        for index in reversed(range(len(self._parts))):
+        for index in reversed(range(len(self._markdown))):
             if below > view_height:
                 break
-            self._measure(index)
+            if index in self._estimated:
+                self._set_height(index, len(self._draw(index)))
             below += self._heights[index]
         self._tops = [0, *accumulate(self._heights)]
 
@@ -204,7 +225,7 @@ class FrozenParts(Widget):
         line = y - self._tops[index]
         return lines[line] if line < len(lines) else Strip.blank(self._width, self.visual_style.rich_style)
 
-    def _lines_of(self, index: int) -> list[Strip]:
+    def _draw(self, index: int) -> list[Strip]:
         """Part ``index`` drawn at the current width: drawn now unless it was lately."""
         if (lines := self._drawn.get(index)) is not None:
             self._drawn.move_to_end(index)
@@ -214,6 +235,11 @@ class FrozenParts(Widget):
         self._drawn[index] = lines
         if len(self._drawn) > KEEP_DRAWN:
             self._drawn.popitem(last=False)
+        return lines
+
+    def _lines_of(self, index: int) -> list[Strip]:
+        """Part ``index`` drawn, to be painted: its height corrected if it was an estimate."""
+        lines = self._draw(index)
         if index in self._estimated:
             # Seen before it was measured (scrolled to at once): if the estimate was wrong, it is laid out again.
             change = len(lines) - self._heights[index]
