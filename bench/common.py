@@ -9,14 +9,33 @@ same run) hold up better than absolute times.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import os
 import platform
 import resource
 import subprocess
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def run_tool(main: Coroutine[Any, Any, T]) -> T:
+    """Run a measuring tool's coroutine (the load, the fake upstream) on uvloop when it is installed.
+
+    The tools share the two cores with the server they measure: what they
+    cost, a second server worker lacks. On uvloop a chunk costs the load and
+    the upstream about half of what it costs them on asyncio (docs/benchmarks.md
+    §3). The servers' loop is chosen apart (``--loop``).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def raise_fd_limit() -> None:

@@ -235,7 +235,13 @@ def main() -> None:
         help="what to compare, ratios to the first: floor, serve, workers-N (default floor,serve)",
     )
     parser.add_argument("--loop", choices=["asyncio", "uvloop"], default="asyncio", help="both servers' event loop")
-    parser.add_argument("--workers", type=int, default=4, help="load processes (default 4)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="load processes (default 1: a chunk costs one process least, and the load shares the cores "
+        "with the servers; --idle beyond 19,000 needs 2, for the fd limit)",
+    )
     parser.add_argument("--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up (default 8)")
     args = parser.parse_args()
     raise_fd_limit()  # inherited by the servers

@@ -52,13 +52,13 @@ from bench.common import (
     machine,
     raise_fd_limit,
     rss_kib,
+    run_tool,
     start_upstream,
 )
+from bench.raw_stream import RawStream
 from mfu_tui.protocol import (
     ChatUpdated,
-    Chunk,
     Complete,
-    Error,
     Message,
     RenameChat,
     decode_server,
@@ -91,7 +91,7 @@ class Target(Protocol):
 def _worker(job: str, url: str, tokens: list[str], addresses: list[str], go: Any, results: Any, ramp: float) -> None:
     """Entry point of a load process: open the connections, say ready, wait for ``go``, run ``job``."""
     raise_fd_limit()
-    results.put(asyncio.run(_work(job, url, tokens, addresses, go, results, ramp)))
+    results.put(run_tool(_work(job, url, tokens, addresses, go, results, ramp)))
 
 
 async def _work(
@@ -114,41 +114,27 @@ async def _work(
         await asyncio.gather(*(ping_once(ws, figures, PHASE_TIMEOUT) for ws in sockets))
     results.put("ready")
     await asyncio.get_running_loop().run_in_executor(None, go.wait)
+    started = time.process_time()
     if job == "relay":
         await asyncio.gather(*(_stream(ws, figures, random.random() * ramp) for ws in sockets))
-    await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
+    figures["cpu_seconds"] = time.process_time() - started
+    if job != "relay":  # a relay's streams closed their sockets themselves
+        await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
     return figures
 
 
 async def _stream(ws: ClientConnection, figures: dict[str, Any], pause: float) -> None:
     """After ``pause`` seconds, one question; per piece, now minus the send time the upstream wrote into it."""
     await asyncio.sleep(pause)
-    latencies = figures["latencies_ms"]
-    last_seq = 0
+    question = encode(Message(chat_id=None, content="relay", client_message_id=str(uuid.uuid4())))
+    stream = RawStream(figures)
+    stream.take_over(ws.transport, question)  # read off the socket from now on: see bench.raw_stream
     try:
-        await ws.send(encode(Message(chat_id=None, content="relay", client_message_id=str(uuid.uuid4()))).decode())
-        async with asyncio.timeout(PHASE_TIMEOUT):
-            async for data in ws:
-                now = time.monotonic_ns()
-                frame = decode_server(data)
-                if isinstance(frame, Chunk):
-                    # Stamped pieces (not with --via demo): pieces that came while the one before
-                    # was being stored share its chunk, so each stamp counts, as the floor sends it.
-                    stamps = frame.content.split()
-                    if stamps and all(stamp.isdigit() for stamp in stamps):
-                        figures["chunks"] += len(stamps)
-                        latencies.extend((now - int(stamp)) / 1e6 for stamp in stamps)
-                    else:
-                        figures["chunks"] += 1
-                    figures["gaps"] += frame.seq != last_seq + 1
-                    last_seq = frame.seq
-                elif isinstance(frame, Complete):
-                    figures["complete"] += 1
-                    return
-                elif isinstance(frame, Error):
-                    figures["errors"].append(f"error frame: {frame.code} {frame.message}")
-    except Exception as error:  # noqa: BLE001
-        figures["errors"].append(f"stream: {error!r}")
+        await asyncio.wait_for(stream.done, PHASE_TIMEOUT)
+    except TimeoutError:
+        figures["errors"].append("stream: no complete in time")
+    finally:
+        stream.close()
 
 
 def _profile(pid: int, output: str) -> subprocess.Popen[bytes]:
@@ -315,6 +301,8 @@ def relay_figures(
         "server_cpu_percent_of_one_core": side["server_cpu_percent_of_one_core"],
         "server_cpu_us_per_chunk": round(side["server_cpu_seconds"] / max(chunks, 1) * 1e6),
         "upstream_cpu_percent_of_one_core": round(upstream_cpu / side["job_seconds"] * 100),
+        "upstream_cpu_us_per_chunk": round(upstream_cpu / max(chunks, 1) * 1e6),
+        "load_cpu_us_per_chunk": round(sum(r["cpu_seconds"] for r in reports) / max(chunks, 1) * 1e6),
         "load_1min": side["load_1min"],
     }
 
