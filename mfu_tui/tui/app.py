@@ -69,6 +69,7 @@ from mfu_tui.tui.prompt_history import FILE_NAME as PROMPTS_FILE
 from mfu_tui.tui.prompt_history import PromptHistory
 from mfu_tui.tui.settings import AppChoices, AppSettings, ServerNotStarted, StartedServer
 from mfu_tui.tui.status_text import LocalStart
+from mfu_tui.tui.stream_pace import StreamPace
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 from mfu_tui.tui.warm_up import start_warm_up
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
@@ -300,6 +301,8 @@ class ChatApp(App[None]):
         self._client_events = ClientEvents(self.post_message)
         # The open chat, the one being created, the one loading and its held events, the answers running.
         self._chats: ConversationModel[ClientEvents.ChatEvent] = ConversationModel()
+        # Streamed chunks shown at most 20 times a second.
+        self._pace = StreamPace(self._about_a_chat, self.set_timer)
         # The message to show once its chat has loaded (a search result): (chat, message).
         self._reveal_target: tuple[str, str] | None = None
         # Set except between a connect and the client's "open" callback.
@@ -674,9 +677,15 @@ class ChatApp(App[None]):
                 return
 
     async def _handled_so_far(self) -> None:
-        """Wait until the app has handled every Message posted to it so far (they are handled in order)."""
+        """Wait until the app has handled every Message posted to it so far (they are handled in order),
+        the streamed chunks it holds for a moment (``StreamPace``) shown too."""
         handled = asyncio.Event()
-        if self.call_later(handled.set):
+
+        async def release() -> None:
+            await self._pace.release()
+            handled.set()
+
+        if self.call_later(release):
             await handled.wait()
 
     # --- what the client reports ---------------------------------------------
@@ -706,6 +715,7 @@ class ChatApp(App[None]):
     @on(ClientEvents.MessageStored)
     @_logged
     async def _message_stored(self, event: ClientEvents.MessageStored) -> None:
+        await self._pace.release()  # the chunks of an answer before this one's
         self._sent_files.pop(event.client_message_id, None)
         if self._chats.created(event.client_message_id, event.chat_id):
             self._open_created_chat()
@@ -718,8 +728,7 @@ class ChatApp(App[None]):
     @on(ClientEvents.AnswerChunks)
     @_logged
     async def _answer_chunks(self, event: ClientEvents.AnswerChunks) -> None:
-        event.seal()  # chunks that come from now on are the next batch: this one stays at most BATCH_CHARS
-        await self._about_a_chat(event)
+        await self._pace.chunks(event)
 
     @on(ClientEvents.AnswerEnded)
     @on(ClientEvents.UserMessage)
@@ -728,7 +737,8 @@ class ChatApp(App[None]):
     @on(ClientEvents.TextLoaded)
     @_logged
     async def _about_a_chat(self, event: ClientEvents.ChatEvent) -> None:
-        """Shown if its chat is open, held if its chat is loading."""
+        """Shown if its chat is open, held if its chat is loading; after the chunks the pace holds."""
+        await self._pace.release()
         if not self._chats.hold(event.chat_id, event):
             await self._show(event)
 

@@ -12,16 +12,19 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets.markdown import MarkdownBlock
 
+from mfu_tui.protocol import Chunk, Complete
+from mfu_tui.tui import stream_pace
 from mfu_tui.tui.widgets.long_answer import LongAnswer
 from tests.support.server import RunningServer, running_server
-from tests.tui.helpers import make_app, ready, settle, until
-from tests.tui.scenes import ask_answered
+from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle, until
+from tests.tui.scenes import ask, ask_answered
 
 #: Pseudo-classes that make Textual restyle every sibling (and its subtree) when a widget is mounted.
 ORDER_DEPENDENT = {"first-child", "last-child", "first-of-type", "last-of-type", "odd", "even", "empty"}
@@ -255,3 +258,31 @@ async def test_the_footer_shows_the_keys_of_a_selected_message_as_soon_as_one_is
         after = {key.action for key in app.query(FooterKey)}
     assert "copy_message" not in before and "copy_message" not in after
     assert {"copy_message", "copy_code", "details"} <= selected
+
+
+async def test_chunks_that_come_within_a_frame_of_the_last_shown_wait_and_are_shown_together_in_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_pace, "STREAM_FRAME", 3600.0)  # after the first chunks, all wait: until the end
+    async with running_server(tmp_path, demo_words=60, demo_delay_ms=20) as server:
+        app = make_app(server.url, server.token("alice"), tmp_path)
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            streamed: list[str] = []
+            unsubscribe = app.client.on_message(
+                lambda frame: streamed.append(frame.content) if isinstance(frame, Chunk) else None
+            )
+            ended = FrameWaiter(app.client, frame_of(Complete))
+            await ask(app, pilot, "Tell me more")
+            await until(pilot, lambda: any(view.text for view in app.conversation.views if view.role == "assistant"))
+            (answer,) = [view for view in app.conversation.views if view.role == "assistant"]
+            first, shown_seq = answer.text, answer.last_seq
+            later = FrameWaiter(app.client, lambda frame: isinstance(frame, Chunk) and frame.seq >= shown_seq + 5)
+            await later.wait()
+            await pilot.pause()
+            held = answer.text  # the chunks after the first ones wait
+            await ended.wait()
+            await until(pilot, lambda: answer.status == "complete")
+            unsubscribe()
+    assert first and held == first and len(streamed) >= shown_seq + 5
+    assert answer.text == "".join(streamed)  # all of them at the end, once each, in order, before the end

@@ -59,12 +59,13 @@ class MessageView(Vertical):
     assistant messages are Markdown with highlighted code blocks. A short
     answer streams through Textual's ``MarkdownStream``, which batches the
     pieces, into a Markdown widget, rendered once more, whole, at the end.
-    Once an answer passes ``segment_chars`` characters (cut at a paragraph
-    break, or inside a paragraph that never ends: see ``stream_split``), the
-    Markdown widget gives way to a ``LongAnswer``: one widget for the
-    finished parts and the growing tail, drawn by Rich only where it is
-    seen, so the cost of a chunk does not grow with the answer. A long text
-    set at once (a reload) is cut the same way.
+    Once an answer passes ``segment_chars`` characters, the Markdown widget
+    gives way to a ``LongAnswer``: one widget for the finished parts and the
+    growing tail, drawn by Rich only where it is seen. The answer is cut into
+    parts of about ``segment_chars`` (at a paragraph break, or inside a
+    paragraph that never ends: see ``stream_split``), so the cost of a chunk
+    does not grow with the answer. A long text set at once (a reload) is cut
+    the same way.
     """
 
     DEFAULT_CSS = """
@@ -206,6 +207,10 @@ class MessageView(Vertical):
             await self._add(parts, Part(rest, opens))
         elif self._parts is not None:
             self._parts.add([], Part(tail.text + rest, tail.opens))
+        elif len(tail.text) + len(delta) > self.segment_chars:
+            # Long, with nowhere to cut yet (one long paragraph): Textual's Markdown would wrap it all again
+            # for each chunk, as a widget; Rich draws it, as it will the rest.
+            await self._add([], Part(tail.text + rest, tail.opens))
         else:
             await self._write(delta)
 
@@ -317,8 +322,9 @@ class MessageView(Vertical):
 
         self._cutter = SegmentCutter()
         *done, rest = self._cutter.split(text, self.segment_chars)
-        self._parts = LongAnswer(done, rest) if done else None
-        self._markdown = None if done else new_segment(rest.markdown)
+        long = bool(done) or len(text) > self.segment_chars  # as append decides
+        self._parts = LongAnswer(done, rest) if long else None
+        self._markdown = None if long else new_segment(rest.markdown)
 
     async def _replace(self, old: Widget) -> None:
         """Show the new ``_body`` where ``old`` was."""
