@@ -245,10 +245,10 @@ class MessageView(Vertical):
         return self._parts.tail.text if self._parts is not None else self.text
 
     async def finish(self, status: str, text: str | None = None) -> None:
-        """End the stream and draw its end once more, now that it is whole.
+        """End the stream: a short answer's Markdown is rendered once more, whole.
 
-        The finished parts of a long answer stay as they are: drawing the
-        whole answer again would block the app for seconds.
+        A long answer stays as it is drawn (its tail is drawn whole at each
+        append); drawing it all again would block the app for seconds.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
