@@ -9,7 +9,9 @@ ones shown wait, in their ``AnswerChunks``, which the chunks coming
 meanwhile join (it stays unsealed), and are shown together when the time
 is up, or first, before anything else about a chat is shown (an answer's
 end, an edit, a new answer), so the order of what is shown never changes.
-The first chunks after a pause are shown at once.
+The first chunks after a pause are shown at once, and a batch held full
+(``BATCH_CHARS``) is shown as soon as the next chunk comes: the pace bounds
+the frames, never the stream's speed.
 """
 
 from __future__ import annotations

@@ -170,11 +170,18 @@ class SegmentCutter:
         self._chars = total if cut is None else len(piece) - cut.at
         return cut
 
-    def split(self, text: str, size: int) -> list[Part]:
-        """Take a whole text; return its segments, cut as a stream of it would be."""
-        parts = [Part("")]
-        for start in range(0, len(text), size):
-            piece = text[start : start + size]
+    def split(self, text: str, size: int, tail: Part = Part("")) -> list[Part]:
+        """Take more of an answer: ``text``, which goes on from ``tail`` (nothing at the answer's start).
+
+        Returns the parts ``text`` finishes, the first of them beginning with
+        ``tail``'s text, then the part left open, which may still grow: the
+        last. ``text`` is read in pieces of ``size``, the last a whole one, so
+        that little is left open after a large batch of a stream; a whole text
+        is cut as a stream of it would be.
+        """
+        parts = [tail]
+        for start in range((len(text) % size or size) - size, len(text), size):
+            piece = text[max(0, start) : start + size]
             cut = self.cut(piece, size)
             last = parts[-1]
             if cut is None:

@@ -278,3 +278,43 @@ async def test_a_database_of_schema_3_gets_its_stored_bytes_counted(postgres_url
         await store.close()
     assert stored == 2 * len("héllo".encode()) + len(b"hi")
     assert more == stored + len(b"more")
+
+
+async def _waiting_for_a_lock(url: str, count: int) -> None:
+    """Return once ``count`` sessions wait for a lock (``pg_stat_activity``), asking at most 500 times."""
+    watcher = await asyncpg.connect(url)
+    try:
+        for _ in range(500):
+            waiting = await watcher.fetchval("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+            if waiting >= count:
+                return
+            await asyncio.sleep(0.01)  # a poll of the database's own view: nothing to wait on instead
+        raise AssertionError(f"{count} sessions never waited for a lock")
+    finally:
+        await watcher.close()
+
+
+async def test_a_write_that_postgres_ends_to_break_a_deadlock_is_tried_again_and_goes_through(postgres_url):
+    node = await open_node(postgres_url, "node-a")
+    other = await asyncpg.connect(postgres_url)
+    try:
+        exchange = await node.record_message("alice", None, "question", "c1", None)
+        await node.finish_message(exchange.reply_id, "answer", "complete", "stop", 0)
+        chat_id = exchange.chat.id
+        # Another node's transaction holds the chat's messages, as one storing an answer's chunks does...
+        await other.execute("SET deadlock_timeout = '60s'")  # so that PostgreSQL ends the delete, not this one
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("SELECT id FROM messages WHERE chat_id = $1 FOR UPDATE", chat_id)
+        deleting = asyncio.ensure_future(node.delete_chat("alice", chat_id))  # deletes the chat row, then waits
+        await _waiting_for_a_lock(postgres_url, 1)
+        # ... and then wants the chat row, which the delete holds: a deadlock, which PostgreSQL breaks.
+        await other.execute("UPDATE chats SET title = 'renamed' WHERE id = $1", chat_id)
+        await transaction.commit()
+        deleted = await asyncio.wait_for(deleting, 30)
+        detail = await node.chat_detail("alice", chat_id, 50)
+    finally:
+        await other.close()
+        await node.close()
+    assert deleted is not None and deleted.id == chat_id
+    assert detail is None

@@ -20,7 +20,7 @@ from textual.strip import Strip
 from textual.widgets.markdown import MarkdownBlock
 
 from mfu_tui.protocol import Chunk, Complete
-from mfu_tui.tui import stream_pace
+from mfu_tui.tui import client_events, stream_pace
 from mfu_tui.tui.widgets.long_answer import LongAnswer
 from tests.support.server import RunningServer, running_server
 from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle, until
@@ -286,3 +286,24 @@ async def test_chunks_that_come_within_a_frame_of_the_last_shown_wait_and_are_sh
             unsubscribe()
     assert first and held == first and len(streamed) >= shown_seq + 5
     assert answer.text == "".join(streamed)  # all of them at the end, once each, in order, before the end
+
+
+async def test_chunks_that_come_while_a_full_batch_waits_are_shown_without_waiting_for_the_frame(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_pace, "STREAM_FRAME", 3600.0)  # a held batch would wait until the end
+    monkeypatch.setattr(client_events, "BATCH_CHARS", 100)  # full after a few chunks
+    async with running_server(tmp_path, demo_words=200, demo_delay_ms=5) as server:
+        app = make_app(server.url, server.token("alice"), tmp_path)
+        async with app.run_test() as pilot:
+            await ready(app, pilot)
+            ended = FrameWaiter(app.client, frame_of(Complete))
+            later = FrameWaiter(app.client, lambda frame: isinstance(frame, Chunk) and frame.seq >= 120)
+            await ask(app, pilot, "Tell me more")
+            await later.wait()
+            await pilot.pause()
+            shown = [len(view.text) for view in app.conversation.views if view.role == "assistant"]
+            await ended.wait()
+    # Batch after batch shown as the stream goes (each full one as the next chunk comes), though a batch
+    # alone waits an hour for its frame.
+    assert shown and shown[0] > 300

@@ -9,7 +9,10 @@ commit runs everything it takes in ONE transaction: the chunks first, with one
 ``executemany`` (a chunk is always queued before the ``finish_message`` of
 its reply, so this keeps every read-after-write the code relies on), then
 each other write in a savepoint of its own, so one failing write does not
-undo the others. Only then are the futures settled: persist, then send.
+undo the others; one that PostgreSQL ends to break a deadlock with another
+node's transaction (a chat deleted on one node while another stores its
+answer) is run again in a new savepoint, up to ``LOCK_CONFLICT_TRIES`` times.
+Only then are the futures settled: persist, then send.
 So 500 concurrent streams cost a few hundred commits a second, not thousands,
 and an idle server adds no wait to a chunk.
 
@@ -32,11 +35,14 @@ from typing import Any, TypeVar
 
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write
 from mfu_tui.server.store.dialect import Db
-from mfu_tui.server.store.outage import OutageLog, is_outage
+from mfu_tui.server.store.outage import OutageLog, is_lock_conflict, is_outage
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+#: Times a write is run when PostgreSQL ends it to break a deadlock (``is_lock_conflict``).
+LOCK_CONFLICT_TRIES = 3
 
 _INSERT_CHUNK = "INSERT INTO chunks (message_id, seq, content, reasoning) VALUES (?, ?, ?, ?)"
 
@@ -170,10 +176,12 @@ class GroupCommit(abc.ABC):
                     outcomes += await self._transaction(db, [write])
                 except Exception as alone:
                     outcomes.append((write.future, None, alone))
+            if is_lock_conflict(error):  # PostgreSQL broke a deadlock with another node's transaction: not a bug
+                log.info("a group commit met another transaction in a deadlock; its writes were tried one by one")
             # A connection PostgreSQL just dropped first fails with asyncpg's errors of misuse
             # ("cannot switch to state 15; another operation is in progress"), then as an
             # outage: that was the outage starting, which is logged once, not a bug.
-            if not any(failure is not None and is_outage(failure) for _, _, failure in outcomes):
+            elif not any(failure is not None and is_outage(failure) for _, _, failure in outcomes):
                 log.error("a group commit of %d writes failed; retried them one by one", len(batch), exc_info=error)
             return outcomes
 
@@ -198,8 +206,15 @@ class GroupCommit(abc.ABC):
 
 async def _run_one(db: Db, write: Write) -> tuple[Any, BaseException | None]:
     # A savepoint per write: one failing write must not undo the others of its batch.
-    try:
-        async with db.savepoint():
-            return await write.function(db), None
-    except Exception as error:
-        return None, error
+    tries = 1
+    while True:
+        try:
+            async with db.savepoint():
+                return await write.function(db), None
+        except Exception as error:
+            if tries == LOCK_CONFLICT_TRIES or not is_lock_conflict(error):
+                return None, error
+            # Its savepoint undone, the rows it took are free: the other transaction goes on, and this
+            # write, tried again, waits for it to commit.
+            log.info("a write met another transaction in a deadlock; tried again (%d)", tries)
+            tries += 1

@@ -54,6 +54,18 @@ def is_outage(error: BaseException) -> bool:
     return False
 
 
+def is_lock_conflict(error: BaseException) -> bool:
+    """True if PostgreSQL ended ``error``'s statement to break a deadlock, or for a serialization conflict.
+
+    Two transactions took the same rows in opposite orders (a chat deleted on
+    one node while another stores its answer's chunks): PostgreSQL ends one
+    statement of one of them. The same write, tried again, waits for the
+    other transaction to commit and goes through.
+    """
+    asyncpg = sys.modules.get("asyncpg")  # imported only with a PostgreSQL store
+    return asyncpg is not None and isinstance(error, (asyncpg.DeadlockDetectedError, asyncpg.SerializationError))
+
+
 class OutageLog:
     """Counts what a database outage fails, and logs one line as it starts and one as it ends.
 

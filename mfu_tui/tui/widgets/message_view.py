@@ -200,17 +200,11 @@ class MessageView(Vertical):
         self._pieces.append(delta)
         self._text = None
         self.status = "streaming"
-        parts, rest, opens = self._cut(delta, tail.opens)
-        if parts:
-            first = parts[0]
-            parts[0] = Part(tail.text + first.text, first.opens, first.closes)
-            await self._add(parts, Part(rest, opens))
-        elif self._parts is not None:
-            self._parts.add([], Part(tail.text + rest, tail.opens))
-        elif len(tail.text) + len(delta) > self.segment_chars:
-            # Long, with nowhere to cut yet (one long paragraph): Textual's Markdown would wrap it all again
-            # for each chunk, as a widget; Rich draws it, as it will the rest.
-            await self._add([], Part(tail.text + rest, tail.opens))
+        *parts, rest = self._cutter.split(delta, self.segment_chars, tail)
+        # Long from its first cut, or past segment_chars with nowhere to cut yet (one long paragraph, which
+        # Textual's Markdown would wrap all again for each chunk): drawn by Rich from then on.
+        if parts or self._parts is not None or len(rest.text) > self.segment_chars:
+            await self._add(parts, rest)
         else:
             await self._write(delta)
 
@@ -221,33 +215,10 @@ class MessageView(Vertical):
             self._stream = self._markdown.get_stream(self._markdown)
         await self._stream.write(piece)
 
-    def _cut(self, delta: str, opens: str | None) -> tuple[list[Part], str, str | None]:
-        """The parts ``delta`` finishes, what is left after them, and the code block open there.
-
-        ``delta`` is read in pieces of ``segment_chars``, as ``SegmentCutter.split``
-        reads a whole text, so a large batch of chunks gives parts of about that size.
-        The first part goes on from the tail (the text after the last part), which
-        is not in it (``append`` adds it); ``opens`` is the code block open at the
-        tail's start.
-        """
-        size = self.segment_chars
-        parts: list[Part] = []
-        pending = ""
-        # The last piece is a whole one, so that little is left for the tail after a batch.
-        for start in range((len(delta) % size or size) - size, len(delta), size):
-            piece = delta[max(0, start) : start + size]
-            cut = self._cutter.cut(piece, size)
-            if cut is None:
-                pending += piece
-            else:
-                parts.append(Part(pending + piece[: cut.at], opens, cut.fence))
-                pending, opens = piece[cut.at :], cut.fence
-        return parts, pending, opens
-
     async def _add(self, parts: list[Part], tail: Part) -> None:
         """Add finished ``parts``, then ``tail``, the text after them.
 
-        The first parts of an answer replace its Markdown widget: from then on
+        The first time, the ``LongAnswer`` replaces the Markdown widget: from then on
         the answer is drawn part by part, by Rich, only where it is seen, and
         a chunk costs a redraw of its tail only. Building Textual's Markdown
         blocks for each chunk, as a short answer does, would be most of the
@@ -274,10 +245,10 @@ class MessageView(Vertical):
         return self._parts.tail.text if self._parts is not None else self.text
 
     async def finish(self, status: str, text: str | None = None) -> None:
-        """End the stream and draw its end once more, now that it is whole.
+        """End the stream: a short answer's Markdown is rendered once more, whole.
 
-        The finished parts of a long answer stay as they are: drawing the
-        whole answer again would block the app for seconds.
+        A long answer stays as it is drawn (its tail is drawn whole at each
+        append); drawing it all again would block the app for seconds.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
