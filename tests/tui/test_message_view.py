@@ -33,6 +33,12 @@ def frozen_sources(view: MessageView) -> list[str]:
     return [source for frozen in view.query(LongAnswer) for source in frozen.sources]
 
 
+def live_text(view: MessageView) -> str:
+    """The text after the finished parts of ``view``'s long answer: all of it for a short one."""
+    long_answers = view.query(LongAnswer)
+    return long_answers.first().tail.text if long_answers else view.text
+
+
 def drawn_text(widget: Widget) -> list[str]:
     """Every line ``widget`` draws, stripped."""
     return [strip.text.strip() for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
@@ -74,8 +80,8 @@ async def test_a_huge_single_paragraph_is_cut_into_bounded_segments() -> None:
         assert len(sources) > 10
         # Cut at spaces, never inside a word, each about OVERLONG segments long.
         assert all(source.endswith(" ") for source in sources)
-        assert all(len(source) < (OVERLONG + 1) * 500 for source in sources + [view.live_text])
-        assert "".join(sources) + view.live_text == view.text == "".join(words)
+        assert all(len(source) < (OVERLONG + 1) * 500 for source in sources + [live_text(view)])
+        assert "".join(sources) + live_text(view) == view.text == "".join(words)
 
 
 async def test_a_long_answer_streams_into_one_widget_whose_tail_grows_with_each_chunk() -> None:
@@ -99,7 +105,7 @@ async def test_a_long_answer_streams_into_one_widget_whose_tail_grows_with_each_
             (long_answer,) = view.query(LongAnswer)
             # No Markdown widget to build again for each chunk; the chunk is drawn at the end at once.
             assert not view.query(MarkdownBlock)
-            assert view.live_text.endswith(word) and long_answer.tail.text == view.live_text
+            assert live_text(view).endswith(word) and view.text.endswith(long_answer.tail.text)
             assert [line for line in drawn_text(long_answer) if line][-1].endswith(word.strip())
         assert "".join(long_answer.sources) + long_answer.tail.text == view.text
         assert drawn_text(long_answer)[0] == "Short start."  # the Markdown, drawn: no asterisks
@@ -117,7 +123,7 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
             await view.append(piece, seq)
         await pilot.pause()
         sources = frozen_sources(view)
-        live = view.live_text
+        live = live_text(view)
         assert len(sources) > 5
         # Every frozen part ends at a paragraph break outside code, and holds
         # about the limit, except the one that had to take the whole code block.
@@ -128,7 +134,7 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         await view.finish("complete")
         await pilot.pause()
         # The parts stay as they were: a long answer is drawn by Rich, streaming or not.
-        assert frozen_sources(view) == sources and view.live_text == live
+        assert frozen_sources(view) == sources and live_text(view) == live
         assert not view.query(Markdown)
         assert view.status == "complete"
         # A reload with another text replaces them all.
@@ -142,7 +148,7 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         await pilot.pause()
         again = frozen_sources(view)
         assert not view.query(Markdown)
-        assert len(again) > 5 and "".join(again) + view.live_text == view.text == "".join(pieces)
+        assert len(again) > 5 and "".join(again) + live_text(view) == view.text == "".join(pieces)
 
 
 async def test_an_answer_stopped_right_after_its_fence_shows_no_empty_code_block() -> None:
@@ -191,7 +197,7 @@ async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() ->
         # Bounded segments, cut at line breaks of the code, holding the text in order.
         assert len(sources) > 4
         assert all(len(source) < (OVERLONG + 1) * 500 for source in sources)
-        assert "".join(sources) + view.live_text == view.text == text
+        assert "".join(sources) + live_text(view) == view.text == text
         assert all(source.endswith("\n") for source in sources)
         # Each line of the code is drawn once, in order, as one block shows it.
         streamed = _code_lines(view, code)
@@ -264,7 +270,7 @@ async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_whe
     assert top[0].startswith("Paragraph 0:")
     assert frozen.estimated == 0 and height == drawn
     numbers = [int(line.split(":")[0].split()[1]) for line in lines if line.startswith("Paragraph ")]
-    assert numbers == list(range(len(numbers))) and len(numbers) + view.live_text.count("Paragraph ") == 300
+    assert numbers == list(range(len(numbers))) and len(numbers) + frozen.tail.text.count("Paragraph ") == 300
 
 
 async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_comes(

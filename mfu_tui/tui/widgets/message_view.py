@@ -239,11 +239,6 @@ class MessageView(Vertical):
             await self._stream.stop()
             self._stream = None
 
-    @property
-    def live_text(self) -> str:
-        """The text after the finished parts of a long answer: all of it for a short one."""
-        return self._parts.tail.text if self._parts is not None else self.text
-
     async def finish(self, status: str, text: str | None = None) -> None:
         """End the stream: a short answer's Markdown is rendered once more, whole.
 
