@@ -6,11 +6,13 @@ These assert the behaviour the render bench (``bench/render.py``,
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -23,7 +25,7 @@ from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.tui import client_events, stream_pace
 from mfu_tui.tui.widgets.long_answer import LongAnswer
 from tests.support.server import RunningServer, running_server
-from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle, until
+from tests.tui.helpers import TIMEOUT, FrameWaiter, frame_of, make_app, ready, settle, until
 from tests.tui.scenes import ask, ask_answered
 
 #: Pseudo-classes that make Textual restyle every sibling (and its subtree) when a widget is mounted.
@@ -269,16 +271,27 @@ async def test_chunks_that_come_within_a_frame_of_the_last_shown_wait_and_are_sh
         async with app.run_test() as pilot:
             await ready(app, pilot)
             streamed: list[str] = []
-            unsubscribe = app.client.on_message(
-                lambda frame: streamed.append(frame.content) if isinstance(frame, Chunk) else None
-            )
+            five_more = asyncio.Event()  # five chunks past the first ones shown have reached the client
+            wanted_seq = [sys.maxsize]
+
+            def on_frame(frame: Any) -> None:
+                if isinstance(frame, Chunk):
+                    streamed.append(frame.content)
+                    if frame.seq >= wanted_seq[0]:
+                        five_more.set()
+
+            unsubscribe = app.client.on_message(on_frame)
             ended = FrameWaiter(app.client, frame_of(Complete))
             await ask(app, pilot, "Tell me more")
             await until(pilot, lambda: any(view.text for view in app.conversation.views if view.role == "assistant"))
             (answer,) = [view for view in app.conversation.views if view.role == "assistant"]
             first, shown_seq = answer.text, answer.last_seq
-            later = FrameWaiter(app.client, lambda frame: isinstance(frame, Chunk) and frame.seq >= shown_seq + 5)
-            await later.wait()
+            # They may have come already, while the app drew the first ones: counted then, awaited otherwise.
+            wanted_seq[0] = shown_seq + 5
+            if len(streamed) >= wanted_seq[0]:
+                five_more.set()
+            async with asyncio.timeout(TIMEOUT):
+                await five_more.wait()
             await pilot.pause()
             held = answer.text  # the chunks after the first ones wait
             await ended.wait()
