@@ -176,6 +176,36 @@ async def test_renewing_keeps_a_reply_alive_past_its_first_lease(postgres_url):
     assert state.status == "streaming"
 
 
+@pytest.mark.parametrize("held_first", [0, 1])  # whichever the renewal comes to first, one of them deadlocked
+async def test_renewing_holds_no_reply_while_it_waits_for_another_so_it_never_deadlocks_with_the_writer(
+    postgres_url, held_first
+):
+    # CI: the renewal took the rows of a node's replies one by one as it found them, while the node's
+    # writer held one and wanted another; PostgreSQL broke the deadlock after a second, the leases
+    # went unrenewed past their end, and another node ended the answers as interrupted.
+    node = await open_node(postgres_url, "node-a")
+    writer = await asyncpg.connect(postgres_url)
+    try:
+        replies = [(await node.record_message(user, None, "hi", "c1", None)).reply_id for user in ("alice", "bob")]
+        await expire_leases(postgres_url)
+        await writer.execute("SET deadlock_timeout = '60s'")  # PostgreSQL would end the renewal, not this
+        transaction = writer.transaction()
+        await transaction.start()
+        # A commit of the node's writer ends one answer (its row held until the commit) ...
+        await writer.execute("UPDATE messages SET seq = seq WHERE id = $1", replies[held_first])
+        renewing = asyncio.ensure_future(node.renew_leases())
+        await _waiting_for_a_lock(postgres_url, 1)
+        # ... then the other, which the renewal must not be holding while it waits.
+        await writer.execute("UPDATE messages SET seq = seq WHERE id = $1", replies[1 - held_first])
+        await transaction.commit()
+        await asyncio.wait_for(renewing, 30)
+        reaped = await node.reap_expired()
+    finally:
+        await writer.close()
+        await node.close()
+    assert reaped == []  # both renewed
+
+
 async def test_a_restarted_node_ends_its_own_replies_at_once_but_not_other_nodes(postgres_url):
     first, other = await open_node(postgres_url, "node-a"), await open_node(postgres_url, "node-b")
     mine = await first.record_message("alice", None, "mine", "c1", None)

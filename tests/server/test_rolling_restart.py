@@ -102,6 +102,16 @@ async def restart(node: ServerProcess) -> tuple[int, float]:
     return status, stop_seconds
 
 
+def interruptions(cluster: Cluster) -> str:
+    """What the nodes logged of answers ended as interrupted, and why (for a failure's message)."""
+    return "".join(
+        f"node-{index}: {line}"
+        for index, node in enumerate(cluster.nodes)
+        for line in node.stderr_lines
+        if any(word in line for word in ("interrupt", "lease", "deadlock"))
+    )
+
+
 async def test_a_rolling_restart_cuts_no_answer_and_keeps_every_client(tmp_path, postgres_url, redis_url):
     with Cluster(tmp_path, postgres_url, redis_url, args=NODE_ARGS) as cluster:
         askers = [
@@ -144,7 +154,7 @@ async def test_a_rolling_restart_cuts_no_answer_and_keeps_every_client(tmp_path,
         assert not asker.events.errors
         for client_message_id, question in asker.questions.items():
             reply_id = asker.acks[client_message_id].reply_id
-            assert asker.ends[reply_id].finish_reason == "stop"
+            assert asker.ends[reply_id].finish_reason == "stop", interruptions(cluster)
             assert assert_delivered_once_in_order(asker.events, reply_id) == demo_answer(question, ANSWER_WORDS)
             # Chunks on two connections: the answer went on streaming to the client after its move.
             kept_streaming += len(asker.connections[reply_id]) > 1

@@ -198,16 +198,29 @@ SCHEMA_VERSION = MIGRATIONS[-1][0]
 _DB_NOW = "extract(epoch from clock_timestamp())"
 
 #: The chunks of one commit, each stored only if its reply still streams under this node's token.
-#: ``FOR SHARE`` holds the reply's row until the commit: a reaper ending it (``FOR UPDATE SKIP
+#: ``FOR KEY SHARE`` holds the reply's row until the commit: a reaper ending it (``FOR UPDATE SKIP
 #: LOCKED``) skips it meanwhile, and one that got there first makes this wait, re-read the row,
-#: and store nothing. So no chunk is ever stored after its answer's end.
+#: and store nothing. So no chunk is ever stored after its answer's end. The weakest lock that
+#: does it: a lease renewal (an update of no key) goes on beside it instead of waiting.
 _INSERT_FENCED_CHUNKS = (
     "INSERT INTO chunks (message_id, seq, content, reasoning)"
     " SELECT chunk.message_id, chunk.seq, chunk.content, chunk.reasoning"
     " FROM unnest(?::text[], ?::int[], ?::text[], ?::boolean[]) AS chunk (message_id, seq, content, reasoning)"
     " WHERE EXISTS (SELECT 1 FROM messages WHERE messages.id = chunk.message_id"
-    " AND messages.status = 'streaming' AND messages.lease_token = ? FOR SHARE)"
+    " AND messages.status = 'streaming' AND messages.lease_token = ? FOR KEY SHARE)"
     " RETURNING message_id, seq"
+)
+
+#: Renewing this node's leases (by token, not node name: a stalled process of a node restarted
+#: under the same name renews nothing). The replies no other transaction holds, the ids of those renewed:
+_RENEW_FREE_LEASES = (
+    f"UPDATE messages SET lease_until = {_DB_NOW} + ? WHERE id IN (SELECT id FROM messages"
+    " WHERE lease_token = ? AND status = 'streaming' FOR NO KEY UPDATE SKIP LOCKED) RETURNING id"
+)
+#: The other replies streaming under the token, to renew one at a time:
+_STREAMING_BESIDES = "SELECT id FROM messages WHERE lease_token = ? AND status = 'streaming' AND NOT (id = ANY(?))"
+_RENEW_ONE_LEASE = (
+    f"UPDATE messages SET lease_until = {_DB_NOW} + ? WHERE id = ? AND lease_token = ? AND status = 'streaming'"
 )
 
 #: How a node's connections name themselves to PostgreSQL (``application_name``), its node id after it:
@@ -439,14 +452,19 @@ class PostgresStore(SqlStore):
 
     async def renew_leases(self) -> None:
         started = time.monotonic()
-        # By token, not node name: a stalled process of a node restarted under the same name renews nothing.
-        await self._read(
-            lambda db: db.execute(
-                f"UPDATE messages SET lease_until = {_DB_NOW} + ? WHERE lease_token = ? AND status = 'streaming'",
-                self.lease,
-                self._lease_token,
-            )  # fmt: skip
-        )
+
+        async def renew(db: Db) -> None:
+            # Each statement commits alone, and none waits for a row while it holds another: the
+            # replies free now in one go, then each busy one (a commit of the writer is ending
+            # it) alone. One statement taking them as it found them deadlocked with a commit
+            # that held one and wanted another; PostgreSQL broke it a second later, the leases
+            # went unrenewed and another node ended the answers.
+            renewed = await db.fetch(_RENEW_FREE_LEASES, self.lease, self._lease_token)
+            busy = await db.fetch(_STREAMING_BESIDES, self._lease_token, [message_id for (message_id,) in renewed])
+            for (message_id,) in busy:
+                await db.execute(_RENEW_ONE_LEASE, self.lease, message_id, self._lease_token)
+
+        await self._read(renew)
         self._leases_held_until = started + self.lease
         self.outages.worked()  # an UPDATE done: on an idle node, what says the database is back
 
