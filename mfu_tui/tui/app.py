@@ -828,17 +828,31 @@ class ChatApp(App[None]):
     @work(group="load", exclusive=True)
     async def _fetch_chat(self, chat_id: str) -> None:
         try:
-            await self.client.subscribe(chat_id)
+            await self.client.subscribe(chat_id)  # offline too: sent as the connection opens
+            if await self._show_kept_copy(chat_id):
+                return
             detail = await self._page_of(chat_id)
         except (ClientError, TimeoutError) as error:
-            kept = await self.client.cached_chat(chat_id) if self.client.state.status is not Status.CONNECTED else None
-            if kept is not None:
-                self._client_events.post(ClientEvents.ChatLoaded(chat_id, kept, kept=True))
+            if await self._show_kept_copy(chat_id):  # the connection dropped before the answer
                 return
             self._client_events.post(ClientEvents.ChatNotLoaded(chat_id))
             self._report(error)
             return
         self._client_events.post(ClientEvents.ChatLoaded(chat_id, detail))
+
+    async def _show_kept_copy(self, chat_id: str) -> bool:
+        """Offline: show the copy of ``chat_id`` kept on disk, if there is one; whether it was shown.
+
+        At once, rather than after a request waited ``request_timeout`` for a connection: the chat
+        open is loaded again as the connection opens (``_refresh_after_connect``).
+        """
+        if self.client.state.status is Status.CONNECTED:
+            return False
+        kept = await self.client.cached_chat(chat_id)
+        if kept is None:
+            return False
+        self._client_events.post(ClientEvents.ChatLoaded(chat_id, kept, kept=True))
+        return True
 
     @on(ClientEvents.ChatNotLoaded)
     @_logged

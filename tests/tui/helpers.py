@@ -11,6 +11,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from textual import events
+from textual.keys import _character_to_key
+
 from mfu_tui.client import ChatClient, ClientSettings, ConnectionState, Status
 from mfu_tui.config import Paths, Settings
 from mfu_tui.launch import app_settings
@@ -142,6 +145,22 @@ async def settle(app: ChatApp, pilot: Any) -> None:
     """Wait until the frames received so far are on screen."""
     async with asyncio.timeout(TIMEOUT):
         await app.settled()
+    await pilot.pause()
+
+
+async def type_text(pilot: Any, text: str) -> None:
+    """Type ``text`` into the focused widget as one burst of keys, then wait until the app is idle.
+
+    The keys reach the app as the terminal driver sends a fast typist's (or tmux's) keys: one
+    ``Key`` event per character, in order. ``pilot.press`` waits for the app to be idle after
+    each key (60 ms a key on this machine): typing questions that way was a sixth of the suite.
+    """
+    await pilot.pause()  # a focus asked for just before is taken first
+    app = pilot.app
+    for character in text:
+        key = events.Key(_character_to_key(character), character)
+        key.set_sender(app)
+        app._driver.send_message(key)
     await pilot.pause()
 
 

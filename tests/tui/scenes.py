@@ -46,6 +46,7 @@ from tests.tui.helpers import (
     server_thread,
     settle,
     stopped_by_auth,
+    type_text,
 )
 
 #: The sizes every scene is drawn at: the smallest supported, and a roomy one.
@@ -148,7 +149,7 @@ async def pin_port(app: ChatApp, pilot: Pilot[Any]) -> None:
 async def ask(app: ChatApp, pilot: Pilot[Any], question: str) -> None:
     """Type a question in the composer and send it."""
     app.composer.focus()
-    await pilot.press(*question)
+    await type_text(pilot, question)
     await pilot.press("enter")
 
 

@@ -11,14 +11,15 @@ from mfu_tui.protocol import AttachmentInfo, Complete
 from mfu_tui.tui.screens.attach import AttachScreen
 from mfu_tui.tui.widgets.attachment_chips import AttachmentChips, Chip
 from tests.support.server import RunningServer, running_server
-from tests.tui.helpers import TIMEOUT, FrameWaiter, finished, frame_of, make_app, ready, settle
+from tests.tui.helpers import TIMEOUT, FrameWaiter, finished, frame_of, make_app, ready, settle, type_text
 from tests.tui.test_flows import SIZE, texts
 
 
 async def send_and_wait(app, pilot, text: str) -> Complete:
     done = FrameWaiter(app.client, frame_of(Complete))
     app.composer.focus()
-    await pilot.press(*text, "enter")
+    await type_text(pilot, text)
+    await pilot.press("enter")
     frame = await done.wait()
     await settle(app, pilot)
     return frame
@@ -38,7 +39,7 @@ async def test_a_file_chosen_with_completion_goes_with_the_message_and_shows_as_
         await ready(app, pilot)
         await pilot.press("alt+a")
         assert isinstance(app.screen, AttachScreen)
-        await pilot.press(*f"{tmp_path}/no")
+        await type_text(pilot, f"{tmp_path}/no")
         box = app.screen.query_one(Input)
         await pilot.pause()
         assert box._suggestion == f"{tmp_path}/notes.txt"  # completed from the directory
@@ -67,7 +68,10 @@ async def test_a_file_that_cannot_go_is_said_why_in_the_prompt_and_nothing_is_at
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
-        await pilot.press(*"draft", "alt+a", *str(binary), "enter")
+        await type_text(pilot, "draft")
+        await pilot.press("alt+a")
+        await type_text(pilot, str(binary))
+        await pilot.press("enter")
         await pilot.pause()
         problem = app.screen.query_one(".problem", Static)
         assert str(problem.render()) == (
@@ -94,7 +98,8 @@ async def test_at_path_attaches_an_existing_file_and_leaves_other_at_words_as_te
         await ready(app, pilot)
         # A binary file named with @ stops the send: the text stays to fix.
         app.composer.focus()
-        await pilot.press(*f"see @{binary}", "enter")
+        await type_text(pilot, f"see @{binary}")
+        await pilot.press("enter")
         await pilot.pause()
         assert app.composer.text == f"see @{binary}" and app.conversation.views == []
         assert any("blob.dat is a binary file" in note.message for note in app._notifications)

@@ -41,6 +41,7 @@ from tests.tui.helpers import (
     ready,
     settle,
     stopped_by_auth,
+    type_text,
 )
 
 SIZE = (100, 32)
@@ -50,7 +51,7 @@ async def ask(app, pilot, text: str) -> Complete:
     """Type ``text``, press enter, and wait for the answer's ``complete``."""
     done = FrameWaiter(app.client, frame_of(Complete))
     app.composer.focus()
-    await pilot.press(*text)
+    await type_text(pilot, text)
     await pilot.press("enter")
     frame = await done.wait()
     await settle(app, pilot)
@@ -100,7 +101,8 @@ async def test_escape_cancels_and_keeps_the_partial_answer(slow_server: RunningS
         assert app.check_action("cancel", ()) is False
         started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 3)
         stopped = FrameWaiter(app.client, frame_of(Cancelled))
-        await pilot.press(*"tell me a long story", "enter")
+        await type_text(pilot, "tell me a long story")
+        await pilot.press("enter")
         await started.wait()
         await settle(app, pilot)
         # The binding shows in the footer only while an answer is written.

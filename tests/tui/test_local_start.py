@@ -21,7 +21,7 @@ from mfu_tui.local_discovery import Discovery, Lock
 from mfu_tui.protocol import Ack, Complete
 from mfu_tui.tui.status_text import LocalStart
 from tests.support.processes import wait_gone
-from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, local_app, local_start_over, settle
+from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, local_app, local_start_over, settle, type_text
 
 SIZE = (100, 32)
 QUESTION = "Typed while the local server starts"
@@ -46,7 +46,8 @@ async def test_the_app_is_drawn_before_the_local_server_and_what_is_typed_meanwh
             dot = app.status_dot
             assert str(dot.render()) == "● starting local server" and dot.has_class("-warning")
             assert str(app.query_one("#identity").render()) == "local"
-            await pilot.press(*QUESTION, "enter")
+            await type_text(pilot, QUESTION)
+            await pilot.press("enter")
             await pilot.pause()
             assert len(app.client.outbox) == 1  # on disk, not sent: there is no server yet
             assert str(dot.render()) == "● starting local server"
@@ -89,7 +90,8 @@ async def test_a_local_server_that_cannot_start_is_said_in_the_app_and_the_recon
             assert "cannot read the local server's secret (not a regular file" in note.message
             assert note.message.endswith(". Press f9 to try again; what you type is kept and sent once it runs.")
             assert not [c for c in note.message if unicodedata.category(c) == "Cc"]  # the escape is not shown
-            await pilot.press(*QUESTION, "enter")
+            await type_text(pilot, QUESTION)
+            await pilot.press("enter")
             await pilot.pause()
             assert len(app.client.outbox) == 1
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mfu_tui.client import Status
+from mfu_tui.client import ClientSettings, Status
 from mfu_tui.protocol import Complete
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.app import KEPT_COPY
 from mfu_tui.tui.screens.search import SearchScreen
 from tests.support.server import running_server
 from tests.tui.conftest import WORDS
-from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, ready, settle
+from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, ready, settle, type_text
 
 SIZE = (100, 32)
 
@@ -24,13 +24,16 @@ async def test_a_chat_read_before_opens_and_is_searched_with_the_server_gone(tmp
             await ready(app, pilot)
             done = FrameWaiter(app.client, frame_of(Complete))
             app.composer.focus()
-            await pilot.press(*"tell me about okapis", "enter")
+            await type_text(pilot, "tell me about okapis")
+            await pilot.press("enter")
             chat_id = (await done.wait()).chat_id
             await settle(app, pilot)
             await app.client.get_chat(chat_id)  # what opening it reads: kept
             await app.client.list_chats()
     # The server is gone; the same user starts the app again.
-    offline = make_app(url, token, tmp_path)
+    # A request would wait for a connection for an hour: the kept copy is shown without one.
+    patient = ClientSettings(data_dir=tmp_path / "data-alice", request_timeout=3600)
+    offline = make_app(url, token, tmp_path, client=patient)
     reconnecting = StateWaiter(offline.client, lambda state: state.status is Status.RECONNECTING)
     async with offline.run_test(size=SIZE) as pilot:
         await reconnecting.wait()

@@ -11,7 +11,7 @@ from mfu_tui.tui.export import chat_markdown
 from mfu_tui.tui.widgets.reasoning_section import ReasoningSection
 from tests.support.server import RunningServer
 from tests.tui.conftest import WORDS
-from tests.tui.helpers import FrameWaiter, make_app, ready, settle
+from tests.tui.helpers import FrameWaiter, make_app, ready, settle, type_text
 from tests.tui.test_flows import SIZE, ask, until
 
 QUESTION = "think: why is the sky blue?"
@@ -58,7 +58,8 @@ async def test_the_line_counts_words_as_the_reasoning_streams(slow_server: Runni
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
         started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.kind == "reasoning" and f.seq >= 3)
-        await pilot.press(*QUESTION, "enter")
+        await type_text(pilot, QUESTION)
+        await pilot.press("enter")
         await started.wait()
         await until(pilot, lambda: app.conversation.views[-1].reasoning.display, "the reasoning shown")
         section = app.conversation.views[-1].reasoning

@@ -12,7 +12,7 @@ from mfu_tui.config.credentials import save_login
 from mfu_tui.protocol import Ack, Complete
 from mfu_tui.tui.screens.sign_in import SignInScreen
 from tests.support.server import running_server
-from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, settle, stopped_by_auth
+from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, settle, stopped_by_auth, type_text
 
 SIZE = (100, 32)
 
@@ -55,7 +55,8 @@ async def test_a_refused_token_opens_the_sign_in_once_and_what_was_typed_is_sent
             acked = FrameWaiter(app.client, frame_of(Ack))
             answered = FrameWaiter(app.client, frame_of(Complete))
             good = server.token("alice")
-            await pilot.press(*good, "enter")
+            await type_text(pilot, good)
+            await pilot.press("enter")
             assert (await acked.wait()).client_message_id is not None
             await answered.wait()
             await settle(app, pilot)

@@ -55,7 +55,7 @@ async def test_home_shows_the_first_message_of_a_long_chat_with_few_widgets(tmp_
 
             # Scrolling down a long way mounts what comes and unmounts what went: the widgets stay bounded.
             seen_most = 0
-            for _ in range(40):
+            for _ in range(20):  # about ten windows down
                 await pilot.press("pagedown")
                 await settle(app, pilot)
                 await finished(app, "range")
@@ -123,7 +123,7 @@ async def test_page_up_from_the_end_mounts_what_comes_and_unmounts_what_went(tmp
             assert conversation.virtual_size.height > MESSAGES * 3
             assert visible_texts(app)[-1] == long_text(MESSAGES - 1)
             previous_first = MESSAGES
-            for _ in range(30):
+            for _ in range(15):  # about seven windows up
                 await pilot.press("pageup")
                 await settle(app, pilot)
                 span = conversation.mounted_range
@@ -144,7 +144,7 @@ async def test_up_and_down_select_across_the_whole_chat_and_the_view_follows(tmp
         async with app.run_test(size=SIZE) as pilot:
             await open_long_chat(app, pilot, chat_id)
             conversation = app.conversation
-            steps = 5 * WINDOW  # well past the window mounted at open
+            steps = 4 * WINDOW  # past the window mounted at open and the margin
             for n in range(1, steps + 1):
                 await pilot.press("up")
                 await settle(app, pilot)
@@ -157,7 +157,7 @@ async def test_up_and_down_select_across_the_whole_chat_and_the_view_follows(tmp
             # And down again, from the top of the chat.
             await pilot.press("home")
             await settle(app, pilot)
-            for n in range(1, 3 * WINDOW):
+            for n in range(1, 2 * WINDOW):
                 await pilot.press("down")
                 await settle(app, pilot)
                 assert conversation.selected_view is not None
