@@ -55,6 +55,7 @@ from mfu_tui.client.session import (
 )
 from mfu_tui.client.settings import ClientOptions, ClientSettings
 from mfu_tui.client.state import ConnectionState, Problem, Status
+from mfu_tui.client.whole_texts import WholeTexts
 from mfu_tui.protocol import (
     ATTACHMENT_PART_BYTES,
     MAX_FRAME_BYTES,
@@ -181,6 +182,8 @@ class ChatClient(ChatRequests):
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The messages whose rest is being loaded (``load_whole_texts``): none is asked for twice at once.
         self._loading_texts: set[str] = set()
+        #: The whole texts loaded lately: not loaded again when the same page comes again (a reconnect).
+        self._whole_texts = WholeTexts()
 
     # --- Subscriptions -------------------------------------------------------
 
@@ -436,12 +439,18 @@ class ChatClient(ChatRequests):
 
         Each arrives whole as a ``MessageTextLoaded`` (``on_message``), a part
         at a time (``message_text``); a message already being loaded is not
-        asked for twice. A failure goes to ``on_error`` and the message stays
-        cut: calling this again with it (the app loads the open chat again
-        after each reconnect) asks again.
+        asked for twice, and one loaded lately comes from memory (the app
+        loads the open chat again after each reconnect). A failure goes to
+        ``on_error`` and the message stays cut: calling this again with it
+        asks again.
         """
         for message in messages:
-            if message.truncated and message.id not in self._loading_texts:
+            if not message.truncated:
+                continue
+            if (whole := self._whole_texts.get(message)) is not None:
+                # After the caller's page, as a loaded one would come.
+                asyncio.get_running_loop().call_soon(self._emit, MessageTextLoaded(chat_id, message.id, whole))
+            elif message.id not in self._loading_texts:
                 self._loading_texts.add(message.id)
                 self._spawn(self._load_whole_text(chat_id, message))
 
@@ -454,6 +463,7 @@ class ChatClient(ChatRequests):
             return
         finally:
             self._loading_texts.discard(message.id)
+        self._whole_texts.put(message, content)
         self._emit(MessageTextLoaded(chat_id, message.id, content))
 
     async def _request(self, frame: Request, kind: type[_T] | None, *, clean: Callable[[_T], _T] | None = None) -> _T:

@@ -40,3 +40,22 @@ async def test_the_rest_of_a_cut_message_arrives_once_in_order_across_a_lost_con
     answer = next(message for message in exported.messages if message.id == answer_id)
     assert answer.content == loaded.content and not answer.truncated
     assert not [error for error in events.errors if error.message_id == answer_id]
+
+
+async def test_a_cut_message_loaded_once_comes_whole_again_from_memory_when_its_page_comes_again(tmp_path, make_client):
+    text = long_answer()
+    chat_id, answer_id = await store_long_answer(tmp_path / "server.sqlite3", text)
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(proxy.url(), server.token())
+        await client.connect()
+        page = await client.get_chat(chat_id)
+        client.load_whole_texts(chat_id, page.messages)
+        await events.wait_for(lambda: len(events.of_type(MessageTextLoaded)) == 1)
+        # The page comes again (the app loads the open chat after each reconnect) on a connection that
+        # loses everything: the whole text comes anyway, without a request.
+        proxy.drop()
+        client.load_whole_texts(chat_id, page.messages)
+        await events.wait_for(lambda: len(events.of_type(MessageTextLoaded)) == 2)
+        proxy.pass_through()
+    first, again = events.of_type(MessageTextLoaded)
+    assert again == first and again.content == clean_text(text)
