@@ -144,10 +144,11 @@ OVERLONG = 4
 class SegmentCutter:
     """Follows an answer piece by piece; says where its current segment should end.
 
-    A segment ends at the last paragraph break of a piece once it holds
-    ``size`` characters (outside code fences), or, once it holds
-    ``OVERLONG * size``, at the piece's last line break (inside a code
-    fence too) or else its last space (outside one).
+    A segment ends once it holds ``size`` characters at the last paragraph
+    break of a piece (outside code fences) or, in a code block still open at
+    the piece's end, at its last line break; or, once it holds ``OVERLONG *
+    size``, at the piece's last line break or else its last space (a
+    paragraph that never ends: a cut there shows, so it is rare).
     """
 
     def __init__(self) -> None:
@@ -161,11 +162,12 @@ class SegmentCutter:
         cut = None
         if total >= size and cuts.paragraph is not None:
             cut = Cut(cuts.paragraph)
+        elif total >= size and cuts.code_line is not None and (cuts.line is None or cuts.code_line > cuts.line):
+            # The last line break is in code: the fence open at the end of the piece is the one cut. The
+            # parts of a code block are drawn as one block (``PartCodeBlock``), so it is cut as prose is.
+            cut = Cut(cuts.code_line, self._breaks.fence)
         elif total >= OVERLONG * size:
-            if cuts.code_line is not None and (cuts.line is None or cuts.code_line > cuts.line):
-                # The last line break is in code: the fence open at the end of the piece is the one cut.
-                cut = Cut(cuts.code_line, self._breaks.fence)
-            elif (at := cuts.line if cuts.line is not None else cuts.space) is not None:
+            if (at := cuts.line if cuts.line is not None else cuts.space) is not None:
                 cut = Cut(at)
         self._chars = total if cut is None else len(piece) - cut.at
         return cut

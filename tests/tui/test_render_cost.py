@@ -23,6 +23,7 @@ from textual.widgets.markdown import MarkdownBlock
 
 from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.tui import client_events, stream_pace
+from mfu_tui.tui.stream_split import Part
 from mfu_tui.tui.widgets.long_answer import LongAnswer
 from tests.support.server import RunningServer, running_server
 from tests.tui.helpers import TIMEOUT, FrameWaiter, frame_of, make_app, ready, settle, until
@@ -127,7 +128,7 @@ def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_dra
     )
     for width in (30, 80, 120):
         console = Console(width=width, color_system="truecolor", force_terminal=True)
-        ours = console.render_lines(FrozenRichMarkdown(text), console.options)
+        ours = console.render_lines(FrozenRichMarkdown(Part(text)), console.options)
         theirs = console.render_lines(RichMarkdown(text, code_theme="monokai"), console.options)
         assert ours == theirs
         drawn = "".join(segment.text for line in ours for segment in line)
@@ -144,9 +145,12 @@ def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_dra
     lexer=st.sampled_from(["python", "", "nonexistent"]),
     container=st.sampled_from(["{fence}", "- item\n\n  {fence}", "> {fence}"]),
     width=st.integers(min_value=1, max_value=130),
+    # A code block cut from the part before, into the next, or both: drawn without the blank line at a cut.
+    opens=st.sampled_from([None, "```python"]),
+    closes=st.sampled_from([None, "```python"]),
 )
 def test_a_long_answer_height_is_found_as_drawn_without_highlighting_its_code(
-    code: str, lexer: str, container: str, width: int
+    code: str, lexer: str, container: str, width: int, opens: str | None, closes: str | None
 ) -> None:
     from rich.console import Console
 
@@ -156,8 +160,10 @@ def test_a_long_answer_height_is_found_as_drawn_without_highlighting_its_code(
     fence = f"```{lexer}\n{code}\n```".replace("\n", f"\n{indent}")
     text = "A paragraph before the code.\n\n" + container.format(fence=fence) + "\n\nAnd one after.\n"
     console = Console(width=width, color_system="truecolor", force_terminal=True)
-    drawn = FrozenRichMarkdown(text)
-    measured = HeightMarkdown(text)
+    if closes:
+        text += f"{closes}\nstill code\n"  # the block left open at the part's end
+    drawn = FrozenRichMarkdown(Part(text, opens, closes))
+    measured = HeightMarkdown(Part(text, opens, closes))
     assert len(console.render_lines(measured, console.options)) == len(console.render_lines(drawn, console.options))
 
 

@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.visual import RichVisual, Visual
 from textual.widget import Widget
 
-from mfu_tui.tui.stream_split import Part, without_empty_open_fence
+from mfu_tui.tui.stream_split import Part
 from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown, HeightMarkdown
 
 #: Parts whose drawn lines are kept (the most recently painted): more than a screen shows.
@@ -76,8 +76,6 @@ class LongAnswer(Widget):
         super().__init__(classes="body")
         self._parts: list[Part] = []
         self._tail = tail
-        self._markdown: list[str] = [""]
-        """What each part draws, the tail's last."""
         self._width = 0
         """The width the heights are for."""
         self._heights: list[int] = []
@@ -108,7 +106,16 @@ class LongAnswer(Widget):
     @property
     def estimated(self) -> int:
         """How many parts have an estimated height: neither measured nor drawn yet."""
-        return len(self._estimated) + len(self._markdown) - len(self._heights)
+        return len(self._estimated) + self._count - len(self._heights)
+
+    @property
+    def _count(self) -> int:
+        """The parts, the tail included."""
+        return len(self._parts) + 1
+
+    def _part(self, index: int) -> Part:
+        """Part ``index``: the tail after the finished ones."""
+        return self._parts[index] if index < len(self._parts) else self._tail
 
     def add(self, parts: list[Part], tail: Part) -> None:
         """Add finished parts after those here (the first goes on from the tail's text); ``tail`` follows them.
@@ -120,7 +127,6 @@ class LongAnswer(Widget):
         changed = len(self._parts)  # the old tail: finished now, or grown
         self._parts.extend(parts)
         self._tail = tail
-        self._markdown[changed:] = [*(part.markdown for part in parts), without_empty_open_fence(tail.markdown)]
         del self._heights[changed:]
         self._drawn.pop(changed, None)
         if self.is_mounted:
@@ -136,7 +142,7 @@ class LongAnswer(Widget):
             self._heights.clear()
             self._estimated.clear()
             self._drawn.clear()
-        if len(self._heights) < len(self._markdown):
+        if len(self._heights) < self._count:
             self._size_new_parts(viewport.height)
             self._measure_later(again=True)
         elif self._estimated:
@@ -145,7 +151,7 @@ class LongAnswer(Widget):
 
     def _size_new_parts(self, view_height: int) -> None:
         """Heights for the parts added (all of them at a new width): known or estimated, exact at the end."""
-        for index in range(len(self._heights), len(self._markdown)):
+        for index in range(len(self._heights), self._count):
             if index == len(self._parts):  # the tail: drawn now, its lines kept for the paint that follows
                 self._heights.append(len(self._draw(index)))
                 break
@@ -154,11 +160,12 @@ class LongAnswer(Widget):
                 self._estimated.add(index)
             else:
                 self._estimated.discard(index)
-            self._heights.append(known if known is not None else estimated_height(self._markdown[index], self._width))
+            estimate = estimated_height(self._part(index).markdown, self._width)
+            self._heights.append(known if known is not None else estimate)
         # An answer streams with the view at its end: those parts are seen at once, so they are drawn now,
         # once, for their heights and the paint that follows; the rest may scroll away unseen.
         below = 0
-        for index in reversed(range(len(self._markdown))):
+        for index in reversed(range(self._count)):
             if below > view_height:
                 break
             if index in self._estimated:
@@ -172,7 +179,8 @@ class LongAnswer(Widget):
             return
         console = self.app.console
         options = self.app.console_options.update_width(self._width).update(highlight=False, height=None)
-        self._set_height(index, len(console.render_lines(HeightMarkdown(self._markdown[index]), options, pad=False)))
+        height = HeightMarkdown(self._part(index))
+        self._set_height(index, len(console.render_lines(height, options, pad=False)))
 
     def _set_height(self, index: int, height: int) -> None:
         self._heights[index] = height
@@ -183,8 +191,8 @@ class LongAnswer(Widget):
 
     def _key(self, index: int) -> tuple[int, int, int]:
         """Part ``index`` at the current width, in ``_HEIGHTS``."""
-        markdown = self._markdown[index]
-        return hash(markdown), len(markdown), self._width
+        part = self._part(index)
+        return hash(part), len(part.text), self._width
 
     def _measure_later(self, again: bool) -> None:
         """Measure the estimated parts ``MEASURE_AFTER`` seconds from now, or from the wait begun ``again``."""
@@ -230,7 +238,7 @@ class LongAnswer(Widget):
         if (lines := self._drawn.get(index)) is not None:
             self._drawn.move_to_end(index)
             return lines
-        drawing = RichVisual(self, FrozenRichMarkdown(self._markdown[index]))
+        drawing = RichVisual(self, FrozenRichMarkdown(self._part(index)))
         lines = Visual.to_strips(self, drawing, self._width, None, self.visual_style)
         self._drawn[index] = lines
         if len(self._drawn) > KEEP_DRAWN:

@@ -25,6 +25,8 @@ from textual.widget import AwaitMount, Widget
 from textual.widgets import Markdown
 from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
+from mfu_tui.tui.stream_split import Part, without_empty_open_fence
+
 #: One Markdown parser for every assistant message, built once: Textual's
 #: default builds a parser on each append, with linkify, whose pre-test (a
 #: regex over the text) was most of the parsing time of a streamed chunk.
@@ -109,17 +111,55 @@ _RICH_PARSER = MarkdownIt().enable("strikethrough").enable("table")
 _TAB_SIZE = Syntax("", "text").tab_size
 
 
-class FrozenRichMarkdown(RichMarkdown):
-    """Rich's Markdown, parsed by the one parser above rather than a new one each time."""
+class PartCodeBlock(CodeBlock):
+    """Rich's code block, without its blank line where a long code block was cut between two parts.
 
-    def __init__(self, markup: str) -> None:
+    So the parts of a long code block join up as one block: the padding
+    above is left out where the block goes on from the part before, the
+    padding below where it goes on into the next (``FrozenRichMarkdown``).
+    """
+
+    @classmethod
+    def create(cls, markdown: RichMarkdown, token: Token) -> CodeBlock:
+        block = super().create(markdown, token)
+        if isinstance(block, PartCodeBlock) and isinstance(markdown, FrozenRichMarkdown):
+            top = 0 if token is markdown.cut_above else 1
+            bottom = 0 if token is markdown.cut_below else 1
+            block.padding = (top, 1, bottom, 1)
+        return block
+
+    def __init__(self, lexer_name: str, theme: str) -> None:
+        super().__init__(lexer_name, theme)
+        #: Rich's padding of one cell all round, but at a cut.
+        self.padding = (1, 1, 1, 1)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        code = str(self.text).rstrip()
+        yield Syntax(code, self.lexer_name, theme=self.theme, word_wrap=True, padding=self.padding)
+
+
+class FrozenRichMarkdown(RichMarkdown):
+    """Rich's Markdown, parsed by the one parser above rather than a new one each time; code blocks cut join up."""
+
+    elements: ClassVar[dict[str, type[MarkdownElement]]] = {
+        **RichMarkdown.elements,
+        "fence": PartCodeBlock,
+        "code_block": PartCodeBlock,
+    }
+
+    def __init__(self, part: Part) -> None:
         """
         Args:
-            markup: The Markdown text.
+            part: The part of an answer to draw (``Part.markdown``).
         """
         # What RichMarkdown.__init__ does with the arguments LongAnswer gives, but for the parser.
-        self.markup = markup
-        self.parsed = _RICH_PARSER.parse(markup)
+        self.markup = without_empty_open_fence(part.markdown)
+        self.parsed = _RICH_PARSER.parse(self.markup)
+        fences = [token for token in self.parsed if token.type == "fence"]
+        #: The code block opened again at the top, where the part before cut it (``PartCodeBlock``).
+        self.cut_above = fences[0] if part.opens and fences else None
+        #: The code block closed at the end, which goes on in the next part.
+        self.cut_below = fences[-1] if part.closes and fences else None
         self.code_theme = "monokai"
         self.justify = None
         self.style = "none"
@@ -128,12 +168,12 @@ class FrozenRichMarkdown(RichMarkdown):
         self.inline_code_theme = self.code_theme
 
 
-class CodeBlockHeight(CodeBlock):
+class CodeBlockHeight(PartCodeBlock):
     """A code block drawn as the blank lines Rich's highlighted code block takes, without highlighting it.
 
     Rich draws a code block as ``Syntax`` with word wrap and a padding of
     one cell: the code's lines, each wrapped at the width less two, between
-    two blank lines. Only a line wider than that is wrapped here (as
+    two blank lines (but at a cut: ``PartCodeBlock``). Only a line wider than that is wrapped here (as
     ``Syntax`` wraps it). No Pygments lexer runs: finding one by its name
     alone scans Pygments' whole list of lexers.
     """
@@ -145,7 +185,7 @@ class CodeBlockHeight(CodeBlock):
         code = strip_control_codes(code.replace("\r\n", "\n").replace("\r", "\n"))  # as Syntax's Text does
         code_width = max(0, options.max_width - 2)
         wrap_options = options.update(width=code_width, height=None, justify="left")
-        height = 2  # the padding above and below
+        height = self.padding[0] + self.padding[2]  # above and below
         for line in code.split("\n")[:-1]:  # not the empty string after the last line ending
             fits = code_width and cell_len(line) <= code_width
             height += 1 if fits else len(console.render_lines(Text(line), wrap_options, pad=False))
