@@ -173,9 +173,9 @@ class CodeBlockHeight(PartCodeBlock):
 
     Rich draws a code block as ``Syntax`` with word wrap and a padding of
     one cell: the code's lines, each wrapped at the width less two, between
-    two blank lines (but at a cut: ``PartCodeBlock``). Only a line wider than that is wrapped here (as
-    ``Syntax`` wraps it). No Pygments lexer runs: finding one by its name
-    alone scans Pygments' whole list of lexers.
+    two blank lines (none at a cut: ``PartCodeBlock``). Only a line wider
+    than that is wrapped here (as ``Syntax`` wraps it). No Pygments lexer
+    runs: finding one by its name alone scans Pygments' whole list of lexers.
     """
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
