@@ -82,21 +82,21 @@ class SegmentMarkdown(Markdown):
         "code_block": SegmentFence,
     }
 
-    def mount_all(
+    def mount(
         self,
-        widgets: Iterable[Widget],
-        *,
+        *widgets: Widget,
         before: int | str | Widget | None = None,
         after: int | str | Widget | None = None,
     ) -> AwaitMount:
-        # Markdown mounts its blocks only through here: at the end, after removing them all (update) or
-        # after those it keeps (append). With no child yet, the first of them is the first block.
-        widgets = list(widgets)
+        # Markdown mounts its blocks only through here, at the end: all of them after removing them all
+        # (update), those after the ones it keeps (append), or the last block made again as it grows
+        # (``MarkdownBlock._update_from_block``, which removes it first). With no child left, the first of
+        # them is the first block.
         if widgets and not self.children and before is None and after is None:
             # Not yet mounted: mounting styles it with the class, so no restyle now (update=False), which
             # would style the block and its subtree once more for nothing.
             widgets[0].add_class("-first", update=False)
-        return super().mount_all(widgets, before=before, after=after)
+        return super().mount(*widgets, before=before, after=after)
 
 
 def new_segment(text: str = "") -> SegmentMarkdown:
