@@ -172,7 +172,9 @@ def test_a_long_answer_height_is_found_as_drawn_without_highlighting_its_code(
 @given(
     # Code lines of any width (tabs, wide and combining characters, control characters), blank lines and none.
     code=st.lists(
-        st.sampled_from(["a", "bb ", " ", "\t", "\n", "\n\n", "\r", "字", "😀", "\x07", "é", "\u0301", "def f(x): ", "# c"])
+        st.sampled_from(
+            ["a", "bb ", " ", "\t", "\n", "\n\n", "\r", "字", "😀", "\x07", "é", "\u0301", "def f(x): ", "# c"]
+        )
     ).map("".join),
     lexer=st.sampled_from(["python", "text", "nonexistent"]),
     # Monokai is the app's; ansi_dark has a transparent background; github-dark another background.

@@ -149,8 +149,9 @@ class WrappingSyntax(Syntax):
     """
 
     def _get_syntax(self, console: Console, options: ConsoleOptions) -> Iterable[Segment]:
-        if not self.word_wrap or self.line_numbers or self.line_range or self.indent_guides or self.code_width is not None:
-            yield from super()._get_syntax(console, options)  # not how a code block is drawn
+        as_code_blocks_are = self.word_wrap and self.code_width is None
+        if not as_code_blocks_are or self.line_numbers or self.line_range or self.indent_guides:
+            yield from super()._get_syntax(console, options)
             return
         base_style = self._get_base_style()
         pad = not base_style.transparent_background
