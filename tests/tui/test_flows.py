@@ -19,7 +19,7 @@ from mfu_tui.tui import AppChoices
 from mfu_tui.tui.app import ChatApp
 from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 from mfu_tui.tui.screens.confirm import ConfirmScreen
-from mfu_tui.tui.screens.help import HelpScreen
+from mfu_tui.tui.screens.help import HelpScreen, KeyTable
 from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.prompt_search import PromptSearch
 from mfu_tui.tui.screens.rename import RenameScreen
@@ -360,6 +360,28 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         await pilot.press("ctrl+t")
         await settle(app, pilot)
         assert app.chat_id is None and texts(app) == []
+
+
+async def test_the_help_shows_every_id_whole_and_wraps_the_descriptions(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await ready(app, pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+        for width in (120, 80, 100):  # laid out again as the terminal is resized
+            await pilot.resize_terminal(width, 30)
+            await pilot.pause()
+            table = app.screen.query_one(KeyTable)
+            rows = [(table.get_row_at(index), table.rows[key].height) for index, key in enumerate(table.rows)]
+            keys, what, ids = table.ordered_columns
+            # Every column in view (no scrolling sideways), keys and ids whole, only the descriptions wrapped.
+            assert sum(column.get_render_width(table) for column in table.ordered_columns) <= (
+                table.scrollable_content_region.width
+            )
+            assert keys.width >= max(len(str(row[0])) for row, _ in rows)
+            assert ids.width == max(len(str(row[2])) for row, _ in rows)
+            assert all(height == 1 or len(str(row[1])) > what.width for row, height in rows)
+        assert any(height > 1 for _, height in rows)  # at 100 wide, the longest description wraps
 
 
 async def test_command_palette_runs_app_actions(server: RunningServer, tmp_path: Path) -> None:

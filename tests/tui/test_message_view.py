@@ -367,4 +367,29 @@ async def test_long_answer_draw_what_a_static_of_each_part_would() -> None:
         expected = [line for static in statics for line in static.render_lines(Region(0, 0, *static.size))]
     assert len(parts) > 5
     assert [line.text for line in drawn] == [line.text for line in expected]
-    assert [list(line) for line in drawn] == [list(line) for line in expected]  # styles too
+    # Styles too, cell by cell: the parts' lines have the segments of one style joined.
+    assert [list(line.simplify()) for line in drawn] == [list(line.simplify()) for line in expected]
+
+
+@pytest.mark.parametrize("first", ["# Demo answer\n\n", "- a point\n- another\n\n", "```python\nprint(1)\n```\n\n"])
+async def test_a_streamed_answer_does_not_move_as_it_ends(first: str) -> None:
+    # Textual replaces the last block as it grows (a heading, a list, a code block: all but a paragraph); the
+    # first block keeps no top margin all along, as it has once the answer ends and is drawn whole.
+    pieces = [first[: len(first) // 2], first[len(first) // 2 :], "Then a ", "paragraph.\n"]
+    app = OneMessage()
+    async with app.run_test() as pilot:
+        view = app.query_one(MessageView)
+
+        def first_line() -> int:
+            """Lines between the role line and the answer's first block."""
+            blocks = view.query_one(Markdown).query_children(MarkdownBlock)
+            assert [block.has_class("-first") for block in blocks] == [True] + [False] * (len(blocks) - 1)
+            return blocks[0].region.y - view.query_one(".role").region.bottom
+
+        for seq, piece in enumerate(pieces, start=1):
+            await view.append(piece, seq)
+            await pilot.pause()
+            assert first_line() == 0
+        await view.finish("complete")
+        await pilot.pause()
+        assert first_line() == 0

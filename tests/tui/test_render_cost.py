@@ -167,6 +167,42 @@ def test_a_long_answer_height_is_found_as_drawn_without_highlighting_its_code(
     assert len(console.render_lines(measured, console.options)) == len(console.render_lines(drawn, console.options))
 
 
+# Each example draws the code twice with Rich: a few milliseconds.
+@settings(max_examples=min(settings.default.max_examples, 2000))
+@given(
+    # Code lines of any width (tabs, wide and combining characters, control characters), blank lines and none.
+    code=st.lists(
+        st.sampled_from(
+            ["a", "bb ", " ", "\t", "\n", "\n\n", "\r", "字", "😀", "\x07", "é", "\u0301", "def f(x): ", "# c"]
+        )
+    ).map("".join),
+    lexer=st.sampled_from(["python", "text", "nonexistent"]),
+    # Monokai is the app's; ansi_dark has a transparent background; github-dark another background.
+    theme=st.sampled_from(["monokai", "ansi_dark", "github-dark"]),
+    width=st.integers(min_value=1, max_value=130),
+    padding=st.sampled_from([(1, 1, 1, 1), (0, 1, 1, 1), (1, 1, 0, 1), (0, 1, 0, 1), (0, 0, 0, 0)]),
+)
+def test_a_code_block_draws_the_cells_richs_syntax_draws(
+    code: str, lexer: str, theme: str, width: int, padding: tuple[int, int, int, int]
+) -> None:
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.syntax import Syntax
+
+    from mfu_tui.tui.widgets.markdown_segments import WrappingSyntax
+
+    console = Console(width=width, color_system="truecolor", force_terminal=True)
+
+    def cells(syntax: Syntax) -> list[list[Segment]]:
+        # The cells drawn: empty segments left out (Rich leaves one on an empty line), adjacent ones of a style joined.
+        lines = console.render_lines(syntax, console.options, pad=False)
+        return [list(Segment.simplify(segment for segment in line if segment.text)) for line in lines]
+
+    ours = WrappingSyntax(code, lexer, theme=theme, word_wrap=True, padding=padding)
+    theirs = Syntax(code, lexer, theme=theme, word_wrap=True, padding=padding)
+    assert cells(ours) == cells(theirs)
+
+
 async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_back(tmp_path: Path) -> None:
     async with running_server(tmp_path, demo_words=3000, demo_delay_ms=0) as server:
         app = make_app(server.url, server.token("alice"), tmp_path)

@@ -57,16 +57,7 @@ class HelpScreen(Dialog[None]):
         with Vertical() as box:
             box.border_title = "Keys"
             box.border_subtitle = "esc to close"
-            table: DataTable[str | Content] = DataTable(cursor_type="row", zebra_stripes=True)
-            table.add_column("Keys", width=12)
-            table.add_columns("What", "Id")
-            area = None
-            for row in self.rows:
-                if row.area != area:
-                    area = row.area
-                    table.add_row(Content.styled(area, "bold $accent"), "", "")
-                table.add_row(row.keys, row.description, row.binding_id)
-            yield table
+            yield KeyTable(self.rows)
             yield Static(
                 "ctrl+p opens the command palette. Remap a key by its id in the config file "
                 f"(mfu-chat config path prints where):\n{REMAP_EXAMPLE}",
@@ -75,4 +66,47 @@ class HelpScreen(Dialog[None]):
             )
 
     def on_mount(self) -> None:
-        self.query_one(DataTable).focus()
+        self.query_one(KeyTable).focus()
+
+
+class KeyTable(DataTable[str | Content]):
+    """The bindings, laid out again for each width: keys and ids whole, descriptions wrapped in what is left.
+
+    An id is what a user copies into the config file, so it is never cut,
+    nor is it pushed out of sight past the table's right edge.
+    """
+
+    #: The least width of the descriptions: they wrap, a line or two more each, but stay readable.
+    MIN_DESCRIPTION_WIDTH = 16
+
+    def __init__(self, rows: list[KeyRow]) -> None:
+        """
+        Args:
+            rows: The app's bindings with the user's keys, in the order shown.
+        """
+        super().__init__(cursor_type="row", zebra_stripes=True)
+        self.key_rows = rows
+        self._laid_out_for = -1
+        """The width the rows were added for."""
+
+    def on_resize(self) -> None:
+        width = self.size.width - self.styles.scrollbar_size_vertical  # the scrollbar is there but on a tall screen
+        if width == self._laid_out_for:
+            return
+        self._laid_out_for = width
+        cursor = self.cursor_row
+        keys_width = max(len("Keys"), *(len(text) for row in self.key_rows for text in (row.keys, row.area)))
+        id_width = max(len(row.binding_id) for row in self.key_rows)
+        padding = 2 * self.cell_padding * 3  # either side of each of the three columns
+        description_width = max(self.MIN_DESCRIPTION_WIDTH, width - keys_width - id_width - padding)
+        self.clear(columns=True)
+        self.add_column("Keys", width=keys_width)
+        self.add_column("What", width=description_width)
+        self.add_column("Id", width=id_width)
+        area = None
+        for row in self.key_rows:
+            if row.area != area:
+                area = row.area
+                self.add_row(Content.styled(area, "bold $accent"), "", "")
+            self.add_row(row.keys, row.description, row.binding_id, height=None)  # as many lines as it wraps to
+        self.move_cursor(row=cursor, animate=False)

@@ -239,7 +239,8 @@ class LongAnswer(Widget):
             self._drawn.move_to_end(index)
             return lines
         drawing = RichVisual(self, FrozenRichMarkdown(self._part(index)))
-        lines = Visual.to_strips(self, drawing, self._width, None, self.visual_style)
+        # Adjacent segments of one style joined (highlighted code has twice as many): each paint goes over them.
+        lines = [line.simplify() for line in Visual.to_strips(self, drawing, self._width, None, self.visual_style)]
         self._drawn[index] = lines
         if len(self._drawn) > KEEP_DRAWN:
             self._drawn.popitem(last=False)

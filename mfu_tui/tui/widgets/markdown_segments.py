@@ -19,6 +19,7 @@ from rich.control import strip_control_codes
 from rich.markdown import CodeBlock, MarkdownElement
 from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
+from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
 from textual.widget import AwaitMount, Widget
@@ -81,21 +82,21 @@ class SegmentMarkdown(Markdown):
         "code_block": SegmentFence,
     }
 
-    def mount_all(
+    def mount(
         self,
-        widgets: Iterable[Widget],
-        *,
+        *widgets: Widget,
         before: int | str | Widget | None = None,
         after: int | str | Widget | None = None,
     ) -> AwaitMount:
-        # Markdown mounts its blocks only through here: at the end, after removing them all (update) or
-        # after those it keeps (append). With no child yet, the first of them is the first block.
-        widgets = list(widgets)
+        # Markdown mounts its blocks only through here, at the end: all of them after removing them all
+        # (update), those after the ones it keeps (append), or the last block made again as it grows
+        # (``MarkdownBlock._update_from_block``, which removes it first). With no child left, the first of
+        # them is the first block.
         if widgets and not self.children and before is None and after is None:
             # Not yet mounted: mounting styles it with the class, so no restyle now (update=False), which
             # would style the block and its subtree once more for nothing.
             widgets[0].add_class("-first", update=False)
-        return super().mount_all(widgets, before=before, after=after)
+        return super().mount(*widgets, before=before, after=after)
 
 
 def new_segment(text: str = "") -> SegmentMarkdown:
@@ -135,7 +136,41 @@ class PartCodeBlock(CodeBlock):
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         code = str(self.text).rstrip()
-        yield Syntax(code, self.lexer_name, theme=self.theme, word_wrap=True, padding=self.padding)
+        yield WrappingSyntax(code, self.lexer_name, theme=self.theme, word_wrap=True, padding=self.padding)
+
+
+class WrappingSyntax(Syntax):
+    """Rich's ``Syntax`` with word wrap, drawing a line that fits without wrapping it.
+
+    Rich wraps every line of the code as a text of its own: most of the
+    cost of drawing a code block once Pygments has read it. A line no wider
+    than the code is drawn as Rich draws it unwrapped, padded to the width;
+    the lines are those Rich draws (checked against it in the tests).
+    """
+
+    def _get_syntax(self, console: Console, options: ConsoleOptions) -> Iterable[Segment]:
+        as_code_blocks_are = self.word_wrap and self.code_width is None
+        if not as_code_blocks_are or self.line_numbers or self.line_range or self.indent_guides:
+            yield from super()._get_syntax(console, options)
+            return
+        base_style = self._get_base_style()
+        pad = not base_style.transparent_background
+        # The highlighted text has the base style already, which Rich adds under it again; the width is padded
+        # with it, or with nothing on a transparent background.
+        background_style = base_style if pad else Style.null()
+        code_width = max(0, options.max_width - self.padding[1] - self.padding[3])
+        wrap_options = options.update(width=code_width, height=None, justify="left")
+        ends_on_newline, code = self._process_code(self.code)
+        for line in self.highlight(code).split("\n", allow_blank=ends_on_newline):
+            # Rich trims the spaces at the end of a line longer than the width in characters, not cells.
+            if line.cell_len <= code_width and len(line) <= code_width:
+                segments = list(line.render(console, end=""))
+                lines = [Segment.adjust_line_length(segments, code_width, style=background_style, pad=pad)]
+            else:
+                lines = console.render_lines(line, wrap_options, style=background_style, pad=pad)
+            for segments in lines:
+                yield from segments
+                yield Segment.line()
 
 
 class FrozenRichMarkdown(RichMarkdown):
