@@ -12,11 +12,11 @@ against as much prose). The same question is then streamed to:
 bare
     a bare websockets client that only decodes the frames: the floor;
 ours
-    the app (``ChatApp`` under ``App.run_test``), whose message view feeds
-    pieces through Textual's ``MarkdownStream`` into bounded segments;
+    the app (``ChatApp`` under ``App.run_test``), whose message view cuts
+    the answer into bounded parts drawn by Rich where they are seen;
 naive
     the same app with ``MessageView.append`` replaced by a re-render of the
-    whole Markdown on each chunk (``Markdown.update(all text so far)``), on
+    whole Markdown on each chunk (Textual's ``Markdown.update(all text so far)``), on
     the smaller ``--naive-words`` answer since it grows quadratically (ours
     runs that size too, for a like-for-like ratio).
 
@@ -66,7 +66,7 @@ from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings, ChatApp
 from mfu_tui.tui import app as app_module
-from mfu_tui.tui.widgets.long_answer import LongAnswer
+from mfu_tui.tui.widgets.answer_body import AnswerBody
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.figures import percentiles
 from tests.support.server import ServerProcess
@@ -121,10 +121,15 @@ async def _naive_append(self: MessageView, delta: str, seq: int, thought: str = 
         return
     self.last_seq = seq
     self.status = "streaming"
+    if not self.query(Markdown):  # Textual's Markdown widget in place of the app's answer widget
+        body = self.query_one(AnswerBody)
+        await self.mount(Markdown(classes="body"), before=body)
+        await body.remove()
+    markdown = self.query_one(Markdown)
     for word in _WORDS.findall(delta):
         self._pieces.append(word)
         self._text = None
-        await self.query(Markdown).last().update(self.text)
+        await markdown.update(self.text)
 
 
 def _cost_per_chunk(points: list[tuple[float, int]]) -> tuple[float, float]:
@@ -202,7 +207,7 @@ async def app_run(
             # What the app leaves for when it is idle: the heights of the parts that streamed past unseen.
             later_cpu = time.process_time()
             async with asyncio.timeout(TIMEOUT):
-                while any(parts.estimated for parts in app.query(LongAnswer)):
+                while any(parts.estimated for parts in app.query(AnswerBody)):
                     await pilot.pause()
             later_cpu = time.process_time() - later_cpu
             unsubscribe()

@@ -94,7 +94,7 @@ class AppSettings:
     window: int = 12
     """How many messages get widgets when a chat opens, and per load of older ones.
 
-    A Markdown message is many widgets (about 50 ms each to build), so this
+    Each message is a few widgets to mount and lay out (about 6 ms each here), so this
     bounds the time to open a chat whatever its length."""
     server_label: str | None = None
     """What the header says instead of ``user@host`` (``local`` until the local server said more)."""

@@ -1,16 +1,16 @@
-"""Where a streamed Markdown answer may be cut into separate widgets.
+"""Where a streamed Markdown answer is cut into parts, each drawn on its own.
 
-Textual's ``Markdown.append`` re-reads the whole document it holds, so one
-widget fed a long answer gets slower with every chunk. The message view
-therefore starts a fresh Markdown widget once the current one holds enough
-text, preferably where the cut cannot change the rendering much: at a blank
-line outside a code fence. A paragraph that never ends (a model can write
-one of any length) may also be cut at a line break or a space, and a code
-block that never ends at a line break of its code: the part before closes
-the block and the next part opens it again with the same fence line, so a
-long code block costs what as much prose costs. ``ParagraphBreaks`` follows
-the stream to know where those places are, in time proportional to each
-chunk, not to the answer.
+Drawing an answer whole at each chunk would get slower with every chunk,
+so an answer is cut into parts of a few thousand characters (``Part``),
+preferably where the cut cannot change the rendering: at a blank line
+outside a code fence. Only the last part grows and is drawn again as the
+answer streams (``AnswerBody``). A paragraph that never ends (a model can
+write one of any length) may also be cut at a line break or a space, and a
+code block that never ends at a line break of its code: the part before
+closes the block and the next part opens it again with the same fence line,
+so a long code block costs what as much prose costs. ``ParagraphBreaks``
+follows the stream to know where those places are, in time proportional to
+each chunk, not to the answer.
 """
 
 from __future__ import annotations

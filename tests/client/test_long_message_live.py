@@ -5,15 +5,15 @@ import logging
 from mfu_tui.client import MessageTextLoaded, Status
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import SENT_MESSAGE_CHARS
-from tests.support.long_messages import long_answer, store_long_answer
+from tests.support.long_messages import answer_body, store_answer_body
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
 
 
 async def test_the_rest_of_a_cut_message_arrives_once_in_order_across_a_lost_connection(tmp_path, make_client, caplog):
     caplog.set_level(logging.INFO, logger="mfu_tui.client")
-    text = long_answer()
-    chat_id, answer_id = await store_long_answer(tmp_path / "server.sqlite3", text)
+    text = answer_body()
+    chat_id, answer_id = await store_answer_body(tmp_path / "server.sqlite3", text)
     async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
         # A short heartbeat: the connection that lost the part is found dead at once.
         client, events = make_client(proxy.url(), server.token(), ping_interval=0.2, ping_timeout=0.5)
@@ -43,8 +43,8 @@ async def test_the_rest_of_a_cut_message_arrives_once_in_order_across_a_lost_con
 
 
 async def test_a_cut_message_loaded_once_comes_whole_again_from_memory_when_its_page_comes_again(tmp_path, make_client):
-    text = long_answer()
-    chat_id, answer_id = await store_long_answer(tmp_path / "server.sqlite3", text)
+    text = answer_body()
+    chat_id, answer_id = await store_answer_body(tmp_path / "server.sqlite3", text)
     async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
         client, events = make_client(proxy.url(), server.token())
         await client.connect()

@@ -58,10 +58,10 @@ async def test_an_export_imported_twice_through_the_server_creates_nothing_the_s
 
 
 async def test_a_conversation_larger_than_a_frame_goes_in_parts_and_a_cut_short_one_is_finished(tmp_path):
-    long_answer = "".join(f"line {n}: a long answer\n" for n in range(3000))  # ~70,000 characters
+    answer_body = "".join(f"line {n}: a long answer\n" for n in range(3000))  # ~70,000 characters
     messages = [
         ImportedMessage(role="user", content="Write me something long", created_at=WHEN),
-        ImportedMessage(role="assistant", content=long_answer, created_at=WHEN),
+        ImportedMessage(role="assistant", content=answer_body, created_at=WHEN),
         ImportedMessage(role="user", content="Thanks!", created_at=WHEN),
     ]
     entries = import_entries(messages)
@@ -83,11 +83,11 @@ async def test_a_conversation_larger_than_a_frame_goes_in_parts_and_a_cut_short_
             whole = await client.get_whole_chat(finished.chat.id)
         finally:
             await client.close()
-    assert len(long_answer.encode()) > MAX_FRAME_BYTES and len(entries) == 12  # the answer in 10 entries
+    assert len(answer_body.encode()) > MAX_FRAME_BYTES and len(entries) == 12  # the answer in 10 entries
     assert decode_result(answer.data, ImportResult).added == 2
     assert decode_result(repeated.data, ImportResult).added == 0
     assert (finished.created, finished.stored, finished.added) == (False, 12, 10)
-    assert [m.content for m in whole.messages] == ["Write me something long", long_answer, "Thanks!"]
+    assert [m.content for m in whole.messages] == ["Write me something long", answer_body, "Thanks!"]
 
 
 async def test_a_thousand_conversations_are_not_held_up_by_the_rate_limit_of_messages(tmp_path):
@@ -126,9 +126,9 @@ async def test_the_storage_quota_applies_to_what_an_import_adds_only(tmp_path):
 
 async def test_an_import_goes_on_after_its_connection_is_reset_between_parts(tmp_path, caplog):
     caplog.set_level(logging.INFO, "mfu_tui.client")
-    long_answer = "".join(f"paragraph {n} of a long answer\n" for n in range(8000))  # ~5 frames
+    answer_body = "".join(f"paragraph {n} of a long answer\n" for n in range(8000))  # ~5 frames
     messages = [ImportedMessage(role="user", content="Go on", created_at=WHEN)]
-    messages.append(ImportedMessage(role="assistant", content=long_answer, created_at=WHEN))
+    messages.append(ImportedMessage(role="assistant", content=answer_body, created_at=WHEN))
     async with running_server(tmp_path) as srv, FaultProxy(srv.port) as proxy:
         client = ChatClient(proxy.url(), srv.token(), data_dir=tmp_path / "client")
 
@@ -148,4 +148,4 @@ async def test_an_import_goes_on_after_its_connection_is_reset_between_parts(tmp
     assert proxy.accepted >= 2  # it did reconnect, and sent the part whose answer it lost again
     assert any(record.getMessage().startswith("ImportChat not answered") for record in caplog.records)
     assert result.created and result.stored == len(import_entries(messages))
-    assert [m.content for m in whole.messages] == ["Go on", long_answer]
+    assert [m.content for m in whole.messages] == ["Go on", answer_body]

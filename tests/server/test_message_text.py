@@ -15,13 +15,13 @@ from mfu_tui.protocol import (
 )
 from tests.server.peer import peer
 from tests.server.test_chats import request
-from tests.support.long_messages import long_answer, store_long_answer
+from tests.support.long_messages import answer_body, store_answer_body
 from tests.support.server import running_server
 
 
 async def test_the_rest_of_a_cut_message_comes_in_parts_for_its_owner_only(tmp_path):
-    text = long_answer()
-    chat_id, answer_id = await store_long_answer(tmp_path / "server.sqlite3", text)
+    text = answer_body()
+    chat_id, answer_id = await store_answer_body(tmp_path / "server.sqlite3", text)
     async with running_server(tmp_path) as srv:
         async with (
             peer(srv.url, srv.token("alice"), max_size=MAX_SERVER_FRAME_BYTES) as alice,

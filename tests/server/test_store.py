@@ -964,7 +964,7 @@ async def test_only_the_first_indexed_characters_of_a_message_are_searched(open_
     assert (await store.search("alice", ["late"], 20, None)).hits == []
 
 
-async def test_a_long_answer_of_distinct_words_is_stored_whole_and_its_start_indexed(open_store):
+async def test_a_answer_body_of_distinct_words_is_stored_whole_and_its_start_indexed(open_store):
     # Distinct words make the largest index entry (a PostgreSQL tsvector holds at most 1 MiB).
     answer = " ".join(f"w{n}x" for n in range(60_000))  # about 400,000 characters
     store = await open_store()

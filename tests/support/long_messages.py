@@ -11,7 +11,7 @@ from mfu_tui.server.store import SqliteStore
 LONG_CHARS = SENT_MESSAGE_CHARS + MESSAGE_TEXT_PART_CHARS + 10
 
 
-def long_answer(chars: int = LONG_CHARS) -> str:
+def answer_body(chars: int = LONG_CHARS) -> str:
     """Numbered lines of ``chars`` characters in all, so a piece out of place or twice shows.
 
     A four-byte character sits on each edge of a part (characters are code points, not bytes
@@ -26,7 +26,7 @@ def long_answer(chars: int = LONG_CHARS) -> str:
     return "".join(text) + "the last line"
 
 
-async def store_long_answer(db_path: Path, text: str, user: str = "alice") -> tuple[str, str]:
+async def store_answer_body(db_path: Path, text: str, user: str = "alice") -> tuple[str, str]:
     """A chat of ``user`` whose answer is ``text``, in the SQLite store at ``db_path``: its id and the answer's."""
     store = SqliteStore(db_path)
     await store.open()

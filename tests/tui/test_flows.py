@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from textual.command import CommandList, CommandPalette
+from textual.geometry import Region
 from textual.widgets import Input, OptionList, Static, TextArea
 from textual.worker import WorkerCancelled
 
@@ -24,6 +25,7 @@ from mfu_tui.tui.screens.model_picker import ModelPicker
 from mfu_tui.tui.screens.prompt_search import PromptSearch
 from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
+from mfu_tui.tui.widgets.answer_body import AnswerBody
 from tests.server.peer import peer
 from tests.server.test_generation import send_message
 from tests.support.disk_full import fill_disk, free_disk
@@ -91,7 +93,10 @@ async def test_send_streams_the_answer_as_markdown(server: RunningServer, tmp_pa
         # The code block is rendered by Markdown (not shown as backticks).
         answer = app.conversation.views[-1]
         assert answer.code_blocks() == ["print(15)  # characters in the question\n"]
-        assert len(answer.query("MarkdownFence")) == 1
+        body = answer.query_one(AnswerBody)
+        drawn = [line.text.strip() for line in body.render_lines(Region(0, 0, *body.size))]
+        assert "print(15)  # characters in the question" in drawn
+        assert not [line for line in drawn if "```" in line]
 
 
 async def test_escape_cancels_and_keeps_the_partial_answer(slow_server: RunningServer, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from mfu_tui.client import MessageTextLoaded
 from mfu_tui.protocol import SENT_MESSAGE_CHARS
 from mfu_tui.tui import ChatApp
-from tests.support.long_messages import store_long_answer
+from tests.support.long_messages import store_answer_body
 from tests.support.server import running_server
 from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle
 
@@ -30,7 +30,7 @@ async def test_a_message_too_long_for_one_frame_is_shown_whole_copied_and_ends_o
         + "".join(f"\n\nline {n} of the end" for n in range(40))
         + "\n\nthe last line"
     )
-    chat_id, answer_id = await store_long_answer(tmp_path / "server.sqlite3", text)
+    chat_id, answer_id = await store_answer_body(tmp_path / "server.sqlite3", text)
     async with running_server(tmp_path) as server:
         app = make_app(server.url, server.token(), tmp_path)
         async with app.run_test(size=SIZE) as pilot:

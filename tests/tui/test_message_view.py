@@ -7,12 +7,11 @@ from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widget import Widget
-from textual.widgets import Markdown, Static
-from textual.widgets.markdown import MarkdownBlock
+from textual.widgets import Static
 
 from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks, Part, SegmentCutter
-from mfu_tui.tui.widgets import long_answer
-from mfu_tui.tui.widgets.long_answer import LongAnswer
+from mfu_tui.tui.widgets import answer_body
+from mfu_tui.tui.widgets.answer_body import AnswerBody
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.tui.helpers import until
 
@@ -29,14 +28,14 @@ class ScrolledMessage(App[None]):
 
 
 def frozen_sources(view: MessageView) -> list[str]:
-    """The text of each finished part of ``view``, in order (none if it has no ``LongAnswer``)."""
-    return [source for frozen in view.query(LongAnswer) for source in frozen.sources]
+    """The text of each finished part of ``view``, in order (none if it has no ``AnswerBody``)."""
+    return [source for frozen in view.query(AnswerBody) for source in frozen.sources]
 
 
 def live_text(view: MessageView) -> str:
     """The text after the finished parts of ``view``'s long answer: all of it for a short one."""
-    long_answers = view.query(LongAnswer)
-    return long_answers.first().tail.text if long_answers else view.text
+    bodies = view.query(AnswerBody)
+    return bodies.first().tail.text if bodies else view.text
 
 
 def drawn_text(widget: Widget) -> list[str]:
@@ -84,7 +83,7 @@ async def test_a_huge_single_paragraph_is_cut_into_bounded_segments() -> None:
         assert "".join(sources) + live_text(view) == view.text == "".join(words)
 
 
-async def test_a_long_answer_streams_into_one_widget_whose_tail_grows_with_each_chunk() -> None:
+async def test_an_answer_streams_into_one_widget_whose_tail_grows_with_each_chunk() -> None:
     app = ScrolledMessage()
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(MessageView)
@@ -92,7 +91,8 @@ async def test_a_long_answer_streams_into_one_widget_whose_tail_grows_with_each_
         view.segment_chars = 300
         await view.append("Short *start*.\n\n", 1)
         await pilot.pause()
-        assert view.query(MarkdownBlock)  # a short answer: Textual's Markdown
+        (answer_body,) = view.query(AnswerBody)  # short or long, one widget
+        assert drawn_text(answer_body)[0] == "Short start."
         seq = 1
         for n in range(12):
             seq += 1
@@ -102,16 +102,15 @@ async def test_a_long_answer_streams_into_one_widget_whose_tail_grows_with_each_
             await view.append(word, seq)
             scroll.scroll_end(animate=False, immediate=True)
             await pilot.pause()
-            (long_answer,) = view.query(LongAnswer)
-            # No Markdown widget to build again for each chunk; the chunk is drawn at the end at once.
-            assert not view.query(MarkdownBlock)
-            assert live_text(view).endswith(word) and view.text.endswith(long_answer.tail.text)
-            assert [line for line in drawn_text(long_answer) if line][-1].endswith(word.strip())
-        assert "".join(long_answer.sources) + long_answer.tail.text == view.text
-        assert drawn_text(long_answer)[0] == "Short start."  # the Markdown, drawn: no asterisks
+            # The same widget: no Markdown blocks to build again for each chunk; the chunk is drawn at once.
+            assert view.query_one(AnswerBody) is answer_body
+            assert live_text(view).endswith(word) and view.text.endswith(answer_body.tail.text)
+            assert [line for line in drawn_text(answer_body) if line][-1].endswith(word.strip())
+        assert "".join(answer_body.sources) + answer_body.tail.text == view.text
+        assert drawn_text(answer_body)[0] == "Short start."  # the Markdown, drawn: no asterisks
 
 
-async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -> None:
+async def test_an_answer_streams_into_bounded_segments_then_renders_once() -> None:
     paragraphs = [f"Paragraph {n} " + "word " * 12 + "\n\n" for n in range(200)]
     code = "```python\n" + "".join(f"line_{n} = {n}\n\n" for n in range(100)) + "```\n\n"
     pieces = paragraphs[:100] + [code[i : i + 40] for i in range(0, len(code), 40)] + paragraphs[100:]
@@ -132,21 +131,18 @@ async def test_a_long_answer_streams_into_bounded_segments_then_renders_once() -
         assert any(source.count("```") % 2 for source in sources)  # one ends inside the code block
         await view.finish("complete")
         await pilot.pause()
-        # The parts stay as they were: a long answer is drawn by Rich, streaming or not.
+        # The parts stay as they were: the answer is drawn as it streamed.
         assert frozen_sources(view) == sources and live_text(view) == live
-        assert not view.query(Markdown)
         assert view.status == "complete"
         # A reload with another text replaces them all.
         await view.finish("complete", "# Edited\n\nShort now.\n")
         await pilot.pause()
-        assert not view.query(LongAnswer)
-        (only,) = view.query(Markdown)
-        assert only.source == view.text == "# Edited\n\nShort now.\n"
+        assert frozen_sources(view) == [] and live_text(view) == view.text == "# Edited\n\nShort now.\n"
+        assert "Short now." in drawn_text(view.query_one(AnswerBody))
         # A long text set at once is cut as its stream would be.
         await view.set_text("".join(pieces))
         await pilot.pause()
         again = frozen_sources(view)
-        assert not view.query(Markdown)
         assert len(again) > 5 and "".join(again) + live_text(view) == view.text == "".join(pieces)
 
 
@@ -158,26 +154,19 @@ async def test_an_answer_stopped_right_after_its_fence_shows_no_empty_code_block
         await view.append(stopped, 1)
         await view.finish("cancelled")
         await pilot.pause()
-        assert not view.query("MarkdownFence")
-        assert view.query_one(Markdown).source == "Here is how:\n"
+        assert drawn_text(view.query_one(AnswerBody)) == ["Here is how:"]  # no lines of an empty block
         assert view.text == stopped  # what is copied and exported stays as stored
         # A code block with something in it stays, even unclosed.
         await view.set_text("```python\nprint(1)\n")
         await view.finish("cancelled")
         await pilot.pause()
-        assert len(view.query("MarkdownFence")) == 1
+        assert "print(1)" in drawn_text(view.query_one(AnswerBody))
 
 
 def _code_lines(view: MessageView, code: str) -> list[str]:
-    """The lines of ``code`` as the view draws them, in order, from each of its segments."""
+    """The lines of ``code`` as the view draws them, in order."""
     wanted = {line.strip() for line in code.splitlines()}
-    drawn: list[str] = []
-    for segment in view.query(".body"):
-        # A Textual Markdown draws its code in the label of each MarkdownFence block.
-        for widget in segment.query("MarkdownFence Label") if isinstance(segment, Markdown) else [segment]:
-            strips = widget.render_lines(Region(0, 0, *widget.outer_size))
-            drawn += [strip.text.strip() for strip in strips if strip.text.strip() in wanted]
-    return drawn
+    return [line for line in drawn_text(view.query_one(AnswerBody)) if line in wanted]
 
 
 async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() -> None:
@@ -201,13 +190,13 @@ async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() ->
         # Each line of the code is drawn once, in order, as one block shows it: no blank line where it was cut.
         streamed = _code_lines(view, code)
         assert streamed == [line.strip() for line in code.splitlines()]
-        drawn = drawn_text(view.query_one(LongAnswer))
+        drawn = drawn_text(view.query_one(AnswerBody))
         first, last = drawn.index(streamed[0]), drawn.index(streamed[-1])
         assert drawn[first : last + 1] == streamed
         view.segment_chars = 10 * len(text)
         await view.set_text(text + " ")  # whole, in one segment
         await pilot.pause()
-        assert not view.query(LongAnswer) and len(view.query("MarkdownFence")) == 1
+        assert frozen_sources(view) == []
         assert _code_lines(view, code) == streamed
         # A reload cuts the code as the stream did: closed at the end of each part, opened at the next.
         view.segment_chars = 500
@@ -217,7 +206,7 @@ async def test_a_long_code_block_is_cut_at_its_lines_and_reads_as_one_block() ->
         assert _code_lines(view, code) == streamed
 
 
-async def test_a_streamed_code_block_is_highlighted_again_when_the_theme_changes() -> None:
+async def test_an_answer_is_drawn_again_in_the_colours_of_a_new_theme() -> None:
     app = OneMessage()
     async with app.run_test(size=(80, 20)) as pilot:
         view = app.query_one(MessageView)
@@ -226,19 +215,19 @@ async def test_a_streamed_code_block_is_highlighted_again_when_the_theme_changes
         await pilot.pause()
 
         def drawn() -> list[tuple[str, str]]:
-            """The code's words as drawn, each with its style (the padding differs between themes)."""
-            (label,) = view.query("MarkdownFence Label")
-            strips = label.render_lines(Region(0, 0, *label.outer_size))
+            """The answer's words as drawn, each with its style."""
+            body = view.query_one(AnswerBody)
+            strips = body.render_lines(Region(0, 0, *body.size))
             return [(segment.text, str(segment.style)) for strip in strips for segment in strip if segment.text.strip()]
 
         before = drawn()
-        assert len({style for _, style in before}) >= 3  # highlighted
-        app.theme = "ansi-dark"  # the terminal's own colours: another highlight theme
+        assert len({style for text, style in before if text.strip() != "Code:"}) >= 3  # the code, highlighted
+        app.theme = "textual-light"
         await pilot.pause()
         after = drawn()
         assert [text for text, _ in after] == [text for text, _ in before]
-        assert after != before
-        await view.set_text(text)  # a code block made anew under this theme
+        assert after != before  # the prose in the light theme's colours
+        await view.set_text(text)  # drawn anew under this theme
         await pilot.pause()
         assert after == drawn()
 
@@ -246,7 +235,7 @@ async def test_a_streamed_code_block_is_highlighted_again_when_the_theme_changes
 async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_when_seen(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(long_answer, "MEASURE_AFTER", 3600.0)  # no measuring when idle: estimates stay until seen
+    monkeypatch.setattr(answer_body, "MEASURE_AFTER", 3600.0)  # no measuring when idle: estimates stay until seen
     text = "".join(f"Paragraph {n}: " + "word " * 60 + "\n\n" for n in range(300))
     app = ScrolledMessage()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -255,7 +244,7 @@ async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_whe
         await view.append(text, 1)  # a batch of a fast answer: many parts at once
         scroll.scroll_end(animate=False)
         await pilot.pause()
-        frozen = view.query_one(LongAnswer)
+        frozen = view.query_one(AnswerBody)
         estimated = frozen.estimated
         # Only the last parts, in view, were measured; those above are estimated until seen.
         scroll.scroll_home(animate=False)
@@ -278,8 +267,8 @@ async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_whe
 async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_comes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(long_answer, "MEASURE_AFTER", 0.05)
-    monkeypatch.setattr(long_answer, "MEASURE_SLICE", 0.0)  # one part a slice: many slices
+    monkeypatch.setattr(answer_body, "MEASURE_AFTER", 0.05)
+    monkeypatch.setattr(answer_body, "MEASURE_SLICE", 0.0)  # one part a slice: many slices
     text = "".join(f"Item {n}\n\n- " + "word " * 40 + "\n\n" for n in range(200))
     app = ScrolledMessage()
     async with app.run_test(size=(80, 24)) as pilot:
@@ -287,7 +276,7 @@ async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_com
         await view.append(text, 1)
         app.query_one(VerticalScroll).scroll_end(animate=False)
         await pilot.pause()
-        frozen = view.query_one(LongAnswer)
+        frozen = view.query_one(AnswerBody)
         estimated = frozen.estimated
         await until(pilot, lambda: not frozen.estimated)
         measured_height = frozen.size.height
@@ -302,8 +291,8 @@ async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_com
 async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(long_answer, "MEASURE_AFTER", 3600.0)  # measured below, a slice at a time, when told
-    monkeypatch.setattr(long_answer, "MEASURE_SLICE", 0.0)  # one part a slice
+    monkeypatch.setattr(answer_body, "MEASURE_AFTER", 3600.0)  # measured below, a slice at a time, when told
+    monkeypatch.setattr(answer_body, "MEASURE_SLICE", 0.0)  # one part a slice
     # Headings and lists: Rich does not draw them on as many lines as their source has: the estimates are off.
     section = "## Section {n}\n\n- first point\n- second point\n\nText " + "word " * 30 + "\n\n"
     text = "".join(section.format(n=n) for n in range(150))
@@ -314,7 +303,7 @@ async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
         await view.append(text, 1)
         scroll.scroll_end(animate=False, immediate=True)
         await pilot.pause()
-        frozen = view.query_one(LongAnswer)
+        frozen = view.query_one(AnswerBody)
         scroll.scroll_to(y=scroll.max_scroll_y // 2, animate=False, immediate=True)
         await pilot.pause()
 
@@ -336,7 +325,7 @@ async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
 
 
 class PartsAndStatics(App[None]):
-    """The same parts drawn by one ``LongAnswer`` and by a ``Static`` of each part's Markdown."""
+    """The same parts drawn by one ``AnswerBody`` and by a ``Static`` of each part's Markdown."""
 
     def __init__(self, parts: list[Part]) -> None:
         super().__init__()
@@ -346,20 +335,20 @@ class PartsAndStatics(App[None]):
         from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
 
         with VerticalScroll(id="parts"):
-            yield LongAnswer(self.parts, Part(""))
+            yield AnswerBody(self.parts, Part(""))
         with VerticalScroll(id="statics"):
             for part in self.parts:
                 yield Static(FrozenRichMarkdown(part))
 
 
-async def test_long_answer_draw_what_a_static_of_each_part_would() -> None:
+async def test_answer_body_draw_what_a_static_of_each_part_would() -> None:
     step = "## Step {n}\n\n1. first\n2. second\n\n```python\nprint({n})  # comment\n```\n\n> quoted {n}\n\n"
     text = "# Title\n\nSome *text* and `code`.\n\n" + "".join(step.format(n=n) for n in range(40))
     parts = SegmentCutter().split(text, 300)[:-1]
     app = PartsAndStatics(parts)
     async with app.run_test(size=(80, 40)) as pilot:
         await pilot.pause()
-        frozen = app.query_one(LongAnswer)
+        frozen = app.query_one(AnswerBody)
         statics = list(app.query(Static))
         frozen.render_lines(Region(0, 0, *frozen.size))  # every part drawn, so its height is the drawn one
         await pilot.pause()
@@ -373,23 +362,17 @@ async def test_long_answer_draw_what_a_static_of_each_part_would() -> None:
 
 @pytest.mark.parametrize("first", ["# Demo answer\n\n", "- a point\n- another\n\n", "```python\nprint(1)\n```\n\n"])
 async def test_a_streamed_answer_does_not_move_as_it_ends(first: str) -> None:
-    # Textual replaces the last block as it grows (a heading, a list, a code block: all but a paragraph); the
-    # first block keeps no top margin all along, as it has once the answer ends and is drawn whole.
+    # What is drawn while the answer streams is what stays once it ends: no block moves as it is finished.
     pieces = [first[: len(first) // 2], first[len(first) // 2 :], "Then a ", "paragraph.\n"]
     app = OneMessage()
     async with app.run_test() as pilot:
         view = app.query_one(MessageView)
-
-        def first_line() -> int:
-            """Lines between the role line and the answer's first block."""
-            blocks = view.query_one(Markdown).query_children(MarkdownBlock)
-            assert [block.has_class("-first") for block in blocks] == [True] + [False] * (len(blocks) - 1)
-            return blocks[0].region.y - view.query_one(".role").region.bottom
-
+        body = view.query_one(AnswerBody)
         for seq, piece in enumerate(pieces, start=1):
             await view.append(piece, seq)
             await pilot.pause()
-            assert first_line() == 0
+            assert body.region.y == view.query_one(".role").region.bottom  # just under the role line
+        streaming = drawn_text(body)
         await view.finish("complete")
         await pilot.pause()
-        assert first_line() == 0
+        assert drawn_text(body) == streaming and streaming[-1] == "Then a paragraph."

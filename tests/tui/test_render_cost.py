@@ -19,12 +19,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.geometry import Region
 from textual.strip import Strip
-from textual.widgets.markdown import MarkdownBlock
 
 from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.tui import client_events, stream_pace
 from mfu_tui.tui.stream_split import Part
-from mfu_tui.tui.widgets.long_answer import LongAnswer
+from mfu_tui.tui.widgets.answer_body import AnswerBody
 from tests.support.server import RunningServer, running_server
 from tests.tui.helpers import TIMEOUT, FrameWaiter, frame_of, make_app, ready, settle, until
 from tests.tui.scenes import ask, ask_answered
@@ -41,9 +40,7 @@ async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
         await ready(app, pilot)
         await ask_answered(app, pilot, "Some Markdown please")
         await settle(app, pilot)
-        (answer,) = [view for view in app.conversation.views if view.role == "assistant"]
-        blocks = list(answer.query(MarkdownBlock))
-        assert len(blocks) > 2  # the answer's Markdown widgets (and so their styles) are in
+        assert len(app.conversation.views) == 2  # the answer's widgets (and so their styles) are in
         # Every stylesheet the app has loaded: app.tcss and each widget's DEFAULT_CSS, Textual's included.
         structural = [
             f"{rule.selectors}: {sorted(rule.pseudo_classes & ORDER_DEPENDENT)}"
@@ -51,10 +48,6 @@ async def test_no_style_rule_depends_on_a_widgets_place_among_its_siblings(
             if rule.pseudo_classes & ORDER_DEPENDENT
         ]
         assert structural == []
-        # The first block of the answer still has no top margin (the role line is just above it).
-        first = [block for block in blocks if block.parent is blocks[0].parent][0]
-        assert first.has_class("-first") and first.styles.margin.top == 0
-        assert [block for block in blocks if block.has_class("-first")] == [first]
 
 
 #: Run in a fresh interpreter: the app's first frame, and which of the modules it does not need were imported by then.
@@ -149,7 +142,7 @@ def test_a_frozen_part_parsed_by_the_shared_parser_draws_what_richs_markdown_dra
     opens=st.sampled_from([None, "```python"]),
     closes=st.sampled_from([None, "```python"]),
 )
-def test_a_long_answer_height_is_found_as_drawn_without_highlighting_its_code(
+def test_a_answer_body_height_is_found_as_drawn_without_highlighting_its_code(
     code: str, lexer: str, container: str, width: int, opens: str | None, closes: str | None
 ) -> None:
     from rich.console import Console
@@ -212,7 +205,7 @@ async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_
             await settle(app, pilot)
             conversation = app.conversation
             (answer,) = [view for view in conversation.views if view.role == "assistant"]
-            frozen = answer.query_one(LongAnswer)
+            frozen = answer.query_one(AnswerBody)
             assert "```python" in "".join(frozen.sources[:2]) and frozen.region.y < conversation.region.y
             # The parts that streamed past the view have their heights measured once the app is idle.
             await until(pilot, lambda: not frozen.estimated)
@@ -260,14 +253,14 @@ WARM_UP = """
 import json, sys
 from pygments.lexers.python import PythonLexer
 from mfu_tui.tui.warm_up import warm_up
-before = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.long_answer" in sys.modules]
+before = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.answer_body" in sys.modules]
 warm_up()
-after = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.long_answer" in sys.modules]
+after = ["_tokens" in PythonLexer.__dict__, "mfu_tui.tui.widgets.answer_body" in sys.modules]
 print(json.dumps([before, after]))
 """
 
 
-def test_the_warm_up_imports_the_markdown_widgets_and_builds_the_lexers() -> None:
+def test_the_warm_up_imports_the_answer_widget_and_builds_the_lexers() -> None:
     done = subprocess.run([sys.executable, "-c", WARM_UP], capture_output=True, text=True, timeout=60, check=True)
     assert json.loads(done.stdout) == [[False, False], [True, True]]
 

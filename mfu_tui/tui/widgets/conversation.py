@@ -675,7 +675,7 @@ class Conversation(VerticalScroll, can_focus=True):
         top, margin = round(self.scroll_y), self.size.height
         bottom = top + self.size.height
         mounted_top = self._model.span_height(range(0, self._range.start))
-        mounted_bottom = self._below.virtual_region.y
+        mounted_bottom = self._mounted_bottom
         if bottom + margin < mounted_top or top - margin > mounted_bottom:
             return "jump"  # far into a spacer (the scrollbar, a page step into nothing mounted)
         if self._range.start > 0 and top - margin <= mounted_top:
@@ -693,7 +693,7 @@ class Conversation(VerticalScroll, can_focus=True):
             self._resize_spacers()
             return True
         if move == "jump":
-            top, mounted_bottom = round(self.scroll_y), self._below.virtual_region.y
+            top, mounted_bottom = round(self.scroll_y), self._mounted_bottom
             above = top < self._model.span_height(range(0, self._range.start))
             line = top if above else top - mounted_bottom + self._model.span_height(range(self._range.stop))
             index = self._model.index_at(line)
@@ -707,6 +707,16 @@ class Conversation(VerticalScroll, can_focus=True):
         if move is not None:
             return await self._extend(down=move == "down")
         return False
+
+    @property
+    def _mounted_bottom(self) -> int:
+        """The line below the last message mounted: where the spacer below begins, as last laid out.
+
+        Read on every scroll (each frame of a page step's animation): from the
+        sizes laid out, not ``virtual_region``, which has the compositor map
+        the whole screen again after each scroll.
+        """
+        return self.virtual_size.height - self._below.outer_size.height
 
     @property
     def _above(self) -> Spacer:

@@ -1,9 +1,9 @@
-"""An assistant message's Markdown widgets: Textual's for a short answer, Rich's for a long one's parts.
+"""Rich's Markdown for the parts of an assistant message (``AnswerBody``), and the height it draws.
 
 Imported by ``MessageView`` when it first shows an assistant message, not
-with the app: Textual's Markdown, markdown-it and Rich's Markdown are not
-needed for the first screen, and importing them took about a sixth of the
-time to the first frame.
+with the app: markdown-it, Rich's Markdown and Pygments are not needed for
+the first screen, and importing them took about a sixth of the time to the
+first frame.
 """
 
 from __future__ import annotations
@@ -22,87 +22,8 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.syntax import Syntax
 from rich.text import Text
-from textual.widget import AwaitMount, Widget
-from textual.widgets import Markdown
-from textual.widgets.markdown import MarkdownBlock, MarkdownFence
 
 from mfu_tui.tui.stream_split import Part, without_empty_open_fence
-
-#: One Markdown parser for every assistant message, built once: Textual's
-#: default builds a parser on each append, with linkify, whose pre-test (a
-#: regex over the text) was most of the parsing time of a streamed chunk.
-#: Bare URLs are therefore not made links; ``[text](url)`` links are.
-_PARSER = MarkdownIt("gfm-like").disable("linkify")
-
-
-class SegmentFence(MarkdownFence):
-    """Textual's code block, highlighted once for a theme, not again each time its styles are applied.
-
-    Textual's fence highlights its code when the block is made, and again in
-    ``notify_style_update``, which runs when the block is mounted as well as
-    when the theme changes: the code block of a streamed segment, made and
-    mounted again as the segment grows, was highlighted twice each time.
-    """
-
-    def __init__(self, markdown: Markdown, token: Token, code: str) -> None:
-        super().__init__(markdown, token, code)
-        self._highlighted_for = self._theme()
-
-    def _theme(self) -> tuple[bool, bool]:
-        """What ``MarkdownFence.highlight`` depends on besides the code: ANSI colours, a dark theme."""
-        return self.app.native_ansi_color, self.app.current_theme.dark
-
-    def notify_style_update(self) -> None:
-        if self._theme() != self._highlighted_for:
-            self._highlighted_for = self._theme()
-            super().notify_style_update()  # highlights the code again
-        else:
-            super(MarkdownFence, self).notify_style_update()  # the rest of what MarkdownFence's does
-
-    def _copy_context(self, block: MarkdownBlock) -> None:
-        super()._copy_context(block)
-        if isinstance(block, SegmentFence):
-            self._highlighted_for = block._highlighted_for
-
-
-class SegmentMarkdown(Markdown):
-    """The Textual Markdown widget of (a part of) an assistant message; its first block is marked ``-first``.
-
-    The first block loses its top margin (the role line is just above). A
-    ``:first-child`` selector would say so, but Textual restyles every
-    sibling of a widget with such a selector, and all their blocks, each
-    time a block is mounted: a third of the time of a streamed answer. The
-    class is given once, before the block is mounted, so nothing else is
-    restyled. Its code blocks are made as ``SegmentFence``.
-    """
-
-    BLOCKS: dict[str, type[MarkdownBlock]] = {
-        **Markdown.BLOCKS,
-        "fence": SegmentFence,
-        "code_block": SegmentFence,
-    }
-
-    def mount(
-        self,
-        *widgets: Widget,
-        before: int | str | Widget | None = None,
-        after: int | str | Widget | None = None,
-    ) -> AwaitMount:
-        # Markdown mounts its blocks only through here, at the end: all of them after removing them all
-        # (update), those after the ones it keeps (append), or the last block made again as it grows
-        # (``MarkdownBlock._update_from_block``, which removes it first). With no child left, the first of
-        # them is the first block.
-        if widgets and not self.children and before is None and after is None:
-            # Not yet mounted: mounting styles it with the class, so no restyle now (update=False), which
-            # would style the block and its subtree once more for nothing.
-            widgets[0].add_class("-first", update=False)
-        return super().mount(*widgets, before=before, after=after)
-
-
-def new_segment(text: str = "") -> SegmentMarkdown:
-    """A Textual Markdown widget for (a part of) an assistant message."""
-    return SegmentMarkdown(text, classes="body", parser_factory=lambda: _PARSER)
-
 
 #: The parser of Rich's Markdown (CommonMark with strikethrough and tables), built once: Rich builds one for
 #: each document, which cost as much as parsing a frozen part.
@@ -187,7 +108,7 @@ class FrozenRichMarkdown(RichMarkdown):
         Args:
             part: The part of an answer to draw (``Part.markdown``).
         """
-        # What RichMarkdown.__init__ does with the arguments LongAnswer gives, but for the parser.
+        # What RichMarkdown.__init__ does with the arguments AnswerBody gives, but for the parser.
         self.markup = without_empty_open_fence(part.markdown)
         self.parsed = _RICH_PARSER.parse(self.markup)
         fences = [token for token in self.parsed if token.type == "fence"]

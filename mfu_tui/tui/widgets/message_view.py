@@ -8,19 +8,15 @@ from typing import TYPE_CHECKING, Literal
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
-from textual.widget import Widget
 from textual.widgets import Static
 
 from mfu_tui.protocol import AttachmentInfo, StoredMessage
-from mfu_tui.tui.stream_split import Part, SegmentCutter, without_empty_open_fence
+from mfu_tui.tui.stream_split import SegmentCutter
 from mfu_tui.tui.widgets.attachment_chips import AttachmentChips
 from mfu_tui.tui.widgets.reasoning_section import ReasoningSection
 
 if TYPE_CHECKING:
-    from textual.widgets.markdown import MarkdownStream
-
-    from mfu_tui.tui.widgets.long_answer import LongAnswer
-    from mfu_tui.tui.widgets.markdown_segments import SegmentMarkdown
+    from mfu_tui.tui.widgets.answer_body import AnswerBody
 
 Role = Literal["user", "assistant"]
 
@@ -29,7 +25,7 @@ SEGMENT_CHARS = 2000
 
 #: Characters of queued chunks the app gives one ``append`` at most. Each append costs a layout and a
 #: repaint of the conversation whatever its size, and the finished parts it makes are drawn only if seen
-#: (``LongAnswer``), so an app behind a fast stream catches up in a few large appends (``bench/render``,
+#: (``AnswerBody``), so an app behind a fast stream catches up in a few large appends (``bench/render``,
 #: 20,000 words of sections: 7 appends of up to 32,000 took 0.16-0.20 s of CPU, 14 of 8,000 0.18-0.27 s);
 #: bounded, so that one append (this much text cut into parts) still takes milliseconds.
 BATCH_CHARS = 16 * SEGMENT_CHARS
@@ -56,16 +52,17 @@ class MessageView(Vertical):
     """A message in the conversation pane.
 
     User messages are plain text (what was typed is shown as typed);
-    assistant messages are Markdown with highlighted code blocks. A short
-    answer streams through Textual's ``MarkdownStream``, which batches the
-    pieces, into a Markdown widget, rendered once more, whole, at the end.
-    Once an answer passes ``segment_chars`` characters, the Markdown widget
-    gives way to a ``LongAnswer``: one widget for the finished parts and the
-    growing tail, drawn by Rich only where it is seen. The answer is cut into
-    parts of about ``segment_chars`` (at a paragraph break, or inside a
-    paragraph that never ends: see ``stream_split``), so the cost of a chunk
-    does not grow with the answer. A long text set at once (a reload) is cut
-    the same way.
+    assistant messages are Markdown with highlighted code blocks, in a
+    ``AnswerBody``: one widget, drawn by Rich only where it is seen, whatever
+    the answer's length. As it streams, the answer is cut into parts of
+    about ``segment_chars`` (at a paragraph break, or inside a paragraph that
+    never ends: see ``stream_split``), so the cost of a chunk does not grow
+    with the answer. A text set at once (a reload) is cut the same way.
+
+    A widget per Markdown block (Textual's ``Markdown``) cost about 40 ms to
+    mount for each message, most of the time to open a chat or to scroll
+    into older messages, and a long answer changed its look as it passed
+    from Textual's widgets to Rich's.
     """
 
     DEFAULT_CSS = """
@@ -76,8 +73,6 @@ class MessageView(Vertical):
         & > .role { color: $text-muted; text-style: bold; height: 1; }
         & > .body { height: auto; }
         & > .note { color: $warning; height: 1; display: none; }
-        & > Markdown { margin: 0; padding: 0; background: transparent; }
-        & > Markdown > .-first { margin-top: 0; }
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
@@ -132,17 +127,13 @@ class MessageView(Vertical):
         """The files sent with it."""
         self._pieces: list[str] = [text] if text else []
         self._text: str | None = text
-        self._stream: MarkdownStream | None = None
-        """What writes into the Markdown widget of a short answer as it streams."""
         self.segment_chars = SEGMENT_CHARS
         """Characters of a part: a longer answer is cut into parts (see ``stream_split``)."""
         self._cutter = SegmentCutter()
-        self._markdown: SegmentMarkdown | None = None
-        """The Markdown widget of a short assistant message."""
-        self._parts: LongAnswer | None = None
-        """The parts of a long assistant message, instead of ``_markdown``."""
+        self._answer: AnswerBody | None = None
+        """An assistant message's Markdown (``None`` for a user message)."""
         if role == "assistant":
-            self._set_body(text)
+            self._answer = self._new_answer(text)
         self.reasoning = ReasoningSection(reasoning, running=status == "streaming", expanded=reasoning_expanded)
         """What the model reasoned before the answer, above it (empty for user messages: not shown)."""
         self.set_reactive(MessageView.status, status)
@@ -156,7 +147,7 @@ class MessageView(Vertical):
             yield Static(self.text, classes="body", markup=False)
         else:
             yield self.reasoning
-            yield self._body
+            yield self._drawn_answer
         yield Static(self._note(), classes="note", markup=False)
 
     @property
@@ -196,65 +187,27 @@ class MessageView(Vertical):
             self.status = "streaming"
         if not delta:
             return
-        tail = self._parts.tail if self._parts is not None else Part(self.text)  # before delta
         self._pieces.append(delta)
         self._text = None
         self.status = "streaming"
-        *parts, rest = self._cutter.split(delta, self.segment_chars, tail)
-        # Long from its first cut, or past segment_chars with nowhere to cut yet (one long paragraph, which
-        # Textual's Markdown would wrap all again for each chunk): drawn by Rich from then on.
-        if parts or self._parts is not None or len(rest.text) > self.segment_chars:
-            await self._add(parts, rest)
-        else:
-            await self._write(delta)
-
-    async def _write(self, piece: str) -> None:
-        """Stream ``piece`` into the Markdown widget of a short answer."""
-        assert self._markdown is not None  # a short assistant message's
-        if self._stream is None:
-            self._stream = self._markdown.get_stream(self._markdown)
-        await self._stream.write(piece)
-
-    async def _add(self, parts: list[Part], tail: Part) -> None:
-        """Add finished ``parts``, then ``tail``, the text after them.
-
-        The first time, the ``LongAnswer`` replaces the Markdown widget: from then on
-        the answer is drawn part by part, by Rich, only where it is seen, and
-        a chunk costs a redraw of its tail only. Building Textual's Markdown
-        blocks for each chunk, as a short answer does, would be most of the
-        cost of a fast stream.
-        """
-        if self._parts is not None:
-            self._parts.add(parts, tail)
-            return
-        from mfu_tui.tui.widgets.long_answer import LongAnswer  # not with the app: see markdown_segments
-
-        await self._stop_stream()
-        old, self._markdown, self._parts = self._body, None, LongAnswer(parts, tail)
-        await self._replace(old)
-
-    async def _stop_stream(self) -> None:
-        """Stop writing into the Markdown widget: every piece written is in it once this returns."""
-        if self._stream is not None:
-            await self._stream.stop()
-            self._stream = None
+        answer = self._drawn_answer
+        *parts, tail = self._cutter.split(delta, self.segment_chars, answer.tail)
+        answer.add(parts, tail)
 
     async def finish(self, status: str, text: str | None = None) -> None:
-        """End the stream: a short answer's Markdown is rendered once more, whole.
+        """End the stream, with the full text if it is known better than the pieces seen (a reload).
 
-        A long answer stays as it is drawn (its tail is drawn whole at each
-        append); drawing it all again would block the app for seconds.
+        The answer stays as it is drawn: its tail is drawn whole at each
+        append, and a code block opened at the very end and never written
+        into is not drawn, streaming or not.
 
         Args:
             status: The final status (``complete``, ``cancelled``...).
-            text: The full text, if known better than the pieces seen (a reload).
+            text: The full text, if known better than the pieces seen.
         """
         self.reasoning.running = False
         if text is not None and text != self.text:
             await self.set_text(text)
-        elif self.is_mounted and self._markdown is not None:
-            await self._stop_stream()
-            await self._markdown.update(without_empty_open_fence(self._markdown.source))
         self.status = status
 
     async def set_text(self, text: str) -> None:
@@ -265,35 +218,24 @@ class MessageView(Vertical):
             if self.is_mounted:
                 self.query_one(".body", Static).update(text)
             return
-        if not self.is_mounted:
-            self._set_body(text)
-            return
-        await self._stop_stream()
-        old = self._body
-        self._set_body(text)
-        await self._replace(old)
+        old = self._drawn_answer
+        self._answer = self._new_answer(text)
+        if self.is_mounted:
+            with self.app.batch_update():
+                await self.mount(self._answer, before=old)
+                await old.remove()
 
     @property
-    def _body(self) -> LongAnswer | SegmentMarkdown:
+    def _drawn_answer(self) -> AnswerBody:
         """The widget that shows an assistant message's Markdown."""
-        body = self._parts or self._markdown
-        assert body is not None  # see _set_body
-        return body
+        assert self._answer is not None  # an assistant message's, made in __init__
+        return self._answer
 
-    def _set_body(self, text: str) -> None:
-        """New widgets for a whole text: its parts if it is long, else a Markdown widget."""
+    def _new_answer(self, text: str) -> AnswerBody:
+        """A new widget for a whole text: cut into parts as its stream would be."""
         # Imported with the first assistant message, not with the app: see markdown_segments.
-        from mfu_tui.tui.widgets.long_answer import LongAnswer
-        from mfu_tui.tui.widgets.markdown_segments import new_segment
+        from mfu_tui.tui.widgets.answer_body import AnswerBody
 
         self._cutter = SegmentCutter()
-        *done, rest = self._cutter.split(text, self.segment_chars)
-        long = bool(done) or len(text) > self.segment_chars  # as append decides
-        self._parts = LongAnswer(done, rest) if long else None
-        self._markdown = None if long else new_segment(rest.markdown)
-
-    async def _replace(self, old: Widget) -> None:
-        """Show the new ``_body`` where ``old`` was."""
-        with self.app.batch_update():
-            await self.mount(self._body, before=old)
-            await old.remove()
+        *parts, tail = self._cutter.split(text, self.segment_chars)
+        return AnswerBody(parts, tail)

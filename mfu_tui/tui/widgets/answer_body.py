@@ -1,15 +1,16 @@
-"""The body of a long assistant message, in one widget that draws only what is seen.
+"""The body of an assistant message, in one widget that draws only what is seen.
 
-A long answer is cut into parts as it streams (``stream_split``). A widget
-per part cost Textual a mount, a restyle and a layout each, and Textual's
-Markdown widget for the part still growing built its blocks again for each
-chunk: most of the cost of a fast stream. ``LongAnswer`` holds the finished
-parts and the growing tail in one widget with the Line API, drawn by Rich:
-a chunk costs a redraw of the tail only, and a finished part is parsed and
-drawn the first time one of its lines is painted. Until then its height is
-exact if it is near the end of the message (where the view is while an
-answer streams) and estimated otherwise; the estimates are replaced by
-exact heights once no part has come for a moment, a few at a time.
+An answer is cut into parts as it streams (``stream_split``). A widget per
+part, or per Markdown block as Textual's ``Markdown`` makes them, cost
+Textual a mount, a restyle and a layout each: most of the cost of a fast
+stream, and of opening a chat or scrolling into older messages.
+``AnswerBody`` holds the finished parts and the growing tail in one widget
+with the Line API, drawn by Rich: a chunk costs a redraw of the tail only,
+and a finished part is parsed and drawn the first time one of its lines is
+painted. Until then its height is exact if it is near the end of the
+message (where the view is while an answer streams) and estimated
+otherwise; the estimates are replaced by exact heights once no part has
+come for a moment, a few at a time.
 """
 
 from __future__ import annotations
@@ -55,8 +56,8 @@ def estimated_height(markdown: str, width: int) -> int:
     return sum(len(line) // width + 1 for line in markdown.split("\n")) if width > 0 else 0
 
 
-class LongAnswer(Widget):
-    """The parts of a long assistant message, one after another, each drawn by Rich's Markdown when seen.
+class AnswerBody(Widget):
+    """The parts of an assistant message, one after another, each drawn by Rich's Markdown when seen.
 
     A part's lines are those a ``Static`` of its Markdown would show; a
     code block cut at a part's end is closed there and opened again in the
@@ -64,7 +65,7 @@ class LongAnswer(Widget):
     """
 
     DEFAULT_CSS = """
-    LongAnswer { height: auto; }
+    AnswerBody { height: auto; }
     """
 
     def __init__(self, parts: list[Part], tail: Part) -> None:
