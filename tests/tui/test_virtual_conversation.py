@@ -123,9 +123,19 @@ async def test_page_up_from_the_end_mounts_what_comes_and_unmounts_what_went(tmp
             assert conversation.virtual_size.height > MESSAGES * 3
             assert visible_texts(app)[-1] == long_text(MESSAGES - 1)
             previous_first = MESSAGES
+            positions: list[float] = []
+
+            def moved(y: float) -> None:
+                positions.append(y)
+
+            app.watch(conversation, "scroll_y", moved, init=False)
             for _ in range(15):  # about seven windows up
+                positions.clear()
                 await pilot.press("pageup")
                 await settle(app, pilot)
+                # One step at once, as a pager's (and one more to keep the view in place as a window is
+                # mounted above it), not the frames of an animation.
+                assert 1 <= len(positions) <= 2
                 span = conversation.mounted_range
                 shown = visible_texts(app)
                 assert len(conversation.views) <= 4 * WINDOW

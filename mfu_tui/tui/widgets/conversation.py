@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from textual import events
+from textual.actions import SkipAction
 from textual.app import ComposeResult, RenderResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
@@ -843,6 +844,18 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def action_select_next(self) -> None:
         self._select(lambda selected: None if selected is None else selected + 1)
+
+    def action_page_up(self) -> None:
+        # At once, as a pager steps: Textual's animated step took 0.6 s, repainting the pane at each of its
+        # frames (each one sent over SSH), and a key pressed meanwhile waited for it.
+        if not self.allow_vertical_scroll:
+            raise SkipAction()
+        self.scroll_page_up(animate=False)
+
+    def action_page_down(self) -> None:
+        if not self.allow_vertical_scroll:
+            raise SkipAction()
+        self.scroll_page_down(animate=False)
 
     def action_top(self) -> None:
         self._select(lambda _: 0)
