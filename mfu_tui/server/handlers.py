@@ -221,6 +221,13 @@ class Handlers:
                     sender.reply(_ack(client_message_id, exchange))
                     return
                 claimed, slot = exchange.chat.id, True
+                # Read while its answer may still have run here: ended since, its end stored, the chat let go.
+                # Claimed now, nothing here can end it: read again.
+                again = await self._store.find_exchange(user, client_message_id)
+                if again is None or not again.orphaned:  # ended, or its chat deleted
+                    sender.reply(_ack(client_message_id, again or exchange))
+                    return
+                exchange = again
                 log.info("answer %s was stored but never started: starting it now", exchange.reply_id)
             else:
                 await self._admit(user, frame)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from mfu_tui.protocol import Complete
+from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.server.store.base import Exchange
 from tests.server.peer import peer, text_of
@@ -83,3 +83,37 @@ async def test_a_message_sent_again_while_its_first_copy_is_stored_gets_one_answ
         ("assistant", "complete"),
     ]
     assert detail.messages[1].content == demo_answer("sent twice", 30)
+
+
+async def test_a_message_sent_again_as_its_answer_ends_does_not_start_it_again(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server")
+    # Sent again while its answer streams, the message is found with its answer streaming, which looks
+    # orphaned until the server sees the answer runs here. If the answer ends in between (its end stored,
+    # the chat let go), the second copy took the chat and started the finished answer again.
+    async with running_server(tmp_path, demo_words=30, demo_delay_ms=10) as srv:
+        store = srv.server.store
+        find_exchange = store.find_exchange
+        first_answer_ended = asyncio.Event()
+
+        async def find_and_hold_while_streaming(user: str, client_message_id: str) -> Exchange | None:
+            exchange = await find_exchange(user, client_message_id)
+            if exchange is not None and exchange.orphaned and not first_answer_ended.is_set():
+                await first_answer_ended.wait()  # read while the answer streamed, acted on after its end
+            return exchange
+
+        store.find_exchange = find_and_hold_while_streaming  # type: ignore[method-assign]
+        async with peer(srv.url, srv.token()) as first, peer(srv.url, srv.token()) as second:
+            ack = await send_message(first, "sent twice", client_message_id="c1")
+            await first.expect(Chunk, message_id=ack.reply_id)  # streaming
+            second_ack = asyncio.create_task(send_message(second, "sent twice", client_message_id="c1"))
+            chunks, end = await first.stream(ack.reply_id)
+            first_answer_ended.set()
+            again = await second_ack
+            detail = await get_chat(first, ack.chat_id)
+    assert again.reply_id == ack.reply_id
+    assert end.finish_reason == "stop"
+    assert [(message.status, message.content) for message in detail.messages[1:]] == [
+        ("complete", demo_answer("sent twice", 30))
+    ]
+    # One answer ran: the second copy started none (a second call to the model, for nothing).
+    assert [record.getMessage() for record in caplog.records].count("answer ended") == 1
