@@ -8,6 +8,7 @@ from one that never existed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -153,6 +154,9 @@ class Handlers:
         self._storage_quota = storage_quota
         #: Bytes the files of one message may hold together.
         self._max_attachment_bytes = max_attachment_bytes
+        #: The messages being stored and started here, by (user, clientMessageId), each with the event set
+        #: when that is done: the same message sent again meanwhile waits for it (see ``message``).
+        self._handling: dict[tuple[str, str], asyncio.Event] = {}
         self._table: dict[type, Callable[[Sender, Any], Awaitable[None]]] = {
             Ping: self.ping,
             Message: self.message,
@@ -188,11 +192,21 @@ class Handlers:
         # The seed's clients name no message: the server does, so the ack and
         # chat_created have an id to carry; a resend of such a message is a new one.
         client_message_id = frame.client_message_id or f"server-{new_id()}"
+        # A copy of a message still being stored and started here (its first ack lost, the client sent it
+        # again on a new connection) waits for the first: stored but not started yet, its answer would look
+        # orphaned and be started twice, two answers writing one reply.
+        key = (sender.user, client_message_id)
+        while (first := self._handling.get(key)) is not None:
+            await first.wait()
+        done = self._handling[key] = asyncio.Event()
         try:
             await self._message(sender, frame, client_message_id)
         except FrameError as error:
             error.client_message_id = frame.client_message_id
             raise
+        finally:
+            del self._handling[key]
+            done.set()
 
     async def _message(self, sender: Sender, frame: Message, client_message_id: str) -> None:
         user, chat_id = sender.user, frame.chat_id
@@ -207,6 +221,13 @@ class Handlers:
                     sender.reply(_ack(client_message_id, exchange))
                     return
                 claimed, slot = exchange.chat.id, True
+                # Read while its answer may still have run here: ended since, its end stored, the chat let go.
+                # Claimed now, nothing here can end it: read again.
+                again = await self._store.find_exchange(user, client_message_id)
+                if again is None or not again.orphaned:  # ended, or its chat deleted
+                    sender.reply(_ack(client_message_id, again or exchange))
+                    return
+                exchange = again
                 log.info("answer %s was stored but never started: starting it now", exchange.reply_id)
             else:
                 await self._admit(user, frame)
