@@ -28,7 +28,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.filter import LineFilter, NoColor
-from textual.reactive import reactive
+from textual.reactive import var
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widget import Widget
@@ -260,18 +260,21 @@ class ChatApp(App[None]):
         Binding("f10", "sign_in", "Sign in", id="app.sign_in", show=False, tooltip="Sign in with a new token"),
     ]
 
-    chat_id: reactive[str | None] = reactive(None, init=False)
+    # The app's state: the widgets that show it refresh themselves (its watchers). As reactives that repaint,
+    # each change repainted the whole screen: every answer's start and end, every chat opened.
+
+    chat_id: var[str | None] = var(None, init=False)
     """The open chat; ``None`` for a new chat not sent yet."""
 
-    generating: reactive[str | None] = reactive(None, init=False)
+    generating: var[str | None] = var(None, init=False)
     """The assistant message being written in the open chat, if any."""
 
-    model_id: reactive[str | None] = reactive(None, init=False)
+    model_id: var[str | None] = var(None, init=False)
     """The model for new messages; ``None`` lets the server choose."""
 
-    show_archived: reactive[bool] = reactive(False, init=False)
+    show_archived: var[bool] = var(False, init=False)
     """True while the chat list shows the archived chats instead of the others."""
-    sidebar_width: reactive[int] = reactive(AppChoices.sidebar_width, init=False)
+    sidebar_width: var[int] = var(AppChoices.sidebar_width, init=False)
     """Columns of the chat list; at most half the screen is used."""
 
     def __init__(self, settings: AppSettings, *, client: ChatClient | None = None) -> None:

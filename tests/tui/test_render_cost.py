@@ -355,3 +355,27 @@ async def test_chunks_that_come_while_a_full_batch_waits_are_shown_without_waiti
     # Batch after batch shown as the stream goes (each full one as the next chunk comes), though a batch
     # alone waits an hour for its frame.
     assert shown and shown[0] > 300
+
+
+async def test_an_answer_repaints_what_changed_not_the_whole_screen(server: RunningServer, tmp_path: Path) -> None:
+    # The app's state (the open chat, the answer being written...) was kept in reactives that repaint: each
+    # answer's start and end repainted every line of the screen, on top of what changed.
+    app = make_app(server.url, server.token("alice"), tmp_path)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, "A first question")  # the conversation and the chat list are drawn
+        await settle(app, pilot)
+        compositor = app.screen._compositor  # Textual's: what a frame sends to the terminal
+        render_full_update = compositor.render_full_update
+        full_updates = 0
+
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            nonlocal full_updates
+            full_updates += 1
+            return render_full_update(*args, **kwargs)
+
+        compositor.render_full_update = counted  # type: ignore[method-assign]
+        await ask_answered(app, pilot, "A second question")
+        await settle(app, pilot)
+        assert app.conversation.views[-1].status == "complete"
+    assert full_updates == 0
