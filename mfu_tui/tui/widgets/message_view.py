@@ -52,14 +52,14 @@ class MessageView(Vertical):
     """A message in the conversation pane.
 
     User messages are plain text (what was typed is shown as typed);
-    assistant messages are Markdown with highlighted code blocks, in a
+    assistant messages are Markdown with highlighted code blocks, in an
     ``AnswerBody``: one widget, drawn by Rich only where it is seen, whatever
     the answer's length. As it streams, the answer is cut into parts of
     about ``segment_chars`` (at a paragraph break, or inside a paragraph that
     never ends: see ``stream_split``), so the cost of a chunk does not grow
     with the answer. A text set at once (a reload) is cut the same way.
 
-    A widget per Markdown block (Textual's ``Markdown``) cost about 40 ms to
+    A widget per Markdown block (Textual's ``Markdown``) cost 20 to 40 ms to
     mount for each message, most of the time to open a chat or to scroll
     into older messages, and a long answer changed its look as it passed
     from Textual's widgets to Rich's.
