@@ -981,6 +981,10 @@ class ChatApp(App[None]):
             return
         self.chat_list.add_page(page.chats, page.next_cursor)
 
+    @on(Composer.PageRequested)
+    def _page_conversation(self, event: Composer.PageRequested) -> None:
+        self.conversation.page(down=event.down)
+
     @on(Composer.Attached)
     async def _take_file(self, event: Composer.Attached) -> None:
         await self.pending_files.add(event.file)

@@ -10,7 +10,7 @@ from mfu_tui.protocol import Chunk, Complete, MessageEdited
 from mfu_tui.tui.widgets.conversation import Spacer
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.server import running_server
-from tests.tui.helpers import FrameWaiter, finished, frame_of, make_app, ready, settle
+from tests.tui.helpers import FrameWaiter, finished, frame_of, make_app, ready, settle, type_text
 from tests.tui.long_chats import long_text, store_long_chat
 
 SIZE = (100, 32)
@@ -145,6 +145,33 @@ async def test_page_up_from_the_end_mounts_what_comes_and_unmounts_what_went(tmp
                 assert indices[0] < previous_first
                 previous_first = indices[0]
             assert conversation.mounted_range.stop < MESSAGES  # the newest went back into the spacer
+
+
+async def test_page_keys_in_the_message_box_scroll_the_conversation_and_keep_what_is_written(
+    tmp_path: Path,
+) -> None:
+    chat_id = await store_long_chat(tmp_path / "server.sqlite3", MESSAGES)
+    async with running_server(tmp_path, db_path=tmp_path / "server.sqlite3") as server:
+        app = make_app(server.url, server.token(), tmp_path, window=WINDOW)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_long_chat(app, pilot, chat_id)
+            conversation = app.conversation
+            app.composer.focus()
+            await type_text(pilot, "half a question")
+            bottom = conversation.scroll_y
+            for _ in range(3):
+                await pilot.press("pageup")
+                await settle(app, pilot)
+            assert conversation.scroll_y < bottom - 2 * conversation.size.height
+            assert long_text(MESSAGES - 1) not in visible_texts(app)  # the newest scrolled away
+            await pilot.press("pagedown")
+            await settle(app, pilot)
+            # The box kept the focus, its cursor and what was written.
+            assert app.focused is app.composer
+            assert app.composer.text == "half a question"
+            assert app.composer.cursor_location == (0, len("half a question"))
+            await pilot.press("end")  # in the box: the end of its line, not of the chat
+            assert conversation.scroll_y < bottom
 
 
 async def test_up_and_down_select_across_the_whole_chat_and_the_view_follows(tmp_path: Path) -> None:

@@ -38,7 +38,9 @@ class Composer(TextArea):
     asks for a new answer. Nothing typed is cleared until the client took
     the message. ``alt+a`` asks for a file to attach (``Attached``); the app
     shows it above the box and sends it with the message, as it does files
-    named with ``@path`` in the text.
+    named with ``@path`` in the text. ``pageup``/``pagedown`` scroll the
+    conversation (``PageRequested``), as in a chat client: the box stays
+    where it is, and keeps what is being written.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
@@ -50,6 +52,7 @@ class Composer(TextArea):
     | escape | Stop editing and clear the composer. | `composer.stop_editing` |
     | ctrl+u | Clear the message box (ctrl+z brings the text back). | `composer.clear` |
     | alt+a | Attach a text file or an image to the message. | `composer.attach` |
+    | pageup / pagedown | Scroll the conversation a page up / down. | `composer.page_up` / `composer.page_down` |
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -100,6 +103,24 @@ class Composer(TextArea):
             # Off the footer, like ctrl+r: the footer is full, and F1 lists it.
             show=False,
             tooltip="Attach a text file or an image (or write @path in the message)",
+        ),
+        # In place of the text area's cursor moves by a page: a message is mostly a line or two, and the
+        # conversation is what one pages through while writing.
+        Binding(
+            "pageup",
+            "page_conversation(False)",
+            "Page up",
+            id="composer.page_up",
+            show=False,
+            tooltip="Scroll the conversation up a page",
+        ),
+        Binding(
+            "pagedown",
+            "page_conversation(True)",
+            "Page down",
+            id="composer.page_down",
+            show=False,
+            tooltip="Scroll the conversation down a page",
         ),
     ]
 
@@ -193,6 +214,17 @@ class Composer(TextArea):
         def __init__(self, file: Attachment) -> None:
             super().__init__()
             self.file = file
+
+    class PageRequested(Message):
+        """Page up or down was pressed in the box: the conversation scrolls."""
+
+        def __init__(self, down: bool) -> None:
+            super().__init__()
+            self.down = down
+            """True for a page down."""
+
+    def action_page_conversation(self, down: bool) -> None:
+        self.post_message(self.PageRequested(down))
 
     def action_send(self) -> None:
         self.post_message(self.Submitted(self, self.text, self.editing_message_id))

@@ -846,16 +846,23 @@ class Conversation(VerticalScroll, can_focus=True):
         self._select(lambda selected: None if selected is None else selected + 1)
 
     def action_page_up(self) -> None:
-        # At once, as a pager steps: Textual's animated step took 0.6 s, repainting the pane at each of its
-        # frames (each one sent over SSH), and a key pressed meanwhile waited for it.
         if not self.allow_vertical_scroll:
             raise SkipAction()
-        self.scroll_page_up(animate=False)
+        self.page(down=False)
 
     def action_page_down(self) -> None:
         if not self.allow_vertical_scroll:
             raise SkipAction()
-        self.scroll_page_down(animate=False)
+        self.page(down=True)
+
+    def page(self, *, down: bool) -> None:
+        """Scroll a page down (or up), from this pane's keys or the message box's."""
+        # At once, as a pager steps: Textual's animated step took 0.6 s, repainting the pane at each of its
+        # frames (each one sent over SSH), and a key pressed meanwhile waited for it.
+        if down:
+            self.scroll_page_down(animate=False)
+        else:
+            self.scroll_page_up(animate=False)
 
     def action_top(self) -> None:
         self._select(lambda _: 0)
