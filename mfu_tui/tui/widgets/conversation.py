@@ -713,9 +713,9 @@ class Conversation(VerticalScroll, can_focus=True):
     def _mounted_bottom(self) -> int:
         """The line below the last message mounted: where the spacer below begins, as last laid out.
 
-        Read on every scroll (each frame of a page step's animation): from the
-        sizes laid out, not ``virtual_region``, which has the compositor map
-        the whole screen again after each scroll.
+        Read on every scroll (each wheel step, each frame of the scrollbar
+        dragged): from the sizes laid out, not ``virtual_region``, which has
+        the compositor map the whole screen again after each scroll.
         """
         return self.virtual_size.height - self._below.outer_size.height
 
