@@ -3,7 +3,7 @@
 Runs the real server (``python -m mfu_tui serve``) as a subprocess and loads
 it from ``--workers`` client processes spread over the source addresses
 127.0.0.2 and up (each process and the server raise RLIMIT_NOFILE to the
-hard limit). Three phases, each with its own fresh server:
+hard limit). Four phases, each with its own fresh server:
 
 idle
     ``--idle`` authenticated connections stay open; each answers one JSON
@@ -23,6 +23,14 @@ relay
 fanout
     ``--fanout`` connections of one user; another connection of that user
     renames a chat; time until every connection has the ``chat_updated``.
+burst
+    One user's answer comes from a model that writes as fast as the socket
+    takes it (``bench.upstream --mode markdown --words --burst-words``)
+    while another user pings the server (a JSON ``ping``, answered by
+    ``pong``) every 2 ms: how long that other user waits, against the same
+    pings with no answer running (the floor), in turn, ``--burst-rounds``
+    times. Figures: ping round trip p50 / p99 / max during the answer and
+    without it.
 
 Defaults finish in about a minute; the full-size run is::
 
@@ -60,6 +68,8 @@ from mfu_tui.protocol import (
     ChatUpdated,
     Complete,
     Message,
+    Ping,
+    Pong,
     RenameChat,
     decode_server,
     encode,
@@ -360,13 +370,86 @@ def fanout_phase(workdir: Path, receivers: int, rounds: int) -> dict[str, Any]:
     return {"receivers": receivers, "renames": rounds, **figures, "load_1min": load}
 
 
+#: Pause between two pings of the other user in the burst phase.
+BURST_PING_EVERY = 0.002
+
+
+async def _ping(ws: ClientConnection) -> float:
+    """One ``ping`` and its ``pong``: the round trip in ms, then a pause of ``BURST_PING_EVERY``."""
+    sent = time.perf_counter()
+    await ws.send(encode(Ping(ts=sent)).decode())
+    async with asyncio.timeout(PHASE_TIMEOUT):
+        while not isinstance(decode_server(await ws.recv()), Pong):
+            pass
+    trip = (time.perf_counter() - sent) * 1000
+    await asyncio.sleep(BURST_PING_EVERY)
+    return trip
+
+
+async def _answer(ws: ClientConnection) -> None:
+    """Ask a question and read its answer to the end."""
+    await ws.send(encode(Message(chat_id=None, content="burst", client_message_id=str(uuid.uuid4()))).decode())
+    async with asyncio.timeout(PHASE_TIMEOUT):
+        async for data in ws:
+            if isinstance(decode_server(data), Complete):
+                return
+    raise RuntimeError("closed before complete")
+
+
+async def _burst(server: ServerProcess, rounds: int) -> dict[str, Any]:
+    def headers(user: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {server.token(user)}"}
+
+    during: list[float] = []
+    floor: list[float] = []
+    async with (
+        connect(server.url, additional_headers=headers("asker"), proxy=None, max_queue=None) as asker,
+        connect(server.url, additional_headers=headers("pinger"), proxy=None) as pinger,
+    ):
+        for _ in range(rounds):
+            answer = asyncio.ensure_future(_answer(asker))
+            pings = 0
+            while not answer.done():
+                during.append(await _ping(pinger))
+                pings += 1
+            await answer
+            floor += [await _ping(pinger) for _ in range(pings)]  # as many, with no answer running
+    return {"pings": len(during), "during_answer_ms": percentiles(during, 2), "no_answer_ms": percentiles(floor, 2)}
+
+
+def burst_phase(workdir: Path, words: int, rounds: int) -> dict[str, Any]:
+    upstream, base_url = start_upstream("--mode", "markdown", "--words", str(words))
+    server = ServerProcess(
+        workdir,
+        "--provider",
+        "openai",
+        "--rate-limit",
+        "1000000",
+        "--log-level",
+        "warning",
+        "--send-queue-bytes",
+        str(1 << 30),
+        env={"MFU_OPENAI_BASE_URL": base_url},
+    )
+    server.start()
+    try:
+        load = load_average()
+        figures = asyncio.run(_burst(server, rounds))
+    finally:
+        server.terminate()
+        server.wait()
+        upstream.terminate()
+        upstream.wait()
+    return {"answer_words": words, "rounds": rounds, **figures, "load_1min": load}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--phases", default="idle,relay,fanout", help="comma-separated (default: all three)")
+    parser.add_argument("--phases", default="idle,relay,fanout,burst", help="comma-separated (default: all four)")
     parser.add_argument("--idle", type=int, default=2000, help="idle connections (default 2000; full 10000)")
     parser.add_argument("--streams", type=int, default=100, help="concurrent answers (default 100; full 500)")
     parser.add_argument("--rate", type=float, default=30.0, help="upstream pieces a second per answer (default 30)")
@@ -383,6 +466,10 @@ def main() -> None:
     )
     parser.add_argument("--fanout", type=int, default=10, help="connections of the one user (default 10)")
     parser.add_argument("--rounds", type=int, default=200, help="renames timed in the fan-out (default 200)")
+    parser.add_argument(
+        "--burst-words", type=int, default=20000, help="words of the fast model's answer (default 20000)"
+    )
+    parser.add_argument("--burst-rounds", type=int, default=5, help="answers timed in the burst phase (default 5)")
     parser.add_argument("--workers", type=int, default=4, help="load processes (default 4)")
     parser.add_argument("--addresses", type=int, default=8, help="source addresses 127.0.0.2 and up (default 8)")
     parser.add_argument(
@@ -412,6 +499,8 @@ def main() -> None:
                 )
             elif phase == "fanout":
                 report["fanout"] = fanout_phase(where, args.fanout, args.rounds)
+            elif phase == "burst":
+                report["burst"] = burst_phase(where, args.burst_words, args.burst_rounds)
             else:
                 parser.error(f"unknown phase {phase!r}")
     print(json.dumps(report, indent=2))

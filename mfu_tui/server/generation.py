@@ -65,6 +65,13 @@ log = logging.getLogger(__name__)
 #: at a time, so each append stays short and keys are not kept waiting).
 MAX_CHUNK_CHARS = 2000
 
+#: Items of a model's stream read before a generation lets the event loop run. Items already
+#: in the read buffer come without a wait, so a model that sends faster than they are read
+#: (a burst, a fast local model) held the loop until the buffer was empty: up to 0.19 s in
+#: which no other connection was served (nor its pings answered) and no stored chunk was
+#: sent (docs/benchmarks.md, "A fast model and everyone else").
+ITEMS_PER_TURN = 64
+
 #: Why a generation was stopped early: a ``cancel`` frame, the server stopping, a store failure,
 #: or this node's lease on the answer possibly lost (``Store.holds_lease``, ``Fenced``).
 StopReason = Literal["cancelled", "shutdown", "failed", "fenced"]
@@ -124,6 +131,8 @@ class Generation:
         self._last_chars = 0
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
+        #: Items (pieces of text, usage, the finish) read from the model's stream so far.
+        self.items_read = 0
         #: The last seq of the unbroken run of committed chunks, published or not (held back when fenced).
         self._committed_seq = 0
         #: The commit of the last chunk queued: once it settles, every chunk's has (the store commits in order).
@@ -185,6 +194,9 @@ class Generation:
             stream = self._provider.stream(self.model_id, history, self._settings.params)
             async with contextlib.aclosing(stream):
                 async for item in stream:
+                    self.items_read += 1
+                    if self.items_read % ITEMS_PER_TURN == 0:
+                        await asyncio.sleep(0)  # see ITEMS_PER_TURN
                     if isinstance(item, Finish):
                         finish = item.reason
                     elif isinstance(item, Usage):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import socket
 
 from mfu_tui.embedded_server import probe_models
@@ -22,6 +23,7 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
+from mfu_tui.server.generation import ITEMS_PER_TURN
 from mfu_tui.server.providers.openai import OpenAIProvider
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
@@ -283,3 +285,31 @@ async def test_an_unreachable_model_server_is_one_plain_sentence(tmp_path):
         "provider_error",
         "cannot list models: cannot reach the model server (connection refused)",
     )
+
+
+async def test_a_model_sending_faster_than_the_server_reads_does_not_hold_the_server(tmp_path):
+    # The whole answer is written at once: its pieces sit in the server's read buffer, and reading
+    # them never waits. Without a turn of the event loop every ITEMS_PER_TURN items, the server
+    # served no other connection and sent no chunk until it had read the whole buffer.
+    pieces = ITEMS_PER_TURN * 50
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(pieces=["word "] * pieces)
+        read_at_each_turn: list[int] = []
+
+        async def watch_each_turn() -> None:
+            """What the generation has read, at each turn of the event loop (this coroutine runs once a turn)."""
+            while True:
+                read_at_each_turn.extend(generation.items_read for generation in srv.server.generations.running())
+                await asyncio.sleep(0)
+
+        async with peer(srv.url, srv.token()) as alice:
+            watcher = asyncio.create_task(watch_each_turn())
+            try:
+                ack = await send_message(alice, "Go")
+                chunks, end = await alice.stream(ack.reply_id)
+            finally:
+                watcher.cancel()
+    assert isinstance(end, Complete) and text_of(chunks) == "word " * pieces
+    assert read_at_each_turn[-1] >= pieces
+    steps = [after - before for before, after in itertools.pairwise(read_at_each_turn)]
+    assert max(steps) <= ITEMS_PER_TURN
