@@ -16,7 +16,7 @@ each chunk, not to the answer.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 _FENCES = ("```", "~~~")
 
@@ -49,6 +49,8 @@ class Cut:
     """The offset in the piece: the segment ends just before it."""
     fence: str | None = None
     """The opening line of the code block the cut is inside, if it is: closed before, opened again after."""
+    between_blocks: bool = False
+    """True at a blank line: the next segment begins a block of its own (not at a cut inside a paragraph)."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,9 @@ class Part:
     """The fence line of a code block that began in the part before (opened again here)."""
     closes: str | None = None
     """The fence line of a code block that goes on in the next part (closed here)."""
+    gap_above: bool = False
+    """True if the answer drawn whole has a blank line above this part: it begins a block after a blank
+    line, and the block before is not a horizontal rule (Rich draws a rule with its blank line below it)."""
 
     @property
     def markdown(self) -> str:
@@ -69,6 +74,9 @@ class Part:
         end = f"{closing_fence(self.closes)}\n" if self.closes else ""
         return start + self.text + end
 
+
+#: A thematic break (a horizontal rule) alone on its line.
+_RULE = re.compile(r" {0,3}([-*_])[ \t]*(?:\1[ \t]*){2,}")
 
 #: A fence line, opening or closing a code block.
 _FENCE_LINE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.MULTILINE)
@@ -85,6 +93,12 @@ def without_empty_open_fence(markdown: str) -> str:
     if len(fences) % 2 and not markdown[fences[-1].end() :].partition("\n")[2].strip():
         return markdown[: fences[-1].start()].rstrip() + "\n"
     return markdown
+
+
+def ends_with_rule(markdown: str) -> bool:
+    """True if the last block of ``markdown`` is a horizontal rule: a line of its own after a blank line."""
+    last_block = markdown.rstrip("\n").rpartition("\n\n")[2]
+    return "\n" not in last_block and _RULE.fullmatch(last_block) is not None
 
 
 def closing_fence(opening: str) -> str:
@@ -161,7 +175,7 @@ class SegmentCutter:
         total = self._chars + len(piece)
         cut = None
         if total >= size and cuts.paragraph is not None:
-            cut = Cut(cuts.paragraph)
+            cut = Cut(cuts.paragraph, between_blocks=True)
         elif total >= size and cuts.code_line is not None and (cuts.line is None or cuts.code_line > cuts.line):
             # The last line break is in code: the fence open at the end of the piece is the one cut. The
             # parts of a code block are drawn as one block (``PartCodeBlock``), so it is cut as prose is.
@@ -187,8 +201,10 @@ class SegmentCutter:
             cut = self.cut(piece, size)
             last = parts[-1]
             if cut is None:
-                parts[-1] = Part(last.text + piece, last.opens)
+                parts[-1] = replace(last, text=last.text + piece)
             else:
-                parts[-1] = Part(last.text + piece[: cut.at], last.opens, cut.fence)
-                parts.append(Part(piece[cut.at :], cut.fence))
+                finished = last.text + piece[: cut.at]
+                parts[-1] = replace(last, text=finished, closes=cut.fence)
+                gap = cut.between_blocks and not ends_with_rule(finished)
+                parts.append(Part(piece[cut.at :], cut.fence, gap_above=gap))
         return parts

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
+from rich.segment import Segment
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
@@ -324,11 +327,12 @@ async def test_what_is_seen_stays_in_place_when_the_parts_above_it_are_measured(
     assert set(tops) == {seen[0]}
 
 
-class PartsAndStatics(App[None]):
-    """The same parts drawn by one ``AnswerBody`` and by a ``Static`` of each part's Markdown."""
+class PartsAndWhole(App[None]):
+    """An answer drawn in parts by one ``AnswerBody``, and whole by a ``Static`` of its Markdown."""
 
-    def __init__(self, parts: list[Part]) -> None:
+    def __init__(self, text: str, parts: list[Part]) -> None:
         super().__init__()
+        self.text = text
         self.parts = parts
 
     def compose(self) -> ComposeResult:
@@ -336,28 +340,64 @@ class PartsAndStatics(App[None]):
 
         with VerticalScroll(id="parts"):
             yield AnswerBody(self.parts, Part(""))
-        with VerticalScroll(id="statics"):
-            for part in self.parts:
-                yield Static(FrozenRichMarkdown(part))
+        with VerticalScroll(id="whole"):
+            yield Static(FrozenRichMarkdown(Part(self.text)))
 
 
-async def test_answer_body_draw_what_a_static_of_each_part_would() -> None:
+async def test_answer_body_draws_in_parts_what_a_static_of_the_whole_answer_draws() -> None:
     step = "## Step {n}\n\n1. first\n2. second\n\n```python\nprint({n})  # comment\n```\n\n> quoted {n}\n\n"
     text = "# Title\n\nSome *text* and `code`.\n\n" + "".join(step.format(n=n) for n in range(40))
     parts = SegmentCutter().split(text, 300)[:-1]
-    app = PartsAndStatics(parts)
+    app = PartsAndWhole(text, parts)
     async with app.run_test(size=(80, 40)) as pilot:
         await pilot.pause()
         frozen = app.query_one(AnswerBody)
-        statics = list(app.query(Static))
+        whole = app.query_one(Static)
         frozen.render_lines(Region(0, 0, *frozen.size))  # every part drawn, so its height is the drawn one
         await pilot.pause()
         drawn = frozen.render_lines(Region(0, 0, *frozen.size))
-        expected = [line for static in statics for line in static.render_lines(Region(0, 0, *static.size))]
-    assert len(parts) > 5
+        expected = whole.render_lines(Region(0, 0, *whole.size))
+    assert len(parts) > 5 and sum(part.gap_above for part in parts) > 5
+    # Line for line, the blank lines between two blocks cut apart included.
     assert [line.text for line in drawn] == [line.text for line in expected]
     # Styles too, cell by cell: the parts' lines have the segments of one style joined.
     assert [list(line.simplify()) for line in drawn] == [list(line.simplify()) for line in expected]
+
+
+#: Blocks an answer may hold, for the seams between parts.
+BLOCKS = {
+    "paragraph": "A paragraph of words, with *emphasis* and `code`.",
+    "heading": "## A heading",
+    "setext heading": "A title\n---",
+    "list": "- item one\n- item two",
+    "numbered list": "1. first\n2. second",
+    "quote": "> a quote\n> on two lines",
+    "code": "```python\nprint(1)\n```",
+    "rule": "-" * 20,  # as long as the shortest block after it
+    "other rule": "* " * 10,
+    "table": "| a | b |\n|---|---|\n| 1 | 2 |",
+}
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    # Not two lists of a kind: a blank line between their items makes one list of them, which a cut there parts.
+    [pair for pair in itertools.product(BLOCKS, repeat=2) if not (pair[0] == pair[1] and "list" in pair[0])],
+)
+def test_two_blocks_cut_apart_draw_as_one_answer(before: str, after: str) -> None:
+    from rich.console import Console
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
+
+    text = f"{BLOCKS[before]}\n\n{BLOCKS[after]}\n"
+    parts = SegmentCutter().split(text, len(BLOCKS[before]) + 2)  # cut at the blank line between them
+    console = Console(width=40, color_system="truecolor", force_terminal=True)
+
+    def drawn(part: Part) -> list[list[Segment]]:
+        return console.render_lines(FrozenRichMarkdown(part), console.options, pad=True)
+
+    assert parts[0].text == f"{BLOCKS[before]}\n\n" and "".join(part.text for part in parts[1:]) == f"{BLOCKS[after]}\n"
+    assert [line for part in parts for line in drawn(part)] == drawn(Part(text))
 
 
 @pytest.mark.parametrize("first", ["# Demo answer\n\n", "- a point\n- another\n\n", "```python\nprint(1)\n```\n\n"])

@@ -94,8 +94,19 @@ class WrappingSyntax(Syntax):
                 yield Segment.line()
 
 
+#: First blocks that Rich draws with a blank line above them of their own (a list, a quote, a table):
+#: one whose content Rich has closed before the block itself asks for the line, even first in a document.
+_OWN_BLANK_ABOVE = frozenset({"bullet_list_open", "ordered_list_open", "blockquote_open", "table_open"})
+
+
 class FrozenRichMarkdown(RichMarkdown):
-    """Rich's Markdown, parsed by the one parser above rather than a new one each time; code blocks cut join up."""
+    """Rich's Markdown for one part of an answer, so that the parts one under another draw the answer whole.
+
+    Parsed by the one parser above rather than a new one each time; the
+    parts of a code block cut join up (``PartCodeBlock``); and a part that
+    begins a block after a blank line has the blank line above it that Rich
+    draws between two blocks of one document (``Part.gap_above``).
+    """
 
     elements: ClassVar[dict[str, type[MarkdownElement]]] = {
         **RichMarkdown.elements,
@@ -122,6 +133,14 @@ class FrozenRichMarkdown(RichMarkdown):
         self.hyperlinks = True
         self.inline_code_lexer = None
         self.inline_code_theme = self.code_theme
+        #: The blank line between this part and the one before, unless the first block draws its own
+        #: (or there is none yet: the part just begun as an answer streams).
+        self.blank_above = part.gap_above and bool(self.parsed) and self.parsed[0].type not in _OWN_BLANK_ABOVE
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        if self.blank_above:
+            yield Segment.line()
+        yield from super().__rich_console__(console, options)
 
 
 class CodeBlockHeight(PartCodeBlock):
