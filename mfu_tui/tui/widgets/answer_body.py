@@ -5,7 +5,8 @@ part, or per Markdown block as Textual's ``Markdown`` makes them, cost
 Textual a mount, a restyle and a layout each: most of the cost of a fast
 stream, and of opening a chat or scrolling into older messages.
 ``AnswerBody`` holds the finished parts and the growing tail in one widget
-with the Line API, drawn by Rich: a chunk costs a redraw of the tail only,
+with the Line API, drawn by Rich: a chunk costs a redraw of the tail's last
+block only (and, if it adds no line, a repaint of the lines it changed),
 and a finished part is parsed and drawn the first time one of its lines is
 painted. Until then its height is exact if it is near the end of the
 message (where the view is while an answer streams) and estimated
