@@ -9,7 +9,8 @@ computes upstream -> server -> client latency from them.
 
 ``--mode markdown --words N`` streams a long Markdown answer (headings,
 paragraphs, lists, fenced code blocks) one word at a time, as fast as the
-socket takes it: the render bench's answer. ``--mode code --words N``
+socket takes it: the render bench's answer; with ``--pace W``, W words a
+second, as a model writes (the reading bench's answer). ``--mode code --words N``
 (one fenced code block of about N characters) and ``--mode prose --words N``
 (paragraphs of about N characters) compare a long code block with as much
 prose.
@@ -140,10 +141,12 @@ class Stamper:
 class Upstream:
     """The HTTP side: ``/v1/models`` and streamed ``/v1/chat/completions``."""
 
-    def __init__(self, mode: str, rate: float, pieces: int, words: int) -> None:
+    def __init__(self, mode: str, rate: float, pieces: int, words: int, pace: float = 0.0) -> None:
         self.mode = mode
         self.stamper = Stamper(1.0 / rate if rate > 0 else 0.0, pieces)
         self.answer = _PIECES.findall(ANSWERS[mode](words)) if mode in ANSWERS else []
+        #: Seconds between two words of a long answer (0: as fast as the socket takes them).
+        self.word_interval = 1.0 / pace if pace > 0 else 0.0
 
     async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -176,6 +179,8 @@ class Upstream:
             for piece in self.answer:
                 _event(writer, piece)
                 await writer.drain()
+                if self.word_interval:
+                    await asyncio.sleep(self.word_interval)
         else:
             await self.stamper.stream(writer)
         _event(writer, None)
@@ -215,9 +220,12 @@ async def main() -> None:
         default=20000,
         help="markdown: words; code, prose: characters (default 20000)",
     )
+    parser.add_argument(
+        "--pace", type=float, default=0.0, help="markdown, code, prose: words a second (default 0: at once)"
+    )
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    upstream = Upstream(args.mode, args.rate, args.pieces, args.words)
+    upstream = Upstream(args.mode, args.rate, args.pieces, args.words, args.pace)
     server = await asyncio.start_server(upstream.serve, "127.0.0.1", args.port, backlog=4096)
     print(f"upstream: listening on http://127.0.0.1:{server.sockets[0].getsockname()[1]}", flush=True)
     async with server:

@@ -155,6 +155,32 @@ class ParagraphBreaks:
 OVERLONG = 4
 
 
+#: A line that goes on with a list: an item, or indented under one.
+_LIST_LINE = re.compile(r"[ \t]|[-*+][ \t]|\d{1,9}[.)][ \t]")
+
+
+def split_tail(tail: Part) -> tuple[Part | None, Part]:
+    """``tail`` as its finished blocks and the block still growing, to be drawn one under the other.
+
+    The tail of a streaming answer is drawn again at each chunk; its blocks
+    up to its last blank line (outside code) no longer change, so only the
+    last is drawn again. Drawn one under the other, the two show what the
+    tail drawn whole shows, as parts cut at a blank line do (``Part.gap_above``).
+    Not where a list goes on after the blank line: Rich draws a list whose
+    items are apart (a loose list) as if they were not, and split there it
+    would show the blank line until the tail is drawn whole.
+
+    Returns:
+        The finished blocks (None if there are none), and the rest.
+    """
+    breaks = ParagraphBreaks(f"{tail.opens}\n" if tail.opens else "")
+    at = breaks.feed(tail.text).paragraph
+    if not at or _LIST_LINE.match(tail.text, at):
+        return None, tail
+    settled = replace(tail, text=tail.text[:at])
+    return settled, Part(tail.text[at:], gap_above=not ends_with_rule(settled.text))
+
+
 class SegmentCutter:
     """Follows an answer piece by piece; says where its current segment should end.
 

@@ -12,7 +12,7 @@ from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Static
 
-from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks, Part, SegmentCutter
+from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks, Part, SegmentCutter, split_tail
 from mfu_tui.tui.widgets import answer_body
 from mfu_tui.tui.widgets.answer_body import AnswerBody
 from mfu_tui.tui.widgets.message_view import MessageView
@@ -111,6 +111,31 @@ async def test_an_answer_streams_into_one_widget_whose_tail_grows_with_each_chun
             assert [line for line in drawn_text(answer_body) if line][-1].endswith(word.strip())
         assert "".join(answer_body.sources) + answer_body.tail.text == view.text
         assert drawn_text(answer_body)[0] == "Short start."  # the Markdown, drawn: no asterisks
+
+
+async def test_a_chunk_that_adds_no_line_is_drawn_without_a_layout_and_only_its_line_painted() -> None:
+    app = OneMessage()
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = app.query_one(MessageView)
+        await view.append("A first paragraph.\n\nThe answer goes", 1)
+        await pilot.pause()
+        body = view.query_one(AnswerBody)
+        layouts = body._layout_updates  # Textual counts the layouts a widget asks for
+        await view.append(" on and on", 2)
+        assert body._layout_updates == layouts
+        assert body._repaint_regions == {Region(0, 2, body.size.width, 1)}  # the growing line alone
+        await pilot.pause()
+        assert drawn_text(body) == ["A first paragraph.", "", "The answer goes on and on"]
+        # The tail's finished paragraph was drawn once: only the growing one is drawn for each chunk.
+        assert body._settled is not None and body._settled[0].text == "A first paragraph.\n\n"
+        settled_lines = body._settled[1]
+        await view.append(" and on", 3)
+        assert body._settled[1] is settled_lines
+        # A chunk that adds a line asks for a layout: the message grows.
+        await view.append("\n\nA new paragraph.", 4)
+        assert body._layout_updates == layouts + 1
+        await pilot.pause()
+        assert drawn_text(body)[-2:] == ["", "A new paragraph."]
 
 
 async def test_an_answer_streams_into_bounded_segments_then_renders_once() -> None:
@@ -398,6 +423,38 @@ def test_two_blocks_cut_apart_draw_as_one_answer(before: str, after: str) -> Non
 
     assert parts[0].text == f"{BLOCKS[before]}\n\n" and "".join(part.text for part in parts[1:]) == f"{BLOCKS[after]}\n"
     assert [line for part in parts for line in drawn(part)] == drawn(Part(text))
+
+
+@pytest.mark.parametrize(("before", "after"), list(itertools.product(BLOCKS, repeat=2)))
+def test_a_tail_drawn_as_its_finished_blocks_and_the_last_draws_what_it_draws_whole(before: str, after: str) -> None:
+    from rich.console import Console
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
+
+    console = Console(width=40, color_system="truecolor", force_terminal=True)
+
+    def drawn(part: Part) -> list[list[Segment]]:
+        return console.render_lines(FrozenRichMarkdown(part), console.options, pad=True)
+
+    # After a cut (so with the blank line above it), and at the answer's start.
+    for gap_above in (True, False):
+        tail = Part(f"{BLOCKS[before]}\n\n{BLOCKS[after]}\n", gap_above=gap_above)
+        settled, growing = split_tail(tail)
+        if BLOCKS[after].startswith(("- ", "1. ", "* ")):
+            # It may go on with a list before it (one loose list, which Rich draws tight and two lists
+            # with a blank line between), so it is not split there.
+            assert settled is None and growing == tail
+            continue
+        assert settled is not None and settled.text == f"{BLOCKS[before]}\n\n"
+        assert drawn(settled) + drawn(growing) == drawn(tail)
+
+
+def test_a_tail_inside_a_code_block_is_not_split_at_a_blank_line_of_its_code() -> None:
+    tail = Part("a = 1\n\nb = 2\n", opens="```python")
+    assert split_tail(tail) == (None, tail)
+    closed = Part("a = 1\n\nb = 2\n```\n\nAfter.\n", opens="```python")
+    settled, growing = split_tail(closed)
+    assert settled == Part("a = 1\n\nb = 2\n```\n\n", opens="```python") and growing.text == "After.\n"
 
 
 @pytest.mark.parametrize("first", ["# Demo answer\n\n", "- a point\n- another\n\n", "```python\nprint(1)\n```\n\n"])

@@ -5,7 +5,8 @@ part, or per Markdown block as Textual's ``Markdown`` makes them, cost
 Textual a mount, a restyle and a layout each: most of the cost of a fast
 stream, and of opening a chat or scrolling into older messages.
 ``AnswerBody`` holds the finished parts and the growing tail in one widget
-with the Line API, drawn by Rich: a chunk costs a redraw of the tail only,
+with the Line API, drawn by Rich: a chunk costs a redraw of the tail's last
+block only (and, if it adds no line, a repaint of the lines it changed),
 and a finished part is parsed and drawn the first time one of its lines is
 painted. Until then its height is exact if it is near the end of the
 message (where the view is while an answer streams) and estimated
@@ -20,13 +21,13 @@ from bisect import bisect_right
 from collections import OrderedDict
 from itertools import accumulate
 
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.strip import Strip
 from textual.timer import Timer
 from textual.visual import RichVisual, Visual
 from textual.widget import Widget
 
-from mfu_tui.tui.stream_split import Part
+from mfu_tui.tui.stream_split import Part, split_tail
 from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown, HeightMarkdown
 
 #: Parts whose drawn lines are kept (the most recently painted): more than a screen shows.
@@ -86,6 +87,8 @@ class AnswerBody(Widget):
         """The first line of each part sized at ``_width``, then the line after the last."""
         self._drawn: OrderedDict[int, list[Strip]] = OrderedDict()
         """The lines of the parts painted lately, by index."""
+        self._settled: tuple[Part, list[Strip]] | None = None
+        """The tail's finished blocks, and their lines at ``_width`` (``_drawn_settled``)."""
         self._measure_timer: Timer | None = None
         """The wait before measuring the estimated parts, if one has begun."""
         self._measuring = False
@@ -124,13 +127,25 @@ class AnswerBody(Widget):
         The tail is drawn when the message is laid out (it is where the view
         is while an answer streams), without a code block opened at its very
         end and not written into yet: an empty box that fills a moment later.
+        A tail that grew without a new line (most chunks of an answer read
+        as it is written) is drawn at once instead, and only its lines that
+        changed are painted again: no layout, and the rest of the screen's
+        lines are kept as drawn.
         """
         changed = len(self._parts)  # the old tail: finished now, or grown
+        sized = self.is_mounted and self._width == self.size.width and len(self._heights) == self._count
+        before = self._drawn.get(changed) if sized and not parts else None
         self._parts.extend(parts)
         self._tail = tail
         del self._heights[changed:]
         self._drawn.pop(changed, None)
-        if self.is_mounted:
+        if before is not None and len(lines := self._draw(changed)) == len(before):
+            self._heights.append(len(lines))
+            first = next((y for y, (old, new) in enumerate(zip(before, lines)) if old != new), len(lines))
+            if first < len(lines):
+                top = self._tops[changed]
+                self.refresh(Region(0, top + first, self._width, len(lines) - first))
+        elif self.is_mounted:
             self.refresh(layout=True)
 
     # --- layout ----------------------------------------------------------
@@ -143,6 +158,7 @@ class AnswerBody(Widget):
             self._heights.clear()
             self._estimated.clear()
             self._drawn.clear()
+            self._settled = None
         if len(self._heights) < self._count:
             self._size_new_parts(viewport.height)
             self._measure_later(again=True)
@@ -239,13 +255,29 @@ class AnswerBody(Widget):
         if (lines := self._drawn.get(index)) is not None:
             self._drawn.move_to_end(index)
             return lines
-        drawing = RichVisual(self, FrozenRichMarkdown(self._part(index)))
-        # Adjacent segments of one style joined (highlighted code has twice as many): each paint goes over them.
-        lines = [line.simplify() for line in Visual.to_strips(self, drawing, self._width, None, self.visual_style)]
+        if index == len(self._parts):
+            settled, growing = split_tail(self._tail)
+            lines = self._drawn_settled(settled) + self._draw_part(growing)
+        else:
+            lines = self._draw_part(self._part(index))
         self._drawn[index] = lines
         if len(self._drawn) > KEEP_DRAWN:
             self._drawn.popitem(last=False)
         return lines
+
+    def _draw_part(self, part: Part) -> list[Strip]:
+        """``part`` drawn at the current width."""
+        drawing = RichVisual(self, FrozenRichMarkdown(part))
+        # Adjacent segments of one style joined (highlighted code has twice as many): each paint goes over them.
+        return [line.simplify() for line in Visual.to_strips(self, drawing, self._width, None, self.visual_style)]
+
+    def _drawn_settled(self, settled: Part | None) -> list[Strip]:
+        """The tail's blocks that are finished (``split_tail``), drawn once for all the chunks that follow them."""
+        if settled is None:
+            return []
+        if self._settled is None or self._settled[0] != settled:
+            self._settled = (settled, self._draw_part(settled))
+        return self._settled[1]
 
     def _lines_of(self, index: int) -> list[Strip]:
         """Part ``index`` drawn, to be painted: its height corrected if it was an estimate."""
@@ -286,3 +318,4 @@ class AnswerBody(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._drawn.clear()  # the theme may have changed: drawn again in its colours
+        self._settled = None
