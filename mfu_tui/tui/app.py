@@ -62,6 +62,8 @@ from mfu_tui.tui.client_events import ClientEvents
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.commands import ChatPalette, ChatsProvider
 from mfu_tui.tui.conversation_model import ConversationModel
+from mfu_tui.tui.draft_file import FILE_NAME as DRAFT_FILE
+from mfu_tui.tui.draft_file import DraftFile
 from mfu_tui.tui.export import export_chat
 from mfu_tui.tui.file_mentions import mentioned_files
 from mfu_tui.tui.keys import binding_rows, keys_of
@@ -352,9 +354,12 @@ class ChatApp(App[None]):
             with Vertical(id="chat-pane"):
                 yield Conversation(window=self.settings.window, id="conversation")
                 yield PendingFiles(id="pending-files")
-                prompts = PromptHistory(self._data_dir / PROMPTS_FILE)
                 yield Composer(
-                    prompts, keymap=self.settings.choices.keymap, cursor_blink=self.settings.cursor_blink, id="composer"
+                    PromptHistory(self._data_dir / PROMPTS_FILE),
+                    draft=DraftFile(self._data_dir / DRAFT_FILE),
+                    keymap=self.settings.choices.keymap,
+                    cursor_blink=self.settings.cursor_blink,
+                    id="composer",
                 )
         yield KeysFooter()
 
@@ -505,19 +510,19 @@ class ChatApp(App[None]):
             where = f"the details are in {report(''.join(traceback.format_exception(error)))}"
         except OSError as problem:
             where = f"the details could not be written to the log file ({problem})"
-        draft = " What you were writing is kept: up in the message box brings it back." if kept else ""
+        draft = " What you were writing is kept: it is back in the message box at the next start." if kept else ""
         line = f"mfu-chat stopped on an unexpected error ({type(error).__name__}); {where}.{draft}"
         # Textual's own exit message (the traceback) is replaced: the log has it.
         self._exit_renderables[:] = [Text(line)]
 
     def _keep_draft(self) -> bool:
-        """Add the message box's text to the earlier prompts; True if there was some."""
+        """Keep the message box's text for the next start now (``DraftFile``); True if there was some."""
         try:
             composer = self.query_one(Composer)
             text = composer.text
-            if not text.strip():
+            if not text.strip() or composer.editing_message_id is not None:
                 return False
-            composer.prompts.add(text)
+            composer.draft.save(text)
         except Exception:  # the app is failing already: the line on the way out matters more
             return False
         return True

@@ -12,7 +12,7 @@ from textual.widgets import OptionList
 
 from mfu_tui.launch import log_crash
 from mfu_tui.tui import ChatApp
-from mfu_tui.tui.prompt_history import PromptHistory
+from mfu_tui.tui.draft_file import DraftFile
 from mfu_tui.tui.screens.dialog import Dialog
 from tests.support.server import RunningServer
 from tests.tui.helpers import GATHER, TIMEOUT, make_app, ready
@@ -69,20 +69,20 @@ async def test_an_unexpected_error_keeps_the_draft_and_says_where_the_log_is(
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)
             await pilot.press(*"half a thought")
-            prompts = app.composer.prompts.path
+            draft = app.composer.draft.path
             app.call_later(a_bug)
             await pilot.pause()
     assert app.return_code == 1
     said = "".join(capsys.readouterr().err.split())  # one line, which Rich wraps to the terminal's width
     expected = (
         f"mfu-chat stopped on an unexpected error (RuntimeError); the details are in {log_file}. "
-        "What you were writing is kept: up in the message box brings it back."
+        "What you were writing is kept: it is back in the message box at the next start."
     )
     assert said == "".join(expected.split())
     logged = log_file.read_text()
     assert "the app stopped on an unexpected error" in logged and "RuntimeError: a bug nobody caught" in logged
     assert log_file.stat().st_mode & 0o777 == 0o600
-    assert PromptHistory(prompts).entries[-1] == "half a thought"
+    assert DraftFile(draft).load() == "half a thought"
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import contextlib
 import re
 import shlex
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -181,6 +182,34 @@ def test_suspend_and_fg_redraw_the_app_and_quit_cleanly(server: ServerProcess, t
         assert "exited-0" in screen and "RuntimeWarning" not in screen and "Traceback" not in screen, screen
     finally:
         pane.close()
+
+
+@needs_tmux
+def test_a_dropped_terminal_keeps_what_was_being_written(server: ServerProcess, tmp_path: Path) -> None:
+    """The terminal goes (an SSH connection dropped: the app gets SIGHUP); the next start has the text back."""
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
+    try:
+        pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
+        pane.type("a long question I was still writing")
+        pane.wait_for(lambda screen: "still writing" in screen, "the typed text")
+        drafts = tmp_path / ".local" / "share"
+        deadline = time.monotonic() + TIMEOUT
+        while not any(path.read_text() == "a long question I was still writing" for path in drafts.rglob("draft.txt")):
+            assert time.monotonic() < deadline, "the text was never kept"
+            time.sleep(0.05)  # the app keeps it a moment after the last key
+    finally:
+        pane.close()  # tmux kills the pane: SIGHUP, as a dropped SSH connection does
+    again_dir = tmp_path / "again"
+    again_dir.mkdir()
+    again = TmuxPane(again_dir, [mfu_chat(), "--server", server.url], env)
+    try:
+        screen = again.wait_for(lambda screen: "still writing" in screen, "the text back in the message box")
+        assert "│ a long question I was still writing" in screen, screen
+        again.press("C-q")
+        again.wait_exit()
+    finally:
+        again.close()
 
 
 def colour_codes(screen: str) -> list[str]:

@@ -9,9 +9,11 @@ from textual import events
 from textual.binding import Binding, BindingsMap, BindingType
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import TextArea
 
 from mfu_tui.client.attachments import Attachment
+from mfu_tui.tui.draft_file import SAVE_AFTER, DraftFile
 from mfu_tui.tui.prompt_history import PromptHistory
 
 
@@ -36,7 +38,9 @@ class Composer(TextArea):
     written comes back after the newest); ``ctrl+r`` searches them. While a
     sent message is being edited (``start_editing``), sending edits it and
     asks for a new answer. Nothing typed is cleared until the client took
-    the message. ``alt+a`` asks for a file to attach (``Attached``); the app
+    the message, and what is being written is kept in a file (``DraftFile``)
+    a moment after each change: it is back in the box at the next start,
+    after a quit, a dropped connection or a crash. ``alt+a`` asks for a file to attach (``Attached``); the app
     shows it above the box and sends it with the message, as it does files
     named with ``@path`` in the text. ``pageup``/``pagedown`` scroll the
     conversation (``PageRequested``), as in a chat client: the box stays
@@ -156,6 +160,7 @@ class Composer(TextArea):
         self,
         prompts: PromptHistory,
         *,
+        draft: DraftFile | None = None,
         keymap: Mapping[str, str] | None = None,
         cursor_blink: bool = True,
         id: str | None = None,
@@ -163,6 +168,7 @@ class Composer(TextArea):
         """
         Args:
             prompts: The user's earlier prompts; ``up``, ``down`` and ``ctrl+r`` bring them back.
+            draft: Where the text being written is kept until it is sent; its text is put back on mount.
             keymap: The user's keys by binding id (the app's keymap), for send and new line.
             cursor_blink: Blink the cursor.
             id: The widget id.
@@ -181,10 +187,43 @@ class Composer(TextArea):
         self.set_reactive(TextArea.cursor_blink, cursor_blink)
         self.border_title = "Message"
         self.prompts = prompts
+        self.draft = draft or DraftFile(None)
+        #: The wait before the text is kept in ``draft``, while one runs (from the last change).
+        self._draft_timer: Timer | None = None
         #: The index in ``prompts.entries`` of the prompt shown, while walking them.
         self._recalled: int | None = None
         #: What was in the box when the walk began; it comes back after the newest prompt.
-        self._draft = ""
+        self._before_walk = ""
+
+    def on_mount(self) -> None:
+        if kept := self.draft.load():
+            self._show(kept)
+
+    def on_unmount(self) -> None:
+        if self._draft_timer is not None:  # quitting within a moment of a change: keep it now
+            self._draft_timer.stop()
+            self._keep_draft()
+
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        if self.editing_message_id is not None:
+            return  # a sent message being edited is not a draft: it is stored already
+        if not self.text.strip():
+            self._forget_draft()
+        elif self._draft_timer is None:
+            self._draft_timer = self.set_timer(SAVE_AFTER, self._keep_draft)
+        else:
+            self._draft_timer.reset()
+
+    def _keep_draft(self) -> None:
+        self._draft_timer = None
+        if self.editing_message_id is None:
+            self.draft.save(self.text)
+
+    def _forget_draft(self) -> None:
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        self.draft.clear()
 
     async def _on_key(self, event: events.Key) -> None:
         # Send and new line run here, as the key comes, not as bindings:
@@ -248,7 +287,7 @@ class Composer(TextArea):
             self.action_cursor_up()
             return
         if self._recalled is None:
-            self._draft = self.text
+            self._before_walk = self.text
             self._recalled = len(prompts)
         self._recalled -= 1
         self._show(prompts[self._recalled])
@@ -263,7 +302,7 @@ class Composer(TextArea):
             self._show(self.prompts.entries[self._recalled])
         else:
             self._recalled = None
-            self._show(self._draft)
+            self._show(self._before_walk)
 
     def action_search_history(self) -> None:
         from mfu_tui.tui.screens.prompt_search import PromptSearch  # where it opens, like the app's screens
@@ -300,10 +339,11 @@ class Composer(TextArea):
         self.clear()
 
     def done(self) -> None:
-        """The message was taken: clear the box, leave edit mode, end a walk through the prompts."""
+        """The message was taken: clear the box and its kept text, leave edit mode, end a walk through the prompts."""
+        self._forget_draft()  # at once: a draft left behind would come back at the next start, to be sent twice
         self.editing_message_id = None
         self._recalled = None
-        self._draft = ""
+        self._before_walk = ""
         self.clear()
 
     def watch_editing_message_id(self, message_id: str | None) -> None:
