@@ -25,7 +25,7 @@ fanout
     renames a chat; time until every connection has the ``chat_updated``.
 burst
     One user's answer comes from a model that writes as fast as the socket
-    takes it (``bench.upstream --mode markdown --words --burst-words``)
+    takes it (``bench.upstream --mode markdown``, ``--burst-words`` words)
     while another user pings the server (a JSON ``ping``, answered by
     ``pong``) every 2 ms: how long that other user waits, against the same
     pings with no answer running (the floor), in turn, ``--burst-rounds``

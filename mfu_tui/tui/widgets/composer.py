@@ -40,7 +40,8 @@ class Composer(TextArea):
     asks for a new answer. Nothing typed is cleared until the client took
     the message, and what is being written is kept in a file (``DraftFile``)
     a moment after each change: it is back in the box at the next start,
-    after a quit, a dropped connection or a crash. ``alt+a`` asks for a file to attach (``Attached``); the app
+    after a quit, a dropped connection or a crash. ``alt+a`` asks for a file
+    to attach (``Attached``); the app
     shows it above the box and sends it with the message, as it does files
     named with ``@path`` in the text. ``pageup``/``pagedown`` scroll the
     conversation (``PageRequested``), as in a chat client: the box stays
