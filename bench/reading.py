@@ -41,13 +41,10 @@ from textual.app import App, ComposeResult
 from textual.widgets import Log
 from websockets.asyncio.client import connect
 
-from bench.common import load_average, machine, start_upstream
-from bench.render import BenchApp, _send_key
-from mfu_tui.client import ClientSettings
+from bench.common import load_average, machine, relayed_upstream
+from bench.render import _send_key, new_app, until_ready
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
-from mfu_tui.tui import AppSettings
 from mfu_tui.tui.stream_pace import STREAM_FRAME
-from tests.support.server import ServerProcess
 
 TIMEOUT = 600.0
 
@@ -113,20 +110,9 @@ async def bare(url: str, token: str, size: tuple[int, int]) -> float:
 
 async def ours(url: str, token: str, size: tuple[int, int], workdir: Path) -> float:
     """The app's CPU share while the answer streams."""
-    settings = AppSettings(
-        url=url,
-        token=token,
-        plain=False,
-        cursor_blink=False,
-        client=ClientSettings(data_dir=workdir / f"data-{uuid.uuid4()}"),
-        export_dir=workdir,
-    )
-    app = BenchApp(settings)
+    app = new_app(url, token, workdir)
     async with app.run_test(size=size) as pilot:
-        async with asyncio.timeout(TIMEOUT):
-            while app.client.state.status.name != "CONNECTED":
-                await asyncio.sleep(0.01)
-            await app.settled()
+        await until_ready(app)
         marks: list[tuple[float, float]] = []
         complete = asyncio.get_running_loop().create_future()
 
@@ -150,32 +136,19 @@ async def ours(url: str, token: str, size: tuple[int, int], workdir: Path) -> fl
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     size = (int(args.size.split("x")[0]), int(args.size.split("x")[1]))
-    upstream, base_url = start_upstream("--mode", "markdown", "--words", str(args.words), "--pace", str(args.pace))
-    with tempfile.TemporaryDirectory() as tmp:
-        server = ServerProcess(
-            Path(tmp),
-            "--provider",
-            "openai",
-            "--rate-limit",
-            "1000000",
-            "--log-level",
-            "warning",
-            env={"MFU_OPENAI_BASE_URL": base_url},
-        )
-        server.start()
-        try:
-            token = server.token("bench")
-            rounds = []
-            for _ in range(args.rounds):
-                load = load_average()
-                floor = await bare(server.url, token, size)
-                app = await ours(server.url, token, size, Path(tmp))
-                rounds.append({"bare_percent": floor, "app_percent": app, "ratio": round(app / floor, 2), "load": load})
-        finally:
-            server.terminate()
-            server.wait()
-            upstream.terminate()
-            upstream.wait()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        relayed_upstream(
+            Path(tmp), "--mode", "markdown", "--words", str(args.words), "--pace", str(args.pace)
+        ) as server,
+    ):
+        token = server.token("bench")
+        rounds = []
+        for _ in range(args.rounds):
+            load = load_average()
+            floor = await bare(server.url, token, size)
+            app = await ours(server.url, token, size, Path(tmp))
+            rounds.append({"bare_percent": floor, "app_percent": app, "ratio": round(app / floor, 2), "load": load})
     return {
         "machine": machine(),
         "words": args.words,

@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import re
@@ -53,7 +54,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +62,7 @@ from textual import events
 from textual.widgets import Markdown, TextArea
 from websockets.asyncio.client import connect
 
-from bench.common import load_average, machine, start_upstream
+from bench.common import ANSWER_SERVE_FLAGS, load_average, machine, relayed_upstream
 from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings, ChatApp
@@ -109,6 +110,28 @@ class BenchApp(ChatApp):
         if self.on_changed is not None:
             self.on_changed()
             self.on_changed = None
+
+
+def new_app(url: str, token: str, workdir: Path) -> BenchApp:
+    """The app on ``url``, with a data directory of its own under ``workdir``."""
+    return BenchApp(
+        AppSettings(
+            url=url,
+            token=token,
+            plain=False,
+            cursor_blink=False,
+            client=ClientSettings(data_dir=workdir / f"data-{uuid.uuid4()}"),
+            export_dir=workdir,
+        )
+    )
+
+
+async def until_ready(app: ChatApp) -> None:
+    """Until the app is connected and shows what the server has."""
+    async with asyncio.timeout(TIMEOUT):
+        while app.client.state.status.name != "CONNECTED":
+            await asyncio.sleep(0.01)
+        await app.settled()
 
 
 async def _naive_append(self: MessageView, delta: str, seq: int, thought: str = "") -> None:
@@ -160,22 +183,10 @@ async def app_run(
         applied.append((time.process_time(), seq))
 
     MessageView.append = timed_append  # type: ignore[method-assign]
-    app = BenchApp(
-        AppSettings(
-            url=url,
-            token=token,
-            plain=False,
-            cursor_blink=False,
-            client=ClientSettings(data_dir=workdir / f"data-{uuid.uuid4()}"),
-            export_dir=workdir,
-        )
-    )
+    app = new_app(url, token, workdir)
     try:
         async with app.run_test(size=size) as pilot:
-            async with asyncio.timeout(TIMEOUT):
-                while app.client.state.status.name != "CONNECTED":
-                    await asyncio.sleep(0.01)
-                await app.settled()
+            await until_ready(app)
             marks: dict[str, float] = {}
             complete = asyncio.get_running_loop().create_future()
 
@@ -264,21 +275,24 @@ def _send_key(app: ChatApp, key: str, character: str | None) -> None:
 # --- the conductor ---------------------------------------------------------------
 
 
-def start_server(workdir: Path, source: str, words: int) -> tuple[ServerProcess, Any]:
-    common = ("--rate-limit", "1000000", "--log-level", "warning", "--send-queue-bytes", str(1 << 30))
-    if source == "demo":
-        server = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", "0", *common)
-        server.start()
-        return server, None
-    upstream, base_url = start_upstream("--mode", source, "--words", str(words))
-    server = ServerProcess(workdir, "--provider", "openai", *common, env={"MFU_OPENAI_BASE_URL": base_url})
+@contextlib.contextmanager
+def answering_server(workdir: Path, source: str, words: int) -> Iterator[ServerProcess]:
+    """The server, answering with the demo provider's answer or ``bench.upstream``'s of mode ``source``."""
+    if source != "demo":
+        with relayed_upstream(workdir, "--mode", source, "--words", str(words)) as server:
+            yield server
+        return
+    server = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", "0", *ANSWER_SERVE_FLAGS)
     server.start()
-    return server, upstream
+    try:
+        yield server
+    finally:
+        server.terminate()
+        server.wait()
 
 
 async def measure(source: str, words: int, workdir: Path, args: argparse.Namespace, naive: bool) -> dict[str, Any]:
-    server, upstream = start_server(workdir / f"{source}-{words}-{naive}", source, words)
-    try:
+    with answering_server(workdir / f"{source}-{words}-{naive}", source, words) as server:
         token = server.token("bench")
         size = tuple(int(n) for n in args.size.split("x"))
         load = load_average()
@@ -290,12 +304,6 @@ async def measure(source: str, words: int, workdir: Path, args: argparse.Namespa
             for _ in range(args.repeat)
         ]
         best = min(runs, key=lambda r: r["seconds"])
-    finally:
-        server.terminate()
-        server.wait()
-        if upstream is not None:
-            upstream.terminate()
-            upstream.wait()
     return {
         "approach": "naive" if naive else "ours",
         "source": source,

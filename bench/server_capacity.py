@@ -59,6 +59,7 @@ from bench.common import (
     load_average,
     machine,
     raise_fd_limit,
+    relayed_upstream,
     rss_kib,
     run_tool,
     start_upstream,
@@ -418,28 +419,9 @@ async def _burst(server: ServerProcess, rounds: int) -> dict[str, Any]:
 
 
 def burst_phase(workdir: Path, words: int, rounds: int) -> dict[str, Any]:
-    upstream, base_url = start_upstream("--mode", "markdown", "--words", str(words))
-    server = ServerProcess(
-        workdir,
-        "--provider",
-        "openai",
-        "--rate-limit",
-        "1000000",
-        "--log-level",
-        "warning",
-        "--send-queue-bytes",
-        str(1 << 30),
-        env={"MFU_OPENAI_BASE_URL": base_url},
-    )
-    server.start()
-    try:
+    with relayed_upstream(workdir, "--mode", "markdown", "--words", str(words)) as server:
         load = load_average()
         figures = asyncio.run(_burst(server, rounds))
-    finally:
-        server.terminate()
-        server.wait()
-        upstream.terminate()
-        upstream.wait()
     return {"answer_words": words, "rounds": rounds, **figures, "load_1min": load}
 
 
