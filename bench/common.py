@@ -126,6 +126,17 @@ ANSWER_SERVE_FLAGS = ("--rate-limit", "1000000", "--log-level", "warning", "--se
 
 
 @contextlib.contextmanager
+def started(server: ServerProcess) -> Iterator[ServerProcess]:
+    """``server`` started, and stopped on the way out."""
+    server.start()
+    try:
+        yield server
+    finally:
+        server.terminate()
+        server.wait()
+
+
+@contextlib.contextmanager
 def relayed_upstream(workdir: Path, *upstream_args: str) -> Iterator[ServerProcess]:
     """``bench.upstream *upstream_args``, and ``python -m mfu_tui serve --provider openai`` relaying it.
 
@@ -133,15 +144,10 @@ def relayed_upstream(workdir: Path, *upstream_args: str) -> Iterator[ServerProce
     """
     upstream, base_url = start_upstream(*upstream_args)
     try:
-        server = ServerProcess(
-            workdir, "--provider", "openai", *ANSWER_SERVE_FLAGS, env={"MFU_OPENAI_BASE_URL": base_url}
-        )
-        server.start()
-        try:
+        with started(
+            ServerProcess(workdir, "--provider", "openai", *ANSWER_SERVE_FLAGS, env={"MFU_OPENAI_BASE_URL": base_url})
+        ) as server:
             yield server
-        finally:
-            server.terminate()
-            server.wait()
     finally:
         upstream.terminate()
         upstream.wait()

@@ -62,7 +62,7 @@ from textual import events
 from textual.widgets import Markdown, TextArea
 from websockets.asyncio.client import connect
 
-from bench.common import ANSWER_SERVE_FLAGS, load_average, machine, relayed_upstream
+from bench.common import ANSWER_SERVE_FLAGS, load_average, machine, relayed_upstream, started
 from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings, ChatApp
@@ -282,13 +282,9 @@ def answering_server(workdir: Path, source: str, words: int) -> Iterator[ServerP
         with relayed_upstream(workdir, "--mode", source, "--words", str(words)) as server:
             yield server
         return
-    server = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", "0", *ANSWER_SERVE_FLAGS)
-    server.start()
-    try:
+    demo = ServerProcess(workdir, "--demo-words", str(words), "--demo-delay-ms", "0", *ANSWER_SERVE_FLAGS)
+    with started(demo) as server:
         yield server
-    finally:
-        server.terminate()
-        server.wait()
 
 
 async def measure(source: str, words: int, workdir: Path, args: argparse.Namespace, naive: bool) -> dict[str, Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from textual.pilot import Pilot
+
+from mfu_tui.tui import ChatApp
 from mfu_tui.tui.draft_file import FILE_NAME, MAX_BYTES, DraftFile
 from tests.support.server import RunningServer
 from tests.tui.helpers import TIMEOUT, make_app, ready
@@ -36,6 +39,15 @@ def test_hostile_or_oversized_text_does_not_come_back_raw(tmp_path: Path) -> Non
     assert path.stat().st_size == MAX_BYTES + 1
 
 
+async def type_and_keep(app: ChatApp, pilot: Pilot[None], text: str) -> Path:
+    """Type ``text`` in the message box, and wait until it is kept; the draft file's path."""
+    await pilot.press(*text)
+    path = app.composer.draft.path
+    assert path is not None
+    await wait_for_file(path, text)
+    return path
+
+
 async def wait_for_file(path: Path, text: str | None) -> None:
     """Until ``path`` holds ``text`` (None: until it is gone); the composer writes it a moment after a key."""
     async with asyncio.timeout(TIMEOUT):
@@ -49,10 +61,7 @@ async def test_what_was_being_written_is_back_in_the_box_at_the_next_start(
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
-        await pilot.press(*"half a thought")
-        path = app.composer.draft.path
-        assert path is not None
-        await wait_for_file(path, "half a thought")  # kept without quitting: a kill now loses nothing
+        path = await type_and_keep(app, pilot, "half a thought")  # kept without quitting: a kill now loses nothing
         await pilot.press(*" and more")
     # Quit within a moment of the last key: kept as it quits.
     assert path.read_text() == "half a thought and more"
@@ -67,10 +76,7 @@ async def test_a_message_sent_is_not_kept_and_does_not_come_back(server: Running
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
-        await pilot.press(*"a question")
-        path = app.composer.draft.path
-        assert path is not None
-        await wait_for_file(path, "a question")
+        path = await type_and_keep(app, pilot, "a question")
         await pilot.press("enter")
         async with asyncio.timeout(TIMEOUT):
             while app.composer.text:  # taken by the client (queued in the outbox)
