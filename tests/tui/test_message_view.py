@@ -445,6 +445,25 @@ def test_a_list_whose_items_are_apart_is_not_cut_between_them() -> None:
     assert [line for part in parts for line in drawn(part)] == drawn(Part(text))
 
 
+def test_a_code_block_cut_just_before_its_closing_fence_draws_as_one_block() -> None:
+    from rich.console import Console
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown, HeightMarkdown
+
+    code, after = "```python\n" + "x = 1\n" * 5, "```\n\nAfter.\n"
+    cutter = SegmentCutter()
+    parts = cutter.split(code, 20)  # as it streams: the code came, the fence still open
+    parts = parts[:-1] + cutter.split(after, 20, parts[-1])
+    console = Console(width=40, color_system="truecolor", force_terminal=True)
+
+    def drawn(part: Part, markdown: type[FrozenRichMarkdown] = FrozenRichMarkdown) -> list[list[Segment]]:
+        return console.render_lines(markdown(part), console.options, pad=True)
+
+    assert parts[-1].opens and parts[-1].text.startswith("```")  # the last part only closes the block
+    assert [line for part in parts for line in drawn(part)] == drawn(Part(code + after))
+    assert [len(drawn(part, HeightMarkdown)) for part in parts] == [len(drawn(part)) for part in parts]
+
+
 @pytest.mark.parametrize(("before", "after"), list(itertools.product(BLOCKS, repeat=2)))
 def test_a_tail_drawn_as_its_finished_blocks_and_the_last_draws_what_it_draws_whole(before: str, after: str) -> None:
     from rich.console import Console
