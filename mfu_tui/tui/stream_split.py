@@ -32,7 +32,8 @@ class Cuts:
     """
 
     paragraph: int | None
-    """After a blank line outside a code fence."""
+    """After a blank line outside a code fence, not after a list's line: a blank line may part a list's
+    items (a loose list), which Rich draws as one list without it, and two lists cut apart with it."""
     line: int | None
     """After a line break outside a code fence."""
     space: int | None
@@ -107,6 +108,10 @@ def closing_fence(opening: str) -> str:
     return marker[: len(marker) - len(marker.lstrip(marker[0]))]
 
 
+#: A line that goes on with a list: an item, or indented under one.
+_LIST_LINE = re.compile(r"[ \t]|[-*+][ \t]|\d{1,9}[.)][ \t]")
+
+
 class ParagraphBreaks:
     """Follows streamed Markdown; says where the text may be cut outside code."""
 
@@ -114,6 +119,8 @@ class ParagraphBreaks:
         self.fence: str | None = None
         """The opening line of the fenced code block the text is in (at most ``_HEAD`` characters), if it is."""
         self._line_head = ""
+        self._in_list = False
+        """True after a line of a list (an item, or a line indented under one), until a line of another block."""
         self.feed(text)
 
     @property
@@ -128,7 +135,8 @@ class ParagraphBreaks:
         while (end := delta.find("\n", start)) >= 0:
             complete = delta[start:end]
             blank = not self._line_head and not complete
-            head = (self._line_head + complete[:_HEAD]).strip(" ")
+            start_of_line = self._line_head + complete[:_HEAD]
+            head = start_of_line.strip(" ")
             opened = False
             if head.startswith(_FENCES):
                 opened = self.fence is None
@@ -137,8 +145,10 @@ class ParagraphBreaks:
             start = end + 1
             if not self.in_fence:
                 line = start
-                if blank:
+                if blank and not self._in_list:
                     paragraph = start
+                elif not blank:  # a rule of "* * *" or "- - -" is not a list's line
+                    self._in_list = bool(_LIST_LINE.match(start_of_line)) and not _RULE.fullmatch(start_of_line)
             elif not opened:
                 code_line = start
         rest = delta[start:]
@@ -155,27 +165,21 @@ class ParagraphBreaks:
 OVERLONG = 4
 
 
-#: A line that goes on with a list: an item, or indented under one.
-_LIST_LINE = re.compile(r"[ \t]|[-*+][ \t]|\d{1,9}[.)][ \t]")
-
-
 def split_tail(tail: Part) -> tuple[Part | None, Part]:
     """``tail`` as its finished blocks and the block still growing, to be drawn one under the other.
 
     The tail of a streaming answer is drawn again at each chunk; its blocks
     up to its last blank line (outside code) no longer change, so only the
     last is drawn again. Drawn one under the other, the two show what the
-    tail drawn whole shows, as parts cut at a blank line do (``Part.gap_above``).
-    Not where a list goes on after the blank line: Rich draws a list whose
-    items are apart (a loose list) as if they were not, and split there it
-    would show the blank line until the tail is drawn whole.
+    tail drawn whole shows, as parts cut at a blank line do (``Part.gap_above``;
+    not at a blank line after a list's line, ``Cuts.paragraph``).
 
     Returns:
         The finished blocks (None if there are none), and the rest.
     """
     breaks = ParagraphBreaks(f"{tail.opens}\n" if tail.opens else "")
     at = breaks.feed(tail.text).paragraph
-    if not at or _LIST_LINE.match(tail.text, at):
+    if not at:
         return None, tail
     settled = replace(tail, text=tail.text[:at])
     return settled, Part(tail.text[at:], gap_above=not ends_with_rule(settled.text))

@@ -55,9 +55,21 @@ class PartCodeBlock(CodeBlock):
         #: Rich's padding of one cell all round, but at a cut.
         self.padding = (1, 1, 1, 1)
 
+    @property
+    def ends_a_cut_block(self) -> bool:
+        """True for the end of a block cut just before its closing fence: its code is all in the parts before."""
+        return self.padding[0] == 0 and not str(self.text).strip()
+
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         code = str(self.text).rstrip()
-        yield WrappingSyntax(code, self.lexer_name, theme=self.theme, word_wrap=True, padding=self.padding)
+        syntax = WrappingSyntax(code, self.lexer_name, theme=self.theme, word_wrap=True, padding=self.padding)
+        if not self.ends_a_cut_block:
+            yield syntax
+            return
+        # Rich draws an empty line for no code: only the padding below is drawn.
+        for line in console.render_lines(syntax, options, pad=True)[1:]:
+            yield from line
+            yield Segment.line()
 
 
 class WrappingSyntax(Syntax):
@@ -158,6 +170,9 @@ class CodeBlockHeight(PartCodeBlock):
         # tabs, and Pygments, for any lexer, drops a byte order mark and reads \r\n and \r as line endings.
         code = f"{str(self.text).rstrip()}\n".expandtabs(_TAB_SIZE).removeprefix("\ufeff")
         code = strip_control_codes(code.replace("\r\n", "\n").replace("\r", "\n"))  # as Syntax's Text does
+        if self.ends_a_cut_block:
+            yield from [Segment.line()] * self.padding[2]
+            return
         code_width = max(0, options.max_width - 2)
         wrap_options = options.update(width=code_width, height=None, justify="left")
         height = self.padding[0] + self.padding[2]  # above and below
