@@ -3,8 +3,10 @@
 ``draft.txt`` lives beside the prompt history, readable by the user only
 (0600: it is private like the prompts). The message box writes what it holds
 ``SAVE_AFTER`` seconds after the last change, and as the app quits: all of
-it, through a temporary file renamed over the old one, so that a crash at
-any moment leaves the old text or the new, never half of one. It is removed
+it, through a temporary file renamed over the old one, so that the app
+killed at any moment leaves the old text or the new, never half of one
+(it is not synced to the disk: a draft is not worth a wait on a slow home
+directory, and a power cut may lose it). It is removed
 as soon as the box is emptied or its message taken (sent, or queued in the
 outbox), and the next start puts it back in the box. A connection that
 drops takes the app with it (``SIGHUP``) with at most ``SAVE_AFTER`` of
