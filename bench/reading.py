@@ -139,7 +139,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         relayed_upstream(
-            Path(tmp), "--mode", "markdown", "--words", str(args.words), "--pace", str(args.pace)
+            Path(tmp), "--mode", args.source, "--words", str(args.words), "--pace", str(args.pace)
         ) as server,
     ):
         token = server.token("bench")
@@ -151,6 +151,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rounds.append({"bare_percent": floor, "app_percent": app, "ratio": round(app / floor, 2), "load": load})
     return {
         "machine": machine(),
+        "source": args.source,
         "words": args.words,
         "words_per_second": args.pace,
         "size": args.size,
@@ -165,7 +166,12 @@ def main() -> None:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--words", type=int, default=300, help="words of the answer (default 300)")
+    parser.add_argument(
+        "--source", choices=["markdown", "code", "prose"], default="markdown", help="the answer (default markdown)"
+    )
+    parser.add_argument(
+        "--words", type=int, default=300, help="words of the answer; code, prose: characters (default 300)"
+    )
     parser.add_argument("--pace", type=float, default=50.0, help="words a second (default 50)")
     parser.add_argument("--rounds", type=int, default=3, help="bare and ours in turn, this many times (default 3)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
