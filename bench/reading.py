@@ -1,10 +1,11 @@
 """Reading speed: the app's CPU while an answer streams at a model's pace, against a bare Textual app.
 
 The server runs as a subprocess (``python -m mfu_tui serve --provider
-openai``) and relays ``bench.upstream --mode markdown --pace W``: sectioned
-Markdown (headings, paragraphs, lists, code blocks), ``--pace`` words a
-second, as a model writes. In turn, ``--rounds`` times, the same question is
-streamed to:
+openai``) and relays ``bench.upstream --mode SOURCE --pace W``: sectioned
+Markdown (headings, paragraphs, lists, code blocks), or with ``--source
+code`` one code block and ``--source prose`` paragraphs of plain words,
+``--pace`` words (pieces) a second, as a model writes. In turn,
+``--rounds`` times, the same question is streamed to:
 
 bare
     a Textual app of one ``Log`` widget that a bare websockets client writes
@@ -23,6 +24,7 @@ machine's load than wall-clock times.
 
     python -m bench.reading                       # 300 words at 50 words a second, 3 rounds
     python -m bench.reading --pace 100 --words 600
+    python -m bench.reading --source code --words 1500   # code: --words counts characters
 """
 
 from __future__ import annotations
