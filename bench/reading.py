@@ -1,10 +1,11 @@
 """Reading speed: the app's CPU while an answer streams at a model's pace, against a bare Textual app.
 
 The server runs as a subprocess (``python -m mfu_tui serve --provider
-openai``) and relays ``bench.upstream --mode markdown --pace W``: sectioned
-Markdown (headings, paragraphs, lists, code blocks), ``--pace`` words a
-second, as a model writes. In turn, ``--rounds`` times, the same question is
-streamed to:
+openai``) and relays ``bench.upstream --mode SOURCE --pace W``: sectioned
+Markdown (headings, paragraphs, lists, code blocks), or with ``--source
+code`` one code block and ``--source prose`` paragraphs of plain words,
+``--pace`` words (pieces) a second, as a model writes. In turn,
+``--rounds`` times, the same question is streamed to:
 
 bare
     a Textual app of one ``Log`` widget that a bare websockets client writes
@@ -23,6 +24,7 @@ machine's load than wall-clock times.
 
     python -m bench.reading                       # 300 words at 50 words a second, 3 rounds
     python -m bench.reading --pace 100 --words 600
+    python -m bench.reading --source code --words 1500   # code: --words counts characters
 """
 
 from __future__ import annotations
@@ -139,7 +141,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     with (
         tempfile.TemporaryDirectory() as tmp,
         relayed_upstream(
-            Path(tmp), "--mode", "markdown", "--words", str(args.words), "--pace", str(args.pace)
+            Path(tmp), "--mode", args.source, "--words", str(args.words), "--pace", str(args.pace)
         ) as server,
     ):
         token = server.token("bench")
@@ -151,6 +153,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             rounds.append({"bare_percent": floor, "app_percent": app, "ratio": round(app / floor, 2), "load": load})
     return {
         "machine": machine(),
+        "source": args.source,
         "words": args.words,
         "words_per_second": args.pace,
         "size": args.size,
@@ -165,7 +168,12 @@ def main() -> None:
         epilog=__doc__.split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--words", type=int, default=300, help="words of the answer (default 300)")
+    parser.add_argument(
+        "--source", choices=["markdown", "code", "prose"], default="markdown", help="the answer (default markdown)"
+    )
+    parser.add_argument(
+        "--words", type=int, default=300, help="words of the answer; code, prose: characters (default 300)"
+    )
     parser.add_argument("--pace", type=float, default=50.0, help="words a second (default 50)")
     parser.add_argument("--rounds", type=int, default=3, help="bare and ours in turn, this many times (default 3)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")

@@ -165,24 +165,35 @@ class ParagraphBreaks:
 OVERLONG = 4
 
 
-def split_tail(tail: Part) -> tuple[Part | None, Part]:
-    """``tail`` as its finished blocks and the block still growing, to be drawn one under the other.
+def split_tail(tail: Part) -> list[Part]:
+    """``tail`` as pieces to draw one under the other: what is finished, then what still grows.
 
-    The tail of a streaming answer is drawn again at each chunk; its blocks
-    up to its last blank line (outside code) no longer change, so only the
-    last is drawn again. Drawn one under the other, the two show what the
-    tail drawn whole shows, as parts cut at a blank line do (``Part.gap_above``;
-    not at a blank line after a list's line, ``Cuts.paragraph``).
+    The tail of a streaming answer is drawn again at each chunk. Its blocks
+    up to its last blank line (outside code and lists, ``Cuts.paragraph``)
+    no longer change, nor do the finished lines of a code block still open
+    at its end: only the last block, or the code block's last line, is drawn
+    again. Drawn one under the other the pieces show what the tail drawn
+    whole shows, as parts cut there do (``Part.gap_above``, ``PartCodeBlock``);
+    but the code's last line is highlighted without the lines before it
+    (within a string over several lines, for instance) until it is finished.
 
     Returns:
-        The finished blocks (None if there are none), and the rest.
+        The finished pieces (none, one or two), then the rest.
     """
     breaks = ParagraphBreaks(f"{tail.opens}\n" if tail.opens else "")
-    at = breaks.feed(tail.text).paragraph
-    if not at:
-        return None, tail
-    settled = replace(tail, text=tail.text[:at])
-    return settled, Part(tail.text[at:], gap_above=not ends_with_rule(settled.text))
+    cuts = breaks.feed(tail.text)
+    pieces = []
+    rest, at = tail, 0  # what is left, from ``at`` in the tail's text
+    if cuts.paragraph:
+        pieces.append(replace(tail, text=tail.text[: cuts.paragraph]))
+        rest, at = Part(tail.text[cuts.paragraph :], gap_above=not ends_with_rule(pieces[-1].text)), cuts.paragraph
+    # Not before a last line of nothing but spaces: a block opened and not written into is not drawn (see
+    # ``without_empty_open_fence``), but the tail drawn whole has that line and the padding under the code.
+    code = cuts.code_line
+    if breaks.fence is not None and code is not None and at < code and tail.text[code:].strip():
+        pieces.append(replace(rest, text=tail.text[at:code], closes=breaks.fence))
+        rest = Part(tail.text[code:], opens=breaks.fence)
+    return [*pieces, rest]
 
 
 class SegmentCutter:

@@ -127,10 +127,10 @@ async def test_a_chunk_that_adds_no_line_is_drawn_without_a_layout_and_only_its_
         await pilot.pause()
         assert drawn_text(body) == ["A first paragraph.", "", "The answer goes on and on"]
         # The tail's finished paragraph was drawn once: only the growing one is drawn for each chunk.
-        assert body._settled is not None and body._settled[0].text == "A first paragraph.\n\n"
-        settled_lines = body._settled[1]
+        ((finished, finished_lines),) = body._finished.items()
+        assert finished.text == "A first paragraph.\n\n"
         await view.append(" and on", 3)
-        assert body._settled[1] is settled_lines
+        assert body._finished[finished] is finished_lines
         # A chunk that adds a line asks for a layout: the message grows.
         await view.append("\n\nA new paragraph.", 4)
         assert body._layout_updates == layouts + 1
@@ -295,7 +295,7 @@ async def test_parts_that_stream_past_at_once_are_estimated_then_drawn_whole_whe
 async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_comes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(answer_body, "MEASURE_AFTER", 0.05)
+    monkeypatch.setattr(answer_body, "MEASURE_AFTER", 600.0)  # the wait is not what is tested: it is cut short
     monkeypatch.setattr(answer_body, "MEASURE_SLICE", 0.0)  # one part a slice: many slices
     text = "".join(f"Item {n}\n\n- " + "word " * 40 + "\n\n" for n in range(200))
     app = ScrolledMessage()
@@ -306,6 +306,9 @@ async def test_estimated_heights_are_measured_a_slice_at_a_time_once_no_part_com
         await pilot.pause()
         frozen = view.query_one(AnswerBody)
         estimated = frozen.estimated
+        assert frozen._measure_timer is not None  # waiting for no part to come
+        frozen._measure_timer.stop()
+        frozen._measure_some()  # what the wait's end does
         await until(pilot, lambda: not frozen.estimated)
         measured_height = frozen.size.height
         drawn = len(frozen.render_lines(Region(0, 0, *frozen.size)))
@@ -478,20 +481,50 @@ def test_a_tail_drawn_as_its_finished_blocks_and_the_last_draws_what_it_draws_wh
     # After a cut (so with the blank line above it), and at the answer's start.
     for gap_above in (True, False):
         tail = Part(f"{BLOCKS[before]}\n\n{BLOCKS[after]}\n", gap_above=gap_above)
-        settled, growing = split_tail(tail)
+        pieces = split_tail(tail)
         if "list" in before:  # not split after a list (see the test above)
-            assert settled is None and growing == tail
+            assert pieces == [tail]
             continue
-        assert settled is not None and settled.text == f"{BLOCKS[before]}\n\n"
-        assert drawn(settled) + drawn(growing) == drawn(tail)
+        assert pieces[0].text == f"{BLOCKS[before]}\n\n" and len(pieces) == 2
+        assert [line for piece in pieces for line in drawn(piece)] == drawn(tail)
 
 
-def test_a_tail_inside_a_code_block_is_not_split_at_a_blank_line_of_its_code() -> None:
-    tail = Part("a = 1\n\nb = 2\n", opens="```python")
-    assert split_tail(tail) == (None, tail)
+def test_a_tail_inside_a_code_block_is_split_at_its_last_line_not_at_a_blank_line_of_its_code() -> None:
+    tail = Part("a = 1\n\nb = 2\nc = ", opens="```python")
+    assert split_tail(tail) == [
+        Part("a = 1\n\nb = 2\n", opens="```python", closes="```python"),
+        Part("c = ", opens="```python"),
+    ]
     closed = Part("a = 1\n\nb = 2\n```\n\nAfter.\n", opens="```python")
-    settled, growing = split_tail(closed)
-    assert settled == Part("a = 1\n\nb = 2\n```\n\n", opens="```python") and growing.text == "After.\n"
+    assert split_tail(closed) == [Part("a = 1\n\nb = 2\n```\n\n", opens="```python"), Part("After.\n", gap_above=True)]
+
+
+#: An answer with code in it, for the tail's pieces at every point of its stream.
+CODE_ANSWER = (
+    "Some text first.\n\n```python\ndef relay(chunks, socket):\n    # each chunk, in order\n"
+    '    for seq, chunk in enumerate(chunks, start=1):\n        socket.send({"seq": seq, "text": chunk})\n'
+    "    return seq\n```\n\nAnd after it.\n"
+)
+
+
+def test_at_every_point_of_a_stream_the_tails_pieces_draw_what_the_tail_draws_whole() -> None:
+    from rich.console import Console
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
+
+    console = Console(width=40, color_system="truecolor", force_terminal=True)
+
+    def drawn(part: Part) -> list[list[Segment]]:
+        return console.render_lines(FrozenRichMarkdown(part), console.options, pad=True)
+
+    split = 0
+    for end in range(1, len(CODE_ANSWER) + 1):
+        tail = Part(CODE_ANSWER[:end])
+        pieces = split_tail(tail)
+        split += len(pieces) > 1
+        assert "".join(piece.text for piece in pieces) == tail.text
+        assert [line for piece in pieces for line in drawn(piece)] == drawn(tail), repr(tail.text)
+    assert split > len(CODE_ANSWER) // 2
 
 
 @pytest.mark.parametrize("first", ["# Demo answer\n\n", "- a point\n- another\n\n", "```python\nprint(1)\n```\n\n"])

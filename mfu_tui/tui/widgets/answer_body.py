@@ -87,8 +87,8 @@ class AnswerBody(Widget):
         """The first line of each part sized at ``_width``, then the line after the last."""
         self._drawn: OrderedDict[int, list[Strip]] = OrderedDict()
         """The lines of the parts painted lately, by index."""
-        self._settled: tuple[Part, list[Strip]] | None = None
-        """The tail's finished blocks, and their lines at ``_width`` (``_drawn_settled``)."""
+        self._finished: dict[Part, list[Strip]] = {}
+        """The tail's finished pieces, and their lines at ``_width`` (``_drawn_finished``)."""
         self._measure_timer: Timer | None = None
         """The wait before measuring the estimated parts, if one has begun."""
         self._measuring = False
@@ -158,7 +158,7 @@ class AnswerBody(Widget):
             self._heights.clear()
             self._estimated.clear()
             self._drawn.clear()
-            self._settled = None
+            self._finished.clear()
         if len(self._heights) < self._count:
             self._size_new_parts(viewport.height)
             self._measure_later(again=True)
@@ -256,8 +256,8 @@ class AnswerBody(Widget):
             self._drawn.move_to_end(index)
             return lines
         if index == len(self._parts):
-            settled, growing = split_tail(self._tail)
-            lines = self._drawn_settled(settled) + self._draw_part(growing)
+            *finished, growing = split_tail(self._tail)
+            lines = [line for piece in self._drawn_finished(finished) for line in piece] + self._draw_part(growing)
         else:
             lines = self._draw_part(self._part(index))
         self._drawn[index] = lines
@@ -271,13 +271,10 @@ class AnswerBody(Widget):
         # Adjacent segments of one style joined (highlighted code has twice as many): each paint goes over them.
         return [line.simplify() for line in Visual.to_strips(self, drawing, self._width, None, self.visual_style)]
 
-    def _drawn_settled(self, settled: Part | None) -> list[Strip]:
-        """The tail's blocks that are finished (``split_tail``), drawn once for all the chunks that follow them."""
-        if settled is None:
-            return []
-        if self._settled is None or self._settled[0] != settled:
-            self._settled = (settled, self._draw_part(settled))
-        return self._settled[1]
+    def _drawn_finished(self, pieces: list[Part]) -> list[list[Strip]]:
+        """The tail's finished pieces (``split_tail``), each drawn once for all the chunks that follow it."""
+        self._finished = {piece: self._finished.get(piece) or self._draw_part(piece) for piece in pieces}
+        return list(self._finished.values())
 
     def _lines_of(self, index: int) -> list[Strip]:
         """Part ``index`` drawn, to be painted: its height corrected if it was an estimate."""
@@ -318,4 +315,4 @@ class AnswerBody(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._drawn.clear()  # the theme may have changed: drawn again in its colours
-        self._settled = None
+        self._finished.clear()
