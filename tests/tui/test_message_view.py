@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
-from rich.segment import Segment
 from textual.app import App, ComposeResult
 from textual.containers import VerticalScroll
 from textual.geometry import Region
 from textual.widget import Widget
 from textual.widgets import Static
 
-from mfu_tui.tui.stream_split import OVERLONG, Cuts, ParagraphBreaks, Part, SegmentCutter, split_tail
+from mfu_tui.tui.stream_split import OVERLONG, Part, SegmentCutter
 from mfu_tui.tui.widgets import answer_body
 from mfu_tui.tui.widgets.answer_body import AnswerBody
 from mfu_tui.tui.widgets.message_view import MessageView
@@ -44,28 +41,6 @@ def live_text(view: MessageView) -> str:
 def drawn_text(widget: Widget) -> list[str]:
     """Every line ``widget`` draws, stripped."""
     return [strip.text.strip() for strip in widget.render_lines(Region(0, 0, *widget.outer_size))]
-
-
-def test_paragraph_breaks_follow_fences_across_chunks() -> None:
-    breaks = ParagraphBreaks()
-    for piece, expected in [
-        ("Intro", Cuts(None, None, None)),
-        (" text\n", Cuts(None, 6, None)),  # spaces count on the last line only
-        ("\n", Cuts(1, 1, None)),
-        ("`", Cuts(None, None, None)),
-        ("``python\nx = 1\n\n", Cuts(None, None, None, 16)),  # a blank line inside code is a code line
-        ("y = 2\n``", Cuts(None, None, None, 6)),
-        ("`\n\nNext one", Cuts(3, 3, 8)),
-        ("\n", Cuts(None, 1, None)),
-        ("  ~~~ sh\n\n", Cuts(None, None, None, 10)),  # an indented fence opens too
-        ("~~~\nA b", Cuts(None, 4, 6)),
-    ]:
-        assert breaks.feed(piece) == expected, piece
-
-
-def test_no_cut_at_a_space_of_a_fence_opening_line() -> None:
-    breaks = ParagraphBreaks("Text\n\n")
-    assert breaks.feed("``` python with words") == Cuts(None, None, None)
 
 
 async def test_a_huge_single_paragraph_is_cut_into_bounded_segments() -> None:
@@ -390,141 +365,6 @@ async def test_answer_body_draws_in_parts_what_a_static_of_the_whole_answer_draw
     assert [line.text for line in drawn] == [line.text for line in expected]
     # Styles too, cell by cell: the parts' lines have the segments of one style joined.
     assert [list(line.simplify()) for line in drawn] == [list(line.simplify()) for line in expected]
-
-
-#: Blocks an answer may hold, for the seams between parts.
-BLOCKS = {
-    "paragraph": "A paragraph of words, with *emphasis* and `code`.",
-    "heading": "## A heading",
-    "setext heading": "A title\n---",
-    "list": "- item one\n- item two",
-    "numbered list": "1. first\n2. second",
-    "quote": "> a quote\n> on two lines",
-    "code": "```python\nprint(1)\n```",
-    "rule": "-" * 20,  # as long as the shortest block after it
-    "other rule": "* " * 10,
-    "table": "| a | b |\n|---|---|\n| 1 | 2 |",
-}
-
-
-@pytest.mark.parametrize(("before", "after"), list(itertools.product(BLOCKS, repeat=2)))
-def test_two_blocks_cut_apart_draw_as_one_answer(before: str, after: str) -> None:
-    from rich.console import Console
-
-    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
-
-    text = f"{BLOCKS[before]}\n\n{BLOCKS[after]}\n"
-    parts = SegmentCutter().split(text, len(BLOCKS[before]) + 2)  # cut at the blank line between them
-    console = Console(width=40, color_system="truecolor", force_terminal=True)
-
-    def drawn(part: Part) -> list[list[Segment]]:
-        return console.render_lines(FrozenRichMarkdown(part), console.options, pad=True)
-
-    if "list" in before:
-        # Not cut after a list: a blank line may part its items (a loose list), which Rich draws as one
-        # list without the blank line, and two lists cut apart with it.
-        assert parts[0].text.startswith(text)
-    else:
-        assert parts[0].text == f"{BLOCKS[before]}\n\n"
-        assert "".join(part.text for part in parts[1:]) == f"{BLOCKS[after]}\n"
-    assert [line for part in parts for line in drawn(part)] == drawn(Part(text))
-
-
-def test_a_list_whose_items_are_apart_is_not_cut_between_them() -> None:
-    from rich.console import Console
-
-    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
-
-    steps = "".join(f"{n}. **Step {n}**\n\n   What to do at step {n}.\n\n" for n in range(1, 6))
-    text = "Here is how:\n\n" + steps + "That is all.\n\nThe end.\n"
-    parts = SegmentCutter().split(text, 60)  # the list is longer, but shorter than OVERLONG parts
-    console = Console(width=40, color_system="truecolor", force_terminal=True)
-
-    def drawn(part: Part) -> list[list[Segment]]:
-        return console.render_lines(FrozenRichMarkdown(part), console.options, pad=True)
-
-    assert 60 < len(steps) < OVERLONG * 60 and len(parts) >= 2
-    assert not any(part.text.startswith(("2.", "   What")) for part in parts)  # no cut inside the list
-    assert [line for part in parts for line in drawn(part)] == drawn(Part(text))
-
-
-def test_a_code_block_cut_just_before_its_closing_fence_draws_as_one_block() -> None:
-    from rich.console import Console
-
-    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown, HeightMarkdown
-
-    code, after = "```python\n" + "x = 1\n" * 5, "```\n\nAfter.\n"
-    cutter = SegmentCutter()
-    parts = cutter.split(code, 20)  # as it streams: the code came, the fence still open
-    parts = parts[:-1] + cutter.split(after, 20, parts[-1])
-    console = Console(width=40, color_system="truecolor", force_terminal=True)
-
-    def drawn(part: Part, markdown: type[FrozenRichMarkdown] = FrozenRichMarkdown) -> list[list[Segment]]:
-        return console.render_lines(markdown(part), console.options, pad=True)
-
-    assert parts[-1].opens and parts[-1].text.startswith("```")  # the last part only closes the block
-    assert [line for part in parts for line in drawn(part)] == drawn(Part(code + after))
-    assert [len(drawn(part, HeightMarkdown)) for part in parts] == [len(drawn(part)) for part in parts]
-
-
-@pytest.mark.parametrize(("before", "after"), list(itertools.product(BLOCKS, repeat=2)))
-def test_a_tail_drawn_as_its_finished_blocks_and_the_last_draws_what_it_draws_whole(before: str, after: str) -> None:
-    from rich.console import Console
-
-    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
-
-    console = Console(width=40, color_system="truecolor", force_terminal=True)
-
-    def drawn(part: Part) -> list[list[Segment]]:
-        return console.render_lines(FrozenRichMarkdown(part), console.options, pad=True)
-
-    # After a cut (so with the blank line above it), and at the answer's start.
-    for gap_above in (True, False):
-        tail = Part(f"{BLOCKS[before]}\n\n{BLOCKS[after]}\n", gap_above=gap_above)
-        pieces = split_tail(tail)
-        if "list" in before:  # not split after a list (see the test above)
-            assert pieces == [tail]
-            continue
-        assert pieces[0].text == f"{BLOCKS[before]}\n\n" and len(pieces) == 2
-        assert [line for piece in pieces for line in drawn(piece)] == drawn(tail)
-
-
-def test_a_tail_inside_a_code_block_is_split_at_its_last_line_not_at_a_blank_line_of_its_code() -> None:
-    tail = Part("a = 1\n\nb = 2\nc = ", opens="```python")
-    assert split_tail(tail) == [
-        Part("a = 1\n\nb = 2\n", opens="```python", closes="```python"),
-        Part("c = ", opens="```python"),
-    ]
-    closed = Part("a = 1\n\nb = 2\n```\n\nAfter.\n", opens="```python")
-    assert split_tail(closed) == [Part("a = 1\n\nb = 2\n```\n\n", opens="```python"), Part("After.\n", gap_above=True)]
-
-
-#: An answer with code in it, for the tail's pieces at every point of its stream.
-CODE_ANSWER = (
-    "Some text first.\n\n```python\ndef relay(chunks, socket):\n    # each chunk, in order\n"
-    '    for seq, chunk in enumerate(chunks, start=1):\n        socket.send({"seq": seq, "text": chunk})\n'
-    "    return seq\n```\n\nAnd after it.\n"
-)
-
-
-def test_at_every_point_of_a_stream_the_tails_pieces_draw_what_the_tail_draws_whole() -> None:
-    from rich.console import Console
-
-    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
-
-    console = Console(width=40, color_system="truecolor", force_terminal=True)
-
-    def drawn(part: Part) -> list[list[Segment]]:
-        return console.render_lines(FrozenRichMarkdown(part), console.options, pad=True)
-
-    split = 0
-    for end in range(1, len(CODE_ANSWER) + 1):
-        tail = Part(CODE_ANSWER[:end])
-        pieces = split_tail(tail)
-        split += len(pieces) > 1
-        assert "".join(piece.text for piece in pieces) == tail.text
-        assert [line for piece in pieces for line in drawn(piece)] == drawn(tail), repr(tail.text)
-    assert split > len(CODE_ANSWER) // 2
 
 
 @pytest.mark.parametrize("first", ["# Demo answer\n\n", "- a point\n- another\n\n", "```python\nprint(1)\n```\n\n"])

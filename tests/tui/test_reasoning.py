@@ -63,6 +63,14 @@ async def test_the_line_counts_words_as_the_reasoning_streams(slow_server: Runni
         await started.wait()
         await until(pilot, lambda: app.conversation.views[-1].reasoning.display, "the reasoning shown")
         section = app.conversation.views[-1].reasoning
+
+        def counted() -> int:
+            """The words the line counts (0 before it counts any)."""
+            said = str(section.render()).split()
+            return int(said[2]) if len(said) > 2 and said[2].isdigit() else 0
+
+        # The chunks come to the client first: the app shows them at most 20 times a second (StreamPace).
+        await until(pilot, lambda: counted() >= 3, "three words counted")
         running = str(section.render())
         await until(pilot, lambda: app.conversation.views[-1].text, "the answer started")
         await pilot.press("escape")
