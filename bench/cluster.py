@@ -51,7 +51,7 @@ from typing import Any
 
 from websockets.asyncio.client import ClientConnection, connect
 
-from bench.common import cpu_seconds, load_average, machine, raise_fd_limit, rss_kib
+from bench.common import bench_parser, cpu_seconds, load_average, machine, raise_fd_limit, rss_kib
 from mfu_tui.protocol import (
     Ack,
     Cancel,
@@ -489,11 +489,7 @@ def table(reports: dict[int, dict[str, Any]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--nodes", default="1,3", help="1, 3, or 1,3 (default: both, side by side)")
     parser.add_argument("--phases", default="hold,throughput,cross-node", help="comma-separated (default: all three)")
     parser.add_argument("--connections", type=int, default=3000, help="connections held (default 3000)")

@@ -9,21 +9,29 @@ same run) hold up better than absolute times.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
-import contextlib
 import datetime
 import os
 import platform
 import resource
 import subprocess
 import sys
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tests.support.server import ServerProcess
-
 T = TypeVar("T")
+
+
+def bench_parser(doc: str | None) -> argparse.ArgumentParser:
+    """A bench's command line, its help made of the module's docstring: the first paragraph, then the rest."""
+    assert doc is not None
+    return argparse.ArgumentParser(
+        description=doc.split("\n\n")[0],
+        epilog=doc.split("\n\n", 1)[1],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def run_tool(main: Coroutine[Any, Any, T]) -> T:
@@ -118,36 +126,3 @@ def start_upstream(*args: str) -> tuple[subprocess.Popen[str], str]:
         process.kill()
         raise RuntimeError(f"the fake upstream did not start: {line!r}")
     return process, line.removeprefix("upstream: listening on ").strip()
-
-
-#: ``serve`` flags of the benches that time answers: no rate limit, quiet logs, and a send queue
-#: that never refuses a client reading slower than a model that writes as fast as the socket takes it.
-ANSWER_SERVE_FLAGS = ("--rate-limit", "1000000", "--log-level", "warning", "--send-queue-bytes", str(1 << 30))
-
-
-@contextlib.contextmanager
-def started(server: ServerProcess) -> Iterator[ServerProcess]:
-    """``server`` started, and stopped on the way out."""
-    server.start()
-    try:
-        yield server
-    finally:
-        server.terminate()
-        server.wait()
-
-
-@contextlib.contextmanager
-def relayed_upstream(workdir: Path, *upstream_args: str) -> Iterator[ServerProcess]:
-    """``bench.upstream *upstream_args``, and ``python -m mfu_tui serve --provider openai`` relaying it.
-
-    Both are stopped on the way out.
-    """
-    upstream, base_url = start_upstream(*upstream_args)
-    try:
-        with started(
-            ServerProcess(workdir, "--provider", "openai", *ANSWER_SERVE_FLAGS, env={"MFU_OPENAI_BASE_URL": base_url})
-        ) as server:
-            yield server
-    finally:
-        upstream.terminate()
-        upstream.wait()

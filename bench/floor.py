@@ -42,7 +42,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import cpu_seconds, machine, raise_fd_limit, start_upstream
+from bench.common import bench_parser, cpu_seconds, machine, raise_fd_limit, start_upstream
 from bench.server_capacity import errors, relay_figures, run_load
 from tests.support.server import ServerProcess
 
@@ -211,11 +211,7 @@ def _servers(text: str) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--phases", default="relay,idle", help="comma-separated (default: relay,idle)")
     parser.add_argument(
         "--streams",

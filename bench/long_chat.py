@@ -38,7 +38,7 @@ from typing import Any
 
 from websockets.asyncio.client import connect
 
-from bench.common import load_average, machine, rss_kib
+from bench.common import bench_parser, load_average, machine, rss_kib
 from bench.render import BenchApp
 from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Complete, Message, decode_server, encode
@@ -213,11 +213,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--messages", type=int, default=1000, help="messages in the long chat (default 1000)")
     parser.add_argument("--small", type=int, default=10, help="messages in the small chat, the floor (default 10)")
     parser.add_argument("--words", type=int, default=80, help="words of each answer (default 80)")

@@ -43,8 +43,9 @@ from textual.app import App, ComposeResult
 from textual.widgets import Log
 from websockets.asyncio.client import connect
 
-from bench.common import load_average, machine, relayed_upstream
+from bench.common import bench_parser, load_average, machine
 from bench.render import _send_key, new_app, until_ready
+from bench.servers import relayed_upstream
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui.stream_pace import STREAM_FRAME
 
@@ -163,11 +164,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--source", choices=["markdown", "code", "prose"], default="markdown", help="the answer (default markdown)"
     )

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import load_average, machine
+from bench.common import bench_parser, load_average, machine
 from mfu_tui.client import ChatClient, Status
 from tests.support.proxy import FaultProxy
 from tests.support.server import ServerProcess
@@ -155,11 +155,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--outages", default="1,5", help="seconds the server stays down, comma-separated (default 1,5; '' for none)"
     )

@@ -62,7 +62,8 @@ from textual import events
 from textual.widgets import Markdown, TextArea
 from websockets.asyncio.client import connect
 
-from bench.common import ANSWER_SERVE_FLAGS, load_average, machine, relayed_upstream, started
+from bench.common import bench_parser, load_average, machine
+from bench.servers import ANSWER_SERVE_FLAGS, relayed_upstream, started
 from mfu_tui.client import ClientSettings
 from mfu_tui.protocol import Chunk, Complete, Message, decode_server, encode
 from mfu_tui.tui import AppSettings, ChatApp
@@ -331,11 +332,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument(
         "--source", default="demo", help="demo, markdown, code or prose, or several: demo,markdown (default demo)"
     )

@@ -39,7 +39,6 @@ Defaults finish in about a minute; the full-size run is::
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import multiprocessing
@@ -55,16 +54,17 @@ from typing import Any, Protocol
 from websockets.asyncio.client import ClientConnection, connect
 
 from bench.common import (
+    bench_parser,
     cpu_seconds,
     load_average,
     machine,
     raise_fd_limit,
-    relayed_upstream,
     rss_kib,
     run_tool,
     start_upstream,
 )
 from bench.raw_stream import RawStream
+from bench.servers import relayed_upstream
 from mfu_tui.protocol import (
     ChatUpdated,
     Complete,
@@ -426,11 +426,7 @@ def burst_phase(workdir: Path, words: int, rounds: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--phases", default="idle,relay,fanout,burst", help="comma-separated (default: all four)")
     parser.add_argument("--idle", type=int, default=2000, help="idle connections (default 2000; full 10000)")
     parser.add_argument("--streams", type=int, default=100, help="concurrent answers (default 100; full 500)")

@@ -23,7 +23,6 @@ programs load the machine.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import json
 import os
@@ -40,7 +39,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import machine
+from bench.common import bench_parser, machine
 from tests.support.server import ServerProcess
 
 MARKER = b"Chats"
@@ -155,11 +154,7 @@ def figures(runs: list[tuple[float, float]], floor: list[tuple[float, float]]) -
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        epilog=__doc__.split("\n\n", 1)[1],
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = bench_parser(__doc__)
     parser.add_argument("--runs", type=int, default=10, help="runs of each; the median is kept (default 10)")
     parser.add_argument("--size", default="120x40", help="terminal size (default 120x40)")
     args = parser.parse_args()
