@@ -518,14 +518,9 @@ class ChatApp(App[None]):
     def _keep_draft(self) -> bool:
         """Keep the message box's text for the next start now (``DraftFile``); True if there was some."""
         try:
-            composer = self.query_one(Composer)
-            text = composer.text
-            if not text.strip() or composer.editing_message_id is not None:
-                return False
-            composer.draft.save(text)
+            return self.query_one(Composer).keep_draft()
         except Exception:  # the app is failing already: the line on the way out matters more
             return False
-        return True
 
     def _theme_chosen(self, theme: Theme) -> None:
         """A theme chosen in the palette is kept for the next runs (the one set at start is not news)."""

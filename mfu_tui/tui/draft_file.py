@@ -3,10 +3,8 @@
 ``draft.txt`` lives beside the prompt history, readable by the user only
 (0600: it is private like the prompts). The message box writes what it holds
 ``SAVE_AFTER`` seconds after the last change, and as the app quits: all of
-it, through a temporary file renamed over the old one, so that the app
-killed at any moment leaves the old text or the new, never half of one
-(it is not synced to the disk: a draft is not worth a wait on a slow home
-directory, and a power cut may lose it). It is removed
+it, replaced whole (``replace_private``: the app killed at any moment leaves
+the old text or the new, never half of one). It is removed
 as soon as the box is emptied or its message taken (sent, or queued in the
 outbox), and the next start puts it back in the box. A connection that
 drops takes the app with it (``SIGHUP``) with at most ``SAVE_AFTER`` of
@@ -17,10 +15,10 @@ save is what comes back.
 from __future__ import annotations
 
 import logging
-import os
 from pathlib import Path
 
 from mfu_tui.client.safe_text import clean_text
+from mfu_tui.tui.private_file import replace_private
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +79,8 @@ class DraftFile:
         if len(data) > MAX_BYTES:
             log.warning("the message being written is over %d bytes: not kept in %s", MAX_BYTES, self.path)
             return
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
-            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "wb") as file:
-                file.write(data)
-            os.replace(temporary, self.path)
+            replace_private(self.path, data)
         except OSError as error:
             # The text is still in the box; only its keeping across a quit is lost.
             log.warning("cannot keep the unsent message in %s: %s", self.path, error)

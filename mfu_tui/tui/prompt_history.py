@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 
 from mfu_tui.client.safe_text import clean_text
+from mfu_tui.tui.private_file import replace_private
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +109,4 @@ class PromptHistory:
     def _rewrite(self) -> None:
         assert self.path is not None
         self.entries = self.entries[-KEEP:]
-        temporary = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.writelines(json.dumps(prompt) + "\n" for prompt in self.entries)
-        os.replace(temporary, self.path)
+        replace_private(self.path, "".join(json.dumps(prompt) + "\n" for prompt in self.entries).encode())

@@ -202,8 +202,7 @@ class Composer(TextArea):
 
     def on_unmount(self) -> None:
         if self._draft_timer is not None:  # quitting within a moment of a change: keep it now
-            self._draft_timer.stop()
-            self._keep_draft()
+            self.keep_draft()
 
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if self.editing_message_id is not None:
@@ -211,14 +210,23 @@ class Composer(TextArea):
         if not self.text.strip():
             self._forget_draft()
         elif self._draft_timer is None:
-            self._draft_timer = self.set_timer(SAVE_AFTER, self._keep_draft)
+            self._draft_timer = self.set_timer(SAVE_AFTER, self.keep_draft)
         else:
             self._draft_timer.reset()
 
-    def _keep_draft(self) -> None:
-        self._draft_timer = None
-        if self.editing_message_id is None:
-            self.draft.save(self.text)
+    def keep_draft(self) -> bool:
+        """Keep what the box holds in ``draft`` now (the wait for it over); True if there was text to keep.
+
+        Not a sent message being edited: it is stored already (editing may
+        have begun during the wait).
+        """
+        if self._draft_timer is not None:
+            self._draft_timer.stop()
+            self._draft_timer = None
+        if self.editing_message_id is not None or not self.text.strip():
+            return False
+        self.draft.save(self.text)
+        return True
 
     def _forget_draft(self) -> None:
         if self._draft_timer is not None:
