@@ -26,7 +26,17 @@ blackhole
     close timeout (5 s: the close frame cannot get through) to the
     detection.
 
+    With ``--blackhole-during answer`` the network dies instead 0.5 to 3 s
+    into an answer (the demo model writing a word every 20 ms): the
+    server owes the client frames, so the client probes the silence
+    (``--probe-after``, ``--probe-timeout``, default the app's 3 s and 5 s)
+    instead of waiting for the heartbeat. Its figures add the time until
+    the client says it is checking (``ConnectionState.checking``, the
+    app's yellow dot), and whether the answer arrived whole once the
+    network came back (its ``seq``s 1 to the end's, once each).
+
     python -m bench.reconnect --outages 1,5,15 --runs 5
+    python -m bench.reconnect --outages "" --blackhole-during idle,answer
 """
 
 from __future__ import annotations
@@ -42,7 +52,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import bench_parser, load_average, machine
-from mfu_tui.client import ChatClient, Status
+from mfu_tui.client import ChatClient, ConnectionState, Status
+from mfu_tui.protocol import Cancelled, Chunk, Complete
 from tests.support.proxy import FaultProxy
 from tests.support.server import ServerProcess
 
@@ -94,10 +105,12 @@ async def back_to_green(workdir: Path, outage: float, runs: int) -> dict[str, An
     }
 
 
-async def blackhole(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
+async def blackhole(workdir: Path, args: argparse.Namespace, during: str) -> dict[str, Any]:
     heartbeat = ("--ping-interval", str(args.server_ping_interval), "--ping-timeout", str(args.server_ping_timeout))
-    server = ServerProcess(workdir, "--log-level", "info", *heartbeat)
+    answer = ("--demo-words", "2000", "--demo-delay-ms", "20") if during == "answer" else ()
+    server = ServerProcess(workdir, "--log-level", "info", *heartbeat, *answer)
     server.start()
+    figures: dict[str, Any] = {}
     try:
         async with FaultProxy(server.port) as proxy:
             client = ChatClient(
@@ -106,26 +119,59 @@ async def blackhole(workdir: Path, args: argparse.Namespace) -> dict[str, Any]:
                 data_dir=workdir / "client",
                 ping_interval=args.ping_interval,
                 ping_timeout=args.ping_timeout,
+                probe_after=args.probe_after,
+                probe_timeout=args.probe_timeout,
             )
+            chunks: list[Chunk] = []
+            began, ended = asyncio.Event(), asyncio.Event()
+            client.on_message(lambda frame: _answer_frame(frame, chunks, began, ended))
+            checking_at: list[float] = []
+
+            def checking(state: ConnectionState) -> None:
+                if state.checking and not checking_at:
+                    checking_at.append(time.perf_counter())
+
+            client.on_state(checking)
             try:
                 await client.connect()
                 await _state(client, True)
-                # The client pings on connect, then every interval: the network dies
-                # at a random point of that cycle, after the first pong.
-                await asyncio.sleep(1 + random.random() * args.ping_interval)
+                if during == "answer":
+                    await client.send_message(None, "a long answer")
+                    async with asyncio.timeout(TIMEOUT):
+                        await began.wait()
+                    await asyncio.sleep(0.5 + random.random() * 2.5)
+                else:
+                    # The client pings on connect, then every interval: the network dies
+                    # at a random point of that cycle, after the first pong.
+                    await asyncio.sleep(1 + random.random() * args.ping_interval)
                 started = time.perf_counter()
                 proxy.blackhole()
-                client_noticed = await _state(client, False) - started
-                server_freed = await _server_logged(server, "bench disconnected") - started
+                figures["client_noticed_after_seconds"] = round(await _state(client, False) - started, 2)
+                if checking_at:
+                    figures["client_checking_after_seconds"] = round(checking_at[0] - started, 2)
+                if during == "answer":
+                    proxy.pass_through()
+                    async with asyncio.timeout(TIMEOUT):
+                        await ended.wait()
+                    figures["answer_whole"] = [c.seq for c in chunks] == list(range(1, len(chunks) + 1))
+                else:
+                    server_freed = await _server_logged(server, "bench disconnected") - started
+                    figures["server_freed_after_seconds"] = round(server_freed, 2)
             finally:
                 await client.close()
     finally:
         server.terminate()
         server.wait()
-    return {
-        "client_noticed_after_seconds": round(client_noticed, 2),
-        "server_freed_after_seconds": round(server_freed, 2),
-    }
+    return figures
+
+
+def _answer_frame(frame: object, chunks: list[Chunk], began: asyncio.Event, ended: asyncio.Event) -> None:
+    """Keep the answer's chunks, and say when it began and ended."""
+    if isinstance(frame, Chunk):
+        chunks.append(frame)
+        began.set()
+    elif isinstance(frame, Complete | Cancelled):
+        ended.set()
 
 
 async def _server_logged(server: ServerProcess, line: str) -> float:
@@ -143,13 +189,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             where = Path(tmp) / f"outage-{n}"
             where.mkdir()
             report["back_to_green"].append(await back_to_green(where, outage, args.runs))
-        where = Path(tmp) / "blackhole"
-        where.mkdir()
-        report["blackhole"] = {
-            "client_heartbeat": [args.ping_interval, args.ping_timeout],
-            "server_heartbeat": [args.server_ping_interval, args.server_ping_timeout],
-            "runs": [await blackhole(where, args) for _ in range(args.blackhole_runs)],
-        }
+        for during in args.blackhole_during.split(","):
+            where = Path(tmp) / f"blackhole-{during}"
+            where.mkdir()
+            report[f"blackhole_{during}"] = {
+                "client_heartbeat": [args.ping_interval, args.ping_timeout],
+                "client_probe": [args.probe_after, args.probe_timeout],
+                "server_heartbeat": [args.server_ping_interval, args.server_ping_timeout],
+                "runs": [await blackhole(where, args, during) for _ in range(args.blackhole_runs)],
+            }
     report["load_1min_after"] = load_average()
     return report
 
@@ -172,7 +220,16 @@ def main() -> None:
     parser.add_argument(
         "--server-ping-timeout", type=float, default=10.0, help="server heartbeat timeout (default 10, the server's)"
     )
+    parser.add_argument(
+        "--probe-after", type=float, default=3.0, help="client probe after a silence (default 3, the app's)"
+    )
+    parser.add_argument("--probe-timeout", type=float, default=5.0, help="client probe timeout (default 5, the app's)")
     parser.add_argument("--blackhole-runs", type=int, default=3, help="blackhole runs (default 3)")
+    parser.add_argument(
+        "--blackhole-during",
+        default="idle",
+        help="when the network dies: idle, answer (0.5-3 s into an answer), or both: idle,answer (default idle)",
+    )
     args = parser.parse_args()
     print(json.dumps(asyncio.run(run(args)), indent=2))
 

@@ -94,6 +94,11 @@ Unsubscribe = Callable[[], None]
 #: Where the server is now, when it moved: a new ``(url, token)``, or ``None`` (see ``ChatClient``).
 Relocate = Callable[[], Awaitable[tuple[str, str] | None]]
 
+#: Seconds a probe's pong may take before the state says the connection is being checked
+#: (``ConnectionState.checking``): a round trip takes milliseconds, so a probe answered
+#: (a model thinking in silence) never turns the dot yellow for a moment.
+CHECKING_AFTER = 1.0
+
 _T = TypeVar("_T")
 
 
@@ -179,6 +184,8 @@ class ChatClient(ChatRequests):
         self._heartbeat_failure: str | None = None
         self._pong_waiter: asyncio.Future[None] | None = None
         self._ping_ts: float | None = None
+        #: ``loop.time()`` of the last frame from the server (or of the connection's start).
+        self._heard_at = 0.0
         self._tasks: set[asyncio.Task[Any]] = set()
         #: The messages whose rest is being loaded (``load_whole_texts``): none is asked for twice at once.
         self._loading_texts: set[str] = set()
@@ -584,12 +591,19 @@ class ChatClient(ChatRequests):
         self._ws = ws
         catch_up = self.session.connected()  # with ``_ws``: the session is online exactly while it is set
         self._heartbeat_failure = None
+        self._heard_at = loop.time()
         self.backoff.connected(loop.time())
         self._failing_since = None
         log.info("connected to %s", self._shown_url)
         # A server still in an outage says so among its first frames: a new connection starts with none.
         self._set_state(
-            status=Status.CONNECTED, retry_at=None, last_error=None, reason=None, problem=None, storage_unavailable=None
+            status=Status.CONNECTED,
+            retry_at=None,
+            last_error=None,
+            reason=None,
+            problem=None,
+            storage_unavailable=None,
+            checking=False,
         )
         heartbeat = asyncio.create_task(self._heartbeat(ws), name="mfu-chat heartbeat")
         try:
@@ -626,27 +640,53 @@ class ChatClient(ChatRequests):
             self._pong_waiter.cancel()
 
     async def _heartbeat(self, ws: ClientConnection) -> None:
-        """Ping at once and then every ``ping_interval``; abort the connection if a pong is late."""
+        """Ping at once, then every ``ping_interval`` or sooner as a probe; abort the connection if a pong is late."""
         loop = asyncio.get_running_loop()
+        probing = False
         try:
             while True:
                 sent_at = loop.time()
                 self._ping_ts = sent_at
                 self._pong_waiter = loop.create_future()
+                timeout = self.settings.probe_timeout if probing else self.settings.ping_timeout
                 try:
-                    async with asyncio.timeout(self.settings.ping_timeout):
+                    async with asyncio.timeout(timeout):
                         await self._send(ws, Ping(ts=sent_at))
+                        if probing and not (await asyncio.wait({self._pong_waiter}, timeout=CHECKING_AFTER))[0]:
+                            self._set_state(checking=True)
                         await self._pong_waiter
                 except TimeoutError:
-                    self._heartbeat_failure = f"no answer to ping within {self.settings.ping_timeout:g} s"
+                    self._heartbeat_failure = f"no answer to ping within {timeout:g} s"
                     log.warning("%s: dropping the connection", self._heartbeat_failure)
                     # No closing handshake: a silent network would not carry it.
                     ws.transport.abort()
                     return
-                self._set_state(rtt=loop.time() - sent_at)
-                await asyncio.sleep(self.settings.ping_interval)
+                self._set_state(rtt=loop.time() - sent_at, checking=False)
+                probing = await self._until_next_ping(sent_at + self.settings.ping_interval)
         except (ConnectionClosed, asyncio.CancelledError):
             return
+
+    async def _until_next_ping(self, due: float) -> bool:
+        """Wait for the next ping, due at ``due`` or sooner; True if it is a probe.
+
+        A probe goes as soon as the server has been silent for ``probe_after``
+        while it owes this client a frame (``ChatSession.awaiting``, or a
+        request's answer): a network gone silent in the middle of an answer
+        is noticed in seconds, not at the next heartbeat. A model that says
+        nothing for a while is not mistaken for one: the server answers the
+        probe, and the connection stays.
+        """
+        loop = asyncio.get_running_loop()
+        while (now := loop.time()) < due:
+            quiet_until = self._heard_at + self.settings.probe_after
+            owed = self.session.awaiting or bool(self._requests)
+            if owed and quiet_until <= now:
+                return True
+            # Looked at again once the silence would be long enough, or (nothing owed) within ``probe_after``:
+            # a message sent meanwhile is owed an answer.
+            wake = quiet_until if owed else now + self.settings.probe_after
+            await asyncio.sleep(min(due, wake) - now)
+        return False
 
     def _stopped(self, stop: Stop) -> None:
         log.info("disconnected: %s", stop.reason)
@@ -682,6 +722,7 @@ class ChatClient(ChatRequests):
     # --- Receiving -----------------------------------------------------------
 
     async def _receive(self, data: str | bytes) -> None:
+        self._heard_at = asyncio.get_running_loop().time()
         try:
             frame = decode_server(data)
         except UnknownFrameType as error:  # a newer server's: ignored, so old clients keep working

@@ -283,6 +283,15 @@ class ChatSession:
         return list(self._inflight)
 
     @property
+    def awaiting(self) -> bool:
+        """Whether the server owes this client a frame: an answer streams, or a message, edit or cancel is unanswered.
+
+        A silence then means more than a quiet server: the driver checks the
+        connection at once (``ClientSettings.probe_after``).
+        """
+        return bool(self._inflight or self._generating or self._edits or self._cancels or self._streams.in_flight())
+
+    @property
     def wake_at(self) -> float | None:
         """When ``tick`` has something to do (a refused message to try again), or ``None``."""
         return min(at for at, _, _ in self._retries) if self._retries else None

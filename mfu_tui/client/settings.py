@@ -17,7 +17,10 @@ from typing import TypedDict
 class ClientSettings:
     """How the client connects, checks its connection and waits.
 
-    A silent network (no FIN, no RST) is noticed within ``ping_interval + ping_timeout``.
+    A silent network (no FIN, no RST) is noticed within ``probe_after +
+    probe_timeout`` while the server owes the client a frame (an answer
+    streaming, a message, an edit, a cancel or a request unanswered), and
+    within ``ping_interval + ping_timeout`` otherwise.
     """
 
     data_dir: Path | None = None
@@ -26,6 +29,10 @@ class ClientSettings:
     """Seconds between the client's JSON pings (one also measures the round trip the dot shows)."""
     ping_timeout: float = 10.0
     """Seconds to wait for a ping's ``pong`` before the connection is dropped and made again."""
+    probe_after: float = 3.0
+    """Seconds without a frame while the server owes one after which the client pings at once (a probe)."""
+    probe_timeout: float = 5.0
+    """Seconds to wait for a probe's ``pong`` before the connection is dropped and made again."""
     request_timeout: float = 15.0
     """Seconds a request (``list_chats``...) waits for its answer."""
     open_timeout: float = 10.0
@@ -44,6 +51,8 @@ class ClientOptions(TypedDict, total=False):
     data_dir: Path | None
     ping_interval: float
     ping_timeout: float
+    probe_after: float
+    probe_timeout: float
     request_timeout: float
     open_timeout: float
     offline_after: float

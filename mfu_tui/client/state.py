@@ -65,6 +65,10 @@ class ConnectionState:
         storage_unavailable: While ``CONNECTED``, the server's words (control characters
             stripped) while it says it cannot store anything (``server_status``): messages
             wait and go once it can. ``None`` while it can.
+        checking: While ``CONNECTED``, True while a probe waits for its ``pong``
+            (``ClientSettings.probe_after``) for more than a second: the server
+            owes a frame and has been silent for a while. Its pong makes it
+            False; its timeout, ``RECONNECTING``.
     """
 
     status: Status
@@ -74,6 +78,7 @@ class ConnectionState:
     problem: Problem | None = None
     rtt: float | None = None
     storage_unavailable: str | None = None
+    checking: bool = False
 
     def retry_in(self, now: float) -> float | None:
         """Seconds until the next attempt (never negative), or ``None`` if none is planned.

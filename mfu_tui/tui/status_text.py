@@ -19,6 +19,9 @@ DOT = "●"
 #: The words while connected to a server that says it cannot store anything.
 STORAGE_UNAVAILABLE = "server storage unavailable"
 
+#: The words while a probe waits for the server, silent in the middle of an answer (``ConnectionState.checking``).
+CHECKING = "checking connection"
+
 #: The header's words for why the client stopped (the notification says the rest).
 OFFLINE_WORDS: dict[Problem, str] = {
     Problem.NOT_STARTED: "not connected",
@@ -52,11 +55,14 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
         waiting: Messages in the outbox; said while signed out, since only a sign-in sends them.
 
     Returns:
-        For example ``● 12 ms`` / ``[online 12 ms]``, ``● server storage
+        For example ``● 12 ms`` / ``[online 12 ms]``, ``● checking connection``, ``● server storage
         unavailable`` / ``[server storage unavailable]``, ``● retry in 3 s:
         connection refused`` / ``[reconnecting in 3 s: connection refused]``,
         ``● offline: signed out`` / ``[offline: signed out]``.
     """
+    if state.status is Status.CONNECTED and state.checking:
+        # The server owes a frame and has been silent: it may be gone, the probe will tell within seconds.
+        return _text("warning", CHECKING, CHECKING, plain)
     if state.status is Status.CONNECTED and state.storage_unavailable is not None:
         # Connected, but nothing can be stored: messages wait (the tooltip has the server's words).
         return _text("warning", STORAGE_UNAVAILABLE, STORAGE_UNAVAILABLE, plain)

@@ -6,7 +6,7 @@ import pytest
 from websockets.asyncio.server import serve
 
 from mfu_tui.client import Backoff, ClientError, ConnectionState, Problem, RequestError, Status
-from mfu_tui.protocol import Ack, Complete, ModelList
+from mfu_tui.protocol import Ack, Chunk, Complete, ModelList
 from tests.support.programs import free_port as closed_port
 from tests.support.proxy import FaultProxy
 from tests.support.server import running_server
@@ -122,6 +122,48 @@ async def test_a_silent_network_is_detected_by_the_heartbeat(tmp_path, make_clie
         await events.wait_status(Status.CONNECTED)
         assert events.opens == 2
         assert (await client.list_models()).models
+
+
+async def test_a_network_gone_silent_in_the_middle_of_an_answer_is_noticed_by_a_probe(tmp_path, make_client):
+    # The heartbeat's own ping waits an hour: only a probe can notice the silence here.
+    async with (
+        running_server(tmp_path, demo_words=150, demo_delay_ms=20) as server,
+        FaultProxy(server.port) as proxy,
+    ):
+        client, events = make_client(
+            proxy.url(), server.token(), ping_interval=3600, ping_timeout=3600, probe_after=0.2, probe_timeout=1.5
+        )
+        await client.connect()
+        await events.wait_status(Status.CONNECTED)
+        await client.send_message(None, "a long answer, please")
+        await events.wait_for(lambda: events.of_type(Chunk))
+        proxy.blackhole()
+        state = await events.wait_status(Status.RECONNECTING)
+        assert state.last_error == "no answer to ping within 1.5 s"
+        # Said while the probe was out (past CHECKING_AFTER), before the drop: the dot turned yellow at once.
+        checking = next(index for index, state in enumerate(events.states) if state.checking)
+        dropped = next(index for index, state in enumerate(events.states) if state.status is Status.RECONNECTING)
+        assert events.states[checking].status is Status.CONNECTED and checking < dropped
+        proxy.pass_through()
+        await events.wait_for(lambda: events.of_type(Complete))
+        assert events.opens == 2
+        assert [chunk.seq for chunk in events.of_type(Chunk)] == list(range(1, events.of_type(Complete)[0].seq + 1))
+
+
+async def test_a_model_silent_for_longer_than_a_probe_is_not_taken_for_a_silent_network(tmp_path, make_client):
+    async with running_server(tmp_path, demo_words=4, demo_delay_ms=400) as server:
+        client, events = make_client(server.url, server.token(), ping_interval=3600, probe_after=0.1, probe_timeout=5)
+        await client.connect()
+        await events.wait_status(Status.CONNECTED)
+        await events.wait_for(lambda: client.state.rtt is not None)
+        pongs_before = len(events.states)
+        await client.send_message(None, "take your time")
+        await events.wait_for(lambda: events.of_type(Complete))
+        # Each probe's pong is a new round trip in the state: the silences between words were probed...
+        assert len(events.states) - pongs_before >= 2
+        # ...and answered: one connection throughout.
+        assert events.opens == 1
+        assert all(state.status is Status.CONNECTED and not state.checking for state in events.states[pongs_before:])
 
 
 async def test_a_request_in_flight_fails_at_once_when_the_connection_drops(tmp_path, make_client):

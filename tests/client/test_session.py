@@ -161,6 +161,28 @@ def test_messages_to_one_chat_wait_for_the_ack_and_the_end_of_the_answer():
     assert messages(session.receive(complete(1), NOW)) == ["m2"]
 
 
+def test_the_server_is_awaited_from_a_send_to_the_end_of_its_answer_and_for_an_edit_or_a_cancel():
+    session = online(chats=("c1",))
+    assert not session.awaiting  # idle: a silence means nothing
+    session.post(entry(1))
+    assert session.awaiting  # its ack is owed
+    session.receive(ack(1), NOW)
+    assert session.awaiting  # its answer is
+    session.receive(chunk(1), NOW)
+    assert session.awaiting
+    session.receive(complete(1), NOW)
+    assert not session.awaiting
+    session.edit(EditMessage(chat_id="c1", message_id="u1", content="again", client_edit_id="e1"))
+    assert session.awaiting
+    edited = MessageEdited(chat_id="c1", message_id="u1", content="again", edited_at=WHEN, client_edit_id="e1")
+    session.receive(edited, NOW)
+    assert not session.awaiting
+    session.cancel(Cancel(chat_id="c1"))
+    assert session.awaiting  # the end of the answer it stops is owed
+    session.receive(Error(code="not_found", message="nothing to cancel", chat_id="c1"), NOW)
+    assert not session.awaiting
+
+
 def test_chats_go_side_by_side_and_new_chats_one_at_a_time():
     session = online(chats=("c1", "c2"))
     sent = [messages(session.post(e)) for e in (entry(1), entry(2, "c2"), entry(3, None), entry(4, None))]
@@ -882,6 +904,7 @@ class SessionMachine(RuleBasedStateMachine):
             reply_id = self.server.acks[cmid].reply_id
             end = self.server.answers[reply_id].end
             assert self.ended.get(reply_id) == end, f"answer {reply_id} not delivered whole"
+        assert not self.session.awaiting, "settled, yet waiting for the server: it would be probed for ever"
 
 
 TestSessionMachine = SessionMachine.TestCase

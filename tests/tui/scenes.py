@@ -62,6 +62,8 @@ GREEN = ConnectionState(Status.CONNECTED, rtt=0.012)
 YELLOW = ConnectionState(Status.RECONNECTING, retry_at=103.0, last_error="connection refused")
 #: Connected, to a server whose database is out of reach (what its ``server_status`` says).
 STORAGE_OUT = ConnectionState(Status.CONNECTED, rtt=0.012, storage_unavailable=OUT_OF_REACH)
+#: Connected, but the server has been silent in the middle of an answer: a probe waits for its pong.
+CHECKING = ConnectionState(Status.CONNECTED, rtt=0.012, checking=True)
 
 #: The server port the scenes show (the real one is a free port, different every run).
 SHOWN_PORT = 5001
@@ -202,6 +204,19 @@ def _answer(
         await ready(app, pilot)
         await ask_answered(app, pilot, QUESTION)
         await pin_status(app, pilot, status)
+
+    return app, run_before
+
+
+def _checking(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.slow.url, servers.slow.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        tenth = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 10)
+        await ask(app, pilot, QUESTION)
+        await tenth.wait()
+        await pin_status(app, pilot, CHECKING)
 
     return app, run_before
 
@@ -439,6 +454,11 @@ SCENES = [
         "storage-unavailable",
         "Connected, but the server's database is out of reach: yellow dot; messages wait and go once it is back.",
         partial(_answer, status=STORAGE_OUT),
+    ),
+    Scene(
+        "checking",
+        "The server silent in the middle of an answer: yellow dot while a probe waits; reconnects if none comes.",
+        _checking,
     ),
     Scene("offline", "The token was refused: red dot and a notification saying what to do.", _offline),
     Scene(

@@ -30,6 +30,12 @@ from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wa
             "[server storage unavailable]",
             "warning",
         ),
+        (
+            ConnectionState(Status.CONNECTED, rtt=0.0123, checking=True),
+            "● checking connection",
+            "[checking connection]",
+            "warning",
+        ),
         (ConnectionState(Status.CONNECTING), "● connecting", "[connecting]", "warning"),
         (ConnectionState(Status.RECONNECTING, retry_at=102.4), "● retry in 3 s", "[reconnecting in 3 s]", "warning"),
         (
