@@ -114,7 +114,7 @@ async def test_the_palette_finds_messages_by_their_words_and_opens_them(server: 
         provider = ChatsProvider(app.screen)
         hits = [hit async for hit in provider.search(f"where {RARE}")]
         # The answer (the demo model quotes the question), then the question; below title matches.
-        assert [hit.text.startswith("## Demo answer") for hit in hits] == [True, False]
+        assert [hit.text.startswith("Demo answer · ") for hit in hits] == [True, False]  # as text, not Markdown
         assert hits[-1].text == f"Where do {RARE} sleep at night?" and hits[0].score > hits[1].score
         hits[-1].command()
         await settle(app, pilot)
