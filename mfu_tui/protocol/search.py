@@ -66,10 +66,10 @@ def snippet(text: str, words: list[str]) -> tuple[str, list[tuple[int, int]]]:
 
     Cut at spaces where it can be, ``…`` marking a cut. A message that the
     database matched in a way these words do not (its tokenizer differs in
-    rare cases, or the words are in a link's address, which is not shown)
-    gets its start, with no highlight.
+    rare cases, or the words are only in what is not shown: a link's address,
+    a code fence's language) gets its start, with no highlight.
     """
-    first = next(matching_spans(text, words), (0, 0))[0]
+    first = next((start for start, _ in matching_spans(text, words) if not _on_fence_line(text, start)), 0)
     # The Markdown around the match, read as text: enough of it for the snippet once its syntax is gone.
     window_start, window_end = max(0, first - _WINDOW_BEFORE), min(len(text), first + _WINDOW_AFTER)
     line_start = text.rfind("\n", 0, window_start) + 1 if window_start else 0
@@ -121,6 +121,11 @@ _INLINE = (
     (re.compile(r"~~(?=\S)(.+?)(?<=\S)~~"), r"\1"),
     (re.compile(r"\\([!-/:-@\[-`{-~])"), r"\1"),
 )
+
+
+def _on_fence_line(text: str, at: int) -> bool:
+    """Whether ``text[at]`` is on a code fence's line (its language, which ``_plain`` drops)."""
+    return _FENCE_LINE.match(text, text.rfind("\n", 0, at) + 1) is not None
 
 
 def _plain(markdown: str, *, in_code: bool, at_line_start: bool) -> str:
