@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -98,6 +99,14 @@ Relocate = Callable[[], Awaitable[tuple[str, str] | None]]
 #: (``ConnectionState.checking``): a round trip takes milliseconds, so a probe answered
 #: (a model thinking in silence) never turns the dot yellow for a moment.
 CHECKING_AFTER = 1.0
+#: A clock that runs on while this process is stopped (SIGSTOP) or the machine sleeps (a closed lid):
+#: Linux's ``CLOCK_BOOTTIME``; elsewhere the monotonic clock, which counts a stopped process at least.
+_BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)
+
+
+def _awake_clock() -> float:
+    return time.clock_gettime(_BOOTTIME) if _BOOTTIME is not None else time.monotonic()
+
 
 _T = TypeVar("_T")
 
@@ -675,6 +684,10 @@ class ChatClient(ChatRequests):
         is noticed in seconds, not at the next heartbeat. A model that says
         nothing for a while is not mistaken for one: the server answers the
         probe, and the connection stays.
+
+        A probe also goes on waking ``probe_after`` later than asked: this
+        process or the machine was paused (SIGSTOP, a closed lid), the network
+        may have gone meanwhile, and the next heartbeat may be minutes away.
         """
         loop = asyncio.get_running_loop()
         while (now := loop.time()) < due:
@@ -684,8 +697,11 @@ class ChatClient(ChatRequests):
                 return True
             # Looked at again once the silence would be long enough, or (nothing owed) within ``probe_after``:
             # a message sent meanwhile is owed an answer.
-            wake = quiet_until if owed else now + self.settings.probe_after
-            await asyncio.sleep(min(due, wake) - now)
+            nap = min(due, quiet_until if owed else now + self.settings.probe_after) - now
+            asleep_from = _awake_clock()
+            await asyncio.sleep(nap)
+            if _awake_clock() - asleep_from > nap + self.settings.probe_after:
+                return True
         return False
 
     def _stopped(self, stop: Stop) -> None:

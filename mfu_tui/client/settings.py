@@ -20,7 +20,9 @@ class ClientSettings:
     A silent network (no FIN, no RST) is noticed within ``probe_after +
     probe_timeout`` while the server owes the client a frame (an answer
     streaming, a message, an edit, a cancel or a request unanswered), and
-    within ``ping_interval + ping_timeout`` otherwise.
+    within ``ping_interval + ping_timeout`` otherwise; after a pause of this
+    process or the machine (SIGSTOP, a closed lid), within ``probe_timeout``
+    of waking.
     """
 
     data_dir: Path | None = None
@@ -30,7 +32,9 @@ class ClientSettings:
     ping_timeout: float = 10.0
     """Seconds to wait for a ping's ``pong`` before the connection is dropped and made again."""
     probe_after: float = 3.0
-    """Seconds without a frame while the server owes one after which the client pings at once (a probe)."""
+    """Seconds without a frame while the server owes one after which the client pings at once (a probe).
+
+    Waking this much later than planned (a pause) sends a probe too."""
     probe_timeout: float = 5.0
     """Seconds to wait for a probe's ``pong`` before the connection is dropped and made again."""
     request_timeout: float = 15.0

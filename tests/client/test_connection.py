@@ -1,6 +1,7 @@
 """The worker against the real server: requests, auth refusal, heartbeat, immediate retry."""
 
 import asyncio
+import time
 
 import pytest
 from websockets.asyncio.server import serve
@@ -148,6 +149,23 @@ async def test_a_network_gone_silent_in_the_middle_of_an_answer_is_noticed_by_a_
         await events.wait_for(lambda: events.of_type(Complete))
         assert events.opens == 2
         assert [chunk.seq for chunk in events.of_type(Chunk)] == list(range(1, events.of_type(Complete)[0].seq + 1))
+
+
+async def test_a_network_lost_while_the_client_was_paused_is_noticed_by_a_probe_on_waking(tmp_path, make_client):
+    # Nothing is owed and the next heartbeat is an hour away: only the pause itself can send a probe.
+    async with running_server(tmp_path) as server, FaultProxy(server.port) as proxy:
+        client, events = make_client(
+            proxy.url(), server.token(), ping_interval=3600, ping_timeout=3600, probe_after=0.2, probe_timeout=1.5
+        )
+        await client.connect()
+        await events.wait_for(lambda: client.state.rtt is not None)
+        proxy.blackhole()
+        time.sleep(1.0)  # the whole process stops, as under SIGSTOP or a closed lid: not a wait on anything
+        state = await events.wait_status(Status.RECONNECTING)
+        assert state.last_error == "no answer to ping within 1.5 s"
+        assert any(state.checking for state in events.states)
+        proxy.pass_through()
+        await events.wait_status(Status.CONNECTED)
 
 
 async def test_a_model_silent_for_longer_than_a_probe_is_not_taken_for_a_silent_network(tmp_path, make_client):
