@@ -38,3 +38,17 @@ async def test_an_ending_other_than_stop_is_said_under_the_answer(tmp_path: Path
             reloaded = app.conversation.views[-1]
             assert reloaded is not live
             assert (reloaded.status, reloaded.query_one(".note").render().plain) == (status, note)
+
+
+async def test_a_note_wider_than_the_pane_wraps_instead_of_being_cut(tmp_path: Path) -> None:
+    note = "ended asking to call a tool, which this app does not offer"
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = dialects.answer(dialects.VLLM_TOOL_CALL)
+        app = make_app(srv.url, srv.token(), tmp_path)
+        async with app.run_test(size=(40, 30)) as pilot:
+            await ready(app, pilot)
+            await ask(app, pilot, "say hello")
+            shown = app.conversation.views[-1].query_one(".note")
+            assert shown.size.width < len(note) and shown.size.height > 1
+            lines = [strip.text for strip in shown.render_lines(shown.region.reset_offset)]
+            assert " ".join(" ".join(lines).split()) == note

@@ -72,7 +72,7 @@ class MessageView(Vertical):
         margin: 0 0 1 0;
         & > .role { color: $text-muted; text-style: bold; height: 1; }
         & > .body { height: auto; }
-        & > .note { color: $warning; height: 1; display: none; }
+        & > .note { color: $warning; height: auto; display: none; }
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
