@@ -169,7 +169,7 @@ class ChatApp(App[None]):
     | f5 | Answer the last message again (after an interrupted or failed answer). | `app.regenerate` |
     | f9 | Connect now, or again after the app stopped trying. | `app.reconnect` |
     | f10 | Sign in again with a new token (opens by itself once when the token is refused). | `app.sign_in` |
-    | ctrl+z | Suspend to the shell, ``fg`` resumes (in the message box: undo). | `app.suspend` |
+    | ctrl+z | Suspend to the shell, ``fg`` resumes (in the message box: undo, if any). | `app.suspend` |
     | f12 | Redraw the whole screen. | `app.redraw` |
     """
 
@@ -240,14 +240,15 @@ class ChatApp(App[None]):
         ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
         Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
-        # Not priority: in the message box ctrl+z is the text area's undo (ctrl+u clears, ctrl+z brings back).
+        # Not priority: in the message box ctrl+z is the text area's undo (ctrl+u clears, ctrl+z brings back)
+        # while there is something to undo (``Composer.check_action``).
         Binding(
             "ctrl+z",
             "suspend_process",
             "Suspend",
             id="app.suspend",
             show=False,
-            tooltip="Suspend to the shell (fg resumes); in the message box: undo",
+            tooltip="Suspend to the shell (fg resumes); in the message box: undo, if any",
         ),
         Binding("f12", "redraw", "Redraw", id="app.redraw", show=False, tooltip="Redraw the whole screen"),
         Binding(

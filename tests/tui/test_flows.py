@@ -823,6 +823,20 @@ async def test_typing_anywhere_writes_the_message_and_letters_act_only_on_a_sele
         assert app.focused is app.composer and app.composer.text == "hi"
 
 
+async def test_undo_in_the_message_box_never_brings_back_a_sent_message(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "sent once")
+        await pilot.press("ctrl+z")  # (enter would send it a second time)
+        assert app.composer.text == ""
+        assert not app.composer.check_action("undo", ())  # so ctrl+z goes on to the app: suspend
+        await pilot.press(*"typed")
+        assert app.composer.check_action("undo", ())
+        await pilot.press("ctrl+z")
+        assert app.composer.text == "" and not app.composer.check_action("undo", ())
+
+
 async def test_after_deleting_the_open_chat_the_next_words_go_to_the_message_box(
     server: RunningServer, tmp_path: Path
 ) -> None:

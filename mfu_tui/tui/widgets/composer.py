@@ -35,7 +35,9 @@ class Composer(TextArea):
     Terminals send the same key for ``shift+enter`` and ``enter``, so the
     portable newline is ``ctrl+j``. ``up`` on the first line and ``down`` on
     the last walk the user's earlier prompts, as in a shell (what was being
-    written comes back after the newest); ``ctrl+r`` searches them. While a
+    written comes back after the newest); ``ctrl+r`` searches them.
+    ``ctrl+z`` undoes what was typed since the last send; with nothing to
+    undo it suspends the app, as in any terminal program. While a
     sent message is being edited (``start_editing``), sending edits it and
     asks for a new answer. Nothing typed is cleared until the client took
     the message, and what is being written is kept in a file (``DraftFile``)
@@ -254,6 +256,9 @@ class Composer(TextArea):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop_editing":
             return self.editing_message_id is not None
+        if action == "undo":
+            # Nothing to undo: ctrl+z goes on to the app, which suspends to the shell, as in any terminal program.
+            return bool(self.history.undo_stack)
         return True
 
     class Attached(Message):
@@ -354,6 +359,8 @@ class Composer(TextArea):
         self._recalled = None
         self._before_walk = ""
         self.clear()
+        # A sent message is no edit to undo: ctrl+z would bring it back, and enter send it twice.
+        self.history.clear()
 
     def watch_editing_message_id(self, message_id: str | None) -> None:
         self.set_class(message_id is not None, "-editing")
