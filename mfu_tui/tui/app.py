@@ -76,7 +76,7 @@ from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wa
 from mfu_tui.tui.warm_up import start_warm_up
 from mfu_tui.tui.widgets.attachment_chips import PendingFiles, info_of
 from mfu_tui.tui.widgets.chat_list import ChatList
-from mfu_tui.tui.widgets.composer import Composer, TypedElsewhere
+from mfu_tui.tui.widgets.composer import Composer
 from mfu_tui.tui.widgets.conversation import ChatPages, Conversation
 from mfu_tui.tui.widgets.header import AppHeader
 from mfu_tui.tui.widgets.keys_footer import KeysFooter
@@ -932,10 +932,6 @@ class ChatApp(App[None]):
     def _focus_moved(self, focused: Widget | None) -> None:
         # On a narrow screen the chat list shows only while it has the focus (app.tcss).
         self.query_one("#sidebar").set_class(focused is self.chat_list, "-open")
-
-    @on(TypedElsewhere)
-    def _type_into_box(self, event: TypedElsewhere) -> None:
-        self.composer.type_ahead(event.character)
 
     @on(ChatList.RenameRequested)
     def _rename_from_list(self, event: ChatList.RenameRequested) -> None:

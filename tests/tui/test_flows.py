@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.geometry import Region
 from textual.widgets import Input, OptionList, Static, TextArea
@@ -821,6 +822,56 @@ async def test_typing_anywhere_writes_the_message_and_letters_act_only_on_a_sele
         # In the chat list too, a letter starts the message.
         await pilot.press("ctrl+o", *"hi")
         assert app.focused is app.composer and app.composer.text == "hi"
+
+
+def burst(app: ChatApp, keys: str) -> None:
+    """Post ``keys`` to the app at once, as the driver does with one read of the terminal (over SSH, a word)."""
+    for character in keys:
+        key = {" ": "space", "\r": "enter"}.get(character, character)
+        app.post_message(events.Key(key, character))
+
+
+async def test_a_burst_of_typing_in_the_conversation_all_goes_to_the_message_box(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "code please")
+        main = app.screen
+        app.conversation.focus()
+        await pilot.press("up")
+        assert app.conversation.selected is not None
+        # q means nothing here and takes the focus to the box; the e and i after it were read with it.
+        burst(app, "queued while offline")
+        await settle(app, pilot)
+        assert app.composer.text == "queued while offline"
+        assert app.screen is main and app.focused is app.composer and not app.composer.editing_message_id
+        # The rest of a burst goes on as typed, enter included: it sends.
+        app.composer.clear()
+        app.conversation.focus()
+        await pilot.press("escape")
+        sent = FrameWaiter(app.client, frame_of(Complete))
+        burst(app, "sent in one go\r")
+        await sent.wait()
+        await settle(app, pilot)
+        assert [text for role, text, _ in texts(app) if role == "user"][-1] == "sent in one go"
+
+
+async def test_a_burst_of_typing_in_the_chat_list_neither_pins_nor_archives(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "a chat")
+        await pilot.press("ctrl+o")
+        assert app.focused is app.chat_list
+        burst(app, "hello apple pie")  # a and p archive and pin, in the list
+        await settle(app, pilot)
+        assert app.composer.text == "hello apple pie"
+        page = await app.client.list_chats()  # after whatever the keys asked of the server
+        assert [(chat.pinned, chat.archived) for chat in page.chats] == [(False, False)]
 
 
 async def test_undo_in_the_message_box_never_brings_back_a_sent_message(server: RunningServer, tmp_path: Path) -> None:

@@ -14,14 +14,14 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.protocol import ChatSummary
-from mfu_tui.tui.widgets.composer import TypedElsewhere
+from mfu_tui.tui.widgets.composer import pass_key_on
 
 
 class ChatList(OptionList):
     """The chat list in the sidebar.
 
     A printable key that is not one of its own goes to the message box
-    (``TypedElsewhere``). It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
+    (``pass_key_on``). It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
     chat created or renamed in another terminal shows up at once. One
     option per chat and no widget each, so long lists stay cheap. It shows
     either the chats not archived or the archived ones (``archived``), in the
@@ -183,9 +183,8 @@ class ChatList(OptionList):
             self.highlighted = 0
 
     def on_key(self, event: events.Key) -> None:
-        if event.is_printable and event.character and event.key not in self._bindings.key_to_bindings:
-            event.stop()
-            self.post_message(TypedElsewhere(event.character))
+        typing = event.is_printable and bool(event.character) and event.key not in self._bindings.key_to_bindings
+        pass_key_on(self, event, typing=typing)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -10,6 +10,7 @@ from textual.binding import Binding, BindingsMap, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import TextArea
 
 from mfu_tui.client.attachments import Attachment
@@ -17,16 +18,36 @@ from mfu_tui.tui.draft_file import SAVE_AFTER, DraftFile
 from mfu_tui.tui.prompt_history import PromptHistory
 
 
-class TypedElsewhere(Message):
-    """A printable key pressed in a pane where it does nothing: it belongs in the message box.
+def pass_key_on(pane: Widget, event: events.Key, *, typing: bool) -> bool:
+    """Give ``event`` to the widget it belongs to, if not ``pane``; True if it did.
 
-    Posted by the conversation and the chat list, so that typing anywhere but
-    in a dialog writes the message, the key included.
+    The conversation and the chat list call it first thing on each key, so
+    that typing anywhere but in a dialog writes the message. A key that means
+    nothing in the pane (``typing``: a printable key that is not one of its
+    own) belongs in the message box, which takes the focus at once. A key
+    that reaches the pane after the focus left it is the rest of a burst:
+    over SSH or from a fast typist a word arrives in one read, and every key
+    of it was sent to the pane focused when the read came. It goes on to the
+    widget focused now, in order, instead of acting here: typing "queued"
+    with a message selected wrote "quud" and tried to edit it twice.
+
+    Args:
+        pane: The widget the key was sent to.
+        event: The key; stopped if passed on.
+        typing: Whether the key means nothing in ``pane``.
     """
-
-    def __init__(self, character: str) -> None:
-        super().__init__()
-        self.character = character
+    focused = pane.screen.focused
+    if focused is pane and typing:
+        # At once, not at the next idle as ``focus()`` would: the keys still coming go to the box.
+        focused = pane.screen.query_one(Composer)
+        pane.screen.set_focus(focused)
+    if focused is pane or focused is None:
+        return False
+    event.stop()
+    event.prevent_default()
+    # As Textual sends a key to the focused widget: its bindings and the app's apply as if typed there.
+    focused._forward_event(events.Key(event.key, event.character))
+    return True
 
 
 class Composer(TextArea):
@@ -342,11 +363,6 @@ class Composer(TextArea):
         # Through the text area's edits, so ctrl+z brings the text back.
         self.select_all()
         self.delete(*self.selection, maintain_selection_offset=False)
-
-    def type_ahead(self, character: str) -> None:
-        """Take a key typed where it meant nothing (see ``TypedElsewhere``): focus, and insert it."""
-        self.focus()
-        self.insert(character)
 
     def action_stop_editing(self) -> None:
         self.editing_message_id = None
