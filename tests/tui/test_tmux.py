@@ -62,6 +62,30 @@ def test_installed_app_streams_an_answer_in_tmux(server: ServerProcess, tmp_path
         pane.close()
 
 
+@needs_tmux
+def test_a_word_typed_with_a_message_selected_lands_whole_in_the_message_box(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """tmux delivers the word in one read: its e and i, after the q that took the focus, are letters too."""
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
+    try:
+        pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
+        pane.type(QUESTION)
+        pane.press("Enter")
+        pane.wait_for(lambda screen: "Demo answer" in screen and "generating…" not in screen, "the answer")
+        pane.press("BTab")  # shift+tab: from the message box to the conversation
+        pane.press("Up")
+        pane.wait_for(lambda screen: "e Edit" in screen, "a message selected (its keys in the footer)")
+        pane.type("queued while offline")
+        screen = pane.wait_for(lambda screen: "offl" in screen, "the typing in the message box")
+        assert "│ queued while offline" in screen and "Only your own messages" not in screen, screen
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
+
+
 ESC = "\x1b"
 #: A hostile model's answer: a window title split across chunks, a clipboard write, a C1 clear
 #: screen, hidden text, the end of a bracketed paste with a command, a bidi override.
