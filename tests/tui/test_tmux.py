@@ -77,9 +77,9 @@ def test_a_word_typed_with_a_message_selected_lands_whole_in_the_message_box(
         pane.press("BTab")  # shift+tab: from the message box to the conversation
         pane.press("Up")
         pane.wait_for(lambda screen: "e Edit" in screen, "a message selected (its keys in the footer)")
-        pane.type("queued while offline")
-        screen = pane.wait_for(lambda screen: "offl" in screen, "the typing in the message box")
-        assert "│ queued while offline" in screen and "Only your own messages" not in screen, screen
+        pane.type("queued while offline xq7")
+        screen = pane.wait_for(lambda screen: "xq7" in screen, "the typing in the message box")
+        assert "│ queued while offline xq7" in screen and "Only your own messages" not in screen, screen
         pane.press("C-q")
         pane.wait_exit()
     finally:
