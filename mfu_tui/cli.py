@@ -308,11 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
     importer = commands.add_parser(
         "import",
         help="import a ChatGPT export's conversations as chats",
-        description="Import the conversations of a ChatGPT data export (the conversations.json in its zip) "
+        description="Import the conversations of a ChatGPT data export (its zip as downloaded, or the "
+        "conversations.json in it) "
         "as chats, through the server you use (a local one unless a server is configured). Importing the "
         "same file again adds only what is missing.",
     )
-    importer.add_argument("file", metavar="FILE", help="the export's conversations.json")
+    importer.add_argument("file", metavar="FILE", help="the export's zip, or its conversations.json")
     importer.add_argument("--server", metavar="URL", help="the server, as for mfu-chat (default: as configured)")
     importer.add_argument("--token", metavar="JWT", help="your token for it (default: $MFU_TOKEN, then the login's)")
     importer.set_defaults(handler=_lazy("mfu_tui.importing.command", "run_import"))

@@ -10,8 +10,13 @@ tool messages, code runs, browsing, hidden and empty messages are left out.
 A part that is not text (an image, a file) is marked in the text where it was,
 ``[image not imported]``, and counted.
 
+The export's zip, as downloaded, is read as well as the ``conversations.json``
+in it (``conversations_json``).
+
 The export is the user's own file, but it is read with care: only a regular
-file, at most ``MAX_EXPORT_BYTES``, and each conversation is decoded on its
+file, at most ``MAX_EXPORT_BYTES`` (the zip, and what its
+``conversations.json`` unpacks to, whatever its header claims: a zip bomb is
+refused, not unpacked), and each conversation is decoded on its
 own, so one that does not have the expected shape is skipped with a reason
 while the others are imported. Only the fields used are decoded (msgspec
 skips the rest without building it), which keeps a large export's memory
@@ -21,7 +26,10 @@ close to its size.
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
+import zipfile
+import zlib
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -42,6 +50,7 @@ _TEXT_TYPES = ("text", "multimodal_text")
 IMAGE_MARK = "[image not imported]"
 ATTACHMENT_MARK = "[attachment not imported]"
 _ZIP_MAGIC = b"PK\x03\x04"
+_EXPORT_NAME = "conversations.json"
 _BOM = b"\xef\xbb\xbf"
 
 
@@ -149,11 +158,14 @@ def read_export(path: Path) -> Export:
 def parse_export(data: bytes) -> Export:
     """Convert the text of a ``conversations.json``.
 
+    Args:
+        data: The file's bytes, or the export's zip holding it.
+
     Raises:
-        ExportError: it is not JSON, or not a list.
+        ExportError: it is not JSON, or not a list; a zip without a readable ``conversations.json``.
     """
     if data.startswith(_ZIP_MAGIC):
-        raise ExportError("it is a zip archive: unzip it and import the conversations.json inside")
+        data = conversations_json(data)
     try:
         # Raw: each conversation is decoded alone, so a bad one costs only itself.
         items = msgspec.json.decode(data.removeprefix(_BOM), type=list[msgspec.Raw])
@@ -176,6 +188,38 @@ def parse_export(data: bytes) -> Export:
         except _Broken as broken:
             export.skipped.append(Skipped(name, broken.reason, broken.detail))
     return export
+
+
+def conversations_json(archive: bytes, limit: int = MAX_EXPORT_BYTES) -> bytes:
+    """The ``conversations.json`` in an export's zip (at its top, or in one folder), at most ``limit`` bytes.
+
+    Raises:
+        ExportError: not a zip that can be read, no ``conversations.json`` in it, or one larger than ``limit``.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zip_file:
+            found = [info for info in zip_file.infolist() if info.filename.rsplit("/", 1)[-1] == _EXPORT_NAME]
+            # The shallowest: a copy deep in the archive is not the export's.
+            found.sort(key=lambda info: info.filename.count("/"))
+            if not found or found[0].filename.count("/") > 1:
+                raise ExportError(f"a zip archive without {_EXPORT_NAME}: is it a ChatGPT data export?")
+            # Read up to the limit and one byte more: the header's sizes are the archive's word, not a fact.
+            with zip_file.open(found[0]) as member:
+                data = member.read(limit + 1)
+    # RuntimeError: a password is needed; NotImplementedError: a compression method zipfile does not know.
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        NotImplementedError,
+        RuntimeError,
+        EOFError,
+        OSError,
+        zlib.error,
+    ) as error:
+        raise ExportError(f"a zip archive that cannot be read ({error})") from None
+    if len(data) > limit:
+        raise ExportError(f"its {_EXPORT_NAME} unpacks to more than {limit // 1024**2} MiB")
+    return data
 
 
 def _convert(raw: _Conversation) -> Conversation:

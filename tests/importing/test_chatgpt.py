@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import zipfile
 from datetime import UTC, datetime
 
 import pytest
 
-from mfu_tui.importing.chatgpt import MAX_EXPORT_BYTES, ExportError, parse_export, read_export
+from mfu_tui.importing.chatgpt import MAX_EXPORT_BYTES, ExportError, conversations_json, parse_export, read_export
 from tests.importing.export_fixture import CONVERSATIONS, T0, broken_chain, write_export
 
 
@@ -69,7 +71,7 @@ def test_a_conversation_without_messages_or_with_a_broken_chain_is_skipped_with_
         (b"", "not JSON"),
         (b'[{"title": "cut short', "not JSON"),
         (b'{"title": "one conversation"}', "not a ChatGPT export: conversations.json holds a list of conversations"),
-        (b"PK\x03\x04rest of a zip", "it is a zip archive: unzip it and import the conversations.json inside"),
+        (b"PK\x03\x04rest of a zip", "a zip archive that cannot be read"),
     ],
 )
 def test_a_file_that_is_no_export_is_refused_in_one_line(data, problem):
@@ -80,6 +82,49 @@ def test_a_file_that_is_no_export_is_refused_in_one_line(data, problem):
 
 def test_an_export_saved_with_a_byte_order_mark_is_read():
     assert len(parse_export(b"\xef\xbb\xbf" + json.dumps(CONVERSATIONS).encode()).conversations) == 3
+
+
+def zipped(*members: tuple[str, bytes]) -> bytes:
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zip_file:
+        for name, data in members:
+            zip_file.writestr(name, data)
+    return archive.getvalue()
+
+
+EXPORT_JSON = json.dumps(CONVERSATIONS).encode()
+
+
+@pytest.mark.parametrize("name", ["conversations.json", "chatgpt-export-2026-12-07/conversations.json"])
+def test_the_export_s_zip_as_downloaded_is_read_as_its_conversations_json(name):
+    archive = zipped(("user.json", b"{}"), ("chat.html", b"<html>"), (name, EXPORT_JSON))
+    assert parse_export(archive) == parse_export(EXPORT_JSON)
+
+
+@pytest.mark.parametrize(
+    ("archive", "problem"),
+    [
+        (zipped(("user.json", b"{}")), "a zip archive without conversations.json: is it a ChatGPT data export?"),
+        (zipped(("a/b/conversations.json", EXPORT_JSON)), "a zip archive without conversations.json"),
+        (
+            zipped(("conversations.json", EXPORT_JSON))[:-30],
+            "a zip archive that cannot be read (File is not a zip file)",
+        ),
+    ],
+    ids=["no-export", "only-deep-inside", "cut-short"],
+)
+def test_a_zip_that_is_no_export_is_refused_in_one_line(archive, problem):
+    with pytest.raises(ExportError) as refused:
+        parse_export(archive)
+    assert str(refused.value).startswith(problem)
+
+
+def test_a_zip_whose_conversations_json_unpacks_past_the_limit_is_refused_without_unpacking_it_all():
+    archive = zipped(("conversations.json", b"[" + b" " * 5_000_000 + b"]"))  # a bomb: 5 MB packed into a few KB
+    assert len(archive) < 20_000
+    with pytest.raises(ExportError, match="its conversations.json unpacks to more than 1 MiB"):
+        conversations_json(archive, limit=1024**2)
+    assert conversations_json(archive, limit=5_000_002) == b"[" + b" " * 5_000_000 + b"]"
 
 
 def test_a_fifo_a_directory_a_missing_or_a_huge_file_is_refused_before_reading(tmp_path):

@@ -7,6 +7,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -83,7 +84,11 @@ def test_importing_twice_into_a_server_adds_nothing_the_second_time(tmp_path, ex
 
 
 def test_with_no_server_configured_it_imports_into_the_local_one_the_app_uses(tmp_path, export):
-    first = mfu_import(tmp_path, str(export))
+    # The zip as downloaded first, then the conversations.json in it: the same conversations.
+    downloaded = tmp_path / "chatgpt-export.zip"
+    with zipfile.ZipFile(downloaded, "w") as zip_file:
+        zip_file.write(export, "conversations.json")
+    first = mfu_import(tmp_path, str(downloaded))
     again = mfu_import(tmp_path, str(export))
     assert (first.returncode, again.returncode) == (0, 0), first.stderr + again.stderr
     assert first.stdout.splitlines()[0] == SUMMARY_FIRST
@@ -107,7 +112,7 @@ def make_huge(path: Path) -> Path:
     [
         (lambda p: p.write_bytes(b'[{"title": "cut') and p, "not JSON"),
         (lambda p: p.write_bytes(b'{"title": "one"}') and p, "not a ChatGPT export"),
-        (lambda p: p.write_bytes(b"PK\x03\x04zip") and p, "it is a zip archive"),
+        (lambda p: p.write_bytes(b"PK\x03\x04zip") and p, "a zip archive that cannot be read"),
         (make_fifo, "not a regular file but a FIFO"),
         (lambda p: p.mkdir() or p, "not a regular file but a directory"),
         (make_huge, "larger than 1024 MiB"),
