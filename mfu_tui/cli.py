@@ -318,8 +318,11 @@ def build_parser() -> argparse.ArgumentParser:
     importer.add_argument("--token", metavar="JWT", help="your token for it (default: $MFU_TOKEN, then the login's)")
     importer.set_defaults(handler=_lazy("mfu_tui.importing.command", "run_import"))
 
-    config = commands.add_parser("config", help="where the settings are and what is in effect")
-    config_commands = config.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    config = commands.add_parser(
+        "config", help="where the settings are and what is in effect", description="With no command: show."
+    )
+    config.set_defaults(handler=_lazy("mfu_tui.config.commands", "run_config_show"))
+    config_commands = config.add_subparsers(title="commands", metavar="COMMAND")
     config_commands.add_parser("path", help="print the config file's path").set_defaults(
         handler=_lazy("mfu_tui.config.commands", "run_config_path")
     )

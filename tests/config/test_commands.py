@@ -58,6 +58,8 @@ def test_login_stores_a_private_token_that_the_app_then_uses(home, monkeypatch, 
     shown = capsys.readouterr().out
     assert "wss://chat.example/ws" in shown and "(hidden)" in shown
     assert token() not in shown
+    assert main(["config"]) == 0  # alone: show
+    assert capsys.readouterr().out == shown
 
 
 def test_login_refuses_an_expired_token_and_saves_nothing(home, monkeypatch, capsys):
