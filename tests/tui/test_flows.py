@@ -858,6 +858,22 @@ async def test_a_burst_of_typing_in_the_conversation_all_goes_to_the_message_box
         assert [text for role, text, _ in texts(app) if role == "user"][-1] == "sent in one go"
 
 
+async def test_a_paste_in_the_conversation_or_the_chat_list_goes_to_the_message_box(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "code please")
+        for pane, pasted in [(app.conversation, "what does this do? "), (app.chat_list, "print(2*3)")]:
+            pane.focus()
+            await pilot.press("up")  # a message (a chat) selected: the paste still writes the message
+            app.post_message(events.Paste(pasted))  # as the driver posts a bracketed paste
+            await settle(app, pilot)
+            assert app.focused is app.composer
+        assert app.composer.text == "what does this do? print(2*3)"
+
+
 async def test_a_burst_of_typing_in_the_chat_list_neither_pins_nor_archives(
     server: RunningServer, tmp_path: Path
 ) -> None:

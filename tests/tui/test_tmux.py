@@ -66,7 +66,9 @@ def test_installed_app_streams_an_answer_in_tmux(server: ServerProcess, tmp_path
 def test_a_word_typed_with_a_message_selected_lands_whole_in_the_message_box(
     server: ServerProcess, tmp_path: Path
 ) -> None:
-    """tmux delivers the word in one read: its e and i, after the q that took the focus, are letters too."""
+    """tmux delivers the word in one read: its e and i, after the q that took the focus, are letters too.
+
+    A paste there goes to the box as well."""
     env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
     pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
     try:
@@ -80,6 +82,13 @@ def test_a_word_typed_with_a_message_selected_lands_whole_in_the_message_box(
         pane.type("queued while offline xq7")
         screen = pane.wait_for(lambda screen: "xq7" in screen, "the typing in the message box")
         assert "│ queued while offline xq7" in screen and "Only your own messages" not in screen, screen
+        # A paste (bracketed, as a terminal sends it) in the conversation lands there too.
+        pane.press("BTab")
+        pane.wait_for(lambda screen: "⏎ Send" not in screen, "the conversation focused")
+        pane.tmux("set-buffer", " and pasted zq8")
+        pane.tmux("paste-buffer", "-p", "-t", pane.target)
+        screen = pane.wait_for(lambda screen: "zq8" in screen, "the paste in the message box")
+        assert "│ queued while offline xq7 and pasted zq8" in screen, screen
         pane.press("C-q")
         pane.wait_exit()
     finally:

@@ -14,14 +14,14 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.protocol import ChatSummary
-from mfu_tui.tui.widgets.composer import pass_key_on
+from mfu_tui.tui.widgets.composer import pass_input_on
 
 
 class ChatList(OptionList):
     """The chat list in the sidebar.
 
     A printable key that is not one of its own goes to the message box
-    (``pass_key_on``). It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
+    (``pass_input_on``). It is fed by ``list_chats`` pages and by ``chat_updated`` frames, so a
     chat created or renamed in another terminal shows up at once. One
     option per chat and no widget each, so long lists stay cheap. It shows
     either the chats not archived or the archived ones (``archived``), in the
@@ -184,7 +184,10 @@ class ChatList(OptionList):
 
     def on_key(self, event: events.Key) -> None:
         typing = event.is_printable and bool(event.character) and event.key not in self._bindings.key_to_bindings
-        pass_key_on(self, event, typing=typing)
+        pass_input_on(self, event, typing=typing)
+
+    def on_paste(self, event: events.Paste) -> None:
+        pass_input_on(self, event, typing=True)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -18,13 +18,14 @@ from mfu_tui.tui.draft_file import SAVE_AFTER, DraftFile
 from mfu_tui.tui.prompt_history import PromptHistory
 
 
-def pass_key_on(pane: Widget, event: events.Key, *, typing: bool) -> bool:
+def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: bool) -> bool:
     """Give ``event`` to the widget it belongs to, if not ``pane``; True if it did.
 
-    The conversation and the chat list call it first thing on each key, so
-    that typing anywhere but in a dialog writes the message. A key that means
-    nothing in the pane (``typing``: a printable key that is not one of its
-    own) belongs in the message box, which takes the focus at once. A key
+    The conversation and the chat list call it first thing on each key and
+    paste, so that typing anywhere but in a dialog writes the message. A key
+    that means nothing in the pane (``typing``: a printable key that is not
+    one of its own), or a paste, belongs in the message box, which takes the
+    focus at once: a paste in the conversation was lost. A key
     that reaches the pane after the focus left it is the rest of a burst:
     over SSH or from a fast typist a word arrives in one read, and every key
     of it was sent to the pane focused when the read came. It goes on to the
@@ -32,9 +33,9 @@ def pass_key_on(pane: Widget, event: events.Key, *, typing: bool) -> bool:
     with a message selected wrote "quud" and tried to edit it twice.
 
     Args:
-        pane: The widget the key was sent to.
-        event: The key; stopped if passed on.
-        typing: Whether the key means nothing in ``pane``.
+        pane: The widget the key or paste was sent to.
+        event: The key or paste; stopped if passed on.
+        typing: Whether it means nothing in ``pane``.
     """
     focused = pane.screen.focused
     if focused is pane and typing:
@@ -45,8 +46,9 @@ def pass_key_on(pane: Widget, event: events.Key, *, typing: bool) -> bool:
         return False
     event.stop()
     event.prevent_default()
-    # As Textual sends a key to the focused widget: its bindings and the app's apply as if typed there.
-    focused._forward_event(events.Key(event.key, event.character))
+    # As Textual sends input to the focused widget: its bindings and the app's apply as if typed there.
+    again = events.Paste(event.text) if isinstance(event, events.Paste) else events.Key(event.key, event.character)
+    focused._forward_event(again)
     return True
 
 

@@ -21,7 +21,7 @@ from textual.widgets import Static
 from mfu_tui.client import ClientError
 from mfu_tui.protocol import ChatDetail, StoredMessage
 from mfu_tui.tui.chat_window import ChatWindow, Entry
-from mfu_tui.tui.widgets.composer import pass_key_on
+from mfu_tui.tui.widgets.composer import pass_input_on
 from mfu_tui.tui.widgets.message_view import MessageView
 
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
@@ -83,7 +83,7 @@ class Conversation(VerticalScroll, can_focus=True):
     message, and the range moves with the selection; then the letter keys
     act on it. With no message selected (as when the pane just got the
     focus), a printable key goes to the message box instead
-    (``pass_key_on``), so typing is never lost.
+    (``pass_input_on``), so typing is never lost.
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
@@ -797,7 +797,10 @@ class Conversation(VerticalScroll, can_focus=True):
             self.selected is not None
             or not any(b.action in _ON_SELECTED for b in self._bindings.key_to_bindings[event.key])
         )
-        pass_key_on(self, event, typing=event.is_printable and bool(event.character) and not acts)
+        pass_input_on(self, event, typing=event.is_printable and bool(event.character) and not acts)
+
+    def on_paste(self, event: events.Paste) -> None:
+        pass_input_on(self, event, typing=True)
 
     def _select(self, where: Callable[[int | None], int | None], *, bottom: bool = False) -> None:
         """Select the message ``where`` says (given the one selected), mounting it first (in a worker)."""
