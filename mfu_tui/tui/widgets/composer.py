@@ -18,23 +18,24 @@ from mfu_tui.tui.draft_file import SAVE_AFTER, DraftFile
 from mfu_tui.tui.prompt_history import PromptHistory
 
 
-def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: bool) -> bool:
-    """Give ``event`` to the widget it belongs to, if not ``pane``; True if it did.
+def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: bool) -> None:
+    """Give ``event`` to the widget it belongs to, if not ``pane`` (then it is stopped here).
 
     The conversation and the chat list call it first thing on each key and
     paste, so that typing anywhere but in a dialog writes the message. A key
     that means nothing in the pane (``typing``: a printable key that is not
     one of its own), or a paste, belongs in the message box, which takes the
-    focus at once: a paste in the conversation was lost. A key
-    that reaches the pane after the focus left it is the rest of a burst:
-    over SSH or from a fast typist a word arrives in one read, and every key
-    of it was sent to the pane focused when the read came. It goes on to the
-    widget focused now, in order, instead of acting here: typing "queued"
-    with a message selected wrote "quud" and tried to edit it twice.
+    focus at once (a paste in the conversation used to be lost).
+
+    A key that reaches the pane after the focus left it is the rest of a
+    burst: over SSH or from a fast typist a word arrives in one read, and
+    every key of it was sent to the pane focused when the read came. It goes
+    on to the widget focused now, in order, instead of acting here (typing
+    "queued" with a message selected wrote "quud" and tried to edit it twice).
 
     Args:
         pane: The widget the key or paste was sent to.
-        event: The key or paste; stopped if passed on.
+        event: The key or paste.
         typing: Whether it means nothing in ``pane``.
     """
     focused = pane.screen.focused
@@ -43,13 +44,12 @@ def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: boo
         focused = pane.screen.query_one(Composer)
         pane.screen.set_focus(focused)
     if focused is pane or focused is None:
-        return False
+        return
     event.stop()
     event.prevent_default()
     # As Textual sends input to the focused widget: its bindings and the app's apply as if typed there.
     again = events.Paste(event.text) if isinstance(event, events.Paste) else events.Key(event.key, event.character)
     focused._forward_event(again)
-    return True
 
 
 class Composer(TextArea):
