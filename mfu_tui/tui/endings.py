@@ -56,6 +56,17 @@ class Ending(StrEnum):
         return cls(status)
 
 
+#: What is said of an answer that ended otherwise than complete: under it, and in an export.
+ENDING_NOTES: dict[str, str] = {
+    Ending.CANCELLED: "cancelled",
+    Ending.INTERRUPTED: "interrupted: the server stopped before the end",
+    Ending.ERROR: "failed: the model did not answer",
+    Ending.UNSTORED: "failed: the server could not store the answer",
+    Ending.LENGTH: "cut off: the answer reached the length limit",
+    Ending.FILTERED: "stopped by the model server's content filter",
+    Ending.TOOL_CALL: "ended asking to call a tool, which this app does not offer",
+}
+
 #: ``finish_reason`` of an ended answer -> how it ended.
 _BY_FINISH_REASON = {
     "stop": Ending.COMPLETE,

@@ -10,9 +10,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mfu_tui.client.safe_text import clean_text
-from mfu_tui.protocol import ChatDetail
-
-_NOTES = {"cancelled": "*(cancelled)*", "error": "*(failed)*", "streaming": "*(still being written)*"}
+from mfu_tui.protocol import ChatDetail, StoredMessage
+from mfu_tui.tui.endings import ENDING_NOTES, Ending
 
 
 def chat_markdown(
@@ -48,9 +47,15 @@ def chat_markdown(
             thought = message.reasoning.strip().splitlines()
             lines += ["> *Thinking:*", ">", *(f"> {line}".rstrip() for line in thought), ""]
         lines += [message.content.rstrip("\n"), ""]
-        if note := _NOTES.get(message.status):
-            lines += [note, ""]
+        if message.role == "assistant" and (note := _ending_note(message)):
+            lines += [f"*({note})*", ""]
     return "\n".join(lines)
+
+
+def _ending_note(message: StoredMessage) -> str | None:
+    """What the app says under the answer, if anything: how it ended, unless complete."""
+    ending = Ending.of_stored(message.status, message.finish_reason)
+    return "still being written" if ending is None else ENDING_NOTES.get(ending)
 
 
 def _when(moment: datetime) -> str:

@@ -217,6 +217,26 @@ def test_export_writes_markdown_without_overwriting(tmp_path: Path) -> None:
     assert first.read_text().startswith("# Sorting / lists\n\nExported ")
 
 
+@pytest.mark.parametrize(
+    ("status", "finish_reason", "note"),
+    [
+        ("complete", "stop", None),
+        ("complete", "length", "*(cut off: the answer reached the length limit)*"),
+        ("error", "interrupted", "*(interrupted: the server stopped before the end)*"),
+        ("error", None, "*(failed: the model did not answer)*"),
+        ("complete", "content_filter", "*(stopped by the model server's content filter)*"),
+        ("streaming", None, "*(still being written)*"),
+    ],
+)
+def test_an_exported_answer_says_how_it_ended_as_the_app_does(status, finish_reason, note) -> None:
+    when = datetime(2026, 1, 2, tzinfo=UTC)
+    answer = StoredMessage(
+        id="m2", role="assistant", content="Part of it", created_at=when, status=status, finish_reason=finish_reason
+    )
+    detail = ChatDetail(chat=ChatSummary(id="c1", title="t", updated_at=when), messages=[answer])
+    assert chat_markdown(detail, when).endswith("\n\nPart of it\n" + (f"\n{note}\n" if note else ""))
+
+
 def test_chat_ages_fit_six_cells() -> None:
     from mfu_tui.tui.widgets.chat_list import chat_age
 

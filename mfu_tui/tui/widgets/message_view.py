@@ -11,6 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from mfu_tui.protocol import AttachmentInfo, StoredMessage
+from mfu_tui.tui.endings import ENDING_NOTES
 from mfu_tui.tui.stream_split import SegmentCutter
 from mfu_tui.tui.widgets.attachment_chips import AttachmentChips
 from mfu_tui.tui.widgets.reasoning_section import ReasoningSection
@@ -34,16 +35,10 @@ BATCH_CHARS = 16 * SEGMENT_CHARS
 _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \t]*$", re.MULTILINE | re.DOTALL)
 
 #: What the line under an assistant message says for each status.
-STATUS_NOTES = {
+STATUS_NOTES: dict[str, str] = {
     "sending": "sending… (kept on disk until the server has it)",
     "streaming": "generating…",
-    "cancelled": "cancelled",
-    "interrupted": "interrupted: the server stopped before the end",
-    "error": "failed: the model did not answer",
-    "unstored": "failed: the server could not store the answer",
-    "length": "cut off: the answer reached the length limit",
-    "filtered": "stopped by the model server's content filter",
-    "tool-call": "ended asking to call a tool, which this app does not offer",
+    **ENDING_NOTES,
     "truncated": "shown in part: the rest of this long message is not loaded yet",
 }
 
