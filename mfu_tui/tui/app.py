@@ -29,7 +29,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.filter import LineFilter, NoColor
 from textual.reactive import var
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import Static
@@ -191,14 +191,18 @@ class ChatApp(App[None]):
         Binding("f1", "help", "Help", id="app.help", tooltip="Show every key"),
         Binding("escape", "cancel", "Stop answer", id="app.cancel", tooltip="Stop the answer being written"),
         Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False, tooltip="Copy the message or last answer"),
-        Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", tooltip="Start a new chat"),
-        Binding("ctrl+o", "focus_chats", "Chats", id="app.chats", tooltip="Go to the chat list"),
+        # The keys that move the focus are priority: their action runs before the next key of the same
+        # read is sent on, so that key goes where the focus went (ctrl+o then enter opens a chat).
+        # Not in a dialog (``check_action``), where the dialog's own keys come first.
+        Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", priority=True, tooltip="Start a new chat"),
+        Binding("ctrl+o", "focus_chats", "Chats", id="app.chats", priority=True, tooltip="Go to the chat list"),
         Binding("ctrl+f", "search", "Search", id="app.search", show=False, tooltip="Search every chat"),
         Binding(
             "ctrl+b",
             "toggle_sidebar",
             "Sidebar",
             id="app.toggle_sidebar",
+            priority=True,
             show=False,
             tooltip="Show or hide the chat list",
         ),
@@ -927,7 +931,17 @@ class ChatApp(App[None]):
     @on(ChatList.Opened)
     def _open_from_list(self, event: ChatList.Opened) -> None:
         self.load_chat(event.chat_id)
-        self.composer.focus()
+        self.focus_now(self.composer)
+
+    def focus_now(self, widget: Widget) -> None:
+        """Focus ``widget`` at once, not at the next idle as ``Widget.focus`` does.
+
+        A key that moves the focus (ctrl+o, ctrl+n, enter in the chat list) is
+        often read with the next one, over SSH or from a quick hand: that key
+        must go where the focus went (ctrl+o then enter opens the chat; with
+        ``focus()`` the enter went to the message box and was lost).
+        """
+        widget.screen.set_focus(widget)
 
     def _focus_moved(self, focused: Widget | None) -> None:
         # On a narrow screen the chat list shows only while it has the focus (app.tcss).
@@ -1161,7 +1175,7 @@ class ChatApp(App[None]):
             self.notify("Wait for the answer to end (or press esc) before editing.", severity="warning")
             return
         self.composer.start_editing(message.message_id, message.text)
-        self.composer.focus()
+        self.focus_now(self.composer)
 
     @on(Conversation.DetailsRequested)
     def _details_requested(self, event: Conversation.DetailsRequested) -> None:
@@ -1214,6 +1228,8 @@ class ChatApp(App[None]):
     # --- actions -------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("new_chat", "focus_chats", "toggle_sidebar") and isinstance(self.screen, ModalScreen):
+            return False  # priority bindings (see BINDINGS): a dialog keeps its keys
         if action == "cancel":
             return self.generating is not None
         if action in ("rename_chat", "delete_chat", "export", "chat_settings"):
@@ -1288,7 +1304,7 @@ class ChatApp(App[None]):
     async def action_new_chat(self) -> None:
         """Start a new chat; it is created when the first message is sent."""
         await self._start_new_chat()
-        self.composer.focus()
+        self.focus_now(self.composer)
 
     def action_toggle_archived(self) -> None:
         """Show the archived chats in the list, or the others again."""
@@ -1332,7 +1348,7 @@ class ChatApp(App[None]):
     def action_focus_chats(self) -> None:
         """Go to the chat list (showing the sidebar if hidden)."""
         self.query_one("#sidebar").remove_class("-hidden")
-        self.chat_list.focus()
+        self.focus_now(self.chat_list)
 
     def action_search(self) -> None:
         """Search every chat; the chosen result opens its chat at the message."""
@@ -1361,14 +1377,14 @@ class ChatApp(App[None]):
         """Show or hide the chat list (on a narrow screen: go to it, or back to the message box)."""
         if self.screen.has_class("-narrow"):
             if self.chat_list.has_focus:
-                self.composer.focus()
+                self.focus_now(self.composer)
             else:
                 self.action_focus_chats()
             return
         sidebar = self.query_one("#sidebar")
         sidebar.toggle_class("-hidden")
         if sidebar.has_class("-hidden") and self.chat_list.has_focus:
-            self.composer.focus()
+            self.focus_now(self.composer)
 
     def action_resize_sidebar(self, step: int) -> None:
         """Widen (or narrow, ``step`` < 0) the chat list, and keep its width for the next runs."""
@@ -1438,7 +1454,7 @@ class ChatApp(App[None]):
         if was_open:
             await self._start_new_chat()
         if was_open or not self.chat_list.option_count:
-            self.composer.focus()  # not the emptied pane or list: the next words are a new message
+            self.focus_now(self.composer)  # not the emptied pane or list: the next words are a new message
         self.notify(f"Deleted {name}.", title="Chat deleted", markup=False)
 
     def action_export(self) -> None:

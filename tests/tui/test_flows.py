@@ -12,6 +12,7 @@ from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.geometry import Region
 from textual.widgets import Input, OptionList, Static, TextArea
+from textual.widgets._footer import FooterKey
 from textual.worker import WorkerCancelled
 
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded, Status
@@ -824,6 +825,11 @@ async def test_typing_anywhere_writes_the_message_and_letters_act_only_on_a_sele
         assert app.focused is app.composer and app.composer.text == "hi"
 
 
+def footer_keys(app: ChatApp) -> set[str]:
+    """The keys the main screen's footer shows."""
+    return {key.key for key in app.screen_stack[0].query(FooterKey)}
+
+
 def burst(app: ChatApp, keys: str) -> None:
     """Post ``keys`` to the app at once, as the driver does with one read of the terminal (over SSH, a word)."""
     for character in keys:
@@ -856,6 +862,37 @@ async def test_a_burst_of_typing_in_the_conversation_all_goes_to_the_message_box
         await sent.wait()
         await settle(app, pilot)
         assert [text for role, text, _ in texts(app) if role == "user"][-1] == "sent in one go"
+
+
+async def test_a_key_after_one_that_moves_the_focus_goes_where_the_focus_went(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        complete = await ask(app, pilot, "first chat")
+        await pilot.press("ctrl+n")
+        await settle(app, pilot)
+        assert app.chat_id is None
+        # In one read, as over SSH: ctrl+o then enter opens the chat the list lands on.
+        app.post_message(events.Key("ctrl+o", None))
+        app.post_message(events.Key("enter", "\r"))
+        await settle(app, pilot)
+        assert app.chat_id == complete.chat_id and app.focused is app.composer
+        # In a dialog they are not the app's: ctrl+n there starts no chat, nor shows under it.
+        await pilot.press("f2", "ctrl+n")
+        assert isinstance(app.screen, RenameScreen) and app.chat_id == complete.chat_id
+        assert "ctrl+n" not in footer_keys(app)
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert {"ctrl+n", "ctrl+o"} <= footer_keys(app)
+        # ctrl+n then enter in the list: enter goes to the new chat's empty box, not to the list.
+        app.chat_list.focus()
+        await settle(app, pilot)
+        app.post_message(events.Key("ctrl+n", None))
+        app.post_message(events.Key("enter", "\r"))
+        await settle(app, pilot)
+        assert app.chat_id is None and app.focused is app.composer
 
 
 async def test_a_paste_in_the_conversation_or_the_chat_list_goes_to_the_message_box(
