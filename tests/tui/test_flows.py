@@ -923,6 +923,12 @@ async def test_a_burst_of_typing_in_the_chat_list_neither_pins_nor_archives(
         burst(app, "hello apple pie")  # a and p archive and pin, in the list
         await settle(app, pilot)
         assert app.composer.text == "hello apple pie"
+        # Enter opens the chat in the message box; a message typed at once goes there too.
+        app.composer.clear()
+        await pilot.press("ctrl+n", "ctrl+o")
+        burst(app, "\rplease add an example")
+        await settle(app, pilot)
+        assert app.chat_id is not None and app.composer.text == "please add an example"
         page = await app.client.list_chats()  # after whatever the keys asked of the server
         assert [(chat.pinned, chat.archived) for chat in page.chats] == [(False, False)]
 

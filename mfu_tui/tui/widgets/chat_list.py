@@ -14,7 +14,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.protocol import ChatSummary
-from mfu_tui.tui.widgets.composer import pass_input_on
+from mfu_tui.tui.widgets.composer import focus_message_box, pass_input_on
 
 
 class ChatList(OptionList):
@@ -182,12 +182,18 @@ class ChatList(OptionList):
         if self.highlighted is None and self.option_count:
             self.highlighted = 0
 
-    def on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
         typing = event.is_printable and bool(event.character) and event.key not in self._bindings.key_to_bindings
-        pass_input_on(self, event, typing=typing)
+        await pass_input_on(self, event, typing=typing)
 
-    def on_paste(self, event: events.Paste) -> None:
-        pass_input_on(self, event, typing=True)
+    async def on_paste(self, event: events.Paste) -> None:
+        await pass_input_on(self, event, typing=True)
+
+    def action_select(self) -> None:
+        # The chat opens in the message box: a message typed with the enter goes there, not to p and a here.
+        if self.highlighted is not None:
+            focus_message_box(self)
+        super().action_select()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

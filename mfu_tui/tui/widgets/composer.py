@@ -18,8 +18,16 @@ from mfu_tui.tui.draft_file import SAVE_AFTER, DraftFile
 from mfu_tui.tui.prompt_history import PromptHistory
 
 
-def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: bool) -> None:
-    """Give ``event`` to the widget it belongs to, if not ``pane`` (then it is stopped here).
+def focus_message_box(pane: Widget) -> None:
+    """Focus the message box of ``pane``'s screen at once, not at the next idle as ``focus()`` would.
+
+    So the keys still coming, read with the one that moved the focus, go there.
+    """
+    pane.screen.set_focus(pane.screen.query_one(Composer))
+
+
+async def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: bool) -> None:
+    """Give ``event`` to the widget it belongs to, or run ``pane``'s key for it now.
 
     The conversation and the chat list call it first thing on each key and
     paste, so that typing anywhere but in a dialog writes the message. A key
@@ -33,6 +41,12 @@ def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: boo
     on to the widget focused now, in order, instead of acting here (typing
     "queued" with a message selected wrote "quud" and tried to edit it twice).
 
+    A key of the pane's own (``enter``, ``p``...) runs its binding here, as
+    it comes. Left to bubble up, Textual looks the binding up once the key
+    reaches the app, against whatever has the focus by then: the rest of the
+    burst may have moved it to the message box, where ``enter`` sends (enter
+    in the chat list with a message typed at once sent it, to a new chat).
+
     Args:
         pane: The widget the key or paste was sent to.
         event: The key or paste.
@@ -40,10 +54,14 @@ def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typing: boo
     """
     focused = pane.screen.focused
     if focused is pane and typing:
-        # At once, not at the next idle as ``focus()`` would: the keys still coming go to the box.
-        focused = pane.screen.query_one(Composer)
-        pane.screen.set_focus(focused)
-    if focused is pane or focused is None:
+        focus_message_box(pane)
+        focused = pane.screen.focused
+    if focused is None:
+        return
+    if focused is pane:
+        if isinstance(event, events.Key) and await pane.app._check_bindings(event.key):
+            event.stop()
+            event.prevent_default()
         return
     event.stop()
     event.prevent_default()

@@ -792,15 +792,15 @@ class Conversation(VerticalScroll, can_focus=True):
             return self.selected is not None
         return True
 
-    def on_key(self, event: events.Key) -> None:
+    async def on_key(self, event: events.Key) -> None:
         acts = event.key in self._bindings.key_to_bindings and (
             self.selected is not None
             or not any(b.action in _ON_SELECTED for b in self._bindings.key_to_bindings[event.key])
         )
-        pass_input_on(self, event, typing=event.is_printable and bool(event.character) and not acts)
+        await pass_input_on(self, event, typing=event.is_printable and bool(event.character) and not acts)
 
-    def on_paste(self, event: events.Paste) -> None:
-        pass_input_on(self, event, typing=True)
+    async def on_paste(self, event: events.Paste) -> None:
+        await pass_input_on(self, event, typing=True)
 
     def _select(self, where: Callable[[int | None], int | None], *, bottom: bool = False) -> None:
         """Select the message ``where`` says (given the one selected), mounting it first (in a worker)."""
