@@ -164,6 +164,16 @@ async def type_text(pilot: Any, text: str) -> None:
     await pilot.pause()
 
 
+def burst(app: ChatApp, *keys: str) -> None:
+    """Post ``keys`` at once, as the driver does with the keys of one read (over SSH, a word and an enter).
+
+    Each is a key's name (``ctrl+o``, ``enter``) or a character (``"h"``, ``" "``): ``burst(app, "enter", *"hi")``.
+    Unlike ``type_text``, nothing runs before the first: the keys are in the app's queue together.
+    """
+    for key in keys:
+        app.post_message(events.Key(_character_to_key(key), key) if len(key) == 1 else events.Key(key, None))
+
+
 async def until(pilot: Any, condition: Callable[[], bool], rounds: int = 200) -> None:
     """Let the app run until ``condition`` holds (what it waits for runs when the app is idle), ``rounds`` at most."""
     for _ in range(rounds):

@@ -7,24 +7,16 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from textual import events
 from textual.widgets import OptionList
 
 from mfu_tui.launch import log_crash
-from mfu_tui.tui import ChatApp
 from mfu_tui.tui.draft_file import DraftFile
 from mfu_tui.tui.screens.dialog import Dialog
 from tests.support.server import RunningServer
-from tests.tui.helpers import GATHER, TIMEOUT, make_app, ready
+from tests.tui.helpers import GATHER, TIMEOUT, burst, make_app, ready
 from tests.tui.scenes import ask
 
 SIZE = (100, 32)
-
-
-def burst(app: ChatApp, *keys: str) -> None:
-    """Post ``keys`` at once, as the driver does with the keys of one read."""
-    for key in keys:
-        app.post_message(events.Key(key, key if len(key) == 1 else None))
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ from tests.tui.helpers import (
     TIMEOUT,
     FrameWaiter,
     StateWaiter,
+    burst,
     finished,
     frame_of,
     make_app,
@@ -830,13 +831,6 @@ def footer_keys(app: ChatApp) -> set[str]:
     return {key.key for key in app.screen_stack[0].query(FooterKey)}
 
 
-def burst(app: ChatApp, keys: str) -> None:
-    """Post ``keys`` to the app at once, as the driver does with one read of the terminal (over SSH, a word)."""
-    for character in keys:
-        key = {" ": "space", "\r": "enter"}.get(character, character)
-        app.post_message(events.Key(key, character))
-
-
 async def test_a_burst_of_typing_in_the_conversation_all_goes_to_the_message_box(
     server: RunningServer, tmp_path: Path
 ) -> None:
@@ -849,7 +843,7 @@ async def test_a_burst_of_typing_in_the_conversation_all_goes_to_the_message_box
         await pilot.press("up")
         assert app.conversation.selected is not None
         # q means nothing here and takes the focus to the box; the e and i after it were read with it.
-        burst(app, "queued while offline")
+        burst(app, *"queued while offline")
         await settle(app, pilot)
         assert app.composer.text == "queued while offline"
         assert app.screen is main and app.focused is app.composer and not app.composer.editing_message_id
@@ -858,7 +852,7 @@ async def test_a_burst_of_typing_in_the_conversation_all_goes_to_the_message_box
         app.conversation.focus()
         await pilot.press("escape")
         sent = FrameWaiter(app.client, frame_of(Complete))
-        burst(app, "sent in one go\r")
+        burst(app, *"sent in one go", "enter")
         await sent.wait()
         await settle(app, pilot)
         assert [text for role, text, _ in texts(app) if role == "user"][-1] == "sent in one go"
@@ -875,8 +869,7 @@ async def test_a_key_after_one_that_moves_the_focus_goes_where_the_focus_went(
         await settle(app, pilot)
         assert app.chat_id is None
         # In one read, as over SSH: ctrl+o then enter opens the chat the list lands on.
-        app.post_message(events.Key("ctrl+o", None))
-        app.post_message(events.Key("enter", "\r"))
+        burst(app, "ctrl+o", "enter")
         await settle(app, pilot)
         assert app.chat_id == complete.chat_id and app.focused is app.composer
         # In a dialog they are not the app's: ctrl+n there starts no chat, nor shows under it.
@@ -889,8 +882,7 @@ async def test_a_key_after_one_that_moves_the_focus_goes_where_the_focus_went(
         # ctrl+n then enter in the list: enter goes to the new chat's empty box, not to the list.
         app.chat_list.focus()
         await settle(app, pilot)
-        app.post_message(events.Key("ctrl+n", None))
-        app.post_message(events.Key("enter", "\r"))
+        burst(app, "ctrl+n", "enter")
         await settle(app, pilot)
         assert app.chat_id is None and app.focused is app.composer
 
@@ -920,13 +912,13 @@ async def test_a_burst_of_typing_in_the_chat_list_neither_pins_nor_archives(
         await ask(app, pilot, "a chat")
         await pilot.press("ctrl+o")
         assert app.focused is app.chat_list
-        burst(app, "hello apple pie")  # a and p archive and pin, in the list
+        burst(app, *"hello apple pie")  # a and p archive and pin, in the list
         await settle(app, pilot)
         assert app.composer.text == "hello apple pie"
         # Enter opens the chat in the message box; a message typed at once goes there too.
         app.composer.clear()
         await pilot.press("ctrl+n", "ctrl+o")
-        burst(app, "\rplease add an example")
+        burst(app, "enter", *"please add an example")
         await settle(app, pilot)
         assert app.chat_id is not None and app.composer.text == "please add an example"
         page = await app.client.list_chats()  # after whatever the keys asked of the server
