@@ -1232,8 +1232,6 @@ class ChatApp(App[None]):
             return False  # priority bindings (see BINDINGS): a dialog keeps its keys
         if action == "cancel":
             return self.generating is not None
-        if action in ("rename_chat", "delete_chat", "export", "chat_settings"):
-            return self.chat_id is not None or None
         return True
 
     def watch_generating(self) -> None:
@@ -1315,12 +1313,11 @@ class ChatApp(App[None]):
         """Show the open chat's system prompt and parameters, to change them."""
         from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
 
-        if self.chat_id is None:
+        if (chat_id := self._open_chat("Chat settings")) is None:
             return
         if self._open_settings is None:
             self.notify("The chat is still loading: try again in a moment.", severity="warning")
             return
-        chat_id = self.chat_id
         summary = self.chat_list.chat(chat_id)
         title = self.query_one(AppHeader).chat_title if summary is None else summary.title
 
@@ -1396,15 +1393,25 @@ class ChatApp(App[None]):
     def watch_sidebar_width(self, width: int) -> None:
         self.query_one("#sidebar").styles.width = width
 
+    def _open_chat(self, what: str) -> str | None:
+        """The open chat's id; with none, say that ``what`` needs one (a key does not do nothing in silence)."""
+        if self.chat_id is None:
+            self.notify(
+                f"{what} needs an open chat: open one from the list (ctrl+o), or send a message to start one.",
+                severity="warning",
+                markup=False,
+            )
+        return self.chat_id
+
     def action_rename_chat(self) -> None:
         """Rename the open chat."""
-        if self.chat_id is not None:
-            self._rename(self.chat_id)
+        if (chat_id := self._open_chat("Rename")) is not None:
+            self._rename(chat_id)
 
     def action_delete_chat(self) -> None:
         """Delete the open chat, after asking."""
-        if self.chat_id is not None:
-            self._delete(self.chat_id)
+        if (chat_id := self._open_chat("Delete")) is not None:
+            self._delete(chat_id)
 
     def _rename(self, chat_id: str) -> None:
         from mfu_tui.tui.screens.rename import RenameScreen
@@ -1464,10 +1471,10 @@ class ChatApp(App[None]):
     @work(group="export", exclusive=True)
     async def _export(self, *, reasoning: bool) -> None:
         """Write the open chat to a Markdown file, with what the models reasoned if ``reasoning``."""
-        if self.chat_id is None:
+        if (chat_id := self._open_chat("Export")) is None:
             return
         try:
-            detail = await self.client.get_whole_chat(self.chat_id)
+            detail = await self.client.get_whole_chat(chat_id)
         except (ClientError, TimeoutError) as error:
             self._report(error)
             return

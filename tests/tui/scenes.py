@@ -320,6 +320,23 @@ def _pinned(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBe
     return app, run_before
 
 
+def _rename(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, QUESTION)
+        await pin_status(app, pilot, GREEN)
+        await pilot.press("f2")
+        await pilot.pause()
+        field = app.screen.query_one(Input)
+        field.cursor_blink = False
+        field.value = "Printing in Python: " + "print(), f-strings, sep and end, files and flush; " * 4
+        await pilot.pause()
+
+    return app, run_before
+
+
 def _chat_settings(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
     app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
 
@@ -490,6 +507,7 @@ SCENES = [
     Scene("prompt-search", "ctrl+r in the message box: earlier prompts that contain what is typed.", _prompt_search),
     Scene("search", "ctrl+f: every chat searched as you type, the matched words marked.", _search),
     Scene("pinned", "A pinned chat listed first, marked ★; p pins, a archives, f4 shows the archive.", _pinned),
+    Scene("rename", "f2: the chat's new title; one over the limit is said to be, and kept to shorten.", _rename),
     Scene(
         "chat-settings",
         "f3: the chat's system prompt and parameters, each field checked as it is typed.",

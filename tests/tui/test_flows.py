@@ -11,12 +11,23 @@ from typing import Any
 from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.geometry import Region
+from textual.screen import ModalScreen
 from textual.widgets import Input, OptionList, Static, TextArea
 from textual.widgets._footer import FooterKey
 from textual.worker import WorkerCancelled
 
 from mfu_tui.client import ChatClient, ClientError, MessageReloaded, Status
-from mfu_tui.protocol import Ack, Cancelled, ChatParams, ChatSettings, ChatUpdated, Chunk, Complete, MessageEdited
+from mfu_tui.protocol import (
+    MAX_TITLE_LENGTH,
+    Ack,
+    Cancelled,
+    ChatParams,
+    ChatSettings,
+    ChatUpdated,
+    Chunk,
+    Complete,
+    MessageEdited,
+)
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui import AppChoices
 from mfu_tui.tui.app import ChatApp
@@ -177,6 +188,14 @@ async def test_new_open_rename_and_delete_chats(server: RunningServer, tmp_path:
         # Rename it.
         await pilot.press("f2")
         assert isinstance(app.screen, RenameScreen)
+        # A title over the protocol's limit, pasted: kept whole in the box, refused with the reason.
+        await pilot.press("ctrl+u")
+        app.screen.post_message(events.Paste("x" * (MAX_TITLE_LENGTH + 50)))
+        await pilot.press("enter")
+        assert isinstance(app.screen, RenameScreen)
+        assert len(app.screen.query_one(Input).value) == MAX_TITLE_LENGTH + 50
+        error = app.screen.query_one("#title-error", Static)
+        assert error.display and str(error.render()) == "A title has at most 200 characters: this one has 250."
         await pilot.press("ctrl+u", *"My first", "enter")
         await finished(app, "rename")
         await settle(app, pilot)
@@ -689,7 +708,17 @@ async def test_chat_settings_are_checked_as_typed_and_saved_to_the_chat(server: 
     app = make_app(server.url, server.token(), tmp_path, choices=AppChoices(new_chat=defaults))
     async with app.run_test(size=SIZE) as pilot:
         await ready(app, pilot)
-        assert app.check_action("chat_settings", ()) is None  # no chat open: nothing to set
+        # No chat open: each key that needs one says so, and opens nothing.
+        await pilot.press("f3", "ctrl+s", "f2", "f8")
+        await app.workers.wait_for_complete()  # the export's
+        assert not isinstance(app.screen, ModalScreen)
+        assert sorted(note.message.split(":")[0] for note in app._notifications) == [
+            "Chat settings needs an open chat",
+            "Delete needs an open chat",
+            "Export needs an open chat",
+            "Rename needs an open chat",
+        ]
+        app.clear_notifications()
         done = await ask(app, pilot, "a chat with defaults")
         # The app's defaults went with the first message: the chat was created with them.
         assert (await app.client.get_chat(done.chat_id)).settings == defaults

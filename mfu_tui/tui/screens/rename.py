@@ -9,10 +9,8 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.widgets import Input, Static
 
+from mfu_tui.protocol import MAX_TITLE_LENGTH
 from mfu_tui.tui.screens.dialog import Dialog
-
-#: The protocol's limit on titles.
-MAX_TITLE = 200
 
 
 class RenameScreen(Dialog[str | None]):
@@ -20,7 +18,7 @@ class RenameScreen(Dialog[str | None]):
 
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
-    | enter | Rename. | (the input's submit) |
+    | enter | Rename (a title over the limit is refused, saying by how much). | (the input's submit) |
     | escape | Keep the old title. | `rename.cancel` |
     """
 
@@ -40,6 +38,8 @@ class RenameScreen(Dialog[str | None]):
             padding: 0 1;
         }
         & .hint { color: $text-muted; }
+        & .error { color: $error; height: auto; }
+        & .error.-empty { display: none; }
     }
     """
 
@@ -50,12 +50,28 @@ class RenameScreen(Dialog[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical() as box:
             box.border_title = "Rename chat"
-            yield Input(self._title, max_length=MAX_TITLE, id="title")
+            # No ``max_length``: it cut a longer title (typed or pasted) without a word. Said and refused instead.
+            yield Input(self._title, id="title")
+            yield Static("", id="title-error", classes="error -empty", markup=False)
             yield Static("enter: rename · esc: cancel", classes="hint", markup=False)
 
+    def on_input_changed(self, event: Input.Changed) -> None:
+        problem = self._problem(event.value)
+        error = self.query_one("#title-error", Static)
+        error.update(problem or "")
+        error.set_class(problem is None, "-empty")
+
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        title = event.value.strip()
-        self.dismiss(title or None)
+        if self._problem(event.value) is None:
+            self.dismiss(event.value.strip() or None)
+
+    @staticmethod
+    def _problem(title: str) -> str | None:
+        """What is wrong with ``title``, or ``None``."""
+        length = len(title.strip())
+        if length > MAX_TITLE_LENGTH:
+            return f"A title has at most {MAX_TITLE_LENGTH} characters: this one has {length}."
+        return None
 
     def action_cancel(self) -> None:
         self.dismiss(None)
