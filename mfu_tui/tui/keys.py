@@ -133,7 +133,11 @@ def _split(keys: str) -> list[str]:
 
 
 def _bindings(app_class: type[DOMNode]) -> list[tuple[str, str, Binding]]:
-    """(area, id, binding) for every binding with an id, in help-screen order."""
+    """(area, id, binding) for every binding with an id, in help-screen order; an id's first binding in an area.
+
+    An id may name two bindings of one widget that share the key (the conversation's ``up``, shown in the
+    footer only before a message is selected): a remap moves both, the help shows the first.
+    """
     from mfu_tui.tui.screens.chat_settings import ChatSettingsScreen
     from mfu_tui.tui.screens.details import DetailsScreen
     from mfu_tui.tui.widgets.chat_list import ChatList
@@ -148,12 +152,12 @@ def _bindings(app_class: type[DOMNode]) -> list[tuple[str, str, Binding]]:
         ("Chat settings", ChatSettingsScreen),
         ("Message details", DetailsScreen),
     ]
-    return [
-        (area, binding.id, binding)
-        for area, node_class in areas
-        for binding in node_class.BINDINGS
-        if isinstance(binding, Binding) and binding.id is not None
-    ]
+    found: dict[tuple[str, str], Binding] = {}
+    for area, node_class in areas:
+        for binding in node_class.BINDINGS:
+            if isinstance(binding, Binding) and binding.id is not None:
+                found.setdefault((area, binding.id), binding)
+    return [(area, binding_id, binding) for (area, binding_id), binding in found.items()]
 
 
 def _display_keys(keys: str) -> str:

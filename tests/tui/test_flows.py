@@ -375,6 +375,7 @@ async def test_help_screen_lists_every_binding(server: RunningServer, tmp_path: 
         assert sections == ["Anywhere", "Composer", "Conversation", "Chat list", "Chat settings", "Message details"]
         assert {"app.chat_settings", "app.toggle_archived", "chat_list.pin", "chat_list.archive"} <= set(ids)
         assert {"conversation.details", "details.close"} <= set(ids)
+        assert len(ids) == len(set(ids)) + len(sections) - 1  # once each, though `up` has two bindings under one id
         # What it says to write in the config file is what the config file reads.
         hint = str(app.screen.query_one(".hint").render())
         example = hint[hint.index("[keys]") :]
@@ -858,6 +859,31 @@ async def test_typing_anywhere_writes_the_message_and_letters_act_only_on_a_sele
 def footer_keys(app: ChatApp) -> set[str]:
     """The keys the main screen's footer shows."""
     return {key.key for key in app.screen_stack[0].query(FooterKey)}
+
+
+async def test_the_footer_of_the_conversation_says_up_selects_until_a_message_is(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    # Remapped, the hint and the step move together (one id for both bindings).
+    app = make_app(
+        server.url, server.token(), tmp_path, choices=AppChoices(keymap={"conversation.previous": "ctrl+up"})
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "one")
+        await ask(app, pilot, "two")
+        app.conversation.focus()
+        await pilot.pause()
+        shown = {key.key: key.description for key in app.screen.query(FooterKey)}
+        assert shown.get("ctrl+up") == "Select" and "c" not in shown and "up" not in shown
+        await pilot.press("ctrl+up")
+        await settle(app, pilot)
+        assert app.conversation.selected == 3  # the newest, the answer to "two"
+        shown = {key.key: key.description for key in app.screen.query(FooterKey)}
+        assert "ctrl+up" not in shown and shown.get("c") == "Copy"
+        await pilot.press("ctrl+up", "ctrl+up")
+        await settle(app, pilot)
+        assert app.conversation.selected == 1
 
 
 async def test_a_burst_of_typing_in_the_conversation_all_goes_to_the_message_box(

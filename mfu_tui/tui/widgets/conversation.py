@@ -107,6 +107,9 @@ class Conversation(VerticalScroll, can_focus=True):
             show=False,
             tooltip="Select the previous message",
         ),
+        # The same key under the same id (a remap moves both), shown while no message is selected: the footer
+        # has nothing else of this pane then, and a user who tabbed here learns how to start.
+        Binding("up", "select", "Select", id="conversation.previous", tooltip="Select the lowest message on screen"),
         Binding("down", "select_next", "Next", id="conversation.next", show=False, tooltip="Select the next message"),
         Binding("c", "copy_message", "Copy", id="conversation.copy", tooltip="Copy the selected message"),
         Binding("b", "copy_code", "Copy code", id="conversation.copy_code", tooltip="Copy its last code block"),
@@ -788,8 +791,10 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # The letter keys act on a selected message; with none, they are typing (see on_key).
-        if action in _ON_SELECTED:
+        if action in _ON_SELECTED or action == "select_previous":
             return self.selected is not None
+        if action == "select":
+            return self.selected is None
         return True
 
     async def on_key(self, event: events.Key) -> None:
@@ -840,8 +845,13 @@ class Conversation(VerticalScroll, can_focus=True):
         return last if last is not None else (self._range.stop - 1 if self._range else None)
 
     def action_select_previous(self) -> None:
+        """Select the message above the selected one; with none selected (yet), the lowest on screen."""
         on_screen = self._last_on_screen()
         self._select(lambda selected: on_screen if selected is None else max(0, selected - 1))
+
+    #: ``up`` with no message selected, as the footer shows it (``check_action``): the same step. The second ``up``
+    #: of a burst comes here too (the first one's selection is made in a worker) and steps on from the first.
+    action_select = action_select_previous
 
     def action_select_next(self) -> None:
         self._select(lambda selected: None if selected is None else selected + 1)
