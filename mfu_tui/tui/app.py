@@ -23,7 +23,7 @@ from functools import partial, wraps
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
@@ -319,6 +319,10 @@ class ChatApp(App[None]):
         self._opened = asyncio.Event()
         self._opened.set()
         self._unsubscribe: list[Callable[[], None]] = []
+        # The key being read while its priority binding runs (``on_event``), and when the last one that moved the
+        # focus was made: a key made before it that is still on its way belongs to the widget it was sent to.
+        self._key_in_hand: events.Key | None = None
+        self.focus_moved_by_key_at = 0.0
         # Set once the server's chat list arrived: the kept copy must not replace it.
         self._listed_live = False
         # Set once the user was told that search is of the kept chats; cleared when back online.
@@ -942,6 +946,21 @@ class ChatApp(App[None]):
         ``focus()`` the enter went to the message box and was lost).
         """
         widget.screen.set_focus(widget)
+        if self._key_in_hand is not None:
+            # A priority key (ctrl+o) runs before the keys read ahead of it reached their widget: those keep
+            # acting there (``Composer._typed_before_the_focus_moved``): ctrl+u then ctrl+o in one read still clears.
+            self.focus_moved_by_key_at = self._key_in_hand.time
+
+    async def on_event(self, event: events.Event) -> None:
+        # A key straight from the terminal: its priority bindings run in ``App.on_event`` (see ``focus_now``).
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            self._key_in_hand = event
+            try:
+                await super().on_event(event)
+            finally:
+                self._key_in_hand = None
+        else:
+            await super().on_event(event)
 
     def _focus_moved(self, focused: Widget | None) -> None:
         # On a narrow screen the chat list shows only while it has the focus (app.tcss).

@@ -942,6 +942,30 @@ async def test_a_key_after_one_that_moves_the_focus_goes_where_the_focus_went(
         assert app.chat_id is None and app.focused is app.composer
 
 
+async def test_a_key_of_the_message_box_read_before_one_that_moves_the_focus_acts_in_the_box(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "an earlier prompt")
+        await type_text(pilot, "a draft to clear")
+        # ctrl+o acts at once (a priority key); the ctrl+u read before it is the box's all the same.
+        burst(app, "ctrl+u", "ctrl+o")
+        await settle(app, pilot)
+        assert app.composer.text == "" and app.focused is app.chat_list
+        app.focus_now(app.composer)
+        burst(app, "up", "ctrl+o")  # the previous prompt, then the list
+        await settle(app, pilot)
+        assert app.composer.text == "an earlier prompt" and app.focused is app.chat_list
+        # A key read after it is the list's: enter opens the chat there (and goes to the box), nothing is sent.
+        app.focus_now(app.composer)
+        burst(app, "ctrl+u", "ctrl+o", "enter")
+        await settle(app, pilot)
+        assert app.composer.text == "" and app.focused is app.composer
+        assert [text for role, text, _ in texts(app) if role == "user"] == ["an earlier prompt"]
+
+
 async def test_a_paste_in_the_conversation_or_the_chat_list_goes_to_the_message_box(
     server: RunningServer, tmp_path: Path
 ) -> None:

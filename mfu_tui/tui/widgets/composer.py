@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from typing import ClassVar
 
 from textual import events
-from textual.binding import Binding, BindingsMap, BindingType
+from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.reactive import reactive
 from textual.timer import Timer
@@ -218,13 +218,14 @@ class Composer(TextArea):
             id: The widget id.
         """
         super().__init__(id=id, soft_wrap=True, show_line_numbers=False, tab_behavior="focus")
-        bindings = BindingsMap(self.BINDINGS)
-        bindings.apply_keymap(dict(keymap or {}))
+        #: The box's bindings and the text area's, with the keymap applied (see ``_on_key``).
+        self._own_bindings = self._bindings.copy()
+        self._own_bindings.apply_keymap(dict(keymap or {}))
         typing = {"send": self.action_send, "newline": self.action_newline}
-        #: The keys that send or start a new line, with the keymap applied: they act as the key comes.
+        #: The keys that send or start a new line: they act as the key comes.
         self._typing_keys: dict[str, Callable[[], None]] = {
             key: typing[binding.action]
-            for key, key_bindings in bindings.key_to_bindings.items()
+            for key, key_bindings in self._own_bindings.key_to_bindings.items()
             for binding in key_bindings
             if binding.action in typing
         }
@@ -292,7 +293,33 @@ class Composer(TextArea):
             event.prevent_default()
             action()
             return
+        if self.screen.focused is not self and self._typed_before_the_focus_moved(event):
+            # Left to bubble up, the key would be looked up against the widget focused now and do nothing.
+            if await self._run_own_binding(event.key):
+                event.stop()
+                event.prevent_default()
+                return
         await super()._on_key(event)
+
+    def _typed_before_the_focus_moved(self, event: events.Key) -> bool:
+        """Whether ``event``, reaching the box after the focus left it, was typed before the key that moved it.
+
+        Textual sends every key of one read to the widget focused when the
+        read came. A priority key of the app that moves the focus (``ctrl+o``)
+        acts at once, before the keys read ahead of it reached the box: those
+        were typed here and act here (``ctrl+u`` then ``ctrl+o`` clears the
+        box, then goes to the list). The panes do not ask: what their keys act
+        on, the selected message, goes with the focus (``Conversation.on_blur``).
+        """
+        # The app records the time in ``ChatApp.focus_now``; a bare app in a test moves no focus that way.
+        return event.time < getattr(self.app, "focus_moved_by_key_at", 0.0)
+
+    async def _run_own_binding(self, key: str) -> bool:
+        """Run the box's binding for ``key`` here, wherever the focus is; whether one ran."""
+        for binding in self._own_bindings.key_to_bindings.get(key, ()):
+            if not binding.priority and await self.app.run_action(binding.action, self):
+                return True
+        return False
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "stop_editing":
