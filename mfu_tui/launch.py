@@ -100,9 +100,24 @@ def app_settings(settings: Settings, local: LocalUse | None) -> AppSettings:
         start_server=partial(start_local, local) if local else None,
         server_label="local" if local else None,
         remember=partial(remember_choice, settings),
-        save_token=None if local else partial(save_login, settings.paths.credentials_file),
+        save_token=None if local else partial(keep_signed_in_token, settings),
         report_crash=partial(log_crash, settings.log_file or settings.paths.default_log_file),
     )
+
+
+def keep_signed_in_token(settings: Settings, server: str, token: str) -> str:
+    """Keep a token the app's sign-in took (``AppSettings.save_token``); say what the next run will use.
+
+    A token given with ``--token`` or ``MFU_TOKEN`` comes before the saved one
+    at the next run too: saying "saved" alone, the expired one came back.
+    """
+    save_login(settings.paths.credentials_file, server, token)
+    kind, _, name = settings.sources.get("token", "").partition(" ")
+    if kind == "env":
+        return f"It is saved, but {name} comes first at the next run: unset it to use the saved one."
+    if kind == "flag":
+        return f"It is saved, but {name} comes first at the next run: start without it to use the saved one."
+    return "The token is saved for the next runs."
 
 
 def start_local(local: LocalUse) -> StartedServer:

@@ -408,3 +408,17 @@ def test_in_remote_mode_what_the_app_writes_is_its_users_only(tmp_path):
 
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_app_s_sign_in_says_when_a_token_given_at_start_will_come_first_again(tmp_path):
+    paths = Paths(config_dir=tmp_path / "config", data_dir=tmp_path / "data", log_dir=tmp_path / "log")
+    said = {
+        source: launch.keep_signed_in_token(Settings(paths=paths, sources={"token": source}), "ws://h/ws", "t")
+        for source in ("env MFU_TOKEN", "flag --token", f"login {paths.credentials_file}")
+    }
+    assert said == {
+        "env MFU_TOKEN": "It is saved, but MFU_TOKEN comes first at the next run: unset it to use the saved one.",
+        "flag --token": "It is saved, but --token comes first at the next run: start without it to use the saved one.",
+        f"login {paths.credentials_file}": "The token is saved for the next runs.",
+    }
+    assert json.loads(paths.credentials_file.read_text())["tokens"] == {"ws://h/ws": "t"}

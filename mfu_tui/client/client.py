@@ -168,11 +168,10 @@ class ChatClient(ChatRequests):
         #: ``loop.time()`` of the first failure since the last connection, while failing.
         self._failing_since: float | None = None
         self.backoff = backoff or Backoff()
-        data_dir = Path(self.settings.data_dir or default_data_dir())  # a str from an untyped caller too
-        self.outbox = Outbox.for_account(data_dir, self.account, self.user)
+        self._data_dir = Path(self.settings.data_dir or default_data_dir())  # a str from an untyped caller too
+        self.outbox = Outbox.for_account(self._data_dir, self.account, self.user)
         #: What the server sent of the chat list and the chats opened, for reading offline.
-        cache_file = data_dir / f"cache-{account_key(self.account, self.user)}.sqlite3"
-        self.read_cache = ReadCache(cache_file) if keep_for_offline else None
+        self.read_cache = ReadCache(self._cache_file(self.user)) if keep_for_offline else None
         self._state = ConnectionState(Status.DISCONNECTED, reason="not connected yet", problem=Problem.NOT_STARTED)
         self._listeners: dict[str, list[Callable[..., Any]]] = {"open": [], "message": [], "error": [], "state": []}
         self._queues: set[asyncio.Queue[Event | None]] = set()
@@ -286,15 +285,42 @@ class ChatClient(ChatRequests):
         Raises:
             ClientError: ``token`` names another user: this client's outbox and
                 read cache are the first user's (start a new client for another).
+                After a first token that named nobody (not a JWT), the first
+                user named takes the client, and what was sent meanwhile.
         """
-        if token_subject(token) != self.user:
-            raise ClientError("that token is for another user; to change user, start mfu-chat again with it")
+        user = token_subject(token)
+        if user != self.user:
+            if self.user:
+                raise ClientError(
+                    "that token is for another user: to change user, quit,"
+                    " run mfu-chat login with the new token, and start mfu-chat again"
+                )
+            self._become(user)
         ws = self._ws
         await self._stop_worker()
         if ws is not None:
             await ws.close(CloseCode.NORMAL, "signing in again")
         self.token = token
         await self.connect()
+
+    def _become(self, user: str) -> None:
+        """Take ``user``'s outbox and read cache in place of the nameless ones of a token that named nobody.
+
+        Only while not connected (``sign_in`` stopped the worker): nothing is in flight. The messages in
+        the nameless outbox were typed here, waiting for a token that works: they go as ``user``'s.
+        """
+        nameless = self.outbox
+        self.outbox = Outbox.for_account(self._data_dir, self.account, user)
+        nameless.close()
+        self.outbox.adopt(nameless.path)
+        if self.read_cache is not None:
+            self.read_cache.close()
+            self.read_cache = ReadCache(self._cache_file(user))
+        self.user = user
+        self.session = ChatSession(self.outbox.pending(), self.outbox.pending_edits())
+
+    def _cache_file(self, user: str) -> Path:
+        return self._data_dir / f"cache-{account_key(self.account, user)}.sqlite3"
 
     async def wait_connected(self, timeout: float | None = None) -> None:
         """Wait until the state is ``CONNECTED``.

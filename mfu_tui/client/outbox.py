@@ -184,7 +184,7 @@ class Outbox:
             raise OSError(f"{MAX_SLOTS} mfu-chat clients of this account are running already")
         for path in slots:
             if path != outbox.path and path.exists():
-                outbox._adopt(path)
+                outbox.adopt(path)
         return outbox
 
     def close(self) -> None:
@@ -193,7 +193,7 @@ class Outbox:
             os.close(self._lock)  # releases the lock
             self._lock = None
 
-    def _adopt(self, path: Path) -> None:
+    def adopt(self, path: Path) -> None:
         """Take over the pending messages of another slot, if no running client holds it."""
         lock = _try_lock(path)
         if lock is None:

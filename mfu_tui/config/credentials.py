@@ -15,12 +15,16 @@ from mfu_tui.config.paths import read_regular_file, write_private
 
 
 def save_login(path: Path, server: str, token: str) -> None:
-    """Keep ``token`` for ``server`` in the credentials file at ``path``: what `mfu-chat login` does.
+    """Keep ``token`` for ``server`` in the credentials file at ``path``, as the app's sign-in does.
+
+    Unlike ``mfu-chat login``, the default server stays as it was: a token
+    renewed for a server given with ``--server`` once must not send every
+    later plain ``mfu-chat`` there (in place of the local server).
 
     Raises:
         CredentialsError: the file exists but cannot be read.
     """
-    Credentials.load(path).store(server, token)
+    Credentials.load(path).store(server, token, default=False)
 
 
 class CredentialsError(ValueError):
@@ -67,10 +71,11 @@ class Credentials:
         """The stored token of ``server``, if any."""
         return self.tokens.get(server)
 
-    def store(self, server: str, token: str) -> None:
-        """Keep ``token`` for ``server``, make it the default, and save (0600)."""
+    def store(self, server: str, token: str, *, default: bool = True) -> None:
+        """Keep ``token`` for ``server``, make it the default if ``default``, and save (0600)."""
         self.tokens[server] = token
-        self.default_server = server
+        if default:
+            self.default_server = server
         self.save()
 
     def forget(self, server: str | None = None) -> bool:

@@ -19,6 +19,7 @@ import threading
 import traceback
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import replace
 from functools import partial, wraps
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
@@ -1021,18 +1022,29 @@ class ChatApp(App[None]):
 
     @on(Composer.Submitted)
     async def _send(self, event: Composer.Submitted) -> None:
-        if event.editing_message_id is not None:
-            if event.text.strip():
-                await self._send_edit(event.editing_message_id, event.text)
-            return
+        """Send what enter took out of the box; if it does not go, it goes back (``Composer.refused``)."""
+        taken = False
+        try:
+            if event.editing_message_id is not None:
+                taken = bool(event.text.strip()) and await self._send_edit(event.editing_message_id, event.text)
+            else:
+                taken = await self._send_message(event)
+        finally:
+            if taken:
+                self.composer.done(event)
+            else:
+                self.composer.refused(event)
+
+    async def _send_message(self, event: Composer.Submitted) -> bool:
+        """Send a new message; False if it did not go (the user was told why, but for an empty one)."""
         try:
             # Files named with @path are read now: a file that cannot go stops the send, the draft kept.
             files = [*self.pending_files.attached, *mentioned_files(event.text)]
         except AttachmentError as error:
             self.notify(f"{error}. Your message is kept.", title="Not sent", severity="error", markup=False)
-            return
+            return False
         if not event.text.strip() and not files:
-            return
+            return False
         # The id is made here, so the message is on screen and known as "ours"
         # before the server can answer it.
         client_message_id = str(uuid.uuid4())
@@ -1066,18 +1078,21 @@ class ChatApp(App[None]):
                 self._report(error)
             else:
                 self.notify(f"Could not keep the message: {error}.", title="Not sent", severity="error", markup=False)
-            return
+            return False
         if files:
             self._sent_files[client_message_id] = files
         self.composer.prompts.add(event.text)
-        self.composer.done()
         await self.pending_files.clear()
         self.conversation.anchor()
+        return True
 
-    async def _send_edit(self, message_id: str, text: str) -> None:
-        if self.chat_id is not None and await self._answer_again(message_id, text, "Your text is still in the box."):
-            self.composer.prompts.add(text)
-            self.composer.done()
+    async def _send_edit(self, message_id: str, text: str) -> bool:
+        """Send an edit of a message of the user's, answered again; False if it did not go."""
+        if self.chat_id is None or not await self._answer_again(message_id, text, "Your text is back in the box."):
+            return False
+        self.composer.prompts.add(text)
+        self.conversation.anchor()  # the new answer is written below it: follow it, as after a send
+        return True
 
     def action_sign_in(self) -> None:
         """Ask for a new token; the client signs in with it, and it is saved once the server takes it."""
@@ -1103,12 +1118,13 @@ class ChatApp(App[None]):
             why = str(error) or "no answer from the server"
             self.notify(f"Not signed in: {why}", title="Sign in", severity="error", markup=False)
             return
+        # A first token that named nobody showed the host alone: the user is known now.
+        self.query_one(AppHeader).identity = replace(self.settings, token=token).identity
         sent = f" {waiting} waiting message(s) are being sent." if waiting else ""
         saved = ""
         if self.settings.save_token is not None and self.client.url is not None:
             try:
-                await asyncio.to_thread(self.settings.save_token, self.client.url, token)
-                saved = " The token is saved for the next runs."
+                saved = " " + await asyncio.to_thread(self.settings.save_token, self.client.url, token)
             except ValueError as error:
                 saved = f" The token is for this run only: {error}"
         self.notify(f"Signed in to {self._server_address}.{sent}{saved}", title="Signed in", markup=False)

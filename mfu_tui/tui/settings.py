@@ -98,9 +98,10 @@ class AppSettings:
     bounds the time to open a chat whatever its length."""
     server_label: str | None = None
     """What the header says instead of ``user@host`` (``local`` until the local server said more)."""
-    save_token: Callable[[str, str], None] | None = None
-    """Keeps a token given in the app's sign-in for the next runs, as ``mfu-chat login`` does:
-    (server, token); raises ``ValueError`` with the reason when it cannot. ``None``: for the run only."""
+    save_token: Callable[[str, str], str] | None = None
+    """Keeps a token given in the app's sign-in for the next runs (server, token), and says in a
+    sentence what the next run will use; raises ``ValueError`` with the reason when it cannot.
+    ``None``: for the run only."""
     remember: Callable[[str, str | int], str] | None = None
     """Keeps a choice made in the app (``theme``...) for the next runs: (setting, value) to a
     sentence saying where it went; raises ``ValueError`` with the reason when it cannot.

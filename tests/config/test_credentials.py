@@ -5,7 +5,7 @@ import stat
 import pytest
 
 from mfu_tui.config import Credentials
-from mfu_tui.config.credentials import CredentialsError
+from mfu_tui.config.credentials import CredentialsError, save_login
 
 
 def mode(path) -> int:
@@ -54,3 +54,12 @@ def test_store_makes_the_config_dir_private_and_tightens_a_wider_one(paths, tmp_
     paths.config_dir.chmod(0o755)  # as a user's `mkdir ~/.config/mfu-chat` leaves it
     Credentials.load(paths.credentials_file).store("wss://a/ws", "t")
     assert (mode(paths.config_dir), mode(paths.credentials_file)) == (0o700, 0o600)
+
+
+def test_a_token_kept_by_the_app_s_sign_in_leaves_the_default_server_as_it_was(paths):
+    credentials = Credentials.load(paths.credentials_file)
+    credentials.store("wss://usual/ws", "token-a")  # mfu-chat login
+    save_login(paths.credentials_file, "ws://once/ws", "token-b")  # signed in again, in an app run with --server
+    again = Credentials.load(paths.credentials_file)
+    assert again.tokens == {"wss://usual/ws": "token-a", "ws://once/ws": "token-b"}
+    assert again.default_server == "wss://usual/ws"  # a plain mfu-chat goes where it went

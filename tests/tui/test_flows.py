@@ -238,6 +238,59 @@ async def test_e_on_a_selected_message_edits_it_and_regenerates(server: RunningS
         assert app.composer.editing_message_id is None and app.composer.text == ""
 
 
+async def test_the_answer_to_an_edit_is_followed_as_it_is_written(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        for question in ("one", "two", "three", "four"):
+            last = await ask(app, pilot, question)
+        app.conversation.focus()
+        await pilot.press("home")  # the view at the top, let go of the bottom
+        await settle(app, pilot)
+        assert app.conversation.scroll_y == 0 < app.conversation.max_scroll_y
+        app.action_edit_last()  # as from the palette
+        answered = FrameWaiter(app.client, lambda f: isinstance(f, Complete) and f.message_id != last.message_id)
+        await pilot.press(*" again", "enter")
+        await answered.wait()
+        await settle(app, pilot)
+        assert texts(app)[-2] == ("user", "four again", "complete")
+        assert app.conversation.scroll_y == app.conversation.max_scroll_y > 0  # down with the new answer
+
+
+async def test_keys_typed_after_enter_in_the_same_read_stay_in_the_box(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        answered = FrameWaiter(app.client, frame_of(Complete))
+        burst(app, *"first", "enter", *"second")  # one read, as over SSH: the box was cleared after "second"
+        await answered.wait()
+        await settle(app, pilot)
+        assert [text for role, text, _ in texts(app) if role == "user"] == ["first"]
+        assert app.composer.text == "second"
+        # Two messages in one read go as two, in order, and the box is empty after.
+        app.composer.clear()
+        completes: list[Complete] = []
+
+        def second_answer_ended(frame: object) -> bool:
+            if isinstance(frame, Complete):
+                completes.append(frame)
+            return len(completes) == 2
+
+        both = FrameWaiter(app.client, second_answer_ended)
+        burst(app, *"third", "enter", *"fourth", "enter")
+        await both.wait()
+        await settle(app, pilot)
+        assert [text for role, text, _ in texts(app) if role == "user"] == ["first", "third", "fourth"]
+        assert app.composer.text == ""
+        # One that does not go comes back to the box, before what was typed after it.
+        too_long = "word " * 20_000  # over the protocol's 64 KiB frame limit
+        app.composer.text = too_long  # as a paste would
+        burst(app, "enter", *"and more")
+        await settle(app, pilot)
+        assert app.composer.text == f"{too_long}\nand more"
+        assert [text for role, text, _ in texts(app) if role == "user"] == ["first", "third", "fourth"]
+
+
 async def test_message_edited_in_another_terminal_updates_the_pane(server: RunningServer, tmp_path: Path) -> None:
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 from textual.widgets import Input
@@ -17,6 +18,12 @@ from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, sett
 SIZE = (100, 32)
 
 
+def keep(credentials: Path, url: str, token: str) -> str:
+    """What the app is given to keep a token (``AppSettings.save_token``), writing to ``credentials``."""
+    save_login(credentials, url, token)
+    return "Kept."
+
+
 async def test_a_refused_token_opens_the_sign_in_once_and_what_was_typed_is_sent_after(tmp_path: Path) -> None:
     credentials = tmp_path / "credentials.json"
     async with running_server(tmp_path) as server:
@@ -24,7 +31,7 @@ async def test_a_refused_token_opens_the_sign_in_once_and_what_was_typed_is_sent
             server.url,
             server.token("alice", ttl=-120),
             tmp_path,
-            save_token=lambda url, token: save_login(credentials, url, token),
+            save_token=partial(keep, credentials),
         )
         async with app.run_test(size=SIZE) as pilot:
             await StateWaiter(app.client, stopped_by_auth).wait()
@@ -62,7 +69,7 @@ async def test_a_refused_token_opens_the_sign_in_once_and_what_was_typed_is_sent
             await settle(app, pilot)
             assert app.client.state.status is Status.CONNECTED and len(app.client.outbox) == 0
             [note] = [n for n in app._notifications if n.title == "Signed in"]
-            assert note.message.startswith(f"Signed in to {server.url}. 1 waiting message(s) are being sent.")
+            assert note.message == f"Signed in to {server.url}. 1 waiting message(s) are being sent. Kept."
             assert json.loads(credentials.read_text())["tokens"] == {server.url: good}
             await app.client.close()
 
@@ -78,4 +85,36 @@ async def test_a_token_running_out_gives_one_sign_in_not_two_notices(tmp_path: P
             assert isinstance(app.screen, SignInScreen)
             assert not [n for n in app._notifications if n.title == "Signed out"]
             assert "--server URL" not in " ".join(n.message for n in app._notifications)
+            await app.client.close()
+
+
+async def test_after_a_token_that_named_nobody_the_first_user_signed_in_takes_the_app(tmp_path: Path) -> None:
+    async with running_server(tmp_path) as server:
+        app = make_app(server.url, "garbage.token.here", tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await StateWaiter(app.client, stopped_by_auth).wait()
+            await settle(app, pilot)
+            assert isinstance(app.screen, SignInScreen)
+            await pilot.press("escape")
+            await pilot.press(*"typed while signed out", "enter")
+            await settle(app, pilot)
+            assert len(app.client.outbox) == 1 and app.client.user == ""
+            await pilot.press("f10")
+            await settle(app, pilot)
+            acked = FrameWaiter(app.client, frame_of(Ack))
+            await type_text(pilot, server.token("alice"))
+            await pilot.press("enter")
+            await acked.wait()  # the message typed before went, as alice's: before, "that token is for another user"
+            await settle(app, pilot)
+            assert app.client.user == "alice" and len(app.client.outbox) == 0
+            assert str(app.query_one("#identity").render()).startswith("alice@127.0.0.1:")
+            assert [n.title for n in app._notifications if n.title in ("Signed in", "Sign in")] == ["Signed in"]
+            # Now it is alice's: a token for another user is refused, saying how to change user.
+            await pilot.press("f10")
+            await settle(app, pilot)
+            await type_text(pilot, server.token("bob"))
+            await pilot.press("enter")
+            await settle(app, pilot)
+            [note] = [n for n in app._notifications if n.title == "Sign in"]
+            assert "run mfu-chat login with the new token" in note.message
             await app.client.close()

@@ -80,8 +80,11 @@ class Composer(TextArea):
     ``ctrl+z`` undoes what was typed since the last send; with nothing to
     undo it suspends the app, as in any terminal program. While a
     sent message is being edited (``start_editing``), sending edits it and
-    asks for a new answer. Nothing typed is cleared until the client took
-    the message, and what is being written is kept in a file (``DraftFile``)
+    asks for a new answer. Enter takes the text out of the box at once, so
+    what is typed after it (in the same read, over SSH) stays; until the
+    client took the message (``done``) it is kept with the draft, and if it
+    does not go (``refused``) it comes back, before what was typed since.
+    What is being written is kept in a file (``DraftFile``)
     a moment after each change: it is back in the box at the next start,
     after a quit, a dropped connection or a crash. ``alt+a`` asks for a file
     to attach (``Attached``); the app
@@ -235,6 +238,10 @@ class Composer(TextArea):
         self.draft = draft or DraftFile(None)
         #: The wait before the text is kept in ``draft``, while one runs (from the last change).
         self._draft_timer: Timer | None = None
+        #: What enter sent that the app has neither taken (``done``) nor refused (``refused``) yet, oldest first.
+        #: Out of the box at once, so the keys typed after enter (in the same read, over SSH) stay; kept with the
+        #: draft meanwhile, so a crash before the outbox has it loses nothing.
+        self._submitted: list[Composer.Submitted] = []
         #: The index in ``prompts.entries`` of the prompt shown, while walking them.
         self._recalled: int | None = None
         #: What was in the box when the walk began; it comes back after the newest prompt.
@@ -251,7 +258,7 @@ class Composer(TextArea):
     def on_text_area_changed(self, event: TextArea.Changed) -> None:
         if self.editing_message_id is not None:
             return  # a sent message being edited is not a draft: it is stored already
-        if not self.text.strip():
+        if not self._draft_text().strip():
             self._forget_draft()
         elif self._draft_timer is None:
             self._draft_timer = self.set_timer(SAVE_AFTER, self.keep_draft)
@@ -267,10 +274,16 @@ class Composer(TextArea):
         if self._draft_timer is not None:
             self._draft_timer.stop()
             self._draft_timer = None
-        if self.editing_message_id is not None or not self.text.strip():
+        text = self._draft_text()
+        if self.editing_message_id is not None or not text.strip():
             return False
-        self.draft.save(self.text)
+        self.draft.save(text)
         return True
+
+    def _draft_text(self) -> str:
+        """What a draft keeps: the new messages sent but not taken yet, then the box's text, a line apart."""
+        sent = [submitted.text for submitted in self._submitted if submitted.editing_message_id is None]
+        return "\n".join(text for text in [*sent, self.text] if text.strip())
 
     def _forget_draft(self) -> None:
         if self._draft_timer is not None:
@@ -348,7 +361,10 @@ class Composer(TextArea):
         self.post_message(self.PageRequested(down))
 
     def action_send(self) -> None:
-        self.post_message(self.Submitted(self, self.text, self.editing_message_id))
+        submitted = self.Submitted(self, self.text, self.editing_message_id)
+        self._submitted.append(submitted)
+        self._empty()
+        self.post_message(submitted)
 
     def action_attach(self) -> None:
         from mfu_tui.tui.screens.attach import AttachScreen  # where it opens, like the app's screens
@@ -415,9 +431,21 @@ class Composer(TextArea):
         self.editing_message_id = None
         self.clear()
 
-    def done(self) -> None:
-        """The message was taken: clear the box and its kept text, leave edit mode, end a walk through the prompts."""
+    def done(self, submitted: Submitted) -> None:
+        """The app took what ``submitted`` sent: it is no longer kept with the draft."""
+        self._submitted.remove(submitted)
         self._forget_draft()  # at once: a draft left behind would come back at the next start, to be sent twice
+        self.keep_draft()  # what was typed after it
+
+    def refused(self, submitted: Submitted) -> None:
+        """The app did not send ``submitted`` (it said why): its text comes back, before what was typed since."""
+        self._submitted.remove(submitted)
+        if submitted.editing_message_id is not None and self.editing_message_id is None and not self.text:
+            self.editing_message_id = submitted.editing_message_id
+        self._show("\n".join(text for text in (submitted.text, self.text) if text))
+
+    def _empty(self) -> None:
+        """Clear the box for the next message: leave edit mode, end a walk through the prompts."""
         self.editing_message_id = None
         self._recalled = None
         self._before_walk = ""
