@@ -46,6 +46,7 @@ from mfu_tui.client.attachments import Attachment, AttachmentError
 from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
+    AttachmentInfo,
     ChatDetail,
     ChatParams,
     ChatSettings,
@@ -884,6 +885,7 @@ class ChatApp(App[None]):
         await self.conversation.show_messages(
             detail.messages, offset=detail.offset, total=detail.chat.message_count, pages=pages
         )
+        await self._show_waiting(event.chat_id, detail.messages)
         self._open_settings = detail.settings
         self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if event.kept else "")
         streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
@@ -893,6 +895,20 @@ class ChatApp(App[None]):
         if self._reveal_target is not None and self._reveal_target[0] == event.chat_id:
             self._reveal(self._reveal_target[1])
             self._reveal_target = None
+
+    async def _show_waiting(self, chat_id: str, newest: list[StoredMessage]) -> None:
+        """Below a chat just shown, its messages still in the outbox, marked sending, in the order they go.
+
+        Typed in an earlier run, or shown before the chat was loaded again: without their views, each
+        one's answer came first on screen and the message itself below it, once the server sent it back.
+        """
+        stored = {message.client_message_id for message in newest if message.client_message_id}
+        for entry in self.client.outbox.pending():
+            if entry.chat_id == chat_id and entry.client_message_id not in stored:
+                files = [AttachmentInfo(name=f.name, media_type=f.media_type, size=f.size) for f in entry.files()]
+                view = MessageView("user", entry.content, status="sending", attachments=files)
+                view.client_message_id = entry.client_message_id
+                await self.conversation.add(view)
 
     def _pages_of(self, chat_id: str) -> ChatPages:
         """How the pane asks the server for more of ``chat_id``'s messages."""

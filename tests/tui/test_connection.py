@@ -13,6 +13,7 @@ from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.server.auth import mint_token
 from mfu_tui.tui import AppChoices, ChatApp
 from tests.support.programs import free_port
+from tests.support.proxy import FaultProxy
 from tests.support.server import RunningServer, ServerProcess, running_server
 from tests.tui.helpers import (
     FrameWaiter,
@@ -21,6 +22,7 @@ from tests.tui.helpers import (
     make_app,
     ready,
     settle,
+    until,
 )
 
 SIZE = (100, 32)
@@ -220,3 +222,49 @@ async def test_connection_notices_go_away_when_the_connection_is_back(tmp_path: 
         finally:
             await client.close()
             server.kill()
+
+
+async def test_messages_queued_in_an_earlier_run_show_in_their_chat_each_before_its_answer(tmp_path: Path) -> None:
+    # Answers slow enough that the chat opens while the first waiting message is answered.
+    async with running_server(tmp_path, demo_words=30, demo_delay_ms=20) as server, FaultProxy(server.port) as proxy:
+        app = make_app(proxy.url(), server.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            answered = FrameWaiter(app.client, frame_of(Complete))
+            await pilot.press(*"first", "enter")
+            await answered.wait()
+            proxy.reset()  # the server out of reach: the next two wait in the outbox, and the app quits
+            await StateWaiter(app.client, lambda state: state.status is not Status.CONNECTED).wait()
+            await pilot.press(*"offline one", "enter", *"offline two", "enter")
+            await settle(app, pilot)
+            assert len(app.client.outbox) == 2
+        app = make_app(proxy.url(), server.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(app, pilot)
+            completes: list[Complete] = []
+
+            def both_answered(frame: object) -> bool:
+                if isinstance(frame, Complete):
+                    completes.append(frame)
+                return len(completes) == 2
+
+            both = FrameWaiter(app.client, both_answered)
+            proxy.pass_through()
+            await StateWaiter(app.client, lambda state: state.status is Status.CONNECTED).wait()
+            await until(pilot, lambda: bool(app.chat_list.chats))
+            app.chat_list.focus()
+            await pilot.press("enter")  # opened while the first is answered, the second still waiting
+            await both.wait()
+            await settle(app, pilot)
+            shown = [
+                (view.role, view.text.split("\n\n")[0 if view.role == "user" else 1]) for view in app.conversation.views
+            ]
+            assert shown == [
+                ("user", "first"),
+                ("assistant", "> first"),
+                ("user", "offline one"),
+                ("assistant", "> offline one"),
+                ("user", "offline two"),  # before: below its answer, once the server sent it back
+                ("assistant", "> offline two"),
+            ]
+            await app.client.close()
