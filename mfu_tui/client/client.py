@@ -842,8 +842,8 @@ class ChatClient(ChatRequests):
             case ReloadNeeded(chat_id, message_id):
                 self._spawn(self._reload(chat_id, message_id))
             case FrameReceived(frame):
-                if isinstance(frame, ChatUpdated) and frame.deleted:
-                    await self._forget_cached(frame.chat.id)  # deleted in another terminal: gone here too
+                if isinstance(frame, ChatUpdated):  # here or in another terminal: the kept list follows
+                    await (self._forget_cached(frame.chat.id) if frame.deleted else self._keep_listed(frame.chat))
                 self._emit(frame)
             case MessageReloaded():
                 self._emit(event)

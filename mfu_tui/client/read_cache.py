@@ -88,6 +88,31 @@ class ReadCache:
                 if total > self.max_bytes and chat_id != detail.chat.id:
                     db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
 
+    def keep_listed(self, chat: ChatSummary) -> None:
+        """A chat changed (``chat_updated``: new, renamed, pinned, archived, answered): the kept list follows.
+
+        In the server's order: pinned first, then the most recently updated.
+        An archived chat leaves the kept list (it is of the others). Its kept
+        page, if any, takes the new title too.
+        """
+        with self._writing() as db:
+            rows = db.execute("SELECT summary FROM chat_list ORDER BY position").fetchall()
+            listed = [
+                kept for (data,) in rows if (kept := _decode(data, ChatSummary)) is not None and kept.id != chat.id
+            ]
+            if not chat.archived:
+                listed.append(chat)
+            listed.sort(key=lambda kept: (kept.pinned, kept.updated_at, kept.id), reverse=True)
+            db.execute("DELETE FROM chat_list")
+            db.executemany(
+                "INSERT INTO chat_list (position, id, summary) VALUES (?, ?, ?)",
+                [(position, kept.id, msgspec.json.encode(kept)) for position, kept in enumerate(listed)],
+            )
+            row = db.execute("SELECT detail FROM chats WHERE id = ?", (chat.id,)).fetchone()
+            if row is not None and (detail := _decode(row[0], ChatDetail)) is not None:
+                updated = msgspec.structs.replace(detail, chat=chat)
+                db.execute("UPDATE chats SET detail = ? WHERE id = ?", (msgspec.json.encode(updated), chat.id))
+
     def forget_chat(self, chat_id: str) -> None:
         """A chat was deleted: keep nothing of it."""
         with self._writing() as db:

@@ -230,6 +230,10 @@ class ChatRequests(abc.ABC):
             return SearchResults(hits=[])
         return await asyncio.to_thread(self.read_cache.search, query)
 
+    async def _keep_listed(self, chat: ChatSummary) -> None:
+        if self.read_cache is not None:
+            await asyncio.to_thread(self.read_cache.keep_listed, chat)
+
     async def _forget_cached(self, chat_id: str) -> None:
         if self.read_cache is not None:
             await asyncio.to_thread(self.read_cache.forget_chat, chat_id)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import stat
 from datetime import UTC, datetime, timedelta
 
+import msgspec
+
 from mfu_tui.client.read_cache import ReadCache
 from mfu_tui.protocol import ChatDetail, ChatSummary, StoredMessage
 
@@ -75,3 +77,23 @@ def test_search_finds_words_in_kept_chats_newest_first_as_the_server_would(tmp_p
     assert [hits[1].snippet[start:end] for start, end in hits[1].highlights] == ["lists"]
     assert cache.search("python mutable").hits == []  # every word in one message
     assert cache.search(" * ").hits == []
+
+
+def test_the_kept_list_follows_each_change_of_a_chat_in_the_server_s_order(tmp_path):
+    cache = ReadCache(tmp_path / "cache.sqlite3")
+    older, newer = detail("a", "hello"), detail("b", "other")
+    older = msgspec.structs.replace(
+        older, chat=msgspec.structs.replace(older.chat, updated_at=NOW - timedelta(hours=1))
+    )
+    cache.keep_chats([newer.chat, older.chat])
+    cache.keep_chat(older)
+    renamed = msgspec.structs.replace(older.chat, title="Recursion notes")
+    cache.keep_listed(renamed)
+    assert [(chat.id, chat.title) for chat in cache.chats()] == [("b", "chat b"), ("a", "Recursion notes")]
+    assert cache.chat("a").chat.title == "Recursion notes"  # its kept page opens with the new title
+    new = ChatSummary(id="c", title="a new chat", updated_at=NOW + timedelta(minutes=5))
+    cache.keep_listed(new)
+    cache.keep_listed(msgspec.structs.replace(renamed, pinned=True))
+    assert [chat.id for chat in cache.chats()] == ["a", "c", "b"]  # pinned first, then the newest
+    cache.keep_listed(msgspec.structs.replace(new, archived=True))
+    assert [chat.id for chat in cache.chats()] == ["a", "b"]  # the kept list is of the chats not archived

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mfu_tui.client import ClientSettings, Status
-from mfu_tui.protocol import Complete
+from mfu_tui.protocol import ChatUpdated, Complete
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.app import KEPT_COPY
 from mfu_tui.tui.screens.search import SearchScreen
@@ -53,3 +53,27 @@ async def test_a_chat_read_before_opens_and_is_searched_with_the_server_gone(tmp
         await screen.settled()
         # The question, and the demo answer that quotes it: newest first.
         assert [(hit.chat_id, hit.role) for hit in screen.hits] == [(chat_id, "assistant"), (chat_id, "user")]
+
+
+async def test_the_kept_chat_list_has_the_chats_made_and_renamed_since_it_was_loaded(tmp_path: Path) -> None:
+    async with running_server(tmp_path, demo_words=WORDS, demo_delay_ms=0) as server:
+        url, token = server.url, server.token()
+        app = make_app(url, token, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)  # the list is loaded now, empty: what follows comes as chat_updated frames
+            done = FrameWaiter(app.client, frame_of(Complete))
+            app.composer.focus()
+            await type_text(pilot, "tell me about okapis")
+            await pilot.press("enter")
+            chat_id = (await done.wait()).chat_id
+            renamed = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.chat.title == "Okapi notes")
+            await app.client.rename_chat(chat_id, "Okapi notes")
+            await renamed.wait()
+            await settle(app, pilot)
+    patient = ClientSettings(data_dir=tmp_path / "data-alice", request_timeout=3600)
+    offline = make_app(url, token, tmp_path, client=patient)
+    reconnecting = StateWaiter(offline.client, lambda state: state.status is Status.RECONNECTING)
+    async with offline.run_test(size=SIZE) as pilot:
+        await reconnecting.wait()
+        await settle(offline, pilot)
+        assert [(chat.id, chat.title) for chat in offline.chat_list.chats] == [(chat_id, "Okapi notes")]
