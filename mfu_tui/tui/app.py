@@ -770,6 +770,7 @@ class ChatApp(App[None]):
             case ClientEvents.AnswerEnded():
                 self._answer_runs(event.chat_id, None)
                 await self.conversation.finish(event.message_id, event.ending)
+                await self.conversation.next_waiting_goes()
             case ClientEvents.UserMessage():
                 await self._show_user_message(event)
             case ClientEvents.MessageEdited():
@@ -903,12 +904,24 @@ class ChatApp(App[None]):
         one's answer came first on screen and the message itself below it, once the server sent it back.
         """
         stored = {message.client_message_id for message in newest if message.client_message_id}
+        answering = any(message.status == "streaming" for message in newest)
         for entry in self.client.outbox.pending():
             if entry.chat_id == chat_id and entry.client_message_id not in stored:
                 files = [AttachmentInfo(name=f.name, media_type=f.media_type, size=f.size) for f in entry.files()]
-                view = MessageView("user", entry.content, status="sending", attachments=files)
+                view = MessageView(
+                    "user", entry.content, status="waiting" if answering else "sending", attachments=files
+                )
+                answering = True  # the next one waits for this one's answer
                 view.client_message_id = entry.client_message_id
                 await self.conversation.add(view)
+
+    def _waits_in(self, chat_id: str | None) -> bool:
+        """Whether a message sent now to ``chat_id`` waits for an answer there to end (the outbox's order)."""
+        if chat_id is None:
+            return False
+        return self._chats.running(chat_id) is not None or any(
+            e.chat_id == chat_id for e in self.client.outbox.pending()
+        )
 
     def _pages_of(self, chat_id: str) -> ChatPages:
         """How the pane asks the server for more of ``chat_id``'s messages."""
@@ -1071,8 +1084,9 @@ class ChatApp(App[None]):
             # so no reconnect can lose them, and the first answer is already made with them.
             system_prompt = defaults.system_prompt
             params = defaults.params if defaults.params != ChatParams() else None
+        status = "waiting" if self._waits_in(self.chat_id) else "sending"
         self._chats.sending(client_message_id)
-        view = MessageView("user", event.text, status="sending", attachments=[info_of(file) for file in files])
+        view = MessageView("user", event.text, status=status, attachments=[info_of(file) for file in files])
         view.client_message_id = client_message_id
         await self.conversation.add(view, show=True)
         try:

@@ -140,6 +140,28 @@ async def test_escape_cancels_and_keeps_the_partial_answer(slow_server: RunningS
         assert app.composer.text == ""
 
 
+async def test_a_message_sent_while_an_answer_is_written_says_it_waits_for_it(
+    slow_server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(slow_server.url, slow_server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 3)
+        await pilot.press(*"a long story", "enter")
+        await started.wait()
+        await pilot.press(*"and then?", "enter")
+        await settle(app, pilot)
+        waiting = app.conversation.views[-1]
+        assert (waiting.text, waiting.status) == ("and then?", "waiting")  # it was "sending…", online: a hang?
+        assert waiting.query_one(".note").render().plain.startswith("waits for the answer above to end")
+        acked = FrameWaiter(app.client, frame_of(Ack))
+        await pilot.press("escape")  # the answer ends: the message goes
+        await acked.wait()
+        await settle(app, pilot)
+        assert waiting.status == "complete"
+        await app.client.close()
+
+
 async def test_chat_list_updates_live_from_another_terminal(server: RunningServer, tmp_path: Path) -> None:
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:

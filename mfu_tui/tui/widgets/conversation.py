@@ -408,6 +408,18 @@ class Conversation(VerticalScroll, can_focus=True):
             if (view := self._view_at(index)) is not None:
                 view.message_id, view.status = message_id, "complete"
 
+    async def next_waiting_goes(self) -> None:
+        """The chat's answer ended: the first message that waited for it is the one sent now."""
+        async with self._lock:
+            total = self._model.total
+            for index in range(max(0, total - _SENT_LOOKBACK), total):
+                entry = self._model.entries.get(index)
+                if entry is not None and entry.status == "waiting":
+                    entry.status = "sending"
+                    if (view := self._view_at(index)) is not None:
+                        view.status = "sending"
+                    return
+
     async def refused(self, client_message_id: str) -> str | None:
         """A message sent from here was refused for good: marked so; its text."""
         async with self._lock:

@@ -37,6 +37,7 @@ _FENCE = re.compile(r"^(?P<fence>`{3,}|~{3,})[^\n]*\n(?P<code>.*?)^(?P=fence)[ \
 #: What the line under an assistant message says for each status.
 STATUS_NOTES: dict[str, str] = {
     "sending": "sending… (kept on disk until the server has it)",
+    "waiting": "waits for the answer above to end, then goes (kept on disk until the server has it)",
     "streaming": "generating…",
     **ENDING_NOTES,
     "truncated": "shown in part: the rest of this long message is not loaded yet",
@@ -71,17 +72,18 @@ class MessageView(Vertical):
         &.-user { border-left: wide $primary; background: $boost; }
         &.-assistant { border-left: wide $success 50%; }
         &.-cancelled > .note, &.-interrupted > .note, &.-error > .note,
-        &.-streaming > .note, &.-length > .note, &.-sending > .note, &.-truncated > .note,
+        &.-streaming > .note, &.-length > .note, &.-sending > .note, &.-waiting > .note, &.-truncated > .note,
         &.-filtered > .note, &.-tool-call > .note, &.-unstored > .note { display: block; }
         &.-error > .note, &.-unstored > .note { color: $error; }
-        &.-streaming > .note, &.-sending > .note { color: $text-muted; }
+        &.-streaming > .note, &.-sending > .note, &.-waiting > .note { color: $text-muted; }
         &.-selected { background: $boost; border-left: wide $accent; }
     }
     """
 
     status: reactive[str] = reactive("complete")
-    """``complete``, ``streaming``, ``cancelled``, ``interrupted``, ``error``, ``unstored`` (the server's
-    storage failed), ``length``, ``filtered``, ``tool-call`` or ``truncated``."""
+    """``sending``, ``waiting`` (sent after the chat's answer running), ``complete``, ``streaming``,
+    ``cancelled``, ``interrupted``, ``error``, ``unstored`` (the server's storage failed), ``length``,
+    ``filtered``, ``tool-call`` or ``truncated``."""
 
     def __init__(
         self,
