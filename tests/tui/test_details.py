@@ -20,8 +20,8 @@ from tests.tui.test_flows import SIZE, ask, until
 def shown(app: ChatApp) -> dict[str, str]:
     """The details screen's lines, label to value, as drawn."""
     assert isinstance(app.screen, DetailsScreen)
-    lines = [str(row.render()) for row in app.screen.query(".row").results(Static)]
-    return {label.strip(): value.strip() for label, _, value in (line.partition(":") for line in lines)}
+    rows = [[str(cell.render()) for cell in row.query(Static)] for row in app.screen.query(".row")]
+    return {label.removesuffix(":"): value for label, value in rows}
 
 
 async def open_details(app: ChatApp, pilot, *keys: str) -> dict[str, str]:

@@ -7,8 +7,7 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
-from textual.content import Content
+from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
@@ -29,9 +28,6 @@ FINISH_WORDS = {
     "error": "failed: the model server gave no whole answer",
     "store_failed": "failed: the server could not store it (its database failed)",
 }
-
-#: Columns of the labels, so the values line up.
-LABEL_WIDTH = 21
 
 
 def finish_words(message: StoredMessage) -> str:
@@ -118,6 +114,9 @@ class DetailsScreen(Dialog[None]):
             padding: 0 1;
         }
         & .row { height: auto; }
+        /* Labels in one column, so the values line up and a long one wraps under itself. */
+        & .row > .label { width: 21; color: $text-muted; text-style: bold; }
+        & .row > .value { width: 1fr; height: auto; }
         & .hint { color: $text-muted; margin-top: 1; }
     }
     """
@@ -142,8 +141,8 @@ class DetailsScreen(Dialog[None]):
             box.border_title = "Message details"
             box.border_subtitle = "esc to close"
             for label, value in detail_rows(message, self._default_model):
-                # Values come from the server: plain Content, never markup.
-                line = Content.assemble((f"{label}:".ljust(LABEL_WIDTH), "bold $text-muted"), value)
-                yield Static(line, classes="row")
+                with Horizontal(classes="row"):
+                    yield Static(f"{label}:", classes="label", markup=False)
+                    yield Static(value, classes="value", markup=False)  # from the server: never markup
             if message.role == "user":
                 yield Static("Tokens and timing are measured for answers.", classes="hint", markup=False)

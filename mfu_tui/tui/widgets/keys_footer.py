@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
 
 #: What the footer shows of a binding: its key as shown, description, action, whether enabled, tooltip.
 ShownKey = tuple[str, str, str, bool, str]
@@ -17,7 +19,14 @@ class KeysFooter(Footer):
     same keys. This one compares what it would show first, when it is about
     to compose (the bindings are settled by then: a refresh is announced
     before the focus has moved).
+
+    The key that stops an answer comes first while it shows: an app key,
+    it came last, after the focused widget's, and at 80 columns with a
+    message selected it was cut off.
     """
+
+    #: The actions whose keys the footer shows first, when they show.
+    FIRST = ("cancel",)
 
     def __init__(self) -> None:
         super().__init__()
@@ -35,3 +44,7 @@ class KeysFooter(Footer):
         if shown != self._shown:
             self._shown = shown
             await super().recompose()
+
+    def compose(self) -> ComposeResult:
+        keys = list(super().compose())
+        yield from sorted(keys, key=lambda key: not (isinstance(key, FooterKey) and key.action in self.FIRST))
