@@ -75,6 +75,9 @@ def run_app(settings: Settings) -> int:
 
         app = ChatApp(app_settings(settings, local))
         app.run()
+        if waiting := app.messages_waiting:
+            # Said on the terminal the app gives back: quitting with messages queued loses none of them.
+            print(f"mfu-chat: {waiting} message(s) not sent yet: they go at the next start of mfu-chat.")
         return app.return_code or 0
     finally:
         if local is not None:

@@ -448,7 +448,9 @@ def _read_file(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: cannot read the config file (it is not UTF-8 text)") from None
     except tomllib.TOMLDecodeError as error:
-        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+        # The commonest slip: an address or a name written bare, as on the command line.
+        quoting = '; text goes in quotes: server = "wss://host/ws"' if str(error).startswith("Invalid value") else ""
+        raise ConfigError(f"{path}: not valid TOML ({error}){quoting}") from None
     except RecursionError:
         raise ConfigError(f"{path}: not valid TOML (nested too deeply)") from None
     for key in values:

@@ -135,9 +135,11 @@ def advise_stopped(state: ConnectionState, server: str, retry_key: str, sign_in_
             "error",
         )
     if problem is Problem.UNREACHABLE:
+        # Not the reason, which starts with the title's words: what was tried, and what happened.
         return Advice(
             "Server unreachable",
-            f"{reason}. The app keeps trying and reconnects by itself (or press {retry_key} to try now); "
+            f"No connection to {server}: {state.last_error or 'no answer'}. "
+            f"The app keeps trying and reconnects by itself (or press {retry_key} to try now); "
             "nothing you typed is lost. If it lasts, check that the server runs and that this machine can reach it.",
             "warning",
         )

@@ -198,6 +198,10 @@ class ChatApp(App[None]):
         # Not in a dialog (``check_action``), where the dialog's own keys come first.
         Binding("ctrl+n", "new_chat", "New chat", id="app.new_chat", priority=True, tooltip="Start a new chat"),
         Binding("ctrl+o", "focus_chats", "Chats", id="app.chats", priority=True, tooltip="Go to the chat list"),
+        # Textual's own focus keys (its Screen's), made priority for the same reason, in dialogs too:
+        # "0.3", tab, "0.9" in one read put "0.30.9" in the first field of the chat settings.
+        Binding("tab", "focus_next", "Next field", show=False, priority=True, system=True),
+        Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True, system=True),
         Binding("ctrl+f", "search", "Search", id="app.search", show=False, tooltip="Search every chat"),
         Binding(
             "ctrl+b",
@@ -400,6 +404,11 @@ class ChatApp(App[None]):
         return self.query_one(StatusDot)
 
     # --- client wiring -------------------------------------------------------
+
+    @property
+    def messages_waiting(self) -> int:
+        """Messages sent that the server has not taken yet: in the outbox, for the next run once the app quits."""
+        return 0 if self._client is None else len(self._client.outbox)
 
     @property
     def client(self) -> ChatClient:
@@ -1171,7 +1180,9 @@ class ChatApp(App[None]):
         if self.client.state.status is Status.CONNECTED:
             self.notify("Already connected.", markup=False)
             return
-        self.notify(f"Connecting to {self._server_address}", title="Reconnect", markup=False)
+        message = f"Connecting to {self._server_address}"
+        self._connection_notices.add(("Reconnect", message))  # withdrawn once connected: it said "connecting"
+        self.notify(message, title="Reconnect", markup=False)
         await self.client.reconnect()
 
     def action_regenerate(self) -> None:

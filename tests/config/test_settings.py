@@ -76,6 +76,10 @@ PROVIDER_WANTED = "must be auto, demo, or the http:// or https:// URL of an Open
         ("keys = 'escape'\n", "'keys' must be a table of binding id"),
         ("token = 'x'\n", "'token' does not belong in the config file; use `mfu-chat login`"),
         ("server = \n", "not valid TOML"),
+        (
+            "server = ws://x\n",
+            'not valid TOML (Invalid value (at line 1, column 10)); text goes in quotes: server = "wss://',
+        ),
         ("provider = 'ollama'\n", f"'provider' {PROVIDER_WANTED}, got 'ollama'"),
         ("provider = 'ftp://models.example'\n", f"'provider' {PROVIDER_WANTED}, got 'ftp://models.example'"),
         ("provider = 'http://'\n", f"'provider' {PROVIDER_WANTED}, got 'http://'"),

@@ -214,6 +214,8 @@ async def test_connection_notices_go_away_when_the_connection_is_back(tmp_path: 
         app.notify("Not about the connection", title="Other")
         await pilot.pause()
         assert {"Server unreachable", "Other"} <= {note.title for note in app._notifications}
+        await pilot.press("f9")  # "Connecting to ...": true for a moment only
+        assert "Reconnect" in {note.title for note in app._notifications}
         server.start()
         try:
             await StateWaiter(client, lambda state: state.status is Status.CONNECTED).wait()

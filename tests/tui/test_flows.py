@@ -1041,6 +1041,24 @@ async def test_a_key_of_the_message_box_read_before_one_that_moves_the_focus_act
         assert [text for role, text, _ in texts(app) if role == "user"] == ["an earlier prompt"]
 
 
+async def test_the_keys_read_after_tab_in_a_dialog_go_to_the_next_field(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "a chat to set up")
+        await pilot.press("f3")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatSettingsScreen) and isinstance(app.focused, TextArea)
+        # In one read, as over a slow SSH link: before, all of it went to the system prompt.
+        burst(app, *"Be terse.", "tab", *"0.5", "tab", *"0.9", "shift+tab")
+        await settle(app, pilot)
+        assert screen.query_one(TextArea).text == "Be terse."
+        assert screen.query_one("#temperature", Input).value == "0.5"
+        assert screen.query_one("#top_p", Input).value == "0.9"
+        assert app.focused is screen.query_one("#temperature", Input)
+
+
 async def test_a_paste_in_the_conversation_or_the_chat_list_goes_to_the_message_box(
     server: RunningServer, tmp_path: Path
 ) -> None:

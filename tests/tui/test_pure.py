@@ -169,7 +169,7 @@ def test_advice_for_an_unreachable_server_says_it_keeps_trying() -> None:
     )
     advice = advise_stopped(state, "ws://h:1/ws", "f9")
     assert advice is not None and advice.title == "Server unreachable" and advice.severity == "warning"
-    assert advice.message.startswith("server unreachable at ws://h:1/ws: connection refused. ")
+    assert advice.message.startswith("No connection to ws://h:1/ws: connection refused. The app keeps trying")
     assert "keeps trying" in advice.message and "press f9 to try now" in advice.message
     assert "nothing you typed is lost" in advice.message
 

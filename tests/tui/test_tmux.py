@@ -20,6 +20,7 @@ import pytest
 
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.fake_openai import FakeOpenAI, Script
+from tests.support.programs import free_port
 from tests.support.server import ServerProcess
 from tests.support.tmux import TIMEOUT, TmuxPane, fresh_home, mfu_chat, needs_tmux
 
@@ -284,5 +285,24 @@ def test_a_terminal_that_shows_only_ascii_gets_only_ascii(
             assert colours, "the check finds colours where the terminal has them"
         pane.press("C-q")
         pane.wait_exit()
+    finally:
+        pane.close()
+
+
+@needs_tmux
+def test_quitting_with_messages_not_sent_yet_says_they_go_at_the_next_start(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
+    nowhere = f"ws://127.0.0.1:{free_port()}/ws"  # nothing listens: the message waits in the outbox
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", nowhere], env)
+    try:
+        pane.wait_for(lambda screen: "retry in" in screen or "offline" in screen, "the dot saying why it waits")
+        pane.type("sent while offline")
+        pane.press("Enter")
+        pane.wait_for(lambda screen: "sending…" in screen, "the message marked sending")
+        pane.press("C-q")
+        pane.wait_exit()
+        assert b"mfu-chat: 1 message(s) not sent yet: they go at the next start of mfu-chat." in pane.written
     finally:
         pane.close()

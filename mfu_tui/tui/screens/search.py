@@ -36,7 +36,7 @@ def hit_prompt(hit: SearchHit) -> Content:
     """Two lines for a result: the chat's title, who wrote it and when; then the snippet."""
     when = hit.created_at.astimezone().strftime("%Y-%m-%d")
     who = "you" if hit.role == "user" else "answer"
-    heading = Content.assemble(Content(hit.chat_title).stylize("bold"), Content(f"  · {who} · {when}").stylize("dim"))
+    heading = Content.assemble(Content(hit.chat_title).stylize("bold"), Content(f" · {who} · {when}").stylize("dim"))
     return Content("\n").join([heading, snippet_content(hit)])
 
 
