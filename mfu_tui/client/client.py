@@ -620,7 +620,7 @@ class ChatClient(ChatRequests):
         """Serve one open connection until it ends; returns why it ended.
 
         Raises:
-            Stop: the server closed with a terminal code (4401, 4403).
+            Stop: the server closed with a terminal code (4401, 4403, 4410).
         """
         loop = asyncio.get_running_loop()
         self._ws = ws
@@ -658,6 +658,10 @@ class ChatClient(ChatRequests):
         else:
             error = describe_close(close.code, close.reason) if close else "connection lost"
         log.info("connection closed: %s", error)
+        if close is not None and close.code == CloseCode.ACCOUNT_DELETED:
+            if self.read_cache is not None:  # what the server deleted does not stay readable here
+                await asyncio.to_thread(self.read_cache.forget_everything)
+            raise Stop(Problem.ACCOUNT_DELETED, describe_close(close.code))
         if close is not None and is_terminal(close.code):
             meaning = "token invalid or expired" if close.code == CloseCode.UNAUTHORIZED else "forbidden"
             raise Stop(Problem.TOKEN_REFUSED, f"auth refused: {close.reason or meaning}")

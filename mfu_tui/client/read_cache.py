@@ -119,6 +119,12 @@ class ReadCache:
             db.execute("DELETE FROM chats WHERE id = ?", (chat_id,))
             db.execute("DELETE FROM chat_list WHERE id = ?", (chat_id,))
 
+    def forget_everything(self) -> None:
+        """The account's data was deleted on the server: keep nothing of it."""
+        with self._writing() as db:
+            db.execute("DELETE FROM chats")
+            db.execute("DELETE FROM chat_list")
+
     def chats(self) -> list[ChatSummary]:
         """The chat list as last kept, newest first."""
         with self._lock:
@@ -197,6 +203,7 @@ class ReadCache:
         except sqlite3.DatabaseError:
             db.close()
             raise
+        db.execute("PRAGMA secure_delete = ON")  # what is forgotten (a deleted chat, account) is overwritten
         return db
 
 

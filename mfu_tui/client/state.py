@@ -33,6 +33,9 @@ class Problem(enum.Enum):
     """``close()`` was called."""
     TOKEN_REFUSED = "token refused"
     """The server refused the token (HTTP 401/403, close codes 4401/4403): a new token is needed."""
+    ACCOUNT_DELETED = "account deleted"
+    """The server's operator deleted this account's data (close code 4410): the client's copy of the chats
+    is forgotten too; connecting again starts the account afresh."""
     UNREACHABLE = "unreachable"
     """Attempts have failed for ``offline_after`` seconds; the worker keeps trying."""
     NO_WEBSOCKET = "no websocket"

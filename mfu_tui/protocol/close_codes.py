@@ -19,6 +19,7 @@ class CloseCode(enum.IntEnum):
     RESTARTING = 4012
     UNAUTHORIZED = 4401
     FORBIDDEN = 4403
+    ACCOUNT_DELETED = 4410
 
 
 class CloseInfo:
@@ -53,12 +54,13 @@ CLOSE_CODES: dict[int, CloseInfo] = {
         CloseInfo(CloseCode.RESTARTING, "server restarting", reconnect=True, at_once=True),
         CloseInfo(CloseCode.UNAUTHORIZED, "token invalid or expired", reconnect=False),
         CloseInfo(CloseCode.FORBIDDEN, "forbidden", reconnect=False),
+        CloseInfo(CloseCode.ACCOUNT_DELETED, "the server's operator deleted this account's data", reconnect=False),
     )
 }
 
 
 def should_reconnect(code: int | None) -> bool:
-    """True unless the code is terminal (4401, 4403). Unknown codes reconnect."""
+    """True unless the code is terminal (4401, 4403, 4410). Unknown codes reconnect."""
     info = CLOSE_CODES.get(code) if code is not None else None
     return info.reconnect if info else True
 

@@ -511,10 +511,10 @@ class ChatServer:
             self.hub.publish_user(reply.user, encode(ChatUpdated(chat=reply.chat)))
 
     def _close_user(self, user: str) -> int:
-        """Close ``user``'s connections with 4403 and stop their answers here (their data is gone); how many."""
+        """Close ``user``'s connections with 4410 and stop their answers here (their data is gone); how many."""
         closing = [connection for connection in self.connections if connection.user == user]
         for connection in closing:
-            connection.close(CloseCode.FORBIDDEN, REASON)
+            connection.close(CloseCode.ACCOUNT_DELETED, REASON)
         for generation in self.generations.running():
             if generation.user == user:
                 self.generations.cancel_requested(user, generation.chat_id, generation.message_id)

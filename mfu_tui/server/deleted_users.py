@@ -3,9 +3,9 @@
 ``mfu-chat admin delete-user`` runs on a connection of its own, beside the
 running nodes, and reaches none of them: it records the deletion in the
 database (``deleted_users``). Each node reads the deletions after the last it
-saw, now and again, and closes the connections of those users with 4403 (the
+saw, now and again, and closes the connections of those users with 4410 (the
 client stops instead of sending its outbox again into an account just
-emptied) and stops their answers running here. Through the database, not the
+emptied, and forgets its copy of the chats) and stops their answers running here. Through the database, not the
 broker: a node without one (SQLite) is reached the same way.
 """
 

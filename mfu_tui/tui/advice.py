@@ -134,6 +134,14 @@ def advise_stopped(state: ConnectionState, server: str, retry_key: str, sign_in_
             f"or: {login_again(server)}. What you type meanwhile is kept and sent once signed in.",
             "error",
         )
+    if problem is Problem.ACCOUNT_DELETED:
+        return Advice(
+            "Account deleted",
+            "The server's operator deleted this account's data: its chats and messages, on the server and in"
+            " the copy kept on this machine. Messages not sent yet are kept; press"
+            f" {retry_key} to start afresh on this server (they go then).",
+            "error",
+        )
     if problem is Problem.UNREACHABLE:
         # Not the reason, which starts with the title's words: what was tried, and what happened.
         return Advice(

@@ -588,6 +588,10 @@ class ChatApp(App[None]):
                 self._offered_sign_in = True  # the screen says it all: no notification on top
                 self.action_sign_in()
                 return
+            if state.problem is Problem.ACCOUNT_DELETED:
+                # The client forgot its copy of the chats: what is on screen of them goes too.
+                self.chat_list.add_page([], None, first=True)
+                self.run_worker(self._start_new_chat(), group="load", exclusive=True)
             advice = advise_stopped(
                 state, self._server_address, self.keys_of("app.reconnect"), self.keys_of("app.sign_in")
             )

@@ -27,6 +27,7 @@ OFFLINE_WORDS: dict[Problem, str] = {
     Problem.NOT_STARTED: "not connected",
     Problem.CLOSED: "closed",
     Problem.TOKEN_REFUSED: "signed out",
+    Problem.ACCOUNT_DELETED: "account deleted",
     Problem.UNREACHABLE: "unreachable",
     Problem.NO_WEBSOCKET: "no chat server there",
     Problem.TLS_MISMATCH: "no TLS there",

@@ -11,7 +11,7 @@ from mfu_tui.protocol import (
 )
 
 
-@pytest.mark.parametrize("code", [4401, 4403])
+@pytest.mark.parametrize("code", [4401, 4403, 4410])
 def test_auth_codes_are_terminal(code):
     assert is_terminal(code) and not should_reconnect(code)
 

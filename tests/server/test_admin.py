@@ -214,7 +214,7 @@ async def test_delete_user_closes_the_users_connections_on_a_running_sqlite_node
             await bob.send(ListChats(request_id="r1"))
             still_served = await bob.expect(Result, request_id="r1")
     assert done.returncode == 0, done.stderr
-    assert (code, reason) == (4403, "the server's operator deleted this account's data")
+    assert (code, reason) == (4410, "the server's operator deleted this account's data")
     assert is_terminal(code)  # the app stops rather than send its outbox into the emptied account
     assert still_served.request_id == "r1"
 
@@ -242,5 +242,5 @@ async def test_delete_user_closes_the_users_connections_and_stops_their_answers_
         await bob.send(ListChats(request_id="r1"))
         still_served = await bob.expect(Result, request_id="r1")
     assert done.returncode == 0, done.stderr
-    assert codes == [4403, 4403]
+    assert codes == [4410, 4410]
     assert still_served.request_id == "r1"

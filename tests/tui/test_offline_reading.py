@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
-from mfu_tui.client import ClientSettings, Status
+from mfu_tui.client import ClientSettings, Problem, Status
 from mfu_tui.protocol import ChatUpdated, Complete
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.app import KEPT_COPY
 from mfu_tui.tui.screens.search import SearchScreen
+from mfu_tui.tui.screens.sign_in import SignInScreen
+from tests.server.test_admin import mfu_chat
 from tests.support.server import running_server
 from tests.tui.conftest import WORDS
 from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, ready, settle, type_text
@@ -77,3 +80,32 @@ async def test_the_kept_chat_list_has_the_chats_made_and_renamed_since_it_was_lo
         await reconnecting.wait()
         await settle(offline, pilot)
         assert [(chat.id, chat.title) for chat in offline.chat_list.chats] == [(chat_id, "Okapi notes")]
+
+
+async def test_an_account_deleted_by_the_operator_leaves_no_copy_and_asks_for_no_token(tmp_path: Path) -> None:
+    async with running_server(tmp_path, lease=0.6, demo_words=WORDS, demo_delay_ms=0) as server:
+        app = make_app(server.url, server.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            done = FrameWaiter(app.client, frame_of(Complete))
+            app.composer.focus()
+            await type_text(pilot, "my private question")
+            await pilot.press("enter")
+            chat_id = (await done.wait()).chat_id
+            await app.client.get_chat(chat_id)  # kept for reading offline
+            assert await app.client.cached_chats()
+            deleted = StateWaiter(app.client, lambda state: state.problem is Problem.ACCOUNT_DELETED)
+            operator = await asyncio.to_thread(
+                mfu_chat, "admin", "delete-user", "alice", "--yes", "--db", str(server.db_path)
+            )
+            assert operator.returncode == 0, operator.stderr
+            await deleted.wait()
+            await settle(app, pilot)
+            # Not a sign-in (the token is good): what happened, and nothing of the chats left to read here.
+            assert not isinstance(app.screen, SignInScreen)
+            [note] = [n for n in app._notifications if n.title == "Account deleted"]
+            assert "deleted this account's data" in note.message and "press f9 to start afresh" in note.message
+            assert str(app.status_dot.render()) == "● offline: account deleted"
+            assert app.chat_list.chats == [] and app.conversation.views == [] and app.chat_id is None
+            assert await app.client.cached_chats() == [] and await app.client.cached_chat(chat_id) is None
+            await app.client.close()
