@@ -339,6 +339,8 @@ class ChatApp(App[None]):
         self._connection_notices: set[tuple[str, str]] = set()
         # The same for the notices of the server's storage being out, withdrawn when it says it is back.
         self._storage_notices: set[tuple[str, str]] = set()
+        # And for those that something waits for the answer being written, withdrawn when it ends.
+        self._answer_notices: set[tuple[str, str]] = set()
         # The open chat's system prompt and parameters, as last heard (None until its chat has loaded).
         self._open_settings: ChatSettings | None = None
         # The files of messages sent and not acked yet, by clientMessageId: back above the box if refused.
@@ -1207,7 +1209,7 @@ class ChatApp(App[None]):
             self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
             return
         if self.generating is not None:
-            self.notify("An answer is being written: stop it first (esc).", severity="warning")
+            self._while_the_answer_runs("An answer is being written: stop it first (esc).")
             return
         message_id, text = asked.message_id, asked.text
         dropped = self.conversation.later_count(asked) - 1  # its own answer is replaced, not lost
@@ -1252,7 +1254,7 @@ class ChatApp(App[None]):
             self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
             return
         if self.generating is not None:
-            self.notify("Wait for the answer to end (or press esc) before editing.", severity="warning")
+            self._while_the_answer_runs("Wait for the answer to end (or press esc) before editing.")
             return
         self.composer.start_editing(message.message_id, message.text)
         self.focus_now(self.composer)
@@ -1314,8 +1316,15 @@ class ChatApp(App[None]):
             return self.generating is not None
         return True
 
-    def watch_generating(self) -> None:
+    def _while_the_answer_runs(self, message: str) -> None:
+        """Say that ``message`` waits for the answer being written; the notice goes when the answer ends."""
+        self._answer_notices.add(("", message))
+        self.notify(message, severity="warning")
+
+    def watch_generating(self, message_id: str | None) -> None:
         self.refresh_bindings()
+        if message_id is None:
+            self._withdraw(self._answer_notices)
 
     def watch_chat_id(self) -> None:
         self.refresh_bindings()

@@ -162,6 +162,24 @@ async def test_a_message_sent_while_an_answer_is_written_says_it_waits_for_it(
         await app.client.close()
 
 
+async def test_a_notice_that_something_waits_for_the_answer_goes_when_it_ends(
+    slow_server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(slow_server.url, slow_server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 3)
+        await pilot.press(*"a long story", "enter")
+        await started.wait()
+        await pilot.press("f5")  # answer again: not while this one is written
+        assert [n.message for n in app._notifications] == ["An answer is being written: stop it first (esc)."]
+        stopped = FrameWaiter(app.client, frame_of(Cancelled))
+        await pilot.press("escape")
+        await stopped.wait()
+        await settle(app, pilot)
+        assert list(app._notifications) == []  # it was true until now only
+
+
 async def test_chat_list_updates_live_from_another_terminal(server: RunningServer, tmp_path: Path) -> None:
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
