@@ -1,6 +1,7 @@
 """The worker against the real server: requests, auth refusal, heartbeat, immediate retry."""
 
 import asyncio
+import re
 import time
 
 import pytest
@@ -255,6 +256,24 @@ async def test_the_token_never_reaches_the_logs(tmp_path, make_client, caplog):
     assert any("connected to" in r.getMessage() for r in client_records)
     assert any("Authorization: Bearer [redacted]" in r.getMessage() for r in client_records)
     assert all(token not in r.getMessage() for r in caplog.records)
+
+
+async def test_the_debug_log_shows_frames_without_their_text(tmp_path, make_client, caplog):
+    caplog.set_level("DEBUG")
+    async with running_server(tmp_path) as server:
+        client, events = make_client(server.url, server.token())
+        await client.connect()
+        await client.wait_connected(timeout=30)
+        await client.send_message(None, "my diagnosis xyzzy")
+        await events.wait_for(lambda: events.of_type(Complete))
+        found = await client.search("xyzzy")
+        await client.close()
+    wire = [record.getMessage() for record in caplog.records if record.name == "mfu_tui.client.wire"]
+    assert found.hits  # the words went both ways: in the message, the search, the answer and the hits
+    assert not any("xyzzy" in record.getMessage() or "diagnosis" in record.getMessage() for record in caplog.records)
+    sent = [line for line in wire if re.fullmatch(r"> TEXT \[\d+ bytes\]", line)]
+    received = [line for line in wire if re.fullmatch(r"< TEXT \[\d+ bytes\]", line)]
+    assert len(sent) >= 2 and len(received) >= 2  # the message and the search; the ack, the chunks, the hits
 
 
 async def test_frames_of_a_newer_server_that_this_client_does_not_know_are_ignored(make_client):

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from typing import Any
 
 from websockets.asyncio.client import connect
 
-from mfu_tui.protocol import Complete
+from mfu_tui.protocol import Complete, Result, Search, SearchResults, decode_result
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import send_message
 from tests.support.cluster import DEMO_ARGS, Cluster
@@ -110,3 +111,24 @@ async def test_json_lines_escape_control_characters_and_keep_the_name_whole(tmp_
     [opened] = of(events(server.stderr), "connection_open")
     assert opened["user"] == name  # decoded, the name is intact
     assert not any(character in server.stderr for character in "\x1b\x07\x9b")  # raw, nothing a terminal obeys
+
+
+async def test_debug_logs_show_each_frame_s_direction_type_and_size_but_not_its_text(tmp_path):
+    server = ServerProcess(tmp_path, *DEMO_ARGS, "--log-level", "debug")
+    server.start()
+    try:
+        async with peer(server.url, server.token("carol")) as carol:
+            ack = await send_message(carol, SECRET_WORDS)
+            chunks, _ = await carol.stream(ack.reply_id)
+            await carol.send(Search(request_id="find-it", query="plover"))
+            found = await carol.expect(Result, request_id="find-it")
+    finally:
+        server.terminate()
+        server.wait()
+    assert ack.message_id in [hit.message_id for hit in decode_result(found.data, SearchResults).hits]
+    for word in SECRET_WORDS.split():
+        assert word not in server.stderr
+    assert text_of(chunks)[:40] not in server.stderr
+    # The server writes its frames itself (wire.py): websockets logs those it reads, the message and the search.
+    received = re.findall(r"websockets\.server: < TEXT \[(\d+) bytes\]$", server.stderr, re.MULTILINE)
+    assert len(received) == 2 and all(int(size) > len(SECRET_WORDS) for size in received)
