@@ -22,7 +22,16 @@ import typing
 from collections.abc import Callable
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
@@ -63,6 +72,10 @@ class ServerMetrics:
         self.node = node
         self.registry = CollectorRegistry()
         registry = self.registry
+        # The process's own figures (process_*: CPU, memory, open files and their limit) and Python's
+        # (python_gc_*), which the default registry has and a registry of our own must be given.
+        ProcessCollector(registry=registry)
+        GCCollector(registry=registry)
         build = build_info()
         info = Gauge(
             "mfu_build_info",

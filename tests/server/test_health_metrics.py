@@ -231,3 +231,12 @@ async def test_a_node_alone_on_its_database_does_not_warn_of_its_own_leases(tmp_
         status, body = await get(f"http://127.0.0.1:{a.port}/readyz")
     assert (status, json.loads(body)["broker"]) == (200, "ok")
     assert caplog.messages == []
+
+
+async def test_metrics_hold_the_process_s_and_python_s_own_figures(tmp_path):
+    async with running_server(tmp_path, metrics_port=0) as srv:
+        samples = await asyncio.to_thread(scrape, srv.server.metrics_port)
+    # docs/deploy.md (Metrics) sends uvloop users to the open-files figure: it must be there.
+    assert 0 < samples[("process_open_fds", ())] < samples[("process_max_fds", ())]
+    assert samples[("process_resident_memory_bytes", ())] > 0 and ("process_cpu_seconds_total", ()) in samples
+    assert ("python_gc_collections_total", (("generation", "0"),)) in samples
