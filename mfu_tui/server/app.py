@@ -112,7 +112,7 @@ class ChatServer:
             self.store,
             self.hub,
             on_store_error=self.metrics.store_errors.labels("readiness_probe").inc,
-            broker_warning=self.unlinked.warning if self.unlinked is not None else lambda: None,
+            broker_state=self._broker_state,
         )
         self._trusted_proxies = parse_networks(config.trusted_proxies)
         self.hub.on_cancel = self.generations.cancel_requested
@@ -253,18 +253,19 @@ class ChatServer:
             node=self.node_id,
             url=self.url,
             store=redact_password(str(self.config.database())),
-            broker=redact_password(broker) if broker else self._fan_out_without_broker(),
+            broker=redact_password(broker) if broker else self._broker_state(),
             version=build_info().version,
             build=build_info().build,
         )
 
-    def _fan_out_without_broker(self) -> str:
-        """What links this node to the others when no ``--broker`` does (for the start event)."""
+    def _broker_state(self) -> str:
+        """How this node reaches the others, for ``/readyz`` (while linked) and the start event (without a broker)."""
+        if self.config.broker is not None:
+            return "ok"
         if self.config.siblings is not None:
             return f"none: the {self.config.siblings.count} workers linked over Unix sockets"
-        if self.unlinked is not None and self.unlinked.seen:
-            return "none: see the warning"
-        return "none (a single node)"
+        warning = self.unlinked.warning() if self.unlinked is not None else None
+        return warning or "none (a single node)"
 
     async def _listen(self) -> Server:
         return await serve(
@@ -283,7 +284,7 @@ class ChatServer:
             open_timeout=self.config.handshake_timeout,
             # Compression costs memory per connection and CPU per frame; chunks are small.
             compression=None,
-            logger=redacting_logger("websockets.server"),
+            logger=logs.quiet_probes(redacting_logger("websockets.server"), (HEALTH_PATH, READY_PATH)),
             create_connection=self._bounded_websocket(),
             # asyncio's default of 100 overflows while a burst of connections is accepted
             # (1,100 at once were seen): a new user's SYN is then dropped and retried 1 s later.

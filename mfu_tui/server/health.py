@@ -40,8 +40,8 @@ class ReadyReport:
     draining: bool
     """True once the node stops taking new connections."""
 
-    broker_warning: str | None = None
-    """Why the node, ready, still misses something of the other nodes (``UnlinkedNodes.warning``)."""
+    broker_state: str = "ok"
+    """What ``broker`` says while the link is up: ``ok`` with a broker, else how the node does without one."""
 
     @property
     def ready(self) -> bool:
@@ -58,9 +58,7 @@ class ReadyReport:
         }
 
     def _broker(self) -> str:
-        if not self.broker_linked:
-            return "lost the link to the other nodes"
-        return self.broker_warning or "ok"
+        return self.broker_state if self.broker_linked else "lost the link to the other nodes"
 
 
 class Readiness:
@@ -72,8 +70,9 @@ class Readiness:
         timeout: Seconds the store has to answer a check.
         cache_for: Seconds a check's result is reused.
         on_store_error: Called once per failed check (the metrics count it).
-        broker_warning: What the link to the other nodes misses while it is up (it does not make
-            the node unready: see ``UnlinkedNodes``).
+        broker_state: What ``broker`` says while the link to the other nodes is up: ``ok`` with a broker;
+            without one, a single node, workers linked to each other, or the warning of ``UnlinkedNodes``
+            (which does not make the node unready).
     """
 
     def __init__(
@@ -84,14 +83,14 @@ class Readiness:
         timeout: float = 1.0,
         cache_for: float = 1.0,
         on_store_error: Callable[[], None] = lambda: None,
-        broker_warning: Callable[[], str | None] = lambda: None,
+        broker_state: Callable[[], str] = lambda: "ok",
     ) -> None:
         self._store = store
         self._hub = hub
         self._timeout = timeout
         self._cache_for = cache_for
         self._on_store_error = on_store_error
-        self._broker_warning = broker_warning
+        self._broker_state = broker_state
         #: Set once the node stops taking new connections (stopping, or draining).
         self.draining = False
         self._store_problem: str | None = None
@@ -101,7 +100,7 @@ class Readiness:
     @property
     def last(self) -> ReadyReport:
         """The report as of the last store check, without checking again."""
-        return ReadyReport(self._store_problem, self._hub.linked, self.draining, self._broker_warning())
+        return ReadyReport(self._store_problem, self._hub.linked, self.draining, self._broker_state())
 
     async def report(self) -> ReadyReport:
         """The node's readiness, checking the store unless it was checked less than ``cache_for`` ago."""

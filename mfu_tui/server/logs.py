@@ -17,8 +17,9 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from mfu_tui.redaction import install_redaction, redact
 
@@ -118,6 +119,42 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             line["stack"] = record.stack_info
         return json.dumps(line)  # ASCII: C1 controls (\x9b) escaped too, not only those below 0x20
+
+
+class QuietProbes(logging.Filter):
+    """Drops websockets' INFO lines of a probe answered 200 (``HTTP response sent``, ``connection closed``).
+
+    Health checks come every few seconds from every load balancer and
+    orchestrator: two lines each, naming no path, were about 100,000 lines a
+    day per node. A probe that fails (503) keeps its lines; at DEBUG
+    websockets still dumps every request and response, probes included.
+    websockets passes the connection as the record's ``websocket`` attribute.
+
+    Args:
+        paths: The probes' paths (``/healthz``, ``/readyz``).
+    """
+
+    def __init__(self, paths: Collection[str]) -> None:
+        super().__init__()
+        self._paths = frozenset(paths)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        connection = getattr(record, "websocket", None)
+        if record.levelno != logging.INFO or connection is None:
+            return True
+        try:
+            request, response = connection.request, connection.response
+        except ReferenceError:  # websockets holds the connection by a weak proxy: it may be gone
+            return True
+        answered = request is not None and response is not None and response.status_code == 200
+        return not (answered and urlsplit(request.path).path in self._paths)
+
+
+def quiet_probes(logger: logging.Logger, paths: Collection[str]) -> logging.Logger:
+    """``logger`` (websockets' of the server) with a ``QuietProbes`` filter for ``paths``, installed once."""
+    if not any(isinstance(existing, QuietProbes) for existing in logger.filters):
+        logger.addFilter(QuietProbes(paths))
+    return logger
 
 
 #: What asyncio's context says when ``accept()`` fails for want of file descriptors or memory.

@@ -27,6 +27,9 @@ from tests.support.server import http_get, new_secret, running_server
 
 T = TypeVar("T")
 
+#: What ``/readyz`` says of the broker on a node without one, alone on its database.
+ALONE = "none (a single node)"
+
 #: Seconds a state change may take to show (the readiness check is cached for one second).
 WITHIN = 15.0
 
@@ -63,10 +66,26 @@ async def test_health_ready_and_version_answer_without_auth(tmp_path):
         node = srv.server.node_id
     assert health == (200, "ok\n")
     assert ready[0] == 200
-    assert json.loads(ready[1]) == {"ready": True, "store": "ok", "broker": "ok", "draining": False}
+    # No broker: as the start event says (a node linked to a broker says "ok").
+    assert json.loads(ready[1]) == {"ready": True, "store": "ok", "broker": ALONE, "draining": False}
     answer = json.loads(version[1])
     assert version[0] == 200 and answer["version"] == "0.1.0" and answer["node"] == node
     assert answer["build"] and answer["python"].startswith("3.")
+
+
+async def test_probes_answered_200_log_nothing_at_info_and_other_requests_still_do(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="websockets.server")
+    async with running_server(tmp_path) as srv:
+        base = f"http://127.0.0.1:{srv.port}"
+        probes = [await get(f"{base}/healthz"), await get(f"{base}/readyz"), await get(f"{base}/readyz?full=1")]
+        version = await get(f"{base}/version")
+        async with peer(srv.url, srv.token()) as alice:
+            await alice.ws.ping()
+    # Stopped: every connection has ended, and logged its end unless it was a probe's.
+    assert [status for status, _ in probes] == [200, 200, 200] and version[0] == 200
+    assert caplog.messages.count("HTTP response sent (200 OK)") == 1  # /version's: only probes are quiet
+    assert caplog.messages.count("connection closed") == 2  # /version's and the WebSocket's
+    assert caplog.messages.count("connection open") == 1
 
 
 async def test_metrics_count_real_traffic(tmp_path):
@@ -141,7 +160,8 @@ def test_the_metrics_port_must_be_a_listener_of_its_own():
             raise AssertionError(f"{bad} was accepted")
 
 
-async def test_readyz_fails_while_postgresql_is_stopped_and_comes_back(tmp_path):
+async def test_readyz_fails_while_postgresql_is_stopped_and_comes_back(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="websockets.server")
     with running_postgres() as postgres:
         url = postgres.new_database()
         async with running_server(tmp_path, db_path=url, metrics_port=0) as srv:
@@ -157,7 +177,8 @@ async def test_readyz_fails_while_postgresql_is_stopped_and_comes_back(tmp_path)
     assert ready[0] == 200
     report = json.loads(down[1])
     assert report["ready"] is False and report["store"].startswith("the store does not answer")
-    assert report["broker"] == "ok" and report["draining"] is False
+    assert report["broker"] == ALONE and report["draining"] is False
+    assert "HTTP response sent (503 Service Unavailable)" in caplog.messages  # a failed probe stays in the log
     assert alive[0] == 200  # the process is alive: nothing to restart
     assert while_down[("mfu_ready", ())] == 0
     assert while_down[("mfu_store_errors_total", (("operation", "readiness_probe"),))] >= 1
@@ -205,8 +226,8 @@ async def test_a_node_without_a_broker_warns_when_other_nodes_use_its_database(t
             said_at_b_start = caplog.messages[:]
             b_ready = await get(f"http://127.0.0.1:{b.port}/readyz")
             a_sees_b = await until(lambda: get(a_readyz), lambda answer: "node-b" in answer[1])
-        a_alone_again = await until(lambda: get(a_readyz), lambda answer: json.loads(answer[1])["broker"] == "ok")
-    assert json.loads(alone[1])["broker"] == "ok"
+        a_alone_again = await until(lambda: get(a_readyz), lambda answer: json.loads(answer[1])["broker"] == ALONE)
+    assert json.loads(alone[1])["broker"] == ALONE
     assert said_at_b_start == [
         "no broker (--broker), but other nodes use this database (node-a): answers they generate do not"
         " reach this node's clients, nor this node's theirs; give every node the same --broker"
@@ -229,7 +250,7 @@ async def test_a_node_alone_on_its_database_does_not_warn_of_its_own_leases(tmp_
             ack = await send_message(alice, "hello")
             await alice.stream(ack.reply_id)
         status, body = await get(f"http://127.0.0.1:{a.port}/readyz")
-    assert (status, json.loads(body)["broker"]) == (200, "ok")
+    assert (status, json.loads(body)["broker"]) == (200, ALONE)
     assert caplog.messages == []
 
 
