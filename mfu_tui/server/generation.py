@@ -116,6 +116,8 @@ class Generation:
         self.chat_id = chat_id
         self.message_id = message_id
         self.model_id = model_id
+        #: The model answering: ``model_id``, else the provider's default once the provider said which.
+        self._model_used = model_id
         self._history = history
         self._settings = settings
         self._store = store
@@ -191,7 +193,8 @@ class Generation:
             if self._settings.system_prompt:
                 history = [ModelTurn(role="system", content=self._settings.system_prompt), *history]
             self._asked_at = time.monotonic()
-            stream = self._provider.stream(self.model_id, history, self._settings.params)
+            self._model_used = await self._provider.model_for(self.model_id)
+            stream = self._provider.stream(self._model_used, history, self._settings.params)
             async with contextlib.aclosing(stream):
                 async for item in stream:
                     self.items_read += 1
@@ -453,7 +456,7 @@ class Generation:
             chat_id=self.chat_id,
             message_id=self.message_id,
             provider=self._provider.name,
-            model=self.model_id,  # None: the provider's default
+            model=self._model_used,  # None: no model named, and the provider could not say its default
             chunks=chunks,
             finish_reason=finish,
             seconds=round(seconds, 3),

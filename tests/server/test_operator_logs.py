@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 from typing import Any
 
 from websockets.asyncio.client import connect
 
 from mfu_tui.protocol import Complete, Result, Search, SearchResults, decode_result
+from mfu_tui.server.logs import EVENT_FIELDS
+from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import send_message
+from tests.server.test_openai_provider import openai_settings
 from tests.support.cluster import DEMO_ARGS, Cluster
 from tests.support.programs import free_port
-from tests.support.server import ServerProcess, http_get
+from tests.support.server import ServerProcess, http_get, running_server
 
 #: Words that must never reach a log line, whatever the format.
 SECRET_WORDS = "xyzzy plover plugh"
@@ -93,7 +97,7 @@ async def test_text_logs_carry_the_same_fields_and_the_environment_opens_the_met
     [answer] = [line for line in server.stderr.splitlines() if "event=answer_end" in line]
     [opened] = [line for line in server.stderr.splitlines() if "event=connection_open" in line]
     assert f"message_id={ack.reply_id}" in answer and "finish_reason=stop" in answer
-    assert "provider=demo model=- " in answer  # no model named: the provider's default
+    assert "provider=demo model=demo " in answer  # no model named: the provider's default, by name
     assert "user=bob client=127.0.0.1" in opened
     assert "xyzzy" not in server.stderr
 
@@ -132,3 +136,21 @@ async def test_debug_logs_show_each_frame_s_direction_type_and_size_but_not_its_
     # The server writes its frames itself (wire.py): websockets logs those it reads, the message and the search.
     received = re.findall(r"websockets\.server: < TEXT \[(\d+) bytes\]$", server.stderr, re.MULTILINE)
     assert len(received) == 2 and all(int(size) > len(SECRET_WORDS) for size in received)
+
+
+async def test_answer_end_names_the_model_used_when_the_message_names_none(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.generation")
+    # MFU_OPENAI_MODEL unset: the first model the server lists; set: that one.
+    for configured, used in ((None, "fake-small"), ("fake-large", "fake-large")):
+        async with FakeOpenAI() as fake:
+            settings = {**openai_settings(fake), "openai_model": configured}
+            async with (
+                running_server(tmp_path / str(configured), **settings) as srv,
+                peer(srv.url, srv.token()) as alice,
+            ):
+                ack = await send_message(alice, "which model?")
+                await alice.stream(ack.reply_id)
+        [answer] = [getattr(record, EVENT_FIELDS) for record in caplog.records if record.message == "answer ended"]
+        caplog.clear()
+        assert (answer["message_id"], answer["provider"], answer["model"]) == (ack.reply_id, "openai", used)
+        assert [request["model"] for request in fake.requests] == [used]

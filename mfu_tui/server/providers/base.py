@@ -82,5 +82,18 @@ class Provider(abc.ABC):
             ProviderError: the model failed, possibly after some pieces.
         """
 
+    async def model_for(self, model_id: str | None) -> str:
+        """The model that answers a message naming ``model_id``: that one, or the provider's default if none.
+
+        Raises:
+            ProviderError: no model is named and the provider's list cannot be fetched, or is empty.
+        """
+        if model_id:
+            return model_id
+        models = await self.models()
+        if not models:
+            raise ProviderError("the model server lists no models")
+        return next((model.id for model in models if model.default), models[0].id)
+
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once when the server stops."""

@@ -143,9 +143,8 @@ class OpenAIProvider(Provider):
     async def stream(
         self, model_id: str | None, history: list[ModelTurn], params: ChatParams
     ) -> AsyncGenerator[StreamItem, None]:
-        model = model_id or self._default_model or await self._first_model()
         body: dict[str, Any] = {
-            "model": model,
+            "model": await self.model_for(model_id),
             "stream": True,
             "messages": [_message(turn) for turn in history],
         }
@@ -210,15 +209,13 @@ class OpenAIProvider(Provider):
         except ProviderError:
             return None
 
+    async def model_for(self, model_id: str | None) -> str:
+        # The configured default needs no request for the list.
+        return await super().model_for(model_id or self._default_model)
+
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-    async def _first_model(self) -> str:
-        models = await self.models()
-        if not models:
-            raise ProviderError("the model server lists no models")
-        return next((model.id for model in models if model.default), models[0].id)
 
 
 async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> AsyncGenerator[Item, None]:
