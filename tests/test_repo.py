@@ -1,7 +1,9 @@
 """Checks that keep the README, CI and the package honest with each other."""
 
 import ast
+import os
 import re
+import secrets
 import shutil
 import subprocess
 import sys
@@ -190,6 +192,58 @@ def test_the_systemd_unit_of_the_docs_verifies():
         done = subprocess.run([analyze, "verify", str(path)], capture_output=True, text=True, timeout=60)
     # verify warns about unknown keys on stderr but still exits 0: any word from it is a finding.
     assert (done.returncode, done.stdout + done.stderr) == (0, "")
+
+
+def unit_service_settings() -> list[tuple[str, str]]:
+    """The ``[Service]`` settings of docs/mfu-chat@.service, in order (a key may come more than once)."""
+    unit = (ROOT / "docs" / "mfu-chat@.service").read_text()
+    section = unit.split("[Service]\n", 1)[1].split("\n[", 1)[0]
+    return [
+        (key, value)
+        for line in section.splitlines()
+        if line and not line.startswith("#")
+        for key, value in [line.split("=", 1)]
+    ]
+
+
+def test_the_unit_runs_a_single_node_on_loopback_with_its_database_in_the_state_directory(tmp_path):
+    """The unit's command, in the environment systemd gives it when the environment file holds only the secret.
+
+    As deploy.md's single node: no MFU_HOST, no database URL. The service user's
+    home (``/nonexistent`` on the machine) is a directory of the test's here, so
+    a database put there is seen, not written to the real ``/nonexistent``.
+    """
+    settings = unit_service_settings()
+    state = tmp_path / "state"  # what systemd makes for StateDirectory=
+    state.mkdir()
+    state_path = "/var/lib/" + dict(settings)["StateDirectory"]
+    environment = {
+        name: value.replace(state_path, str(state))
+        for key, setting in settings
+        if key == "Environment"
+        for name, value in [setting.split("=", 1)]
+    }
+    environment["MFU_JWT_SECRET"] = secrets.token_urlsafe(48)  # the environment file
+    # systemd splits the command into words, then replaces ${NAME} in each (an unset one by nothing).
+    words = dict(settings)["ExecStart"].split()
+    command = [re.sub(r"\$\{(\w+)\}", lambda name: environment.get(name[1], ""), word) for word in words]
+    command[0] = str(Path(sys.executable).parent / "mfu-chat")  # this install's, not the docs' /opt path
+    command[command.index("--port") + 1] = "0"  # a free port
+    process = subprocess.Popen(
+        command,
+        env={"PATH": os.environ["PATH"], "HOME": str(tmp_path / "nonexistent"), **environment},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        started = process.stdout.readline()  # the one line, or nothing once it exited
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=20)
+    assert started.startswith("mfu-chat serve: listening on ws://127.0.0.1:"), stderr
+    assert (state / "chat.sqlite3").is_file() and not (tmp_path / "nonexistent").exists()
 
 
 def test_the_deploy_guide_s_environment_file_has_no_trailing_comments():
