@@ -62,6 +62,8 @@ events {{
 
 http {{
     access_log off;
+    # Errors about requests (a node down...) in a file of their own, written before the answer leaves.
+    error_log {workdir}/error.log;
     client_body_temp_path {temp}/client_body;
     proxy_temp_path {temp}/proxy;
     fastcgi_temp_path {temp}/fastcgi;
@@ -73,20 +75,26 @@ http {{
 
     server {{
         listen 127.0.0.1:{listen_port} backlog=4096;
+        proxy_http_version 1.1;
+        proxy_set_header Upgrade $http_upgrade;
+        proxy_set_header Connection "upgrade";
+        proxy_set_header Host $host;
+        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+        proxy_read_timeout 1h;
+        proxy_send_timeout 1h;
+        proxy_buffering off;
+        proxy_connect_timeout 2s;
+        proxy_next_upstream error timeout http_503;
 
-        # /ws and /healthz alike go to the nodes.
+        # /healthz, /readyz, /version.
         location / {{
             proxy_pass http://mfu_nodes;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection "upgrade";
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-            proxy_read_timeout 1h;
-            proxy_send_timeout 1h;
-            proxy_buffering off;
-            proxy_connect_timeout 2s;
-            proxy_next_upstream error timeout http_503;
+        }}
+
+        # An error line quotes the request, with a browser-style client's ?token=: only crit ones here.
+        location /ws {{
+            proxy_pass http://mfu_nodes;
+            error_log {workdir}/error.log crit;
         }}
     }}
 }}
