@@ -133,7 +133,11 @@ def run_token(args: argparse.Namespace) -> int:
     ``MFU_JWT_AUDIENCE`` go in as ``iss`` and ``aud``.
     """
     try:
-        keys = ServerConfig(secret=os.environ.get("MFU_JWT_SECRET", ""), **env_defaults()).token_keys
+        settings = env_defaults()
+        if not os.environ.get("MFU_JWT_SECRET") and not settings.get("jwt_keys"):
+            # Not serve's advice: an identity provider's keys (MFU_JWT_JWKS_URL) check tokens, they cannot sign one.
+            raise ConfigError("MFU_JWT_SECRET is not set: set it, or give --key-id with a key of MFU_JWT_KEYS_FILE")
+        keys = ServerConfig(secret=os.environ.get("MFU_JWT_SECRET", ""), **settings).token_keys
         secret = keys.secret if args.key_id is None else keys.by_id.get(args.key_id)
         if secret is None and args.key_id is None:
             raise ConfigError(f"MFU_JWT_SECRET is not set: give --key-id, one of {', '.join(keys.by_id)}")

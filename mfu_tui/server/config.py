@@ -382,7 +382,7 @@ def _check_secret(name: str, secret: str) -> None:
         raise ConfigError(
             f"{name} must hold at least {MIN_SECRET_BYTES} bytes "
             f"(got {len(secret.encode())}); generate one with: "
-            "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            "python3 -c 'import secrets; print(secrets.token_urlsafe(48))'"
         )
 
 
