@@ -17,6 +17,7 @@ from websockets.asyncio.client import connect
 
 from mfu_tui.protocol import Complete, Result, Search, SearchResults, decode_result
 from mfu_tui.server.logs import EVENT_FIELDS
+from mfu_tui.server.store.sqlite import SCHEMA_VERSION
 from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import send_message
@@ -154,3 +155,14 @@ async def test_answer_end_names_the_model_used_when_the_message_names_none(tmp_p
         caplog.clear()
         assert (answer["message_id"], answer["provider"], answer["model"]) == (ack.reply_id, "openai", used)
         assert [request["model"] for request in fake.requests] == [used]
+
+
+def test_a_new_database_is_said_created_once_not_migrated_step_by_step(tmp_path):
+    server = ServerProcess(tmp_path)
+    server.start()  # the store's lines come before the listening line
+    server.terminate()
+    server.wait()
+    store_lines = [line for line in server.stderr.splitlines() if "mfu_tui.server.store.sqlite:" in line]
+    assert [line.split(": ", 1)[1] for line in store_lines] == [
+        f"creating a new database at schema version {SCHEMA_VERSION}"
+    ]

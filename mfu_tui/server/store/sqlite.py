@@ -439,10 +439,13 @@ def migrate_file(path: Path) -> Migrated:
 def _migrate(db: sqlite3.Connection) -> Migrated:
     """Apply the ``MIGRATIONS`` this database lacks, each in one transaction with its new version."""
     current = schema_version(db)
+    if current == 0:  # not an upgrade: one line, not one per step
+        log.info("creating a new database at schema version %d", SCHEMA_VERSION)
     for version, sql in MIGRATIONS:
         if version <= current:
             continue
-        log.info("migrating the database to schema version %d", version)
+        if current:
+            log.info("migrating the database to schema version %d", version)
         try:
             db.executescript(f"BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {version}; COMMIT;")
         except BaseException:
