@@ -40,7 +40,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from mfu_tui.local_discovery import Discovery, Lock, is_free
+from mfu_tui.file_lock import DatabaseInUse, Lock, hold_database, is_free
+from mfu_tui.local_discovery import Discovery
 from mfu_tui.redaction import redact_password
 from mfu_tui.server import logs
 from mfu_tui.server.app import ChatServer
@@ -142,9 +143,10 @@ async def serve_embedded(
     Raises:
         AlreadyServing: another server runs on this database (one writer only).
     """
-    server_lock = Lock(discovery.server_lock)
-    if not server_lock.try_acquire():
-        raise AlreadyServing(f"another local server uses {db}")
+    try:
+        hold_database(discovery.database)  # held until the process ends
+    except DatabaseInUse as error:
+        raise AlreadyServing(error.says("local server")) from None
     settings = env_defaults()
     probe_url = os.environ.get("MFU_OPENAI_BASE_URL") or DEFAULT_LOCAL_MODELS
     choice = await choose_provider(provider_setting, probe_url, settings.get("openai_api_key"))

@@ -34,19 +34,15 @@ is replaced under ``start.lock``.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mfu_tui.config.paths import APP_NAME, Paths, UnreadableFile, private_dir, read_regular_file, write_private
-
-#: How often a wait for a lock held by another process looks again.
-LOCK_POLL_SECONDS = 0.02
+from mfu_tui.file_lock import database_lock
 
 
 @dataclass(frozen=True)
@@ -76,7 +72,7 @@ class Discovery:
     @property
     def server_lock(self) -> Path:
         """Held by the server while it runs; beside the database, whatever the runtime dir."""
-        return self.database.with_name(self.database.name + ".lock")
+        return database_lock(self.database)
 
     @property
     def apps_lock(self) -> Path:
@@ -152,52 +148,3 @@ def _is_private(directory: Path) -> bool:
     """``directory`` is the user's and closed to everyone else."""
     status = directory.stat()
     return status.st_uid == os.getuid() and not status.st_mode & 0o077
-
-
-class Lock:
-    """An ``flock`` on a file, held until ``release()`` or the process's end."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._descriptor: int | None = None
-
-    @property
-    def held(self) -> bool:
-        """This process holds the lock."""
-        return self._descriptor is not None
-
-    def try_acquire(self, *, shared: bool = False) -> bool:
-        """Take the lock if no other process holds it in a conflicting way; True if taken."""
-        descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(descriptor, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(descriptor)
-            return False
-        self._descriptor = descriptor
-        return True
-
-    def acquire(self, timeout: float, *, shared: bool = False) -> bool:
-        """Take the lock, waiting up to ``timeout`` seconds for its holder; True if taken."""
-        deadline = time.monotonic() + timeout
-        while not self.try_acquire(shared=shared):
-            if time.monotonic() >= deadline:
-                return False
-            # flock has no timeout of its own; its holders keep it for seconds at most.
-            time.sleep(LOCK_POLL_SECONDS)
-        return True
-
-    def release(self) -> None:
-        """Let the lock go (closing the file drops it)."""
-        if self._descriptor is not None:
-            os.close(self._descriptor)
-            self._descriptor = None
-
-
-def is_free(path: Path) -> bool:
-    """No process holds the lock at ``path`` (checked by taking it for an instant)."""
-    probe = Lock(path)
-    if not probe.try_acquire():
-        return False
-    probe.release()
-    return True

@@ -33,7 +33,8 @@ from typing import IO, Any, Literal
 from urllib.parse import urlsplit
 
 from mfu_tui.config.paths import Paths, UnreadableFile, private_dir, read_regular_file, tighten_mode, write_private
-from mfu_tui.local_discovery import LOCK_POLL_SECONDS, Discovery, Lock, is_free
+from mfu_tui.file_lock import LOCK_POLL_SECONDS, Lock, is_free
+from mfu_tui.local_discovery import Discovery
 from mfu_tui.redaction import redact_password
 
 log = logging.getLogger(__name__)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+from mfu_tui.file_lock import DatabaseInUse, Lock, hold_database
 from mfu_tui.server import logs
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.config import ConfigError, ServerConfig, Siblings, env_defaults, read_jwt_keys
@@ -42,14 +43,40 @@ def run_serve(args: argparse.Namespace) -> int:
         return EXIT_CONFIG
     logs.configure(args.log_level, log_format)
     _raise_file_limit()
-    if args.workers > 1 and args.worker_index is None:
-        return _supervise(config, args)
     try:
+        # Before the store ends any answer left streaming: they may be another server's, still running.
+        # A worker's supervisor holds the lock for all its workers.
+        database_lock = _hold_database(config) if args.worker_index is None else None
+    except DatabaseInUse as error:
+        refusal = error.says("mfu-chat server")
+        print(f"mfu-chat serve: {refusal}: stop it, or give this one another --db", file=sys.stderr)
+        return EXIT_CONFIG
+    except OSError as error:  # the lock file cannot be made beside the database
+        print(f"mfu-chat serve: {error}", file=sys.stderr)
+        return 1
+    try:
+        if args.workers > 1 and args.worker_index is None:
+            return _supervise(config, args)
         run(_serve(config, lifeline=args.worker_index is not None))
     except OSError as error:  # the port is taken, the db directory is not writable...
         print(f"mfu-chat serve: {error}", file=sys.stderr)
         return 1
+    finally:
+        if database_lock is not None:
+            database_lock.release()
     return 0
+
+
+def _hold_database(config: ServerConfig) -> Lock | None:
+    """On SQLite, the lock of the one server writing the file (``file_lock.hold_database``); ``None`` on PostgreSQL.
+
+    Raises:
+        DatabaseInUse: Another server writes the file.
+    """
+    from mfu_tui.server.store.postgres import is_postgres_url
+
+    location = config.database()
+    return None if is_postgres_url(location) else hold_database(Path(location))
 
 
 def _supervise(config: ServerConfig, args: argparse.Namespace) -> int:

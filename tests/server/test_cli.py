@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import subprocess
@@ -9,13 +10,13 @@ import sys
 
 import pytest
 
-from mfu_tui.protocol import Error
+from mfu_tui.protocol import Chunk, Error
 from mfu_tui.server.auth import TokenKeys, verify_token
 from mfu_tui.server.config import ConfigError, ServerConfig, env_defaults
 from mfu_tui.server.providers.demo import demo_answer
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import peer, text_of
-from tests.server.test_generation import send_message
+from tests.server.test_generation import get_chat, send_message
 from tests.support.server import ServerProcess, new_secret
 
 
@@ -125,3 +126,35 @@ async def test_the_upstream_idle_timeout_comes_from_the_environment_and_the_flag
     assert ServerConfig(secret=new_secret()).upstream_idle_timeout == 300.0
     with pytest.raises(ConfigError, match="--upstream-idle-timeout"):
         ServerConfig(secret=new_secret(), upstream_idle_timeout=0)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_a_second_serve_on_the_same_sqlite_file_is_refused_and_the_first_answers_on(tmp_path, workers):
+    async with FakeOpenAI() as fake:
+        fake.script = Script(pieces=["half ", "an answer"], then="gate")  # streaming until the gate opens
+        env = {"MFU_OPENAI_BASE_URL": fake.base_url}
+        first = ServerProcess(tmp_path, "--provider", "openai", "--workers", str(workers), env=env)
+        first.start()
+        second = ServerProcess(tmp_path, "--provider", "openai", env=env, secret=first.secret)
+        try:
+            async with peer(first.url, first.token()) as alice:
+                ack = await send_message(alice, "take your time")
+                first_chunk = await alice.expect(Chunk, message_id=ack.reply_id)
+                with pytest.raises(RuntimeError, match="did not start"):
+                    await asyncio.to_thread(second.start)
+                fake.gate.set()
+                chunks, end = await alice.stream(ack.reply_id)
+                detail = await get_chat(alice, ack.chat_id)
+        finally:
+            first.kill()
+            second.kill()
+    assert second.wait() == 2
+    assert second.stderr.splitlines()[-1] == (
+        f"mfu-chat serve: another mfu-chat server uses {first.db_path} (pid {first.process.pid}): "
+        "stop it, or give this one another --db"
+    )
+    assert (text_of([first_chunk, *chunks]), end.finish_reason) == ("half an answer", "stop")
+    assert [(message.status, message.content) for message in detail.messages] == [
+        ("complete", "take your time"),
+        ("complete", "half an answer"),
+    ]

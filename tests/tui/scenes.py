@@ -26,7 +26,8 @@ from textual.widgets import Input, Static, TextArea
 from mfu_tui.client import ConnectionState, Status
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.config import Paths
-from mfu_tui.local_discovery import Discovery, Lock
+from mfu_tui.file_lock import Lock
+from mfu_tui.local_discovery import Discovery
 from mfu_tui.protocol import Cancelled, Chunk, Complete
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.storage_status import OUT_OF_REACH

@@ -17,7 +17,8 @@ import pytest
 
 from mfu_tui.client import Status
 from mfu_tui.config import Paths
-from mfu_tui.local_discovery import Discovery, Lock
+from mfu_tui.file_lock import Lock
+from mfu_tui.local_discovery import Discovery
 from mfu_tui.protocol import Ack, Complete
 from mfu_tui.tui.status_text import LocalStart
 from tests.support.processes import wait_gone
