@@ -24,7 +24,8 @@ import http
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
+from typing import TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
@@ -35,7 +36,7 @@ from mfu_tui.redaction import redact_password, redacting_logger
 from mfu_tui.server import logs
 from mfu_tui.server.auth import AuthError, TokenCheck, token_from_request
 from mfu_tui.server.client_address import client_address, parse_networks
-from mfu_tui.server.config import ServerConfig
+from mfu_tui.server.config import ServerConfig, cannot_listen
 from mfu_tui.server.connection import TRANSPORT_SLACK, BoundedWebSocket, Connection, PendingHandshakes, UserReplies
 from mfu_tui.server.deleted_users import REASON, DeletedUsers
 from mfu_tui.server.generation import Generations
@@ -55,6 +56,8 @@ from mfu_tui.server.unlinked_nodes import UnlinkedNodes
 from mfu_tui.server.version import build_info
 
 log = logging.getLogger(__name__)
+
+_Listener = TypeVar("_Listener")
 
 WS_PATH = "/ws"
 HEALTH_PATH = "/healthz"
@@ -188,8 +191,16 @@ class ChatServer:
             await self.token_check.provider.start()  # before the first connection, which may need its keys
         await self.hub.start()
         try:
+            # Bound now, serving once the store is open: a taken port stops the start before the
+            # database is made or migrated, and no client comes in before the store is ready.
+            self._server = await self._listen()
+        except BaseException:
+            await self.hub.stop()
+            raise
+        try:
             interrupted = await self.store.open()
         except BaseException:
+            await self._unbind()
             await self.hub.stop()
             raise
         if interrupted:
@@ -198,18 +209,17 @@ class ChatServer:
         await self.deleted_users.check()  # from the last deletion on
         if self.unlinked is not None:
             await self.unlinked.check()
-        try:
-            self._server = await self._listen()
-        except BaseException:
-            await self.store.close()
-            await self.hub.stop()
-            raise
+        await self._server.start_serving()
         self.port = self._server.sockets[0].getsockname()[1]
         if self._rest is not None:
             assert self.config.api_port is not None
             try:
-                self.api_port = await self._rest.start(
-                    self.config.host, self.config.api_port, reuse_port=self.config.siblings is not None
+                self.api_port = await _listening(
+                    self._rest.start(
+                        self.config.host, self.config.api_port, reuse_port=self.config.siblings is not None
+                    ),
+                    ("--host", self.config.host),
+                    ("--api-port", self.config.api_port),
                 )
             except BaseException:
                 await self._stop_listening()
@@ -220,8 +230,10 @@ class ChatServer:
         if self._metrics_listener is not None:
             assert self.config.metrics_port is not None
             try:
-                self.metrics_port = await self._metrics_listener.start(
-                    self.config.metrics_host, self.config.metrics_port
+                self.metrics_port = await _listening(
+                    self._metrics_listener.start(self.config.metrics_host, self.config.metrics_port),
+                    ("--metrics-host", self.config.metrics_host),
+                    ("--metrics-port", self.config.metrics_port),
                 )
             except BaseException:
                 if self._rest is not None:
@@ -268,7 +280,15 @@ class ChatServer:
         return warning or "none (a single node)"
 
     async def _listen(self) -> Server:
-        return await serve(
+        """The WebSocket listener, bound but not serving yet (``start_serving``).
+
+        Raises:
+            CannotListen: The address is not this machine's, or the port is taken.
+        """
+        return await _listening(self._serve_websockets(), ("--host", self.config.host), ("--port", self.config.port))
+
+    def _serve_websockets(self) -> Awaitable[Server]:
+        return serve(
             self._serve_connection,
             self.config.host,
             self.config.port,
@@ -291,6 +311,7 @@ class ChatServer:
             backlog=LISTEN_BACKLOG,
             # --workers: every worker listens on the port, the kernel spreads the connections.
             reuse_port=self.config.siblings is not None,
+            start_serving=False,
         )
 
     def _bounded_websocket(self) -> type[BoundedWebSocket]:
@@ -298,6 +319,13 @@ class ChatServer:
         limit = self.config.send_queue_bytes + TRANSPORT_SLACK
         settings = {"transport_limit": limit, "pending_handshakes": self.pending_handshakes}
         return type("BoundedWebSocket", (BoundedWebSocket,), settings)
+
+    async def _unbind(self) -> None:
+        """Close the listener bound but never served (a failed start): no client to tell, nothing to log."""
+        assert self._server is not None
+        self._server.server.close()
+        await self._server.server.wait_closed()
+        self._server = None
 
     async def _stop_listening(self) -> None:
         """Close the WebSocket listener, if it was opened (a failed start)."""
@@ -558,3 +586,15 @@ def _make_hub(config: ServerConfig) -> Hub:
 
         return PeerHub(config.siblings)
     return LocalHub()
+
+
+async def _listening(opening: Awaitable[_Listener], host: tuple[str, str], port: tuple[str, int]) -> _Listener:
+    """What ``opening`` opens; ``host`` and ``port`` are its flags and values, named if it cannot.
+
+    Raises:
+        CannotListen: The host is not an address of this machine, the port is taken...
+    """
+    try:
+        return await opening
+    except OSError as error:
+        raise cannot_listen(error, host, port) from None

@@ -16,7 +16,7 @@ from typing import Any
 from mfu_tui.file_lock import DatabaseInUse, Lock, hold_database
 from mfu_tui.server import logs
 from mfu_tui.server.auth import mint_token
-from mfu_tui.server.config import ConfigError, ServerConfig, Siblings, env_defaults, read_jwt_keys
+from mfu_tui.server.config import ConfigError, ServerConfig, Siblings, cannot_listen, env_defaults, read_jwt_keys
 
 log = logging.getLogger(__name__)
 
@@ -84,17 +84,18 @@ def _supervise(config: ServerConfig, args: argparse.Namespace) -> int:
     from mfu_tui.server.workers import Supervisor, WorkerFailed, reserve_port
 
     holders = []
-    try:
-        holders.append(reserve_port(config.host, config.port))
-        ports = ["--port", str(holders[0].getsockname()[1])]
-        if config.api_port is not None:
-            holders.append(reserve_port(config.host, config.api_port))
-            ports += ["--api-port", str(holders[1].getsockname()[1])]
-    except OSError as error:
-        for holder in holders:
-            holder.close()
-        print(f"mfu-chat serve: {error}", file=sys.stderr)
-        return 1
+    ports = []
+    for flag, port in (("--port", config.port), ("--api-port", config.api_port)):
+        if port is None:
+            continue
+        try:
+            holders.append(reserve_port(config.host, port))
+        except OSError as error:
+            for holder in holders:
+                holder.close()
+            print(f"mfu-chat serve: {cannot_listen(error, ('--host', config.host), (flag, port))}", file=sys.stderr)
+            return 1
+        ports += [flag, str(holders[-1].getsockname()[1])]
     host = f"[{config.host}]" if ":" in config.host else config.host
     url = f"ws://{host}:{ports[1]}/ws"
     # The workers get the same arguments, then the ports resolved (argparse keeps the last of a flag).

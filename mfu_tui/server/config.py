@@ -8,9 +8,11 @@ variables; tests build it directly with small limits and short intervals.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import ipaddress
 import os
 import re
+import socket
 import stat
 import tomllib
 from collections.abc import Callable
@@ -36,6 +38,26 @@ _ORIGIN = re.compile(r"https?://[^\s/?#]+")
 
 class ConfigError(ValueError):
     """The configuration cannot work; the message is one line for the operator."""
+
+
+class CannotListen(OSError):
+    """A listener cannot be opened where its flags say; one line naming them and what to do."""
+
+
+def cannot_listen(error: OSError, host: tuple[str, str], port: tuple[str, int]) -> CannotListen:
+    """``error``, met opening a listener, as one line naming its flags (``host`` and ``port``: flag and value)."""
+    (host_flag, address), (port_flag, number) = host, port
+    if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
+        advice = f"give an address of this machine in {host_flag} (0.0.0.0: every interface)"
+    elif error.errno == errno.EADDRINUSE:
+        advice = f"another program listens there: stop it, or give another {port_flag}"
+    else:
+        advice = f"check {host_flag} and {port_flag}"
+    # asyncio words its errors "error while attempting to bind on address ...": the system's words are enough.
+    reason = error.strerror if isinstance(error, socket.gaierror) or not error.errno else os.strerror(error.errno)
+    return CannotListen(
+        f"cannot listen on {address}:{number} ({host_flag} {address} {port_flag} {number}): {reason}; {advice}"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -278,9 +300,14 @@ class ServerConfig:
 
     def _check_listeners(self) -> None:
         """The broker's URL, the extra listeners' ports, trusted proxies and CORS origins well formed."""
+        for flag, host in (("--host", self.host), ("--metrics-host", self.metrics_host)):
+            if not host.strip():
+                # "" would listen on every interface: what systemd passes for an unset ${MFU_HOST}.
+                raise ConfigError(f"{flag} is empty (an unset variable?): give an address, 0.0.0.0 for every interface")
         if self.broker is not None and not self.broker.startswith(BROKER_SCHEMES):
             raise ConfigError(f"--broker must be a redis:// or rediss:// URL, got {self.broker.split('://')[0]}://")
         for flag, port, taken in (
+            ("--port", self.port, ()),
             ("--api-port", self.api_port, (self.port,)),
             ("--metrics-port", self.metrics_port, (self.port, self.api_port)),
         ):

@@ -92,14 +92,68 @@ def test_config_refuses_a_leeway_over_30_seconds():
         ServerConfig(secret=new_secret(), token_leeway=60)
 
 
-def test_a_taken_port_fails_with_one_line_and_status_1(tmp_path):
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--port", "{port}"], "cannot listen on 127.0.0.1:{port} (--host 127.0.0.1 --port {port}): "),
+        (
+            ["--port", "{port}", "--workers", "2"],
+            "cannot listen on 127.0.0.1:{port} (--host 127.0.0.1 --port {port}): ",
+        ),
+        (
+            ["--port", "0", "--api-port", "{port}"],
+            "cannot listen on 127.0.0.1:{port} (--host 127.0.0.1 --api-port {port}): ",
+        ),
+    ],
+)
+def test_a_taken_port_fails_with_one_line_naming_it_before_the_database_is_made(tmp_path, flags, line):
+    database = tmp_path / "db.sqlite3"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = str(taken.getsockname()[1])
-        done = run_cli("serve", "--port", port, "--db", str(tmp_path / "db.sqlite3"), secret=new_secret())
-    assert done.returncode == 1
-    assert "mfu-chat serve:" in done.stderr and "address already in use" in done.stderr.lower()
+        done = run_cli("serve", "--db", str(database), *(flag.format(port=port) for flag in flags), secret=new_secret())
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    advice = "another program listens there: stop it, or give another " + flags[-2 if "--api-port" in flags else 0]
+    assert done.stderr.splitlines()[-1] == f"mfu-chat serve: {line.format(port=port)}Address already in use; {advice}"
+    if "--api-port" not in flags:  # the WebSocket port is bound before the store opens the file
+        assert not database.exists()
+
+
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--host", ""], "--host is empty (an unset variable?): give an address, 0.0.0.0 for every interface"),
+        (
+            ["--metrics-host", "", "--metrics-port", "0"],
+            "--metrics-host is empty (an unset variable?): give an address, 0.0.0.0 for every interface",
+        ),
+        (["--port", "99999"], "--port must be a port number from 0 to 65535, got 99999"),
+        (["--port", "-1"], "--port must be a port number from 0 to 65535, got -1"),
+    ],
+)
+def test_an_empty_host_or_a_port_out_of_range_is_refused_in_one_line(tmp_path, flags, line):
+    done = run_cli("serve", "--db", str(tmp_path / "db.sqlite3"), *flags, secret=new_secret())
+    assert (done.returncode, done.stderr) == (2, f"mfu-chat serve: {line}\n")
+
+
+@pytest.mark.parametrize(
+    ("flags", "where"),
+    [
+        (["--host", "999.1.1.1", "--port", "0"], "999.1.1.1:0 (--host 999.1.1.1 --port 0)"),
+        (
+            ["--port", "0", "--metrics-port", "0", "--metrics-host", "999.1.1.1"],
+            "999.1.1.1:0 (--metrics-host 999.1.1.1 --metrics-port 0)",
+        ),
+    ],
+)
+def test_a_host_that_is_not_an_address_of_this_machine_is_named_with_its_flag(tmp_path, flags, where):
+    done = run_cli("serve", "--db", str(tmp_path / "db.sqlite3"), *flags, secret=new_secret())
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    last = done.stderr.splitlines()[-1]
+    host_flag = flags[flags.index("999.1.1.1") - 1]
+    assert last.startswith(f"mfu-chat serve: cannot listen on {where}: ")
+    assert last.endswith(f"; give an address of this machine in {host_flag} (0.0.0.0: every interface)")
 
 
 async def test_the_upstream_idle_timeout_comes_from_the_environment_and_the_flag_wins(tmp_path):
