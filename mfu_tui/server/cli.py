@@ -52,7 +52,9 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"mfu-chat serve: {refusal}: stop it, or give this one another --db", file=sys.stderr)
         return EXIT_CONFIG
     except OSError as error:  # the lock file cannot be made beside the database
-        print(f"mfu-chat serve: {error}", file=sys.stderr)
+        from mfu_tui.server.store.sqlite import unusable_file
+
+        print(f"mfu-chat serve: {unusable_file(Path(config.database()), error)}", file=sys.stderr)
         return 1
     try:
         if args.workers > 1 and args.worker_index is None:

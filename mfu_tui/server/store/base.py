@@ -30,6 +30,10 @@ from mfu_tui.server.store.outage import OutageLog
 Status = Literal["complete", "streaming", "cancelled", "error"]
 
 
+class StoreUnavailable(OSError):
+    """The database cannot be used (unreachable, refused us, a file we cannot write...); one line."""
+
+
 class NotEditable(Exception):
     """Only user messages can be edited."""
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from mfu_tui.redaction import redact_password
 from mfu_tui.server.store import tables
-from mfu_tui.server.store.base import Interrupted
+from mfu_tui.server.store.base import Interrupted, StoreUnavailable
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
 from mfu_tui.server.store.dialect import Db, Dialect
 from mfu_tui.server.store.rows import new_id
@@ -252,10 +252,6 @@ _SEARCH = (
     " WHERE messages.search @@ to_tsquery('simple', ?) AND messages.n < ? AND messages.owner = ?"
     " ORDER BY messages.n DESC LIMIT ?"
 )
-
-
-class StoreUnavailable(OSError):
-    """The database cannot be used (unreachable, refused us, or asyncpg is missing); one line."""
 
 
 def is_postgres_url(location: object) -> bool:

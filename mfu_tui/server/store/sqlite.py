@@ -33,10 +33,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from mfu_tui.server.store import tables
-from mfu_tui.server.store.base import Interrupted
+from mfu_tui.server.store.base import Interrupted, StoreUnavailable
 from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
 from mfu_tui.server.store.dialect import Db, Dialect, run_sync
-from mfu_tui.server.store.schema import Migrated, check_not_newer
+from mfu_tui.server.store.schema import Migrated, SchemaTooNew, check_not_newer
 from mfu_tui.server.store.search import fts5_query
 from mfu_tui.server.store.sql_store import SqlStore
 
@@ -289,17 +289,12 @@ class SqliteStore(SqlStore):
 
     async def open(self) -> list[Interrupted]:
         self._loop = asyncio.get_running_loop()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            # Chats are private: the file (and the -wal/-shm files SQLite
-            # creates with the same mode) is readable by its owner only.
-            self.path.touch(mode=0o600)
-        connection = self._connect()
         try:
-            prepare(connection)
-        except BaseException:
-            connection.close()
-            raise
+            connection = self._open_file()
+        except SchemaTooNew:
+            raise  # its own line says what to do
+        except (OSError, sqlite3.Error) as error:
+            raise StoreUnavailable(unusable_file(self.path, error)) from None
         self._writer_db = SqliteDb(connection)
         if self.writer_lock is not None:
             self._writer_lock_fd = os.open(self.writer_lock, os.O_RDWR | os.O_CREAT, 0o600)
@@ -330,6 +325,21 @@ class SqliteStore(SqlStore):
         if self._writer_lock_fd is not None:
             os.close(self._writer_lock_fd)
             self._writer_lock_fd = None
+
+    def _open_file(self) -> sqlite3.Connection:
+        """The writer's connection, the file made if missing and brought to ``SCHEMA_VERSION``."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.exists():
+            # Chats are private: the file (and the -wal/-shm files SQLite
+            # creates with the same mode) is readable by its owner only.
+            self.path.touch(mode=0o600)
+        connection = self._connect()
+        try:
+            prepare(connection)
+        except BaseException:
+            connection.close()
+            raise
+        return connection
 
     def _connect(self) -> sqlite3.Connection:
         connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
@@ -399,6 +409,17 @@ class SqliteStore(SqlStore):
             with self._reader_lock:
                 self._reader_connections.append(connection)
         return run_sync(function(SqliteDb(connection)))
+
+
+def unusable_file(path: Path, error: OSError | sqlite3.Error) -> str:
+    """One line for ``error``, met opening the SQLite file ``path`` (``--db``): what is wrong, what to do."""
+    if getattr(error, "sqlite_errorname", None) == "SQLITE_NOTADB":
+        return f"--db {path} is not a SQLite database ({error}): give the server's database, or a path for a new one"
+    reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+    return (
+        f"--db {path}: cannot read and write it ({reason}): the user running the server needs both, on the file "
+        f"and on its directory (SQLite makes {path.name}-wal and -shm there)"
+    )
 
 
 def prepare(connection: sqlite3.Connection) -> Migrated:
