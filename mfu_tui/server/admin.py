@@ -21,7 +21,7 @@ from typing import IO, Any
 import msgspec
 
 from mfu_tui.redaction import redact_password
-from mfu_tui.server.config import database_location
+from mfu_tui.server.config import ConfigError, database_location
 from mfu_tui.server.store import postgres, sqlite
 from mfu_tui.server.store.dialect import Db
 from mfu_tui.server.store.schema import Migrated, check_current
@@ -46,13 +46,14 @@ class AdminError(Exception):
 
 def run_migrate(args: argparse.Namespace) -> int:
     """``mfu-chat migrate``: bring the database's schema to this release's."""
-    location = _location(args)
     try:
+        location = _location(args)
         if isinstance(location, str):
             migrated = asyncio.run(postgres.migrate_database(location))
         else:
-            migrated = sqlite.migrate_file(location)
-    except (OSError, sqlite3.Error) as error:
+            # A mistyped --db would otherwise become a new, empty database: serve makes it at its first start.
+            migrated = sqlite.migrate_file(_existing(location))
+    except (OSError, sqlite3.Error, AdminError) as error:
         return _fail("migrate", error)
     print(f"mfu-chat migrate: {_name(location)}: {_outcome(migrated)}")
     return 0
@@ -87,7 +88,10 @@ def run_delete_user(args: argparse.Namespace) -> int:
 
 def run_backup(args: argparse.Namespace) -> int:
     """``mfu-chat admin backup PATH``: a consistent copy of a SQLite database, made while its server runs."""
-    location = _location(args)
+    try:
+        location = _location(args)
+    except AdminError as error:
+        return _fail("admin backup", error)
     if isinstance(location, str):
         print(
             "mfu-chat admin backup: a PostgreSQL database is backed up with pg_dump "
@@ -114,8 +118,7 @@ def backup_sqlite(source: Path, target: Path) -> int:
     Raises:
         AdminError: ``source`` is missing, ``target`` exists, or the copy fails its check.
     """
-    if not source.is_file():
-        raise AdminError(f"no database at {source}")
+    _existing(source)
     if target.exists():
         raise AdminError(f"{target} exists already: give a new file")
     partial = target.with_name(f".{target.name}.partial")
@@ -228,9 +231,7 @@ async def _connection(location: Path | str) -> AsyncIterator[Db]:
         finally:
             await connection.close()
         return
-    if not location.is_file():
-        raise AdminError(f"no database at {location}")
-    with contextlib.closing(_connect_sqlite(location)) as db:
+    with contextlib.closing(_connect_sqlite(_existing(location))) as db:
         check_current(sqlite.schema_version(db), sqlite.SCHEMA_VERSION)
         yield SqliteDb(db)
 
@@ -254,7 +255,26 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
 
 
 def _location(args: argparse.Namespace) -> Path | str:
-    return database_location(args.db or os.environ.get("MFU_DATABASE_URL") or None)
+    """The database of ``--db``, else ``MFU_DATABASE_URL``, else serve's default.
+
+    Raises:
+        AdminError: A URL of a database this server does not know.
+    """
+    try:
+        return database_location(args.db or os.environ.get("MFU_DATABASE_URL") or None)
+    except ConfigError as error:
+        raise AdminError(str(error)) from None
+
+
+def _existing(path: Path) -> Path:
+    """``path``, a SQLite file that is there.
+
+    Raises:
+        AdminError: There is no file at ``path``.
+    """
+    if not path.is_file():
+        raise AdminError(f"no database at {path}")
+    return path
 
 
 def _name(location: Path | str) -> str:

@@ -32,6 +32,8 @@ MIN_SECRET_BYTES = 32
 #: Characters a key id (``kid``) may have.
 MAX_KEY_ID_CHARS = 64
 
+#: The start of a URL (``mysql://``), where ``--db`` takes a path.
+_URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 #: A browser origin as the ``Origin`` header carries it: ``scheme://host[:port]``, nothing after.
 _ORIGIN = re.compile(r"https?://[^\s/?#]+")
 
@@ -252,6 +254,7 @@ class ServerConfig:
         self._check_tokens()
         self._check_bounds()
         self._check_listeners()
+        self._check_database()
 
     def _check_tokens(self) -> None:
         """Some way to check tokens, each secret long enough, keys fetched safely."""
@@ -297,6 +300,11 @@ class ServerConfig:
         for within, problem in bounds:
             if not within:
                 raise ConfigError(problem)
+
+    def _check_database(self) -> None:
+        """``--db`` a file, or a URL of a database this server knows (``database_location``)."""
+        if self.db_path is not None:
+            database_location(self.db_path)
 
     def _check_listeners(self) -> None:
         """The broker's URL, the extra listeners' ports, trusted proxies and CORS origins well formed."""
@@ -380,9 +388,24 @@ class EnvSettings(TypedDict, total=False):
 
 
 def database_location(db_path: Path | str | None) -> Path | str:
-    """``--db`` as given (a ``postgresql://`` URL or a SQLite file), or the default SQLite file."""
+    """The database ``--db`` names, or the default SQLite file.
+
+    A ``postgresql://`` URL is kept as given; a SQLite file, or ``sqlite:///`` and its absolute path, is a ``Path``.
+
+    Raises:
+        ConfigError: A URL of another scheme, or a ``sqlite://`` one naming a host.
+    """
     if isinstance(db_path, str) and db_path.startswith(("postgresql://", "postgres://")):
         return db_path
+    if isinstance(db_path, str) and _URL_SCHEME.match(db_path):
+        # Read as a path, it would make a directory named after the scheme (./sqlite:/...).
+        parts = urlsplit(db_path)
+        if parts.scheme != "sqlite" or parts.netloc or not parts.path:
+            raise ConfigError(
+                f"--db (MFU_DATABASE_URL) takes a SQLite file, sqlite:///ABSOLUTE/PATH or a postgresql:// URL, "
+                f"got {db_path.split('://')[0]}://"
+            )
+        return Path("/" + parts.path.lstrip("/"))  # sqlite:////abs/path too, as SQLAlchemy writes it
     if db_path is not None:
         return Path(db_path)
     import platformdirs

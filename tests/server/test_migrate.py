@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from pathlib import Path
 
 import asyncpg
 
@@ -49,6 +51,8 @@ async def test_migrate_brings_a_new_database_to_this_schema_once_and_a_server_th
 ):
     # The tests' server trusts loopback logins: any password does, and none may be printed.
     given = store_location.replace("mfu@", "mfu:hunter2@")
+    if not is_postgres_url(store_location):
+        Path(store_location).touch()  # an empty file is a new database; migrate makes no file (below)
     first = mfu_chat("migrate", "--db", given)
     again = mfu_chat("migrate", env={"MFU_DATABASE_URL": given})
 
@@ -83,3 +87,38 @@ async def test_a_node_refuses_a_schema_newer_than_it_knows_in_one_line_and_chang
     assert migrate.returncode == 1
     assert migrate.stderr.decode().splitlines() == [f"mfu-chat migrate: {expected}"]
     assert await schema_version(store_location) == newer
+
+
+def test_migrate_refuses_a_sqlite_file_that_is_not_there_and_makes_none(tmp_path):
+    typo = tmp_path / "chat.sqllite3"
+    done = mfu_chat("migrate", "--db", str(typo))
+    assert (done.returncode, done.stdout, done.stderr.decode()) == (
+        1,
+        b"",
+        f"mfu-chat migrate: no database at {typo}\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_sqlite_url_names_its_absolute_path_and_other_schemes_are_refused_in_one_line(tmp_path):
+    database = tmp_path / "chat.sqlite3"
+    database.touch()
+    for url in (f"sqlite://{database}", f"sqlite:///{database}"):  # sqlite:///ABS, and SQLAlchemy's sqlite:////ABS
+        done = mfu_chat("migrate", "--db", url)
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.decode().startswith(f"mfu-chat migrate: {database}: schema version ")
+    assert schema_version_of(database) == sqlite.SCHEMA_VERSION
+    refusal = "--db (MFU_DATABASE_URL) takes a SQLite file, sqlite:///ABSOLUTE/PATH or a postgresql:// URL, got "
+    for url, scheme in (
+        ("mysql://chat:secret@db.example.edu/chat", "mysql://"),
+        ("sqlite://host/chat.sqlite3", "sqlite://"),
+    ):
+        migrate = mfu_chat("migrate", env={"MFU_DATABASE_URL": url})
+        serve = run_cli("serve", "--port", "0", "--db", url, secret=new_secret())
+        assert (migrate.returncode, migrate.stderr.decode()) == (1, f"mfu-chat migrate: {refusal}{scheme}\n")
+        assert (serve.returncode, serve.stderr) == (2, f"mfu-chat serve: {refusal}{scheme}\n")
+
+
+def schema_version_of(path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return int(db.execute("PRAGMA user_version").fetchone()[0])
