@@ -215,9 +215,8 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         value = getattr(args, flag, None)
         if value is not None:
             values[field] = value
-    for field in ("ping_interval", "ping_timeout"):
-        if values.get(field) == 0:
-            values[field] = None  # 0 turns keepalive off
+    if values.get("ping_interval") == 0:
+        values["ping_interval"] = None  # 0 turns keepalive off
     if getattr(args, "jwt_keys_file", None):
         values["jwt_keys"] = read_jwt_keys(Path(args.jwt_keys_file))
     for flag in ("jwt_issuer", "jwt_audience", "jwt_jwks_url"):

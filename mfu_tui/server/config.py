@@ -29,6 +29,8 @@ BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 
 #: The smallest HMAC secret we accept, in bytes (RFC 7518 asks for >= 256 bits).
 MIN_SECRET_BYTES = 32
+#: The smallest ``--send-queue-bytes``: what a client reading at full speed may have waiting.
+MIN_SEND_QUEUE_BYTES = 64 * 1024
 #: Characters a key id (``kid``) may have.
 MAX_KEY_ID_CHARS = 64
 
@@ -284,6 +286,22 @@ class ServerConfig:
                 f"--max-answer-chars must be from 1 to {SENT_MESSAGE_CHARS}",
             ),
             (self.connections_per_user >= 1, "--connections-per-user must be at least 1"),
+            # Fewer bytes than a few pushed frames hold would close every client reading at full speed.
+            (
+                self.send_queue_bytes >= MIN_SEND_QUEUE_BYTES,
+                f"--send-queue-bytes must be at least {MIN_SEND_QUEUE_BYTES} (64 KiB)",
+            ),
+            (self.drain_timeout >= 0, "--drain-timeout must not be negative (0: end the running answers at once)"),
+            (
+                self.ping_interval is None or self.ping_interval > 0,
+                "--ping-interval must be a positive number of seconds (0: no keepalive)",
+            ),
+            (
+                self.ping_timeout is None or self.ping_timeout > 0,
+                "--ping-timeout must be a positive number of seconds",
+            ),
+            (self.messages_per_minute > 0, "--rate-limit must be a positive number of messages per minute"),
+            (self.demo_words >= 1, "--demo-words must be at least 1"),
             (self.handshake_timeout > 0, "--handshake-timeout must be a positive number of seconds"),
             (self.max_handshakes >= 1, "--max-handshakes must be at least 1"),
             (self.upstream_idle_timeout > 0, "--upstream-idle-timeout must be a positive number of seconds"),

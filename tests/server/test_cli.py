@@ -263,3 +263,21 @@ def test_a_file_that_is_not_a_database_is_named_in_one_line(tmp_path, workers):
         "give the server's database, or a path for a new one"
     )
     assert text.read_text() == "not a database, but the admin's notes\n" * 100
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "line"),
+    [
+        ("--send-queue-bytes", "0", "--send-queue-bytes must be at least 65536 (64 KiB)"),
+        ("--drain-timeout", "-1", "--drain-timeout must not be negative (0: end the running answers at once)"),
+        ("--ping-interval", "-5", "--ping-interval must be a positive number of seconds (0: no keepalive)"),
+        ("--ping-timeout", "0", "--ping-timeout must be a positive number of seconds"),
+        ("--rate-limit", "0", "--rate-limit must be a positive number of messages per minute"),
+        ("--rate-limit", "-1", "--rate-limit must be a positive number of messages per minute"),
+        ("--demo-words", "-1", "--demo-words must be at least 1"),
+    ],
+)
+def test_a_flag_out_of_its_range_is_refused_in_one_line_naming_it(tmp_path, flag, value, line):
+    done = run_cli("serve", "--port", "0", "--db", str(tmp_path / "db.sqlite3"), flag, value, secret=new_secret())
+    assert (done.returncode, done.stderr) == (2, f"mfu-chat serve: {line}\n")
+    assert not (tmp_path / "db.sqlite3").exists()
