@@ -31,6 +31,8 @@ if TYPE_CHECKING:
     from mfu_tui.server.jwks import ProviderKeys
 
 ALGORITHM = "HS256"
+#: The longest user name a token may carry.
+MAX_USER_CHARS = 256
 #: The algorithms of an identity provider's public keys that are accepted.
 PUBLIC_ALGORITHMS = frozenset({"RS256", "ES256"})
 #: Later than any real token's times (2**53 s is 285 million years), small enough to be exact as a float.
@@ -167,7 +169,7 @@ def verify_token(token: str, keys: TokenKeys, *, leeway: float = 30.0) -> Identi
             # PyJWT lets ``exp: 10**400`` and ``iat: true`` through; neither is a time.
             raise AuthError(f"invalid token: '{name}' is not a time in seconds")
     user = user_of(claims)
-    if user is None or len(user) > 256:
+    if user is None or len(user) > MAX_USER_CHARS:
         raise AuthError("invalid token: no user in 'sub' or 'username'")
     return Identity(user=user, expires_at=float(claims["exp"]))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from mfu_tui.file_lock import DatabaseInUse, Lock, hold_database
 from mfu_tui.server import logs
-from mfu_tui.server.auth import mint_token
+from mfu_tui.server.auth import MAX_USER_CHARS, mint_token
 from mfu_tui.server.config import ConfigError, ServerConfig, Siblings, cannot_listen, env_defaults, read_jwt_keys
 
 log = logging.getLogger(__name__)
@@ -163,6 +163,11 @@ def run_token(args: argparse.Namespace) -> int:
     ``MFU_JWT_AUDIENCE`` go in as ``iss`` and ``aud``.
     """
     try:
+        # What the server would refuse: a token naming no user, or one expired as it is printed.
+        if not 1 <= len(args.user) <= MAX_USER_CHARS:
+            raise ConfigError(f"--user must be a name of 1 to {MAX_USER_CHARS} characters, got {len(args.user)}")
+        if args.ttl <= 0:
+            raise ConfigError(f"--ttl must be a positive number of seconds, got {args.ttl}")
         settings = env_defaults()
         if not os.environ.get("MFU_JWT_SECRET") and not settings.get("jwt_keys"):
             # Not serve's advice: an identity provider's keys (MFU_JWT_JWKS_URL) check tokens, they cannot sign one.

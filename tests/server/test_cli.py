@@ -44,6 +44,20 @@ def test_token_without_a_secret_says_why_in_one_line():
     assert done.stderr.strip().count("\n") == 0 and "MFU_JWT_SECRET" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("flags", "line"),
+    [
+        (["--user", ""], "--user must be a name of 1 to 256 characters, got 0"),
+        (["--user", "b" * 257], "--user must be a name of 1 to 256 characters, got 257"),
+        (["--user", "bob", "--ttl", "0"], "--ttl must be a positive number of seconds, got 0"),
+        (["--user", "bob", "--ttl", "-5"], "--ttl must be a positive number of seconds, got -5"),
+    ],
+)
+def test_token_refuses_what_the_server_would_refuse_in_one_line(flags, line):
+    done = run_cli("token", *flags, secret=new_secret())
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"mfu-chat token: {line}\n")
+
+
 def test_env_settings_and_their_validation():
     assert env_defaults({"MFU_DEMO_WORDS": "7", "MFU_DEMO_DELAY_MS": "2.5", "MFU_OPENAI_BASE_URL": "http://x"}) == {
         "demo_words": 7,
