@@ -269,8 +269,6 @@ async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
         sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
     server = ChatServer(config)
     await server.start()
-    # The one line on stdout: tests and the app's embedded mode read the port from it.
-    print(f"mfu-chat serve: listening on {server.url}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
@@ -287,6 +285,9 @@ async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
 
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     loop.add_signal_handler(signal.SIGINT, interrupted)
+    # The one line on stdout: tests and the app's embedded mode read the port from it. After the handlers:
+    # a SIGTERM sent as soon as it is read stops the server cleanly instead of killing it.
+    print(f"mfu-chat serve: listening on {server.url}", flush=True)
     if lifeline:
         await loop.connect_read_pipe(_Lifeline, sys.stdin)
     await stop.wait()

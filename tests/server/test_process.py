@@ -64,6 +64,14 @@ async def test_sigterm_closes_clients_with_4012_flushes_and_exits_0(server_proce
     assert reply.content.startswith(text_of(seen)) and reply.seq >= len(seen)
 
 
+def test_sigterm_as_soon_as_it_says_it_listens_stops_it_cleanly(tmp_path):
+    # The line is what a supervisor (or the app's local mode) waits for: a stop sent at once must be handled.
+    process = ServerProcess(tmp_path)
+    process.start()  # returns as the "listening on" line is read
+    process.terminate()
+    assert process.wait() == 0  # before: killed by the signal (-15) when it came before the handlers
+
+
 def test_a_short_secret_refuses_to_start_with_one_line(tmp_path):
     process = ServerProcess(tmp_path)
     process.env["MFU_JWT_SECRET"] = "too-short"
