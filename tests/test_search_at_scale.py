@@ -97,7 +97,7 @@ def test_ctrl_f_finds_one_word_among_100000_messages_and_opens_it(
         )
         lines = screen.splitlines()
         [heading] = hit_headings(screen)
-        assert f"{needle.chat_title}  · " in lines[heading], screen
+        assert f"{needle.chat_title} · " in lines[heading], screen
         assert RARE in lines[heading + 1] and needle.content.split()[-2] in lines[heading + 1], screen
 
         pane.press("Enter")

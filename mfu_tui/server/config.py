@@ -30,7 +30,7 @@ BROKER_SCHEMES = ("redis://", "rediss://", "unix://")
 #: The smallest HMAC secret we accept, in bytes (RFC 7518 asks for >= 256 bits).
 MIN_SECRET_BYTES = 32
 #: The smallest ``--send-queue-bytes``: what a client reading at full speed may have waiting.
-MIN_SEND_QUEUE_BYTES = 64 * 1024
+MIN_SEND_QUEUE_BYTES = 16 * 1024
 #: Characters a key id (``kid``) may have.
 MAX_KEY_ID_CHARS = 64
 
@@ -289,7 +289,7 @@ class ServerConfig:
             # Fewer bytes than a few pushed frames hold would close every client reading at full speed.
             (
                 self.send_queue_bytes >= MIN_SEND_QUEUE_BYTES,
-                f"--send-queue-bytes must be at least {MIN_SEND_QUEUE_BYTES} (64 KiB)",
+                f"--send-queue-bytes must be at least {MIN_SEND_QUEUE_BYTES} (16 KiB)",
             ),
             (self.drain_timeout >= 0, "--drain-timeout must not be negative (0: end the running answers at once)"),
             (

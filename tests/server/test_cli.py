@@ -282,7 +282,7 @@ def test_a_file_that_is_not_a_database_is_named_in_one_line(tmp_path, workers):
 @pytest.mark.parametrize(
     ("flag", "value", "line"),
     [
-        ("--send-queue-bytes", "0", "--send-queue-bytes must be at least 65536 (64 KiB)"),
+        ("--send-queue-bytes", "0", "--send-queue-bytes must be at least 16384 (16 KiB)"),
         ("--drain-timeout", "-1", "--drain-timeout must not be negative (0: end the running answers at once)"),
         ("--ping-interval", "-5", "--ping-interval must be a positive number of seconds (0: no keepalive)"),
         ("--ping-timeout", "0", "--ping-timeout must be a positive number of seconds"),
