@@ -111,6 +111,18 @@ def frame_of(kind: type, **fields: Any) -> Callable[[Any], bool]:
     return predicate
 
 
+def nth_frame_of(kind: type, count: int) -> Callable[[Any], bool]:
+    """A predicate true at the ``count``-th frame of ``kind`` it is shown (``Complete``, 2: the second answer's end)."""
+    seen = 0
+
+    def predicate(frame: Any) -> bool:
+        nonlocal seen
+        seen += isinstance(frame, kind)
+        return seen == count
+
+    return predicate
+
+
 async def ready(app: ChatApp, pilot: Any) -> None:
     """Wait until the app is connected and shows what the server has."""
     await StateWaiter(app.client, lambda state: state.status is Status.CONNECTED).wait()

@@ -20,6 +20,7 @@ from tests.tui.helpers import (
     StateWaiter,
     frame_of,
     make_app,
+    nth_frame_of,
     ready,
     settle,
     until,
@@ -243,14 +244,7 @@ async def test_messages_queued_in_an_earlier_run_show_in_their_chat_each_before_
         app = make_app(proxy.url(), server.token(), tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await settle(app, pilot)
-            completes: list[Complete] = []
-
-            def both_answered(frame: object) -> bool:
-                if isinstance(frame, Complete):
-                    completes.append(frame)
-                return len(completes) == 2
-
-            both = FrameWaiter(app.client, both_answered)
+            both = FrameWaiter(app.client, nth_frame_of(Complete, 2))
             proxy.pass_through()
             await StateWaiter(app.client, lambda state: state.status is Status.CONNECTED).wait()
             await until(pilot, lambda: bool(app.chat_list.chats))

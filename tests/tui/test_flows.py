@@ -54,6 +54,7 @@ from tests.tui.helpers import (
     finished,
     frame_of,
     make_app,
+    nth_frame_of,
     ready,
     settle,
     stopped_by_auth,
@@ -140,15 +141,20 @@ async def test_escape_cancels_and_keeps_the_partial_answer(slow_server: RunningS
         assert app.composer.text == ""
 
 
+async def long_answer_started(app: ChatApp, pilot: Any) -> None:
+    """Once the app is ready, ask for a long answer (``slow_server``'s) and wait until it streams."""
+    await ready(app, pilot)
+    started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 3)
+    await pilot.press(*"a long story", "enter")
+    await started.wait()
+
+
 async def test_a_message_sent_while_an_answer_is_written_says_it_waits_for_it(
     slow_server: RunningServer, tmp_path: Path
 ) -> None:
     app = make_app(slow_server.url, slow_server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(app, pilot)
-        started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 3)
-        await pilot.press(*"a long story", "enter")
-        await started.wait()
+        await long_answer_started(app, pilot)
         await pilot.press(*"and then?", "enter")
         await settle(app, pilot)
         waiting = app.conversation.views[-1]
@@ -167,10 +173,7 @@ async def test_a_notice_that_something_waits_for_the_answer_goes_when_it_ends(
 ) -> None:
     app = make_app(slow_server.url, slow_server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:
-        await ready(app, pilot)
-        started = FrameWaiter(app.client, lambda f: isinstance(f, Chunk) and f.seq >= 3)
-        await pilot.press(*"a long story", "enter")
-        await started.wait()
+        await long_answer_started(app, pilot)
         await pilot.press("f5")  # answer again: not while this one is written
         assert [n.message for n in app._notifications] == ["An answer is being written: stop it first (esc)."]
         stopped = FrameWaiter(app.client, frame_of(Cancelled))
@@ -309,14 +312,7 @@ async def test_keys_typed_after_enter_in_the_same_read_stay_in_the_box(server: R
         assert app.composer.text == "second"
         # Two messages in one read go as two, in order, and the box is empty after.
         app.composer.clear()
-        completes: list[Complete] = []
-
-        def second_answer_ended(frame: object) -> bool:
-            if isinstance(frame, Complete):
-                completes.append(frame)
-            return len(completes) == 2
-
-        both = FrameWaiter(app.client, second_answer_ended)
+        both = FrameWaiter(app.client, nth_frame_of(Complete, 2))
         burst(app, *"third", "enter", *"fourth", "enter")
         await both.wait()
         await settle(app, pilot)
