@@ -924,7 +924,11 @@ class ChatApp(App[None]):
             if entry.chat_id == chat_id and entry.client_message_id not in stored:
                 files = [AttachmentInfo(name=f.name, media_type=f.media_type, size=f.size) for f in entry.files()]
                 view = MessageView(
-                    "user", entry.content, status="waiting" if answering else "sending", attachments=files
+                    # Read back from a file: shown only once its control characters are stripped.
+                    "user",
+                    clean_text(entry.content),
+                    status="waiting" if answering else "sending",
+                    attachments=files,
                 )
                 answering = True  # the next one waits for this one's answer
                 view.client_message_id = entry.client_message_id

@@ -109,3 +109,30 @@ async def test_an_account_deleted_by_the_operator_leaves_no_copy_and_asks_for_no
             assert app.chat_list.chats == [] and app.conversation.views == [] and app.chat_id is None
             assert await app.client.cached_chats() == [] and await app.client.cached_chat(chat_id) is None
             await app.client.close()
+
+
+async def test_a_waiting_message_read_back_from_the_outbox_is_shown_without_control_characters(
+    tmp_path: Path,
+) -> None:
+    async with running_server(tmp_path, demo_words=WORDS, demo_delay_ms=0) as server:
+        url, token = server.url, server.token()
+        app = make_app(url, token, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            done = FrameWaiter(app.client, frame_of(Complete))
+            app.composer.focus()
+            await type_text(pilot, "a chat")
+            await pilot.press("enter")
+            chat_id = (await done.wait()).chat_id
+            await app.client.get_chat(chat_id)  # kept for reading offline
+    # The server is gone; a message waits in the outbox, its text as a file holds it (an escape sequence).
+    patient = ClientSettings(data_dir=tmp_path / "data-alice", request_timeout=3600)
+    offline = make_app(url, token, tmp_path, client=patient)
+    async with offline.run_test(size=SIZE) as pilot:
+        await offline.client.send_message(chat_id, "\x1b]0;pwned\x07\x1b[2Jstill here?")
+        offline.load_chat(chat_id)
+        await settle(offline, pilot)
+        assert [(view.text, view.status) for view in offline.conversation.views][-1] == (
+            "]0;pwned[2Jstill here?",
+            "sending",
+        )
