@@ -104,6 +104,7 @@ from mfu_tui.protocol.frames import (
     UpdatedChat,
     Usage,
     UserMessage,
+    in_list_order,
 )
 from mfu_tui.protocol.search import matches, matching_spans, search_words, snippet
 from mfu_tui.protocol.sizes import describe_size
@@ -205,6 +206,7 @@ __all__ = [
     "describe_close",
     "describe_size",
     "encode",
+    "in_list_order",
     "is_terminal",
     "matches",
     "matching_spans",

@@ -15,6 +15,7 @@ before optional ones (a msgspec rule); construct frames with keywords.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -137,6 +138,11 @@ class ChatSummary(Record):
     pinned: bool = False
     #: Listed only when ``list_chats`` asks for the archived chats.
     archived: bool = False
+
+
+def in_list_order(chats: Iterable[ChatSummary]) -> list[ChatSummary]:
+    """``chats`` in the order ``list_chats`` gives them: pinned first, then the most recently updated (the id last)."""
+    return sorted(chats, key=lambda chat: (chat.pinned, chat.updated_at, chat.id), reverse=True)
 
 
 class ChatParams(Record):

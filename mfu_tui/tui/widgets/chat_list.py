@@ -13,7 +13,7 @@ from textual.message import Message
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from mfu_tui.protocol import ChatSummary
+from mfu_tui.protocol import ChatSummary, in_list_order
 from mfu_tui.tui.widgets.composer import focus_message_box, pass_input_on
 
 
@@ -108,7 +108,7 @@ class ChatList(OptionList):
     @property
     def chats(self) -> list[ChatSummary]:
         """The chats as listed: pinned first, then newest first (the server's order, so pages join up)."""
-        return sorted(self._chats.values(), key=lambda chat: (chat.pinned, chat.updated_at, chat.id), reverse=True)
+        return in_list_order(self._chats.values())
 
     def chat(self, chat_id: str) -> ChatSummary | None:
         """The chat with that id, if listed."""
