@@ -26,7 +26,16 @@ from typing import TypeVar
 
 import msgspec
 
-from mfu_tui.protocol import ChatDetail, ChatSummary, SearchHit, SearchResults, matches, search_words, snippet
+from mfu_tui.protocol import (
+    ChatDetail,
+    ChatSummary,
+    SearchHit,
+    SearchResults,
+    in_list_order,
+    matches,
+    search_words,
+    snippet,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,10 +79,8 @@ class ReadCache:
 
     def keep_chats(self, chats: list[ChatSummary]) -> None:
         """Remember the first page of the chat list, replacing the one kept."""
-        rows = [(position, chat.id, msgspec.json.encode(chat)) for position, chat in enumerate(chats)]
         with self._writing() as db:
-            db.execute("DELETE FROM chat_list")
-            db.executemany("INSERT INTO chat_list (position, id, summary) VALUES (?, ?, ?)", rows)
+            _replace_list(db, chats)
 
     def keep_chat(self, detail: ChatDetail) -> None:
         """Remember a chat's newest page; drop the chats read longest ago past ``max_bytes``."""
@@ -91,25 +98,20 @@ class ReadCache:
     def keep_listed(self, chat: ChatSummary) -> None:
         """A chat changed (``chat_updated``: new, renamed, pinned, archived, answered): the kept list follows.
 
-        In the server's order: pinned first, then the most recently updated.
-        An archived chat leaves the kept list (it is of the others). Its kept
-        page, if any, takes the new title too.
+        In the server's order (``in_list_order``). An archived chat leaves the
+        kept list (it is of the others). Its kept page, if any, takes a new
+        title: rewritten only then, not after every answer (the frame's
+        commonest cause), since the page is what opening it offline shows.
         """
         with self._writing() as db:
             rows = db.execute("SELECT summary FROM chat_list ORDER BY position").fetchall()
             listed = [
                 kept for (data,) in rows if (kept := _decode(data, ChatSummary)) is not None and kept.id != chat.id
             ]
-            if not chat.archived:
-                listed.append(chat)
-            listed.sort(key=lambda kept: (kept.pinned, kept.updated_at, kept.id), reverse=True)
-            db.execute("DELETE FROM chat_list")
-            db.executemany(
-                "INSERT INTO chat_list (position, id, summary) VALUES (?, ?, ?)",
-                [(position, kept.id, msgspec.json.encode(kept)) for position, kept in enumerate(listed)],
-            )
+            _replace_list(db, in_list_order(listed if chat.archived else [*listed, chat]))
             row = db.execute("SELECT detail FROM chats WHERE id = ?", (chat.id,)).fetchone()
-            if row is not None and (detail := _decode(row[0], ChatDetail)) is not None:
+            detail = None if row is None else _decode(row[0], ChatDetail)
+            if detail is not None and detail.chat.title != chat.title:
                 updated = msgspec.structs.replace(detail, chat=chat)
                 db.execute("UPDATE chats SET detail = ? WHERE id = ?", (msgspec.json.encode(updated), chat.id))
 
@@ -205,6 +207,15 @@ class ReadCache:
             raise
         db.execute("PRAGMA secure_delete = ON")  # what is forgotten (a deleted chat, account) is overwritten
         return db
+
+
+def _replace_list(db: sqlite3.Connection, chats: list[ChatSummary]) -> None:
+    """Make ``chats``, in their order, the kept chat list."""
+    db.execute("DELETE FROM chat_list")
+    db.executemany(
+        "INSERT INTO chat_list (position, id, summary) VALUES (?, ?, ?)",
+        [(position, chat.id, msgspec.json.encode(chat)) for position, chat in enumerate(chats)],
+    )
 
 
 def _decode(data: bytes, kind: type[_Record]) -> _Record | None:
