@@ -46,7 +46,6 @@ from mfu_tui.client.attachments import Attachment, AttachmentError
 from mfu_tui.client.data_dir import default_data_dir
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import (
-    AttachmentInfo,
     ChatDetail,
     ChatParams,
     ChatSettings,
@@ -922,7 +921,7 @@ class ChatApp(App[None]):
         answering = any(message.status == "streaming" for message in newest)
         for entry in self.client.outbox.pending():
             if entry.chat_id == chat_id and entry.client_message_id not in stored:
-                files = [AttachmentInfo(name=f.name, media_type=f.media_type, size=f.size) for f in entry.files()]
+                files = [info_of(file) for file in entry.files()]
                 view = MessageView(
                     # Read back from a file: shown only once its control characters are stripped.
                     "user",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from textual import events
 from textual.app import ComposeResult
 from textual.containers import HorizontalGroup
@@ -12,6 +14,9 @@ from mfu_tui.client.attachments import Attachment
 from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import TEXT_MEDIA_TYPE, AttachmentInfo, describe_size
 
+if TYPE_CHECKING:  # the outbox (the client's) is not loaded for the first frame
+    from mfu_tui.client.outbox import PendingFile
+
 
 def chip_label(file: AttachmentInfo) -> str:
     """``notes.txt · 1.2 KiB`` (``image`` before the name of an image), the name cleaned for the terminal."""
@@ -19,8 +24,8 @@ def chip_label(file: AttachmentInfo) -> str:
     return f"{kind}{clean_text(file.name)} · {describe_size(file.size)}"
 
 
-def info_of(file: Attachment) -> AttachmentInfo:
-    """A file about to be sent, as its chip shows it."""
+def info_of(file: Attachment | PendingFile) -> AttachmentInfo:
+    """A file about to be sent (chosen here, or waiting in the outbox), as its chip shows it."""
     return AttachmentInfo(name=file.name, media_type=file.media_type, size=file.size)
 
 
