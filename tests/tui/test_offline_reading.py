@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 
 from mfu_tui.client import ClientSettings, Problem, Status
-from mfu_tui.protocol import ChatUpdated, Complete
+from mfu_tui.protocol import ChatUpdated
 from mfu_tui.server.providers.demo import demo_answer
 from mfu_tui.tui.app import KEPT_COPY
 from mfu_tui.tui.screens.search import SearchScreen
@@ -14,7 +14,8 @@ from mfu_tui.tui.screens.sign_in import SignInScreen
 from tests.server.test_admin import mfu_chat
 from tests.support.server import running_server
 from tests.tui.conftest import WORDS
-from tests.tui.helpers import FrameWaiter, StateWaiter, frame_of, make_app, ready, settle, type_text
+from tests.tui.helpers import FrameWaiter, StateWaiter, make_app, ready, settle
+from tests.tui.test_flows import ask
 
 SIZE = (100, 32)
 
@@ -25,12 +26,7 @@ async def test_a_chat_read_before_opens_and_is_searched_with_the_server_gone(tmp
         app = make_app(url, token, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)
-            done = FrameWaiter(app.client, frame_of(Complete))
-            app.composer.focus()
-            await type_text(pilot, "tell me about okapis")
-            await pilot.press("enter")
-            chat_id = (await done.wait()).chat_id
-            await settle(app, pilot)
+            chat_id = (await ask(app, pilot, "tell me about okapis")).chat_id
             await app.client.get_chat(chat_id)  # what opening it reads: kept
             await app.client.list_chats()
     # The server is gone; the same user starts the app again.
@@ -64,11 +60,7 @@ async def test_the_kept_chat_list_has_the_chats_made_and_renamed_since_it_was_lo
         app = make_app(url, token, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)  # the list is loaded now, empty: what follows comes as chat_updated frames
-            done = FrameWaiter(app.client, frame_of(Complete))
-            app.composer.focus()
-            await type_text(pilot, "tell me about okapis")
-            await pilot.press("enter")
-            chat_id = (await done.wait()).chat_id
+            chat_id = (await ask(app, pilot, "tell me about okapis")).chat_id
             renamed = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.chat.title == "Okapi notes")
             await app.client.rename_chat(chat_id, "Okapi notes")
             await renamed.wait()
@@ -87,11 +79,7 @@ async def test_an_account_deleted_by_the_operator_leaves_no_copy_and_asks_for_no
         app = make_app(server.url, server.token(), tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)
-            done = FrameWaiter(app.client, frame_of(Complete))
-            app.composer.focus()
-            await type_text(pilot, "my private question")
-            await pilot.press("enter")
-            chat_id = (await done.wait()).chat_id
+            chat_id = (await ask(app, pilot, "my private question")).chat_id
             await app.client.get_chat(chat_id)  # kept for reading offline
             assert await app.client.cached_chats()
             deleted = StateWaiter(app.client, lambda state: state.problem is Problem.ACCOUNT_DELETED)
@@ -119,11 +107,7 @@ async def test_a_waiting_message_read_back_from_the_outbox_is_shown_without_cont
         app = make_app(url, token, tmp_path)
         async with app.run_test(size=SIZE) as pilot:
             await ready(app, pilot)
-            done = FrameWaiter(app.client, frame_of(Complete))
-            app.composer.focus()
-            await type_text(pilot, "a chat")
-            await pilot.press("enter")
-            chat_id = (await done.wait()).chat_id
+            chat_id = (await ask(app, pilot, "a chat")).chat_id
             await app.client.get_chat(chat_id)  # kept for reading offline
     # The server is gone; a message waits in the outbox, its text as a file holds it (an escape sequence).
     patient = ClientSettings(data_dir=tmp_path / "data-alice", request_timeout=3600)
