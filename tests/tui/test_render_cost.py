@@ -11,6 +11,7 @@ import json
 import socket
 import subprocess
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.geometry import Region
 from textual.strip import Strip
+from textual.widget import Widget
 
 from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.tui import client_events, stream_pace
@@ -232,21 +234,42 @@ def line_colours(strip: Strip) -> int:
     return len({segment.style.color for segment in strip if segment.text.strip() and segment.style})
 
 
-async def test_the_footer_is_composed_again_only_when_its_keys_change(server: RunningServer, tmp_path: Path) -> None:
+async def test_the_footer_mounts_and_removes_only_the_keys_that_come_and_go(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    from textual.widgets import Footer
     from textual.widgets._footer import FooterKey
+
+    from mfu_tui.tui.widgets.keys_footer import KeysFooter
+
+    def shown(keys: Iterable[Widget]) -> list[tuple[str, str, str]]:
+        return [(key.key_display, key.description, key.action) for key in keys if isinstance(key, FooterKey)]
 
     app = make_app(server.url, server.token("alice"), tmp_path)
     async with app.run_test() as pilot:
         await ready(app, pilot)
-        keys = list(app.query(FooterKey))
+        footer = app.query_one(KeysFooter)
+        keys = list(footer.query(FooterKey))
         app.refresh_bindings()  # as a focus change or an answer's start does, the same keys shown
         await pilot.pause()
-        same = list(app.query(FooterKey))
-        app.generating = "an-answer"  # esc now stops it: a key more
+        same = list(footer.query(FooterKey))
+        app.generating = "an-answer"  # esc now stops it: a key more, first
         await pilot.pause()
-        changed = list(app.query(FooterKey))
+        during = list(footer.query(FooterKey))
+        app.generating = None
+        await pilot.pause()
+        after = list(footer.query(FooterKey))
+        app.generating = "another"
+        app.conversation.focus()  # the composer's keys go, the conversation's come, in the middle
+        await pilot.pause()
+        changed = shown(footer.query(FooterKey))
+        footer.call_later(Footer.recompose, footer)  # Textual's own: every key composed again
+        await pilot.pause()
+        composed = shown(footer.query(FooterKey))
     assert keys and same == keys
-    assert changed != keys and "cancel" in {key.action for key in changed} - {key.action for key in keys}
+    assert during[0].action == "cancel" and during[1:] == keys
+    assert after == keys
+    assert changed == composed and changed[0][2] == "cancel" and changed[1:] != shown(keys)
 
 
 WARM_UP = """
