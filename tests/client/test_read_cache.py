@@ -68,6 +68,17 @@ def test_a_file_that_is_not_a_cache_is_set_aside_not_an_error(tmp_path):
     assert (tmp_path / "cache.sqlite3.unreadable").read_bytes().startswith(b"this is not")
 
 
+def test_a_file_damaged_while_open_reads_as_nothing_kept_not_an_error(tmp_path):
+    path = tmp_path / "cache.sqlite3"
+    cache = ReadCache(path)
+    kept = detail("a", "hello")
+    cache.keep_chats([kept.chat])
+    cache.keep_chat(kept)
+    path.write_bytes(b"damaged" * 1000)  # the disk, or another program, while the app runs
+    assert cache.chats() == [] and cache.chat("a") is None and cache.search("hello").hits == []
+    cache.keep_chat(kept)  # a write fails quietly too (it did already): the server has it
+
+
 def test_search_finds_words_in_kept_chats_newest_first_as_the_server_would(tmp_path):
     cache = ReadCache(tmp_path / "cache.sqlite3")
     cache.keep_chat(detail("a", "Python lists", "a list is mutable", "enlisted"))
