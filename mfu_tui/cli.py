@@ -314,7 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
         "same file again adds only what is missing.",
     )
     importer.add_argument("file", metavar="FILE", help="the export's zip, or its conversations.json")
-    importer.add_argument("--server", metavar="URL", help="the server, as for mfu-chat (default: as configured)")
+    importer.add_argument("--server", metavar="URL|local", help="the server, as for mfu-chat (default: as configured)")
     importer.add_argument("--token", metavar="JWT", help="your token for it (default: $MFU_TOKEN, then the login's)")
     importer.set_defaults(handler=_lazy("mfu_tui.importing.command", "run_import"))
 
@@ -337,9 +337,9 @@ def _add_app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--version", action="version", version=f"mfu-chat {__version__}")
     parser.add_argument(
         "--server",
-        metavar="URL",
-        help="the server's WebSocket URL, e.g. wss://chat.example.edu/ws (default: $MFU_WS_URL, "
-        "$VITE_WS_URL, the config file, the last login; none: run a local server)",
+        metavar="URL|local",
+        help="the server's WebSocket URL, e.g. wss://chat.example.edu/ws, or local: run a local server even "
+        "when logged in (default: $MFU_WS_URL, $VITE_WS_URL, the config file, the last login; none: local)",
     )
     parser.add_argument(
         "--token",
@@ -350,7 +350,7 @@ def _add_app_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--provider",
         metavar="auto|demo|URL",
-        help="where the local server's answers come from, when no server is set: auto (probe "
+        help="where the local server's answers come from (refused with another server): auto (probe "
         "127.0.0.1:11434, else demo), demo (offline, nothing probed) or the http(s) URL of an OpenAI-compatible "
         "server (default: $MFU_PROVIDER, the config file, auto)",
     )

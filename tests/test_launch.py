@@ -18,7 +18,7 @@ from pathlib import Path
 
 from mfu_tui import launch
 from mfu_tui.cli import main
-from mfu_tui.config import Paths, Settings
+from mfu_tui.config import Credentials, Paths, Settings
 from mfu_tui.server.providers.demo import demo_answer
 from tests.support.processes import wait_gone
 from tests.support.server import ServerProcess
@@ -316,6 +316,38 @@ def test_a_remote_server_without_a_token_says_how_to_log_in(tmp_path):
         "mfu-chat: no token for wss://chat.example.edu/ws: store one with "
         "`mfu-chat login --server wss://chat.example.edu/ws`, or pass --token (or set MFU_TOKEN)"
     )
+
+
+def logged_in(home: Path, server: str = "wss://chat.example.edu/ws") -> None:
+    """``home``'s user ran ``mfu-chat login --server SERVER`` (its token kept, that server the default)."""
+    Credentials.load(home / ".config" / "mfu-chat" / "credentials.json").store(server, "stored-token")
+
+
+def test_a_provider_flag_with_the_login_s_server_says_how_to_run_locally(tmp_path):
+    logged_in(tmp_path)
+    result = run_mfu_chat(tmp_path, "--provider", "demo")
+    assert result.returncode == 2, result
+    assert result.stderr == (
+        "mfu-chat: --provider is for the local server, but the server is wss://chat.example.edu/ws "
+        f"(login {tmp_path / '.config' / 'mfu-chat' / 'credentials.json'}): add --server local to run the local one\n"
+    )
+    assert embedded_servers(tmp_path) == []
+
+
+@needs_tmux
+def test_server_local_runs_the_local_server_while_logged_in(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    logged_in(home)
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", "local", "--provider", "demo"], local_env(home))
+    try:
+        pane.wait_for(lambda s: "local · demo model" in s and "● online" in s, "the local server, online")
+        (server,) = embedded_servers(home)
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
+    assert wait_gone(server)
 
 
 def test_mfu_chat_stopped_by_its_configuration_leaves_the_collector_running(tmp_path, monkeypatch, capsys):

@@ -31,6 +31,10 @@ def run_login(args: argparse.Namespace) -> int:
         settings = load_settings({"server": args.server})
     except ConfigError as error:
         return _fail("login", str(error))
+    if settings.server is None and "server" in settings.sources:  # local, asked for
+        return _fail(
+            "login", "the local server needs no login (it signs you in by itself); give --server wss://HOST/ws"
+        )
     if settings.server is None:
         return _fail("login", "which server? give --server wss://HOST/ws (or set it in the config file)")
     token = _ask_token(settings.server)
@@ -103,6 +107,8 @@ def run_logout(args: argparse.Namespace) -> int:
         credentials = Credentials.load(settings.paths.credentials_file)
     except (ConfigError, CredentialsError) as error:
         return _fail("logout", str(error))
+    if args.server and settings.server is None:  # local: forgetting "the default" would log out of another
+        return _fail("logout", "the local server has no stored token; nothing was deleted")
     server = args.server and settings.server
     if not credentials.forget(server):
         print("Not logged in; nothing to forget.")

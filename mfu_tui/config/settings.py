@@ -7,9 +7,12 @@ Every setting is looked up in this order, the first found wins:
 3. the config file (TOML, ``mfu-chat config path`` prints where),
 4. the default.
 
-The ``provider`` setting decides where the local server's answers come from
-(``auto``, ``demo`` or a model server's URL); it is unused when a server is
-configured, since that server has its own.
+The ``server`` setting is a WebSocket URL, or ``local`` for the local
+server even when a login names another (unset, it is the last login's
+server, else the local one). The ``provider`` setting decides where the
+local server's answers come from (``auto``, ``demo`` or a model server's
+URL); it is unused when another server is in effect, since that server has
+its own, and ``--provider`` given then is refused: it would be ignored.
 
 Settings of a table are named with a dot: ``new_chat.temperature`` is
 ``temperature`` in the file's ``[new_chat]`` table.
@@ -47,23 +50,30 @@ from mfu_tui.tui.settings import AppChoices
 #: (this module must not import the server; a test checks that they agree).
 AUTO_PROBE_URL = "http://127.0.0.1:11434"
 
+#: The ``server`` that asks for the local server, whatever a login says: never a URL, which has a scheme.
+LOCAL_SERVER = "local"
+
 
 class ConfigError(ValueError):
     """The configuration cannot be used; the message is one line for people."""
 
 
-def _server_url(value: Any) -> str:
+def _server_url(value: Any) -> str | None:
+    """The server's URL, or ``None`` for ``local``: the local server, as when none is set."""
+    wanted = f"must be a ws:// or wss:// URL, or {LOCAL_SERVER}"
     if not isinstance(value, str):
-        raise ValueError(f"must be a ws:// or wss:// URL, got {type(value).__name__}")
+        raise ValueError(f"{wanted}, got {type(value).__name__}")
+    if value.strip().lower() == LOCAL_SERVER:
+        return None
     parts = urlsplit(value.strip())
     if parts.scheme in ("http", "https") and parts.hostname:
         # The address of the web page, most likely: the same host speaks WebSocket at ws(s)://.
         instead = parts._replace(scheme="wss" if parts.scheme == "https" else "ws")
         if instead.path in ("", "/"):
             instead = instead._replace(path="/ws")
-        raise ValueError(f"must be a ws:// or wss:// URL, got {value!r}: try {instead.geturl()!r}")
+        raise ValueError(f"{wanted}, got {value!r}: try {instead.geturl()!r}")
     if parts.scheme not in ("ws", "wss") or not parts.hostname:
-        raise ValueError(f"must be a ws:// or wss:// URL, got {value!r}")
+        raise ValueError(f"{wanted}, got {value!r}")
     # The seed's VITE_WS_URL has no path: the endpoint is /ws.
     return parts._replace(path="/ws").geturl() if parts.path in ("", "/") else parts.geturl()
 
@@ -177,7 +187,7 @@ class Setting:
 SETTINGS: tuple[Setting, ...] = (
     Setting(
         "server",
-        "WebSocket URL of the server; unset: start a local server",
+        f"WebSocket URL of the server, or {LOCAL_SERVER}: start a local server; unset: the login's, else local",
         _server_url,
         env=("MFU_WS_URL", "VITE_WS_URL"),
     ),
@@ -259,11 +269,11 @@ class Settings:
 
     paths: Paths
     server: str | None = None
-    """WebSocket URL of the server; ``None`` runs the embedded local server."""
+    """WebSocket URL of the server; ``None`` runs the embedded local server (``local``, or none set)."""
     token: str | None = None
     """JWT for ``server`` (the embedded server mints its own)."""
     provider: str = "auto"
-    """Where the embedded server's answers come from (unused with a ``server``).
+    """Where the embedded server's answers come from (unused with a ``server``, refused from a flag then).
 
     ``auto`` probes ``probe_url`` at start and uses the OpenAI-compatible
     server there if it answers, else ``demo``; ``demo`` is the offline demo
@@ -292,7 +302,7 @@ class Settings:
 
     @property
     def embedded(self) -> bool:
-        """True when no server is configured and a local one will be started."""
+        """True when a local server will be started: ``local`` was chosen, or no server is configured."""
         return self.server is None
 
     def shown(self) -> list[tuple[str, str, str]]:
@@ -333,7 +343,8 @@ class Settings:
         if not self.embedded:
             return [
                 "provider: unused, since a server is set: that server chooses where answers come from. "
-                "The provider applies only to the local server that mfu-chat starts when no server is set."
+                "The provider applies only to the local server that mfu-chat starts when no server is set, "
+                f"or with --server {LOCAL_SERVER}."
             ]
         if self.provider == "demo":
             return ["provider demo: answers come from the offline demo model; nothing is probed."]
@@ -386,6 +397,7 @@ def load_settings(
             raise ConfigError(redact(f"{_where(source, paths.config_file)}: '{setting.name}' {problem}")) from None
         settings.sources[setting.name] = source
     _apply_login(settings)
+    _check_provider_flag(settings)
     return settings
 
 
@@ -420,18 +432,38 @@ def _lookup(setting: Setting, flags, environ, in_file, config_file: Path) -> tup
 
 
 def _apply_login(settings: Settings) -> None:
-    """Fill the server and the token from ``mfu-chat login`` where nothing else did."""
+    """Fill the server and the token from ``mfu-chat login`` where nothing else did.
+
+    A ``server`` set to ``local`` is ``None`` with a source: it stays local.
+    """
     path = settings.paths.credentials_file
     try:
         credentials = Credentials.load(path)
     except CredentialsError as error:
         raise ConfigError(str(error)) from None
-    if settings.server is None and credentials.default_server:
+    if "server" not in settings.sources and credentials.default_server:
         settings.server = credentials.default_server
         settings.sources["server"] = f"login {path}"
     if settings.token is None and settings.server and (token := credentials.token_for(settings.server)):
         settings.token = token
         settings.sources["token"] = f"login {path}"
+
+
+def _check_provider_flag(settings: Settings) -> None:
+    """Refuse ``--provider`` with a server that is not the local one: it would be ignored, unsaid.
+
+    From the environment or the file, a provider is the local server's
+    standing choice, kept for the runs that use it: ``config show`` says it
+    is unused.
+    """
+    if settings.embedded or not settings.sources.get("provider", "").startswith("flag "):
+        return
+    raise ConfigError(
+        redact(
+            f"--provider is for the local server, but the server is {settings.server} "
+            f"({settings.sources['server']}): add --server {LOCAL_SERVER} to run the local one"
+        )
+    )
 
 
 def _read_file(path: Path) -> dict[str, Any]:

@@ -137,9 +137,38 @@ def test_config_show_names_the_pinned_provider_and_its_source(home, monkeypatch,
     assert provider_row(capsys.readouterr().out) == ["provider", "https://models.example:8443", "(flag --provider)"]
 
 
-def test_config_show_says_the_provider_is_unused_with_a_server(home, capsys):
-    assert main(["--server", "wss://chat.example/ws", "--provider", "demo", "config", "show"]) == 0
+def test_config_show_says_the_provider_is_unused_with_a_server(home, monkeypatch, capsys):
+    monkeypatch.setenv("MFU_PROVIDER", "demo")
+    assert main(["--server", "wss://chat.example/ws", "config", "show"]) == 0
     assert "provider: unused, since a server is set" in capsys.readouterr().out
+
+
+def test_config_show_refuses_a_provider_flag_with_a_remote_server_in_one_line(home, capsys):
+    assert main(["--server", "wss://chat.example/ws", "--provider", "demo", "config", "show"]) == 2
+    assert capsys.readouterr().err == (
+        "mfu-chat config: --provider is for the local server, but the server is wss://chat.example/ws "
+        "(flag --server): add --server local to run the local one\n"
+    )
+
+
+def test_server_local_is_shown_with_its_source_and_leaves_the_login_alone(home, monkeypatch, capsys):
+    login(monkeypatch, token(), "--server", "wss://chat.example/ws", "--no-check")
+    capsys.readouterr()
+    assert main(["--server", "local", "--provider", "demo", "config", "show"]) == 0
+    table = capsys.readouterr().out.split("\n\n")[0]
+    lines = {line.split()[0]: line.split(maxsplit=1)[1] for line in table.splitlines()}
+    assert lines["server"].split() == ["local", "server", "(flag", "--server)"]
+    assert lines["token"].split() == ["-", "(default)"]
+    assert lines["provider"].split() == ["demo", "(flag", "--provider)"]
+    # The local server has no stored token: logging out of it forgets none, the login's stays.
+    assert main(["logout", "--server", "local"]) == 2
+    assert capsys.readouterr().err == "mfu-chat logout: the local server has no stored token; nothing was deleted\n"
+    assert main(["config", "show"]) == 0
+    assert "wss://chat.example/ws" in capsys.readouterr().out
+    assert login(monkeypatch, token(), "--server", "local") == 2
+    assert capsys.readouterr().err == (
+        "mfu-chat login: the local server needs no login (it signs you in by itself); give --server wss://HOST/ws\n"
+    )
 
 
 def test_a_bad_provider_flag_is_one_line_and_exit_2(home, capsys):

@@ -44,6 +44,53 @@ def test_login_supplies_server_and_token_last(paths):
     assert load_settings({"server": "ws://other/ws"}, {}, paths).token is None
 
 
+@pytest.mark.parametrize(
+    ("flags", "environ", "text", "source"),
+    [
+        ({"server": "local"}, {}, "", "flag --server"),
+        ({}, {"MFU_WS_URL": " Local "}, "", "env MFU_WS_URL"),
+        ({}, {}, 'server = "local"\n', "file"),
+    ],
+)
+def test_server_local_runs_the_local_server_even_when_logged_in(paths, write_config, flags, environ, text, source):
+    Credentials.load(paths.credentials_file).store("wss://chat.example/ws", "stored-token")
+    config = write_config(text)
+    settings = load_settings(flags, environ, paths)
+    assert settings.embedded and (settings.server, settings.token) == (None, None)
+    assert settings.sources["server"] == (f"file {config}" if source == "file" else source)
+    rows = {name: (value, where) for name, value, where in settings.shown()}
+    assert rows["server"] == ("local server", settings.sources["server"])
+    assert rows["token"] == ("-", "default")
+
+
+def test_a_server_named_local_is_a_url_and_a_bare_name_is_refused(paths):
+    assert load_settings({"server": "ws://local/ws"}, {}, paths).server == "ws://local/ws"
+    with pytest.raises(ConfigError) as raised:
+        load_settings({"server": "locl"}, {}, paths)
+    assert str(raised.value) == "flag --server: 'server' must be a ws:// or wss:// URL, or local, got 'locl'"
+
+
+@pytest.mark.parametrize(
+    ("flags", "environ", "where"),
+    [
+        ({"server": "wss://chat.example/ws"}, {}, "flag --server"),
+        ({}, {"MFU_WS_URL": "wss://chat.example/ws"}, "env MFU_WS_URL"),
+        ({}, {}, "login"),
+    ],
+)
+def test_provider_flag_with_a_remote_server_is_one_line_saying_how_to_run_locally(paths, flags, environ, where):
+    Credentials.load(paths.credentials_file).store("wss://chat.example/ws", "stored-token")
+    with pytest.raises(ConfigError) as raised:
+        load_settings({**flags, "provider": "demo"}, environ, paths)
+    line = str(raised.value)
+    assert "\n" not in line
+    assert line.startswith("--provider is for the local server, but the server is wss://chat.example/ws (")
+    assert f"({where}" in line and line.endswith("add --server local to run the local one")
+    # From the environment or the file, a provider is the local server's standing choice: kept, unused.
+    assert load_settings(flags, {**environ, "MFU_PROVIDER": "demo"}, paths).provider == "demo"
+    assert load_settings({"server": "local", "provider": "demo"}, environ, paths).embedded
+
+
 def test_show_masks_the_token_and_names_sources(paths):
     settings = load_settings({"token": "secret.jwt.value"}, {}, paths)
     rows = {name: (value, source) for name, value, source in settings.shown()}
@@ -61,14 +108,14 @@ PROVIDER_WANTED = "must be auto, demo, or the http:// or https:// URL of an Open
         ("colour = 'red'\n", "unknown key 'colour'"),
         (
             "server = 'http://example.com'\n",
-            "'server' must be a ws:// or wss:// URL, got 'http://example.com': try 'ws://example.com/ws'",
+            "'server' must be a ws:// or wss:// URL, or local, got 'http://example.com': try 'ws://example.com/ws'",
         ),
         (
             "server = 'https://chat.example:8443/chat/ws'\n",
-            "'server' must be a ws:// or wss:// URL, got 'https://chat.example:8443/chat/ws': "
+            "'server' must be a ws:// or wss:// URL, or local, got 'https://chat.example:8443/chat/ws': "
             "try 'wss://chat.example:8443/chat/ws'",
         ),
-        ("server = 5\n", "'server' must be a ws:// or wss:// URL, got int"),
+        ("server = 5\n", "'server' must be a ws:// or wss:// URL, or local, got int"),
         ("heartbeat_interval = 'soon'\n", "'heartbeat_interval' must be a number of seconds, got 'soon'"),
         ("heartbeat_timeout = 0\n", "'heartbeat_timeout' must be between 0.1 and 3600 seconds, got 0"),
         ("debug = 'maybe'\n", "'debug' must be true or false, got 'maybe'"),
@@ -150,7 +197,7 @@ def test_provider_notes_say_what_each_choice_means(paths):
     [note] = load_settings({"provider": "http://alice:hunter2@models.example:8000"}, {}, paths).notes()
     assert "http://alice:***@models.example:8000" in note and "hunter2" not in note
     assert "demo model never stands in" in note
-    [note] = load_settings({"server": "wss://chat.example/ws", "provider": "demo"}, {}, paths).notes()
+    [note] = load_settings({"server": "wss://chat.example/ws"}, {"MFU_PROVIDER": "demo"}, paths).notes()
     assert note.startswith("provider: unused, since a server is set")
 
 
