@@ -86,6 +86,16 @@ _ANSWER_BY_CODE: dict[ErrorCode, tuple[str, str, Severity]] = {
 }
 
 
+#: A ``provider_error`` of the model list (it names no message), or of an answer while there is no list:
+#: the server's model server is out (or refuses it), not one model, so choosing another cannot help.
+_MODELS_NOT_LISTED: tuple[str, str, Severity] = (
+    "No models",
+    "No model can answer until the server's model server is back: try again later (ctrl+l asks again); "
+    "if it lasts, tell the server's operator.",
+    "error",
+)
+
+
 class Advice(NamedTuple):
     """A notification: title, message, severity."""
 
@@ -94,13 +104,14 @@ class Advice(NamedTuple):
     severity: Severity
 
 
-def advise_error(error: ClientError, *, ends_answer: bool = False) -> Advice:
+def advise_error(error: ClientError, *, ends_answer: bool = False, models_listed: bool = True) -> Advice:
     """The notification for an error the client reported.
 
     Args:
         error: What the client reported.
         ends_answer: The error names an answer streaming here, and no frame the app sent:
             the server is ending that answer with it.
+        models_listed: The server's model list came: a model's failure may then be that model's alone.
     """
     detail = error.message.rstrip(".")
     if error.code is None:
@@ -110,6 +121,8 @@ def advise_error(error: ClientError, *, ends_answer: bool = False) -> Advice:
     except ValueError:  # a code this app does not know (a newer server's)
         return Advice("Error", f"{detail}. Try again in a moment.", "error")
     worded = _ANSWER_BY_CODE.get(code) if ends_answer else None
+    if code is ErrorCode.PROVIDER_ERROR and (error.message_id is None or not models_listed):
+        worded = _MODELS_NOT_LISTED
     title, next_step, severity = worded or _BY_CODE[code]
     return Advice(title, f"{detail}. {next_step}", severity)
 

@@ -622,7 +622,7 @@ class ChatApp(App[None]):
         if error.code == ErrorCode.UNAUTHORIZED and error.client_message_id is None:
             return  # the token ran out: the close that follows opens the sign-in, one notice
         ends_answer = error.client_message_id is None and self._chats.is_running(error.message_id)
-        title, message, severity = advise_error(error, ends_answer=ends_answer)
+        title, message, severity = advise_error(error, ends_answer=ends_answer, models_listed=bool(self.models))
         # One failure can come twice (a request's answer and the error frame of
         # the same cause); one notification on screen is enough.
         if error.code is None:  # the connection's own trouble: withdrawn once connected again

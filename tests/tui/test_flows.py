@@ -8,6 +8,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import pytest
 from textual import events
 from textual.command import CommandList, CommandPalette
 from textual.geometry import Region
@@ -39,8 +40,10 @@ from mfu_tui.tui.screens.prompt_search import PromptSearch
 from mfu_tui.tui.screens.rename import RenameScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
 from mfu_tui.tui.widgets.answer_body import AnswerBody
+from tests.server.fake_openai import FakeOpenAI, Reply, Script
 from tests.server.peer import peer
 from tests.server.test_generation import send_message
+from tests.server.test_openai_provider import openai_settings
 from tests.support.disk_full import fill_disk, free_disk
 from tests.support.proxy import FaultProxy
 from tests.support.server import RunningServer, running_server
@@ -383,6 +386,31 @@ async def test_model_picker_lists_the_server_models(server: RunningServer, tmp_p
         await pilot.pause()
         assert app.model_id == "demo"
         assert app.composer.border_subtitle == "model: demo"
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["model_list_failed", "model_list_came"])
+async def test_a_failed_model_offers_another_only_when_the_model_list_came(tmp_path: Path, listed: bool) -> None:
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        if not listed:  # the model server is out: the list fails, and every answer with it
+            fake.models_reply = Reply(503, b'{"error": {"message": "loading"}}')
+        fake.script = Script(status=500)
+        app = make_app(srv.url, srv.token(), tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)  # its refresh asked for the models
+            assert [model.id for model in app.models] == (["fake-small", "fake-large"] if listed else [])
+            if not listed:
+                [note] = app._notifications
+                assert note.title == "No models" and note.message.startswith("cannot list models: ")
+                assert "try again later (ctrl+l asks again)" in note.message and "another model" not in note.message
+                app.clear_notifications()
+            await ask(app, pilot, "say hello")
+            [failed] = app._notifications
+            if listed:
+                assert failed.title == "The model failed"
+                assert failed.message.endswith("Answer again with f5, or choose another model with ctrl+l.")
+            else:  # another model cannot help: there is no list to choose from, they all come from that server
+                assert failed.title == "No models" and "another model" not in failed.message
+                assert failed.message.endswith("if it lasts, tell the server's operator.")
 
 
 async def test_copy_never_quits_and_copies_the_code_block(server: RunningServer, tmp_path: Path) -> None:
