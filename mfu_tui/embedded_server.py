@@ -47,7 +47,9 @@ from mfu_tui.server import logs
 from mfu_tui.server.app import ChatServer
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.config import ServerConfig, env_defaults
+from mfu_tui.server.store.base import StoreUnavailable
 from mfu_tui.server.store.schema import SchemaTooNew
+from mfu_tui.server.store.sqlite import unusable_file
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +144,14 @@ async def serve_embedded(
 
     Raises:
         AlreadyServing: another server runs on this database (one writer only).
+        StoreUnavailable: the database cannot be used (not SQLite, cannot be written): serve's line.
     """
     try:
         hold_database(discovery.database)  # held until the process ends
     except DatabaseInUse as error:
         raise AlreadyServing(error.says("local server")) from None
+    except OSError as error:  # the lock file cannot be made beside the database, as serve says it
+        raise StoreUnavailable(unusable_file(db, error)) from None
     settings = env_defaults()
     probe_url = os.environ.get("MFU_OPENAI_BASE_URL") or DEFAULT_LOCAL_MODELS
     choice = await choose_provider(provider_setting, probe_url, settings.get("openai_api_key"))
@@ -257,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         discovery = Discovery(args.discovery, args.db)
         asyncio.run(serve_embedded(args.db, secret, args.user, discovery, args.provider, args.grace))
-    except (AlreadyServing, SchemaTooNew) as error:  # one line in the log the app points to
+    except (AlreadyServing, SchemaTooNew, StoreUnavailable) as error:  # one line in the log the app points to
         log.error("%s", error)
         return 1
     return 0

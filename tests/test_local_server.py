@@ -22,6 +22,7 @@ from mfu_tui.local_server import LOCAL_ACCOUNT, LocalServer, LocalServerError, L
 from mfu_tui.protocol import Ack, Chunk, Complete
 from tests.server.fake_openai import FakeOpenAI
 from tests.support.processes import wait_gone
+from tests.support.read_only import read_only_database, refusal_reason
 
 
 @pytest.fixture
@@ -308,6 +309,38 @@ def test_a_second_server_on_the_same_database_refuses_to_start(paths, no_local_m
         assert discovery.read_info()["pid"] == server.pid
     finally:
         server.leave()
+
+
+def run_embedded_server(paths: Paths, database: Path) -> subprocess.CompletedProcess[str]:
+    """The local server run by hand on ``database``, as the app runs it, to its end."""
+    paths.config_dir.mkdir(parents=True, exist_ok=True)
+    ensure_secret(paths.secret_file)
+    command = [
+        sys.executable, "-m", "mfu_tui.embedded_server", "--db", str(database), "--secret-file",
+        str(paths.secret_file), "--user", "me", "--discovery", str(Discovery.for_paths(paths).directory),
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=20)
+
+
+def test_a_file_that_is_not_a_database_stops_it_with_serves_line(paths, no_local_models, tmp_path):
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, but the user's notes\n" * 100)
+    done = run_embedded_server(paths, text)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].endswith(
+        f": --db {text} is not a SQLite database (file is not a database): "
+        "give the server's database, or a path for a new one"
+    )
+
+
+def test_a_database_it_cannot_write_stops_it_with_serves_line(paths, no_local_models, tmp_path):
+    with read_only_database(tmp_path / "read-only") as database:
+        done = run_embedded_server(paths, database)
+    assert done.returncode == 1 and done.stdout == "" and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1].endswith(
+        f": --db {database}: cannot read and write it ({refusal_reason()}): the user running the "
+        "server needs both, on the file and on its directory (SQLite makes chat.sqlite3-wal and -shm there)"
+    )
 
 
 def test_a_child_that_cannot_start_says_so_in_one_line(paths, no_local_models):

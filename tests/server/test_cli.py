@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -20,6 +19,7 @@ from mfu_tui.server.providers.demo import demo_answer
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import peer, text_of
 from tests.server.test_generation import get_chat, send_message
+from tests.support.read_only import read_only_database, refusal_reason
 from tests.support.server import ServerProcess, new_secret
 
 
@@ -233,36 +233,17 @@ async def test_a_second_serve_on_the_same_sqlite_file_is_refused_and_the_first_a
 
 @pytest.fixture
 def unwritable_database(tmp_path) -> Iterator[Path]:
-    """A SQLite database that cannot be written, nor its directory: on a read-only mount as root (who may
-    write any file whatever its mode), else a file of mode 444 in a directory of mode 555."""
-    directory = tmp_path / "read-only"
-    directory.mkdir()
-    if os.geteuid() == 0:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(directory)], check=True)
-    database = directory / "chat.sqlite3"
-    sqlite3.connect(database).close()
-    try:
-        if os.geteuid() == 0:
-            subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
-        else:
-            database.chmod(0o444)
-            directory.chmod(0o555)
+    with read_only_database(tmp_path / "read-only") as database:
         yield database
-    finally:
-        if os.geteuid() == 0:
-            subprocess.run(["umount", str(directory)], check=True)
-        else:
-            directory.chmod(0o755)
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_database_that_cannot_be_written_is_named_in_one_line(unwritable_database, workers):
     done = run_cli("serve", "--port", "0", "--workers", workers, "--db", str(unwritable_database), secret=new_secret())
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    reason = os.strerror(30 if os.geteuid() == 0 else 13)  # EROFS, EACCES
     assert done.stderr.splitlines()[-1] == (
-        f"mfu-chat serve: --db {unwritable_database}: cannot read and write it ({reason}): the user running the "
-        "server needs both, on the file and on its directory (SQLite makes chat.sqlite3-wal and -shm there)"
+        f"mfu-chat serve: --db {unwritable_database}: cannot read and write it ({refusal_reason()}): the user "
+        "running the server needs both, on the file and on its directory (SQLite makes chat.sqlite3-wal and -shm there)"
     )
 
 
