@@ -62,8 +62,7 @@ def run_migrate(args: argparse.Namespace) -> int:
 def run_export_user(args: argparse.Namespace) -> int:
     """``mfu-chat admin export-user USER``: every chat of the user, as JSON lines or a ChatGPT-like export."""
     try:
-        with _output(args.output) as out:
-            count = asyncio.run(_export(_location(args), args.user, args.format, out))
+        count = asyncio.run(_export(_location(args), args.user, args.format, args.output))
     except (OSError, sqlite3.Error, AdminError) as error:
         return _fail("admin export-user", error)
     print(f"mfu-chat admin export-user: {count} chat(s) of {args.user!r}", file=sys.stderr)
@@ -136,24 +135,32 @@ def backup_sqlite(source: Path, target: Path) -> int:
     return chats
 
 
-async def _export(location: Path | str, user: str, form: str, out: IO[bytes]) -> int:
-    """Write the user's chats to ``out``; how many."""
+async def _export(location: Path | str, user: str, form: str, output: str | None) -> int:
+    """Write the user's chats to ``output`` (``None``: standard output); how many.
+
+    Raises:
+        AdminError: Nothing is stored under ``user`` (a mistyped name): no file is made.
+    """
     encode = msgspec.json.Encoder().encode
     count = 0
     async with _connection(location) as db, db.snapshot():  # every chat as of one moment
-        if form == "chatgpt":
-            out.write(b"[")
-        for chat_id in await user_chat_ids(db, user):
-            chat = await export_chat(db, chat_id)
-            if chat is None:
-                continue
+        chat_ids = await user_chat_ids(db, user)
+        if not chat_ids and (await count_user(db, user)).empty:
+            raise AdminError(f"no user {user!r}: nothing is stored under that name (check its spelling)")
+        with _output(output) as out:
             if form == "chatgpt":
-                out.write((b",\n" if count else b"\n") + encode(chatgpt_conversation(chat)))
-            else:
-                out.write(encode(chat) + b"\n")
-            count += 1
-        if form == "chatgpt":
-            out.write(b"\n]\n")
+                out.write(b"[")
+            for chat_id in chat_ids:
+                chat = await export_chat(db, chat_id)
+                if chat is None:
+                    continue
+                if form == "chatgpt":
+                    out.write((b",\n" if count else b"\n") + encode(chatgpt_conversation(chat)))
+                else:
+                    out.write(encode(chat) + b"\n")
+                count += 1
+            if form == "chatgpt":
+                out.write(b"\n]\n")
     return count
 
 

@@ -87,6 +87,23 @@ async def test_export_user_writes_every_chat_of_the_user_and_only_theirs(open_st
     assert b"3 chat(s) of 'alice'" in done.stderr
 
 
+async def test_export_user_of_a_name_with_nothing_stored_fails_and_makes_no_file(open_store, store_location, tmp_path):  # noqa: F811
+    store = await open_store()
+    await fill(store, "alice")
+    await upload(store, "carol", "carol-unsent", b"half")  # carol has a file and no chat
+    output = tmp_path / "alcie.jsonl"
+
+    typo = mfu_chat("admin", "export-user", "alcie", "--db", store_location, "--output", str(output))
+    carol = mfu_chat("admin", "export-user", "carol", "--db", store_location)
+
+    assert (typo.returncode, typo.stdout) == (1, b"")
+    assert typo.stderr.decode() == (
+        "mfu-chat admin export-user: no user 'alcie': nothing is stored under that name (check its spelling)\n"
+    )
+    assert not output.exists()
+    assert (carol.returncode, carol.stdout) == (0, b"") and b" of 'carol'" in carol.stderr
+
+
 async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, store_location):  # noqa: F811
     store = await open_store()
     chats = await fill(store, "alice")
