@@ -119,7 +119,7 @@ def backup_sqlite(source: Path, target: Path) -> int:
     """
     _existing(source)
     if target.exists():
-        raise AdminError(f"{target} exists already: give a new file")
+        raise _taken(target)
     partial = target.with_name(f".{target.name}.partial")
     os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # private from its first byte
     try:
@@ -257,7 +257,11 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+    try:
+        created = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise _taken(Path(path)) from None
+    with os.fdopen(created, "wb") as out:
         yield out
 
 
@@ -282,6 +286,11 @@ def _existing(path: Path) -> Path:
     if not path.is_file():
         raise AdminError(f"no database at {path}")
     return path
+
+
+def _taken(path: Path) -> AdminError:
+    """The refusal to write over ``path``: a backup or an export is only ever a new file."""
+    return AdminError(f"{path} exists already: give a new file")
 
 
 def _name(location: Path | str) -> str:

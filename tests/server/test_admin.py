@@ -104,6 +104,18 @@ async def test_export_user_of_a_name_with_nothing_stored_fails_and_makes_no_file
     assert (carol.returncode, carol.stdout) == (0, b"") and b" of 'carol'" in carol.stderr
 
 
+async def test_export_user_refuses_to_overwrite_a_file_as_backup_does(open_store, store_location, tmp_path):  # noqa: F811
+    await fill(await open_store(), "alice")
+    taken = tmp_path / "alice.jsonl"
+    taken.write_text("keep me")
+
+    done = mfu_chat("admin", "export-user", "alice", "--db", store_location, "--output", str(taken))
+
+    assert (done.returncode, done.stdout) == (1, b"")
+    assert done.stderr.decode() == f"mfu-chat admin export-user: {taken} exists already: give a new file\n"
+    assert taken.read_text() == "keep me"
+
+
 async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, store_location):  # noqa: F811
     store = await open_store()
     chats = await fill(store, "alice")
