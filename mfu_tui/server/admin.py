@@ -65,7 +65,7 @@ def run_export_user(args: argparse.Namespace) -> int:
         count = asyncio.run(_export(_location(args), args.user, args.format, args.output))
     except (OSError, sqlite3.Error, AdminError) as error:
         return _fail("admin export-user", error)
-    print(f"mfu-chat admin export-user: {count} chat(s) of {args.user!r}", file=sys.stderr)
+    print(f"mfu-chat admin export-user: {_counted(count, 'chat')} of {args.user!r}", file=sys.stderr)
     return 0
 
 
@@ -102,7 +102,7 @@ def run_backup(args: argparse.Namespace) -> int:
         chats = backup_sqlite(location, Path(args.path))
     except (OSError, sqlite3.Error, AdminError) as error:
         return _fail("admin backup", error)
-    print(f"mfu-chat admin backup: {location} -> {args.path} ({chats} chats)")
+    print(f"mfu-chat admin backup: {location} -> {args.path} ({_counted(chats, 'chat')})")
     return 0
 
 
@@ -304,10 +304,17 @@ def _outcome(migrated: Migrated) -> str:
 
 
 def _tally(found: UserData) -> str:
-    return (
-        f"{found.chats} chat(s), {found.messages} message(s), {found.attachments} attachment(s), "
-        f"{found.edits} edit(s), {found.bytes} bytes"
+    counts = zip(
+        (found.chats, found.messages, found.attachments, found.edits, found.bytes),
+        ("chat", "message", "attachment", "edit", "byte"),
+        strict=True,
     )
+    return ", ".join(_counted(count, thing) for count, thing in counts)
+
+
+def _counted(count: int, thing: str) -> str:
+    """``1 chat``, ``2 chats``: every ``thing`` counted here takes an s."""
+    return f"{count} {thing}" if count == 1 else f"{count} {thing}s"
 
 
 def _fail(command: str, error: BaseException) -> int:

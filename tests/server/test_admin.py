@@ -12,7 +12,7 @@ import msgspec
 
 from mfu_tui.importing.chatgpt import parse_export
 from mfu_tui.protocol import Chunk, ImportChat, ListChats, Result, is_terminal
-from mfu_tui.server.store import Store
+from mfu_tui.server.store import Store, make_store
 from mfu_tui.server.store.sqlite import SCHEMA_VERSION
 from mfu_tui.server.store.user_data import ExportedChat
 from tests.server.peer import TIMEOUT, peer
@@ -84,7 +84,7 @@ async def test_export_user_writes_every_chat_of_the_user_and_only_theirs(open_st
     ]
     live = exported[chats["answering"]].messages[1]
     assert (live.content, live.status) == ("so far, yes", "streaming")
-    assert b"3 chat(s) of 'alice'" in done.stderr
+    assert b"3 chats of 'alice'" in done.stderr
 
 
 async def test_export_user_of_a_name_with_nothing_stored_fails_and_makes_no_file(open_store, store_location, tmp_path):  # noqa: F811
@@ -114,6 +114,27 @@ async def test_export_user_refuses_to_overwrite_a_file_as_backup_does(open_store
     assert (done.returncode, done.stdout) == (1, b"")
     assert done.stderr.decode() == f"mfu-chat admin export-user: {taken} exists already: give a new file\n"
     assert taken.read_text() == "keep me"
+
+
+async def test_the_commands_count_one_of_a_thing_in_the_singular(tmp_path):
+    database = tmp_path / "chat.sqlite3"
+    store = make_store(str(database))
+    await store.open()
+    exchange = await store.record_message("alice", None, "hi", "m1", "demo")
+    assert exchange is not None
+    await store.finish_message(exchange.reply_id, "hello", "complete", "stop", 1)
+    await store.close()
+
+    exported = mfu_chat("admin", "export-user", "alice", "--db", str(database), "--output", str(tmp_path / "a.jsonl"))
+    counted = mfu_chat("admin", "delete-user", "alice", "--db", str(database))
+    copied = mfu_chat("admin", "backup", str(tmp_path / "copy.sqlite3"), "--db", str(database))
+
+    assert exported.stderr.decode() == "mfu-chat admin export-user: 1 chat of 'alice'\n"
+    assert counted.stdout.decode() == (
+        "mfu-chat admin delete-user: 'alice' has 1 chat, 2 messages, 0 attachments, 0 edits, 7 bytes; "
+        "add --yes to delete it all\n"
+    )
+    assert copied.stdout.decode() == f"mfu-chat admin backup: {database} -> {tmp_path / 'copy.sqlite3'} (1 chat)\n"
 
 
 async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, store_location):  # noqa: F811
@@ -184,14 +205,14 @@ async def test_delete_user_asks_for_yes_then_deletes_everything_of_the_user_and_
 
     unconfirmed = mfu_chat("admin", "delete-user", "alice", "--db", store_location)
     assert unconfirmed.returncode == 2
-    assert b"'alice' has 2 chat(s), 5 message(s), 2 attachment(s), 1 edit(s)" in unconfirmed.stdout
+    assert b"'alice' has 2 chats, 5 messages, 2 attachments, 1 edit," in unconfirmed.stdout
     assert b"add --yes" in unconfirmed.stdout
     assert len((await store.list_chats("alice", 50, None)).chats) == 2
 
     done = mfu_chat("admin", "delete-user", "alice", "--yes", "--db", store_location)
 
     assert done.returncode == 0, done.stderr
-    assert b"deleted 2 chat(s), 5 message(s), 2 attachment(s), 1 edit(s)" in done.stdout
+    assert b"deleted 2 chats, 5 messages, 2 attachments, 1 edit," in done.stdout
     assert (await store.list_chats("alice", 50, None)).chats == []
     assert await store.stored_bytes("alice") == 0
     assert await store.find_exchange("alice", "alice-m1") is None
