@@ -115,13 +115,14 @@ def backup_sqlite(source: Path, target: Path) -> int:
     once checked, so ``target`` is never a half-written file.
 
     Raises:
-        AdminError: ``source`` is missing, ``target`` exists, or the copy fails its check.
+        AdminError: ``source`` is missing, ``target`` or its directory is not as it should be, or the copy fails
+            its check.
     """
     _existing(source)
     if target.exists():
         raise _taken(target)
     partial = target.with_name(f".{target.name}.partial")
-    os.close(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # private from its first byte
+    os.close(_create(partial))
     try:
         with contextlib.closing(_connect_sqlite(source)) as db, contextlib.closing(sqlite3.connect(partial)) as copy:
             db.backup(copy)
@@ -257,11 +258,7 @@ def _output(path: str | None) -> Iterator[IO[bytes]]:
         yield sys.stdout.buffer
         sys.stdout.buffer.flush()
         return
-    try:
-        created = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        raise _taken(Path(path)) from None
-    with os.fdopen(created, "wb") as out:
+    with os.fdopen(_create(Path(path)), "wb") as out:
         yield out
 
 
@@ -286,6 +283,23 @@ def _existing(path: Path) -> Path:
     if not path.is_file():
         raise AdminError(f"no database at {path}")
     return path
+
+
+def _create(path: Path) -> int:
+    """A new file at ``path``, private from its first byte (mode 600); its descriptor.
+
+    Raises:
+        AdminError: ``path`` exists, or its directory does not.
+    """
+    try:
+        return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise _taken(path) from None
+    except FileNotFoundError:
+        # Not made for the admin: a mistyped directory would hold the backups no one looks for.
+        raise AdminError(
+            f"no directory {path.parent}: make it first, or give a file in a directory that is there"
+        ) from None
 
 
 def _taken(path: Path) -> AdminError:

@@ -137,6 +137,23 @@ async def test_the_commands_count_one_of_a_thing_in_the_singular(tmp_path):
     assert copied.stdout.decode() == f"mfu-chat admin backup: {database} -> {tmp_path / 'copy.sqlite3'} (1 chat)\n"
 
 
+async def test_a_new_file_in_a_directory_that_is_not_there_is_refused_in_one_line(tmp_path):
+    database = tmp_path / "chat.sqlite3"
+    store = make_store(str(database))
+    await store.open()
+    await fill(store, "alice")
+    await store.close()
+    missing = tmp_path / "backups"
+
+    copied = mfu_chat("admin", "backup", str(missing / "copy.sqlite3"), "--db", str(database))
+    exported = mfu_chat("admin", "export-user", "alice", "--db", str(database), "--output", str(missing / "a.jsonl"))
+
+    advice = f"no directory {missing}: make it first, or give a file in a directory that is there"
+    assert (copied.returncode, copied.stderr.decode()) == (1, f"mfu-chat admin backup: {advice}\n")
+    assert (exported.returncode, exported.stderr.decode()) == (1, f"mfu-chat admin export-user: {advice}\n")
+    assert not missing.exists()
+
+
 async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, store_location):  # noqa: F811
     store = await open_store()
     chats = await fill(store, "alice")
