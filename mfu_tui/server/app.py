@@ -377,7 +377,7 @@ class ChatServer:
         if self._accept_errors is not None:
             asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)
             self._accept_errors = None
-        log.info("stopped")
+        logs.event(log, "stop", "stopped", node=self.node_id)
 
     def end_drain(self) -> None:
         """Wait no longer for the running answers: a stop, draining or to come, ends them at once."""

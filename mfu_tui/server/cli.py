@@ -291,7 +291,7 @@ async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
     if lifeline:
         await loop.connect_read_pipe(_Lifeline, sys.stdin)
     await stop.wait()
-    log.info("stopping")
+    logs.event(log, "stopping", "stopping", node=server.node_id)
     await server.stop()
 
 

@@ -189,7 +189,10 @@ async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
         codes = await asyncio.gather(alice0.close_code(WAIT), alice1.close_code(WAIT))
     assert codes == [4012, 4012]  # reconnect now: to a node that still runs, behind a load balancer
     assert await asyncio.to_thread(workers.wait) == 0
-    assert len(log_says(workers, '"msg": "stopped"')) == 2
+    names = sorted(start["node"] for start in log_events(workers, "start"))
+    # Each worker's stop is told apart as its start is: by its node.
+    assert sorted(stopping["node"] for stopping in log_events(workers, "stopping")) == names
+    assert sorted(stop["node"] for stop in log_events(workers, "stop")) == names
 
 
 def free_port_pair() -> int:
