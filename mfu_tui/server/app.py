@@ -186,14 +186,14 @@ class ChatServer:
         return f"ws://{host}:{self.port}{WS_PATH}"
 
     async def start(self) -> None:
-        """Join the other nodes, open the store (ending replies a crash interrupted), then listen."""
+        """Join the other nodes, bind the listeners, open the store (ending replies a crash interrupted), then serve."""
         if self.token_check.provider is not None:
             await self.token_check.provider.start()  # before the first connection, which may need its keys
         await self.hub.start()
         try:
-            # Bound now, serving once the store is open: a taken port stops the start before the
-            # database is made or migrated, and no client comes in before the store is ready.
-            self._server = await self._listen()
+            # Bound now, serving once the store is open: a taken port or a wrong host stops the start
+            # before the database is made or migrated, and no client comes in before the store is ready.
+            await self._bind()
         except BaseException:
             await self.hub.stop()
             raise
@@ -209,39 +209,14 @@ class ChatServer:
         await self.deleted_users.check()  # from the last deletion on
         if self.unlinked is not None:
             await self.unlinked.check()
+        assert self._server is not None
         await self._server.start_serving()
         self.port = self._server.sockets[0].getsockname()[1]
         if self._rest is not None:
-            assert self.config.api_port is not None
-            try:
-                self.api_port = await _listening(
-                    self._rest.start(
-                        self.config.host, self.config.api_port, reuse_port=self.config.siblings is not None
-                    ),
-                    ("--host", self.config.host),
-                    ("--api-port", self.config.api_port),
-                )
-            except BaseException:
-                await self._stop_listening()
-                await self.store.close()
-                await self.hub.stop()
-                raise
+            await self._rest.serve()
             log.info("REST API listening on port %d", self.api_port)
         if self._metrics_listener is not None:
-            assert self.config.metrics_port is not None
-            try:
-                self.metrics_port = await _listening(
-                    self._metrics_listener.start(self.config.metrics_host, self.config.metrics_port),
-                    ("--metrics-host", self.config.metrics_host),
-                    ("--metrics-port", self.config.metrics_port),
-                )
-            except BaseException:
-                if self._rest is not None:
-                    await self._rest.stop()
-                await self._stop_listening()
-                await self.store.close()
-                await self.hub.stop()
-                raise
+            await self._metrics_listener.serve()
             log.info("metrics listening on http://%s:%d/metrics", self.config.metrics_host, self.metrics_port)
         self.storage_status.start()
         loop = asyncio.get_running_loop()
@@ -279,13 +254,32 @@ class ChatServer:
         warning = self.unlinked.warning() if self.unlinked is not None else None
         return warning or "none (a single node)"
 
-    async def _listen(self) -> Server:
-        """The WebSocket listener, bound but not serving yet (``start_serving``).
+    async def _bind(self) -> None:
+        """Bind the WebSocket listener, and the REST and metrics ones if asked for; none serves yet.
 
         Raises:
-            CannotListen: The address is not this machine's, or the port is taken.
+            CannotListen: An address is not this machine's, or a port is taken (what was bound is closed).
         """
-        return await _listening(self._serve_websockets(), ("--host", self.config.host), ("--port", self.config.port))
+        host = ("--host", self.config.host)
+        try:
+            self._server = await _listening(self._serve_websockets(), host, ("--port", self.config.port))
+            if self._rest is not None:
+                assert self.config.api_port is not None
+                # --workers: every worker listens on the port, the kernel spreads the requests.
+                bound = self._rest.bind(
+                    self.config.host, self.config.api_port, reuse_port=self.config.siblings is not None
+                )
+                self.api_port = await _listening(bound, host, ("--api-port", self.config.api_port))
+            if self._metrics_listener is not None:
+                assert self.config.metrics_port is not None
+                self.metrics_port = await _listening(
+                    self._metrics_listener.bind(self.config.metrics_host, self.config.metrics_port),
+                    ("--metrics-host", self.config.metrics_host),
+                    ("--metrics-port", self.config.metrics_port),
+                )
+        except BaseException:
+            await self._unbind()
+            raise
 
     def _serve_websockets(self) -> Awaitable[Server]:
         return serve(
@@ -321,11 +315,16 @@ class ChatServer:
         return type("BoundedWebSocket", (BoundedWebSocket,), settings)
 
     async def _unbind(self) -> None:
-        """Close the listener bound but never served (a failed start): no client to tell, nothing to log."""
-        assert self._server is not None
-        self._server.server.close()
-        await self._server.server.wait_closed()
-        self._server = None
+        """Close the listeners bound but never served (a failed start): no client to tell, nothing to log."""
+        if self._server is not None:
+            self._server.server.close()
+            await self._server.server.wait_closed()
+            self._server = None
+        if self._rest is not None:
+            await self._rest.close()
+        if self._metrics_listener is not None:
+            await self._metrics_listener.close()
+            self.metrics_port = None
 
     async def _stop_listening(self) -> None:
         """Close the WebSocket listener, if it was opened (a failed start)."""
@@ -347,7 +346,7 @@ class ChatServer:
             return
         self.readiness.draining = True
         if self._rest is not None:  # first: no request may change a chat while the rest stops
-            await self._rest.stop()
+            await self._rest.close()
         # Stops listening, closes every client with 4012 and waits for their
         # handlers: after this no frame can start a new generation.
         await self._stop_listening()
@@ -372,7 +371,7 @@ class ChatServer:
         if self.token_check.provider is not None:
             await self.token_check.provider.close()
         if self._metrics_listener is not None:  # last: a scrape sees the stop to its end
-            await self._metrics_listener.stop()
+            await self._metrics_listener.close()
             self.metrics_port = None
         if self._accept_errors is not None:
             asyncio.get_running_loop().set_exception_handler(self._accept_errors.previous)

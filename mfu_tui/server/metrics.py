@@ -37,6 +37,7 @@ from prometheus_client.registry import Collector
 
 from mfu_tui.protocol import ErrorCode
 from mfu_tui.redaction import redacting_logger
+from mfu_tui.server.http_listener import HttpListener
 from mfu_tui.server.providers.base import UpstreamErrorKind
 from mfu_tui.server.version import build_info
 
@@ -182,34 +183,14 @@ class _ChunksCollector(Collector):
         ]
 
 
-class MetricsListener:
+class MetricsListener(HttpListener):
     """``GET /metrics`` on an address of its own (``--metrics-host``, ``--metrics-port``)."""
 
     def __init__(self, metrics: ServerMetrics) -> None:
         self._metrics = metrics
         app = web.Application()
         app.router.add_get(METRICS_PATH, self._scrape)
-        self._runner = web.AppRunner(app, access_log=redacting_logger("aiohttp.access"))
-        #: The port once started.
-        self.port: int | None = None
-
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: a free port); returns the port."""
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port)
-        try:
-            await site.start()
-        except BaseException:
-            await self._runner.cleanup()
-            raise
-        self.port = int(self._runner.addresses[0][1])
-        return self.port
-
-    async def stop(self) -> None:
-        """Stop listening."""
-        if self.port is not None:
-            await self._runner.cleanup()
-            self.port = None
+        super().__init__(app, access_log=redacting_logger("aiohttp.access"))
 
     async def _scrape(self, request: web.Request) -> web.Response:
         return web.Response(body=self._metrics.exposition(), headers={"Content-Type": CONTENT_TYPE_LATEST})

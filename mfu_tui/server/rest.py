@@ -34,6 +34,7 @@ from mfu_tui.redaction import redacting_logger
 from mfu_tui.server import rest_shapes
 from mfu_tui.server.auth import AuthError, TokenCheck, bearer_token
 from mfu_tui.server.handlers import Handlers
+from mfu_tui.server.http_listener import HttpListener
 from mfu_tui.server.hub import Hub
 from mfu_tui.server.providers import ProviderError
 from mfu_tui.server.store import Store
@@ -68,8 +69,8 @@ DELETE_NOT_FOUND = "Chat not found or you are not authorized to delete it"
 _Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
-class RestApi:
-    """The REST listener: build it with the server's parts, then ``start`` and ``stop`` it.
+class RestApi(HttpListener):
+    """The REST listener: build it with the server's parts, then ``bind``, ``serve`` and ``close`` it.
 
     Args:
         store: Where chats are (every query filtered by user).
@@ -93,46 +94,19 @@ class RestApi:
         self._handlers = handlers
         self._token_check = token_check
         self._origins = frozenset(cors_origins)
-        self._runner: web.AppRunner | None = None
-        #: The port listened on, once started.
-        self.port: int | None = None
         self.app = web.Application(
             middlewares=[self._cors, self._errors_as_json, self._guard],
             client_max_size=MAX_BODY,
         )
+        # aiohttp's access log writes the request line: redacted, in case a client puts a token in the URL.
+        # Requests in progress at the stop get SHUTDOWN_TIMEOUT to finish.
+        super().__init__(self.app, access_log=redacting_logger("aiohttp.access"), shutdown_timeout=SHUTDOWN_TIMEOUT)
         self.app.router.add_get("/api/chat/chats", self.list_chats)
         self.app.router.add_get("/api/chat/chats/{chat_id}", self.get_chat)
         self.app.router.add_put("/api/chat/history/{chat_id}/rename", self.rename_chat)
         self.app.router.add_put("/api/chat/history/{chat_id}/pin", self.toggle_pin)
         self.app.router.add_delete("/api/chat/history/{chat_id}", self.delete_chat)
         self.app.router.add_get("/api/models", self.list_models)
-
-    async def start(self, host: str, port: int, *, reuse_port: bool = False) -> int:
-        """Listen on ``host:port`` (0: a free port); returns the port.
-
-        ``reuse_port``: the workers of ``--workers`` share the port, any of them answers a request.
-        """
-        # aiohttp's access log writes the request line: redacted, in case a client puts a token in the URL.
-        runner = web.AppRunner(
-            self.app, access_log=redacting_logger("aiohttp.access"), shutdown_timeout=SHUTDOWN_TIMEOUT
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
-        try:
-            await site.start()
-        except BaseException:
-            await runner.cleanup()
-            raise
-        self._runner = runner
-        self.port = int(runner.addresses[0][1])
-        return self.port
-
-    async def stop(self) -> None:
-        """Stop listening; requests in progress get ``SHUTDOWN_TIMEOUT`` to finish."""
-        if self._runner is None:
-            return
-        await self._runner.cleanup()
-        self._runner = None
 
     # --- middlewares, outermost first ------------------------------------------
 

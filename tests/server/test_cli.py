@@ -121,6 +121,10 @@ def test_config_refuses_a_leeway_over_30_seconds():
             ["--port", "0", "--api-port", "{port}"],
             "cannot listen on 127.0.0.1:{port} (--host 127.0.0.1 --api-port {port}): ",
         ),
+        (
+            ["--port", "0", "--metrics-port", "{port}"],
+            "cannot listen on 127.0.0.1:{port} (--metrics-host 127.0.0.1 --metrics-port {port}): ",
+        ),
     ],
 )
 def test_a_taken_port_fails_with_one_line_naming_it_before_the_database_is_made(tmp_path, flags, line):
@@ -131,10 +135,9 @@ def test_a_taken_port_fails_with_one_line_naming_it_before_the_database_is_made(
         port = str(taken.getsockname()[1])
         done = run_cli("serve", "--db", str(database), *(flag.format(port=port) for flag in flags), secret=new_secret())
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    advice = "another program listens there: stop it, or give another " + flags[-2 if "--api-port" in flags else 0]
+    advice = "another program listens there: stop it, or give another " + flags[flags.index("{port}") - 1]
     assert done.stderr.splitlines()[-1] == f"mfu-chat serve: {line.format(port=port)}Address already in use; {advice}"
-    if "--api-port" not in flags:  # the WebSocket port is bound before the store opens the file
-        assert not database.exists()
+    assert not database.exists()  # every port is bound before the store opens the file
 
 
 @pytest.mark.parametrize(
@@ -171,6 +174,7 @@ def test_a_host_that_is_not_an_address_of_this_machine_is_named_with_its_flag(tm
     host_flag = flags[flags.index("999.1.1.1") - 1]
     assert last.startswith(f"mfu-chat serve: cannot listen on {where}: ")
     assert last.endswith(f"; give an address of this machine in {host_flag} (0.0.0.0: every interface)")
+    assert not (tmp_path / "db.sqlite3").exists()
 
 
 async def test_the_upstream_idle_timeout_comes_from_the_environment_and_the_flag_wins(tmp_path):
