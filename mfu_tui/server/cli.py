@@ -83,8 +83,13 @@ def _hold_database(config: ServerConfig) -> Lock | None:
 
 def _supervise(config: ServerConfig, args: argparse.Namespace) -> int:
     """``--workers N``: hold the ports, start the workers on them, keep them running (``workers.py``)."""
-    from mfu_tui.server.workers import Supervisor, WorkerFailed, reserve_port
+    from mfu_tui.server.workers import Supervisor, WorkerFailed, check_metrics_ports, reserve_port
 
+    try:
+        check_metrics_ports(config, args.workers)
+    except OSError as error:
+        print(f"mfu-chat serve: {error}", file=sys.stderr)
+        return 1
     holders = []
     ports = []
     for flag, port in (("--port", config.port), ("--api-port", config.api_port)):

@@ -42,7 +42,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from mfu_tui.server.config import ServerConfig
+from mfu_tui.server.config import ServerConfig, cannot_listen
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,30 @@ def reserve_port(host: str, port: int) -> socket.socket:
         holder.close()
         raise
     return holder
+
+
+def check_metrics_ports(config: ServerConfig, count: int) -> None:
+    """That each of ``count`` workers can bind its ``/metrics`` port (``--metrics-port`` + its index; 0: free ones).
+
+    Checked, not held: each worker binds its own alone, without ``SO_REUSEPORT``.
+    So the supervisor finds a taken port or a wrong ``--metrics-host`` before it
+    opens the database, as it finds a taken ``--port``.
+
+    Raises:
+        CannotListen: ``--metrics-host`` is not an address of this machine, or a port is taken.
+    """
+    if config.metrics_port is None:
+        return
+    host = config.metrics_host
+    first = config.metrics_port
+    for port in [first + index for index in range(count)] if first else [0]:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            # As asyncio binds: a port whose last connections wait out TIME_WAIT is free to listen on.
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                raise cannot_listen(error, ("--metrics-host", host), ("--metrics-port", port)) from None
 
 
 class Supervisor:

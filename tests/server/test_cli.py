@@ -125,6 +125,10 @@ def test_config_refuses_a_leeway_over_30_seconds():
             ["--port", "0", "--metrics-port", "{port}"],
             "cannot listen on 127.0.0.1:{port} (--metrics-host 127.0.0.1 --metrics-port {port}): ",
         ),
+        (
+            ["--port", "0", "--workers", "2", "--metrics-port", "{port}"],
+            "cannot listen on 127.0.0.1:{port} (--metrics-host 127.0.0.1 --metrics-port {port}): ",
+        ),
     ],
 )
 def test_a_taken_port_fails_with_one_line_naming_it_before_the_database_is_made(tmp_path, flags, line):
@@ -163,6 +167,10 @@ def test_an_empty_host_or_a_port_out_of_range_is_refused_in_one_line(tmp_path, f
         (["--host", "999.1.1.1", "--port", "0"], "999.1.1.1:0 (--host 999.1.1.1 --port 0)"),
         (
             ["--port", "0", "--metrics-port", "0", "--metrics-host", "999.1.1.1"],
+            "999.1.1.1:0 (--metrics-host 999.1.1.1 --metrics-port 0)",
+        ),
+        (
+            ["--port", "0", "--workers", "2", "--metrics-port", "0", "--metrics-host", "999.1.1.1"],
             "999.1.1.1:0 (--metrics-host 999.1.1.1 --metrics-port 0)",
         ),
     ],
