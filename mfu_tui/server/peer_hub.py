@@ -105,6 +105,8 @@ class PeerHub(LocalHub):
         self._links: dict[int, asyncio.StreamWriter] = {}
         #: The siblings' links to this worker, by their index.
         self._followers: dict[int, _Follower] = {}
+        #: The handler of every link to this worker, hello said or not, by its writer.
+        self._serving: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
         self._barriers: dict[str, tuple[int, asyncio.Future[None]]] = {}
         self._barrier_numbers = itertools.count()
         self._server: asyncio.Server | None = None
@@ -149,8 +151,11 @@ class PeerHub(LocalHub):
         self._tasks = []
         if self._server is not None:
             self._server.close()
-            for follower in list(self._followers.values()):
-                follower.writer.close()
+            for writer in self._serving:  # each handler reads the end of its link and returns
+                writer.close()
+            # Awaited, not left to asyncio.run to cancel: Python 3.11 logs a cancelled handler of
+            # start_unix_server as an error, with a traceback, at every stop.
+            await asyncio.gather(*self._serving.values())
             await self._server.wait_closed()
             self._server = None
         self._followers.clear()
@@ -278,6 +283,9 @@ class PeerHub(LocalHub):
         # Paused past this: ``_send`` then drops frames until the sibling has read the rest.
         writer.transport.set_write_buffer_limits(high=MAX_LINK_BYTES)
         index = -1
+        handler = asyncio.current_task()
+        assert handler is not None
+        self._serving[writer] = handler
         try:
             kind, channel, _ = await read_message(reader)
             if kind != HELLO:
@@ -298,6 +306,7 @@ class PeerHub(LocalHub):
         finally:
             if self._followers.get(index) is follower:
                 del self._followers[index]
+            del self._serving[writer]
             writer.close()
 
     def _publish(self, channel: str, data: bytes) -> None:

@@ -193,6 +193,7 @@ async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
     # Each worker's stop is told apart as its start is: by its node.
     assert sorted(stopping["node"] for stopping in log_events(workers, "stopping")) == names
     assert sorted(stop["node"] for stop in log_events(workers, "stop")) == names
+    assert [line for line in workers.stderr_lines if '"level": "error"' in line] == []  # a clean stop
 
 
 def free_port_pair() -> int:
