@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 STARTUP_WAIT = 5.0
 #: Seconds between two attempts to link to a sibling that is not listening (starting, or restarting).
 RETRY_DELAY = 0.05
+#: Seconds a stopping worker waits for the handlers of its siblings' links to see them closed.
+STOP_WAIT = 5.0
 #: Bytes of frames waiting for a sibling that does not read, past which it is sent no more (then told).
 MAX_LINK_BYTES = 16 * 1024 * 1024
 
@@ -154,8 +156,9 @@ class PeerHub(LocalHub):
             for writer in self._serving:  # each handler reads the end of its link and returns
                 writer.close()
             # Awaited, not left to asyncio.run to cancel: Python 3.11 logs a cancelled handler of
-            # start_unix_server as an error, with a traceback, at every stop.
-            await asyncio.gather(*self._serving.values())
+            # start_unix_server as an error, with a traceback, at every stop. Bounded: a stop never hangs.
+            if self._serving:
+                await asyncio.wait(list(self._serving.values()), timeout=STOP_WAIT)
             await self._server.wait_closed()
             self._server = None
         self._followers.clear()
