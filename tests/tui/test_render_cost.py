@@ -7,6 +7,7 @@ These assert the behaviour the render bench (``bench/render.py``,
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import subprocess
@@ -24,6 +25,7 @@ from textual.widget import Widget
 
 from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.tui import client_events, stream_pace
+from mfu_tui.tui.app import COLLECT_YOUNG_EVERY
 from mfu_tui.tui.stream_split import Part
 from mfu_tui.tui.widgets.answer_body import AnswerBody
 from tests.support.server import RunningServer, running_server
@@ -270,6 +272,18 @@ async def test_the_footer_mounts_and_removes_only_the_keys_that_come_and_go(
     assert during[0].action == "cancel" and during[1:] == keys
     assert after == keys
     assert changed == composed and changed[0][2] == "cancel" and changed[1:] != shown(keys)
+
+
+async def test_the_collector_looks_for_young_cycles_less_often_while_the_app_runs(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    before = gc.get_threshold()
+    app = make_app(server.url, server.token("alice"), tmp_path)
+    async with app.run_test() as pilot:
+        await ready(app, pilot)
+        during = gc.get_threshold()
+    assert during == (COLLECT_YOUNG_EVERY, *before[1:]) and COLLECT_YOUNG_EVERY > before[0]
+    assert gc.get_threshold() == before  # another app, or the rest of the process, finds it as it was
 
 
 WARM_UP = """
