@@ -1262,6 +1262,9 @@ class ChatApp(App[None]):
     @on(Conversation.EditRequested)
     def _edit_requested(self, event: Conversation.EditRequested) -> None:
         self._edit(event.entry)
+        if event.entry.message_id is not None:
+            # Its text may fill the box, which grows over the pane's bottom lines: the message stays in sight.
+            self.conversation.keep_shown(event.entry.message_id)
 
     def _edit(self, message: Entry) -> None:
         if message.message_id is None:

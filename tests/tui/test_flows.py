@@ -284,6 +284,31 @@ async def test_e_on_a_selected_message_edits_it_and_regenerates(server: RunningS
         assert app.composer.editing_message_id is None and app.composer.text == ""
 
 
+async def test_a_message_taken_to_edit_with_e_stays_on_screen_above_the_box_it_fills(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        for question in ("one", "long " * 120, "three"):  # the long one fills several lines of the message box
+            await ask(app, pilot, question)
+        conversation = app.conversation
+        conversation.focus()
+        long = conversation.views[2]
+        # The long question at the bottom of the view: up selects it, the lowest message on screen.
+        conversation.scroll_to(y=long.virtual_region.bottom - conversation.size.height, animate=False, immediate=True)
+        await settle(app, pilot)
+        await pilot.press("up")
+        await settle(app, pilot)
+        assert conversation.selected_view is long
+        await pilot.press("e")
+        await settle(app, pilot)
+        assert app.composer.text == long.text and app.composer.size.height > 3  # the box grew, the pane shrank
+        region = long.virtual_region
+        shown = conversation.scrollable_content_region.height
+        assert conversation.scroll_y <= region.y and region.bottom <= conversation.scroll_y + shown
+
+
 async def test_the_answer_to_an_edit_is_followed_as_it_is_written(server: RunningServer, tmp_path: Path) -> None:
     app = make_app(server.url, server.token(), tmp_path)
     async with app.run_test(size=SIZE) as pilot:

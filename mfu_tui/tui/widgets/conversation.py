@@ -459,6 +459,17 @@ class Conversation(VerticalScroll, can_focus=True):
                     await self._append(Entry("assistant", "", reply_id, "streaming"))
             return True
 
+    def keep_shown(self, message_id: str) -> None:
+        """Keep a message on screen once the pane is laid out again (the message box it went into grew under it)."""
+        index = self._model.index_of(message_id)
+        view = None if index is None else self._view_at(index)
+        if view is not None:
+            self.call_after_refresh(self._scroll_to_shown, view)
+
+    def _scroll_to_shown(self, view: MessageView) -> None:
+        if view.is_attached:  # not scrolled off by a range move meanwhile
+            self.scroll_to_widget(view, animate=False, immediate=True)
+
     async def reveal(self, message_id: str) -> bool:
         """Select a message and scroll to it, asking the server where it is if it is not loaded.
 
