@@ -103,8 +103,6 @@ NARROW_BELOW = 64
 MIN_SIZE = (30, 10)
 #: The narrowest and widest the chat list can be made, in columns (as the config file allows).
 SIDEBAR_COLUMNS = (12, 120)
-#: Said after a chat title shown from the read cache, while the server cannot be reached.
-KEPT_COPY = " · kept copy (offline)"
 
 
 _Event = TypeVar("_Event", bound=ClientEvents.ChatEvent)
@@ -861,7 +859,8 @@ class ChatApp(App[None]):
         self.chat_id = chat_id
         self.chat_list.mark_current(chat_id)
         summary = self.chat_list.chat(chat_id)
-        self.query_one(AppHeader).chat_title = summary.title if summary else ""
+        header = self.query_one(AppHeader)
+        header.chat_title, header.kept_copy = (summary.title if summary else ""), False
         self.generating = self._chats.generating
         self._fetch_chat(chat_id)
 
@@ -913,7 +912,8 @@ class ChatApp(App[None]):
         )
         await self._show_waiting(event.chat_id, detail.messages)
         self._open_settings = detail.settings
-        self.query_one(AppHeader).chat_title = detail.chat.title + (KEPT_COPY if event.kept else "")
+        header = self.query_one(AppHeader)
+        header.chat_title, header.kept_copy = detail.chat.title, event.kept
         streaming = [m.id for m in detail.messages if m.role == "assistant" and m.status == "streaming"]
         self._answer_runs(event.chat_id, streaming[-1] if streaming else None)
         for item in held:
@@ -986,7 +986,8 @@ class ChatApp(App[None]):
         self._open_settings = None
         self.generating = None
         self.chat_list.mark_current(None)
-        self.query_one(AppHeader).chat_title = ""
+        header = self.query_one(AppHeader)
+        header.chat_title, header.kept_copy = "", False
         await self.conversation.clear()
 
     # --- widget messages -----------------------------------------------------

@@ -8,9 +8,9 @@ from pathlib import Path
 from mfu_tui.client import ClientSettings, Problem, Status
 from mfu_tui.protocol import ChatUpdated
 from mfu_tui.server.providers.demo import demo_answer
-from mfu_tui.tui.app import KEPT_COPY
 from mfu_tui.tui.screens.search import SearchScreen
 from mfu_tui.tui.screens.sign_in import SignInScreen
+from mfu_tui.tui.widgets.header import KEPT_MARK
 from tests.server.test_admin import mfu_chat
 from tests.support.server import running_server
 from tests.tui.conftest import WORDS
@@ -44,7 +44,7 @@ async def test_a_chat_read_before_opens_and_is_searched_with_the_server_gone(tmp
             ("user", "tell me about okapis"),
             ("assistant", demo_answer("tell me about okapis", WORDS)),
         ]
-        assert offline.query_one("AppHeader").chat_title.endswith(KEPT_COPY)
+        assert offline.query_one("#chat-title").render().plain.endswith(KEPT_MARK)
         await pilot.press("ctrl+f")
         screen = offline.screen
         assert isinstance(screen, SearchScreen)
@@ -120,3 +120,31 @@ async def test_a_waiting_message_read_back_from_the_outbox_is_shown_without_cont
             "]0;pwned[2Jstill here?",
             "sending",
         )
+
+
+async def test_the_kept_copy_mark_stays_whole_at_80_columns_and_the_long_title_is_cut_before_it(tmp_path: Path) -> None:
+    title = "Okapis, giraffes and every other relative of theirs in the forests of central Africa"
+    async with running_server(tmp_path, demo_words=WORDS, demo_delay_ms=0) as server:
+        url, token = server.url, server.token()
+        app = make_app(url, token, tmp_path)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            chat_id = (await ask(app, pilot, "tell me about okapis")).chat_id
+            renamed = FrameWaiter(app.client, lambda f: isinstance(f, ChatUpdated) and f.chat.title == title)
+            await app.client.rename_chat(chat_id, title)
+            await renamed.wait()
+            await app.client.get_chat(chat_id)  # what opening it reads: kept
+    patient = ClientSettings(data_dir=tmp_path / "data-alice", request_timeout=3600)
+    offline = make_app(url, token, tmp_path, client=patient)
+    reconnecting = StateWaiter(offline.client, lambda state: state.status is Status.RECONNECTING)
+    async with offline.run_test(size=(80, 24)) as pilot:
+        await reconnecting.wait()
+        await settle(offline, pilot)
+        offline.load_chat(chat_id)
+        await settle(offline, pilot)
+        header = offline.screen._compositor.render_strips()[0].text
+        assert f" {KEPT_MARK} " in header, header  # whole: the title, wider than the room, went first
+        await pilot.resize_terminal(100, 24)
+        await settle(offline, pilot)
+        header = offline.screen._compositor.render_strips()[0].text
+        assert f" {title[:5]}" in header and f"… · {KEPT_MARK} " in header, header  # cut before the mark
