@@ -106,6 +106,24 @@ SIDEBAR_COLUMNS = (12, 120)
 
 
 _Event = TypeVar("_Event", bound=ClientEvents.ChatEvent)
+
+#: The app's actions that move the focus, and those that open a dialog: priority bindings (see BINDINGS).
+_FOCUS_ACTIONS = {"new_chat", "focus_chats", "toggle_sidebar"}
+_DIALOG_ACTIONS = {"help", "search", "rename_chat", "delete_chat", "chat_settings", "pick_model", "sign_in"}
+
+
+async def _opened(screen: Screen[object]) -> None:
+    """Wait until ``screen``, pushed just now (a dialog), is mounted: a key read after it goes to its focus.
+
+    Textual hands a key to the screen's focused widget, or to the screen itself while none is: a dialog
+    has none until composed (``Dialog``), and the keys read with the one that opened it were lost.
+    """
+    if not screen.is_mounted:
+        mounted = asyncio.Event()
+        if screen.call_later(mounted.set):  # after its compose and mount; not at all once it is closed
+            await mounted.wait()
+
+
 _T = TypeVar("_T")
 
 
@@ -193,7 +211,10 @@ class ChatApp(App[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("ctrl+q", "quit", "Quit", id="app.quit", priority=True, tooltip="Quit mfu-chat"),
-        Binding("f1", "help", "Help", id="app.help", tooltip="Show every key"),
+        # The keys that open a dialog are priority too: the keys read after one go to the dialog, not to
+        # the message box behind it (``on_event``), unless the focused widget has a binding of its own for
+        # it (f2 in the chat list renames the highlighted chat: ``check_action``).
+        Binding("f1", "help", "Help", id="app.help", priority=True, tooltip="Show every key"),
         Binding("escape", "cancel", "Stop answer", id="app.cancel", tooltip="Stop the answer being written"),
         Binding("ctrl+c", "copy", "Copy", id="app.copy", show=False, tooltip="Copy the message or last answer"),
         # The keys that move the focus are priority: their action runs before the next key of the same
@@ -205,7 +226,7 @@ class ChatApp(App[None]):
         # "0.3", tab, "0.9" in one read put "0.30.9" in the first field of the chat settings.
         Binding("tab", "focus_next", "Next field", show=False, priority=True, system=True),
         Binding("shift+tab", "focus_previous", "Previous field", show=False, priority=True, system=True),
-        Binding("ctrl+f", "search", "Search", id="app.search", show=False, tooltip="Search every chat"),
+        Binding("ctrl+f", "search", "Search", id="app.search", priority=True, show=False, tooltip="Search every chat"),
         Binding(
             "ctrl+b",
             "toggle_sidebar",
@@ -231,15 +252,30 @@ class ChatApp(App[None]):
             show=False,
             tooltip="Narrow the chat list",
         ),
-        Binding("f2", "rename_chat", "Rename", id="app.rename_chat", show=False, tooltip="Rename the open chat"),
         Binding(
-            "f8", "delete_chat", "Delete", id="app.delete_chat", show=False, tooltip="Delete the open chat (confirm)"
+            "f2",
+            "rename_chat",
+            "Rename",
+            id="app.rename_chat",
+            priority=True,
+            show=False,
+            tooltip="Rename the open chat",
+        ),
+        Binding(
+            "f8",
+            "delete_chat",
+            "Delete",
+            id="app.delete_chat",
+            priority=True,
+            show=False,
+            tooltip="Delete the open chat (confirm)",
         ),
         Binding(
             "f3",
             "chat_settings",
             "Chat settings",
             id="app.chat_settings",
+            priority=True,
             show=False,
             tooltip="The open chat's settings",
         ),
@@ -252,7 +288,9 @@ class ChatApp(App[None]):
             tooltip="Archived chats, or the others",
         ),
         Binding("ctrl+s", "export", "Export", id="app.export", show=False, tooltip="Export the open chat to Markdown"),
-        Binding("ctrl+l", "pick_model", "Model", id="app.pick_model", show=False, tooltip="Choose the model"),
+        Binding(
+            "ctrl+l", "pick_model", "Model", id="app.pick_model", priority=True, show=False, tooltip="Choose the model"
+        ),
         # Not priority: in the message box ctrl+z is the text area's undo (ctrl+u clears, ctrl+z brings back)
         # while there is something to undo (``Composer.check_action``).
         Binding(
@@ -273,7 +311,9 @@ class ChatApp(App[None]):
             tooltip="Answer the last message again",
         ),
         Binding("f9", "reconnect", "Reconnect", id="app.reconnect", show=False, tooltip="Connect to the server now"),
-        Binding("f10", "sign_in", "Sign in", id="app.sign_in", show=False, tooltip="Sign in with a new token"),
+        Binding(
+            "f10", "sign_in", "Sign in", id="app.sign_in", priority=True, show=False, tooltip="Sign in with a new token"
+        ),
     ]
 
     # The app's state: the widgets that show it refresh themselves (its watchers). As reactives that repaint,
@@ -1011,9 +1051,26 @@ class ChatApp(App[None]):
             # acting there (``Composer._typed_before_the_focus_moved``): ctrl+u then ctrl+o in one read still clears.
             self.focus_moved_by_key_at = self._key_in_hand.time
 
+    def _yields_to_the_focus(self, action: str) -> bool:
+        """Whether the focused widget, or a widget around it, binds ``action``'s key too (its key being read, if any).
+
+        Then the widget's binding acts, and the footer shows it: Textual's
+        footer shows a priority binding in place of the widget's.
+        """
+        keys = [
+            key for key, bindings in self._bindings.key_to_bindings.items() if any(b.action == action for b in bindings)
+        ]
+        if self._key_in_hand is not None and self._key_in_hand.key in keys:
+            keys = [self._key_in_hand.key]
+        chain = self.screen._modal_binding_chain
+        widgets = [bindings for node, bindings in chain if isinstance(node, Widget) and not isinstance(node, Screen)]
+        below = {key for bindings in widgets for key in bindings.key_to_bindings}
+        return bool(keys) and all(key in below for key in keys)
+
     async def on_event(self, event: events.Event) -> None:
         # A key straight from the terminal: its priority bindings run in ``App.on_event`` (see ``focus_now``).
         if isinstance(event, events.Key) and not event.is_forwarded:
+            await _opened(self.screen)
             self._key_in_hand = event
             try:
                 await super().on_event(event)
@@ -1328,8 +1385,10 @@ class ChatApp(App[None]):
     # --- actions -------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("new_chat", "focus_chats", "toggle_sidebar") and isinstance(self.screen, ModalScreen):
+        if action in _FOCUS_ACTIONS and isinstance(self.screen, ModalScreen):
             return False  # priority bindings (see BINDINGS): a dialog keeps its keys
+        if action in _DIALOG_ACTIONS and self._yields_to_the_focus(action):
+            return False  # the focused widget's own binding of the key comes first (f2 in the chat list, f1 in help)
         if action == "cancel":
             return self.generating is not None
         return True
@@ -1403,7 +1462,9 @@ class ChatApp(App[None]):
         """Show every key binding."""
         from mfu_tui.tui.screens.help import HelpScreen
 
-        if not isinstance(self.screen, HelpScreen):
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss()  # f1 again (a priority key, it comes here first)
+        else:
             self.push_screen(HelpScreen(binding_rows(type(self), self.settings.choices.keymap)))
 
     async def action_new_chat(self) -> None:

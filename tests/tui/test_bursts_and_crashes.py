@@ -7,14 +7,14 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList, TextArea
 
 from mfu_tui.launch import log_crash
 from mfu_tui.tui.draft_file import DraftFile
 from mfu_tui.tui.screens.dialog import Dialog
 from tests.support.server import RunningServer
-from tests.tui.helpers import GATHER, TIMEOUT, burst, make_app, ready
-from tests.tui.scenes import ask
+from tests.tui.helpers import GATHER, TIMEOUT, burst, make_app, ready, until
+from tests.tui.scenes import ask, ask_answered
 
 SIZE = (100, 32)
 
@@ -107,3 +107,28 @@ async def test_keys_queued_for_a_dialog_after_its_answer_never_crash_the_app(
         await pilot.pause()
         assert app.is_running and app.return_code is None
         assert len(app.screen_stack) == 1
+
+
+def typed_in(widget: object) -> str:
+    """What is written in an input or a text area (``""`` for anything else)."""
+    return widget.value if isinstance(widget, Input) else widget.text if isinstance(widget, TextArea) else ""
+
+
+@pytest.mark.parametrize("opener", ["f2", "ctrl+f", "f3", "ctrl+r"])  # rename, search, chat settings, earlier prompts
+async def test_keys_read_with_the_key_that_opens_a_dialog_go_to_the_dialog(
+    server: RunningServer, tmp_path: Path, opener: str
+) -> None:
+    # Textual sends every key of one read to the widget focused when it came: the keys after f2 were typed
+    # into the message box behind the dialog, which opened only once f2 had bubbled up to the app's binding.
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, "hello there")
+        await app.settled()
+        await pilot.pause()
+        assert app.composer.has_focus and app.composer.text == ""
+        burst(app, opener, *"xyz")
+        await until(pilot, lambda: "xyz" in app.composer.text + typed_in(app.screen.focused))
+        assert isinstance(app.screen, Dialog)
+        assert typed_in(app.screen.focused).endswith("xyz")
+        assert app.composer.text == ""

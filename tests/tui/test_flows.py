@@ -226,6 +226,12 @@ async def test_new_open_rename_and_delete_chats(server: RunningServer, tmp_path:
         await pilot.press("ctrl+o")
         assert app.focused is app.chat_list
         app.chat_list.highlighted = app.chat_list.get_option_index(first.chat_id)
+        # f2 in the list renames the highlighted chat, not the open one: the list's key before the app's.
+        await pilot.press("f2")
+        assert isinstance(app.screen, RenameScreen)
+        assert app.screen.query_one(Input).value == app.chat_list.chat(first.chat_id).title
+        await pilot.press("escape")
+        assert app.focused is app.chat_list
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.chat_id == first.chat_id

@@ -21,6 +21,8 @@ class ConfirmScreen(Dialog[bool]):
     | n, escape | No. | `confirm.no` |
     """
 
+    AUTO_FOCUS = "#no"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
@@ -55,9 +57,6 @@ class ConfirmScreen(Dialog[bool]):
             with Horizontal():
                 yield Button(f"{self._no} (n)", id="no")
                 yield Button(f"{self._yes} (y)", id="yes", variant="error")
-
-    def on_mount(self) -> None:
-        self.query_one("#no", Button).focus()
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "yes")

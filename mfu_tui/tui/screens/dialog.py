@@ -14,6 +14,11 @@ class Dialog(ModalScreen[ScreenResultType]):
     one read reached a closed dialog's handler, whose second `dismiss`
     popped the screen under it and stopped the app. Once it has answered, a
     dialog ignores what is still queued for it.
+
+    Its focus is named by ``AUTO_FOCUS``, which Textual sets as the dialog
+    is composed: the keys read with the one that opened it go to that widget
+    (``ChatApp.on_event`` waits for the mount). ``focus()`` in ``on_mount``
+    would set it only after them.
     """
 
     def __init__(self, name: str | None = None, id: str | None = None, classes: str | None = None) -> None:

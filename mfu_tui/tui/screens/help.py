@@ -22,6 +22,8 @@ class HelpScreen(Dialog[None]):
     | escape, f1, q | Close the help. | `help.close` |
     """
 
+    AUTO_FOCUS = "KeyTable"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,f1,q", "dismiss", "Close", id="help.close"),
     ]
@@ -64,9 +66,6 @@ class HelpScreen(Dialog[None]):
                 classes="hint",
                 markup=False,
             )
-
-    def on_mount(self) -> None:
-        self.query_one(KeyTable).focus()
 
 
 class KeyTable(DataTable[str | Content]):

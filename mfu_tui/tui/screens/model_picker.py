@@ -24,6 +24,8 @@ class ModelPicker(Dialog[str | None]):
     | escape | Keep the current model. | `models.cancel` |
     """
 
+    AUTO_FOCUS = "OptionList"
+
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel", id="models.cancel")]
 
     DEFAULT_CSS = """
@@ -66,7 +68,6 @@ class ModelPicker(Dialog[str | None]):
         ids = [model.id for model in self._models]
         if self._current in ids:
             options.highlighted = ids.index(self._current)
-        options.focus()
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)

@@ -31,6 +31,8 @@ class PromptSearch(Dialog[str | None]):
     | escape | Keep the message box as it was. | `prompts.cancel` |
     """
 
+    AUTO_FOCUS = "Input"
+
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel", id="prompts.cancel"),
         Binding("up", "move(-1)", "Previous", id="prompts.previous", show=False),
@@ -66,7 +68,6 @@ class PromptSearch(Dialog[str | None]):
 
     def on_mount(self) -> None:
         self._list("")
-        self.query_one(Input).focus()
 
     @on(Input.Changed)
     def _narrow(self, event: Input.Changed) -> None:

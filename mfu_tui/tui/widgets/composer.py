@@ -224,8 +224,13 @@ class Composer(TextArea):
         #: The box's bindings and the text area's, with the keymap applied (see ``_on_key``).
         self._own_bindings = self._bindings.copy()
         self._own_bindings.apply_keymap(dict(keymap or {}))
-        typing = {"send": self.action_send, "newline": self.action_newline}
-        #: The keys that send or start a new line: they act as the key comes.
+        typing = {
+            "send": self.action_send,
+            "newline": self.action_newline,
+            "search_history": self.action_search_history,
+            "attach": self.action_attach,
+        }
+        #: The keys that send, start a new line or open a dialog: they act as the key comes.
         self._typing_keys: dict[str, Callable[[], None]] = {
             key: typing[binding.action]
             for key, key_bindings in self._own_bindings.key_to_bindings.items()
@@ -292,13 +297,21 @@ class Composer(TextArea):
         self.draft.clear()
 
     async def _on_key(self, event: events.Key) -> None:
+        if self.screen is not self.app.screen:
+            # Read with a key of the box that opened a dialog over it (ctrl+r): read anew, it goes to the dialog.
+            event.stop()
+            event.prevent_default()
+            self.app.post_message(events.Key(event.key, event.character))
+            return
         # Send and new line run here, as the key comes, not as bindings:
         # TextArea takes enter as a new line before any binding sees it, and
         # a binding runs only once the key has bubbled up to the app, after
         # the text area inserted the keys that came with it in one read (over
         # a slow SSH link "abc", ctrl+j, "def" arrive together and came out
         # as "abcdef" and an empty line). Not priority bindings either: those
-        # run before the keys typed just before them reach the text.
+        # run before the keys typed just before them reach the text. The keys
+        # that open a dialog act here too: the keys read after them are still
+        # to come here, and go on to the dialog (above), not into the box.
         # A keymap may name a punctuation key by its character ("?"), Textual's event by name (question_mark).
         action = self._typing_keys.get(event.key) or self._typing_keys.get(event.character or "")
         if action is not None:
