@@ -46,7 +46,7 @@ from mfu_tui.server.hub import Hub, LocalHub
 from mfu_tui.server.jwks import ProviderKeys
 from mfu_tui.server.logs import AcceptErrorLog
 from mfu_tui.server.metrics import MetricsListener, ServerMetrics
-from mfu_tui.server.providers import Provider, make_provider
+from mfu_tui.server.providers import Provider, ProviderError, make_provider
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
 from mfu_tui.server.retention import Retention
@@ -223,6 +223,8 @@ class ChatServer:
         self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
         loop.set_exception_handler(self._accept_errors)
         self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
+        if self.provider.upstream is not None:
+            self._background.append(loop.create_task(self._list_models_once()))
         if self.config.max_chat_age_days is not None:
             retention = Retention(
                 self.store,
@@ -244,6 +246,21 @@ class ChatServer:
             version=build_info().version,
             build=build_info().build,
         )
+
+    async def _list_models_once(self) -> None:
+        """List the model server's models as the catalog's first fetch: the log says at once if it answers.
+
+        In the background, and whatever it finds the node serves: the model
+        server may come up later. A failure is logged by the provider, naming
+        the model server and why; the users' first ``list_models`` shares this
+        fetch, or its result, instead of asking again.
+        """
+        try:
+            models = await self.handlers.catalog.models()
+        except ProviderError:
+            return
+        listed = f"{len(models)} model" if len(models) == 1 else f"{len(models)} models"
+        log.info("model server %s: %s listed", self.provider.upstream, listed)
 
     def _broker_state(self) -> str:
         """How this node reaches the others, for ``/readyz`` (while linked) and the start event (without a broker)."""

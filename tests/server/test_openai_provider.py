@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import socket
 
 from mfu_tui.embedded_server import probe_models
@@ -28,6 +29,7 @@ from mfu_tui.server.providers.openai import OpenAIProvider
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
 from tests.server.test_generation import get_chat, send_message
+from tests.server.test_workers import until
 from tests.support.server import running_server
 
 
@@ -285,6 +287,44 @@ async def test_an_unreachable_model_server_is_one_plain_sentence(tmp_path):
         "provider_error",
         "cannot list models: cannot reach the model server (connection refused)",
     )
+
+
+def start_lines(caplog, level: int) -> list[str]:
+    """The server's log lines of ``level`` that speak of the model server."""
+    return [r.getMessage() for r in caplog.records if r.levelno == level and "model server" in r.getMessage()]
+
+
+async def test_a_model_server_down_at_start_is_one_warning_naming_it_and_the_server_serves(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server")
+    with socket.socket() as closed:  # bound, never listening: connections to it are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}"
+        async with running_server(tmp_path, provider="openai", openai_base_url=url) as srv:
+            await until(lambda: start_lines(caplog, logging.WARNING))
+            async with peer(srv.url, srv.token()) as alice:  # the start went on regardless
+                await alice.send(Ping(ts=1))
+                assert await alice.recv() == Pong(ts=1)
+    assert start_lines(caplog, logging.WARNING) == [
+        f"model server {url}/v1: cannot list models: cannot reach the model server (connection refused)"
+    ]
+    assert start_lines(caplog, logging.INFO) == []
+
+
+async def test_a_model_server_up_at_start_is_one_info_line_and_its_list_is_the_first_users(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server")
+    async with FakeOpenAI() as fake:
+        fake.models_open.clear()  # the start's listing is held: the server serves all the same
+        url = f"{fake.base_url}/v1"
+        async with running_server(tmp_path, **openai_settings(fake)) as srv, peer(srv.url, srv.token()) as alice:
+            await alice.send(ListModels(request_id="models"))
+            await fake.models_asked.wait()
+            fake.models_open.set()
+            result = await alice.expect(Result, request_id="models")
+            await until(lambda: start_lines(caplog, logging.INFO))
+    assert [m.id for m in decode_result(result.data, ModelList).models] == ["fake-small", "fake-large"]
+    assert fake.model_lists == 1  # the user's list_models was answered by the start's listing
+    assert start_lines(caplog, logging.INFO) == [f"model server {url}: 2 models listed"]
+    assert start_lines(caplog, logging.WARNING) == []
 
 
 async def test_a_model_sending_faster_than_the_server_reads_does_not_hold_the_server(tmp_path):

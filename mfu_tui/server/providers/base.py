@@ -53,6 +53,9 @@ class Provider(abc.ABC):
     #: Short name shown in ``list_models`` (``demo``, ``openai``).
     name: str
 
+    #: The model server's URL, named in the log; ``None`` when the answers are made in this process.
+    upstream: str | None = None
+
     @abc.abstractmethod
     async def models(self) -> list[ModelInfo]:
         """The models this provider can use, the default one flagged.

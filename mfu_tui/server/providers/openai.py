@@ -87,6 +87,7 @@ class OpenAIProvider(Provider):
         self, base_url: str, api_key: str | None = None, default_model: str | None = None, timeout: float = 300.0
     ) -> None:
         self._root = _api_root(base_url)
+        self.upstream = self._root
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # No total: an answer may stream for minutes; only a silent upstream is cut.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
@@ -114,10 +115,11 @@ class OpenAIProvider(Provider):
         try:
             listed = await self._listed_models()
         except ProviderError as error:
+            # A server without a usable list (a gateway, a proxy) still answers for the model it was set up with.
+            fallback = f"; using the configured model {self._default_model} alone" if self._default_model else ""
+            log.warning("model server %s: %s%s", self._root, error, fallback)
             if self._default_model is None:
                 raise
-            # A server without a usable list (a gateway, a proxy) still answers for the model it was set up with.
-            log.warning("%s; using the configured model %s alone", error, self._default_model)
             listed = [self._default_model]
         default = self._default_model or (listed[0] if listed else None)
         return [ModelInfo(id=model, name=model, provider=self.name, default=model == default) for model in listed]
@@ -137,7 +139,6 @@ class OpenAIProvider(Provider):
             entries = listed["data"] if isinstance(listed, dict) else listed
             return [entry["id"] if isinstance(entry, dict) else str(entry) for entry in entries]
         except (aiohttp.ClientError, TimeoutError, KeyError, TypeError, ValueError) as error:
-            log.warning("listing the models of %s failed: %s", self._root, error)
             raise ProviderError(f"cannot list models: {_describe(error)}", "unreachable") from None
 
     async def stream(
