@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--worker-dir", help=argparse.SUPPRESS)
     serve.add_argument(
         "--provider",
-        choices=["demo", "openai"],
         default="demo",
-        help="where answers come from (default: %(default)s)",
+        metavar="demo|openai|URL",
+        help="where answers come from: demo, openai (at $MFU_OPENAI_BASE_URL) or the http(s) URL of an "
+        "OpenAI-compatible server, as openai there (default: %(default)s)",
     )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
     serve.add_argument(

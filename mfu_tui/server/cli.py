@@ -12,6 +12,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from mfu_tui.file_lock import DatabaseInUse, Lock, hold_database
 from mfu_tui.server import logs
@@ -239,6 +240,10 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
     proxies = getattr(args, "trusted_proxy", None)
     if proxies:  # repeatable like --cors-origin: the flags replace MFU_TRUSTED_PROXIES
         values["trusted_proxies"] = tuple(proxies)
+    provider = args.provider
+    if provider not in ("demo", "openai"):  # a URL: the openai provider there, as the app's --provider takes it
+        values["openai_base_url"] = _provider_url(provider)
+        provider = "openai"
     if getattr(args, "workers", 1) < 1:
         raise ConfigError("--workers must be at least 1")
     if getattr(args, "worker_index", None) is not None:
@@ -247,9 +252,28 @@ def _config_from(args: argparse.Namespace) -> ServerConfig:
         secret=os.environ.get("MFU_JWT_SECRET", ""),
         host=args.host,
         port=args.port,
-        provider=args.provider,
+        provider=provider,
         **values,  # type: ignore[arg-type]
     )
+
+
+def _provider_url(value: str) -> str:
+    """``value``, the ``--provider`` URL of an OpenAI-compatible server.
+
+    Raises:
+        ConfigError: It is not an http(s) URL naming a host (and a port, if any, that is a number).
+    """
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
+    except ValueError:  # a port that is not a number, a broken [IPv6] host
+        usable = False
+    if not usable:
+        raise ConfigError(
+            "--provider must be demo, openai, or the http:// or https:// URL of an OpenAI-compatible server, "
+            f"got {value!r}"
+        )
+    return value
 
 
 def _as_worker(values: dict[str, object], args: argparse.Namespace) -> None:

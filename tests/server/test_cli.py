@@ -288,3 +288,28 @@ def test_a_flag_out_of_its_range_is_refused_in_one_line_naming_it(tmp_path, flag
     done = run_cli("serve", "--port", "0", "--db", str(tmp_path / "db.sqlite3"), flag, value, secret=new_secret())
     assert (done.returncode, done.stderr) == (2, f"mfu-chat serve: {line}\n")
     assert not (tmp_path / "db.sqlite3").exists()
+
+
+async def test_a_url_as_provider_is_the_openai_provider_at_that_url_whatever_the_environment_says(tmp_path):
+    async with FakeOpenAI() as fake:
+        # As the app's --provider takes it; the flag wins over MFU_OPENAI_BASE_URL, as flags do.
+        nowhere = {"MFU_OPENAI_BASE_URL": "http://127.0.0.1:9"}
+        process = ServerProcess(tmp_path, "--provider", f"{fake.base_url}/v1", env=nowhere)
+        await asyncio.to_thread(process.start)
+        try:
+            async with peer(process.url, process.token()) as alice:
+                ack = await send_message(alice, "hello")
+                chunks, end = await alice.stream(ack.reply_id)
+        finally:
+            process.kill()
+    assert (text_of(chunks), end.finish_reason) == ("Hello, world!", "stop")
+    assert fake.requests[-1]["messages"][-1] == {"role": "user", "content": "hello"}
+
+
+@pytest.mark.parametrize("value", ["ollama", "auto", "ftp://127.0.0.1:11434", "http://", "http://127.0.0.1:x/v1"])
+def test_a_provider_that_is_neither_a_name_nor_a_url_is_refused_in_one_line(tmp_path, value):
+    database = tmp_path / "db.sqlite3"
+    done = run_cli("serve", "--port", "0", "--db", str(database), "--provider", value, secret=new_secret())
+    wanted = "--provider must be demo, openai, or the http:// or https:// URL of an OpenAI-compatible server"
+    assert (done.returncode, done.stderr) == (2, f"mfu-chat serve: {wanted}, got {value!r}\n")
+    assert not database.exists()
