@@ -11,6 +11,7 @@ import argparse
 import gc
 import sys
 from collections.abc import Callable, Sequence
+from typing import NoReturn
 
 from mfu_tui import __version__
 
@@ -24,7 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Chat with AI models from the terminal. Run without a subcommand to open the app.",
     )
     _add_app_options(parser)
-    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=_CommandParser)
 
     serve = commands.add_parser(
         "serve",
@@ -331,6 +332,25 @@ def build_parser() -> argparse.ArgumentParser:
         handler=_lazy("mfu_tui.config.commands", "run_config_show")
     )
     return parser
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: a mistake is said in one line, naming the command, and where to read more.
+
+    argparse prints the command's whole usage before its error, and that of
+    ``serve`` runs to twenty lines, which buried the one saying what was wrong.
+    """
+
+    def parse_known_args(  # type: ignore[override]  # typeshed overloads it on the namespace type
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, rest = super().parse_known_args(args, namespace)
+        if rest:  # said here, naming this command, rather than by ``mfu-chat``'s parser with its own usage
+            self.error(f"unrecognized arguments: {' '.join(rest)}")
+        return parsed, rest
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\nsee {self.prog} --help\n")
 
 
 def _add_app_options(parser: argparse.ArgumentParser) -> None:
