@@ -327,6 +327,23 @@ async def test_a_model_server_up_at_start_is_one_info_line_and_its_list_is_the_f
     assert start_lines(caplog, logging.WARNING) == []
 
 
+async def test_the_log_names_the_model_server_without_the_password_in_its_url(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server")
+    async with FakeOpenAI() as fake:
+        fake.script = Script(status=500)
+        with_password = fake.base_url.replace("http://", "http://alice:hunter2@")
+        shown = fake.base_url.replace("http://", "http://alice:***@")
+        async with running_server(tmp_path, provider="openai", openai_base_url=with_password) as srv:
+            async with peer(srv.url, srv.token()) as alice:
+                ack = await send_message(alice, "hello?")
+                _, end = await alice.stream(ack.reply_id)
+            await until(lambda: start_lines(caplog, logging.INFO))
+    assert end.finish_reason == "error"
+    assert start_lines(caplog, logging.INFO) == [f"model server {shown}/v1: 2 models listed"]
+    assert f"{shown}/v1/chat/completions answered 500" in caplog.text
+    assert "hunter2" not in caplog.text
+
+
 async def test_a_model_sending_faster_than_the_server_reads_does_not_hold_the_server(tmp_path):
     # The whole answer is written at once: its pieces sit in the server's read buffer, and reading
     # them never waits. Without a turn of the event loop every ITEMS_PER_TURN items, the server

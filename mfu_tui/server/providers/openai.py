@@ -33,6 +33,7 @@ import aiohttp
 import yarl
 
 from mfu_tui.protocol import ChatParams, ModelInfo
+from mfu_tui.redaction import redact_password
 from mfu_tui.server.model_input import ModelTurn, turn_text
 from mfu_tui.server.providers.base import Finish, Provider, ProviderError, StreamItem, UpstreamErrorKind
 from mfu_tui.server.providers.openai_errors import error_text, refusal_sentence, retry_after_seconds
@@ -87,7 +88,8 @@ class OpenAIProvider(Provider):
         self, base_url: str, api_key: str | None = None, default_model: str | None = None, timeout: float = 300.0
     ) -> None:
         self._root = _api_root(base_url)
-        self.upstream = self._root
+        #: The root as the log names it: without the password a URL may hold.
+        self.upstream = redact_password(self._root)
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # No total: an answer may stream for minutes; only a silent upstream is cut.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
@@ -117,7 +119,7 @@ class OpenAIProvider(Provider):
         except ProviderError as error:
             # A server without a usable list (a gateway, a proxy) still answers for the model it was set up with.
             fallback = f"; using the configured model {self._default_model} alone" if self._default_model else ""
-            log.warning("model server %s: %s%s", self._root, error, fallback)
+            log.warning("model server %s: %s%s", self.upstream, error, fallback)
             if self._default_model is None:
                 raise
             listed = [self._default_model]
@@ -159,11 +161,11 @@ class OpenAIProvider(Provider):
                     yield item
         except (aiohttp.ClientError, TimeoutError) as error:
             if not answer.finished:
-                log.warning("streaming from %s failed: %s", self._root, error)
+                log.warning("streaming from %s failed: %s", self.upstream, error)
                 kind: UpstreamErrorKind = "timeout" if isinstance(error, TimeoutError) else "unreachable"
                 raise ProviderError(f"model server failed: {_describe(error)}", kind) from None
             # The model had said it was done: a connection cut before [DONE] loses nothing.
-            log.info("%s closed the connection after the answer ended: %s", self._root, error)
+            log.info("%s closed the connection after the answer ended: %s", self.upstream, error)
 
     @contextlib.asynccontextmanager
     async def _completion(self, body: dict[str, Any]) -> AsyncIterator[aiohttp.ClientResponse]:
@@ -186,15 +188,16 @@ class OpenAIProvider(Provider):
                 detail = await _refusal_body(response)
                 wait = retry_after_seconds(response.headers.get("Retry-After"))
                 if asking_usage and response.status == 400 and b"stream_options" in detail:
-                    log.info("%s refuses stream_options: asking it without usage from now on", self._root)
+                    log.info("%s refuses stream_options: asking it without usage from now on", self.upstream)
                     self._asks_usage = False
                     continue
                 if response.status == 429 and not waited and wait is not None and wait <= RETRY_BY_ITSELF:
-                    log.info("%s is limiting requests: asking again in %.1f s", self._root, wait)
+                    log.info("%s is limiting requests: asking again in %.1f s", self.upstream, wait)
                     waited = True
                 else:
                     available = await self._available() if response.status == 404 else None
-                    log.warning("%s answered %d: %s", url, response.status, error_text(detail))
+                    said = error_text(detail)
+                    log.warning("%s/chat/completions answered %d: %s", self.upstream, response.status, said)
                     raise ProviderError(
                         refusal_sentence(
                             response.status, detail, model=body["model"], retry_after=wait, available=available
