@@ -22,6 +22,9 @@ STORAGE_UNAVAILABLE = "server storage unavailable"
 #: The words while a probe waits for the server, silent in the middle of an answer (``ConnectionState.checking``).
 CHECKING = "checking connection"
 
+#: The words while an attempt to connect again is under way (``RECONNECTING`` with no ``retry_at``).
+ATTEMPT = "connecting again"
+
 #: The header's words for why the client stopped (the notification says the rest).
 OFFLINE_WORDS: dict[Problem, str] = {
     Problem.NOT_STARTED: "not connected",
@@ -59,7 +62,7 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
         For example ``● 12 ms`` / ``[online 12 ms]``, ``● checking connection``, ``● server storage
         unavailable`` / ``[server storage unavailable]``, ``● retry in 3 s:
         connection refused`` / ``[reconnecting in 3 s: connection refused]``,
-        ``● offline: signed out`` / ``[offline: signed out]``.
+        ``● connecting again`` / ``[connecting again]``, ``● offline: signed out`` / ``[offline: signed out]``.
     """
     if state.status is Status.CONNECTED and state.checking:
         # The server owes a frame and has been silent: it may be gone, the probe will tell within seconds.
@@ -73,11 +76,12 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
     if state.status is Status.CONNECTING:
         return _text("warning", "connecting", "connecting", plain)
     if state.status is Status.RECONNECTING:
-        # Why it failed, so a wrong port reads "connection refused", not a bare countdown.
-        why = f": {short_reason(state.last_error)}" if state.last_error else ""
         remaining = state.retry_in(now)
         if remaining is None or remaining <= 0:
-            return _text("warning", f"reconnecting{why}", f"reconnecting{why}", plain)
+            # An attempt is under way (or due): said, so the next wait, which may be longer, starts a new count.
+            return _text("warning", ATTEMPT, ATTEMPT, plain)
+        # Why it failed, so a wrong port reads "connection refused", not a bare countdown.
+        why = f": {short_reason(state.last_error)}" if state.last_error else ""
         seconds = math.ceil(remaining)
         return _text("warning", f"retry in {seconds} s{why}", f"reconnecting in {seconds} s{why}", plain)
     words = OFFLINE_WORDS.get(state.problem, "disconnected") if state.problem else "disconnected"
@@ -86,6 +90,21 @@ def describe_state(state: ConnectionState, now: float, *, plain: bool = False, w
     if state.problem is Problem.TOKEN_REFUSED and waiting:
         words = f"{words}: {waiting} waiting"
     return _text("error", f"offline: {words}", f"offline: {words}", plain)
+
+
+def next_change(state: ConnectionState, now: float) -> float | None:
+    """Seconds from ``now`` until ``describe_state`` says another number of seconds, or ``None`` if it counts none.
+
+    The count shows the whole seconds left, rounded up: it changes each time
+    the time left crosses a whole second, so each number is on screen for a
+    full second, the last one (``1 s``) included.
+    """
+    if state.status is not Status.RECONNECTING:
+        return None
+    remaining = state.retry_in(now)
+    if remaining is None or remaining <= 0:
+        return None
+    return remaining - (math.ceil(remaining) - 1)
 
 
 class LocalStart(enum.Enum):

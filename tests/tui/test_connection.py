@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from tests.support.programs import free_port
 from tests.support.proxy import FaultProxy
 from tests.support.server import RunningServer, ServerProcess, running_server
 from tests.tui.helpers import (
+    TIMEOUT,
     FrameWaiter,
     StateWaiter,
     frame_of,
@@ -32,7 +34,7 @@ SIZE = (100, 32)
 @pytest.mark.parametrize(
     ("plain", "online", "retrying"),
     [
-        (False, "● online", ("● retry in ", "● reconnecting", "● connecting")),
+        (False, "● online", ("● retry in ", "● connecting")),
         (True, "[online", ("[reconnecting", "[connecting")),
     ],
     ids=["symbols", "plain"],
@@ -66,6 +68,34 @@ async def test_a_wrong_port_says_why_it_retries_and_the_header_names_the_port(tm
         assert str(app.status_dot.render()).endswith(" s: connection refused")
         assert str(app.query_one("#identity", Static).render()) == f"alice@127.0.0.1:{port}"
         await app.client.close()
+
+
+async def test_a_new_attempt_is_said_before_its_wait_which_may_be_longer(tmp_path: Path) -> None:
+    """``retry in 1 s`` then ``retry in 2 s`` read as a count going up: the attempt between was never drawn."""
+    async with running_server(tmp_path) as server:
+        # The largest delay each time: 0.99 s, then 1.98 s.
+        backoff = Backoff(base=1.0, cap=8.0, random=lambda: 0.99)
+        client = ChatClient(server.url, server.token(), data_dir=tmp_path / "data", backoff=backoff)
+        app = ChatApp(make_app(server.url, server.token(), tmp_path).settings, client=client)
+        async with app.run_test(size=SIZE) as pilot:
+            await ready(app, pilot)
+            dot = app.status_dot
+            # Called after the app's own listener: the dot as each state left it.
+            shown: list[tuple[float | None, str]] = []
+            client.on_state(lambda state: shown.append((state.retry_at, str(dot.render()))))
+            second_wait = StateWaiter(client, lambda state: backoff.failures == 2 and state.retry_at is not None)
+            await server.server.stop()
+            await second_wait.wait()
+            # The server's restart close (4012) is an attempt at once, as each retry: each said,
+            # and still said as the wait after it is planned, however soon it failed.
+            assert [words for retry_at, words in shown] == ["● connecting again"] * 4
+            assert [retry_at is None for retry_at, words in shown] == [True, False, True, False]
+            # Then the wait is counted, with why the attempt failed.
+            async with asyncio.timeout(TIMEOUT):
+                while not str(dot.render()).startswith("● retry in "):
+                    await pilot.pause()
+            assert str(dot.render()).endswith(" s: connection refused")
+            await client.close()
 
 
 async def test_a_wrong_path_stops_red_with_the_url_and_f9_tries_again(server: RunningServer, tmp_path: Path) -> None:

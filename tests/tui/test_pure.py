@@ -15,7 +15,7 @@ from mfu_tui.tui.ascii_only import AsciiOnly, ascii_key_display, stand_in
 from mfu_tui.tui.clipboard import osc52_sequence
 from mfu_tui.tui.export import chat_markdown, export_chat
 from mfu_tui.tui.settings import AppSettings
-from mfu_tui.tui.status_text import LocalStart, describe_local_start, describe_state
+from mfu_tui.tui.status_text import LocalStart, describe_local_start, describe_state, next_change
 from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wanted
 
 
@@ -46,8 +46,14 @@ from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wa
         ),
         (
             ConnectionState(Status.RECONNECTING, last_error="server answered HTTP 503: lost the link"),
-            "● reconnecting: server answered HTTP 503",
-            "[reconnecting: server answered HTTP 503]",
+            "● connecting again",
+            "[connecting again]",
+            "warning",
+        ),
+        (
+            ConnectionState(Status.RECONNECTING, retry_at=99.0, last_error="connection refused"),
+            "● connecting again",
+            "[connecting again]",
             "warning",
         ),
         (
@@ -85,6 +91,22 @@ from mfu_tui.tui.terminal import ascii_only_wanted, colour_wanted, plain_text_wa
 def test_status_words(state: ConnectionState, symbolic: str, plain: str, tone: str) -> None:
     assert describe_state(state, now=100.0) == (symbolic, tone)
     assert describe_state(state, now=100.0, plain=True) == (plain, tone)
+
+
+@pytest.mark.parametrize(
+    ("state", "change"),
+    [
+        (ConnectionState(Status.RECONNECTING, retry_at=102.4), 0.4),  # "3 s" until 2 s are left
+        (ConnectionState(Status.RECONNECTING, retry_at=103.0), 1.0),  # "3 s" for a whole second
+        (ConnectionState(Status.RECONNECTING, retry_at=100.25), 0.25),  # "1 s" until the attempt
+        (ConnectionState(Status.RECONNECTING, retry_at=100.0), None),  # the attempt is due: no count
+        (ConnectionState(Status.RECONNECTING), None),
+        (ConnectionState(Status.DISCONNECTED, retry_at=110.0, problem=Problem.UNREACHABLE), None),
+        (ConnectionState(Status.CONNECTED, rtt=0.01), None),
+    ],
+)
+def test_the_count_changes_as_the_time_left_crosses_a_second(state: ConnectionState, change: float | None) -> None:
+    assert next_change(state, now=100.0) == pytest.approx(change)
 
 
 def test_status_words_while_the_local_server_starts_and_after_it_did_not() -> None:
