@@ -1349,19 +1349,27 @@ class ChatApp(App[None]):
         else:
             self._show_details(view)
 
+    def _show_details(self, view: MessageView) -> None:
+        """Show the details of ``view``: at once if its record is at hand (the keys read with ``i`` go to them)."""
+        if view.record is not None and view.record.status != "streaming":
+            self._push_details(view.record)
+        else:
+            self._fetch_details(view)
+
+    def _push_details(self, record: StoredMessage) -> None:
+        from mfu_tui.tui.screens.details import DetailsScreen
+
+        default_model = next((model.id for model in self.models if model.default), None)
+        self.push_screen(DetailsScreen(record, default_model))
+
     @work(group="details", exclusive=True)
-    async def _show_details(self, view: MessageView) -> None:
+    async def _fetch_details(self, view: MessageView) -> None:
         record = await self._record_of(view)
         if record is not None:
-            from mfu_tui.tui.screens.details import DetailsScreen
-
-            default_model = next((model.id for model in self.models if model.default), None)
-            self.push_screen(DetailsScreen(record, default_model))
+            self._push_details(record)
 
     async def _record_of(self, view: MessageView) -> StoredMessage | None:
-        """The stored record of ``view``: the one it came with, else the server's (then kept on it)."""
-        if view.record is not None and view.record.status != "streaming":
-            return view.record
+        """The server's record of ``view``, not kept on it yet (kept once it has ended)."""
         if view.message_id is None or self.chat_id is None:
             self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
             return None

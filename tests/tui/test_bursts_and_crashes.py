@@ -13,7 +13,7 @@ from mfu_tui.launch import log_crash
 from mfu_tui.tui.draft_file import DraftFile
 from mfu_tui.tui.screens.dialog import Dialog
 from tests.support.server import RunningServer
-from tests.tui.helpers import GATHER, TIMEOUT, burst, make_app, ready, until
+from tests.tui.helpers import GATHER, TIMEOUT, burst, make_app, ready, settle, until
 from tests.tui.scenes import ask, ask_answered
 
 SIZE = (100, 32)
@@ -132,3 +132,52 @@ async def test_keys_read_with_the_key_that_opens_a_dialog_go_to_the_dialog(
         assert isinstance(app.screen, Dialog)
         assert typed_in(app.screen.focused).endswith("xyz")
         assert app.composer.text == ""
+
+
+@pytest.mark.parametrize(
+    ("pane", "opener", "keys"),
+    [
+        ("chat_list", "f2", "xyz"),  # rename the highlighted chat: the title goes on
+        ("chat_list", "f8", "n"),  # delete it: no
+        ("conversation", "r", "n"),  # answer the first message again, the later ones going: no
+        ("conversation", "i", "escape"),  # the details of the selected message: closed
+    ],
+)
+async def test_keys_read_with_a_pane_key_that_opens_a_dialog_go_to_the_dialog(
+    server: RunningServer, tmp_path: Path, pane: str, opener: str, keys: str
+) -> None:
+    # The pane asks the app for the dialog with a message, which came after the keys read with its key:
+    # they acted in the pane (or were typed into the message box) before the dialog opened.
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, "one")
+        await ask_answered(app, pilot, "two")
+        await app.settled()
+        if pane == "chat_list":
+            await pilot.press("ctrl+o")
+            assert app.focused is app.chat_list and app.chat_list.highlighted_chat_id == app.chat_id
+        else:
+            # Opened again: each message with its record, so the details need nothing from the server.
+            await pilot.press("ctrl+o", "enter")
+            await settle(app, pilot)
+            app.conversation.focus()
+            await pilot.press("up", "up", "up")  # the answer to "one"
+            assert app.conversation.selected == 1 and app.conversation.selected_view.record is not None
+        dialogs: list[Dialog[object]] = []
+        app.screen_change_signal.subscribe(app, lambda screen: dialogs.extend([screen] * isinstance(screen, Dialog)))
+        typed = keys if len(keys) > 1 and keys != "escape" else ""
+        burst(app, opener, *([keys] if keys == "escape" else keys))
+        await until(
+            pilot,
+            lambda: (
+                bool(app.composer.text)
+                or any(dialog.answered for dialog in dialogs)
+                or bool(typed)
+                and typed_in(app.screen.focused).endswith(typed)
+            ),
+        )
+        assert app.composer.text == ""
+        [dialog] = dialogs
+        assert dialog.answered != bool(typed)  # answered by the keys, or holding what they wrote
+        assert len(app.screen_stack) == 1 + bool(typed)

@@ -14,7 +14,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mfu_tui.protocol import ChatSummary, in_list_order
-from mfu_tui.tui.widgets.composer import focus_message_box, pass_input_on
+from mfu_tui.tui.widgets.composer import ask_the_app, focus_message_box, pass_input_on
 
 
 class ChatList(OptionList):
@@ -207,11 +207,11 @@ class ChatList(OptionList):
 
     def action_rename(self) -> None:
         if (chat_id := self.highlighted_chat_id) is not None:
-            self.post_message(self.RenameRequested(chat_id))
+            ask_the_app(self, self.RenameRequested(chat_id))
 
     def action_delete(self) -> None:
         if (chat_id := self.highlighted_chat_id) is not None:
-            self.post_message(self.DeleteRequested(chat_id))
+            ask_the_app(self, self.DeleteRequested(chat_id))
 
     def action_pin(self) -> None:
         if (chat_id := self.highlighted_chat_id) is not None:

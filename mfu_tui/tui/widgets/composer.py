@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Mapping
 from typing import ClassVar
 
@@ -16,6 +17,43 @@ from textual.widgets import TextArea
 from mfu_tui.client.attachments import Attachment
 from mfu_tui.tui.draft_file import SAVE_AFTER, DraftFile
 from mfu_tui.tui.prompt_history import PromptHistory
+
+#: The panes whose request (``ask_the_app``) the app has not taken yet.
+_ASKING: weakref.WeakSet[Widget] = weakref.WeakSet()
+
+
+def ask_the_app(pane: Widget, request: Message) -> None:
+    """Post ``request`` (for a dialog) straight to the app, and after it the keys ``pane`` gets until the app took it.
+
+    Bubbling up, a pane's message reaches the app behind the keys read with
+    the one that asked: those acted in the pane, or were typed into the
+    message box, before the dialog opened (``f2`` then a title in one read).
+    Posted to the app, it is taken before them; sent on after it, they go to
+    the dialog (``ChatApp.on_event`` waits for its mount), or back to the
+    pane if the app opened none.
+
+    Args:
+        pane: The widget whose key asked.
+        request: The message for the app.
+    """
+    _ASKING.add(pane)
+    pane.app.post_message(request)
+    pane.app.call_later(_ASKING.discard, pane)  # in the app's queue, so after ``request``
+
+
+def read_anew(widget: Widget, event: events.Key | events.Paste) -> None:
+    """Take ``event`` from ``widget`` and give it to the app again, as if just read: it goes where the focus is then.
+
+    For the keys read with one that opened a dialog over ``widget``, or asked the app for one.
+    """
+    event.stop()
+    event.prevent_default()
+    widget.app.post_message(_again(event))
+
+
+def _again(event: events.Key | events.Paste) -> events.Key | events.Paste:
+    """A copy of ``event`` not yet forwarded (Textual forwards an event once)."""
+    return events.Paste(event.text) if isinstance(event, events.Paste) else events.Key(event.key, event.character)
 
 
 def focus_message_box(pane: Widget) -> None:
@@ -52,6 +90,9 @@ async def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typin
         event: The key or paste.
         typing: Whether it means nothing in ``pane``.
     """
+    if pane in _ASKING or pane.screen is not pane.app.screen:
+        read_anew(pane, event)  # read with a key that asked for a dialog (``ask_the_app``)
+        return
     focused = pane.screen.focused
     if focused is pane and typing:
         focus_message_box(pane)
@@ -66,8 +107,7 @@ async def pass_input_on(pane: Widget, event: events.Key | events.Paste, *, typin
     event.stop()
     event.prevent_default()
     # As Textual sends input to the focused widget: its bindings and the app's apply as if typed there.
-    again = events.Paste(event.text) if isinstance(event, events.Paste) else events.Key(event.key, event.character)
-    focused._forward_event(again)
+    focused._forward_event(_again(event))
 
 
 class Composer(TextArea):
@@ -298,10 +338,7 @@ class Composer(TextArea):
 
     async def _on_key(self, event: events.Key) -> None:
         if self.screen is not self.app.screen:
-            # Read with a key of the box that opened a dialog over it (ctrl+r): read anew, it goes to the dialog.
-            event.stop()
-            event.prevent_default()
-            self.app.post_message(events.Key(event.key, event.character))
+            read_anew(self, event)  # read with a key of the box that opened a dialog over it (ctrl+r)
             return
         # Send and new line run here, as the key comes, not as bindings:
         # TextArea takes enter as a new line before any binding sees it, and

@@ -21,7 +21,7 @@ from textual.widgets import Static
 from mfu_tui.client import ClientError
 from mfu_tui.protocol import ChatDetail, StoredMessage
 from mfu_tui.tui.chat_window import ChatWindow, Entry
-from mfu_tui.tui.widgets.composer import pass_input_on
+from mfu_tui.tui.widgets.composer import ask_the_app, pass_input_on
 from mfu_tui.tui.widgets.message_view import MessageView
 
 EMPTY_HINT = "Ask anything · enter sends · ctrl+j new line"
@@ -924,7 +924,7 @@ class Conversation(VerticalScroll, can_focus=True):
             if entry is None:
                 return
             if entry.role == "user":
-                self.post_message(self.RegenerateRequested(entry))
+                ask_the_app(self, self.RegenerateRequested(entry))
                 return
 
     def action_toggle_reasoning(self) -> None:
@@ -937,7 +937,7 @@ class Conversation(VerticalScroll, can_focus=True):
 
     def action_details(self) -> None:
         if (view := self.selected_view) is not None:
-            self.post_message(self.DetailsRequested(view))
+            ask_the_app(self, self.DetailsRequested(view))
 
     def action_copy_code(self) -> None:
         view = self.selected_view
