@@ -112,14 +112,16 @@ def test_the_code_passes_the_linter_and_is_formatted():
 
 #: What each layer of the package may import of the others (README, Architecture); those not named
 #: here (cli, config, launch, importing, local_server) may import any. ``redaction`` is shared by all;
-#: ``file_lock`` (the database's lock, which the server and the app's local server both take) by the server.
-#: Both import nothing of ours.
+#: ``file_lock`` (the database's lock, which the server and the app's local server both take) and
+#: ``model_server`` (the --provider URL, checked alike by the configuration) by the server.
+#: They import nothing of ours.
 LAYERS = {
     "redaction": set(),
     "file_lock": set(),
+    "model_server": set(),
     "protocol": set(),
     "client": {"protocol", "redaction"},
-    "server": {"protocol", "redaction", "file_lock"},
+    "server": {"protocol", "redaction", "file_lock", "model_server"},
     "tui": {"client", "protocol", "redaction"},
 }
 

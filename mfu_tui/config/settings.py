@@ -41,6 +41,7 @@ from urllib.parse import urlsplit
 from mfu_tui.client.settings import ClientSettings
 from mfu_tui.config.credentials import Credentials, CredentialsError
 from mfu_tui.config.paths import Paths, UnreadableFile, read_regular_file
+from mfu_tui.model_server import is_model_server_url
 from mfu_tui.protocol import MAX_SEED, MAX_SYSTEM_PROMPT, MAX_TEMPERATURE, MAX_TOKENS, MAX_TOP_P, MIN_SEED
 from mfu_tui.redaction import redact, redact_password
 from mfu_tui.tui.settings import AppChoices
@@ -91,12 +92,7 @@ def _provider(value: Any) -> str:
     text = value.strip()
     if text.lower() in ("auto", "demo"):
         return text.lower()
-    try:
-        parts = urlsplit(text)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a port that is not a number, a broken [IPv6] host
-        usable = False
-    if not usable:
+    if not is_model_server_url(text):
         raise ValueError(f"{wanted}, got {value!r}")
     return text
 

@@ -12,9 +12,9 @@ import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from mfu_tui.file_lock import DatabaseInUse, Lock, hold_database
+from mfu_tui.model_server import is_model_server_url
 from mfu_tui.server import logs
 from mfu_tui.server.auth import MAX_USER_CHARS, mint_token
 from mfu_tui.server.config import ConfigError, ServerConfig, Siblings, cannot_listen, env_defaults, read_jwt_keys
@@ -263,12 +263,7 @@ def _provider_url(value: str) -> str:
     Raises:
         ConfigError: It is not an http(s) URL naming a host (and a port, if any, that is a number).
     """
-    try:
-        parts = urlsplit(value)
-        usable = parts.scheme in ("http", "https") and bool(parts.hostname) and parts.port != 0
-    except ValueError:  # a port that is not a number, a broken [IPv6] host
-        usable = False
-    if not usable:
+    if not is_model_server_url(value):
         raise ConfigError(
             "--provider must be demo, openai, or the http:// or https:// URL of an OpenAI-compatible server, "
             f"got {value!r}"
