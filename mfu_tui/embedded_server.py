@@ -165,9 +165,22 @@ async def serve_embedded(
     )
     # --db wins over MFU_DATABASE_URL, as flags do: this server keeps the app's own chats.
     settings["db_path"] = db
-    # The app speaks WebSocket only; a REST listener on a fixed MFU_API_PORT could clash with a `serve`.
+    # What env_defaults reads for a shared server (`mfu-chat serve`), which a user who also runs one may
+    # have in their shell, is not this server's. It speaks WebSocket only: a REST or metrics listener on a
+    # fixed port would clash with that server's.
     settings.pop("api_port", None)
     settings.pop("cors_origins", None)
+    settings.pop("metrics_port", None)
+    settings.pop("metrics_host", None)
+    # It mints its own tokens: an issuer, an audience or other keys would refuse them.
+    settings.pop("jwt_keys", None)
+    settings.pop("jwt_issuer", None)
+    settings.pop("jwt_audience", None)
+    settings.pop("jwt_jwks_url", None)
+    # It is one node, on loopback.
+    settings.pop("broker", None)
+    settings.pop("node_id", None)
+    settings.pop("trusted_proxies", None)
     # The app's own chats are the user's to delete: retention is for a shared server.
     settings.pop("max_chat_age_days", None)
     # No other node takes the app's clients while this one drains, and an app starting

@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -73,6 +74,34 @@ async def test_starts_with_a_private_secret_and_answers_the_real_client(paths, n
         await client.close()
     finally:
         again.leave()
+
+
+async def test_a_shared_servers_settings_in_the_environment_are_not_the_local_servers(
+    paths, no_local_models, monkeypatch
+):
+    # A user who also runs `mfu-chat serve` may have its settings in their shell: none is for the app's own server.
+    metrics = socket.socket()
+    metrics.bind(("127.0.0.1", 0))
+    metrics_port = metrics.getsockname()[1]
+    metrics.close()
+    monkeypatch.setenv("MFU_JWT_ISSUER", "https://login.example.edu")
+    monkeypatch.setenv("MFU_JWT_AUDIENCE", "mfu-chat")
+    monkeypatch.setenv("MFU_BROKER_URL", "redis://127.0.0.1:9/0")  # nothing listens there
+    monkeypatch.setenv("MFU_NODE_ID", "node-a")
+    monkeypatch.setenv("MFU_METRICS_PORT", str(metrics_port))
+    server = LocalServer.join(paths)
+    try:
+        client = ChatClient(server.url, server.token, data_dir=paths.data_dir)
+        done = asyncio.Event()
+        client.on_message(lambda frame: isinstance(frame, Complete) and done.set())
+        await client.connect()
+        await client.send_message(None, "hello")
+        await asyncio.wait_for(done.wait(), 20)
+        await client.close()
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", metrics_port)) != 0, "the local server opened /metrics"
+    finally:
+        server.leave()
 
 
 def test_the_server_stops_when_the_last_app_is_killed(paths, no_local_models, tmp_path):
