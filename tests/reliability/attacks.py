@@ -967,7 +967,6 @@ async def big_get_chat(arena: Arena) -> dict[str, Any]:
 async def list_models_flood(arena: Arena) -> dict[str, Any]:
     count = arena.size(2000, 100)
     assert arena.upstream is not None
-    lists_before = arena.upstream.counters.model_lists.value
     arena.bound_rss(BASE_SLACK + count * 16 * 1024, "48 MiB + 16 KiB per waiting request")
     ws = await open_ws(arena, "mallory")
     answered = errors = 0
@@ -987,11 +986,13 @@ async def list_models_flood(arena: Arena) -> dict[str, Any]:
     await arena.start()
     seconds = await arena.while_held(flood())
     await ws.close()
-    upstream_lists = arena.upstream.counters.model_lists.value - lists_before
+    # Counted from the server's start: its own listing once it listens (``ChatServer._list_models_once``) is the
+    # catalog's first fetch, which the flood shares or finds cached, whenever the attack begins.
+    upstream_lists = arena.upstream.counters.model_lists.value
     arena.expect(answered == count, f"{answered} of {count} list_models answered ({errors} errors)")
     arena.expect(upstream_lists <= 1 + int(seconds // 60), f"the model server was asked {upstream_lists} times")
     return {
-        "outcome": f"{answered:,} of {count:,} answered, {upstream_lists} request(s) to the model server",
+        "outcome": f"{answered:,} of {count:,} answered, {upstream_lists} request(s) to the model server in all",
         "requests": count,
         "answered": answered,
         "errors": errors,
