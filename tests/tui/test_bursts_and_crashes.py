@@ -134,6 +134,22 @@ async def test_keys_read_with_the_key_that_opens_a_dialog_go_to_the_dialog(
         assert app.composer.text == ""
 
 
+async def test_keys_read_with_e_go_into_the_message_taken_to_edit(server: RunningServer, tmp_path: Path) -> None:
+    # e asks the app to put the message in the box: the keys read with it (c copies, b copies code, in the
+    # pane) are typing, and go where e sends the focus, after the message's text.
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, "two")
+        await app.settled()
+        app.conversation.focus()
+        await pilot.press("up", "up")  # the question
+        assert app.conversation.selected_view is not None and app.conversation.selected_view.role == "user"
+        burst(app, "e", *" cb")
+        await until(pilot, lambda: app.composer.text.endswith("cb"))
+        assert app.composer.text == "two cb" and app.focused is app.composer
+
+
 @pytest.mark.parametrize(
     ("pane", "opener", "keys"),
     [

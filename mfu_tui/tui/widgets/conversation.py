@@ -912,7 +912,7 @@ class Conversation(VerticalScroll, can_focus=True):
         view = self.selected_view
         entry = None if self.selected is None else self._entry(self.selected)
         if view is not None and entry is not None and view.role == "user":
-            self.post_message(self.EditRequested(entry))
+            ask_the_app(self, self.EditRequested(entry))  # the keys read with e go into the box, after its text
         elif view is not None:
             self.notify("Only your own messages can be edited: r answers again.", severity="warning")
 
