@@ -42,6 +42,17 @@ def no_local_models(monkeypatch):
     monkeypatch.setenv("MFU_LOCAL_GRACE", "0.3")
 
 
+async def hello_answered(server: LocalServer, paths: Paths) -> ChatClient:
+    """A client of ``server`` that said hello and has the whole answer; still connected (close it)."""
+    client = ChatClient(server.url, server.token, data_dir=paths.data_dir)
+    done = asyncio.Event()
+    client.on_message(lambda frame: isinstance(frame, Complete) and done.set())
+    await client.connect()
+    await client.send_message(None, "hello")
+    await asyncio.wait_for(done.wait(), 20)
+    return client
+
+
 async def test_starts_with_a_private_secret_and_answers_the_real_client(paths, no_local_models):
     server = LocalServer.join(paths)
     try:
@@ -51,12 +62,7 @@ async def test_starts_with_a_private_secret_and_answers_the_real_client(paths, n
         assert stat.S_IMODE(paths.data_dir.stat().st_mode) == 0o700
         secret = paths.secret_file.read_text()
 
-        client = ChatClient(server.url, server.token, data_dir=paths.data_dir)
-        done = asyncio.Event()
-        client.on_message(lambda frame: isinstance(frame, Complete) and done.set())
-        await client.connect()
-        await client.send_message(None, "hello")
-        await asyncio.wait_for(done.wait(), 20)
+        client = await hello_answered(server, paths)
         page = await client.list_chats()
         assert [chat.message_count for chat in page.chats] == [2]
         await client.close()
@@ -91,12 +97,7 @@ async def test_a_shared_servers_settings_in_the_environment_are_not_the_local_se
     monkeypatch.setenv("MFU_METRICS_PORT", str(metrics_port))
     server = LocalServer.join(paths)
     try:
-        client = ChatClient(server.url, server.token, data_dir=paths.data_dir)
-        done = asyncio.Event()
-        client.on_message(lambda frame: isinstance(frame, Complete) and done.set())
-        await client.connect()
-        await client.send_message(None, "hello")
-        await asyncio.wait_for(done.wait(), 20)
+        client = await hello_answered(server, paths)
         await client.close()
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", metrics_port)) != 0, "the local server opened /metrics"
