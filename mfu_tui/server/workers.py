@@ -57,6 +57,11 @@ class WorkerFailed(RuntimeError):
     """A worker did not start (the first time): its own error is on stderr already."""
 
 
+def _family(host: str) -> socket.AddressFamily:
+    """The family to bind ``host`` with: IPv6 for an address with colons, else IPv4."""
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
 def reserve_port(host: str, port: int) -> socket.socket:
     """A socket bound to ``host:port`` (0: a free port) with ``SO_REUSEPORT``, never listening.
 
@@ -66,8 +71,7 @@ def reserve_port(host: str, port: int) -> socket.socket:
     Raises:
         OSError: The port is taken by a program that does not share it.
     """
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    holder = socket.socket(family, socket.SOCK_STREAM)
+    holder = socket.socket(_family(host), socket.SOCK_STREAM)
     try:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         holder.bind((host, port))
@@ -92,7 +96,7 @@ def check_metrics_ports(config: ServerConfig, count: int) -> None:
     host = config.metrics_host
     first = config.metrics_port
     for port in [first + index for index in range(count)] if first else [0]:
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+        with socket.socket(_family(host), socket.SOCK_STREAM) as probe:
             # As asyncio binds: a port whose last connections wait out TIME_WAIT is free to listen on.
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
