@@ -223,7 +223,7 @@ class ChatServer:
         self._accept_errors = AcceptErrorLog(loop.get_exception_handler())
         loop.set_exception_handler(self._accept_errors)
         self._background = [loop.create_task(self._prune_forever()), loop.create_task(self._lease_forever())]
-        if self.provider.upstream is not None:
+        if self.provider.upstream is not None and self.config.speaks_for_the_workers:
             self._background.append(loop.create_task(self._list_models_once()))
         if self.config.max_chat_age_days is not None:
             retention = Retention(
@@ -253,7 +253,9 @@ class ChatServer:
         In the background, and whatever it finds the node serves: the model
         server may come up later. A failure is logged by the provider, naming
         the model server and why; the users' first ``list_models`` shares this
-        fetch, or its result, instead of asking again.
+        fetch, or its result, instead of asking again. Of ``--workers``, only
+        worker 0 lists: the log says it once per start, not once per worker
+        (the others fetch at their users' first ``list_models``).
         """
         try:
             models = await self.handlers.catalog.models()

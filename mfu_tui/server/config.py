@@ -357,6 +357,11 @@ class ServerConfig:
         """Bytes of text one user may store, or None for no quota."""
         return int(self.storage_per_user_mib * 1024 * 1024) or None
 
+    @property
+    def speaks_for_the_workers(self) -> bool:
+        """True on a single node and on worker 0 of ``--workers``: what every worker would log alike, it logs once."""
+        return self.siblings is None or self.siblings.index == 0
+
     def database(self) -> Path | str:
         """The SQLite file (resolving the default location), or the PostgreSQL URL as given."""
         return database_location(self.db_path)

@@ -23,8 +23,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 
 import pytest
 
-from mfu_tui.protocol import ChatUpdated, Chunk, Complete, Resume
+from mfu_tui.protocol import ChatUpdated, Chunk, Complete, ListModels, Result, Resume
 from mfu_tui.server.providers.demo import demo_answer
+from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import Peer, peer, text_of
 from tests.server.test_cli import run_cli
 from tests.server.test_generation import get_chat, send_message
@@ -249,3 +250,36 @@ def test_no_workers_is_refused_in_one_line(tmp_path):
     done = run_cli("serve", "--workers", "0", "--db", str(tmp_path / "db.sqlite3"), secret=new_secret())
     assert done.returncode == 2
     assert done.stderr == "mfu-chat serve: --workers must be at least 1\n"
+
+
+async def test_the_model_servers_list_at_start_is_logged_by_one_worker(tmp_path):
+    async with FakeOpenAI() as fake:
+        url = f"{fake.base_url}/v1"
+        server = ServerProcess(tmp_path, "--workers", "2", "--provider", url)
+        await asyncio.to_thread(server.start)
+        try:
+            # A user's list_models shares a worker's listing at start, logged before it is answered:
+            # once each worker answered one, every listing at start was made and logged.
+            for pid in worker_pids(server):
+                async with peer_on(server, pid) as alice:
+                    await alice.send(ListModels(request_id="models"))
+                    await alice.expect(Result, request_id="models")
+        finally:
+            server.terminate()
+            assert await asyncio.to_thread(server.wait, WAIT) == 0
+    assert len(log_says(server, f"model server {url}: 2 models listed")) == 1
+
+
+async def test_a_model_server_down_at_start_is_one_warning_for_all_the_workers(tmp_path):
+    with socket.socket() as closed:  # bound, never listening: connections to it are refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{closed.getsockname()[1]}/v1"
+        server = ServerProcess(tmp_path, "--workers", "2", "--provider", url)
+        server.start()
+        try:
+            # Each worker lists as it starts, and is refused at once: long before this first line is read.
+            await until(lambda: log_says(server, f"model server {url}: cannot list models"))
+        finally:
+            server.terminate()
+            assert await asyncio.to_thread(server.wait, WAIT) == 0
+    assert len(log_says(server, f"model server {url}: cannot list models")) == 1
