@@ -289,7 +289,7 @@ def _create(path: Path) -> int:
     """A new file at ``path``, private from its first byte (mode 600); its descriptor.
 
     Raises:
-        AdminError: ``path`` exists, or its directory does not.
+        AdminError: ``path`` exists, its directory does not, or the system refuses a file there.
     """
     try:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -299,6 +299,12 @@ def _create(path: Path) -> int:
         # Not made for the admin: a mistyped directory would hold the backups no one looks for.
         raise AdminError(
             f"no directory {path.parent}: make it first, or give a file in a directory that is there"
+        ) from None
+    except OSError as error:
+        # Not writable, read-only, not a directory...: the directory's fault, and so named (a backup makes
+        # its partial copy first, a name the admin never gave).
+        raise AdminError(
+            f"cannot make a file in {path.parent} ({error.strerror}): give a file in a directory you can write to"
         ) from None
 
 

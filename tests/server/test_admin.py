@@ -137,12 +137,18 @@ async def test_the_commands_count_one_of_a_thing_in_the_singular(tmp_path):
     assert copied.stdout.decode() == f"mfu-chat admin backup: {database} -> {tmp_path / 'copy.sqlite3'} (1 chat)\n"
 
 
-async def test_a_new_file_in_a_directory_that_is_not_there_is_refused_in_one_line(tmp_path):
+async def alices_database(tmp_path: Path) -> Path:
+    """A SQLite database in ``tmp_path`` holding alice's chats (``fill``)."""
     database = tmp_path / "chat.sqlite3"
     store = make_store(str(database))
     await store.open()
     await fill(store, "alice")
     await store.close()
+    return database
+
+
+async def test_a_new_file_in_a_directory_that_is_not_there_is_refused_in_one_line(tmp_path):
+    database = await alices_database(tmp_path)
     missing = tmp_path / "backups"
 
     copied = mfu_chat("admin", "backup", str(missing / "copy.sqlite3"), "--db", str(database))
@@ -152,6 +158,26 @@ async def test_a_new_file_in_a_directory_that_is_not_there_is_refused_in_one_lin
     assert (copied.returncode, copied.stderr.decode()) == (1, f"mfu-chat admin backup: {advice}\n")
     assert (exported.returncode, exported.stderr.decode()) == (1, f"mfu-chat admin export-user: {advice}\n")
     assert not missing.exists()
+
+
+async def test_a_new_file_where_the_system_refuses_one_is_refused_in_one_line(tmp_path):
+    database = await alices_database(tmp_path)
+    # Under a regular file: refused even to root, as a directory one cannot write to is refused to others.
+    not_a_directory = tmp_path / "notes.txt"
+    not_a_directory.write_text("a file")
+
+    copied = mfu_chat("admin", "backup", str(not_a_directory / "copy.sqlite3"), "--db", str(database))
+    exported = mfu_chat(
+        "admin", "export-user", "alice", "--db", str(database), "--output", str(not_a_directory / "a.jsonl")
+    )
+
+    refusal = f"cannot make a file in {not_a_directory} (Not a directory): give a file in a directory you can write to"
+    assert (copied.returncode, copied.stderr.decode()) == (1, f"mfu-chat admin backup: {refusal}\n")
+    assert (exported.returncode, exported.stdout, exported.stderr.decode()) == (
+        1,
+        b"",
+        f"mfu-chat admin export-user: {refusal}\n",
+    )
 
 
 async def test_the_chatgpt_export_reads_back_with_mfu_chat_import(open_store, store_location):  # noqa: F811
