@@ -295,7 +295,8 @@ async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
     await server.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
+    if config.speaks_for_the_workers:  # every worker runs the same loop
+        log.info("event loop: %s.%s", type(loop).__module__, type(loop).__qualname__)
     interrupts = 0
 
     def interrupted() -> None:

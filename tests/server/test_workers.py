@@ -283,3 +283,12 @@ async def test_a_model_server_down_at_start_is_one_warning_for_all_the_workers(t
             server.terminate()
             assert await asyncio.to_thread(server.wait, WAIT) == 0
     assert len(log_says(server, f"model server {url}: cannot list models")) == 1
+
+
+def test_the_event_loop_is_logged_once_per_start_not_once_per_worker(tmp_path):
+    server = ServerProcess(tmp_path, "--workers", "2")
+    server.start()
+    server.terminate()
+    assert server.wait(WAIT) == 0
+    assert len(log_says(server, "listening on ws://")) == 2  # each worker's own start, told apart by its node
+    assert len(log_says(server, "event loop: ")) == 1
