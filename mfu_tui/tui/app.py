@@ -1350,38 +1350,28 @@ class ChatApp(App[None]):
             self._show_details(view)
 
     def _show_details(self, view: MessageView) -> None:
-        """Show the details of ``view``: at once if its record is at hand (the keys read with ``i`` go to them)."""
-        if view.record is not None and view.record.status != "streaming":
-            self._push_details(view.record)
-        else:
-            self._fetch_details(view)
-
-    def _push_details(self, record: StoredMessage) -> None:
+        """Show the details of ``view`` at once, fetched if not at hand: the keys read with ``i`` go to them."""
         from mfu_tui.tui.screens.details import DetailsScreen
 
-        default_model = next((model.id for model in self.models if model.default), None)
-        self.push_screen(DetailsScreen(record, default_model))
-
-    @work(group="details", exclusive=True)
-    async def _fetch_details(self, view: MessageView) -> None:
-        record = await self._record_of(view)
-        if record is not None:
-            self._push_details(record)
-
-    async def _record_of(self, view: MessageView) -> StoredMessage | None:
-        """The server's record of ``view``, not kept on it yet (kept once it has ended)."""
-        if view.message_id is None or self.chat_id is None:
+        if view.record is not None and view.record.status != "streaming":
+            message: StoredMessage | Callable[[], Awaitable[StoredMessage | None]] = view.record
+        elif view.message_id is None or self.chat_id is None:
             self.notify("This message is not stored yet: wait for it to be sent.", severity="warning")
-            return None
-        try:
-            record = await self.client.find_message(self.chat_id, view.message_id)
-        except (ClientError, TimeoutError) as error:
-            self._report(error)
-            return None
-        if record is None:
-            self.notify("This message is no longer on the server.", severity="warning")
-            return None
-        if record.status != "streaming":  # ended: what it says will not change
+            return
+        else:
+            message = partial(self._record_of, view, self.chat_id, view.message_id)
+        default_model = next((model.id for model in self.models if model.default), None)
+        self.push_screen(DetailsScreen(message, default_model))
+
+    async def _record_of(self, view: MessageView, chat_id: str, message_id: str) -> StoredMessage | None:
+        """The server's record of ``view``, kept on it once it has ended (what it says will not change then).
+
+        Raises:
+            ClientError: the server refused, or there is no connection.
+            TimeoutError: no answer in time.
+        """
+        record = await self.client.find_message(chat_id, message_id)
+        if record is not None and record.status != "streaming":
             view.record = record
         return record
 

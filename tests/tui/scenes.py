@@ -48,6 +48,7 @@ from tests.tui.helpers import (
     settle,
     stopped_by_auth,
     type_text,
+    until,
 )
 
 #: The sizes every scene is drawn at: the smallest supported, and a roomy one.
@@ -362,25 +363,61 @@ def _chat_settings(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp
     return app, run_before
 
 
+async def _open_details(app: ChatApp, pilot: Pilot[Any]) -> DetailsScreen:
+    """``i`` on the answer just streamed, whose record is then asked of the server: its details dialog."""
+    await ready(app, pilot)
+    await ask_answered(app, pilot, QUESTION)
+    await settle(app, pilot)
+    app.conversation.focus()
+    await pilot.press("up", "i")
+    screen = app.screen
+    assert isinstance(screen, DetailsScreen)
+    return screen
+
+
 def _details(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
     app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
 
     async def run_before(pilot: Pilot[Any]) -> None:
-        await ready(app, pilot)
-        await ask_answered(app, pilot, QUESTION)
-        await settle(app, pilot)
-        app.conversation.focus()
-        await pilot.press("up", "i")
-        await finished(app, "details")
-        await pilot.pause()
-        screen = app.screen
-        assert isinstance(screen, DetailsScreen) and screen.message is not None
+        screen = await _open_details(app, pilot)
+        await until(pilot, lambda: screen.message is not None)
+        assert screen.message is not None
         # Measured times differ from run to run: shown as fixed ones, 09:30 here in any time zone.
         written = datetime(2026, 11, 26, 9, 30).astimezone()
         screen.message = msgspec.structs.replace(
             screen.message, created_at=written, first_token_ms=180, tokens_per_second=38.4
         )
         await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
+def _details_loading(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        screen = await _open_details(app, pilot)
+        # The record comes in a few milliseconds: the dialog as it was before is shown again.
+        await until(pilot, lambda: screen.message is not None)
+        screen.message = None
+        await pin_status(app, pilot, GREEN)
+
+    return app, run_before
+
+
+def _details_failed(servers: Servers, tmp_path: Path, user: str) -> tuple[ChatApp, RunBefore]:
+    app = scene_app(servers.fast.url, servers.fast.token(user), tmp_path, user)
+
+    async def run_before(pilot: Pilot[Any]) -> None:
+        await ready(app, pilot)
+        await ask_answered(app, pilot, QUESTION)
+        await pin_status(app, pilot, GREEN)  # the client closed: the record cannot be asked for
+        app.conversation.focus()
+        await pilot.press("up", "i")
+        screen = app.screen
+        assert isinstance(screen, DetailsScreen)
+        await until(pilot, lambda: screen.failure is not None)
+        await pilot.pause()
 
     return app, run_before
 
@@ -519,6 +556,8 @@ SCENES = [
         "i on a selected message: its model, time, how it ended, its tokens and speed.",
         _details,
     ),
+    Scene("details-loading", "i on an answer streamed in this run: its details asked of the server.", _details_loading),
+    Scene("details-failed", "i on an answer whose details could not be asked for: why, in one line.", _details_failed),
     Scene(
         "reasoning",
         "An answer after the model's reasoning, which is one collapsed line above it.",

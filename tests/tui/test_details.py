@@ -6,14 +6,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from textual.command import CommandList
+from textual.screen import Screen
 from textual.widgets import Static
 
+from mfu_tui.client import ClientError
 from mfu_tui.protocol import StoredMessage, Usage
 from mfu_tui.tui.app import ChatApp
-from mfu_tui.tui.screens.details import UNKNOWN, DetailsScreen, detail_rows
+from mfu_tui.tui.screens.details import UNKNOWN, DetailsScreen, detail_rows, failure_words
 from tests.support.server import RunningServer
 from tests.tui.conftest import WORDS
-from tests.tui.helpers import finished, make_app, ready, settle
+from tests.tui.helpers import burst, make_app, ready, settle
 from tests.tui.test_flows import SIZE, ask, until
 
 
@@ -24,11 +26,20 @@ def shown(app: ChatApp) -> dict[str, str]:
     return {label.removesuffix(":"): value for label, value in rows}
 
 
+def status_of(screen: Screen[object]) -> list[str]:
+    """The line a details screen shows instead of the details (loading them, or why they are not)."""
+    return [str(line.render()) for line in screen.query("#status")]
+
+
+def details_shown(app: ChatApp) -> bool:
+    """Whether the details screen is open with the message's details."""
+    return isinstance(app.screen, DetailsScreen) and app.screen.message is not None and bool(app.screen.query(".row"))
+
+
 async def open_details(app: ChatApp, pilot, *keys: str) -> dict[str, str]:
     """Press ``keys``, wait for the details to be fetched and shown, and read them."""
     await pilot.press(*keys)
-    await finished(app, "details")
-    await until(pilot, lambda: isinstance(app.screen, DetailsScreen), "the details screen")
+    await until(pilot, lambda: details_shown(app), "the details screen")
     return shown(app)
 
 
@@ -59,6 +70,59 @@ async def test_i_on_a_streamed_answer_shows_its_model_time_tokens_and_speed(
     assert kept is not None and kept.usage == complete.usage  # asked of the server once, then kept
     assert question["Message"] == "yours" and "Prompt tokens" not in question
     assert "measured for answers" in str(hint)
+
+
+async def test_keys_read_with_i_go_to_the_details_which_say_loading_until_they_come(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    # An answer seen streaming has no record yet: its details are asked of the server. The dialog opened only
+    # when they came, and the keys read with i acted in the pane meanwhile (c copied the message, b its code).
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "How do I print?")
+        app.conversation.focus()
+        await pilot.press("up")
+        assert app.conversation.selected_view is not None and app.conversation.selected_view.record is None
+        first_drawn: list[list[str]] = []
+
+        def opened(screen: Screen[object]) -> None:
+            if isinstance(screen, DetailsScreen):  # once composed, before anything came back from the server
+                screen.call_later(lambda: first_drawn.append(status_of(screen)))
+
+        app.screen_change_signal.subscribe(app, opened)
+        burst(app, "i", "c", "b")
+        await until(pilot, lambda: details_shown(app) or bool(app.clipboard), "the details or a copy")
+        assert app.clipboard == ""
+        await until(pilot, lambda: details_shown(app), "the details")
+        details = shown(app)
+        assert first_drawn == [["Loading the details from the server…"]]
+        burst(app, "escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "the details closed")
+    assert details["Message"] == "an answer" and details["Completion tokens"] == str(WORDS)
+
+
+async def test_details_that_cannot_be_fetched_say_why_in_one_line(server: RunningServer, tmp_path: Path) -> None:
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        await ask(app, pilot, "How do I print?")
+        await app.client.close()  # the answer seen streaming has no record, and none can be asked for now
+        app.conversation.focus()
+        await pilot.press("up", "i")
+        failed = lambda: isinstance(app.screen, DetailsScreen) and app.screen.failure is not None  # noqa: E731
+        await until(pilot, failed, "the failure said")
+        [line] = status_of(app.screen)
+        assert line.startswith("Could not get the details: not connected") and not app.screen.query(".row")
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, DetailsScreen), "the details closed")
+
+
+def test_why_details_are_missing_is_one_line_without_controls() -> None:
+    hostile = ClientError("no such chat\x1b]2;owned\x07\r\n\tsee\x9b2J the log")
+    assert failure_words(hostile) == "Could not get the details: no such chat]2;owned see2J the log"
+    assert failure_words(TimeoutError()) == "Could not get the details: the server did not answer in time."
+    assert failure_words(None) == "Could not get the details: this message is no longer on the server."
 
 
 async def test_a_loaded_chat_shows_details_from_its_page_even_with_the_server_gone(

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import ClassVar
 
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import Static
 
+from mfu_tui.client import ClientError
+from mfu_tui.client.safe_text import clean_text
 from mfu_tui.protocol import StoredMessage
 from mfu_tui.tui.screens.dialog import Dialog
 
 #: What a figure the model server did not give shows.
 UNKNOWN = "not reported by the model server"
+
+#: What the dialog shows while the message is asked of the server.
+LOADING = "Loading the details from the server…"
 
 #: ``finishReason`` -> how an answer ended, in words (another reason is shown as sent).
 FINISH_WORDS = {
@@ -61,6 +68,20 @@ def rate(tokens_per_second: float | None) -> str:
     return UNKNOWN if tokens_per_second is None else f"{tokens_per_second:,.1f} tokens/s"
 
 
+def failure_words(error: ClientError | TimeoutError | None) -> str:
+    """Why the message could not be fetched, in one line: ``error``, or ``None`` for a message no longer stored.
+
+    The error's text is the server's (or the connection's): its controls are dropped and its lines joined.
+    """
+    if error is None:
+        why = "this message is no longer on the server."
+    elif isinstance(error, ClientError):
+        why = " ".join(clean_text(error.message).split())
+    else:
+        why = "the server did not answer in time."
+    return f"Could not get the details: {why}"
+
+
 def detail_rows(message: StoredMessage, default_model: str | None) -> list[tuple[str, str]]:
     """``(label, value)`` lines for one message.
 
@@ -93,6 +114,11 @@ def detail_rows(message: StoredMessage, default_model: str | None) -> list[tuple
 class DetailsScreen(Dialog[None]):
     """The details of one message, over the dimmed app.
 
+    A message whose record is not at hand is fetched: the dialog opens at
+    once, saying it is loading, so the keys read with the one that opened it
+    go to the dialog; the details replace that line when they come, or else
+    why they did not.
+
     | Key(s) | Description | Binding id |
     | :- | :- | :- |
     | escape | Close the details. | `details.close` |
@@ -117,29 +143,62 @@ class DetailsScreen(Dialog[None]):
         /* Labels in one column, so the values line up and a long one wraps under itself. */
         & .row > .label { width: 21; color: $text-muted; text-style: bold; }
         & .row > .value { width: 1fr; height: auto; }
+        & #status { color: $text-muted; }
         & .hint { color: $text-muted; margin-top: 1; }
     }
     """
 
     message: reactive[StoredMessage | None] = reactive(None, recompose=True, init=False)
-    """The message shown (its text is not: it is on screen already); set from the start."""
+    """The message shown (its text is not: it is on screen already); ``None`` until it is fetched."""
 
-    def __init__(self, message: StoredMessage, default_model: str | None = None) -> None:
+    failure: reactive[str | None] = reactive(None, recompose=True, init=False)
+    """Why the message could not be fetched (``failure_words``)."""
+
+    def __init__(
+        self,
+        message: StoredMessage | Callable[[], Awaitable[StoredMessage | None]],
+        default_model: str | None = None,
+    ) -> None:
         """
         Args:
-            message: The message as stored (``ChatClient.find_message`` gets one).
+            message: The message as stored, or a coroutine function that fetches it
+                (``ChatClient.find_message``: ``None`` if it is gone; it may raise
+                ``ClientError`` or ``TimeoutError``).
             default_model: The server's default model, for a message that named none.
         """
         super().__init__()
         self._default_model = default_model
-        self.set_reactive(DetailsScreen.message, message)
+        if isinstance(message, StoredMessage):
+            self.set_reactive(DetailsScreen.message, message)
+            self._fetch_message = None
+        else:
+            self._fetch_message = message
+
+    def on_mount(self) -> None:
+        if self._fetch_message is not None:
+            self._fetch(self._fetch_message)
+
+    @work(group="details", exclusive=True)
+    async def _fetch(self, fetch_message: Callable[[], Awaitable[StoredMessage | None]]) -> None:
+        """Show the fetched message, or why there is none (closing the dialog cancels this)."""
+        try:
+            message = await fetch_message()
+        except (ClientError, TimeoutError) as error:
+            self.failure = failure_words(error)
+            return
+        if message is None:
+            self.failure = failure_words(None)
+        else:
+            self.message = message
 
     def compose(self) -> ComposeResult:
         message = self.message
-        assert message is not None  # set in __init__
         with Vertical() as box:
             box.border_title = "Message details"
             box.border_subtitle = "esc to close"
+            if message is None:
+                yield Static(self.failure or LOADING, id="status", markup=False)  # cleaned: failure_words
+                return
             for label, value in detail_rows(message, self._default_model):
                 with Horizontal(classes="row"):
                     yield Static(f"{label}:", classes="label", markup=False)
