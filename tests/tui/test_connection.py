@@ -60,9 +60,14 @@ async def test_status_dot_follows_the_connection(
 
 async def test_a_wrong_port_says_why_it_retries_and_the_header_names_the_port(tmp_path: Path) -> None:
     port = free_port()
-    app = make_app(f"ws://127.0.0.1:{port}/ws", mint_token("s" * 64, "alice"), tmp_path)
+    url, token = f"ws://127.0.0.1:{port}/ws", mint_token("s" * 64, "alice")
+    # A wait of a minute: under load, a wait of a second could end, and the next attempt be said, before
+    # the dot is read.
+    backoff = Backoff(base=60.0, cap=60.0, random=lambda: 0.99)
+    client = ChatClient(url, token, data_dir=tmp_path / "data", backoff=backoff)
+    app = ChatApp(make_app(url, token, tmp_path).settings, client=client)
     async with app.run_test(size=SIZE) as pilot:
-        await StateWaiter(app.client, lambda state: state.status is Status.RECONNECTING).wait()
+        await StateWaiter(client, lambda state: state.retry_at is not None).wait()
         await pilot.pause()
         assert str(app.status_dot.render()).startswith("● retry in ")
         assert str(app.status_dot.render()).endswith(" s: connection refused")
