@@ -53,6 +53,16 @@ class Lock:
             time.sleep(LOCK_POLL_SECONDS)
         return True
 
+    def names_its_file(self) -> bool:
+        """Its path still names the file locked: a holder before us may have renamed or removed it meanwhile."""
+        assert self._descriptor is not None, "only the holder asks"
+        try:
+            there = os.stat(self.path)
+        except FileNotFoundError:
+            return False
+        here = os.fstat(self._descriptor)
+        return (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino)
+
     def write(self, text: str) -> None:
         """Replace the lock file's content with ``text`` (who holds it), for those who find it taken."""
         assert self._descriptor is not None, "only the holder writes"
@@ -73,6 +83,28 @@ def is_free(path: Path) -> bool:
         return False
     probe.release()
     return True
+
+
+def claim_work_file(path: Path) -> Lock | None:
+    """The lock on the work file ``path`` itself, made empty; ``None`` while a running process holds it.
+
+    A file written under a name of its own, then renamed, stays behind when
+    its writer is killed. Its lock tells such a left-over from a file being
+    written: the kernel dropped the dead writer's lock, so a file whose lock
+    is free is taken over and emptied.
+
+    Raises:
+        OSError: The file cannot be made at ``path``.
+    """
+    while True:
+        lock = Lock(path)
+        if not lock.try_acquire():
+            return None
+        if lock.names_its_file():
+            lock.write("")
+            return lock
+        # Its writer renamed or removed it as we opened it: the file at the path now, if any, is another.
+        lock.release()
 
 
 def database_lock(database: Path) -> Path:

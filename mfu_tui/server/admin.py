@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import msgspec
 
+from mfu_tui.file_lock import Lock, claim_work_file
 from mfu_tui.redaction import redact_password
 from mfu_tui.server.config import ConfigError, database_location
 from mfu_tui.server.store import postgres, sqlite
@@ -115,15 +116,16 @@ def backup_sqlite(source: Path, target: Path) -> int:
     once checked, so ``target`` is never a half-written file.
 
     Raises:
-        AdminError: ``source`` is missing, ``target`` or its directory is not as it should be, or the copy fails
-            its check.
+        AdminError: ``source`` is missing, ``target`` or its directory is not as it should be, another backup to
+            ``target`` is running, or the copy fails its check.
     """
     _existing(source)
-    if target.exists():
-        raise _taken(target)
     partial = target.with_name(f".{target.name}.partial")
-    os.close(_create(partial))
+    lock = _claim_partial(partial, target)
     try:
+        # Checked with the partial copy held: a backup to the same path that ended a moment ago made ``target``.
+        if target.exists():
+            raise _taken(target)
         with contextlib.closing(_connect_sqlite(source)) as db, contextlib.closing(sqlite3.connect(partial)) as copy:
             db.backup(copy)
             verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
@@ -131,9 +133,31 @@ def backup_sqlite(source: Path, target: Path) -> int:
                 raise AdminError(f"the copy failed its check: {verdict}")
             chats = int(copy.execute("SELECT COUNT(*) FROM chats").fetchone()[0])
         os.replace(partial, target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # while still held: once renamed, the name may be the next backup's
+        raise
     finally:
-        partial.unlink(missing_ok=True)
+        lock.release()
     return chats
+
+
+def _claim_partial(partial: Path, target: Path) -> Lock:
+    """The lock on the backup's partial copy, held while it is written (``file_lock.claim_work_file``).
+
+    A partial copy whose lock is free is a killed backup's, taken over.
+
+    Raises:
+        AdminError: Another backup to ``target`` is writing it, or the system refuses a file there.
+    """
+    try:
+        lock = claim_work_file(partial)
+    except OSError as error:
+        raise _refused(partial, error) from None
+    if lock is None:
+        raise AdminError(
+            f"another backup to {target} is running (it writes {partial}): wait for its end, or give another file"
+        )
+    return lock
 
 
 async def _export(location: Path | str, user: str, form: str, output: str | None) -> int:
@@ -295,17 +319,20 @@ def _create(path: Path) -> int:
         return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         raise _taken(path) from None
-    except FileNotFoundError:
-        # Not made for the admin: a mistyped directory would hold the backups no one looks for.
-        raise AdminError(
-            f"no directory {path.parent}: make it first, or give a file in a directory that is there"
-        ) from None
     except OSError as error:
-        # Not writable, read-only, not a directory...: the directory's fault, and so named (a backup makes
-        # its partial copy first, a name the admin never gave).
-        raise AdminError(
-            f"cannot make a file in {path.parent} ({error.strerror}): give a file in a directory you can write to"
-        ) from None
+        raise _refused(path, error) from None
+
+
+def _refused(path: Path, error: OSError) -> AdminError:
+    """The refusal of the system to make the file ``path``, named by its directory."""
+    if isinstance(error, FileNotFoundError):
+        # Not made for the admin: a mistyped directory would hold the backups no one looks for.
+        return AdminError(f"no directory {path.parent}: make it first, or give a file in a directory that is there")
+    # Not writable, read-only, not a directory...: the directory's fault, and so named (a backup makes
+    # its partial copy first, a name the admin never gave).
+    return AdminError(
+        f"cannot make a file in {path.parent} ({error.strerror}): give a file in a directory you can write to"
+    )
 
 
 def _taken(path: Path) -> AdminError:

@@ -8,10 +8,11 @@ import shutil
 import sqlite3
 import subprocess
 
+from mfu_tui.file_lock import Lock
 from mfu_tui.protocol import ChatPage, ListChats, Result, decode_result
 from mfu_tui.server.store import make_store
 from tests.server.peer import Peer, new_id, peer
-from tests.server.test_admin import mfu_chat
+from tests.server.test_admin import alices_database, mfu_chat
 from tests.server.test_generation import send_message
 from tests.support.postgres import find_binaries, postgres_server, postgres_url  # noqa: F401 (fixtures)
 from tests.support.server import ServerProcess
@@ -128,3 +129,41 @@ async def test_a_postgresql_database_dumped_and_restored_keeps_its_chats(tmp_pat
         assert later is not None and later.chat.message_count == 4
     finally:
         await restored.close()
+
+
+async def test_a_partial_copy_left_by_a_killed_backup_is_replaced_by_the_next_backup(tmp_path):
+    database = await alices_database(tmp_path)
+    copy = tmp_path / "copy.sqlite3"
+    # What a backup killed while copying leaves: its hidden partial copy, half written, its lock dropped.
+    left = tmp_path / ".copy.sqlite3.partial"
+    left.write_bytes(b"SQLite format 3\x00" + b"\x00" * 4000)
+    left.chmod(0o600)
+
+    done = mfu_chat("admin", "backup", str(copy), "--db", str(database))
+
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert done.stdout.decode() == f"mfu-chat admin backup: {database} -> {copy} (2 chats)\n"
+    assert not left.exists()
+    assert copy.stat().st_mode & 0o777 == 0o600
+    with sqlite3.connect(copy) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+async def test_a_backup_to_the_path_another_backup_is_writing_is_refused_in_one_line(tmp_path):
+    database = await alices_database(tmp_path)
+    copy = tmp_path / "copy.sqlite3"
+    partial = tmp_path / ".copy.sqlite3.partial"
+    # The lock a running backup holds on its partial copy while it writes it.
+    running = Lock(partial)
+    assert running.try_acquire()
+    try:
+        done = mfu_chat("admin", "backup", str(copy), "--db", str(database))
+    finally:
+        running.release()
+
+    assert done.returncode == 1
+    assert done.stderr.decode() == (
+        f"mfu-chat admin backup: another backup to {copy} is running (it writes {partial}): "
+        "wait for its end, or give another file\n"
+    )
+    assert partial.exists() and not copy.exists()
