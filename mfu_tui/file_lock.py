@@ -11,6 +11,7 @@ and ``mfu-chat serve`` alike), and a second one refuses to start.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import time
@@ -131,14 +132,30 @@ def hold_database(database: Path) -> Lock:
 
     Raises:
         DatabaseInUse: Another process holds it.
+        NotADirectoryError: A file stands where a directory of the path should be (``filename``: that file).
         OSError: The lock file cannot be made beside the database.
     """
-    database.parent.mkdir(parents=True, exist_ok=True)
+    _make_directory(database.parent)
     lock = Lock(database_lock(database))
     if not lock.try_acquire():
         raise DatabaseInUse(database, _pid_in(lock.path))
     lock.write(f"{os.getpid()}\n")
     return lock
+
+
+def _make_directory(directory: Path) -> None:
+    """Make ``directory`` and its parents where missing.
+
+    Raises:
+        NotADirectoryError: A file stands where one of them should be (``filename``: that file).
+        OSError: The system refuses to make them.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        # mkdir says "File exists" if the directory's own name is a file's, else names a directory it did not make.
+        in_the_way = next(path for path in (directory, *directory.parents) if path.exists() and not path.is_dir())
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(in_the_way)) from None
 
 
 def _pid_in(path: Path) -> int | None:

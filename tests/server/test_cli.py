@@ -260,6 +260,22 @@ def test_a_database_that_cannot_be_written_is_named_in_one_line(unwritable_datab
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.parametrize("below", ["chat.sqlite3", "data/chat.sqlite3"])
+def test_a_database_under_a_regular_file_names_the_file_in_the_way(tmp_path, workers, below):
+    # Refused even to root, as a directory one cannot write to is refused to others.
+    notes = tmp_path / "notes.txt"
+    notes.write_text("the admin's notes\n")
+    database = notes / below
+    done = run_cli("serve", "--port", "0", "--workers", workers, "--db", str(database), secret=new_secret())
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stderr.splitlines()[-1] == (
+        f"mfu-chat serve: --db {database}: {notes} is a file, not a directory: "
+        "give a path in a directory, or where one can be made"
+    )
+    assert notes.read_text() == "the admin's notes\n"
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_file_that_is_not_a_database_is_named_in_one_line(tmp_path, workers):
     text = tmp_path / "notes.txt"
     text.write_text("not a database, but the admin's notes\n" * 100)

@@ -415,6 +415,9 @@ def unusable_file(path: Path, error: OSError | sqlite3.Error) -> str:
     """One line for ``error``, met opening the SQLite file ``path`` (``--db``): what is wrong, what to do."""
     if getattr(error, "sqlite_errorname", None) == "SQLITE_NOTADB":
         return f"--db {path} is not a SQLite database ({error}): give the server's database, or a path for a new one"
+    if isinstance(error, NotADirectoryError):
+        where = "give a path in a directory, or where one can be made"
+        return f"--db {path}: {error.filename} is a file, not a directory: {where}"
     reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
     return (
         f"--db {path}: cannot read and write it ({reason}): the user running the server needs both, on the file "
