@@ -53,7 +53,8 @@ def run_migrate(args: argparse.Namespace) -> int:
             migrated = asyncio.run(postgres.migrate_database(location))
         else:
             # A mistyped --db would otherwise become a new, empty database: serve makes it at its first start.
-            migrated = sqlite.migrate_file(_existing(location))
+            with _database_file(location):
+                migrated = sqlite.migrate_file(_existing(location))
     except (OSError, sqlite3.Error, AdminError) as error:
         return _fail("migrate", error)
     print(f"mfu-chat migrate: {_name(location)}: {_outcome(migrated)}")
@@ -126,7 +127,11 @@ def backup_sqlite(source: Path, target: Path) -> int:
         # Checked with the partial copy held: a backup to the same path that ended a moment ago made ``target``.
         if target.exists():
             raise _taken(target)
-        with contextlib.closing(_connect_sqlite(source)) as db, contextlib.closing(sqlite3.connect(partial)) as copy:
+        with (
+            _database_file(source),
+            contextlib.closing(_connect_sqlite(source)) as db,
+            contextlib.closing(sqlite3.connect(partial)) as copy,
+        ):
             db.backup(copy)
             verdict = copy.execute("PRAGMA quick_check").fetchone()[0]
             if verdict != "ok":
@@ -263,9 +268,25 @@ async def _connection(location: Path | str) -> AsyncIterator[Db]:
         finally:
             await connection.close()
         return
-    with contextlib.closing(_connect_sqlite(_existing(location))) as db:
+    with _database_file(location), contextlib.closing(_connect_sqlite(_existing(location))) as db:
         check_current(sqlite.schema_version(db), sqlite.SCHEMA_VERSION)
         yield SqliteDb(db)
+
+
+@contextlib.contextmanager
+def _database_file(path: Path) -> Iterator[None]:
+    """Name ``path`` when SQLite finds it is not a database, as serve does (SQLite's own error names no file).
+
+    Raises:
+        AdminError: ``path`` is not a SQLite database.
+    """
+    try:
+        yield
+    except sqlite3.DatabaseError as error:
+        if error.sqlite_errorname != "SQLITE_NOTADB":
+            raise
+        # serve's words (``unusable_file``), not its advice: these commands make no new database.
+        raise AdminError(f"--db {path} is not a SQLite database ({error}): give the server's database") from None
 
 
 def _connect_sqlite(path: Path) -> sqlite3.Connection:

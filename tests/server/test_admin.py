@@ -288,6 +288,28 @@ def test_admin_commands_refuse_a_database_migrate_has_not_reached(tmp_path: Path
     ]
 
 
+def test_admin_commands_name_a_file_that_is_not_a_database_as_serve_does(tmp_path: Path):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database, but the admin's notes\n" * 100)
+
+    done = {
+        "migrate": mfu_chat("migrate", "--db", str(notes)),
+        "admin export-user": mfu_chat("admin", "export-user", "alice", "--db", str(notes)),
+        "admin delete-user": mfu_chat("admin", "delete-user", "alice", "--db", str(notes)),
+        "admin backup": mfu_chat("admin", "backup", str(tmp_path / "copy.sqlite3"), "--db", str(notes)),
+    }
+
+    for command, run in done.items():
+        assert (run.returncode, run.stdout, run.stderr.decode()) == (
+            1,
+            b"",
+            f"mfu-chat {command}: --db {notes} is not a SQLite database (file is not a database): "
+            "give the server's database\n",
+        )
+    assert notes.read_text() == "not a database, but the admin's notes\n" * 100
+    assert sorted(tmp_path.iterdir()) == [notes]
+
+
 def test_admin_commands_take_the_database_from_the_environment(tmp_path: Path):
     missing = tmp_path / "missing.sqlite3"
     done = mfu_chat("admin", "delete-user", "alice", env={"MFU_DATABASE_URL": str(missing)})
