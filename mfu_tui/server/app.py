@@ -317,7 +317,7 @@ class ChatServer:
             open_timeout=self.config.handshake_timeout,
             # Compression costs memory per connection and CPU per frame; chunks are small.
             compression=None,
-            logger=logs.quiet_probes(redacting_logger("websockets.server"), (HEALTH_PATH, READY_PATH)),
+            logger=logs.quiet_websockets(redacting_logger("websockets.server"), (HEALTH_PATH, READY_PATH)),
             create_connection=self._bounded_websocket(),
             # asyncio's default of 100 overflows while a burst of connections is accepted
             # (1,100 at once were seen): a new user's SYN is then dropped and retried 1 s later.
@@ -348,10 +348,18 @@ class ChatServer:
     async def _stop_listening(self) -> None:
         """Close the WebSocket listener, if it was opened (a failed start)."""
         if self._server is not None:
+            clients = len(self._server.connections)
             # 4012: the clients reconnect at once (to another node) and resume there.
             self._server.close(code=CloseCode.RESTARTING, reason="server restarting: reconnect now")
             await self._server.wait_closed()
             self._server = None
+            logs.event(
+                log,
+                "stopped_listening",
+                "stopped listening, clients told to reconnect",
+                node=self.node_id,
+                clients=clients,
+            )
 
     async def stop(self) -> None:
         """Stop accepting, move the clients (4012), let answers run up to the drain timeout, then end the rest.

@@ -150,10 +150,22 @@ class QuietProbes(logging.Filter):
         return not (answered and urlsplit(request.path).path in self._paths)
 
 
-def quiet_probes(logger: logging.Logger, paths: Collection[str]) -> logging.Logger:
-    """``logger`` (websockets' of the server) with a ``QuietProbes`` filter for ``paths``, installed once."""
-    if not any(isinstance(existing, QuietProbes) for existing in logger.filters):
-        logger.addFilter(QuietProbes(paths))
+class QuietClose(logging.Filter):
+    """Drops websockets' ``server closing`` and ``server closed``: the ``stopped_listening`` event says it.
+
+    They name no node: each worker of ``--workers N`` wrote both, 2N lines
+    among stop lines that each name their node.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.levelno == logging.INFO and record.msg in ("server closing", "server closed"))
+
+
+def quiet_websockets(logger: logging.Logger, probe_paths: Collection[str]) -> logging.Logger:
+    """``logger`` (websockets' of the server) with ``QuietProbes`` for ``probe_paths`` and ``QuietClose``, once."""
+    for quiet in (QuietProbes(probe_paths), QuietClose()):
+        if not any(isinstance(existing, type(quiet)) for existing in logger.filters):
+            logger.addFilter(quiet)
     return logger
 
 

@@ -194,6 +194,10 @@ async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
     # Each worker's stop is told apart as its start is: by its node.
     assert sorted(stopping["node"] for stopping in log_events(workers, "stopping")) == names
     assert sorted(stop["node"] for stop in log_events(workers, "stop")) == names
+    closed = sorted((event["node"], event["clients"]) for event in log_events(workers, "stopped_listening"))
+    assert closed == [(name, 1) for name in names]
+    # websockets' own "server closing" and "server closed" named no node: two such lines a worker.
+    assert [line for line in log_says(workers, '"websockets.server"') if '"msg": "server clos' in line] == []
     assert [line for line in workers.stderr_lines if '"level": "error"' in line] == []  # a clean stop
 
 
