@@ -43,7 +43,8 @@ def run_serve(args: argparse.Namespace) -> int:
         print(f"mfu-chat serve: MFU_LOG_FORMAT must be text or json, got {log_format!r}", file=sys.stderr)
         return EXIT_CONFIG
     logs.configure(args.log_level, log_format)
-    _raise_file_limit()
+    if args.worker_index is None:  # a worker inherits its supervisor's limit, raised or not: said once, by it
+        _raise_file_limit()
     try:
         # Before the store ends any answer left streaming: they may be another server's, still running.
         # A worker's supervisor holds the lock for all its workers.

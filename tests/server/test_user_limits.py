@@ -38,6 +38,8 @@ from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import TIMEOUT, new_id, peer
 from tests.server.rawclient import RawClient
 from tests.server.test_generation import SLOW, get_chat, send_message
+from tests.server.test_workers import log_says, until
+from tests.support.limits import needs_seccomp, refuse_raising_limits
 from tests.support.server import ServerProcess, running_server
 
 
@@ -141,6 +143,32 @@ def test_the_server_raises_its_open_files_limit_to_the_hard_one(tmp_path: Path):
         server.kill()
     [line] = [line for line in limits.splitlines() if line.startswith("Max open files")]
     assert line.split()[3:5] == [str(hard), str(hard)]
+
+
+@needs_seccomp
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_an_open_files_limit_the_system_will_not_raise_is_one_warning_whatever_the_workers(tmp_path, workers):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard <= 256:
+        pytest.skip(f"the hard open-files limit is {hard} here: nothing to raise")
+
+    def low_and_fixed() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))
+        refuse_raising_limits()
+
+    server = ServerProcess(tmp_path, "--workers", workers, preexec=low_and_fixed)
+    server.start()
+    try:
+        # The workers start, and would warn, before they listen; "N workers running" follows them all.
+        await until(lambda: workers == "1" or log_says(server, f"{workers} workers running"))
+    finally:
+        server.terminate()
+        server.wait()
+    [warning] = log_says(server, "could not raise the open-files limit")  # the supervisor's: the workers inherit
+    assert warning.endswith(
+        "WARNING mfu_tui.server.cli: could not raise the open-files limit from 256: not allowed "
+        "to raise maximum limit\n"
+    )
 
 
 def ping_frames(count: int) -> bytes:
