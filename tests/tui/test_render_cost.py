@@ -6,7 +6,6 @@ These assert the behaviour the render bench (``bench/render.py``,
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import json
 import socket
@@ -20,16 +19,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from textual.geometry import Region
+from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 
 from mfu_tui.protocol import Chunk, Complete
 from mfu_tui.tui import client_events, stream_pace
 from mfu_tui.tui.app import COLLECT_YOUNG_EVERY
+from mfu_tui.tui.client_events import ClientEvents
 from mfu_tui.tui.stream_split import Part
 from mfu_tui.tui.widgets.answer_body import AnswerBody
 from tests.support.server import RunningServer, running_server
-from tests.tui.helpers import TIMEOUT, FrameWaiter, frame_of, make_app, ready, settle, until
+from tests.tui.helpers import FrameWaiter, frame_of, make_app, ready, settle, until
 from tests.tui.scenes import ask, ask_answered
 
 #: Pseudo-classes that make Textual restyle every sibling (and its subtree) when a widget is mounted.
@@ -343,34 +344,41 @@ async def test_chunks_that_come_within_a_frame_of_the_last_shown_wait_and_are_sh
         async with app.run_test() as pilot:
             await ready(app, pilot)
             streamed: list[str] = []
-            five_more = asyncio.Event()  # five chunks past the first ones shown have reached the client
-            wanted_seq = [sys.maxsize]
+            # The answer as shown (text, last chunk) before its end: looked at as each chunk reaches the client
+            # and after each message the app handles, its chunks' batches among them, until it has handled the
+            # end. Looked at from the test's steps instead, on a busy machine the answer had ended first.
+            seen: list[tuple[str, int]] = []
+            end_handled = False
+
+            def look() -> None:
+                answers = [view for view in app.conversation.views if view.role == "assistant"]
+                if answers and answers[0].text and not end_handled:
+                    seen.append((answers[0].text, answers[0].last_seq))
 
             def on_frame(frame: Any) -> None:
                 if isinstance(frame, Chunk):
                     streamed.append(frame.content)
-                    if frame.seq >= wanted_seq[0]:
-                        five_more.set()
+                    look()
+
+            def on_handled(message: Message) -> None:
+                nonlocal end_handled
+                end_handled = end_handled or isinstance(message, ClientEvents.AnswerEnded)
+                look()
 
             unsubscribe = app.client.on_message(on_frame)
+            app.message_signal.subscribe(app, on_handled, immediate=True)
             ended = FrameWaiter(app.client, frame_of(Complete))
             await ask(app, pilot, "Tell me more")
-            await until(pilot, lambda: any(view.text for view in app.conversation.views if view.role == "assistant"))
-            (answer,) = [view for view in app.conversation.views if view.role == "assistant"]
-            first, shown_seq = answer.text, answer.last_seq
-            # They may have come already, while the app drew the first ones: counted then, awaited otherwise.
-            wanted_seq[0] = shown_seq + 5
-            if len(streamed) >= wanted_seq[0]:
-                five_more.set()
-            async with asyncio.timeout(TIMEOUT):
-                await five_more.wait()
-            await pilot.pause()
-            held = answer.text  # the chunks after the first ones wait
             await ended.wait()
-            await until(pilot, lambda: answer.status == "complete")
+            await until(pilot, lambda: end_handled)
+            (answer,) = [view for view in app.conversation.views if view.role == "assistant"]
+            app.message_signal.unsubscribe(app)
             unsubscribe()
-    assert first and held == first and len(streamed) >= shown_seq + 5
-    assert answer.text == "".join(streamed)  # all of them at the end, once each, in order, before the end
+    assert seen, "nothing of the answer was shown before its end"
+    first, shown_seq = seen[0]
+    assert first and {text for text, _ in seen} == {first}  # the chunks after the first ones waited
+    assert len(streamed) >= shown_seq + 5  # five of them at least, all come before the end
+    assert answer.text == "".join(streamed)  # all of them at the end, once each, in order
 
 
 async def test_chunks_that_come_while_a_full_batch_waits_are_shown_without_waiting_for_the_frame(
