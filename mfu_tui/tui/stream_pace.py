@@ -35,7 +35,8 @@ class StreamPace:
 
     Args:
         show: Shows chunks (``ChatApp._about_a_chat``).
-        set_timer: Calls back after a delay, in order with the app's other messages (``App.set_timer``).
+        set_timer: Calls back after a delay (``App.set_timer``: in the timer's own task, not among the app's
+            messages; the order holds since ``release`` takes the held chunks before its first ``await``).
     """
 
     def __init__(
