@@ -122,13 +122,14 @@ class JsonFormatter(logging.Formatter):
 
 
 class QuietProbes(logging.Filter):
-    """Drops websockets' INFO lines of a probe answered 200 (``HTTP response sent``, ``connection closed``).
+    """Drops websockets' INFO line of a probe answered 200 (``HTTP response sent``).
 
     Health checks come every few seconds from every load balancer and
-    orchestrator: two lines each, naming no path, were about 100,000 lines a
-    day per node. A probe that fails (503) keeps its lines; at DEBUG
-    websockets still dumps every request and response, probes included.
-    websockets passes the connection as the record's ``websocket`` attribute.
+    orchestrator: two lines each (with ``connection closed``, which
+    ``QuietRepeats`` drops), naming no path, were about 100,000 lines a day
+    per node. A probe that fails (503) keeps its line; at DEBUG websockets
+    still dumps every request and response, probes included. websockets
+    passes the connection as the record's ``websocket`` attribute.
 
     Args:
         paths: The probes' paths (``/healthz``, ``/readyz``).
@@ -150,20 +151,29 @@ class QuietProbes(logging.Filter):
         return not (answered and urlsplit(request.path).path in self._paths)
 
 
-class QuietClose(logging.Filter):
-    """Drops websockets' ``server closing`` and ``server closed``: the ``stopped_listening`` event says it.
+#: websockets' INFO lines that our events say, naming the node (and the user): ``stopped_listening``,
+#: ``connection_open`` and ``connection_close``.
+REPEATED = frozenset({"server closing", "server closed", "connection open", "connection closed"})
 
-    They name no node: each worker of ``--workers N`` wrote both, 2N lines
-    among stop lines that each name their node.
+
+class QuietRepeats(logging.Filter):
+    """Drops websockets' INFO lines that an event of ours says: ``REPEATED``.
+
+    They name no node and no user: each worker of ``--workers N`` wrote
+    ``server closing`` and ``server closed``, 2N lines among stop lines that
+    each name their node, and every connection was two lines more than its
+    ``connection_open`` and ``connection_close``. websockets' warnings and
+    errors stay, and so does ``HTTP response sent``, the one line of a
+    request that is no WebSocket (a 404, a 401).
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.INFO and record.msg in ("server closing", "server closed"))
+        return not (record.levelno == logging.INFO and record.msg in REPEATED)
 
 
 def quiet_websockets(logger: logging.Logger, probe_paths: Collection[str]) -> logging.Logger:
-    """``logger`` (websockets' of the server) with ``QuietProbes`` for ``probe_paths`` and ``QuietClose``, once."""
-    for quiet in (QuietProbes(probe_paths), QuietClose()):
+    """``logger`` (websockets' of the server) with ``QuietProbes`` for ``probe_paths`` and ``QuietRepeats``, once."""
+    for quiet in (QuietProbes(probe_paths), QuietRepeats()):
         if not any(isinstance(existing, type(quiet)) for existing in logger.filters):
             logger.addFilter(quiet)
     return logger

@@ -17,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from mfu_tui.protocol import Ack, Chunk, Complete, Error
 from mfu_tui.server import ConfigError, ServerConfig
+from mfu_tui.server.logs import EVENT_FIELDS
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import peer
 from tests.server.test_generation import send_message
@@ -75,6 +76,7 @@ async def test_health_ready_and_version_answer_without_auth(tmp_path):
 
 async def test_probes_answered_200_log_nothing_at_info_and_other_requests_still_do(tmp_path, caplog):
     caplog.set_level(logging.INFO, logger="websockets.server")
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.app")
     async with running_server(tmp_path) as srv:
         base = f"http://127.0.0.1:{srv.port}"
         probes = [await get(f"{base}/healthz"), await get(f"{base}/readyz"), await get(f"{base}/readyz?full=1")]
@@ -83,9 +85,11 @@ async def test_probes_answered_200_log_nothing_at_info_and_other_requests_still_
             await alice.ws.ping()
     # Stopped: every connection has ended, and logged its end unless it was a probe's.
     assert [status for status, _ in probes] == [200, 200, 200] and version[0] == 200
-    assert caplog.messages.count("HTTP response sent (200 OK)") == 1  # /version's: only probes are quiet
-    assert caplog.messages.count("connection closed") == 2  # /version's and the WebSocket's
-    assert caplog.messages.count("connection open") == 1
+    websockets_said = [record.getMessage() for record in caplog.records if record.name == "websockets.server"]
+    assert websockets_said == ["HTTP response sent (200 OK)"]  # /version's: only probes are quiet
+    # The WebSocket's opening and closing are our events, naming its user and node; websockets' said neither.
+    ours = [getattr(record, EVENT_FIELDS)["event"] for record in caplog.records if hasattr(record, EVENT_FIELDS)]
+    assert ours.count("connection_open") == ours.count("connection_close") == 1
 
 
 async def test_metrics_count_real_traffic(tmp_path):
