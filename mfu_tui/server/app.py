@@ -379,10 +379,24 @@ class ChatServer:
         await self._stop_listening()
         running = len(self.generations.running())
         if running and self.config.drain_timeout > 0:
-            log.info("draining: %d answer(s) running, waiting up to %g s for them", running, self.config.drain_timeout)
+            logs.event(
+                log,
+                "draining",
+                "draining: waiting for the running answers",
+                node=self.node_id,
+                answers=running,
+                drain_timeout=self.config.drain_timeout,
+            )
             await self._drain()
             left = len(self.generations.running())
-            log.info("drained: %d answer(s) ended, %d still running end as interrupted", running - left, left)
+            logs.event(
+                log,
+                "drained",
+                "drained: answers not ended by now end as interrupted",
+                node=self.node_id,
+                ended=running - left,
+                interrupted=left,
+            )
         # A restart is not a cancel: the replies are stored as interrupted and
         # clients that reconnect can resume them.
         await self.generations.stop_all()
@@ -415,7 +429,7 @@ class ChatServer:
         ended = asyncio.ensure_future(self._drain_ended.wait())
         await asyncio.wait({finished, ended}, return_when=asyncio.FIRST_COMPLETED)
         if ended.done():
-            log.info("the drain was ended early")
+            logs.event(log, "drain_ended", "the drain was ended early", node=self.node_id)
         for waiter in (finished, ended):
             waiter.cancel()  # the answers go on: only the wait for them ends
         await asyncio.gather(finished, ended, return_exceptions=True)

@@ -92,11 +92,18 @@ async def test_by_default_sigterm_drains_the_running_answer(tmp_path):
 
 
 async def test_a_second_ctrl_c_ends_the_drain_at_once(tmp_path):
-    node = ServerProcess(tmp_path, "--demo-words", "400", "--demo-delay-ms", "20", "--drain-timeout", "30")
+    flags = ("--node-id", "node-7", "--demo-words", "400", "--demo-delay-ms", "20", "--drain-timeout", "30")
+    node = ServerProcess(tmp_path, *flags)
     # The first Ctrl-C was taken once the client is closed (the node is stopping): then the second.
     code, exit_status, reply = await signalled_while_answering(node, signal.SIGINT, then=signal.SIGINT)
     assert code == CloseCode.RESTARTING and exit_status == 0
-    assert "the drain was ended early" in node.stderr
+    # Each line of the drain names its node, as the other lines of its stop do: of --workers, the worker.
+    [draining] = [line for line in node.stderr_lines if "event=draining " in line]
+    [ended] = [line for line in node.stderr_lines if "event=drain_ended " in line]
+    [drained] = [line for line in node.stderr_lines if "event=drained " in line]
+    assert "node=node-7 answers=1 drain_timeout=30.0" in draining
+    assert "the drain was ended early" in ended and "node=node-7" in ended
+    assert "node=node-7 ended=0 interrupted=1" in drained
     # An answer of about 8 s, well within the 30 s of drain: only the second Ctrl-C cut it.
     assert (reply.status, reply.finish_reason) == ("error", "interrupted")
 
