@@ -372,6 +372,7 @@ class ChatServer:
         if self._server is None:
             return
         self.readiness.draining = True
+        self.hub.node_stopping = True
         if self._rest is not None:  # first: no request may change a chat while the rest stops
             await self._rest.close()
         # Stops listening, closes every client with 4012 and waits for their

@@ -46,6 +46,8 @@ class Hub(abc.ABC):
     on_link_lost: Callable[[], None] | None = None
     #: False while the link to the other nodes is broken: this node must not take clients then.
     linked: bool = True
+    #: Set by the server as its stop begins: another node's link closing then is no news (they stop together).
+    node_stopping: bool = False
 
     @property
     def backlog(self) -> int:

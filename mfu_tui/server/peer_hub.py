@@ -250,7 +250,9 @@ class PeerHub(LocalHub):
                     kind, channel, data = await read_message(reader)
                     self._take(index, kind, channel, data)
             except (asyncio.IncompleteReadError, OSError):
-                log.info("the link to worker %d closed (it stopped); linking again once it is back", index)
+                # Stopping, this worker most likely stops with its siblings (the supervisor's stop): no news.
+                if not self.node_stopping:
+                    log.info("the link to worker %d closed (it stopped); linking again once it is back", index)
             finally:
                 del self._links[index]
                 writer.close()

@@ -39,15 +39,22 @@ ATTEMPTS = 60
 WAIT = 30.0
 
 
-@pytest.fixture
-def workers(tmp_path) -> Iterator[ServerProcess]:
-    server = ServerProcess(tmp_path, "--workers", "2", "--log-format", "json", *DEMO_ARGS)
+@contextlib.contextmanager
+def running_workers(tmp_path, *args: str) -> Iterator[ServerProcess]:
+    """``mfu-chat serve --workers 2`` (JSON logs, the demo answers of ``DEMO_ARGS``) with ``args``."""
+    server = ServerProcess(tmp_path, "--workers", "2", "--log-format", "json", *DEMO_ARGS, *args)
     server.start()
     try:
         yield server
     finally:
         server.terminate()  # a graceful stop: the workers are gone when it returns
         server.wait(WAIT)
+
+
+@pytest.fixture
+def workers(tmp_path) -> Iterator[ServerProcess]:
+    with running_workers(tmp_path) as server:
+        yield server
 
 
 @contextlib.asynccontextmanager
@@ -150,6 +157,8 @@ async def test_a_killed_worker_is_started_again_and_its_answer_is_resumed_on_the
     assert isinstance(end, Complete) and end.finish_reason == "interrupted" and end.seq == len(followed)
     await until(lambda: len(log_says(workers, "listening")) > workers_before)
     assert log_says(workers, "exited with status -9; starting it again")
+    # The other worker goes on: it links to the new one once it is back.
+    assert log_says(workers, "linking again once it is back")
     assert generating not in worker_pids(workers) and len(worker_pids(workers)) == 2
     # The client cut off by the kill resumes, wherever it lands now, from what it had.
     last_seq = max((chunk.seq for chunk in seen_before_kill), default=0)
@@ -199,6 +208,21 @@ async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
     # websockets' own "server closing" and "server closed" named no node: two such lines a worker.
     assert [line for line in log_says(workers, '"websockets.server"') if '"msg": "server clos' in line] == []
     assert [line for line in workers.stderr_lines if '"level": "error"' in line] == []  # a clean stop
+
+
+async def test_a_worker_stopping_with_the_others_does_not_say_it_will_link_to_them_again(tmp_path):
+    with running_workers(tmp_path, "--drain-timeout", "30") as workers:
+        async with peer(workers.url, workers.token()) as alice:
+            ack = await send_message(alice, "tell me a long story")
+            await alice.expect(Chunk, message_id=ack.reply_id, seq=2)
+            workers.terminate()
+            assert await alice.close_code(WAIT) == 4012
+        assert await asyncio.to_thread(workers.wait, WAIT) == 0
+    # The other worker stopped at once, closing its link under the one that drained the answer.
+    [draining] = log_events(workers, "draining")
+    [drained] = log_events(workers, "drained")
+    assert draining["node"] == drained["node"] and (drained["ended"], drained["interrupted"]) == (1, 0)
+    assert log_says(workers, "linking again") == []
 
 
 def free_port_pair() -> int:
