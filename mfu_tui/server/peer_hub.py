@@ -139,7 +139,12 @@ class PeerHub(LocalHub):
                     await self._linked_changed.wait()
         except TimeoutError:
             missing = [i for i in self._others() if i not in self._links or i not in self._followers]
-            log.warning("workers %s did not link to this one within %g s: taken as not running", missing, STARTUP_WAIT)
+            log.warning(
+                "workers %s did not link to worker %d within %g s: taken as not running",
+                missing,
+                self.siblings.index,
+                STARTUP_WAIT,
+            )
 
     def _all_linked(self) -> bool:
         return all(index in self._links and index in self._followers for index in self._others())
@@ -252,7 +257,11 @@ class PeerHub(LocalHub):
             except (asyncio.IncompleteReadError, OSError):
                 # Stopping, this worker most likely stops with its siblings (the supervisor's stop): no news.
                 if not self.node_stopping:
-                    log.info("the link to worker %d closed (it stopped); linking again once it is back", index)
+                    log.info(
+                        "the link of worker %d to worker %d closed (it stopped); linking again once it is back",
+                        self.siblings.index,
+                        index,
+                    )
             finally:
                 del self._links[index]
                 writer.close()
@@ -277,7 +286,11 @@ class PeerHub(LocalHub):
             if waiting is not None and not waiting[1].done():
                 waiting[1].set_result(None)
         elif kind == LOST:
-            log.error("worker %d dropped frames for this one while it did not read; closing its connections", index)
+            log.error(
+                "worker %d dropped frames for worker %d while it did not read; closing its connections",
+                index,
+                self.siblings.index,
+            )
             if self.on_link_lost is not None:
                 self.on_link_lost()
 

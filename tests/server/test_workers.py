@@ -157,8 +157,10 @@ async def test_a_killed_worker_is_started_again_and_its_answer_is_resumed_on_the
     assert isinstance(end, Complete) and end.finish_reason == "interrupted" and end.seq == len(followed)
     await until(lambda: len(log_says(workers, "listening")) > workers_before)
     assert log_says(workers, "exited with status -9; starting it again")
-    # The other worker goes on: it links to the new one once it is back.
-    assert log_says(workers, "linking again once it is back")
+    # The other worker goes on, saying which one it is (of --workers N, N - 1 would say it): it links again.
+    [started] = log_says(workers, f"(pid {generating}) listening")
+    killed = int(started.split('"msg": "worker ', 1)[1].split(" ", 1)[0])
+    assert log_says(workers, f"the link of worker {1 - killed} to worker {killed} closed (it stopped); linking again")
     assert generating not in worker_pids(workers) and len(worker_pids(workers)) == 2
     # The client cut off by the kill resumes, wherever it lands now, from what it had.
     last_seq = max((chunk.seq for chunk in seen_before_kill), default=0)
