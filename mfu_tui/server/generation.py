@@ -16,6 +16,16 @@ one row and one frame per commit instead of one per piece. The first piece,
 and any piece of an idle server, goes alone as before. A chunk holds one kind
 of text only, and at most ``MAX_CHUNK_CHARS``.
 
+A piece that would start a chunk because the last one is full waits for the
+last one's commit first, so the model's stream is read at most two chunks
+ahead of what is stored and sent. A model at its pace never fills a chunk
+within a commit, so it never waits; one faster than the store (a firehose)
+is read in step with the commits. Read ahead, it held its answer in memory,
+and the event loop, busy reading it, kept the store's writer thread waiting
+for the interpreter's lock for tens of milliseconds a commit, so the whole
+answer went out at once at its end; while the relay waits, the loop idles
+and the writer runs.
+
 A disconnect does not touch a generation: it publishes to whoever is
 subscribed at the time. Only ``cancel`` (or the server stopping) ends it
 early, by cancelling its task, which closes the provider's iterator and so
@@ -204,13 +214,18 @@ class Generation:
                         finish = item.reason
                     elif isinstance(item, Usage):
                         self._usage = item
-                    elif isinstance(item, Reasoning):
-                        if item.text and self._take("reasoning", item.text):
+                    else:
+                        kind: ChunkKind = "reasoning" if isinstance(item, Reasoning) else "content"
+                        text = item.text if isinstance(item, Reasoning) else item
+                        if not text:
+                            continue
+                        full = self._full_chunk_queued(kind, text)
+                        if full is not None:
+                            # Not its result: a failed commit stops the generation from ``_publish``.
+                            await asyncio.wait({full})
+                        if self._take(kind, text):
                             finish = "length"
                             break  # leaving the block closes the upstream request
-                    elif item and self._take("content", item):
-                        finish = "length"
-                        break
         except asyncio.CancelledError:
             if self._stop_reason is None:
                 raise
@@ -244,6 +259,18 @@ class Generation:
         self._room -= len(text)
         self._append(kind, text)
         return self._room == 0
+
+    def _full_chunk_queued(self, kind: ChunkKind, text: str) -> asyncio.Future[None] | None:
+        """The commit of the last chunk if ``text`` would start a chunk because that one is full and not yet stored."""
+        last = self._last_commit
+        if (
+            last is not None
+            and not last.done()
+            and self._chunks[-1][0] == kind
+            and self._last_chars + len(text) > MAX_CHUNK_CHARS
+        ):
+            return last
+        return None
 
     def _append(self, kind: ChunkKind, text: str) -> None:
         """Add ``text`` to the last chunk if it is still queued for a commit (and of its kind), else make a chunk."""

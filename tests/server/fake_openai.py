@@ -6,10 +6,11 @@ one ``data: {...}`` event per piece and ``data: [DONE]`` at the end, the way
 OpenAI, vLLM and Ollama do. A test scripts what happens next: a clean answer,
 a connection dropped mid-stream, an HTTP error, holding the stream open
 until the client goes away (which ``disconnected`` reports), or until the
-test opens ``gate``. A request with ``stream_options: {"include_usage": true}``
-gets the token counts in a last event with empty ``choices``, as OpenAI sends
-it; ``refuses_stream_options`` makes it answer such a request 400, as some
-older servers do.
+test opens ``gate`` (which may also hold the pieces back: ``gated``). A
+request with ``stream_options: {"include_usage": true}`` gets the token
+counts in a last event with empty ``choices``, as OpenAI sends it;
+``refuses_stream_options`` makes it answer such a request 400, as some older
+servers do.
 
 A script may instead give the bytes to send as they are (``body``): the
 recorded answers of each dialect (``tests/server/dialects.py``), a refusal
@@ -41,6 +42,9 @@ class Script:
     status: int = 200
     #: The error body's ``error.message``.
     error_message: str = "the model is on fire"
+    #: Send the pieces only once ``FakeOpenAI.gate`` is set (the test readies something first);
+    #: a "gate" stream then ends at once.
+    gated: bool = False
     #: ``(prompt_tokens, completion_tokens)`` reported when the request asks for usage.
     usage: tuple[int, int] = (12, 4)
     #: Bytes to send as the body, as they are (with ``status``, ``content_type`` and ``headers``),
@@ -197,6 +201,9 @@ class FakeOpenAI:
             b"Transfer-Encoding: chunked\r\n\r\n"
         )
         self._event(writer, ": keep-alive comment\n\n")
+        if script.gated:
+            await writer.drain()
+            await self.gate.wait()
         for index, piece in enumerate(script.pieces):
             last = index == len(script.pieces) - 1 and script.then in ("done", "gate")
             delta = {

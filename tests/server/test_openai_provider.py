@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import socket
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
 
 from mfu_tui.embedded_server import probe_models
 from mfu_tui.protocol import (
@@ -24,7 +28,7 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
-from mfu_tui.server.generation import ITEMS_PER_TURN
+from mfu_tui.server.generation import ITEMS_PER_TURN, MAX_CHUNK_CHARS, Generation
 from mfu_tui.server.providers.openai import OpenAIProvider
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
@@ -370,3 +374,44 @@ async def test_a_model_sending_faster_than_the_server_reads_does_not_hold_the_se
     assert read_at_each_turn[-1] >= pieces
     steps = [after - before for before, after in itertools.pairwise(read_at_each_turn)]
     assert max(steps) <= ITEMS_PER_TURN
+
+
+@contextlib.contextmanager
+def database_locked(path: Path) -> Iterator[None]:
+    """Hold the SQLite file's write lock, as another program writing to it does: no commit ends meanwhile."""
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as db:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        finally:
+            db.execute("ROLLBACK")
+
+
+async def test_a_model_faster_than_the_store_is_read_at_most_two_chunks_ahead_of_what_is_sent(tmp_path):
+    # Each piece fills a chunk, and no commit ends while the database is locked. Read ahead of
+    # the commits, the whole answer waited in memory (and under a firehose the store's writer
+    # thread, starved of the interpreter's lock by the relay, sent it all at once at its end).
+    pieces = 8
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(pieces=["x" * MAX_CHUNK_CHARS] * pieces, then="hold", gated=True)
+        ahead_at_each_turn: list[int] = []
+
+        async def watch_each_turn(generation: Generation) -> None:
+            """Pieces read from the model and not yet sent, at each turn of the event loop."""
+            while True:
+                ahead_at_each_turn.append(generation.items_read - generation.published_seq)
+                await asyncio.sleep(0)
+
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "Go")
+            (generation,) = srv.server.generations.running()
+            watcher = asyncio.create_task(watch_each_turn(generation))
+            try:
+                with database_locked(Path(srv.db_path)):
+                    fake.gate.set()
+                    await fake.holding.wait()  # the model has sent its whole answer
+                chunks = [await alice.expect(Chunk, message_id=ack.reply_id, seq=seq) for seq in range(1, pieces + 1)]
+            finally:
+                watcher.cancel()
+    assert text_of(chunks) == "x" * MAX_CHUNK_CHARS * pieces
+    assert max(ahead_at_each_turn) == 2
