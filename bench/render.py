@@ -26,7 +26,9 @@ rendered (the ``complete`` frame applied, the final widgets mounted,
 ``pilot.pause()``, which also waits for the process to be idle for 20 ms
 or more, a wait that counted the key presses still being sent and work the
 app leaves for idle time, such as measuring parts no one has seen) and its ratio to bare
-(target <= 1.2); app CPU per chunk over the first and the last tenth of the
+(target <= 1.2), and the bare client's seconds from the question to the
+first chunk (``bare_first_chunk_seconds``: the server's, before either
+window starts); app CPU per chunk over the first and the last tenth of the
 chunks (target: flat); key-press latency while streaming (a key ``x`` sent
 and a backspace in turn, to the focused composer every ``--key-every-ms``, until its
 ``TextArea.Changed`` is handled); and the app process's CPU seconds over
@@ -82,10 +84,10 @@ _WORDS = re.compile(r"\s*\S+\s*")
 
 
 async def bare(url: str, token: str, question: str) -> dict[str, Any]:
-    """A bare websockets client: seconds from the first chunk to ``complete``."""
+    """A bare websockets client: seconds from the first chunk to ``complete``, and from the question to the first."""
     async with connect(url, additional_headers={"Authorization": f"Bearer {token}"}, proxy=None, max_queue=None) as ws:
         await ws.send(encode(Message(chat_id=None, content=question, client_message_id=str(uuid.uuid4()))).decode())
-        first, chunks = 0.0, 0
+        asked, first, chunks = time.perf_counter(), 0.0, 0
         async with asyncio.timeout(TIMEOUT):
             async for data in ws:
                 frame = decode_server(data)
@@ -93,7 +95,7 @@ async def bare(url: str, token: str, question: str) -> dict[str, Any]:
                     chunks += 1
                     first = first or time.perf_counter()
                 elif isinstance(frame, Complete):
-                    return {"seconds": time.perf_counter() - first, "chunks": chunks}
+                    return {"seconds": time.perf_counter() - first, "chunks": chunks, "first_chunk": first - asked}
     raise RuntimeError("closed before complete")
 
 
@@ -307,6 +309,7 @@ async def measure(source: str, words: int, workdir: Path, args: argparse.Namespa
         "words": words,
         "chunks": floor["chunks"],
         "bare_seconds": round(floor["seconds"], 3),
+        "bare_first_chunk_seconds": round(floor["first_chunk"], 3),
         "app_seconds": round(best["seconds"], 3),
         "ratio": round(best["seconds"] / floor["seconds"], 2),
         **{k: v for k, v in best.items() if k != "seconds"},
