@@ -456,9 +456,6 @@ class ChatServer:
             identity = await self.token_check.identify(token)
         except AuthError as error:
             return self._refuse(websocket, str(error))
-        if self._per_user[identity.user] >= self.config.connections_per_user:
-            log.info("refused a connection of %s: %d open already", identity.user, self._per_user[identity.user])
-            return websocket.respond(http.HTTPStatus.TOO_MANY_REQUESTS, self._too_many(identity.user))
         assert isinstance(websocket, BoundedWebSocket)  # our create_connection
         websocket.identity = identity
         websocket.client_address = client_address(
@@ -466,6 +463,9 @@ class ChatServer:
             request.headers.get_all("X-Forwarded-For"),
             self._trusted_proxies,
         )
+        if self._per_user[identity.user] >= self.config.connections_per_user:
+            why = self._refuse_too_many(websocket, self._per_user[identity.user])
+            return websocket.respond(http.HTTPStatus.TOO_MANY_REQUESTS, why)
         chats = parse_qs(target.query).get("chat")
         chat = chats[0] if chats else None
         websocket.subscribe_to = chat if chat and len(chat) <= MAX_ID_LENGTH else None
@@ -483,7 +483,22 @@ class ChatServer:
         response.headers["WWW-Authenticate"] = 'Bearer realm="mfu-chat"'
         return response
 
-    def _too_many(self, user: str) -> str:
+    def _refuse_too_many(self, websocket: BoundedWebSocket, open_already: int) -> str:
+        """Log that ``websocket``'s user has ``open_already`` connections, too many for one more; why, for the user.
+
+        Both refusals log here: the door's (HTTP 429) and that of handshakes
+        which passed the door together (closed with 1013 once counted).
+        """
+        user = websocket.identity.user
+        logs.event(
+            log,
+            "connection_refused",
+            "refused a connection",
+            user=user,
+            client=websocket.client_address,
+            node=self.node_id,
+            connections=open_already,
+        )
         return f"too many connections: {user} has {self.config.connections_per_user} open already\n"
 
     async def _serve_connection(self, websocket: ServerConnection) -> None:
@@ -497,7 +512,8 @@ class ChatServer:
             replies = self._replies[identity.user] = UserReplies(self.config.reply_bytes_per_user)
         try:
             if self._per_user[identity.user] > self.config.connections_per_user:
-                await websocket.close(CloseCode.TRY_AGAIN_LATER, self._too_many(identity.user).strip()[:120])
+                why = self._refuse_too_many(websocket, self._per_user[identity.user] - 1)  # counted: not this one
+                await websocket.close(CloseCode.TRY_AGAIN_LATER, why.strip()[:120])
                 return
             # Served here rather than in a coroutine of its own: one frame fewer per connection.
             connection = Connection(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 import resource
 import socket
@@ -33,6 +34,7 @@ from mfu_tui.protocol import (
     encode,
 )
 from mfu_tui.server.connection import PING_BURST
+from mfu_tui.server.logs import EVENT_FIELDS
 from mfu_tui.server.providers.demo import demo_answer, demo_reasoning
 from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import TIMEOUT, new_id, peer
@@ -54,6 +56,23 @@ async def test_one_connection_past_the_cap_gets_429_and_other_users_are_unaffect
                 assert await bob.expect(Pong) == Pong(ts=1)
     assert refused.value.response.status_code == 429
     assert refused.value.response.body == b"too many connections: alice has 3 open already\n"
+
+
+async def test_a_connection_past_the_cap_is_logged_naming_the_user_the_client_and_the_node(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.app")
+    async with running_server(tmp_path, connections_per_user=1) as srv, peer(srv.url, srv.token()):
+        with pytest.raises(InvalidStatus):
+            async with peer(srv.url, srv.token()):
+                pass
+    # Handshakes that pass the door together are closed with 1013 by the same ``_refuse_too_many``.
+    [refused] = [getattr(record, EVENT_FIELDS) for record in caplog.records if record.message == "refused a connection"]
+    assert refused == {
+        "event": "connection_refused",
+        "user": "alice",
+        "client": "127.0.0.1",
+        "node": srv.server.node_id,
+        "connections": 1,
+    }
 
 
 async def test_simultaneous_handshakes_cannot_pass_the_cap_together(tmp_path):
