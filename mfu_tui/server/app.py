@@ -386,7 +386,7 @@ class ChatServer:
                 "draining: waiting for the running answers",
                 node=self.node_id,
                 answers=running,
-                drain_timeout=self.config.drain_timeout,
+                drain_timeout=logs.as_given(self.config.drain_timeout),
             )
             await self._drain()
             left = len(self.generations.running())

@@ -61,6 +61,11 @@ def event(logger: logging.Logger, name: str, text: str, **fields: FieldValue) ->
     logger.info(text, extra={EVENT_FIELDS: {"event": name, **fields}})
 
 
+def as_given(number: float) -> FieldValue:
+    """``number`` as an operator gives it, for a field: ``20``, not ``20.0`` (a whole float is an int)."""
+    return int(number) if float(number).is_integer() else number  # an int too (ServerConfig in code)
+
+
 #: The ``LogRecord`` attribute holding an event's fields.
 EVENT_FIELDS = "mfu_fields"
 
