@@ -199,7 +199,13 @@ class Supervisor:
             await self._start(index)
 
     async def _stop_all(self) -> None:
-        """SIGTERM to every worker (each stops as a node does), then wait for them all."""
+        """SIGTERM to every worker (each stops as a node does), wait for them all, then say so.
+
+        The workers write to the same stderr: without the last line, the log
+        would end with a worker's ``stop``, and say nothing of the supervisor.
+        """
+        if not self._processes:  # the store could not be prepared: no worker was started
+            return
         for process in self._processes.values():
             if process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -208,4 +214,5 @@ class Supervisor:
             status = await process.wait()
             if status != 0:
                 log.warning("worker %d (pid %d) stopped with status %d", index, process.pid, status)
+        log.info("%d workers stopped", len(self._processes))
         self._processes.clear()

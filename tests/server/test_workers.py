@@ -210,6 +210,8 @@ async def test_sigterm_drains_every_worker_and_the_supervisor_exits_0(workers):
     # websockets' own "server closing" and "server closed" named no node: two such lines a worker.
     assert [line for line in log_says(workers, '"websockets.server"') if '"msg": "server clos' in line] == []
     assert [line for line in workers.stderr_lines if '"level": "error"' in line] == []  # a clean stop
+    last = json.loads(workers.stderr_lines[-1])  # the supervisor's, once no worker is left to write
+    assert (last["logger"], last["msg"]) == ("mfu_tui.server.workers", "2 workers stopped")
 
 
 async def test_a_worker_stopping_with_the_others_does_not_say_it_will_link_to_them_again(tmp_path):
