@@ -63,6 +63,10 @@ WS_PATH = "/ws"
 HEALTH_PATH = "/healthz"
 READY_PATH = "/readyz"
 VERSION_PATH = "/version"
+#: The probes' paths: answered 200, they log nothing (load balancers ask every few seconds).
+PROBE_PATHS = frozenset({HEALTH_PATH, READY_PATH})
+#: Characters of a path kept in its line: a request line may be kilobytes long.
+LOGGED_PATH_CHARS = 200
 #: Whole inbound frames a connection may have waiting to be handled.
 INBOUND_FRAMES_QUEUED = 2
 #: Connections the kernel may hold before we accept them (capped by net.core.somaxconn).
@@ -317,7 +321,7 @@ class ChatServer:
             open_timeout=self.config.handshake_timeout,
             # Compression costs memory per connection and CPU per frame; chunks are small.
             compression=None,
-            logger=logs.quiet_websockets(redacting_logger("websockets.server"), (HEALTH_PATH, READY_PATH)),
+            logger=logs.quiet_websockets(redacting_logger("websockets.server")),
             create_connection=self._bounded_websocket(),
             # asyncio's default of 100 overflows while a burst of connections is accepted
             # (1,100 at once were seen): a new user's SYN is then dropped and retried 1 s later.
@@ -436,6 +440,33 @@ class ChatServer:
         await asyncio.gather(finished, ended, return_exceptions=True)
 
     async def _check_request(self, websocket: ServerConnection, request: Request) -> Response | None:
+        """Answer ``request`` over HTTP (``None``: it becomes a WebSocket), in one line unless a probe's 200.
+
+        The line names the path, without its query (a token may be there),
+        and the client, as ``connection_open`` does; websockets' own ``HTTP
+        response sent`` named neither (``logs.REPEATED``). Probes answered
+        200 come every few seconds from every load balancer: they log nothing.
+        """
+        path = urlsplit(request.path).path
+        client = client_address(
+            websocket.remote_address[0] if websocket.remote_address else None,
+            request.headers.get_all("X-Forwarded-For"),
+            self._trusted_proxies,
+        )
+        response = await self._answer_request(websocket, request, client)
+        if response is not None and not (response.status_code == http.HTTPStatus.OK and path in PROBE_PATHS):
+            logs.event(
+                log,
+                "http_response",
+                "answered over HTTP",
+                status=response.status_code,
+                path=path[:LOGGED_PATH_CHARS],
+                client=client,
+                node=self.node_id,
+            )
+        return response
+
+    async def _answer_request(self, websocket: ServerConnection, request: Request, client: str) -> Response | None:
         target = urlsplit(request.path)
         if target.path == HEALTH_PATH:
             return websocket.respond(http.HTTPStatus.OK, "ok\n")
@@ -452,17 +483,13 @@ class ChatServer:
         try:
             token = token_from_request(request.path, request.headers)
             if token is None:
-                return self._refuse(websocket, "missing token")
+                return self._refuse(websocket, client, "missing token")
             identity = await self.token_check.identify(token)
         except AuthError as error:
-            return self._refuse(websocket, str(error))
+            return self._refuse(websocket, client, str(error))
         assert isinstance(websocket, BoundedWebSocket)  # our create_connection
         websocket.identity = identity
-        websocket.client_address = client_address(
-            websocket.remote_address[0] if websocket.remote_address else None,
-            request.headers.get_all("X-Forwarded-For"),
-            self._trusted_proxies,
-        )
+        websocket.client_address = client
         if self._per_user[identity.user] >= self.config.connections_per_user:
             why = self._refuse_too_many(websocket, self._per_user[identity.user])
             return websocket.respond(http.HTTPStatus.TOO_MANY_REQUESTS, why)
@@ -477,8 +504,8 @@ class ChatServer:
         return _json_response(websocket, status, report.as_json())
 
     @staticmethod
-    def _refuse(websocket: ServerConnection, why: str) -> Response:
-        log.info("refused a connection from %s: %s", websocket.remote_address[0], why)
+    def _refuse(websocket: ServerConnection, client: str, why: str) -> Response:
+        log.info("refused a connection from %s: %s", client, why)
         response = websocket.respond(http.HTTPStatus.UNAUTHORIZED, f"unauthorized: {why}\n")
         response.headers["WWW-Authenticate"] = 'Bearer realm="mfu-chat"'
         return response

@@ -17,9 +17,8 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from mfu_tui.redaction import install_redaction, redact
 
@@ -126,39 +125,10 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line)  # ASCII: C1 controls (\x9b) escaped too, not only those below 0x20
 
 
-class QuietProbes(logging.Filter):
-    """Drops websockets' INFO line of a probe answered 200 (``HTTP response sent``).
-
-    Health checks come every few seconds from every load balancer and
-    orchestrator: two lines each (with ``connection closed``, which
-    ``QuietRepeats`` drops), naming no path, were about 100,000 lines a day
-    per node. A probe that fails (503) keeps its line; at DEBUG websockets
-    still dumps every request and response, probes included. websockets
-    passes the connection as the record's ``websocket`` attribute.
-
-    Args:
-        paths: The probes' paths (``/healthz``, ``/readyz``).
-    """
-
-    def __init__(self, paths: Collection[str]) -> None:
-        super().__init__()
-        self._paths = frozenset(paths)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        connection = getattr(record, "websocket", None)
-        if record.levelno != logging.INFO or connection is None:
-            return True
-        try:
-            request, response = connection.request, connection.response
-        except ReferenceError:  # websockets holds the connection by a weak proxy: it may be gone
-            return True
-        answered = request is not None and response is not None and response.status_code == 200
-        return not (answered and urlsplit(request.path).path in self._paths)
-
-
-#: websockets' INFO lines that our events say, naming the node (and the user): ``stopped_listening``,
-#: ``connection_open`` and ``connection_close``.
-REPEATED = frozenset({"server closing", "server closed", "connection open", "connection closed"})
+#: websockets' INFO lines that our events say, naming the node (and the user, the path): ``stopped_listening``,
+#: ``connection_open``, ``connection_close`` and ``http_response``.
+#: Each is the line up to its `` (``: ``HTTP response sent (404 Not Found)`` has its figures in already.
+REPEATED = frozenset({"server closing", "server closed", "connection open", "connection closed", "HTTP response sent"})
 
 
 class QuietRepeats(logging.Filter):
@@ -167,20 +137,21 @@ class QuietRepeats(logging.Filter):
     They name no node and no user: each worker of ``--workers N`` wrote
     ``server closing`` and ``server closed``, 2N lines among stop lines that
     each name their node, and every connection was two lines more than its
-    ``connection_open`` and ``connection_close``. websockets' warnings and
-    errors stay, and so does ``HTTP response sent``, the one line of a
-    request that is no WebSocket (a 404, a 401).
+    ``connection_open`` and ``connection_close``. ``HTTP response sent``, the
+    line of a request that is no WebSocket (a 404, a 401), named neither its
+    path nor its client. websockets' warnings and errors stay, and so does
+    ``connection rejected``, its own refusal of a request that is no upgrade.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (record.levelno == logging.INFO and record.msg in REPEATED)
+        # The message, not the record's format: ``redacting_logger``'s filter has formatted it by now.
+        return not (record.levelno == logging.INFO and record.getMessage().partition(" (")[0] in REPEATED)
 
 
-def quiet_websockets(logger: logging.Logger, probe_paths: Collection[str]) -> logging.Logger:
-    """``logger`` (websockets' of the server) with ``QuietProbes`` for ``probe_paths`` and ``QuietRepeats``, once."""
-    for quiet in (QuietProbes(probe_paths), QuietRepeats()):
-        if not any(isinstance(existing, type(quiet)) for existing in logger.filters):
-            logger.addFilter(quiet)
+def quiet_websockets(logger: logging.Logger) -> logging.Logger:
+    """``logger`` (websockets' of the server) with ``QuietRepeats``, once."""
+    if not any(isinstance(existing, QuietRepeats) for existing in logger.filters):
+        logger.addFilter(QuietRepeats())
     return logger
 
 

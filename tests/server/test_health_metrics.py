@@ -54,8 +54,8 @@ async def until(check: Callable[[], Awaitable[T]], wanted: Callable[[T], bool], 
     return answer
 
 
-async def get(url: str) -> tuple[int, str]:
-    return await asyncio.to_thread(http_get, url)
+async def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    return await asyncio.to_thread(http_get, url, headers=headers)
 
 
 async def test_health_ready_and_version_answer_without_auth(tmp_path):
@@ -85,11 +85,34 @@ async def test_probes_answered_200_log_nothing_at_info_and_other_requests_still_
             await alice.ws.ping()
     # Stopped: every connection has ended, and logged its end unless it was a probe's.
     assert [status for status, _ in probes] == [200, 200, 200] and version[0] == 200
-    websockets_said = [record.getMessage() for record in caplog.records if record.name == "websockets.server"]
-    assert websockets_said == ["HTTP response sent (200 OK)"]  # /version's: only probes are quiet
-    # The WebSocket's opening and closing are our events, naming its user and node; websockets' said neither.
-    ours = [getattr(record, EVENT_FIELDS)["event"] for record in caplog.records if hasattr(record, EVENT_FIELDS)]
-    assert ours.count("connection_open") == ours.count("connection_close") == 1
+    assert [record.getMessage() for record in caplog.records if record.name == "websockets.server"] == []
+    # /version's line and the WebSocket's opening and closing are our events, naming the node (and the user).
+    ours = [getattr(record, EVENT_FIELDS) for record in caplog.records if hasattr(record, EVENT_FIELDS)]
+    assert [(event["status"], event["path"]) for event in ours if event["event"] == "http_response"] == [
+        (200, "/version")
+    ]  # only probes are quiet
+    assert [event["event"] for event in ours].count("connection_open") == 1
+    assert [event["event"] for event in ours].count("connection_close") == 1
+
+
+async def test_a_refused_request_is_one_line_naming_its_path_and_client_but_not_its_query(tmp_path, caplog):
+    caplog.set_level(logging.INFO, logger="websockets.server")
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.app")
+    # Behind a trusted proxy: the client is the one X-Forwarded-For names, as connection_open says.
+    forwarded = {"X-Forwarded-For": "198.51.100.9"}
+    async with running_server(tmp_path, trusted_proxies=("127.0.0.1/32",)) as srv:
+        base = f"http://127.0.0.1:{srv.port}"
+        missing = await get(f"{base}/chat?token=s3cret-token", forwarded)
+        unauthorized = await get(f"{base}/ws?token=s3cret-token", forwarded)
+    assert (missing[0], unauthorized[0]) == (404, 401)
+    assert [record.getMessage() for record in caplog.records if record.name == "websockets.server"] == []
+    answered = [getattr(record, EVENT_FIELDS) for record in caplog.records if record.message == "answered over HTTP"]
+    assert [(line["status"], line["path"], line["client"]) for line in answered] == [
+        (404, "/chat", "198.51.100.9"),
+        (401, "/ws", "198.51.100.9"),
+    ]
+    assert all(line["node"] == srv.server.node_id for line in answered)
+    assert not any("s3cret-token" in record.getMessage() for record in caplog.records)
 
 
 async def test_metrics_count_real_traffic(tmp_path):
@@ -165,7 +188,7 @@ def test_the_metrics_port_must_be_a_listener_of_its_own():
 
 
 async def test_readyz_fails_while_postgresql_is_stopped_and_comes_back(tmp_path, caplog):
-    caplog.set_level(logging.INFO, logger="websockets.server")
+    caplog.set_level(logging.INFO, logger="mfu_tui.server.app")
     with running_postgres() as postgres:
         url = postgres.new_database()
         async with running_server(tmp_path, db_path=url, metrics_port=0) as srv:
@@ -182,7 +205,8 @@ async def test_readyz_fails_while_postgresql_is_stopped_and_comes_back(tmp_path,
     report = json.loads(down[1])
     assert report["ready"] is False and report["store"].startswith("the store does not answer")
     assert report["broker"] == ALONE and report["draining"] is False
-    assert "HTTP response sent (503 Service Unavailable)" in caplog.messages  # a failed probe stays in the log
+    failed = [getattr(record, EVENT_FIELDS) for record in caplog.records if record.message == "answered over HTTP"]
+    assert (503, "/readyz") in [(line["status"], line["path"]) for line in failed]  # a failed probe stays in the log
     assert alive[0] == 200  # the process is alive: nothing to restart
     assert while_down[("mfu_ready", ())] == 0
     assert while_down[("mfu_store_errors_total", (("operation", "readiness_probe"),))] >= 1

@@ -178,10 +178,10 @@ def _readline(process: subprocess.Popen[str], timeout: float) -> str:
     return result[0] if result else ""
 
 
-def http_get(url: str, timeout: float = 10.0) -> tuple[int, str]:
-    """``GET url`` (blocking: run it in a thread next to an in-process server): status and body."""
+def http_get(url: str, timeout: float = 10.0, headers: dict[str, str] | None = None) -> tuple[int, str]:
+    """``GET url`` with ``headers`` (blocking: run it in a thread next to an in-process server): status and body."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as response:
             return response.status, response.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
