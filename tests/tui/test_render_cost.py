@@ -201,6 +201,32 @@ def test_a_code_block_draws_the_cells_richs_syntax_draws(
     assert cells(ours) == cells(theirs)
 
 
+def test_a_code_block_draws_the_lines_that_fit_from_pygments_tokens_without_richs_text(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from rich.console import Console
+    from rich.segment import Segment
+    from rich.text import Text
+
+    from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
+
+    # Rich's highlighted Text (a span a token, divided into a Text a line, each rendered) cost what Pygments did.
+    rendered: list[str] = []
+    render = Text.render
+
+    def counted(text: Text, *args: Any, **kwargs: Any) -> Iterable[Segment]:
+        rendered.append(text.plain)
+        return render(text, *args, **kwargs)
+
+    monkeypatch.setattr(Text, "render", counted)
+    code = 'def f(x):\n    """Twice x."""\n    return 2 * x  # a comment\n'
+    console = Console(width=80, color_system="truecolor", force_terminal=True)
+    lines = console.render_lines(FrozenRichMarkdown(Part(f"```python\n{code}```\n")), console.options)
+    drawn = ["".join(segment.text for segment in line)[1:].rstrip() for line in lines]  # the padding left out
+    assert drawn == ["", *code.splitlines(), ""]
+    assert rendered == []
+
+
 async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_back(tmp_path: Path) -> None:
     async with running_server(tmp_path, demo_words=3000, demo_delay_ms=0) as server:
         app = make_app(server.url, server.token("alice"), tmp_path)

@@ -20,7 +20,7 @@ from rich.markdown import CodeBlock, MarkdownElement
 from rich.markdown import Markdown as RichMarkdown
 from rich.segment import Segment
 from rich.style import Style
-from rich.syntax import Syntax
+from rich.syntax import Syntax, TokenType
 from rich.text import Text
 
 from mfu_tui.tui.stream_split import Part, without_empty_open_fence
@@ -73,37 +73,68 @@ class PartCodeBlock(CodeBlock):
 
 
 class WrappingSyntax(Syntax):
-    """Rich's ``Syntax`` with word wrap, drawing a line that fits without wrapping it.
+    """Rich's ``Syntax`` with word wrap, drawing a line that fits from Pygments' tokens.
 
-    Rich wraps every line of the code as a text of its own: most of the
-    cost of drawing a code block once Pygments has read it. A line no wider
-    than the code is drawn as Rich draws it unwrapped, padded to the width;
-    the lines are those Rich draws (checked against it in the tests).
+    Rich highlights the code into one ``Text`` (a span a token), divides it
+    into a ``Text`` a line and wraps each one: together as much as Pygments'
+    reading of the code. A line no wider than the code is drawn here from
+    its tokens, each in the style Rich gives it, padded to the width; only
+    a line wider than that is a ``Text``, wrapped as Rich wraps it. The
+    cells are those Rich draws (checked against it in the tests).
     """
 
     def _get_syntax(self, console: Console, options: ConsoleOptions) -> Iterable[Segment]:
-        as_code_blocks_are = self.word_wrap and self.code_width is None
+        as_code_blocks_are = self.word_wrap and self.code_width is None and self.background_color is None
         if not as_code_blocks_are or self.line_numbers or self.line_range or self.indent_guides:
             yield from super()._get_syntax(console, options)
             return
         base_style = self._get_base_style()
         pad = not base_style.transparent_background
-        # The highlighted text has the base style already, which Rich adds under it again; the width is padded
-        # with it, or with nothing on a transparent background.
+        # The width is padded with the code's background, or with nothing on a transparent one.
         background_style = base_style if pad else Style.null()
         code_width = max(0, options.max_width - self.padding[1] - self.padding[3])
         wrap_options = options.update(width=code_width, height=None, justify="left")
-        ends_on_newline, code = self._process_code(self.code)
-        for line in self.highlight(code).split("\n", allow_blank=ends_on_newline):
+        for line in self._token_lines(base_style):
+            plain = "".join(text for text, _ in line)
             # Rich trims the spaces at the end of a line longer than the width in characters, not cells.
-            if line.cell_len <= code_width and len(line) <= code_width:
-                segments = list(line.render(console, end=""))
+            if cell_len(plain) <= code_width and len(plain) <= code_width:
+                if any(style for _, style in line):
+                    segments = [Segment(text, style or base_style) for text, style in line]
+                else:
+                    segments = [Segment(plain)]  # as Rich draws a text without spans
                 lines = [Segment.adjust_line_length(segments, code_width, style=background_style, pad=pad)]
             else:
-                lines = console.render_lines(line, wrap_options, style=background_style, pad=pad)
+                text = Text(style=base_style, justify="left" if pad else "default").append_tokens(line)
+                lines = console.render_lines(text, wrap_options, style=background_style, pad=pad)
             for segments in lines:
                 yield from segments
                 yield Segment.line()
+
+    def _token_lines(self, base_style: Style) -> list[list[tuple[str, Style | None]]]:
+        """The code's lines as Rich's highlighted text is divided, each a list of its tokens.
+
+        A token's text is stripped of control characters (as Rich's Text
+        strips it) and cut at each line ending, empty pieces left out. Its
+        style is the one Rich's Text draws it in: the theme's for its type
+        over ``base_style``, or None if the theme has none.
+        """
+        ends_on_newline, code = self._process_code(self.code)
+        lexer = self.lexer or self.default_lexer
+        styles: dict[TokenType, Style | None] = {}
+        lines: list[list[tuple[str, Style | None]]] = [[]]
+        for token_type, token in lexer.get_tokens(code):
+            try:
+                style = styles[token_type]
+            except KeyError:
+                theme_style = self._theme.get_style_for_token(token_type)
+                style = styles[token_type] = base_style + theme_style if theme_style else None
+            first, *others = strip_control_codes(token).split("\n")
+            if first:
+                lines[-1].append((first, style))
+            lines.extend([(piece, style)] if piece else [] for piece in others)
+        if not ends_on_newline and not lines[-1]:
+            lines.pop()  # the empty line after the line ending Rich added
+        return lines
 
 
 #: First blocks that Rich draws with a blank line above them of their own (a list, a quote, a table):
