@@ -201,30 +201,37 @@ def test_a_code_block_draws_the_cells_richs_syntax_draws(
     assert cells(ours) == cells(theirs)
 
 
-def test_a_code_block_draws_the_lines_that_fit_from_pygments_tokens_without_richs_text(
+def test_a_code_block_draws_the_lines_that_fit_from_pygments_tokens_without_richs_text_or_padding(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from rich.console import Console
+    from rich.padding import Padding
     from rich.segment import Segment
     from rich.text import Text
 
     from mfu_tui.tui.widgets.markdown_segments import FrozenRichMarkdown
 
-    # Rich's highlighted Text (a span a token, divided into a Text a line, each rendered) cost what Pygments did.
-    rendered: list[str] = []
-    render = Text.render
+    # Rich's highlighted Text (a span a token, divided into a Text a line, each rendered) cost what Pygments did;
+    # its Padding around the code split the lines drawn again and styled each segment again.
+    drawn_by_rich: list[str] = []
+    render, pad = Text.render, Padding.__rich_console__
 
-    def counted(text: Text, *args: Any, **kwargs: Any) -> Iterable[Segment]:
-        rendered.append(text.plain)
+    def rendered(text: Text, *args: Any, **kwargs: Any) -> Iterable[Segment]:
+        drawn_by_rich.append(text.plain)
         return render(text, *args, **kwargs)
 
-    monkeypatch.setattr(Text, "render", counted)
+    def padded(padding: Padding, *args: Any, **kwargs: Any) -> Iterable[Segment]:
+        drawn_by_rich.append("padding")
+        return pad(padding, *args, **kwargs)
+
+    monkeypatch.setattr(Text, "render", rendered)
+    monkeypatch.setattr(Padding, "__rich_console__", padded)
     code = 'def f(x):\n    """Twice x."""\n    return 2 * x  # a comment\n'
     console = Console(width=80, color_system="truecolor", force_terminal=True)
     lines = console.render_lines(FrozenRichMarkdown(Part(f"```python\n{code}```\n")), console.options)
     drawn = ["".join(segment.text for segment in line)[1:].rstrip() for line in lines]  # the padding left out
     assert drawn == ["", *code.splitlines(), ""]
-    assert rendered == []
+    assert drawn_by_rich == []
 
 
 async def test_a_code_block_streamed_past_the_view_is_highlighted_when_scrolled_back(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from typing import ClassVar
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 from rich.cells import cell_len
-from rich.console import Console, ConsoleOptions, RenderResult
+from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
 from rich.control import strip_control_codes
 from rich.markdown import CodeBlock, MarkdownElement
 from rich.markdown import Markdown as RichMarkdown
@@ -73,42 +73,60 @@ class PartCodeBlock(CodeBlock):
 
 
 class WrappingSyntax(Syntax):
-    """Rich's ``Syntax`` with word wrap, drawing a line that fits from Pygments' tokens.
+    """Rich's ``Syntax`` as a Markdown code block has it (word wrap, padding), drawn from Pygments' tokens.
 
     Rich highlights the code into one ``Text`` (a span a token), divides it
-    into a ``Text`` a line and wraps each one: together as much as Pygments'
-    reading of the code. A line no wider than the code is drawn here from
-    its tokens, each in the style Rich gives it, padded to the width; only
-    a line wider than that is a ``Text``, wrapped as Rich wraps it. The
-    cells are those Rich draws (checked against it in the tests).
+    into a ``Text`` a line and wraps each one, then its ``Padding`` splits
+    the lines drawn again and styles each segment again: together more than
+    Pygments' reading of the code. Here a line no wider than the code is
+    drawn from its tokens, each in the style Rich gives it, and padded in
+    the same pass; only a line wider than that is a ``Text``, wrapped as
+    Rich wraps it. The cells are those Rich draws (checked against it in the
+    tests); a ``Syntax`` with more options, or drawn to a height, is Rich's.
     """
 
-    def _get_syntax(self, console: Console, options: ConsoleOptions) -> Iterable[Segment]:
-        as_code_blocks_are = self.word_wrap and self.code_width is None and self.background_color is None
-        if not as_code_blocks_are or self.line_numbers or self.line_range or self.indent_guides:
-            yield from super()._get_syntax(console, options)
+    @property
+    def _as_code_blocks_are(self) -> bool:
+        """True for a ``Syntax`` with word wrap and padding, as Rich's Markdown makes it for a code block."""
+        options = self.line_numbers or self.line_range or self.indent_guides or self._stylized_ranges
+        as_wrapped = self.word_wrap and self.code_width is None and self.background_color is None
+        return as_wrapped and any(self.padding) and not options
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        top, right, bottom, left = self.padding
+        code_width = options.max_width - left - right
+        if not self._as_code_blocks_are or options.height is not None or code_width < 1:
+            yield from super().__rich_console__(console, options)
             return
         base_style = self._get_base_style()
-        pad = not base_style.transparent_background
-        # The width is padded with the code's background, or with nothing on a transparent one.
-        background_style = base_style if pad else Style.null()
-        code_width = max(0, options.max_width - self.padding[1] - self.padding[3])
-        wrap_options = options.update(width=code_width, height=None, justify="left")
+        blank = Segment(f"{' ' * options.max_width}\n", base_style)
+        before = [Segment(" " * left, base_style)] if left else []
+        after = [Segment(" " * right, base_style), Segment.line()] if right else [Segment.line()]
+        yield from [blank] * top
+        for line in self._code_lines(console, options.update_width(code_width), base_style):
+            yield from before
+            yield from line
+            yield from after
+        yield from [blank] * bottom
+
+    def _code_lines(self, console: Console, options: ConsoleOptions, base_style: Style) -> Iterable[list[Segment]]:
+        """The code's lines at the width of ``options``, each padded to it, as Rich's ``Padding`` has them."""
+        code_width = options.max_width
+        # Rich's Text pads a line it wraps on the code's background, not on a transparent one.
+        justify: JustifyMethod = "default" if base_style.transparent_background else "left"
+        wrap_options = options.update(justify="left")
         for line in self._token_lines(base_style):
             plain = "".join(text for text, _ in line)
             # Rich trims the spaces at the end of a line longer than the width in characters, not cells.
             if cell_len(plain) <= code_width and len(plain) <= code_width:
                 if any(style for _, style in line):
                     segments = [Segment(text, style or base_style) for text, style in line]
-                else:
-                    segments = [Segment(plain)]  # as Rich draws a text without spans
-                lines = [Segment.adjust_line_length(segments, code_width, style=background_style, pad=pad)]
+                else:  # as Rich draws a text without spans: unstyled, but for Padding's style (none if transparent)
+                    segments = [Segment(plain, base_style or None)]
+                yield Segment.adjust_line_length(segments, code_width, style=base_style)
             else:
-                text = Text(style=base_style, justify="left" if pad else "default").append_tokens(line)
-                lines = console.render_lines(text, wrap_options, style=background_style, pad=pad)
-            for segments in lines:
-                yield from segments
-                yield Segment.line()
+                text = Text(style=base_style, justify=justify).append_tokens(line)
+                yield from console.render_lines(text, wrap_options, style=base_style)
 
     def _token_lines(self, base_style: Style) -> list[list[tuple[str, Style | None]]]:
         """The code's lines as Rich's highlighted text is divided, each a list of its tokens.
