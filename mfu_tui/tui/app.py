@@ -1440,7 +1440,7 @@ class ChatApp(App[None]):
         self.notify(f"Copied the {what} ({len(view.text)} characters).", title="Copied", markup=False)
 
     def copy_to_clipboard(self, text: str) -> None:
-        """Copy with OSC 52, wrapped for tmux when ``$TMUX`` is set (works over SSH).
+        """Copy with OSC 52 (works over SSH), in tmux (``$TMUX`` set) for its clipboard and its passthrough.
 
         The text is cleaned once more: a pasted escape sequence must not ride
         along into the shell the user pastes into.

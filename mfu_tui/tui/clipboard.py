@@ -2,8 +2,11 @@
 
 Terminals take the OSC 52 escape sequence ("set the clipboard to this
 base64 text"), and because it travels in the output stream it works across
-SSH. tmux swallows unknown sequences unless they are wrapped in its DCS
-passthrough, so inside tmux (``$TMUX`` set) the sequence is wrapped.
+SSH. Inside tmux (``$TMUX`` set) it is written twice: as is, for tmux's
+own clipboard (``set-clipboard on``, which also passes it on to the
+terminal), and wrapped in tmux's DCS passthrough, for a tmux that lets it
+through (``allow-passthrough on``, or any before 3.3). Since tmux 3.3 each
+is dropped unless its option is on, and users turn on one or the other.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ def osc52_sequence(text: str, *, tmux: bool = False) -> str:
 
     Args:
         text: What to copy.
-        tmux: Wrap the sequence for tmux's passthrough
+        tmux: Follow the sequence with a copy wrapped for tmux's passthrough
             (``ESC P tmux; ... ESC \\`` with inner escapes doubled).
 
     Returns:
@@ -25,5 +28,5 @@ def osc52_sequence(text: str, *, tmux: bool = False) -> str:
     payload = base64.b64encode(text.encode("utf-8")).decode("ascii")
     sequence = f"\x1b]52;c;{payload}\a"
     if tmux:
-        return "\x1bPtmux;" + sequence.replace("\x1b", "\x1b\x1b") + "\x1b\\"
+        return sequence + "\x1bPtmux;" + sequence.replace("\x1b", "\x1b\x1b") + "\x1b\\"
     return sequence

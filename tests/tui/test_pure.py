@@ -162,12 +162,12 @@ def test_every_character_becomes_ascii_of_the_same_width() -> None:
     assert ascii_key_display("⏎") == "enter" and ascii_key_display("^↑") == "^up"
 
 
-def test_osc52_plain_and_wrapped_for_tmux() -> None:
+def test_osc52_plain_and_in_tmux_plain_then_wrapped() -> None:
     text = "print('héllo')\n"
     payload = base64.b64encode(text.encode()).decode()
     assert osc52_sequence(text) == f"\x1b]52;c;{payload}\a"
     wrapped = osc52_sequence(text, tmux=True)
-    assert wrapped == f"\x1bPtmux;\x1b\x1b]52;c;{payload}\a\x1b\\"
+    assert wrapped == f"\x1b]52;c;{payload}\a\x1bPtmux;\x1b\x1b]52;c;{payload}\a\x1b\\"
 
 
 def test_settings_identity() -> None:

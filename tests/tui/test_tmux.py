@@ -43,6 +43,9 @@ def test_installed_app_streams_an_answer_in_tmux(server: ServerProcess, tmp_path
     env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
     pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
     try:
+        # tmux's own clipboard, as its manual says to turn it on (allow-passthrough stays off, the default):
+        # the copy must reach it as well as a tmux that passes the sequence through.
+        pane.tmux("set-option", "-g", "set-clipboard", "on")
         pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
         pane.type(QUESTION)
         pane.press("Enter")
@@ -57,6 +60,7 @@ def test_installed_app_streams_an_answer_in_tmux(server: ServerProcess, tmp_path
         assert "alice@127.0.0.1" in screen
         pane.press("C-c")  # copies, never quits
         pane.wait_for(lambda screen: "Copied" in screen, "the copy notification")
+        assert [buffer.split()[-3:] for buffer in pane.buffers()] == [last_words]
         pane.press("C-q")
         pane.wait_exit()
     finally:
@@ -130,7 +134,7 @@ def test_a_hostile_model_title_user_and_error_never_reach_the_terminal_raw(tmp_p
         server = ServerProcess(tmp_path, "--provider", "openai", env={"MFU_OPENAI_BASE_URL": fake.base_url})
         server.start()
         # The token's user is shown in the header: a hostile ``sub`` is cleaned too.
-        env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token(f"eve{ESC}]2;sub-title\x07"), "TMUX": ""}
+        env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token(f"eve{ESC}]2;sub-title\x07")}
         pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
         try:
             pane.tmux("set-option", "-g", "set-clipboard", "on")  # an OSC 52 the app writes becomes a buffer
