@@ -1138,6 +1138,25 @@ class ChatApp(App[None]):
 
     @on(Composer.Submitted)
     async def _send(self, event: Composer.Submitted) -> None:
+        """Send what enter took out of the box, after asking if an edit would drop later messages."""
+        edited = event.editing_message_id
+        dropped = self.conversation.later_count(edited) - 1 if edited is not None and event.text.strip() else 0
+        if dropped <= 0:  # its own answer is replaced, not lost
+            await self._take(event)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_worker(self._take(event), group="send")
+            else:
+                self.composer.refused(event)  # back in the box, still the edit
+
+        from mfu_tui.tui.screens.confirm import ConfirmScreen
+
+        question = f"Send this edit? It is answered again, and the {dropped} message(s) after its answer are dropped."
+        self.push_screen(ConfirmScreen(question, yes="Send", no="Keep editing"), answered)
+
+    async def _take(self, event: Composer.Submitted) -> None:
         """Send what enter took out of the box; if it does not go, it goes back (``Composer.refused``)."""
         taken = False
         try:
@@ -1284,7 +1303,7 @@ class ChatApp(App[None]):
             self._while_the_answer_runs("An answer is being written: stop it first (esc).")
             return
         message_id, text = asked.message_id, asked.text
-        dropped = self.conversation.later_count(asked) - 1  # its own answer is replaced, not lost
+        dropped = self.conversation.later_count(message_id) - 1  # its own answer is replaced, not lost
         if dropped <= 0:
             self.run_worker(self._answer_again(message_id, text, "Try again in a moment."), group="regenerate")
             return

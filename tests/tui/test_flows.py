@@ -290,6 +290,40 @@ async def test_e_on_a_selected_message_edits_it_and_regenerates(server: RunningS
         assert app.composer.editing_message_id is None and app.composer.text == ""
 
 
+async def test_an_edit_of_an_earlier_message_asks_before_the_later_ones_go(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """Sending it answers it again and drops what followed: as r does, the app asks first; n keeps editing."""
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        first = await ask(app, pilot, "one")
+        await ask(app, pilot, "two")
+        app.conversation.focus()
+        await pilot.press("up", "up", "up", "up", "e")  # the last answer, "two", the first answer, "one"
+        editing = app.composer.editing_message_id
+        assert app.composer.text == "one" and editing is not None
+        await pilot.press(*" more", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # "two" and its answer would go
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert app.composer.text == "one more" and app.composer.editing_message_id == editing
+        assert [text for _, text, _ in texts(app)][2] == "two"  # nothing sent
+        answered = FrameWaiter(app.client, lambda f: isinstance(f, Complete) and f.message_id != first.message_id)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await answered.wait()
+        await settle(app, pilot)
+        assert texts(app) == [
+            ("user", "one more", "complete"),
+            ("assistant", demo_answer("one more", WORDS), "complete"),
+        ]
+        assert app.composer.editing_message_id is None and app.composer.text == ""
+
+
 async def test_a_message_taken_to_edit_with_e_stays_on_screen_above_the_box_it_fills(
     server: RunningServer, tmp_path: Path
 ) -> None:

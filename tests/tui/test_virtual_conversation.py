@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 
 from mfu_tui.protocol import Chunk, Complete, MessageEdited
 from mfu_tui.tui.app import ChatApp
+from mfu_tui.tui.screens.confirm import ConfirmScreen
 from mfu_tui.tui.widgets.conversation import Spacer
 from mfu_tui.tui.widgets.message_view import MessageView
 from tests.support.server import running_server
@@ -269,6 +270,9 @@ async def test_an_edit_far_back_changes_it_where_it_is(tmp_path: Path) -> None:
         await settle(app, pilot)
         app.composer.text = "question four, again"
         await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)  # what followed it would go: asked first
+        await pilot.press("y")
         await done.wait()
         await settle(app, pilot)
         assert conversation.message_count == 6

@@ -230,9 +230,9 @@ class Conversation(VerticalScroll, can_focus=True):
                 return entry
         return None
 
-    def later_count(self, entry: Entry) -> int:
-        """How many messages follow ``entry``'s."""
-        index = self._model.index_of(entry.message_id) if entry.message_id is not None else None
+    def later_count(self, message_id: str) -> int:
+        """How many messages follow the one of ``message_id`` (0 if it is not in the chat)."""
+        index = self._model.index_of(message_id)
         return 0 if index is None else self._model.total - index - 1
 
     def _view_at(self, index: int) -> MessageView | None:
