@@ -191,9 +191,12 @@ async def app_run(
         async with app.run_test(size=size) as pilot:
             await until_ready(app)
             marks: dict[str, float] = {}
+            frames = [0]  # chunk frames the app received: the server cuts each answer anew
             complete = asyncio.get_running_loop().create_future()
 
             def on_frame(frame: Any) -> None:
+                if isinstance(frame, Chunk):
+                    frames[0] += 1
                 if isinstance(frame, Chunk) and "first" not in marks:
                     marks["first"] = time.perf_counter()
                     applied.append((time.process_time(), 0))
@@ -235,6 +238,7 @@ async def app_run(
         "app_cpu_seconds": round(end_cpu_total - applied[0][0], 3),
         "idle_cpu_seconds": round(later_cpu, 3),
         "appends": len(applied) - 1,
+        "app_chunks": frames[0],
         "text_words": len(text.split()),
         "cpu_ms_per_chunk_first_tenth": round(start_cpu * 1000, 3),
         "cpu_ms_per_chunk_last_tenth": round(end_cpu * 1000, 3),
