@@ -16,6 +16,14 @@ one row and one frame per commit instead of one per piece. The first piece,
 and any piece of an idle server, goes alone as before. A chunk holds one kind
 of text only, and at most ``MAX_CHUNK_CHARS``.
 
+A piece that comes less than ``CHUNK_GAP`` after the last chunk was queued
+does not start a chunk at once: it is held, the pieces coming meanwhile join
+it, and it is queued when the time is up (or when it is full, or the answer
+ends). The first piece, and a model at a reader's pace, never wait; a fast
+model's answer goes out in a frame per ``CHUNK_GAP`` (a 20,000-word answer
+at full speed was 1,200 frames of a word or two, each a commit, a frame to
+encode and one for the client to decode and show).
+
 A piece that would start a chunk because the last one is full waits for the
 last one's commit first, so the model's stream is read at most two chunks
 ahead of what is stored and sent. A model at its pace never fills a chunk
@@ -74,6 +82,11 @@ log = logging.getLogger(__name__)
 #: about the size a terminal app shows at once (ours appends at most 2,000 characters
 #: at a time, so each append stays short and keys are not kept waiting).
 MAX_CHUNK_CHARS = 2000
+
+#: Seconds after a chunk is queued before the next may be: pieces coming sooner wait and join it. Below
+#: the gap between two pieces of a model at a reader's pace (30 a second: 33 ms), so those go at once,
+#: and below a frame of the app (``StreamPace``: 50 ms), so nothing is shown later for it.
+CHUNK_GAP = 0.015
 
 #: Items of a model's stream read before a generation lets the event loop run. Items already
 #: in the read buffer come without a wait, so a model that sends faster than they are read
@@ -141,6 +154,14 @@ class Generation:
         self._chunks: list[tuple[ChunkKind, list[str]]] = []
         #: Characters in the last chunk (what ``MAX_CHUNK_CHARS`` bounds).
         self._last_chars = 0
+        #: Kind and pieces of the next chunk, held until ``CHUNK_GAP`` after the last was queued.
+        self._held: tuple[ChunkKind, list[str]] | None = None
+        #: Characters held.
+        self._held_chars = 0
+        #: Queues the held chunk once its time is up.
+        self._held_timer: asyncio.TimerHandle | None = None
+        #: ``time.monotonic()`` when the last chunk was queued.
+        self._queued_at = float("-inf")
         #: The last seq whose chunk is committed and published.
         self.published_seq = 0
         #: Items (pieces of text, usage, the finish) read from the model's stream so far.
@@ -261,34 +282,65 @@ class Generation:
         return self._room == 0
 
     def _full_chunk_queued(self, kind: ChunkKind, text: str) -> asyncio.Future[None] | None:
-        """The commit of the last chunk if ``text`` would start a chunk because that one is full and not yet stored."""
+        """The commit of the last chunk if ``text`` would start a chunk because that one (or the one held) is
+        full, and it is not yet stored."""
         last = self._last_commit
-        if (
-            last is not None
-            and not last.done()
-            and self._chunks[-1][0] == kind
-            and self._last_chars + len(text) > MAX_CHUNK_CHARS
-        ):
-            return last
-        return None
+        if last is None or last.done():
+            return None
+        if self._held is not None:
+            full = self._held[0] == kind and self._held_chars + len(text) > MAX_CHUNK_CHARS
+        else:
+            full = self._chunks[-1][0] == kind and self._last_chars + len(text) > MAX_CHUNK_CHARS
+        return last if full else None
 
     def _append(self, kind: ChunkKind, text: str) -> None:
-        """Add ``text`` to the last chunk if it is still queued for a commit (and of its kind), else make a chunk."""
-        reasoning = kind == "reasoning"
+        """Add ``text`` to the last chunk if it is still queued for a commit (and of its kind), else to the chunk
+        held, else make a chunk: queued at once if ``CHUNK_GAP`` has passed since the last was (or it is full),
+        else held."""
         seq = len(self._chunks)
         if (
-            seq
+            self._held is None
+            and seq
             and self._chunks[-1][0] == kind
             and self._last_chars + len(text) <= MAX_CHUNK_CHARS
-            and self._store.extend_chunk(self.message_id, seq, text, reasoning=reasoning)
+            and self._store.extend_chunk(self.message_id, seq, text, reasoning=kind == "reasoning")
         ):
             self._chunks[-1][1].append(text)
             self._last_chars += len(text)
             return
-        self._chunks.append((kind, [text]))
+        if self._held is not None:
+            if self._held[0] == kind and self._held_chars + len(text) <= MAX_CHUNK_CHARS:
+                self._held[1].append(text)
+                self._held_chars += len(text)
+                if self._held_chars >= MAX_CHUNK_CHARS:
+                    self._queue_held()  # full: nothing more would join it
+                return
+            self._queue_held()  # too full for this piece, or of the other kind: it goes now; this piece after it
+        wait = self._queued_at + CHUNK_GAP - time.monotonic()
+        if wait <= 0 or len(text) >= MAX_CHUNK_CHARS:
+            self._queue(kind, [text])
+            return
+        self._held, self._held_chars = (kind, [text]), len(text)
+        self._held_timer = asyncio.get_running_loop().call_later(wait, self._queue_held)
+
+    def _queue_held(self) -> None:
+        """Queue the chunk held, if any: its time is up, it is full, or the answer ends."""
+        if self._held_timer is not None:
+            self._held_timer.cancel()
+            self._held_timer = None
+        if self._held is not None:
+            (kind, pieces), self._held = self._held, None
+            self._queue(kind, pieces)
+
+    def _queue(self, kind: ChunkKind, pieces: list[str]) -> None:
+        """Make a chunk of ``pieces`` and queue it for a commit, after which it is published."""
+        text = "".join(pieces)
+        reasoning = kind == "reasoning"
+        self._chunks.append((kind, pieces))
         self._last_chars = len(text)
-        seq += 1
-        queued_at = time.monotonic() if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
+        self._queued_at = time.monotonic()
+        seq = len(self._chunks)
+        queued_at = self._queued_at if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
         committed = self._store.append_chunk(self.message_id, seq, text, reasoning=reasoning)
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
         self._last_commit = committed
@@ -350,6 +402,9 @@ class Generation:
     async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
         failed = self._stop_reason == "failed" and not self._fenced
+        if failed or self._fenced:
+            self._held = None  # the store refuses, or may: the end names only what it took
+        self._queue_held()  # the text read goes with the end, at once
         if failed:
             status, finish, problem = "error", STORE_FAILED, store_problem(self._store_error)
         elif self._fenced:

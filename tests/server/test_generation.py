@@ -23,6 +23,7 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
+from mfu_tui.server import generation as generation_module
 from mfu_tui.server.generation import MAX_CHUNK_CHARS
 from mfu_tui.server.providers.demo import demo_answer, demo_reasoning
 from tests.server.peer import Peer, new_id, peer, reasoning_of, text_of
@@ -342,3 +343,17 @@ async def test_many_chats_stream_at_once_without_mixing(tmp_path):
         chunks = [f for f in alice.received if isinstance(f, Chunk) and f.message_id == reply_id]
         assert [c.seq for c in chunks] == list(range(1, len(chunks) + 1))
         assert text_of(chunks) == demo_answer(question, 80)
+
+
+async def test_pieces_that_come_within_the_chunk_gap_are_held_and_go_with_the_end(tmp_path, monkeypatch):
+    # Pieces 5 ms apart, each committed before the next came, were a chunk and a frame each (a firehose: 1,200
+    # frames of a word or two for one answer).
+    monkeypatch.setattr(generation_module, "CHUNK_GAP", 3600.0)  # after the first piece, all wait: until the end
+    async with running_server(tmp_path, demo_words=60, demo_delay_ms=5) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "Go")
+            chunks, end = await alice.stream(ack.reply_id)
+            stored = await get_chat(alice, ack.chat_id)
+    # The first at once, with what joined it before its commit began; the others in one chunk, with the end.
+    assert len(chunks) <= 2 and isinstance(end, Complete) and end.seq == len(chunks)
+    assert text_of(chunks) == stored.messages[-1].content and len(text_of(chunks).split()) >= 60

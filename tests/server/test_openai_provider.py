@@ -28,6 +28,7 @@ from mfu_tui.protocol import (
     Usage,
     decode_result,
 )
+from mfu_tui.server import generation as generation_module
 from mfu_tui.server.generation import ITEMS_PER_TURN, MAX_CHUNK_CHARS, Generation
 from mfu_tui.server.providers.openai import OpenAIProvider
 from tests.server.fake_openai import FakeOpenAI, Script
@@ -415,3 +416,19 @@ async def test_a_model_faster_than_the_store_is_read_at_most_two_chunks_ahead_of
                 watcher.cancel()
     assert text_of(chunks) == "x" * MAX_CHUNK_CHARS * pieces
     assert max(ahead_at_each_turn) == 2
+
+
+async def test_pieces_held_go_when_the_chunk_gap_is_up_though_the_model_goes_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(generation_module, "CHUNK_GAP", 0.05)
+    pieces = [f"word{n} " for n in range(50)]
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(pieces=pieces, then="hold")  # the answer does not end
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "Go")
+            shown = ""
+            seq = 0
+            while len(shown) < len("".join(pieces)):  # held pieces that never went would time this out
+                seq += 1
+                shown += (await alice.expect(Chunk, message_id=ack.reply_id, seq=seq)).content
+            ended = [frame for frame in alice.received if isinstance(frame, (Complete, Cancelled))]
+    assert shown == "".join(pieces) and not ended
