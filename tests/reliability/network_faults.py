@@ -169,10 +169,7 @@ async def run(
                 round_cids = [cid]
                 if rng.random() < 0.5:  # while streaming, else right after the send
                     at = rng.randint(1, words // 2)
-                    await recorder.until(
-                        lambda cid=cid, at=at: len(recorder.seqs.get(recorder.replies.get(cid, ""), ())) >= at,
-                        ROUND_TIMEOUT,
-                    )
+                    await recorder.until(lambda cid=cid, at=at: recorder.reached(cid, at), ROUND_TIMEOUT)
                 outage = rng.uniform(0, max_outage)
                 fault_start = loop.time()
                 blackhole = rng.random() < 0.5

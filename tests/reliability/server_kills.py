@@ -35,6 +35,7 @@ import contextlib
 import json
 import random
 import sqlite3
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -106,11 +107,15 @@ class Recorder:
         self.changed.set()
 
     def reached(self, client_message_id: str, kill_at: int) -> bool:
-        """True once the answer to ``client_message_id`` is at its kill point (see ``kill_point``)."""
+        """True once the answer to ``client_message_id`` is at its kill point (see ``kill_point``), or ended."""
         reply = self.replies.get(client_message_id)
         if reply is None:
             return kill_at == 0
-        return reply in self.ends or len(self.seqs.get(reply, ())) >= kill_at
+        return reply in self.ends or self.words(reply) >= kill_at
+
+    def words(self, reply: str) -> int:
+        """Words of ``reply`` received: a model's pieces, which the server joins into fewer chunks when fast."""
+        return len("".join(self.texts.get(reply, ())).split())
 
     def finished(self, client_message_id: str) -> bool:
         """True once the answer to ``client_message_id`` has ended."""
@@ -154,12 +159,13 @@ def harness_client(url: str, token: str, workdir: Path, recorder: Recorder, ping
     return client
 
 
-def kill_point(rng: random.Random, words: int) -> int:
-    """Where a round kills: before the ``ack`` (0), mid-answer, or after the end.
+#: The kill point of a round that kills once the answer has ended.
+AFTER_THE_END = sys.maxsize
 
-    An answer has fewer chunks than words, so ``words + 1`` waits for its end.
-    """
-    return rng.choice([0, rng.randint(1, words // 2), rng.randint(1, words // 2), words + 1])
+
+def kill_point(rng: random.Random, words: int) -> int:
+    """Where a round kills: before the ``ack`` (0), at a word mid-answer, or after the end."""
+    return rng.choice([0, rng.randint(1, words // 2), rng.randint(1, words // 2), AFTER_THE_END])
 
 
 async def run(
