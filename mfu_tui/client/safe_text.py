@@ -8,6 +8,11 @@ some controls but passes ESC and C1. So every string that reaches the
 client from the server goes through ``clean_text`` first, here at the
 boundary, and every user of the client library is protected:
 
+- an escape sequence goes whole, as the terminal would have read it, so that
+  no ``[2J`` or ``]0;pwned`` is left to read: a CSI (``ESC [`` or U+009B,
+  parameters, a final letter), a string (``ESC ]`` OSC, ``ESC P`` DCS...,
+  up to BEL or ST), any other ``ESC`` and its character. An unfinished one
+  loses its introducer only, so that no text after it is lost with it;
 - C0 controls but newline and tab, DEL, and C1 (U+0080 to U+009F) are
   dropped. Without ESC (and CSI, U+009B) no sequence can form, even one split
   across chunks;
@@ -28,7 +33,13 @@ import msgspec
 
 _T = TypeVar("_T")
 
-#: What ``clean_text`` drops.
+#: What ``clean_text`` drops whole: a CSI, a string ended by BEL or ST, or ESC, its intermediates and final.
+_SEQUENCES = re.compile(
+    r"(?:\x1b\[|\x9b)[\x30-\x3f]*[\x20-\x2f]*[\x40-\x7e]"
+    r"|(?:\x1b[\]PX^_]|[\x90\x98\x9d-\x9f])[^\x00-\x1f\x7f-\x9f]*(?:\x07|\x1b\\|\x9c)"
+    r"|\x1b[\x20-\x2f]*[\x30-\x7e]"
+)
+#: What ``clean_text`` drops of what is left: the controls no sequence took with it.
 _CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 #: What ``clean_text`` shows by name.
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]")
@@ -42,8 +53,8 @@ _UNSAFE_JSON = re.compile(
 
 
 def clean_text(text: str) -> str:
-    """``text`` without controls (newline and tab kept), its bidi controls named."""
-    text = _CONTROLS.sub("", text)
+    """``text`` without escape sequences and controls (newline and tab kept), its bidi controls named."""
+    text = _CONTROLS.sub("", _SEQUENCES.sub("", text))
     return _BIDI.sub(lambda match: f"<U+{ord(match.group()):04X}>", text)
 
 

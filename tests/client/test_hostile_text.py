@@ -49,11 +49,11 @@ async def test_answers_history_models_and_errors_reach_the_user_cleaned(tmp_path
                 stored = await get_chat(raw, chat_id)
     sent = "".join(HOSTILE_PIECES)
     assert stored.messages[1].content == sent  # the server keeps what the model sent
-    assert streamed == clean_text(sent) == "Hi ]2;pwned ]52;c;cm0gLXJmIH4Kx2J[201~ls<U+202E>!"
+    assert streamed == clean_text(sent) == "Hi  xls<U+202E>!"
     assert detail.messages[1].content == clean_text(sent)
-    assert [model.name for model in models.models] == ["fake-small", "evil[8m"]
+    assert [model.name for model in models.models] == ["fake-small", "evil"]
     error = next(e for e in recorder.errors if e.code == "provider_error")
-    assert no_controls(str(error)) and "owned" in str(error)
+    assert no_controls(str(error)) and "upstream  failed" in str(error)
 
 
 async def test_search_hits_come_cleaned_with_their_highlights_moved_to_match(tmp_path, make_client):
@@ -70,6 +70,6 @@ async def test_search_hits_come_cleaned_with_their_highlights_moved_to_match(tmp
     hit = results.hits[0]
     assert sent["snippet"] == hostile  # the server sends what was stored...
     assert no_controls(hit.snippet) and no_controls(hit.chat_title)  # ...the client hands on none of it
-    assert hit.snippet == clean_text(hostile) == "<U+202E>zebra]2;pwned and <U+2066> another zebra 2J"
+    assert hit.snippet == clean_text(hostile) == "<U+202E>zebra and <U+2066> another zebra "
     assert hit.chat_title == clean_text(hostile)
     assert [hit.snippet[start:end] for start, end in hit.highlights] == ["zebra", "zebra"]

@@ -32,7 +32,7 @@ def test_the_text_is_kept_in_a_private_file_until_cleared(tmp_path: Path) -> Non
 def test_hostile_or_oversized_text_does_not_come_back_raw(tmp_path: Path) -> None:
     path = tmp_path / FILE_NAME
     path.write_bytes(b"before\x1b]2;title\x07after \xff")
-    assert DraftFile(path).load() == "before]2;titleafter \ufffd"
+    assert DraftFile(path).load() == "beforeafter \ufffd"
     path.write_bytes(b"x" * (MAX_BYTES + 1))  # not ours
     assert DraftFile(path).load() == ""
     DraftFile(path).save("y" * (MAX_BYTES + 1))  # too big a paste to keep: the file is left as it was

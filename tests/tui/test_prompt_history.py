@@ -23,7 +23,7 @@ def test_prompts_are_kept_in_a_private_file_and_read_back(tmp_path):
 def test_a_torn_last_line_and_hostile_text_do_not_come_back_raw(tmp_path):
     path = tmp_path / "prompts.jsonl"
     path.write_text(json.dumps("kept") + "\n" + json.dumps("\x1b[2Jtitle\x9b") + "\n" + '"cut by a cra')
-    assert PromptHistory(path).entries == ["kept", "[2Jtitle"]  # ESC and C1 dropped
+    assert PromptHistory(path).entries == ["kept", "title"]  # the sequence and C1 dropped
 
 
 def test_matching_is_newest_first_each_once_any_case(tmp_path):

@@ -70,5 +70,5 @@ async def test_the_servers_words_are_shown_without_their_control_characters(tmp_
             await told.wait()
             await pilot.pause()
             assert str(app.status_dot.render()) == "[server storage unavailable]"
-            assert str(app.status_dot.tooltip) == "disk ]2;pwnedfull2J [b]bold[/b]"
+            assert str(app.status_dot.tooltip) == "disk full [b]bold[/b]"
             await app.client.close()

@@ -143,8 +143,8 @@ def test_a_hostile_model_title_user_and_error_never_reach_the_terminal_raw(tmp_p
             pane.type("Say something nasty")
             pane.press("Enter")
             screen = pane.wait_for(lambda screen: "end-of-answer" in screen, "the end of the hostile answer")
-            assert "]2;pwned-title" in screen and "<U+202E>" in screen  # shown as text, not run
-            assert "eve]2;sub-title" in screen
+            assert "Look: hidden" in screen and "<U+202E>" in screen  # the sequences dropped whole, not run
+            assert "]2;" not in screen and "eve@" in screen
             assert pane.pane_title() == title, "the answer or the token retitled the terminal"
             assert pane.buffers() == [], "the answer wrote the clipboard"
 
@@ -159,7 +159,7 @@ def test_a_hostile_model_title_user_and_error_never_reach_the_terminal_raw(tmp_p
             pane.wait_for(lambda screen: "Copied" in screen, "the copy notification")
             [copied] = pane.buffers()
             assert ESC not in copied and "\x9b" not in copied and "\x15" not in copied
-            assert "]2;pwned-title" in copied and "end-of-answer" in copied
+            assert "Look: hidden" in copied and "end-of-answer" in copied
 
             pane.press("C-s")
             pane.wait_for(lambda screen: "Exported" in screen, "the export notification")
