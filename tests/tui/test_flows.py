@@ -1182,6 +1182,25 @@ async def test_a_paste_in_the_conversation_or_the_chat_list_goes_to_the_message_
         assert app.composer.text == "what does this do? print(2*3)"
 
 
+async def test_a_pasted_escape_sequence_goes_whole_and_a_pasted_line_break_stays(
+    server: RunningServer, tmp_path: Path
+) -> None:
+    """A paste is cleaned as text from the server is: nothing of a sequence is left in the box to send."""
+    app = make_app(server.url, server.token(), tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await ready(app, pilot)
+        for pasted, kept in [
+            ("\x1b[31mred\x1b[0m", "red"),
+            ("\x1b]0;pwned\x07", ""),
+            ("a\x1b[2Jb", "ab"),
+            ("one\r\ntwo\rthree\tfour\x00\x9b2J", "one\ntwo\nthree\tfour"),  # as a terminal pastes lines
+        ]:
+            app.composer.clear()
+            app.post_message(events.Paste(pasted))  # as the driver posts a bracketed paste
+            await settle(app, pilot)
+            assert app.composer.text == kept
+
+
 async def test_a_burst_of_typing_in_the_chat_list_neither_pins_nor_archives(
     server: RunningServer, tmp_path: Path
 ) -> None:

@@ -15,6 +15,7 @@ from textual.widget import Widget
 from textual.widgets import TextArea
 
 from mfu_tui.client.attachments import Attachment
+from mfu_tui.client.safe_text import clean_text
 from mfu_tui.tui.draft_file import SAVE_AFTER, DraftFile
 from mfu_tui.tui.prompt_history import PromptHistory
 
@@ -126,7 +127,9 @@ class Composer(TextArea):
     does not go (``refused``) it comes back, before what was typed since.
     What is being written is kept in a file (``DraftFile``)
     a moment after each change: it is back in the box at the next start,
-    after a quit, a dropped connection or a crash. ``alt+a`` asks for a file
+    after a quit, a dropped connection or a crash. A paste is cleaned as
+    any text from outside is (``clean_text``): an escape sequence in it goes
+    whole, and is neither kept, sent nor exported. ``alt+a`` asks for a file
     to attach (``Attached``); the app
     shows it above the box and sends it with the message, as it does files
     named with ``@path`` in the text. ``pageup``/``pagedown`` scroll the
@@ -363,6 +366,12 @@ class Composer(TextArea):
                 event.prevent_default()
                 return
         await super()._on_key(event)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        event.prevent_default()  # TextArea's handler, next in the MRO, would insert the text as it came
+        # A terminal pastes a line break as CR, which cleaning would drop: as a newline, it stays.
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        await super()._on_paste(events.Paste(clean_text(text)))
 
     def _typed_before_the_focus_moved(self, event: events.Key) -> bool:
         """Whether ``event``, reaching the box after the focus left it, was typed before the key that moved it.
