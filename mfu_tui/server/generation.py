@@ -20,9 +20,9 @@ A piece that comes less than ``CHUNK_GAP`` after the last chunk was queued
 does not start a chunk at once: it is held, the pieces coming meanwhile join
 it, and it is queued when the time is up (or when it is full, or the answer
 ends). The first piece, and a model at a reader's pace, never wait; a fast
-model's answer goes out in a frame per ``CHUNK_GAP`` (a 20,000-word answer
-at full speed was 1,200 frames of a word or two, each a commit, a frame to
-encode and one for the client to decode and show).
+model's answer goes out in a frame per ``CHUNK_GAP`` or per full chunk (a
+20,000-word answer at full speed was 1,200 frames of a word or two, each a
+commit, a frame to encode and one for the client to decode and show).
 
 A piece that would start a chunk because the last one is full waits for the
 last one's commit first, so the model's stream is read at most two chunks
@@ -84,9 +84,10 @@ log = logging.getLogger(__name__)
 MAX_CHUNK_CHARS = 2000
 
 #: Seconds after a chunk is queued before the next may be: pieces coming sooner wait and join it. Below
-#: the gap between two pieces of a model at a reader's pace (30 a second: 33 ms), so those go at once,
-#: and below a frame of the app (``StreamPace``: 50 ms), so nothing is shown later for it.
-CHUNK_GAP = 0.015
+#: the gap between two pieces of a model of 200 tokens a second, so those go at once, and a half of the
+#: relay's latency goal (p99 under 10 ms); enough for a firehose's chunks to fill (2,000 characters in
+#: 2-3 ms: 61 frames for 20,000 words, as with 15 ms).
+CHUNK_GAP = 0.005
 
 #: Items of a model's stream read before a generation lets the event loop run. Items already
 #: in the read buffer come without a wait, so a model that sends faster than they are read
