@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import threading
 import traceback
 import uuid
@@ -28,6 +29,7 @@ from textual import events, on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.driver import Driver
 from textual.filter import LineFilter, NoColor
 from textual.reactive import var
 from textual.screen import ModalScreen, Screen
@@ -394,6 +396,17 @@ class ChatApp(App[None]):
             self.set_keymap(settings.choices.keymap)
 
     # --- layout ------------------------------------------------------------
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, but on Linux and macOS one that reads a bracketed paste whole (``bracketed_paste.py``)."""
+        chosen = super().get_driver_class()
+        if sys.platform == "win32":  # Textual's Windows driver: its Linux one does not import there
+            return chosen
+        from textual.drivers.linux_driver import LinuxDriver
+
+        from mfu_tui.tui.bracketed_paste import PasteDriver
+
+        return PasteDriver if chosen is LinuxDriver else chosen
 
     def get_line_filters(self) -> Sequence[LineFilter]:
         """Textual's filters, then ASCII only and no colour when the terminal wants them."""

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import re
 import shlex
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -182,10 +183,43 @@ def test_keys_that_arrive_together_keep_their_order(server: ServerProcess, tmp_p
         pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
         pane.type("abc\ndef\nghi")  # one write: tmux sends each "\n" as ctrl+j
         screen = pane.wait_for(lambda screen: "ghi" in screen, "the typed lines")
-        box = [line.rsplit("│", 2)[1].strip() for line in screen.splitlines() if line.count("│") >= 2]
+        box = message_box_lines(screen)
         assert "abc" in box, screen
         start = box.index("abc")
         assert box[start : start + 3] == ["abc", "def", "ghi"], screen
+        pane.press("C-q")
+        pane.wait_exit()
+    finally:
+        pane.close()
+
+
+def message_box_lines(screen: str) -> list[str]:
+    """The lines of the message box on ``screen`` (the text between the last two ``│`` of a row), stripped."""
+    return [line.rsplit("│", 2)[1].strip() for line in screen.splitlines() if line.count("│") >= 2]
+
+
+@needs_tmux
+def test_a_pasted_escape_sequence_and_line_break_are_cleaned_not_typed_or_sent(
+    server: ServerProcess, tmp_path: Path
+) -> None:
+    """A file with ``ESC [ 2 J`` and a line break, pasted (bracketed): one paste, cleaned in the box, nothing sent."""
+    env = {**fresh_home(tmp_path), "MFU_TOKEN": server.token("alice")}
+    pane = TmuxPane(tmp_path, [mfu_chat(), "--server", server.url], env)
+    try:
+        pane.wait_for(lambda screen: "● online" in screen, "the green status dot")
+        pasted = tmp_path / "pasted.txt"
+        pasted.write_text(f"{ESC}[2J\nsecond line")
+        pane.tmux("load-buffer", str(pasted))
+        pane.tmux("paste-buffer", "-p", "-t", pane.target)  # -p: bracketed, as the app asked of the terminal
+        screen = pane.wait_for(lambda screen: "second line" in screen, "the paste in the message box")
+        box = message_box_lines(screen)
+        assert "[2J" not in screen and "second line" in box, screen
+        assert box[box.index("second line") - 1] == "", screen  # the line break stayed, in the box
+        pane.press("Enter")  # sends the paste: the one message, if the paste sent none before
+        pane.wait_for(lambda screen: "print(" in screen and "generating…" not in screen, "the answer")
+        with contextlib.closing(sqlite3.connect(server.db_path)) as database:
+            sent = [content for (content,) in database.execute("SELECT content FROM messages WHERE role = 'user'")]
+        assert sent == ["\nsecond line"]
         pane.press("C-q")
         pane.wait_exit()
     finally:
