@@ -1153,8 +1153,8 @@ class ChatApp(App[None]):
     async def _send(self, event: Composer.Submitted) -> None:
         """Send what enter took out of the box, after asking if an edit would drop later messages."""
         edited = event.editing_message_id
-        dropped = self.conversation.later_count(edited) - 1 if edited is not None and event.text.strip() else 0
-        if dropped <= 0:  # its own answer is replaced, not lost
+        dropped = self.conversation.dropped_by_answering(edited) if edited is not None and event.text.strip() else 0
+        if not dropped:
             await self._take(event)
             return
 
@@ -1316,8 +1316,8 @@ class ChatApp(App[None]):
             self._while_the_answer_runs("An answer is being written: stop it first (esc).")
             return
         message_id, text = asked.message_id, asked.text
-        dropped = self.conversation.later_count(message_id) - 1  # its own answer is replaced, not lost
-        if dropped <= 0:
+        dropped = self.conversation.dropped_by_answering(message_id)
+        if not dropped:
             self.run_worker(self._answer_again(message_id, text, "Try again in a moment."), group="regenerate")
             return
 

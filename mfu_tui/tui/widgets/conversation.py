@@ -230,10 +230,11 @@ class Conversation(VerticalScroll, can_focus=True):
                 return entry
         return None
 
-    def later_count(self, message_id: str) -> int:
-        """How many messages follow the one of ``message_id`` (0 if it is not in the chat)."""
+    def dropped_by_answering(self, message_id: str) -> int:
+        """How many messages answering the one of ``message_id`` again drops: those after its answer, which is
+        replaced, not lost (0 if it is not in the chat)."""
         index = self._model.index_of(message_id)
-        return 0 if index is None else self._model.total - index - 1
+        return 0 if index is None else max(0, self._model.total - index - 2)
 
     def _view_at(self, index: int) -> MessageView | None:
         if index not in self._range or len(self.views) != len(self._range):
