@@ -44,7 +44,7 @@ from mfu_tui.file_lock import DatabaseInUse, Lock, hold_database, is_free
 from mfu_tui.local_discovery import Discovery
 from mfu_tui.redaction import redact_password
 from mfu_tui.server import logs
-from mfu_tui.server.app import ChatServer
+from mfu_tui.server.app import ChatServer, freeze_what_lives
 from mfu_tui.server.auth import mint_token
 from mfu_tui.server.config import ServerConfig, env_defaults
 from mfu_tui.server.store.base import StoreUnavailable
@@ -189,6 +189,7 @@ async def serve_embedded(
     config = ServerConfig(secret=secret, host="127.0.0.1", port=0, provider=provider, **settings)
     server = ChatServer(config)
     await server.start()
+    freeze_what_lives()
     info = {
         "url": server.url,
         "port": server.port,

@@ -285,15 +285,16 @@ def _as_worker(values: dict[str, object], args: argparse.Namespace) -> None:
 
 async def _serve(config: ServerConfig, *, lifeline: bool = False) -> None:
     """Run until SIGTERM or SIGINT; ``lifeline``: a worker of ``--workers``, which exits when its stdin closes."""
-    from mfu_tui.server.app import ChatServer
+    from mfu_tui.server.app import ChatServer, freeze_what_lives
 
     if lifeline:
-        # A worker's store writer is a thread that needs the GIL back after every SQLite call,
-        # while the event loop holds it up to the switch interval (5 ms): on SQLite the
-        # sibling workers wait that long for the file's lock. 0.5 ms keeps the turns short.
+        # On SQLite a worker waits for its turn on the file's lock in a thread, which needs the GIL
+        # back to hand the turn to the event loop, while the loop holds it up to the switch interval
+        # (5 ms): the sibling workers wait that long too. 0.5 ms keeps the turns short.
         sys.setswitchinterval(WORKER_SWITCH_INTERVAL)
     server = ChatServer(config)
     await server.start()
+    freeze_what_lives()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     if config.speaks_for_the_workers:  # every worker runs the same loop

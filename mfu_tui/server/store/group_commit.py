@@ -1,7 +1,7 @@
 """The group commit: writes queued to one writer, committed in batches, their futures settled after.
 
 Writes (a user message, each chunk of a reply, an edit) are queued to one
-writer. An idle writer starts a commit as soon as a write arrives (no
+writer, a task of the event loop. An idle writer starts a commit as soon as a write arrives (no
 waiting for company: one chunk alone is durable, and sent, within one
 commit's time); whatever arrives while a commit runs is queued, and the next
 commit takes all of it. So batches grow with the load by themselves. A
@@ -29,11 +29,10 @@ import asyncio
 import collections
 import contextlib
 import logging
-import threading
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write
+from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
 from mfu_tui.server.store.dialect import Db
 from mfu_tui.server.store.outage import OutageLog, is_lock_conflict, is_outage
 
@@ -55,16 +54,17 @@ class Fenced(LookupError):
 
 
 class GroupCommit(abc.ABC):
-    """The write queue and its writer; a subclass supplies where the writer runs and its connection."""
+    """The write queue and its writer task; a subclass supplies the connection a batch commits on."""
 
     def __init__(self) -> None:
         self._queue: collections.deque[Write | ChunkWrite] = collections.deque()
         self._loop: asyncio.AbstractEventLoop | None = None
         #: Per answer, its last chunk while no commit has taken it yet: ``extend_chunk`` adds to it.
         self._open_chunks: dict[str, ChunkWrite] = {}
-        #: Held to queue a chunk, to add to one, and to take a batch: text is added to a chunk
-        #: only while it is queued (the SQLite writer takes its batches in a thread of its own).
-        self._taking = threading.Lock()
+        #: Set when a write is queued (or ``close`` is called): the writer wakes.
+        self._wake = asyncio.Event()
+        #: The writer (``_write_loop``), from ``_start_writer`` to ``_stop_writer``.
+        self._writer: asyncio.Task[None] | None = None
         #: True from ``open`` until ``close`` starts: writes are taken.
         self._accepting = False
         #: Set by ``close``: the writer commits what is queued, then stops.
@@ -75,22 +75,10 @@ class GroupCommit(abc.ABC):
         self.outages = OutageLog()
 
     @abc.abstractmethod
-    def _submit(self) -> None:
-        """Wake the writer: a write was queued."""
-
-    @abc.abstractmethod
-    async def _writes_queued(self) -> None:
-        """Return as soon as a write is queued (or ``close`` was called): an idle writer commits at once."""
-
-    @abc.abstractmethod
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         """``_commit`` the batch on a connection of the writer's."""
 
-    @abc.abstractmethod
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        """Resolve the futures of one commit (``batch.settle``) in the event loop."""
-
-    def _turn(self) -> contextlib.AbstractContextManager[None]:
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[None]:
         """Held while a batch is taken and committed: nothing, unless writers of other processes take turns.
 
         Taken before the batch, so what is queued while it waits for its turn commits with it.
@@ -103,24 +91,22 @@ class GroupCommit(abc.ABC):
         """Queue a write; its future resolves with its result once its batch is committed."""
         future: asyncio.Future[_T] = self._new_future()
         self._queue.append(Write(function, future))
-        self._submit()
+        self._wake.set()
         return future
 
     def append_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> asyncio.Future[None]:
         future: asyncio.Future[None] = self._new_future()
         write = ChunkWrite(message_id, seq, content, reasoning, future)
-        with self._taking:
-            self._queue.append(write)
-            self._open_chunks[message_id] = write
-        self._submit()
+        self._queue.append(write)
+        self._open_chunks[message_id] = write
+        self._wake.set()
         return future
 
     def extend_chunk(self, message_id: str, seq: int, content: str, *, reasoning: bool = False) -> bool:
-        with self._taking:
-            write = self._open_chunks.get(message_id)
-            if not self._accepting or write is None or write.seq != seq or write.reasoning != reasoning:
-                return False
-            write.parts.append(content)
+        write = self._open_chunks.get(message_id)
+        if not self._accepting or write is None or write.seq != seq or write.reasoning != reasoning:
+            return False
+        write.parts.append(content)
         return True
 
     def _new_future(self) -> asyncio.Future[Any]:
@@ -128,25 +114,42 @@ class GroupCommit(abc.ABC):
             raise RuntimeError("the store is not open")
         return self._loop.create_future()
 
-    def _stop_writes(self) -> None:
-        """Take no more writes: the writer commits what is queued, then stops (for ``close``)."""
+    def _start_writer(self) -> None:
+        """Start the writer task and take writes (``open``, once the database is ready)."""
+        self._loop = asyncio.get_running_loop()
+        self._stopping = False
+        self._wake = asyncio.Event()  # of this loop (a store may be opened again, in another)
+        self._writer = self._loop.create_task(self._write_loop(), name="mfu-store-writer")
+        self._accepting = True
+
+    async def _stop_writer(self) -> bool:
+        """Take no more writes; return once the writer has committed what was queued (False: it was not running)."""
+        if self._writer is None:
+            return False
         self._accepting = False
         self._stopping = True
-        self._submit()
+        self._wake.set()
+        await self._writer
+        self._writer = None
+        return True
 
     async def _write_loop(self) -> None:
-        """The writer: commit what is queued, a batch at a time, until ``close``."""
+        """The writer: commit what is queued, a batch at a time, until ``close``.
+
+        An idle writer commits a write as soon as it is queued; what is queued while a commit
+        runs waits for the next, which takes all of it.
+        """
         while True:
-            await self._writes_queued()
-            with self._turn():
+            await self._wake.wait()
+            self._wake.clear()
+            async with self._turn():
                 # Read before the queue: ``close`` stops the writes first, so this batch holds the last.
                 stopping = self._stopping
-                with self._taking:  # from here on no chunk of the batch grows
-                    batch = list(self._queue)
-                    self._queue.clear()
-                    self._open_chunks.clear()
+                batch = list(self._queue)  # from here on no chunk of the batch grows: it is no longer open
+                self._queue.clear()
+                self._open_chunks.clear()
                 if batch:
-                    self._settle(await self._commit_batch(batch))
+                    settle(await self._commit_batch(batch))
             if stopping:
                 return
 

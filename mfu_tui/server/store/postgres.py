@@ -22,7 +22,6 @@ on ``client_message_id`` makes a message sent to two nodes at once stored once.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import logging
 import time
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mfu_tui.redaction import redact_password
 from mfu_tui.server.store import tables
 from mfu_tui.server.store.base import Interrupted, StoreUnavailable
-from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
+from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write
 from mfu_tui.server.store.dialect import Db, Dialect
 from mfu_tui.server.store.rows import new_id
 from mfu_tui.server.store.schema import Migrated, check_not_newer
@@ -335,8 +334,6 @@ class PostgresStore(SqlStore):
         self.node_id = node_id or f"node-{new_id()}"
         self.lease = lease
         self._pool: asyncpg.Pool | None = None
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
         #: This process's fencing token (``lease_tokens``), taken at ``open``.
         self._lease_token = 0
         #: ``time.monotonic()`` until which this node's leases surely hold (from the start of the last renewal).
@@ -379,27 +376,17 @@ class PostgresStore(SqlStore):
             self._pool = None
             raise
         self._leases_held_until = started + self.lease
-        self._loop = asyncio.get_running_loop()
-        self._stopping = False
-        self._writer = self._loop.create_task(self._write_loop(), name="mfu-store-writer")
-        self._accepting = True
+        self._start_writer()
         return interrupted
 
     async def close(self) -> None:
-        if self._writer is None:
+        if not await self._stop_writer():
             return
-        self._stop_writes()
-        await self._writer
-        self._writer = None
         assert self._pool is not None
         await self._pool.close()
         self._pool = None
 
     # --- the writer task ----------------------------------------------------
-
-    async def _writes_queued(self) -> None:
-        await self._wake.wait()
-        self._wake.clear()
 
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
         assert self._pool is not None
@@ -410,12 +397,6 @@ class PostgresStore(SqlStore):
             if not self.outages.failed("commits failed", error):
                 log.exception("the database is unreachable; %d writes failed", len(batch))
             return [(write.future, None, error) for write in batch]
-
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        settle(outcomes)
-
-    def _submit(self) -> None:
-        self._wake.set()
 
     async def _read(self, function: Callable[[Db], Awaitable[_T]]) -> _T:
         if self._pool is None:

@@ -1,13 +1,19 @@
-"""The SQLite store: the store algorithm (``sql_store``) on one file, its writer a thread.
+"""The SQLite store: the store algorithm (``sql_store``) on one file.
 
-The writer thread owns one connection and runs the group commit
-(``GroupCommit._write_loop``); it settles a batch's futures with one hop back
-to the event loop, so the loop never waits for the disk. Reads run on a
-small thread pool, each thread with its own connection; WAL lets them
-proceed while the writer commits.
+The group commit's writer (``GroupCommit._write_loop``) is a task of the
+event loop, and owns one connection. A batch of chunks alone, the steady
+work of streaming answers, commits in the loop itself: a few rows appended
+to the ``-wal`` file, no sync, tens of microseconds, with no thread to wake
+and no hop back. Any other batch (a chat deleted, an answer's text stored:
+their cost has no bound) commits in a thread while the loop runs on; the
+writer waits for it, so commits stay in order. Checkpoints, which sync the
+disk, run in a thread of their own (``checkpoints``). Reads run on a small
+thread pool, each thread with its own connection; WAL lets them proceed
+while the writer commits.
 
-The algorithm's coroutines run in those threads on ``SqliteDb``, whose
-calls block and never wait: ``run_sync`` runs each in one step. One writer
+The algorithm's coroutines run on ``SqliteDb``, whose calls block and never
+wait: in the loop they are awaited, in threads ``run_sync`` runs each in
+one step. One writer
 means no write of another node to race: ``Dialect.lock`` is empty and no
 unique violation is another node's twin; the checks before each insert
 (a streaming reply in the chat: ``ChatBusy``) see everything committed.
@@ -26,15 +32,17 @@ import logging
 import os
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from mfu_tui.server.store import tables
+from mfu_tui.server.store import checkpoints, tables
 from mfu_tui.server.store.base import Interrupted, StoreUnavailable
-from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write, settle
+from mfu_tui.server.store.batch import ChunkWrite, Outcome, Write
+from mfu_tui.server.store.checkpoints import Checkpointer
 from mfu_tui.server.store.dialect import Db, Dialect, run_sync
 from mfu_tui.server.store.schema import Migrated, SchemaTooNew, check_not_newer
 from mfu_tui.server.store.search import fts5_query
@@ -43,6 +51,9 @@ from mfu_tui.server.store.sql_store import SqlStore
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+
+#: Seconds the writer waits for another program's write lock on the file (``mfu-chat admin delete-user``).
+LOCK_WAIT = 30.0
 
 #: The tables of schema version 2, created if missing; ``MIGRATIONS`` take them on from there.
 SCHEMA = (
@@ -198,10 +209,18 @@ _SEARCH = (
 
 
 class SqliteDb:
-    """A ``Db`` on a sqlite3 connection: every call runs at once, blocking its thread."""
+    """A ``Db`` on a sqlite3 connection: every call runs at once, blocking its thread.
 
-    def __init__(self, connection: sqlite3.Connection) -> None:
+    Args:
+        connection: The connection.
+        in_loop: The writer's, awaited in the event loop: a transaction that finds the file's
+            write lock taken by another program waits for it with ``asyncio.sleep``, not blocking
+            the loop (the writer's connection has no busy timeout). Otherwise it sleeps in its thread.
+    """
+
+    def __init__(self, connection: sqlite3.Connection, *, in_loop: bool = False) -> None:
         self._connection = connection
+        self._in_loop = in_loop
 
     async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return self._connection.execute(sql, args).fetchall()
@@ -234,7 +253,7 @@ class SqliteDb:
     @contextlib.asynccontextmanager
     async def _block(self, begin: str, *, ends: tuple[str, ...], undo: tuple[str, ...]) -> AsyncIterator[None]:
         """Run ``begin``, then the block, then ``ends``; if the block raises, ``undo`` instead."""
-        self._connection.execute(begin)
+        await self._begin(begin)
         try:
             yield
             for statement in ends:
@@ -244,6 +263,23 @@ class SqliteDb:
                 for statement in undo:
                     self._connection.execute(statement)
             raise
+
+    async def _begin(self, statement: str) -> None:
+        """Run ``statement``, waiting up to ``LOCK_WAIT`` while another program holds the write lock."""
+        waited, pause = 0.0, 0.001
+        while True:
+            try:
+                self._connection.execute(statement)
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or waited >= LOCK_WAIT:
+                    raise
+            if self._in_loop:
+                await asyncio.sleep(pause)
+            else:
+                time.sleep(pause)
+            waited += pause
+            pause = min(pause * 2, 0.05)
 
 
 class SqliteStore(SqlStore):
@@ -257,7 +293,8 @@ class SqliteStore(SqlStore):
     tries, which puts tens of milliseconds on a chunk when two busy writers
     meet; so the workers' writers first queue on ``writer_lock`` (``flock``:
     the kernel wakes the next as soon as the lock is free), and SQLite's lock
-    is then free but for other programs (``mfu-chat admin``). A writer takes
+    is then free but for other programs (``mfu-chat admin``). A writer waits
+    for its turn in a thread, the loop running on. A writer takes
     its batch once it has its turn, so what was queued while it waited
     commits with it: the batches grow with the contention.
 
@@ -277,9 +314,12 @@ class SqliteStore(SqlStore):
         self.node_id = node_id
         self.writer_lock = writer_lock
         self._writer_lock_fd: int | None = None
-        self._wake = threading.Event()
-        self._writer: threading.Thread | None = None
-        self._writer_db: SqliteDb | None = None
+        self._writer_connection: sqlite3.Connection | None = None
+        #: The writer's connection, as the loop uses it (batches of chunks) and as its threads do (the rest).
+        self._loop_db: SqliteDb | None = None
+        self._thread_db: SqliteDb | None = None
+        self._checkpointer: Checkpointer | None = None
+        self._commits_since_checkpoint = 0
         self._readers: ThreadPoolExecutor | None = None
         self._reader_local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
@@ -288,34 +328,38 @@ class SqliteStore(SqlStore):
     # --- life cycle ---------------------------------------------------------
 
     async def open(self) -> list[Interrupted]:
-        self._loop = asyncio.get_running_loop()
         try:
             connection = self._open_file()
         except SchemaTooNew:
             raise  # its own line says what to do
         except (OSError, sqlite3.Error) as error:
             raise StoreUnavailable(unusable_file(self.path, error)) from None
-        self._writer_db = SqliteDb(connection)
+        # No busy timeout (``SqliteDb._begin`` waits instead) and no checkpoints (``checkpoints``).
+        connection.execute("PRAGMA busy_timeout=0")
+        connection.execute("PRAGMA wal_autocheckpoint=0")
+        connection.execute(f"PRAGMA journal_size_limit={checkpoints.WAL_LIMIT}")
+        self._checkpointer = Checkpointer(self._connect, self.path)
+        self._writer_connection = connection
+        self._loop_db = SqliteDb(connection, in_loop=True)
+        self._thread_db = SqliteDb(connection)
         if self.writer_lock is not None:
             self._writer_lock_fd = os.open(self.writer_lock, os.O_RDWR | os.O_CREAT, 0o600)
-        self._stopping = False
-        self._writer = threading.Thread(
-            target=self._run_writer, args=(connection,), name="mfu-store-writer", daemon=True
-        )
-        self._writer.start()
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfu-store-reader")
-        self._accepting = True
+        self._start_writer()
         if self.node_id is None:
             return await self._write(lambda db: self._end_interrupted(db, "TRUE"))
         # A worker restarted by its supervisor: its own replies died with it, its siblings' still run.
         return await self._write(lambda db: self._end_interrupted(db, "node_id = ?", self.node_id))
 
     async def close(self) -> None:
-        if self._writer is None:
+        if not await self._stop_writer():
             return
-        self._stop_writes()
-        await asyncio.to_thread(self._writer.join)
-        self._writer = None
+        assert self._checkpointer is not None and self._writer_connection is not None
+        await asyncio.to_thread(self._checkpointer.stop)
+        self._checkpointer = None
+        # The last connection to close checkpoints the -wal file into the database, syncing both.
+        await asyncio.to_thread(self._writer_connection.close)
+        self._writer_connection = None
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
@@ -354,44 +398,42 @@ class SqliteStore(SqlStore):
         # Workers (``serve --workers``) share the file: only this worker's replies are its own.
         return ("", ()) if self.node_id is None else (" AND node_id = ?", (self.node_id,))
 
-    # --- the writer thread --------------------------------------------------
-
-    def _run_writer(self, connection: sqlite3.Connection) -> None:
-        try:
-            run_sync(self._write_loop())
-        finally:
-            connection.close()
-
-    async def _writes_queued(self) -> None:
-        # In the writer thread: blocking here blocks nobody else.
-        self._wake.wait()
-        self._wake.clear()
+    # --- the writer ---------------------------------------------------------
 
     async def _commit_batch(self, batch: list[Write | ChunkWrite]) -> list[Outcome]:
-        assert self._writer_db is not None
-        return await self._commit(self._writer_db, batch)
+        assert self._loop_db is not None and self._thread_db is not None and self._checkpointer is not None
+        if self._checkpointer.reset_due:
+            await asyncio.to_thread(self._checkpointer.reset)
+        if all(isinstance(write, ChunkWrite) for write in batch):
+            outcomes = await self._commit(self._loop_db, batch)
+        else:
+            outcomes = await asyncio.to_thread(run_sync, self._commit(self._thread_db, batch))
+        self._commits_since_checkpoint += 1
+        if self._commits_since_checkpoint >= checkpoints.CHECKPOINT_EVERY:
+            self._commits_since_checkpoint = 0
+            self._checkpointer.ask()
+        return outcomes
 
-    @contextlib.contextmanager
-    def _turn(self) -> Iterator[None]:
-        if self._writer_lock_fd is None:
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[None]:
+        lock = self._writer_lock_fd
+        if lock is None:
             yield
             return
-        fcntl.flock(self._writer_lock_fd, fcntl.LOCK_EX)  # the sibling workers' writers: our turn
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            # A sibling worker's writer commits: the kernel hands the lock over in a thread, the loop runs on.
+            taken = asyncio.ensure_future(asyncio.to_thread(fcntl.flock, lock, fcntl.LOCK_EX))
+            try:
+                await asyncio.shield(taken)
+            except asyncio.CancelledError:
+                taken.add_done_callback(lambda _: fcntl.flock(lock, fcntl.LOCK_UN))  # taken after all: give it back
+                raise
         try:
             yield
         finally:
-            fcntl.flock(self._writer_lock_fd, fcntl.LOCK_UN)
-
-    def _settle(self, outcomes: list[Outcome]) -> None:
-        assert self._loop is not None
-        try:
-            self._loop.call_soon_threadsafe(settle, outcomes)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
-
-    def _submit(self) -> None:
-        if not self._wake.is_set():
-            self._wake.set()
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
     # --- readers --------------------------------------------------------------
 
