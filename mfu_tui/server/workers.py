@@ -27,13 +27,19 @@ have. A worker reads its stdin, a pipe from the supervisor: if the
 supervisor dies, the pipe closes and the worker exits at once, as if
 killed (a supervisor started again ends what it left streaming; on
 SQLite nothing would fence off a chunk it stored after that).
+
+The supervisor holds a lock in its directory for as long as it runs: a
+supervisor that starts removes the directories of the killed ones (their
+lock free), which nothing else would (``remove_stale_directories``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import shutil
 import signal
 import socket
@@ -105,6 +111,35 @@ def check_metrics_ports(config: ServerConfig, count: int) -> None:
                 raise cannot_listen(error, ("--metrics-host", host), ("--metrics-port", port)) from None
 
 
+#: The prefix of a supervisor's private directory, in the temporary directory (``TMPDIR``).
+DIRECTORY_PREFIX = "mfu-chat-workers-"
+#: The lock a supervisor holds in its directory while it runs.
+SUPERVISOR_LOCK = "supervisor.lock"
+
+
+def remove_stale_directories() -> list[Path]:
+    """Remove the directories of supervisors that were killed (their lock free); the ones removed.
+
+    A directory without the lock (made before supervisors held one) is left alone:
+    nothing says whether its supervisor runs.
+    """
+    removed = []
+    for directory in Path(tempfile.gettempdir()).glob(DIRECTORY_PREFIX + "*"):
+        try:
+            lock = os.open(directory / SUPERVISOR_LOCK, os.O_RDWR)
+        except OSError:  # no lock in it, or not ours to open
+            continue
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            continue  # its supervisor runs
+        finally:
+            os.close(lock)
+        shutil.rmtree(directory, ignore_errors=True)
+        removed.append(directory)
+    return removed
+
+
 class Supervisor:
     """Starts ``count`` workers with ``arguments`` (``mfu-chat serve``'s, ports resolved) and keeps them running.
 
@@ -118,7 +153,13 @@ class Supervisor:
         self.config = config
         self.count = count
         self.arguments = arguments
-        self.directory = Path(tempfile.mkdtemp(prefix="mfu-chat-workers-"))  # mode 700: the workers' sockets
+        removed = remove_stale_directories()
+        if removed:
+            log.info("removed %d directories of workers whose supervisor was killed", len(removed))
+        self.directory = Path(tempfile.mkdtemp(prefix=DIRECTORY_PREFIX))  # mode 700: the workers' sockets
+        # Held until this process ends, however it ends: the kernel lets go of a dead process's locks.
+        self._lock = os.open(self.directory / SUPERVISOR_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._lock, fcntl.LOCK_EX)
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = asyncio.Event()
 
@@ -151,6 +192,7 @@ class Supervisor:
         finally:
             await self._stop_all()
             shutil.rmtree(self.directory, ignore_errors=True)
+            os.close(self._lock)
 
     async def _prepare_store(self) -> None:
         """On SQLite: migrate the file and end what the last run left streaming, before any worker opens it."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -25,6 +26,7 @@ import pytest
 
 from mfu_tui.protocol import ChatUpdated, Chunk, Complete, ListModels, Result, Resume
 from mfu_tui.server.providers.demo import demo_answer
+from mfu_tui.server.workers import DIRECTORY_PREFIX, SUPERVISOR_LOCK
 from tests.server.fake_openai import FakeOpenAI
 from tests.server.peer import Peer, peer, text_of
 from tests.server.test_cli import run_cli
@@ -276,6 +278,30 @@ def test_a_port_taken_by_another_program_stops_the_supervisor_at_once(tmp_path):
             server.start()
     assert server.wait() == 1
     assert "Address already in use" in server.stderr
+
+
+def test_a_supervisor_removes_the_directories_a_killed_one_left_and_no_other(tmp_path):
+    temporary = tmp_path / "tmp"
+    left, running, unknown = (temporary / f"{DIRECTORY_PREFIX}{name}" for name in ("left", "running", "unknown"))
+    for directory in (left, running, unknown):
+        directory.mkdir(parents=True)
+    (left / SUPERVISOR_LOCK).touch()  # its supervisor was killed: nobody holds the lock
+    held = os.open(running / SUPERVISOR_LOCK, os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX)  # a supervisor that runs
+    try:
+        server = ServerProcess(tmp_path, "--workers", "2", env={"TMPDIR": str(temporary)})
+        server.start()
+        try:
+            own = [path for path in temporary.iterdir() if path not in (left, running, unknown)]
+            assert not left.exists()
+            assert running.exists() and unknown.exists()  # a directory with no lock: nothing says it is stale
+            assert len(own) == 1 and (own[0] / SUPERVISOR_LOCK).exists()
+        finally:
+            server.terminate()
+            server.wait(WAIT)
+        assert not own[0].exists()
+    finally:
+        os.close(held)
 
 
 def test_no_workers_is_refused_in_one_line(tmp_path):
