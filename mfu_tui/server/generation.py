@@ -28,11 +28,11 @@ A piece that would start a chunk because the last one is full waits for the
 last one's commit first, so the model's stream is read at most two chunks
 ahead of what is stored and sent. A model at its pace never fills a chunk
 within a commit, so it never waits; one faster than the store (a firehose)
-is read in step with the commits. Read ahead, it held its answer in memory,
-and the event loop, busy reading it, kept the store's writer thread waiting
-for the interpreter's lock for tens of milliseconds a commit, so the whole
-answer went out at once at its end; while the relay waits, the loop idles
-and the writer runs.
+is read in step with the commits. Read ahead, it held its answer in memory
+and kept the event loop busy reading it while the commits fell behind (the
+store's writer, then a thread, waited tens of milliseconds a commit for the
+interpreter's lock), so the whole answer went out at once at its end; while
+the relay waits, the writer commits.
 
 A disconnect does not touch a generation: it publishes to whoever is
 subscribed at the time. Only ``cancel`` (or the server stopping) ends it
