@@ -77,6 +77,10 @@ LISTEN_BACKLOG = 4096
 OUTAGE_BEAT = 0.5
 
 
+#: Answers at the WebSocket's door that log their own line (``connection_refused``, saying why).
+_REFUSALS = frozenset({http.HTTPStatus.UNAUTHORIZED, http.HTTPStatus.TOO_MANY_REQUESTS})
+
+
 def freeze_what_lives() -> None:
     """Leave what is alive now out of the collector's full passes: a server process calls it once started.
 
@@ -458,6 +462,8 @@ class ChatServer:
         and the client, as ``connection_open`` does; websockets' own ``HTTP
         response sent`` named neither (``logs.REPEATED``). Probes answered
         200 come every few seconds from every load balancer: they log nothing.
+        A connection refused at the door (401, 429) is its own line,
+        ``connection_refused``, which says why.
         """
         path = urlsplit(request.path).path
         client = client_address(
@@ -466,7 +472,11 @@ class ChatServer:
             self._trusted_proxies,
         )
         response = await self._answer_request(websocket, request, client)
-        if response is not None and not (response.status_code == http.HTTPStatus.OK and path in PROBE_PATHS):
+        if response is None:
+            return None
+        probe = response.status_code == http.HTTPStatus.OK and path in PROBE_PATHS
+        refused = path == WS_PATH and response.status_code in _REFUSALS
+        if not probe and not refused:
             logs.event(
                 log,
                 "http_response",
@@ -515,9 +525,17 @@ class ChatServer:
         status = http.HTTPStatus.OK if report.ready else http.HTTPStatus.SERVICE_UNAVAILABLE
         return _json_response(websocket, status, report.as_json())
 
-    @staticmethod
-    def _refuse(websocket: ServerConnection, client: str, why: str) -> Response:
-        log.info("refused a connection from %s: %s", client, why)
+    def _refuse(self, websocket: ServerConnection, client: str, why: str) -> Response:
+        logs.event(
+            log,
+            "connection_refused",
+            "refused a connection",
+            status=http.HTTPStatus.UNAUTHORIZED.value,
+            why=why,
+            path=WS_PATH,
+            client=client,
+            node=self.node_id,
+        )
         response = websocket.respond(http.HTTPStatus.UNAUTHORIZED, f"unauthorized: {why}\n")
         response.headers["WWW-Authenticate"] = 'Bearer realm="mfu-chat"'
         return response
@@ -533,6 +551,7 @@ class ChatServer:
             log,
             "connection_refused",
             "refused a connection",
+            why="too many connections",
             user=user,
             client=websocket.client_address,
             node=self.node_id,

@@ -106,12 +106,14 @@ async def test_a_refused_request_is_one_line_naming_its_path_and_client_but_not_
         unauthorized = await get(f"{base}/ws?token=s3cret-token", forwarded)
     assert (missing[0], unauthorized[0]) == (404, 401)
     assert [record.getMessage() for record in caplog.records if record.name == "websockets.server"] == []
-    answered = [getattr(record, EVENT_FIELDS) for record in caplog.records if record.message == "answered over HTTP"]
-    assert [(line["status"], line["path"], line["client"]) for line in answered] == [
-        (404, "/chat", "198.51.100.9"),
-        (401, "/ws", "198.51.100.9"),
+    events = [getattr(record, EVENT_FIELDS) for record in caplog.records if hasattr(record, EVENT_FIELDS)]
+    ours = [line for line in events if line["event"] in ("http_response", "connection_refused")]
+    assert [(line["event"], line["status"], line["path"], line["client"]) for line in ours] == [
+        ("http_response", 404, "/chat", "198.51.100.9"),
+        ("connection_refused", 401, "/ws", "198.51.100.9"),  # one line for the refusal, saying why
     ]
-    assert all(line["node"] == srv.server.node_id for line in answered)
+    assert ours[1]["why"] == "the token is not a valid JWT"
+    assert all(line["node"] == srv.server.node_id for line in ours)
     assert not any("s3cret-token" in record.getMessage() for record in caplog.records)
 
 

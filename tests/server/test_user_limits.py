@@ -68,6 +68,7 @@ async def test_a_connection_past_the_cap_is_logged_naming_the_user_the_client_an
     [refused] = [getattr(record, EVENT_FIELDS) for record in caplog.records if record.message == "refused a connection"]
     assert refused == {
         "event": "connection_refused",
+        "why": "too many connections",
         "user": "alice",
         "client": "127.0.0.1",
         "node": srv.server.node_id,
