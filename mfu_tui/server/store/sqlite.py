@@ -357,15 +357,15 @@ class SqliteStore(SqlStore):
         assert self._checkpointer is not None and self._writer_connection is not None
         await asyncio.to_thread(self._checkpointer.stop)
         self._checkpointer = None
-        # The last connection to close checkpoints the -wal file into the database, syncing both.
-        await asyncio.to_thread(self._writer_connection.close)
-        self._writer_connection = None
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
         for connection in self._reader_connections:
             connection.close()
         self._reader_connections.clear()
+        # The last connection to close checkpoints the -wal file into the database, syncing both: not in the loop.
+        await asyncio.to_thread(self._writer_connection.close)
+        self._writer_connection = None
         if self._writer_lock_fd is not None:
             os.close(self._writer_lock_fd)
             self._writer_lock_fd = None
