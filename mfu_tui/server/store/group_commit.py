@@ -1,20 +1,20 @@
 """The group commit: writes queued to one writer, committed in batches, their futures settled after.
 
 Writes (a user message, each chunk of a reply, an edit) are queued to one
-writer, a task of the event loop. An idle writer starts a commit as soon as a write arrives (no
-waiting for company: one chunk alone is durable, and sent, within one
-commit's time); whatever arrives while a commit runs is queued, and the next
-commit takes all of it. So batches grow with the load by themselves. A
-commit runs everything it takes in ONE transaction: the chunks first, with one
-``executemany`` (a chunk is always queued before the ``finish_message`` of
-its reply, so this keeps every read-after-write the code relies on), then
-each other write in a savepoint of its own, so one failing write does not
-undo the others; one that PostgreSQL ends to break a deadlock with another
-node's transaction (a chat deleted on one node while another stores its
-answer) is run again in a new savepoint, up to ``LOCK_CONFLICT_TRIES`` times.
-Only then are the futures settled: persist, then send.
-So 500 concurrent streams cost a few hundred commits a second, not thousands,
-and an idle server adds no wait to a chunk.
+writer, a task of the event loop. An idle writer starts a commit as soon as
+a write arrives (no waiting for company: one chunk alone is durable, and
+sent, within one commit's time); whatever arrives while a commit runs is
+queued, and the next commit takes all of it. So batches grow with the load
+by themselves. A commit runs everything it takes in ONE transaction: the
+chunks first, with one ``executemany`` (a chunk is always queued before the
+``finish_message`` of its reply, so this keeps every read-after-write the
+code relies on), then each other write in a savepoint of its own, so one
+failing write does not undo the others; one that PostgreSQL ends to break a
+deadlock with another node's transaction (a chat deleted on one node while
+another stores its answer) is run again in a new savepoint, up to
+``LOCK_CONFLICT_TRIES`` times. Only then are the futures settled: persist,
+then send. So 500 concurrent streams cost a few hundred commits a second,
+not thousands, and an idle server adds no wait to a chunk.
 
 A reply's text that comes while its last chunk is still queued (no commit
 took it yet) is added to that chunk (``extend_chunk``) rather than queued as
