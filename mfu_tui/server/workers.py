@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -48,6 +46,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from mfu_tui.file_lock import Lock, is_free
 from mfu_tui.server.config import ServerConfig, cannot_listen
 
 log = logging.getLogger(__name__)
@@ -125,18 +124,14 @@ def remove_stale_directories() -> list[Path]:
     """
     removed = []
     for directory in Path(tempfile.gettempdir()).glob(DIRECTORY_PREFIX + "*"):
+        lock = directory / SUPERVISOR_LOCK
         try:
-            lock = os.open(directory / SUPERVISOR_LOCK, os.O_RDWR)
-        except OSError:  # no lock in it, or not ours to open
+            stale = lock.is_file() and is_free(lock)  # (``is_free`` would make a lock that is missing)
+        except OSError:  # not ours to open
             continue
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            continue  # its supervisor runs
-        finally:
-            os.close(lock)
-        shutil.rmtree(directory, ignore_errors=True)
-        removed.append(directory)
+        if stale:
+            shutil.rmtree(directory, ignore_errors=True)
+            removed.append(directory)
     return removed
 
 
@@ -158,8 +153,8 @@ class Supervisor:
             log.info("removed %d directories of workers whose supervisor was killed", len(removed))
         self.directory = Path(tempfile.mkdtemp(prefix=DIRECTORY_PREFIX))  # mode 700: the workers' sockets
         # Held until this process ends, however it ends: the kernel lets go of a dead process's locks.
-        self._lock = os.open(self.directory / SUPERVISOR_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
-        fcntl.flock(self._lock, fcntl.LOCK_EX)
+        self._lock = Lock(self.directory / SUPERVISOR_LOCK)
+        self._lock.try_acquire()  # a directory just made: nobody else holds it
         self._processes: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = asyncio.Event()
 
@@ -192,7 +187,7 @@ class Supervisor:
         finally:
             await self._stop_all()
             shutil.rmtree(self.directory, ignore_errors=True)
-            os.close(self._lock)
+            self._lock.release()
 
     async def _prepare_store(self) -> None:
         """On SQLite: migrate the file and end what the last run left streaming, before any worker opens it."""
