@@ -30,7 +30,7 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.server import generation as generation_module
 from mfu_tui.server.generation import ITEMS_PER_TURN, MAX_CHUNK_CHARS, Generation
-from mfu_tui.server.providers.openai import OpenAIProvider
+from mfu_tui.server.providers.openai import MAX_EVENT_BYTES, OpenAIProvider
 from tests.server.fake_openai import FakeOpenAI, Script
 from tests.server.peer import TIMEOUT, Peer, new_id, peer, text_of
 from tests.server.test_generation import get_chat, send_message
@@ -217,6 +217,20 @@ async def test_a_failure_mid_stream_keeps_the_partial_and_sends_provider_error(t
     assert alice.received.index(error) < alice.received.index(end)
     reply = detail.messages[1]
     assert (reply.content, reply.status, reply.seq) == ("partial answer", "error", end.seq)
+
+
+async def test_an_event_longer_than_the_limit_ends_the_answer_with_what_came_before_it(tmp_path):
+    # The endless line comes in many network reads, after an event that ends in the middle of one.
+    endless = b"data: " + b"x" * (MAX_EVENT_BYTES + 1)
+    body = b'data: {"choices": [{"index": 0, "delta": {"content": "before"}}]}\n\n' + endless
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        fake.script = Script(body=body, cuts=tuple(range(30, len(body), 64 * 1024)))
+        async with peer(srv.url, srv.token()) as alice:
+            ack = await send_message(alice, "say a lot")
+            chunks, end = await alice.stream(ack.reply_id)
+            error = next(f for f in alice.received if isinstance(f, Error))
+    assert text_of(chunks) == "before" and end.finish_reason == "error"
+    assert (error.code, error.message) == ("provider_error", "the model server sent an event too long to read")
 
 
 async def test_an_http_error_upstream_is_a_provider_error_with_nothing_streamed(tmp_path):

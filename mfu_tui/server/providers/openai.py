@@ -50,6 +50,10 @@ REFUSAL_BYTES = 4000
 #: Largest answer read from a server that sends it whole instead of streaming it.
 MAX_WHOLE_ANSWER_BYTES = 16 * 1024 * 1024
 
+#: Longest line of an event stream: one event. A server sending more without a newline is
+#: refused, so that it cannot make the server hold its bytes without bound.
+MAX_EVENT_BYTES = 1024 * 1024
+
 
 def _api_root(base_url: str) -> str:
     """``http://host:8000/v1/`` and ``http://host:8000`` both give ``http://host:8000/v1``."""
@@ -248,17 +252,36 @@ async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> Asyn
 
 
 async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
-    """The events of a server-sent event stream, ``DONE`` included, until the body ends."""
-    while True:
-        try:
-            line = await response.content.readline()
-        except ValueError:  # longer than aiohttp's line limit: no event is that long
-            raise ProviderError("the model server sent an event too long to read", "unreadable") from None
-        if not line:
-            return
-        event = parse_line(line.decode(errors="replace"))
-        if event is not None:
-            yield event
+    """The events of a server-sent event stream, ``DONE`` included, until the body ends.
+
+    The body is read as it arrives, not a line at a time: one wait for each
+    read of the network, whatever the lines it brings (an event is two, its
+    ``data:`` line and a blank one). That is 14 of the relay's 255 calls a
+    chunk fewer (docs/benchmarks.md).
+
+    Raises:
+        ProviderError: a line is longer than ``MAX_EVENT_BYTES``.
+    """
+    begun: list[bytes] = []  # a line begun in earlier reads, in pieces (joined once, when it ends)
+    begun_bytes = 0
+    while data := await response.content.readany():
+        *lines, rest = data.split(b"\n")
+        if lines and begun:
+            lines[0] = b"".join((*begun, lines[0]))
+            begun, begun_bytes = [], 0
+        if rest:
+            begun.append(rest)
+            begun_bytes += len(rest)
+            if begun_bytes > MAX_EVENT_BYTES:
+                raise ProviderError("the model server sent an event too long to read", "unreadable")
+        for line in lines:
+            event = parse_line(line.decode(errors="replace"))
+            if event is not None:
+                yield event
+    # The last line, if the body did not end with a newline.
+    event = parse_line(b"".join(begun).decode(errors="replace"))
+    if event is not None:
+        yield event
 
 
 async def _whole_answer(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
