@@ -54,6 +54,8 @@ class Script:
     headers: dict[str, str] = field(default_factory=dict)
     #: Where ``body`` is cut into chunks of the chunked encoding (offsets), as a network cuts it.
     cuts: tuple[int, ...] = ()
+    #: Seconds between two pieces: a slow model.
+    pause: float = 0.0
 
 
 @dataclass
@@ -205,6 +207,8 @@ class FakeOpenAI:
             await writer.drain()
             await self.gate.wait()
         for index, piece in enumerate(script.pieces):
+            if index and script.pause:
+                await asyncio.sleep(script.pause)
             last = index == len(script.pieces) - 1 and script.then in ("done", "gate")
             delta = {
                 "id": "chatcmpl-1",

@@ -284,3 +284,12 @@ async def test_the_upstream_idle_timeout_is_a_setting(tmp_path):
             streamed, end, error, stored = await asyncio.wait_for(ask(alice), 10)
     assert (streamed, stored, end.finish_reason) == ("partial", "partial", "error")
     assert error is not None and error.message == "model server failed: the model server did not answer in time"
+
+
+async def test_an_answer_slower_than_the_idle_timeout_in_all_but_between_two_pieces_goes_on(tmp_path):
+    async with FakeOpenAI() as fake:
+        settings = openai_settings(fake) | {"upstream_idle_timeout": 0.5}
+        async with running_server(tmp_path, **settings) as srv, peer(srv.url, srv.token()) as alice:
+            fake.script = Script(pieces=["one ", "two ", "three ", "four"], pause=0.3)
+            streamed, end, error, stored = await asyncio.wait_for(ask(alice), 10)
+    assert (streamed, stored, end.finish_reason, error) == ("one two three four", "one two three four", "stop", None)

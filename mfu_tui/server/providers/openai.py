@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import os
+import time
 from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
@@ -81,9 +82,10 @@ class OpenAIProvider(Provider):
         base_url: The API root, with or without ``/v1``.
         api_key: Sent as a bearer token when given.
         default_model: Used when a message names no model; else the first listed.
-        timeout: Seconds for connecting and between two pieces of the stream
-            (``--upstream-idle-timeout``): a model loading from disk, or
-            reasoning it does not stream, sends nothing for that long.
+        timeout: Seconds for connecting, for the answer's headers, and between
+            two pieces of the stream (``--upstream-idle-timeout``): a model
+            loading from disk, or reasoning it does not stream, sends nothing
+            for that long.
     """
 
     name = "openai"
@@ -97,6 +99,7 @@ class OpenAIProvider(Provider):
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         # No total: an answer may stream for minutes; only a silent upstream is cut.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
+        self._idle_limit = timeout
         self._default_model = default_model
         self._session: aiohttp.ClientSession | None = None
         #: False once this endpoint refused ``stream_options``: not sent again.
@@ -160,7 +163,10 @@ class OpenAIProvider(Provider):
         body |= {name: value for name, value in (*sampling.items(), ("seed", params.seed)) if value is not None}
         answer = AnswerReader()
         try:
-            async with self._completion(body) as response, contextlib.aclosing(_items(response, answer)) as items:
+            async with (
+                self._completion(body) as response,
+                contextlib.aclosing(_items(response, answer, self._idle_limit)) as items,
+            ):
                 async for item in items:
                     yield item
         except (aiohttp.ClientError, TimeoutError) as error:
@@ -226,7 +232,9 @@ class OpenAIProvider(Provider):
             await self._session.close()
 
 
-async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> AsyncGenerator[Item, None]:
+async def _items(
+    response: aiohttp.ClientResponse, answer: AnswerReader, idle_limit: float
+) -> AsyncGenerator[Item, None]:
     """The items of a completion: a stream of events, or one JSON object from a server that does not stream.
 
     Raises:
@@ -234,7 +242,7 @@ async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> Asyn
     """
     whole = "json" in response.content_type
     done = False
-    async with contextlib.aclosing(_whole_answer(response) if whole else _events(response)) as events:
+    async with contextlib.aclosing(_whole_answer(response) if whole else _events(response, idle_limit)) as events:
         async for event in events:
             if event is DONE:
                 done = True
@@ -251,7 +259,7 @@ async def _items(response: aiohttp.ClientResponse, answer: AnswerReader) -> Asyn
         raise ProviderError("the model server ended the stream before the answer was finished", "truncated")
 
 
-async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
+async def _events(response: aiohttp.ClientResponse, idle_limit: float) -> AsyncGenerator[Any, None]:
     """The events of a server-sent event stream, ``DONE`` included, until the body ends.
 
     The body is read as it arrives, not a line at a time: one wait for each
@@ -261,27 +269,67 @@ async def _events(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]
 
     Raises:
         ProviderError: a line is longer than ``MAX_EVENT_BYTES``.
+        TimeoutError: nothing came for ``idle_limit`` seconds.
     """
     begun: list[bytes] = []  # a line begun in earlier reads, in pieces (joined once, when it ends)
     begun_bytes = 0
-    while data := await response.content.readany():
-        *lines, rest = data.split(b"\n")
-        if lines and begun:
-            lines[0] = b"".join((*begun, lines[0]))
-            begun, begun_bytes = [], 0
-        if rest:
-            begun.append(rest)
-            begun_bytes += len(rest)
-            if begun_bytes > MAX_EVENT_BYTES:
-                raise ProviderError("the model server sent an event too long to read", "unreadable")
-        for line in lines:
-            event = parse_line(line.decode(errors="replace"))
-            if event is not None:
-                yield event
+    with _IdleLimit(response, idle_limit) as idle:
+        while data := await response.content.readany():
+            idle.last_read = time.monotonic()
+            *lines, rest = data.split(b"\n")
+            if lines and begun:
+                lines[0] = b"".join((*begun, lines[0]))
+                begun, begun_bytes = [], 0
+            if rest:
+                begun.append(rest)
+                begun_bytes += len(rest)
+                if begun_bytes > MAX_EVENT_BYTES:
+                    raise ProviderError("the model server sent an event too long to read", "unreadable")
+            for line in lines:
+                event = parse_line(line.decode(errors="replace"))
+                if event is not None:
+                    yield event
     # The last line, if the body did not end with a newline.
     event = parse_line(b"".join(begun).decode(errors="replace"))
     if event is not None:
         yield event
+
+
+class _IdleLimit:
+    """Ends a streaming body with a ``TimeoutError`` once nothing came for ``seconds`` (``with`` it while reading).
+
+    aiohttp's read timeout, which covered the wait for the headers, is turned
+    off for the body: it moves a timer at every piece that arrives, 13 of the
+    relay's 207 calls a chunk (docs/benchmarks.md). This one looks at the time
+    of the last read (``last_read``) once in ``seconds``, or sooner if the
+    last read leaves less.
+    """
+
+    def __init__(self, response: aiohttp.ClientResponse, seconds: float) -> None:
+        self._body = response.content
+        self._seconds = seconds
+        self._protocol = response.connection.protocol if response.connection is not None else None
+        #: When the reader last got something (``time.monotonic()``).
+        self.last_read = time.monotonic()
+        self._check: asyncio.TimerHandle | None = None
+
+    def __enter__(self) -> _IdleLimit:
+        if self._protocol is not None:
+            self._protocol.read_timeout = None
+            self._protocol.start_timeout()  # stops the timer set for the headers
+        self._check = asyncio.get_running_loop().call_later(self._seconds, self._look)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._check is not None:
+            self._check.cancel()
+
+    def _look(self) -> None:
+        silent = time.monotonic() - self.last_read
+        if silent >= self._seconds:
+            self._body.set_exception(TimeoutError(f"nothing from the model server for {silent:.0f} s"))
+        else:
+            self._check = asyncio.get_running_loop().call_later(self._seconds - silent, self._look)
 
 
 async def _whole_answer(response: aiohttp.ClientResponse) -> AsyncGenerator[Any, None]:
