@@ -286,6 +286,8 @@ async def _events(response: aiohttp.ClientResponse, idle_limit: float) -> AsyncG
                 if begun_bytes > MAX_EVENT_BYTES:
                     raise ProviderError("the model server sent an event too long to read", "unreadable")
             for line in lines:
+                if not line:
+                    continue  # the blank line after each event
                 event = parse_line(line.decode(errors="replace"))
                 if event is not None:
                     yield event
