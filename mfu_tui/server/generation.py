@@ -151,8 +151,11 @@ class Generation:
         self._metrics = metrics
         #: Characters (of the answer and its reasoning) after which it ends with ``finish_reason: "length"``.
         self._room = max_chars
-        #: Kind and text (the pieces it joins) of chunks 1..n, by position (seq - 1).
-        self._chunks: list[tuple[ChunkKind, list[str]]] = []
+        #: Kind and text of chunks 1..n, by position (seq - 1). Two lists of strings, not a
+        #: pair per chunk: the collector's full passes walk each pair an answer keeps, and at
+        #: 200 streams they were half of what it walked (docs/benchmarks.md).
+        self._kinds: list[ChunkKind] = []
+        self._texts: list[str] = []
         #: Characters in the last chunk (what ``MAX_CHUNK_CHARS`` bounds).
         self._last_chars = 0
         #: Kind and pieces of the next chunk, held until ``CHUNK_GAP`` after the last was queued.
@@ -291,22 +294,22 @@ class Generation:
         if self._held is not None:
             full = self._held[0] == kind and self._held_chars + len(text) > MAX_CHUNK_CHARS
         else:
-            full = self._chunks[-1][0] == kind and self._last_chars + len(text) > MAX_CHUNK_CHARS
+            full = self._kinds[-1] == kind and self._last_chars + len(text) > MAX_CHUNK_CHARS
         return last if full else None
 
     def _append(self, kind: ChunkKind, text: str) -> None:
         """Add ``text`` to the last chunk if it is still queued for a commit (and of its kind), else to the chunk
         held, else make a chunk: queued at once if ``CHUNK_GAP`` has passed since the last was (or it is full),
         else held."""
-        seq = len(self._chunks)
+        seq = len(self._texts)
         if (
             self._held is None
             and seq
-            and self._chunks[-1][0] == kind
+            and self._kinds[-1] == kind
             and self._last_chars + len(text) <= MAX_CHUNK_CHARS
             and self._store.extend_chunk(self.message_id, seq, text, reasoning=kind == "reasoning")
         ):
-            self._chunks[-1][1].append(text)
+            self._texts[-1] += text  # a copy of at most MAX_CHUNK_CHARS
             self._last_chars += len(text)
             return
         if self._held is not None:
@@ -337,10 +340,11 @@ class Generation:
         """Make a chunk of ``pieces`` and queue it for a commit, after which it is published."""
         text = "".join(pieces)
         reasoning = kind == "reasoning"
-        self._chunks.append((kind, pieces))
+        self._kinds.append(kind)
+        self._texts.append(text)
         self._last_chars = len(text)
         self._queued_at = time.monotonic()
-        seq = len(self._chunks)
+        seq = len(self._texts)
         queued_at = self._queued_at if seq % RELAY_SAMPLE == 1 else None  # timed: a sample of the chunks
         committed = self._store.append_chunk(self.message_id, seq, text, reasoning=reasoning)
         committed.add_done_callback(lambda future: self._publish(seq, future, queued_at))
@@ -392,13 +396,12 @@ class Generation:
         return AnswerFigures(usage=self._usage, first_token_ms=first_token_ms, tokens_per_second=rate)
 
     def _chunk_frame(self, seq: int) -> bytes:
-        kind, parts = self._chunks[seq - 1]
-        content = "".join(parts)
+        kind, content = self._kinds[seq - 1], self._texts[seq - 1]
         return encode(Chunk(chat_id=self.chat_id, message_id=self.message_id, seq=seq, content=content, kind=kind))
 
     def _text(self, kind: ChunkKind, chunks: int) -> str:
         """The text of the first ``chunks`` chunks of one kind."""
-        return "".join(piece for of, parts in self._chunks[:chunks] if of == kind for piece in parts)
+        return "".join(text for of, text in zip(self._kinds[:chunks], self._texts[:chunks]) if of == kind)
 
     async def _end(self, status: Status, finish: str, problem: tuple[ErrorCode, str] | None) -> None:
         """Store the final text, then send the end frames (chunks were all published by then)."""
@@ -418,7 +421,7 @@ class Generation:
                 await asyncio.wait({self._last_commit})
         # Every chunk was queued before this write and the store commits in
         # order: once it settles, all of them are stored (and, unless fenced, published).
-        stored = self.published_seq if failed else self._committed_seq if self._fenced else len(self._chunks)
+        stored = self.published_seq if failed else self._committed_seq if self._fenced else len(self._texts)
         figures = self._figures()
         end_error: Exception | None = None
         try:
