@@ -1,5 +1,5 @@
-"""The SQLite store's writer: chunks committed in the event loop, a lock held elsewhere waited for
-without blocking it, checkpoints in a thread, and a ``-wal`` file that stays bounded."""
+"""The SQLite store's writer: chunks and each answer's brief writes committed in the event loop, a lock
+held elsewhere waited for without blocking it, checkpoints in a thread, and a ``-wal`` file that stays bounded."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import pytest
 
 from mfu_tui.server.store import SqliteStore, checkpoints
 from mfu_tui.server.store import sqlite as sqlite_store
+from mfu_tui.server.store.group_commit import BRIEF_TEXT
 from mfu_tui.server.store.rows import new_id
 
 
@@ -68,10 +69,11 @@ async def test_a_lock_held_past_the_wait_fails_the_commit_with_sqlites_error(tmp
         await store.close()
 
 
-async def test_a_batch_of_chunks_commits_in_the_loop_and_other_writes_in_a_thread(tmp_path, monkeypatch):
+async def test_chunks_and_the_brief_writes_of_each_answer_commit_in_the_loop_and_other_writes_in_a_thread(
+    tmp_path, monkeypatch
+):
     store = await _open(tmp_path / "chat.sqlite3")
     try:
-        reply = await _streaming_reply(store)
         threads: list[str] = []
         real_commit = store._commit
 
@@ -80,10 +82,17 @@ async def test_a_batch_of_chunks_commits_in_the_loop_and_other_writes_in_a_threa
             return await real_commit(db, batch)
 
         monkeypatch.setattr(store, "_commit", watched)
-        await store.append_chunk(reply, 1, "a chunk ")
-        await store.finish_message(reply, "a chunk ", "complete", "stop", 1)
-        assert threads[0] == threading.main_thread().name
-        assert threads[1] != threading.main_thread().name
+        short = await store.record_message("alice", None, "hi", new_id(), None)
+        assert short is not None
+        await store.append_chunk(short.reply_id, 1, "a chunk ")
+        await store.finish_message(short.reply_id, "a chunk ", "complete", "stop", 1)
+        long_text = "x" * (BRIEF_TEXT + 1)
+        long = await store.record_message("alice", short.chat.id, long_text, new_id(), None)
+        assert long is not None
+        await store.finish_message(long.reply_id, long_text, "complete", "stop", 1)
+        await store.delete_chat("alice", short.chat.id)
+        in_loop = [name == threading.main_thread().name for name in threads]
+        assert in_loop == [True, True, True, False, False, False]
     finally:
         await store.close()
 

@@ -19,13 +19,15 @@ Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 
 
 class Write:
-    """A queued write: a coroutine function of the writer's connection, and its future."""
+    """A queued write: a coroutine function of the writer's connection, its future, and whether it is brief."""
 
-    __slots__ = ("function", "future")
+    __slots__ = ("function", "future", "brief")
 
-    def __init__(self, function: Callable[[Db], Awaitable[Any]], future: asyncio.Future[Any]) -> None:
+    def __init__(self, function: Callable[[Db], Awaitable[Any]], future: asyncio.Future[Any], brief: bool) -> None:
         self.function = function
         self.future = future
+        #: Its cost is small and bounded: SQLite commits it in the event loop, with chunks.
+        self.brief = brief
 
 
 class ChunkWrite:

@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
+#: Characters of text up to which a message's or an answer's write is ``brief``. Past it, the copy
+#: and the search index's work grow with the text, and SQLite commits the write in a thread.
+BRIEF_TEXT = 64 * 1024
+
 #: Times a write is run when PostgreSQL ends it to break a deadlock (``is_lock_conflict``).
 LOCK_CONFLICT_TRIES = 3
 
@@ -87,10 +91,15 @@ class GroupCommit(abc.ABC):
 
     # --- the queue and the writer -------------------------------------------------
 
-    def _write(self, function: Callable[[Db], Awaitable[_T]]) -> asyncio.Future[_T]:
-        """Queue a write; its future resolves with its result once its batch is committed."""
+    def _write(self, function: Callable[[Db], Awaitable[_T]], *, brief: bool = False) -> asyncio.Future[_T]:
+        """Queue a write; its future resolves with its result once its batch is committed.
+
+        Args:
+            brief: Its cost is small and bounded (``Write.brief``): the writes every
+                answer makes, with no more than ``BRIEF_TEXT`` of text.
+        """
         future: asyncio.Future[_T] = self._new_future()
-        self._queue.append(Write(function, future))
+        self._queue.append(Write(function, future, brief))
         self._wake.set()
         return future
 

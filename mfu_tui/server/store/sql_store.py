@@ -50,7 +50,7 @@ from mfu_tui.server.store.base import (
     UploadTooLarge,
 )
 from mfu_tui.server.store.dialect import Db, Dialect
-from mfu_tui.server.store.group_commit import GroupCommit
+from mfu_tui.server.store.group_commit import BRIEF_TEXT, GroupCommit
 from mfu_tui.server.store.rows import (
     END_OF_CHAT,
     SETTINGS_COLUMNS,
@@ -206,7 +206,7 @@ class SqlStore(GroupCommit, Store):
             )
 
         await self._ready_to_claim()
-        return await self._write(write)
+        return await self._write(write, brief=len(content) <= BRIEF_TEXT)
 
     async def _insert_reply(
         self, db: Db, reply_id: str, chat_id: str, user: str, model_id: str | None, reply_to: str, now: float
@@ -308,7 +308,7 @@ class SqlStore(GroupCommit, Store):
                 raise LookupError(f"the chat of message {message_id} is gone")
             return chat
 
-        return await self._write(write)
+        return await self._write(write, brief=len(content) + len(reasoning) <= BRIEF_TEXT)
 
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
         return await self._read(lambda db: queries.summary(db, chat_id, user))

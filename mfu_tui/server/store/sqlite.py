@@ -1,12 +1,20 @@
 """The SQLite store: the store algorithm (``sql_store``) on one file.
 
 The group commit's writer (``GroupCommit._write_loop``) is a task of the
-event loop, and owns one connection. A batch of chunks alone, the steady
-work of streaming answers, commits in the loop itself: a few rows appended
-to the ``-wal`` file, no sync, tens of microseconds, with no thread to wake
-and no hop back. Any other batch (a chat deleted, an answer's text stored:
-their cost has no bound) commits in a thread while the loop runs on; the
-writer waits for it, so commits stay in order. Checkpoints, which sync the
+event loop, and owns one connection. A batch of chunks and of brief writes
+(``Write.brief``: a message stored, an answer ended, with no more than
+``BRIEF_TEXT`` of text), the steady work of streaming answers, commits in
+the loop itself: a few rows appended to the ``-wal`` file, no sync, tens of
+microseconds, with no thread to wake and no hop back. Any other batch (a
+chat deleted, a long answer stored: their cost grows with the data) commits
+in a thread while the loop runs on; the writer waits for it, so commits stay
+in order. In a thread, a brief write took milliseconds under load, each of
+its statements waiting for the interpreter's lock, and every chunk queued
+behind it waited too: at 200 streams, the questions of the first second put
+p99 over 10 ms (docs/benchmarks.md). A message's write reads the chat's
+history for the model too: 35 ms in a chat of 10,000 messages, now in the
+loop, which held the writer, and so every chunk, as long in a thread.
+Checkpoints, which sync the
 disk, run in a thread of their own (``checkpoints``). Reads run on a small
 thread pool, each thread with its own connection; WAL lets them proceed
 while the writer commits.
@@ -404,7 +412,7 @@ class SqliteStore(SqlStore):
         assert self._loop_db is not None and self._thread_db is not None and self._checkpointer is not None
         if self._checkpointer.reset_due:
             await asyncio.to_thread(self._checkpointer.reset)
-        if all(isinstance(write, ChunkWrite) for write in batch):
+        if all(isinstance(write, ChunkWrite) or write.brief for write in batch):
             outcomes = await self._commit(self._loop_db, batch)
         else:
             outcomes = await asyncio.to_thread(run_sync, self._commit(self._thread_db, batch))
