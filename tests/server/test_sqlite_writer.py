@@ -1,4 +1,4 @@
-"""The SQLite store's writer: chunks and each answer's brief writes committed in the event loop, a lock
+"""The SQLite store's writer: chunks and each answer's brief writes (and reads) in the event loop, a lock
 held elsewhere waited for without blocking it, checkpoints in a thread, and a ``-wal`` file that stays bounded."""
 
 from __future__ import annotations
@@ -93,6 +93,33 @@ async def test_chunks_and_the_brief_writes_of_each_answer_commit_in_the_loop_and
         await store.delete_chat("alice", short.chat.id)
         in_loop = [name == threading.main_thread().name for name in threads]
         assert in_loop == [True, True, True, False, False, False]
+    finally:
+        await store.close()
+
+
+async def test_the_reads_each_question_makes_run_in_the_loop_and_other_reads_in_a_thread(tmp_path, monkeypatch):
+    store = await _open(tmp_path / "chat.sqlite3")
+    try:
+        exchange = await store.record_message("alice", None, "hi", new_id(), None)
+        assert exchange is not None
+        chat = exchange.chat.id
+        in_threads: list[str] = []
+        real_run_read = store._run_read
+
+        def watched(function):
+            in_threads.append(threading.current_thread().name)
+            return real_run_read(function)
+
+        monkeypatch.setattr(store, "_run_read", watched)
+        known = await store.find_exchange("alice", new_id())  # a question not sent before
+        stored = await store.stored_bytes("alice")
+        summary = await store.chat("alice", chat)
+        state = await store.message_state("alice", chat, exchange.reply_id)
+        assert (known, stored > 0, summary is not None, state is not None) == (None, True, True, True)
+        assert in_threads == []
+        page = await store.list_chats("alice", 10, None)
+        assert [listed.id for listed in page.chats] == [chat]
+        assert len(in_threads) == 1 and in_threads[0] != threading.main_thread().name
     finally:
         await store.close()
 

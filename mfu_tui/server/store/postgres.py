@@ -398,7 +398,8 @@ class PostgresStore(SqlStore):
                 log.exception("the database is unreachable; %d writes failed", len(batch))
             return [(write.future, None, error) for write in batch]
 
-    async def _read(self, function: Callable[[Db], Awaitable[_T]]) -> _T:
+    async def _read(self, function: Callable[[Db], Awaitable[_T]], *, brief: bool = False) -> _T:
+        # (Brief or not: every read waits for the network in the loop.)
         if self._pool is None:
             raise RuntimeError("the store is not open")
         async with self._pool.acquire() as connection:

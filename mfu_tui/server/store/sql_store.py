@@ -96,8 +96,14 @@ class SqlStore(GroupCommit, Store):
     # --- what a database supplies ---------------------------------------------
 
     @abc.abstractmethod
-    async def _read(self, function: Callable[[Db], Awaitable[_T]]) -> _T:
-        """Run ``function`` on a reading connection, beside the writer."""
+    async def _read(self, function: Callable[[Db], Awaitable[_T]], *, brief: bool = False) -> _T:
+        """Run ``function`` on a reading connection, beside the writer.
+
+        Args:
+            brief: It looks up a few rows by key, as each question does before it is
+                stored: SQLite reads it in the event loop, where a hop to a thread
+                cost more than the read (``BRIEF_TEXT`` says the same of writes).
+        """
 
     def _reply_claim(self) -> tuple[str, str, tuple[Any, ...]]:
         """Columns, their values' SQL and parameters that mark a new streaming reply as this node's.
@@ -277,7 +283,7 @@ class SqlStore(GroupCommit, Store):
 
     async def find_exchange(self, user: str, client_message_id: str) -> Exchange | None:
         mine = self._claimed_here()
-        return await self._read(lambda db: queries.known_exchange(db, user, client_message_id, mine))
+        return await self._read(lambda db: queries.known_exchange(db, user, client_message_id, mine), brief=True)
 
     async def finish_message(
         self,
@@ -311,7 +317,7 @@ class SqlStore(GroupCommit, Store):
         return await self._write(write, brief=len(content) + len(reasoning) <= BRIEF_TEXT)
 
     async def chat(self, user: str, chat_id: str) -> ChatSummary | None:
-        return await self._read(lambda db: queries.summary(db, chat_id, user))
+        return await self._read(lambda db: queries.summary(db, chat_id, user), brief=True)
 
     async def chat_detail(
         self,
@@ -536,7 +542,7 @@ class SqlStore(GroupCommit, Store):
         return reply_id
 
     async def find_edit(self, user: str, client_edit_id: str) -> Edit | None:
-        return await self._read(lambda db: queries.known_edit(db, user, client_edit_id))
+        return await self._read(lambda db: queries.known_edit(db, user, client_edit_id), brief=True)
 
     async def import_progress(self, user: str, import_key: str) -> tuple[ChatSummary, int] | None:
         async def read(db: Db) -> tuple[ChatSummary, int] | None:
@@ -621,7 +627,7 @@ class SqlStore(GroupCommit, Store):
                 )  # fmt: skip
             return state_of(row) if row else None
 
-        return await self._read(read)
+        return await self._read(read, brief=True)
 
     async def stored_bytes(self, user: str) -> int:
         async def read(db: Db) -> int:
@@ -634,7 +640,7 @@ class SqlStore(GroupCommit, Store):
                 )  # fmt: skip
             )
 
-        return await self._read(read)
+        return await self._read(read, brief=True)
 
     async def users_deleted_after(self, after: int | None) -> tuple[int, list[str]]:
         return await self._read(lambda db: users_deleted_after(db, after))

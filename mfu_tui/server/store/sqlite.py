@@ -17,7 +17,8 @@ loop, which held the writer, and so every chunk, as long in a thread.
 Checkpoints, which sync the
 disk, run in a thread of their own (``checkpoints``). Reads run on a small
 thread pool, each thread with its own connection; WAL lets them proceed
-while the writer commits.
+while the writer commits. Brief reads (a few rows by key, as each question
+makes before it is stored) run in the loop, on a connection of their own.
 
 The algorithm's coroutines run on ``SqliteDb``, whose calls block and never
 wait: in the loop they are awaited, in threads ``run_sync`` runs each in
@@ -329,6 +330,8 @@ class SqliteStore(SqlStore):
         self._checkpointer: Checkpointer | None = None
         self._commits_since_checkpoint = 0
         self._readers: ThreadPoolExecutor | None = None
+        #: The event loop's reading connection, for brief reads.
+        self._loop_reader: sqlite3.Connection | None = None
         self._reader_local = threading.local()
         self._reader_connections: list[sqlite3.Connection] = []
         self._reader_lock = threading.Lock()
@@ -353,6 +356,8 @@ class SqliteStore(SqlStore):
         if self.writer_lock is not None:
             self._writer_lock_fd = os.open(self.writer_lock, os.O_RDWR | os.O_CREAT, 0o600)
         self._readers = ThreadPoolExecutor(max_workers=2, thread_name_prefix="mfu-store-reader")
+        self._loop_reader = self._connect()
+        self._loop_reader.execute("PRAGMA query_only=1")
         self._start_writer()
         if self.node_id is None:
             return await self._write(lambda db: self._end_interrupted(db, "TRUE"))
@@ -368,6 +373,9 @@ class SqliteStore(SqlStore):
         if self._readers is not None:
             self._readers.shutdown(wait=True)
             self._readers = None
+        if self._loop_reader is not None:
+            self._loop_reader.close()
+            self._loop_reader = None
         for connection in self._reader_connections:
             connection.close()
         self._reader_connections.clear()
@@ -445,9 +453,13 @@ class SqliteStore(SqlStore):
 
     # --- readers --------------------------------------------------------------
 
-    async def _read(self, function: Callable[[Db], Awaitable[_T]]) -> _T:
-        if self._readers is None or self._loop is None:
+    async def _read(self, function: Callable[[Db], Awaitable[_T]], *, brief: bool = False) -> _T:
+        if self._readers is None or self._loop is None or self._loop_reader is None:
             raise RuntimeError("the store is not open")
+        if brief:
+            # In WAL mode a reader waits for nobody but a sibling worker recovering the file as it
+            # restarts after a crash: a pause of the loop at that rare moment, as long as the recovery.
+            return await function(SqliteDb(self._loop_reader, in_loop=True))
         return await self._loop.run_in_executor(self._readers, self._run_read, function)
 
     def _run_read(self, function: Callable[[Db], Awaitable[_T]]) -> _T:
