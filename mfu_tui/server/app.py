@@ -48,6 +48,7 @@ from mfu_tui.server.jwks import ProviderKeys
 from mfu_tui.server.logs import AcceptErrorLog
 from mfu_tui.server.metrics import MetricsListener, ServerMetrics
 from mfu_tui.server.providers import Provider, ProviderError, make_provider
+from mfu_tui.server.providers.catalog import ModelCatalog
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.rest import RestApi
 from mfu_tui.server.retention import Retention
@@ -117,10 +118,13 @@ class ChatServer:
         self.hub = _make_hub(config)
         #: This node's Prometheus figures (exposed with ``metrics_port``; counted in any case).
         self.metrics = ServerMetrics(self.node_id)
+        #: The provider's models, cached (``list_models``, the REST API, a message's model, the default one).
+        self.catalog = ModelCatalog(self.provider)
         self.generations = Generations(
             self.store,
             self.hub,
             self.provider,
+            self.catalog,
             max_answer_chars=config.max_answer_chars,
             answers_per_user=config.answers_per_user,
             metrics=self.metrics,
@@ -144,7 +148,7 @@ class ChatServer:
             self.store,
             self.hub,
             self.generations,
-            self.provider,
+            self.catalog,
             RateLimiter(config.messages_per_minute, config.message_burst),
             config.replay_window,
             storage_quota=config.storage_quota,
@@ -278,7 +282,7 @@ class ChatServer:
         (the others fetch at their users' first ``list_models``).
         """
         try:
-            models = await self.handlers.catalog.models()
+            models = await self.catalog.models()
         except ProviderError:
             return
         listed = f"{len(models)} model" if len(models) == 1 else f"{len(models)} models"

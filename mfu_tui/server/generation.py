@@ -73,6 +73,7 @@ from mfu_tui.server.hub import Hub, Receiver
 from mfu_tui.server.metrics import RELAY_SAMPLE, ServerMetrics
 from mfu_tui.server.model_input import ModelTurn
 from mfu_tui.server.providers import Finish, Provider, ProviderError, Reasoning, Usage
+from mfu_tui.server.providers.catalog import ModelCatalog
 from mfu_tui.server.store import AnswerFigures, Fenced, Status, Store
 from mfu_tui.server.store.outage import is_outage
 
@@ -132,6 +133,7 @@ class Generation:
         store: Store,
         hub: Hub,
         provider: Provider,
+        catalog: ModelCatalog,
         on_end: Callable[[Generation], None],
         max_chars: int,
         metrics: ServerMetrics,
@@ -140,13 +142,14 @@ class Generation:
         self.chat_id = chat_id
         self.message_id = message_id
         self.model_id = model_id
-        #: The model answering: ``model_id``, else the provider's default once the provider said which.
+        #: The model answering: ``model_id``, else the default of the provider's list once it is known.
         self._model_used = model_id
         self._history = history
         self._settings = settings
         self._store = store
         self._hub = hub
         self._provider = provider
+        self._catalog = catalog
         self._on_end = on_end
         self._metrics = metrics
         #: Characters (of the answer and its reasoning) after which it ends with ``finish_reason: "length"``.
@@ -228,7 +231,7 @@ class Generation:
             if self._settings.system_prompt:
                 history = [ModelTurn(role="system", content=self._settings.system_prompt), *history]
             self._asked_at = time.monotonic()
-            self._model_used = await self._provider.model_for(self.model_id)
+            self._model_used = await self._catalog.model_for(self.model_id)
             stream = self._provider.stream(self._model_used, history, self._settings.params)
             async with contextlib.aclosing(stream):
                 async for item in stream:
@@ -565,6 +568,7 @@ class Generations:
         store: Store,
         hub: Hub,
         provider: Provider,
+        catalog: ModelCatalog,
         *,
         max_answer_chars: int,
         answers_per_user: int,
@@ -574,6 +578,7 @@ class Generations:
         self._metrics = metrics
         self._hub = hub
         self._provider = provider
+        self._catalog = catalog
         self._max_answer_chars = max_answer_chars
         self.answers_per_user = answers_per_user
         #: Slots taken per user: generations running, and those about to start.
@@ -645,6 +650,7 @@ class Generations:
             store=self._store,
             hub=self._hub,
             provider=self._provider,
+            catalog=self._catalog,
             on_end=self._ended,
             max_chars=self._max_answer_chars,
             metrics=self._metrics,

@@ -64,7 +64,7 @@ from mfu_tui.protocol import (
 )
 from mfu_tui.server.generation import Generations
 from mfu_tui.server.hub import Hub, Receiver
-from mfu_tui.server.providers import Provider, ProviderError
+from mfu_tui.server.providers import ProviderError
 from mfu_tui.server.providers.catalog import ModelCatalog
 from mfu_tui.server.ratelimit import RateLimiter
 from mfu_tui.server.store import (
@@ -136,7 +136,7 @@ class Handlers:
         store: Store,
         hub: Hub,
         generations: Generations,
-        provider: Provider,
+        catalog: ModelCatalog,
         limiter: RateLimiter,
         replay_window: float,
         *,
@@ -147,7 +147,7 @@ class Handlers:
         self._hub = hub
         self._generations = generations
         #: The provider's models, cached (``list_models``, the REST API, and checking a message's model).
-        self.catalog = ModelCatalog(provider)
+        self.catalog = catalog
         self._limiter = limiter
         self._replay_window = replay_window
         #: Bytes of text one user may store (None: no quota).

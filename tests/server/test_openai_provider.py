@@ -76,6 +76,16 @@ async def test_an_answer_streams_from_the_upstream_with_history_and_key(tmp_path
     assert detail.messages[1].content == "Hello, world!"
 
 
+async def test_answers_naming_no_model_get_the_listed_default_without_asking_for_the_list_each_time(tmp_path):
+    async with FakeOpenAI() as fake, running_server(tmp_path, **openai_settings(fake)) as srv:
+        async with peer(srv.url, srv.token()) as alice:
+            for question in ("one", "two", "three"):
+                ack = await send_message(alice, question)
+                await alice.stream(ack.reply_id)
+    assert [request["model"] for request in fake.requests] == ["fake-small"] * 3
+    assert fake.model_lists == 1  # the list cached since the server's start, as list_models uses it
+
+
 async def test_a_netrc_entry_for_the_model_servers_host_leaves_the_api_key_in_charge(tmp_path, monkeypatch):
     netrc = tmp_path / "netrc"
     netrc.write_text("machine 127.0.0.1 login someone password elsewhere\n")

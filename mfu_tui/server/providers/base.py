@@ -55,6 +55,8 @@ class Provider(abc.ABC):
 
     #: The model server's URL, named in the log; ``None`` when the answers are made in this process.
     upstream: str | None = None
+    #: The model answering a message that names none, when one is set up; else the default of ``models``.
+    default_model: str | None = None
 
     @abc.abstractmethod
     async def models(self) -> list[ModelInfo]:
@@ -65,10 +67,11 @@ class Provider(abc.ABC):
         """
 
     @abc.abstractmethod
-    def stream(
-        self, model_id: str | None, history: list[ModelTurn], params: ChatParams
-    ) -> AsyncGenerator[StreamItem, None]:
-        """Answer the conversation ``history`` (its last turn is the user's).
+    def stream(self, model_id: str, history: list[ModelTurn], params: ChatParams) -> AsyncGenerator[StreamItem, None]:
+        """Answer the conversation ``history`` (its last turn is the user's) with the model ``model_id``.
+
+        ``model_id`` is the one the message named, else the default of the
+        list ``models`` gave (``ModelCatalog.model_for``).
 
         ``history`` starts with the chat's system prompt (role ``system``) if it
         has one; ``params`` are the chat's sampling parameters, ``None`` in each
@@ -84,19 +87,6 @@ class Provider(abc.ABC):
         Raises:
             ProviderError: the model failed, possibly after some pieces.
         """
-
-    async def model_for(self, model_id: str | None) -> str:
-        """The model that answers a message naming ``model_id``: that one, or the provider's default if none.
-
-        Raises:
-            ProviderError: no model is named and the provider's list cannot be fetched, or is empty.
-        """
-        if model_id:
-            return model_id
-        models = await self.models()
-        if not models:
-            raise ProviderError("the model server lists no models")
-        return next((model.id for model in models if model.default), models[0].id)
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release connections; called once when the server stops."""

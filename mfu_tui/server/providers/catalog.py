@@ -1,4 +1,4 @@
-"""The provider's models, cached: what ``list_models`` answers and what a message may name.
+"""The provider's models, cached: what ``list_models`` answers, what a message may name, and which answers it.
 
 A ``message`` naming a model the server cannot use is refused at once with
 the models it can use, instead of being stored on the chat and failing at
@@ -68,6 +68,24 @@ class ModelCatalog:
             await self._refresh_if_due()
         ids = self._ids()
         return None if self._models is None or model_id in ids else ids
+
+    async def model_for(self, model_id: str | None) -> str:
+        """The model that answers a message naming ``model_id``: that one, the provider's
+        ``default_model``, or the default of the list.
+
+        From the cached list: a message naming no model asks the model server
+        nothing (each asked it for its list, a round trip before the answer).
+
+        Raises:
+            ProviderError: no model is named and the list cannot be fetched, or is empty.
+        """
+        named = model_id or self._provider.default_model
+        if named:
+            return named
+        models = await self.models()
+        if not models:
+            raise ProviderError("the model server lists no models")
+        return next((model.id for model in models if model.default), models[0].id)
 
     def _ids(self) -> list[str]:
         return [model.id for model in self._models or ()]

@@ -86,7 +86,7 @@ class DemoProvider(Provider):
         return [ModelInfo(id=MODEL_ID, name="Demo (offline)", provider=self.name, default=True)]
 
     async def stream(
-        self, model_id: str | None, history: list[ModelTurn], params: ChatParams
+        self, model_id: str, history: list[ModelTurn], params: ChatParams
     ) -> AsyncGenerator[StreamItem, None]:
         # The same question, the same answer: the system prompt and the parameters change nothing here.
         asked = next((turn for turn in reversed(history) if turn.role == "user"), None)

@@ -100,7 +100,7 @@ class OpenAIProvider(Provider):
         # No total: an answer may stream for minutes; only a silent upstream is cut.
         self._timeout = aiohttp.ClientTimeout(total=None, sock_connect=timeout, sock_read=timeout)
         self._idle_limit = timeout
-        self._default_model = default_model
+        self.default_model = default_model
         self._session: aiohttp.ClientSession | None = None
         #: False once this endpoint refused ``stream_options``: not sent again.
         self._asks_usage = True
@@ -125,12 +125,12 @@ class OpenAIProvider(Provider):
             listed = await self._listed_models()
         except ProviderError as error:
             # A server without a usable list (a gateway, a proxy) still answers for the model it was set up with.
-            fallback = f"; using the configured model {self._default_model} alone" if self._default_model else ""
+            fallback = f"; using the configured model {self.default_model} alone" if self.default_model else ""
             log.warning("model server %s: %s%s", self.upstream, error, fallback)
-            if self._default_model is None:
+            if self.default_model is None:
                 raise
-            listed = [self._default_model]
-        default = self._default_model or (listed[0] if listed else None)
+            listed = [self.default_model]
+        default = self.default_model or (listed[0] if listed else None)
         return [ModelInfo(id=model, name=model, provider=self.name, default=model == default) for model in listed]
 
     async def _listed_models(self) -> list[str]:
@@ -151,10 +151,10 @@ class OpenAIProvider(Provider):
             raise ProviderError(f"cannot list models: {_describe(error)}", "unreachable") from None
 
     async def stream(
-        self, model_id: str | None, history: list[ModelTurn], params: ChatParams
+        self, model_id: str, history: list[ModelTurn], params: ChatParams
     ) -> AsyncGenerator[StreamItem, None]:
         body: dict[str, Any] = {
-            "model": await self.model_for(model_id),
+            "model": model_id,
             "stream": True,
             "messages": [_message(turn) for turn in history],
         }
@@ -222,10 +222,6 @@ class OpenAIProvider(Provider):
             return await self._listed_models()
         except ProviderError:
             return None
-
-    async def model_for(self, model_id: str | None) -> str:
-        # The configured default needs no request for the list.
-        return await super().model_for(model_id or self._default_model)
 
     async def aclose(self) -> None:
         if self._session is not None:
