@@ -14,6 +14,7 @@ from mfu_tui.server.store import SqliteStore, checkpoints
 from mfu_tui.server.store import sqlite as sqlite_store
 from mfu_tui.server.store.group_commit import BRIEF_TEXT
 from mfu_tui.server.store.rows import new_id
+from mfu_tui.server.store.sql_store import BRIEF_HISTORY
 
 
 async def _open(path: Path) -> SqliteStore:
@@ -120,6 +121,39 @@ async def test_the_reads_each_question_makes_run_in_the_loop_and_other_reads_in_
         page = await store.list_chats("alice", 10, None)
         assert [listed.id for listed in page.chats] == [chat]
         assert len(in_threads) == 1 and in_threads[0] != threading.main_thread().name
+    finally:
+        await store.close()
+
+
+async def test_a_questions_history_is_read_once_it_is_stored_in_a_thread_if_the_chat_is_long(tmp_path, monkeypatch):
+    store = await _open(tmp_path / "chat.sqlite3")
+    try:
+        first = await store.record_message("alice", None, "question 0", new_id(), None)
+        assert first is not None and [turn.content for turn in first.history] == ["question 0"]
+        chat, reply = first.chat.id, first.reply_id
+        for n in range(1, BRIEF_HISTORY // 2 + 1):
+            await store.finish_message(reply, f"answer {n - 1}", "complete", "stop", 1)
+            exchange = await store.record_message("alice", chat, f"question {n}", new_id(), None)
+            assert exchange is not None
+            reply = exchange.reply_id
+        await store.finish_message(reply, "the last answer", "complete", "stop", 1)
+        reads_in_threads: list[str] = []
+        real_run_read = store._run_read
+
+        def watched(function):
+            reads_in_threads.append(threading.current_thread().name)
+            return real_run_read(function)
+
+        monkeypatch.setattr(store, "_run_read", watched)
+        long = await store.record_message("alice", chat, "one more", new_id(), None)
+        assert long is not None and long.chat.message_count > BRIEF_HISTORY
+        assert len(reads_in_threads) == 1 and reads_in_threads[0] != threading.main_thread().name
+        assert len(long.history) == BRIEF_HISTORY + 3
+        assert [turn.content for turn in long.history[-3:]] == [
+            f"question {BRIEF_HISTORY // 2}",
+            "the last answer",
+            "one more",
+        ]
     finally:
         await store.close()
 

@@ -16,6 +16,7 @@ as they are read (``Dialect.lock``).
 from __future__ import annotations
 
 import abc
+import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
@@ -84,6 +85,10 @@ EDITS_KEY = "edits_pkey"
 IMPORT_KEYS = "chat_import_keys"
 
 _BUSY = "an answer is still being generated in this chat"
+
+#: Messages a chat may hold for the history of a question stored in it to be read in the event loop
+#: (a brief read); a longer one is read in a thread (35 ms for 10,000 messages).
+BRIEF_HISTORY = 200
 _STREAMING = "SELECT 1 FROM messages WHERE chat_id = ? AND status = 'streaming' LIMIT 1"
 
 
@@ -206,13 +211,24 @@ class SqlStore(GroupCommit, Store):
                 chat=chat,
                 user_message_id=message_id,
                 reply_id=reply_id,
-                history=await queries.history(db, target, reply_id),
+                history=[],  # read once stored (below)
                 created=created,
                 settings=await queries.settings(db, target),
             )
 
         await self._ready_to_claim()
-        return await self._write(write, brief=len(content) <= BRIEF_TEXT)
+        exchange = await self._write(write, brief=len(content) <= BRIEF_TEXT)
+        if exchange is None or exchange.duplicate:
+            return exchange
+        # Read once the question is stored, not in its write: a long chat's history held the
+        # writer, and so every answer's chunks, as long as it took. The chat streams the reply
+        # from now on: no message can join the history meanwhile (an edit may change one, and
+        # the model then gets the edited text).
+        chat_id, reply_id = exchange.chat.id, exchange.reply_id
+        history = await self._read(
+            lambda db: queries.history(db, chat_id, reply_id), brief=exchange.chat.message_count <= BRIEF_HISTORY
+        )
+        return dataclasses.replace(exchange, history=history)
 
     async def _insert_reply(
         self, db: Db, reply_id: str, chat_id: str, user: str, model_id: str | None, reply_to: str, now: float
