@@ -11,10 +11,9 @@ in a thread while the loop runs on; the writer waits for it, so commits stay
 in order. In a thread, a brief write took milliseconds under load, each of
 its statements waiting for the interpreter's lock, and every chunk queued
 behind it waited too: at 200 streams, the questions of the first second put
-p99 over 10 ms (docs/benchmarks.md). A message's write reads the chat's
-history for the model too: 35 ms in a chat of 10,000 messages, now in the
-loop, which held the writer, and so every chunk, as long in a thread.
-Checkpoints, which sync the
+p99 over 10 ms (docs/benchmarks.md). The chat's history for the model is
+read after a message's write (``BRIEF_HISTORY``), not in it. Checkpoints,
+which sync the
 disk, run in a thread of their own (``checkpoints``). Reads run on a small
 thread pool, each thread with its own connection; WAL lets them proceed
 while the writer commits. Brief reads (a few rows by key, as each question
