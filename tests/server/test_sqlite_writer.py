@@ -29,6 +29,19 @@ async def _streaming_reply(store: SqliteStore) -> str:
     return exchange.reply_id
 
 
+def _reads_in_threads(store: SqliteStore, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the threads the store's pool reads in from now on, one a read (the loop's reads are not listed)."""
+    names: list[str] = []
+    real_run_read = store._run_read
+
+    def watched(function):
+        names.append(threading.current_thread().name)
+        return real_run_read(function)
+
+    monkeypatch.setattr(store, "_run_read", watched)
+    return names
+
+
 def _hold_write_lock(path: Path) -> sqlite3.Connection:
     """Another program's connection holding the file's write lock (``mfu-chat admin delete-user``)."""
     other = sqlite3.connect(path, isolation_level=None)
@@ -104,14 +117,7 @@ async def test_the_reads_each_question_makes_run_in_the_loop_and_other_reads_in_
         exchange = await store.record_message("alice", None, "hi", new_id(), None)
         assert exchange is not None
         chat = exchange.chat.id
-        in_threads: list[str] = []
-        real_run_read = store._run_read
-
-        def watched(function):
-            in_threads.append(threading.current_thread().name)
-            return real_run_read(function)
-
-        monkeypatch.setattr(store, "_run_read", watched)
+        in_threads = _reads_in_threads(store, monkeypatch)
         known = await store.find_exchange("alice", new_id())  # a question not sent before
         stored = await store.stored_bytes("alice")
         summary = await store.chat("alice", chat)
@@ -137,14 +143,7 @@ async def test_a_questions_history_is_read_once_it_is_stored_in_a_thread_if_the_
             assert exchange is not None
             reply = exchange.reply_id
         await store.finish_message(reply, "the last answer", "complete", "stop", 1)
-        reads_in_threads: list[str] = []
-        real_run_read = store._run_read
-
-        def watched(function):
-            reads_in_threads.append(threading.current_thread().name)
-            return real_run_read(function)
-
-        monkeypatch.setattr(store, "_run_read", watched)
+        reads_in_threads = _reads_in_threads(store, monkeypatch)
         long = await store.record_message("alice", chat, "one more", new_id(), None)
         assert long is not None and long.chat.message_count > BRIEF_HISTORY
         assert len(reads_in_threads) == 1 and reads_in_threads[0] != threading.main_thread().name
