@@ -85,11 +85,11 @@ EDITS_KEY = "edits_pkey"
 IMPORT_KEYS = "chat_import_keys"
 
 _BUSY = "an answer is still being generated in this chat"
+_STREAMING = "SELECT 1 FROM messages WHERE chat_id = ? AND status = 'streaming' LIMIT 1"
 
 #: Messages a chat may hold for the history of a question stored in it to be read in the event loop
 #: (a brief read); a longer one is read in a thread (35 ms for 10,000 messages).
 BRIEF_HISTORY = 200
-_STREAMING = "SELECT 1 FROM messages WHERE chat_id = ? AND status = 'streaming' LIMIT 1"
 
 
 class SqlStore(GroupCommit, Store):

@@ -13,18 +13,18 @@ its statements waiting for the interpreter's lock, and every chunk queued
 behind it waited too: at 200 streams, the questions of the first second put
 p99 over 10 ms (docs/benchmarks.md). The chat's history for the model is
 read after a message's write (``BRIEF_HISTORY``), not in it. Checkpoints,
-which sync the
-disk, run in a thread of their own (``checkpoints``). Reads run on a small
-thread pool, each thread with its own connection; WAL lets them proceed
-while the writer commits. Brief reads (a few rows by key, as each question
-makes before it is stored) run in the loop, on a connection of their own.
+which sync the disk, run in a thread of their own (``checkpoints``). Reads
+run on a small thread pool, each thread with its own connection; WAL lets
+them proceed while the writer commits. Brief reads (a few rows by key, as
+each question makes before it is stored) run in the loop, on a connection
+of their own.
 
 The algorithm's coroutines run on ``SqliteDb``, whose calls block and never
 wait: in the loop they are awaited, in threads ``run_sync`` runs each in
-one step. One writer
-means no write of another node to race: ``Dialect.lock`` is empty and no
-unique violation is another node's twin; the checks before each insert
-(a streaming reply in the chat: ``ChatBusy``) see everything committed.
+one step. One writer means no write of another node to race:
+``Dialect.lock`` is empty and no unique violation is another node's twin;
+the checks before each insert (a streaming reply in the chat: ``ChatBusy``)
+see everything committed.
 
 ``synchronous=NORMAL`` in WAL mode: a committed transaction survives a crash
 of the process (kill -9), which is the failure the protocol's "persist, then
